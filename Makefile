@@ -1,0 +1,33 @@
+# Volta: every set-up step lives here, so a fresh clone needs only `make run` / `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+CONFIG ?= config/paper.toml
+
+.PHONY: run test bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/volta run $(CONFIG)
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m benchmarks
+
+lint: $(VENV)/.installed-dev
+	$(PY) -m compileall -q engine adapters strategies config benchmarks tests
+	$(PY) -m pytest -q tests/test_import_rules.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

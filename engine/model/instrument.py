@@ -1,0 +1,107 @@
+"""Instrument definitions: what can be traded, where, and in which units."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+from engine.model.enums import InstrumentKind, OptionType
+from engine.model.identifiers import InstrumentId, instrument_id
+
+NS_PER_YEAR = 365 * 24 * 3600 * 1_000_000_000
+
+
+class Instrument(msgspec.Struct, frozen=True, kw_only=True):
+    """A tradable instrument on one venue.
+
+    Quantities are in contracts (``contract_size`` units of ``base`` each for linear
+    products, ``contract_size`` units of ``quote`` each for inverse ones). Prices are in
+    ``quote`` per unit of ``base`` for linear products; for inverse *options* (Deribit,
+    OKX) the premium is quoted in the settlement coin, see ``premium_in_coin``.
+    """
+
+    venue: str
+    symbol: str
+    kind: InstrumentKind
+    base: str
+    quote: str
+    settle: str
+    inverse: bool = False
+    contract_size: float = 1.0
+    tick_size: float
+    lot_size: float
+    min_size: float = 0.0
+    # options (and futures: expiry only)
+    underlying: str = ""
+    expiry_ns: int = 0
+    strike: float = 0.0
+    option_type: OptionType | None = None
+    premium_in_coin: bool = False
+    maker_fee: float = 0.0
+    taker_fee: float = 0.0
+    active: bool = True
+
+    @property
+    def id(self) -> InstrumentId:
+        return instrument_id(self.venue, self.symbol)
+
+    @property
+    def is_option(self) -> bool:
+        return self.kind is InstrumentKind.OPTION
+
+    @property
+    def is_call(self) -> bool:
+        return self.option_type is OptionType.CALL
+
+    def years_to_expiry(self, now_ns: int) -> float:
+        """Year fraction (ACT/365, calendar time) from ``now_ns`` to expiry; 0 if expired."""
+        if self.expiry_ns <= 0:
+            return math.inf
+        return max(self.expiry_ns - now_ns, 0) / NS_PER_YEAR
+
+    def round_price(self, price: float) -> float:
+        """Round to the nearest valid tick."""
+        ticks = round(price / self.tick_size)
+        return _clean(ticks * self.tick_size, self.tick_size)
+
+    def round_size(self, size: float) -> float:
+        """Round down to a whole number of lots."""
+        lots = math.floor(size / self.lot_size + 1e-9)
+        return _clean(lots * self.lot_size, self.lot_size)
+
+    def is_on_tick(self, price: float) -> bool:
+        return _is_multiple(price, self.tick_size)
+
+    def is_on_lot(self, size: float) -> bool:
+        return _is_multiple(size, self.lot_size)
+
+    def notional_usd(self, size: float, price: float, underlying_price: float) -> float:
+        """Approximate USD notional of ``size`` contracts at ``price``.
+
+        Options are measured on the underlying they deliver (the regulatory convention
+        for notional caps), everything else on the traded price.
+        """
+        if self.inverse and not self.is_option:
+            return abs(size) * self.contract_size
+        ref = underlying_price if self.is_option else price
+        return abs(size) * self.contract_size * ref
+
+
+def _decimals(step: float) -> int:
+    text = repr(step)
+    if "e-" in text:
+        mant, exp = text.split("e-")
+        return int(exp) + (len(mant.split(".")[1]) if "." in mant else 0)
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def _clean(value: float, step: float) -> float:
+    return round(value, _decimals(step) + 1) if step > 0 else value
+
+
+def _is_multiple(value: float, step: float) -> bool:
+    if step <= 0:
+        return True
+    q = value / step
+    return abs(q - round(q)) < 1e-6

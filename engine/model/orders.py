@@ -1,0 +1,140 @@
+"""Order commands (imperative) and order events (past tense).
+
+Commands flow strategy -> risk gate -> router -> venue; events flow back. A command is never
+changed after it is created: an amend is a new ``AmendOrder``. Quantities are in contracts.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from engine.model.enums import Liquidity, OrderType, Side, TimeInForce
+
+
+class SubmitOrder(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    strategy_id: str
+    instrument_id: str
+    side: Side
+    quantity: float
+    order_type: OrderType = OrderType.LIMIT
+    price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    reduce_only: bool = False
+    ts: int = 0
+
+
+class CancelOrder(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    strategy_id: str
+    instrument_id: str
+    ts: int = 0
+
+
+class AmendOrder(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    strategy_id: str
+    instrument_id: str
+    quantity: float | None = None
+    price: float | None = None
+    ts: int = 0
+
+
+OrderCommand = SubmitOrder | CancelOrder | AmendOrder
+
+
+class OrderDenied(msgspec.Struct, frozen=True, kw_only=True):
+    """The risk gate refused the order before it left; ``reason`` is a stable code."""
+
+    client_order_id: str
+    strategy_id: str
+    instrument_id: str
+    reason: str
+    detail: str
+    ts: int
+
+
+class OrderSubmitted(msgspec.Struct, frozen=True, kw_only=True):
+    """The order passed the gate and was handed to the venue session."""
+
+    client_order_id: str
+    strategy_id: str
+    instrument_id: str
+    ts: int
+
+
+class OrderAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    venue_order_id: str
+    instrument_id: str
+    ts_event: int
+    ts_recv: int
+
+
+class OrderRejected(msgspec.Struct, frozen=True, kw_only=True):
+    """The venue refused the order (or an amend/cancel of it)."""
+
+    client_order_id: str
+    instrument_id: str
+    reason: str
+    ts_event: int
+    ts_recv: int
+
+
+class OrderFilled(msgspec.Struct, frozen=True, kw_only=True):
+    """A (partial) fill. ``remaining`` is what is still working after it; 0 means filled."""
+
+    client_order_id: str
+    venue_order_id: str
+    instrument_id: str
+    trade_id: str
+    side: Side
+    price: float
+    quantity: float
+    remaining: float
+    liquidity: Liquidity
+    fee: float
+    fee_currency: str
+    ts_event: int
+    ts_recv: int
+
+    @property
+    def is_final(self) -> bool:
+        return self.remaining <= 0.0
+
+
+class OrderAmended(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    instrument_id: str
+    price: float
+    quantity: float
+    ts_event: int
+    ts_recv: int
+
+
+class OrderCancelled(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    instrument_id: str
+    reason: str
+    ts_event: int
+    ts_recv: int
+
+
+class OrderExpired(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    instrument_id: str
+    ts_event: int
+    ts_recv: int
+
+
+OrderEvent = (
+    OrderDenied
+    | OrderSubmitted
+    | OrderAccepted
+    | OrderRejected
+    | OrderFilled
+    | OrderAmended
+    | OrderCancelled
+    | OrderExpired
+)

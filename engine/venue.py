@@ -1,0 +1,61 @@
+"""The interface every venue adapter implements (simulated or live).
+
+An adapter owns its connection(s) and its codec. It publishes normalized events
+(``engine.model``) through the ``publish`` callable it is bound to, and it accepts order
+commands synchronously: ``submit``/``cancel``/``amend`` only queue the request for sending and
+never block; the venue's answer comes back later as events (``OrderAccepted``, ``OrderFilled``,
+``OrderRejected`` ...). Timers go through the engine's clock, so a simulated adapter runs
+unchanged under the virtual clock of a backtest.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from engine.clock import Clock
+from engine.model import AmendOrder, CancelOrder, Instrument, SubmitOrder
+
+Publish = Callable[[Any], None]
+
+
+class VenueAdapter(ABC):
+    """A connection to one venue (account)."""
+
+    venue: str
+
+    def bind(self, publish: Publish, clock: Clock) -> None:
+        """Called once by the runtime before ``start``."""
+        self.publish = publish
+        self.clock = clock
+
+    @abstractmethod
+    def instruments(self) -> list[Instrument]:
+        """Instruments this adapter trades or streams (known after ``start`` for live venues)."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect, authenticate, subscribe and request snapshots; return when streaming."""
+
+    async def run(self) -> None:
+        """Long-running work (read loops, heartbeats); owned by the runtime's task group."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Close connections. Open orders are cancelled by the runtime before this."""
+
+    @abstractmethod
+    def submit(self, cmd: SubmitOrder) -> None:
+        """Send a new order (non-blocking)."""
+
+    @abstractmethod
+    def cancel(self, cmd: CancelOrder) -> None:
+        """Cancel an order (non-blocking)."""
+
+    @abstractmethod
+    def amend(self, cmd: AmendOrder) -> None:
+        """Change price and/or quantity (non-blocking)."""
+
+    def request_resync(self, instrument_id: str) -> None:
+        """Re-snapshot one book (the integrity layer asks after a gap or bad checksum)."""
