@@ -1,0 +1,353 @@
+"""Load and validate deployment files: TOML -> ``${ENV}`` substitution -> typed ``VoltaConfig``.
+
+msgspec stops at the first error, so conversion here walks the schema itself - section by
+section, key by key, item by item - and hands each leaf value to ``msgspec.convert``. Every
+problem found is collected, with the full key path (``strategies[1].params.size``), and raised
+together in one ``ConfigError``; a user fixing a file sees all of its mistakes at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import tomllib
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from config.schema import ConfigError, ConfigProblem, VoltaConfig, index_path, key_path
+from config.secrets import Secret, expand_env_document
+
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "check_config",
+    "decode_params",
+    "default_config_path",
+    "load_config",
+    "load_config_text",
+]
+
+
+# ---------------------------------------------------------------------------- typed conversion
+
+_INVALID: Any = object()  # sentinel: this subtree had problems (already recorded)
+
+_TOML_TYPE_NAMES = {"object": "table", "array": "array", "null": "nothing"}
+_MSGSPEC_ERR = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<at>[^`]*)`)?$", re.S)
+_EXPECTED_GOT = re.compile(r"^Expected `(?P<want>[^`]+)`, got `(?P<got>[^`]+)`$")
+_EXPECTED_CONSTRAINT = re.compile(r"^Expected `(?P<want>[^`]+)` (?P<rule>.+)$")
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, Secret):
+        return "str"
+    if isinstance(value, dict):
+        return "table"
+    if isinstance(value, list):
+        return "array"
+    return type(value).__name__
+
+
+def _translate(err: msgspec.ValidationError, value: Any, path: str) -> ConfigProblem:
+    """Rewrite a msgspec message ("Expected `int`, got `str` - at `$[1]`") into ours."""
+    m = _MSGSPEC_ERR.match(str(err))
+    assert m is not None
+    msg, at = m.group("msg"), m.group("at") or ""
+    if eg := _EXPECTED_GOT.match(msg):
+        got = _TOML_TYPE_NAMES.get(eg["got"], eg["got"])
+        msg = f"expected {eg['want']}, got {got}"
+    elif (ec := _EXPECTED_CONSTRAINT.match(msg)) and not at:
+        msg = f"must be {ec['rule']}, got {value!r}"
+    elif msg:
+        msg = msg[0].lower() + msg[1:]
+    return ConfigProblem(path + at, msg.replace("`", "'"))
+
+
+def _unwrap(value: Any) -> Any:
+    """Secrets -> plain strings (for fields typed ``str``; the values stay registered)."""
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def _dec_hook(tp: type, obj: Any) -> Any:
+    if tp is Secret:
+        if isinstance(obj, (str, Secret)):
+            return Secret(obj)
+        raise TypeError(f"expected str, got {_toml_type(obj)}")
+    raise TypeError(f"unsupported field type {tp!r}")
+
+
+def _is_struct(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _convert(value: Any, tp: Any, path: str, problems: list[ConfigProblem]) -> Any:
+    """Convert ``value`` to ``tp``, recording every problem; return ``_INVALID`` on failure."""
+    if tp is Any:
+        return value
+    if _is_struct(tp):
+        return _convert_struct(value, tp, path, problems)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Secret:
+        if isinstance(value, (str, Secret)):
+            return Secret(value)
+        problems.append(ConfigProblem(path, f"expected str, got {_toml_type(value)}"))
+        return _INVALID
+    if origin is typing.Literal:
+        return _convert_literal(value, args, path, problems)
+    if origin in (typing.Union, types.UnionType):
+        others = [a for a in args if a is not type(None)]
+        if value is None and len(others) < len(args):
+            return None
+        if len(others) == 1:
+            return _convert(value, others[0], path, problems)
+    elif origin is dict and len(args) == 2 and args[0] is str:
+        if not isinstance(value, dict):
+            problems.append(ConfigProblem(path, f"expected table, got {_toml_type(value)}"))
+            return _INVALID
+        out = {k: _convert(v, args[1], key_path(path, k), problems) for k, v in value.items()}
+        return _INVALID if any(v is _INVALID for v in out.values()) else out
+    elif origin is list and len(args) == 1:
+        if not isinstance(value, list):
+            problems.append(ConfigProblem(path, f"expected array, got {_toml_type(value)}"))
+            return _INVALID
+        items = [_convert(v, args[0], index_path(path, i), problems) for i, v in enumerate(value)]
+        return _INVALID if any(v is _INVALID for v in items) else items
+    try:
+        return msgspec.convert(_unwrap(value), tp, dec_hook=_dec_hook)
+    except msgspec.ValidationError as err:
+        problems.append(_translate(err, value, path))
+        return _INVALID
+
+
+def _convert_literal(value: Any, choices: tuple[Any, ...], path: str,
+                     problems: list[ConfigProblem]) -> Any:
+    value = _unwrap(value)
+    for choice in choices:
+        # `type(...) is` so that true/1 do not match each other
+        if type(choice) is type(value) and choice == value:
+            return value
+    listed = ", ".join(repr(c) for c in choices)
+    msg = f"expected one of {listed}, got {value!r}"
+    if isinstance(value, str):
+        text_choices = [c for c in choices if isinstance(c, str)]
+        close = difflib.get_close_matches(value.lower(), text_choices, n=1, cutoff=0.6)
+        if close:
+            msg += f" (did you mean {close[0]!r}?)"
+    problems.append(ConfigProblem(path, msg))
+    return _INVALID
+
+
+def _convert_struct(value: Any, tp: type[msgspec.Struct], path: str,
+                    problems: list[ConfigProblem]) -> Any:
+    if not isinstance(value, dict):
+        what = "table" if path else "a TOML document"
+        problems.append(ConfigProblem(path, f"expected {what}, got {_toml_type(value)}"))
+        return _INVALID
+    fields = {f.encode_name: f for f in msgspec.structs.fields(tp)}
+    kwargs: dict[str, Any] = {}
+    ok = True
+    for key, item in value.items():
+        field = fields.get(key)
+        if field is None:
+            msg = f"unknown key {key!r}"
+            close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            msg += f" (did you mean {close[0]!r}?)" if close else \
+                f" (expected one of: {', '.join(sorted(fields))})"
+            problems.append(ConfigProblem(key_path(path, key), msg))
+            ok = False
+            continue
+        converted = _convert(item, field.type, key_path(path, key), problems)
+        if converted is _INVALID:
+            ok = False
+        else:
+            kwargs[field.name] = converted
+    for name, field in fields.items():
+        if name not in value and field.required:
+            problems.append(ConfigProblem(key_path(path, name), "missing required key"))
+            ok = False
+    if not ok:
+        return _INVALID
+    try:
+        return tp(**kwargs)
+    except (TypeError, ValueError) as err:  # a params struct's own __post_init__ check
+        problems.append(ConfigProblem(path, str(err)))
+        return _INVALID
+
+
+# ---------------------------------------------------------------------------- semantic checks
+
+_IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def _check_import_path(value: Any, path: str, problems: list[ConfigProblem]) -> None:
+    if isinstance(value, str) and value and not _IMPORT_PATH.fullmatch(value):
+        problems.append(ConfigProblem(
+            path, f"invalid import path {value!r}: expected 'package.module:ClassName'"))
+
+
+def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None:
+    """Cross-field rules, run on the raw document so they report even if other keys are broken."""
+    venues = doc.get("venues")
+    venues = venues if isinstance(venues, dict) else {}
+    enabled: set[str] = set()
+    for name, venue in venues.items():
+        vpath = key_path("venues", name)
+        if ":" in name or not name.strip():
+            problems.append(ConfigProblem(
+                vpath, "venue name must be non-empty and contain no ':' (it prefixes instrument ids)"))
+        if isinstance(venue, dict):
+            _check_import_path(venue.get("adapter"), key_path(vpath, "adapter"), problems)
+            if venue.get("enabled", True) is True:
+                enabled.add(name)
+    if not enabled and isinstance(doc.get("deployment"), dict):
+        problems.append(ConfigProblem("venues", "no enabled venue: add a [venues.<name>] table"))
+
+    strategies = doc.get("strategies")
+    seen_ids: dict[str, str] = {}
+    for i, strat in enumerate(strategies if isinstance(strategies, list) else []):
+        if not isinstance(strat, dict):
+            continue
+        spath = index_path("strategies", i)
+        _check_import_path(strat.get("class"), key_path(spath, "class"), problems)
+        sid = strat.get("id")
+        if isinstance(sid, str) and sid:
+            if sid in seen_ids:
+                problems.append(ConfigProblem(
+                    key_path(spath, "id"), f"duplicate strategy id {sid!r} (also {seen_ids[sid]})"))
+            else:
+                seen_ids[sid] = spath
+        venue = strat.get("venue")
+        if isinstance(venue, str) and venue:
+            if venue not in venues:
+                msg = f"unknown venue {venue!r}"
+                close = difflib.get_close_matches(venue, list(venues), n=1, cutoff=0.6)
+                msg += f" (did you mean {close[0]!r}?)" if close else \
+                    f" (configured: {', '.join(map(repr, venues)) or 'none'})"
+                problems.append(ConfigProblem(key_path(spath, "venue"), msg))
+            elif venue not in enabled:
+                problems.append(ConfigProblem(
+                    key_path(spath, "venue"), f"venue {venue!r} is disabled (venues.{venue}.enabled)"))
+
+    risk = doc.get("risk")
+    instruments = risk.get("instruments") if isinstance(risk, dict) else None
+    for iid in instruments if isinstance(instruments, dict) else {}:
+        ipath = key_path("risk.instruments", iid)
+        venue, sep, symbol = iid.partition(":")
+        if not sep or not venue or not symbol:
+            problems.append(ConfigProblem(ipath, "expected an instrument id '<venue>:<symbol>'"))
+        elif venue not in venues:
+            problems.append(ConfigProblem(ipath, f"unknown venue {venue!r}"))
+
+
+# ---------------------------------------------------------------------------- public API
+
+
+def load_config_text(text: str, source: str = "<string>",
+                     env: typing.Mapping[str, str] | None = None) -> VoltaConfig:
+    """Parse and validate a deployment from TOML text; raise ``ConfigError`` listing all problems.
+
+    ``env`` defaults to ``os.environ``; it supplies ``${NAME}`` substitutions.
+    """
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([_syntax_problem(err)], source) from None
+    problems: list[ConfigProblem] = []
+    doc = expand_env_document(doc, os.environ if env is None else env, problems)
+    config = _convert_struct(doc, VoltaConfig, "", problems)
+    _check_semantics(doc, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return typing.cast(VoltaConfig, config)
+
+
+def load_config(path: str | os.PathLike[str],
+                env: typing.Mapping[str, str] | None = None) -> VoltaConfig:
+    """Read, parse and validate a deployment file (see ``load_config_text``).
+
+    Relative paths inside the file (``deployment.journal``) are relative to the current
+    working directory, not to the file.
+    """
+    source = os.fspath(path)
+    try:
+        raw = Path(source).read_bytes()
+    except OSError as err:
+        raise ConfigError([ConfigProblem("", f"cannot read file: {err.strerror or err}")],
+                          source) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError([ConfigProblem("", f"not UTF-8 text: {err}")], source) from None
+    return load_config_text(text, source=source, env=env)
+
+
+def decode_params(params: dict[str, Any] | None, params_type: type[Any], path: str) -> Any:
+    """Decode a free-form ``params`` table into ``params_type`` (usually a msgspec Struct).
+
+    Unknown keys and type errors raise ``ConfigError`` naming the full key path
+    (``venues.sim.params.seed: expected int, got str``). A ``Secret`` fills a field typed
+    ``Secret`` as is and a field typed ``str`` with its revealed value (which stays redacted
+    in logs); prefer declaring credentials as ``config.secrets.Secret``.
+    """
+    problems: list[ConfigProblem] = []
+    result = _convert({} if params is None else params, params_type, path, problems)
+    if problems:
+        raise ConfigError(problems)
+    return result
+
+
+def check_config(path: str | os.PathLike[str],
+                 resolve: Callable[[VoltaConfig], list[ConfigProblem]] | None = None) -> int:
+    """``volta check-config FILE``: print ``ok: FILE`` and return 0, or every problem and 2.
+
+    ``resolve`` optionally checks what the file refers to (import paths, adapter params) and
+    returns more problems. Problems go to stderr, one per line: ``FILE: key.path: message``.
+    """
+    source = os.fspath(path)
+    problems: list[ConfigProblem] = []
+    try:
+        config = load_config(source)
+    except ConfigError as err:
+        problems = err.problems
+    else:
+        if resolve is not None:
+            try:
+                problems = list(resolve(config))
+            except ConfigError as err:
+                problems = err.problems
+    if problems:
+        for problem in problems:
+            print(f"{source}: {problem}", file=sys.stderr)
+        return 2
+    print(f"ok: {source}")
+    return 0
+
+
+def default_config_path() -> Path:
+    """The packaged paper-trading deployment (``config/paper.toml``)."""
+    return Path(__file__).resolve().with_name("paper.toml")
+
+
+_SYNTAX_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+def _syntax_problem(err: tomllib.TOMLDecodeError) -> ConfigProblem:
+    msg = str(err)
+    m = _SYNTAX_POS.search(msg)
+    if m is None:
+        return ConfigProblem("", f"invalid TOML: {msg}")
+    return ConfigProblem("", f"invalid TOML: {msg[: m.start()]}",
+                         line=int(m.group(1)), column=int(m.group(2)))

@@ -1,0 +1,199 @@
+"""Typed deployment configuration: the msgspec Structs a TOML file is decoded into.
+
+Every struct forbids unknown keys (a misspelt limit must fail loudly, not silently fall back to
+its default) and is frozen (config is shared read-only by the whole runtime). Field names are the
+TOML key names, except ``StrategyConfig.class_``, spelt ``class`` in TOML.
+
+Numeric limits carry their constraints (``Meta(gt=0)``) so the loader reports "must be > 0" with
+the key path. Cross-field rules (unique strategy ids, strategy venues exist) live in the loader.
+``ConfigProblem``/``ConfigError`` and the key-path helpers are here so that both the loader and
+the ``${ENV}`` expansion in ``config.secrets`` can report problems without importing each other.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "Deployment",
+    "InstrumentRisk",
+    "LogFormat",
+    "LogLevel",
+    "LoggingConfig",
+    "Mode",
+    "RiskConfig",
+    "StrategyConfig",
+    "VenueConfig",
+    "VoltaConfig",
+    "index_path",
+    "key_path",
+]
+
+Mode = Literal["paper", "live"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["auto", "json", "console"]
+
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Common struct options for every config section."""
+
+
+class Deployment(_Section):
+    """``[deployment]``: what this process is.
+
+    ``journal`` is a filesystem path; a relative path is resolved against the process's
+    current working directory (NOT the config file's directory), like every other CLI path.
+    """
+
+    name: NonEmptyStr
+    mode: Mode
+    journal: NonEmptyStr
+    status_interval_s: PositiveFloat = 5.0
+
+
+class LoggingConfig(_Section):
+    """``[logging]``: ``format = "auto"`` renders console lines on a TTY and JSON lines otherwise."""
+
+    level: LogLevel = "info"
+    format: LogFormat = "auto"
+
+
+class VenueConfig(_Section):
+    """``[venues.<name>]``: one venue connection; ``<name>`` is the venue part of instrument ids.
+
+    ``adapter`` is an import path ``"module:Class"``. ``params`` stays a free-form table here and
+    is decoded later into the adapter's own ``Params`` struct with ``config.decode_params``.
+    Values that came from ``${ENV}`` or sit under secret-looking keys are ``Secret`` objects.
+    """
+
+    adapter: NonEmptyStr
+    enabled: bool = True
+    params: dict[str, Any] = {}
+
+
+class InstrumentRisk(_Section):
+    """``[risk.instruments."<venue>:<symbol>"]``: per-instrument overrides of the global limits."""
+
+    max_order_qty: PositiveFloat | None = None
+    max_position_qty: PositiveFloat | None = None
+
+
+class RiskConfig(_Section):
+    """``[risk]``: first-cut pre-trade risk gate limits. Every key is optional.
+
+    Quantities are in contracts. The price bands are percentages around the book's reference
+    price (mid, or the touch when one side is empty); options get their own, much wider band
+    because their prices move by large fractions of themselves.
+    """
+
+    max_order_qty: PositiveFloat = 10.0
+    max_order_notional_usd: PositiveFloat = 250_000.0
+    max_position_qty: PositiveFloat = 50.0
+    price_band_pct: PositiveFloat = 5.0
+    option_price_band_pct: PositiveFloat = 50.0
+    max_open_orders: PositiveInt = 200
+    kill_switch: bool = False
+    instruments: dict[str, InstrumentRisk] = {}
+
+    def order_qty_limit(self, instrument_id: str) -> float:
+        """Max quantity of one order on ``instrument_id`` (override, else the global limit)."""
+        override = self.instruments.get(instrument_id)
+        if override is not None and override.max_order_qty is not None:
+            return override.max_order_qty
+        return self.max_order_qty
+
+    def position_qty_limit(self, instrument_id: str) -> float:
+        """Max absolute position on ``instrument_id`` (override, else the global limit)."""
+        override = self.instruments.get(instrument_id)
+        if override is not None and override.max_position_qty is not None:
+            return override.max_position_qty
+        return self.max_position_qty
+
+
+class StrategyConfig(_Section):
+    """``[[strategies]]``: one strategy instance.
+
+    ``class`` (``class_`` in Python) is an import path ``"module:Class"``; ``venue`` names an
+    enabled ``[venues.<name>]``; ``params`` is decoded later into the strategy's own struct.
+    """
+
+    id: NonEmptyStr
+    class_: NonEmptyStr = msgspec.field(name="class")
+    venue: NonEmptyStr
+    params: dict[str, Any] = {}
+
+
+class VoltaConfig(_Section):
+    """A whole deployment file."""
+
+    deployment: Deployment
+    logging: LoggingConfig = LoggingConfig()
+    venues: dict[str, VenueConfig] = {}
+    risk: RiskConfig = RiskConfig()
+    strategies: list[StrategyConfig] = []
+
+    def enabled_venues(self) -> dict[str, VenueConfig]:
+        """The venues with ``enabled = true``, by name."""
+        return {name: v for name, v in self.venues.items() if v.enabled}
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class ConfigProblem(msgspec.Struct, frozen=True):
+    """One thing wrong with a config: the key path (``risk.max_order_qty``) and why.
+
+    ``line``/``column`` are set only for TOML syntax errors, whose ``path`` is empty.
+    """
+
+    path: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is not None:
+            return f"line {self.line}, column {self.column}: {self.message}"
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(Exception):
+    """A config (or a ``params`` table) is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[ConfigProblem], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        prefix = f"{self.source}: " if self.source else ""
+        if len(self.problems) == 1:
+            return f"{prefix}{self.problems[0]}"
+        where = f" in {self.source}" if self.source else ""
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        return f"{len(self.problems)} config problems{where}:\n{lines}"
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def key_path(path: str, key: object) -> str:
+    """``path`` + ``.key``, quoting keys TOML would need quoted (``risk.instruments."sim:X"``)."""
+    text = str(key)
+    if not _BARE_KEY.fullmatch(text):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{path}.{text}" if path else text
+
+
+def index_path(path: str, i: int) -> str:
+    """``path`` + ``[i]``."""
+    return f"{path}[{i}]"
