@@ -1,0 +1,1 @@
+"""Strategies: plugins built only on the public ``engine`` API."""

@@ -1,0 +1,95 @@
+"""``volta``: the command-line entry point.
+
+Subcommands that live outside ``engine`` (replay, which needs every venue's codec) are
+resolved by import path, like adapters and strategies, so ``engine`` never imports
+``adapters``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXTERNAL_COMMANDS = {
+    "replay": ("adapters.replay:main", "replay captures through the codecs and books"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="volta", description="Volta trading engine")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a deployment (default: the built-in paper deployment)")
+    run.add_argument("config", nargs="?", help="deployment TOML (default: config/paper.toml)")
+    run.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                     help="stop by itself after this many seconds")
+    run.add_argument("--virtual", action="store_true",
+                     help="run on a virtual clock as fast as possible (needs --duration)")
+    run.add_argument("--journal", default=None, help="override deployment.journal")
+    run.add_argument("--log-format", choices=("auto", "json", "console"), default=None)
+
+    check = sub.add_parser("check-config", help="validate a deployment file (exit 0 ok, 2 errors)")
+    check.add_argument("config")
+
+    for name, (_, helptext) in EXTERNAL_COMMANDS.items():
+        ext = sub.add_parser(name, help=helptext, add_help=False)
+        ext.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in EXTERNAL_COMMANDS:
+        from engine.plugins import load_object
+
+        return int(load_object(EXTERNAL_COMMANDS[argv[0]][0])(argv[1:]) or 0)
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        from config import check_config
+        from engine.runtime import resolve_plugins
+
+        return check_config(args.config, resolve=resolve_plugins)
+    if args.command == "run":
+        return _run(args)
+    return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from config import ConfigError, default_config_path, load_config
+    from engine.logging import configure_logging
+    from engine.plugins import PluginError
+
+    path = Path(args.config) if args.config else default_config_path()
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.logging.level, args.log_format or config.logging.format)
+    from engine import runtime
+
+    try:
+        if args.virtual:
+            if args.duration is None:
+                print("--virtual needs --duration", file=sys.stderr)
+                return 2
+            runtime.run_virtual(config, args.duration, journal_path=args.journal)
+        else:
+            if args.journal:
+                import msgspec
+
+                config = msgspec.structs.replace(
+                    config, deployment=msgspec.structs.replace(config.deployment, journal=args.journal))
+            runtime.run_live(config, args.duration)
+    except (ConfigError, PluginError) as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

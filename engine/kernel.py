@@ -1,0 +1,293 @@
+"""The kernel: all trading state of one process, updated by one bus, on one thread.
+
+Theory of operation: adapters publish normalized events to the bus. The kernel's handlers
+update state first (books, orders, portfolio, journal) and then tell the strategies that
+subscribed, so a strategy always sees state that already includes the event it is told about.
+Strategy callbacks run inside a guard: an exception is logged and counted, the strategy is
+not called with that event again, and the engine goes on. Order commands from strategies go
+through ``ExecutionRouter`` (risk gate, journal, venue). Nothing here awaits.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from engine.book import OrderBook
+from engine.bus import MessageBus
+from engine.clock import Clock, TimerHandle
+from engine.journal import Journal
+from engine.model import (
+    BookDelta,
+    BookSnapshot,
+    BookStatus,
+    BookStatusChanged,
+    Instrument,
+    MarkPrice,
+    OptionSummary,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    Quote,
+    Trade,
+    TradingState,
+)
+from engine.orders import IllegalTransition, OrderBookkeeper
+from engine.portfolio import Portfolio
+from engine.risk import RiskGate, RiskLimits
+from engine.router import ExecutionRouter
+from engine.strategy import Strategy
+from engine.venue import VenueAdapter
+
+ORDER_EVENTS = (OrderDenied, OrderSubmitted, OrderAccepted, OrderRejected, OrderFilled,
+                OrderAmended, OrderCancelled, OrderExpired)
+
+
+class Kernel:
+    def __init__(self, clock: Clock, limits: RiskLimits, journal: Journal | None = None,
+                 trading_state: TradingState = TradingState.ACTIVE) -> None:
+        self.clock = clock
+        self.log = structlog.get_logger("volta")
+        self.bus = MessageBus(on_error=self._on_handler_error)
+        self.instruments: dict[str, Instrument] = {}
+        self.books: dict[str, OrderBook] = {}
+        self.orders = OrderBookkeeper()
+        self.portfolio = Portfolio()
+        self.journal = journal
+        self.adapters: dict[str, VenueAdapter] = {}
+        self.gate = RiskGate(limits, self.instruments, self.books.get, self.orders,
+                             self.portfolio, trading_state)
+        self.router = ExecutionRouter(self.adapters, self.gate, self.orders, journal, clock,
+                                      self.bus.publish)
+        self.strategies: dict[str, Strategy[Any]] = {}
+        self._book_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
+        self._trade_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
+        self._timers: list[TimerHandle] = []
+        self.strategy_errors: dict[str, int] = defaultdict(int)
+        self.callback_ns: dict[str, int] = defaultdict(int)
+        self.counters: dict[str, int] = defaultdict(int)
+        self.last_trade: dict[str, float] = {}
+        self.underlying_of: dict[str, str] = {}
+        self._wire()
+
+    # -- wiring -----------------------------------------------------------------------------
+    def _wire(self) -> None:
+        sub = self.bus.subscribe
+        sub(BookSnapshot, self._on_snapshot)
+        sub(BookDelta, self._on_delta)
+        sub(Trade, self._on_trade)
+        sub(Quote, self._count("quotes"))
+        sub(MarkPrice, self._on_mark)
+        sub(OptionSummary, self._on_option_summary)
+        sub(BookStatusChanged, self._on_book_status)
+        for cls in ORDER_EVENTS:
+            sub(cls, self._on_order_event)
+
+    def _count(self, name: str) -> Callable[[Any], None]:
+        def handler(_: Any) -> None:
+            self.counters[name] += 1
+        return handler
+
+    def add_adapter(self, adapter: VenueAdapter) -> None:
+        self.adapters[adapter.venue] = adapter
+        adapter.bind(self.bus.publish, self.clock)
+
+    def add_instruments(self, instruments: list[Instrument]) -> None:
+        for inst in instruments:
+            self.instruments[inst.id] = inst
+            self.portfolio.add_instrument(inst)
+            self.underlying_of[inst.id] = inst.underlying or inst.base
+
+    def add_strategy(self, strategy_id: str, strategy: Strategy[Any]) -> None:
+        if strategy_id in self.strategies:
+            raise ValueError(f"duplicate strategy id {strategy_id}")
+        self.strategies[strategy_id] = strategy
+
+    def book(self, instrument_id: str) -> OrderBook | None:
+        return self.books.get(instrument_id)
+
+    def subscribe(self, strategy_id: str, instrument_id: str, *, books: bool = False,
+                  trades: bool = False) -> None:
+        strategy = self.strategies[strategy_id]
+        if books and strategy not in self._book_subs[instrument_id]:
+            self._book_subs[instrument_id].append(strategy)
+        if trades and strategy not in self._trade_subs[instrument_id]:
+            self._trade_subs[instrument_id].append(strategy)
+
+    def set_strategy_timer(self, strategy_id: str, name: str, interval_ns: int) -> None:
+        strategy = self.strategies[strategy_id]
+        self._timers.append(self.clock.every(
+            interval_ns, lambda now: self._call(strategy, strategy.on_timer, name, now)))
+
+    def set_trading_state(self, state: TradingState, reason: str) -> None:
+        if state is not self.gate.state:
+            self.log.warning("trading_state", state=str(state), reason=reason)
+            self.gate.set_state(state)
+
+    # -- strategy guard ---------------------------------------------------------------------
+    def _call(self, strategy: Strategy[Any], fn: Callable[..., None], *args: Any) -> None:
+        t0 = time.perf_counter_ns()
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - a strategy bug must not stop the engine
+            sid = strategy.ctx.strategy_id
+            self.strategy_errors[sid] += 1
+            self.log.exception("strategy_callback_failed", strategy=sid, callback=fn.__name__)
+        finally:
+            self.callback_ns[strategy.ctx.strategy_id] += time.perf_counter_ns() - t0
+
+    def _on_handler_error(self, event: Any, handler: Any, exc: BaseException) -> None:
+        self.counters["handler_errors"] += 1
+        self.log.error("event_handler_failed", event_type=type(event).__name__,
+                       handler=getattr(handler, "__name__", repr(handler)), error=repr(exc))
+
+    # -- market data ------------------------------------------------------------------------
+    def _book_for(self, instrument_id: str) -> OrderBook:
+        book = self.books.get(instrument_id)
+        if book is None:
+            book = self.books[instrument_id] = OrderBook(instrument_id)
+        return book
+
+    def _set_status(self, book: OrderBook, status: BookStatus, reason: str, detail: str = "") -> None:
+        if book.status is status:
+            return
+        book.status = status
+        self.bus.publish(BookStatusChanged(book.instrument_id, status, reason, self.clock.now_ns(), detail))
+
+    def _on_snapshot(self, snap: BookSnapshot) -> None:
+        book = self._book_for(snap.instrument_id)
+        book.apply_snapshot(snap)
+        if book.is_crossed():
+            self._mark_stale(book, "crossed", f"bid {book.best_bid()} >= ask {book.best_ask()}")
+            return
+        self._set_status(book, BookStatus.LIVE, "snapshot")
+        self._after_book(book)
+
+    def _on_delta(self, delta: BookDelta) -> None:
+        book = self._book_for(delta.instrument_id)
+        if book.status is not BookStatus.LIVE:
+            self.counters["deltas_skipped_not_live"] += 1
+            return
+        if delta.prev_seq != -1 and delta.prev_seq != book.seq:
+            self._mark_stale(book, "gap", f"prev_seq {delta.prev_seq} != book seq {book.seq}")
+            return
+        book.apply_delta(delta)
+        if book.is_crossed():
+            self._mark_stale(book, "crossed", f"bid {book.best_bid()} >= ask {book.best_ask()}")
+            return
+        self._after_book(book)
+
+    def _mark_stale(self, book: OrderBook, reason: str, detail: str) -> None:
+        self.counters[f"book_{reason}"] += 1
+        self._set_status(book, BookStatus.STALE, reason, detail)
+        venue = book.instrument_id.partition(":")[0]
+        adapter = self.adapters.get(venue)
+        if adapter is not None:
+            adapter.request_resync(book.instrument_id)
+
+    def _after_book(self, book: OrderBook) -> None:
+        mid = book.mid()
+        if not math.isnan(mid):
+            self.portfolio.set_mark(book.instrument_id, mid)
+        for strategy in self._book_subs.get(book.instrument_id, ()):
+            self._call(strategy, strategy.on_book, book)
+
+    def _on_trade(self, trade: Trade) -> None:
+        self.last_trade[trade.instrument_id] = trade.price
+        for strategy in self._trade_subs.get(trade.instrument_id, ()):
+            self._call(strategy, strategy.on_trade, trade)
+
+    def _on_mark(self, ev: MarkPrice) -> None:
+        und = self.underlying_of.get(ev.instrument_id)
+        if und is not None and ev.index_price == ev.index_price:
+            self.portfolio.set_underlying_price(und, ev.index_price)
+        book = self.books.get(ev.instrument_id)
+        if book is None or math.isnan(book.mid()):
+            self.portfolio.set_mark(ev.instrument_id, ev.mark_price)
+
+    def _on_option_summary(self, ev: OptionSummary) -> None:
+        self.portfolio.set_option_delta(ev.instrument_id, ev.delta)
+        und = self.underlying_of.get(ev.instrument_id)
+        if und is not None and ev.underlying_price == ev.underlying_price:
+            self.portfolio.underlying_prices.setdefault(und, ev.underlying_price)
+
+    def _on_book_status(self, ev: BookStatusChanged) -> None:
+        if ev.status is not BookStatus.LIVE:
+            self.log.warning("book_status", instrument=ev.instrument_id, status=str(ev.status),
+                             reason=ev.reason, detail=ev.detail)
+        for strategy in self._book_subs.get(ev.instrument_id, ()):
+            self._call(strategy, strategy.on_book_status, ev)
+
+    # -- orders -----------------------------------------------------------------------------
+    def _on_order_event(self, ev: Any) -> None:
+        coid = ev.client_order_id
+        order = self.orders.get(coid)
+        if order is None:
+            self.counters["events_for_unknown_orders"] += 1
+            self.log.warning("event_for_unknown_order", client_order_id=coid, event=type(ev).__name__)
+            return
+        if self.journal is not None and not isinstance(ev, (OrderDenied, OrderSubmitted)):
+            self.journal.write_event(self.clock.now_ns(), ev)
+        try:
+            self._apply_order_event(order, ev)
+        except IllegalTransition as exc:
+            self.log.error("illegal_order_transition", client_order_id=coid, state=str(exc.state),
+                           trigger=exc.trigger)
+            if not isinstance(ev, OrderFilled):
+                return
+            # A fill is a fact even if it arrives in an unexpected state: never drop it.
+            self.portfolio.on_fill(ev)
+        strategy = self.strategies.get(order.strategy_id)
+        if strategy is not None:
+            self._call(strategy, strategy.on_order_event, ev)
+
+    def _apply_order_event(self, order: Any, ev: Any) -> None:
+        ob = self.orders
+        if isinstance(ev, OrderFilled):
+            if ob.apply_fill(order, ev.trade_id, ev.price, ev.quantity, ev.fee, ev.remaining):
+                self.portfolio.on_fill(ev)
+                self.counters["fills"] += 1
+            if ev.venue_order_id:
+                order.venue_order_id = ev.venue_order_id
+        elif isinstance(ev, OrderAccepted):
+            order.venue_order_id = ev.venue_order_id
+            ob.transition(order, "accept")
+        elif isinstance(ev, OrderRejected):
+            order.reject_reason = ev.reason
+            trigger = {"pending_cancel": "cancel_rejected", "pending_amend": "amend_rejected"}
+            ob.transition(order, trigger.get(str(order.status), "reject"))
+            self.counters["rejects"] += 1
+        elif isinstance(ev, OrderCancelled):
+            ob.transition(order, "cancelled")
+        elif isinstance(ev, OrderAmended):
+            order.price = ev.price
+            order.quantity = ev.quantity
+            ob.transition(order, "amended")
+        elif isinstance(ev, OrderExpired):
+            ob.transition(order, "expire")
+        elif isinstance(ev, OrderDenied):
+            self.counters["denials"] += 1
+            self.log.info("order_denied", client_order_id=ev.client_order_id, reason=ev.reason,
+                          detail=ev.detail)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start_strategies(self) -> None:
+        for strategy in self.strategies.values():
+            self._call(strategy, strategy.on_start)
+
+    def stop_strategies(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        for strategy in self.strategies.values():
+            self._call(strategy, strategy.on_stop)

@@ -1,0 +1,54 @@
+"""The periodic status line: what the daemon is doing, in one compact log event."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from engine.kernel import Kernel
+from engine.model import BookStatus, InstrumentKind
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
+
+
+def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
+    """The fields of one status event (also used by tests and ``volta status``)."""
+    books = kernel.books
+    live = sum(1 for b in books.values() if b.status is BookStatus.LIVE)
+    tops: list[str] = []
+    # Perpetuals and futures first: they are what a desk looks at first.
+    ordered = sorted(books.values(), key=lambda b: (
+        _kind_rank(kernel, b.instrument_id), b.instrument_id))
+    for book in ordered[:max_tops]:
+        bid, ask = book.best_bid(), book.best_ask()
+        tops.append(f"{book.instrument_id.partition(':')[2]} "
+                    f"{_fmt(bid[0]) if bid else '-'}/{_fmt(ask[0]) if ask else '-'}")
+    positions = []
+    for pos in kernel.portfolio.positions():
+        if pos.qty != 0.0:
+            positions.append(f"{pos.instrument.symbol} {pos.qty:+g}@{_fmt(pos.avg_price)}")
+    pnl = kernel.portfolio.pnl_usd()
+    deltas = {u: round(kernel.portfolio.delta(u), 4) for u in kernel.portfolio.underlyings()}
+    return {
+        "tops": " | ".join(tops),
+        "books_live": f"{live}/{len(books)}",
+        "working": len(kernel.orders.open_orders()),
+        "fills": kernel.counters.get("fills", 0),
+        "denied": sum(kernel.gate.denied.values()),
+        "positions": ", ".join(positions) or "flat",
+        "pnl_usd": round(pnl["total"], 2),
+        "realized_usd": round(pnl["realized"], 2),
+        "unrealized_usd": round(pnl["unrealized"], 2),
+        "fees_usd": round(pnl["fees"], 2),
+        "delta": deltas,
+        "state": str(kernel.gate.state),
+    }
+
+
+def _kind_rank(kernel: Kernel, instrument_id: str) -> int:
+    inst = kernel.instruments.get(instrument_id)
+    if inst is None:
+        return 9
+    return {InstrumentKind.PERPETUAL: 0, InstrumentKind.FUTURE: 1, InstrumentKind.SPOT: 2}.get(inst.kind, 5)

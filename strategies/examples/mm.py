@@ -1,0 +1,92 @@
+"""A two-sided quoter that leans against its inventory.
+
+It keeps one bid and one ask around the mid of one book. The quotes are skewed by inventory
+(long -> both quotes move down, so selling becomes more likely than buying) and stop on the
+side that would push the position past ``max_position``. It re-quotes only when the mid has
+moved by more than ``requote_bps`` or a quote was filled or cancelled, which keeps the message
+rate (and the venue's rate limits) sane. Every order goes through the risk gate; a denial is
+logged and the next re-quote tries again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+from engine import OrderBook, OrderDenied, OrderFilled, Side, Strategy
+
+
+class QuoterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    instrument: str
+    """Symbol on the strategy's venue, e.g. ``"BTC-PERP"``."""
+    size: float = 0.01
+    half_spread_bps: float = 1.0
+    requote_bps: float = 0.5
+    max_position: float = 0.05
+    skew_bps_per_unit: float = 20.0
+    """Quote shift (bps of mid) per unit of position, against the position."""
+
+
+class Quoter(Strategy[QuoterConfig]):
+    Config = QuoterConfig
+
+    def on_start(self) -> None:
+        self.iid = self.ctx.instrument_id(self.config.instrument)
+        self.inst = self.ctx.instrument(self.iid)
+        if self.inst is None:
+            raise ValueError(f"unknown instrument {self.iid}")
+        self.bid_id: str | None = None
+        self.ask_id: str | None = None
+        self.quoted_mid = math.nan
+        self.ctx.subscribe_book(self.iid)
+        self.ctx.log.info("quoter_started", instrument=self.iid, size=self.config.size)
+
+    def on_book(self, book: OrderBook) -> None:
+        mid = book.mid()
+        if math.isnan(mid):
+            return
+        moved = abs(mid - self.quoted_mid) / mid * 1e4 if self.quoted_mid == self.quoted_mid else math.inf
+        if moved >= self.config.requote_bps or self.bid_id is None or self.ask_id is None:
+            self._requote(mid)
+
+    def on_order_event(self, event: object) -> None:
+        if isinstance(event, OrderFilled):
+            self.ctx.log.info("filled", side=str(event.side), qty=event.quantity, price=event.price,
+                              remaining=event.remaining)
+            if event.is_final:
+                self._forget(event.client_order_id)
+                self.quoted_mid = math.nan  # re-quote on the next book update
+        elif isinstance(event, OrderDenied):
+            self.ctx.log.warning("denied", reason=event.reason, detail=event.detail)
+            self._forget(event.client_order_id)
+        elif type(event).__name__ in ("OrderCancelled", "OrderRejected", "OrderExpired"):
+            self._forget(event.client_order_id)  # type: ignore[attr-defined]
+
+    def _forget(self, client_order_id: str) -> None:
+        if client_order_id == self.bid_id:
+            self.bid_id = None
+        if client_order_id == self.ask_id:
+            self.ask_id = None
+
+    def _requote(self, mid: float) -> None:
+        cfg, inst = self.config, self.inst
+        assert inst is not None
+        pos = self.ctx.position(self.iid)
+        qty = pos.qty if pos is not None else 0.0
+        skew = -qty * cfg.skew_bps_per_unit
+        bid_px = inst.round_price(mid * (1 - (cfg.half_spread_bps - skew) / 1e4) - inst.tick_size / 2)
+        ask_px = inst.round_price(mid * (1 + (cfg.half_spread_bps + skew) / 1e4) + inst.tick_size / 2)
+        self.quoted_mid = mid
+        self.bid_id = self._replace(self.bid_id, Side.BUY, bid_px, qty + cfg.size <= cfg.max_position + 1e-12)
+        self.ask_id = self._replace(self.ask_id, Side.SELL, ask_px, qty - cfg.size >= -cfg.max_position - 1e-12)
+
+    def _replace(self, current: str | None, side: Side, price: float, allowed: bool) -> str | None:
+        if current is not None:
+            order = self.ctx.order(current)
+            if order is not None and order.is_open and order.price == price and allowed:
+                return current
+            self.ctx.cancel(current)
+        if not allowed:
+            return None
+        return self.ctx.submit_limit(self.iid, side, self.config.size, price, post_only=True)

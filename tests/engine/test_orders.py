@@ -1,0 +1,137 @@
+"""The order state machine: legal transitions apply, illegal ones are reported and never applied."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from engine.model import OrderStatus, Side, SubmitOrder
+from engine.orders import OPEN, TERMINAL, TRANSITIONS, IllegalTransition, OrderBookkeeper
+
+S = OrderStatus
+
+
+def _cmd(coid: str = "s-1", qty: float = 1.0) -> SubmitOrder:
+    return SubmitOrder(client_order_id=coid, strategy_id="s", instrument_id="sim:X",
+                       side=Side.BUY, quantity=qty, price=100.0)
+
+
+def test_happy_path_to_filled() -> None:
+    ob = OrderBookkeeper()
+    order = ob.add(_cmd(qty=2.0))
+    ob.transition(order, "submit")
+    ob.transition(order, "accept")
+    assert ob.apply_fill(order, "t1", 100.0, 1.0, 0.01)
+    assert order.status is S.PARTIALLY_FILLED and order.remaining == 1.0
+    assert ob.apply_fill(order, "t2", 102.0, 1.0, 0.01)
+    assert order.status is S.FILLED and order.avg_fill_price == pytest.approx(101.0)
+    assert order.fees == pytest.approx(0.02)
+
+
+def test_duplicate_fill_is_ignored() -> None:
+    ob = OrderBookkeeper()
+    order = ob.add(_cmd(qty=2.0))
+    ob.transition(order, "submit")
+    assert ob.apply_fill(order, "t1", 100.0, 1.0, 0.0)
+    assert not ob.apply_fill(order, "t1", 100.0, 1.0, 0.0)
+    assert order.filled == 1.0
+
+
+def test_illegal_transition_is_reported_and_not_applied() -> None:
+    ob = OrderBookkeeper()
+    order = ob.add(_cmd())
+    ob.transition(order, "submit")
+    ob.transition(order, "cancelled")
+    with pytest.raises(IllegalTransition):
+        ob.transition(order, "accept")
+    assert order.status is S.CANCELLED
+    assert ob.illegal_transitions == 1
+
+
+def test_rejected_cancel_restores_previous_state() -> None:
+    ob = OrderBookkeeper()
+    order = ob.add(_cmd(qty=2.0))
+    ob.transition(order, "submit")
+    ob.transition(order, "accept")
+    ob.apply_fill(order, "t1", 100.0, 1.0, 0.0)
+    ob.transition(order, "cancel_request")
+    assert order.status is S.PENDING_CANCEL
+    ob.transition(order, "cancel_rejected")
+    assert order.status is S.PARTIALLY_FILLED
+
+
+def test_duplicate_client_id_rejected() -> None:
+    ob = OrderBookkeeper()
+    ob.add(_cmd())
+    with pytest.raises(ValueError):
+        ob.add(_cmd())
+
+
+def test_table_is_closed() -> None:
+    """Every target is a state of the table (or RESTORE), and terminal states have no exits."""
+    for state, edges in TRANSITIONS.items():
+        for target in edges.values():
+            assert target == "restore" or target in TRANSITIONS, (state, target)
+    assert S.FILLED in TERMINAL and S.ACCEPTED in OPEN and not (TERMINAL & OPEN)
+
+
+TRIGGERS = sorted({t for edges in TRANSITIONS.values() for t in edges})
+
+
+class OrderLifecycle(RuleBasedStateMachine):
+    """Random trigger sequences: the state only ever moves along the table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ob = OrderBookkeeper()
+        self.order = self.ob.add(_cmd(qty=3.0))
+        self.fills = 0
+
+    @rule(trigger=st.sampled_from(TRIGGERS))
+    def fire(self, trigger: str) -> None:
+        before = self.order.status
+        allowed = trigger in TRANSITIONS[before]
+        try:
+            self.ob.transition(self.order, trigger)
+        except IllegalTransition:
+            assert not allowed
+            assert self.order.status is before
+        else:
+            assert allowed
+
+    @precondition(lambda self: self.order.status in OPEN)
+    @rule(trade=st.integers(0, 5))
+    def fill(self, trade: int) -> None:
+        try:
+            applied = self.ob.apply_fill(self.order, f"t{trade}", 100.0, 1.0, 0.0)
+        except IllegalTransition:
+            return
+        self.fills += int(applied)
+
+    @invariant()
+    def filled_matches_unique_fills(self) -> None:
+        assert self.order.filled == pytest.approx(float(self.fills))
+        assert self.order.filled <= self.order.quantity + 1e-9 or self.order.status is not S.FILLED
+
+    @invariant()
+    def terminal_is_final(self) -> None:
+        if self.order.status in TERMINAL:
+            assert not TRANSITIONS[self.order.status]
+
+
+TestOrderLifecycle = OrderLifecycle.TestCase
+TestOrderLifecycle.settings = settings(max_examples=200, stateful_step_count=30, deadline=None)
+
+
+@given(st.lists(st.sampled_from(TRIGGERS), max_size=40))
+def test_any_sequence_never_leaves_the_table(triggers: list[str]) -> None:
+    ob = OrderBookkeeper()
+    order = ob.add(_cmd())
+    for trig in triggers:
+        try:
+            ob.transition(order, trig)
+        except IllegalTransition:
+            pass
+        assert order.status in TRANSITIONS

@@ -1,0 +1,138 @@
+"""The dependency rules of DEVELOPERS.md and docs/architecture.md, enforced on every import.
+
+1. ``engine.model``: standard library, msgspec and sortedcontainers only.
+2. ``engine.pricing``: numpy and numba only; nothing from the rest of ``engine``.
+3. the rest of ``engine``: the model, each other, ``config`` (a leaf) and the runtime
+   libraries; never ``adapters``, ``strategies`` or ``websockets``.
+4. ``adapters.<venue>.codec`` (and modules of the same venue it imports): the model, orjson,
+   msgspec (what the model is built on) and the standard library only; no asyncio, sockets,
+   clocks or logging.
+5. an adapter never imports another venue, nor ``strategies``.
+6. ``strategies``: only the public ``engine`` API (``engine`` itself, ``engine.pricing``),
+   numpy, msgspec and the standard library.
+7. ``config``: the standard library and msgspec only.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STDLIB = set(sys.stdlib_module_names)
+PACKAGES = ("engine", "adapters", "strategies", "config")
+SHARED_ADAPTER_MODULES = {"adapters.capture", "adapters.replay", "adapters.registry", "adapters.ws",
+                          "adapters.common", "adapters.record", "adapters"}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    module = _module_name(path)
+    is_pkg = path.name == "__init__.py"
+    out: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend((alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base if is_pkg else base[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            out.append((name, node.lineno))
+    return out
+
+
+def _top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def _venue_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] == "adapters" and len(parts) >= 2 and module not in SHARED_ADAPTER_MODULES:
+        return parts[1]
+    return None
+
+
+def _violations_for(path: Path) -> list[str]:
+    module = _module_name(path)
+    problems: list[str] = []
+    for name, line in _imports(path):
+        top = _top(name)
+        where = f"{path.relative_to(ROOT)}:{line} imports {name}"
+        if top == "__future__":
+            continue
+        if module.startswith("engine.model"):
+            if not (top in STDLIB or top in ("msgspec", "sortedcontainers") or name.startswith("engine.model")):
+                problems.append(f"{where}: engine.model may use only the stdlib, msgspec, sortedcontainers")
+        elif module.startswith("engine.pricing"):
+            if top == "engine" and not name.startswith("engine.pricing"):
+                problems.append(f"{where}: engine.pricing is a leaf")
+            elif top not in STDLIB and top not in ("numpy", "numba", "engine"):
+                problems.append(f"{where}: engine.pricing may use only numpy and numba")
+        elif module.startswith("engine"):
+            if top in ("adapters", "strategies", "websockets"):
+                problems.append(f"{where}: engine must not depend on {top}")
+        elif module.startswith("config"):
+            if not (top in STDLIB or top in ("msgspec", "config")):
+                problems.append(f"{where}: config may use only the stdlib and msgspec")
+        elif module.startswith("strategies"):
+            ok = (top in STDLIB or top in ("numpy", "msgspec", "strategies") or name == "engine"
+                  or name.startswith("engine.pricing"))
+            if not ok:
+                problems.append(f"{where}: strategies may use only the public engine API")
+        elif module.startswith("adapters"):
+            venue = _venue_of(module)
+            if top == "strategies":
+                problems.append(f"{where}: adapters must not import strategies")
+            other = _venue_of(name) if top == "adapters" else None
+            if venue and other and other != venue:
+                problems.append(f"{where}: venue {venue} must not import venue {other}")
+            if venue and module.endswith(".codec"):
+                ok = (top in STDLIB and top not in ("asyncio", "socket", "logging", "ssl", "time", "selectors"))
+                ok = ok or top in ("orjson", "msgspec") or name.startswith("engine.model") or name == "engine.model"
+                ok = ok or (other == venue and name != f"adapters.{venue}.session")
+                if not ok:
+                    problems.append(f"{where}: a codec may use only the model, orjson, msgspec and the stdlib (no I/O)")
+    return problems
+
+
+def _python_files() -> list[Path]:
+    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+
+
+def test_every_package_follows_the_dependency_rules() -> None:
+    problems = [p for path in _python_files() for p in _violations_for(path)]
+    assert not problems, "dependency rule violations:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("source,module,expected", [
+    ("import adapters.sim\n", "engine/bad.py", "engine must not depend on adapters"),
+    ("from engine.kernel import Kernel\n", "strategies/bad.py", "public engine API"),
+    ("import numpy\nfrom engine.book import OrderBook\n", "engine/pricing/bad.py", "leaf"),
+    ("import asyncio\n", "adapters/zz/codec.py", "no I/O"),
+    ("from adapters.yy.codec import X\n", "adapters/zz/session.py", "must not import venue yy"),
+    ("import structlog\n", "config/bad.py", "stdlib and msgspec"),
+    ("import numpy\n", "engine/model/bad.py", "engine.model may use only"),
+])
+def test_the_rule_checker_catches_violations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             source: str, module: str, expected: str) -> None:
+    # The checker must be able to fail: plant a bad module in a scratch tree and scan it.
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    path = tmp_path / module
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+    problems = _violations_for(path)
+    assert any(expected in p for p in problems), problems
