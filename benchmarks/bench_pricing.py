@@ -1,0 +1,181 @@
+"""Pricing benchmark: numba kernels vs QuantLib / scipy (and NautilusTrader if installed).
+
+Run: ``python -m benchmarks.bench_pricing [--output FILE]`` (default benchmarks/results/pricing.json).
+``run(output_path) -> dict`` is the programmatic entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "pricing.json"
+_COMPILE_SNIPPET = (
+    "import time; t=time.perf_counter(); import engine.pricing as p; "
+    "p.black76_greeks(True, 100.0, 100.0, 0.5, 0.5, 0.0); p.implied_vol(10.0, True, 100.0, 100.0, 0.5, 0.0); "
+    "print(time.perf_counter()-t)"
+)
+
+
+def _best(fn: Callable[[], Any], repeat: int = 5) -> float:
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _market(n: int, seed: int = 0) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    F = np.full(n, 60000.0)
+    T = np.exp(rng.uniform(np.log(1 / 365), np.log(1.0), n))
+    v = rng.uniform(0.3, 1.5, n)
+    K = F * np.exp(rng.normal(0, 1.0, n) * v * np.sqrt(T))
+    c = rng.integers(0, 2, n).astype(bool)
+    r = np.full(n, 0.03)
+    return c, F, K, T, v, r
+
+
+def _scipy_greeks(c, F, K, T, v, r):
+    from scipy.special import ndtr
+
+    sq = np.sqrt(T)
+    s = v * sq
+    d1 = np.log(F / K) / s + 0.5 * s
+    d2 = d1 - s
+    df = np.exp(-r * T)
+    cp = np.where(c, 1.0, -1.0)
+    n1 = np.exp(-0.5 * d1 * d1) / math.sqrt(2 * math.pi)
+    price = df * cp * (F * ndtr(cp * d1) - K * ndtr(cp * d2))
+    delta = cp * df * ndtr(cp * d1)
+    gamma = df * n1 / (F * s)
+    vega = df * F * n1 * sq
+    theta = r * price - df * F * n1 * v / (2 * sq)
+    return price, delta, gamma, vega, theta, -T * price
+
+
+def _cold_start_seconds() -> dict[str, float]:
+    root = Path(__file__).resolve().parent.parent
+    out: dict[str, float] = {}
+    tmp = tempfile.mkdtemp(prefix="volta-numba-cache-")
+    try:
+        env = dict(os.environ, NUMBA_CACHE_DIR=tmp)
+        for label in ("cold_cache_s", "warm_cache_s"):
+            res = subprocess.run([sys.executable, "-c", _COMPILE_SNIPPET], cwd=root, env=env,
+                                 capture_output=True, text=True, timeout=600)
+            out[label] = float(res.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def run(output_path: str | Path = DEFAULT_OUTPUT) -> dict[str, Any]:
+    """Run all measurements, write JSON to ``output_path`` and return the results."""
+    import numba
+
+    from engine.pricing import black76_greeks_kernel, black76_price, implied_vol_kernel
+    from engine.pricing.chain import chain_kernel
+
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "numba": numba.__version__}}
+    n = 1_000_000
+    c, F, K, T, v, r = _market(n)
+    out = np.empty((8, n))
+    price = np.asarray(black76_price(c, F, K, T, v, r))
+    iv = np.empty(n)
+    rows: list[dict[str, Any]] = []
+    for threads in (1, 2):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        black76_greeks_kernel(c, F, K, T, v, r, out)
+        implied_vol_kernel(price, c, F, K, T, r, iv)
+        tg = _best(lambda: black76_greeks_kernel(c, F, K, T, v, r, out))
+        ti = _best(lambda: implied_vol_kernel(price, c, F, K, T, r, iv), 3)
+        rows.append({"name": f"volta price+8 greeks ({threads} thr)", "per_s": n / tg})
+        rows.append({"name": f"volta implied vol ({threads} thr)", "per_s": n / ti})
+    numba.set_num_threads(1)
+    # Baselines
+    tsp = _best(lambda: _scipy_greeks(c, F, K, T, v, r), 3)
+    rows.append({"name": "numpy/scipy ndtr price+5 greeks", "per_s": n / tsp})
+    try:
+        import QuantLib as ql
+
+        m = 20000
+        def ql_loop() -> None:
+            for i in range(m):
+                calc = ql.BlackCalculator(ql.PlainVanillaPayoff(ql.Option.Call if c[i] else ql.Option.Put, K[i]),
+                                          F[i], v[i] * math.sqrt(T[i]), math.exp(-r[i] * T[i]))
+                calc.value(); calc.deltaForward(); calc.gammaForward(); calc.vega(T[i]); calc.theta(F[i], T[i])
+        rows.append({"name": "QuantLib BlackCalculator loop price+4 greeks", "per_s": m / _best(ql_loop, 2)})
+    except ImportError:
+        rows.append({"name": "QuantLib", "per_s": None, "note": "not installed"})
+    try:
+        import nautilus_trader  # noqa: F401
+
+        rows.append({"name": "nautilus_trader", "per_s": None, "note": "installed; not benchmarked"})
+    except ImportError:
+        rows.append({"name": "nautilus_trader black_scholes_greeks", "per_s": None, "note": "not installed"})
+    # Full chain: 5 expiries x 40 strikes, IV + Greeks + vega-weighted SVI refit in one njit call.
+    ne, ns = 5, 40
+    Tc = np.repeat([7 / 365, 30 / 365, 90 / 365, 180 / 365, 1.0], ns)
+    Fc = np.repeat([60000.0, 60300.0, 61000.0, 62000.0, 64000.0], ns)
+    kk = np.tile(np.linspace(-1.5, 1.5, ns), ne) * np.sqrt(Tc) * 0.8
+    Kc = Fc * np.exp(kk)
+    kn = kk / np.sqrt(Tc)
+    vc = 0.6 - 0.1 * kn + 0.15 * kn * kn
+    cc = Kc >= Fc
+    rc = np.full(ne * ns, 0.03)
+    pc = np.asarray(black76_price(cc, Fc, Kc, Tc, vc, rc))
+    starts = np.arange(0, ne * ns + 1, ns, dtype=np.int64)
+    ivc, gc, sse = np.empty(ne * ns), np.empty((8, ne * ns)), np.empty(ne)
+    params = np.zeros((ne, 5))
+    chain_kernel(pc, cc, Fc, Kc, Tc, rc, starts, ivc, gc, params, sse)
+    cold = params.copy()
+    def chain_cold() -> None:
+        params[:] = 0.0
+        chain_kernel(pc, cc, Fc, Kc, Tc, rc, starts, ivc, gc, params, sse)
+    def chain_warm() -> None:
+        params[:] = cold
+        chain_kernel(pc, cc, Fc, Kc, Tc, rc, starts, ivc, gc, params, sse)
+    results["chain_200_cold_fit_ms"] = 1e3 * _best(chain_cold, 20)
+    results["chain_200_warm_refit_ms"] = 1e3 * _best(chain_warm, 20)
+    results["throughput"] = rows
+    results["first_call"] = _cold_start_seconds()
+    results["targets"] = {"greeks_per_s_1thr": 1e7, "iv_per_s_1thr": 1e6, "chain_ms": 1.0}
+    path = Path(output_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def _print(results: dict[str, Any]) -> None:
+    print(f"{'benchmark':48s} {'options/s':>14s}")
+    for row in results["throughput"]:
+        val = f"{row['per_s']:14,.0f}" if row["per_s"] else f"{row.get('note', ''):>14s}"
+        print(f"{row['name']:48s} {val}")
+    print(f"{'chain 5x40 IV+Greeks+SVI fit (cold) ms':48s} {results['chain_200_cold_fit_ms']:14.3f}")
+    print(f"{'chain 5x40 IV+Greeks+SVI refit (warm) ms':48s} {results['chain_200_warm_refit_ms']:14.3f}")
+    fc = results["first_call"]
+    print(f"{'first call, empty numba cache s':48s} {fc['cold_cache_s']:14.2f}")
+    print(f"{'first call, warm numba cache s':48s} {fc['warm_cache_s']:14.2f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--output", default=str(DEFAULT_OUTPUT))
+    args = ap.parse_args(argv)
+    _print(run(args.output))
+
+
+if __name__ == "__main__":
+    main()

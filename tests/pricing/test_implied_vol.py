@@ -1,0 +1,108 @@
+"""Implied volatility: round trips, NaN contract, inverse options, chain kernel."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.pricing import (
+    black76_greeks,
+    black76_price,
+    black76_price_scalar,
+    chain_iv_and_greeks,
+    implied_vol,
+    implied_vol_inverse,
+    implied_vol_scalar,
+    inverse_price,
+)
+
+
+def _random_cases(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    F = 100.0 * np.exp(rng.normal(0, 1.0, n))
+    T = np.exp(rng.uniform(np.log(1 / 8760), np.log(3), n))
+    v = np.exp(rng.uniform(np.log(0.02), np.log(3), n))
+    K = F * np.exp(rng.uniform(-6, 6, n) * v * np.sqrt(T))
+    c = rng.integers(0, 2, n).astype(bool)
+    r = rng.uniform(-0.01, 0.08, n)
+    return c, F, K, T, v, r
+
+
+def test_round_trip_thousands() -> None:
+    c, F, K, T, v, r = _random_cases(20000, 11)
+    g = black76_greeks(c, F, K, T, v, r)
+    iv = implied_vol(g.price, c, F, K, T, r)
+    # Well conditioned: the price elasticity to vol sigma*vega/price is not tiny, i.e. a relative
+    # price error eps moves the vol by less than ~1e-11.
+    well = (g.vega * v / g.price > 1e-5) & (g.price > 0)
+    err = np.abs(iv / v - 1)
+    max_err = float(np.max(err[well]))
+    print(f"IV round trip: {well.sum()} well-conditioned cases, max rel err {max_err:.2e}")
+    assert well.sum() > 15000
+    assert max_err < 1e-10
+    assert not np.any(np.isnan(iv[well]))
+    # Outside the well-conditioned set the answer must still be a finite vol or NaN, never garbage.
+    assert np.all(np.isnan(iv) | (iv >= 0))
+
+
+def test_nan_contract() -> None:
+    F, K, T, r = 100.0, 90.0, 0.5, 0.02
+    df = math.exp(-r * T)
+    assert math.isnan(implied_vol_scalar(df * 9.0, True, F, K, T, r))  # below intrinsic
+    assert math.isnan(implied_vol_scalar(df * F, True, F, K, T, r))  # at the upper bound
+    assert math.isnan(implied_vol_scalar(df * F * 1.1, True, F, K, T, r))
+    assert math.isnan(implied_vol_scalar(df * K, False, F, K, T, r))
+    assert math.isnan(implied_vol_scalar(5.0, True, F, K, 0.0, r))
+    assert math.isnan(implied_vol_scalar(-1.0, True, F, K, T, r))
+    assert math.isnan(implied_vol_scalar(math.nan, True, F, K, T, r))
+    assert math.isnan(implied_vol_scalar(5.0, True, -F, K, T, r))
+    assert implied_vol_scalar(df * 10.0, True, F, K, T, r) == 0.0  # exactly intrinsic
+    out = implied_vol(np.array([1.0, np.inf, -3.0]), True, F, K, T, r)
+    assert np.all(np.isnan(out))
+
+
+def test_extremes_and_scalars() -> None:
+    for T, v, z in [(1 / 8760, 3.0, -7.0), (1 / 8760, 0.05, 6.0), (3.0, 3.0, 2.0), (1.0, 0.01, -0.5)]:
+        K = 100.0 * math.exp(z * v * math.sqrt(T))
+        for is_call in (True, False):
+            p = black76_price_scalar(is_call, 100.0, K, T, v, 0.01)
+            iv = float(implied_vol(p, is_call, 100.0, K, T, 0.01))
+            g = black76_greeks(is_call, 100.0, K, T, v, 0.01)
+            if p > 1e-250 and g.vega * v / p > 1e-5:
+                assert abs(iv / v - 1) < 1e-10
+    assert isinstance(implied_vol(5.0, True, 100.0, 100.0, 0.1, 0.0), np.floating)
+
+
+def test_inverse_round_trip() -> None:
+    c, F, K, T, v, r = _random_cases(2000, 5)
+    F = F * 500.0
+    K = K * 500.0
+    coin = inverse_price(c, F, K, T, v, r)
+    iv = implied_vol_inverse(coin, c, F, K, T, r)
+    g = black76_greeks(c, F, K, T, v, r)
+    well = g.vega * v / g.price > 1e-5
+    assert np.max(np.abs(iv[well] / v[well] - 1)) < 1e-10
+
+
+def test_chain_iv_and_greeks_nan_safe() -> None:
+    c, F, K, T, v, r = _random_cases(500, 9)
+    p = black76_price(c, F, K, T, v, r)
+    p[::7] = -1.0
+    iv, g = chain_iv_and_greeks(p, c, F, K, T, r)
+    assert np.all(np.isnan(iv[::7])) and np.all(np.isnan(g.delta[::7]))
+    ok = ~np.isnan(iv)
+    ref = black76_greeks(c[ok], F[ok], K[ok], T[ok], iv[ok], r[ok])
+    np.testing.assert_allclose(g.delta[ok], ref.delta, rtol=1e-14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.booleans(), st.floats(-4.0, 4.0), st.floats(1 / 8760, 3.0), st.floats(0.02, 3.0))
+def test_iv_inverts_price(is_call: bool, z: float, T: float, v: float) -> None:
+    K = 100.0 * math.exp(z * v * math.sqrt(T))
+    p = black76_price_scalar(is_call, 100.0, K, T, v, 0.03)
+    g = black76_greeks(is_call, 100.0, K, T, v, 0.03)
+    if g.vega * v / p > 1e-5:
+        assert abs(implied_vol_scalar(p, is_call, 100.0, K, T, 0.03) / v - 1) < 1e-10
