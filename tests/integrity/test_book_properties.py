@@ -1,0 +1,115 @@
+"""Property tests: the book against a naive dict model, and crossing is always flagged."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.book import OrderBook
+from engine.integrity import BookKeeper
+from engine.model import BookDelta, BookSnapshot, BookStatus
+
+IID = "test:X"
+prices = st.integers(min_value=1, max_value=60).map(lambda i: i / 4)      # exact decimals
+sizes = st.one_of(st.just(0.0), st.integers(min_value=1, max_value=9).map(float))
+levels = st.lists(st.tuples(prices, sizes), max_size=8)
+snapshot_op = st.tuples(st.just("snap"), levels, levels, st.integers(0, 3))
+delta_op = st.tuples(st.just("delta"), levels, levels, st.just(0))
+ops = st.lists(st.one_of(snapshot_op, delta_op), min_size=1, max_size=40)
+
+
+class Model:
+    """The obvious implementation: two dicts, sorted on every query."""
+
+    def __init__(self) -> None:
+        self.bids: dict[float, float] = {}
+        self.asks: dict[float, float] = {}
+        self.depth = 0
+
+    def snapshot(self, bids, asks, depth: int) -> None:
+        self.bids = {p: s for p, s in bids if s > 0}
+        self.asks = {p: s for p, s in asks if s > 0}
+        if depth:
+            self.depth = depth
+        self.truncate()
+
+    def delta(self, bids, asks) -> None:
+        for side, lv in ((self.bids, bids), (self.asks, asks)):
+            for p, s in lv:
+                if s > 0:
+                    side[p] = s
+                else:
+                    side.pop(p, None)
+        self.truncate()
+
+    def truncate(self) -> None:
+        if self.depth:
+            self.bids = dict(sorted(self.bids.items(), reverse=True)[: self.depth])
+            self.asks = dict(sorted(self.asks.items())[: self.depth])
+
+    def top(self, n: int):
+        return (sorted(self.bids.items(), reverse=True)[:n], sorted(self.asks.items())[:n])
+
+
+def _check(book: OrderBook, model: Model) -> None:
+    bids, asks = model.top(1000)
+    assert book.depth_bids(1000) == bids
+    assert book.depth_asks(1000) == asks
+    assert book.best_bid() == (bids[0] if bids else None)
+    assert book.best_ask() == (asks[0] if asks else None)
+    for p, s in bids:
+        assert book.size_at(True, p) == s
+    if bids:
+        limit = bids[len(bids) // 2][0]
+        assert book.volume_to(True, limit) == sum(s for p, s in bids if p >= limit)
+    if asks:
+        limit = asks[len(asks) // 2][0]
+        assert book.volume_to(False, limit) == sum(s for p, s in asks if p <= limit)
+    crossed = bool(bids) and bool(asks) and bids[0][0] >= asks[0][0]
+    assert book.is_crossed() == crossed
+    if bids and asks:
+        assert book.mid() == 0.5 * (bids[0][0] + asks[0][0])
+        assert book.spread() == asks[0][0] - bids[0][0]
+    else:
+        assert math.isnan(book.mid()) and math.isnan(book.spread())
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops)
+def test_book_matches_naive_model(operations) -> None:
+    book = OrderBook(IID)
+    model = Model()
+    for seq, (kind, bids, asks, depth) in enumerate(operations):
+        if kind == "snap":
+            book.apply_snapshot(BookSnapshot(IID, tuple(bids), tuple(asks), seq, 0, 0,
+                                             depth=depth))
+            model.snapshot(bids, asks, depth)
+        else:
+            book.apply_delta(BookDelta(IID, tuple(bids), tuple(asks), seq, seq - 1, 0, 0, seq))
+            model.delta(bids, asks)
+        _check(book, model)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops)
+def test_keeper_never_exposes_a_crossed_book_as_live(operations) -> None:
+    """Through the integrity layer: a LIVE book always has best bid < best ask; a crossing
+    update always turns the book STALE."""
+    keeper = BookKeeper(stale_after_ns=0)
+    crossings = 0
+    for seq, (kind, bids, asks, depth) in enumerate(operations):
+        if kind == "snap":
+            keeper.on_snapshot(BookSnapshot(IID, tuple(bids), tuple(asks), seq, 0, 0, depth=depth))
+        else:
+            keeper.on_delta(BookDelta(IID, tuple(bids), tuple(asks), seq, seq - 1, 0, 0, seq))
+        book = keeper.book(IID)
+        assert book is not None
+        if book.is_crossed():
+            crossings += 1
+            assert book.status is BookStatus.STALE
+        if book.status is BookStatus.LIVE:
+            bb, ba = book.best_bid_price(), book.best_ask_price()
+            assert math.isnan(bb) or math.isnan(ba) or bb < ba
+    assert keeper.stats.crossed >= (1 if crossings else 0)
