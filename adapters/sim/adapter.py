@@ -1,0 +1,143 @@
+"""``SimVenue``: the built-in simulated venue (synthetic BTC perp + option chain, local matching).
+
+Theory of operation: ``bind`` fixes the listing relative to the clock's current time (expiries at
+08:00 UTC some days ahead) and wires the three parts together: per-instrument ``SimBook``s
+(``queue.py``), the ``MatchingEngine`` for client orders (``matching.py``) and the
+``SyntheticMarket`` that moves prices and books (``market.py``). ``start`` publishes a snapshot
+of every book and then registers one ``clock.every(tick_ms)`` timer; nothing here sleeps or reads
+the system time, so the venue runs unchanged under the live clock (paper trading) and the
+virtual clock (backtests), and a given seed and command sequence always yield the same events.
+
+Order commands never block: they are handled at once, or ``latency_ms`` later through
+``clock.call_later``. Expired options stop being listed by ``instruments()`` (their orders end
+with ``OrderExpired``); no new expiries are listed during a run and no settlement is emitted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.sim.chain import build_instruments
+from adapters.sim.market import SyntheticMarket
+from adapters.sim.matching import Ids, MatchingEngine
+from adapters.sim.params import SimVenueParams
+from adapters.sim.queue import SimBook
+from engine.clock import Clock, TimerHandle
+from engine.model import AmendOrder, CancelOrder, Instrument, Level, Side, SubmitOrder
+from engine.venue import Publish, VenueAdapter
+
+__all__ = ["SimVenue", "SimVenueParams"]
+
+
+class SimVenue(VenueAdapter):
+    """A deterministic simulated venue; see the module docstring."""
+
+    Params = SimVenueParams
+
+    def __init__(self, params: SimVenueParams | None = None) -> None:
+        self.params = params if params is not None else SimVenueParams()
+        self.venue = self.params.venue
+        self._engine: MatchingEngine | None = None
+        self._market: SyntheticMarket | None = None
+        self._timer: TimerHandle | None = None
+        self._pending: dict[int, TimerHandle] = {}
+        self._next_pending = 0
+
+    def bind(self, publish: Publish, clock: Clock) -> None:
+        """Attach to the runtime; builds the listing from the clock's current time."""
+        super().bind(publish, clock)
+        p = self.params
+        now = clock.now_ns()
+        insts = build_instruments(p, now)
+        books = {i.id: SimBook(i.id, i.tick_size, i.lot_size) for i in insts}
+        ids = Ids(p.venue)
+        self._engine = MatchingEngine({i.id: i for i in insts}, books, ids, publish, clock,
+                                      self.underlying_price, p.option_fee_cap)
+        self._market = SyntheticMarket(p, insts, books, self._engine, publish, ids, now)
+
+    # -- VenueAdapter ------------------------------------------------------------------------
+    def instruments(self) -> list[Instrument]:
+        """Listed (unexpired) instruments: the perp first, then options; empty before ``bind``."""
+        if self._engine is None:
+            return []
+        return [i for i in self._engine.instruments.values() if i.active]
+
+    async def start(self) -> None:
+        """Publish every book's snapshot (and first mark/summaries), then start ticking."""
+        market = self._need_market()
+        for ev in market.start(self.clock.now_ns()):
+            self.publish(ev)
+        self._timer = self.clock.every(self.params.tick_ms * 1_000_000, market.on_tick)
+
+    async def stop(self) -> None:
+        """Stop the market timer and drop commands still in flight."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for h in self._pending.values():
+            h.cancel()
+        self._pending.clear()
+
+    def submit(self, cmd: SubmitOrder) -> None:
+        """Submit an order; the answer comes back as order events."""
+        self._dispatch(self._need_engine().submit, cmd)
+
+    def cancel(self, cmd: CancelOrder) -> None:
+        """Cancel an order; unknown/finished orders give ``OrderRejected("unknown_order")``."""
+        self._dispatch(self._need_engine().cancel, cmd)
+
+    def amend(self, cmd: AmendOrder) -> None:
+        """Amend price and/or total quantity (queue kept only for a same-price size reduction)."""
+        self._dispatch(self._need_engine().amend, cmd)
+
+    def request_resync(self, instrument_id: str) -> None:
+        """Publish a fresh snapshot of one book (later deltas continue from it)."""
+        book = self._need_engine().books.get(instrument_id)
+        if book is not None:
+            self.publish(book.snapshot(self.clock.now_ns()))
+
+    def _dispatch(self, handler: Any, cmd: Any) -> None:
+        lat = int(self.params.latency_ms * 1_000_000)
+        if lat <= 0:
+            handler(cmd)
+            return
+        key = self._next_pending
+        self._next_pending += 1
+
+        def run(_now: int) -> None:
+            self._pending.pop(key, None)
+            handler(cmd)
+
+        self._pending[key] = self.clock.call_later(lat, run)
+
+    # -- read-only accessors ---------------------------------------------------------------
+    def underlying_price(self) -> float:
+        """The current BTC index price of the generator."""
+        return self._need_market().spot
+
+    def fair_vol(self, strike: float, t: float) -> float:
+        """The generator's implied vol for ``strike`` and ``t`` years to expiry (the smile mid)."""
+        return self._need_market().fair_vol(strike, t)
+
+    def open_orders(self) -> list[str]:
+        """Client order ids still working on the venue."""
+        return list(self._need_engine().orders)
+
+    # -- test hooks -------------------------------------------------------------------------
+    def set_book(self, instrument_id: str, bids: list[Level], asks: list[Level]) -> None:
+        """Test hook: fix an instrument's synthetic book; the generator then leaves it alone."""
+        self._need_market().set_book(instrument_id, bids, asks, self.clock.now_ns())
+
+    def inject_trade(self, instrument_id: str, aggressor: Side, size: float) -> None:
+        """Test hook: a synthetic market order walking the published book now."""
+        self._need_market().inject_trade(instrument_id, aggressor, size, self.clock.now_ns())
+
+    def _need_engine(self) -> MatchingEngine:
+        if self._engine is None:
+            raise RuntimeError("SimVenue used before bind()")
+        return self._engine
+
+    def _need_market(self) -> SyntheticMarket:
+        if self._market is None:
+            raise RuntimeError("SimVenue used before bind()")
+        return self._market

@@ -1,0 +1,87 @@
+"""Configuration of the simulated venue.
+
+One typed, frozen struct so a config file with a misspelled key fails loudly at load time
+(``forbid_unknown_fields``) instead of silently running a different market. Every knob that
+changes the generated stream lives here, so (params, seed, clock start, command sequence)
+fully determines a run.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class SimVenueParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Parameters of :class:`adapters.sim.SimVenue` (all times in clock time)."""
+
+    venue: str = "sim"
+    seed: int = 7
+    tick_ms: int = 100
+    """Market step: the underlying moves and books re-quote every ``tick_ms``."""
+    summary_ms: int = 1000
+    """Cadence of ``MarkPrice`` (perp) and ``OptionSummary`` (every live option)."""
+
+    # -- underlying -----------------------------------------------------------------------
+    spot: float = 60_000.0
+    annual_vol: float = 0.55
+    jump_intensity_per_day: float = 2.0
+    jump_size: float = 0.01
+    """Standard deviation of the log jump size."""
+    rate: float = 0.0
+    """Continuously compounded rate: option forward F = S*exp(rate*T), premium discounted."""
+    perp_premium_sd: float = 0.0002
+    """Stationary std of the perp's (mean-reverting) premium over the index."""
+
+    # -- volatility surface (raw SVI in standardized moneyness z = ln(K/F)/sqrt(T)) --------
+    vol_of_vol_sd: float = 0.05
+    """Stationary std of the log vol level (mean-reverting around 1)."""
+    vol_reversion_hours: float = 6.0
+    term_premium: float = 0.05
+    """Short expiries trade at ATM vol * (1 + term_premium * exp(-T/term_decay_years))."""
+    term_decay_years: float = 0.05
+    svi_b: float = 0.06
+    svi_rho: float = -0.25
+    svi_m: float = 0.0
+    svi_sigma: float = 0.25
+
+    # -- instruments ----------------------------------------------------------------------
+    expiries_days: tuple[float, ...] = (1.0, 7.0, 30.0)
+    strikes_per_expiry: int = 11
+    strike_step: float = 0.0
+    """Strike spacing in USD; 0 picks a round step per expiry from the expected move."""
+    perp_tick: float = 0.5
+    perp_lot: float = 0.001
+    perp_min_size: float = 0.001
+    option_tick: float = 1.0
+    option_lot: float = 0.01
+    option_min_size: float = 0.01
+    perp_maker_fee: float = 0.0002
+    perp_taker_fee: float = 0.0005
+    option_maker_fee: float = 0.0003
+    option_taker_fee: float = 0.0003
+    """Option fees are a fraction of the underlying notional, capped by ``option_fee_cap``."""
+    option_fee_cap: float = 0.125
+    """Cap on an option fee as a fraction of the premium (Deribit/Bybit convention)."""
+
+    # -- synthetic books and flow -----------------------------------------------------------
+    perp_levels: int = 10
+    option_levels: int = 5
+    perp_half_spread_ticks: float = 0.25
+    option_spread_vol: float = 0.02
+    """Option quoted width in vol (0.02 = 2 vol points), converted to price with vega."""
+    requote_fraction: float = 0.1
+    """A book re-quotes when its fair moves max(1 tick, this * half spread) since its last quote."""
+    perp_level_size: float = 2.0
+    option_level_size: float = 10.0
+    perp_trade_rate: float = 8.0
+    """Synthetic market orders per second on the perp."""
+    option_trade_rate: float = 3.0
+    """Synthetic market orders per second across the whole chain (weighted to the money)."""
+    perp_trade_size: float = 0.25
+    option_trade_size: float = 2.0
+    churn_rate: float = 20.0
+    """Random resizes of displayed levels per second across all books."""
+
+    # -- order handling ---------------------------------------------------------------------
+    latency_ms: float = 0.0
+    """Delay between a command and the venue processing it (0: synchronous)."""
