@@ -20,12 +20,14 @@ import msgspec
 __all__ = [
     "ConfigError",
     "ConfigProblem",
+    "BooksConfig",
     "Deployment",
     "InstrumentRisk",
     "LogFormat",
     "LogLevel",
     "LoggingConfig",
     "Mode",
+    "PricingConfig",
     "RiskConfig",
     "StrategyConfig",
     "VenueConfig",
@@ -119,6 +121,27 @@ class RiskConfig(_Section):
         return self.max_position_qty
 
 
+class PricingConfig(_Section):
+    """``[pricing]``: the live option-chain view (market IVs, fitted SVI surface, model Greeks).
+
+    The chain is refitted at most every ``chain_interval_s`` and only when an option book
+    changed; ``rate`` is the continuously compounded rate used to discount premiums.
+    """
+
+    chain_interval_s: PositiveFloat = 1.0
+    rate: float = 0.0
+
+
+class BooksConfig(_Section):
+    """``[books]``: the book integrity layer.
+
+    A book that sees no update for ``stale_after_s`` is marked STALE and re-snapshotted
+    (0 disables the check; quiet books of far out-of-the-money options need a long window).
+    """
+
+    stale_after_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+
+
 class StrategyConfig(_Section):
     """``[[strategies]]``: one strategy instance.
 
@@ -139,6 +162,8 @@ class VoltaConfig(_Section):
     logging: LoggingConfig = LoggingConfig()
     venues: dict[str, VenueConfig] = {}
     risk: RiskConfig = RiskConfig()
+    pricing: PricingConfig = PricingConfig()
+    books: BooksConfig = BooksConfig()
     strategies: list[StrategyConfig] = []
 
     def enabled_venues(self) -> dict[str, VenueConfig]:

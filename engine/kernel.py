@@ -19,6 +19,8 @@ from typing import Any
 import structlog
 
 from engine.book import OrderBook
+from engine.chains import ChainView
+from engine.integrity import BookKeeper
 from engine.bus import MessageBus
 from engine.clock import Clock, TimerHandle
 from engine.journal import Journal
@@ -28,6 +30,7 @@ from engine.model import (
     BookStatus,
     BookStatusChanged,
     Instrument,
+    InstrumentKind,
     MarkPrice,
     OptionSummary,
     OrderAccepted,
@@ -60,7 +63,8 @@ class Kernel:
         self.log = structlog.get_logger("volta")
         self.bus = MessageBus(on_error=self._on_handler_error)
         self.instruments: dict[str, Instrument] = {}
-        self.books: dict[str, OrderBook] = {}
+        self.book_keeper = BookKeeper(publish=self.bus.publish, request_resync=self._request_resync)
+        self.books: dict[str, OrderBook] = self.book_keeper.books
         self.orders = OrderBookkeeper()
         self.portfolio = Portfolio()
         self.journal = journal
@@ -73,11 +77,15 @@ class Kernel:
         self._book_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._trade_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._timers: list[TimerHandle] = []
+        self.strategies_running = False
         self.strategy_errors: dict[str, int] = defaultdict(int)
         self.callback_ns: dict[str, int] = defaultdict(int)
         self.counters: dict[str, int] = defaultdict(int)
         self.last_trade: dict[str, float] = {}
         self.underlying_of: dict[str, str] = {}
+        self.chains: dict[str, ChainView] = {}
+        self._chain_of: dict[str, ChainView] = {}
+        self.pricing_rate = 0.0
         self._wire()
 
     # -- wiring -----------------------------------------------------------------------------
@@ -100,6 +108,8 @@ class Kernel:
 
     def add_adapter(self, adapter: VenueAdapter) -> None:
         self.adapters[adapter.venue] = adapter
+        if adapter.checksum_fn is not None:
+            self.book_keeper.checksum_fns[adapter.venue] = adapter.checksum_fn
         adapter.bind(self.bus.publish, self.clock)
 
     def add_instruments(self, instruments: list[Instrument]) -> None:
@@ -107,6 +117,35 @@ class Kernel:
             self.instruments[inst.id] = inst
             self.portfolio.add_instrument(inst)
             self.underlying_of[inst.id] = inst.underlying or inst.base
+        self._build_chains()
+
+    def _build_chains(self) -> None:
+        """One chain view per (venue, underlying) with listed options."""
+        groups: dict[str, list[Instrument]] = defaultdict(list)
+        for inst in self.instruments.values():
+            if inst.kind is InstrumentKind.OPTION and inst.expiry_ns > 0:
+                groups[f"{inst.venue}:{inst.underlying or inst.base}"].append(inst)
+        for key, options in groups.items():
+            if key in self.chains and len(self.chains[key].ids) == len(options):
+                continue
+            chain = ChainView(key.partition(":")[2], options, self.pricing_rate)
+            self.chains[key] = chain
+            for iid in chain.ids:
+                self._chain_of[iid] = chain
+
+    def refresh_chains(self, now_ns: int) -> None:
+        """Refit every chain whose books changed; feed model deltas to the portfolio."""
+        for chain in self.chains.values():
+            if not chain.dirty:
+                continue
+            index = self.portfolio.underlying_prices.get(chain.underlying, math.nan)
+            if not chain.refresh(now_ns, self.books.get, index):
+                continue
+            self.counters["chain_refreshes"] += 1
+            for iid in chain.ids:
+                pos = self.portfolio.position(iid)
+                if pos is not None and pos.qty != 0.0:
+                    pos.delta_per_contract = chain.position_delta(iid)
 
     def add_strategy(self, strategy_id: str, strategy: Strategy[Any]) -> None:
         if strategy_id in self.strategies:
@@ -136,6 +175,8 @@ class Kernel:
 
     # -- strategy guard ---------------------------------------------------------------------
     def _call(self, strategy: Strategy[Any], fn: Callable[..., None], *args: Any) -> None:
+        if not self.strategies_running:
+            return  # before on_start or after on_stop, a strategy hears nothing
         t0 = time.perf_counter_ns()
         try:
             fn(*args)
@@ -152,50 +193,28 @@ class Kernel:
                        handler=getattr(handler, "__name__", repr(handler)), error=repr(exc))
 
     # -- market data ------------------------------------------------------------------------
-    def _book_for(self, instrument_id: str) -> OrderBook:
-        book = self.books.get(instrument_id)
-        if book is None:
-            book = self.books[instrument_id] = OrderBook(instrument_id)
-        return book
-
-    def _set_status(self, book: OrderBook, status: BookStatus, reason: str, detail: str = "") -> None:
-        if book.status is status:
-            return
-        book.status = status
-        self.bus.publish(BookStatusChanged(book.instrument_id, status, reason, self.clock.now_ns(), detail))
-
     def _on_snapshot(self, snap: BookSnapshot) -> None:
-        book = self._book_for(snap.instrument_id)
-        book.apply_snapshot(snap)
-        if book.is_crossed():
-            self._mark_stale(book, "crossed", f"bid {book.best_bid()} >= ask {book.best_ask()}")
-            return
-        self._set_status(book, BookStatus.LIVE, "snapshot")
-        self._after_book(book)
+        if self.book_keeper.on_snapshot(snap):
+            self._after_book(self.books[snap.instrument_id])
 
     def _on_delta(self, delta: BookDelta) -> None:
-        book = self._book_for(delta.instrument_id)
-        if book.status is not BookStatus.LIVE:
-            self.counters["deltas_skipped_not_live"] += 1
-            return
-        if delta.prev_seq != -1 and delta.prev_seq != book.seq:
-            self._mark_stale(book, "gap", f"prev_seq {delta.prev_seq} != book seq {book.seq}")
-            return
-        book.apply_delta(delta)
-        if book.is_crossed():
-            self._mark_stale(book, "crossed", f"bid {book.best_bid()} >= ask {book.best_ask()}")
-            return
-        self._after_book(book)
+        if self.book_keeper.on_delta(delta):
+            self._after_book(self.books[delta.instrument_id])
 
-    def _mark_stale(self, book: OrderBook, reason: str, detail: str) -> None:
-        self.counters[f"book_{reason}"] += 1
-        self._set_status(book, BookStatus.STALE, reason, detail)
-        venue = book.instrument_id.partition(":")[0]
-        adapter = self.adapters.get(venue)
+    def _request_resync(self, instrument_id: str) -> None:
+        """The integrity layer found a book it cannot trust: ask its venue for a snapshot."""
+        self.counters["resync_requests"] += 1
+        adapter = self.adapters.get(instrument_id.partition(":")[0])
         if adapter is not None:
-            adapter.request_resync(book.instrument_id)
+            adapter.request_resync(instrument_id)
+
+    def check_stale_books(self, now_ns: int) -> None:
+        self.book_keeper.check_stale(now_ns)
 
     def _after_book(self, book: OrderBook) -> None:
+        chain = self._chain_of.get(book.instrument_id)
+        if chain is not None:
+            chain.dirty = True
         mid = book.mid()
         if not math.isnan(mid):
             self.portfolio.set_mark(book.instrument_id, mid)
@@ -216,7 +235,14 @@ class Kernel:
             self.portfolio.set_mark(ev.instrument_id, ev.mark_price)
 
     def _on_option_summary(self, ev: OptionSummary) -> None:
-        self.portfolio.set_option_delta(ev.instrument_id, ev.delta)
+        chain = self._chain_of.get(ev.instrument_id)
+        if chain is not None:
+            chain.set_expiry_forward(ev.instrument_id, ev.underlying_price)
+            chain.set_venue_mark_iv(ev.instrument_id, ev.mark_iv)
+        pos = self.portfolio.position(ev.instrument_id)
+        if chain is None or (pos is not None and math.isnan(pos.delta_per_contract)):
+            # the venue's delta until the chain view has a model delta for this option
+            self.portfolio.set_option_delta(ev.instrument_id, ev.delta)
         und = self.underlying_of.get(ev.instrument_id)
         if und is not None and ev.underlying_price == ev.underlying_price:
             self.portfolio.underlying_prices.setdefault(und, ev.underlying_price)
@@ -282,6 +308,7 @@ class Kernel:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start_strategies(self) -> None:
+        self.strategies_running = True
         for strategy in self.strategies.values():
             self._call(strategy, strategy.on_start)
 
@@ -291,3 +318,4 @@ class Kernel:
         self._timers.clear()
         for strategy in self.strategies.values():
             self._call(strategy, strategy.on_stop)
+        self.strategies_running = False

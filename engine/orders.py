@@ -124,6 +124,7 @@ class OrderBookkeeper:
 
     def __init__(self) -> None:
         self._orders: dict[str, Order] = {}
+        self._open: dict[str, Order] = {}  # insertion-ordered index of the OPEN orders
         self.illegal_transitions = 0
 
     def __contains__(self, client_order_id: str) -> bool:
@@ -153,12 +154,15 @@ class OrderBookkeeper:
             if restored is S.ACCEPTED and order.filled > 0:
                 restored = S.PARTIALLY_FILLED
             order._before_pending = None
-            order.status = restored
-            return restored
-        if target in (S.PENDING_CANCEL, S.PENDING_AMEND) and order.status not in (
+            target = restored
+        elif target in (S.PENDING_CANCEL, S.PENDING_AMEND) and order.status not in (
                 S.PENDING_CANCEL, S.PENDING_AMEND):
             order._before_pending = order.status
         order.status = target  # type: ignore[assignment]
+        if target in OPEN:
+            self._open[order.client_order_id] = order
+        else:
+            self._open.pop(order.client_order_id, None)
         return order.status
 
     def apply_fill(self, order: Order, trade_id: str, price: float, quantity: float, fee: float,
@@ -176,8 +180,8 @@ class OrderBookkeeper:
         return True
 
     def open_orders(self, instrument_id: str | None = None, strategy_id: str | None = None) -> list[Order]:
-        return [o for o in self._orders.values() if o.status in OPEN
-                and (instrument_id is None or o.instrument_id == instrument_id)
+        return [o for o in self._open.values()
+                if (instrument_id is None or o.instrument_id == instrument_id)
                 and (strategy_id is None or o.strategy_id == strategy_id)]
 
     def __iter__(self) -> Iterator[Order]:

@@ -111,6 +111,11 @@ class Node:
             strategy: Strategy[Any] = cls(StrategyContext(k, sid, venue), params)
             k.add_strategy(sid, strategy)
         k.start_strategies()
+        if self.config.books.stale_after_s > 0:
+            self.timers.append(self.clock.every(NS_PER_S, k.check_stale_books))
+        chain_ns = int(self.config.pricing.chain_interval_s * NS_PER_S)
+        if k.chains:
+            self.timers.append(self.clock.every(chain_ns, k.refresh_chains))
         interval = int(self.config.deployment.status_interval_s * NS_PER_S)
         self.timers.append(self.clock.every(interval, self._status))
         if k.journal is not None:
@@ -133,8 +138,8 @@ class Node:
         for handle in self.timers:
             handle.cancel()
         k.stop_strategies()
+        k.set_trading_state(TradingState.HALTED, "shutdown")  # nothing new may leave now
         cancelled = k.router.cancel_all()
-        k.set_trading_state(TradingState.HALTED, "shutdown")
         for adapter in k.adapters.values():
             try:
                 await adapter.stop()
@@ -156,6 +161,8 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
     journal = Journal(path)
     state = TradingState.HALTED if config.risk.kill_switch else TradingState.ACTIVE
     kernel = Kernel(clock, risk_limits(config), journal, state)
+    kernel.pricing_rate = config.pricing.rate
+    kernel.book_keeper.stale_after_ns = int(config.books.stale_after_s * NS_PER_S)
     for name, vc in config.enabled_venues().items():
         kernel.add_adapter(_make_adapter(name, vc.adapter, dict(vc.params)))
     specs = []

@@ -44,7 +44,17 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
         "fees_usd": round(pnl["fees"], 2),
         "delta": deltas,
         "state": str(kernel.gate.state),
+        **_chain_fields(kernel),
     }
+
+
+def _chain_fields(kernel: Kernel) -> dict[str, Any]:
+    """ATM vol, 25-delta risk reversal and fit error of each live chain (vol points)."""
+    out: dict[str, Any] = {}
+    for key, chain in kernel.chains.items():
+        if chain.surface is not None:
+            out[f"chain_{key}"] = chain.summary()
+    return out
 
 
 def _kind_rank(kernel: Kernel, instrument_id: str) -> int:

@@ -14,16 +14,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+from engine.book import OrderBook
 from engine.clock import Clock
 from engine.model import AmendOrder, CancelOrder, Instrument, SubmitOrder
 
 Publish = Callable[[Any], None]
+ChecksumFn = Callable[[OrderBook], int]
 
 
 class VenueAdapter(ABC):
     """A connection to one venue (account)."""
 
     venue: str
+    checksum_fn: ChecksumFn | None = None
+    """The venue's book checksum over a book (OKX: CRC32 of the top 25 levels), if it sends one."""
 
     def bind(self, publish: Publish, clock: Clock) -> None:
         """Called once by the runtime before ``start``."""

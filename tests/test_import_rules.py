@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STDLIB = set(sys.stdlib_module_names)
 PACKAGES = ("engine", "adapters", "strategies", "config")
 SHARED_ADAPTER_MODULES = {"adapters.capture", "adapters.replay", "adapters.registry", "adapters.ws",
-                          "adapters.common", "adapters.record", "adapters"}
+                          "adapters.ratelimit", "adapters.common", "adapters.record", "adapters"}
+SHARED_ADAPTER_PACKAGES = ("adapters.fakes",)  # venue-neutral helpers, not venues
 
 
 def _module_name(path: Path) -> str:
@@ -61,7 +62,8 @@ def _top(name: str) -> str:
 
 def _venue_of(module: str) -> str | None:
     parts = module.split(".")
-    if parts[0] == "adapters" and len(parts) >= 2 and module not in SHARED_ADAPTER_MODULES:
+    shared = module in SHARED_ADAPTER_MODULES or module.startswith(SHARED_ADAPTER_PACKAGES)
+    if parts[0] == "adapters" and len(parts) >= 2 and not shared:
         return parts[1]
     return None
 

@@ -47,8 +47,19 @@ class Quoter(Strategy[QuoterConfig]):
         if math.isnan(mid):
             return
         moved = abs(mid - self.quoted_mid) / mid * 1e4 if self.quoted_mid == self.quoted_mid else math.inf
-        if moved >= self.config.requote_bps or self.bid_id is None or self.ask_id is None:
+        if moved >= self.config.requote_bps or self._side_missing():
             self._requote(mid)
+
+    def _side_missing(self) -> bool:
+        """A side we are allowed to quote has no order (filled, cancelled or denied)."""
+        qty = self._position()
+        want_bid = qty + self.config.size <= self.config.max_position + 1e-12
+        want_ask = qty - self.config.size >= -self.config.max_position - 1e-12
+        return (want_bid and self.bid_id is None) or (want_ask and self.ask_id is None)
+
+    def _position(self) -> float:
+        pos = self.ctx.position(self.iid)
+        return pos.qty if pos is not None else 0.0
 
     def on_order_event(self, event: object) -> None:
         if isinstance(event, OrderFilled):
@@ -72,8 +83,7 @@ class Quoter(Strategy[QuoterConfig]):
     def _requote(self, mid: float) -> None:
         cfg, inst = self.config, self.inst
         assert inst is not None
-        pos = self.ctx.position(self.iid)
-        qty = pos.qty if pos is not None else 0.0
+        qty = self._position()
         skew = -qty * cfg.skew_bps_per_unit
         bid_px = inst.round_price(mid * (1 - (cfg.half_spread_bps - skew) / 1e4) - inst.tick_size / 2)
         ask_px = inst.round_price(mid * (1 + (cfg.half_spread_bps + skew) / 1e4) + inst.tick_size / 2)

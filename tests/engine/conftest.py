@@ -22,7 +22,7 @@ PERP = Instrument(venue="fake", symbol="BTC-PERP", kind=InstrumentKind.PERPETUAL
                   quote="USD", settle="USD", tick_size=0.5, lot_size=0.001, min_size=0.001)
 CALL = Instrument(venue="fake", symbol="BTC-1JAN27-60000-C", kind=InstrumentKind.OPTION, base="BTC",
                   quote="USD", settle="USDC", tick_size=1.0, lot_size=0.01, min_size=0.01,
-                  underlying="BTC", strike=60000.0, option_type=OptionType.CALL, expiry_ns=10**19)
+                  underlying="BTC", strike=60000.0, option_type=OptionType.CALL, expiry_ns=1_900_000_000 * 10**9)
 
 
 class RecordingVenue(VenueAdapter):
