@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.book import OrderBook
 from engine.clock import Clock
-from engine.model import AmendOrder, CancelOrder, Instrument, SubmitOrder
+from engine.model import AmendOrder, CancelOrder, Instrument, SubmitOrder, VenueReconciliation
 
 Publish = Callable[[Any], None]
 ChecksumFn = Callable[[OrderBook], int]
@@ -63,3 +63,22 @@ class VenueAdapter(ABC):
 
     def request_resync(self, instrument_id: str) -> None:
         """Re-snapshot one book (the integrity layer asks after a gap or bad checksum)."""
+
+    def query_order(self, client_order_id: str, instrument_id: str) -> None:
+        """Ask the venue for an order's state (non-blocking).
+
+        The answer arrives as an ``OrderStatusReport`` event. Used to settle orders whose fate
+        is unknown (acknowledgement timeout, connection loss, 5xx) instead of resending them.
+        """
+
+    async def reconcile(self, since_ns: int) -> VenueReconciliation:
+        """Open orders, fills since ``since_ns`` and positions, as the venue sees them now."""
+        return VenueReconciliation(venue=self.venue, open_orders=(), fills=(), positions=(),
+                                   ts=self.clock.now_ns())
+
+    def cancel_all_orders(self) -> None:
+        """Cancel every open order of this account at the venue (kill switch level 2)."""
+
+    def enable_cancel_on_disconnect(self, timeout_s: float) -> None:
+        """Arm the venue-side protection where offered (Deribit cancel-on-disconnect,
+        Binance/OKX/Bybit dead-man switches); a no-op where the venue has none."""

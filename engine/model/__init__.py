@@ -36,6 +36,7 @@ from engine.model.market import (
     Quote,
     RawLevel,
     Trade,
+    VenueStatusChanged,
 )
 from engine.model.orders import (
     AmendOrder,
@@ -49,8 +50,11 @@ from engine.model.orders import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderStatusReport,
     OrderSubmitted,
+    PositionReport,
     SubmitOrder,
+    VenueReconciliation,
 )
 
 __all__ = [
@@ -60,5 +64,6 @@ __all__ = [
     "OrderAccepted", "OrderAmended", "OrderCancelled", "OrderCommand", "OrderDenied",
     "OrderEvent", "OrderExpired", "OrderFilled", "OrderRejected", "OrderStatus",
     "OrderSubmitted", "OrderType", "Quote", "RawLevel", "Side", "StrategyId", "SubmitOrder",
-    "TimeInForce", "Trade", "TradingState", "Venue", "instrument_id", "split_instrument_id",
+    "TimeInForce", "Trade", "TradingState", "Venue", "VenueStatusChanged", "OrderStatusReport",
+    "PositionReport", "VenueReconciliation", "instrument_id", "split_instrument_id",
 ]

@@ -124,3 +124,16 @@ class BookStatusChanged(msgspec.Struct, frozen=True, gc=False):
 
 
 MarketEvent = BookSnapshot | BookDelta | Trade | Quote | MarkPrice | FundingRate | OptionSummary
+
+
+class VenueStatusChanged(msgspec.Struct, frozen=True, gc=False):
+    """A venue session connected, lost its connection, or was rate limited.
+
+    ``status`` is one of ``"connected"``, ``"disconnected"``, ``"reconnecting"``,
+    ``"rate_limited"``; the kill switch and the books react to it.
+    """
+
+    venue: str
+    status: str
+    reason: str
+    ts: int

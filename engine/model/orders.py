@@ -138,3 +138,43 @@ OrderEvent = (
     | OrderCancelled
     | OrderExpired
 )
+
+
+class OrderStatusReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What the venue says about one order, in answer to a query or during reconciliation.
+
+    ``status`` is an ``OrderStatus`` value; ``filled`` is the cumulative filled quantity.
+    ``client_order_id`` may be empty for orders placed outside this process.
+    """
+
+    client_order_id: str
+    venue_order_id: str
+    instrument_id: str
+    side: Side
+    status: str
+    price: float | None
+    quantity: float
+    filled: float
+    avg_fill_price: float
+    ts_event: int
+    ts_recv: int
+
+
+class PositionReport(msgspec.Struct, frozen=True, kw_only=True):
+    """The venue's view of one position (signed quantity in the instrument's units)."""
+
+    instrument_id: str
+    quantity: float
+    avg_price: float
+    ts_event: int
+    ts_recv: int
+
+
+class VenueReconciliation(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a venue reports at start-up or after a reconnect, for reconciliation."""
+
+    venue: str
+    open_orders: tuple[OrderStatusReport, ...]
+    fills: tuple[OrderFilled, ...]
+    positions: tuple[PositionReport, ...]
+    ts: int
