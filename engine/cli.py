@@ -14,6 +14,11 @@ from pathlib import Path
 
 EXTERNAL_COMMANDS = {
     "replay": ("adapters.replay:main", "replay captures through the codecs and books"),
+    "record": ("adapters.record:main", "record live venue streams into capture files"),
+    "backtest": ("backtest.cli:main", "backtest a deployment on recorded or synthetic data"),
+    "kill": ("engine.control:kill_main", "trip the kill switch of a running daemon"),
+    "strategies": ("engine.plugins:strategies_main", "list the installed strategies"),
+    "new-strategy": ("engine.plugins:new_strategy_main", "write a strategy template with a test"),
 }
 
 
@@ -42,9 +47,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in EXTERNAL_COMMANDS:
-        from engine.plugins import load_object
+        from engine.plugins import PluginError, load_object
 
-        return int(load_object(EXTERNAL_COMMANDS[argv[0]][0])(argv[1:]) or 0)
+        try:
+            command = load_object(EXTERNAL_COMMANDS[argv[0]][0])
+        except PluginError as exc:
+            print(f"volta {argv[0]}: not available in this installation ({exc})", file=sys.stderr)
+            return 2
+        return int(command(argv[1:]) or 0)
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         from config import check_config

@@ -11,6 +11,7 @@
 6. ``strategies``: only the public ``engine`` API (``engine`` itself, ``engine.pricing``),
    numpy, msgspec and the standard library.
 7. ``config``: the standard library and msgspec only.
+8. ``backtest``: may use ``engine``, ``adapters`` and ``config``; strategies only by import path.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STDLIB = set(sys.stdlib_module_names)
-PACKAGES = ("engine", "adapters", "strategies", "config")
+PACKAGES = ("engine", "adapters", "strategies", "config", "backtest")
 SHARED_ADAPTER_MODULES = {"adapters.capture", "adapters.replay", "adapters.registry", "adapters.ws",
                           "adapters.ratelimit", "adapters.common", "adapters.record", "adapters"}
 SHARED_ADAPTER_PACKAGES = ("adapters.fakes",)  # venue-neutral helpers, not venues
@@ -95,6 +96,9 @@ def _violations_for(path: Path) -> list[str]:
                   or name.startswith("engine.pricing"))
             if not ok:
                 problems.append(f"{where}: strategies may use only the public engine API")
+        elif module.startswith("backtest"):
+            if top == "strategies":
+                problems.append(f"{where}: backtest loads strategies by import path, never imports them")
         elif module.startswith("adapters"):
             venue = _venue_of(module)
             if top == "strategies":

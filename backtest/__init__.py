@@ -1,0 +1,1 @@
+"""Backtesting: the live engine, strategies, gate and router on recorded or synthetic data."""
