@@ -81,6 +81,27 @@ def _cold_start_seconds() -> dict[str, float]:
     return out
 
 
+def _nautilus_rows() -> list[dict[str, Any]]:
+    """NautilusTrader's black_scholes_greeks / imply_vol_and_greeks, from an interpreter that
+    has it (``VOLTA_NAUTILUS_PYTHON``; see benchmarks/nautilus_baseline.py)."""
+    import json as _json
+    import os
+    import subprocess
+
+    exe = os.environ.get("VOLTA_NAUTILUS_PYTHON")
+    if not exe:
+        return [{"name": "nautilus_trader", "per_s": None,
+                 "note": "set VOLTA_NAUTILUS_PYTHON to a python with nautilus_trader installed"}]
+    script = Path(__file__).with_name("nautilus_baseline.py")
+    try:
+        out = subprocess.run([exe, str(script)], capture_output=True, text=True, timeout=600, check=True)
+        res = _json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
+        return [{"name": "nautilus_trader", "per_s": None, "note": f"failed: {exc!r}"}]
+    return [{"name": "nautilus_trader black_scholes_greeks (python loop)", "per_s": res["greeks_per_s"]},
+            {"name": "nautilus_trader imply_vol_and_greeks (python loop)", "per_s": res["iv_and_greeks_per_s"]}]
+
+
 def run(output_path: str | Path = DEFAULT_OUTPUT) -> dict[str, Any]:
     """Run all measurements, write JSON to ``output_path`` and return the results."""
     import numba
@@ -119,12 +140,7 @@ def run(output_path: str | Path = DEFAULT_OUTPUT) -> dict[str, Any]:
         rows.append({"name": "QuantLib BlackCalculator loop price+4 greeks", "per_s": m / _best(ql_loop, 2)})
     except ImportError:
         rows.append({"name": "QuantLib", "per_s": None, "note": "not installed"})
-    try:
-        import nautilus_trader  # noqa: F401
-
-        rows.append({"name": "nautilus_trader", "per_s": None, "note": "installed; not benchmarked"})
-    except ImportError:
-        rows.append({"name": "nautilus_trader black_scholes_greeks", "per_s": None, "note": "not installed"})
+    rows.extend(_nautilus_rows())
     # Full chain: 5 expiries x 40 strikes, IV + Greeks + vega-weighted SVI refit in one njit call.
     ne, ns = 5, 40
     Tc = np.repeat([7 / 365, 30 / 365, 90 / 365, 180 / 365, 1.0], ns)

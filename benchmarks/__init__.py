@@ -1,0 +1,1 @@
+"""Repeatable performance measurements; each module's ``run(output_path)`` writes JSON."""
