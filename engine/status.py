@@ -18,9 +18,9 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
     books = kernel.books
     live = sum(1 for b in books.values() if b.status is BookStatus.LIVE)
     tops: list[str] = []
-    # Perpetuals and futures first: they are what a desk looks at first.
-    ordered = sorted(books.values(), key=lambda b: (
-        _kind_rank(kernel, b.instrument_id), b.instrument_id))
+    # Perpetuals and futures first, then the at-the-money options of the nearest expiry:
+    # what a desk looks at first.
+    ordered = sorted(books.values(), key=lambda b: _display_rank(kernel, b.instrument_id))
     for book in ordered[:max_tops]:
         bid, ask = book.best_bid(), book.best_ask()
         tops.append(f"{book.instrument_id.partition(':')[2]} "
@@ -57,8 +57,13 @@ def _chain_fields(kernel: Kernel) -> dict[str, Any]:
     return out
 
 
-def _kind_rank(kernel: Kernel, instrument_id: str) -> int:
+def _display_rank(kernel: Kernel, instrument_id: str) -> tuple[int, int, float, str]:
     inst = kernel.instruments.get(instrument_id)
     if inst is None:
-        return 9
-    return {InstrumentKind.PERPETUAL: 0, InstrumentKind.FUTURE: 1, InstrumentKind.SPOT: 2}.get(inst.kind, 5)
+        return (9, 0, 0.0, instrument_id)
+    if inst.kind is InstrumentKind.OPTION:
+        und = kernel.portfolio.underlying_prices.get(inst.underlying or inst.base, math.nan)
+        distance = abs(inst.strike - und) if und == und else inst.strike
+        return (5, inst.expiry_ns, distance, instrument_id)
+    rank = {InstrumentKind.PERPETUAL: 0, InstrumentKind.FUTURE: 1, InstrumentKind.SPOT: 2}[inst.kind]
+    return (rank, inst.expiry_ns, 0.0, instrument_id)
