@@ -1,1 +1,9 @@
-"""Backtesting: the live engine, strategies, gate and router on recorded or synthetic data."""
+"""Backtesting: the live engine and strategies on a virtual clock, over recorded or generated data.
+
+``volta backtest CONFIG`` (``backtest.cli``) runs a deployment file with a ``[backtest]`` section;
+``run_backtest`` is the same from Python. See ``docs/backtesting.md``.
+"""
+
+from backtest.runner import BacktestResult, load_data, run_backtest
+
+__all__ = ["BacktestResult", "load_data", "run_backtest"]

@@ -192,10 +192,19 @@ def _convert_struct(value: Any, tp: type[msgspec.Struct], path: str,
 _IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
-def _check_import_path(value: Any, path: str, problems: list[ConfigProblem]) -> None:
-    if isinstance(value, str) and value and not _IMPORT_PATH.fullmatch(value):
-        problems.append(ConfigProblem(
-            path, f"invalid import path {value!r}: expected 'package.module:ClassName'"))
+# A strategy may also be named by the short name it registers in the ``volta.strategies``
+# entry-point group (resolved at build time, where an unknown name is reported).
+_SHORT_NAME = re.compile(r"[A-Za-z_][\w.-]*")
+
+
+def _check_import_path(value: Any, path: str, problems: list[ConfigProblem],
+                       short_names: bool = False) -> None:
+    if not isinstance(value, str) or not value or _IMPORT_PATH.fullmatch(value):
+        return
+    if short_names and ":" not in value and _SHORT_NAME.fullmatch(value):
+        return
+    expected = "'package.module:ClassName'" + (" or a registered short name" if short_names else "")
+    problems.append(ConfigProblem(path, f"invalid import path {value!r}: expected {expected}"))
 
 
 def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None:
@@ -221,7 +230,7 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
         if not isinstance(strat, dict):
             continue
         spath = index_path("strategies", i)
-        _check_import_path(strat.get("class"), key_path(spath, "class"), problems)
+        _check_import_path(strat.get("class"), key_path(spath, "class"), problems, short_names=True)
         sid = strat.get("id")
         if isinstance(sid, str) and sid:
             if sid in seen_ids:

@@ -28,7 +28,9 @@ __all__ = [
     "LoggingConfig",
     "Mode",
     "PricingConfig",
+    "RateLimitConfig",
     "RiskConfig",
+    "UnderlyingRisk",
     "StrategyConfig",
     "VenueConfig",
     "VoltaConfig",
@@ -60,6 +62,8 @@ class Deployment(_Section):
     mode: Mode
     journal: NonEmptyStr
     status_interval_s: PositiveFloat = 5.0
+    # A strategy callback longer than this is counted and logged (rate-limited); 0 turns it off.
+    slow_callback_ms: Annotated[float, msgspec.Meta(ge=0)] = 10.0
 
 
 class LoggingConfig(_Section):
@@ -89,6 +93,27 @@ class InstrumentRisk(_Section):
     max_position_qty: PositiveFloat | None = None
 
 
+class UnderlyingRisk(_Section):
+    """``[risk.underlyings.<UNDERLYING>]``: portfolio Greek limits across venues, checked on
+    the portfolio as it would be after the order fills (working orders included).
+
+    ``max_delta`` in underlying units (BTC); ``max_gamma`` in underlying units per 1 USD
+    move; vega in USD per vol point, in total and per expiry.
+    """
+
+    max_delta: PositiveFloat | None = None
+    max_gamma: PositiveFloat | None = None
+    max_vega_usd: PositiveFloat | None = None
+    max_vega_per_expiry_usd: PositiveFloat | None = None
+
+
+class RateLimitConfig(_Section):
+    """``[risk.venue_rates.<venue>]``: order submissions (and amends) per second, and burst."""
+
+    rate: PositiveFloat
+    burst: PositiveFloat = 1.0
+
+
 class RiskConfig(_Section):
     """``[risk]``: first-cut pre-trade risk gate limits. Every key is optional.
 
@@ -105,6 +130,33 @@ class RiskConfig(_Section):
     max_open_orders: PositiveInt = 200
     kill_switch: bool = False
     instruments: dict[str, InstrumentRisk] = {}
+    # -- price collar ------------------------------------------------------------------------
+    collar_reference: Literal["mid", "mark", "last"] = "mid"
+    option_collar_vega_k: PositiveFloat | None = None
+    """Options: allowed distance from the model price, in vol points times vega."""
+    # -- orders per instrument / strategy ------------------------------------------------------
+    max_open_orders_per_instrument: PositiveInt | None = None
+    max_open_orders_per_strategy: PositiveInt | None = None
+    duplicate_window_ms: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    # -- portfolio Greeks --------------------------------------------------------------------
+    underlyings: dict[str, UnderlyingRisk] = {}
+    # -- throttles ---------------------------------------------------------------------------
+    order_rate_per_s: PositiveFloat | None = None
+    order_burst: PositiveFloat = 10.0
+    venue_rates: dict[str, RateLimitConfig] = {}
+    max_fills: PositiveInt | None = None
+    fills_window_s: PositiveFloat = 60.0
+    # -- loss limits -------------------------------------------------------------------------
+    max_daily_loss_usd: PositiveFloat | None = None
+    max_drawdown_usd: PositiveFloat | None = None
+    loss_kill_level: Annotated[int, msgspec.Meta(ge=0, le=3)] = 0
+    # -- connectivity, acknowledgements, journal -----------------------------------------------
+    halt_on_disconnect: bool = True
+    cancel_on_disconnect_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    """Arm the venues' cancel-on-disconnect / dead-man switch at start (0: do not)."""
+    ack_timeout_s: PositiveFloat = 5.0
+    max_status_queries: PositiveInt = 3
+    journal_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
 
     def order_qty_limit(self, instrument_id: str) -> float:
         """Max quantity of one order on ``instrument_id`` (override, else the global limit)."""
@@ -165,6 +217,8 @@ class VoltaConfig(_Section):
     pricing: PricingConfig = PricingConfig()
     books: BooksConfig = BooksConfig()
     strategies: list[StrategyConfig] = []
+    backtest: dict[str, Any] = {}
+    """``[backtest]``: optional; decoded by ``backtest.schema`` (data, clock, report), ignored live."""
 
     def enabled_venues(self) -> dict[str, VenueConfig]:
         """The venues with ``enabled = true``, by name."""

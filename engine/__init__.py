@@ -1,15 +1,20 @@
 """Volta's engine: the public API strategies and tools build on.
 
-Strategies import from here (and from ``engine.pricing``), nothing deeper.
+Strategies import from here (and from ``engine.pricing``), nothing deeper. See
+``docs/strategies.md`` for the guide.
 """
 
 from engine.book import OrderBook
+from engine.chains import ChainView
+from engine.consolidated import ConsolidatedBook, ConsolidatedLevel, SweepChild
 from engine.model import (
     BookStatus,
     BookStatusChanged,
+    FundingRate,
     Instrument,
     InstrumentKind,
     Liquidity,
+    MarkPrice,
     OptionSummary,
     OptionType,
     OrderAccepted,
@@ -28,12 +33,15 @@ from engine.model import (
     Trade,
     TradingState,
 )
-from engine.strategy import NoConfig, Strategy, StrategyContext
+from engine.orders import Order
+from engine.portfolio import Position
+from engine.strategy import Greeks, NoConfig, QuoteIds, Strategy, StrategyContext
 
 __all__ = [
-    "BookStatus", "BookStatusChanged", "Instrument", "InstrumentKind", "Liquidity", "NoConfig",
-    "OptionSummary", "OptionType", "OrderAccepted", "OrderAmended", "OrderBook", "OrderCancelled",
-    "OrderDenied", "OrderExpired", "OrderFilled", "OrderRejected", "OrderStatus",
-    "OrderSubmitted", "OrderType", "Quote", "Side", "Strategy", "StrategyContext",
-    "TimeInForce", "Trade", "TradingState",
+    "BookStatus", "BookStatusChanged", "ChainView", "ConsolidatedBook", "ConsolidatedLevel",
+    "FundingRate", "Greeks", "Instrument", "InstrumentKind", "Liquidity", "MarkPrice", "NoConfig",
+    "OptionSummary", "OptionType", "Order", "OrderAccepted", "OrderAmended", "OrderBook",
+    "OrderCancelled", "OrderDenied", "OrderExpired", "OrderFilled", "OrderRejected", "OrderStatus",
+    "OrderSubmitted", "OrderType", "Position", "Quote", "QuoteIds", "Side", "Strategy",
+    "StrategyContext", "SweepChild", "TimeInForce", "Trade", "TradingState",
 ]

@@ -298,6 +298,15 @@ class BookKeeper:
         if was is not _SYNCING:
             self.publish(BookStatusChanged(instrument_id, _SYNCING, reason, ts))
 
+    def reset_venue(self, venue: str, reason: str = RESET, ts: int = 0) -> int:
+        """Reset every book of ``venue`` to SYNCING (its connection dropped: nothing it showed
+        can be trusted until the session re-snapshots); returns how many books were reset."""
+        prefix = venue + ":"
+        ids = [iid for iid in self._tracks if iid.startswith(prefix)]
+        for iid in ids:
+            self.reset(iid, reason, ts)
+        return len(ids)
+
     def check_stale(self, now_ns: int) -> list[str]:
         """Mark LIVE books without a book event for ``stale_after_ns`` STALE; return their ids."""
         limit = self.stale_after_ns

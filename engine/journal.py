@@ -7,8 +7,11 @@ the venue that the journal does not know. Venue events are inserted as they arri
 committed in batches (``flush``, called on a timer and at shutdown) because losing the tail of
 events to a crash is recoverable: reconciliation asks the venue again. Payloads are the
 msgspec JSON encoding of the model objects, so a journal can be decoded back into events.
-``synchronous=NORMAL`` is durable against a process crash (SIGKILL) in WAL mode; ``FULL``
-also survives power loss at the cost of an fsync per commit.
+``synchronous=NORMAL`` is durable against a process crash (SIGKILL) in WAL mode: a commit
+is in the WAL file (the OS page cache) before ``write_command`` returns. ``FULL`` also
+survives power loss and kernel panics at the cost of an fsync per commit (see
+benchmarks/bench_risk.py for both costs). Engine records that are not domain events
+(``KillSwitchTripped``, ``PositionAdjusted``, ``ReconciliationCompleted``) live here.
 """
 
 from __future__ import annotations
@@ -23,10 +26,41 @@ import msgspec
 from engine.model import orders as _orders
 
 _ENCODER = msgspec.json.Encoder()
+
+
+class KillSwitchTripped(msgspec.Struct, frozen=True, kw_only=True):
+    """The kill switch changed level (0 = cleared) and why; journaled for the audit trail."""
+
+    level: int
+    reason: str
+    source: str
+    ts: int
+
+
+class PositionAdjusted(msgspec.Struct, frozen=True, kw_only=True):
+    """Reconciliation set a position to the venue's view (the venue wins)."""
+
+    instrument_id: str
+    quantity: float
+    avg_price: float
+    previous: float
+    reason: str
+    ts: int
+
+
+class ReconciliationCompleted(msgspec.Struct, frozen=True, kw_only=True):
+    """One venue was reconciled; ``differences`` counts what was found and resolved."""
+
+    venue: str
+    differences: int
+    ts: int
+
+
 _TYPES: dict[str, type] = {
     name: obj for name, obj in vars(_orders).items()
     if isinstance(obj, type) and issubclass(obj, msgspec.Struct)
 }
+_TYPES.update({c.__name__: c for c in (KillSwitchTripped, PositionAdjusted, ReconciliationCompleted)})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -62,6 +96,7 @@ class Journal:
         self._pending = 0
         self._in_tx = False
         self.written = 0
+        self._closed = False
 
     def _begin(self) -> None:
         if not self._in_tx:
@@ -107,14 +142,28 @@ class Journal:
                                (strategy_id,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def records(self) -> Iterator[tuple[int, int, str, str, Any]]:
+    def records(self, after_seq: int = 0) -> Iterator[tuple[int, int, str, str, Any]]:
         """Every journaled record, decoded: ``(seq, ts, direction, type, object)``."""
         for seq, ts, direction, type_name, payload in self._db.execute(
-                "SELECT seq, ts, direction, type, payload FROM journal ORDER BY seq"):
+                "SELECT seq, ts, direction, type, payload FROM journal WHERE seq > ? ORDER BY seq",
+                (after_seq,)):
             cls = _TYPES.get(type_name)
             obj = msgspec.json.decode(payload, type=cls) if cls else msgspec.json.decode(payload)
             yield seq, ts, direction, type_name, obj
 
+    def last_ts(self, type_name: str) -> int:
+        """Timestamp of the newest record of ``type_name`` (0 if none)."""
+        row = self._db.execute("SELECT COALESCE(MAX(ts), 0) FROM journal WHERE type = ?",
+                               (type_name,)).fetchone()
+        return int(row[0])
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        if self._closed:
+            return
         self.flush()
         self._db.close()
+        self._closed = True

@@ -40,12 +40,16 @@ from engine.model import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
     OrderSubmitted,
     Quote,
     Trade,
     TradingState,
+    VenueStatusChanged,
 )
-from engine.orders import IllegalTransition, OrderBookkeeper
+from engine.killswitch import KillSwitch
+from engine.orders import TERMINAL, IllegalTransition, OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
 from engine.router import ExecutionRouter
@@ -69,23 +73,41 @@ class Kernel:
         self.portfolio = Portfolio()
         self.journal = journal
         self.adapters: dict[str, VenueAdapter] = {}
+        self.last_trade: dict[str, float] = {}
+        self.marks: dict[str, float] = {}
+        self._chain_of: dict[str, ChainView] = {}
         self.gate = RiskGate(limits, self.instruments, self.books.get, self.orders,
-                             self.portfolio, trading_state)
+                             self.portfolio, trading_state, now_ns=clock.now_ns,
+                             chain_of=self._chain_of.get, marks=self.marks,
+                             last_trades=self.last_trade)
         self.router = ExecutionRouter(self.adapters, self.gate, self.orders, journal, clock,
                                       self.bus.publish)
+        self.killswitch = KillSwitch(self)
+        self.reconcile_requests: list[str] = []
+        self.on_reconcile_request: Callable[[str], None] | None = None
+        self.router.reconcile_hook = self.request_reconcile
         self.strategies: dict[str, Strategy[Any]] = {}
         self._book_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._trade_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._timers: list[TimerHandle] = []
         self.strategies_running = False
         self.strategy_errors: dict[str, int] = defaultdict(int)
-        self.callback_ns: dict[str, int] = defaultdict(int)
+        # Per-strategy callback profile (``volta`` status line) and the slow-callback warning:
+        # a callback longer than ``slow_callback_ns`` (0: off) is counted and logged, at most
+        # once per strategy per ``slow_warn_interval_ns`` of clock time (the rest are counted).
+        self._cb_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # total, calls, max
+        self.slow_callbacks: dict[str, int] = defaultdict(int)
+        self.slow_callback_ns = 10_000_000
+        self.slow_warn_interval_ns = 10_000_000_000
+        self._slow_warned_at: dict[str, int] = {}
+        self._ticker_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
+        self._told_state: TradingState | None = None
+        self._chain_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self.counters: dict[str, int] = defaultdict(int)
-        self.last_trade: dict[str, float] = {}
         self.underlying_of: dict[str, str] = {}
         self.chains: dict[str, ChainView] = {}
-        self._chain_of: dict[str, ChainView] = {}
         self.pricing_rate = 0.0
+        self._model_greeks: set[str] = set()
         self._wire()
 
     # -- wiring -----------------------------------------------------------------------------
@@ -94,12 +116,14 @@ class Kernel:
         sub(BookSnapshot, self._on_snapshot)
         sub(BookDelta, self._on_delta)
         sub(Trade, self._on_trade)
-        sub(Quote, self._count("quotes"))
+        sub(Quote, self._on_quote)
         sub(MarkPrice, self._on_mark)
         sub(OptionSummary, self._on_option_summary)
         sub(BookStatusChanged, self._on_book_status)
         for cls in ORDER_EVENTS:
             sub(cls, self._on_order_event)
+        sub(OrderStatusReport, self._on_status_report)
+        sub(VenueStatusChanged, self._on_venue_status)
 
     def _count(self, name: str) -> Callable[[Any], None]:
         def handler(_: Any) -> None:
@@ -135,6 +159,7 @@ class Kernel:
 
     def refresh_chains(self, now_ns: int) -> None:
         """Refit every chain whose books changed; feed model deltas to the portfolio."""
+        self.sync_trading_state()
         for chain in self.chains.values():
             if not chain.dirty:
                 continue
@@ -142,10 +167,17 @@ class Kernel:
             if not chain.refresh(now_ns, self.books.get, index):
                 continue
             self.counters["chain_refreshes"] += 1
-            for iid in chain.ids:
-                pos = self.portfolio.position(iid)
-                if pos is not None and pos.qty != 0.0:
-                    pos.delta_per_contract = chain.position_delta(iid)
+            # Model Greeks for every option (the gate prices orders on flat instruments too).
+            pf = self.portfolio
+            for n, iid in enumerate(chain.ids):
+                d = chain.position_delta(iid)
+                if d == d:
+                    pf.set_greeks(iid, d, float(chain.gamma[n]), float(chain.vega[n]),
+                                  float(chain.theta[n]))
+                    self._model_greeks.add(iid)
+            pf.resum()
+            for strategy in self._chain_subs.get(f"{chain.instruments[0].venue}:{chain.underlying}", ()):
+                self._call(strategy, strategy.on_chain, chain)
 
     def add_strategy(self, strategy_id: str, strategy: Strategy[Any]) -> None:
         if strategy_id in self.strategies:
@@ -156,22 +188,57 @@ class Kernel:
         return self.books.get(instrument_id)
 
     def subscribe(self, strategy_id: str, instrument_id: str, *, books: bool = False,
-                  trades: bool = False) -> None:
+                  trades: bool = False, ticker: bool = False) -> None:
         strategy = self.strategies[strategy_id]
         if books and strategy not in self._book_subs[instrument_id]:
             self._book_subs[instrument_id].append(strategy)
         if trades and strategy not in self._trade_subs[instrument_id]:
             self._trade_subs[instrument_id].append(strategy)
+        if ticker and strategy not in self._ticker_subs[instrument_id]:
+            self._ticker_subs[instrument_id].append(strategy)
 
-    def set_strategy_timer(self, strategy_id: str, name: str, interval_ns: int) -> None:
+    def subscribe_chain(self, strategy_id: str, chain_key: str) -> None:
+        """``on_chain`` after each refit of the chain ``"venue:underlying"``."""
         strategy = self.strategies[strategy_id]
-        self._timers.append(self.clock.every(
-            interval_ns, lambda now: self._call(strategy, strategy.on_timer, name, now)))
+        if strategy not in self._chain_subs[chain_key]:
+            self._chain_subs[chain_key].append(strategy)
+
+    def set_strategy_timer(self, strategy_id: str, name: str, interval_ns: int,
+                           repeat: bool = True) -> TimerHandle:
+        strategy = self.strategies[strategy_id]
+
+        def fire(now: int) -> None:
+            self._call(strategy, strategy.on_timer, name, now)
+
+        handle = self.clock.every(interval_ns, fire) if repeat else self.clock.call_later(interval_ns, fire)
+        self._timers.append(handle)
+        return handle
 
     def set_trading_state(self, state: TradingState, reason: str) -> None:
         if state is not self.gate.state:
             self.log.warning("trading_state", state=str(state), reason=reason)
             self.gate.set_state(state)
+        self.sync_trading_state(reason)
+
+    def sync_trading_state(self, reason: str = "") -> None:
+        """Tell strategies the gate's effective state changed, whoever changed it.
+
+        ``on_halt`` on leaving ACTIVE (or moving between HALTED and REDUCING), ``on_resume``
+        when ACTIVE again. Called by ``set_trading_state`` and, for holds put on the gate
+        directly (kill switch, reconciliation, loss limits), on every order event, chain
+        refresh and staleness check, so strategies hear within about a second at worst.
+        """
+        state = self.gate.state
+        if state is self._told_state:
+            return
+        self._told_state = state
+        if not reason:
+            reason = "; ".join(getattr(self.gate, "hold_reasons", {}).values()) or "risk gate"
+        for strategy in list(self.strategies.values()):
+            if state is TradingState.ACTIVE:
+                self._call(strategy, strategy.on_resume, reason)
+            else:
+                self._call(strategy, strategy.on_halt, state, reason)
 
     # -- strategy guard ---------------------------------------------------------------------
     def _call(self, strategy: Strategy[Any], fn: Callable[..., None], *args: Any) -> None:
@@ -185,7 +252,42 @@ class Kernel:
             self.strategy_errors[sid] += 1
             self.log.exception("strategy_callback_failed", strategy=sid, callback=fn.__name__)
         finally:
-            self.callback_ns[strategy.ctx.strategy_id] += time.perf_counter_ns() - t0
+            dt = time.perf_counter_ns() - t0
+            st = self._cb_stats[strategy.ctx.strategy_id]
+            st[0] += dt
+            st[1] += 1
+            if dt > st[2]:
+                st[2] = dt
+            if dt > self.slow_callback_ns > 0:
+                self._slow_callback(strategy.ctx.strategy_id, fn, dt)
+
+    @property
+    def callback_ns(self) -> dict[str, int]:
+        """Total time spent in each strategy's callbacks (ns)."""
+        return {sid: st[0] for sid, st in self._cb_stats.items()}
+
+    def _slow_callback(self, sid: str, fn: Callable[..., None], dt_ns: int) -> None:
+        self.slow_callbacks[sid] += 1
+        now = self.clock.now_ns()
+        last = self._slow_warned_at.get(sid)
+        if last is None or now - last >= self.slow_warn_interval_ns:
+            self._slow_warned_at[sid] = now
+            self.log.warning("slow_strategy_callback", strategy=sid,
+                             callback=getattr(fn, "__name__", repr(fn)), ms=round(dt_ns / 1e6, 3),
+                             threshold_ms=self.slow_callback_ns / 1e6,
+                             slow_total=self.slow_callbacks[sid])
+
+    def strategy_timing(self) -> dict[str, dict[str, float]]:
+        """Per strategy: callbacks, total/avg/max time, slow callbacks and errors (status line)."""
+        out: dict[str, dict[str, float]] = {}
+        for sid in self.strategies:
+            total, calls, max_ns = self._cb_stats.get(sid, (0, 0, 0))
+            out[sid] = {"calls": calls, "total_ms": round(total / 1e6, 1),
+                        "avg_us": round(total / calls / 1e3, 1) if calls else 0.0,
+                        "max_ms": round(max_ns / 1e6, 2),
+                        "slow": self.slow_callbacks.get(sid, 0),
+                        "errors": self.strategy_errors.get(sid, 0)}
+        return out
 
     def _on_handler_error(self, event: Any, handler: Any, exc: BaseException) -> None:
         self.counters["handler_errors"] += 1
@@ -210,6 +312,7 @@ class Kernel:
 
     def check_stale_books(self, now_ns: int) -> None:
         self.book_keeper.check_stale(now_ns)
+        self.sync_trading_state()
 
     def _after_book(self, book: OrderBook) -> None:
         chain = self._chain_of.get(book.instrument_id)
@@ -227,22 +330,29 @@ class Kernel:
             self._call(strategy, strategy.on_trade, trade)
 
     def _on_mark(self, ev: MarkPrice) -> None:
+        self.marks[ev.instrument_id] = ev.mark_price
         und = self.underlying_of.get(ev.instrument_id)
         if und is not None and ev.index_price == ev.index_price:
             self.portfolio.set_underlying_price(und, ev.index_price)
         book = self.books.get(ev.instrument_id)
         if book is None or math.isnan(book.mid()):
             self.portfolio.set_mark(ev.instrument_id, ev.mark_price)
+        for strategy in self._ticker_subs.get(ev.instrument_id, ()):
+            self._call(strategy, strategy.on_ticker, ev)
+
+    def _on_quote(self, ev: Quote) -> None:
+        self.counters["quotes"] += 1
+        for strategy in self._ticker_subs.get(ev.instrument_id, ()):
+            self._call(strategy, strategy.on_ticker, ev)
 
     def _on_option_summary(self, ev: OptionSummary) -> None:
         chain = self._chain_of.get(ev.instrument_id)
         if chain is not None:
             chain.set_expiry_forward(ev.instrument_id, ev.underlying_price)
             chain.set_venue_mark_iv(ev.instrument_id, ev.mark_iv)
-        pos = self.portfolio.position(ev.instrument_id)
-        if chain is None or (pos is not None and math.isnan(pos.delta_per_contract)):
-            # the venue's delta until the chain view has a model delta for this option
-            self.portfolio.set_option_delta(ev.instrument_id, ev.delta)
+        if ev.instrument_id not in self._model_greeks and ev.delta == ev.delta:
+            # the venue's Greeks until the chain view has model Greeks for this option
+            self.portfolio.set_venue_greeks(ev.instrument_id, ev.delta, ev.gamma, ev.vega, ev.theta)
         und = self.underlying_of.get(ev.instrument_id)
         if und is not None and ev.underlying_price == ev.underlying_price:
             self.portfolio.underlying_prices.setdefault(und, ev.underlying_price)
@@ -256,26 +366,48 @@ class Kernel:
 
     # -- orders -----------------------------------------------------------------------------
     def _on_order_event(self, ev: Any) -> None:
+        self.sync_trading_state()  # a halt is told before the denial it causes
         coid = ev.client_order_id
         order = self.orders.get(coid)
         if order is None:
             self.counters["events_for_unknown_orders"] += 1
-            self.log.warning("event_for_unknown_order", client_order_id=coid, event=type(ev).__name__)
+            self.log.warning("event_for_unknown_order", client_order_id=coid, event_type=type(ev).__name__)
             return
         if self.journal is not None and not isinstance(ev, (OrderDenied, OrderSubmitted)):
             self.journal.write_event(self.clock.now_ns(), ev)
+        if not self.apply_order_event(order, ev):
+            return
+        if isinstance(ev, OrderFilled) and self.gate.on_fill(order.strategy_id, self.clock.now_ns()):
+            reason = self.gate.disabled_strategies.get(order.strategy_id, "")
+            self.log.error("strategy_disabled", strategy=order.strategy_id, reason=reason,
+                           check="repeated_execution")
+            self.router.cancel_all(strategy_id=order.strategy_id)
+        strategy = self.strategies.get(order.strategy_id)
+        if strategy is not None:
+            self._call(strategy, strategy.handle_order_event, ev)
+
+    def apply_order_event(self, order: Any, ev: Any) -> bool:
+        """Apply a venue event to an order (also used to rebuild state from the journal);
+        False if it was an illegal transition (reported, not applied; a fill still counts)."""
         try:
             self._apply_order_event(order, ev)
         except IllegalTransition as exc:
-            self.log.error("illegal_order_transition", client_order_id=coid, state=str(exc.state),
-                           trigger=exc.trigger)
+            if isinstance(ev, OrderRejected) and order.status in TERMINAL:
+                # A late answer to a cancel/amend of an order that already ended (the race
+                # of cancelling a filled order): expected, counted, not an error.
+                self.counters["late_rejects"] += 1
+                return False
+            self.log.error("illegal_order_transition", client_order_id=order.client_order_id,
+                           state=str(exc.state), trigger=exc.trigger)
             if not isinstance(ev, OrderFilled):
-                return
+                return False
             # A fill is a fact even if it arrives in an unexpected state: never drop it.
-            self.portfolio.on_fill(ev)
-        strategy = self.strategies.get(order.strategy_id)
-        if strategy is not None:
-            self._call(strategy, strategy.on_order_event, ev)
+            if order.status in TERMINAL:
+                self.orders.record_late_fill(order, ev.trade_id, ev.price, ev.quantity, ev.fee)
+            if self.portfolio.on_fill(ev):
+                self.counters["fills"] += 1
+        self.router.on_order_update(order)
+        return True
 
     def _apply_order_event(self, order: Any, ev: Any) -> None:
         ob = self.orders
@@ -291,13 +423,19 @@ class Kernel:
         elif isinstance(ev, OrderRejected):
             order.reject_reason = ev.reason
             trigger = {"pending_cancel": "cancel_rejected", "pending_amend": "amend_rejected"}
+            was_cancel = order.status is OrderStatus.PENDING_CANCEL
             ob.transition(order, trigger.get(str(order.status), "reject"))
             self.counters["rejects"] += 1
+            if was_cancel and order.is_open:
+                # The venue refused the cancel (often "unknown order": it filled or ended and
+                # we have not heard yet): its fate is unknown until a status query settles it.
+                order.in_doubt = True
+                order.sent_ns = 0
+                self.router._awaiting[order.client_order_id] = order
         elif isinstance(ev, OrderCancelled):
             ob.transition(order, "cancelled")
         elif isinstance(ev, OrderAmended):
-            order.price = ev.price
-            order.quantity = ev.quantity
+            ob.apply_amend(order, ev.price, ev.quantity)
             ob.transition(order, "amended")
         elif isinstance(ev, OrderExpired):
             ob.transition(order, "expire")
@@ -306,9 +444,30 @@ class Kernel:
             self.log.info("order_denied", client_order_id=ev.client_order_id, reason=ev.reason,
                           detail=ev.detail)
 
+    def _on_status_report(self, report: OrderStatusReport) -> None:
+        if self.journal is not None:
+            self.journal.write_event(self.clock.now_ns(), report)
+        self.router.on_status_report(report)
+
+    def _on_venue_status(self, ev: VenueStatusChanged) -> None:
+        if ev.status in ("disconnected", "reconnecting") and ev.stream != "private":
+            # the books of a lost connection froze at an unknown point: SYNCING until the
+            # session's re-snapshot, so neither strategies nor the gate trade on them
+            self.book_keeper.reset_venue(ev.venue, "disconnected", ev.ts)
+        self.killswitch.on_venue_status(ev)
+
+    def request_reconcile(self, venue: str) -> None:
+        """Ask the runtime to reconcile ``venue`` (async work outside the synchronous core)."""
+        self.counters["reconcile_requests"] += 1
+        if self.on_reconcile_request is not None:
+            self.on_reconcile_request(venue)
+        else:
+            self.reconcile_requests.append(venue)
+
     # -- lifecycle --------------------------------------------------------------------------
     def start_strategies(self) -> None:
         self.strategies_running = True
+        self._told_state = self.gate.state  # on_start reads ctx.trading_state; changes follow
         for strategy in self.strategies.values():
             self._call(strategy, strategy.on_start)
 

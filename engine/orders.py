@@ -9,12 +9,21 @@ returned as an ``IllegalTransition``) and never applied. ``RESTORE`` marks trans
 the state before a pending cancel/amend (the venue refused the cancel or the amend).
 
 Fills are de-duplicated by the venue's trade id, so a fill replayed by a reconnect or a
-reconciliation is never counted twice.
+reconciliation is never counted twice. A fill for an order already final is still recorded
+(``record_late_fill``) and, when it completes the order, corrects it to FILLED.
+
+An order whose fate is unknown (no acknowledgement in time, connection lost, 5xx) keeps its
+state and is flagged ``in_doubt``: it still counts as working (toward limits, open-order
+caps) and is never resent; a venue status report (``settle``) or reconciliation settles it.
+
+The bookkeeper keeps O(1) indexes the risk gate reads on every order: open-order counts per
+instrument and per strategy, and the remaining working quantity per (instrument, side).
+Every change to an order goes through a method here so the indexes stay exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from engine.model import OrderStatus, Side, SubmitOrder
 
@@ -43,6 +52,9 @@ TRANSITIONS: dict[OrderStatus, dict[str, OrderStatus | str]] = {
         "accept": S.PENDING_CANCEL,
         "cancel_rejected": RESTORE,
         "cancel_request": S.PENDING_CANCEL,
+        # a cancel sent while an amend was in flight: the amend's answer still arrives
+        "amended": S.PENDING_CANCEL,
+        "amend_rejected": S.PENDING_CANCEL,
     },
     S.PENDING_AMEND: {
         "fill": S.PENDING_AMEND,
@@ -61,6 +73,11 @@ TRANSITIONS: dict[OrderStatus, dict[str, OrderStatus | str]] = {
 }
 TERMINAL = frozenset(s for s, t in TRANSITIONS.items() if not t)
 OPEN = frozenset({S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL, S.PENDING_AMEND})
+# A venue status report names a state; this is the trigger that moves an order there.
+_SETTLE_TRIGGER: dict[OrderStatus, str] = {
+    S.ACCEPTED: "accept", S.PARTIALLY_FILLED: "accept", S.CANCELLED: "cancelled",
+    S.REJECTED: "reject", S.EXPIRED: "expire",
+}
 
 
 class IllegalTransition(Exception):
@@ -75,7 +92,8 @@ class Order:
     """The engine's view of one order (mutable; only ``OrderBookkeeper`` changes it)."""
 
     __slots__ = ("command", "status", "price", "quantity", "filled", "avg_fill_price",
-                 "venue_order_id", "fees", "trade_ids", "_before_pending", "reject_reason")
+                 "venue_order_id", "fees", "trade_ids", "_before_pending", "reject_reason",
+                 "in_doubt", "sent_ns", "queries", "_counted")
 
     def __init__(self, command: SubmitOrder) -> None:
         self.command = command
@@ -89,6 +107,10 @@ class Order:
         self.trade_ids: set[str] = set()
         self._before_pending: OrderStatus | None = None
         self.reject_reason = ""
+        self.in_doubt = False  # fate unknown: waiting for a status report or reconciliation
+        self.sent_ns = 0  # when the last command for it left (ack-timeout clock)
+        self.queries = 0  # status queries sent while in doubt
+        self._counted = 0.0  # remaining quantity currently in the working-quantity index
 
     @property
     def client_order_id(self) -> str:
@@ -126,6 +148,41 @@ class OrderBookkeeper:
         self._orders: dict[str, Order] = {}
         self._open: dict[str, Order] = {}  # insertion-ordered index of the OPEN orders
         self.illegal_transitions = 0
+        self.late_fills = 0
+        self.open_by_instrument: dict[str, int] = {}
+        self.open_by_strategy: dict[str, int] = {}
+        self._working: dict[tuple[str, Side], float] = {}
+        self.listeners: list[Callable[[Order, float], None]] = []
+        """Called with (order, change in working quantity) whenever it changes (risk Greeks)."""
+
+    def working_qty(self, instrument_id: str, side: Side) -> float:
+        """Remaining quantity of open orders on ``instrument_id`` and ``side`` (O(1))."""
+        return self._working.get((instrument_id, side), 0.0)
+
+    def open_count(self, instrument_id: str | None = None, strategy_id: str | None = None) -> int:
+        """Open orders, overall or on one instrument or of one strategy (O(1))."""
+        if instrument_id is not None:
+            return self.open_by_instrument.get(instrument_id, 0)
+        if strategy_id is not None:
+            return self.open_by_strategy.get(strategy_id, 0)
+        return len(self._open)
+
+    def _reindex(self, order: Order, was_open: bool) -> None:
+        now_open = order.status in OPEN
+        if was_open != now_open:
+            step = 1 if now_open else -1
+            iid, sid = order.instrument_id, order.strategy_id
+            self.open_by_instrument[iid] = self.open_by_instrument.get(iid, 0) + step
+            self.open_by_strategy[sid] = self.open_by_strategy.get(sid, 0) + step
+        counted = order.remaining if now_open else 0.0
+        change = counted - order._counted
+        if change != 0.0:
+            key = (order.instrument_id, order.side)
+            total = self._working.get(key, 0.0) + change
+            self._working[key] = total if total > 1e-12 else 0.0
+            order._counted = counted
+            for listener in self.listeners:
+                listener(order, change)
 
     def __contains__(self, client_order_id: str) -> bool:
         return client_order_id in self._orders
@@ -158,11 +215,14 @@ class OrderBookkeeper:
         elif target in (S.PENDING_CANCEL, S.PENDING_AMEND) and order.status not in (
                 S.PENDING_CANCEL, S.PENDING_AMEND):
             order._before_pending = order.status
+        was_open = order.status in OPEN
         order.status = target  # type: ignore[assignment]
         if target in OPEN:
             self._open[order.client_order_id] = order
         else:
             self._open.pop(order.client_order_id, None)
+            order.in_doubt = False
+        self._reindex(order, was_open)
         return order.status
 
     def apply_fill(self, order: Order, trade_id: str, price: float, quantity: float, fee: float,
@@ -170,14 +230,64 @@ class OrderBookkeeper:
         """Record a fill; False (and nothing changed) if ``trade_id`` was already applied."""
         if trade_id in order.trade_ids:
             return False
-        left = (order.quantity - order.filled - quantity) if remaining is None else remaining
+        # venues that do not say what is left (NaN or None): work it out from our own books
+        if remaining is None or remaining != remaining:
+            left = order.quantity - order.filled - quantity
+        else:
+            left = remaining
         self.transition(order, "fill_final" if left <= 1e-12 else "fill")
         order.trade_ids.add(trade_id)
         total = order.filled + quantity
         order.avg_fill_price = (order.avg_fill_price * order.filled + price * quantity) / total
         order.filled = total
         order.fees += fee
+        self._reindex(order, order.status in OPEN)
         return True
+
+    def record_late_fill(self, order: Order, trade_id: str, price: float, quantity: float,
+                         fee: float) -> bool:
+        """A fill for an order already in a final state (e.g. cancelled on a stale status
+        report or during reconciliation): the fill is a fact, so it is recorded on the order
+        (filled quantity, trade id, fees); if it completes the order, the order is corrected
+        to FILLED (the one move outside the table, counted in ``late_fills``)."""
+        if trade_id in order.trade_ids:
+            return False
+        order.trade_ids.add(trade_id)
+        total = order.filled + quantity
+        order.avg_fill_price = (order.avg_fill_price * order.filled + price * quantity) / total
+        order.filled = total
+        order.fees += fee
+        self.late_fills += 1
+        if order.filled >= order.quantity - 1e-12 and order.status is not S.FILLED:
+            order.status = S.FILLED
+        return True
+
+    def apply_amend(self, order: Order, price: float | None, quantity: float) -> None:
+        """The venue confirmed a new price/quantity (call before the ``amended`` trigger)."""
+        order.price = price
+        order.quantity = quantity
+        self._reindex(order, order.status in OPEN)
+
+    def settle(self, order: Order, status: OrderStatus) -> OrderStatus:
+        """Move an order to the state a venue status report gives it (settles ``in_doubt``).
+
+        Only moves the table allows are applied; a report of a state the order cannot reach
+        from where it is raises ``IllegalTransition`` (counted, state unchanged).
+        """
+        trigger = _SETTLE_TRIGGER.get(status)
+        order.in_doubt = False
+        order.queries = 0
+        if trigger is None or order.status is status:
+            return order.status
+        if status is S.ACCEPTED and order.status in (S.ACCEPTED, S.PARTIALLY_FILLED,
+                                                       S.PENDING_CANCEL, S.PENDING_AMEND):
+            return order.status
+        if status is S.REJECTED and order.status is not S.SUBMITTED:
+            trigger = "cancelled"  # the venue no longer knows an order it had accepted
+        return self.transition(order, trigger)
+
+    def in_doubt(self) -> list[Order]:
+        return [o for o in self._open.values() if o.in_doubt]
 
     def open_orders(self, instrument_id: str | None = None, strategy_id: str | None = None) -> list[Order]:
         return [o for o in self._open.values()

@@ -1,13 +1,42 @@
-"""Loading adapters and strategies by import path (``"package.module:Class"``)."""
+"""Loading adapters and strategies: import paths, short names, ``volta strategies``/``new-strategy``.
+
+Theory of operation: an object is named either by import path (``"package.module:Class"``) or,
+for strategies, by a short name registered in the ``volta.strategies`` entry-point group, so a
+quant's own package plugs in by declaring, in its ``pyproject.toml``::
+
+    [project.entry-points."volta.strategies"]
+    my_mm = "my_desk.mm:MyMarketMaker"
+
+``resolve_strategy`` is the one place both ``volta check-config`` and ``volta run`` resolve a
+strategy name. Volta's own examples are registered the same way (``pyproject.toml``);
+``BUILTIN_STRATEGIES`` repeats them so they resolve even from an editable install whose
+metadata predates the table (a test keeps the two in step). An installed entry point wins
+over the built-in table; two installed distributions claiming one name is an error naming both.
+"""
 
 from __future__ import annotations
 
+import argparse
+import difflib
 import importlib
+import importlib.metadata
+import keyword
+import re
+import sys
+from pathlib import Path
 from typing import Any
+
+ENTRY_POINT_GROUP = "volta.strategies"
+BUILTIN_STRATEGIES = {
+    "quoter": "strategies.examples.mm:Quoter",
+    "options_mm": "strategies.examples.options_mm:OptionsMarketMaker",
+    "delta_hedger": "strategies.examples.delta_hedger:DeltaHedger",
+    "basis_arb": "strategies.examples.basis_arb:BasisArb",
+}
 
 
 class PluginError(Exception):
-    """An import path that does not resolve to a usable class."""
+    """An import path or short name that does not resolve to a usable class."""
 
 
 def load_object(path: str) -> Any:
@@ -26,3 +55,340 @@ def load_object(path: str) -> Any:
         except AttributeError:
             raise PluginError(f"module {module_name!r} has no attribute {attr!r}") from None
     return obj
+
+
+def strategy_registry() -> dict[str, tuple[str, str]]:
+    """Short name -> (import path, where it comes from: a distribution name or ``builtin``)."""
+    out = {name: (path, "builtin") for name, path in BUILTIN_STRATEGIES.items()}
+    claimed: dict[str, tuple[str, str]] = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        prior = claimed.get(ep.name)
+        if prior is not None and prior[0] != ep.value:
+            out[ep.name] = ("", f"ambiguous: {prior[1]} ({prior[0]}) and {dist} ({ep.value})")
+            continue
+        claimed[ep.name] = (ep.value, dist)
+        out[ep.name] = (ep.value, dist)
+    return out
+
+
+def resolve_strategy(name: str) -> type:
+    """The strategy class named by import path or short name; ``PluginError`` says why not."""
+    from engine.strategy import Strategy  # engine.strategy imports the model; keep this module light
+
+    if ":" in name:
+        cls = load_object(name)
+    else:
+        registry = strategy_registry()
+        entry = registry.get(name)
+        if entry is None:
+            close = difflib.get_close_matches(name, registry, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise PluginError(f"no strategy named {name!r}{hint}; installed: "
+                              f"{', '.join(sorted(registry))}; or use an import path 'module:Class'")
+        if not entry[0]:
+            raise PluginError(f"strategy name {name!r} is {entry[1]}")
+        cls = load_object(entry[0])
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise PluginError(f"{name!r} is not a Strategy subclass (got {cls!r})")
+    config = getattr(cls, "Config", None)
+    if not (isinstance(config, type) and hasattr(config, "__struct_fields__")):
+        raise PluginError(f"{name!r}: Config must be a msgspec Struct type, got {config!r}")
+    return cls
+
+
+def config_fields(config_type: type) -> list[tuple[str, str, str]]:
+    """(name, type, default) of each field of a strategy's config struct, for listings."""
+    import msgspec
+
+    out = []
+    for f in msgspec.structs.fields(config_type):
+        if f.default is not msgspec.NODEFAULT:
+            default = repr(f.default)
+        elif f.default_factory is not msgspec.NODEFAULT:
+            default = repr(f.default_factory())
+        else:
+            default = "(required)"
+        out.append((f.encode_name, _type_name(f.type), default))
+    return out
+
+
+def _type_name(tp: Any) -> str:
+    text = tp.__name__ if isinstance(tp, type) else repr(tp)
+    return re.sub(r"\b(typing|builtins|engine\.model\.enums)\.", "", text)
+
+
+# ---------------------------------------------------------------------------- volta strategies
+
+
+def strategies_main(argv: list[str]) -> int:
+    """``volta strategies [NAME] [--json]``: installed strategies with their config fields."""
+    p = argparse.ArgumentParser(prog="volta strategies", description=strategies_main.__doc__)
+    p.add_argument("name", nargs="?", help="show only this short name")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    args = p.parse_args(argv)
+    registry = strategy_registry()
+    if args.name is not None and args.name not in registry:
+        print(f"volta strategies: no strategy named {args.name!r}", file=sys.stderr)
+        return 2
+    rows: list[dict[str, Any]] = []
+    broken = 0
+    for name in sorted(registry):
+        if args.name is not None and name != args.name:
+            continue
+        path, source = registry[name]
+        row: dict[str, Any] = {"name": name, "path": path, "source": source}
+        try:
+            cls = resolve_strategy(name)
+            row["doc"] = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            row["config"] = [{"name": n, "type": t, "default": d} for n, t, d in config_fields(cls.Config)]
+        except PluginError as exc:
+            row["error"] = str(exc)
+            broken += 1
+        rows.append(row)
+    if args.json:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 1 if broken else 0
+    try:
+        _print_rows(rows)
+    except BrokenPipeError:  # `volta strategies | head`
+        pass
+    return 1 if broken else 0
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        print(f"{row['name']}  {row['path'] or '-'}  [{row['source']}]")
+        if "error" in row:
+            print(f"    ERROR: {row['error']}")
+            continue
+        if row["doc"]:
+            print(f"    {row['doc']}")
+        for f in row["config"]:
+            print(f"    {f['name']}: {f['type']} = {f['default']}")
+
+
+# ---------------------------------------------------------------------------- volta new-strategy
+
+
+def new_strategy_main(argv: list[str]) -> int:
+    """``volta new-strategy NAME [--dir DIR] [--force]``: a commented strategy, test and configs."""
+    p = argparse.ArgumentParser(prog="volta new-strategy", description=new_strategy_main.__doc__)
+    p.add_argument("name", help="module name in snake_case, e.g. my_dipper")
+    p.add_argument("--dir", default=".", help="where to write the files (default: .)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    args = p.parse_args(argv)
+    name = args.name
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name) or keyword.iskeyword(name):
+        print(f"volta new-strategy: {name!r} is not a valid snake_case module name", file=sys.stderr)
+        return 2
+    out = Path(args.dir)
+    files = render_templates(name)
+    existing = [out / f for f in files if (out / f).exists()]
+    if existing and not args.force:
+        print(f"volta new-strategy: would overwrite {', '.join(map(str, existing))} "
+              "(use --force)", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    for fname, text in files.items():
+        (out / fname).write_text(text, encoding="utf-8")
+        print(f"wrote {out / fname}")
+    print(f"next: cd {out} && python -m pytest -q test_{name}.py && "
+          f"volta run {name}.paper.toml --virtual --duration 300")
+    return 0
+
+
+def render_templates(name: str) -> dict[str, str]:
+    """File name -> text of a new strategy ``name``: module, test, paper and backtest configs."""
+    cls = "".join(part.capitalize() for part in name.split("_") if part) or "MyStrategy"
+    subst = {"name": name, "Class": cls}
+    return {f"{name}.py": _fill(_T_STRATEGY, subst), f"test_{name}.py": _fill(_T_TEST, subst),
+            f"{name}.paper.toml": _fill(_T_PAPER, subst),
+            f"{name}.backtest.toml": _fill(_T_BACKTEST, subst)}
+
+
+def _fill(template: str, subst: dict[str, str]) -> str:
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: subst[m.group(1)], template)
+
+
+_T_STRATEGY = '''"""{{Class}}: quotes around a slow EMA of the mid (a template: change the idea, keep the shape).
+
+Run it:   volta run {{name}}.paper.toml --virtual --duration 300
+Test it:  python -m pytest -q test_{{name}}.py
+Guide:    docs/strategies.md (every callback and context method, timing, risk denials)
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+from engine import OrderBook, OrderDenied, OrderFilled, Strategy, TradingState
+
+
+class {{Class}}Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Parameters, decoded from ``[strategies.params]``; a typo there is a config error."""
+
+    instrument: str = "BTC-PERP"
+    size: float = 0.01
+    edge_bps: float = 2.0
+    """Distance of each quote from the EMA, in basis points."""
+    ema_s: float = 30.0
+    """EMA time constant in seconds (clock time: virtual in backtests)."""
+    max_position: float = 0.05
+
+
+class {{Class}}State(msgspec.Struct):
+    """What survives a restart (saved in the journal with ``ctx.save_state``)."""
+
+    fills: int = 0
+    ema: float = math.nan
+
+
+class {{Class}}(Strategy[{{Class}}Config]):
+    """Quotes both sides around an EMA of the mid, leaning against its position."""
+
+    def on_start(self) -> None:
+        # Runs once; instruments are known, books not necessarily LIVE yet.
+        self.iid = self.ctx.instrument_id(self.config.instrument)
+        inst = self.ctx.instrument(self.iid)
+        if inst is None:
+            raise ValueError(f"unknown instrument {self.iid}")
+        self.inst = inst
+        self.state = self.ctx.load_state({{Class}}State) or {{Class}}State()
+        self.last_ns = 0
+        self.ctx.subscribe_book(self.iid)  # -> on_book / on_book_status
+
+    def on_book(self, book: OrderBook) -> None:
+        # Called on every change of the book: keep it short, never block.
+        mid = book.mid()
+        if math.isnan(mid):
+            return
+        now = self.ctx.now_ns()
+        st = self.state
+        if math.isnan(st.ema):
+            st.ema = mid
+        else:
+            alpha = 1.0 - math.exp(-(now - self.last_ns) / 1e9 / self.config.ema_s)
+            st.ema += alpha * (mid - st.ema)
+        self.last_ns = now
+        if self.ctx.trading_state is not TradingState.ACTIVE:
+            return
+        cfg, inst = self.config, self.inst
+        pos = self.ctx.position_qty(self.iid)
+        edge = st.ema * cfg.edge_bps / 1e4
+        bid = inst.round_price(min(st.ema - edge, book.best_ask_price() - inst.tick_size))
+        ask = inst.round_price(max(st.ema + edge, book.best_bid_price() + inst.tick_size))
+        bid_qty = cfg.size if pos + cfg.size <= cfg.max_position + 1e-12 else 0.0
+        ask_qty = cfg.size if pos - cfg.size >= -cfg.max_position - 1e-12 else 0.0
+        # Both sides as one unit: amended in place, or both pulled if one cannot be placed.
+        self.ctx.quote(self.iid, bid, bid_qty, ask, ask_qty)
+
+    def on_fill(self, event: OrderFilled) -> None:
+        self.state.fills += 1
+        self.ctx.log.info("filled", side=str(event.side), qty=event.quantity, price=event.price)
+
+    def on_order_denied(self, event: OrderDenied) -> None:
+        # The risk gate said no before anything left: event.reason is a stable code.
+        self.ctx.log.warning("denied", reason=event.reason, detail=event.detail)
+
+    def on_halt(self, state: TradingState, reason: str) -> None:
+        self.ctx.cancel_quote(self.iid)  # nothing new may leave anyway; cancels always may
+
+    def on_stop(self) -> None:
+        self.ctx.save_state(self.state)
+'''
+
+_T_TEST = '''"""{{Class}} in the paper deployment on a virtual clock (two simulated minutes in ~2 s)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from config import load_config  # noqa: E402
+from engine.runtime import run_virtual  # noqa: E402
+
+
+def test_{{name}}_trades_in_the_paper_deployment(tmp_path: Path) -> None:
+    node = run_virtual(load_config(HERE / "{{name}}.paper.toml"), duration_s=120,
+                       journal_path=tmp_path / "journal.sqlite")
+    k = node.kernel
+    assert k.strategy_errors.get("{{name}}", 0) == 0, "a callback raised: see the log"
+    assert k.router.sent > 0, "it should have placed orders"
+    pos = k.portfolio.position("sim:BTC-PERP")
+    assert pos is None or abs(pos.qty) <= 0.05 + 1e-9
+'''
+
+_T_PAPER = """# {{Class}} on the built-in simulated venue (paper trading).
+#   volta run {{name}}.paper.toml                       # wall clock, Ctrl-C to stop
+#   volta run {{name}}.paper.toml --virtual --duration 300
+# Run from this directory so that "{{name}}:{{Class}}" imports (or install your package and
+# register a short name in the "volta.strategies" entry-point group).
+
+[deployment]
+name = "{{name}}-paper"
+mode = "paper"
+journal = "var/{{name}}.journal.sqlite"
+status_interval_s = 5.0
+
+[venues.sim]
+adapter = "adapters.sim:SimVenue"
+
+[venues.sim.params]
+seed = 7
+expiries_days = []        # perpetual only: no option chain needed here
+
+[[strategies]]
+id = "{{name}}"
+class = "{{name}}:{{Class}}"
+venue = "sim"
+
+[strategies.params]
+instrument = "BTC-PERP"
+size = 0.01
+edge_bps = 2.0
+ema_s = 30.0
+max_position = 0.05
+"""
+
+_T_BACKTEST = """# {{Class}} backtest: the paper deployment on a virtual clock over a simulated hour.
+#   volta backtest {{name}}.backtest.toml            (when the backtest package is installed)
+#   volta run {{name}}.backtest.toml --virtual --duration 3600   (works everywhere)
+
+[deployment]
+name = "{{name}}-backtest"
+mode = "paper"
+journal = "var/{{name}}.backtest.sqlite"
+status_interval_s = 60.0
+
+[venues.sim]
+adapter = "adapters.sim:SimVenue"
+
+[venues.sim.params]
+seed = 11
+expiries_days = []
+
+[[strategies]]
+id = "{{name}}"
+class = "{{name}}:{{Class}}"
+venue = "sim"
+
+[strategies.params]
+instrument = "BTC-PERP"
+
+[backtest.data]
+source = "venue"           # the simulated venue makes the market, as in paper trading
+duration_s = 3600.0
+
+[backtest.report]
+sample_interval_s = 1.0
+markout_s = [1.0, 10.0]
+"""

@@ -7,7 +7,16 @@ entry)`` in their price currency; inverse futures and perpetuals (Deribit, OKX c
 realize ``qty * contract_size * (1/entry - 1/exit)`` in coin. Everything is also reported in
 USD at the latest underlying price, so positions on several venues add up. Marks come from
 the book mid, else the venue's mark price. Option delta uses the latest Greeks available
-(model Greeks from the chain view when wired, otherwise the venue's published delta).
+(model Greeks from the chain view when wired, otherwise the venue's published Greeks).
+
+Greeks per underlying (delta in underlying units and USD, gamma, vega, theta) are kept as
+running totals: every position caches its own contribution and a change (a fill, a new
+Greek from the chain, a new mark of an inverse contract) replaces only that contribution,
+so reading a total is O(1) however many positions there are. That is what lets the risk
+gate check portfolio Greeks on every order. ``resum`` rebuilds the totals from scratch (after
+each chain refresh) so float error cannot accumulate. Units, per contract and in totals:
+delta in underlying units; gamma in underlying units per 1 USD move of the underlying;
+vega in USD per 1 vol point (0.01); theta in USD per calendar day.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from engine.model import Instrument, InstrumentKind, OrderFilled
 
 class Position:
     __slots__ = ("instrument", "qty", "avg_price", "realized", "fees", "traded_qty", "fills",
-                 "mark", "delta_per_contract")
+                 "mark", "delta_per_contract", "contrib")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
@@ -32,6 +41,7 @@ class Position:
         self.fills = 0
         self.mark = math.nan
         self.delta_per_contract = math.nan  # option delta from Greeks, per contract
+        self.contrib = (0.0, 0.0, 0.0, 0.0)  # (delta, gamma, vega, theta) now in the totals
 
     @property
     def is_inverse_linear_priced(self) -> bool:
@@ -101,19 +111,35 @@ class Position:
         return self.qty * i.contract_size
 
 
+GREEKS = ("delta", "gamma", "vega", "theta")
+_ZERO = (0.0, 0.0, 0.0, 0.0)
+
+
 class Portfolio:
-    """All positions of this process, with totals in USD per underlying."""
+    """All positions of this process, with PnL in USD and Greek totals per underlying."""
 
     def __init__(self, instruments: Iterable[Instrument] = ()) -> None:
         self._positions: dict[str, Position] = {}
-        self._instruments: dict[str, Instrument] = {i.id: i for i in instruments}
+        self._instruments: dict[str, Instrument] = {}
         self.underlying_prices: dict[str, float] = {}
         self.fills = 0
         self.duplicate_fills = 0
+        self.adjustments = 0
         self._seen_trades: set[tuple[str, str]] = set()
+        self._greeks: dict[str, tuple[float, float, float, float]] = {}  # option, per contract
+        self._clean: dict[str, tuple[float, float, float, float]] = {}
+        self._totals: dict[str, list[float]] = {}  # underlying -> [delta, gamma, vega, theta]
+        self._vega_expiry: dict[tuple[str, int], float] = {}
+        self._und: dict[str, str] = {}
+        for i in instruments:
+            self.add_instrument(i)
 
     def add_instrument(self, instrument: Instrument) -> None:
         self._instruments[instrument.id] = instrument
+        self._und[instrument.id] = instrument.underlying or instrument.base
+
+    def instrument(self, instrument_id: str) -> Instrument | None:
+        return self._instruments.get(instrument_id)
 
     def position(self, instrument_id: str) -> Position | None:
         return self._positions.get(instrument_id)
@@ -130,33 +156,149 @@ class Portfolio:
             pos = self._positions[instrument_id] = Position(instrument)
         return pos
 
+    def has_trade(self, instrument_id: str, trade_id: str) -> bool:
+        return (instrument_id, trade_id) in self._seen_trades
+
     def on_fill(self, fill: OrderFilled) -> bool:
         """Apply a fill once; a fill seen before (same venue trade id) is ignored."""
         key = (fill.instrument_id, fill.trade_id)
         if key in self._seen_trades:
             self.duplicate_fills += 1
             return False
-        self._seen_trades.add(key)
         pos = self._get(fill.instrument_id)
+        self._seen_trades.add(key)
         pos.apply_fill(fill.side.sign, fill.quantity, fill.price, fill.fee)
         if math.isnan(pos.mark):
             pos.mark = fill.price
         self.fills += 1
+        self._recontrib(pos)
         return True
+
+    def adjust_position(self, instrument_id: str, qty: float, avg_price: float) -> float:
+        """Set a position to the venue's view (reconciliation); returns the change in qty."""
+        pos = self._get(instrument_id)
+        change = qty - pos.qty
+        pos.qty = qty
+        pos.avg_price = avg_price if qty != 0.0 else 0.0
+        if math.isnan(pos.mark) and avg_price > 0:
+            pos.mark = avg_price
+        self.adjustments += 1
+        self._recontrib(pos)
+        return change
 
     def set_mark(self, instrument_id: str, price: float) -> None:
         pos = self._positions.get(instrument_id)
         if pos is not None and price == price:
             pos.mark = price
+            if pos.instrument.inverse and pos.qty != 0.0 and pos.instrument.kind is not InstrumentKind.OPTION:
+                self._recontrib(pos)  # inverse delta in coin moves with the price
 
     def set_option_delta(self, instrument_id: str, delta: float) -> None:
+        """A delta only (venue Greeks without the others); keeps any other Greek known."""
+        g = self._greeks.get(instrument_id, (math.nan, math.nan, math.nan, math.nan))
+        self.set_greeks(instrument_id, delta, g[1], g[2], g[3], raw=True)
+
+    def set_greeks(self, instrument_id: str, delta: float, gamma: float, vega: float,
+                   theta: float, raw: bool = True) -> None:
+        """Greeks of one option per unit of underlying (``raw``: vega per 1.00 vol, theta per
+        year, as the pricing library and most venues give them) or already per contract."""
+        inst = self._instruments.get(instrument_id)
+        if inst is None:
+            return
+        if raw:
+            cs = inst.contract_size
+            g = (cs * delta, cs * gamma, cs * vega / 100.0, cs * theta / 365.0)
+        else:
+            g = (delta, gamma, vega, theta)
+        self._greeks[instrument_id] = g
+        # what the gate reads on every order: unknown Greeks other than delta count as 0
+        self._clean[instrument_id] = (g[0], g[1] if g[1] == g[1] else 0.0,
+                                      g[2] if g[2] == g[2] else 0.0, g[3] if g[3] == g[3] else 0.0)
         pos = self._positions.get(instrument_id)
         if pos is not None:
-            pos.delta_per_contract = delta
+            pos.delta_per_contract = delta if raw else delta / inst.contract_size
+            if pos.qty != 0.0:
+                self._recontrib(pos)
+
+    def set_venue_greeks(self, instrument_id: str, delta: float, gamma: float,
+                         vega_per_point: float, theta_per_day: float) -> None:
+        """The venue's published Greeks (vega per vol point, theta per day; Deribit's units),
+        used until the chain view has model Greeks for the option."""
+        inst = self._instruments.get(instrument_id)
+        if inst is None:
+            return
+        cs = inst.contract_size
+        self.set_greeks(instrument_id, cs * delta, cs * gamma, cs * vega_per_point,
+                        cs * theta_per_day, raw=False)
+
+    def has_greeks(self, instrument_id: str) -> bool:
+        g = self._greeks.get(instrument_id)
+        return g is not None and g[0] == g[0]
+
+    def greeks_per_contract(self, instrument_id: str) -> tuple[float, float, float, float] | None:
+        """(delta, gamma, vega, theta) of one contract, or None when an option has no delta yet."""
+        inst = self._instruments.get(instrument_id)
+        if inst is None:
+            return None
+        if inst.kind is InstrumentKind.OPTION:
+            g = self._clean.get(instrument_id)
+            return None if g is None or g[0] != g[0] else g
+        if inst.inverse:
+            pos = self._positions.get(instrument_id)
+            px = pos.mark if pos is not None and pos.mark == pos.mark else \
+                self.underlying_prices.get(self._und[instrument_id], math.nan)
+            return (inst.contract_size / px, 0.0, 0.0, 0.0) if px > 0 else None
+        return (inst.contract_size, 0.0, 0.0, 0.0)
 
     def set_underlying_price(self, underlying: str, price: float) -> None:
         if price == price and price > 0:
             self.underlying_prices[underlying] = price
+
+    # -- Greek totals -----------------------------------------------------------------------
+    def _recontrib(self, pos: Position) -> None:
+        inst = pos.instrument
+        if pos.qty == 0.0:
+            new = _ZERO
+        else:
+            g = self.greeks_per_contract(inst.id)
+            new = _ZERO if g is None else (pos.qty * g[0], pos.qty * g[1], pos.qty * g[2], pos.qty * g[3])
+        old = pos.contrib
+        if new == old:
+            return
+        und = self._und[inst.id]
+        tot = self._totals.get(und)
+        if tot is None:
+            tot = self._totals[und] = [0.0, 0.0, 0.0, 0.0]
+        tot[0] += new[0] - old[0]
+        tot[1] += new[1] - old[1]
+        tot[2] += new[2] - old[2]
+        tot[3] += new[3] - old[3]
+        if inst.kind is InstrumentKind.OPTION:
+            key = (und, inst.expiry_ns)
+            self._vega_expiry[key] = self._vega_expiry.get(key, 0.0) + new[2] - old[2]
+        pos.contrib = new
+
+    def resum(self) -> None:
+        """Rebuild every total from the positions (clears accumulated float error)."""
+        self._totals.clear()
+        self._vega_expiry.clear()
+        for pos in self._positions.values():
+            pos.contrib = _ZERO
+            self._recontrib(pos)
+
+    def greeks(self, underlying: str) -> tuple[float, float, float, float]:
+        """(delta, gamma, vega, theta) totals of ``underlying`` across venues (O(1))."""
+        t = self._totals.get(underlying)
+        return _ZERO if t is None else (t[0], t[1], t[2], t[3])
+
+    def vega_by_expiry(self, underlying: str) -> dict[int, float]:
+        return {e: v for (u, e), v in self._vega_expiry.items() if u == underlying}
+
+    def expiry_vega(self, underlying: str, expiry_ns: int) -> float:
+        return self._vega_expiry.get((underlying, expiry_ns), 0.0)
+
+    def underlying_of(self, instrument_id: str) -> str | None:
+        return self._und.get(instrument_id)
 
     # -- aggregates -------------------------------------------------------------------------
     def _to_usd(self, amount: float, currency: str, underlying: str) -> float:
@@ -181,11 +323,26 @@ class Portfolio:
         return {"realized": realized, "unrealized": unrealized, "fees": fees,
                 "total": realized + unrealized - fees}
 
+    def pnl_coin(self) -> dict[str, float]:
+        """Realized + unrealized - fees per PnL currency (coin for inverse products)."""
+        out: dict[str, float] = {}
+        for pos in self._positions.values():
+            ccy = pos.pnl_currency
+            out[ccy] = out.get(ccy, 0.0) + pos.realized + pos.unrealized()
+            fee_ccy = pos.instrument.settle if pos.instrument.inverse else pos.instrument.quote
+            out[fee_ccy] = out.get(fee_ccy, 0.0) - pos.fees
+        return out
+
     def delta(self, underlying: str) -> float:
-        """Net delta of every position on ``underlying``, in underlying units."""
+        """Net delta of every position on ``underlying``, in underlying units (O(1))."""
+        return self.greeks(underlying)[0]
+
+    def greeks_summary(self, underlying: str) -> dict[str, float]:
+        """Greek totals for the status line; delta also in USD."""
+        d, g, v, t = self.greeks(underlying)
         px = self.underlying_prices.get(underlying, math.nan)
-        return sum(p.delta_base(px) for p in self._positions.values()
-                   if self._underlying_of(p) == underlying)
+        return {"delta": d, "delta_usd": d * px if px == px else math.nan, "gamma": g,
+                "vega_usd": v, "theta_usd_day": t}
 
     def underlyings(self) -> list[str]:
         return sorted({self._underlying_of(p) for p in self._positions.values()})

@@ -13,6 +13,7 @@ backtests run whole trading sessions in seconds.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +24,13 @@ import structlog
 
 from config import ConfigError, ConfigProblem, VoltaConfig, decode_params
 from engine.clock import NS_PER_S, Clock, LiveClock, TimerHandle, VirtualClock
+from engine.control import ControlWatcher, pid_path
 from engine.journal import Journal
 from engine.kernel import Kernel
 from engine.model import TradingState
-from engine.plugins import PluginError, load_object
-from engine.risk import InstrumentLimits, RiskLimits
+from engine.reconcile import rebuild, reconcile, recover
+from engine.plugins import PluginError, load_object, resolve_strategy
+from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
 from engine.status import status_fields
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
@@ -46,6 +49,23 @@ def risk_limits(config: VoltaConfig) -> RiskLimits:
         max_open_orders=r.max_open_orders,
         per_instrument={k: InstrumentLimits(v.max_order_qty, v.max_position_qty)
                         for k, v in r.instruments.items()},
+        collar_reference=r.collar_reference,
+        option_collar_vega_k=r.option_collar_vega_k,
+        max_open_orders_per_instrument=r.max_open_orders_per_instrument,
+        max_open_orders_per_strategy=r.max_open_orders_per_strategy,
+        duplicate_window_ms=r.duplicate_window_ms,
+        underlyings={k: UnderlyingLimits(v.max_delta, v.max_gamma, v.max_vega_usd,
+                                         v.max_vega_per_expiry_usd) for k, v in r.underlyings.items()},
+        global_rate=RateLimit(r.order_rate_per_s, r.order_burst) if r.order_rate_per_s else None,
+        venue_rates={k: RateLimit(v.rate, v.burst) for k, v in r.venue_rates.items()},
+        max_fills=r.max_fills,
+        fills_window_s=r.fills_window_s,
+        max_daily_loss_usd=r.max_daily_loss_usd,
+        max_drawdown_usd=r.max_drawdown_usd,
+        loss_kill_level=r.loss_kill_level,
+        halt_on_disconnect=r.halt_on_disconnect,
+        ack_timeout_s=r.ack_timeout_s,
+        max_status_queries=r.max_status_queries,
     )
 
 
@@ -77,7 +97,7 @@ def resolve_plugins(config: VoltaConfig) -> list[ConfigProblem]:
             problems.extend(exc.problems)
     for i, sc in enumerate(config.strategies):
         try:
-            cls = load_object(sc.class_)
+            cls = resolve_strategy(sc.class_)
             decode_params(dict(sc.params), getattr(cls, "Config"), f"strategies[{i}].params")
         except PluginError as exc:
             problems.append(ConfigProblem(f"strategies[{i}].class", str(exc)))
@@ -96,6 +116,11 @@ class Node:
     timers: list[TimerHandle] = field(default_factory=list)
     started: bool = False
     status_log: list[dict[str, Any]] = field(default_factory=list)
+    journal_path: str = ""
+    control: ControlWatcher | None = None
+    recovered: bool = False
+    _tasks: set[Any] = field(default_factory=set)
+    _reconciling: set[str] = field(default_factory=set)
 
     @property
     def clock(self) -> Clock:
@@ -103,14 +128,42 @@ class Node:
 
     async def start(self) -> None:
         k = self.kernel
+        # Recovery (engine/reconcile.py): the journal first (with the instruments venues list
+        # before connecting), then the venues, then reconciliation; trading only after it.
+        k.gate.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
+        for adapter in k.adapters.values():
+            k.add_instruments(adapter.instruments())
+        if k.journal is not None:
+            rebuild(k, k.journal)
+            k.killswitch.restore_losses()
         for adapter in k.adapters.values():
             await adapter.start()
             k.add_instruments(adapter.instruments())
+            rate = getattr(adapter, "order_rate_limit", None)  # (rate, burst) from the venue's docs
+            if rate is not None:
+                k.gate.set_venue_rate(adapter.venue, *rate)
             log.info("venue_started", venue=adapter.venue, instruments=len(adapter.instruments()))
+        self.recovered = await recover(k)
+        cod = self.config.risk.cancel_on_disconnect_s
+        if cod > 0:
+            for adapter in k.adapters.values():
+                adapter.enable_cancel_on_disconnect(cod)
+        k.on_reconcile_request = self._reconcile_later
         for sid, cls, params, venue in self.strategy_specs:
-            strategy: Strategy[Any] = cls(StrategyContext(k, sid, venue), params)
+            ctx = StrategyContext(k, sid, venue)
+            _seed_order_ids(ctx, k)
+            strategy: Strategy[Any] = cls(ctx, params)
             k.add_strategy(sid, strategy)
-        k.start_strategies()
+        if self.recovered:
+            k.start_strategies()
+        else:
+            log.error("reconciliation_failed_trading_halted", holds=dict(k.gate.hold_reasons))
+            self._reconcile_later("*")
+        self.timers.append(self.clock.every(NS_PER_S, k.router.check_timeouts))
+        self.timers.append(self.clock.every(NS_PER_S, k.killswitch.tick))
+        if self.journal_path and self.journal_path != ":memory:":
+            self.control = ControlWatcher(k, self.journal_path)
+            self.timers.append(self.clock.every(NS_PER_S // 4, self.control.poll))
         if self.config.books.stale_after_s > 0:
             self.timers.append(self.clock.every(NS_PER_S, k.check_stale_books))
         chain_ns = int(self.config.pricing.chain_interval_s * NS_PER_S)
@@ -124,8 +177,45 @@ class Node:
         log.info("node_started", deployment=self.config.deployment.name,
                  strategies=list(k.strategies), state=str(k.gate.state))
 
+    def _reconcile_later(self, venue: str) -> None:
+        """Reconcile ``venue`` (``*``: all, then start the strategies) outside the core."""
+        if venue in self._reconciling:
+            return
+        self._reconciling.add(venue)
+        k = self.kernel
+
+        async def run() -> None:
+            try:
+                while self.started or not self.recovered:
+                    if venue == "*":
+                        if await recover(k):
+                            self.recovered = True
+                            k.start_strategies()
+                            return
+                    else:
+                        adapter = k.adapters.get(venue)
+                        if adapter is None:
+                            return
+                        try:
+                            await reconcile(k, adapter)
+                            return
+                        except Exception as exc:  # noqa: BLE001 - retried
+                            log.error("reconcile_failed", venue=venue, error=repr(exc))
+                    await asyncio.sleep(5.0)
+            finally:
+                self._reconciling.discard(venue)
+
+        try:
+            task = asyncio.get_running_loop().create_task(run(), name=f"reconcile-{venue}")
+        except RuntimeError:
+            self._reconciling.discard(venue)
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _status(self, _now: int) -> None:
         fields = status_fields(self.kernel)
+        fields["strategies"] = self.kernel.strategy_timing()
         self.status_log.append(fields)
         log.info("status", **fields)
 
@@ -137,6 +227,8 @@ class Node:
         k = self.kernel
         for handle in self.timers:
             handle.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         k.stop_strategies()
         k.set_trading_state(TradingState.HALTED, "shutdown")  # nothing new may leave now
         cancelled = k.router.cancel_all()
@@ -158,29 +250,54 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
     if problems:
         raise ConfigError(problems)
     path = journal_path if journal_path is not None else config.deployment.journal
-    journal = Journal(path)
+    journal = Journal(path, config.risk.journal_synchronous)
     state = TradingState.HALTED if config.risk.kill_switch else TradingState.ACTIVE
     kernel = Kernel(clock, risk_limits(config), journal, state)
     kernel.pricing_rate = config.pricing.rate
     kernel.book_keeper.stale_after_ns = int(config.books.stale_after_s * NS_PER_S)
+    kernel.slow_callback_ns = int(config.deployment.slow_callback_ms * 1_000_000)
     for name, vc in config.enabled_venues().items():
         kernel.add_adapter(_make_adapter(name, vc.adapter, dict(vc.params)))
     specs = []
     for i, sc in enumerate(config.strategies):
-        cls = load_object(sc.class_)
+        cls = resolve_strategy(sc.class_)
         params = decode_params(dict(sc.params), cls.Config, f"strategies[{i}].params")
         specs.append((sc.id, cls, params, sc.venue))
-    return Node(config, kernel, specs)
+    return Node(config, kernel, specs, journal_path=str(path))
+
+
+def _seed_order_ids(ctx: StrategyContext, kernel: Kernel) -> None:
+    """Client order ids stay unique across restarts: continue after the highest one the
+    journal already holds for this strategy's prefix (same start millisecond, virtual clocks)."""
+    prefix = getattr(ctx, "_prefix", None)
+    if not prefix:
+        return
+    highest = 0
+    lead = prefix + "-"
+    for order in kernel.orders:
+        coid = order.client_order_id
+        if coid.startswith(lead) and coid[len(lead):].isdigit():
+            highest = max(highest, int(coid[len(lead):]))
+    if highest:
+        ctx._next_id = max(getattr(ctx, "_next_id", 0), highest)
 
 
 async def _serve(node: Node, duration_s: float | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    ks = node.kernel.killswitch
+    handlers = {signal.SIGINT: stop.set, signal.SIGTERM: stop.set,
+                signal.SIGUSR1: lambda: ks.trip(1, "SIGUSR1", "signal"),
+                signal.SIGUSR2: lambda: ks.trip(2, "SIGUSR2", "signal")}
+    for sig, fn in handlers.items():
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, fn)
         except (NotImplementedError, RuntimeError):  # not the main thread / platform
             pass
+    pid_file = pid_path(node.journal_path) if node.journal_path not in ("", ":memory:") else None
+    if pid_file is not None:
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{os.getpid()}\n")
     try:
         await node.start()
         async with asyncio.TaskGroup() as tg:
@@ -196,7 +313,9 @@ async def _serve(node: Node, duration_s: float | None) -> None:
                 task.cancel()
     finally:
         await node.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        if pid_file is not None:
+            pid_file.unlink(missing_ok=True)
+        for sig in handlers:
             try:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):

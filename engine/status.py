@@ -44,8 +44,42 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
         "fees_usd": round(pnl["fees"], 2),
         "delta": deltas,
         "state": str(kernel.gate.state),
+        **_risk_fields(kernel),
         **_chain_fields(kernel),
     }
+
+
+def _risk_fields(kernel: Kernel) -> dict[str, Any]:
+    """Portfolio Greeks per underlying and how much of each risk limit is used."""
+    gate, pf = kernel.gate, kernel.portfolio
+    lim = gate.limits
+    greeks: dict[str, Any] = {}
+    for und in sorted(set(pf.underlyings()) | set(lim.underlyings)):
+        g = {k: round(v, 6) for k, v in pf.greeks_summary(und).items() if v == v}
+        ul = lim.underlyings.get(und)
+        if ul is not None:
+            used = {"delta": (g.get("delta", 0.0), ul.max_delta), "gamma": (g.get("gamma", 0.0), ul.max_gamma),
+                    "vega": (g.get("vega_usd", 0.0), ul.max_vega_usd)}
+            g["used_pct"] = {k: round(100.0 * abs(v) / m, 1) for k, (v, m) in used.items() if m}
+        greeks[und] = g
+    out: dict[str, Any] = {
+        "greeks": greeks,
+        "open_orders_used": f"{kernel.orders.open_count()}/{lim.max_open_orders}",
+        "denials": dict(gate.denied),
+        "kill_level": kernel.killswitch.level,
+    }
+    if gate.holds:
+        out["holds"] = {k: str(v) for k, v in gate.holds.items()}
+    if gate.disabled_strategies:
+        out["disabled_strategies"] = dict(gate.disabled_strategies)
+    loss = kernel.killswitch.loss
+    if loss.enabled:
+        out["loss_used"] = {"daily_loss_usd": round(loss.daily_loss, 2), "max_daily_loss_usd": loss.max_daily_loss,
+                            "drawdown_usd": round(loss.drawdown, 2), "max_drawdown_usd": loss.max_drawdown}
+    in_doubt = len(kernel.orders.in_doubt())
+    if in_doubt:
+        out["orders_in_doubt"] = in_doubt
+    return out
 
 
 def _chain_fields(kernel: Kernel) -> dict[str, Any]:

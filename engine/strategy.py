@@ -1,36 +1,65 @@
-"""The strategy plugin API (first cut).
+"""The strategy plugin API: ``Strategy`` (callbacks) and ``StrategyContext`` (what it may see and do).
 
-A strategy is a class with synchronous callbacks; the engine calls them one at a time, on the
-event loop's thread, in event order. A callback must not block or await: it reads state
-through its ``StrategyContext`` and acts by submitting or cancelling orders, which return at
-once (the risk gate's decision and the venue's answers come back as order events).
+Theory of operation: the kernel updates its state first (books, chains, orders, portfolio) and
+then calls the strategies that subscribed, one at a time, on the event loop's thread, in event
+order. Callbacks are synchronous and must not block or await: a strategy reads state through
+its context and acts by submitting, amending or cancelling orders, which return at once (a
+client order id); the risk gate's decision and the venue's answers arrive later as order events,
+dispatched from ``on_order_event`` to the typed ``on_order_*``/``on_fill`` callbacks. A denial is
+an ``OrderDenied`` event carrying the gate's reason code; it may arrive *during* the submit call
+(the gate is synchronous), so a strategy must not assume an id it has not stored yet is unknown.
 
-Strategies are named in config by import path (``"strategies.examples.mm:Quoter"``) and get
-their parameters decoded into their own typed ``Config`` (a msgspec Struct), so a typo in a
-parameter is a config error with its key path, not a runtime surprise.
+A quote (``ctx.quote``) is a bid/ask pair managed as one unit: each call amends the working
+orders in place (or cancels and replaces them when an amend is impossible), and if either side
+cannot be placed (denied by the gate, or later rejected by the venue, including a rejected
+amend that would leave an order at its old price) both sides are pulled. So a quote is either
+two-sided at the latest prices, one-sided because the strategy asked for it (or one side
+filled), or gone: never one fresh side next to a stale one.
+
+Strategies are named in config by import path or by short name (the ``volta.strategies``
+entry-point group, see ``engine.plugins``); their parameters are decoded into their own typed
+``Config`` (a msgspec Struct), taken from ``Strategy[MyConfig]`` when not set explicitly.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+import math
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar, get_args, get_origin
 
 import msgspec
 
+from engine.consolidated import ConsolidatedBook
 from engine.model import (
     BookStatusChanged,
     Instrument,
+    InstrumentKind,
+    MarkPrice,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderSubmitted,
     OrderType,
+    Quote,
     Side,
     SubmitOrder,
     TimeInForce,
     Trade,
+    TradingState,
 )
 
 if TYPE_CHECKING:
     from engine.book import OrderBook
+    from engine.chains import ChainView
     from engine.kernel import Kernel
     from engine.orders import Order
     from engine.portfolio import Position
+    from engine.pricing import VolSurface
+    from engine.risk import Denial
 
 
 class NoConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -39,11 +68,51 @@ class NoConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 C = TypeVar("C", bound=msgspec.Struct)
 
+_ORDER_CALLBACKS: dict[type, str] = {
+    OrderSubmitted: "on_order_submitted", OrderAccepted: "on_order_accepted",
+    OrderRejected: "on_order_rejected", OrderDenied: "on_order_denied", OrderFilled: "on_fill",
+    OrderCancelled: "on_order_cancelled", OrderAmended: "on_order_amended",
+    OrderExpired: "on_order_expired",
+}
+
+
+class QuoteIds(NamedTuple):
+    """Client order ids of the two sides of a quote (None: that side is not working)."""
+
+    bid: str | None
+    ask: str | None
+
+
+class Greeks(NamedTuple):
+    """Portfolio Greeks of one underlying in desk units.
+
+    ``delta`` in underlying units (BTC), ``gamma`` in underlying units per 1 USD move,
+    ``vega`` in USD per vol point, ``theta`` in USD per calendar day.
+    """
+
+    delta: float
+    gamma: float
+    vega: float
+    theta: float
+
 
 class Strategy(Generic[C]):
-    """Base class of every strategy. Override the callbacks you need."""
+    """Base class of every strategy: override the callbacks you need (all default to no-ops).
+
+    ``self.config`` is the decoded parameter struct, ``self.ctx`` the ``StrategyContext``.
+    """
 
     Config: ClassVar[type[msgspec.Struct]] = NoConfig
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Config" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):  # class X(Strategy[XConfig])
+            if get_origin(base) is Strategy:
+                args = get_args(base)
+                if args and isinstance(args[0], type) and issubclass(args[0], msgspec.Struct):
+                    cls.Config = args[0]
 
     def __init__(self, ctx: StrategyContext, config: C) -> None:
         self.ctx = ctx
@@ -53,26 +122,78 @@ class Strategy(Generic[C]):
     def id(self) -> str:
         return self.ctx.strategy_id
 
+    # -- lifecycle --------------------------------------------------------------------------
     def on_start(self) -> None:
-        """Called once, after the venues are connected, before market data flows to you."""
+        """Called once, after the venues are connected and instruments known; subscribe here."""
 
+    def on_stop(self) -> None:
+        """Called once at shutdown, before the engine cancels every open order."""
+
+    def on_halt(self, state: TradingState, reason: str) -> None:
+        """The risk gate left ACTIVE (``HALTED``: nothing new may be sent; ``REDUCING``)."""
+
+    def on_resume(self, reason: str) -> None:
+        """The risk gate is ACTIVE again: re-quote whatever you pulled."""
+
+    # -- market data ------------------------------------------------------------------------
     def on_book(self, book: OrderBook) -> None:
         """A subscribed book changed (read-only: never mutate it)."""
 
     def on_trade(self, trade: Trade) -> None:
         """A public trade on a subscribed instrument."""
 
-    def on_book_status(self, event: BookStatusChanged) -> None:
-        """A subscribed book became SYNCING, LIVE or STALE."""
+    def on_ticker(self, event: Quote | MarkPrice) -> None:
+        """The venue's best bid/offer (``Quote``) or mark/index price (``MarkPrice``)."""
 
+    def on_book_status(self, event: BookStatusChanged) -> None:
+        """A subscribed book became SYNCING, LIVE or STALE (orders off a non-LIVE book are denied)."""
+
+    def on_chain(self, chain: ChainView) -> None:
+        """A subscribed option chain was refitted: new IVs, Greeks and surface (read-only)."""
+
+    # -- orders -----------------------------------------------------------------------------
     def on_order_event(self, event: Any) -> None:
-        """Any event about one of your orders (denied, accepted, filled, cancelled ...)."""
+        """Any event about one of your orders; by default dispatched to the typed callbacks.
+
+        Override it to see every event in one place (call ``super().on_order_event(event)``
+        to keep the typed callbacks too).
+        """
+        name = _ORDER_CALLBACKS.get(type(event))
+        if name is not None:
+            getattr(self, name)(event)
+
+    def on_order_submitted(self, event: OrderSubmitted) -> None:
+        """The order passed the risk gate, was journaled and handed to the venue."""
+
+    def on_order_accepted(self, event: OrderAccepted) -> None:
+        """The venue acknowledged the order (it is working)."""
+
+    def on_order_rejected(self, event: OrderRejected) -> None:
+        """The venue refused the order, or an amend or cancel of it (``event.reason``)."""
+
+    def on_order_denied(self, event: OrderDenied) -> None:
+        """The risk gate refused the order or an amend before it left (``event.reason`` code)."""
+
+    def on_fill(self, event: OrderFilled) -> None:
+        """A (partial) fill; ``event.remaining == 0`` means the order is done."""
+
+    def on_order_cancelled(self, event: OrderCancelled) -> None:
+        """The order was cancelled (by you, the engine, the venue or an IOC's unfilled rest)."""
+
+    def on_order_amended(self, event: OrderAmended) -> None:
+        """The venue applied an amend (new price/quantity)."""
+
+    def on_order_expired(self, event: OrderExpired) -> None:
+        """The order expired (e.g. its option expired)."""
 
     def on_timer(self, name: str, now_ns: int) -> None:
-        """A timer set with ``ctx.set_timer`` fired."""
+        """A timer or alarm set with ``ctx.set_timer``/``ctx.set_alarm`` fired."""
 
-    def on_stop(self) -> None:
-        """Called once at shutdown, before open orders are cancelled."""
+    # -- engine-internal --------------------------------------------------------------------
+    def handle_order_event(self, event: Any) -> None:
+        """Called by the kernel: quote bookkeeping first, then ``on_order_event``. Don't override."""
+        self.ctx._track(event)
+        self.on_order_event(event)
 
 
 class StrategyContext:
@@ -85,39 +206,182 @@ class StrategyContext:
         self._next_id = 0
         self._prefix = f"{strategy_id}-{_base36(kernel.clock.now_ns() // 1_000_000)}"
         self.log = kernel.log.bind(strategy=strategy_id)
+        self._timers: dict[str, Any] = {}
+        self._quotes: dict[str, list[str | None]] = {}
+        self._quote_of: dict[str, tuple[str, int]] = {}
+        self._consolidated: dict[tuple[Any, ...], ConsolidatedBook] = {}
+        self._state: bytes | None = None
 
     # -- time -------------------------------------------------------------------------------
     def now_ns(self) -> int:
         return self._k.clock.now_ns()
 
     def set_timer(self, name: str, interval_s: float) -> None:
-        """Call ``on_timer(name, now)`` every ``interval_s`` seconds (virtual or live)."""
-        self._k.set_strategy_timer(self.strategy_id, name, int(interval_s * 1e9))
+        """Call ``on_timer(name, now)`` every ``interval_s`` seconds (replaces a timer of that name)."""
+        self.cancel_timer(name)
+        self._timers[name] = self._k.set_strategy_timer(self.strategy_id, name, int(interval_s * 1e9))
+
+    def set_alarm(self, name: str, delay_s: float) -> None:
+        """Call ``on_timer(name, now)`` once, ``delay_s`` seconds from now."""
+        self.cancel_timer(name)
+        self._timers[name] = self._k.set_strategy_timer(self.strategy_id, name,
+                                                        max(int(delay_s * 1e9), 1), repeat=False)
+
+    def cancel_timer(self, name: str) -> bool:
+        """Stop the timer or alarm ``name``; False if there was none."""
+        handle = self._timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+        return handle is not None
 
     # -- market data ------------------------------------------------------------------------
     def instrument_id(self, symbol: str, venue: str | None = None) -> str:
-        """The id of ``symbol`` on ``venue`` (default: this strategy's venue)."""
-        return f"{venue or self.venue}:{symbol}"
+        """The id of ``symbol`` on ``venue`` (default: this strategy's venue); ids pass through."""
+        return symbol if ":" in symbol else f"{venue or self.venue}:{symbol}"
 
     def instrument(self, instrument_id: str) -> Instrument | None:
         return self._k.instruments.get(instrument_id)
 
-    def instruments(self, venue: str | None = None) -> list[Instrument]:
-        return [i for i in self._k.instruments.values() if venue is None or i.venue == venue]
+    def instruments(self, venue: str | None = None, underlying: str | None = None,
+                    kind: InstrumentKind | None = None) -> list[Instrument]:
+        """Listed instruments, optionally of one venue, underlying and kind."""
+        return [i for i in self._k.instruments.values()
+                if (venue is None or i.venue == venue) and (kind is None or i.kind is kind)
+                and (underlying is None or (i.underlying or i.base) == underlying)]
 
     def book(self, instrument_id: str) -> OrderBook | None:
+        """The live L2 book (read-only), or None if the instrument has no book."""
         return self._k.book(instrument_id)
 
     def subscribe_book(self, instrument_id: str) -> None:
+        """``on_book`` and ``on_book_status`` for this instrument."""
         self._k.subscribe(self.strategy_id, instrument_id, books=True)
 
     def subscribe_trades(self, instrument_id: str) -> None:
         self._k.subscribe(self.strategy_id, instrument_id, trades=True)
 
-    # -- positions and orders ---------------------------------------------------------------
+    def subscribe_ticker(self, instrument_id: str) -> None:
+        """``on_ticker`` with the venue's ``Quote`` and ``MarkPrice`` events for this instrument."""
+        self._k.subscribe(self.strategy_id, instrument_id, ticker=True)
+
+    def subscribe_chain(self, underlying: str, venue: str | None = None) -> ChainView | None:
+        """``on_chain`` after every refit of the option chain; returns the chain (None: no options)."""
+        key = f"{venue or self.venue}:{underlying}"
+        self._k.subscribe_chain(self.strategy_id, key)
+        return self._k.chains.get(key)
+
+    def chain(self, underlying: str, venue: str | None = None) -> ChainView | None:
+        """The live option chain (market and model IVs, Greeks) of ``underlying`` (read-only)."""
+        return self._k.chains.get(f"{venue or self.venue}:{underlying}")
+
+    def surface(self, underlying: str, venue: str | None = None) -> VolSurface | None:
+        """The fitted SVI surface of the chain, or None before the first successful fit."""
+        chain = self.chain(underlying, venue)
+        return None if chain is None else chain.surface
+
+    def consolidated(self, underlying: str, venues: tuple[str, ...] | None = None,
+                     kinds: tuple[InstrumentKind, ...] = (InstrumentKind.PERPETUAL,),
+                     instrument_ids: tuple[str, ...] | None = None) -> ConsolidatedBook:
+        """A cross-venue book of ``underlying`` over live books (cached; read at every query).
+
+        By default every perpetual on any venue; narrow it with ``venues``/``kinds`` or name the
+        legs with ``instrument_ids``. Prices in USD, net of each leg's taker fee on request.
+        """
+        key = (underlying, venues, kinds, instrument_ids)
+        cb = self._consolidated.get(key)
+        if cb is None:
+            if instrument_ids is not None:
+                unknown = [i for i in instrument_ids if i not in self._k.instruments]
+                if unknown:
+                    raise ValueError(f"unknown instruments {unknown} for a consolidated {underlying} book")
+                insts = [self._k.instruments[i] for i in instrument_ids]
+            else:
+                insts = [i for i in self._k.instruments.values()
+                         if i.base == underlying and i.kind in kinds
+                         and (venues is None or i.venue in venues)]
+            cb = self._consolidated[key] = ConsolidatedBook(underlying, insts, self._k.books)
+        return cb
+
+    # -- portfolio and risk -----------------------------------------------------------------
     def position(self, instrument_id: str) -> Position | None:
         return self._k.portfolio.position(instrument_id)
 
+    def position_qty(self, instrument_id: str) -> float:
+        """Signed position in contracts (0.0 when there is none)."""
+        pos = self._k.portfolio.position(instrument_id)
+        return 0.0 if pos is None else pos.qty
+
+    def positions(self, underlying: str | None = None) -> list[Position]:
+        """Non-flat positions, optionally of one underlying."""
+        return [p for p in self._k.portfolio.positions() if p.qty != 0.0 and (
+            underlying is None or (p.instrument.underlying or p.instrument.base) == underlying)]
+
+    def delta(self, underlying: str) -> float:
+        """Portfolio delta of ``underlying`` in underlying units, across every venue."""
+        return self._k.portfolio.delta(underlying)
+
+    def greeks(self, underlying: str) -> Greeks:
+        """Portfolio Greeks of ``underlying`` across venues (options at the chains' model Greeks)."""
+        totals = getattr(self._k.portfolio, "greeks", None)
+        if totals is not None:  # the portfolio keeps running totals in the same units
+            return Greeks(*totals(underlying))
+        gamma = vega = theta = 0.0
+        for pos in self.positions(underlying):
+            inst = pos.instrument
+            chain = self._k.chains.get(f"{inst.venue}:{underlying}")
+            n = None if chain is None else chain.index.get(inst.id)
+            if n is None or chain is None or not math.isfinite(chain.vega[n]):
+                continue
+            units = pos.qty * inst.contract_size
+            gamma += units * float(chain.gamma[n])
+            vega += units * float(chain.vega[n]) / 100.0
+            theta -= units * float(chain.theta[n]) / 365.0  # chain theta is -dP/dT per year
+        return Greeks(self.delta(underlying), gamma, vega, theta)
+
+    def pnl_usd(self) -> dict[str, float]:
+        """Realized, unrealized, fees and total PnL of the whole process, in USD."""
+        return self._k.portfolio.pnl_usd()
+
+    @property
+    def trading_state(self) -> TradingState:
+        """The risk gate's state: ACTIVE, REDUCING (only reducing orders pass) or HALTED."""
+        return self._k.gate.state
+
+    @property
+    def limits(self) -> Any:
+        """The risk gate's limits object (read-only); prefer ``limit(name)`` to read one."""
+        return self._k.gate.limits
+
+    def limit(self, name: str, instrument_id: str | None = None, key: str | None = None,
+              default: float = math.inf) -> float:
+        """One risk limit by name, read generically from the gate's limits (``default`` if unset).
+
+        Looked up as the per-instrument override of ``instrument_id``, then an entry for ``key``
+        (an underlying, a venue ...) in any per-key table of the limits (e.g.
+        ``limit("max_vega_usd", key="BTC")``), then the global value.
+        """
+        lim = self._k.gate.limits
+        if instrument_id is not None:
+            value = getattr(getattr(lim, "per_instrument", {}).get(instrument_id), name, None)
+            if value is not None:
+                return float(value)
+        if key is not None:
+            for table in _field_values(lim):
+                if isinstance(table, dict) and key in table:
+                    value = getattr(table[key], name, None)
+                    if value is not None:
+                        return float(value)
+        value = getattr(lim, name, None)
+        return default if value is None or isinstance(value, dict) else float(value)
+
+    def position_headroom(self, instrument_id: str, side: Side) -> float:
+        """Contracts ``side`` may still add before the gate's MAX_POSITION (working orders count)."""
+        pos = self.position_qty(instrument_id)
+        working = sum(o.remaining for o in self._k.orders.open_orders(instrument_id) if o.side is side)
+        room = self.limit("max_position_qty", instrument_id) - side.sign * (pos + side.sign * working)
+        return max(room, 0.0)
+
+    # -- orders -----------------------------------------------------------------------------
     def open_orders(self, instrument_id: str | None = None) -> list[Order]:
         return self._k.orders.open_orders(instrument_id, self.strategy_id)
 
@@ -134,39 +398,177 @@ class StrategyContext:
                      reduce_only: bool = False) -> str:
         """Send a limit order through the risk gate; returns its client order id at once."""
         return self._submit(instrument_id, side, quantity, price, OrderType.LIMIT, tif,
-                            post_only, reduce_only)
+                            post_only, reduce_only)[0]
+
+    def submit_post_only(self, instrument_id: str, side: Side, quantity: float, price: float) -> str:
+        """A GTC limit order the venue rejects rather than let it take liquidity."""
+        return self.submit_limit(instrument_id, side, quantity, price, post_only=True)
+
+    def submit_ioc(self, instrument_id: str, side: Side, quantity: float, price: float, *,
+                   reduce_only: bool = False) -> str:
+        """Immediate-or-cancel limit: takes what it can up to ``price``, the rest is cancelled."""
+        return self.submit_limit(instrument_id, side, quantity, price, tif=TimeInForce.IOC,
+                                 reduce_only=reduce_only)
 
     def submit_market(self, instrument_id: str, side: Side, quantity: float, *,
                       reduce_only: bool = False) -> str:
+        """A market order (IOC); the gate prices it off the book for its checks."""
         return self._submit(instrument_id, side, quantity, None, OrderType.MARKET,
-                            TimeInForce.IOC, False, reduce_only)
+                            TimeInForce.IOC, False, reduce_only)[0]
 
     def _submit(self, instrument_id: str, side: Side, quantity: float, price: float | None,
-                order_type: OrderType, tif: TimeInForce, post_only: bool, reduce_only: bool) -> str:
+                order_type: OrderType, tif: TimeInForce, post_only: bool,
+                reduce_only: bool) -> tuple[str, Denial | None]:
         coid = self.new_client_order_id()
         cmd = SubmitOrder(client_order_id=coid, strategy_id=self.strategy_id,
                           instrument_id=instrument_id, side=side, quantity=quantity,
                           order_type=order_type, price=price, time_in_force=tif,
                           post_only=post_only, reduce_only=reduce_only, ts=self.now_ns())
-        self._k.router.submit(cmd)
-        return coid
+        return coid, self._k.router.submit(cmd)
 
     def cancel(self, client_order_id: str) -> bool:
+        """Request a cancel; False if the order is not yours or not open. Never blocked."""
         order = self._k.orders.get(client_order_id)
         if order is None or order.strategy_id != self.strategy_id:
             return False
         return self._k.router.cancel(order)
 
     def cancel_all(self, instrument_id: str | None = None) -> int:
+        """Cancel every open order of this strategy (on one instrument); returns how many."""
+        for iid in [iid for iid in self._quotes if instrument_id in (None, iid)]:
+            self._quotes[iid] = [None, None]
         return self._k.router.cancel_all(instrument_id, self.strategy_id)
 
     def amend(self, client_order_id: str, *, price: float | None = None,
               quantity: float | None = None) -> bool:
-        """Request a price/quantity change; False if the order is unknown, closed or denied."""
+        """Request a price/total-quantity change, re-checked by the gate as the order it becomes.
+
+        False if the order is unknown, not yours, not open, or the gate denied the change (an
+        ``OrderDenied`` event follows; the order keeps working unchanged).
+        """
         order = self._k.orders.get(client_order_id)
         if order is None or order.strategy_id != self.strategy_id:
             return False
-        return self._k.router.amend(order, price, quantity) is None
+        return self._amend(order, price, quantity)
+
+    def _amend(self, order: Order, price: float | None, quantity: float | None) -> bool:
+        denial = self._k.router.amend(order, price, quantity)
+        if denial is None:
+            return True
+        if order.is_open:  # a real gate decision, not "this order is closed"
+            self._k.bus.publish(OrderDenied(
+                client_order_id=order.client_order_id, strategy_id=self.strategy_id,
+                instrument_id=order.instrument_id, reason=denial.reason,
+                detail=f"amend denied: {denial.detail}", ts=self.now_ns()))
+        return False
+
+    # -- quotes -----------------------------------------------------------------------------
+    def quote(self, instrument_id: str, bid_px: float, bid_qty: float, ask_px: float,
+              ask_qty: float, *, post_only: bool = True) -> QuoteIds:
+        """Make the two-sided quote on ``instrument_id`` exactly this (see the module docstring).
+
+        A quantity of 0 pulls that side. Unchanged sides are left alone (queue priority kept);
+        changed ones are amended, or cancelled and replaced when an amend is in flight. If a
+        side is denied both sides are pulled and ``QuoteIds(None, None)`` is returned.
+        """
+        if bid_qty > 0 and ask_qty > 0 and not bid_px < ask_px:
+            raise ValueError(f"crossed quote on {instrument_id}: bid {bid_px} >= ask {ask_px}")
+        slots = self._quotes.setdefault(instrument_id, [None, None])
+        ok = True
+        for i, (side, px, qty) in enumerate(((Side.BUY, bid_px, bid_qty), (Side.SELL, ask_px, ask_qty))):
+            if ok:
+                coid, ok = self._quote_side(instrument_id, slots[i], side, px, qty, post_only)
+                slots[i] = coid
+                if coid is not None:
+                    self._quote_of[coid] = (instrument_id, i)
+        if not ok:
+            self.cancel_quote(instrument_id)
+        return QuoteIds(slots[0], slots[1])
+
+    def quote_ids(self, instrument_id: str) -> QuoteIds:
+        slots = self._quotes.get(instrument_id, (None, None))
+        return QuoteIds(slots[0], slots[1])
+
+    def cancel_quote(self, instrument_id: str) -> None:
+        """Pull both sides of the quote on ``instrument_id``."""
+        slots = self._quotes.get(instrument_id)
+        if slots is None:
+            return
+        for coid in slots:
+            if coid is not None:
+                self.cancel(coid)
+        slots[0] = slots[1] = None
+
+    def _quote_side(self, iid: str, current: str | None, side: Side, px: float, qty: float,
+                    post_only: bool) -> tuple[str | None, bool]:
+        order = self._k.orders.get(current) if current is not None else None
+        if order is not None and (not order.is_open or order.status is OrderStatus.PENDING_CANCEL):
+            order = None
+        if not qty > 0:
+            if order is not None:
+                self._k.router.cancel(order)
+            return None, True
+        if order is not None:
+            if order.price == px and abs(order.remaining - qty) < 1e-12:
+                return order.client_order_id, True
+            if order.status is not OrderStatus.PENDING_AMEND:
+                if self._amend(order, px, order.filled + qty):
+                    return order.client_order_id, True
+                self._k.router.cancel(order)
+                return None, False
+            self._k.router.cancel(order)  # an amend is in flight: cancel/replace
+        coid, denial = self._submit(iid, side, qty, px, OrderType.LIMIT, TimeInForce.GTC,
+                                    post_only, False)
+        return (None, False) if denial is not None else (coid, True)
+
+    def _track(self, event: Any) -> None:
+        """Keep quote slots in step with order events (called before the strategy hears them)."""
+        where = self._quote_of.get(event.client_order_id)
+        if where is None:
+            return
+        iid, i = where
+        slots = self._quotes[iid]
+        order = self._k.orders.get(event.client_order_id)
+        if isinstance(event, OrderRejected) and slots[i] == event.client_order_id:
+            # a refused submit leaves one side missing, a refused amend leaves it stale
+            self.cancel_quote(iid)
+        if order is None or not order.is_open:
+            self._quote_of.pop(event.client_order_id, None)
+            if slots[i] == event.client_order_id:
+                slots[i] = None
+
+    # -- persistent state -------------------------------------------------------------------
+    def save_state(self, state: Any) -> None:
+        """Persist ``state`` (any msgspec-encodable value) in the journal, committed at once."""
+        payload = msgspec.json.encode(state)
+        journal = self._k.journal
+        if journal is None:
+            self._state = payload  # no journal (unit tests): kept for this process only
+        else:
+            journal.save_state(self.strategy_id, self.now_ns(), payload)
+
+    def load_state(self, type_: type[Any] = Any) -> Any:  # type: ignore[assignment]
+        """The last saved state decoded as ``type_``, or None if nothing was saved.
+
+        Raises ``ValueError`` naming the strategy when the saved state does not fit ``type_``
+        (e.g. after a change of the state struct): nothing is silently discarded.
+        """
+        journal = self._k.journal
+        payload = self._state if journal is None else journal.load_state(self.strategy_id)
+        if payload is None:
+            return None
+        try:
+            return msgspec.json.decode(payload, type=type_)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"saved state of strategy {self.strategy_id!r} does not decode "
+                             f"as {getattr(type_, '__name__', type_)}: {exc}") from None
+
+
+def _field_values(obj: Any) -> list[Any]:
+    names = getattr(obj, "__dataclass_fields__", None) or getattr(obj, "__struct_fields__", None)
+    if names is None:
+        names = [n for n in dir(obj) if not n.startswith("_")]
+    return [getattr(obj, n, None) for n in names]
 
 
 def _base36(n: int) -> str:

@@ -9,21 +9,38 @@ the system time, so the venue runs unchanged under the live clock (paper trading
 virtual clock (backtests), and a given seed and command sequence always yield the same events.
 
 Order commands never block: they are handled at once, or ``latency_ms`` later through
-``clock.call_later``. Expired options stop being listed by ``instruments()`` (their orders end
+``clock.call_later``. The account (``state.SimAccount``) sees every client order event before it
+is published and, with ``state_path`` set, persists it, so open orders, fills, positions and id
+counters survive an engine crash; ``reconcile``, ``query_order`` and ``cancel_all_orders``
+answer from it. Expired options stop being listed by ``instruments()`` (their orders end
 with ``OrderExpired``); no new expiries are listed during a run and no settlement is emitted.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from adapters.sim.chain import build_instruments
 from adapters.sim.market import SyntheticMarket
 from adapters.sim.matching import Ids, MatchingEngine
 from adapters.sim.params import SimVenueParams
-from adapters.sim.queue import SimBook
+from adapters.sim.queue import RestingOrder, SimBook
+from adapters.sim.state import SimAccount
 from engine.clock import Clock, TimerHandle
-from engine.model import AmendOrder, CancelOrder, Instrument, Level, Side, SubmitOrder
+from engine.model import (
+    AmendOrder,
+    CancelOrder,
+    Instrument,
+    Level,
+    OrderCancelled,
+    OrderExpired,
+    OrderStatusReport,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+    VenueReconciliation,
+)
 from engine.venue import Publish, VenueAdapter
 
 __all__ = ["SimVenue", "SimVenueParams"]
@@ -42,6 +59,7 @@ class SimVenue(VenueAdapter):
         self._timer: TimerHandle | None = None
         self._pending: dict[int, TimerHandle] = {}
         self._next_pending = 0
+        self.account: SimAccount | None = None
 
     def bind(self, publish: Publish, clock: Clock) -> None:
         """Attach to the runtime; builds the listing from the clock's current time."""
@@ -51,8 +69,19 @@ class SimVenue(VenueAdapter):
         insts = build_instruments(p, now)
         books = {i.id: SimBook(i.id, i.tick_size, i.lot_size) for i in insts}
         ids = Ids(p.venue)
-        self._engine = MatchingEngine({i.id: i for i in insts}, books, ids, publish, clock,
-                                      self.underlying_price, p.option_fee_cap)
+        if self.account is None:
+            self.account = SimAccount(p.state_path)
+        account = self.account
+        if account.max_order_no or account.max_trade_no:  # never reuse an id after a restart
+            ids._orders = itertools.count(account.max_order_no + 1)
+            ids._trades = itertools.count(account.max_trade_no + 1)
+
+        def publish_order_event(ev: Any) -> None:
+            account.record(ev)  # persisted before anyone hears of it
+            publish(ev)
+
+        self._engine = MatchingEngine({i.id: i for i in insts}, books, ids, publish_order_event,
+                                      clock, self.underlying_price, p.option_fee_cap)
         self._market = SyntheticMarket(p, insts, books, self._engine, publish, ids, now)
 
     # -- VenueAdapter ------------------------------------------------------------------------
@@ -67,6 +96,7 @@ class SimVenue(VenueAdapter):
         market = self._need_market()
         for ev in market.start(self.clock.now_ns()):
             self.publish(ev)
+        self._restore_orders()
         self._timer = self.clock.every(self.params.tick_ms * 1_000_000, market.on_tick)
 
     async def stop(self) -> None:
@@ -77,10 +107,20 @@ class SimVenue(VenueAdapter):
         for h in self._pending.values():
             h.cancel()
         self._pending.clear()
+        if self.account is not None:
+            self.account.close()
 
     def submit(self, cmd: SubmitOrder) -> None:
         """Submit an order; the answer comes back as order events."""
-        self._dispatch(self._need_engine().submit, cmd)
+        engine = self._need_engine()
+        account = self.account
+
+        def handle(c: SubmitOrder) -> None:
+            if account is not None:
+                account.submitted(c)
+            engine.submit(c)
+
+        self._dispatch(handle, cmd)
 
     def cancel(self, cmd: CancelOrder) -> None:
         """Cancel an order; unknown/finished orders give ``OrderRejected("unknown_order")``."""
@@ -95,6 +135,78 @@ class SimVenue(VenueAdapter):
         book = self._need_engine().books.get(instrument_id)
         if book is not None:
             self.publish(book.snapshot(self.clock.now_ns()))
+
+    # -- reconciliation and protection ---------------------------------------------------------
+    def query_order(self, client_order_id: str, instrument_id: str) -> None:
+        """Publish an ``OrderStatusReport``; an order the venue never saw reports ``rejected``."""
+        ts = self.clock.now_ns()
+        acc = self._need_account()
+        o = acc.orders.get(client_order_id)
+        if o is not None:
+            self.publish(acc.report(o, ts))
+            return
+        self.publish(OrderStatusReport(client_order_id=client_order_id, venue_order_id="",
+                                       instrument_id=instrument_id, side=Side.BUY, status="rejected",
+                                       price=None, quantity=0.0, filled=0.0, avg_fill_price=0.0,
+                                       ts_event=ts, ts_recv=ts))
+
+    async def reconcile(self, since_ns: int) -> VenueReconciliation:
+        """Open orders, client fills since ``since_ns`` and positions, from the account."""
+        acc = self._need_account()
+        ts = self.clock.now_ns()
+        return VenueReconciliation(
+            venue=self.venue, open_orders=tuple(acc.report(o, ts) for o in acc.open_orders()),
+            fills=tuple(f for f in acc.fills if f.ts_event >= since_ns),
+            positions=tuple(acc.position_reports(ts)), ts=ts)
+
+    def cancel_all_orders(self) -> None:
+        """Cancel every working order of the account (kill switch level 2)."""
+        engine = self._need_engine()
+        ts = self.clock.now_ns()
+        for coid, o in list(engine.orders.items()):
+            engine.cancel(CancelOrder(client_order_id=coid, strategy_id="venue",
+                                      instrument_id=o.instrument_id, ts=ts))
+
+    def enable_cancel_on_disconnect(self, timeout_s: float) -> None:
+        """Arm cancel-on-disconnect: if the engine dies, its orders do not survive it."""
+        if self.params.cancel_on_disconnect:
+            self._need_account().arm_cancel_on_disconnect(True)
+
+    def _restore_orders(self) -> None:
+        """Put the account's open orders back on the books after a restart (or cancel them if
+        cancel-on-disconnect was armed when the previous engine died)."""
+        acc = self._need_account()
+        engine = self._need_engine()
+        ts = self.clock.now_ns()
+        cod = acc.cancel_on_disconnect
+        for ao in acc.open_orders():
+            inst = engine.instruments.get(ao.instrument_id)
+            if cod or inst is None or not inst.active or ao.price is None:
+                ev: Any
+                if inst is None or not inst.active:
+                    ev = OrderExpired(client_order_id=ao.client_order_id, instrument_id=ao.instrument_id,
+                                      ts_event=ts, ts_recv=ts)
+                else:
+                    ev = OrderCancelled(client_order_id=ao.client_order_id,
+                                        instrument_id=ao.instrument_id,
+                                        reason="cancel_on_disconnect" if cod else "venue_restart",
+                                        ts_event=ts, ts_recv=ts)
+                engine.publish(ev)
+                continue
+            book = engine.books[ao.instrument_id]
+            ro = RestingOrder(ao.client_order_id, ao.venue_order_id, ao.instrument_id, ao.side,
+                              round(ao.price / inst.tick_size), round(ao.quantity / inst.lot_size),
+                              ao.post_only, TimeInForce(ao.tif))
+            ro.filled = round(ao.filled / inst.lot_size)
+            engine.orders[ro.client_order_id] = ro
+            book.add(ro)
+        if cod:
+            acc.arm_cancel_on_disconnect(False)
+
+    def _need_account(self) -> SimAccount:
+        if self.account is None:
+            raise RuntimeError("SimVenue used before bind()")
+        return self.account
 
     def _dispatch(self, handler: Any, cmd: Any) -> None:
         lat = int(self.params.latency_ms * 1_000_000)

@@ -85,3 +85,11 @@ class SimVenueParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     # -- order handling ---------------------------------------------------------------------
     latency_ms: float = 0.0
     """Delay between a command and the venue processing it (0: synchronous)."""
+
+    # -- account persistence (risk/recovery) -------------------------------------------------
+    state_path: str = ""
+    """File where the venue keeps the account (orders, fills, positions, id counters) so it
+    survives the engine process dying, like a real venue; empty: in memory only."""
+    cancel_on_disconnect: bool = True
+    """Honour ``enable_cancel_on_disconnect``: orders restored after the engine died are
+    cancelled when it was armed (as Deribit does when the connection drops)."""

@@ -130,10 +130,13 @@ class VenueStatusChanged(msgspec.Struct, frozen=True, gc=False):
     """A venue session connected, lost its connection, or was rate limited.
 
     ``status`` is one of ``"connected"``, ``"disconnected"``, ``"reconnecting"``,
-    ``"rate_limited"``; the kill switch and the books react to it.
+    ``"rate_limited"``; the kill switch and the books react to it. ``stream`` says which
+    connection: ``"market_data"``, ``"private"``, or ``""`` for the whole venue (one socket
+    carries both, as on Deribit); only a market-data loss resets the venue's books.
     """
 
     venue: str
     status: str
     reason: str
     ts: int
+    stream: str = ""

@@ -39,6 +39,26 @@ def test_duplicate_fill_is_ignored() -> None:
     assert order.filled == 1.0
 
 
+def test_a_fill_without_a_venue_remaining_uses_our_own_count() -> None:
+    ob = OrderBookkeeper()
+    order = ob.add(_cmd(qty=2.0))
+    ob.transition(order, "submit")
+    assert ob.apply_fill(order, "t1", 100.0, 1.0, 0.0, remaining=float("nan"))
+    assert order.status is S.PARTIALLY_FILLED
+    assert ob.apply_fill(order, "t2", 100.0, 1.0, 0.0, remaining=float("nan"))
+    assert order.status is S.FILLED
+
+
+def test_an_amend_answer_that_arrives_after_a_cancel_request_keeps_the_cancel_pending() -> None:
+    ob = OrderBookkeeper()
+    order = ob.add(_cmd())
+    for trigger in ("submit", "accept", "amend_request", "cancel_request", "amended"):
+        ob.transition(order, trigger)
+    assert order.status is S.PENDING_CANCEL
+    ob.transition(order, "cancelled")
+    assert order.status is S.CANCELLED and ob.illegal_transitions == 0
+
+
 def test_illegal_transition_is_reported_and_not_applied() -> None:
     ob = OrderBookkeeper()
     order = ob.add(_cmd())

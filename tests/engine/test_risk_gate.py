@@ -6,6 +6,7 @@ import pytest
 
 from engine.model import (
     BookDelta,
+    BookSnapshot,
     BookStatus,
     Liquidity,
     OrderDenied,
@@ -15,6 +16,7 @@ from engine.model import (
     Side,
     SubmitOrder,
     TradingState,
+    VenueStatusChanged,
 )
 from engine.risk import InstrumentLimits, Reason, RiskLimits
 from tests.engine.conftest import CALL, PERP, make_kernel
@@ -126,6 +128,17 @@ def test_book_not_live_is_denied_and_resync_requested() -> None:
     assert k.book(PERP.id).status is BookStatus.STALE
     assert venue.resyncs == [PERP.id]
     assert _denied(k, _order()) == Reason.BOOK_NOT_LIVE
+
+
+def test_a_lost_connection_resets_the_venues_books_until_a_new_snapshot() -> None:
+    k, venue = make_kernel()
+    k.bus.publish(VenueStatusChanged("fake", "disconnected", "user stream: stale", 0, "private"))
+    assert k.book(PERP.id).status is BookStatus.LIVE  # the order stream, not the books' stream
+    k.bus.publish(VenueStatusChanged("fake", "disconnected", "socket closed", 0))
+    assert k.book(PERP.id).status is BookStatus.SYNCING and k.book(PERP.id).best_bid() is None
+    assert _denied(k, _order()) == Reason.TRADING_HALTED  # halted until reconnected too
+    k.bus.publish(BookSnapshot(PERP.id, ((59_990.0, 1.0),), ((60_010.0, 1.0),), 7, 0, 0))
+    assert k.book(PERP.id).status is BookStatus.LIVE
 
 
 def test_crossed_book_goes_stale() -> None:

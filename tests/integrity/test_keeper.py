@@ -270,3 +270,16 @@ def test_depth_limited_snapshot_truncates(depth: int) -> None:
     h.keeper.on_delta(delta(2, 2, bids=[(99.5, 1.0)]))
     assert h.book.depth_bids(10) == [(100.0, 1), (99.5, 1.0)]
     assert h.book.depth_asks(10) == [(101.0, 1), (102.0, 1)]
+
+
+def test_reset_venue_resets_only_that_venues_books() -> None:
+    h = Harness()
+    k = h.keeper
+    other = "okx:BTC-USDT"
+    k.on_snapshot(snap(1))
+    k.on_snapshot(snap(1, iid=other))
+    assert k.reset_venue("binance-spot", "disconnected") == 1
+    assert h.book.status is BookStatus.SYNCING and h.book.best_bid() is None
+    assert h.events[-1].reason == "disconnected"
+    other_book = k.book(other)
+    assert other_book is not None and other_book.status is BookStatus.LIVE

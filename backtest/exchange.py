@@ -1,0 +1,474 @@
+"""``ReplayExchange``: a venue adapter that replays recorded market data and matches against it.
+
+Theory of operation: the backtest driver hands every recorded event of this venue to
+``on_market`` at its receive time on the virtual clock. The exchange first updates its own view
+of the market (a ``BookKeeper`` fed the same events: the truth at exchange time), matches the
+client's resting orders against it (``backtest.queue``: queue position, trades, cancels, the
+market moving through), and then passes the event on to the engine, at once or after the
+market-data latency (the driver drains ``md_queue`` in time order). Order commands from the
+router arrive after the order-entry latency (a clock timer), are validated with the venue's
+rules (tick, lot, minimum size, post-only, time in force), acknowledged, executed against the
+replayed book (taker fills walk it, leaving market impact) and rested; answers go back after the
+response latency. Each latency channel is seeded and FIFO.
+
+Options: at each listed expiry resting orders expire and open positions settle at the delivery
+price (time-weighted index over ``settlement_twap_s`` before expiry, as Deribit does): coin-
+premium options (Deribit, OKX) pay the intrinsic value in coin (intrinsic / delivery price),
+USD/USDC-premium options (Bybit, the simulated venue) in USD. Settlements go to ``on_settlement``.
+Fees: ``rate * notional`` (negative = rebate); for options the notional is the underlying's, capped
+at ``option_fee_cap`` of the premium.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import structlog
+
+from backtest.latency import LatencyChannel
+from backtest.queue import InstrumentQueues, MakerFill, SimOrder, make_uniform
+from backtest.schema import ExchangeParams, InstrumentSpec
+from engine.clock import NS_PER_S, Clock
+from engine.integrity import BookKeeper
+from engine.model import (
+    AmendOrder,
+    BookDelta,
+    BookSnapshot,
+    CancelOrder,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    MarkPrice,
+    OptionSummary,
+    OptionType,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderType,
+    Quote,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+    Trade,
+)
+from engine.venue import Publish, VenueAdapter
+
+log = structlog.get_logger("volta.backtest.exchange")
+_EPS = 1e-12
+SETTLEMENT_TWAP_S = 1800.0
+
+
+def instrument_from_spec(venue: str, s: InstrumentSpec) -> Instrument:
+    return Instrument(
+        venue=venue, symbol=s.symbol, kind=InstrumentKind(s.kind), base=s.base, quote=s.quote,
+        settle=s.settle, inverse=s.inverse, contract_size=s.contract_size, tick_size=s.tick_size,
+        lot_size=s.lot_size, min_size=s.min_size, underlying=s.underlying or s.base,
+        expiry_ns=s.expiry_ns, strike=s.strike,
+        option_type=OptionType(s.option_type) if s.option_type else None,
+        premium_in_coin=s.premium_in_coin, maker_fee=s.maker_fee or 0.0,
+        taker_fee=s.taker_fee or 0.0)
+
+
+class ReplayExchange(VenueAdapter):
+    """Matching engine of one venue against its replayed L2 book and trades."""
+
+    Params = ExchangeParams
+
+    def __init__(self, params: ExchangeParams | None = None) -> None:
+        self.params = params if params is not None else ExchangeParams(venue="replay")
+        p = self.params
+        self.venue = p.venue or "replay"
+        self._insts: dict[str, Instrument] = {}
+        for spec in p.instruments:
+            inst = instrument_from_spec(self.venue, spec)
+            self._insts[inst.id] = self._with_fees(inst)
+        self.keeper = BookKeeper(stale_after_ns=0)
+        self.queues: dict[str, InstrumentQueues] = {}
+        self.orders: dict[str, SimOrder] = {}
+        self.positions: dict[str, float] = {}
+        self.md_queue: deque[tuple[int, Any]] = deque()
+        seeds = [p.seed * 1_000 + k for k in range(4)]
+        self._order_ch = LatencyChannel(p.order_latency, seeds[0])
+        self._resp_ch = LatencyChannel(p.response_latency, seeds[1])
+        self._md_ch = LatencyChannel(p.market_data_latency, seeds[2])
+        self._rand = make_uniform(seeds[3])
+        self.md_delayed = not self._md_ch.is_zero
+        self.shared = False
+        self._void = itertools.count(1)
+        self._tid = itertools.count(1)
+        self._index: dict[str, deque[tuple[int, float]]] = {}
+        self._expiry_timers: list[Any] = []
+        self.on_settlement: Callable[[OrderFilled, float], None] = lambda fill, price: None
+        self.fill_meta: dict[str, tuple[float, float]] = {}
+        """trade id -> (queue wait in seconds, size ahead when the order rested); maker fills."""
+        self.stats = {"submits": 0, "rejects": 0, "cancels": 0, "maker_fills": 0,
+                      "taker_fills": 0, "settlements": 0, "resync_requests": 0}
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _with_fees(self, inst: Instrument) -> Instrument:
+        p = self.params
+        changes: dict[str, Any] = {}
+        if p.maker_fee is not None:
+            changes["maker_fee"] = p.maker_fee
+        if p.taker_fee is not None:
+            changes["taker_fee"] = p.taker_fee
+        return msgspec.structs.replace(inst, **changes) if changes else inst
+
+    def add_instruments(self, instruments: list[Instrument]) -> None:
+        """Instruments the data defines (configured specs of the same id take precedence)."""
+        for inst in instruments:
+            if inst.venue == self.venue and inst.id not in self._insts:
+                self._insts[inst.id] = self._with_fees(inst)
+
+    def bind(self, publish: Publish, clock: Clock) -> None:
+        super().bind(publish, clock)
+
+    def share_books(self, keeper: BookKeeper) -> None:
+        """Use the engine's books as this venue's (only without market-data latency).
+
+        With no extra latency both views apply the same events in the same order, so one book
+        serves both; this halves the book work of a replay. Queue updates still compare the
+        level sizes before and after each event.
+        """
+        if self.md_delayed:
+            raise ValueError("a venue with market-data latency needs its own books")
+        self.keeper = keeper
+        self.shared = True
+
+    def instruments(self) -> list[Instrument]:
+        return list(self._insts.values())
+
+    async def start(self) -> None:
+        """Arm the expiry of every listed option (market data comes from the driver)."""
+        now = self.clock.now_ns()
+        for inst in self._insts.values():
+            if inst.kind is InstrumentKind.OPTION and inst.expiry_ns > now:
+                self._expiry_timers.append(
+                    self.clock.call_at(inst.expiry_ns, lambda t, i=inst.id: self._expire(i, t)))
+
+    async def stop(self) -> None:
+        for h in self._expiry_timers:
+            h.cancel()
+        self._expiry_timers.clear()
+
+    def request_resync(self, instrument_id: str) -> None:
+        """A recording cannot be re-snapshotted: counted; the book recovers at its next snapshot."""
+        self.stats["resync_requests"] += 1
+
+    # -- market data ----------------------------------------------------------------------
+    def on_market(self, ev: Any) -> None:
+        """One recorded event at its receive time: update, match, then pass it on."""
+        cls = type(ev)
+        if cls is Quote:  # the most frequent event of bookTicker streams: checked first
+            q = self.queues.get(ev.instrument_id)
+            if q is not None and (q.bids or q.asks):
+                fills: list[MakerFill] = []
+                q.cross_quote(ev.bid_price, ev.bid_size, ev.ask_price, ev.ask_size, fills)
+                if fills:
+                    self._maker_fills(fills)
+        elif cls is BookDelta or cls is BookSnapshot:
+            q = self.queues.get(ev.instrument_id)
+            if self.shared:
+                # the engine's book is this venue's book: it applies the event as it hears it
+                if q is None or not q.active:
+                    self.publish(ev)
+                    return
+                old = q.before_depth()
+                self.publish(ev)
+                fills = []
+                q.after_depth(old, ev.bids, ev.asks, fills)
+                if fills:
+                    self._maker_fills(fills)
+                return
+            if q is None or not q.active:
+                self.keeper.on_delta(ev) if cls is BookDelta else self.keeper.on_snapshot(ev)
+            else:
+                old = q.before_depth()
+                self.keeper.on_delta(ev) if cls is BookDelta else self.keeper.on_snapshot(ev)
+                fills = []
+                q.after_depth(old, ev.bids, ev.asks, fills)
+                if fills:
+                    self._maker_fills(fills)
+        elif cls is Trade:
+            q = self.queues.get(ev.instrument_id)
+            if q is not None:
+                self._on_trade(q, ev)
+        elif cls is MarkPrice:
+            self._index_obs(ev.instrument_id, ev.index_price, ev.ts_recv)
+        elif cls is OptionSummary:
+            self._index_obs(ev.instrument_id, ev.underlying_price, ev.ts_recv)
+        if self.md_delayed:
+            self.md_queue.append((self._md_ch.due(self.clock.now_ns()), ev))
+        else:
+            self.publish(ev)
+
+    def _on_trade(self, q: InstrumentQueues, ev: Trade) -> None:
+        aggr = ev.aggressor
+        if aggr is None:  # infer from the book: at or below the bid, a seller hit it
+            bid, ask = q.book.best_bid_price(), q.book.best_ask_price()
+            if ev.price <= bid:
+                aggr = Side.SELL
+            elif ev.price >= ask:
+                aggr = Side.BUY
+            else:
+                return
+        fills: list[MakerFill] = []
+        q.on_trade(ev.price, ev.size, aggr is Side.SELL, fills)
+        if fills:
+            self._maker_fills(fills)
+
+    def _index_obs(self, iid: str, px: float, ts: int) -> None:
+        if not (px == px and px > 0):
+            return
+        inst = self._insts.get(iid)
+        und = (inst.underlying or inst.base) if inst is not None else iid
+        obs = self._index.get(und)
+        if obs is None:
+            obs = self._index[und] = deque()
+        if obs and obs[-1][0] == ts:
+            return
+        obs.append((ts, px))
+        horizon = ts - int(SETTLEMENT_TWAP_S * NS_PER_S)
+        while obs and obs[0][0] < horizon:
+            obs.popleft()
+
+    def index_price(self, underlying: str) -> float:
+        """Latest index (or forward) price seen for ``underlying`` (NaN if none)."""
+        obs = self._index.get(underlying)
+        return obs[-1][1] if obs else math.nan
+
+    def delivery_price(self, underlying: str) -> float:
+        """Time-weighted index over the settlement window (the last observation if only one)."""
+        obs = self._index.get(underlying)
+        if not obs:
+            return math.nan
+        return sum(px for _, px in obs) / len(obs)
+
+    # -- commands (arrive after the order-entry latency) --------------------------------------
+    def _send(self, handler: Callable[[Any], None], cmd: Any) -> None:
+        if self._order_ch.is_zero:
+            handler(cmd)
+        else:
+            self.clock.call_at(self._order_ch.due(self.clock.now_ns()), lambda _t: handler(cmd))
+
+    def submit(self, cmd: SubmitOrder) -> None:
+        self._send(self._on_submit, cmd)
+
+    def cancel(self, cmd: CancelOrder) -> None:
+        self._send(self._on_cancel, cmd)
+
+    def amend(self, cmd: AmendOrder) -> None:
+        self._send(self._on_amend, cmd)
+
+    def cancel_all_orders(self) -> None:
+        for o in list(self.orders.values()):
+            self._send(self._on_cancel, CancelOrder(client_order_id=o.client_order_id,
+                                                   strategy_id="", instrument_id=o.instrument_id))
+
+    def _emit(self, make: Callable[[int, int], Any]) -> None:
+        """Send an order event back: built with (exchange time, arrival time)."""
+        now = self.clock.now_ns()
+        if self._resp_ch.is_zero:
+            self.publish(make(now, now))
+            return
+        due = self._resp_ch.due(now)
+        ev = make(now, due)
+        self.clock.call_at(due, lambda _t: self.publish(ev))
+
+    def _reject(self, coid: str, iid: str, reason: str) -> None:
+        self.stats["rejects"] += 1
+        self._emit(lambda t, r: OrderRejected(client_order_id=coid, instrument_id=iid,
+                                              reason=reason, ts_event=t, ts_recv=r))
+
+    def _cancelled(self, o: SimOrder, reason: str) -> None:
+        self.orders.pop(o.client_order_id, None)
+        self._emit(lambda t, r: OrderCancelled(client_order_id=o.client_order_id,
+                                               instrument_id=o.instrument_id, reason=reason,
+                                               ts_event=t, ts_recv=r))
+
+    def _queue(self, iid: str) -> InstrumentQueues | None:
+        """The order queues of ``iid``; None while the recording has shown no book for it."""
+        q = self.queues.get(iid)
+        if q is None:
+            book = self.keeper.books.get(iid)
+            if book is None:
+                return None
+            inst = self._insts.get(iid)
+            q = self.queues[iid] = InstrumentQueues(book, self.params.queue, self._rand,
+                                                    inst.lot_size if inst is not None else 0.0)
+        return q
+
+    def _validate(self, inst: Instrument, qty: float | None, price: float | None,
+                  needs_price: bool) -> str | None:
+        if qty is None or not math.isfinite(qty) or qty <= 0:
+            return "invalid_quantity"
+        if not inst.is_on_lot(qty):
+            return "quantity_not_on_lot"
+        if qty < inst.min_size - _EPS:
+            return "quantity_below_min"
+        if needs_price:
+            if price is None:
+                return "price_required"
+            if not math.isfinite(price) or price <= 0:
+                return "invalid_price"
+            if not inst.is_on_tick(price):
+                return "price_not_on_tick"
+        return None
+
+    def _on_submit(self, cmd: SubmitOrder) -> None:
+        self.stats["submits"] += 1
+        coid, iid = cmd.client_order_id, cmd.instrument_id
+        inst = self._insts.get(iid)
+        if inst is None:
+            return self._reject(coid, iid, "unknown_instrument")
+        if not inst.active:
+            return self._reject(coid, iid, "instrument_not_active")
+        if coid in self.orders:
+            return self._reject(coid, iid, "duplicate_client_order_id")
+        is_limit = cmd.order_type is OrderType.LIMIT
+        problem = self._validate(inst, cmd.quantity, cmd.price, is_limit)
+        if problem is not None:
+            return self._reject(coid, iid, problem)
+        if cmd.post_only and (not is_limit or cmd.time_in_force is not TimeInForce.GTC):
+            return self._reject(coid, iid, "post_only_requires_gtc_limit")
+        q = self._queue(iid)
+        if q is None or not q.book.is_live:
+            return self._reject(coid, iid, "market_closed")  # no trustworthy book yet
+        book = q.book
+        buy = cmd.side is Side.BUY
+        limit = cmd.price if is_limit else None
+        if cmd.post_only:
+            best = book.best_ask_price() if buy else book.best_bid_price()
+            if best == best and (limit >= best if buy else limit <= best):  # type: ignore[operator]
+                return self._reject(coid, iid, "post_only_would_cross")
+        o = SimOrder(coid, f"{self.venue}-bo{next(self._void)}", iid, cmd.side,
+                     limit if limit is not None else 0.0, cmd.quantity, cmd.post_only,
+                     cmd.time_in_force)
+        self.orders[coid] = o
+        self._emit(lambda t, r: OrderAccepted(client_order_id=coid, venue_order_id=o.venue_order_id,
+                                              instrument_id=iid, ts_event=t, ts_recv=r))
+        if cmd.time_in_force is TimeInForce.FOK and q.available(buy, limit) < o.qty - _EPS:
+            return self._cancelled(o, "fok_unfilled")
+        self._take(q, o, inst, limit)
+        if o.remaining > 0:
+            if not is_limit or cmd.time_in_force is not TimeInForce.GTC:
+                self._cancelled(o, "ioc_unfilled")
+            else:
+                q.add(o, self.clock.now_ns())
+
+    def _take(self, q: InstrumentQueues, o: SimOrder, inst: Instrument, limit: float | None) -> None:
+        for px, x in q.take(o.is_buy, o.remaining, limit):
+            o.filled += x
+            self._fill(o, inst, x, px, False)
+
+    def _on_cancel(self, cmd: CancelOrder) -> None:
+        self.stats["cancels"] += 1
+        o = self.orders.get(cmd.client_order_id)
+        if o is None or o.instrument_id != cmd.instrument_id:
+            return self._reject(cmd.client_order_id, cmd.instrument_id, "unknown_order")
+        self.queues[o.instrument_id].remove(o)
+        self._cancelled(o, "cancelled")
+
+    def _on_amend(self, cmd: AmendOrder) -> None:
+        coid, iid = cmd.client_order_id, cmd.instrument_id
+        o = self.orders.get(coid)
+        if o is None or o.instrument_id != iid:
+            return self._reject(coid, iid, "unknown_order")
+        inst = self._insts[iid]
+        qty = o.qty if cmd.quantity is None else cmd.quantity
+        price = o.price if cmd.price is None else cmd.price
+        problem = self._validate(inst, qty, price, True)
+        if problem is not None:
+            return self._reject(coid, iid, problem)
+        if qty <= o.filled + _EPS:
+            return self._reject(coid, iid, "quantity_below_filled")
+        q = self.queues[iid]
+        if price == o.price and qty <= o.qty:
+            o.qty = qty  # a pure size reduction keeps the queue position
+        else:
+            best = q.book.best_ask_price() if o.is_buy else q.book.best_bid_price()
+            if o.post_only and best == best and (price >= best if o.is_buy else price <= best):
+                return self._reject(coid, iid, "post_only_would_cross")
+            q.remove(o)
+            o.price, o.qty = price, qty
+        self._emit(lambda t, r: OrderAmended(client_order_id=coid, instrument_id=iid, price=price,
+                                             quantity=qty, ts_event=t, ts_recv=r))
+        if not o.resting:
+            self._take(q, o, inst, o.price)
+            if o.remaining > 0:
+                q.add(o, self.clock.now_ns())
+
+    # -- fills ----------------------------------------------------------------------------
+    def fee(self, inst: Instrument, price: float, qty: float, maker: bool) -> float:
+        """Fee in the settlement currency (negative = rebate)."""
+        rate = inst.maker_fee if maker else inst.taker_fee
+        notional = qty * inst.contract_size
+        if inst.kind is InstrumentKind.OPTION:
+            und = self.index_price(inst.underlying or inst.base)
+            base = abs(rate) * notional * (1.0 if inst.premium_in_coin else (und if und == und else 0.0))
+            cap = self.params.option_fee_cap * price * notional
+            return round(math.copysign(min(base, cap), rate), 12)
+        if inst.inverse:
+            return round(rate * notional / price, 12)
+        return round(rate * notional * price, 12)
+
+    def _fill(self, o: SimOrder, inst: Instrument, qty: float, price: float, maker: bool) -> None:
+        qty = round(qty, 12)
+        tid = f"{self.venue}-bt{next(self._tid)}"
+        remaining = round(o.remaining, 12)
+        fee = self.fee(inst, price, qty, maker)
+        self.positions[o.instrument_id] = self.positions.get(o.instrument_id, 0.0) + o.side.sign * qty
+        if maker:
+            self.stats["maker_fills"] += 1
+            self.fill_meta[tid] = ((self.clock.now_ns() - o.rest_ns) / NS_PER_S, o.ahead0)
+        else:
+            self.stats["taker_fills"] += 1
+        if remaining <= 0:
+            self.orders.pop(o.client_order_id, None)
+        self._emit(lambda t, r: OrderFilled(
+            client_order_id=o.client_order_id, venue_order_id=o.venue_order_id,
+            instrument_id=o.instrument_id, trade_id=tid, side=o.side, price=price, quantity=qty,
+            remaining=remaining, liquidity=Liquidity.MAKER if maker else Liquidity.TAKER, fee=fee,
+            fee_currency=inst.settle, ts_event=t, ts_recv=r))
+
+    def _maker_fills(self, fills: list[MakerFill]) -> None:
+        for o, x, px in fills:
+            self._fill(o, self._insts[o.instrument_id], x, px, True)
+
+    # -- expiry and settlement ------------------------------------------------------------
+    def _expire(self, iid: str, now: int) -> None:
+        inst = self._insts[iid]
+        self._insts[iid] = msgspec.structs.replace(inst, active=False)
+        q = self.queues.get(iid)
+        for o in [o for o in self.orders.values() if o.instrument_id == iid]:
+            if q is not None:
+                q.remove(o)
+            self.orders.pop(o.client_order_id, None)
+            self._emit(lambda t, r, o=o: OrderExpired(client_order_id=o.client_order_id,
+                                                      instrument_id=iid, ts_event=t, ts_recv=r))
+        pos = self.positions.get(iid, 0.0)
+        if abs(pos) <= _EPS:
+            return
+        und = inst.underlying or inst.base
+        s = self.delivery_price(und)
+        if not s == s:
+            log.error("settlement_without_index", instrument=iid, position=pos)
+            return
+        intrinsic = max(s - inst.strike, 0.0) if inst.is_call else max(inst.strike - s, 0.0)
+        price = intrinsic / s if inst.premium_in_coin else intrinsic
+        self.positions[iid] = 0.0
+        self.stats["settlements"] += 1
+        fill = OrderFilled(client_order_id="", venue_order_id="", instrument_id=iid,
+                           trade_id=f"{self.venue}-settle-{inst.symbol}",
+                           side=Side.SELL if pos > 0 else Side.BUY, price=price,
+                           quantity=round(abs(pos), 12), remaining=0.0, liquidity=Liquidity.TAKER,
+                           fee=0.0, fee_currency=inst.settle, ts_event=now, ts_recv=now)
+        self.on_settlement(fill, s)

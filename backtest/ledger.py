@@ -1,0 +1,221 @@
+"""What a backtest records while it runs: fills, markouts, and equity/position/Greeks samples.
+
+Theory of operation: the ledger listens on the kernel's bus (every ``OrderFilled`` and
+``OrderAccepted`` that reaches the engine) and keeps its own positions (``engine.portfolio``
+accounting: average price, realized PnL, fees). Option settlements from the exchange are applied
+both here and to the engine's portfolio (they have no order, so they never pass the order
+state machine). On a fixed virtual-time grid it samples equity in USD, the position of each
+traded instrument, the net delta and the option Greeks. Marks are the true book mid at that time
+(the exchange's view), else the fitted surface's model price (``kernel.chains``) when an
+option's book is empty or one-sided, else the engine's last mark. For each fill, timers read the
+mid ``markout_s`` later: the adverse-selection measure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from backtest.schema import ReportConfig
+from engine.book import OrderBook
+from engine.clock import NS_PER_S
+from engine.kernel import Kernel
+from engine.model import InstrumentKind, OrderAccepted, OrderFilled
+from engine.portfolio import Position
+
+_USD = ("USD", "USDT", "USDC", "BUSD", "FDUSD")
+_NAN = math.nan
+
+
+class Ledger:
+    """Fills, settlements and time series of one backtest run."""
+
+    def __init__(self, kernel: Kernel, cfg: ReportConfig,
+                 true_book: Callable[[str], OrderBook | None],
+                 index_price: Callable[[str], float],
+                 fill_meta: Callable[[str], tuple[float, float] | None]) -> None:
+        self.k = kernel
+        self.cfg = cfg
+        self.true_book = true_book
+        self.index_price = index_price
+        self.fill_meta = fill_meta
+        self.positions: dict[str, Position] = {}
+        self.fills: list[dict[str, Any]] = []
+        self.settlements: list[dict[str, Any]] = []
+        self.traded: dict[str, None] = {}  # insertion-ordered set of instruments with orders
+        self.samples: dict[str, list[float]] = {k: [] for k in (
+            "ts", "equity", "realized", "unrealized", "fees", "delta", "gamma_1pct", "vega",
+            "theta_day", "underlying")}
+        self.mids: dict[str, list[float]] = {}
+        self.pos_series: dict[str, list[float]] = {}
+        self.underlying = ""
+        self.markout_ns = [int(h * NS_PER_S) for h in cfg.markout_s]
+        kernel.bus.subscribe(OrderFilled, self._on_fill)
+        kernel.bus.subscribe(OrderAccepted, self._on_accepted)
+
+    # -- events ---------------------------------------------------------------------------
+    def _on_accepted(self, ev: OrderAccepted) -> None:
+        if ev.instrument_id not in self.traded:
+            self._track(ev.instrument_id)
+
+    def _track(self, iid: str) -> None:
+        self.traded[iid] = None
+        n = len(self.samples["ts"])
+        self.mids[iid] = [_NAN] * n
+        self.pos_series[iid] = [0.0] * n
+        if not self.underlying:
+            inst = self.k.instruments.get(iid)
+            if inst is not None:
+                self.underlying = inst.underlying or inst.base
+
+    def _position(self, iid: str) -> Position | None:
+        pos = self.positions.get(iid)
+        if pos is None:
+            inst = self.k.instruments.get(iid)
+            if inst is None:
+                return None
+            pos = self.positions[iid] = Position(inst)
+        return pos
+
+    def _on_fill(self, ev: OrderFilled) -> None:
+        if self.k.orders.get(ev.client_order_id) is None:
+            return  # the kernel counts and logs fills for unknown orders; not ours to book
+        pos = self._position(ev.instrument_id)
+        if pos is None:
+            return
+        if ev.instrument_id not in self.traded:
+            self._track(ev.instrument_id)
+        pos.apply_fill(ev.side.sign, ev.quantity, ev.price, ev.fee)
+        inst = pos.instrument
+        und = inst.underlying or inst.base
+        meta = self.fill_meta(ev.trade_id)
+        row: dict[str, Any] = {
+            "ts_event": ev.ts_event, "ts_recv": ev.ts_recv, "instrument": ev.instrument_id,
+            "client_order_id": ev.client_order_id, "trade_id": ev.trade_id,
+            "side": str(ev.side), "price": ev.price, "quantity": ev.quantity,
+            "liquidity": str(ev.liquidity), "fee": ev.fee, "fee_currency": ev.fee_currency,
+            "fee_usd": self._usd(ev.fee, ev.fee_currency, und),
+            "notional_usd": self._usd(ev.quantity * inst.contract_size * ev.price,
+                                      pos.pnl_currency if inst.kind is InstrumentKind.OPTION
+                                      else inst.quote, und),
+            "queue_wait_s": meta[0] if meta else _NAN,
+            "ahead_at_entry": meta[1] if meta else _NAN,
+        }
+        for h in self.cfg.markout_s:
+            row[f"markout_{h:g}s_usd"] = _NAN
+        self.fills.append(row)
+        for h, ns in zip(self.cfg.markout_s, self.markout_ns, strict=True):
+            self.k.clock.call_at(ev.ts_event + ns, lambda _t, r=row, h=h: self._markout(r, h))
+
+    def _markout(self, row: dict[str, Any], h: float) -> None:
+        mid = self._mid(row["instrument"])
+        if mid != mid:
+            return
+        inst = self.k.instruments[row["instrument"]]
+        sign = 1.0 if row["side"] == "buy" else -1.0
+        und = inst.underlying or inst.base
+        ccy = self._pnl_ccy(inst)
+        row[f"markout_{h:g}s_usd"] = self._usd(sign * (mid - row["price"]) * row["quantity"]
+                                               * inst.contract_size, ccy, und)
+        row[f"markout_{h:g}s_bps"] = sign * (mid - row["price"]) / row["price"] * 1e4
+
+    def on_settlement(self, fill: OrderFilled, delivery_price: float) -> None:
+        """An option position settled at expiry (exchange hook)."""
+        pos = self._position(fill.instrument_id)
+        if pos is not None:
+            pos.apply_fill(fill.side.sign, fill.quantity, fill.price, 0.0)
+            pos.mark = fill.price
+        self.k.portfolio.on_fill(fill)  # the engine's positions close too
+        self.settlements.append({"ts": fill.ts_event, "instrument": fill.instrument_id,
+                                 "quantity": fill.quantity * -fill.side.sign,
+                                 "settlement_price": fill.price, "delivery_price": delivery_price})
+
+    # -- marks, Greeks and samples --------------------------------------------------------
+    @staticmethod
+    def _pnl_ccy(inst: Any) -> str:
+        if (inst.inverse and inst.kind is not InstrumentKind.OPTION) or inst.premium_in_coin:
+            return inst.settle
+        return inst.quote
+
+    def _usd(self, amount: float, ccy: str, und: str) -> float:
+        if ccy in _USD:
+            return amount
+        px = self._und_px(und)
+        return amount * px if px == px else 0.0
+
+    def _und_px(self, und: str) -> float:
+        px = self.index_price(und)
+        if px == px:
+            return px
+        return self.k.portfolio.underlying_prices.get(und, _NAN)
+
+    def _chain_slot(self, iid: str) -> tuple[Any, int] | None:
+        for chain in self.k.chains.values():
+            n = chain.index.get(iid)
+            if n is not None:
+                return chain, n
+        return None
+
+    def _mid(self, iid: str) -> float:
+        book = self.true_book(iid)
+        if book is not None and book.bids and book.asks:
+            return book.mid()
+        slot = self._chain_slot(iid)
+        if slot is not None:
+            chain, n = slot
+            px = float(chain.model_price[n])
+            if px == px and chain.coin_premium[n]:
+                px /= float(chain.forward[n])
+            if px == px:
+                return px
+        pos = self.k.portfolio.position(iid)
+        return pos.mark if pos is not None else _NAN
+
+    def sample(self, now: int) -> None:
+        """One point of every time series (called on the virtual-time grid)."""
+        s = self.samples
+        realized = unrealized = fees = delta = gamma = vega = theta = 0.0
+        und_px = self._und_px(self.underlying) if self.underlying else _NAN
+        for iid, pos in self.positions.items():
+            inst = pos.instrument
+            und = inst.underlying or inst.base
+            mark = self._mid(iid)
+            if mark == mark:
+                pos.mark = mark
+            ccy = pos.pnl_currency
+            realized += self._usd(pos.realized, ccy, und)
+            unrealized += self._usd(pos.unrealized(), ccy, und)
+            fees += self._usd(pos.fees, inst.settle if inst.inverse else
+                              (inst.settle if inst.kind is InstrumentKind.OPTION else inst.quote), und)
+            if pos.qty == 0.0:
+                continue
+            q = pos.qty * inst.contract_size
+            if inst.kind is InstrumentKind.OPTION:
+                slot = self._chain_slot(iid)
+                if slot is None or not inst.active or now >= inst.expiry_ns:
+                    continue
+                chain, n = slot
+                d = chain.position_delta(iid)
+                f = float(chain.forward[n])
+                if d == d:
+                    delta += q * d
+                    gamma += q * float(chain.gamma[n]) * f * 0.01
+                    vega += q * float(chain.vega[n]) * 0.01
+                    theta += q * float(chain.theta[n]) / 365.0
+            else:
+                delta += pos.delta_base(und_px)
+        s["ts"].append(now)
+        s["equity"].append(realized + unrealized - fees)
+        s["realized"].append(realized)
+        s["unrealized"].append(unrealized)
+        s["fees"].append(fees)
+        s["delta"].append(delta)
+        s["gamma_1pct"].append(gamma)
+        s["vega"].append(vega)
+        s["theta_day"].append(theta)
+        s["underlying"].append(und_px)
+        for iid in self.traded:
+            self.mids[iid].append(self._mid(iid))
+            pos = self.positions.get(iid)
+            self.pos_series[iid].append(pos.qty if pos is not None else 0.0)

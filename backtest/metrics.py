@@ -1,0 +1,126 @@
+"""Summary statistics of a backtest: PnL, risk-adjusted returns, execution quality, Greeks.
+
+Conventions: PnL is in USD (coin amounts converted at the underlying price of the moment).
+Sharpe and Sortino are computed on the PnL increments of the sampling grid and annualized with
+sqrt(periods per year, 365-day crypto calendar); they are scale-free, so no capital base is
+needed (divide the PnL by your capital for returns). Max drawdown is the largest fall of equity
+from its running peak, in USD. Fill ratio is filled / submitted quantity over the orders that
+reached the venue (risk-gate denials counted apart). Markouts are signed for the fill's side:
+positive means the market moved in the fill's favour; a negative average is adverse selection.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.model import OrderStatus
+
+YEAR_S = 365 * 86_400
+
+
+def _r(x: float, nd: int = 6) -> float | None:
+    """JSON-safe rounding (None for NaN/inf) so the summary is byte-stable and valid JSON."""
+    if x is None or not math.isfinite(x):
+        return None
+    return round(float(x), nd)
+
+
+def risk_stats(ts: list[int], equity: list[float], interval_s: float) -> dict[str, Any]:
+    if len(equity) < 3:
+        return {"sharpe": None, "sortino": None, "max_drawdown_usd": None,
+                "max_drawdown_duration_s": None}
+    eq = np.asarray(equity, dtype=np.float64)
+    d = np.diff(eq)
+    per_year = YEAR_S / interval_s
+    sd = float(d.std(ddof=1))
+    sharpe = float(d.mean()) / sd * math.sqrt(per_year) if sd > 0 else math.nan
+    down = np.minimum(d, 0.0)
+    dd_sd = float(math.sqrt(np.mean(down * down)))
+    sortino = float(d.mean()) / dd_sd * math.sqrt(per_year) if dd_sd > 0 else math.nan
+    peak = np.maximum.accumulate(eq)
+    dd = peak - eq
+    # longest stretch below a previous peak
+    longest = cur_start = 0
+    t = np.asarray(ts, dtype=np.int64)
+    under = dd > 1e-12
+    for i in range(len(eq)):
+        if not under[i]:
+            cur_start = i
+        else:
+            longest = max(longest, int(t[i] - t[cur_start]))
+    return {"sharpe": _r(sharpe, 4), "sortino": _r(sortino, 4),
+            "max_drawdown_usd": _r(float(dd.max()), 4),
+            "max_drawdown_duration_s": _r(longest / 1e9, 3)}
+
+
+def _dist(values: list[float]) -> dict[str, Any]:
+    a = np.asarray([v for v in values if v == v], dtype=np.float64)
+    if a.size == 0:
+        return {"mean": None, "abs_mean": None, "abs_max": None, "std": None}
+    return {"mean": _r(float(a.mean())), "abs_mean": _r(float(np.abs(a).mean())),
+            "abs_max": _r(float(np.abs(a).max())), "std": _r(float(a.std()))}
+
+
+def order_stats(orders: list[Any]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    sent_qty = filled_qty = 0.0
+    sent = with_fill = 0
+    for o in orders:
+        st = str(o.status)
+        counts[st] = counts.get(st, 0) + 1
+        if o.status is OrderStatus.DENIED:
+            continue
+        sent += 1
+        sent_qty += o.quantity
+        filled_qty += o.filled
+        with_fill += o.filled > 0
+    return {"orders": len(orders), "by_status": dict(sorted(counts.items())),
+            "sent_to_venue": sent,
+            "fill_ratio_qty": _r(filled_qty / sent_qty if sent_qty else math.nan),
+            "fill_ratio_orders": _r(with_fill / sent if sent else math.nan)}
+
+
+def summarize(ledger: Any, orders: list[Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """The ``summary.json`` document (deterministic: no wall-clock values)."""
+    s = ledger.samples
+    fills = ledger.fills
+    final = {k: (s[k][-1] if s[k] else 0.0) for k in ("equity", "realized", "unrealized", "fees")}
+    maker = [f for f in fills if f["liquidity"] == "maker"]
+    waits = [f["queue_wait_s"] for f in maker if f["queue_wait_s"] == f["queue_wait_s"]]
+    markouts: dict[str, Any] = {}
+    for h in ledger.cfg.markout_s:
+        key = f"{h:g}s"
+        usd = [f[f"markout_{key}_usd"] for f in fills if f[f"markout_{key}_usd"] == f[f"markout_{key}_usd"]]
+        bps = [f.get(f"markout_{key}_bps", math.nan) for f in fills]
+        bps = [b for b in bps if b == b]
+        markouts[key] = {"fills_measured": len(usd), "total_usd": _r(sum(usd), 4),
+                         "mean_usd_per_fill": _r(sum(usd) / len(usd) if usd else math.nan),
+                         "mean_bps": _r(float(np.mean(bps)) if bps else math.nan, 4)}
+    per_inst: dict[str, Any] = {}
+    for iid, pos in ledger.positions.items():
+        per_inst[iid] = {"position": _r(pos.qty, 10), "avg_price": _r(pos.avg_price, 8),
+                         "realized": _r(pos.realized, 8), "fees": _r(pos.fees, 8),
+                         "fills": pos.fills, "traded_qty": _r(pos.traded_qty, 10),
+                         "pnl_currency": pos.pnl_currency}
+    return {
+        "pnl": {"total_usd": _r(final["equity"], 4), "realized_usd": _r(final["realized"], 4),
+                "unrealized_usd": _r(final["unrealized"], 4), "fees_usd": _r(final["fees"], 4)},
+        "risk": risk_stats(s["ts"], s["equity"], ledger.cfg.sample_interval_s),
+        "turnover_usd": _r(sum(f["notional_usd"] for f in fills), 4),
+        "fills": {"count": len(fills), "maker": len(maker), "taker": len(fills) - len(maker),
+                  "quantity": _r(sum(f["quantity"] for f in fills), 10)},
+        "orders": order_stats(orders),
+        "queue": {"maker_fills_measured": len(waits),
+                  "avg_wait_s": _r(float(np.mean(waits)) if waits else math.nan, 4),
+                  "median_wait_s": _r(float(np.median(waits)) if waits else math.nan, 4)},
+        "adverse_selection": markouts,
+        "greeks": {"delta": _dist(s["delta"]), "gamma_1pct": _dist(s["gamma_1pct"]),
+                   "vega_usd_per_vol_pt": _dist(s["vega"]), "theta_usd_per_day": _dist(s["theta_day"])},
+        "settlements": ledger.settlements,
+        "instruments": per_inst,
+        "samples": len(s["ts"]),
+        **extra,
+    }

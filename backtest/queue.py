@@ -1,0 +1,307 @@
+"""Client orders resting against a *replayed* L2 book: queue position, trades, cancels, crossing.
+
+Theory of operation: the replayed book is the rest of the market; the client's orders are not in
+it (the recording never saw them), so each resting order keeps ``ahead``, the displayed size in
+front of it at its price. It joins behind everything displayed at that price. Then:
+
+* a public trade at its price consumes the size ahead first, then the order (time priority
+  among the client's own orders at that price); a trade at a worse price than the order went
+  through its level, so the order fills first, up to the trade's size;
+* a decrease of the displayed size at its price, beyond what trades there explain, is cancels:
+  the queue model (``backtest.schema.QueueModel``) decides how much of it was ahead; the size
+  ahead never exceeds what is displayed and never grows (new size joins behind);
+* opposite liquidity appearing at or through its price (the market moved through it) fills it
+  at its limit price, up to the size displayed there.
+
+All client fills here are maker fills at the order's limit price. Taker executions walk the
+replayed book and leave a ``consumed`` overlay per level (market impact) that lasts until the
+recording next updates that level.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from backtest.schema import QueueModel
+from engine.book import OrderBook
+from engine.model import Side, TimeInForce
+
+_EPS = 1e-12
+
+
+class SimOrder:
+    """One client order at the replay exchange (quantities in contracts)."""
+
+    __slots__ = ("client_order_id", "venue_order_id", "instrument_id", "side", "is_buy", "price",
+                 "qty", "filled", "ahead", "post_only", "tif", "rest_ns", "resting", "ahead0")
+
+    def __init__(self, client_order_id: str, venue_order_id: str, instrument_id: str, side: Side,
+                 price: float, qty: float, post_only: bool, tif: TimeInForce) -> None:
+        self.client_order_id = client_order_id
+        self.venue_order_id = venue_order_id
+        self.instrument_id = instrument_id
+        self.side = side
+        self.is_buy = side is Side.BUY
+        self.price = price
+        self.qty = qty
+        self.filled = 0.0
+        self.ahead = 0.0
+        self.ahead0 = 0.0
+        self.post_only = post_only
+        self.tif = tif
+        self.rest_ns = 0
+        self.resting = False
+
+    @property
+    def remaining(self) -> float:
+        r = self.qty - self.filled
+        return r if r > _EPS else 0.0
+
+
+MakerFill = tuple[SimOrder, float, float]
+"""(order, quantity, price) of a maker fill."""
+
+
+class InstrumentQueues:
+    """The client's resting orders on one instrument, by side and price, in time priority."""
+
+    __slots__ = ("book", "bids", "asks", "traded_bid", "traded_ask", "consumed_bid",
+                 "consumed_ask", "model", "_power", "_rand", "lot")
+
+    def __init__(self, book: OrderBook, model: QueueModel, rand: Callable[[], float],
+                 lot: float = 0.0) -> None:
+        self.book = book
+        self.lot = lot
+        """Fills are whole lots (the fractional rest of a trade stays with the market)."""
+        self.bids: dict[float, list[SimOrder]] = {}
+        self.asks: dict[float, list[SimOrder]] = {}
+        self.traded_bid: dict[float, float] = {}
+        self.traded_ask: dict[float, float] = {}
+        self.consumed_bid: dict[float, float] = {}
+        self.consumed_ask: dict[float, float] = {}
+        self.model = model.model
+        self._power = model.exponent
+        self._rand = rand
+
+    @property
+    def active(self) -> bool:
+        return bool(self.bids or self.asks or self.consumed_bid or self.consumed_ask)
+
+    # -- resting orders -------------------------------------------------------------------
+    def add(self, o: SimOrder, now: int) -> None:
+        """Rest ``o`` behind everything displayed at its price."""
+        side = self.bids if o.is_buy else self.asks
+        shown = (self.book.bids if o.is_buy else self.book.asks).get(o.price, 0.0)
+        o.ahead = o.ahead0 = shown
+        o.rest_ns = now
+        o.resting = True
+        side.setdefault(o.price, []).append(o)
+
+    def remove(self, o: SimOrder) -> None:
+        side = self.bids if o.is_buy else self.asks
+        lst = side.get(o.price)
+        if lst is not None and o in lst:
+            lst.remove(o)
+            if not lst:
+                del side[o.price]
+        o.resting = False
+
+    # -- market events --------------------------------------------------------------------
+    def before_depth(self) -> tuple[dict[float, tuple[float, list[SimOrder]]], ...]:
+        """Displayed sizes at the client's prices (and who rests there) before a depth update."""
+        b, a = self.book.bids, self.book.asks
+        return ({p: (b.get(p, 0.0), list(v)) for p, v in self.bids.items()},
+                {p: (a.get(p, 0.0), list(v)) for p, v in self.asks.items()})
+
+    def after_depth(self, old: tuple[dict[float, tuple[float, list[SimOrder]]], ...],
+                    touched_bids: tuple[tuple[float, float], ...],
+                    touched_asks: tuple[tuple[float, float], ...], fills: list[MakerFill]) -> None:
+        """Apply the queue model to the levels that shrank, drop stale overlays, check crossing."""
+        self._shrink(old[0], self.book.bids, self.traded_bid)
+        self._shrink(old[1], self.book.asks, self.traded_ask)
+        if self.consumed_bid:
+            for p, _ in touched_bids:
+                self.consumed_bid.pop(p, None)
+        if self.consumed_ask:
+            for p, _ in touched_asks:
+                self.consumed_ask.pop(p, None)
+        self.cross(fills)
+
+    def _shrink(self, old: dict[float, tuple[float, list[SimOrder]]], shown: dict[float, float],
+                traded: dict[float, float]) -> None:
+        for p, (before, orders) in old.items():
+            now = shown.get(p, 0.0)
+            was_traded = traded.pop(p, 0.0)
+            if now >= before:
+                continue
+            orders = [o for o in orders if o.resting]  # joined before the update, still there
+            cancelled = (before - now) - was_traded
+            if cancelled > _EPS and self.model != "worst":
+                for o in orders:
+                    o.ahead -= self._ahead_share(o.ahead, before, cancelled)
+            for o in orders:
+                if o.ahead > now:
+                    o.ahead = now
+                if o.ahead < _EPS:
+                    o.ahead = 0.0
+
+    def _ahead_share(self, ahead: float, level: float, cancelled: float) -> float:
+        """How much of ``cancelled`` (out of a level of ``level``) was in front of the order."""
+        if ahead <= 0.0 or level <= 0.0:
+            return 0.0
+        behind = max(level - ahead, 0.0)
+        if self.model == "proportional":
+            share = ahead / level
+        elif self.model == "power":
+            fa, fb = ahead ** self._power, behind ** self._power
+            share = fa / (fa + fb) if fa + fb > 0 else 0.0
+        else:  # random: the whole cancel was ahead with probability ahead/level
+            return min(cancelled, ahead) if self._rand() < ahead / level else 0.0
+        return min(cancelled * share, ahead)
+
+    def on_trade(self, price: float, size: float, sell_aggressor: bool,
+                 fills: list[MakerFill]) -> None:
+        """A public trade; client orders on the passive side it reaches fill as makers."""
+        own, traded = (self.bids, self.traded_bid) if sell_aggressor else (self.asks, self.traded_ask)
+        traded[price] = traded.get(price, 0.0) + size
+        if not own:
+            return
+        left = size
+        # price priority: a seller reaches the highest bids first
+        for p in sorted(own, reverse=sell_aggressor):
+            if left <= _EPS:
+                break
+            if (p < price) if sell_aggressor else (p > price):
+                break  # the trade did not reach this level
+            orders = own[p]
+            through = p != price  # the trade printed worse than this level: it was swept
+            eaten = 0.0
+            for o in list(orders):
+                if not through:
+                    gap = o.ahead - eaten
+                    if gap > 0:
+                        x = min(left, gap)
+                        eaten += x
+                        left -= x
+                        if left <= _EPS:
+                            break
+                x = self._lots(min(left, o.remaining))
+                if x > _EPS:
+                    o.filled += x
+                    left -= x
+                    fills.append((o, x, p))
+                if o.remaining <= 0.0:
+                    orders.remove(o)
+                    o.resting = False
+                if left <= _EPS:
+                    break
+            for o in orders:
+                o.ahead = o.ahead - eaten if o.ahead > eaten else 0.0
+            if not orders:
+                del own[p]
+
+    def cross(self, fills: list[MakerFill]) -> None:
+        """Fill resting orders the opposite side has moved to or through (at their limit)."""
+        book = self.book
+        if self.bids and book.asks:
+            best = book.best_ask_price()
+            self._cross_side(self.bids, True, best, book.asks, fills)
+        if self.asks and book.bids:
+            best = book.best_bid_price()
+            self._cross_side(self.asks, False, best, book.bids, fills)
+
+    def cross_quote(self, bid: float, bid_size: float, ask: float, ask_size: float,
+                    fills: list[MakerFill]) -> None:
+        """The venue's best bid/offer moved to or through client orders (``bookTicker``)."""
+        if self.bids and ask_size > 0 and max(self.bids) >= ask:
+            self._cross_side(self.bids, True, ask, {ask: ask_size}, fills)
+        if self.asks and bid_size > 0 and min(self.asks) <= bid:
+            self._cross_side(self.asks, False, bid, {bid: bid_size}, fills)
+
+    def _lots(self, qty: float) -> float:
+        lot = self.lot
+        if lot <= 0.0:
+            return qty
+        return round(math.floor(qty / lot + 1e-9) * lot, 12)
+
+    def _cross_side(self, own: dict[float, list[SimOrder]], is_buy: bool, best: float,
+                    opposite: dict[float, float], fills: list[MakerFill]) -> None:
+        hit = [p for p in own if (p >= best if is_buy else p <= best)]
+        if not hit:
+            return
+        hit.sort(reverse=is_buy)
+        for p in hit:
+            avail = sum(s for q, s in opposite.items() if (q <= p if is_buy else q >= p))
+            orders = own[p]
+            for o in list(orders):
+                x = self._lots(min(avail, o.remaining))
+                if x <= _EPS:
+                    break
+                o.filled += x
+                avail -= x
+                fills.append((o, x, p))
+                if o.remaining <= 0.0:
+                    orders.remove(o)
+                    o.resting = False
+            if not orders:
+                del own[p]
+
+    # -- taking liquidity -----------------------------------------------------------------
+    def take(self, is_buy: bool, qty: float, limit: float | None) -> list[tuple[float, float]]:
+        """Walk the replayed opposite side up to ``limit``; returns (price, qty) per level.
+
+        What is taken stays consumed (invisible to later client orders) until the recording
+        updates that level again, so repeated taking pays the impact of walking the book.
+        """
+        book = self.book
+        best = book.best_ask_price() if is_buy else book.best_bid_price()
+        if best != best or (limit is not None and (best > limit if is_buy else best < limit)):
+            return []  # nothing marketable: no copy of the book at all
+        consumed = self.consumed_ask if is_buy else self.consumed_bid
+        out: list[tuple[float, float]] = []
+        depth = 16
+        seen = 0
+        while True:
+            levels = book.depth_asks(depth) if is_buy else book.depth_bids(depth)
+            for p, s in levels[seen:]:
+                if qty <= _EPS or (limit is not None and (p > limit if is_buy else p < limit)):
+                    return out
+                avail = s - consumed.get(p, 0.0)
+                if avail <= _EPS:
+                    continue
+                x = self._lots(min(avail, qty))
+                if x <= _EPS:
+                    continue
+                consumed[p] = consumed.get(p, 0.0) + x
+                qty -= x
+                out.append((p, x))
+            if len(levels) < depth or qty <= _EPS:
+                return out
+            seen = depth
+            depth *= 4
+
+    def available(self, is_buy: bool, limit: float | None) -> float:
+        """Size a taker could get up to ``limit`` (fill-or-kill check)."""
+        book = self.book
+        levels = book.asks if is_buy else book.bids
+        consumed = self.consumed_ask if is_buy else self.consumed_bid
+        return sum(s - consumed.get(p, 0.0) for p, s in levels.items()
+                   if limit is None or (p <= limit if is_buy else p >= limit))
+
+
+def make_uniform(seed: int) -> Callable[[], float]:
+    """A seeded U(0,1) source read one number at a time (block-drawn)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    buf: list[float] = []
+
+    def draw() -> float:
+        nonlocal buf
+        if not buf:
+            buf = rng.random(4096).tolist()
+            buf.reverse()
+        return buf.pop()
+
+    return draw

@@ -1,0 +1,242 @@
+"""Run one backtest: the live node (kernel, strategies, risk gate, router) on a virtual clock.
+
+Theory of operation: ``build_node`` wires the deployment exactly as ``volta run`` does, with a
+``VirtualClock`` and an in-memory journal. With recorded or generated data, every venue is a
+``ReplayExchange`` and the driver walks the events in receive-time order: it moves the clock to
+each event's time (timers due before it fire first, in time order: order arrivals, responses,
+strategy and status timers, samples), delivers market data whose latency has elapsed, and hands
+the event to its venue's exchange, which matches and passes it on to the engine. With
+``source = "venue"`` the configured adapters (the simulated venue) make the market themselves
+and the driver only advances the clock, exactly as ``run_virtual`` does for paper trading.
+Nothing reads the wall clock except the progress line, so a run is a pure function of the
+config, the data and the seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numba
+import structlog
+
+from backtest import store as stores
+from backtest.exchange import ReplayExchange
+from backtest.ledger import Ledger
+from backtest.metrics import summarize
+from backtest.schema import BacktestSpec, backtest_spec
+from backtest.store import EventStore
+from config import ConfigError, ConfigProblem, VoltaConfig
+from engine.book import OrderBook
+from engine.clock import NS_PER_S, VirtualClock
+from engine.model import BookDelta, BookSnapshot, MarkPrice, OptionSummary, Quote, Trade
+from engine.runtime import Node, build_node
+
+log = structlog.get_logger("volta.backtest")
+
+Progress = Callable[[int, int, float], None]
+"""Called with (events processed, simulated time ns, wall seconds elapsed)."""
+
+_CHECK_EVERY = 0x3FFF  # events between wall-clock reads for the progress line
+
+
+@dataclass
+class BacktestResult:
+    summary: dict[str, Any]
+    ledger: Ledger
+    node: Node
+    events: int
+    wall_s: float
+    exchanges: dict[str, ReplayExchange] = field(default_factory=dict)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def load_data(config: VoltaConfig, spec: BacktestSpec) -> EventStore | None:
+    """The market events the config names (None for ``source = "venue"``)."""
+    d = spec.data
+    if d.source == "venue":
+        return None
+    if d.store and (Path(d.store) / "meta.json").is_file():
+        return stores.load(d.store)
+    if d.source == "store":
+        raise ConfigError([ConfigProblem("backtest.data.store", f"no event store at {d.store!r}")])
+    if d.source == "capture":
+        missing = [f for f in d.files if not Path(f).is_file()]
+        if missing:
+            raise ConfigError([ConfigProblem("backtest.data.files", f"no such file: {m}")
+                               for m in missing])
+        data = stores.from_captures(d.files)
+    else:
+        data = stores.synthetic(d.synthetic, d.synthetic_venue, d.start_ns, d.duration_s)
+    if d.store:
+        stores.save(data, d.store)
+    return data
+
+
+def run_backtest(config: VoltaConfig, data: EventStore | None = None,
+                 progress: Progress | None = None, spec: BacktestSpec | None = None,
+                 progress_every_s: float | None = None) -> BacktestResult:
+    """Run the deployment over the configured data; returns the summary and the recorders."""
+    spec = spec or backtest_spec(config)
+    # One backtest is one core (sweeps run one per process): Numba's thread pool only adds
+    # wake-up latency to the small chain kernels here.
+    numba.set_num_threads(max(1, min(spec.numba_threads, numba.config.NUMBA_NUM_THREADS)))
+    if data is None:
+        data = load_data(config, spec)
+    replay = data is not None
+    if replay and not data.events:  # type: ignore[union-attr]
+        raise ConfigError([ConfigProblem("backtest.data", "the data holds no market events")])
+    start = data.start_ns if replay else spec.data.start_ns  # type: ignore[union-attr]
+    clock = VirtualClock(start)
+    node = build_node(config, clock, ":memory:")
+    k = node.kernel
+    exchanges = {v: a for v, a in k.adapters.items() if isinstance(a, ReplayExchange)}
+    if replay:
+        others = sorted(set(k.adapters) - set(exchanges))
+        if others:
+            raise ConfigError([ConfigProblem(f"venues.{v}.adapter", "replayed data needs the "
+                                             "adapter backtest.exchange:ReplayExchange")
+                               for v in others])
+        for ex in exchanges.values():
+            ex.add_instruments(data.instruments)  # type: ignore[union-attr]
+            if not ex.md_delayed:
+                ex.share_books(k.book_keeper)
+
+    def true_book(iid: str) -> OrderBook | None:
+        ex = exchanges.get(iid.partition(":")[0])
+        return ex.keeper.books.get(iid) if ex is not None else k.books.get(iid)
+
+    def index_price(und: str) -> float:
+        for ex in exchanges.values():
+            px = ex.index_price(und)
+            if px == px:
+                return px
+        return k.portfolio.underlying_prices.get(und, float("nan"))
+
+    def fill_meta(tid: str) -> tuple[float, float] | None:
+        for ex in exchanges.values():
+            m = ex.fill_meta.get(tid)
+            if m is not None:
+                return m
+        return None
+
+    ledger = Ledger(k, spec.report, true_book, index_price, fill_meta)
+    for ex in exchanges.values():
+        ex.on_settlement = ledger.on_settlement
+    every = spec.progress_interval_s if progress_every_s is None else progress_every_s
+    counted = [0]
+    t_wall = time.perf_counter()
+
+    async def drive() -> None:
+        await node.start()
+        interval = int(spec.report.sample_interval_s * NS_PER_S)
+        sampler = clock.every(interval, ledger.sample, start_ns=start + interval)
+        if replay:
+            counted[0] = _replay(data.events, exchanges, clock, progress, every, t_wall)  # type: ignore[union-attr]
+        else:
+            counted[0] = _advance(k, clock, start, spec.data.duration_s, progress, every, t_wall)
+        sampler.cancel()
+        ledger.sample(clock.now_ns())
+        await node.stop()
+
+    asyncio.run(drive())
+    wall = time.perf_counter() - t_wall
+    meta = dict(data.meta) if replay else {"source": "venue", "venues": sorted(k.adapters)}  # type: ignore[union-attr]
+    extra = {
+        "events": counted[0],
+        "span": {"start_ns": start, "end_ns": clock.now_ns(),
+                 "simulated_s": round((clock.now_ns() - start) / NS_PER_S, 3)},
+        "data": meta,
+        "strategies": [{"id": sid, "class": f"{type(s).__module__}:{type(s).__qualname__}"}
+                       for sid, s in k.strategies.items()],
+        "exchange": {v: dict(ex.stats) for v, ex in sorted(exchanges.items())},
+        "engine": {"counters": dict(sorted(k.counters.items())),
+                   "strategy_errors": dict(sorted(k.strategy_errors.items()))},
+    }
+    summary = summarize(ledger, list(k.orders), extra)
+    return BacktestResult(summary, ledger, node, counted[0], wall, exchanges)
+
+
+def _replay(events: list[Any], exchanges: dict[str, ReplayExchange], clock: VirtualClock,
+            progress: Progress | None, every: float, t_wall: float) -> int:
+    """The replay loop (the hot path: one clock move and one exchange call per event)."""
+    route: dict[str, ReplayExchange | None] = {}
+    delayed = [ex for ex in exchanges.values() if ex.md_delayed]
+    advance = clock.advance_to
+    last_report = t_wall
+    n = 0
+    single = delayed[0].md_queue if len(delayed) == 1 else None
+    for ev in events:
+        t = ev.ts_recv
+        if single is not None:
+            if single and single[0][0] <= t:  # the common one-venue case, without a call
+                _deliver(delayed, clock, t)
+        elif delayed:
+            _deliver(delayed, clock, t)
+        advance(t)
+        iid = ev.instrument_id
+        ex = route.get(iid, route)
+        if ex is route:
+            ex = route[iid] = exchanges.get(iid.partition(":")[0])
+        if ex is not None:
+            ex.on_market(ev)
+        n += 1
+        if not n & _CHECK_EVERY and progress is not None:
+            now = time.perf_counter()
+            if now - last_report >= every:
+                last_report = now
+                progress(n, t, now - t_wall)
+    if delayed:
+        _deliver(delayed, clock, 1 << 62)
+    if progress is not None:
+        progress(n, clock.now_ns(), time.perf_counter() - t_wall)
+    return n
+
+
+def _deliver(delayed: list[ReplayExchange], clock: VirtualClock, until: int) -> None:
+    """Hand the engine the market data whose latency has elapsed by ``until``, in time order."""
+    while True:
+        best = None
+        for ex in delayed:
+            q = ex.md_queue
+            if q and q[0][0] <= until and (best is None or q[0][0] < best.md_queue[0][0]):
+                best = ex
+        if best is None:
+            return
+        due, ev = best.md_queue.popleft()
+        clock.advance_to(due)
+        best.publish(ev)
+
+
+def _advance(k: Any, clock: VirtualClock, start: int, duration_s: float,
+             progress: Progress | None, every: float, t_wall: float) -> int:
+    """Venue-generated market: advance the clock in 100 ms steps, counting market events."""
+    counter = [0]
+
+    def count(_: Any) -> None:
+        counter[0] += 1
+
+    for cls in (BookSnapshot, BookDelta, Trade, Quote, MarkPrice, OptionSummary):
+        k.bus.subscribe(cls, count)
+    end = start + int(duration_s * NS_PER_S)
+    step = NS_PER_S // 10
+    t = start
+    last_report = t_wall
+    while t < end:
+        t = min(t + step, end)
+        clock.advance_to(t)
+        if progress is not None:
+            now = time.perf_counter()
+            if now - last_report >= every:
+                last_report = now
+                progress(counter[0], t, now - t_wall)
+    if progress is not None:
+        progress(counter[0], clock.now_ns(), time.perf_counter() - t_wall)
+    return counter[0]

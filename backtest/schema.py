@@ -1,0 +1,154 @@
+"""The ``[backtest]`` section of a deployment file and the replay exchange's venue parameters.
+
+A backtest config is a live deployment file (``[deployment]``, ``[venues.*]``, ``[risk]``,
+``[[strategies]]``) plus one ``[backtest]`` table, decoded here with ``config.decode_params`` so
+every mistake names its key path (``backtest.data.source: expected one of ...``). The venues'
+simulation parameters (latency, fees, queue model) live in ``[venues.<name>.params]`` of a venue
+whose adapter is ``backtest.exchange:ReplayExchange``; a venue whose adapter generates its own
+market (``adapters.sim:SimVenue``) runs exactly as in paper trading.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from config import ConfigError, ConfigProblem, VoltaConfig, decode_params
+
+NonNeg = Annotated[float, msgspec.Meta(ge=0)]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class _S(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class LatencyModel(_S):
+    """One latency: ``constant`` (``ms``), ``uniform`` (``low_ms``..``high_ms``), ``lognormal``
+    (median ``ms``, log-sd ``sigma``) or ``exponential`` (``ms`` floor plus a tail of mean
+    ``tail_ms``). Samples are seeded; a channel stays FIFO (a later message never overtakes)."""
+
+    kind: Literal["constant", "uniform", "lognormal", "exponential"] = "constant"
+    ms: NonNeg = 0.0
+    low_ms: NonNeg = 0.0
+    high_ms: NonNeg = 0.0
+    sigma: NonNeg = 0.5
+    tail_ms: NonNeg = 0.0
+
+
+class QueueModel(_S):
+    """How the size ahead of a resting order shrinks when displayed size is cancelled.
+
+    ``worst``: only trades advance the queue (cancels never help; the size ahead is clamped
+    to what is displayed). ``proportional``: a cancel of ``c`` removes ``c * ahead / level``
+    from ahead (cancels are spread uniformly over the queue). ``power``: hftbacktest's
+    probability model, ``c * f(ahead) / (f(ahead) + f(behind))`` with ``f(x) = x**exponent``
+    (exponent > 1: cancels come mostly from the back). ``random``: each cancel is wholly
+    ahead of the order with probability ``ahead / level`` (seeded draws).
+    """
+
+    model: Literal["worst", "proportional", "power", "random"] = "proportional"
+    exponent: Positive = 2.0
+
+
+class InstrumentSpec(_S, kw_only=True):
+    """An instrument the data does not define (e.g. a Binance stream without exchangeInfo)."""
+
+    symbol: str
+    kind: Literal["spot", "perpetual", "future", "option"] = "perpetual"
+    base: str = "BTC"
+    quote: str = "USDT"
+    settle: str = "USDT"
+    inverse: bool = False
+    contract_size: Positive = 1.0
+    tick_size: Positive
+    lot_size: Positive
+    min_size: NonNeg = 0.0
+    underlying: str = ""
+    expiry_ns: int = 0
+    strike: NonNeg = 0.0
+    option_type: Literal["call", "put"] | None = None
+    premium_in_coin: bool = False
+    maker_fee: float | None = None
+    taker_fee: float | None = None
+
+
+class ExchangeParams(_S):
+    """``[venues.<name>.params]`` of ``backtest.exchange:ReplayExchange``."""
+
+    venue: str = ""
+    order_latency: LatencyModel = LatencyModel()
+    """Strategy -> matching engine (order entry, cancels, amends)."""
+    response_latency: LatencyModel = LatencyModel()
+    """Matching engine -> strategy (acks, fills, rejects)."""
+    market_data_latency: LatencyModel = LatencyModel()
+    """Extra delay of market data on top of the recording's own (0 for real captures)."""
+    queue: QueueModel = QueueModel()
+    maker_fee: float | None = None
+    """Overrides every instrument's maker fee rate (negative = rebate)."""
+    taker_fee: float | None = None
+    option_fee_cap: NonNeg = 0.125
+    """Cap of an option fee as a fraction of the premium (Deribit/OKX/Bybit convention)."""
+    instruments: list[InstrumentSpec] = []
+    seed: int = 1
+
+
+class DataConfig(_S):
+    """``[backtest.data]``: where market events come from.
+
+    ``source = "capture"``: ``files`` (capture format, decoded by the real codecs, in receive
+    order); ``"store"``: a normalized event store written earlier (``store``); ``"synthetic"``:
+    the seeded generator (``[backtest.data.synthetic]`` = the simulated venue's params) run for
+    ``duration_s`` and replayed; ``"venue"``: the configured adapters produce the market
+    themselves (the simulated venue exactly as in paper trading) for ``duration_s``.
+    With ``store`` set, capture and synthetic data are decoded once and cached there.
+    """
+
+    source: Literal["capture", "store", "synthetic", "venue"] = "synthetic"
+    files: list[str] = []
+    store: str = ""
+    duration_s: Positive = 600.0
+    synthetic: dict[str, Any] = {}
+    synthetic_venue: str = "sim"
+    start_ns: int = 1_767_225_600_000_000_000
+    """Virtual start (synthetic/venue sources); 2026-01-01T00:00Z by default."""
+
+
+class ReportConfig(_S):
+    sample_interval_s: Positive = 1.0
+    """Equity, positions and Greeks are sampled on this virtual-time grid."""
+    markout_s: list[Positive] = msgspec.field(default_factory=lambda: [1.0, 10.0])
+    """Adverse selection: mid move this long after each fill (signed for the fill's side)."""
+    max_points: Annotated[int, msgspec.Meta(ge=100)] = 1500
+    """Charts are downsampled (min/max preserving) to this many points per series."""
+
+
+class BacktestSpec(_S):
+    data: DataConfig = DataConfig()
+    report: ReportConfig = ReportConfig()
+    seed: int = 1
+    numba_threads: Annotated[int, msgspec.Meta(ge=1)] = 1
+    """Threads for the engine's Numba kernels in this run (1: one core per backtest)."""
+    progress_interval_s: NonNeg = 1.0
+    """Progress line on stderr this often (wall time); 0 disables it."""
+
+
+def backtest_spec(config: VoltaConfig) -> BacktestSpec:
+    """Decode the ``[backtest]`` table (errors name ``backtest.<key path>``)."""
+    return decode_params(dict(config.backtest), BacktestSpec, "backtest")
+
+
+def check_backtest(config: VoltaConfig) -> list[ConfigProblem]:
+    """Problems of the ``[backtest]`` table, as ``ConfigProblem``s (empty when valid)."""
+    try:
+        spec = backtest_spec(config)
+    except ConfigError as exc:
+        return exc.problems
+    problems: list[ConfigProblem] = []
+    d = spec.data
+    if d.source == "capture" and not d.files:
+        problems.append(ConfigProblem("backtest.data.files", "source 'capture' needs files"))
+    if d.source == "store" and not d.store:
+        problems.append(ConfigProblem("backtest.data.store", "source 'store' needs a store path"))
+    return problems

@@ -1,0 +1,276 @@
+"""The normalized event store: market events decoded once, kept columnar, replayed fast.
+
+Theory of operation: a store is a directory with ``meta.json`` (format version, instrument
+definitions, source files, counts, the integrity stats seen while decoding) and ``events.npz``
+(plain numpy arrays, no pickle). Every event has a row in the global columns ``kind`` (int8),
+``ts`` (receive time, the replay clock), ``ts_event`` and ``inst`` (index into the instrument id
+list); each kind has its own columns indexed by its running row count, and book levels of all
+snapshots and deltas sit in one flat ``lv_px``/``lv_sz`` pair (bids then asks per event, counts
+in ``nb``/``na``). ``load`` rebuilds the frozen ``engine.model`` events in file order in one pass.
+
+Sources: captures decoded by the real codecs (``adapters.registry``; records in receive order
+as ``volta replay`` does; a frame a codec rejects is counted and skipped) and the seeded
+synthetic generator of the simulated venue run on a virtual clock with no client.
+The store keeps what a backtest consumes: raw level strings and venue checksums are dropped
+(they were verified, when present, by the integrity layer while the store was built).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from adapters import registry
+from adapters.capture import CaptureFormatError, load_records
+from adapters.sim import SimVenue, SimVenueParams
+from config import decode_params
+from engine.clock import NS_PER_S, VirtualClock
+from engine.integrity import BookKeeper
+from engine.model import (
+    BookDelta,
+    BookSnapshot,
+    FundingRate,
+    Instrument,
+    MarkPrice,
+    OptionSummary,
+    Quote,
+    Side,
+    Trade,
+    VenueProtocolError,
+)
+
+FORMAT = 1
+SNAP, DELTA, TRADE, QUOTE, MARK, FUND, OSUM = range(7)
+_KIND = {BookSnapshot: SNAP, BookDelta: DELTA, Trade: TRADE, Quote: QUOTE, MarkPrice: MARK,
+         FundingRate: FUND, OptionSummary: OSUM}
+_AGGR = {None: 0, Side.BUY: 1, Side.SELL: 2}
+_AGGR_BACK = (None, Side.BUY, Side.SELL)
+_OSUM_FIELDS = ("mark_price", "mark_iv", "bid_iv", "ask_iv", "underlying_price", "delta", "gamma",
+                "vega", "theta", "open_interest")
+
+
+class StoreError(Exception):
+    """A store or capture that cannot be read or built (the message says which and why)."""
+
+
+class EventStore(msgspec.Struct):
+    """Decoded market events in replay order plus the instruments the data defined."""
+
+    events: list[Any]
+    instruments: list[Instrument]
+    meta: dict[str, Any]
+
+    @property
+    def start_ns(self) -> int:
+        return self.events[0].ts_recv if self.events else 0
+
+    @property
+    def end_ns(self) -> int:
+        return self.events[-1].ts_recv if self.events else 0
+
+
+# ------------------------------------------------------------------------------ sources
+
+
+def from_captures(files: Sequence[str | Path]) -> EventStore:
+    """Decode captures with the real codecs, in receive-time order across all files."""
+    records = []
+    for f in files:
+        try:
+            records.extend(load_records(f))
+        except (CaptureFormatError, OSError) as exc:
+            raise StoreError(f"{f}: {exc}") from exc
+    records.sort(key=lambda r: r.ts)
+    codecs: dict[str, Any] = {}
+    keeper_fns: dict[str, Any] = {}
+    for venue in sorted({r.venue for r in records}):
+        try:
+            codecs[venue] = registry.create_codec(venue)
+            fn = registry.checksum_fn(venue)
+        except registry.CodecUnavailable as exc:
+            raise StoreError(f"no codec for venue {venue!r}: {exc}") from exc
+        if fn is not None:
+            keeper_fns[venue] = fn
+    keeper = BookKeeper(checksum_fns=keeper_fns, stale_after_ns=0)
+    events: list[Any] = []
+    instruments: dict[str, Instrument] = {}
+    malformed = 0
+    for r in records:
+        codec = codecs[r.venue]
+        try:
+            if r.kind == "ws-open":
+                out = codec.on_open(r.url) or ()
+            elif r.kind == "rest":
+                out = codec.decode_rest(r.url, r.data, r.ts)
+            elif r.kind == "ws":
+                out = codec.decode(r.data, r.ts, r.url)
+            else:
+                continue
+        except VenueProtocolError:
+            malformed += 1
+            continue
+        for ev in out or ():
+            cls = type(ev)
+            if cls is Instrument:
+                instruments[ev.id] = ev
+            elif cls in _KIND:
+                if cls is BookDelta or cls is BookSnapshot:
+                    keeper.on_event(ev)  # integrity stats of the source, for the meta
+                events.append(ev)
+    meta = {"source": "capture", "files": [str(f) for f in files], "malformed": malformed,
+            "integrity": keeper.stats.as_dict()}
+    return EventStore(events, list(instruments.values()), meta)
+
+
+def synthetic(params: dict[str, Any], venue: str, start_ns: int, duration_s: float) -> EventStore:
+    """Run the seeded synthetic market (no client) for ``duration_s`` and keep what it publishes."""
+    p: SimVenueParams = decode_params({"venue": venue, **params}, SimVenueParams,
+                                      "backtest.data.synthetic")
+    sim = SimVenue(p)
+    clock = VirtualClock(start_ns)
+    events: list[Any] = []
+    sim.bind(events.append, clock)
+    asyncio.run(sim.start())
+    insts = sim.instruments()
+    clock.advance_to(start_ns + int(duration_s * NS_PER_S))
+    asyncio.run(sim.stop())
+    events = [e for e in events if type(e) in _KIND]
+    meta = {"source": "synthetic", "params": msgspec.to_builtins(p), "start_ns": start_ns,
+            "duration_s": duration_s}
+    return EventStore(events, insts, meta)
+
+
+# ------------------------------------------------------------------------------ columnar I/O
+
+
+def save(store: EventStore, path: str | Path) -> Path:
+    """Write ``store`` as ``path/meta.json`` + ``path/events.npz``; returns the directory."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    ids: dict[str, int] = {}
+    cols: dict[str, list[Any]] = {k: [] for k in (
+        "kind", "ts", "ts_event", "inst", "seq", "prev_seq", "first_seq", "nb", "na", "lv_px",
+        "lv_sz", "t_px", "t_sz", "t_aggr", "t_id", "q_bp", "q_bs", "q_ap", "q_as", "q_seq",
+        "m_mark", "m_index", "f_rate", "f_next", "o_vals")}
+    for ev in store.events:
+        kind = _KIND[type(ev)]
+        iid = ev.instrument_id
+        n = ids.get(iid)
+        if n is None:
+            n = ids[iid] = len(ids)
+        cols["kind"].append(kind)
+        cols["ts"].append(ev.ts_recv)
+        cols["ts_event"].append(ev.ts_event)
+        cols["inst"].append(n)
+        if kind <= DELTA:
+            cols["seq"].append(ev.seq)
+            cols["prev_seq"].append(ev.prev_seq if kind == DELTA else -1)
+            cols["first_seq"].append(ev.first_seq if kind == DELTA else -1)
+            cols["nb"].append(len(ev.bids))
+            cols["na"].append(len(ev.asks))
+            for p, s in ev.bids:
+                cols["lv_px"].append(p)
+                cols["lv_sz"].append(s)
+            for p, s in ev.asks:
+                cols["lv_px"].append(p)
+                cols["lv_sz"].append(s)
+        elif kind == TRADE:
+            cols["t_px"].append(ev.price)
+            cols["t_sz"].append(ev.size)
+            cols["t_aggr"].append(_AGGR[ev.aggressor])
+            cols["t_id"].append(ev.trade_id)
+        elif kind == QUOTE:
+            for k, v in (("q_bp", ev.bid_price), ("q_bs", ev.bid_size), ("q_ap", ev.ask_price),
+                         ("q_as", ev.ask_size), ("q_seq", ev.seq)):
+                cols[k].append(v)
+        elif kind == MARK:
+            cols["m_mark"].append(ev.mark_price)
+            cols["m_index"].append(ev.index_price)
+        elif kind == FUND:
+            cols["f_rate"].append(ev.rate)
+            cols["f_next"].append(ev.next_funding_ns)
+        else:
+            cols["o_vals"].append([getattr(ev, f) for f in _OSUM_FIELDS])
+    ints = {"kind": np.int8, "ts": np.int64, "ts_event": np.int64, "inst": np.int32,
+            "seq": np.int64, "prev_seq": np.int64, "first_seq": np.int64, "nb": np.int32,
+            "na": np.int32, "t_aggr": np.int8, "q_seq": np.int64, "f_next": np.int64}
+    arrays: dict[str, np.ndarray] = {}
+    for k, v in cols.items():
+        if k == "t_id":
+            arrays[k] = np.array(v, dtype=str) if v else np.zeros(0, dtype="<U1")
+        elif k == "o_vals":
+            arrays[k] = np.array(v, dtype=np.float64).reshape(-1, len(_OSUM_FIELDS))
+        else:
+            arrays[k] = np.array(v, dtype=ints.get(k, np.float64))
+    np.savez(root / "events.npz", **arrays)
+    meta = {"format": FORMAT, "instrument_ids": list(ids), "events": len(store.events),
+            **store.meta}
+    (root / "meta.json").write_bytes(msgspec.json.format(msgspec.json.encode(meta)))
+    (root / "instruments.json").write_bytes(msgspec.json.encode(store.instruments))
+    return root
+
+
+def load(path: str | Path) -> EventStore:
+    """Read a store written by ``save`` (raises ``StoreError`` naming the problem)."""
+    root = Path(path)
+    try:
+        meta = msgspec.json.decode((root / "meta.json").read_bytes())
+        insts = msgspec.json.decode((root / "instruments.json").read_bytes(), type=list[Instrument])
+        z = np.load(root / "events.npz", allow_pickle=False)
+        a = {k: z[k] for k in z.files}
+    except (OSError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StoreError(f"{root}: not a readable event store: {exc}") from exc
+    if meta.get("format") != FORMAT:
+        raise StoreError(f"{root}: store format {meta.get('format')!r}, expected {FORMAT}")
+    return EventStore(_rebuild(a, meta["instrument_ids"]), insts, meta)
+
+
+def _rebuild(a: dict[str, np.ndarray], ids: list[str]) -> list[Any]:
+    """Events from the columns (one pass, per-kind cursors)."""
+    kinds = a["kind"].tolist()
+    ts, tse, inst = a["ts"].tolist(), a["ts_event"].tolist(), a["inst"].tolist()
+    seq, prev, first = a["seq"].tolist(), a["prev_seq"].tolist(), a["first_seq"].tolist()
+    nb, na = a["nb"].tolist(), a["na"].tolist()
+    px, sz = a["lv_px"].tolist(), a["lv_sz"].tolist()
+    levels = list(zip(px, sz))
+    trades = zip(a["t_px"].tolist(), a["t_sz"].tolist(), a["t_aggr"].tolist(), a["t_id"].tolist())
+    quotes = zip(a["q_bp"].tolist(), a["q_bs"].tolist(), a["q_ap"].tolist(), a["q_as"].tolist(),
+                 a["q_seq"].tolist())
+    marks = zip(a["m_mark"].tolist(), a["m_index"].tolist())
+    funds = zip(a["f_rate"].tolist(), a["f_next"].tolist())
+    osums = iter(a["o_vals"].tolist())
+    out: list[Any] = []
+    append = out.append
+    b = lv = 0
+    for k, t, te, i in zip(kinds, ts, tse, inst):
+        iid = ids[i]
+        if k <= DELTA:
+            x, y = nb[b], na[b]
+            bids = tuple(levels[lv:lv + x])
+            asks = tuple(levels[lv + x:lv + x + y])
+            lv += x + y
+            if k == DELTA:
+                append(BookDelta(iid, bids, asks, seq[b], prev[b], te, t, first[b]))
+            else:
+                append(BookSnapshot(iid, bids, asks, seq[b], te, t))
+            b += 1
+        elif k == TRADE:
+            p, s, g, tid = next(trades)
+            append(Trade(iid, p, s, _AGGR_BACK[g], tid, te, t))
+        elif k == QUOTE:
+            bp, bs, ap, as_, qs = next(quotes)
+            append(Quote(iid, bp, bs, ap, as_, te, t, qs))
+        elif k == MARK:
+            m, x_ = next(marks)
+            append(MarkPrice(iid, m, x_, te, t))
+        elif k == FUND:
+            r, nx = next(funds)
+            append(FundingRate(iid, r, nx, te, t))
+        else:
+            append(OptionSummary(iid, *next(osums), te, t))
+    return out

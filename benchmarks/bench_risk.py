@@ -1,0 +1,278 @@
+"""Risk benchmarks: gate decision latency, journal write cost, in-process tick-to-order latency.
+
+Theory of operation: three measurements, each with a baseline taken in the same run.
+
+* ``gate``: ``RiskGate.check`` on a kernel holding 500 option positions (10 expiries x 25
+  strikes x call/put) plus a perpetual, with every check enabled (instrument, lot/tick/min,
+  book live, qty, notional, position incl. working, option collar model ± k·vega, open-order
+  caps, duplicate window, portfolio delta/gamma/vega/vega-per-expiry after the fill, global
+  and venue token buckets, strategy throttle). Each decision is timed alone with
+  ``perf_counter_ns`` (timer overhead subtracted), orders cycle over options and the perp;
+  p50/p99 against the 20 µs p99 target. Baseline: summing the Greeks of the 500 positions
+  naively once (what every order would cost without the incremental totals).
+* ``journal``: ``Journal.write_command`` (insert + commit before send) per order with
+  ``synchronous=NORMAL`` and ``FULL``; baseline ``write_event`` (insert, no commit).
+* ``tick_to_order``: the paper deployment (simulated venue + example quoter) on a virtual
+  clock; a harness wraps the venue's publish to stamp each market-data event as it arrives
+  and the router's ``on_sent`` hook to stamp the order leaving; only orders caused directly
+  by a market-data event count. Baseline: the same run with the gate replaced by a no-op.
+
+Run: ``python -m benchmarks.bench_risk [OUTPUT.json]`` (default ``benchmarks/results/risk.json``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from engine.clock import NS_PER_S, VirtualClock
+from engine.journal import Journal
+from engine.kernel import Kernel
+from engine.model import (
+    BookDelta,
+    BookSnapshot,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    OptionType,
+    OrderFilled,
+    Side,
+    SubmitOrder,
+)
+from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "risk.json"
+GATE_P99_TARGET_US = 20.0
+JOURNAL_TARGET_US = 50.0
+EXPIRY0 = 1_800_000_000 * NS_PER_S
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def _timer_overhead() -> int:
+    pc = time.perf_counter_ns
+    samples = []
+    for _ in range(20_000):
+        t0 = pc()
+        samples.append(pc() - t0)
+    return int(statistics.median(samples))
+
+
+def _options(n_expiries: int = 10, n_strikes: int = 25) -> list[Instrument]:
+    out = []
+    for e in range(n_expiries):
+        for s in range(n_strikes):
+            strike = 40_000.0 + 1_000.0 * s
+            for ot in (OptionType.CALL, OptionType.PUT):
+                out.append(Instrument(
+                    venue="bench", symbol=f"BTC-E{e}-{int(strike)}-{ot.value[0].upper()}",
+                    kind=InstrumentKind.OPTION, base="BTC", quote="USD", settle="USDC",
+                    tick_size=1.0, lot_size=0.01, min_size=0.01, underlying="BTC", strike=strike,
+                    option_type=ot, expiry_ns=EXPIRY0 + e * 7 * 86_400 * NS_PER_S))
+    return out
+
+
+def _gate_kernel() -> tuple[Kernel, list[Instrument], Instrument]:
+    perp = Instrument(venue="bench", symbol="BTC-PERP", kind=InstrumentKind.PERPETUAL, base="BTC",
+                      quote="USD", settle="USD", tick_size=0.5, lot_size=0.001, min_size=0.001)
+    opts = _options()
+    limits = RiskLimits(
+        max_order_qty=50.0, max_order_notional_usd=5e6, max_position_qty=1e6, price_band_pct=5.0,
+        option_price_band_pct=50.0, option_collar_vega_k=50.0, max_open_orders=10_000,
+        max_open_orders_per_instrument=1_000, max_open_orders_per_strategy=10_000,
+        duplicate_window_ms=1.0, per_instrument={perp.id: InstrumentLimits(max_order_qty=20.0)},
+        underlyings={"BTC": UnderlyingLimits(max_delta=1e9, max_gamma=1e9, max_vega_usd=1e12,
+                                             max_vega_per_expiry_usd=1e12)},
+        global_rate=RateLimit(1e12, 1e12), venue_rates={"bench": RateLimit(1e12, 1e12)},
+        max_fills=10**9)
+    k = Kernel(VirtualClock(1_700_000_000 * NS_PER_S), limits)
+    k.add_instruments([perp, *opts])
+    k.bus.publish(BookSnapshot(perp.id, ((59_990.0, 5.0),), ((60_010.0, 5.0),), 1, 0, 0))
+    n = len(opts)
+    chain = types.SimpleNamespace(surface=object(), index={o.id: i for i, o in enumerate(opts)},
+                                  model_price=np.full(n, 1_050.0), vega=np.full(n, 5_000.0),
+                                  forward=np.full(n, 60_000.0))
+    k.portfolio.set_underlying_price("BTC", 60_000.0)
+    for i, o in enumerate(opts):
+        k.bus.publish(BookSnapshot(o.id, ((1_000.0, 50.0),), ((1_100.0, 50.0),), 1, 0, 0))
+        k._chain_of[o.id] = chain  # type: ignore[assignment]
+        sign = 1.0 if o.option_type is OptionType.CALL else -1.0
+        k.portfolio.set_greeks(o.id, sign * 0.5, 2e-5, 5_000.0, -30.0)
+        k.portfolio.on_fill(OrderFilled(
+            client_order_id="seed", venue_order_id="v", instrument_id=o.id, trade_id=f"s{i}",
+            side=Side.BUY if i % 3 else Side.SELL, price=1_050.0, quantity=1.0 + (i % 5),
+            remaining=0.0, liquidity=Liquidity.MAKER, fee=0.0, fee_currency="USD", ts_event=0, ts_recv=0))
+    return k, opts, perp
+
+
+def bench_gate(n: int = 30_000) -> dict[str, Any]:
+    k, opts, perp = _gate_kernel()
+    gate = k.gate
+    clock = k.clock
+    assert isinstance(clock, VirtualClock)
+    cmds = []
+    for i in range(n):
+        inst = perp if i % 4 == 0 else opts[i % len(opts)]
+        price = 60_000.0 + (i % 9) if inst is perp else 1_040.0 + (i % 20)
+        cmds.append(SubmitOrder(client_order_id=f"b{i}", strategy_id="s", instrument_id=inst.id,
+                                side=Side.BUY if i % 2 else Side.SELL, quantity=0.01 * (1 + i % 7),
+                                price=price))
+    overhead = _timer_overhead()
+    pc = time.perf_counter_ns
+    lat: list[float] = []
+    denied = 0
+    gc.disable()
+    try:
+        t = clock.now_ns()
+        for cmd in cmds:
+            t += 2_000_000  # 2 ms apart: outside the duplicate window
+            clock.advance_to(t)
+            t0 = pc()
+            d = gate.check(cmd)
+            dt = pc() - t0 - overhead
+            lat.append(max(dt, 0) / 1000.0)
+            denied += d is not None
+    finally:
+        gc.enable()
+    # Baseline: what one naive portfolio-Greek sum over every position costs.
+    positions = k.portfolio.positions()
+    naive: list[float] = []
+    for _ in range(2_000):
+        t0 = pc()
+        d = g = v = 0.0
+        for p in positions:
+            gpc = k.portfolio.greeks_per_contract(p.instrument.id)
+            if gpc is not None:
+                d += p.qty * gpc[0]
+                g += p.qty * gpc[1]
+                v += p.qty * gpc[2]
+        naive.append((pc() - t0 - overhead) / 1000.0)
+    p99 = _pct(lat, 0.99)
+    return {
+        "orders": n, "positions": len(positions), "denied": denied,
+        "p50_us": round(_pct(lat, 0.50), 2), "p99_us": round(p99, 2),
+        "p999_us": round(_pct(lat, 0.999), 2), "mean_us": round(statistics.fmean(lat), 2),
+        "baseline_naive_greek_sum_p50_us": round(_pct(naive, 0.5), 2),
+        "target_p99_us": GATE_P99_TARGET_US, "met": p99 <= GATE_P99_TARGET_US,
+        "timer_overhead_ns": overhead,
+    }
+
+
+def bench_journal(tmp: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    cmd = SubmitOrder(client_order_id="j-1", strategy_id="s", instrument_id="bench:BTC-PERP",
+                      side=Side.BUY, quantity=0.01, price=60_000.0)
+    for mode, n in (("NORMAL", 3_000), ("FULL", 400)):
+        j = Journal(tmp / f"j-{mode}.sqlite", mode)
+        lat = []
+        for i in range(n):
+            t0 = time.perf_counter_ns()
+            j.write_command(i, cmd)
+            lat.append((time.perf_counter_ns() - t0) / 1000.0)
+        j.close()
+        out[mode.lower()] = {"p50_us": round(_pct(lat, 0.5), 1), "p99_us": round(_pct(lat, 0.99), 1),
+                             "mean_us": round(statistics.fmean(lat), 1), "n": n}
+    j = Journal(tmp / "j-events.sqlite")
+    lat = []
+    for i in range(3_000):
+        t0 = time.perf_counter_ns()
+        j.write_event(i, cmd)
+        lat.append((time.perf_counter_ns() - t0) / 1000.0)
+    j.close()
+    out["baseline_write_event_no_commit"] = {"p50_us": round(_pct(lat, 0.5), 1),
+                                             "mean_us": round(statistics.fmean(lat), 1)}
+    out["target_us"] = JOURNAL_TARGET_US
+    out["met"] = out["normal"]["p50_us"] <= JOURNAL_TARGET_US
+    return out
+
+
+def _tick_to_order(journal: Path, no_gate: bool, seconds: int = 300) -> dict[str, Any]:
+    from config import default_config_path, load_config
+    from engine.runtime import build_node
+
+    cfg = load_config(default_config_path())
+    start = 1_767_225_600 * NS_PER_S
+    clock = VirtualClock(start)
+    node = build_node(cfg, clock, journal)
+    k = node.kernel
+    if no_gate:
+        k.gate.check = lambda cmd: None  # type: ignore[method-assign]
+    pc = time.perf_counter_ns
+    stamp = [0, False]
+    lat: list[float] = []
+    bus = k.bus
+
+    def md_in(_ev: Any) -> None:  # first handler of a market-data event: it has arrived
+        stamp[0], stamp[1] = pc(), True
+
+    def md_done(_ev: Any) -> None:  # last handler: orders after this were not caused by it
+        stamp[1] = False
+
+    for t in (BookDelta, BookSnapshot):
+        bus._handlers.setdefault(t, []).insert(0, md_in)
+        bus.subscribe(t, md_done)
+
+    def on_sent(_cmd: SubmitOrder) -> None:
+        if stamp[1]:
+            lat.append((pc() - stamp[0]) / 1000.0)
+
+    k.router.on_sent = on_sent
+
+    async def drive() -> None:
+        await node.start()
+        t = start
+        for _ in range(seconds * 10):
+            t += NS_PER_S // 10
+            clock.advance_to(t)
+            await asyncio.sleep(0)
+        await node.stop()
+
+    asyncio.run(drive())
+    if not lat:
+        return {"orders": 0}
+    return {"orders": len(lat), "p50_us": round(_pct(lat, 0.5), 1), "p99_us": round(_pct(lat, 0.99), 1)}
+
+
+def _quiet_logs() -> None:
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+
+
+def run(output_path: str | Path | None = DEFAULT_OUTPUT) -> dict[str, Any]:
+    """Run every risk benchmark; write JSON to ``output_path`` (None: don't write)."""
+    _quiet_logs()
+    results: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
+    results["gate"] = bench_gate()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        results["journal"] = bench_journal(tmp)
+        results["tick_to_order"] = _tick_to_order(tmp / "t1.sqlite", no_gate=False)
+        results["tick_to_order_baseline_no_gate"] = _tick_to_order(tmp / "t2.sqlite", no_gate=True)
+    if output_path is not None:
+        out = Path(output_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    return results
+
+
+if __name__ == "__main__":
+    res = run(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_OUTPUT)
+    print(orjson.dumps(res, option=orjson.OPT_INDENT_2).decode())

@@ -1,0 +1,228 @@
+"""Operator control of a running daemon: ``volta kill`` and the control file it writes to.
+
+Theory of operation: the daemon watches ``<journal>.control`` (next to its journal), an
+append-only file of JSON lines, polling it on a timer (every 250 ms) from the end it found at
+start, so old commands are never replayed. ``volta kill`` appends one command with a unique id
+and waits for the daemon's answer, a JSON line with the same id in ``<journal>.control.ack``
+(the resulting kill level and trading state). A file works on every platform, needs no open
+port, survives the daemon restarting (a command written while it is down is read when it
+comes back only if it was appended after the daemon opened the file; ``volta kill`` reports
+"no answer" in that case), and its permissions are the journal directory's. Signals work as
+well where a pid is known (``<journal>.pid``): SIGUSR1 = level 1 (halt), SIGUSR2 = level 2
+(cancel all); ``volta kill --signal`` sends them.
+
+Commands: ``{"cmd": "kill", "level": 1..3, "reason": ...}``, ``{"cmd": "clear"}`` (kill
+switch and loss-limit holds lifted), ``{"cmd": "enable_strategy", "strategy": ID}`` (after the
+repeated-execution throttle), ``{"cmd": "status"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+if TYPE_CHECKING:
+    from engine.kernel import Kernel
+
+log = structlog.get_logger("volta.control")
+
+
+def control_path(journal: str | Path) -> Path:
+    return Path(f"{journal}.control")
+
+
+def ack_path(journal: str | Path) -> Path:
+    return Path(f"{journal}.control.ack")
+
+
+def pid_path(journal: str | Path) -> Path:
+    return Path(f"{journal}.pid")
+
+
+class ControlWatcher:
+    """Reads operator commands appended to the control file and applies them."""
+
+    def __init__(self, kernel: Kernel, journal: str | Path) -> None:
+        self.k = kernel
+        self.path = control_path(journal)
+        self.ack = ack_path(journal)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch(exist_ok=True)
+        self._offset = self.path.stat().st_size
+        self._buf = b""
+        self.applied = 0
+
+    def poll(self, _now: int = 0) -> int:
+        """Apply every complete new line; returns how many commands were applied."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            self.path.touch()
+            self._offset = 0
+            return 0
+        if size < self._offset:
+            self._offset = 0  # truncated by an operator: start over
+        if size == self._offset:
+            return 0
+        with open(self.path, "rb") as fh:
+            fh.seek(self._offset)
+            data = fh.read(size - self._offset)
+        self._offset = size
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        n = 0
+        for line in lines:
+            if line.strip():
+                self._answer(self.apply_line(line))
+                n += 1
+        return n
+
+    def apply_line(self, line: bytes) -> dict[str, Any]:
+        try:
+            cmd = json.loads(line)
+            if not isinstance(cmd, dict):
+                raise ValueError("a command is a JSON object")
+            return {"id": cmd.get("id", ""), "ok": True, **self.apply(cmd)}
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("control_command_invalid", error=str(exc), line=line[:200].decode(errors="replace"))
+            cid = ""
+            try:
+                cid = json.loads(line).get("id", "")
+            except Exception:  # noqa: BLE001 - the id is only for the answer
+                pass
+            return {"id": cid, "ok": False, "error": str(exc)}
+
+    def apply(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        k = self.k
+        ks = k.killswitch
+        what = cmd.get("cmd")
+        reason = str(cmd.get("reason") or "operator")
+        log.warning("control_command", cmd=what, level=cmd.get("level"), reason=reason)
+        if what == "kill":
+            level = int(cmd.get("level", 1))
+            ks.trip(level, reason, "operator")
+        elif what == "clear":
+            ks.clear("operator")
+            ks.clear_loss()
+        elif what == "enable_strategy":
+            sid = str(cmd["strategy"])
+            if not k.gate.enable_strategy(sid):
+                raise ValueError(f"strategy {sid} was not disabled")
+        elif what != "status":
+            raise ValueError(f"unknown command {what!r}")
+        self.applied += 1
+        return {"level": ks.level, "state": str(k.gate.state),
+                "holds": {s: str(v) for s, v in k.gate.holds.items()},
+                "disabled_strategies": dict(k.gate.disabled_strategies)}
+
+    def _answer(self, result: dict[str, Any]) -> None:
+        with open(self.ack, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(result) + "\n")
+
+
+# -- volta kill ---------------------------------------------------------------------------
+def _journal_of(args: argparse.Namespace) -> Path:
+    if args.journal:
+        return Path(args.journal)
+    from config import default_config_path, load_config
+
+    cfg = load_config(Path(args.config) if args.config else default_config_path())
+    return Path(cfg.deployment.journal)
+
+
+def kill_main(argv: list[str]) -> int:
+    """``volta kill [--level N] [--reason TEXT] [--clear] [--enable-strategy ID] [--journal PATH]``."""
+    p = argparse.ArgumentParser(prog="volta kill", description=(
+        "Trip the kill switch of a running daemon (1 halt new orders, 2 cancel all, 3 flatten), "
+        "clear it, or re-enable a strategy disabled by the repeated-execution throttle."))
+    p.add_argument("--level", type=int, choices=(1, 2, 3), default=1)
+    p.add_argument("--reason", default="operator")
+    p.add_argument("--clear", action="store_true", help="lift the kill switch and loss-limit holds")
+    p.add_argument("--enable-strategy", metavar="ID")
+    p.add_argument("--status", action="store_true", help="only report the daemon's state")
+    p.add_argument("--journal", help="the daemon's journal path (default: from the config)")
+    p.add_argument("--config", help="deployment file to read the journal path from")
+    p.add_argument("--signal", action="store_true",
+                   help="send SIGUSR1 (level 1) / SIGUSR2 (level 2) to the daemon's pid instead")
+    p.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
+                   help="how long to wait for the daemon's answer (0: do not wait)")
+    args = p.parse_args(argv)
+    try:
+        journal = _journal_of(args)
+    except Exception as exc:  # noqa: BLE001 - config problems are reported, not raised
+        print(f"volta kill: cannot find the journal: {exc}", file=sys.stderr)
+        return 2
+    if args.signal:
+        return _send_signal(journal, args.level)
+    cid = uuid.uuid4().hex
+    if args.clear:
+        cmd: dict[str, Any] = {"cmd": "clear"}
+    elif args.enable_strategy:
+        cmd = {"cmd": "enable_strategy", "strategy": args.enable_strategy}
+    elif args.status:
+        cmd = {"cmd": "status"}
+    else:
+        cmd = {"cmd": "kill", "level": args.level, "reason": args.reason}
+    cmd["id"] = cid
+    path = control_path(journal)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ack = ack_path(journal)
+    start = ack.stat().st_size if ack.exists() else 0
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (json.dumps(cmd) + "\n").encode())
+    finally:
+        os.close(fd)
+    if args.wait <= 0:
+        print(f"volta kill: command written to {path}")
+        return 0
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        answer = _find_ack(ack, start, cid)
+        if answer is not None:
+            print(json.dumps(answer))
+            return 0 if answer.get("ok") else 1
+        time.sleep(0.05)
+    print(f"volta kill: no answer from the daemon within {args.wait:g}s "
+          f"(is it running with journal {journal}?); the command stays queued in {path}",
+          file=sys.stderr)
+    return 1
+
+
+def _find_ack(path: Path, start: int, cid: str) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        for line in fh.read().splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and obj.get("id") == cid:
+                return obj
+    return None
+
+
+def _send_signal(journal: Path, level: int) -> int:
+    if level == 3:
+        print("volta kill: level 3 (flatten) is only available through the control file",
+              file=sys.stderr)
+        return 2
+    try:
+        pid = int(pid_path(journal).read_text().strip())
+    except (OSError, ValueError) as exc:
+        print(f"volta kill: no daemon pid file for {journal}: {exc}", file=sys.stderr)
+        return 1
+    os.kill(pid, signal.SIGUSR1 if level == 1 else signal.SIGUSR2)
+    print(f"volta kill: sent {'SIGUSR1' if level == 1 else 'SIGUSR2'} to {pid}")
+    return 0

@@ -1,0 +1,176 @@
+"""The kill switch: three levels, tripped by an operator, a loss limit or lost connectivity.
+
+Theory of operation: a level only ever rises until an operator clears it.
+
+| level | name       | what it does                                                          |
+| ----- | ---------- | --------------------------------------------------------------------- |
+| 1     | HALT       | the gate denies every new order (``TRADING_HALTED``)                 |
+| 2     | CANCEL_ALL | level 1, then cancel every open order we know and ask every venue to |
+|       |            | cancel all of the account's orders (catches orders we do not know)   |
+| 3     | FLATTEN    | level 2, then close every position with reduce-only market orders    |
+|       |            | (split to the max order size) until flat; retried on ``tick``         |
+
+Every change is logged and journaled (``KillSwitchTripped``). Lost connectivity
+(``VenueStatusChanged`` disconnected/reconnecting) halts through its own hold, released
+after the venue is back *and* reconciled; it does not raise the operator's level. The
+flattening orders go through the gate like any other order, under the privileged strategy
+id ``killswitch`` that HALTED lets through only when the order reduces a position.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import structlog
+
+from engine.journal import KillSwitchTripped
+from engine.model import OrderType, Side, SubmitOrder, TimeInForce, TradingState, VenueStatusChanged
+from engine.risk.gate import PRIVILEGED_STRATEGY
+from engine.risk.loss import LossMonitor
+
+if TYPE_CHECKING:
+    from engine.kernel import Kernel
+
+HALT, CANCEL_ALL, FLATTEN = 1, 2, 3
+LEVEL_NAMES = {0: "clear", HALT: "halt", CANCEL_ALL: "cancel_all", FLATTEN: "flatten"}
+log = structlog.get_logger("volta.killswitch")
+
+
+class KillSwitch:
+    def __init__(self, kernel: Kernel) -> None:
+        self.k = kernel
+        self.level = 0
+        self.reason = ""
+        self.source = ""
+        self.trips = 0
+        self.flatten_orders = 0
+        self._seq = 0
+        self.disconnected: set[str] = set()
+        lim = kernel.gate.limits
+        self.loss = LossMonitor(lim.max_daily_loss_usd, lim.max_drawdown_usd)
+
+    def trip(self, level: int, reason: str, source: str = "operator") -> int:
+        """Raise to ``level`` (1..3) and act; returns the level now in force."""
+        if level not in (HALT, CANCEL_ALL, FLATTEN):
+            raise ValueError(f"kill switch level must be 1, 2 or 3, not {level}")
+        k = self.k
+        if level > self.level:
+            self.level, self.reason, self.source = level, reason, source
+        self.trips += 1
+        log.warning("kill_switch", level=level, name=LEVEL_NAMES[level], reason=reason, source=source)
+        k.gate.hold("kill", TradingState.HALTED, f"kill switch level {self.level}: {reason}")
+        self._journal(level, reason, source)
+        if level >= CANCEL_ALL:
+            cancelled = k.router.cancel_all()
+            for adapter in k.adapters.values():
+                try:
+                    adapter.cancel_all_orders()
+                except Exception:  # noqa: BLE001 - the other venues must still be cancelled
+                    log.exception("cancel_all_orders_failed", venue=adapter.venue)
+            log.warning("kill_switch_cancelled", orders=cancelled)
+        if self.level >= FLATTEN:
+            self.flatten()
+        return self.level
+
+    def clear(self, source: str = "operator") -> None:
+        """Operator clear: level 0, the kill hold is released (other holds stay)."""
+        self.level, self.reason, self.source = 0, "", source
+        self.k.gate.release("kill")
+        self._journal(0, "cleared", source)
+        log.warning("kill_switch_cleared", source=source, state=str(self.k.gate.state))
+
+    def flatten(self) -> int:
+        """Send reduce-only market orders closing every position; returns orders sent."""
+        k = self.k
+        sent = 0
+        max_qty = k.gate.limits.max_order_qty
+        for pos in k.portfolio.positions():
+            inst = pos.instrument
+            if abs(pos.qty) < inst.lot_size / 2 or not inst.active:
+                continue
+            side = Side.SELL if pos.qty > 0 else Side.BUY
+            left = abs(pos.qty) - k.orders.working_qty(inst.id, side)
+            per = k.gate.limits.per_instrument.get(inst.id)
+            cap = per.max_order_qty if per and per.max_order_qty is not None else max_qty
+            while left >= inst.min_size - 1e-12:
+                qty = inst.round_size(min(left, cap))
+                if qty <= 0:
+                    break
+                self._seq += 1
+                cmd = SubmitOrder(client_order_id=f"{PRIVILEGED_STRATEGY}-{k.clock.now_ns()}-{self._seq}",
+                                  strategy_id=PRIVILEGED_STRATEGY, instrument_id=inst.id, side=side,
+                                  quantity=qty, order_type=OrderType.MARKET,
+                                  time_in_force=TimeInForce.IOC, reduce_only=True,
+                                  ts=k.clock.now_ns())
+                if k.router.submit(cmd) is not None:
+                    break  # denied (book not live ...): retried on the next tick
+                sent += 1
+                left -= qty
+        self.flatten_orders += sent
+        return sent
+
+    def tick(self, now: int) -> None:
+        """Timer: loss limits, and keep flattening until flat while at level 3."""
+        self.check_losses(now)
+        if self.level >= FLATTEN and any(not math.isclose(p.qty, 0.0, abs_tol=1e-12)
+                                         for p in self.k.portfolio.positions()):
+            self.flatten()
+
+    def check_losses(self, now: int) -> str | None:
+        """Daily loss / drawdown: REDUCING (and the configured kill level) on a breach."""
+        loss = self.loss
+        if not loss.enabled:
+            return None
+        k = self.k
+        breach = loss.evaluate(now, k.portfolio.pnl_usd()["total"])
+        if loss.s.breached:
+            k.gate.hold("loss", TradingState.REDUCING, loss.s.breached)
+        if breach is not None:
+            log.error("loss_limit_breached", reason=breach, state=str(k.gate.state))
+            level = k.gate.limits.loss_kill_level
+            if level:
+                self.trip(level, breach, "loss_limit")
+            else:
+                self._journal(0, f"loss limit: {breach} -> reducing", "loss_limit")
+        j = k.journal
+        if loss.changed and j is not None and not j.closed:
+            j.save_state("__risk_loss__", now, loss.dump())
+        return breach
+
+    def restore_losses(self) -> None:
+        j = self.k.journal
+        payload = None if j is None else j.load_state("__risk_loss__")
+        if payload:
+            self.loss.load(payload)
+            if self.loss.s.breached:
+                self.k.gate.hold("loss", TradingState.REDUCING, self.loss.s.breached + " (restored)")
+
+    def clear_loss(self) -> None:
+        self.loss.clear(self.k.portfolio.pnl_usd()["total"])
+        self.k.gate.release("loss")
+
+    def on_venue_status(self, ev: VenueStatusChanged) -> None:
+        k = self.k
+        if ev.status in ("disconnected", "reconnecting"):
+            if ev.venue not in self.disconnected:
+                self.disconnected.add(ev.venue)
+                log.warning("venue_connectivity_lost", venue=ev.venue, reason=ev.reason)
+                if k.gate.limits.halt_on_disconnect:
+                    k.gate.hold(f"venue:{ev.venue}", TradingState.HALTED,
+                                f"{ev.venue} {ev.status}: {ev.reason}")
+                    self._journal(HALT, f"{ev.venue} {ev.status}: {ev.reason}", "connectivity")
+        elif ev.status == "connected" and ev.venue in self.disconnected:
+            self.disconnected.discard(ev.venue)
+            # Trading on this venue resumes only after reconciliation (runtime's hook).
+            k.request_reconcile(ev.venue)
+
+    def venue_reconciled(self, venue: str) -> None:
+        if venue not in self.disconnected:
+            self.k.gate.release(f"venue:{venue}")
+
+    def _journal(self, level: int, reason: str, source: str) -> None:
+        j = self.k.journal
+        if j is not None and not j.closed:
+            now = self.k.clock.now_ns()
+            j.write_command(now, KillSwitchTripped(level=level, reason=reason, source=source, ts=now))

@@ -1,0 +1,99 @@
+"""Pacing primitives for the gate: a token bucket, a windowed event counter, a duplicate filter.
+
+All three take the time as an argument (engine clock nanoseconds), never read a clock
+themselves, and do O(1) amortized work per call, so they run inside the synchronous gate on
+the live clock and on a virtual one alike. ``engine`` must not import ``adapters``, so this is
+a deliberately small bucket; the venue rate tables of ``adapters/ratelimit.py`` reach it as
+numbers through the config (``[risk.venue_rates.<venue>]``) or the adapter's
+``order_rate_limit`` attribute.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` banked; one token per order."""
+
+    __slots__ = ("rate_per_ns", "burst", "tokens", "last_ns")
+
+    def __init__(self, rate: float, burst: float, now_ns: int = 0) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError(f"token bucket needs rate > 0 and burst >= 1 (got {rate}, {burst})")
+        self.rate_per_ns = rate / 1e9
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.last_ns = now_ns
+
+    def _refill(self, now_ns: int) -> None:
+        if now_ns > self.last_ns:
+            self.tokens = min(self.burst, self.tokens + (now_ns - self.last_ns) * self.rate_per_ns)
+            self.last_ns = now_ns
+
+    def available(self, now_ns: int) -> float:
+        self._refill(now_ns)
+        return self.tokens
+
+    def try_take(self, now_ns: int, cost: float = 1.0) -> bool:
+        self._refill(now_ns)
+        if self.tokens >= cost:
+            self.tokens -= cost
+            return True
+        return False
+
+    def give_back(self, cost: float = 1.0) -> None:
+        """Return a token taken for an order a later check refused."""
+        self.tokens = min(self.burst, self.tokens + cost)
+
+
+class WindowCounter:
+    """How many events happened in the last ``window_ns`` (timestamps kept in a deque)."""
+
+    __slots__ = ("window_ns", "_times")
+
+    def __init__(self, window_ns: int) -> None:
+        self.window_ns = window_ns
+        self._times: deque[int] = deque()
+
+    def add(self, now_ns: int) -> int:
+        self._times.append(now_ns)
+        return self.count(now_ns)
+
+    def count(self, now_ns: int) -> int:
+        times, edge = self._times, now_ns - self.window_ns
+        while times and times[0] <= edge:
+            times.popleft()
+        return len(times)
+
+    def clear(self) -> None:
+        self._times.clear()
+
+
+class DuplicateFilter:
+    """Remembers keys for ``window_ns``; ``seen`` says whether a key came in that window."""
+
+    __slots__ = ("window_ns", "_last", "_order")
+
+    def __init__(self, window_ns: int) -> None:
+        self.window_ns = window_ns
+        self._last: dict[Hashable, int] = {}
+        self._order: deque[tuple[int, Hashable]] = deque()
+
+    def _expire(self, now_ns: int) -> None:
+        edge = now_ns - self.window_ns
+        order, last = self._order, self._last
+        while order and order[0][0] <= edge:
+            ts, key = order.popleft()
+            if last.get(key) == ts:
+                del last[key]
+
+    def seen(self, key: Hashable, now_ns: int) -> int | None:
+        """When ``key`` was last remembered within the window, else None."""
+        self._expire(now_ns)
+        return self._last.get(key)
+
+    def remember(self, key: Hashable, now_ns: int) -> None:
+        self._last[key] = now_ns
+        self._order.append((now_ns, key))

@@ -1,0 +1,156 @@
+"""Whole backtests: the report, determinism, agreement with paper trading, sweeps, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from backtest.cli import main
+from backtest.runner import run_backtest
+from backtest.sweep import load_with_overrides
+from engine.runtime import run_virtual
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "config" / "backtest.toml"
+FILES = ("summary.json", "fills.csv", "orders.csv", "report.html")
+
+
+def _short(tmp_path: Path, seconds: float = 120.0, extra: str = "") -> Path:
+    """config/backtest.toml with a shorter synthetic session."""
+    text = CONFIG.read_text().replace("duration_s = 900.0", f"duration_s = {seconds}")
+    assert text != CONFIG.read_text()
+    path = tmp_path / "bt.toml"
+    path.write_text(text + extra)
+    return path
+
+
+class _Svgs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.titles: list[str] = []
+        self.depth = 0
+        self.in_title = False
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append(tag)
+        if tag == "svg":
+            self.depth += 1
+            self.titles.append("")
+        if tag == "title" and self.depth and self.titles[-1] == "":
+            self.in_title = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self.depth -= 1
+        if tag == "title":
+            self.in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.titles[-1] += data
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("bt")
+    out = tmp / "out"
+    assert main([str(_short(tmp)), "--output", str(out), "--seed", "3", "--quiet"]) == 0
+    return out
+
+
+def test_backtest_of_the_example_market_makers_gives_a_sane_report(report: Path) -> None:
+    s = json.loads((report / "summary.json").read_text())
+    assert s["events"] > 10_000 and s["span"]["simulated_s"] == pytest.approx(120.0, abs=1.0)
+    assert s["fills"]["count"] > 0 and s["fills"]["maker"] > 0
+    pnl = s["pnl"]
+    assert pnl["fees_usd"] > 0
+    assert pnl["total_usd"] == pytest.approx(pnl["realized_usd"] + pnl["unrealized_usd"]
+                                             - pnl["fees_usd"], abs=1e-3)
+    assert s["risk"]["max_drawdown_usd"] >= 0 and s["risk"]["sharpe"] is not None
+    assert 0 < s["orders"]["fill_ratio_qty"] <= 1
+    assert s["queue"]["avg_wait_s"] > 0
+    assert s["adverse_selection"]["1s"]["fills_measured"] > 0
+    assert s["greeks"]["vega_usd_per_vol_pt"]["abs_max"] > 0  # the option quoter holds options
+    assert s["engine"]["strategy_errors"] == {}
+    fills = list(csv.DictReader((report / "fills.csv").open()))
+    orders = list(csv.DictReader((report / "orders.csv").open()))
+    assert len(fills) == s["fills"]["count"] and len(orders) == s["orders"]["orders"]
+    assert {f["instrument"] for f in fills} <= {o["instrument"] for o in orders}
+    assert all(float(f["quantity"]) > 0 and not math.isnan(float(f["price"])) for f in fills)
+
+
+def test_html_report_is_self_contained_and_has_the_charts(report: Path) -> None:
+    text = (report / "report.html").read_text()
+    parser = _Svgs()
+    parser.feed(text)
+    parser.close()
+    titles = parser.titles
+    for wanted in ("Equity", "Drawdown", "Position and delta", "Fills on the price", "Greeks: gamma",
+                   "Greeks: vega"):
+        assert any(t.startswith(wanted) for t in titles), (wanted, titles)
+    assert sum(1 for t in parser.tags if t == "polyline") >= 6
+    assert "script" not in parser.tags and "http://" not in text.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text
+
+
+def test_same_input_and_seed_give_byte_identical_results(report: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    assert main([str(_short(tmp_path)), "--output", str(again), "--seed", "3", "--quiet"]) == 0
+    for name in FILES:
+        assert (again / name).read_bytes() == (report / name).read_bytes(), name
+    other = tmp_path / "other"
+    assert main([str(_short(tmp_path)), "--output", str(other), "--seed", "4", "--quiet"]) == 0
+    assert (other / "fills.csv").read_bytes() != (report / "fills.csv").read_bytes()
+
+
+def test_backtest_and_paper_deployment_agree_on_fills(tmp_path: Path) -> None:
+    """The paper config run by run_virtual and by the backtester (source = venue)."""
+    paper = ROOT / "config" / "paper.toml"
+    config, _ = load_with_overrides(paper, [("backtest.data.source", "venue"),
+                                            ("backtest.data.duration_s", 120.0)])
+    node = run_virtual(config, 120.0, journal_path=tmp_path / "j.sqlite")
+    live = sorted((o.client_order_id, str(o.status), o.filled, o.avg_fill_price)
+                  for o in node.kernel.orders)
+    result = run_backtest(config)
+    bt = sorted((o.client_order_id, str(o.status), o.filled, o.avg_fill_price)
+                for o in result.node.kernel.orders)
+    assert sum(1 for o in live if o[2] > 0) > 0
+    assert bt == live
+    assert result.summary["fills"]["count"] == node.kernel.counters["fills"]
+
+
+def test_bad_backtest_section_names_the_key_path(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = _short(tmp_path)
+    path.write_text(path.read_text().replace('source = "synthetic"', 'source = "nope"'))
+    assert main([str(path), "--output", str(tmp_path / "o")]) == 2
+    assert "backtest.data.source" in capsys.readouterr().err
+    assert main([str(path), "--sweep", "strategies[0]params=1"]) == 2
+
+
+@pytest.mark.slow
+def test_sweep_runs_the_grid_in_processes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sweep"
+    code = main([str(_short(tmp_path, 60.0)), "--output", str(out), "--quiet",
+                 "--sweep", "strategies[0].params.half_spread_bps=1.5,6.0", "--workers", "2"])
+    assert code == 0
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [r["strategies[0].params.half_spread_bps"] for r in rows] == ["1.5", "6.0"]
+    assert (out / "run-000" / "report.html").is_file() and (out / "run-001" / "summary.json").is_file()
+    assert rows[0]["fills.count"] != rows[1]["fills.count"]
+    assert "half_spread_bps" in capsys.readouterr().out
+
+
+def test_sweep_values_are_validated_before_anything_runs(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(_short(tmp_path, 30.0)), "--output", str(tmp_path / "o"), "--quiet",
+                 "--sweep", "venues.sim.params.queue.model=worst,fifo"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "venues.sim.params.queue.model" in err and not (tmp_path / "o").exists()

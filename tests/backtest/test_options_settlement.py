@@ -1,0 +1,69 @@
+"""Options at the replay exchange: expiry, settlement at the delivery price, fees."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from backtest.schema import InstrumentSpec
+from engine.clock import NS_PER_S
+from engine.model import OptionSummary, OrderExpired, Side
+from tests.backtest.helpers import T0, fills, make_exchange, order, snapshot
+
+EXPIRY = T0 + 10 * NS_PER_S
+
+
+def _option(coin: bool, call: bool = True) -> InstrumentSpec:
+    return InstrumentSpec(symbol="BTC-X-60000-" + ("C" if call else "P"), kind="option", base="BTC",
+                          quote="BTC" if coin else "USD", settle="BTC" if coin else "USDC",
+                          tick_size=0.0001 if coin else 1.0, lot_size=0.1, min_size=0.1,
+                          underlying="BTC", expiry_ns=EXPIRY, strike=60_000.0,
+                          option_type="call" if call else "put", premium_in_coin=coin)
+
+
+def _summary(iid: str, und: float, ts: int) -> OptionSummary:
+    nan = math.nan
+    return OptionSummary(iid, nan, 0.6, nan, nan, und, 0.5, nan, nan, nan, nan, ts, ts)
+
+
+@pytest.mark.parametrize(("coin", "call", "expected"), [
+    (False, True, 1_000.0),            # USDC-settled (Bybit, the simulated venue): intrinsic in USD
+    (True, True, 1_000.0 / 61_000.0),  # coin-settled (Deribit, OKX): intrinsic / delivery price
+    (False, False, 0.0),               # out of the money put expires worthless
+])
+def test_position_settles_at_expiry_against_the_delivery_price(coin: bool, call: bool,
+                                                                expected: float) -> None:
+    ex, clock, out = make_exchange(instruments=[_option(coin, call)])
+    iid = ex.instruments()[0].id
+    ask = 0.02 if coin else 1_000.0
+    ex.on_market(snapshot([(ask / 2, 5.0)], [(ask, 5.0)], T0, iid=iid))
+    ex.on_market(_summary(iid, 60_000.0, T0))  # index observations for the settlement TWAP
+    ex.submit(order("buy", Side.BUY, 1.0, None, iid=iid))
+    ex.submit(order("rest", Side.BUY, 0.5, ask / 2, post_only=False, iid=iid))
+    ex.on_market(_summary(iid, 62_000.0, T0 + 5 * NS_PER_S))
+    settled: list = []
+    ex.on_settlement = lambda fill, px: settled.append((fill, px))
+    clock.advance_to(EXPIRY + 1)
+    ((fill, delivery),) = settled
+    assert delivery == 61_000.0
+    assert fill.side is Side.SELL and fill.quantity == 1.0
+    assert fill.price == pytest.approx(expected, rel=1e-12)
+    assert any(isinstance(e, OrderExpired) and e.client_order_id == "rest" for e in out)
+    assert ex.positions[iid] == 0.0
+    ex.submit(order("late", Side.BUY, 1.0, ask, iid=iid))
+    assert out[-1].reason == "instrument_not_active"
+
+
+def test_option_fee_is_on_the_underlying_and_capped_by_the_premium() -> None:
+    spec = _option(False)
+    ex, clock, out = make_exchange(instruments=[spec])
+    iid = ex.instruments()[0].id
+    ex.on_market(_summary(iid, 60_000.0, T0))
+    ex.on_market(snapshot([(4.0, 5.0)], [(5.0, 1.0), (1_000.0, 5.0)], T0, iid=iid))
+    ex.submit(order("cheap", Side.BUY, 1.0, 5.0, iid=iid))
+    (f,) = fills(out, "cheap")
+    assert f.fee == pytest.approx(min(0.001 * 60_000.0, 0.125 * 5.0))  # capped: 0.625
+    ex.submit(order("dear", Side.BUY, 1.0, 1_000.0, iid=iid))
+    (g,) = fills(out, "dear")
+    assert g.fee == pytest.approx(0.001 * 60_000.0)  # 60 USD < 12.5 % of 1000

@@ -1,0 +1,112 @@
+"""The event store (round trips, bad input), real captures, and config key-path overrides."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tomllib
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from backtest import store as stores
+from backtest.runner import run_backtest
+from backtest.store import StoreError
+from backtest.sweep import (
+    OverrideError,
+    dump_toml,
+    grid,
+    load_with_overrides,
+    parse_path,
+    parse_sweeps,
+    set_path,
+)
+from engine.model import BookDelta, BookSnapshot, OptionSummary, Trade
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKETDATA = Path(os.environ.get("VOLTA_MARKETDATA", ROOT / ".." / "shared" / "marketdata"))
+USDM = MARKETDATA / "binance-usdm" / "binance-usdm-btcusdt-2024-08-08.jsonl.gz"
+START = 1_767_225_600_000_000_000
+
+
+def test_synthetic_store_round_trips_exactly(tmp_path: Path) -> None:
+    data = stores.synthetic({"seed": 5, "expiries_days": [1.0, 7.0], "strikes_per_expiry": 5},
+                            "sim", START, 20.0)
+    kinds = {type(e) for e in data.events}
+    assert {BookSnapshot, BookDelta, Trade, OptionSummary} <= kinds
+    assert len(data.instruments) == 1 + 2 * 5 * 2
+    stores.save(data, tmp_path / "s")
+    back = stores.load(tmp_path / "s")
+    assert msgspec.json.encode(back.events) == msgspec.json.encode(data.events)  # NaN-safe
+    assert back.instruments == data.instruments
+    again = stores.synthetic({"seed": 5, "expiries_days": [1.0, 7.0], "strikes_per_expiry": 5},
+                             "sim", START, 20.0)
+    assert msgspec.json.encode(again.events) == msgspec.json.encode(data.events)  # seeded
+
+
+def test_bad_stores_and_captures_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="not a readable event store"):
+        stores.load(tmp_path / "missing")
+    data = stores.synthetic({"seed": 1, "strikes_per_expiry": 1, "expiries_days": [1.0]},
+                            "sim", START, 2.0)
+    stores.save(data, tmp_path / "s")
+    (tmp_path / "s" / "meta.json").write_text('{"format": 99}')
+    with pytest.raises(StoreError, match="format 99"):
+        stores.load(tmp_path / "s")
+    bad = tmp_path / "bad.jsonl.gz"
+    with gzip.open(bad, "wt") as fh:
+        fh.write('{"ts": 1, "venue": "binance-usdm", "kind": "ws"}\nnot json\n')
+    with pytest.raises(StoreError, match="bad.jsonl.gz"):
+        stores.from_captures([bad])
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"ts": 1, "venue": "nasdaq", "kind": "ws", "data": "{}"}\n')
+    with pytest.raises(StoreError, match="no codec for venue 'nasdaq'"):
+        stores.from_captures([other])
+
+
+@pytest.mark.skipif(not USDM.is_file(), reason=f"real capture not present: {USDM}")
+def test_binance_capture_backtest_equals_its_event_store_backtest(tmp_path: Path) -> None:
+    config, _ = load_with_overrides(ROOT / "config" / "backtest-binance.toml",
+                                    [("backtest.data.files", [str(USDM)])])
+    data = stores.from_captures([USDM])
+    assert data.meta["integrity"]["gaps"] == 0 and len(data.events) == 93_954
+    direct = run_backtest(config, data=data)
+    stores.save(data, tmp_path / "usdm")
+    via_store = run_backtest(config, data=stores.load(tmp_path / "usdm"))
+    assert {k: v for k, v in direct.summary.items() if k != "data"} == {
+        k: v for k, v in via_store.summary.items() if k != "data"}
+    s = direct.summary
+    assert s["events"] == 93_954 and s["fills"]["count"] > 10
+    assert s["exchange"]["binance-usdm"]["maker_fills"] == s["fills"]["maker"]
+    assert s["queue"]["avg_wait_s"] > 0
+
+
+def test_key_paths_and_values() -> None:
+    assert parse_path("strategies[0].params.half_spread_bps") == [
+        "strategies", 0, "params", "half_spread_bps"]
+    for bad in ("", "a..b", "a[x]", "[0", "a.b]"):
+        with pytest.raises(OverrideError):
+            parse_path(bad)
+    assert parse_sweeps(["a.b=1,2.5,true,x"]) == [("a.b", [1, 2.5, True, "x"])]
+    assert grid([("a", [1, 2]), ("b", ["x", "y"])]) == [
+        [("a", 1), ("b", "x")], [("a", 1), ("b", "y")], [("a", 2), ("b", "x")], [("a", 2), ("b", "y")]]
+    with pytest.raises(OverrideError):
+        parse_sweeps(["nothing"])
+    doc = {"strategies": [{"params": {}}]}
+    set_path(doc, "strategies[0].params.x", 1.5)
+    with pytest.raises(OverrideError, match="no item"):
+        set_path(doc, "strategies[3].params.x", 1)
+    doc2 = {"a": {"b c": [1, 2.5, "q\"uote", True, {"x": float("inf")}]}, "d": "s"}
+    assert tomllib.loads(dump_toml(doc2)) == doc2
+
+
+def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
+    from config import ConfigError
+
+    cfg, _ = load_with_overrides(ROOT / "config" / "backtest.toml",
+                                 [("strategies[0].params.half_spread_bps", 7.0)], seed=9)
+    assert cfg.strategies[0].params["half_spread_bps"] == 7.0
+    assert cfg.backtest["data"]["synthetic"]["seed"] == 9 and cfg.venues["sim"].params["seed"] == 9
+    with pytest.raises(ConfigError, match="risk: unknown key 'max_ordr_qty'|max_ordr_qty"):
+        load_with_overrides(ROOT / "config" / "backtest.toml", [("risk.max_ordr_qty", 1.0)])

@@ -1,0 +1,1 @@
+"""A third-party strategy package for Volta (test fixture)."""
