@@ -50,13 +50,15 @@ _ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError, Overflow
 
 
 class BinanceCodec:
-    """Codec for one Binance market: ``market`` is ``"spot"``, ``"usdm"`` or ``"coinm"``."""
+    """Codec for one Binance market: ``market`` is ``"spot"``, ``"usdm"`` or ``"coinm"``;
+    ``venue`` names the instrument ids' venue (default ``binance-<market>``)."""
 
-    def __init__(self, market: str = "usdm") -> None:
+    def __init__(self, market: str = "usdm", venue: str | None = None) -> None:
         if market not in _ch.MARKETS:
             raise ValueError(f"unknown Binance market {market!r}: expected one of {_ch.MARKETS}")
         self.market = market
-        self.venue: str = _ch.VENUES[market]
+        # A deployment names the venue (its config table key); captures use the default.
+        self.venue: str = venue or _ch.VENUES[market]
         self.futures = market != "spot"
         self.last_channel: str = ""
         self.last_error: Any = None

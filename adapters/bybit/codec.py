@@ -57,10 +57,11 @@ class BybitCodec:
 
     venue: str = VENUE
 
-    def __init__(self, category: str = "linear") -> None:
+    def __init__(self, category: str = "linear", venue: str = VENUE) -> None:
         if category not in channels.CATEGORIES:
             raise ValueError(f"unknown Bybit category {category!r}")
         self.category = category
+        self.venue = venue  # a deployment names the venue (its config table key)
         self.last_channel = ""
         self._url = ""
         self._iids: dict[str, str] = {}
@@ -85,7 +86,7 @@ class BybitCodec:
     def _iid(self, symbol: str) -> str:
         iid = self._iids.get(symbol)
         if iid is None:
-            iid = instrument_id(VENUE, channels.volta_symbol(symbol, self.category))
+            iid = instrument_id(self.venue, channels.volta_symbol(symbol, self.category))
             self._iids[symbol] = iid
         return iid
 
@@ -226,7 +227,7 @@ class BybitCodec:
 
     def _rest_book(self, result: dict[str, Any], url: str, cat: str, ts_recv: int) -> BookSnapshot:
         symbol = string(result["s"], "s")
-        iid = instrument_id(VENUE, channels.volta_symbol(symbol, cat))
+        iid = instrument_id(self.venue, channels.volta_symbol(symbol, cat))
         u = uint(result["u"], "u")
         cts = result.get("cts")
         ts_event = ms_to_ns(result["ts"] if cts is None else cts, "cts")
@@ -248,7 +249,7 @@ class BybitCodec:
         for row in rows:
             if row.__class__ is not dict:
                 raise bad("ticker row is not an object")
-            iid = instrument_id(VENUE, channels.volta_symbol(string(row["symbol"], "symbol"), cat))
+            iid = instrument_id(self.venue, channels.volta_symbol(string(row["symbol"], "symbol"), cat))
             emit(row, row, iid, cat, ts_event, ts_recv, 0, out)
         return out
 

@@ -19,6 +19,11 @@ notifications.md). Three shapes exist and are told apart by their keys:
   valid frame, not a protocol violation: decode returns ``[]`` and records it in
   ``last_error`` (a ``DeribitError``) and ``error_count``.
 
+Private traffic shares the connection: a ``user.*`` notification, or a response whose id is
+at least ``PRIVATE_ID_BASE`` (the id space of ``adapters.deribit.private``), is not decoded
+here; the parsed object is left in ``foreign`` for the session's private layer (one JSON parse
+per frame), and decode returns ``[]``.
+
 Books: ``change_id``/``prev_change_id`` become ``seq``/``prev_seq`` (``first_seq = seq``),
 levels ``[action, price, amount]`` with ``delete`` carrying size 0; amounts are absolute.
 Prices and amounts are JSON numbers; anything else is a ``VenueProtocolError``.
@@ -55,6 +60,8 @@ _NAN = float("nan")
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _CAUGHT = (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError)
 _EMPTY: tuple = ()
+PRIVATE_ID_BASE = 1 << 31
+"""Request ids from here on belong to the private layer (orders, queries, auth)."""
 
 
 class DeribitError(NamedTuple):
@@ -154,6 +161,7 @@ class DeribitCodec:
         self.error_count: int = 0
         self.subscribed: set[str] = set()
         self.tick_size_steps: dict[str, TickSteps] = {}
+        self.foreign: dict | None = None
         self._next_id: int = 1
         self._pending: dict[int, str] = {}
         self._channels: dict[str, ch.ChannelInfo] = {}
@@ -177,13 +185,23 @@ class DeribitCodec:
             method = msg.get("method")
             if method == "subscription":
                 params = msg["params"]
-                return self._notification(params["channel"], params["data"], ts_recv)
+                channel = params["channel"]
+                if channel.__class__ is str and channel.startswith("user."):
+                    self.last_channel = "user"
+                    self.foreign = msg
+                    return []
+                return self._notification(channel, params["data"], ts_recv)
             if method == "heartbeat":
                 self.last_channel = "heartbeat"
                 if msg["params"]["type"] == "test_request":
                     self.pending_test_request = True
                 return []
             if "id" in msg:
+                rid = msg["id"]
+                if rid.__class__ is int and rid >= PRIVATE_ID_BASE:
+                    self.last_channel = "rpc"
+                    self.foreign = msg
+                    return []
                 return self._response(msg, ts_recv)
             self.last_channel = "other"
             return []

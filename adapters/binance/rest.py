@@ -1,0 +1,145 @@
+"""Binance REST over aiohttp: self-throttled, signed, server-time-synced, errors classified.
+
+Theory of operation: every request first waits on the venue's rate limiter (``adapters.ratelimit``,
+table ``binance_usdm``/``binance_spot``), then goes out; the response's ``X-MBX-USED-WEIGHT-*``
+and ``X-MBX-ORDER-COUNT-*`` headers correct our accounting, and a 429/418 with ``Retry-After``
+blocks the limiter. What came back is classified once, here, because the session must treat the
+three outcomes differently:
+
+* ``Reply`` with ``ok`` True: a 2xx and a JSON body.
+* ``Reply`` with ``ok`` False: the venue answered and refused (4xx with ``{"code","msg"}``,
+  or 429/418 rate limited: Binance did not process the request). A definitive outcome.
+* ``Unknown``: no answer we can trust (timeout, connection lost, 5xx): the request may or may
+  not have been executed. The caller must not resend an order blindly.
+
+Signed requests carry ``timestamp`` = local time + the offset measured against
+``/fapi/v1/time`` (re-measured on ``-1021``), and ``recvWindow``. Nothing here logs a query
+string: it carries a signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from adapters.binance.private import TIMESTAMP_OUTSIDE_RECV_WINDOW, error_of, loads, signed_query
+from adapters.ratelimit import RateLimiter, parse_rate_limit_headers
+
+
+class NotSent(Exception):
+    """The request never left this process (``on_send`` declined it): a definitive outcome."""
+
+
+class Unknown(Exception):
+    """The request's fate is unknown (timeout, connection loss, 5xx)."""
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: Any
+    raw: bytes = b""
+    code: int = 0
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300 and self.code == 0
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status in (429, 418)
+
+
+class BinanceRest:
+    """One REST client per session. ``api_key``/``api_secret`` may be empty (market data only)."""
+
+    def __init__(self, base_url: str, limiter: RateLimiter, *, venue: str, api_key: str = "",
+                 api_secret: str = "", recv_window_ms: int = 5000, timeout_s: float = 10.0,
+                 time_path: str = "/fapi/v1/time", prefix: str = "/fapi") -> None:
+        self.base_url = base_url.rstrip("/")
+        self.limiter = limiter
+        self.venue = venue
+        self._key = api_key
+        self._secret = api_secret
+        self.recv_window_ms = recv_window_ms
+        self.timeout_s = timeout_s
+        self.time_path = time_path
+        self.prefix = prefix
+        self.offset_ms = 0
+        self.rate_limited_until = 0.0
+        self.used_weight = 0.0
+        self._http: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.offset_ms
+
+    async def sync_time(self) -> int:
+        """Measure the server clock offset (midpoint of the round trip); returns it in ms."""
+        t0 = time.time_ns()
+        reply = await self.request("GET", self.time_path)
+        t1 = time.time_ns()
+        if not reply.ok:
+            raise Unknown(f"server time: HTTP {reply.status} {reply.message}")
+        self.offset_ms = int(reply.body["serverTime"]) - (t0 + t1) // 2_000_000
+        return self.offset_ms
+
+    async def request(self, method: str, path: str, params: dict[str, Any] | None = None, *,
+                      signed: bool = False, key_only: bool = False,
+                      timeout_s: float | None = None,
+                      on_send: Callable[[], bool] | None = None) -> Reply:
+        """Send one request (after the limiter admits it) and classify the answer."""
+        assert self._http is not None, "BinanceRest.open() first"
+        endpoint = f"{method} {path}"
+        await self.limiter.acquire(endpoint)
+        headers = {"X-MBX-APIKEY": self._key} if (signed or key_only) and self._key else {}
+        if signed:
+            query = signed_query(params or {}, self._secret, self.now_ms(), self.recv_window_ms)
+        else:
+            query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
+        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+        if on_send is not None and not on_send():  # past the limiter: last chance to drop it
+            raise NotSent(f"{endpoint}: declined before sending")
+        try:
+            async with self._http.request(
+                    method, url, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)) as resp:
+                raw = await resp.read()
+                status = resp.status
+                update = parse_rate_limit_headers("binance_usdm", resp.headers, endpoint)
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise Unknown(f"{endpoint}: {type(exc).__name__}") from exc
+        self.limiter.apply(update, endpoint)
+        self.used_weight = update.used.get("weight_1m", self.used_weight)
+        if status in (429, 418):
+            retry = update.retry_after_s if update.retry_after_s is not None else 60.0
+            self.limiter.apply(type(update)(retry_after_s=retry))  # block every limit
+            self.rate_limited_until = time.monotonic() + retry
+        if status >= 500:
+            raise Unknown(f"{endpoint}: HTTP {status}")
+        body = loads(raw, self.venue) if raw else None
+        err = error_of(body)
+        if err is None and not 200 <= status < 300:
+            err = (status, f"HTTP {status}")
+        if err is not None:
+            if err[0] == TIMESTAMP_OUTSIDE_RECV_WINDOW:
+                with contextlib.suppress(Exception):  # the next request retries the sync
+                    await self.sync_time()
+            return Reply(status, body, raw, err[0], err[1])
+        return Reply(status, body, raw)
+

@@ -1,0 +1,356 @@
+"""``BinanceVenue``: a live Binance USD-M (trading) or spot (market data) session.
+
+Theory of operation. Two self-healing websockets (``adapters.ws``) and one REST client:
+
+* market data: one combined-stream connection ``/stream?streams=a/b/c`` (subscribed by the URL,
+  so a reconnect resubscribes by itself). Frames go through ``BinanceCodec`` straight onto the
+  bus. Books follow Binance's procedure: the stream opens first, then a REST ``depth`` snapshot
+  is fetched and published as a ``BookSnapshot``; the integrity layer buffers deltas until it and
+  bridges (``engine.integrity``). Every (re)connect re-snapshots every book, and every
+  ``request_resync`` (gap, crossed, silent stream) fetches one; concurrent requests for one
+  symbol collapse into one fetch plus at most one follow-up.
+* user data: ``/ws/<listenKey>`` (key from ``POST /fapi/v1/listenKey``, kept alive by ``PUT``);
+  ``ORDER_TRADE_UPDATE``/``ACCOUNT_UPDATE`` through ``private.UserStreamDecoder``. After a
+  reconnect every order not known to be final is queried, so fills and cancels that happened
+  while the stream was down are recovered (fills de-duplicated by trade id).
+* REST orders (``POST/PUT/DELETE /fapi/v1/order``, chosen over the websocket API for one signed
+  path shared with queries and reconciliation). ``submit`` never blocks: a task sends it. No
+  answer within ``ack_timeout_s`` leaves the order UNKNOWN: nothing is published and nothing is
+  resent; ``query_order`` settles it from the venue's own answer.
+
+``VenueStatusChanged`` is published when a stream drops (``disconnected``), comes back
+(``connected``) or the venue rate limits us (``rate_limited``). Nothing here logs a frame, a
+query string or a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from adapters.binance import channels as ch
+from adapters.binance import private as pv
+from adapters.binance.codec import BinanceCodec
+from adapters.binance.orders import BinanceOrders
+from adapters.binance.params import BinanceParams
+from adapters.binance.rest import BinanceRest, Unknown
+from adapters.binance.tracker import OrderTracker
+from adapters.ratelimit import VENUE_LIMITS, RateLimiter
+from adapters.ws import CloseReason, ReconnectingWebSocket, WsConfig
+from engine.model import (
+    Instrument,
+    PositionReport,
+    VenueProtocolError,
+    VenueStatusChanged,
+    split_instrument_id,
+)
+from engine.venue import VenueAdapter
+
+__all__ = ["BinanceParams", "BinanceVenue"]
+
+_log = structlog.get_logger("volta.binance")
+
+
+class BinanceVenue(BinanceOrders, VenueAdapter):
+    """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
+
+    Params = BinanceParams
+
+    def __init__(self, params: BinanceParams | None = None) -> None:
+        p = self.params = params if params is not None else BinanceParams()
+        self.venue = p.venue
+        self.codec = BinanceCodec(p.market, venue=p.venue)
+        self.user = pv.UserStreamDecoder(p.venue, self.codec.instrument_id)
+        self.tracker = OrderTracker()
+        self.ws_base, rest_base = p.endpoints()
+        spot = p.market == "spot"
+        self._api = "/api/v3" if spot else "/fapi/v1"
+        self.limiter = RateLimiter(VENUE_LIMITS["binance_spot" if spot else "binance_usdm"])
+        self.rest = BinanceRest(
+            rest_base, self.limiter, venue=p.venue,
+            api_key=p.api_key.reveal() if p.api_key else "",
+            api_secret=p.api_secret.reveal() if p.api_secret else "",
+            recv_window_ms=p.recv_window_ms, timeout_s=p.rest_timeout_s,
+            time_path=f"{self._api}/time")
+        self.positions: dict[str, PositionReport] = {}
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("malformed", "snapshots", "snapshot_failures", "resync_requests", "md_connects",
+             "user_connects", "acks_unknown", "queries", "rate_limited", "user_malformed"), 0)
+        self._instruments: dict[str, Instrument] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._order_tasks: set[asyncio.Task[Any]] = set()
+        self._snap_busy: set[str] = set()
+        self._snap_again: set[str] = set()
+        self._first_snapshots: dict[str, asyncio.Future[None]] = {}
+        self._md: ReconnectingWebSocket | None = None
+        self._user_ws: ReconnectingWebSocket | None = None
+        self._listen_key = ""
+        self._dms_timeout_s = 0.0
+        self._dms_task: asyncio.Task[Any] | None = None
+        self._stopped: asyncio.Event | None = None
+        self._rng = random.Random()
+
+    # ------------------------------------------------------------------ lifecycle
+    def instruments(self) -> list[Instrument]:
+        return list(self._instruments.values())
+
+    def _ws_config(self, user: bool = False) -> WsConfig:
+        p = self.params
+        # The user stream is silent while nothing happens to the account: a data watchdog would
+        # drop it every few seconds. Its liveness is the websocket ping/pong instead.
+        return WsConfig(ping_interval_s=p.ping_interval_s, ping_timeout_s=p.ping_timeout_s,
+                        stale_after_s=None if user else p.stale_after_s,
+                        max_lifetime_s=p.max_lifetime_s,
+                        backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
+                        open_timeout_s=min(10.0, p.start_timeout_s))
+
+    async def start(self) -> None:
+        """Instruments, market stream + snapshots, then (with credentials) the user stream."""
+        self._stopped = asyncio.Event()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # nothing half-started survives a failed start
+            raise
+
+    async def _start(self) -> None:
+        p = self.params
+        await self.rest.open()
+        if p.trading:
+            await self.rest.sync_time()
+        await self._load_instruments()
+        loop = asyncio.get_running_loop()
+        self._first_snapshots = {s: loop.create_future() for s in self._instruments_symbols()}
+        self._md = ReconnectingWebSocket(
+            ch.stream_url(p.market, self._streams()).replace(ch.WS_BASE[p.market], self.ws_base),
+            on_frame=self._on_md_frame, on_open=self._on_md_open, on_close=self._on_md_close,
+            config=self._ws_config(), name=f"{self.venue}:md")
+        self._md.start()
+        async with asyncio.timeout(p.start_timeout_s):
+            await self._md.wait_open()
+            await asyncio.gather(*self._first_snapshots.values())
+            if p.trading:
+                self._listen_key = await self._new_listen_key()
+                self._user_ws = ReconnectingWebSocket(
+                    self._user_url(), on_frame=self._on_user_frame, on_open=self._on_user_open,
+                    on_close=self._on_user_close, config=self._ws_config(user=True),
+                    name=f"{self.venue}:user")
+                self._user_ws.start()
+                await self._user_ws.wait_open()
+                self._spawn(self._keepalive_loop())
+        _log.info("binance.started", venue=self.venue, market=p.market, network=p.network,
+                  instruments=len(self._instruments), trading=p.trading)
+
+    async def run(self) -> None:
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Disarm the dead-man switch, close the streams, release the listen key."""
+        if self._stopped is None or self._stopped.is_set():
+            return
+        if self._dms_timeout_s and self.params.trading:
+            self._dms_timeout_s = 0.0
+            for sym in self._instruments_symbols():
+                await self._quiet(self.rest.request("POST", f"{self._api}/countdownCancelAll",
+                                                    {"symbol": sym, "countdownTime": 0}, signed=True))
+        if self._order_tasks:  # requests in flight (the shutdown's cancels) get their answer
+            await asyncio.wait(set(self._order_tasks), timeout=self.params.ack_timeout_s)
+        for ws in (self._md, self._user_ws):
+            if ws is not None:
+                await ws.close()
+        if self._listen_key:
+            await self._quiet(self.rest.request("DELETE", f"{self._api}/listenKey", key_only=True))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.rest.close()
+        self._stopped.set()
+
+    async def _quiet(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            return await coro
+        except (Unknown, VenueProtocolError) as exc:
+            _log.warning("binance.request_failed", venue=self.venue, error=str(exc))
+            return None
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], order: bool = False) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task this session owns; ``order`` tasks are awaited on stop."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        if order:
+            self._order_tasks.add(task)
+            task.add_done_callback(self._order_tasks.discard)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("binance.task_failed", venue=self.venue, error=repr(task.exception()))
+
+    # ------------------------------------------------------------------ instruments
+    def _instruments_symbols(self) -> list[str]:
+        return [s.upper() for s in self.params.symbols]
+
+    async def _load_instruments(self) -> None:
+        path = f"{self._api}/exchangeInfo"
+        reply = await self.rest.request("GET", path)
+        if not reply.ok:
+            raise RuntimeError(f"{self.venue}: exchangeInfo refused: {reply.code} {reply.message}")
+        listed = {i.symbol: i for i in self.codec.decode_rest(path, reply.raw, time.time_ns())}
+        missing = [s for s in self._instruments_symbols() if s not in listed]
+        if missing:
+            raise RuntimeError(f"{self.venue}: symbols not listed on {self.params.network}: {missing}")
+        self._instruments = {listed[s].id: listed[s] for s in self._instruments_symbols()}
+
+    def _streams(self) -> list[str]:
+        p, out = self.params, []
+        for sym in self._instruments_symbols():
+            for c in p.channels:
+                if c == "depth":
+                    out.append(ch.depth_channel(sym, p.depth_speed))
+                elif c == "trade":
+                    out.append(ch.trade_channel(sym))
+                elif c == "aggTrade":
+                    out.append(ch.agg_trade_channel(sym))
+                elif c == "bookTicker":
+                    out.append(ch.book_ticker_channel(sym))
+                elif c == "markPrice" and p.market != "spot":
+                    out.append(ch.mark_price_channel(sym))
+        return out
+
+    # ------------------------------------------------------------------ market data
+    def _status(self, status: str, reason: str, stream: str = "") -> None:
+        self.publish(VenueStatusChanged(self.venue, status, reason, self.clock.now_ns(), stream))
+
+    def _on_md_open(self, url: str) -> list[str]:
+        self.codec.on_open(url)
+        self.stats["md_connects"] += 1
+        if self.stats["md_connects"] > 1:
+            self._status("connected", "market data reconnected", "market_data")
+        if "depth" in self.params.channels:
+            for sym in self._instruments_symbols():
+                self._spawn(self._snapshot(sym))  # the stream is open: buffer, then snapshot
+        else:
+            for fut in self._first_snapshots.values():
+                if not fut.done():
+                    fut.set_result(None)
+        return []
+
+    def _on_md_close(self, reason: CloseReason) -> None:
+        if reason is not CloseReason.LOCAL_CLOSE:
+            self._status("disconnected", f"market data: {reason.value}", "market_data")
+
+    def _on_md_frame(self, data: str | bytes, ts_recv: int) -> None:
+        try:
+            events = self.codec.decode(data, ts_recv)
+        except VenueProtocolError:
+            self.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
+            return
+        publish = self.publish
+        for ev in events:
+            publish(ev)
+
+    def request_resync(self, instrument_id: str) -> None:
+        """Fetch a fresh REST snapshot (collapsed with one already in flight)."""
+        self.stats["resync_requests"] += 1
+        _, symbol = split_instrument_id(instrument_id)
+        if self._md is not None and self._stopped is not None and not self._stopped.is_set():
+            self._spawn(self._snapshot(symbol))
+
+    async def _snapshot(self, symbol: str) -> None:
+        if symbol in self._snap_busy:
+            self._snap_again.add(symbol)
+            return
+        self._snap_busy.add(symbol)
+        try:
+            delay = 0.2
+            while True:
+                self._snap_again.discard(symbol)
+                if await self._fetch_snapshot(symbol) and symbol not in self._snap_again:
+                    return
+                if symbol not in self._snap_again:
+                    await asyncio.sleep(delay * (0.5 + self._rng.random()))
+                    delay = min(delay * 2, 10.0)
+        finally:
+            self._snap_busy.discard(symbol)
+
+    async def _fetch_snapshot(self, symbol: str) -> bool:
+        path = f"{self._api}/depth"
+        params = {"symbol": symbol, "limit": self.params.snapshot_limit}
+        try:
+            reply = await self.rest.request("GET", path, params)
+            if not reply.ok:
+                raise Unknown(f"depth refused: {reply.code} {reply.message}")
+            events = self.codec.decode_rest(f"{path}?symbol={symbol}", reply.raw, time.time_ns())
+        except (Unknown, VenueProtocolError) as exc:
+            self.stats["snapshot_failures"] += 1
+            _log.warning("binance.snapshot_failed", venue=self.venue, symbol=symbol, error=str(exc))
+            return False
+        for ev in events:
+            self.publish(ev)
+        self.stats["snapshots"] += 1
+        fut = self._first_snapshots.get(symbol)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+        return True
+
+    # ------------------------------------------------------------------ user stream
+    def _user_url(self) -> str:
+        return f"{self.ws_base}/ws/{self._listen_key}"
+
+    async def _new_listen_key(self) -> str:
+        reply = await self.rest.request("POST", f"{self._api}/listenKey", key_only=True)
+        if not reply.ok:
+            raise RuntimeError(f"{self.venue}: listenKey refused: {reply.code} {reply.message}")
+        return str(reply.body["listenKey"])
+
+    async def _keepalive_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.params.listen_key_keepalive_s)
+            reply = await self._quiet(self.rest.request("PUT", f"{self._api}/listenKey",
+                                                        key_only=True))
+            if reply is not None and not reply.ok:
+                await self._refresh_listen_key()
+
+    async def _refresh_listen_key(self) -> None:
+        key = await self._quiet(self._new_listen_key())
+        if key and self._user_ws is not None:
+            self._listen_key = key
+            self._user_ws.url = self._user_url()  # used by the next (re)connect
+
+    def _on_user_open(self, url: str) -> list[str]:
+        self.stats["user_connects"] += 1
+        if self.stats["user_connects"] > 1:
+            self._status("connected", "user stream reconnected", "private")
+            self._spawn(self._resync_orders())
+        return []
+
+    def _on_user_close(self, reason: CloseReason) -> None:
+        if reason is not CloseReason.LOCAL_CLOSE:
+            self._status("disconnected", f"user stream: {reason.value}", "private")
+            self._spawn(self._refresh_listen_key())
+
+    def _on_user_frame(self, data: str | bytes, ts_recv: int) -> None:
+        try:
+            events = self.user.decode(data, ts_recv)
+        except VenueProtocolError:
+            self.stats["user_malformed"] += 1
+            _log.error("binance.user_frame_malformed", venue=self.venue)
+            return
+        for ev in events:
+            if isinstance(ev, PositionReport):
+                self.positions[ev.instrument_id] = ev
+                self.publish(ev)
+            else:
+                self._emit(ev)
+        if self.user.listen_key_expired:
+            self.user.listen_key_expired = False
+            self._spawn(self._refresh_listen_key())
+

@@ -1,0 +1,353 @@
+"""Order entry, status queries, reconciliation and the dead-man switch of ``BybitVenue``.
+
+Theory of operation: a mixin over the session's REST client, tracker and publish. Orders go out
+on ``POST /v5/order/create|amend|cancel`` (REST rather than the ``/v5/trade`` websocket: one
+signed path shared with queries and reconciliation). ``submit`` never blocks; no answer within
+``ack_timeout_s`` leaves the order UNKNOWN (nothing published, nothing resent). The venue's own
+word settles everything: an ``order`` row from the private stream and a ``/v5/order/realtime``
+row both become an ``OrderStatusReport`` and go through ``settle``, which publishes only the
+lifecycle events the report proves (tracker de-duplication), and for a status query recovers
+missing fills from ``/v5/execution/list``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+
+from adapters.bybit import private as pv
+from adapters.bybit.rest import BybitRest, NotSent, Reply, Unknown
+from adapters.bybit.tracker import DONE, OrderTracker, Tracked
+from engine.model import (
+    AmendOrder,
+    CancelOrder,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
+    SubmitOrder,
+    VenueProtocolError,
+    VenueReconciliation,
+)
+
+_log = structlog.get_logger("volta.bybit")
+_NS = 1_000_000_000
+_OPEN = (str(OrderStatus.ACCEPTED), str(OrderStatus.PARTIALLY_FILLED))
+
+
+class BybitOrders:
+    """Mixin: needs ``venue``, ``params``, ``rest``, ``tracker``, ``publish``, ``clock``,
+    ``_spawn``, ``_status``, ``_iid``, ``_fee_ccy``, ``_symbol_of``, ``stats``."""
+
+    venue: str
+    rest: BybitRest
+    tracker: OrderTracker
+    stats: dict[str, int]
+    params: Any
+    publish: Any
+    clock: Any
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _emit(self, ev: Any) -> None:
+        if self.tracker.admit(ev):
+            self.publish(ev)
+
+    def _reject(self, client_order_id: str, instrument_id: str, reason: str) -> None:
+        now = self.clock.now_ns()
+        self._emit(OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
+                                 reason=reason, ts_event=now, ts_recv=now))
+
+    def _request_refused(self, client_order_id: str, instrument_id: str, what: str,
+                         reply: Reply) -> bool:
+        """Publish a refused cancel/amend if the order is known to be working; False when
+        only a status query can tell what the refusal means."""
+        self._refused(reply)
+        now = time.time_ns()
+        ev = OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
+                           reason=f"{what} refused {reply.code}: {reply.message}",
+                           ts_event=now, ts_recv=now)
+        if reply.code in pv.ORDER_NOT_FOUND or not self.tracker.admit_request_reject(ev):
+            return False
+        self.publish(ev)
+        return True
+
+    def _refused(self, reply: Reply) -> None:
+        if reply.rate_limited:
+            self.stats["rate_limited"] += 1
+            self._status("rate_limited", f"retCode {reply.code}")  # type: ignore[attr-defined]
+
+    async def _call(self, method: str, path: str, body: dict[str, Any], what: str,
+                    client_order_id: str, timeout_s: float | None = None,
+                    on_send: Any = None) -> Reply | None:
+        try:
+            return await self.rest.request(method, path, body, signed=True, timeout_s=timeout_s,
+                                           on_send=on_send)
+        except NotSent:
+            self.stats["throttled"] = self.stats.get("throttled", 0) + 1
+            return Reply(0, {}, b"", -1, "THROTTLED: held by the rate limiter past the ack "
+                         "timeout; never sent")
+        except (Unknown, VenueProtocolError) as exc:
+            _log.warning("bybit.request_fate_unknown", venue=self.venue, what=what,
+                         client_order_id=client_order_id, error=str(exc))
+            return None
+
+    # -- order entry --------------------------------------------------------------------------
+    def submit(self, cmd: SubmitOrder) -> None:
+        if not self.params.trading:
+            self._reject(cmd.client_order_id, cmd.instrument_id, "NOT_TRADING: no credentials")
+            return
+        symbol = self._symbol_of(cmd.instrument_id)  # type: ignore[attr-defined]
+        if symbol is None:
+            self._reject(cmd.client_order_id, cmd.instrument_id, "UNKNOWN_INSTRUMENT")
+            return
+        self.tracker.add(cmd, symbol)
+        self._spawn(self._send_new(cmd, symbol), order=True)  # type: ignore[attr-defined]
+
+    async def _send_new(self, cmd: SubmitOrder, symbol: str) -> None:
+        body = pv.create_body(cmd, self.params.category, symbol)
+        reply = await self._call("POST", "/v5/order/create", body, "create", cmd.client_order_id,
+                                 self.params.ack_timeout_s, lambda: self._on_wire(cmd.client_order_id))
+        if reply is None:
+            if self.tracker.mark_lost(cmd.client_order_id):
+                self.stats["acks_unknown"] += 1
+            return
+        if reply.ok:
+            now = time.time_ns()
+            self._emit(OrderAccepted(client_order_id=cmd.client_order_id,
+                                     venue_order_id=str(reply.result["orderId"]),
+                                     instrument_id=cmd.instrument_id, ts_event=now, ts_recv=now))
+            return
+        self._refused(reply)
+        self._reject(cmd.client_order_id, cmd.instrument_id, f"{reply.code}: {reply.message}")
+
+    def _on_wire(self, client_order_id: str) -> bool:
+        """The order passed our rate limiter. If it waited there longer than the ack timeout,
+        the engine has already asked about it (and may have reconciled it away): drop it."""
+        t = self.tracker.get(client_order_id)
+        if t is None:
+            return True
+        now = time.time_ns()
+        if now - t.created_ns > self.params.ack_timeout_s * _NS:
+            return False
+        t.sent_ns = now
+        return True
+
+    def cancel(self, cmd: CancelOrder) -> None:
+        t = self.tracker.get(cmd.client_order_id)
+        symbol = t.symbol if t is not None else self._symbol_of(cmd.instrument_id)  # type: ignore[attr-defined]
+        self._spawn(self._send_cancel(cmd, symbol or ""), order=True)  # type: ignore[attr-defined]
+
+    async def _send_cancel(self, cmd: CancelOrder, symbol: str, retry: bool = True) -> None:
+        reply = await self._call("POST", "/v5/order/cancel",
+                                 pv.cancel_body(cmd, self.params.category, symbol), "cancel",
+                                 cmd.client_order_id, self.params.ack_timeout_s)
+        if reply is None:
+            return
+        if reply.ok:
+            now = time.time_ns()
+            self._emit(OrderCancelled(client_order_id=cmd.client_order_id,
+                                      instrument_id=cmd.instrument_id, reason="cancelled",
+                                      ts_event=now, ts_recv=now))
+            return
+        if not self._request_refused(cmd.client_order_id, cmd.instrument_id, "cancel", reply):
+            # "Not exists" may mean not arrived yet, or already finished: ask the venue, and
+            # cancel once more if it is still working there (a repeated cancel is harmless).
+            report = await self._query(cmd.client_order_id, symbol)
+            if retry and report is not None and report.status in _OPEN:
+                await self._send_cancel(cmd, symbol, retry=False)
+
+    def amend(self, cmd: AmendOrder) -> None:
+        t = self.tracker.get(cmd.client_order_id)
+        if t is None:
+            self._reject(cmd.client_order_id, cmd.instrument_id, "amend: order not sent by this session")
+            return
+        self._spawn(self._send_amend(cmd, t), order=True)  # type: ignore[attr-defined]
+
+    async def _send_amend(self, cmd: AmendOrder, t: Tracked) -> None:
+        reply = await self._call("POST", "/v5/order/amend",
+                                 pv.amend_body(cmd, self.params.category, t.symbol), "amend",
+                                 cmd.client_order_id, self.params.ack_timeout_s)
+        if reply is None:
+            return
+        if reply.ok:
+            now = time.time_ns()
+            price = cmd.price if cmd.price is not None else t.price
+            self._emit(OrderAmended(client_order_id=cmd.client_order_id,
+                                    instrument_id=cmd.instrument_id, price=price or 0.0,
+                                    quantity=cmd.quantity if cmd.quantity is not None else t.quantity,
+                                    ts_event=now, ts_recv=now))
+            return
+        if not self._request_refused(cmd.client_order_id, cmd.instrument_id, "amend", reply):
+            await self._query(cmd.client_order_id, t.symbol)
+
+    def unknown_orders(self) -> list[str]:
+        """Client ids whose acknowledgement never came (settle them with ``query_order``)."""
+        return [t.cmd.client_order_id for t in self.tracker.unknown()]
+
+    # -- the venue's word ----------------------------------------------------------------------
+    def settle(self, report: OrderStatusReport, from_query: bool) -> None:
+        """Publish the lifecycle events ``report`` proves (stream rows: fills come separately)."""
+        t = self.tracker.get(report.client_order_id)
+        if t is None:
+            return
+        status = report.status
+        if status == str(OrderStatus.SUBMITTED):
+            return
+        if status == str(OrderStatus.REJECTED):
+            if report.filled <= 0:
+                self._reject(t.cmd.client_order_id, t.cmd.instrument_id, "rejected by the venue")
+            return
+        self._emit(OrderAccepted(client_order_id=t.cmd.client_order_id,
+                                 venue_order_id=report.venue_order_id,
+                                 instrument_id=t.cmd.instrument_id, ts_event=report.ts_event,
+                                 ts_recv=report.ts_recv))
+        if status in _OPEN and report.price is not None and (
+                report.price != t.price or report.quantity != t.quantity):
+            self._emit(OrderAmended(client_order_id=t.cmd.client_order_id,
+                                    instrument_id=t.cmd.instrument_id, price=report.price,
+                                    quantity=report.quantity, ts_event=report.ts_event,
+                                    ts_recv=report.ts_recv))
+        if from_query and report.filled > t.filled + 1e-12:
+            self._spawn(self._recover_then_close(t, report))  # type: ignore[attr-defined]
+            return
+        self._close(t, report)
+
+    async def _settle_query(self, report: OrderStatusReport) -> None:
+        """A status query's answer: recover the fills it shows first, then settle the rest."""
+        t = self.tracker.get(report.client_order_id)
+        if t is not None and report.filled > t.filled + 1e-12 and report.status not in (
+                str(OrderStatus.REJECTED), str(OrderStatus.SUBMITTED)):
+            self._emit(OrderAccepted(client_order_id=t.cmd.client_order_id,
+                                     venue_order_id=report.venue_order_id,
+                                     instrument_id=t.cmd.instrument_id, ts_event=report.ts_event,
+                                     ts_recv=report.ts_recv))
+            await self._recover_fills(t)
+        self.settle(report, from_query=False)
+
+    def _close(self, t: Tracked, report: OrderStatusReport) -> None:
+        if report.status == str(OrderStatus.CANCELLED) and t.state != DONE:
+            self._emit(OrderCancelled(client_order_id=t.cmd.client_order_id,
+                                      instrument_id=t.cmd.instrument_id, reason="cancelled",
+                                      ts_event=report.ts_event, ts_recv=report.ts_recv))
+
+    async def _recover_then_close(self, t: Tracked, report: OrderStatusReport) -> None:
+        await self._recover_fills(t)
+        self._close(t, report)
+
+    async def _recover_fills(self, t: Tracked) -> None:
+        reply = await self._call("GET", "/v5/execution/list",
+                                 {"category": self.params.category, "symbol": t.symbol,
+                                  "orderLinkId": t.cmd.client_order_id}, "executions",
+                                 t.cmd.client_order_id)
+        if reply is None or not reply.ok:
+            return
+        now = time.time_ns()
+        rows = sorted(reply.result["list"], key=lambda r: (int(r["execTime"]), r["execId"]))
+        for row in rows:
+            fill = pv.execution(row, self._iid, self._fee_ccy(row["symbol"]), now, self.venue)  # type: ignore[attr-defined]
+            if fill is not None:
+                self._emit(fill)
+
+    def query_order(self, client_order_id: str, instrument_id: str) -> None:
+        symbol = self._symbol_of(instrument_id) or ""  # type: ignore[attr-defined]
+        self._spawn(self._query(client_order_id, symbol), order=True)  # type: ignore[attr-defined]
+
+    async def _query(self, client_order_id: str, symbol: str) -> OrderStatusReport | None:
+        self.stats["queries"] += 1
+        reply = await self._call("GET", "/v5/order/realtime",
+                                 {"category": self.params.category, "symbol": symbol,
+                                  "orderLinkId": client_order_id}, "query", client_order_id)
+        if reply is None:
+            return None
+        if not reply.ok:
+            self._refused(reply)
+            return None
+        now = time.time_ns()
+        rows = reply.result["list"]
+        t = self.tracker.get(client_order_id)
+        if not rows:
+            window_ns = int(max(self.params.recv_window_ms / 1000, self.params.ack_timeout_s) * _NS)
+            if t is not None and self.tracker.never_placed(client_order_id, time.time_ns(), window_ns):
+                report = OrderStatusReport(
+                    client_order_id=client_order_id, venue_order_id="",
+                    instrument_id=t.cmd.instrument_id, side=t.cmd.side,
+                    status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
+                    filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now)
+                self._reject(client_order_id, t.cmd.instrument_id, "not found at the venue: never placed")
+                self.publish(report)
+                return report
+            return None
+        report = pv.order_report(rows[0], self._iid, now, self.venue)  # type: ignore[attr-defined]
+        # The events the report proves go first, so the report itself only confirms them.
+        await self._settle_query(report)
+        self.publish(report)
+        return report
+
+    async def _resync_orders(self) -> None:
+        """After a private-stream gap: ask the venue about every order not known to be final."""
+        for t in self.tracker.open():
+            await self._query(t.cmd.client_order_id, t.symbol)
+
+    # -- account --------------------------------------------------------------------------------
+    async def reconcile(self, since_ns: int) -> VenueReconciliation:
+        """Open orders, executions since ``since_ns`` and positions, as Bybit sees them."""
+        await self._settle_in_flight()
+        now = time.time_ns()
+        cat = self.params.category
+        orders: list[OrderStatusReport] = []
+        fills = []
+        positions = []
+        for sym in self._symbols():  # type: ignore[attr-defined]
+            r = await self._must("GET", "/v5/order/realtime", {"category": cat, "symbol": sym, "openOnly": 0})
+            orders += [o for o in (pv.order_report(x, self._iid, now, self.venue)  # type: ignore[attr-defined]
+                                   for x in r.result["list"]) if o.status in _OPEN]
+            r = await self._must("GET", "/v5/execution/list",
+                                 {"category": cat, "symbol": sym, "startTime": since_ns // 1_000_000})
+            for x in sorted(r.result["list"], key=lambda x: (int(x["execTime"]), x["execId"])):
+                fill = pv.execution(x, self._iid, self._fee_ccy(sym), now, self.venue)  # type: ignore[attr-defined]
+                if fill is not None:
+                    fills.append(fill)
+            r = await self._must("GET", "/v5/position/list", {"category": cat, "symbol": sym})
+            positions += [pv.position(x, self._iid, now, self.venue) for x in r.result["list"]]  # type: ignore[attr-defined]
+        return VenueReconciliation(venue=self.venue, open_orders=tuple(orders), fills=tuple(fills),
+                                   positions=tuple(positions), ts=now)
+
+    async def _settle_in_flight(self) -> None:
+        """A reconciliation must see every order we sent: wait (bounded by the receive window)
+        for requests the venue may still execute, then ask about those whose answer was lost."""
+        window_ns = int(max(self.params.recv_window_ms / 1000, self.params.ack_timeout_s) * _NS)
+        deadline = time.monotonic() + window_ns / _NS + 1.0
+        while self.tracker.in_flight(time.time_ns(), window_ns) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for t in self.tracker.unknown():
+            await self._query(t.cmd.client_order_id, t.symbol)
+
+    async def _must(self, method: str, path: str, params: dict[str, Any]) -> Reply:
+        reply = await self.rest.request(method, path, params, signed=True)
+        if not reply.ok:
+            raise RuntimeError(f"{self.venue}: {path} refused: {reply.code} {reply.message}")
+        return reply
+
+    def cancel_all_orders(self) -> None:
+        for sym in self._symbols():  # type: ignore[attr-defined]
+            self._spawn(self._call("POST", "/v5/order/cancel-all",  # type: ignore[attr-defined]
+                                   {"category": self.params.category, "symbol": sym},
+                                   "cancel-all", ""), order=True)
+
+    def enable_cancel_on_disconnect(self, timeout_s: float) -> None:
+        """Bybit DCP: the venue cancels every order once the private stream has been gone for
+        ``timeWindow`` seconds (Bybit accepts 3-300 s; the value is clamped)."""
+        if not self.params.trading:
+            return
+        window = int(min(max(round(timeout_s), 3), 300))
+        self._spawn(self._call("POST", "/v5/order/disconnected-cancel-all",  # type: ignore[attr-defined]
+                               {"timeWindow": window}, "dcp", ""))
+        self.dcp_window_s = window
+
+    dcp_window_s: int = 0
+

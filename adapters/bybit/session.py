@@ -1,0 +1,316 @@
+"""``BybitVenue``: a live Bybit v5 session (one category: linear, inverse, spot or option).
+
+Theory of operation. Two self-healing websockets (``adapters.ws``) and one REST client:
+
+* public ``/v5/public/<category>``: every (re)connect writes the subscriptions (chunked to
+  Bybit's per-request limits) before the connection counts as open, and Bybit answers each
+  ``orderbook.N.<symbol>`` subscription with a fresh snapshot, so a reconnect re-snapshots every
+  book by itself. ``request_resync`` (gap, crossed, silent stream) unsubscribes and resubscribes
+  that one topic: Bybit then sends a new snapshot, which replaces the book (the integrity layer
+  buffers deltas until it arrives). ``{"op":"ping"}`` goes out every ``heartbeat_interval_s``; the
+  watchdog drops a connection that stays silent (no pong either) for ``stale_after_s``.
+* private ``/v5/private``: ``auth`` (HMAC of ``"GET/realtime"+expires``) then ``order``,
+  ``execution``, ``position``, ``wallet`` subscriptions on every (re)connect; after a reconnect
+  every order not known to be final is queried (``orders.BybitOrders``).
+* REST (signed ``X-BAPI-*``) for instruments, orders, queries, reconciliation, DCP.
+
+``VenueStatusChanged`` is published when a stream drops, comes back, or is rate limited.
+Nothing here logs a frame, a signature or a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import msgspec
+import orjson
+import structlog
+
+from adapters.bybit import channels as ch
+from adapters.bybit import private as pv
+from adapters.bybit.codec import BybitCodec
+from adapters.bybit.events import VenueError
+from adapters.bybit.orders import BybitOrders
+from adapters.bybit.params import BybitParams
+from adapters.bybit.rest import BybitRest
+from adapters.bybit.tracker import OrderTracker
+from adapters.ratelimit import VENUE_LIMITS, RateLimiter
+from adapters.ws import CloseReason, ReconnectingWebSocket, WsConfig
+from engine.model import (
+    BookSnapshot,
+    Instrument,
+    OrderFilled,
+    OrderStatusReport,
+    PositionReport,
+    VenueProtocolError,
+    VenueStatusChanged,
+)
+from engine.venue import VenueAdapter
+
+__all__ = ["BybitParams", "BybitVenue"]
+
+_log = structlog.get_logger("volta.bybit")
+_PING = '{"op":"ping"}'
+_PRIVATE_TOPICS = ["order", "execution", "position", "wallet"]
+
+
+class BybitVenue(BybitOrders, VenueAdapter):
+    """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
+
+    Params = BybitParams
+
+    def __init__(self, params: BybitParams | None = None) -> None:
+        p = self.params = params if params is not None else BybitParams()
+        self.venue = p.venue
+        self.codec = BybitCodec(p.category, venue=p.venue)
+        self.tracker = OrderTracker()
+        self.ws_base, rest_base = p.endpoints()
+        self.rest = BybitRest(rest_base, RateLimiter(VENUE_LIMITS["bybit"]), venue=p.venue,
+                              api_key=p.api_key.reveal() if p.api_key else "",
+                              api_secret=p.api_secret.reveal() if p.api_secret else "",
+                              recv_window_ms=p.recv_window_ms, timeout_s=p.rest_timeout_s)
+        self.private = pv.PrivateDecoder(p.venue, self._iid, self._fee_ccy)
+        self.positions: dict[str, PositionReport] = {}
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("malformed", "snapshots", "resync_requests", "resubscribes", "md_connects",
+             "private_connects", "acks_unknown", "queries", "rate_limited", "private_malformed",
+             "venue_errors"), 0)
+        self._instruments: dict[str, Instrument] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._order_tasks: set[asyncio.Task[Any]] = set()
+        self._resub_at: dict[str, float] = {}
+        self._first_snapshots: dict[str, asyncio.Future[None]] = {}
+        self._md: ReconnectingWebSocket | None = None
+        self._private_ws: ReconnectingWebSocket | None = None
+        self._stopped: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def instruments(self) -> list[Instrument]:
+        return list(self._instruments.values())
+
+    def _symbols(self) -> list[str]:
+        return [ch.venue_symbol(s) for s in self.params.symbols]
+
+    def _iid(self, symbol: str) -> str:
+        return self.codec._iid(symbol)
+
+    def _symbol_of(self, instrument_id: str) -> str | None:
+        inst = self._instruments.get(instrument_id)
+        return ch.venue_symbol(inst.symbol) if inst is not None else None
+
+    def _fee_ccy(self, symbol: str) -> str:
+        inst = self._instruments.get(self._iid(symbol))
+        return inst.settle if inst is not None else ""
+
+    def _ws_config(self) -> WsConfig:
+        p = self.params
+        return WsConfig(ping_interval_s=p.ping_interval_s, ping_timeout_s=p.ping_timeout_s,
+                        stale_after_s=p.stale_after_s, max_lifetime_s=p.max_lifetime_s,
+                        heartbeat_interval_s=p.heartbeat_interval_s,
+                        backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
+                        open_timeout_s=min(10.0, p.start_timeout_s))
+
+    async def start(self) -> None:
+        """Instruments, public stream (snapshots on subscribe), then the private stream."""
+        self._stopped = asyncio.Event()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # nothing half-started survives a failed start
+            raise
+
+    async def _start(self) -> None:
+        p = self.params
+        await self.rest.open()
+        if p.trading:
+            await self.rest.sync_time()
+        await self._load_instruments()
+        loop = asyncio.get_running_loop()
+        if "orderbook" in p.channels:
+            self._first_snapshots = {s: loop.create_future() for s in self._symbols()}
+        self._md = ReconnectingWebSocket(
+            f"{self.ws_base}/v5/public/{p.category}", on_frame=self._on_md_frame,
+            on_open=self._on_md_open, on_close=self._on_md_close,
+            make_heartbeat=lambda: _PING, config=self._ws_config(), name=f"{self.venue}:public")
+        self._md.start()
+        async with asyncio.timeout(p.start_timeout_s):
+            await self._md.wait_open()
+            await asyncio.gather(*self._first_snapshots.values())
+            if p.trading:
+                self._private_ws = ReconnectingWebSocket(
+                    f"{self.ws_base}/v5/private", on_frame=self._on_private_frame,
+                    on_open=self._on_private_open, on_close=self._on_private_close,
+                    make_heartbeat=lambda: _PING, config=self._ws_config(),
+                    name=f"{self.venue}:private")
+                self._private_ws.start()
+                await self._private_ws.wait_open()
+                while self.private.auth_ok is None:
+                    await asyncio.sleep(0.005)
+                if not self.private.auth_ok:
+                    raise RuntimeError(f"{self.venue}: private stream auth refused: "
+                                       f"{self.private.auth_error}")
+        _log.info("bybit.started", venue=self.venue, category=p.category, network=p.network,
+                  instruments=len(self._instruments), trading=p.trading)
+
+    async def run(self) -> None:
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    async def stop(self) -> None:
+        if self._stopped is None or self._stopped.is_set():
+            return
+        if self._order_tasks:  # requests in flight (the shutdown's cancels) get their answer
+            await asyncio.wait(set(self._order_tasks), timeout=self.params.ack_timeout_s)
+        for ws in (self._md, self._private_ws):
+            if ws is not None:
+                await ws.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.rest.close()
+        self._stopped.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], order: bool = False) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task this session owns; ``order`` tasks are awaited on stop."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        if order:
+            self._order_tasks.add(task)
+            task.add_done_callback(self._order_tasks.discard)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("bybit.task_failed", venue=self.venue, error=repr(task.exception()))
+
+    def _status(self, status: str, reason: str, stream: str = "") -> None:
+        self.publish(VenueStatusChanged(self.venue, status, reason, self.clock.now_ns(), stream))
+
+    async def _load_instruments(self) -> None:
+        cat = self.params.category
+        url = f"/v5/market/instruments-info?category={cat}"
+        reply = await self.rest.request("GET", "/v5/market/instruments-info", {"category": cat})
+        if not reply.ok:
+            raise RuntimeError(f"{self.venue}: instruments-info refused: {reply.code} {reply.message}")
+        listed = {}
+        for inst in self.codec.decode_rest(url, reply.raw, time.time_ns()):
+            if isinstance(inst, Instrument):
+                inst = msgspec.structs.replace(inst, venue=self.venue)
+                listed[ch.venue_symbol(inst.symbol)] = inst
+        missing = [s for s in self._symbols() if s not in listed]
+        if missing:
+            raise RuntimeError(f"{self.venue}: symbols not listed in {cat} on {self.params.network}: {missing}")
+        self._instruments = {listed[s].id: listed[s] for s in self._symbols()}
+
+    # ------------------------------------------------------------------ public stream
+    def _topics(self) -> list[str]:
+        p, out = self.params, []
+        for sym in self._symbols():
+            if "orderbook" in p.channels:
+                out.append(ch.book_channel(sym, p.book_depth, p.category))
+            if "publicTrade" in p.channels:
+                out.append(ch.trades_channel(sym, p.category))
+            if "tickers" in p.channels:
+                out.append(ch.ticker_channel(sym))
+        return list(dict.fromkeys(out))
+
+    def _on_md_open(self, url: str) -> list[str]:
+        self.codec.on_open(url)
+        self.stats["md_connects"] += 1
+        self._resub_at.clear()
+        if self.stats["md_connects"] > 1:
+            self._status("connected", "public stream reconnected", "market_data")
+        return [ch.encode_op("subscribe", chunk, f"sub-{i}")
+                for i, chunk in enumerate(ch.chunk_topics(self._topics(), self.params.category))]
+
+    def _on_md_close(self, reason: CloseReason) -> None:
+        if reason is not CloseReason.LOCAL_CLOSE:
+            self._status("disconnected", f"public stream: {reason.value}", "market_data")
+
+    def _on_md_frame(self, data: str | bytes, ts_recv: int) -> None:
+        try:
+            events = self.codec.decode(data, ts_recv)
+        except VenueProtocolError:
+            self.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
+            return
+        publish = self.publish
+        for ev in events:
+            if type(ev) is BookSnapshot:
+                self._on_snapshot(ev)
+            elif type(ev) is VenueError:
+                self.stats["venue_errors"] += 1
+                _log.warning("bybit.venue_error", venue=self.venue, op=ev.op, code=ev.code,
+                             message=ev.message)
+                continue
+            publish(ev)
+
+    def _on_snapshot(self, snap: BookSnapshot) -> None:
+        self.stats["snapshots"] += 1
+        symbol = ch.venue_symbol(snap.instrument_id.partition(":")[2])
+        self._resub_at.pop(symbol, None)
+        fut = self._first_snapshots.get(symbol)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def request_resync(self, instrument_id: str) -> None:
+        """Resubscribe the book's topic: Bybit answers with a fresh snapshot."""
+        self.stats["resync_requests"] += 1
+        symbol = self._symbol_of(instrument_id)
+        md = self._md
+        if symbol is None or md is None or not md.is_open:
+            return  # the next connection subscribes afresh and gets snapshots anyway
+        now = time.monotonic()
+        if now - self._resub_at.get(symbol, -1e9) < self.params.resubscribe_timeout_s:
+            return  # a resubscription is already waiting for its snapshot
+        self._resub_at[symbol] = now
+        topic = ch.book_channel(symbol, self.params.book_depth, self.params.category)
+        self.stats["resubscribes"] += 1
+        md.send_nowait(ch.encode_op("unsubscribe", [topic], f"unsub-{symbol}"))
+        md.send_nowait(ch.encode_op("subscribe", [topic], f"resub-{symbol}"))
+
+    # ------------------------------------------------------------------ private stream
+    def _on_private_open(self, url: str) -> list[str]:
+        self.stats["private_connects"] += 1
+        self.private.auth_ok = None
+        p = self.params
+        assert p.api_key is not None and p.api_secret is not None
+        expires = self.rest.now_ms() + 10_000
+        frames = [pv.ws_auth_frame(p.api_key.reveal(), p.api_secret.reveal(), expires),
+                  orjson.dumps({"op": "subscribe", "args": _PRIVATE_TOPICS, "req_id": "private"}).decode()]
+        if self.stats["private_connects"] > 1:
+            self._status("connected", "private stream reconnected", "private")
+            self._spawn(self._resync_after_auth())
+        return frames
+
+    async def _resync_after_auth(self) -> None:
+        while self.private.auth_ok is None:
+            await asyncio.sleep(0.01)
+        await self._resync_orders()
+
+    def _on_private_close(self, reason: CloseReason) -> None:
+        if reason is not CloseReason.LOCAL_CLOSE:
+            self._status("disconnected", f"private stream: {reason.value}", "private")
+
+    def _on_private_frame(self, data: str | bytes, ts_recv: int) -> None:
+        try:
+            events = self.private.decode(data, ts_recv)
+        except VenueProtocolError:
+            self.stats["private_malformed"] += 1
+            _log.error("bybit.private_frame_malformed", venue=self.venue)
+            return
+        if self.private.last_op == "auth" and self.private.auth_ok is False:
+            _log.error("bybit.auth_refused", venue=self.venue, message=self.private.auth_error)
+        for ev in events:
+            if isinstance(ev, OrderStatusReport):
+                self.settle(ev, from_query=False)
+            elif isinstance(ev, OrderFilled):
+                self._emit(ev)
+            elif isinstance(ev, PositionReport):
+                self.positions[ev.instrument_id] = ev
+                self.publish(ev)
+

@@ -1,0 +1,414 @@
+"""``DeribitVenue``: a live Deribit session (market data and orders on one JSON-RPC websocket).
+
+Theory of operation. One ``ReconnectingWebSocket`` (``adapters.ws``) carries everything. On
+every (re)connect ``on_open`` writes, in order: ``public/set_heartbeat``, ``public/auth`` (with
+credentials; ``client_signature`` signs timestamp+nonce with the server-time offset learnt from
+``public/get_time``) and the public subscriptions. Deribit answers a book subscription with a
+snapshot notification, so resubscribing *is* the resync: after a reconnect each book is
+replaced by a fresh snapshot before deltas apply again (the integrity layer buffers until
+then), and ``request_resync`` (gap, crossed, silent book) unsubscribes and resubscribes that
+one book channel. When ``public/auth`` succeeds the private channels are subscribed
+(``user.orders``/``user.trades`` ``.any.{currency}.raw``, ``user.portfolio.{currency}``),
+cancel-on-disconnect is re-armed (it is bound to the connection), and after a reconnect every
+order not known to be final is queried, so fills and cancels missed while down are recovered.
+
+Heartbeats: the codec flags a ``test_request``; the session answers ``public/test`` from the
+frame callback, at once; the session also sends ``public/test`` every third of
+``stale_after_s``, so the watchdog (no frame for ``stale_after_s``) trips on a silent link and
+never on a quiet market. ``VenueStatusChanged`` is published on every drop
+(``disconnected``), recovery (``connected``) and ``too_many_requests`` (``rate_limited``).
+Orders, queries and reconciliation live in ``adapters.deribit.orders``. Nothing here logs a
+frame, a token or a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from adapters.deribit import private as pv
+from adapters.deribit.codec import DeribitCodec
+from adapters.deribit.instruments import parse_instruments
+from adapters.deribit.orders import DeribitOrders, Refused, Unknown
+from adapters.deribit.params import DeribitParams
+from adapters.deribit.tracker import OrderTracker
+from adapters.ratelimit import VENUE_LIMITS, RateLimiter
+from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
+from engine.model import (
+    BookSnapshot,
+    Instrument,
+    VenueProtocolError,
+    VenueStatusChanged,
+    split_instrument_id,
+)
+from engine.venue import VenueAdapter
+
+__all__ = ["DeribitParams", "DeribitVenue"]
+
+_log = structlog.get_logger("volta.deribit")
+
+
+class DeribitVenue(DeribitOrders, VenueAdapter):
+    """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
+
+    Params = DeribitParams
+    order_rate_limit = (5.0, 20.0)
+    """Matching-engine requests (rate/s, burst): Deribit's default tier (the gate paces to it)."""
+
+    def __init__(self, params: DeribitParams | None = None) -> None:
+        p = self.params = params if params is not None else DeribitParams()
+        self.venue = p.venue
+        self.codec = DeribitCodec()
+        self.ids = pv.RpcIds()
+        self.tracker = OrderTracker()
+        self.limiter = RateLimiter(VENUE_LIMITS["deribit"])
+        self.balances: dict[str, dict[str, Any]] = {}
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("connects", "malformed", "snapshots", "resync_requests", "resubscribes",
+             "test_requests", "auth_ok", "auth_failed", "rate_limited", "acks_unknown",
+             "queries", "private_malformed", "foreign_orders", "venue_errors"), 0)
+        self.authenticated = False
+        self._instruments: dict[str, Instrument] = {}
+        self._symbols = list(p.instruments)
+        self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._late: dict[int, Any] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._order_tasks: set[asyncio.Task[Any]] = set()
+        self._first_snapshots: dict[str, asyncio.Future[None]] = {}
+        self._resub_at: dict[str, float] = {}
+        self._seen_errors = 0
+        self._time_offset_ms = 0
+        self._cod_armed = p.cancel_on_disconnect and p.trading
+        self._conn_gen = 0
+        self._ws: ReconnectingWebSocket | None = None
+        self._stopped: asyncio.Event | None = None
+        self._init_orders()
+
+    # ------------------------------------------------------------------ lifecycle
+    def instruments(self) -> list[Instrument]:
+        return list(self._instruments.values())
+
+    async def start(self) -> None:
+        """Connect, list instruments, subscribe, wait for every book's first snapshot."""
+        self._stopped = asyncio.Event()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        p = self.params
+        loop = asyncio.get_running_loop()
+        self._first_snapshots = {s: loop.create_future() for s in self._symbols} \
+            if "book" in p.channels else {}
+        self._ws = ReconnectingWebSocket(
+            p.url, on_frame=self._on_frame, on_open=self._on_open, on_close=self._on_close,
+            make_heartbeat=self.codec.encode_heartbeat,
+            config=WsConfig(heartbeat_interval_s=p.stale_after_s / 3 if p.stale_after_s else None,
+                            ping_interval_s=p.ping_interval_s, ping_timeout_s=p.ping_timeout_s,
+                            stale_after_s=p.stale_after_s, backoff_base_s=p.backoff_base_s,
+                            backoff_cap_s=p.backoff_cap_s, open_timeout_s=min(10.0, p.start_timeout_s)),
+            name=f"{self.venue}:ws")
+        self._ws.start()
+        async with asyncio.timeout(p.start_timeout_s):
+            await self._ws.wait_open()
+            await self._load_instruments()
+            await asyncio.gather(*self._first_snapshots.values())
+            if p.trading:
+                while not self.authenticated:
+                    if self.stats["auth_failed"]:
+                        raise RuntimeError(f"{self.venue}: authentication refused")
+                    await asyncio.sleep(0.01)
+        _log.info("deribit.started", venue=self.venue, network=p.network,
+                  instruments=len(self._instruments), trading=p.trading)
+
+    async def _load_instruments(self) -> None:
+        listed: dict[str, Instrument] = {}
+        for ccy in self.params.currencies():
+            result = await self._rpc("public/get_instruments", {"currency": ccy, "expired": False})
+            insts, steps = parse_instruments(result)
+            self.codec.tick_size_steps.update(steps)
+            listed.update((i.symbol, i) for i in insts)
+        missing = [s for s in self._symbols if s not in listed]
+        if missing:
+            raise RuntimeError(f"{self.venue}: not listed on {self.params.network}: {missing}")
+        self._instruments = {listed[s].id: listed[s] for s in self._symbols}
+
+    async def run(self) -> None:
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Cancel everything explicitly (cancel-on-disconnect ignores a graceful close), then
+        close the connection and every task."""
+        if self._stopped is None or self._stopped.is_set():
+            return
+        if self.params.trading and self.params.cancel_all_on_stop and self.authenticated:
+            try:
+                await self._rpc("private/cancel_all", {}, timeout=self.params.ack_timeout_s)
+            except (Unknown, Refused) as exc:
+                _log.warning("deribit.cancel_all_on_stop_failed", venue=self.venue, error=str(exc))
+        if self._order_tasks:
+            await asyncio.wait(set(self._order_tasks), timeout=self.params.ack_timeout_s)
+        if self._ws is not None:
+            await self._ws.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._stopped.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], order: bool = False) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        if order:
+            self._order_tasks.add(task)
+            task.add_done_callback(self._order_tasks.discard)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("deribit.task_failed", venue=self.venue, error=repr(task.exception()))
+
+    def _status(self, status: str, reason: str, stream: str = "") -> None:
+        self.publish(VenueStatusChanged(self.venue, status, reason, self.clock.now_ns(), stream))
+
+    # ------------------------------------------------------------------ requests
+    async def _rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
+                   on_wire: Any = None, late: Any = None) -> Any:
+        """One private-id-space request: its ``result``; ``Refused`` on an error answer,
+        ``Unknown`` when no answer came (timeout, connection lost: the venue may have acted).
+        ``late(msg)`` receives an answer that arrives after the timeout (same connection)."""
+        await self.limiter.acquire(method)
+        ws = self._ws
+        if ws is None or not ws.is_open:
+            raise Refused(-1, "not connected", sent=False)
+        rid = self.ids.next()
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters[rid] = fut
+        try:
+            ws.send_nowait(pv.request(rid, method, params))
+        except NotConnected as exc:
+            self._waiters.pop(rid, None)
+            raise Refused(-1, "not connected", sent=False) from exc
+        if on_wire is not None:
+            on_wire()
+        try:
+            async with asyncio.timeout(timeout or self.params.request_timeout_s):
+                msg = await fut
+        except TimeoutError as exc:
+            if late is not None:  # a late answer is still the venue's word: keep listening
+                self._late[rid] = late
+            raise Unknown(f"{method}: no answer") from exc
+        finally:
+            self._waiters.pop(rid, None)
+        err = msg.get("error")
+        if err is not None:
+            code = int(err.get("code", 0))
+            if code == pv.RATE_LIMITED:
+                self._rate_limited(method)
+            raise Refused(code, str(err.get("message", "")))
+        return msg.get("result")
+
+    def _rate_limited(self, method: str) -> None:
+        self.stats["rate_limited"] += 1
+        for name in self.limiter.costs(method):
+            self.limiter.limiter(name).block_for(1.0)  # let the venue's bucket refill
+        self._status("rate_limited", f"too_many_requests on {method}")
+
+    def _send_codec(self, frames: list[str]) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        for f in frames:
+            try:
+                ws.send_nowait(f)
+            except NotConnected:
+                return  # the next connection subscribes afresh
+
+    # ------------------------------------------------------------------ connection
+    def _public_channels(self) -> list[str]:
+        p, out = self.params, []
+        for s in self._symbols:
+            if "book" in p.channels:
+                out.append(self.codec.book_channel(s, p.book_interval))
+            if "trades" in p.channels:
+                out.append(self.codec.trades_channel(s, "raw" if p.book_interval == "raw" else "100ms"))
+            if "ticker" in p.channels:
+                out.append(self.codec.ticker_channel(s, "100ms"))
+        return out
+
+    def _private_channels(self) -> list[str]:
+        out: list[str] = []
+        for ccy in self.params.currencies():
+            out += [f"user.orders.any.{ccy}.raw", f"user.trades.any.{ccy}.raw",
+                    f"user.portfolio.{ccy.lower()}"]
+        return out
+
+    def _on_open(self, url: str) -> list[str]:
+        self.codec.on_open(url)
+        self.authenticated = False
+        self._resub_at.clear()
+        self._conn_gen += 1
+        self.stats["connects"] += 1
+        if self.stats["connects"] > 1:
+            self._status("connected", "websocket reconnected")
+        frames = [self.codec.encode_set_heartbeat(self.params.heartbeat_interval_s)]
+        p = self.params
+        if p.trading:
+            assert p.client_id is not None and p.client_secret is not None
+            rid = self.ids.next()
+            fut = asyncio.get_running_loop().create_future()
+            fut.add_done_callback(self._on_auth_answer)
+            self._waiters[rid] = fut
+            params = pv.auth_params(p.client_id.reveal(), p.client_secret.reveal(), p.auth,
+                                    time.time_ns() // 1_000_000 + self._time_offset_ms,
+                                    os.urandom(8).hex())
+            frames.append(pv.request(rid, "public/auth", params))
+        rid = self.ids.next()
+        fut = asyncio.get_running_loop().create_future()
+        sent_ms = time.time_ns() // 1_000_000
+        fut.add_done_callback(lambda f: self._on_time(f, sent_ms))
+        self._waiters[rid] = fut
+        frames.append(pv.request(rid, "public/get_time", {}))
+        frames += self.codec.encode_subscribe(self._public_channels())
+        return frames
+
+    def _on_time(self, fut: asyncio.Future[dict[str, Any]], sent_ms: int) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        server = fut.result().get("result")
+        if isinstance(server, int):
+            now = time.time_ns() // 1_000_000
+            self._time_offset_ms = server - (sent_ms + now) // 2
+
+    def _on_auth_answer(self, fut: asyncio.Future[dict[str, Any]]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        msg = fut.result()
+        if "error" in msg:
+            self.stats["auth_failed"] += 1
+            _log.error("deribit.auth_failed", venue=self.venue,
+                       code=msg["error"].get("code"), message=msg["error"].get("message"))
+            return
+        self.authenticated = True
+        self.stats["auth_ok"] += 1
+        self._send_codec(self.codec.encode_subscribe(self._private_channels()))
+        if self._cod_armed:
+            self._spawn(self._arm_cod())
+        if self.stats["auth_ok"] > 1:
+            self._spawn(self._resync_orders())
+
+    async def _arm_cod(self) -> None:
+        try:
+            await self._rpc("private/enable_cancel_on_disconnect", {"scope": "connection"})
+        except (Unknown, Refused) as exc:
+            _log.error("deribit.cancel_on_disconnect_failed", venue=self.venue, error=str(exc))
+
+    def _on_close(self, reason: CloseReason) -> None:
+        self.authenticated = False
+        for fut in self._waiters.values():
+            if not fut.done():  # the answer can no longer come: callers see Unknown
+                fut.set_exception(Unknown(f"connection lost ({reason.value})"))
+        self._waiters.clear()
+        self._late.clear()
+        if reason is not CloseReason.LOCAL_CLOSE:
+            self._status("disconnected", f"websocket: {reason.value}")
+
+    # ------------------------------------------------------------------ frames
+    def _on_frame(self, data: str | bytes, ts_recv: int) -> None:
+        codec = self.codec
+        try:
+            events = codec.decode(data, ts_recv)
+        except VenueProtocolError:
+            self.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
+            return
+        publish = self.publish
+        for ev in events:
+            if type(ev) is BookSnapshot:
+                self._on_snapshot(ev)
+            publish(ev)
+        if codec.pending_test_request:
+            self.stats["test_requests"] += 1
+            self._send_codec([codec.encode_test()])
+        if codec.foreign is not None:
+            msg, codec.foreign = codec.foreign, None
+            self._on_private(msg, ts_recv)
+        if codec.error_count != self._seen_errors:
+            self._seen_errors = codec.error_count
+            self._on_codec_error()
+
+    def _on_codec_error(self) -> None:
+        err = self.codec.last_error
+        if err is None:
+            return
+        self.stats["venue_errors"] += 1
+        _log.warning("deribit.venue_error", venue=self.venue, method=err.method, code=err.code,
+                     message=err.message)
+        if err.code == pv.RATE_LIMITED:
+            self._rate_limited(err.method or "public/subscribe")
+            if err.method.endswith("subscribe"):
+                self._resub_at.clear()  # let the integrity layer's next request resubscribe
+
+    def _on_snapshot(self, snap: BookSnapshot) -> None:
+        self.stats["snapshots"] += 1
+        symbol = snap.instrument_id.partition(":")[2]
+        self._resub_at.pop(symbol, None)
+        fut = self._first_snapshots.get(symbol)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _on_private(self, msg: dict[str, Any], ts_recv: int) -> None:
+        rid = msg.get("id")
+        if rid is not None:
+            fut = self._waiters.pop(rid, None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+            else:
+                late = self._late.pop(rid, None)
+                if late is not None:
+                    late(msg)
+            return
+        try:
+            params = msg["params"]
+            channel, data = params["channel"], params["data"]
+            if channel.startswith("user.orders."):
+                for d in data if isinstance(data, list) else [data]:
+                    self._on_order(pv.parse_order(d), (), ts_recv)
+            elif channel.startswith("user.trades."):
+                for d in data:
+                    self._on_trade(pv.parse_trade(d), ts_recv)
+            elif channel.startswith("user.portfolio."):
+                self.balances[str(data.get("currency", channel.rpartition(".")[2])).upper()] = data
+        except (VenueProtocolError, KeyError, TypeError, AttributeError) as exc:
+            # Never silent: a lost order update is recovered by the next query/reconcile.
+            self.stats["private_malformed"] += 1
+            _log.error("deribit.private_frame_malformed", venue=self.venue, error=type(exc).__name__)
+
+    # ------------------------------------------------------------------ books
+    def request_resync(self, instrument_id: str) -> None:
+        """Unsubscribe and resubscribe the book channel: Deribit answers with a snapshot."""
+        self.stats["resync_requests"] += 1
+        symbol = split_instrument_id(instrument_id)[1]
+        ws = self._ws
+        if symbol not in self._symbols or ws is None or not ws.is_open:
+            return  # the next connection subscribes afresh and gets snapshots anyway
+        now = time.monotonic()
+        if now - self._resub_at.get(symbol, -1e9) < self.params.resubscribe_timeout_s:
+            return  # a resubscription is already waiting for its snapshot
+        self._resub_at[symbol] = now
+        self.stats["resubscribes"] += 1
+        channel = self.codec.book_channel(symbol, self.params.book_interval)
+        self._spawn(self._resubscribe(channel))
+
+    async def _resubscribe(self, channel: str) -> None:
+        await self.limiter.acquire("public/subscribe")
+        self._send_codec(self.codec.encode_unsubscribe([channel]) +
+                         self.codec.encode_subscribe([channel]))

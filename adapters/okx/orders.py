@@ -1,0 +1,389 @@
+"""Order entry, status queries, reconciliation and the dead-man switch of ``OkxVenue``.
+
+Theory of operation: a mixin over the private websocket, the REST client, the tracker and
+``publish``. Orders go out as websocket operations (``order``/``amend-order``/
+``cancel-order``, each with an ``id``), paced per instrument by the place/amend/cancel limits
+(60 per 2 s). ``pending`` maps an operation id to what it was for; it lives until the answer
+or the end of the connection, so a late answer is still applied.
+
+* A successful ``order`` row is the venue's acceptance (``OrderAccepted``); a failed row is a
+  rejection. A refused cancel/amend of a working order is an ``OrderRejected`` (the engine
+  restores the order), otherwise the venue is asked.
+* No answer within ``ack_timeout_s``, or the connection lost with the operation pending:
+  UNKNOWN. Nothing is published and nothing is resent; ``query_order`` (``GET
+  /api/v5/trade/order`` by ``clOrdId``) settles it. "Order does not exist" proves the order
+  was never placed only once the connection that carried it is gone.
+* ``orders`` pushes carry the order and its last fill: fills become ``OrderFilled`` (venue
+  ``tradeId``, fee with OKX's sign flipped), de-duplicated by trade id; a terminal state whose
+  fills we have not seen yet is held back until they arrive (or a query recovers them).
+* ``enable_cancel_on_disconnect`` arms ``POST /api/v5/trade/cancel-all-after`` and refreshes
+  it; ``stop`` disarms it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import structlog
+
+from adapters.okx import private as pv
+from adapters.okx.rest import OkxRest, Unknown
+from adapters.okx.tracker import DONE, UNKNOWN, OrderTracker, Tracked
+from adapters.ws import NotConnected
+from engine.model import (
+    AmendOrder,
+    CancelOrder,
+    Instrument,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
+    SubmitOrder,
+    VenueProtocolError,
+    VenueReconciliation,
+)
+
+_log = structlog.get_logger("volta.okx")
+_NS_PER_MS = 1_000_000
+_OP_ENDPOINT = {"order": "POST /api/v5/trade/order", "amend-order": "POST /api/v5/trade/amend-order",
+                "cancel-order": "POST /api/v5/trade/cancel-order"}
+
+
+class OkxOrders:
+    """Mixin: needs ``venue``, ``params``, ``rest``, ``tracker``, ``limiter``, ``publish``,
+    ``clock``, ``stats``, ``logged_in``, ``_priv``, ``_instruments``, ``_spawn``,
+    ``_status``, ``_rate_limited``, ``_quiet``."""
+
+    venue: str
+    params: Any
+    rest: OkxRest
+    tracker: OrderTracker
+    limiter: Any
+    stats: dict[str, int]
+    publish: Any
+    clock: Any
+    logged_in: bool
+    _priv: Any
+    _instruments: dict[str, Instrument]
+    _spawn: Any
+    _status: Any
+    _rate_limited: Any
+    _quiet: Any
+
+    def _init_orders(self) -> None:
+        self.pending: dict[str, tuple[str, str, str]] = {}  # op id -> (op, coid, iid)
+        self._op_ids = itertools.count(1)
+        self._cl: dict[str, str] = {}  # clOrdId -> client order id
+        self._deferred: dict[str, pv.OkxOrder] = {}
+        self._sent_gen: dict[str, int] = {}
+        self._conn_gen = 0
+        self._dead_man_task: asyncio.Task[Any] | None = None
+
+    def _emit(self, ev: Any) -> None:
+        if self.tracker.admit(ev):
+            self.publish(ev)
+
+    def _reject(self, coid: str, iid: str, reason: str) -> None:
+        now = self.clock.now_ns()
+        self._emit(OrderRejected(client_order_id=coid, instrument_id=iid, reason=reason,
+                                 ts_event=now, ts_recv=now))
+
+    # ------------------------------------------------------------------ commands
+    def submit(self, cmd: SubmitOrder) -> None:
+        coid, iid = cmd.client_order_id, cmd.instrument_id
+        if not self.params.trading:
+            self._reject(coid, iid, "NOT_TRADING: no credentials")
+            return
+        inst = self._instruments.get(iid)
+        if inst is None:
+            self._reject(coid, iid, "UNKNOWN_INSTRUMENT")
+            return
+        try:
+            args = pv.order_args(cmd, inst.symbol, self.params.td_mode)
+        except ValueError as exc:
+            self._reject(coid, iid, f"INVALID_ORDER: {exc}")
+            return
+        self.tracker.add(cmd, inst.symbol)
+        self._cl[args["clOrdId"]] = coid
+        self._spawn(self._send_op("order", args, coid, iid), order=True)
+
+    def cancel(self, cmd: CancelOrder) -> None:
+        t = self.tracker.get(cmd.client_order_id)
+        inst = t.symbol if t is not None else cmd.instrument_id.partition(":")[2]
+        args = {"instId": inst, "clOrdId": pv.cl_ord_id(cmd.client_order_id)}
+        self._spawn(self._send_op("cancel-order", args, cmd.client_order_id, cmd.instrument_id),
+                    order=True)
+
+    def amend(self, cmd: AmendOrder) -> None:
+        t = self.tracker.get(cmd.client_order_id)
+        if t is None:
+            return
+        args: dict[str, Any] = {"instId": t.symbol, "clOrdId": pv.cl_ord_id(cmd.client_order_id)}
+        if cmd.price is not None:
+            args["newPx"] = pv.fmt(cmd.price)
+        if cmd.quantity is not None:
+            args["newSz"] = pv.fmt(cmd.quantity)
+        self._spawn(self._send_op("amend-order", args, cmd.client_order_id, cmd.instrument_id),
+                    order=True)
+
+    async def _send_op(self, op: str, args: dict[str, Any], coid: str, iid: str) -> None:
+        await self.limiter.acquire(_OP_ENDPOINT[op], args["instId"])
+        priv = self._priv
+        if priv is None or not self.logged_in or not priv.is_open:
+            if op == "order":
+                self._reject(coid, iid, "NOT_CONNECTED: private stream down (never sent)")
+            return
+        op_id = f"{op[0]}{next(self._op_ids)}"
+        try:
+            priv.send_nowait(pv.op_frame(op_id, op, [args]))
+        except NotConnected:
+            if op == "order":
+                self._reject(coid, iid, "NOT_CONNECTED: private stream down (never sent)")
+            return
+        self.pending[op_id] = (op, coid, iid)
+        if op == "order":
+            t = self.tracker.get(coid)
+            if t is not None:
+                t.sent_ns = self.clock.now_ns()
+                self._sent_gen[coid] = self._conn_gen
+            await asyncio.sleep(self.params.ack_timeout_s)
+            if op_id in self.pending and self.tracker.mark_lost(coid):
+                self.stats["acks_unknown"] += 1
+                _log.warning("okx.order_fate_unknown", venue=self.venue, client_order_id=coid)
+
+    def _connection_lost(self) -> None:
+        for op, coid, _ in self.pending.values():
+            if op == "order" and self.tracker.mark_lost(coid):
+                self.stats["acks_unknown"] += 1
+        self.pending.clear()
+
+    def _on_op_reply(self, rows: list[pv.OpReply], ts_recv: int) -> None:
+        for row in rows:
+            entry = self.pending.pop(row.req_id, None)
+            if entry is None:
+                continue
+            op, coid, iid = entry
+            if row.code == pv.RATE_LIMITED:
+                self._rate_limited(op)
+                for name in self.limiter.costs(_OP_ENDPOINT[op]):
+                    self.limiter.limiter(name, iid.partition(":")[2]).block_for(1.0)
+            if op == "order":
+                if row.code == "0":
+                    t = self.tracker.get(coid)
+                    if t is not None:
+                        self.tracker.set_venue_id(t, row.venue_order_id)
+                    self._emit(OrderAccepted(client_order_id=coid, venue_order_id=row.venue_order_id,
+                                             instrument_id=iid, ts_event=ts_recv, ts_recv=ts_recv))
+                else:
+                    self._reject(coid, iid, f"{row.code}: {row.message}")
+            elif row.code != "0":
+                now = self.clock.now_ns()
+                ev = OrderRejected(client_order_id=coid, instrument_id=iid,
+                                   reason=f"{op} refused {row.code}: {row.message}",
+                                   ts_event=now, ts_recv=now)
+                if self.tracker.admit_request_reject(ev):
+                    self.publish(ev)
+                else:
+                    self._spawn(self._query(coid, iid))
+
+    # ------------------------------------------------------------------ venue events
+    def _tracked(self, cl: str, venue_order_id: str) -> Tracked | None:
+        coid = self._cl.get(cl) if cl else None
+        t = self.tracker.get(coid) if coid else None
+        return t if t is not None else self.tracker.by_venue_id(venue_order_id)
+
+    def _on_order(self, o: pv.OkxOrder, ts_recv: int) -> None:
+        t = self._tracked(o.cl_ord_id, o.venue_order_id)
+        if t is None:
+            self._untracked_order(o, ts_recv)
+            return
+        coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
+        self.tracker.set_venue_id(t, o.venue_order_id)
+        self._emit(OrderAccepted(client_order_id=coid, venue_order_id=o.venue_order_id,
+                                 instrument_id=iid, ts_event=o.ts_event, ts_recv=ts_recv))
+        if o.state in ("live", "partially_filled") and o.price is not None and (
+                o.price != t.price or o.size != t.quantity) and t.state != DONE:
+            self._emit(OrderAmended(client_order_id=coid, instrument_id=iid, price=o.price,
+                                    quantity=o.size, ts_event=o.ts_event, ts_recv=ts_recv))
+        if o.trade_id and o.fill_size > 0:
+            self._fill(t, o.trade_id, o.fill_price, o.fill_size, o.size - o.filled, o.fee,
+                       o.fee_currency, o.liquidity, o.venue_order_id, o.ts_event, ts_recv)
+        self._terminal(t, o, ts_recv)
+
+    def _untracked_order(self, o: pv.OkxOrder, ts_recv: int) -> None:
+        """An order this process did not send (an earlier run, the web UI): what it proves
+        passes through under its ``clOrdId`` (the engine knows the order or counts it). A
+        hashed ``clOrdId`` of an earlier run cannot be mapped back: reconciliation settles it."""
+        self.stats["foreign_orders"] += 1
+        coid, iid = o.cl_ord_id, o.instrument_id
+        if not coid:
+            return
+        self.publish(OrderAccepted(client_order_id=coid, venue_order_id=o.venue_order_id,
+                                   instrument_id=iid, ts_event=o.ts_event, ts_recv=ts_recv))
+        if o.trade_id and o.fill_size > 0:
+            self.publish(OrderFilled(
+                client_order_id=coid, venue_order_id=o.venue_order_id, instrument_id=iid,
+                trade_id=o.trade_id, side=o.side, price=o.fill_price, quantity=o.fill_size,
+                remaining=max(o.size - o.filled, 0.0), liquidity=o.liquidity, fee=o.fee,
+                fee_currency=o.fee_currency, ts_event=o.ts_event, ts_recv=ts_recv))
+        if o.state in pv.TERMINAL_STATES:
+            self.publish(OrderCancelled(client_order_id=coid, instrument_id=iid,
+                                        reason=f"cancelSource {o.cancel_source}",
+                                        ts_event=o.ts_event, ts_recv=ts_recv))
+
+    def _fill(self, t: Tracked, trade_id: str, price: float, size: float, remaining: float,
+              fee: float, fee_ccy: str, liq: Any, venue_order_id: str, ts_event: int,
+              ts_recv: int) -> None:
+        self._emit(OrderFilled(client_order_id=t.cmd.client_order_id, venue_order_id=venue_order_id,
+                               instrument_id=t.cmd.instrument_id, trade_id=trade_id,
+                               side=t.cmd.side, price=price, quantity=size,
+                               remaining=max(round(remaining, 12), 0.0), liquidity=liq, fee=fee,
+                               fee_currency=fee_ccy, ts_event=ts_event, ts_recv=ts_recv))
+        held = self._deferred.get(t.cmd.client_order_id)
+        if held is not None:
+            self._terminal(t, held, ts_recv)
+
+    def _terminal(self, t: Tracked, o: pv.OkxOrder, ts_recv: int) -> None:
+        coid = t.cmd.client_order_id
+        if o.state not in pv.TERMINAL_STATES:
+            self._deferred.pop(coid, None)
+            return
+        if o.filled > t.filled + 1e-12:
+            self._deferred[coid] = o  # its fills are not all here yet
+            return
+        self._deferred.pop(coid, None)
+        self._emit(OrderCancelled(client_order_id=coid, instrument_id=t.cmd.instrument_id,
+                                  reason=f"cancelSource {o.cancel_source}" if o.cancel_source
+                                  else "canceled", ts_event=o.ts_event, ts_recv=ts_recv))
+
+    # ------------------------------------------------------------------ queries
+    def query_order(self, client_order_id: str, instrument_id: str) -> None:
+        self._spawn(self._query(client_order_id, instrument_id))
+
+    async def _query(self, coid: str, iid: str) -> OrderStatusReport | None:
+        self.stats["queries"] += 1
+        inst = iid.partition(":")[2]
+        try:
+            body = await self.rest.request("GET", "/api/v5/trade/order",
+                                           {"instId": inst, "clOrdId": pv.cl_ord_id(coid)},
+                                           signed=True)
+        except Unknown as exc:
+            _log.warning("okx.query_failed", venue=self.venue, client_order_id=coid, error=str(exc))
+            return None
+        now = self.clock.now_ns()
+        t = self.tracker.get(coid)
+        if body.get("code") == pv.ORDER_NOT_FOUND:
+            if t is not None and t.state == UNKNOWN and self._sent_gen.get(coid, -1) != self._conn_gen:
+                report = OrderStatusReport(client_order_id=coid, venue_order_id="", instrument_id=iid,
+                                           side=t.cmd.side, status=str(OrderStatus.REJECTED),
+                                           price=t.cmd.price, quantity=t.cmd.quantity, filled=0.0,
+                                           avg_fill_price=0.0, ts_event=now, ts_recv=now)
+                self._reject(coid, iid, "NOT_FOUND: the request never reached the venue")
+                self.publish(report)
+                return report
+            return None
+        if body.get("code") != "0" or not body.get("data"):
+            _log.warning("okx.query_refused", venue=self.venue, code=body.get("code"))
+            return None
+        try:
+            o = pv.parse_order(body["data"][0])
+        except VenueProtocolError as exc:
+            _log.error("okx.query_malformed", venue=self.venue, error=str(exc))
+            return None
+        if t is not None and o.filled > t.filled + 1e-12:
+            await self._recover_fills(t, o.venue_order_id)
+        # The row's last-fill fields are already covered by the fills just recovered.
+        self._on_order(o._replace(trade_id=""), now)
+        report = pv.report(o, coid, now)
+        self.publish(report)
+        return report
+
+    async def _recover_fills(self, t: Tracked, venue_order_id: str) -> None:
+        body = await self._quiet(self.rest.request(
+            "GET", "/api/v5/trade/fills", {"instType": "SWAP", "ordId": venue_order_id},
+            signed=True))
+        if body is None or body.get("code") != "0":
+            return
+        now = self.clock.now_ns()
+        for row in sorted(body["data"], key=lambda r: int(r.get("ts") or 0)):
+            f = pv.parse_fill(row)
+            if f.trade_id in t.trade_ids:
+                continue
+            self._fill(t, f.trade_id, f.price, f.size, t.quantity - t.filled - f.size, f.fee,
+                       f.fee_currency, f.liquidity, f.venue_order_id, f.ts_event, now)
+
+    async def _resync_orders(self) -> None:
+        for t in self.tracker.open():
+            await self._query(t.cmd.client_order_id, t.cmd.instrument_id)
+
+    async def reconcile(self, since_ns: int) -> VenueReconciliation:
+        """Pending orders, our fills since ``since_ns`` and positions (REST)."""
+        now = self.clock.now_ns()
+        pend = await self.rest.request("GET", "/api/v5/trade/orders-pending", signed=True)
+        opens = []
+        for row in pend.get("data", ()):
+            o = pv.parse_order(row)
+            opens.append(pv.report(o, self._cl.get(o.cl_ord_id, o.cl_ord_id), now))
+        fills_body = await self.rest.request("GET", "/api/v5/trade/fills",
+                                             {"begin": str(since_ns // _NS_PER_MS)}, signed=True)
+        fills = []
+        sizes = {r.venue_order_id: r.quantity for r in opens}
+        cum: dict[str, float] = {}
+        rows = sorted((pv.parse_fill(r) for r in fills_body.get("data", ())),
+                      key=lambda f: f.ts_event)
+        for f in rows:
+            # remaining after each fill, as it was then: cumulative against the order's size
+            t = self._tracked(f.cl_ord_id, f.venue_order_id)
+            cum[f.venue_order_id] = cum.get(f.venue_order_id, 0.0) + f.size
+            size = t.quantity if t is not None else sizes.get(f.venue_order_id, cum[f.venue_order_id])
+            fills.append(OrderFilled(
+                client_order_id=t.cmd.client_order_id if t else self._cl.get(f.cl_ord_id, f.cl_ord_id),
+                venue_order_id=f.venue_order_id, instrument_id=f.instrument_id,
+                trade_id=f.trade_id, side=f.side, price=f.price, quantity=f.size,
+                remaining=max(round(size - cum[f.venue_order_id], 12), 0.0),
+                liquidity=f.liquidity, fee=f.fee, fee_currency=f.fee_currency,
+                ts_event=f.ts_event, ts_recv=now))
+        pos_body = await self.rest.request("GET", "/api/v5/account/positions", signed=True)
+        positions = [pv.parse_position(r, now) for r in pos_body.get("data", ())]
+        return VenueReconciliation(venue=self.venue, open_orders=tuple(opens), fills=tuple(fills),
+                                   positions=tuple(positions), ts=now)
+
+    def cancel_all_orders(self) -> None:
+        """Kill switch level 2: every pending order of the account, in batches of 20."""
+        self._spawn(self._cancel_all(), order=True)
+
+    async def _cancel_all(self) -> None:
+        body = await self._quiet(self.rest.request("GET", "/api/v5/trade/orders-pending",
+                                                   signed=True))
+        if body is None:
+            return
+        rows = [{"instId": r["instId"], "ordId": r["ordId"]} for r in body.get("data", ())]
+        for i in range(0, len(rows), 20):
+            await self._quiet(self.rest.request("POST", "/api/v5/trade/cancel-batch-orders",
+                                                body=rows[i:i + 20], signed=True))
+
+    def enable_cancel_on_disconnect(self, timeout_s: float) -> None:
+        """Arm ``cancel-all-after`` (OKX accepts 0 or 10..120 s) and keep refreshing it."""
+        if not self.params.trading:
+            return
+        if self._dead_man_task is not None:
+            self._dead_man_task.cancel()
+        self._dead_man_task = self._spawn(self._dead_man(timeout_s))
+
+    async def _dead_man(self, timeout_s: float) -> None:
+        while True:
+            body = await self._quiet(self.rest.request(
+                "POST", "/api/v5/trade/cancel-all-after",
+                body={"timeOut": pv.fmt(timeout_s)}, signed=True))
+            if body is not None and body.get("code") != "0":
+                _log.error("okx.dead_man_refused", venue=self.venue, code=body.get("code"),
+                           message=body.get("msg"))
+            else:
+                self.stats["dead_man_refreshes"] += 1
+            await asyncio.sleep(timeout_s * self.params.dead_man_refresh_ratio)
+

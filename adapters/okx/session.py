@@ -1,0 +1,348 @@
+"""``OkxVenue``: a live OKX v5 session (public market data, private orders, REST).
+
+Theory of operation. Two ``ReconnectingWebSocket`` streams and one REST client:
+
+* public (``/ws/v5/public``): ``on_open`` subscribes the configured channels; OKX answers a
+  ``books`` subscription with a snapshot (``prevSeqId = -1``) and then updates chained by
+  ``prevSeqId``/``seqId`` with a CRC32 checksum, which the kernel verifies with
+  ``checksum_fn = okx_checksum``. A (re)connect therefore re-snapshots every book, and
+  ``request_resync`` (gap, checksum, crossed, silent) unsubscribes and resubscribes one book,
+  which is OKX's documented remedy. Text ``ping`` every ``heartbeat_interval_s`` (< 30 s, OKX's
+  idle cut-off); the watchdog drops a silent connection.
+* private (``/ws/v5/private``): ``login`` (signed with the server-time offset), then the
+  ``orders`` and ``positions`` channels; order entry as websocket operations
+  (``adapters.okx.orders``). After a re-login every order not known to be final is queried.
+* REST (``adapters.okx.rest``): instruments and server time at start, order queries,
+  reconciliation, batch cancels and the ``cancel-all-after`` dead-man switch.
+
+``VenueStatusChanged`` is published when a stream drops (``disconnected``), comes back
+(``connected``) or the venue rate limits us (``rate_limited``). Nothing here logs a frame, a
+signature or a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import orjson
+import structlog
+
+from adapters.okx import channels as ch
+from adapters.okx import private as pv
+from adapters.okx.checksum import okx_checksum
+from adapters.okx.codec import OkxCodec
+from adapters.okx.instruments import parse_instruments
+from adapters.okx.orders import OkxOrders
+from adapters.okx.params import OkxParams
+from adapters.okx.rest import OkxRest, Unknown
+from adapters.okx.tracker import OrderTracker
+from adapters.ratelimit import VENUE_LIMITS, RateLimiter
+from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
+from engine.model import (
+    BookSnapshot,
+    Instrument,
+    PositionReport,
+    VenueProtocolError,
+    VenueStatusChanged,
+    split_instrument_id,
+)
+from engine.venue import VenueAdapter
+
+__all__ = ["OkxParams", "OkxVenue"]
+
+_log = structlog.get_logger("volta.okx")
+
+
+class OkxVenue(OkxOrders, VenueAdapter):
+    """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
+
+    Params = OkxParams
+    checksum_fn = staticmethod(okx_checksum)
+    order_rate_limit = (30.0, 60.0)
+    """Place-order limit per instrument: 60 requests / 2 s (the gate paces to it)."""
+
+    def __init__(self, params: OkxParams | None = None) -> None:
+        p = self.params = params if params is not None else OkxParams()
+        self.venue = p.venue
+        self.codec = OkxCodec()
+        self.tracker = OrderTracker()
+        self.limiter = RateLimiter(VENUE_LIMITS["okx"])
+        self.public_url, self.private_url, rest_base = p.endpoints()
+        self.rest = OkxRest(rest_base, self.limiter,
+                            api_key=p.api_key.reveal() if p.api_key else "",
+                            secret=p.api_secret.reveal() if p.api_secret else "",
+                            passphrase=p.passphrase.reveal() if p.passphrase else "",
+                            simulated=p.network == "testnet", timeout_s=p.rest_timeout_s)
+        self.positions: dict[str, PositionReport] = {}
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("md_connects", "private_connects", "malformed", "snapshots", "resync_requests",
+             "resubscribes", "logins", "login_failed", "rate_limited", "acks_unknown", "queries",
+             "private_malformed", "foreign_orders", "venue_errors", "dead_man_refreshes"), 0)
+        self.logged_in = False
+        self._instruments: dict[str, Instrument] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._order_tasks: set[asyncio.Task[Any]] = set()
+        self._first_snapshots: dict[str, asyncio.Future[None]] = {}
+        self._resub_at: dict[str, float] = {}
+        self._seen_errors = 0
+        self._md: ReconnectingWebSocket | None = None
+        self._priv: ReconnectingWebSocket | None = None
+        self._stopped: asyncio.Event | None = None
+        self._init_orders()
+
+    # ------------------------------------------------------------------ lifecycle
+    def instruments(self) -> list[Instrument]:
+        return list(self._instruments.values())
+
+    def _ws_config(self, stale: float | None) -> WsConfig:
+        p = self.params
+        return WsConfig(ping_interval_s=None, stale_after_s=stale,
+                        heartbeat_interval_s=p.heartbeat_interval_s,
+                        backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
+                        open_timeout_s=min(10.0, p.start_timeout_s))
+
+    async def start(self) -> None:
+        """Server time and instruments (REST), public stream and first snapshots, then (with
+        credentials) the private stream, logged in and subscribed."""
+        self._stopped = asyncio.Event()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        p = self.params
+        await self.rest.open()
+        async with asyncio.timeout(p.start_timeout_s):
+            await self.rest.sync_time()
+            await self._load_instruments()
+            loop = asyncio.get_running_loop()
+            if "books" in p.channels:
+                self._first_snapshots = {i: loop.create_future() for i in p.inst_ids}
+            await self.limiter.acquire("ws_connect")
+            self._md = ReconnectingWebSocket(
+                self.public_url, on_frame=self._on_md_frame, on_open=self._on_md_open,
+                on_close=self._on_md_close, make_heartbeat=self.codec.encode_heartbeat,
+                config=self._ws_config(p.stale_after_s), name=f"{self.venue}:public")
+            self._md.start()
+            await self._md.wait_open()
+            await asyncio.gather(*self._first_snapshots.values())
+            if p.trading:
+                self._priv = ReconnectingWebSocket(
+                    self.private_url, on_frame=self._on_private_frame,
+                    on_open=self._on_private_open, on_close=self._on_private_close,
+                    make_heartbeat=lambda: "ping", config=self._ws_config(p.private_stale_after_s),
+                    name=f"{self.venue}:private")
+                self._priv.start()
+                while not self.logged_in:
+                    if self.stats["login_failed"]:
+                        raise RuntimeError(f"{self.venue}: login refused")
+                    await asyncio.sleep(0.01)
+        _log.info("okx.started", venue=self.venue, network=p.network,
+                  instruments=len(self._instruments), trading=p.trading)
+
+    async def _load_instruments(self) -> None:
+        listed: dict[str, Instrument] = {}
+        for kind in self.params.inst_types():
+            body = await self.rest.request("GET", "/api/v5/public/instruments", {"instType": kind})
+            if body.get("code") != "0":
+                raise RuntimeError(f"{self.venue}: instruments refused: {body.get('code')} "
+                                   f"{body.get('msg')}")
+            listed.update((i.symbol, i) for i in parse_instruments(body["data"]))
+        missing = [i for i in self.params.inst_ids if i not in listed]
+        if missing:
+            raise RuntimeError(f"{self.venue}: not listed on {self.params.network}: {missing}")
+        self._instruments = {listed[i].id: listed[i] for i in self.params.inst_ids}
+
+    async def run(self) -> None:
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Disarm the dead-man switch, close both streams, the REST client and every task."""
+        if self._stopped is None or self._stopped.is_set():
+            return
+        if self._dead_man_task is not None:
+            self._dead_man_task.cancel()
+            await self._quiet(self.rest.request("POST", "/api/v5/trade/cancel-all-after",
+                                                body={"timeOut": "0"}, signed=True))
+        if self._order_tasks:
+            await asyncio.wait(set(self._order_tasks), timeout=self.params.ack_timeout_s)
+        for ws in (self._md, self._priv):
+            if ws is not None:
+                await ws.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.rest.close()
+        self._stopped.set()
+
+    async def _quiet(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            return await coro
+        except (Unknown, VenueProtocolError) as exc:
+            _log.warning("okx.request_failed", venue=self.venue, error=str(exc))
+            return None
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], order: bool = False) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        if order:
+            self._order_tasks.add(task)
+            task.add_done_callback(self._order_tasks.discard)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("okx.task_failed", venue=self.venue, error=repr(task.exception()))
+
+    def _status(self, status: str, reason: str, stream: str = "") -> None:
+        self.publish(VenueStatusChanged(self.venue, status, reason, self.clock.now_ns(), stream))
+
+    # ------------------------------------------------------------------ public stream
+    def _channels(self) -> list[str]:
+        p, out = self.params, []
+        for i in p.inst_ids:
+            if "books" in p.channels:
+                out.append(ch.book_channel(i, p.book_channel))
+            if "trades" in p.channels:
+                out.append(ch.trades_channel(i))
+            if "tickers" in p.channels:
+                out.append(ch.tickers_channel(i))
+        return out
+
+    def _on_md_open(self, url: str) -> list[str]:
+        self.codec.on_open(url)
+        self._resub_at.clear()
+        self.stats["md_connects"] += 1
+        if self.stats["md_connects"] > 1:
+            self._status("connected", "public stream reconnected", "market_data")
+        self.limiter.try_acquire("ws_subscribe")
+        return self.codec.encode_subscribe(self._channels())
+
+    def _on_md_close(self, reason: CloseReason) -> None:
+        if reason is not CloseReason.LOCAL_CLOSE:
+            self._status("disconnected", f"public stream: {reason.value}", "market_data")
+
+    def _on_md_frame(self, data: str | bytes, ts_recv: int) -> None:
+        codec = self.codec
+        try:
+            events = codec.decode(data, ts_recv)
+        except VenueProtocolError:
+            self.stats["malformed"] += 1  # a lost update shows up as a gap on the next one
+            return
+        publish = self.publish
+        for ev in events:
+            if type(ev) is BookSnapshot:
+                self._on_snapshot(ev)
+            publish(ev)
+        if codec.error_count != self._seen_errors:
+            self._seen_errors = codec.error_count
+            err = codec.last_error
+            self.stats["venue_errors"] += 1
+            if err is not None:
+                _log.warning("okx.venue_error", venue=self.venue, code=err.code, message=err.message)
+                if err.code == pv.RATE_LIMITED:
+                    self._rate_limited("public subscribe")
+
+    def _rate_limited(self, what: str) -> None:
+        self.stats["rate_limited"] += 1
+        self._status("rate_limited", f"{what}: 50011 Too Many Requests")
+
+    def _on_snapshot(self, snap: BookSnapshot) -> None:
+        self.stats["snapshots"] += 1
+        inst = snap.instrument_id.partition(":")[2]
+        self._resub_at.pop(inst, None)
+        fut = self._first_snapshots.get(inst)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def request_resync(self, instrument_id: str) -> None:
+        """Resubscribe the book channel: OKX answers with a fresh snapshot."""
+        self.stats["resync_requests"] += 1
+        inst = split_instrument_id(instrument_id)[1]
+        md = self._md
+        if inst not in self.params.inst_ids or md is None or not md.is_open:
+            return  # the next connection subscribes afresh and gets snapshots anyway
+        now = time.monotonic()
+        if now - self._resub_at.get(inst, -1e9) < self.params.resubscribe_timeout_s:
+            return  # a resubscription is already waiting for its snapshot
+        if not self.limiter.try_acquire("ws_subscribe"):
+            return  # 480 per hour per connection: the next request will try again
+        self._resub_at[inst] = now
+        self.stats["resubscribes"] += 1
+        channel = ch.book_channel(inst, self.params.book_channel)
+        try:
+            for frame in self.codec.encode_unsubscribe([channel]) + self.codec.encode_subscribe([channel]):
+                md.send_nowait(frame)
+        except NotConnected:
+            pass
+
+    # ------------------------------------------------------------------ private stream
+    def _on_private_open(self, url: str) -> list[str]:
+        self.logged_in = False
+        self._conn_gen += 1
+        self.stats["private_connects"] += 1
+        if self.stats["private_connects"] > 1:
+            self._status("connected", "private stream reconnected", "private")
+        p = self.params
+        assert p.api_key is not None and p.api_secret is not None and p.passphrase is not None
+        return [pv.login_frame(p.api_key.reveal(), p.api_secret.reveal(), p.passphrase.reveal(),
+                               self.rest.now_ms() // 1000)]
+
+    def _on_private_close(self, reason: CloseReason) -> None:
+        self.logged_in = False
+        self._connection_lost()
+        if reason is not CloseReason.LOCAL_CLOSE:
+            self._status("disconnected", f"private stream: {reason.value}", "private")
+
+    def _on_private_frame(self, data: str | bytes, ts_recv: int) -> None:
+        if data == "pong" or data == b"pong":
+            return
+        try:
+            msg = orjson.loads(data)
+            if "op" in msg and "id" in msg:
+                self._on_op_reply(pv.parse_op_reply(msg), ts_recv)
+            elif "event" in msg:
+                self._on_private_event(msg)
+            elif "arg" in msg and "data" in msg:
+                channel = msg["arg"]["channel"]
+                if channel == "orders":
+                    for d in msg["data"]:
+                        self._on_order(pv.parse_order(d), ts_recv)
+                elif channel == "positions":
+                    for d in msg["data"]:
+                        pos = pv.parse_position(d, ts_recv)
+                        self.positions[pos.instrument_id] = pos
+                        self.publish(pos)
+        except (VenueProtocolError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            # Never silent: a lost order update is recovered by the next query/reconcile.
+            self.stats["private_malformed"] += 1
+            _log.error("okx.private_frame_malformed", venue=self.venue, error=type(exc).__name__)
+
+    def _on_private_event(self, msg: dict[str, Any]) -> None:
+        event = msg["event"]
+        if event == "login":
+            if msg.get("code", "0") == "0":
+                self.logged_in = True
+                self.stats["logins"] += 1
+                priv = self._priv
+                if priv is not None:
+                    priv.send_nowait(orjson.dumps({"op": "subscribe", "args": [
+                        {"channel": "orders", "instType": "ANY"},
+                        {"channel": "positions", "instType": "ANY"}]}).decode())
+                if self.stats["logins"] > 1:
+                    self._spawn(self._resync_orders())
+            return
+        if event == "error":
+            code = str(msg.get("code", ""))
+            if not self.logged_in and code in ("60004", "60005", "60006", "60007", "60009", "60024"):
+                self.stats["login_failed"] += 1
+            self.stats["venue_errors"] += 1
+            _log.error("okx.private_error", venue=self.venue, code=code, message=msg.get("msg"))

@@ -1,0 +1,207 @@
+"""``volta record CONFIG [--output FILE] [--duration S]``: run the configured venues' live
+sessions and write everything they exchange to a capture file (``adapters.capture``).
+
+Theory of operation. Recording must see exactly what the sessions see, without a second
+implementation of any venue, so the recorder runs the real sessions and taps the one place
+every live session's traffic passes: ``adapters.ws.ReconnectingWebSocket``. While recording,
+``Tap`` wraps each new connection's hooks: ``on_open`` (a ``ws-open`` record, then one
+``ws-sent`` per frame it returns: auth and subscriptions), ``on_frame`` (``ws``), application
+heartbeats and ``send``/``send_nowait`` (``ws-sent``). REST bodies are recorded for sessions
+whose REST client offers the ``on_body(url, text)`` hook (OKX; Deribit has no REST). The
+venue of a record is the part of the websocket's name before ``:`` (sessions name their
+sockets ``"<venue>:<stream>"``). The wrappers are undone when recording ends.
+
+Captures must never hold credentials: every text is passed through ``redact`` (values of
+secret-looking JSON keys such as ``access_token``, ``client_secret``, ``sign``, ``apiKey``,
+``passphrase``, and every value registered by ``config.secrets``) before it is written. The
+file is flushed every second, so a crash loses at most a second; Ctrl-C or SIGTERM stops
+cleanly (sessions stopped, file closed) and the exit code is 0; configuration problems exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from adapters import ws as ws_mod
+from adapters.capture import CaptureWriter
+from config import ConfigError, load_config
+from config.secrets import known_secret_values
+from engine.clock import LiveClock
+
+_log = structlog.get_logger("volta.record")
+
+_SECRET_KEYS = ("access_token", "refresh_token", "client_secret", "signature", "sign",
+                "apiKey", "api_key", "passphrase", "secret", "listenKey")
+_KEY_RE = re.compile(r'("(?:' + "|".join(_SECRET_KEYS) + r')"\s*:\s*)"[^"]*"')
+
+
+def redact(text: str) -> str:
+    """Mask secret-looking JSON values and every registered secret in ``text``."""
+    text = _KEY_RE.sub(r'\1"***"', text)
+    for value in known_secret_values():
+        if value and value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+class Tap:
+    """Taps every ``ReconnectingWebSocket`` created while active; see the module docstring."""
+
+    def __init__(self, writer: CaptureWriter) -> None:
+        self.writer = writer
+        self._saved: dict[str, Any] = {}
+
+    def write(self, venue: str, kind: str, url: str, data: str | bytes) -> None:
+        if isinstance(data, (bytes, bytearray)):
+            data = bytes(data).decode("utf-8", errors="surrogateescape")
+        self.writer.write(time.time_ns(), venue, kind, url, redact(data))
+
+    def rest_hook(self, venue: str) -> Callable[[str, str], None]:
+        return lambda url, body: self.write(venue, "rest", url, body)
+
+    def __enter__(self) -> Tap:
+        cls = ws_mod.ReconnectingWebSocket
+        self._saved = {"__init__": cls.__init__, "send": cls.send, "send_nowait": cls.send_nowait}
+        tap = self
+        orig_init, orig_send, orig_send_nowait = (self._saved["__init__"], self._saved["send"],
+                                                  self._saved["send_nowait"])
+
+        def __init__(self: Any, url: str, *, on_frame: Any, on_open: Any = None,
+                     make_heartbeat: Any = None, name: str = "ws", **kw: Any) -> None:
+            venue = name.split(":")[0]
+
+            def frame(data: str | bytes, ts: int) -> None:
+                tap.write(venue, "ws", self.url, data)
+                on_frame(data, ts)
+
+            def opened(u: str) -> Any:
+                tap.write(venue, "ws-open", u, "")
+                frames = list(on_open(u)) if on_open is not None else []
+                for f in frames:
+                    tap.write(venue, "ws-sent", u, f)
+                return frames
+
+            def beat() -> Any:
+                f = make_heartbeat()
+                if f is not None:
+                    tap.write(venue, "ws-sent", self.url, f)
+                return f
+
+            orig_init(self, url, on_frame=frame, on_open=opened,
+                      make_heartbeat=beat if make_heartbeat is not None else None, name=name, **kw)
+            self._tap_venue = venue
+
+        async def send(self: Any, data: str | bytes) -> None:
+            await orig_send(self, data)
+            tap.write(getattr(self, "_tap_venue", ""), "ws-sent", self.url, data)
+
+        def send_nowait(self: Any, data: str | bytes) -> None:
+            orig_send_nowait(self, data)
+            tap.write(getattr(self, "_tap_venue", ""), "ws-sent", self.url, data)
+
+        cls.__init__ = __init__  # type: ignore[method-assign]
+        cls.send = send  # type: ignore[method-assign]
+        cls.send_nowait = send_nowait  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        cls = ws_mod.ReconnectingWebSocket
+        for name, fn in self._saved.items():
+            setattr(cls, name, fn)
+
+
+def _make_adapters(config: Any) -> list[Any]:
+    from engine.runtime import _make_adapter  # the runtime's own construction rules
+    return [_make_adapter(name, vc.adapter, dict(vc.params))
+            for name, vc in config.venues.items() if vc.enabled]
+
+
+async def record(config_path: str, output: str, duration_s: float | None,
+                 stop: asyncio.Event | None = None) -> dict[str, int]:
+    """Record until ``duration_s`` passes or ``stop`` is set; return records written per kind."""
+    config = load_config(config_path)
+    adapters = _make_adapters(config)
+    if not adapters:
+        raise ConfigError([])
+    stop = stop if stop is not None else asyncio.Event()
+    clock = LiveClock()
+    counts: dict[str, int] = {}
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    with CaptureWriter(output) as writer, Tap(writer) as tap:
+        for adapter in adapters:
+            rest = getattr(adapter, "rest", None)
+            if rest is not None and hasattr(rest, "on_body"):
+                rest.on_body = tap.rest_hook(adapter.venue)
+            adapter.bind(lambda ev: counts.__setitem__("events", counts.get("events", 0) + 1),
+                         clock)
+        started: list[Any] = []
+        try:
+            for adapter in adapters:
+                await adapter.start()
+                started.append(adapter)
+                _log.info("record.venue_started", venue=adapter.venue,
+                          instruments=len(adapter.instruments()))
+            deadline = None if duration_s is None else time.monotonic() + duration_s
+            while not stop.is_set():
+                left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), left)
+                writer.flush()
+        finally:
+            for adapter in reversed(started):
+                with contextlib.suppress(Exception):
+                    await adapter.stop()
+            writer.flush()
+            counts["records"] = writer.records
+    _log.info("record.done", output=output, records=counts["records"])
+    return counts
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="volta record",
+                                 description="Record the configured venues' traffic to a capture.")
+    ap.add_argument("config", help="deployment TOML (its [venues] are recorded)")
+    ap.add_argument("--output", default="", help="capture file (.gz compresses); default "
+                    "captures/<name>-<UTC time>.jsonl.gz")
+    ap.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    args = ap.parse_args(argv)
+    output = args.output or time.strftime("captures/record-%Y%m%dT%H%M%SZ.jsonl.gz", time.gmtime())
+
+    async def run() -> dict[str, int]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        return await record(args.config, output, args.duration, stop)
+
+    try:
+        counts = asyncio.run(run())
+    except ConfigError as err:
+        for p in err.problems:
+            print(f"{args.config}: {p}", file=sys.stderr)
+        if not err.problems:
+            print(f"{args.config}: no enabled venue to record", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        print(f"volta record: {exc}", file=sys.stderr)
+        return 1
+    print(f"recorded {counts.get('records', 0)} records to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

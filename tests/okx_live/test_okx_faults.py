@@ -1,0 +1,89 @@
+"""OKX session against the fake venue: market-data faults, through the real kernel."""
+
+from __future__ import annotations
+
+import orjson
+
+from engine.model import BookStatus, BookStatusChanged, Side, SubmitOrder, VenueStatusChanged
+from tests.okx_live.conftest import IID, INST, Live
+
+
+async def test_start_lists_instruments_logs_in_and_the_book_equals_the_venue(live: Live) -> None:
+    (inst,) = live.adapter.instruments()
+    assert inst.id == IID and inst.tick_size == 0.1 and inst.lot_size == 1.0 and inst.inverse
+    assert live.adapter.logged_in
+    await live.assert_book_matches()
+    assert live.kernel.book_keeper.stats.checksums_verified > 0
+    assert live.kernel.book_keeper.stats.checksum_mismatches == 0
+
+
+async def test_text_pings_keep_the_connection_alive(live: Live) -> None:
+    await live.until(lambda: sum(1 for r in live.fake.ws.received if r.data == "ping") >= 4)
+
+
+async def test_bad_checksum_marks_stale_and_a_resubscription_heals(live: Live) -> None:
+    await live.until(lambda: live.book.status is BookStatus.LIVE)
+    changes: list[BookStatusChanged] = []
+    live.kernel.bus.subscribe(BookStatusChanged, changes.append)
+    live.fake.bad_checksum()
+    await live.until(lambda: any(c.reason == "checksum" for c in changes))
+    await live.until(lambda: live.book.status is BookStatus.LIVE)
+    assert live.adapter.stats["resubscribes"] >= 1
+    unsub = [orjson.loads(r.data) for r in live.fake.ws.received
+             if isinstance(r.data, str) and '"unsubscribe"' in r.data]
+    assert unsub[0]["args"] == [{"channel": "books", "instId": INST}]
+    await live.assert_book_matches()
+
+
+async def test_gap_marks_stale_the_gate_refuses_then_it_resyncs(live: Live) -> None:
+    await live.until(lambda: live.book.status is BookStatus.LIVE)
+    live.fake.ws.delay_replies(0.3)
+    live.fake.gap()
+    await live.until(lambda: live.book.status is BookStatus.STALE)
+    denial = live.kernel.router.submit(SubmitOrder(
+        client_order_id="while-stale", strategy_id="t", instrument_id=IID, side=Side.BUY,
+        quantity=1.0, price=live.book.best_bid_price()))
+    assert denial is not None and denial.reason == "BOOK_NOT_LIVE"
+    live.fake.ws.delay_replies(0.0)
+    await live.until(lambda: live.book.status is BookStatus.LIVE)
+    await live.assert_book_matches()
+
+
+async def test_abrupt_disconnect_reconnects_both_streams_and_reports_status(live: Live) -> None:
+    await live.until(lambda: live.book.status is BookStatus.LIVE)
+    await live.fake.ws.disconnect()
+    await live.until(lambda: live.adapter.stats["md_connects"] >= 2
+                     and live.adapter.stats["logins"] >= 2)
+    statuses = [(e.status, e.reason) for e in live.of(VenueStatusChanged)]
+    assert ("disconnected", "public stream: connection_lost") in statuses
+    assert ("disconnected", "private stream: connection_lost") in statuses
+    assert ("connected", "public stream reconnected") in statuses
+    await live.assert_book_matches()
+
+
+async def test_silent_stream_trips_the_watchdog_and_recovers(live: Live) -> None:
+    await live.until(lambda: live.book.status is BookStatus.LIVE)
+    live.fake.ws.stall(1.5)
+    md = live.adapter._md
+    assert md is not None
+    await live.until(lambda: md.stats.watchdog_trips >= 1)
+    await live.until(lambda: md.stats.reconnects >= 1 and live.adapter.stats["snapshots"] >= 2)
+    await live.assert_book_matches()
+
+
+async def test_malformed_frames_are_counted_and_the_session_goes_on(live: Live) -> None:
+    await live.until(lambda: live.book.status is BookStatus.LIVE)
+    live.fake.malformed()
+    live.fake.malformed()
+    await live.until(lambda: live.adapter.stats["malformed"] >= 2)
+    assert live.adapter.stats["md_connects"] == 1
+    await live.assert_book_matches()
+
+
+async def test_refused_handshakes_back_off_and_connect_later(live: Live) -> None:
+    await live.until(lambda: live.book.status is BookStatus.LIVE)
+    live.fake.ws.reject_connections(3, status=429, retry_after_s=0.05)
+    await live.fake.ws.disconnect()
+    await live.until(lambda: live.adapter.stats["md_connects"] >= 2
+                     and live.adapter.stats["logins"] >= 2, timeout=8)
+    await live.assert_book_matches()
