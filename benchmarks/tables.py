@@ -1,0 +1,169 @@
+"""Render the figures of ``benchmarks/results/*.json`` as the README's Markdown tables.
+
+``python -m benchmarks.tables`` prints them; ``--update README.md`` replaces the block between
+``<!-- bench:start -->`` and ``<!-- bench:end -->`` so the README only ever shows measured
+numbers (the JSON of the last ``make bench``), never hand-copied ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+RESULTS = Path(__file__).resolve().parent / "results"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return orjson.loads(path.read_bytes()) if path.exists() else None
+
+
+def _n(x: float | None, digits: int = 0) -> str:
+    if x is None:
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def _rate(per_s: float | None) -> str:
+    if per_s is None:
+        return "–"
+    if per_s >= 1e6:
+        return f"{per_s / 1e6:.2f} M/s"
+    return f"{per_s / 1e3:,.0f} k/s"
+
+
+def _met(flag: object) -> str:
+    return "met" if flag else "**not met**"
+
+
+def pricing(d: dict[str, Any]) -> list[str]:
+    out = ["**Pricing** (`bench_pricing`: options per second, one array call; same run)", "",
+           "| kernel | throughput |", "| --- | --- |"]
+    for row in d.get("throughput", []):
+        value = _rate(row.get("per_s")) if row.get("per_s") else f"not measured ({row.get('note', '')})"
+        out.append(f"| {row['name']} | {value} |")
+    out += ["", f"200-option chain, implied vols + Greeks + SVI fit per expiry: "
+            f"{_n(d.get('chain_200_warm_refit_ms'), 2)} ms warm refit, "
+            f"{_n(d.get('chain_200_cold_fit_ms'), 2)} ms cold fit (target < 1 ms). "
+            f"First call in a new process: {_n(d.get('first_call', {}).get('warm_cache_s'), 1)} s "
+            f"with the Numba cache, {_n(d.get('first_call', {}).get('cold_cache_s'), 1)} s without."]
+    return out
+
+
+def books(d: dict[str, Any]) -> list[str]:
+    out = ["**Books** (`bench_books`: raw frame → codec → integrity → book, real captures, one core)",
+           "", "| capture | messages | msgs/s | µs/msg |", "| --- | ---: | ---: | ---: |"]
+    for name, f in d.get("files", {}).items():
+        out.append(f"| {name} | {_n(f['messages'])} | {_n(f['msgs_per_s'])} | {f['us_per_msg']:.2f} |")
+    usdm = d.get("files", {}).get("binance-usdm/binance-usdm-btcusdt-2024-08-08.jsonl.gz")
+    if usdm:
+        out += ["", "Binance USD-M BTCUSDT by channel: " + ", ".join(
+            f"{ch.split(':', 1)[1]} {c['us_per_msg']:.2f} µs" for ch, c in usdm["by_channel"].items()
+            if not ch.split(":", 1)[1].startswith("rest"))]
+    lv = d.get("levels", {})
+    t = d.get("targets", {})
+    if lv:
+        out += ["", "| per level update (same run) | ns/level | × C `order-book` |", "| --- | ---: | ---: |",
+                f"| C `order-book` (cryptofeed's book), baseline | {lv['c_order_book']['ns_per_level']:.0f} | 1.00 |"]
+        for key, label in (("volta_apply_delta", "Volta `OrderBook.apply_delta`"),
+                           ("volta_keeper", "Volta `BookKeeper` (with integrity checks)"),
+                           ("volta_codec_and_keeper", "Volta codec + keeper (incl. JSON parse)")):
+            if key in lv:
+                out.append(f"| {label} | {lv[key]['ns_per_level']:.0f} | {lv[key]['x_c_library']:.2f} |")
+    if t:
+        out += ["", f"Targets: USD-M BTCUSDT capture ≥ {_n(t['usdm_btcusdt_target'])} msgs/s: "
+                f"{_n(t['usdm_btcusdt_msgs_per_s'])} ({_met(t['usdm_btcusdt_met'])}); level update ≤ "
+                f"{t['level_target_x']:.0f}× C: {t['level_x_c_library']:.2f}× ({_met(t['level_met'])})."]
+    return out
+
+
+def backtest(d: dict[str, Any]) -> list[str]:
+    b = d.get("binance_usdm_btcusdt", {})
+    out = ["**Backtest loop** (`bench_backtest`: events/s, one core)", "",
+           "| run | events/s |", "| --- | ---: |"]
+    rows = (("capture decode only (codec + books), baseline", b.get("capture_decode_baseline")),
+            ("event store load", b.get("store_load")),
+            ("full loop from the store, no strategy", b.get("backtest_no_strategy")),
+            ("full loop from the store, example quoter (gate, router, matching)", b.get("backtest_quoter")))
+    for label, row in rows:
+        if row:
+            out.append(f"| Binance USD-M BTCUSDT: {label} | {_n(row['events_per_s'])} |")
+    syn = d.get("synthetic_chain_200")
+    if syn:
+        out.append(f"| synthetic perp + {syn['options']}-option chain, {syn['simulated_s']:.0f} s "
+                   f"simulated | {_n(syn['events_per_s'])} |")
+    t = d.get("targets", {})
+    if t:
+        out += ["", f"Target ≥ {_n(t['events_per_s'])} events/s from the store with a strategy: "
+                f"{_n(t['best_events_per_s'])} ({_met(t['met'])})."]
+    return out
+
+
+def risk(d: dict[str, Any]) -> list[str]:
+    g, j = d.get("gate", {}), d.get("journal", {})
+    out = ["**Risk and journal** (`bench_risk`)", "", "| what | p50 | p99 |", "| --- | ---: | ---: |"]
+    if g:
+        out.append(f"| gate decision, every check, {g['positions']} option positions | "
+                   f"{g['p50_us']:.1f} µs | {g['p99_us']:.1f} µs |")
+        out.append(f"| baseline: one naive Greek sum over the same positions | "
+                   f"{g['baseline_naive_greek_sum_p50_us']:.0f} µs | – |")
+    for key, label in (("normal", "journal command, `synchronous=NORMAL` (crash-safe)"),
+                       ("full", "journal command, `synchronous=FULL` (power-loss safe)")):
+        if key in j:
+            out.append(f"| {label} | {j[key]['p50_us']:.1f} µs | {j[key]['p99_us']:.1f} µs |")
+    for key, label in (("tick_to_order", "tick-to-order in the paper deployment"),
+                       ("tick_to_order_baseline_no_gate", "same, gate replaced by a no-op (baseline)")):
+        if key in d:
+            out.append(f"| {label} | {d[key]['p50_us']:.0f} µs | {d[key]['p99_us']:.0f} µs |")
+    if g:
+        out += ["", f"Target gate p99 ≤ {g['target_p99_us']:.0f} µs: {_met(g['met'])}; journal p50 ≤ "
+                f"{j.get('target_us', 50):.0f} µs: {_met(j.get('met'))}."]
+    return out
+
+
+SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], list[str]]], ...] = (
+    ("pricing", pricing), ("books", books), ("backtest", backtest), ("risk", risk))
+
+
+def render() -> str:
+    parts: list[str] = []
+    machine = _load("all")
+    if machine:
+        m = machine.get("machine", {})
+        parts.append(f"Measured {machine.get('started', '?')} on {m.get('cpu_count', '?')} cores, "
+                     f"Python {m.get('python', '?')}, {m.get('platform', '?')}.")
+    for name, fn in SECTIONS:
+        data = _load(name)
+        parts.append("\n".join(fn(data)) if data else f"`{name}`: no results yet (run `make bench`).")
+    return "\n\n".join(parts)
+
+
+def update(readme: Path) -> None:
+    text = readme.read_text(encoding="utf-8")
+    try:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+    except ValueError:
+        raise SystemExit(f"{readme}: no {START} ... {END} block") from None
+    readme.write_text(f"{head}{START}\n{render()}\n{END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.tables", description=__doc__)
+    ap.add_argument("--update", type=Path, metavar="README", help="rewrite the bench block in place")
+    args = ap.parse_args(argv)
+    if args.update:
+        update(args.update)
+    else:
+        print(render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
