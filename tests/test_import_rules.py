@@ -7,7 +7,9 @@
 4. ``adapters.<venue>.codec`` (and modules of the same venue it imports): the model, orjson,
    msgspec (what the model is built on) and the standard library only; no asyncio, sockets,
    clocks or logging.
-5. an adapter never imports another venue, nor ``strategies``.
+5. an adapter never imports another venue, nor ``strategies``; the venue-neutral adapter
+   modules (``adapters.live``, ``adapters.fakes``, ``adapters.ws`` ...) import no venue at all,
+   so every venue may build on them.
 6. ``strategies``: only the public ``engine`` API (``engine`` itself, ``engine.pricing``),
    numpy, msgspec and the standard library.
 7. ``config``: the standard library and msgspec only.
@@ -27,7 +29,7 @@ STDLIB = set(sys.stdlib_module_names)
 PACKAGES = ("engine", "adapters", "strategies", "config", "backtest")
 SHARED_ADAPTER_MODULES = {"adapters.capture", "adapters.replay", "adapters.registry", "adapters.ws",
                           "adapters.ratelimit", "adapters.common", "adapters.record", "adapters"}
-SHARED_ADAPTER_PACKAGES = ("adapters.fakes",)  # venue-neutral helpers, not venues
+SHARED_ADAPTER_PACKAGES = ("adapters.fakes", "adapters.live")  # venue-neutral helpers, not venues
 
 
 def _module_name(path: Path) -> str:
@@ -106,6 +108,8 @@ def _violations_for(path: Path) -> list[str]:
             other = _venue_of(name) if top == "adapters" else None
             if venue and other and other != venue:
                 problems.append(f"{where}: venue {venue} must not import venue {other}")
+            if venue is None and other is not None:
+                problems.append(f"{where}: a venue-neutral adapters module must not import venue {other}")
             if venue and module.endswith(".codec"):
                 ok = (top in STDLIB and top not in ("asyncio", "socket", "logging", "ssl", "time", "selectors"))
                 ok = ok or top in ("orjson", "msgspec") or name.startswith("engine.model") or name == "engine.model"
@@ -130,6 +134,8 @@ def test_every_package_follows_the_dependency_rules() -> None:
     ("import numpy\nfrom engine.book import OrderBook\n", "engine/pricing/bad.py", "leaf"),
     ("import asyncio\n", "adapters/zz/codec.py", "no I/O"),
     ("from adapters.yy.codec import X\n", "adapters/zz/session.py", "must not import venue yy"),
+    ("from adapters.yy.orders import X\n", "adapters/live/bad.py", "venue-neutral adapters module"),
+    ("from adapters.yy.fake import X\n", "adapters/fakes/bad.py", "venue-neutral adapters module"),
     ("import structlog\n", "config/bad.py", "stdlib and msgspec"),
     ("import numpy\n", "engine/model/bad.py", "engine.model may use only"),
 ])

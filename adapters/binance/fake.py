@@ -8,7 +8,7 @@ countdownCancelAll`` and ``/fapi/v2/positionRisk`` (spot: ``/api/v3/...`` market
 requests are verified with the client's own algorithm (``private.verify_query``), the key
 header, and the ``timestamp``/``recvWindow`` rule.
 
-The market is ``fake_market``: a generated book per symbol (authoritative: tests compare client
+The market is ``adapters.fakes.market``: a generated book per symbol (authoritative: tests compare client
 books with ``book_levels``) stepped every ``step_s``; each step goes out as one ``depthUpdate``
 with ``U``/``u``/``pu`` numbered like the real stream, and ``depth`` snapshots carry the matching
 ``lastUpdateId``. Orders match against the book; the account's events go out as
@@ -26,9 +26,7 @@ Run it standalone for ``volta run config/fake-binance.toml``:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import random
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -36,137 +34,51 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from aiohttp import web
 
-from adapters.binance.fake_market import BUY, SELL, FakeBook, FakeMatcher, FakeOrder
 from adapters.binance.private import verify_query
-from adapters.fakes import FakeConnection, FakeHandler, FakeWsServer
+from adapters.fakes import FakeConnection
+from adapters.fakes.market import BUY, SELL, FakeBook, FakeOrder
+from adapters.fakes.venue import (
+    STANDALONE_LIFETIME_S,
+    GridMarketFake,
+    serve_standalone,
+    standalone_parser,
+)
+from adapters.fakes.venue import now_ms as _ms
 
 _STATUS = {"new": "NEW", "partially_filled": "PARTIALLY_FILLED", "filled": "FILLED",
            "cancelled": "CANCELED", "expired": "EXPIRED", "rejected": "REJECTED"}
-
-
-def _ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _err(code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"code": code, "msg": msg}, status=status, headers=headers)
 
 
-class BinanceFake(FakeHandler):
+class BinanceFake(GridMarketFake):
     """See the module docstring. ``async with BinanceFake() as fake:`` starts both servers."""
+
+    MALFORMED_FRAME = '{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","U":'
 
     def __init__(self, symbols: tuple[str, ...] = ("BTCUSDT",), *, market: str = "usdm",
                  api_key: str = "fake-key", api_secret: str = "fake-secret", seed: int = 7,
                  step_s: float = 0.01, ws_port: int = 0, rest_port: int = 0,
                  max_lifetime_s: float = 120.0) -> None:
+        super().__init__(symbols, seed=seed, step_s=step_s, ws_port=ws_port, rest_port=rest_port,
+                         max_lifetime_s=max_lifetime_s)
         self.market = market
         self.api = "/api/v3" if market == "spot" else "/fapi/v1"
         self.api_key = api_key
         self.api_secret = api_secret
-        self.rng = random.Random(seed)
-        self.step_s = step_s
-        self.books = {s: FakeBook(s, self.rng, mid=60_000.0 + 1000 * i)
-                      for i, s in enumerate(symbols)}
-        self.matcher = FakeMatcher(self.books)
         self.last_u = dict.fromkeys(symbols, 1_000_000)
-        self.ws = _Server(self, ws_port, max_lifetime_s=max_lifetime_s)
-        self.rest_port = rest_port
         self.listen_keys: set[str] = set()
         self.countdowns: dict[str, float] = {}
-        self.requests: list[tuple[str, str]] = []  # (method, path) of every REST call
-        self.ack_delay_s = 0.0
         self.depth_delay_s = 0.0
-        self.paused = False
-        self.quiet_private = False
-        self._gap = 0
-        self._malformed_replace = 0
-        self._rate_limit = 0
-        self._retry_after_s = 1.0
-        self._lose = 0
-        self._drop = 0
-        self._fail = 0
         self._weight: list[float] = []
         self._market_conns: dict[int, tuple[FakeConnection, set[str]]] = {}
         self._user_conns: dict[int, FakeConnection] = {}
-        self._runner: web.AppRunner | None = None
-        self._ticker: asyncio.Task[None] | None = None
         self._keys = iter(range(1, 1 << 30))
-        self._closing = asyncio.Event()
 
-    # ------------------------------------------------------------------ lifecycle
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws.port}"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.rest_port}"
-
-    async def start(self) -> None:
-        await self.ws.start()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.rest_port)
-        await site.start()
-        self.rest_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
-
-    async def _hang(self) -> None:
-        await self._closing.wait()
-        raise web.HTTPServiceUnavailable()
-
-    async def stop(self) -> None:
-        self._closing.set()
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
-        await self.ws.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> BinanceFake:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    # ------------------------------------------------------------------ faults
-    def gap(self, n: int = 1) -> None:
-        """Never send the next ``n`` depth events (the book still changes)."""
-        self._gap += n
-
-    def malformed(self, replace: bool = False) -> None:
-        """Send a truncated frame now, or instead of the next depth event (``replace``)."""
-        if replace:
-            self._malformed_replace += 1
-        else:
-            self.ws.inject('{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","U":')
-
-    def rate_limit(self, n: int = 1, retry_after_s: float = 1.0) -> None:
-        self._rate_limit += n
-        self._retry_after_s = retry_after_s
-
-    def lose_acks(self, n: int = 1) -> None:
-        self._lose += n
-
-    def drop_orders(self, n: int = 1) -> None:
-        self._drop += n
-
-    def fail_acks(self, n: int = 1) -> None:
-        self._fail += n
-
-    def fill_order(self, client_id: str) -> None:
-        """Fill what is left of a resting order now (an aggressor hit it), as a maker."""
-        o = self.matcher.orders[client_id]
-        if o.is_open and o.price_ticks is not None:
-            self.matcher._fill(o, float(self.books[o.symbol].px(o.price_ticks)), o.remaining, True, _ms())
-            self._order_update(o, "TRADE", _ms())
-
-    def book_levels(self, symbol: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        return self.books[symbol].as_floats()
+    def _publish_fill(self, o: FakeOrder) -> None:
+        self._order_update(o, "TRADE", _ms())
 
     # ------------------------------------------------------------------ websocket
     async def on_connect(self, conn: FakeConnection) -> None:
@@ -213,12 +125,6 @@ class BinanceFake(FakeHandler):
             conn.send(text)
 
     # ------------------------------------------------------------------ market
-    async def _tick_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.step_s)
-            if not self.paused:
-                self.step()
-
     def step(self) -> None:
         """One market step: move every book, fill resting orders, publish, run countdowns."""
         now = _ms()
@@ -488,45 +394,15 @@ class BinanceFake(FakeHandler):
                  "ep": f"{self.matcher.entry[o.symbol]:.2f}", "ps": "BOTH"}]}})
 
 
-class _Server(FakeWsServer):
-    """``FakeWsServer`` on a chosen port (0: ephemeral) for the standalone fake."""
-
-    def __init__(self, handler: FakeHandler, port: int, **kw: Any) -> None:
-        super().__init__(handler, **kw)
-        self._want_port = port
-
-    async def start(self) -> None:
-        if self._want_port == 0:
-            return await super().start()
-        from websockets.asyncio.server import serve
-        self._server = await serve(self._handle, "127.0.0.1", self._want_port,
-                                   process_request=self._process_request,
-                                   ping_interval=self.ping_interval_s, close_timeout=0.5)
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m adapters.binance.fake",
-                                 description="A local fake Binance USD-M venue (127.0.0.1 only).")
-    ap.add_argument("--port", type=int, default=8765, help="websocket port")
-    ap.add_argument("--rest-port", type=int, default=8766)
-    ap.add_argument("--symbols", default="BTCUSDT", help="comma-separated")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--step-ms", type=float, default=100.0)
-    args = ap.parse_args(argv)
-
-    async def serve_forever() -> None:
-        fake = BinanceFake(tuple(args.symbols.split(",")), seed=args.seed, step_s=args.step_ms / 1000,
-                           ws_port=args.port, rest_port=args.rest_port, max_lifetime_s=10 * 365 * 86400)
-        async with fake:
-            print(f"fake binance: ws {fake.ws_url}  rest {fake.rest_url}  key fake-key / fake-secret",
-                  flush=True)
-            await asyncio.Event().wait()
-
-    try:
-        asyncio.run(serve_forever())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    args = standalone_parser("binance", "A local fake Binance USD-M venue (127.0.0.1 only).",
+                             port=8765, rest_port=8766, names="symbols",
+                             default_names="BTCUSDT").parse_args(argv)
+    return serve_standalone(
+        lambda: BinanceFake(tuple(args.symbols.split(",")), seed=args.seed, step_s=args.step_ms / 1000,
+                            ws_port=args.port, rest_port=args.rest_port,
+                            max_lifetime_s=STANDALONE_LIFETIME_S),
+        lambda fake: f"fake binance: ws {fake.ws_url}  rest {fake.rest_url}  key fake-key / fake-secret")
 
 
 if __name__ == "__main__":

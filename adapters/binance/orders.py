@@ -20,7 +20,8 @@ import structlog
 
 from adapters.binance import private as pv
 from adapters.binance.rest import BinanceRest, NotSent, Reply, Unknown
-from adapters.binance.tracker import DONE, OrderTracker, Tracked
+from adapters.live.orders import TrackedOrders
+from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
     CancelOrder,
@@ -38,12 +39,11 @@ from engine.model import (
 )
 
 _log = structlog.get_logger("volta.binance")
-_NS = 1_000_000_000
 _TERMINAL = {str(OrderStatus.CANCELLED): OrderCancelled, str(OrderStatus.EXPIRED): OrderExpired}
 _WORKING = (str(OrderStatus.ACCEPTED), str(OrderStatus.PARTIALLY_FILLED))
 
 
-class BinanceOrders:
+class BinanceOrders(TrackedOrders):
     """Mixin: needs ``venue``, ``params``, ``rest``, ``tracker``, ``codec``, ``publish``,
     ``clock``, ``stats``, ``_instruments``, ``_api``, ``_spawn``, ``_status``, ``_quiet``,
     ``_instruments_symbols``."""
@@ -61,21 +61,7 @@ class BinanceOrders:
     _dms_timeout_s: float = 0.0
     _dms_task: asyncio.Task[Any] | None = None
 
-    def _emit(self, ev: Any) -> None:
-        if self.tracker.admit(ev):
-            self.publish(ev)
-
-    async def _resync_orders(self) -> None:
-        """After a user-stream gap: ask the venue about every order not known to be final."""
-        for t in self.tracker.open():
-            await self._query(t.cmd.client_order_id, t.symbol)
-
     # ------------------------------------------------------------------ orders
-    def _reject(self, client_order_id: str, instrument_id: str, reason: str) -> None:
-        now = self.clock.now_ns()
-        self._emit(OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
-                                 reason=reason, ts_event=now, ts_recv=now))
-
     def submit(self, cmd: SubmitOrder) -> None:
         if not self.params.trading:
             self._reject(cmd.client_order_id, cmd.instrument_id,
@@ -93,7 +79,7 @@ class BinanceOrders:
             reply = await self.rest.request("POST", f"{self._api}/order",
                                             pv.new_order_params(cmd, symbol), signed=True,
                                             timeout_s=self.params.ack_timeout_s,
-                                            on_send=lambda: self._on_wire(cmd.client_order_id))
+                                            on_send=lambda: self._admit_to_wire(cmd.client_order_id))
         except NotSent:
             self.stats["throttled"] = self.stats.get("throttled", 0) + 1
             self._reject(cmd.client_order_id, cmd.instrument_id,
@@ -113,18 +99,6 @@ class BinanceOrders:
             return
         self._refused(reply)
         self._reject(cmd.client_order_id, cmd.instrument_id, f"{reply.code}: {reply.message}")
-
-    def _on_wire(self, client_order_id: str) -> bool:
-        """The order passed our rate limiter. If it waited there longer than the ack timeout,
-        the engine has already asked about it (and may have reconciled it away): drop it."""
-        t = self.tracker.get(client_order_id)
-        if t is None:
-            return True
-        now = time.time_ns()
-        if now - t.created_ns > self.params.ack_timeout_s * _NS:
-            return False
-        t.sent_ns = now
-        return True
 
     def _ack_lost(self, client_order_id: str, exc: Exception) -> None:
         if self.tracker.mark_lost(client_order_id):
@@ -205,10 +179,6 @@ class BinanceOrders:
         else:
             await self._query(cmd.client_order_id, t.symbol)
 
-    def unknown_orders(self) -> list[str]:
-        """Client ids whose acknowledgement never came (settle them with ``query_order``)."""
-        return [t.cmd.client_order_id for t in self.tracker.unknown()]
-
     def query_order(self, client_order_id: str, instrument_id: str) -> None:
         self._spawn(self._query(client_order_id, split_instrument_id(instrument_id)[1]), order=True)
 
@@ -227,7 +197,7 @@ class BinanceOrders:
         now = time.time_ns()
         if not reply.ok:
             self._refused(reply)
-            window_ns = int(max(self.params.recv_window_ms / 1000, self.params.ack_timeout_s) * _NS)
+            window_ns = self._receive_window_ns()
             if reply.code in pv.ORDER_NOT_FOUND and t is not None \
                     and self.tracker.never_placed(client_order_id, time.time_ns(), window_ns):
                 # The venue has no such order well after our deadline: it was never placed.
@@ -316,16 +286,6 @@ class BinanceOrders:
                                        iid, now, self.venue))
         return VenueReconciliation(venue=self.venue, open_orders=orders, fills=tuple(fills),
                                    positions=positions, ts=now)
-
-    async def _settle_in_flight(self) -> None:
-        """A reconciliation must see every order we sent: wait (bounded by the receive window)
-        for requests the venue may still execute, then ask about those whose answer was lost."""
-        window_ns = int(max(self.params.recv_window_ms / 1000, self.params.ack_timeout_s) * _NS)
-        deadline = time.monotonic() + window_ns / _NS + 1.0
-        while self.tracker.in_flight(time.time_ns(), window_ns) and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        for t in self.tracker.unknown():
-            await self._query(t.cmd.client_order_id, t.symbol)
 
     def cancel_all_orders(self) -> None:
         for sym in self._instruments_symbols():

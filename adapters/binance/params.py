@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from adapters.live.params import check_common
 from config.secrets import Secret
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -61,16 +62,12 @@ class BinanceParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     start_timeout_s: Positive = 30.0
 
     def __post_init__(self) -> None:
-        bad = sorted(set(self.channels) - set(CHANNELS))
-        if bad:
-            raise ValueError(f"unknown channels {bad}: expected some of {list(CHANNELS)}")
-        if not self.symbols:
-            raise ValueError("symbols must name at least one symbol")
+        check_common(channels=self.channels, known_channels=CHANNELS, markets=self.symbols,
+                     markets_field="symbols", market_word="symbol",
+                     credentials={"api_key": self.api_key, "api_secret": self.api_secret})
         if len(self.symbols) * len(self.channels) > 1024:
             raise ValueError("Binance allows 1024 streams per connection: "
                              f"{len(self.symbols)} symbols x {len(self.channels)} channels is too many")
-        if bool(self.api_key) != bool(self.api_secret):
-            raise ValueError("api_key and api_secret go together (both set, or both empty)")
 
     def endpoints(self) -> tuple[str, str]:
         ws, rest = ENDPOINTS[(self.market, self.network)]

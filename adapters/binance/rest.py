@@ -22,82 +22,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from adapters.binance.private import TIMESTAMP_OUTSIDE_RECV_WINDOW, error_of, loads, signed_query
+from adapters.live.rest import NotSent, Reply, SyncedRestClient, Unknown
 from adapters.ratelimit import RateLimiter, parse_rate_limit_headers
 
-
-class NotSent(Exception):
-    """The request never left this process (``on_send`` declined it): a definitive outcome."""
+__all__ = ["BinanceRest", "NotSent", "Reply", "Unknown"]
 
 
-class Unknown(Exception):
-    """The request's fate is unknown (timeout, connection loss, 5xx)."""
-
-
-@dataclass(slots=True)
-class Reply:
-    status: int
-    body: Any
-    raw: bytes = b""
-    code: int = 0
-    message: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300 and self.code == 0
-
-    @property
-    def rate_limited(self) -> bool:
-        return self.status in (429, 418)
-
-
-class BinanceRest:
+class BinanceRest(SyncedRestClient):
     """One REST client per session. ``api_key``/``api_secret`` may be empty (market data only)."""
 
     def __init__(self, base_url: str, limiter: RateLimiter, *, venue: str, api_key: str = "",
                  api_secret: str = "", recv_window_ms: int = 5000, timeout_s: float = 10.0,
                  time_path: str = "/fapi/v1/time", prefix: str = "/fapi") -> None:
-        self.base_url = base_url.rstrip("/")
-        self.limiter = limiter
-        self.venue = venue
-        self._key = api_key
-        self._secret = api_secret
-        self.recv_window_ms = recv_window_ms
-        self.timeout_s = timeout_s
+        super().__init__(base_url, limiter, venue=venue, api_key=api_key, api_secret=api_secret,
+                         recv_window_ms=recv_window_ms, timeout_s=timeout_s)
         self.time_path = time_path
         self.prefix = prefix
-        self.offset_ms = 0
         self.rate_limited_until = 0.0
         self.used_weight = 0.0
-        self._http: aiohttp.ClientSession | None = None
 
-    async def open(self) -> None:
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000 + self.offset_ms
-
-    async def sync_time(self) -> int:
-        """Measure the server clock offset (midpoint of the round trip); returns it in ms."""
-        t0 = time.time_ns()
-        reply = await self.request("GET", self.time_path)
-        t1 = time.time_ns()
-        if not reply.ok:
-            raise Unknown(f"server time: HTTP {reply.status} {reply.message}")
-        self.offset_ms = int(reply.body["serverTime"]) - (t0 + t1) // 2_000_000
-        return self.offset_ms
+    def _server_time_ms(self, body: Any) -> int:
+        return int(body["serverTime"])
 
     async def request(self, method: str, path: str, params: dict[str, Any] | None = None, *,
                       signed: bool = False, key_only: bool = False,

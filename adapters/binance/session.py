@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import structlog
@@ -39,14 +38,13 @@ from adapters.binance.codec import BinanceCodec
 from adapters.binance.orders import BinanceOrders
 from adapters.binance.params import BinanceParams
 from adapters.binance.rest import BinanceRest, Unknown
-from adapters.binance.tracker import OrderTracker
+from adapters.live.session import LiveSession
+from adapters.live.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, ReconnectingWebSocket, WsConfig
 from engine.model import (
-    Instrument,
     PositionReport,
     VenueProtocolError,
-    VenueStatusChanged,
     split_instrument_id,
 )
 from engine.venue import VenueAdapter
@@ -56,10 +54,13 @@ __all__ = ["BinanceParams", "BinanceVenue"]
 _log = structlog.get_logger("volta.binance")
 
 
-class BinanceVenue(BinanceOrders, VenueAdapter):
+class BinanceVenue(BinanceOrders, LiveSession, VenueAdapter):
     """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
 
     Params = BinanceParams
+    _log = _log
+    log_name = "binance"
+    _quiet_errors = (Unknown, VenueProtocolError)
 
     def __init__(self, params: BinanceParams | None = None) -> None:
         p = self.params = params if params is not None else BinanceParams()
@@ -81,24 +82,17 @@ class BinanceVenue(BinanceOrders, VenueAdapter):
         self.stats: dict[str, int] = dict.fromkeys(
             ("malformed", "snapshots", "snapshot_failures", "resync_requests", "md_connects",
              "user_connects", "acks_unknown", "queries", "rate_limited", "user_malformed"), 0)
-        self._instruments: dict[str, Instrument] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._order_tasks: set[asyncio.Task[Any]] = set()
+        self._init_session()
         self._snap_busy: set[str] = set()
         self._snap_again: set[str] = set()
-        self._first_snapshots: dict[str, asyncio.Future[None]] = {}
         self._md: ReconnectingWebSocket | None = None
         self._user_ws: ReconnectingWebSocket | None = None
         self._listen_key = ""
         self._dms_timeout_s = 0.0
         self._dms_task: asyncio.Task[Any] | None = None
-        self._stopped: asyncio.Event | None = None
         self._rng = random.Random()
 
     # ------------------------------------------------------------------ lifecycle
-    def instruments(self) -> list[Instrument]:
-        return list(self._instruments.values())
-
     def _ws_config(self, user: bool = False) -> WsConfig:
         p = self.params
         # The user stream is silent while nothing happens to the account: a data watchdog would
@@ -109,16 +103,8 @@ class BinanceVenue(BinanceOrders, VenueAdapter):
                         backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
                         open_timeout_s=min(10.0, p.start_timeout_s))
 
-    async def start(self) -> None:
-        """Instruments, market stream + snapshots, then (with credentials) the user stream."""
-        self._stopped = asyncio.Event()
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()  # nothing half-started survives a failed start
-            raise
-
     async def _start(self) -> None:
+        """Instruments, market stream + snapshots, then (with credentials) the user stream."""
         p = self.params
         await self.rest.open()
         if p.trading:
@@ -146,53 +132,20 @@ class BinanceVenue(BinanceOrders, VenueAdapter):
         _log.info("binance.started", venue=self.venue, market=p.market, network=p.network,
                   instruments=len(self._instruments), trading=p.trading)
 
-    async def run(self) -> None:
-        if self._stopped is not None:
-            await self._stopped.wait()
-
-    async def stop(self) -> None:
-        """Disarm the dead-man switch, close the streams, release the listen key."""
-        if self._stopped is None or self._stopped.is_set():
-            return
+    async def _before_stop(self) -> None:
+        """Disarm the dead-man switch (then the streams close and the listen key is released)."""
         if self._dms_timeout_s and self.params.trading:
             self._dms_timeout_s = 0.0
             for sym in self._instruments_symbols():
                 await self._quiet(self.rest.request("POST", f"{self._api}/countdownCancelAll",
                                                     {"symbol": sym, "countdownTime": 0}, signed=True))
-        if self._order_tasks:  # requests in flight (the shutdown's cancels) get their answer
-            await asyncio.wait(set(self._order_tasks), timeout=self.params.ack_timeout_s)
-        for ws in (self._md, self._user_ws):
-            if ws is not None:
-                await ws.close()
+
+    def _websockets(self) -> list[ReconnectingWebSocket | None]:
+        return [self._md, self._user_ws]
+
+    async def _after_streams_closed(self) -> None:
         if self._listen_key:
             await self._quiet(self.rest.request("DELETE", f"{self._api}/listenKey", key_only=True))
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.rest.close()
-        self._stopped.set()
-
-    async def _quiet(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        try:
-            return await coro
-        except (Unknown, VenueProtocolError) as exc:
-            _log.warning("binance.request_failed", venue=self.venue, error=str(exc))
-            return None
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], order: bool = False) -> asyncio.Task[Any]:
-        """Run ``coro`` as a task this session owns; ``order`` tasks are awaited on stop."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        if order:
-            self._order_tasks.add(task)
-            task.add_done_callback(self._order_tasks.discard)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.error("binance.task_failed", venue=self.venue, error=repr(task.exception()))
 
     # ------------------------------------------------------------------ instruments
     def _instruments_symbols(self) -> list[str]:
@@ -226,14 +179,9 @@ class BinanceVenue(BinanceOrders, VenueAdapter):
         return out
 
     # ------------------------------------------------------------------ market data
-    def _status(self, status: str, reason: str, stream: str = "") -> None:
-        self.publish(VenueStatusChanged(self.venue, status, reason, self.clock.now_ns(), stream))
-
     def _on_md_open(self, url: str) -> list[str]:
         self.codec.on_open(url)
-        self.stats["md_connects"] += 1
-        if self.stats["md_connects"] > 1:
-            self._status("connected", "market data reconnected", "market_data")
+        self._stream_opened("md_connects", "market data", "market_data")
         if "depth" in self.params.channels:
             for sym in self._instruments_symbols():
                 self._spawn(self._snapshot(sym))  # the stream is open: buffer, then snapshot
@@ -244,8 +192,7 @@ class BinanceVenue(BinanceOrders, VenueAdapter):
         return []
 
     def _on_md_close(self, reason: CloseReason) -> None:
-        if reason is not CloseReason.LOCAL_CLOSE:
-            self._status("disconnected", f"market data: {reason.value}", "market_data")
+        self._stream_closed(reason, "market data", "market_data")
 
     def _on_md_frame(self, data: str | bytes, ts_recv: int) -> None:
         try:
@@ -295,10 +242,7 @@ class BinanceVenue(BinanceOrders, VenueAdapter):
             return False
         for ev in events:
             self.publish(ev)
-        self.stats["snapshots"] += 1
-        fut = self._first_snapshots.get(symbol)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        self._snapshot_arrived(symbol)
         return True
 
     # ------------------------------------------------------------------ user stream
@@ -326,15 +270,12 @@ class BinanceVenue(BinanceOrders, VenueAdapter):
             self._user_ws.url = self._user_url()  # used by the next (re)connect
 
     def _on_user_open(self, url: str) -> list[str]:
-        self.stats["user_connects"] += 1
-        if self.stats["user_connects"] > 1:
-            self._status("connected", "user stream reconnected", "private")
+        if self._stream_opened("user_connects", "user stream", "private"):
             self._spawn(self._resync_orders())
         return []
 
     def _on_user_close(self, reason: CloseReason) -> None:
-        if reason is not CloseReason.LOCAL_CLOSE:
-            self._status("disconnected", f"user stream: {reason.value}", "private")
+        if self._stream_closed(reason, "user stream", "private"):
             self._spawn(self._refresh_listen_key())
 
     def _on_user_frame(self, data: str | bytes, ts_recv: int) -> None:

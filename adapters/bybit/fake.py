@@ -10,7 +10,7 @@ enforced) ``order/create|amend|cancel|cancel-all|realtime``, ``execution/list``,
 ``position/list``, ``order/disconnected-cancel-all`` (DCP: when the last private connection has
 been gone for ``timeWindow`` seconds, every open order is cancelled).
 
-The market is ``fake_market`` (authoritative: tests compare client books with ``book_levels``).
+The market is ``adapters.fakes.market`` (authoritative: tests compare client books with ``book_levels``).
 Faults: ``gap()``, ``malformed(replace=...)``, ``rate_limit(n)`` (retCode 10006 with
 ``X-Bapi-Limit-*`` headers), ``lose_acks(n)`` (executed, no answer), ``drop_orders(n)`` (not
 executed, no answer), ``fail_acks(n)`` (executed, HTTP 503), ``ack_delay_s``, plus the transport
@@ -20,9 +20,7 @@ faults of ``self.ws`` (``disconnect``, ``stall``, ``reject_connections``). Stand
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import random
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -30,16 +28,19 @@ from urllib.parse import parse_qs
 import orjson
 from aiohttp import web
 
-from adapters.bybit.fake_market import BUY, SELL, FakeBook, FakeMatcher, FakeOrder
 from adapters.bybit.private import rest_signature, verify_ws_auth
-from adapters.fakes import FakeConnection, FakeHandler, FakeWsServer
+from adapters.fakes import FakeConnection
+from adapters.fakes.market import BUY, SELL, FakeOrder
+from adapters.fakes.venue import (
+    STANDALONE_LIFETIME_S,
+    GridMarketFake,
+    serve_standalone,
+    standalone_parser,
+)
+from adapters.fakes.venue import now_ms as _ms
 
 _STATUS = {"new": "New", "partially_filled": "PartiallyFilled", "filled": "Filled",
            "cancelled": "Cancelled", "expired": "Cancelled", "rejected": "Rejected"}
-
-
-def _ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _reply(result: Any = None, code: int = 0, msg: str = "OK", status: int = 200,
@@ -48,111 +49,31 @@ def _reply(result: Any = None, code: int = 0, msg: str = "OK", status: int = 200
                               "retExtInfo": {}, "time": _ms()}, status=status, headers=headers)
 
 
-class BybitFake(FakeHandler):
+class BybitFake(GridMarketFake):
     """See the module docstring. ``async with BybitFake() as fake:`` starts both servers."""
+
+    MALFORMED_FRAME = '{"topic":"orderbook.50.BTCUSDT","type":"delta","data":{"s":'
 
     def __init__(self, symbols: tuple[str, ...] = ("BTCUSDT",), *, category: str = "linear",
                  api_key: str = "fake-key", api_secret: str = "fake-secret", seed: int = 7,
                  step_s: float = 0.01, ws_port: int = 0, rest_port: int = 0,
                  max_lifetime_s: float = 120.0) -> None:
+        super().__init__(symbols, seed=seed, step_s=step_s, ws_port=ws_port, rest_port=rest_port,
+                         max_lifetime_s=max_lifetime_s)
         self.category = category
         self.api_key = api_key
         self.api_secret = api_secret
-        self.rng = random.Random(seed)
-        self.step_s = step_s
-        self.books = {s: FakeBook(s, self.rng, mid=60_000.0 + 1000 * i)
-                      for i, s in enumerate(symbols)}
-        self.matcher = FakeMatcher(self.books)
         self.u = dict.fromkeys(symbols, 1)
         self.seq = 5_000_000
-        self.ws = _Server(self, ws_port, max_lifetime_s=max_lifetime_s)
-        self.rest_port = rest_port
-        self.requests: list[tuple[str, str]] = []
-        self.ack_delay_s = 0.0
         self.snapshot_delay_s = 0.0
-        self.paused = False
-        self.quiet_private = False
         self.dcp_window_s = 0.0
         self._dcp_deadline: float | None = None
-        self._gap = self._malformed_replace = self._rate_limit = 0
-        self._lose = self._drop = self._fail = 0
         self._public: dict[int, tuple[FakeConnection, set[str]]] = {}
         self._private: dict[int, FakeConnection] = {}
         self._authed: set[int] = set()
-        self._runner: web.AppRunner | None = None
-        self._ticker: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
 
-    # ------------------------------------------------------------------ lifecycle
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws.port}"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.rest_port}"
-
-    async def start(self) -> None:
-        await self.ws.start()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.rest_port)
-        await site.start()
-        self.rest_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
-
-    async def stop(self) -> None:
-        self._closing.set()
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
-        await self.ws.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> BybitFake:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    # ------------------------------------------------------------------ faults and views
-    def gap(self, n: int = 1) -> None:
-        self._gap += n
-
-    def malformed(self, replace: bool = False) -> None:
-        if replace:
-            self._malformed_replace += 1
-        else:
-            self.ws.inject('{"topic":"orderbook.50.BTCUSDT","type":"delta","data":{"s":')
-
-    def rate_limit(self, n: int = 1) -> None:
-        self._rate_limit += n
-
-    def lose_acks(self, n: int = 1) -> None:
-        self._lose += n
-
-    def drop_orders(self, n: int = 1) -> None:
-        self._drop += n
-
-    def fail_acks(self, n: int = 1) -> None:
-        self._fail += n
-
-    def fill_order(self, client_id: str) -> None:
-        o = self.matcher.orders[client_id]
-        if o.is_open and o.price_ticks is not None:
-            self.matcher._fill(o, float(self.books[o.symbol].px(o.price_ticks)), o.remaining, True, _ms())
-            self._push_order(o, new_fills=1)
-
-    def book_levels(self, symbol: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        return self.books[symbol].as_floats()
-
-    async def _hang(self) -> None:
-        await self._closing.wait()
-        raise web.HTTPServiceUnavailable()
+    def _publish_fill(self, o: FakeOrder) -> None:
+        self._push_order(o, new_fills=1)
 
     # ------------------------------------------------------------------ websocket
     async def on_connect(self, conn: FakeConnection) -> None:
@@ -247,12 +168,6 @@ class BybitFake(FakeHandler):
                 conn.send(text)
 
     # ------------------------------------------------------------------ market
-    async def _tick_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.step_s)
-            if not self.paused:
-                self.step()
-
     def step(self) -> None:
         now = _ms()
         for sym, book in self.books.items():
@@ -483,45 +398,15 @@ class BybitFake(FakeHandler):
         return {}
 
 
-class _Server(FakeWsServer):
-    """``FakeWsServer`` on a chosen port (0: ephemeral) for the standalone fake."""
-
-    def __init__(self, handler: FakeHandler, port: int, **kw: Any) -> None:
-        super().__init__(handler, **kw)
-        self._want_port = port
-
-    async def start(self) -> None:
-        if self._want_port == 0:
-            return await super().start()
-        from websockets.asyncio.server import serve
-        self._server = await serve(self._handle, "127.0.0.1", self._want_port,
-                                   process_request=self._process_request,
-                                   ping_interval=self.ping_interval_s, close_timeout=0.5)
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m adapters.bybit.fake",
-                                 description="A local fake Bybit v5 linear venue (127.0.0.1 only).")
-    ap.add_argument("--port", type=int, default=8767, help="websocket port")
-    ap.add_argument("--rest-port", type=int, default=8768)
-    ap.add_argument("--symbols", default="BTCUSDT", help="comma-separated")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--step-ms", type=float, default=100.0)
-    args = ap.parse_args(argv)
-
-    async def serve_forever() -> None:
-        fake = BybitFake(tuple(args.symbols.split(",")), seed=args.seed, step_s=args.step_ms / 1000,
-                         ws_port=args.port, rest_port=args.rest_port, max_lifetime_s=10 * 365 * 86400)
-        async with fake:
-            print(f"fake bybit: ws {fake.ws_url}  rest {fake.rest_url}  key fake-key / fake-secret",
-                  flush=True)
-            await asyncio.Event().wait()
-
-    try:
-        asyncio.run(serve_forever())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    args = standalone_parser("bybit", "A local fake Bybit v5 linear venue (127.0.0.1 only).",
+                             port=8767, rest_port=8768, names="symbols",
+                             default_names="BTCUSDT").parse_args(argv)
+    return serve_standalone(
+        lambda: BybitFake(tuple(args.symbols.split(",")), seed=args.seed, step_s=args.step_ms / 1000,
+                          ws_port=args.port, rest_port=args.rest_port,
+                          max_lifetime_s=STANDALONE_LIFETIME_S),
+        lambda fake: f"fake bybit: ws {fake.ws_url}  rest {fake.rest_url}  key fake-key / fake-secret")
 
 
 if __name__ == "__main__":

@@ -12,15 +12,15 @@ missing fills from ``/v5/execution/list``.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import structlog
 
 from adapters.bybit import private as pv
-from adapters.bybit.rest import BybitRest, NotSent, Reply, Unknown
-from adapters.bybit.tracker import DONE, OrderTracker, Tracked
+from adapters.bybit.rest import BybitReply, BybitRest, NotSent, Unknown
+from adapters.live.orders import TrackedOrders
+from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
     CancelOrder,
@@ -36,11 +36,10 @@ from engine.model import (
 )
 
 _log = structlog.get_logger("volta.bybit")
-_NS = 1_000_000_000
 _OPEN = (str(OrderStatus.ACCEPTED), str(OrderStatus.PARTIALLY_FILLED))
 
 
-class BybitOrders:
+class BybitOrders(TrackedOrders):
     """Mixin: needs ``venue``, ``params``, ``rest``, ``tracker``, ``publish``, ``clock``,
     ``_spawn``, ``_status``, ``_iid``, ``_fee_ccy``, ``_symbol_of``, ``stats``."""
 
@@ -53,17 +52,8 @@ class BybitOrders:
     clock: Any
 
     # -- helpers ------------------------------------------------------------------------------
-    def _emit(self, ev: Any) -> None:
-        if self.tracker.admit(ev):
-            self.publish(ev)
-
-    def _reject(self, client_order_id: str, instrument_id: str, reason: str) -> None:
-        now = self.clock.now_ns()
-        self._emit(OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
-                                 reason=reason, ts_event=now, ts_recv=now))
-
     def _request_refused(self, client_order_id: str, instrument_id: str, what: str,
-                         reply: Reply) -> bool:
+                         reply: BybitReply) -> bool:
         """Publish a refused cancel/amend if the order is known to be working; False when
         only a status query can tell what the refusal means."""
         self._refused(reply)
@@ -76,20 +66,20 @@ class BybitOrders:
         self.publish(ev)
         return True
 
-    def _refused(self, reply: Reply) -> None:
+    def _refused(self, reply: BybitReply) -> None:
         if reply.rate_limited:
             self.stats["rate_limited"] += 1
             self._status("rate_limited", f"retCode {reply.code}")  # type: ignore[attr-defined]
 
     async def _call(self, method: str, path: str, body: dict[str, Any], what: str,
                     client_order_id: str, timeout_s: float | None = None,
-                    on_send: Any = None) -> Reply | None:
+                    on_send: Any = None) -> BybitReply | None:
         try:
             return await self.rest.request(method, path, body, signed=True, timeout_s=timeout_s,
                                            on_send=on_send)
         except NotSent:
             self.stats["throttled"] = self.stats.get("throttled", 0) + 1
-            return Reply(0, {}, b"", -1, "THROTTLED: held by the rate limiter past the ack "
+            return BybitReply(0, {}, b"", -1, "THROTTLED: held by the rate limiter past the ack "
                          "timeout; never sent")
         except (Unknown, VenueProtocolError) as exc:
             _log.warning("bybit.request_fate_unknown", venue=self.venue, what=what,
@@ -111,7 +101,7 @@ class BybitOrders:
     async def _send_new(self, cmd: SubmitOrder, symbol: str) -> None:
         body = pv.create_body(cmd, self.params.category, symbol)
         reply = await self._call("POST", "/v5/order/create", body, "create", cmd.client_order_id,
-                                 self.params.ack_timeout_s, lambda: self._on_wire(cmd.client_order_id))
+                                 self.params.ack_timeout_s, lambda: self._admit_to_wire(cmd.client_order_id))
         if reply is None:
             if self.tracker.mark_lost(cmd.client_order_id):
                 self.stats["acks_unknown"] += 1
@@ -124,18 +114,6 @@ class BybitOrders:
             return
         self._refused(reply)
         self._reject(cmd.client_order_id, cmd.instrument_id, f"{reply.code}: {reply.message}")
-
-    def _on_wire(self, client_order_id: str) -> bool:
-        """The order passed our rate limiter. If it waited there longer than the ack timeout,
-        the engine has already asked about it (and may have reconciled it away): drop it."""
-        t = self.tracker.get(client_order_id)
-        if t is None:
-            return True
-        now = time.time_ns()
-        if now - t.created_ns > self.params.ack_timeout_s * _NS:
-            return False
-        t.sent_ns = now
-        return True
 
     def cancel(self, cmd: CancelOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
@@ -184,10 +162,6 @@ class BybitOrders:
             return
         if not self._request_refused(cmd.client_order_id, cmd.instrument_id, "amend", reply):
             await self._query(cmd.client_order_id, t.symbol)
-
-    def unknown_orders(self) -> list[str]:
-        """Client ids whose acknowledgement never came (settle them with ``query_order``)."""
-        return [t.cmd.client_order_id for t in self.tracker.unknown()]
 
     # -- the venue's word ----------------------------------------------------------------------
     def settle(self, report: OrderStatusReport, from_query: bool) -> None:
@@ -271,7 +245,7 @@ class BybitOrders:
         rows = reply.result["list"]
         t = self.tracker.get(client_order_id)
         if not rows:
-            window_ns = int(max(self.params.recv_window_ms / 1000, self.params.ack_timeout_s) * _NS)
+            window_ns = self._receive_window_ns()
             if t is not None and self.tracker.never_placed(client_order_id, time.time_ns(), window_ns):
                 report = OrderStatusReport(
                     client_order_id=client_order_id, venue_order_id="",
@@ -287,11 +261,6 @@ class BybitOrders:
         await self._settle_query(report)
         self.publish(report)
         return report
-
-    async def _resync_orders(self) -> None:
-        """After a private-stream gap: ask the venue about every order not known to be final."""
-        for t in self.tracker.open():
-            await self._query(t.cmd.client_order_id, t.symbol)
 
     # -- account --------------------------------------------------------------------------------
     async def reconcile(self, since_ns: int) -> VenueReconciliation:
@@ -317,17 +286,7 @@ class BybitOrders:
         return VenueReconciliation(venue=self.venue, open_orders=tuple(orders), fills=tuple(fills),
                                    positions=tuple(positions), ts=now)
 
-    async def _settle_in_flight(self) -> None:
-        """A reconciliation must see every order we sent: wait (bounded by the receive window)
-        for requests the venue may still execute, then ask about those whose answer was lost."""
-        window_ns = int(max(self.params.recv_window_ms / 1000, self.params.ack_timeout_s) * _NS)
-        deadline = time.monotonic() + window_ns / _NS + 1.0
-        while self.tracker.in_flight(time.time_ns(), window_ns) and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        for t in self.tracker.unknown():
-            await self._query(t.cmd.client_order_id, t.symbol)
-
-    async def _must(self, method: str, path: str, params: dict[str, Any]) -> Reply:
+    async def _must(self, method: str, path: str, params: dict[str, Any]) -> BybitReply:
         reply = await self.rest.request(method, path, params, signed=True)
         if not reply.ok:
             raise RuntimeError(f"{self.venue}: {path} refused: {reply.code} {reply.message}")

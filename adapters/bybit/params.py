@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from adapters.live.params import check_common
 from config.secrets import Secret
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -55,13 +56,9 @@ class BybitParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     start_timeout_s: Positive = 30.0
 
     def __post_init__(self) -> None:
-        bad = sorted(set(self.channels) - set(CHANNELS))
-        if bad:
-            raise ValueError(f"unknown channels {bad}: expected some of {list(CHANNELS)}")
-        if not self.symbols:
-            raise ValueError("symbols must name at least one symbol")
-        if bool(self.api_key) != bool(self.api_secret):
-            raise ValueError("api_key and api_secret go together (both set, or both empty)")
+        check_common(channels=self.channels, known_channels=CHANNELS, markets=self.symbols,
+                     markets_field="symbols", market_word="symbol",
+                     credentials={"api_key": self.api_key, "api_secret": self.api_secret})
         if self.stale_after_s is not None and self.stale_after_s <= self.heartbeat_interval_s:
             raise ValueError("stale_after_s must exceed heartbeat_interval_s (pongs keep it alive)")
 

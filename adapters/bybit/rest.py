@@ -1,6 +1,6 @@
 """Bybit v5 REST over aiohttp: self-throttled, signed, server-time-synced, errors classified.
 
-Theory of operation: as ``adapters.binance.rest`` (venues never share code), for Bybit's rules.
+Theory of operation: the outcomes and the clock sync are ``adapters.live.rest``; this is Bybit's rules.
 Each request waits on the ``bybit`` rate-limiter table (per endpoint per UID, plus the IP
 window), goes out signed with ``X-BAPI-*`` headers (timestamp = local time + the offset
 measured against ``/v5/market/time``), and the answer is classified:
@@ -28,26 +28,17 @@ import aiohttp
 import orjson
 
 from adapters.bybit.private import RATE_LIMITED, TIMESTAMP_ERROR, loads, rest_headers
-from adapters.ratelimit import RateLimiter, RateLimitUpdate, parse_rate_limit_headers
+from adapters.live.rest import NotSent, Reply, SyncedRestClient, Unknown
+from adapters.ratelimit import RateLimitUpdate, parse_rate_limit_headers
+
+__all__ = ["BybitReply", "BybitRest", "NotSent", "Reply", "Unknown"]
 
 SERVER_ERROR = 10016
 
 
-class NotSent(Exception):
-    """The request never left this process (``on_send`` declined it): a definitive outcome."""
-
-
-class Unknown(Exception):
-    """The request's fate is unknown (timeout, connection loss, 5xx, server error)."""
-
-
 @dataclass(slots=True)
-class Reply:
-    status: int
-    body: Any
-    raw: bytes = b""
-    code: int = 0
-    message: str = ""
+class BybitReply(Reply):
+    """A ``Reply`` read by Bybit's rules: ``retCode`` decides, and rate limits have codes too."""
 
     @property
     def ok(self) -> bool:
@@ -59,46 +50,21 @@ class Reply:
 
     @property
     def result(self) -> Any:
+        """The ``result`` object of the body (None when the body has none)."""
         return self.body.get("result") if isinstance(self.body, dict) else None
 
 
-class BybitRest:
-    def __init__(self, base_url: str, limiter: RateLimiter, *, venue: str, api_key: str = "",
-                 api_secret: str = "", recv_window_ms: int = 5000, timeout_s: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.limiter = limiter
-        self.venue = venue
-        self._key = api_key
-        self._secret = api_secret
-        self.recv_window_ms = recv_window_ms
-        self.timeout_s = timeout_s
-        self.offset_ms = 0
-        self._http: aiohttp.ClientSession | None = None
+class BybitRest(SyncedRestClient):
+    """One REST client per session. ``api_key``/``api_secret`` may be empty (market data only)."""
 
-    async def open(self) -> None:
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
+    time_path = "/v5/market/time"
 
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000 + self.offset_ms
-
-    async def sync_time(self) -> int:
-        t0 = time.time_ns()
-        reply = await self.request("GET", "/v5/market/time")
-        t1 = time.time_ns()
-        if not reply.ok:
-            raise Unknown(f"server time: {reply.code} {reply.message}")
-        self.offset_ms = int(reply.body["time"]) - (t0 + t1) // 2_000_000
-        return self.offset_ms
+    def _server_time_ms(self, body: Any) -> int:
+        return int(body["time"])
 
     async def request(self, method: str, path: str, params: dict[str, Any] | None = None, *,
                       signed: bool = False, timeout_s: float | None = None,
-                      on_send: Callable[[], bool] | None = None) -> Reply:
+                      on_send: Callable[[], bool] | None = None) -> BybitReply:
         assert self._http is not None, "BybitRest.open() first"
         endpoint = f"{method} {path}"
         await self.limiter.acquire(endpoint)
@@ -137,7 +103,7 @@ class BybitRest:
             raise Unknown(f"{endpoint}: server error {message}")
         if status != 200 and not code:
             code, message = status, f"HTTP {status}"
-        reply = Reply(status, body, raw, int(code), message)
+        reply = BybitReply(status, body, raw, int(code), message)
         if reply.rate_limited:
             wait = 1.0
             if reset and reset.isdigit():

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
-from typing import Any
 
 import msgspec
 import orjson
@@ -36,7 +34,8 @@ from adapters.bybit.events import VenueError
 from adapters.bybit.orders import BybitOrders
 from adapters.bybit.params import BybitParams
 from adapters.bybit.rest import BybitRest
-from adapters.bybit.tracker import OrderTracker
+from adapters.live.session import LiveSession
+from adapters.live.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, ReconnectingWebSocket, WsConfig
 from engine.model import (
@@ -46,7 +45,6 @@ from engine.model import (
     OrderStatusReport,
     PositionReport,
     VenueProtocolError,
-    VenueStatusChanged,
 )
 from engine.venue import VenueAdapter
 
@@ -57,10 +55,12 @@ _PING = '{"op":"ping"}'
 _PRIVATE_TOPICS = ["order", "execution", "position", "wallet"]
 
 
-class BybitVenue(BybitOrders, VenueAdapter):
+class BybitVenue(BybitOrders, LiveSession, VenueAdapter):
     """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
 
     Params = BybitParams
+    _log = _log
+    log_name = "bybit"
 
     def __init__(self, params: BybitParams | None = None) -> None:
         p = self.params = params if params is not None else BybitParams()
@@ -78,19 +78,11 @@ class BybitVenue(BybitOrders, VenueAdapter):
             ("malformed", "snapshots", "resync_requests", "resubscribes", "md_connects",
              "private_connects", "acks_unknown", "queries", "rate_limited", "private_malformed",
              "venue_errors"), 0)
-        self._instruments: dict[str, Instrument] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._order_tasks: set[asyncio.Task[Any]] = set()
-        self._resub_at: dict[str, float] = {}
-        self._first_snapshots: dict[str, asyncio.Future[None]] = {}
+        self._init_session()
         self._md: ReconnectingWebSocket | None = None
         self._private_ws: ReconnectingWebSocket | None = None
-        self._stopped: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def instruments(self) -> list[Instrument]:
-        return list(self._instruments.values())
-
     def _symbols(self) -> list[str]:
         return [ch.venue_symbol(s) for s in self.params.symbols]
 
@@ -113,16 +105,8 @@ class BybitVenue(BybitOrders, VenueAdapter):
                         backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
                         open_timeout_s=min(10.0, p.start_timeout_s))
 
-    async def start(self) -> None:
-        """Instruments, public stream (snapshots on subscribe), then the private stream."""
-        self._stopped = asyncio.Event()
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()  # nothing half-started survives a failed start
-            raise
-
     async def _start(self) -> None:
+        """Instruments, public stream (snapshots on subscribe), then the private stream."""
         p = self.params
         await self.rest.open()
         if p.trading:
@@ -155,41 +139,8 @@ class BybitVenue(BybitOrders, VenueAdapter):
         _log.info("bybit.started", venue=self.venue, category=p.category, network=p.network,
                   instruments=len(self._instruments), trading=p.trading)
 
-    async def run(self) -> None:
-        if self._stopped is not None:
-            await self._stopped.wait()
-
-    async def stop(self) -> None:
-        if self._stopped is None or self._stopped.is_set():
-            return
-        if self._order_tasks:  # requests in flight (the shutdown's cancels) get their answer
-            await asyncio.wait(set(self._order_tasks), timeout=self.params.ack_timeout_s)
-        for ws in (self._md, self._private_ws):
-            if ws is not None:
-                await ws.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.rest.close()
-        self._stopped.set()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], order: bool = False) -> asyncio.Task[Any]:
-        """Run ``coro`` as a task this session owns; ``order`` tasks are awaited on stop."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        if order:
-            self._order_tasks.add(task)
-            task.add_done_callback(self._order_tasks.discard)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.error("bybit.task_failed", venue=self.venue, error=repr(task.exception()))
-
-    def _status(self, status: str, reason: str, stream: str = "") -> None:
-        self.publish(VenueStatusChanged(self.venue, status, reason, self.clock.now_ns(), stream))
+    def _websockets(self) -> list[ReconnectingWebSocket | None]:
+        return [self._md, self._private_ws]
 
     async def _load_instruments(self) -> None:
         cat = self.params.category
@@ -221,16 +172,13 @@ class BybitVenue(BybitOrders, VenueAdapter):
 
     def _on_md_open(self, url: str) -> list[str]:
         self.codec.on_open(url)
-        self.stats["md_connects"] += 1
         self._resub_at.clear()
-        if self.stats["md_connects"] > 1:
-            self._status("connected", "public stream reconnected", "market_data")
+        self._stream_opened("md_connects", "public stream", "market_data")
         return [ch.encode_op("subscribe", chunk, f"sub-{i}")
                 for i, chunk in enumerate(ch.chunk_topics(self._topics(), self.params.category))]
 
     def _on_md_close(self, reason: CloseReason) -> None:
-        if reason is not CloseReason.LOCAL_CLOSE:
-            self._status("disconnected", f"public stream: {reason.value}", "market_data")
+        self._stream_closed(reason, "public stream", "market_data")
 
     def _on_md_frame(self, data: str | bytes, ts_recv: int) -> None:
         try:
@@ -250,12 +198,7 @@ class BybitVenue(BybitOrders, VenueAdapter):
             publish(ev)
 
     def _on_snapshot(self, snap: BookSnapshot) -> None:
-        self.stats["snapshots"] += 1
-        symbol = ch.venue_symbol(snap.instrument_id.partition(":")[2])
-        self._resub_at.pop(symbol, None)
-        fut = self._first_snapshots.get(symbol)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        self._snapshot_arrived(ch.venue_symbol(snap.instrument_id.partition(":")[2]))
 
     def request_resync(self, instrument_id: str) -> None:
         """Resubscribe the book's topic: Bybit answers with a fresh snapshot."""
@@ -264,26 +207,22 @@ class BybitVenue(BybitOrders, VenueAdapter):
         md = self._md
         if symbol is None or md is None or not md.is_open:
             return  # the next connection subscribes afresh and gets snapshots anyway
-        now = time.monotonic()
-        if now - self._resub_at.get(symbol, -1e9) < self.params.resubscribe_timeout_s:
+        if self._resub_pending(symbol):
             return  # a resubscription is already waiting for its snapshot
-        self._resub_at[symbol] = now
+        self._resub_started(symbol)
         topic = ch.book_channel(symbol, self.params.book_depth, self.params.category)
-        self.stats["resubscribes"] += 1
         md.send_nowait(ch.encode_op("unsubscribe", [topic], f"unsub-{symbol}"))
         md.send_nowait(ch.encode_op("subscribe", [topic], f"resub-{symbol}"))
 
     # ------------------------------------------------------------------ private stream
     def _on_private_open(self, url: str) -> list[str]:
-        self.stats["private_connects"] += 1
         self.private.auth_ok = None
         p = self.params
         assert p.api_key is not None and p.api_secret is not None
         expires = self.rest.now_ms() + 10_000
         frames = [pv.ws_auth_frame(p.api_key.reveal(), p.api_secret.reveal(), expires),
                   orjson.dumps({"op": "subscribe", "args": _PRIVATE_TOPICS, "req_id": "private"}).decode()]
-        if self.stats["private_connects"] > 1:
-            self._status("connected", "private stream reconnected", "private")
+        if self._stream_opened("private_connects", "private stream", "private"):
             self._spawn(self._resync_after_auth())
         return frames
 
@@ -293,8 +232,7 @@ class BybitVenue(BybitOrders, VenueAdapter):
         await self._resync_orders()
 
     def _on_private_close(self, reason: CloseReason) -> None:
-        if reason is not CloseReason.LOCAL_CLOSE:
-            self._status("disconnected", f"private stream: {reason.value}", "private")
+        self._stream_closed(reason, "private stream", "private")
 
     def _on_private_frame(self, data: str | bytes, ts_recv: int) -> None:
         try:

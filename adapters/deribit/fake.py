@@ -28,7 +28,6 @@ Run standalone: ``python -m adapters.deribit.fake --port 8765``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hmac
 import itertools
@@ -40,7 +39,9 @@ import orjson
 
 from adapters.deribit.fake_market import FakeBook, Spec, spec_for
 from adapters.deribit.private import sign
-from adapters.fakes import FakeConnection, FakeHandler, FakeWsServer
+from adapters.fakes import FakeConnection
+from adapters.fakes.venue import STANDALONE_LIFETIME_S, FakeVenue, serve_standalone, standalone_parser
+from adapters.fakes.venue import now_ms as _ms
 
 _MATCHING = frozenset({"private/buy", "private/sell", "private/edit", "private/cancel",
                        "private/cancel_all"})
@@ -54,17 +55,16 @@ class RpcError(Exception):
         self.message = message
 
 
-def _ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-class DeribitFake(FakeHandler):
+class DeribitFake(FakeVenue):
     """See the module docstring. ``async with DeribitFake(("BTC-PERPETUAL",)) as fake``."""
+
+    serves_rest = False  # JSON-RPC over the websocket only
 
     def __init__(self, symbols: tuple[str, ...] = ("BTC-PERPETUAL",), *, seed: int = 7,
                  step_s: float = 0.01, client_id: str = "fake-id",
                  client_secret: str = "fake-secret", port: int = 0,
                  min_heartbeat_s: float = 10.0, max_lifetime_s: float = 120.0) -> None:
+        super().__init__(step_s=step_s, ws_port=port, max_lifetime_s=max_lifetime_s)
         self.rng = random.Random(seed)
         self.specs: dict[str, Spec] = {s: spec_for(s) for s in symbols}
         self.books: dict[str, FakeBook] = {}
@@ -72,13 +72,9 @@ class DeribitFake(FakeHandler):
             book = FakeBook(spec, self.rng)
             book.seed()
             self.books[s] = book
-        self.step_s = step_s
         self.client_id = client_id
         self.client_secret = client_secret
         self.min_heartbeat_s = min_heartbeat_s
-        self.ws = _Server(self, port, max_lifetime_s=max_lifetime_s)
-        self.paused = False
-        self.ack_delay_s = 0.0
         self.orders: dict[str, dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
         self.positions: dict[str, list[float]] = {}  # symbol -> [signed size, avg price]
@@ -86,28 +82,15 @@ class DeribitFake(FakeHandler):
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (method, params) in order
         self.cod_fired = 0
         self._skip: set[str] = set()
-        self._lose = 0
-        self._rate_limit = 0
         self._ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._conns: dict[int, dict[str, Any]] = {}
-        self._gen: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws.port}/ws/api/v2"
-
-    async def __aenter__(self) -> DeribitFake:
-        await self.ws.start()
-        self._gen = asyncio.get_running_loop().create_task(self._generate())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._gen is not None:
-            self._gen.cancel()
-            await asyncio.gather(self._gen, return_exceptions=True)
-        await self.ws.stop()
+        """The JSON-RPC websocket endpoint."""
+        return f"{self.ws_url}/ws/api/v2"
 
     # ------------------------------------------------------------------ faults & helpers
     def gap(self, symbol: str = "") -> None:
@@ -116,12 +99,6 @@ class DeribitFake(FakeHandler):
 
     def malformed(self) -> None:
         self.ws.inject('{"jsonrpc":"2.0","method":"subscription","params":{"channel":')
-
-    def lose_acks(self, n: int) -> None:
-        self._lose += n
-
-    def rate_limit(self, n: int) -> None:
-        self._rate_limit += n
 
     def book_levels(self, symbol: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         return self.books[symbol].levels()
@@ -343,14 +320,11 @@ class DeribitFake(FakeHandler):
         for conn, ch in self._subscribers(lambda c: c.startswith(f"book.{symbol}.")):
             conn.send(self._note(ch, data))
 
-    async def _generate(self) -> None:
-        while True:
-            await asyncio.sleep(self.step_s)
-            if self.paused:
-                continue
-            for symbol, book in self.books.items():
-                bids, asks = book.step()
-                self._broadcast_book(symbol, bids, asks)
+    def step(self) -> None:
+        """One market step: one random change per book, broadcast to its subscribers."""
+        for symbol, book in self.books.items():
+            bids, asks = book.step()
+            self._broadcast_book(symbol, bids, asks)
 
     # ------------------------------------------------------------------ orders
     def _order(self, order_id: str) -> dict[str, Any]:
@@ -487,44 +461,15 @@ class DeribitFake(FakeHandler):
                                           "equity": self.balance[spec.currency]}))
 
 
-class _Server(FakeWsServer):
-    """``FakeWsServer`` on a chosen port (0: ephemeral) for the standalone fake."""
-
-    def __init__(self, handler: FakeHandler, port: int, **kw: Any) -> None:
-        super().__init__(handler, **kw)
-        self._want_port = port
-
-    async def start(self) -> None:
-        if self._want_port == 0:
-            return await super().start()
-        from websockets.asyncio.server import serve
-        self._server = await serve(self._handle, "127.0.0.1", self._want_port,
-                                   process_request=self._process_request,
-                                   ping_interval=self.ping_interval_s, close_timeout=0.5)
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m adapters.deribit.fake",
-                                 description="A local fake Deribit venue (127.0.0.1 only).")
-    ap.add_argument("--port", type=int, default=8765)
-    ap.add_argument("--instruments", default="BTC-PERPETUAL", help="comma-separated")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--step-ms", type=float, default=100.0)
-    args = ap.parse_args(argv)
-
-    async def serve_forever() -> None:
-        fake = DeribitFake(tuple(args.instruments.split(",")), seed=args.seed,
-                           step_s=args.step_ms / 1000, port=args.port,
-                           max_lifetime_s=10 * 365 * 86400)
-        async with fake:
-            print(f"fake deribit: {fake.url}  client fake-id / fake-secret", flush=True)
-            await asyncio.Event().wait()
-
-    try:
-        asyncio.run(serve_forever())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    args = standalone_parser("deribit", "A local fake Deribit venue (127.0.0.1 only).", port=8765,
+                             rest_port=None, names="instruments",
+                             default_names="BTC-PERPETUAL").parse_args(argv)
+    return serve_standalone(
+        lambda: DeribitFake(tuple(args.instruments.split(",")), seed=args.seed,
+                            step_s=args.step_ms / 1000, port=args.port,
+                            max_lifetime_s=STANDALONE_LIFETIME_S),
+        lambda fake: f"fake deribit: {fake.url}  client fake-id / fake-secret")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ import msgspec
 import structlog
 
 from adapters.deribit import private as pv
-from adapters.deribit.tracker import DONE, UNKNOWN, OrderTracker, Tracked
+from adapters.live.orders import TrackedOrders
+from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
     CancelOrder,
@@ -63,7 +64,7 @@ class Refused(Exception):
         self.sent = sent
 
 
-class DeribitOrders:
+class DeribitOrders(TrackedOrders):
     """Mixin: needs ``venue``, ``params``, ``tracker``, ``publish``, ``clock``, ``stats``,
     ``authenticated``, ``_instruments``, ``_rpc``, ``_spawn``, ``_conn_gen``."""
 
@@ -84,15 +85,6 @@ class DeribitOrders:
     def _init_orders(self) -> None:
         self._deferred: dict[str, pv.OrderInfo] = {}
         self._sent_gen: dict[str, int] = {}
-
-    def _emit(self, ev: Any) -> None:
-        if self.tracker.admit(ev):
-            self.publish(ev)
-
-    def _reject(self, coid: str, iid: str, reason: str) -> None:
-        now = self.clock.now_ns()
-        self._emit(OrderRejected(client_order_id=coid, instrument_id=iid, reason=reason,
-                                 ts_event=now, ts_recv=now))
 
     # ------------------------------------------------------------------ commands
     def submit(self, cmd: SubmitOrder) -> None:
@@ -363,10 +355,8 @@ class DeribitOrders:
         self.publish(report)
         return report
 
-    async def _resync_orders(self) -> None:
-        """After a reconnect: ask about every order not known to be final."""
-        for t in self.tracker.open():
-            await self._query(t.cmd.client_order_id, t.cmd.instrument_id)
+    async def _query_tracked(self, t: Tracked) -> OrderStatusReport | None:
+        return await self._query(t.cmd.client_order_id, t.cmd.instrument_id)  # by instrument id
 
     async def reconcile(self, since_ns: int) -> VenueReconciliation:
         """Open orders, our fills since ``since_ns`` and positions, per currency."""

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from adapters.live.params import check_common
 from config.secrets import Secret
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -56,13 +57,9 @@ class DeribitParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     """Deribit's cancel-on-disconnect does not fire on a graceful close: cancel explicitly."""
 
     def __post_init__(self) -> None:
-        bad = sorted(set(self.channels) - set(CHANNELS))
-        if bad:
-            raise ValueError(f"unknown channels {bad}: expected some of {list(CHANNELS)}")
-        if not self.instruments:
-            raise ValueError("instruments must name at least one instrument")
-        if bool(self.client_id) != bool(self.client_secret):
-            raise ValueError("client_id and client_secret go together (both set, or both empty)")
+        check_common(channels=self.channels, known_channels=CHANNELS, markets=self.instruments,
+                     markets_field="instruments", market_word="instrument",
+                     credentials={"client_id": self.client_id, "client_secret": self.client_secret})
 
     @property
     def url(self) -> str:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import structlog
@@ -36,14 +35,14 @@ from adapters.deribit.codec import DeribitCodec
 from adapters.deribit.instruments import parse_instruments
 from adapters.deribit.orders import DeribitOrders, Refused, Unknown
 from adapters.deribit.params import DeribitParams
-from adapters.deribit.tracker import OrderTracker
+from adapters.live.session import LiveSession
+from adapters.live.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
 from engine.model import (
     BookSnapshot,
     Instrument,
     VenueProtocolError,
-    VenueStatusChanged,
     split_instrument_id,
 )
 from engine.venue import VenueAdapter
@@ -53,10 +52,12 @@ __all__ = ["DeribitParams", "DeribitVenue"]
 _log = structlog.get_logger("volta.deribit")
 
 
-class DeribitVenue(DeribitOrders, VenueAdapter):
+class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
     """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
 
     Params = DeribitParams
+    _log = _log
+    log_name = "deribit"
     order_rate_limit = (5.0, 20.0)
     """Matching-engine requests (rate/s, burst): Deribit's default tier (the gate paces to it)."""
 
@@ -73,36 +74,20 @@ class DeribitVenue(DeribitOrders, VenueAdapter):
              "test_requests", "auth_ok", "auth_failed", "rate_limited", "acks_unknown",
              "queries", "private_malformed", "foreign_orders", "venue_errors"), 0)
         self.authenticated = False
-        self._instruments: dict[str, Instrument] = {}
+        self._init_session()
         self._symbols = list(p.instruments)
         self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._late: dict[int, Any] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._order_tasks: set[asyncio.Task[Any]] = set()
-        self._first_snapshots: dict[str, asyncio.Future[None]] = {}
-        self._resub_at: dict[str, float] = {}
         self._seen_errors = 0
         self._time_offset_ms = 0
         self._cod_armed = p.cancel_on_disconnect and p.trading
         self._conn_gen = 0
         self._ws: ReconnectingWebSocket | None = None
-        self._stopped: asyncio.Event | None = None
         self._init_orders()
 
     # ------------------------------------------------------------------ lifecycle
-    def instruments(self) -> list[Instrument]:
-        return list(self._instruments.values())
-
-    async def start(self) -> None:
-        """Connect, list instruments, subscribe, wait for every book's first snapshot."""
-        self._stopped = asyncio.Event()
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
-
     async def _start(self) -> None:
+        """Connect, list instruments, subscribe, wait for every book's first snapshot."""
         p = self.params
         loop = asyncio.get_running_loop()
         self._first_snapshots = {s: loop.create_future() for s in self._symbols} \
@@ -140,45 +125,17 @@ class DeribitVenue(DeribitOrders, VenueAdapter):
             raise RuntimeError(f"{self.venue}: not listed on {self.params.network}: {missing}")
         self._instruments = {listed[s].id: listed[s] for s in self._symbols}
 
-    async def run(self) -> None:
-        if self._stopped is not None:
-            await self._stopped.wait()
-
-    async def stop(self) -> None:
-        """Cancel everything explicitly (cancel-on-disconnect ignores a graceful close), then
-        close the connection and every task."""
-        if self._stopped is None or self._stopped.is_set():
-            return
+    async def _before_stop(self) -> None:
+        """Cancel everything explicitly (cancel-on-disconnect ignores a graceful close); then
+        the connection and every task close."""
         if self.params.trading and self.params.cancel_all_on_stop and self.authenticated:
             try:
                 await self._rpc("private/cancel_all", {}, timeout=self.params.ack_timeout_s)
             except (Unknown, Refused) as exc:
                 _log.warning("deribit.cancel_all_on_stop_failed", venue=self.venue, error=str(exc))
-        if self._order_tasks:
-            await asyncio.wait(set(self._order_tasks), timeout=self.params.ack_timeout_s)
-        if self._ws is not None:
-            await self._ws.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._stopped.set()
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], order: bool = False) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        if order:
-            self._order_tasks.add(task)
-            task.add_done_callback(self._order_tasks.discard)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.error("deribit.task_failed", venue=self.venue, error=repr(task.exception()))
-
-    def _status(self, status: str, reason: str, stream: str = "") -> None:
-        self.publish(VenueStatusChanged(self.venue, status, reason, self.clock.now_ns(), stream))
+    def _websockets(self) -> list[ReconnectingWebSocket | None]:
+        return [self._ws]
 
     # ------------------------------------------------------------------ requests
     async def _rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
@@ -257,9 +214,7 @@ class DeribitVenue(DeribitOrders, VenueAdapter):
         self.authenticated = False
         self._resub_at.clear()
         self._conn_gen += 1
-        self.stats["connects"] += 1
-        if self.stats["connects"] > 1:
-            self._status("connected", "websocket reconnected")
+        self._stream_opened("connects", "websocket")
         frames = [self.codec.encode_set_heartbeat(self.params.heartbeat_interval_s)]
         p = self.params
         if p.trading:
@@ -319,8 +274,7 @@ class DeribitVenue(DeribitOrders, VenueAdapter):
                 fut.set_exception(Unknown(f"connection lost ({reason.value})"))
         self._waiters.clear()
         self._late.clear()
-        if reason is not CloseReason.LOCAL_CLOSE:
-            self._status("disconnected", f"websocket: {reason.value}")
+        self._stream_closed(reason, "websocket")
 
     # ------------------------------------------------------------------ frames
     def _on_frame(self, data: str | bytes, ts_recv: int) -> None:
@@ -358,12 +312,7 @@ class DeribitVenue(DeribitOrders, VenueAdapter):
                 self._resub_at.clear()  # let the integrity layer's next request resubscribe
 
     def _on_snapshot(self, snap: BookSnapshot) -> None:
-        self.stats["snapshots"] += 1
-        symbol = snap.instrument_id.partition(":")[2]
-        self._resub_at.pop(symbol, None)
-        fut = self._first_snapshots.get(symbol)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        self._snapshot_arrived(snap.instrument_id.partition(":")[2])
 
     def _on_private(self, msg: dict[str, Any], ts_recv: int) -> None:
         rid = msg.get("id")
@@ -400,11 +349,9 @@ class DeribitVenue(DeribitOrders, VenueAdapter):
         ws = self._ws
         if symbol not in self._symbols or ws is None or not ws.is_open:
             return  # the next connection subscribes afresh and gets snapshots anyway
-        now = time.monotonic()
-        if now - self._resub_at.get(symbol, -1e9) < self.params.resubscribe_timeout_s:
+        if self._resub_pending(symbol):
             return  # a resubscription is already waiting for its snapshot
-        self._resub_at[symbol] = now
-        self.stats["resubscribes"] += 1
+        self._resub_started(symbol)
         channel = self.codec.book_channel(symbol, self.params.book_interval)
         self._spawn(self._resubscribe(channel))
 

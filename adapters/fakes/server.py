@@ -135,8 +135,11 @@ class FakeWsServer:
     """A loopback websocket server for tests; ``async with FakeWsServer(handler) as srv``."""
 
     def __init__(self, handler: FakeHandler | None = None, *, max_connections: int = 16,
-                 max_lifetime_s: float = 60.0, ping_interval_s: float | None = None) -> None:
+                 max_lifetime_s: float = 60.0, ping_interval_s: float | None = None,
+                 port: int = 0) -> None:
         self.handler = handler if handler is not None else FakeHandler()
+        self.want_port = port
+        """0: an ephemeral port (tests); a fixed one for a standalone fake a config points at."""
         self.max_connections = max_connections
         self.max_lifetime_s = max_lifetime_s
         self.ping_interval_s = ping_interval_s
@@ -166,7 +169,8 @@ class FakeWsServer:
         return f"ws://127.0.0.1:{self.port}/"
 
     async def start(self) -> None:
-        self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._process_request,
+        self._server = await serve(self._handle, "127.0.0.1", self.want_port,
+                                   process_request=self._process_request,
                                    ping_interval=self.ping_interval_s, close_timeout=0.5)
         # Bounded in time: a forgotten server closes itself.
         self._expiry = asyncio.get_running_loop().call_later(self.max_lifetime_s, self._server.close)

@@ -21,48 +21,43 @@ Run standalone: ``python -m adapters.okx.fake --port 8766 --rest-port 8767``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hmac
 import itertools
 import random
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from adapters.fakes import FakeConnection, FakeHandler, FakeWsServer
+from adapters.fakes import FakeConnection
+from adapters.fakes.venue import STANDALONE_LIFETIME_S, FakeVenue, serve_standalone, standalone_parser
+from adapters.fakes.venue import now_ms as _ms
 from adapters.okx.fake_market import FakeBook, Spec, snapshot_push, spec_for
 from adapters.okx.private import hmac_b64, iso_ms
 
 _ORDER_OPS = frozenset({"order", "batch-orders", "amend-order", "cancel-order"})
 
 
-def _ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-class OkxFake(FakeHandler):
+class OkxFake(FakeVenue):
     """See the module docstring. ``async with OkxFake(("BTC-USD-SWAP",)) as fake``."""
 
     def __init__(self, inst_ids: tuple[str, ...] = ("BTC-USD-SWAP",), *, seed: int = 7,
                  step_s: float = 0.01, api_key: str = "fake-key", secret: str = "fake-secret",
                  passphrase: str = "fake-pass", port: int = 0, rest_port: int = 0,
                  idle_timeout_s: float = 30.0, max_lifetime_s: float = 120.0) -> None:
+        super().__init__(step_s=step_s, ws_port=port, rest_port=rest_port,
+                         max_lifetime_s=max_lifetime_s)
         self.rng = random.Random(seed)
         self.specs: dict[str, Spec] = {i: spec_for(i) for i in inst_ids}
         self.books: dict[str, FakeBook] = {}
         for i, spec in self.specs.items():
             self.books[i] = FakeBook(spec, self.rng)
             self.books[i].seed()
-        self.step_s = step_s
         self.api_key, self.secret, self.passphrase = api_key, secret, passphrase
         self.idle_timeout_s = idle_timeout_s
-        self.ws = _Server(self, port, max_lifetime_s=max_lifetime_s)
-        self.rest_port = rest_port
-        self.paused = False
-        self.ack_delay_s = 0.0
         self.orders: dict[str, dict[str, Any]] = {}
         self.fills: list[dict[str, Any]] = []
         self.positions: dict[str, list[float]] = {}
@@ -72,47 +67,23 @@ class OkxFake(FakeHandler):
         self.dead_man_fired = 0
         self._skip: set[str] = set()
         self._bad_checksum: set[str] = set()
-        self._lose = 0
-        self._rate_limit = 0
         self._ids = itertools.count(2_497_956_918_703_120_000)
         self._trade_ids = itertools.count(1_518_905_529)
         self._conns: dict[int, dict[str, Any]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._runner: web.AppRunner | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
     def public_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws.port}/ws/v5/public"
+        """The public websocket endpoint."""
+        return f"{self.ws_url}/ws/v5/public"
 
     @property
     def private_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws.port}/ws/v5/private"
+        """The private websocket endpoint (login first)."""
+        return f"{self.ws_url}/ws/v5/private"
 
-    @property
-    def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.rest_port}"
-
-    async def __aenter__(self) -> OkxFake:
-        await self.ws.start()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.rest_port)
-        await site.start()
-        self.rest_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._generate()), loop.create_task(self._dead_man())]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-        await self.ws.stop()
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        return [*super()._loops(), self._dead_man()]
 
     # ------------------------------------------------------------------ faults & helpers
     def gap(self, inst_id: str = "") -> None:
@@ -125,12 +96,6 @@ class OkxFake(FakeHandler):
         for cid, st in self._conns.items():
             if not st["private"]:
                 self.ws.inject('{"arg":{"channel":"books","instId":', cid)
-
-    def lose_acks(self, n: int) -> None:
-        self._lose += n
-
-    def rate_limit(self, n: int) -> None:
-        self._rate_limit += n
 
     def book_levels(self, inst_id: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         return self.books[inst_id].float_levels()
@@ -239,13 +204,10 @@ class OkxFake(FakeHandler):
         for conn in self._subscribers("books", inst_id):
             conn.send(frame)
 
-    async def _generate(self) -> None:
-        while True:
-            await asyncio.sleep(self.step_s)
-            if self.paused:
-                continue
-            for inst_id, book in self.books.items():
-                self._broadcast_book(inst_id, *book.step())
+    def step(self) -> None:
+        """One market step: one random change per book, broadcast to its subscribers."""
+        for inst_id, book in self.books.items():
+            self._broadcast_book(inst_id, *book.step())
 
     # ------------------------------------------------------------------ orders
     async def _order_op(self, conn: FakeConnection, st: dict[str, Any], msg: dict[str, Any]) -> None:
@@ -477,46 +439,16 @@ class OkxFake(FakeHandler):
         return err("50000", f"unknown endpoint {path}", 404)
 
 
-class _Server(FakeWsServer):
-    """``FakeWsServer`` on a chosen port (0: ephemeral) for the standalone fake."""
-
-    def __init__(self, handler: FakeHandler, port: int, **kw: Any) -> None:
-        super().__init__(handler, **kw)
-        self._want_port = port
-
-    async def start(self) -> None:
-        if self._want_port == 0:
-            return await super().start()
-        from websockets.asyncio.server import serve
-        self._server = await serve(self._handle, "127.0.0.1", self._want_port,
-                                   process_request=self._process_request,
-                                   ping_interval=self.ping_interval_s, close_timeout=0.5)
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m adapters.okx.fake",
-                                 description="A local fake OKX v5 venue (127.0.0.1 only).")
-    ap.add_argument("--port", type=int, default=8766, help="websocket port (public and private)")
-    ap.add_argument("--rest-port", type=int, default=8767)
-    ap.add_argument("--instruments", default="BTC-USD-SWAP", help="comma-separated swaps")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--step-ms", type=float, default=100.0)
-    args = ap.parse_args(argv)
-
-    async def serve_forever() -> None:
-        fake = OkxFake(tuple(args.instruments.split(",")), seed=args.seed,
-                       step_s=args.step_ms / 1000, port=args.port, rest_port=args.rest_port,
-                       max_lifetime_s=10 * 365 * 86400)
-        async with fake:
-            print(f"fake okx: {fake.public_url} {fake.private_url} {fake.rest_url}  "
-                  f"key fake-key / fake-secret / fake-pass ({iso_ms(_ms())})", flush=True)
-            await asyncio.Event().wait()
-
-    try:
-        asyncio.run(serve_forever())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    args = standalone_parser("okx", "A local fake OKX v5 venue (127.0.0.1 only).", port=8766,
+                             rest_port=8767, names="instruments", default_names="BTC-USD-SWAP",
+                             names_help="comma-separated swaps").parse_args(argv)
+    return serve_standalone(
+        lambda: OkxFake(tuple(args.instruments.split(",")), seed=args.seed,
+                        step_s=args.step_ms / 1000, port=args.port, rest_port=args.rest_port,
+                        max_lifetime_s=STANDALONE_LIFETIME_S),
+        lambda fake: f"fake okx: {fake.public_url} {fake.private_url} {fake.rest_url}  "
+                     f"key fake-key / fake-secret / fake-pass ({iso_ms(_ms())})")
 
 
 if __name__ == "__main__":

@@ -28,9 +28,10 @@ from typing import Any
 
 import structlog
 
+from adapters.live.orders import TrackedOrders
+from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
 from adapters.okx import private as pv
 from adapters.okx.rest import OkxRest, Unknown
-from adapters.okx.tracker import DONE, UNKNOWN, OrderTracker, Tracked
 from adapters.ws import NotConnected
 from engine.model import (
     AmendOrder,
@@ -54,7 +55,7 @@ _OP_ENDPOINT = {"order": "POST /api/v5/trade/order", "amend-order": "POST /api/v
                 "cancel-order": "POST /api/v5/trade/cancel-order"}
 
 
-class OkxOrders:
+class OkxOrders(TrackedOrders):
     """Mixin: needs ``venue``, ``params``, ``rest``, ``tracker``, ``limiter``, ``publish``,
     ``clock``, ``stats``, ``logged_in``, ``_priv``, ``_instruments``, ``_spawn``,
     ``_status``, ``_rate_limited``, ``_quiet``."""
@@ -83,15 +84,6 @@ class OkxOrders:
         self._sent_gen: dict[str, int] = {}
         self._conn_gen = 0
         self._dead_man_task: asyncio.Task[Any] | None = None
-
-    def _emit(self, ev: Any) -> None:
-        if self.tracker.admit(ev):
-            self.publish(ev)
-
-    def _reject(self, coid: str, iid: str, reason: str) -> None:
-        now = self.clock.now_ns()
-        self._emit(OrderRejected(client_order_id=coid, instrument_id=iid, reason=reason,
-                                 ts_event=now, ts_recv=now))
 
     # ------------------------------------------------------------------ commands
     def submit(self, cmd: SubmitOrder) -> None:
@@ -317,9 +309,8 @@ class OkxOrders:
             self._fill(t, f.trade_id, f.price, f.size, t.quantity - t.filled - f.size, f.fee,
                        f.fee_currency, f.liquidity, f.venue_order_id, f.ts_event, now)
 
-    async def _resync_orders(self) -> None:
-        for t in self.tracker.open():
-            await self._query(t.cmd.client_order_id, t.cmd.instrument_id)
+    async def _query_tracked(self, t: Tracked) -> OrderStatusReport | None:
+        return await self._query(t.cmd.client_order_id, t.cmd.instrument_id)  # by instrument id
 
     async def reconcile(self, since_ns: int) -> VenueReconciliation:
         """Pending orders, our fills since ``since_ns`` and positions (REST)."""

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from adapters.live.params import check_common
 from config.secrets import Secret
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -58,14 +59,10 @@ class OkxParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen
     """``cancel-all-after`` is re-sent every ``timeout * ratio`` while armed."""
 
     def __post_init__(self) -> None:
-        bad = sorted(set(self.channels) - set(CHANNELS))
-        if bad:
-            raise ValueError(f"unknown channels {bad}: expected some of {list(CHANNELS)}")
-        if not self.inst_ids:
-            raise ValueError("inst_ids must name at least one instrument")
-        creds = [bool(self.api_key), bool(self.api_secret), bool(self.passphrase)]
-        if any(creds) and not all(creds):
-            raise ValueError("api_key, api_secret and passphrase go together")
+        check_common(channels=self.channels, known_channels=CHANNELS, markets=self.inst_ids,
+                     markets_field="inst_ids", market_word="instrument",
+                     credentials={"api_key": self.api_key, "api_secret": self.api_secret,
+                                  "passphrase": self.passphrase})
 
     def endpoints(self) -> tuple[str, str, str]:
         pub, priv, rest = ENDPOINTS[self.network]

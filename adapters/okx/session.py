@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import orjson
 import structlog
 
+from adapters.live.session import LiveSession
+from adapters.live.tracker import OrderTracker
 from adapters.okx import channels as ch
 from adapters.okx import private as pv
 from adapters.okx.checksum import okx_checksum
@@ -38,7 +39,6 @@ from adapters.okx.instruments import parse_instruments
 from adapters.okx.orders import OkxOrders
 from adapters.okx.params import OkxParams
 from adapters.okx.rest import OkxRest, Unknown
-from adapters.okx.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
 from engine.model import (
@@ -46,7 +46,6 @@ from engine.model import (
     Instrument,
     PositionReport,
     VenueProtocolError,
-    VenueStatusChanged,
     split_instrument_id,
 )
 from engine.venue import VenueAdapter
@@ -56,10 +55,13 @@ __all__ = ["OkxParams", "OkxVenue"]
 _log = structlog.get_logger("volta.okx")
 
 
-class OkxVenue(OkxOrders, VenueAdapter):
+class OkxVenue(OkxOrders, LiveSession, VenueAdapter):
     """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
 
     Params = OkxParams
+    _log = _log
+    log_name = "okx"
+    _quiet_errors = (Unknown, VenueProtocolError)
     checksum_fn = staticmethod(okx_checksum)
     order_rate_limit = (30.0, 60.0)
     """Place-order limit per instrument: 60 requests / 2 s (the gate paces to it)."""
@@ -82,21 +84,13 @@ class OkxVenue(OkxOrders, VenueAdapter):
              "resubscribes", "logins", "login_failed", "rate_limited", "acks_unknown", "queries",
              "private_malformed", "foreign_orders", "venue_errors", "dead_man_refreshes"), 0)
         self.logged_in = False
-        self._instruments: dict[str, Instrument] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._order_tasks: set[asyncio.Task[Any]] = set()
-        self._first_snapshots: dict[str, asyncio.Future[None]] = {}
-        self._resub_at: dict[str, float] = {}
+        self._init_session()
         self._seen_errors = 0
         self._md: ReconnectingWebSocket | None = None
         self._priv: ReconnectingWebSocket | None = None
-        self._stopped: asyncio.Event | None = None
         self._init_orders()
 
     # ------------------------------------------------------------------ lifecycle
-    def instruments(self) -> list[Instrument]:
-        return list(self._instruments.values())
-
     def _ws_config(self, stale: float | None) -> WsConfig:
         p = self.params
         return WsConfig(ping_interval_s=None, stale_after_s=stale,
@@ -104,17 +98,9 @@ class OkxVenue(OkxOrders, VenueAdapter):
                         backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
                         open_timeout_s=min(10.0, p.start_timeout_s))
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         """Server time and instruments (REST), public stream and first snapshots, then (with
         credentials) the private stream, logged in and subscribed."""
-        self._stopped = asyncio.Event()
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def _start(self) -> None:
         p = self.params
         await self.rest.open()
         async with asyncio.timeout(p.start_timeout_s):
@@ -158,52 +144,15 @@ class OkxVenue(OkxOrders, VenueAdapter):
             raise RuntimeError(f"{self.venue}: not listed on {self.params.network}: {missing}")
         self._instruments = {listed[i].id: listed[i] for i in self.params.inst_ids}
 
-    async def run(self) -> None:
-        if self._stopped is not None:
-            await self._stopped.wait()
-
-    async def stop(self) -> None:
-        """Disarm the dead-man switch, close both streams, the REST client and every task."""
-        if self._stopped is None or self._stopped.is_set():
-            return
+    async def _before_stop(self) -> None:
+        """Disarm the dead-man switch (then both streams, every task and the REST client close)."""
         if self._dead_man_task is not None:
             self._dead_man_task.cancel()
             await self._quiet(self.rest.request("POST", "/api/v5/trade/cancel-all-after",
                                                 body={"timeOut": "0"}, signed=True))
-        if self._order_tasks:
-            await asyncio.wait(set(self._order_tasks), timeout=self.params.ack_timeout_s)
-        for ws in (self._md, self._priv):
-            if ws is not None:
-                await ws.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.rest.close()
-        self._stopped.set()
 
-    async def _quiet(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        try:
-            return await coro
-        except (Unknown, VenueProtocolError) as exc:
-            _log.warning("okx.request_failed", venue=self.venue, error=str(exc))
-            return None
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], order: bool = False) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        if order:
-            self._order_tasks.add(task)
-            task.add_done_callback(self._order_tasks.discard)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.error("okx.task_failed", venue=self.venue, error=repr(task.exception()))
-
-    def _status(self, status: str, reason: str, stream: str = "") -> None:
-        self.publish(VenueStatusChanged(self.venue, status, reason, self.clock.now_ns(), stream))
+    def _websockets(self) -> list[ReconnectingWebSocket | None]:
+        return [self._md, self._priv]
 
     # ------------------------------------------------------------------ public stream
     def _channels(self) -> list[str]:
@@ -220,15 +169,12 @@ class OkxVenue(OkxOrders, VenueAdapter):
     def _on_md_open(self, url: str) -> list[str]:
         self.codec.on_open(url)
         self._resub_at.clear()
-        self.stats["md_connects"] += 1
-        if self.stats["md_connects"] > 1:
-            self._status("connected", "public stream reconnected", "market_data")
+        self._stream_opened("md_connects", "public stream", "market_data")
         self.limiter.try_acquire("ws_subscribe")
         return self.codec.encode_subscribe(self._channels())
 
     def _on_md_close(self, reason: CloseReason) -> None:
-        if reason is not CloseReason.LOCAL_CLOSE:
-            self._status("disconnected", f"public stream: {reason.value}", "market_data")
+        self._stream_closed(reason, "public stream", "market_data")
 
     def _on_md_frame(self, data: str | bytes, ts_recv: int) -> None:
         codec = self.codec
@@ -256,12 +202,7 @@ class OkxVenue(OkxOrders, VenueAdapter):
         self._status("rate_limited", f"{what}: 50011 Too Many Requests")
 
     def _on_snapshot(self, snap: BookSnapshot) -> None:
-        self.stats["snapshots"] += 1
-        inst = snap.instrument_id.partition(":")[2]
-        self._resub_at.pop(inst, None)
-        fut = self._first_snapshots.get(inst)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        self._snapshot_arrived(snap.instrument_id.partition(":")[2])
 
     def request_resync(self, instrument_id: str) -> None:
         """Resubscribe the book channel: OKX answers with a fresh snapshot."""
@@ -270,13 +211,11 @@ class OkxVenue(OkxOrders, VenueAdapter):
         md = self._md
         if inst not in self.params.inst_ids or md is None or not md.is_open:
             return  # the next connection subscribes afresh and gets snapshots anyway
-        now = time.monotonic()
-        if now - self._resub_at.get(inst, -1e9) < self.params.resubscribe_timeout_s:
+        if self._resub_pending(inst):
             return  # a resubscription is already waiting for its snapshot
         if not self.limiter.try_acquire("ws_subscribe"):
             return  # 480 per hour per connection: the next request will try again
-        self._resub_at[inst] = now
-        self.stats["resubscribes"] += 1
+        self._resub_started(inst)
         channel = ch.book_channel(inst, self.params.book_channel)
         try:
             for frame in self.codec.encode_unsubscribe([channel]) + self.codec.encode_subscribe([channel]):
@@ -288,9 +227,7 @@ class OkxVenue(OkxOrders, VenueAdapter):
     def _on_private_open(self, url: str) -> list[str]:
         self.logged_in = False
         self._conn_gen += 1
-        self.stats["private_connects"] += 1
-        if self.stats["private_connects"] > 1:
-            self._status("connected", "private stream reconnected", "private")
+        self._stream_opened("private_connects", "private stream", "private")
         p = self.params
         assert p.api_key is not None and p.api_secret is not None and p.passphrase is not None
         return [pv.login_frame(p.api_key.reveal(), p.api_secret.reveal(), p.passphrase.reveal(),
@@ -299,8 +236,7 @@ class OkxVenue(OkxOrders, VenueAdapter):
     def _on_private_close(self, reason: CloseReason) -> None:
         self.logged_in = False
         self._connection_lost()
-        if reason is not CloseReason.LOCAL_CLOSE:
-            self._status("disconnected", f"private stream: {reason.value}", "private")
+        self._stream_closed(reason, "private stream", "private")
 
     def _on_private_frame(self, data: str | bytes, ts_recv: int) -> None:
         if data == "pong" or data == b"pong":

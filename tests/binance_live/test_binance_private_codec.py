@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from adapters.binance import private as pv
-from adapters.binance.tracker import OrderTracker
+from adapters.live.tracker import OrderTracker
 from engine.model import (
     Liquidity, OrderAccepted, OrderFilled, OrderType, PositionReport, Side, SubmitOrder, TimeInForce,
     VenueProtocolError,
 )
+from tests.live_common import needs_samples as needs_samples_at, samples_dir
 
 
-def _samples() -> Path:
-    env = os.environ.get("VOLTA_MARKETDATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared" / "marketdata"
-    return root / "samples" / "binance-usdm"
-
-
-SAMPLES = _samples()
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"no samples at {SAMPLES}")
+SAMPLES = samples_dir("binance-usdm")
+needs_samples = needs_samples_at(SAMPLES)
 dec = pv.UserStreamDecoder("binance", lambda s: f"binance:{s}")
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,10 +10,9 @@ import pytest
 from adapters.bybit.fake import BybitFake
 from adapters.bybit.session import BybitParams, BybitVenue
 from config.secrets import Secret
-from engine.clock import LiveClock
-from engine.kernel import Kernel
-from engine.model import BookStatus
 from engine.risk import RiskLimits
+from tests.live_common import running
+from tests.live_rest_cases import RestLive
 
 IID = "bybit:BTCUSDT"
 
@@ -29,43 +27,33 @@ def params(fake: BybitFake, **kw: Any) -> BybitParams:
     return BybitParams(**base)
 
 
-class Live:
+class Live(RestLive):
     """A kernel, its Bybit session and every event the session published, in order."""
 
-    def __init__(self, fake: BybitFake, adapter: BybitVenue) -> None:
-        self.fake = fake
-        self.adapter = adapter
-        self.kernel = Kernel(LiveClock(), RiskLimits(max_order_qty=5.0, max_position_qty=50.0,
-                                                     max_order_notional_usd=1e9, price_band_pct=50.0))
-        self.events: list[Any] = []
-        self.kernel.add_adapter(adapter)
-        publish = adapter.publish
+    IID = IID
+    SYMBOL = "BTCUSDT"
+    LIMITS = RiskLimits(max_order_qty=5.0, max_position_qty=50.0, max_order_notional_usd=1e9,
+                        price_band_pct=50.0)
+    MD_STREAM = "public stream"
+    PRIVATE_CONNECTS = "private_connects"
+    TICK_REJECT_CODE = "10001"
+    ORDER_ENDPOINT = ("POST", "/v5/order/create")
 
-        def record(ev: Any) -> None:
-            self.events.append(ev)
-            publish(ev)
-        adapter.publish = record
+    @classmethod
+    def make_adapter(cls, fake: Any, **kw: Any) -> BybitVenue:
+        return BybitVenue(params(fake, **kw))
 
-    def of(self, cls: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, cls)]
+    def fake_seq(self) -> int:
+        return int(self.fake.u[self.SYMBOL])
 
-    @property
-    def book(self) -> Any:
-        return self.kernel.books[IID]
+    def delay_resync(self, seconds: float) -> None:
+        """Hold the snapshot that answers a resubscription for ``seconds``."""
+        self.fake.snapshot_delay_s = seconds
 
-    async def until(self, pred: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not pred():
-                await asyncio.sleep(0.005)
 
-    async def assert_book_matches(self) -> None:
-        self.fake.paused = True
-        await self.until(lambda: IID in self.kernel.books and self.book.status is BookStatus.LIVE
-                         and self.book.seq == self.fake.u["BTCUSDT"])
-        bids, asks = self.fake.book_levels("BTCUSDT")
-        assert self.book.depth_bids(10_000) == bids
-        assert self.book.depth_asks(10_000) == asks
-        self.fake.paused = False
+@pytest.fixture
+def live_cls() -> type[Live]:
+    return Live
 
 
 @pytest.fixture
@@ -76,10 +64,5 @@ async def fake() -> AsyncIterator[BybitFake]:
 
 @pytest.fixture
 async def live(fake: BybitFake) -> AsyncIterator[Live]:
-    lv = Live(fake, BybitVenue(params(fake)))
-    await lv.adapter.start()
-    lv.kernel.add_instruments(lv.adapter.instruments())
-    try:
+    async with running(Live(fake, Live.make_adapter(fake))) as lv:
         yield lv
-    finally:
-        await lv.adapter.stop()

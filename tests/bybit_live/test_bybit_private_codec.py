@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import orjson
 import pytest
@@ -12,16 +10,11 @@ from adapters.bybit import private as pv
 from engine.model import (
     AmendOrder, Liquidity, OrderFilled, OrderStatusReport, Side, SubmitOrder, VenueProtocolError,
 )
+from tests.live_common import needs_samples as needs_samples_at, samples_dir
 
 
-def _samples() -> Path:
-    env = os.environ.get("VOLTA_MARKETDATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared" / "marketdata"
-    return root / "samples" / "bybit"
-
-
-SAMPLES = _samples()
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"no samples at {SAMPLES}")
+SAMPLES = samples_dir("bybit")
+needs_samples = needs_samples_at(SAMPLES)
 dec = pv.PrivateDecoder("bybit", lambda s: f"bybit:{s}", lambda s: "USDT")
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,10 +10,8 @@ import pytest
 from adapters.deribit.fake import DeribitFake
 from adapters.deribit.session import DeribitParams, DeribitVenue
 from config.secrets import Secret
-from engine.clock import LiveClock
-from engine.kernel import Kernel
-from engine.model import BookStatus, Side, SubmitOrder
 from engine.risk import RiskLimits
+from tests.live_common import LiveHarness, running
 
 SYM = "BTC-PERPETUAL"
 IID = f"deribit:{SYM}"
@@ -31,62 +28,25 @@ def params(fake: DeribitFake, **kw: Any) -> DeribitParams:
     return DeribitParams(**base)
 
 
-class Live:
+class Live(LiveHarness):
     """A kernel, its Deribit session and every event that crossed the bus."""
 
-    def __init__(self, fake: DeribitFake, adapter: DeribitVenue) -> None:
-        self.fake = fake
-        self.adapter = adapter
-        self.kernel = Kernel(LiveClock(), RiskLimits(max_order_qty=1e6, max_position_qty=1e7,
-                                                     max_order_notional_usd=1e9,
-                                                     price_band_pct=50.0, ack_timeout_s=0.3))
-        self.events: list[Any] = []
-        self.kernel.add_adapter(adapter)
-        publish = adapter.publish
+    IID = IID
+    SYMBOL = SYM
+    LIMITS = RiskLimits(max_order_qty=1e6, max_position_qty=1e7, max_order_notional_usd=1e9,
+                        price_band_pct=50.0, ack_timeout_s=0.3)
+    MD_STREAM = "websocket"
+    MD_CONNECTS = "connects"
 
-        def record(ev: Any) -> None:
-            self.events.append(ev)
-            publish(ev)
-        adapter.publish = record
+    @classmethod
+    def make_adapter(cls, fake: Any, **kw: Any) -> DeribitVenue:
+        return DeribitVenue(params(fake, **kw))
 
-    def of(self, cls: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, cls)]
+    def fake_seq(self) -> int:
+        return int(self.fake.books[SYM].change_id)
 
-    @property
-    def book(self) -> Any:
-        return self.kernel.books[IID]
-
-    async def until(self, pred: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not pred():
-                await asyncio.sleep(0.005)
-
-    def order(self, coid: str) -> Any:
-        return self.kernel.orders.get(coid)
-
-    def submit(self, coid: str, side: Side, qty: float, price: float | None, **kw: Any) -> None:
-        denial = self.kernel.router.submit(SubmitOrder(
-            client_order_id=coid, strategy_id="t", instrument_id=IID, side=side, quantity=qty,
-            price=price, **kw))
-        assert denial is None, denial
-
-    async def settle(self, pred: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Run the engine's ack-timeout timer (as the runtime does) until ``pred`` holds."""
-        async with asyncio.timeout(timeout):
-            while not pred():
-                self.kernel.router.check_timeouts(self.kernel.clock.now_ns())
-                await asyncio.sleep(0.02)
-
-    async def assert_book_matches(self) -> None:
-        """Pause the fake, wait until the kernel's LIVE book caught up, compare every level."""
-        self.fake.paused = True
-        want = self.fake.books[SYM]
-        await self.until(lambda: IID in self.kernel.books and self.book.status is BookStatus.LIVE
-                         and self.book.seq == want.change_id)
-        bids, asks = self.fake.book_levels(SYM)
-        assert self.book.depth_bids(10_000) == bids
-        assert self.book.depth_asks(10_000) == asks
-        self.fake.paused = False
+    def md_ws(self) -> Any:
+        return self.adapter._ws  # one websocket for everything
 
 
 @pytest.fixture
@@ -97,10 +57,5 @@ async def fake() -> AsyncIterator[DeribitFake]:
 
 @pytest.fixture
 async def live(fake: DeribitFake) -> AsyncIterator[Live]:
-    lv = Live(fake, DeribitVenue(params(fake)))
-    await lv.adapter.start()
-    lv.kernel.add_instruments(lv.adapter.instruments())
-    try:
+    async with running(Live(fake, Live.make_adapter(fake))) as lv:
         yield lv
-    finally:
-        await lv.adapter.stop()

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from engine.model import BookStatus, BookStatusChanged, Side, SubmitOrder, VenueStatusChanged
 from tests.deribit_live.conftest import IID, Live
+from tests.live_cases import (  # noqa: F401 -- shared cases, run on this suite's fixtures
+    test_malformed_frames_are_counted_and_the_session_goes_on,
+    test_refused_handshakes_back_off_and_connect_later,
+    test_silent_stream_trips_the_watchdog_and_recovers,
+)
 
 
 async def test_start_lists_instruments_and_the_live_book_equals_the_venue(live: Live) -> None:
@@ -32,19 +37,6 @@ async def test_abrupt_disconnect_reconnects_resubscribes_and_reports_status(live
     await live.assert_book_matches()
 
 
-async def test_silent_stream_trips_the_watchdog_and_recovers(live: Live) -> None:
-    await live.until(lambda: live.book.status is BookStatus.LIVE)
-    live.fake.ws.stall(1.5)
-    ws = live.adapter._ws
-    assert ws is not None
-    await live.until(lambda: ws.stats.watchdog_trips >= 1, timeout=5)
-    await live.until(lambda: ws.stats.reconnects >= 1 and live.adapter.stats["snapshots"] >= 2,
-                     timeout=5)
-    assert ("disconnected", "websocket: stale") in [(e.status, e.reason)
-                                                    for e in live.of(VenueStatusChanged)]
-    await live.assert_book_matches()
-
-
 async def test_gap_marks_stale_the_gate_refuses_then_a_resubscription_heals(live: Live) -> None:
     await live.until(lambda: live.book.status is BookStatus.LIVE)
     changes: list[BookStatusChanged] = []
@@ -62,23 +54,4 @@ async def test_gap_marks_stale_the_gate_refuses_then_a_resubscription_heals(live
     await live.until(lambda: live.book.status is BookStatus.LIVE, timeout=5)
     assert live.adapter.stats["resubscribes"] >= 1
     assert ("public/unsubscribe", {"channels": [f"book.{IID[8:]}.raw"]}) in live.fake.requests
-    await live.assert_book_matches()
-
-
-async def test_malformed_frames_are_counted_and_the_session_goes_on(live: Live) -> None:
-    await live.until(lambda: live.book.status is BookStatus.LIVE)
-    live.fake.malformed()
-    live.fake.malformed()
-    await live.until(lambda: live.adapter.stats["malformed"] >= 2)
-    assert live.adapter.stats["connects"] == 1
-    await live.assert_book_matches()
-
-
-async def test_refused_handshakes_back_off_and_connect_later(live: Live) -> None:
-    await live.until(lambda: live.book.status is BookStatus.LIVE)
-    live.fake.ws.reject_connections(3, status=503)
-    await live.fake.ws.disconnect()
-    await live.until(lambda: live.adapter.stats["connects"] >= 2, timeout=8)
-    ws = live.adapter._ws
-    assert ws is not None and ws.stats.handshake_failures >= 1
     await live.assert_book_matches()

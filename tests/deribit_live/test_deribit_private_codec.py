@@ -5,24 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from adapters.deribit import private as pv
 from adapters.deribit.codec import PRIVATE_ID_BASE, DeribitCodec
 from engine.model import OrderType, Side, SubmitOrder, TimeInForce, VenueProtocolError
+from tests.live_common import needs_samples as needs_samples_at, samples_dir
 
 
-def _samples() -> Path:
-    env = os.environ.get("VOLTA_MARKETDATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared" / "marketdata"
-    return root / "samples" / "deribit"
-
-
-SAMPLES = _samples()
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"no samples at {SAMPLES}")
+SAMPLES = samples_dir("deribit")
+needs_samples = needs_samples_at(SAMPLES)
 
 
 def _load(name: str) -> dict:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import orjson
 
 from engine.model import BookStatus, BookStatusChanged, Side, SubmitOrder, VenueStatusChanged
+from tests.live_cases import (  # noqa: F401 -- shared cases, run on this suite's fixtures
+    test_malformed_frames_are_counted_and_the_session_goes_on,
+    test_silent_stream_trips_the_watchdog_and_recovers,
+)
 from tests.okx_live.conftest import IID, INST, Live
 
 
@@ -58,25 +62,6 @@ async def test_abrupt_disconnect_reconnects_both_streams_and_reports_status(live
     assert ("disconnected", "public stream: connection_lost") in statuses
     assert ("disconnected", "private stream: connection_lost") in statuses
     assert ("connected", "public stream reconnected") in statuses
-    await live.assert_book_matches()
-
-
-async def test_silent_stream_trips_the_watchdog_and_recovers(live: Live) -> None:
-    await live.until(lambda: live.book.status is BookStatus.LIVE)
-    live.fake.ws.stall(1.5)
-    md = live.adapter._md
-    assert md is not None
-    await live.until(lambda: md.stats.watchdog_trips >= 1)
-    await live.until(lambda: md.stats.reconnects >= 1 and live.adapter.stats["snapshots"] >= 2)
-    await live.assert_book_matches()
-
-
-async def test_malformed_frames_are_counted_and_the_session_goes_on(live: Live) -> None:
-    await live.until(lambda: live.book.status is BookStatus.LIVE)
-    live.fake.malformed()
-    live.fake.malformed()
-    await live.until(lambda: live.adapter.stats["malformed"] >= 2)
-    assert live.adapter.stats["md_connects"] == 1
     await live.assert_book_matches()
 
 

@@ -6,24 +6,17 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-from pathlib import Path
 
 import orjson
 import pytest
 
 from adapters.okx import private as pv
 from engine.model import Liquidity, OrderType, Side, SubmitOrder, TimeInForce, VenueProtocolError
+from tests.live_common import needs_samples as needs_samples_at, samples_dir
 
 
-def _samples() -> Path:
-    env = os.environ.get("VOLTA_MARKETDATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared" / "marketdata"
-    return root / "samples" / "okx"
-
-
-SAMPLES = _samples()
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"no samples at {SAMPLES}")
+SAMPLES = samples_dir("okx")
+needs_samples = needs_samples_at(SAMPLES)
 
 
 def _row(name: str) -> dict:

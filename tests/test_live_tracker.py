@@ -1,16 +1,17 @@
-"""The okx session's order tracker as a state machine: whatever order and repetition the
-venue's answers arrive in, each fact is published exactly once and nothing follows the end."""
+"""The live sessions' order tracker (``adapters.live.tracker``, shared by every venue) as a
+state machine: whatever order and repetition the venue's answers arrive in, each fact is
+published exactly once and nothing follows the end."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.okx.tracker import DONE, UNKNOWN, OrderTracker
+from adapters.live.tracker import DONE, UNKNOWN, OrderTracker
 from engine.model import (Liquidity, OrderAccepted, OrderCancelled, OrderFilled, Side,
                           SubmitOrder)
 
-CMD = SubmitOrder(client_order_id="c", strategy_id="s", instrument_id="okx:X", side=Side.BUY,
+CMD = SubmitOrder(client_order_id="c", strategy_id="s", instrument_id="venue:X", side=Side.BUY,
                   quantity=10.0, price=1.0)
 _steps = st.lists(st.one_of(
     st.just(("accepted", 0)), st.just(("cancelled", 0)), st.just(("lost", 0)),
@@ -19,12 +20,12 @@ _steps = st.lists(st.one_of(
 
 def _event(kind: str, n: int) -> object:
     if kind == "accepted":
-        return OrderAccepted(client_order_id="c", venue_order_id="v", instrument_id="okx:X",
+        return OrderAccepted(client_order_id="c", venue_order_id="v", instrument_id="venue:X",
                              ts_event=0, ts_recv=0)
     if kind == "cancelled":
-        return OrderCancelled(client_order_id="c", instrument_id="okx:X", reason="x",
+        return OrderCancelled(client_order_id="c", instrument_id="venue:X", reason="x",
                               ts_event=0, ts_recv=0)
-    return OrderFilled(client_order_id="c", venue_order_id="v", instrument_id="okx:X",
+    return OrderFilled(client_order_id="c", venue_order_id="v", instrument_id="venue:X",
                        trade_id=f"t{n}", side=Side.BUY, price=1.0, quantity=2.0,
                        remaining=10.0 - 2.0 * (n + 1), liquidity=Liquidity.TAKER, fee=0.0,
                        fee_currency="", ts_event=0, ts_recv=0)

@@ -1,7 +1,10 @@
-"""The okx session's own record of every order it sent: de-duplication and unknown fates.
+"""A live session's own record of every order it sent: de-duplication and unknown fates.
 
-Theory of operation: one venue answer can reach us several times (the websocket order reply *and*
-the ``orders`` channel both announce a new order; a reconnect or a status query replays fills), and an
+Shared by every live venue (Binance, Bybit, Deribit, OKX): the state machine is the same for
+all of them; only how an answer reaches the session differs, and that stays in the venue.
+
+Theory of operation: one venue answer can reach us several times (the REST/RPC response *and*
+the user stream both announce a new order; a reconnect or a status query replays fills), and an
 answer can also never come (a timeout, a dropped connection). ``OrderTracker`` keeps, per client
 order id, a small state machine in ``TRANSITIONS`` and decides whether an event is news:
 
@@ -19,6 +22,7 @@ a status query) moves an order on. Events for orders this process did not send p
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +62,8 @@ class Tracked:
     sent_ns: int
     """When the request went on the wire (0 while it still waits for the rate limiter)."""
     state: str = SENDING
+    created_ns: int = 0
+    """Wall-clock time of ``add`` (Binance/Bybit measure their acknowledgement timeout from it)."""
     venue_order_id: str = ""
     price: float | None = None
     quantity: float = 0.0
@@ -75,7 +81,9 @@ class OrderTracker:
         self.duplicates = 0
 
     def add(self, cmd: SubmitOrder, symbol: str) -> Tracked:
-        t = Tracked(cmd, symbol, 0, price=cmd.price, quantity=cmd.quantity)
+        """Start tracking an order before its request is sent (state SENDING)."""
+        t = Tracked(cmd, symbol, 0, created_ns=time.time_ns(), price=cmd.price,
+                    quantity=cmd.quantity)
         self._orders[cmd.client_order_id] = t
         if len(self._orders) > self.max_orders:
             self._prune()
@@ -95,9 +103,11 @@ class OrderTracker:
                 (t.state == UNKNOWN and now_ns - t.sent_ns < window_ns)]
 
     def get(self, client_order_id: str) -> Tracked | None:
+        """The record of one of our orders, or None if this process did not send it."""
         return self._orders.get(client_order_id)
 
     def by_venue_id(self, venue_order_id: str) -> Tracked | None:
+        """The record of an order by the venue's id (known once an answer carried it)."""
         coid = self._by_venue_id.get(venue_order_id)
         return self._orders.get(coid) if coid is not None else None
 
@@ -118,9 +128,11 @@ class OrderTracker:
                 and now_ns - t.sent_ns >= window_ns)
 
     def unknown(self) -> list[Tracked]:
+        """Orders whose acknowledgement was lost and that no venue answer has settled yet."""
         return [t for t in self._orders.values() if t.state == UNKNOWN]
 
     def set_venue_id(self, t: Tracked, venue_order_id: str) -> None:
+        """Remember the venue's id of ``t`` (ignored when empty: not every answer carries it)."""
         if venue_order_id:
             t.venue_order_id = venue_order_id
             self._by_venue_id[venue_order_id] = t.cmd.client_order_id

@@ -1,4 +1,7 @@
-"""The fake venue's authoritative market: a generated L2 book and a matching engine for orders.
+"""A fake venue's authoritative market: a generated L2 book and a matching engine for orders.
+
+Shared by the Binance and Bybit fakes (both trade linear perpetuals on a price/lot grid); the
+Deribit and OKX fakes keep their own books, whose sequence ids and level formats differ.
 
 Theory of operation: prices live on an integer tick grid (no float keys). Bids sit strictly below
 ``center`` and asks strictly above it, so the book can never cross. ``step()`` moves the market a
