@@ -3,8 +3,8 @@
 Theory of operation: ``decode`` turns one websocket frame into normalized events. A frame is
 either a combined-stream envelope ``{"stream": name, "data": payload}`` or a raw payload
 (``/ws/<stream>``); payloads are dispatched on their ``e`` field (spot ``@bookTicker`` has
-none and is recognised by its ``u``/``b``/``a`` keys). ``orjson.loads`` runs once per frame
-and levels become ``(float, float)`` tuples directly. Sequence normalization
+none and is recognised by its ``u``/``b``/``a`` keys). Levels become ``(float, float)`` tuples
+directly. Sequence normalization
 (``engine.model.market``): spot diffs ``first_seq=U, seq=u, prev_seq=U-1``; futures
 ``first_seq=U, seq=u, prev_seq=pu``; REST snapshots ``seq=lastUpdateId``; ``bookTicker`` quotes
 ``seq=u``, so a rebuilt book can be compared with the venue's own top of book.
@@ -13,15 +13,29 @@ Sources: spot https://developers.binance.com/en/docs/products/spot/web-socket-st
 USD-M https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams ;
 COIN-M is identical to USD-M (adds ``ps``); the local book procedure is the integrity layer's
 (``engine.integrity``). Any malformed input raises ``VenueProtocolError``, nothing else.
+
+Fast path: the hot payloads (``depthUpdate``, ``bookTicker``, ``trade``, ``aggTrade``: nearly
+every frame of a book stream) are first decoded by msgspec into typed structs (``_Fast*``, a
+union tagged on ``e``; spot ``bookTicker``, which has no ``e``, where the stream name says so),
+which turns the price/size strings into floats in C while it parses (lax mode, ``strict=False``,
+matters for the float fields only: every other field is ``Any`` and type-checked here exactly
+as the generic path checks it). The fast path only ever *accepts* a frame the generic path
+(``orjson.loads`` + dict access + ``float()``) accepts with an equal result; on anything else
+(another event, a missing or ill-typed field, a number msgspec will not read, a non-finite
+value, an integer orjson would not keep as an integer) it steps aside and the generic path
+decides, errors included. msgspec reads a decimal string to the same correctly rounded double
+as ``float()``; the one difference is the sign of a zero (``"-0.0"`` -> ``0.0``, equal as a
+number and as a dict key).
 """
 
 from __future__ import annotations
 
 from itertools import chain
 from math import isfinite as _isfinite
-from typing import Any
+from typing import Annotated, Any, Union
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
 import orjson
 
 from adapters.binance import channels as _ch
@@ -45,8 +59,103 @@ _NAN = float("nan")
 _SELL = Side.SELL
 _BUY = Side.BUY
 _chain = chain.from_iterable
-_TWO = {2}
 _ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError)
+
+# -- fast path: typed msgspec decoding of the hot payloads --------------------------------------
+_MAX_FLOAT = 1.7976931348623157e308
+# A finite float: a JSON number or (lax mode) a decimal string; NaN/inf fail the bounds.
+_Fin = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]
+_Levels = tuple[tuple[_Fin, _Fin], ...]
+# orjson keeps integers in [-2**63, 2**64 - 1] as int (others become float, which the generic
+# path rejects); msgspec's ``Any`` keeps every integer: the fast path checks this range.
+_INT_MIN = -(1 << 63)
+_INT_MAX = (1 << 64) - 1
+
+
+class _FastDepth(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
+    s: Any
+    U: Any
+    u: Any
+    b: _Levels
+    a: _Levels
+    T: Any = None
+    E: Any = None
+    pu: Any = None
+    data: Any = None   # set: a raw frame the generic path may read as an envelope: step aside
+
+
+class _FastBookTicker(msgspec.Struct, tag_field="e", tag="bookTicker", gc=False):
+    s: Any
+    u: Any
+    b: _Fin
+    B: _Fin
+    a: _Fin
+    A: _Fin
+    T: Any = None
+    E: Any = None
+    data: Any = None
+
+
+class _FastSpotBookTicker(msgspec.Struct, gc=False):
+    """Spot ``@bookTicker``: no ``e`` (nor any time); decoded only where the stream says so."""
+
+    s: Any
+    u: Any
+    b: _Fin
+    B: _Fin
+    a: _Fin
+    A: _Fin
+    e: Any = None
+    T: Any = None
+    E: Any = None
+    data: Any = None
+
+
+class _FastTrade(msgspec.Struct, tag_field="e", tag="trade", gc=False):
+    s: Any
+    t: Any
+    T: Any
+    m: Any
+    p: _Fin
+    q: _Fin
+    data: Any = None
+
+
+class _FastAggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", gc=False):
+    s: Any
+    a: Any
+    T: Any
+    m: Any
+    p: _Fin
+    q: _Fin
+    data: Any = None
+
+
+# Other market-stream events: recognised (a cheap skip of their fields, no exception raised),
+# then left to the generic path.
+_OTHER_EVENTS = ("markPriceUpdate", "kline", "continuous_kline", "24hrTicker", "24hrMiniTicker",
+                 "forceOrder", "indexPriceUpdate", "markPriceKline", "indexPriceKline",
+                 "compositeIndex", "contractInfo", "assetIndexUpdate")
+_FastOther = tuple(msgspec.defstruct(f"_FastOther_{e}", [("data", Any, None)], tag_field="e",
+                                     tag=e, gc=False) for e in _OTHER_EVENTS)
+_FastPayload = Union[(_FastDepth, _FastBookTicker, _FastTrade, _FastAggTrade) + _FastOther]
+
+
+class _FastEnvelope(msgspec.Struct, gc=False):
+    stream: Any
+    data: _FastPayload
+
+
+class _FastSpotTickerEnvelope(msgspec.Struct, gc=False):
+    stream: Any
+    data: _FastSpotBookTicker
+
+
+_decode_envelope = msgspec.json.Decoder(_FastEnvelope, strict=False).decode
+_decode_payload = msgspec.json.Decoder(_FastPayload, strict=False).decode
+_decode_spot_ticker_envelope = msgspec.json.Decoder(_FastSpotTickerEnvelope, strict=False).decode
+_decode_spot_ticker = msgspec.json.Decoder(_FastSpotBookTicker, strict=False).decode
+_FAST_ERRORS = (msgspec.DecodeError, ValueError)
 
 
 class BinanceCodec:
@@ -122,11 +231,24 @@ class BinanceCodec:
     def decode(self, data: bytes | str, ts_recv: int, url: str = "") -> list[Any]:
         """Decode one frame (envelope or raw stream payload) into normalized events."""
         if type(data) is str:
-            at = data.find('"b":[')
-            if at > 0 and data.find('"depthUpdate"', 0, at) > 0:
-                fast = self._depth_fast(data, at, ts_recv, url)
-                if fast is not None:
-                    return fast
+            try:
+                if data.startswith('{"stream":'):
+                    if self.futures or data.find('@bookTicker"', 11, 80) < 0:
+                        env = _decode_envelope(data)
+                    else:
+                        env = _decode_spot_ticker_envelope(data)
+                    fast = self._fast(env.data, env.stream, ts_recv, url)
+                else:
+                    if self.futures or not data.startswith('{"u":'):
+                        d = _decode_payload(data)
+                    else:
+                        d = _decode_spot_ticker(data)
+                    # A raw frame with "data" may be an envelope to the generic path.
+                    fast = self._fast(d, None, ts_recv, url) if d.data is None else None
+            except _FAST_ERRORS:
+                fast = None
+            if fast is not None:
+                return fast
         try:
             msg = _loads(data)
         except _JSONError as exc:
@@ -167,34 +289,60 @@ class BinanceCodec:
             raise VenueProtocolError(f"malformed {self.last_channel} frame: {exc!r}",
                                      venue=self.venue) from exc
 
-    def _depth_fast(self, data: str, at: int, ts_recv: int, url: str) -> list[Any] | None:
-        """Diff depth without ``float(str)`` per level (the dominant cost: ~150 ns each).
-
-        Binance writes ``..."b":[["px","qty"],...],"a":[[...]]}`` last in the payload. Removing
-        every quote after ``"b":`` and restoring the ``"a"`` key turns the levels into JSON
-        numbers that orjson parses in C to the same correctly rounded doubles as ``float()``.
-        Anything else after ``"b":`` (another key, a non-numeric string) leaves invalid JSON or
-        non-float levels: then None, and the generic path decides (valid or malformed).
-        """
-        tail = data[at + 4:].replace('"', "").replace(",a:[", ',"a":[', 1)
-        try:
-            msg = _loads(data[:at] + '"b":' + tail)
-            d = msg.get("data", msg) if "stream" in msg else msg
-            b = d["b"]
-            a = d["a"]
-            both = b + a
-            n = len(both)
-            # Every level a pair, no nested arrays, and exactly one '.' per number: then every
-            # number is a float (true/false/null or an int would lack its dot).
-            if (tail.count(".") != 2 * n or tail.count("[") != n + 2
-                    or (n and set(map(len, both)) != _TWO)):
+    def _fast(self, d: Any, stream: Any, ts_recv: int, url: str) -> list[Any] | None:
+        """Events from a fast-path struct, or None: the generic path decides (errors too)."""
+        cls = type(d)
+        if cls is _FastBookTicker or (cls is _FastSpotBookTicker and d.e is None):
+            seq = d.u
+            ms = d.T or d.E
+            sym = d.s
+            if type(seq) is not int or type(sym) is not str or not _INT_MIN <= seq <= _INT_MAX:
                 return None
-            if type(d) is not dict or d.get("e") != "depthUpdate":
+            if ms is None:
+                ts_event = ts_recv   # spot bookTicker carries no venue time
+            elif type(ms) is int and _INT_MIN <= ms <= _INT_MAX:
+                ts_event = ms * _NS_PER_MS
+            else:
                 return None
-            return self._depth_levels(d, msg.get("stream"), ts_recv, url,
-                                      tuple(map(tuple, b)), tuple(map(tuple, a)))
-        except (_JSONError, KeyError, TypeError, AttributeError):
+            iid = self._ids.get(sym) or self.instrument_id(sym)
+            self.last_channel = "bookTicker"
+            return [Quote(iid, d.b, d.B, d.a, d.A, ts_event, ts_recv, seq)]
+        if cls is _FastTrade or cls is _FastAggTrade:
+            ms = d.T
+            maker = d.m
+            tid = d.t if cls is _FastTrade else d.a
+            sym = d.s
+            if (type(ms) is not int or type(maker) is not bool or type(sym) is not str
+                    or not _INT_MIN <= ms <= _INT_MAX):
+                return None
+            if type(tid) is int:
+                if not _INT_MIN <= tid <= _INT_MAX:
+                    return None
+                tid = str(tid)
+            elif type(tid) is not str:
+                return None
+            iid = self._ids.get(sym) or self.instrument_id(sym)
+            self.last_channel = "trade" if cls is _FastTrade else "aggTrade"
+            return [Trade(iid, d.p, d.q, _SELL if maker else _BUY, tid, ms * _NS_PER_MS,
+                          ts_recv)]
+        if cls is not _FastDepth:
             return None
+        first = d.U
+        last = d.u
+        ms = d.T or d.E
+        sym = d.s
+        if (type(first) is not int or type(last) is not int or type(ms) is not int
+                or type(sym) is not str or not _INT_MIN <= first <= _INT_MAX
+                or not _INT_MIN <= last <= _INT_MAX or not _INT_MIN <= ms <= _INT_MAX):
+            return None
+        if self.futures:
+            prev = d.pu
+            if type(prev) is not int or not _INT_MIN <= prev <= _INT_MAX:
+                return None
+        else:
+            prev = first - 1
+        iid = self._ids.get(sym) or self.instrument_id(sym)
+        return self._depth_event(iid, stream, url, d.b, d.a, first, last, prev, ms, ts_recv)
 
     def _array(self, items: list[Any], stream: Any, ts_recv: int) -> list[Any]:
         out: list[Any] = []
@@ -228,14 +376,9 @@ class BinanceCodec:
         return []
 
     def _depth(self, d: dict[str, Any], stream: Any, ts_recv: int, url: str) -> list[Any]:
+        self.last_channel = "depth"
         bids = _levels(d["b"])
         asks = _levels(d["a"])
-        return self._depth_levels(d, stream, ts_recv, url, bids, asks)
-
-    def _depth_levels(self, d: dict[str, Any], stream: Any, ts_recv: int, url: str,
-                      bids: tuple[tuple[float, float], ...],
-                      asks: tuple[tuple[float, float], ...]) -> list[Any]:
-        self.last_channel = "depth"
         first = d["U"]
         last = d["u"]
         ms = d.get("T") or d["E"]
@@ -248,6 +391,13 @@ class BinanceCodec:
         else:
             prev = first - 1
         iid = self._ids.get(d["s"]) or self.instrument_id(d["s"])
+        return self._depth_event(iid, stream, url, bids, asks, first, last, prev, ms, ts_recv)
+
+    def _depth_event(self, iid: str, stream: Any, url: str,
+                     bids: tuple[tuple[float, float], ...],
+                     asks: tuple[tuple[float, float], ...],
+                     first: int, last: int, prev: int, ms: int, ts_recv: int) -> list[Any]:
+        self.last_channel = "depth"
         name = stream if type(stream) is str else url
         if name and "@depth" in name:
             at = name.find("@depth") + 6

@@ -91,7 +91,7 @@ def test_envelope_and_raw_give_the_same_events() -> None:
 
 
 def test_fast_depth_path_equals_generic_path_on_real_frames() -> None:
-    """The quote-stripping fast path must give exactly what float() on each string gives."""
+    """The msgspec fast path must give exactly what float() on each string gives."""
     recs = first_records("binance-usdm/binance-usdm-btcusdt-2024-08-08.jsonl.gz", "ws",
                          '"depthUpdate"', limit=300)
     codec = BinanceCodec("usdm")
@@ -372,3 +372,132 @@ def test_fuzz_depth_levels(levels, as_bytes: bool) -> None:
     assert len(ev.bids) == len(expected)
     for got, want in zip(ev.bids, expected):
         assert all(g == w or (math.isnan(g) and math.isnan(w)) for g, w in zip(got, want))
+
+
+# -- fast path (msgspec structs) == generic path (orjson + float()) ----------------------------
+_FIELD_VALUES = st.sampled_from([
+    1, 0, 7, -1, 1723161256313, 5123107839020, 2**63 - 1, -(2**63), 2**64 - 1, 2**64, -(2**63) - 1,
+    10**30, "1", "", "BTCUSDT", "X", 1.0, 1.5, True, False, None, [], {}, [1]])
+_NUMBERS = st.sampled_from([
+    '"61800.20"', '"0.000"', '"2.507"', '"-0.0"', '"-0"', '"1e5"', '"1E-5"', '"1e400"', '"nan"',
+    '"NaN"', '"inf"', '"-Infinity"', '" 1.5"', '"1_0"', '"+1"', '".5"', '"5."', '"05.0"',
+    '"0x10"', '""', '"x"', '"1.5.1"', '"\\u0031.5"', '"12345678901234567890.123456789012345"',
+    '"4.9e-324"', '"2.4703282292062327e-324"', '"1.7976931348623157e308"',
+    '"1.7976931348623159e308"', "1.5", "2", "-0", "0", "18446744073709551616", "1e400",
+    "true", "false", "null", "[]", '["1"]'])
+
+
+@st.composite
+def _hot_frames(draw):
+    kind = draw(st.sampled_from(["depthUpdate", "bookTicker", "trade", "aggTrade", "kline",
+                                 "spotBookTicker"]))
+    fields: dict[str, str] = {}
+    num = lambda: draw(_NUMBERS)  # noqa: E731
+    good = {"E": "1723161256313", "T": "1723161256313", "s": '"BTCUSDT"', "U": "100",
+            "u": "105", "pu": "99", "t": "5266583935", "m": "false", "a": "26388",
+            "k": '{"t":1,"o":"1.5"}'}
+    names = {"depthUpdate": ["E", "T", "s", "U", "u", "pu"],
+             "bookTicker": ["u", "s", "T", "E"], "spotBookTicker": ["u", "s"],
+             "trade": ["E", "T", "s", "t", "m"], "aggTrade": ["E", "T", "s", "a", "m"],
+             "kline": ["E", "s", "k"]}[kind]
+    for name in names:
+        choice = draw(st.integers(0, 5))
+        if choice == 0:
+            continue                                    # field missing
+        fields[name] = (good[name] if choice > 1 else json.dumps(draw(_FIELD_VALUES)))
+    if kind == "depthUpdate":
+        for side in ("b", "a"):
+            n = draw(st.integers(0, 3))
+            levels = []
+            for _ in range(n):
+                width = draw(st.sampled_from([2, 2, 2, 2, 1, 3]))
+                levels.append("[" + ",".join(num() for _ in range(width)) + "]")
+            fields[side] = "[" + ",".join(levels) + "]"
+    elif kind in ("bookTicker", "spotBookTicker"):
+        for name in ("b", "B", "a", "A"):
+            fields[name] = num()
+    elif kind in ("trade", "aggTrade"):
+        fields["p"] = num()
+        fields["q"] = num()
+    if draw(st.integers(0, 9)) == 0:
+        fields["data"] = draw(st.sampled_from(["null", "{}", '{"e":"trade"}']))
+    if draw(st.integers(0, 9)) == 0:
+        fields["stream"] = '"x@trade"'
+    items = [f'"{k}":{v}' for k, v in fields.items()]
+    items = draw(st.permutations(items))
+    e = f'"e":"{kind}"' if kind != "spotBookTicker" else ""
+    e = draw(st.sampled_from([e] * 6 + ['"e":"kline"', '"e":"bookTicker"', '"e":5', '"e":null',
+                                        ""]))
+    body = "{" + ",".join(([e] if e else []) + list(items)) + "}"
+    stream = draw(st.sampled_from(["btcusdt@depth@0ms", "btcusdt@depth5@100ms",
+                                   "btcusdt@bookTicker", "btcusdt@trade", "btcusdt@aggTrade",
+                                   "btcusdt@kline_1m"]))
+    if draw(st.booleans()):
+        return '{"stream":"' + stream + '","data":' + body + "}"
+    return body
+
+
+def _comparable(ev) -> tuple:
+    """Field values with types; NaN made equal to itself (0.0 == -0.0 already holds)."""
+    out = [type(ev)]
+    for v in msgspec_fields(ev):
+        out.append((type(v), "nan" if v != v else v))
+    return tuple(out)
+
+
+def _decode_or_error(codec: BinanceCodec, frame: str | bytes) -> tuple:
+    try:
+        events = codec.decode(frame, 5, "wss://fstream.binance.com/ws/btcusdt@depth")
+        return ("ok", [_comparable(ev) for ev in events], codec.last_channel)
+    except VenueProtocolError:
+        return ("error",)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_hot_frames(), st.sampled_from(["spot", "usdm", "coinm"]))
+def test_fast_path_equals_generic_path(frame: str, market: str) -> None:
+    """Every str frame takes the msgspec fast path first; bytes take only the generic path. The
+    two must agree on every input: the same events (same field types) or both an error."""
+    codec = BinanceCodec(market)
+    fast = _decode_or_error(codec, frame)
+    generic = _decode_or_error(codec, frame.encode())
+    assert fast == generic, frame
+
+
+def msgspec_fields(ev) -> list:
+    out = []
+    for name in ev.__struct_fields__:
+        v = getattr(ev, name)
+        out.extend([x for lv in v for x in lv] if name in ("bids", "asks") else [v])
+    return out
+
+
+def test_fast_path_real_frames_every_channel() -> None:
+    recs = first_records("binance-usdm/binance-usdm-btcusdt-2024-08-08.jsonl.gz", "ws", "",
+                         limit=3000)
+    codec = BinanceCodec("usdm")
+    seen = set()
+    for rec in recs:
+        fast = codec.decode(rec["data"], 1)
+        seen.add(codec.last_channel)
+        assert fast == codec.decode(rec["data"].encode(), 1)
+    assert {"depth", "bookTicker", "trade"} <= seen
+
+
+@pytest.mark.parametrize("rel", ["binance-spot/binance-spot-btcusdt-2024-08-08.jsonl.gz",
+                                 "binance-spot/binance-spot-4pairs-2021-10-12.jsonl.gz",
+                                 "binance-usdm/binance-usdm-4alts-2021-07-22.jsonl.gz"])
+def test_fast_path_real_frames_other_captures(rel: str) -> None:
+    codec = BinanceCodec("spot" if "spot" in rel else "usdm")
+    for rec in first_records(rel, "ws", "", limit=2000):
+        fast = codec.decode(rec["data"], 1, rec["url"])
+        assert fast == codec.decode(rec["data"].encode(), 1, rec["url"])
+
+
+def test_level_strings_cannot_restructure_the_levels() -> None:
+    """A price string holding JSON punctuation is malformed, never re-read as more levels (the
+    former quote-stripping fast path turned ["1.0,2.0],[3.0","4.0"] into two levels)."""
+    frame = ('{"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,'
+             '"u":2,"pu":0,"b":[["1.0,2.0],[3.0","4.0"]],"a":[]}}')
+    with pytest.raises(VenueProtocolError):
+        BinanceCodec("usdm").decode(frame, 0)
