@@ -9,7 +9,10 @@ market-data latency (the driver drains ``md_queue`` in time order). Order comman
 router arrive after the order-entry latency (a clock timer), are validated with the venue's
 rules (tick, lot, minimum size, post-only, time in force), acknowledged, executed against the
 replayed book (taker fills walk it, leaving market impact) and rested; answers go back after the
-response latency. Each latency channel is seeded and FIFO.
+response latency. Each latency channel is seeded and FIFO. With market-data latency the venue
+keeps its own books; those of instruments without orders of ours are brought up to date only
+when read (an order arriving, ``book``): nothing else looks at them, and applying the same
+events later, in order, gives the same book.
 
 Options: at each listed expiry resting orders expire and open positions settle at the delivery
 price (time-weighted index over ``settlement_twap_s`` before expiry, as Deribit does): coin-
@@ -33,6 +36,7 @@ import structlog
 from backtest.latency import LatencyChannel
 from backtest.queue import InstrumentQueues, MakerFill, SimOrder, make_uniform
 from backtest.schema import ExchangeParams, InstrumentSpec
+from engine.book import OrderBook
 from engine.clock import NS_PER_S, Clock
 from engine.integrity import BookKeeper
 from engine.model import (
@@ -91,6 +95,10 @@ class ReplayExchange(VenueAdapter):
             inst = instrument_from_spec(self.venue, spec)
             self._insts[inst.id] = self._with_fees(inst)
         self.keeper = BookKeeper(stale_after_ns=0)
+        self._pending: dict[str, list[Any]] = {}
+        """Depth events not yet applied to ``keeper`` (its own books), by instrument: while no
+        order of ours is on an instrument nothing reads its book, so they are applied (in
+        order) only when something does (``book``, ``_queue``). Pointers to the data's events."""
         self.queues: dict[str, InstrumentQueues] = {}
         self.orders: dict[str, SimOrder] = {}
         self.positions: dict[str, float] = {}
@@ -102,6 +110,7 @@ class ReplayExchange(VenueAdapter):
         self._rand = make_uniform(seeds[3])
         self.md_delayed = not self._md_ch.is_zero
         self.shared = False
+        self._md_handlers: dict[str, dict[type, Callable[[Any], None]]] = {}
         self._void = itertools.count(1)
         self._tid = itertools.count(1)
         self._index: dict[str, deque[tuple[int, float]]] = {}
@@ -130,6 +139,7 @@ class ReplayExchange(VenueAdapter):
 
     def bind(self, publish: Publish, clock: Clock) -> None:
         super().bind(publish, clock)
+        self._md_handlers = {}
 
     def share_books(self, keeper: BookKeeper) -> None:
         """Use the engine's books as this venue's (only without market-data latency).
@@ -142,6 +152,21 @@ class ReplayExchange(VenueAdapter):
             raise ValueError("a venue with market-data latency needs its own books")
         self.keeper = keeper
         self.shared = True
+        self._pending.clear()  # the engine's books have heard those events already
+
+    def book(self, instrument_id: str) -> OrderBook | None:
+        """This venue's (true, exchange-time) book of ``instrument_id``."""
+        if instrument_id in self._pending:
+            self._catch_up(instrument_id)
+        return self.keeper.books.get(instrument_id)
+
+    def _catch_up(self, instrument_id: str) -> None:
+        """Apply the deferred depth events of ``instrument_id`` to this venue's book."""
+        events = self._pending.pop(instrument_id, None)
+        if events:
+            keeper = self.keeper
+            for ev in events:
+                keeper.on_delta(ev) if type(ev) is BookDelta else keeper.on_snapshot(ev)
 
     def instruments(self) -> list[Instrument]:
         return list(self._insts.values())
@@ -166,49 +191,147 @@ class ReplayExchange(VenueAdapter):
     # -- market data ----------------------------------------------------------------------
     def on_market(self, ev: Any) -> None:
         """One recorded event at its receive time: update, match, then pass it on."""
-        cls = type(ev)
-        if cls is Quote:  # the most frequent event of bookTicker streams: checked first
-            q = self.queues.get(ev.instrument_id)
-            if q is not None and (q.bids or q.asks):
-                fills: list[MakerFill] = []
-                q.cross_quote(ev.bid_price, ev.bid_size, ev.ask_price, ev.ask_size, fills)
-                if fills:
-                    self._maker_fills(fills)
-        elif cls is BookDelta or cls is BookSnapshot:
-            q = self.queues.get(ev.instrument_id)
-            if self.shared:
-                # the engine's book is this venue's book: it applies the event as it hears it
-                if q is None or not q.active:
-                    self.publish(ev)
-                    return
-                old = q.before_depth()
-                self.publish(ev)
-                fills = []
-                q.after_depth(old, ev.bids, ev.asks, fills)
-                if fills:
-                    self._maker_fills(fills)
-                return
-            if q is None or not q.active:
-                self.keeper.on_delta(ev) if cls is BookDelta else self.keeper.on_snapshot(ev)
-            else:
-                old = q.before_depth()
-                self.keeper.on_delta(ev) if cls is BookDelta else self.keeper.on_snapshot(ev)
-                fills = []
-                q.after_depth(old, ev.bids, ev.asks, fills)
-                if fills:
-                    self._maker_fills(fills)
-        elif cls is Trade:
-            q = self.queues.get(ev.instrument_id)
+        handlers = self.market_handlers(ev.instrument_id)
+        handlers.get(type(ev), handlers[object])(ev)
+
+    def market_handlers(self, instrument_id: str,
+                        publisher_for: Callable[[type], Publish] | None = None
+                        ) -> dict[type, Callable[[Any], None]]:
+        """``on_market`` for the events of ``instrument_id``, by event type (the replay driver
+        calls these directly).
+
+        Built once per instrument, after ``bind``: each handler updates the venue's view,
+        matches, and passes the event on to the bound ``publish`` (or to ``publisher_for(type)``,
+        a publisher of that type's events of this instrument with the same effects, e.g.
+        ``Kernel.market_publisher``), or to ``md_queue`` with market-data latency. Types the
+        exchange does not look at are passed on unchanged by ``handlers[object]`` (a plain dict:
+        the replay loop indexes it for every event).
+        """
+        h = self._md_handlers.get(instrument_id)
+        if h is not None:
+            return h
+        iid = instrument_id
+        delayed = self.md_delayed
+        delay = self._delay
+        ch = self._md_ch
+        if delayed and ch.constant_ns is not None:  # ``_delay`` for a constant latency
+            mdq, clock, lag = self.md_queue, self.clock, ch.constant_ns
+
+            def delay(ev: Any) -> None:
+                t = clock.now_ns() + lag
+                if t < ch._last:  # (FIFO, as ``LatencyChannel.due``)
+                    t = ch._last
+                ch._last = t
+                mdq.append((t, ev))
+
+        def out(cls: type) -> Callable[[Any], None]:
+            if delayed:
+                return delay
+            return publisher_for(cls) if publisher_for is not None else self.publish
+
+        get_queue = self.queues.get
+        q: InstrumentQueues | None = get_queue(iid)
+        # ``q``: this instrument's order queues once they exist (never replaced), shared by the
+        # handlers below; looked up per event only until then
+        pending = self._pending
+        maker_fills = self._maker_fills
+        pass_quote, pass_trade = out(Quote), out(Trade)
+        SELL = Side.SELL  # noqa: N806
+
+        def on_quote(ev: Quote) -> None:
+            # the most frequent event of bookTicker streams: no work unless it reaches an
+            # order of ours (``cross_quote``'s own test)
+            nonlocal q
+            if q is None:
+                q = get_queue(iid)
+            if q is not None and (q.top_bid >= ev.ask_price or q.top_ask <= ev.bid_price):
+                if ((q.bids and ev.ask_size > 0 and q.top_bid >= ev.ask_price)
+                        or (q.asks and ev.bid_size > 0 and q.top_ask <= ev.bid_price)):
+                    fills: list[MakerFill] = []
+                    q.cross_quote(ev.bid_price, ev.bid_size, ev.ask_price, ev.ask_size, fills)
+                    if fills:
+                        maker_fills(fills)
+            pass_quote(ev)
+
+        def on_trade(ev: Trade) -> None:
+            nonlocal q
+            if q is None:
+                q = get_queue(iid)
             if q is not None:
-                self._on_trade(q, ev)
-        elif cls is MarkPrice:
-            self._index_obs(ev.instrument_id, ev.index_price, ev.ts_recv)
-        elif cls is OptionSummary:
-            self._index_obs(ev.instrument_id, ev.underlying_price, ev.ts_recv)
-        if self.md_delayed:
-            self.md_queue.append((self._md_ch.due(self.clock.now_ns()), ev))
-        else:
-            self.publish(ev)
+                aggr = ev.aggressor
+                if aggr is None:
+                    if iid in pending:
+                        self._catch_up(iid)  # the book infers the aggressor
+                    self._on_trade(q, ev)
+                else:  # ``_on_trade`` without the inference, and no list unless we may fill
+                    sell = aggr is SELL
+                    px = ev.price
+                    if (q.top_bid < px) if sell else (q.top_ask > px):
+                        traded = q.traded_bid if sell else q.traded_ask
+                        traded[px] = traded.get(px, 0.0) + ev.size  # (all ``on_trade`` does)
+                    else:
+                        fills: list[MakerFill] = []
+                        q.on_trade(px, ev.size, sell, fills)
+                        if fills:
+                            maker_fills(fills)
+            pass_trade(ev)
+
+        def depth(pass_on: Callable[[Any], None], apply: Callable[[Any], Any]) -> Callable[[Any], None]:
+            def on_depth(ev: Any) -> None:
+                nonlocal q
+                if q is None:
+                    q = get_queue(iid)
+                active = q is not None and bool(q.bids or q.asks or q.consumed_bid
+                                                or q.consumed_ask)  # q.active, inlined
+                if self.shared:
+                    # the engine's book is this venue's book: it applies the event as it hears it
+                    if not active:
+                        pass_on(ev)
+                        return
+                    old = q.before_depth()  # type: ignore[union-attr]
+                    pass_on(ev)
+                elif active:
+                    if pending and iid in pending:  # (caught up when it activated)
+                        self._catch_up(iid)
+                    old = q.before_depth()  # type: ignore[union-attr]
+                    apply(ev)
+                else:  # nothing reads this book until an order of ours comes: apply it then
+                    later = pending.get(iid)
+                    if later is None:
+                        pending[iid] = [ev]
+                    else:
+                        later.append(ev)
+                    pass_on(ev)
+                    return
+                fills: list[MakerFill] = []
+                q.after_depth(old, ev.bids, ev.asks, fills)  # type: ignore[union-attr]
+                if fills:
+                    maker_fills(fills)
+                if not self.shared:
+                    pass_on(ev)
+            return on_depth
+
+        def index(field: str, cls: type) -> Callable[[Any], None]:
+            pass_on = out(cls)
+            obs = self._index_obs
+
+            def on_index(ev: Any) -> None:
+                obs(iid, getattr(ev, field), ev.ts_recv)
+                pass_on(ev)
+            return on_index
+
+        h = self._md_handlers[iid] = {object: delay if delayed else self.publish}
+        h[Quote] = on_quote
+        h[Trade] = on_trade
+        # (the venue's own books: only used while not sharing the engine's, see share_books)
+        h[BookDelta] = depth(out(BookDelta), self.keeper.on_delta)
+        h[BookSnapshot] = depth(out(BookSnapshot), self.keeper.on_snapshot)
+        h[MarkPrice] = index("index_price", MarkPrice)
+        h[OptionSummary] = index("underlying_price", OptionSummary)
+        return h
+
+    def _delay(self, ev: Any) -> None:
+        self.md_queue.append((self._md_ch.due(self.clock.now_ns()), ev))
 
     def _on_trade(self, q: InstrumentQueues, ev: Trade) -> None:
         aggr = ev.aggressor
@@ -296,6 +419,8 @@ class ReplayExchange(VenueAdapter):
 
     def _queue(self, iid: str) -> InstrumentQueues | None:
         """The order queues of ``iid``; None while the recording has shown no book for it."""
+        if iid in self._pending:
+            self._catch_up(iid)
         q = self.queues.get(iid)
         if q is None:
             book = self.keeper.books.get(iid)
@@ -390,7 +515,8 @@ class ReplayExchange(VenueAdapter):
             return self._reject(coid, iid, problem)
         if qty <= o.filled + _EPS:
             return self._reject(coid, iid, "quantity_below_filled")
-        q = self.queues[iid]
+        q = self._queue(iid)  # (exists: the order is ours; brings its book up to date)
+        assert q is not None
         if price == o.price and qty <= o.qty:
             o.qty = qty  # a pure size reduction keeps the queue position
         else:

@@ -59,7 +59,8 @@ class LatencyChannel:
 
     def due(self, now_ns: int) -> int:
         """Arrival time of a message sent at ``now_ns`` (never before the previous arrival)."""
-        t = now_ns + self.sample_ns()
+        c = self.constant_ns
+        t = now_ns + (c if c is not None else self.sample_ns())
         if t < self._last:
             t = self._last
         self._last = t

@@ -30,6 +30,7 @@ from engine.book import OrderBook
 from engine.model import Side, TimeInForce
 
 _EPS = 1e-12
+_NONE: list = []  # type: ignore[type-arg]  # shared empty result (never mutated)
 
 
 class SimOrder:
@@ -69,7 +70,7 @@ class InstrumentQueues:
     """The client's resting orders on one instrument, by side and price, in time priority."""
 
     __slots__ = ("book", "bids", "asks", "traded_bid", "traded_ask", "consumed_bid",
-                 "consumed_ask", "model", "_power", "_rand", "lot")
+                 "consumed_ask", "model", "_power", "_rand", "lot", "top_bid", "top_ask")
 
     def __init__(self, book: OrderBook, model: QueueModel, rand: Callable[[], float],
                  lot: float = 0.0) -> None:
@@ -78,6 +79,10 @@ class InstrumentQueues:
         """Fills are whole lots (the fractional rest of a trade stays with the market)."""
         self.bids: dict[float, list[SimOrder]] = {}
         self.asks: dict[float, list[SimOrder]] = {}
+        self.top_bid = -math.inf
+        """Highest price of our bids (-inf: none): cheap pre-checks for every market event."""
+        self.top_ask = math.inf
+        """Lowest price of our asks (+inf: none)."""
         self.traded_bid: dict[float, float] = {}
         self.traded_ask: dict[float, float] = {}
         self.consumed_bid: dict[float, float] = {}
@@ -99,6 +104,7 @@ class InstrumentQueues:
         o.rest_ns = now
         o.resting = True
         side.setdefault(o.price, []).append(o)
+        self._tops()
 
     def remove(self, o: SimOrder) -> None:
         side = self.bids if o.is_buy else self.asks
@@ -107,46 +113,81 @@ class InstrumentQueues:
             lst.remove(o)
             if not lst:
                 del side[o.price]
+                self._tops()
         o.resting = False
 
-    # -- market events --------------------------------------------------------------------
-    def before_depth(self) -> tuple[dict[float, tuple[float, list[SimOrder]]], ...]:
-        """Displayed sizes at the client's prices (and who rests there) before a depth update."""
-        b, a = self.book.bids, self.book.asks
-        return ({p: (b.get(p, 0.0), list(v)) for p, v in self.bids.items()},
-                {p: (a.get(p, 0.0), list(v)) for p, v in self.asks.items()})
+    def _tops(self) -> None:
+        """Refresh ``top_bid``/``top_ask`` (after a price level of ours appeared or went)."""
+        self.top_bid = max(self.bids) if self.bids else -math.inf
+        self.top_ask = min(self.asks) if self.asks else math.inf
 
-    def after_depth(self, old: tuple[dict[float, tuple[float, list[SimOrder]]], ...],
+    # -- market events --------------------------------------------------------------------
+    def before_depth(self) -> tuple[list[tuple[float, float, list[SimOrder]]], ...]:
+        """Displayed sizes at the client's prices (and who rests there) before a depth update:
+        ``(price, displayed size, orders)`` per price of ours, bids then asks."""
+        # (loops, not comprehensions: usually one price a side, and a comprehension is a call)
+        ob = oa = _NONE
+        if self.bids:
+            b = self.book.bids
+            ob = []
+            for p, v in self.bids.items():
+                ob.append((p, b.get(p, 0.0), v[:]))
+        if self.asks:
+            a = self.book.asks
+            oa = []
+            for p, v in self.asks.items():
+                oa.append((p, a.get(p, 0.0), v[:]))
+        return ob, oa
+
+    def after_depth(self, old: tuple[list[tuple[float, float, list[SimOrder]]], ...],
                     touched_bids: tuple[tuple[float, float], ...],
                     touched_asks: tuple[tuple[float, float], ...], fills: list[MakerFill]) -> None:
         """Apply the queue model to the levels that shrank, drop stale overlays, check crossing."""
-        self._shrink(old[0], self.book.bids, self.traded_bid)
-        self._shrink(old[1], self.book.asks, self.traded_ask)
+        book = self.book
+        ob, oa = old
+        if ob:
+            shown, traded = book.bids, self.traded_bid
+            for p, before, orders in ob:
+                now = shown.get(p, 0.0)
+                was_traded = traded.pop(p, 0.0)
+                if not now >= before:  # (as written: a NaN size counts as shrunk)
+                    self._shrink(orders, before, now, was_traded)
+        if oa:
+            shown, traded = book.asks, self.traded_ask
+            for p, before, orders in oa:
+                now = shown.get(p, 0.0)
+                was_traded = traded.pop(p, 0.0)
+                if not now >= before:  # (as written: a NaN size counts as shrunk)
+                    self._shrink(orders, before, now, was_traded)
         if self.consumed_bid:
             for p, _ in touched_bids:
                 self.consumed_bid.pop(p, None)
         if self.consumed_ask:
             for p, _ in touched_asks:
                 self.consumed_ask.pop(p, None)
-        self.cross(fills)
+        # ``cross``, with its cheap pre-checks inlined (the common case: nothing crossed)
+        if self.bids and book.asks:
+            best = book.best_ask_price()
+            if self.top_bid >= best:
+                self._cross_side(self.bids, True, best, book.asks, fills)
+        if self.asks and book.bids:
+            best = book.best_bid_price()
+            if self.top_ask <= best:
+                self._cross_side(self.asks, False, best, book.bids, fills)
 
-    def _shrink(self, old: dict[float, tuple[float, list[SimOrder]]], shown: dict[float, float],
-                traded: dict[float, float]) -> None:
-        for p, (before, orders) in old.items():
-            now = shown.get(p, 0.0)
-            was_traded = traded.pop(p, 0.0)
-            if now >= before:
-                continue
-            orders = [o for o in orders if o.resting]  # joined before the update, still there
-            cancelled = (before - now) - was_traded
-            if cancelled > _EPS and self.model != "worst":
-                for o in orders:
-                    o.ahead -= self._ahead_share(o.ahead, before, cancelled)
+    def _shrink(self, orders: list[SimOrder], before: float, now: float,
+                was_traded: float) -> None:
+        """A level of ours shrank from ``before`` to ``now`` (``was_traded`` of it by trades)."""
+        orders = [o for o in orders if o.resting]  # joined before the update, still there
+        cancelled = (before - now) - was_traded
+        if cancelled > _EPS and self.model != "worst":
             for o in orders:
-                if o.ahead > now:
-                    o.ahead = now
-                if o.ahead < _EPS:
-                    o.ahead = 0.0
+                o.ahead -= self._ahead_share(o.ahead, before, cancelled)
+        for o in orders:
+            if o.ahead > now:
+                o.ahead = now
+            if o.ahead < _EPS:
+                o.ahead = 0.0
 
     def _ahead_share(self, ahead: float, level: float, cancelled: float) -> float:
         """How much of ``cancelled`` (out of a level of ``level``) was in front of the order."""
@@ -167,8 +208,8 @@ class InstrumentQueues:
         """A public trade; client orders on the passive side it reaches fill as makers."""
         own, traded = (self.bids, self.traded_bid) if sell_aggressor else (self.asks, self.traded_ask)
         traded[price] = traded.get(price, 0.0) + size
-        if not own:
-            return
+        if (self.top_bid < price) if sell_aggressor else (self.top_ask > price):
+            return  # no order of ours on the passive side at or through the trade's price
         left = size
         # price priority: a seller reaches the highest bids first
         for p in sorted(own, reverse=sell_aggressor):
@@ -202,23 +243,26 @@ class InstrumentQueues:
                 o.ahead = o.ahead - eaten if o.ahead > eaten else 0.0
             if not orders:
                 del own[p]
+                self._tops()
 
     def cross(self, fills: list[MakerFill]) -> None:
         """Fill resting orders the opposite side has moved to or through (at their limit)."""
         book = self.book
         if self.bids and book.asks:
             best = book.best_ask_price()
-            self._cross_side(self.bids, True, best, book.asks, fills)
+            if self.top_bid >= best:  # (``_cross_side`` finds nothing otherwise)
+                self._cross_side(self.bids, True, best, book.asks, fills)
         if self.asks and book.bids:
             best = book.best_bid_price()
-            self._cross_side(self.asks, False, best, book.bids, fills)
+            if self.top_ask <= best:
+                self._cross_side(self.asks, False, best, book.bids, fills)
 
     def cross_quote(self, bid: float, bid_size: float, ask: float, ask_size: float,
                     fills: list[MakerFill]) -> None:
         """The venue's best bid/offer moved to or through client orders (``bookTicker``)."""
-        if self.bids and ask_size > 0 and max(self.bids) >= ask:
+        if self.bids and ask_size > 0 and self.top_bid >= ask:
             self._cross_side(self.bids, True, ask, {ask: ask_size}, fills)
-        if self.asks and bid_size > 0 and min(self.asks) <= bid:
+        if self.asks and bid_size > 0 and self.top_ask <= bid:
             self._cross_side(self.asks, False, bid, {bid: bid_size}, fills)
 
     def _lots(self, qty: float) -> float:
@@ -248,6 +292,7 @@ class InstrumentQueues:
                     o.resting = False
             if not orders:
                 del own[p]
+                self._tops()
 
     # -- taking liquidity -----------------------------------------------------------------
     def take(self, is_buy: bool, qty: float, limit: float | None) -> list[tuple[float, float]]:

@@ -10,6 +10,11 @@ the event to its venue's exchange, which matches and passes it on to the engine.
 and the driver only advances the clock, exactly as ``run_virtual`` does for paper trading.
 Nothing reads the wall clock except the progress line, so a run is a pure function of the
 config, the data and the seed.
+
+The replay loop is the hot path (one pass per recorded event): it runs the clock only when a
+timer is due, calls the exchange's handler for the event's type directly, and the exchange
+hands market data to the kernel through ``Kernel.market_publisher`` (the bus's semantics; a
+quote or trade nobody but the kernel listens to skips the dispatch bookkeeping).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from backtest.store import EventStore
 from config import ConfigError, ConfigProblem, VoltaConfig
 from engine.book import OrderBook
 from engine.clock import NS_PER_S, VirtualClock
+from engine.kernel import Kernel
 from engine.model import BookDelta, BookSnapshot, MarkPrice, OptionSummary, Quote, Trade
 from engine.runtime import Node, build_node
 
@@ -111,7 +117,7 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
 
     def true_book(iid: str) -> OrderBook | None:
         ex = exchanges.get(iid.partition(":")[0])
-        return ex.keeper.books.get(iid) if ex is not None else k.books.get(iid)
+        return ex.book(iid) if ex is not None else k.books.get(iid)
 
     def index_price(und: str) -> float:
         for ex in exchanges.values():
@@ -139,7 +145,8 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
         interval = int(spec.report.sample_interval_s * NS_PER_S)
         sampler = clock.every(interval, ledger.sample, start_ns=start + interval)
         if replay:
-            counted[0] = _replay(data.events, exchanges, clock, progress, every, t_wall)  # type: ignore[union-attr]
+            events = data.events  # type: ignore[union-attr]
+            counted[0] = _replay(events, exchanges, clock, progress, every, t_wall, k)
         else:
             counted[0] = _advance(k, clock, start, spec.data.duration_s, progress, every, t_wall)
         sampler.cancel()
@@ -165,39 +172,80 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
 
 
 def _replay(events: list[Any], exchanges: dict[str, ReplayExchange], clock: VirtualClock,
-            progress: Progress | None, every: float, t_wall: float) -> int:
-    """The replay loop (the hot path: one clock move and one exchange call per event)."""
-    route: dict[str, ReplayExchange | None] = {}
+            progress: Progress | None, every: float, t_wall: float, kernel: Kernel) -> int:
+    """The replay loop (the hot path: one clock move and one exchange call per event).
+
+    Each event goes straight to its exchange's handler for its type (``market_handlers``).
+    The clock is only asked to run timers when one is due by the event's time; otherwise the
+    loop just moves its time (what ``advance_to`` does when nothing is due).
+    """
+    route: dict[str, Any] = {}
+    last_iid: str | None = None
+    handlers: dict[type, Callable[[Any], None]] | None = None
     delayed = [ex for ex in exchanges.values() if ex.md_delayed]
     advance = clock.advance_to
+    heap = clock.timer_heap
     last_report = t_wall
-    n = 0
     single = delayed[0].md_queue if len(delayed) == 1 else None
-    for ev in events:
+    check_every = _CHECK_EVERY if progress is not None else -1  # -1: never (n & -1 == n > 0)
+    for n, ev in enumerate(events, 1):
         t = ev.ts_recv
-        if single is not None:
-            if single and single[0][0] <= t:  # the common one-venue case, without a call
+        if delayed:  # market data whose latency has elapsed goes first
+            if single is not None:
+                if single and single[0][0] <= t:  # the common one-venue case, without a call
+                    _deliver_one(delayed[0], clock, t)
+            else:
                 _deliver(delayed, clock, t)
-        elif delayed:
-            _deliver(delayed, clock, t)
-        advance(t)
+        if heap and heap[0][0] <= t:
+            advance(t)
+        elif t > clock._now:
+            clock._now = t
         iid = ev.instrument_id
-        ex = route.get(iid, route)
-        if ex is route:
-            ex = route[iid] = exchanges.get(iid.partition(":")[0])
-        if ex is not None:
-            ex.on_market(ev)
-        n += 1
-        if not n & _CHECK_EVERY and progress is not None:
+        if iid is not last_iid:  # (the store shares one string per instrument)
+            handlers = route.get(iid, route)
+            if handlers is route:
+                ex = exchanges.get(iid.partition(":")[0])
+                handlers = route[iid] = _handlers(ex, kernel, iid) if ex is not None else None
+            last_iid = iid
+        if handlers is not None:
+            try:
+                handle = handlers[type(ev)]
+            except KeyError:  # a type the exchange passes on as it is
+                handle = handlers[object]
+            handle(ev)
+        if not n & check_every:
             now = time.perf_counter()
             if now - last_report >= every:
                 last_report = now
-                progress(n, t, now - t_wall)
+                progress(n, t, now - t_wall)  # type: ignore[misc]
+    n = len(events)
     if delayed:
         _deliver(delayed, clock, 1 << 62)
     if progress is not None:
         progress(n, clock.now_ns(), time.perf_counter() - t_wall)
     return n
+
+
+def _handlers(ex: ReplayExchange, kernel: Kernel, iid: str) -> dict[type, Callable[[Any], None]]:
+    """The exchange's market-data handlers of ``iid``; publishing through the kernel's market
+    publishers when the exchange is bound to the kernel's bus (what ``build_node`` does)."""
+    if ex.publish == kernel.bus.publish:
+        return ex.market_handlers(iid, lambda cls: kernel.market_publisher(cls, iid))
+    return ex.market_handlers(iid)
+
+
+def _deliver_one(ex: ReplayExchange, clock: VirtualClock, until: int) -> None:
+    """``_deliver`` for one delayed venue (the same order: its queue is in time order)."""
+    q = ex.md_queue
+    heap = clock.timer_heap
+    publish = ex.publish
+    while q and q[0][0] <= until:
+        due, ev = q.popleft()
+        if heap and heap[0][0] <= due:
+            clock.advance_to(due)
+        elif due > clock._now:
+            clock._now = due
+        publish(ev)
 
 
 def _deliver(delayed: list[ReplayExchange], clock: VirtualClock, until: int) -> None:

@@ -20,15 +20,23 @@ ErrorHandler = Callable[[Any, Handler, BaseException], None]
 
 
 class MessageBus:
-    __slots__ = ("_handlers", "_queue", "_dispatching", "on_error", "published", "errors")
+    __slots__ = ("_handlers", "pending", "dispatching", "on_error", "published", "errors")
 
     def __init__(self, on_error: ErrorHandler | None = None) -> None:
         self._handlers: dict[type, list[Handler]] = {}
-        self._queue: deque[Any] = deque()
-        self._dispatching = False
+        self.pending: deque[Any] = deque()
+        self.dispatching = False
         self.on_error: ErrorHandler | None = on_error
         self.published = 0
         self.errors = 0
+
+    # ``dispatching`` (a dispatch is running) and ``pending`` (events queued behind it) are
+    # read-only outside the bus: a hot-path publisher (``Kernel.market_publisher``) may skip
+    # the dispatch only while the bus is idle (not dispatching, nothing pending).
+
+    def handlers_of(self, event_type: type) -> list[Handler]:
+        """The live subscriber list of ``event_type`` (read-only; (un)subscriptions show)."""
+        return self._handlers.setdefault(event_type, [])
 
     def subscribe(self, event_type: type, handler: Handler) -> None:
         self._handlers.setdefault(event_type, []).append(handler)
@@ -39,17 +47,70 @@ class MessageBus:
             handlers.remove(handler)
 
     def publish(self, event: Any) -> None:
-        self._queue.append(event)
-        if self._dispatching:
+        if self.dispatching:
+            self.pending.append(event)  # dispatched when the current event is done
             return
-        self._dispatching = True
+        self.dispatching = True
+        if self.pending:  # left over by a dispatch that was aborted (BaseException): keep order
+            self.pending.append(event)
+            try:
+                self._drain()
+            finally:
+                self.dispatching = False
+            return
+        # Not dispatching and nothing queued: dispatch at once, without the round trip
+        # through the queue (the common case: one event from an adapter).
         try:
-            self._drain()
+            self.published += 1
+            handlers = self._handlers.get(type(event))
+            if handlers:
+                for handler in handlers:
+                    try:
+                        handler(event)
+                    except Exception as exc:  # noqa: BLE001 - isolate handlers from each other
+                        self._failed(event, handler, exc)
+            if self.pending:
+                self._drain()
         finally:
-            self._dispatching = False
+            self.dispatching = False
+
+    def dispatcher(self, event_type: type) -> Handler:
+        """``publish`` for events of exactly ``event_type`` (a hot-path publisher of one type).
+
+        Same semantics as ``publish`` (queued while another event is being dispatched, every
+        current subscriber called in order, errors isolated), minus the lookup by type: the
+        returned function reads the live subscriber list, so later (un)subscriptions count.
+        """
+        handlers = self.handlers_of(event_type)
+        queue = self.pending
+        failed = self._failed
+
+        def dispatch(event: Any) -> None:
+            if self.dispatching or queue:
+                self.publish(event)
+                return
+            self.dispatching = True
+            try:
+                self.published += 1
+                for handler in handlers:
+                    try:
+                        handler(event)
+                    except Exception as exc:  # noqa: BLE001 - isolate handlers from each other
+                        failed(event, handler, exc)
+                if queue:
+                    self._drain()
+            finally:
+                self.dispatching = False
+
+        return dispatch
+
+    def _failed(self, event: Any, handler: Handler, exc: BaseException) -> None:
+        self.errors += 1
+        if self.on_error is not None:
+            self.on_error(event, handler, exc)
 
     def _drain(self) -> None:
-        queue = self._queue
+        queue = self.pending
         handlers = self._handlers
         while queue:
             event = queue.popleft()
@@ -58,6 +119,4 @@ class MessageBus:
                 try:
                     handler(event)
                 except Exception as exc:  # noqa: BLE001 - isolate handlers from each other
-                    self.errors += 1
-                    if self.on_error is not None:
-                        self.on_error(event, handler, exc)
+                    self._failed(event, handler, exc)

@@ -56,6 +56,8 @@ from engine.router import ExecutionRouter
 from engine.strategy import Strategy
 from engine.venue import VenueAdapter
 
+_perf_ns = time.perf_counter_ns
+
 ORDER_EVENTS = (OrderDenied, OrderSubmitted, OrderAccepted, OrderRejected, OrderFilled,
                 OrderAmended, OrderCancelled, OrderExpired)
 
@@ -115,8 +117,10 @@ class Kernel:
         sub = self.bus.subscribe
         sub(BookSnapshot, self._on_snapshot)
         sub(BookDelta, self._on_delta)
-        sub(Trade, self._on_trade)
-        sub(Quote, self._on_quote)
+        self._trade_handler = self._on_trade  # (the very objects subscribed: market_publisher)
+        self._quote_handler = self._on_quote
+        sub(Trade, self._trade_handler)
+        sub(Quote, self._quote_handler)
         sub(MarkPrice, self._on_mark)
         sub(OptionSummary, self._on_option_summary)
         sub(BookStatusChanged, self._on_book_status)
@@ -124,6 +128,49 @@ class Kernel:
             sub(cls, self._on_order_event)
         sub(OrderStatusReport, self._on_status_report)
         sub(VenueStatusChanged, self._on_venue_status)
+
+    def market_publisher(self, event_type: type, instrument_id: str) -> Callable[[Any], None]:
+        """``bus.publish`` for the market events of one type and instrument, for a driver that
+        is outside any handler (the backtest's replay loop, once per recorded event): the same
+        effects, cheaper.
+
+        A quote or trade of an instrument no strategy listens to only updates the kernel (the
+        quote counter; the last trade price). While the kernel's handler is the type's only
+        subscriber and the bus is idle, such an event can neither publish nor fail, so it is
+        applied here, without the bus's dispatch (and counted in ``bus.published``), exactly as
+        ``_on_quote``/``_on_trade`` would. Anything else goes through the bus.
+        """
+        bus = self.bus
+        dispatch = bus.dispatcher(event_type)
+        handlers = bus.handlers_of(event_type)
+        pending = bus.pending
+        if event_type is Quote:
+            own, counters = self._quote_handler, self.counters
+            listeners = self._ticker_subs[instrument_id]  # the live list ``subscribe`` extends
+
+            def publish_quote(ev: Quote) -> None:
+                if (listeners or bus.dispatching or pending or len(handlers) != 1
+                        or handlers[0] is not own):
+                    dispatch(ev)
+                    return
+                bus.published += 1
+                counters["quotes"] += 1  # = _on_quote without listeners
+
+            return publish_quote
+        if event_type is Trade:
+            own, last = self._trade_handler, self.last_trade
+            listeners = self._trade_subs[instrument_id]
+
+            def publish_trade(ev: Trade) -> None:
+                if (listeners or bus.dispatching or pending or len(handlers) != 1
+                        or handlers[0] is not own):
+                    dispatch(ev)
+                    return
+                bus.published += 1
+                last[instrument_id] = ev.price  # = _on_trade without listeners
+
+            return publish_trade
+        return dispatch
 
     def _count(self, name: str) -> Callable[[Any], None]:
         def handler(_: Any) -> None:
@@ -244,7 +291,7 @@ class Kernel:
     def _call(self, strategy: Strategy[Any], fn: Callable[..., None], *args: Any) -> None:
         if not self.strategies_running:
             return  # before on_start or after on_stop, a strategy hears nothing
-        t0 = time.perf_counter_ns()
+        t0 = _perf_ns()
         try:
             fn(*args)
         except Exception:  # noqa: BLE001 - a strategy bug must not stop the engine
@@ -252,14 +299,15 @@ class Kernel:
             self.strategy_errors[sid] += 1
             self.log.exception("strategy_callback_failed", strategy=sid, callback=fn.__name__)
         finally:
-            dt = time.perf_counter_ns() - t0
-            st = self._cb_stats[strategy.ctx.strategy_id]
+            dt = _perf_ns() - t0
+            sid = strategy.ctx.strategy_id
+            st = self._cb_stats[sid]
             st[0] += dt
             st[1] += 1
             if dt > st[2]:
                 st[2] = dt
             if dt > self.slow_callback_ns > 0:
-                self._slow_callback(strategy.ctx.strategy_id, fn, dt)
+                self._slow_callback(sid, fn, dt)
 
     @property
     def callback_ns(self) -> dict[str, int]:
@@ -315,19 +363,24 @@ class Kernel:
         self.sync_trading_state()
 
     def _after_book(self, book: OrderBook) -> None:
-        chain = self._chain_of.get(book.instrument_id)
+        iid = book.instrument_id
+        chain = self._chain_of.get(iid)
         if chain is not None:
             chain.dirty = True
         mid = book.mid()
-        if not math.isnan(mid):
-            self.portfolio.set_mark(book.instrument_id, mid)
-        for strategy in self._book_subs.get(book.instrument_id, ()):
-            self._call(strategy, strategy.on_book, book)
+        if mid == mid:  # not NaN
+            self.portfolio.set_mark(iid, mid)
+        subs = self._book_subs.get(iid)
+        if subs:
+            for strategy in subs:
+                self._call(strategy, strategy.on_book, book)
 
     def _on_trade(self, trade: Trade) -> None:
         self.last_trade[trade.instrument_id] = trade.price
-        for strategy in self._trade_subs.get(trade.instrument_id, ()):
-            self._call(strategy, strategy.on_trade, trade)
+        subs = self._trade_subs.get(trade.instrument_id)
+        if subs:
+            for strategy in subs:
+                self._call(strategy, strategy.on_trade, trade)
 
     def _on_mark(self, ev: MarkPrice) -> None:
         self.marks[ev.instrument_id] = ev.mark_price
@@ -342,8 +395,10 @@ class Kernel:
 
     def _on_quote(self, ev: Quote) -> None:
         self.counters["quotes"] += 1
-        for strategy in self._ticker_subs.get(ev.instrument_id, ()):
-            self._call(strategy, strategy.on_ticker, ev)
+        subs = self._ticker_subs.get(ev.instrument_id)
+        if subs:
+            for strategy in subs:
+                self._call(strategy, strategy.on_ticker, ev)
 
     def _on_option_summary(self, ev: OptionSummary) -> None:
         chain = self._chain_of.get(ev.instrument_id)
