@@ -23,7 +23,14 @@ import numpy as np
 
 from engine.book import OrderBook
 from engine.model import NS_PER_YEAR, BookStatus, Instrument, InstrumentKind
-from engine.pricing import SviParams, VolSurface, black76_greeks, chain_kernel, implied_vol
+from engine.pricing import (
+    ArbitrageReport,
+    SviParams,
+    VolSurface,
+    black76_greeks,
+    chain_kernel,
+    implied_vol,
+)
 
 _NAN = math.nan
 
@@ -71,6 +78,7 @@ class ChainView:
         self.expiry_forward = np.full(len(self.expiries_ns), _NAN)
         self.rmse_vol = np.full(len(self.expiries_ns), _NAN)
         self.surface: VolSurface | None = None
+        self.arbitrage: ArbitrageReport | None = None
         self.dirty = True
         self.refreshes = 0
         self.last_refresh_ns = 0
@@ -128,6 +136,9 @@ class ChainView:
             return False
         self.surface = VolSurface(exp_T[ok], fwd_e[ok], [SviParams(*p) for p in self._params[ok]])
         self._rmse(ok)
+        # Checked on every refit (at most once per chain interval): a fitted slice with g(k) < 0
+        # or crossing total variances is reported, never silently quoted around.
+        self.arbitrage = self.surface.arbitrage_report()
         vol = np.where(live, self.surface.vol(self.strike, np.where(live, T, 1.0)), _NAN)
         self.model_vol[:] = vol
         g = black76_greeks(self.is_call, F, self.strike, Tc, vol, self.rate)
@@ -202,4 +213,6 @@ class ChainView:
     def summary(self) -> dict[str, float]:
         return {"atm_vol": round(self.atm_vol() * 100, 2), "rr25": round(self.risk_reversal_25d() * 100, 2),
                 "fit_rmse_vol_pts": round(self.fit_error(), 3),
-                "expiries": int(0 if self.surface is None else len(self.surface.expiries))}
+                "expiries": int(0 if self.surface is None else len(self.surface.expiries)),
+                "arb_butterfly": 0 if self.arbitrage is None else len(self.arbitrage.butterfly),
+                "arb_calendar": 0 if self.arbitrage is None else len(self.arbitrage.calendar)}

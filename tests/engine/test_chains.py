@@ -98,3 +98,16 @@ def test_one_sided_and_missing_books_do_not_break_the_fit() -> None:
     assert chain.refresh(NOW, keeper.book, F)
     assert np.isnan(chain.mid_iv[::3]).all()
     assert np.isfinite(chain.model_vol).all()  # model Greeks exist for every listed option
+
+
+def test_each_refit_reports_arbitrage_in_the_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    chain, keeper = _chain()
+    assert chain.refresh(NOW, keeper.book, F)
+    summary = chain.summary()
+    assert summary["arb_butterfly"] == 0 and summary["arb_calendar"] == 0
+    # A later expiry with less total variance than the earlier one: calendar arbitrage.
+    monkeypatch.setitem(TRUE, 1, SviParams(0.001, 0.01, -0.3, 0.0, 0.08))
+    chain, keeper = _chain()
+    assert chain.refresh(NOW, keeper.book, F)
+    assert chain.summary()["arb_calendar"] == 1
+    assert chain.arbitrage is not None and not chain.arbitrage.ok
