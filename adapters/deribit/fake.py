@@ -21,7 +21,8 @@ shapes (``adapters/deribit/fake_market.py`` keeps the books):
 
 Venue faults: ``gap(symbol)`` (one change is applied but never sent), ``malformed()``,
 ``lose_acks(n)`` (the next n order requests are executed but neither answered nor notified:
-only a query can tell), ``ack_delay_s``, ``rate_limit(n)`` (error 10028 to the next n
+only a query can tell), ``drop_orders(n)`` (the next n ``buy``/``sell`` requests are neither
+executed nor answered), ``ack_delay_s``, ``rate_limit(n)`` (error 10028 to the next n
 matching-engine requests). ``paused`` stops the book generator so a test can compare books.
 Run standalone: ``python -m adapters.deribit.fake --port 8765``.
 """
@@ -46,6 +47,7 @@ from adapters.fakes.venue import now_ms as _ms
 _MATCHING = frozenset({"private/buy", "private/sell", "private/edit", "private/cancel",
                        "private/cancel_all"})
 _ORDER_METHODS = frozenset({"private/buy", "private/sell", "private/edit"})
+_NEW_ORDER_METHODS = frozenset({"private/buy", "private/sell"})
 
 
 class RpcError(Exception):
@@ -149,6 +151,9 @@ class DeribitFake(FakeVenue):
                 raise RpcError(10028, "too_many_requests")
             if method.startswith("private/") and not st["auth"]:
                 raise RpcError(13009, "unauthorized")
+            if method in _NEW_ORDER_METHODS and self._drop > 0:
+                self._drop -= 1
+                return  # lost on its way: never executed, never answered
             if method in _ORDER_METHODS and self._lose > 0:
                 self._lose -= 1
                 lose = True

@@ -12,6 +12,10 @@ task that sends ``private/buy|sell|edit|cancel`` (paced by the matching-engine b
   venue's own word (``private/get_order_state``, or ``get_order_state_by_label`` when the
   venue's order id never reached us). An order the venue does not know is reported REJECTED
   only once the connection that carried its request is gone (a request cannot arrive later).
+* A new order still held by the matching-engine bucket when the engine asks about it (a
+  status query, a reconciliation) is rejected ``WITHDRAWN`` and never sent
+  (``_withdraw_unsent``/``_still_wanted``): the venue cannot list it, so a reconciliation
+  would call it gone, and the limiter would otherwise place it behind the engine's back.
 * Order objects (RPC answers and ``user.orders``) and trades (``user.trades``, answers'
   ``trades``) pass the tracker, which drops duplicates (fills by venue trade id). A terminal
   state whose fills we have not seen yet (``user.orders`` may beat ``user.trades``) is held
@@ -28,7 +32,7 @@ import msgspec
 import structlog
 
 from adapters.deribit import private as pv
-from adapters.live.orders import TrackedOrders
+from adapters.live.orders import WITHDRAWN, TrackedOrders
 from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
@@ -62,6 +66,13 @@ class Refused(Exception):
         self.code = code
         self.message = message
         self.sent = sent
+
+
+class Withdrawn(Refused):
+    """A new order withdrawn while our rate limiter held it (``_withdraw_unsent``): never sent."""
+
+    def __init__(self) -> None:
+        super().__init__(-1, WITHDRAWN, sent=False)
 
 
 class DeribitOrders(TrackedOrders):
@@ -111,10 +122,13 @@ class DeribitOrders(TrackedOrders):
         try:
             result = await self._rpc(method, params, timeout=self.params.ack_timeout_s,
                                      on_wire=lambda: self._on_wire(coid),
-                                     late=lambda msg: self._late_answer(cmd, msg))
+                                     late=lambda msg: self._late_answer(cmd, msg),
+                                     admit=lambda: self._still_wanted(coid))
         except Unknown as exc:
             self._ack_lost(coid, str(exc))
             return
+        except Withdrawn:
+            return  # already rejected when the engine asked about it
         except Refused as exc:
             why = "NOT_CONNECTED (never sent)" if not exc.sent else f"{exc.code}: {exc.message}"
             self._reject(coid, cmd.instrument_id, why)
@@ -309,6 +323,7 @@ class DeribitOrders(TrackedOrders):
     async def _query(self, coid: str, iid: str) -> OrderStatusReport | None:
         """Ask the venue about one order; publish what its answer proves, then the report."""
         self.stats["queries"] += 1
+        self._withdraw_unsent(coid)
         t = self.tracker.get(coid)
         try:
             if t is not None and t.venue_order_id:
@@ -360,6 +375,7 @@ class DeribitOrders(TrackedOrders):
 
     async def reconcile(self, since_ns: int) -> VenueReconciliation:
         """Open orders, our fills since ``since_ns`` and positions, per currency."""
+        self._withdraw_unsent()  # never listed, and never to be sent: rejected first
         opens: list[OrderStatusReport] = []
         fills: list[OrderFilled] = []
         positions = []

@@ -33,7 +33,7 @@ import structlog
 from adapters.deribit import private as pv
 from adapters.deribit.codec import DeribitCodec
 from adapters.deribit.instruments import parse_instruments
-from adapters.deribit.orders import DeribitOrders, Refused, Unknown
+from adapters.deribit.orders import DeribitOrders, Refused, Unknown, Withdrawn
 from adapters.deribit.params import DeribitParams
 from adapters.live.session import LiveSession
 from adapters.live.tracker import OrderTracker
@@ -139,11 +139,14 @@ class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
 
     # ------------------------------------------------------------------ requests
     async def _rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
-                   on_wire: Any = None, late: Any = None) -> Any:
+                   on_wire: Any = None, late: Any = None, admit: Any = None) -> Any:
         """One private-id-space request: its ``result``; ``Refused`` on an error answer,
         ``Unknown`` when no answer came (timeout, connection lost: the venue may have acted).
-        ``late(msg)`` receives an answer that arrives after the timeout (same connection)."""
+        ``late(msg)`` receives an answer that arrives after the timeout (same connection);
+        ``admit()`` False once the rate limiter lets the request go: ``Withdrawn``, never sent."""
         await self.limiter.acquire(method)
+        if admit is not None and not admit():
+            raise Withdrawn()
         ws = self._ws
         if ws is None or not ws.is_open:
             raise Refused(-1, "not connected", sent=False)

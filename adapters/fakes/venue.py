@@ -7,11 +7,12 @@ its venue's protocol; everything around the protocol is the same for all of them
   ``aiohttp.web`` app on another loopback port for the venue's REST API (``serves_rest``),
   background loops (the market clock calls ``step()`` every ``step_s`` unless ``paused``), the
   start/stop lifecycle (``async with``), and the order faults every venue fake offers:
-  ``lose_acks(n)`` (executed, never answered) and ``rate_limit(n)`` (the venue's "too many
+  ``lose_acks(n)`` (executed, never answered), ``drop_orders(n)`` (new orders neither executed
+  nor answered: the request was lost on its way) and ``rate_limit(n)`` (the venue's "too many
   requests" answer to the next ``n`` order requests).
 * ``GridMarketFake``: a ``FakeVenue`` over ``adapters.fakes.market`` (a tick-grid book and a
-  matcher per symbol), for the REST-order venues (Binance, Bybit): ``drop_orders(n)`` (never
-  executed, never answered), ``fail_acks(n)`` (executed, then HTTP 503), ``gap(n)`` and
+  matcher per symbol), for the REST-order venues (Binance, Bybit): ``fail_acks(n)`` (executed,
+  then HTTP 503), ``gap(n)`` and
   ``malformed(replace=...)`` counters the venue's depth publisher consumes, ``fill_order``.
 * ``standalone_parser``/``serve_standalone``: the ``python -m adapters.<venue>.fake`` entry
   point that ``volta run config/fake-<venue>.toml`` talks to.
@@ -62,6 +63,7 @@ class FakeVenue(FakeHandler):
         """True stops the market clock, so a test can compare the client's book with ours."""
         self.ack_delay_s = 0.0
         self._lose = 0
+        self._drop = 0
         self._rate_limit = 0
         self._retry_after_s = 1.0
         self._runner: web.AppRunner | None = None
@@ -138,6 +140,10 @@ class FakeVenue(FakeHandler):
         """The next ``n`` order requests are executed, but their answer never comes."""
         self._lose += n
 
+    def drop_orders(self, n: int = 1) -> None:
+        """The next ``n`` new orders are neither executed nor answered (lost on the way)."""
+        self._drop += n
+
     def rate_limit(self, n: int = 1, retry_after_s: float = 1.0) -> None:
         """Answer the next ``n`` rate-limited requests (which ones is the venue's rule) with the
         venue's rate-limit error (``retry_after_s`` where the venue sends a Retry-After)."""
@@ -166,7 +172,6 @@ class GridMarketFake(FakeVenue):
         """True: the user stream loses its events (only a REST query can tell)."""
         self._gap = 0
         self._malformed_replace = 0
-        self._drop = 0
         self._fail = 0
 
     def gap(self, n: int = 1) -> None:
@@ -179,10 +184,6 @@ class GridMarketFake(FakeVenue):
             self._malformed_replace += 1
         else:
             self.ws.inject(self.MALFORMED_FRAME)
-
-    def drop_orders(self, n: int = 1) -> None:
-        """The next ``n`` new orders are neither executed nor answered."""
-        self._drop += n
 
     def fail_acks(self, n: int = 1) -> None:
         """The next ``n`` new orders are executed, then answered with HTTP 503."""

@@ -8,6 +8,10 @@ order protocol; what does not depend on the protocol is here, once:
 * ``_reject``: an ``OrderRejected`` decided by the session itself (not trading, throttled ...);
 * ``unknown_orders``/``_resync_orders``: orders whose fate is unknown, and the status queries
   that settle them after a stream gap (the venue's word, never a resend);
+* ``_withdraw_unsent``/``_still_wanted`` (the websocket venues, Deribit and OKX, whose
+  requests may wait in our rate limiter as long as it takes): a new order still held there
+  when the engine asks about it (status query, reconciliation) is rejected ``WITHDRAWN`` and
+  never sent, because the venue cannot list it and the engine would call it gone;
 * for the REST venues (Binance, Bybit), which sign a request with a receive window:
   ``_admit_to_wire`` (a request that waited in our rate limiter past the ack timeout is dropped
   unsent: the engine has already asked about it) and ``_settle_in_flight`` (a reconciliation
@@ -23,12 +27,14 @@ import asyncio
 import time
 from typing import Any
 
-from adapters.live.tracker import OrderTracker, Tracked
-from engine.model import OrderRejected, OrderStatusReport
+from adapters.live.tracker import SENDING, OrderTracker, Tracked
+from engine.model import OrderRejected, OrderStatus, OrderStatusReport
 
-__all__ = ["TrackedOrders"]
+__all__ = ["WITHDRAWN", "TrackedOrders"]
 
 _NS = 1_000_000_000
+
+WITHDRAWN = "WITHDRAWN: still held by the rate limiter when the engine asked; never sent"
 
 
 class TrackedOrders:
@@ -38,6 +44,7 @@ class TrackedOrders:
     params: Any
     publish: Any
     clock: Any
+    stats: dict[str, int]
 
     def _emit(self, ev: Any) -> None:
         """Publish ``ev`` unless the tracker has already seen it."""
@@ -65,6 +72,32 @@ class TrackedOrders:
         """After a private-stream gap: ask the venue about every order not known to be final."""
         for t in self.tracker.open():
             await self._query_tracked(t)
+
+    # ------------------------------------------------------------------ websocket venues
+    def _withdraw_unsent(self, client_order_id: str | None = None) -> None:
+        """Reject every new order (or just ``client_order_id``) whose request still waits in
+        our rate limiter: the engine is asking about it (a status query, a reconciliation),
+        the venue cannot know it, and it must not be placed afterwards behind the engine's
+        back (``_still_wanted`` then drops it unsent when the limiter lets it go)."""
+        ts = [self.tracker.get(client_order_id)] if client_order_id else self.tracker.open()
+        for t in ts:
+            if t is None or t.state != SENDING or t.sent_ns != 0:
+                continue
+            self.stats["withdrawn"] = self.stats.get("withdrawn", 0) + 1
+            coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
+            self._reject(coid, iid, WITHDRAWN)
+            # The report settles the order whatever the engine's state (a cancel requested
+            # before any answer: PENDING_CANCEL, which an OrderRejected alone would restore).
+            now = self.clock.now_ns()
+            self.publish(OrderStatusReport(
+                client_order_id=coid, venue_order_id="", instrument_id=iid, side=t.cmd.side,
+                status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
+                filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now))
+
+    def _still_wanted(self, client_order_id: str) -> bool:
+        """The order passed our rate limiter: False if it was withdrawn meanwhile."""
+        t = self.tracker.get(client_order_id)
+        return t is None or t.state == SENDING
 
     # ------------------------------------------------------------------ REST venues
     def _admit_to_wire(self, client_order_id: str) -> bool:

@@ -14,7 +14,8 @@ closed, as OKX does after 30 s. An ``aiohttp.web`` app serves the REST the sessi
 ``account/positions``.
 
 Venue faults: ``gap()``, ``bad_checksum()``, ``malformed()``, ``lose_acks(n)`` (operations
-executed, neither answered nor pushed), ``ack_delay_s``, ``rate_limit(n)`` (code 50011 to the
+executed, neither answered nor pushed), ``drop_orders(n)`` (the next n ``order``/``batch-orders``
+operations neither executed nor answered), ``ack_delay_s``, ``rate_limit(n)`` (code 50011 to the
 next n order operations). ``paused`` stops the book generator so a test can compare books.
 Run standalone: ``python -m adapters.okx.fake --port 8766 --rest-port 8767``.
 """
@@ -222,6 +223,9 @@ class OkxFake(FakeVenue):
             conn.send(orjson.dumps({"id": rid, "op": op, "code": "50011",
                                     "msg": "Too Many Requests", "data": []}))
             return
+        if op in ("order", "batch-orders") and self._drop > 0:
+            self._drop -= 1
+            return  # lost on its way: never executed, never answered
         quiet = self._lose > 0
         if quiet:
             self._lose -= 1

@@ -125,6 +125,8 @@ class OkxOrders(TrackedOrders):
 
     async def _send_op(self, op: str, args: dict[str, Any], coid: str, iid: str) -> None:
         await self.limiter.acquire(_OP_ENDPOINT[op], args["instId"])
+        if op == "order" and not self._still_wanted(coid):
+            return  # withdrawn (rejected) while the limiter held it: never sent
         priv = self._priv
         if priv is None or not self.logged_in or not priv.is_open:
             if op == "order":
@@ -259,6 +261,7 @@ class OkxOrders(TrackedOrders):
 
     async def _query(self, coid: str, iid: str) -> OrderStatusReport | None:
         self.stats["queries"] += 1
+        self._withdraw_unsent(coid)
         inst = iid.partition(":")[2]
         try:
             body = await self.rest.request("GET", "/api/v5/trade/order",
@@ -314,6 +317,7 @@ class OkxOrders(TrackedOrders):
 
     async def reconcile(self, since_ns: int) -> VenueReconciliation:
         """Pending orders, our fills since ``since_ns`` and positions (REST)."""
+        self._withdraw_unsent()  # never listed, and never to be sent: rejected first
         now = self.clock.now_ns()
         pend = await self.rest.request("GET", "/api/v5/trade/orders-pending", signed=True)
         opens = []

@@ -22,6 +22,7 @@ from engine.model import (
     Side,
     VenueStatusChanged,
 )
+from engine.reconcile import reconcile
 from tests.deribit_live.conftest import IID, SYM, Live, params
 
 
@@ -143,6 +144,44 @@ async def test_rate_limit_reply_rejects_the_order_and_reports_the_venue_status(l
     await live.until(lambda: live.order("rl-2").status is OrderStatus.ACCEPTED, timeout=3)
 
 
+async def test_order_held_by_the_rate_limiter_is_withdrawn_when_the_engine_reconciles(
+        live: Live) -> None:
+    # Soak regression: an order still waiting in the matching-engine bucket is not at the venue,
+    # so a reconciliation called it gone (CANCELLED) and the bucket placed it a moment later:
+    # a working order at Deribit that the engine believed finished.
+    live.fake.rate_limit(1)
+    live.submit("wd-rl", Side.BUY, 20.0, _bid_below(live))
+    # the rate-limit answer blocks the matching-engine bucket for a second
+    await live.until(lambda: live.order("wd-rl").status is OrderStatus.REJECTED)
+    live.submit("wd-1", Side.BUY, 20.0, _bid_below(live))
+    live.submit("wd-2", Side.BUY, 20.0, _bid_below(live))
+    # a cancel before any answer asks the venue about the order: withdrawn, never sent
+    live.kernel.router.cancel(live.order("wd-2"))
+    await live.until(lambda: live.order("wd-2").status is OrderStatus.REJECTED, timeout=0.5)
+    assert "WITHDRAWN" in live.order("wd-2").reject_reason
+    assert live.order("wd-1").status is OrderStatus.SUBMITTED  # still held by the limiter
+    await reconcile(live.kernel, live.adapter)
+    assert live.order("wd-1").status is OrderStatus.REJECTED
+    assert "WITHDRAWN" in live.order("wd-1").reject_reason
+    await asyncio.sleep(1.5)  # the bucket refilled: nothing withdrawn goes out
+    assert not live.fake.by_label("wd-1") and not live.fake.by_label("wd-2")
+    assert _labels(live.fake, "private/buy", "wd-1") == 0
+    live.submit("wd-3", Side.BUY, 20.0, _bid_below(live))  # the session trades on
+    await live.until(lambda: live.order("wd-3").status is OrderStatus.ACCEPTED, timeout=3)
+
+
+async def test_order_held_by_the_rate_limiter_is_withdrawn_by_the_engines_status_query(
+        live: Live) -> None:
+    live.fake.rate_limit(1)
+    live.submit("wq-rl", Side.BUY, 20.0, _bid_below(live))
+    await live.until(lambda: live.order("wq-rl").status is OrderStatus.REJECTED)
+    live.submit("wq-1", Side.BUY, 20.0, _bid_below(live))
+    # the engine's ack timeout (0.3 s) runs out while the bucket (blocked 1 s) holds the order
+    await live.settle(lambda: live.order("wq-1").status is OrderStatus.REJECTED, timeout=3)
+    await asyncio.sleep(1.2)
+    assert not live.fake.by_label("wq-1")
+
+
 async def test_reconcile_reports_open_orders_fills_and_positions(live: Live) -> None:
     live.submit("rc-open", Side.BUY, 20.0, _bid_below(live))
     live.submit("rc-fill", Side.SELL, 10.0, live.fake.books[SYM].best_bid() - 5.0)
@@ -199,6 +238,17 @@ async def test_order_that_never_arrived_is_reported_rejected_after_reconnect(liv
     await live.settle(lambda: live.order("never-1").status is OrderStatus.REJECTED, timeout=8)
     assert not live.fake.by_label("never-1")
     assert "NOT_FOUND" in live.of(OrderRejected)[-1].reason
+
+
+async def test_dropped_order_request_is_unknown_then_rejected_once_its_connection_is_gone(
+        live: Live) -> None:
+    live.fake.drop_orders(1)  # the request is lost on its way: never executed, never answered
+    live.submit("drop-1", Side.BUY, 20.0, _bid_below(live))
+    await live.until(lambda: live.adapter.unknown_orders() == ["drop-1"], timeout=2)
+    assert live.order("drop-1").status is OrderStatus.SUBMITTED  # "not found" proves nothing yet
+    await live.fake.ws.disconnect()
+    await live.settle(lambda: live.order("drop-1").status is OrderStatus.REJECTED, timeout=8)
+    assert not live.fake.by_label("drop-1") and _labels(live.fake, "private/buy", "drop-1") == 1
 
 
 async def test_orders_of_an_earlier_run_still_report_their_fills(fake: DeribitFake) -> None:

@@ -23,6 +23,7 @@ from engine.model import (
     TimeInForce,
     VenueStatusChanged,
 )
+from engine.reconcile import reconcile
 from tests.okx_live.conftest import IID, INST, Live, params
 
 
@@ -146,6 +147,17 @@ async def test_order_that_never_arrived_is_reported_rejected_after_reconnect(liv
     assert not live.fake.by_cl_ord_id("never1")
 
 
+async def test_dropped_order_request_is_unknown_then_rejected_once_its_connection_is_gone(
+        live: Live) -> None:
+    live.fake.drop_orders(1)  # the operation is lost on its way: never executed, never answered
+    live.submit("drop1", Side.BUY, 5.0, live.best(bid=True) - 3.0)
+    await live.until(lambda: live.adapter.unknown_orders() == ["drop1"], timeout=2)
+    assert live.order("drop1").status is OrderStatus.SUBMITTED  # "not found" proves nothing yet
+    await live.fake.ws.disconnect()
+    await live.settle(lambda: live.order("drop1").status is OrderStatus.REJECTED, timeout=8)
+    assert not live.fake.by_cl_ord_id("drop1") and _placed(live.fake, "drop1") == 1
+
+
 async def test_rate_limit_reply_rejects_and_reports_the_venue_status(live: Live) -> None:
     live.fake.rate_limit(1)
     live.submit("rl1", Side.BUY, 5.0, live.best(bid=True) - 3.0)
@@ -154,6 +166,29 @@ async def test_rate_limit_reply_rejects_and_reports_the_venue_status(live: Live)
     assert any(e.status == "rate_limited" for e in live.of(VenueStatusChanged))
     live.submit("rl2", Side.BUY, 5.0, live.best(bid=True) - 3.0)
     await live.until(lambda: live.order("rl2").status is OrderStatus.ACCEPTED, timeout=3)
+
+
+async def test_order_held_by_the_rate_limiter_is_withdrawn_when_the_engine_reconciles(
+        live: Live) -> None:
+    # Soak regression: an order still waiting in our rate limiter is not pending at OKX, so a
+    # reconciliation called it gone and the limiter placed it afterwards behind the engine.
+    live.fake.rate_limit(1)
+    live.submit("wdrl", Side.BUY, 5.0, live.best(bid=True) - 3.0)
+    await live.until(lambda: live.order("wdrl").status is OrderStatus.REJECTED)  # blocked 1 s
+    live.submit("wd1", Side.BUY, 5.0, live.best(bid=True) - 3.0)
+    live.submit("wd2", Side.BUY, 5.0, live.best(bid=True) - 3.0)
+    # a cancel before any answer asks the venue about the order: withdrawn, never sent
+    live.kernel.router.cancel(live.order("wd2"))
+    await live.until(lambda: live.order("wd2").status is OrderStatus.REJECTED, timeout=0.5)
+    assert "WITHDRAWN" in live.order("wd2").reject_reason
+    assert live.order("wd1").status is OrderStatus.SUBMITTED  # still held by the limiter
+    await reconcile(live.kernel, live.adapter)
+    assert live.order("wd1").status is OrderStatus.REJECTED
+    assert "WITHDRAWN" in live.order("wd1").reject_reason
+    await asyncio.sleep(1.5)  # the limiter let them go: nothing withdrawn goes out
+    assert _placed(live.fake, "wd1") == 0 and _placed(live.fake, "wd2") == 0
+    live.submit("wd3", Side.BUY, 5.0, live.best(bid=True) - 3.0)
+    await live.until(lambda: live.order("wd3").status is OrderStatus.ACCEPTED, timeout=3)
 
 
 async def test_dead_man_switch_is_armed_refreshed_and_fires_when_we_go_silent(live: Live) -> None:
