@@ -107,3 +107,19 @@ async def test_main_runs_for_a_duration(tmp_path: Path) -> None:
         out = tmp_path / "m.jsonl"
         rc = await asyncio.to_thread(main, [str(cfg), "--output", str(out), "--duration", "0.5"])
     assert rc == 0 and sum(1 for _ in iter_records(out)) > 10
+
+
+
+@pytest.mark.parametrize("venue, adapter", [("deribit", "adapters.deribit.session:DeribitVenue"),
+                                            ("okx", "adapters.okx.session:OkxVenue")])
+def test_a_deribit_or_okx_table_under_another_name_is_a_config_error(venue: str, adapter: str) -> None:
+    # Their parsers publish "<venue>:<name>" ids only; under another table name the books and
+    # the adapter would disagree on the venue and every order would be denied NO_VENUE.
+    from config import load_config_text
+    from engine.runtime import resolve_plugins
+    text = (f'[deployment]\nname = "x"\nmode = "paper"\njournal = "j"\n'
+            f'[venues.{venue}2]\nadapter = "{adapter}"\n')
+    problems = resolve_plugins(load_config_text(text))
+    assert [p.path for p in problems] == [f"venues.{venue}2.params"]
+    assert f"[venues.{venue}]" in problems[0].message
+    assert resolve_plugins(load_config_text(text.replace(f"{venue}2", venue))) == []

@@ -24,7 +24,8 @@ CHANNELS = ("book", "trades", "ticker")
 
 class DeribitParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     venue: str = "deribit"
-    """The venue name: the prefix of instrument ids (``deribit:BTC-PERPETUAL``)."""
+    """The venue name, the prefix of instrument ids (``deribit:BTC-PERPETUAL``): always ``deribit``
+    (the runtime sets it from the config table name, which must therefore be ``deribit``)."""
     network: Literal["testnet", "mainnet"] = "testnet"
     ws_url: str = ""
     """Override of the websocket URL (``ws://127.0.0.1:8765/ws/api/v2`` for the fake)."""
@@ -57,6 +58,11 @@ class DeribitParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     """Deribit's cancel-on-disconnect does not fire on a graceful close: cancel explicitly."""
 
     def __post_init__(self) -> None:
+        # The codec, instrument and private-stream parsers build ids "deribit:<name>"; any other
+        # venue name would split books and orders across two ids (orders denied NO_VENUE).
+        if self.venue != "deribit":
+            raise ValueError(f"the Deribit adapter's instrument ids are 'deribit:<name>': name its "
+                             f"table [venues.deribit] (got {self.venue!r})")
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.instruments,
                      markets_field="instruments", market_word="instrument",
                      credentials={"client_id": self.client_id, "client_secret": self.client_secret})

@@ -30,7 +30,8 @@ CHANNELS = ("books", "trades", "tickers")
 
 class OkxParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     venue: str = "okx"
-    """The venue name: the prefix of instrument ids (``okx:BTC-USD-SWAP``)."""
+    """The venue name, the prefix of instrument ids (``okx:BTC-USD-SWAP``): always ``okx`` (the
+    runtime sets it from the config table name, which must therefore be ``okx``)."""
     network: Literal["testnet", "mainnet"] = "testnet"
     public_url: str = ""
     private_url: str = ""
@@ -59,6 +60,11 @@ class OkxParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen
     """``cancel-all-after`` is re-sent every ``timeout * ratio`` while armed."""
 
     def __post_init__(self) -> None:
+        # The codec, instrument and private-stream parsers build ids "okx:<name>"; any other
+        # venue name would split books and orders across two ids (orders denied NO_VENUE).
+        if self.venue != "okx":
+            raise ValueError(f"the OKX adapter's instrument ids are 'okx:<name>': name its "
+                             f"table [venues.okx] (got {self.venue!r})")
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.inst_ids,
                      markets_field="inst_ids", market_word="instrument",
                      credentials={"api_key": self.api_key, "api_secret": self.api_secret,
