@@ -172,11 +172,6 @@ class Kernel:
             return publish_trade
         return dispatch
 
-    def _count(self, name: str) -> Callable[[Any], None]:
-        def handler(_: Any) -> None:
-            self.counters[name] += 1
-        return handler
-
     def add_adapter(self, adapter: VenueAdapter) -> None:
         self.adapters[adapter.venue] = adapter
         if adapter.checksum_fn is not None:
@@ -280,7 +275,7 @@ class Kernel:
             return
         self._told_state = state
         if not reason:
-            reason = "; ".join(getattr(self.gate, "hold_reasons", {}).values()) or "risk gate"
+            reason = "; ".join(self.gate.hold_reasons.values()) or "risk gate"
         for strategy in list(self.strategies.values()):
             if state is TradingState.ACTIVE:
                 self._call(strategy, strategy.on_resume, reason)

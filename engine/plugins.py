@@ -360,7 +360,7 @@ max_position = 0.05
 """
 
 _T_BACKTEST = """# {{Class}} backtest: the paper deployment on a virtual clock over a simulated hour.
-#   volta backtest {{name}}.backtest.toml            (when the backtest package is installed)
+#   volta backtest {{name}}.backtest.toml            (report in var/backtest/)
 #   volta run {{name}}.backtest.toml --virtual --duration 3600   (works everywhere)
 
 [deployment]

@@ -269,17 +269,14 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
 def _seed_order_ids(ctx: StrategyContext, kernel: Kernel) -> None:
     """Client order ids stay unique across restarts: continue after the highest one the
     journal already holds for this strategy's prefix (same start millisecond, virtual clocks)."""
-    prefix = getattr(ctx, "_prefix", None)
-    if not prefix:
-        return
     highest = 0
-    lead = prefix + "-"
+    lead = ctx._prefix + "-"
     for order in kernel.orders:
         coid = order.client_order_id
         if coid.startswith(lead) and coid[len(lead):].isdigit():
             highest = max(highest, int(coid[len(lead):]))
     if highest:
-        ctx._next_id = max(getattr(ctx, "_next_id", 0), highest)
+        ctx._next_id = max(ctx._next_id, highest)
 
 
 async def _serve(node: Node, duration_s: float | None) -> None:

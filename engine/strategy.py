@@ -322,21 +322,7 @@ class StrategyContext:
 
     def greeks(self, underlying: str) -> Greeks:
         """Portfolio Greeks of ``underlying`` across venues (options at the chains' model Greeks)."""
-        totals = getattr(self._k.portfolio, "greeks", None)
-        if totals is not None:  # the portfolio keeps running totals in the same units
-            return Greeks(*totals(underlying))
-        gamma = vega = theta = 0.0
-        for pos in self.positions(underlying):
-            inst = pos.instrument
-            chain = self._k.chains.get(f"{inst.venue}:{underlying}")
-            n = None if chain is None else chain.index.get(inst.id)
-            if n is None or chain is None or not math.isfinite(chain.vega[n]):
-                continue
-            units = pos.qty * inst.contract_size
-            gamma += units * float(chain.gamma[n])
-            vega += units * float(chain.vega[n]) / 100.0
-            theta -= units * float(chain.theta[n]) / 365.0  # chain theta is -dP/dT per year
-        return Greeks(self.delta(underlying), gamma, vega, theta)
+        return Greeks(*self._k.portfolio.greeks(underlying))  # running totals, O(1)
 
     def pnl_usd(self) -> dict[str, float]:
         """Realized, unrealized, fees and total PnL of the whole process, in USD."""
