@@ -13,7 +13,7 @@ sockets ``"<venue>:<stream>"``). The wrappers are undone when recording ends.
 
 Captures must never hold credentials: every text is passed through ``redact`` (values of
 secret-looking JSON keys such as ``access_token``, ``client_secret``, ``sign``, ``apiKey``,
-``passphrase``, and every value registered by ``config.secrets``) before it is written. The
+``passphrase``, and every value registered by ``engine.config.secrets``) before it is written. The
 file is flushed every second, so a crash loses at most a second; Ctrl-C or SIGTERM stops
 cleanly (sessions stopped, file closed) and the exit code is 0; configuration problems exit 2.
 """
@@ -35,8 +35,8 @@ import structlog
 
 from adapters import ws as ws_mod
 from adapters.capture import CaptureWriter
-from config import ConfigError, load_config
-from config.secrets import known_secret_values
+from engine.config import ConfigError, load_config
+from engine.config.secrets import known_secret_values
 from engine.clock import LiveClock
 
 _log = structlog.get_logger("volta.record")

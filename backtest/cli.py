@@ -28,7 +28,7 @@ from backtest.sweep import (
     table_csv,
     table_text,
 )
-from config import ConfigError
+from engine.config import ConfigError
 from engine.runtime import resolve_plugins
 
 

@@ -35,7 +35,7 @@ from backtest.ledger import Ledger
 from backtest.metrics import summarize
 from backtest.schema import BacktestSpec, backtest_spec
 from backtest.store import EventStore
-from config import ConfigError, ConfigProblem, VoltaConfig
+from engine.config import ConfigError, ConfigProblem, VoltaConfig
 from engine.book import OrderBook
 from engine.clock import NS_PER_S, VirtualClock
 from engine.kernel import Kernel

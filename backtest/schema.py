@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from config import ConfigError, ConfigProblem, VoltaConfig, decode_params
+from engine.config import ConfigError, ConfigProblem, VoltaConfig, decode_params
 
 NonNeg = Annotated[float, msgspec.Meta(ge=0)]
 Positive = Annotated[float, msgspec.Meta(gt=0)]

@@ -28,7 +28,7 @@ import numpy as np
 from adapters import registry
 from adapters.capture import CaptureFormatError, load_records
 from adapters.sim import SimVenue, SimVenueParams
-from config import decode_params
+from engine.config import decode_params
 from engine.clock import NS_PER_S, VirtualClock
 from engine.integrity import BookKeeper
 from engine.model import (

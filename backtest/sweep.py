@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest.schema import check_backtest
-from config import ConfigError, ConfigProblem, VoltaConfig, load_config_text
+from engine.config import ConfigError, ConfigProblem, VoltaConfig, load_config_text
 from engine.runtime import resolve_plugins
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -202,7 +202,7 @@ def bench_journal(tmp: Path) -> dict[str, Any]:
 
 
 def _tick_to_order(journal: Path, no_gate: bool, seconds: int = 300) -> dict[str, Any]:
-    from config import default_config_path, load_config
+    from engine.config import default_config_path, load_config
     from engine.runtime import build_node
 
     cfg = load_config(default_config_path())

@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(command(argv[1:]) or 0)
     args = _parser().parse_args(argv)
     if args.command == "check-config":
-        from config import check_config
+        from engine.config import check_config
         from engine.runtime import resolve_plugins
 
         return check_config(args.config, resolve=resolve_plugins)
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from config import ConfigError, default_config_path, load_config
+    from engine.config import ConfigError, default_config_path, load_config
     from engine.logging import configure_logging
     from engine.plugins import PluginError
 

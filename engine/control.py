@@ -133,7 +133,7 @@ class ControlWatcher:
 def _journal_of(args: argparse.Namespace) -> Path:
     if args.journal:
         return Path(args.journal)
-    from config import default_config_path, load_config
+    from engine.config import default_config_path, load_config
 
     cfg = load_config(Path(args.config) if args.config else default_config_path())
     return Path(cfg.deployment.journal)

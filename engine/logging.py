@@ -7,7 +7,7 @@ so nothing reaches the stream without passing the redaction processor.
 
 Redaction runs after exception formatting and immediately before rendering, and removes:
 values under secret-looking keys (``api_secret``, ``token``, ``signature``, nested too),
-``Secret`` objects, and every registered secret value (``config.secrets.known_secret_values``)
+``Secret`` objects, and every registered secret value (``engine.config.secrets.known_secret_values``)
 wherever it occurs in a string - message, field or traceback.
 """
 
@@ -24,7 +24,7 @@ import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-from config.secrets import MASK, Secret, is_secret_key, known_secret_values
+from engine.config.secrets import MASK, Secret, is_secret_key, known_secret_values
 
 __all__ = ["configure_logging", "get_logger", "redact_secrets"]
 

@@ -313,7 +313,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from config import load_config  # noqa: E402
+from engine.config import load_config  # noqa: E402
 from engine.runtime import run_virtual  # noqa: E402
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from config import ConfigError, ConfigProblem, VoltaConfig, decode_params
+from engine.config import ConfigError, ConfigProblem, VoltaConfig, decode_params
 from engine.clock import NS_PER_S, Clock, LiveClock, TimerHandle, VirtualClock
 from engine.control import ControlWatcher, pid_path
 from engine.journal import Journal

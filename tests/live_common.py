@@ -17,7 +17,7 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 
-from config import load_config_text
+from engine.config import load_config_text
 from engine.clock import LiveClock
 from engine.kernel import Kernel
 from engine.model import BookStatus, OrderStatus, Side, SubmitOrder

@@ -2,7 +2,7 @@
 
 1. ``engine.model``: standard library, msgspec and sortedcontainers only.
 2. ``engine.pricing``: numpy and numba only; nothing from the rest of ``engine``.
-3. the rest of ``engine``: the model, each other, ``config`` (a leaf) and the runtime
+3. the rest of ``engine``: the model, each other, ``engine.config`` (a leaf) and the runtime
    libraries; never ``adapters``, ``strategies`` or ``websockets``.
 4. ``adapters.<venue>.codec`` (and modules of the same venue it imports): the model, orjson,
    msgspec (what the model is built on) and the standard library only; no asyncio, sockets,
@@ -12,8 +12,10 @@
    so every venue may build on them.
 6. ``strategies``: only the public ``engine`` API (``engine`` itself, ``engine.pricing``),
    numpy, msgspec and the standard library.
-7. ``config``: the standard library and msgspec only.
-8. ``backtest``: may use ``engine``, ``adapters`` and ``config``; strategies only by import path.
+7. ``engine.config`` (the deployment loader): the standard library and msgspec only. The
+   top-level ``config/`` folder holds deployment TOML files only (package data, no code), so
+   that a user's own ``config`` package never collides with ours.
+8. ``backtest``: may use ``engine`` and ``adapters``; strategies only by import path.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STDLIB = set(sys.stdlib_module_names)
-PACKAGES = ("engine", "adapters", "strategies", "config", "backtest")
+PACKAGES = ("engine", "adapters", "strategies", "backtest")
 SHARED_ADAPTER_MODULES = {"adapters.capture", "adapters.replay", "adapters.registry", "adapters.ws",
                           "adapters.ratelimit", "adapters.common", "adapters.record", "adapters"}
 SHARED_ADAPTER_PACKAGES = ("adapters.fakes", "adapters.live")  # venue-neutral helpers, not venues
@@ -87,12 +89,12 @@ def _violations_for(path: Path) -> list[str]:
                 problems.append(f"{where}: engine.pricing is a leaf")
             elif top not in STDLIB and top not in ("numpy", "numba", "engine"):
                 problems.append(f"{where}: engine.pricing may use only numpy and numba")
+        elif module.startswith("engine.config"):
+            if not (top in STDLIB or top == "msgspec" or name.startswith("engine.config")):
+                problems.append(f"{where}: engine.config may use only the stdlib and msgspec")
         elif module.startswith("engine"):
             if top in ("adapters", "strategies", "websockets"):
                 problems.append(f"{where}: engine must not depend on {top}")
-        elif module.startswith("config"):
-            if not (top in STDLIB or top in ("msgspec", "config")):
-                problems.append(f"{where}: config may use only the stdlib and msgspec")
         elif module.startswith("strategies"):
             ok = (top in STDLIB or top in ("numpy", "msgspec", "strategies") or name == "engine"
                   or name.startswith("engine.pricing"))
@@ -136,7 +138,7 @@ def test_every_package_follows_the_dependency_rules() -> None:
     ("from adapters.yy.codec import X\n", "adapters/zz/session.py", "must not import venue yy"),
     ("from adapters.yy.orders import X\n", "adapters/live/bad.py", "venue-neutral adapters module"),
     ("from adapters.yy.fake import X\n", "adapters/fakes/bad.py", "venue-neutral adapters module"),
-    ("import structlog\n", "config/bad.py", "stdlib and msgspec"),
+    ("import structlog\n", "engine/config/bad.py", "stdlib and msgspec"),
     ("import numpy\n", "engine/model/bad.py", "engine.model may use only"),
 ])
 def test_the_rule_checker_catches_violations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -148,3 +150,10 @@ def test_the_rule_checker_catches_violations(tmp_path: Path, monkeypatch: pytest
     path.write_text(source)
     problems = _violations_for(path)
     assert any(expected in p for p in problems), problems
+
+
+def test_config_folder_holds_deployment_files_only() -> None:
+    # A top-level ``config`` package would shadow (or be shadowed by) a user's own ``config``
+    # module: the folder ships TOML deployments as package data and nothing importable.
+    code = sorted(p.name for p in (ROOT / "config").iterdir() if p.suffix == ".py")
+    assert not code, f"config/ must hold deployment files only, found {code}"

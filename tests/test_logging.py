@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from config import Secret, load_config_text
+from engine.config import Secret, load_config_text
 from engine.logging import configure_logging, get_logger
 
 SECRET = "s3cr3t-Value-42"

@@ -85,7 +85,7 @@ async def test_record_writes_every_kind_redacted_and_it_replays(tmp_path: Path) 
 
 
 def test_redact_masks_secret_keys_and_registered_values() -> None:
-    from config.secrets import Secret
+    from engine.config.secrets import Secret
     Secret("very-secret-value-123")
     text = redact('{"access_token":"abc","x":"very-secret-value-123","sign":"zz","ok":"1"}')
     assert text == '{"access_token":"***","x":"***","sign":"***","ok":"1"}'
@@ -115,7 +115,7 @@ async def test_main_runs_for_a_duration(tmp_path: Path) -> None:
 def test_a_deribit_or_okx_table_under_another_name_is_a_config_error(venue: str, adapter: str) -> None:
     # Their parsers publish "<venue>:<name>" ids only; under another table name the books and
     # the adapter would disagree on the venue and every order would be denied NO_VENUE.
-    from config import load_config_text
+    from engine.config import load_config_text
     from engine.runtime import resolve_plugins
     text = (f'[deployment]\nname = "x"\nmode = "paper"\njournal = "j"\n'
             f'[venues.{venue}2]\nadapter = "{adapter}"\n')

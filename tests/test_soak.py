@@ -23,7 +23,7 @@ import pytest
 
 from adapters.binance.fake import BinanceFake
 from adapters.bybit.fake import BybitFake
-from config import load_config_text
+from engine.config import load_config_text
 from engine.clock import LiveClock
 from engine.model import BookStatus, OrderStatus, Side, SubmitOrder
 from engine.runtime import build_node

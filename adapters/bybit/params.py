@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from adapters.live.params import check_common
-from config.secrets import Secret
+from engine.config.secrets import Secret
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 

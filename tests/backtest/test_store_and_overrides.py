@@ -102,7 +102,7 @@ def test_key_paths_and_values() -> None:
 
 
 def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
-    from config import ConfigError
+    from engine.config import ConfigError
 
     cfg, _ = load_with_overrides(ROOT / "config" / "backtest.toml",
                                  [("strategies[0].params.half_spread_bps", 7.0)], seed=9)

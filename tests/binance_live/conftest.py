@@ -9,7 +9,7 @@ import pytest
 
 from adapters.binance.fake import BinanceFake
 from adapters.binance.session import BinanceParams, BinanceVenue
-from config.secrets import Secret
+from engine.config.secrets import Secret
 from engine.risk import RiskLimits
 from tests.live_common import running
 from tests.live_rest_cases import RestLive

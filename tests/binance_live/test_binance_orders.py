@@ -41,7 +41,7 @@ async def test_dead_man_switch_cancels_at_the_venue_when_we_go_quiet(live: Live)
 
 
 async def test_a_bad_secret_is_refused_by_the_venue_and_never_logged(fake, capsys) -> None:  # type: ignore[no-untyped-def]
-    from config.secrets import Secret
+    from engine.config.secrets import Secret
     lv = Live(fake, Live.make_adapter(fake, api_secret=Secret("wrong-secret-value")))
     await lv.adapter.start()
     try:

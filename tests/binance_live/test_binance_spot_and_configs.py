@@ -8,7 +8,7 @@ import pytest
 
 from adapters.binance.fake import BinanceFake
 from adapters.binance.session import BinanceParams, BinanceVenue
-from config import ConfigError, load_config
+from engine.config import ConfigError, load_config
 from engine.model import OrderRejected, Side, SubmitOrder
 from engine.runtime import resolve_plugins
 from tests.binance_live.conftest import Live
@@ -46,7 +46,7 @@ def test_shipped_deployment_files_validate_and_resolve(name: str, monkeypatch: p
     config = load_config(ROOT / "config" / f"{name}.toml")
     assert resolve_plugins(config) == []
     if name == "live-multi":  # the disabled venues' params must be valid too, once enabled
-        from config import decode_params
+        from engine.config import decode_params
         DeribitParams = pytest.importorskip("adapters.deribit.params").DeribitParams
         OkxParams = pytest.importorskip("adapters.okx.params").OkxParams
         decode_params(dict(config.venues["deribit"].params), DeribitParams, "venues.deribit.params")
@@ -63,7 +63,7 @@ def test_live_files_name_the_missing_key_variable(monkeypatch: pytest.MonkeyPatc
 
 
 def test_params_reject_half_credentials_and_too_many_streams() -> None:
-    from config.secrets import Secret
+    from engine.config.secrets import Secret
     with pytest.raises(ValueError, match="go together"):
         BinanceParams(api_key=Secret("k"))
     with pytest.raises(ValueError, match="1024 streams"):

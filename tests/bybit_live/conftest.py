@@ -9,7 +9,7 @@ import pytest
 
 from adapters.bybit.fake import BybitFake
 from adapters.bybit.session import BybitParams, BybitVenue
-from config.secrets import Secret
+from engine.config.secrets import Secret
 from engine.risk import RiskLimits
 from tests.live_common import running
 from tests.live_rest_cases import RestLive

@@ -45,7 +45,7 @@ async def test_dcp_cancels_at_the_venue_after_the_private_stream_is_gone(live: L
 
 
 async def test_a_bad_secret_fails_the_start_clearly_and_is_never_logged(fake, capsys) -> None:  # type: ignore[no-untyped-def]
-    from config.secrets import Secret
+    from engine.config.secrets import Secret
     lv = Live(fake, Live.make_adapter(fake, api_secret=Secret("wrong-secret-value")))
     with pytest.raises(RuntimeError, match="auth refused"):
         await lv.adapter.start()

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from config import (
+from engine.config import (
     ConfigError,
     ConfigProblem,
     Secret,

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.deribit.fake import DeribitFake
 from adapters.deribit.session import DeribitParams, DeribitVenue
-from config.secrets import Secret
+from engine.config.secrets import Secret
 from engine.risk import RiskLimits
 from tests.live_common import LiveHarness, running
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config import default_config_path
+from engine.config import default_config_path
 from engine.cli import main
 
 GOOD = default_config_path().read_text()

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from config import default_config_path, load_config
+from engine.config import default_config_path, load_config
 from engine.journal import Journal
 from engine.model import OrderFilled, Side
 from engine.runtime import run_virtual

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.okx.fake import OkxFake
 from adapters.okx.session import OkxParams, OkxVenue
-from config.secrets import Secret
+from engine.config.secrets import Secret
 from engine.risk import RiskLimits
 from tests.live_common import LiveHarness, running
 

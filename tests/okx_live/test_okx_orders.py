@@ -10,7 +10,7 @@ import pytest
 from adapters.okx import private as pv
 from adapters.okx.fake import OkxFake
 from adapters.okx.session import OkxVenue
-from config.secrets import Secret
+from engine.config.secrets import Secret
 from engine.model import (
     Liquidity,
     OrderAccepted,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from config import load_config_text
+from engine.config import load_config_text
 from engine.clock import NS_PER_S, VirtualClock
 from engine.journal import Journal, PositionAdjusted, ReconciliationCompleted
 from engine.model import (

@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from config import VoltaConfig
+from engine.config import VoltaConfig
 from engine.plugins import PluginError, resolve_strategy, strategy_registry
 from engine.runtime import run_virtual
 

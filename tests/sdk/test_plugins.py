@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from config import ConfigError, load_config, load_config_text
+from engine.config import ConfigError, load_config, load_config_text
 from engine.plugins import (
     BUILTIN_STRATEGIES,
     PluginError,
@@ -81,7 +81,7 @@ def test_check_config_reports_the_strategy_key_path() -> None:
 
 def test_build_node_resolves_short_names() -> None:
     import msgspec
-    from config import VoltaConfig
+    from engine.config import VoltaConfig
 
     raw = tomllib.loads(PAPER.format(cls="options_mm", params='underlying = "BTC"'))
     cfg = msgspec.convert(raw, VoltaConfig)

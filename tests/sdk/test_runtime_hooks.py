@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from config import load_config_text
+from engine.config import load_config_text
 from engine import ChainView, OrderBook, Strategy
 from engine.runtime import run_virtual
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config import load_config
+from engine.config import load_config
 from engine import Side
 from engine.journal import Journal
 from engine.model import (BookSnapshot, Instrument, InstrumentKind, Liquidity, OrderFilled,

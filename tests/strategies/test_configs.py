@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config import load_config
+from engine.config import load_config
 from engine.runtime import resolve_plugins, run_virtual
 
 ROOT = Path(__file__).resolve().parents[2]

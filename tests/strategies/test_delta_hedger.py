@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from config import StrategyConfig, load_config
+from engine.config import StrategyConfig, load_config
 from engine import Side, Strategy
 from engine.model import Instrument, InstrumentKind, Liquidity, OrderFilled
 from engine.runtime import run_virtual

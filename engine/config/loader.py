@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from config.schema import ConfigError, ConfigProblem, VoltaConfig, index_path, key_path
-from config.secrets import Secret, expand_env_document
+from engine.config.schema import ConfigError, ConfigProblem, VoltaConfig, index_path, key_path
+from engine.config.secrets import Secret, expand_env_document
 
 __all__ = [
     "ConfigError",
@@ -309,7 +309,7 @@ def decode_params(params: dict[str, Any] | None, params_type: type[Any], path: s
     Unknown keys and type errors raise ``ConfigError`` naming the full key path
     (``venues.sim.params.seed: expected int, got str``). A ``Secret`` fills a field typed
     ``Secret`` as is and a field typed ``str`` with its revealed value (which stays redacted
-    in logs); prefer declaring credentials as ``config.secrets.Secret``.
+    in logs); prefer declaring credentials as ``engine.config.secrets.Secret``.
     """
     problems: list[ConfigProblem] = []
     result = _convert({} if params is None else params, params_type, path, problems)
@@ -345,9 +345,21 @@ def check_config(path: str | os.PathLike[str],
     return 0
 
 
+def deployments_dir() -> Path:
+    """The folder of shipped deployment files (``config/*.toml``).
+
+    In a source checkout (and an editable install) that is the repository's ``config/``; a
+    regular install puts the same files under ``<prefix>/share/volta/config``.
+    """
+    checkout = Path(__file__).resolve().parents[2] / "config"
+    if (checkout / "paper.toml").is_file():
+        return checkout
+    return Path(sys.prefix) / "share" / "volta" / "config"
+
+
 def default_config_path() -> Path:
-    """The packaged paper-trading deployment (``config/paper.toml``)."""
-    return Path(__file__).resolve().with_name("paper.toml")
+    """The shipped paper-trading deployment (``config/paper.toml``)."""
+    return deployments_dir() / "paper.toml"
 
 
 _SYNTAX_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")

@@ -13,7 +13,7 @@ import threading
 import typing
 from typing import Any
 
-from config.schema import ConfigProblem, index_path, key_path
+from engine.config.schema import ConfigProblem, index_path, key_path
 
 __all__ = [
     "MASK",

@@ -3,7 +3,7 @@
 A leaf package (standard library and msgspec only) so that every layer can import it.
 """
 
-from config.loader import (
+from engine.config.loader import (
     ConfigError,
     ConfigProblem,
     check_config,
@@ -12,7 +12,7 @@ from config.loader import (
     load_config,
     load_config_text,
 )
-from config.schema import (
+from engine.config.schema import (
     Deployment,
     InstrumentRisk,
     LoggingConfig,
@@ -21,7 +21,7 @@ from config.schema import (
     VenueConfig,
     VoltaConfig,
 )
-from config.secrets import (
+from engine.config.secrets import (
     Secret,
     is_secret_key,
     known_secret_values,

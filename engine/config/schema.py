@@ -7,7 +7,7 @@ TOML key names, except ``StrategyConfig.class_``, spelt ``class`` in TOML.
 Numeric limits carry their constraints (``Meta(gt=0)``) so the loader reports "must be > 0" with
 the key path. Cross-field rules (unique strategy ids, strategy venues exist) live in the loader.
 ``ConfigProblem``/``ConfigError`` and the key-path helpers are here so that both the loader and
-the ``${ENV}`` expansion in ``config.secrets`` can report problems without importing each other.
+the ``${ENV}`` expansion in ``engine.config.secrets`` can report problems without importing each other.
 """
 
 from __future__ import annotations
