@@ -40,6 +40,7 @@ from engine.book import OrderBook
 from engine.clock import NS_PER_S, Clock
 from engine.integrity import BookKeeper
 from engine.model import (
+    canonical_asset,
     AmendOrder,
     BookDelta,
     BookSnapshot,
@@ -74,7 +75,7 @@ def instrument_from_spec(venue: str, s: InstrumentSpec) -> Instrument:
     return Instrument(
         venue=venue, symbol=s.symbol, kind=InstrumentKind(s.kind), base=s.base, quote=s.quote,
         settle=s.settle, inverse=s.inverse, contract_size=s.contract_size, tick_size=s.tick_size,
-        lot_size=s.lot_size, min_size=s.min_size, underlying=s.underlying or s.base,
+        lot_size=s.lot_size, min_size=s.min_size, underlying=canonical_asset(s.underlying or s.base), venue_underlying=s.underlying,
         expiry_ns=s.expiry_ns, strike=s.strike,
         option_type=OptionType(s.option_type) if s.option_type else None,
         premium_in_coin=s.premium_in_coin, maker_fee=s.maker_fee or 0.0,
@@ -352,7 +353,7 @@ class ReplayExchange(VenueAdapter):
         if not (px == px and px > 0):
             return
         inst = self._insts.get(iid)
-        und = (inst.underlying or inst.base) if inst is not None else iid
+        und = inst.asset if inst is not None else canonical_asset(iid.partition(":")[2])
         obs = self._index.get(und)
         if obs is None:
             obs = self._index[und] = deque()
@@ -538,7 +539,7 @@ class ReplayExchange(VenueAdapter):
         rate = inst.maker_fee if maker else inst.taker_fee
         notional = qty * inst.contract_size
         if inst.kind is InstrumentKind.OPTION:
-            und = self.index_price(inst.underlying or inst.base)
+            und = self.index_price(inst.asset)
             base = abs(rate) * notional * (1.0 if inst.premium_in_coin else (und if und == und else 0.0))
             cap = self.params.option_fee_cap * price * notional
             return round(math.copysign(min(base, cap), rate), 12)
@@ -583,7 +584,7 @@ class ReplayExchange(VenueAdapter):
         pos = self.positions.get(iid, 0.0)
         if abs(pos) <= _EPS:
             return
-        und = inst.underlying or inst.base
+        und = inst.asset
         s = self.delivery_price(und)
         if not s == s:
             log.error("settlement_without_index", instrument=iid, position=pos)

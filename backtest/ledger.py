@@ -67,7 +67,7 @@ class Ledger:
         if not self.underlying:
             inst = self.k.instruments.get(iid)
             if inst is not None:
-                self.underlying = inst.underlying or inst.base
+                self.underlying = inst.asset
 
     def _position(self, iid: str) -> Position | None:
         pos = self.positions.get(iid)
@@ -88,7 +88,7 @@ class Ledger:
             self._track(ev.instrument_id)
         pos.apply_fill(ev.side.sign, ev.quantity, ev.price, ev.fee)
         inst = pos.instrument
-        und = inst.underlying or inst.base
+        und = inst.asset
         meta = self.fill_meta(ev.trade_id)
         row: dict[str, Any] = {
             "ts_event": ev.ts_event, "ts_recv": ev.ts_recv, "instrument": ev.instrument_id,
@@ -114,7 +114,7 @@ class Ledger:
             return
         inst = self.k.instruments[row["instrument"]]
         sign = 1.0 if row["side"] == "buy" else -1.0
-        und = inst.underlying or inst.base
+        und = inst.asset
         ccy = self._pnl_ccy(inst)
         row[f"markout_{h:g}s_usd"] = self._usd(sign * (mid - row["price"]) * row["quantity"]
                                                * inst.contract_size, ccy, und)
@@ -179,7 +179,7 @@ class Ledger:
         und_px = self._und_px(self.underlying) if self.underlying else _NAN
         for iid, pos in self.positions.items():
             inst = pos.instrument
-            und = inst.underlying or inst.base
+            und = inst.asset
             mark = self._mid(iid)
             if mark == mark:
                 pos.mark = mark

@@ -25,6 +25,7 @@ from engine.bus import MessageBus
 from engine.clock import Clock, TimerHandle
 from engine.journal import Journal
 from engine.model import (
+    canonical_asset,
     BookDelta,
     BookSnapshot,
     BookStatus,
@@ -182,7 +183,7 @@ class Kernel:
         for inst in instruments:
             self.instruments[inst.id] = inst
             self.portfolio.add_instrument(inst)
-            self.underlying_of[inst.id] = inst.underlying or inst.base
+            self.underlying_of[inst.id] = inst.asset
         self._build_chains()
 
     def _build_chains(self) -> None:
@@ -190,7 +191,7 @@ class Kernel:
         groups: dict[str, list[Instrument]] = defaultdict(list)
         for inst in self.instruments.values():
             if inst.kind is InstrumentKind.OPTION and inst.expiry_ns > 0:
-                groups[f"{inst.venue}:{inst.underlying or inst.base}"].append(inst)
+                groups[f"{inst.venue}:{inst.asset}"].append(inst)
         for key, options in groups.items():
             if key in self.chains and len(self.chains[key].ids) == len(options):
                 continue
@@ -380,6 +381,9 @@ class Kernel:
     def _on_mark(self, ev: MarkPrice) -> None:
         self.marks[ev.instrument_id] = ev.mark_price
         und = self.underlying_of.get(ev.instrument_id)
+        if und is None and ev.mark_price != ev.mark_price:
+            # a pure index event (Deribit price_index, OKX index-tickers): its id names the index
+            und = canonical_asset(ev.instrument_id.partition(":")[2])
         if und is not None and ev.index_price == ev.index_price:
             self.portfolio.set_underlying_price(und, ev.index_price)
         book = self.books.get(ev.instrument_id)
@@ -400,9 +404,10 @@ class Kernel:
         if chain is not None:
             chain.set_expiry_forward(ev.instrument_id, ev.underlying_price)
             chain.set_venue_mark_iv(ev.instrument_id, ev.mark_iv)
-        if ev.instrument_id not in self._model_greeks and ev.delta == ev.delta:
-            # the venue's Greeks until the chain view has model Greeks for this option
-            self.portfolio.set_venue_greeks(ev.instrument_id, ev.delta, ev.gamma, ev.vega, ev.theta)
+        if ev.instrument_id not in self._model_greeks:
+            # the venue's Greeks (premium-adjusted delta for coin options) until the chain
+            # view has model Greeks for this option
+            self.portfolio.on_option_summary(ev, self.clock.now_ns())
         und = self.underlying_of.get(ev.instrument_id)
         if und is not None and ev.underlying_price == ev.underlying_price:
             self.portfolio.underlying_prices.setdefault(und, ev.underlying_price)

@@ -23,21 +23,56 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
 
-from engine.model import Instrument, InstrumentKind, OrderFilled
+from engine.model import (
+    Instrument,
+    InstrumentKind,
+    OptionSummary,
+    OrderFilled,
+    canonical_asset,
+    is_usd,
+)
+from engine.pricing.inverse import inverse_greeks_scalar
+
+_DZERO = Decimal(0)
+
+
+def premium_adjusted_delta(inst: Instrument, iv: float, forward: float, now_ns: int) -> float:
+    """Premium-adjusted coin delta of one unit of a coin-settled option (NaN if unknown)."""
+    t = inst.years_to_expiry(now_ns)
+    if not (iv == iv and iv > 0 and forward == forward and forward > 0 and 0 < t < math.inf):
+        return math.nan
+    g = inverse_greeks_scalar(inst.is_call, forward, inst.strike, t, iv, 0.0)
+    return float(g[1])
+
+
+def exact(qty: float) -> Decimal:
+    """A venue quantity as the exact decimal it was written as (0.1 -> Decimal('0.1')).
+
+    ``repr`` of a float is the shortest string that round-trips, i.e. the decimal the venue
+    sent; summing those decimals never drifts (0.1 + 0.2 - 0.3 is exactly 0)."""
+    return Decimal(repr(float(qty)))
 
 
 class Position:
-    __slots__ = ("instrument", "qty", "avg_price", "realized", "fees", "traded_qty", "fills",
-                 "mark", "delta_per_contract", "contrib")
+    """One instrument's position. ``exact_qty`` (a Decimal, in contracts) is the truth;
+    ``qty`` is its float view for pricing and reports, refreshed on every change, so a
+    flat position reads exactly 0.0."""
+
+    __slots__ = ("instrument", "qty", "exact_qty", "avg_price", "realized", "fees", "traded_qty",
+                 "fills", "mark", "delta_per_contract", "contrib", "funding")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
+        self.exact_qty = _DZERO
         self.qty = 0.0
         self.avg_price = 0.0
         self.realized = 0.0  # in pnl_currency
         self.fees = 0.0  # in the fee currency of the fills (quote or settle)
-        self.traded_qty = 0.0
+        self.funding = 0.0  # funding received (+) or paid (-), in the settlement currency
+        self.traded_qty = _DZERO
         self.fills = 0
         self.mark = math.nan
         self.delta_per_contract = math.nan  # option delta from Greeks, per contract
@@ -56,42 +91,56 @@ class Position:
             return i.settle
         return i.quote
 
+    @property
+    def fee_currency(self) -> str:
+        i = self.instrument
+        return i.settle if i.inverse or i.kind is InstrumentKind.OPTION else i.quote
+
+    def _set_qty(self, q: Decimal) -> None:
+        self.exact_qty = q
+        self.qty = float(q)
+
     def apply_fill(self, side_sign: int, qty: float, price: float, fee: float) -> float:
         """Apply a fill; returns the PnL it realized (pnl_currency)."""
         cs = self.instrument.contract_size
-        signed = side_sign * qty
-        realized = 0.0
+        q = exact(qty)
+        signed = q if side_sign > 0 else -q
+        cur = self.exact_qty
         self.fills += 1
-        self.traded_qty += qty
+        self.traded_qty += q
         self.fees += fee
-        if self.qty == 0.0 or (self.qty > 0) == (signed > 0):
-            new_qty = self.qty + signed
+        if cur == 0 or (cur > 0) == (signed > 0):
+            new = cur + signed
+            old_abs, add = abs(float(cur)), float(q)
             if self.is_inverse_linear_priced:
                 # Average entry of inverse contracts is the harmonic mean of fill prices.
-                inv = (abs(self.qty) / self.avg_price if self.qty else 0.0) + qty / price
-                self.avg_price = abs(new_qty) / inv
+                inv = (old_abs / self.avg_price if old_abs else 0.0) + add / price
+                self.avg_price = (old_abs + add) / inv
             else:
-                self.avg_price = (abs(self.qty) * self.avg_price + qty * price) / abs(new_qty)
-            self.qty = new_qty
+                self.avg_price = (old_abs * self.avg_price + add * price) / (old_abs + add)
+            self._set_qty(new)
             return 0.0
-        closing = min(qty, abs(self.qty))
-        direction = 1.0 if self.qty > 0 else -1.0
+        closing = float(min(q, abs(cur)))
+        direction = 1.0 if cur > 0 else -1.0
         if self.is_inverse_linear_priced:
             realized = direction * closing * cs * (1.0 / self.avg_price - 1.0 / price)
         else:
             realized = direction * closing * cs * (price - self.avg_price)
         self.realized += realized
-        self.qty += signed
-        if abs(self.qty) < 1e-12:
-            self.qty = 0.0
+        new = cur + signed
+        self._set_qty(new)
+        if new == 0:
             self.avg_price = 0.0
-        elif (self.qty > 0) != (direction > 0):
+        elif (new > 0) != (direction > 0):
             self.avg_price = price  # flipped: the remainder opened at this price
         return realized
 
     def unrealized(self) -> float:
-        if self.qty == 0.0 or math.isnan(self.mark):
+        """Unrealized PnL at ``mark`` in ``pnl_currency``; NaN (unknown) without a mark."""
+        if self.qty == 0.0:
             return 0.0
+        if math.isnan(self.mark):
+            return math.nan
         cs = self.instrument.contract_size
         if self.is_inverse_linear_priced:
             return self.qty * cs * (1.0 / self.avg_price - 1.0 / self.mark)
@@ -136,7 +185,7 @@ class Portfolio:
 
     def add_instrument(self, instrument: Instrument) -> None:
         self._instruments[instrument.id] = instrument
-        self._und[instrument.id] = instrument.underlying or instrument.base
+        self._und[instrument.id] = instrument.asset
 
     def instrument(self, instrument_id: str) -> Instrument | None:
         return self._instruments.get(instrument_id)
@@ -178,7 +227,7 @@ class Portfolio:
         """Set a position to the venue's view (reconciliation); returns the change in qty."""
         pos = self._get(instrument_id)
         change = qty - pos.qty
-        pos.qty = qty
+        pos._set_qty(exact(qty))
         pos.avg_price = avg_price if qty != 0.0 else 0.0
         if math.isnan(pos.mark) and avg_price > 0:
             pos.mark = avg_price
@@ -252,7 +301,27 @@ class Portfolio:
 
     def set_underlying_price(self, underlying: str, price: float) -> None:
         if price == price and price > 0:
-            self.underlying_prices[underlying] = price
+            self.underlying_prices[canonical_asset(underlying)] = price
+
+    def on_option_summary(self, ev: OptionSummary, now_ns: int) -> None:
+        """The venue's option analytics, used until the chain view has model Greeks.
+
+        Coin-settled (inverse) options get the premium-adjusted delta, the coin hedge ratio
+        ``Delta_BS - c`` (docs/units.md), computed by ``engine.pricing`` from the venue's mark
+        IV on its forward; without a mark IV, Deribit's own identity ``delta - mark`` (mark
+        in coin); never the plain Black-Scholes delta the venue publishes. Gamma, vega and
+        theta stay the venue's (per vol point, per day)."""
+        inst = self._instruments.get(ev.instrument_id)
+        if inst is None or inst.kind is not InstrumentKind.OPTION:
+            return
+        delta = ev.delta
+        if inst.premium_in_coin:
+            delta = premium_adjusted_delta(inst, ev.mark_iv, ev.underlying_price, now_ns)
+            if delta != delta and ev.delta == ev.delta and ev.mark_price == ev.mark_price:
+                delta = ev.delta - ev.mark_price
+        if delta != delta:
+            return
+        self.set_venue_greeks(ev.instrument_id, delta, ev.gamma, ev.vega, ev.theta)
 
     # -- Greek totals -----------------------------------------------------------------------
     def _recontrib(self, pos: Position) -> None:
@@ -287,8 +356,11 @@ class Portfolio:
             self._recontrib(pos)
 
     def greeks(self, underlying: str) -> tuple[float, float, float, float]:
-        """(delta, gamma, vega, theta) totals of ``underlying`` across venues (O(1))."""
+        """(delta, gamma, vega, theta) totals of ``underlying`` across venues (O(1)); the
+        underlying may be spelt as any venue does (``btc_usd`` is ``BTC``)."""
         t = self._totals.get(underlying)
+        if t is None:
+            t = self._totals.get(canonical_asset(underlying))
         return _ZERO if t is None else (t[0], t[1], t[2], t[3])
 
     def vega_by_expiry(self, underlying: str) -> dict[int, float]:
@@ -301,36 +373,90 @@ class Portfolio:
         return self._und.get(instrument_id)
 
     # -- aggregates -------------------------------------------------------------------------
-    def _to_usd(self, amount: float, currency: str, underlying: str) -> float:
-        if currency in ("USD", "USDT", "USDC"):
-            return amount
-        px = self.underlying_prices.get(underlying, math.nan)
-        return amount * px if px == px else 0.0
+    def price_usd(self, currency: str) -> float:
+        """USD price of one unit of ``currency``: 1 for USD and USD stablecoins, else the
+        latest index of the coin (``underlying_prices``, fed by the venues' index and mark
+        events); NaN when no price has been seen: the amount is *unpriced*, never 0."""
+        if is_usd(currency):
+            return 1.0
+        return self.underlying_prices.get(canonical_asset(currency), math.nan)
+
+    def _to_usd(self, amount: float, currency: str) -> float:
+        if amount == 0.0:
+            return 0.0
+        return amount * self.price_usd(currency)
 
     def _underlying_of(self, pos: Position) -> str:
-        return pos.instrument.underlying or pos.instrument.base
+        return pos.instrument.asset
 
-    def pnl_usd(self) -> dict[str, float]:
-        """Realized, unrealized, fees and total PnL in USD across all positions."""
-        realized = unrealized = fees = 0.0
-        for pos in self._positions.values():
-            und = self._underlying_of(pos)
+    def _pnl_parts(self, positions: Iterable[Position]) -> dict[str, dict[str, float]]:
+        """Per currency: realized, unrealized, fees and funding (native units)."""
+        out: dict[str, dict[str, float]] = {}
+        for pos in positions:
             ccy = pos.pnl_currency
-            realized += self._to_usd(pos.realized, ccy, und)
-            unrealized += self._to_usd(pos.unrealized(), ccy, und)
-            fee_ccy = pos.instrument.settle if pos.instrument.inverse else pos.instrument.quote
-            fees += self._to_usd(pos.fees, fee_ccy, und)
-        return {"realized": realized, "unrealized": unrealized, "fees": fees,
-                "total": realized + unrealized - fees}
+            d = out.setdefault(ccy, {"realized": 0.0, "unrealized": 0.0, "fees": 0.0, "funding": 0.0})
+            d["realized"] += pos.realized
+            d["unrealized"] += pos.unrealized()
+            f = out.setdefault(pos.fee_currency, {"realized": 0.0, "unrealized": 0.0, "fees": 0.0,
+                                                  "funding": 0.0})
+            f["fees"] += pos.fees
+            f["funding"] += pos.funding
+        return out
+
+    def _pnl_usd_of(self, positions: Iterable[Position]) -> dict[str, Any]:
+        realized = unrealized = fees = funding = 0.0
+        unpriced: dict[str, float] = {}
+        for ccy, d in self._pnl_parts(positions).items():
+            px = self.price_usd(ccy)
+            net = d["realized"] + d["unrealized"] - d["fees"] + d["funding"]
+            if px != px or d["unrealized"] != d["unrealized"]:
+                if net != 0.0 or d["unrealized"] != d["unrealized"]:
+                    unpriced[ccy] = net
+                continue
+            realized += d["realized"] * px
+            unrealized += d["unrealized"] * px
+            fees += d["fees"] * px
+            funding += d["funding"] * px
+        return {"realized": realized, "unrealized": unrealized, "fees": fees, "funding": funding,
+                "total": realized + unrealized - fees + funding, "unpriced": unpriced}
+
+    def pnl_usd(self) -> dict[str, Any]:
+        """Realized, unrealized, fees, funding and total PnL in USD across all positions.
+
+        Coin amounts are converted at ``price_usd``. A currency with no price yet is left
+        out of the USD figures and listed under ``unpriced`` with its net amount in that
+        currency (never converted at 0); ``total`` then covers the priced part only."""
+        return self._pnl_usd_of(self._positions.values())
+
+    def pnl_usd_by_venue(self) -> dict[str, dict[str, Any]]:
+        """``pnl_usd`` per venue (the per-venue breakdown of the firm's PnL)."""
+        venues: dict[str, list[Position]] = {}
+        for pos in self._positions.values():
+            venues.setdefault(pos.instrument.venue, []).append(pos)
+        return {v: self._pnl_usd_of(ps) for v, ps in sorted(venues.items())}
+
+    def unpriced(self) -> dict[str, float]:
+        """Currencies with a non-zero amount but no USD price (net amount per currency)."""
+        return self.pnl_usd()["unpriced"]
 
     def pnl_coin(self) -> dict[str, float]:
-        """Realized + unrealized - fees per PnL currency (coin for inverse products)."""
+        """Realized + unrealized - fees + funding per currency (coin for inverse products)."""
+        return {ccy: d["realized"] + d["unrealized"] - d["fees"] + d["funding"]
+                for ccy, d in self._pnl_parts(self._positions.values()).items()}
+
+    def apply_funding(self, instrument_id: str, amount: float) -> None:
+        """Book a funding payment (settlement currency; + received, - paid) on a position."""
+        pos = self._positions.get(instrument_id)
+        if pos is not None:
+            pos.funding += amount
+
+    def delta_by_venue(self, underlying: str) -> dict[str, float]:
+        """Delta of ``underlying`` per venue (underlying units): the breakdown of ``delta``."""
+        und = canonical_asset(underlying)
         out: dict[str, float] = {}
         for pos in self._positions.values():
-            ccy = pos.pnl_currency
-            out[ccy] = out.get(ccy, 0.0) + pos.realized + pos.unrealized()
-            fee_ccy = pos.instrument.settle if pos.instrument.inverse else pos.instrument.quote
-            out[fee_ccy] = out.get(fee_ccy, 0.0) - pos.fees
+            if pos.qty != 0.0 and pos.instrument.asset == und:
+                out[pos.instrument.venue] = out.get(pos.instrument.venue, 0.0) + pos.contrib[0]
         return out
 
     def delta(self, underlying: str) -> float:
@@ -340,7 +466,7 @@ class Portfolio:
     def greeks_summary(self, underlying: str) -> dict[str, float]:
         """Greek totals for the status line; delta also in USD."""
         d, g, v, t = self.greeks(underlying)
-        px = self.underlying_prices.get(underlying, math.nan)
+        px = self.underlying_prices.get(canonical_asset(underlying), math.nan)
         return {"delta": d, "delta_usd": d * px if px == px else math.nan, "gamma": g,
                 "vega_usd": v, "theta_usd_day": t}
 

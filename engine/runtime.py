@@ -31,6 +31,7 @@ from engine.model import TradingState
 from engine.reconcile import rebuild, reconcile, recover
 from engine.plugins import PluginError, load_object, resolve_strategy
 from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
+from engine.risk.underlyings import canonical_keys, check_known
 from engine.status import status_fields
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
@@ -54,8 +55,9 @@ def risk_limits(config: VoltaConfig) -> RiskLimits:
         max_open_orders_per_instrument=r.max_open_orders_per_instrument,
         max_open_orders_per_strategy=r.max_open_orders_per_strategy,
         duplicate_window_ms=r.duplicate_window_ms,
-        underlyings={k: UnderlyingLimits(v.max_delta, v.max_gamma, v.max_vega_usd,
-                                         v.max_vega_per_expiry_usd) for k, v in r.underlyings.items()},
+        underlyings=canonical_keys({k: UnderlyingLimits(v.max_delta, v.max_gamma, v.max_vega_usd,
+                                                        v.max_vega_per_expiry_usd)
+                                    for k, v in r.underlyings.items()}),
         global_rate=RateLimit(r.order_rate_per_s, r.order_burst) if r.order_rate_per_s else None,
         venue_rates={k: RateLimit(v.rate, v.burst) for k, v in r.venue_rates.items()},
         max_fills=r.max_fills,
@@ -143,6 +145,7 @@ class Node:
             if rate is not None:
                 k.gate.set_venue_rate(adapter.venue, *rate)
             log.info("venue_started", venue=adapter.venue, instruments=len(adapter.instruments()))
+        check_known(self.config.risk.underlyings, k.instruments.values())
         self.recovered = await recover(k)
         cod = self.config.risk.cancel_on_disconnect_s
         if cod > 0:

@@ -96,7 +96,7 @@ def _display_rank(kernel: Kernel, instrument_id: str) -> tuple[int, int, float, 
     if inst is None:
         return (9, 0, 0.0, instrument_id)
     if inst.kind is InstrumentKind.OPTION:
-        und = kernel.portfolio.underlying_prices.get(inst.underlying or inst.base, math.nan)
+        und = kernel.portfolio.underlying_prices.get(inst.asset, math.nan)
         distance = abs(inst.strike - und) if und == und else inst.strike
         return (5, inst.expiry_ns, distance, instrument_id)
     rank = {InstrumentKind.PERPETUAL: 0, InstrumentKind.FUTURE: 1, InstrumentKind.SPOT: 2}[inst.kind]

@@ -31,6 +31,7 @@ import msgspec
 from engine.consolidated import ConsolidatedBook
 from engine.model import (
     BookStatusChanged,
+    canonical_asset,
     Instrument,
     InstrumentKind,
     MarkPrice,
@@ -247,7 +248,7 @@ class StrategyContext:
         """Listed instruments, optionally of one venue, underlying and kind."""
         return [i for i in self._k.instruments.values()
                 if (venue is None or i.venue == venue) and (kind is None or i.kind is kind)
-                and (underlying is None or (i.underlying or i.base) == underlying)]
+                and (underlying is None or i.asset == canonical_asset(underlying))]
 
     def book(self, instrument_id: str) -> OrderBook | None:
         """The live L2 book (read-only), or None if the instrument has no book."""
@@ -266,13 +267,13 @@ class StrategyContext:
 
     def subscribe_chain(self, underlying: str, venue: str | None = None) -> ChainView | None:
         """``on_chain`` after every refit of the option chain; returns the chain (None: no options)."""
-        key = f"{venue or self.venue}:{underlying}"
+        key = f"{venue or self.venue}:{canonical_asset(underlying)}"
         self._k.subscribe_chain(self.strategy_id, key)
         return self._k.chains.get(key)
 
     def chain(self, underlying: str, venue: str | None = None) -> ChainView | None:
         """The live option chain (market and model IVs, Greeks) of ``underlying`` (read-only)."""
-        return self._k.chains.get(f"{venue or self.venue}:{underlying}")
+        return self._k.chains.get(f"{venue or self.venue}:{canonical_asset(underlying)}")
 
     def surface(self, underlying: str, venue: str | None = None) -> VolSurface | None:
         """The fitted SVI surface of the chain, or None before the first successful fit."""
@@ -314,7 +315,7 @@ class StrategyContext:
     def positions(self, underlying: str | None = None) -> list[Position]:
         """Non-flat positions, optionally of one underlying."""
         return [p for p in self._k.portfolio.positions() if p.qty != 0.0 and (
-            underlying is None or (p.instrument.underlying or p.instrument.base) == underlying)]
+            underlying is None or p.instrument.asset == canonical_asset(underlying))]
 
     def delta(self, underlying: str) -> float:
         """Portfolio delta of ``underlying`` in underlying units, across every venue."""

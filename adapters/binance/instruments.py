@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.model import Instrument, InstrumentKind, VenueProtocolError
+from engine.model import Instrument, InstrumentKind, VenueProtocolError, canonical_asset
 
 _NS_PER_MS = 1_000_000
 
@@ -60,5 +60,6 @@ def _instrument(sym: dict[str, Any], market: str, venue: str) -> Instrument:
         settle=str(sym.get("marginAsset") or (base if inverse else quote)), inverse=inverse,
         contract_size=float(sym.get("contractSize", 1.0)) if inverse else 1.0,
         tick_size=tick, lot_size=step, min_size=min_qty,
-        underlying=str(sym.get("pair") or ""), expiry_ns=expiry,
+        underlying=canonical_asset(str(sym.get("pair") or base)),
+        venue_underlying=str(sym.get("pair") or ""), expiry_ns=expiry,
         active=status == "TRADING" and bool(ctype))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import calendar
 from typing import Any
 
-from engine.model import Instrument, InstrumentKind, OptionType
+from engine.model import Instrument, InstrumentKind, OptionType, canonical_asset
 
 from adapters.bybit.channels import volta_symbol
 from adapters.bybit.fields import VENUE, bad, num, opt_ms_to_ns, string
@@ -129,7 +129,7 @@ def parse_instrument(row: dict[str, Any], category: str) -> Instrument | None:
         return Instrument(
             venue=VENUE, symbol=symbol, kind=InstrumentKind.OPTION, base=base, quote=quote,
             settle=settle, tick_size=tick, lot_size=lot, min_size=min_size,
-            underlying=o_base, expiry_ns=delivery or expiry, strike=strike, option_type=otype,
+            underlying=canonical_asset(o_base), venue_underlying=o_base, expiry_ns=delivery or expiry, strike=strike, option_type=otype,
             premium_in_coin=False, active=active)
     kind_inverse = _CONTRACT_KINDS.get(row.get("contractType", ""))
     if kind_inverse is None:
@@ -138,5 +138,5 @@ def parse_instrument(row: dict[str, Any], category: str) -> Instrument | None:
     return Instrument(
         venue=VENUE, symbol=symbol, kind=kind, base=base, quote=quote, settle=settle,
         inverse=inverse, contract_size=1.0, tick_size=tick, lot_size=lot, min_size=min_size,
-        underlying=base, expiry_ns=delivery if kind is InstrumentKind.FUTURE else 0,
+        underlying=canonical_asset(base), venue_underlying=base, expiry_ns=delivery if kind is InstrumentKind.FUTURE else 0,
         active=active)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.model import Instrument, InstrumentKind, OptionType, VenueProtocolError
+from engine.model import Instrument, InstrumentKind, OptionType, VenueProtocolError, canonical_asset
 
 VENUE = "deribit"
 _NS_PER_MS = 1_000_000
@@ -134,7 +134,8 @@ def parse_instrument(d: Any) -> tuple[Instrument, TickSteps] | None:
         tick_size=_num(d["tick_size"], "tick_size"),
         lot_size=min_amount,
         min_size=min_amount,
-        underlying=underlying,
+        underlying=canonical_asset(underlying),
+        venue_underlying=underlying,
         expiry_ns=expiry_ns,
         strike=strike,
         option_type=option_type,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from engine.model import Instrument, InstrumentKind, OptionType, VenueProtocolError
+from engine.model import Instrument, InstrumentKind, OptionType, VenueProtocolError, canonical_asset
 
 VENUE = "okx"
 _NS_PER_MS = 1_000_000
@@ -121,7 +121,8 @@ def parse_instrument(d: Any) -> Instrument | None:
         tick_size=_f(d, "tickSz"),
         lot_size=_f(d, "lotSz"),
         min_size=_f(d, "minSz") if _s(d, "minSz") else 0.0,
-        underlying=underlying,
+        underlying=canonical_asset(underlying or base),
+        venue_underlying=underlying,
         expiry_ns=expiry_ns,
         strike=strike,
         option_type=option_type,

@@ -3,6 +3,7 @@
 The bottom of the dependency graph: the standard library, msgspec and sortedcontainers only.
 """
 
+from engine.model.assets import MarginType, canonical_asset, is_usd
 from engine.model.codec import Codec, VenueProtocolError
 from engine.model.enums import (
     BookStatus,
@@ -66,4 +67,5 @@ __all__ = [
     "OrderSubmitted", "OrderType", "Quote", "RawLevel", "Side", "StrategyId", "SubmitOrder",
     "TimeInForce", "Trade", "TradingState", "Venue", "VenueStatusChanged", "OrderStatusReport",
     "PositionReport", "VenueReconciliation", "instrument_id", "split_instrument_id",
+    "MarginType", "canonical_asset", "is_usd",
 ]

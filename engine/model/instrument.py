@@ -6,6 +6,7 @@ import math
 
 import msgspec
 
+from engine.model.assets import MarginType, canonical_asset
 from engine.model.enums import InstrumentKind, OptionType
 from engine.model.identifiers import InstrumentId, instrument_id
 
@@ -19,6 +20,11 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     products, ``contract_size`` units of ``quote`` each for inverse ones). Prices are in
     ``quote`` per unit of ``base`` for linear products; for inverse *options* (Deribit,
     OKX) the premium is quoted in the settlement coin, see ``premium_in_coin``.
+
+    ``underlying`` is the canonical asset (``BTC``, see ``engine.model.assets``) the venue
+    parsers map their own naming to; ``venue_underlying`` keeps the venue's spelling
+    (``btc_usd``, ``BTC-USD``, ``BTCUSDT``). Read ``asset`` rather than ``underlying``: it is
+    canonical even for an instrument built by hand with a venue name or none.
     """
 
     venue: str
@@ -34,6 +40,7 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     min_size: float = 0.0
     # options (and futures: expiry only)
     underlying: str = ""
+    venue_underlying: str = ""
     expiry_ns: int = 0
     strike: float = 0.0
     option_type: OptionType | None = None
@@ -45,6 +52,23 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def id(self) -> InstrumentId:
         return instrument_id(self.venue, self.symbol)
+
+    @property
+    def asset(self) -> str:
+        """Canonical underlying (``BTC``): the key of risk limits, Greeks and reports."""
+        return canonical_asset(self.underlying or self.base)
+
+    @property
+    def margin_type(self) -> MarginType:
+        if self.kind is InstrumentKind.SPOT:
+            return MarginType.SPOT
+        return MarginType.INVERSE if self.inverse else MarginType.LINEAR
+
+    @property
+    def contract_unit(self) -> str:
+        """Currency one contract is sized in: the USD face (``quote``) of inverse futures and
+        perpetuals, else the coin (``base``) it delivers."""
+        return self.quote if self.inverse and self.kind is not InstrumentKind.OPTION else self.base
 
     @property
     def is_option(self) -> bool:
@@ -77,10 +101,11 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         return _is_multiple(size, self.lot_size)
 
     def notional_usd(self, size: float, price: float, underlying_price: float) -> float:
-        """Approximate USD notional of ``size`` contracts at ``price``.
+        """USD notional of ``size`` contracts at ``price``.
 
-        Options are measured on the underlying they deliver (the regulatory convention
-        for notional caps), everything else on the traded price.
+        Inverse futures and perpetuals: contracts x face value (USD), whatever the price.
+        Options are measured on the underlying they deliver (the regulatory convention for
+        notional caps, ``underlying_price`` in USD), everything else on the traded price.
         """
         if self.inverse and not self.is_option:
             return abs(size) * self.contract_size

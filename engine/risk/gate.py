@@ -203,9 +203,17 @@ class RiskGate:
         reference = mid if mid == mid else (book.best_ask_price() if sign > 0 else book.best_bid_price())
         if math.isnan(reference):
             return Denial(Reason.NO_REFERENCE_PRICE, f"book of {iid} has no prices")
-        und = inst.underlying or inst.base
-        und_px = self.portfolio.underlying_prices.get(und, reference)
-        notional = inst.notional_usd(qty, price if price is not None else reference, und_px)
+        und = inst.asset
+        und_px = self.portfolio.underlying_prices.get(und, math.nan)
+        px = price if price is not None else reference
+        if inst.is_option or inst.inverse:
+            notional = inst.notional_usd(qty, px, und_px)  # options: on the underlying (USD)
+        else:
+            notional = inst.notional_usd(qty, px, und_px) * self.portfolio.price_usd(inst.quote)
+        if notional != notional:
+            return Denial(Reason.UNPRICED,
+                          f"no USD price for {und if inst.is_option else inst.quote} yet: "
+                          f"the notional of {iid} is unknown")
         if notional > lim.max_order_notional_usd:
             return Denial(Reason.MAX_ORDER_NOTIONAL,
                           f"notional {notional:,.0f} USD > max {lim.max_order_notional_usd:,.0f}",

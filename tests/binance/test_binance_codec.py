@@ -278,7 +278,7 @@ def test_exchange_info_coinm_documented_format() -> None:
                                              json.dumps(body), 0)
     assert q.kind is InstrumentKind.FUTURE and q.expiry_ns == 1727424000000 * 1_000_000
     assert q.inverse and q.contract_size == 100.0 and q.settle == "BTC" and q.tick_size == 0.1
-    assert p.kind is InstrumentKind.PERPETUAL and p.expiry_ns == 0 and p.underlying == "BTCUSD"
+    assert p.kind is InstrumentKind.PERPETUAL and p.expiry_ns == 0 and p.underlying == "BTC" and p.venue_underlying == "BTCUSD"
 
 
 # -- malformed input and fuzzing ---------------------------------------------------------------

@@ -208,7 +208,7 @@ def test_known_instruments_by_hand(replay: tuple[DeribitCodec, list[Any]]) -> No
     # "future_type":"reversed","settlement_currency":"SOL","counter_currency":"USD"
     sol = insts["SOL-24JUN22"]
     assert sol.inverse and (sol.base, sol.quote, sol.settle) == ("SOL", "USD", "SOL")
-    assert sol.underlying == "sol_usd"
+    assert sol.underlying == "SOL" and sol.venue_underlying == "sol_usd"
     # linear USDC perpetual: "future_type":"linear","settlement_currency":"USDC"
     uni = insts["UNI_USDC-PERPETUAL"]
     assert uni.kind is InstrumentKind.PERPETUAL and not uni.inverse
@@ -271,7 +271,7 @@ def test_sample_rest_bodies() -> None:
     assert set(by) == {"BTC-PERPETUAL", "BTC-27DEC24", "BTC-27DEC24-100000-C"}  # combo skipped
     perp = by["BTC-PERPETUAL"]
     assert perp.kind is InstrumentKind.PERPETUAL and perp.inverse and perp.contract_size == 1.0 and perp.lot_size == 10.0
-    assert perp.underlying == "btc_usd" and perp.taker_fee == 0.0005
+    assert perp.underlying == "BTC" and perp.venue_underlying == "btc_usd" and perp.taker_fee == 0.0005
     call = by["BTC-27DEC24-100000-C"]
     assert call.option_type is OptionType.CALL and call.premium_in_coin
     assert call.expiry_ns == 1735300800000 * MS

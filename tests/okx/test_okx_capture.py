@@ -249,7 +249,7 @@ def test_instruments_by_hand(instruments: dict[str, Instrument]) -> None:
     assert opt.strike == 22000.0 and opt.expiry_ns == 1652515200000 * MS
     assert opt.contract_size == 0.1 and opt.tick_size == 0.0005 and opt.lot_size == 1.0
     assert (opt.base, opt.quote, opt.settle) == ("BTC", "USD", "BTC")
-    assert opt.inverse and opt.premium_in_coin and opt.underlying == "BTC-USD"
+    assert opt.inverse and opt.premium_in_coin and opt.underlying == "BTC" and opt.venue_underlying == "BTC-USD"
     put = instruments["BTC-USD-220930-120000-P"]
     assert put.option_type is OptionType.PUT and put.strike == 120000.0
     eth = instruments["ETH-USD-220514-1300-C"]
@@ -308,7 +308,7 @@ def test_sample_rest_bodies() -> None:
     opts = c.decode_rest("https://www.okx.com/api/v5/public/instruments?instType=OPTION",
                          _sample("http_get_instruments_option.json"), 1)
     assert [o.symbol for o in opts][:2] == ["BTC-USD-241217-92000-C", "BTC-USD-241217-92000-P"]
-    assert opts[0].contract_size == 0.01 and opts[0].underlying == "BTC-USD"
+    assert opts[0].contract_size == 0.01 and opts[0].underlying == "BTC" and opts[0].venue_underlying == "BTC-USD"
     swaps = {i.symbol: i for i in c.decode_rest(
         "https://www.okx.com/api/v5/public/instruments?instType=SWAP",
         _sample("http_get_instruments_swap.json"), 1)}
