@@ -13,6 +13,7 @@ import datetime as dt
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from backtest import store as stores
 from backtest.report import write_outputs
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"events {result.events:,} in {result.wall_s:.1f} s ({result.events_per_s:,.0f} events/s), "
           f"simulated {s['span']['simulated_s']:,.0f} s")
     print(f"PnL {s['pnl']['total_usd']} USD (fees {s['pnl']['fees_usd']}), fills {s['fills']['count']}, "
-          f"Sharpe {s['risk']['sharpe']}, max drawdown {s['risk']['max_drawdown_usd']} USD")
+          f"Sharpe {_sharpe(s['risk'])}, max drawdown {s['risk']['max_drawdown_usd']} USD")
     print(f"report: {out / 'report.html'}")
     return 0
 
@@ -117,3 +118,9 @@ def _sweep(args: argparse.Namespace, config: object, spec: object, sweeps: list,
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _sharpe(risk: dict[str, Any]) -> str:
+    if risk.get("sharpe") is not None:
+        return f"{risk['sharpe']} (annualised)"
+    return f"{risk.get('sharpe_per_interval')} per {risk.get('interval_s')} s interval (not annualised)"

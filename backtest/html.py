@@ -178,9 +178,19 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
               [("vega", s["vega"]), ("theta", s["theta_day"])], max_points, fill_zero=True),
     ]
     pnl, risk = summary["pnl"], summary["risk"]
-    rows = [("total PnL (USD)", pnl["total_usd"]), ("realized (USD)", pnl["realized_usd"]),
+    unpriced = ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("unpriced", {}).items())
+    iv = risk.get("interval_s")
+    rows = [("total PnL (USD)", pnl["total_usd"] if not unpriced else f"unknown: {unpriced} unpriced"),
+            ("realized (USD)", pnl["realized_usd"]),
             ("unrealized (USD)", pnl["unrealized_usd"]), ("fees (USD)", pnl["fees_usd"]),
-            ("Sharpe (annualized)", risk["sharpe"]), ("Sortino (annualized)", risk["sortino"]),
+            ("funding (USD, + received)", pnl.get("funding_usd")),
+            ("PnL per currency", ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("by_currency", {}).items())),
+            (f"Sharpe per {iv:g} s interval" if iv else "Sharpe per interval", risk.get("sharpe_per_interval")),
+            (f"Sortino per {iv:g} s interval" if iv else "Sortino per interval", risk.get("sortino_per_interval")),
+            ("Sharpe (annualised)", risk["sharpe"] if risk["sharpe"] is not None
+             else f"n/a ({risk.get('annualisation_note') or 'not enough data'})"),
+            ("Sortino (annualised)", risk["sortino"] if risk["sortino"] is not None
+             else f"n/a ({risk.get('annualisation_note') or 'not enough data'})"),
             ("max drawdown (USD)", risk["max_drawdown_usd"]),
             ("turnover (USD)", summary["turnover_usd"]), ("fills", summary["fills"]["count"]),
             ("maker / taker", f"{summary['fills']['maker']} / {summary['fills']['taker']}"),

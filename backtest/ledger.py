@@ -21,10 +21,9 @@ from backtest.schema import ReportConfig
 from engine.book import OrderBook
 from engine.clock import NS_PER_S
 from engine.kernel import Kernel
-from engine.model import InstrumentKind, OrderAccepted, OrderFilled
+from engine.model import InstrumentKind, OrderAccepted, OrderFilled, canonical_asset, is_usd
 from engine.portfolio import Position
 
-_USD = ("USD", "USDT", "USDC", "BUSD", "FDUSD")
 _NAN = math.nan
 
 
@@ -45,11 +44,15 @@ class Ledger:
         self.settlements: list[dict[str, Any]] = []
         self.traded: dict[str, None] = {}  # insertion-ordered set of instruments with orders
         self.samples: dict[str, list[float]] = {k: [] for k in (
-            "ts", "equity", "realized", "unrealized", "fees", "delta", "gamma_1pct", "vega",
+            "ts", "equity", "realized", "unrealized", "fees", "funding", "delta", "gamma_1pct", "vega",
             "theta_day", "underlying")}
         self.mids: dict[str, list[float]] = {}
         self.pos_series: dict[str, list[float]] = {}
         self.underlying = ""
+        self.unpriced: dict[str, float] = {}
+        """Currencies with an amount but no USD price at the last sample (native amounts)."""
+        self.native: dict[str, float] = {}
+        """Net PnL per currency (realized + unrealized - fees + funding) at the last sample."""
         self.markout_ns = [int(h * NS_PER_S) for h in cfg.markout_s]
         kernel.bus.subscribe(OrderFilled, self._on_fill)
         kernel.bus.subscribe(OrderAccepted, self._on_accepted)
@@ -88,17 +91,14 @@ class Ledger:
             self._track(ev.instrument_id)
         pos.apply_fill(ev.side.sign, ev.quantity, ev.price, ev.fee)
         inst = pos.instrument
-        und = inst.asset
         meta = self.fill_meta(ev.trade_id)
         row: dict[str, Any] = {
             "ts_event": ev.ts_event, "ts_recv": ev.ts_recv, "instrument": ev.instrument_id,
             "client_order_id": ev.client_order_id, "trade_id": ev.trade_id,
             "side": str(ev.side), "price": ev.price, "quantity": ev.quantity,
             "liquidity": str(ev.liquidity), "fee": ev.fee, "fee_currency": ev.fee_currency,
-            "fee_usd": self._usd(ev.fee, ev.fee_currency, und),
-            "notional_usd": self._usd(ev.quantity * inst.contract_size * ev.price,
-                                      pos.pnl_currency if inst.kind is InstrumentKind.OPTION
-                                      else inst.quote, und),
+            "fee_usd": self._usd(ev.fee, ev.fee_currency),
+            "notional_usd": self._notional_usd(inst, ev.quantity, ev.price),
             "queue_wait_s": meta[0] if meta else _NAN,
             "ahead_at_entry": meta[1] if meta else _NAN,
         }
@@ -114,10 +114,12 @@ class Ledger:
             return
         inst = self.k.instruments[row["instrument"]]
         sign = 1.0 if row["side"] == "buy" else -1.0
-        und = inst.asset
-        ccy = self._pnl_ccy(inst)
-        row[f"markout_{h:g}s_usd"] = self._usd(sign * (mid - row["price"]) * row["quantity"]
-                                               * inst.contract_size, ccy, und)
+        q = sign * row["quantity"] * inst.contract_size
+        if inst.inverse and inst.kind is not InstrumentKind.OPTION:
+            move = q * (1.0 / row["price"] - 1.0 / mid)  # coin PnL of an inverse contract
+        else:
+            move = q * (mid - row["price"])
+        row[f"markout_{h:g}s_usd"] = self._usd(move, self._pnl_ccy(inst))
         row[f"markout_{h:g}s_bps"] = sign * (mid - row["price"]) / row["price"] * 1e4
 
     def on_settlement(self, fill: OrderFilled, delivery_price: float) -> None:
@@ -138,17 +140,48 @@ class Ledger:
             return inst.settle
         return inst.quote
 
-    def _usd(self, amount: float, ccy: str, und: str) -> float:
-        if ccy in _USD:
+    def price_usd(self, ccy: str) -> float:
+        """USD per unit of ``ccy`` (docs/backtesting.md, "Currency conversion"): 1 for USD
+        and stablecoins; else the venue index of the coin; else the engine's price for it
+        (index or mark events, see ``Portfolio.price_usd``); else the mid of a traded
+        USD-priced contract on the coin (an inverse future's price is USD per coin). NaN
+        when none exists: the amount is reported *unpriced*, never as 0."""
+        if is_usd(ccy):
+            return 1.0
+        asset = canonical_asset(ccy)
+        px = self.index_price(asset)
+        if px == px:
+            return px
+        px = self.k.portfolio.price_usd(asset)
+        if px == px:
+            return px
+        for iid in self.traded:
+            inst = self.k.instruments.get(iid)
+            if inst is not None and inst.asset == asset and inst.kind is not InstrumentKind.OPTION \
+                    and is_usd(inst.quote):
+                mid = self._mid(iid)
+                if mid == mid and mid > 0:
+                    return mid
+        return _NAN
+
+    def _usd(self, amount: float, ccy: str) -> float:
+        if amount == 0.0 or amount != amount:
             return amount
-        px = self._und_px(und)
-        return amount * px if px == px else 0.0
+        return amount * self.price_usd(ccy)
+
+    def _notional_usd(self, inst: Any, qty: float, price: float) -> float:
+        """Inverse futures/perps: contracts x USD face; options: the premium paid; else
+        contracts x size x price in the quote currency, converted."""
+        if inst.inverse and inst.kind is not InstrumentKind.OPTION:
+            return abs(qty) * inst.contract_size * self.price_usd(inst.quote)
+        ccy = self._pnl_ccy(inst) if inst.kind is InstrumentKind.OPTION else inst.quote
+        return self._usd(abs(qty) * inst.contract_size * price, ccy)
 
     def _und_px(self, und: str) -> float:
         px = self.index_price(und)
         if px == px:
             return px
-        return self.k.portfolio.underlying_prices.get(und, _NAN)
+        return self.k.portfolio.price_usd(und)
 
     def _chain_slot(self, iid: str) -> tuple[Any, int] | None:
         for chain in self.k.chains.values():
@@ -175,19 +208,20 @@ class Ledger:
     def sample(self, now: int) -> None:
         """One point of every time series (called on the virtual-time grid)."""
         s = self.samples
-        realized = unrealized = fees = delta = gamma = vega = theta = 0.0
+        delta = gamma = vega = theta = 0.0
         und_px = self._und_px(self.underlying) if self.underlying else _NAN
+        native: dict[str, list[float]] = {}  # currency -> [realized, unrealized, fees, funding]
         for iid, pos in self.positions.items():
             inst = pos.instrument
-            und = inst.asset
             mark = self._mid(iid)
             if mark == mark:
                 pos.mark = mark
-            ccy = pos.pnl_currency
-            realized += self._usd(pos.realized, ccy, und)
-            unrealized += self._usd(pos.unrealized(), ccy, und)
-            fees += self._usd(pos.fees, inst.settle if inst.inverse else
-                              (inst.settle if inst.kind is InstrumentKind.OPTION else inst.quote), und)
+            n = native.setdefault(pos.pnl_currency, [0.0, 0.0, 0.0, 0.0])
+            n[0] += pos.realized
+            n[1] += pos.unrealized()
+            f = native.setdefault(pos.fee_currency, [0.0, 0.0, 0.0, 0.0])
+            f[2] += pos.fees
+            f[3] += pos.funding
             if pos.qty == 0.0:
                 continue
             q = pos.qty * inst.contract_size
@@ -195,18 +229,34 @@ class Ledger:
                 slot = self._chain_slot(iid)
                 if slot is None or not inst.active or now >= inst.expiry_ns:
                     continue
-                chain, n = slot
+                chain, n_ = slot
                 d = chain.position_delta(iid)
-                f = float(chain.forward[n])
+                fwd = float(chain.forward[n_])
                 if d == d:
                     delta += q * d
-                    gamma += q * float(chain.gamma[n]) * f * 0.01
-                    vega += q * float(chain.vega[n]) * 0.01
-                    theta += q * float(chain.theta[n]) / 365.0
+                    gamma += q * float(chain.gamma[n_]) * fwd * 0.01
+                    vega += q * float(chain.vega[n_]) * 0.01
+                    theta += q * float(chain.theta[n_]) / 365.0
             else:
                 delta += pos.delta_base(und_px)
+        realized = unrealized = fees = funding = 0.0
+        unpriced: dict[str, float] = {}
+        for ccy, (r, u, fe, fu) in native.items():
+            px = self.price_usd(ccy)
+            if px != px or u != u:
+                net = r + u - fe + fu
+                if net != 0.0 or u != u:
+                    unpriced[ccy] = net
+                continue
+            realized += r * px
+            unrealized += u * px
+            fees += fe * px
+            funding += fu * px
+        self.unpriced = unpriced
+        self.native = {c: v[0] + v[1] - v[2] + v[3] for c, v in native.items()}
+        s["funding"].append(funding)
         s["ts"].append(now)
-        s["equity"].append(realized + unrealized - fees)
+        s["equity"].append(realized + unrealized - fees + funding)
         s["realized"].append(realized)
         s["unrealized"].append(unrealized)
         s["fees"].append(fees)

@@ -1,9 +1,11 @@
 """Summary statistics of a backtest: PnL, risk-adjusted returns, execution quality, Greeks.
 
-Conventions: PnL is in USD (coin amounts converted at the underlying price of the moment).
-Sharpe and Sortino are computed on the PnL increments of the sampling grid and annualized with
-sqrt(periods per year, 365-day crypto calendar); they are scale-free, so no capital base is
-needed (divide the PnL by your capital for returns). Max drawdown is the largest fall of equity
+Conventions: PnL is in USD (coin amounts converted at the coin's USD price of the moment, see
+``Ledger.price_usd``; an amount with no price is listed under ``unpriced`` in its own currency
+and ``total_usd`` is then None, never a silent 0). Sharpe and Sortino are computed on the PnL
+increments of the sampling grid (the interval is stated as ``interval_s``); they are
+annualised with sqrt(intervals per 365-day year) only for runs of at least one day, else
+reported per interval only. They are scale-free, so no capital base is needed. Max drawdown is the largest fall of equity
 from its running peak, in USD. Fill ratio is filled / submitted quantity over the orders that
 reached the venue (risk-gate denials counted apart). Markouts are signed for the fill's side:
 positive means the market moved in the fill's favour; a negative average is adverse selection.
@@ -19,6 +21,7 @@ import numpy as np
 from engine.model import OrderStatus
 
 YEAR_S = 365 * 86_400
+DAY_S = 86_400
 
 
 def _r(x: float, nd: int = 6) -> float | None:
@@ -29,17 +32,30 @@ def _r(x: float, nd: int = 6) -> float | None:
 
 
 def risk_stats(ts: list[int], equity: list[float], interval_s: float) -> dict[str, Any]:
+    """Sharpe/Sortino of the per-interval PnL increments, and drawdown.
+
+    ``sharpe_per_interval``/``sortino_per_interval`` are mean / sd of the increments over one
+    sampling interval (``interval_s``), not annualised. ``sharpe``/``sortino`` scale them by
+    sqrt(intervals per 365-day year) only when the run spans at least one day; a shorter run
+    reports them as None with ``annualisation_note`` saying why (annualising 15 minutes gives
+    meaningless four-digit ratios)."""
     if len(equity) < 3:
-        return {"sharpe": None, "sortino": None, "max_drawdown_usd": None,
+        return {"sharpe": None, "sortino": None, "sharpe_per_interval": None,
+                "sortino_per_interval": None, "interval_s": interval_s, "annualised": False,
+                "annualisation_note": "fewer than 3 samples", "max_drawdown_usd": None,
                 "max_drawdown_duration_s": None}
     eq = np.asarray(equity, dtype=np.float64)
     d = np.diff(eq)
-    per_year = YEAR_S / interval_s
     sd = float(d.std(ddof=1))
-    sharpe = float(d.mean()) / sd * math.sqrt(per_year) if sd > 0 else math.nan
+    sharpe_i = float(d.mean()) / sd if sd > 0 else math.nan
     down = np.minimum(d, 0.0)
     dd_sd = float(math.sqrt(np.mean(down * down)))
-    sortino = float(d.mean()) / dd_sd * math.sqrt(per_year) if dd_sd > 0 else math.nan
+    sortino_i = float(d.mean()) / dd_sd if dd_sd > 0 else math.nan
+    span_s = (ts[-1] - ts[0]) / 1e9 if len(ts) > 1 else 0.0
+    annualised = span_s >= DAY_S
+    scale = math.sqrt(YEAR_S / interval_s)
+    note = "" if annualised else (f"not annualised: {span_s:,.0f} s of data is less than one day; "
+                                  f"see sharpe_per_interval ({interval_s:g} s)")
     peak = np.maximum.accumulate(eq)
     dd = peak - eq
     # longest stretch below a previous peak
@@ -51,7 +67,10 @@ def risk_stats(ts: list[int], equity: list[float], interval_s: float) -> dict[st
             cur_start = i
         else:
             longest = max(longest, int(t[i] - t[cur_start]))
-    return {"sharpe": _r(sharpe, 4), "sortino": _r(sortino, 4),
+    return {"sharpe": _r(sharpe_i * scale, 4) if annualised else None,
+            "sortino": _r(sortino_i * scale, 4) if annualised else None,
+            "sharpe_per_interval": _r(sharpe_i, 6), "sortino_per_interval": _r(sortino_i, 6),
+            "interval_s": interval_s, "annualised": annualised, "annualisation_note": note,
             "max_drawdown_usd": _r(float(dd.max()), 4),
             "max_drawdown_duration_s": _r(longest / 1e9, 3)}
 
@@ -87,7 +106,8 @@ def summarize(ledger: Any, orders: list[Any], extra: dict[str, Any]) -> dict[str
     """The ``summary.json`` document (deterministic: no wall-clock values)."""
     s = ledger.samples
     fills = ledger.fills
-    final = {k: (s[k][-1] if s[k] else 0.0) for k in ("equity", "realized", "unrealized", "fees")}
+    final = {k: (s[k][-1] if s[k] else 0.0) for k in ("equity", "realized", "unrealized", "fees",
+                                                       "funding")}
     maker = [f for f in fills if f["liquidity"] == "maker"]
     waits = [f["queue_wait_s"] for f in maker if f["queue_wait_s"] == f["queue_wait_s"]]
     markouts: dict[str, Any] = {}
@@ -101,13 +121,20 @@ def summarize(ledger: Any, orders: list[Any], extra: dict[str, Any]) -> dict[str
                          "mean_bps": _r(float(np.mean(bps)) if bps else math.nan, 4)}
     per_inst: dict[str, Any] = {}
     for iid, pos in ledger.positions.items():
-        per_inst[iid] = {"position": _r(pos.qty, 10), "avg_price": _r(pos.avg_price, 8),
+        per_inst[iid] = {"position": _r(pos.qty, 10), "position_exact": str(pos.exact_qty),
+                         "avg_price": _r(pos.avg_price, 8),
                          "realized": _r(pos.realized, 8), "fees": _r(pos.fees, 8),
-                         "fills": pos.fills, "traded_qty": _r(pos.traded_qty, 10),
+                         "funding": _r(pos.funding, 10),
+                         "fills": pos.fills, "traded_qty": _r(float(pos.traded_qty), 10),
                          "pnl_currency": pos.pnl_currency}
+    unpriced = {c: _r(v, 10) for c, v in sorted(getattr(ledger, "unpriced", {}).items())}
     return {
-        "pnl": {"total_usd": _r(final["equity"], 4), "realized_usd": _r(final["realized"], 4),
-                "unrealized_usd": _r(final["unrealized"], 4), "fees_usd": _r(final["fees"], 4)},
+        "pnl": {"total_usd": None if unpriced else _r(final["equity"], 4),
+                "priced_total_usd": _r(final["equity"], 4),
+                "realized_usd": _r(final["realized"], 4),
+                "unrealized_usd": _r(final["unrealized"], 4), "fees_usd": _r(final["fees"], 4),
+                "funding_usd": _r(final["funding"], 4), "unpriced": unpriced,
+                "by_currency": {c: _r(v, 10) for c, v in sorted(getattr(ledger, "native", {}).items())}},
         "risk": risk_stats(s["ts"], s["equity"], ledger.cfg.sample_interval_s),
         "turnover_usd": _r(sum(f["notional_usd"] for f in fills), 4),
         "fills": {"count": len(fills), "maker": len(maker), "taker": len(fills) - len(maker),

@@ -72,7 +72,10 @@ def test_backtest_of_the_example_market_makers_gives_a_sane_report(report: Path)
     assert pnl["fees_usd"] > 0
     assert pnl["total_usd"] == pytest.approx(pnl["realized_usd"] + pnl["unrealized_usd"]
                                              - pnl["fees_usd"], abs=1e-3)
-    assert s["risk"]["max_drawdown_usd"] >= 0 and s["risk"]["sharpe"] is not None
+    assert s["risk"]["max_drawdown_usd"] >= 0 and s["risk"]["sharpe_per_interval"] is not None
+    # 120 s of data: not annualised, and the summary says why
+    assert s["risk"]["sharpe"] is None and s["risk"]["annualised"] is False
+    assert "less than one day" in s["risk"]["annualisation_note"]
     assert 0 < s["orders"]["fill_ratio_qty"] <= 1
     assert s["queue"]["avg_wait_s"] > 0
     assert s["adverse_selection"]["1s"]["fills_measured"] > 0
