@@ -15,7 +15,7 @@ when read (an order arriving, ``book``): nothing else looks at them, and applyin
 events later, in order, gives the same book.
 
 Options: at each listed expiry resting orders expire and open positions settle at the delivery
-price (time-weighted index over ``settlement_twap_s`` before expiry, as Deribit does): coin-
+price (the venue's time-weighted index average before expiry, ``engine.settlement``): coin-
 premium options (Deribit, OKX) pay the intrinsic value in coin (intrinsic / delivery price),
 USD/USDC-premium options (Bybit, the simulated venue) in USD. Settlements go to ``on_settlement``.
 Fees: ``rate * notional`` (negative = rebate); for options the notional is the underlying's, capped
@@ -64,11 +64,11 @@ from engine.model import (
     TimeInForce,
     Trade,
 )
+from engine.settlement import IndexHistory, settlement_rule
 from engine.venue import Publish, VenueAdapter
 
 log = structlog.get_logger("volta.backtest.exchange")
 _EPS = 1e-12
-SETTLEMENT_TWAP_S = 1800.0
 
 
 def instrument_from_spec(venue: str, s: InstrumentSpec) -> Instrument:
@@ -114,7 +114,8 @@ class ReplayExchange(VenueAdapter):
         self._md_handlers: dict[str, dict[type, Callable[[Any], None]]] = {}
         self._void = itertools.count(1)
         self._tid = itertools.count(1)
-        self._index: dict[str, deque[tuple[int, float]]] = {}
+        self._index: dict[str, IndexHistory] = {}
+        self.settlement_rule = settlement_rule(self.venue)
         self._expiry_timers: list[Any] = []
         self.on_settlement: Callable[[OrderFilled, float], None] = lambda fill, price: None
         self.fill_meta: dict[str, tuple[float, float]] = {}
@@ -354,27 +355,23 @@ class ReplayExchange(VenueAdapter):
             return
         inst = self._insts.get(iid)
         und = inst.asset if inst is not None else canonical_asset(iid.partition(":")[2])
-        obs = self._index.get(und)
-        if obs is None:
-            obs = self._index[und] = deque()
-        if obs and obs[-1][0] == ts:
-            return
-        obs.append((ts, px))
-        horizon = ts - int(SETTLEMENT_TWAP_S * NS_PER_S)
-        while obs and obs[0][0] < horizon:
-            obs.popleft()
+        hist = self._index.get(und)
+        if hist is None:
+            hist = self._index[und] = IndexHistory()
+        hist.add(ts, px)
 
     def index_price(self, underlying: str) -> float:
         """Latest index (or forward) price seen for ``underlying`` (NaN if none)."""
-        obs = self._index.get(underlying)
-        return obs[-1][1] if obs else math.nan
+        hist = self._index.get(underlying)
+        return hist.latest() if hist is not None else math.nan
 
-    def delivery_price(self, underlying: str) -> float:
-        """Time-weighted index over the settlement window (the last observation if only one)."""
-        obs = self._index.get(underlying)
-        if not obs:
+    def delivery_price(self, underlying: str, expiry_ns: int = 0) -> float:
+        """The venue's delivery price: time-weighted index over its settlement window
+        before ``expiry_ns`` (``engine.settlement``)."""
+        hist = self._index.get(underlying)
+        if hist is None:
             return math.nan
-        return sum(px for _, px in obs) / len(obs)
+        return hist.delivery_price(self.settlement_rule, expiry_ns, self.clock.now_ns())
 
     # -- commands (arrive after the order-entry latency) --------------------------------------
     def _send(self, handler: Callable[[Any], None], cmd: Any) -> None:
@@ -585,7 +582,7 @@ class ReplayExchange(VenueAdapter):
         if abs(pos) <= _EPS:
             return
         und = inst.asset
-        s = self.delivery_price(und)
+        s = self.delivery_price(und, inst.expiry_ns)
         if not s == s:
             log.error("settlement_without_index", instrument=iid, position=pos)
             return
