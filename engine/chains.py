@@ -16,8 +16,10 @@ and their portfolio delta is the premium-adjusted one (delta - price/F).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +32,7 @@ from engine.pricing import (
     black76_greeks,
     chain_kernel,
     implied_vol,
+    slice_problem,
 )
 
 _NAN = math.nan
@@ -79,6 +82,12 @@ class ChainView:
         self.rmse_vol = np.full(len(self.expiries_ns), _NAN)
         self.surface: VolSurface | None = None
         self.arbitrage: ArbitrageReport | None = None
+        self.max_rmse_vol = 15.0
+        """A fitted slice with a larger RMSE (vol points) is rejected (``slice_problem``)."""
+        self._accepted = np.full((len(self.expiries_ns), 5), _NAN)
+        self.slice_status: list[str] = ["not fitted"] * len(self.expiries_ns)
+        """Per expiry: "fitted", "kept previous slice: <why>" or "market marks: <why>"."""
+        self.rejected_fits = 0
         self.dirty = True
         self.refreshes = 0
         self.last_refresh_ns = 0
@@ -128,21 +137,30 @@ class ChainView:
         self.ask_iv[:] = implied_vol(ask_usd, self.is_call, F, self.strike, Tc, self.rate)
         self.T[:] = T
         self.forward[:] = F
-        ok = np.all(np.isfinite(self._params), axis=1)
         exp_T = (self.expiries_ns - now_ns) / NS_PER_YEAR
-        ok &= exp_T > 0
-        if not ok.any():
+        fallback = self._check_slices(exp_T, fwd_e)
+        ok = np.all(np.isfinite(self._params), axis=1) & (exp_T > 0) & ~fallback
+        vol = np.full(n, _NAN)
+        if ok.any():
+            self.surface = VolSurface(exp_T[ok], fwd_e[ok], [SviParams(*p) for p in self._params[ok]])
+            self._rmse(ok)
+            # Checked on every refit (at most once per chain interval): a fitted slice with
+            # g(k) < 0 or crossing total variances is reported, never silently quoted around.
+            self.arbitrage = self.surface.arbitrage_report()
+            vol = np.where(live, self.surface.vol(self.strike, np.where(live, T, 1.0)), _NAN)
+        else:
             self.surface = None
-            return False
-        self.surface = VolSurface(exp_T[ok], fwd_e[ok], [SviParams(*p) for p in self._params[ok]])
-        self._rmse(ok)
-        # Checked on every refit (at most once per chain interval): a fitted slice with g(k) < 0
-        # or crossing total variances is reported, never silently quoted around.
-        self.arbitrage = self.surface.arbitrage_report()
-        vol = np.where(live, self.surface.vol(self.strike, np.where(live, T, 1.0)), _NAN)
+            self.arbitrage = None
+        # Expiries without a usable slice are marked at the market: the venue's mark IV, else
+        # the mid IV of the option itself (NaN when neither exists: no model mark at all).
+        market = np.where(np.isfinite(self.venue_mark_iv), self.venue_mark_iv, self.mid_iv)
+        on_market = fallback[self.expiry_of] | ~ok[self.expiry_of]
+        vol = np.where(on_market & live, market, vol)
         self.model_vol[:] = vol
         g = black76_greeks(self.is_call, F, self.strike, Tc, vol, self.rate)
-        self.model_price[:] = g.price
+        # A model mark outside the live market is not a mark: clamp into [bid, ask] (each side
+        # where it exists), in USD premium.
+        self.model_price[:] = np.fmin(np.fmax(g.price, bid_usd), ask_usd)
         self.delta[:] = g.delta
         self.gamma[:] = g.gamma
         self.vega[:] = g.vega
@@ -151,6 +169,37 @@ class ChainView:
         self.refreshes += 1
         self.last_refresh_ns = now_ns
         return True
+
+    def _check_slices(self, exp_T: np.ndarray, fwd_e: np.ndarray) -> np.ndarray:
+        """Validate each new slice (``slice_problem``). A rejected slice is replaced by the
+        last accepted one of its expiry, or, without one, the expiry falls back to market
+        marks; ``slice_status`` says which and why. Returns the fallback mask per expiry."""
+        fallback = np.zeros(len(self.expiries_ns), dtype=np.bool_)
+        for e in range(len(self.expiries_ns)):
+            if not exp_T[e] > 0:
+                self.slice_status[e] = "expired"
+                continue
+            sl = slice(self.expiry_start[e], self.expiry_start[e + 1])
+            k = np.log(self.strike[sl] / fwd_e[e])
+            otm = np.where(self.is_call[sl], self.strike[sl] >= fwd_e[e], self.strike[sl] < fwd_e[e])
+            iv = np.where(otm, self.mid_iv[sl], _NAN)
+            p = SviParams(*self._params[e])
+            problem = slice_problem(p, k, iv, float(exp_T[e]), self.max_rmse_vol)
+            if not problem:
+                self._accepted[e] = self._params[e]
+                self.slice_status[e] = "fitted"
+                continue
+            self.rejected_fits += 1
+            prev = self._accepted[e]
+            # the previous slice only has to be sound itself: the new quotes are what failed
+            if np.all(np.isfinite(prev)) and not slice_problem(SviParams(*prev), k, iv, float(exp_T[e]),
+                                                               math.inf):
+                self._params[e] = prev
+                self.slice_status[e] = f"kept previous slice: {problem}"
+            else:
+                fallback[e] = True
+                self.slice_status[e] = f"market marks: {problem}"
+        return fallback
 
     def _rmse(self, ok: np.ndarray) -> None:
         assert self.surface is not None
@@ -210,9 +259,22 @@ class ChainView:
         vals = self.rmse_vol[np.isfinite(self.rmse_vol)]
         return float(vals.max()) if vals.size else _NAN
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, Any]:
         return {"atm_vol": round(self.atm_vol() * 100, 2), "rr25": round(self.risk_reversal_25d() * 100, 2),
                 "fit_rmse_vol_pts": round(self.fit_error(), 3),
                 "expiries": int(0 if self.surface is None else len(self.surface.expiries)),
                 "arb_butterfly": 0 if self.arbitrage is None else len(self.arbitrage.butterfly),
-                "arb_calendar": 0 if self.arbitrage is None else len(self.arbitrage.calendar)}
+                "arb_calendar": 0 if self.arbitrage is None else len(self.arbitrage.calendar),
+                "rejected_fits": self.rejected_fits,
+                "slices_not_fitted": sum(1 for st in self.slice_status if st not in ("fitted", "expired")),
+                **({"slices": self.slices()} if any(st not in ("fitted", "expired")
+                                                    for st in self.slice_status) else {})}
+
+    def slices(self) -> dict[str, str]:
+        """Per live expiry (ISO date-time, UTC): how its marks are made (the chain view)."""
+        out: dict[str, str] = {}
+        for e, ns in enumerate(self.expiries_ns):
+            if self.slice_status[e] != "expired":
+                when = dt.datetime.fromtimestamp(int(ns) / 1e9, tz=dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+                out[when] = self.slice_status[e]
+        return out

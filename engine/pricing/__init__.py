@@ -37,7 +37,7 @@ from engine.pricing.inverse import (
 )
 from engine.pricing.normal import erfcx, norm_cdf, norm_pdf
 from engine.pricing.surface import ArbitrageReport, VolSurface
-from engine.pricing.svi import SviParams, fit_svi, svi_g, svi_total_variance
+from engine.pricing.svi import SviParams, fit_svi, slice_problem, svi_g, svi_total_variance
 from engine.pricing.units import rho_per_point, theta_per_day, vega_per_point
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "chain_kernel",
     "erfcx",
     "fit_svi",
+    "slice_problem",
     "implied_vol",
     "implied_vol_inverse",
     "implied_vol_kernel",

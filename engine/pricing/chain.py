@@ -103,6 +103,8 @@ def chain_kernel(
         if not sig0 > 0.0:
             sig0 = 0.0
             m0 = 0.0
+        # constrained fit (|rho| <= RHO_MAX < 1, sigma >= SIGMA_MIN); the caller still
+        # validates each slice (svi.slice_problem) before marking anything with it
         a, b, rho, m, s, sse = fit_svi_kernel(kbuf[:cnt], wbuf[:cnt], vbuf[:cnt], m0, sig0, 400)
         params_io[e, 0] = a
         params_io[e, 1] = b

@@ -12,6 +12,12 @@ enumerating the interior and the boundary faces (each an O(1) problem once nine 
 are summed). The outer 2-D problem over (m, log sigma) is a coarse grid followed by Nelder-Mead.
 All in numba; a 40-strike slice takes well under 1 ms.
 
+Validity: ``slice_problem`` says why a fitted slice must not be used (non-finite, b < 0,
+|rho| >= 1, sigma collapsed, negative minimum variance a + b sigma sqrt(1 - rho^2) < 0, Roger Lee's
+wing bound b (1 + |rho|) <= 2 broken, butterfly arbitrage on the quoted strikes, or a fit error
+above the caller's tolerance); the chain view then keeps the previous slice or falls back to the
+market's marks rather than quote around a degenerate smile.
+
 Butterfly arbitrage: Durrleman's condition g(k) >= 0 (Gatheral & Jacquier, "Arbitrage-free SVI
 volatility surfaces", 2014, eq. 2.1): g = (1 - k w'/(2w))^2 - w'^2/4 (1/w + 1/4) + w''/2.
 """
@@ -26,6 +32,11 @@ from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 _LEE_MAX_SLOPE: float = 2.0
+RHO_MAX: float = 1.0 - 1e-6
+"""|rho| < 1 strictly: the rho = +-1 faces of the admissible domain sit at +-RHO_MAX."""
+SIGMA_MIN: float = 1e-5
+"""Smallest sigma (log-moneyness) the outer search may reach: below it the smile is a kink,
+the degenerate fit (sigma = 4e-13) that marked near-expiry options at hundreds of vol points."""
 _GRID_M: int = 9
 _GRID_S: int = 8
 
@@ -120,17 +131,18 @@ def _inner(
         a = (r0 * (s11 * s22 - s12 * s12) - s01 * (r1 * s22 - s12 * r2) + s02 * (r1 * s12 - s11 * r2)) / det
         d = (s00 * (r1 * s22 - s12 * r2) - r0 * (s01 * s22 - s12 * s02) + s02 * (s01 * r2 - r1 * s02)) / det
         c = (s00 * (s11 * r2 - r1 * s12) - s01 * (s01 * r2 - r1 * s02) + r0 * (s01 * s12 - s11 * s02)) / det
-        if c >= 0.0 and abs(d) <= c and c + abs(d) <= lee and a + math.sqrt(max(c * c - d * d, 0.0)) >= 0.0:
+        if c >= 0.0 and abs(d) <= RHO_MAX * c and c + abs(d) <= lee \
+                and a + math.sqrt(max(c * c - d * d, 0.0)) >= 0.0:
             sse = mom[9] - a * r0 - d * r1 - c * r2
             return sse, a, d, c
     # Boundary faces: (alpha, beta, gamma) with d = alpha*coef + gamma, c = beta*coef + ...
     for face in range(5):
-        if face == 0:  # rho = +1: d = c
-            a, c, sse = _face(1.0, 1.0, 0.0, mom)
-            d = c
-        elif face == 1:  # rho = -1: d = -c
-            a, c, sse = _face(-1.0, 1.0, 0.0, mom)
-            d = -c
+        if face == 0:  # rho = +RHO_MAX: d = RHO_MAX c
+            a, c, sse = _face(RHO_MAX, 1.0, 0.0, mom)
+            d = RHO_MAX * c
+        elif face == 1:  # rho = -RHO_MAX: d = -RHO_MAX c
+            a, c, sse = _face(-RHO_MAX, 1.0, 0.0, mom)
+            d = -RHO_MAX * c
         elif face == 2:  # c + d = lee: w = a + lee*y + c (z - y)
             a, c, sse = _face(-1.0, 1.0, lee, mom)
             d = lee - c
@@ -141,7 +153,7 @@ def _inner(
             a, c, sse = _face(0.0, 0.0, 0.0, mom)
             c = 0.0
             d = 0.0
-        if c < -1e-15 or abs(d) > c + 1e-12 or c + abs(d) > lee * (1.0 + 1e-12):
+        if c < -1e-15 or abs(d) > RHO_MAX * c + 1e-12 or c + abs(d) > lee * (1.0 + 1e-12):
             continue
         c = max(c, 0.0)
         if a + math.sqrt(max(c * c - d * d, 0.0)) < 0.0:
@@ -161,7 +173,7 @@ def _objective(
     k: NDArray[np.float64], w: NDArray[np.float64], wt: NDArray[np.float64], m: float, log_sig: float,
     mom: NDArray[np.float64],
 ) -> float:
-    return _inner(k, w, wt, m, math.exp(log_sig), mom)[0]
+    return _inner(k, w, wt, m, max(math.exp(log_sig), SIGMA_MIN), mom)[0]
 
 
 @njit(cache=True, fastmath=False)
@@ -252,10 +264,10 @@ def fit_svi_kernel(
         if fs[i] < fs[i0]:
             i0 = i
     m = xs[i0, 0]
-    sig = math.exp(xs[i0, 1])
+    sig = max(math.exp(xs[i0, 1]), SIGMA_MIN)
     sse, a, d, c = _inner(k, w, wt, m, sig, mom)
     b = c / sig
-    rho = d / c if c > 0.0 else 0.0
+    rho = min(max(d / c, -RHO_MAX), RHO_MAX) if c > 0.0 else 0.0
     _ = n
     return a, b, rho, m, sig, sse
 
@@ -305,3 +317,45 @@ def svi_g_array(
     for i in range(k.shape[0]):
         out[i] = svi_g(k[i], a, b, rho, m, sigma)
     return out
+
+
+def slice_problem(
+    p: SviParams, k: ArrayLike, iv: ArrayLike, T: float, max_rmse_vol: float = 15.0,
+) -> str:
+    """Why the fitted slice ``p`` of expiry ``T`` (years) must not be used, or "" if it is valid.
+
+    ``k``/``iv`` are the quoted log-moneyness points and their market vols (fractions) the
+    slice was fitted to; ``max_rmse_vol`` is the largest acceptable RMSE in vol points."""
+    a, b, rho, m, sigma = p
+    if not all(math.isfinite(x) for x in p):
+        return "non-finite parameters"
+    if b < 0.0:
+        return f"b = {b:.3g} < 0"
+    if not abs(rho) < 1.0:
+        return f"|rho| = {abs(rho):.6g} >= 1"
+    if not sigma >= SIGMA_MIN:
+        return f"sigma = {sigma:.3g} collapsed (< {SIGMA_MIN:g})"
+    if a + b * sigma * math.sqrt(1.0 - rho * rho) < 0.0:
+        return "negative minimum total variance"
+    if b * (1.0 + abs(rho)) > _LEE_MAX_SLOPE * (1.0 + 1e-9):
+        return f"Lee wing bound: b (1 + |rho|) = {b * (1.0 + abs(rho)):.4g} > 2"
+    kk = np.asarray(k, dtype=np.float64).ravel()
+    vv = np.asarray(iv, dtype=np.float64).ravel()
+    ok = np.isfinite(kk) & np.isfinite(vv)
+    if not ok.any() or not T > 0.0:
+        return "no quoted points"
+    kk, vv = kk[ok], vv[ok]
+    w = svi_total_variance_array(np.ascontiguousarray(kk), a, b, rho, m, sigma)
+    if np.any(w <= 0.0):
+        return "non-positive variance at a quoted strike"
+    model = np.sqrt(w / T)
+    rmse = 100.0 * math.sqrt(float(np.mean((model - vv) ** 2)))
+    if not rmse <= max_rmse_vol:
+        return f"fit error {rmse:.1f} vol pts > {max_rmse_vol:g}"
+    worst = 100.0 * float(np.max(np.abs(model - vv)))
+    if worst > 3.0 * max_rmse_vol:
+        return f"model vol {worst:.0f} vol pts away from a quote"
+    g = svi_g_array(np.ascontiguousarray(kk), a, b, rho, m, sigma)
+    if np.any(g < -1e-9):
+        return "butterfly arbitrage at a quoted strike"
+    return ""
