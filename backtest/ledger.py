@@ -20,6 +20,7 @@ from typing import Any
 from backtest.schema import ReportConfig
 from engine.book import OrderBook
 from engine.clock import NS_PER_S
+from engine.funding import FundingApplied
 from engine.kernel import Kernel
 from engine.model import InstrumentKind, OrderAccepted, OrderFilled, canonical_asset, is_usd
 from engine.portfolio import Position
@@ -54,10 +55,21 @@ class Ledger:
         self.native: dict[str, float] = {}
         """Net PnL per currency (realized + unrealized - fees + funding) at the last sample."""
         self.markout_ns = [int(h * NS_PER_S) for h in cfg.markout_s]
+        self.funding: list[dict[str, Any]] = []
+        kernel.bus.subscribe(FundingApplied, self._on_funding)
         kernel.bus.subscribe(OrderFilled, self._on_fill)
         kernel.bus.subscribe(OrderAccepted, self._on_accepted)
 
     # -- events ---------------------------------------------------------------------------
+    def _on_funding(self, ev: FundingApplied) -> None:
+        pos = self.positions.get(ev.instrument_id)
+        if pos is not None:
+            pos.funding += ev.amount
+        self.funding.append({"ts": ev.ts_event, "instrument": ev.instrument_id,
+                             "position": ev.position, "rate": ev.rate, "mark": ev.mark,
+                             "amount": ev.amount, "currency": ev.currency,
+                             "amount_usd": self._usd(ev.amount, ev.currency)})
+
     def _on_accepted(self, ev: OrderAccepted) -> None:
         if ev.instrument_id not in self.traded:
             self._track(ev.instrument_id)

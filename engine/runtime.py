@@ -31,6 +31,7 @@ from engine.model import TradingState
 from engine.reconcile import rebuild, reconcile, recover
 from engine.plugins import PluginError, load_object, resolve_strategy
 from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
+from engine.funding import FundingEngine
 from engine.risk.underlyings import canonical_keys, check_known
 from engine.status import status_fields
 from engine.strategy import Strategy, StrategyContext
@@ -121,6 +122,8 @@ class Node:
     journal_path: str = ""
     control: ControlWatcher | None = None
     recovered: bool = False
+    funding: FundingEngine | None = None
+    """Funding of perpetual positions (paper and backtest; live venues book their own)."""
     _tasks: set[Any] = field(default_factory=set)
     _reconciling: set[str] = field(default_factory=set)
 
@@ -266,7 +269,9 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
         cls = resolve_strategy(sc.class_)
         params = decode_params(dict(sc.params), cls.Config, f"strategies[{i}].params")
         specs.append((sc.id, cls, params, sc.venue))
-    return Node(config, kernel, specs, journal_path=str(path))
+    funding = None if config.deployment.mode == "live" else \
+        FundingEngine(kernel.bus, kernel.portfolio, clock, kernel.instruments.get)
+    return Node(config, kernel, specs, journal_path=str(path), funding=funding)
 
 
 def _seed_order_ids(ctx: StrategyContext, kernel: Kernel) -> None:

@@ -42,6 +42,9 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
         "realized_usd": round(pnl["realized"], 2),
         "unrealized_usd": round(pnl["unrealized"], 2),
         "fees_usd": round(pnl["fees"], 2),
+        "funding_usd": round(pnl["funding"], 4),
+        **({"unpriced": {c: f"{v:+.8g} {c}" for c, v in pnl["unpriced"].items()}}
+           if pnl["unpriced"] else {}),
         "delta": deltas,
         "state": str(kernel.gate.state),
         **_risk_fields(kernel),

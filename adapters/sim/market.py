@@ -34,7 +34,16 @@ from adapters.sim.chain import VolSurface, chain_greeks
 from adapters.sim.matching import Ids, MatchingEngine
 from adapters.sim.params import SimVenueParams
 from adapters.sim.queue import Fill, SimBook
-from engine.model import NS_PER_YEAR, Instrument, Level, MarkPrice, OptionSummary, Side, Trade
+from engine.model import (
+    NS_PER_YEAR,
+    FundingRate,
+    Instrument,
+    Level,
+    MarkPrice,
+    OptionSummary,
+    Side,
+    Trade,
+)
 
 _BLOCK = 4096
 _NAN = math.nan
@@ -316,6 +325,12 @@ class SyntheticMarket:
         out: list[Any] = []
         if self.active[0]:
             out.append(MarkPrice(self.iids[0], float(self.fair[0]), self.spot, now, now))
+            every = int(self.p.funding_interval_h * 3_600_000_000_000)
+            if every > 0:
+                prem = float(self.premium)
+                i, cap = self.p.funding_interest, self.p.funding_cap
+                rate = min(max(prem + min(max(i - prem, -0.0005), 0.0005), -cap), cap)
+                out.append(FundingRate(self.iids[0], rate, (now // every + 1) * every, now, now))
         if not len(self.strike):
             return out
         g = self.greeks

@@ -31,6 +31,12 @@ class SimVenueParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     """Continuously compounded rate: option forward F = S*exp(rate*T), premium discounted."""
     perp_premium_sd: float = 0.0002
     """Stationary std of the perp's (mean-reverting) premium over the index."""
+    funding_interval_h: float = 8.0
+    """Perp funding every this many hours, at UTC multiples (00:00, 08:00, 16:00 for 8); 0: off.
+    The rate is Binance-style: premium + clamp(interest - premium, +-0.05 %), capped at
+    ``funding_cap``, published with the perp's ``MarkPrice``."""
+    funding_interest: float = 0.0001
+    funding_cap: float = 0.0075
 
     # -- volatility surface (raw SVI in standardized moneyness z = ln(K/F)/sqrt(T)) --------
     vol_of_vol_sd: float = 0.05
