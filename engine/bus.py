@@ -20,7 +20,7 @@ ErrorHandler = Callable[[Any, Handler, BaseException], None]
 
 
 class MessageBus:
-    __slots__ = ("_handlers", "pending", "dispatching", "on_error", "published", "errors")
+    __slots__ = ("_handlers", "pending", "dispatching", "on_error", "published", "errors", "on_idle")
 
     def __init__(self, on_error: ErrorHandler | None = None) -> None:
         self._handlers: dict[type, list[Handler]] = {}
@@ -29,6 +29,9 @@ class MessageBus:
         self.on_error: ErrorHandler | None = on_error
         self.published = 0
         self.errors = 0
+        self.on_idle: Callable[[], None] | None = None
+        """Called each time a dispatch ends with nothing left queued (the execution core's
+        group commit: the commands one event produced are committed and sent here)."""
 
     # ``dispatching`` (a dispatch is running) and ``pending`` (events queued behind it) are
     # read-only outside the bus: a hot-path publisher (``Kernel.market_publisher``) may skip
@@ -57,6 +60,8 @@ class MessageBus:
                 self._drain()
             finally:
                 self.dispatching = False
+            if self.on_idle is not None:
+                self.on_idle()
             return
         # Not dispatching and nothing queued: dispatch at once, without the round trip
         # through the queue (the common case: one event from an adapter).
@@ -73,6 +78,8 @@ class MessageBus:
                 self._drain()
         finally:
             self.dispatching = False
+        if self.on_idle is not None:
+            self.on_idle()
 
     def dispatcher(self, event_type: type) -> Handler:
         """``publish`` for events of exactly ``event_type`` (a hot-path publisher of one type).
@@ -101,6 +108,8 @@ class MessageBus:
                     self._drain()
             finally:
                 self.dispatching = False
+            if self.on_idle is not None:
+                self.on_idle()
 
         return dispatch
 

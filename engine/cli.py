@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from engine.config import ConfigError, default_config_path, load_config
+    from engine.journal import JournalError
     from engine.logging import configure_logging
     from engine.plugins import PluginError
 
@@ -95,6 +96,9 @@ def _run(args: argparse.Namespace) -> int:
             runtime.run_live(config, args.duration)
     except (ConfigError, PluginError) as exc:
         print(f"{path}: {exc}", file=sys.stderr)
+        return 2
+    except JournalError as exc:  # e.g. another process holds the journal
+        print(f"volta: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

@@ -1,21 +1,44 @@
 """The order journal: every command before it is sent, every venue event when it arrives.
 
-Theory of operation: one SQLite database in WAL mode (standard library ``sqlite3``), one
-append-only table ``journal(seq, ts, direction, type, payload)``. A command is inserted and
-committed *before* the router hands it to a session, so a crash can never leave an order at
-the venue that the journal does not know. Venue events are inserted as they arrive and
-committed in batches (``flush``, called on a timer and at shutdown) because losing the tail of
-events to a crash is recoverable: reconciliation asks the venue again. Payloads are the
-msgspec JSON encoding of the model objects, so a journal can be decoded back into events.
-``synchronous=NORMAL`` is durable against a process crash (SIGKILL) in WAL mode: a commit
-is in the WAL file (the OS page cache) before ``write_command`` returns. ``FULL`` also
-survives power loss and kernel panics at the cost of an fsync per commit (see
-benchmarks/bench_risk.py for both costs). Engine records that are not domain events
-(``KillSwitchTripped``, ``PositionAdjusted``, ``ReconciliationCompleted``) live here.
+Theory of operation: two files, one owner process.
+
+* The **write-ahead log** (``<journal>.wal``, JSON Lines: ``[seq, ts, direction, type, obj]``)
+  is the hot path. ``append`` encodes a record into an in-memory buffer; ``commit`` writes the
+  whole buffer with one ``os.write`` (a *group commit*: every command produced while one event
+  was handled, plus the venue events received before them, in one write). The execution core
+  commits before it hands any of those commands to a venue, so a crash can never leave an
+  order at a venue that the journal does not know.
+* The **indexed store** (the SQLite file at ``<journal>``, WAL mode, table ``journal(seq, ts,
+  direction, type, payload)``) is what ``records()``, audits and restarts read. ``checkpoint``
+  (a timer, shutdown, and at open) moves the log's records into it in one transaction and then
+  empties the log. A crash between the two loses nothing: at open the log's records with a
+  ``seq`` the store lacks are moved first (a torn last line, never committed, is dropped).
+
+Durability (config ``risk.journal_synchronous``):
+
+| mode     | a commit is ...                               | survives               | cost per commit |
+| -------- | --------------------------------------------- | ---------------------- | --------------- |
+| ``NORMAL`` | in the OS page cache (``write``)            | process crash, SIGKILL | a few µs        |
+| ``FULL``   | on the device (``write`` + ``fdatasync``)   | also power loss, panic | one device flush (0.1-10 ms) |
+
+One journal, one process: the journal takes an exclusive ``flock`` on ``<journal>.lock`` (with
+its pid written in it) for its lifetime; a second writer is refused with ``JournalLocked``
+naming the journal and the holder's pid. ``Journal(path, read_only=True)`` takes no lock and
+reads the store plus the log's committed tail (audits while a node runs).
+
+A write that fails (disk full, I/O error, file removed) raises ``JournalError`` naming the
+journal and the cause, and the journal stays failed (every later commit raises the same
+error): the execution core halts trading on it instead of sending anything unjournaled.
+Engine records that are not domain events (``KillSwitchTripped``, ``PositionAdjusted``,
+``ReconciliationCompleted``) live here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +49,21 @@ import msgspec
 from engine.model import orders as _orders
 
 _ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(tuple[int, int, str, str, msgspec.Raw])
+
+
+class JournalError(RuntimeError):
+    """The journal cannot write; the message names the journal and the cause."""
+
+
+class JournalLocked(JournalError):
+    """Another process holds the journal."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        who = f"pid {pid}" if pid else "another process"
+        super().__init__(f"journal {path} is in use by {who}; stop it or use another journal")
+        self.path = path
+        self.pid = pid
 
 
 class KillSwitchTripped(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,66 +114,215 @@ CREATE TABLE IF NOT EXISTS strategy_state (
     payload BLOB NOT NULL
 );
 """
+_INSERT = "INSERT OR IGNORE INTO journal (seq, ts, direction, type, payload) VALUES (?, ?, ?, ?, ?)"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{os.strerror(exc.errno)} ({errno.errorcode.get(exc.errno, exc.errno)})"
+    return str(exc) or type(exc).__name__
 
 
 class Journal:
     """Append-only record of commands (``out``) and venue events (``in``)."""
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", *,
+                 read_only: bool = False) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"invalid synchronous mode {synchronous!r}")
-        self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
-        self.seq: int = row[0]
-        self._pending = 0
-        self._in_tx = False
+        self.path = Path(path)
+        self.memory = str(path) == ":memory:"
+        self.read_only = read_only
+        self.synchronous = synchronous.upper()
+        self._sync = self.synchronous in ("FULL", "EXTRA")
+        self._buf = bytearray()  # appended, not yet committed (log lines)
+        self._pending: list[tuple[int, int, str, str, bytes]] = []  # the same, as store rows
+        self._rows: list[tuple[int, int, str, str, bytes]] = []  # committed, not yet in the store
+        self.failed: str = ""
         self.written = 0
+        self.commits = 0
         self._closed = False
+        self._lock_fd = -1
+        self._wal_fd = -1
+        self.wal_path = Path(f"{path}.wal")
+        self.lock_path = Path(f"{path}.lock")
+        if not self.memory and not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock()
+        try:
+            uri = f"file:{self.path}?mode=ro" if read_only else str(path)
+            self._db = sqlite3.connect(uri, isolation_level=None, check_same_thread=False,
+                                       uri=read_only)
+            if not read_only:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={self.synchronous}")
+                self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
+            self.seq: int = row[0]
+            if not self.memory:
+                self._recover_log()
+        except sqlite3.Error as exc:
+            self._unlock()
+            raise JournalError(f"journal {self.path}: cannot open: {_describe(exc)}") from None
 
-    def _begin(self) -> None:
-        if not self._in_tx:
+    # -- one process ------------------------------------------------------------------------
+    def _lock(self) -> None:
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise JournalError(f"journal {self.path}: cannot create {self.lock_path}: "
+                               f"{_describe(exc)}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                pid = int(os.pread(fd, 32, 0).decode().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            os.close(fd)
+            raise JournalLocked(self.path, pid or None) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock_fd, 0)
+                os.close(self._lock_fd)  # (closing the descriptor releases the flock)
+            self._lock_fd = -1
+
+    def holder_pid(self) -> int | None:
+        """The pid written in the lock file (this process's when it holds the journal)."""
+        try:
+            return int(self.lock_path.read_text().strip() or 0) or None
+        except (OSError, ValueError):
+            return None
+
+    # -- the write-ahead log ----------------------------------------------------------------
+    def _read_log(self) -> list[tuple[int, int, str, str, bytes]]:
+        try:
+            data = self.wal_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        rows = []
+        for line in data.split(b"\n"):
+            if not line:
+                continue
+            try:
+                seq, ts, direction, type_name, raw = _DECODER.decode(line)
+            except msgspec.DecodeError:
+                break  # a torn last write: never committed, so never acted on
+            rows.append((seq, ts, direction, type_name, bytes(raw)))
+        return rows
+
+    def _recover_log(self) -> None:
+        rows = [r for r in self._read_log() if r[0] > self.seq]
+        if self.read_only:
+            self._rows = rows
+            if rows:
+                self.seq = rows[-1][0]
+            return
+        if rows:
             self._db.execute("BEGIN")
-            self._in_tx = True
+            self._db.executemany(_INSERT, rows)
+            self._db.execute("COMMIT")
+            self.seq = rows[-1][0]
+        self._wal_fd = os.open(self.wal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
+                               0o644)
 
-    def _insert(self, ts: int, direction: str, obj: Any) -> int:
-        self._begin()
-        self.seq += 1
-        self._db.execute(
-            "INSERT INTO journal (seq, ts, direction, type, payload) VALUES (?, ?, ?, ?, ?)",
-            (self.seq, ts, direction, type(obj).__name__, _ENCODER.encode(obj)),
-        )
+    def append(self, ts: int, direction: str, obj: Any) -> int:
+        """Add a record to the next commit (nothing is written yet); returns its seq."""
+        self.seq = seq = self.seq + 1
+        name = type(obj).__name__
+        payload = _ENCODER.encode(obj)
+        self._buf += b'[%d,%d,"%s","%s",%s]\n' % (seq, ts, direction.encode(), name.encode(), payload)
+        self._pending.append((seq, ts, direction, name, payload))
         self.written += 1
-        return self.seq
+        return seq
 
+    def commit(self) -> None:
+        """Write every appended record (one ``write``; ``fdatasync`` in FULL mode).
+
+        Raises ``JournalError`` (and stays failed) when the log cannot be written.
+        """
+        if self.failed:
+            raise JournalError(self.failed)
+        if not self._buf:
+            return
+        if self.memory:
+            self._keep()
+            return
+        try:
+            data = bytes(self._buf)
+            n = os.write(self._wal_fd, data)
+            while n < len(data):  # (a short write: rare, only on a nearly full device)
+                data = data[n:]
+                n = os.write(self._wal_fd, data)
+            if self._sync:
+                os.fdatasync(self._wal_fd)
+        except (OSError, ValueError) as exc:
+            self._fail(exc)
+        self._keep()
+        self.commits += 1
+
+    def _keep(self) -> None:
+        """Committed records wait in ``_rows`` for ``checkpoint`` to move them into the store."""
+        self._buf.clear()
+        self._rows += self._pending
+        self._pending.clear()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._buf.clear()  # never committed: the caller sends none of it
+        self._pending.clear()
+        self.failed = f"journal {self.path}: cannot write: {_describe(exc)}"
+        raise JournalError(self.failed) from None
+
+    def checkpoint(self) -> None:
+        """Commit, then move the committed records into the indexed store and empty the log."""
+        self.commit()
+        if not self._rows or self.read_only:
+            return
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(_INSERT, self._rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            self._fail(exc)
+        self._rows.clear()
+        if self._wal_fd >= 0:
+            try:
+                os.ftruncate(self._wal_fd, 0)
+            except OSError as exc:
+                self._fail(exc)
+
+    # -- the former API (kept for callers outside the execution core) ------------------------
     def write_command(self, ts: int, command: Any) -> int:
-        """Insert a command and commit at once (together with any pending events)."""
-        seq = self._insert(ts, "out", command)
-        self.flush()
+        """Append a record and commit at once (together with anything appended before)."""
+        seq = self.append(ts, "out", command)
+        self.commit()
         return seq
 
     def write_event(self, ts: int, event: Any) -> int:
-        """Insert a venue/engine event; committed by the next ``flush`` or command."""
-        self._pending += 1
-        return self._insert(ts, "in", event)
+        """Append a venue/engine event; committed by the next commit."""
+        return self.append(ts, "in", event)
 
     def flush(self) -> None:
-        if self._in_tx:
-            self._db.execute("COMMIT")
-            self._in_tx = False
-            self._pending = 0
+        """Commit and checkpoint (timer, shutdown)."""
+        self.checkpoint()
 
     def save_state(self, strategy_id: str, ts: int, payload: bytes) -> None:
-        self._begin()
-        self._db.execute(
-            "INSERT OR REPLACE INTO strategy_state (strategy_id, ts, payload) VALUES (?, ?, ?)",
-            (strategy_id, ts, payload))
-        self.flush()
+        if self.failed:
+            raise JournalError(self.failed)
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO strategy_state (strategy_id, ts, payload) VALUES (?, ?, ?)",
+                (strategy_id, ts, payload))
+        except sqlite3.Error as exc:
+            self._fail(exc)
 
     def load_state(self, strategy_id: str) -> bytes | None:
         row = self._db.execute("SELECT payload FROM strategy_state WHERE strategy_id = ?",
@@ -143,10 +330,17 @@ class Journal:
         return None if row is None else bytes(row[0])
 
     def records(self, after_seq: int = 0) -> Iterator[tuple[int, int, str, str, Any]]:
-        """Every journaled record, decoded: ``(seq, ts, direction, type, object)``."""
-        for seq, ts, direction, type_name, payload in self._db.execute(
-                "SELECT seq, ts, direction, type, payload FROM journal WHERE seq > ? ORDER BY seq",
-                (after_seq,)):
+        """Every journaled record, decoded: ``(seq, ts, direction, type, object)``.
+
+        The store first, then what is committed but not yet checkpointed (a live reader sees
+        every committed record; uncommitted appends are not records yet).
+        """
+        rows = self._db.execute(
+            "SELECT seq, ts, direction, type, payload FROM journal WHERE seq > ? ORDER BY seq",
+            (after_seq,)).fetchall()
+        tail = self._read_log() if self.read_only else list(self._rows)
+        after = max(after_seq, rows[-1][0] if rows else 0)  # (log records already stored: once)
+        for seq, ts, direction, type_name, payload in rows + [r for r in tail if r[0] > after]:
             cls = _TYPES.get(type_name)
             obj = msgspec.json.decode(payload, type=cls) if cls else msgspec.json.decode(payload)
             yield seq, ts, direction, type_name, obj
@@ -155,15 +349,40 @@ class Journal:
         """Timestamp of the newest record of ``type_name`` (0 if none)."""
         row = self._db.execute("SELECT COALESCE(MAX(ts), 0) FROM journal WHERE type = ?",
                                (type_name,)).fetchone()
-        return int(row[0])
+        best = int(row[0])
+        for _seq, ts, _d, t, _p in self._rows:
+            if t == type_name and ts > best:
+                best = ts
+        return best
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def close(self) -> None:
+        """Checkpoint and release the journal (a failed journal is released as it is)."""
         if self._closed:
             return
-        self.flush()
-        self._db.close()
+        try:
+            if not self.failed and not self.read_only:
+                self.checkpoint()
+        finally:
+            self._release()
+
+    def abandon(self) -> None:
+        """Drop everything uncommitted and release the files without a checkpoint: what a
+        SIGKILL leaves behind (in-process crash tests)."""
+        self._buf.clear()
+        self._pending.clear()
+        self._rows.clear()
+        self._release()
+
+    def _release(self) -> None:
         self._closed = True
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        if self._wal_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._wal_fd)
+            self._wal_fd = -1
+        self._unlock()

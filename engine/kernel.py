@@ -49,11 +49,11 @@ from engine.model import (
     TradingState,
     VenueStatusChanged,
 )
+from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner
 from engine.killswitch import KillSwitch
-from engine.orders import TERMINAL, IllegalTransition, OrderBookkeeper
+from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
-from engine.router import ExecutionRouter
 from engine.strategy import Strategy
 from engine.venue import VenueAdapter
 
@@ -83,12 +83,21 @@ class Kernel:
                              self.portfolio, trading_state, now_ns=clock.now_ns,
                              chain_of=self._chain_of.get, marks=self.marks,
                              last_trades=self.last_trade)
-        self.router = ExecutionRouter(self.adapters, self.gate, self.orders, journal, clock,
-                                      self.bus.publish)
+        self.counters: dict[str, int] = defaultdict(int)
+        # One owner of trading state, one of orders: everything else goes through them.
+        self.trading = TradingStateOwner(self.gate, self.bus.publish, clock.now_ns)
+        self.execution = ExecutionCore(self.adapters, self.gate, self.orders, journal, clock,
+                                       self.bus.publish, in_dispatch=self._dispatching,
+                                       on_fill=self.apply_fill,
+                                       venue_halt=self.trading.venue_halt, counters=self.counters)
+        self.router = self.execution  # (the former name)
+        self.bus.on_idle = self.execution.flush  # group commit: after each event is handled
         self.killswitch = KillSwitch(self)
         self.reconcile_requests: list[str] = []
         self.on_reconcile_request: Callable[[str], None] | None = None
-        self.router.reconcile_hook = self.request_reconcile
+        self.execution.reconcile_hook = self.request_reconcile
+        self.trading.reconcile_hook = self.request_reconcile
+        self.execution.on_journal_failure = self._journal_failed
         self.strategies: dict[str, Strategy[Any]] = {}
         self._book_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._trade_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
@@ -106,7 +115,6 @@ class Kernel:
         self._ticker_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._told_state: TradingState | None = None
         self._chain_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
-        self.counters: dict[str, int] = defaultdict(int)
         self.underlying_of: dict[str, str] = {}
         self.chains: dict[str, ChainView] = {}
         self.pricing_rate = 0.0
@@ -127,8 +135,12 @@ class Kernel:
         sub(BookStatusChanged, self._on_book_status)
         for cls in ORDER_EVENTS:
             sub(cls, self._on_order_event)
-        sub(OrderStatusReport, self._on_status_report)
+        sub(OrderStatusReport, self.execution.on_report)
         sub(VenueStatusChanged, self._on_venue_status)
+        sub(TradingStateChanged, self._on_trading_state)
+
+    def _dispatching(self) -> bool:
+        return self.bus.dispatching
 
     def market_publisher(self, event_type: type, instrument_id: str) -> Callable[[Any], None]:
         """``bus.publish`` for the market events of one type and instrument, for a driver that
@@ -258,18 +270,19 @@ class Kernel:
         return handle
 
     def set_trading_state(self, state: TradingState, reason: str) -> None:
-        if state is not self.gate.state:
-            self.log.warning("trading_state", state=str(state), reason=reason)
-            self.gate.set_state(state)
+        """Set the base state (through the trading-state owner, which publishes the change)."""
+        self.trading.set_base(state, reason)
         self.sync_trading_state(reason)
+
+    def _on_trading_state(self, ev: TradingStateChanged) -> None:
+        self.sync_trading_state(ev.reason)
 
     def sync_trading_state(self, reason: str = "") -> None:
         """Tell strategies the gate's effective state changed, whoever changed it.
 
         ``on_halt`` on leaving ACTIVE (or moving between HALTED and REDUCING), ``on_resume``
-        when ACTIVE again. Called by ``set_trading_state`` and, for holds put on the gate
-        directly (kill switch, reconciliation, loss limits), on every order event, chain
-        refresh and staleness check, so strategies hear within about a second at worst.
+        when ACTIVE again. Called on every ``TradingStateChanged`` (at once); the chain and
+        staleness timers call it too, for a hold someone put on the gate itself.
         """
         state = self.gate.state
         if state is self._told_state:
@@ -421,95 +434,36 @@ class Kernel:
 
     # -- orders -----------------------------------------------------------------------------
     def _on_order_event(self, ev: Any) -> None:
-        self.sync_trading_state()  # a halt is told before the denial it causes
-        coid = ev.client_order_id
-        order = self.orders.get(coid)
+        order = self.execution.on_report(ev)  # the one writer of order state
         if order is None:
-            self.counters["events_for_unknown_orders"] += 1
-            self.log.warning("event_for_unknown_order", client_order_id=coid, event_type=type(ev).__name__)
             return
-        if self.journal is not None and not isinstance(ev, (OrderDenied, OrderSubmitted)):
-            self.journal.write_event(self.clock.now_ns(), ev)
-        if not self.apply_order_event(order, ev):
-            return
-        if isinstance(ev, OrderFilled) and self.gate.on_fill(order.strategy_id, self.clock.now_ns()):
-            reason = self.gate.disabled_strategies.get(order.strategy_id, "")
-            self.log.error("strategy_disabled", strategy=order.strategy_id, reason=reason,
-                           check="repeated_execution")
-            self.router.cancel_all(strategy_id=order.strategy_id)
         strategy = self.strategies.get(order.strategy_id)
         if strategy is not None:
             self._call(strategy, strategy.handle_order_event, ev)
 
     def apply_order_event(self, order: Any, ev: Any) -> bool:
-        """Apply a venue event to an order (also used to rebuild state from the journal);
-        False if it was an illegal transition (reported, not applied; a fill still counts)."""
-        try:
-            self._apply_order_event(order, ev)
-        except IllegalTransition as exc:
-            if isinstance(ev, OrderRejected) and order.status in TERMINAL:
-                # A late answer to a cancel/amend of an order that already ended (the race
-                # of cancelling a filled order): expected, counted, not an error.
-                self.counters["late_rejects"] += 1
-                return False
-            self.log.error("illegal_order_transition", client_order_id=order.client_order_id,
-                           state=str(exc.state), trigger=exc.trigger)
-            if not isinstance(ev, OrderFilled):
-                return False
-            # A fill is a fact even if it arrives in an unexpected state: never drop it.
-            if order.status in TERMINAL:
-                self.orders.record_late_fill(order, ev.trade_id, ev.price, ev.quantity, ev.fee)
-            if self.portfolio.on_fill(ev):
-                self.counters["fills"] += 1
-        self.router.on_order_update(order)
-        return True
+        """Apply a venue event to an order without telling anyone (journal replay)."""
+        return self.execution.apply(order, ev)
 
-    def _apply_order_event(self, order: Any, ev: Any) -> None:
-        ob = self.orders
-        if isinstance(ev, OrderFilled):
-            if ob.apply_fill(order, ev.trade_id, ev.price, ev.quantity, ev.fee, ev.remaining):
-                self.portfolio.on_fill(ev)
-                self.counters["fills"] += 1
-            if ev.venue_order_id:
-                order.venue_order_id = ev.venue_order_id
-        elif isinstance(ev, OrderAccepted):
-            order.venue_order_id = ev.venue_order_id
-            ob.transition(order, "accept")
-        elif isinstance(ev, OrderRejected):
-            order.reject_reason = ev.reason
-            trigger = {"pending_cancel": "cancel_rejected", "pending_amend": "amend_rejected"}
-            was_cancel = order.status is OrderStatus.PENDING_CANCEL
-            ob.transition(order, trigger.get(str(order.status), "reject"))
-            self.counters["rejects"] += 1
-            if was_cancel and order.is_open:
-                # The venue refused the cancel (often "unknown order": it filled or ended and
-                # we have not heard yet): its fate is unknown until a status query settles it.
-                order.in_doubt = True
-                order.sent_ns = 0
-                self.router._awaiting[order.client_order_id] = order
-        elif isinstance(ev, OrderCancelled):
-            ob.transition(order, "cancelled")
-        elif isinstance(ev, OrderAmended):
-            ob.apply_amend(order, ev.price, ev.quantity)
-            ob.transition(order, "amended")
-        elif isinstance(ev, OrderExpired):
-            ob.transition(order, "expire")
-        elif isinstance(ev, OrderDenied):
-            self.counters["denials"] += 1
-            self.log.info("order_denied", client_order_id=ev.client_order_id, reason=ev.reason,
-                          detail=ev.detail)
+    def apply_fill(self, fill: OrderFilled) -> bool:
+        """The execution core's fill port: positions and PnL (False: already counted)."""
+        if self.portfolio.instrument(fill.instrument_id) is None:
+            self.log.error("fill_for_unknown_instrument", instrument=fill.instrument_id,
+                           trade_id=fill.trade_id)
+            return False
+        return self.portfolio.on_fill(fill)
 
-    def _on_status_report(self, report: OrderStatusReport) -> None:
-        if self.journal is not None:
-            self.journal.write_event(self.clock.now_ns(), report)
-        self.router.on_status_report(report)
+    def _journal_failed(self, cause: str) -> None:
+        """The journal cannot write: stop new orders and cancel the open ones, stay HALTED."""
+        self.trading.hold("journal", TradingState.HALTED, cause)
+        self.killswitch.trip(2, cause, "journal")
 
     def _on_venue_status(self, ev: VenueStatusChanged) -> None:
         if ev.status in ("disconnected", "reconnecting") and ev.stream != "private":
             # the books of a lost connection froze at an unknown point: SYNCING until the
             # session's re-snapshot, so neither strategies nor the gate trade on them
             self.book_keeper.reset_venue(ev.venue, "disconnected", ev.ts)
-        self.killswitch.on_venue_status(ev)
+        self.trading.on_venue_status(ev)
 
     def request_reconcile(self, venue: str) -> None:
         """Ask the runtime to reconcile ``venue`` (async work outside the synchronous core)."""

@@ -10,9 +10,9 @@ Theory of operation: a level only ever rises until an operator clears it.
 | 3     | FLATTEN    | level 2, then close every position with reduce-only market orders    |
 |       |            | (split to the max order size) until flat; retried on ``tick``         |
 
-Every change is logged and journaled (``KillSwitchTripped``). Lost connectivity
-(``VenueStatusChanged`` disconnected/reconnecting) halts through its own hold, released
-after the venue is back *and* reconciled; it does not raise the operator's level. The
+Every change is logged and journaled (``KillSwitchTripped``). Lost connectivity is not the
+kill switch's business: the trading-state owner (``engine.execution.trading``) halts a venue
+while any of its streams is down and releases it after reconciliation. The
 flattening orders go through the gate like any other order, under the privileged strategy
 id ``killswitch`` that HALTED lets through only when the order reduces a position.
 """
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from engine.journal import KillSwitchTripped
-from engine.model import OrderType, Side, SubmitOrder, TimeInForce, TradingState, VenueStatusChanged
+from engine.journal import JournalError, KillSwitchTripped
+from engine.model import OrderType, Side, SubmitOrder, TimeInForce, TradingState
 from engine.risk.gate import PRIVILEGED_STRATEGY
 from engine.risk.loss import LossMonitor
 
@@ -46,7 +46,6 @@ class KillSwitch:
         self.trips = 0
         self.flatten_orders = 0
         self._seq = 0
-        self.disconnected: set[str] = set()
         lim = kernel.gate.limits
         self.loss = LossMonitor(lim.max_daily_loss_usd, lim.max_drawdown_usd)
 
@@ -59,7 +58,7 @@ class KillSwitch:
             self.level, self.reason, self.source = level, reason, source
         self.trips += 1
         log.warning("kill_switch", level=level, name=LEVEL_NAMES[level], reason=reason, source=source)
-        k.gate.hold("kill", TradingState.HALTED, f"kill switch level {self.level}: {reason}")
+        k.trading.hold("kill", TradingState.HALTED, f"kill switch level {self.level}: {reason}")
         self._journal(level, reason, source)
         if level >= CANCEL_ALL:
             cancelled = k.router.cancel_all()
@@ -76,7 +75,7 @@ class KillSwitch:
     def clear(self, source: str = "operator") -> None:
         """Operator clear: level 0, the kill hold is released (other holds stay)."""
         self.level, self.reason, self.source = 0, "", source
-        self.k.gate.release("kill")
+        self.k.trading.release("kill", f"kill switch cleared by {source}")
         self._journal(0, "cleared", source)
         log.warning("kill_switch_cleared", source=source, state=str(self.k.gate.state))
 
@@ -125,7 +124,7 @@ class KillSwitch:
         k = self.k
         breach = loss.evaluate(now, k.portfolio.pnl_usd()["total"])
         if loss.s.breached:
-            k.gate.hold("loss", TradingState.REDUCING, loss.s.breached)
+            k.trading.hold("loss", TradingState.REDUCING, loss.s.breached)
         if breach is not None:
             log.error("loss_limit_breached", reason=breach, state=str(k.gate.state))
             level = k.gate.limits.loss_kill_level
@@ -144,33 +143,26 @@ class KillSwitch:
         if payload:
             self.loss.load(payload)
             if self.loss.s.breached:
-                self.k.gate.hold("loss", TradingState.REDUCING, self.loss.s.breached + " (restored)")
+                self.k.trading.hold("loss", TradingState.REDUCING, self.loss.s.breached + " (restored)")
 
     def clear_loss(self) -> None:
         self.loss.clear(self.k.portfolio.pnl_usd()["total"])
-        self.k.gate.release("loss")
+        self.k.trading.release("loss", "loss limit cleared")
 
-    def on_venue_status(self, ev: VenueStatusChanged) -> None:
-        k = self.k
-        if ev.status in ("disconnected", "reconnecting"):
-            if ev.venue not in self.disconnected:
-                self.disconnected.add(ev.venue)
-                log.warning("venue_connectivity_lost", venue=ev.venue, reason=ev.reason)
-                if k.gate.limits.halt_on_disconnect:
-                    k.gate.hold(f"venue:{ev.venue}", TradingState.HALTED,
-                                f"{ev.venue} {ev.status}: {ev.reason}")
-                    self._journal(HALT, f"{ev.venue} {ev.status}: {ev.reason}", "connectivity")
-        elif ev.status == "connected" and ev.venue in self.disconnected:
-            self.disconnected.discard(ev.venue)
-            # Trading on this venue resumes only after reconciliation (runtime's hook).
-            k.request_reconcile(ev.venue)
-
-    def venue_reconciled(self, venue: str) -> None:
-        if venue not in self.disconnected:
-            self.k.gate.release(f"venue:{venue}")
+    def restore(self, level: int, reason: str, source: str) -> None:
+        """Put back the level a journal replay found (no action, nothing journaled)."""
+        self.level, self.reason, self.source = level, reason, source
+        if level:
+            self.k.trading.hold("kill", TradingState.HALTED,
+                                f"kill switch level {level}: {reason} (restored)")
+        else:
+            self.k.trading.release("kill", "kill switch cleared (restored)")
 
     def _journal(self, level: int, reason: str, source: str) -> None:
         j = self.k.journal
-        if j is not None and not j.closed:
+        if j is not None and not j.closed and not j.failed:
             now = self.k.clock.now_ns()
-            j.write_command(now, KillSwitchTripped(level=level, reason=reason, source=source, ts=now))
+            try:
+                j.write_command(now, KillSwitchTripped(level=level, reason=reason, source=source, ts=now))
+            except JournalError as exc:  # the journal's own failure path halts and reports
+                log.error("kill_switch_not_journaled", error=str(exc))

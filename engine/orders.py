@@ -24,6 +24,7 @@ Every change to an order goes through a method here so the indexes stay exact.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from engine.model import OrderStatus, Side, SubmitOrder
 
@@ -93,7 +94,7 @@ class Order:
 
     __slots__ = ("command", "status", "price", "quantity", "filled", "avg_fill_price",
                  "venue_order_id", "fees", "trade_ids", "_before_pending", "reject_reason",
-                 "in_doubt", "sent_ns", "queries", "_counted")
+                 "close_reason", "in_doubt", "sent_ns", "queries", "_counted")
 
     def __init__(self, command: SubmitOrder) -> None:
         self.command = command
@@ -107,6 +108,7 @@ class Order:
         self.trade_ids: set[str] = set()
         self._before_pending: OrderStatus | None = None
         self.reject_reason = ""
+        self.close_reason = ""  # why it ended (the venue's word once it has spoken)
         self.in_doubt = False  # fate unknown: waiting for a status report or reconciliation
         self.sent_ns = 0  # when the last command for it left (ack-timeout clock)
         self.queries = 0  # status queries sent while in doubt
@@ -261,6 +263,18 @@ class OrderBookkeeper:
         if order.filled >= order.quantity - 1e-12 and order.status is not S.FILLED:
             order.status = S.FILLED
         return True
+
+    @contextmanager
+    def set_aside(self, order: Order) -> Iterator[None]:
+        """Leave ``order``'s remaining quantity out of the working index while the block runs
+        (the gate checks an amend as the order it would become, not on top of itself)."""
+        key = (order.instrument_id, order.side)
+        saved = order._counted
+        self._working[key] = max(self._working.get(key, 0.0) - saved, 0.0)
+        try:
+            yield
+        finally:
+            self._working[key] = self._working.get(key, 0.0) + saved
 
     def apply_amend(self, order: Order, price: float | None, quantity: float) -> None:
         """The venue confirmed a new price/quantity (call before the ``amended`` trigger)."""

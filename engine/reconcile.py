@@ -27,19 +27,17 @@ Theory of operation: start-up and crash recovery share one path.
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from engine.execution.reconcile import plan
 from engine.journal import Journal, KillSwitchTripped, PositionAdjusted, ReconciliationCompleted
 from engine.model import (
     AmendOrder,
     CancelOrder,
-    OrderCancelled,
     OrderDenied,
     OrderFilled,
-    OrderStatus,
     Side,
     SubmitOrder,
     TradingState,
@@ -52,7 +50,6 @@ if TYPE_CHECKING:
     from engine.venue import VenueAdapter
 
 log = structlog.get_logger("volta.reconcile")
-QTY_EPS = 1e-9
 
 
 def rebuild(kernel: Kernel, journal: Journal) -> dict[str, int]:
@@ -107,22 +104,17 @@ def rebuild(kernel: Kernel, journal: Journal) -> dict[str, int]:
 
 def _restore_kill(kernel: Kernel, rec: KillSwitchTripped) -> None:
     ks = kernel.killswitch
-    if rec.source == "connectivity" or (rec.level == 0 and rec.source != "operator"):
+    if rec.source in ("connectivity", "journal") or (rec.level == 0 and rec.source != "operator"):
         return  # connectivity holds come back from the sessions; loss holds from their state
     if rec.level == 0:
-        ks.level, ks.reason = 0, ""
-        kernel.gate.release("kill")
+        ks.restore(0, "", rec.source)
     elif rec.level > ks.level:
-        ks.level, ks.reason, ks.source = rec.level, rec.reason, rec.source
-        kernel.gate.hold("kill", TradingState.HALTED, f"kill switch level {rec.level}: {rec.reason} (restored)")
+        ks.restore(rec.level, rec.reason, rec.source)
 
 
 def _apply_orphan_fill(kernel: Kernel, fill: OrderFilled) -> bool:
     """A fill of an order this process does not know (placed elsewhere, or its journal lost)."""
-    if kernel.portfolio.instrument(fill.instrument_id) is None:
-        log.error("fill_for_unknown_instrument", instrument=fill.instrument_id, trade_id=fill.trade_id)
-        return False
-    if kernel.portfolio.on_fill(fill):
+    if kernel.apply_fill(fill):
         kernel.counters["fills"] += 1
         return True
     return False
@@ -135,122 +127,82 @@ async def reconcile(kernel: Kernel, adapter: VenueAdapter, since_ns: int = 0,
     return apply_reconciliation(kernel, report)
 
 
+class _KernelView:
+    """``ReconcileView`` over a kernel (read-only)."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._k = kernel
+
+    def has_trade(self, instrument_id: str, trade_id: str) -> bool:
+        return self._k.portfolio.has_trade(instrument_id, trade_id)
+
+    def order(self, client_order_id: str) -> Any:
+        return self._k.execution.order(client_order_id)
+
+    def open_orders(self) -> list[Any]:
+        return self._k.execution.open_orders()
+
+    def position_qty(self, instrument_id: str) -> tuple[float, float] | None:
+        pf = self._k.portfolio
+        if pf.instrument(instrument_id) is None:
+            return None
+        pos = pf.position(instrument_id)
+        return (pos.qty, pos.avg_price) if pos is not None else (0.0, 0.0)
+
+    def venue_positions(self, venue: str) -> list[str]:
+        return [p.instrument.id for p in self._k.portfolio.positions()
+                if p.instrument.venue == venue and p.qty != 0.0]
+
+
 def apply_reconciliation(kernel: Kernel, report: VenueReconciliation) -> int:
+    """Plan (a pure function, ``engine.execution.reconcile.plan``) and apply: venue events
+    through the bus (the execution core's report entry), cancels to the venue (journaled),
+    position fixes to the portfolio (journaled); returns the number of differences."""
     venue = report.venue
     journal = kernel.journal
     now = kernel.clock.now_ns()
-    ob = kernel.orders
-    diffs = 0
-
-    def note(kind: str, **fields: Any) -> None:
-        nonlocal diffs
-        diffs += 1
-        log.warning("reconcile_difference", venue=venue, kind=kind, **fields)
-
-    # 1. fills the venue has and we lack: apply and journal (the bus path journals them).
-    for fill in report.fills:
-        if kernel.portfolio.has_trade(fill.instrument_id, fill.trade_id):
-            continue
-        note("missing_fill", client_order_id=fill.client_order_id, trade_id=fill.trade_id,
-             qty=fill.quantity, price=fill.price)
-        order = ob.get(fill.client_order_id)
-        if order is not None:
-            kernel.bus.publish(fill)  # journaled, applied, strategy told (if running)
-        else:
-            if journal is not None:
-                journal.write_event(now, fill)
-            _apply_orphan_fill(kernel, fill)
-
-    # 2. open orders
-    venue_open = {r.client_order_id: r for r in report.open_orders}
-    for coid, rep in venue_open.items():
-        order = ob.get(coid) if coid else None
-        if order is None or not order.is_open:
-            note("unexpected_open_order", client_order_id=coid, venue_order_id=rep.venue_order_id,
-                 engine_state=None if order is None else str(order.status))
-            adapter = kernel.adapters.get(venue)
-            if adapter is not None and coid:
-                adapter.cancel(CancelOrder(client_order_id=coid, strategy_id="reconcile",
-                                           instrument_id=rep.instrument_id, ts=now))
-            continue
-        if rep.venue_order_id:
-            order.venue_order_id = rep.venue_order_id
-        if abs(rep.quantity - order.quantity) > QTY_EPS and order.status is not OrderStatus.PENDING_AMEND:
-            note("order_quantity", client_order_id=coid, at_venue=rep.quantity, engine=order.quantity)
-            ob.apply_amend(order, rep.price, rep.quantity)
-        if abs(rep.filled - order.filled) > QTY_EPS:
-            note("order_filled_qty", client_order_id=coid, at_venue=rep.filled, engine=order.filled)
-        try:
-            status = OrderStatus(rep.status)
-            if order.status is OrderStatus.PENDING_CANCEL:
-                # our cancel may never have arrived: ask again
-                adapter = kernel.adapters.get(venue)
-                if adapter is not None:
-                    adapter.cancel(CancelOrder(client_order_id=coid, strategy_id=order.strategy_id,
-                                               instrument_id=order.instrument_id, ts=now))
-            elif status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
-                ob.settle(order, status)
-            order.in_doubt = False
-        except (ValueError, IllegalTransition) as exc:
-            note("order_status", client_order_id=coid, at_venue=rep.status, error=str(exc))
-        kernel.router.on_order_update(order)
-
-    # 3. orders we think open that the venue does not list. A command sent less than the ack
-    # timeout ago may simply not have reached the venue's list yet: the router's ack timer
-    # (status query, then reconciliation) settles it, so it is not cancelled here.
     young_ns = int(kernel.gate.limits.ack_timeout_s * 1e9)
-    for order in ob.open_orders():
-        if order.instrument_id.partition(":")[0] != venue or order.client_order_id in venue_open:
-            continue
-        if order.sent_ns > 0 and not order.in_doubt and now - order.sent_ns < young_ns:
-            log.info("reconcile_skipped_young_order", venue=venue,
-                     client_order_id=order.client_order_id, state=str(order.status),
-                     age_s=(now - order.sent_ns) / 1e9)
-            continue
-        note("order_not_at_venue", client_order_id=order.client_order_id, state=str(order.status),
-             filled=order.filled)
-        kernel.bus.publish(OrderCancelled(client_order_id=order.client_order_id,
-                                          instrument_id=order.instrument_id,
-                                          reason="reconciled: not open at venue", ts_event=now,
-                                          ts_recv=now))
-
-    # 4. positions: the venue wins
-    venue_pos = {p.instrument_id: p for p in report.positions}
-    ids = set(venue_pos) | {p.instrument.id for p in kernel.portfolio.positions()
-                            if p.instrument.venue == venue and p.qty != 0.0}
-    for iid in sorted(ids):
-        want = venue_pos[iid].quantity if iid in venue_pos else 0.0
-        pos = kernel.portfolio.position(iid)
-        have = pos.qty if pos is not None else 0.0
-        if abs(want - have) <= QTY_EPS or kernel.portfolio.instrument(iid) is None:
-            if kernel.portfolio.instrument(iid) is None and abs(want) > QTY_EPS:
-                note("position_unknown_instrument", instrument=iid, at_venue=want)
-            continue
-        avg = venue_pos[iid].avg_price if iid in venue_pos else 0.0
-        if math.isnan(avg) or avg <= 0:
-            avg = pos.avg_price if pos is not None else 0.0
-        note("position", instrument=iid, at_venue=want, engine=have)
-        rec = PositionAdjusted(instrument_id=iid, quantity=want, avg_price=avg, previous=have,
+    p = plan(report, _KernelView(kernel), now, young_ns)
+    for kind, fields in p.notes:
+        log.warning("reconcile_difference", venue=venue, kind=kind, **fields)
+    for ev in p.events:
+        kernel.bus.publish(ev)  # journaled, applied, strategy told (if running)
+    for sync in p.quantity_syncs:
+        order = kernel.execution.order(sync.client_order_id)
+        if order is not None:
+            kernel.execution.sync_quantity(order, sync.price, sync.quantity)
+    adapter = kernel.adapters.get(venue)
+    for cmd in p.cancels:
+        if journal is not None and not journal.closed:
+            journal.append(now, "out", cmd)
+    kernel.execution.checkpoint()  # (commits the cancels before they leave)
+    if adapter is not None:
+        for cmd in p.cancels:
+            adapter.cancel(cmd)
+    for fix in p.positions:
+        rec = PositionAdjusted(instrument_id=fix.instrument_id, quantity=fix.quantity,
+                               avg_price=fix.avg_price, previous=fix.previous,
                                reason="reconciliation: venue position wins", ts=now)
-        if journal is not None:
-            journal.write_command(now, rec)
-        kernel.portfolio.adjust_position(iid, want, avg)
-
-    if journal is not None:
-        journal.write_command(now, ReconciliationCompleted(venue=venue, differences=diffs, ts=now))
-    kernel.counters["reconcile_differences"] += diffs
-    log.info("venue_reconciled", venue=venue, differences=diffs,
+        if journal is not None and not journal.closed:
+            journal.append(now, "out", rec)
+        kernel.portfolio.adjust_position(fix.instrument_id, fix.quantity, fix.avg_price)
+    if journal is not None and not journal.closed:
+        journal.append(now, "out", ReconciliationCompleted(venue=venue, differences=p.differences,
+                                                           ts=now))
+    kernel.execution.checkpoint()
+    kernel.counters["reconcile_differences"] += p.differences
+    log.info("venue_reconciled", venue=venue, differences=p.differences,
              open_orders=len(report.open_orders), fills=len(report.fills),
              positions=len(report.positions))
-    kernel.killswitch.venue_reconciled(venue)
-    return diffs
+    kernel.trading.venue_reconciled(venue)
+    return p.differences
 
 
 async def recover(kernel: Kernel, since_ns: int = 0, attempts: int = 3,
                   timeout_s: float = 10.0) -> bool:
     """Reconcile every venue (with retries); True when all succeeded. The gate holds trading
     (``reconciliation``) until then."""
-    kernel.gate.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
+    kernel.trading.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
     ok = True
     for adapter in list(kernel.adapters.values()):
         for attempt in range(1, attempts + 1):
@@ -263,5 +215,5 @@ async def recover(kernel: Kernel, since_ns: int = 0, attempts: int = 3,
         else:
             ok = False
     if ok:
-        kernel.gate.release("reconciliation")
+        kernel.trading.release("reconciliation", "every venue reconciled")
     return ok

@@ -25,7 +25,7 @@ import structlog
 from engine.config import ConfigError, ConfigProblem, VoltaConfig, decode_params
 from engine.clock import NS_PER_S, Clock, LiveClock, TimerHandle, VirtualClock
 from engine.control import ControlWatcher, pid_path
-from engine.journal import Journal
+from engine.journal import Journal, JournalError
 from engine.kernel import Kernel
 from engine.model import TradingState
 from engine.reconcile import rebuild, reconcile, recover
@@ -135,7 +135,7 @@ class Node:
         k = self.kernel
         # Recovery (engine/reconcile.py): the journal first (with the instruments venues list
         # before connecting), then the venues, then reconciliation; trading only after it.
-        k.gate.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
+        k.trading.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
         for adapter in k.adapters.values():
             k.add_instruments(adapter.instruments())
         if k.journal is not None:
@@ -178,7 +178,7 @@ class Node:
         interval = int(self.config.deployment.status_interval_s * NS_PER_S)
         self.timers.append(self.clock.every(interval, self._status))
         if k.journal is not None:
-            self.timers.append(self.clock.every(NS_PER_S // 5, lambda _: k.journal.flush()))
+            self.timers.append(self.clock.every(NS_PER_S // 5, k.execution.checkpoint))
         self.started = True
         log.info("node_started", deployment=self.config.deployment.name,
                  strategies=list(k.strategies), state=str(k.gate.state))
@@ -237,7 +237,7 @@ class Node:
             task.cancel()
         k.stop_strategies()
         k.set_trading_state(TradingState.HALTED, "shutdown")  # nothing new may leave now
-        cancelled = k.router.cancel_all()
+        cancelled = k.execution.cancel_all()
         for adapter in k.adapters.values():
             try:
                 await adapter.stop()
@@ -245,7 +245,11 @@ class Node:
                 log.exception("venue_stop_failed", venue=adapter.venue)
         self._status(self.clock.now_ns())
         if k.journal is not None:
-            k.journal.close()
+            k.execution.checkpoint()  # (a failed journal was reported when it failed)
+            try:
+                k.journal.close()
+            except JournalError as exc:
+                log.error("journal_close_failed", journal=str(k.journal.path), error=str(exc))
         log.info("node_stopped", cancelled_orders=cancelled, fills=k.counters.get("fills", 0),
                  still_open=len(k.orders.open_orders()))
 

@@ -13,7 +13,7 @@ def test_commands_are_durable_before_send_and_decode_back(tmp_path: Path) -> Non
                       quantity=1.0, price=10.0)
     j.write_command(1, cmd)
     # A second connection sees the command at once: it was committed before "send".
-    other = Journal(path)
+    other = Journal(path, read_only=True)  # an audit reader: no lock
     records = list(other.records())
     assert records[0][2:] == ("out", "SubmitOrder", cmd)
     j.write_event(2, OrderCancelled(client_order_id="a-1", instrument_id="sim:X", reason="user",

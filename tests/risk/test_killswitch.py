@@ -105,7 +105,7 @@ def test_daily_loss_switches_to_reducing_and_survives_a_restart(tmp_path: Path) 
     assert k.gate.state is TradingState.REDUCING
     assert reason(k, order(qty=0.1, price=59_005.0)) == Reason.REDUCE_ONLY
     assert reason(k, order(side=Side.SELL, qty=0.05, price=59_005.0)) is None
-    j.flush()
+    j.close()  # the first process ends (one journal, one process)
     k2, _ = make(journal=Journal(tmp_path / "j.sqlite"), max_daily_loss_usd=50.0)
     rebuild(k2, k2.journal)
     k2.killswitch.restore_losses()
@@ -130,8 +130,11 @@ def test_kill_level_is_journaled_and_restored(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.sqlite")
     k, _ = make(journal=j)
     k.killswitch.trip(1, "overnight")
-    recs = [r[4] for r in Journal(tmp_path / "j.sqlite").records() if r[3] == "KillSwitchTripped"]
+    # committed at once: an audit reader sees it while the node still runs
+    recs = [r[4] for r in Journal(tmp_path / "j.sqlite", read_only=True).records()
+            if r[3] == "KillSwitchTripped"]
     assert recs and isinstance(recs[0], KillSwitchTripped) and recs[0].level == 1
+    j.abandon()  # the process dies without a clean stop
     k2, _ = make(journal=Journal(tmp_path / "j.sqlite"))
     rebuild(k2, k2.journal)
     assert k2.killswitch.level == 1 and k2.gate.state is TradingState.HALTED

@@ -74,8 +74,8 @@ def test_rebuild_then_reconcile_resolves_every_kind_of_difference(tmp_path: Path
     assert k2.portfolio.position(PERP.id).qty == pytest.approx(0.03)
     assert k2.portfolio.position(CALL.id).qty == pytest.approx(-1.0)  # the venue wins
     assert any(getattr(c, "client_order_id", "") == "not-ours" for c in venue2.sent)  # cancelled
-    k2.journal.flush()
-    types = [r[3] for r in Journal(jp).records()]
+    k2.journal.close()
+    types = [r[3] for r in Journal(jp, read_only=True).records()]
     assert "PositionAdjusted" in types and types[-1] == "ReconciliationCompleted"
     assert types.count("OrderFilled") == 2  # the missing fill was journaled
     # and a second restart replays the adjustments: no new differences
@@ -141,7 +141,7 @@ def _run(cfg, journal: Path, seconds: int, start_ns: int, crash: bool):
             await asyncio.sleep(0)
         if crash:
             # SIGKILL in-process: no stop, no flush; uncommitted journal events are lost
-            node.kernel.journal._db.close()
+            node.kernel.journal.abandon()
             adapter = node.kernel.adapters["sim"]
             os.close(adapter.account._fd)
         else:
@@ -164,7 +164,8 @@ def test_in_process_crash_loses_nothing(tmp_path: Path, cod: str) -> None:
     venue = k.adapters["sim"]
     acc = venue.account
     # every fill the venue made is in the engine exactly once, and positions agree
-    engine_fills = {r[4].trade_id for r in Journal(journal).records() if r[3] == "OrderFilled"}
+    engine_fills = {r[4].trade_id for r in Journal(journal, read_only=True).records()
+                    if r[3] == "OrderFilled"}
     venue_fills = {f.trade_id for f in acc.fills}
     assert venue_fills == engine_fills
     assert len(venue_fills) >= fills_before
@@ -173,7 +174,7 @@ def test_in_process_crash_loses_nothing(tmp_path: Path, cod: str) -> None:
         assert (pos.qty if pos else 0.0) == pytest.approx(qty, abs=1e-9)
     # shutdown cancelled everything, at the venue too
     assert acc.open_orders() == [] and k.orders.open_orders() == []
-    recs = [r[4] for r in Journal(journal).records() if isinstance(r[4], ReconciliationCompleted)]
+    recs = [r[4] for r in Journal(journal, read_only=True).records() if isinstance(r[4], ReconciliationCompleted)]
     assert len(recs) == 2
-    assert not any(isinstance(r[4], PositionAdjusted) for r in Journal(journal).records()), \
+    assert not any(isinstance(r[4], PositionAdjusted) for r in Journal(journal, read_only=True).records()), \
         "fills replayed from the venue make positions agree without adjustments"

@@ -1,0 +1,219 @@
+"""Execution benchmarks: tick-to-order, requote, journal cost per order, restart time.
+
+Theory of operation: every figure comes with a baseline measured in the same run.
+
+* ``tick_to_order``: the paper deployment (``config/paper.toml``: simulated venue, the example
+  quoter, the full risk gate, the journal on disk in NORMAL mode) on a virtual clock. The clock
+  starts when the venue adapter hands a book event (``BookDelta``/``BookSnapshot``) to the bus
+  (the ``publish`` it was bound to) and stops when the adapter's ``submit`` is called for an
+  order that event caused (so it spans the books, the strategy, the gate, the journal commit
+  and the router; not the adapter's own work). p50/p99 over every such order.
+  Baseline (``noop_baseline``): the same book events handed to a bus whose only subscriber
+  calls the adapter's ``submit`` stand-in at once: the floor of the harness itself.
+* ``requote``: the book events of the same run that made the quoter pull and replace its
+  quote (at least one cancel and two new orders), clock from the book event to the last
+  adapter call it caused.
+* ``journal_per_order``: the journal's cost amortized per order over the same run (time spent
+  in journal writes and commits / orders sent), next to the cost of one commit per order.
+* ``restart``: see ``bench_restart`` (after one simulated hour vs one simulated day).
+
+Run: ``python -m benchmarks execution`` (writes ``benchmarks/results/execution.json``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.clock import NS_PER_S, VirtualClock
+from engine.model import BookDelta, BookSnapshot
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "execution.json"
+P50_TARGET_US = 25.0
+P99_TARGET_US = 50.0
+JOURNAL_TARGET_US = 5.0
+
+
+def _pct(xs: list[float], q: float) -> float:
+    ys = sorted(xs)
+    return ys[min(len(ys) - 1, int(q * len(ys)))] if ys else float("nan")
+
+
+def _quiet_logs() -> None:
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+
+
+def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
+    """The paper deployment for ``seconds`` of virtual time, instrumented at the adapter."""
+    from engine.config import default_config_path, load_config
+    from engine.runtime import build_node
+
+    cfg = load_config(default_config_path())
+    start = 1_767_225_600 * NS_PER_S
+    clock = VirtualClock(start)
+    node = build_node(cfg, clock, journal)
+    k = node.kernel
+    adapter = next(iter(k.adapters.values()))
+    pc = time.perf_counter_ns
+    state = {"t0": 0, "live": False, "submits": 0, "cancels": 0, "last": 0}
+    lat: list[float] = []
+    requotes: list[float] = []
+    bus_publish = k.bus.publish
+
+    def publish(ev: Any) -> None:  # what the adapter calls: the clock starts here
+        if type(ev) is BookDelta or type(ev) is BookSnapshot:
+            state["t0"], state["live"] = pc(), True
+            state["submits"] = state["cancels"] = 0
+            try:
+                bus_publish(ev)
+            finally:
+                state["live"] = False
+            if state["cancels"] >= 1 and state["submits"] >= 2:
+                requotes.append((state["last"] - state["t0"]) / 1000.0)
+        else:
+            bus_publish(ev)
+
+    adapter.bind(publish, clock)  # (before start: the synthetic market is rebuilt on it)
+    real_submit, real_cancel = adapter.submit, adapter.cancel
+
+    def submit(cmd: Any) -> None:
+        if state["live"]:
+            now = pc()
+            lat.append((now - state["t0"]) / 1000.0)
+            state["submits"] += 1
+            state["last"] = now
+        real_submit(cmd)
+
+    def cancel(cmd: Any) -> None:
+        if state["live"]:
+            state["cancels"] += 1
+            state["last"] = pc()
+        real_cancel(cmd)
+
+    adapter.submit = submit  # type: ignore[method-assign]
+    adapter.cancel = cancel  # type: ignore[method-assign]
+    journal_ns = [0]
+    j = k.journal
+    if j is not None:
+        for name in ("write_command", "write_event", "flush", "commit_batch", "write_batch"):
+            fn = getattr(j, name, None)
+            if fn is None:
+                continue
+
+            def timed(*a: Any, _fn: Any = fn) -> Any:
+                t = pc()
+                try:
+                    return _fn(*a)
+                finally:
+                    journal_ns[0] += pc() - t
+
+            setattr(j, name, timed)
+
+    async def drive() -> None:
+        await node.start()
+        t = start
+        for _ in range(seconds * 10):
+            t += NS_PER_S // 10
+            clock.advance_to(t)
+            await asyncio.sleep(0)
+        await node.stop()
+
+    gc.collect()
+    t_run = pc()
+    asyncio.run(drive())
+    run_s = (pc() - t_run) / 1e9
+    sent = max(getattr(k.router, "sent", 0), 1)
+    out: dict[str, Any] = {"orders_caused_by_book_events": len(lat), "orders_sent": sent,
+                           "run_s": round(run_s, 2)}
+    if lat:
+        out.update(p50_us=round(_pct(lat, 0.5), 1), p99_us=round(_pct(lat, 0.99), 1),
+                   mean_us=round(statistics.fmean(lat), 1))
+    if requotes:
+        out["requote"] = {"n": len(requotes), "p50_us": round(_pct(requotes, 0.5), 1),
+                          "p99_us": round(_pct(requotes, 0.99), 1)}
+    out["journal_per_order_us"] = round(journal_ns[0] / sent / 1000.0, 2)
+    return out
+
+
+def noop_baseline(n: int = 20_000) -> dict[str, Any]:
+    """The harness floor: a book event through a bus whose one handler calls submit at once."""
+    from engine.bus import MessageBus
+
+    bus = MessageBus()
+    pc = time.perf_counter_ns
+    t0 = [0]
+    lat: list[float] = []
+
+    def submit(_cmd: Any) -> None:
+        lat.append((pc() - t0[0]) / 1000.0)
+
+    bus.subscribe(BookDelta, lambda ev: submit(ev))
+    ev = BookDelta("sim:BTC-PERP", ((1.0, 1.0),), (), 1, 0, 0, 0)
+    for _ in range(n):
+        t0[0] = pc()
+        bus.publish(ev)
+    return {"n": n, "p50_us": round(_pct(lat, 0.5), 2), "p99_us": round(_pct(lat, 0.99), 2)}
+
+
+def journal_commit_per_order(tmp: Path, n: int = 2_000) -> dict[str, Any]:
+    """One insert + COMMIT per order (the old way) vs the amortized figure of the run."""
+    from engine.journal import Journal
+    from engine.model import Side, SubmitOrder
+
+    cmd = SubmitOrder(client_order_id="j-1", strategy_id="s", instrument_id="sim:BTC-PERP",
+                      side=Side.BUY, quantity=0.01, price=60_000.0)
+    j = Journal(tmp / "commit-each.sqlite", "NORMAL")
+    t = time.perf_counter_ns()
+    for i in range(n):
+        j.write_command(i, cmd)
+        j.flush()
+    per = (time.perf_counter_ns() - t) / n / 1000.0
+    j.close()
+    return {"commit_per_order_us": round(per, 1), "n": n}
+
+
+def run(output_path: str | Path | None = DEFAULT_OUTPUT) -> dict[str, Any]:
+    _quiet_logs()
+    results: dict[str, Any] = {"python": sys.version.split()[0]}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        results["noop_baseline"] = noop_baseline()
+        t2o = tick_to_order(tmp / "t2o.sqlite")
+        results["tick_to_order"] = t2o
+        results["journal"] = journal_commit_per_order(tmp)
+        results["targets"] = {"p50_us": P50_TARGET_US, "p99_us": P99_TARGET_US,
+                              "journal_per_order_us": JOURNAL_TARGET_US}
+        results["met"] = {
+            "p50": t2o.get("p50_us", 1e9) <= P50_TARGET_US,
+            "p99": t2o.get("p99_us", 1e9) <= P99_TARGET_US,
+            "journal_per_order": t2o["journal_per_order_us"] <= JOURNAL_TARGET_US,
+        }
+        try:
+            from benchmarks.bench_restart import restart_figures
+        except ImportError:
+            pass
+        else:
+            results["restart"] = restart_figures(tmp)
+    if output_path is not None:
+        out = Path(output_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    return results
+
+
+if __name__ == "__main__":
+    res = run(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_OUTPUT)
+    print(orjson.dumps(res, option=orjson.OPT_INDENT_2).decode())

@@ -1,0 +1,522 @@
+"""The execution core: the one owner of orders, pending acknowledgements and the journal.
+
+Theory of operation: two entries, nothing else writes order state.
+
+* **Commands** (``execute``; ``submit``/``cancel``/``amend``/``cancel_all`` are its typed
+  faces): a new order runs the venue's trading state and the risk gate synchronously; a denial
+  is recorded as a DENIED order (its client id can never be reused) and published as
+  ``OrderDenied``. An accepted command moves its order (SUBMITTED, PENDING_CANCEL, ...),
+  is *appended* to the journal and put in the outbox. Cancels skip the gate (a cancel only
+  ever reduces risk); an amend is re-checked as the order it would become.
+* **Venue reports** (``on_report``: order events and ``OrderStatusReport``): journaled, then
+  applied through the order state machine; fills reach the portfolio through the fill port.
+  Reports are idempotent: a fill is counted once per trade id, and a second terminal event
+  for an order that already ended (a venue's after the engine's, e.g. a reconciliation's
+  cancel followed by the session's status answer) is absorbed: counted, the venue's reason
+  kept on the order, never an error. Reconciliation's corrections come in here too.
+
+**Group commit.** The outbox is flushed when the event being handled is done (the bus calls
+``flush`` when it goes idle; a command issued outside any dispatch flushes at once): one
+journal commit for every command of the batch (and every report journaled before them),
+then each command is handed to its venue adapter, in the order it was issued, and
+``OrderSubmitted`` is published. Nothing is sent before its commit. A command issued while
+the outbox is being sent (a synchronous venue answering inside ``submit``) joins the next
+batch of the same flush.
+
+**Journal failure** (disk full, I/O error, file removed): the batch is not sent. New orders
+and amends are rejected locally (``OrderRejected`` with the journal's error); cancels are sent
+anyway (they only reduce risk; reconciliation at restart settles them). ``on_journal_failure``
+is called once: the runtime trips the kill switch to CANCEL_ALL and trading stays HALTED until
+the operator acts. Nothing is raised into a strategy or the event loop.
+
+Unknown stays unknown: a command the adapter could not hand over (it raised) or that gets no
+answer within ``ack_timeout_s`` leaves its order in flight, flagged ``in_doubt``; the core asks
+the venue (``query_order``) instead of resending, and after ``max_status_queries`` unanswered
+queries asks the runtime to reconcile the venue (``reconcile_hook``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import structlog
+
+from engine.clock import Clock
+from engine.consolidated import ConsolidatedBook
+from engine.journal import Journal, JournalError
+from engine.model import (
+    AmendOrder,
+    CancelOrder,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
+    OrderSubmitted,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+)
+from engine.orders import TERMINAL, IllegalTransition, Order, OrderBookkeeper
+from engine.risk import Denial, Reason, RiskGate
+from engine.venue import VenueAdapter
+
+log = structlog.get_logger("volta.execution")
+_AWAITING = (OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_AMEND)
+_TERMINAL_EVENTS = (OrderCancelled, OrderExpired, OrderRejected)
+_SUBMIT, _CANCEL, _AMEND = 0, 1, 2
+
+
+class CancelAll(msgspec.Struct, frozen=True, kw_only=True):
+    """Command: cancel every open order (of one instrument and/or strategy when given)."""
+
+    instrument_id: str | None = None
+    strategy_id: str | None = None
+
+
+class ExecutionCore:
+    def __init__(self, adapters: dict[str, VenueAdapter], gate: RiskGate, orders: OrderBookkeeper,
+                 journal: Journal | None, clock: Clock, publish: Callable[[Any], None],
+                 in_dispatch: Callable[[], bool] = lambda: False,
+                 on_fill: Callable[[OrderFilled], bool] = lambda ev: True,
+                 venue_halt: Callable[[str], str] = lambda venue: "",
+                 counters: dict[str, int] | None = None) -> None:
+        self.adapters = adapters
+        self.gate = gate
+        self.orders = orders
+        self.journal = journal
+        self.clock = clock
+        self.publish = publish
+        self._in_dispatch = in_dispatch
+        self._on_fill = on_fill
+        self._venue_halt = venue_halt
+        self.sent = 0
+        self.send_errors = 0
+        self.queries = 0
+        self.timeouts = 0
+        self.counters: dict[str, int] = counters if counters is not None else defaultdict(int)
+        self._awaiting: dict[str, Order] = {}
+        self._outbox: list[tuple[int, Order, Any]] = []
+        self._flushing = False
+        self.journal_failure = ""
+        self.reconcile_hook: Callable[[str], None] | None = None
+        self.on_journal_failure: Callable[[str], None] | None = None
+        self.on_strategy_fills_exceeded: Callable[[str], None] | None = None
+        self.on_sent: Callable[[SubmitOrder], None] | None = None
+        """Diagnostic hook: called as a committed order is handed to the venue adapter."""
+        self._execute = {SubmitOrder: self.submit, CancelOrder: self._cancel_cmd,
+                         AmendOrder: self._amend_cmd, CancelAll: self._cancel_all_cmd}
+
+    # -- the command entry ------------------------------------------------------------------
+    def execute(self, command: Any) -> Any:
+        """Run one command (``SubmitOrder``, ``CancelOrder``, ``AmendOrder``, ``CancelAll``)."""
+        return self._execute[type(command)](command)
+
+    def submit(self, cmd: SubmitOrder) -> Denial | None:
+        """Check and queue ``cmd``; returns the denial, or None when it will be sent."""
+        now = self.clock.now_ns()
+        iid = cmd.instrument_id
+        venue = iid.partition(":")[0]
+        halted = self._venue_halt(venue)
+        denial = Denial(Reason.TRADING_HALTED, f"{venue} halted: {halted}") if halted else None
+        if denial is None:
+            denial = self.gate.check(cmd)
+        adapter = self.adapters.get(venue) if denial is None else None
+        if denial is None and adapter is None:
+            denial = Denial(Reason.NO_VENUE, f"no venue adapter for {iid}")
+        if denial is not None:
+            self._deny(cmd, denial, now)
+            return denial
+        order = self.orders.add(cmd)
+        self.orders.transition(order, "submit")
+        if self.journal is not None:
+            self.journal.append(now, "out", cmd)
+        self._outbox.append((_SUBMIT, order, cmd))
+        if not self._in_dispatch():
+            self.flush()
+        return None
+
+    def _deny(self, cmd: SubmitOrder, denial: Denial, now: int) -> None:
+        if cmd.client_order_id not in self.orders:
+            order = self.orders.add(cmd)
+            self.orders.transition(order, "deny")
+        event = OrderDenied(client_order_id=cmd.client_order_id, strategy_id=cmd.strategy_id,
+                            instrument_id=cmd.instrument_id, reason=denial.reason,
+                            detail=denial.detail, ts=now)
+        if self.journal is not None:
+            self.journal.append(now, "in", event)
+        self.counters["denials"] += 1
+        self.publish(event)
+
+    def cancel(self, order: Order) -> bool:
+        """Request a cancel; False if the order is not open (nothing is sent)."""
+        if not order.is_open:
+            return False
+        try:
+            self.orders.transition(order, "cancel_request")
+        except IllegalTransition:
+            return False
+        cmd = CancelOrder(client_order_id=order.client_order_id, strategy_id=order.strategy_id,
+                          instrument_id=order.instrument_id, ts=self.clock.now_ns())
+        if self.journal is not None:
+            self.journal.append(cmd.ts, "out", cmd)
+        self._outbox.append((_CANCEL, order, cmd))
+        if not self._in_dispatch():
+            self.flush()
+        return True
+
+    def _cancel_cmd(self, cmd: CancelOrder) -> bool:
+        order = self.orders.get(cmd.client_order_id)
+        return False if order is None else self.cancel(order)
+
+    def amend(self, order: Order, price: float | None, quantity: float | None) -> Denial | None:
+        """Request an amend after re-checking the order as it would become."""
+        if not order.is_open or order.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_AMEND):
+            return Denial(Reason.ORDER_NOT_OPEN, f"order {order.client_order_id} is {order.status}")
+        new_qty = quantity if quantity is not None else order.quantity
+        if new_qty <= order.filled:
+            return Denial(Reason.INVALID_QUANTITY,
+                          f"new quantity {new_qty} <= already filled {order.filled}")
+        # The amended order is checked as a new order for what it would leave working, with
+        # its own working quantity set aside while the gate looks.
+        probe = SubmitOrder(client_order_id=order.client_order_id + "~amend",
+                            strategy_id=order.strategy_id, instrument_id=order.instrument_id,
+                            side=order.side, quantity=max(new_qty - order.filled, 0.0),
+                            price=price if price is not None else order.price,
+                            reduce_only=order.command.reduce_only)
+        with self.orders.set_aside(order):
+            denial = self.gate.check(probe)
+        if denial is not None:
+            return denial
+        cmd = AmendOrder(client_order_id=order.client_order_id, strategy_id=order.strategy_id,
+                         instrument_id=order.instrument_id, quantity=quantity, price=price,
+                         ts=self.clock.now_ns())
+        try:
+            self.orders.transition(order, "amend_request")
+        except IllegalTransition as exc:
+            return Denial(Reason.ORDER_NOT_OPEN, str(exc))
+        if self.journal is not None:
+            self.journal.append(cmd.ts, "out", cmd)
+        self._outbox.append((_AMEND, order, cmd))
+        if not self._in_dispatch():
+            self.flush()
+        return None
+
+    def _amend_cmd(self, cmd: AmendOrder) -> Denial | None:
+        order = self.orders.get(cmd.client_order_id)
+        if order is None:
+            return Denial(Reason.ORDER_NOT_OPEN, f"unknown order {cmd.client_order_id}")
+        return self.amend(order, cmd.price, cmd.quantity)
+
+    def cancel_all(self, instrument_id: str | None = None, strategy_id: str | None = None) -> int:
+        return sum(self.cancel(o) for o in self.orders.open_orders(instrument_id, strategy_id))
+
+    def _cancel_all_cmd(self, cmd: CancelAll) -> int:
+        return self.cancel_all(cmd.instrument_id, cmd.strategy_id)
+
+    def submit_smart(self, strategy_id: str, book: ConsolidatedBook, side: Side, size_base: float,
+                     new_id: Callable[[], str], net_of_fees: bool = True) -> list[tuple[str, Denial | None]]:
+        """Split a parent of ``size_base`` underlying units across venues; IOC children at
+        each venue's worst level reached. Returns ``(client_order_id, denial)`` per child."""
+        out: list[tuple[str, Denial | None]] = []
+        now = self.clock.now_ns()
+        for child in book.sweep(side, size_base, net_of_fees):
+            coid = new_id()
+            cmd = SubmitOrder(client_order_id=coid, strategy_id=strategy_id,
+                              instrument_id=child.instrument_id, side=side, quantity=child.contracts,
+                              price=child.price, time_in_force=TimeInForce.IOC, ts=now)
+            out.append((coid, self.submit(cmd)))
+        return out
+
+    # -- group commit -----------------------------------------------------------------------
+    def flush(self) -> None:
+        """Commit the outbox's journal records once, then send its commands in order."""
+        if self._flushing or not self._outbox:
+            return
+        self._flushing = True
+        try:
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                self.counters["batches"] += 1
+                ok = True
+                if self.journal is not None:
+                    try:
+                        self.journal.commit()
+                    except JournalError as exc:
+                        ok = False
+                        self._journal_failed(str(exc))
+                for kind, order, cmd in batch:
+                    if ok or kind == _CANCEL:
+                        self._send(kind, order, cmd)
+                    else:
+                        self._refuse_unjournaled(kind, order, cmd)
+        finally:
+            self._flushing = False
+
+    def _send(self, kind: int, order: Order, cmd: Any) -> None:
+        adapter = self.adapters.get(order.instrument_id.partition(":")[0])
+        now = self.clock.now_ns()
+        order.sent_ns = now
+        self._awaiting[order.client_order_id] = order
+        if adapter is None:
+            order.in_doubt = True
+            return
+        if kind == _SUBMIT:
+            if self.on_sent is not None:
+                self.on_sent(cmd)
+            fn = adapter.submit
+        else:
+            fn = adapter.cancel if kind == _CANCEL else adapter.amend
+        try:
+            fn(cmd)
+        except Exception as exc:  # noqa: BLE001 - the fate of the command is now unknown
+            self.send_errors += 1
+            order.in_doubt = True
+            log.error("send_failed_order_in_doubt", client_order_id=order.client_order_id,
+                      command=type(cmd).__name__, error=repr(exc))
+        if kind == _SUBMIT:
+            self.sent += 1
+            self.publish(OrderSubmitted(client_order_id=cmd.client_order_id,
+                                        strategy_id=cmd.strategy_id,
+                                        instrument_id=cmd.instrument_id, ts=now))
+
+    def _refuse_unjournaled(self, kind: int, order: Order, cmd: Any) -> None:
+        """The journal could not record ``cmd``: it never leaves; its order says why."""
+        self.counters["journal_rejected"] += 1
+        now = self.clock.now_ns()
+        reason = f"not sent: {self.journal_failure}"
+        self.publish(OrderRejected(client_order_id=order.client_order_id,
+                                   instrument_id=order.instrument_id, reason=reason,
+                                   ts_event=now, ts_recv=now))
+
+    def _journal_failed(self, cause: str) -> None:
+        if self.journal_failure:
+            return
+        self.journal_failure = cause
+        log.error("journal_failed_trading_halted", journal=str(self.journal.path if self.journal else ""),
+                  cause=cause, alert=True)
+        if self.on_journal_failure is not None:
+            self.on_journal_failure(cause)
+
+    def checkpoint(self, _now: int = 0) -> None:
+        """Timer: commit what reports left in the journal and move it to the indexed store."""
+        j = self.journal
+        if j is None or j.closed or self.journal_failure:
+            return
+        try:
+            j.checkpoint()
+        except JournalError as exc:
+            self._journal_failed(str(exc))
+
+    # -- the venue-report entry -------------------------------------------------------------
+    def on_report(self, ev: Any) -> Order | None:
+        """Journal and apply one venue report; the order to tell its strategy about, or None
+        (unknown order, a status report, a duplicate absorbed)."""
+        if type(ev) is OrderStatusReport:
+            if self.journal is not None:
+                self.journal.append(self.clock.now_ns(), "in", ev)
+            self.on_status_report(ev)
+            return None
+        order = self.orders.get(ev.client_order_id)
+        if order is None:
+            self.counters["events_for_unknown_orders"] += 1
+            log.warning("event_for_unknown_order", client_order_id=ev.client_order_id,
+                        event_type=type(ev).__name__)
+            if type(ev) is OrderFilled and self.journal is not None:
+                self.journal.append(self.clock.now_ns(), "in", ev)  # a fact, kept for audit
+                self._on_fill(ev)
+            return None
+        if self.journal is not None and type(ev) is not OrderDenied and type(ev) is not OrderSubmitted:
+            self.journal.append(self.clock.now_ns(), "in", ev)
+        if not self.apply(order, ev):
+            return None
+        if type(ev) is OrderFilled and self.gate.on_fill(order.strategy_id, self.clock.now_ns()):
+            reason = self.gate.disabled_strategies.get(order.strategy_id, "")
+            log.error("strategy_disabled", strategy=order.strategy_id, reason=reason,
+                      check="repeated_execution")
+            self.cancel_all(strategy_id=order.strategy_id)
+        return order
+
+    def apply(self, order: Order, ev: Any) -> bool:
+        """Apply a venue event to an order (also replays the journal at start);
+        False if absorbed or illegal (reported, not applied; a fill still counts)."""
+        if order.status in TERMINAL and isinstance(ev, _TERMINAL_EVENTS):
+            # A second ending (the venue's after the engine's, or a replayed one): absorbed,
+            # the venue's reason kept. A late answer to a cancel of a filled order is the
+            # same race.
+            self.counters["late_rejects" if type(ev) is OrderRejected else "duplicate_terminal"] += 1
+            reason = getattr(ev, "reason", "")
+            if reason and order.close_reason.startswith("reconciled"):
+                order.close_reason = reason
+            log.debug("duplicate_terminal_event_absorbed", client_order_id=order.client_order_id,
+                      state=str(order.status), event_type=type(ev).__name__, reason=reason)
+            return False
+        try:
+            self._apply(order, ev)
+        except IllegalTransition as exc:
+            log.error("illegal_order_transition", client_order_id=order.client_order_id,
+                      state=str(exc.state), trigger=exc.trigger)
+            if type(ev) is not OrderFilled:
+                return False
+            # A fill is a fact even if it arrives in an unexpected state: never drop it.
+            if order.status in TERMINAL:
+                self.orders.record_late_fill(order, ev.trade_id, ev.price, ev.quantity, ev.fee)
+            if self._on_fill(ev):
+                self.counters["fills"] += 1
+        self.on_order_update(order)
+        return True
+
+    def _apply(self, order: Order, ev: Any) -> None:
+        ob = self.orders
+        t = type(ev)
+        if t is OrderFilled:
+            if ob.apply_fill(order, ev.trade_id, ev.price, ev.quantity, ev.fee, ev.remaining):
+                self._on_fill(ev)
+                self.counters["fills"] += 1
+            if ev.venue_order_id:
+                order.venue_order_id = ev.venue_order_id
+        elif t is OrderAccepted:
+            order.venue_order_id = ev.venue_order_id
+            ob.transition(order, "accept")
+        elif t is OrderRejected:
+            order.reject_reason = ev.reason
+            trigger = {"pending_cancel": "cancel_rejected", "pending_amend": "amend_rejected"}
+            was_cancel = order.status is OrderStatus.PENDING_CANCEL
+            ob.transition(order, trigger.get(str(order.status), "reject"))
+            if order.status in TERMINAL:
+                order.close_reason = ev.reason
+            self.counters["rejects"] += 1
+            if was_cancel and order.is_open:
+                # The venue refused the cancel (often "unknown order": it filled or ended and
+                # we have not heard yet): its fate is unknown until a status query settles it.
+                order.in_doubt = True
+                order.sent_ns = 0
+                self._awaiting[order.client_order_id] = order
+        elif t is OrderCancelled:
+            ob.transition(order, "cancelled")
+            order.close_reason = ev.reason
+        elif t is OrderAmended:
+            ob.apply_amend(order, ev.price, ev.quantity)
+            ob.transition(order, "amended")
+        elif t is OrderExpired:
+            ob.transition(order, "expire")
+            order.close_reason = "expired"
+        elif t is OrderDenied:
+            log.info("order_denied", client_order_id=ev.client_order_id, reason=ev.reason,
+                     detail=ev.detail)
+
+    # -- acknowledgements -------------------------------------------------------------------
+    def on_order_update(self, order: Order) -> None:
+        """A venue event was applied to ``order``: an answer arrived."""
+        if order.status not in _AWAITING and not (order.in_doubt and order.is_open):
+            self._awaiting.pop(order.client_order_id, None)
+        elif order.status in _AWAITING:
+            order.sent_ns = self.clock.now_ns() if not order.in_doubt else order.sent_ns
+
+    def awaiting(self) -> list[Order]:
+        """Orders with a command in flight or whose fate is unknown (read-only)."""
+        return list(self._awaiting.values())
+
+    def check_timeouts(self, now_ns: int) -> int:
+        """Timer: query orders without an answer for ``ack_timeout_s``; returns how many."""
+        timeout = int(self.gate.limits.ack_timeout_s * 1e9)
+        max_q = self.gate.limits.max_status_queries
+        asked = 0
+        reconcile: set[str] = set()
+        for coid, order in list(self._awaiting.items()):
+            if order.status not in _AWAITING and not (order.in_doubt and order.is_open):
+                del self._awaiting[coid]
+                continue
+            if now_ns - order.sent_ns < timeout:
+                continue
+            if not order.in_doubt:
+                self.timeouts += 1
+                order.in_doubt = True
+                log.warning("ack_timeout_order_in_doubt", client_order_id=coid,
+                            status=str(order.status), waited_s=(now_ns - order.sent_ns) / 1e9)
+            order.sent_ns = now_ns
+            order.queries += 1
+            venue = order.instrument_id.partition(":")[0]
+            if order.queries > max_q:
+                reconcile.add(venue)
+                order.queries = 0
+                continue
+            adapter = self.adapters.get(venue)
+            if adapter is not None:
+                try:
+                    adapter.query_order(coid, order.instrument_id)
+                    self.queries += 1
+                    asked += 1
+                except Exception as exc:  # noqa: BLE001 - try again next timeout
+                    log.error("query_order_failed", client_order_id=coid, error=repr(exc))
+        for venue in reconcile:
+            log.warning("orders_still_in_doubt_reconciling", venue=venue)
+            if self.reconcile_hook is not None:
+                self.reconcile_hook(venue)
+        return asked
+
+    def on_status_report(self, report: OrderStatusReport) -> None:
+        """A venue's answer to a query (or an unsolicited report) settles an order."""
+        order = self.orders.get(report.client_order_id)
+        venue = report.instrument_id.partition(":")[0]
+        if order is None:
+            log.warning("status_report_for_unknown_order", client_order_id=report.client_order_id,
+                        venue_order_id=report.venue_order_id, status=report.status)
+            return
+        if report.venue_order_id:
+            order.venue_order_id = report.venue_order_id
+        try:
+            status = OrderStatus(report.status)
+        except ValueError:
+            log.error("status_report_bad_status", client_order_id=order.client_order_id,
+                      status=report.status)
+            return
+        if report.filled > order.filled + 1e-12:
+            # Fills we have not seen: only reconciliation brings them with their trade ids.
+            log.warning("status_report_shows_unseen_fills", client_order_id=order.client_order_id,
+                        venue_filled=report.filled, known_filled=order.filled)
+            if status is not OrderStatus.FILLED:
+                self.settle(order, status)
+            if self.reconcile_hook is not None:
+                self.reconcile_hook(venue)
+            return
+        if status is OrderStatus.FILLED:
+            return  # the fills themselves will settle it
+        self.settle(order, status)
+
+    def settle(self, order: Order, status: OrderStatus) -> None:
+        """Move ``order`` to the state the venue reports (a status report, reconciliation)."""
+        before = order.status
+        if before in TERMINAL and status in TERMINAL:
+            self.counters["duplicate_terminal"] += 1  # (already ended: the venue agrees)
+            order.in_doubt = False
+            return
+        try:
+            self.orders.settle(order, status)
+        except IllegalTransition as exc:
+            log.error("status_report_illegal", client_order_id=order.client_order_id,
+                      state=str(exc.state), reported=str(status))
+            return
+        if order.status is not before:
+            log.info("order_settled", client_order_id=order.client_order_id,
+                     before=str(before), after=str(order.status))
+        self.on_order_update(order)
+
+    def sync_quantity(self, order: Order, price: float | None, quantity: float) -> None:
+        """Reconciliation: the venue works ``order`` at another size; the venue wins."""
+        self.orders.apply_amend(order, price, quantity)
+
+    # -- queries (operator API, status) -----------------------------------------------------
+    def open_orders(self, instrument_id: str | None = None,
+                    strategy_id: str | None = None) -> list[Order]:
+        return self.orders.open_orders(instrument_id, strategy_id)
+
+    def order(self, client_order_id: str) -> Order | None:
+        return self.orders.get(client_order_id)
