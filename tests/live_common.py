@@ -80,7 +80,7 @@ class LiveHarness:
 
     def md_ws(self) -> Any:
         """The session's market-data websocket."""
-        return self.adapter._md
+        return self.adapter.streams._md
 
     def of(self, cls: type) -> list[Any]:
         """The published events of type ``cls``, in order."""

@@ -31,6 +31,7 @@ STDLIB = set(sys.stdlib_module_names)
 PACKAGES = ("engine", "adapters", "strategies", "backtest")
 SHARED_ADAPTER_MODULES = {"adapters.capture", "adapters.replay", "adapters.registry", "adapters.ws",
                           "adapters.ratelimit", "adapters.common", "adapters.record", "adapters"}
+ETH_SIGNING = ("eth_account", "eth_abi", "eth_utils")  # Derive's EIP-191/712 signing only
 SHARED_ADAPTER_PACKAGES = ("adapters.fakes", "adapters.live")  # venue-neutral helpers, not venues
 
 
@@ -105,6 +106,8 @@ def _violations_for(path: Path) -> list[str]:
                 problems.append(f"{where}: backtest loads strategies by import path, never imports them")
         elif module.startswith("adapters"):
             venue = _venue_of(module)
+            if top in ETH_SIGNING and venue != "derive":
+                problems.append(f"{where}: Ethereum signing libraries belong to adapters.derive")
             if top == "strategies":
                 problems.append(f"{where}: adapters must not import strategies")
             other = _venue_of(name) if top == "adapters" else None

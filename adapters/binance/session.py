@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any
 
 import structlog
 
@@ -39,6 +38,7 @@ from adapters.binance.orders import BinanceOrders
 from adapters.binance.params import BinanceParams
 from adapters.binance.rest import BinanceRest, Unknown
 from adapters.live.session import LiveSession
+from adapters.live.venue import LiveVenue
 from adapters.live.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, ReconnectingWebSocket, WsConfig
@@ -47,49 +47,63 @@ from engine.model import (
     VenueProtocolError,
     split_instrument_id,
 )
-from engine.venue import VenueAdapter
 
 __all__ = ["BinanceParams", "BinanceVenue"]
 
 _log = structlog.get_logger("volta.binance")
 
 
-class BinanceVenue(BinanceOrders, LiveSession, VenueAdapter):
-    """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
+class BinanceVenue(LiveVenue):
+    """A Binance session: ``BinanceStreams`` and ``BinanceOrders`` over one ``LiveSession``."""
 
     Params = BinanceParams
-    _log = _log
-    log_name = "binance"
-    _quiet_errors = (Unknown, VenueProtocolError)
 
     def __init__(self, params: BinanceParams | None = None) -> None:
-        p = self.params = params if params is not None else BinanceParams()
-        self.venue = p.venue
-        self.codec = BinanceCodec(p.market, venue=p.venue)
-        self.user = pv.UserStreamDecoder(p.venue, self.codec.instrument_id)
-        self.tracker = OrderTracker()
-        self.ws_base, rest_base = p.endpoints()
+        p = params if params is not None else BinanceParams()
+        self.params = p
+        codec = BinanceCodec(p.market, venue=p.venue)
+        ws_base, rest_base = p.endpoints()
         spot = p.market == "spot"
-        self._api = "/api/v3" if spot else "/fapi/v1"
-        self.limiter = RateLimiter(VENUE_LIMITS["binance_spot" if spot else "binance_usdm"])
-        self.rest = BinanceRest(
-            rest_base, self.limiter, venue=p.venue,
-            api_key=p.api_key.reveal() if p.api_key else "",
+        api = "/api/v3" if spot else "/fapi/v1"
+        rest = BinanceRest(
+            rest_base, RateLimiter(VENUE_LIMITS["binance_spot" if spot else "binance_usdm"]),
+            venue=p.venue, api_key=p.api_key.reveal() if p.api_key else "",
             api_secret=p.api_secret.reveal() if p.api_secret else "",
-            recv_window_ms=p.recv_window_ms, timeout_s=p.rest_timeout_s,
-            time_path=f"{self._api}/time")
-        self.positions: dict[str, PositionReport] = {}
-        self.stats: dict[str, int] = dict.fromkeys(
+            recv_window_ms=p.recv_window_ms, timeout_s=p.rest_timeout_s, time_path=f"{api}/time")
+        stats: dict[str, int] = dict.fromkeys(
             ("malformed", "snapshots", "snapshot_failures", "resync_requests", "md_connects",
              "user_connects", "acks_unknown", "queries", "rate_limited", "user_malformed"), 0)
-        self._init_session()
+        session = LiveSession(venue=p.venue, params=p, stats=stats, log=_log, log_name="binance",
+                              quiet_errors=(Unknown, VenueProtocolError), rest=rest)
+        tracker = OrderTracker()
+        orders = BinanceOrders(session, rest, codec, tracker, p, api)
+        streams = BinanceStreams(session, rest, codec, orders, p, ws_base, api)
+        super().__init__(session=session, streams=streams, orders=orders, tracker=tracker)
+        self.rest = rest
+        self.codec = codec
+        self.positions = streams.positions
+        """The latest position per instrument from the user stream (owned by the streams)."""
+
+
+class BinanceStreams:
+    """Binance's connection protocol: market-data and user streams, snapshots, listen key."""
+
+    def __init__(self, session: LiveSession, rest: BinanceRest, codec: BinanceCodec,
+                 orders: BinanceOrders, params: BinanceParams, ws_base: str, api: str) -> None:
+        self.params = params
+        self.rest = rest
+        self.codec = codec
+        self.user = pv.UserStreamDecoder(params.venue, codec.instrument_id)
+        self.ws_base = ws_base
+        self.positions: dict[str, PositionReport] = {}
+        self._session = session
+        self._orders = orders
+        self._api = api
         self._snap_busy: set[str] = set()
         self._snap_again: set[str] = set()
         self._md: ReconnectingWebSocket | None = None
         self._user_ws: ReconnectingWebSocket | None = None
         self._listen_key = ""
-        self._dms_timeout_s = 0.0
-        self._dms_task: asyncio.Task[Any] | None = None
         self._rng = random.Random()
 
     # ------------------------------------------------------------------ lifecycle
@@ -103,68 +117,63 @@ class BinanceVenue(BinanceOrders, LiveSession, VenueAdapter):
                         backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
                         open_timeout_s=min(10.0, p.start_timeout_s))
 
-    async def _start(self) -> None:
+    async def connect(self) -> None:
         """Instruments, market stream + snapshots, then (with credentials) the user stream."""
         p = self.params
         await self.rest.open()
         if p.trading:
             await self.rest.sync_time()
         await self._load_instruments()
-        loop = asyncio.get_running_loop()
-        self._first_snapshots = {s: loop.create_future() for s in self._instruments_symbols()}
+        self._session.expect_snapshots(self._orders.symbols())
         self._md = ReconnectingWebSocket(
             ch.stream_url(p.market, self._streams()).replace(ch.WS_BASE[p.market], self.ws_base),
             on_frame=self._on_md_frame, on_open=self._on_md_open, on_close=self._on_md_close,
-            config=self._ws_config(), name=f"{self.venue}:md")
+            config=self._ws_config(), name=f"{self._session.venue}:md")
         self._md.start()
         async with asyncio.timeout(p.start_timeout_s):
             await self._md.wait_open()
-            await asyncio.gather(*self._first_snapshots.values())
+            await asyncio.gather(*self._session.first_snapshots.values())
             if p.trading:
                 self._listen_key = await self._new_listen_key()
                 self._user_ws = ReconnectingWebSocket(
                     self._user_url(), on_frame=self._on_user_frame, on_open=self._on_user_open,
                     on_close=self._on_user_close, config=self._ws_config(user=True),
-                    name=f"{self.venue}:user")
+                    name=f"{self._session.venue}:user")
                 self._user_ws.start()
                 await self._user_ws.wait_open()
-                self._spawn(self._keepalive_loop())
-        _log.info("binance.started", venue=self.venue, market=p.market, network=p.network,
-                  instruments=len(self._instruments), trading=p.trading)
+                self._session.spawn(self._keepalive_loop())
+        _log.info("binance.started", venue=self._session.venue, market=p.market, network=p.network,
+                  instruments=len(self._session.instruments), trading=p.trading)
 
-    async def _before_stop(self) -> None:
+    async def before_stop(self) -> None:
         """Disarm the dead-man switch (then the streams close and the listen key is released)."""
-        if self._dms_timeout_s and self.params.trading:
-            self._dms_timeout_s = 0.0
-            for sym in self._instruments_symbols():
-                await self._quiet(self.rest.request("POST", f"{self._api}/countdownCancelAll",
+        if self._orders.disarm_dead_man() and self.params.trading:
+            for sym in self._orders.symbols():
+                await self._session.quiet(self.rest.request("POST", f"{self._api}/countdownCancelAll",
                                                     {"symbol": sym, "countdownTime": 0}, signed=True))
 
-    def _websockets(self) -> list[ReconnectingWebSocket | None]:
+    def websockets(self) -> list[ReconnectingWebSocket | None]:
         return [self._md, self._user_ws]
 
-    async def _after_streams_closed(self) -> None:
+    async def after_streams_closed(self) -> None:
         if self._listen_key:
-            await self._quiet(self.rest.request("DELETE", f"{self._api}/listenKey", key_only=True))
+            await self._session.quiet(self.rest.request("DELETE", f"{self._api}/listenKey", key_only=True))
 
     # ------------------------------------------------------------------ instruments
-    def _instruments_symbols(self) -> list[str]:
-        return [s.upper() for s in self.params.symbols]
-
     async def _load_instruments(self) -> None:
         path = f"{self._api}/exchangeInfo"
         reply = await self.rest.request("GET", path)
         if not reply.ok:
-            raise RuntimeError(f"{self.venue}: exchangeInfo refused: {reply.code} {reply.message}")
+            raise RuntimeError(f"{self._session.venue}: exchangeInfo refused: {reply.code} {reply.message}")
         listed = {i.symbol: i for i in self.codec.decode_rest(path, reply.raw, time.time_ns())}
-        missing = [s for s in self._instruments_symbols() if s not in listed]
+        missing = [s for s in self._orders.symbols() if s not in listed]
         if missing:
-            raise RuntimeError(f"{self.venue}: symbols not listed on {self.params.network}: {missing}")
-        self._instruments = {listed[s].id: listed[s] for s in self._instruments_symbols()}
+            raise RuntimeError(f"{self._session.venue}: symbols not listed on {self.params.network}: {missing}")
+        self._session.instruments = {listed[s].id: listed[s] for s in self._orders.symbols()}
 
     def _streams(self) -> list[str]:
         p, out = self.params, []
-        for sym in self._instruments_symbols():
+        for sym in self._orders.symbols():
             for c in p.channels:
                 if c == "depth":
                     out.append(ch.depth_channel(sym, p.depth_speed))
@@ -181,35 +190,35 @@ class BinanceVenue(BinanceOrders, LiveSession, VenueAdapter):
     # ------------------------------------------------------------------ market data
     def _on_md_open(self, url: str) -> list[str]:
         self.codec.on_open(url)
-        self._stream_opened("md_connects", "market data", "market_data")
+        self._session.stream_opened("md_connects", "market data", "market_data")
         if "depth" in self.params.channels:
-            for sym in self._instruments_symbols():
-                self._spawn(self._snapshot(sym))  # the stream is open: buffer, then snapshot
+            for sym in self._orders.symbols():
+                self._session.spawn(self._snapshot(sym))  # the stream is open: buffer, then snapshot
         else:
-            for fut in self._first_snapshots.values():
+            for fut in self._session.first_snapshots.values():
                 if not fut.done():
                     fut.set_result(None)
         return []
 
     def _on_md_close(self, reason: CloseReason) -> None:
-        self._stream_closed(reason, "market data", "market_data")
+        self._session.stream_closed(reason, "market data", "market_data")
 
     def _on_md_frame(self, data: str | bytes, ts_recv: int) -> None:
         try:
             events = self.codec.decode(data, ts_recv)
         except VenueProtocolError:
-            self.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
+            self._session.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
             return
-        publish = self.publish
+        publish = self._session.publish
         for ev in events:
             publish(ev)
 
     def request_resync(self, instrument_id: str) -> None:
         """Fetch a fresh REST snapshot (collapsed with one already in flight)."""
-        self.stats["resync_requests"] += 1
+        self._session.stats["resync_requests"] += 1
         _, symbol = split_instrument_id(instrument_id)
-        if self._md is not None and self._stopped is not None and not self._stopped.is_set():
-            self._spawn(self._snapshot(symbol))
+        if self._md is not None and self._session.running:
+            self._session.spawn(self._snapshot(symbol))
 
     async def _snapshot(self, symbol: str) -> None:
         if symbol in self._snap_busy:
@@ -237,12 +246,12 @@ class BinanceVenue(BinanceOrders, LiveSession, VenueAdapter):
                 raise Unknown(f"depth refused: {reply.code} {reply.message}")
             events = self.codec.decode_rest(f"{path}?symbol={symbol}", reply.raw, time.time_ns())
         except (Unknown, VenueProtocolError) as exc:
-            self.stats["snapshot_failures"] += 1
-            _log.warning("binance.snapshot_failed", venue=self.venue, symbol=symbol, error=str(exc))
+            self._session.stats["snapshot_failures"] += 1
+            _log.warning("binance.snapshot_failed", venue=self._session.venue, symbol=symbol, error=str(exc))
             return False
         for ev in events:
-            self.publish(ev)
-        self._snapshot_arrived(symbol)
+            self._session.publish(ev)
+        self._session.snapshot_arrived(symbol)
         return True
 
     # ------------------------------------------------------------------ user stream
@@ -252,46 +261,46 @@ class BinanceVenue(BinanceOrders, LiveSession, VenueAdapter):
     async def _new_listen_key(self) -> str:
         reply = await self.rest.request("POST", f"{self._api}/listenKey", key_only=True)
         if not reply.ok:
-            raise RuntimeError(f"{self.venue}: listenKey refused: {reply.code} {reply.message}")
+            raise RuntimeError(f"{self._session.venue}: listenKey refused: {reply.code} {reply.message}")
         return str(reply.body["listenKey"])
 
     async def _keepalive_loop(self) -> None:
         while True:
             await asyncio.sleep(self.params.listen_key_keepalive_s)
-            reply = await self._quiet(self.rest.request("PUT", f"{self._api}/listenKey",
+            reply = await self._session.quiet(self.rest.request("PUT", f"{self._api}/listenKey",
                                                         key_only=True))
             if reply is not None and not reply.ok:
                 await self._refresh_listen_key()
 
     async def _refresh_listen_key(self) -> None:
-        key = await self._quiet(self._new_listen_key())
+        key = await self._session.quiet(self._new_listen_key())
         if key and self._user_ws is not None:
             self._listen_key = key
             self._user_ws.url = self._user_url()  # used by the next (re)connect
 
     def _on_user_open(self, url: str) -> list[str]:
-        if self._stream_opened("user_connects", "user stream", "private"):
-            self._spawn(self._resync_orders())
+        if self._session.stream_opened("user_connects", "user stream", "private"):
+            self._session.spawn(self._orders.desk.resync_orders())
         return []
 
     def _on_user_close(self, reason: CloseReason) -> None:
-        if self._stream_closed(reason, "user stream", "private"):
-            self._spawn(self._refresh_listen_key())
+        if self._session.stream_closed(reason, "user stream", "private"):
+            self._session.spawn(self._refresh_listen_key())
 
     def _on_user_frame(self, data: str | bytes, ts_recv: int) -> None:
         try:
             events = self.user.decode(data, ts_recv)
         except VenueProtocolError:
-            self.stats["user_malformed"] += 1
-            _log.error("binance.user_frame_malformed", venue=self.venue)
+            self._session.stats["user_malformed"] += 1
+            _log.error("binance.user_frame_malformed", venue=self._session.venue)
             return
         for ev in events:
             if isinstance(ev, PositionReport):
                 self.positions[ev.instrument_id] = ev
-                self.publish(ev)
+                self._session.publish(ev)
             else:
-                self._emit(ev)
+                self._orders.desk.emit(ev)
         if self.user.listen_key_expired:
             self.user.listen_key_expired = False
-            self._spawn(self._refresh_listen_key())
+            self._session.spawn(self._refresh_listen_key())
 

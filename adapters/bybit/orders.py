@@ -1,6 +1,6 @@
 """Order entry, status queries, reconciliation and the dead-man switch of ``BybitVenue``.
 
-Theory of operation: a mixin over the session's REST client, tracker and publish. Orders go out
+Theory of operation: composed from the session core, its REST client and tracker. Orders go out
 on ``POST /v5/order/create|amend|cancel`` (REST rather than the ``/v5/trade`` websocket: one
 signed path shared with queries and reconciliation). ``submit`` never blocks; no answer within
 ``ack_timeout_s`` leaves the order UNKNOWN (nothing published, nothing resent). The venue's own
@@ -18,8 +18,12 @@ from typing import Any
 import structlog
 
 from adapters.bybit import private as pv
+from adapters.bybit import channels as ch
+from adapters.bybit.codec import BybitCodec
+from adapters.bybit.params import BybitParams
 from adapters.bybit.rest import BybitReply, BybitRest, NotSent, Unknown
-from adapters.live.orders import TrackedOrders
+from adapters.live.orders import OrderDesk
+from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
@@ -39,17 +43,42 @@ _log = structlog.get_logger("volta.bybit")
 _OPEN = (str(OrderStatus.ACCEPTED), str(OrderStatus.PARTIALLY_FILLED))
 
 
-class BybitOrders(TrackedOrders):
-    """Mixin: needs ``venue``, ``params``, ``rest``, ``tracker``, ``publish``, ``clock``,
-    ``_spawn``, ``_status``, ``_iid``, ``_fee_ccy``, ``_symbol_of``, ``stats``."""
+class BybitOrders:
+    """Bybit's order API over the session core, its REST client, codec and order tracker."""
 
-    venue: str
-    rest: BybitRest
-    tracker: OrderTracker
-    stats: dict[str, int]
-    params: Any
-    publish: Any
-    clock: Any
+    def __init__(self, session: LiveSession, rest: BybitRest, codec: BybitCodec,
+                 tracker: OrderTracker, params: BybitParams) -> None:
+        self.params = params
+        self.rest = rest
+        self.codec = codec
+        self.tracker = tracker
+        self._session = session
+        self.desk = OrderDesk(session, tracker, self._query, ack_timeout_s=params.ack_timeout_s,
+                              recv_window_ms=params.recv_window_ms)
+        self.dcp_window_s = 0
+        """The armed DCP window (s); 0 while cancel-on-disconnect is off."""
+
+    def unknown_orders(self) -> list[str]:
+        return self.desk.unknown_orders()
+
+    # -- symbols ------------------------------------------------------------------------------
+    def symbols(self) -> list[str]:
+        """The venue symbols this session trades."""
+        return [ch.venue_symbol(s) for s in self.params.symbols]
+
+    def iid(self, symbol: str) -> str:
+        """The instrument id of a venue symbol."""
+        return self.codec._iid(symbol)  # the codec owns the symbol -> id mapping
+
+    def symbol_of(self, instrument_id: str) -> str | None:
+        """The venue symbol of one of this session's instruments (None if not one)."""
+        inst = self._session.instruments.get(instrument_id)
+        return ch.venue_symbol(inst.symbol) if inst is not None else None
+
+    def fee_ccy(self, symbol: str) -> str:
+        """The currency fees of ``symbol`` are charged in (its settlement currency)."""
+        inst = self._session.instruments.get(self.iid(symbol))
+        return inst.settle if inst is not None else ""
 
     # -- helpers ------------------------------------------------------------------------------
     def _request_refused(self, client_order_id: str, instrument_id: str, what: str,
@@ -63,13 +92,13 @@ class BybitOrders(TrackedOrders):
                            ts_event=now, ts_recv=now)
         if reply.code in pv.ORDER_NOT_FOUND or not self.tracker.admit_request_reject(ev):
             return False
-        self.publish(ev)
+        self._session.publish(ev)
         return True
 
     def _refused(self, reply: BybitReply) -> None:
         if reply.rate_limited:
-            self.stats["rate_limited"] += 1
-            self._status("rate_limited", f"retCode {reply.code}")  # type: ignore[attr-defined]
+            self._session.stats["rate_limited"] += 1
+            self._session.status("rate_limited", f"retCode {reply.code}")
 
     async def _call(self, method: str, path: str, body: dict[str, Any], what: str,
                     client_order_id: str, timeout_s: float | None = None,
@@ -78,47 +107,47 @@ class BybitOrders(TrackedOrders):
             return await self.rest.request(method, path, body, signed=True, timeout_s=timeout_s,
                                            on_send=on_send)
         except NotSent:
-            self.stats["throttled"] = self.stats.get("throttled", 0) + 1
+            self._session.stats["throttled"] = self._session.stats.get("throttled", 0) + 1
             return BybitReply(0, {}, b"", -1, "THROTTLED: held by the rate limiter past the ack "
                          "timeout; never sent")
         except (Unknown, VenueProtocolError) as exc:
-            _log.warning("bybit.request_fate_unknown", venue=self.venue, what=what,
+            _log.warning("bybit.request_fate_unknown", venue=self._session.venue, what=what,
                          client_order_id=client_order_id, error=str(exc))
             return None
 
     # -- order entry --------------------------------------------------------------------------
     def submit(self, cmd: SubmitOrder) -> None:
         if not self.params.trading:
-            self._reject(cmd.client_order_id, cmd.instrument_id, "NOT_TRADING: no credentials")
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id, "NOT_TRADING: no credentials")
             return
-        symbol = self._symbol_of(cmd.instrument_id)  # type: ignore[attr-defined]
+        symbol = self.symbol_of(cmd.instrument_id)
         if symbol is None:
-            self._reject(cmd.client_order_id, cmd.instrument_id, "UNKNOWN_INSTRUMENT")
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id, "UNKNOWN_INSTRUMENT")
             return
         self.tracker.add(cmd, symbol)
-        self._spawn(self._send_new(cmd, symbol), order=True)  # type: ignore[attr-defined]
+        self._session.spawn(self._send_new(cmd, symbol), order=True)
 
     async def _send_new(self, cmd: SubmitOrder, symbol: str) -> None:
         body = pv.create_body(cmd, self.params.category, symbol)
         reply = await self._call("POST", "/v5/order/create", body, "create", cmd.client_order_id,
-                                 self.params.ack_timeout_s, lambda: self._admit_to_wire(cmd.client_order_id))
+                                 self.params.ack_timeout_s, lambda: self.desk.admit_to_wire(cmd.client_order_id))
         if reply is None:
             if self.tracker.mark_lost(cmd.client_order_id):
-                self.stats["acks_unknown"] += 1
+                self._session.stats["acks_unknown"] += 1
             return
         if reply.ok:
             now = time.time_ns()
-            self._emit(OrderAccepted(client_order_id=cmd.client_order_id,
+            self.desk.emit(OrderAccepted(client_order_id=cmd.client_order_id,
                                      venue_order_id=str(reply.result["orderId"]),
                                      instrument_id=cmd.instrument_id, ts_event=now, ts_recv=now))
             return
         self._refused(reply)
-        self._reject(cmd.client_order_id, cmd.instrument_id, f"{reply.code}: {reply.message}")
+        self.desk.reject(cmd.client_order_id, cmd.instrument_id, f"{reply.code}: {reply.message}")
 
     def cancel(self, cmd: CancelOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
-        symbol = t.symbol if t is not None else self._symbol_of(cmd.instrument_id)  # type: ignore[attr-defined]
-        self._spawn(self._send_cancel(cmd, symbol or ""), order=True)  # type: ignore[attr-defined]
+        symbol = t.symbol if t is not None else self.symbol_of(cmd.instrument_id)
+        self._session.spawn(self._send_cancel(cmd, symbol or ""), order=True)
 
     async def _send_cancel(self, cmd: CancelOrder, symbol: str, retry: bool = True) -> None:
         reply = await self._call("POST", "/v5/order/cancel",
@@ -128,7 +157,7 @@ class BybitOrders(TrackedOrders):
             return
         if reply.ok:
             now = time.time_ns()
-            self._emit(OrderCancelled(client_order_id=cmd.client_order_id,
+            self.desk.emit(OrderCancelled(client_order_id=cmd.client_order_id,
                                       instrument_id=cmd.instrument_id, reason="cancelled",
                                       ts_event=now, ts_recv=now))
             return
@@ -142,9 +171,9 @@ class BybitOrders(TrackedOrders):
     def amend(self, cmd: AmendOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
         if t is None:
-            self._reject(cmd.client_order_id, cmd.instrument_id, "amend: order not sent by this session")
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id, "amend: order not sent by this session")
             return
-        self._spawn(self._send_amend(cmd, t), order=True)  # type: ignore[attr-defined]
+        self._session.spawn(self._send_amend(cmd, t), order=True)
 
     async def _send_amend(self, cmd: AmendOrder, t: Tracked) -> None:
         reply = await self._call("POST", "/v5/order/amend",
@@ -155,7 +184,7 @@ class BybitOrders(TrackedOrders):
         if reply.ok:
             now = time.time_ns()
             price = cmd.price if cmd.price is not None else t.price
-            self._emit(OrderAmended(client_order_id=cmd.client_order_id,
+            self.desk.emit(OrderAmended(client_order_id=cmd.client_order_id,
                                     instrument_id=cmd.instrument_id, price=price or 0.0,
                                     quantity=cmd.quantity if cmd.quantity is not None else t.quantity,
                                     ts_event=now, ts_recv=now))
@@ -174,20 +203,20 @@ class BybitOrders(TrackedOrders):
             return
         if status == str(OrderStatus.REJECTED):
             if report.filled <= 0:
-                self._reject(t.cmd.client_order_id, t.cmd.instrument_id, "rejected by the venue")
+                self.desk.reject(t.cmd.client_order_id, t.cmd.instrument_id, "rejected by the venue")
             return
-        self._emit(OrderAccepted(client_order_id=t.cmd.client_order_id,
+        self.desk.emit(OrderAccepted(client_order_id=t.cmd.client_order_id,
                                  venue_order_id=report.venue_order_id,
                                  instrument_id=t.cmd.instrument_id, ts_event=report.ts_event,
                                  ts_recv=report.ts_recv))
         if status in _OPEN and report.price is not None and (
                 report.price != t.price or report.quantity != t.quantity):
-            self._emit(OrderAmended(client_order_id=t.cmd.client_order_id,
+            self.desk.emit(OrderAmended(client_order_id=t.cmd.client_order_id,
                                     instrument_id=t.cmd.instrument_id, price=report.price,
                                     quantity=report.quantity, ts_event=report.ts_event,
                                     ts_recv=report.ts_recv))
         if from_query and report.filled > t.filled + 1e-12:
-            self._spawn(self._recover_then_close(t, report))  # type: ignore[attr-defined]
+            self._session.spawn(self._recover_then_close(t, report))
             return
         self._close(t, report)
 
@@ -196,7 +225,7 @@ class BybitOrders(TrackedOrders):
         t = self.tracker.get(report.client_order_id)
         if t is not None and report.filled > t.filled + 1e-12 and report.status not in (
                 str(OrderStatus.REJECTED), str(OrderStatus.SUBMITTED)):
-            self._emit(OrderAccepted(client_order_id=t.cmd.client_order_id,
+            self.desk.emit(OrderAccepted(client_order_id=t.cmd.client_order_id,
                                      venue_order_id=report.venue_order_id,
                                      instrument_id=t.cmd.instrument_id, ts_event=report.ts_event,
                                      ts_recv=report.ts_recv))
@@ -205,7 +234,7 @@ class BybitOrders(TrackedOrders):
 
     def _close(self, t: Tracked, report: OrderStatusReport) -> None:
         if report.status == str(OrderStatus.CANCELLED) and t.state != DONE:
-            self._emit(OrderCancelled(client_order_id=t.cmd.client_order_id,
+            self.desk.emit(OrderCancelled(client_order_id=t.cmd.client_order_id,
                                       instrument_id=t.cmd.instrument_id, reason="cancelled",
                                       ts_event=report.ts_event, ts_recv=report.ts_recv))
 
@@ -223,16 +252,16 @@ class BybitOrders(TrackedOrders):
         now = time.time_ns()
         rows = sorted(reply.result["list"], key=lambda r: (int(r["execTime"]), r["execId"]))
         for row in rows:
-            fill = pv.execution(row, self._iid, self._fee_ccy(row["symbol"]), now, self.venue)  # type: ignore[attr-defined]
+            fill = pv.execution(row, self.iid, self.fee_ccy(row["symbol"]), now, self._session.venue)
             if fill is not None:
-                self._emit(fill)
+                self.desk.emit(fill)
 
     def query_order(self, client_order_id: str, instrument_id: str) -> None:
-        symbol = self._symbol_of(instrument_id) or ""  # type: ignore[attr-defined]
-        self._spawn(self._query(client_order_id, symbol), order=True)  # type: ignore[attr-defined]
+        symbol = self.symbol_of(instrument_id) or ""
+        self._session.spawn(self._query(client_order_id, symbol), order=True)
 
     async def _query(self, client_order_id: str, symbol: str) -> OrderStatusReport | None:
-        self.stats["queries"] += 1
+        self._session.stats["queries"] += 1
         reply = await self._call("GET", "/v5/order/realtime",
                                  {"category": self.params.category, "symbol": symbol,
                                   "orderLinkId": client_order_id}, "query", client_order_id)
@@ -245,56 +274,56 @@ class BybitOrders(TrackedOrders):
         rows = reply.result["list"]
         t = self.tracker.get(client_order_id)
         if not rows:
-            window_ns = self._receive_window_ns()
+            window_ns = self.desk.receive_window_ns()
             if t is not None and self.tracker.never_placed(client_order_id, time.time_ns(), window_ns):
                 report = OrderStatusReport(
                     client_order_id=client_order_id, venue_order_id="",
                     instrument_id=t.cmd.instrument_id, side=t.cmd.side,
                     status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
                     filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now)
-                self._reject(client_order_id, t.cmd.instrument_id, "not found at the venue: never placed")
-                self.publish(report)
+                self.desk.reject(client_order_id, t.cmd.instrument_id, "not found at the venue: never placed")
+                self._session.publish(report)
                 return report
             return None
-        report = pv.order_report(rows[0], self._iid, now, self.venue)  # type: ignore[attr-defined]
+        report = pv.order_report(rows[0], self.iid, now, self._session.venue)
         # The events the report proves go first, so the report itself only confirms them.
         await self._settle_query(report)
-        self.publish(report)
+        self._session.publish(report)
         return report
 
     # -- account --------------------------------------------------------------------------------
     async def reconcile(self, since_ns: int) -> VenueReconciliation:
         """Open orders, executions since ``since_ns`` and positions, as Bybit sees them."""
-        await self._settle_in_flight()
+        await self.desk.settle_in_flight()
         now = time.time_ns()
         cat = self.params.category
         orders: list[OrderStatusReport] = []
         fills = []
         positions = []
-        for sym in self._symbols():  # type: ignore[attr-defined]
+        for sym in self.symbols():
             r = await self._must("GET", "/v5/order/realtime", {"category": cat, "symbol": sym, "openOnly": 0})
-            orders += [o for o in (pv.order_report(x, self._iid, now, self.venue)  # type: ignore[attr-defined]
+            orders += [o for o in (pv.order_report(x, self.iid, now, self._session.venue)
                                    for x in r.result["list"]) if o.status in _OPEN]
             r = await self._must("GET", "/v5/execution/list",
                                  {"category": cat, "symbol": sym, "startTime": since_ns // 1_000_000})
             for x in sorted(r.result["list"], key=lambda x: (int(x["execTime"]), x["execId"])):
-                fill = pv.execution(x, self._iid, self._fee_ccy(sym), now, self.venue)  # type: ignore[attr-defined]
+                fill = pv.execution(x, self.iid, self.fee_ccy(sym), now, self._session.venue)
                 if fill is not None:
                     fills.append(fill)
             r = await self._must("GET", "/v5/position/list", {"category": cat, "symbol": sym})
-            positions += [pv.position(x, self._iid, now, self.venue) for x in r.result["list"]]  # type: ignore[attr-defined]
-        return VenueReconciliation(venue=self.venue, open_orders=tuple(orders), fills=tuple(fills),
+            positions += [pv.position(x, self.iid, now, self._session.venue) for x in r.result["list"]]
+        return VenueReconciliation(venue=self._session.venue, open_orders=tuple(orders), fills=tuple(fills),
                                    positions=tuple(positions), ts=now)
 
     async def _must(self, method: str, path: str, params: dict[str, Any]) -> BybitReply:
         reply = await self.rest.request(method, path, params, signed=True)
         if not reply.ok:
-            raise RuntimeError(f"{self.venue}: {path} refused: {reply.code} {reply.message}")
+            raise RuntimeError(f"{self._session.venue}: {path} refused: {reply.code} {reply.message}")
         return reply
 
     def cancel_all_orders(self) -> None:
-        for sym in self._symbols():  # type: ignore[attr-defined]
-            self._spawn(self._call("POST", "/v5/order/cancel-all",  # type: ignore[attr-defined]
+        for sym in self.symbols():
+            self._session.spawn(self._call("POST", "/v5/order/cancel-all",
                                    {"category": self.params.category, "symbol": sym},
                                    "cancel-all", ""), order=True)
 
@@ -304,9 +333,7 @@ class BybitOrders(TrackedOrders):
         if not self.params.trading:
             return
         window = int(min(max(round(timeout_s), 3), 300))
-        self._spawn(self._call("POST", "/v5/order/disconnected-cancel-all",  # type: ignore[attr-defined]
+        self._session.spawn(self._call("POST", "/v5/order/disconnected-cancel-all",
                                {"timeWindow": window}, "dcp", ""))
         self.dcp_window_s = window
-
-    dcp_window_s: int = 0
 

@@ -35,6 +35,7 @@ from adapters.bybit.orders import BybitOrders
 from adapters.bybit.params import BybitParams
 from adapters.bybit.rest import BybitRest
 from adapters.live.session import LiveSession
+from adapters.live.venue import LiveVenue
 from adapters.live.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, ReconnectingWebSocket, WsConfig
@@ -46,7 +47,6 @@ from engine.model import (
     PositionReport,
     VenueProtocolError,
 )
-from engine.venue import VenueAdapter
 
 __all__ = ["BybitParams", "BybitVenue"]
 
@@ -55,47 +55,51 @@ _PING = '{"op":"ping"}'
 _PRIVATE_TOPICS = ["order", "execution", "position", "wallet"]
 
 
-class BybitVenue(BybitOrders, LiveSession, VenueAdapter):
-    """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
+class BybitVenue(LiveVenue):
+    """A Bybit session: ``BybitStreams`` and ``BybitOrders`` over one ``LiveSession``."""
 
     Params = BybitParams
-    _log = _log
-    log_name = "bybit"
 
     def __init__(self, params: BybitParams | None = None) -> None:
-        p = self.params = params if params is not None else BybitParams()
-        self.venue = p.venue
-        self.codec = BybitCodec(p.category, venue=p.venue)
-        self.tracker = OrderTracker()
-        self.ws_base, rest_base = p.endpoints()
-        self.rest = BybitRest(rest_base, RateLimiter(VENUE_LIMITS["bybit"]), venue=p.venue,
-                              api_key=p.api_key.reveal() if p.api_key else "",
-                              api_secret=p.api_secret.reveal() if p.api_secret else "",
-                              recv_window_ms=p.recv_window_ms, timeout_s=p.rest_timeout_s)
-        self.private = pv.PrivateDecoder(p.venue, self._iid, self._fee_ccy)
-        self.positions: dict[str, PositionReport] = {}
-        self.stats: dict[str, int] = dict.fromkeys(
+        p = params if params is not None else BybitParams()
+        self.params = p
+        codec = BybitCodec(p.category, venue=p.venue)
+        ws_base, rest_base = p.endpoints()
+        rest = BybitRest(rest_base, RateLimiter(VENUE_LIMITS["bybit"]), venue=p.venue,
+                         api_key=p.api_key.reveal() if p.api_key else "",
+                         api_secret=p.api_secret.reveal() if p.api_secret else "",
+                         recv_window_ms=p.recv_window_ms, timeout_s=p.rest_timeout_s)
+        stats: dict[str, int] = dict.fromkeys(
             ("malformed", "snapshots", "resync_requests", "resubscribes", "md_connects",
              "private_connects", "acks_unknown", "queries", "rate_limited", "private_malformed",
              "venue_errors"), 0)
-        self._init_session()
+        session = LiveSession(venue=p.venue, params=p, stats=stats, log=_log, log_name="bybit",
+                              rest=rest, resubscribe_timeout_s=p.resubscribe_timeout_s)
+        tracker = OrderTracker()
+        orders = BybitOrders(session, rest, codec, tracker, p)
+        streams = BybitStreams(session, rest, codec, orders, p, ws_base)
+        super().__init__(session=session, streams=streams, orders=orders, tracker=tracker)
+        self.rest = rest
+        self.codec = codec
+        self.positions = streams.positions
+        """The latest position per instrument from the private stream (owned by the streams)."""
+
+
+class BybitStreams:
+    """Bybit's connection protocol: public and private streams, instruments, resubscription."""
+
+    def __init__(self, session: LiveSession, rest: BybitRest, codec: BybitCodec,
+                 orders: BybitOrders, params: BybitParams, ws_base: str) -> None:
+        self.params = params
+        self.rest = rest
+        self.codec = codec
+        self.ws_base = ws_base
+        self.private = pv.PrivateDecoder(params.venue, orders.iid, orders.fee_ccy)
+        self.positions: dict[str, PositionReport] = {}
+        self._session = session
+        self._orders = orders
         self._md: ReconnectingWebSocket | None = None
         self._private_ws: ReconnectingWebSocket | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-    def _symbols(self) -> list[str]:
-        return [ch.venue_symbol(s) for s in self.params.symbols]
-
-    def _iid(self, symbol: str) -> str:
-        return self.codec._iid(symbol)
-
-    def _symbol_of(self, instrument_id: str) -> str | None:
-        inst = self._instruments.get(instrument_id)
-        return ch.venue_symbol(inst.symbol) if inst is not None else None
-
-    def _fee_ccy(self, symbol: str) -> str:
-        inst = self._instruments.get(self._iid(symbol))
-        return inst.settle if inst is not None else ""
 
     def _ws_config(self) -> WsConfig:
         p = self.params
@@ -105,63 +109,68 @@ class BybitVenue(BybitOrders, LiveSession, VenueAdapter):
                         backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
                         open_timeout_s=min(10.0, p.start_timeout_s))
 
-    async def _start(self) -> None:
+    async def connect(self) -> None:
         """Instruments, public stream (snapshots on subscribe), then the private stream."""
         p = self.params
         await self.rest.open()
         if p.trading:
             await self.rest.sync_time()
         await self._load_instruments()
-        loop = asyncio.get_running_loop()
         if "orderbook" in p.channels:
-            self._first_snapshots = {s: loop.create_future() for s in self._symbols()}
+            self._session.expect_snapshots(self._orders.symbols())
         self._md = ReconnectingWebSocket(
             f"{self.ws_base}/v5/public/{p.category}", on_frame=self._on_md_frame,
             on_open=self._on_md_open, on_close=self._on_md_close,
-            make_heartbeat=lambda: _PING, config=self._ws_config(), name=f"{self.venue}:public")
+            make_heartbeat=lambda: _PING, config=self._ws_config(), name=f"{self._session.venue}:public")
         self._md.start()
         async with asyncio.timeout(p.start_timeout_s):
             await self._md.wait_open()
-            await asyncio.gather(*self._first_snapshots.values())
+            await asyncio.gather(*self._session.first_snapshots.values())
             if p.trading:
                 self._private_ws = ReconnectingWebSocket(
                     f"{self.ws_base}/v5/private", on_frame=self._on_private_frame,
                     on_open=self._on_private_open, on_close=self._on_private_close,
                     make_heartbeat=lambda: _PING, config=self._ws_config(),
-                    name=f"{self.venue}:private")
+                    name=f"{self._session.venue}:private")
                 self._private_ws.start()
                 await self._private_ws.wait_open()
                 while self.private.auth_ok is None:
                     await asyncio.sleep(0.005)
                 if not self.private.auth_ok:
-                    raise RuntimeError(f"{self.venue}: private stream auth refused: "
+                    raise RuntimeError(f"{self._session.venue}: private stream auth refused: "
                                        f"{self.private.auth_error}")
-        _log.info("bybit.started", venue=self.venue, category=p.category, network=p.network,
-                  instruments=len(self._instruments), trading=p.trading)
+        _log.info("bybit.started", venue=self._session.venue, category=p.category, network=p.network,
+                  instruments=len(self._session.instruments), trading=p.trading)
 
-    def _websockets(self) -> list[ReconnectingWebSocket | None]:
+    async def before_stop(self) -> None:
+        """Nothing to disarm: Bybit's DCP fires only when the private stream is lost."""
+
+    def websockets(self) -> list[ReconnectingWebSocket | None]:
         return [self._md, self._private_ws]
+
+    async def after_streams_closed(self) -> None:
+        """Nothing to release (no listen key)."""
 
     async def _load_instruments(self) -> None:
         cat = self.params.category
         url = f"/v5/market/instruments-info?category={cat}"
         reply = await self.rest.request("GET", "/v5/market/instruments-info", {"category": cat})
         if not reply.ok:
-            raise RuntimeError(f"{self.venue}: instruments-info refused: {reply.code} {reply.message}")
+            raise RuntimeError(f"{self._session.venue}: instruments-info refused: {reply.code} {reply.message}")
         listed = {}
         for inst in self.codec.decode_rest(url, reply.raw, time.time_ns()):
             if isinstance(inst, Instrument):
-                inst = msgspec.structs.replace(inst, venue=self.venue)
+                inst = msgspec.structs.replace(inst, venue=self._session.venue)
                 listed[ch.venue_symbol(inst.symbol)] = inst
-        missing = [s for s in self._symbols() if s not in listed]
+        missing = [s for s in self._orders.symbols() if s not in listed]
         if missing:
-            raise RuntimeError(f"{self.venue}: symbols not listed in {cat} on {self.params.network}: {missing}")
-        self._instruments = {listed[s].id: listed[s] for s in self._symbols()}
+            raise RuntimeError(f"{self._session.venue}: symbols not listed in {cat} on {self.params.network}: {missing}")
+        self._session.instruments = {listed[s].id: listed[s] for s in self._orders.symbols()}
 
     # ------------------------------------------------------------------ public stream
     def _topics(self) -> list[str]:
         p, out = self.params, []
-        for sym in self._symbols():
+        for sym in self._orders.symbols():
             if "orderbook" in p.channels:
                 out.append(ch.book_channel(sym, p.book_depth, p.category))
             if "publicTrade" in p.channels:
@@ -172,44 +181,44 @@ class BybitVenue(BybitOrders, LiveSession, VenueAdapter):
 
     def _on_md_open(self, url: str) -> list[str]:
         self.codec.on_open(url)
-        self._resub_at.clear()
-        self._stream_opened("md_connects", "public stream", "market_data")
+        self._session.resub_forget_all()
+        self._session.stream_opened("md_connects", "public stream", "market_data")
         return [ch.encode_op("subscribe", chunk, f"sub-{i}")
                 for i, chunk in enumerate(ch.chunk_topics(self._topics(), self.params.category))]
 
     def _on_md_close(self, reason: CloseReason) -> None:
-        self._stream_closed(reason, "public stream", "market_data")
+        self._session.stream_closed(reason, "public stream", "market_data")
 
     def _on_md_frame(self, data: str | bytes, ts_recv: int) -> None:
         try:
             events = self.codec.decode(data, ts_recv)
         except VenueProtocolError:
-            self.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
+            self._session.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
             return
-        publish = self.publish
+        publish = self._session.publish
         for ev in events:
             if type(ev) is BookSnapshot:
                 self._on_snapshot(ev)
             elif type(ev) is VenueError:
-                self.stats["venue_errors"] += 1
-                _log.warning("bybit.venue_error", venue=self.venue, op=ev.op, code=ev.code,
+                self._session.stats["venue_errors"] += 1
+                _log.warning("bybit.venue_error", venue=self._session.venue, op=ev.op, code=ev.code,
                              message=ev.message)
                 continue
             publish(ev)
 
     def _on_snapshot(self, snap: BookSnapshot) -> None:
-        self._snapshot_arrived(ch.venue_symbol(snap.instrument_id.partition(":")[2]))
+        self._session.snapshot_arrived(ch.venue_symbol(snap.instrument_id.partition(":")[2]))
 
     def request_resync(self, instrument_id: str) -> None:
         """Resubscribe the book's topic: Bybit answers with a fresh snapshot."""
-        self.stats["resync_requests"] += 1
-        symbol = self._symbol_of(instrument_id)
+        self._session.stats["resync_requests"] += 1
+        symbol = self._orders.symbol_of(instrument_id)
         md = self._md
         if symbol is None or md is None or not md.is_open:
             return  # the next connection subscribes afresh and gets snapshots anyway
-        if self._resub_pending(symbol):
+        if self._session.resub_pending(symbol):
             return  # a resubscription is already waiting for its snapshot
-        self._resub_started(symbol)
+        self._session.resub_started(symbol)
         topic = ch.book_channel(symbol, self.params.book_depth, self.params.category)
         md.send_nowait(ch.encode_op("unsubscribe", [topic], f"unsub-{symbol}"))
         md.send_nowait(ch.encode_op("subscribe", [topic], f"resub-{symbol}"))
@@ -222,33 +231,33 @@ class BybitVenue(BybitOrders, LiveSession, VenueAdapter):
         expires = self.rest.now_ms() + 10_000
         frames = [pv.ws_auth_frame(p.api_key.reveal(), p.api_secret.reveal(), expires),
                   orjson.dumps({"op": "subscribe", "args": _PRIVATE_TOPICS, "req_id": "private"}).decode()]
-        if self._stream_opened("private_connects", "private stream", "private"):
-            self._spawn(self._resync_after_auth())
+        if self._session.stream_opened("private_connects", "private stream", "private"):
+            self._session.spawn(self._resync_after_auth())
         return frames
 
     async def _resync_after_auth(self) -> None:
         while self.private.auth_ok is None:
             await asyncio.sleep(0.01)
-        await self._resync_orders()
+        await self._orders.desk.resync_orders()
 
     def _on_private_close(self, reason: CloseReason) -> None:
-        self._stream_closed(reason, "private stream", "private")
+        self._session.stream_closed(reason, "private stream", "private")
 
     def _on_private_frame(self, data: str | bytes, ts_recv: int) -> None:
         try:
             events = self.private.decode(data, ts_recv)
         except VenueProtocolError:
-            self.stats["private_malformed"] += 1
-            _log.error("bybit.private_frame_malformed", venue=self.venue)
+            self._session.stats["private_malformed"] += 1
+            _log.error("bybit.private_frame_malformed", venue=self._session.venue)
             return
         if self.private.last_op == "auth" and self.private.auth_ok is False:
-            _log.error("bybit.auth_refused", venue=self.venue, message=self.private.auth_error)
+            _log.error("bybit.auth_refused", venue=self._session.venue, message=self.private.auth_error)
         for ev in events:
             if isinstance(ev, OrderStatusReport):
-                self.settle(ev, from_query=False)
+                self._orders.settle(ev, from_query=False)
             elif isinstance(ev, OrderFilled):
-                self._emit(ev)
+                self._orders.desk.emit(ev)
             elif isinstance(ev, PositionReport):
                 self.positions[ev.instrument_id] = ev
-                self.publish(ev)
+                self._session.publish(ev)
 

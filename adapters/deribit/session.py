@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -36,6 +37,7 @@ from adapters.deribit.instruments import parse_instruments
 from adapters.deribit.orders import DeribitOrders, Refused, Unknown, Withdrawn
 from adapters.deribit.params import DeribitParams
 from adapters.live.session import LiveSession
+from adapters.live.venue import LiveVenue
 from adapters.live.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
@@ -45,53 +47,87 @@ from engine.model import (
     VenueProtocolError,
     split_instrument_id,
 )
-from engine.venue import VenueAdapter
 
 __all__ = ["DeribitParams", "DeribitVenue"]
 
 _log = structlog.get_logger("volta.deribit")
 
 
-class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
-    """See the module docstring. ``stats`` counts what a status page or a test wants to see."""
+class DeribitVenue(LiveVenue):
+    """A Deribit session: ``DeribitStreams`` and ``DeribitOrders`` over one ``LiveSession``."""
 
     Params = DeribitParams
-    _log = _log
-    log_name = "deribit"
     order_rate_limit = (5.0, 20.0)
     """Matching-engine requests (rate/s, burst): Deribit's default tier (the gate paces to it)."""
 
     def __init__(self, params: DeribitParams | None = None) -> None:
-        p = self.params = params if params is not None else DeribitParams()
-        self.venue = p.venue
-        self.codec = DeribitCodec()
-        self.ids = pv.RpcIds()
-        self.tracker = OrderTracker()
-        self.limiter = RateLimiter(VENUE_LIMITS["deribit"])
-        self.balances: dict[str, dict[str, Any]] = {}
-        self.stats: dict[str, int] = dict.fromkeys(
+        p = params if params is not None else DeribitParams()
+        self.params = p
+        stats: dict[str, int] = dict.fromkeys(
             ("connects", "malformed", "snapshots", "resync_requests", "resubscribes",
              "test_requests", "auth_ok", "auth_failed", "rate_limited", "acks_unknown",
              "queries", "private_malformed", "foreign_orders", "venue_errors"), 0)
+        session = LiveSession(venue=p.venue, params=p, stats=stats, log=_log, log_name="deribit",
+                              resubscribe_timeout_s=p.resubscribe_timeout_s)
+        tracker = OrderTracker()
+        streams = DeribitStreams(session, DeribitCodec(), RateLimiter(VENUE_LIMITS["deribit"]), p)
+        orders = DeribitOrders(session, streams, tracker, p)
+        streams.attach_orders(orders)
+        super().__init__(session=session, streams=streams, orders=orders, tracker=tracker)
+        self.codec = streams.codec
+        self.balances = streams.balances
+        self._deribit = streams
+
+    @property
+    def authenticated(self) -> bool:
+        """``public/auth`` succeeded on the current connection."""
+        return self._deribit.authenticated
+
+
+class DeribitStreams:
+    """Deribit's JSON-RPC websocket: connection, auth, subscriptions, requests, private data."""
+
+    def __init__(self, session: LiveSession, codec: DeribitCodec, limiter: RateLimiter,
+                 params: DeribitParams) -> None:
+        p = params
+        self.params = p
+        self.codec = codec
+        self.limiter = limiter
+        self.ids = pv.RpcIds()
+        self.balances: dict[str, dict[str, Any]] = {}
+        """The latest ``user.portfolio`` per currency (equity, margins), as Deribit reports it."""
         self.authenticated = False
-        self._init_session()
+        self.connection_number = 0
+        self._session = session
+        self._orders: DeribitOrders | None = None
         self._symbols = list(p.instruments)
         self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._late: dict[int, Any] = {}
+        self._late: dict[int, Callable[[dict[str, Any]], None]] = {}
         self._seen_errors = 0
         self._time_offset_ms = 0
         self._cod_armed = p.cancel_on_disconnect and p.trading
-        self._conn_gen = 0
         self._ws: ReconnectingWebSocket | None = None
-        self._init_orders()
+
+    def attach_orders(self, orders: DeribitOrders) -> None:
+        """The order API that private updates go to (built after this connection)."""
+        self._orders = orders
+
+    @property
+    def orders(self) -> DeribitOrders:
+        if self._orders is None:
+            raise RuntimeError("DeribitStreams used before attach_orders")
+        return self._orders
+
+    def arm_cancel_on_disconnect(self) -> None:
+        self._cod_armed = True
+        if self.authenticated:
+            self._session.spawn(self._arm_cod())
 
     # ------------------------------------------------------------------ lifecycle
-    async def _start(self) -> None:
+    async def connect(self) -> None:
         """Connect, list instruments, subscribe, wait for every book's first snapshot."""
         p = self.params
-        loop = asyncio.get_running_loop()
-        self._first_snapshots = {s: loop.create_future() for s in self._symbols} \
-            if "book" in p.channels else {}
+        self._session.expect_snapshots(self._symbols if "book" in p.channels else [])
         self._ws = ReconnectingWebSocket(
             p.url, on_frame=self._on_frame, on_open=self._on_open, on_close=self._on_close,
             make_heartbeat=self.codec.encode_heartbeat,
@@ -99,47 +135,52 @@ class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
                             ping_interval_s=p.ping_interval_s, ping_timeout_s=p.ping_timeout_s,
                             stale_after_s=p.stale_after_s, backoff_base_s=p.backoff_base_s,
                             backoff_cap_s=p.backoff_cap_s, open_timeout_s=min(10.0, p.start_timeout_s)),
-            name=f"{self.venue}:ws")
+            name=f"{self._session.venue}:ws")
         self._ws.start()
         async with asyncio.timeout(p.start_timeout_s):
             await self._ws.wait_open()
             await self._load_instruments()
-            await asyncio.gather(*self._first_snapshots.values())
+            await asyncio.gather(*self._session.first_snapshots.values())
             if p.trading:
                 while not self.authenticated:
-                    if self.stats["auth_failed"]:
-                        raise RuntimeError(f"{self.venue}: authentication refused")
+                    if self._session.stats["auth_failed"]:
+                        raise RuntimeError(f"{self._session.venue}: authentication refused")
                     await asyncio.sleep(0.01)
-        _log.info("deribit.started", venue=self.venue, network=p.network,
-                  instruments=len(self._instruments), trading=p.trading)
+        _log.info("deribit.started", venue=self._session.venue, network=p.network,
+                  instruments=len(self._session.instruments), trading=p.trading)
 
     async def _load_instruments(self) -> None:
         listed: dict[str, Instrument] = {}
         for ccy in self.params.currencies():
-            result = await self._rpc("public/get_instruments", {"currency": ccy, "expired": False})
+            result = await self.rpc("public/get_instruments", {"currency": ccy, "expired": False})
             insts, steps = parse_instruments(result)
             self.codec.tick_size_steps.update(steps)
             listed.update((i.symbol, i) for i in insts)
         missing = [s for s in self._symbols if s not in listed]
         if missing:
-            raise RuntimeError(f"{self.venue}: not listed on {self.params.network}: {missing}")
-        self._instruments = {listed[s].id: listed[s] for s in self._symbols}
+            raise RuntimeError(f"{self._session.venue}: not listed on {self.params.network}: {missing}")
+        self._session.instruments = {listed[s].id: listed[s] for s in self._symbols}
 
-    async def _before_stop(self) -> None:
+    async def before_stop(self) -> None:
         """Cancel everything explicitly (cancel-on-disconnect ignores a graceful close); then
         the connection and every task close."""
         if self.params.trading and self.params.cancel_all_on_stop and self.authenticated:
             try:
-                await self._rpc("private/cancel_all", {}, timeout=self.params.ack_timeout_s)
+                await self.rpc("private/cancel_all", {}, timeout=self.params.ack_timeout_s)
             except (Unknown, Refused) as exc:
-                _log.warning("deribit.cancel_all_on_stop_failed", venue=self.venue, error=str(exc))
+                _log.warning("deribit.cancel_all_on_stop_failed", venue=self._session.venue, error=str(exc))
 
-    def _websockets(self) -> list[ReconnectingWebSocket | None]:
+    def websockets(self) -> list[ReconnectingWebSocket | None]:
         return [self._ws]
 
+    async def after_streams_closed(self) -> None:
+        """Nothing to release."""
+
     # ------------------------------------------------------------------ requests
-    async def _rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
-                   on_wire: Any = None, late: Any = None, admit: Any = None) -> Any:
+    async def rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
+                   on_wire: Callable[[], None] | None = None,
+                  late: Callable[[dict[str, Any]], None] | None = None,
+                  admit: Callable[[], bool] | None = None) -> Any:
         """One private-id-space request: its ``result``; ``Refused`` on an error answer,
         ``Unknown`` when no answer came (timeout, connection lost: the venue may have acted).
         ``late(msg)`` receives an answer that arrives after the timeout (same connection);
@@ -178,10 +219,10 @@ class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
         return msg.get("result")
 
     def _rate_limited(self, method: str) -> None:
-        self.stats["rate_limited"] += 1
+        self._session.stats["rate_limited"] += 1
         for name in self.limiter.costs(method):
             self.limiter.limiter(name).block_for(1.0)  # let the venue's bucket refill
-        self._status("rate_limited", f"too_many_requests on {method}")
+        self._session.status("rate_limited", f"too_many_requests on {method}")
 
     def _send_codec(self, frames: list[str]) -> None:
         ws = self._ws
@@ -215,9 +256,9 @@ class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
     def _on_open(self, url: str) -> list[str]:
         self.codec.on_open(url)
         self.authenticated = False
-        self._resub_at.clear()
-        self._conn_gen += 1
-        self._stream_opened("connects", "websocket")
+        self._session.resub_forget_all()
+        self.connection_number += 1
+        self._session.stream_opened("connects", "websocket")
         frames = [self.codec.encode_set_heartbeat(self.params.heartbeat_interval_s)]
         p = self.params
         if p.trading:
@@ -252,23 +293,23 @@ class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
             return
         msg = fut.result()
         if "error" in msg:
-            self.stats["auth_failed"] += 1
-            _log.error("deribit.auth_failed", venue=self.venue,
+            self._session.stats["auth_failed"] += 1
+            _log.error("deribit.auth_failed", venue=self._session.venue,
                        code=msg["error"].get("code"), message=msg["error"].get("message"))
             return
         self.authenticated = True
-        self.stats["auth_ok"] += 1
+        self._session.stats["auth_ok"] += 1
         self._send_codec(self.codec.encode_subscribe(self._private_channels()))
         if self._cod_armed:
-            self._spawn(self._arm_cod())
-        if self.stats["auth_ok"] > 1:
-            self._spawn(self._resync_orders())
+            self._session.spawn(self._arm_cod())
+        if self._session.stats["auth_ok"] > 1:
+            self._session.spawn(self.orders.desk.resync_orders())
 
     async def _arm_cod(self) -> None:
         try:
-            await self._rpc("private/enable_cancel_on_disconnect", {"scope": "connection"})
+            await self.rpc("private/enable_cancel_on_disconnect", {"scope": "connection"})
         except (Unknown, Refused) as exc:
-            _log.error("deribit.cancel_on_disconnect_failed", venue=self.venue, error=str(exc))
+            _log.error("deribit.cancel_on_disconnect_failed", venue=self._session.venue, error=str(exc))
 
     def _on_close(self, reason: CloseReason) -> None:
         self.authenticated = False
@@ -277,7 +318,7 @@ class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
                 fut.set_exception(Unknown(f"connection lost ({reason.value})"))
         self._waiters.clear()
         self._late.clear()
-        self._stream_closed(reason, "websocket")
+        self._session.stream_closed(reason, "websocket")
 
     # ------------------------------------------------------------------ frames
     def _on_frame(self, data: str | bytes, ts_recv: int) -> None:
@@ -285,15 +326,15 @@ class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
         try:
             events = codec.decode(data, ts_recv)
         except VenueProtocolError:
-            self.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
+            self._session.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
             return
-        publish = self.publish
+        publish = self._session.publish
         for ev in events:
             if type(ev) is BookSnapshot:
                 self._on_snapshot(ev)
             publish(ev)
         if codec.pending_test_request:
-            self.stats["test_requests"] += 1
+            self._session.stats["test_requests"] += 1
             self._send_codec([codec.encode_test()])
         if codec.foreign is not None:
             msg, codec.foreign = codec.foreign, None
@@ -306,16 +347,16 @@ class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
         err = self.codec.last_error
         if err is None:
             return
-        self.stats["venue_errors"] += 1
-        _log.warning("deribit.venue_error", venue=self.venue, method=err.method, code=err.code,
+        self._session.stats["venue_errors"] += 1
+        _log.warning("deribit.venue_error", venue=self._session.venue, method=err.method, code=err.code,
                      message=err.message)
         if err.code == pv.RATE_LIMITED:
             self._rate_limited(err.method or "public/subscribe")
             if err.method.endswith("subscribe"):
-                self._resub_at.clear()  # let the integrity layer's next request resubscribe
+                self._session.resub_forget_all()  # let the integrity layer's next request resubscribe
 
     def _on_snapshot(self, snap: BookSnapshot) -> None:
-        self._snapshot_arrived(snap.instrument_id.partition(":")[2])
+        self._session.snapshot_arrived(snap.instrument_id.partition(":")[2])
 
     def _on_private(self, msg: dict[str, Any], ts_recv: int) -> None:
         rid = msg.get("id")
@@ -333,30 +374,30 @@ class DeribitVenue(DeribitOrders, LiveSession, VenueAdapter):
             channel, data = params["channel"], params["data"]
             if channel.startswith("user.orders."):
                 for d in data if isinstance(data, list) else [data]:
-                    self._on_order(pv.parse_order(d), (), ts_recv)
+                    self.orders.on_order(pv.parse_order(d), (), ts_recv)
             elif channel.startswith("user.trades."):
                 for d in data:
-                    self._on_trade(pv.parse_trade(d), ts_recv)
+                    self.orders.on_trade(pv.parse_trade(d), ts_recv)
             elif channel.startswith("user.portfolio."):
                 self.balances[str(data.get("currency", channel.rpartition(".")[2])).upper()] = data
         except (VenueProtocolError, KeyError, TypeError, AttributeError) as exc:
             # Never silent: a lost order update is recovered by the next query/reconcile.
-            self.stats["private_malformed"] += 1
-            _log.error("deribit.private_frame_malformed", venue=self.venue, error=type(exc).__name__)
+            self._session.stats["private_malformed"] += 1
+            _log.error("deribit.private_frame_malformed", venue=self._session.venue, error=type(exc).__name__)
 
     # ------------------------------------------------------------------ books
     def request_resync(self, instrument_id: str) -> None:
         """Unsubscribe and resubscribe the book channel: Deribit answers with a snapshot."""
-        self.stats["resync_requests"] += 1
+        self._session.stats["resync_requests"] += 1
         symbol = split_instrument_id(instrument_id)[1]
         ws = self._ws
         if symbol not in self._symbols or ws is None or not ws.is_open:
             return  # the next connection subscribes afresh and gets snapshots anyway
-        if self._resub_pending(symbol):
+        if self._session.resub_pending(symbol):
             return  # a resubscription is already waiting for its snapshot
-        self._resub_started(symbol)
+        self._session.resub_started(symbol)
         channel = self.codec.book_channel(symbol, self.params.book_interval)
-        self._spawn(self._resubscribe(channel))
+        self._session.spawn(self._resubscribe(channel))
 
     async def _resubscribe(self, channel: str) -> None:
         await self.limiter.acquire("public/subscribe")

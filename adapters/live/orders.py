@@ -1,127 +1,137 @@
-"""``TrackedOrders``: the venue-neutral part of a live session's order entry.
+"""``OrderDesk``: the venue-neutral part of a live session's order entry, composed into every
+venue's order API.
 
-Theory of operation. Each venue's orders mixin (``adapters.<venue>.orders``) speaks its venue's
+Theory of operation. Each venue's order API (``adapters.<venue>.orders``) speaks its venue's
 order protocol; what does not depend on the protocol is here, once:
 
-* ``_emit``: every order event goes through the session's ``OrderTracker`` first, which
+* ``emit``: every order event goes through the session's ``OrderTracker`` first, which
   swallows what was already published (one answer often arrives twice: reply and stream);
-* ``_reject``: an ``OrderRejected`` decided by the session itself (not trading, throttled ...);
-* ``unknown_orders``/``_resync_orders``: orders whose fate is unknown, and the status queries
+* ``reject``: an ``OrderRejected`` decided by the session itself (not trading, throttled ...);
+* ``unknown_orders``/``resync_orders``: orders whose fate is unknown, and the status queries
   that settle them after a stream gap (the venue's word, never a resend);
-* ``_withdraw_unsent``/``_still_wanted`` (the websocket venues, Deribit and OKX, whose
-  requests may wait in our rate limiter as long as it takes): a new order still held there
-  when the engine asks about it (status query, reconciliation) is rejected ``WITHDRAWN`` and
-  never sent, because the venue cannot list it and the engine would call it gone;
+* ``withdraw_unsent``/``still_wanted`` (the websocket venues, whose requests may wait in our
+  rate limiter as long as it takes): a new order still held there when the engine asks about it
+  (status query, reconciliation) is rejected ``WITHDRAWN`` and never sent, because the venue
+  cannot list it and the engine would call it gone;
 * for the REST venues (Binance, Bybit), which sign a request with a receive window:
-  ``_admit_to_wire`` (a request that waited in our rate limiter past the ack timeout is dropped
-  unsent: the engine has already asked about it) and ``_settle_in_flight`` (a reconciliation
+  ``admit_to_wire`` (a request that waited in our rate limiter past the ack timeout is dropped
+  unsent: the engine has already asked about it) and ``settle_in_flight`` (a reconciliation
   waits, bounded by the receive window, for requests the venue may still execute).
 
-A venue implements ``_query(client_order_id, ref)``; ``_query_tracked`` says which reference
-(symbol or instrument id) its queries take.
+The venue's order API hands its status query (``StatusQuery``: client order id and the
+reference its queries take, symbol or instrument id) to the constructor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from adapters.live.session import LiveSession
 from adapters.live.tracker import SENDING, OrderTracker, Tracked
 from engine.model import OrderRejected, OrderStatus, OrderStatusReport
 
-__all__ = ["WITHDRAWN", "TrackedOrders"]
+__all__ = ["WITHDRAWN", "OrderDesk", "StatusQuery"]
 
 _NS = 1_000_000_000
 
 WITHDRAWN = "WITHDRAWN: still held by the rate limiter when the engine asked; never sent"
 
+StatusQuery = Callable[[str, str], Awaitable[OrderStatusReport | None]]
+"""``query(client_order_id, ref)``: ask the venue, publish and return its report (or None)."""
 
-class TrackedOrders:
-    """Mixin: needs ``tracker``, ``publish``, ``clock``, ``params`` and the venue's ``_query``."""
 
-    tracker: OrderTracker
-    params: Any
-    publish: Any
-    clock: Any
-    stats: dict[str, int]
+class OrderDesk:
+    """Tracker-filtered publishing, session rejects and the fate of orders in flight."""
 
-    def _emit(self, ev: Any) -> None:
+    def __init__(self, session: LiveSession, tracker: OrderTracker, query: StatusQuery, *,
+                 ack_timeout_s: float, recv_window_ms: int = 0, by_instrument: bool = False
+                 ) -> None:
+        self.session = session
+        self.tracker = tracker
+        self.query = query
+        self.ack_timeout_s = ack_timeout_s
+        self.recv_window_ms = recv_window_ms
+        self.by_instrument = by_instrument
+        """The venue's status query takes the instrument id (Deribit, OKX), not the symbol."""
+
+    def emit(self, ev: Any) -> None:
         """Publish ``ev`` unless the tracker has already seen it."""
         if self.tracker.admit(ev):
-            self.publish(ev)
+            self.session.publish(ev)
 
-    def _reject(self, client_order_id: str, instrument_id: str, reason: str) -> None:
+    def reject(self, client_order_id: str, instrument_id: str, reason: str) -> None:
         """Reject one of our orders for a reason the session itself decided."""
-        now = self.clock.now_ns()
-        self._emit(OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
-                                 reason=reason, ts_event=now, ts_recv=now))
+        now = self.session.clock.now_ns()
+        self.emit(OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
+                                reason=reason, ts_event=now, ts_recv=now))
 
     def unknown_orders(self) -> list[str]:
         """Client ids whose acknowledgement never came (settle them with ``query_order``)."""
         return [t.cmd.client_order_id for t in self.tracker.unknown()]
 
-    async def _query(self, client_order_id: str, ref: str) -> OrderStatusReport | None:
-        raise NotImplementedError
+    async def query_tracked(self, t: Tracked) -> OrderStatusReport | None:
+        """Ask the venue about a tracked order (by symbol, or by instrument id)."""
+        return await self.query(t.cmd.client_order_id,
+                                t.cmd.instrument_id if self.by_instrument else t.symbol)
 
-    async def _query_tracked(self, t: Tracked) -> OrderStatusReport | None:
-        """Ask the venue about a tracked order (REST venues query by symbol)."""
-        return await self._query(t.cmd.client_order_id, t.symbol)
-
-    async def _resync_orders(self) -> None:
+    async def resync_orders(self) -> None:
         """After a private-stream gap: ask the venue about every order not known to be final."""
         for t in self.tracker.open():
-            await self._query_tracked(t)
+            await self.query_tracked(t)
 
     # ------------------------------------------------------------------ websocket venues
-    def _withdraw_unsent(self, client_order_id: str | None = None) -> None:
+    def withdraw_unsent(self, client_order_id: str | None = None) -> None:
         """Reject every new order (or just ``client_order_id``) whose request still waits in
         our rate limiter: the engine is asking about it (a status query, a reconciliation),
         the venue cannot know it, and it must not be placed afterwards behind the engine's
-        back (``_still_wanted`` then drops it unsent when the limiter lets it go)."""
+        back (``still_wanted`` then drops it unsent when the limiter lets it go)."""
         ts = [self.tracker.get(client_order_id)] if client_order_id else self.tracker.open()
+        stats = self.session.stats
         for t in ts:
             if t is None or t.state != SENDING or t.sent_ns != 0:
                 continue
-            self.stats["withdrawn"] = self.stats.get("withdrawn", 0) + 1
+            stats["withdrawn"] = stats.get("withdrawn", 0) + 1
             coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
-            self._reject(coid, iid, WITHDRAWN)
+            self.reject(coid, iid, WITHDRAWN)
             # The report settles the order whatever the engine's state (a cancel requested
             # before any answer: PENDING_CANCEL, which an OrderRejected alone would restore).
-            now = self.clock.now_ns()
-            self.publish(OrderStatusReport(
+            now = self.session.clock.now_ns()
+            self.session.publish(OrderStatusReport(
                 client_order_id=coid, venue_order_id="", instrument_id=iid, side=t.cmd.side,
                 status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
                 filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now))
 
-    def _still_wanted(self, client_order_id: str) -> bool:
+    def still_wanted(self, client_order_id: str) -> bool:
         """The order passed our rate limiter: False if it was withdrawn meanwhile."""
         t = self.tracker.get(client_order_id)
         return t is None or t.state == SENDING
 
     # ------------------------------------------------------------------ REST venues
-    def _admit_to_wire(self, client_order_id: str) -> bool:
+    def admit_to_wire(self, client_order_id: str) -> bool:
         """The order passed our rate limiter. If it waited there longer than the ack timeout,
         the engine has already asked about it (and may have reconciled it away): drop it."""
         t = self.tracker.get(client_order_id)
         if t is None:
             return True
         now = time.time_ns()
-        if now - t.created_ns > self.params.ack_timeout_s * _NS:
+        if now - t.created_ns > self.ack_timeout_s * _NS:
             return False
         t.sent_ns = now
         return True
 
-    def _receive_window_ns(self) -> int:
+    def receive_window_ns(self) -> int:
         """How long after it went out a request may still be executed by the venue."""
-        return int(max(self.params.recv_window_ms / 1000, self.params.ack_timeout_s) * _NS)
+        return int(max(self.recv_window_ms / 1000, self.ack_timeout_s) * _NS)
 
-    async def _settle_in_flight(self) -> None:
+    async def settle_in_flight(self) -> None:
         """A reconciliation must see every order we sent: wait (bounded by the receive window)
         for requests the venue may still execute, then ask about those whose answer was lost."""
-        window_ns = self._receive_window_ns()
+        window_ns = self.receive_window_ns()
         deadline = time.monotonic() + window_ns / _NS + 1.0
         while self.tracker.in_flight(time.time_ns(), window_ns) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         for t in self.tracker.unknown():
-            await self._query_tracked(t)
+            await self.query_tracked(t)

@@ -1,7 +1,7 @@
 """Order entry, status queries, reconciliation and the dead-man switch of ``OkxVenue``.
 
-Theory of operation: a mixin over the private websocket, the REST client, the tracker and
-``publish``. Orders go out as websocket operations (``order``/``amend-order``/
+Theory of operation: composed from the session core, the private link (``OkxPrivateLink``),
+the REST client and the order tracker. Orders go out as websocket operations (``order``/``amend-order``/
 ``cancel-order``, each with an ``id``), paced per instrument by the place/amend/cancel limits
 (60 per 2 s). ``pending`` maps an operation id to what it was for; it lives until the answer
 or the end of the connection, so a late answer is still applied.
@@ -24,19 +24,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
-from adapters.live.orders import TrackedOrders
+from adapters.live.orders import OrderDesk
+from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
 from adapters.okx import private as pv
+from adapters.okx.params import OkxParams
 from adapters.okx.rest import OkxRest, Unknown
-from adapters.ws import NotConnected
+from adapters.ratelimit import RateLimiter
+from adapters.ws import NotConnected, ReconnectingWebSocket
 from engine.model import (
     AmendOrder,
     CancelOrder,
-    Instrument,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -55,60 +57,67 @@ _OP_ENDPOINT = {"order": "POST /api/v5/trade/order", "amend-order": "POST /api/v
                 "cancel-order": "POST /api/v5/trade/cancel-order"}
 
 
-class OkxOrders(TrackedOrders):
-    """Mixin: needs ``venue``, ``params``, ``rest``, ``tracker``, ``limiter``, ``publish``,
-    ``clock``, ``stats``, ``logged_in``, ``_priv``, ``_instruments``, ``_spawn``,
-    ``_status``, ``_rate_limited``, ``_quiet``."""
+class OkxPrivateLink(Protocol):
+    """What the order API needs of OKX's private websocket (``OkxStreams``)."""
 
-    venue: str
-    params: Any
-    rest: OkxRest
-    tracker: OrderTracker
-    limiter: Any
-    stats: dict[str, int]
-    publish: Any
-    clock: Any
-    logged_in: bool
-    _priv: Any
-    _instruments: dict[str, Instrument]
-    _spawn: Any
-    _status: Any
-    _rate_limited: Any
-    _quiet: Any
+    @property
+    def connection_number(self) -> int:
+        """Counts private connections: an op cannot be answered on a later one."""
 
-    def _init_orders(self) -> None:
+    def logged_in_socket(self) -> ReconnectingWebSocket | None:
+        """The private websocket, if it is open and logged in."""
+
+    def rate_limited(self, what: str) -> None:
+        """Count and publish a ``rate_limited`` status."""
+
+
+class OkxOrders:
+    """OKX's order API: websocket order ops over the private link, REST queries and account."""
+
+    def __init__(self, session: LiveSession, link: OkxPrivateLink, rest: OkxRest,
+                 limiter: RateLimiter, tracker: OrderTracker, params: OkxParams) -> None:
+        self.params = params
+        self.rest = rest
+        self.limiter = limiter
+        self.tracker = tracker
+        self._session = session
+        self._link = link
+        self.desk = OrderDesk(session, tracker, self._query, ack_timeout_s=params.ack_timeout_s,
+                              by_instrument=True)
         self.pending: dict[str, tuple[str, str, str]] = {}  # op id -> (op, coid, iid)
         self._op_ids = itertools.count(1)
         self._cl: dict[str, str] = {}  # clOrdId -> client order id
         self._deferred: dict[str, pv.OkxOrder] = {}
         self._sent_gen: dict[str, int] = {}
-        self._conn_gen = 0
-        self._dead_man_task: asyncio.Task[Any] | None = None
+        self._dead_man_task: asyncio.Task[None] | None = None
+
+    def unknown_orders(self) -> list[str]:
+        return self.desk.unknown_orders()
 
     # ------------------------------------------------------------------ commands
     def submit(self, cmd: SubmitOrder) -> None:
         coid, iid = cmd.client_order_id, cmd.instrument_id
         if not self.params.trading:
-            self._reject(coid, iid, "NOT_TRADING: no credentials")
+            self.desk.reject(coid, iid, "NOT_TRADING: no credentials")
             return
-        inst = self._instruments.get(iid)
+        inst = self._session.instruments.get(iid)
         if inst is None:
-            self._reject(coid, iid, "UNKNOWN_INSTRUMENT")
+            self.desk.reject(coid, iid, "UNKNOWN_INSTRUMENT")
             return
         try:
             args = pv.order_args(cmd, inst.symbol, self.params.td_mode)
         except ValueError as exc:
-            self._reject(coid, iid, f"INVALID_ORDER: {exc}")
+            self.desk.reject(coid, iid, f"INVALID_ORDER: {exc}")
             return
         self.tracker.add(cmd, inst.symbol)
         self._cl[args["clOrdId"]] = coid
-        self._spawn(self._send_op("order", args, coid, iid), order=True)
+        self._session.spawn(self._send_op("order", args, coid, iid), order=True)
 
     def cancel(self, cmd: CancelOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
         inst = t.symbol if t is not None else cmd.instrument_id.partition(":")[2]
         args = {"instId": inst, "clOrdId": pv.cl_ord_id(cmd.client_order_id)}
-        self._spawn(self._send_op("cancel-order", args, cmd.client_order_id, cmd.instrument_id),
+        self._session.spawn(self._send_op("cancel-order", args, cmd.client_order_id, cmd.instrument_id),
                     order=True)
 
     def amend(self, cmd: AmendOrder) -> None:
@@ -120,50 +129,50 @@ class OkxOrders(TrackedOrders):
             args["newPx"] = pv.fmt(cmd.price)
         if cmd.quantity is not None:
             args["newSz"] = pv.fmt(cmd.quantity)
-        self._spawn(self._send_op("amend-order", args, cmd.client_order_id, cmd.instrument_id),
+        self._session.spawn(self._send_op("amend-order", args, cmd.client_order_id, cmd.instrument_id),
                     order=True)
 
     async def _send_op(self, op: str, args: dict[str, Any], coid: str, iid: str) -> None:
         await self.limiter.acquire(_OP_ENDPOINT[op], args["instId"])
-        if op == "order" and not self._still_wanted(coid):
+        if op == "order" and not self.desk.still_wanted(coid):
             return  # withdrawn (rejected) while the limiter held it: never sent
-        priv = self._priv
-        if priv is None or not self.logged_in or not priv.is_open:
+        priv = self._link.logged_in_socket()
+        if priv is None:
             if op == "order":
-                self._reject(coid, iid, "NOT_CONNECTED: private stream down (never sent)")
+                self.desk.reject(coid, iid, "NOT_CONNECTED: private stream down (never sent)")
             return
         op_id = f"{op[0]}{next(self._op_ids)}"
         try:
             priv.send_nowait(pv.op_frame(op_id, op, [args]))
         except NotConnected:
             if op == "order":
-                self._reject(coid, iid, "NOT_CONNECTED: private stream down (never sent)")
+                self.desk.reject(coid, iid, "NOT_CONNECTED: private stream down (never sent)")
             return
         self.pending[op_id] = (op, coid, iid)
         if op == "order":
             t = self.tracker.get(coid)
             if t is not None:
-                t.sent_ns = self.clock.now_ns()
-                self._sent_gen[coid] = self._conn_gen
+                t.sent_ns = self._session.clock.now_ns()
+                self._sent_gen[coid] = self._link.connection_number
             await asyncio.sleep(self.params.ack_timeout_s)
             if op_id in self.pending and self.tracker.mark_lost(coid):
-                self.stats["acks_unknown"] += 1
-                _log.warning("okx.order_fate_unknown", venue=self.venue, client_order_id=coid)
+                self._session.stats["acks_unknown"] += 1
+                _log.warning("okx.order_fate_unknown", venue=self._session.venue, client_order_id=coid)
 
-    def _connection_lost(self) -> None:
+    def connection_lost(self) -> None:
         for op, coid, _ in self.pending.values():
             if op == "order" and self.tracker.mark_lost(coid):
-                self.stats["acks_unknown"] += 1
+                self._session.stats["acks_unknown"] += 1
         self.pending.clear()
 
-    def _on_op_reply(self, rows: list[pv.OpReply], ts_recv: int) -> None:
+    def on_op_reply(self, rows: list[pv.OpReply], ts_recv: int) -> None:
         for row in rows:
             entry = self.pending.pop(row.req_id, None)
             if entry is None:
                 continue
             op, coid, iid = entry
             if row.code == pv.RATE_LIMITED:
-                self._rate_limited(op)
+                self._link.rate_limited(op)
                 for name in self.limiter.costs(_OP_ENDPOINT[op]):
                     self.limiter.limiter(name, iid.partition(":")[2]).block_for(1.0)
             if op == "order":
@@ -171,19 +180,19 @@ class OkxOrders(TrackedOrders):
                     t = self.tracker.get(coid)
                     if t is not None:
                         self.tracker.set_venue_id(t, row.venue_order_id)
-                    self._emit(OrderAccepted(client_order_id=coid, venue_order_id=row.venue_order_id,
+                    self.desk.emit(OrderAccepted(client_order_id=coid, venue_order_id=row.venue_order_id,
                                              instrument_id=iid, ts_event=ts_recv, ts_recv=ts_recv))
                 else:
-                    self._reject(coid, iid, f"{row.code}: {row.message}")
+                    self.desk.reject(coid, iid, f"{row.code}: {row.message}")
             elif row.code != "0":
-                now = self.clock.now_ns()
+                now = self._session.clock.now_ns()
                 ev = OrderRejected(client_order_id=coid, instrument_id=iid,
                                    reason=f"{op} refused {row.code}: {row.message}",
                                    ts_event=now, ts_recv=now)
                 if self.tracker.admit_request_reject(ev):
-                    self.publish(ev)
+                    self._session.publish(ev)
                 else:
-                    self._spawn(self._query(coid, iid))
+                    self._session.spawn(self._query(coid, iid))
 
     # ------------------------------------------------------------------ venue events
     def _tracked(self, cl: str, venue_order_id: str) -> Tracked | None:
@@ -191,18 +200,18 @@ class OkxOrders(TrackedOrders):
         t = self.tracker.get(coid) if coid else None
         return t if t is not None else self.tracker.by_venue_id(venue_order_id)
 
-    def _on_order(self, o: pv.OkxOrder, ts_recv: int) -> None:
+    def on_order(self, o: pv.OkxOrder, ts_recv: int) -> None:
         t = self._tracked(o.cl_ord_id, o.venue_order_id)
         if t is None:
             self._untracked_order(o, ts_recv)
             return
         coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
         self.tracker.set_venue_id(t, o.venue_order_id)
-        self._emit(OrderAccepted(client_order_id=coid, venue_order_id=o.venue_order_id,
+        self.desk.emit(OrderAccepted(client_order_id=coid, venue_order_id=o.venue_order_id,
                                  instrument_id=iid, ts_event=o.ts_event, ts_recv=ts_recv))
         if o.state in ("live", "partially_filled") and o.price is not None and (
                 o.price != t.price or o.size != t.quantity) and t.state != DONE:
-            self._emit(OrderAmended(client_order_id=coid, instrument_id=iid, price=o.price,
+            self.desk.emit(OrderAmended(client_order_id=coid, instrument_id=iid, price=o.price,
                                     quantity=o.size, ts_event=o.ts_event, ts_recv=ts_recv))
         if o.trade_id and o.fill_size > 0:
             self._fill(t, o.trade_id, o.fill_price, o.fill_size, o.size - o.filled, o.fee,
@@ -213,27 +222,27 @@ class OkxOrders(TrackedOrders):
         """An order this process did not send (an earlier run, the web UI): what it proves
         passes through under its ``clOrdId`` (the engine knows the order or counts it). A
         hashed ``clOrdId`` of an earlier run cannot be mapped back: reconciliation settles it."""
-        self.stats["foreign_orders"] += 1
+        self._session.stats["foreign_orders"] += 1
         coid, iid = o.cl_ord_id, o.instrument_id
         if not coid:
             return
-        self.publish(OrderAccepted(client_order_id=coid, venue_order_id=o.venue_order_id,
+        self._session.publish(OrderAccepted(client_order_id=coid, venue_order_id=o.venue_order_id,
                                    instrument_id=iid, ts_event=o.ts_event, ts_recv=ts_recv))
         if o.trade_id and o.fill_size > 0:
-            self.publish(OrderFilled(
+            self._session.publish(OrderFilled(
                 client_order_id=coid, venue_order_id=o.venue_order_id, instrument_id=iid,
                 trade_id=o.trade_id, side=o.side, price=o.fill_price, quantity=o.fill_size,
                 remaining=max(o.size - o.filled, 0.0), liquidity=o.liquidity, fee=o.fee,
                 fee_currency=o.fee_currency, ts_event=o.ts_event, ts_recv=ts_recv))
         if o.state in pv.TERMINAL_STATES:
-            self.publish(OrderCancelled(client_order_id=coid, instrument_id=iid,
+            self._session.publish(OrderCancelled(client_order_id=coid, instrument_id=iid,
                                         reason=f"cancelSource {o.cancel_source}",
                                         ts_event=o.ts_event, ts_recv=ts_recv))
 
     def _fill(self, t: Tracked, trade_id: str, price: float, size: float, remaining: float,
               fee: float, fee_ccy: str, liq: Any, venue_order_id: str, ts_event: int,
               ts_recv: int) -> None:
-        self._emit(OrderFilled(client_order_id=t.cmd.client_order_id, venue_order_id=venue_order_id,
+        self.desk.emit(OrderFilled(client_order_id=t.cmd.client_order_id, venue_order_id=venue_order_id,
                                instrument_id=t.cmd.instrument_id, trade_id=trade_id,
                                side=t.cmd.side, price=price, quantity=size,
                                remaining=max(round(remaining, 12), 0.0), liquidity=liq, fee=fee,
@@ -251,60 +260,60 @@ class OkxOrders(TrackedOrders):
             self._deferred[coid] = o  # its fills are not all here yet
             return
         self._deferred.pop(coid, None)
-        self._emit(OrderCancelled(client_order_id=coid, instrument_id=t.cmd.instrument_id,
+        self.desk.emit(OrderCancelled(client_order_id=coid, instrument_id=t.cmd.instrument_id,
                                   reason=f"cancelSource {o.cancel_source}" if o.cancel_source
                                   else "canceled", ts_event=o.ts_event, ts_recv=ts_recv))
 
     # ------------------------------------------------------------------ queries
     def query_order(self, client_order_id: str, instrument_id: str) -> None:
-        self._spawn(self._query(client_order_id, instrument_id))
+        self._session.spawn(self._query(client_order_id, instrument_id))
 
     async def _query(self, coid: str, iid: str) -> OrderStatusReport | None:
-        self.stats["queries"] += 1
-        self._withdraw_unsent(coid)
+        self._session.stats["queries"] += 1
+        self.desk.withdraw_unsent(coid)
         inst = iid.partition(":")[2]
         try:
             body = await self.rest.request("GET", "/api/v5/trade/order",
                                            {"instId": inst, "clOrdId": pv.cl_ord_id(coid)},
                                            signed=True)
         except Unknown as exc:
-            _log.warning("okx.query_failed", venue=self.venue, client_order_id=coid, error=str(exc))
+            _log.warning("okx.query_failed", venue=self._session.venue, client_order_id=coid, error=str(exc))
             return None
-        now = self.clock.now_ns()
+        now = self._session.clock.now_ns()
         t = self.tracker.get(coid)
         if body.get("code") == pv.ORDER_NOT_FOUND:
-            if t is not None and t.state == UNKNOWN and self._sent_gen.get(coid, -1) != self._conn_gen:
+            if t is not None and t.state == UNKNOWN and self._sent_gen.get(coid, -1) != self._link.connection_number:
                 report = OrderStatusReport(client_order_id=coid, venue_order_id="", instrument_id=iid,
                                            side=t.cmd.side, status=str(OrderStatus.REJECTED),
                                            price=t.cmd.price, quantity=t.cmd.quantity, filled=0.0,
                                            avg_fill_price=0.0, ts_event=now, ts_recv=now)
-                self._reject(coid, iid, "NOT_FOUND: the request never reached the venue")
-                self.publish(report)
+                self.desk.reject(coid, iid, "NOT_FOUND: the request never reached the venue")
+                self._session.publish(report)
                 return report
             return None
         if body.get("code") != "0" or not body.get("data"):
-            _log.warning("okx.query_refused", venue=self.venue, code=body.get("code"))
+            _log.warning("okx.query_refused", venue=self._session.venue, code=body.get("code"))
             return None
         try:
             o = pv.parse_order(body["data"][0])
         except VenueProtocolError as exc:
-            _log.error("okx.query_malformed", venue=self.venue, error=str(exc))
+            _log.error("okx.query_malformed", venue=self._session.venue, error=str(exc))
             return None
         if t is not None and o.filled > t.filled + 1e-12:
             await self._recover_fills(t, o.venue_order_id)
         # The row's last-fill fields are already covered by the fills just recovered.
-        self._on_order(o._replace(trade_id=""), now)
+        self.on_order(o._replace(trade_id=""), now)
         report = pv.report(o, coid, now)
-        self.publish(report)
+        self._session.publish(report)
         return report
 
     async def _recover_fills(self, t: Tracked, venue_order_id: str) -> None:
-        body = await self._quiet(self.rest.request(
+        body = await self._session.quiet(self.rest.request(
             "GET", "/api/v5/trade/fills", {"instType": "SWAP", "ordId": venue_order_id},
             signed=True))
         if body is None or body.get("code") != "0":
             return
-        now = self.clock.now_ns()
+        now = self._session.clock.now_ns()
         for row in sorted(body["data"], key=lambda r: int(r.get("ts") or 0)):
             f = pv.parse_fill(row)
             if f.trade_id in t.trade_ids:
@@ -312,13 +321,10 @@ class OkxOrders(TrackedOrders):
             self._fill(t, f.trade_id, f.price, f.size, t.quantity - t.filled - f.size, f.fee,
                        f.fee_currency, f.liquidity, f.venue_order_id, f.ts_event, now)
 
-    async def _query_tracked(self, t: Tracked) -> OrderStatusReport | None:
-        return await self._query(t.cmd.client_order_id, t.cmd.instrument_id)  # by instrument id
-
     async def reconcile(self, since_ns: int) -> VenueReconciliation:
         """Pending orders, our fills since ``since_ns`` and positions (REST)."""
-        self._withdraw_unsent()  # never listed, and never to be sent: rejected first
-        now = self.clock.now_ns()
+        self.desk.withdraw_unsent()  # never listed, and never to be sent: rejected first
+        now = self._session.clock.now_ns()
         pend = await self.rest.request("GET", "/api/v5/trade/orders-pending", signed=True)
         opens = []
         for row in pend.get("data", ()):
@@ -345,21 +351,21 @@ class OkxOrders(TrackedOrders):
                 ts_event=f.ts_event, ts_recv=now))
         pos_body = await self.rest.request("GET", "/api/v5/account/positions", signed=True)
         positions = [pv.parse_position(r, now) for r in pos_body.get("data", ())]
-        return VenueReconciliation(venue=self.venue, open_orders=tuple(opens), fills=tuple(fills),
+        return VenueReconciliation(venue=self._session.venue, open_orders=tuple(opens), fills=tuple(fills),
                                    positions=tuple(positions), ts=now)
 
     def cancel_all_orders(self) -> None:
         """Kill switch level 2: every pending order of the account, in batches of 20."""
-        self._spawn(self._cancel_all(), order=True)
+        self._session.spawn(self._cancel_all(), order=True)
 
     async def _cancel_all(self) -> None:
-        body = await self._quiet(self.rest.request("GET", "/api/v5/trade/orders-pending",
+        body = await self._session.quiet(self.rest.request("GET", "/api/v5/trade/orders-pending",
                                                    signed=True))
         if body is None:
             return
         rows = [{"instId": r["instId"], "ordId": r["ordId"]} for r in body.get("data", ())]
         for i in range(0, len(rows), 20):
-            await self._quiet(self.rest.request("POST", "/api/v5/trade/cancel-batch-orders",
+            await self._session.quiet(self.rest.request("POST", "/api/v5/trade/cancel-batch-orders",
                                                 body=rows[i:i + 20], signed=True))
 
     def enable_cancel_on_disconnect(self, timeout_s: float) -> None:
@@ -368,17 +374,24 @@ class OkxOrders(TrackedOrders):
             return
         if self._dead_man_task is not None:
             self._dead_man_task.cancel()
-        self._dead_man_task = self._spawn(self._dead_man(timeout_s))
+        self._dead_man_task = self._session.spawn(self._dead_man(timeout_s))
 
     async def _dead_man(self, timeout_s: float) -> None:
         while True:
-            body = await self._quiet(self.rest.request(
+            body = await self._session.quiet(self.rest.request(
                 "POST", "/api/v5/trade/cancel-all-after",
                 body={"timeOut": pv.fmt(timeout_s)}, signed=True))
             if body is not None and body.get("code") != "0":
-                _log.error("okx.dead_man_refused", venue=self.venue, code=body.get("code"),
+                _log.error("okx.dead_man_refused", venue=self._session.venue, code=body.get("code"),
                            message=body.get("msg"))
             else:
-                self.stats["dead_man_refreshes"] += 1
+                self._session.stats["dead_man_refreshes"] += 1
             await asyncio.sleep(timeout_s * self.params.dead_man_refresh_ratio)
 
+
+    async def disarm_dead_man(self) -> None:
+        """Stop refreshing ``cancel-all-after`` and disarm it at the venue (a graceful stop)."""
+        if self._dead_man_task is not None:
+            self._dead_man_task.cancel()
+            await self._session.quiet(self.rest.request("POST", "/api/v5/trade/cancel-all-after",
+                                                        body={"timeOut": "0"}, signed=True))

@@ -35,8 +35,8 @@ async def test_dead_man_switch_cancels_at_the_venue_when_we_go_quiet(live: Live)
     await live.until(lambda: live.kernel.orders.get("dms-1").status is OrderStatus.ACCEPTED)
     live.adapter.enable_cancel_on_disconnect(0.3)
     await live.until(lambda: "BTCUSDT" in live.fake.countdowns)
-    assert live.adapter._dms_task is not None
-    live.adapter._dms_task.cancel()  # the process froze: no more re-arming
+    assert live.adapter.orders._dms_task is not None
+    live.adapter.orders._dms_task.cancel()  # the process froze: no more re-arming
     await live.until(lambda: live.kernel.orders.get("dms-1").status is OrderStatus.CANCELLED, timeout=3)
 
 

@@ -197,12 +197,12 @@ async def test_dead_man_switch_is_armed_refreshed_and_fires_when_we_go_silent(li
     live.adapter.enable_cancel_on_disconnect(0.6)
     await live.until(lambda: live.adapter.stats["dead_man_refreshes"] >= 3, timeout=3)
     assert live.fake.dead_man_fired == 0
-    task = live.adapter._dead_man_task
+    task = live.adapter.orders._dead_man_task
     assert task is not None
     task.cancel()  # the process hangs: no more refreshes
     await live.until(lambda: live.fake.dead_man_fired == 1, timeout=3)
     await live.until(lambda: live.order("dm1").status is OrderStatus.CANCELLED)
-    live.adapter._dead_man_task = None
+    live.adapter.orders._dead_man_task = None
 
 
 async def test_reconcile_reports_open_orders_fills_and_positions(live: Live) -> None:
