@@ -24,6 +24,7 @@ at ``option_fee_cap`` of the premium.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections import deque
@@ -81,6 +82,33 @@ def instrument_from_spec(venue: str, s: InstrumentSpec) -> Instrument:
         taker_fee=s.taker_fee or 0.0)
 
 
+class _DrainClock:
+    """The exchange's own timeline after the engine's clock has stopped (``ReplayExchange.stop``):
+    what was in flight runs in due order, each at its due time, and what it sends joins in."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, Callable[[int], None]]] = []
+        self._seq = itertools.count()
+        self._now = 0
+
+    def now_ns(self) -> int:
+        return self._now
+
+    def call_at(self, due: int, callback: Callable[[int], None]) -> _DrainClock:
+        heapq.heappush(self._heap, (max(due, self._now), next(self._seq), callback))
+        return self
+
+    def cancel(self) -> None:  # (the handle ``call_at`` returns: nothing is cancelled in a drain)
+        pass
+
+    def run(self) -> None:
+        heap = self._heap
+        while heap:
+            due, _, callback = heapq.heappop(heap)
+            self._now = due
+            callback(due)
+
+
 class ReplayExchange(VenueAdapter):
     """Matching engine of one venue against its replayed L2 book and trades."""
 
@@ -115,6 +143,9 @@ class ReplayExchange(VenueAdapter):
         self._tid = itertools.count(1)
         self._index: dict[str, deque[tuple[int, float]]] = {}
         self._expiry_timers: list[Any] = []
+        self._in_flight: dict[int, tuple[int, Callable[[int], None], Any]] = {}
+        """Commands and answers on their way (latency timers): key -> (due, callback, timer)."""
+        self._flight_ids = itertools.count()
         self.on_settlement: Callable[[OrderFilled, float], None] = lambda fill, price: None
         self.fill_meta: dict[str, tuple[float, float]] = {}
         """trade id -> (queue wait in seconds, size ahead when the order rested); maker fills."""
@@ -180,9 +211,27 @@ class ReplayExchange(VenueAdapter):
                     self.clock.call_at(inst.expiry_ns, lambda t, i=inst.id: self._expire(i, t)))
 
     async def stop(self) -> None:
+        """Disarm expiries, then handle and answer every command and answer still in flight.
+
+        The engine cancels its open orders just before it stops its venues: those cancels
+        (and any submit or amend sent before them) reached the wire, so the venue handles
+        them and its answers reach the engine now, in the order they were due, instead of
+        being dropped with the clock's timers (which left orders pending for ever).
+        """
         for h in self._expiry_timers:
             h.cancel()
         self._expiry_timers.clear()
+        if not self._in_flight:
+            return
+        drain = _DrainClock()
+        for due, fire, handle in self._in_flight.values():
+            handle.cancel()
+            drain.call_at(due, fire)
+        clock, self.clock = self.clock, drain  # type: ignore[assignment]
+        try:
+            drain.run()  # (answers of these commands join the same timeline, by their due time)
+        finally:
+            self.clock = clock
 
     def request_resync(self, instrument_id: str) -> None:
         """A recording cannot be re-snapshotted: counted; the book recovers at its next snapshot."""
@@ -376,11 +425,22 @@ class ReplayExchange(VenueAdapter):
         return sum(px for _, px in obs) / len(obs)
 
     # -- commands (arrive after the order-entry latency) --------------------------------------
+    def _later(self, due: int, run: Callable[[], None]) -> None:
+        """Run ``run`` at ``due`` on the clock; kept in ``_in_flight`` until it has run."""
+        key = next(self._flight_ids)
+        flight = self._in_flight
+
+        def fire(_t: int) -> None:
+            del flight[key]
+            run()
+
+        flight[key] = (due, fire, self.clock.call_at(due, fire))
+
     def _send(self, handler: Callable[[Any], None], cmd: Any) -> None:
         if self._order_ch.is_zero:
             handler(cmd)
         else:
-            self.clock.call_at(self._order_ch.due(self.clock.now_ns()), lambda _t: handler(cmd))
+            self._later(self._order_ch.due(self.clock.now_ns()), lambda: handler(cmd))
 
     def submit(self, cmd: SubmitOrder) -> None:
         self._send(self._on_submit, cmd)
@@ -404,7 +464,7 @@ class ReplayExchange(VenueAdapter):
             return
         due = self._resp_ch.due(now)
         ev = make(now, due)
-        self.clock.call_at(due, lambda _t: self.publish(ev))
+        self._later(due, lambda: self.publish(ev))
 
     def _reject(self, coid: str, iid: str, reason: str) -> None:
         self.stats["rejects"] += 1
