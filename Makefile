@@ -10,6 +10,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
+	$(PY) -m engine.pricing.warm    # Numba cache built now: no compile at first run
+	$(PY) -m adapters.sim.warm
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
