@@ -10,6 +10,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
+	$(PY) -m engine.pricing.warm    # Numba cache built now: no compile at first run
+	$(PY) -m adapters.sim.warm
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
@@ -22,7 +24,11 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.installed-dev
+$(VENV)/.installed-bench: $(VENV)/.installed-dev pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.installed-bench
 	$(PY) -m benchmarks
 
 lint: $(VENV)/.installed-dev

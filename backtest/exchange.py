@@ -24,6 +24,7 @@ at ``option_fee_cap`` of the premium.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections import deque
@@ -33,6 +34,8 @@ from typing import Any
 import msgspec
 import structlog
 
+from adapters.sim import rules
+from adapters.sim.rules import Ended, Reject
 from backtest.latency import LatencyChannel
 from backtest.queue import InstrumentQueues, MakerFill, SimOrder, make_uniform
 from backtest.schema import ExchangeParams, InstrumentSpec
@@ -82,6 +85,33 @@ def instrument_from_spec(venue: str, s: InstrumentSpec) -> Instrument:
         taker_fee=s.taker_fee or 0.0)
 
 
+class _DrainClock:
+    """The exchange's own timeline after the engine's clock has stopped (``ReplayExchange.stop``):
+    what was in flight runs in due order, each at its due time, and what it sends joins in."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, Callable[[int], None]]] = []
+        self._seq = itertools.count()
+        self._now = 0
+
+    def now_ns(self) -> int:
+        return self._now
+
+    def call_at(self, due: int, callback: Callable[[int], None]) -> _DrainClock:
+        heapq.heappush(self._heap, (max(due, self._now), next(self._seq), callback))
+        return self
+
+    def cancel(self) -> None:  # (the handle ``call_at`` returns: nothing is cancelled in a drain)
+        pass
+
+    def run(self) -> None:
+        heap = self._heap
+        while heap:
+            due, _, callback = heapq.heappop(heap)
+            self._now = due
+            callback(due)
+
+
 class ReplayExchange(VenueAdapter):
     """Matching engine of one venue against its replayed L2 book and trades."""
 
@@ -117,6 +147,9 @@ class ReplayExchange(VenueAdapter):
         self._index: dict[str, IndexHistory] = {}
         self.settlement_rule = settlement_rule(self.venue)
         self._expiry_timers: list[Any] = []
+        self._in_flight: dict[int, tuple[int, Callable[[int], None], Any]] = {}
+        """Commands and answers on their way (latency timers): key -> (due, callback, timer)."""
+        self._flight_ids = itertools.count()
         self.on_settlement: Callable[[OrderFilled, float], None] = lambda fill, price: None
         self.fill_meta: dict[str, tuple[float, float]] = {}
         """trade id -> (queue wait in seconds, size ahead when the order rested); maker fills."""
@@ -182,9 +215,27 @@ class ReplayExchange(VenueAdapter):
                     self.clock.call_at(inst.expiry_ns, lambda t, i=inst.id: self._expire(i, t)))
 
     async def stop(self) -> None:
+        """Disarm expiries, then handle and answer every command and answer still in flight.
+
+        The engine cancels its open orders just before it stops its venues: those cancels
+        (and any submit or amend sent before them) reached the wire, so the venue handles
+        them and its answers reach the engine now, in the order they were due, instead of
+        being dropped with the clock's timers (which left orders pending for ever).
+        """
         for h in self._expiry_timers:
             h.cancel()
         self._expiry_timers.clear()
+        if not self._in_flight:
+            return
+        drain = _DrainClock()
+        for due, fire, handle in self._in_flight.values():
+            handle.cancel()
+            drain.call_at(due, fire)
+        clock, self.clock = self.clock, drain  # type: ignore[assignment]
+        try:
+            drain.run()  # (answers of these commands join the same timeline, by their due time)
+        finally:
+            self.clock = clock
 
     def request_resync(self, instrument_id: str) -> None:
         """A recording cannot be re-snapshotted: counted; the book recovers at its next snapshot."""
@@ -374,11 +425,22 @@ class ReplayExchange(VenueAdapter):
         return hist.delivery_price(self.settlement_rule, expiry_ns, self.clock.now_ns())
 
     # -- commands (arrive after the order-entry latency) --------------------------------------
+    def _later(self, due: int, run: Callable[[], None]) -> None:
+        """Run ``run`` at ``due`` on the clock; kept in ``_in_flight`` until it has run."""
+        key = next(self._flight_ids)
+        flight = self._in_flight
+
+        def fire(_t: int) -> None:
+            del flight[key]
+            run()
+
+        flight[key] = (due, fire, self.clock.call_at(due, fire))
+
     def _send(self, handler: Callable[[Any], None], cmd: Any) -> None:
         if self._order_ch.is_zero:
             handler(cmd)
         else:
-            self.clock.call_at(self._order_ch.due(self.clock.now_ns()), lambda _t: handler(cmd))
+            self._later(self._order_ch.due(self.clock.now_ns()), lambda: handler(cmd))
 
     def submit(self, cmd: SubmitOrder) -> None:
         self._send(self._on_submit, cmd)
@@ -402,7 +464,7 @@ class ReplayExchange(VenueAdapter):
             return
         due = self._resp_ch.due(now)
         ev = make(now, due)
-        self.clock.call_at(due, lambda _t: self.publish(ev))
+        self._later(due, lambda: self.publish(ev))
 
     def _reject(self, coid: str, iid: str, reason: str) -> None:
         self.stats["rejects"] += 1
@@ -429,49 +491,39 @@ class ReplayExchange(VenueAdapter):
                                                     inst.lot_size if inst is not None else 0.0)
         return q
 
-    def _validate(self, inst: Instrument, qty: float | None, price: float | None,
+    @staticmethod
+    def _validate(inst: Instrument, qty: float | None, price: float | None,
                   needs_price: bool) -> str | None:
-        if qty is None or not math.isfinite(qty) or qty <= 0:
-            return "invalid_quantity"
-        if not inst.is_on_lot(qty):
-            return "quantity_not_on_lot"
-        if qty < inst.min_size - _EPS:
-            return "quantity_below_min"
-        if needs_price:
-            if price is None:
-                return "price_required"
-            if not math.isfinite(price) or price <= 0:
-                return "invalid_price"
-            if not inst.is_on_tick(price):
-                return "price_not_on_tick"
-        return None
+        problem = rules.check_quantity(inst, qty)
+        if problem is None and needs_price:
+            problem = rules.check_price(inst, price)
+        return problem
 
     def _on_submit(self, cmd: SubmitOrder) -> None:
         self.stats["submits"] += 1
         coid, iid = cmd.client_order_id, cmd.instrument_id
         inst = self._insts.get(iid)
-        if inst is None:
-            return self._reject(coid, iid, "unknown_instrument")
-        if not inst.active:
-            return self._reject(coid, iid, "instrument_not_active")
-        if coid in self.orders:
-            return self._reject(coid, iid, "duplicate_client_order_id")
-        is_limit = cmd.order_type is OrderType.LIMIT
-        problem = self._validate(inst, cmd.quantity, cmd.price, is_limit)
+        problem = rules.check_instrument(inst)
         if problem is not None:
             return self._reject(coid, iid, problem)
-        if cmd.post_only and (not is_limit or cmd.time_in_force is not TimeInForce.GTC):
-            return self._reject(coid, iid, "post_only_requires_gtc_limit")
+        assert inst is not None
+        if coid in self.orders:
+            return self._reject(coid, iid, Reject.DUPLICATE_CLIENT_ORDER_ID)
+        is_limit = cmd.order_type is OrderType.LIMIT
+        problem = self._validate(inst, cmd.quantity, cmd.price, is_limit)
+        if problem is None and cmd.post_only:
+            problem = rules.check_post_only(cmd.order_type, cmd.time_in_force)
+        if problem is not None:
+            return self._reject(coid, iid, problem)
         q = self._queue(iid)
         if q is None or not q.book.is_live:
-            return self._reject(coid, iid, "market_closed")  # no trustworthy book yet
+            return self._reject(coid, iid, Reject.MARKET_CLOSED)  # no trustworthy book yet
         book = q.book
         buy = cmd.side is Side.BUY
         limit = cmd.price if is_limit else None
-        if cmd.post_only:
-            best = book.best_ask_price() if buy else book.best_bid_price()
-            if best == best and (limit >= best if buy else limit <= best):  # type: ignore[operator]
-                return self._reject(coid, iid, "post_only_would_cross")
+        if cmd.post_only and rules.would_cross(
+                buy, limit, book.best_ask_price() if buy else book.best_bid_price()):  # type: ignore[arg-type]
+            return self._reject(coid, iid, Reject.POST_ONLY_WOULD_CROSS)
         o = SimOrder(coid, f"{self.venue}-bo{next(self._void)}", iid, cmd.side,
                      limit if limit is not None else 0.0, cmd.quantity, cmd.post_only,
                      cmd.time_in_force)
@@ -479,11 +531,11 @@ class ReplayExchange(VenueAdapter):
         self._emit(lambda t, r: OrderAccepted(client_order_id=coid, venue_order_id=o.venue_order_id,
                                               instrument_id=iid, ts_event=t, ts_recv=r))
         if cmd.time_in_force is TimeInForce.FOK and q.available(buy, limit) < o.qty - _EPS:
-            return self._cancelled(o, "fok_unfilled")
+            return self._cancelled(o, Ended.FOK_UNFILLED)
         self._take(q, o, inst, limit)
         if o.remaining > 0:
             if not is_limit or cmd.time_in_force is not TimeInForce.GTC:
-                self._cancelled(o, "ioc_unfilled")
+                self._cancelled(o, Ended.IOC_UNFILLED)
             else:
                 q.add(o, self.clock.now_ns())
 
@@ -496,15 +548,15 @@ class ReplayExchange(VenueAdapter):
         self.stats["cancels"] += 1
         o = self.orders.get(cmd.client_order_id)
         if o is None or o.instrument_id != cmd.instrument_id:
-            return self._reject(cmd.client_order_id, cmd.instrument_id, "unknown_order")
+            return self._reject(cmd.client_order_id, cmd.instrument_id, Reject.UNKNOWN_ORDER)
         self.queues[o.instrument_id].remove(o)
-        self._cancelled(o, "cancelled")
+        self._cancelled(o, Ended.CANCELLED)
 
     def _on_amend(self, cmd: AmendOrder) -> None:
         coid, iid = cmd.client_order_id, cmd.instrument_id
         o = self.orders.get(coid)
         if o is None or o.instrument_id != iid:
-            return self._reject(coid, iid, "unknown_order")
+            return self._reject(coid, iid, Reject.UNKNOWN_ORDER)
         inst = self._insts[iid]
         qty = o.qty if cmd.quantity is None else cmd.quantity
         price = o.price if cmd.price is None else cmd.price
@@ -512,15 +564,15 @@ class ReplayExchange(VenueAdapter):
         if problem is not None:
             return self._reject(coid, iid, problem)
         if qty <= o.filled + _EPS:
-            return self._reject(coid, iid, "quantity_below_filled")
+            return self._reject(coid, iid, Reject.QUANTITY_BELOW_FILLED)
         q = self._queue(iid)  # (exists: the order is ours; brings its book up to date)
         assert q is not None
         if price == o.price and qty <= o.qty:
             o.qty = qty  # a pure size reduction keeps the queue position
         else:
             best = q.book.best_ask_price() if o.is_buy else q.book.best_bid_price()
-            if o.post_only and best == best and (price >= best if o.is_buy else price <= best):
-                return self._reject(coid, iid, "post_only_would_cross")
+            if o.post_only and rules.would_cross(o.is_buy, price, best):  # type: ignore[arg-type]
+                return self._reject(coid, iid, Reject.POST_ONLY_WOULD_CROSS)
             q.remove(o)
             o.price, o.qty = price, qty
         self._emit(lambda t, r: OrderAmended(client_order_id=coid, instrument_id=iid, price=price,
@@ -532,17 +584,9 @@ class ReplayExchange(VenueAdapter):
 
     # -- fills ----------------------------------------------------------------------------
     def fee(self, inst: Instrument, price: float, qty: float, maker: bool) -> float:
-        """Fee in the settlement currency (negative = rebate)."""
-        rate = inst.maker_fee if maker else inst.taker_fee
-        notional = qty * inst.contract_size
-        if inst.kind is InstrumentKind.OPTION:
-            und = self.index_price(inst.asset)
-            base = abs(rate) * notional * (1.0 if inst.premium_in_coin else (und if und == und else 0.0))
-            cap = self.params.option_fee_cap * price * notional
-            return round(math.copysign(min(base, cap), rate), 12)
-        if inst.inverse:
-            return round(rate * notional / price, 12)
-        return round(rate * notional * price, 12)
+        """Fee in the settlement currency (negative = rebate; ``rules.fee``)."""
+        und = self.index_price(inst.asset) if inst.is_option else math.nan
+        return rules.fee(inst, price, qty, maker, und, self.params.option_fee_cap)
 
     def _fill(self, o: SimOrder, inst: Instrument, qty: float, price: float, maker: bool) -> None:
         qty = round(qty, 12)

@@ -116,6 +116,57 @@ def bench_usdm(md: Path) -> dict[str, Any] | None:
     }
 
 
+def bench_vs_hftbacktest(md: Path) -> dict[str, Any]:
+    """Volta against hftbacktest on the same capture, same latency and queue models, one run.
+
+    Both sides: constant order-entry latency 8 ms and response latency 4 ms (the config's
+    lognormal entry latency is fixed at its median: hftbacktest's constant model), the power
+    queue model with exponent 2 (hftbacktest's ``power_prob_queue_model``), the same fees, and
+    no strategy / the same market maker (``strategies.examples.mm.Quoter`` in Volta, its rule as
+    an ``@njit`` strategy in hftbacktest). Volta keeps its full fidelity: the live strategy code,
+    the integrity layer, the risk gate, the journal (in memory), queue position and latency.
+    Messages are the capture's records (what both read), per second of process CPU time.
+    """
+    from benchmarks import hftbacktest_baseline as hft
+
+    path = md / USDM
+    if not path.is_file():
+        return {"skipped": f"{USDM}: not found under {md}"}
+    why = hft.available()
+    if why is not None:
+        return {"skipped": why}
+    config, _ = load_with_overrides(ROOT / "config" / "backtest-binance.toml", [
+        ("backtest.data.files", [str(path)]),
+        ("venues.binance-usdm.params.order_latency", {"kind": "constant", "ms": 8.0}),
+        ("venues.binance-usdm.params.response_latency", {"kind": "constant", "ms": 4.0}),
+        ("venues.binance-usdm.params.queue", {"model": "power", "exponent": 2.0})])
+    bare = msgspec.structs.replace(config, strategies=[])
+    mm = dict(config.strategies[0].params)
+    params = {"order_latency_ns": 8_000_000, "response_latency_ns": 4_000_000,
+              "queue_exponent": 2.0, "maker_fee": 0.0002, "taker_fee": 0.0005,
+              "tick_size": 0.1, "lot_size": 0.001,
+              "mm": {k: float(mm[k]) for k in ("size", "half_spread_bps", "requote_bps",
+                                               "max_position", "skew_bps_per_unit")}}
+    data = stores.from_captures([path])
+    with tempfile.TemporaryDirectory() as tmp:
+        stores.save(data, Path(tmp) / "s")
+        data = stores.load(Path(tmp) / "s")
+    volta_bare = _loop(bare, data)
+    volta_mm = _loop(config, data)
+    base = hft.run(path, params, REPEAT)
+    n = base["messages"]
+
+    def side(v: dict[str, Any], h: dict[str, Any]) -> dict[str, Any]:
+        rate = round(n / v["seconds"])
+        return {"volta_messages_per_s": rate, "hftbacktest_messages_per_s": h["messages_per_s"],
+                "ratio": round(rate / h["messages_per_s"], 3), "volta": v, "hftbacktest": h}
+
+    return {"capture": USDM, "messages": n, "models": {k: v for k, v in params.items()},
+            "no_strategy": side(volta_bare, base["no_strategy"]),
+            "market_maker": side(volta_mm, base["market_maker"]),
+            "hftbacktest_feed_rows": base["feed_rows"], "floor": 0.5, "target": 1.0}
+
+
 def bench_chain(seconds: float = 120.0) -> dict[str, Any]:
     synth = {"seed": 3, "expiries_days": [1.0, 7.0, 30.0, 90.0], "strikes_per_expiry": 25,
              "strike_step": 1000.0}
@@ -135,6 +186,7 @@ def run(output_path: str | Path = DEFAULT_OUTPUT) -> dict[str, Any]:
     md = marketdata_dir()
     usdm = bench_usdm(md)
     chain = bench_chain()
+    vs_hft = bench_vs_hftbacktest(md)
     best = max([chain["events_per_s"]] + ([usdm["backtest_quoter"]["events_per_s"]] if usdm else []))
     result = {
         "python": sys.version.split()[0],
@@ -144,6 +196,7 @@ def run(output_path: str | Path = DEFAULT_OUTPUT) -> dict[str, Any]:
         "binance_usdm_btcusdt": usdm,
         "skipped": [] if usdm else [f"{USDM}: not found under {md}"],
         "synthetic_chain_200": chain,
+        "vs_hftbacktest": vs_hft,
         "targets": {"events_per_s": TARGET_EVENTS_PER_S, "best_events_per_s": best,
                     "met": best >= TARGET_EVENTS_PER_S},
     }

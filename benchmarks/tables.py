@@ -102,6 +102,23 @@ def backtest(d: dict[str, Any]) -> list[str]:
     if t:
         out += ["", f"Target ≥ {_n(t['events_per_s'])} events/s from the store with a strategy: "
                 f"{_n(t['best_events_per_s'])} ({_met(t['met'])})."]
+    h = d.get("vs_hftbacktest", {})
+    if h.get("no_strategy"):
+        out += ["", "Against hftbacktest 2.4.4 (same capture, same run: constant 8 ms entry / 4 ms "
+                "response latency, power queue model, exponent 2; messages/s of process CPU)", "",
+                "| run | Volta | hftbacktest | ratio |", "| --- | ---: | ---: | ---: |"]
+        for key, label in (("no_strategy", "no strategy"),
+                           ("market_maker", "market maker (Volta's example quoter, the same rule "
+                                            "as an `@njit` hftbacktest strategy)")):
+            r = h[key]
+            out.append(f"| {label} | {_n(r['volta_messages_per_s'])} | "
+                       f"{_n(r['hftbacktest_messages_per_s'])} | {r['ratio']:.2f}× |")
+        worst = min(h["no_strategy"]["ratio"], h["market_maker"]["ratio"])
+        out += ["", f"Floor {h['floor']:.1f}×, target {h['target']:.1f}×: "
+                f"{'met' if worst >= h['target'] else 'floor met' if worst >= h['floor'] else 'not met'}"
+                f" ({worst:.2f}×)."]
+    elif h.get("skipped"):
+        out += ["", f"hftbacktest comparison skipped: {h['skipped']}."]
     return out
 
 

@@ -58,6 +58,9 @@ TRANSITIONS: dict[OrderStatus, dict[str, OrderStatus | str]] = {
         "amend_rejected": S.PENDING_CANCEL,
     },
     S.PENDING_AMEND: {
+        # an amend sent before the venue acknowledged the order: the acknowledgement still
+        # arrives first (one FIFO connection), and the amend's answer after it
+        "accept": S.PENDING_AMEND,
         "fill": S.PENDING_AMEND,
         "fill_final": S.FILLED,
         "amended": RESTORE,
@@ -208,6 +211,10 @@ class OrderBookkeeper:
         if target is None:
             self.illegal_transitions += 1
             raise IllegalTransition(order.client_order_id, order.status, trigger)
+        if trigger == "accept" and order._before_pending is S.SUBMITTED:
+            # the acknowledgement of an order with a cancel/amend in flight: a refused
+            # cancel/amend now restores it to ACCEPTED, not to SUBMITTED
+            order._before_pending = S.ACCEPTED
         if target == RESTORE:
             restored = order._before_pending or S.ACCEPTED
             if restored is S.ACCEPTED and order.filled > 0:

@@ -19,6 +19,7 @@ with ``OrderExpired``); no new expiries are listed during a run and no settlemen
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from adapters.sim.chain import build_instruments
@@ -57,7 +58,8 @@ class SimVenue(VenueAdapter):
         self._engine: MatchingEngine | None = None
         self._market: SyntheticMarket | None = None
         self._timer: TimerHandle | None = None
-        self._pending: dict[int, TimerHandle] = {}
+        self._pending: dict[int, tuple[TimerHandle, Callable[[int], None]]] = {}
+        """Commands in flight (order-entry latency), in the order sent: handle and its run."""
         self._next_pending = 0
         self.account: SimAccount | None = None
 
@@ -100,13 +102,20 @@ class SimVenue(VenueAdapter):
         self._timer = self.clock.every(self.params.tick_ms * 1_000_000, market.on_tick)
 
     async def stop(self) -> None:
-        """Stop the market timer and drop commands still in flight."""
+        """Stop the market timer and answer the commands still in flight.
+
+        The engine cancels its open orders just before it stops its venues; a venue that
+        dropped those cancels would leave them pending forever. They reached the wire before
+        the stop, so they are handled now, in the order they were sent.
+        """
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for h in self._pending.values():
-            h.cancel()
-        self._pending.clear()
+        while self._pending:
+            key = next(iter(self._pending))
+            handle, run = self._pending.pop(key)
+            handle.cancel()
+            run(self.clock.now_ns())
         if self.account is not None:
             self.account.close()
 
@@ -220,7 +229,7 @@ class SimVenue(VenueAdapter):
             self._pending.pop(key, None)
             handler(cmd)
 
-        self._pending[key] = self.clock.call_later(lat, run)
+        self._pending[key] = (self.clock.call_later(lat, run), run)
 
     # -- read-only accessors ---------------------------------------------------------------
     def underlying_price(self) -> float:

@@ -18,11 +18,12 @@ the fee is capped at a fraction of the premium, as on Deribit and Bybit.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable
 from typing import Any
 
+from adapters.sim import rules
 from adapters.sim.queue import Fill, RestingOrder, SimBook
+from adapters.sim.rules import Ended, Reject
 from engine.clock import Clock
 from engine.model import (
     AmendOrder,
@@ -93,13 +94,8 @@ class MatchingEngine:
                                     reason=reason, ts_event=ts, ts_recv=ts))
 
     def fee(self, inst: Instrument, price: float, qty: float, maker: bool) -> float:
-        """Fee in the settlement currency for ``qty`` contracts at ``price`` (negative = rebate)."""
-        rate = inst.maker_fee if maker else inst.taker_fee
-        if inst.is_option:
-            base = abs(rate) * qty * inst.contract_size * self.underlying()
-            cap = self.option_fee_cap * price * qty * inst.contract_size
-            return round(math.copysign(min(base, cap), rate), 10)
-        return round(price * qty * inst.contract_size * rate, 10)
+        """Fee in the settlement currency for ``qty`` contracts at ``price`` (``rules.fee``)."""
+        return rules.fee(inst, price, qty, maker, self.underlying(), self.option_fee_cap)
 
     def fill(self, o: RestingOrder, book: SimBook, lots: int, price: int, maker: bool, ts: int,
               trade_id: str | None = None) -> None:
@@ -120,24 +116,17 @@ class MatchingEngine:
         if delta is not None:
             self.publish(delta)
 
-    def _lots(self, inst: Instrument, qty: float | None) -> int | str:
+    @staticmethod
+    def _lots(inst: Instrument, qty: float | None) -> int | str:
         """Quantity in lots, or the reject reason."""
-        if qty is None or not math.isfinite(qty) or qty <= 0:
-            return "invalid_quantity"
-        if not inst.is_on_lot(qty):
-            return "quantity_not_on_lot"
-        if qty < inst.min_size - 1e-12:
-            return "quantity_below_min"
-        return round(qty / inst.lot_size)
+        problem = rules.check_quantity(inst, qty)
+        return problem if problem is not None else round(qty / inst.lot_size)  # type: ignore[operator]
 
-    def _ticks(self, inst: Instrument, price: float | None) -> int | str:
-        if price is None:
-            return "price_required"
-        if not math.isfinite(price) or price <= 0:
-            return "invalid_price"
-        if not inst.is_on_tick(price):
-            return "price_not_on_tick"
-        return round(price / inst.tick_size)
+    @staticmethod
+    def _ticks(inst: Instrument, price: float | None) -> int | str:
+        """Price in ticks, or the reject reason."""
+        problem = rules.check_price(inst, price)
+        return problem if problem is not None else round(price / inst.tick_size)  # type: ignore[operator]
 
     @staticmethod
     def _crosses(book: SimBook, buy: bool, price: int) -> bool:
@@ -149,12 +138,12 @@ class MatchingEngine:
         """Validate, acknowledge and match a new order."""
         coid, iid = cmd.client_order_id, cmd.instrument_id
         inst = self.instruments.get(iid)
-        if inst is None:
-            return self._reject(coid, iid, "unknown_instrument")
-        if not inst.active:
-            return self._reject(coid, iid, "instrument_not_active")
+        problem = rules.check_instrument(inst)
+        if problem is not None:
+            return self._reject(coid, iid, problem)
+        assert inst is not None
         if coid in self.orders:
-            return self._reject(coid, iid, "duplicate_client_order_id")
+            return self._reject(coid, iid, Reject.DUPLICATE_CLIENT_ORDER_ID)
         lots = self._lots(inst, cmd.quantity)
         if isinstance(lots, str):
             return self._reject(coid, iid, lots)
@@ -166,13 +155,12 @@ class MatchingEngine:
             if isinstance(ticks, str):
                 return self._reject(coid, iid, ticks)
             limit = ticks
-        elif cmd.post_only:
-            return self._reject(coid, iid, "post_only_market")
         if cmd.post_only:
-            if cmd.time_in_force is not TimeInForce.GTC:
-                return self._reject(coid, iid, "post_only_requires_gtc")
+            problem = rules.check_post_only(cmd.order_type, cmd.time_in_force)
+            if problem is not None:
+                return self._reject(coid, iid, problem)
             if self._crosses(book, buy, limit):  # type: ignore[arg-type]
-                return self._reject(coid, iid, "post_only_would_cross")
+                return self._reject(coid, iid, Reject.POST_ONLY_WOULD_CROSS)
         ts = self.clock.now_ns()
         o = RestingOrder(coid, self.ids.order(), iid, cmd.side, limit or 0, lots, cmd.post_only,
                          cmd.time_in_force)
@@ -180,11 +168,11 @@ class MatchingEngine:
                                    instrument_id=iid, ts_event=ts, ts_recv=ts))
         self.orders[coid] = o
         if cmd.time_in_force is TimeInForce.FOK and book.available(buy, limit) < lots:
-            return self._cancelled(o, "fok_unfilled", ts)
+            return self._cancelled(o, Ended.FOK_UNFILLED, ts)
         self._execute(o, book, limit, ts)
         if o.remaining > 0:
             if cmd.order_type is OrderType.MARKET or cmd.time_in_force is not TimeInForce.GTC:
-                self._cancelled(o, "ioc_unfilled", ts)
+                self._cancelled(o, Ended.IOC_UNFILLED, ts)
             else:
                 book.add(o)
         self._flush(book, ts)
@@ -193,7 +181,7 @@ class MatchingEngine:
         """Take displayed liquidity for ``o`` (taker fills, public trades, self-trade cancels)."""
         execs, stp = book.take(o.is_buy, o.remaining, limit)
         for victim in stp:
-            self._cancelled(victim, "self_trade_prevention", ts)
+            self._cancelled(victim, Ended.SELF_TRADE_PREVENTION, ts)
         if not execs:
             return
         trades = []
@@ -210,11 +198,11 @@ class MatchingEngine:
         """Cancel a working order; unknown or finished orders are rejected ``unknown_order``."""
         o = self.orders.get(cmd.client_order_id)
         if o is None or o.instrument_id != cmd.instrument_id:
-            return self._reject(cmd.client_order_id, cmd.instrument_id, "unknown_order")
+            return self._reject(cmd.client_order_id, cmd.instrument_id, Reject.UNKNOWN_ORDER)
         book = self.books[o.instrument_id]
         ts = self.clock.now_ns()
         book.remove(o)
-        self._cancelled(o, "cancelled", ts)
+        self._cancelled(o, Ended.CANCELLED, ts)
         self._flush(book, ts)
 
     def amend(self, cmd: AmendOrder) -> None:
@@ -226,7 +214,7 @@ class MatchingEngine:
         coid, iid = cmd.client_order_id, cmd.instrument_id
         o = self.orders.get(coid)
         if o is None or o.instrument_id != iid:
-            return self._reject(coid, iid, "unknown_order")
+            return self._reject(coid, iid, Reject.UNKNOWN_ORDER)
         inst = self.instruments[iid]
         book = self.books[iid]
         lots = o.qty if cmd.quantity is None else self._lots(inst, cmd.quantity)
@@ -236,14 +224,14 @@ class MatchingEngine:
         if isinstance(price, str):
             return self._reject(coid, iid, price)
         if lots <= o.filled:
-            return self._reject(coid, iid, "quantity_below_filled")
+            return self._reject(coid, iid, Reject.QUANTITY_BELOW_FILLED)
         ts = self.clock.now_ns()
         if price == o.price and lots <= o.qty:
             o.qty = lots
             book.touch(o)
         else:
             if o.post_only and self._crosses(book, o.is_buy, price):
-                return self._reject(coid, iid, "post_only_would_cross")
+                return self._reject(coid, iid, Reject.POST_ONLY_WOULD_CROSS)
             book.remove(o)
             o.price, o.qty = price, lots
         self.publish(OrderAmended(client_order_id=coid, instrument_id=iid, price=book.px(o.price),
