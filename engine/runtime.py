@@ -119,6 +119,7 @@ class Node:
     journal_path: str = ""
     control: ControlWatcher | None = None
     recovered: bool = False
+    operator: Any = None  # engine.operator.Operator when [operator] is on (run_live only)
     _tasks: set[Any] = field(default_factory=set)
     _reconciling: set[str] = field(default_factory=set)
 
@@ -296,6 +297,11 @@ async def _serve(node: Node, duration_s: float | None) -> None:
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n")
     try:
+        from engine.operator import make_operator, start_and_announce
+
+        node.operator = make_operator(node.kernel, node.config, node.journal_path)
+        if node.operator is not None:  # before start: its tape sees every event
+            await start_and_announce(node.operator)
         await node.start()
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(a.run(), name=f"venue-{a.venue}")
@@ -310,6 +316,8 @@ async def _serve(node: Node, duration_s: float | None) -> None:
                 task.cancel()
     finally:
         await node.stop()
+        if node.operator is not None:
+            await node.operator.stop()
         if pid_file is not None:
             pid_file.unlink(missing_ok=True)
         for sig in handlers:
