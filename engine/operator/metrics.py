@@ -154,5 +154,18 @@ class NodeMetrics:
                                   "how late the event loop ran a 100 ms timer", buckets=LAG_BUCKETS,
                                   registry=self.registry)
 
+    def loop_lag_histogram(self) -> dict[str, list[float | None]]:
+        """Non-cumulative counts per bucket (upper bound in ms; None = +Inf) for the dashboard."""
+        bounds: list[float | None] = []
+        cumulative: list[float] = []
+        for metric in self.loop_lag.collect():
+            for s in metric.samples:
+                if s.name.endswith("_bucket"):
+                    le = s.labels["le"]
+                    bounds.append(None if le == "+Inf" else round(float(le) * 1e3, 3))
+                    cumulative.append(s.value)
+        counts = [c - (cumulative[i - 1] if i else 0.0) for i, c in enumerate(cumulative)]
+        return {"le_ms": bounds, "count": counts}
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -113,7 +113,7 @@ class Operator:
         r.add_get("/api/stream", self._stream)
         r.add_get("/api/snapshot", self._snapshot)
         for name in ("state", "positions", "orders", "fills", "greeks", "surface", "books",
-                     "venues", "risk", "strategies", "alerts", "pnl", "actions"):
+                     "venues", "risk", "strategies", "alerts", "pnl", "actions", "latency"):
             r.add_get(f"/api/{name}", self._view)
         r.add_post("/api/control/{action}", self._control)
         return app
@@ -214,7 +214,8 @@ class Operator:
         self.tape.publish({"type": "tick", "pnl": list(point), "state": views.state_view(k),
                            "positions": views.positions_view(k), "greeks": views.greeks_view(k),
                            "venues": self._venues(), "strategies": views.strategies_view(k),
-                           "orders": views.open_orders_view(k), "risk": views.risk_view(k)})
+                           "orders": views.open_orders_view(k), "risk": views.risk_view(k),
+                           "latency": self.view("latency")})
         changed = {key: ch.refreshes for key, ch in k.chains.items()
                    if ch.refreshes != self._surface_seen.get(key)}
         if changed:
@@ -290,6 +291,8 @@ class Operator:
                     "points": [list(p) for p in self.tape.pnl]}
         if name == "actions":
             return list(reversed(self.tape.actions))
+        if name == "latency":
+            return {"loop_lag": self.metrics.loop_lag_histogram(), "strategies": k.strategy_timing()}
         raise ActionError(f"no view {name!r}", 404)
 
     async def _view(self, request: web.Request) -> web.Response:
@@ -303,7 +306,7 @@ class Operator:
     async def _snapshot(self, _request: web.Request) -> web.Response:
         self.tape.drain()
         names = ("state", "positions", "orders", "fills", "greeks", "surface", "venues", "risk",
-                 "strategies", "alerts", "pnl")
+                 "strategies", "alerts", "pnl", "latency")
         return _json({n: self.view(n) for n in names})
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
