@@ -31,7 +31,7 @@ from engine.model import TradingState
 from engine.reconcile import rebuild, reconcile, recover
 from engine.plugins import PluginError, load_object, resolve_strategy
 from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
-from engine.status import status_fields
+from engine.status import status_fields, status_line
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
 
@@ -218,7 +218,7 @@ class Node:
         fields = status_fields(self.kernel)
         fields["strategies"] = self.kernel.strategy_timing()
         self.status_log.append(fields)
-        log.info("status", **fields)
+        log.info("status", console_line=status_line(fields), **fields)
 
     async def stop(self) -> None:
         """Ordered shutdown: strategies, open orders, venues, journal."""

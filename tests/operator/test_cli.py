@@ -56,3 +56,27 @@ def test_status_without_a_daemon_is_one_clear_line(tmp_path: Path, capsys: pytes
     (tmp_path / "j.sqlite.operator.json").write_text('{"url": "http://127.0.0.1:9/", "pid": 999999999}')
     assert main(["status", "--journal", str(tmp_path / "j.sqlite")]) == 1
     assert "is not running (stale" in capsys.readouterr().err
+
+
+def test_status_line_is_short_and_human(tmp_path: Path) -> None:
+    from engine.runtime import run_virtual
+    from engine.config import load_config_text
+    from engine.status import status_line
+    from tests.operator.conftest import paper_config_text
+
+    node = run_virtual(load_config_text(paper_config_text(tmp_path / "j.sqlite")), 30.0)
+    fields = node.status_log[-1]
+    line = status_line(fields)
+    assert len(line) < 200 and "\n" not in line
+    assert line.startswith(("ACTIVE", "HALTED", "REDUCING")) and "USD" in line and "fills" in line
+    buf = io.StringIO()
+    configure_logging("info", "console", buf)
+    from engine.logging import get_logger
+
+    get_logger("volta.runtime").info("status", console_line=line, **fields)
+    shown = buf.getvalue().strip()
+    assert line in shown and "tops=" not in shown and len(shown) < 300
+    buf = io.StringIO()
+    configure_logging("info", "json", buf)
+    get_logger("volta.runtime").info("status", console_line=line, **fields)
+    assert json.loads(buf.getvalue())["tops"] == fields["tops"]  # JSON keeps the full structure
