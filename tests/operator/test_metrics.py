@@ -65,3 +65,22 @@ async def test_metrics_parse_and_agree_with_the_api(tmp_path: Path, monkeypatch:
         assert m[("volta_strategy_callback_seconds_count", (("strategy", "mm-1"),))] > 0
         pnl = {c: m[("volta_pnl_usd", (("component", c),))] for c in ("realized", "unrealized", "fees", "total")}
         assert pnl["total"] == pytest.approx(pnl["realized"] + pnl["unrealized"] - pnl["fees"], abs=1e-9)
+
+
+async def test_grafana_dashboard_uses_only_exported_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import re
+
+    from tests.operator.conftest import ROOT
+
+    dash = json.loads((ROOT / "docs" / "grafana" / "volta-dashboard.json").read_text())
+    used = {m for p in dash["panels"] for t in p["targets"] for m in re.findall(r"volta_[a-z_]+", t["expr"])}
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        await r.wait_for(lambda: r.node.kernel.counters.get("fills", 0) >= 1, 20, "a fill")
+        async with r.session.get(r.url + "metrics") as resp:
+            text = await resp.text()
+    fams = list(text_string_to_metric_families(text))
+    exported = {s.name for fam in fams for s in fam.samples}
+    declared = {fam.name for fam in fams}  # a labelled family with no sample yet (no denial)
+    missing = {m for m in used if m not in exported and m.removesuffix("_total") not in declared}
+    assert used and not missing, missing
