@@ -173,6 +173,11 @@ def kill_main(argv: list[str]) -> int:
     else:
         cmd = {"cmd": "kill", "level": args.level, "reason": args.reason}
     cmd["id"] = cid
+    from engine.operator.client import kill_via_api  # a daemon with an operator API: use it
+
+    answered = kill_via_api(journal, cmd)
+    if answered is not None:
+        return answered
     path = control_path(journal)
     path.parent.mkdir(parents=True, exist_ok=True)
     ack = ack_path(journal)

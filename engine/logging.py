@@ -170,6 +170,17 @@ class _StdlibBridge(logging.Handler):
             self.handleError(record)
 
 
+def _console_line(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """Console only: an event carrying ``console_line`` (the periodic status) is shown as that
+    one short line; the JSON format keeps every field."""
+    line = event_dict.pop("console_line", None)
+    if line is None:
+        return event_dict
+    keep = ("timestamp", "level", "logger", "exc_info")
+    return {"event": f"{event_dict.get('event', '')}: {line}",
+            **{k: event_dict[k] for k in keep if k in event_dict}}
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: IO[str] | None = None) -> None:
     """Configure structlog and stdlib logging to write to ``stream`` (default: stderr).
 
@@ -206,6 +217,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: IO[str] | 
         # The traceback is formatted to text *before* redaction (not by the renderer) so that
         # secrets inside exception messages are scrubbed; format_exc_info never shows locals.
         chain += [
+            _console_line,
             structlog.processors.format_exc_info,
             redact_secrets,
             structlog.dev.ConsoleRenderer(

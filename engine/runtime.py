@@ -33,7 +33,8 @@ from engine.plugins import PluginError, load_object, resolve_strategy
 from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
 from engine.funding import FundingEngine
 from engine.risk.underlyings import canonical_keys, check_known
-from engine.status import status_fields
+
+from engine.status import status_fields, status_line
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
 
@@ -124,6 +125,7 @@ class Node:
     recovered: bool = False
     funding: FundingEngine | None = None
     """Funding of perpetual positions (paper and backtest; live venues book their own)."""
+    operator: Any = None  # engine.operator.Operator when [operator] is on (run_live only)
     _tasks: set[Any] = field(default_factory=set)
     _reconciling: set[str] = field(default_factory=set)
 
@@ -223,7 +225,7 @@ class Node:
         fields = status_fields(self.kernel)
         fields["strategies"] = self.kernel.strategy_timing()
         self.status_log.append(fields)
-        log.info("status", **fields)
+        log.info("status", console_line=status_line(fields), **fields)
 
     async def stop(self) -> None:
         """Ordered shutdown: strategies, open orders, venues, journal."""
@@ -308,6 +310,11 @@ async def _serve(node: Node, duration_s: float | None) -> None:
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n")
     try:
+        from engine.operator import make_operator, start_and_announce
+
+        node.operator = make_operator(node.kernel, node.config, node.journal_path)
+        if node.operator is not None:  # before start: its tape sees every event
+            await start_and_announce(node.operator)
         await node.start()
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(a.run(), name=f"venue-{a.venue}")
@@ -322,6 +329,8 @@ async def _serve(node: Node, duration_s: float | None) -> None:
                 task.cancel()
     finally:
         await node.stop()
+        if node.operator is not None:
+            await node.operator.stop()
         if pid_file is not None:
             pid_file.unlink(missing_ok=True)
         for sig in handlers:

@@ -52,6 +52,28 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
     }
 
 
+def status_line(fields: dict[str, Any]) -> str:
+    """The status event as one short line a person reads at a glance (console logs); the JSON
+    log keeps every field."""
+    parts = [f"{str(fields['state']).upper()}"]
+    if fields.get("kill_level"):
+        parts[0] += f" kill {fields['kill_level']}"
+    if fields.get("holds"):
+        parts[0] += " (" + ", ".join(sorted(fields["holds"])) + ")"
+    parts.append(f"PnL {fields['pnl_usd']:+,.2f} USD")
+    parts.append(fields["positions"] if len(fields["positions"]) <= 48 else fields["positions"][:45] + "...")
+    parts.append(f"{fields['working']} working, {fields['fills']} fills, {fields['denied']} denied")
+    parts.append(f"books {fields['books_live']} live")
+    for key, val in fields.items():
+        if key.startswith("chain_") and isinstance(val, dict) and val.get("atm_vol") == val.get("atm_vol"):
+            parts.append(f"{key[6:]} ATM {val['atm_vol']:.1f}")
+    worst = max(((und, k, v) for und, g in fields.get("greeks", {}).items()
+                 for k, v in g.get("used_pct", {}).items()), key=lambda t: t[2], default=None)
+    if worst is not None:
+        parts.append(f"max use {worst[0]} {worst[1]} {worst[2]:.0f}%")
+    return " | ".join(parts)
+
+
 def _risk_fields(kernel: Kernel) -> dict[str, Any]:
     """Portfolio Greeks per underlying and how much of each risk limit is used."""
     gate, pf = kernel.gate, kernel.portfolio

@@ -34,6 +34,8 @@ __all__ = [
     "StrategyConfig",
     "VenueConfig",
     "VoltaConfig",
+    "OperatorConfig",
+    "AlertsConfig",
     "index_path",
     "key_path",
 ]
@@ -194,6 +196,41 @@ class BooksConfig(_Section):
     stale_after_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
 
 
+class AlertsConfig(_Section):
+    """``[operator.alerts]``: where alerts go and when they fire (see engine/operator/alerts.py).
+
+    URLs and the Telegram bot token are secrets: write them as ``${ENV}`` references.
+    """
+
+    webhook_url: Any = None
+    slack_webhook_url: Any = None
+    telegram_bot_token: Any = None
+    telegram_chat_id: str = ""
+    telegram_api: str = "https://api.telegram.org"
+    stale_book_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    loss_use_pct: PositiveFloat = 80.0
+    dedup_s: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+    max_per_minute: PositiveInt = 10
+
+
+class OperatorConfig(_Section):
+    """``[operator]``: the daemon's HTTP surface (dashboard, JSON API, stream, /metrics, control).
+
+    ``enabled`` defaults to on for paper deployments and off for live ones. Control actions need
+    the token in ``$VOLTA_OPERATOR_TOKEN`` (paper: generated at start when unset); binding an
+    address other than loopback without that token set is a config error. ``port = 0`` picks a
+    free port; a paper deployment whose port is taken falls back to a free one (the URL is
+    printed and written next to the journal for ``volta status``).
+    """
+
+    enabled: bool | None = None
+    host: NonEmptyStr = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8470
+    book_levels: PositiveInt = 10
+    history: PositiveInt = 500
+    alerts: AlertsConfig = AlertsConfig()
+
+
 class StrategyConfig(_Section):
     """``[[strategies]]``: one strategy instance.
 
@@ -217,6 +254,7 @@ class VoltaConfig(_Section):
     pricing: PricingConfig = PricingConfig()
     books: BooksConfig = BooksConfig()
     strategies: list[StrategyConfig] = []
+    operator: OperatorConfig = OperatorConfig()
     backtest: dict[str, Any] = {}
     """``[backtest]``: optional; decoded by ``backtest.schema`` (data, clock, report), ignored live."""
 

@@ -1,0 +1,201 @@
+"""Alerts: conditions watched once a second, delivered to a JSON webhook, Slack and Telegram.
+
+Theory of operation: ``AlertWatcher.check`` (a 1 s timer on the loop, never on the trading
+path) compares what it sees with what it saw: a higher kill level, a venue that lost its
+connection, a book not LIVE for longer than ``stale_book_s``, loss-limit use above
+``loss_use_pct``, new reconciliation differences, new strategy exceptions. Each condition
+has a key (``kill``, ``venue:deribit``, ``book:sim:BTC-PERP`` ...). ``Notifier.raise_alert``
+deduplicates on that key (the same key is not sent again within ``dedup_s``) and rate-limits
+the whole stream (at most ``max_per_minute``; the excess is counted and summarised in the
+next alert that goes out). Delivery is an aiohttp POST per sink in a background task with a
+timeout; a failed delivery is logged once per sink and counted, never retried in a loop.
+Sink URLs and the Telegram bot token are secrets: they never appear in a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from engine.operator.views import loss_use_pct
+
+if TYPE_CHECKING:
+    from engine.kernel import Kernel
+    from engine.operator.tape import Tape
+
+log = structlog.get_logger("volta.operator.alerts")
+
+SEVERITY_ICON = {"critical": "\U0001F6A8", "warning": "\u26A0\uFE0F", "info": "\u2139\uFE0F"}
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str
+    severity: str  # critical | warning | info
+    title: str
+    detail: str
+    deployment: str
+    ts_ns: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "severity": self.severity, "title": self.title, "detail": self.detail,
+                "deployment": self.deployment, "ts_ns": self.ts_ns}
+
+
+@dataclass(frozen=True)
+class Sink:
+    """One destination: ``kind`` is ``webhook`` | ``slack`` | ``telegram``."""
+
+    kind: str
+    url: str
+    chat_id: str = ""
+
+    def payload(self, alert: Alert, suppressed: int) -> dict[str, Any]:
+        extra = f" (+{suppressed} alerts suppressed by the rate limit)" if suppressed else ""
+        text = f"{SEVERITY_ICON.get(alert.severity, '')} [{alert.deployment}] {alert.title}: {alert.detail}{extra}"
+        if self.kind == "slack":  # Slack incoming webhook: {"text": ...} (mrkdwn)
+            return {"text": text}
+        if self.kind == "telegram":  # Bot API sendMessage
+            return {"chat_id": self.chat_id, "text": text, "disable_web_page_preview": True}
+        return {**alert.as_dict(), "suppressed": suppressed, "text": text}
+
+
+@dataclass
+class Notifier:
+    sinks: list[Sink]
+    deployment: str
+    dedup_s: float = 300.0
+    max_per_minute: int = 10
+    timeout_s: float = 5.0
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    deduplicated: int = 0
+    _last_sent: dict[str, float] = field(default_factory=dict)
+    _window: deque[float] = field(default_factory=deque)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _session: Any = None
+    _warned: set[str] = field(default_factory=set)
+
+    def raise_alert(self, key: str, severity: str, title: str, detail: str, ts_ns: int,
+                    now: float | None = None) -> Alert | None:
+        """Queue an alert for delivery; None when deduplicated or rate-limited."""
+        now = time.monotonic() if now is None else now
+        last = self._last_sent.get(key)
+        if last is not None and now - last < self.dedup_s:
+            self.deduplicated += 1
+            return None
+        while self._window and now - self._window[0] >= 60.0:
+            self._window.popleft()
+        if len(self._window) >= self.max_per_minute:
+            self.suppressed += 1
+            return None
+        self._window.append(now)
+        self._last_sent[key] = now
+        alert = Alert(key, severity, title, detail, self.deployment, ts_ns)
+        suppressed, self.suppressed = self.suppressed, 0
+        log.warning("alert", alert=key, severity=severity, title=title, detail=detail)
+        for sink in self.sinks:
+            self._deliver(sink, sink.payload(alert, suppressed))
+        return alert
+
+    def _deliver(self, sink: Sink, body: dict[str, Any]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (virtual-clock runs): the alert is still logged and streamed
+        task = loop.create_task(self._post(sink, body))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post(self, sink: Sink, body: dict[str, Any]) -> None:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+        try:
+            async with self._session.post(sink.url, json=body) as resp:
+                if resp.status >= 300:
+                    raise RuntimeError(f"HTTP {resp.status}")
+            self.sent += 1
+        except Exception as exc:  # noqa: BLE001 - an alert sink must never take the daemon down
+            self.failed += 1
+            if sink.kind not in self._warned:  # once per sink; the URL (a secret) is not logged
+                self._warned.add(sink.kind)
+                log.error("alert_delivery_failed", sink=sink.kind, error=type(exc).__name__)
+
+    async def drain(self, timeout: float = 2.0) -> None:
+        """Wait for deliveries in flight (shutdown, tests)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    async def close(self) -> None:
+        await self.drain()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class AlertWatcher:
+    """Checks the alert conditions against the kernel and the tape once a second."""
+
+    def __init__(self, kernel: Kernel, tape: Tape, notifier: Notifier, *, stale_book_s: float = 30.0,
+                 loss_use_pct: float = 80.0) -> None:
+        self.k, self.tape, self.notifier = kernel, tape, notifier
+        self.stale_book_ns = int(stale_book_s * 1e9)
+        self.loss_threshold = loss_use_pct
+        self._kill_level = kernel.killswitch.level
+        self._reconcile_diffs = kernel.counters.get("reconcile_differences", 0)
+        self._errors = dict(kernel.strategy_errors)
+        self._down: set[str] = set()
+
+    def _raise(self, key: str, severity: str, title: str, detail: str) -> None:
+        alert = self.notifier.raise_alert(key, severity, title, detail, self.k.clock.now_ns())
+        if alert is not None:
+            self.tape.add_alert({"type": "alert", **alert.as_dict()})
+
+    def check(self, now_ns: int) -> None:
+        k = self.k
+        ks = k.killswitch
+        if ks.level > self._kill_level:
+            self._raise(f"kill:{ks.level}", "critical", f"kill switch level {ks.level}",
+                        f"{ks.reason or 'no reason'} (source: {ks.source}); trading {k.gate.state}")
+        self._kill_level = ks.level
+        for venue, status in self.tape.connection.items():
+            if status in ("disconnected", "reconnecting"):
+                if venue not in self._down:
+                    self._down.add(venue)
+                    self._raise(f"venue:{venue}", "critical", f"venue {venue} {status}",
+                                "market data and orders on this venue are interrupted")
+            else:
+                self._down.discard(venue)
+        if self.stale_book_ns > 0:
+            for iid, since in list(self.tape.not_live_since.items()):
+                if now_ns - since > self.stale_book_ns:
+                    book = k.books.get(iid)
+                    status = str(book.status) if book is not None else "gone"
+                    self._raise(f"book:{iid}", "warning", f"book {iid} not live",
+                                f"{status} for {(now_ns - since) / 1e9:.0f} s "
+                                f"(threshold {self.stale_book_ns / 1e9:g} s)")
+        use = loss_use_pct(k)
+        if use is not None and use >= self.loss_threshold:
+            self._raise("loss", "warning" if use < 100 else "critical", "loss limit use high",
+                        f"{use:.0f} % of the daily-loss/drawdown limit used "
+                        f"(threshold {self.loss_threshold:g} %)")
+        diffs = k.counters.get("reconcile_differences", 0)
+        if diffs > self._reconcile_diffs:
+            self._raise(f"reconcile:{diffs}", "critical", "reconciliation mismatch",
+                        f"{diffs - self._reconcile_diffs} difference(s) between the journal and a venue "
+                        "were found and resolved (the venue wins)")
+        self._reconcile_diffs = diffs
+        for sid, n in k.strategy_errors.items():
+            before = self._errors.get(sid, 0)
+            if n > before:
+                self._raise(f"strategy:{sid}", "warning", f"strategy {sid} raised",
+                            f"{n - before} exception(s) in callbacks ({n} in total); see the log")
+            self._errors[sid] = n

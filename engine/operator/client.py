@@ -1,0 +1,198 @@
+"""``volta status`` and the API path of ``volta kill``: talk to a running daemon's operator API.
+
+The daemon is found from its journal (``--journal``, or the config's ``deployment.journal``):
+a running daemon writes ``<journal>.operator.json`` with its URL. The token for control comes
+from ``$VOLTA_OPERATOR_TOKEN`` or, for a paper daemon that generated one, from the 0600 file
+``<journal>.operator-token``. Standard library only (urllib): the CLI stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from engine.operator.auth import TOKEN_ENV, discovery_path, token_path
+
+
+class DaemonNotFound(Exception):
+    pass
+
+
+def journal_of(journal: str | None, config: str | None) -> Path:
+    if journal:
+        return Path(journal)
+    from engine.config import default_config_path, load_config
+
+    return Path(load_config(Path(config) if config else default_config_path()).deployment.journal)
+
+
+def find_daemon(journal: Path) -> str:
+    """The operator URL of the daemon running on ``journal``; ``DaemonNotFound`` otherwise."""
+    path = discovery_path(journal)
+    try:
+        info = json.loads(path.read_text())
+        url, pid = str(info["url"]), int(info.get("pid", 0))
+    except FileNotFoundError:
+        raise DaemonNotFound(f"no running daemon with an operator API for journal {journal} "
+                             f"({path} not found; is [operator] enabled?)") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DaemonNotFound(f"{path} is unreadable: {exc}") from None
+    if pid:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            raise DaemonNotFound(f"the daemon of journal {journal} (pid {pid}) is not running "
+                                 f"(stale {path})") from None
+        except PermissionError:
+            pass
+    return url
+
+
+def token_for(journal: Path) -> str:
+    tok = os.environ.get(TOKEN_ENV, "").strip()
+    if tok:
+        return tok
+    try:
+        return token_path(journal).read_text().strip()
+    except OSError:
+        return ""
+
+
+def call(url: str, path: str, body: dict[str, Any] | None = None, token: str = "",
+         timeout: float = 5.0) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, method="GET" if body is None else "POST")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("User-Agent", "volta-cli")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read())
+        except ValueError:
+            return exc.code, {"error": exc.reason}
+
+
+# -- volta kill (API path) -----------------------------------------------------------------
+def kill_via_api(journal: Path, cmd: dict[str, Any]) -> int | None:
+    """Apply a ``volta kill`` command through the API; None when no daemon serves one (the
+    caller falls back to the control file)."""
+    try:
+        url = find_daemon(journal)
+    except DaemonNotFound:
+        return None
+    what = cmd["cmd"]
+    if what == "status":
+        try:
+            _status, state = call(url, "api/state")
+        except OSError:
+            return None
+        print(json.dumps(state))
+        return 0
+    action, body = {"kill": ("kill", {"level": cmd.get("level", 1), "reason": cmd.get("reason", "operator")}),
+                    "clear": ("clear", {}),
+                    "enable_strategy": ("enable_strategy", {"strategy_id": cmd.get("strategy")})}[what]
+    try:
+        status, result = call(url, f"api/control/{action}", body, token_for(journal))
+    except OSError:
+        return None  # not answering: the control file still works
+    if status != 200:
+        print(f"volta kill: the daemon refused: {result.get('error', status)}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+# -- volta status --------------------------------------------------------------------------
+def _num(x: Any, d: int = 2) -> str:
+    return "-" if x is None else f"{x:,.{d}f}"
+
+
+def _table(title: str, head: list[str], rows: list[list[str]]) -> str:
+    if not rows:
+        return f"{title}: none\n"
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths)))
+    out = [f"{title}:", "  " + line]
+    for r in rows:
+        out.append("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    return "\n".join(out) + "\n"
+
+
+def render_status(s: dict[str, Any]) -> str:
+    st = s["state"]
+    pnl = st["pnl_usd"]
+    out = [f"{st.get('deployment', '?')} ({st.get('mode', '?')})  state {st['state'].upper()}  "
+           f"kill level {st['kill_level']}  PnL {_num(pnl['total'])} USD "
+           f"(realized {_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])})  "
+           f"open orders {st['open_orders']}  fills {st['fills']}  denied {st['denied']}",
+           f"dashboard {st.get('url', '')}"]
+    for src, h in st.get("holds", {}).items():
+        out.append(f"  hold {src}: {h['state']} ({h['reason']})")
+    text = "\n".join(out) + "\n\n"
+    text += _table("positions", ["instrument", "qty", "avg", "mark", "unrealized", "ccy"],
+                   [[p["instrument_id"], f"{p['qty']:+g}", _num(p["avg_price"]),
+                     "unpriced" if p["mark"] is None else _num(p["mark"]),
+                     "unpriced" if p["unrealized"] is None else _num(p["unrealized"]), p["pnl_currency"]]
+                    for p in s["positions"]])
+    text += _table("open orders", ["client id", "instrument", "side", "price", "qty", "filled", "status"],
+                   [[o["client_order_id"], o["instrument_id"], o["side"], _num(o["price"]), f"{o['quantity']:g}",
+                     f"{o['filled']:g}", o["status"]] for o in s["orders"]["open"]])
+    text += _table("risk limits", ["limit", "used", "max", "unit", "use %"],
+                   [[r["limit"], _num(r["used"], 4), _num(r["max"], 4), r["unit"], _num(r["used_pct"], 1)]
+                    for r in s["risk"]["limits"]])
+    rows = []
+    for key, ch in s["surface"].items():
+        for e in ch["expiries"]:
+            rows.append([f"{key} {e['expiry']}", _num(e["forward"], 0), _num(e["atm_vol_pts"]),
+                         _num(e["fit_rmse_vol_pts"], 3), str(e["arbitrage"]["butterfly"])])
+    text += _table("vol surface", ["expiry", "forward", "ATM vol pts", "fit RMSE pts", "arb flags"], rows)
+    text += _table("venues", ["venue", "connection", "live", "syncing", "stale", "msg/s"],
+                   [[v, x["connection"], str(x["books"]["live"]), str(x["books"]["syncing"]),
+                     str(x["books"]["stale"]), _num(x["messages_per_s"], 1)] for v, x in s["venues"].items()])
+    text += _table("strategies", ["strategy", "state", "calls", "avg us", "max ms", "errors"],
+                   [[sid, x["state"], str(x["callbacks"].get("calls", 0)), _num(x["callbacks"].get("avg_us"), 1),
+                     _num(x["callbacks"].get("max_ms")), str(x["callbacks"].get("errors", 0))]
+                    for sid, x in s["strategies"].items()])
+    if s.get("alerts"):
+        text += "recent alerts:\n" + "".join(f"  [{a['severity']}] {a['title']}: {a['detail']}\n"
+                                             for a in s["alerts"][:5])
+    return text
+
+
+def status_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="volta status", description=(
+        "Show a running daemon's state, positions, orders, risk use, vol surface, venues and "
+        "strategies (through its operator API)."))
+    p.add_argument("--json", action="store_true", help="print the full snapshot as JSON")
+    p.add_argument("--journal", help="the daemon's journal path (default: from the config)")
+    p.add_argument("--config", help="deployment file to read the journal path from")
+    p.add_argument("--url", help="the daemon's operator URL (instead of finding it)")
+    args = p.parse_args(argv)
+    try:
+        url = args.url.rstrip("/") + "/" if args.url else find_daemon(journal_of(args.journal, args.config))
+    except DaemonNotFound as exc:
+        print(f"volta status: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - config problems are reported, not raised
+        print(f"volta status: cannot find the daemon: {exc}", file=sys.stderr)
+        return 2
+    try:
+        code, snap = call(url, "api/snapshot")
+    except OSError as exc:
+        print(f"volta status: the daemon at {url} does not answer: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+        return 1
+    if code != 200:
+        print(f"volta status: {url} answered {code}: {snap.get('error', '')}", file=sys.stderr)
+        return 1
+    print(json.dumps(snap, indent=2) if args.json else render_status(snap), end="" if not args.json else "\n")
+    return 0

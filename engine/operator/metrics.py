@@ -1,0 +1,171 @@
+"""``/metrics``: the node's state in the Prometheus exposition format (prometheus_client).
+
+Theory of operation: nothing is counted on the trading path for Prometheus. A custom
+collector reads the kernel's own counters and state (and the operator tape's) at scrape time
+and yields metric families; only the event-loop lag histogram is observed continuously, by
+the operator's sampling task. Each node gets its own ``CollectorRegistry`` (two nodes in one
+process, as in tests, never share series). Names follow the Prometheus conventions: a
+``volta_`` prefix, counters end in ``_total``, durations in ``_seconds``, units in the name
+(``_usd``, ``_contracts``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from engine.model import BookStatus, TradingState
+from engine.operator.views import loss_use_pct
+
+if TYPE_CHECKING:
+    from engine.kernel import Kernel
+    from engine.operator.tape import Tape
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+def _f(x: float) -> float:
+    return x if math.isfinite(x) else math.nan
+
+
+class KernelCollector(Collector):
+    def __init__(self, kernel: Kernel, tape: Tape) -> None:
+        self.k, self.tape = kernel, tape
+
+    def collect(self) -> Iterator[Metric]:  # noqa: C901 - one block per family
+        k, tape = self.k, self.tape
+        venues = sorted(set(k.adapters) | set(tape.connection))
+        up = GaugeMetricFamily("volta_venue_connected", "1 when the venue's session is connected",
+                               labels=["venue"])
+        rate = GaugeMetricFamily("volta_venue_messages_per_second",
+                                 "book updates received per second (last sample)", labels=["venue"])
+        msgs = CounterMetricFamily("volta_venue_book_updates", "book updates applied", labels=["venue"])
+        per_venue_updates: dict[str, int] = {v: 0 for v in venues}
+        books = GaugeMetricFamily("volta_books", "books by integrity status", labels=["venue", "status"])
+        by_status: dict[tuple[str, str], int] = {}
+        for iid, book in k.books.items():
+            v = iid.partition(":")[0]
+            per_venue_updates[v] = per_venue_updates.get(v, 0) + book.updates
+            key = (v, str(book.status))
+            by_status[key] = by_status.get(key, 0) + 1
+        for v in sorted(per_venue_updates):
+            status = tape.connection.get(v, "connected")
+            up.add_metric([v], 1.0 if status == "connected" else 0.0)
+            rate.add_metric([v], tape.rates.get(v, 0.0))
+            msgs.add_metric([v], float(per_venue_updates[v]))
+            for st in (BookStatus.LIVE, BookStatus.SYNCING, BookStatus.STALE):
+                books.add_metric([v, str(st)], float(by_status.get((v, str(st)), 0)))
+        yield from (up, rate, msgs, books)
+        for name, reason, help_ in (("volta_book_gaps", "gap", "sequence gaps detected"),
+                                    ("volta_book_checksum_failures", "checksum", "book checksum mismatches"),
+                                    ("volta_book_crossed", "crossed", "crossed books detected")):
+            fam = CounterMetricFamily(name, help_, labels=["venue"])
+            for v in sorted(per_venue_updates):
+                fam.add_metric([v], float(tape.book_events.get(v, {}).get(reason, 0)))
+            yield fam
+        stats = k.book_keeper.stats
+        yield CounterMetricFamily("volta_book_resyncs", "re-snapshots requested by the integrity layer",
+                                  value=float(stats.resyncs))
+        # -- orders ---------------------------------------------------------------------------
+        g = k.gate
+        yield CounterMetricFamily("volta_orders_submitted", "orders approved by the risk gate and sent",
+                                  value=float(g.approved))
+        yield GaugeMetricFamily("volta_open_orders", "orders working now", value=float(k.orders.open_count()))
+        yield CounterMetricFamily("volta_fills", "fills applied", value=float(k.counters.get("fills", 0)))
+        den = CounterMetricFamily("volta_order_denials", "orders denied by the risk gate", labels=["reason"])
+        for reason, n in sorted(g.denied.items()):
+            den.add_metric([str(reason)], float(n))
+        yield den
+        yield CounterMetricFamily("volta_order_rejects", "orders rejected by a venue",
+                                  value=float(tape.event_counts.get("OrderRejected", 0)))
+        # -- positions, PnL, Greeks ------------------------------------------------------------
+        pos = GaugeMetricFamily("volta_position_contracts", "position per instrument (contracts)",
+                                labels=["instrument"])
+        for p in k.portfolio.positions():
+            if p.qty != 0.0 or p.fills:
+                pos.add_metric([p.instrument.id], p.qty)
+        yield pos
+        pnl = k.portfolio.pnl_usd()
+        fam = GaugeMetricFamily("volta_pnl_usd", "PnL in USD by component", labels=["component"])
+        for comp in ("realized", "unrealized", "fees", "total"):
+            fam.add_metric([comp], _f(pnl[comp]))
+        yield fam
+        greeks = GaugeMetricFamily("volta_portfolio_greek", "portfolio Greeks per underlying "
+                                   "(delta: underlying units, gamma: per USD, vega: USD/vol pt, "
+                                   "theta: USD/day)", labels=["underlying", "greek"])
+        use = GaugeMetricFamily("volta_greek_limit_use_ratio", "portfolio Greek / its limit",
+                                labels=["underlying", "greek"])
+        lim = g.limits
+        for und in sorted(set(k.portfolio.underlyings()) | set(lim.underlyings)):
+            d, gm, vg, th = k.portfolio.greeks(und)
+            for name, val in (("delta", d), ("gamma", gm), ("vega_usd", vg), ("theta_usd_day", th)):
+                greeks.add_metric([und, name], _f(val))
+            ul = lim.underlyings.get(und)
+            if ul is not None:
+                for name, val, cap in (("delta", d, ul.max_delta), ("gamma", gm, ul.max_gamma),
+                                       ("vega_usd", vg, ul.max_vega_usd)):
+                    if cap:
+                        use.add_metric([und, name], abs(val) / cap)
+        yield greeks
+        yield use
+        lu = loss_use_pct(k)
+        if lu is not None:
+            yield GaugeMetricFamily("volta_loss_limit_use_ratio", "daily loss / drawdown use (larger)",
+                                    value=lu / 100.0)
+        # -- safety ---------------------------------------------------------------------------
+        yield GaugeMetricFamily("volta_kill_level", "kill switch level (0 off, 1 halt, 2 cancel all, "
+                                "3 flatten)", value=float(k.killswitch.level))
+        st = GaugeMetricFamily("volta_trading_state", "1 for the current trading state", labels=["state"])
+        for s in TradingState:
+            st.add_metric([str(s)], 1.0 if g.state is s else 0.0)
+        yield st
+        # -- strategies -----------------------------------------------------------------------
+        cb = SummaryMetricFamily("volta_strategy_callback_seconds", "time in each strategy's callbacks",
+                                 labels=["strategy"])
+        errs = CounterMetricFamily("volta_strategy_errors", "exceptions raised by strategy callbacks",
+                                   labels=["strategy"])
+        for sid, t in k.strategy_timing().items():
+            cb.add_metric([sid], count_value=float(t.get("calls", 0)),
+                          sum_value=float(t.get("total_ms", 0.0)) / 1e3)
+            errs.add_metric([sid], float(t.get("errors", 0)))
+        yield cb
+        yield errs
+        yield CounterMetricFamily("volta_alerts", "alerts raised", value=float(tape.alerts_total))
+
+
+class NodeMetrics:
+    """The registry of one node: the kernel collector plus the event-loop lag histogram."""
+
+    def __init__(self, kernel: Kernel, tape: Tape) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(KernelCollector(kernel, tape))
+        self.loop_lag = Histogram("volta_event_loop_lag_seconds",
+                                  "how late the event loop ran a 100 ms timer", buckets=LAG_BUCKETS,
+                                  registry=self.registry)
+
+    def loop_lag_histogram(self) -> dict[str, list[float | None]]:
+        """Non-cumulative counts per bucket (upper bound in ms; None = +Inf) for the dashboard."""
+        bounds: list[float | None] = []
+        cumulative: list[float] = []
+        for metric in self.loop_lag.collect():
+            for s in metric.samples:
+                if s.name.endswith("_bucket"):
+                    le = s.labels["le"]
+                    bounds.append(None if le == "+Inf" else round(float(le) * 1e3, 3))
+                    cumulative.append(s.value)
+        counts = [c - (cumulative[i - 1] if i else 0.0) for i, c in enumerate(cumulative)]
+        return {"le_ms": bounds, "count": counts}
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

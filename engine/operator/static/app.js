@@ -1,0 +1,286 @@
+// Volta operator dashboard: one snapshot on load, then live from the SSE stream (/api/stream).
+// Everything comes from this daemon (no CDN); charts are uPlot (vendored, MIT).
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const state = { snap: null, smiles: {}, term: null, pnl: null, lat: null, pnlData: [[], [], [], []],
+                surfaceUpdates: 0, positionsUpdates: 0 };
+const fmt = (x, d = 2) => (x === null || x === undefined || Number.isNaN(x)) ? "-" :
+  Number(x).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+const money = (x) => (x === null || x === undefined) ? '<span class="unpriced">unpriced</span>' : fmt(x, 2);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const utc = (ns) => new Date(ns / 1e6).toISOString().replace("T", " ").slice(0, 23);
+const AXIS = { stroke: "#8a96a3", grid: { stroke: "#2a3440", width: 1 }, ticks: { stroke: "#2a3440" } };
+
+function chartWidth(el, frac = 1) { return Math.max(280, Math.floor((el.clientWidth || 460) * frac) - 8); }
+
+// -- header, tables ------------------------------------------------------------------------
+function renderState(s) {
+  $("#state").textContent = s.state; $("#state").className = "badge " + s.state;
+  $("#kill-level").textContent = s.kill_level;
+  $("#pnl-total").innerHTML = money(s.pnl_usd.total);
+  $("#open-orders").textContent = s.open_orders;
+  $("#fills-count").textContent = s.fills;
+  const holds = Object.entries(s.holds || {}).map(([k, v]) => `${esc(k)}: ${esc(v.state)} (${esc(v.reason)})`);
+  const dis = Object.entries(s.disabled_strategies || {}).map(([k, v]) => `strategy ${esc(k)} disabled: ${esc(v)}`);
+  $("#holds").innerHTML = holds.concat(dis).join(" · ");
+  document.body.dataset.state = s.state;
+}
+
+function rows(sel, items, fn) { $(sel + " tbody").innerHTML = items.map(fn).join(""); }
+
+function renderPositions(ps) {
+  rows("#positions", ps, (p) => `<tr><td>${esc(p.instrument_id)}</td><td class="${p.qty > 0 ? "buy" : p.qty < 0 ? "sell" : ""}">${fmt(p.qty, 4)}</td>` +
+    `<td>${fmt(p.avg_price)}</td><td>${p.mark === null ? '<span class="unpriced">unpriced</span>' : fmt(p.mark)}</td>` +
+    `<td>${money(p.unrealized)}</td><td>${fmt(p.realized)}</td><td>${fmt(p.fees, 4)}</td><td>${esc(p.pnl_currency)}</td></tr>`);
+  state.positionsUpdates += 1;
+  document.body.dataset.positionsUpdates = state.positionsUpdates;
+  document.body.dataset.positionsQty = ps.map((p) => `${p.instrument_id}=${p.qty}`).join(",");
+}
+
+function renderOrders(os) {
+  rows("#orders", os, (o) => `<tr><td>${esc(o.client_order_id)}</td><td>${esc(o.strategy_id)}</td><td>${esc(o.instrument_id)}</td>` +
+    `<td class="${esc(o.side)}">${esc(o.side)}</td><td>${fmt(o.price)}</td><td>${fmt(o.quantity, 4)}</td><td>${fmt(o.filled, 4)}</td>` +
+    `<td>${esc(o.status)}${o.in_doubt ? " (in doubt)" : ""}</td>` +
+    `<td><button class="small" data-action="cancel" data-coid="${esc(o.client_order_id)}">cancel</button></td></tr>`);
+}
+
+function renderFills(fs) {
+  rows("#fills", fs.slice(0, 50), (f) => `<tr><td>${utc(f.ts_event)}</td><td>${esc(f.instrument_id)}</td><td class="${esc(f.side)}">${esc(f.side)}</td>` +
+    `<td>${fmt(f.price)}</td><td>${fmt(f.quantity, 4)}</td><td>${fmt(f.fee, 4)} ${esc(f.fee_currency)}</td><td>${esc(f.liquidity)}</td><td>${esc(f.client_order_id)}</td></tr>`);
+}
+
+function renderVenues(vs) {
+  rows("#venues", Object.entries(vs), ([v, x]) => `<tr><td>${esc(v)}</td><td><span class="badge ${x.connection === "connected" ? "connected" : "down"}">${esc(x.connection)}</span></td>` +
+    `<td>${x.books.live}</td><td>${x.books.syncing}</td><td>${x.books.stale}</td><td>${fmt(x.messages_per_s, 1)}</td></tr>`);
+}
+
+function renderRisk(r) {
+  rows("#risk", r.limits, (l) => `<tr><td>${esc(l.limit)}</td><td>${fmt(l.used, 4)}</td><td>${fmt(l.max, 4)}</td><td>${esc(l.unit)}</td><td>${l.used_pct === null ? "-" : fmt(l.used_pct, 1) + " %"}</td></tr>`);
+}
+
+function bar(label, pct) {
+  const p = Math.min(100, pct ?? 0);
+  const cls = p >= 90 ? "bad" : p >= 70 ? "warn" : "";
+  return `<div class="bar"><div class="${cls}" style="width:${p}%"></div><span>${esc(label)} · ${pct === null ? "-" : fmt(pct, 1) + " %"}</span></div>`;
+}
+
+function renderGreeks(g) {
+  $("#greeks").innerHTML = Object.entries(g).map(([und, x]) => {
+    const lim = Object.entries(x.limits || {}).map(([name, l]) => bar(`${name} ${fmt(l.value, 4)} / ${fmt(l.limit, 4)}`, l.used_pct)).join("");
+    return `<div><b>${esc(und)}</b> <small>delta ${fmt(x.delta, 4)} (${fmt(x.delta_usd, 0)} USD) · gamma ${fmt(x.gamma, 6)} · vega ${fmt(x.vega_usd, 2)} USD/pt · theta ${fmt(x.theta_usd_day, 2)} USD/day</small>${lim}</div>`;
+  }).join("") || "<small>no underlyings</small>";
+}
+
+function renderStrategies(ss) {
+  rows("#strategies", Object.entries(ss), ([sid, s]) => {
+    const c = s.callbacks || {};
+    const btn = s.state === "disabled" ? `<button class="small" data-action="enable_strategy" data-sid="${esc(sid)}">enable</button>`
+      : `<button class="small" data-action="disable_strategy" data-sid="${esc(sid)}">disable</button>`;
+    return `<tr><td>${esc(sid)}</td><td>${esc(s.state)}</td><td>${c.calls ?? 0}</td><td>${fmt(c.avg_us, 1)}</td><td>${fmt(c.max_ms, 2)}</td><td>${c.slow ?? 0}</td><td>${c.errors ?? 0}</td><td>${btn}</td></tr>`;
+  });
+}
+
+function logLine(cls, text) {
+  const li = document.createElement("li");
+  li.className = cls; li.textContent = text;
+  $("#alerts").prepend(li);
+  while ($("#alerts").children.length > 100) $("#alerts").lastChild.remove();
+}
+
+// -- charts --------------------------------------------------------------------------------
+function whiskers(u) {  // bid/ask IV as vertical whiskers (series 1 = bid, 2 = ask)
+  const ctx = u.ctx, [xs, bid, ask] = [u.data[0], u.data[1], u.data[2]];
+  ctx.save(); ctx.strokeStyle = "#58a6ff"; ctx.lineWidth = 1.5 * devicePixelRatio;
+  for (let i = 0; i < xs.length; i++) {
+    if (bid[i] == null || ask[i] == null) continue;
+    const x = u.valToPos(xs[i], "x", true), y0 = u.valToPos(bid[i], "y", true), y1 = u.valToPos(ask[i], "y", true);
+    const w = 3 * devicePixelRatio;
+    ctx.beginPath(); ctx.moveTo(x, y0); ctx.lineTo(x, y1);
+    ctx.moveTo(x - w, y0); ctx.lineTo(x + w, y0); ctx.moveTo(x - w, y1); ctx.lineTo(x + w, y1); ctx.stroke();
+  }
+  ctx.restore();
+}
+
+function smileData(e) {
+  // Out-of-the-money side per strike (calls above the forward, puts below): one point per strike.
+  const F = e.forward, pts = new Map();
+  e.strike.forEach((k, i) => {
+    const otm = e.is_call[i] ? k >= F : k < F;
+    if (otm || !pts.has(k)) pts.set(k, { bid: e.bid_iv[i], ask: e.ask_iv[i], mid: e.mid_iv[i] });
+  });
+  const strikes = [...pts.keys()].sort((a, b) => a - b);
+  const lo = strikes[0], hi = strikes[strikes.length - 1];
+  const grid = new Set(strikes);
+  for (let i = 0; i <= 60; i++) grid.add(lo + (hi - lo) * i / 60);
+  const xs = [...grid].sort((a, b) => a - b);
+  const svi = (K) => {
+    const p = e.svi; if (!p || !F) return null;
+    const k = Math.log(K / p.forward), km = k - p.m;
+    const w = p.a + p.b * (p.rho * km + Math.sqrt(km * km + p.sigma * p.sigma));
+    return w > 0 ? 100 * Math.sqrt(w / p.T_years) : null;
+  };
+  const pick = (f) => xs.map((x) => (pts.has(x) ? pts.get(x)[f] : null));
+  return [xs, pick("bid"), pick("ask"), pick("mid"), xs.map(svi)];
+}
+
+function renderSurface(surface) {
+  const host = $("#smiles");
+  const seen = new Set();
+  const term = [[], []];
+  let meta = [];
+  for (const [key, ch] of Object.entries(surface)) {
+    meta.push(`${key}: ${ch.arbitrage.butterfly} butterfly / ${ch.arbitrage.calendar} calendar arbitrage flags`);
+    for (const e of ch.expiries) {
+      if (!e.strike.length || e.T_years === null || e.T_years <= 0) continue;
+      const id = `${key}-${e.expiry}`;
+      seen.add(id);
+      if (e.atm_vol_pts !== null) { term[0].push(e.T_years * 365); term[1].push(e.atm_vol_pts); }
+      const data = smileData(e);
+      const title = `${key} ${e.expiry} · F ${fmt(e.forward, 0)} · ATM ${fmt(e.atm_vol_pts, 2)} · fit RMSE ${fmt(e.fit_rmse_vol_pts, 3)} pts` +
+        (e.arbitrage.butterfly ? ` · ${e.arbitrage.butterfly} butterfly flags` : "");
+      let c = state.smiles[id];
+      if (!c) {
+        const box = document.createElement("div");
+        box.className = "smile"; box.dataset.expiry = e.expiry;
+        box.innerHTML = `<div class="chart-title"></div>`;
+        host.appendChild(box);
+        const u = new uPlot({
+          width: chartWidth(host, 1 / 3), height: 230, legend: { show: true },
+          scales: { x: { time: false } },
+          axes: [{ ...AXIS, label: "strike (USD)", size: 42, values: (u, v) => v.map((x) => fmt(x, 0)) },
+                 { ...AXIS, label: "IV (vol pts)", size: 50 }],
+          series: [{ label: "strike" },
+            { label: "bid", stroke: "transparent", points: { show: false } },
+            { label: "ask", stroke: "transparent", points: { show: false } },
+            { label: "mid", stroke: "transparent", points: { show: true, size: 5, fill: "#d7dde3", stroke: "#d7dde3" } },
+            { label: "SVI", stroke: "#f0883e", width: 2, spanGaps: true }],
+          hooks: { draw: [whiskers] },
+        }, data, box);
+        c = state.smiles[id] = { u, box };
+      } else {
+        c.u.setData(data);
+      }
+      c.box.querySelector(".chart-title").textContent = title;
+    }
+  }
+  for (const [id, c] of Object.entries(state.smiles)) {
+    if (!seen.has(id)) { c.u.destroy(); c.box.remove(); delete state.smiles[id]; }
+  }
+  $("#surface-meta").textContent = meta.join(" · ");
+  if (!state.term) {
+    state.term = new uPlot({ width: chartWidth($("#term")), height: 200, scales: { x: { time: false } },
+      axes: [{ ...AXIS, label: "days to expiry", size: 40 }, { ...AXIS, label: "ATM vol (pts)", size: 50 }],
+      series: [{ label: "days" }, { label: "ATM vol", stroke: "#58a6ff", width: 2, points: { show: true, size: 6 } }] }, term, $("#term"));
+  } else state.term.setData(term);
+  state.surfaceUpdates += 1;
+  document.body.dataset.surfaceUpdates = state.surfaceUpdates;
+}
+
+function pushPnl(p) {
+  if (!p) return;
+  const [ts, total, realized, unrealized] = p;
+  const d = state.pnlData;
+  d[0].push(ts / 1e9); d[1].push(total); d[2].push(realized); d[3].push(unrealized);
+  if (d[0].length > 3600) d.forEach((a) => a.shift());
+}
+
+function renderPnl() {
+  if (!state.pnl) {
+    state.pnl = new uPlot({ width: chartWidth($("#pnl")), height: 200,
+      axes: [{ ...AXIS, size: 40 }, { ...AXIS, label: "USD", size: 60 }],
+      series: [{}, { label: "total", stroke: "#58a6ff", width: 2 }, { label: "realized", stroke: "#3fb950" },
+               { label: "unrealized", stroke: "#d29922" }] }, state.pnlData, $("#pnl"));
+  } else state.pnl.setData(state.pnlData);
+}
+
+function renderLatency(lat) {
+  if (!lat) return;
+  const xs = lat.loop_lag.le_ms.map((_, i) => i), ys = lat.loop_lag.count;
+  const labels = lat.loop_lag.le_ms.map((x) => (x === null ? "+Inf" : "≤" + x));
+  const data = [xs, ys];
+  if (!state.lat) {
+    state.lat = new uPlot({ width: chartWidth($("#latency")), height: 160, scales: { x: { time: false } },
+      axes: [{ ...AXIS, size: 30, values: (u, v) => v.map((i) => labels[i] ?? "") , incrs: [1] },
+             { ...AXIS, label: "samples", size: 50 }],
+      series: [{ label: "bucket" }, { label: "loop lag", stroke: "#58a6ff", fill: "rgba(88,166,255,.35)",
+               paths: uPlot.paths.bars({ size: [0.8] }), points: { show: false } }] }, data, $("#latency"));
+  } else state.lat.setData(data);
+}
+
+function applyTick(t) {
+  renderState(t.state); renderPositions(t.positions); renderGreeks(t.greeks); renderVenues(t.venues);
+  renderStrategies(t.strategies); renderOrders(t.orders); renderRisk(t.risk); renderLatency(t.latency);
+  pushPnl(t.pnl); renderPnl();
+}
+
+// -- control -------------------------------------------------------------------------------
+let pending = null;
+function ask(action, args, text) {
+  pending = { action, args };
+  $("#confirm-title").textContent = `Confirm: ${action.replace("_", " ")}`;
+  $("#confirm-text").textContent = text;
+  $("#confirm-error").textContent = "";
+  $("#confirm-token").value = sessionStorage.getItem("volta-token") || "";
+  $("#confirm").hidden = false;
+  $("#confirm-token").focus();
+}
+
+async function confirmAction() {
+  const token = $("#confirm-token").value.trim();
+  const resp = await fetch(`/api/control/${pending.action}`, { method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ ...pending.args, reason: "dashboard" }) });
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) { $("#confirm-error").textContent = `${resp.status}: ${body.error || "failed"}`; return; }
+  sessionStorage.setItem("volta-token", token);
+  $("#confirm").hidden = true;
+  renderState(await (await fetch("/api/state")).json());
+}
+
+document.addEventListener("click", (ev) => {
+  const b = ev.target.closest("button[data-action]");
+  if (!b) return;
+  const a = b.dataset.action;
+  if (a === "kill") ask("kill", { level: Number(b.dataset.level) }, `Trip the kill switch to level ${b.dataset.level} (${b.title}).`);
+  else if (a === "clear") ask("clear", {}, "Lift the kill switch and the loss-limit holds; trading resumes if nothing else holds it.");
+  else if (a === "cancel") ask("cancel", { client_order_id: b.dataset.coid }, `Cancel order ${b.dataset.coid}.`);
+  else ask(a, { strategy_id: b.dataset.sid }, `${a.replace("_", " ")} ${b.dataset.sid}.`);
+});
+$("#confirm-cancel").addEventListener("click", () => { $("#confirm").hidden = true; });
+$("#confirm-ok").addEventListener("click", () => { confirmAction().catch((e) => { $("#confirm-error").textContent = String(e); }); });
+
+// -- data ----------------------------------------------------------------------------------
+async function load() {
+  const s = await (await fetch("/api/snapshot")).json();
+  state.snap = s;
+  $("#deployment").textContent = `${s.state.deployment} (${s.state.mode})`;
+  document.title = `Volta · ${s.state.deployment}`;
+  renderState(s.state); renderPositions(s.positions); renderOrders(s.orders.open); renderFills(s.fills);
+  renderGreeks(s.greeks); renderVenues(s.venues); renderRisk(s.risk); renderStrategies(s.strategies);
+  renderLatency(s.latency);
+  state.pnlData = [[], [], [], []];
+  s.pnl.points.forEach(pushPnl); renderPnl();
+  if (Object.keys(s.surface).length) renderSurface(s.surface);
+  s.alerts.slice().reverse().forEach((a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
+  state.fills = s.fills;
+}
+
+function connect() {
+  const es = new EventSource("/api/stream");
+  es.onopen = () => { $("#conn").textContent = "live"; $("#conn").className = "badge live"; };
+  es.onerror = () => { $("#conn").textContent = "reconnecting"; $("#conn").className = "badge down"; };
+  const on = (type, fn) => es.addEventListener(type, (m) => fn(JSON.parse(m.data)));
+  on("tick", applyTick);
+  on("surface", (m) => renderSurface(m.surface));
+  on("state", renderState);
+  on("order", (m) => {
+    if (m.event === "OrderFilled") { state.fills.unshift(m); state.fills.length = Math.min(state.fills.length, 200); renderFills(state.fills); }
+    if (m.event === "OrderDenied") logLine("warning", `denied ${m.client_order_id}: ${m.reason} ${m.detail}`);
+  });
+  on("alert", (a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
+  on("action", (a) => logLine("info", `${utc(a.ts)} operator ${a.action} from ${a.origin}`));
+  on("venue", (v) => logLine(v.status === "connected" ? "info" : "critical", `venue ${v.venue} ${v.status} ${v.reason || ""}`));
+}
+
+load().then(connect).catch((e) => { $("#conn").textContent = "error"; console.warn(e); });

@@ -1,0 +1,210 @@
+"""The operator JSON API, stream and control against a running paper node on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from engine.config import ConfigError, load_config_text
+from engine.journal import Journal
+from engine.logging import configure_logging
+from engine.operator import operator_settings
+from tests.operator.conftest import TOKEN, paper_config_text, running_node
+
+
+async def test_views_follow_the_running_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        k = r.node.kernel
+        await r.wait_for(lambda: k.counters.get("fills", 0) >= 2, 20, "two fills")
+        await r.wait_for(lambda: any(c.surface is not None for c in k.chains.values()), 10, "a fitted chain")
+        state = await r.get("api/state")
+        assert state["state"] == "active" and state["kill_level"] == 0 and state["mode"] == "paper"
+        snap = await r.get("api/snapshot")  # one consistent cut of the node's state
+        perp = next(p for p in snap["positions"] if p["instrument_id"] == "sim:BTC-PERP")
+        # first principles: the position is the signed sum of the fills the API lists
+        fills = snap["fills"]
+        signed = sum(f["quantity"] * (1 if f["side"] == "buy" else -1) for f in fills
+                     if f["instrument_id"] == "sim:BTC-PERP")
+        assert perp["qty"] == pytest.approx(signed, abs=1e-12)
+        fees = sum(f["fee"] for f in fills)
+        assert perp["fees"] == pytest.approx(fees, rel=1e-9)
+        # linear USD perp: unrealized = qty x (mark - average price)
+        assert perp["unrealized"] == pytest.approx(perp["qty"] * (perp["mark"] - perp["avg_price"]), abs=1e-9)
+        greeks = snap["greeks"]
+        assert greeks["BTC"]["delta"] == pytest.approx(perp["qty"], abs=1e-12)  # contract size 1 BTC
+        assert greeks["BTC"]["limits"]["delta"]["limit"] == 0.5
+        assert greeks["BTC"]["limits"]["delta"]["used_pct"] == pytest.approx(
+            round(100 * abs(perp["qty"]) / 0.5, 1))
+        orders = await r.get("api/orders")
+        assert {o["status"] for o in orders["open"]} <= {"submitted", "accepted", "partially_filled",
+                                                         "pending_cancel", "pending_amend"}
+        assert orders["recent"], "recent orders include the filled ones"
+        surface = await r.get("api/surface")
+        chain = surface["sim:BTC"]
+        e0 = chain["expiries"][0]
+        assert e0["svi"] is not None and e0["fit_rmse_vol_pts"] is not None
+        n = len(e0["strike"])
+        assert n > 4 and all(len(e0[key]) == n for key in ("bid_iv", "ask_iv", "mid_iv", "model_iv"))
+        for b, a, m in zip(e0["bid_iv"], e0["ask_iv"], e0["mid_iv"]):
+            if None not in (b, a, m):
+                assert b <= m + 1e-6 <= a + 2e-6  # vol points: bid <= mid <= ask
+        assert 5.0 < e0["atm_vol_pts"] < 300.0  # vol points, not fractions
+        books = await r.get("api/books?top=3&instrument=sim:BTC-PERP")
+        book = books["sim:BTC-PERP"]
+        assert book["status"] == "live" and len(book["bids"]) <= 3
+        assert book["bids"][0][0] < book["asks"][0][0]
+        venues = await r.get("api/venues")
+        assert venues["sim"]["books"]["live"] == venues["sim"]["instruments"]
+        risk = await r.get("api/risk")
+        by_name = {row["limit"]: row for row in risk["limits"]}
+        assert by_name["open_orders"]["max"] == 50
+        assert by_name["open_orders"]["used_pct"] == pytest.approx(100 * by_name["open_orders"]["used"] / 50, abs=0.1)
+        strategies = await r.get("api/strategies")
+        assert strategies["mm-1"]["state"] == "running"
+        assert strategies["mm-1"]["callbacks"]["calls"] > 0
+        async with r.session.get(r.url + "api/books?top=x") as resp:
+            assert resp.status == 400 and "top" in (await resp.json())["error"]
+        async with r.session.get(r.url + "api/nothing") as resp:
+            assert resp.status == 404
+
+
+async def test_control_needs_the_token_and_is_journaled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    logs = io.StringIO()
+    configure_logging("info", "json", logs)
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        k = r.node.kernel
+        status, body = await r.post("api/control/kill", {"level": 1}, token=None)
+        assert status == 401 and k.killswitch.level == 0
+        async with r.session.post(r.url + "api/control/kill", json={"level": 1}) as resp:
+            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        status, body = await r.post("api/control/kill", {"level": 1}, token="not-the-token-at-all")
+        assert status == 403 and k.killswitch.level == 0
+        status, body = await r.post("api/control/kill", {"level": 7})
+        assert status == 400 and "level" in body["error"]
+        status, body = await r.post("api/control/kill", {"level": 1, "reason": "drill"})
+        assert status == 200 and body["kill_level"] == 1 and body["state"] == "halted"
+        assert (await r.get("api/state"))["state"] == "halted"
+        status, body = await r.post("api/control/clear", {})
+        assert status == 200 and body["kill_level"] == 0 and body["state"] == "active"
+        # cancel one order, then all
+        await r.wait_for(lambda: len(k.orders.open_orders()) >= 1, 10, "an open order")
+        coid = k.orders.open_orders()[0].client_order_id
+        status, body = await r.post("api/control/cancel", {"client_order_id": coid})
+        assert status == 200 and body["cancel_sent"] is True
+        status, body = await r.post("api/control/cancel", {"client_order_id": "nope"})
+        assert status == 404
+        status, body = await r.post("api/control/disable_strategy", {"strategy_id": "mm-1"})
+        assert status == 200 and "mm-1" in body["disabled_strategies"]
+        await r.wait_for(lambda: not k.orders.open_orders(strategy_id="mm-1"), 5, "mm-1 cancelled")
+        await asyncio.sleep(0.5)
+        assert not [o for o in k.orders.open_orders(strategy_id="mm-1")], "a disabled strategy sends nothing"
+        assert (await r.get("api/strategies"))["mm-1"]["state"] == "disabled"
+        status, body = await r.post("api/control/enable_strategy", {"strategy_id": "mm-1"})
+        assert status == 200 and body["enabled"] is True
+        status, body = await r.post("api/control/enable_strategy", {"strategy_id": "mm-1"})
+        assert status == 409
+        status, body = await r.post("api/control/cancel_all", {})
+        assert status == 200 and body["cancels_sent"] >= 0
+        status, body = await r.post("api/control/reboot", {})
+        assert status == 404
+        async with r.session.post(r.url + "api/control/kill", data=b"[1",
+                                  headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+            assert resp.status == 400
+        actions = await r.get("api/actions")
+        assert [a["action"] for a in actions][:3] == ["cancel_all", "enable_strategy", "disable_strategy"]
+        # every response of every view: no token anywhere
+        for name in ("state", "positions", "orders", "fills", "greeks", "surface", "venues", "risk",
+                     "strategies", "alerts", "pnl", "actions", "snapshot"):
+            async with r.session.get(r.url + "api/" + name) as resp:
+                assert TOKEN not in await resp.text()
+        async with r.session.get(r.url + "metrics") as resp:
+            assert TOKEN not in await resp.text()
+        journal = r.node.journal_path
+    j = Journal(journal)
+    recs = [(ts, obj) for _s, ts, _d, t, obj in j.records() if t == "OperatorAction"]
+    j.close()
+    names = [obj["action"] for _ts, obj in recs]
+    assert names == ["kill", "clear", "cancel", "disable_strategy", "enable_strategy", "cancel_all"]
+    assert all(ts > 0 and obj["origin"].startswith("127.0.0.1") for ts, obj in recs)
+    assert all(TOKEN not in json.dumps(obj) for _ts, obj in recs)
+    text = logs.getvalue()
+    assert "operator_action" in text and TOKEN not in text
+
+
+async def test_stream_carries_orders_fills_state_and_ticks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        seen: dict[str, list[dict]] = {}
+        async with r.session.get(r.url + "api/stream") as resp:
+            assert resp.headers["Content-Type"].startswith("text/event-stream")
+
+            async def read() -> None:
+                event = ""
+                async for raw in resp.content:
+                    line = raw.decode().rstrip("\n")
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        seen.setdefault(event, []).append(json.loads(line[6:]))
+                    if ({"order", "tick", "surface", "action"} <= set(seen)
+                            and any(m.get("event") == "OrderFilled" for m in seen["order"])
+                            and any(m["state"] == "halted" for m in seen.get("state", []))):
+                        return
+
+            reader = asyncio.get_running_loop().create_task(read())
+            await asyncio.sleep(1.5)
+            status, _ = await r.post("api/control/kill", {"level": 1})
+            assert status == 200
+            await asyncio.wait_for(reader, 20)
+        assert any(m["state"] == "halted" for m in seen.get("state", []))
+        tick = seen["tick"][-1]
+        assert {"pnl", "state", "positions", "greeks", "venues", "strategies", "orders"} <= set(tick)
+        await r.wait_for(lambda: not r.op.tape.clients, 5, "the closed stream to be forgotten")
+
+
+async def test_host_header_and_config_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOLTA_OPERATOR_TOKEN", raising=False)
+    cfg = load_config_text(paper_config_text(tmp_path / "j.sqlite", 'host = "0.0.0.0"\n'))
+    with pytest.raises(ConfigError, match=r"operator.host: binding 0.0.0.0 \(not loopback\) needs a control token"):
+        operator_settings(cfg, env={})
+    s = operator_settings(cfg, env={"VOLTA_OPERATOR_TOKEN": TOKEN})
+    assert s is not None and s.token == TOKEN and not s.loopback
+    with pytest.raises(ConfigError, match="too short"):
+        operator_settings(cfg, env={"VOLTA_OPERATOR_TOKEN": "abc"})
+    # paper without a token: one is generated; live: off by default, control disabled when on
+    paper = load_config_text(paper_config_text(tmp_path / "j.sqlite"))
+    gen = operator_settings(paper, env={})
+    assert gen is not None and gen.token_generated and len(gen.token) >= 24
+    live_text = paper_config_text(tmp_path / "j.sqlite").replace('mode = "paper"', 'mode = "live"')
+    assert operator_settings(load_config_text(live_text), env={}) is None
+    live_on = load_config_text(live_text + "enabled = true\n")
+    s = operator_settings(live_on, env={})
+    assert s is not None and s.token == "" and s.check("anything") == 503
+    async with running_node(tmp_path, token=None, monkeypatch=monkeypatch) as r:
+        async with r.session.get(r.url + "api/state", headers={"Host": "evil.example:80"}) as resp:
+            assert resp.status == 421
+        async with r.session.get(r.url) as resp:
+            assert resp.status == 200 and "default-src 'self'" in resp.headers["Content-Security-Policy"]
+        # the generated token is in a 0600 file next to the journal, for a local `volta kill`
+        tok = Path(f"{r.node.journal_path}.operator-token")
+        assert tok.stat().st_mode & 0o777 == 0o600
+        disc = json.loads(Path(f"{r.node.journal_path}.operator.json").read_text())
+        assert disc["url"] == r.url and "token" not in disc
+    assert not tok.exists()
+
+
+async def test_non_loopback_bind_needs_the_token_for_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_node(tmp_path, extra='host = "0.0.0.0"\n', monkeypatch=monkeypatch) as r:
+        base = f"http://127.0.0.1:{r.op.port}/"
+        async with aiohttp.ClientSession() as s:
+            async with s.get(base + "api/state") as resp:
+                assert resp.status == 401
+            async with s.get(base + "metrics", headers={"Authorization": "Bearer wrong-token-xxxxxxxx"}) as resp:
+                assert resp.status == 403
+            async with s.get(base + "api/state", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                assert resp.status == 200
+

@@ -1,0 +1,82 @@
+"""``volta status`` and ``volta kill`` against a running paper daemon (through its API)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.logging import configure_logging
+from tests.operator.conftest import running_node
+
+
+async def _cli(*argv: str) -> int:
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def test_status_and_kill_through_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "json", io.StringIO())  # the daemon's log off the CLI's stdout
+    async with running_node(tmp_path, token=None, monkeypatch=monkeypatch) as r:
+        k = r.node.kernel
+        journal = r.node.journal_path
+        await r.wait_for(lambda: k.counters.get("fills", 0) >= 1 and any(
+            c.surface is not None for c in k.chains.values()), 20, "a fill and a fitted chain")
+        capsys.readouterr()
+        assert await _cli("status", "--journal", journal) == 0
+        text = capsys.readouterr().out
+        assert "state ACTIVE" in text and "positions:" in text and "sim:BTC-PERP" in text
+        assert "vol surface:" in text and "ATM vol pts" in text and "risk limits:" in text
+        assert await _cli("status", "--json", "--journal", journal) == 0
+        snap = json.loads(capsys.readouterr().out)
+        assert snap["state"]["state"] == "active" and "surface" in snap
+        # the paper daemon generated its token; volta kill finds it next to the journal
+        assert await _cli("kill", "--level", "1", "--reason", "cli drill", "--journal", journal) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["kill_level"] == 1 and k.killswitch.level == 1
+        assert k.killswitch.source.startswith("operator:127.0.0.1 volta-cli")
+        assert await _cli("kill", "--clear", "--journal", journal) == 0
+        assert k.killswitch.level == 0
+        # a wrong token from the environment is refused, and says so in one line
+        monkeypatch.setenv("VOLTA_OPERATOR_TOKEN", "x" * 20)
+        capsys.readouterr()
+        assert await _cli("kill", "--journal", journal) == 1
+        assert capsys.readouterr().err.strip() == "volta kill: the daemon refused: wrong operator token"
+        assert k.killswitch.level == 0
+
+
+def test_status_without_a_daemon_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--journal", str(tmp_path / "none.sqlite")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("volta status: no running daemon with an operator API")
+    (tmp_path / "j.sqlite.operator.json").write_text('{"url": "http://127.0.0.1:9/", "pid": 999999999}')
+    assert main(["status", "--journal", str(tmp_path / "j.sqlite")]) == 1
+    assert "is not running (stale" in capsys.readouterr().err
+
+
+def test_status_line_is_short_and_human(tmp_path: Path) -> None:
+    from engine.runtime import run_virtual
+    from engine.config import load_config_text
+    from engine.status import status_line
+    from tests.operator.conftest import paper_config_text
+
+    node = run_virtual(load_config_text(paper_config_text(tmp_path / "j.sqlite")), 30.0)
+    fields = node.status_log[-1]
+    line = status_line(fields)
+    assert len(line) < 200 and "\n" not in line
+    assert line.startswith(("ACTIVE", "HALTED", "REDUCING")) and "USD" in line and "fills" in line
+    buf = io.StringIO()
+    configure_logging("info", "console", buf)
+    from engine.logging import get_logger
+
+    get_logger("volta.runtime").info("status", console_line=line, **fields)
+    shown = buf.getvalue().strip()
+    assert line in shown and "tops=" not in shown and len(shown) < 300
+    buf = io.StringIO()
+    configure_logging("info", "json", buf)
+    get_logger("volta.runtime").info("status", console_line=line, **fields)
+    assert json.loads(buf.getvalue())["tops"] == fields["tops"]  # JSON keeps the full structure

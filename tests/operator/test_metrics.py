@@ -1,0 +1,86 @@
+"""/metrics in the Prometheus text format, parsed with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.operator.conftest import running_node
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def test_metrics_parse_and_agree_with_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        k = r.node.kernel
+        await r.wait_for(lambda: k.counters.get("fills", 0) >= 1, 20, "a fill")
+        await r.wait_for(lambda: r.op.metrics.loop_lag._sum.get() >= 0 and r.op.tape.rates, 5, "a rate sample")
+        status, _ = await r.post("api/control/kill", {"level": 1})
+        assert status == 200
+        await r.wait_for(lambda: sum(k.gate.denied.values()) > 0, 10, "a denial while halted")
+        async with r.session.get(r.url + "metrics") as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            text = await resp.text()
+        snap = await r.get("api/snapshot")
+        m = _samples(text)
+        families = {f.name for f in text_string_to_metric_families(text)}
+        for name in ("volta_venue_connected", "volta_venue_messages_per_second", "volta_books",
+                     "volta_book_gaps", "volta_book_checksum_failures", "volta_book_resyncs",
+                     "volta_orders_submitted", "volta_fills", "volta_order_denials", "volta_order_rejects",
+                     "volta_position_contracts", "volta_pnl_usd", "volta_portfolio_greek",
+                     "volta_greek_limit_use_ratio", "volta_kill_level", "volta_trading_state",
+                     "volta_event_loop_lag_seconds", "volta_strategy_callback_seconds",
+                     "volta_loss_limit_use_ratio"):
+            assert name in families, name
+        for fam in text_string_to_metric_families(text):
+            assert fam.name.startswith("volta_")
+            if fam.type == "counter":
+                assert all(s.name.endswith(("_total", "_created")) for s in fam.samples), fam.name
+        assert m[("volta_kill_level", ())] == 1.0
+        assert m[("volta_trading_state", (("state", "halted"),))] == 1.0
+        assert m[("volta_trading_state", (("state", "active"),))] == 0.0
+        assert m[("volta_venue_connected", (("venue", "sim"),))] == 1.0
+        live = snap["venues"]["sim"]["books"]["live"]
+        assert m[("volta_books", (("status", "live"), ("venue", "sim")))] == live
+        assert m[("volta_fills_total", ())] >= snap["state"]["fills"] >= 1
+        denials = {key[1][0][1]: v for key, v in m.items() if key[0] == "volta_order_denials_total"}
+        assert denials and all(0 < v <= snap["risk"]["denials"][reason] for reason, v in denials.items())
+        qty = sum(p["qty"] for p in snap["positions"] if p["instrument_id"] == "sim:BTC-PERP")
+        if qty:
+            assert m[("volta_position_contracts", (("instrument", "sim:BTC-PERP"),))] == pytest.approx(qty, abs=0.02)
+        # limit use = |delta| / 0.5 BTC (paper limit), first principles from the metric itself
+        delta = m[("volta_portfolio_greek", (("greek", "delta"), ("underlying", "BTC")))]
+        assert m[("volta_greek_limit_use_ratio", (("greek", "delta"), ("underlying", "BTC")))] == pytest.approx(
+            abs(delta) / 0.5)
+        assert m[("volta_event_loop_lag_seconds_count", ())] >= 1
+        assert m[("volta_strategy_callback_seconds_count", (("strategy", "mm-1"),))] > 0
+        pnl = {c: m[("volta_pnl_usd", (("component", c),))] for c in ("realized", "unrealized", "fees", "total")}
+        assert pnl["total"] == pytest.approx(pnl["realized"] + pnl["unrealized"] - pnl["fees"], abs=1e-9)
+
+
+async def test_grafana_dashboard_uses_only_exported_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import re
+
+    from tests.operator.conftest import ROOT
+
+    dash = json.loads((ROOT / "docs" / "grafana" / "volta-dashboard.json").read_text())
+    used = {m for p in dash["panels"] for t in p["targets"] for m in re.findall(r"volta_[a-z_]+", t["expr"])}
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        await r.wait_for(lambda: r.node.kernel.counters.get("fills", 0) >= 1, 20, "a fill")
+        async with r.session.get(r.url + "metrics") as resp:
+            text = await resp.text()
+    fams = list(text_string_to_metric_families(text))
+    exported = {s.name for fam in fams for s in fam.samples}
+    declared = {fam.name for fam in fams}  # a labelled family with no sample yet (no denial)
+    missing = {m for m in used if m not in exported and m.removesuffix("_total") not in declared}
+    assert used and not missing, missing
