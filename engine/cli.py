@@ -19,6 +19,8 @@ EXTERNAL_COMMANDS = {
     "kill": ("engine.control:kill_main", "trip the kill switch of a running daemon"),
     "strategies": ("engine.plugins:strategies_main", "list the installed strategies"),
     "new-strategy": ("engine.plugins:new_strategy_main", "write a strategy template with a test"),
+    "gateway": ("cluster.gateway:main", "publish venue market data on NATS (cluster)"),
+    "aggregator": ("cluster.aggregator:main", "the cluster's central risk service"),
 }
 
 
@@ -96,6 +98,9 @@ def _run(args: argparse.Namespace) -> int:
     except (ConfigError, PluginError) as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 2
+    except ConnectionError as exc:  # a cluster service cannot reach NATS (docs/cluster.md)
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
     return 0

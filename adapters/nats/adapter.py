@@ -88,7 +88,7 @@ class NatsMarketData(VenueAdapter):
                                      disconnected_cb=self._disconnected,
                                      reconnected_cb=self._reconnected)
         except NatsUnavailable as exc:
-            raise RuntimeError(f"venue {p.venue}: {exc}") from None
+            raise ConnectionError(f"venue {p.venue}: {exc}") from None
         js = self._nc.jetstream()
         listing = await self._instrument_list(js)
         wanted = set(p.symbols)
@@ -113,7 +113,7 @@ class NatsMarketData(VenueAdapter):
                 return _instruments_decoder.decode(entry.value)
             except Exception as exc:  # noqa: BLE001 - bucket or key not there yet: the gateway starts
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"venue {p.venue}: no gateway publishes it on "
+                    raise ConnectionError(f"venue {p.venue}: no gateway publishes it on "
                                        f"{', '.join(p.servers)} ({type(exc).__name__})") from None
                 await asyncio.sleep(0.2)
 

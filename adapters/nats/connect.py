@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class NatsUnavailable(Exception):
+class NatsUnavailable(ConnectionError):
     """The NATS servers cannot be reached, or refused the credentials."""
 
 
