@@ -26,6 +26,12 @@ from cluster.messages import (
 from engine.kernel import Kernel
 
 
+def canonical_underlying(inst: Any) -> str:
+    """The asset a position is exposed to, the same on every venue (``BTC`` for Deribit's
+    ``btc_usd`` index, OKX's ``BTC-USD`` family and Binance's ``BTCUSDT``): the base asset."""
+    return (inst.base or inst.underlying or "").upper()
+
+
 def _num(x: float) -> float | None:
     return x if x == x and math.isfinite(x) else None
 
@@ -36,11 +42,13 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
     buckets: dict[tuple[str, int], list[float]] = {}
     positions: list[PositionRow] = []
     venues: dict[str, list[Any]] = {}  # venue -> [gross, unpriced, open orders]
+    canon: dict[str, str] = {}  # portfolio underlying -> canonical underlying
     for pos in pf.positions():
         inst = pos.instrument
+        own = pf.underlying_of(inst.id) or inst.underlying or inst.base
+        und = canon[own] = canonical_underlying(inst)
         if pos.qty == 0.0:
             continue
-        und = pf.underlying_of(inst.id) or inst.underlying or inst.base
         key = (und, inst.expiry_ns)
         b = buckets.get(key)
         if b is None:
@@ -50,7 +58,7 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
         b[1] += c[1]
         b[2] += c[2]
         b[3] += c[3]
-        px = pf.underlying_prices.get(und, math.nan)
+        px = pf.underlying_prices.get(own, math.nan)
         if inst.inverse:
             notional: float | None = abs(pos.qty) * inst.contract_size
         else:
@@ -67,9 +75,14 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
                                       _num(o.price) if o.price is not None else None))
         venues.setdefault(o.instrument_id.partition(":")[0], [0.0, 0, 0])[2] += 1
     totals = []
-    for und in sorted({k[0] for k in buckets} | set(pf.underlyings())):
-        d, g, v, t = pf.greeks(und)
-        px = pf.underlying_prices.get(und, math.nan)
+    for und in sorted(set(canon.values())):
+        d = g = v = t = 0.0
+        px = math.nan
+        for own in sorted(o for o, c in canon.items() if c == und):
+            gd, gg, gv, gt = pf.greeks(own)
+            d, g, v, t = d + gd, g + gg, v + gv, t + gt
+            if px != px:
+                px = pf.underlying_prices.get(own, math.nan)
         totals.append(UnderlyingTotals(und, d, g, v, t, _num(d * px)))
     venue_rows = []
     for name, (gross, unpriced, n_open) in sorted(venues.items()):
