@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from adapters.nats.connect import NatsUnavailable, connect
@@ -15,6 +16,18 @@ async def cluster_connect(cfg: ClusterConfig, name: str, **options: Any) -> Any:
                          token=cfg.token, connect_timeout_s=cfg.connect_timeout_s, **options)
 
 
+async def _retrying(what: str, fn: Any, timeout_s: float = 15.0) -> Any:
+    """JetStream answers "not ready" while a fresh cluster elects its leaders: retry a while."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            return await fn()
+        except Exception as exc:  # noqa: BLE001 - nats raises assorted errors
+            if asyncio.get_running_loop().time() > deadline:
+                raise NatsUnavailable(f"JetStream cannot provide {what}: {exc}") from None
+            await asyncio.sleep(0.25)
+
+
 async def ensure_reports_stream(js: Any, cfg: ClusterConfig) -> None:
     """The persisted stream of every node's exposure reports (file storage, replicated)."""
     from nats.js.api import StorageType, StreamConfig
@@ -22,11 +35,20 @@ async def ensure_reports_stream(js: Any, cfg: ClusterConfig) -> None:
     sc = StreamConfig(name=cfg.reports_stream, subjects=[f"{cfg.subject_prefix}.risk.>"],
                       storage=StorageType.FILE, num_replicas=cfg.replicas,
                       max_msgs_per_subject=100_000, duplicate_window=120.0)
-    try:
-        await js.add_stream(sc)
-    except Exception as exc:  # noqa: BLE001 - exists with another config: keep theirs, say so
-        if "already in use" not in str(exc):
-            raise
+
+    async def add() -> None:
+        try:
+            await js.stream_info(cfg.reports_stream)
+            return  # exists (its configuration is the operator's)
+        except Exception:  # noqa: BLE001 - not there yet
+            pass
+        try:
+            await js.add_stream(sc)
+        except Exception as exc:  # noqa: BLE001 - another service created it meanwhile
+            if "already in use" not in str(exc):
+                raise
+
+    await _retrying(f"the stream {cfg.reports_stream}", add)
 
 
 async def ensure_bucket(js: Any, bucket: str, replicas: int, ttl_s: float | None = None) -> Any:
@@ -38,7 +60,11 @@ async def ensure_bucket(js: Any, bucket: str, replicas: int, ttl_s: float | None
         pass
     cfg = KeyValueConfig(bucket=bucket, history=1, replicas=replicas, storage=StorageType.FILE,
                          ttl=ttl_s)
-    try:
-        return await js.create_key_value(cfg)
-    except Exception:  # noqa: BLE001 - another service created it meanwhile
-        return await js.key_value(bucket)
+
+    async def create() -> Any:
+        try:
+            return await js.create_key_value(cfg)
+        except Exception:  # noqa: BLE001 - another service created it meanwhile?
+            return await js.key_value(bucket)
+
+    return await _retrying(f"the key-value bucket {bucket}", create)
