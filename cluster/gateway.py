@@ -253,6 +253,9 @@ async def serve_gateway(config: VoltaConfig, duration_s: float | None = None,
     import signal
 
     assert config.cluster is not None
+    # The gateway prices nothing: no option-chain refits stealing its event loop.
+    config = msgspec.structs.replace(
+        config, pricing=msgspec.structs.replace(config.pricing, chain_interval_s=1e9))
     node = build_node(config, LiveClock(), journal_path=":memory:")
     gw = Gateway(node, config.cluster)
     stop = asyncio.Event()
