@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 CONFIG ?= config/paper.toml
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean cluster-demo
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
+
+# nats-server, a gateway, two nodes and the aggregator on this machine (docs/cluster.md)
+cluster-demo: $(VENV)/.installed-dev
+	$(PY) -m cluster.demo $(DEMO_ARGS)
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

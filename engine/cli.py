@@ -20,6 +20,8 @@ EXTERNAL_COMMANDS = {
     "status": ("engine.operator.client:status_main", "show a running daemon's state (its operator API)"),
     "strategies": ("engine.plugins:strategies_main", "list the installed strategies"),
     "new-strategy": ("engine.plugins:new_strategy_main", "write a strategy template with a test"),
+    "gateway": ("cluster.gateway:main", "publish venue market data on NATS (cluster)"),
+    "aggregator": ("cluster.aggregator:main", "the cluster's central risk service"),
 }
 
 
@@ -101,6 +103,9 @@ def _run(args: argparse.Namespace) -> int:
     except JournalError as exc:  # e.g. another process holds the journal
         print(f"volta: {exc}", file=sys.stderr)
         return 2
+    except ConnectionError as exc:  # a cluster service cannot reach NATS (docs/cluster.md)
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
     return 0

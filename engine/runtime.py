@@ -128,6 +128,7 @@ class Node:
     operator: Any = None  # engine.operator.Operator when [operator] is on (run_live only)
     _tasks: set[Any] = field(default_factory=set)
     _reconciling: set[str] = field(default_factory=set)
+    cluster_service: Any = None  # cluster.node:NodeService when [cluster] deploys a node
 
     @property
     def clock(self) -> Clock:
@@ -181,6 +182,10 @@ class Node:
         self.timers.append(self.clock.every(interval, self._status))
         if k.journal is not None:
             self.timers.append(self.clock.every(NS_PER_S // 5, k.execution.checkpoint))
+        if self.config.cluster is not None and self.config.cluster.role == "node":
+            # Exposure reports, budgets, kill commands (docs/cluster.md); by import path.
+            self.cluster_service = load_object("cluster.node:NodeService")(self)
+            await self.cluster_service.start()
         self.started = True
         log.info("node_started", deployment=self.config.deployment.name,
                  strategies=list(k.strategies), state=str(k.gate.state))
@@ -240,6 +245,8 @@ class Node:
         k.stop_strategies()
         k.set_trading_state(TradingState.HALTED, "shutdown")  # nothing new may leave now
         cancelled = k.execution.cancel_all()
+        if self.cluster_service is not None:
+            await self.cluster_service.stop()
         for adapter in k.adapters.values():
             try:
                 await adapter.stop()

@@ -16,6 +16,9 @@
    top-level ``config/`` folder holds deployment TOML files only (package data, no code), so
    that a user's own ``config`` package never collides with ours.
 8. ``backtest``: may use ``engine`` and ``adapters``; strategies only by import path.
+9. ``cluster`` (gateway, aggregator, node service): may use ``engine`` and ``adapters``;
+   strategies only by import path; ``engine`` reaches it only by import path.
+10. ``adapters.nats`` (the cluster's market-data adapter) is venue-neutral: it imports no venue.
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STDLIB = set(sys.stdlib_module_names)
-PACKAGES = ("engine", "adapters", "strategies", "backtest")
+PACKAGES = ("engine", "adapters", "strategies", "backtest", "cluster")
 SHARED_ADAPTER_MODULES = {"adapters.capture", "adapters.replay", "adapters.registry", "adapters.ws",
                           "adapters.ratelimit", "adapters.common", "adapters.record", "adapters"}
 ETH_SIGNING = ("eth_account", "eth_abi", "eth_utils")  # Derive's EIP-191/712 signing only
-SHARED_ADAPTER_PACKAGES = ("adapters.fakes", "adapters.live")  # venue-neutral helpers, not venues
+SHARED_ADAPTER_PACKAGES = ("adapters.fakes", "adapters.live", "adapters.nats")  # venue-neutral helpers, not venues
 
 
 def _module_name(path: Path) -> str:
@@ -94,7 +97,7 @@ def _violations_for(path: Path) -> list[str]:
             if not (top in STDLIB or top == "msgspec" or name.startswith("engine.config")):
                 problems.append(f"{where}: engine.config may use only the stdlib and msgspec")
         elif module.startswith("engine"):
-            if top in ("adapters", "strategies", "websockets"):
+            if top in ("adapters", "strategies", "websockets", "cluster"):
                 problems.append(f"{where}: engine must not depend on {top}")
         elif module.startswith("strategies"):
             ok = (top in STDLIB or top in ("numpy", "msgspec", "strategies") or name == "engine"
@@ -104,6 +107,9 @@ def _violations_for(path: Path) -> list[str]:
         elif module.startswith("backtest"):
             if top == "strategies":
                 problems.append(f"{where}: backtest loads strategies by import path, never imports them")
+        elif module.startswith("cluster"):
+            if top in ("strategies", "backtest"):
+                problems.append(f"{where}: cluster loads strategies by import path, never imports {top}")
         elif module.startswith("adapters"):
             venue = _venue_of(module)
             if top in ETH_SIGNING and venue != "derive":
@@ -143,6 +149,9 @@ def test_every_package_follows_the_dependency_rules() -> None:
     ("from adapters.yy.fake import X\n", "adapters/fakes/bad.py", "venue-neutral adapters module"),
     ("import structlog\n", "engine/config/bad.py", "stdlib and msgspec"),
     ("import numpy\n", "engine/model/bad.py", "engine.model may use only"),
+    ("import cluster.node\n", "engine/bad.py", "engine must not depend on cluster"),
+    ("from strategies.examples import mm\n", "cluster/bad.py", "cluster loads strategies"),
+    ("from adapters.deribit.codec import X\n", "adapters/nats/bad.py", "venue-neutral adapters module"),
 ])
 def test_the_rule_checker_catches_violations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              source: str, module: str, expected: str) -> None:

@@ -221,7 +221,9 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
             _check_import_path(venue.get("adapter"), key_path(vpath, "adapter"), problems)
             if venue.get("enabled", True) is True:
                 enabled.add(name)
-    if not enabled and isinstance(doc.get("deployment"), dict):
+    cluster = doc.get("cluster")
+    aggregator = isinstance(cluster, dict) and cluster.get("role") == "aggregator"
+    if not enabled and isinstance(doc.get("deployment"), dict) and not aggregator:
         problems.append(ConfigProblem("venues", "no enabled venue: add a [venues.<name>] table"))
 
     strategies = doc.get("strategies")

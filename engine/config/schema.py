@@ -21,6 +21,8 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "BooksConfig",
+    "ClusterConfig",
+    "FirmUnderlyingLimits",
     "Deployment",
     "InstrumentRisk",
     "LogFormat",
@@ -229,6 +231,60 @@ class OperatorConfig(_Section):
     book_levels: PositiveInt = 10
     history: PositiveInt = 500
     alerts: AlertsConfig = AlertsConfig()
+class FirmUnderlyingLimits(_Section):
+    """``[cluster.firm.<UNDERLYING>]``: firm-wide Greek limits the aggregator enforces by
+    allocating budgets to nodes (units as in ``[risk.underlyings]``)."""
+
+    max_delta: PositiveFloat | None = None
+    max_gamma: PositiveFloat | None = None
+    max_vega_usd: PositiveFloat | None = None
+
+
+class ClusterConfig(_Section):
+    """``[cluster]``: this process as one service of a Volta cluster over NATS JetStream.
+
+    ``role`` says which service the file deploys (``volta run`` is a node, ``volta gateway``
+    and ``volta aggregator`` the others). Credentials come through ``${ENV}`` and stay
+    redacted. Times in seconds. See docs/cluster.md.
+    """
+
+    node_id: NonEmptyStr
+    role: Literal["node", "gateway", "aggregator"] = "node"
+    servers: Annotated[tuple[NonEmptyStr, ...], msgspec.Meta(min_length=1)] = ("nats://127.0.0.1:4222",)
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    connect_timeout_s: PositiveFloat = 2.0
+    subject_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$")] = "volta"
+    reports_stream: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$")] = "VOLTA_RISK"
+    snapshot_bucket: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$")] = "volta_md_snapshots"
+    lease_bucket: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$")] = "volta_aggregator_lease"
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    """JetStream replication of the reports stream and the key-value buckets (R3: 3 servers)."""
+    # -- node ----------------------------------------------------------------------------------
+    report_interval_s: PositiveFloat = 0.25
+    """Exposure reports go out on change, at most one per interval."""
+    heartbeat_interval_s: PositiveFloat = 1.0
+    aggregator_timeout_s: PositiveFloat = 5.0
+    """No budget renewal from the aggregator for this long: ``on_aggregator_loss`` applies."""
+    on_aggregator_loss: Literal["reduce_only", "halt", "continue"] = "reduce_only"
+    # -- aggregator ----------------------------------------------------------------------------
+    nodes: list[NonEmptyStr] = []
+    """Nodes expected to report (budgets are split among these and any node seen)."""
+    node_weights: dict[str, PositiveFloat] = {}
+    """Share of each firm limit per node (default: equal shares)."""
+    firm: dict[str, FirmUnderlyingLimits] = {}
+    node_stale_after_s: PositiveFloat = 3.0
+    budget_renew_s: PositiveFloat = 1.0
+    lease_ttl_s: Annotated[float, msgspec.Meta(ge=1.0)] = 3.0
+    breach_kill_level: Annotated[int, msgspec.Meta(ge=1, le=3)] = 1
+    breach_budget_factor: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
+    """On a firm breach every node's budget of that underlying shrinks to this fraction."""
+    command_timeout_s: PositiveFloat = 0.25
+    command_retries: PositiveInt = 8
+    api_host: NonEmptyStr = "127.0.0.1"
+    api_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8787
+    """The aggregator's JSON firm view (0: an ephemeral port, logged at start)."""
 
 
 class StrategyConfig(_Section):
@@ -256,6 +312,8 @@ class VoltaConfig(_Section):
     strategies: list[StrategyConfig] = []
     operator: OperatorConfig = OperatorConfig()
     backtest: dict[str, Any] = {}
+    cluster: ClusterConfig | None = None
+    """``[cluster]``: optional; set, the process runs as a service of a cluster (docs/cluster.md)."""
     """``[backtest]``: optional; decoded by ``backtest.schema`` (data, clock, report), ignored live."""
 
     def enabled_venues(self) -> dict[str, VenueConfig]:

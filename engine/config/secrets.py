@@ -227,6 +227,8 @@ def expand_env_document(doc: dict[str, Any], env: typing.Mapping[str, str],
             out[key] = {name: entry(v, key_path("venues", name)) for name, v in value.items()}
         elif key == "strategies" and isinstance(value, list):
             out[key] = [entry(v, index_path("strategies", i)) for i, v in enumerate(value)]
+        elif key == "cluster" and isinstance(value, dict):  # NATS credentials: redacted too
+            out[key] = _expand(value, key, env, problems, wrap=True)
         else:
             out[key] = _expand(value, key, env, problems, wrap=False)
     return out

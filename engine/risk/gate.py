@@ -27,7 +27,7 @@ from engine.model import Instrument, OrderType, SubmitOrder, TradingState
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk.exposure import WorkingExposure
-from engine.risk.limits import Denial, RateLimit, Reason, RiskLimits
+from engine.risk.limits import Denial, RateLimit, Reason, RiskLimits, UnderlyingLimits
 from engine.risk.throttle import DuplicateFilter, TokenBucket, WindowCounter
 
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
@@ -99,6 +99,25 @@ class RiskGate:
     def set_state(self, state: TradingState) -> None:
         """The base state (config ``kill_switch``, shutdown); other holds stay in force."""
         self.hold("base", state, "set_state")
+
+    def set_budget(self, underlying: str, budget: UnderlyingLimits | None) -> None:
+        """A risk budget (from a cluster's aggregator) for ``underlying``: the gate enforces the
+        tighter of it and the configured limit, per Greek; ``None`` drops the budget."""
+        own = self.limits.underlyings.get(underlying)
+        if budget is None:
+            merged = own
+        else:
+            def tighter(a: float | None, b: float | None) -> float | None:
+                return b if a is None else a if b is None else min(a, b)
+            own = own or UnderlyingLimits()
+            merged = UnderlyingLimits(tighter(own.max_delta, budget.max_delta),
+                                      tighter(own.max_gamma, budget.max_gamma),
+                                      tighter(own.max_vega_usd, budget.max_vega_usd),
+                                      tighter(own.max_vega_per_expiry_usd, budget.max_vega_per_expiry_usd))
+        if merged is not None and merged.any:
+            self._greek_limits[underlying] = merged
+        else:
+            self._greek_limits.pop(underlying, None)
 
     def set_venue_rate(self, venue: str, rate: float, burst: float) -> None:
         """Pace orders to ``venue`` (from the venue's documented limits, via its adapter)."""

@@ -1,0 +1,70 @@
+"""A service's NATS connection and the JetStream resources it needs, from ``[cluster]``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from adapters.nats.connect import NatsUnavailable, connect
+from engine.config.schema import ClusterConfig
+
+__all__ = ["NatsUnavailable", "cluster_connect", "ensure_bucket", "ensure_reports_stream"]
+
+
+async def cluster_connect(cfg: ClusterConfig, name: str, **options: Any) -> Any:
+    return await connect(list(cfg.servers), name=name, user=cfg.user, password=cfg.password,
+                         token=cfg.token, connect_timeout_s=cfg.connect_timeout_s, **options)
+
+
+async def _retrying(what: str, fn: Any, timeout_s: float = 15.0) -> Any:
+    """JetStream answers "not ready" while a fresh cluster elects its leaders: retry a while."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            return await fn()
+        except Exception as exc:  # noqa: BLE001 - nats raises assorted errors
+            if asyncio.get_running_loop().time() > deadline:
+                raise NatsUnavailable(f"JetStream cannot provide {what}: {exc}") from None
+            await asyncio.sleep(0.25)
+
+
+async def ensure_reports_stream(js: Any, cfg: ClusterConfig) -> None:
+    """The persisted stream of every node's exposure reports (file storage, replicated)."""
+    from nats.js.api import StorageType, StreamConfig
+
+    sc = StreamConfig(name=cfg.reports_stream, subjects=[f"{cfg.subject_prefix}.risk.>"],
+                      storage=StorageType.FILE, num_replicas=cfg.replicas,
+                      max_msgs_per_subject=100_000, duplicate_window=120.0)
+
+    async def add() -> None:
+        try:
+            await js.stream_info(cfg.reports_stream)
+            return  # exists (its configuration is the operator's)
+        except Exception:  # noqa: BLE001 - not there yet
+            pass
+        try:
+            await js.add_stream(sc)
+        except Exception as exc:  # noqa: BLE001 - another service created it meanwhile
+            if "already in use" not in str(exc):
+                raise
+
+    await _retrying(f"the stream {cfg.reports_stream}", add)
+
+
+async def ensure_bucket(js: Any, bucket: str, replicas: int, ttl_s: float | None = None) -> Any:
+    from nats.js.api import KeyValueConfig, StorageType
+
+    try:
+        return await js.key_value(bucket)
+    except Exception:  # noqa: BLE001 - not there yet
+        pass
+    cfg = KeyValueConfig(bucket=bucket, history=1, replicas=replicas, storage=StorageType.FILE,
+                         ttl=ttl_s)
+
+    async def create() -> Any:
+        try:
+            return await js.create_key_value(cfg)
+        except Exception:  # noqa: BLE001 - another service created it meanwhile?
+            return await js.key_value(bucket)
+
+    return await _retrying(f"the key-value bucket {bucket}", create)

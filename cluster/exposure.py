@@ -1,0 +1,103 @@
+"""A node's exposure report, read from the kernel through its public state.
+
+Greeks per (canonical underlying, expiry) are the sums of each position's own contribution to
+the portfolio's running totals (``Position.contrib``), so they add up to the node's totals; the
+totals themselves are the portfolio's. Gross notional per venue is the credit-risk figure:
+``|qty| * contract_size * underlying price`` for linear products and options (USD for inverse
+ones, whose contracts are USD-sized); a position whose underlying has no price is counted as
+unpriced, never as 0. Venue collateral and margin are reported where an adapter exposes
+``account_summary()`` (``collateral_usd``, ``margin_used_usd``), else unknown (``None``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from cluster.messages import (
+    ExposureReport,
+    GreekBucket,
+    OpenOrderRow,
+    PnlUsd,
+    PositionRow,
+    UnderlyingTotals,
+    VenueExposure,
+)
+from engine.kernel import Kernel
+
+
+def canonical_underlying(inst: Any) -> str:
+    """The asset a position is exposed to, the same on every venue (``BTC`` for Deribit's
+    ``btc_usd`` index, OKX's ``BTC-USD`` family and Binance's ``BTCUSDT``): the base asset."""
+    return (inst.base or inst.underlying or "").upper()
+
+
+def _num(x: float) -> float | None:
+    return x if x == x and math.isfinite(x) else None
+
+
+def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: int,
+                 budget_revision: int) -> ExposureReport:
+    pf = kernel.portfolio
+    buckets: dict[tuple[str, int], list[float]] = {}
+    positions: list[PositionRow] = []
+    venues: dict[str, list[Any]] = {}  # venue -> [gross, unpriced, open orders]
+    canon: dict[str, str] = {}  # portfolio underlying -> canonical underlying
+    for pos in pf.positions():
+        inst = pos.instrument
+        own = pf.underlying_of(inst.id) or inst.underlying or inst.base
+        und = canon[own] = canonical_underlying(inst)
+        if pos.qty == 0.0:
+            continue
+        key = (und, inst.expiry_ns)
+        b = buckets.get(key)
+        if b is None:
+            b = buckets[key] = [0.0, 0.0, 0.0, 0.0]
+        c = pos.contrib
+        b[0] += c[0]
+        b[1] += c[1]
+        b[2] += c[2]
+        b[3] += c[3]
+        px = pf.underlying_prices.get(own, math.nan)
+        if inst.inverse:
+            notional: float | None = abs(pos.qty) * inst.contract_size
+        else:
+            notional = _num(abs(pos.qty) * inst.contract_size * px)
+        v = venues.setdefault(inst.venue, [0.0, 0, 0])
+        if notional is None:
+            v[1] += 1
+        else:
+            v[0] += notional
+        positions.append(PositionRow(inst.id, pos.qty, pos.avg_price, _num(pos.mark), notional))
+    open_rows: list[OpenOrderRow] = []
+    for o in kernel.orders.open_orders():
+        open_rows.append(OpenOrderRow(o.client_order_id, o.instrument_id, str(o.side), o.remaining,
+                                      _num(o.price) if o.price is not None else None))
+        venues.setdefault(o.instrument_id.partition(":")[0], [0.0, 0, 0])[2] += 1
+    totals = []
+    for und in sorted(set(canon.values())):
+        d = g = v = t = 0.0
+        px = math.nan
+        for own in sorted(o for o, c in canon.items() if c == und):
+            gd, gg, gv, gt = pf.greeks(own)
+            d, g, v, t = d + gd, g + gg, v + gv, t + gt
+            if px != px:
+                px = pf.underlying_prices.get(own, math.nan)
+        totals.append(UnderlyingTotals(und, d, g, v, t, _num(d * px)))
+    venue_rows = []
+    for name, (gross, unpriced, n_open) in sorted(venues.items()):
+        adapter = kernel.adapters.get(name)
+        account = getattr(adapter, "account_summary", None)
+        summary = account() if callable(account) else None
+        venue_rows.append(VenueExposure(
+            name, gross, unpriced, n_open,
+            collateral_usd=summary.get("collateral_usd") if isinstance(summary, dict) else None,
+            margin_used_usd=summary.get("margin_used_usd") if isinstance(summary, dict) else None))
+    pnl = pf.pnl_usd()
+    return ExposureReport(
+        node_id=node_id, incarnation=incarnation, seq=seq, ts=ts,
+        trading_state=str(kernel.gate.state), kill_level=kernel.killswitch.level,
+        budget_revision=budget_revision, totals=totals,
+        greeks=[GreekBucket(u, e, b[0], b[1], b[2], b[3]) for (u, e), b in sorted(buckets.items())],
+        positions=positions, open_orders=open_rows, venues=venue_rows,
+        pnl_usd=PnlUsd(pnl["realized"], pnl["unrealized"], pnl["fees"], pnl["total"]))

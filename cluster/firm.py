@@ -1,0 +1,203 @@
+"""The firm-wide view: every node's latest exposure report, summed; budgets; breaches.
+
+Pure state (no I/O), owned by the aggregator and fed in stream order.
+
+* ``apply`` takes a report if it is newer than the node's last one ((incarnation, seq)
+  ordered), so a redelivered or replayed report is never applied twice; a report that skips a
+  seq of the same incarnation is applied and counted as a gap (``reports_missing``).
+* A node is *stale* when nothing (report or heartbeat) came for ``stale_after_s``; its last
+  exposure still counts in every firm figure (the positions did not go away because the node
+  went quiet).
+* Firm Greeks per underlying are the sum of the nodes' own totals; per (underlying, expiry)
+  the sum of their buckets; credit risk per venue the sum of gross notionals.
+* ``allocate`` splits each firm limit among the nodes by weight (equal by default); a
+  breached underlying's budgets shrink to ``shrink_factor`` of the allocation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from cluster.messages import Budget, ExposureReport
+from engine.config.schema import ClusterConfig, FirmUnderlyingLimits
+
+GREEKS = ("delta", "gamma", "vega_usd", "theta_usd_day")
+_LIMIT_OF = {"delta": "max_delta", "gamma": "max_gamma", "vega_usd": "max_vega_usd"}
+
+
+@dataclass
+class NodeState:
+    node_id: str
+    report: ExposureReport | None = None
+    last_seen: float = 0.0  # monotonic seconds
+    stale: bool = False
+    applied: int = 0
+    duplicates: int = 0
+    missing: int = 0
+    applied_seqs: list[tuple[int, int]] = field(default_factory=list)
+    budget_ack_revision: int = 0
+    kill_acks: dict[str, int] = field(default_factory=dict)
+
+
+class FirmView:
+    def __init__(self, cfg: ClusterConfig) -> None:
+        self.cfg = cfg
+        self.nodes: dict[str, NodeState] = {n: NodeState(n) for n in cfg.nodes}
+        self.breached: dict[str, list[str]] = {}  # underlying -> breached Greeks
+        self.record_seqs = True
+
+    def node(self, node_id: str) -> NodeState:
+        st = self.nodes.get(node_id)
+        if st is None:
+            st = self.nodes[node_id] = NodeState(node_id)
+        return st
+
+    # -- input ----------------------------------------------------------------------------
+    def apply(self, report: ExposureReport, now: float) -> bool:
+        st = self.node(report.node_id)
+        st.last_seen = max(st.last_seen, now)
+        last = st.report
+        if last is not None:
+            if (report.incarnation, report.seq) <= (last.incarnation, last.seq):
+                st.duplicates += 1
+                return False
+            if report.incarnation == last.incarnation and report.seq > last.seq + 1:
+                st.missing += report.seq - last.seq - 1
+        st.report = report
+        st.applied += 1
+        if self.record_seqs:
+            st.applied_seqs.append((report.incarnation, report.seq))
+        return True
+
+    def seen(self, node_id: str, now: float) -> None:
+        st = self.node(node_id)
+        st.last_seen = max(st.last_seen, now)
+
+    def update_staleness(self, now: float) -> tuple[list[str], list[str]]:
+        """(nodes that just went stale, nodes that just came back)."""
+        went, back = [], []
+        for st in self.nodes.values():
+            stale = now - st.last_seen > self.cfg.node_stale_after_s
+            if stale and not st.stale:
+                went.append(st.node_id)
+            elif st.stale and not stale:
+                back.append(st.node_id)
+            st.stale = stale
+        return went, back
+
+    # -- figures -----------------------------------------------------------------------------
+    def greeks(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for st in self.nodes.values():
+            if st.report is None:
+                continue
+            for t in st.report.totals:
+                g = out.setdefault(t.underlying, dict.fromkeys(GREEKS, 0.0))
+                g["delta"] += t.delta
+                g["gamma"] += t.gamma
+                g["vega_usd"] += t.vega_usd
+                g["theta_usd_day"] += t.theta_usd_day
+        return out
+
+    def greeks_by_expiry(self) -> dict[str, dict[int, dict[str, float]]]:
+        out: dict[str, dict[int, dict[str, float]]] = {}
+        for st in self.nodes.values():
+            for b in st.report.greeks if st.report else ():
+                g = out.setdefault(b.underlying, {}).setdefault(b.expiry_ns, dict.fromkeys(GREEKS, 0.0))
+                g["delta"] += b.delta
+                g["gamma"] += b.gamma
+                g["vega_usd"] += b.vega_usd
+                g["theta_usd_day"] += b.theta_usd_day
+        return out
+
+    def venues(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for st in self.nodes.values():
+            for v in st.report.venues if st.report else ():
+                row = out.setdefault(v.venue, {"gross_notional_usd": 0.0, "unpriced_positions": 0,
+                                               "open_orders": 0, "collateral_usd": 0.0,
+                                               "collateral_known": True, "nodes": []})
+                row["gross_notional_usd"] += v.gross_notional_usd
+                row["unpriced_positions"] += v.unpriced_positions
+                row["open_orders"] += v.open_orders
+                if v.collateral_usd is None:
+                    row["collateral_known"] = False
+                else:
+                    row["collateral_usd"] += v.collateral_usd
+                row["nodes"].append(st.node_id)
+        for row in out.values():  # unknown is not zero
+            if not row.pop("collateral_known"):
+                row["collateral_usd"] = None
+        return out
+
+    def pnl_usd(self) -> dict[str, float]:
+        tot = {"realized": 0.0, "unrealized": 0.0, "fees": 0.0, "total": 0.0}
+        for st in self.nodes.values():
+            if st.report is not None:
+                for k in tot:
+                    tot[k] += getattr(st.report.pnl_usd, k)
+        return tot
+
+    # -- limits and budgets -----------------------------------------------------------------------
+    def breaches(self) -> dict[str, list[str]]:
+        """Underlying -> the Greeks whose firm total is beyond its firm limit now."""
+        g = self.greeks()
+        out: dict[str, list[str]] = {}
+        for und, lim in self.cfg.firm.items():
+            tot = g.get(und)
+            if tot is None:
+                continue
+            over = [name for name, key in _LIMIT_OF.items()
+                    if (limit := getattr(lim, key)) is not None and abs(tot[name]) > limit]
+            if over:
+                out[und] = over
+        return out
+
+    def allocate(self) -> dict[str, dict[str, Budget]]:
+        names = sorted(self.nodes)
+        weights = {n: self.cfg.node_weights.get(n, 1.0) for n in names}
+        total = sum(weights.values()) or 1.0
+        out: dict[str, dict[str, Budget]] = {}
+        for n in names:
+            share = weights[n] / total
+            per: dict[str, Budget] = {}
+            for und, lim in self.cfg.firm.items():
+                f = share * (self.cfg.breach_budget_factor if und in self.breached else 1.0)
+                per[und] = _scaled(lim, f)
+            out[n] = per
+        return out
+
+    # -- the JSON view ------------------------------------------------------------------------
+    def view(self, now: float) -> dict[str, Any]:
+        nodes = {}
+        for n, st in sorted(self.nodes.items()):
+            r = st.report
+            nodes[n] = {
+                "stale": st.stale,
+                "last_seen_s_ago": round(now - st.last_seen, 3) if st.last_seen else None,
+                "reports_applied": st.applied, "reports_duplicate": st.duplicates,
+                "reports_missing": st.missing, "budget_ack_revision": st.budget_ack_revision,
+                "report": msgspec.to_builtins(r) if r is not None else None,
+            }
+        return {
+            "greeks": self.greeks(),
+            "greeks_by_expiry": {u: {str(e): g for e, g in sorted(per.items())}
+                                 for u, per in self.greeks_by_expiry().items()},
+            "pnl_usd": self.pnl_usd(),
+            "venues": self.venues(),
+            "firm_limits": {u: msgspec.to_builtins(lim) for u, lim in self.cfg.firm.items()},
+            "breached": self.breached,
+            "budgets": {n: {u: msgspec.to_builtins(b) for u, b in per.items()}
+                        for n, per in self.allocate().items()},
+            "nodes": nodes,
+        }
+
+
+def _scaled(lim: FirmUnderlyingLimits, f: float) -> Budget:
+    def s(x: float | None) -> float | None:
+        return None if x is None else x * f
+    return Budget(s(lim.max_delta), s(lim.max_gamma), s(lim.max_vega_usd))

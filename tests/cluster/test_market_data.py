@@ -1,0 +1,79 @@
+"""Gateway -> NATS -> node: books, sequence gaps, snapshot resync, the key-value copy."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+
+from adapters.nats.wire import BookMsg, kv_key, token, untoken
+from engine.model import BookStatus, BookStatusChanged
+from tests.cluster.conftest import load_config_text, md_venue, wait_for
+
+IID = "gw:BTC-PERP"
+
+
+@pytest.mark.parametrize("symbol", ["BTC-PERP", "BTC_USDC-PERPETUAL", "ETH.USD/1 x", "Ünï"])
+def test_tokens_are_subject_safe_and_reversible(symbol: str) -> None:
+    tok = token(symbol)
+    assert all(c.isascii() and (c.isalnum() or c in "_-=") for c in tok)
+    assert untoken(tok) == symbol
+
+
+async def test_node_books_follow_the_gateway_and_resync_after_a_gap(nats_server, running) -> None:
+    urls = [nats_server.url]
+    await running.gateway(urls, tick_ms=20)
+    cfg = load_config_text('[deployment]\nname="md"\nmode="paper"\njournal=":memory:"\n'
+                           '[logging]\nlevel="warning"\n' + md_venue(urls, ["BTC-PERP"]))
+    node = await running.node(cfg)
+    k = node.kernel
+    adapter = k.adapters["gw"]
+    assert [i.id for i in adapter.instruments()] == [IID]  # only what the node asked for
+    await wait_for(lambda: k.books.get(IID) is not None and k.books[IID].status is BookStatus.LIVE,
+                   10, "the node's book LIVE from the gateway")
+    deltas_before = adapter.counters["messages"]
+    await wait_for(lambda: adapter.counters["messages"] > deltas_before + 20, 10, "streamed updates")
+
+    # The gateway's book and the node's book are the same book (top 5 levels), once quiet.
+    gw_kernel = _gateway_kernel()
+    for _ in range(100):
+        a, b = gw_kernel.books[IID], k.books[IID]
+        if a.seq and a.depth_bids(5) == b.depth_bids(5) and a.depth_asks(5) == b.depth_asks(5):
+            break
+        await asyncio.sleep(0.005)
+    else:
+        pytest.fail("node book never matched the gateway's")
+
+    # A lost message: the next delta does not continue the node's book -> STALE, resync, LIVE.
+    statuses: list[BookStatusChanged] = []
+    k.bus.subscribe(BookStatusChanged, statuses.append)
+    snaps = adapter.counters["snapshots"]
+    _gateway().skip_sequence(IID)  # fault injection: one book seq never published
+    await wait_for(lambda: any(s.status is BookStatus.STALE and s.reason == "gap" for s in statuses),
+                   5, "STALE after the gap")
+    await wait_for(lambda: adapter.counters["snapshots"] > snaps and k.books[IID].status is BookStatus.LIVE,
+                   5, "resync from a gateway snapshot")
+    assert k.counters["resync_requests"] >= 1
+
+    # The key-value bucket keeps the latest snapshot (late joiners, gateway down).
+    kv = await adapter._nc.jetstream().key_value("volta_md_snapshots")
+    for _ in range(60):  # written at most once a second
+        try:
+            entry = await kv.get(kv_key(IID))
+            break
+        except Exception:  # noqa: BLE001 - not yet
+            await asyncio.sleep(0.1)
+    else:
+        pytest.fail("no snapshot in the key-value bucket")
+    snap = msgspec.msgpack.decode(entry.value, type=BookMsg)
+    assert snap.event.instrument_id == IID and snap.event.bids and snap.event.asks
+
+
+def _gateway():
+    from cluster.gateway import Gateway
+    return Gateway.last
+
+
+def _gateway_kernel():
+    return _gateway().kernel
