@@ -1,0 +1,494 @@
+"""Order entry, replace, cancel, queries and reconciliation of ``DeriveVenue``.
+
+Theory of operation: composed from the session core, the JSON-RPC connection (``DeriveRpc``),
+the order tracker and the signer. ``submit``/``cancel``/``amend`` never block: each signs (an
+order is an EIP-712 action, ``private.order_params``) and spawns a task that sends
+``private/order``/``replace``/``cancel`` (paced by the matching-engine bucket).
+
+* An error answer means the venue did nothing: a refused order becomes ``OrderRejected``; a
+  refused cancel/replace of a working order becomes ``OrderRejected`` (the engine restores the
+  order), otherwise the venue is asked about the order.
+* No answer within ``ack_timeout_s`` (or the connection lost after sending): the order's fate
+  is UNKNOWN. Nothing is published and nothing is resent; ``query_order`` settles it from the
+  venue's word (``private/get_order``, or ``private/get_orders`` by ``label`` when the venue's
+  order id never reached us). An order the venue does not know is reported REJECTED only once
+  the connection that carried its request is gone.
+* An amend is Derive's ``private/replace``: the old order is cancelled and a new signed one
+  placed under the same label (our client order id). The old order's id is remembered in
+  ``_replaced``, so its cancellation (on the answer or the stream) is not read as ours.
+* Order and trade objects (answers and the ``{subaccount}.orders``/``.trades`` channels) pass
+  the tracker, which drops duplicates (fills by trade id). A terminal state whose fills we have
+  not seen yet is held back until they arrive: the engine never sees a fill after the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import structlog
+
+from adapters.derive import private as pv
+from adapters.derive.instruments import DeriveAsset
+from adapters.derive.params import DeriveParams
+from adapters.derive.signing import ActionSigner
+from adapters.live.orders import WITHDRAWN, OrderDesk
+from adapters.live.session import LiveSession
+from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
+from engine.model import (
+    AmendOrder,
+    CancelOrder,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
+    SubmitOrder,
+    VenueProtocolError,
+    VenueReconciliation,
+    instrument_id,
+)
+
+_log = structlog.get_logger("volta.derive")
+_NS_PER_MS = 1_000_000
+_STATUS = {"open": str(OrderStatus.ACCEPTED), "filled": str(OrderStatus.FILLED),
+           "cancelled": str(OrderStatus.CANCELLED), "expired": str(OrderStatus.EXPIRED),
+           "rejected": str(OrderStatus.REJECTED), "untriggered": str(OrderStatus.ACCEPTED)}
+
+
+class Unknown(Exception):
+    """No answer: the venue may or may not have acted."""
+
+
+class Refused(Exception):
+    """The venue answered with an error (or the request never left: ``sent=False``)."""
+
+    def __init__(self, code: int, message: str, sent: bool = True) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+        self.sent = sent
+
+
+class Withdrawn(Refused):
+    """A new order withdrawn while our rate limiter held it: never sent."""
+
+    def __init__(self) -> None:
+        super().__init__(-1, WITHDRAWN, sent=False)
+
+
+class DeriveRpc(Protocol):
+    """What the order API needs of Derive's JSON-RPC connection (``DeriveStreams``)."""
+
+    @property
+    def authenticated(self) -> bool:
+        """``public/login`` succeeded on the current connection."""
+
+    @property
+    def connection_number(self) -> int:
+        """Counts connections: a request cannot be answered on a later one."""
+
+    @property
+    def assets(self) -> dict[str, DeriveAsset]:
+        """Symbol -> on-chain asset (loaded with the instruments)."""
+
+    async def rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
+                  on_wire: Callable[[], None] | None = None,
+                  late: Callable[[dict[str, Any]], None] | None = None,
+                  admit: Callable[[], bool] | None = None) -> Any:
+        """One request: its ``result``; ``Refused``/``Unknown``/``Withdrawn`` otherwise."""
+
+    def arm_cancel_on_disconnect(self) -> None:
+        """Arm cancel-on-disconnect now (if logged in) and on every new connection."""
+
+
+class DeriveOrders:
+    """Derive's order API over the session core, its JSON-RPC connection and order tracker."""
+
+    def __init__(self, session: LiveSession, rpc: DeriveRpc, tracker: OrderTracker,
+                 params: DeriveParams, signer: ActionSigner | None) -> None:
+        self.params = params
+        self.tracker = tracker
+        self._session = session
+        self._conn = rpc
+        self._signer = signer
+        c = params.constants
+        self._acct = pv.Account(params.wallet, params.subaccount_id, c.trade_module,
+                                params.max_fee, params.signature_expiry_s)
+        self._nonces = pv.Nonces()
+        self.desk = OrderDesk(session, tracker, self._query, ack_timeout_s=params.ack_timeout_s,
+                              by_instrument=True)
+        self._deferred: dict[str, pv.OrderInfo] = {}
+        self._sent_gen: dict[str, int] = {}
+        self._replaced: set[str] = set()
+
+    def unknown_orders(self) -> list[str]:
+        return self.desk.unknown_orders()
+
+    # ------------------------------------------------------------------ commands
+    def _signed(self, cmd: SubmitOrder, symbol: str, **kw: Any) -> dict[str, Any]:
+        asset = self._conn.assets.get(symbol)
+        if asset is None or self._signer is None:
+            raise ValueError(f"no on-chain asset known for {symbol}")
+        return pv.order_params(cmd, symbol, asset, self._signer, self._acct,
+                               self._nonces.next(), **kw)
+
+    def submit(self, cmd: SubmitOrder) -> None:
+        coid, iid = cmd.client_order_id, cmd.instrument_id
+        if not self.params.trading or self._signer is None:
+            self.desk.reject(coid, iid, "NOT_TRADING: no wallet configured")
+            return
+        inst = self._session.instruments.get(iid)
+        if inst is None:
+            self.desk.reject(coid, iid, "UNKNOWN_INSTRUMENT")
+            return
+        try:
+            params = self._signed(cmd, inst.symbol)
+        except ValueError as exc:
+            self.desk.reject(coid, iid, f"INVALID_ORDER: {exc}")
+            return
+        self.tracker.add(cmd, inst.symbol)
+        self._session.spawn(self._send_new(cmd, params), order=True)
+
+    async def _send_new(self, cmd: SubmitOrder, params: dict[str, Any]) -> None:
+        coid = cmd.client_order_id
+        if not self._conn.authenticated:
+            self.desk.reject(coid, cmd.instrument_id, "NOT_CONNECTED: not logged in (never sent)")
+            return
+        try:
+            result = await self._conn.rpc("private/order", params,
+                                          timeout=self.params.ack_timeout_s,
+                                          on_wire=lambda: self._on_wire(coid),
+                                          late=lambda msg: self._late_answer(cmd, msg),
+                                          admit=lambda: self.desk.still_wanted(coid))
+        except Unknown as exc:
+            if self.tracker.mark_lost(coid):
+                self._session.stats["acks_unknown"] += 1
+                _log.warning("derive.order_fate_unknown", venue=self.params.venue,
+                             client_order_id=coid, error=str(exc))
+            return
+        except Withdrawn:
+            return  # already rejected when the engine asked about it
+        except Refused as exc:
+            why = "NOT_CONNECTED (never sent)" if not exc.sent else f"{exc.code}: {exc.message}"
+            self.desk.reject(coid, cmd.instrument_id, why)
+            return
+        self._on_result(result)
+
+    def _late_answer(self, cmd: SubmitOrder, msg: dict[str, Any]) -> None:
+        """The answer to an order request whose fate was already declared unknown."""
+        err = msg.get("error")
+        if err is None:
+            self._on_result(msg.get("result"))
+        else:
+            e = err if isinstance(err, dict) else {}
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id,
+                             f"{e.get('code')}: {e.get('message')}")
+
+    def _on_wire(self, coid: str) -> None:
+        t = self.tracker.get(coid)
+        if t is not None:
+            t.sent_ns = self._session.clock.now_ns()
+            self._sent_gen[coid] = self._conn.connection_number
+
+    def _on_result(self, result: Any) -> None:
+        now = self._session.clock.now_ns()
+        try:
+            if isinstance(result, dict) and "order" in result:
+                trades = [pv.parse_trade(t) for t in result.get("trades") or ()]
+                self.on_order(pv.parse_order(result["order"]), trades, now)
+            else:
+                self.on_order(pv.parse_order(result), (), now)
+        except (VenueProtocolError, KeyError, TypeError) as exc:
+            self._session.stats["private_malformed"] += 1
+            _log.error("derive.order_answer_malformed", venue=self.params.venue, error=str(exc))
+
+    def cancel(self, cmd: CancelOrder) -> None:
+        self._session.spawn(self._send_cancel(cmd), order=True)
+
+    async def _send_cancel(self, cmd: CancelOrder) -> None:
+        t = self.tracker.get(cmd.client_order_id)
+        if t is None or not t.venue_order_id:
+            await self._query(cmd.client_order_id, cmd.instrument_id)  # cannot name it yet
+            t = self.tracker.get(cmd.client_order_id)
+            if t is None or not t.venue_order_id or t.state == DONE:
+                return
+        try:
+            result = await self._conn.rpc(
+                "private/cancel", {"subaccount_id": self.params.subaccount_id,
+                                   "instrument_name": t.symbol, "order_id": t.venue_order_id},
+                timeout=self.params.ack_timeout_s)
+        except Unknown:
+            return  # the engine's ack timeout asks the venue
+        except Refused as exc:
+            self._request_refused(cmd.client_order_id, cmd.instrument_id, "cancel", exc)
+            return
+        self._on_result(result)
+
+    def amend(self, cmd: AmendOrder) -> None:
+        t = self.tracker.get(cmd.client_order_id)
+        now = self._session.clock.now_ns()
+        if t is None or not t.venue_order_id:
+            ev = OrderRejected(client_order_id=cmd.client_order_id, instrument_id=cmd.instrument_id,
+                               reason="amend: order not acknowledged by the venue yet",
+                               ts_event=now, ts_recv=now)
+            if self.tracker.admit_request_reject(ev):
+                self._session.publish(ev)
+            return
+        price = cmd.price if cmd.price is not None else t.price
+        qty = cmd.quantity if cmd.quantity is not None else t.quantity
+        try:
+            params = self._signed(t.cmd, t.symbol, price=price, amount=qty,
+                                  order_id_to_cancel=t.venue_order_id)
+        except ValueError as exc:
+            ev = OrderRejected(client_order_id=cmd.client_order_id, instrument_id=cmd.instrument_id,
+                               reason=f"amend: {exc}", ts_event=now, ts_recv=now)
+            if self.tracker.admit_request_reject(ev):
+                self._session.publish(ev)
+            return
+        self._replaced.add(t.venue_order_id)
+        self._session.spawn(self._send_replace(cmd, params), order=True)
+
+    async def _send_replace(self, cmd: AmendOrder, params: dict[str, Any]) -> None:
+        try:
+            result = await self._conn.rpc("private/replace", params,
+                                          timeout=self.params.ack_timeout_s)
+        except Unknown:
+            return  # the stream or a status query tells which order is working
+        except Refused as exc:
+            self._replaced.discard(str(params.get("order_id_to_cancel")))
+            self._request_refused(cmd.client_order_id, cmd.instrument_id, "amend", exc)
+            return
+        if isinstance(result, dict) and result.get("order") is None:
+            err = result.get("create_order_error") or {}
+            # The old order is gone, the new one refused: the order has ended.
+            self._on_result(result.get("cancelled_order"))
+            _log.warning("derive.replace_not_placed", venue=self.params.venue,
+                         client_order_id=cmd.client_order_id, error=str(err))
+            return
+        self._on_result(result)
+
+    def _request_refused(self, coid: str, iid: str, what: str, exc: Refused) -> None:
+        now = self._session.clock.now_ns()
+        ev = OrderRejected(client_order_id=coid, instrument_id=iid,
+                           reason=f"{what} refused {exc.code}: {exc.message}", ts_event=now,
+                           ts_recv=now)
+        if self.tracker.admit_request_reject(ev):
+            self._session.publish(ev)
+        else:
+            self._session.spawn(self._query(coid, iid))
+
+    # ------------------------------------------------------------------ venue events
+    def _tracked(self, label: str, order_id: str) -> Tracked | None:
+        t = self.tracker.get(label) if label else None
+        return t if t is not None else self.tracker.by_venue_id(order_id)
+
+    def on_order(self, info: pv.OrderInfo, trades: Iterable[pv.TradeInfo], ts_recv: int) -> None:
+        t = self._tracked(info.label, info.order_id)
+        if t is None:
+            self._untracked(info, trades, ts_recv)
+            return
+        coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
+        if info.order_id in self._replaced:
+            for tr in trades:  # fills of the replaced order are still ours
+                self.on_trade(tr, ts_recv)
+            return  # its cancellation is the replace, not the end of our order
+        ts = info.ts_ms * _NS_PER_MS
+        replaced = bool(t.venue_order_id) and t.venue_order_id != info.order_id
+        self.tracker.set_venue_id(t, info.order_id)
+        if info.status != "rejected":
+            self.desk.emit(OrderAccepted(client_order_id=coid, venue_order_id=info.order_id,
+                                         instrument_id=iid, ts_event=ts, ts_recv=ts_recv))
+        if replaced and info.status == "open":
+            self.desk.emit(OrderAmended(client_order_id=coid, instrument_id=iid,
+                                        price=info.price, quantity=info.amount, ts_event=ts,
+                                        ts_recv=ts_recv))
+        for tr in trades:
+            self.on_trade(tr, ts_recv)
+        self._terminal(t, info, ts_recv)
+
+    def _untracked(self, info: pv.OrderInfo, trades: Iterable[pv.TradeInfo], ts_recv: int) -> None:
+        """An order this process did not send (an earlier run, the web app): what it proves
+        passes through under its label; the engine knows the order or counts it."""
+        self._session.stats["foreign_orders"] += 1
+        if not info.label:
+            return
+        iid, ts = instrument_id(self.params.venue, info.symbol), info.ts_ms * _NS_PER_MS
+        self._session.publish(OrderAccepted(client_order_id=info.label, venue_order_id=info.order_id,
+                                            instrument_id=iid, ts_event=ts, ts_recv=ts_recv))
+        for tr in trades:
+            self.on_trade(tr, ts_recv)
+        if info.status in ("cancelled", "expired"):
+            self._session.publish(OrderCancelled(client_order_id=info.label, instrument_id=iid,
+                                                 reason=info.cancel_reason or info.status,
+                                                 ts_event=ts, ts_recv=ts_recv))
+
+    def _terminal(self, t: Tracked, info: pv.OrderInfo, ts_recv: int) -> None:
+        coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
+        if info.status not in ("cancelled", "expired", "rejected"):
+            self._deferred.pop(coid, None)
+            return
+        if info.filled > t.filled + 1e-12:
+            self._deferred[coid] = info  # its fills are on their way ({subaccount}.trades)
+            return
+        self._deferred.pop(coid, None)
+        ts = info.ts_ms * _NS_PER_MS
+        if info.status == "cancelled":
+            self.desk.emit(OrderCancelled(client_order_id=coid, instrument_id=iid,
+                                          reason=info.cancel_reason or "cancelled",
+                                          ts_event=ts, ts_recv=ts_recv))
+        elif info.status == "expired":
+            self.desk.emit(OrderExpired(client_order_id=coid, instrument_id=iid, ts_event=ts,
+                                        ts_recv=ts_recv))
+        else:
+            self.desk.emit(OrderRejected(client_order_id=coid, instrument_id=iid,
+                                         reason=info.cancel_reason or "rejected by venue",
+                                         ts_event=ts, ts_recv=ts_recv))
+
+    def _fill(self, tr: pv.TradeInfo, t: Tracked | None, ts_recv: int,
+              remaining: float | None = None) -> OrderFilled:
+        if remaining is None:
+            remaining = max(t.quantity - t.filled - tr.amount, 0.0) if t is not None else math.nan
+        return OrderFilled(
+            client_order_id=t.cmd.client_order_id if t is not None else tr.label,
+            venue_order_id=tr.order_id,
+            instrument_id=t.cmd.instrument_id if t is not None
+            else instrument_id(self.params.venue, tr.symbol),
+            trade_id=tr.trade_id, side=tr.side, price=tr.price, quantity=tr.amount,
+            remaining=round(remaining, 12), liquidity=tr.liquidity, fee=tr.fee,
+            fee_currency="USDC", ts_event=tr.ts_ms * _NS_PER_MS, ts_recv=ts_recv)
+
+    def on_trade(self, tr: pv.TradeInfo, ts_recv: int) -> None:
+        t = self._tracked(tr.label, tr.order_id)
+        if t is None:
+            self._session.stats["foreign_orders"] += 1
+            if tr.label:  # a fill is a fact: the engine may know the order
+                self._session.publish(self._fill(tr, None, ts_recv))
+            return
+        if tr.trade_id in t.trade_ids:
+            return
+        if t.state != DONE:
+            self.desk.emit(OrderAccepted(client_order_id=t.cmd.client_order_id,
+                                         venue_order_id=tr.order_id,
+                                         instrument_id=t.cmd.instrument_id,
+                                         ts_event=tr.ts_ms * _NS_PER_MS, ts_recv=ts_recv))
+        self.desk.emit(self._fill(tr, t, ts_recv))
+        held = self._deferred.get(t.cmd.client_order_id)
+        if held is not None:
+            self._terminal(t, held, ts_recv)
+
+    # ------------------------------------------------------------------ queries
+    def query_order(self, client_order_id: str, instrument_id: str) -> None:
+        self._session.spawn(self._query(client_order_id, instrument_id))
+
+    async def _query(self, coid: str, iid: str) -> OrderStatusReport | None:
+        """Ask the venue about one order; publish what its answer proves, then the report."""
+        self._session.stats["queries"] += 1
+        self.desk.withdraw_unsent(coid)
+        t = self.tracker.get(coid)
+        sub = self.params.subaccount_id
+        try:
+            if t is not None and t.venue_order_id:
+                found = [await self._conn.rpc("private/get_order",
+                                              {"subaccount_id": sub, "order_id": t.venue_order_id})]
+            else:
+                res = await self._conn.rpc("private/get_orders", {"subaccount_id": sub,
+                                                                  "label": coid})
+                found = list(res.get("orders", ())) if isinstance(res, dict) else []
+        except (Unknown, Refused) as exc:
+            _log.warning("derive.query_failed", venue=self.params.venue, client_order_id=coid,
+                         error=str(exc))
+            return None
+        now = self._session.clock.now_ns()
+        if not found:
+            if t is not None and t.state == UNKNOWN and \
+                    self._sent_gen.get(coid, -1) != self._conn.connection_number:
+                # The connection that carried the request is gone and the venue has no such
+                # order: it was never placed and can no longer be.
+                report = OrderStatusReport(
+                    client_order_id=coid, venue_order_id="", instrument_id=iid, side=t.cmd.side,
+                    status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
+                    filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now)
+                self.desk.reject(coid, iid, "NOT_FOUND: the request never reached the venue")
+                self._session.publish(report)
+                return report
+            return None
+        try:
+            infos = [pv.parse_order(o) for o in found]
+            live = [i for i in infos if i.order_id not in self._replaced] or infos
+            info = live[-1]
+            trades: list[pv.TradeInfo] = []
+            t = self._tracked(coid, info.order_id)
+            if t is not None and info.filled > t.filled + 1e-12:
+                res = await self._conn.rpc("private/get_trade_history",
+                                           {"subaccount_id": sub, "order_id": info.order_id})
+                trades = [pv.parse_trade(r) for r in (res.get("trades", ()) if isinstance(res, dict)
+                                                      else res or ())]
+        except (Unknown, Refused, VenueProtocolError) as exc:
+            _log.warning("derive.query_failed", venue=self.params.venue, client_order_id=coid,
+                         error=str(exc))
+            return None
+        self.on_order(info, trades, now)
+        status = _STATUS.get(info.status, str(OrderStatus.ACCEPTED))
+        if info.status == "open" and info.filled > 0:
+            status = str(OrderStatus.PARTIALLY_FILLED)
+        report = OrderStatusReport(
+            client_order_id=coid, venue_order_id=info.order_id, instrument_id=iid,
+            side=info.side, status=status, price=info.price, quantity=info.amount,
+            filled=info.filled, avg_fill_price=info.avg_price, ts_event=info.ts_ms * _NS_PER_MS,
+            ts_recv=now)
+        self._session.publish(report)
+        return report
+
+    async def reconcile(self, since_ns: int) -> VenueReconciliation:
+        """Open orders, our fills since ``since_ns`` and positions of the subaccount."""
+        self.desk.withdraw_unsent()  # never listed, and never to be sent: rejected first
+        sub, venue = self.params.subaccount_id, self.params.venue
+        now = self._session.clock.now_ns()
+        res = await self._conn.rpc("private/get_open_orders", {"subaccount_id": sub})
+        opens = []
+        for o in res.get("orders", ()):
+            i = pv.parse_order(o)
+            opens.append(OrderStatusReport(
+                client_order_id=i.label, venue_order_id=i.order_id,
+                instrument_id=instrument_id(venue, i.symbol), side=i.side,
+                status=str(OrderStatus.PARTIALLY_FILLED if i.filled > 0 else OrderStatus.ACCEPTED),
+                price=i.price, quantity=i.amount, filled=i.filled, avg_fill_price=i.avg_price,
+                ts_event=i.ts_ms * _NS_PER_MS, ts_recv=now))
+        sizes = {o.venue_order_id: o.quantity for o in opens}
+        res = await self._conn.rpc("private/get_trade_history",
+                                   {"subaccount_id": sub, "from_timestamp": since_ns // _NS_PER_MS})
+        fills = []
+        cum: dict[str, float] = {}
+        rows = res.get("trades", ()) if isinstance(res, dict) else res or ()
+        for tr in sorted((pv.parse_trade(r) for r in rows), key=lambda x: x.ts_ms):
+            t = self._tracked(tr.label, tr.order_id)
+            cum[tr.order_id] = cum.get(tr.order_id, 0.0) + tr.amount
+            size = t.quantity if t is not None else sizes.get(tr.order_id)
+            left = None if size is None else max(round(size - cum[tr.order_id], 12), 0.0)
+            fills.append(self._fill(tr, t, now, math.nan if left is None else left))
+        res = await self._conn.rpc("private/get_positions", {"subaccount_id": sub})
+        positions = tuple(pv.parse_position(p, now) for p in res.get("positions", ()))
+        return VenueReconciliation(venue=venue, open_orders=tuple(opens), fills=tuple(fills),
+                                   positions=positions, ts=now)
+
+    def cancel_all_orders(self) -> None:
+        """Kill switch level 2: ``private/cancel_all`` (the whole subaccount)."""
+        self._session.spawn(self._cancel_all(), order=True)
+
+    async def _cancel_all(self) -> None:
+        try:
+            await self._conn.rpc("private/cancel_all", {"subaccount_id": self.params.subaccount_id},
+                                 timeout=self.params.ack_timeout_s)
+        except (Unknown, Refused) as exc:
+            _log.error("derive.cancel_all_failed", venue=self.params.venue, error=str(exc))
+
+    def enable_cancel_on_disconnect(self, timeout_s: float) -> None:
+        """Derive's cancel-on-disconnect (no timeout: it fires when the connection drops, and is
+        re-armed on every login)."""
+        if self.params.trading:
+            self._conn.arm_cancel_on_disconnect()

@@ -1,0 +1,431 @@
+"""``DeriveVenue``: a live Derive session (market data and orders on one JSON-RPC websocket).
+
+Theory of operation. One ``ReconnectingWebSocket`` carries everything (JSON-RPC 2.0). On every
+(re)connect ``on_open`` writes, in order: ``public/login`` (with a wallet: the EIP-191
+signature of the current time in ms by the signing key, ``signing``) and ``subscribe`` for the
+public channels (``orderbook``/``trades``/``ticker_slim``). When the login succeeds the private
+channels (``{subaccount}.orders``/``.trades``/``.balances``) are subscribed, cancel-on-
+disconnect is armed (``private/set_cancel_on_disconnect``, bound to the connection), and after
+a reconnect every order not known to be final is queried, so fills and cancels missed while
+down are recovered.
+
+Books: Derive publishes the whole top of book in every ``orderbook`` message (``codec``), so a
+reconnect needs no separate snapshot and ``request_resync`` (crossed, silent book) just
+unsubscribes and resubscribes the channel. ``public/get_time`` every ``heartbeat_interval_s``
+keeps the link busy (the watchdog drops a link silent for ``stale_after_s``) and measures the
+clock offset the login timestamp uses. ``VenueStatusChanged`` is published on every drop,
+recovery and rate-limit answer. Orders live in ``adapters.derive.orders``; margin and
+collateral as Derive reports them (``private/get_subaccount``) in ``margin``. Nothing here logs
+a frame, a signature or a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from adapters.derive import private as pv
+from adapters.derive.codec import DeriveCodec
+from adapters.derive.instruments import DeriveAsset, parse_instruments
+from adapters.derive.orders import DeriveOrders, Refused, Unknown, Withdrawn
+from adapters.derive.params import DeriveParams
+from adapters.derive.signing import ActionSigner
+from adapters.live.session import LiveSession
+from adapters.live.tracker import OrderTracker
+from adapters.live.venue import LiveVenue
+from adapters.ratelimit import RateLimiter
+from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
+from engine.config.secrets import Secret
+from engine.model import BookSnapshot, VenueProtocolError, split_instrument_id
+
+__all__ = ["DeriveParams", "DeriveVenue"]
+
+_log = structlog.get_logger("volta.derive")
+_INSTRUMENT_TYPES = ("perp", "option")
+
+
+def _signer(p: DeriveParams, env: dict[str, str] | None = None) -> ActionSigner | None:
+    """The signing key from the environment (a wallet without one is a configuration error)."""
+    if not p.trading:
+        return None
+    raw = (env if env is not None else os.environ).get(p.signing_key_env, "")
+    if not raw:
+        raise ValueError(f"derive: wallet {p.wallet} is set but the signing key is not: export "
+                         f"{p.signing_key_env} (the session key or the wallet owner's key)")
+    c = p.constants
+    return ActionSigner(Secret(raw), domain_separator=c.domain_separator,
+                        action_typehash=c.action_typehash)
+
+
+class DeriveVenue(LiveVenue):
+    """A Derive session: ``DeriveStreams`` and ``DeriveOrders`` over one ``LiveSession``."""
+
+    Params = DeriveParams
+
+    def __init__(self, params: DeriveParams | None = None, *,
+                 env: dict[str, str] | None = None) -> None:
+        p = params if params is not None else DeriveParams()
+        self.params = p
+        stats: dict[str, int] = dict.fromkeys(
+            ("connects", "malformed", "snapshots", "stale_books", "resync_requests",
+             "resubscribes", "logins", "login_failed", "rate_limited", "acks_unknown", "queries",
+             "private_malformed", "foreign_orders", "venue_errors"), 0)
+        session = LiveSession(venue=p.venue, params=p, stats=stats, log=_log, log_name="derive",
+                              resubscribe_timeout_s=p.resubscribe_timeout_s)
+        tracker = OrderTracker()
+        signer = _signer(p, env)
+        streams = DeriveStreams(session, DeriveCodec(), RateLimiter(p.limits()), p, signer)
+        orders = DeriveOrders(session, streams, tracker, p, signer)
+        streams.attach_orders(orders)
+        super().__init__(session=session, streams=streams, orders=orders, tracker=tracker)
+        self.codec = streams.codec
+        self._derive = streams
+
+    @property
+    def logged_in(self) -> bool:
+        return self._derive.logged_in
+
+    @property
+    def margin(self) -> pv.Margin | None:
+        """Collateral and margin as Derive last reported them (None before the first report)."""
+        return self._derive.margin
+
+
+class DeriveStreams:
+    """Derive's JSON-RPC websocket: connection, login, subscriptions, requests, private data."""
+
+    def __init__(self, session: LiveSession, codec: DeriveCodec, limiter: RateLimiter,
+                 params: DeriveParams, signer: ActionSigner | None) -> None:
+        self.params = params
+        self.codec = codec
+        self.limiter = limiter
+        self.signer = signer
+        self.assets: dict[str, DeriveAsset] = {}
+        """Symbol -> the on-chain asset an order signature names."""
+        self.margin: pv.Margin | None = None
+        self.logged_in = False
+        self.connection_number = 0
+        self._session = session
+        self._orders: DeriveOrders | None = None
+        self._ids = iter(range(1, 1 << 62))
+        self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._late: dict[int, Callable[[dict[str, Any]], None]] = {}
+        self._seen_errors = 0
+        self._offset_ms = 0
+        self._cod_armed = params.cancel_on_disconnect and params.trading
+        self._ws: ReconnectingWebSocket | None = None
+
+    def attach_orders(self, orders: DeriveOrders) -> None:
+        """The order API that private updates go to (built after this connection)."""
+        self._orders = orders
+
+    @property
+    def orders(self) -> DeriveOrders:
+        if self._orders is None:
+            raise RuntimeError("DeriveStreams used before attach_orders")
+        return self._orders
+
+    @property
+    def authenticated(self) -> bool:
+        return self.logged_in
+
+    def arm_cancel_on_disconnect(self) -> None:
+        self._cod_armed = True
+        if self.logged_in:
+            self._session.spawn(self._arm_cod())
+
+    # ------------------------------------------------------------------ lifecycle
+    async def connect(self) -> None:
+        """Connect, list instruments, log in, subscribe; wait for every book's first message."""
+        p = self.params
+        self._session.expect_snapshots(list(p.instruments) if "book" in p.channels else [])
+        hb = p.heartbeat_interval_s
+        self._ws = ReconnectingWebSocket(
+            p.constants.ws_url, on_frame=self._on_frame, on_open=self._on_open,
+            on_close=self._on_close, make_heartbeat=self._heartbeat,
+            config=WsConfig(heartbeat_interval_s=hb, ping_interval_s=p.ping_interval_s,
+                            ping_timeout_s=p.ping_timeout_s, stale_after_s=p.stale_after_s,
+                            backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
+                            open_timeout_s=min(10.0, p.start_timeout_s)),
+            name=f"{p.venue}:ws")
+        self._ws.start()
+        async with asyncio.timeout(p.start_timeout_s):
+            await self._ws.wait_open()
+            await self._load_instruments()
+            self._send(self._subscribe_frames(self._public_channels()))
+            await asyncio.gather(*self._session.first_snapshots.values())
+            if p.trading:
+                while not self.logged_in:
+                    if self._session.stats["login_failed"]:
+                        raise RuntimeError(f"{p.venue}: login refused (wallet {p.wallet})")
+                    await asyncio.sleep(0.01)
+                await self.refresh_margin()
+        _log.info("derive.started", venue=p.venue, network=p.network,
+                  instruments=len(self._session.instruments), trading=p.trading)
+
+    async def _load_instruments(self) -> None:
+        found = {}
+        for ccy in self.params.currencies():
+            for kind in _INSTRUMENT_TYPES:
+                result = await self.rpc("public/get_instruments",
+                                        {"currency": ccy, "expired": False,
+                                         "instrument_type": kind})
+                insts, assets = parse_instruments(result)
+                self.assets.update(assets)
+                found.update((i.symbol, i) for i in insts)
+        missing = [s for s in self.params.instruments if s not in found]
+        if missing:
+            raise RuntimeError(f"{self.params.venue}: not listed on {self.params.network}: {missing}")
+        self._session.instruments = {found[s].id: found[s] for s in self.params.instruments}
+
+    async def before_stop(self) -> None:
+        """Cancel everything explicitly (cancel-on-disconnect is for a lost link, and a graceful
+        close must not leave orders working)."""
+        p = self.params
+        if p.trading and p.cancel_all_on_stop and self.logged_in:
+            try:
+                await self.rpc("private/cancel_all", {"subaccount_id": p.subaccount_id},
+                               timeout=p.ack_timeout_s)
+            except (Unknown, Refused) as exc:
+                _log.warning("derive.cancel_all_on_stop_failed", venue=p.venue, error=str(exc))
+
+    def websockets(self) -> list[ReconnectingWebSocket | None]:
+        return [self._ws]
+
+    async def after_streams_closed(self) -> None:
+        """Nothing to release."""
+
+    async def refresh_margin(self) -> pv.Margin | None:
+        """Ask for collateral and margin (standard or portfolio, as the venue reports them)."""
+        try:
+            res = await self.rpc("private/get_subaccount",
+                                 {"subaccount_id": self.params.subaccount_id})
+            self.margin = pv.parse_subaccount(res)
+        except (Unknown, Refused, VenueProtocolError) as exc:
+            _log.warning("derive.margin_query_failed", venue=self.params.venue, error=str(exc))
+        return self.margin
+
+    # ------------------------------------------------------------------ requests
+    async def rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
+                  on_wire: Callable[[], None] | None = None,
+                  late: Callable[[dict[str, Any]], None] | None = None,
+                  admit: Callable[[], bool] | None = None) -> Any:
+        """One request: its ``result``; ``Refused`` on an error answer, ``Unknown`` when no
+        answer came (the venue may have acted), ``Withdrawn`` if ``admit()`` turned False
+        while the rate limiter held it (never sent). ``late(msg)`` gets an answer that arrives
+        after the timeout on the same connection."""
+        await self.limiter.acquire(method)
+        if admit is not None and not admit():
+            raise Withdrawn()
+        ws = self._ws
+        if ws is None or not ws.is_open:
+            raise Refused(-1, "not connected", sent=False)
+        rid = next(self._ids)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters[rid] = fut
+        try:
+            ws.send_nowait(pv.request(rid, method, params).decode())
+        except NotConnected as exc:
+            self._waiters.pop(rid, None)
+            raise Refused(-1, "not connected", sent=False) from exc
+        if on_wire is not None:
+            on_wire()
+        try:
+            async with asyncio.timeout(timeout or self.params.request_timeout_s):
+                msg = await fut
+        except TimeoutError as exc:
+            if late is not None:
+                self._late[rid] = late
+            raise Unknown(f"{method}: no answer") from exc
+        finally:
+            self._waiters.pop(rid, None)
+        err = msg.get("error")
+        if err is not None:
+            code = int(err.get("code", 0)) if isinstance(err, dict) else 0
+            message = str(err.get("message", "")) if isinstance(err, dict) else str(err)
+            if code == pv.RATE_LIMITED:
+                self._rate_limited(method)
+            raise Refused(code, message)
+        return msg.get("result")
+
+    def _rate_limited(self, method: str) -> None:
+        self._session.stats["rate_limited"] += 1
+        for name in self.limiter.costs(method):
+            self.limiter.limiter(name).block_for(1.0)  # let the venue's bucket refill
+        self._session.status("rate_limited", f"rate limit exceeded on {method}")
+
+    def _send(self, frames: list[str]) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        for f in frames:
+            try:
+                ws.send_nowait(f)
+            except NotConnected:
+                return  # the next connection subscribes afresh
+
+    def _subscribe_frames(self, channels: list[str], method: str = "subscribe") -> list[str]:
+        return [pv.request(next(self._ids), method, {"channels": channels}).decode()] \
+            if channels else []
+
+    def _heartbeat(self) -> str:
+        rid = next(self._ids)
+        sent_ms = time.time_ns() // 1_000_000
+        fut = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: self._on_time(f, sent_ms))
+        self._waiters[rid] = fut
+        return pv.request(rid, "public/get_time", {}).decode()
+
+    def _on_time(self, fut: asyncio.Future[dict[str, Any]], sent_ms: int) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        server = fut.result().get("result")
+        if isinstance(server, int):
+            self._offset_ms = server - (sent_ms + time.time_ns() // 1_000_000) // 2
+
+    # ------------------------------------------------------------------ connection
+    def _public_channels(self) -> list[str]:
+        p, c, out = self.params, self.codec, []
+        for s in p.instruments:
+            if "book" in p.channels:
+                out.append(c.book_channel(s, p.book_group, p.book_depth))
+            if "trades" in p.channels:
+                out.append(c.trades_channel(s))
+            if "ticker" in p.channels:
+                out.append(c.ticker_channel(s, p.ticker_interval_ms))
+        return out
+
+    def _private_channels(self) -> list[str]:
+        sub = self.params.subaccount_id
+        return [f"{sub}.orders", f"{sub}.trades", f"{sub}.balances"]
+
+    def _on_open(self, url: str) -> list[str]:
+        self.codec.on_open(url)
+        self.logged_in = False
+        self._session.resub_forget_all()
+        self.connection_number += 1
+        self._session.stream_opened("connects", "websocket")
+        frames: list[str] = []
+        if self.signer is not None:
+            ts = time.time_ns() // 1_000_000 + self._offset_ms
+            rid = next(self._ids)
+            fut = asyncio.get_running_loop().create_future()
+            fut.add_done_callback(self._on_login_answer)
+            self._waiters[rid] = fut
+            frames.append(pv.request(rid, "public/login", {
+                "wallet": self.params.wallet, "timestamp": str(ts),
+                "signature": self.signer.login(ts)}).decode())
+        if self._session.instruments:  # a reconnect: the first connect subscribes after listing
+            frames += self._subscribe_frames(self._public_channels())
+        return frames
+
+    def _on_login_answer(self, fut: asyncio.Future[dict[str, Any]]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        msg = fut.result()
+        stats = self._session.stats
+        if "error" in msg:
+            stats["login_failed"] += 1
+            err = msg["error"] if isinstance(msg["error"], dict) else {}
+            _log.error("derive.login_failed", venue=self.params.venue, code=err.get("code"),
+                       message=err.get("message"))
+            return
+        self.logged_in = True
+        stats["logins"] += 1
+        self._send(self._subscribe_frames(self._private_channels()))
+        if self._cod_armed:
+            self._session.spawn(self._arm_cod())
+        if stats["logins"] > 1:
+            self._session.spawn(self.orders.desk.resync_orders())
+
+    async def _arm_cod(self) -> None:
+        try:
+            await self.rpc("private/set_cancel_on_disconnect",
+                           {"wallet": self.params.wallet, "enabled": True})
+        except (Unknown, Refused) as exc:
+            _log.error("derive.cancel_on_disconnect_failed", venue=self.params.venue,
+                       error=str(exc))
+
+    def _on_close(self, reason: CloseReason) -> None:
+        self.logged_in = False
+        for fut in self._waiters.values():
+            if not fut.done():  # the answer can no longer come: callers see Unknown
+                fut.set_exception(Unknown(f"connection lost ({reason.value})"))
+        self._waiters.clear()
+        self._late.clear()
+        self._session.stream_closed(reason, "websocket")
+
+    # ------------------------------------------------------------------ frames
+    def _on_frame(self, data: str | bytes, ts_recv: int) -> None:
+        codec = self.codec
+        stale = codec.stale
+        try:
+            events = codec.decode(data, ts_recv)
+        except VenueProtocolError:
+            self._session.stats["malformed"] += 1
+            return
+        publish = self._session.publish
+        for ev in events:
+            publish(ev)
+            if type(ev) is BookSnapshot:
+                self._session.snapshot_arrived(split_instrument_id(ev.instrument_id)[1])
+        if codec.stale != stale:
+            self._session.stats["stale_books"] += codec.stale - stale
+        if codec.rpc is not None:
+            msg, codec.rpc = codec.rpc, None
+            self._on_answer(msg)
+        if codec.private is not None:
+            (channel, payload), codec.private = codec.private, None
+            self._on_private(channel, payload, ts_recv)
+        if codec.error_count != self._seen_errors:
+            self._seen_errors = codec.error_count
+            self._session.stats["venue_errors"] += 1
+
+    def _on_answer(self, msg: dict[str, Any]) -> None:
+        rid = msg.get("id")
+        fut = self._waiters.pop(rid, None) if isinstance(rid, int) else None
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+            return
+        late = self._late.pop(rid, None) if isinstance(rid, int) else None
+        if late is not None:
+            late(msg)
+
+    def _on_private(self, channel: str, data: Any, ts_recv: int) -> None:
+        try:
+            kind = channel.rpartition(".")[2]
+            if kind == "orders":
+                for d in data if isinstance(data, list) else [data]:
+                    self.orders.on_order(pv.parse_order(d), (), ts_recv)
+            elif kind == "trades":
+                for d in data if isinstance(data, list) else [data]:
+                    self.orders.on_trade(pv.parse_trade(d), ts_recv)
+            elif kind == "balances":
+                self._session.spawn(self.refresh_margin())
+        except (VenueProtocolError, KeyError, TypeError, AttributeError) as exc:
+            # Never silent: a lost order update is recovered by the next query/reconcile.
+            self._session.stats["private_malformed"] += 1
+            _log.error("derive.private_frame_malformed", venue=self.params.venue,
+                       error=type(exc).__name__)
+
+    # ------------------------------------------------------------------ books
+    def request_resync(self, instrument_id: str) -> None:
+        """Resubscribe the book channel: its next message is a whole book again."""
+        stats = self._session.stats
+        stats["resync_requests"] += 1
+        symbol = split_instrument_id(instrument_id)[1]
+        ws = self._ws
+        if symbol not in self.params.instruments or ws is None or not ws.is_open:
+            return
+        if self._session.resub_pending(symbol):
+            return
+        self._session.resub_started(symbol)
+        self.codec.forget(symbol)
+        channel = self.codec.book_channel(symbol, self.params.book_group, self.params.book_depth)
+        self._send(self._subscribe_frames([channel], "unsubscribe") +
+                   self._subscribe_frames([channel]))
