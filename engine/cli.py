@@ -23,7 +23,10 @@ EXTERNAL_COMMANDS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="volta", description="Volta trading engine")
+    p = argparse.ArgumentParser(
+        prog="volta", description="Volta trading engine",
+        epilog="exit status: 0 done, 2 bad configuration or arguments, "
+               "3 a venue did not start and --fail-fast was given")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a deployment (default: the built-in paper deployment)")
@@ -32,11 +35,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="stop by itself after this many seconds")
     run.add_argument("--virtual", action="store_true",
                      help="run on a virtual clock as fast as possible (needs --duration)")
-    run.add_argument("--journal", default=None, help="override deployment.journal")
-    run.add_argument("--log-format", choices=("auto", "json", "console"), default=None)
+    run.add_argument("--journal", default=None, metavar="PATH",
+                     help="write the journal here instead of deployment.journal")
+    run.add_argument("--log-format", choices=("auto", "json", "console"), default=None,
+                     help="override [logging] format: json lines, console text, or auto "
+                          "(console on a terminal, json otherwise)")
+    run.add_argument("--fail-fast", action="store_true",
+                     help="exit with status 3 when a venue cannot be reached or refuses the "
+                          "credentials at start (default: stay HALTED and retry with backoff)")
 
-    check = sub.add_parser("check-config", help="validate a deployment file (exit 0 ok, 2 errors)")
-    check.add_argument("config")
+    check = sub.add_parser("check-config", help="validate a deployment file (exit 0 ok, 2 errors)",
+                           description="Decode a deployment file and resolve every adapter and "
+                                       "strategy it names; list every problem found.")
+    check.add_argument("config", metavar="CONFIG", help="the deployment TOML file to check")
 
     for name, (_, helptext) in EXTERNAL_COMMANDS.items():
         ext = sub.add_parser(name, help=helptext, add_help=False)
@@ -70,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     from engine.config import ConfigError, default_config_path, load_config
     from engine.logging import configure_logging
     from engine.plugins import PluginError
+    from engine.startup import VenueStartFailed
 
     path = Path(args.config) if args.config else default_config_path()
     try:
@@ -92,10 +104,14 @@ def _run(args: argparse.Namespace) -> int:
 
                 config = msgspec.structs.replace(
                     config, deployment=msgspec.structs.replace(config.deployment, journal=args.journal))
-            runtime.run_live(config, args.duration)
+            runtime.run_live(config, args.duration, fail_fast=args.fail_fast)
     except (ConfigError, PluginError) as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 2
+    except VenueStartFailed as exc:
+        for venue, why in exc.failures.items():
+            print(f"volta run: venue {venue} did not start: {why}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 0
     return 0

@@ -31,6 +31,7 @@ from engine.model import TradingState
 from engine.reconcile import rebuild, reconcile, recover
 from engine.plugins import PluginError, load_object, resolve_strategy
 from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
+from engine.startup import VenueStarter
 from engine.status import status_fields
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
@@ -119,6 +120,10 @@ class Node:
     journal_path: str = ""
     control: ControlWatcher | None = None
     recovered: bool = False
+    fail_fast: bool = False
+    """A venue that does not start ends the run (``VenueStartFailed``) instead of being retried."""
+    starter: VenueStarter | None = None
+    opened: bool = False
     _tasks: set[Any] = field(default_factory=set)
     _reconciling: set[str] = field(default_factory=set)
 
@@ -128,6 +133,7 @@ class Node:
 
     async def start(self) -> None:
         k = self.kernel
+        self.opened = True  # from here on ``stop`` has something to close
         # Recovery (engine/reconcile.py): the journal first (with the instruments venues list
         # before connecting), then the venues, then reconciliation; trading only after it.
         k.gate.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
@@ -136,18 +142,13 @@ class Node:
         if k.journal is not None:
             rebuild(k, k.journal)
             k.killswitch.restore_losses()
-        for adapter in k.adapters.values():
-            await adapter.start()
-            k.add_instruments(adapter.instruments())
-            rate = getattr(adapter, "order_rate_limit", None)  # (rate, burst) from the venue's docs
-            if rate is not None:
-                k.gate.set_venue_rate(adapter.venue, *rate)
-            log.info("venue_started", venue=adapter.venue, instruments=len(adapter.instruments()))
-        self.recovered = await recover(k)
-        cod = self.config.risk.cancel_on_disconnect_s
-        if cod > 0:
-            for adapter in k.adapters.values():
-                adapter.enable_cancel_on_disconnect(cod)
+        # A venue that does not start is held HALTED and retried (engine/startup.py).
+        self.starter = VenueStarter(lambda src, why: k.gate.hold(src, TradingState.HALTED, why),
+                                    k.gate.release, self._venue_up)
+        up = await self.starter.start_all(list(k.adapters.values()), self.fail_fast)
+        for adapter in up:
+            self._register_venue(adapter)
+        self.recovered = await recover(k, venues=up)
         k.on_reconcile_request = self._reconcile_later
         for sid, cls, params, venue in self.strategy_specs:
             ctx = StrategyContext(k, sid, venue)
@@ -176,6 +177,30 @@ class Node:
         self.started = True
         log.info("node_started", deployment=self.config.deployment.name,
                  strategies=list(k.strategies), state=str(k.gate.state))
+
+    def _register_venue(self, adapter: VenueAdapter) -> None:
+        k = self.kernel
+        k.add_instruments(adapter.instruments())
+        rate = getattr(adapter, "order_rate_limit", None)  # (rate, burst) from the venue's docs
+        if rate is not None:
+            k.gate.set_venue_rate(adapter.venue, *rate)
+        cod = self.config.risk.cancel_on_disconnect_s
+        if cod > 0:
+            adapter.enable_cancel_on_disconnect(cod)
+        log.info("venue_started", venue=adapter.venue, instruments=len(adapter.instruments()))
+
+    async def _venue_up(self, adapter: VenueAdapter) -> None:
+        """A venue that was down at start came up: register it, reconcile it (retried)."""
+        self._register_venue(adapter)
+        delay = 1.0
+        while True:
+            try:
+                await reconcile(self.kernel, adapter)
+                return
+            except Exception as exc:  # noqa: BLE001 - retried; the venue's hold stays
+                log.error("reconcile_failed", venue=adapter.venue, error=str(exc) or repr(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     def _reconcile_later(self, venue: str) -> None:
         """Reconcile ``venue`` (``*``: all, then start the strategies) outside the core."""
@@ -220,11 +245,14 @@ class Node:
         log.info("status", **fields)
 
     async def stop(self) -> None:
-        """Ordered shutdown: strategies, open orders, venues, journal."""
-        if not self.started:
+        """Ordered shutdown: strategies, open orders, venues, journal (also after a start that
+        was interrupted or failed part way)."""
+        if not self.opened:
             return
-        self.started = False
+        self.opened = self.started = False
         k = self.kernel
+        if self.starter is not None:
+            await self.starter.stop()
         for handle in self.timers:
             handle.cancel()
         for task in list(self._tasks):
@@ -295,15 +323,31 @@ async def _serve(node: Node, duration_s: float | None) -> None:
     if pid_file is not None:
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n")
+    # The duration counts from here: a venue that takes long to answer (or never does) at
+    # start does not stretch the run, and a signal during the start ends it too.
+    deadline = loop.time() + duration_s if duration_s is not None else None
     try:
-        await node.start()
+        starting = loop.create_task(node.start(), name="node-start")
+        stopping = loop.create_task(stop.wait(), name="stop-wait")
+        await asyncio.wait({starting, stopping}, timeout=duration_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            stopping.cancel()
+            log.info("stop_requested", reason="signal" if stop.is_set() else "duration",
+                     seconds=duration_s, during="start")
+            return
+        starting.result()  # VenueStartFailed (fail fast) ends the run here
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(a.run(), name=f"venue-{a.venue}")
                      for a in node.kernel.adapters.values()]
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=duration_s)
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            done, _ = await asyncio.wait({stopping}, timeout=remaining)
+            stopping.cancel()
+            if done:
                 log.info("stop_requested", reason="signal")
-            except TimeoutError:
+            else:
                 log.info("stop_requested", reason="duration", seconds=duration_s)
             await node.stop()
             for task in tasks:
@@ -319,11 +363,13 @@ async def _serve(node: Node, duration_s: float | None) -> None:
                 pass
 
 
-def run_live(config: VoltaConfig, duration_s: float | None = None) -> Node:
-    """Run on the wall clock (uvloop) until a signal or ``duration_s``; returns the node."""
+def run_live(config: VoltaConfig, duration_s: float | None = None, fail_fast: bool = False) -> Node:
+    """Run on the wall clock (uvloop) until a signal or ``duration_s``; returns the node.
+    ``fail_fast``: a venue that does not start raises ``VenueStartFailed`` (else it is retried)."""
     import uvloop
 
     node = build_node(config, LiveClock())
+    node.fail_fast = fail_fast
     uvloop.run(_serve(node, duration_s))
     return node
 
