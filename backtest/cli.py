@@ -29,6 +29,7 @@ from backtest.sweep import (
     table_text,
 )
 from engine.config import ConfigError
+from engine.outputs import OutputPathError, check_output_dir
 from engine.runtime import resolve_plugins
 
 
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             raise ConfigError(problems, args.config)
         spec = backtest_spec(config)
-        out = Path(args.output or Path("var/backtest") / config.deployment.name)
+        out = check_output_dir(args.output or Path("var/backtest") / config.deployment.name,
+                               "--output" if args.output else "output folder")
         from engine.logging import configure_logging
 
         configure_logging(config.logging.level, config.logging.format, stream=_Stderr())  # type: ignore[arg-type]
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(file=sys.stderr)
         write_outputs(result, out, f"Backtest: {config.deployment.name}")
-    except (ConfigError, OverrideError, StoreError) as exc:
+    except (ConfigError, OverrideError, StoreError, OutputPathError) as exc:
         print(f"volta backtest: {exc}", file=sys.stderr)
         return 2
     s = result.summary

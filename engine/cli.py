@@ -89,6 +89,15 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"{path}: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    from engine.outputs import OutputPathError, check_output_file
+
+    journal = args.journal or config.deployment.journal
+    if journal != ":memory:":
+        try:
+            check_output_file(journal, "--journal" if args.journal else "deployment.journal")
+        except OutputPathError as exc:
+            print(f"volta run: {exc}", file=sys.stderr)
+            return 2
     configure_logging(config.logging.level, args.log_format or config.logging.format)
     from engine import runtime
 
