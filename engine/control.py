@@ -106,7 +106,7 @@ class ControlWatcher:
         ks = k.killswitch
         what = cmd.get("cmd")
         reason = str(cmd.get("reason") or "operator")
-        log.warning("control_command", cmd=what, level=cmd.get("level"), reason=reason)
+        log.warning("control_command", cmd=what, kill_level=cmd.get("level"), reason=reason)
         if what == "kill":
             level = int(cmd.get("level", 1))
             ks.trip(level, reason, "operator")
