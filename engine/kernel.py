@@ -22,7 +22,7 @@ from engine.book import OrderBook
 from engine.chains import ChainView
 from engine.integrity import BookKeeper
 from engine.bus import MessageBus
-from engine.clock import Clock, TimerHandle
+from engine.clock import NS_PER_S, Clock, TimerHandle
 from engine.journal import Journal
 from engine.model import (
     BookDelta,
@@ -51,6 +51,7 @@ from engine.model import (
 from engine.killswitch import KillSwitch
 from engine.orders import TERMINAL, IllegalTransition, OrderBookkeeper
 from engine.portfolio import Portfolio
+from engine.repeats import RepeatAggregator
 from engine.risk import RiskGate, RiskLimits
 from engine.router import ExecutionRouter
 from engine.strategy import Strategy
@@ -67,6 +68,7 @@ class Kernel:
                  trading_state: TradingState = TradingState.ACTIVE) -> None:
         self.clock = clock
         self.log = structlog.get_logger("volta")
+        self.denial_log = RepeatAggregator(self.log, "order_denied", "orders_denied", 10 * NS_PER_S)
         self.bus = MessageBus(on_error=self._on_handler_error)
         self.instruments: dict[str, Instrument] = {}
         self.book_keeper = BookKeeper(publish=self.bus.publish, request_resync=self._request_resync)
@@ -491,8 +493,9 @@ class Kernel:
             ob.transition(order, "expire")
         elif isinstance(ev, OrderDenied):
             self.counters["denials"] += 1
-            self.log.info("order_denied", client_order_id=ev.client_order_id, reason=ev.reason,
-                          detail=ev.detail)
+            # first denial per reason and interval in full, the rest counted (engine/repeats.py)
+            self.denial_log.record(ev.reason, self.clock.now_ns(),
+                                   client_order_id=ev.client_order_id, detail=ev.detail)
 
     def _on_status_report(self, report: OrderStatusReport) -> None:
         if self.journal is not None:

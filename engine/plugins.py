@@ -260,6 +260,7 @@ class {{Class}}(Strategy[{{Class}}Config]):
         self.inst = inst
         self.state = self.ctx.load_state({{Class}}State) or {{Class}}State()
         self.last_ns = 0
+        self.denials: dict[str, int] = {}
         self.ctx.subscribe_book(self.iid)  # -> on_book / on_book_status
 
     def on_book(self, book: OrderBook) -> None:
@@ -292,8 +293,9 @@ class {{Class}}(Strategy[{{Class}}Config]):
         self.ctx.log.info("filled", side=str(event.side), qty=event.quantity, price=event.price)
 
     def on_order_denied(self, event: OrderDenied) -> None:
-        # The risk gate said no before anything left: event.reason is a stable code.
-        self.ctx.log.warning("denied", reason=event.reason, detail=event.detail)
+        # The risk gate said no before anything left: event.reason is a stable code. The engine
+        # already logs denials (aggregated per reason): count them here, react if you need to.
+        self.denials[event.reason] = self.denials.get(event.reason, 0) + 1
 
     def on_halt(self, state: TradingState, reason: str) -> None:
         self.ctx.cancel_quote(self.iid)  # nothing new may leave anyway; cancels always may

@@ -265,6 +265,7 @@ class Node:
                 await adapter.stop()
             except Exception:  # noqa: BLE001 - keep closing the others
                 log.exception("venue_stop_failed", venue=adapter.venue)
+        k.denial_log.flush(self.clock.now_ns())
         self._status(self.clock.now_ns())
         if k.journal is not None:
             k.journal.close()
