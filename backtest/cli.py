@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
+    from engine.plugins import add_module_folder
+
+    add_module_folder(Path(args.config).parent)  # strategies next to the deployment file
     try:
         sweeps = parse_sweeps(args.sweep)
         config, _ = load_with_overrides(args.config, [], args.seed)

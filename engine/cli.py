@@ -69,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         from engine.config import check_config
+        from engine.plugins import add_module_folder
         from engine.runtime import resolve_plugins
+
+        add_module_folder(Path(args.config).parent)  # strategies next to the deployment file
 
         return check_config(args.config, resolve=resolve_plugins)
     if args.command == "run":
@@ -80,10 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from engine.config import ConfigError, default_config_path, load_config
     from engine.logging import configure_logging
-    from engine.plugins import PluginError
+    from engine.plugins import PluginError, add_module_folder
     from engine.startup import VenueStartFailed
 
     path = Path(args.config) if args.config else default_config_path()
+    add_module_folder(path.parent)  # strategies next to the deployment file
     try:
         config = load_config(path)
     except ConfigError as exc:
