@@ -102,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _sweep_progress(done: int, total: int, label: str, wall_s: float) -> None:
+    print(f"sweep: {done}/{total} runs done ({label})  {wall_s:7.1f} s", file=sys.stderr, flush=True)
+
+
 def _sweep(args: argparse.Namespace, config: object, spec: object, sweeps: list, out: Path) -> int:
     data_spec = spec.data  # type: ignore[attr-defined]
     points = prepare(args.config, sweeps, args.seed)  # every point valid before any work
@@ -112,7 +116,8 @@ def _sweep(args: argparse.Namespace, config: object, spec: object, sweeps: list,
             store_dir = data_spec.store or str(Path(tmp) / "store")
             if not (Path(store_dir) / "meta.json").is_file():
                 stores.save(load_data(config, spec), store_dir)  # type: ignore[arg-type]
-        rows = run_sweep(points, out, store_dir, args.workers)
+        rows = run_sweep(points, out, store_dir, args.workers,
+                         progress=None if args.quiet else _sweep_progress)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.csv").write_text(table_csv(rows), encoding="utf-8")
     print(table_text(rows))
