@@ -38,6 +38,8 @@ from adapters.capture import CaptureWriter
 from engine.config import ConfigError, load_config
 from engine.config.secrets import known_secret_values
 from engine.clock import LiveClock
+from engine.outputs import OutputPathError, check_output_file
+from engine.startup import describe_start_failure
 
 _log = structlog.get_logger("volta.record")
 
@@ -127,45 +129,91 @@ def _make_adapters(config: Any) -> list[Any]:
             for name, vc in config.venues.items() if vc.enabled]
 
 
+class NothingRecorded(Exception):
+    """No venue started: ``failures`` says why, per venue (one line each)."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(f"{v}: {why}" for v, why in failures.items()) or "no venue started")
+
+
+async def _start_all(adapters: list[Any], started: list[Any], failures: dict[str, str]) -> None:
+    """Start every venue concurrently; a failure becomes one line in ``failures``."""
+    async def one(adapter: Any) -> None:
+        try:
+            await adapter.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported per venue, the others record
+            failures[adapter.venue] = describe_start_failure(adapter, exc)
+            return
+        started.append(adapter)
+        _log.info("record.venue_started", venue=adapter.venue,
+                  instruments=len(adapter.instruments()))
+
+    await asyncio.gather(*(one(a) for a in adapters))
+
+
 async def record(config_path: str, output: str, duration_s: float | None,
-                 stop: asyncio.Event | None = None) -> dict[str, int]:
-    """Record until ``duration_s`` passes or ``stop`` is set; return records written per kind."""
+                 stop: asyncio.Event | None = None,
+                 failures: dict[str, str] | None = None) -> dict[str, int]:
+    """Record until ``duration_s`` passes or ``stop`` is set; return records written per kind.
+
+    The duration counts from the call: connecting is part of it. A venue that does not start is
+    reported in ``failures`` (venue -> why) and the others record; when none started,
+    ``NothingRecorded`` is raised and a capture file this call created is removed."""
+    deadline = None if duration_s is None else time.monotonic() + duration_s
     config = load_config(config_path)
     adapters = _make_adapters(config)
     if not adapters:
         raise ConfigError([])
     stop = stop if stop is not None else asyncio.Event()
+    failures = failures if failures is not None else {}
     clock = LiveClock()
     counts: dict[str, int] = {}
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    with CaptureWriter(output) as writer, Tap(writer) as tap:
-        for adapter in adapters:
-            rest = getattr(adapter, "rest", None)
-            if rest is not None and hasattr(rest, "on_body"):
-                rest.on_body = tap.rest_hook(adapter.venue)
-            adapter.bind(lambda ev: counts.__setitem__("events", counts.get("events", 0) + 1),
-                         clock)
-        started: list[Any] = []
-        try:
+    created = not Path(output).exists()
+    try:
+        with CaptureWriter(output) as writer, Tap(writer) as tap:
             for adapter in adapters:
-                await adapter.start()
-                started.append(adapter)
-                _log.info("record.venue_started", venue=adapter.venue,
-                          instruments=len(adapter.instruments()))
-            deadline = None if duration_s is None else time.monotonic() + duration_s
-            while not stop.is_set():
-                left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
-                if left <= 0:
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), left)
+                rest = getattr(adapter, "rest", None)
+                if rest is not None and hasattr(rest, "on_body"):
+                    rest.on_body = tap.rest_hook(adapter.venue)
+                adapter.bind(lambda ev: counts.__setitem__("events", counts.get("events", 0) + 1),
+                             clock)
+            started: list[Any] = []
+            try:
+                starting = asyncio.ensure_future(_start_all(adapters, started, failures))
+                stopping = asyncio.ensure_future(stop.wait())
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                await asyncio.wait({starting, stopping}, timeout=left,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if not starting.done():  # the duration (or Ctrl-C) ended the run while connecting
+                    starting.cancel()
+                    await asyncio.gather(starting, return_exceptions=True)
+                    for adapter in adapters:
+                        if adapter not in started and adapter.venue not in failures:
+                            failures[adapter.venue] = "still connecting when the recording ended"
+                if not started:
+                    raise NothingRecorded(failures)
+                while not stop.is_set():
+                    left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+                    if left <= 0:
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), left)
+                    writer.flush()
+            finally:
+                for adapter in reversed(started):
+                    with contextlib.suppress(Exception):
+                        await adapter.stop()
                 writer.flush()
-        finally:
-            for adapter in reversed(started):
-                with contextlib.suppress(Exception):
-                    await adapter.stop()
-            writer.flush()
-            counts["records"] = writer.records
+                counts["records"] = writer.records
+    except NothingRecorded:
+        if created:
+            Path(output).unlink(missing_ok=True)  # a capture of nothing is not worth a file
+        raise
     _log.info("record.done", output=output, records=counts["records"])
     return counts
 
@@ -179,6 +227,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
     args = ap.parse_args(argv)
     output = args.output or time.strftime("captures/record-%Y%m%dT%H%M%SZ.jsonl.gz", time.gmtime())
+    try:
+        check_output_file(output, "--output" if args.output else "capture file")
+    except OutputPathError as exc:
+        print(f"volta record: {exc}", file=sys.stderr)
+        return 2
+    failures: dict[str, str] = {}
 
     async def run() -> dict[str, int]:
         stop = asyncio.Event()
@@ -186,7 +240,7 @@ def main(argv: list[str]) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        return await record(args.config, output, args.duration, stop)
+        return await record(args.config, output, args.duration, stop, failures)
 
     try:
         counts = asyncio.run(run())
@@ -196,9 +250,16 @@ def main(argv: list[str]) -> int:
         if not err.problems:
             print(f"{args.config}: no enabled venue to record", file=sys.stderr)
         return 2
-    except (OSError, RuntimeError, TimeoutError) as exc:
-        print(f"volta record: {exc}", file=sys.stderr)
+    except NothingRecorded as exc:
+        for venue, why in exc.failures.items():
+            print(f"volta record: venue {venue} did not start: {why}", file=sys.stderr)
+        print("volta record: nothing recorded", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"volta record: {output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for venue, why in failures.items():
+        print(f"volta record: venue {venue} did not start (not recorded): {why}", file=sys.stderr)
     print(f"recorded {counts.get('records', 0)} records to {output}")
     return 0
 

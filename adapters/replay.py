@@ -272,7 +272,8 @@ def merge(summaries: list[dict[str, Any]], files: list[str]) -> dict[str, Any]:
     for key in ("status_changes", "malformed_details", "bbo_mismatch_details"):
         out[key] = [x for s in summaries for x in s[key]][:_MAX_DETAILS]
     out["files"] = files
-    out["consistent"] = not any(out[k] for k in FAILURE_KEYS)
+    # nothing decoded is nothing verified: not "consistent"
+    out["consistent"] = out["messages"] > 0 and not any(out[k] for k in FAILURE_KEYS)
     return out
 
 
@@ -305,30 +306,58 @@ def format_text(s: dict[str, Any]) -> str:
     for iid, b in s["books"].items():
         lines.append(f"  {iid:40s} {b['status']:8s} bid {_fmt_level(b['bid']):>28s}   "
                      f"ask {_fmt_level(b['ask'])}")
-    lines.append("result           " + ("consistent" if s["consistent"] else "INTEGRITY FAILURES"))
+    result = "consistent" if s["consistent"] else \
+        "INTEGRITY FAILURES" if any(s[k] for k in FAILURE_KEYS) else "NO MARKET DATA (nothing checked)"
+    lines.append("result           " + result)
     return "\n".join(lines)
 
 
+CAPTURE_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def capture_files(folder: Path) -> list[Path]:
+    """The capture files in ``folder`` and below, in name order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``volta replay``; returns the exit code."""
+    """Entry point of ``volta replay``; returns the exit code (0 consistent, 1 integrity
+    failures or no market data at all, 2 usage: missing, empty or unreadable captures)."""
     parser = argparse.ArgumentParser(prog="volta replay",
                                      description="Replay captures through codecs and books.")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="capture (JSON Lines, gzip ok)")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="capture (JSON Lines, gzip ok), or a folder: every *.jsonl and "
+                             "*.jsonl.gz in it and below")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     try:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:  # argparse printed the usage message
         return 0 if exc.code == 0 else 2
+    files: list[str] = []
     for name in args.files:
-        if not Path(name).is_file():
-            print(f"volta replay: no such file: {name}", file=sys.stderr)
+        path = Path(name)
+        if path.is_dir():
+            found = capture_files(path)
+            if not found:
+                print(f"volta replay: {name}: a folder with no capture files "
+                      f"({', '.join('*' + s for s in CAPTURE_SUFFIXES)})", file=sys.stderr)
+                return 2
+            files.extend(str(f) for f in found)
+        elif path.is_file():
+            files.append(name)
+        else:
+            print(f"volta replay: no such file or folder: {name}", file=sys.stderr)
             return 2
     try:
-        summaries = [replay_file(name) for name in args.files]
+        summaries = [replay_file(name) for name in files]
     except ReplayError as exc:
         print(f"volta replay: {exc}", file=sys.stderr)
         return 2
-    summary = merge(summaries, list(args.files))
+    empty = [f for f, s in zip(files, summaries, strict=True) if s["messages"] + s["ws_sent"] + s["opens"] == 0]
+    if empty:
+        print(f"volta replay: {empty[0]}: empty capture (no records): nothing to check", file=sys.stderr)
+        return 2
+    summary = merge(summaries, files)
     if args.json:
         sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     else:

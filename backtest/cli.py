@@ -30,6 +30,7 @@ from backtest.sweep import (
     table_text,
 )
 from engine.config import ConfigError
+from engine.outputs import OutputPathError, check_output_dir
 from engine.runtime import resolve_plugins
 
 
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
+    from engine.plugins import add_module_folder
+
+    add_module_folder(Path(args.config).parent)  # strategies next to the deployment file
     try:
         sweeps = parse_sweeps(args.sweep)
         config, _ = load_with_overrides(args.config, [], args.seed)
@@ -74,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             raise ConfigError(problems, args.config)
         spec = backtest_spec(config)
-        out = Path(args.output or Path("var/backtest") / config.deployment.name)
+        out = check_output_dir(args.output or Path("var/backtest") / config.deployment.name,
+                               "--output" if args.output else "output folder")
         from engine.logging import configure_logging
 
         configure_logging(config.logging.level, config.logging.format, stream=_Stderr())  # type: ignore[arg-type]
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(file=sys.stderr)
         write_outputs(result, out, f"Backtest: {config.deployment.name}")
-    except (ConfigError, OverrideError, StoreError) as exc:
+    except (ConfigError, OverrideError, StoreError, OutputPathError) as exc:
         print(f"volta backtest: {exc}", file=sys.stderr)
         return 2
     s = result.summary
@@ -96,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
           f"Sharpe {_sharpe(s['risk'])}, max drawdown {s['risk']['max_drawdown_usd']} USD")
     print(f"report: {out / 'report.html'}")
     return 0
+
+
+def _sweep_progress(done: int, total: int, label: str, wall_s: float) -> None:
+    print(f"sweep: {done}/{total} runs done ({label})  {wall_s:7.1f} s", file=sys.stderr, flush=True)
 
 
 def _sweep(args: argparse.Namespace, config: object, spec: object, sweeps: list, out: Path) -> int:
@@ -108,7 +117,8 @@ def _sweep(args: argparse.Namespace, config: object, spec: object, sweeps: list,
             store_dir = data_spec.store or str(Path(tmp) / "store")
             if not (Path(store_dir) / "meta.json").is_file():
                 stores.save(load_data(config, spec), store_dir)  # type: ignore[arg-type]
-        rows = run_sweep(points, out, store_dir, args.workers)
+        rows = run_sweep(points, out, store_dir, args.workers,
+                         progress=None if args.quiet else _sweep_progress)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.csv").write_text(table_csv(rows), encoding="utf-8")
     print(table_text(rows))

@@ -19,8 +19,11 @@ import math
 import multiprocessing
 import os
 import re
+import sys
+import time
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +181,12 @@ def _run_point(config_text: str, label: str, out_dir: str, store_dir: str) -> di
     from backtest.report import write_outputs
     from backtest.runner import run_backtest
 
+    from engine.logging import configure_logging
+
     config = load_config_text(config_text, source=label)
+    # a spawned worker starts with structlog's defaults (everything, to stdout): the
+    # deployment's [logging] applies here as in the parent
+    configure_logging(config.logging.level, config.logging.format, stream=sys.stderr)
     data = stores.load(store_dir) if store_dir else None
     result = run_backtest(config, data=data, progress_every_s=0.0)
     write_outputs(result, out_dir, f"{config.deployment.name} {label}")
@@ -199,16 +207,23 @@ def prepare(path: str | Path, sweeps: list[tuple[str, list[Any]]], seed: int | N
 
 
 def run_sweep(points: list[tuple[str, str, list[tuple[str, Any]]]], out: Path, store_dir: str,
-              workers: int | None = None) -> list[dict[str, Any]]:
-    """Run prepared grid points; returns one row per point (overrides + headline metrics)."""
+              workers: int | None = None,
+              progress: Callable[[int, int, str, float], None] | None = None) -> list[dict[str, Any]]:
+    """Run prepared grid points; returns one row per point (overrides + headline metrics).
+    ``progress(done, total, label, wall_s)`` is called as each point finishes."""
     jobs = [(text, label, str(out / f"run-{n:03d}"), store_dir, overrides)
             for n, (text, label, overrides) in enumerate(points)]
     max_workers = max(1, min(workers or os.cpu_count() or 1, os.cpu_count() or 1, len(jobs)))
     rows = []
     # spawn, not fork: the parent's Numba/OpenMP thread pool must not be forked
     ctx = multiprocessing.get_context("spawn")
+    t0 = time.monotonic()
     with ProcessPoolExecutor(max_workers=max_workers, mp_context=ctx) as pool:
         futures = [pool.submit(_run_point, t, lab, o, s) for t, lab, o, s, _ in jobs]
+        if progress is not None:
+            labels = {fut: lab for fut, (_, lab, _, _, _) in zip(futures, jobs, strict=True)}
+            for done, fut in enumerate(as_completed(futures), 1):
+                progress(done, len(futures), labels[fut], time.monotonic() - t0)
         for (_, _, o, _, overrides), fut in zip(jobs, futures, strict=True):
             summary = fut.result()
             row: dict[str, Any] = {"run": Path(o).name}

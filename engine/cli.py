@@ -26,7 +26,10 @@ EXTERNAL_COMMANDS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="volta", description="Volta trading engine")
+    p = argparse.ArgumentParser(
+        prog="volta", description="Volta trading engine",
+        epilog="exit status: 0 done, 2 bad configuration or arguments, "
+               "3 a venue did not start and --fail-fast was given")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a deployment (default: the built-in paper deployment)")
@@ -35,11 +38,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="stop by itself after this many seconds")
     run.add_argument("--virtual", action="store_true",
                      help="run on a virtual clock as fast as possible (needs --duration)")
-    run.add_argument("--journal", default=None, help="override deployment.journal")
-    run.add_argument("--log-format", choices=("auto", "json", "console"), default=None)
+    run.add_argument("--journal", default=None, metavar="PATH",
+                     help="write the journal here instead of deployment.journal")
+    run.add_argument("--log-format", choices=("auto", "json", "console"), default=None,
+                     help="override [logging] format: json lines, console text, or auto "
+                          "(console on a terminal, json otherwise)")
+    run.add_argument("--fail-fast", action="store_true",
+                     help="exit with status 3 when a venue cannot be reached or refuses the "
+                          "credentials at start (default: stay HALTED and retry with backoff)")
 
-    check = sub.add_parser("check-config", help="validate a deployment file (exit 0 ok, 2 errors)")
-    check.add_argument("config")
+    check = sub.add_parser("check-config", help="validate a deployment file (exit 0 ok, 2 errors)",
+                           description="Decode a deployment file and resolve every adapter and "
+                                       "strategy it names; list every problem found.")
+    check.add_argument("config", metavar="CONFIG", help="the deployment TOML file to check")
 
     for name, (_, helptext) in EXTERNAL_COMMANDS.items():
         ext = sub.add_parser(name, help=helptext, add_help=False)
@@ -61,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         from engine.config import check_config
+        from engine.plugins import add_module_folder
         from engine.runtime import resolve_plugins
+
+        add_module_folder(Path(args.config).parent)  # strategies next to the deployment file
 
         return check_config(args.config, resolve=resolve_plugins)
     if args.command == "run":
@@ -73,14 +87,25 @@ def _run(args: argparse.Namespace) -> int:
     from engine.config import ConfigError, default_config_path, load_config
     from engine.journal import JournalError
     from engine.logging import configure_logging
-    from engine.plugins import PluginError
+    from engine.plugins import PluginError, add_module_folder
+    from engine.startup import VenueStartFailed
 
     path = Path(args.config) if args.config else default_config_path()
+    add_module_folder(path.parent)  # strategies next to the deployment file
     try:
         config = load_config(path)
     except ConfigError as exc:
         print(f"{path}: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    from engine.outputs import OutputPathError, check_output_file
+
+    journal = args.journal or config.deployment.journal
+    if journal != ":memory:":
+        try:
+            check_output_file(journal, "--journal" if args.journal else "deployment.journal")
+        except OutputPathError as exc:
+            print(f"volta run: {exc}", file=sys.stderr)
+            return 2
     configure_logging(config.logging.level, args.log_format or config.logging.format)
     from engine import runtime
 
@@ -96,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
 
                 config = msgspec.structs.replace(
                     config, deployment=msgspec.structs.replace(config.deployment, journal=args.journal))
-            runtime.run_live(config, args.duration)
+            runtime.run_live(config, args.duration, fail_fast=args.fail_fast)
     except (ConfigError, PluginError) as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 2
@@ -106,6 +131,10 @@ def _run(args: argparse.Namespace) -> int:
     except ConnectionError as exc:  # a cluster service cannot reach NATS (docs/cluster.md)
         print(f"{path}: {exc}", file=sys.stderr)
         return 1
+    except VenueStartFailed as exc:
+        for venue, why in exc.failures.items():
+            print(f"volta run: venue {venue} did not start: {why}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 0
     return 0

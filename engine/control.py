@@ -106,7 +106,7 @@ class ControlWatcher:
         ks = k.killswitch
         what = cmd.get("cmd")
         reason = str(cmd.get("reason") or "operator")
-        log.warning("control_command", cmd=what, level=cmd.get("level"), reason=reason)
+        log.warning("control_command", cmd=what, kill_level=cmd.get("level"), reason=reason)
         if what == "kill":
             level = int(cmd.get("level", 1))
             ks.trip(level, reason, "operator")
@@ -143,9 +143,15 @@ def kill_main(argv: list[str]) -> int:
     """``volta kill [--level N] [--reason TEXT] [--clear] [--enable-strategy ID] [--journal PATH]``."""
     p = argparse.ArgumentParser(prog="volta kill", description=(
         "Trip the kill switch of a running daemon (1 halt new orders, 2 cancel all, 3 flatten), "
-        "clear it, or re-enable a strategy disabled by the repeated-execution throttle."))
-    p.add_argument("--level", type=int, choices=(1, 2, 3), default=1)
-    p.add_argument("--reason", default="operator")
+        "clear it, or re-enable a strategy disabled by the repeated-execution throttle."),
+        epilog="Commands go to a running daemon only: with no daemon running on the journal, "
+               "nothing is queued and the exit status is 1 (start a deployment halted with "
+               "risk.kill_switch = true instead).")
+    p.add_argument("--level", type=int, choices=(1, 2, 3), default=1,
+                   help="1 halt new orders, 2 also cancel every open order, 3 also flatten "
+                        "every position (default 1)")
+    p.add_argument("--reason", default="operator", metavar="TEXT",
+                   help="why, in words: written to the journal and the logs (default 'operator')")
     p.add_argument("--clear", action="store_true", help="lift the kill switch and loss-limit holds")
     p.add_argument("--enable-strategy", metavar="ID")
     p.add_argument("--status", action="store_true", help="only report the daemon's state")
@@ -163,6 +169,13 @@ def kill_main(argv: list[str]) -> int:
         return 2
     if args.signal:
         return _send_signal(journal, args.level)
+    running = daemon_pid(journal)
+    if running is None:
+        # a command queued for no one would be ignored by a daemon started later (it reads
+        # only what is appended while it runs): say so instead of pretending it will apply
+        print(f"volta kill: no daemon is running with journal {journal} (no live process in "
+              f"{pid_path(journal)}); nothing was sent", file=sys.stderr)
+        return 1
     cid = uuid.uuid4().hex
     if args.clear:
         cmd: dict[str, Any] = {"cmd": "clear"}
@@ -201,6 +214,21 @@ def kill_main(argv: list[str]) -> int:
           f"(is it running with journal {journal}?); the command stays queued in {path}",
           file=sys.stderr)
     return 1
+
+
+def daemon_pid(journal: str | Path) -> int | None:
+    """The pid of the daemon running on ``journal``: its pid file names a live process."""
+    try:
+        pid = int(pid_path(journal).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # a stale pid file (the daemon was killed hard)
+    except PermissionError:
+        return pid  # alive, another user's
+    return pid
 
 
 def _find_ack(path: Path, start: int, cid: str) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from engine.book import OrderBook
 from engine.chains import ChainView
 from engine.integrity import BookKeeper
 from engine.bus import MessageBus
-from engine.clock import Clock, TimerHandle
+from engine.clock import NS_PER_S, Clock, TimerHandle
 from engine.journal import Journal
 from engine.model import (
     canonical_asset,

@@ -57,7 +57,7 @@ class KillSwitch:
         if level > self.level:
             self.level, self.reason, self.source = level, reason, source
         self.trips += 1
-        log.warning("kill_switch", level=level, name=LEVEL_NAMES[level], reason=reason, source=source)
+        log.warning("kill_switch", kill_level=level, name=LEVEL_NAMES[level], reason=reason, source=source)
         k.trading.hold("kill", TradingState.HALTED, f"kill switch level {self.level}: {reason}")
         self._journal(level, reason, source)
         if level >= CANCEL_ALL:

@@ -140,6 +140,19 @@ def _add_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventD
     return event_dict
 
 
+_RESERVED = ("level", "timestamp")
+"""Keys the chain itself writes: a caller's field of that name is kept as ``<key>_value``."""
+
+
+def _keep_reserved_fields(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """Move a caller's ``level=``/``timestamp=`` out of the way of the log level and time, which
+    would otherwise overwrite it (a kill switch level written as ``"level": "warning"``)."""
+    for key in _RESERVED:
+        if key in event_dict:
+            event_dict[f"{key}_value"] = event_dict.pop(key)
+    return event_dict
+
+
 def _orjson_dumps(obj: Any, default: Any = None, **_: Any) -> str:
     return orjson.dumps(
         obj, default=default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -202,6 +215,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: IO[str] | 
 
     chain: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        _keep_reserved_fields,
         structlog.processors.add_log_level,
         _add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

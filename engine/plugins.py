@@ -22,6 +22,8 @@ import importlib
 import importlib.metadata
 import keyword
 import re
+import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,19 @@ def load_object(path: str) -> Any:
         except AttributeError:
             raise PluginError(f"module {module_name!r} has no attribute {attr!r}") from None
     return obj
+
+
+def add_module_folder(folder: str | Path) -> None:
+    """Let strategies (and adapters) in ``folder`` import by module name: a deployment's own
+    folder, so ``class = "my_dipper:MyDipper"`` next to ``my_dipper.py`` works from anywhere.
+
+    Appended, never prepended: a user's module can never shadow Volta's own packages (nor the
+    standard library), whatever it is called; such a module simply is not found under that
+    name (see the README on module names).
+    """
+    path = str(Path(folder).resolve())
+    if path not in sys.path:
+        sys.path.append(path)
 
 
 def strategy_registry() -> dict[str, tuple[str, str]]:
@@ -195,9 +210,25 @@ def new_strategy_main(argv: list[str]) -> int:
     for fname, text in files.items():
         (out / fname).write_text(text, encoding="utf-8")
         print(f"wrote {out / fname}")
-    print(f"next: cd {out} && python -m pytest -q test_{name}.py && "
-          f"volta run {name}.paper.toml --virtual --duration 300")
+    # Every printed step must work as printed: the interpreter Volta runs in (which has Volta,
+    # maybe not pytest), and ``volta`` only if that is what the shell would find.
+    python = shlex.quote(sys.executable)
+    volta = _volta_command()
+    cd = "" if out.resolve() == Path.cwd().resolve() else f"cd {shlex.quote(str(out))} && "
+    print(f"next: {cd}{python} test_{name}.py && "
+          f"{volta} run {name}.paper.toml --virtual --duration 300")
     return 0
+
+
+def _volta_command() -> str:
+    """How to run this installation's ``volta`` from a shell, as short as is still right."""
+    script = Path(sys.executable).parent / "volta"
+    found = shutil.which("volta")
+    if script.is_file():
+        if found is not None and Path(found).resolve() == script.resolve():
+            return "volta"
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m engine"
 
 
 def render_templates(name: str) -> dict[str, str]:
@@ -216,7 +247,7 @@ def _fill(template: str, subst: dict[str, str]) -> str:
 _T_STRATEGY = '''"""{{Class}}: quotes around a slow EMA of the mid (a template: change the idea, keep the shape).
 
 Run it:   volta run {{name}}.paper.toml --virtual --duration 300
-Test it:  python -m pytest -q test_{{name}}.py
+Test it:  python test_{{name}}.py   (or python -m pytest -q test_{{name}}.py with pytest installed)
 Guide:    docs/strategies.md (every callback and context method, timing, risk denials)
 """
 
@@ -260,6 +291,7 @@ class {{Class}}(Strategy[{{Class}}Config]):
         self.inst = inst
         self.state = self.ctx.load_state({{Class}}State) or {{Class}}State()
         self.last_ns = 0
+        self.denials: dict[str, int] = {}
         self.ctx.subscribe_book(self.iid)  # -> on_book / on_book_status
 
     def on_book(self, book: OrderBook) -> None:
@@ -292,8 +324,9 @@ class {{Class}}(Strategy[{{Class}}Config]):
         self.ctx.log.info("filled", side=str(event.side), qty=event.quantity, price=event.price)
 
     def on_order_denied(self, event: OrderDenied) -> None:
-        # The risk gate said no before anything left: event.reason is a stable code.
-        self.ctx.log.warning("denied", reason=event.reason, detail=event.detail)
+        # The risk gate said no before anything left: event.reason is a stable code. The engine
+        # already logs denials (aggregated per reason): count them here, react if you need to.
+        self.denials[event.reason] = self.denials.get(event.reason, 0) + 1
 
     def on_halt(self, state: TradingState, reason: str) -> None:
         self.ctx.cancel_quote(self.iid)  # nothing new may leave anyway; cancels always may
@@ -325,13 +358,21 @@ def test_{{name}}_trades_in_the_paper_deployment(tmp_path: Path) -> None:
     assert k.router.sent > 0, "it should have placed orders"
     pos = k.portfolio.position("sim:BTC-PERP")
     assert pos is None or abs(pos.qty) <= 0.05 + 1e-9
+
+
+if __name__ == "__main__":  # runs without pytest too: python test_{{name}}.py
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        test_{{name}}_trades_in_the_paper_deployment(Path(tmp))
+    print("ok: test_{{name}}_trades_in_the_paper_deployment")
 '''
 
 _T_PAPER = """# {{Class}} on the built-in simulated venue (paper trading).
 #   volta run {{name}}.paper.toml                       # wall clock, Ctrl-C to stop
 #   volta run {{name}}.paper.toml --virtual --duration 300
-# Run from this directory so that "{{name}}:{{Class}}" imports (or install your package and
-# register a short name in the "volta.strategies" entry-point group).
+# "{{name}}:{{Class}}" imports from this file's folder, wherever you run volta from (or install
+# your package and register a short name in the "volta.strategies" entry-point group).
 
 [deployment]
 name = "{{name}}-paper"

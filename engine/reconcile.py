@@ -199,12 +199,13 @@ def apply_reconciliation(kernel: Kernel, report: VenueReconciliation) -> int:
 
 
 async def recover(kernel: Kernel, since_ns: int = 0, attempts: int = 3,
-                  timeout_s: float = 10.0) -> bool:
-    """Reconcile every venue (with retries); True when all succeeded. The gate holds trading
-    (``reconciliation``) until then."""
+                  timeout_s: float = 10.0, venues: list[VenueAdapter] | None = None) -> bool:
+    """Reconcile every venue (or only ``venues``: the ones that started; engine/startup.py
+    reconciles the others when they come up) with retries; True when all succeeded. The gate
+    holds trading (``reconciliation``) until then."""
     kernel.trading.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
     ok = True
-    for adapter in list(kernel.adapters.values()):
+    for adapter in list(kernel.adapters.values()) if venues is None else venues:
         for attempt in range(1, attempts + 1):
             try:
                 await reconcile(kernel, adapter, since_ns, timeout_s)

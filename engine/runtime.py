@@ -33,7 +33,7 @@ from engine.plugins import PluginError, load_object, resolve_strategy
 from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
 from engine.funding import FundingEngine
 from engine.risk.underlyings import canonical_keys, check_known
-
+from engine.startup import VenueStarter
 from engine.status import status_fields, status_line
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
@@ -126,6 +126,10 @@ class Node:
     funding: FundingEngine | None = None
     """Funding of perpetual positions (paper and backtest; live venues book their own)."""
     operator: Any = None  # engine.operator.Operator when [operator] is on (run_live only)
+    fail_fast: bool = False
+    """A venue that does not start ends the run (``VenueStartFailed``) instead of being retried."""
+    starter: VenueStarter | None = None
+    opened: bool = False
     _tasks: set[Any] = field(default_factory=set)
     _reconciling: set[str] = field(default_factory=set)
     cluster_service: Any = None  # cluster.node:NodeService when [cluster] deploys a node
@@ -136,6 +140,7 @@ class Node:
 
     async def start(self) -> None:
         k = self.kernel
+        self.opened = True  # from here on ``stop`` has something to close
         # Recovery (engine/reconcile.py): the journal first (with the instruments venues list
         # before connecting), then the venues, then reconciliation; trading only after it.
         k.trading.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
@@ -144,19 +149,15 @@ class Node:
         if k.journal is not None:
             rebuild(k, k.journal)
             k.killswitch.restore_losses()
-        for adapter in k.adapters.values():
-            await adapter.start()
-            k.add_instruments(adapter.instruments())
-            rate = getattr(adapter, "order_rate_limit", None)  # (rate, burst) from the venue's docs
-            if rate is not None:
-                k.gate.set_venue_rate(adapter.venue, *rate)
-            log.info("venue_started", venue=adapter.venue, instruments=len(adapter.instruments()))
-        check_known(self.config.risk.underlyings, k.instruments.values())
-        self.recovered = await recover(k)
-        cod = self.config.risk.cancel_on_disconnect_s
-        if cod > 0:
-            for adapter in k.adapters.values():
-                adapter.enable_cancel_on_disconnect(cod)
+        # A venue that does not start is held HALTED and retried (engine/startup.py).
+        self.starter = VenueStarter(lambda src, why: k.trading.hold(src, TradingState.HALTED, why),
+                                    k.trading.release, self._venue_up)
+        up = await self.starter.start_all(list(k.adapters.values()), self.fail_fast)
+        for adapter in up:
+            self._register_venue(adapter)
+        if len(up) == len(k.adapters):  # a venue still down has not listed its instruments
+            check_known(self.config.risk.underlyings, k.instruments.values())
+        self.recovered = await recover(k, venues=up)
         k.on_reconcile_request = self._reconcile_later
         for sid, cls, params, venue in self.strategy_specs:
             ctx = StrategyContext(k, sid, venue)
@@ -189,6 +190,30 @@ class Node:
         self.started = True
         log.info("node_started", deployment=self.config.deployment.name,
                  strategies=list(k.strategies), state=str(k.gate.state))
+
+    def _register_venue(self, adapter: VenueAdapter) -> None:
+        k = self.kernel
+        k.add_instruments(adapter.instruments())
+        rate = getattr(adapter, "order_rate_limit", None)  # (rate, burst) from the venue's docs
+        if rate is not None:
+            k.gate.set_venue_rate(adapter.venue, *rate)
+        cod = self.config.risk.cancel_on_disconnect_s
+        if cod > 0:
+            adapter.enable_cancel_on_disconnect(cod)
+        log.info("venue_started", venue=adapter.venue, instruments=len(adapter.instruments()))
+
+    async def _venue_up(self, adapter: VenueAdapter) -> None:
+        """A venue that was down at start came up: register it, reconcile it (retried)."""
+        self._register_venue(adapter)
+        delay = 1.0
+        while True:
+            try:
+                await reconcile(self.kernel, adapter)
+                return
+            except Exception as exc:  # noqa: BLE001 - retried; the venue's hold stays
+                log.error("reconcile_failed", venue=adapter.venue, error=str(exc) or repr(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     def _reconcile_later(self, venue: str) -> None:
         """Reconcile ``venue`` (``*``: all, then start the strategies) outside the core."""
@@ -233,11 +258,14 @@ class Node:
         log.info("status", console_line=status_line(fields), **fields)
 
     async def stop(self) -> None:
-        """Ordered shutdown: strategies, open orders, venues, journal."""
-        if not self.started:
+        """Ordered shutdown: strategies, open orders, venues, journal (also after a start that
+        was interrupted or failed part way)."""
+        if not self.opened:
             return
-        self.started = False
+        self.opened = self.started = False
         k = self.kernel
+        if self.starter is not None:
+            await self.starter.stop()
         for handle in self.timers:
             handle.cancel()
         for task in list(self._tasks):
@@ -252,6 +280,7 @@ class Node:
                 await adapter.stop()
             except Exception:  # noqa: BLE001 - keep closing the others
                 log.exception("venue_stop_failed", venue=adapter.venue)
+        k.execution.denial_log.flush(self.clock.now_ns())
         self._status(self.clock.now_ns())
         if k.journal is not None:
             k.execution.checkpoint()  # (a failed journal was reported when it failed)
@@ -316,20 +345,36 @@ async def _serve(node: Node, duration_s: float | None) -> None:
     if pid_file is not None:
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n")
+    # The duration counts from here: a venue that takes long to answer (or never does) at
+    # start does not stretch the run, and a signal during the start ends it too.
+    deadline = loop.time() + duration_s if duration_s is not None else None
     try:
         from engine.operator import make_operator, start_and_announce
 
         node.operator = make_operator(node.kernel, node.config, node.journal_path)
         if node.operator is not None:  # before start: its tape sees every event
             await start_and_announce(node.operator)
-        await node.start()
+        starting = loop.create_task(node.start(), name="node-start")
+        stopping = loop.create_task(stop.wait(), name="stop-wait")
+        await asyncio.wait({starting, stopping}, timeout=duration_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            stopping.cancel()
+            log.info("stop_requested", reason="signal" if stop.is_set() else "duration",
+                     seconds=duration_s, during="start")
+            return
+        starting.result()  # VenueStartFailed (fail fast) ends the run here
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(a.run(), name=f"venue-{a.venue}")
                      for a in node.kernel.adapters.values()]
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=duration_s)
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            done, _ = await asyncio.wait({stopping}, timeout=remaining)
+            stopping.cancel()
+            if done:
                 log.info("stop_requested", reason="signal")
-            except TimeoutError:
+            else:
                 log.info("stop_requested", reason="duration", seconds=duration_s)
             await node.stop()
             for task in tasks:
@@ -347,11 +392,13 @@ async def _serve(node: Node, duration_s: float | None) -> None:
                 pass
 
 
-def run_live(config: VoltaConfig, duration_s: float | None = None) -> Node:
-    """Run on the wall clock (uvloop) until a signal or ``duration_s``; returns the node."""
+def run_live(config: VoltaConfig, duration_s: float | None = None, fail_fast: bool = False) -> Node:
+    """Run on the wall clock (uvloop) until a signal or ``duration_s``; returns the node.
+    ``fail_fast``: a venue that does not start raises ``VenueStartFailed`` (else it is retried)."""
     import uvloop
 
     node = build_node(config, LiveClock())
+    node.fail_fast = fail_fast
     uvloop.run(_serve(node, duration_s))
     return node
 

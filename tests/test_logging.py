@@ -171,3 +171,26 @@ def test_bad_arguments() -> None:
         configure_logging("loud")
     with pytest.raises(ValueError, match="log format"):
         configure_logging("info", "xml")
+
+
+def test_reserved_keys_are_not_clobbered() -> None:
+    """A caller's ``level=``/``timestamp=`` field survives next to the log level and time."""
+    buf = io.StringIO()
+    configure_logging("info", "json", buf)
+    get_logger("volta.test").warning("something", level=2, timestamp="t0")
+    (line,) = json_lines(buf)
+    assert line["level"] == "warning" and line["level_value"] == 2
+    assert line["timestamp"] != "t0" and line["timestamp_value"] == "t0"
+
+
+def test_kill_switch_line_keeps_its_level() -> None:
+    from engine.clock import VirtualClock
+    from engine.kernel import Kernel
+    from engine.risk import RiskLimits
+
+    buf = io.StringIO()
+    configure_logging("info", "json", buf)
+    kernel = Kernel(VirtualClock(0), RiskLimits(), None)
+    kernel.killswitch.trip(2, "test", "operator")
+    (line,) = [ln for ln in json_lines(buf) if ln["event"] == "kill_switch"]
+    assert line["level"] == "warning" and line["kill_level"] == 2 and line["name"] == "cancel_all"

@@ -123,3 +123,54 @@ def test_a_deribit_or_okx_table_under_another_name_is_a_config_error(venue: str,
     assert [p.path for p in problems] == [f"venues.{venue}2.params"]
     assert f"[venues.{venue}]" in problems[0].message
     assert resolve_plugins(load_config_text(text.replace(f"{venue}2", venue))) == []
+
+
+def _unreachable_config(tmp: Path) -> Path:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp / "unreachable.toml"
+    path.write_text(f"""
+[deployment]
+name = "rec"
+mode = "paper"
+journal = "{tmp / 'j.sqlite'}"
+
+[venues.deribit]
+adapter = "adapters.deribit.session:DeribitVenue"
+[venues.deribit.params]
+ws_url = "ws://127.0.0.1:{port}/ws/api/v2"
+client_id = "fake-id"
+client_secret = "fake-secret"
+instruments = ["BTC-PERPETUAL"]
+channels = ["book"]
+start_timeout_s = 60.0
+""")
+    return path
+
+
+def test_record_duration_counts_while_connecting(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 18 item 4: --duration is honoured while a venue does not answer; the error says
+    why in words; no empty capture is left behind."""
+    import time
+
+    out = tmp_path / "cap.jsonl.gz"
+    t0 = time.monotonic()
+    assert main([str(_unreachable_config(tmp_path)), "--output", str(out), "--duration", "1.5"]) == 1
+    assert time.monotonic() - t0 < 1.5 + 5.0  # the venue's own start timeout is 60 s
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("volta record:")]
+    assert lines == ["volta record: venue deribit did not start: still connecting when the "
+                     "recording ended", "volta record: nothing recorded"]
+    assert not out.exists()
+
+
+def test_record_output_checked_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main([str(_unreachable_config(tmp_path)), "--output", str(blocker / "c.jsonl"),
+                 "--duration", "30"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err

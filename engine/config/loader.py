@@ -21,7 +21,16 @@ from typing import Any
 
 import msgspec
 
-from engine.config.schema import ConfigError, ConfigProblem, VoltaConfig, index_path, key_path
+from engine.config.schema import (
+    ConfigError,
+    ConfigProblem,
+    Deployment,
+    StrategyConfig,
+    VenueConfig,
+    VoltaConfig,
+    index_path,
+    key_path,
+)
 from engine.config.secrets import Secret, expand_env_document
 
 __all__ = [
@@ -333,6 +342,8 @@ def check_config(path: str | os.PathLike[str],
         config = load_config(source)
     except ConfigError as err:
         problems = err.problems
+        if resolve is not None:  # broken keys elsewhere must not hide plugin problems
+            problems += [p for p in _resolve_salvaged(source, resolve) if p not in problems]
     else:
         if resolve is not None:
             try:
@@ -345,6 +356,44 @@ def check_config(path: str | os.PathLike[str],
         return 2
     print(f"ok: {source}")
     return 0
+
+
+def _resolve_salvaged(source: str, resolve: Callable[[VoltaConfig], list[ConfigProblem]]
+                      ) -> list[ConfigProblem]:
+    """Resolve the venues and strategies of a file that failed to load, each on its own.
+
+    Every ``[venues.<name>]`` and ``[[strategies]]`` entry that decodes by itself is put in an
+    otherwise default config and handed to ``resolve``, so that an unknown key in
+    ``[deployment]`` does not hide a wrong adapter parameter type. Problems of the entries
+    themselves were already reported by the load; the ones found here are added.
+    """
+    try:
+        doc = tomllib.loads(Path(source).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []  # already reported by the load
+    scratch: list[ConfigProblem] = []
+    doc = expand_env_document(doc, os.environ, scratch)
+    base = VoltaConfig(deployment=Deployment(name="check-config", mode="paper", journal=":memory:"))
+    found: list[ConfigProblem] = []
+    venues = doc.get("venues")
+    salvaged: dict[str, VenueConfig] = {}
+    for name, raw in (venues.items() if isinstance(venues, dict) else ()):
+        venue = _convert(raw, VenueConfig, key_path("venues", name), scratch)
+        if venue is not _INVALID:
+            salvaged[name] = venue
+    if salvaged:
+        found += resolve(msgspec.structs.replace(base, venues=salvaged))
+    strategies = doc.get("strategies")
+    for i, raw in enumerate(strategies if isinstance(strategies, list) else ()):
+        strategy = _convert(raw, StrategyConfig, index_path("strategies", i), scratch)
+        if strategy is _INVALID:
+            continue
+        # resolved alone, it is strategies[0]: put its own index back into the key paths
+        for p in resolve(msgspec.structs.replace(base, strategies=[strategy])):
+            if p.path.startswith("strategies[0]"):
+                p = msgspec.structs.replace(p, path=index_path("strategies", i) + p.path[len("strategies[0]"):])
+            found.append(p)
+    return found
 
 
 def deployments_dir() -> Path:

@@ -44,7 +44,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from engine.clock import Clock
+from engine.clock import NS_PER_S, Clock
 from engine.consolidated import ConsolidatedBook
 from engine.journal import Journal, JournalError
 from engine.model import (
@@ -65,6 +65,7 @@ from engine.model import (
     TimeInForce,
 )
 from engine.orders import TERMINAL, IllegalTransition, Order, OrderBookkeeper
+from engine.repeats import RepeatAggregator
 from engine.risk import Denial, Reason, RiskGate
 from engine.venue import VenueAdapter
 
@@ -93,6 +94,7 @@ class ExecutionCore:
         self.orders = orders
         self.journal = journal
         self.clock = clock
+        self.denial_log = RepeatAggregator(log, "order_denied", "orders_denied", 10 * NS_PER_S)
         self.publish = publish
         self._in_dispatch = in_dispatch
         self._on_fill = on_fill
@@ -409,8 +411,9 @@ class ExecutionCore:
             ob.transition(order, "expire")
             order.close_reason = "expired"
         elif t is OrderDenied:
-            log.info("order_denied", client_order_id=ev.client_order_id, reason=ev.reason,
-                     detail=ev.detail)
+            # first denial per reason and interval in full, the rest counted (engine/repeats.py)
+            self.denial_log.record(ev.reason, self.clock.now_ns(),
+                                   client_order_id=ev.client_order_id, detail=ev.detail)
 
     # -- acknowledgements -------------------------------------------------------------------
     def on_order_update(self, order: Order) -> None:

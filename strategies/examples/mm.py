@@ -39,6 +39,7 @@ class Quoter(Strategy[QuoterConfig]):
         self.bid_id: str | None = None
         self.ask_id: str | None = None
         self.quoted_mid = math.nan
+        self.denials: dict[str, int] = {}
         self.ctx.subscribe_book(self.iid)
         self.ctx.log.info("quoter_started", instrument=self.iid, size=self.config.size)
 
@@ -69,7 +70,8 @@ class Quoter(Strategy[QuoterConfig]):
                 self._forget(event.client_order_id)
                 self.quoted_mid = math.nan  # re-quote on the next book update
         elif isinstance(event, OrderDenied):
-            self.ctx.log.warning("denied", reason=event.reason, detail=event.detail)
+            # the engine logs denials, aggregated per reason: no line per denial here
+            self.denials[event.reason] = self.denials.get(event.reason, 0) + 1
             self._forget(event.client_order_id)
         elif type(event).__name__ in ("OrderCancelled", "OrderRejected", "OrderExpired"):
             self._forget(event.client_order_id)  # type: ignore[attr-defined]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-from engine.control import ControlWatcher, ack_path, control_path, kill_main
+from engine.control import ControlWatcher, ack_path, control_path, kill_main, pid_path
 from engine.journal import Journal, KillSwitchTripped
 from engine.model import (
     BookSnapshot,
@@ -160,6 +161,7 @@ def test_volta_kill_round_trip_with_a_daemon_watching(tmp_path: Path) -> None:
     k, _ = make()
     jp = tmp_path / "j.sqlite"
     w = ControlWatcher(k, jp)
+    pid_path(jp).write_text(f"{os.getpid()}\n")  # as the daemon's runtime writes it
     stop = threading.Event()
 
     def daemon() -> None:

@@ -1,0 +1,45 @@
+"""``volta check-config`` lists every problem, even when one section is broken (issue 18, 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.config import default_config_path
+
+GOOD = default_config_path().read_text()
+
+
+def _problems(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    path = tmp_path / "deploy.toml"
+    path.write_text(text)
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return [line.split(": ", 1)[1] for line in err.splitlines()]
+
+
+def test_unknown_deployment_key_does_not_hide_param_types(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    bad = GOOD.replace("status_interval_s", "status_intervl_s")  # unknown deployment key
+    bad = bad.replace("seed = 7", 'seed = "seven"')  # venue parameter of the wrong type
+    bad = bad.replace("half_spread_bps = ", 'half_spread_bps = "x" # ')  # strategy parameter type
+    assert bad.count('"seven"') == 1 and bad.count('half_spread_bps = "x"') == 1
+    problems = _problems(tmp_path, bad, capsys)
+    paths = [p.split(":", 1)[0] for p in problems]
+    assert any(p.startswith("deployment.status_intervl_s") for p in paths), problems
+    assert "venues.sim.params.seed" in paths, problems
+    assert "strategies[0].params.half_spread_bps" in paths, problems
+    assert len(paths) == len(set(paths))  # each problem once
+
+
+def test_strategy_index_kept_when_an_earlier_strategy_is_broken(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = GOOD.replace("[deployment]", "[deployment]\nbogus = 1")
+    bad += '\n[[strategies]]\nid = "two"\nclass = "strategies.examples.mm:Quoter"\nvenue = "sim"\n' \
+           'params = { half_sprd_bps = 3 }\n'
+    problems = _problems(tmp_path, bad, capsys)
+    n = GOOD.count("[[strategies]]")
+    assert any(p.startswith(f"strategies[{n}].params") and "half_sprd_bps" in p for p in problems), problems
