@@ -87,8 +87,10 @@ class CatalogWriter:
 
     def add_aux(self, kind: str, venue: str, symbol: str, ts_recv: int, ts_event: int,
                 values: tuple) -> None:
-        """A row of an auxiliary kind (``values`` in that schema's order after the head)."""
-        self._put(venue, symbol, ts_recv, kind, (ts_recv, ts_event, self._ord) + values)
+        """A row of an auxiliary kind (``values`` in that schema's order after the head; a NaN
+        is stored as null, a missing value)."""
+        self._put(venue, symbol, ts_recv, kind, (ts_recv, ts_event, self._ord) + tuple(
+            None if v.__class__ is float and v != v else v for v in values))
 
     def _put(self, venue: str, symbol: str, ts_recv: int, kind: str, row: tuple) -> None:
         d = ts_recv // NS_PER_DAY
