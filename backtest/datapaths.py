@@ -27,7 +27,7 @@ def resolve_path(value: str, base: Path) -> str:
         if name not in os.environ:
             raise KeyError(name)
     p = Path(os.path.expanduser(os.path.expandvars(value)))
-    return str(p if p.is_absolute() else base / p)
+    return os.path.normpath(p if p.is_absolute() else base / p)
 
 
 def resolve_data_paths(doc: dict[str, Any], config_path: str | os.PathLike[str]
@@ -45,8 +45,11 @@ def resolve_data_paths(doc: dict[str, Any], config_path: str | os.PathLike[str]
         try:
             return resolve_path(v, base)
         except KeyError as exc:
+            need = data.get("requires")
             problems.append(ConfigProblem(f"backtest.data.{key}", f"environment variable "
-                                          f"{exc.args[0]} is not set (used in {v!r})"))
+                                          f"{exc.args[0]} is not set (used in {v!r})"
+                                          + (f"; needs: {need}" if isinstance(need, str) and need
+                                             else "")))
             return v
 
     for key in PATH_KEYS:

@@ -122,6 +122,8 @@ class DataConfig(_S):
     end: str = ""
     datasets: list[str] = []
     """Catalog datasets to replay (e.g. ``["incremental_book_L2", "trades"]``); all if empty."""
+    requires: str = ""
+    """What a user must download or import for this config (shown when the data is missing)."""
     duration_s: Positive = 600.0
     synthetic: dict[str, Any] = {}
     synthetic_venue: str = "sim"
@@ -182,16 +184,17 @@ def uses_catalog(d: DataConfig) -> bool:
 def missing_data(spec: BacktestSpec) -> list[ConfigProblem]:
     """Data files the config names that do not exist (checked before any work is done)."""
     d = spec.data
+    need = f" (needs: {d.requires})" if d.requires else ""
     out: list[ConfigProblem] = []
     if uses_catalog(d):
         if not Path(d.catalog).is_dir():
-            out.append(ConfigProblem("backtest.data.catalog", f"no such catalog folder: {d.catalog} "
-                                     "(create it with `volta data import`)"))
+            out.append(ConfigProblem("backtest.data.catalog", f"no such catalog folder: "
+                                     f"{d.catalog}{need or ' (create it with `volta data import`)'}"))
     elif d.source == "capture":
-        out.extend(ConfigProblem("backtest.data.files", f"no such file: {f}")
+        out.extend(ConfigProblem("backtest.data.files", f"no such file: {f}{need}")
                    for f in d.files if not Path(f).is_file())
     elif d.source == "store" and d.store and not (Path(d.store) / "meta.json").is_file():
-        out.append(ConfigProblem("backtest.data.store", f"no event store at {d.store}"))
+        out.append(ConfigProblem("backtest.data.store", f"no event store at {d.store}{need}"))
     return out
 
 
