@@ -263,3 +263,34 @@ def test_trades_sides_and_ids(tmp_path: Path) -> None:
     assert t2.aggressor is Side.SELL
     with pytest.raises(DataImportError, match="no such file"):
         import_files("tardis", [tmp_path / "nope.csv.gz"], tmp_path / "cat", progress=False)
+
+
+def _big_l2(path: Path, updates: int) -> Path:
+    t = 1585699200245000
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as f:
+        f.write(f"{H},is_snapshot,side,price,amount\n")
+        for i in range(20):
+            f.write(f"deribit,BTC-PERPETUAL,{t},{t + 1},true,bid,{6000 - i * 0.5},100\n"
+                    f"deribit,BTC-PERPETUAL,{t},{t + 1},true,ask,{6000.5 + i * 0.5},100\n")
+        for n in range(updates):
+            t += 1000
+            f.write(f"deribit,BTC-PERPETUAL,{t},{t + 7},false,{'bid' if n % 2 else 'ask'},"
+                    f"{6000 - (n % 10) * 0.5 if n % 2 else 6000.5 + (n % 10) * 0.5},{n % 50 + 1}\n")
+    return path
+
+
+def test_import_memory_is_bounded_by_the_buffers_not_the_file(tmp_path: Path) -> None:
+    import tracemalloc
+
+    peaks = []
+    for n in (20_000, 80_000):
+        f = _big_l2(tmp_path / f"deribit_incremental_book_L2_2020-04-01_BTC-PERPETUAL-{n}.csv.gz",
+                    n)
+        f = f.rename(tmp_path / "deribit_incremental_book_L2_2020-04-01_BTC-PERPETUAL.csv.gz")
+        tracemalloc.start()
+        res = import_files("tardis", [f], tmp_path / f"cat{n}", progress=False, chunk_rows=4096)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert res.rows == n + 1
+    # 4x the rows, about the same peak (the writer spills 4096-row parts; no whole-file list)
+    assert peaks[1] < 1.5 * peaks[0], peaks
