@@ -136,32 +136,33 @@ def _levels(px: pa.ChunkedArray, sz: pa.ChunkedArray) -> Iterator[tuple]:
         yield tuple(flat[offs[i]:offs[i + 1]])
 
 
-def events_of(kind: str, t: pa.Table, iid: str) -> list[Any]:
-    """The engine events of one table of a replayable kind, in row order."""
+def events_of(kind: str, t: pa.Table, iid: str) -> Iterator[Any]:
+    """The engine events of one table of a replayable kind, in row order (lazily: the caller
+    builds them in replay order, so consecutive events sit together in memory)."""
     ts, te = _ints(t["ts_recv"]), _ints(t["ts_event"])
     if kind == "book":
         snap = t["snapshot"].to_pylist()
         seq, prev, first = _ints(t["seq"]), _ints(t["prev_seq"]), _ints(t["first_seq"])
         bids = _levels(t["bid_px"], t["bid_sz"])
         asks = _levels(t["ask_px"], t["ask_sz"])
-        return [BookSnapshot(iid, b, a, s, e, r) if sn else BookDelta(iid, b, a, s, p, e, r, f)
-                for sn, s, p, f, b, a, e, r in zip(snap, seq, prev, first, bids, asks, te, ts)]
+        return (BookSnapshot(iid, b, a, s, e, r) if sn else BookDelta(iid, b, a, s, p, e, r, f)
+                for sn, s, p, f, b, a, e, r in zip(snap, seq, prev, first, bids, asks, te, ts))
     if kind == "trade":
         aggr = [_AGGR_BACK[x] for x in t["aggressor"].to_pylist()]
-        return [Trade(iid, p, s, g, i, e, r) for p, s, g, i, e, r in zip(
-            _floats(t["price"]), _floats(t["size"]), aggr, t["trade_id"].to_pylist(), te, ts)]
+        return (Trade(iid, p, s, g, i, e, r) for p, s, g, i, e, r in zip(
+            _floats(t["price"]), _floats(t["size"]), aggr, t["trade_id"].to_pylist(), te, ts))
     if kind == "quote":
-        return [Quote(iid, bp, bs, ap, as_, e, r, q) for bp, bs, ap, as_, q, e, r in zip(
+        return (Quote(iid, bp, bs, ap, as_, e, r, q) for bp, bs, ap, as_, q, e, r in zip(
             _floats(t["bid_price"]), _floats(t["bid_size"]), _floats(t["ask_price"]),
-            _floats(t["ask_size"]), _ints(t["seq"]), te, ts)]
+            _floats(t["ask_size"]), _ints(t["seq"]), te, ts))
     if kind == "mark":
-        return [MarkPrice(iid, m, x, e, r) for m, x, e, r in zip(
-            _floats(t["mark_price"]), _floats(t["index_price"]), te, ts)]
+        return (MarkPrice(iid, m, x, e, r) for m, x, e, r in zip(
+            _floats(t["mark_price"]), _floats(t["index_price"]), te, ts))
     if kind == "funding":
-        return [FundingRate(iid, x, n, e, r) for x, n, e, r in zip(
-            _floats(t["rate"]), _ints(t["next_funding_ns"]), te, ts)]
+        return (FundingRate(iid, x, n, e, r) for x, n, e, r in zip(
+            _floats(t["rate"]), _ints(t["next_funding_ns"]), te, ts))
     if kind == "option_summary":
         cols = [_floats(t[f]) for f in OSUM_FIELDS]
         make: Callable[..., OptionSummary] = OptionSummary
-        return [make(iid, *vals, e, r) for *vals, e, r in zip(*cols, te, ts)]
+        return (make(iid, *vals, e, r) for *vals, e, r in zip(*cols, te, ts))
     raise ValueError(f"kind {kind!r} is not replayed")

@@ -151,3 +151,12 @@ def test_okx_capture_round_trips_like_the_event_store(tmp_path: Path) -> None:
     stores.save(data, tmp_path / "store")  # the event store keeps the same (no checksums)
     assert _enc(back.events) == _enc(stores.load(tmp_path / "store").events)
     assert sorted(i.id for i in back.instruments) == sorted(i.id for i in data.instruments)
+
+
+def test_rows_out_of_receive_order_are_replayed_in_receive_order(tmp_path: Path) -> None:
+    late = [Trade("v:X", 1.0, 1.0, Side.BUY, "b", T0 + 5, T0 + 5),
+            Trade("v:X", 1.0, 1.0, Side.BUY, "a", T0 + 1, T0 + 1),  # a vendor's row out of order
+            Trade("v:Y", 1.0, 1.0, Side.BUY, "c", T0 + 3, T0 + 3)]
+    write_events(tmp_path / "cat", "unit", late)
+    back = open_catalog(tmp_path / "cat").load_store().events
+    assert [e.trade_id for e in back] == ["a", "c", "b"]
