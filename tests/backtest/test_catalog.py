@@ -160,3 +160,22 @@ def test_rows_out_of_receive_order_are_replayed_in_receive_order(tmp_path: Path)
     write_events(tmp_path / "cat", "unit", late)
     back = open_catalog(tmp_path / "cat").load_store().events
     assert [e.trade_id for e in back] == ["a", "c", "b"]
+
+
+@pytest.mark.skipif(not OKX.is_file(), reason=f"real capture not present: {OKX}")
+def test_volta_data_import_capture_and_ls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main as volta
+
+    cat = tmp_path / "cat"
+    assert volta(["data", "import", "capture", str(OKX), "--to", str(cat), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "capture_okx-books-2022-05-13" in out and "checksums_verified" in out
+    assert volta(["data", "ls", str(cat)]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].split() == ["venue", "instrument", "days", "rows", "size", "datasets"]
+    assert any(line.startswith("okx") and "2022-05-13" in line for line in listing)
+    n_rows = sum(r["rows"].get("book", 0) for r in open_catalog(cat).summary())
+    assert n_rows == sum(1 for e in stores.from_captures([OKX]).events
+                         if type(e) in (BookSnapshot, BookDelta))
+    assert volta(["data", "ls", str(tmp_path / "nothing")]) == 2
+    assert "no such catalog folder" in capsys.readouterr().err
