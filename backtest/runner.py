@@ -33,7 +33,8 @@ from backtest import store as stores
 from backtest.exchange import ReplayExchange
 from backtest.ledger import Ledger
 from backtest.metrics import summarize
-from backtest.schema import BacktestSpec, backtest_spec
+from backtest.catalog import CatalogError, open_catalog
+from backtest.schema import BacktestSpec, DataConfig, backtest_spec, uses_catalog
 from backtest.store import EventStore
 from engine.config import ConfigError, ConfigProblem, VoltaConfig
 from engine.book import OrderBook
@@ -69,6 +70,8 @@ def load_data(config: VoltaConfig, spec: BacktestSpec) -> EventStore | None:
     d = spec.data
     if d.source == "venue":
         return None
+    if uses_catalog(d):
+        return load_catalog(d)
     if d.store and (Path(d.store) / "meta.json").is_file():
         return stores.load(d.store)
     if d.source == "store":
@@ -84,6 +87,16 @@ def load_data(config: VoltaConfig, spec: BacktestSpec) -> EventStore | None:
     if d.store:
         stores.save(data, d.store)
     return data
+
+
+def load_catalog(d: DataConfig) -> EventStore:
+    """The replayable events of the ``[backtest.data]`` catalog selection."""
+    try:
+        return open_catalog(d.catalog).load_store(
+            datasets=d.datasets or None, venue=d.venues or None,
+            instrument=d.instruments or None, start=d.start or None, end=d.end or None)
+    except CatalogError as exc:
+        raise ConfigError([ConfigProblem("backtest.data.catalog", str(exc))]) from None
 
 
 def run_backtest(config: VoltaConfig, data: EventStore | None = None,

@@ -10,6 +10,8 @@ market (``adapters.sim:SimVenue``) runs exactly as in paper trading.
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -98,16 +100,30 @@ class DataConfig(_S):
     """``[backtest.data]``: where market events come from.
 
     ``source = "capture"``: ``files`` (capture format, decoded by the real codecs, in receive
-    order); ``"store"``: a normalized event store written earlier (``store``); ``"synthetic"``:
+    order); ``"catalog"`` (implied when ``catalog`` is set): the Parquet catalog at ``catalog``
+    (``volta data import``), narrowed by ``venues``, ``instruments``, ``start``/``end`` (UTC
+    days, inclusive) and ``datasets``; ``"store"``: a normalized event store written earlier (``store``); ``"synthetic"``:
     the seeded generator (``[backtest.data.synthetic]`` = the simulated venue's params) run for
     ``duration_s`` and replayed; ``"venue"``: the configured adapters produce the market
     themselves (the simulated venue exactly as in paper trading) for ``duration_s``.
     With ``store`` set, capture and synthetic data are decoded once and cached there.
+    Relative paths are relative to the config file; ``${VOLTA_MARKETDATA}`` (or any environment
+    variable) and ``~`` are expanded (``backtest.datapaths``).
     """
 
-    source: Literal["capture", "store", "synthetic", "venue"] = "synthetic"
+    source: Literal["capture", "store", "synthetic", "venue", "catalog"] = "synthetic"
     files: list[str] = []
     store: str = ""
+    catalog: str = ""
+    venues: list[str] = []
+    instruments: list[str] = []
+    """Symbols (``BTC-PERPETUAL``) or instrument ids (``deribit:BTC-PERPETUAL``); all if empty."""
+    start: str = ""
+    end: str = ""
+    datasets: list[str] = []
+    """Catalog datasets to replay (e.g. ``["incremental_book_L2", "trades"]``); all if empty."""
+    requires: str = ""
+    """What a user must download or import for this config (shown when the data is missing)."""
     duration_s: Positive = 600.0
     synthetic: dict[str, Any] = {}
     synthetic_venue: str = "sim"
@@ -151,4 +167,39 @@ def check_backtest(config: VoltaConfig) -> list[ConfigProblem]:
         problems.append(ConfigProblem("backtest.data.files", "source 'capture' needs files"))
     if d.source == "store" and not d.store:
         problems.append(ConfigProblem("backtest.data.store", "source 'store' needs a store path"))
-    return problems
+    if d.source == "catalog" and not d.catalog:
+        problems.append(ConfigProblem("backtest.data.catalog", "source 'catalog' needs a catalog"))
+    for key in ("start", "end"):
+        v = getattr(d, key)
+        if v and not _is_day(v):
+            problems.append(ConfigProblem(f"backtest.data.{key}", f"{v!r} is not a YYYY-MM-DD day"))
+    return problems + missing_data(spec)
+
+
+def uses_catalog(d: DataConfig) -> bool:
+    """``source = "catalog"``, or a ``catalog`` given with the default source."""
+    return d.source == "catalog" or (bool(d.catalog) and d.source == "synthetic")
+
+
+def missing_data(spec: BacktestSpec) -> list[ConfigProblem]:
+    """Data files the config names that do not exist (checked before any work is done)."""
+    d = spec.data
+    need = f" (needs: {d.requires})" if d.requires else ""
+    out: list[ConfigProblem] = []
+    if uses_catalog(d):
+        if not Path(d.catalog).is_dir():
+            out.append(ConfigProblem("backtest.data.catalog", f"no such catalog folder: "
+                                     f"{d.catalog}{need or ' (create it with `volta data import`)'}"))
+    elif d.source == "capture":
+        out.extend(ConfigProblem("backtest.data.files", f"no such file: {f}{need}")
+                   for f in d.files if not Path(f).is_file())
+    elif d.source == "store" and d.store and not (Path(d.store) / "meta.json").is_file():
+        out.append(ConfigProblem("backtest.data.store", f"no event store at {d.store}{need}"))
+    return out
+
+
+def _is_day(v: str) -> bool:
+    try:
+        return len(v) == 10 and dt.date.fromisoformat(v).isoformat() == v
+    except ValueError:
+        return False

@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from backtest.datapaths import resolve_data_paths
 from backtest.schema import check_backtest
 from engine.config import ConfigError, ConfigProblem, VoltaConfig, load_config_text
 from engine.runtime import resolve_plugins
@@ -132,6 +133,9 @@ def load_with_overrides(path: str | Path, overrides: list[tuple[str, Any]],
             set_path(doc, key, value)
         except OverrideError as exc:
             raise ConfigError([ConfigProblem(key, str(exc))], source) from None
+    problems = resolve_data_paths(doc, source)  # relative to the config file, not the cwd
+    if problems:
+        raise ConfigError(problems, source)
     text = dump_toml(doc)
     label = source + (" [" + ", ".join(f"{k}={v!r}" for k, v in overrides) + "]" if overrides else "")
     return load_config_text(text, source=label), text

@@ -1,0 +1,172 @@
+"""Binance public data (https://data.binance.vision, github.com/binance/binance-public-data):
+daily and monthly zipped CSVs -> engine events and auxiliary catalog rows.
+
+Theory of operation: the file name says symbol, dataset and period
+(``BTCUSDT-trades-2024-08-08.zip``, ``BTCUSDT-1m-2024-08.zip`` for klines); the market (spot,
+USD-M, COIN-M, options) is not in the name, so it comes from the download path
+(``.../data/futures/um/daily/...``) or from ``--venue``. Newer futures files start with a
+header row, older ones and spot files do not: a first row whose first field starts with a
+letter is taken as the header. Times are epoch milliseconds (spot files from 2025 on: microseconds,
+told apart by magnitude). The files have no receive time: ``ts_recv = ts_event``.
+
+* ``trades`` -> ``Trade`` (``isBuyerMaker`` true: the seller was the aggressor);
+* ``aggTrades`` -> ``Trade`` (id = aggregate trade id);
+* ``bookTicker`` -> ``Quote`` (``update_id`` kept as the quote's ``seq``; time = transaction
+  time, the event time as ``ts_recv``);
+* ``fundingRate`` -> ``FundingRate`` (rate at ``calc_time``; the next funding is one interval on);
+* ``klines`` (``<interval>`` in the name), ``bookDepth`` (cumulative depth and notional within
+  +-1..5 % of the mid: not a book, so not replayed) and ``metrics`` (open interest, long/short
+  ratios) -> the auxiliary ``kline``, ``book_depth`` and ``metrics`` tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from backtest.importers.checks import ImportChecks
+from backtest.importers.stream import DataImportError, Progress, rows
+from backtest.importers.symbols import SymbolResolver, UnknownSymbol
+from engine.model import FundingRate, Quote, Side, Trade
+
+DATASETS = ("trades", "aggTrades", "bookTicker", "bookDepth", "klines", "fundingRate", "metrics")
+_NAME = re.compile(r"^(?P<sym>[A-Z0-9_-]+?)-(?P<ds>trades|aggTrades|bookTicker|bookDepth|"
+                   r"fundingRate|metrics|\d+(?:s|m|h|d|w|mo))-(?P<period>\d{4}-\d{2}(?:-\d{2})?)"
+                   r"\.(?:zip|csv)$")
+_INTERVAL = re.compile(r"^\d+(?:s|m|h|d|w|mo)$")
+_PATH_VENUES = (("/spot/", "binance-spot"), ("/futures/um/", "binance-usdm"),
+                ("/futures/cm/", "binance-coinm"), ("/option/", "binance-options"))
+_NAN = float("nan")
+
+
+def _ts(x: str) -> int:
+    """Epoch ms (or µs, or s) -> ns, told apart by magnitude."""
+    v = int(x)
+    if v > 10**17:   # ns
+        return v
+    if v > 10**14:   # µs
+        return v * 1_000
+    if v > 10**11:   # ms
+        return v * 1_000_000
+    return v * 1_000_000_000
+
+
+def _datetime(x: str) -> int:
+    """``2024-08-08 00:00:08`` (UTC) or epoch digits -> ns."""
+    if x.isdigit():
+        return _ts(x)
+    t = dt.datetime.fromisoformat(x).replace(tzinfo=dt.timezone.utc)
+    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1_000
+
+
+def _f(x: str) -> float:
+    return float(x) if x else _NAN
+
+
+def _bool(x: str) -> bool:
+    v = x.strip().lower()
+    if v not in ("true", "false"):
+        raise ValueError(f"expected true/false, got {x!r}")
+    return v == "true"
+
+
+def parse_name(path: Path) -> tuple[str, str, str]:
+    """(symbol, dataset, interval or '') from a Binance public-data file name."""
+    m = _NAME.match(path.name)
+    if not m:
+        raise DataImportError(f"{path}: not a Binance public-data file name "
+                              "(SYMBOL-DATASET-YYYY-MM[-DD].zip, e.g. BTCUSDT-trades-2024-08-08.zip)")
+    ds = m["ds"]
+    if _INTERVAL.match(ds):
+        return m["sym"], "klines", ds
+    return m["sym"], ds, ""
+
+
+def venue_from_path(path: Path) -> str | None:
+    p = "/" + path.resolve().as_posix() + "/"
+    for part, venue in _PATH_VENUES:
+        if part in p:
+            return venue
+    return None
+
+
+class BinanceImporter:
+    def __init__(self, resolver: SymbolResolver, checks: ImportChecks, progress: Progress,
+                 venue: str | None = None) -> None:
+        self.resolver = resolver
+        self.checks = checks
+        self.progress = progress
+        self.venue = venue
+
+    def read(self, path: Path, sink: Callable[[Any], None], aux: Callable[..., None]) -> str:
+        symbol, ds, interval = parse_name(path)
+        venue = self.venue or venue_from_path(path)
+        if venue is None:
+            raise DataImportError(f"{path}: which Binance market? the path does not say (spot, "
+                                  "futures/um, futures/cm, option): pass --venue binance-spot|"
+                                  "binance-usdm|binance-coinm|binance-options")
+        try:
+            iid = self.resolver.resolve(venue, symbol).id
+        except UnknownSymbol as exc:
+            raise DataImportError(f"{path}: {exc}") from None
+        handler = getattr(self, "_" + ds)
+        line = 0
+        try:
+            first = True
+            for line, r in rows(path, self.progress):
+                if first:
+                    first = False
+                    if r[0].strip()[:1].isalpha():
+                        continue  # the header row of newer files
+                for ev in handler(iid, r, aux, interval):
+                    self.checks.on_event(ev)
+                    sink(ev)
+        except (ValueError, IndexError) as exc:
+            raise DataImportError(f"{path}:{line}: malformed {ds} row: {exc}") from None
+        self.progress.done()
+        return ds
+
+    @staticmethod
+    def _trade(iid: str, r: list[str], id_col: int, t_col: int, maker_col: int) -> Trade:
+        t = _ts(r[t_col])
+        return Trade(iid, float(r[1]), float(r[2]),
+                     Side.SELL if _bool(r[maker_col]) else Side.BUY, r[id_col], t, t)
+
+    def _trades(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
+        yield self._trade(iid, r, 0, 4, 5)
+
+    def _aggTrades(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
+        yield self._trade(iid, r, 0, 5, 6)
+
+    def _bookTicker(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
+        te = _ts(r[5])
+        tr = _ts(r[6]) if len(r) > 6 and r[6] else te
+        yield Quote(iid, _f(r[1]), _f(r[2]), _f(r[3]), _f(r[4]), te, max(tr, te), int(r[0]))
+
+    def _fundingRate(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
+        t = _ts(r[0])
+        hours = int(r[1]) if r[1] else 8
+        yield FundingRate(iid, float(r[2]), t + hours * 3_600_000_000_000, t, t)
+
+    def _klines(self, iid: str, r: list[str], aux: Any, interval: str) -> Iterator[Any]:
+        venue, _, sym = iid.partition(":")
+        t_open, t_close = _ts(r[0]), _ts(r[6])
+        aux("kline", venue, sym, t_close, t_open,
+            (interval, float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), t_close,
+             _f(r[7]), int(r[8]), _f(r[9]), _f(r[10])))
+        return iter(())
+
+    def _bookDepth(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
+        venue, _, sym = iid.partition(":")
+        t = _datetime(r[0])
+        aux("book_depth", venue, sym, t, t, (float(r[1]), float(r[2]), float(r[3])))
+        return iter(())
+
+    def _metrics(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
+        venue, _, sym = iid.partition(":")
+        t = _datetime(r[0])
+        aux("metrics", venue, sym, t, t, tuple(_f(x) for x in r[2:8]))
+        return iter(())

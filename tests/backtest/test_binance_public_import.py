@@ -1,0 +1,167 @@
+"""Binance public data (data.binance.vision) import: each dataset's documented columns, with and
+without the header row, zip and plain CSV, market from the download path or --venue; and
+--instruments with a venue's real instrument list."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from backtest import data_cli
+from backtest.catalog import open_catalog
+from backtest.importers import DataImportError, import_files
+from engine.model import FundingRate, Quote, Side, Trade
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKETDATA = Path(os.environ.get("VOLTA_MARKETDATA", ROOT / ".." / "shared" / "marketdata"))
+OKX_INSTRUMENTS = MARKETDATA / "okx" / "okx-instruments-2022-05-13.jsonl.gz"
+MS = 1_000_000
+
+
+def _zip(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(path.with_suffix(".csv").name, "\n".join(lines) + "\n")
+    return path
+
+
+def test_spot_and_futures_trades_aggtrades_bookticker_funding(tmp_path: Path) -> None:
+    um = tmp_path / "data" / "futures" / "um" / "daily"
+    files = [
+        # spot: no header row (the README's example row shape)
+        _zip(tmp_path / "data" / "spot" / "daily" / "trades" / "BTCUSDT" /
+             "BTCUSDT-trades-2024-08-08.zip",
+             ["51175358,61000.01000000,0.00500000,305.00005000,1723075200123,True,True",
+              "51175359,61000.02000000,0.01000000,610.00020000,1723075200124,False,True"]),
+        # futures: newer files have a header row
+        _zip(um / "trades" / "BTCUSDT" / "BTCUSDT-trades-2024-08-08.zip",
+             ["id,price,qty,quote_qty,time,is_buyer_maker",
+              "5120001,61010.1,0.003,183.0303,1723075200200,true"]),
+        _zip(um / "aggTrades" / "BTCUSDT" / "BTCUSDT-aggTrades-2024-08-08.zip",
+             ["agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,"
+              "is_buyer_maker", "2200001,61010.2,0.010,5120002,5120004,1723075200300,false"]),
+        _zip(um / "bookTicker" / "BTCUSDT" / "BTCUSDT-bookTicker-2024-08-08.zip",
+             ["update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,"
+              "transaction_time,event_time",
+              "4900000001,61010.0,1.234,61010.1,0.567,1723075200400,1723075200401"]),
+        _zip(tmp_path / "BTCUSDT-fundingRate-2024-08.zip",  # monthly; market from --venue
+             ["calc_time,funding_interval_hours,last_funding_rate",
+              "1723075200000,8,0.00010000"]),
+    ]
+    import_files("binance", files[:4], tmp_path / "cat", progress=False)
+    with pytest.raises(DataImportError, match="which Binance market"):
+        import_files("binance", files[4:], tmp_path / "cat", progress=False)
+    import_files("binance", files[4:], tmp_path / "cat", venue="binance-usdm", progress=False)
+    evs = open_catalog(tmp_path / "cat").load_store().events
+    spot = [e for e in evs if e.instrument_id == "binance-spot:BTCUSDT"]
+    # isBuyerMaker True: the buyer rested, the seller took it
+    assert [(e.aggressor, e.price, e.size, e.trade_id) for e in spot] == [
+        (Side.SELL, 61000.01, 0.005, "51175358"), (Side.BUY, 61000.02, 0.01, "51175359")]
+    assert spot[0].ts_event == spot[0].ts_recv == 1723075200123 * MS
+    um_trades = [e for e in evs if type(e) is Trade and e.instrument_id == "binance-usdm:BTCUSDT"]
+    assert [(e.trade_id, e.aggressor) for e in um_trades] == [("5120001", Side.SELL),
+                                                              ("2200001", Side.BUY)]
+    q = next(e for e in evs if type(e) is Quote)
+    assert (q.bid_price, q.bid_size, q.ask_price, q.ask_size, q.seq) == (
+        61010.0, 1.234, 61010.1, 0.567, 4900000001)
+    assert (q.ts_event, q.ts_recv) == (1723075200400 * MS, 1723075200401 * MS)
+    f = next(e for e in evs if type(e) is FundingRate)
+    assert f.rate == 0.0001 and f.next_funding_ns == 1723075200000 * MS + 8 * 3600 * 10**9
+
+
+def test_klines_bookdepth_metrics_are_notebook_tables(tmp_path: Path) -> None:
+    um = tmp_path / "data" / "futures" / "um" / "daily"
+    files = [
+        _zip(um / "klines" / "BTCUSDT" / "1m" / "BTCUSDT-1m-2024-08-08.zip",
+             ["open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+              "taker_buy_volume,taker_buy_quote_volume,ignore",
+              "1723075200000,61000.0,61020.5,60990.0,61010.1,12.5,1723075259999,762500.1,321,"
+              "6.2,378000.2,0"]),
+        _zip(um / "bookDepth" / "BTCUSDT" / "BTCUSDT-bookDepth-2024-08-08.zip",
+             ["timestamp,percentage,depth,notional", "2024-08-08 00:00:08,-1.00,1234.5,75000000.1",
+              "2024-08-08 00:00:08,1.00,1100.0,67500000.2"]),
+        _zip(um / "metrics" / "BTCUSDT" / "BTCUSDT-metrics-2024-08-08.zip",
+             ["create_time,symbol,sum_open_interest,sum_open_interest_value,"
+              "count_toptrader_long_short_ratio,sum_toptrader_long_short_ratio,"
+              "count_long_short_ratio,sum_taker_long_short_vol_ratio",
+              "2024-08-08 00:05:00,BTCUSDT,80000.1,4880000000.5,1.5,1.6,1.7,0.9"]),
+    ]
+    import_files("binance", files, tmp_path / "cat", progress=False)
+    cat = open_catalog(tmp_path / "cat")
+    k = cat.to_arrow("kline").to_pylist()[0]
+    assert (k["interval"], k["open"], k["close"], k["trades"]) == ("1m", 61000.0, 61010.1, 321)
+    assert k["ts_event"] == 1723075200000 * MS and k["ts_recv"] == 1723075259999 * MS
+    depth = cat.to_arrow("book_depth").to_pylist()
+    assert [(d["percentage"], d["depth"]) for d in depth] == [(-1.0, 1234.5), (1.0, 1100.0)]
+    assert depth[0]["ts_event"] == (1723075200 + 8) * 10**9  # 2024-08-08 00:00:08 UTC
+    m = cat.to_arrow("metrics").to_pylist()[0]
+    assert m["open_interest"] == 80000.1 and m["taker_long_short_volume_ratio"] == 0.9
+    with pytest.raises(Exception, match="no replayable data"):
+        cat.load_store()  # none of these is replayed
+
+
+def test_bad_binance_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    odd = tmp_path / "prices.zip"
+    odd.write_bytes(b"PK\x03\x04junk")
+    rowbad = _zip(tmp_path / "BTCUSDT-trades-2024-08-08.zip", ["1,abc,0.1,1,1723075200000,true"])
+    empty_zip = tmp_path / "BTCUSDT-aggTrades-2024-08-08.zip"
+    with zipfile.ZipFile(empty_zip, "w") as z:
+        z.writestr("README.txt", "no csv here")
+    for f, msg in ((odd, "not a Binance public-data file name"), (rowbad, "malformed trades row"),
+                   (empty_zip, "holds no .csv file")):
+        rc = data_cli.main(["import", "binance", str(f), "--venue", "binance-usdm", "--to",
+                            str(tmp_path / "cat"), "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.skipif(not OKX_INSTRUMENTS.is_file(), reason=f"real data not present: {OKX_INSTRUMENTS}")
+def test_instruments_from_the_venues_real_instrument_list(tmp_path: Path) -> None:
+    """An OKX symbol the built-in rules do not know, resolved by the venue's own instrument list
+    (a real `GET /api/v5/public/instruments` body, decoded by the OKX codec)."""
+    with gzip.open(OKX_INSTRUMENTS, "rt") as f:
+        records = [json.loads(line) for line in f]
+    body = next(r["data"] for r in records if "instType=SWAP" in r["url"])
+    inst_file = tmp_path / "okx-swap-instruments.json"
+    inst_file.write_text(body)
+    sym = next(d["instId"] for d in json.loads(body)["data"] if d["instId"].startswith("LTC-USDT"))
+    trades = tmp_path / f"okex-swap_trades_2022-05-13_{sym}.csv.gz"
+    with gzip.open(trades, "wt") as g:
+        g.write("exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"
+                f"okex-swap,{sym},1652400000000000,1652400000100000,1,buy,70.1,5\n")
+    with pytest.raises(DataImportError, match=f"unknown symbol '{sym}'"):
+        import_files("tardis", [trades], tmp_path / "cat", progress=False)
+    import_files("tardis", [trades], tmp_path / "cat", venue="okx", instruments=inst_file,
+                 progress=False)
+    inst = open_catalog(tmp_path / "cat").instruments()[0]
+    listed = next(d for d in json.loads(body)["data"] if d["instId"] == sym)
+    assert inst.symbol == sym and inst.tick_size == float(listed["tickSz"])
+    assert inst.contract_size == float(listed["ctVal"])
+    with pytest.raises(DataImportError, match="not a okx instrument list|no okx instruments"):
+        bad = tmp_path / "bad.json"
+        bad.write_text('{"code": "0", "data": []}')
+        import_files("tardis", [trades], tmp_path / "cat2", venue="okx", instruments=bad,
+                     progress=False)
+
+
+def test_plain_csv_and_progress_line(tmp_path: Path) -> None:
+    f = tmp_path / "data" / "spot" / "daily" / "aggTrades" / "ETHUSDT" / "ETHUSDT-aggTrades-2024-08-08.csv"
+    f.parent.mkdir(parents=True)
+    f.write_text("".join(f"{i},2600.{i % 100:02d},0.1,{i},{i},{1723075200000 + i},true,true\n"
+                         for i in range(5000)))
+    err = io.StringIO()
+    from backtest.importers.stream import Progress
+
+    p = Progress(True, stream=err)
+    res = import_files("binance", [f], tmp_path / "cat", progress=False)
+    assert res.rows == 5000
+    p.start("x", 1, lambda: 1)
+    p.tick(5000)
+    p.done()
+    assert "100%" in err.getvalue() and "rows/s" in err.getvalue()
