@@ -294,3 +294,20 @@ def test_import_memory_is_bounded_by_the_buffers_not_the_file(tmp_path: Path) ->
         assert res.rows == n + 1
     # 4x the rows, about the same peak (the writer spills 4096-row parts; no whole-file list)
     assert peaks[1] < 1.5 * peaks[0], peaks
+
+
+def test_skip_unknown_counts_and_skips_rows_of_unknown_symbols(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _gz(tmp_path / "deribit_trades_2022-06-01_OPTIONS.csv.gz", [
+        f"{H},id,side,price,amount",
+        "deribit,BTC-3JUN22-30000-C,1654041600000000,1654041600100000,1,buy,0.05,1",
+        "deribit,SOL_USDC-3JUN22-40-C,1654041600000001,1654041600100001,2,buy,1.5,10",
+        "deribit,SOL_USDC-3JUN22-40-C,1654041600000002,1654041600100002,3,sell,1.4,10"])
+    cat = tmp_path / "cat"
+    assert data_cli.main(["import", "tardis", str(f), "--to", str(cat), "--quiet"]) == 2
+    assert "unknown symbol 'SOL_USDC-3JUN22-40-C'" in capsys.readouterr().err
+    assert data_cli.main(["import", "tardis", str(f), "--to", str(cat), "--quiet",
+                          "--skip-unknown"]) == 0
+    assert "skipped 2 rows of 1 unknown symbols: SOL_USDC-3JUN22-40-C (2)" in \
+        capsys.readouterr().out
+    assert [e.trade_id for e in _events(cat)] == ["1"]
