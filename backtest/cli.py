@@ -18,7 +18,7 @@ from typing import Any
 from backtest import store as stores
 from backtest.report import write_outputs
 from backtest.runner import load_data, run_backtest
-from backtest.schema import backtest_spec, check_backtest
+from backtest.schema import backtest_spec, check_backtest, missing_data
 from backtest.store import StoreError
 from backtest.sweep import (
     OverrideError,
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         sweeps = parse_sweeps(args.sweep)
         config, _ = load_with_overrides(args.config, [], args.seed)
         problems = check_backtest(config) + resolve_plugins(config)
+        if not problems:  # the data must exist before any work starts
+            problems = missing_data(backtest_spec(config))
         if problems:
             raise ConfigError(problems, args.config)
         spec = backtest_spec(config)

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--instruments", metavar="FILE", help="instrument definitions for symbols "
                      "the built-in rules do not know: the venue's instrument list as its REST API "
                      "returns it, or a JSON list of Volta instruments")
+    imp.add_argument("--skip-unknown", action="store_true", help="skip (and count) rows of "
+                     "symbols without instrument rules instead of stopping (Tardis)")
     imp.add_argument("--stale-after", type=float, default=60.0, metavar="SECONDS",
                      help="report book silences longer than this (default 60)")
     imp.add_argument("--quiet", action="store_true", help="no progress line")
@@ -80,10 +82,15 @@ def _ls(path: str) -> int:
 def _import(args: argparse.Namespace) -> int:
     res = import_files(args.source, args.files, args.to, venue=args.venue,
                        instruments=args.instruments, progress=not args.quiet,
-                       stale_after_s=args.stale_after)
+                       stale_after_s=args.stale_after, skip_unknown=args.skip_unknown)
     for f in res.files:
         lines = f" from {f['lines']:,} lines" if f.get("lines") else ""
         print(f"{f['file']}: {f['dataset']}, {f.get('rows', 0):,} rows{lines}")
+        skipped = f.get("skipped_symbols")
+        if skipped:
+            top = ", ".join(f"{k} ({v:,})" for k, v in list(skipped.items())[:5])
+            print(f"  skipped {sum(skipped.values()):,} rows of {len(skipped)} unknown symbols: "
+                  f"{top}{' ...' if len(skipped) > 5 else ''}")
         _checks(f.get("integrity"))
     rate = f"{res.lines / res.wall_s:,.0f} lines/s" if res.lines and res.wall_s > 0 else \
         f"{res.rows_per_s:,.0f} rows/s"

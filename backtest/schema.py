@@ -173,7 +173,7 @@ def check_backtest(config: VoltaConfig) -> list[ConfigProblem]:
         v = getattr(d, key)
         if v and not _is_day(v):
             problems.append(ConfigProblem(f"backtest.data.{key}", f"{v!r} is not a YYYY-MM-DD day"))
-    return problems + missing_data(spec)
+    return problems
 
 
 def uses_catalog(d: DataConfig) -> bool:
@@ -182,7 +182,8 @@ def uses_catalog(d: DataConfig) -> bool:
 
 
 def missing_data(spec: BacktestSpec) -> list[ConfigProblem]:
-    """Data files the config names that do not exist (checked before any work is done)."""
+    """Data files the config names that do not exist (checked before any work is done; the
+    paths must have been resolved against the config file: ``backtest.datapaths``)."""
     d = spec.data
     need = f" (needs: {d.requires})" if d.requires else ""
     out: list[ConfigProblem] = []

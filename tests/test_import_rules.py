@@ -15,7 +15,10 @@
 7. ``engine.config`` (the deployment loader): the standard library and msgspec only. The
    top-level ``config/`` folder holds deployment TOML files only (package data, no code), so
    that a user's own ``config`` package never collides with ours.
-8. ``backtest``: may use ``engine`` and ``adapters``; strategies only by import path.
+8. ``backtest``: may use ``engine`` and ``adapters``; strategies only by import path. Its
+   Parquet catalog (``backtest.catalog``) is a data layer: the standard library, numpy,
+   pyarrow, msgspec, polars (optional), ``engine.model`` and the event store's container only (no codecs, no
+   engine runtime), so a notebook can read a catalog without the trading machinery.
 9. ``cluster`` (gateway, aggregator, node service): may use ``engine`` and ``adapters``;
    strategies only by import path; ``engine`` reaches it only by import path.
 10. ``adapters.nats`` (the cluster's market-data adapter) is venue-neutral: it imports no venue.
@@ -104,6 +107,14 @@ def _violations_for(path: Path) -> list[str]:
                   or name.startswith("engine.pricing"))
             if not ok:
                 problems.append(f"{where}: strategies may use only the public engine API")
+        elif module.startswith("backtest.catalog"):
+            ok = (top in STDLIB or top in ("numpy", "pyarrow", "msgspec", "polars")
+                  or name.startswith(("engine.model", "backtest.catalog")) or name == "engine.model"
+                  or name == "backtest.store")
+            if not ok:
+                problems.append(f"{where}: backtest.catalog may use only the stdlib, numpy, pyarrow, "
+                                "polars (optional), "
+                                "msgspec, engine.model and backtest.store")
         elif module.startswith("backtest"):
             if top == "strategies":
                 problems.append(f"{where}: backtest loads strategies by import path, never imports them")
@@ -152,6 +163,7 @@ def test_every_package_follows_the_dependency_rules() -> None:
     ("import cluster.node\n", "engine/bad.py", "engine must not depend on cluster"),
     ("from strategies.examples import mm\n", "cluster/bad.py", "cluster loads strategies"),
     ("from adapters.deribit.codec import X\n", "adapters/nats/bad.py", "venue-neutral adapters module"),
+    ("from adapters import registry\n", "backtest/catalog/bad.py", "backtest.catalog may use only"),
 ])
 def test_the_rule_checker_catches_violations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              source: str, module: str, expected: str) -> None:

@@ -47,7 +47,7 @@ class ImportResult:
 def import_files(source: str, files: Sequence[str | Path], catalog: str | Path, *,
                  venue: str | None = None, instruments: str | Path | None = None,
                  progress: bool = True, stale_after_s: float = 60.0,
-                 chunk_rows: int = 65_536) -> ImportResult:
+                 chunk_rows: int = 65_536, skip_unknown: bool = False) -> ImportResult:
     """Import ``files`` of ``source`` into the catalog at ``catalog`` (see the module doc)."""
     if source not in SOURCES:
         raise DataImportError(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
@@ -70,14 +70,19 @@ def import_files(source: str, files: Sequence[str | Path], catalog: str | Path, 
     if source == "capture":
         _captures(paths, catalog, result)
     else:
-        reader: Any = (TardisImporter(resolver, ImportChecks(), prog) if source == "tardis"
-                       else BinanceImporter(resolver, ImportChecks(), prog, venue))
+        reader: Any = (TardisImporter(resolver, ImportChecks(), prog, skip_unknown)
+                       if source == "tardis" else BinanceImporter(resolver, ImportChecks(), prog,
+                                                                   venue))
         for p in paths:
             lines = prog.rows
             result.files.append(_one(reader, p, catalog, resolver, chunk_rows, stale_after_s))
             result.files[-1]["lines"] = prog.rows - lines
             result.rows += result.files[-1]["rows"]
             result.lines += result.files[-1]["lines"]
+            skipped = getattr(reader, "skipped", {})
+            if skipped:
+                result.files[-1]["skipped_symbols"] = dict(sorted(skipped.items()))
+                skipped.clear()
     result.wall_s = time.perf_counter() - t0
     return result
 

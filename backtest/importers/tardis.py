@@ -105,8 +105,12 @@ def dataset_of(path: Path, header: list[str]) -> str:
 class TardisImporter:
     """Reads Tardis CSV files into ``sink(event)`` (and ``aux(kind, venue, symbol, ts, te, row)``)."""
 
-    def __init__(self, resolver: SymbolResolver, checks: ImportChecks, progress: Progress) -> None:
+    def __init__(self, resolver: SymbolResolver, checks: ImportChecks, progress: Progress,
+                 skip_unknown: bool = False) -> None:
         self.resolver = resolver
+        self.skip_unknown = skip_unknown
+        self.skipped: dict[str, int] = {}
+        """Rows skipped per unknown symbol (``skip_unknown``)."""
         self.checks = checks
         self.progress = progress
         self._seq: dict[str, int] = {}
@@ -144,6 +148,8 @@ class TardisImporter:
             "derivative_ticker": self._ticker, "options_chain": self._chain,
             "liquidations": self._liquidations,
         }.get(ds, self._snapshots)
+        if self.skip_unknown:
+            it = self._known_only(it)
         line = 0
         try:
             for line, ev in handler(it, header, aux):
@@ -155,6 +161,24 @@ class TardisImporter:
             raise DataImportError(f"{path}: malformed row near line {line}: {exc}") from None
         self.progress.done()
         return ds
+
+    def _known_only(self, it: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+        """Rows of symbols that resolve; the others are counted per symbol and skipped."""
+        known: dict[tuple[str, str], bool] = {}
+        for n, r in it:
+            key = (r[0], r[1])
+            ok = known.get(key)
+            if ok is None:
+                try:
+                    self._iid(r[0], r[1])
+                    ok = True
+                except UnknownSymbol:
+                    ok = False
+                known[key] = ok
+            if ok:
+                yield n, r
+            else:
+                self.skipped[r[1]] = self.skipped.get(r[1], 0) + 1
 
     # -- datasets -----------------------------------------------------------------------------
     def _l2(self, it: Iterator[tuple[int, list[str]]], header: list[str], aux: Any

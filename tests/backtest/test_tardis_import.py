@@ -294,3 +294,44 @@ def test_import_memory_is_bounded_by_the_buffers_not_the_file(tmp_path: Path) ->
         assert res.rows == n + 1
     # 4x the rows, about the same peak (the writer spills 4096-row parts; no whole-file list)
     assert peaks[1] < 1.5 * peaks[0], peaks
+
+
+def test_skip_unknown_counts_and_skips_rows_of_unknown_symbols(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _gz(tmp_path / "deribit_trades_2022-06-01_OPTIONS.csv.gz", [
+        f"{H},id,side,price,amount",
+        "deribit,BTC-3JUN22-30000-C,1654041600000000,1654041600100000,1,buy,0.05,1",
+        "deribit,SOL_USDC-3JUN22-40-C,1654041600000001,1654041600100001,2,buy,1.5,10",
+        "deribit,SOL_USDC-3JUN22-40-C,1654041600000002,1654041600100002,3,sell,1.4,10"])
+    cat = tmp_path / "cat"
+    assert data_cli.main(["import", "tardis", str(f), "--to", str(cat), "--quiet"]) == 2
+    assert "unknown symbol 'SOL_USDC-3JUN22-40-C'" in capsys.readouterr().err
+    assert data_cli.main(["import", "tardis", str(f), "--to", str(cat), "--quiet",
+                          "--skip-unknown"]) == 0
+    assert "skipped 2 rows of 1 unknown symbols: SOL_USDC-3JUN22-40-C (2)" in \
+        capsys.readouterr().out
+    assert [e.trade_id for e in _events(cat)] == ["1"]
+
+
+def test_binance_futures_book_snapshot_5_rows_as_tardis_publishes_them(tmp_path: Path) -> None:
+    """Two rows of Tardis' public binance-futures book_snapshot_5 sample for BTCUSDT on
+    2020-09-01 (the numbers as published with nautilus_trader's test data), in its header."""
+    head = H + "," + ",".join(f"asks[{i}].price,asks[{i}].amount,bids[{i}].price,bids[{i}].amount"
+                              for i in range(5))
+    rows = ["binance-futures,BTCUSDT,1598918403696000,1598918403810979,11657.08,1.714,11657.07,"
+            "10.896,11657.54,5.4,11656.97,0.2,11657.56,0.238,11655.78,0.2,11657.61,0.077,"
+            "11655.77,0.98,11657.92,0.918,11655.68,0.111",
+            "binance-futures,BTCUSDT,1598918403888000,1598918403894256,11657.08,1.476,11657.07,"
+            "10.896,11657.54,5.4,11656.97,0.2,11657.56,0.238,11655.78,0.2,11657.61,0.077,"
+            "11655.77,0.98,11657.92,0.918,11655.68,0.111"]
+    f = _gz(tmp_path / "binance-futures_book_snapshot_5_2020-09-01_BTCUSDT.csv.gz", [head, *rows])
+    res = import_files("tardis", [f], tmp_path / "cat", progress=False)
+    assert res.files[0]["dataset"] == "book_snapshot_5"
+    assert res.files[0]["integrity"]["snapshot_resets"] == 0  # every row is a snapshot here
+    s1, s2 = _events(tmp_path / "cat")
+    assert s1.instrument_id == "binance-usdm:BTCUSDT"
+    assert s1.bids == ((11657.07, 10.896), (11656.97, 0.2), (11655.78, 0.2), (11655.77, 0.98),
+                       (11655.68, 0.111))
+    assert s1.asks[0] == (11657.08, 1.714) and s2.asks[0] == (11657.08, 1.476)
+    assert (s1.ts_event, s1.ts_recv) == (1598918403696000000, 1598918403810979000)
+    assert s2.seq == s1.seq + 1
