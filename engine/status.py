@@ -79,6 +79,8 @@ def _risk_fields(kernel: Kernel) -> dict[str, Any]:
     if loss.enabled:
         out["loss_used"] = {"daily_loss_usd": round(loss.daily_loss, 2), "max_daily_loss_usd": loss.max_daily_loss,
                             "drawdown_usd": round(loss.drawdown, 2), "max_drawdown_usd": loss.max_drawdown}
+    if gate.accounts is not None:
+        out["accounts"] = gate.accounts.summary()  # balances, equity, IM/MM, exposure per venue
     in_doubt = len(kernel.orders.in_doubt())
     if in_doubt:
         out["orders_in_doubt"] = in_doubt
