@@ -14,15 +14,11 @@ from engine.model import (
     BookSnapshot,
     Instrument,
     InstrumentKind,
-    Liquidity,
     OptionType,
-    OrderAccepted,
-    OrderFilled,
     Side,
-    SubmitOrder,
 )
 from engine.risk import Reason, RiskLimits
-from tests.engine.conftest import RecordingVenue
+from tests.risk.venues import add_venue, submit
 
 NOW = 1_700_000_000 * 10**9
 PUT = Instrument(venue="deribit", symbol="BTC-X-28000-P", kind=InstrumentKind.OPTION, base="BTC",
@@ -52,22 +48,11 @@ def test_documented_margin_rules_by_hand() -> None:
     assert im == pytest.approx(0.5 * F / 20) and mm == pytest.approx(0.5 * F * 0.004)
 
 
-class _Venue(RecordingVenue):
-    def __init__(self, name: str, insts: list[Instrument]) -> None:
-        super().__init__()
-        self.venue, self._insts = name, insts
-
-    def instruments(self) -> list[Instrument]:
-        return list(self._insts)
-
-
 def _kernel(buffer: float | None = None) -> Kernel:
     k = Kernel(VirtualClock(NOW), RiskLimits(max_order_qty=1e6, max_position_qty=1e6,
                                              max_order_notional_usd=1e9))
     for name, insts in (("deribit", [PUT, PERP]), ("binance-usdm", [USDM])):
-        v = _Venue(name, insts)
-        k.add_adapter(v)
-        k.add_instruments(insts)
+        add_venue(k, name, insts)
     k.bus.publish(BookSnapshot(PUT.id, ((0.019, 10.0),), ((0.021, 10.0),), 1, 0, 0))
     k.bus.publish(BookSnapshot(PERP.id, ((29_999.5, 1e6),), ((30_000.5, 1e6),), 1, 0, 0))
     k.bus.publish(BookSnapshot(USDM.id, ((29_999.9, 10.0),), ((30_000.1, 10.0),), 1, 0, 0))
@@ -78,35 +63,16 @@ def _kernel(buffer: float | None = None) -> Kernel:
     return k
 
 
-_n = 0
-
-
-def _submit(k: Kernel, inst: Instrument, side: Side, qty: float, px: float, fill: bool = False) -> str | None:
-    global _n
-    _n += 1
-    cmd = SubmitOrder(client_order_id=f"m{_n}", strategy_id="t", instrument_id=inst.id, side=side,
-                      quantity=qty, price=px)
-    d = k.router.submit(cmd)
-    if d is None and fill:
-        k.bus.publish(OrderAccepted(client_order_id=cmd.client_order_id, venue_order_id="v",
-                                    instrument_id=inst.id, ts_event=0, ts_recv=0))
-        k.bus.publish(OrderFilled(client_order_id=cmd.client_order_id, venue_order_id="v",
-                                  instrument_id=inst.id, trade_id=f"tr{_n}", side=side, price=px,
-                                  quantity=qty, remaining=0.0, liquidity=Liquidity.TAKER, fee=0.0,
-                                  fee_currency=inst.settle, ts_event=0, ts_recv=0))
-    return None if d is None else d.reason
-
-
 def test_gate_denies_initial_margin_above_equity_per_account() -> None:
     k = _kernel()
     # short 1 put: IM = 0.15 - 2000/30000 -> 0.1 floor ... = max(0.0833, 0.1) + 0.02 = 0.12 BTC > 0.1
-    assert _submit(k, PUT, Side.SELL, 1.0, 0.02) == Reason.INSUFFICIENT_MARGIN
-    assert _submit(k, PUT, Side.SELL, 0.5, 0.02, fill=True) is None  # 0.06 BTC
+    assert submit(k, PUT, Side.SELL, 1.0, 0.02) == Reason.INSUFFICIENT_MARGIN
+    assert submit(k, PUT, Side.SELL, 0.5, 0.02, fill=True) is None  # 0.06 BTC
     # the BTC account is now mostly used; the USDT account is separate: 20x on 1,000 USDT
-    assert _submit(k, USDM, Side.BUY, 0.7, 30_000.0) == Reason.INSUFFICIENT_MARGIN  # 1,050 > 1,000
-    assert _submit(k, USDM, Side.BUY, 0.6, 30_000.0, fill=True) is None
+    assert submit(k, USDM, Side.BUY, 0.7, 30_000.0) == Reason.INSUFFICIENT_MARGIN  # 1,050 > 1,000
+    assert submit(k, USDM, Side.BUY, 0.6, 30_000.0, fill=True) is None
     # a reducing order always passes
-    assert _submit(k, PUT, Side.BUY, 0.5, 0.02) is None
+    assert submit(k, PUT, Side.BUY, 0.5, 0.02) is None
     acc = k.gate.accounts.summary()
     btc = acc["deribit"]["accounts"]["BTC"]
     assert btc["initial_margin"] == pytest.approx(0.5 * (max(0.15 - 2_000 / F, 0.1) + 0.02))
@@ -118,8 +84,8 @@ def test_gate_denies_initial_margin_above_equity_per_account() -> None:
 def test_gate_denies_within_the_maintenance_buffer() -> None:
     k = _kernel(buffer=150.0)
     # short 0.5 put: MM = 0.5 x (0.075 + 0.02) = 0.0475; equity 0.1 < 0.0475 x 2.5 = 0.11875
-    assert _submit(k, PUT, Side.SELL, 0.5, 0.02) == Reason.NEAR_MAINTENANCE
-    assert _submit(k, PUT, Side.SELL, 0.4, 0.02) is None  # 0.038 x 2.5 = 0.095 < 0.1
+    assert submit(k, PUT, Side.SELL, 0.5, 0.02) == Reason.NEAR_MAINTENANCE
+    assert submit(k, PUT, Side.SELL, 0.4, 0.02) is None  # 0.038 x 2.5 = 0.095 < 0.1
 
 
 def test_accounts_come_from_the_config() -> None:
