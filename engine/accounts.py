@@ -15,8 +15,10 @@ denied with ``INSUFFICIENT_MARGIN`` when the account's initial margin after the 
 premium of a bought option) exceeds its equity, and with ``NEAR_MAINTENANCE`` when equity
 would be within ``margin_buffer_pct`` of the maintenance margin after the fill. An order that
 does not raise the margin (a reducing order) always passes. Working orders do not reserve
-margin here (venues differ in how they reserve; a documented simplification). Work per check
-is proportional to the positions of that one account.
+margin here (venues differ in how they reserve; a documented simplification). The account's
+totals are cached and recomputed after each fill or once they are ``max_age_ns`` (1 s) old,
+so a check is O(1) between refreshes (equity may lag the marks by up to that age); a
+recompute is proportional to the positions of that one account.
 
 Firm exposure per venue = the collateral held there plus the unrealized PnL of the positions
 held there (USD): what the desk would lose if that venue failed.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from engine.margin import LinearTerms, position_margin
@@ -66,10 +69,14 @@ class AccountBook:
     """The configured venue accounts over the portfolio (module docstring)."""
 
     def __init__(self, portfolio: Portfolio, specs: dict[str, AccountSpec],
-                 margin_buffer_pct: float | None = None) -> None:
+                 margin_buffer_pct: float | None = None,
+                 now_ns: Callable[[], int] | None = None, max_age_ns: int = 1_000_000_000) -> None:
         self.portfolio = portfolio
         self.specs = specs
         self.margin_buffer_pct = margin_buffer_pct
+        self.now_ns = now_ns
+        self.max_age_ns = max_age_ns
+        self._cache: dict[tuple[str, str], tuple[int, int, AccountState]] = {}
         self.balances: dict[tuple[str, str], float] = {}
         for venue, spec in specs.items():
             for ccy, amount in spec.balances.items():
@@ -99,6 +106,18 @@ class AccountBook:
             im += i
             mm += m
         return AccountState(venue, ccy, balance, equity, im, mm)
+
+    def _cached_state(self, venue: str, ccy: str) -> AccountState:
+        """The account as of the last fill, at most ``max_age_ns`` old (marks move equity
+        between fills): what keeps the per-order check O(1) between refreshes."""
+        now = self.now_ns() if self.now_ns is not None else 0
+        fills = self.portfolio.fills + self.portfolio.adjustments
+        hit = self._cache.get((venue, ccy))
+        if hit is not None and hit[0] == fills and (self.now_ns is None or now - hit[1] < self.max_age_ns):
+            return hit[2]
+        st = self.state(venue, ccy)
+        self._cache[(venue, ccy)] = (fills, now, st)
+        return st
 
     def _pnl_in(self, pos: Position, ccy: str) -> float:
         """PnL of ``pos`` in the account currency (a USD-premium option settled in USDC
@@ -139,7 +158,7 @@ class AccountBook:
                 premium *= und
         if after[0] + premium <= before[0] and after[1] <= before[1]:
             return None  # the order does not add margin
-        st = self.state(inst.venue, ccy)
+        st = self._cached_state(inst.venue, ccy)
         im = st.initial_margin - before[0] + after[0] + premium
         mm = st.maintenance_margin - before[1] + after[1]
         if im != im or mm != mm:
@@ -182,7 +201,8 @@ def _r(x: float) -> float | None:
     return round(x, 10) if math.isfinite(x) else None
 
 
-def account_book(config: Any, portfolio: Portfolio) -> AccountBook | None:
+def account_book(config: Any, portfolio: Portfolio,
+                 now_ns: Callable[[], int] | None = None) -> AccountBook | None:
     """The paper/backtest account book of a deployment (None: live, or no account configured).
 
     An account for a venue the deployment does not list is a config error."""
@@ -199,4 +219,4 @@ def account_book(config: Any, portfolio: Portfolio) -> AccountBook | None:
         raise ConfigError(problems)
     specs = {v: AccountSpec(v, dict(a.balances), LinearTerms(a.leverage, a.maintenance_rate))
              for v, a in r.accounts.items()}
-    return AccountBook(portfolio, specs, r.margin_buffer_pct)
+    return AccountBook(portfolio, specs, r.margin_buffer_pct, now_ns)

@@ -272,7 +272,7 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
         specs.append((sc.id, cls, params, sc.venue))
     funding = None if config.deployment.mode == "live" else \
         FundingEngine(kernel.bus, kernel.portfolio, clock, kernel.instruments.get)
-    kernel.gate.accounts = account_book(config, kernel.portfolio)
+    kernel.gate.accounts = account_book(config, kernel.portfolio, clock.now_ns)
     return Node(config, kernel, specs, journal_path=str(path), funding=funding)
 
 
