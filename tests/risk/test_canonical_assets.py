@@ -134,6 +134,11 @@ def test_btc_delta_from_three_venues_nets_into_one_number() -> None:
     by_venue = k.portfolio.delta_by_venue("BTC")
     assert by_venue == pytest.approx({"deribit": put, "okx": swap, "binance-usdm": perp}, rel=1e-9)
     assert k.portfolio.underlyings() == ["BTC"]
+    from engine.status import status_fields
+    st = status_fields(k)
+    assert set(st["greeks"]) == {"BTC"} and set(st["delta"]) == {"BTC"}
+    assert st["greeks"]["BTC"]["delta_by_venue"] == pytest.approx(
+        {"binance-usdm": perp, "deribit": put, "okx": swap}, abs=1e-6)
 
 
 def test_one_btc_delta_limit_stops_orders_on_every_venue() -> None:
