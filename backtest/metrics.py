@@ -75,6 +75,12 @@ def risk_stats(ts: list[int], equity: list[float], interval_s: float) -> dict[st
             "max_drawdown_duration_s": _r(longest / 1e9, 3)}
 
 
+def _by_venue(pnl: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The engine's PnL per venue (USD; unpriced amounts per currency)."""
+    return {v: {k: (_r(x, 4) if k != "unpriced" else {c: _r(a, 10) for c, a in x.items()})
+                for k, x in d.items()} for v, d in pnl.items()}
+
+
 def _dist(values: list[float]) -> dict[str, Any]:
     a = np.asarray([v for v in values if v == v], dtype=np.float64)
     if a.size == 0:
@@ -146,6 +152,8 @@ def summarize(ledger: Any, orders: list[Any], extra: dict[str, Any]) -> dict[str
         "adverse_selection": markouts,
         "greeks": {"delta": _dist(s["delta"]), "gamma_1pct": _dist(s["gamma_1pct"]),
                    "vega_usd_per_vol_pt": _dist(s["vega"]), "theta_usd_per_day": _dist(s["theta_day"])},
+        "pnl_by_venue": _by_venue(ledger.k.portfolio.pnl_usd_by_venue()),
+        "accounts": ledger.k.gate.accounts.summary() if ledger.k.gate.accounts is not None else None,
         "settlements": ledger.settlements,
         "funding": {"payments": len(getattr(ledger, "funding", [])),
                     "total_usd": _r(sum(f["amount_usd"] for f in getattr(ledger, "funding", [])), 6),

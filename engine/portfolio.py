@@ -48,12 +48,21 @@ def premium_adjusted_delta(inst: Instrument, iv: float, forward: float, now_ns: 
     return float(g[1])
 
 
+_EXACT: dict[float, Decimal] = {}
+
+
 def exact(qty: float) -> Decimal:
     """A venue quantity as the exact decimal it was written as (0.1 -> Decimal('0.1')).
 
     ``repr`` of a float is the shortest string that round-trips, i.e. the decimal the venue
-    sent; summing those decimals never drifts (0.1 + 0.2 - 0.3 is exactly 0)."""
-    return Decimal(repr(float(qty)))
+    sent; summing those decimals never drifts (0.1 + 0.2 - 0.3 is exactly 0). Fill sizes
+    repeat, so conversions are memoised (bounded)."""
+    d = _EXACT.get(qty)
+    if d is None:
+        d = Decimal(repr(float(qty)))
+        if len(_EXACT) < 65_536:
+            _EXACT[qty] = d
+    return d
 
 
 class Position:
@@ -101,37 +110,37 @@ class Position:
         self.qty = float(q)
 
     def apply_fill(self, side_sign: int, qty: float, price: float, fee: float) -> float:
-        """Apply a fill; returns the PnL it realized (pnl_currency)."""
+        """Apply a fill; returns the PnL it realized (pnl_currency). The position is summed
+        exactly (Decimal); prices and PnL are floats (they are products, never re-summed
+        into a quantity)."""
         cs = self.instrument.contract_size
         q = exact(qty)
-        signed = q if side_sign > 0 else -q
-        cur = self.exact_qty
+        cur = self.qty  # float view: exact sign, exactly 0.0 when flat
         self.fills += 1
         self.traded_qty += q
         self.fees += fee
-        if cur == 0 or (cur > 0) == (signed > 0):
-            new = cur + signed
-            old_abs, add = abs(float(cur)), float(q)
+        if cur == 0.0 or (cur > 0.0) == (side_sign > 0):
+            old_abs = abs(cur)
             if self.is_inverse_linear_priced:
                 # Average entry of inverse contracts is the harmonic mean of fill prices.
-                inv = (old_abs / self.avg_price if old_abs else 0.0) + add / price
-                self.avg_price = (old_abs + add) / inv
+                inv = (old_abs / self.avg_price if old_abs else 0.0) + qty / price
+                self.avg_price = (old_abs + qty) / inv
             else:
-                self.avg_price = (old_abs * self.avg_price + add * price) / (old_abs + add)
-            self._set_qty(new)
+                self.avg_price = (old_abs * self.avg_price + qty * price) / (old_abs + qty)
+            self._set_qty(self.exact_qty + q if side_sign > 0 else self.exact_qty - q)
             return 0.0
-        closing = float(min(q, abs(cur)))
-        direction = 1.0 if cur > 0 else -1.0
+        closing = qty if qty < abs(cur) else abs(cur)
+        direction = 1.0 if cur > 0.0 else -1.0
         if self.is_inverse_linear_priced:
             realized = direction * closing * cs * (1.0 / self.avg_price - 1.0 / price)
         else:
             realized = direction * closing * cs * (price - self.avg_price)
         self.realized += realized
-        new = cur + signed
-        self._set_qty(new)
-        if new == 0:
+        self._set_qty(self.exact_qty + q if side_sign > 0 else self.exact_qty - q)
+        new = self.qty
+        if new == 0.0:
             self.avg_price = 0.0
-        elif (new > 0) != (direction > 0):
+        elif (new > 0.0) != (direction > 0):
             self.avg_price = price  # flipped: the remainder opened at this price
         return realized
 

@@ -31,6 +31,7 @@ from engine.model import TradingState
 from engine.reconcile import rebuild, reconcile, recover
 from engine.plugins import PluginError, load_object, resolve_strategy
 from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
+from engine.accounts import account_book
 from engine.funding import FundingEngine
 from engine.risk.underlyings import canonical_keys, check_known
 from engine.startup import VenueStarter
@@ -313,6 +314,7 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
         specs.append((sc.id, cls, params, sc.venue))
     funding = None if config.deployment.mode == "live" else \
         FundingEngine(kernel.bus, kernel.portfolio, clock, kernel.instruments.get)
+    kernel.gate.accounts = account_book(config, kernel.portfolio, clock.now_ns)
     return Node(config, kernel, specs, journal_path=str(path), funding=funding)
 
 

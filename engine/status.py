@@ -81,6 +81,9 @@ def _risk_fields(kernel: Kernel) -> dict[str, Any]:
     greeks: dict[str, Any] = {}
     for und in sorted(set(pf.underlyings()) | set(lim.underlyings)):
         g = {k: round(v, 6) for k, v in pf.greeks_summary(und).items() if v == v}
+        by_venue = pf.delta_by_venue(und)
+        if len(by_venue) > 1:  # the per-venue breakdown of the canonical underlying's delta
+            g["delta_by_venue"] = {v: round(d, 6) for v, d in sorted(by_venue.items())}
         ul = lim.underlyings.get(und)
         if ul is not None:
             used = {"delta": (g.get("delta", 0.0), ul.max_delta), "gamma": (g.get("gamma", 0.0), ul.max_gamma),
@@ -101,6 +104,8 @@ def _risk_fields(kernel: Kernel) -> dict[str, Any]:
     if loss.enabled:
         out["loss_used"] = {"daily_loss_usd": round(loss.daily_loss, 2), "max_daily_loss_usd": loss.max_daily_loss,
                             "drawdown_usd": round(loss.drawdown, 2), "max_drawdown_usd": loss.max_drawdown}
+    if gate.accounts is not None:
+        out["accounts"] = gate.accounts.summary()  # balances, equity, IM/MM, exposure per venue
     in_doubt = len(kernel.orders.in_doubt())
     if in_doubt:
         out["orders_in_doubt"] = in_doubt

@@ -325,8 +325,9 @@ class StrategyContext:
         """Portfolio Greeks of ``underlying`` across venues (options at the chains' model Greeks)."""
         return Greeks(*self._k.portfolio.greeks(underlying))  # running totals, O(1)
 
-    def pnl_usd(self) -> dict[str, float]:
-        """Realized, unrealized, fees and total PnL of the whole process, in USD."""
+    def pnl_usd(self) -> dict[str, Any]:
+        """Realized, unrealized, fees, funding and total PnL of the whole process, in USD;
+        ``unpriced``: amounts per currency with no USD price yet (left out of the total)."""
         return self._k.portfolio.pnl_usd()
 
     @property

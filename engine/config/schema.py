@@ -20,6 +20,7 @@ import msgspec
 __all__ = [
     "ConfigError",
     "ConfigProblem",
+    "AccountConfig",
     "BooksConfig",
     "ClusterConfig",
     "FirmUnderlyingLimits",
@@ -118,6 +119,18 @@ class RateLimitConfig(_Section):
     burst: PositiveFloat = 1.0
 
 
+class AccountConfig(_Section):
+    """``[risk.accounts.<venue>]``: the paper/backtest account at one venue (engine/accounts.py).
+
+    ``balances`` per currency (``{ BTC = 1.0, USDT = 50000 }``); ``leverage`` and
+    ``maintenance_rate`` of its linear (USD-M) products: IM = notional / leverage, MM =
+    notional x rate. Coin-margined products and options use Deribit's standard margin."""
+
+    balances: dict[str, float] = {}
+    leverage: PositiveFloat = 20.0
+    maintenance_rate: PositiveFloat = 0.004
+
+
 class RiskConfig(_Section):
     """``[risk]``: first-cut pre-trade risk gate limits. Every key is optional.
 
@@ -144,6 +157,10 @@ class RiskConfig(_Section):
     duplicate_window_ms: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     # -- portfolio Greeks --------------------------------------------------------------------
     underlyings: dict[str, UnderlyingRisk] = {}
+    # -- accounts and margin (paper and backtest) ---------------------------------------------
+    accounts: dict[str, AccountConfig] = {}
+    margin_buffer_pct: PositiveFloat | None = None
+    """Deny an order that would leave equity within this % above maintenance margin."""
     # -- throttles ---------------------------------------------------------------------------
     order_rate_per_s: PositiveFloat | None = None
     order_burst: PositiveFloat = 10.0

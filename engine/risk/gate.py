@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from engine.book import OrderBook
 from engine.model import Instrument, OrderType, SubmitOrder, TradingState
@@ -33,6 +33,14 @@ from engine.risk.throttle import DuplicateFilter, TokenBucket, WindowCounter
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 PRIVILEGED_STRATEGY = "killswitch"
 """Strategy id of the engine's own flattening orders (allowed while HALTED if they reduce)."""
+
+
+class MarginCheck(Protocol):
+    """Account-level pre-trade check (``engine.accounts.AccountBook``): the order as if filled."""
+
+    def check(self, inst: Instrument, signed_qty: float, price: float) -> Denial | None: ...
+
+    def summary(self) -> dict[str, Any]: ...
 
 
 class RiskGate:
@@ -63,6 +71,8 @@ class RiskGate:
         self.last_denial: tuple[str, str] | None = None
         self.disabled_strategies: dict[str, str] = {}
         self.exposure = WorkingExposure(portfolio)
+        self.accounts: MarginCheck | None = None
+        """Balances and margin per venue (paper/backtest: set by the runtime when configured)."""
         self._greek_limits = {u: ul for u, ul in limits.underlyings.items() if ul.any}
         orders.listeners.append(self.exposure.on_working_change)
         self._dups = DuplicateFilter(int(limits.duplicate_window_ms * 1e6))
@@ -278,6 +288,12 @@ class RiskGate:
         ul = self._greek_limits.get(und)
         if ul is not None and not reduces:
             denial = self._greeks(inst, iid, und, sign * qty, ul)
+            if denial is not None:
+                return denial
+
+        acc = self.accounts
+        if acc is not None and not reduces:
+            denial = acc.check(inst, sign * qty, price if price is not None else reference)
             if denial is not None:
                 return denial
 

@@ -21,18 +21,15 @@ from engine.model import (
     BookSnapshot,
     Instrument,
     InstrumentKind,
-    Liquidity,
     MarginType,
     OptionSummary,
-    OrderAccepted,
-    OrderFilled,
     Side,
     SubmitOrder,
     canonical_asset,
 )
 from engine.risk import Reason, RiskLimits, UnderlyingLimits
 from engine.risk.underlyings import canonical_keys, check_known
-from tests.engine.conftest import RecordingVenue
+from tests.risk.venues import add_venue, submit
 
 NOW_NS = 1_700_000_000 * 10**9
 EXPIRY_NS = NOW_NS + 30 * 86_400 * 10**9
@@ -102,22 +99,10 @@ def test_kind_margin_type_and_contract_unit() -> None:
     assert OKX_SWAP.notional_usd(7, 31_234.5, F) == 700.0
 
 
-class _Venue(RecordingVenue):
-    def __init__(self, name: str, insts: list[Instrument]) -> None:
-        super().__init__()
-        self.venue = name
-        self._insts = insts
-
-    def instruments(self) -> list[Instrument]:
-        return list(self._insts)
-
-
 def _kernel(limits: RiskLimits) -> Kernel:
     k = Kernel(VirtualClock(NOW_NS), limits)
     for name, inst in (("deribit", DERIBIT_PUT), ("okx", OKX_SWAP), ("binance-usdm", BINANCE_PERP)):
-        v = _Venue(name, [inst])
-        k.add_adapter(v)
-        k.add_instruments(v.instruments())
+        add_venue(k, name, [inst])
     pub = k.bus.publish
     pub(BookSnapshot(DERIBIT_PUT.id, ((0.02, 50.0),), ((0.03, 50.0),), 1, 0, 0))
     pub(BookSnapshot(OKX_SWAP.id, ((29_999.9, 500.0),), ((30_000.1, 500.0),), 1, 0, 0))
@@ -126,21 +111,8 @@ def _kernel(limits: RiskLimits) -> Kernel:
     return k
 
 
-_seq = 0
-
-
 def _fill(k: Kernel, inst: Instrument, side: Side, qty: float, price: float) -> None:
-    global _seq
-    _seq += 1
-    cmd = SubmitOrder(client_order_id=f"c{_seq}", strategy_id="t", instrument_id=inst.id, side=side,
-                      quantity=qty, price=price)
-    assert k.router.submit(cmd) is None
-    k.bus.publish(OrderAccepted(client_order_id=cmd.client_order_id, venue_order_id="v",
-                                instrument_id=inst.id, ts_event=0, ts_recv=0))
-    k.bus.publish(OrderFilled(client_order_id=cmd.client_order_id, venue_order_id="v",
-                              instrument_id=inst.id, trade_id=f"t{_seq}", side=side, price=price,
-                              quantity=qty, remaining=0.0, liquidity=Liquidity.TAKER, fee=0.0,
-                              fee_currency=inst.settle, ts_event=0, ts_recv=0))
+    assert submit(k, inst, side, qty, price, fill=True) is None
 
 
 def test_btc_delta_from_three_venues_nets_into_one_number() -> None:
@@ -162,6 +134,11 @@ def test_btc_delta_from_three_venues_nets_into_one_number() -> None:
     by_venue = k.portfolio.delta_by_venue("BTC")
     assert by_venue == pytest.approx({"deribit": put, "okx": swap, "binance-usdm": perp}, rel=1e-9)
     assert k.portfolio.underlyings() == ["BTC"]
+    from engine.status import status_fields
+    st = status_fields(k)
+    assert set(st["greeks"]) == {"BTC"} and set(st["delta"]) == {"BTC"}
+    assert st["greeks"]["BTC"]["delta_by_venue"] == pytest.approx(
+        {"binance-usdm": perp, "deribit": put, "okx": swap}, abs=1e-6)
 
 
 def test_one_btc_delta_limit_stops_orders_on_every_venue() -> None:
@@ -190,9 +167,7 @@ def test_config_key_spellings_and_unknown_underlying() -> None:
 
 def test_option_order_without_underlying_price_is_unpriced() -> None:
     k = Kernel(VirtualClock(NOW_NS), RiskLimits())
-    v = _Venue("deribit", [DERIBIT_PUT])
-    k.add_adapter(v)
-    k.add_instruments(v.instruments())
+    add_venue(k, "deribit", [DERIBIT_PUT])
     k.bus.publish(BookSnapshot(DERIBIT_PUT.id, ((0.02, 50.0),), ((0.03, 50.0),), 1, 0, 0))
     d = k.router.submit(SubmitOrder(client_order_id="u1", strategy_id="t", instrument_id=DERIBIT_PUT.id,
                                     side=Side.BUY, quantity=0.1, price=0.025))

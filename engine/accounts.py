@@ -1,0 +1,222 @@
+"""Accounts per venue: balances, equity, initial and maintenance margin, firm exposure.
+
+Theory of operation: in paper trading and backtests each configured venue account
+(``[risk.accounts.<venue>]``) starts from its configured balances per currency. An account is
+one (venue, margin currency) pair, as at Deribit (a BTC and an ETH account) and Binance (USDT
+for USD-M, the coin for COIN-M); USD stablecoins share one ``USD`` collateral pool (a
+documented approximation of multi-asset modes). Its equity is the balance plus the PnL of
+that venue's positions settled in that currency (realized + unrealized at the marks - fees +
+funding, all from ``engine.portfolio``); its initial and maintenance margin are the sums of
+``engine.margin.position_margin`` over those positions. Everything is in the account's
+currency, and also in USD at ``Portfolio.price_usd`` (NaN = unpriced, never 0).
+
+Pre-trade (the gate calls ``check``): the order is treated as filled at its price. It is
+denied with ``INSUFFICIENT_MARGIN`` when the account's initial margin after the fill (plus the
+premium of a bought option) exceeds its equity, and with ``NEAR_MAINTENANCE`` when equity
+would be within ``margin_buffer_pct`` of the maintenance margin after the fill. An order that
+does not raise the margin (a reducing order) always passes. Working orders do not reserve
+margin here (venues differ in how they reserve; a documented simplification). The account's
+totals are cached and recomputed after each fill or once they are ``max_age_ns`` (1 s) old,
+so a check is O(1) between refreshes (equity may lag the marks by up to that age); a
+recompute is proportional to the positions of that one account.
+
+Firm exposure per venue = the collateral held there plus the unrealized PnL of the positions
+held there (USD): what the desk would lose if that venue failed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import Any
+
+from engine.margin import LinearTerms, position_margin
+from engine.model import Instrument, InstrumentKind, is_usd
+from engine.portfolio import Portfolio, Position
+from engine.risk.limits import Denial, Reason
+
+
+def collateral(currency: str) -> str:
+    """The collateral pool of ``currency``: ``USD`` for USD and stablecoins, else the coin."""
+    return "USD" if is_usd(currency) else currency.upper()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    venue: str
+    balances: dict[str, float] = field(default_factory=dict)
+    terms: LinearTerms = LinearTerms()
+
+
+@dataclass(slots=True)
+class AccountState:
+    """One (venue, currency) account at a moment; amounts in ``currency``."""
+
+    venue: str
+    currency: str
+    balance: float
+    equity: float
+    initial_margin: float
+    maintenance_margin: float
+
+    @property
+    def available(self) -> float:
+        return self.equity - self.initial_margin
+
+
+class AccountBook:
+    """The configured venue accounts over the portfolio (module docstring)."""
+
+    def __init__(self, portfolio: Portfolio, specs: dict[str, AccountSpec],
+                 margin_buffer_pct: float | None = None,
+                 now_ns: Callable[[], int] | None = None, max_age_ns: int = 1_000_000_000) -> None:
+        self.portfolio = portfolio
+        self.specs = specs
+        self.margin_buffer_pct = margin_buffer_pct
+        self.now_ns = now_ns
+        self.max_age_ns = max_age_ns
+        self._cache: dict[tuple[str, str], tuple[int, int, AccountState]] = {}
+        self.balances: dict[tuple[str, str], float] = {}
+        for venue, spec in specs.items():
+            for ccy, amount in spec.balances.items():
+                key = (venue, collateral(ccy))
+                self.balances[key] = self.balances.get(key, 0.0) + amount
+
+    # -- state ----------------------------------------------------------------------------
+    def _positions(self, venue: str, ccy: str) -> list[Position]:
+        return [p for p in self.portfolio.positions()
+                if p.instrument.venue == venue and collateral(p.instrument.settle) == ccy]
+
+    def _mark(self, pos: Position) -> float:
+        return pos.mark if pos.mark == pos.mark else pos.avg_price
+
+    def _und(self, inst: Instrument) -> float:
+        return self.portfolio.underlying_prices.get(inst.asset, math.nan)
+
+    def state(self, venue: str, ccy: str) -> AccountState:
+        spec = self.specs[venue]
+        balance = self.balances.get((venue, ccy), 0.0)
+        equity = balance
+        im = mm = 0.0
+        for pos in self._positions(venue, ccy):
+            equity += self._pnl_in(pos, ccy)
+            i, m = position_margin(pos.instrument, pos.qty, self._mark(pos), self._und(pos.instrument),
+                                   spec.terms)
+            im += i
+            mm += m
+        return AccountState(venue, ccy, balance, equity, im, mm)
+
+    def _cached_state(self, venue: str, ccy: str) -> AccountState:
+        """The account as of the last fill, at most ``max_age_ns`` old (marks move equity
+        between fills): what keeps the per-order check O(1) between refreshes."""
+        now = self.now_ns() if self.now_ns is not None else 0
+        fills = self.portfolio.fills + self.portfolio.adjustments
+        hit = self._cache.get((venue, ccy))
+        if hit is not None and hit[0] == fills and (self.now_ns is None or now - hit[1] < self.max_age_ns):
+            return hit[2]
+        st = self.state(venue, ccy)
+        self._cache[(venue, ccy)] = (fills, now, st)
+        return st
+
+    def _pnl_in(self, pos: Position, ccy: str) -> float:
+        """PnL of ``pos`` in the account currency (a USD-premium option settled in USDC
+        counts in the USD pool directly; a coin PnL is already in the coin)."""
+        out = 0.0
+        if collateral(pos.pnl_currency) == ccy:
+            out += pos.realized + pos.unrealized()
+        if collateral(pos.fee_currency) == ccy:
+            out += pos.funding - pos.fees
+        return out
+
+    def accounts(self) -> list[AccountState]:
+        keys = set(self.balances)
+        for pos in self.portfolio.positions():
+            if pos.instrument.venue in self.specs:
+                keys.add((pos.instrument.venue, collateral(pos.instrument.settle)))
+        return [self.state(v, c) for v, c in sorted(keys)]
+
+    # -- pre-trade --------------------------------------------------------------------------
+    def check(self, inst: Instrument, signed_qty: float, price: float) -> Denial | None:
+        """INSUFFICIENT_MARGIN / NEAR_MAINTENANCE / UNPRICED for an order as if filled."""
+        spec = self.specs.get(inst.venue)
+        if spec is None:
+            return None
+        ccy = collateral(inst.settle)
+        pos = self.portfolio.position(inst.id)
+        now_qty = pos.qty if pos is not None else 0.0
+        mark = self._mark(pos) if pos is not None and pos.qty != 0.0 else price
+        und = self._und(inst)
+        if inst.kind is InstrumentKind.OPTION and not und == und:
+            return Denial(Reason.UNPRICED, f"no {inst.asset} price: margin of {inst.id} unknown")
+        before = position_margin(inst, now_qty, mark, und, spec.terms)
+        after = position_margin(inst, now_qty + signed_qty, mark, und, spec.terms)
+        premium = 0.0
+        if inst.kind is InstrumentKind.OPTION and signed_qty > 0:
+            premium = signed_qty * inst.contract_size * price  # paid up front, in the premium ccy
+            if not inst.premium_in_coin and ccy != "USD":
+                premium *= und
+        if after[0] + premium <= before[0] and after[1] <= before[1]:
+            return None  # the order does not add margin
+        st = self._cached_state(inst.venue, ccy)
+        im = st.initial_margin - before[0] + after[0] + premium
+        mm = st.maintenance_margin - before[1] + after[1]
+        if im != im or mm != mm:
+            return Denial(Reason.UNPRICED, f"margin of {inst.id} unknown (no mark)")
+        if im > st.equity:
+            return Denial(Reason.INSUFFICIENT_MARGIN,
+                          f"{inst.venue} {ccy} initial margin after the fill {im:.8g} > equity "
+                          f"{st.equity:.8g} ({ccy})", im, st.equity)
+        buf = self.margin_buffer_pct
+        if buf is not None and mm > 0 and st.equity < mm * (1.0 + buf / 100.0):
+            return Denial(Reason.NEAR_MAINTENANCE,
+                          f"{inst.venue} {ccy} equity {st.equity:.8g} within {buf:g}% of maintenance "
+                          f"margin {mm:.8g} after the fill", st.equity, mm * (1.0 + buf / 100.0))
+        return None
+
+    # -- reports ----------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """Per venue: accounts (native and USD), and the firm's exposure to the venue (USD)."""
+        out: dict[str, Any] = {}
+        for st in self.accounts():
+            px = self.portfolio.price_usd(st.currency)
+            v = out.setdefault(st.venue, {"accounts": {}, "exposure_usd": 0.0, "unpriced": []})
+
+            def usd(x: float, px: float = px) -> float | None:
+                y = x * px
+                return round(y, 4) if y == y else None
+            v["accounts"][st.currency] = {
+                "balance": st.balance, "equity": _r(st.equity), "initial_margin": _r(st.initial_margin),
+                "maintenance_margin": _r(st.maintenance_margin), "available": _r(st.available),
+                "equity_usd": usd(st.equity), "initial_margin_usd": usd(st.initial_margin),
+                "maintenance_margin_usd": usd(st.maintenance_margin)}
+            if px == px:
+                v["exposure_usd"] = round(v["exposure_usd"] + st.equity * px, 4)
+            else:
+                v["unpriced"].append(st.currency)
+        return out
+
+
+def _r(x: float) -> float | None:
+    return round(x, 10) if math.isfinite(x) else None
+
+
+def account_book(config: Any, portfolio: Portfolio,
+                 now_ns: Callable[[], int] | None = None) -> AccountBook | None:
+    """The paper/backtest account book of a deployment (None: live, or no account configured).
+
+    An account for a venue the deployment does not list is a config error."""
+    from engine.config import ConfigError
+    from engine.config.schema import ConfigProblem
+
+    r = config.risk
+    if config.deployment.mode == "live" or not r.accounts:
+        return None
+    venues = sorted(config.enabled_venues())
+    problems = [ConfigProblem(f"risk.accounts.{v}", f"no venue {v!r}; venues: {', '.join(venues)}")
+                for v in r.accounts if v not in venues]
+    if problems:
+        raise ConfigError(problems)
+    specs = {v: AccountSpec(v, dict(a.balances), LinearTerms(a.leverage, a.maintenance_rate))
+             for v, a in r.accounts.items()}
+    return AccountBook(portfolio, specs, r.margin_buffer_pct, now_ns)
