@@ -105,20 +105,23 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
 
     adapter.submit = submit  # type: ignore[method-assign]
     adapter.cancel = cancel  # type: ignore[method-assign]
-    journal_ns = [0]
+    journal_ns = [0, 0]  # total, nesting depth (only the outermost journal call counts)
     j = k.journal
     if j is not None:
-        for name in ("write_command", "write_event", "flush", "commit_batch", "write_batch"):
+        for name in ("append", "commit", "checkpoint", "write_command", "write_event", "flush"):
             fn = getattr(j, name, None)
             if fn is None:
                 continue
 
             def timed(*a: Any, _fn: Any = fn) -> Any:
+                journal_ns[1] += 1
                 t = pc()
                 try:
                     return _fn(*a)
                 finally:
-                    journal_ns[0] += pc() - t
+                    journal_ns[1] -= 1
+                    if not journal_ns[1]:
+                        journal_ns[0] += pc() - t
 
             setattr(j, name, timed)
 
