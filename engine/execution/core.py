@@ -106,6 +106,7 @@ class ExecutionCore:
         self._outbox: list[tuple[int, Order, Any]] = []
         self._flushing = False
         self.journal_failure = ""
+        self._failure_reported = False
         self.reconcile_hook: Callable[[str], None] | None = None
         self.on_journal_failure: Callable[[str], None] | None = None
         self.on_strategy_fills_exceeded: Callable[[str], None] | None = None
@@ -245,18 +246,21 @@ class ExecutionCore:
             while self._outbox:
                 batch, self._outbox = self._outbox, []
                 self.counters["batches"] += 1
-                ok = True
+                failure = ""
                 if self.journal is not None:
                     try:
                         self.journal.commit()
                     except JournalError as exc:
-                        ok = False
-                        self._journal_failed(str(exc))
+                        failure = str(exc)
+                        self.journal_failure = self.journal_failure or failure
                 for kind, order, cmd in batch:
-                    if ok or kind == _CANCEL:
+                    if not failure or kind == _CANCEL:
                         self._send(kind, order, cmd)
                     else:
                         self._refuse_unjournaled(kind, order, cmd)
+                if failure:
+                    # (after the refusals: the kill switch's cancels skip orders never sent)
+                    self._journal_failed(failure)
         finally:
             self._flushing = False
 
@@ -297,8 +301,9 @@ class ExecutionCore:
                                    ts_event=now, ts_recv=now))
 
     def _journal_failed(self, cause: str) -> None:
-        if self.journal_failure:
+        if self._failure_reported:
             return
+        self._failure_reported = True
         self.journal_failure = cause
         log.error("journal_failed_trading_halted", journal=str(self.journal.path if self.journal else ""),
                   cause=cause, alert=True)
