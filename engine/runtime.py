@@ -150,7 +150,7 @@ class Node:
                 adapter.enable_cancel_on_disconnect(cod)
         k.on_reconcile_request = self._reconcile_later
         for sid, cls, params, venue in self.strategy_specs:
-            ctx = StrategyContext(k, sid, venue)
+            ctx = StrategyContext(k.strategy_ports(), sid, venue)
             _seed_order_ids(ctx, k)
             strategy: Strategy[Any] = cls(ctx, params)
             k.add_strategy(sid, strategy)

@@ -16,6 +16,10 @@
    top-level ``config/`` folder holds deployment TOML files only (package data, no code), so
    that a user's own ``config`` package never collides with ours.
 8. ``backtest``: may use ``engine`` and ``adapters``; strategies only by import path.
+9. nothing the kernel builds imports the kernel: ``engine.strategy``, ``engine.killswitch``,
+   ``engine.execution`` (and the other parts below the wiring) work through the narrow ports of
+   ``engine.execution.ports``; only the wiring (``engine.runtime``, ``engine.cli``, ``engine.status``,
+   ``engine.control``, ``engine.reconcile``) may name ``engine.kernel``, even under TYPE_CHECKING.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ PACKAGES = ("engine", "adapters", "strategies", "backtest")
 SHARED_ADAPTER_MODULES = {"adapters.capture", "adapters.replay", "adapters.registry", "adapters.ws",
                           "adapters.ratelimit", "adapters.common", "adapters.record", "adapters"}
 SHARED_ADAPTER_PACKAGES = ("adapters.fakes", "adapters.live")  # venue-neutral helpers, not venues
+KERNEL_USERS = {"engine.kernel", "engine.runtime", "engine.cli", "engine.status", "engine.control",
+                "engine.reconcile", "engine"}  # the wiring; everything else gets ports
 
 
 def _module_name(path: Path) -> str:
@@ -95,6 +101,8 @@ def _violations_for(path: Path) -> list[str]:
         elif module.startswith("engine"):
             if top in ("adapters", "strategies", "websockets"):
                 problems.append(f"{where}: engine must not depend on {top}")
+            if name == "engine.kernel" and module not in KERNEL_USERS:
+                problems.append(f"{where}: only the wiring may import the kernel (use the ports)")
         elif module.startswith("strategies"):
             ok = (top in STDLIB or top in ("numpy", "msgspec", "strategies") or name == "engine"
                   or name.startswith("engine.pricing"))
@@ -140,6 +148,9 @@ def test_every_package_follows_the_dependency_rules() -> None:
     ("from adapters.yy.fake import X\n", "adapters/fakes/bad.py", "venue-neutral adapters module"),
     ("import structlog\n", "engine/config/bad.py", "stdlib and msgspec"),
     ("import numpy\n", "engine/model/bad.py", "engine.model may use only"),
+    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from engine.kernel import Kernel\n",
+     "engine/strategy.py", "only the wiring may import the kernel"),
+    ("from engine.kernel import Kernel\n", "engine/killswitch.py", "only the wiring"),
 ])
 def test_the_rule_checker_catches_violations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              source: str, module: str, expected: str) -> None:
