@@ -34,6 +34,7 @@ from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimit
 from engine.status import status_fields
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
+from engine.warmup import warm_kernels
 
 log = structlog.get_logger("volta.runtime")
 
@@ -128,6 +129,9 @@ class Node:
 
     async def start(self) -> None:
         k = self.kernel
+        # Compiled code first: nothing may compile once a venue is LIVE (engine/warmup.py).
+        seconds = warm_kernels(self.clock.now_ns(), self.config.pricing.rate)
+        log.info("kernels_ready", seconds=round(seconds, 3), cached_in_process=seconds == 0.0)
         # Recovery (engine/reconcile.py): the journal first (with the instruments venues list
         # before connecting), then the venues, then reconciliation; trading only after it.
         k.trading.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
