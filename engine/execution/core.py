@@ -37,7 +37,7 @@ queries asks the runtime to reconcile the venue (``reconcile_hook``).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +72,7 @@ log = structlog.get_logger("volta.execution")
 _AWAITING = (OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_AMEND)
 _TERMINAL_EVENTS = (OrderCancelled, OrderExpired, OrderRejected)
 _SUBMIT, _CANCEL, _AMEND = 0, 1, 2
+RECENT_FILLS = 1_000
 
 
 class CancelAll(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,6 +104,7 @@ class ExecutionCore:
         self.timeouts = 0
         self.counters: dict[str, int] = counters if counters is not None else defaultdict(int)
         self._awaiting: dict[str, Order] = {}
+        self._recent_fills: deque[OrderFilled] = deque(maxlen=RECENT_FILLS)
         self._outbox: list[tuple[int, Order, Any]] = []
         self._flushing = False
         self.journal_failure = ""
@@ -385,6 +387,7 @@ class ExecutionCore:
             if ob.apply_fill(order, ev.trade_id, ev.price, ev.quantity, ev.fee, ev.remaining):
                 self._on_fill(ev)
                 self.counters["fills"] += 1
+                self._recent_fills.append(ev)
             if ev.venue_order_id:
                 order.venue_order_id = ev.venue_order_id
         elif t is OrderAccepted:
@@ -525,3 +528,11 @@ class ExecutionCore:
 
     def order(self, client_order_id: str) -> Order | None:
         return self.orders.get(client_order_id)
+
+    def recent_fills(self, limit: int = 100, strategy_id: str | None = None) -> list[OrderFilled]:
+        """The newest fills applied to our orders (newest last; at most ``RECENT_FILLS`` kept)."""
+        fills = list(self._recent_fills)
+        if strategy_id is not None:
+            fills = [f for f in fills if (o := self.orders.get(f.client_order_id)) is not None
+                     and o.strategy_id == strategy_id]
+        return fills[-limit:] if limit > 0 else []

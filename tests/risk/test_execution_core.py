@@ -227,3 +227,21 @@ def test_a_second_process_on_the_same_journal_is_refused(tmp_path: Path) -> None
 
 def test_journal_error_is_one_line() -> None:
     assert "\n" not in str(JournalError("journal x: cannot write: No space left on device (ENOSPC)"))
+
+
+def test_filled_and_remaining_quantities_are_exact_decimal_sums() -> None:
+    from tests.risk.helpers import fill
+
+    k, _ = make()
+    a = order(qty=0.3)
+    k.router.submit(a)
+    fill(k, a, qty=0.1, remaining=float("nan"))
+    fill(k, a, qty=0.1, remaining=float("nan"))
+    o = k.orders.get(a.client_order_id)
+    # 0.1 + 0.1 as floats would leave 0.09999999999999998 open; decimal arithmetic leaves 0.1
+    assert o.filled == 0.2 and o.remaining == 0.1 and o.status is OrderStatus.PARTIALLY_FILLED
+    assert k.orders.working_qty(PERP.id, a.side) == 0.1
+    fill(k, a, qty=0.1, remaining=float("nan"))  # the venue does not say what is left
+    assert o.status is OrderStatus.FILLED and o.remaining == 0.0 and str(o.filled_exact) == "0.3"
+    assert k.orders.working_qty(PERP.id, a.side) == 0.0
+    assert [f.quantity for f in k.execution.recent_fills(strategy_id="t")][-3:] == [0.1, 0.1, 0.1]
