@@ -4,8 +4,11 @@ Theory of operation: adapters publish normalized events to the bus. The kernel's
 update state first (books, orders, portfolio, journal) and then tell the strategies that
 subscribed, so a strategy always sees state that already includes the event it is told about.
 Strategy callbacks run inside a guard: an exception is logged and counted, the strategy is
-not called with that event again, and the engine goes on. Order commands from strategies go
-through ``ExecutionRouter`` (risk gate, journal, venue). Nothing here awaits.
+not called with that event again, and the engine goes on. The kernel owns no order or trading
+state: orders belong to the ``ExecutionCore`` (commands and venue reports; group commit when
+the bus goes idle), trading state to the ``TradingStateOwner``; strategies and the kill switch
+reach them only through the narrow ports the kernel builds (``strategy_ports``,
+``killswitch_ports``). Nothing here awaits.
 """
 
 from __future__ import annotations
