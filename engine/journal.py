@@ -269,6 +269,11 @@ class Journal:
         self._keep()
         self.commits += 1
 
+    @property
+    def uncheckpointed(self) -> int:
+        """Committed records not yet in the indexed store."""
+        return len(self._rows)
+
     def _keep(self) -> None:
         """Committed records wait in ``_rows`` for ``checkpoint`` to move them into the store."""
         self._buf.clear()

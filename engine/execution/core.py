@@ -73,6 +73,8 @@ _AWAITING = (OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL, OrderStatus.PEND
 _TERMINAL_EVENTS = (OrderCancelled, OrderExpired, OrderRejected)
 _SUBMIT, _CANCEL, _AMEND = 0, 1, 2
 RECENT_FILLS = 1_000
+STORE_INTERVAL_NS = 5_000_000_000  # journal log -> SQLite store, at most this far behind
+STORE_ROWS = 20_000
 
 
 class CancelAll(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,6 +111,7 @@ class ExecutionCore:
         self._flushing = False
         self.journal_failure = ""
         self._failure_reported = False
+        self._stored_ns = 0
         self.reconcile_hook: Callable[[str], None] | None = None
         self.on_journal_failure: Callable[[str], None] | None = None
         self.on_strategy_fills_exceeded: Callable[[str], None] | None = None
@@ -312,13 +315,20 @@ class ExecutionCore:
         if self.on_journal_failure is not None:
             self.on_journal_failure(cause)
 
-    def checkpoint(self, _now: int = 0) -> None:
-        """Timer: commit what reports left in the journal and move it to the indexed store."""
+    def checkpoint(self, now_ns: int | None = None) -> None:
+        """Timer (every 200 ms): commit what reports left in the journal; every
+        ``STORE_INTERVAL_NS`` (or past ``STORE_ROWS`` records, or when called without a time)
+        also move the committed records into the indexed store (off the order path)."""
         j = self.journal
         if j is None or j.closed or self.journal_failure:
             return
         try:
-            j.checkpoint()
+            if (now_ns is None or now_ns - self._stored_ns >= STORE_INTERVAL_NS
+                    or j.uncheckpointed > STORE_ROWS):
+                j.checkpoint()
+                self._stored_ns = now_ns if now_ns is not None else self.clock.now_ns()
+            else:
+                j.commit()
         except JournalError as exc:
             self._journal_failed(str(exc))
 
