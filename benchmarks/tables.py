@@ -144,8 +144,43 @@ def risk(d: dict[str, Any]) -> list[str]:
     return out
 
 
+def execution(d: dict[str, Any]) -> list[str]:
+    t, b = d.get("tick_to_order", {}), d.get("noop_baseline", {})
+    out = ["**Execution** (`bench_execution`: paper deployment, full gate, journal on disk in NORMAL "
+           "mode; clock from the adapter handing a book event to the bus until the adapter's "
+           "`submit` is called for an order it caused)", "",
+           "| what | p50 | p99 |", "| --- | ---: | ---: |"]
+    if t.get("p50_us") is not None:
+        out.append(f"| tick-to-order ({t['orders_caused_by_book_events']} orders) | "
+                   f"{t['p50_us']:.1f} µs | {t['p99_us']:.1f} µs |")
+    rq = t.get("requote")
+    if rq:
+        out.append(f"| requote: cancel + two orders, to the last adapter call ({rq['n']}) | "
+                   f"{rq['p50_us']:.1f} µs | {rq['p99_us']:.1f} µs |")
+    if b:
+        out.append(f"| baseline: book event to a no-op handler's submit (same run) | "
+                   f"{b['p50_us']:.2f} µs | {b['p99_us']:.2f} µs |")
+    if "journal_per_order_us" in t:
+        out.append(f"| journal cost per order, amortized over the run | "
+                   f"{t['journal_per_order_us']:.1f} µs | – |")
+    r = d.get("restart")
+    if r:
+        for key, label in (("hour", "restart after 1 simulated hour"),
+                           ("day", "restart after 1 simulated day")):
+            if key in r:
+                out.append(f"| {label} | {r[key]['seconds'] * 1e6:,.0f} µs | – |")
+    met = d.get("met", {})
+    tg = d.get("targets", {})
+    if met:
+        out += ["", f"Targets: p50 ≤ {tg.get('p50_us', 25):.0f} µs {_met(met.get('p50'))}; p99 ≤ "
+                f"{tg.get('p99_us', 50):.0f} µs {_met(met.get('p99'))}; journal ≤ "
+                f"{tg.get('journal_per_order_us', 5):.0f} µs per order {_met(met.get('journal_per_order'))}."]
+    return out
+
+
 SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], list[str]]], ...] = (
-    ("pricing", pricing), ("books", books), ("backtest", backtest), ("risk", risk))
+    ("pricing", pricing), ("books", books), ("backtest", backtest), ("risk", risk),
+    ("execution", execution))
 
 
 def render() -> str:

@@ -4,8 +4,11 @@ Theory of operation: adapters publish normalized events to the bus. The kernel's
 update state first (books, orders, portfolio, journal) and then tell the strategies that
 subscribed, so a strategy always sees state that already includes the event it is told about.
 Strategy callbacks run inside a guard: an exception is logged and counted, the strategy is
-not called with that event again, and the engine goes on. Order commands from strategies go
-through ``ExecutionRouter`` (risk gate, journal, venue). Nothing here awaits.
+not called with that event again, and the engine goes on. The kernel owns no order or trading
+state: orders belong to the ``ExecutionCore`` (commands and venue reports; group commit when
+the bus goes idle), trading state to the ``TradingStateOwner``; strategies and the kill switch
+reach them only through the narrow ports the kernel builds (``strategy_ports``,
+``killswitch_ports``). Nothing here awaits.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -50,6 +54,7 @@ from engine.model import (
     VenueStatusChanged,
 )
 from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner
+from engine.execution.ports import KillSwitchPorts, StrategyPorts
 from engine.killswitch import KillSwitch
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
@@ -92,7 +97,7 @@ class Kernel:
                                        venue_halt=self.trading.venue_halt, counters=self.counters)
         self.router = self.execution  # (the former name)
         self.bus.on_idle = self.execution.flush  # group commit: after each event is handled
-        self.killswitch = KillSwitch(self)
+        self.killswitch = KillSwitch(self.killswitch_ports())
         self.reconcile_requests: list[str] = []
         self.on_reconcile_request: Callable[[str], None] | None = None
         self.execution.reconcile_hook = self.request_reconcile
@@ -120,6 +125,39 @@ class Kernel:
         self.pricing_rate = 0.0
         self._model_greeks: set[str] = set()
         self._wire()
+
+    # -- ports ------------------------------------------------------------------------------
+    def strategy_ports(self) -> StrategyPorts:
+        """The narrow interfaces a ``StrategyContext`` works through (no kernel inside)."""
+        return StrategyPorts(
+            orders=self.execution,
+            market=_MarketView(self.instruments, self.books, self.chains),
+            portfolio=self.portfolio,
+            trading=self.trading,
+            host=_StrategyHost(self.subscribe, self.subscribe_chain, self.set_strategy_timer),
+            now_ns=self.clock.now_ns,
+            publish=self.bus.publish,
+            limits=self._limits,
+            log=self.log,
+            state=self.journal,
+        )
+
+    def _limits(self) -> RiskLimits:
+        return self.gate.limits
+
+    def killswitch_ports(self) -> KillSwitchPorts:
+        return KillSwitchPorts(orders=self.execution, portfolio=self.portfolio,
+                               trading=self.trading, working_qty=self.orders.working_qty,
+                               cancel_everything_at_venues=self._cancel_everything_at_venues,
+                               now_ns=self.clock.now_ns, limits=self.gate.limits,
+                               journal=self.journal)
+
+    def _cancel_everything_at_venues(self) -> None:
+        for adapter in self.adapters.values():
+            try:
+                adapter.cancel_all_orders()
+            except Exception:  # noqa: BLE001 - the other venues must still be cancelled
+                self.log.exception("cancel_all_orders_failed", venue=adapter.venue)
 
     # -- wiring -----------------------------------------------------------------------------
     def _wire(self) -> None:
@@ -487,3 +525,22 @@ class Kernel:
         for strategy in self.strategies.values():
             self._call(strategy, strategy.on_stop)
         self.strategies_running = False
+
+
+@dataclass(frozen=True)
+class _MarketView:
+    """``MarketView`` over the kernel's (shared, live) instrument, book and chain tables."""
+
+    instruments: dict[str, Instrument]
+    books: dict[str, OrderBook]
+    chains: dict[str, ChainView]
+
+    def book(self, instrument_id: str) -> OrderBook | None:
+        return self.books.get(instrument_id)
+
+
+@dataclass(frozen=True)
+class _StrategyHost:
+    subscribe: Callable[..., None]
+    subscribe_chain: Callable[[str, str], None]
+    set_strategy_timer: Callable[..., TimerHandle]

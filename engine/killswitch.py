@@ -20,8 +20,6 @@ id ``killswitch`` that HALTED lets through only when the order reduces a positio
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
 import structlog
 
 from engine.journal import JournalError, KillSwitchTripped
@@ -29,8 +27,7 @@ from engine.model import OrderType, Side, SubmitOrder, TimeInForce, TradingState
 from engine.risk.gate import PRIVILEGED_STRATEGY
 from engine.risk.loss import LossMonitor
 
-if TYPE_CHECKING:
-    from engine.kernel import Kernel
+from engine.execution.ports import KillSwitchPorts
 
 HALT, CANCEL_ALL, FLATTEN = 1, 2, 3
 LEVEL_NAMES = {0: "clear", HALT: "halt", CANCEL_ALL: "cancel_all", FLATTEN: "flatten"}
@@ -38,15 +35,15 @@ log = structlog.get_logger("volta.killswitch")
 
 
 class KillSwitch:
-    def __init__(self, kernel: Kernel) -> None:
-        self.k = kernel
+    def __init__(self, ports: KillSwitchPorts) -> None:
+        self.k = ports
         self.level = 0
         self.reason = ""
         self.source = ""
         self.trips = 0
         self.flatten_orders = 0
         self._seq = 0
-        lim = kernel.gate.limits
+        lim = ports.limits
         self.loss = LossMonitor(lim.max_daily_loss_usd, lim.max_drawdown_usd)
 
     def trip(self, level: int, reason: str, source: str = "operator") -> int:
@@ -61,12 +58,8 @@ class KillSwitch:
         k.trading.hold("kill", TradingState.HALTED, f"kill switch level {self.level}: {reason}")
         self._journal(level, reason, source)
         if level >= CANCEL_ALL:
-            cancelled = k.router.cancel_all()
-            for adapter in k.adapters.values():
-                try:
-                    adapter.cancel_all_orders()
-                except Exception:  # noqa: BLE001 - the other venues must still be cancelled
-                    log.exception("cancel_all_orders_failed", venue=adapter.venue)
+            cancelled = k.orders.cancel_all()
+            k.cancel_everything_at_venues()
             log.warning("kill_switch_cancelled", orders=cancelled)
         if self.level >= FLATTEN:
             self.flatten()
@@ -77,32 +70,32 @@ class KillSwitch:
         self.level, self.reason, self.source = 0, "", source
         self.k.trading.release("kill", f"kill switch cleared by {source}")
         self._journal(0, "cleared", source)
-        log.warning("kill_switch_cleared", source=source, state=str(self.k.gate.state))
+        log.warning("kill_switch_cleared", source=source, state=str(self.k.trading.state))
 
     def flatten(self) -> int:
         """Send reduce-only market orders closing every position; returns orders sent."""
         k = self.k
         sent = 0
-        max_qty = k.gate.limits.max_order_qty
+        max_qty = k.limits.max_order_qty
         for pos in k.portfolio.positions():
             inst = pos.instrument
             if abs(pos.qty) < inst.lot_size / 2 or not inst.active:
                 continue
             side = Side.SELL if pos.qty > 0 else Side.BUY
-            left = abs(pos.qty) - k.orders.working_qty(inst.id, side)
-            per = k.gate.limits.per_instrument.get(inst.id)
+            left = abs(pos.qty) - k.working_qty(inst.id, side)
+            per = k.limits.per_instrument.get(inst.id)
             cap = per.max_order_qty if per and per.max_order_qty is not None else max_qty
             while left >= inst.min_size - 1e-12:
                 qty = inst.round_size(min(left, cap))
                 if qty <= 0:
                     break
                 self._seq += 1
-                cmd = SubmitOrder(client_order_id=f"{PRIVILEGED_STRATEGY}-{k.clock.now_ns()}-{self._seq}",
+                cmd = SubmitOrder(client_order_id=f"{PRIVILEGED_STRATEGY}-{k.now_ns()}-{self._seq}",
                                   strategy_id=PRIVILEGED_STRATEGY, instrument_id=inst.id, side=side,
                                   quantity=qty, order_type=OrderType.MARKET,
                                   time_in_force=TimeInForce.IOC, reduce_only=True,
-                                  ts=k.clock.now_ns())
-                if k.router.submit(cmd) is not None:
+                                  ts=k.now_ns())
+                if k.orders.submit(cmd) is not None:
                     break  # denied (book not live ...): retried on the next tick
                 sent += 1
                 left -= qty
@@ -126,8 +119,8 @@ class KillSwitch:
         if loss.s.breached:
             k.trading.hold("loss", TradingState.REDUCING, loss.s.breached)
         if breach is not None:
-            log.error("loss_limit_breached", reason=breach, state=str(k.gate.state))
-            level = k.gate.limits.loss_kill_level
+            log.error("loss_limit_breached", reason=breach, state=str(k.trading.state))
+            level = k.limits.loss_kill_level
             if level:
                 self.trip(level, breach, "loss_limit")
             else:
@@ -161,7 +154,7 @@ class KillSwitch:
     def _journal(self, level: int, reason: str, source: str) -> None:
         j = self.k.journal
         if j is not None and not j.closed and not j.failed:
-            now = self.k.clock.now_ns()
+            now = self.k.now_ns()
             try:
                 j.write_command(now, KillSwitchTripped(level=level, reason=reason, source=source, ts=now))
             except JournalError as exc:  # the journal's own failure path halts and reports

@@ -25,8 +25,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 
 from engine.model import OrderStatus, Side, SubmitOrder
+
+_ZERO = Decimal(0)
+
+
+def exact(quantity: float) -> Decimal:
+    """A venue quantity as the exact decimal it was written as (``repr``: 0.1 is 0.1)."""
+    return Decimal(repr(quantity))
+
 
 S = OrderStatus
 RESTORE = "restore"
@@ -97,14 +106,17 @@ class Order:
 
     __slots__ = ("command", "status", "price", "quantity", "filled", "avg_fill_price",
                  "venue_order_id", "fees", "trade_ids", "_before_pending", "reject_reason",
-                 "close_reason", "in_doubt", "sent_ns", "queries", "_counted")
+                 "close_reason", "in_doubt", "sent_ns", "queries", "_counted", "quantity_exact",
+                 "filled_exact")
 
     def __init__(self, command: SubmitOrder) -> None:
         self.command = command
         self.status = S.INITIALIZED
         self.price = command.price
         self.quantity = command.quantity
+        self.quantity_exact = exact(command.quantity)
         self.filled = 0.0
+        self.filled_exact = _ZERO
         self.avg_fill_price = 0.0
         self.venue_order_id = ""
         self.fees = 0.0
@@ -115,7 +127,7 @@ class Order:
         self.in_doubt = False  # fate unknown: waiting for a status report or reconciliation
         self.sent_ns = 0  # when the last command for it left (ack-timeout clock)
         self.queries = 0  # status queries sent while in doubt
-        self._counted = 0.0  # remaining quantity currently in the working-quantity index
+        self._counted = _ZERO  # remaining quantity currently in the working-quantity index
 
     @property
     def client_order_id(self) -> str:
@@ -135,7 +147,14 @@ class Order:
 
     @property
     def remaining(self) -> float:
-        return max(self.quantity - self.filled, 0.0)
+        """Quantity still to fill, exact (computed in decimal, then the nearest float)."""
+        left = self.quantity_exact - self.filled_exact
+        return float(left) if left > 0 else 0.0
+
+    @property
+    def remaining_exact(self) -> Decimal:
+        left = self.quantity_exact - self.filled_exact
+        return left if left > 0 else _ZERO
 
     @property
     def is_open(self) -> bool:
@@ -156,7 +175,8 @@ class OrderBookkeeper:
         self.late_fills = 0
         self.open_by_instrument: dict[str, int] = {}
         self.open_by_strategy: dict[str, int] = {}
-        self._working: dict[tuple[str, Side], float] = {}
+        self._working: dict[tuple[str, Side], float] = {}  # (read by the gate on every order)
+        self._working_exact: dict[tuple[str, Side], Decimal] = {}
         self.listeners: list[Callable[[Order, float], None]] = []
         """Called with (order, change in working quantity) whenever it changes (risk Greeks)."""
 
@@ -179,15 +199,16 @@ class OrderBookkeeper:
             iid, sid = order.instrument_id, order.strategy_id
             self.open_by_instrument[iid] = self.open_by_instrument.get(iid, 0) + step
             self.open_by_strategy[sid] = self.open_by_strategy.get(sid, 0) + step
-        counted = order.remaining if now_open else 0.0
+        counted = order.remaining_exact if now_open else _ZERO
         change = counted - order._counted
-        if change != 0.0:
+        if change:
             key = (order.instrument_id, order.side)
-            total = self._working.get(key, 0.0) + change
-            self._working[key] = total if total > 1e-12 else 0.0
+            total = self._working_exact.get(key, _ZERO) + change
+            self._working_exact[key] = total
+            self._working[key] = float(total)
             order._counted = counted
             for listener in self.listeners:
-                listener(order, change)
+                listener(order, float(change))
 
     def __contains__(self, client_order_id: str) -> bool:
         return client_order_id in self._orders
@@ -239,17 +260,15 @@ class OrderBookkeeper:
         """Record a fill; False (and nothing changed) if ``trade_id`` was already applied."""
         if trade_id in order.trade_ids:
             return False
+        qty = exact(quantity)
         # venues that do not say what is left (NaN or None): work it out from our own books
         if remaining is None or remaining != remaining:
-            left = order.quantity - order.filled - quantity
+            final = order.quantity_exact - order.filled_exact - qty <= 0
         else:
-            left = remaining
-        self.transition(order, "fill_final" if left <= 1e-12 else "fill")
+            final = exact(remaining) <= 0
+        self.transition(order, "fill_final" if final else "fill")
         order.trade_ids.add(trade_id)
-        total = order.filled + quantity
-        order.avg_fill_price = (order.avg_fill_price * order.filled + price * quantity) / total
-        order.filled = total
-        order.fees += fee
+        self._add_fill(order, qty, price, fee)
         self._reindex(order, order.status in OPEN)
         return True
 
@@ -262,31 +281,38 @@ class OrderBookkeeper:
         if trade_id in order.trade_ids:
             return False
         order.trade_ids.add(trade_id)
-        total = order.filled + quantity
-        order.avg_fill_price = (order.avg_fill_price * order.filled + price * quantity) / total
-        order.filled = total
-        order.fees += fee
+        self._add_fill(order, exact(quantity), price, fee)
         self.late_fills += 1
-        if order.filled >= order.quantity - 1e-12 and order.status is not S.FILLED:
+        if order.filled_exact >= order.quantity_exact and order.status is not S.FILLED:
             order.status = S.FILLED
         return True
+
+    def _add_fill(self, order: Order, qty: Decimal, price: float, fee: float) -> None:
+        """Filled quantity summed exactly (decimal), never as a float running sum."""
+        before = order.filled
+        order.filled_exact += qty
+        order.filled = float(order.filled_exact)
+        q = float(qty)
+        order.avg_fill_price = (order.avg_fill_price * before + price * q) / (before + q)
+        order.fees += fee
 
     @contextmanager
     def set_aside(self, order: Order) -> Iterator[None]:
         """Leave ``order``'s remaining quantity out of the working index while the block runs
         (the gate checks an amend as the order it would become, not on top of itself)."""
         key = (order.instrument_id, order.side)
-        saved = order._counted
-        self._working[key] = max(self._working.get(key, 0.0) - saved, 0.0)
+        total = self._working_exact.get(key, _ZERO)
+        self._working[key] = float(max(total - order._counted, _ZERO))
         try:
             yield
         finally:
-            self._working[key] = self._working.get(key, 0.0) + saved
+            self._working[key] = float(total)
 
     def apply_amend(self, order: Order, price: float | None, quantity: float) -> None:
         """The venue confirmed a new price/quantity (call before the ``amended`` trigger)."""
         order.price = price
         order.quantity = quantity
+        order.quantity_exact = exact(quantity)
         self._reindex(order, order.status in OPEN)
 
     def settle(self, order: Order, status: OrderStatus) -> OrderStatus:

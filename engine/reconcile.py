@@ -8,20 +8,15 @@ Theory of operation: start-up and crash recovery share one path.
    (de-duplicated by trade id), ``PositionAdjusted`` records re-apply earlier
    reconciliation decisions, ``KillSwitchTripped`` restores the kill-switch level. Nothing is
    sent and no strategy is called.
-2. ``reconcile(kernel, adapter)`` asks the venue what it knows (``adapter.reconcile``) and
-   resolves every difference explicitly, logging and journaling each one:
-
-   | venue says                            | engine thinks           | resolution                                 |
-   | ------------------------------------- | ----------------------- | ------------------------------------------ |
-   | a fill we have not seen               | -                       | applied and journaled (dedup by trade id)  |
-   | order open                            | open                    | status synced (accepted, amended size)     |
-   | order open                            | finished / never sent   | cancelled at the venue (not ours to keep)  |
-   | order not open                        | open (or in doubt)      | ``OrderCancelled("reconciled: ...")``      |
-   | position q                            | position p != q         | venue wins: ``PositionAdjusted`` journaled |
-
-   Fills first, so an order that filled while we were away ends FILLED, not cancelled.
+2. ``reconcile(kernel, adapter)`` asks the venue what it knows (``adapter.reconcile``);
+   ``engine.execution.reconcile.plan`` (a pure function: venue report + engine state ->
+   corrections; its module has the table of cases) decides, and ``apply_reconciliation``
+   applies the plan through the usual entries: venue events through the bus to the execution
+   core (journaled and applied like any report; a second ending is absorbed there), cancels
+   of orders that are not ours journaled and sent, position fixes journaled as
+   ``PositionAdjusted``; then the venue's trading state is released (``venue_reconciled``).
 3. ``recover`` runs both for every venue; the runtime lets strategies trade only after it
-   succeeded (``reconciliation`` hold on the gate until then).
+   succeeded (``reconciliation`` hold, put by the trading-state owner, until then).
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from engine.startup import VenueStarter
 from engine.status import status_fields, status_line
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
+from engine.warmup import warm_kernels
 
 log = structlog.get_logger("volta.runtime")
 
@@ -142,6 +143,9 @@ class Node:
     async def start(self) -> None:
         k = self.kernel
         self.opened = True  # from here on ``stop`` has something to close
+        # Compiled code first: nothing may compile once a venue is LIVE (engine/warmup.py).
+        seconds = warm_kernels(self.clock.now_ns(), self.config.pricing.rate)
+        log.info("kernels_ready", seconds=round(seconds, 3), cached_in_process=seconds == 0.0)
         # Recovery (engine/reconcile.py): the journal first (with the instruments venues list
         # before connecting), then the venues, then reconciliation; trading only after it.
         k.trading.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
@@ -161,7 +165,7 @@ class Node:
         self.recovered = await recover(k, venues=up)
         k.on_reconcile_request = self._reconcile_later
         for sid, cls, params, venue in self.strategy_specs:
-            ctx = StrategyContext(k, sid, venue)
+            ctx = StrategyContext(k.strategy_ports(), sid, venue)
             _seed_order_ids(ctx, k)
             strategy: Strategy[Any] = cls(ctx, params)
             k.add_strategy(sid, strategy)

@@ -53,10 +53,11 @@ from engine.model import (
     TradingState,
 )
 
+from engine.execution.ports import StrategyPorts
+
 if TYPE_CHECKING:
     from engine.book import OrderBook
     from engine.chains import ChainView
-    from engine.kernel import Kernel
     from engine.orders import Order
     from engine.portfolio import Position
     from engine.pricing import VolSurface
@@ -200,13 +201,18 @@ class Strategy(Generic[C]):
 class StrategyContext:
     """What a strategy may see and do. Everything here is synchronous and non-blocking."""
 
-    def __init__(self, kernel: Kernel, strategy_id: str, venue: str) -> None:
-        self._k = kernel
+    def __init__(self, ports: StrategyPorts | Any, strategy_id: str, venue: str) -> None:
+        if not isinstance(ports, StrategyPorts):
+            ports = ports.strategy_ports()  # (a runtime handing its kernel: build the ports)
+        self._p = ports
+        self._orders = ports.orders
+        self._market = ports.market
+        self._portfolio = ports.portfolio
         self.strategy_id = strategy_id
         self.venue = venue
         self._next_id = 0
-        self._prefix = f"{strategy_id}-{_base36(kernel.clock.now_ns() // 1_000_000)}"
-        self.log = kernel.log.bind(strategy=strategy_id)
+        self._prefix = f"{strategy_id}-{_base36(ports.now_ns() // 1_000_000)}"
+        self.log = ports.log.bind(strategy=strategy_id)
         self._timers: dict[str, Any] = {}
         self._quotes: dict[str, list[str | None]] = {}
         self._quote_of: dict[str, tuple[str, int]] = {}
@@ -215,17 +221,17 @@ class StrategyContext:
 
     # -- time -------------------------------------------------------------------------------
     def now_ns(self) -> int:
-        return self._k.clock.now_ns()
+        return self._p.now_ns()
 
     def set_timer(self, name: str, interval_s: float) -> None:
         """Call ``on_timer(name, now)`` every ``interval_s`` seconds (replaces a timer of that name)."""
         self.cancel_timer(name)
-        self._timers[name] = self._k.set_strategy_timer(self.strategy_id, name, int(interval_s * 1e9))
+        self._timers[name] = self._p.host.set_strategy_timer(self.strategy_id, name, int(interval_s * 1e9))
 
     def set_alarm(self, name: str, delay_s: float) -> None:
         """Call ``on_timer(name, now)`` once, ``delay_s`` seconds from now."""
         self.cancel_timer(name)
-        self._timers[name] = self._k.set_strategy_timer(self.strategy_id, name,
+        self._timers[name] = self._p.host.set_strategy_timer(self.strategy_id, name,
                                                         max(int(delay_s * 1e9), 1), repeat=False)
 
     def cancel_timer(self, name: str) -> bool:
@@ -241,39 +247,39 @@ class StrategyContext:
         return symbol if ":" in symbol else f"{venue or self.venue}:{symbol}"
 
     def instrument(self, instrument_id: str) -> Instrument | None:
-        return self._k.instruments.get(instrument_id)
+        return self._market.instruments.get(instrument_id)
 
     def instruments(self, venue: str | None = None, underlying: str | None = None,
                     kind: InstrumentKind | None = None) -> list[Instrument]:
         """Listed instruments, optionally of one venue, underlying and kind."""
-        return [i for i in self._k.instruments.values()
+        return [i for i in self._market.instruments.values()
                 if (venue is None or i.venue == venue) and (kind is None or i.kind is kind)
                 and (underlying is None or i.asset == canonical_asset(underlying))]
 
     def book(self, instrument_id: str) -> OrderBook | None:
         """The live L2 book (read-only), or None if the instrument has no book."""
-        return self._k.book(instrument_id)
+        return self._market.book(instrument_id)
 
     def subscribe_book(self, instrument_id: str) -> None:
         """``on_book`` and ``on_book_status`` for this instrument."""
-        self._k.subscribe(self.strategy_id, instrument_id, books=True)
+        self._p.host.subscribe(self.strategy_id, instrument_id, books=True)
 
     def subscribe_trades(self, instrument_id: str) -> None:
-        self._k.subscribe(self.strategy_id, instrument_id, trades=True)
+        self._p.host.subscribe(self.strategy_id, instrument_id, trades=True)
 
     def subscribe_ticker(self, instrument_id: str) -> None:
         """``on_ticker`` with the venue's ``Quote`` and ``MarkPrice`` events for this instrument."""
-        self._k.subscribe(self.strategy_id, instrument_id, ticker=True)
+        self._p.host.subscribe(self.strategy_id, instrument_id, ticker=True)
 
     def subscribe_chain(self, underlying: str, venue: str | None = None) -> ChainView | None:
         """``on_chain`` after every refit of the option chain; returns the chain (None: no options)."""
         key = f"{venue or self.venue}:{canonical_asset(underlying)}"
-        self._k.subscribe_chain(self.strategy_id, key)
-        return self._k.chains.get(key)
+        self._p.host.subscribe_chain(self.strategy_id, key)
+        return self._market.chains.get(key)
 
     def chain(self, underlying: str, venue: str | None = None) -> ChainView | None:
         """The live option chain (market and model IVs, Greeks) of ``underlying`` (read-only)."""
-        return self._k.chains.get(f"{venue or self.venue}:{canonical_asset(underlying)}")
+        return self._market.chains.get(f"{venue or self.venue}:{canonical_asset(underlying)}")
 
     def surface(self, underlying: str, venue: str | None = None) -> VolSurface | None:
         """The fitted SVI surface of the chain, or None before the first successful fit."""
@@ -292,53 +298,53 @@ class StrategyContext:
         cb = self._consolidated.get(key)
         if cb is None:
             if instrument_ids is not None:
-                unknown = [i for i in instrument_ids if i not in self._k.instruments]
+                unknown = [i for i in instrument_ids if i not in self._market.instruments]
                 if unknown:
                     raise ValueError(f"unknown instruments {unknown} for a consolidated {underlying} book")
-                insts = [self._k.instruments[i] for i in instrument_ids]
+                insts = [self._market.instruments[i] for i in instrument_ids]
             else:
-                insts = [i for i in self._k.instruments.values()
+                insts = [i for i in self._market.instruments.values()
                          if i.base == underlying and i.kind in kinds
                          and (venues is None or i.venue in venues)]
-            cb = self._consolidated[key] = ConsolidatedBook(underlying, insts, self._k.books)
+            cb = self._consolidated[key] = ConsolidatedBook(underlying, insts, self._market.books)
         return cb
 
     # -- portfolio and risk -----------------------------------------------------------------
     def position(self, instrument_id: str) -> Position | None:
-        return self._k.portfolio.position(instrument_id)
+        return self._portfolio.position(instrument_id)
 
     def position_qty(self, instrument_id: str) -> float:
         """Signed position in contracts (0.0 when there is none)."""
-        pos = self._k.portfolio.position(instrument_id)
+        pos = self._portfolio.position(instrument_id)
         return 0.0 if pos is None else pos.qty
 
     def positions(self, underlying: str | None = None) -> list[Position]:
         """Non-flat positions, optionally of one underlying."""
-        return [p for p in self._k.portfolio.positions() if p.qty != 0.0 and (
+        return [p for p in self._portfolio.positions() if p.qty != 0.0 and (
             underlying is None or p.instrument.asset == canonical_asset(underlying))]
 
     def delta(self, underlying: str) -> float:
         """Portfolio delta of ``underlying`` in underlying units, across every venue."""
-        return self._k.portfolio.delta(underlying)
+        return self._portfolio.delta(underlying)
 
     def greeks(self, underlying: str) -> Greeks:
         """Portfolio Greeks of ``underlying`` across venues (options at the chains' model Greeks)."""
-        return Greeks(*self._k.portfolio.greeks(underlying))  # running totals, O(1)
+        return Greeks(*self._portfolio.greeks(underlying))  # running totals, O(1)
 
     def pnl_usd(self) -> dict[str, Any]:
         """Realized, unrealized, fees, funding and total PnL of the whole process, in USD;
         ``unpriced``: amounts per currency with no USD price yet (left out of the total)."""
-        return self._k.portfolio.pnl_usd()
+        return self._portfolio.pnl_usd()
 
     @property
     def trading_state(self) -> TradingState:
         """The risk gate's state: ACTIVE, REDUCING (only reducing orders pass) or HALTED."""
-        return self._k.gate.state
+        return self._p.trading.state
 
     @property
     def limits(self) -> Any:
         """The risk gate's limits object (read-only); prefer ``limit(name)`` to read one."""
-        return self._k.gate.limits
+        return self._p.limits()
 
     def limit(self, name: str, instrument_id: str | None = None, key: str | None = None,
               default: float = math.inf) -> float:
@@ -348,7 +354,7 @@ class StrategyContext:
         (an underlying, a venue ...) in any per-key table of the limits (e.g.
         ``limit("max_vega_usd", key="BTC")``), then the global value.
         """
-        lim = self._k.gate.limits
+        lim = self._p.limits()
         if instrument_id is not None:
             value = getattr(getattr(lim, "per_instrument", {}).get(instrument_id), name, None)
             if value is not None:
@@ -365,16 +371,16 @@ class StrategyContext:
     def position_headroom(self, instrument_id: str, side: Side) -> float:
         """Contracts ``side`` may still add before the gate's MAX_POSITION (working orders count)."""
         pos = self.position_qty(instrument_id)
-        working = sum(o.remaining for o in self._k.orders.open_orders(instrument_id) if o.side is side)
+        working = sum(o.remaining for o in self._orders.open_orders(instrument_id) if o.side is side)
         room = self.limit("max_position_qty", instrument_id) - side.sign * (pos + side.sign * working)
         return max(room, 0.0)
 
     # -- orders -----------------------------------------------------------------------------
     def open_orders(self, instrument_id: str | None = None) -> list[Order]:
-        return self._k.orders.open_orders(instrument_id, self.strategy_id)
+        return self._orders.open_orders(instrument_id, self.strategy_id)
 
     def order(self, client_order_id: str) -> Order | None:
-        return self._k.orders.get(client_order_id)
+        return self._orders.order(client_order_id)
 
     def new_client_order_id(self) -> str:
         """Unique, deterministic (given the start time), and tagged with the strategy id."""
@@ -412,20 +418,20 @@ class StrategyContext:
                           instrument_id=instrument_id, side=side, quantity=quantity,
                           order_type=order_type, price=price, time_in_force=tif,
                           post_only=post_only, reduce_only=reduce_only, ts=self.now_ns())
-        return coid, self._k.router.submit(cmd)
+        return coid, self._orders.submit(cmd)
 
     def cancel(self, client_order_id: str) -> bool:
         """Request a cancel; False if the order is not yours or not open. Never blocked."""
-        order = self._k.orders.get(client_order_id)
+        order = self._orders.order(client_order_id)
         if order is None or order.strategy_id != self.strategy_id:
             return False
-        return self._k.router.cancel(order)
+        return self._orders.cancel(order)
 
     def cancel_all(self, instrument_id: str | None = None) -> int:
         """Cancel every open order of this strategy (on one instrument); returns how many."""
         for iid in [iid for iid in self._quotes if instrument_id in (None, iid)]:
             self._quotes[iid] = [None, None]
-        return self._k.router.cancel_all(instrument_id, self.strategy_id)
+        return self._orders.cancel_all(instrument_id, self.strategy_id)
 
     def amend(self, client_order_id: str, *, price: float | None = None,
               quantity: float | None = None) -> bool:
@@ -434,17 +440,17 @@ class StrategyContext:
         False if the order is unknown, not yours, not open, or the gate denied the change (an
         ``OrderDenied`` event follows; the order keeps working unchanged).
         """
-        order = self._k.orders.get(client_order_id)
+        order = self._orders.order(client_order_id)
         if order is None or order.strategy_id != self.strategy_id:
             return False
         return self._amend(order, price, quantity)
 
     def _amend(self, order: Order, price: float | None, quantity: float | None) -> bool:
-        denial = self._k.router.amend(order, price, quantity)
+        denial = self._orders.amend(order, price, quantity)
         if denial is None:
             return True
         if order.is_open:  # a real gate decision, not "this order is closed"
-            self._k.bus.publish(OrderDenied(
+            self._p.publish(OrderDenied(
                 client_order_id=order.client_order_id, strategy_id=self.strategy_id,
                 instrument_id=order.instrument_id, reason=denial.reason,
                 detail=f"amend denied: {denial.detail}", ts=self.now_ns()))
@@ -489,12 +495,12 @@ class StrategyContext:
 
     def _quote_side(self, iid: str, current: str | None, side: Side, px: float, qty: float,
                     post_only: bool) -> tuple[str | None, bool]:
-        order = self._k.orders.get(current) if current is not None else None
+        order = self._orders.order(current) if current is not None else None
         if order is not None and (not order.is_open or order.status is OrderStatus.PENDING_CANCEL):
             order = None
         if not qty > 0:
             if order is not None:
-                self._k.router.cancel(order)
+                self._orders.cancel(order)
             return None, True
         if order is not None:
             if order.price == px and abs(order.remaining - qty) < 1e-12:
@@ -502,9 +508,9 @@ class StrategyContext:
             if order.status is not OrderStatus.PENDING_AMEND:
                 if self._amend(order, px, order.filled + qty):
                     return order.client_order_id, True
-                self._k.router.cancel(order)
+                self._orders.cancel(order)
                 return None, False
-            self._k.router.cancel(order)  # an amend is in flight: cancel/replace
+            self._orders.cancel(order)  # an amend is in flight: cancel/replace
         coid, denial = self._submit(iid, side, qty, px, OrderType.LIMIT, TimeInForce.GTC,
                                     post_only, False)
         return (None, False) if denial is not None else (coid, True)
@@ -516,7 +522,7 @@ class StrategyContext:
             return
         iid, i = where
         slots = self._quotes[iid]
-        order = self._k.orders.get(event.client_order_id)
+        order = self._orders.order(event.client_order_id)
         if isinstance(event, OrderRejected) and slots[i] == event.client_order_id:
             # a refused submit leaves one side missing, a refused amend leaves it stale
             self.cancel_quote(iid)
@@ -529,7 +535,7 @@ class StrategyContext:
     def save_state(self, state: Any) -> None:
         """Persist ``state`` (any msgspec-encodable value) in the journal, committed at once."""
         payload = msgspec.json.encode(state)
-        journal = self._k.journal
+        journal = self._p.state
         if journal is None:
             self._state = payload  # no journal (unit tests): kept for this process only
         else:
@@ -541,7 +547,7 @@ class StrategyContext:
         Raises ``ValueError`` naming the strategy when the saved state does not fit ``type_``
         (e.g. after a change of the state struct): nothing is silently discarded.
         """
-        journal = self._k.journal
+        journal = self._p.state
         payload = self._state if journal is None else journal.load_state(self.strategy_id)
         if payload is None:
             return None

@@ -22,6 +22,10 @@
 9. ``cluster`` (gateway, aggregator, node service): may use ``engine`` and ``adapters``;
    strategies only by import path; ``engine`` reaches it only by import path.
 10. ``adapters.nats`` (the cluster's market-data adapter) is venue-neutral: it imports no venue.
+11. nothing the kernel builds imports the kernel: ``engine.strategy``, ``engine.killswitch``,
+   ``engine.execution`` (and the other parts below the wiring) work through the narrow ports of
+   ``engine.execution.ports``; only the wiring (``engine.runtime``, ``engine.cli``, ``engine.status``,
+   ``engine.control``, ``engine.reconcile``) may name ``engine.kernel``, even under TYPE_CHECKING.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ SHARED_ADAPTER_MODULES = {"adapters.capture", "adapters.replay", "adapters.regis
                           "adapters.ratelimit", "adapters.common", "adapters.record", "adapters"}
 ETH_SIGNING = ("eth_account", "eth_abi", "eth_utils")  # Derive's EIP-191/712 signing only
 SHARED_ADAPTER_PACKAGES = ("adapters.fakes", "adapters.live", "adapters.nats")  # venue-neutral helpers, not venues
+KERNEL_USERS = {"engine.kernel", "engine.runtime", "engine.cli", "engine.status", "engine.control",
+                "engine.reconcile", "engine"}  # the wiring; everything else gets ports
 
 
 def _module_name(path: Path) -> str:
@@ -102,6 +108,8 @@ def _violations_for(path: Path) -> list[str]:
         elif module.startswith("engine"):
             if top in ("adapters", "strategies", "websockets", "cluster"):
                 problems.append(f"{where}: engine must not depend on {top}")
+            if name == "engine.kernel" and module not in KERNEL_USERS:
+                problems.append(f"{where}: only the wiring may import the kernel (use the ports)")
         elif module.startswith("strategies"):
             ok = (top in STDLIB or top in ("numpy", "msgspec", "strategies") or name == "engine"
                   or name.startswith("engine.pricing"))
@@ -164,6 +172,9 @@ def test_every_package_follows_the_dependency_rules() -> None:
     ("from strategies.examples import mm\n", "cluster/bad.py", "cluster loads strategies"),
     ("from adapters.deribit.codec import X\n", "adapters/nats/bad.py", "venue-neutral adapters module"),
     ("from adapters import registry\n", "backtest/catalog/bad.py", "backtest.catalog may use only"),
+    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from engine.kernel import Kernel\n",
+     "engine/strategy.py", "only the wiring may import the kernel"),
+    ("from engine.kernel import Kernel\n", "engine/killswitch.py", "only the wiring"),
 ])
 def test_the_rule_checker_catches_violations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              source: str, module: str, expected: str) -> None:

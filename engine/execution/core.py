@@ -37,7 +37,7 @@ queries asks the runtime to reconcile the venue (``reconcile_hook``).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +73,9 @@ log = structlog.get_logger("volta.execution")
 _AWAITING = (OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_AMEND)
 _TERMINAL_EVENTS = (OrderCancelled, OrderExpired, OrderRejected)
 _SUBMIT, _CANCEL, _AMEND = 0, 1, 2
+RECENT_FILLS = 1_000
+STORE_INTERVAL_NS = 5_000_000_000  # journal log -> SQLite store, at most this far behind
+STORE_ROWS = 20_000
 
 
 class CancelAll(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,9 +108,12 @@ class ExecutionCore:
         self.timeouts = 0
         self.counters: dict[str, int] = counters if counters is not None else defaultdict(int)
         self._awaiting: dict[str, Order] = {}
+        self._recent_fills: deque[OrderFilled] = deque(maxlen=RECENT_FILLS)
         self._outbox: list[tuple[int, Order, Any]] = []
         self._flushing = False
         self.journal_failure = ""
+        self._failure_reported = False
+        self._stored_ns = 0
         self.reconcile_hook: Callable[[str], None] | None = None
         self.on_journal_failure: Callable[[str], None] | None = None
         self.on_strategy_fills_exceeded: Callable[[str], None] | None = None
@@ -247,18 +253,21 @@ class ExecutionCore:
             while self._outbox:
                 batch, self._outbox = self._outbox, []
                 self.counters["batches"] += 1
-                ok = True
+                failure = ""
                 if self.journal is not None:
                     try:
                         self.journal.commit()
                     except JournalError as exc:
-                        ok = False
-                        self._journal_failed(str(exc))
+                        failure = str(exc)
+                        self.journal_failure = self.journal_failure or failure
                 for kind, order, cmd in batch:
-                    if ok or kind == _CANCEL:
+                    if not failure or kind == _CANCEL:
                         self._send(kind, order, cmd)
                     else:
                         self._refuse_unjournaled(kind, order, cmd)
+                if failure:
+                    # (after the refusals: the kill switch's cancels skip orders never sent)
+                    self._journal_failed(failure)
         finally:
             self._flushing = False
 
@@ -299,21 +308,29 @@ class ExecutionCore:
                                    ts_event=now, ts_recv=now))
 
     def _journal_failed(self, cause: str) -> None:
-        if self.journal_failure:
+        if self._failure_reported:
             return
+        self._failure_reported = True
         self.journal_failure = cause
         log.error("journal_failed_trading_halted", journal=str(self.journal.path if self.journal else ""),
                   cause=cause, alert=True)
         if self.on_journal_failure is not None:
             self.on_journal_failure(cause)
 
-    def checkpoint(self, _now: int = 0) -> None:
-        """Timer: commit what reports left in the journal and move it to the indexed store."""
+    def checkpoint(self, now_ns: int | None = None) -> None:
+        """Timer (every 200 ms): commit what reports left in the journal; every
+        ``STORE_INTERVAL_NS`` (or past ``STORE_ROWS`` records, or when called without a time)
+        also move the committed records into the indexed store (off the order path)."""
         j = self.journal
         if j is None or j.closed or self.journal_failure:
             return
         try:
-            j.checkpoint()
+            if (now_ns is None or now_ns - self._stored_ns >= STORE_INTERVAL_NS
+                    or j.uncheckpointed > STORE_ROWS):
+                j.checkpoint()
+                self._stored_ns = now_ns if now_ns is not None else self.clock.now_ns()
+            else:
+                j.commit()
         except JournalError as exc:
             self._journal_failed(str(exc))
 
@@ -382,6 +399,7 @@ class ExecutionCore:
             if ob.apply_fill(order, ev.trade_id, ev.price, ev.quantity, ev.fee, ev.remaining):
                 self._on_fill(ev)
                 self.counters["fills"] += 1
+                self._recent_fills.append(ev)
             if ev.venue_order_id:
                 order.venue_order_id = ev.venue_order_id
         elif t is OrderAccepted:
@@ -523,3 +541,11 @@ class ExecutionCore:
 
     def order(self, client_order_id: str) -> Order | None:
         return self.orders.get(client_order_id)
+
+    def recent_fills(self, limit: int = 100, strategy_id: str | None = None) -> list[OrderFilled]:
+        """The newest fills applied to our orders (newest last; at most ``RECENT_FILLS`` kept)."""
+        fills = list(self._recent_fills)
+        if strategy_id is not None:
+            fills = [f for f in fills if (o := self.orders.get(f.client_order_id)) is not None
+                     and o.strategy_id == strategy_id]
+        return fills[-limit:] if limit > 0 else []
