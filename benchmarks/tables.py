@@ -53,6 +53,12 @@ def pricing(d: dict[str, Any]) -> list[str]:
             f"{_n(d.get('chain_200_cold_fit_ms'), 2)} ms cold fit (target < 1 ms). "
             f"First call in a new process: {_n(d.get('first_call', {}).get('warm_cache_s'), 1)} s "
             f"with the Numba cache, {_n(d.get('first_call', {}).get('cold_cache_s'), 1)} s without."]
+    x = d.get("greeks_1thr_x_numpy_scipy_same_outputs")
+    if x is not None:
+        iv = d.get("iv_1thr_per_s") or 0.0
+        out += ["", f"Greeks on one thread vs numpy+scipy with the same 8 outputs: {x:.2f}× "
+                f"(target ≥ 1.0×: {_met(x >= 1.0)}); implied vol on one thread {_rate(iv)} "
+                f"(target ≥ 2 M/s: {_met(iv >= 2e6)})."]
     return out
 
 
