@@ -87,19 +87,13 @@ def _apply(book: OrderBook, d: dict[str, object], synced: dict[str, int], sym: s
             return False
     elif d["pu"] != prev:
         raise SystemExit(f"gap on {sym}: pu {d['pu']} != {prev}")
-    bids, asks = book.bids, book.asks
-    for p, q in d["b"]:  # type: ignore[attr-defined]
-        px, qty = float(p), float(q)
-        if qty > 0.0:
-            bids[px] = qty
-        elif px in bids:
-            del bids[px]
-    for p, q in d["a"]:  # type: ignore[attr-defined]
-        px, qty = float(p), float(q)
-        if qty > 0.0:
-            asks[px] = qty
-        elif px in asks:
-            del asks[px]
+    for side, levels in ((book.bids, d["b"]), (book.asks, d["a"])):
+        for p, q in levels:  # type: ignore[attr-defined]
+            px, qty = float(p), float(q)
+            if qty > 0.0:
+                side[px] = qty
+            elif px in side:
+                del side[px]
     synced[sym] = d["u"]  # type: ignore[assignment]
     return True
 
