@@ -35,9 +35,10 @@ import msgspec
 import structlog
 
 from adapters.sim import rules
+from adapters.sim.latency import LatencyChannel
+from adapters.sim.queue_model import make_uniform
 from adapters.sim.rules import Ended, Reject
-from backtest.latency import LatencyChannel
-from backtest.queue import InstrumentQueues, MakerFill, SimOrder, make_uniform
+from backtest.queue import InstrumentQueues, MakerFill, SimOrder
 from backtest.schema import ExchangeParams, InstrumentSpec
 from engine.book import OrderBook
 from engine.clock import NS_PER_S, Clock

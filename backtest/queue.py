@@ -23,9 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
-
-from backtest.schema import QueueModel
+from adapters.sim.queue_model import QueueModel, make_queue_share
 from engine.book import OrderBook
 from engine.model import Side, TimeInForce
 
@@ -70,7 +68,7 @@ class InstrumentQueues:
     """The client's resting orders on one instrument, by side and price, in time priority."""
 
     __slots__ = ("book", "bids", "asks", "traded_bid", "traded_ask", "consumed_bid",
-                 "consumed_ask", "model", "_power", "_rand", "lot", "top_bid", "top_ask")
+                 "consumed_ask", "model", "_share", "lot", "top_bid", "top_ask")
 
     def __init__(self, book: OrderBook, model: QueueModel, rand: Callable[[], float],
                  lot: float = 0.0) -> None:
@@ -88,8 +86,7 @@ class InstrumentQueues:
         self.consumed_bid: dict[float, float] = {}
         self.consumed_ask: dict[float, float] = {}
         self.model = model.model
-        self._power = model.exponent
-        self._rand = rand
+        self._share = make_queue_share(model, rand)
 
     @property
     def active(self) -> bool:
@@ -180,28 +177,15 @@ class InstrumentQueues:
         """A level of ours shrank from ``before`` to ``now`` (``was_traded`` of it by trades)."""
         orders = [o for o in orders if o.resting]  # joined before the update, still there
         cancelled = (before - now) - was_traded
-        if cancelled > _EPS and self.model != "worst":
+        share = self._share
+        if cancelled > _EPS and share.advances:
             for o in orders:
-                o.ahead -= self._ahead_share(o.ahead, before, cancelled)
+                o.ahead -= share(o.ahead, before, cancelled)
         for o in orders:
             if o.ahead > now:
                 o.ahead = now
             if o.ahead < _EPS:
                 o.ahead = 0.0
-
-    def _ahead_share(self, ahead: float, level: float, cancelled: float) -> float:
-        """How much of ``cancelled`` (out of a level of ``level``) was in front of the order."""
-        if ahead <= 0.0 or level <= 0.0:
-            return 0.0
-        behind = max(level - ahead, 0.0)
-        if self.model == "proportional":
-            share = ahead / level
-        elif self.model == "power":
-            fa, fb = ahead ** self._power, behind ** self._power
-            share = fa / (fa + fb) if fa + fb > 0 else 0.0
-        else:  # random: the whole cancel was ahead with probability ahead/level
-            return min(cancelled, ahead) if self._rand() < ahead / level else 0.0
-        return min(cancelled * share, ahead)
 
     def on_trade(self, price: float, size: float, sell_aggressor: bool,
                  fills: list[MakerFill]) -> None:
@@ -335,18 +319,3 @@ class InstrumentQueues:
         consumed = self.consumed_ask if is_buy else self.consumed_bid
         return sum(s - consumed.get(p, 0.0) for p, s in levels.items()
                    if limit is None or (p <= limit if is_buy else p >= limit))
-
-
-def make_uniform(seed: int) -> Callable[[], float]:
-    """A seeded U(0,1) source read one number at a time (block-drawn)."""
-    rng = np.random.Generator(np.random.PCG64(seed))
-    buf: list[float] = []
-
-    def draw() -> float:
-        nonlocal buf
-        if not buf:
-            buf = rng.random(4096).tolist()
-            buf.reverse()
-        return buf.pop()
-
-    return draw

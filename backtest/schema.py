@@ -16,6 +16,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+# (the latency and queue models are shared with the simulated venue, hence defined there)
+from adapters.sim.latency import LatencyModel
+from adapters.sim.queue_model import QueueModel
 from engine.config import ConfigError, ConfigProblem, VoltaConfig, decode_params
 
 NonNeg = Annotated[float, msgspec.Meta(ge=0)]
@@ -24,34 +27,6 @@ Positive = Annotated[float, msgspec.Meta(gt=0)]
 
 class _S(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     pass
-
-
-class LatencyModel(_S):
-    """One latency: ``constant`` (``ms``), ``uniform`` (``low_ms``..``high_ms``), ``lognormal``
-    (median ``ms``, log-sd ``sigma``) or ``exponential`` (``ms`` floor plus a tail of mean
-    ``tail_ms``). Samples are seeded; a channel stays FIFO (a later message never overtakes)."""
-
-    kind: Literal["constant", "uniform", "lognormal", "exponential"] = "constant"
-    ms: NonNeg = 0.0
-    low_ms: NonNeg = 0.0
-    high_ms: NonNeg = 0.0
-    sigma: NonNeg = 0.5
-    tail_ms: NonNeg = 0.0
-
-
-class QueueModel(_S):
-    """How the size ahead of a resting order shrinks when displayed size is cancelled.
-
-    ``worst``: only trades advance the queue (cancels never help; the size ahead is clamped
-    to what is displayed). ``proportional``: a cancel of ``c`` removes ``c * ahead / level``
-    from ahead (cancels are spread uniformly over the queue). ``power``: hftbacktest's
-    probability model, ``c * f(ahead) / (f(ahead) + f(behind))`` with ``f(x) = x**exponent``
-    (exponent > 1: cancels come mostly from the back). ``random``: each cancel is wholly
-    ahead of the order with probability ``ahead / level`` (seeded draws).
-    """
-
-    model: Literal["worst", "proportional", "power", "random"] = "proportional"
-    exponent: Positive = 2.0
 
 
 class InstrumentSpec(_S, kw_only=True):

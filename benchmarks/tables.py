@@ -53,6 +53,12 @@ def pricing(d: dict[str, Any]) -> list[str]:
             f"{_n(d.get('chain_200_cold_fit_ms'), 2)} ms cold fit (target < 1 ms). "
             f"First call in a new process: {_n(d.get('first_call', {}).get('warm_cache_s'), 1)} s "
             f"with the Numba cache, {_n(d.get('first_call', {}).get('cold_cache_s'), 1)} s without."]
+    x = d.get("greeks_1thr_x_numpy_scipy_same_outputs")
+    if x is not None:
+        iv = d.get("iv_1thr_per_s") or 0.0
+        out += ["", f"Greeks on one thread vs numpy+scipy with the same 8 outputs: {x:.2f}× "
+                f"(target ≥ 1.0×: {_met(x >= 1.0)}); implied vol on one thread {_rate(iv)} "
+                f"(target ≥ 2 M/s: {_met(iv >= 2e6)})."]
     return out
 
 
@@ -79,7 +85,14 @@ def books(d: dict[str, Any]) -> list[str]:
     if t:
         out += ["", f"Targets: USD-M BTCUSDT capture ≥ {_n(t['usdm_btcusdt_target'])} msgs/s: "
                 f"{_n(t['usdm_btcusdt_msgs_per_s'])} ({_met(t['usdm_btcusdt_met'])}); level update ≤ "
-                f"{t['level_target_x']:.0f}× C: {t['level_x_c_library']:.2f}× ({_met(t['level_met'])})."]
+                f"{t['level_target_x']:g}× C: {t['level_x_c_library']:.2f}× ({_met(t['level_met'])})."]
+    rp = d.get("replay_process")
+    if rp:
+        out += ["", f"`volta replay` of the USD-M BTCUSDT capture as a whole process: "
+                f"{rp['volta_replay']['cpu_s']:.2f} s CPU against {rp['lean_baseline']['cpu_s']:.2f} s "
+                f"for the lean baseline process (orjson + the C book, Binance sync, no integrity "
+                f"checks; same books: {'yes' if rp['same_result'] else 'NO'}): "
+                f"{rp['x_lean_baseline']:.2f}× (target ≥ 1.0×: {_met(rp['x_lean_baseline'] >= 1.0)})."]
     return out
 
 

@@ -4,8 +4,9 @@ Strategies import from here (and from ``engine.pricing``), nothing deeper. See
 ``docs/strategies.md`` for the guide.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from engine.book import OrderBook
-from engine.chains import ChainView
 from engine.consolidated import ConsolidatedBook, ConsolidatedLevel, SweepChild
 from engine.model import (
     BookStatus,
@@ -36,6 +37,20 @@ from engine.model import (
 from engine.orders import Order
 from engine.portfolio import Position
 from engine.strategy import Greeks, NoConfig, QuoteIds, Strategy, StrategyContext
+
+if TYPE_CHECKING:
+    from engine.chains import ChainView
+
+
+def __getattr__(name: str) -> Any:
+    # ``ChainView`` pulls in the Numba pricing kernels (about half a second of imports):
+    # loaded on first use, so tools that never price (``volta replay``, codecs, books) start fast.
+    if name == "ChainView":
+        from engine.chains import ChainView
+
+        return ChainView
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
 
 __all__ = [
     "BookStatus", "BookStatusChanged", "ChainView", "ConsolidatedBook", "ConsolidatedLevel",

@@ -198,10 +198,10 @@ class BookKeeper:
         stats = self.stats
         stats.updates_applied += 1
         if self.check_crossed:
-            bk = book._bk
-            ak = book._ak
-            if bk and ak and bk[-1] >= -ak[-1]:
-                self._fail(track, CROSSED, f"best bid {bk[-1]} >= best ask {-ak[-1]} after "
+            bid = book.best_bid_price()
+            ask = book.best_ask_price()
+            if bid >= ask:  # (False when a side is empty: NaN)
+                self._fail(track, CROSSED, f"best bid {bid} >= best ask {ask} after "
                            f"seq {delta.seq}", delta.ts_recv)
                 stats.crossed += 1
                 return True

@@ -8,8 +8,12 @@ of every book and then registers one ``clock.every(tick_ms)`` timer; nothing her
 the system time, so the venue runs unchanged under the live clock (paper trading) and the
 virtual clock (backtests), and a given seed and command sequence always yield the same events.
 
-Order commands never block: they are handled at once, or ``latency_ms`` later through
-``clock.call_later``. The account (``state.SimAccount``) sees every client order event before it
+Order commands never block: they are handled at once, or after the order-entry latency
+(``latency_ms``, or an ``order_latency`` model: the replay exchange's seeded FIFO channels,
+``adapters.sim.latency``) through ``clock.call_at``. Client orders resting in the synthetic
+books move up their queues by the configured queue model (``adapters.sim.queue_model``, the
+replay exchange's too), and both simulators validate orders with one set of rules and reject
+codes (``adapters.sim.rules``). The account (``state.SimAccount``) sees every client order event before it
 is published and, with ``state_path`` set, persists it, so open orders, fills, positions and id
 counters survive an engine crash; ``reconcile``, ``query_order`` and ``cancel_all_orders``
 answer from it. Expired options stop being listed by ``instruments()`` (their orders end
@@ -23,10 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.sim.chain import build_instruments
+from adapters.sim.latency import LatencyChannel, LatencyModel
 from adapters.sim.market import SyntheticMarket
 from adapters.sim.matching import Ids, MatchingEngine
 from adapters.sim.params import SimVenueParams
 from adapters.sim.queue import RestingOrder, SimBook
+from adapters.sim.queue_model import make_queue_share, make_uniform
 from adapters.sim.state import SimAccount
 from engine.clock import Clock, TimerHandle
 from engine.model import (
@@ -61,6 +67,7 @@ class SimVenue(VenueAdapter):
         self._pending: dict[int, tuple[TimerHandle, Callable[[int], None]]] = {}
         """Commands in flight (order-entry latency), in the order sent: handle and its run."""
         self._next_pending = 0
+        self._order_ch = LatencyChannel(LatencyModel(), 0)
         self.account: SimAccount | None = None
 
     def bind(self, publish: Publish, clock: Clock) -> None:
@@ -69,7 +76,11 @@ class SimVenue(VenueAdapter):
         p = self.params
         now = clock.now_ns()
         insts = build_instruments(p, now)
-        books = {i.id: SimBook(i.id, i.tick_size, i.lot_size) for i in insts}
+        share = make_queue_share(p.queue, make_uniform(p.seed * 1_000 + 3))
+        books = {i.id: SimBook(i.id, i.tick_size, i.lot_size, share) for i in insts}
+        self._order_ch = LatencyChannel(
+            p.order_latency if p.order_latency is not None else LatencyModel(ms=p.latency_ms),
+            p.seed * 1_000)
         ids = Ids(p.venue)
         if self.account is None:
             self.account = SimAccount(p.state_path)
@@ -218,8 +229,8 @@ class SimVenue(VenueAdapter):
         return self.account
 
     def _dispatch(self, handler: Any, cmd: Any) -> None:
-        lat = int(self.params.latency_ms * 1_000_000)
-        if lat <= 0:
+        ch = self._order_ch
+        if ch.is_zero:
             handler(cmd)
             return
         key = self._next_pending
@@ -229,7 +240,7 @@ class SimVenue(VenueAdapter):
             self._pending.pop(key, None)
             handler(cmd)
 
-        self._pending[key] = (self.clock.call_later(lat, run), run)
+        self._pending[key] = (self.clock.call_at(ch.due(self.clock.now_ns()), run), run)
 
     # -- read-only accessors ---------------------------------------------------------------
     def underlying_price(self) -> float:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import msgspec
 
+from adapters.sim.latency import LatencyModel
+from adapters.sim.queue_model import QueueModel
+
 
 class SimVenueParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Parameters of :class:`adapters.sim.SimVenue` (all times in clock time)."""
@@ -90,7 +93,14 @@ class SimVenueParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 
     # -- order handling ---------------------------------------------------------------------
     latency_ms: float = 0.0
-    """Delay between a command and the venue processing it (0: synchronous)."""
+    """Delay between a command and the venue processing it (0: synchronous); shorthand for a
+    constant ``order_latency``."""
+    order_latency: LatencyModel | None = None
+    """Order-entry latency model (as the replay exchange's), seeded from ``seed``; overrides
+    ``latency_ms``. Commands stay in order (FIFO)."""
+    queue: QueueModel = QueueModel(model="worst")
+    """Queue model of client orders resting in the synthetic books (as the replay exchange's):
+    how much of a synthetic cancel was ahead of them. ``worst``: none."""
 
     # -- account persistence (risk/recovery) -------------------------------------------------
     state_path: str = ""

@@ -19,6 +19,7 @@ sequence stays contiguous and deltas stay small.
 
 from __future__ import annotations
 
+from adapters.sim.queue_model import QueueShare, WorstQueue
 from engine.model import BookDelta, BookSnapshot, Level, Side, TimeInForce
 
 
@@ -66,10 +67,13 @@ class SimBook:
     """Synthetic + client liquidity for one instrument, with delta bookkeeping."""
 
     __slots__ = ("instrument_id", "tick", "lot", "_pdec", "_sdec", "_pinv", "_sinv", "bids", "asks",
-                 "own_bids", "own_asks", "_pub_bids", "_pub_asks", "_tb", "_ta", "seq")
+                 "own_bids", "own_asks", "_pub_bids", "_pub_asks", "_tb", "_ta", "seq", "share")
 
-    def __init__(self, instrument_id: str, tick: float, lot: float) -> None:
+    def __init__(self, instrument_id: str, tick: float, lot: float,
+                 share: QueueShare | None = None) -> None:
         self.instrument_id = instrument_id
+        self.share: QueueShare = share if share is not None else WorstQueue()
+        """The queue model: how much of a synthetic cancel was ahead of a client order."""
         self.tick = tick
         self.lot = lot
         self._pdec = _decimals(tick)
@@ -112,10 +116,7 @@ class SimBook:
         for p in levels.keys() - old.keys():
             touched.add(p)
         for p, orders in own.items():
-            s = levels.get(p, 0)
-            for o in orders:
-                if o.ahead > s:
-                    o.ahead = s
+            self._shrunk(orders, old.get(p, 0), levels.get(p, 0))
 
     def shift_side(self, is_bid: bool, gone: list[int], new: dict[int, int]) -> None:
         """Incremental re-quote: drop the ``gone`` synthetic levels and add ``new`` ones."""
@@ -133,14 +134,29 @@ class SimBook:
     def resize(self, is_bid: bool, price: int, lots: int) -> None:
         """Change one synthetic level (0 removes it), as a cancel/replace by other traders."""
         side = self.bids if is_bid else self.asks
+        before = side.get(price, 0)
         if lots > 0:
             side[price] = lots
         else:
             side.pop(price, None)
         (self._tb if is_bid else self._ta).add(price)
-        for o in (self.own_bids if is_bid else self.own_asks).get(price, ()):
-            if o.ahead > lots:
-                o.ahead = lots
+        orders = (self.own_bids if is_bid else self.own_asks).get(price)
+        if orders:
+            self._shrunk(orders, before, lots)
+
+    def _shrunk(self, orders: list[RestingOrder], before: int, now: int) -> None:
+        """Synthetic size at the orders' price went from ``before`` to ``now`` lots without
+        trading (cancels, re-quotes): the queue model moves them up by whole lots; the size
+        ahead never exceeds what is displayed."""
+        share = self.share
+        if now < before and share.advances:
+            for o in orders:
+                o.ahead -= int(share(float(o.ahead), float(before), float(before - now)))
+        for o in orders:
+            if o.ahead > now:
+                o.ahead = now
+            elif o.ahead < 0:
+                o.ahead = 0
 
     def best_bid(self) -> int | None:
         """Best published bid in ticks (synthetic or client), None if the side is empty."""

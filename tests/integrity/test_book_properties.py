@@ -113,3 +113,31 @@ def test_keeper_never_exposes_a_crossed_book_as_live(operations) -> None:
             bb, ba = book.best_bid_price(), book.best_ask_price()
             assert math.isnan(bb) or math.isnan(ba) or bb < ba
     assert keeper.stats.crossed >= (1 if crossings else 0)
+
+
+def test_long_churn_with_lazy_deletion_and_compaction_matches_the_model() -> None:
+    """Thousands of inserts/deletes near the top (stale heap entries pile up and are compacted,
+    levels come back after being removed): best prices, depth and volume stay the model's."""
+    import random
+
+    rng = random.Random(7)
+    book, model = OrderBook(IID), Model()
+    for step in range(20_000):
+        mid = 100 + rng.randint(-20, 20) / 4
+        bids = [(mid - rng.randint(1, 12) / 4, float(rng.choice((0, 0, 1, 2)))) for _ in range(3)]
+        asks = [(mid + rng.randint(1, 12) / 4, float(rng.choice((0, 0, 1, 2)))) for _ in range(3)]
+        if step % 3:
+            book.apply_delta(BookDelta(IID, tuple(bids), tuple(asks), step + 1, step, 0, 0))
+        else:
+            for p, s in bids:
+                book.set_level(True, p, s)
+            for p, s in asks:
+                book.set_level(False, p, s)
+        model.delta(bids, asks)
+        if step % 97 == 0:
+            _check(book, model)
+            assert book.volume_to(True, 99.0) == sum(s for p, s in model.bids.items() if p >= 99.0)
+            assert book.volume_to(False, 101.0) == sum(s for p, s in model.asks.items() if p <= 101.0)
+        # compaction bounds the heaps by the live levels (at most 81 prices on this grid)
+        assert len(book._bh) <= 2 * 81 + 64 + 3 and len(book._ah) <= 2 * 81 + 64 + 3
+    _check(book, model)

@@ -1,4 +1,5 @@
-"""Seeded latency channels: constant or sampled delays that keep messages in FIFO order.
+"""Latency models and seeded latency channels, shared by the simulated venue and the replay
+exchange: constant or sampled delays that keep messages in FIFO order.
 
 A channel models one direction of one connection (order entry, responses, market data). TCP
 delivers in order, so a message never overtakes the one sent before it on the same channel:
@@ -8,11 +9,28 @@ so a run is reproducible and the per-message cost is one list read.
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
+import msgspec
 import numpy as np
 
-from backtest.schema import LatencyModel
-
 _BLOCK = 4096
+NonNeg = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class LatencyModel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """One latency: ``constant`` (``ms``), ``uniform`` (``low_ms``..``high_ms``), ``lognormal``
+    (median ``ms``, log-sd ``sigma``) or ``exponential`` (``ms`` floor plus a tail of mean
+    ``tail_ms``). Samples are seeded; a channel stays FIFO (a later message never overtakes)."""
+
+    kind: Literal["constant", "uniform", "lognormal", "exponential"] = "constant"
+    ms: NonNeg = 0.0
+    low_ms: NonNeg = 0.0
+    high_ms: NonNeg = 0.0
+    sigma: NonNeg = 0.5
+    tail_ms: NonNeg = 0.0
+
+
 _NS_PER_MS = 1_000_000
 
 
