@@ -218,7 +218,7 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     for h, m in summary["adverse_selection"].items():
         rows.append((f"markout {h} (USD total / bps mean)", f"{_cell(m['total_usd'])} / {_cell(m['mean_bps'])}"))
     rows.append(("events replayed", summary.get("events")))
-    markout_keys = sorted({k for f in ledger.fills for k in f if k.startswith("markout_")},
+    markout_keys = sorted({k for f in ledger.fills for k in f if k.startswith("markout_") and k.endswith("s_usd")},
                           key=lambda k: float(k[8:].split("s_")[0]))
     per_strategy = _table(["strategy", "fills", "maker", "taker", "contracts", "notional (USD)", "fees (USD)",
                            "instruments"] + [f"{k[8:].split('_')[0]} markout (USD)" for k in markout_keys],
@@ -293,10 +293,13 @@ document.querySelectorAll(".chart").forEach(function(el) {
     }
     series.push(o); data.push(s.data);
   });
-  var axes = [{space: 80}, {label: c.unit || "", size: 70}];
+  // 24 h UTC tick labels on uPlot's round time steps; right padding so the last one is whole
+  var hms = function(u, splits) { return splits.map(function(t) {
+    var iso = new Date(t * 1e3).toISOString(); return iso.slice(11, 19); }); };
+  var axes = [{space: 90, values: hms}, {label: c.unit || "", size: 70}];
   if (hasTheta) axes.push({scale: "theta", side: 1, label: c.unit2 || "", size: 70, grid: {show: false}});
   var width = Math.min(1180, el.clientWidth || 1100);
-  new uPlot({width: width, height: 260, tzDate: utc, series: series, axes: axes,
+  new uPlot({width: width, height: 260, tzDate: utc, padding: [10, hasTheta ? 10 : 44, 0, 0], series: series, axes: axes,
              scales: {x: {time: true}}, legend: {live: true}, cursor: {drag: {x: true, y: false}}}, data, el);
 });
 })();
