@@ -16,6 +16,8 @@
    top-level ``config/`` folder holds deployment TOML files only (package data, no code), so
    that a user's own ``config`` package never collides with ours.
 8. ``backtest``: may use ``engine`` and ``adapters``; strategies only by import path.
+9. ``engine.operator`` (the operator surface) is reached only by ``engine.runtime``, ``engine.cli``
+   and ``engine.control``; the trading core never imports it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ PACKAGES = ("engine", "adapters", "strategies", "backtest")
 SHARED_ADAPTER_MODULES = {"adapters.capture", "adapters.replay", "adapters.registry", "adapters.ws",
                           "adapters.ratelimit", "adapters.common", "adapters.record", "adapters"}
 SHARED_ADAPTER_PACKAGES = ("adapters.fakes", "adapters.live")  # venue-neutral helpers, not venues
+# 9. ``engine.operator`` (HTTP server, metrics, dashboard, alerts) sits on top of the core: only
+#    the runtime's wiring and the CLI commands reach it; the kernel and everything it runs never do.
+OPERATOR_USERS = {"engine.runtime", "engine.cli", "engine.control"}
 
 
 def _module_name(path: Path) -> str:
@@ -95,6 +100,10 @@ def _violations_for(path: Path) -> list[str]:
         elif module.startswith("engine"):
             if top in ("adapters", "strategies", "websockets"):
                 problems.append(f"{where}: engine must not depend on {top}")
+            if (name.startswith("engine.operator") and not module.startswith("engine.operator")
+                    and module not in OPERATOR_USERS):
+                problems.append(f"{where}: the trading core must not depend on the operator surface")
+
         elif module.startswith("strategies"):
             ok = (top in STDLIB or top in ("numpy", "msgspec", "strategies") or name == "engine"
                   or name.startswith("engine.pricing"))
@@ -132,6 +141,7 @@ def test_every_package_follows_the_dependency_rules() -> None:
 
 @pytest.mark.parametrize("source,module,expected", [
     ("import adapters.sim\n", "engine/bad.py", "engine must not depend on adapters"),
+    ("from engine.operator import views\n", "engine/kernel.py", "must not depend on the operator surface"),
     ("from engine.kernel import Kernel\n", "strategies/bad.py", "public engine API"),
     ("import numpy\nfrom engine.book import OrderBook\n", "engine/pricing/bad.py", "leaf"),
     ("import asyncio\n", "adapters/zz/codec.py", "no I/O"),
