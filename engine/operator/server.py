@@ -292,7 +292,9 @@ class Operator:
         if name == "actions":
             return list(reversed(self.tape.actions))
         if name == "latency":
-            return {"loop_lag": self.metrics.loop_lag_histogram(), "strategies": k.strategy_timing()}
+            return {"loop_lag": self.metrics.loop_lag_histogram(),
+                    "order_ack": self.metrics.histogram(self.metrics.ack_latency),
+                    "strategies": k.strategy_timing()}
         raise ActionError(f"no view {name!r}", 404)
 
     async def _view(self, request: web.Request) -> web.Response:
