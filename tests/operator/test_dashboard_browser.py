@@ -79,6 +79,7 @@ def test_dashboard_live_smile_positions_and_kill(daemon: tuple[str, Path, float]
         page.wait_for_selector("#smiles .smile canvas", timeout=15_000)
         # the bar: a newcomer sees the live smile within 10 s of starting the daemon
         smile_after_s = time.monotonic() - started
+        print(f"smile visible {smile_after_s:.1f} s after the daemon started")
         assert smile_after_s < 10.0, f"smile visible {smile_after_s:.1f} s after start"
         page.wait_for_function("Number(document.body.dataset.surfaceUpdates || 0) >= 2", timeout=15_000)
         assert page.locator("#smiles .smile").count() >= 2
