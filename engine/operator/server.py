@@ -164,8 +164,7 @@ class Operator:
             self._task = None
         self.tape.drain()
         for c in list(self.tape.clients):
-            c.put({"type": "bye"})
-            c.queue.put_nowait(None) if not c.queue.full() else None
+            c.close()
         await self.notifier.close()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -56,6 +56,14 @@ class StreamClient:
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(CLIENT_QUEUE)
         self.dropped = False
 
+    def close(self) -> None:
+        """Tell the client the daemon is stopping and end its stream."""
+        self.put({"type": "bye"})
+        if not self.queue.full():
+            self.queue.put_nowait(None)
+        else:
+            self.dropped = True
+
     def put(self, msg: dict[str, Any]) -> None:
         if self.dropped:
             return

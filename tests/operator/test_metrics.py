@@ -119,3 +119,18 @@ def test_ack_latency_is_submitted_to_accepted_on_the_same_clock() -> None:
     assert m[("volta_order_rejects_total", ())] == 1
     hist = metrics.histogram(metrics.ack_latency)
     assert sum(hist["count"]) == 3 and hist["le_ms"][-1] is None
+
+
+async def test_a_stream_client_that_cannot_keep_up_is_dropped_not_buffered() -> None:
+    from engine.operator.tape import CLIENT_QUEUE, StreamClient
+
+    c = StreamClient()
+    for i in range(CLIENT_QUEUE + 5):
+        c.put({"type": "tick", "i": i})
+    assert c.dropped and c.queue.qsize() == CLIENT_QUEUE
+    c.close()  # nothing more is queued for a dropped client
+    assert c.queue.qsize() == CLIENT_QUEUE
+    ok = StreamClient()
+    ok.put({"type": "tick"})
+    ok.close()
+    assert [ok.queue.get_nowait() for _ in range(3)] == [{"type": "tick"}, {"type": "bye"}, None]
