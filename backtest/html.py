@@ -1,42 +1,94 @@
-"""A self-contained HTML report: inline SVG charts and tables, no scripts, no network.
+"""A self-contained HTML report: interactive uPlot charts (zoom, hover) and tables, offline.
 
-Each chart is one ``<svg>`` element whose ``<title>`` names it (screen readers and tests read
-it). Series are downsampled by keeping the minimum and maximum of each bucket, so spikes and
-drawdowns survive; numbers are written with fixed precision, so the same run gives the same
-bytes.
+One file, nothing fetched: the charting library (uPlot, vendored with the operator dashboard,
+MIT) and its stylesheet are inlined, and the data is one JSON document in the page. Each chart
+is a ``<div class="chart" data-title=...>`` that the inline script fills; series are
+downsampled on one shared time grid by keeping, per bucket, the samples where any series of
+that chart has its minimum or maximum, so spikes and drawdowns survive. Legends sit under the
+plot (never over a line); vega and theta have their own axes; Greek charts appear only when
+the run traded options. Numbers are written with fixed precision, so the same run gives the
+same bytes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import math
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-W, H, PAD_L, PAD_R, PAD_T, PAD_B = 1100, 260, 80, 20, 28, 30
-COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+MAX_FILL_ROWS = 1000
 
 
-def _downsample(ts: Sequence[int], ys: Sequence[float], n: int) -> list[tuple[int, float]]:
-    pts = [(t, y) for t, y in zip(ts, ys) if y == y and math.isfinite(y)]
-    if len(pts) <= n:
-        return pts
-    out: list[tuple[int, float]] = []
-    size = len(pts) / (n // 2)
-    i = 0.0
-    while int(i) < len(pts):
-        bucket = pts[int(i):int(i + size)] or pts[int(i):int(i) + 1]
-        lo = min(bucket, key=lambda p: p[1])
-        hi = max(bucket, key=lambda p: p[1])
-        out.extend(sorted({lo, hi}))
-        i += size
+def _vendor(name: str) -> str:
+    return (resources.files("engine.operator") / "static" / "vendor" / name).read_text(encoding="utf-8")
+
+
+def _r(v: Any, digits: int = 6) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(f):
+        return None
+    return float(f"{f:.{digits}g}")
+
+
+def _indices(n: int, series: Sequence[Sequence[float]], max_points: int) -> list[int]:
+    """Sample indices keeping each bucket's min and max of every series (aligned x)."""
+    if n <= max_points:
+        return list(range(n))
+    buckets = max(1, max_points // (2 * max(1, len(series))))
+    size = n / buckets
+    keep: set[int] = {0, n - 1}
+    for b in range(buckets):
+        lo, hi = int(b * size), min(n, int((b + 1) * size))
+        if lo >= hi:
+            continue
+        for ys in series:
+            seg = [(ys[i], i) for i in range(lo, hi) if ys[i] == ys[i]]
+            if seg:
+                keep.add(min(seg)[1])
+                keep.add(max(seg)[1])
+    return sorted(keep)
+
+
+def _time_chart(title: str, ts: Sequence[int], series: list[dict[str, Any]], max_points: int,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    idx = _indices(len(ts), [s["values"] for s in series], max_points)
+    xs = [ts[i] / 1e9 for i in idx]
+    out = {"title": title, "x": xs,
+           "series": [{**{k: v for k, v in s.items() if k != "values"},
+                       "data": [_r(s["values"][i]) for i in idx]} for s in series]}
+    if extra:
+        out.update(extra)
     return out
 
 
+def _fills_chart(iid: str, ts: Sequence[int], mids: Sequence[float], fills: list[dict[str, Any]],
+                 max_points: int) -> dict[str, Any]:
+    idx = _indices(len(ts), [mids], max_points)
+    points: dict[float, list[float | None]] = {t: [_r(mids[i]), None, None]
+                                                for i, t in ((i, ts[i] / 1e9) for i in idx)}
+    for f in fills[: max_points * 2]:
+        t = f["ts_event"] / 1e9
+        row = points.setdefault(t, [None, None, None])
+        row[1 if f["side"] == "buy" else 2] = _r(f["price"])
+    xs = sorted(points)
+    return {"title": f"Fills on the price: {iid}", "x": xs, "series": [
+        {"label": "mid", "data": [points[t][0] for t in xs], "spanGaps": True},
+        {"label": "buy fills", "data": [points[t][1] for t in xs], "points": "buy"},
+        {"label": "sell fills", "data": [points[t][2] for t in xs], "points": "sell"}]}
+
+
 def _fmt_t(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc).strftime("%H:%M:%S")
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _nice(v: float) -> str:
@@ -44,89 +96,29 @@ def _nice(v: float) -> str:
     if a >= 1e5:
         return f"{v:,.0f}"
     if a >= 100:
-        return f"{v:.1f}"
+        return f"{v:,.2f}"
     if a >= 1:
         return f"{v:.3f}"
     return f"{v:.4g}"
 
 
-def chart(title: str, ts: Sequence[int], series: Sequence[tuple[str, Sequence[float]]],
-          max_points: int, markers: Sequence[tuple[int, float, str]] = (),
-          fill_zero: bool = False) -> str:
-    """One line chart as an ``<svg>`` element (markers: (ts, y, "buy"|"sell"))."""
-    lines = [(name, _downsample(ts, ys, max_points)) for name, ys in series]
-    all_pts = [p for _, pts in lines for p in pts] + [(t, y) for t, y, _ in markers if y == y]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{W}" height="{H}" '
-             f'viewBox="0 0 {W} {H}" role="img">', f"<title>{html.escape(title)}</title>",
-             f'<text x="{PAD_L}" y="18" class="ct">{html.escape(title)}</text>']
-    if not all_pts:
-        parts.append(f'<text x="{W // 2}" y="{H // 2}" text-anchor="middle">no data</text></svg>')
-        return "".join(parts)
-    t0, t1 = min(p[0] for p in all_pts), max(p[0] for p in all_pts)
-    y0, y1 = min(p[1] for p in all_pts), max(p[1] for p in all_pts)
-    if fill_zero:
-        y0, y1 = min(y0, 0.0), max(y1, 0.0)
-    if y1 - y0 < 1e-12:
-        y0, y1 = y0 - 1.0, y1 + 1.0
-    span_t = max(t1 - t0, 1)
-    pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
-
-    def x(t: int) -> float:
-        return PAD_L + (t - t0) / span_t * pw
-
-    def y(v: float) -> float:
-        return PAD_T + (y1 - v) / (y1 - y0) * ph
-
-    parts.append(f'<rect x="{PAD_L}" y="{PAD_T}" width="{pw}" height="{ph}" class="pl"/>')
-    for k in range(5):
-        v = y0 + (y1 - y0) * k / 4
-        parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="g"/>'
-                     f'<text x="{PAD_L - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{_nice(v)}</text>')
-        tk = t0 + span_t * k // 4
-        parts.append(f'<text x="{x(tk):.1f}" y="{H - 10}" text-anchor="middle">{_fmt_t(tk)}</text>')
-    if y0 < 0 < y1:
-        parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(0):.1f}" y2="{y(0):.1f}" class="z"/>')
-    lx = PAD_L + 8
-    for n, (name, pts) in enumerate(lines):
-        color = COLORS[n % len(COLORS)]
-        if pts:
-            d = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)
-            parts.append(f'<polyline points="{d}" fill="none" stroke="{color}" stroke-width="1.3">'
-                         f"<title>{html.escape(name)}</title></polyline>")
-        parts.append(f'<text x="{lx}" y="{PAD_T + 14}" fill="{color}">{html.escape(name)}</text>')
-        lx += 7 * len(name) + 24
-    for t, v, side in markers[: max_points * 2]:
-        if v != v:
-            continue
-        if side == "buy":
-            parts.append(f'<path d="M{x(t):.1f},{y(v) - 5:.1f} l4,8 h-8 z" class="buy"/>')
-        else:
-            parts.append(f'<path d="M{x(t):.1f},{y(v) + 5:.1f} l4,-8 h-8 z" class="sell"/>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-CSS = """body{font-family:system-ui,sans-serif;margin:20px;color:#222}
-h1{font-size:20px}h2{font-size:16px;margin-top:24px}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
-svg.chart{display:block;margin:6px 0;font-size:11px}.ct{font-size:13px;font-weight:600}
-.pl{fill:#fcfcfc;stroke:#bbb}.g{stroke:#eee}.z{stroke:#888;stroke-dasharray:4 3}
-.buy{fill:#2ca02c}.sell{fill:#d62728}"""
-
-
-def _table(rows: list[tuple[str, Any]]) -> str:
-    body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_cell(v))}</td></tr>"
-                   for k, v in rows)
-    return f"<table>{body}</table>"
-
-
 def _cell(v: Any) -> str:
-    if v is None:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, float):
         return _nice(v)
     return str(v)
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _kv_table(rows: list[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_cell(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
 
 
 def _describe(summary: dict[str, Any]) -> str:
@@ -146,6 +138,38 @@ def _describe(summary: dict[str, Any]) -> str:
             f"{_fmt_t(span.get('start_ns', 0))} UTC. Strategies: {strategies}.")
 
 
+def _strategy_of(ledger: Any, coid: str) -> str:
+    order = ledger.k.orders.get(coid)
+    return order.strategy_id if order is not None else "?"
+
+
+def strategy_breakdown(ledger: Any, markout_keys: Sequence[str]) -> list[list[Any]]:
+    """Per strategy: fills, maker/taker, contracts, notional, fees and markouts (USD)."""
+    agg: dict[str, dict[str, Any]] = {}
+    for f in ledger.fills:
+        sid = _strategy_of(ledger, f["client_order_id"])
+        a = agg.setdefault(sid, {"fills": 0, "maker": 0, "taker": 0, "qty": 0.0, "notional": 0.0,
+                                 "fees": 0.0, "instruments": set(),
+                                 **{k: 0.0 for k in markout_keys}, **{k + "#": 0 for k in markout_keys}})
+        a["fills"] += 1
+        a["maker" if f["liquidity"] == "maker" else "taker"] += 1
+        a["qty"] += f["quantity"]
+        a["notional"] += f["notional_usd"] if f["notional_usd"] == f["notional_usd"] else 0.0
+        a["fees"] += f["fee_usd"] if f["fee_usd"] == f["fee_usd"] else 0.0
+        a["instruments"].add(f["instrument"])
+        for k in markout_keys:
+            v = f.get(k, math.nan)
+            if v == v:
+                a[k] += v
+                a[k + "#"] += 1
+    rows = []
+    for sid in sorted(agg):
+        a = agg[sid]
+        rows.append([sid, a["fills"], a["maker"], a["taker"], a["qty"], a["notional"], a["fees"],
+                     len(a["instruments"])] + [a[k] if a[k + "#"] else None for k in markout_keys])
+    return rows
+
+
 def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) -> str:
     """The whole report page."""
     s = ledger.samples
@@ -154,29 +178,34 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     peak = -math.inf
     dd = []
     for v in eq:
-        peak = max(peak, v)
-        dd.append(v - peak)
+        peak = max(peak, v) if v == v else peak
+        dd.append(v - peak if v == v and peak > -math.inf else math.nan)
+    und = ledger.underlying or "underlying"
     charts = [
-        chart("Equity (USD)", ts, [("equity", eq), ("realized", s["realized"]),
-                                   ("fees", [-f for f in s["fees"]])], max_points),
-        chart("Drawdown (USD)", ts, [("drawdown", dd)], max_points, fill_zero=True),
-        chart("Position and delta", ts,
-              [(f"net delta ({ledger.underlying or 'underlying'})", s["delta"])]
-              + [(f"pos {iid.partition(':')[2]}", ledger.pos_series[iid])
-                 for iid in list(ledger.traded)[:4]],
-              max_points, fill_zero=True),
+        _time_chart("Equity (USD)", ts, [{"label": "equity", "values": eq},
+                                         {"label": "realized", "values": s["realized"]},
+                                         {"label": "fees (negative)", "values": [-f for f in s["fees"]]}],
+                    max_points, {"unit": "USD"}),
+        _time_chart("Drawdown (USD)", ts, [{"label": "drawdown", "values": dd, "fill": True}],
+                    max_points, {"unit": "USD"}),
+        _time_chart("Position and delta", ts,
+                    [{"label": f"net delta ({und})", "values": s["delta"]}]
+                    + [{"label": f"pos {iid.partition(':')[2]}", "values": ledger.pos_series[iid]}
+                       for iid in list(ledger.traded)[:4]], max_points, {"unit": "contracts / " + und}),
     ]
     for iid in list(ledger.traded)[:4]:
-        marks = [(f["ts_event"], f["price"], f["side"]) for f in ledger.fills
-                 if f["instrument"] == iid]
-        charts.append(chart(f"Fills on the price: {iid}", ts, [("mid", ledger.mids[iid])],
-                            max_points, markers=marks))
-    charts += [
-        chart("Greeks: gamma (delta change per 1% move)", ts, [("gamma", s["gamma_1pct"])],
-              max_points, fill_zero=True),
-        chart("Greeks: vega (USD per vol point) and theta (USD per day)", ts,
-              [("vega", s["vega"]), ("theta", s["theta_day"])], max_points, fill_zero=True),
-    ]
+        charts.append(_fills_chart(iid, ts, ledger.mids[iid],
+                                   [f for f in ledger.fills if f["instrument"] == iid], max_points))
+    traded_options = any(getattr(ledger.k.instruments.get(iid), "is_option", False) for iid in ledger.traded)
+    if traded_options:
+        charts += [
+            _time_chart("Greeks: gamma (delta change per 1% move)", ts,
+                        [{"label": "gamma", "values": s["gamma_1pct"]}], max_points, {"unit": und}),
+            _time_chart("Greeks: vega (USD per vol point) and theta (USD per day)", ts,
+                        [{"label": "vega (USD/vol pt)", "values": s["vega"]},
+                         {"label": "theta (USD/day)", "values": s["theta_day"], "scale": "theta"}],
+                        max_points, {"unit": "USD/vol pt", "unit2": "USD/day"}),
+        ]
     pnl, risk = summary["pnl"], summary["risk"]
     unpriced = ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("unpriced", {}).items())
     iv = risk.get("interval_s")
@@ -199,8 +228,89 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     for h, m in summary["adverse_selection"].items():
         rows.append((f"markout {h} (USD total / bps mean)", f"{_cell(m['total_usd'])} / {_cell(m['mean_bps'])}"))
     rows.append(("events replayed", summary.get("events")))
-    data = html.escape(_describe(summary))
+    markout_keys = sorted({k for f in ledger.fills for k in f if k.startswith("markout_") and k.endswith("s_usd")},
+                          key=lambda k: float(k[8:].split("s_")[0]))
+    per_strategy = _table(["strategy", "fills", "maker", "taker", "contracts", "notional (USD)", "fees (USD)",
+                           "instruments"] + [f"{k[8:].split('_')[0]} markout (USD)" for k in markout_keys],
+                          strategy_breakdown(ledger, markout_keys))
+    fills = ledger.fills
+    fill_rows = [[_fmt_t(f["ts_event"]), _strategy_of(ledger, f["client_order_id"]), f["instrument"], f["side"],
+                  f["price"], f["quantity"], f["liquidity"], f["fee_usd"], f["notional_usd"]]
+                 for f in fills[:MAX_FILL_ROWS]]
+    more = (f"<p>First {MAX_FILL_ROWS} of {len(fills)} fills; all of them are in fills.csv.</p>"
+            if len(fills) > MAX_FILL_ROWS else "")
+    fills_table = _table(["time (UTC)", "strategy", "instrument", "side", "price", "qty", "liquidity",
+                          "fee (USD)", "notional (USD)"], fill_rows, "fills")
+    data = json.dumps({"charts": charts}, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    divs = "".join(f'<div class="chart" data-i="{i}" data-title="{html.escape(c["title"])}"></div>'
+                   for i, c in enumerate(charts))
+    greeks_note = "" if traded_options else "<p class=\"note\">No option traded: no Greek charts.</p>"
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><p>{data}</p><h2>Summary</h2>{_table(rows)}"
-            "<h2>Charts</h2>" + "".join(charts) + "</body></html>\n")
+            f"<title>{html.escape(title)}</title><style>{_vendor('uPlot.min.css')}\n{CSS}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(_describe(summary))}</p>"
+            f"<h2>Summary</h2>{_kv_table(rows)}<h2>Per strategy</h2>{per_strategy}"
+            f"<h2>Charts</h2><p class=\"note\">Drag to zoom (double-click to reset); hover for values.</p>"
+            f"{divs}{greeks_note}<h2>Fills</h2>{more}{fills_table}"
+            f'<script type="application/json" id="report-data">{data}</script>'
+            f"<script>{_vendor('uPlot.iife.min.js')}</script><script>{SCRIPT}</script></body></html>\n")
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:20px;color:#222;max-width:1200px}
+h1{font-size:20px}h2{font-size:16px;margin-top:24px}
+table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+table.fills{display:block;max-height:420px;overflow:auto}
+.chart{margin:14px 0}.chart-title{font-weight:600;font-size:13px;margin-bottom:2px}
+.note{color:#666;font-size:12px}"""
+
+# Renders every chart from the embedded JSON: UTC time axis, legend below the plot, a second
+# y axis where a series names its own scale, fills as triangles, drag-to-zoom.
+SCRIPT = r"""
+(function(){
+"use strict";
+var D = JSON.parse(document.getElementById("report-data").textContent);
+var COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
+function tri(up, color) {
+  return function(u, si, i0, i1) {
+    var ctx = u.ctx, d = u.data[si], xs = u.data[0], r = 5 * devicePixelRatio;
+    ctx.save(); ctx.fillStyle = color;
+    for (var i = i0; i <= i1; i++) {
+      if (d[i] == null) continue;
+      var x = u.valToPos(xs[i], "x", true), y = u.valToPos(d[i], "y", true);
+      ctx.beginPath();
+      if (up) { ctx.moveTo(x, y - r); ctx.lineTo(x + r, y + r); ctx.lineTo(x - r, y + r); }
+      else { ctx.moveTo(x, y + r); ctx.lineTo(x + r, y - r); ctx.lineTo(x - r, y - r); }
+      ctx.fill();
+    }
+    ctx.restore();
+    return null;
+  };
+}
+var utc = function(ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); };
+document.querySelectorAll(".chart").forEach(function(el) {
+  var c = D.charts[+el.dataset.i];
+  var title = document.createElement("div");
+  title.className = "chart-title"; title.textContent = c.title; el.appendChild(title);
+  var series = [{label: "time (UTC)"}], data = [c.x], hasTheta = false;
+  c.series.forEach(function(s, n) {
+    var color = COLORS[n % COLORS.length], o = {label: s.label, stroke: color, width: 1.4, spanGaps: !!s.spanGaps};
+    if (s.scale) { o.scale = s.scale; hasTheta = true; }
+    if (s.fill) o.fill = "rgba(214,39,40,.15)";
+    if (s.points === "buy" || s.points === "sell") {
+      o.stroke = s.points === "buy" ? "#2ca02c" : "#d62728";
+      o.paths = tri(s.points === "buy", o.stroke); o.points = {show: false};
+    }
+    series.push(o); data.push(s.data);
+  });
+  // 24 h UTC tick labels on uPlot's round time steps; right padding so the last one is whole
+  var hms = function(u, splits) { return splits.map(function(t) {
+    var iso = new Date(t * 1e3).toISOString(); return iso.slice(11, 19); }); };
+  var axes = [{space: 90, values: hms}, {label: c.unit || "", size: 70}];
+  if (hasTheta) axes.push({scale: "theta", side: 1, label: c.unit2 || "", size: 70, grid: {show: false}});
+  var width = Math.min(1180, el.clientWidth || 1100);
+  new uPlot({width: width, height: 260, tzDate: utc, padding: [10, hasTheta ? 10 : 44, 0, 0], series: series, axes: axes,
+             scales: {x: {time: true}}, legend: {live: true}, cursor: {drag: {x: true, y: false}}}, data, el);
+});
+})();
+"""

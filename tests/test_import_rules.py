@@ -25,7 +25,10 @@
 11. nothing the kernel builds imports the kernel: ``engine.strategy``, ``engine.killswitch``,
    ``engine.execution`` (and the other parts below the wiring) work through the narrow ports of
    ``engine.execution.ports``; only the wiring (``engine.runtime``, ``engine.cli``, ``engine.status``,
-   ``engine.control``, ``engine.reconcile``) may name ``engine.kernel``, even under TYPE_CHECKING.
+   ``engine.control``, ``engine.reconcile``) and the operator surface on top of it may name
+   ``engine.kernel``, even under TYPE_CHECKING.
+12. ``engine.operator`` (the operator surface) is reached only by ``engine.runtime``, ``engine.cli``
+   and ``engine.control``; the trading core never imports it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ ETH_SIGNING = ("eth_account", "eth_abi", "eth_utils")  # Derive's EIP-191/712 si
 SHARED_ADAPTER_PACKAGES = ("adapters.fakes", "adapters.live", "adapters.nats")  # venue-neutral helpers, not venues
 KERNEL_USERS = {"engine.kernel", "engine.runtime", "engine.cli", "engine.status", "engine.control",
                 "engine.reconcile", "engine"}  # the wiring; everything else gets ports
+# 12. ``engine.operator`` (HTTP server, metrics, dashboard, alerts) sits on top of the core: only
+#    the runtime's wiring and the CLI commands reach it; the kernel and everything it runs never do.
+OPERATOR_USERS = {"engine.runtime", "engine.cli", "engine.control"}
 
 
 def _module_name(path: Path) -> str:
@@ -108,8 +114,13 @@ def _violations_for(path: Path) -> list[str]:
         elif module.startswith("engine"):
             if top in ("adapters", "strategies", "websockets", "cluster"):
                 problems.append(f"{where}: engine must not depend on {top}")
-            if name == "engine.kernel" and module not in KERNEL_USERS:
+            if (name == "engine.kernel" and module not in KERNEL_USERS
+                    and not module.startswith("engine.operator")):  # outside the core, like the runtime
                 problems.append(f"{where}: only the wiring may import the kernel (use the ports)")
+            if (name.startswith("engine.operator") and not module.startswith("engine.operator")
+                    and module not in OPERATOR_USERS):
+                problems.append(f"{where}: the trading core must not depend on the operator surface")
+
         elif module.startswith("strategies"):
             ok = (top in STDLIB or top in ("numpy", "msgspec", "strategies") or name == "engine"
                   or name.startswith("engine.pricing"))
@@ -160,6 +171,7 @@ def test_every_package_follows_the_dependency_rules() -> None:
 
 @pytest.mark.parametrize("source,module,expected", [
     ("import adapters.sim\n", "engine/bad.py", "engine must not depend on adapters"),
+    ("from engine.operator import views\n", "engine/kernel.py", "must not depend on the operator surface"),
     ("from engine.kernel import Kernel\n", "strategies/bad.py", "public engine API"),
     ("import numpy\nfrom engine.book import OrderBook\n", "engine/pricing/bad.py", "leaf"),
     ("import asyncio\n", "adapters/zz/codec.py", "no I/O"),

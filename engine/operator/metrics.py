@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+ACK_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 def _f(x: float) -> float:
@@ -153,12 +154,20 @@ class NodeMetrics:
         self.loop_lag = Histogram("volta_event_loop_lag_seconds",
                                   "how late the event loop ran a 100 ms timer", buckets=LAG_BUCKETS,
                                   registry=self.registry)
+        self.ack_latency = Histogram("volta_order_ack_latency_seconds",
+                                     "order submitted to the venue's acknowledgement (accept or reject) received",
+                                     buckets=ACK_BUCKETS, registry=self.registry)
+        tape.on_ack_latency = self.ack_latency.observe
 
     def loop_lag_histogram(self) -> dict[str, list[float | None]]:
+        return self.histogram(self.loop_lag)
+
+    @staticmethod
+    def histogram(hist: Histogram) -> dict[str, list[float | None]]:
         """Non-cumulative counts per bucket (upper bound in ms; None = +Inf) for the dashboard."""
         bounds: list[float | None] = []
         cumulative: list[float] = []
-        for metric in self.loop_lag.collect():
+        for metric in hist.collect():
             for s in metric.samples:
                 if s.name.endswith("_bucket"):
                     le = s.labels["le"]

@@ -164,8 +164,7 @@ class Operator:
             self._task = None
         self.tape.drain()
         for c in list(self.tape.clients):
-            c.put({"type": "bye"})
-            c.queue.put_nowait(None) if not c.queue.full() else None
+            c.close()
         await self.notifier.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -292,7 +291,9 @@ class Operator:
         if name == "actions":
             return list(reversed(self.tape.actions))
         if name == "latency":
-            return {"loop_lag": self.metrics.loop_lag_histogram(), "strategies": k.strategy_timing()}
+            return {"loop_lag": self.metrics.loop_lag_histogram(),
+                    "order_ack": self.metrics.histogram(self.metrics.ack_latency),
+                    "strategies": k.strategy_timing()}
         raise ActionError(f"no view {name!r}", 404)
 
     async def _view(self, request: web.Request) -> web.Response:

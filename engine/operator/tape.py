@@ -56,6 +56,14 @@ class StreamClient:
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(CLIENT_QUEUE)
         self.dropped = False
 
+    def close(self) -> None:
+        """Tell the client the daemon is stopping and end its stream."""
+        self.put({"type": "bye"})
+        if not self.queue.full():
+            self.queue.put_nowait(None)
+        else:
+            self.dropped = True
+
     def put(self, msg: dict[str, Any]) -> None:
         if self.dropped:
             return
@@ -87,6 +95,10 @@ class Tape:
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.events_seen = 0
         self.event_counts: dict[str, int] = {}
+        # venue acknowledgement latency: OrderSubmitted.ts -> OrderAccepted.ts_recv (same clock)
+        self._submitted_at: dict[str, int] = {}
+        self._acked_at: dict[str, int] = {}
+        self.on_ack_latency: Callable[[float], None] | None = None
         self.alerts_total = 0
         keep = self._incoming.append
         for cls in ORDER_EVENT_TYPES:
@@ -124,6 +136,11 @@ class Tape:
         data = _event_dict(ev)
         kind = type(ev).__name__
         self.event_counts[kind] = self.event_counts.get(kind, 0) + 1
+        if isinstance(ev, (OrderSubmitted, OrderAccepted, OrderRejected)):
+            self._ack_latency(ev)
+        elif isinstance(ev, (OrderCancelled, OrderExpired)):
+            self._submitted_at.pop(ev.client_order_id, None)
+            self._acked_at.pop(ev.client_order_id, None)
         if isinstance(ev, OrderFilled):
             self.fills.append(data)
         elif isinstance(ev, OrderDenied):
@@ -136,6 +153,28 @@ class Tape:
         if order is not None:
             data["status"] = str(order.status)
         self.publish({"type": "order", "event": kind, **data})
+
+    def _ack_latency(self, ev: Any) -> None:
+        """Pair an order's submission with its venue answer, in whichever order the bus
+        delivered them (a synchronous venue answers inside ``submit``, before the router
+        publishes ``OrderSubmitted``)."""
+        coid = ev.client_order_id
+        if isinstance(ev, OrderSubmitted):
+            answered = self._acked_at.pop(coid, None)
+            if answered is None:
+                if len(self._submitted_at) < 100_000:  # unanswered orders must not grow it forever
+                    self._submitted_at[coid] = ev.ts
+                return
+            sent = ev.ts
+        else:
+            answered = ev.ts_recv
+            sent = self._submitted_at.pop(coid, None)
+            if sent is None:
+                if len(self._acked_at) < 100_000:
+                    self._acked_at[coid] = answered
+                return
+        if self.on_ack_latency is not None and answered >= sent:
+            self.on_ack_latency((answered - sent) / 1e9)
 
     def add_alert(self, msg: dict[str, Any]) -> None:
         self.alerts_total += 1

@@ -29,31 +29,33 @@ def _short(tmp_path: Path, seconds: float = 120.0, extra: str = "") -> Path:
     return path
 
 
-class _Svgs(HTMLParser):
+class _Report(HTMLParser):
+    """Chart titles (``data-title``), script tags (and whether they load anything) and text."""
+
     def __init__(self) -> None:
         super().__init__()
         self.titles: list[str] = []
-        self.depth = 0
-        self.in_title = False
         self.tags: list[str] = []
+        self.sources: list[str] = []
+        self.fill_rows = 0
+        self._in_fills = False
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
         self.tags.append(tag)
-        if tag == "svg":
-            self.depth += 1
-            self.titles.append("")
-        if tag == "title" and self.depth and self.titles[-1] == "":
-            self.in_title = True
+        if "data-title" in a:
+            self.titles.append(a["data-title"])
+        for key in ("src", "href"):
+            if a.get(key):
+                self.sources.append(a[key])
+        if tag == "table" and a.get("class") == "fills":
+            self._in_fills = True
+        elif tag == "tr" and self._in_fills:
+            self.fill_rows += 1
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "svg":
-            self.depth -= 1
-        if tag == "title":
-            self.in_title = False
-
-    def handle_data(self, data: str) -> None:
-        if self.in_title:
-            self.titles[-1] += data
+        if tag == "table":
+            self._in_fills = False
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +92,19 @@ def test_backtest_of_the_example_market_makers_gives_a_sane_report(report: Path)
 
 def test_html_report_is_self_contained_and_has_the_charts(report: Path) -> None:
     text = (report / "report.html").read_text()
-    parser = _Svgs()
+    parser = _Report()
     parser.feed(text)
     parser.close()
     titles = parser.titles
     for wanted in ("Equity", "Drawdown", "Position and delta", "Fills on the price", "Greeks: gamma",
                    "Greeks: vega"):
         assert any(t.startswith(wanted) for t in titles), (wanted, titles)
-    assert sum(1 for t in parser.tags if t == "polyline") >= 6
-    assert "script" not in parser.tags and "http://" not in text.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text
+    # one offline file: inline scripts only (uPlot inlined), nothing loaded from anywhere
+    assert parser.tags.count("script") == 3 and parser.sources == []
+    assert "uPlot" in text and "<link" not in text
+    s = json.loads((report / "summary.json").read_text())
+    assert parser.fill_rows == 1 + min(s["fills"]["count"], 1000)  # header + one row per fill
+    assert "Per strategy" in text
 
 
 def test_same_input_and_seed_give_byte_identical_results(report: Path, tmp_path: Path) -> None:

@@ -115,3 +115,29 @@ async def test_daemon_alerts_on_kill_venue_book_loss_and_strategy(
         kill = next(b for _p, b in receiver.got if b["key"] == "kill:1")
         assert "drill" in kill["detail"] and kill["severity"] == "critical"
         assert json.dumps(receiver.got).count("test-operator-token") == 0
+
+
+def test_loss_limit_use_alert_uses_the_larger_of_daily_loss_and_drawdown() -> None:
+    from engine.operator.alerts import AlertWatcher
+    from engine.operator.tape import Tape
+    from engine.risk import RiskLimits
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel(RiskLimits(max_daily_loss_usd=2000.0, max_drawdown_usd=1000.0))
+    tape = Tape(k)
+    n = Notifier([], "paper", dedup_s=600.0)
+    w = AlertWatcher(k, tape, n, loss_use_pct=80.0)
+    loss = k.killswitch.loss
+    now = k.clock.now_ns()
+    loss.evaluate(now, 0.0)
+    loss.evaluate(now, 500.0)  # peak 500
+    loss.evaluate(now, -200.0)  # daily loss 200 of 2000 (10 %), drawdown 700 of 1000 (70 %)
+    w.check(now)
+    assert list(tape.alerts) == []
+    loss.evaluate(now, -350.0)  # drawdown 850 of 1000: 85 %
+    w.check(now)
+    (alert,) = tape.alerts
+    assert alert["key"] == "loss" and alert["severity"] == "warning"
+    assert alert["detail"].startswith("85 % of the daily-loss/drawdown limit used")
+    w.check(now)
+    assert len(tape.alerts) == 1 and n.deduplicated == 1

@@ -28,11 +28,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def daemon(tmp_path: Path) -> Iterator[tuple[str, Path, float]]:
     cfg = tmp_path / "paper.toml"
     cfg.write_text(paper_config_text(tmp_path / "paper.journal.sqlite"))
     err = tmp_path / "daemon.err"
     env = {**os.environ, "VOLTA_OPERATOR_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic()
     with open(err, "wb") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "engine", "run", str(cfg), "--duration", "120",
                                  "--log-format", "json"], cwd=tmp_path, env=env, stdout=fh, stderr=fh)
@@ -49,7 +50,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                 pytest.fail("the daemon printed no dashboard URL within 60 s")
             else:
                 time.sleep(0.1)
-        yield url, err
+        yield url, err, started
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -60,9 +61,9 @@ def daemon(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it with apt-get)")
-def test_dashboard_live_smile_positions_and_kill(daemon: tuple[str, Path]) -> None:
+def test_dashboard_live_smile_positions_and_kill(daemon: tuple[str, Path, float]) -> None:
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) is not installed")
-    url, err = daemon
+    url, err, started = daemon
     console_errors: list[str] = []
     outside: list[str] = []
     with playwright.sync_playwright() as p:
@@ -76,6 +77,10 @@ def test_dashboard_live_smile_positions_and_kill(daemon: tuple[str, Path]) -> No
         page.goto(url)
         # the smile: one uPlot canvas per expiry, redrawn as the chain is refitted
         page.wait_for_selector("#smiles .smile canvas", timeout=15_000)
+        # the issue's bar: a newcomer sees the live smile within 10 s of starting the daemon
+        smile_after_s = time.monotonic() - started
+        print(f"smile visible {smile_after_s:.1f} s after the daemon started")
+        assert smile_after_s < 10.0, f"smile visible {smile_after_s:.1f} s after start"
         page.wait_for_function("Number(document.body.dataset.surfaceUpdates || 0) >= 2", timeout=15_000)
         assert page.locator("#smiles .smile").count() >= 2
         assert "ATM" in page.locator("#smiles .chart-title").first.inner_text()

@@ -84,3 +84,53 @@ async def test_grafana_dashboard_uses_only_exported_metrics(tmp_path: Path, monk
     declared = {fam.name for fam in fams}  # a labelled family with no sample yet (no denial)
     missing = {m for m in used if m not in exported and m.removesuffix("_total") not in declared}
     assert used and not missing, missing
+
+
+def test_ack_latency_is_submitted_to_accepted_on_the_same_clock() -> None:
+    from engine.model import OrderAccepted, OrderCancelled, OrderRejected, OrderSubmitted
+    from engine.operator.metrics import NodeMetrics
+    from engine.operator.tape import Tape
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    metrics = NodeMetrics(k, tape)
+    pub = k.bus.publish
+    pub(OrderSubmitted(client_order_id="a", strategy_id="s", instrument_id="fake:BTC-PERP", ts=1_000_000_000))
+    pub(OrderSubmitted(client_order_id="b", strategy_id="s", instrument_id="fake:BTC-PERP", ts=2_000_000_000))
+    pub(OrderSubmitted(client_order_id="c", strategy_id="s", instrument_id="fake:BTC-PERP", ts=3_000_000_000))
+    pub(OrderAccepted(client_order_id="a", venue_order_id="v", instrument_id="fake:BTC-PERP",
+                      ts_event=0, ts_recv=1_003_000_000))  # 3 ms
+    pub(OrderRejected(client_order_id="b", instrument_id="fake:BTC-PERP", reason="x",
+                      ts_event=0, ts_recv=2_200_000_000))  # 200 ms
+    pub(OrderCancelled(client_order_id="c", instrument_id="fake:BTC-PERP", reason="x", ts_event=0, ts_recv=0))
+    # a synchronous venue answers before the router publishes OrderSubmitted: 0 s, still paired
+    pub(OrderAccepted(client_order_id="d", venue_order_id="v", instrument_id="fake:BTC-PERP",
+                      ts_event=0, ts_recv=4_000_000_000))
+    pub(OrderSubmitted(client_order_id="d", strategy_id="s", instrument_id="fake:BTC-PERP", ts=4_000_000_000))
+    tape.drain()
+    m = _samples(metrics.render().decode())
+    assert m[("volta_order_ack_latency_seconds_count", ())] == 3
+    assert m[("volta_order_ack_latency_seconds_sum", ())] == pytest.approx(0.003 + 0.2)
+    assert m[("volta_order_ack_latency_seconds_bucket", (("le", "0.0025"),))] == 1
+    assert m[("volta_order_ack_latency_seconds_bucket", (("le", "0.005"),))] == 2
+    assert m[("volta_order_ack_latency_seconds_bucket", (("le", "0.25"),))] == 3
+    assert tape.event_counts["OrderRejected"] == 1
+    assert m[("volta_order_rejects_total", ())] == 1
+    hist = metrics.histogram(metrics.ack_latency)
+    assert sum(hist["count"]) == 3 and hist["le_ms"][-1] is None
+
+
+async def test_a_stream_client_that_cannot_keep_up_is_dropped_not_buffered() -> None:
+    from engine.operator.tape import CLIENT_QUEUE, StreamClient
+
+    c = StreamClient()
+    for i in range(CLIENT_QUEUE + 5):
+        c.put({"type": "tick", "i": i})
+    assert c.dropped and c.queue.qsize() == CLIENT_QUEUE
+    c.close()  # nothing more is queued for a dropped client
+    assert c.queue.qsize() == CLIENT_QUEUE
+    ok = StreamClient()
+    ok.put({"type": "tick"})
+    ok.close()
+    assert [ok.queue.get_nowait() for _ in range(3)] == [{"type": "tick"}, {"type": "bye"}, None]

@@ -188,24 +188,30 @@ function pushPnl(p) {
 function renderPnl() {
   if (!state.pnl) {
     state.pnl = new uPlot({ width: chartWidth($("#pnl")), height: 200,
-      axes: [{ ...AXIS, size: 40 }, { ...AXIS, label: "USD", size: 60 }],
+      axes: [{ ...AXIS, size: 40, space: 90, values: (u, v) => v.map((t) => new Date(t * 1e3).toISOString().slice(11, 19)) },
+             { ...AXIS, label: "USD", size: 60 }],
       series: [{}, { label: "total", stroke: "#58a6ff", width: 2 }, { label: "realized", stroke: "#3fb950" },
                { label: "unrealized", stroke: "#d29922" }] }, state.pnlData, $("#pnl"));
   } else state.pnl.setData(state.pnlData);
 }
 
+function histChart(key, el, hist, label) {
+  const xs = hist.le_ms.map((_, i) => i), ys = hist.count;
+  const labels = hist.le_ms.map((x) => (x === null ? "+Inf" : "≤" + x));
+  const data = [xs, ys];
+  if (!state[key]) {
+    state[key] = new uPlot({ width: chartWidth(el), height: 140, scales: { x: { time: false } }, legend: { show: false },
+      axes: [{ ...AXIS, size: 30, values: (u, v) => v.map((i) => labels[i] ?? ""), incrs: [1, 2] },
+             { ...AXIS, label: "samples", size: 50 }],
+      series: [{ label: "bucket" }, { label, stroke: "#58a6ff", fill: "rgba(88,166,255,.35)",
+               paths: uPlot.paths.bars({ size: [0.8] }), points: { show: false } }] }, data, el);
+  } else state[key].setData(data);
+}
+
 function renderLatency(lat) {
   if (!lat) return;
-  const xs = lat.loop_lag.le_ms.map((_, i) => i), ys = lat.loop_lag.count;
-  const labels = lat.loop_lag.le_ms.map((x) => (x === null ? "+Inf" : "≤" + x));
-  const data = [xs, ys];
-  if (!state.lat) {
-    state.lat = new uPlot({ width: chartWidth($("#latency")), height: 160, scales: { x: { time: false } },
-      axes: [{ ...AXIS, size: 30, values: (u, v) => v.map((i) => labels[i] ?? "") , incrs: [1] },
-             { ...AXIS, label: "samples", size: 50 }],
-      series: [{ label: "bucket" }, { label: "loop lag", stroke: "#58a6ff", fill: "rgba(88,166,255,.35)",
-               paths: uPlot.paths.bars({ size: [0.8] }), points: { show: false } }] }, data, $("#latency"));
-  } else state.lat.setData(data);
+  histChart("latLag", $("#latency-lag"), lat.loop_lag, "event-loop lag");
+  histChart("latAck", $("#latency-ack"), lat.order_ack, "order acknowledgement");
 }
 
 function applyTick(t) {
