@@ -217,3 +217,52 @@ async def test_r3_cluster_loses_a_server_and_no_report_is_lost_or_applied_twice(
     finally:
         for s in servers:
             s.kill()
+
+
+NODE_SCRIPT = """
+import asyncio, sys
+from engine.clock import LiveClock
+from engine.config import load_config
+from engine.runtime import build_node
+
+async def main():
+    node = build_node(load_config(sys.argv[1]), LiveClock(), ":memory:")
+    await node.start()
+    node.kernel.portfolio.adjust_position("sim:BTC-PERP", float(sys.argv[2]), 60000.0)
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_node_killed_with_sigkill_is_stale_alerted_and_still_counted(
+        nats_server, running, tmp_path: Path) -> None:
+    urls = [nats_server.url]
+    agg = await running.aggregator(aggregator_config(urls, nodes=["n1", "n2"]))
+    cfg = tmp_path / "n1.toml"
+    cfg.write_text(DEPLOY.format(name="n1") + '[venues.sim]\nadapter = "adapters.sim:SimVenue"\n'
+                   + cluster_table(urls, "n1", report_interval_s=0.05, heartbeat_interval_s=0.2))
+    proc = subprocess.Popen([sys.executable, "-c", NODE_SCRIPT, str(cfg), "1.25"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        other = await running.node(_sim_only_node(urls, "n2"))
+        other.kernel.portfolio.adjust_position(SIM_PERP, -0.25, 60_000.0)
+        cs = other.kernel.instruments[SIM_PERP].contract_size
+        expected = (1.25 - 0.25) * cs  # linear perps: qty * contract size, from both nodes
+        await wait_for(lambda: math.isclose(agg.firm.greeks().get("BTC", {}).get("delta", 0.0), expected,
+                                            abs_tol=1e-9), 20, "both nodes' exposure in the firm view")
+        await wait_for(lambda: not agg.firm.nodes["n1"].stale, 5, "n1 live")
+        proc.send_signal(signal.SIGKILL)  # the node process dies: no goodbye report
+        proc.wait(5)
+        await wait_for(lambda: agg.firm.nodes["n1"].stale, 5, "n1 stale")
+        assert any(al.kind == "node_stale" and al.node_id == "n1" for al in agg.alerts)
+        assert not agg.firm.nodes["n2"].stale
+        assert math.isclose(agg.firm.greeks()["BTC"]["delta"], expected, abs_tol=1e-9)  # still counted
+        view = agg.view()
+        assert view["nodes"]["n1"]["stale"] is True
+        assert view["nodes"]["n1"]["report"]["positions"][0]["qty"] == 1.25
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
