@@ -44,11 +44,16 @@ def test_reports_apply_once_in_order_and_gaps_are_counted() -> None:
     assert view.apply(_report("a", 1, 1.0), 0.0)
     assert view.apply(_report("a", 2, 2.0), 0.0)
     assert not view.apply(_report("a", 2, 2.0), 0.0)  # redelivered
-    assert not view.apply(_report("a", 1, 1.0), 0.0)  # older
-    assert view.apply(_report("a", 5, 5.0), 0.0)      # 3 and 4 never came
-    assert view.apply(_report("a", 1, 0.5, inc=2), 0.0)  # restarted node: new incarnation
+    assert not view.apply(_report("a", 1, 1.0), 0.0)  # replayed
+    assert view.apply(_report("a", 5, 5.0), 0.0)      # 3 and 4 not (yet) here
     st = view.nodes["a"]
-    assert (st.applied, st.duplicates, st.missing) == (4, 2, 2)
+    assert (st.applied, st.duplicates, st.missing) == (3, 2, 2)
+    assert not view.apply(_report("a", 3, 3.0), 0.0)  # late: fills the gap, state stays at 5
+    assert (st.late, st.missing) == (1, 1)
+    assert view.greeks()["BTC"]["delta"] == 5.0
+    assert view.apply(_report("a", 1, 0.5, inc=2), 0.0)  # restarted node: new incarnation
+    assert not view.apply(_report("a", 4, 4.0, inc=1), 0.0)  # its previous life: superseded
+    assert (st.applied, st.missing) == (4, 0)
     assert view.greeks()["BTC"]["delta"] == 0.5
 
 
