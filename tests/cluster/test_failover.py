@@ -171,7 +171,7 @@ async def test_a_standby_aggregator_takes_over_when_the_leader_is_killed(
             pytest.fail("the standby did not take over")
         await asyncio.sleep(0.1)
     took = time.monotonic() - t0
-    assert took < 1.5 * 1.25 + 1.0, f"take-over took {took:.2f}s"
+    assert took < 4.0, f"take-over took {took:.2f}s"  # lease_ttl_s 1.5 + renewal step + polling
     alerts = await standby.get("alerts")
     assert any(a["kind"] == "leader" and "leads" in a["message"] for a in alerts or [])
     # the node never noticed: budgets renewed by the new leader within its timeout
@@ -190,10 +190,12 @@ async def test_r3_cluster_loses_a_server_and_no_report_is_lost_or_applied_twice(
         nodes = [await running.node(_sim_only_node(urls, n, replicas=3, aggregator_timeout_s=10.0))
                  for n in ("n1", "n2")]
 
-        async def churn(seconds: float) -> None:
+        q = 0.0
+
+        async def churn(seconds: float, until: Any = lambda: False) -> None:
+            nonlocal q
             end = time.monotonic() + seconds
-            q = 0.0
-            while time.monotonic() < end:
+            while time.monotonic() < end and not until():
                 q += 0.01
                 for n in nodes:
                     n.kernel.portfolio.adjust_position(SIM_PERP, q, 60_000.0)
@@ -202,7 +204,10 @@ async def test_r3_cluster_loses_a_server_and_no_report_is_lost_or_applied_twice(
         await churn(1.5)
         at_kill = {n.cluster_service.node_id: n.cluster_service.seq for n in nodes}
         servers[0].kill()  # kill -9 one of the three, mid-run
-        await churn(4.0)
+        # JetStream re-elects the stream's leader (seconds on a busy machine): publishes wait,
+        # unacknowledged reports are retried; go on until reports flow again on both nodes.
+        await churn(30.0, until=lambda: all(n.cluster_service.seq > at_kill[n.cluster_service.node_id] + 10
+                                            for n in nodes))
         for n in nodes:
             svc = n.cluster_service
             await wait_for(lambda svc=svc: svc._pending is None and svc.in_sync(), 20, "reports acknowledged")
