@@ -141,7 +141,7 @@ class Aggregator:
     async def _consume(self, after_stream_seq: int) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-        config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=5.0, max_ack_pending=10_000,
+        config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=2.0, max_ack_pending=10_000,
                                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                                 opt_start_seq=after_stream_seq + 1)
         await self._js.subscribe(f"{self.cfg.subject_prefix}.risk.*.report",

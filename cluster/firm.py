@@ -2,9 +2,11 @@
 
 Pure state (no I/O), owned by the aggregator and fed in stream order.
 
-* ``apply`` takes a report if it is newer than the node's last one ((incarnation, seq)
-  ordered), so a redelivered or replayed report is never applied twice; a report that skips a
-  seq of the same incarnation is applied and counted as a gap (``reports_missing``).
+* ``apply`` records every (incarnation, seq) once: a redelivered or replayed report is a
+  duplicate and ignored. A report newer than the node's current one becomes the node's state;
+  an older one arriving late (JetStream redelivers a message lost in flight after its ack
+  wait, so it can come after its successors) fills its gap but does not roll the state back.
+  ``missing`` is the number of seqs of the current incarnation not received yet.
 * A node is *stale* when nothing (report or heartbeat) came for ``stale_after_s``; its last
   exposure still counts in every firm figure (the positions did not go away because the node
   went quiet).
@@ -35,10 +37,17 @@ class NodeState:
     report: ExposureReport | None = None
     last_seen: float = 0.0  # monotonic seconds
     stale: bool = False
-    applied: int = 0
+    applied: int = 0  # reports that became the node's state
+    late: int = 0  # older reports that arrived after a newer one (gap filled, state kept)
     duplicates: int = 0
-    missing: int = 0
-    applied_seqs: list[tuple[int, int]] = field(default_factory=list)
+    received_seqs: list[tuple[int, int]] = field(default_factory=list)  # (tests: record_seqs)
+    _seen: set[int] = field(default_factory=set)  # seqs of the current incarnation
+    _incarnation: int = 0
+    _max_seq: int = 0
+
+    @property
+    def missing(self) -> int:
+        return self._max_seq - len(self._seen)
     budget_ack_revision: int = 0
     kill_acks: dict[str, int] = field(default_factory=dict)
 
@@ -60,17 +69,26 @@ class FirmView:
     def apply(self, report: ExposureReport, now: float) -> bool:
         st = self.node(report.node_id)
         st.last_seen = max(st.last_seen, now)
+        inc, seq = report.incarnation, report.seq
+        if inc < st._incarnation:
+            st.duplicates += 1  # a previous life of the node: superseded
+            return False
+        if inc > st._incarnation:
+            st._incarnation, st._max_seq = inc, 0
+            st._seen = set()
+        if seq in st._seen:
+            st.duplicates += 1
+            return False
+        st._seen.add(seq)
+        st._max_seq = max(st._max_seq, seq)
+        if self.record_seqs:
+            st.received_seqs.append((inc, seq))
         last = st.report
-        if last is not None:
-            if (report.incarnation, report.seq) <= (last.incarnation, last.seq):
-                st.duplicates += 1
-                return False
-            if report.incarnation == last.incarnation and report.seq > last.seq + 1:
-                st.missing += report.seq - last.seq - 1
+        if last is not None and (inc, seq) <= (last.incarnation, last.seq):
+            st.late += 1
+            return False
         st.report = report
         st.applied += 1
-        if self.record_seqs:
-            st.applied_seqs.append((report.incarnation, report.seq))
         return True
 
     def seen(self, node_id: str, now: float) -> None:
@@ -180,7 +198,8 @@ class FirmView:
                 "stale": st.stale,
                 "last_seen_s_ago": round(now - st.last_seen, 3) if st.last_seen else None,
                 "reports_applied": st.applied, "reports_duplicate": st.duplicates,
-                "reports_missing": st.missing, "budget_ack_revision": st.budget_ack_revision,
+                "reports_missing": st.missing, "reports_late": st.late,
+                "budget_ack_revision": st.budget_ack_revision,
                 "report": msgspec.to_builtins(r) if r is not None else None,
             }
         return {

@@ -71,6 +71,7 @@ class NatsMarketData(VenueAdapter):
         self._resyncing: set[str] = set()
         self.counters: dict[str, int] = {"messages": 0, "gaps": 0, "malformed": 0,
                                          "snapshots": 0, "snapshot_failures": 0}
+        self.received: dict[str, int] = dict.fromkeys(DECODERS, 0)  # messages per kind
         self.last_latency_ns = 0
         self.latency_sink: list[int] | None = None
         """Tests and benchmarks: append publish-to-bus latencies (ns) of book messages."""
@@ -153,6 +154,7 @@ class NatsMarketData(VenueAdapter):
         if iid not in self._wanted:
             return  # a symbol this node did not ask for
         self.counters["messages"] += 1
+        self.received[kind] += 1
         last = self._last_seq.get(iid, 0)
         if m.seq <= last and kind != "book":
             return  # already seen (covered by a snapshot)

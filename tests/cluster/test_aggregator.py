@@ -119,28 +119,5 @@ async def test_a_firm_delta_breach_halts_every_node_within_a_second(nats_server,
         assert agg.firm.breached == {"BTC": ["delta"]}
         # budgets of the breached underlying shrank (factor 0: only reducing orders pass)
         await wait_for(lambda: a.cluster_service.budgets["BTC"].max_delta == 0.0, 3, "shrunk budget")
-        acked = [c for c in agg.kill_commands.values() if c["acked"]]
-        assert {c["node"] for c in acked} == {"node-sim", "node-deribit"}
-
-
-async def test_a_silent_node_is_stale_alerted_and_still_counted(nats_server, running) -> None:
-    urls = [nats_server.url]
-    async with DeribitFake(("BTC-PERPETUAL",), seed=7, step_s=0.02) as fake:
-        agg, a, b = await _cluster(running, urls, fake, firm={"BTC": {"max_delta": 100.0}})
-        a.kernel.portfolio.adjust_position(SIM_PERP, 1.5, _perp_price(a, SIM_PERP))
-        await _consistent(agg, [a, b])
-        delta_a = _own(a, 0)
-        # The node's process dies: its NATS connection drops with no goodbye report.
-        svc = a.cluster_service
-        for t in svc._tasks:
-            t.cancel()
-        await svc._nc.close()
-        a.cluster_service = None  # (its stop must not publish: it is dead)
-        await wait_for(lambda: agg.firm.nodes["node-sim"].stale, 5, "node-sim stale")
-        assert any(al.kind == "node_stale" and al.node_id == "node-sim" for al in agg.alerts)
-        assert not agg.firm.nodes["node-deribit"].stale
-        firm = agg.firm.greeks()["BTC"]["delta"]
-        assert math.isclose(firm, delta_a + _own(b, 0), abs_tol=1e-9)
-        view = agg.view()
-        assert view["nodes"]["node-sim"]["stale"] is True
-        assert view["nodes"]["node-sim"]["report"]["totals"][0]["delta"] == pytest.approx(delta_a)
+        await wait_for(lambda: {c["node"] for c in agg.kill_commands.values() if c["acked"]}
+                       == {"node-sim", "node-deribit"}, 3, "both kill commands acknowledged")

@@ -171,7 +171,7 @@ async def test_a_standby_aggregator_takes_over_when_the_leader_is_killed(
             pytest.fail("the standby did not take over")
         await asyncio.sleep(0.1)
     took = time.monotonic() - t0
-    assert took < 1.5 * 1.25 + 1.0, f"take-over took {took:.2f}s"
+    assert took < 4.0, f"take-over took {took:.2f}s"  # lease_ttl_s 1.5 + renewal step + polling
     alerts = await standby.get("alerts")
     assert any(a["kind"] == "leader" and "leads" in a["message"] for a in alerts or [])
     # the node never noticed: budgets renewed by the new leader within its timeout
@@ -190,30 +190,89 @@ async def test_r3_cluster_loses_a_server_and_no_report_is_lost_or_applied_twice(
         nodes = [await running.node(_sim_only_node(urls, n, replicas=3, aggregator_timeout_s=10.0))
                  for n in ("n1", "n2")]
 
-        async def churn(seconds: float) -> None:
+        q = 0.0
+
+        async def churn(seconds: float, until: Any = lambda: False) -> None:
+            nonlocal q
             end = time.monotonic() + seconds
-            q = 0.0
-            while time.monotonic() < end:
+            while time.monotonic() < end and not until():
                 q += 0.01
                 for n in nodes:
                     n.kernel.portfolio.adjust_position(SIM_PERP, q, 60_000.0)
                 await asyncio.sleep(0.03)
 
         await churn(1.5)
+        at_kill = {n.cluster_service.node_id: n.cluster_service.seq for n in nodes}
         servers[0].kill()  # kill -9 one of the three, mid-run
-        await churn(3.0)
+        # JetStream re-elects the stream's leader (seconds on a busy machine): publishes wait,
+        # unacknowledged reports are retried; go on until reports flow again on both nodes.
+        await churn(30.0, until=lambda: all(n.cluster_service.seq > at_kill[n.cluster_service.node_id] + 10
+                                            for n in nodes))
         for n in nodes:
             svc = n.cluster_service
             await wait_for(lambda svc=svc: svc._pending is None and svc.in_sync(), 20, "reports acknowledged")
             await wait_for(lambda svc=svc: (agg.firm.nodes[svc.node_id].report or None) is not None
                            and agg.firm.nodes[svc.node_id].report.seq == svc.seq, 20, "aggregator caught up")
+        for n in nodes:  # a message lost in flight is redelivered after the ack wait (2 s)
+            st = agg.firm.nodes[n.cluster_service.node_id]
+            await wait_for(lambda st=st: st.missing == 0, 10, "every report received")
         for n in nodes:
             svc = n.cluster_service
             st = agg.firm.nodes[svc.node_id]
-            seqs = [s for inc, s in st.applied_seqs if inc == svc.incarnation]
-            assert seqs == list(range(1, svc.seq + 1)), (svc.node_id, st.missing, st.duplicates)
-            assert st.missing == 0
-            assert svc.seq > 40  # the run really churned through the failure
+            seqs = [s for inc, s in st.received_seqs if inc == svc.incarnation]
+            assert sorted(seqs) == list(range(1, svc.seq + 1)), (svc.node_id, st.missing, st.duplicates)
+            assert st.applied + st.late == svc.seq  # each report taken once, none twice
+            assert st.report is not None and st.report.seq == svc.seq  # the state is the newest
+            assert at_kill[svc.node_id] > 5 and svc.seq > at_kill[svc.node_id] + 5  # reports on both sides
     finally:
         for s in servers:
             s.kill()
+
+
+NODE_SCRIPT = """
+import asyncio, sys
+from engine.clock import LiveClock
+from engine.config import load_config
+from engine.runtime import build_node
+
+async def main():
+    node = build_node(load_config(sys.argv[1]), LiveClock(), ":memory:")
+    await node.start()
+    node.kernel.portfolio.adjust_position("sim:BTC-PERP", float(sys.argv[2]), 60000.0)
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_node_killed_with_sigkill_is_stale_alerted_and_still_counted(
+        nats_server, running, tmp_path: Path) -> None:
+    urls = [nats_server.url]
+    agg = await running.aggregator(aggregator_config(urls, nodes=["n1", "n2"]))
+    cfg = tmp_path / "n1.toml"
+    cfg.write_text(DEPLOY.format(name="n1") + '[venues.sim]\nadapter = "adapters.sim:SimVenue"\n'
+                   + cluster_table(urls, "n1", report_interval_s=0.05, heartbeat_interval_s=0.2))
+    proc = subprocess.Popen([sys.executable, "-c", NODE_SCRIPT, str(cfg), "1.25"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        other = await running.node(_sim_only_node(urls, "n2"))
+        other.kernel.portfolio.adjust_position(SIM_PERP, -0.25, 60_000.0)
+        cs = other.kernel.instruments[SIM_PERP].contract_size
+        expected = (1.25 - 0.25) * cs  # linear perps: qty * contract size, from both nodes
+        await wait_for(lambda: math.isclose(agg.firm.greeks().get("BTC", {}).get("delta", 0.0), expected,
+                                            abs_tol=1e-9), 20, "both nodes' exposure in the firm view")
+        await wait_for(lambda: not agg.firm.nodes["n1"].stale, 5, "n1 live")
+        proc.send_signal(signal.SIGKILL)  # the node process dies: no goodbye report
+        proc.wait(5)
+        await wait_for(lambda: agg.firm.nodes["n1"].stale, 5, "n1 stale")
+        assert any(al.kind == "node_stale" and al.node_id == "n1" for al in agg.alerts)
+        assert not agg.firm.nodes["n2"].stale
+        assert math.isclose(agg.firm.greeks()["BTC"]["delta"], expected, abs_tol=1e-9)  # still counted
+        view = agg.view()
+        assert view["nodes"]["n1"]["stale"] is True
+        assert view["nodes"]["n1"]["report"]["positions"][0]["qty"] == 1.25
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

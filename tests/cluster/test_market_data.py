@@ -24,16 +24,23 @@ def test_tokens_are_subject_safe_and_reversible(symbol: str) -> None:
 async def test_node_books_follow_the_gateway_and_resync_after_a_gap(nats_server, running) -> None:
     urls = [nats_server.url]
     await running.gateway(urls, tick_ms=20)
+    # an option the simulator lists (its expiry depends on the date): the first ATM call
+    option = next(i.symbol for i in _gateway_kernel().instruments.values()
+                  if i.symbol.endswith("-60000-C"))
     cfg = load_config_text('[deployment]\nname="md"\nmode="paper"\njournal=":memory:"\n'
-                           '[logging]\nlevel="warning"\n' + md_venue(urls, ["BTC-PERP"]))
+                           '[logging]\nlevel="warning"\n' + md_venue(urls, ["BTC-PERP", option]))
     node = await running.node(cfg)
     k = node.kernel
     adapter = k.adapters["gw"]
-    assert [i.id for i in adapter.instruments()] == [IID]  # only what the node asked for
+    assert sorted(i.id for i in adapter.instruments()) == sorted([IID, f"gw:{option}"])  # asked for
     await wait_for(lambda: k.books.get(IID) is not None and k.books[IID].status is BookStatus.LIVE,
                    10, "the node's book LIVE from the gateway")
     deltas_before = adapter.counters["messages"]
     await wait_for(lambda: adapter.counters["messages"] > deltas_before + 20, 10, "streamed updates")
+    # every kind arrives (books came as snapshots): deltas, trades, the mark, the option summary
+    await wait_for(lambda: all(adapter.received[k] > 0 for k in ("delta", "trade", "mark", "summary")),
+                   10, "marks and option summaries from the gateway")
+    assert k.marks.get(IID) is not None or k.portfolio.position(IID) is None
 
     # The gateway's book and the node's book are the same book (top 5 levels), once quiet.
     gw_kernel = _gateway_kernel()

@@ -1,0 +1,82 @@
+"""Pure parts: budget allocation, breaches, report ordering, the gate's tighter-of merge."""
+
+from __future__ import annotations
+
+from engine.clock import VirtualClock
+from engine.config.schema import ClusterConfig, FirmUnderlyingLimits
+from engine.kernel import Kernel
+from engine.risk import RiskLimits, UnderlyingLimits
+
+from cluster.firm import FirmView
+from cluster.messages import ExposureReport, PnlUsd, UnderlyingTotals
+
+
+def _cfg(**kw: object) -> ClusterConfig:
+    base = dict(node_id="agg", role="aggregator", nodes=["a", "b", "c"],
+                firm={"BTC": FirmUnderlyingLimits(max_delta=6.0, max_vega_usd=3000.0)})
+    base.update(kw)
+    return ClusterConfig(**base)  # type: ignore[arg-type]
+
+
+def _report(node: str, seq: int, delta: float, inc: int = 1) -> ExposureReport:
+    return ExposureReport(node_id=node, incarnation=inc, seq=seq, ts=0, trading_state="active",
+                          kill_level=0, budget_revision=0,
+                          totals=[UnderlyingTotals("BTC", delta, 0.0, 0.0, 0.0, None)], greeks=[],
+                          positions=[], open_orders=[], venues=[], pnl_usd=PnlUsd(0.0, 0.0, 0.0, 0.0))
+
+
+def test_budgets_split_firm_limits_by_weight_and_shrink_on_breach() -> None:
+    view = FirmView(_cfg(node_weights={"a": 2.0}, breach_budget_factor=0.25))
+    alloc = view.allocate()
+    # weights 2:1:1 of 6 BTC -> 3, 1.5, 1.5; of 3000 USD vega -> 1500, 750, 750
+    assert (alloc["a"]["BTC"].max_delta, alloc["b"]["BTC"].max_delta) == (3.0, 1.5)
+    assert (alloc["a"]["BTC"].max_vega_usd, alloc["c"]["BTC"].max_vega_usd) == (1500.0, 750.0)
+    assert alloc["a"]["BTC"].max_gamma is None  # no firm limit -> no budget
+    view.apply(_report("a", 1, 4.0), 0.0)
+    view.apply(_report("b", 1, 2.5), 0.0)
+    assert view.breaches() == {"BTC": ["delta"]}  # 6.5 > 6
+    view.breached = view.breaches()
+    assert view.allocate()["a"]["BTC"].max_delta == 3.0 * 0.25
+
+
+def test_reports_apply_once_in_order_and_gaps_are_counted() -> None:
+    view = FirmView(_cfg())
+    assert view.apply(_report("a", 1, 1.0), 0.0)
+    assert view.apply(_report("a", 2, 2.0), 0.0)
+    assert not view.apply(_report("a", 2, 2.0), 0.0)  # redelivered
+    assert not view.apply(_report("a", 1, 1.0), 0.0)  # replayed
+    assert view.apply(_report("a", 5, 5.0), 0.0)      # 3 and 4 not (yet) here
+    st = view.nodes["a"]
+    assert (st.applied, st.duplicates, st.missing) == (3, 2, 2)
+    assert not view.apply(_report("a", 3, 3.0), 0.0)  # late: fills the gap, state stays at 5
+    assert (st.late, st.missing) == (1, 1)
+    assert view.greeks()["BTC"]["delta"] == 5.0
+    assert view.apply(_report("a", 1, 0.5, inc=2), 0.0)  # restarted node: new incarnation
+    assert not view.apply(_report("a", 4, 4.0, inc=1), 0.0)  # its previous life: superseded
+    assert (st.applied, st.missing) == (4, 0)
+    assert view.greeks()["BTC"]["delta"] == 0.5
+
+
+def test_staleness_keeps_the_last_exposure() -> None:
+    view = FirmView(_cfg(node_stale_after_s=3.0, nodes=["a"]))
+    view.apply(_report("a", 1, 1.5), 10.0)
+    assert view.update_staleness(12.0) == ([], [])
+    assert view.update_staleness(13.5) == (["a"], [])
+    assert view.greeks()["BTC"]["delta"] == 1.5
+    view.seen("a", 14.0)
+    assert view.update_staleness(14.1) == ([], ["a"])
+
+
+def test_the_gate_enforces_the_tighter_of_budget_and_own_limit() -> None:
+    k = Kernel(VirtualClock(0), RiskLimits(underlyings={"BTC": UnderlyingLimits(max_delta=2.0)}))
+    gate = k.gate
+    gate.set_budget("BTC", UnderlyingLimits(max_delta=5.0, max_vega_usd=100.0))
+    assert gate._greek_limits["BTC"] == UnderlyingLimits(max_delta=2.0, max_vega_usd=100.0)
+    gate.set_budget("BTC", UnderlyingLimits(max_delta=0.5))
+    assert gate._greek_limits["BTC"].max_delta == 0.5
+    gate.set_budget("BTC", None)  # budget withdrawn: the configured limit again
+    assert gate._greek_limits["BTC"] == UnderlyingLimits(max_delta=2.0)
+    gate.set_budget("ETH", UnderlyingLimits(max_delta=1.0))
+    assert gate._greek_limits["ETH"].max_delta == 1.0
+    gate.set_budget("ETH", None)
+    assert "ETH" not in gate._greek_limits
