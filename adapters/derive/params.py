@@ -3,7 +3,7 @@
 Credentials: Derive has no API key. The account is a smart-contract ``wallet`` (public) with a
 ``subaccount_id``; requests are signed by a secp256k1 private key, the wallet owner's or a
 session key registered for the wallet. That key is read **only** from the environment variable
-named by ``signing_key_env`` (default ``DERIVE_SESSION_KEY``) and held as a ``Secret`` (redacted
+named by ``signer_env`` (default ``DERIVE_SESSION_KEY``) and held as a ``Secret`` (redacted
 from every log line); a key written in a config file is refused at load time. Without a wallet
 the session streams market data only.
 
@@ -59,7 +59,7 @@ class DeriveParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     wallet: str = ""
     """The Derive smart-contract wallet (``0x`` address) that owns the subaccount."""
     subaccount_id: Annotated[int, msgspec.Meta(ge=0)] = 0
-    signing_key_env: str = "DERIVE_SESSION_KEY"
+    signer_env: str = "DERIVE_SESSION_KEY"
     """The environment variable holding the signing key (session key or wallet owner key)."""
     signing_key: Secret | None = None
     """Never set: present only so that a key pasted into a config file is a clear error."""
@@ -104,7 +104,7 @@ class DeriveParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
                              f"table [venues.derive] (got {self.venue!r})")
         if self.signing_key is not None:
             raise ValueError(f"signing_key must not be in a config file: put the key in the "
-                             f"environment variable {self.signing_key_env} (signing_key_env)")
+                             f"environment variable {self.signer_env} (signer_env)")
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.instruments,
                      markets_field="instruments", market_word="instrument", credentials={})
         if self.wallet and (not self.wallet.startswith("0x") or len(self.wallet) != 42):

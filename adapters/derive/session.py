@@ -53,10 +53,10 @@ def _signer(p: DeriveParams, env: dict[str, str] | None = None) -> ActionSigner 
     """The signing key from the environment (a wallet without one is a configuration error)."""
     if not p.trading:
         return None
-    raw = (env if env is not None else os.environ).get(p.signing_key_env, "")
+    raw = (env if env is not None else os.environ).get(p.signer_env, "")
     if not raw:
         raise ValueError(f"derive: wallet {p.wallet} is set but the signing key is not: export "
-                         f"{p.signing_key_env} (the session key or the wallet owner's key)")
+                         f"{p.signer_env} (the session key or the wallet owner's key)")
     c = p.constants
     return ActionSigner(Secret(raw), domain_separator=c.domain_separator,
                         action_typehash=c.action_typehash)
