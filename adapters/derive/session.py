@@ -40,6 +40,7 @@ from adapters.live.tracker import OrderTracker
 from adapters.live.venue import LiveVenue
 from adapters.ratelimit import RateLimiter
 from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
+from engine.config import ConfigError, ConfigProblem
 from engine.config.secrets import Secret
 from engine.model import BookSnapshot, VenueProtocolError, split_instrument_id
 
@@ -54,12 +55,17 @@ def _signer(p: DeriveParams, env: dict[str, str] | None = None) -> ActionSigner 
     if not p.trading:
         return None
     raw = (env if env is not None else os.environ).get(p.signer_env, "")
+    where = f"venues.{p.venue}.params.signer_env"
     if not raw:
-        raise ValueError(f"derive: wallet {p.wallet} is set but the signing key is not: export "
-                         f"{p.signer_env} (the session key or the wallet owner's key)")
+        raise ConfigError([ConfigProblem(where, f"wallet {p.wallet} is set but the signing key "
+                                                f"is not: export {p.signer_env} (the session "
+                                                f"key or the wallet owner's key)")])
     c = p.constants
-    return ActionSigner(Secret(raw), domain_separator=c.domain_separator,
-                        action_typehash=c.action_typehash)
+    try:
+        return ActionSigner(Secret(raw), domain_separator=c.domain_separator,
+                            action_typehash=c.action_typehash)
+    except ValueError as exc:
+        raise ConfigError([ConfigProblem(where, f"{p.signer_env}: {exc}")]) from None
 
 
 class DeriveVenue(LiveVenue):
