@@ -58,7 +58,8 @@ class DeriveParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     """Override of the websocket URL (``ws://127.0.0.1:8767/ws`` for the fake)."""
     wallet: str = ""
     """The Derive smart-contract wallet (``0x`` address) that owns the subaccount."""
-    subaccount_id: Annotated[int, msgspec.Meta(ge=0)] = 0
+    subaccount_id: int | str = 0
+    """The subaccount that trades (an integer; ``"${DERIVE_SUBACCOUNT_ID}"`` is read as one)."""
     signer_env: str = "DERIVE_SESSION_KEY"
     """The environment variable holding the signing key (session key or wallet owner key)."""
     signing_key: Secret | None = None
@@ -102,6 +103,10 @@ class DeriveParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
         if self.venue != "derive":
             raise ValueError(f"the Derive adapter's instrument ids are 'derive:<name>': name its "
                              f"table [venues.derive] (got {self.venue!r})")
+        sub = str(self.subaccount_id).strip()
+        if not sub.isdigit():
+            raise ValueError(f"subaccount_id must be a non-negative integer, got {sub!r}")
+        msgspec.structs.force_setattr(self, "subaccount_id", int(sub))  # decoded once, here
         if self.signing_key is not None:
             raise ValueError(f"signing_key must not be in a config file: put the key in the "
                              f"environment variable {self.signer_env} (signer_env)")
