@@ -30,7 +30,7 @@ async def test_instruments_are_normalised_options_and_perps_in_usdc(live: Live) 
     assert perp.kind is InstrumentKind.PERPETUAL and perp.settle == "USDC"
     assert opt.kind is InstrumentKind.OPTION and opt.option_type is OptionType.CALL
     assert opt.strike == 3000.0 and opt.settle == "USDC" and not opt.premium_in_coin
-    assert opt.underlying == perp.underlying == "eth_usd"
+    assert opt.underlying == perp.underlying == "ETH"
     assert opt.contract_size == 1.0 and opt.tick_size == 0.1 and opt.lot_size == 0.01
     # 2027-06-25 08:00 UTC, the fake's expiry time: first-principles seconds since the epoch
     assert opt.expiry_ns == 1_813_910_400 * 1_000_000_000
