@@ -7,6 +7,7 @@ Strategies import from here (and from ``engine.pricing``), nothing deeper. See
 from engine.book import OrderBook
 from engine.chains import ChainView
 from engine.consolidated import ConsolidatedBook, ConsolidatedLevel, SweepChild
+from engine.option_routing import OptionKey, RoutedOrder, option_key
 from engine.model import (
     BookStatus,
     BookStatusChanged,
@@ -38,6 +39,7 @@ from engine.portfolio import Position
 from engine.strategy import Greeks, NoConfig, QuoteIds, Strategy, StrategyContext
 
 __all__ = [
+    "OptionKey", "RoutedOrder", "option_key",
     "BookStatus", "BookStatusChanged", "ChainView", "ConsolidatedBook", "ConsolidatedLevel",
     "FundingRate", "Greeks", "Instrument", "InstrumentKind", "Liquidity", "MarkPrice", "NoConfig",
     "OptionSummary", "OptionType", "Order", "OrderAccepted", "OrderAmended", "OrderBook",

@@ -49,6 +49,7 @@ from engine.model import (
     VenueStatusChanged,
 )
 from engine.killswitch import KillSwitch
+from engine.option_routing import OptionRouter, coin_of
 from engine.orders import TERMINAL, IllegalTransition, OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
@@ -84,6 +85,10 @@ class Kernel:
                              last_trades=self.last_trade)
         self.router = ExecutionRouter(self.adapters, self.gate, self.orders, journal, clock,
                                       self.bus.publish)
+        # Routed option orders (one option on several venues, best net of fees; issue 17).
+        self.option_router = OptionRouter(
+            self.instruments, self.books.get, self.router.submit, self.orders.get,
+            self._index_usd, clock.now_ns)
         self.killswitch = KillSwitch(self)
         self.reconcile_requests: list[str] = []
         self.on_reconcile_request: Callable[[str], None] | None = None
@@ -184,6 +189,13 @@ class Kernel:
             self.portfolio.add_instrument(inst)
             self.underlying_of[inst.id] = inst.underlying or inst.base
         self._build_chains()
+
+    def _index_usd(self, asset: str) -> float:
+        """The latest index price of a coin from any venue's underlying name (NaN: unknown)."""
+        for name, price in self.portfolio.underlying_prices.items():
+            if coin_of(name) == asset and price > 0:
+                return price
+        return math.nan
 
     def _build_chains(self) -> None:
         """One chain view per (venue, underlying) with listed options."""
