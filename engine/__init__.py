@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.book import OrderBook
 from engine.consolidated import ConsolidatedBook, ConsolidatedLevel, SweepChild
+from engine.option_routing import OptionKey, RoutedOrder, option_key
 from engine.model import (
     BookStatus,
     BookStatusChanged,
@@ -53,6 +54,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "OptionKey", "RoutedOrder", "option_key",
     "BookStatus", "BookStatusChanged", "ChainView", "ConsolidatedBook", "ConsolidatedLevel",
     "FundingRate", "Greeks", "Instrument", "InstrumentKind", "Liquidity", "MarkPrice", "NoConfig",
     "OptionSummary", "OptionType", "Order", "OrderAccepted", "OrderAmended", "OrderBook",

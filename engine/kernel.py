@@ -56,6 +56,7 @@ from engine.model import (
 from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner
 from engine.execution.ports import KillSwitchPorts, StrategyPorts
 from engine.killswitch import KillSwitch
+from engine.option_routing import OptionRouter, coin_of
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
@@ -97,6 +98,10 @@ class Kernel:
                                        venue_halt=self.trading.venue_halt, counters=self.counters)
         self.router = self.execution  # (the former name)
         self.bus.on_idle = self.execution.flush  # group commit: after each event is handled
+        # Routed option orders (one option on several venues, best net of fees; issue 17).
+        self.option_router = OptionRouter(
+            self.instruments, self.books.get, self.execution.submit, self.orders.get,
+            self._index_usd, clock.now_ns)
         self.killswitch = KillSwitch(self.killswitch_ports())
         self.reconcile_requests: list[str] = []
         self.on_reconcile_request: Callable[[str], None] | None = None
@@ -140,6 +145,7 @@ class Kernel:
             limits=self._limits,
             log=self.log,
             state=self.journal,
+            routing=self.option_router,
         )
 
     def _limits(self) -> RiskLimits:
@@ -235,6 +241,13 @@ class Kernel:
             self.portfolio.add_instrument(inst)
             self.underlying_of[inst.id] = inst.asset
         self._build_chains()
+
+    def _index_usd(self, asset: str) -> float:
+        """The latest index price of a coin from any venue's underlying name (NaN: unknown)."""
+        for name, price in self.portfolio.underlying_prices.items():
+            if coin_of(name) == asset and price > 0:
+                return price
+        return math.nan
 
     def _build_chains(self) -> None:
         """One chain view per (venue, underlying) with listed options."""

@@ -58,6 +58,7 @@ from engine.execution.ports import StrategyPorts
 if TYPE_CHECKING:
     from engine.book import OrderBook
     from engine.chains import ChainView
+    from engine.option_routing import OptionKey, RoutedOrder
     from engine.orders import Order
     from engine.portfolio import Position
     from engine.pricing import VolSurface
@@ -419,6 +420,15 @@ class StrategyContext:
                           order_type=order_type, price=price, time_in_force=tif,
                           post_only=post_only, reduce_only=reduce_only, ts=self.now_ns())
         return coid, self._orders.submit(cmd)
+
+    def route_option(self, key: OptionKey, side: Side, quantity: float, *,
+                     limit_usd: float | None = None) -> RoutedOrder:
+        """Buy (sell) ``quantity`` coins of option ``key`` wherever it is best net of fees,
+        across every venue that lists it, no worse than ``limit_usd`` per coin: IOC children,
+        each through the risk gate, tracked as one parent (``engine.option_routing``)."""
+        parent_id = self.new_client_order_id()
+        return self._p.routing.route(parent_id, self.strategy_id, key, side, quantity,
+                                           self.new_client_order_id, limit_usd)
 
     def cancel(self, client_order_id: str) -> bool:
         """Request a cancel; False if the order is not yours or not open. Never blocked."""

@@ -1,4 +1,4 @@
-"""Soak: the whole node on every fake venue at once, random orders and random faults, then
+"""Soak: the whole node on every fake venue at once (Binance, Bybit, Deribit, OKX, Derive), random orders and random faults, then
 invariants: books equal the fakes' books, no order lost or duplicated, fills and positions agree.
 
 Runs ``SOAK_SECONDS`` (default 120) of accelerated traffic (each fake steps its market every
@@ -134,6 +134,30 @@ resubscribe_timeout_s = 1.0
 [risk.instruments."okx:BTC-USD-SWAP"]
 max_order_qty = 100.0
 max_position_qty = 1e6
+"""
+
+
+DERIVE = """
+[venues.derive]
+adapter = "adapters.derive.session:DeriveVenue"
+[venues.derive.params]
+ws_url = "{url}"
+wallet = "{wallet}"
+subaccount_id = {subaccount}
+instruments = ["ETH-PERP"]
+channels = ["book"]
+book_depth = 100
+heartbeat_interval_s = 0.3
+stale_after_s = 1.0
+ping_interval_s = 1.0
+ping_timeout_s = 1.0
+ack_timeout_s = 0.5
+backoff_base_s = 0.05
+backoff_cap_s = 0.3
+resubscribe_timeout_s = 1.0
+matching_rate = 500.0
+matching_burst = 1000.0
+non_matching_rate = 500.0
 """
 
 
@@ -342,6 +366,47 @@ class OkxVenue(Venue):
         return self.fake.positions.get(self.symbol, [0.0])[0]
 
 
+class DeriveVenue(Venue):
+    """Derive: whole-book messages by ``publish_id`` (a gap loses nothing), signed orders."""
+
+    name = "derive"
+    symbol = "ETH-PERP"
+
+    @property
+    def tick(self) -> float:
+        return float(self.fake.books[self.symbol].tick)  # 0.1 USDC
+
+    def quantity(self, rng: random.Random) -> float:
+        return rng.randint(1, 10) / 1000  # amount_step 0.001 ETH
+
+    def gap(self, rng: random.Random) -> None:
+        if rng.random() < 0.5:
+            self.fake.gap(rng.randint(1, 3))  # missed whole books: the next one replaces them
+        else:
+            self.fake.stale(1)  # an old publish_id again: dropped by the codec
+
+    def maker_fill(self, rng: random.Random) -> None:
+        open_ = self.fake.open_orders()
+        if open_:
+            self.fake.fill_resting(rng.choice(open_).client_id)
+
+    def synced(self, k: Any) -> bool:
+        book = k.books.get(self.iid)
+        return book is not None and book.is_live and book.seq == self.fake.publish_id
+
+    def orders(self) -> dict[str, tuple[set[str], float, str, bool]]:
+        out: dict[str, tuple[set[str], float, str, bool]] = {}
+        for o in self.fake.matcher.by_id.values():
+            label = self.fake.labels[o.order_id]
+            assert label not in out, f"derive: label {label} placed twice"
+            out[label] = ({f.trade_id for f in o.fills}, o.filled, o.status.partition(":")[0],
+                          o.is_open)
+        return out
+
+    def position(self) -> float:
+        return self.fake.matcher.positions[self.symbol]
+
+
 async def _until(pred: Any, timeout: float) -> None:
     async with asyncio.timeout(timeout):
         while not pred():
@@ -349,19 +414,24 @@ async def _until(pred: Any, timeout: float) -> None:
 
 
 @pytest.mark.slow
-async def test_soak_all_four_fakes_under_random_faults(tmp_path: Path) -> None:
+async def test_soak_all_five_fakes_under_random_faults(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from adapters.deribit.fake import DeribitFake
+    from adapters.derive.fake import FAKE_SESSION_KEY, DeriveFake
     from adapters.okx.fake import OkxFake
+    monkeypatch.setenv("DERIVE_SESSION_KEY", FAKE_SESSION_KEY)  # the fake's public test key
     rng = random.Random(SOAK_SEED)
     life = SOAK_SECONDS + 120
     async with BinanceFake(("BTCUSDT",), seed=1, step_s=0.002, max_lifetime_s=life) as bn, \
             BybitFake(("BTCUSDT",), seed=2, step_s=0.002, max_lifetime_s=life) as bb, \
             DeribitFake(("BTC-PERPETUAL",), seed=3, step_s=0.002, max_lifetime_s=life) as dr, \
-            OkxFake(("BTC-USD-SWAP",), seed=4, step_s=0.002, max_lifetime_s=life) as ok:
+            OkxFake(("BTC-USD-SWAP",), seed=4, step_s=0.002, max_lifetime_s=life) as ok, \
+            DeriveFake(("ETH-PERP",), seed=5, step_s=0.002, max_lifetime_s=life) as dv:
         venues = {v.name: v for v in (BinanceVenue(bn), BybitVenue(bb), DeribitVenue(dr),
-                                      OkxVenue(ok))}
+                                      OkxVenue(ok), DeriveVenue(dv))}
         extra = DERIBIT.format(url=dr.url) + OKX.format(public=ok.public_url,
                                                         private=ok.private_url, rest=ok.rest_url)
+        extra += DERIVE.format(url=dv.url, wallet=dv.wallet, subaccount=dv.subaccount_id)
         await _run_soak(tmp_path, rng, venues, extra)
 
 
@@ -456,8 +526,8 @@ def _check_invariants(k: Any, venues: dict[str, Venue]) -> None:
         assert fills > 0, f"no fills on {name}: the soak exercised nothing"
 
 
-@pytest.mark.parametrize("venue", ["binance", "bybit", "deribit", "okx"])
+@pytest.mark.parametrize("venue", ["binance", "bybit", "deribit", "okx", "derive"])
 def test_soak_trades_on_every_venue_fake(venue: str) -> None:
-    venues = {c.name: c for c in (BinanceVenue, BybitVenue, DeribitVenue, OkxVenue)}
+    venues = {c.name: c for c in (BinanceVenue, BybitVenue, DeribitVenue, OkxVenue, DeriveVenue)}
     assert venue in venues  # the soak sends random orders and order-path faults to each
     assert {"lose_ack", "drop_order", "slow_ack", "rate_limit"} <= set(venues[venue].faults)

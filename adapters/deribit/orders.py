@@ -33,7 +33,8 @@ import structlog
 
 from adapters.deribit import private as pv
 from adapters.deribit.params import DeribitParams
-from adapters.live.orders import WITHDRAWN, OrderDesk
+from adapters.live.jsonrpc import Refused, Unknown, Withdrawn
+from adapters.live.orders import OrderDesk
 from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
 from engine.model import (
@@ -51,29 +52,10 @@ from engine.model import (
     VenueReconciliation,
 )
 
+__all__ = ["DeribitOrders", "DeribitRpc", "Refused", "Unknown", "Withdrawn"]
+
 _log = structlog.get_logger("volta.deribit")
 _NS_PER_MS = 1_000_000
-
-
-class Unknown(Exception):
-    """No answer: the venue may or may not have acted."""
-
-
-class Refused(Exception):
-    """The venue answered with an error (or the request never left: ``sent=False``)."""
-
-    def __init__(self, code: int, message: str, sent: bool = True) -> None:
-        super().__init__(f"{code} {message}")
-        self.code = code
-        self.message = message
-        self.sent = sent
-
-
-class Withdrawn(Refused):
-    """A new order withdrawn while our rate limiter held it (``OrderDesk.withdraw_unsent``): never sent."""
-
-    def __init__(self) -> None:
-        super().__init__(-1, WITHDRAWN, sent=False)
 
 
 class DeribitRpc(Protocol):

@@ -23,7 +23,6 @@ import hmac
 import math
 from typing import Any, NamedTuple
 
-import orjson
 
 from adapters.deribit.codec import PRIVATE_ID_BASE
 from engine.model import (
@@ -39,9 +38,9 @@ from engine.model import (
     instrument_id,
 )
 
-__all__ = ["OrderInfo", "PRIVATE_ID_BASE", "RpcIds", "TradeInfo", "auth_params",
+__all__ = ["OrderInfo", "PRIVATE_ID_BASE", "TradeInfo", "auth_params",
            "order_request", "parse_order", "parse_position", "parse_trade", "report",
-           "request", "sign"]
+           "sign"]
 
 VENUE = "deribit"
 _NS_PER_MS = 1_000_000
@@ -66,25 +65,6 @@ def _num(x: Any, field: str) -> float:
     if x.__class__ is float or (x.__class__ is int):
         return float(x)
     raise _bad(f"{field} is not a number: {x!r}")
-
-
-class RpcIds:
-    """Request ids of the private layer (never overlapping the codec's)."""
-
-    def __init__(self) -> None:
-        self._next = PRIVATE_ID_BASE
-
-    def next(self) -> int:
-        rid = self._next
-        self._next += 1
-        return rid
-
-
-def request(rid: int, method: str, params: dict[str, Any] | None = None) -> str:
-    msg: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
-    if params is not None:
-        msg["params"] = params
-    return orjson.dumps(msg).decode()
 
 
 def sign(secret: str, timestamp_ms: int, nonce: str, data: str = "") -> str:

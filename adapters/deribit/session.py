@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -34,8 +33,9 @@ import structlog
 from adapters.deribit import private as pv
 from adapters.deribit.codec import DeribitCodec
 from adapters.deribit.instruments import parse_instruments
-from adapters.deribit.orders import DeribitOrders, Refused, Unknown, Withdrawn
+from adapters.deribit.orders import DeribitOrders
 from adapters.deribit.params import DeribitParams
+from adapters.live.jsonrpc import JsonRpcChannel, Refused, Unknown
 from adapters.live.session import LiveSession
 from adapters.live.venue import LiveVenue
 from adapters.live.tracker import OrderTracker
@@ -93,7 +93,12 @@ class DeribitStreams:
         self.params = p
         self.codec = codec
         self.limiter = limiter
-        self.ids = pv.RpcIds()
+        self.channel = JsonRpcChannel(limiter, request_timeout_s=p.request_timeout_s,
+                                      rate_limited_code=pv.RATE_LIMITED,
+                                      on_rate_limited=self._rate_limited,
+                                      first_id=pv.PRIVATE_ID_BASE)
+        self.rpc = self.channel.call
+        """One private-id-space request and its outcome (``JsonRpcChannel.call``)."""
         self.balances: dict[str, dict[str, Any]] = {}
         """The latest ``user.portfolio`` per currency (equity, margins), as Deribit reports it."""
         self.authenticated = False
@@ -101,8 +106,6 @@ class DeribitStreams:
         self._session = session
         self._orders: DeribitOrders | None = None
         self._symbols = list(p.instruments)
-        self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._late: dict[int, Callable[[dict[str, Any]], None]] = {}
         self._seen_errors = 0
         self._time_offset_ms = 0
         self._cod_armed = p.cancel_on_disconnect and p.trading
@@ -136,6 +139,7 @@ class DeribitStreams:
                             stale_after_s=p.stale_after_s, backoff_base_s=p.backoff_base_s,
                             backoff_cap_s=p.backoff_cap_s, open_timeout_s=min(10.0, p.start_timeout_s)),
             name=f"{self._session.venue}:ws")
+        self.channel.ws = self._ws
         self._ws.start()
         async with asyncio.timeout(p.start_timeout_s):
             await self._ws.wait_open()
@@ -177,51 +181,8 @@ class DeribitStreams:
         """Nothing to release."""
 
     # ------------------------------------------------------------------ requests
-    async def rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
-                   on_wire: Callable[[], None] | None = None,
-                  late: Callable[[dict[str, Any]], None] | None = None,
-                  admit: Callable[[], bool] | None = None) -> Any:
-        """One private-id-space request: its ``result``; ``Refused`` on an error answer,
-        ``Unknown`` when no answer came (timeout, connection lost: the venue may have acted).
-        ``late(msg)`` receives an answer that arrives after the timeout (same connection);
-        ``admit()`` False once the rate limiter lets the request go: ``Withdrawn``, never sent."""
-        await self.limiter.acquire(method)
-        if admit is not None and not admit():
-            raise Withdrawn()
-        ws = self._ws
-        if ws is None or not ws.is_open:
-            raise Refused(-1, "not connected", sent=False)
-        rid = self.ids.next()
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiters[rid] = fut
-        try:
-            ws.send_nowait(pv.request(rid, method, params))
-        except NotConnected as exc:
-            self._waiters.pop(rid, None)
-            raise Refused(-1, "not connected", sent=False) from exc
-        if on_wire is not None:
-            on_wire()
-        try:
-            async with asyncio.timeout(timeout or self.params.request_timeout_s):
-                msg = await fut
-        except TimeoutError as exc:
-            if late is not None:  # a late answer is still the venue's word: keep listening
-                self._late[rid] = late
-            raise Unknown(f"{method}: no answer") from exc
-        finally:
-            self._waiters.pop(rid, None)
-        err = msg.get("error")
-        if err is not None:
-            code = int(err.get("code", 0))
-            if code == pv.RATE_LIMITED:
-                self._rate_limited(method)
-            raise Refused(code, str(err.get("message", "")))
-        return msg.get("result")
-
     def _rate_limited(self, method: str) -> None:
         self._session.stats["rate_limited"] += 1
-        for name in self.limiter.costs(method):
-            self.limiter.limiter(name).block_for(1.0)  # let the venue's bucket refill
         self._session.status("rate_limited", f"too_many_requests on {method}")
 
     def _send_codec(self, frames: list[str]) -> None:
@@ -263,20 +224,16 @@ class DeribitStreams:
         p = self.params
         if p.trading:
             assert p.client_id is not None and p.client_secret is not None
-            rid = self.ids.next()
-            fut = asyncio.get_running_loop().create_future()
-            fut.add_done_callback(self._on_auth_answer)
-            self._waiters[rid] = fut
+            rid = self.channel.next_id()
+            self.channel.expect(rid).add_done_callback(self._on_auth_answer)
             params = pv.auth_params(p.client_id.reveal(), p.client_secret.reveal(), p.auth,
                                     time.time_ns() // 1_000_000 + self._time_offset_ms,
                                     os.urandom(8).hex())
-            frames.append(pv.request(rid, "public/auth", params))
-        rid = self.ids.next()
-        fut = asyncio.get_running_loop().create_future()
+            frames.append(self.channel.frame(rid, "public/auth", params))
+        rid = self.channel.next_id()
         sent_ms = time.time_ns() // 1_000_000
-        fut.add_done_callback(lambda f: self._on_time(f, sent_ms))
-        self._waiters[rid] = fut
-        frames.append(pv.request(rid, "public/get_time", {}))
+        self.channel.expect(rid).add_done_callback(lambda f: self._on_time(f, sent_ms))
+        frames.append(self.channel.frame(rid, "public/get_time", {}))
         frames += self.codec.encode_subscribe(self._public_channels())
         return frames
 
@@ -313,11 +270,7 @@ class DeribitStreams:
 
     def _on_close(self, reason: CloseReason) -> None:
         self.authenticated = False
-        for fut in self._waiters.values():
-            if not fut.done():  # the answer can no longer come: callers see Unknown
-                fut.set_exception(Unknown(f"connection lost ({reason.value})"))
-        self._waiters.clear()
-        self._late.clear()
+        self.channel.connection_lost(reason.value)
         self._session.stream_closed(reason, "websocket")
 
     # ------------------------------------------------------------------ frames
@@ -359,15 +312,8 @@ class DeribitStreams:
         self._session.snapshot_arrived(snap.instrument_id.partition(":")[2])
 
     def _on_private(self, msg: dict[str, Any], ts_recv: int) -> None:
-        rid = msg.get("id")
-        if rid is not None:
-            fut = self._waiters.pop(rid, None)
-            if fut is not None and not fut.done():
-                fut.set_result(msg)
-            else:
-                late = self._late.pop(rid, None)
-                if late is not None:
-                    late(msg)
+        if msg.get("id") is not None:
+            self.channel.answer(msg)
             return
         try:
             params = msg["params"]

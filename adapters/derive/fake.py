@@ -31,7 +31,9 @@ Run standalone: ``python -m adapters.derive.fake --port 8767`` (public test key 
 from __future__ import annotations
 
 import asyncio
+import calendar
 import itertools
+import math
 import random
 import time
 from typing import Any
@@ -46,6 +48,7 @@ from adapters.fakes import FakeConnection
 from adapters.fakes.market import BUY, SELL, FakeBook, FakeMatcher, FakeOrder
 from adapters.fakes.venue import STANDALONE_LIFETIME_S, FakeVenue, serve_standalone, standalone_parser
 from adapters.fakes.venue import now_ms as _ms
+from engine.pricing import black76_price_scalar
 
 # A throwaway key pair for tests and the standalone fake (derive-py's public test session key):
 # never a real account.
@@ -54,6 +57,10 @@ FAKE_SIGNER = "0x0e94ecA48AC699d2237F3732210f8216A497ab16"
 FAKE_WALLET = "0x5cb67F7829d01d9C75385A920De5E51060663374"
 FAKE_SUBACCOUNT = 75723
 _C = NETWORKS["testnet"]
+DEFAULT_INSTRUMENTS = ("ETH-PERP",) + tuple(
+    f"ETH-{e}-{k}-{c}" for e in ("20270625", "20270924") for k in (2400, 2700, 3000, 3300, 3600)
+    for c in "CP")
+"""What ``python -m adapters.derive.fake`` lists (``config/fake-derive.toml`` trades them)."""
 _MATCHING = frozenset({"private/order", "private/replace", "private/cancel", "private/cancel_all"})
 _NEW = frozenset({"private/order", "private/replace"})
 _FEE_RATE = (0.0001, 0.0003)  # maker, taker: of notional (USDC)
@@ -66,20 +73,30 @@ class RpcError(Exception):
         self.message = message
 
 
+SPOT = {"ETH": 3000.0, "BTC": 60_000.0}
+
+
+def smile_vol(strike: float, forward: float) -> float:
+    """The fake's implied-vol smile (a parabola in log-moneyness, 60 vol at the money)."""
+    k = math.log(strike / forward)
+    return 0.60 + 0.35 * k * k - 0.05 * k
+
+
 def _spec(symbol: str) -> dict[str, Any]:
-    """Instrument shape and a plausible mid for a fake symbol."""
+    """Instrument shape and a plausible mid for a fake symbol (options: Black-76 on the smile)."""
     parts = symbol.split("-")
     base = parts[0]
+    spot = SPOT.get(base, 100.0)
     if parts[-1] == "PERP":
-        return {"type": "perp", "base": base, "mid": 3000.0 if base == "ETH" else 60_000.0,
-                "tick": 0.1, "lot": 0.001}
-    expiry = int(time.mktime(time.strptime(parts[1], "%Y%m%d"))) + 8 * 3600
-    strike = float(parts[2])
-    spot = 3000.0 if base == "ETH" else 60_000.0
-    intrinsic = max(spot - strike, 0.0) if parts[3] == "C" else max(strike - spot, 0.0)
+        return {"type": "perp", "base": base, "mid": spot, "tick": 0.1, "lot": 0.001}
+    expiry = calendar.timegm(time.strptime(parts[1], "%Y%m%d")) + 8 * 3600
+    strike, is_call = float(parts[2]), parts[3] == "C"
+    years = max(expiry - time.time(), 86_400.0) / (365 * 86_400)
+    vol = smile_vol(strike, spot)
+    mid = black76_price_scalar(is_call, spot, strike, years, vol, 0.0)
     return {"type": "option", "base": base, "expiry": expiry, "strike": strike,
-            "option_type": parts[3], "mid": round(intrinsic + 0.04 * spot, 1), "tick": 0.1,
-            "lot": 0.01}
+            "option_type": parts[3], "mid": max(round(mid, 1), 0.5), "tick": 0.1, "lot": 0.01,
+            "vol": vol}
 
 
 class DeriveFake(FakeVenue):
@@ -436,12 +453,14 @@ class DeriveFake(FakeVenue):
         mid = (float(book.px(bb)) + float(book.px(ba))) / 2 if bb and ba else sp["mid"]
         t: dict[str, Any] = {"b": book.px(bb) if bb else "0", "B": str(book.bids.get(bb, 0)),
                              "a": book.px(ba) if ba else "0", "A": str(book.asks.get(ba, 0)),
-                             "M": f"{mid:.2f}", "I": "3000.00" if sp["base"] == "ETH" else "60000",
+                             "M": f"{mid:.2f}", "I": f"{SPOT.get(sp['base'], 100.0):.2f}",
                              "t": now, "minp": "0", "maxp": "1e9", "stats": {"oi": "12.5"}}
         if sp["type"] == "option":
-            t["option_pricing"] = {"i": "0.62", "bi": "0.60", "ai": "0.64", "d": "0.52",
-                                   "g": "0.0004", "v": "3.1", "t": "-2.4", "m": f"{mid:.2f}",
-                                   "f": "3001.5", "r": "0", "df": "1"}
+            v = sp["vol"]
+            t["option_pricing"] = {"i": f"{v:.4f}", "bi": f"{v - 0.02:.4f}",
+                                   "ai": f"{v + 0.02:.4f}", "d": "0.52", "g": "0.0004",
+                                   "v": "3.1", "t": "-2.4", "m": f"{mid:.2f}",
+                                   "f": f"{SPOT.get(sp['base'], 100.0):.2f}", "r": "0", "df": "1"}
         for interval in (100, 1000):
             self._send_sub(f"ticker_slim.{s}.{interval}", {"instrument_ticker": t, "timestamp": now})
 
@@ -449,7 +468,7 @@ class DeriveFake(FakeVenue):
 def main() -> int:
     ap = standalone_parser("derive", "A local fake Derive venue (JSON-RPC over websocket).",
                            port=8767, rest_port=None, names="instruments",
-                           default_names="ETH-PERP,ETH-20270625-3000-C")
+                           default_names=",".join(DEFAULT_INSTRUMENTS))
     a = ap.parse_args()
     return serve_standalone(
         lambda: DeriveFake(tuple(a.instruments.split(",")), seed=a.seed, step_s=a.step_ms / 1000,

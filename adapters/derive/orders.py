@@ -33,7 +33,8 @@ from adapters.derive import private as pv
 from adapters.derive.instruments import DeriveAsset
 from adapters.derive.params import DeriveParams
 from adapters.derive.signing import ActionSigner
-from adapters.live.orders import WITHDRAWN, OrderDesk
+from adapters.live.jsonrpc import Refused, Unknown, Withdrawn
+from adapters.live.orders import OrderDesk
 from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
 from engine.model import (
@@ -53,32 +54,13 @@ from engine.model import (
     instrument_id,
 )
 
+__all__ = ["DeriveOrders", "DeriveRpc", "Refused", "Unknown", "Withdrawn"]
+
 _log = structlog.get_logger("volta.derive")
 _NS_PER_MS = 1_000_000
 _STATUS = {"open": str(OrderStatus.ACCEPTED), "filled": str(OrderStatus.FILLED),
            "cancelled": str(OrderStatus.CANCELLED), "expired": str(OrderStatus.EXPIRED),
            "rejected": str(OrderStatus.REJECTED), "untriggered": str(OrderStatus.ACCEPTED)}
-
-
-class Unknown(Exception):
-    """No answer: the venue may or may not have acted."""
-
-
-class Refused(Exception):
-    """The venue answered with an error (or the request never left: ``sent=False``)."""
-
-    def __init__(self, code: int, message: str, sent: bool = True) -> None:
-        super().__init__(f"{code} {message}")
-        self.code = code
-        self.message = message
-        self.sent = sent
-
-
-class Withdrawn(Refused):
-    """A new order withdrawn while our rate limiter held it: never sent."""
-
-    def __init__(self) -> None:
-        super().__init__(-1, WITHDRAWN, sent=False)
 
 
 class DeriveRpc(Protocol):

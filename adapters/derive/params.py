@@ -3,7 +3,7 @@
 Credentials: Derive has no API key. The account is a smart-contract ``wallet`` (public) with a
 ``subaccount_id``; requests are signed by a secp256k1 private key, the wallet owner's or a
 session key registered for the wallet. That key is read **only** from the environment variable
-named by ``signing_key_env`` (default ``DERIVE_SESSION_KEY``) and held as a ``Secret`` (redacted
+named by ``signer_env`` (default ``DERIVE_SESSION_KEY``) and held as a ``Secret`` (redacted
 from every log line); a key written in a config file is refused at load time. Without a wallet
 the session streams market data only.
 
@@ -58,8 +58,9 @@ class DeriveParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     """Override of the websocket URL (``ws://127.0.0.1:8767/ws`` for the fake)."""
     wallet: str = ""
     """The Derive smart-contract wallet (``0x`` address) that owns the subaccount."""
-    subaccount_id: Annotated[int, msgspec.Meta(ge=0)] = 0
-    signing_key_env: str = "DERIVE_SESSION_KEY"
+    subaccount_id: int | str = 0
+    """The subaccount that trades (an integer; ``"${DERIVE_SUBACCOUNT_ID}"`` is read as one)."""
+    signer_env: str = "DERIVE_SESSION_KEY"
     """The environment variable holding the signing key (session key or wallet owner key)."""
     signing_key: Secret | None = None
     """Never set: present only so that a key pasted into a config file is a clear error."""
@@ -102,9 +103,13 @@ class DeriveParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
         if self.venue != "derive":
             raise ValueError(f"the Derive adapter's instrument ids are 'derive:<name>': name its "
                              f"table [venues.derive] (got {self.venue!r})")
+        sub = str(self.subaccount_id).strip()
+        if not sub.isdigit():
+            raise ValueError(f"subaccount_id must be a non-negative integer, got {sub!r}")
+        msgspec.structs.force_setattr(self, "subaccount_id", int(sub))  # decoded once, here
         if self.signing_key is not None:
             raise ValueError(f"signing_key must not be in a config file: put the key in the "
-                             f"environment variable {self.signing_key_env} (signing_key_env)")
+                             f"environment variable {self.signer_env} (signer_env)")
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.instruments,
                      markets_field="instruments", market_word="instrument", credentials={})
         if self.wallet and (not self.wallet.startswith("0x") or len(self.wallet) != 42):

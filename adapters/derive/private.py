@@ -23,8 +23,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from adapters.derive.instruments import DeriveAsset
 from adapters.derive.signing import ActionSigner, TradeAction, trade_module_data
 from engine.model import (
@@ -214,8 +212,3 @@ def parse_subaccount(d: Any) -> Margin:
     return Margin(str(d.get("margin_type", "")), _num(d, "subaccount_value", "nan"),
                   _num(d, "initial_margin", "nan"), _num(d, "maintenance_margin", "nan"),
                   _num(d, "collaterals_value", "nan"), bool(d.get("is_under_liquidation")))
-
-
-def request(rid: int, method: str, params: dict[str, Any]) -> bytes:
-    """One JSON-RPC 2.0 request frame."""
-    return orjson.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})

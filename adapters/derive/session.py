@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -32,14 +31,16 @@ import structlog
 from adapters.derive import private as pv
 from adapters.derive.codec import DeriveCodec
 from adapters.derive.instruments import DeriveAsset, parse_instruments
-from adapters.derive.orders import DeriveOrders, Refused, Unknown, Withdrawn
+from adapters.derive.orders import DeriveOrders
 from adapters.derive.params import DeriveParams
 from adapters.derive.signing import ActionSigner
+from adapters.live.jsonrpc import JsonRpcChannel, Refused, Unknown
 from adapters.live.session import LiveSession
 from adapters.live.tracker import OrderTracker
 from adapters.live.venue import LiveVenue
 from adapters.ratelimit import RateLimiter
 from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
+from engine.config import ConfigError, ConfigProblem
 from engine.config.secrets import Secret
 from engine.model import BookSnapshot, VenueProtocolError, split_instrument_id
 
@@ -53,13 +54,18 @@ def _signer(p: DeriveParams, env: dict[str, str] | None = None) -> ActionSigner 
     """The signing key from the environment (a wallet without one is a configuration error)."""
     if not p.trading:
         return None
-    raw = (env if env is not None else os.environ).get(p.signing_key_env, "")
+    raw = (env if env is not None else os.environ).get(p.signer_env, "")
+    where = f"venues.{p.venue}.params.signer_env"
     if not raw:
-        raise ValueError(f"derive: wallet {p.wallet} is set but the signing key is not: export "
-                         f"{p.signing_key_env} (the session key or the wallet owner's key)")
+        raise ConfigError([ConfigProblem(where, f"wallet {p.wallet} is set but the signing key "
+                                                f"is not: export {p.signer_env} (the session "
+                                                f"key or the wallet owner's key)")])
     c = p.constants
-    return ActionSigner(Secret(raw), domain_separator=c.domain_separator,
-                        action_typehash=c.action_typehash)
+    try:
+        return ActionSigner(Secret(raw), domain_separator=c.domain_separator,
+                            action_typehash=c.action_typehash)
+    except ValueError as exc:
+        raise ConfigError([ConfigProblem(where, f"{p.signer_env}: {exc}")]) from None
 
 
 class DeriveVenue(LiveVenue):
@@ -112,9 +118,11 @@ class DeriveStreams:
         self.connection_number = 0
         self._session = session
         self._orders: DeriveOrders | None = None
-        self._ids = iter(range(1, 1 << 62))
-        self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._late: dict[int, Callable[[dict[str, Any]], None]] = {}
+        self.channel = JsonRpcChannel(limiter, request_timeout_s=params.request_timeout_s,
+                                      rate_limited_code=pv.RATE_LIMITED,
+                                      on_rate_limited=self._rate_limited)
+        self.rpc = self.channel.call
+        """One request and its outcome (``JsonRpcChannel.call``)."""
         self._seen_errors = 0
         self._offset_ms = 0
         self._cod_armed = params.cancel_on_disconnect and params.trading
@@ -153,6 +161,7 @@ class DeriveStreams:
                             backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
                             open_timeout_s=min(10.0, p.start_timeout_s)),
             name=f"{p.venue}:ws")
+        self.channel.ws = self._ws
         self._ws.start()
         async with asyncio.timeout(p.start_timeout_s):
             await self._ws.wait_open()
@@ -211,52 +220,8 @@ class DeriveStreams:
         return self.margin
 
     # ------------------------------------------------------------------ requests
-    async def rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
-                  on_wire: Callable[[], None] | None = None,
-                  late: Callable[[dict[str, Any]], None] | None = None,
-                  admit: Callable[[], bool] | None = None) -> Any:
-        """One request: its ``result``; ``Refused`` on an error answer, ``Unknown`` when no
-        answer came (the venue may have acted), ``Withdrawn`` if ``admit()`` turned False
-        while the rate limiter held it (never sent). ``late(msg)`` gets an answer that arrives
-        after the timeout on the same connection."""
-        await self.limiter.acquire(method)
-        if admit is not None and not admit():
-            raise Withdrawn()
-        ws = self._ws
-        if ws is None or not ws.is_open:
-            raise Refused(-1, "not connected", sent=False)
-        rid = next(self._ids)
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiters[rid] = fut
-        try:
-            ws.send_nowait(pv.request(rid, method, params).decode())
-        except NotConnected as exc:
-            self._waiters.pop(rid, None)
-            raise Refused(-1, "not connected", sent=False) from exc
-        if on_wire is not None:
-            on_wire()
-        try:
-            async with asyncio.timeout(timeout or self.params.request_timeout_s):
-                msg = await fut
-        except TimeoutError as exc:
-            if late is not None:
-                self._late[rid] = late
-            raise Unknown(f"{method}: no answer") from exc
-        finally:
-            self._waiters.pop(rid, None)
-        err = msg.get("error")
-        if err is not None:
-            code = int(err.get("code", 0)) if isinstance(err, dict) else 0
-            message = str(err.get("message", "")) if isinstance(err, dict) else str(err)
-            if code == pv.RATE_LIMITED:
-                self._rate_limited(method)
-            raise Refused(code, message)
-        return msg.get("result")
-
     def _rate_limited(self, method: str) -> None:
         self._session.stats["rate_limited"] += 1
-        for name in self.limiter.costs(method):
-            self.limiter.limiter(name).block_for(1.0)  # let the venue's bucket refill
         self._session.status("rate_limited", f"rate limit exceeded on {method}")
 
     def _send(self, frames: list[str]) -> None:
@@ -270,16 +235,14 @@ class DeriveStreams:
                 return  # the next connection subscribes afresh
 
     def _subscribe_frames(self, channels: list[str], method: str = "subscribe") -> list[str]:
-        return [pv.request(next(self._ids), method, {"channels": channels}).decode()] \
-            if channels else []
+        ch = self.channel
+        return [ch.frame(ch.next_id(), method, {"channels": channels})] if channels else []
 
     def _heartbeat(self) -> str:
-        rid = next(self._ids)
+        rid = self.channel.next_id()
         sent_ms = time.time_ns() // 1_000_000
-        fut = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(lambda f: self._on_time(f, sent_ms))
-        self._waiters[rid] = fut
-        return pv.request(rid, "public/get_time", {}).decode()
+        self.channel.expect(rid).add_done_callback(lambda f: self._on_time(f, sent_ms))
+        return self.channel.frame(rid, "public/get_time", {})
 
     def _on_time(self, fut: asyncio.Future[dict[str, Any]], sent_ms: int) -> None:
         if fut.cancelled() or fut.exception() is not None:
@@ -313,13 +276,11 @@ class DeriveStreams:
         frames: list[str] = []
         if self.signer is not None:
             ts = time.time_ns() // 1_000_000 + self._offset_ms
-            rid = next(self._ids)
-            fut = asyncio.get_running_loop().create_future()
-            fut.add_done_callback(self._on_login_answer)
-            self._waiters[rid] = fut
-            frames.append(pv.request(rid, "public/login", {
+            rid = self.channel.next_id()
+            self.channel.expect(rid).add_done_callback(self._on_login_answer)
+            frames.append(self.channel.frame(rid, "public/login", {
                 "wallet": self.params.wallet, "timestamp": str(ts),
-                "signature": self.signer.login(ts)}).decode())
+                "signature": self.signer.login(ts)}))
         if self._session.instruments:  # a reconnect: the first connect subscribes after listing
             frames += self._subscribe_frames(self._public_channels())
         return frames
@@ -353,11 +314,7 @@ class DeriveStreams:
 
     def _on_close(self, reason: CloseReason) -> None:
         self.logged_in = False
-        for fut in self._waiters.values():
-            if not fut.done():  # the answer can no longer come: callers see Unknown
-                fut.set_exception(Unknown(f"connection lost ({reason.value})"))
-        self._waiters.clear()
-        self._late.clear()
+        self.channel.connection_lost(reason.value)
         self._session.stream_closed(reason, "websocket")
 
     # ------------------------------------------------------------------ frames
@@ -378,23 +335,13 @@ class DeriveStreams:
             self._session.stats["stale_books"] += codec.stale - stale
         if codec.rpc is not None:
             msg, codec.rpc = codec.rpc, None
-            self._on_answer(msg)
+            self.channel.answer(msg)
         if codec.private is not None:
             (channel, payload), codec.private = codec.private, None
             self._on_private(channel, payload, ts_recv)
         if codec.error_count != self._seen_errors:
             self._seen_errors = codec.error_count
             self._session.stats["venue_errors"] += 1
-
-    def _on_answer(self, msg: dict[str, Any]) -> None:
-        rid = msg.get("id")
-        fut = self._waiters.pop(rid, None) if isinstance(rid, int) else None
-        if fut is not None and not fut.done():
-            fut.set_result(msg)
-            return
-        late = self._late.pop(rid, None) if isinstance(rid, int) else None
-        if late is not None:
-            late(msg)
 
     def _on_private(self, channel: str, data: Any, ts_recv: int) -> None:
         try:

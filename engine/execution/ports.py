@@ -106,6 +106,7 @@ class StrategyPorts:
     limits: Callable[[], Any]  # the risk limits in force (read-only)
     log: Any
     state: StateStore | None = None
+    routing: Any = None  # engine.option_routing.OptionRouter: routed option orders
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from adapters.derive.fake import DeriveFake
+from adapters.derive.fake import DeriveFake, smile_vol
+from engine.config import ConfigError
 from engine.model import (
     InstrumentKind,
     MarkPrice,
@@ -29,7 +30,7 @@ async def test_instruments_are_normalised_options_and_perps_in_usdc(live: Live) 
     assert perp.kind is InstrumentKind.PERPETUAL and perp.settle == "USDC"
     assert opt.kind is InstrumentKind.OPTION and opt.option_type is OptionType.CALL
     assert opt.strike == 3000.0 and opt.settle == "USDC" and not opt.premium_in_coin
-    assert opt.underlying == perp.underlying == "eth_usd"
+    assert opt.underlying == perp.underlying == "ETH"
     assert opt.contract_size == 1.0 and opt.tick_size == 0.1 and opt.lot_size == 0.01
     # 2027-06-25 08:00 UTC, the fake's expiry time: first-principles seconds since the epoch
     assert opt.expiry_ns == 1_813_910_400 * 1_000_000_000
@@ -40,7 +41,9 @@ async def test_book_equals_the_venue_and_tickers_carry_mark_index_iv_and_greeks(
     await live.until(lambda: any(isinstance(e, OptionSummary) and e.instrument_id == OPT_IID
                                  for e in live.events))
     s = next(e for e in live.events if isinstance(e, OptionSummary))
-    assert s.mark_iv == 0.62 and s.bid_iv == 0.60 and s.delta == 0.52 and s.theta == -2.4
+    vol = smile_vol(3000.0, 3000.0)  # at the money: 0.60
+    assert s.mark_iv == vol and s.bid_iv == round(vol - 0.02, 4) and s.delta == 0.52
+    assert s.theta == -2.4 and s.underlying_price == 3000.0
     m = next(e for e in live.events if isinstance(e, MarkPrice))
     assert m.index_price == 3000.0
     q = next(e for e in live.events if isinstance(e, Quote) and e.instrument_id == IID)
@@ -133,8 +136,11 @@ async def test_a_key_the_venue_does_not_know_is_refused_at_login(fake: DeriveFak
 
 
 def test_a_wallet_without_a_key_in_the_environment_is_a_clear_error(fake: DeriveFake) -> None:
-    with pytest.raises(ValueError, match="export DERIVE_SESSION_KEY"):
+    with pytest.raises(ConfigError, match="export DERIVE_SESSION_KEY"):
         Live.make_adapter(fake, env={})
+    with pytest.raises(ConfigError, match="not a valid secp256k1") as info:
+        Live.make_adapter(fake, env={"DERIVE_SESSION_KEY": "0xnot-a-key"})
+    assert "0xnot-a-key" not in str(info.value)
 
 
 def test_nan_fields_stay_unknown() -> None:

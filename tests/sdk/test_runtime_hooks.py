@@ -4,7 +4,6 @@ greeks, the consolidated book and per-strategy timing in the status line."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import msgspec
 import pytest

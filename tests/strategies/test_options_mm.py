@@ -8,7 +8,7 @@ import pytest
 
 from engine.config import load_config
 from engine.journal import Journal
-from engine.model import InstrumentKind, OrderFilled, Side, SubmitOrder
+from engine.model import InstrumentKind, OrderFilled, SubmitOrder
 from engine.runtime import run_virtual
 
 ROOT = Path(__file__).resolve().parents[2]
