@@ -493,6 +493,8 @@ class Kernel:
             ob.transition(order, "expire")
         elif isinstance(ev, OrderDenied):
             self.counters["denials"] += 1
+            if order.status is OrderStatus.DENIED:  # not a denied amend of a live order
+                order.reject_reason = ev.reason
             # first denial per reason and interval in full, the rest counted (engine/repeats.py)
             self.denial_log.record(ev.reason, self.clock.now_ns(),
                                    client_order_id=ev.client_order_id, detail=ev.detail)
