@@ -10,7 +10,7 @@ integrity layer -> books), which catches only ``VenueProtocolError``: any other 
 fails the test. After every frame the books must hold their invariants: finite prices,
 finite positive sizes, ordered depth matching the levels, and never crossed while LIVE.
 
-Budget: ``VOLTA_FUZZ_EXAMPLES`` examples per venue (default 40, deterministic, for
+Budget: ``VOLTA_FUZZ_EXAMPLES`` examples per venue (default 30, deterministic, for
 ``make test``); e.g. ``VOLTA_FUZZ_EXAMPLES=2000`` for a long randomized run.
 """
 
@@ -33,7 +33,7 @@ from adapters.replay import Replayer
 from engine.model import BookStatus
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = int(os.environ.get("VOLTA_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("VOLTA_FUZZ_EXAMPLES", "30"))
 LONG_RUN = "VOLTA_FUZZ_EXAMPLES" in os.environ
 WINDOW = 60  # records per capture used: enough for snapshots and updates, quick to replay
 AFTER = 5  # genuine frames replayed after the mutated one
