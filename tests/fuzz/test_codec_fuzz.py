@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from adapters.capture import CaptureRecord, load_records
@@ -191,14 +191,14 @@ def _check_books(replayer: Replayer, where: str) -> None:
             assert not book.is_crossed(), f"{where}: {iid} LIVE and crossed {bids[:1]} {asks[:1]}"
 
 
-def _run(venue: str, data: st.DataObject) -> None:
+def _run(venue: str, data: st.DataObject, codec_factory: Any = None) -> None:
     records = _records(venue)
     targets = _targets(records)
     assert targets, f"no frames to mutate for {venue}"
     at = data.draw(st.sampled_from(targets), label="frame")
     original = records[at]
     frame = data.draw(mutated(original.data), label="mutation")
-    replayer = Replayer({venue})
+    replayer = Replayer({venue}) if codec_factory is None else Replayer({venue}, codec_factory)
     for record in records[:at]:
         replayer.feed(record)
     _check_books(replayer, "before the mutation")
@@ -231,3 +231,33 @@ def test_unmutated_replay_keeps_books_sane(venue: str) -> None:
         replayer.feed(record)
         _check_books(replayer, f"frame {i}")
     assert replayer.keeper.books, f"{venue}: the frames built no book"
+
+
+class _LeakyCodec:
+    """A Deribit codec with the bug the fuzz exists to find: a non-protocol exception."""
+
+    def __init__(self) -> None:
+        from adapters.deribit.codec import DeribitCodec
+
+        self._inner = DeribitCodec()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def decode(self, data: str | bytes, ts: int, url: str = "") -> list[Any]:
+        orjson.loads(data)  # orjson.JSONDecodeError escapes instead of VenueProtocolError
+        return self._inner.decode(data, ts, url)
+
+
+def test_the_fuzz_finds_a_leaking_codec() -> None:
+    """The harness has teeth: a codec that lets a decode error escape is caught."""
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None,
+              phases=[Phase.generate],  # finding it is the point, not shrinking it
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(data=st.data())
+    def fuzz(data: st.DataObject) -> None:
+        _run("deribit", data, lambda _venue: _LeakyCodec())
+
+    _records("deribit")  # skip (not fail) without the recordings
+    with pytest.raises(orjson.JSONDecodeError):
+        fuzz()
