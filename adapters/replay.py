@@ -97,35 +97,38 @@ class Replayer:
 
     def feed(self, record: CaptureRecord) -> None:
         """Replay one capture record."""
-        codec = self.codecs.get(record.venue)
+        self.feed_frame(record.venue, record.kind, record.url, record.data, record.ts)
+
+    def feed_frame(self, venue: str, kind: str, url: str, data: str | bytes, ts: int) -> None:
+        """Replay one frame; ``data`` as bytes is what a live session hands its codec."""
+        codec = self.codecs.get(venue)
         if codec is None:
-            raise ReplayError(f"no codec for venue {record.venue!r}")
-        kind = record.kind
+            raise ReplayError(f"no codec for venue {venue!r}")
         if kind == "ws-sent":
             self.ws_sent += 1
             return
         if kind == "ws-open":
             self.opens += 1
-            for iid in self._url_books.pop(record.url, ()):
-                self.keeper.reset(iid, "reconnect", record.ts)
+            for iid in self._url_books.pop(url, ()):
+                self.keeper.reset(iid, "reconnect", ts)
                 self._bbo.pop(iid, None)
-            self._handle(codec.on_open(record.url) or (), record.url)
+            self._handle(codec.on_open(url) or (), url)
             return
         self.messages += 1
         try:
             if kind == "rest":
-                events = codec.decode_rest(record.url, record.data, record.ts)
+                events = codec.decode_rest(url, data, ts)
             else:
-                events = codec.decode(record.data, record.ts, record.url)
+                events = codec.decode(data, ts, url)
         except VenueProtocolError as exc:
-            self.by_channel[f"{record.venue}:{getattr(codec, 'last_channel', '') or 'invalid'}"] += 1
-            self.keeper.on_malformed(str(exc), ts=record.ts)
+            self.by_channel[f"{venue}:{getattr(codec, 'last_channel', '') or 'invalid'}"] += 1
+            self.keeper.on_malformed(str(exc), ts=ts)
             if len(self.malformed_details) < _MAX_DETAILS:
-                self.malformed_details.append(f"ts {record.ts}: {exc}")
+                self.malformed_details.append(f"ts {ts}: {exc}")
             return
-        self.by_channel[f"{record.venue}:{getattr(codec, 'last_channel', '') or 'unknown'}"] += 1
+        self.by_channel[f"{venue}:{getattr(codec, 'last_channel', '') or 'unknown'}"] += 1
         if events:
-            self._handle(events, record.url)
+            self._handle(events, url)
 
     def _handle(self, events: Iterable[Any], url: str) -> None:
         keeper = self.keeper

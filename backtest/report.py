@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,31 @@ ORDER_COLUMNS = ("client_order_id", "strategy_id", "instrument", "side", "type",
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return "" if math.isnan(v) else repr(v)
+        # 12 significant digits: binary noise (0.15000000000000002) never reaches a CSV
+        return "" if math.isnan(v) else repr(float(f"{v:.12g}"))
     return "" if v is None else str(v)
+
+
+def step_decimals(step: float) -> int | None:
+    """Decimal places of an instrument's tick or lot size (0.5 -> 1, 1e-4 -> 4, 10 -> 0)."""
+    if not (isinstance(step, float | int) and math.isfinite(step) and step > 0):
+        return None
+    exponent = Decimal(repr(float(step))).normalize().as_tuple().exponent
+    return max(0, -int(exponent))
+
+
+def _at(v: Any, decimals: int | None, extra: int = 0) -> str:
+    """``v`` at ``decimals`` places (plus up to ``extra`` more, trailing zeros dropped)."""
+    if not isinstance(v, float | int) or isinstance(v, bool) or decimals is None:
+        return _fmt(v)
+    if math.isnan(v):
+        return ""
+    text = f"{v:.{decimals + extra}f}"
+    if extra and "." in text:
+        head, tail = text.split(".")
+        tail = tail[:decimals] + tail[decimals:].rstrip("0")
+        text = f"{head}.{tail}" if tail else head
+    return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -55,14 +79,24 @@ def fills_csv(result: BacktestResult) -> str:
 
 
 def orders_csv(result: BacktestResult) -> str:
+    """One row per order; prices at the instrument's tick precision (an average fill price
+    with up to 4 more places), quantities at its lot precision, and the denial's reason code
+    in ``reject_reason`` for orders the risk gate denied."""
     rows = []
+    instruments = result.node.kernel.instruments
     for o in result.node.kernel.orders:
         c = o.command
+        inst = instruments.get(o.instrument_id)
+        px = step_decimals(inst.tick_size) if inst is not None else None
+        qty = step_decimals(inst.lot_size) if inst is not None else None
         rows.append({"client_order_id": o.client_order_id, "strategy_id": o.strategy_id,
                      "instrument": o.instrument_id, "side": str(o.side),
                      "type": str(c.order_type), "time_in_force": str(c.time_in_force),
-                     "post_only": c.post_only, "price": o.price, "quantity": o.quantity,
-                     "filled": o.filled, "avg_fill_price": o.avg_fill_price, "fees": o.fees,
+                     "post_only": c.post_only, "price": _at(o.price, px),
+                     "quantity": _at(o.quantity, qty), "filled": _at(o.filled, qty),
+                     # no fill, no average price: empty (unpriced), never 0
+                     "avg_fill_price": _at(o.avg_fill_price, px, extra=4) if o.filled > 0 else "",
+                     "fees": o.fees,
                      "status": str(o.status), "reject_reason": o.reject_reason,
                      "ts_submitted": c.ts, "venue_order_id": o.venue_order_id})
     return _csv(rows, list(ORDER_COLUMNS))

@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                      help="stop by itself after this many seconds")
     run.add_argument("--virtual", action="store_true",
-                     help="run on a virtual clock as fast as possible (needs --duration)")
+                     help="run on a virtual clock as fast as possible (needs --duration); logs "
+                          "carry simulated time; the journal is kept in memory unless --journal "
+                          "is given (never the deployment's journal)")
     run.add_argument("--journal", default=None, metavar="PATH",
                      help="write the journal here instead of deployment.journal")
     run.add_argument("--log-format", choices=("auto", "json", "console"), default=None,
@@ -100,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     from engine.outputs import OutputPathError, check_output_file
 
-    journal = args.journal or config.deployment.journal
+    journal = args.journal or (":memory:" if args.virtual else config.deployment.journal)
     if journal != ":memory:":
         try:
             check_output_file(journal, "--journal" if args.journal else "deployment.journal")
@@ -115,7 +117,8 @@ def _run(args: argparse.Namespace) -> int:
             if args.duration is None:
                 print("--virtual needs --duration", file=sys.stderr)
                 return 2
-            runtime.run_virtual(config, args.duration, journal_path=args.journal)
+            # never the deployment's journal: simulated orders must not join a real history
+            runtime.run_virtual(config, args.duration, journal_path=args.journal or ":memory:")
         else:
             if args.journal:
                 import msgspec

@@ -13,10 +13,14 @@ wherever it occurs in a string - message, field or traceback.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
 import re
 import sys
 import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import orjson
@@ -26,7 +30,7 @@ from structlog.typing import EventDict, FilteringBoundLogger, Processor, Wrapped
 
 from engine.config.secrets import MASK, Secret, is_secret_key, known_secret_values
 
-__all__ = ["configure_logging", "get_logger", "redact_secrets"]
+__all__ = ["configure_logging", "get_logger", "log_clock", "redact_secrets"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -140,6 +144,31 @@ def _add_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventD
     return event_dict
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_time_source: list[Callable[[], int] | None] = [None]
+"""What ``timestamp`` reads: None for the wall clock, else a clock's ``now_ns`` (virtual runs)."""
+
+
+def _add_timestamp(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """ISO-8601 UTC with microseconds, from the engine clock while ``log_clock`` is active."""
+    source = _time_source[0]
+    ns = time.time_ns() if source is None else source()
+    stamp = _EPOCH + dt.timedelta(microseconds=ns // 1000)
+    event_dict["timestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return event_dict
+
+
+@contextlib.contextmanager
+def log_clock(now_ns: Callable[[], int]) -> Iterator[None]:
+    """Stamp log lines with ``now_ns()`` (a virtual clock: simulated time) inside the block."""
+    previous = _time_source[0]
+    _time_source[0] = now_ns
+    try:
+        yield
+    finally:
+        _time_source[0] = previous
+
+
 _RESERVED = ("level", "timestamp")
 """Keys the chain itself writes: a caller's field of that name is kept as ``<key>_value``."""
 
@@ -218,7 +247,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: IO[str] | 
         _keep_reserved_fields,
         structlog.processors.add_log_level,
         _add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_timestamp,
         structlog.processors.StackInfoRenderer(),
     ]
     if use_json:

@@ -27,6 +27,7 @@ from engine.clock import NS_PER_S, Clock, LiveClock, TimerHandle, VirtualClock
 from engine.control import ControlWatcher, pid_path
 from engine.journal import Journal, JournalError
 from engine.kernel import Kernel
+from engine.logging import log_clock
 from engine.model import TradingState
 from engine.reconcile import rebuild, reconcile, recover
 from engine.plugins import PluginError, load_object, resolve_strategy
@@ -425,7 +426,8 @@ def run_virtual(config: VoltaConfig, duration_s: float, start_ns: int = 1_767_22
             await asyncio.sleep(0)  # let any adapter task run, as the live loop would
         await node.stop()
 
-    asyncio.run(drive())
+    with log_clock(clock.now_ns):  # log lines carry simulated time, not the wall clock
+        asyncio.run(drive())
     return node
 
 

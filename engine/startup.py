@@ -92,7 +92,20 @@ class VenueStarter:
 
     async def start_all(self, adapters: list[VenueAdapter], fail_fast: bool = False) -> list[VenueAdapter]:
         """Start every venue concurrently; returns the ones that started (in the given order)."""
-        results = await asyncio.gather(*(self._attempt(a) for a in adapters))
+        pending = {a.venue for a in adapters}
+
+        async def first(adapter: VenueAdapter) -> str | None:
+            why = await self._attempt(adapter)
+            pending.discard(adapter.venue)
+            return why
+
+        try:
+            results = await asyncio.gather(*(first(a) for a in adapters))
+        except asyncio.CancelledError:  # the run ended (duration, signal) during the start
+            for venue in sorted(pending):
+                log.error("venue_unavailable", venue=venue,
+                          error="not connected yet when the run ended (still trying)")
+            raise
         failures = {a.venue: why for a, why in zip(adapters, results, strict=True) if why is not None}
         if failures and fail_fast:
             for venue, why in failures.items():

@@ -155,6 +155,7 @@ class ExecutionCore:
         if cmd.client_order_id not in self.orders:
             order = self.orders.add(cmd)
             self.orders.transition(order, "deny")
+            order.reject_reason = denial.reason  # (orders.csv names the gate's reason code)
         event = OrderDenied(client_order_id=cmd.client_order_id, strategy_id=cmd.strategy_id,
                             instrument_id=cmd.instrument_id, reason=denial.reason,
                             detail=denial.detail, ts=now)

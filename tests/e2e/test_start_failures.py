@@ -111,8 +111,12 @@ async def test_unreachable_venue_duration_honoured_exit_0(tmp_path: Path) -> Non
     assert "Traceback" not in out
     # the venue's own start timeout is 60 s: the 2 s duration ends the run regardless
     assert elapsed < 2 + 8.0
-    stops = [e for e in _events(out) if e["event"] == "stop_requested"]
+    events = _events(out)
+    stops = [e for e in events if e["event"] == "stop_requested"]
     assert stops and stops[0]["reason"] == "duration"
+    unavailable = [e for e in events if e["event"] == "venue_unavailable"]
+    assert [(e["venue"], e["error"]) for e in unavailable] == [
+        ("deribit", "not connected yet when the run ended (still trying)")]
 
 
 async def test_fail_fast_one_line_exit_3(tmp_path: Path) -> None:

@@ -1,0 +1,33 @@
+"""Every argument a newcomer meets has help text (issue 18, item 13)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.cli import main
+
+
+def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_check_config_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "CONFIG the deployment TOML file to check" in _help(capsys, "check-config")
+
+
+def test_run_options(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(capsys, "run")
+    assert "--log-format {auto,json,console} override [logging] format" in text
+    assert "--fail-fast exit with status 3" in text
+    assert "--journal PATH" in text
+
+
+def test_kill_level_and_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["kill", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--level {1,2,3} 1 halt new orders" in text
+    assert "--reason TEXT why, in words" in text

@@ -1,0 +1,30 @@
+"""``volta run --virtual``: simulated time in the logs, never the deployment's journal
+(issue 18, item 12)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+
+def test_virtual_run_logs_simulated_time_and_keeps_the_journal_apart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # the paper deployment's journal is var/paper.journal.sqlite
+    assert main(["run", "--virtual", "--duration", "20", "--log-format", "json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    stamps = sorted({ln["timestamp"] for ln in lines})
+    # runtime.run_virtual starts its clock at 2026-01-01T00:00:00Z (1_767_225_600 s)
+    assert stamps[0].startswith("2026-01-01T00:00:") and stamps[-1] == "2026-01-01T00:00:20.000000Z"
+    assert not (tmp_path / "var").exists()  # nothing written to the paper journal
+
+
+def test_virtual_run_with_an_explicit_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--virtual", "--duration", "5", "--journal", "sim.sqlite",
+                 "--log-format", "json"]) == 0
+    assert (tmp_path / "sim.sqlite").is_file() and not (tmp_path / "var").exists()
