@@ -99,8 +99,9 @@ class KernelCollector(Collector):
         yield pos
         pnl = k.portfolio.pnl_usd()
         fam = GaugeMetricFamily("volta_pnl_usd", "PnL in USD by component", labels=["component"])
-        for comp in ("realized", "unrealized", "fees", "total"):
-            fam.add_metric([comp], _f(pnl[comp]))
+        for comp in ("realized", "unrealized", "fees", "funding", "total"):
+            if comp in pnl:
+                fam.add_metric([comp], _f(pnl[comp]))
         yield fam
         greeks = GaugeMetricFamily("volta_portfolio_greek", "portfolio Greeks per underlying "
                                    "(delta: underlying units, gamma: per USD, vega: USD/vol pt, "

@@ -42,7 +42,8 @@ def state_view(k: Kernel) -> dict[str, Any]:
         "fills": k.counters.get("fills", 0),
         "denied": sum(gate.denied.values()),
         "approved": gate.approved,
-        "pnl_usd": {key: num(v, 2) for key, v in pnl.items()},
+        # USD figures; ``unpriced``: amounts per currency with no USD price yet (not in total)
+        "pnl_usd": {key: (v if isinstance(v, dict) else num(v, 2)) for key, v in pnl.items()},
     }
 
 
