@@ -169,13 +169,6 @@ def kill_main(argv: list[str]) -> int:
         return 2
     if args.signal:
         return _send_signal(journal, args.level)
-    running = daemon_pid(journal)
-    if running is None:
-        # a command queued for no one would be ignored by a daemon started later (it reads
-        # only what is appended while it runs): say so instead of pretending it will apply
-        print(f"volta kill: no daemon is running with journal {journal} (no live process in "
-              f"{pid_path(journal)}); nothing was sent", file=sys.stderr)
-        return 1
     cid = uuid.uuid4().hex
     if args.clear:
         cmd: dict[str, Any] = {"cmd": "clear"}
@@ -191,6 +184,13 @@ def kill_main(argv: list[str]) -> int:
     answered = kill_via_api(journal, cmd)
     if answered is not None:
         return answered
+    running = daemon_pid(journal)
+    if running is None:
+        # a command queued for no one would be ignored by a daemon started later (it reads
+        # only what is appended while it runs): say so instead of pretending it will apply
+        print(f"volta kill: no daemon is running with journal {journal} (no live process in "
+              f"{pid_path(journal)}); nothing was sent", file=sys.stderr)
+        return 1
     path = control_path(journal)
     path.parent.mkdir(parents=True, exist_ok=True)
     ack = ack_path(journal)

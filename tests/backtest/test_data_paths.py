@@ -99,12 +99,13 @@ def test_shipped_recorded_backtests_name_their_data(tmp_path: Path,
         assert backtest_cli.main([str(cfg), "--quiet", "--output", str(tmp_path / "o")]) == 2
         err = capsys.readouterr().err
         assert want in err and len(err.strip().splitlines()) == 1
-    # and every other shipped backtest runs on generated data: no files needed
+    # every shipped backtest on recorded data names it; every other runs on generated data
     import tomllib
 
     for cfg in sorted((ROOT / "config").glob("backtest*.toml")):
         data = tomllib.loads(cfg.read_text())["backtest"].get("data", {})
-        if cfg.name in ("backtest-binance.toml", "backtest-deribit-options-mm.toml"):
+        if cfg.name in ("backtest-binance.toml", "backtest-deribit-options-mm.toml",
+                        "backtest-okx-inverse.toml"):
             assert data.get("requires")
         else:
             assert data.get("source", "synthetic") in ("synthetic", "venue"), cfg.name
