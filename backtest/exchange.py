@@ -14,9 +14,9 @@ keeps its own books; those of instruments without orders of ours are brought up 
 when read (an order arriving, ``book``): nothing else looks at them, and applying the same
 events later, in order, gives the same book.
 
-Options: at each listed expiry resting orders expire and open positions settle at the delivery
-price (the venue's time-weighted index average before expiry, ``engine.settlement``): coin-
-premium options (Deribit, OKX) pay the intrinsic value in coin (intrinsic / delivery price),
+Options and futures: at each listed expiry resting orders expire and open positions settle at
+the delivery price (the venue's time-weighted index average before expiry, ``engine.settlement``):
+futures at that price, coin-premium options (Deribit, OKX) pay the intrinsic value in coin (intrinsic / delivery price),
 USD/USDC-premium options (Bybit, the simulated venue) in USD. Settlements go to ``on_settlement``.
 Fees: ``rate * notional`` (negative = rebate); for options the notional is the underlying's, capped
 at ``option_fee_cap`` of the premium.
@@ -208,10 +208,10 @@ class ReplayExchange(VenueAdapter):
         return list(self._insts.values())
 
     async def start(self) -> None:
-        """Arm the expiry of every listed option (market data comes from the driver)."""
+        """Arm the expiry of every listed option and future (market data comes from the driver)."""
         now = self.clock.now_ns()
         for inst in self._insts.values():
-            if inst.kind is InstrumentKind.OPTION and inst.expiry_ns > now:
+            if inst.kind in (InstrumentKind.OPTION, InstrumentKind.FUTURE) and inst.expiry_ns > now:
                 self._expiry_timers.append(
                     self.clock.call_at(inst.expiry_ns, lambda t, i=inst.id: self._expire(i, t)))
 
@@ -631,8 +631,11 @@ class ReplayExchange(VenueAdapter):
         if not s == s:
             log.error("settlement_without_index", instrument=iid, position=pos)
             return
-        intrinsic = max(s - inst.strike, 0.0) if inst.is_call else max(inst.strike - s, 0.0)
-        price = intrinsic / s if inst.premium_in_coin else intrinsic
+        if inst.kind is InstrumentKind.FUTURE:
+            price = s  # a future delivers at the delivery price (inverse: coin PnL follows)
+        else:
+            intrinsic = max(s - inst.strike, 0.0) if inst.is_call else max(inst.strike - s, 0.0)
+            price = intrinsic / s if inst.premium_in_coin else intrinsic
         self.positions[iid] = 0.0
         self.stats["settlements"] += 1
         fill = OrderFilled(client_order_id="", venue_order_id="", instrument_id=iid,

@@ -16,9 +16,9 @@ premium of a bought option) exceeds its equity, and with ``NEAR_MAINTENANCE`` wh
 would be within ``margin_buffer_pct`` of the maintenance margin after the fill. An order that
 does not raise the margin (a reducing order) always passes. Working orders do not reserve
 margin here (venues differ in how they reserve; a documented simplification). The account's
-totals are cached and recomputed after each fill or once they are ``max_age_ns`` (1 s) old,
-so a check is O(1) between refreshes (equity may lag the marks by up to that age); a
-recompute is proportional to the positions of that one account.
+totals are cached: refreshed by a 1 s timer (``refresh``), recomputed on the next check after
+a fill, or when older than ``max_age_ns``; a check between refreshes is O(1) (equity may lag
+the marks by up to a second); a recompute is proportional to the positions of that account.
 
 Firm exposure per venue = the collateral held there plus the unrealized PnL of the positions
 held there (USD): what the desk would lose if that venue failed.
@@ -77,6 +77,7 @@ class AccountBook:
         self.now_ns = now_ns
         self.max_age_ns = max_age_ns
         self._cache: dict[tuple[str, str], tuple[int, int, AccountState]] = {}
+        self._pool_of: dict[str, tuple[str, str, str, str]] = {}
         self.balances: dict[tuple[str, str], float] = {}
         for venue, spec in specs.items():
             for ccy, amount in spec.balances.items():
@@ -84,9 +85,18 @@ class AccountBook:
                 self.balances[key] = self.balances.get(key, 0.0) + amount
 
     # -- state ----------------------------------------------------------------------------
+    def _pools(self, inst: Instrument) -> tuple[str, str, str, str]:
+        """(margin pool, PnL pool, fee pool, asset) of an instrument, computed once."""
+        hit = self._pool_of.get(inst.id)
+        if hit is None:
+            pos = Position(inst)
+            hit = self._pool_of[inst.id] = (collateral(inst.settle), collateral(pos.pnl_currency),
+                                            collateral(pos.fee_currency), inst.asset)
+        return hit
+
     def _positions(self, venue: str, ccy: str) -> list[Position]:
         return [p for p in self.portfolio.positions()
-                if p.instrument.venue == venue and collateral(p.instrument.settle) == ccy]
+                if p.instrument.venue == venue and self._pools(p.instrument)[0] == ccy]
 
     def _mark(self, pos: Position) -> float:
         return pos.mark if pos.mark == pos.mark else pos.avg_price
@@ -96,16 +106,31 @@ class AccountBook:
 
     def state(self, venue: str, ccy: str) -> AccountState:
         spec = self.specs[venue]
+        terms = spec.terms
+        und_px = self.portfolio.underlying_prices
         balance = self.balances.get((venue, ccy), 0.0)
         equity = balance
         im = mm = 0.0
         for pos in self._positions(venue, ccy):
-            equity += self._pnl_in(pos, ccy)
-            i, m = position_margin(pos.instrument, pos.qty, self._mark(pos), self._und(pos.instrument),
-                                   spec.terms)
-            im += i
-            mm += m
+            inst = pos.instrument
+            _, pnl_pool, fee_pool, asset = self._pools(inst)
+            if pnl_pool == ccy:
+                equity += pos.realized + pos.unrealized()
+            if fee_pool == ccy:
+                equity += pos.funding - pos.fees
+            if pos.qty != 0.0:
+                i, m = position_margin(inst, pos.qty, self._mark(pos), und_px.get(asset, math.nan), terms)
+                im += i
+                mm += m
         return AccountState(venue, ccy, balance, equity, im, mm)
+
+    def refresh(self) -> None:
+        """Recompute every account (a 1 s timer calls it, so that order checks between fills
+        only read the cache)."""
+        now = self.now_ns() if self.now_ns is not None else 0
+        fills = self.portfolio.fills + self.portfolio.adjustments
+        for st in self.accounts():
+            self._cache[(st.venue, st.currency)] = (fills, now, st)
 
     def _cached_state(self, venue: str, ccy: str) -> AccountState:
         """The account as of the last fill, at most ``max_age_ns`` old (marks move equity
@@ -118,16 +143,6 @@ class AccountBook:
         st = self.state(venue, ccy)
         self._cache[(venue, ccy)] = (fills, now, st)
         return st
-
-    def _pnl_in(self, pos: Position, ccy: str) -> float:
-        """PnL of ``pos`` in the account currency (a USD-premium option settled in USDC
-        counts in the USD pool directly; a coin PnL is already in the coin)."""
-        out = 0.0
-        if collateral(pos.pnl_currency) == ccy:
-            out += pos.realized + pos.unrealized()
-        if collateral(pos.fee_currency) == ccy:
-            out += pos.funding - pos.fees
-        return out
 
     def accounts(self) -> list[AccountState]:
         keys = set(self.balances)

@@ -177,6 +177,9 @@ class Node:
             self._reconcile_later("*")
         self.timers.append(self.clock.every(NS_PER_S, k.router.check_timeouts))
         self.timers.append(self.clock.every(NS_PER_S, k.killswitch.tick))
+        accounts = k.gate.accounts
+        if accounts is not None:  # account margin totals off the order path (engine/accounts.py)
+            self.timers.append(self.clock.every(NS_PER_S, lambda _: accounts.refresh()))
         if self.journal_path and self.journal_path != ":memory:":
             self.control = ControlWatcher(k, self.journal_path)
             self.timers.append(self.clock.every(NS_PER_S // 4, self.control.poll))

@@ -42,6 +42,8 @@ class MarginCheck(Protocol):
 
     def summary(self) -> dict[str, Any]: ...
 
+    def refresh(self) -> None: ...
+
 
 class RiskGate:
     """Synchronous pre-trade checks over the engine's live state."""

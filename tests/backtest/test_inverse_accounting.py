@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.binance.instruments import parse_exchange_info
 from backtest.runner import run_backtest
 from backtest.sweep import load_with_overrides
 from engine.model import Instrument, InstrumentKind
@@ -22,13 +23,18 @@ ROOT = Path(__file__).resolve().parents[2]
 MARKETDATA = Path(os.environ.get("VOLTA_MARKETDATA", ROOT / ".." / "shared" / "marketdata"))
 OKX = MARKETDATA / "okx" / "okx-books-2022-05-13.jsonl.gz"
 
-COINM = Instrument(venue="binance-coinm", symbol="BTCUSD_PERP", kind=InstrumentKind.PERPETUAL,
-                   base="BTC", quote="USD", settle="BTC", inverse=True, contract_size=100.0,
-                   tick_size=0.1, lot_size=1.0, min_size=1.0, underlying="BTC")
+# Binance COIN-M BTCUSD_PERP as its exchangeInfo lists it (100 USD per contract, margin in BTC)
+COINM = parse_exchange_info({"symbols": [{
+    "symbol": "BTCUSD_PERP", "pair": "BTCUSD", "contractType": "PERPETUAL", "baseAsset": "BTC",
+    "quoteAsset": "USD", "marginAsset": "BTC", "contractSize": 100, "contractStatus": "TRADING",
+    "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.1"},
+                {"filterType": "LOT_SIZE", "stepSize": "1", "minQty": "1"}]}]}, "coinm", "binance-coinm")[0]
 
 
 def test_binance_coinm_position_by_hand() -> None:
     """Buy 10 @ 40,000, buy 30 @ 50,000, sell 25 @ 45,000, mark 44,000; fees in BTC."""
+    assert COINM.inverse and COINM.contract_size == 100.0 and COINM.settle == "BTC"
+    assert COINM.underlying == "BTC"
     pos = Position(COINM)
     pos.apply_fill(+1, 10, 40_000.0, 0.000005)
     pos.apply_fill(+1, 30, 50_000.0, 0.000012)

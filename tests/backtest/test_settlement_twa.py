@@ -57,3 +57,36 @@ def test_edges() -> None:
     for i in range(10_000):
         hist.add(i * 10 * S, float(i))
     assert len(hist.obs) <= 362  # only the longest window (plus the carried observation) kept
+
+
+def test_inverse_future_settles_at_the_time_weighted_delivery_price() -> None:
+    from backtest.schema import InstrumentSpec
+    from engine.model import MarkPrice, Side
+    from engine.portfolio import Position
+    from tests.backtest.helpers import T0, make_exchange, order, snapshot
+
+    expiry = T0 + 40 * MIN
+    spec = InstrumentSpec(symbol="BTC-USD-X", kind="future", base="BTC", quote="USD", settle="BTC",
+                          inverse=True, contract_size=100.0, tick_size=0.1, lot_size=1.0, min_size=1.0,
+                          underlying="BTC-USD", expiry_ns=expiry)
+    ex, clock, out = make_exchange(instruments=[spec])
+    iid = ex.instruments()[0].id
+    idx = "x:BTC-USD"  # an index event: its id names the index
+    ex.on_market(snapshot([(29_999.9, 50.0)], [(30_000.0, 50.0)], T0, iid=iid))
+    ex.on_market(MarkPrice(idx, float("nan"), 30_000.0, T0, T0))
+    ex.submit(order("buy", Side.BUY, 10.0, None, iid=iid))
+    clock.advance_to(expiry - 20 * MIN)
+    ex.on_market(MarkPrice(idx, float("nan"), 31_000.0, expiry - 20 * MIN, expiry - 20 * MIN))
+    clock.advance_to(expiry - 1 * MIN)
+    ex.on_market(MarkPrice(idx, float("nan"), 40_000.0, expiry - 1 * MIN, expiry - 1 * MIN))
+    settled: list = []
+    ex.on_settlement = lambda fill, px: settled.append((fill, px))
+    clock.advance_to(expiry + 1)
+    ((fill, delivery),) = settled
+    # 30,000 for 10 min, 31,000 for 19 min, 40,000 for 1 min of the 30-minute window
+    expected = (30_000 * 10 + 31_000 * 19 + 40_000 * 1) / 30
+    assert delivery == pytest.approx(expected, rel=1e-12) and fill.price == delivery
+    assert fill.side is Side.SELL and fill.quantity == 10.0
+    pos = Position(ex.instruments()[0])
+    pos.apply_fill(+1, 10.0, 30_000.0, 0.0)
+    assert pos.apply_fill(-1, 10.0, fill.price, 0.0) == pytest.approx(10 * 100 * (1 / 30_000 - 1 / expected))
