@@ -115,6 +115,10 @@ def normalised_implied_s(beta: float, x: float) -> float:
             step = newton / denom if denom > 0.5 else newton
         s_new = s + step
         if not (s_new > lo and s_new < hi):
+            if hi - lo <= 1e-15 * hi:
+                # the bracket is down to rounding: the step's f is noise (a step out of a
+                # bracket this tight only means that); every point in it is the answer
+                return 0.5 * (lo + hi)
             s_new = 0.5 * (lo + hi) if hi < math.inf else 2.0 * max(s, lo)
             s = s_new
             continue
