@@ -12,8 +12,10 @@ Method (after Jäckel, "Let's Be Rational", Wilmott 2015, sections 2-4, but not 
 * initial guesses: the low-vol asymptotic b ~ s^3/(x^2 sqrt(2 pi)) exp(-x^2/(2 s^2) - s^2/8)
   (three fixed-point steps), and the high-vol form e^{x/2} - b ~ 2 cosh(x/2) N(-s/2) inverted with
   Abramowitz-Stegun 26.2.23;
-* Halley steps (cubic convergence) inside a bracket that every evaluation tightens; a step that
-  leaves the bracket is replaced by bisection, so the iteration cannot diverge.
+* Halley steps (cubic convergence: s += n / (1 + n f''/(2 f')) with the Newton step n = -f/f')
+  inside a bracket that every evaluation tightens; a step that leaves the bracket is replaced by
+  bisection, so the iteration cannot diverge; a step below 1e-7 relative (or a bracket down to
+  rounding) ends it. About 3 evaluations per option on a realistic mix.
 
 Returns NaN (never raises) when no volatility reproduces the price: price below intrinsic,
 at/above the upper bound (F e^{-rT} for a call, K e^{-rT} for a put), T <= 0, non-positive or
@@ -111,10 +113,17 @@ def normalised_implied_s(beta: float, x: float) -> float:
             step = math.nan
         else:
             newton = -f / d1
-            denom = 1.0 - 0.5 * newton * d2 / d1
+            denom = 1.0 + 0.5 * newton * d2 / d1
             step = newton / denom if denom > 0.5 else newton
         s_new = s + step
+        if abs(step) <= _STOP_REL_STEP * s:
+            # converged: a step this small that leaves the bracket is rounding noise at the root
+            return s_new if lo < s_new < hi else s
         if not (s_new > lo and s_new < hi):
+            if hi - lo <= 1e-15 * hi:
+                # the bracket is down to rounding: the step's f is noise (a step out of a
+                # bracket this tight only means that); every point in it is the answer
+                return 0.5 * (lo + hi)
             s_new = 0.5 * (lo + hi) if hi < math.inf else 2.0 * max(s, lo)
             s = s_new
             continue
