@@ -36,7 +36,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) -m benchmarks
 
 lint: $(VENV)/.installed-dev
-	$(PY) -m compileall -q engine adapters strategies config benchmarks tests
+	$(PY) -m compileall -q engine adapters strategies cluster config benchmarks tests
 	$(PY) -m pytest -q tests/test_import_rules.py
 
 clean:

@@ -196,8 +196,11 @@ class Aggregator:
             await asyncio.sleep(0.2)
             went, back = self.firm.update_staleness(time.monotonic())
             for n in went:
-                self._alert("node_stale", n, f"no report or heartbeat for {self.cfg.node_stale_after_s:g}s; "
-                                             "its last exposure still counts")
+                if self.firm.nodes[n].report is None:
+                    self._alert("node_stale", n, "an expected node has not reported (no exposure known)")
+                else:
+                    self._alert("node_stale", n, f"no report or heartbeat for {self.cfg.node_stale_after_s:g}s; "
+                                                 "its last exposure still counts")
             for n in back:
                 self._alert("node_back", n, "reporting again")
             if self.leader:

@@ -5,8 +5,11 @@ the portfolio's running totals (``Position.contrib``), so they add up to the nod
 totals themselves are the portfolio's. Gross notional per venue is the credit-risk figure:
 ``|qty| * contract_size * underlying price`` for linear products and options (USD for inverse
 ones, whose contracts are USD-sized); a position whose underlying has no price is counted as
-unpriced, never as 0. Venue collateral and margin are reported where an adapter exposes
-``account_summary()`` (``collateral_usd``, ``margin_used_usd``), else unknown (``None``).
+unpriced, never as 0. Venue collateral and margin come from the adapter's account view where
+it keeps one: ``account_summary()`` (a dict with ``collateral_usd``/``margin_used_usd``) or
+per-currency ``balances`` as the venue pushes them (Deribit's ``user.portfolio``: ``equity``,
+``initial_margin``), converted to USD at the currency's underlying price; a currency without a
+price, or a venue without an account view, is unknown (``None``), never 0.
 """
 
 from __future__ import annotations
@@ -85,14 +88,14 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
                 px = pf.underlying_prices.get(own, math.nan)
         totals.append(UnderlyingTotals(und, d, g, v, t, _num(d * px)))
     venue_rows = []
+    accounts = {name: acct for name, adapter in kernel.adapters.items()
+                if (acct := _account(adapter, kernel)) is not None}
+    for name in accounts:
+        venues.setdefault(name, [0.0, 0, 0])
     for name, (gross, unpriced, n_open) in sorted(venues.items()):
-        adapter = kernel.adapters.get(name)
-        account = getattr(adapter, "account_summary", None)
-        summary = account() if callable(account) else None
-        venue_rows.append(VenueExposure(
-            name, gross, unpriced, n_open,
-            collateral_usd=summary.get("collateral_usd") if isinstance(summary, dict) else None,
-            margin_used_usd=summary.get("margin_used_usd") if isinstance(summary, dict) else None))
+        collateral, margin = accounts.get(name, (None, None))
+        venue_rows.append(VenueExposure(name, gross, unpriced, n_open, collateral_usd=collateral,
+                                        margin_used_usd=margin))
     pnl = pf.pnl_usd()
     return ExposureReport(
         node_id=node_id, incarnation=incarnation, seq=seq, ts=ts,
@@ -101,3 +104,45 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
         greeks=[GreekBucket(u, e, b[0], b[1], b[2], b[3]) for (u, e), b in sorted(buckets.items())],
         positions=positions, open_orders=open_rows, venues=venue_rows,
         pnl_usd=PnlUsd(pnl["realized"], pnl["unrealized"], pnl["fees"], pnl["total"]))
+
+
+_USD = frozenset({"USD", "USDT", "USDC"})
+
+
+def _usd_price(kernel: Kernel, ccy: str) -> float | None:
+    """USD per unit of ``ccy``: 1 for USD coins, else the price of an underlying whose base
+    asset it is (the index/underlying price the portfolio holds), else unknown."""
+    if ccy in _USD:
+        return 1.0
+    pf = kernel.portfolio
+    for iid, inst in kernel.instruments.items():
+        if canonical_underlying(inst) == ccy:
+            px = pf.underlying_prices.get(pf.underlying_of(iid) or "", math.nan)
+            if px == px and px > 0:
+                return px
+    return None
+
+
+def _account(adapter: Any, kernel: Kernel) -> tuple[float | None, float | None] | None:
+    """(collateral USD, initial margin used USD) of one venue account, or None: no view."""
+    summary = getattr(adapter, "account_summary", None)
+    if callable(summary):
+        got = summary()
+        if isinstance(got, dict):
+            return got.get("collateral_usd"), got.get("margin_used_usd")
+    balances = getattr(adapter, "balances", None)
+    if not isinstance(balances, dict) or not balances:
+        return None
+    collateral: float | None = 0.0
+    margin: float | None = 0.0
+    for ccy, data in balances.items():
+        if not isinstance(data, dict):
+            continue
+        px = _usd_price(kernel, str(ccy).upper())
+        eq = data.get("equity", data.get("balance"))
+        im = data.get("initial_margin")
+        collateral = None if collateral is None or px is None or not isinstance(eq, (int, float)) \
+            else collateral + float(eq) * px
+        margin = None if margin is None or px is None or not isinstance(im, (int, float)) \
+            else margin + float(im) * px
+    return collateral, margin

@@ -45,13 +45,15 @@ class NatsServer:
     """One ``nats-server -js`` process (optionally one of a cluster of routes)."""
 
     def __init__(self, store_dir: str | Path, port: int = 0, *, name: str = "volta",
-                 cluster_port: int = 0, routes: list[int] | None = None, cluster_name: str = "") -> None:
+                 cluster_port: int = 0, routes: list[int] | None = None, cluster_name: str = "",
+                 extra_args: list[str] | None = None) -> None:
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.name = name
         self.cluster_port = cluster_port
         self.routes = routes or []
         self.cluster_name = cluster_name
+        self.extra_args = extra_args or []  # e.g. ["--user", "u", "--pass", "p"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.store_dir / f"{name}.log"
 
@@ -67,6 +69,7 @@ class NatsServer:
             args += ["--cluster_name", self.cluster_name or "volta",
                      "--cluster", f"nats://127.0.0.1:{self.cluster_port}",
                      "--routes", ",".join(f"nats://127.0.0.1:{p}" for p in self.routes)]
+        args += self.extra_args
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)

@@ -150,6 +150,11 @@ class Node:
         # Recovery (engine/reconcile.py): the journal first (with the instruments venues list
         # before connecting), then the venues, then reconciliation; trading only after it.
         k.trading.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
+        if self.config.cluster is not None and self.config.cluster.role == "node":
+            # Exposure reports, budgets, kill commands (docs/cluster.md); by import path. First,
+            # so that an unreachable NATS fails the start before any venue connects.
+            self.cluster_service = load_object("cluster.node:NodeService")(self)
+            await self.cluster_service.start()
         for adapter in k.adapters.values():
             k.add_instruments(adapter.instruments())
         if k.journal is not None:
@@ -192,10 +197,6 @@ class Node:
         self.timers.append(self.clock.every(interval, self._status))
         if k.journal is not None:
             self.timers.append(self.clock.every(NS_PER_S // 5, k.execution.checkpoint))
-        if self.config.cluster is not None and self.config.cluster.role == "node":
-            # Exposure reports, budgets, kill commands (docs/cluster.md); by import path.
-            self.cluster_service = load_object("cluster.node:NodeService")(self)
-            await self.cluster_service.start()
         self.started = True
         log.info("node_started", deployment=self.config.deployment.name,
                  strategies=list(k.strategies), state=str(k.gate.state))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+
+log = structlog.get_logger("volta.nats")
+
 
 class NatsUnavailable(ConnectionError):
     """The NATS servers cannot be reached, or refused the credentials."""
@@ -33,13 +37,18 @@ async def connect(servers: list[str], *, name: str, user: str | None = None,
     failures: list[str] = []
 
     async def on_error(exc: Exception) -> None:
-        failures.append(type(exc).__name__)
+        # nats-py reports socket and protocol errors here (never with credentials in them).
+        failures.append(f"{type(exc).__name__}: {exc}".lower())
+        if len(failures) <= 3 or len(failures) % 100 == 0:
+            log.warning("nats_error", client=name, error=type(exc).__name__, count=len(failures))
 
     kwargs.setdefault("error_cb", on_error)
     try:
         # Once connected, reconnect forever; the first connection is tried once per server.
         return await _connect_once(nats, servers, kwargs)
     except NoServersError:
+        if any("authorization" in f for f in failures):
+            raise NatsUnavailable(f"NATS at {', '.join(servers)} refused the credentials") from None
         raise NatsUnavailable(f"cannot reach NATS at {', '.join(servers)}") from None
     except (OSError, TimeoutError) as exc:
         raise NatsUnavailable(f"cannot reach NATS at {', '.join(servers)}: {exc}") from None

@@ -80,3 +80,31 @@ def test_the_gate_enforces_the_tighter_of_budget_and_own_limit() -> None:
     assert gate._greek_limits["ETH"].max_delta == 1.0
     gate.set_budget("ETH", None)
     assert "ETH" not in gate._greek_limits
+
+
+def test_venue_collateral_and_margin_from_the_adapters_account_view() -> None:
+    from cluster.exposure import build_report
+    from engine.model import Instrument, InstrumentKind
+
+    class Account:  # what a Deribit session keeps from user.portfolio.<ccy>
+        venue = "acct"
+        balances = {"BTC": {"equity": 2.5, "balance": 2.4, "initial_margin": 0.1},
+                    "USDC": {"equity": 1000.0, "initial_margin": 0.0}}
+
+    class NoView:
+        venue = "plain"
+
+    k = Kernel(VirtualClock(0), RiskLimits())
+    k.adapters.update({"acct": Account(), "plain": NoView()})  # type: ignore[dict-item]
+    perp = Instrument(venue="acct", symbol="BTC-PERPETUAL",
+                      kind=InstrumentKind.PERPETUAL, base="BTC", quote="USD", settle="BTC",
+                      underlying="btc_usd", tick_size=0.5, lot_size=10.0, min_size=10.0,
+                      contract_size=10.0, inverse=True)
+    k.add_instruments([perp])
+    rows = {v.venue: v for v in build_report(k, "n", 1, 1, 0, 0).venues}
+    assert rows["acct"].collateral_usd is None  # BTC has no price yet: unknown, not 0
+    k.portfolio.set_underlying_price("btc_usd", 60_000.0)
+    rows = {v.venue: v for v in build_report(k, "n", 1, 1, 0, 0).venues}
+    assert rows["acct"].collateral_usd == 2.5 * 60_000.0 + 1000.0
+    assert rows["acct"].margin_used_usd == 0.1 * 60_000.0
+    assert "plain" not in rows  # no positions, no orders, no account view: nothing to say
