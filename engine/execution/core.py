@@ -97,7 +97,9 @@ class ExecutionCore:
         self.orders = orders
         self.journal = journal
         self.clock = clock
-        self.denial_log = RepeatAggregator(log, "order_denied", "orders_denied", 10 * NS_PER_S)
+        # (a logger of its own: bound to the logging configuration in force when the node is built)
+        self.denial_log = RepeatAggregator(structlog.get_logger("volta.execution"), "order_denied",
+                                           "orders_denied", 10 * NS_PER_S)
         self.publish = publish
         self._in_dispatch = in_dispatch
         self._on_fill = on_fill
