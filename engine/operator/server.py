@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import time
 from importlib import resources
 from pathlib import Path
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("volta.operator")
 _ENC = msgspec.json.Encoder()
 SAMPLE_S = 0.25
+SESSION_COOKIE = "volta_session"
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -101,6 +103,7 @@ class Operator:
         self._task: asyncio.Task[None] | None = None
         self._surface_seen: dict[str, int] = {}
         self._last_state: tuple[Any, ...] = ()
+        self._sessions: dict[str, None] = {}  # browser sessions (cookie values), insertion order
         self._written: list[Path] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -116,6 +119,7 @@ class Operator:
                      "venues", "risk", "strategies", "alerts", "pnl", "actions", "latency"):
             r.add_get(f"/api/{name}", self._view)
         r.add_post("/api/control/{action}", self._control)
+        r.add_post("/api/session", self._session)
         return app
 
     async def start(self) -> str:
@@ -231,11 +235,28 @@ class Operator:
             host = (request.host or "").rsplit(":", 1)[0].strip("[]")
             if host not in ("127.0.0.1", "localhost", "::1", self.s.host):
                 return _error(421, "this daemon only answers on its loopback address")
-        elif request.path != "/" and not request.path.startswith("/static/"):
-            status = self.s.check(self._presented(request))
-            if status != 200:
-                return _error(status, _AUTH_MESSAGES[status])
+        elif request.path not in ("/", "/api/session") and not request.path.startswith("/static/"):
+            # Reads off loopback: the token, or the session cookie a browser got for it
+            # (EventSource cannot send headers). Control always needs the token itself.
+            cookie = request.cookies.get(SESSION_COOKIE, "")
+            if not (cookie and cookie in self._sessions and not request.path.startswith("/api/control/")):
+                status = self.s.check(self._presented(request))
+                if status != 200:
+                    return _error(status, _AUTH_MESSAGES[status])
         return await handler(request)
+
+    async def _session(self, request: web.Request) -> web.Response:
+        """Exchange the token for an HttpOnly, SameSite=Strict session cookie (reads only)."""
+        status = self.s.check(self._presented(request))
+        if status != 200:
+            return _error(status, _AUTH_MESSAGES[status])
+        sid = secrets.token_urlsafe(32)
+        if len(self._sessions) >= 1000:
+            self._sessions.pop(next(iter(self._sessions)))
+        self._sessions[sid] = None
+        resp = _json({"ok": True})
+        resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Strict", path="/")
+        return resp
 
     @staticmethod
     def _presented(request: web.Request) -> str | None:

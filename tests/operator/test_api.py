@@ -200,11 +200,29 @@ async def test_host_header_and_config_errors(tmp_path: Path, monkeypatch: pytest
 async def test_non_loopback_bind_needs_the_token_for_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with running_node(tmp_path, extra='host = "0.0.0.0"\n', monkeypatch=monkeypatch) as r:
         base = f"http://127.0.0.1:{r.op.port}/"
-        async with aiohttp.ClientSession() as s:
+        # unsafe: keep cookies of an IP-address host, as a browser does
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
             async with s.get(base + "api/state") as resp:
                 assert resp.status == 401
             async with s.get(base + "metrics", headers={"Authorization": "Bearer wrong-token-xxxxxxxx"}) as resp:
                 assert resp.status == 403
             async with s.get(base + "api/state", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
                 assert resp.status == 200
+            async with s.get(base) as resp:  # the page itself loads; it asks for the token
+                assert resp.status == 200
+            async with s.post(base + "api/session", headers={"Authorization": "Bearer wrong-token-xxxxxxxx"}) as resp:
+                assert resp.status == 403 and "volta_session" not in resp.cookies
+            async with s.post(base + "api/session", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                assert resp.status == 200
+                cookie = resp.cookies["volta_session"]
+                assert cookie["httponly"] and cookie["samesite"] == "Strict" and TOKEN not in cookie.value
+            # the browser session reads (the stream too) but cannot act: control needs the token
+            async with s.get(base + "api/state") as resp:
+                assert resp.status == 200
+            async with s.get(base + "api/stream") as resp:
+                assert resp.status == 200
+                assert (await resp.content.readline()).startswith(b"retry:")
+            async with s.post(base + "api/control/kill", json={"level": 1}) as resp:
+                assert resp.status == 401
+            assert r.node.kernel.killswitch.level == 0
 

@@ -234,13 +234,15 @@ function ask(action, args, text) {
 
 async function confirmAction() {
   const token = $("#confirm-token").value.trim();
-  const resp = await fetch(`/api/control/${pending.action}`, { method: "POST",
+  const path = pending.action === "session" ? "/api/session" : `/api/control/${pending.action}`;
+  const resp = await fetch(path, { method: "POST",
     headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
     body: JSON.stringify({ ...pending.args, reason: "dashboard" }) });
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) { $("#confirm-error").textContent = `${resp.status}: ${body.error || "failed"}`; return; }
   sessionStorage.setItem("volta-token", token);
   $("#confirm").hidden = true;
+  if (pending.action === "session") { if (await load()) connect(); return; }
   renderState(await (await fetch("/api/state")).json());
 }
 
@@ -258,7 +260,13 @@ $("#confirm-ok").addEventListener("click", () => { confirmAction().catch((e) => 
 
 // -- data ----------------------------------------------------------------------------------
 async function load() {
-  const s = await (await fetch("/api/snapshot")).json();
+  const resp = await fetch("/api/snapshot");
+  if (resp.status === 401 || resp.status === 403) {  // bound off loopback: reads need the token
+    $("#conn").textContent = "token needed";
+    ask("session", {}, "This daemon is not on loopback: enter the operator token to view it.");
+    return false;
+  }
+  const s = await resp.json();
   state.snap = s;
   $("#deployment").textContent = `${s.state.deployment} (${s.state.mode})`;
   document.title = `Volta · ${s.state.deployment}`;
@@ -270,6 +278,7 @@ async function load() {
   if (Object.keys(s.surface).length) renderSurface(s.surface);
   s.alerts.slice().reverse().forEach((a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
   state.fills = s.fills;
+  return true;
 }
 
 function connect() {
@@ -289,4 +298,4 @@ function connect() {
   on("venue", (v) => logLine(v.status === "connected" ? "info" : "critical", `venue ${v.venue} ${v.status} ${v.reason || ""}`));
 }
 
-load().then(connect).catch((e) => { $("#conn").textContent = "error"; console.warn(e); });
+load().then((ok) => { if (ok) connect(); }).catch((e) => { $("#conn").textContent = "error"; console.warn(e); });
