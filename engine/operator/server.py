@@ -380,7 +380,7 @@ class Operator:
 
 
 _AUTH_MESSAGES = {
-    401: "this action needs the operator token (Authorization: Bearer <token>)",
+    401: "this request needs the operator token (Authorization: Bearer <token>)",
     403: "wrong operator token",
     503: "control is disabled: the daemon has no operator token ($VOLTA_OPERATOR_TOKEN unset)",
 }

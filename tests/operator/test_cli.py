@@ -93,4 +93,4 @@ async def test_status_of_a_daemon_bound_off_loopback_sends_the_token(
         monkeypatch.delenv("VOLTA_OPERATOR_TOKEN")
         assert await _cli("status", "--url", url) == 1
         err = capsys.readouterr().err.strip()
-        assert err == f"volta status: {url} answered 401: this action needs the operator token (Authorization: Bearer <token>)"
+        assert err == f"volta status: {url} answered 401: this request needs the operator token (Authorization: Bearer <token>)"
