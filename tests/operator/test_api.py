@@ -48,6 +48,7 @@ async def test_views_follow_the_running_node(tmp_path: Path, monkeypatch: pytest
         chain = surface["sim:BTC"]
         e0 = chain["expiries"][0]
         assert e0["svi"] is not None and e0["fit_rmse_vol_pts"] is not None
+        assert all(e["svi"] is not None for e in chain["expiries"])  # every live expiry has its slice
         n = len(e0["strike"])
         assert n > 4 and all(len(e0[key]) == n for key in ("bid_iv", "ask_iv", "mid_iv", "model_iv"))
         for b, a, m in zip(e0["bid_iv"], e0["ask_iv"], e0["mid_iv"]):
@@ -226,3 +227,42 @@ async def test_non_loopback_bind_needs_the_token_for_reads(tmp_path: Path, monke
                 assert resp.status == 401
             assert r.node.kernel.killswitch.level == 0
 
+
+
+def test_surface_view_matches_slices_and_arbitrage_flags_to_their_expiry() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from engine.model import NS_PER_YEAR
+    from engine.operator.views import surface_view
+    from engine.pricing import SviParams, VolSurface
+    from engine.pricing.surface import ArbitrageReport, ButterflyViolation
+
+    refit = 1_767_225_600 * 10**9
+    exp_ns = np.array([refit + 7 * 86_400 * 10**9, refit + 30 * 86_400 * 10**9], dtype=np.int64)
+    T = (exp_ns - refit) / NS_PER_YEAR
+    p1, p2 = SviParams(0.001, 0.01, -0.3, 0.0, 0.1), SviParams(0.004, 0.02, -0.2, 0.0, 0.2)
+    surf = VolSurface(T, [60000.0, 60100.0], [p1, p2])
+    arb = ArbitrageReport(butterfly=[ButterflyViolation(expiry=float(T[1]), k=np.array([0.1]), worst_k=0.1,
+                                                        min_g=-0.01)])
+    n = 4
+    nan = np.full(n, np.nan)
+    chain = SimpleNamespace(surface=surf, arbitrage=arb, expiries_ns=exp_ns, expiry_start=np.array([0, 2, 4]),
+                            forward=np.array([60000.0, 60000.0, 60100.0, 60100.0]),
+                            strike=np.array([59000.0, 61000.0, 59000.0, 61000.0]),
+                            is_call=np.array([False, True, False, True]), bid_iv=nan, ask_iv=nan, mid_iv=nan,
+                            venue_mark_iv=nan, model_vol=nan, rmse_vol=np.array([0.1, np.nan]),
+                            refreshes=3, last_refresh_ns=refit, underlying="BTC")
+    # a minute after the refit: the slices are still found by the fit's own times to expiry
+    k = SimpleNamespace(chains={"sim:BTC": chain}, clock=SimpleNamespace(now_ns=lambda: refit + 60 * 10**9))
+    view = surface_view(k)["sim:BTC"]
+    e1, e2 = view["expiries"]
+    assert e1["svi"]["a"] == 0.001 and e2["svi"]["sigma"] == 0.2
+    assert e1["arbitrage"]["butterfly"] == 0 and e2["arbitrage"]["butterfly"] == 1
+    assert view["arbitrage"] == {"butterfly": 1, "calendar": 0}
+    # ATM vol from the SVI slice at k = 0: sqrt(w(0) / T), in vol points
+    w0 = p1.a + p1.b * (p1.rho * -p1.m + (p1.m ** 2 + p1.sigma ** 2) ** 0.5)
+    assert e1["atm_vol_pts"] == pytest.approx(100 * (w0 / float(T[0])) ** 0.5, abs=1e-3)
+    assert e1["fit_rmse_vol_pts"] == 0.1 and e2["fit_rmse_vol_pts"] is None  # unknown, not 0
+    assert e1["bid_iv"] == [None, None]
