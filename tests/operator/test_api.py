@@ -266,3 +266,39 @@ def test_surface_view_matches_slices_and_arbitrage_flags_to_their_expiry() -> No
     assert e1["atm_vol_pts"] == pytest.approx(100 * (w0 / float(T[0])) ** 0.5, abs=1e-3)
     assert e1["fit_rmse_vol_pts"] == 0.1 and e2["fit_rmse_vol_pts"] is None  # unknown, not 0
     assert e1["bid_iv"] == [None, None]
+
+
+def test_greeks_view_by_expiry_and_strike_from_first_principles() -> None:
+    from engine.model import Liquidity, OrderFilled, Side
+    from engine.operator.views import greeks_view, risk_view
+    from engine.risk import RiskLimits, UnderlyingLimits
+    from tests.engine.conftest import CALL, PERP, make_kernel
+
+    k, _venue = make_kernel(RiskLimits(underlyings={"BTC": UnderlyingLimits(2.0, 0.01, 500.0, 100.0)}))
+    pf = k.portfolio
+
+    def fill(iid: str, side: Side, qty: float, price: float, tid: str) -> None:
+        pf.on_fill(OrderFilled(client_order_id=tid, venue_order_id="v", instrument_id=iid, trade_id=tid,
+                               side=side, price=price, quantity=qty, remaining=0.0, liquidity=Liquidity.MAKER,
+                               fee=0.0, fee_currency="USD", ts_event=0, ts_recv=0))
+
+    pf.set_underlying_price("BTC", 60000.0)
+    fill(PERP.id, Side.SELL, 0.3, 60000.0, "t1")
+    fill(CALL.id, Side.BUY, 2.0, 1500.0, "t2")
+    # per contract (contract size 1 BTC): delta 0.5, gamma 2e-5 /USD, vega 60 USD/vol pt, theta -30 USD/day
+    pf.set_greeks(CALL.id, 0.5, 2e-5, 60.0, -30.0, raw=False)
+    g = greeks_view(k)["BTC"]
+    assert g["delta"] == pytest.approx(2.0 * 0.5 - 0.3)
+    assert g["delta_usd"] == pytest.approx((2.0 * 0.5 - 0.3) * 60000.0)
+    assert g["vega_usd"] == pytest.approx(120.0) and g["theta_usd_day"] == pytest.approx(-60.0)
+    assert g["limits"]["vega_usd"]["used_pct"] == pytest.approx(100 * 120.0 / 500.0)
+    assert g["by_expiry"]["perpetual"]["delta"] == pytest.approx(-0.3)
+    (strike_row,) = g["by_strike"]
+    assert strike_row["strike"] == 60000.0 and strike_row["qty"] == 2.0
+    assert strike_row["gamma"] == pytest.approx(4e-5) and strike_row["vega_usd"] == pytest.approx(120.0)
+    (opt_expiry,) = [e for e in g["by_expiry"] if e != "perpetual"]
+    assert g["by_expiry"][opt_expiry]["delta"] == pytest.approx(1.0)
+    rows = {r["limit"]: r for r in risk_view(k)["limits"]}
+    assert rows["BTC.vega"]["used"] == pytest.approx(120.0)
+    per_expiry = [r for name, r in rows.items() if name.startswith("BTC.vega[")]
+    assert per_expiry and per_expiry[0]["used_pct"] == pytest.approx(100 * 120.0 / 100.0)
