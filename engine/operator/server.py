@@ -29,6 +29,7 @@ import structlog
 from aiohttp import web
 
 from engine.config import ConfigError, ConfigProblem
+from engine.config.secrets import register_secret
 from engine.operator import views
 from engine.operator.actions import ActionError, OperatorActions
 from engine.operator.alerts import AlertWatcher, Notifier, Sink
@@ -67,6 +68,7 @@ def _static_dir() -> Path:
 
 
 def _sinks(alerts: Any) -> list[Sink]:
+    """The configured alert destinations; their URLs (with any bot token) become log-redacted."""
     out: list[Sink] = []
     if alerts is None:
         return out
@@ -77,6 +79,9 @@ def _sinks(alerts: Any) -> list[Sink]:
     if reveal(alerts.telegram_bot_token) and alerts.telegram_chat_id:
         url = f"{alerts.telegram_api.rstrip('/')}/bot{reveal(alerts.telegram_bot_token)}/sendMessage"
         out.append(Sink("telegram", url, alerts.telegram_chat_id))
+        register_secret(reveal(alerts.telegram_bot_token))
+    for sink in out:
+        register_secret(sink.url)
     return out
 
 
@@ -103,7 +108,8 @@ class Operator:
         self._task: asyncio.Task[None] | None = None
         self._surface_seen: dict[str, int] = {}
         self._last_state: tuple[Any, ...] = ()
-        self._sessions: dict[str, None] = {}  # browser sessions (cookie values), insertion order
+        self._sessions: dict[str, None] = {}
+        self.sample_errors = 0  # browser sessions (cookie values), insertion order
         self._written: list[Path] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -194,7 +200,9 @@ class Operator:
                 if n % 4 == 0:
                     self._each_second()
             except Exception:  # noqa: BLE001 - the sampler must keep running
-                log.exception("operator_sample_failed")
+                self.sample_errors += 1
+                if self.sample_errors == 1 or self.sample_errors % 1000 == 0:  # no log flood
+                    log.exception("operator_sample_failed", errors=self.sample_errors)
 
     def _state_changes(self) -> None:
         """Publish a ``state`` message whenever trading state, kill level or holds change,
