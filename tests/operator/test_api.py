@@ -302,3 +302,32 @@ def test_greeks_view_by_expiry_and_strike_from_first_principles() -> None:
     assert rows["BTC.vega"]["used"] == pytest.approx(120.0)
     per_expiry = [r for name, r in rows.items() if name.startswith("BTC.vega[")]
     assert per_expiry and per_expiry[0]["used_pct"] == pytest.approx(100 * 120.0 / 100.0)
+
+
+async def test_a_taken_port_falls_back_for_paper_and_is_a_config_error_live(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from engine.operator import make_operator
+    from tests.engine.conftest import make_kernel
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    try:
+        monkeypatch.setenv("VOLTA_OPERATOR_TOKEN", TOKEN)
+        text = paper_config_text(tmp_path / "j.sqlite").replace("port = 0", f"port = {port}")
+        k, _ = make_kernel()
+        op = make_operator(k, load_config_text(text))
+        assert op is not None
+        url = await op.start()
+        assert op.port != port and url == f"http://127.0.0.1:{op.port}/"
+        await op.stop()
+        live = text.replace('mode = "paper"', 'mode = "live"') + "enabled = true\n"
+        op = make_operator(k, load_config_text(live))
+        assert op is not None
+        with pytest.raises(ConfigError, match=rf"operator.port: cannot listen on 127.0.0.1:{port}: "):
+            await op.start()
+    finally:
+        blocker.close()
