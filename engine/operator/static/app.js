@@ -68,7 +68,9 @@ function bar(label, pct) {
 function renderGreeks(g) {
   $("#greeks").innerHTML = Object.entries(g).map(([und, x]) => {
     const lim = Object.entries(x.limits || {}).map(([name, l]) => bar(`${name} ${fmt(l.value, 4)} / ${fmt(l.limit, 4)}`, l.used_pct)).join("");
-    return `<div><b>${esc(und)}</b> <small>delta ${fmt(x.delta, 4)} (${fmt(x.delta_usd, 0)} USD) · gamma ${fmt(x.gamma, 6)} · vega ${fmt(x.vega_usd, 2)} USD/pt · theta ${fmt(x.theta_usd_day, 2)} USD/day</small>${lim}</div>`;
+    const exp = Object.entries(x.by_expiry || {}).map(([e, r]) => `<tr><td>${esc(e)}</td><td>${fmt(r.delta, 4)}</td><td>${fmt(r.gamma, 6)}</td><td>${fmt(r.vega_usd, 2)}</td><td>${fmt(r.theta_usd_day, 2)}</td></tr>`).join("");
+    const byExp = exp ? `<table class="by-expiry"><thead><tr><th>expiry</th><th>delta</th><th>gamma</th><th>vega USD/pt</th><th>theta USD/day</th></tr></thead><tbody>${exp}</tbody></table>` : "";
+    return `<div><b>${esc(und)}</b> <small>delta ${fmt(x.delta, 4)} (${fmt(x.delta_usd, 0)} USD) · gamma ${fmt(x.gamma, 6)} · vega ${fmt(x.vega_usd, 2)} USD/pt · theta ${fmt(x.theta_usd_day, 2)} USD/day</small>${lim}${byExp}</div>`;
   }).join("") || "<small>no underlyings</small>";
 }
 
@@ -126,6 +128,8 @@ function smileData(e) {
 
 function renderSurface(surface) {
   const host = $("#smiles");
+  const placeholder = $("#no-chain");
+  if (placeholder) placeholder.remove();
   const seen = new Set();
   const term = [[], []];
   let meta = [];
@@ -276,6 +280,7 @@ async function load() {
   state.pnlData = [[], [], [], []];
   s.pnl.points.forEach(pushPnl); renderPnl();
   if (Object.keys(s.surface).length) renderSurface(s.surface);
+  else $("#smiles").innerHTML = '<small id="no-chain">no option chain on this deployment (yet): the smile appears after the first fit</small>';
   s.alerts.slice().reverse().forEach((a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
   state.fills = s.fills;
   return true;
