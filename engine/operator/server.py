@@ -108,8 +108,8 @@ class Operator:
         self._task: asyncio.Task[None] | None = None
         self._surface_seen: dict[str, int] = {}
         self._last_state: tuple[Any, ...] = ()
-        self._sessions: dict[str, None] = {}
-        self.sample_errors = 0  # browser sessions (cookie values), insertion order
+        self._sessions: dict[str, None] = {}  # browser sessions (cookie values), insertion order
+        self.sample_errors = 0
         self._written: list[Path] = []
 
     # -- lifecycle -------------------------------------------------------------------------
