@@ -178,8 +178,13 @@ def status_main(argv: list[str]) -> int:
     p.add_argument("--config", help="deployment file to read the journal path from")
     p.add_argument("--url", help="the daemon's operator URL (instead of finding it)")
     args = p.parse_args(argv)
+    token = os.environ.get(TOKEN_ENV, "").strip()
     try:
-        url = args.url.rstrip("/") + "/" if args.url else find_daemon(journal_of(args.journal, args.config))
+        if args.url:
+            url = args.url.rstrip("/") + "/"
+        else:
+            journal = journal_of(args.journal, args.config)
+            url, token = find_daemon(journal), token_for(journal)
     except DaemonNotFound as exc:
         print(f"volta status: {exc}", file=sys.stderr)
         return 1
@@ -187,7 +192,7 @@ def status_main(argv: list[str]) -> int:
         print(f"volta status: cannot find the daemon: {exc}", file=sys.stderr)
         return 2
     try:
-        code, snap = call(url, "api/snapshot")
+        code, snap = call(url, "api/snapshot", token=token)  # needed when bound off loopback
     except OSError as exc:
         print(f"volta status: the daemon at {url} does not answer: {getattr(exc, 'reason', exc)}", file=sys.stderr)
         return 1

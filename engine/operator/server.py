@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import time
 from importlib import resources
 from pathlib import Path
@@ -28,6 +29,7 @@ import structlog
 from aiohttp import web
 
 from engine.config import ConfigError, ConfigProblem
+from engine.config.secrets import register_secret
 from engine.operator import views
 from engine.operator.actions import ActionError, OperatorActions
 from engine.operator.alerts import AlertWatcher, Notifier, Sink
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("volta.operator")
 _ENC = msgspec.json.Encoder()
 SAMPLE_S = 0.25
+SESSION_COOKIE = "volta_session"
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -65,6 +68,7 @@ def _static_dir() -> Path:
 
 
 def _sinks(alerts: Any) -> list[Sink]:
+    """The configured alert destinations; their URLs (with any bot token) become log-redacted."""
     out: list[Sink] = []
     if alerts is None:
         return out
@@ -75,6 +79,9 @@ def _sinks(alerts: Any) -> list[Sink]:
     if reveal(alerts.telegram_bot_token) and alerts.telegram_chat_id:
         url = f"{alerts.telegram_api.rstrip('/')}/bot{reveal(alerts.telegram_bot_token)}/sendMessage"
         out.append(Sink("telegram", url, alerts.telegram_chat_id))
+        register_secret(reveal(alerts.telegram_bot_token))
+    for sink in out:
+        register_secret(sink.url)
     return out
 
 
@@ -101,6 +108,8 @@ class Operator:
         self._task: asyncio.Task[None] | None = None
         self._surface_seen: dict[str, int] = {}
         self._last_state: tuple[Any, ...] = ()
+        self._sessions: dict[str, None] = {}  # browser sessions (cookie values), insertion order
+        self.sample_errors = 0
         self._written: list[Path] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -116,6 +125,7 @@ class Operator:
                      "venues", "risk", "strategies", "alerts", "pnl", "actions", "latency"):
             r.add_get(f"/api/{name}", self._view)
         r.add_post("/api/control/{action}", self._control)
+        r.add_post("/api/session", self._session)
         return app
 
     async def start(self) -> str:
@@ -190,7 +200,9 @@ class Operator:
                 if n % 4 == 0:
                     self._each_second()
             except Exception:  # noqa: BLE001 - the sampler must keep running
-                log.exception("operator_sample_failed")
+                self.sample_errors += 1
+                if self.sample_errors == 1 or self.sample_errors % 1000 == 0:  # no log flood
+                    log.exception("operator_sample_failed", errors=self.sample_errors)
 
     def _state_changes(self) -> None:
         """Publish a ``state`` message whenever trading state, kill level or holds change,
@@ -231,11 +243,28 @@ class Operator:
             host = (request.host or "").rsplit(":", 1)[0].strip("[]")
             if host not in ("127.0.0.1", "localhost", "::1", self.s.host):
                 return _error(421, "this daemon only answers on its loopback address")
-        elif request.path != "/" and not request.path.startswith("/static/"):
-            status = self.s.check(self._presented(request))
-            if status != 200:
-                return _error(status, _AUTH_MESSAGES[status])
+        elif request.path not in ("/", "/api/session") and not request.path.startswith("/static/"):
+            # Reads off loopback: the token, or the session cookie a browser got for it
+            # (EventSource cannot send headers). Control always needs the token itself.
+            cookie = request.cookies.get(SESSION_COOKIE, "")
+            if not (cookie and cookie in self._sessions and not request.path.startswith("/api/control/")):
+                status = self.s.check(self._presented(request))
+                if status != 200:
+                    return _error(status, _AUTH_MESSAGES[status])
         return await handler(request)
+
+    async def _session(self, request: web.Request) -> web.Response:
+        """Exchange the token for an HttpOnly, SameSite=Strict session cookie (reads only)."""
+        status = self.s.check(self._presented(request))
+        if status != 200:
+            return _error(status, _AUTH_MESSAGES[status])
+        sid = secrets.token_urlsafe(32)
+        if len(self._sessions) >= 1000:
+            self._sessions.pop(next(iter(self._sessions)))
+        self._sessions[sid] = None
+        resp = _json({"ok": True})
+        resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Strict", path="/")
+        return resp
 
     @staticmethod
     def _presented(request: web.Request) -> str | None:
@@ -359,7 +388,7 @@ class Operator:
 
 
 _AUTH_MESSAGES = {
-    401: "this action needs the operator token (Authorization: Bearer <token>)",
+    401: "this request needs the operator token (Authorization: Bearer <token>)",
     403: "wrong operator token",
     503: "control is disabled: the daemon has no operator token ($VOLTA_OPERATOR_TOKEN unset)",
 }

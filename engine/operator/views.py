@@ -144,16 +144,18 @@ def surface_view(k: Kernel) -> dict[str, Any]:
     for key, ch in k.chains.items():
         surf = ch.surface
         arb = ch.arbitrage
-        bfly = Counter(round(float(v.T), 6) for v in arb.butterfly) if arb is not None else Counter()
+        bfly = Counter(round(float(v.expiry), 9) for v in arb.butterfly) if arb is not None else Counter()
         cal = len(arb.calendar) if arb is not None else 0
         expiries = []
         for e, exp_ns in enumerate(ch.expiries_ns):
             lo, hi = int(ch.expiry_start[e]), int(ch.expiry_start[e + 1])
             T = (int(exp_ns) - now) / NS_PER_YEAR
+            # the fit's own time to expiry (taken at the last refit), which its slices carry
+            T_fit = round((int(exp_ns) - ch.last_refresh_ns) / NS_PER_YEAR, 9)
             svi = None
             if surf is not None:
                 for i, te in enumerate(surf.expiries):
-                    if abs(float(te) - T) < 1e-6:
+                    if abs(float(te) - T_fit) < 1e-9:
                         p = surf.params[i]
                         svi = {"a": float(p.a), "b": float(p.b), "rho": float(p.rho), "m": float(p.m),
                                "sigma": float(p.sigma),
@@ -173,7 +175,7 @@ def surface_view(k: Kernel) -> dict[str, Any]:
                 "mark_iv": _arr(ch.venue_mark_iv, lo, hi, 100.0),
                 "model_iv": _arr(ch.model_vol, lo, hi, 100.0),
                 "svi": svi, "fit_rmse_vol_pts": num(float(ch.rmse_vol[e]), 4),
-                "arbitrage": {"butterfly": bfly.get(round(T, 6), 0) if svi else 0},
+                "arbitrage": {"butterfly": bfly.get(T_fit, 0) if svi else 0},
             })
         out[key] = {"underlying": ch.underlying, "refreshes": ch.refreshes,
                     "last_refresh_ns": ch.last_refresh_ns, "expiries": expiries,

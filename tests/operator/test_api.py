@@ -48,6 +48,7 @@ async def test_views_follow_the_running_node(tmp_path: Path, monkeypatch: pytest
         chain = surface["sim:BTC"]
         e0 = chain["expiries"][0]
         assert e0["svi"] is not None and e0["fit_rmse_vol_pts"] is not None
+        assert all(e["svi"] is not None for e in chain["expiries"])  # every live expiry has its slice
         n = len(e0["strike"])
         assert n > 4 and all(len(e0[key]) == n for key in ("bid_iv", "ask_iv", "mid_iv", "model_iv"))
         for b, a, m in zip(e0["bid_iv"], e0["ask_iv"], e0["mid_iv"]):
@@ -200,11 +201,133 @@ async def test_host_header_and_config_errors(tmp_path: Path, monkeypatch: pytest
 async def test_non_loopback_bind_needs_the_token_for_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with running_node(tmp_path, extra='host = "0.0.0.0"\n', monkeypatch=monkeypatch) as r:
         base = f"http://127.0.0.1:{r.op.port}/"
-        async with aiohttp.ClientSession() as s:
+        # unsafe: keep cookies of an IP-address host, as a browser does
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
             async with s.get(base + "api/state") as resp:
                 assert resp.status == 401
             async with s.get(base + "metrics", headers={"Authorization": "Bearer wrong-token-xxxxxxxx"}) as resp:
                 assert resp.status == 403
             async with s.get(base + "api/state", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
                 assert resp.status == 200
+            async with s.get(base) as resp:  # the page itself loads; it asks for the token
+                assert resp.status == 200
+            async with s.post(base + "api/session", headers={"Authorization": "Bearer wrong-token-xxxxxxxx"}) as resp:
+                assert resp.status == 403 and "volta_session" not in resp.cookies
+            async with s.post(base + "api/session", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                assert resp.status == 200
+                cookie = resp.cookies["volta_session"]
+                assert cookie["httponly"] and cookie["samesite"] == "Strict" and TOKEN not in cookie.value
+            # the browser session reads (the stream too) but cannot act: control needs the token
+            async with s.get(base + "api/state") as resp:
+                assert resp.status == 200
+            async with s.get(base + "api/stream") as resp:
+                assert resp.status == 200
+                assert (await resp.content.readline()).startswith(b"retry:")
+            async with s.post(base + "api/control/kill", json={"level": 1}) as resp:
+                assert resp.status == 401
+            assert r.node.kernel.killswitch.level == 0
 
+
+
+def test_surface_view_matches_slices_and_arbitrage_flags_to_their_expiry() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from engine.model import NS_PER_YEAR
+    from engine.operator.views import surface_view
+    from engine.pricing import SviParams, VolSurface
+    from engine.pricing.surface import ArbitrageReport, ButterflyViolation
+
+    refit = 1_767_225_600 * 10**9
+    exp_ns = np.array([refit + 7 * 86_400 * 10**9, refit + 30 * 86_400 * 10**9], dtype=np.int64)
+    T = (exp_ns - refit) / NS_PER_YEAR
+    p1, p2 = SviParams(0.001, 0.01, -0.3, 0.0, 0.1), SviParams(0.004, 0.02, -0.2, 0.0, 0.2)
+    surf = VolSurface(T, [60000.0, 60100.0], [p1, p2])
+    arb = ArbitrageReport(butterfly=[ButterflyViolation(expiry=float(T[1]), k=np.array([0.1]), worst_k=0.1,
+                                                        min_g=-0.01)])
+    n = 4
+    nan = np.full(n, np.nan)
+    chain = SimpleNamespace(surface=surf, arbitrage=arb, expiries_ns=exp_ns, expiry_start=np.array([0, 2, 4]),
+                            forward=np.array([60000.0, 60000.0, 60100.0, 60100.0]),
+                            strike=np.array([59000.0, 61000.0, 59000.0, 61000.0]),
+                            is_call=np.array([False, True, False, True]), bid_iv=nan, ask_iv=nan, mid_iv=nan,
+                            venue_mark_iv=nan, model_vol=nan, rmse_vol=np.array([0.1, np.nan]),
+                            refreshes=3, last_refresh_ns=refit, underlying="BTC")
+    # a minute after the refit: the slices are still found by the fit's own times to expiry
+    k = SimpleNamespace(chains={"sim:BTC": chain}, clock=SimpleNamespace(now_ns=lambda: refit + 60 * 10**9))
+    view = surface_view(k)["sim:BTC"]
+    e1, e2 = view["expiries"]
+    assert e1["svi"]["a"] == 0.001 and e2["svi"]["sigma"] == 0.2
+    assert e1["arbitrage"]["butterfly"] == 0 and e2["arbitrage"]["butterfly"] == 1
+    assert view["arbitrage"] == {"butterfly": 1, "calendar": 0}
+    # ATM vol from the SVI slice at k = 0: sqrt(w(0) / T), in vol points
+    w0 = p1.a + p1.b * (p1.rho * -p1.m + (p1.m ** 2 + p1.sigma ** 2) ** 0.5)
+    assert e1["atm_vol_pts"] == pytest.approx(100 * (w0 / float(T[0])) ** 0.5, abs=1e-3)
+    assert e1["fit_rmse_vol_pts"] == 0.1 and e2["fit_rmse_vol_pts"] is None  # unknown, not 0
+    assert e1["bid_iv"] == [None, None]
+
+
+def test_greeks_view_by_expiry_and_strike_from_first_principles() -> None:
+    from engine.model import Liquidity, OrderFilled, Side
+    from engine.operator.views import greeks_view, risk_view
+    from engine.risk import RiskLimits, UnderlyingLimits
+    from tests.engine.conftest import CALL, PERP, make_kernel
+
+    k, _venue = make_kernel(RiskLimits(underlyings={"BTC": UnderlyingLimits(2.0, 0.01, 500.0, 100.0)}))
+    pf = k.portfolio
+
+    def fill(iid: str, side: Side, qty: float, price: float, tid: str) -> None:
+        pf.on_fill(OrderFilled(client_order_id=tid, venue_order_id="v", instrument_id=iid, trade_id=tid,
+                               side=side, price=price, quantity=qty, remaining=0.0, liquidity=Liquidity.MAKER,
+                               fee=0.0, fee_currency="USD", ts_event=0, ts_recv=0))
+
+    pf.set_underlying_price("BTC", 60000.0)
+    fill(PERP.id, Side.SELL, 0.3, 60000.0, "t1")
+    fill(CALL.id, Side.BUY, 2.0, 1500.0, "t2")
+    # per contract (contract size 1 BTC): delta 0.5, gamma 2e-5 /USD, vega 60 USD/vol pt, theta -30 USD/day
+    pf.set_greeks(CALL.id, 0.5, 2e-5, 60.0, -30.0, raw=False)
+    g = greeks_view(k)["BTC"]
+    assert g["delta"] == pytest.approx(2.0 * 0.5 - 0.3)
+    assert g["delta_usd"] == pytest.approx((2.0 * 0.5 - 0.3) * 60000.0)
+    assert g["vega_usd"] == pytest.approx(120.0) and g["theta_usd_day"] == pytest.approx(-60.0)
+    assert g["limits"]["vega_usd"]["used_pct"] == pytest.approx(100 * 120.0 / 500.0)
+    assert g["by_expiry"]["perpetual"]["delta"] == pytest.approx(-0.3)
+    (strike_row,) = g["by_strike"]
+    assert strike_row["strike"] == 60000.0 and strike_row["qty"] == 2.0
+    assert strike_row["gamma"] == pytest.approx(4e-5) and strike_row["vega_usd"] == pytest.approx(120.0)
+    (opt_expiry,) = [e for e in g["by_expiry"] if e != "perpetual"]
+    assert g["by_expiry"][opt_expiry]["delta"] == pytest.approx(1.0)
+    rows = {r["limit"]: r for r in risk_view(k)["limits"]}
+    assert rows["BTC.vega"]["used"] == pytest.approx(120.0)
+    per_expiry = [r for name, r in rows.items() if name.startswith("BTC.vega[")]
+    assert per_expiry and per_expiry[0]["used_pct"] == pytest.approx(100 * 120.0 / 100.0)
+
+
+async def test_a_taken_port_falls_back_for_paper_and_is_a_config_error_live(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from engine.operator import make_operator
+    from tests.engine.conftest import make_kernel
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    try:
+        monkeypatch.setenv("VOLTA_OPERATOR_TOKEN", TOKEN)
+        text = paper_config_text(tmp_path / "j.sqlite").replace("port = 0", f"port = {port}")
+        k, _ = make_kernel()
+        op = make_operator(k, load_config_text(text))
+        assert op is not None
+        url = await op.start()
+        assert op.port != port and url == f"http://127.0.0.1:{op.port}/"
+        await op.stop()
+        live = text.replace('mode = "paper"', 'mode = "live"') + "enabled = true\n"
+        op = make_operator(k, load_config_text(live))
+        assert op is not None
+        with pytest.raises(ConfigError, match=rf"operator.port: cannot listen on 127.0.0.1:{port}: "):
+            await op.start()
+    finally:
+        blocker.close()

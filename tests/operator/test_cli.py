@@ -80,3 +80,17 @@ def test_status_line_is_short_and_human(tmp_path: Path) -> None:
     configure_logging("info", "json", buf)
     get_logger("volta.runtime").info("status", console_line=line, **fields)
     assert json.loads(buf.getvalue())["tops"] == fields["tops"]  # JSON keeps the full structure
+
+
+async def test_status_of_a_daemon_bound_off_loopback_sends_the_token(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "json", io.StringIO())
+    async with running_node(tmp_path, extra='host = "0.0.0.0"\n', monkeypatch=monkeypatch) as r:
+        url = f"http://127.0.0.1:{r.op.port}/"
+        capsys.readouterr()
+        assert await _cli("status", "--url", url) == 0  # $VOLTA_OPERATOR_TOKEN is set
+        assert "state ACTIVE" in capsys.readouterr().out
+        monkeypatch.delenv("VOLTA_OPERATOR_TOKEN")
+        assert await _cli("status", "--url", url) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == f"volta status: {url} answered 401: this request needs the operator token (Authorization: Bearer <token>)"

@@ -7,6 +7,7 @@ badge turns to "halted"), log no console error and make no request outside 127.0
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -27,8 +28,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[tuple[str, Path, float]]:
+@contextlib.contextmanager
+def paper_daemon(tmp_path: Path) -> Iterator[tuple[str, Path, float]]:
+    """A real ``volta run`` paper daemon on 127.0.0.1:0; yields (url, its log file, start time)."""
     cfg = tmp_path / "paper.toml"
     cfg.write_text(paper_config_text(tmp_path / "paper.journal.sqlite"))
     err = tmp_path / "daemon.err"
@@ -61,15 +63,16 @@ def daemon(tmp_path: Path) -> Iterator[tuple[str, Path, float]]:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it with apt-get)")
-def test_dashboard_live_smile_positions_and_kill(daemon: tuple[str, Path, float]) -> None:
+def test_dashboard_live_smile_positions_and_kill(tmp_path: Path) -> None:
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) is not installed")
-    url, err, started = daemon
     console_errors: list[str] = []
     outside: list[str] = []
-    with playwright.sync_playwright() as p:
+    # the newcomer's browser is open first; the clock for "smile within 10 s" starts at `volta run`
+    with playwright.sync_playwright() as p, contextlib.ExitStack() as stack:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         # bypass_csp: the page's own CSP forbids eval, which Playwright's wait_for_function uses
         page = browser.new_context(viewport={"width": 1500, "height": 1300}, bypass_csp=True).new_page()
+        url, err, started = stack.enter_context(paper_daemon(tmp_path))
         page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: console_errors.append(str(e)))
         page.on("request", lambda r: outside.append(r.url)
@@ -87,6 +90,11 @@ def test_dashboard_live_smile_positions_and_kill(daemon: tuple[str, Path, float]
         # positions update live (the quoter trades against the simulated market)
         page.wait_for_function("Number(document.body.dataset.positionsUpdates || 0) >= 3", timeout=15_000)
         page.wait_for_function("document.querySelectorAll('#positions tbody tr').length >= 1", timeout=20_000)
+        first = page.evaluate("document.body.dataset.positionsQty")
+        page.wait_for_function(f"document.body.dataset.positionsQty !== {first!r}", timeout=30_000)
+        fills_before = int(page.locator("#fills-count").inner_text())
+        page.wait_for_function(f"Number(document.querySelector('#fills-count').textContent) > {fills_before}",
+                               timeout=30_000)
         assert "sim:BTC-PERP" in page.locator("#positions tbody").inner_text()
         assert page.locator("#state").inner_text() == "active"
         # kill level 1 with its confirmation; a wrong token is refused first

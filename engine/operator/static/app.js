@@ -68,7 +68,9 @@ function bar(label, pct) {
 function renderGreeks(g) {
   $("#greeks").innerHTML = Object.entries(g).map(([und, x]) => {
     const lim = Object.entries(x.limits || {}).map(([name, l]) => bar(`${name} ${fmt(l.value, 4)} / ${fmt(l.limit, 4)}`, l.used_pct)).join("");
-    return `<div><b>${esc(und)}</b> <small>delta ${fmt(x.delta, 4)} (${fmt(x.delta_usd, 0)} USD) · gamma ${fmt(x.gamma, 6)} · vega ${fmt(x.vega_usd, 2)} USD/pt · theta ${fmt(x.theta_usd_day, 2)} USD/day</small>${lim}</div>`;
+    const exp = Object.entries(x.by_expiry || {}).map(([e, r]) => `<tr><td>${esc(e)}</td><td>${fmt(r.delta, 4)}</td><td>${fmt(r.gamma, 6)}</td><td>${fmt(r.vega_usd, 2)}</td><td>${fmt(r.theta_usd_day, 2)}</td></tr>`).join("");
+    const byExp = exp ? `<table class="by-expiry"><thead><tr><th>expiry</th><th>delta</th><th>gamma</th><th>vega USD/pt</th><th>theta USD/day</th></tr></thead><tbody>${exp}</tbody></table>` : "";
+    return `<div><b>${esc(und)}</b> <small>delta ${fmt(x.delta, 4)} (${fmt(x.delta_usd, 0)} USD) · gamma ${fmt(x.gamma, 6)} · vega ${fmt(x.vega_usd, 2)} USD/pt · theta ${fmt(x.theta_usd_day, 2)} USD/day</small>${lim}${byExp}</div>`;
   }).join("") || "<small>no underlyings</small>";
 }
 
@@ -126,6 +128,8 @@ function smileData(e) {
 
 function renderSurface(surface) {
   const host = $("#smiles");
+  const placeholder = $("#no-chain");
+  if (placeholder) placeholder.remove();
   const seen = new Set();
   const term = [[], []];
   let meta = [];
@@ -234,13 +238,15 @@ function ask(action, args, text) {
 
 async function confirmAction() {
   const token = $("#confirm-token").value.trim();
-  const resp = await fetch(`/api/control/${pending.action}`, { method: "POST",
+  const path = pending.action === "session" ? "/api/session" : `/api/control/${pending.action}`;
+  const resp = await fetch(path, { method: "POST",
     headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
     body: JSON.stringify({ ...pending.args, reason: "dashboard" }) });
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) { $("#confirm-error").textContent = `${resp.status}: ${body.error || "failed"}`; return; }
   sessionStorage.setItem("volta-token", token);
   $("#confirm").hidden = true;
+  if (pending.action === "session") { if (await load()) connect(); return; }
   renderState(await (await fetch("/api/state")).json());
 }
 
@@ -258,7 +264,13 @@ $("#confirm-ok").addEventListener("click", () => { confirmAction().catch((e) => 
 
 // -- data ----------------------------------------------------------------------------------
 async function load() {
-  const s = await (await fetch("/api/snapshot")).json();
+  const resp = await fetch("/api/snapshot");
+  if (resp.status === 401 || resp.status === 403) {  // bound off loopback: reads need the token
+    $("#conn").textContent = "token needed";
+    ask("session", {}, "This daemon is not on loopback: enter the operator token to view it.");
+    return false;
+  }
+  const s = await resp.json();
   state.snap = s;
   $("#deployment").textContent = `${s.state.deployment} (${s.state.mode})`;
   document.title = `Volta · ${s.state.deployment}`;
@@ -268,8 +280,10 @@ async function load() {
   state.pnlData = [[], [], [], []];
   s.pnl.points.forEach(pushPnl); renderPnl();
   if (Object.keys(s.surface).length) renderSurface(s.surface);
+  else $("#smiles").innerHTML = '<small id="no-chain">no option chain on this deployment (yet): the smile appears after the first fit</small>';
   s.alerts.slice().reverse().forEach((a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
   state.fills = s.fills;
+  return true;
 }
 
 function connect() {
@@ -289,4 +303,4 @@ function connect() {
   on("venue", (v) => logLine(v.status === "connected" ? "info" : "critical", `venue ${v.venue} ${v.status} ${v.reason || ""}`));
 }
 
-load().then(connect).catch((e) => { $("#conn").textContent = "error"; console.warn(e); });
+load().then((ok) => { if (ok) connect(); }).catch((e) => { $("#conn").textContent = "error"; console.warn(e); });
