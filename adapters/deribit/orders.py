@@ -36,7 +36,7 @@ from adapters.deribit.params import DeribitParams
 from adapters.live.jsonrpc import Refused, Unknown, Withdrawn
 from adapters.live.orders import OrderDesk
 from adapters.live.session import LiveSession
-from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
+from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
     CancelOrder,
@@ -45,7 +45,6 @@ from engine.model import (
     OrderCancelled,
     OrderFilled,
     OrderRejected,
-    OrderStatus,
     OrderStatusReport,
     SubmitOrder,
     VenueProtocolError,
@@ -91,7 +90,6 @@ class DeribitOrders:
         self.desk = OrderDesk(session, tracker, self._query, ack_timeout_s=params.ack_timeout_s,
                               by_instrument=True)
         self._deferred: dict[str, pv.OrderInfo] = {}
-        self._sent_gen: dict[str, int] = {}
 
     def unknown_orders(self) -> list[str]:
         return self.desk.unknown_orders()
@@ -120,7 +118,8 @@ class DeribitOrders:
             return
         try:
             result = await self._conn.rpc(method, params, timeout=self.params.ack_timeout_s,
-                                     on_wire=lambda: self._on_wire(coid),
+                                     on_wire=lambda: self.desk.on_wire(
+                                         coid, self._conn.connection_number),
                                      late=lambda msg: self._late_answer(cmd, msg),
                                      admit=lambda: self.desk.still_wanted(coid))
         except Unknown as exc:
@@ -142,12 +141,6 @@ class DeribitOrders:
         else:
             self.desk.reject(cmd.client_order_id, cmd.instrument_id,
                          f"{err.get('code')}: {err.get('message')}")
-
-    def _on_wire(self, coid: str) -> None:
-        t = self.tracker.get(coid)
-        if t is not None:
-            t.sent_ns = self._session.clock.now_ns()
-            self._sent_gen[coid] = self._conn.connection_number
 
     def _ack_lost(self, coid: str, why: str) -> None:
         if self.tracker.mark_lost(coid):
@@ -338,19 +331,11 @@ class DeribitOrders:
             _log.warning("deribit.query_failed", venue=self._session.venue, client_order_id=coid,
                          error=str(exc))
             return None
-        now = self._session.clock.now_ns()
         if not found:
-            if t is not None and t.state == UNKNOWN and self._sent_gen.get(coid, -1) != self._conn.connection_number:
+            if t is not None and self.desk.lost_with_connection(coid, self._conn.connection_number):
                 # The connection that carried the request is gone and the venue has no such
                 # order: it was never placed and can no longer be.
-                report = OrderStatusReport(client_order_id=coid, venue_order_id="",
-                                           instrument_id=iid, side=t.cmd.side,
-                                           status=str(OrderStatus.REJECTED), price=t.cmd.price,
-                                           quantity=t.cmd.quantity, filled=0.0,
-                                           avg_fill_price=0.0, ts_event=now, ts_recv=now)
-                self.desk.reject(coid, iid, "NOT_FOUND: the request never reached the venue")
-                self._session.publish(report)
-                return report
+                return self.desk.never_placed(t, "NOT_FOUND: the request never reached the venue")
             return None
         info = pv.parse_order(found[-1])
         t = self._tracked(coid, info.venue_order_id)

@@ -36,7 +36,7 @@ from adapters.derive.signing import ActionSigner
 from adapters.live.jsonrpc import Refused, Unknown, Withdrawn
 from adapters.live.orders import OrderDesk
 from adapters.live.session import LiveSession
-from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
+from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
     CancelOrder,
@@ -105,7 +105,6 @@ class DeriveOrders:
         self.desk = OrderDesk(session, tracker, self._query, ack_timeout_s=params.ack_timeout_s,
                               by_instrument=True)
         self._deferred: dict[str, pv.OrderInfo] = {}
-        self._sent_gen: dict[str, int] = {}
         self._replaced: set[str] = set()
 
     def unknown_orders(self) -> list[str]:
@@ -144,7 +143,8 @@ class DeriveOrders:
         try:
             result = await self._conn.rpc("private/order", params,
                                           timeout=self.params.ack_timeout_s,
-                                          on_wire=lambda: self._on_wire(coid),
+                                          on_wire=lambda: self.desk.on_wire(
+                                              coid, self._conn.connection_number),
                                           late=lambda msg: self._late_answer(cmd, msg),
                                           admit=lambda: self.desk.still_wanted(coid))
         except Unknown as exc:
@@ -170,12 +170,6 @@ class DeriveOrders:
             e = err if isinstance(err, dict) else {}
             self.desk.reject(cmd.client_order_id, cmd.instrument_id,
                              f"{e.get('code')}: {e.get('message')}")
-
-    def _on_wire(self, coid: str) -> None:
-        t = self.tracker.get(coid)
-        if t is not None:
-            t.sent_ns = self._session.clock.now_ns()
-            self._sent_gen[coid] = self._conn.connection_number
 
     def _on_result(self, result: Any) -> None:
         now = self._session.clock.now_ns()
@@ -387,17 +381,10 @@ class DeriveOrders:
             return None
         now = self._session.clock.now_ns()
         if not found:
-            if t is not None and t.state == UNKNOWN and \
-                    self._sent_gen.get(coid, -1) != self._conn.connection_number:
+            if t is not None and self.desk.lost_with_connection(coid, self._conn.connection_number):
                 # The connection that carried the request is gone and the venue has no such
                 # order: it was never placed and can no longer be.
-                report = OrderStatusReport(
-                    client_order_id=coid, venue_order_id="", instrument_id=iid, side=t.cmd.side,
-                    status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
-                    filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now)
-                self.desk.reject(coid, iid, "NOT_FOUND: the request never reached the venue")
-                self._session.publish(report)
-                return report
+                return self.desk.never_placed(t, "NOT_FOUND: the request never reached the venue")
             return None
         try:
             infos = [pv.parse_order(o) for o in found]

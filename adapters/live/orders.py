@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from adapters.live.session import LiveSession
-from adapters.live.tracker import SENDING, OrderTracker, Tracked
+from adapters.live.tracker import SENDING, UNKNOWN, OrderTracker, Tracked
 from engine.model import OrderRejected, OrderStatus, OrderStatusReport
 
 __all__ = ["WITHDRAWN", "OrderDesk", "StatusQuery"]
@@ -55,6 +55,7 @@ class OrderDesk:
         self.ack_timeout_s = ack_timeout_s
         self.recv_window_ms = recv_window_ms
         self.by_instrument = by_instrument
+        self._sent_on: dict[str, int] = {}
         """The venue's status query takes the instrument id (Deribit, OKX), not the symbol."""
 
     def emit(self, ev: Any) -> None:
@@ -94,15 +95,37 @@ class OrderDesk:
             if t is None or t.state != SENDING or t.sent_ns != 0:
                 continue
             stats["withdrawn"] = stats.get("withdrawn", 0) + 1
-            coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
-            self.reject(coid, iid, WITHDRAWN)
-            # The report settles the order whatever the engine's state (a cancel requested
-            # before any answer: PENDING_CANCEL, which an OrderRejected alone would restore).
-            now = self.session.clock.now_ns()
-            self.session.publish(OrderStatusReport(
-                client_order_id=coid, venue_order_id="", instrument_id=iid, side=t.cmd.side,
-                status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
-                filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now))
+            self.never_placed(t, WITHDRAWN)
+
+    def never_placed(self, t: Tracked, reason: str) -> OrderStatusReport:
+        """Settle an order the venue provably never placed (or will never place): an
+        ``OrderRejected``, then a REJECTED ``OrderStatusReport``, which settles the order
+        whatever the engine's state (a cancel requested before any answer: PENDING_CANCEL,
+        which an ``OrderRejected`` alone would restore)."""
+        coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
+        self.reject(coid, iid, reason)
+        now = self.session.clock.now_ns()
+        report = OrderStatusReport(
+            client_order_id=coid, venue_order_id="", instrument_id=iid, side=t.cmd.side,
+            status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
+            filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now)
+        self.session.publish(report)
+        return report
+
+    # -- connection-bound venues (Deribit, OKX, Derive): a request dies with its connection --
+    def on_wire(self, client_order_id: str, connection: int) -> None:
+        """The request of a new order went out on connection number ``connection``."""
+        t = self.tracker.get(client_order_id)
+        if t is not None:
+            t.sent_ns = self.session.clock.now_ns()
+            self._sent_on[client_order_id] = connection
+
+    def lost_with_connection(self, client_order_id: str, connection: int) -> bool:
+        """True when the order's fate is UNKNOWN and the connection that carried its request
+        is gone (we are on ``connection`` now): "not found" then proves "never placed"."""
+        t = self.tracker.get(client_order_id)
+        return t is not None and t.state == UNKNOWN and \
+            self._sent_on.get(client_order_id, -1) != connection
 
     def still_wanted(self, client_order_id: str) -> bool:
         """The order passed our rate limiter: False if it was withdrawn meanwhile."""

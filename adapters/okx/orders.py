@@ -30,7 +30,7 @@ import structlog
 
 from adapters.live.orders import OrderDesk
 from adapters.live.session import LiveSession
-from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
+from adapters.live.tracker import DONE, OrderTracker, Tracked
 from adapters.okx import private as pv
 from adapters.okx.params import OkxParams
 from adapters.okx.rest import OkxRest, Unknown
@@ -44,7 +44,6 @@ from engine.model import (
     OrderCancelled,
     OrderFilled,
     OrderRejected,
-    OrderStatus,
     OrderStatusReport,
     SubmitOrder,
     VenueProtocolError,
@@ -88,7 +87,6 @@ class OkxOrders:
         self._op_ids = itertools.count(1)
         self._cl: dict[str, str] = {}  # clOrdId -> client order id
         self._deferred: dict[str, pv.OkxOrder] = {}
-        self._sent_gen: dict[str, int] = {}
         self._dead_man_task: asyncio.Task[None] | None = None
 
     def unknown_orders(self) -> list[str]:
@@ -150,10 +148,7 @@ class OkxOrders:
             return
         self.pending[op_id] = (op, coid, iid)
         if op == "order":
-            t = self.tracker.get(coid)
-            if t is not None:
-                t.sent_ns = self._session.clock.now_ns()
-                self._sent_gen[coid] = self._link.connection_number
+            self.desk.on_wire(coid, self._link.connection_number)
             await asyncio.sleep(self.params.ack_timeout_s)
             if op_id in self.pending and self.tracker.mark_lost(coid):
                 self._session.stats["acks_unknown"] += 1
@@ -282,14 +277,8 @@ class OkxOrders:
         now = self._session.clock.now_ns()
         t = self.tracker.get(coid)
         if body.get("code") == pv.ORDER_NOT_FOUND:
-            if t is not None and t.state == UNKNOWN and self._sent_gen.get(coid, -1) != self._link.connection_number:
-                report = OrderStatusReport(client_order_id=coid, venue_order_id="", instrument_id=iid,
-                                           side=t.cmd.side, status=str(OrderStatus.REJECTED),
-                                           price=t.cmd.price, quantity=t.cmd.quantity, filled=0.0,
-                                           avg_fill_price=0.0, ts_event=now, ts_recv=now)
-                self.desk.reject(coid, iid, "NOT_FOUND: the request never reached the venue")
-                self._session.publish(report)
-                return report
+            if t is not None and self.desk.lost_with_connection(coid, self._link.connection_number):
+                return self.desk.never_placed(t, "NOT_FOUND: the request never reached the venue")
             return None
         if body.get("code") != "0" or not body.get("data"):
             _log.warning("okx.query_refused", venue=self._session.venue, code=body.get("code"))
