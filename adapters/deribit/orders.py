@@ -89,7 +89,6 @@ class DeribitOrders:
         self._conn = rpc
         self.desk = OrderDesk(session, tracker, self._query, ack_timeout_s=params.ack_timeout_s,
                               by_instrument=True)
-        self._deferred: dict[str, pv.OrderInfo] = {}
 
     def unknown_orders(self) -> list[str]:
         return self.desk.unknown_orders()
@@ -181,12 +180,8 @@ class DeribitOrders:
     def amend(self, cmd: AmendOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
         if t is None or not t.venue_order_id:
-            now = self._session.clock.now_ns()
-            ev = OrderRejected(client_order_id=cmd.client_order_id, instrument_id=cmd.instrument_id,
-                               reason="amend: order not acknowledged by the venue yet",
-                               ts_event=now, ts_recv=now)
-            if self.tracker.admit_request_reject(ev):
-                self._session.publish(ev)
+            self.desk.refuse_request(cmd.client_order_id, cmd.instrument_id,
+                                     "amend: order not acknowledged by the venue yet")
             return
         params: dict[str, Any] = {"order_id": t.venue_order_id,
                                   "amount": cmd.quantity if cmd.quantity is not None else t.quantity}
@@ -206,14 +201,8 @@ class DeribitOrders:
         self._on_result(result, self._session.clock.now_ns())
 
     def _request_refused(self, coid: str, iid: str, what: str, exc: Refused) -> None:
-        now = self._session.clock.now_ns()
-        ev = OrderRejected(client_order_id=coid, instrument_id=iid,
-                           reason=f"{what} refused {exc.code}: {exc.message}", ts_event=now,
-                           ts_recv=now)
-        if self.tracker.admit_request_reject(ev):
-            self._session.publish(ev)
-        else:
-            self._session.spawn(self._query(coid, iid))
+        self.desk.refuse_request(coid, iid, f"{what} refused {exc.code}: {exc.message}",
+                                 lambda: self._query(coid, iid))
 
     # ------------------------------------------------------------------ venue events
     def _tracked(self, coid: str, venue_order_id: str) -> Tracked | None:
@@ -258,21 +247,16 @@ class DeribitOrders:
 
     def _terminal(self, t: Tracked, info: pv.OrderInfo, ts_recv: int) -> None:
         coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
-        if info.state not in ("cancelled", "rejected"):
-            self._deferred.pop(coid, None)
-            return
-        if info.filled > t.filled + 1e-12:
-            self._deferred[coid] = info  # its fills are on their way (user.trades)
-            return
-        self._deferred.pop(coid, None)
         if info.state == "cancelled":
-            self.desk.emit(OrderCancelled(client_order_id=coid, instrument_id=iid,
-                                      reason=info.cancel_reason or "cancelled",
-                                      ts_event=info.ts_event, ts_recv=ts_recv))
+            self.desk.end(t, OrderCancelled(client_order_id=coid, instrument_id=iid,
+                                            reason=info.cancel_reason or "cancelled",
+                                            ts_event=info.ts_event, ts_recv=ts_recv), info.filled)
+        elif info.state == "rejected":
+            self.desk.end(t, OrderRejected(client_order_id=coid, instrument_id=iid,
+                                           reason=info.cancel_reason or "rejected by venue",
+                                           ts_event=info.ts_event, ts_recv=ts_recv), info.filled)
         else:
-            self.desk.emit(OrderRejected(client_order_id=coid, instrument_id=iid,
-                                     reason=info.cancel_reason or "rejected by venue",
-                                     ts_event=info.ts_event, ts_recv=ts_recv))
+            self.desk.working(t)
 
     def _fill_event(self, tr: pv.TradeInfo, t: Tracked | None, ts_recv: int) -> OrderFilled:
         if tr.order_state == "filled":
@@ -304,9 +288,7 @@ class DeribitOrders:
                                      instrument_id=t.cmd.instrument_id,
                                      ts_event=tr.ts_event, ts_recv=ts_recv))
         self.desk.emit(self._fill_event(tr, t, ts_recv))
-        held = self._deferred.get(t.cmd.client_order_id)
-        if held is not None:
-            self._terminal(t, held, ts_recv)
+        self.desk.fill_seen(t)
 
     # ------------------------------------------------------------------ queries
     def query_order(self, client_order_id: str, instrument_id: str) -> None:

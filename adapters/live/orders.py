@@ -26,12 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from adapters.live.session import LiveSession
 from adapters.live.tracker import SENDING, UNKNOWN, OrderTracker, Tracked
-from engine.model import OrderRejected, OrderStatus, OrderStatusReport
+from engine.model import (
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
+)
 
 __all__ = ["WITHDRAWN", "OrderDesk", "StatusQuery"]
 
@@ -56,6 +62,7 @@ class OrderDesk:
         self.recv_window_ms = recv_window_ms
         self.by_instrument = by_instrument
         self._sent_on: dict[str, int] = {}
+        self._held: dict[str, tuple[OrderCancelled | OrderExpired | OrderRejected, float]] = {}
         """The venue's status query takes the instrument id (Deribit, OKX), not the symbol."""
 
     def emit(self, ev: Any) -> None:
@@ -126,6 +133,42 @@ class OrderDesk:
         t = self.tracker.get(client_order_id)
         return t is not None and t.state == UNKNOWN and \
             self._sent_on.get(client_order_id, -1) != connection
+
+    # -- the end of an order and refused requests ------------------------------------------------
+    def end(self, t: Tracked, ev: OrderCancelled | OrderExpired | OrderRejected,
+            venue_filled: float) -> None:
+        """The venue says ``t`` ended with ``ev`` after filling ``venue_filled``. Published at
+        once if every fill the venue counted has reached us, else held until they have
+        (``fill_seen``): the engine never sees a fill after an order's end."""
+        coid = t.cmd.client_order_id
+        if venue_filled > t.filled + 1e-12:
+            self._held[coid] = (ev, venue_filled)  # its fills are on their way
+            return
+        self._held.pop(coid, None)
+        self.emit(ev)
+
+    def working(self, t: Tracked) -> None:
+        """The venue says ``t`` is working (an end held earlier is void)."""
+        self._held.pop(t.cmd.client_order_id, None)
+
+    def fill_seen(self, t: Tracked) -> None:
+        """A fill of ``t`` was published: release its end if it was waiting for it."""
+        held = self._held.get(t.cmd.client_order_id)
+        if held is not None:
+            self.end(t, *held)
+
+    def refuse_request(self, client_order_id: str, instrument_id: str, reason: str,
+                       query: Callable[[], Coroutine[Any, Any, Any]] | None = None) -> None:
+        """A cancel/amend refused (by the venue or by us): an ``OrderRejected`` for an order
+        known to be working (the engine restores it), else ``query()`` the venue, since only
+        its answer can tell what the refusal means."""
+        now = self.session.clock.now_ns()
+        ev = OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
+                           reason=reason, ts_event=now, ts_recv=now)
+        if self.tracker.admit_request_reject(ev):
+            self.session.publish(ev)
+        elif query is not None:
+            self.session.spawn(query())
 
     def still_wanted(self, client_order_id: str) -> bool:
         """The order passed our rate limiter: False if it was withdrawn meanwhile."""

@@ -86,7 +86,6 @@ class OkxOrders:
         self.pending: dict[str, tuple[str, str, str]] = {}  # op id -> (op, coid, iid)
         self._op_ids = itertools.count(1)
         self._cl: dict[str, str] = {}  # clOrdId -> client order id
-        self._deferred: dict[str, pv.OkxOrder] = {}
         self._dead_man_task: asyncio.Task[None] | None = None
 
     def unknown_orders(self) -> list[str]:
@@ -242,22 +241,16 @@ class OkxOrders:
                                side=t.cmd.side, price=price, quantity=size,
                                remaining=max(round(remaining, 12), 0.0), liquidity=liq, fee=fee,
                                fee_currency=fee_ccy, ts_event=ts_event, ts_recv=ts_recv))
-        held = self._deferred.get(t.cmd.client_order_id)
-        if held is not None:
-            self._terminal(t, held, ts_recv)
+        self.desk.fill_seen(t)
 
     def _terminal(self, t: Tracked, o: pv.OkxOrder, ts_recv: int) -> None:
-        coid = t.cmd.client_order_id
         if o.state not in pv.TERMINAL_STATES:
-            self._deferred.pop(coid, None)
+            self.desk.working(t)
             return
-        if o.filled > t.filled + 1e-12:
-            self._deferred[coid] = o  # its fills are not all here yet
-            return
-        self._deferred.pop(coid, None)
-        self.desk.emit(OrderCancelled(client_order_id=coid, instrument_id=t.cmd.instrument_id,
-                                  reason=f"cancelSource {o.cancel_source}" if o.cancel_source
-                                  else "canceled", ts_event=o.ts_event, ts_recv=ts_recv))
+        self.desk.end(t, OrderCancelled(
+            client_order_id=t.cmd.client_order_id, instrument_id=t.cmd.instrument_id,
+            reason=f"cancelSource {o.cancel_source}" if o.cancel_source else "canceled",
+            ts_event=o.ts_event, ts_recv=ts_recv), o.filled)
 
     # ------------------------------------------------------------------ queries
     def query_order(self, client_order_id: str, instrument_id: str) -> None:
