@@ -16,6 +16,7 @@ CODECS: dict[str, tuple[str, dict[str, Any]]] = {
     "deribit": ("adapters.deribit.codec:DeribitCodec", {}),
     "okx": ("adapters.okx.codec:OkxCodec", {}),
     "bybit": ("adapters.bybit.codec:BybitCodec", {}),
+    "derive": ("adapters.derive.codec:DeriveCodec", {}),
     "binance-spot": ("adapters.binance.codec:BinanceCodec", {"market": "spot"}),
     "binance-usdm": ("adapters.binance.codec:BinanceCodec", {"market": "usdm"}),
     "binance-coinm": ("adapters.binance.codec:BinanceCodec", {"market": "coinm"}),

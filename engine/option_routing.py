@@ -8,7 +8,10 @@ type); ``OptionRouter.route`` finds every listed instrument with that key whose 
 and turns each of its levels into common terms:
 
     size  (coins)          = contracts * contract_size
-    price (USD per coin)   = venue price / contract_size * (index if premium_in_coin else 1)
+    price (USD per coin)   = venue price * (index if premium_in_coin else 1)
+
+(an option's price is per coin of underlying on every venue, as ``Instrument`` defines it;
+only the contract differs: 1 coin on Deribit and Derive, ``ctVal * ctMult`` on OKX)
     net   (USD per coin)   = price + taker_fee * index   (buy; minus for a sell)
 
 (option fees on these venues are a fraction of the underlying's value, per coin). A coin-
@@ -183,7 +186,7 @@ class OptionRouter:
         levels = book.depth_asks(10_000) if side is Side.BUY else book.depth_bids(10_000)
         sign = 1.0 if side is Side.BUY else -1.0
         for price, contracts in levels:
-            net = price * usd / inst.contract_size + sign * fee_usd
+            net = price * usd + sign * fee_usd
             yield (net if side is Side.BUY else -net, inst.id, price, contracts)
 
     def route(self, parent_id: str, strategy_id: str, key: OptionKey, side: Side,

@@ -209,16 +209,8 @@ class BinanceOrders:
             if reply.code in pv.ORDER_NOT_FOUND and t is not None \
                     and self.tracker.never_placed(client_order_id, time.time_ns(), window_ns):
                 # The venue has no such order well after our deadline: it was never placed.
-                report = OrderStatusReport(
-                    client_order_id=client_order_id, venue_order_id="",
-                    instrument_id=t.cmd.instrument_id, side=t.cmd.side,
-                    status=str(OrderStatus.REJECTED), price=t.cmd.price,
-                    quantity=t.cmd.quantity, filled=0.0, avg_fill_price=0.0, ts_event=now,
-                    ts_recv=now)
-                self.desk.reject(client_order_id, t.cmd.instrument_id,
-                             f"not found at the venue: never placed ({reply.code})")
-                self._session.publish(report)
-                return report
+                return self.desk.never_placed(
+                    t, f"not found at the venue: never placed ({reply.code})")
             return None
         report = pv.order_report(reply.body, self.codec.instrument_id, now, self._session.venue)
         if t is not None:

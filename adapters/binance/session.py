@@ -204,14 +204,7 @@ class BinanceStreams:
         self._session.stream_closed(reason, "market data", "market_data")
 
     def _on_md_frame(self, data: str | bytes, ts_recv: int) -> None:
-        try:
-            events = self.codec.decode(data, ts_recv)
-        except VenueProtocolError:
-            self._session.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
-            return
-        publish = self._session.publish
-        for ev in events:
-            publish(ev)
+        self._session.publish_frame(self.codec.decode, data, ts_recv)  # depth: diffs only
 
     def request_resync(self, instrument_id: str) -> None:
         """Fetch a fresh REST snapshot (collapsed with one already in flight)."""

@@ -276,14 +276,7 @@ class BybitOrders:
         if not rows:
             window_ns = self.desk.receive_window_ns()
             if t is not None and self.tracker.never_placed(client_order_id, time.time_ns(), window_ns):
-                report = OrderStatusReport(
-                    client_order_id=client_order_id, venue_order_id="",
-                    instrument_id=t.cmd.instrument_id, side=t.cmd.side,
-                    status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
-                    filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now)
-                self.desk.reject(client_order_id, t.cmd.instrument_id, "not found at the venue: never placed")
-                self._session.publish(report)
-                return report
+                return self.desk.never_placed(t, "not found at the venue: never placed")
             return None
         report = pv.order_report(rows[0], self.iid, now, self._session.venue)
         # The events the report proves go first, so the report itself only confirms them.

@@ -36,7 +36,7 @@ from adapters.deribit.params import DeribitParams
 from adapters.live.jsonrpc import Refused, Unknown, Withdrawn
 from adapters.live.orders import OrderDesk
 from adapters.live.session import LiveSession
-from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
+from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
     CancelOrder,
@@ -45,7 +45,6 @@ from engine.model import (
     OrderCancelled,
     OrderFilled,
     OrderRejected,
-    OrderStatus,
     OrderStatusReport,
     SubmitOrder,
     VenueProtocolError,
@@ -90,8 +89,6 @@ class DeribitOrders:
         self._conn = rpc
         self.desk = OrderDesk(session, tracker, self._query, ack_timeout_s=params.ack_timeout_s,
                               by_instrument=True)
-        self._deferred: dict[str, pv.OrderInfo] = {}
-        self._sent_gen: dict[str, int] = {}
 
     def unknown_orders(self) -> list[str]:
         return self.desk.unknown_orders()
@@ -120,7 +117,8 @@ class DeribitOrders:
             return
         try:
             result = await self._conn.rpc(method, params, timeout=self.params.ack_timeout_s,
-                                     on_wire=lambda: self._on_wire(coid),
+                                     on_wire=lambda: self.desk.on_wire(
+                                         coid, self._conn.connection_number),
                                      late=lambda msg: self._late_answer(cmd, msg),
                                      admit=lambda: self.desk.still_wanted(coid))
         except Unknown as exc:
@@ -142,12 +140,6 @@ class DeribitOrders:
         else:
             self.desk.reject(cmd.client_order_id, cmd.instrument_id,
                          f"{err.get('code')}: {err.get('message')}")
-
-    def _on_wire(self, coid: str) -> None:
-        t = self.tracker.get(coid)
-        if t is not None:
-            t.sent_ns = self._session.clock.now_ns()
-            self._sent_gen[coid] = self._conn.connection_number
 
     def _ack_lost(self, coid: str, why: str) -> None:
         if self.tracker.mark_lost(coid):
@@ -188,12 +180,8 @@ class DeribitOrders:
     def amend(self, cmd: AmendOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
         if t is None or not t.venue_order_id:
-            now = self._session.clock.now_ns()
-            ev = OrderRejected(client_order_id=cmd.client_order_id, instrument_id=cmd.instrument_id,
-                               reason="amend: order not acknowledged by the venue yet",
-                               ts_event=now, ts_recv=now)
-            if self.tracker.admit_request_reject(ev):
-                self._session.publish(ev)
+            self.desk.refuse_request(cmd.client_order_id, cmd.instrument_id,
+                                     "amend: order not acknowledged by the venue yet")
             return
         params: dict[str, Any] = {"order_id": t.venue_order_id,
                                   "amount": cmd.quantity if cmd.quantity is not None else t.quantity}
@@ -213,14 +201,8 @@ class DeribitOrders:
         self._on_result(result, self._session.clock.now_ns())
 
     def _request_refused(self, coid: str, iid: str, what: str, exc: Refused) -> None:
-        now = self._session.clock.now_ns()
-        ev = OrderRejected(client_order_id=coid, instrument_id=iid,
-                           reason=f"{what} refused {exc.code}: {exc.message}", ts_event=now,
-                           ts_recv=now)
-        if self.tracker.admit_request_reject(ev):
-            self._session.publish(ev)
-        else:
-            self._session.spawn(self._query(coid, iid))
+        self.desk.refuse_request(coid, iid, f"{what} refused {exc.code}: {exc.message}",
+                                 lambda: self._query(coid, iid))
 
     # ------------------------------------------------------------------ venue events
     def _tracked(self, coid: str, venue_order_id: str) -> Tracked | None:
@@ -265,21 +247,16 @@ class DeribitOrders:
 
     def _terminal(self, t: Tracked, info: pv.OrderInfo, ts_recv: int) -> None:
         coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
-        if info.state not in ("cancelled", "rejected"):
-            self._deferred.pop(coid, None)
-            return
-        if info.filled > t.filled + 1e-12:
-            self._deferred[coid] = info  # its fills are on their way (user.trades)
-            return
-        self._deferred.pop(coid, None)
         if info.state == "cancelled":
-            self.desk.emit(OrderCancelled(client_order_id=coid, instrument_id=iid,
-                                      reason=info.cancel_reason or "cancelled",
-                                      ts_event=info.ts_event, ts_recv=ts_recv))
+            self.desk.end(t, OrderCancelled(client_order_id=coid, instrument_id=iid,
+                                            reason=info.cancel_reason or "cancelled",
+                                            ts_event=info.ts_event, ts_recv=ts_recv), info.filled)
+        elif info.state == "rejected":
+            self.desk.end(t, OrderRejected(client_order_id=coid, instrument_id=iid,
+                                           reason=info.cancel_reason or "rejected by venue",
+                                           ts_event=info.ts_event, ts_recv=ts_recv), info.filled)
         else:
-            self.desk.emit(OrderRejected(client_order_id=coid, instrument_id=iid,
-                                     reason=info.cancel_reason or "rejected by venue",
-                                     ts_event=info.ts_event, ts_recv=ts_recv))
+            self.desk.working(t)
 
     def _fill_event(self, tr: pv.TradeInfo, t: Tracked | None, ts_recv: int) -> OrderFilled:
         if tr.order_state == "filled":
@@ -311,9 +288,7 @@ class DeribitOrders:
                                      instrument_id=t.cmd.instrument_id,
                                      ts_event=tr.ts_event, ts_recv=ts_recv))
         self.desk.emit(self._fill_event(tr, t, ts_recv))
-        held = self._deferred.get(t.cmd.client_order_id)
-        if held is not None:
-            self._terminal(t, held, ts_recv)
+        self.desk.fill_seen(t)
 
     # ------------------------------------------------------------------ queries
     def query_order(self, client_order_id: str, instrument_id: str) -> None:
@@ -338,19 +313,11 @@ class DeribitOrders:
             _log.warning("deribit.query_failed", venue=self._session.venue, client_order_id=coid,
                          error=str(exc))
             return None
-        now = self._session.clock.now_ns()
         if not found:
-            if t is not None and t.state == UNKNOWN and self._sent_gen.get(coid, -1) != self._conn.connection_number:
+            if t is not None and self.desk.lost_with_connection(coid, self._conn.connection_number):
                 # The connection that carried the request is gone and the venue has no such
                 # order: it was never placed and can no longer be.
-                report = OrderStatusReport(client_order_id=coid, venue_order_id="",
-                                           instrument_id=iid, side=t.cmd.side,
-                                           status=str(OrderStatus.REJECTED), price=t.cmd.price,
-                                           quantity=t.cmd.quantity, filled=0.0,
-                                           avg_fill_price=0.0, ts_event=now, ts_recv=now)
-                self.desk.reject(coid, iid, "NOT_FOUND: the request never reached the venue")
-                self._session.publish(report)
-                return report
+                return self.desk.never_placed(t, "NOT_FOUND: the request never reached the venue")
             return None
         info = pv.parse_order(found[-1])
         t = self._tracked(coid, info.venue_order_id)

@@ -42,7 +42,6 @@ from adapters.live.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
 from engine.model import (
-    BookSnapshot,
     Instrument,
     VenueProtocolError,
     split_instrument_id,
@@ -276,16 +275,8 @@ class DeribitStreams:
     # ------------------------------------------------------------------ frames
     def _on_frame(self, data: str | bytes, ts_recv: int) -> None:
         codec = self.codec
-        try:
-            events = codec.decode(data, ts_recv)
-        except VenueProtocolError:
-            self._session.stats["malformed"] += 1  # a lost delta shows up as a gap on the next one
+        if not self._session.publish_frame(codec.decode, data, ts_recv):
             return
-        publish = self._session.publish
-        for ev in events:
-            if type(ev) is BookSnapshot:
-                self._on_snapshot(ev)
-            publish(ev)
         if codec.pending_test_request:
             self._session.stats["test_requests"] += 1
             self._send_codec([codec.encode_test()])
@@ -307,9 +298,6 @@ class DeribitStreams:
             self._rate_limited(err.method or "public/subscribe")
             if err.method.endswith("subscribe"):
                 self._session.resub_forget_all()  # let the integrity layer's next request resubscribe
-
-    def _on_snapshot(self, snap: BookSnapshot) -> None:
-        self._session.snapshot_arrived(snap.instrument_id.partition(":")[2])
 
     def _on_private(self, msg: dict[str, Any], ts_recv: int) -> None:
         if msg.get("id") is not None:

@@ -36,7 +36,7 @@ from adapters.derive.signing import ActionSigner
 from adapters.live.jsonrpc import Refused, Unknown, Withdrawn
 from adapters.live.orders import OrderDesk
 from adapters.live.session import LiveSession
-from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
+from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
     CancelOrder,
@@ -104,8 +104,6 @@ class DeriveOrders:
         self._nonces = pv.Nonces()
         self.desk = OrderDesk(session, tracker, self._query, ack_timeout_s=params.ack_timeout_s,
                               by_instrument=True)
-        self._deferred: dict[str, pv.OrderInfo] = {}
-        self._sent_gen: dict[str, int] = {}
         self._replaced: set[str] = set()
 
     def unknown_orders(self) -> list[str]:
@@ -144,7 +142,8 @@ class DeriveOrders:
         try:
             result = await self._conn.rpc("private/order", params,
                                           timeout=self.params.ack_timeout_s,
-                                          on_wire=lambda: self._on_wire(coid),
+                                          on_wire=lambda: self.desk.on_wire(
+                                              coid, self._conn.connection_number),
                                           late=lambda msg: self._late_answer(cmd, msg),
                                           admit=lambda: self.desk.still_wanted(coid))
         except Unknown as exc:
@@ -170,12 +169,6 @@ class DeriveOrders:
             e = err if isinstance(err, dict) else {}
             self.desk.reject(cmd.client_order_id, cmd.instrument_id,
                              f"{e.get('code')}: {e.get('message')}")
-
-    def _on_wire(self, coid: str) -> None:
-        t = self.tracker.get(coid)
-        if t is not None:
-            t.sent_ns = self._session.clock.now_ns()
-            self._sent_gen[coid] = self._conn.connection_number
 
     def _on_result(self, result: Any) -> None:
         now = self._session.clock.now_ns()
@@ -213,13 +206,9 @@ class DeriveOrders:
 
     def amend(self, cmd: AmendOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
-        now = self._session.clock.now_ns()
         if t is None or not t.venue_order_id:
-            ev = OrderRejected(client_order_id=cmd.client_order_id, instrument_id=cmd.instrument_id,
-                               reason="amend: order not acknowledged by the venue yet",
-                               ts_event=now, ts_recv=now)
-            if self.tracker.admit_request_reject(ev):
-                self._session.publish(ev)
+            self.desk.refuse_request(cmd.client_order_id, cmd.instrument_id,
+                                     "amend: order not acknowledged by the venue yet")
             return
         price = cmd.price if cmd.price is not None else t.price
         qty = cmd.quantity if cmd.quantity is not None else t.quantity
@@ -227,10 +216,7 @@ class DeriveOrders:
             params = self._signed(t.cmd, t.symbol, price=price, amount=qty,
                                   order_id_to_cancel=t.venue_order_id)
         except ValueError as exc:
-            ev = OrderRejected(client_order_id=cmd.client_order_id, instrument_id=cmd.instrument_id,
-                               reason=f"amend: {exc}", ts_event=now, ts_recv=now)
-            if self.tracker.admit_request_reject(ev):
-                self._session.publish(ev)
+            self.desk.refuse_request(cmd.client_order_id, cmd.instrument_id, f"amend: {exc}")
             return
         self._replaced.add(t.venue_order_id)
         self._session.spawn(self._send_replace(cmd, params), order=True)
@@ -255,14 +241,8 @@ class DeriveOrders:
         self._on_result(result)
 
     def _request_refused(self, coid: str, iid: str, what: str, exc: Refused) -> None:
-        now = self._session.clock.now_ns()
-        ev = OrderRejected(client_order_id=coid, instrument_id=iid,
-                           reason=f"{what} refused {exc.code}: {exc.message}", ts_event=now,
-                           ts_recv=now)
-        if self.tracker.admit_request_reject(ev):
-            self._session.publish(ev)
-        else:
-            self._session.spawn(self._query(coid, iid))
+        self.desk.refuse_request(coid, iid, f"{what} refused {exc.code}: {exc.message}",
+                                 lambda: self._query(coid, iid))
 
     # ------------------------------------------------------------------ venue events
     def _tracked(self, label: str, order_id: str) -> Tracked | None:
@@ -311,25 +291,22 @@ class DeriveOrders:
 
     def _terminal(self, t: Tracked, info: pv.OrderInfo, ts_recv: int) -> None:
         coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
-        if info.status not in ("cancelled", "expired", "rejected"):
-            self._deferred.pop(coid, None)
-            return
-        if info.filled > t.filled + 1e-12:
-            self._deferred[coid] = info  # its fills are on their way ({subaccount}.trades)
-            return
-        self._deferred.pop(coid, None)
         ts = info.ts_ms * _NS_PER_MS
+        ev: OrderCancelled | OrderExpired | OrderRejected
         if info.status == "cancelled":
-            self.desk.emit(OrderCancelled(client_order_id=coid, instrument_id=iid,
-                                          reason=info.cancel_reason or "cancelled",
-                                          ts_event=ts, ts_recv=ts_recv))
+            ev = OrderCancelled(client_order_id=coid, instrument_id=iid,
+                                reason=info.cancel_reason or "cancelled", ts_event=ts,
+                                ts_recv=ts_recv)
         elif info.status == "expired":
-            self.desk.emit(OrderExpired(client_order_id=coid, instrument_id=iid, ts_event=ts,
-                                        ts_recv=ts_recv))
+            ev = OrderExpired(client_order_id=coid, instrument_id=iid, ts_event=ts, ts_recv=ts_recv)
+        elif info.status == "rejected":
+            ev = OrderRejected(client_order_id=coid, instrument_id=iid,
+                               reason=info.cancel_reason or "rejected by venue", ts_event=ts,
+                               ts_recv=ts_recv)
         else:
-            self.desk.emit(OrderRejected(client_order_id=coid, instrument_id=iid,
-                                         reason=info.cancel_reason or "rejected by venue",
-                                         ts_event=ts, ts_recv=ts_recv))
+            self.desk.working(t)
+            return
+        self.desk.end(t, ev, info.filled)
 
     def _fill(self, tr: pv.TradeInfo, t: Tracked | None, ts_recv: int,
               remaining: float | None = None) -> OrderFilled:
@@ -359,9 +336,7 @@ class DeriveOrders:
                                          instrument_id=t.cmd.instrument_id,
                                          ts_event=tr.ts_ms * _NS_PER_MS, ts_recv=ts_recv))
         self.desk.emit(self._fill(tr, t, ts_recv))
-        held = self._deferred.get(t.cmd.client_order_id)
-        if held is not None:
-            self._terminal(t, held, ts_recv)
+        self.desk.fill_seen(t)
 
     # ------------------------------------------------------------------ queries
     def query_order(self, client_order_id: str, instrument_id: str) -> None:
@@ -387,17 +362,10 @@ class DeriveOrders:
             return None
         now = self._session.clock.now_ns()
         if not found:
-            if t is not None and t.state == UNKNOWN and \
-                    self._sent_gen.get(coid, -1) != self._conn.connection_number:
+            if t is not None and self.desk.lost_with_connection(coid, self._conn.connection_number):
                 # The connection that carried the request is gone and the venue has no such
                 # order: it was never placed and can no longer be.
-                report = OrderStatusReport(
-                    client_order_id=coid, venue_order_id="", instrument_id=iid, side=t.cmd.side,
-                    status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
-                    filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now)
-                self.desk.reject(coid, iid, "NOT_FOUND: the request never reached the venue")
-                self._session.publish(report)
-                return report
+                return self.desk.never_placed(t, "NOT_FOUND: the request never reached the venue")
             return None
         try:
             infos = [pv.parse_order(o) for o in found]

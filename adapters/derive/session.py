@@ -42,7 +42,7 @@ from adapters.ratelimit import RateLimiter
 from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
 from engine.config import ConfigError, ConfigProblem
 from engine.config.secrets import Secret
-from engine.model import BookSnapshot, VenueProtocolError, split_instrument_id
+from engine.model import VenueProtocolError, split_instrument_id
 
 __all__ = ["DeriveParams", "DeriveVenue"]
 
@@ -321,16 +321,8 @@ class DeriveStreams:
     def _on_frame(self, data: str | bytes, ts_recv: int) -> None:
         codec = self.codec
         stale = codec.stale
-        try:
-            events = codec.decode(data, ts_recv)
-        except VenueProtocolError:
-            self._session.stats["malformed"] += 1
+        if not self._session.publish_frame(codec.decode, data, ts_recv):
             return
-        publish = self._session.publish
-        for ev in events:
-            publish(ev)
-            if type(ev) is BookSnapshot:
-                self._session.snapshot_arrived(split_instrument_id(ev.instrument_id)[1])
         if codec.stale != stale:
             self._session.stats["stale_books"] += codec.stale - stale
         if codec.rpc is not None:

@@ -26,12 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from adapters.live.session import LiveSession
-from adapters.live.tracker import SENDING, OrderTracker, Tracked
-from engine.model import OrderRejected, OrderStatus, OrderStatusReport
+from adapters.live.tracker import SENDING, UNKNOWN, OrderTracker, Tracked
+from engine.model import (
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
+)
 
 __all__ = ["WITHDRAWN", "OrderDesk", "StatusQuery"]
 
@@ -55,6 +61,8 @@ class OrderDesk:
         self.ack_timeout_s = ack_timeout_s
         self.recv_window_ms = recv_window_ms
         self.by_instrument = by_instrument
+        self._sent_on: dict[str, int] = {}
+        self._held: dict[str, tuple[OrderCancelled | OrderExpired | OrderRejected, float]] = {}
         """The venue's status query takes the instrument id (Deribit, OKX), not the symbol."""
 
     def emit(self, ev: Any) -> None:
@@ -94,15 +102,73 @@ class OrderDesk:
             if t is None or t.state != SENDING or t.sent_ns != 0:
                 continue
             stats["withdrawn"] = stats.get("withdrawn", 0) + 1
-            coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
-            self.reject(coid, iid, WITHDRAWN)
-            # The report settles the order whatever the engine's state (a cancel requested
-            # before any answer: PENDING_CANCEL, which an OrderRejected alone would restore).
-            now = self.session.clock.now_ns()
-            self.session.publish(OrderStatusReport(
-                client_order_id=coid, venue_order_id="", instrument_id=iid, side=t.cmd.side,
-                status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
-                filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now))
+            self.never_placed(t, WITHDRAWN)
+
+    def never_placed(self, t: Tracked, reason: str) -> OrderStatusReport:
+        """Settle an order the venue provably never placed (or will never place): an
+        ``OrderRejected``, then a REJECTED ``OrderStatusReport``, which settles the order
+        whatever the engine's state (a cancel requested before any answer: PENDING_CANCEL,
+        which an ``OrderRejected`` alone would restore)."""
+        coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
+        self.reject(coid, iid, reason)
+        now = self.session.clock.now_ns()
+        report = OrderStatusReport(
+            client_order_id=coid, venue_order_id="", instrument_id=iid, side=t.cmd.side,
+            status=str(OrderStatus.REJECTED), price=t.cmd.price, quantity=t.cmd.quantity,
+            filled=0.0, avg_fill_price=0.0, ts_event=now, ts_recv=now)
+        self.session.publish(report)
+        return report
+
+    # -- connection-bound venues (Deribit, OKX, Derive): a request dies with its connection --
+    def on_wire(self, client_order_id: str, connection: int) -> None:
+        """The request of a new order went out on connection number ``connection``."""
+        t = self.tracker.get(client_order_id)
+        if t is not None:
+            t.sent_ns = self.session.clock.now_ns()
+            self._sent_on[client_order_id] = connection
+
+    def lost_with_connection(self, client_order_id: str, connection: int) -> bool:
+        """True when the order's fate is UNKNOWN and the connection that carried its request
+        is gone (we are on ``connection`` now): "not found" then proves "never placed"."""
+        t = self.tracker.get(client_order_id)
+        return t is not None and t.state == UNKNOWN and \
+            self._sent_on.get(client_order_id, -1) != connection
+
+    # -- the end of an order and refused requests ------------------------------------------------
+    def end(self, t: Tracked, ev: OrderCancelled | OrderExpired | OrderRejected,
+            venue_filled: float) -> None:
+        """The venue says ``t`` ended with ``ev`` after filling ``venue_filled``. Published at
+        once if every fill the venue counted has reached us, else held until they have
+        (``fill_seen``): the engine never sees a fill after an order's end."""
+        coid = t.cmd.client_order_id
+        if venue_filled > t.filled + 1e-12:
+            self._held[coid] = (ev, venue_filled)  # its fills are on their way
+            return
+        self._held.pop(coid, None)
+        self.emit(ev)
+
+    def working(self, t: Tracked) -> None:
+        """The venue says ``t`` is working (an end held earlier is void)."""
+        self._held.pop(t.cmd.client_order_id, None)
+
+    def fill_seen(self, t: Tracked) -> None:
+        """A fill of ``t`` was published: release its end if it was waiting for it."""
+        held = self._held.get(t.cmd.client_order_id)
+        if held is not None:
+            self.end(t, *held)
+
+    def refuse_request(self, client_order_id: str, instrument_id: str, reason: str,
+                       query: Callable[[], Coroutine[Any, Any, Any]] | None = None) -> None:
+        """A cancel/amend refused (by the venue or by us): an ``OrderRejected`` for an order
+        known to be working (the engine restores it), else ``query()`` the venue, since only
+        its answer can tell what the refusal means."""
+        now = self.session.clock.now_ns()
+        ev = OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
+                           reason=reason, ts_event=now, ts_recv=now)
+        if self.tracker.admit_request_reject(ev):
+            self.session.publish(ev)
+        elif query is not None:
+            self.session.spawn(query())
 
     def still_wanted(self, client_order_id: str) -> bool:
         """The order passed our rate limiter: False if it was withdrawn meanwhile."""

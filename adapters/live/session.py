@@ -15,6 +15,7 @@ each venue builds with an explicit constructor:
   never vanish); ``order`` tasks are the ones ``stop`` waits for.
 * status: ``status`` publishes ``VenueStatusChanged`` on the bus; ``stream_opened`` and
   ``stream_closed`` turn a stream's (re)connections and unexpected closes into it.
+* market data: ``publish_frame`` decodes a frame with the venue's codec and publishes it.
 * books: ``first_snapshots`` (one future per book, awaited by the venue's ``connect``),
   ``snapshot_arrived`` and the resubscription throttle (``resub_pending``/``resub_started``) of
   the venues that resync a book by resubscribing its channel (a second request inside
@@ -32,9 +33,12 @@ from typing import Any, Protocol
 
 from adapters.ws import CloseReason, ReconnectingWebSocket
 from engine.clock import Clock, LiveClock
-from engine.model import Instrument, VenueStatusChanged
+from engine.model import BookSnapshot, Instrument, VenueProtocolError, VenueStatusChanged
 
-__all__ = ["Closeable", "LiveSession", "Logger", "SessionHooks", "SessionParams"]
+__all__ = ["Closeable", "Decode", "LiveSession", "Logger", "SessionHooks", "SessionParams"]
+
+Decode = Callable[[str | bytes, int], list[Any]]
+"""A codec's ``decode(frame, ts_recv)``."""
 
 
 class SessionParams(Protocol):
@@ -184,6 +188,24 @@ class LiveSession:
         if reason is CloseReason.LOCAL_CLOSE:
             return False
         self.status("disconnected", f"{label}: {reason.value}", stream)
+        return True
+
+    # ------------------------------------------------------------------ market data
+    def publish_frame(self, decode: Decode, data: str | bytes, ts_recv: int) -> bool:
+        """Decode one market-data frame and publish its events in order; a ``BookSnapshot``
+        also ends its book's resync (``snapshot_arrived`` under the venue's symbol). False for
+        a malformed frame, counted in ``stats["malformed"]`` (a lost delta shows up as a gap
+        on the next one)."""
+        try:
+            events = decode(data, ts_recv)
+        except VenueProtocolError:
+            self.stats["malformed"] += 1
+            return False
+        publish = self.publish
+        for ev in events:
+            if type(ev) is BookSnapshot:
+                self.snapshot_arrived(ev.instrument_id.partition(":")[2])
+            publish(ev)
         return True
 
     # ------------------------------------------------------------------ books

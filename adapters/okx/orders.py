@@ -30,7 +30,7 @@ import structlog
 
 from adapters.live.orders import OrderDesk
 from adapters.live.session import LiveSession
-from adapters.live.tracker import DONE, UNKNOWN, OrderTracker, Tracked
+from adapters.live.tracker import DONE, OrderTracker, Tracked
 from adapters.okx import private as pv
 from adapters.okx.params import OkxParams
 from adapters.okx.rest import OkxRest, Unknown
@@ -44,7 +44,6 @@ from engine.model import (
     OrderCancelled,
     OrderFilled,
     OrderRejected,
-    OrderStatus,
     OrderStatusReport,
     SubmitOrder,
     VenueProtocolError,
@@ -87,8 +86,6 @@ class OkxOrders:
         self.pending: dict[str, tuple[str, str, str]] = {}  # op id -> (op, coid, iid)
         self._op_ids = itertools.count(1)
         self._cl: dict[str, str] = {}  # clOrdId -> client order id
-        self._deferred: dict[str, pv.OkxOrder] = {}
-        self._sent_gen: dict[str, int] = {}
         self._dead_man_task: asyncio.Task[None] | None = None
 
     def unknown_orders(self) -> list[str]:
@@ -150,10 +147,7 @@ class OkxOrders:
             return
         self.pending[op_id] = (op, coid, iid)
         if op == "order":
-            t = self.tracker.get(coid)
-            if t is not None:
-                t.sent_ns = self._session.clock.now_ns()
-                self._sent_gen[coid] = self._link.connection_number
+            self.desk.on_wire(coid, self._link.connection_number)
             await asyncio.sleep(self.params.ack_timeout_s)
             if op_id in self.pending and self.tracker.mark_lost(coid):
                 self._session.stats["acks_unknown"] += 1
@@ -247,22 +241,16 @@ class OkxOrders:
                                side=t.cmd.side, price=price, quantity=size,
                                remaining=max(round(remaining, 12), 0.0), liquidity=liq, fee=fee,
                                fee_currency=fee_ccy, ts_event=ts_event, ts_recv=ts_recv))
-        held = self._deferred.get(t.cmd.client_order_id)
-        if held is not None:
-            self._terminal(t, held, ts_recv)
+        self.desk.fill_seen(t)
 
     def _terminal(self, t: Tracked, o: pv.OkxOrder, ts_recv: int) -> None:
-        coid = t.cmd.client_order_id
         if o.state not in pv.TERMINAL_STATES:
-            self._deferred.pop(coid, None)
+            self.desk.working(t)
             return
-        if o.filled > t.filled + 1e-12:
-            self._deferred[coid] = o  # its fills are not all here yet
-            return
-        self._deferred.pop(coid, None)
-        self.desk.emit(OrderCancelled(client_order_id=coid, instrument_id=t.cmd.instrument_id,
-                                  reason=f"cancelSource {o.cancel_source}" if o.cancel_source
-                                  else "canceled", ts_event=o.ts_event, ts_recv=ts_recv))
+        self.desk.end(t, OrderCancelled(
+            client_order_id=t.cmd.client_order_id, instrument_id=t.cmd.instrument_id,
+            reason=f"cancelSource {o.cancel_source}" if o.cancel_source else "canceled",
+            ts_event=o.ts_event, ts_recv=ts_recv), o.filled)
 
     # ------------------------------------------------------------------ queries
     def query_order(self, client_order_id: str, instrument_id: str) -> None:
@@ -282,14 +270,8 @@ class OkxOrders:
         now = self._session.clock.now_ns()
         t = self.tracker.get(coid)
         if body.get("code") == pv.ORDER_NOT_FOUND:
-            if t is not None and t.state == UNKNOWN and self._sent_gen.get(coid, -1) != self._link.connection_number:
-                report = OrderStatusReport(client_order_id=coid, venue_order_id="", instrument_id=iid,
-                                           side=t.cmd.side, status=str(OrderStatus.REJECTED),
-                                           price=t.cmd.price, quantity=t.cmd.quantity, filled=0.0,
-                                           avg_fill_price=0.0, ts_event=now, ts_recv=now)
-                self.desk.reject(coid, iid, "NOT_FOUND: the request never reached the venue")
-                self._session.publish(report)
-                return report
+            if t is not None and self.desk.lost_with_connection(coid, self._link.connection_number):
+                return self.desk.never_placed(t, "NOT_FOUND: the request never reached the venue")
             return None
         if body.get("code") != "0" or not body.get("data"):
             _log.warning("okx.query_refused", venue=self._session.venue, code=body.get("code"))

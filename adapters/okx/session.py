@@ -42,7 +42,6 @@ from adapters.okx.rest import OkxRest, Unknown
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
 from engine.model import (
-    BookSnapshot,
     Instrument,
     PositionReport,
     VenueProtocolError,
@@ -224,16 +223,8 @@ class OkxStreams:
 
     def _on_md_frame(self, data: str | bytes, ts_recv: int) -> None:
         codec = self.codec
-        try:
-            events = codec.decode(data, ts_recv)
-        except VenueProtocolError:
-            self._session.stats["malformed"] += 1  # a lost update shows up as a gap on the next one
+        if not self._session.publish_frame(codec.decode, data, ts_recv):
             return
-        publish = self._session.publish
-        for ev in events:
-            if type(ev) is BookSnapshot:
-                self._on_snapshot(ev)
-            publish(ev)
         if codec.error_count != self._seen_errors:
             self._seen_errors = codec.error_count
             err = codec.last_error
@@ -246,9 +237,6 @@ class OkxStreams:
     def rate_limited(self, what: str) -> None:
         self._session.stats["rate_limited"] += 1
         self._session.status("rate_limited", f"{what}: 50011 Too Many Requests")
-
-    def _on_snapshot(self, snap: BookSnapshot) -> None:
-        self._session.snapshot_arrived(snap.instrument_id.partition(":")[2])
 
     def request_resync(self, instrument_id: str) -> None:
         """Resubscribe the book channel: OKX answers with a fresh snapshot."""

@@ -151,3 +151,15 @@ def test_nan_fields_stay_unknown() -> None:
     summary = next(e for e in ev if isinstance(e, OptionSummary))
     assert summary.mark_iv == 0.5 and math.isnan(summary.delta) and math.isnan(summary.mark_price)
 
+
+
+def test_the_codec_is_registered_for_record_and_replay() -> None:
+    from adapters import registry
+    codec = registry.create_codec("derive")
+    frame = (b'{"method":"subscription","params":{"channel":"orderbook.ETH-PERP.1.20","data":'
+             b'{"instrument_name":"ETH-PERP","publish_id":7,"timestamp":1,'
+             b'"bids":[["3000.1","2"]],"asks":[["3000.2","1.5"]]}}}')
+    (snap,) = codec.decode(frame, 5)
+    assert (snap.instrument_id, snap.seq, snap.bids, snap.asks) == (
+        "derive:ETH-PERP", 7, ((3000.1, 2.0),), ((3000.2, 1.5),))
+    assert codec.decode(frame, 6) == [] and codec.stale == 1  # the same publish_id again

@@ -134,3 +134,43 @@ def test_an_unpriced_coin_premium_venue_is_left_out_not_priced_at_zero() -> None
     p = r.route("p", "t", option_key(inst), Side.BUY, 1.0, lambda: "c")  # type: ignore[arg-type]
     assert p.children == [] and p.unplaced == 1.0 and "unpriced" in p.excluded[inst.id]
     assert p.state == "unfilled" and math.isnan(p.avg_price_usd)
+
+
+def test_contract_sizes_and_premium_currencies_are_normalised_per_coin() -> None:
+    """OKX-style 0.01-coin contracts with a coin premium against a 1-coin USDC-premium
+    listing: the cheaper per coin (net of fees) is taken first, in whole lots of each venue."""
+    from engine.model import BookStatus, Instrument, InstrumentKind
+    from engine.option_routing import OptionRouter
+
+    def opt(venue: str, coin_premium: bool, size: float, lot: float) -> Instrument:
+        return Instrument(venue=venue, symbol="X", kind=InstrumentKind.OPTION, base="BTC",
+                          quote="USD", settle="BTC" if coin_premium else "USDC",
+                          contract_size=size, tick_size=0.0001, lot_size=lot, min_size=lot,
+                          underlying="BTC-USD", expiry_ns=10**18, strike=50_000.0,
+                          option_type=OptionType.CALL, premium_in_coin=coin_premium,
+                          taker_fee=0.0003)
+
+    okx, dv = opt("okx", True, 0.01, 1.0), opt("derive", False, 1.0, 0.01)
+
+    class Book:
+        status = BookStatus.LIVE
+
+        def __init__(self, asks: list[tuple[float, float]]) -> None:
+            self.asks = asks
+
+        def depth_asks(self, n: int) -> list[tuple[float, float]]:
+            return self.asks
+
+    # OKX: 0.05 BTC per coin = 3000 USD at 60 000, 100 contracts = 1 coin;
+    # Derive: 3010 USDC per coin, 5 coins. Fees are equal (0.0003 * 60 000 = 18 USD per coin).
+    books = {okx.id: Book([(0.05, 100.0)]), dv.id: Book([(3010.0, 5.0)])}
+    sent: list[object] = []
+    r = OptionRouter({okx.id: okx, dv.id: dv}, books.get, lambda cmd: sent.append(cmd),  # type: ignore[arg-type,func-returns-value]
+                     lambda coid: None, lambda asset: 60_000.0 if asset == "BTC" else math.nan,
+                     lambda: 0)
+    ids = iter(["c1", "c2"])
+    p = r.route("p", "t", option_key(okx), Side.BUY, 1.5, lambda: next(ids))  # type: ignore[arg-type]
+    by_iid = {c.instrument_id: c for c in sent}  # type: ignore[attr-defined]
+    assert by_iid[okx.id].quantity == 100.0 and by_iid[okx.id].price == 0.05  # all of OKX: 1 coin
+    assert by_iid[dv.id].quantity == 0.5 and by_iid[dv.id].price == 3010.0    # the rest: 0.5 coin
+    assert p.unplaced == pytest.approx(0.0) and p.children == ["c1", "c2"]
