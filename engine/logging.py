@@ -110,7 +110,8 @@ class _Sink:
     earlier ``configure_logging`` write to the stream of the latest one."""
 
     def __init__(self) -> None:
-        self.stream: IO[str] = sys.stderr
+        self.stream: IO[str] | None = None
+        """None: whatever ``sys.stderr`` is at each write (a test harness swaps and closes it)."""
         self.lock = threading.Lock()
 
 
@@ -127,8 +128,9 @@ class _SinkLogger:
 
     def msg(self, message: str) -> None:
         with _sink.lock:
-            _sink.stream.write(message + "\n")
-            _sink.stream.flush()
+            stream = _sink.stream if _sink.stream is not None else sys.stderr
+            stream.write(message + "\n")
+            stream.flush()
 
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
@@ -258,7 +260,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: IO[str] | 
 
     structlog.reset_defaults()
     _processors[:] = chain
-    _sink.stream = out
+    _sink.stream = stream  # None: sys.stderr as it is at each write
     structlog.configure(
         processors=_processors,
         wrapper_class=structlog.make_filtering_bound_logger(levelno),
