@@ -51,7 +51,8 @@ def _deribit(text: str | bytes) -> list[Any]:
     if isinstance(result, dict):
         if "order" in result:
             out.append(parse_order(result["order"]))
-        for trade in result.get("trades") or []:
+        trades = result.get("trades")
+        for trade in trades if isinstance(trades, list) else []:  # the session's shape check
             out.append(parse_trade(trade))
     return out
 
