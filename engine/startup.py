@@ -30,6 +30,9 @@ log = structlog.get_logger("volta.startup")
 __all__ = ["VenueStartFailed", "VenueStarter", "describe_start_failure"]
 
 
+STILL_CONNECTING = "not connected yet when the run ended (still trying)"
+
+
 class VenueStartFailed(Exception):
     """Raised by ``start_all`` with ``fail_fast``: one line per venue that did not start."""
 
@@ -74,6 +77,8 @@ class VenueStarter:
         """Venue → why it is not started (empty once every venue is up)."""
         self.attempts: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.pending: set[str] = set()
+        """Venues whose first start attempt has not finished yet."""
 
     @staticmethod
     def source(venue: str) -> str:
@@ -92,19 +97,18 @@ class VenueStarter:
 
     async def start_all(self, adapters: list[VenueAdapter], fail_fast: bool = False) -> list[VenueAdapter]:
         """Start every venue concurrently; returns the ones that started (in the given order)."""
-        pending = {a.venue for a in adapters}
+        self.pending = {a.venue for a in adapters}
 
         async def first(adapter: VenueAdapter) -> str | None:
             why = await self._attempt(adapter)
-            pending.discard(adapter.venue)
+            self.pending.discard(adapter.venue)
             return why
 
         try:
             results = await asyncio.gather(*(first(a) for a in adapters))
         except asyncio.CancelledError:  # the run ended (duration, signal) during the start
-            for venue in sorted(pending):
-                log.error("venue_unavailable", venue=venue,
-                          error="not connected yet when the run ended (still trying)")
+            for venue in sorted(self.pending):
+                log.error("venue_unavailable", venue=venue, error=STILL_CONNECTING)
             raise
         failures = {a.venue: why for a, why in zip(adapters, results, strict=True) if why is not None}
         if failures and fail_fast:

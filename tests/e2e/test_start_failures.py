@@ -155,3 +155,13 @@ async def test_venue_that_comes_up_later_is_released(tmp_path: Path) -> None:
     assert "venue_reconciled" in names[:up]  # reconciled before its hold is released
     after = [e for e in events[up:] if e["event"] == "status"]
     assert after and after[0]["state"] == "active" and "holds" not in after[0]  # no hold left
+
+
+async def test_fail_fast_when_the_run_ends_while_connecting(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, _free_port(), SECRET, start_timeout_s=60.0)
+    rc, out, elapsed = await _volta("run", str(cfg), "--duration", "2", "--fail-fast")
+    assert rc == 3, out
+    assert elapsed < 2 + 8.0 and "Traceback" not in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("volta run:")]
+    assert lines == ["volta run: venue deribit did not start: not connected yet when the run "
+                     "ended (still trying)"]
