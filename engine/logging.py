@@ -111,8 +111,7 @@ class _Sink:
 
     def __init__(self) -> None:
         self.stream: IO[str] | None = None
-        """None: whatever ``sys.stderr`` is at the time of the write (it may be replaced, e.g.
-        by a test harness, after logging was configured; a stream bound early may be closed)."""
+        """None: whatever ``sys.stderr`` is at each write (a test harness swaps and closes it)."""
         self.lock = threading.Lock()
 
 
@@ -273,7 +272,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: IO[str] | 
 
     structlog.reset_defaults()
     _processors[:] = chain
-    _sink.stream = stream
+    _sink.stream = stream  # None: sys.stderr as it is at each write
     structlog.configure(
         processors=_processors,
         wrapper_class=structlog.make_filtering_bound_logger(levelno),

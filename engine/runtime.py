@@ -35,7 +35,7 @@ from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimit
 from engine.accounts import account_book
 from engine.funding import FundingEngine
 from engine.risk.underlyings import canonical_keys, check_known
-from engine.startup import VenueStarter
+from engine.startup import STILL_CONNECTING, VenueStarter, VenueStartFailed
 from engine.status import status_fields, status_line
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
@@ -375,6 +375,8 @@ async def _serve(node: Node, duration_s: float | None) -> None:
             stopping.cancel()
             log.info("stop_requested", reason="signal" if stop.is_set() else "duration",
                      seconds=duration_s, during="start")
+            if node.fail_fast and node.starter is not None and node.starter.pending:
+                raise VenueStartFailed({v: STILL_CONNECTING for v in sorted(node.starter.pending)})
             return
         starting.result()  # VenueStartFailed (fail fast) ends the run here
         async with asyncio.TaskGroup() as tg:

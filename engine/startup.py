@@ -4,7 +4,7 @@ start does not end the run.
 Theory of operation. ``VenueStarter.start_all`` starts every venue concurrently, each attempt
 bounded by the venue's own ``start_timeout_s``. A venue whose first attempt fails is reported
 in exactly one log line (``venue_unavailable``: the venue, what went wrong in words, when the
-next attempt is) and the risk gate gets a ``venue:<name>`` hold, so trading stays HALTED. A
+next attempt is) and the risk gate gets a ``venue_start:<name>`` hold, so trading stays HALTED. A
 background task then retries the start with exponential backoff (``backoff_base_s`` doubling up
 to ``backoff_cap_s``); when an attempt succeeds the venue's instruments are registered, the
 venue is reconciled (fills first, like any reconnection) and only then is its hold released.
@@ -28,6 +28,9 @@ from engine.venue import VenueAdapter
 log = structlog.get_logger("volta.startup")
 
 __all__ = ["VenueStartFailed", "VenueStarter", "describe_start_failure"]
+
+
+STILL_CONNECTING = "not connected yet when the run ended (still trying)"
 
 
 class VenueStartFailed(Exception):
@@ -74,10 +77,12 @@ class VenueStarter:
         """Venue → why it is not started (empty once every venue is up)."""
         self.attempts: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.pending: set[str] = set()
+        """Venues whose first start attempt has not finished yet."""
 
     @staticmethod
     def source(venue: str) -> str:
-        return f"venue:{venue}"
+        return f"venue_start:{venue}"  # not "venue:<name>": the kill switch's disconnect hold
 
     async def _attempt(self, adapter: VenueAdapter) -> str | None:
         """One start attempt; None on success, else the reason in words."""
@@ -92,19 +97,18 @@ class VenueStarter:
 
     async def start_all(self, adapters: list[VenueAdapter], fail_fast: bool = False) -> list[VenueAdapter]:
         """Start every venue concurrently; returns the ones that started (in the given order)."""
-        pending = {a.venue for a in adapters}
+        self.pending = {a.venue for a in adapters}
 
         async def first(adapter: VenueAdapter) -> str | None:
             why = await self._attempt(adapter)
-            pending.discard(adapter.venue)
+            self.pending.discard(adapter.venue)
             return why
 
         try:
             results = await asyncio.gather(*(first(a) for a in adapters))
         except asyncio.CancelledError:  # the run ended (duration, signal) during the start
-            for venue in sorted(pending):
-                log.error("venue_unavailable", venue=venue,
-                          error="not connected yet when the run ended (still trying)")
+            for venue in sorted(self.pending):
+                log.error("venue_unavailable", venue=venue, error=STILL_CONNECTING)
             raise
         failures = {a.venue: why for a, why in zip(adapters, results, strict=True) if why is not None}
         if failures and fail_fast:

@@ -194,3 +194,17 @@ def test_kill_switch_line_keeps_its_level() -> None:
     kernel.killswitch.trip(2, "test", "operator")
     (line,) = [ln for ln in json_lines(buf) if ln["event"] == "kill_switch"]
     assert line["level"] == "warning" and line["kill_level"] == 2 and line["name"] == "cancel_all"
+
+
+def test_default_stream_follows_sys_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loggers cached under a configuration for stderr write to the stderr of each moment:
+    a stream a test harness installed and closed since is never written to."""
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    configure_logging("info", "json")
+    log = get_logger("volta.test")
+    log.info("one")
+    first.close()
+    monkeypatch.setattr("sys.stderr", second)
+    log.info("two")
+    assert [line["event"] for line in json_lines(second)] == ["two"]

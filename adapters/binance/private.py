@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -160,6 +161,18 @@ def _f(value: Any) -> float:
     return float(value)
 
 
+def _fill_num(value: Any, field: str) -> float:
+    """A fill's price or quantity: a decimal string (or number) that is finite and positive;
+    anything else (``false``, ``"NaN"``, ``"1e400"``, ``"0"``) is a malformed frame, never a
+    fill of nothing at no price. Raises ``ValueError`` (turned into the protocol error)."""
+    if value.__class__ not in (str, int, float):
+        raise ValueError(f"{field} is not a decimal: {value!r}")
+    x = float(value)
+    if not (math.isfinite(x) and x > 0.0):
+        raise ValueError(f"{field} must be a positive finite number, got {value!r}")
+    return x
+
+
 def order_report(row: Mapping[str, Any], iid_of: Callable[[str], str], ts_recv: int,
                  venue: str) -> OrderStatusReport:
     """A REST order row (``GET /fapi/v1/order``, ``openOrders``, order responses)."""
@@ -261,8 +274,8 @@ class UserStreamDecoder:
             fee = _f(o.get("n"))
             fill = OrderFilled(
                 client_order_id=coid, venue_order_id=str(o["i"]), instrument_id=iid,
-                trade_id=str(o["t"]), side=_SIDES[o["S"]], price=float(o["L"]),
-                quantity=float(o["l"]), remaining=max(qty - float(o["z"]), 0.0),
+                trade_id=str(o["t"]), side=_SIDES[o["S"]], price=_fill_num(o["L"], "L"),
+                quantity=_fill_num(o["l"], "l"), remaining=max(qty - float(o["z"]), 0.0),
                 liquidity=Liquidity.MAKER if o.get("m") else Liquidity.TAKER, fee=fee,
                 fee_currency=str(o.get("N") or ""), ts_event=ts, ts_recv=ts_recv)
             return [fill]

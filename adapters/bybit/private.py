@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -159,6 +160,18 @@ def _f(value: Any) -> float:
     return float(value)
 
 
+def _fill_num(value: Any, field: str) -> float:
+    """A fill's price or quantity: a decimal string (or number) that is finite and positive;
+    anything else (``false``, ``"NaN"``, ``"1e400"``, ``"0"``) is a malformed frame, never a
+    fill of nothing at no price. Raises ``ValueError`` (turned into the protocol error)."""
+    if value.__class__ not in (str, int, float):
+        raise ValueError(f"{field} is not a decimal: {value!r}")
+    x = float(value)
+    if not (math.isfinite(x) and x > 0.0):
+        raise ValueError(f"{field} must be a positive finite number, got {value!r}")
+    return x
+
+
 def order_report(row: Mapping[str, Any], iid_of: Callable[[str], str], ts_recv: int,
                  venue: str) -> OrderStatusReport:
     """An ``order`` topic row or a ``/v5/order/realtime`` row."""
@@ -187,7 +200,8 @@ def execution(row: Mapping[str, Any], iid_of: Callable[[str], str], fee_ccy: str
         return OrderFilled(
             client_order_id=str(row.get("orderLinkId") or ""), venue_order_id=str(row["orderId"]),
             instrument_id=iid_of(row["symbol"]), trade_id=str(row["execId"]),
-            side=_SIDES[row["side"]], price=float(row["execPrice"]), quantity=float(row["execQty"]),
+            side=_SIDES[row["side"]], price=_fill_num(row["execPrice"], "execPrice"),
+            quantity=_fill_num(row["execQty"], "execQty"),
             remaining=_f(row.get("leavesQty")),
             liquidity=Liquidity.MAKER if row.get("isMaker") else Liquidity.TAKER,
             fee=_f(row.get("execFee")), fee_currency=str(row.get("feeCurrency") or fee_ccy),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -62,7 +63,10 @@ def _f(v: Any) -> float:
         return 0.0
     if v.__class__ is not str:
         raise _bad(f"expected a decimal string, got {v!r}")
-    return float(v)
+    x = float(v)
+    if not math.isfinite(x):  # "NaN", "inf", "1e400": never a venue's decimal
+        raise _bad(f"expected a finite decimal, got {v!r}")
+    return x
 
 
 def _ms(v: Any) -> int:

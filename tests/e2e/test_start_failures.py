@@ -95,7 +95,7 @@ async def test_refused_credentials_stay_halted_retry_and_exit_0(tmp_path: Path) 
     assert len(retries) >= 1  # retried after 1 s, then 2 s: backoff
     statuses = [e for e in events if e["event"] == "status"]
     assert statuses and all(s["state"] == "halted" for s in statuses)
-    assert all("venue:deribit" in s["holds"] for s in statuses)
+    assert all("venue_start:deribit" in s["holds"] for s in statuses)
     assert elapsed < 3.5 + 8.0
 
 
@@ -132,17 +132,36 @@ async def test_fail_fast_one_line_exit_3(tmp_path: Path) -> None:
 async def test_venue_that_comes_up_later_is_released(tmp_path: Path) -> None:
     port = _free_port()
     cfg = _config(tmp_path, port, "fake-secret", kill_switch=False, start_timeout_s=0.5)
-    run = asyncio.ensure_future(_volta("run", str(cfg), "--duration", "7"))
-    await asyncio.sleep(2.0)  # the first attempt (0.5 s) failed; retries at +1 s, +2 s, +4 s
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "engine", "run", str(cfg), "--duration", "12", cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    seen: list[bytes] = []
+    async with asyncio.timeout(60):  # the venue is down until its first failure is reported
+        while not any(b'"venue_unavailable"' in line for line in seen):
+            line = await proc.stdout.readline()
+            assert line, b"".join(seen).decode()
+            seen.append(line)
     async with DeribitFake(("BTC-PERPETUAL",), seed=3, step_s=0.05, port=port):
-        rc, out, _ = await run
-    assert rc == 0, out
+        rest, _ = await asyncio.wait_for(proc.communicate(), 60)
+    out = (b"".join(seen) + rest).decode()
+    assert proc.returncode == 0, out
     assert "Traceback" not in out
     events = _events(out)
     names = [e["event"] for e in events]
     assert names.count("venue_unavailable") == 1
-    assert "venue_available" in names
+    assert "venue_available" in names  # retried after 1 s, 2 s, 4 s: within the 12 s
     up = names.index("venue_available")
     assert "venue_reconciled" in names[:up]  # reconciled before its hold is released
     after = [e for e in events[up:] if e["event"] == "status"]
     assert after and after[0]["state"] == "active" and "holds" not in after[0]  # no hold left
+
+
+async def test_fail_fast_when_the_run_ends_while_connecting(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, _free_port(), SECRET, start_timeout_s=60.0)
+    rc, out, elapsed = await _volta("run", str(cfg), "--duration", "2", "--fail-fast")
+    assert rc == 3, out
+    assert elapsed < 2 + 8.0 and "Traceback" not in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("volta run:")]
+    assert lines == ["volta run: venue deribit did not start: not connected yet when the run "
+                     "ended (still trying)"]
