@@ -2,7 +2,7 @@
 
 Black-76 on the forward is the core model; Black-Scholes with carry, inverse (coin-margined)
 options, implied volatility, SVI smiles and a total-variance surface are built on top.
-Conventions and sources are in each module's docstring and in docs/options.md.
+Conventions and sources are in each module's docstring and in docs/units.md.
 Scalar ``*_scalar`` functions are numba ``@njit`` entry points usable from other njit code.
 """
 

@@ -1,6 +1,6 @@
 """Inverse (coin-margined) options as Deribit and OKX list them.
 
-Conventions and sources (see docs/options.md):
+Conventions and sources (see docs/units.md):
 
 * premium in coin c = V_usd / F where V_usd is the Black-76 value on the forward F (Deribit
   support article "Inverse Options"; the displayed IV "uses the forward, rather than the index");

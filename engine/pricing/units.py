@@ -2,7 +2,7 @@
 
 Desk/venue conventions: vega per vol point (1% = 0.01 of vol) and theta per calendar day on a
 365-day year, as shown by Deribit and OKX and as used by py_vollib's analytical Greeks (vega x 0.01,
-theta / 365); see docs/options.md. Rho per 1% of rate is likewise rho / 100.
+theta / 365); see docs/units.md. Rho per 1% of rate is likewise rho / 100.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Shared helpers for the pricing tests: a 60-digit Black-76 reference built on ``decimal``.
 
 QuantLib's double-precision price loses relative accuracy far out of the money (it evaluates
-F N(d1) - K N(d2) directly, see docs/options.md), so an independent high-precision reference is
+F N(d1) - K N(d2) directly, see docs/units.md), so an independent high-precision reference is
 needed to test relative accuracy there. mpmath is not a project dependency, hence ``decimal``.
 """
 
