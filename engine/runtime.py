@@ -133,6 +133,7 @@ class Node:
     """A venue that does not start ends the run (``VenueStartFailed``) instead of being retried."""
     starter: VenueStarter | None = None
     opened: bool = False
+    warmed: bool = False
     _tasks: set[Any] = field(default_factory=set)
     _reconciling: set[str] = field(default_factory=set)
     cluster_service: Any = None  # cluster.node:NodeService when [cluster] deploys a node
@@ -141,12 +142,20 @@ class Node:
     def clock(self) -> Clock:
         return self.kernel.clock
 
+    def warm(self) -> None:
+        """Compile or load every Numba kernel the node uses (engine/warmup.py): nothing may
+        compile once a venue is LIVE. Done once; ``volta run`` does it before its duration
+        starts counting, so a cold cache does not eat into the run."""
+        if self.warmed:
+            return
+        seconds = warm_kernels(self.clock.now_ns(), self.config.pricing.rate)
+        self.warmed = True
+        log.info("kernels_ready", seconds=round(seconds, 3), cached_in_process=seconds == 0.0)
+
     async def start(self) -> None:
         k = self.kernel
         self.opened = True  # from here on ``stop`` has something to close
-        # Compiled code first: nothing may compile once a venue is LIVE (engine/warmup.py).
-        seconds = warm_kernels(self.clock.now_ns(), self.config.pricing.rate)
-        log.info("kernels_ready", seconds=round(seconds, 3), cached_in_process=seconds == 0.0)
+        self.warm()
         # Recovery (engine/reconcile.py): the journal first (with the instruments venues list
         # before connecting), then the venues, then reconciliation; trading only after it.
         k.trading.hold("reconciliation", TradingState.HALTED, "waiting for venue reconciliation")
@@ -356,15 +365,16 @@ async def _serve(node: Node, duration_s: float | None) -> None:
     if pid_file is not None:
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n")
-    # The duration counts from here: a venue that takes long to answer (or never does) at
-    # start does not stretch the run, and a signal during the start ends it too.
-    deadline = loop.time() + duration_s if duration_s is not None else None
     try:
         from engine.operator import make_operator, start_and_announce
 
         node.operator = make_operator(node.kernel, node.config, node.journal_path)
         if node.operator is not None:  # before start: its tape sees every event
             await start_and_announce(node.operator)
+        node.warm()  # before the duration counts: a cold Numba cache is not run time
+        # The duration counts from here: a venue that takes long to answer (or never does) at
+        # start does not stretch the run, and a signal during the start ends it too.
+        deadline = loop.time() + duration_s if duration_s is not None else None
         starting = loop.create_task(node.start(), name="node-start")
         stopping = loop.create_task(stop.wait(), name="stop-wait")
         await asyncio.wait({starting, stopping}, timeout=duration_s,

@@ -84,7 +84,7 @@ def _events(output: str) -> list[dict[str, Any]]:
 async def test_refused_credentials_stay_halted_retry_and_exit_0(tmp_path: Path) -> None:
     async with DeribitFake(("BTC-PERPETUAL",), seed=3, step_s=0.05) as fake:
         cfg = _config(tmp_path, _port_of(fake), SECRET)
-        rc, out, elapsed = await _volta("run", str(cfg), "--duration", "3.5")
+        rc, out, elapsed = await _volta("run", str(cfg), "--duration", "6")
     assert rc == 0, out
     assert "Traceback" not in out and SECRET not in out
     events = _events(out)
@@ -96,7 +96,7 @@ async def test_refused_credentials_stay_halted_retry_and_exit_0(tmp_path: Path) 
     statuses = [e for e in events if e["event"] == "status"]
     assert statuses and all(s["state"] == "halted" for s in statuses)
     assert all("venue_start:deribit" in s["holds"] for s in statuses)
-    assert elapsed < 3.5 + 8.0
+    assert elapsed < 6 + 8.0
 
 
 def _port_of(fake: DeribitFake) -> int:

@@ -22,7 +22,7 @@ def test_empty_numba_cache_compiles_before_trading_and_status_lines_are_on_time(
     cache.mkdir()
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", str(cfg), "--duration", "25",
+        [sys.executable, "-m", "engine.cli", "run", str(cfg), "--duration", "8",
          "--journal", str(tmp_path / "j.sqlite"), "--log-format", "json"],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
