@@ -56,7 +56,7 @@ from engine.model import (
 from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner
 from engine.execution.ports import KillSwitchPorts, StrategyPorts
 from engine.killswitch import KillSwitch
-from engine.option_routing import OptionRouter, coin_of
+from engine.option_routing import OptionRouter
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
@@ -243,11 +243,9 @@ class Kernel:
         self._build_chains()
 
     def _index_usd(self, asset: str) -> float:
-        """The latest index price of a coin from any venue's underlying name (NaN: unknown)."""
-        for name, price in self.portfolio.underlying_prices.items():
-            if coin_of(name) == asset and price > 0:
-                return price
-        return math.nan
+        """The latest index price of a canonical coin (``BTC``) from any venue: the portfolio
+        keys its prices by ``canonical_asset`` (NaN: unknown)."""
+        return self.portfolio.underlying_prices.get(canonical_asset(asset), math.nan)
 
     def _build_chains(self) -> None:
         """One chain view per (venue, underlying) with listed options."""
