@@ -402,10 +402,16 @@ class Kernel:
 
     # -- market data ------------------------------------------------------------------------
     def _on_snapshot(self, snap: BookSnapshot) -> None:
+        ex = self.execution
+        if not ex.tick_ns:  # tick-to-order starts at the first book event of a dispatch
+            ex.tick_ns = _perf_ns()
         if self.book_keeper.on_snapshot(snap):
             self._after_book(self.books[snap.instrument_id])
 
     def _on_delta(self, delta: BookDelta) -> None:
+        ex = self.execution
+        if not ex.tick_ns:
+            ex.tick_ns = _perf_ns()
         if self.book_keeper.on_delta(delta):
             self._after_book(self.books[delta.instrument_id])
 
