@@ -20,7 +20,9 @@ Theory of operation:
    ``node_stale_after_s`` is marked stale (alert); its last exposure still counts.
 
 The firm view is served as JSON on ``api_host:api_port`` (``GET /api/firm``, ``/api/alerts``,
-``/api/health``) until the operator surface takes it over.
+``/api/health``) and, in the operator surface's shape, as ``GET /api/snapshot`` (``{"kind":
+"firm", "firm": ..., "alerts": [...]}``), so ``volta status --url http://HOST:PORT/`` shows the
+firm view the way it shows one node (``engine.operator.client``).
 """
 
 from __future__ import annotations
@@ -308,9 +310,13 @@ class Aggregator:
         async def health(_: Any) -> Any:
             return json({"ok": True, "leader": self.leader, "id": self.id})
 
+        async def snapshot(_: Any) -> Any:
+            return json({"kind": "firm", "firm": self.view(),
+                         "alerts": [msgspec.to_builtins(a) for a in reversed(self.alerts)]})
+
         app = web.Application()
         app.add_routes([web.get("/api/firm", firm), web.get("/api/alerts", alerts),
-                        web.get("/api/health", health)])
+                        web.get("/api/health", health), web.get("/api/snapshot", snapshot)])
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.cfg.api_host, self.cfg.api_port)
