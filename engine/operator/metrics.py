@@ -203,7 +203,7 @@ class NodeMetrics:
             for s in metric.samples:
                 if s.name.endswith("_bucket"):
                     le = s.labels["le"]
-                    bounds.append(None if le == "+Inf" else round(float(le) * 1e3, 3))
+                    bounds.append(None if le == "+Inf" else round(float(le) * 1e3, 4))  # (1 us bounds)
                     cumulative.append(s.value)
         counts = [c - (cumulative[i - 1] if i else 0.0) for i, c in enumerate(cumulative)]
         return {"le_ms": bounds, "count": counts}

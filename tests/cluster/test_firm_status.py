@@ -1,5 +1,6 @@
-"""``volta status --url <aggregator>``: the firm view on the operator's status command, against
-a real aggregator (NATS started by the test, 127.0.0.1) holding a simulated node's reports."""
+"""``volta status --url <aggregator>`` and the aggregator's ``/metrics``: the firm view on the
+operator's status command and in Prometheus, against a real aggregator (NATS started by the
+test, 127.0.0.1) holding a simulated node's reports."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import asyncio
 import contextlib
 import io
 import json
+import urllib.request
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from engine.operator.client import status_main
 from tests.cluster.conftest import aggregator_config, sim_node_config, wait_for
@@ -59,6 +63,22 @@ async def test_volta_status_reads_the_aggregators_firm_view(nats_server: Any, ru
     node_row = next(line.split() for line in lines if line.strip().startswith("node-sim "))
     assert node_row[1] == "active" and node_row[-2:] == ["BTC", "+1.5000"]
     assert any(line.strip().startswith("sim ") for line in lines)  # the venue row
+
+    def scrape() -> str:
+        with urllib.request.urlopen(url + "metrics", timeout=5) as resp:
+            assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            return resp.read().decode()
+    m = {(s.name, tuple(sorted(s.labels.items()))): s.value
+         for fam in text_string_to_metric_families(await asyncio.to_thread(scrape))
+         for s in fam.samples}
+    assert m[("volta_firm_greek", (("greek", "delta"), ("underlying", "BTC")))] == 1.5
+    assert m[("volta_firm_limit_use_ratio", (("greek", "delta"), ("underlying", "BTC")))] == 1.5 / 4.0
+    assert m[("volta_firm_limit_breached", (("underlying", "BTC"),))] == 0.0
+    assert m[("volta_firm_node_stale", (("node", "node-sim"),))] == 0.0
+    assert m[("volta_firm_aggregator_leader", ())] == 1.0
+    assert m[("volta_firm_venue_gross_notional_usd", (("venue", "sim"),))] > 0
+    # no account view on that node: collateral is unknown, so absent rather than 0
+    assert ("volta_firm_venue_collateral_usd", (("venue", "sim"),)) not in m
 
 
 def test_volta_status_names_an_aggregator_that_does_not_answer() -> None:
