@@ -20,7 +20,10 @@ Theory of operation:
    ``node_stale_after_s`` is marked stale (alert); its last exposure still counts.
 
 The firm view is served as JSON on ``api_host:api_port`` (``GET /api/firm``, ``/api/alerts``,
-``/api/health``) until the operator surface takes it over.
+``/api/health``) and, in the operator surface's shape, as ``GET /api/snapshot`` (``{"kind":
+"firm", "firm": ..., "alerts": [...]}``), so ``volta status --url http://HOST:PORT/`` shows the
+firm view the way it shows one node (``engine.operator.client``); ``GET /metrics`` exports it
+for Prometheus (``cluster.firm_metrics``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ import structlog
 
 from cluster.connection import NatsUnavailable, cluster_connect, ensure_bucket, ensure_reports_stream
 from cluster.firm import FirmView
+from cluster.firm_metrics import firm_registry
+from cluster.firm_metrics import render as render_metrics
 from cluster.lease import LeaderLease
 from cluster.messages import (
     Alert,
@@ -294,6 +299,7 @@ class Aggregator:
 
     async def _serve_api(self) -> None:
         from aiohttp import web
+        from engine.operator.metrics import CONTENT_TYPE  # (the format generate_latest writes)
 
         def json(data: Any) -> Any:
             return web.Response(body=msgspec.json.encode(data, enc_hook=str),
@@ -308,9 +314,19 @@ class Aggregator:
         async def health(_: Any) -> Any:
             return json({"ok": True, "leader": self.leader, "id": self.id})
 
+        registry = firm_registry(self.firm, lambda: self.leader)
+
+        async def metrics(_: Any) -> Any:
+            return web.Response(body=render_metrics(registry), headers={"Content-Type": CONTENT_TYPE})
+
+        async def snapshot(_: Any) -> Any:
+            return json({"kind": "firm", "firm": self.view(),
+                         "alerts": [msgspec.to_builtins(a) for a in reversed(self.alerts)]})
+
         app = web.Application()
         app.add_routes([web.get("/api/firm", firm), web.get("/api/alerts", alerts),
-                        web.get("/api/health", health)])
+                        web.get("/api/health", health), web.get("/api/snapshot", snapshot),
+                        web.get("/metrics", metrics)])
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.cfg.api_host, self.cfg.api_port)

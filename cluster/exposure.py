@@ -1,8 +1,8 @@
 """A node's exposure report, read from the kernel through its public state.
 
-Greeks per (canonical underlying, expiry) are the sums of each position's own contribution to
-the portfolio's running totals (``Position.contrib``), so they add up to the node's totals; the
-totals themselves are the portfolio's. Gross notional per venue is the credit-risk figure:
+Greeks per (canonical underlying, ``Instrument.asset``, expiry) are the sums of each position's
+own contribution to the portfolio's running totals (``Position.contrib``), so they add up to
+the node's totals; the totals themselves are the portfolio's. Gross notional per venue is the credit-risk figure:
 ``|qty| * contract_size * underlying price`` for linear products and options (USD for inverse
 ones, whose contracts are USD-sized); a position whose underlying has no price is counted as
 unpriced, never as 0. Venue collateral and margin come from the adapter's account view where
@@ -27,12 +27,7 @@ from cluster.messages import (
     VenueExposure,
 )
 from engine.kernel import Kernel
-
-
-def canonical_underlying(inst: Any) -> str:
-    """The asset a position is exposed to, the same on every venue (``BTC`` for Deribit's
-    ``btc_usd`` index, OKX's ``BTC-USD`` family and Binance's ``BTCUSDT``): the base asset."""
-    return (inst.base or inst.underlying or "").upper()
+from engine.model import canonical_asset, is_usd
 
 
 def _num(x: float) -> float | None:
@@ -45,11 +40,11 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
     buckets: dict[tuple[str, int], list[float]] = {}
     positions: list[PositionRow] = []
     venues: dict[str, list[Any]] = {}  # venue -> [gross, unpriced, open orders]
-    canon: dict[str, str] = {}  # portfolio underlying -> canonical underlying
+    assets: set[str] = set()
     for pos in pf.positions():
         inst = pos.instrument
-        own = pf.underlying_of(inst.id) or inst.underlying or inst.base
-        und = canon[own] = canonical_underlying(inst)
+        und = inst.asset
+        assets.add(und)
         if pos.qty == 0.0:
             continue
         key = (und, inst.expiry_ns)
@@ -61,7 +56,7 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
         b[1] += c[1]
         b[2] += c[2]
         b[3] += c[3]
-        px = pf.underlying_prices.get(own, math.nan)
+        px = pf.underlying_prices.get(und, math.nan)
         if inst.inverse:
             notional: float | None = abs(pos.qty) * inst.contract_size
         else:
@@ -78,14 +73,10 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
                                       _num(o.price) if o.price is not None else None))
         venues.setdefault(o.instrument_id.partition(":")[0], [0.0, 0, 0])[2] += 1
     totals = []
-    for und in sorted(set(canon.values())):
-        d = g = v = t = 0.0
-        px = math.nan
-        for own in sorted(o for o, c in canon.items() if c == und):
-            gd, gg, gv, gt = pf.greeks(own)
-            d, g, v, t = d + gd, g + gg, v + gv, t + gt
-            if px != px:
-                px = pf.underlying_prices.get(own, math.nan)
+    for und in sorted(assets):
+        # The portfolio keys totals and prices by the canonical asset already: one lookup.
+        d, g, v, t = pf.greeks(und)
+        px = pf.underlying_prices.get(und, math.nan)
         totals.append(UnderlyingTotals(und, d, g, v, t, _num(d * px)))
     venue_rows = []
     accounts = {name: acct for name, adapter in kernel.adapters.items()
@@ -106,21 +97,13 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
         pnl_usd=PnlUsd(pnl["realized"], pnl["unrealized"], pnl["fees"], pnl["total"]))
 
 
-_USD = frozenset({"USD", "USDT", "USDC"})
-
-
 def _usd_price(kernel: Kernel, ccy: str) -> float | None:
-    """USD per unit of ``ccy``: 1 for USD coins, else the price of an underlying whose base
-    asset it is (the index/underlying price the portfolio holds), else unknown."""
-    if ccy in _USD:
+    """USD per unit of ``ccy``: 1 for USD coins (``is_usd``), else the portfolio's index price
+    of the canonical asset (``XBT`` is ``BTC``), else unknown."""
+    if is_usd(ccy):
         return 1.0
-    pf = kernel.portfolio
-    for iid, inst in kernel.instruments.items():
-        if canonical_underlying(inst) == ccy:
-            px = pf.underlying_prices.get(pf.underlying_of(iid) or "", math.nan)
-            if px == px and px > 0:
-                return px
-    return None
+    px = kernel.portfolio.underlying_prices.get(canonical_asset(ccy), math.nan)
+    return px if px == px and px > 0 else None
 
 
 def _account(adapter: Any, kernel: Kernel) -> tuple[float | None, float | None] | None:

@@ -56,7 +56,7 @@ from engine.model import (
 from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner
 from engine.execution.ports import KillSwitchPorts, StrategyPorts
 from engine.killswitch import KillSwitch
-from engine.option_routing import OptionRouter, coin_of
+from engine.option_routing import OptionRouter
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
@@ -243,11 +243,9 @@ class Kernel:
         self._build_chains()
 
     def _index_usd(self, asset: str) -> float:
-        """The latest index price of a coin from any venue's underlying name (NaN: unknown)."""
-        for name, price in self.portfolio.underlying_prices.items():
-            if coin_of(name) == asset and price > 0:
-                return price
-        return math.nan
+        """The latest index price of a canonical coin (``BTC``) from any venue: the portfolio
+        keys its prices by ``canonical_asset`` (NaN: unknown)."""
+        return self.portfolio.underlying_prices.get(canonical_asset(asset), math.nan)
 
     def _build_chains(self) -> None:
         """One chain view per (venue, underlying) with listed options."""
@@ -404,10 +402,16 @@ class Kernel:
 
     # -- market data ------------------------------------------------------------------------
     def _on_snapshot(self, snap: BookSnapshot) -> None:
+        ex = self.execution
+        if not ex.tick_ns:  # tick-to-order starts at the first book event of a dispatch
+            ex.tick_ns = _perf_ns()
         if self.book_keeper.on_snapshot(snap):
             self._after_book(self.books[snap.instrument_id])
 
     def _on_delta(self, delta: BookDelta) -> None:
+        ex = self.execution
+        if not ex.tick_ns:
+            ex.tick_ns = _perf_ns()
         if self.book_keeper.on_delta(delta):
             self._after_book(self.books[delta.instrument_id])
 

@@ -3,7 +3,8 @@
 Theory of operation. The same option (underlying, expiry, strike, call/put) lists on several
 venues under different names, units and premium currencies: Deribit and OKX quote the premium
 in the coin (``premium_in_coin``), Derive in USDC; a contract is ``contract_size`` coins. An
-``OptionKey`` names the option canonically (the coin, the expiry's UTC day, the strike, the
+``OptionKey`` names the option canonically (the coin, ``Instrument.asset``: the one mapping
+of ``engine.model.assets``; the expiry's UTC day, the strike, the
 type); ``OptionRouter.route`` finds every listed instrument with that key whose book is LIVE
 and turns each of its levels into common terms:
 
@@ -47,7 +48,7 @@ from engine.model import (
 from engine.orders import Order
 from engine.risk import Denial
 
-__all__ = ["OptionKey", "OptionRouter", "RoutedFill", "RoutedOrder", "coin_of", "option_key"]
+__all__ = ["OptionKey", "OptionRouter", "RoutedFill", "RoutedOrder", "option_key"]
 
 _DAY_NS = 86_400 * 1_000_000_000
 _EPS = 1e-12
@@ -62,25 +63,11 @@ class OptionKey(NamedTuple):
     option_type: OptionType
 
 
-def coin_of(name: str) -> str:
-    """The coin of a venue's underlying name (``btc_usd``, ``BTC-USD``, ``ETH``): the
-    canonical asset (the numbers issue's ``engine.model.assets.canonical_asset`` generalises
-    this; once merged, this defers to ``Instrument.asset``)."""
-    name = name.upper()
-    for sep in ("_", "-", "/"):
-        name = name.split(sep, 1)[0]
-    return "BTC" if name == "XBT" else name
-
-
-def _asset(inst: Instrument) -> str:
-    return coin_of(inst.underlying or inst.base)
-
-
 def option_key(inst: Instrument) -> OptionKey | None:
     """The canonical key of an option instrument (None for anything else)."""
     if inst.kind is not InstrumentKind.OPTION or inst.option_type is None:
         return None
-    return OptionKey(_asset(inst), inst.expiry_ns // _DAY_NS * _DAY_NS, float(inst.strike),
+    return OptionKey(inst.asset, inst.expiry_ns // _DAY_NS * _DAY_NS, float(inst.strike),
                      inst.option_type)
 
 

@@ -7,10 +7,9 @@ instrument, ``instrument_type`` ``option``/``perp`` (``erc20`` spot assets are n
   USDC (``quote_currency``); amounts are in the base coin (one unit = one ETH of underlying),
   so ``contract_size`` is 1.0 and ``premium_in_coin`` False: unlike Deribit and OKX, where an
   option premium is paid in the coin. ``settle`` is ``USDC``.
-* canonical underlying: the coin of ``option_details.index``/``perp_details.index``
-  (``ETH-USD`` -> ``ETH``), the canonical asset name every venue maps to, so one option is one
-  underlying across venues (``engine.model`` keeps no field for the venue's own index name
-  yet).
+* canonical underlying: ``canonical_asset`` of ``option_details.index``/``perp_details.index``
+  (``ETH-USD`` -> ``ETH``), the name every venue maps to, so one option is one underlying
+  across venues; the index name itself is ``venue_underlying`` (``ETH-USD``).
 * ``tick_size``, ``amount_step`` (lot), ``minimum_amount``, ``maker_fee_rate``/
   ``taker_fee_rate`` are decimal strings; options: ``expiry`` (unix seconds), ``strike``,
   ``option_type`` ``C``/``P``.
@@ -23,7 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.model import Instrument, InstrumentKind, OptionType, VenueProtocolError
+from engine.model import (
+    Instrument,
+    InstrumentKind,
+    OptionType,
+    VenueProtocolError,
+    canonical_asset,
+)
 
 VENUE = "derive"
 _NS_PER_S = 1_000_000_000
@@ -83,7 +88,7 @@ def parse_instrument(d: Any, venue: str = VENUE) -> tuple[Instrument, DeriveAsse
         venue=venue, symbol=symbol, kind=kind, base=base, quote=quote, settle=quote,
         inverse=False, contract_size=1.0, tick_size=_dec(d, "tick_size", symbol),
         lot_size=step, min_size=_dec(d, "minimum_amount", symbol),
-        underlying=str(index).split("-")[0].upper(), expiry_ns=expiry_ns, strike=strike,
+        underlying=canonical_asset(str(index)), venue_underlying=str(index), expiry_ns=expiry_ns, strike=strike,
         option_type=otype, premium_in_coin=False,
         maker_fee=_dec(d, "maker_fee_rate", symbol), taker_fee=_dec(d, "taker_fee_rate", symbol),
         active=d.get("is_active", True) is not False)

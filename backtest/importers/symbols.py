@@ -14,10 +14,10 @@ lot, contract size). ``VENUES`` maps the vendor's exchange names to Volta venue 
    them (``docs/data.md``);
 3. anything else is an ``UnknownSymbol`` error naming the venue and symbol.
 
-``underlying`` is the base asset (``BTC``) on every venue: the engine keys option chains by
-(venue, underlying), so a strategy asks for the ``BTC`` chain whatever the venue calls its index.
-(A canonical-underlying field of ``Instrument`` is being added in parallel; this is the one
-place to map to it.)
+``underlying`` is the canonical asset (``engine.model.assets.canonical_asset``: ``BTC`` on every
+venue) and ``venue_underlying`` the venue's own spelling of the index or pair (Deribit
+``btc_usd``, OKX ``BTC-USD``, Binance ``BTCUSDT``, Bybit ``BTC``), exactly as the venues'
+instrument codecs set them, so an imported instrument is the one the live adapter would build.
 """
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ from typing import Any
 import msgspec
 
 from adapters import registry
-from engine.model import Instrument, InstrumentKind, OptionType, VenueProtocolError
+from engine.model import (
+    Instrument,
+    InstrumentKind,
+    OptionType,
+    VenueProtocolError,
+    canonical_asset,
+)
 
 # vendor exchange name -> Volta venue
 VENUES: dict[str, str] = {
@@ -137,7 +143,8 @@ def parse_symbol(venue: str, symbol: str) -> dict[str, Any] | None:
             inverse = quote == "USD"
             settle = base if inverse else quote
             d: dict[str, Any] = {"base": base, "quote": quote, "settle": settle,
-                                 "inverse": inverse, "underlying": base}
+                                 "inverse": inverse,
+                                 "underlying": f"{base.lower()}_{quote.lower()}"}
             if len(parts) == 2 and parts[1] == "PERPETUAL":
                 return {**d, "kind": "perpetual"}
             if len(parts) == 2:
@@ -149,11 +156,11 @@ def parse_symbol(venue: str, symbol: str) -> dict[str, Any] | None:
         if venue == "okx":
             if len(parts) == 2:
                 return {"kind": "spot", "base": parts[0], "quote": parts[1], "settle": parts[1],
-                        "inverse": False, "underlying": parts[0]}
+                        "inverse": False, "underlying": symbol}
             base, quote = parts[0], parts[1]
             inverse = quote == "USD"
             d = {"base": base, "quote": quote, "settle": base if inverse else quote,
-                 "inverse": inverse, "underlying": base}
+                 "inverse": inverse, "underlying": f"{base}-{quote}"}
             if len(parts) == 3 and parts[2] == "SWAP":
                 return {**d, "kind": "perpetual"}
             if len(parts) == 3:
@@ -167,7 +174,8 @@ def parse_symbol(venue: str, symbol: str) -> dict[str, Any] | None:
             if len(parts) < 4 or parts[3] not in ("C", "P"):
                 return None
             return {"kind": "option", "base": parts[0], "quote": quote, "settle": quote,
-                    "inverse": False, "underlying": parts[0],
+                    "inverse": False,
+                    "underlying": parts[0] + quote if venue == "binance-options" else parts[0],
                     "expiry_ns": _expiry(parts[1]), "strike": _strike(parts[2]),
                     "option_type": parts[3]}
         if venue == "binance-coinm":
@@ -176,7 +184,7 @@ def parse_symbol(venue: str, symbol: str) -> dict[str, Any] | None:
                 return None
             base = pair[:-3]
             d = {"base": base, "quote": "USD", "settle": base, "inverse": True,
-                 "underlying": base}
+                 "underlying": pair}
             if when == "PERP":
                 return {**d, "kind": "perpetual"}
             return {**d, "kind": "future", "expiry_ns": _expiry(when)}
@@ -188,7 +196,7 @@ def parse_symbol(venue: str, symbol: str) -> dict[str, Any] | None:
                     inverse = venue == "bybit" and q == "USD"
                     return {"kind": kind, "base": base, "quote": q,
                             "settle": base if inverse else q, "inverse": inverse,
-                            "underlying": base}
+                            "underlying": symbol if venue == "binance-usdm" else base}
             return None
     except (ValueError, IndexError):
         return None
@@ -212,7 +220,8 @@ def instrument_from_rules(venue: str, symbol: str) -> Instrument:
     return Instrument(
         venue=venue, symbol=symbol, kind=kind, base=p["base"], quote=p["quote"],
         settle=p["settle"], inverse=p["inverse"], contract_size=rule.contract_size,
-        tick_size=rule.tick, lot_size=rule.lot, min_size=rule.lot, underlying=p["underlying"],
+        tick_size=rule.tick, lot_size=rule.lot, min_size=rule.lot,
+        underlying=canonical_asset(p["underlying"]), venue_underlying=p["underlying"],
         expiry_ns=p.get("expiry_ns", 0), strike=p.get("strike", 0.0),
         option_type=None if ot is None else (OptionType.CALL if ot == "C" else OptionType.PUT),
         premium_in_coin=is_opt and p["inverse"], maker_fee=rule.maker, taker_fee=rule.taker)

@@ -37,6 +37,7 @@ queries asks the runtime to reconcile the venue (``reconcile_hook``).
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,7 @@ import structlog
 
 from engine.clock import NS_PER_S, Clock
 from engine.consolidated import ConsolidatedBook
+from engine.execution.latency import ExecutionLatency
 from engine.journal import Journal, JournalError
 from engine.model import (
     AmendOrder,
@@ -70,6 +72,7 @@ from engine.risk import Denial, Reason, RiskGate
 from engine.venue import VenueAdapter
 
 log = structlog.get_logger("volta.execution")
+_pc = time.perf_counter_ns
 _AWAITING = (OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_AMEND)
 _TERMINAL_EVENTS = (OrderCancelled, OrderExpired, OrderRejected)
 _SUBMIT, _CANCEL, _AMEND = 0, 1, 2
@@ -121,6 +124,10 @@ class ExecutionCore:
         self.on_strategy_fills_exceeded: Callable[[str], None] | None = None
         self.on_sent: Callable[[SubmitOrder], None] | None = None
         """Diagnostic hook: called as a committed order is handed to the venue adapter."""
+        self.latency = ExecutionLatency()
+        self.tick_ns = 0
+        """perf_counter_ns when the book event being handled arrived (0: none); read and
+        cleared by ``flush`` to time tick-to-order (``engine.execution.latency``)."""
         self._execute = {SubmitOrder: self.submit, CancelOrder: self._cancel_cmd,
                          AmendOrder: self._amend_cmd, CancelAll: self._cancel_all_cmd}
 
@@ -137,7 +144,9 @@ class ExecutionCore:
         halted = self._venue_halt(venue)
         denial = Denial(Reason.TRADING_HALTED, f"{venue} halted: {halted}") if halted else None
         if denial is None:
+            t0 = _pc()
             denial = self.gate.check(cmd)
+            self.latency.gate.add(_pc() - t0)
         adapter = self.adapters.get(venue) if denial is None else None
         if denial is None and adapter is None:
             denial = Denial(Reason.NO_VENUE, f"no venue adapter for {iid}")
@@ -249,6 +258,7 @@ class ExecutionCore:
     # -- group commit -----------------------------------------------------------------------
     def flush(self) -> None:
         """Commit the outbox's journal records once, then send its commands in order."""
+        tick, self.tick_ns = self.tick_ns, 0  # an order queued later is not this tick's
         if self._flushing or not self._outbox:
             return
         self._flushing = True
@@ -258,13 +268,17 @@ class ExecutionCore:
                 self.counters["batches"] += 1
                 failure = ""
                 if self.journal is not None:
+                    t0 = _pc()
                     try:
                         self.journal.commit()
                     except JournalError as exc:
                         failure = str(exc)
                         self.journal_failure = self.journal_failure or failure
+                    self.latency.journal.add(_pc() - t0)
                 for kind, order, cmd in batch:
                     if not failure or kind == _CANCEL:
+                        if tick and kind == _SUBMIT:
+                            self.latency.tick_to_order.add(_pc() - tick)
                         self._send(kind, order, cmd)
                     else:
                         self._refuse_unjournaled(kind, order, cmd)

@@ -1,5 +1,9 @@
 """``volta status`` and the API path of ``volta kill``: talk to a running daemon's operator API.
 
+``volta status --url`` also reads a ``volta aggregator``'s firm view (its ``/api/snapshot``
+says ``"kind": "firm"``) and shows it the same way: firm Greeks against the firm limits, each
+node's state and exposure, venues across nodes.
+
 The daemon is found from its journal (``--journal``, or the config's ``deployment.journal``):
 a running daemon writes ``<journal>.operator.json`` with its URL. The token for control comes
 from ``$VOLTA_OPERATOR_TOKEN`` or, for a paper daemon that generated one, from the 0600 file
@@ -169,6 +173,64 @@ def render_status(s: dict[str, Any]) -> str:
     return text
 
 
+def _use(value: float, limit: float | None) -> str:
+    return "-" if not limit else _num(abs(value) / limit * 100.0, 1)
+
+
+def render_firm(snap: dict[str, Any]) -> str:
+    """An aggregator's firm view (``GET /api/snapshot`` of ``volta aggregator``): every node's
+    exposure summed per canonical underlying, against the firm limits."""
+    f = snap["firm"]
+    agg, pnl = f.get("aggregator", {}), f["pnl_usd"]
+    role = "leader" if agg.get("leader") else "standby"
+    out = [f"firm view  aggregator {agg.get('id', '?')} ({role})  budget revision "
+           f"{agg.get('budget_revision', 0)}  PnL {_num(pnl['total'])} USD (realized "
+           f"{_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])})"]
+    breached = f.get("breached") or {}
+    out.append("firm limits breached: " + "; ".join(f"{u} {', '.join(g)}" for u, g in breached.items())
+               if breached else "firm limits: none breached")
+    text = "\n".join(out) + "\n\n"
+    limits = f.get("firm_limits", {})
+    delta_usd: dict[str, float | None] = {}
+    for n in f["nodes"].values():
+        for t in (n["report"] or {}).get("totals", ()):
+            u, du = t["underlying"], t["delta_usd"]
+            prev = delta_usd.get(u, 0.0)
+            delta_usd[u] = None if prev is None or du is None else prev + du  # unknown stays unknown
+    rows = []
+    for u, g in sorted(f["greeks"].items()):
+        lim = limits.get(u, {})
+        du = delta_usd.get(u)
+        rows.append([u, _num(g["delta"], 4), "unpriced" if du is None else _num(du),
+                     _num(g["gamma"], 6), _num(g["vega_usd"]), _num(g["theta_usd_day"]),
+                     _num(lim.get("max_delta"), 4), _use(g["delta"], lim.get("max_delta")),
+                     _use(g["vega_usd"], lim.get("max_vega_usd"))])
+    text += _table("firm greeks", ["underlying", "delta", "delta USD", "gamma", "vega USD",
+                                   "theta USD/day", "max delta", "delta use %", "vega use %"], rows)
+    rows = []
+    for name, n in f["nodes"].items():
+        r = n["report"] or {}
+        deltas = ", ".join(f"{t['underlying']} {t['delta']:+.4f}" for t in r.get("totals", ()))
+        seen = n["last_seen_s_ago"]
+        rows.append([name, "STALE" if n["stale"] else r.get("trading_state", "no report"),
+                     str(r.get("kill_level", "-")), "-" if seen is None else f"{seen:.1f}",
+                     str(n["reports_applied"]), str(n["reports_missing"]),
+                     str(len(r.get("positions", ()))), str(len(r.get("open_orders", ()))),
+                     deltas or "-"])
+    text += _table("nodes", ["node", "state", "kill", "seen s ago", "reports", "missing",
+                             "positions", "open orders", "delta"], rows)
+    text += _table("venues", ["venue", "gross notional USD", "unpriced positions", "open orders",
+                              "collateral USD", "nodes"],
+                   [[v, _num(x["gross_notional_usd"]), str(x["unpriced_positions"]),
+                     str(x["open_orders"]), "unknown" if x["collateral_usd"] is None
+                     else _num(x["collateral_usd"]), ", ".join(x["nodes"])]
+                    for v, x in sorted(f["venues"].items())])
+    if snap.get("alerts"):
+        text += "recent alerts:\n" + "".join(f"  [{a['kind']}] {a['node_id']}: {a['message']}\n"
+                                             for a in snap["alerts"][:5])
+    return text
+
+
 def status_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="volta status", description=(
         "Show a running daemon's state, positions, orders, risk use, vol surface, venues and "
@@ -176,7 +238,8 @@ def status_main(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true", help="print the full snapshot as JSON")
     p.add_argument("--journal", help="the daemon's journal path (default: from the config)")
     p.add_argument("--config", help="deployment file to read the journal path from")
-    p.add_argument("--url", help="the daemon's operator URL (instead of finding it)")
+    p.add_argument("--url", help="the daemon's operator URL (instead of finding it), or a "
+                   "volta aggregator's API URL for the firm view")
     args = p.parse_args(argv)
     token = os.environ.get(TOKEN_ENV, "").strip()
     try:
@@ -199,5 +262,6 @@ def status_main(argv: list[str]) -> int:
     if code != 200:
         print(f"volta status: {url} answered {code}: {snap.get('error', '')}", file=sys.stderr)
         return 1
-    print(json.dumps(snap, indent=2) if args.json else render_status(snap), end="" if not args.json else "\n")
+    render = render_firm if snap.get("kind") == "firm" else render_status  # an aggregator
+    print(json.dumps(snap, indent=2) if args.json else render(snap), end="" if not args.json else "\n")
     return 0

@@ -3,7 +3,10 @@
 Theory of operation: nothing is counted on the trading path for Prometheus. A custom
 collector reads the kernel's own counters and state (and the operator tape's) at scrape time
 and yields metric families; only the event-loop lag histogram is observed continuously, by
-the operator's sampling task. Each node gets its own ``CollectorRegistry`` (two nodes in one
+the operator's sampling task. The execution core's latency histograms (tick-to-order, risk
+gate, journal write) are fed from its preallocated rings (``engine.execution.latency``):
+the trading path only stores a ``perf_counter_ns`` delta; ``observe`` runs here, when
+``/metrics`` is scraped or the operator samples (``drain_latency``), never per order. Each node gets its own ``CollectorRegistry`` (two nodes in one
 process, as in tests, never share series). Names follow the Prometheus conventions: a
 ``volta_`` prefix, counters end in ``_total``, durations in ``_seconds``, units in the name
 (``_usd``, ``_contracts``).
@@ -28,11 +31,20 @@ from engine.model import BookStatus, TradingState
 from engine.operator.views import loss_use_pct
 
 if TYPE_CHECKING:
+    from engine.execution.latency import ExecutionLatency
     from engine.kernel import Kernel
     from engine.operator.tape import Tape
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# Sub-millisecond bounds: an in-process decision takes microseconds; a journal commit
+# (SQLite, fsync) can take milliseconds.
+TICK_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                0.01, 0.025, 0.05, 0.1)
+GATE_BUCKETS = (0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
+                0.0005, 0.001, 0.01)
+JOURNAL_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                   0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 ACK_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -159,6 +171,25 @@ class NodeMetrics:
                                      "order submitted to the venue's acknowledgement (accept or reject) received",
                                      buckets=ACK_BUCKETS, registry=self.registry)
         tape.on_ack_latency = self.ack_latency.observe
+        self._latency = kernel.execution.latency
+        self.tick_to_order = Histogram(
+            "volta_tick_to_order_seconds", "book event arrived to the order it caused handed to "
+            "the venue adapter (gate and journal commit included)", buckets=TICK_BUCKETS,
+            registry=self.registry)
+        self.gate_check = Histogram("volta_gate_check_seconds", "risk gate decision per order",
+                                    buckets=GATE_BUCKETS, registry=self.registry)
+        self.journal_write = Histogram(
+            "volta_journal_write_seconds", "journal commit of a batch of commands before they "
+            "are sent", buckets=JOURNAL_BUCKETS, registry=self.registry)
+        self.registry.register(_DroppedCollector(self._latency))
+
+    def drain_latency(self) -> None:
+        """Move the execution core's latency samples into the histograms (off the trading
+        path: at scrape time, and from the operator's sampler so the rings never overflow)."""
+        lat = self._latency
+        lat.tick_to_order.drain(self.tick_to_order.observe)
+        lat.gate.drain(self.gate_check.observe)
+        lat.journal.drain(self.journal_write.observe)
 
     def loop_lag_histogram(self) -> dict[str, list[float | None]]:
         return self.histogram(self.loop_lag)
@@ -172,10 +203,27 @@ class NodeMetrics:
             for s in metric.samples:
                 if s.name.endswith("_bucket"):
                     le = s.labels["le"]
-                    bounds.append(None if le == "+Inf" else round(float(le) * 1e3, 3))
+                    bounds.append(None if le == "+Inf" else round(float(le) * 1e3, 4))  # (1 us bounds)
                     cumulative.append(s.value)
         counts = [c - (cumulative[i - 1] if i else 0.0) for i, c in enumerate(cumulative)]
         return {"le_ms": bounds, "count": counts}
 
     def render(self) -> bytes:
+        self.drain_latency()
         return generate_latest(self.registry)
+
+
+class _DroppedCollector(Collector):
+    """Samples a ring overwrote before they reached a histogram (0 unless scrapes lag far)."""
+
+    def __init__(self, latency: ExecutionLatency) -> None:
+        self.latency = latency
+
+    def collect(self) -> Iterator[Metric]:
+        fam = CounterMetricFamily("volta_latency_samples_dropped",
+                                  "latency samples lost before reaching their histogram",
+                                  labels=["histogram"])
+        for name, ring in (("tick_to_order", self.latency.tick_to_order),
+                           ("gate_check", self.latency.gate), ("journal_write", self.latency.journal)):
+            fam.add_metric([name], float(ring.dropped))
+        yield fam

@@ -195,6 +195,7 @@ class Operator:
             expected = loop.time() + SAMPLE_S
             try:
                 self.tape.drain()
+                self.metrics.drain_latency()
                 self._state_changes()
                 n += 1
                 if n % 4 == 0:
@@ -320,8 +321,12 @@ class Operator:
         if name == "actions":
             return list(reversed(self.tape.actions))
         if name == "latency":
+            self.metrics.drain_latency()
             return {"loop_lag": self.metrics.loop_lag_histogram(),
                     "order_ack": self.metrics.histogram(self.metrics.ack_latency),
+                    "tick_to_order": self.metrics.histogram(self.metrics.tick_to_order),
+                    "gate_check": self.metrics.histogram(self.metrics.gate_check),
+                    "journal_write": self.metrics.histogram(self.metrics.journal_write),
                     "strategies": k.strategy_timing()}
         raise ActionError(f"no view {name!r}", 404)
 

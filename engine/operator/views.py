@@ -104,7 +104,7 @@ def greeks_view(k: Kernel) -> dict[str, Any]:
         by_strike: list[dict[str, Any]] = []
         for pos in pf.positions():
             inst = pos.instrument
-            if (inst.underlying or inst.base) != und or pos.qty == 0.0:
+            if inst.asset != und or pos.qty == 0.0:
                 continue
             gpc = pf.greeks_per_contract(inst.id)
             if gpc is None:

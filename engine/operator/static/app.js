@@ -216,6 +216,11 @@ function renderLatency(lat) {
   if (!lat) return;
   histChart("latLag", $("#latency-lag"), lat.loop_lag, "event-loop lag");
   histChart("latAck", $("#latency-ack"), lat.order_ack, "order acknowledgement");
+  if (lat.tick_to_order) {
+    histChart("latT2o", $("#latency-t2o"), lat.tick_to_order, "tick to order");
+    histChart("latGate", $("#latency-gate"), lat.gate_check, "risk gate check");
+    histChart("latJournal", $("#latency-journal"), lat.journal_write, "journal write");
+  }
 }
 
 function applyTick(t) {
