@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import orjson
@@ -17,25 +15,16 @@ import pytest
 
 from adapters.deribit import private as pv
 from adapters.deribit.fake import DeribitFake
-from engine.clock import LiveClock
-from engine.config import load_config_text
-from engine.model import OrderDenied, OrderStatus, Side, SubmitOrder, VenueProtocolError
-from engine.runtime import Node, build_node
+from engine.model import OrderDenied, OrderStatus, Side, VenueProtocolError
 from engine.status import status_fields
+from tests.live_accounts import live_config, live_node, submit, until_status
 from tests.live_common import needs_samples, samples_dir
 
 SAMPLES = samples_dir("deribit")
 SYM = "BTC-PERPETUAL"
 IID = f"deribit:{SYM}"
 
-CONFIG = """
-[deployment]
-name = "deribit-accounts"
-mode = "live"
-journal = "unused.sqlite"
-[venues.deribit]
-adapter = "adapters.deribit.session:DeribitVenue"
-[venues.deribit.params]
+CONFIG = live_config("deribit", "adapters.deribit.session:DeribitVenue", """
 ws_url = "{url}"
 client_id = "fake-id"
 client_secret = "fake-secret"
@@ -43,13 +32,7 @@ instruments = ["BTC-PERPETUAL"]
 channels = ["book", "trades", "ticker"]
 book_interval = "raw"
 heartbeat_interval_s = 10
-stale_after_s = 6.0
-[risk]
-max_order_qty = 100000.0
-max_position_qty = 500000.0
-max_order_notional_usd = 10000000.0
-price_band_pct = 50.0
-"""
+stale_after_s = 6.0""")
 
 
 @needs_samples(SAMPLES)
@@ -78,34 +61,15 @@ def test_malformed_account_summaries_are_protocol_errors(data: object) -> None:
         pv.parse_account(data, "user.portfolio", 0)
 
 
-@asynccontextmanager
-async def live_node(tmp_path: Path, fake: DeribitFake) -> AsyncIterator[Node]:
-    node = build_node(load_config_text(CONFIG.format(url=fake.url)), LiveClock(), tmp_path / "j.sqlite")
-    await node.start()
-    try:
-        async with asyncio.timeout(5):
-            while not (IID in node.kernel.books and node.kernel.books[IID].is_live):
-                await asyncio.sleep(0.01)
-        yield node
-    finally:
-        await node.stop()
-
-
 def _coin_im(usd: float, price: float) -> float:
     coins = usd / price
     return coins * (0.02 + 0.00005 * coins)
 
 
-def _submit(node: Node, coid: str, qty: float, price: float) -> object:
-    return node.kernel.router.submit(SubmitOrder(
-        client_order_id=coid, strategy_id="t", instrument_id=IID, side=Side.BUY, quantity=qty,
-        price=price))
-
-
 async def test_small_venue_balance_denies_the_order_insufficient_margin(tmp_path: Path) -> None:
     async with DeribitFake((SYM,), seed=11, step_s=0.005) as fake:
         fake.balance["BTC"] = 0.001
-        async with live_node(tmp_path, fake) as node:
+        async with live_node(tmp_path, CONFIG.replace("{url}", fake.url), IID) as node:
             acc = status_fields(node.kernel)["accounts"]["deribit"]["accounts"]["BTC"]
             assert acc["source"] == "private/get_account_summary"
             assert (acc["balance"], acc["equity"], acc["initial_margin"]) == (0.001, 0.001, 0.0)
@@ -114,24 +78,22 @@ async def test_small_venue_balance_denies_the_order_insufficient_margin(tmp_path
             assert _coin_im(usd, price) > 0.001  # the order needs more than the account holds
             denied: list[OrderDenied] = []
             node.kernel.bus.subscribe(OrderDenied, denied.append)
-            denial = _submit(node, "big-1", usd, price)
+            denial = submit(node, IID, "big-1", Side.BUY, usd, price)
             assert denial is not None and denial.reason == "INSUFFICIENT_MARGIN", denial
             assert denial.value == pytest.approx(_coin_im(usd, price), rel=1e-12)
             assert denial.limit == 0.001
             assert [d.reason for d in denied] == ["INSUFFICIENT_MARGIN"]
             assert not fake.orders  # nothing reached the venue
             small = 20.0  # 20 USD: IM ~ 1.3e-5 BTC fits
-            assert _submit(node, "small-1", small, price) is None
-            async with asyncio.timeout(5):
-                while node.kernel.orders.get("small-1").status is not OrderStatus.ACCEPTED:
-                    await asyncio.sleep(0.01)
+            assert submit(node, IID, "small-1", Side.BUY, small, price) is None
+            await until_status(node, "small-1", OrderStatus.ACCEPTED)
 
 
 async def test_account_book_follows_the_portfolio_stream_after_a_fill(tmp_path: Path) -> None:
     async with DeribitFake((SYM,), seed=11, step_s=0.005) as fake:
-        async with live_node(tmp_path, fake) as node:
+        async with live_node(tmp_path, CONFIG.replace("{url}", fake.url), IID) as node:
             ask = fake.books[SYM].best_ask()
-            assert _submit(node, "take-1", 1000.0, ask + 50.0) is None
+            assert submit(node, IID, "take-1", Side.BUY, 1000.0, ask + 50.0) is None
             book = node.kernel.gate.accounts
             async with asyncio.timeout(5):
                 while not (node.kernel.orders.get("take-1").status is OrderStatus.FILLED
