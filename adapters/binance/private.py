@@ -34,6 +34,8 @@ from urllib.parse import urlencode
 
 import orjson
 
+from adapters.live.decimals import amount
+
 from engine.model import (
     AccountReported,
     AmendOrder,
@@ -228,16 +230,6 @@ def positions(rows: Any, iid_of: Callable[[str], str], ts_recv: int,
         raise bad(f"malformed positionRisk: {exc!r}", venue) from exc
 
 
-def _amount(row: Mapping[str, Any], field: str) -> float:
-    value = row[field]
-    if value.__class__ not in (str, int, float):
-        raise ValueError(f"{field} is not a decimal: {value!r}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise ValueError(f"{field} is not finite: {value!r}")
-    return x
-
-
 _ACCOUNT_FIELDS = ("walletBalance", "marginBalance", "initialMargin", "maintMargin", "unrealizedProfit")
 
 
@@ -257,7 +249,7 @@ def account_reports(body: Any, venue: str, ts_recv: int,
             asset = row["asset"]
             if not isinstance(asset, str) or not asset:
                 raise ValueError(f"asset is not a name: {asset!r}")
-            wb, mb, im, mm, up = (_amount(row, f) for f in _ACCOUNT_FIELDS)
+            wb, mb, im, mm, up = (amount(row, f) for f in _ACCOUNT_FIELDS)
             if asset != "USDT" and wb == mb == im == mm == up == 0.0:
                 continue
             out.append(AccountReported(venue=venue, currency=asset, balance=wb, equity=mb,
