@@ -254,6 +254,10 @@ class AccountBook:
                 v["exposure_usd"] = round(v["exposure_usd"] + st.equity * px, 4)
             else:
                 v["unpriced"].append(st.currency)
+        if self.live:  # a venue that has reported nothing yet: unknown, not 0
+            for venue in self.specs:
+                out.setdefault(venue, {"accounts": {}, "exposure_usd": None, "exposure": {},
+                                       "unpriced": [], "source": "not reported"})
         return out
 
 
