@@ -90,6 +90,7 @@ class AccountBook:
         self.live = live
         self.reported: dict[tuple[str, str], AccountReported] = {}
         """Live: the last report per (venue, venue currency); see ``on_report``."""
+        self._reported_pools: set[tuple[str, str]] = set()  # (venue, pool): O(1) in ``check``
         self.specs = specs
         self.margin_buffer_pct = margin_buffer_pct
         self.now_ns = now_ns
@@ -128,7 +129,9 @@ class AccountBook:
         if ev.venue not in self.specs:
             return  # a venue this deployment does not trade
         self.reported[(ev.venue, ev.currency.upper())] = ev
-        self._cache.pop((ev.venue, collateral(ev.currency)), None)
+        pool = (ev.venue, collateral(ev.currency))
+        self._reported_pools.add(pool)
+        self._cache.pop(pool, None)
 
     def _reported_state(self, venue: str, ccy: str) -> AccountState:
         reps = [r for (v, c), r in self.reported.items() if v == venue and collateral(c) == ccy]
@@ -197,7 +200,7 @@ class AccountBook:
         if spec is None:
             return None
         ccy = collateral(inst.settle)
-        if self.live and not any(v == inst.venue and collateral(c) == ccy for v, c in self.reported):
+        if self.live and (inst.venue, ccy) not in self._reported_pools:
             return None  # not reported yet: the venue's own check applies (module docstring)
         pos = self.portfolio.position(inst.id)
         now_qty = pos.qty if pos is not None else 0.0
