@@ -447,6 +447,7 @@ VENUE_LIMITS: dict[str, VenueLimits] = {
             "GET /fapi/v1/depth": {"weight_1m": 20},  # limit=1000, venues.md [unverified]
             "POST /fapi/v1/order": {"weight_1m": 1, "orders_10s": 1, "orders_1m": 1},
             "DELETE /fapi/v1/order": {"weight_1m": 1},
+            "GET /fapi/v2/account": {"weight_1m": 5},  # Account Information V2: weight 5
         },
         default_cost={"weight_1m": 1},
     ),

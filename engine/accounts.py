@@ -20,6 +20,17 @@ totals are cached: refreshed by a 1 s timer (``refresh``), recomputed on the nex
 a fill, or when older than ``max_age_ns``; a check between refreshes is O(1) (equity may lag
 the marks by up to a second); a recompute is proportional to the positions of that account.
 
+Live deployments (the live feed): each venue adapter reads its accounts from the venue's
+private API and publishes ``AccountReported`` (engine.model); ``on_report`` keeps the last
+report per (venue, currency). A reported account's balance, equity, initial and maintenance
+margin are the venue's own figures (its margin model, its marks), not the model's; stablecoin
+accounts of one venue add up into its ``USD`` pool. The pre-trade check is the same: the
+venue's current figures plus the margin the order would add by ``engine.margin`` (the venue
+has not seen the order yet). An account the venue has not reported yet is shown as "not
+reported" (no figures) and its orders are not margin-checked here (the venue's own check
+still applies); adapters read the accounts before they report ready, so this is the start-up
+instant only. See docs/risk.md for where each live figure comes from per venue.
+
 Firm exposure per venue = the collateral held there plus the unrealized PnL of the positions
 held there (USD): what the desk would lose if that venue failed.
 """
@@ -32,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.margin import LinearTerms, position_margin
-from engine.model import Instrument, InstrumentKind, is_usd
+from engine.model import AccountReported, Instrument, InstrumentKind, is_usd
 from engine.portfolio import Portfolio, Position
 from engine.risk.limits import Denial, Reason
 
@@ -59,6 +70,9 @@ class AccountState:
     equity: float
     initial_margin: float
     maintenance_margin: float
+    source: str = "model"
+    """``model`` (paper/backtest), the venue endpoint/stream of a live report, or
+    ``not reported`` (live, no report yet: every figure NaN)."""
 
     @property
     def available(self) -> float:
@@ -70,8 +84,13 @@ class AccountBook:
 
     def __init__(self, portfolio: Portfolio, specs: dict[str, AccountSpec],
                  margin_buffer_pct: float | None = None,
-                 now_ns: Callable[[], int] | None = None, max_age_ns: int = 1_000_000_000) -> None:
+                 now_ns: Callable[[], int] | None = None, max_age_ns: int = 1_000_000_000,
+                 live: bool = False) -> None:
         self.portfolio = portfolio
+        self.live = live
+        self.reported: dict[tuple[str, str], AccountReported] = {}
+        """Live: the last report per (venue, venue currency); see ``on_report``."""
+        self._reported_pools: set[tuple[str, str]] = set()  # (venue, pool): O(1) in ``check``
         self.specs = specs
         self.margin_buffer_pct = margin_buffer_pct
         self.now_ns = now_ns
@@ -104,7 +123,29 @@ class AccountBook:
     def _und(self, inst: Instrument) -> float:
         return self.portfolio.underlying_prices.get(inst.asset, math.nan)
 
+    # -- live feed --------------------------------------------------------------------------
+    def on_report(self, ev: AccountReported) -> None:
+        """A venue reported one account (the bus handler of ``AccountReported``)."""
+        if ev.venue not in self.specs:
+            return  # a venue this deployment does not trade
+        self.reported[(ev.venue, ev.currency.upper())] = ev
+        pool = (ev.venue, collateral(ev.currency))
+        self._reported_pools.add(pool)
+        self._cache.pop(pool, None)
+
+    def _reported_state(self, venue: str, ccy: str) -> AccountState:
+        reps = [r for (v, c), r in self.reported.items() if v == venue and collateral(c) == ccy]
+        if not reps:
+            nan = math.nan
+            return AccountState(venue, ccy, nan, nan, nan, nan, "not reported")
+        return AccountState(venue, ccy, sum(r.balance for r in reps), sum(r.equity for r in reps),
+                            sum(r.initial_margin for r in reps),
+                            sum(r.maintenance_margin for r in reps),
+                            ", ".join(sorted({r.source for r in reps})))
+
     def state(self, venue: str, ccy: str) -> AccountState:
+        if self.live:
+            return self._reported_state(venue, ccy)
         spec = self.specs[venue]
         terms = spec.terms
         und_px = self.portfolio.underlying_prices
@@ -146,6 +187,7 @@ class AccountBook:
 
     def accounts(self) -> list[AccountState]:
         keys = set(self.balances)
+        keys.update((v, collateral(c)) for v, c in self.reported)
         for pos in self.portfolio.positions():
             if pos.instrument.venue in self.specs:
                 keys.add((pos.instrument.venue, collateral(pos.instrument.settle)))
@@ -158,6 +200,8 @@ class AccountBook:
         if spec is None:
             return None
         ccy = collateral(inst.settle)
+        if self.live and (inst.venue, ccy) not in self._reported_pools:
+            return None  # not reported yet: the venue's own check applies (module docstring)
         pos = self.portfolio.position(inst.id)
         now_qty = pos.qty if pos is not None else 0.0
         mark = self._mark(pos) if pos is not None and pos.qty != 0.0 else price
@@ -191,24 +235,32 @@ class AccountBook:
 
     # -- reports ----------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
-        """Per venue: accounts (native and USD), and the firm's exposure to the venue (USD)."""
+        """Per venue: accounts (native and USD), and the firm's exposure to the venue: per
+        currency (``exposure``, native) and in USD over the priced ones (``exposure_usd``;
+        ``unpriced`` lists the currencies it leaves out: no USD price, or not reported)."""
         out: dict[str, Any] = {}
         for st in self.accounts():
             px = self.portfolio.price_usd(st.currency)
-            v = out.setdefault(st.venue, {"accounts": {}, "exposure_usd": 0.0, "unpriced": []})
+            v = out.setdefault(st.venue, {"accounts": {}, "exposure_usd": 0.0, "exposure": {},
+                                          "unpriced": []})
+            v["exposure"][st.currency] = _r(st.equity)  # native: collateral + unrealized PnL
 
             def usd(x: float, px: float = px) -> float | None:
                 y = x * px
                 return round(y, 4) if y == y else None
             v["accounts"][st.currency] = {
-                "balance": st.balance, "equity": _r(st.equity), "initial_margin": _r(st.initial_margin),
+                "source": st.source, "balance": _r(st.balance), "equity": _r(st.equity), "initial_margin": _r(st.initial_margin),
                 "maintenance_margin": _r(st.maintenance_margin), "available": _r(st.available),
                 "equity_usd": usd(st.equity), "initial_margin_usd": usd(st.initial_margin),
                 "maintenance_margin_usd": usd(st.maintenance_margin)}
-            if px == px:
+            if px == px and st.equity == st.equity:
                 v["exposure_usd"] = round(v["exposure_usd"] + st.equity * px, 4)
             else:
                 v["unpriced"].append(st.currency)
+        if self.live:  # a venue that has reported nothing yet: unknown, not 0
+            for venue in self.specs:
+                out.setdefault(venue, {"accounts": {}, "exposure_usd": None, "exposure": {},
+                                       "unpriced": [], "source": "not reported"})
         return out
 
 
@@ -218,20 +270,30 @@ def _r(x: float) -> float | None:
 
 def account_book(config: Any, portfolio: Portfolio,
                  now_ns: Callable[[], int] | None = None) -> AccountBook | None:
-    """The paper/backtest account book of a deployment (None: live, or no account configured).
-
-    An account for a venue the deployment does not list is a config error."""
+    """The account book of a deployment: paper/backtest from ``[risk.accounts]`` (None when
+    none is configured); live, one over every enabled venue, fed by the venues' reports
+    (``on_report``), with each venue's ``leverage``/``maintenance_rate`` for the margin an
+    order adds. An account for a venue the deployment does not list is a config error, and so
+    is a live balance (live balances come from the venue)."""
     from engine.config import ConfigError
     from engine.config.schema import ConfigProblem
 
     r = config.risk
-    if config.deployment.mode == "live" or not r.accounts:
+    live = config.deployment.mode == "live"
+    if not live and not r.accounts:
         return None
     venues = sorted(config.enabled_venues())
     problems = [ConfigProblem(f"risk.accounts.{v}", f"no venue {v!r}; venues: {', '.join(venues)}")
                 for v in r.accounts if v not in venues]
+    if live:
+        problems += [ConfigProblem(f"risk.accounts.{v}.balances",
+                                   "live balances come from the venue's private API; remove them")
+                     for v, a in r.accounts.items() if a.balances]
     if problems:
         raise ConfigError(problems)
     specs = {v: AccountSpec(v, dict(a.balances), LinearTerms(a.leverage, a.maintenance_rate))
              for v, a in r.accounts.items()}
-    return AccountBook(portfolio, specs, r.margin_buffer_pct, now_ns)
+    if live:
+        for v in venues:
+            specs.setdefault(v, AccountSpec(v))
+    return AccountBook(portfolio, specs, r.margin_buffer_pct, now_ns, live=live)

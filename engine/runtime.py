@@ -28,7 +28,7 @@ from engine.control import ControlWatcher, pid_path
 from engine.journal import Journal, JournalError
 from engine.kernel import Kernel
 from engine.logging import log_clock
-from engine.model import TradingState
+from engine.model import AccountReported, TradingState
 from engine.reconcile import rebuild, reconcile, recover
 from engine.plugins import PluginError, load_object, resolve_strategy
 from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
@@ -332,7 +332,9 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
         specs.append((sc.id, cls, params, sc.venue))
     funding = None if config.deployment.mode == "live" else \
         FundingEngine(kernel.bus, kernel.portfolio, clock, kernel.instruments.get)
-    kernel.gate.accounts = account_book(config, kernel.portfolio, clock.now_ns)
+    accounts = kernel.gate.accounts = account_book(config, kernel.portfolio, clock.now_ns)
+    if accounts is not None and accounts.live:  # the venues' account reports feed the book
+        kernel.bus.subscribe(AccountReported, accounts.on_report)
     return Node(config, kernel, specs, journal_path=str(path), funding=funding)
 
 

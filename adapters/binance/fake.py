@@ -4,7 +4,7 @@ Theory of operation: one ``FakeWsServer`` (``adapters.fakes``) serves both webso
 routed by path like Binance does: ``/stream?streams=a/b`` (combined market streams) and
 ``/ws/<listenKey>`` (user data). An ``aiohttp.web`` app on another loopback port serves REST:
 ``/fapi/v1/time|exchangeInfo|depth|listenKey|order|openOrders|allOpenOrders|userTrades|
-countdownCancelAll`` and ``/fapi/v2/positionRisk`` (spot: ``/api/v3/...`` market data). Signed
+countdownCancelAll`` and ``/fapi/v2/positionRisk|account`` (spot: ``/api/v3/...`` market data). Signed
 requests are verified with the client's own algorithm (``private.verify_query``), the key
 header, and the ``timestamp``/``recvWindow`` rule.
 
@@ -36,6 +36,7 @@ from aiohttp import web
 
 from adapters.binance.private import verify_query
 from adapters.fakes import FakeConnection
+from adapters.fakes.account import FakeLinearAccount
 from adapters.fakes.market import BUY, SELL, FakeBook, FakeOrder
 from adapters.fakes.venue import (
     STANDALONE_LIFETIME_S,
@@ -76,6 +77,8 @@ class BinanceFake(GridMarketFake):
         self._market_conns: dict[int, tuple[FakeConnection, set[str]]] = {}
         self._user_conns: dict[int, FakeConnection] = {}
         self._keys = iter(range(1, 1 << 30))
+        self.account = FakeLinearAccount(self.matcher, self.books)
+        """The USDT account ``GET /fapi/v2/account`` reports (``account.deposit`` sets it)."""
 
     def _publish_fill(self, o: FakeOrder) -> None:
         self._order_update(o, "TRADE", _ms())
@@ -199,6 +202,7 @@ class BinanceFake(GridMarketFake):
                        ("DELETE", "/allOpenOrders"): self._cancel_all,
                        ("GET", "/userTrades"): self._user_trades,
                        ("GET", "/positionRisk"): self._position_risk,
+                       ("GET", "/account"): self._account,
                        ("POST", "/countdownCancelAll"): self._countdown}.get((method, name))
             if handler is None:
                 return _err(-1100, f"unknown endpoint {method} {path}", 404)
@@ -353,6 +357,21 @@ class BinanceFake(GridMarketFake):
         return [{"symbol": s, "positionAmt": self.books[s].qty(p), "entryPrice": f"{self.matcher.entry[s]:.2f}",
                  "positionSide": "BOTH", "updateTime": _ms()} for s, p in self.matcher.positions.items()]
 
+    def _account(self, q: dict[str, str]) -> Any:
+        """Account Information V2 in single-asset mode: the USDT asset (and the totals)."""
+        f = self.account.figures()
+        usdt = {"asset": "USDT", "walletBalance": f"{f.wallet:.8f}",
+                "unrealizedProfit": f"{f.unrealized:.8f}", "marginBalance": f"{f.equity:.8f}",
+                "maintMargin": f"{f.maintenance_margin:.8f}",
+                "initialMargin": f"{f.initial_margin:.8f}",
+                "availableBalance": f"{f.equity - f.initial_margin:.8f}", "updateTime": _ms()}
+        zero = {k: "0.00000000" for k in usdt if k not in ("asset", "updateTime")}
+        return {"totalInitialMargin": usdt["initialMargin"], "totalMaintMargin": usdt["maintMargin"],
+                "totalWalletBalance": usdt["walletBalance"], "totalMarginBalance": usdt["marginBalance"],
+                "totalUnrealizedProfit": usdt["unrealizedProfit"], "multiAssetsMargin": False,
+                "availableBalance": usdt["availableBalance"], "updateTime": 0,
+                "assets": [usdt, {"asset": "BNB", **zero, "updateTime": 0}], "positions": []}
+
     def _countdown(self, q: dict[str, str]) -> Any:
         ms = int(q["countdownTime"])
         if ms <= 0:
@@ -389,7 +408,9 @@ class BinanceFake(GridMarketFake):
         for fr in frames:
             self._send_user({"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": fr})
         if o.fills and x == "TRADE":
-            self._send_user({"e": "ACCOUNT_UPDATE", "E": now, "T": now, "a": {"m": "ORDER", "B": [], "P": [
+            wallet = f"{self.account.figures().wallet:.8f}"
+            self._send_user({"e": "ACCOUNT_UPDATE", "E": now, "T": now, "a": {"m": "ORDER", "B": [
+                {"a": "USDT", "wb": wallet, "cw": wallet, "bc": "0"}], "P": [
                 {"s": o.symbol, "pa": book.qty(self.matcher.positions[o.symbol]),
                  "ep": f"{self.matcher.entry[o.symbol]:.2f}", "ps": "BOTH"}]}})
 

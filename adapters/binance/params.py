@@ -60,6 +60,9 @@ class BinanceParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     backoff_base_s: Positive = 0.5
     backoff_cap_s: Positive = 30.0
     start_timeout_s: Positive = 30.0
+    account_poll_s: Positive | None = 5.0
+    """Re-read ``/fapi/v2/account`` this often (marks move unrealized PnL and margin without a
+    user-stream event); an ``ACCOUNT_UPDATE`` re-reads it at once. None: on events only."""
 
     def __post_init__(self) -> None:
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.symbols,

@@ -16,7 +16,9 @@ Theory of operation: nothing here does I/O or reads a clock; the session passes 
   cross) -> expired, ``AMENDMENT`` -> amended, ``REJECTED`` -> rejected.
   ``ACCOUNT_UPDATE`` (``a.P``) -> ``PositionReport`` per symbol, ``a.B`` -> balances.
 * REST rows (order query, open orders, user trades, position risk) -> ``OrderStatusReport``,
-  ``OrderFilled``, ``PositionReport``.
+  ``OrderFilled``, ``PositionReport``; ``GET /fapi/v2/account`` -> one ``AccountReported`` per
+  margin asset (``account_reports``). ``ACCOUNT_UPDATE`` carries wallet balances but no
+  margins, so it only sets ``account_changed`` (the session then re-reads the account).
 
 Every malformed body or frame raises ``VenueProtocolError``; nothing else escapes.
 """
@@ -32,7 +34,10 @@ from urllib.parse import urlencode
 
 import orjson
 
+from adapters.live.decimals import amount
+
 from engine.model import (
+    AccountReported,
     AmendOrder,
     Liquidity,
     OrderAccepted,
@@ -225,6 +230,36 @@ def positions(rows: Any, iid_of: Callable[[str], str], ts_recv: int,
         raise bad(f"malformed positionRisk: {exc!r}", venue) from exc
 
 
+_ACCOUNT_FIELDS = ("walletBalance", "marginBalance", "initialMargin", "maintMargin", "unrealizedProfit")
+
+
+def account_reports(body: Any, venue: str, ts_recv: int,
+                    source: str = "/fapi/v2/account") -> list[AccountReported]:
+    """``GET /fapi/v2/account`` (https://developers.binance.com/docs/derivatives/
+    usds-margined-futures/account/rest-api/Account-Information-V2) -> one report per asset of
+    ``assets``: balance ``walletBalance``, equity ``marginBalance`` (wallet + unrealized PnL),
+    ``initialMargin`` (positions and open orders), ``maintMargin``, ``unrealizedProfit``. Assets
+    that hold nothing (every figure 0) are left out, except USDT, the USD-M settlement asset."""
+    try:
+        if not isinstance(body, dict):
+            raise ValueError("account body is not an object")
+        ts = int(body.get("updateTime") or 0) * _NS_PER_MS or ts_recv
+        out = []
+        for row in body["assets"]:
+            asset = row["asset"]
+            if not isinstance(asset, str) or not asset:
+                raise ValueError(f"asset is not a name: {asset!r}")
+            wb, mb, im, mm, up = (amount(row, f) for f in _ACCOUNT_FIELDS)
+            if asset != "USDT" and wb == mb == im == mm == up == 0.0:
+                continue
+            out.append(AccountReported(venue=venue, currency=asset, balance=wb, equity=mb,
+                                       initial_margin=im, maintenance_margin=mm, unrealized_pnl=up,
+                                       source=source, ts_event=ts, ts_recv=ts_recv))
+        return out
+    except _ERRORS as exc:
+        raise bad(f"malformed account: {exc!r}", venue) from exc
+
+
 # ---------------------------------------------------------------------------- user stream
 
 class UserStreamDecoder:
@@ -240,6 +275,7 @@ class UserStreamDecoder:
         self.iid_of = iid_of
         self.balances: dict[str, float] = {}
         self.listen_key_expired = False
+        self.account_changed = False
 
     def decode(self, data: bytes | str, ts_recv: int) -> list[Any]:
         msg = loads(data, self.venue)
@@ -297,6 +333,7 @@ class UserStreamDecoder:
     def _account(self, msg: dict[str, Any], ts_recv: int) -> list[Any]:
         a = msg["a"]
         ts = int(msg.get("T") or msg["E"]) * _NS_PER_MS
+        self.account_changed = True
         for b in a.get("B", ()):
             self.balances[str(b["a"])] = float(b["wb"])
         return [PositionReport(instrument_id=self.iid_of(p["s"]), quantity=float(p["pa"]),

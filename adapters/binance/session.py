@@ -13,6 +13,8 @@ Theory of operation. Two self-healing websockets (``adapters.ws``) and one REST 
   ``ORDER_TRADE_UPDATE``/``ACCOUNT_UPDATE`` through ``private.UserStreamDecoder``. After a
   reconnect every order not known to be final is queried, so fills and cancels that happened
   while the stream was down are recovered (fills de-duplicated by trade id).
+* accounts: ``GET /fapi/v2/account`` at start, on every ``ACCOUNT_UPDATE`` and every
+  ``account_poll_s`` (``adapters.live.accounts.AccountPoller``) -> ``AccountReported``.
 * REST orders (``POST/PUT/DELETE /fapi/v1/order``, chosen over the websocket API for one signed
   path shared with queries and reconciliation). ``submit`` never blocks: a task sends it. No
   answer within ``ack_timeout_s`` leaves the order UNKNOWN: nothing is published and nothing is
@@ -37,12 +39,14 @@ from adapters.binance.codec import BinanceCodec
 from adapters.binance.orders import BinanceOrders
 from adapters.binance.params import BinanceParams
 from adapters.binance.rest import BinanceRest, Unknown
+from adapters.live.accounts import AccountPoller, AccountReadFailed
 from adapters.live.session import LiveSession
 from adapters.live.venue import LiveVenue
 from adapters.live.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, ReconnectingWebSocket, WsConfig
 from engine.model import (
+    AccountReported,
     PositionReport,
     VenueProtocolError,
     split_instrument_id,
@@ -105,6 +109,8 @@ class BinanceStreams:
         self._user_ws: ReconnectingWebSocket | None = None
         self._listen_key = ""
         self._rng = random.Random()
+        self.accounts = AccountPoller(session, self._read_accounts, params.account_poll_s)
+        """The venue's margin accounts (``/fapi/v2/account``), published as ``AccountReported``."""
 
     # ------------------------------------------------------------------ lifecycle
     def _ws_config(self, user: bool = False) -> WsConfig:
@@ -142,6 +148,7 @@ class BinanceStreams:
                 self._user_ws.start()
                 await self._user_ws.wait_open()
                 self._session.spawn(self._keepalive_loop())
+                await self.accounts.start()
         _log.info("binance.started", venue=self._session.venue, market=p.market, network=p.network,
                   instruments=len(self._session.instruments), trading=p.trading)
 
@@ -248,6 +255,12 @@ class BinanceStreams:
         return True
 
     # ------------------------------------------------------------------ user stream
+    async def _read_accounts(self) -> list[AccountReported]:
+        reply = await self.rest.request("GET", "/fapi/v2/account", signed=True)
+        if not reply.ok:
+            raise AccountReadFailed(f"/fapi/v2/account refused: {reply.code} {reply.message}")
+        return pv.account_reports(reply.body, self.params.venue, time.time_ns())
+
     def _user_url(self) -> str:
         return f"{self.ws_base}/ws/{self._listen_key}"
 
@@ -293,6 +306,9 @@ class BinanceStreams:
                 self._session.publish(ev)
             else:
                 self._orders.desk.emit(ev)
+        if self.user.account_changed:
+            self.user.account_changed = False
+            self.accounts.poke()
         if self.user.listen_key_expired:
             self.user.listen_key_expired = False
             self._session.spawn(self._refresh_listen_key())

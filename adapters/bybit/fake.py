@@ -7,7 +7,7 @@ snapshot, then one delta per market step with ``u`` +1 and a growing cross ``seq
 ``execution``, ``position``, ``wallet`` pushes). An ``aiohttp.web`` app serves REST: market
 ``time``, ``instruments-info``, ``orderbook``; signed (``X-BAPI-*`` checked, recv window
 enforced) ``order/create|amend|cancel|cancel-all|realtime``, ``execution/list``,
-``position/list``, ``order/disconnected-cancel-all`` (DCP: when the last private connection has
+``position/list``, ``account/wallet-balance`` (UNIFIED: ``self.account``), ``order/disconnected-cancel-all`` (DCP: when the last private connection has
 been gone for ``timeWindow`` seconds, every open order is cancelled).
 
 The market is ``adapters.fakes.market`` (authoritative: tests compare client books with ``book_levels``).
@@ -30,6 +30,7 @@ from aiohttp import web
 
 from adapters.bybit.private import rest_signature, verify_ws_auth
 from adapters.fakes import FakeConnection
+from adapters.fakes.account import FakeLinearAccount
 from adapters.fakes.market import BUY, SELL, FakeOrder
 from adapters.fakes.venue import (
     STANDALONE_LIFETIME_S,
@@ -71,6 +72,8 @@ class BybitFake(GridMarketFake):
         self._public: dict[int, tuple[FakeConnection, set[str]]] = {}
         self._private: dict[int, FakeConnection] = {}
         self._authed: set[int] = set()
+        self.account = FakeLinearAccount(self.matcher, self.books)
+        """The unified (USD) wallet ``/v5/account/wallet-balance`` reports (``account.deposit``)."""
 
     def _publish_fill(self, o: FakeOrder) -> None:
         self._push_order(o, new_fills=1)
@@ -229,6 +232,7 @@ class BybitFake(GridMarketFake):
         self._send_private("order", [self._order_row(o)])
         if new_fills:
             self._send_private("execution", self._exec_rows(o, o.fills[-new_fills:]))
+            self._send_private("wallet", [self._wallet_row()])
             pos = self.matcher.positions[o.symbol]
             self._send_private("position", [{
                 "category": self.category, "symbol": o.symbol, "side": "Buy" if pos > 0 else ("Sell" if pos < 0 else ""),
@@ -263,6 +267,7 @@ class BybitFake(GridMarketFake):
                        "/v5/order/amend": self._amend, "/v5/order/cancel-all": self._cancel_all,
                        "/v5/order/realtime": self._realtime, "/v5/execution/list": self._executions,
                        "/v5/position/list": self._positions,
+                       "/v5/account/wallet-balance": self._wallet,
                        "/v5/order/disconnected-cancel-all": self._dcp}.get(path)
             if handler is None:
                 return _reply(code=10001, msg=f"unknown endpoint {path}", status=404)
@@ -392,6 +397,26 @@ class BybitFake(GridMarketFake):
                              "size": self.books[s].qty(abs(pos)), "avgPrice": f"{self.matcher.entry[s]:.2f}",
                              "positionIdx": 0, "updatedTime": str(_ms())})
         return {"list": rows, "nextPageCursor": "", "category": self.category}
+
+    def _wallet_row(self) -> dict[str, Any]:
+        """A unified (cross-margin) account: the totals in USD, one USDT coin row."""
+        f = self.account.figures()
+        return {"accountType": "UNIFIED", "totalEquity": f"{f.equity:.8f}",
+                "totalWalletBalance": f"{f.wallet:.8f}", "totalMarginBalance": f"{f.equity:.8f}",
+                "totalAvailableBalance": f"{f.equity - f.initial_margin:.8f}",
+                "totalPerpUPL": f"{f.unrealized:.8f}", "totalInitialMargin": f"{f.initial_margin:.8f}",
+                "totalMaintenanceMargin": f"{f.maintenance_margin:.8f}",
+                "accountIMRate": "", "accountMMRate": "", "accountLTV": "",
+                "coin": [{"coin": "USDT", "equity": f"{f.equity:.8f}", "walletBalance": f"{f.wallet:.8f}",
+                          "unrealisedPnl": f"{f.unrealized:.8f}", "usdValue": f"{f.equity:.8f}",
+                          "totalPositionIM": f"{f.initial_margin:.8f}", "totalOrderIM": "0",
+                          "totalPositionMM": f"{f.maintenance_margin:.8f}"}]}
+
+    def _wallet(self, q: dict[str, Any]) -> Any:
+        if q.get("accountType") != "UNIFIED":
+            return web.json_response({"retCode": 10001, "retMsg": "accountType only support UNIFIED",
+                                      "result": {}, "time": _ms()})
+        return {"list": [self._wallet_row()]}
 
     def _dcp(self, b: dict[str, Any]) -> Any:
         self.dcp_window_s = float(b["timeWindow"])

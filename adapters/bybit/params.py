@@ -54,6 +54,11 @@ class BybitParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     resubscribe_timeout_s: Positive = 5.0
     """A resync (resubscribe) with no fresh snapshot after this is tried again."""
     start_timeout_s: Positive = 30.0
+    account_type: Literal["UNIFIED", "CONTRACT"] = "UNIFIED"
+    """The wallet ``/v5/account/wallet-balance`` reads (UTA: UNIFIED; classic: CONTRACT)."""
+    account_poll_s: Positive | None = 5.0
+    """Re-read the wallet this often (marks move unrealized PnL and margin); the ``wallet``
+    topic updates it on every change in between. None: the topic only."""
 
     def __post_init__(self) -> None:
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.symbols,

@@ -28,7 +28,9 @@ from typing import Any
 
 import orjson
 
+from adapters.live.decimals import amount
 from engine.model import (
+    AccountReported,
     AmendOrder,
     CancelOrder,
     Liquidity,
@@ -224,10 +226,52 @@ def position(row: Mapping[str, Any], iid_of: Callable[[str], str], ts_recv: int,
         raise bad(f"malformed position row: {exc!r}", venue) from exc
 
 
+def wallet_reports(rows: Any, venue: str, ts_recv: int,
+                   source: str = "/v5/account/wallet-balance") -> list[AccountReported]:
+    """``GET /v5/account/wallet-balance`` ``result.list`` or ``wallet`` topic ``data``
+    (https://bybit-exchange.github.io/docs/v5/account/wallet-balance) -> reports. A unified
+    account (UTA, cross margin) is one USD pool: balance ``totalWalletBalance``, equity
+    ``totalMarginBalance`` (wallet + perpetual/futures unrealized PnL), IM
+    ``totalInitialMargin``, MM ``totalMaintenanceMargin``, unrealized ``totalPerpUPL``, all in
+    USD. Where those totals are empty (isolated margin, classic accounts) each coin is its own
+    account: ``walletBalance``, ``equity``, IM ``totalPositionIM`` + ``totalOrderIM``, MM
+    ``totalPositionMM``, ``unrealisedPnl``, in the coin."""
+    try:
+        if not isinstance(rows, list):
+            raise ValueError("wallet list is not a list")
+        out = []
+        for acct in rows:
+            ts = int(acct.get("updateTime") or 0) * _NS_PER_MS or ts_recv
+            if acct.get("totalMarginBalance") not in (None, ""):
+                out.append(AccountReported(
+                    venue=venue, currency="USD", balance=amount(acct, "totalWalletBalance"),
+                    equity=amount(acct, "totalMarginBalance"),
+                    initial_margin=amount(acct, "totalInitialMargin"),
+                    maintenance_margin=amount(acct, "totalMaintenanceMargin"),
+                    unrealized_pnl=amount(acct, "totalPerpUPL"), source=source, ts_event=ts,
+                    ts_recv=ts_recv))
+                continue
+            for c in acct["coin"]:
+                coin = c["coin"]
+                if not isinstance(coin, str) or not coin:
+                    raise ValueError(f"coin is not a name: {coin!r}")
+                out.append(AccountReported(
+                    venue=venue, currency=coin, balance=amount(c, "walletBalance"),
+                    equity=amount(c, "equity"),
+                    initial_margin=amount(c, "totalPositionIM") + amount(c, "totalOrderIM"),
+                    maintenance_margin=amount(c, "totalPositionMM"),
+                    unrealized_pnl=amount(c, "unrealisedPnl"), source=source, ts_event=ts,
+                    ts_recv=ts_recv))
+        return out
+    except _ERRORS as exc:
+        raise bad(f"malformed wallet: {exc!r}", venue) from exc
+
+
 class PrivateDecoder:
     """Private-stream frames -> reports and fills; control frames answered in ``last_op``.
 
-    Returns ``OrderStatusReport``, ``OrderFilled`` and ``PositionReport`` events. ``auth_ok`` is
+    Returns ``OrderStatusReport``, ``OrderFilled``, ``PositionReport`` and (``wallet``)
+    ``AccountReported`` events. ``auth_ok`` is
     None until the auth answer, then True/False; ``balances`` holds ``wallet`` coin equity.
     """
 
@@ -269,6 +313,7 @@ class PrivateDecoder:
                 for acct in rows:
                     for c in acct.get("coin", ()):
                         self.balances[str(c["coin"])] = _f(c.get("walletBalance"))
+                return wallet_reports(rows, self.venue, ts_recv, "wallet")
             return []
         except VenueProtocolError:
             raise

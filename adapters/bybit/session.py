@@ -12,6 +12,9 @@ Theory of operation. Two self-healing websockets (``adapters.ws``) and one REST 
 * private ``/v5/private``: ``auth`` (HMAC of ``"GET/realtime"+expires``) then ``order``,
   ``execution``, ``position``, ``wallet`` subscriptions on every (re)connect; after a reconnect
   every order not known to be final is queried (``orders.BybitOrders``).
+* accounts: ``GET /v5/account/wallet-balance`` at start and every ``account_poll_s``
+  (``adapters.live.accounts.AccountPoller``), the ``wallet`` topic in between ->
+  ``AccountReported``.
 * REST (signed ``X-BAPI-*``) for instruments, orders, queries, reconciliation, DCP.
 
 ``VenueStatusChanged`` is published when a stream drops, comes back, or is rate limited.
@@ -34,12 +37,14 @@ from adapters.bybit.events import VenueError
 from adapters.bybit.orders import BybitOrders
 from adapters.bybit.params import BybitParams
 from adapters.bybit.rest import BybitRest
+from adapters.live.accounts import AccountPoller, AccountReadFailed
 from adapters.live.session import LiveSession
 from adapters.live.venue import LiveVenue
 from adapters.live.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, ReconnectingWebSocket, WsConfig
 from engine.model import (
+    AccountReported,
     BookSnapshot,
     Instrument,
     OrderFilled,
@@ -100,6 +105,8 @@ class BybitStreams:
         self._orders = orders
         self._md: ReconnectingWebSocket | None = None
         self._private_ws: ReconnectingWebSocket | None = None
+        self.accounts = AccountPoller(session, self._read_accounts, params.account_poll_s)
+        """The venue's wallet (``/v5/account/wallet-balance``), published as ``AccountReported``."""
 
     def _ws_config(self) -> WsConfig:
         p = self.params
@@ -139,6 +146,7 @@ class BybitStreams:
                 if not self.private.auth_ok:
                     raise RuntimeError(f"{self._session.venue}: private stream auth refused: "
                                        f"{self.private.auth_error}")
+                await self.accounts.start()
         _log.info("bybit.started", venue=self._session.venue, category=p.category, network=p.network,
                   instruments=len(self._session.instruments), trading=p.trading)
 
@@ -223,6 +231,16 @@ class BybitStreams:
         md.send_nowait(ch.encode_op("unsubscribe", [topic], f"unsub-{symbol}"))
         md.send_nowait(ch.encode_op("subscribe", [topic], f"resub-{symbol}"))
 
+    async def _read_accounts(self) -> list[AccountReported]:
+        reply = await self.rest.request("GET", "/v5/account/wallet-balance",
+                                        {"accountType": self.params.account_type}, signed=True)
+        if not reply.ok:
+            raise AccountReadFailed(f"/v5/account/wallet-balance refused: {reply.code} {reply.message}")
+        result = reply.result
+        if not isinstance(result, dict):
+            raise AccountReadFailed("/v5/account/wallet-balance: no result")
+        return pv.wallet_reports(result.get("list"), self.params.venue, time.time_ns())
+
     # ------------------------------------------------------------------ private stream
     def _on_private_open(self, url: str) -> list[str]:
         self.private.auth_ok = None
@@ -259,5 +277,7 @@ class BybitStreams:
                 self._orders.desk.emit(ev)
             elif isinstance(ev, PositionReport):
                 self.positions[ev.instrument_id] = ev
+                self._session.publish(ev)
+            elif isinstance(ev, AccountReported):
                 self._session.publish(ev)
 

@@ -16,6 +16,11 @@ shapes (``adapters/deribit/fake_market.py`` keeps the books):
   get_positions|enable_cancel_on_disconnect``; orders match the fake's own book (taker) or
   rest; ``fill_resting()`` fills a resting order as a maker; ``user.orders``/``user.trades``/
   ``user.portfolio`` notifications follow every change;
+* ``private/get_account_summary`` and ``user.portfolio.{currency}`` (sent on subscribe and
+  after every fill): ``balance`` (``self.balance``, less fees), ``session_upl`` at the book's
+  mid, ``margin_balance``/``equity`` = balance + upl, and margins by a simplified standard
+  rule (futures: IM 2 %, MM 1 % of the position's coin value; short options: IM 15 %, MM
+  7.5 % of the coins; longs none), ``available_funds`` = margin_balance - initial_margin;
 * cancel-on-disconnect: when an armed connection drops, every open order is cancelled with
   ``cancel_reason = "cancel_on_disconnect"`` (not after ``private/logout``).
 
@@ -249,6 +254,10 @@ class DeribitFake(FakeVenue):
                      "direction": "buy" if v[0] > 0 else "sell" if v[0] < 0 else "zero",
                      "kind": self.specs[s].kind} for s, v in self.positions.items()
                     if self.specs[s].currency == p["currency"]]
+        if method == "private/get_account_summary":
+            if p.get("currency") not in self.balance:
+                raise RpcError(10004, "invalid currency")
+            return self.account_summary(p["currency"])
         if method == "private/enable_cancel_on_disconnect":
             st["cod"] = True
             return "ok"
@@ -291,6 +300,9 @@ class DeribitFake(FakeVenue):
     # ------------------------------------------------------------------ market data
     def _on_subscribed(self, conn: FakeConnection, channel: str) -> None:
         parts = channel.split(".")
+        if channel.startswith("user.portfolio.") and parts[2].upper() in self.balance:
+            conn.send(self._note(channel, self.account_summary(parts[2].upper())))
+            return
         if parts[0] == "book" and parts[1] in self.books:
             bids, asks = self.book_levels(parts[1])
             data = {"type": "snapshot", "timestamp": _ms(), "instrument_name": parts[1],
@@ -460,10 +472,33 @@ class DeribitFake(FakeVenue):
         if trades:
             for conn, ch in self._subscribers(wants("user.trades.")):
                 conn.send(self._note(ch, trades))
-            for conn, ch in self._subscribers(lambda c: c.startswith("user.portfolio.")):
-                conn.send(self._note(ch, {"currency": spec.currency,
-                                          "balance": self.balance[spec.currency],
-                                          "equity": self.balance[spec.currency]}))
+            for conn, ch in self._subscribers(lambda c: c == f"user.portfolio.{spec.currency.lower()}"):
+                conn.send(self._note(ch, self.account_summary(spec.currency)))
+
+    def account_summary(self, ccy: str) -> dict[str, Any]:
+        """The account of ``ccy`` as ``private/get_account_summary`` reports it (module docstring)."""
+        upl = im = mm = 0.0
+        for sym, (size, avg) in self.positions.items():
+            spec = self.specs[sym]
+            if spec.currency != ccy or size == 0:
+                continue
+            book = self.books[sym]
+            bid, ask = book.best_bid(), book.best_ask()
+            mark = (bid + ask) / 2 if bid is not None and ask is not None else spec.mid
+            if spec.kind == "future":  # inverse: size in USD
+                upl += size * (1.0 / avg - 1.0 / mark)
+                im += abs(size) / mark * 0.02
+                mm += abs(size) / mark * 0.01
+            else:
+                upl += size * (mark - avg)
+                if size < 0:
+                    im += -size * 0.15
+                    mm += -size * 0.075
+        bal = self.balance[ccy]
+        mb = bal + upl
+        return {"currency": ccy, "balance": bal, "equity": mb, "margin_balance": mb,
+                "session_upl": upl, "initial_margin": im, "maintenance_margin": mm,
+                "available_funds": mb - im, "margin_model": "segregated_sm"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from adapters.deribit.codec import PRIVATE_ID_BASE
 from engine.model import (
+    AccountReported,
     Liquidity,
     OrderStatus,
     OrderStatusReport,
@@ -38,7 +39,7 @@ from engine.model import (
     instrument_id,
 )
 
-__all__ = ["OrderInfo", "PRIVATE_ID_BASE", "TradeInfo", "auth_params",
+__all__ = ["OrderInfo", "parse_account", "PRIVATE_ID_BASE", "TradeInfo", "auth_params",
            "order_request", "parse_order", "parse_position", "parse_trade", "report",
            "sign"]
 
@@ -224,3 +225,33 @@ def report(info: OrderInfo, ts_recv: int) -> OrderStatusReport:
                              status=str(status_of(info)), price=info.price, quantity=info.amount,
                              filled=info.filled, avg_fill_price=info.average_price,
                              ts_event=info.ts_event, ts_recv=ts_recv)
+
+
+def _opt_num(d: dict[str, Any], key: str) -> float:
+    x = d.get(key)
+    return math.nan if x is None else _num(x, key)
+
+
+def parse_account(d: Any, source: str, ts_recv: int) -> AccountReported:
+    """An account summary (``private/get_account_summary`` result or ``user.portfolio.*``
+    data, https://docs.deribit.com/api-reference/account-management/private-get_account_summary):
+    amounts in ``currency``. Equity is ``margin_balance`` (what Deribit's own
+    ``available_funds`` = margin_balance - initial_margin is measured against; ``equity``
+    when it is absent), unrealized PnL ``session_upl`` (since the last settlement)."""
+    try:
+        ccy = d["currency"]
+        if not isinstance(ccy, str) or not ccy:
+            raise _bad(f"account currency is not a name: {ccy!r}")
+        eq = d["margin_balance"] if "margin_balance" in d else d["equity"]
+        out = AccountReported(
+            venue=VENUE, currency=ccy.upper(), balance=_num(d["balance"], "balance"),
+            equity=_num(eq, "margin_balance"), initial_margin=_num(d["initial_margin"], "initial_margin"),
+            maintenance_margin=_num(d["maintenance_margin"], "maintenance_margin"),
+            unrealized_pnl=_opt_num(d, "session_upl"), source=source, ts_event=ts_recv,
+            ts_recv=ts_recv)
+    except _CAUGHT as exc:
+        raise _bad(f"account summary: {type(exc).__name__} {exc}") from None
+    for name in ("balance", "equity", "initial_margin", "maintenance_margin"):
+        if not math.isfinite(getattr(out, name)):
+            raise _bad(f"account {name} is not finite")
+    return out

@@ -149,8 +149,28 @@ class DeribitStreams:
                     if self._session.stats["auth_failed"]:
                         raise RuntimeError(f"{self._session.venue}: authentication refused")
                     await asyncio.sleep(0.01)
+        if p.trading:
+            await self.read_accounts()
         _log.info("deribit.started", venue=self._session.venue, network=p.network,
                   instruments=len(self._session.instruments), trading=p.trading)
+
+    async def read_accounts(self) -> None:
+        """Publish every traded currency's account (``private/get_account_summary``); the
+        ``user.portfolio`` subscription keeps them current afterwards."""
+        for ccy in self.params.currencies():
+            try:
+                data = await self.rpc("private/get_account_summary", {"currency": ccy})
+                acc = pv.parse_account(data, "private/get_account_summary", time.time_ns())
+            except (Unknown, Refused) as exc:  # not fatal: user.portfolio reports it later
+                _log.error("deribit.account_read_failed", venue=self._session.venue, currency=ccy,
+                           error=str(exc))
+                continue
+            except VenueProtocolError as exc:
+                self._session.stats["private_malformed"] += 1
+                _log.error("deribit.account_malformed", venue=self._session.venue, error=str(exc))
+                continue
+            self.balances[acc.currency] = data
+            self._session.publish(acc)
 
     async def _load_instruments(self) -> None:
         listed: dict[str, Instrument] = {}
@@ -313,7 +333,9 @@ class DeribitStreams:
                 for d in data:
                     self.orders.on_trade(pv.parse_trade(d), ts_recv)
             elif channel.startswith("user.portfolio."):
-                self.balances[str(data.get("currency", channel.rpartition(".")[2])).upper()] = data
+                acc = pv.parse_account(data, "user.portfolio", ts_recv)
+                self.balances[acc.currency] = data
+                self._session.publish(acc)
         except (VenueProtocolError, KeyError, TypeError, AttributeError) as exc:
             # Never silent: a lost order update is recovered by the next query/reconcile.
             self._session.stats["private_malformed"] += 1

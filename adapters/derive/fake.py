@@ -45,6 +45,7 @@ from adapters.derive.params import NETWORKS
 from adapters.derive.private import action_of
 from adapters.derive.signing import recover_action_signer, recover_login_signer
 from adapters.fakes import FakeConnection
+from adapters.fakes.account import FakeLinearAccount
 from adapters.fakes.market import BUY, SELL, FakeBook, FakeMatcher, FakeOrder
 from adapters.fakes.venue import STANDALONE_LIFETIME_S, FakeVenue, serve_standalone, standalone_parser
 from adapters.fakes.venue import now_ms as _ms
@@ -130,6 +131,9 @@ class DeriveFake(FakeVenue):
         self._last_books: dict[str, bytes] = {}
         self._conns: dict[int, dict[str, Any]] = {}
         self._oids = itertools.count(1)
+        self.account = FakeLinearAccount(self.matcher, self.books, deposit=100_000.0, leverage=10.0,
+                                         maintenance_rate=0.05)
+        """The subaccount's USDC collateral and margin (``private/get_subaccount``)."""
 
     @property
     def url(self) -> str:
@@ -290,12 +294,21 @@ class DeriveFake(FakeVenue):
                                   for s, q in self.matcher.positions.items() if q],
                     "subaccount_id": self.subaccount_id}
         if method == "private/get_subaccount":
-            return {"subaccount_id": self.subaccount_id, "margin_type": "PM", "currency": "USDC",
-                    "subaccount_value": "100000", "initial_margin": "12000",
-                    "maintenance_margin": "8000", "collaterals_value": "100000",
-                    "is_under_liquidation": False, "positions": [], "collaterals": [],
-                    "open_orders": []}
+            return self.subaccount()
         raise RpcError(-32601, f"Method not found: {method}")
+
+    def subaccount(self) -> dict[str, Any]:
+        """``private/get_subaccount``: Derive reports margins as signed headroom (value minus
+        the requirement; below zero = no new risk / liquidation), here from ``self.account``
+        (collateral = deposit - fees, positions valued at the mid, IM 10 %, MM 5 %)."""
+        f = self.account.figures()
+        value = f.wallet + f.unrealized
+        return {"subaccount_id": self.subaccount_id, "margin_type": "PM", "currency": "USDC",
+                "subaccount_value": f"{value:.6f}", "collaterals_value": f"{f.wallet:.6f}",
+                "positions_value": f"{f.unrealized:.6f}",
+                "initial_margin": f"{value - f.initial_margin:.6f}",
+                "maintenance_margin": f"{value - f.maintenance_margin:.6f}",
+                "is_under_liquidation": False, "positions": [], "collaterals": [], "open_orders": []}
 
     def _check_subaccount(self, p: dict[str, Any], method: str) -> None:
         if "subaccount_id" in p and int(p["subaccount_id"]) != self.subaccount_id:
@@ -415,7 +428,7 @@ class DeriveFake(FakeVenue):
         if fills:
             self._send_sub(f"{sub}.trades", [self._trade_obj(o, f) for f in fills])
         self._send_sub(f"{sub}.orders", [self._order_obj(o)])
-        self._send_sub(f"{sub}.balances", [{"name": "USDC", "amount": "100000"}])
+        self._send_sub(f"{sub}.balances", [{"name": "USDC", "amount": f"{self.account.figures().wallet:.6f}"}])
 
     def step(self) -> None:
         now = _ms()

@@ -19,6 +19,7 @@ Theory of operation (https://docs.derive.xyz, ``private/order``, ``private/repla
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from adapters.derive.instruments import DeriveAsset
 from adapters.derive.signing import ActionSigner, TradeAction, trade_module_data
 from engine.model import (
+    AccountReported,
     Liquidity,
     OrderType,
     PositionReport,
@@ -212,3 +214,21 @@ def parse_subaccount(d: Any) -> Margin:
     return Margin(str(d.get("margin_type", "")), _num(d, "subaccount_value", "nan"),
                   _num(d, "initial_margin", "nan"), _num(d, "maintenance_margin", "nan"),
                   _num(d, "collaterals_value", "nan"), bool(d.get("is_under_liquidation")))
+
+
+def account_report(m: Margin, venue: str, source: str, ts_recv: int) -> AccountReported:
+    """The subaccount as one USDC account. Derive reports ``initial_margin`` and
+    ``maintenance_margin`` as signed headroom (``subaccount_value`` minus the requirement;
+    below zero: no new risk, resp. liquidation), so the requirements are value - headroom;
+    equity ``subaccount_value`` (collateral + positions at mark), balance
+    ``collaterals_value``, unrealized PnL their difference (the positions' mark value)."""
+    figures = (m.subaccount_value, m.initial_margin, m.maintenance_margin, m.collaterals_value)
+    if not all(math.isfinite(x) for x in figures):
+        raise VenueProtocolError(f"derive: subaccount figures missing or not finite: {figures}",
+                                 venue=VENUE)
+    value = m.subaccount_value
+    return AccountReported(venue=venue, currency="USDC", balance=m.collaterals_value, equity=value,
+                           initial_margin=value - m.initial_margin,
+                           maintenance_margin=value - m.maintenance_margin,
+                           unrealized_pnl=value - m.collaterals_value, source=source,
+                           ts_event=ts_recv, ts_recv=ts_recv)

@@ -210,12 +210,17 @@ class DeriveStreams:
         """Nothing to release."""
 
     async def refresh_margin(self) -> pv.Margin | None:
-        """Ask for collateral and margin (standard or portfolio, as the venue reports them)."""
+        """Ask for collateral and margin (standard or portfolio, as the venue reports them) and
+        publish them as the subaccount's ``AccountReported`` (at login, on every ``balances``
+        push)."""
         try:
             res = await self.rpc("private/get_subaccount",
                                  {"subaccount_id": self.params.subaccount_id})
             self.margin = pv.parse_subaccount(res)
+            self._session.publish(pv.account_report(self.margin, self.params.venue,
+                                                    "private/get_subaccount", time.time_ns()))
         except (Unknown, Refused, VenueProtocolError) as exc:
+            self._session.stats["account_read_failed"] = self._session.stats.get("account_read_failed", 0) + 1
             _log.warning("derive.margin_query_failed", venue=self.params.venue, error=str(exc))
         return self.margin
 

@@ -11,7 +11,8 @@ closed, as OKX does after 30 s. An ``aiohttp.web`` app serves the REST the sessi
 (signed where OKX signs): ``public/instruments``, ``public/time``, ``market/books``,
 ``trade/order`` (query), ``trade/orders-pending``, ``trade/fills``, ``trade/cancel-batch-orders``,
 ``trade/cancel-all-after`` (the dead-man switch: every order is cancelled when it expires),
-``account/positions``.
+``account/positions``, ``account/balance`` (and the ``account`` channel after fills:
+``balance()``, single-currency margin).
 
 Venue faults: ``gap()``, ``bad_checksum()``, ``malformed()``, ``lose_acks(n)`` (operations
 executed, neither answered nor pushed), ``drop_orders(n)`` (the next n ``order``/``batch-orders``
@@ -62,6 +63,11 @@ class OkxFake(FakeVenue):
         self.orders: dict[str, dict[str, Any]] = {}
         self.fills: list[dict[str, Any]] = []
         self.positions: dict[str, list[float]] = {}
+        self.deposit: dict[str, float] = {}
+        """Cash per settlement currency before fees (10 BTC/ETH, 1,000,000 USDT by default)."""
+        for spec in self.specs.values():
+            ccy = spec.row()["settleCcy"]
+            self.deposit.setdefault(ccy, 1_000_000.0 if ccy == "USDT" else 10.0)
         self.ops: list[tuple[str, list[dict[str, Any]]]] = []  # every order operation received
         self.rest_calls: list[tuple[str, str]] = []
         self.dead_man_deadline: float | None = None
@@ -329,7 +335,43 @@ class OkxFake(FakeVenue):
             pos[1] = 0.0
         pos[0] = new
         self._push(o)
+        frame = orjson.dumps({"arg": {"channel": "account", "uid": "1"}, "data": [self.balance()]})
+        for conn in self._subscribers("account", ""):
+            conn.send(frame)
         o.update(fillSz="", fillPx="", tradeId="", fee="0", execType="")
+
+    def balance(self) -> dict[str, Any]:
+        """The account in single-currency margin mode (account-level ``imr``/``mmr`` empty):
+        per currency ``cashBal`` = deposit - fees, ``upl`` at the book mid, ``eq`` = cash + upl,
+        ``imr`` 2 % / ``mmr`` 1 % of the positions' value in that currency."""
+        fees: dict[str, float] = {}
+        for f in self.fills:
+            fees[f["feeCcy"]] = fees.get(f["feeCcy"], 0.0) - float(f["fee"])
+        details = []
+        for ccy, dep in self.deposit.items():
+            upl = value = 0.0
+            for inst_id, (size, avg) in self.positions.items():
+                spec = self.specs[inst_id]
+                row = spec.row()
+                if row["settleCcy"] != ccy or size == 0:
+                    continue
+                book = self.books[inst_id]
+                bid, ask = book.best_bid(), book.best_ask()
+                mid = ((bid + ask) / 2 if bid is not None and ask is not None else spec.mid_ticks) * spec.tick
+                ct = float(spec.ct_val)
+                if row["ctType"] == "inverse":
+                    upl += size * ct * (1.0 / avg - 1.0 / mid)
+                    value += abs(size) * ct / mid
+                else:
+                    upl += size * ct * (mid - avg)
+                    value += abs(size) * ct * mid
+            cash = dep - fees.get(ccy, 0.0)
+            details.append({"ccy": ccy, "cashBal": f"{cash:.10f}", "eq": f"{cash + upl:.10f}",
+                            "upl": f"{upl:.10f}", "imr": f"{value * 0.02:.10f}",
+                            "mmr": f"{value * 0.01:.10f}", "availEq": f"{cash + upl - value * 0.02:.10f}",
+                            "uTime": str(_ms())})
+        return {"totalEq": "", "adjEq": "", "imr": "", "mmr": "", "upl": "", "uTime": str(_ms()),
+                "details": details}
 
     def _finish(self, o: dict[str, Any], state: str, source: str = "") -> None:
         o.update(state=state, cancelSource=source, uTime=str(_ms()))
@@ -434,6 +476,8 @@ class OkxFake(FakeVenue):
             return ok([{"instId": i, "instType": "SWAP", "posSide": "net", "pos": str(int(v[0])),
                         "avgPx": str(v[1]) if v[0] else "", "uTime": str(_ms())}
                        for i, v in self.positions.items()])
+        if path == "/api/v5/account/balance":
+            return ok([self.balance()])
         if path == "/api/v5/trade/cancel-batch-orders":
             return ok([self._cancel_op(a, False) for a in orjson.loads(body)])
         if path == "/api/v5/trade/cancel-all-after":

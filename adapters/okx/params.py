@@ -55,6 +55,9 @@ class OkxParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen
     """No answer to an order operation within this: its fate is unknown (never resent)."""
     rest_timeout_s: Positive = 10.0
     start_timeout_s: Positive = 30.0
+    account_poll_s: Positive | None = 5.0
+    """Re-read ``/api/v5/account/balance`` this often (marks move unrealized PnL and margin);
+    the ``account`` channel updates it in between. None: the channel only."""
     resubscribe_timeout_s: Positive = 5.0
     dead_man_refresh_ratio: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.33
     """``cancel-all-after`` is re-sent every ``timeout * ratio`` while armed."""

@@ -16,6 +16,8 @@ Theory of operation (https://www.okx.com/docs-v5/en/#overview-websocket-login,
   ``"v" + sha1(id)[:31]``, deterministically, so it can be found again after a restart.
 * ``orders`` pushes carry the whole order plus the last fill (``tradeId``, ``fillSz``,
   ``fillPx``, ``fee`` negative = charged, ``execType`` T/M); sizes are contracts (strings).
+* accounts: ``GET /api/v5/account/balance`` and the ``account`` channel carry the same object
+  (``balance_reports``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from adapters.live.decimals import amount
 from engine.model import (
+    AccountReported,
     Liquidity,
     OrderStatus,
     OrderStatusReport,
@@ -277,3 +281,49 @@ def report(o: OkxOrder, client_order_id: str, ts_recv: int) -> OrderStatusReport
                              status=str(status_of(o)), price=o.price, quantity=o.size,
                              filled=o.filled, avg_fill_price=o.avg_price, ts_event=o.ts_event,
                              ts_recv=ts_recv)
+
+
+_DETAIL = ("cashBal", "eq", "upl", "imr", "mmr")
+
+
+def balance_reports(rows: Any, ts_recv: int, source: str = "/api/v5/account/balance",
+                    venue: str = VENUE) -> list[AccountReported]:
+    """``GET /api/v5/account/balance`` ``data`` or an ``account`` push's ``data``
+    (https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-balance) -> reports.
+
+    Multi-currency and portfolio margin (account-level ``imr`` set): one USD pool, equity
+    ``adjEq`` (the effective equity OKX margins against), IM ``imr``, MM ``mmr``, unrealized
+    ``upl``, balance ``totalEq`` - ``upl``. Single-currency margin (account-level ``imr``
+    empty): each ``details`` row is its own account in its currency: balance ``cashBal``, equity
+    ``eq``, unrealized ``upl``, IM ``imr``, MM ``mmr``."""
+    try:
+        if not isinstance(rows, list):
+            raise ValueError("balance data is not a list")
+        out = []
+        for acct in rows:
+            ts = _ms(acct.get("uTime")) or ts_recv
+            if acct.get("imr") not in (None, ""):
+                upl = amount(acct, "upl")
+                out.append(AccountReported(
+                    venue=venue, currency="USD", balance=amount(acct, "totalEq") - upl,
+                    equity=amount(acct, "adjEq"), initial_margin=amount(acct, "imr"),
+                    maintenance_margin=amount(acct, "mmr"), unrealized_pnl=upl, source=source,
+                    ts_event=ts, ts_recv=ts_recv))
+                continue
+            for d in acct["details"]:
+                ccy = d["ccy"]
+                if not isinstance(ccy, str) or not ccy:
+                    raise ValueError(f"ccy is not a name: {ccy!r}")
+                cash, eq, upl, imr, mmr = (amount(d, f) for f in _DETAIL)
+                out.append(AccountReported(
+                    venue=venue, currency=ccy, balance=cash, equity=eq, initial_margin=imr,
+                    maintenance_margin=mmr, unrealized_pnl=upl, source=source,
+                    ts_event=_ms(d.get("uTime")) or ts, ts_recv=ts_recv))
+        return out
+    except VenueProtocolError:
+        raise
+    except _CAUGHT_ACCOUNT as exc:
+        raise _bad(f"malformed balance: {exc!r}") from None
+
+
+_CAUGHT_ACCOUNT = (KeyError, ValueError, TypeError, AttributeError, OverflowError)

@@ -10,7 +10,8 @@ Theory of operation. Two ``ReconnectingWebSocket`` streams and one REST client:
   which is OKX's documented remedy. Text ``ping`` every ``heartbeat_interval_s`` (< 30 s, OKX's
   idle cut-off); the watchdog drops a silent connection.
 * private (``/ws/v5/private``): ``login`` (signed with the server-time offset), then the
-  ``orders`` and ``positions`` channels; order entry as websocket operations
+  ``orders``, ``positions`` and ``account`` channels (accounts also read from
+  ``/api/v5/account/balance`` at start and every ``account_poll_s``); order entry as websocket operations
   (``adapters.okx.orders``). After a re-login every order not known to be final is queried.
 * REST (``adapters.okx.rest``): instruments and server time at start, order queries,
   reconciliation, batch cancels and the ``cancel-all-after`` dead-man switch.
@@ -23,11 +24,13 @@ signature or a key.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
 import structlog
 
+from adapters.live.accounts import AccountPoller, AccountReadFailed
 from adapters.live.session import LiveSession
 from adapters.live.venue import LiveVenue
 from adapters.live.tracker import OrderTracker
@@ -42,6 +45,7 @@ from adapters.okx.rest import OkxRest, Unknown
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
 from engine.model import (
+    AccountReported,
     Instrument,
     PositionReport,
     VenueProtocolError,
@@ -121,6 +125,8 @@ class OkxStreams:
         self._seen_errors = 0
         self._md: ReconnectingWebSocket | None = None
         self._priv: ReconnectingWebSocket | None = None
+        self.accounts = AccountPoller(session, self._read_accounts, params.account_poll_s)
+        """The trading account (``/api/v5/account/balance``), published as ``AccountReported``."""
 
     def attach_orders(self, orders: OkxOrders) -> None:
         """The order API that private updates go to (built after this link)."""
@@ -173,6 +179,7 @@ class OkxStreams:
                     if self._session.stats["login_failed"]:
                         raise RuntimeError(f"{self._session.venue}: login refused")
                     await asyncio.sleep(0.01)
+                await self.accounts.start()
         _log.info("okx.started", venue=self._session.venue, network=p.network,
                   instruments=len(self._session.instruments), trading=p.trading)
 
@@ -286,6 +293,9 @@ class OkxStreams:
                 if channel == "orders":
                     for d in msg["data"]:
                         self.orders.on_order(pv.parse_order(d), ts_recv)
+                elif channel == "account":
+                    for ev in pv.balance_reports(msg["data"], ts_recv, "account"):
+                        self._session.publish(ev)
                 elif channel == "positions":
                     for d in msg["data"]:
                         pos = pv.parse_position(d, ts_recv)
@@ -295,6 +305,12 @@ class OkxStreams:
             # Never silent: a lost order update is recovered by the next query/reconcile.
             self._session.stats["private_malformed"] += 1
             _log.error("okx.private_frame_malformed", venue=self._session.venue, error=type(exc).__name__)
+
+    async def _read_accounts(self) -> list[AccountReported]:
+        body = await self.rest.request("GET", "/api/v5/account/balance", signed=True)
+        if body.get("code") != "0":
+            raise AccountReadFailed(f"/api/v5/account/balance refused: {body.get('code')} {body.get('msg')}")
+        return pv.balance_reports(body.get("data"), time.time_ns())
 
     def _on_private_event(self, msg: dict[str, Any]) -> None:
         event = msg["event"]
@@ -306,7 +322,8 @@ class OkxStreams:
                 if priv is not None:
                     priv.send_nowait(orjson.dumps({"op": "subscribe", "args": [
                         {"channel": "orders", "instType": "ANY"},
-                        {"channel": "positions", "instType": "ANY"}]}).decode())
+                        {"channel": "positions", "instType": "ANY"},
+                        {"channel": "account"}]}).decode())
                 if self._session.stats["logins"] > 1:
                     self._session.spawn(self.orders.desk.resync_orders())
             return

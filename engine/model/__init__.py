@@ -3,6 +3,7 @@
 The bottom of the dependency graph: the standard library, msgspec and sortedcontainers only.
 """
 
+from engine.model.account import AccountReported
 from engine.model.assets import MarginType, canonical_asset, is_usd
 from engine.model.codec import Codec, VenueProtocolError
 from engine.model.enums import (
@@ -59,6 +60,7 @@ from engine.model.orders import (
 )
 
 __all__ = [
+    "AccountReported",
     "AmendOrder", "BookDelta", "Codec", "VenueProtocolError", "BookSnapshot", "BookStatus", "BookStatusChanged", "CancelOrder",
     "ClientOrderId", "FundingRate", "Instrument", "InstrumentId", "InstrumentKind", "Level",
     "Liquidity", "MarkPrice", "MarketEvent", "NS_PER_YEAR", "OptionSummary", "OptionType",
