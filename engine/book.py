@@ -34,7 +34,9 @@ continuity, checksums, crossing, staleness) is the integrity layer's job
 
 from __future__ import annotations
 
-from heapq import heapify, heappop, heappush, nlargest, nsmallest
+from heapq import heapify, heappop, heappush
+
+import numpy as np
 
 from engine.model import BookDelta, BookSnapshot, BookStatus, Level, RawLevel
 
@@ -95,9 +97,12 @@ class OrderBook:
 
     def _rebuild_bids(self) -> None:
         bids = self.bids
-        if len(bids) > 2 * _TRACKED:
-            fence = self._bfence = nlargest(_TRACKED, bids)[-1]
-            bh = [-p for p in bids if p >= fence]
+        n = len(bids)
+        if n > 2 * _TRACKED:  # (numpy: a deep side's scan and selection without a Python loop)
+            neg = -np.fromiter(bids, np.float64, n)
+            fence = np.partition(neg, _TRACKED - 1)[_TRACKED - 1]  # minus the fence level
+            self._bfence = -float(fence)
+            bh = neg[neg <= fence].tolist()
         else:
             self._bfence = -_INF
             bh = [-p for p in bids]
@@ -106,9 +111,12 @@ class OrderBook:
 
     def _rebuild_asks(self) -> None:
         asks = self.asks
-        if len(asks) > 2 * _TRACKED:
-            fence = self._afence = nsmallest(_TRACKED, asks)[-1]
-            ah = [p for p in asks if p <= fence]
+        n = len(asks)
+        if n > 2 * _TRACKED:
+            prices = np.fromiter(asks, np.float64, n)
+            fence = np.partition(prices, _TRACKED - 1)[_TRACKED - 1]
+            self._afence = float(fence)
+            ah = prices[prices <= fence].tolist()
         else:
             self._afence = _INF
             ah = list(asks)
