@@ -143,6 +143,8 @@ class ReplayExchange(VenueAdapter):
         self.md_delayed = not self._md_ch.is_zero
         self.shared = False
         self._md_handlers: dict[str, dict[type, Callable[[Any], None]]] = {}
+        # quote and trade handlers held back until the instrument's order queue exists
+        self._matching_handlers: dict[str, tuple[Callable[[Any], None], Callable[[Any], None]]] = {}
         self._void = itertools.count(1)
         self._tid = itertools.count(1)
         self._index: dict[str, IndexHistory] = {}
@@ -176,6 +178,7 @@ class ReplayExchange(VenueAdapter):
     def bind(self, publish: Publish, clock: Clock) -> None:
         super().bind(publish, clock)
         self._md_handlers = {}
+        self._matching_handlers = {}
 
     def share_books(self, keeper: BookKeeper) -> None:
         """Use the engine's books as this venue's (only without market-data latency).
@@ -375,8 +378,16 @@ class ReplayExchange(VenueAdapter):
             return on_index
 
         h = self._md_handlers[iid] = {object: delay if delayed else self.publish}
-        h[Quote] = on_quote
-        h[Trade] = on_trade
+        if q is None:
+            # No order queue yet: a quote or trade cannot reach an order of ours, so it goes
+            # straight on (one call less per event); ``_queue`` installs the matching handlers
+            # when the first order of this instrument arrives (the driver reads this dict).
+            h[Quote] = pass_quote
+            h[Trade] = pass_trade
+            self._matching_handlers[iid] = (on_quote, on_trade)
+        else:
+            h[Quote] = on_quote
+            h[Trade] = on_trade
         # (the venue's own books: only used while not sharing the engine's, see share_books)
         h[BookDelta] = depth(out(BookDelta), self.keeper.on_delta)
         h[BookSnapshot] = depth(out(BookSnapshot), self.keeper.on_snapshot)
@@ -490,6 +501,10 @@ class ReplayExchange(VenueAdapter):
             inst = self._insts.get(iid)
             q = self.queues[iid] = InstrumentQueues(book, self.params.queue, self._rand,
                                                     inst.lot_size if inst is not None else 0.0)
+            matching = self._matching_handlers.pop(iid, None)
+            if matching is not None:  # (see ``market_handlers``)
+                h = self._md_handlers[iid]
+                h[Quote], h[Trade] = matching
         return q
 
     @staticmethod

@@ -8,7 +8,16 @@ entry goes stale and is dropped when it reaches the top (``best_*``) or at the n
 (the heap is rebuilt from the dict when stale entries outnumber live ones). The best price is
 the first heap entry still in the dict. On the real Binance USD-M level stream (37 % of level
 updates insert or delete a level, spread over the whole depth) this costs a third less per level
-than keeping a sorted key list with ``bisect`` (``benchmarks/bench_books.py``). Ordered reads
+than keeping a sorted key list with ``bisect`` (``benchmarks/bench_books.py``).
+
+Only the top of a deep side needs a heap: each side has a *fence* (``_bfence``/``_afence``), and
+its heap holds every live level at or better than the fence (invariant). A new level beyond the
+fence is only a dict insert. The heap's first live entry is then the best live level at or
+better than the fence, which is the best of the side; when no live level at or better than the
+fence remains (the heap runs dry while the dict does not), the side's heap is rebuilt with the
+fence moved to its ``_TRACKED``-th best level. Sides of at most ``2 * _TRACKED`` levels track
+everything (fence at infinity). Deep venue books (Binance: thousands of levels, updates spread
+over the whole depth) thus skip most pushes and membership tests. Ordered reads
 (``depth_*``, ``raw_depth_*``, ``volume_to``) sort the side's keys once and keep that order
 until the next insert or delete. Negating a float is exact, so no key ever drifts.
 
@@ -27,9 +36,13 @@ from __future__ import annotations
 
 from heapq import heapify, heappop, heappush
 
+import numpy as np
+
 from engine.model import BookDelta, BookSnapshot, BookStatus, Level, RawLevel
 
 _NAN = float("nan")
+_INF = float("inf")
+_TRACKED = 128  # levels per side a rebuilt heap tracks (beyond twice that: a fence)
 
 
 class OrderBook:
@@ -41,7 +54,7 @@ class OrderBook:
 
     __slots__ = ("instrument_id", "bids", "asks", "_bh", "_ah", "_bsorted", "_asorted",
                  "raw_bids", "raw_asks", "seq", "ts_event", "ts_recv", "status", "updates",
-                 "max_depth")
+                 "max_depth", "_bfence", "_afence")
 
     def __init__(self, instrument_id: str, max_depth: int = 0) -> None:
         self.instrument_id = instrument_id
@@ -49,6 +62,8 @@ class OrderBook:
         self.asks: dict[float, float] = {}
         self._bh: list[float] = []   # negated bid prices, a heap (stale entries allowed)
         self._ah: list[float] = []   # ask prices, a heap (stale entries allowed)
+        self._bfence = -_INF  # the bid heap holds every live bid >= this
+        self._afence = _INF   # the ask heap holds every live ask <= this
         self._bsorted: list[float] | None = None  # bid prices best first, until a level changes
         self._asorted: list[float] | None = None
         self.raw_bids: dict[float, RawLevel] | None = None
@@ -67,6 +82,8 @@ class OrderBook:
         self.asks = {}
         self._bh = []
         self._ah = []
+        self._bfence = -_INF
+        self._afence = _INF
         self._bsorted = self._asorted = None
         self.raw_bids = None
         self.raw_asks = None
@@ -74,13 +91,37 @@ class OrderBook:
 
     def _rebuild(self) -> None:
         """Heaps from the dicts (snapshots, compaction)."""
-        bh = [-p for p in self.bids]
-        heapify(bh)
-        ah = list(self.asks)
-        heapify(ah)
-        self._bh = bh
-        self._ah = ah
+        self._rebuild_bids()
+        self._rebuild_asks()
         self._bsorted = self._asorted = None
+
+    def _rebuild_bids(self) -> None:
+        bids = self.bids
+        n = len(bids)
+        if n > 2 * _TRACKED:  # (numpy: a deep side's scan and selection without a Python loop)
+            neg = -np.fromiter(bids, np.float64, n)
+            fence = np.partition(neg, _TRACKED - 1)[_TRACKED - 1]  # minus the fence level
+            self._bfence = -float(fence)
+            bh = neg[neg <= fence].tolist()
+        else:
+            self._bfence = -_INF
+            bh = [-p for p in bids]
+        heapify(bh)
+        self._bh = bh
+
+    def _rebuild_asks(self) -> None:
+        asks = self.asks
+        n = len(asks)
+        if n > 2 * _TRACKED:
+            prices = np.fromiter(asks, np.float64, n)
+            fence = np.partition(prices, _TRACKED - 1)[_TRACKED - 1]
+            self._afence = float(fence)
+            ah = prices[prices <= fence].tolist()
+        else:
+            self._afence = _INF
+            ah = list(asks)
+        heapify(ah)
+        self._ah = ah
 
     def apply_snapshot(self, snap: BookSnapshot) -> None:
         """Replace the whole book with ``snap`` (levels with size <= 0 are ignored)."""
@@ -110,18 +151,20 @@ class OrderBook:
         if self.raw_bids is None and delta.raw_bids is None and delta.raw_asks is None:
             bids = self.bids
             heap = self._bh
+            fence = self._bfence
             for price, size in delta.bids:
                 if size > 0.0:
-                    if price not in bids:
+                    if price >= fence and price not in bids:
                         heappush(heap, -price)
                     bids[price] = size
                 else:
                     bids.pop(price, None)
             asks = self.asks
             heap = self._ah
+            fence = self._afence
             for price, size in delta.asks:
                 if size > 0.0:
-                    if price not in asks:
+                    if price <= fence and price not in asks:
                         heappush(heap, price)
                     asks[price] = size
                 else:
@@ -142,16 +185,19 @@ class OrderBook:
     def set_level(self, is_bid: bool, price: float, size: float) -> None:
         """Set one level's absolute size (0 deletes): the unit the level benchmark measures."""
         if is_bid:
-            side, heap, key = self.bids, self._bh, -price
+            side, heap, key, tracked = self.bids, self._bh, -price, price >= self._bfence
         else:
-            side, heap, key = self.asks, self._ah, price
+            side, heap, key, tracked = self.asks, self._ah, price, price <= self._afence
         if size > 0.0:
             if price not in side:
-                heappush(heap, key)
+                if tracked:
+                    heappush(heap, key)
                 self._bsorted = self._asorted = None
+                side[price] = size  # (before a compaction, which rebuilds from the dict)
                 if len(heap) > 2 * len(side) + 64:
                     self._rebuild()
-            side[price] = size
+            else:
+                side[price] = size
         elif side.pop(price, None) is not None:
             self._bsorted = self._asorted = None
 
@@ -162,14 +208,15 @@ class OrderBook:
             self.raw_asks = {}
         raw_asks = self.raw_asks
         assert raw_asks is not None
-        for levels, raws, side, heap, rside, sign in (
-                (delta.bids, delta.raw_bids, self.bids, self._bh, self.raw_bids, -1.0),
-                (delta.asks, delta.raw_asks, self.asks, self._ah, raw_asks, 1.0)):
+        for levels, raws, side, heap, rside, sign, fence in (
+                (delta.bids, delta.raw_bids, self.bids, self._bh, self.raw_bids, -1.0,
+                 -self._bfence),
+                (delta.asks, delta.raw_asks, self.asks, self._ah, raw_asks, 1.0, self._afence)):
             if raws is None or len(raws) != len(levels):
                 raws = (None,) * len(levels)  # type: ignore[assignment]
             for (price, size), raw in zip(levels, raws):  # type: ignore[arg-type]
                 if size > 0.0:
-                    if price not in side:
+                    if sign * price <= fence and price not in side:  # (tracked: see the top)
                         heappush(heap, sign * price)
                     side[price] = size
                     if raw is not None:
@@ -226,6 +273,9 @@ class OrderBook:
             if p in bids:
                 return p
             heappop(heap)  # a level removed since it was pushed (lazy deletion)
+        if bids:  # every tracked level is gone: track the new top
+            self._rebuild_bids()
+            return -self._bh[0]
         return _NAN
 
     def best_ask_price(self) -> float:
@@ -237,6 +287,9 @@ class OrderBook:
             if p in asks:
                 return p
             heappop(heap)
+        if asks:  # every tracked level is gone: track the new top
+            self._rebuild_asks()
+            return self._ah[0]
         return _NAN
 
     def best_bid(self) -> Level | None:

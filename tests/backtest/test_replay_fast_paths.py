@@ -10,7 +10,7 @@ from engine.bus import MessageBus
 from engine.clock import VirtualClock
 from engine.integrity import BookKeeper
 from engine.kernel import Kernel
-from engine.model import Quote, Side, TimeInForce, Trade
+from engine.model import BookSnapshot, Quote, Side, TimeInForce, Trade
 from engine.risk import RiskLimits
 from tests.backtest.helpers import IID, MS, T0, delta, fills, make_exchange, order, snapshot
 
@@ -163,3 +163,23 @@ def test_books_without_our_orders_are_up_to_date_when_read() -> None:
     assert book is not None and want is not None
     assert (book.bids, book.asks, book.seq, book.status) == (want.bids, want.asks, want.seq,
                                                              want.status)
+
+
+def test_handlers_built_before_any_order_match_once_an_order_rests() -> None:
+    """An instrument's quotes and trades go straight on while it has no order queue; the
+    handlers the driver already holds match against the first order once it rests (a quote
+    through it, then a trade through it, fill it as a maker)."""
+    ex, clock, out = make_exchange()
+    handlers = ex.market_handlers(IID)
+    handlers[BookSnapshot](snapshot([(99.0, 5.0)], [(101.0, 5.0)], T0))
+    q0 = Quote(IID, 99.0, 5.0, 101.0, 5.0, T0 + 1, T0 + 1)
+    handlers[Quote](q0)
+    assert out[-1] is q0 and not fills(out)
+    ex.submit(order("b1", Side.BUY, 1.0, 100.0))
+    ex.submit(order("s1", Side.SELL, 1.0, 100.5))
+    clock.advance_to(T0 + 2 * MS)
+    assert not fills(out)
+    handlers[Quote](Quote(IID, 99.0, 5.0, 99.5, 0.4, T0 + 3 * MS, T0 + 3 * MS))
+    assert [(f.client_order_id, f.quantity) for f in fills(out)] == [("b1", 0.4)]
+    handlers[Trade](Trade(IID, 100.0, 2.0, Side.SELL, "t1", T0 + 4 * MS, T0 + 4 * MS))
+    assert round(sum(f.quantity for f in fills(out, "b1")), 9) == 1.0

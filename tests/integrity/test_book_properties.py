@@ -141,3 +141,51 @@ def test_long_churn_with_lazy_deletion_and_compaction_matches_the_model() -> Non
         # compaction bounds the heaps by the live levels (at most 81 prices on this grid)
         assert len(book._bh) <= 2 * 81 + 64 + 3 and len(book._ah) <= 2 * 81 + 64 + 3
     _check(book, model)
+
+
+def test_deep_book_with_a_fenced_heap_keeps_the_models_best_prices() -> None:
+    """A side deeper than the heap tracks (thousands of levels, as Binance's): the best prices
+    stay the model's through drifts that delete every tracked level (the heap runs dry and is
+    rebuilt further down), new levels beyond the fence, set_level and the raw-string path."""
+    import random
+
+    from engine.book import _TRACKED
+
+    rng = random.Random(11)
+    book, model = OrderBook(IID), Model()
+    start_bids = [(1000 - i / 4, 1.0) for i in range(1, 1200)]
+    start_asks = [(1000 + i / 4, 1.0) for i in range(1, 1200)]
+    book.apply_snapshot(BookSnapshot(IID, tuple(start_bids), tuple(start_asks), 1, 0, 0))
+    model.snapshot(start_bids, start_asks, 0)
+    assert len(book._bh) <= _TRACKED + 1 and len(book._ah) <= _TRACKED + 1  # fenced
+    mid = 1000.0
+    for step in range(3000):
+        mid += rng.choice((-1, 1)) * rng.randint(0, 40) / 4  # drifts of up to 40 ticks
+        bids, asks = [], []
+        # the levels the price moved through are deleted, new ones appear at and behind it
+        for p in [p for p in model.bids if p >= mid]:
+            bids.append((p, 0.0))
+        for p in [p for p in model.asks if p <= mid]:
+            asks.append((p, 0.0))
+        for _ in range(rng.randint(1, 12)):
+            bids.append((mid - rng.randint(1, 1500) / 4, float(rng.choice((0, 1, 2, 3)))))
+            asks.append((mid + rng.randint(1, 1500) / 4, float(rng.choice((0, 1, 2, 3)))))
+        if step % 5 == 0:
+            for p, s in bids:
+                book.set_level(True, p, s)
+            for p, s in asks:
+                book.set_level(False, p, s)
+        elif step % 5 == 1:
+            raw_b = tuple((str(p), str(s)) for p, s in bids)
+            raw_a = tuple((str(p), str(s)) for p, s in asks)
+            book.apply_delta(BookDelta(IID, tuple(bids), tuple(asks), step + 2, step, 0, 0,
+                                       raw_bids=raw_b, raw_asks=raw_a))
+        else:
+            book.apply_delta(BookDelta(IID, tuple(bids), tuple(asks), step + 2, step, 0, 0))
+        model.delta(bids, asks)
+        top_b, top_a = model.top(1)
+        assert book.best_bid() == (top_b[0] if top_b else None)
+        assert book.best_ask() == (top_a[0] if top_a else None)
+        if step % 250 == 0:
+            _check(book, model)
+    _check(book, model)
