@@ -75,7 +75,13 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
     adapter = next(iter(k.adapters.values()))
     pc = time.perf_counter_ns
     cpu = time.thread_time_ns  # this thread's CPU time: robust to being descheduled on a busy host
-    state = {"t0": 0, "c0": 0, "live": False, "submits": 0, "cancels": 0, "last": 0, "clast": 0}
+    state = {"t0": 0, "c0": 0, "live": False, "submits": 0, "cancels": 0, "last": 0, "clast": 0,
+             "strategy": 0, "commit0": 0, "commit1": 0, "first": 0}
+    # where the time goes, per book event that caused orders (from the book event): to the
+    # strategy's on_book, to the group commit, the commit itself, commit end to first send
+    stages: dict[str, list[float]] = {"to_strategy": [], "to_commit": [], "commit": [],
+                                      "commit_to_first_send": []}
+    gate_lat: list[float] = []
     lat: list[float] = []
     lat_cpu: list[float] = []
     requotes: list[float] = []
@@ -87,12 +93,19 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
         if (type(ev) is BookDelta or type(ev) is BookSnapshot) and not state["live"]:
             state["live"] = True
             state["submits"] = state["cancels"] = 0
+            state["strategy"] = state["commit0"] = state["commit1"] = state["first"] = 0
             state["c0"] = cpu()
             state["t0"] = pc()
             try:
                 bus_publish(ev)
             finally:
                 state["live"] = False
+            if state["first"] and state["strategy"] and state["commit1"]:
+                t0 = state["t0"]
+                stages["to_strategy"].append((state["strategy"] - t0) / 1000.0)
+                stages["to_commit"].append((state["commit0"] - t0) / 1000.0)
+                stages["commit"].append((state["commit1"] - state["commit0"]) / 1000.0)
+                stages["commit_to_first_send"].append((state["first"] - state["commit1"]) / 1000.0)
             if state["cancels"] >= 1 and state["submits"] >= 2:
                 requotes.append((state["last"] - state["t0"]) / 1000.0)
                 requotes_cpu.append((state["clast"] - state["c0"]) / 1000.0)
@@ -110,13 +123,15 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
             lat_cpu.append((c - state["c0"]) / 1000.0)
             state["submits"] += 1
             state["last"] = now
+            state["first"] = state["first"] or now
         real_submit(cmd)
 
     def cancel(cmd: Any) -> None:
         if state["live"]:
             state["cancels"] += 1
-            state["last"] = pc()
+            state["last"] = now = pc()
             state["clast"] = cpu()
+            state["first"] = state["first"] or now
         real_cancel(cmd)
 
     adapter.submit = submit  # type: ignore[method-assign]
@@ -139,7 +154,10 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
                 finally:
                     journal_ns[1] -= 1
                     if not journal_ns[1]:
-                        dt = pc() - t
+                        t1 = pc()
+                        dt = t1 - t
+                        if name == "commit" and state["live"] and not state["commit0"]:
+                            state["commit0"], state["commit1"] = t, t1
                         journal_ns[0] += dt
                         if name == "checkpoint":
                             journal_ns[2] += dt
@@ -148,8 +166,29 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
 
             setattr(j, name, timed)
 
+    gate_check = k.gate.check
+
+    def timed_check(cmd: Any) -> Any:  # the gate inside the run (cold caches and all)
+        t = pc()
+        try:
+            return gate_check(cmd)
+        finally:
+            if state["live"]:
+                gate_lat.append((pc() - t) / 1000.0)
+
+    k.gate.check = timed_check  # type: ignore[method-assign]
+
+    def mark_strategy(fn: Any) -> Any:
+        def on_book(book: Any) -> None:
+            if state["live"] and not state["strategy"]:
+                state["strategy"] = pc()
+            fn(book)
+        return on_book
+
     async def drive() -> None:
         await node.start()
+        for strategy in k.strategies.values():  # (the kernel looks on_book up per call)
+            strategy.on_book = mark_strategy(strategy.on_book)  # type: ignore[method-assign]
         t = start
         for _ in range(seconds * 10):
             t += NS_PER_S // 10
@@ -174,6 +213,11 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
                           "p99_us": round(_pct(requotes, 0.99), 1),
                           "cpu_p50_us": round(_pct(requotes_cpu, 0.5), 1),
                           "cpu_p99_us": round(_pct(requotes_cpu, 0.99), 1)}
+    if gate_lat:
+        out["gate_in_run"] = {"n": len(gate_lat), "p50_us": round(_pct(gate_lat, 0.5), 1),
+                              "p99_us": round(_pct(gate_lat, 0.99), 1)}
+    if stages["commit"]:
+        out["stages_p50_us"] = {k_: round(_pct(v, 0.5), 1) for k_, v in stages.items()}
     out["journal_per_order_us"] = round(journal_ns[0] / sent / 1000.0, 2)
     out["journal_store_per_order_us"] = round(journal_ns[2] / sent / 1000.0, 2)
     out["journal_write_ahead_per_order_us"] = round((journal_ns[0] - journal_ns[2]) / sent / 1000.0, 2)

@@ -179,6 +179,10 @@ def execution(d: dict[str, Any]) -> list[str]:
                    f"{c['p50_us']:.1f} µs | {c['p99_us']:.1f} µs |")
     if rq and "cpu_p50_us" in rq:
         out.append(f"| requote, CPU time | {rq['cpu_p50_us']:.1f} µs | {rq['cpu_p99_us']:.1f} µs |")
+    gi = t.get("gate_in_run")
+    if gi:
+        out.append(f"| gate decision inside the run (cold caches between ticks; {gi['n']} checks) | "
+                   f"{gi['p50_us']:.1f} µs | {gi['p99_us']:.1f} µs |")
     if "journal_order_path_per_order_us" in t:
         out.append(f"| journal per order on the order path (command appends + group commit) | "
                    f"{t['journal_order_path_per_order_us']:.1f} µs | – |")
@@ -197,6 +201,13 @@ def execution(d: dict[str, Any]) -> list[str]:
                            ("day", "restart after 1 simulated day")):
             if key in r:
                 out.append(f"| {label} | {r[key]['seconds'] * 1e6:,.0f} µs | – |")
+    st = t.get("stages_p50_us")
+    if st:
+        out += ["", f"Where a tick-to-order goes (p50 from the book event): the strategy is called "
+                f"at {st['to_strategy']:.1f} µs (books, integrity, bus), the group commit starts at "
+                f"{st['to_commit']:.1f} µs (strategy, gate, journal appends), the commit takes "
+                f"{st['commit']:.1f} µs, the first adapter call follows "
+                f"{st['commit_to_first_send']:.1f} µs later."]
     met = d.get("met", {})
     tg = d.get("targets", {})
     if met:

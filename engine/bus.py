@@ -30,8 +30,9 @@ class MessageBus:
         self.published = 0
         self.errors = 0
         self.on_idle: Callable[[], None] | None = None
-        """Called each time a dispatch ends with nothing left queued (the execution core's
-        group commit: the commands one event produced are committed and sent here)."""
+        """Called each time a dispatch has drained its queue (the execution core's group
+        commit: the commands one event produced are committed and sent here), with the bus
+        still dispatching: events published meanwhile are queued, then handled."""
 
     # ``dispatching`` (a dispatch is running) and ``pending`` (events queued behind it) are
     # read-only outside the bus: a hot-path publisher (``Kernel.market_publisher``) may skip
@@ -54,32 +55,39 @@ class MessageBus:
             self.pending.append(event)  # dispatched when the current event is done
             return
         self.dispatching = True
-        if self.pending:  # left over by a dispatch that was aborted (BaseException): keep order
-            self.pending.append(event)
-            try:
-                self._drain()
-            finally:
-                self.dispatching = False
-            if self.on_idle is not None:
-                self.on_idle()
-            return
-        # Not dispatching and nothing queued: dispatch at once, without the round trip
-        # through the queue (the common case: one event from an adapter).
         try:
-            self.published += 1
-            handlers = self._handlers.get(type(event))
-            if handlers:
-                for handler in handlers:
-                    try:
-                        handler(event)
-                    except Exception as exc:  # noqa: BLE001 - isolate handlers from each other
-                        self._failed(event, handler, exc)
-            if self.pending:
-                self._drain()
+            if self.pending:  # left over by a dispatch that was aborted (BaseException): keep order
+                self.pending.append(event)
+            else:
+                # Not dispatching and nothing queued: dispatch at once, without the round
+                # trip through the queue (the common case: one event from an adapter).
+                self.published += 1
+                handlers = self._handlers.get(type(event))
+                if handlers:
+                    for handler in handlers:
+                        try:
+                            handler(event)
+                        except Exception as exc:  # noqa: BLE001 - isolate handlers from each other
+                            self._failed(event, handler, exc)
+            self._settle()
         finally:
             self.dispatching = False
-        if self.on_idle is not None:
-            self.on_idle()
+
+    def _settle(self) -> None:
+        """Drain the queue, then run ``on_idle`` (the group commit and send) while the bus
+        still counts as dispatching: what the venues answer while the batch is being sent
+        is queued and handled after the whole batch is out (as a real venue's answers
+        arrive after the sends), then ``on_idle`` again for what those handlers produced."""
+        queue = self.pending
+        while True:
+            if queue:
+                self._drain()
+            on_idle = self.on_idle
+            if on_idle is None:
+                return
+            on_idle()
+            if not queue:
+                return
 
     def dispatcher(self, event_type: type) -> Handler:
         """``publish`` for events of exactly ``event_type`` (a hot-path publisher of one type).
@@ -91,6 +99,7 @@ class MessageBus:
         handlers = self.handlers_of(event_type)
         queue = self.pending
         failed = self._failed
+        settle = self._settle
 
         def dispatch(event: Any) -> None:
             if self.dispatching or queue:
@@ -104,12 +113,9 @@ class MessageBus:
                         handler(event)
                     except Exception as exc:  # noqa: BLE001 - isolate handlers from each other
                         failed(event, handler, exc)
-                if queue:
-                    self._drain()
+                settle()
             finally:
                 self.dispatching = False
-            if self.on_idle is not None:
-                self.on_idle()
 
         return dispatch
 

@@ -13,6 +13,7 @@ reach them only through the narrow ports the kernel builds (``strategy_ports``,
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections import defaultdict
@@ -530,6 +531,10 @@ class Kernel:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start_strategies(self) -> None:
+        # What exists now (instruments, books, chains, pricing tables, adapters) lives as long
+        # as the node: out of the collector's generations, a full collection on the trading
+        # path no longer walks it (tens of ms with an option chain). Undone at stop.
+        gc.freeze()
         self.strategies_running = True
         self._told_state = self.gate.state  # on_start reads ctx.trading_state; changes follow
         for strategy in self.strategies.values():
@@ -542,6 +547,7 @@ class Kernel:
         for strategy in self.strategies.values():
             self._call(strategy, strategy.on_stop)
         self.strategies_running = False
+        gc.unfreeze()
 
 
 @dataclass(frozen=True)
