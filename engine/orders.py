@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
+import msgspec
+
 from engine.model import OrderStatus, Side, SubmitOrder
 
 _ZERO = Decimal(0)
@@ -163,6 +165,24 @@ class Order:
     def __repr__(self) -> str:
         return (f"Order({self.client_order_id} {self.side} {self.quantity}@{self.price} "
                 f"{self.instrument_id} {self.status} filled={self.filled})")
+
+
+class OrderState(msgspec.Struct, frozen=True, kw_only=True):
+    """One order as a snapshot keeps it (quantities exact; see ``OrderBookkeeper.snapshot``)."""
+
+    command: SubmitOrder
+    status: OrderStatus
+    price: float | None
+    quantity: Decimal
+    filled: Decimal
+    avg_fill_price: float
+    venue_order_id: str
+    fees: float
+    trade_ids: list[str]
+    before_pending: OrderStatus | None
+    reject_reason: str
+    close_reason: str
+    in_doubt: bool
 
 
 class OrderBookkeeper:
@@ -343,3 +363,48 @@ class OrderBookkeeper:
 
     def __iter__(self) -> Iterator[Order]:
         return iter(self._orders.values())
+
+    # -- snapshots (engine/execution/snapshot.py) ---------------------------------------------
+    def snapshot(self, keep_ended: int) -> list[OrderState]:
+        """Every open order, the newest ``keep_ended`` ended ones, and the newest order of each
+        strategy (its id numbering continues after a restart), in the order they were added.
+        Older ended orders stay in the journal's history only: the snapshot's size does not
+        grow with it."""
+        ended = [o for o in self._orders.values() if o.status not in OPEN]
+        keep = {id(o) for o in ended[-keep_ended:]} if keep_ended > 0 else set()
+        last_of: dict[str, Order] = {}
+        for o in self._orders.values():
+            last_of[o.strategy_id] = o
+        keep.update(id(o) for o in last_of.values())
+        return [OrderState(command=o.command, status=o.status, price=o.price,
+                           quantity=o.quantity_exact, filled=o.filled_exact,
+                           avg_fill_price=o.avg_fill_price, venue_order_id=o.venue_order_id,
+                           fees=o.fees, trade_ids=sorted(o.trade_ids),
+                           before_pending=o._before_pending, reject_reason=o.reject_reason,
+                           close_reason=o.close_reason, in_doubt=o.in_doubt)
+                for o in self._orders.values() if o.status in OPEN or id(o) in keep]
+
+    def restore(self, states: list[OrderState]) -> None:
+        """Put back the orders of a snapshot (into an empty bookkeeper), indexes included."""
+        if self._orders:
+            raise ValueError("restore into a bookkeeper that already holds orders")
+        for st in states:
+            order = Order(st.command)
+            order.status = st.status
+            order.price = st.price
+            order.quantity_exact = st.quantity
+            order.quantity = float(st.quantity)
+            order.filled_exact = st.filled
+            order.filled = float(st.filled)
+            order.avg_fill_price = st.avg_fill_price
+            order.venue_order_id = st.venue_order_id
+            order.fees = st.fees
+            order.trade_ids = set(st.trade_ids)
+            order._before_pending = st.before_pending
+            order.reject_reason = st.reject_reason
+            order.close_reason = st.close_reason
+            order.in_doubt = st.in_doubt
+            self._orders[order.client_order_id] = order
+            if order.status in OPEN:
+                self._open[order.client_order_id] = order
+            self._reindex(order, False)
