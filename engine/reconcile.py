@@ -22,6 +22,7 @@ Theory of operation: start-up and crash recovery share one path.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -57,7 +58,23 @@ def rebuild(kernel: Kernel, journal: Journal, *, use_snapshot: bool = True) -> d
     ob = kernel.orders
     after = _restore_snapshot(kernel, journal) if use_snapshot else 0
     counts["snapshot_seq"] = after
-    for _seq, _ts, _direction, type_name, obj in journal.records(after_seq=after):
+    replay(kernel, journal.records(after_seq=after), counts)
+    # Everything still open after the replay waits for the venue's word (never resent).
+    for order in ob.open_orders():
+        order.in_doubt = True
+    log.info("journal_rebuilt", records=sum(v for t, v in counts.items() if t != "snapshot_seq"),
+             snapshot_seq=after, orders=len(ob),
+             open_orders=len(ob.open_orders()), fills=kernel.portfolio.fills,
+             positions={p.instrument.id: p.qty for p in kernel.portfolio.positions() if p.qty})
+    return counts
+
+
+def replay(kernel: Kernel, records: Iterable[tuple[int, int, str, str, Any]],
+           counts: dict[str, int]) -> None:
+    """Apply journal records to ``kernel`` as they were applied live (nothing sent, no
+    strategy called); ``counts`` collects the records by type."""
+    ob = kernel.orders
+    for _seq, _ts, _direction, type_name, obj in records:
         counts[type_name] = counts.get(type_name, 0) + 1
         if isinstance(obj, SubmitOrder):
             if obj.client_order_id not in ob:
@@ -94,15 +111,6 @@ def rebuild(kernel: Kernel, journal: Journal, *, use_snapshot: bool = True) -> d
                 # An instrument no venue lists any more: reconciliation's positions decide.
                 counts["unreplayable"] = counts.get("unreplayable", 0) + 1
                 log.error("journal_record_not_replayable", type=type_name, error=str(exc))
-    # Everything still open after the replay waits for the venue's word (never resent).
-    for order in ob.open_orders():
-        order.in_doubt = True
-    log.info("journal_rebuilt", records=sum(v for t, v in counts.items() if t != "snapshot_seq"),
-             snapshot_seq=after,
-             orders=len(ob),
-             open_orders=len(ob.open_orders()), fills=kernel.portfolio.fills,
-             positions={p.instrument.id: p.qty for p in kernel.portfolio.positions() if p.qty})
-    return counts
 
 
 def _restore_snapshot(kernel: Kernel, journal: Journal) -> int:

@@ -58,11 +58,12 @@ _DECODER = msgspec.msgpack.Decoder(Snapshot)
 
 
 def capture(seq: int, ts: int, orders: OrderBookkeeper, portfolio: Portfolio,
-            kill: tuple[int, str, str]) -> bytes:
+            kill: tuple[int, str, str], keep_ended: int = KEEP_ENDED,
+            keep_trades: int = KEEP_TRADES) -> bytes:
     """Encode the state after record ``seq``."""
     return _ENCODER.encode(Snapshot(version=VERSION, seq=seq, ts=ts,
-                                    orders=orders.snapshot(KEEP_ENDED),
-                                    portfolio=portfolio.snapshot(KEEP_TRADES), kill=kill))
+                                    orders=orders.snapshot(keep_ended),
+                                    portfolio=portfolio.snapshot(keep_trades), kill=kill))
 
 
 def load(journal: Journal) -> Snapshot | None:
@@ -86,7 +87,8 @@ class Snapshotter:
 
     def __init__(self, journal: Journal, orders: OrderBookkeeper, portfolio: Portfolio,
                  kill: Callable[[], tuple[int, str, str]], commit: Callable[[], None],
-                 every_records: int = EVERY_RECORDS, every_ns: int = EVERY_NS) -> None:
+                 every_records: int = EVERY_RECORDS, every_ns: int = EVERY_NS,
+                 keep_ended: int = KEEP_ENDED, keep_trades: int = KEEP_TRADES) -> None:
         self.journal = journal
         self.orders = orders
         self.portfolio = portfolio
@@ -94,6 +96,8 @@ class Snapshotter:
         self.commit = commit  # the execution core's checkpoint (its failure path included)
         self.every_records = every_records
         self.every_ns = every_ns
+        self.keep_ended = keep_ended
+        self.keep_trades = keep_trades
         self.last_seq = max((s for s, _t, _p in journal.snapshots()), default=0) \
             if not journal.closed else 0
         self.last_ns = 0
@@ -119,7 +123,8 @@ class Snapshotter:
         seq = j.seq
         if seq == self.last_seq:
             return seq
-        payload = capture(seq, now_ns, self.orders, self.portfolio, self.kill())
+        payload = capture(seq, now_ns, self.orders, self.portfolio, self.kill(),
+                          self.keep_ended, self.keep_trades)
         try:
             j.save_snapshot(now_ns, payload)
         except JournalError as exc:
