@@ -418,6 +418,11 @@ class Journal:
         self._rotate()
         return seq
 
+    def store_range(self) -> tuple[int | None, int | None, int]:
+        """(first seq, last seq, records) of the live store (None, None, 0 when empty)."""
+        lo, hi, n = self._db.execute("SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal").fetchone()
+        return lo, hi, int(n)
+
     def _max_snapshot_seq(self) -> int:
         try:
             return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM snapshot").fetchone()[0])

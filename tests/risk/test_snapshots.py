@@ -268,3 +268,31 @@ def test_a_node_snapshots_on_its_timer_and_at_stop(tmp_path: Path) -> None:
     assert second.snapshotter is not None
     j = Journal(journal, read_only=True)
     assert next(j.snapshots())[0] == j.seq  # the stop's snapshot covers every record
+
+
+def test_volta_journal_ls_and_show_read_segments_store_and_snapshots(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from engine.cli import main
+
+    monkeypatch.setattr(journal_mod, "ROTATE_RECORDS", 5)
+    jp = tmp_path / "j.sqlite"
+    k, _ = make(journal=Journal(jp))
+    first, second = _history(k)
+    total = k.journal.seq
+    k.journal.abandon()  # the last record is in the log only (committed, never checkpointed)
+    assert main(["journal", "ls", str(jp)]) == 0
+    out = capsys.readouterr().out
+    assert f"segment  seq 1-{first}  {first} records" in out
+    assert f"snapshot seq {second}" in out and f"snapshot seq {first}" in out
+    assert main(["journal", "show", str(jp)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["seq"] for r in lines] == list(range(1, total + 1))
+    assert lines[0]["type"] == "SubmitOrder" and lines[0]["record"]["client_order_id"] == "a"
+    assert main(["journal", "show", str(jp), "--type", "OrderFilled", "--after", "2",
+                 "--limit", "2"]) == 0
+    fills = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [f["record"]["trade_id"] for f in fills] == ["t1", "t2"]
+    assert main(["journal", "ls", str(tmp_path / "missing.sqlite")]) == 2
+    assert capsys.readouterr().err.strip() == f"volta journal: {tmp_path / 'missing.sqlite'}: no such journal"
