@@ -114,7 +114,8 @@ def write_history(path: Path, seconds: int, rate: float = RATE) -> dict[str, Any
         snaps.tick(now)
     records = j.seq
     j.abandon()  # SIGKILL: no final snapshot, the tail since the last one is replayed
-    return {"records": records, "snapshots": snaps.taken, "segments": len(Journal(
+    return {"records": records, "snapshots": snaps.taken,
+            "longest_snapshot_ms": round(snaps.longest_s * 1e3, 1), "segments": len(Journal(
         path, read_only=True).segments()), "quotes": n,
         "bytes": sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
         + sum(p.stat().st_size for p in Path(f"{path}.segments").glob("*"))}

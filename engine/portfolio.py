@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from itertools import islice
 from decimal import Decimal
 from typing import Any
 
@@ -265,13 +266,15 @@ class Portfolio:
         the counters, and the newest ``keep_trades`` (instrument, trade id) pairs: what
         de-duplicates a fill a venue reports again after a restart (a reconnect or a
         reconciliation reports recent fills, not the whole history)."""
-        trades = list(self._seen_trades)
+        # newest first up to the cap (not a copy of the whole history every minute)
+        trades = list(islice(reversed(self._seen_trades), keep_trades)) if keep_trades > 0 else []
+        trades.reverse()
         return PortfolioState(
             positions=[PositionState(instrument_id=p.instrument.id, quantity=p.exact_qty,
                                      avg_price=p.avg_price, realized=p.realized, fees=p.fees,
                                      funding=p.funding, traded=p.traded_qty, fills=p.fills,
                                      mark=p.mark) for p in self._positions.values()],
-            trades=trades[-keep_trades:] if keep_trades > 0 else [],
+            trades=trades,
             fills=self.fills, duplicate_fills=self.duplicate_fills, adjustments=self.adjustments)
 
     def restore(self, state: PortfolioState) -> list[str]:

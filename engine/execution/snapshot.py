@@ -24,6 +24,7 @@ replay).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import msgspec
@@ -102,6 +103,7 @@ class Snapshotter:
             if not journal.closed else 0
         self.last_ns = 0
         self.taken = 0
+        self.longest_s = 0.0  # the longest snapshot (encode, store, rotate): an event-loop stall
 
     def tick(self, now_ns: int) -> None:
         """Timer: a snapshot when enough records or time have passed since the last."""
@@ -123,6 +125,7 @@ class Snapshotter:
         seq = j.seq
         if seq == self.last_seq:
             return seq
+        t0 = time.perf_counter()
         payload = capture(seq, now_ns, self.orders, self.portfolio, self.kill(),
                           self.keep_ended, self.keep_trades)
         try:
@@ -130,6 +133,7 @@ class Snapshotter:
         except JournalError as exc:
             log.error("snapshot_failed", journal=str(j.path), error=str(exc))
             return None
+        self.longest_s = max(self.longest_s, time.perf_counter() - t0)
         self.last_seq, self.last_ns = seq, now_ns
         self.taken += 1
         log.info("snapshot_saved", seq=seq, bytes=len(payload), orders=self.orders.open_count())
