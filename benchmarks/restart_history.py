@@ -13,6 +13,8 @@ node does; segments rotate by the journal's rule. Then the "process" dies (``aba
 Measured, each ``REPEATS`` times, median and spread: ``restart_s``, a fresh kernel opening
 the journal and rebuilding from the newest snapshot plus the tail; ``full_replay_s`` (the
 same-run baseline), the same journal rebuilt from every record (``use_snapshot=False``).
+``longest_snapshot_ms``: the longest snapshot while writing (encode, store, rotation
+included), i.e. the event-loop stall a snapshot costs a node.
 """
 
 from __future__ import annotations
