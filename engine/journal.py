@@ -490,26 +490,30 @@ class Journal:
         then what is committed but not yet checkpointed (a live reader sees every committed
         record; uncommitted appends are not records yet). Each seq once, in order.
         """
+        # The store first, then the segments below it: a rotation by the writer between the
+        # two moves records this reader already holds (never one it has not read yet).
+        rows = self._db.execute(
+            "SELECT seq, ts, direction, type, payload FROM journal WHERE seq > ? ORDER BY seq",
+            (after_seq,)).fetchall()
+        below = rows[0][0] if rows else None
         seen = after_seq
-        for first, last, path in self.segments():
-            if last <= seen:
+        for _first, last, path in self.segments():
+            if last <= seen or (below is not None and _first >= below):
                 continue
             try:
                 seg = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
                 try:
-                    rows = seg.execute("SELECT seq, ts, direction, type, payload FROM journal "
-                                       "WHERE seq > ? ORDER BY seq", (seen,)).fetchall()
+                    old = seg.execute("SELECT seq, ts, direction, type, payload FROM journal "
+                                      "WHERE seq > ? AND seq < ? ORDER BY seq",
+                                      (seen, below if below is not None else 1 << 62)).fetchall()
                 finally:
                     seg.close()
             except sqlite3.Error as exc:
                 raise JournalError(f"journal {self.path}: cannot read segment {path}: "
                                    f"{_describe(exc)}") from None
-            yield from self._decode(rows)
-            if rows:
-                seen = rows[-1][0]
-        rows = self._db.execute(
-            "SELECT seq, ts, direction, type, payload FROM journal WHERE seq > ? ORDER BY seq",
-            (seen,)).fetchall()
+            yield from self._decode(old)
+            if old:
+                seen = old[-1][0]
         tail = self._read_log() if self.read_only else list(self._rows)
         after = max(seen, rows[-1][0] if rows else 0)  # (log records already stored: once)
         yield from self._decode(rows + [r for r in tail if r[0] > after])
