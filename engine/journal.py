@@ -401,6 +401,14 @@ class Journal:
         if self.read_only:
             raise JournalError(f"journal {self.path}: read-only")
         self.checkpoint()
+        if self._wal_fd >= 0 and self._log_bytes:
+            # Every record is in the store now: empty the log, so that the next open decodes
+            # at most the records since this snapshot (not up to LOG_TRUNCATE_BYTES of them).
+            try:
+                os.ftruncate(self._wal_fd, 0)
+            except OSError as exc:
+                self._fail(exc)
+            self._log_bytes = 0
         seq = self.seq
         digest = hashlib.sha256(payload).hexdigest()
         try:
