@@ -21,7 +21,8 @@ Theory of operation: every figure comes with a baseline measured in the same run
   commit), next to the cost of one insert + commit per order (the former way).
 * Each latency also in this thread's CPU time (``thread_time_ns``): on a shared, overloaded
   host the wall clock mostly measures time spent descheduled; CPU time does not.
-* ``restart``: see ``bench_restart`` (after one simulated hour vs one simulated day).
+* ``restart``: see ``benchmarks/restart_history.py`` (after one simulated hour vs one simulated
+  day, each with the full replay as baseline).
 
 Run: ``python -m benchmarks execution`` (writes ``benchmarks/results/execution.json``).
 """
@@ -279,7 +280,7 @@ def run(output_path: str | Path | None = DEFAULT_OUTPUT) -> dict[str, Any]:
             "journal_per_order": t2o["journal_order_path_per_order_us"] <= JOURNAL_TARGET_US,
         }
         try:
-            from benchmarks.bench_restart import restart_figures
+            from benchmarks.restart_history import restart_figures
         except ImportError:
             pass
         else:

@@ -17,6 +17,7 @@ EXTERNAL_COMMANDS = {
     "record": ("adapters.record:main", "record live venue streams into capture files"),
     "backtest": ("backtest.cli:main", "backtest a deployment on recorded or synthetic data"),
     "data": ("backtest.data_cli:main", "import market data (Tardis, Binance, captures); list a catalog"),
+    "journal": ("engine.journal_cli:main", "audit a journal: segments, snapshots, records (read-only)"),
     "kill": ("engine.control:kill_main", "trip the kill switch of a running daemon"),
     "status": ("engine.operator.client:status_main", "show a running daemon's state (its operator API)"),
     "strategies": ("engine.plugins:strategies_main", "list the installed strategies"),

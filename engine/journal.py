@@ -29,6 +29,21 @@ reads the store plus the log's committed tail (audits while a node runs).
 A write that fails (disk full, I/O error, file removed) raises ``JournalError`` naming the
 journal and the cause, and the journal stays failed (every later commit raises the same
 error): the execution core halts trading on it instead of sending anything unjournaled.
+Snapshots and segments (recovery in time independent of history): ``save_snapshot`` stores
+a checkpoint of the engine's state (``engine.execution.snapshot``) together with the ``seq``
+of the last record it covers, in one SQLite transaction with a SHA-256 of the payload, so a
+crash while writing one leaves either the whole snapshot or none, and a damaged one is
+skipped at load (``snapshots`` yields the newest first; the restart falls back to the
+previous one, or to a full replay). A restart reads the newest verified snapshot and replays
+only the records after its ``seq``. **Rotation rule**: when a snapshot is saved, the records
+covered by the *previous* snapshot (``seq`` at or below it) are moved out of the live store
+into a read-only segment file ``<journal>.segments/<first seq>-<last seq>.sqlite`` (same
+table) once there are at least ``ROTATE_RECORDS`` of them; the segment is written to a
+temporary name, flushed and renamed before the records leave the store, so a crash in between
+leaves them in both places (read once, by seq). ``records()`` reads the segments, the store
+and the log's committed tail in ``seq`` order: audits see the whole history; a restart asks
+for ``records(after_seq=...)`` and never opens a segment its snapshot covers.
+
 Engine records that are not domain events (``KillSwitchTripped``, ``PositionAdjusted``,
 ``ReconciliationCompleted``) live here.
 """
@@ -37,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import fcntl
 import os
 import sqlite3
@@ -45,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import structlog
 
 from engine.model import orders as _orders
 
@@ -108,6 +125,12 @@ CREATE TABLE IF NOT EXISTS journal (
     type TEXT NOT NULL,
     payload BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS snapshot (
+    seq INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    payload BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS strategy_state (
     strategy_id TEXT PRIMARY KEY,
     ts INTEGER NOT NULL,
@@ -115,6 +138,10 @@ CREATE TABLE IF NOT EXISTS strategy_state (
 );
 """
 LOG_TRUNCATE_BYTES = 8 << 20
+KEEP_SNAPSHOTS = 2
+"""Snapshots kept in the store (the newest, and one to fall back on if it does not verify)."""
+ROTATE_RECORDS = 100_000
+"""Records older than the previous snapshot are moved to a segment once there are this many."""
 _INSERT = "INSERT OR IGNORE INTO journal (seq, ts, direction, type, payload) VALUES (?, ?, ?, ?, ?)"
 
 
@@ -160,7 +187,10 @@ class Journal:
                 self._db.execute(f"PRAGMA synchronous={self.synchronous}")
                 self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
-            self.seq: int = row[0]
+            # (after a rotation the store may hold no record: the snapshots and the segments
+            # still say how far the numbering went)
+            self.seq: int = max(row[0], self._max_snapshot_seq(),
+                                max((last for _f, last, _p in self.segments()), default=0))
             if not self.memory:
                 self._recover_log()
         except sqlite3.Error as exc:
@@ -341,18 +371,164 @@ class Journal:
                                (strategy_id,)).fetchone()
         return None if row is None else bytes(row[0])
 
+    # -- snapshots and segments --------------------------------------------------------------
+    @property
+    def segments_dir(self) -> Path:
+        return Path(f"{self.path}.segments")
+
+    def segments(self) -> list[tuple[int, int, Path]]:
+        """Archived segments as ``(first seq, last seq, path)``, oldest first."""
+        if self.memory:
+            return []
+        out = []
+        try:
+            names = os.listdir(self.segments_dir)
+        except OSError:
+            return []
+        for name in names:
+            stem, dot, ext = name.partition(".")
+            first, dash, last = stem.partition("-")
+            if ext == "sqlite" and dash and first.isdigit() and last.isdigit():
+                out.append((int(first), int(last), self.segments_dir / name))
+        return sorted(out)
+
+    def save_snapshot(self, ts: int, payload: bytes) -> int:
+        """Checkpoint, then store ``payload`` as the state after every record so far (one
+        transaction); older snapshots beyond ``KEEP_SNAPSHOTS`` are dropped and the records
+        the previous snapshot covers rotated (see the module's rotation rule). Returns the
+        snapshot's seq. Raises ``JournalError`` (and the journal stays failed) on a write error.
+        """
+        if self.read_only:
+            raise JournalError(f"journal {self.path}: read-only")
+        self.checkpoint()
+        if self._wal_fd >= 0 and self._log_bytes:
+            # Every record is in the store now: empty the log, so that the next open decodes
+            # at most the records since this snapshot (not up to LOG_TRUNCATE_BYTES of them).
+            try:
+                os.ftruncate(self._wal_fd, 0)
+            except OSError as exc:
+                self._fail(exc)
+            self._log_bytes = 0
+        seq = self.seq
+        digest = hashlib.sha256(payload).hexdigest()
+        try:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR REPLACE INTO snapshot (seq, ts, digest, payload) "
+                             "VALUES (?, ?, ?, ?)", (seq, ts, digest, payload))
+            self._db.execute("DELETE FROM snapshot WHERE seq NOT IN (SELECT seq FROM snapshot "
+                             "ORDER BY seq DESC LIMIT ?)", (KEEP_SNAPSHOTS,))
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            self._fail(exc)
+        self._rotate()
+        return seq
+
+    def store_range(self) -> tuple[int | None, int | None, int]:
+        """(first seq, last seq, records) of the live store (None, None, 0 when empty)."""
+        lo, hi, n = self._db.execute("SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal").fetchone()
+        return lo, hi, int(n)
+
+    def _max_snapshot_seq(self) -> int:
+        try:
+            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM snapshot").fetchone()[0])
+        except sqlite3.OperationalError:  # (a read-only journal written before snapshots)
+            return 0
+
+    def snapshots(self) -> Iterator[tuple[int, int, bytes]]:
+        """Stored snapshots that verify, newest first: ``(seq, ts, payload)``."""
+        try:
+            rows = self._db.execute("SELECT seq, ts, digest, payload FROM snapshot "
+                                    "ORDER BY seq DESC").fetchall()
+        except sqlite3.OperationalError:  # (a read-only journal written before snapshots)
+            return
+        for seq, ts, digest, payload in rows:
+            data = bytes(payload)
+            if hashlib.sha256(data).hexdigest() == digest:
+                yield seq, ts, data
+
+    def _rotate(self) -> None:
+        """Move the records at or below the previous snapshot's seq into a segment file."""
+        if self.memory:
+            return
+        row = self._db.execute("SELECT seq FROM snapshot ORDER BY seq DESC LIMIT 1 OFFSET 1").fetchone()
+        if row is None:
+            return
+        upto = row[0]
+        first, last, count = self._db.execute(
+            "SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal WHERE seq <= ?", (upto,)).fetchone()
+        if count < ROTATE_RECORDS:
+            return
+        seg_dir = self.segments_dir
+        final = seg_dir / f"{first:012d}-{last:012d}.sqlite"
+        tmp = seg_dir / f"{first:012d}-{last:012d}.tmp"
+        try:
+            seg_dir.mkdir(exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()  # (a rotation a crash interrupted: done again)
+            seg = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                seg.execute("PRAGMA journal_mode=DELETE")
+                seg.executescript(_SCHEMA)
+                seg.execute("BEGIN")
+                rows = self._db.execute("SELECT seq, ts, direction, type, payload FROM journal "
+                                        "WHERE seq <= ? ORDER BY seq", (upto,))
+                seg.executemany(_INSERT, rows)
+                seg.execute("COMMIT")
+            finally:
+                seg.close()
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+            self._db.execute("DELETE FROM journal WHERE seq <= ?", (upto,))
+        except (OSError, sqlite3.Error) as exc:
+            # The records stay in the store (nothing lost); the next snapshot tries again.
+            structlog.get_logger("volta.journal").error(
+                "journal_rotation_failed", journal=str(self.path), error=_describe(exc))
+
     def records(self, after_seq: int = 0) -> Iterator[tuple[int, int, str, str, Any]]:
         """Every journaled record, decoded: ``(seq, ts, direction, type, object)``.
 
-        The store first, then what is committed but not yet checkpointed (a live reader sees
-        every committed record; uncommitted appends are not records yet).
+        The archived segments (only those holding records after ``after_seq``), the store,
+        then what is committed but not yet checkpointed (a live reader sees every committed
+        record; uncommitted appends are not records yet). Each seq once, in order.
         """
+        # The store first, then the segments below it: a rotation by the writer between the
+        # two moves records this reader already holds (never one it has not read yet).
         rows = self._db.execute(
             "SELECT seq, ts, direction, type, payload FROM journal WHERE seq > ? ORDER BY seq",
             (after_seq,)).fetchall()
+        below = rows[0][0] if rows else None
+        seen = after_seq
+        for _first, last, path in self.segments():
+            if last <= seen or (below is not None and _first >= below):
+                continue
+            try:
+                seg = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                try:
+                    old = seg.execute("SELECT seq, ts, direction, type, payload FROM journal "
+                                      "WHERE seq > ? AND seq < ? ORDER BY seq",
+                                      (seen, below if below is not None else 1 << 62)).fetchall()
+                finally:
+                    seg.close()
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path}: cannot read segment {path}: "
+                                   f"{_describe(exc)}") from None
+            yield from self._decode(old)
+            if old:
+                seen = old[-1][0]
         tail = self._read_log() if self.read_only else list(self._rows)
-        after = max(after_seq, rows[-1][0] if rows else 0)  # (log records already stored: once)
-        for seq, ts, direction, type_name, payload in rows + [r for r in tail if r[0] > after]:
+        after = max(seen, rows[-1][0] if rows else 0)  # (log records already stored: once)
+        yield from self._decode(rows + [r for r in tail if r[0] > after])
+
+    @staticmethod
+    def _decode(rows: list[Any]) -> Iterator[tuple[int, int, str, str, Any]]:
+        for seq, ts, direction, type_name, payload in rows:
             cls = _TYPES.get(type_name)
             obj = msgspec.json.decode(payload, type=cls) if cls else msgspec.json.decode(payload)
             yield seq, ts, direction, type_name, obj

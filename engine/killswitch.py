@@ -33,6 +33,24 @@ HALT, CANCEL_ALL, FLATTEN = 1, 2, 3
 LEVEL_NAMES = {0: "clear", HALT: "halt", CANCEL_ALL: "cancel_all", FLATTEN: "flatten"}
 log = structlog.get_logger("volta.killswitch")
 
+KillState = tuple[int, str, str]
+"""(level, reason, source)."""
+
+
+def replayed(current: KillState, level: int, reason: str, source: str) -> KillState | None:
+    """The kill state a restart keeps after one journaled ``KillSwitchTripped`` (None: no
+    change). Connectivity and journal holds are not restored (the sessions and the journal
+    report their own state again), nor a clear that is not the operator's; a trip restores
+    its level if higher. One rule for a full replay and for a snapshot (``durable``)."""
+    if source in ("connectivity", "journal") or (level == 0 and source != "operator"):
+        return None
+    if level == 0:
+        return (0, "", source)
+    if level > current[0]:
+        return (level, reason, source)
+    return None
+
+
 
 class KillSwitch:
     def __init__(self, ports: KillSwitchPorts) -> None:
@@ -43,6 +61,8 @@ class KillSwitch:
         self.trips = 0
         self.flatten_orders = 0
         self._seq = 0
+        self.durable: KillState = (0, "", "")
+        """What a restart restores (``replayed`` folded over the journaled changes)."""
         lim = ports.limits
         self.loss = LossMonitor(lim.max_daily_loss_usd, lim.max_drawdown_usd)
 
@@ -143,8 +163,10 @@ class KillSwitch:
         self.k.trading.release("loss", "loss limit cleared")
 
     def restore(self, level: int, reason: str, source: str) -> None:
-        """Put back the level a journal replay found (no action, nothing journaled)."""
+        """Put back the level a journal replay or a snapshot found (no action, nothing
+        journaled)."""
         self.level, self.reason, self.source = level, reason, source
+        self.durable = (level, reason, source)
         if level:
             self.k.trading.hold("kill", TradingState.HALTED,
                                 f"kill switch level {level}: {reason} (restored)")
@@ -157,5 +179,8 @@ class KillSwitch:
             now = self.k.now_ns()
             try:
                 j.write_command(now, KillSwitchTripped(level=level, reason=reason, source=source, ts=now))
+                kept = replayed(self.durable, level, reason, source)
+                if kept is not None:
+                    self.durable = kept
             except JournalError as exc:  # the journal's own failure path halts and reports
                 log.error("kill_switch_not_journaled", error=str(exc))

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
+import msgspec
+
 from engine.model import OrderStatus, Side, SubmitOrder
 
 _ZERO = Decimal(0)
@@ -107,7 +109,7 @@ class Order:
     __slots__ = ("command", "status", "price", "quantity", "filled", "avg_fill_price",
                  "venue_order_id", "fees", "trade_ids", "_before_pending", "reject_reason",
                  "close_reason", "in_doubt", "sent_ns", "queries", "_counted", "quantity_exact",
-                 "filled_exact")
+                 "filled_exact", "added")
 
     def __init__(self, command: SubmitOrder) -> None:
         self.command = command
@@ -128,6 +130,7 @@ class Order:
         self.sent_ns = 0  # when the last command for it left (ack-timeout clock)
         self.queries = 0  # status queries sent while in doubt
         self._counted = _ZERO  # remaining quantity currently in the working-quantity index
+        self.added = 0  # its place among the bookkeeper's orders (snapshots keep the order)
 
     @property
     def client_order_id(self) -> str:
@@ -165,6 +168,24 @@ class Order:
                 f"{self.instrument_id} {self.status} filled={self.filled})")
 
 
+class OrderState(msgspec.Struct, frozen=True, kw_only=True):
+    """One order as a snapshot keeps it (quantities exact; see ``OrderBookkeeper.snapshot``)."""
+
+    command: SubmitOrder
+    status: OrderStatus
+    price: float | None
+    quantity: Decimal
+    filled: Decimal
+    avg_fill_price: float
+    venue_order_id: str
+    fees: float
+    trade_ids: list[str]
+    before_pending: OrderStatus | None
+    reject_reason: str
+    close_reason: str
+    in_doubt: bool
+
+
 class OrderBookkeeper:
     """All orders of this process, by client order id, with their state machine applied."""
 
@@ -177,6 +198,7 @@ class OrderBookkeeper:
         self.open_by_strategy: dict[str, int] = {}
         self._working: dict[tuple[str, Side], float] = {}  # (read by the gate on every order)
         self._working_exact: dict[tuple[str, Side], Decimal] = {}
+        self._newest_of: dict[str, Order] = {}  # strategy -> its newest order (snapshots)
         self.listeners: list[Callable[[Order, float], None]] = []
         """Called with (order, change in working quantity) whenever it changes (risk Greeks)."""
 
@@ -223,7 +245,9 @@ class OrderBookkeeper:
         if command.client_order_id in self._orders:
             raise ValueError(f"duplicate client order id {command.client_order_id}")
         order = Order(command)
+        order.added = len(self._orders)
         self._orders[command.client_order_id] = order
+        self._newest_of[command.strategy_id] = order
         return order
 
     def transition(self, order: Order, trigger: str) -> OrderStatus:
@@ -343,3 +367,56 @@ class OrderBookkeeper:
 
     def __iter__(self) -> Iterator[Order]:
         return iter(self._orders.values())
+
+    # -- snapshots (engine/execution/snapshot.py) ---------------------------------------------
+    def snapshot(self, keep_ended: int) -> list[OrderState]:
+        """Every open order, the newest ``keep_ended`` ended ones, and the newest order of each
+        strategy (its id numbering continues after a restart), in the order they were added.
+        Older ended orders stay in the journal's history only: the snapshot's size does not
+        grow with it."""
+        # newest first, stopping at the cap: a minute's snapshot costs the same after a week
+        keep: dict[str, Order] = dict(self._open)
+        ended = 0
+        for o in reversed(self._orders.values()):
+            if ended >= keep_ended:
+                break
+            if o.status not in OPEN:
+                keep[o.client_order_id] = o
+                ended += 1
+        for o in self._newest_of.values():
+            keep[o.client_order_id] = o
+        order_of = sorted(keep.values(), key=lambda o: o.added)  # (restored in that order)
+        return [OrderState(command=o.command, status=o.status, price=o.price,
+                           quantity=o.quantity_exact, filled=o.filled_exact,
+                           avg_fill_price=o.avg_fill_price, venue_order_id=o.venue_order_id,
+                           fees=o.fees, trade_ids=sorted(o.trade_ids),
+                           before_pending=o._before_pending, reject_reason=o.reject_reason,
+                           close_reason=o.close_reason, in_doubt=o.in_doubt)
+                for o in order_of]
+
+    def restore(self, states: list[OrderState]) -> None:
+        """Put back the orders of a snapshot (into an empty bookkeeper), indexes included."""
+        if self._orders:
+            raise ValueError("restore into a bookkeeper that already holds orders")
+        for st in states:
+            order = Order(st.command)
+            order.added = len(self._orders)
+            order.status = st.status
+            order.price = st.price
+            order.quantity_exact = st.quantity
+            order.quantity = float(st.quantity)
+            order.filled_exact = st.filled
+            order.filled = float(st.filled)
+            order.avg_fill_price = st.avg_fill_price
+            order.venue_order_id = st.venue_order_id
+            order.fees = st.fees
+            order.trade_ids = set(st.trade_ids)
+            order._before_pending = st.before_pending
+            order.reject_reason = st.reject_reason
+            order.close_reason = st.close_reason
+            order.in_doubt = st.in_doubt
+            self._orders[order.client_order_id] = order
+            self._newest_of[order.strategy_id] = order
+            if order.status in OPEN:
+                self._open[order.client_order_id] = order
+            self._reindex(order, False)

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from itertools import islice
 from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 from engine.model import (
     Instrument,
@@ -169,6 +172,30 @@ class Position:
         return self.qty * i.contract_size
 
 
+class PositionState(msgspec.Struct, frozen=True, kw_only=True):
+    """One position as a snapshot keeps it: the exact quantity, and every PnL part."""
+
+    instrument_id: str
+    quantity: Decimal
+    avg_price: float
+    realized: float
+    fees: float
+    funding: float
+    traded: Decimal
+    fills: int
+    mark: float
+
+
+class PortfolioState(msgspec.Struct, frozen=True, kw_only=True):
+    """``Portfolio.snapshot``: positions, counters and the newest trade ids seen."""
+
+    positions: list[PositionState]
+    trades: list[tuple[str, str]]
+    fills: int
+    duplicate_fills: int
+    adjustments: int
+
+
 GREEKS = ("delta", "gamma", "vega", "theta")
 _ZERO = (0.0, 0.0, 0.0, 0.0)
 
@@ -183,7 +210,9 @@ class Portfolio:
         self.fills = 0
         self.duplicate_fills = 0
         self.adjustments = 0
-        self._seen_trades: set[tuple[str, str]] = set()
+        # (instrument, trade id) of every fill applied, oldest first (a dict keeps the order
+        # a snapshot needs to keep the newest ones)
+        self._seen_trades: dict[tuple[str, str], None] = {}
         self._greeks: dict[str, tuple[float, float, float, float]] = {}  # option, per contract
         self._clean: dict[str, tuple[float, float, float, float]] = {}
         self._totals: dict[str, list[float]] = {}  # underlying -> [delta, gamma, vega, theta]
@@ -224,13 +253,56 @@ class Portfolio:
             self.duplicate_fills += 1
             return False
         pos = self._get(fill.instrument_id)
-        self._seen_trades.add(key)
+        self._seen_trades[key] = None
         pos.apply_fill(fill.side.sign, fill.quantity, fill.price, fill.fee)
         if math.isnan(pos.mark):
             pos.mark = fill.price
         self.fills += 1
         self._recontrib(pos)
         return True
+
+    def snapshot(self, keep_trades: int) -> PortfolioState:
+        """Positions (exact quantities, average price, realized PnL, fees, funding, mark),
+        the counters, and the newest ``keep_trades`` (instrument, trade id) pairs: what
+        de-duplicates a fill a venue reports again after a restart (a reconnect or a
+        reconciliation reports recent fills, not the whole history)."""
+        # newest first up to the cap (not a copy of the whole history every minute)
+        trades = list(islice(reversed(self._seen_trades), keep_trades)) if keep_trades > 0 else []
+        trades.reverse()
+        return PortfolioState(
+            positions=[PositionState(instrument_id=p.instrument.id, quantity=p.exact_qty,
+                                     avg_price=p.avg_price, realized=p.realized, fees=p.fees,
+                                     funding=p.funding, traded=p.traded_qty, fills=p.fills,
+                                     mark=p.mark) for p in self._positions.values()],
+            trades=trades,
+            fills=self.fills, duplicate_fills=self.duplicate_fills, adjustments=self.adjustments)
+
+    def restore(self, state: PortfolioState) -> list[str]:
+        """Put back a snapshot (into a portfolio without positions); Greek totals are
+        recomputed. Returns the instrument ids no instrument is known for (left out)."""
+        if self._positions:
+            raise ValueError("restore into a portfolio that already holds positions")
+        unknown = []
+        for ps in state.positions:
+            inst = self._instruments.get(ps.instrument_id)
+            if inst is None:
+                unknown.append(ps.instrument_id)
+                continue
+            pos = self._positions[ps.instrument_id] = Position(inst)
+            pos._set_qty(ps.quantity)
+            pos.avg_price = ps.avg_price
+            pos.realized = ps.realized
+            pos.fees = ps.fees
+            pos.funding = ps.funding
+            pos.traded_qty = ps.traded
+            pos.fills = ps.fills
+            pos.mark = ps.mark
+            self._recontrib(pos)
+        self._seen_trades = dict.fromkeys(tuple(t) for t in state.trades)
+        self.fills = state.fills
+        self.duplicate_fills = state.duplicate_fills
+        self.adjustments = state.adjustments
+        return unknown
 
     def adjust_position(self, instrument_id: str, qty: float, avg_price: float) -> float:
         """Set a position to the venue's view (reconciliation); returns the change in qty."""

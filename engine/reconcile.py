@@ -22,12 +22,15 @@ Theory of operation: start-up and crash recovery share one path.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from engine.execution.reconcile import plan
+from engine.execution.snapshot import load as load_snapshot
 from engine.journal import Journal, KillSwitchTripped, PositionAdjusted, ReconciliationCompleted
+from engine.killswitch import replayed
 from engine.model import (
     AmendOrder,
     CancelOrder,
@@ -47,11 +50,31 @@ if TYPE_CHECKING:
 log = structlog.get_logger("volta.reconcile")
 
 
-def rebuild(kernel: Kernel, journal: Journal) -> dict[str, int]:
-    """Replay the journal into ``kernel`` (orders, positions, PnL, kill switch); counts by type."""
+def rebuild(kernel: Kernel, journal: Journal, *, use_snapshot: bool = True) -> dict[str, int]:
+    """Restore the newest snapshot (``use_snapshot``), then replay the journal records after
+    it into ``kernel`` (orders, positions, PnL, kill switch); counts by record type (and
+    ``snapshot_seq``: the seq the snapshot covered, 0 for a full replay)."""
     counts: dict[str, int] = {}
     ob = kernel.orders
-    for _seq, _ts, _direction, type_name, obj in journal.records():
+    after = _restore_snapshot(kernel, journal) if use_snapshot else 0
+    counts["snapshot_seq"] = after
+    replay(kernel, journal.records(after_seq=after), counts)
+    # Everything still open after the replay waits for the venue's word (never resent).
+    for order in ob.open_orders():
+        order.in_doubt = True
+    log.info("journal_rebuilt", records=sum(v for t, v in counts.items() if t != "snapshot_seq"),
+             snapshot_seq=after, orders=len(ob),
+             open_orders=len(ob.open_orders()), fills=kernel.portfolio.fills,
+             positions={p.instrument.id: p.qty for p in kernel.portfolio.positions() if p.qty})
+    return counts
+
+
+def replay(kernel: Kernel, records: Iterable[tuple[int, int, str, str, Any]],
+           counts: dict[str, int]) -> None:
+    """Apply journal records to ``kernel`` as they were applied live (nothing sent, no
+    strategy called); ``counts`` collects the records by type."""
+    ob = kernel.orders
+    for _seq, _ts, _direction, type_name, obj in records:
         counts[type_name] = counts.get(type_name, 0) + 1
         if isinstance(obj, SubmitOrder):
             if obj.client_order_id not in ob:
@@ -88,23 +111,27 @@ def rebuild(kernel: Kernel, journal: Journal) -> dict[str, int]:
                 # An instrument no venue lists any more: reconciliation's positions decide.
                 counts["unreplayable"] = counts.get("unreplayable", 0) + 1
                 log.error("journal_record_not_replayable", type=type_name, error=str(exc))
-    # Everything still open after the replay waits for the venue's word (never resent).
-    for order in ob.open_orders():
-        order.in_doubt = True
-    log.info("journal_rebuilt", records=sum(counts.values()), orders=len(ob),
-             open_orders=len(ob.open_orders()), fills=kernel.portfolio.fills,
-             positions={p.instrument.id: p.qty for p in kernel.portfolio.positions() if p.qty})
-    return counts
+
+
+def _restore_snapshot(kernel: Kernel, journal: Journal) -> int:
+    """Put back the newest usable snapshot; the seq it covers (0: none, replay everything)."""
+    snap = load_snapshot(journal)
+    if snap is None:
+        return 0
+    kernel.orders.restore(snap.orders)
+    unknown = kernel.portfolio.restore(snap.portfolio)
+    for iid in unknown:  # reconciliation's positions decide, as for a replayed record
+        log.error("snapshot_position_not_restorable", instrument=iid)
+    if snap.kill[0] or snap.kill[2]:
+        kernel.killswitch.restore(*snap.kill)
+    return snap.seq
 
 
 def _restore_kill(kernel: Kernel, rec: KillSwitchTripped) -> None:
     ks = kernel.killswitch
-    if rec.source in ("connectivity", "journal") or (rec.level == 0 and rec.source != "operator"):
-        return  # connectivity holds come back from the sessions; loss holds from their state
-    if rec.level == 0:
-        ks.restore(0, "", rec.source)
-    elif rec.level > ks.level:
-        ks.restore(rec.level, rec.reason, rec.source)
+    kept = replayed(ks.durable, rec.level, rec.reason, rec.source)
+    if kept is not None:
+        ks.restore(*kept)
 
 
 def _apply_orphan_fill(kernel: Kernel, fill: OrderFilled) -> bool:

@@ -25,6 +25,7 @@ import structlog
 from engine.config import ConfigError, ConfigProblem, VoltaConfig, decode_params
 from engine.clock import NS_PER_S, Clock, LiveClock, TimerHandle, VirtualClock
 from engine.control import ControlWatcher, pid_path
+from engine.execution.snapshot import Snapshotter
 from engine.journal import Journal, JournalError
 from engine.kernel import Kernel
 from engine.logging import log_clock
@@ -125,6 +126,7 @@ class Node:
     status_log: list[dict[str, Any]] = field(default_factory=list)
     journal_path: str = ""
     control: ControlWatcher | None = None
+    snapshotter: Snapshotter | None = None
     recovered: bool = False
     funding: FundingEngine | None = None
     """Funding of perpetual positions (paper and backtest; live venues book their own)."""
@@ -206,6 +208,11 @@ class Node:
         self.timers.append(self.clock.every(interval, self._status))
         if k.journal is not None:
             self.timers.append(self.clock.every(NS_PER_S // 5, k.execution.checkpoint))
+            if not k.journal.memory:  # recovery in time independent of history
+                ks = k.killswitch
+                self.snapshotter = Snapshotter(k.journal, k.orders, k.portfolio,
+                                               lambda: ks.durable, k.execution.checkpoint)
+                self.timers.append(self.clock.every(NS_PER_S, self.snapshotter.tick))
         self.started = True
         log.info("node_started", deployment=self.config.deployment.name,
                  strategies=list(k.strategies), state=str(k.gate.state))
@@ -303,6 +310,8 @@ class Node:
         self._status(self.clock.now_ns())
         if k.journal is not None:
             k.execution.checkpoint()  # (a failed journal was reported when it failed)
+            if self.snapshotter is not None:
+                self.snapshotter.take(self.clock.now_ns())  # the next start replays no tail
             try:
                 k.journal.close()
             except JournalError as exc:

@@ -1,0 +1,140 @@
+"""Snapshots: the engine's recoverable state at one journal seq, so a restart replays a tail.
+
+Theory of operation. A snapshot holds what a full journal replay would rebuild: the orders
+(``OrderBookkeeper.snapshot``: every open one, the newest ``KEEP_ENDED`` ended ones and each
+strategy's newest), the positions with their exact quantities, realized PnL, fees and
+funding, the newest ``KEEP_TRADES`` trade ids (``Portfolio.snapshot``: what de-duplicates a
+fill a venue reports again), and the kill-switch level a replay would restore
+(``KillSwitch.durable``). It is encoded with msgpack (floats and NaN exact, quantities as
+decimal strings) and stored by ``Journal.save_snapshot`` together with the seq of the last
+record it covers, in one transaction with a digest.
+
+``Snapshotter.tick`` (a 1 s timer) saves one when ``EVERY_RECORDS`` records or
+``EVERY_NS`` of clock (and at least one record) have passed since the last, and
+``Snapshotter.take`` at a clean stop. Both run between events, after the execution core's
+checkpoint, so the state is exactly the state after every journaled record. Its size is
+bounded (the constants above), which is what makes a restart's time independent of the
+history: ``restore`` reads the newest snapshot that verifies and decodes; ``rebuild``
+(engine/reconcile.py) then replays only the records after its seq.
+
+A snapshot that fails to write fails the journal like any write (the execution core halts
+trading); a damaged or undecodable one is skipped at restart (the previous one, else a full
+replay).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import msgspec
+import structlog
+
+from engine.journal import Journal, JournalError
+from engine.orders import OrderBookkeeper, OrderState
+from engine.portfolio import Portfolio, PortfolioState
+
+log = structlog.get_logger("volta.snapshot")
+
+VERSION = 1
+KEEP_ENDED = 5_000
+"""Ended orders kept (the newest): late venue answers about them are still recognised."""
+KEEP_TRADES = 20_000
+"""Trade ids kept (the newest) for de-duplicating fills a venue reports again."""
+EVERY_RECORDS = 50_000
+EVERY_NS = 60 * 1_000_000_000
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    seq: int
+    ts: int
+    orders: list[OrderState]
+    portfolio: PortfolioState
+    kill: tuple[int, str, str]
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(Snapshot)
+
+
+def capture(seq: int, ts: int, orders: OrderBookkeeper, portfolio: Portfolio,
+            kill: tuple[int, str, str], keep_ended: int = KEEP_ENDED,
+            keep_trades: int = KEEP_TRADES) -> bytes:
+    """Encode the state after record ``seq``."""
+    return _ENCODER.encode(Snapshot(version=VERSION, seq=seq, ts=ts,
+                                    orders=orders.snapshot(keep_ended),
+                                    portfolio=portfolio.snapshot(keep_trades), kill=kill))
+
+
+def load(journal: Journal) -> Snapshot | None:
+    """The newest stored snapshot that verifies and decodes (None: replay everything)."""
+    for seq, _ts, payload in journal.snapshots():
+        try:
+            snap = _DECODER.decode(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.error("snapshot_unreadable", journal=str(journal.path), seq=seq, error=str(exc))
+            continue
+        if snap.version != VERSION or snap.seq != seq:
+            log.error("snapshot_unreadable", journal=str(journal.path), seq=seq,
+                      error=f"version {snap.version}, seq {snap.seq}")
+            continue
+        return snap
+    return None
+
+
+class Snapshotter:
+    """Saves snapshots on a timer and at stop (one owner: the runtime builds it)."""
+
+    def __init__(self, journal: Journal, orders: OrderBookkeeper, portfolio: Portfolio,
+                 kill: Callable[[], tuple[int, str, str]], commit: Callable[[], None],
+                 every_records: int = EVERY_RECORDS, every_ns: int = EVERY_NS,
+                 keep_ended: int = KEEP_ENDED, keep_trades: int = KEEP_TRADES) -> None:
+        self.journal = journal
+        self.orders = orders
+        self.portfolio = portfolio
+        self.kill = kill
+        self.commit = commit  # the execution core's checkpoint (its failure path included)
+        self.every_records = every_records
+        self.every_ns = every_ns
+        self.keep_ended = keep_ended
+        self.keep_trades = keep_trades
+        self.last_seq = max((s for s, _t, _p in journal.snapshots()), default=0) \
+            if not journal.closed else 0
+        self.last_ns = 0
+        self.taken = 0
+        self.longest_s = 0.0  # the longest snapshot (encode, store, rotate): an event-loop stall
+
+    def tick(self, now_ns: int) -> None:
+        """Timer: a snapshot when enough records or time have passed since the last."""
+        j = self.journal
+        if j.closed or j.failed:
+            return
+        new = j.seq - self.last_seq
+        if new >= self.every_records or (new > 0 and now_ns - self.last_ns >= self.every_ns):
+            self.take(now_ns)
+
+    def take(self, now_ns: int) -> int | None:
+        """Save a snapshot of the state now; its seq, or None (journal closed or failed)."""
+        j = self.journal
+        if j.closed or j.failed or j.memory:
+            return None
+        self.commit()  # every record the state reflects is committed and stored first
+        if j.failed:
+            return None
+        seq = j.seq
+        if seq == self.last_seq:
+            return seq
+        t0 = time.perf_counter()
+        payload = capture(seq, now_ns, self.orders, self.portfolio, self.kill(),
+                          self.keep_ended, self.keep_trades)
+        try:
+            j.save_snapshot(now_ns, payload)
+        except JournalError as exc:
+            log.error("snapshot_failed", journal=str(j.path), error=str(exc))
+            return None
+        self.longest_s = max(self.longest_s, time.perf_counter() - t0)
+        self.last_seq, self.last_ns = seq, now_ns
+        self.taken += 1
+        log.info("snapshot_saved", seq=seq, bytes=len(payload), orders=self.orders.open_count())
+        return seq
