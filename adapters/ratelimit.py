@@ -18,7 +18,7 @@ handlers, and tests drive them with a fake clock. Only ``acquire`` awaits.
 * ``RateLimiter``: a venue's table: named limits, per-endpoint costs, per-key instances
   (OKX per instrument), and ``apply(RateLimitUpdate)`` from response headers.
 
-The numbers in ``VENUE_LIMITS`` come from /work/shared/docs/venues.md and the sources cited
+The numbers in ``VENUE_LIMITS`` come from the venues' published rate-limit documentation cited
 next to them; ``verified=False`` marks a number not confirmed against the venue's own docs.
 Venues change limits and tier them per account: prefer runtime values (Binance
 ``exchangeInfo.rateLimits``, Bybit ``X-Bapi-Limit``) when available.

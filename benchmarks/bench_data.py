@@ -5,7 +5,7 @@
   partitions), in CSV lines/s and catalog rows/s. Baseline: reading the same gzip CSV with the
   ``csv`` module and doing nothing with the rows (the floor of any Python importer).
 * Backtest from the catalog vs the event store: the same events (the Binance USD-M BTCUSDT
-  recording decoded by the real codec when ``VOLTA_MARKETDATA`` or ../shared/marketdata holds
+  recording decoded by the real codec when ``VOLTA_MARKETDATA`` (or the development checkout's market-data folder) holds
   it, else the synthetic option-chain market) written to both formats; load time, and the
   whole of ``volta backtest`` (load + replay with the example quoter) in events/s.
 

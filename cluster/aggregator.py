@@ -366,7 +366,7 @@ async def serve_aggregator(config: VoltaConfig, duration_s: float | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from cluster.gateway import load_role_config
+    from cluster.gateway import load_role_config, run_service
 
     ap = argparse.ArgumentParser(prog="volta aggregator",
                                  description="the cluster's central risk service (docs/cluster.md)")
@@ -380,16 +380,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.port is not None and config.cluster is not None:
         config = msgspec.structs.replace(
             config, cluster=msgspec.structs.replace(config.cluster, api_port=args.port))
-    from engine.logging import configure_logging
-
-    configure_logging(config.logging.level, config.logging.format)
-    import uvloop
-
-    try:
-        uvloop.run(serve_aggregator(config, args.duration))
-    except NatsUnavailable as exc:
-        print(f"volta aggregator: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    return run_service(config, serve_aggregator(config, args.duration), "volta aggregator")

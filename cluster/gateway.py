@@ -25,7 +25,7 @@ import asyncio
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import msgspec
@@ -311,15 +311,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = load_role_config(args.config, "gateway", "volta gateway")
     if isinstance(config, int):
         return config
+    return run_service(config, serve_gateway(config, args.duration), "volta gateway")
+
+
+def run_service(config: VoltaConfig, service: Coroutine[Any, Any, None], prog: str) -> int:
+    """Run a cluster service to its end under the deployment's logging: NATS unreachable or
+    refusing us is one line and exit 1, Ctrl-C a clean exit 0."""
     from engine.logging import configure_logging
 
     configure_logging(config.logging.level, config.logging.format)
     import uvloop
 
     try:
-        uvloop.run(serve_gateway(config, args.duration))
+        uvloop.run(service)
     except NatsUnavailable as exc:
-        print(f"volta gateway: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
