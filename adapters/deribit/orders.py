@@ -1,8 +1,11 @@
 """Order entry, status queries, reconciliation and cancel-on-disconnect of ``DeribitVenue``.
 
 Theory of operation: composed from the session core, the JSON-RPC connection (``DeribitRpc``:
-one request, its answer or an exception) and the order tracker. ``submit``/``cancel``/``amend`` never block: each spawns a
-task that sends ``private/buy|sell|edit|cancel`` (paced by the matching-engine bucket).
+one request, its answer or an exception), the order tracker and ``RpcOrderFlow``
+(``adapters.live.rpc_orders``: the outcomes and order events Deribit shares with Derive); what is
+Deribit's own is here: its requests, order and trade objects, queries and reconciliation.
+``submit``/``cancel``/``amend`` never block: each spawns a task that sends
+``private/buy|sell|edit|cancel`` (paced by the matching-engine bucket).
 
 * An error answer means the venue did nothing: a refused order becomes ``OrderRejected``; a
   refused cancel/amend of a working order becomes ``OrderRejected`` (the engine restores the
@@ -25,8 +28,8 @@ task that sends ``private/buy|sell|edit|cancel`` (paced by the matching-engine b
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 import structlog
@@ -34,17 +37,13 @@ import structlog
 from adapters.deribit import private as pv
 from adapters.deribit.params import DeribitParams
 from adapters.live.jsonrpc import Refused, Unknown, Withdrawn
-from adapters.live.orders import OrderDesk
+from adapters.live.rpc_orders import FillLedger, RpcConnection, RpcOrderFlow
 from adapters.live.session import LiveSession
-from adapters.live.tracker import DONE, OrderTracker, Tracked
+from adapters.live.tracker import OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
     CancelOrder,
-    OrderAccepted,
-    OrderAmended,
-    OrderCancelled,
     OrderFilled,
-    OrderRejected,
     OrderStatusReport,
     SubmitOrder,
     VenueProtocolError,
@@ -57,25 +56,8 @@ _log = structlog.get_logger("volta.deribit")
 _NS_PER_MS = 1_000_000
 
 
-class DeribitRpc(Protocol):
-    """What the order API needs of Deribit's JSON-RPC connection (``DeribitStreams``)."""
-
-    @property
-    def authenticated(self) -> bool:
-        """``public/auth`` succeeded on the current connection."""
-
-    @property
-    def connection_number(self) -> int:
-        """Counts connections: a request cannot be answered on a later one."""
-
-    async def rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
-                  on_wire: Callable[[], None] | None = None,
-                  late: Callable[[dict[str, Any]], None] | None = None,
-                  admit: Callable[[], bool] | None = None) -> Any:
-        """One request: its ``result``; ``Refused``/``Unknown``/``Withdrawn`` otherwise."""
-
-    def arm_cancel_on_disconnect(self) -> None:
-        """Arm cancel-on-disconnect now (if authenticated) and on every new connection."""
+DeribitRpc = RpcConnection
+"""What the order API needs of Deribit's JSON-RPC connection (``DeribitStreams``)."""
 
 
 class DeribitOrders:
@@ -87,8 +69,9 @@ class DeribitOrders:
         self.tracker = tracker
         self._session = session
         self._conn = rpc
-        self.desk = OrderDesk(session, tracker, self._query, ack_timeout_s=params.ack_timeout_s,
-                              by_instrument=True)
+        self.flow = RpcOrderFlow(session, rpc, tracker, self._query,
+                                 ack_timeout_s=params.ack_timeout_s, log=_log, log_name="deribit")
+        self.desk = self.flow.desk
 
     def unknown_orders(self) -> list[str]:
         return self.desk.unknown_orders()
@@ -108,50 +91,15 @@ class DeribitOrders:
             self.desk.reject(cmd.client_order_id, cmd.instrument_id, f"INVALID_ORDER: {exc}")
             return
         self.tracker.add(cmd, inst.symbol)
-        self._session.spawn(self._send_new(cmd, method, params), order=True)
+        self._session.spawn(self.flow.send_new(
+            cmd, method, params, not_connected="NOT_CONNECTED: not authenticated (never sent)",
+            on_result=self._on_result), order=True)
 
-    async def _send_new(self, cmd: SubmitOrder, method: str, params: dict[str, Any]) -> None:
-        coid = cmd.client_order_id
-        if not self._conn.authenticated:
-            self.desk.reject(coid, cmd.instrument_id, "NOT_CONNECTED: not authenticated (never sent)")
-            return
-        try:
-            result = await self._conn.rpc(method, params, timeout=self.params.ack_timeout_s,
-                                     on_wire=lambda: self.desk.on_wire(
-                                         coid, self._conn.connection_number),
-                                     late=lambda msg: self._late_answer(cmd, msg),
-                                     admit=lambda: self.desk.still_wanted(coid))
-        except Unknown as exc:
-            self._ack_lost(coid, str(exc))
-            return
-        except Withdrawn:
-            return  # already rejected when the engine asked about it
-        except Refused as exc:
-            why = "NOT_CONNECTED (never sent)" if not exc.sent else f"{exc.code}: {exc.message}"
-            self.desk.reject(coid, cmd.instrument_id, why)
-            return
-        self._on_result(result, self._session.clock.now_ns())
-
-    def _late_answer(self, cmd: SubmitOrder, msg: dict[str, Any]) -> None:
-        """The answer to an order request whose fate was already declared unknown."""
-        err = msg.get("error")
-        if err is None:
-            self._on_result(msg.get("result"), self._session.clock.now_ns())
-        else:
-            self.desk.reject(cmd.client_order_id, cmd.instrument_id,
-                         f"{err.get('code')}: {err.get('message')}")
-
-    def _ack_lost(self, coid: str, why: str) -> None:
-        if self.tracker.mark_lost(coid):
-            self._session.stats["acks_unknown"] += 1
-            _log.warning("deribit.order_fate_unknown", venue=self._session.venue, client_order_id=coid,
-                         error=why)
-
-    def _on_result(self, result: Any, ts_recv: int) -> None:
+    def _on_result(self, result: Any) -> None:
         try:
             order = result["order"] if "order" in result else result
             trades = [pv.parse_trade(t) for t in result.get("trades", ())]
-            self.on_order(pv.parse_order(order), trades, ts_recv)
+            self.on_order(pv.parse_order(order), trades, self._session.clock.now_ns())
         except (VenueProtocolError, KeyError, TypeError) as exc:
             self._session.stats["private_malformed"] += 1
             _log.error("deribit.order_answer_malformed", venue=self._session.venue, error=str(exc))
@@ -160,103 +108,37 @@ class DeribitOrders:
         self._session.spawn(self._send_cancel(cmd), order=True)
 
     async def _send_cancel(self, cmd: CancelOrder) -> None:
-        t = self.tracker.get(cmd.client_order_id)
-        if t is None or not t.venue_order_id:
-            # Not acknowledged yet: we cannot name it to the venue. Ask what became of it.
-            await self._query(cmd.client_order_id, cmd.instrument_id)
-            t = self.tracker.get(cmd.client_order_id)
-            if t is None or not t.venue_order_id or t.state == DONE:
-                return
-        try:
-            result = await self._conn.rpc("private/cancel", {"order_id": t.venue_order_id},
-                                     timeout=self.params.ack_timeout_s)
-        except Unknown:
-            return  # the engine's ack timeout asks the venue
-        except Refused as exc:
-            self._request_refused(cmd.client_order_id, cmd.instrument_id, "cancel", exc)
-            return
-        self._on_result(result, self._session.clock.now_ns())
+        t = await self.flow.acknowledged(cmd)
+        if t is not None:
+            await self.flow.request(cmd, "cancel", "private/cancel",
+                                    {"order_id": t.venue_order_id}, self._on_result)
 
     def amend(self, cmd: AmendOrder) -> None:
-        t = self.tracker.get(cmd.client_order_id)
-        if t is None or not t.venue_order_id:
-            self.desk.refuse_request(cmd.client_order_id, cmd.instrument_id,
-                                     "amend: order not acknowledged by the venue yet")
+        t = self.flow.amendable(cmd)
+        if t is None:
             return
         params: dict[str, Any] = {"order_id": t.venue_order_id,
                                   "amount": cmd.quantity if cmd.quantity is not None else t.quantity}
         price = cmd.price if cmd.price is not None else t.price
         if price is not None:
             params["price"] = price
-        self._session.spawn(self._send_amend(cmd, params), order=True)
-
-    async def _send_amend(self, cmd: AmendOrder, params: dict[str, Any]) -> None:
-        try:
-            result = await self._conn.rpc("private/edit", params, timeout=self.params.ack_timeout_s)
-        except Unknown:
-            return
-        except Refused as exc:
-            self._request_refused(cmd.client_order_id, cmd.instrument_id, "amend", exc)
-            return
-        self._on_result(result, self._session.clock.now_ns())
-
-    def _request_refused(self, coid: str, iid: str, what: str, exc: Refused) -> None:
-        self.desk.refuse_request(coid, iid, f"{what} refused {exc.code}: {exc.message}",
-                                 lambda: self._query(coid, iid))
+        self._session.spawn(self.flow.request(cmd, "amend", "private/edit", params,
+                                              self._on_result), order=True)
 
     # ------------------------------------------------------------------ venue events
-    def _tracked(self, coid: str, venue_order_id: str) -> Tracked | None:
-        t = self.tracker.get(coid) if coid else None
-        return t if t is not None else self.tracker.by_venue_id(venue_order_id)
-
     def on_order(self, info: pv.OrderInfo, trades: Iterable[pv.TradeInfo], ts_recv: int) -> None:
-        t = self._tracked(info.client_order_id, info.venue_order_id)
+        t = self.flow.tracked(info.client_order_id, info.venue_order_id)
         if t is None:
-            self._untracked_order(info, trades, ts_recv)
+            self.flow.foreign_order(info.client_order_id, info.instrument_id, info.venue_order_id,
+                                    info.state, info.cancel_reason, info.ts_event, ts_recv,
+                                    trades, self.on_trade)
             return
-        coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
-        self.tracker.set_venue_id(t, info.venue_order_id)
-        if info.state != "rejected":
-            self.desk.emit(OrderAccepted(client_order_id=coid, venue_order_id=info.venue_order_id,
-                                     instrument_id=iid, ts_event=info.ts_event, ts_recv=ts_recv))
-        if info.state == "open" and info.replaced and (
-                info.price != t.price or info.amount != t.quantity) and info.price is not None:
-            self.desk.emit(OrderAmended(client_order_id=coid, instrument_id=iid, price=info.price,
-                                    quantity=info.amount, ts_event=info.ts_event, ts_recv=ts_recv))
+        amended = info.replaced and (info.price != t.price or info.amount != t.quantity)
+        self.flow.order_seen(t, info.venue_order_id, info.state, amended, info.price,
+                             info.amount, info.ts_event, ts_recv)
         for tr in trades:
             self.on_trade(tr, ts_recv)
-        self._terminal(t, info, ts_recv)
-
-    def _untracked_order(self, info: pv.OrderInfo, trades: Iterable[pv.TradeInfo],
-                         ts_recv: int) -> None:
-        """An order this process did not send (an earlier run of it, the web UI): what it
-        proves passes through under its label; the engine knows the order or counts it."""
-        self._session.stats["foreign_orders"] += 1
-        coid, iid = info.client_order_id, info.instrument_id
-        if not coid:
-            return
-        if info.state != "rejected":
-            self._session.publish(OrderAccepted(client_order_id=coid, venue_order_id=info.venue_order_id,
-                                       instrument_id=iid, ts_event=info.ts_event, ts_recv=ts_recv))
-        for tr in trades:
-            self.on_trade(tr, ts_recv)
-        if info.state == "cancelled":
-            self._session.publish(OrderCancelled(client_order_id=coid, instrument_id=iid,
-                                        reason=info.cancel_reason or "cancelled",
-                                        ts_event=info.ts_event, ts_recv=ts_recv))
-
-    def _terminal(self, t: Tracked, info: pv.OrderInfo, ts_recv: int) -> None:
-        coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
-        if info.state == "cancelled":
-            self.desk.end(t, OrderCancelled(client_order_id=coid, instrument_id=iid,
-                                            reason=info.cancel_reason or "cancelled",
-                                            ts_event=info.ts_event, ts_recv=ts_recv), info.filled)
-        elif info.state == "rejected":
-            self.desk.end(t, OrderRejected(client_order_id=coid, instrument_id=iid,
-                                           reason=info.cancel_reason or "rejected by venue",
-                                           ts_event=info.ts_event, ts_recv=ts_recv), info.filled)
-        else:
-            self.desk.working(t)
+        self.flow.settle(t, info.state, info.cancel_reason, info.filled, info.ts_event, ts_recv)
 
     def _fill_event(self, tr: pv.TradeInfo, t: Tracked | None, ts_recv: int) -> OrderFilled:
         if tr.order_state == "filled":
@@ -274,21 +156,8 @@ class DeribitOrders:
             fee_currency=tr.fee_currency, ts_event=tr.ts_event, ts_recv=ts_recv)
 
     def on_trade(self, tr: pv.TradeInfo, ts_recv: int) -> None:
-        t = self._tracked(tr.client_order_id, tr.venue_order_id)
-        if t is None:
-            self._session.stats["foreign_orders"] += 1
-            if tr.client_order_id:  # a fill is a fact: the engine may know the order
-                self._session.publish(self._fill_event(tr, None, ts_recv))
-            return
-        if tr.trade_id in t.trade_ids:
-            return
-        if t.state != DONE:
-            self.desk.emit(OrderAccepted(client_order_id=t.cmd.client_order_id,
-                                     venue_order_id=tr.venue_order_id,
-                                     instrument_id=t.cmd.instrument_id,
-                                     ts_event=tr.ts_event, ts_recv=ts_recv))
-        self.desk.emit(self._fill_event(tr, t, ts_recv))
-        self.desk.fill_seen(t)
+        self.flow.trade_seen(tr.client_order_id, tr.venue_order_id, tr.trade_id, tr.ts_event,
+                             ts_recv, lambda t: self._fill_event(tr, t, ts_recv))
 
     # ------------------------------------------------------------------ queries
     def query_order(self, client_order_id: str, instrument_id: str) -> None:
@@ -310,17 +179,12 @@ class DeribitOrders:
                 found = await self._conn.rpc("private/get_order_state_by_label",
                                         {"currency": ccy, "label": coid})
         except (Unknown, Refused) as exc:
-            _log.warning("deribit.query_failed", venue=self._session.venue, client_order_id=coid,
-                         error=str(exc))
+            self.flow.query_failed(coid, exc)
             return None
         if not found:
-            if t is not None and self.desk.lost_with_connection(coid, self._conn.connection_number):
-                # The connection that carried the request is gone and the venue has no such
-                # order: it was never placed and can no longer be.
-                return self.desk.never_placed(t, "NOT_FOUND: the request never reached the venue")
-            return None
+            return self.flow.not_found(t, coid)
         info = pv.parse_order(found[-1])
-        t = self._tracked(coid, info.venue_order_id)
+        t = self.flow.tracked(coid, info.venue_order_id)
         trades: list[pv.TradeInfo] = []
         if t is not None and info.filled > t.filled + 1e-12:
             try:
@@ -349,19 +213,16 @@ class DeribitOrders:
             res = await self._conn.rpc("private/get_user_trades_by_currency",
                                   {"currency": ccy, "start_timestamp": since_ns // _NS_PER_MS,
                                    "count": 1000, "sorting": "asc"})
-            sizes = {o.venue_order_id: o.quantity for o in opens}
-            cum: dict[str, float] = {}
+            ledger = FillLedger({o.venue_order_id: o.quantity for o in opens})
             rows = res.get("trades", ()) if isinstance(res, dict) else res
             for tr in sorted((pv.parse_trade(r) for r in rows), key=lambda x: x.ts_event):
                 # remaining after each fill, as it was then (the engine's order state machine
-                # needs it): cumulative per order against the order's size, where known.
-                t = self._tracked(tr.client_order_id, tr.venue_order_id)
-                cum[tr.venue_order_id] = cum.get(tr.venue_order_id, 0.0) + tr.amount
-                size = t.quantity if t is not None else sizes.get(tr.venue_order_id)
+                # needs it); a fill that filled its order leaves nothing.
+                t = self.flow.tracked(tr.client_order_id, tr.venue_order_id)
+                left = ledger.remaining(t, tr.venue_order_id, tr.amount)
                 ev = self._fill_event(tr, t, now)
-                if size is not None and tr.order_state != "filled":
-                    ev = msgspec.structs.replace(
-                        ev, remaining=max(round(size - cum[tr.venue_order_id], 12), 0.0))
+                if left is not None and tr.order_state != "filled":
+                    ev = msgspec.structs.replace(ev, remaining=left)
                 fills.append(ev)
             for r in await self._conn.rpc("private/get_positions", {"currency": ccy}):
                 positions.append(pv.parse_position(r, now))
@@ -370,13 +231,7 @@ class DeribitOrders:
 
     def cancel_all_orders(self) -> None:
         """Kill switch level 2: ``private/cancel_all`` (the whole account)."""
-        self._session.spawn(self._cancel_all(), order=True)
-
-    async def _cancel_all(self) -> None:
-        try:
-            await self._conn.rpc("private/cancel_all", {}, timeout=self.params.ack_timeout_s)
-        except (Unknown, Refused) as exc:
-            _log.error("deribit.cancel_all_failed", venue=self._session.venue, error=str(exc))
+        self._session.spawn(self.flow.cancel_all({}), order=True)
 
     def enable_cancel_on_disconnect(self, timeout_s: float) -> None:
         """Arm Deribit's cancel-on-disconnect (no timeout: it fires when the connection

@@ -1,7 +1,8 @@
 """Order entry, replace, cancel, queries and reconciliation of ``DeriveVenue``.
 
 Theory of operation: composed from the session core, the JSON-RPC connection (``DeriveRpc``),
-the order tracker and the signer. ``submit``/``cancel``/``amend`` never block: each signs (an
+the order tracker, the signer and ``RpcOrderFlow`` (``adapters.live.rpc_orders``: the outcomes
+and order events Derive shares with Deribit). ``submit``/``cancel``/``amend`` never block: each signs (an
 order is an EIP-712 action, ``private.order_params``) and spawns a task that sends
 ``private/order``/``replace``/``cancel`` (paced by the matching-engine bucket).
 
@@ -24,7 +25,7 @@ order is an EIP-712 action, ``private.order_params``) and spawns a task that sen
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import structlog
@@ -34,18 +35,13 @@ from adapters.derive.instruments import DeriveAsset
 from adapters.derive.params import DeriveParams
 from adapters.derive.signing import ActionSigner
 from adapters.live.jsonrpc import Refused, Unknown, Withdrawn
-from adapters.live.orders import OrderDesk
+from adapters.live.rpc_orders import FillLedger, RpcConnection, RpcOrderFlow
 from adapters.live.session import LiveSession
-from adapters.live.tracker import DONE, OrderTracker, Tracked
+from adapters.live.tracker import OrderTracker, Tracked
 from engine.model import (
     AmendOrder,
     CancelOrder,
-    OrderAccepted,
-    OrderAmended,
-    OrderCancelled,
-    OrderExpired,
     OrderFilled,
-    OrderRejected,
     OrderStatus,
     OrderStatusReport,
     SubmitOrder,
@@ -63,29 +59,12 @@ _STATUS = {"open": str(OrderStatus.ACCEPTED), "filled": str(OrderStatus.FILLED),
            "rejected": str(OrderStatus.REJECTED), "untriggered": str(OrderStatus.ACCEPTED)}
 
 
-class DeriveRpc(Protocol):
+class DeriveRpc(RpcConnection, Protocol):
     """What the order API needs of Derive's JSON-RPC connection (``DeriveStreams``)."""
-
-    @property
-    def authenticated(self) -> bool:
-        """``public/login`` succeeded on the current connection."""
-
-    @property
-    def connection_number(self) -> int:
-        """Counts connections: a request cannot be answered on a later one."""
 
     @property
     def assets(self) -> dict[str, DeriveAsset]:
         """Symbol -> on-chain asset (loaded with the instruments)."""
-
-    async def rpc(self, method: str, params: dict[str, Any], timeout: float | None = None,
-                  on_wire: Callable[[], None] | None = None,
-                  late: Callable[[dict[str, Any]], None] | None = None,
-                  admit: Callable[[], bool] | None = None) -> Any:
-        """One request: its ``result``; ``Refused``/``Unknown``/``Withdrawn`` otherwise."""
-
-    def arm_cancel_on_disconnect(self) -> None:
-        """Arm cancel-on-disconnect now (if logged in) and on every new connection."""
 
 
 class DeriveOrders:
@@ -102,8 +81,9 @@ class DeriveOrders:
         self._acct = pv.Account(params.wallet, params.subaccount_id, c.trade_module,
                                 params.max_fee, params.signature_expiry_s)
         self._nonces = pv.Nonces()
-        self.desk = OrderDesk(session, tracker, self._query, ack_timeout_s=params.ack_timeout_s,
-                              by_instrument=True)
+        self.flow = RpcOrderFlow(session, rpc, tracker, self._query,
+                                 ack_timeout_s=params.ack_timeout_s, log=_log, log_name="derive")
+        self.desk = self.flow.desk
         self._replaced: set[str] = set()
 
     def unknown_orders(self) -> list[str]:
@@ -132,43 +112,9 @@ class DeriveOrders:
             self.desk.reject(coid, iid, f"INVALID_ORDER: {exc}")
             return
         self.tracker.add(cmd, inst.symbol)
-        self._session.spawn(self._send_new(cmd, params), order=True)
-
-    async def _send_new(self, cmd: SubmitOrder, params: dict[str, Any]) -> None:
-        coid = cmd.client_order_id
-        if not self._conn.authenticated:
-            self.desk.reject(coid, cmd.instrument_id, "NOT_CONNECTED: not logged in (never sent)")
-            return
-        try:
-            result = await self._conn.rpc("private/order", params,
-                                          timeout=self.params.ack_timeout_s,
-                                          on_wire=lambda: self.desk.on_wire(
-                                              coid, self._conn.connection_number),
-                                          late=lambda msg: self._late_answer(cmd, msg),
-                                          admit=lambda: self.desk.still_wanted(coid))
-        except Unknown as exc:
-            if self.tracker.mark_lost(coid):
-                self._session.stats["acks_unknown"] += 1
-                _log.warning("derive.order_fate_unknown", venue=self.params.venue,
-                             client_order_id=coid, error=str(exc))
-            return
-        except Withdrawn:
-            return  # already rejected when the engine asked about it
-        except Refused as exc:
-            why = "NOT_CONNECTED (never sent)" if not exc.sent else f"{exc.code}: {exc.message}"
-            self.desk.reject(coid, cmd.instrument_id, why)
-            return
-        self._on_result(result)
-
-    def _late_answer(self, cmd: SubmitOrder, msg: dict[str, Any]) -> None:
-        """The answer to an order request whose fate was already declared unknown."""
-        err = msg.get("error")
-        if err is None:
-            self._on_result(msg.get("result"))
-        else:
-            e = err if isinstance(err, dict) else {}
-            self.desk.reject(cmd.client_order_id, cmd.instrument_id,
-                             f"{e.get('code')}: {e.get('message')}")
+        self._session.spawn(self.flow.send_new(
+            cmd, "private/order", params, not_connected="NOT_CONNECTED: not logged in (never sent)",
+            on_result=self._on_result), order=True)
 
     def _on_result(self, result: Any) -> None:
         now = self._session.clock.now_ns()
@@ -186,29 +132,16 @@ class DeriveOrders:
         self._session.spawn(self._send_cancel(cmd), order=True)
 
     async def _send_cancel(self, cmd: CancelOrder) -> None:
-        t = self.tracker.get(cmd.client_order_id)
-        if t is None or not t.venue_order_id:
-            await self._query(cmd.client_order_id, cmd.instrument_id)  # cannot name it yet
-            t = self.tracker.get(cmd.client_order_id)
-            if t is None or not t.venue_order_id or t.state == DONE:
-                return
-        try:
-            result = await self._conn.rpc(
-                "private/cancel", {"subaccount_id": self.params.subaccount_id,
-                                   "instrument_name": t.symbol, "order_id": t.venue_order_id},
-                timeout=self.params.ack_timeout_s)
-        except Unknown:
-            return  # the engine's ack timeout asks the venue
-        except Refused as exc:
-            self._request_refused(cmd.client_order_id, cmd.instrument_id, "cancel", exc)
-            return
-        self._on_result(result)
+        t = await self.flow.acknowledged(cmd)
+        if t is not None:
+            await self.flow.request(
+                cmd, "cancel", "private/cancel",
+                {"subaccount_id": self.params.subaccount_id, "instrument_name": t.symbol,
+                 "order_id": t.venue_order_id}, self._on_result)
 
     def amend(self, cmd: AmendOrder) -> None:
-        t = self.tracker.get(cmd.client_order_id)
-        if t is None or not t.venue_order_id:
-            self.desk.refuse_request(cmd.client_order_id, cmd.instrument_id,
-                                     "amend: order not acknowledged by the venue yet")
+        t = self.flow.amendable(cmd)
+        if t is None:
             return
         price = cmd.price if cmd.price is not None else t.price
         qty = cmd.quantity if cmd.quantity is not None else t.quantity
@@ -218,19 +151,14 @@ class DeriveOrders:
         except ValueError as exc:
             self.desk.refuse_request(cmd.client_order_id, cmd.instrument_id, f"amend: {exc}")
             return
-        self._replaced.add(t.venue_order_id)
-        self._session.spawn(self._send_replace(cmd, params), order=True)
+        old = t.venue_order_id
+        self._replaced.add(old)
+        self._session.spawn(self.flow.request(
+            cmd, "amend", "private/replace", params,
+            lambda result: self._replace_answer(cmd, result),
+            on_refused=lambda: self._replaced.discard(old)), order=True)
 
-    async def _send_replace(self, cmd: AmendOrder, params: dict[str, Any]) -> None:
-        try:
-            result = await self._conn.rpc("private/replace", params,
-                                          timeout=self.params.ack_timeout_s)
-        except Unknown:
-            return  # the stream or a status query tells which order is working
-        except Refused as exc:
-            self._replaced.discard(str(params.get("order_id_to_cancel")))
-            self._request_refused(cmd.client_order_id, cmd.instrument_id, "amend", exc)
-            return
+    def _replace_answer(self, cmd: AmendOrder, result: Any) -> None:
         if isinstance(result, dict) and result.get("order") is None:
             err = result.get("create_order_error") or {}
             # The old order is gone, the new one refused: the order has ended.
@@ -240,73 +168,25 @@ class DeriveOrders:
             return
         self._on_result(result)
 
-    def _request_refused(self, coid: str, iid: str, what: str, exc: Refused) -> None:
-        self.desk.refuse_request(coid, iid, f"{what} refused {exc.code}: {exc.message}",
-                                 lambda: self._query(coid, iid))
-
     # ------------------------------------------------------------------ venue events
-    def _tracked(self, label: str, order_id: str) -> Tracked | None:
-        t = self.tracker.get(label) if label else None
-        return t if t is not None else self.tracker.by_venue_id(order_id)
-
     def on_order(self, info: pv.OrderInfo, trades: Iterable[pv.TradeInfo], ts_recv: int) -> None:
-        t = self._tracked(info.label, info.order_id)
+        t = self.flow.tracked(info.label, info.order_id)
+        ts = info.ts_ms * _NS_PER_MS
         if t is None:
-            self._untracked(info, trades, ts_recv)
+            self.flow.foreign_order(info.label, instrument_id(self.params.venue, info.symbol),
+                                    info.order_id, info.status, info.cancel_reason, ts, ts_recv,
+                                    trades, self.on_trade)
             return
-        coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
         if info.order_id in self._replaced:
             for tr in trades:  # fills of the replaced order are still ours
                 self.on_trade(tr, ts_recv)
             return  # its cancellation is the replace, not the end of our order
-        ts = info.ts_ms * _NS_PER_MS
         replaced = bool(t.venue_order_id) and t.venue_order_id != info.order_id
-        self.tracker.set_venue_id(t, info.order_id)
-        if info.status != "rejected":
-            self.desk.emit(OrderAccepted(client_order_id=coid, venue_order_id=info.order_id,
-                                         instrument_id=iid, ts_event=ts, ts_recv=ts_recv))
-        if replaced and info.status == "open":
-            self.desk.emit(OrderAmended(client_order_id=coid, instrument_id=iid,
-                                        price=info.price, quantity=info.amount, ts_event=ts,
-                                        ts_recv=ts_recv))
+        self.flow.order_seen(t, info.order_id, info.status, replaced, info.price, info.amount,
+                             ts, ts_recv)
         for tr in trades:
             self.on_trade(tr, ts_recv)
-        self._terminal(t, info, ts_recv)
-
-    def _untracked(self, info: pv.OrderInfo, trades: Iterable[pv.TradeInfo], ts_recv: int) -> None:
-        """An order this process did not send (an earlier run, the web app): what it proves
-        passes through under its label; the engine knows the order or counts it."""
-        self._session.stats["foreign_orders"] += 1
-        if not info.label:
-            return
-        iid, ts = instrument_id(self.params.venue, info.symbol), info.ts_ms * _NS_PER_MS
-        self._session.publish(OrderAccepted(client_order_id=info.label, venue_order_id=info.order_id,
-                                            instrument_id=iid, ts_event=ts, ts_recv=ts_recv))
-        for tr in trades:
-            self.on_trade(tr, ts_recv)
-        if info.status in ("cancelled", "expired"):
-            self._session.publish(OrderCancelled(client_order_id=info.label, instrument_id=iid,
-                                                 reason=info.cancel_reason or info.status,
-                                                 ts_event=ts, ts_recv=ts_recv))
-
-    def _terminal(self, t: Tracked, info: pv.OrderInfo, ts_recv: int) -> None:
-        coid, iid = t.cmd.client_order_id, t.cmd.instrument_id
-        ts = info.ts_ms * _NS_PER_MS
-        ev: OrderCancelled | OrderExpired | OrderRejected
-        if info.status == "cancelled":
-            ev = OrderCancelled(client_order_id=coid, instrument_id=iid,
-                                reason=info.cancel_reason or "cancelled", ts_event=ts,
-                                ts_recv=ts_recv)
-        elif info.status == "expired":
-            ev = OrderExpired(client_order_id=coid, instrument_id=iid, ts_event=ts, ts_recv=ts_recv)
-        elif info.status == "rejected":
-            ev = OrderRejected(client_order_id=coid, instrument_id=iid,
-                               reason=info.cancel_reason or "rejected by venue", ts_event=ts,
-                               ts_recv=ts_recv)
-        else:
-            self.desk.working(t)
-            return
-        self.desk.end(t, ev, info.filled)
+        self.flow.settle(t, info.status, info.cancel_reason, info.filled, ts, ts_recv)
 
     def _fill(self, tr: pv.TradeInfo, t: Tracked | None, ts_recv: int,
               remaining: float | None = None) -> OrderFilled:
@@ -322,21 +202,8 @@ class DeriveOrders:
             fee_currency="USDC", ts_event=tr.ts_ms * _NS_PER_MS, ts_recv=ts_recv)
 
     def on_trade(self, tr: pv.TradeInfo, ts_recv: int) -> None:
-        t = self._tracked(tr.label, tr.order_id)
-        if t is None:
-            self._session.stats["foreign_orders"] += 1
-            if tr.label:  # a fill is a fact: the engine may know the order
-                self._session.publish(self._fill(tr, None, ts_recv))
-            return
-        if tr.trade_id in t.trade_ids:
-            return
-        if t.state != DONE:
-            self.desk.emit(OrderAccepted(client_order_id=t.cmd.client_order_id,
-                                         venue_order_id=tr.order_id,
-                                         instrument_id=t.cmd.instrument_id,
-                                         ts_event=tr.ts_ms * _NS_PER_MS, ts_recv=ts_recv))
-        self.desk.emit(self._fill(tr, t, ts_recv))
-        self.desk.fill_seen(t)
+        self.flow.trade_seen(tr.label, tr.order_id, tr.trade_id, tr.ts_ms * _NS_PER_MS, ts_recv,
+                             lambda t: self._fill(tr, t, ts_recv))
 
     # ------------------------------------------------------------------ queries
     def query_order(self, client_order_id: str, instrument_id: str) -> None:
@@ -357,30 +224,24 @@ class DeriveOrders:
                                                                   "label": coid})
                 found = list(res.get("orders", ())) if isinstance(res, dict) else []
         except (Unknown, Refused) as exc:
-            _log.warning("derive.query_failed", venue=self.params.venue, client_order_id=coid,
-                         error=str(exc))
+            self.flow.query_failed(coid, exc)
             return None
         now = self._session.clock.now_ns()
         if not found:
-            if t is not None and self.desk.lost_with_connection(coid, self._conn.connection_number):
-                # The connection that carried the request is gone and the venue has no such
-                # order: it was never placed and can no longer be.
-                return self.desk.never_placed(t, "NOT_FOUND: the request never reached the venue")
-            return None
+            return self.flow.not_found(t, coid)
         try:
             infos = [pv.parse_order(o) for o in found]
             live = [i for i in infos if i.order_id not in self._replaced] or infos
             info = live[-1]
             trades: list[pv.TradeInfo] = []
-            t = self._tracked(coid, info.order_id)
+            t = self.flow.tracked(coid, info.order_id)
             if t is not None and info.filled > t.filled + 1e-12:
                 res = await self._conn.rpc("private/get_trade_history",
                                            {"subaccount_id": sub, "order_id": info.order_id})
                 trades = [pv.parse_trade(r) for r in (res.get("trades", ()) if isinstance(res, dict)
                                                       else res or ())]
         except (Unknown, Refused, VenueProtocolError) as exc:
-            _log.warning("derive.query_failed", venue=self.params.venue, client_order_id=coid,
-                         error=str(exc))
+            self.flow.query_failed(coid, exc)
             return None
         self.on_order(info, trades, now)
         status = _STATUS.get(info.status, str(OrderStatus.ACCEPTED))
@@ -409,17 +270,14 @@ class DeriveOrders:
                 status=str(OrderStatus.PARTIALLY_FILLED if i.filled > 0 else OrderStatus.ACCEPTED),
                 price=i.price, quantity=i.amount, filled=i.filled, avg_fill_price=i.avg_price,
                 ts_event=i.ts_ms * _NS_PER_MS, ts_recv=now))
-        sizes = {o.venue_order_id: o.quantity for o in opens}
+        ledger = FillLedger({o.venue_order_id: o.quantity for o in opens})
         res = await self._conn.rpc("private/get_trade_history",
                                    {"subaccount_id": sub, "from_timestamp": since_ns // _NS_PER_MS})
         fills = []
-        cum: dict[str, float] = {}
         rows = res.get("trades", ()) if isinstance(res, dict) else res or ()
         for tr in sorted((pv.parse_trade(r) for r in rows), key=lambda x: x.ts_ms):
-            t = self._tracked(tr.label, tr.order_id)
-            cum[tr.order_id] = cum.get(tr.order_id, 0.0) + tr.amount
-            size = t.quantity if t is not None else sizes.get(tr.order_id)
-            left = None if size is None else max(round(size - cum[tr.order_id], 12), 0.0)
+            t = self.flow.tracked(tr.label, tr.order_id)
+            left = ledger.remaining(t, tr.order_id, tr.amount)
             fills.append(self._fill(tr, t, now, math.nan if left is None else left))
         res = await self._conn.rpc("private/get_positions", {"subaccount_id": sub})
         positions = tuple(pv.parse_position(p, now) for p in res.get("positions", ()))
@@ -428,14 +286,8 @@ class DeriveOrders:
 
     def cancel_all_orders(self) -> None:
         """Kill switch level 2: ``private/cancel_all`` (the whole subaccount)."""
-        self._session.spawn(self._cancel_all(), order=True)
-
-    async def _cancel_all(self) -> None:
-        try:
-            await self._conn.rpc("private/cancel_all", {"subaccount_id": self.params.subaccount_id},
-                                 timeout=self.params.ack_timeout_s)
-        except (Unknown, Refused) as exc:
-            _log.error("derive.cancel_all_failed", venue=self.params.venue, error=str(exc))
+        self._session.spawn(self.flow.cancel_all({"subaccount_id": self.params.subaccount_id}),
+                            order=True)
 
     def enable_cancel_on_disconnect(self, timeout_s: float) -> None:
         """Derive's cancel-on-disconnect (no timeout: it fires when the connection drops, and is
