@@ -1,6 +1,6 @@
 """Order entry, status queries, reconciliation and cancel-on-disconnect of ``DeribitVenue``.
 
-Theory of operation: composed from the session core, the JSON-RPC connection (``DeribitRpc``:
+Theory of operation: composed from the session core, the JSON-RPC connection (``RpcLink``:
 one request, its answer or an exception), the order tracker and ``RpcOrderFlow``
 (``adapters.live.rpc_orders``: the outcomes and order events Deribit shares with Derive); what is
 Deribit's own is here: its requests, order and trade objects, queries and reconciliation.
@@ -50,20 +50,16 @@ from engine.model import (
     VenueReconciliation,
 )
 
-__all__ = ["DeribitOrders", "DeribitRpc", "Refused", "Unknown", "Withdrawn"]
+__all__ = ["DeribitOrders", "Refused", "Unknown", "Withdrawn"]
 
 _log = structlog.get_logger("volta.deribit")
 _NS_PER_MS = 1_000_000
 
 
-DeribitRpc = RpcConnection
-"""What the order API needs of Deribit's JSON-RPC connection (``DeribitStreams``)."""
-
-
 class DeribitOrders:
     """Deribit's order API over the session core, its JSON-RPC connection and order tracker."""
 
-    def __init__(self, session: LiveSession, rpc: DeribitRpc, tracker: OrderTracker,
+    def __init__(self, session: LiveSession, rpc: RpcConnection, tracker: OrderTracker,
                  params: DeribitParams) -> None:
         self.params = params
         self.tracker = tracker

@@ -17,7 +17,9 @@ frame callback, at once; the session also sends ``public/test`` every third of
 ``stale_after_s``, so the watchdog (no frame for ``stale_after_s``) trips on a silent link and
 never on a quiet market. ``VenueStatusChanged`` is published on every drop
 (``disconnected``), recovery (``connected``) and ``too_many_requests`` (``rate_limited``).
-Orders, queries and reconciliation live in ``adapters.deribit.orders``. Nothing here logs a
+Login, cancel-on-disconnect, the clock offset and the reconnect bookkeeping that Deribit shares
+with Derive are ``RpcLink`` (``adapters.live.rpc_link``). Orders, queries and reconciliation live
+in ``adapters.deribit.orders``. Nothing here logs a
 frame, a token or a secret.
 """
 
@@ -36,15 +38,15 @@ from adapters.deribit.instruments import parse_instruments
 from adapters.deribit.orders import DeribitOrders
 from adapters.deribit.params import DeribitParams
 from adapters.live.jsonrpc import JsonRpcChannel, Refused, Unknown
+from adapters.live.rpc_link import RpcLink
 from adapters.live.session import LiveSession
 from adapters.live.venue import LiveVenue
 from adapters.live.tracker import OrderTracker
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
-from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
+from adapters.ws import CloseReason, ReconnectingWebSocket, WsConfig
 from engine.model import (
     Instrument,
     VenueProtocolError,
-    split_instrument_id,
 )
 
 __all__ = ["DeribitParams", "DeribitVenue"]
@@ -70,7 +72,7 @@ class DeribitVenue(LiveVenue):
                               resubscribe_timeout_s=p.resubscribe_timeout_s)
         tracker = OrderTracker()
         streams = DeribitStreams(session, DeribitCodec(), RateLimiter(VENUE_LIMITS["deribit"]), p)
-        orders = DeribitOrders(session, streams, tracker, p)
+        orders = DeribitOrders(session, streams.link, tracker, p)
         streams.attach_orders(orders)
         super().__init__(session=session, streams=streams, orders=orders, tracker=tracker)
         self.codec = streams.codec
@@ -80,7 +82,7 @@ class DeribitVenue(LiveVenue):
     @property
     def authenticated(self) -> bool:
         """``public/auth`` succeeded on the current connection."""
-        return self._deribit.authenticated
+        return self._deribit.link.authenticated
 
 
 class DeribitStreams:
@@ -100,15 +102,18 @@ class DeribitStreams:
         """One private-id-space request and its outcome (``JsonRpcChannel.call``)."""
         self.balances: dict[str, dict[str, Any]] = {}
         """The latest ``user.portfolio`` per currency (equity, margins), as Deribit reports it."""
-        self.authenticated = False
-        self.connection_number = 0
+        self.link = RpcLink(
+            session, self.channel, log=_log, log_name="deribit", login_ok="auth_ok",
+            login_failed="auth_failed",
+            private_subscribe=lambda: self.codec.encode_subscribe(self._private_channels()),
+            cancel_on_disconnect=("private/enable_cancel_on_disconnect",
+                                  lambda: {"scope": "connection"}),
+            cod_armed=p.cancel_on_disconnect and p.trading,
+            resync=lambda: self.orders.desk.resync_orders())
         self._session = session
         self._orders: DeribitOrders | None = None
         self._symbols = list(p.instruments)
         self._seen_errors = 0
-        self._time_offset_ms = 0
-        self._cod_armed = p.cancel_on_disconnect and p.trading
-        self._ws: ReconnectingWebSocket | None = None
 
     def attach_orders(self, orders: DeribitOrders) -> None:
         """The order API that private updates go to (built after this connection)."""
@@ -120,17 +125,12 @@ class DeribitStreams:
             raise RuntimeError("DeribitStreams used before attach_orders")
         return self._orders
 
-    def arm_cancel_on_disconnect(self) -> None:
-        self._cod_armed = True
-        if self.authenticated:
-            self._session.spawn(self._arm_cod())
-
     # ------------------------------------------------------------------ lifecycle
     async def connect(self) -> None:
         """Connect, list instruments, subscribe, wait for every book's first snapshot."""
         p = self.params
         self._session.expect_snapshots(self._symbols if "book" in p.channels else [])
-        self._ws = ReconnectingWebSocket(
+        ws = self.link.ws = self.channel.ws = ReconnectingWebSocket(
             p.url, on_frame=self._on_frame, on_open=self._on_open, on_close=self._on_close,
             make_heartbeat=self.codec.encode_heartbeat,
             config=WsConfig(heartbeat_interval_s=p.stale_after_s / 3 if p.stale_after_s else None,
@@ -138,17 +138,13 @@ class DeribitStreams:
                             stale_after_s=p.stale_after_s, backoff_base_s=p.backoff_base_s,
                             backoff_cap_s=p.backoff_cap_s, open_timeout_s=min(10.0, p.start_timeout_s)),
             name=f"{self._session.venue}:ws")
-        self.channel.ws = self._ws
-        self._ws.start()
+        ws.start()
         async with asyncio.timeout(p.start_timeout_s):
-            await self._ws.wait_open()
+            await ws.wait_open()
             await self._load_instruments()
             await asyncio.gather(*self._session.first_snapshots.values())
             if p.trading:
-                while not self.authenticated:
-                    if self._session.stats["auth_failed"]:
-                        raise RuntimeError(f"{self._session.venue}: authentication refused")
-                    await asyncio.sleep(0.01)
+                await self.link.wait_login(f"{self._session.venue}: authentication refused")
         if p.trading:
             await self.read_accounts()
         _log.info("deribit.started", venue=self._session.venue, network=p.network,
@@ -187,32 +183,18 @@ class DeribitStreams:
     async def before_stop(self) -> None:
         """Cancel everything explicitly (cancel-on-disconnect ignores a graceful close); then
         the connection and every task close."""
-        if self.params.trading and self.params.cancel_all_on_stop and self.authenticated:
-            try:
-                await self.rpc("private/cancel_all", {}, timeout=self.params.ack_timeout_s)
-            except (Unknown, Refused) as exc:
-                _log.warning("deribit.cancel_all_on_stop_failed", venue=self._session.venue, error=str(exc))
+        if self.params.trading and self.params.cancel_all_on_stop:
+            await self.link.cancel_all_on_stop({}, self.params.ack_timeout_s)
 
     def websockets(self) -> list[ReconnectingWebSocket | None]:
-        return [self._ws]
+        return [self.link.ws]
 
     async def after_streams_closed(self) -> None:
         """Nothing to release."""
 
     # ------------------------------------------------------------------ requests
     def _rate_limited(self, method: str) -> None:
-        self._session.stats["rate_limited"] += 1
-        self._session.status("rate_limited", f"too_many_requests on {method}")
-
-    def _send_codec(self, frames: list[str]) -> None:
-        ws = self._ws
-        if ws is None:
-            return
-        for f in frames:
-            try:
-                ws.send_nowait(f)
-            except NotConnected:
-                return  # the next connection subscribes afresh
+        self.link.rate_limited(f"too_many_requests on {method}")
 
     # ------------------------------------------------------------------ connection
     def _public_channels(self) -> list[str]:
@@ -235,62 +217,21 @@ class DeribitStreams:
 
     def _on_open(self, url: str) -> list[str]:
         self.codec.on_open(url)
-        self.authenticated = False
-        self._session.resub_forget_all()
-        self.connection_number += 1
-        self._session.stream_opened("connects", "websocket")
+        self.link.opened()
         frames = [self.codec.encode_set_heartbeat(self.params.heartbeat_interval_s)]
         p = self.params
         if p.trading:
             assert p.client_id is not None and p.client_secret is not None
-            rid = self.channel.next_id()
-            self.channel.expect(rid).add_done_callback(self._on_auth_answer)
             params = pv.auth_params(p.client_id.reveal(), p.client_secret.reveal(), p.auth,
-                                    time.time_ns() // 1_000_000 + self._time_offset_ms,
+                                    time.time_ns() // 1_000_000 + self.link.offset_ms,
                                     os.urandom(8).hex())
-            frames.append(self.channel.frame(rid, "public/auth", params))
-        rid = self.channel.next_id()
-        sent_ms = time.time_ns() // 1_000_000
-        self.channel.expect(rid).add_done_callback(lambda f: self._on_time(f, sent_ms))
-        frames.append(self.channel.frame(rid, "public/get_time", {}))
+            frames.append(self.link.login_frame("public/auth", params))
+        frames.append(self.link.time_frame())
         frames += self.codec.encode_subscribe(self._public_channels())
         return frames
 
-    def _on_time(self, fut: asyncio.Future[dict[str, Any]], sent_ms: int) -> None:
-        if fut.cancelled() or fut.exception() is not None:
-            return
-        server = fut.result().get("result")
-        if isinstance(server, int):
-            now = time.time_ns() // 1_000_000
-            self._time_offset_ms = server - (sent_ms + now) // 2
-
-    def _on_auth_answer(self, fut: asyncio.Future[dict[str, Any]]) -> None:
-        if fut.cancelled() or fut.exception() is not None:
-            return
-        msg = fut.result()
-        if "error" in msg:
-            self._session.stats["auth_failed"] += 1
-            _log.error("deribit.auth_failed", venue=self._session.venue,
-                       code=msg["error"].get("code"), message=msg["error"].get("message"))
-            return
-        self.authenticated = True
-        self._session.stats["auth_ok"] += 1
-        self._send_codec(self.codec.encode_subscribe(self._private_channels()))
-        if self._cod_armed:
-            self._session.spawn(self._arm_cod())
-        if self._session.stats["auth_ok"] > 1:
-            self._session.spawn(self.orders.desk.resync_orders())
-
-    async def _arm_cod(self) -> None:
-        try:
-            await self.rpc("private/enable_cancel_on_disconnect", {"scope": "connection"})
-        except (Unknown, Refused) as exc:
-            _log.error("deribit.cancel_on_disconnect_failed", venue=self._session.venue, error=str(exc))
-
     def _on_close(self, reason: CloseReason) -> None:
-        self.authenticated = False
-        self.channel.connection_lost(reason.value)
-        self._session.stream_closed(reason, "websocket")
+        self.link.closed(reason)
 
     # ------------------------------------------------------------------ frames
     def _on_frame(self, data: str | bytes, ts_recv: int) -> None:
@@ -299,7 +240,7 @@ class DeribitStreams:
             return
         if codec.pending_test_request:
             self._session.stats["test_requests"] += 1
-            self._send_codec([codec.encode_test()])
+            self.link.send([codec.encode_test()])
         if codec.foreign is not None:
             msg, codec.foreign = codec.foreign, None
             self._on_private(msg, ts_recv)
@@ -344,18 +285,13 @@ class DeribitStreams:
     # ------------------------------------------------------------------ books
     def request_resync(self, instrument_id: str) -> None:
         """Unsubscribe and resubscribe the book channel: Deribit answers with a snapshot."""
-        self._session.stats["resync_requests"] += 1
-        symbol = split_instrument_id(instrument_id)[1]
-        ws = self._ws
-        if symbol not in self._symbols or ws is None or not ws.is_open:
-            return  # the next connection subscribes afresh and gets snapshots anyway
-        if self._session.resub_pending(symbol):
-            return  # a resubscription is already waiting for its snapshot
-        self._session.resub_started(symbol)
+        symbol = self.link.resync_target(instrument_id, self._symbols)
+        if symbol is None:
+            return
         channel = self.codec.book_channel(symbol, self.params.book_interval)
         self._session.spawn(self._resubscribe(channel))
 
     async def _resubscribe(self, channel: str) -> None:
         await self.limiter.acquire("public/subscribe")
-        self._send_codec(self.codec.encode_unsubscribe([channel]) +
+        self.link.send(self.codec.encode_unsubscribe([channel]) +
                          self.codec.encode_subscribe([channel]))

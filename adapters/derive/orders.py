@@ -1,6 +1,6 @@
 """Order entry, replace, cancel, queries and reconciliation of ``DeriveVenue``.
 
-Theory of operation: composed from the session core, the JSON-RPC connection (``DeriveRpc``),
+Theory of operation: composed from the session core, the JSON-RPC connection (``RpcLink``),
 the order tracker, the signer and ``RpcOrderFlow`` (``adapters.live.rpc_orders``: the outcomes
 and order events Derive shares with Deribit). ``submit``/``cancel``/``amend`` never block: each signs (an
 order is an EIP-712 action, ``private.order_params``) and spawns a task that sends
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -50,7 +50,7 @@ from engine.model import (
     instrument_id,
 )
 
-__all__ = ["DeriveOrders", "DeriveRpc", "Refused", "Unknown", "Withdrawn"]
+__all__ = ["DeriveOrders", "Refused", "Unknown", "Withdrawn"]
 
 _log = structlog.get_logger("volta.derive")
 _NS_PER_MS = 1_000_000
@@ -59,24 +59,19 @@ _STATUS = {"open": str(OrderStatus.ACCEPTED), "filled": str(OrderStatus.FILLED),
            "rejected": str(OrderStatus.REJECTED), "untriggered": str(OrderStatus.ACCEPTED)}
 
 
-class DeriveRpc(RpcConnection, Protocol):
-    """What the order API needs of Derive's JSON-RPC connection (``DeriveStreams``)."""
-
-    @property
-    def assets(self) -> dict[str, DeriveAsset]:
-        """Symbol -> on-chain asset (loaded with the instruments)."""
-
-
 class DeriveOrders:
     """Derive's order API over the session core, its JSON-RPC connection and order tracker."""
 
-    def __init__(self, session: LiveSession, rpc: DeriveRpc, tracker: OrderTracker,
-                 params: DeriveParams, signer: ActionSigner | None) -> None:
+    def __init__(self, session: LiveSession, rpc: RpcConnection, tracker: OrderTracker,
+                 params: DeriveParams, signer: ActionSigner | None,
+                 assets: dict[str, DeriveAsset]) -> None:
         self.params = params
         self.tracker = tracker
         self._session = session
         self._conn = rpc
         self._signer = signer
+        self._assets = assets
+        """Symbol -> on-chain asset (filled by the streams with the instruments)."""
         c = params.constants
         self._acct = pv.Account(params.wallet, params.subaccount_id, c.trade_module,
                                 params.max_fee, params.signature_expiry_s)
@@ -91,7 +86,7 @@ class DeriveOrders:
 
     # ------------------------------------------------------------------ commands
     def _signed(self, cmd: SubmitOrder, symbol: str, **kw: Any) -> dict[str, Any]:
-        asset = self._conn.assets.get(symbol)
+        asset = self._assets.get(symbol)
         if asset is None or self._signer is None:
             raise ValueError(f"no on-chain asset known for {symbol}")
         return pv.order_params(cmd, symbol, asset, self._signer, self._acct,

@@ -14,7 +14,9 @@ reconnect needs no separate snapshot and ``request_resync`` (crossed, silent boo
 unsubscribes and resubscribes the channel. ``public/get_time`` every ``heartbeat_interval_s``
 keeps the link busy (the watchdog drops a link silent for ``stale_after_s``) and measures the
 clock offset the login timestamp uses. ``VenueStatusChanged`` is published on every drop,
-recovery and rate-limit answer. Orders live in ``adapters.derive.orders``; margin and
+recovery and rate-limit answer. Login, cancel-on-disconnect, the clock offset and the reconnect
+bookkeeping that Derive shares with Deribit are ``RpcLink`` (``adapters.live.rpc_link``). Orders
+live in ``adapters.derive.orders``; margin and
 collateral as Derive reports them (``private/get_subaccount``) in ``margin``. Nothing here logs
 a frame, a signature or a key.
 """
@@ -35,14 +37,15 @@ from adapters.derive.orders import DeriveOrders
 from adapters.derive.params import DeriveParams
 from adapters.derive.signing import ActionSigner
 from adapters.live.jsonrpc import JsonRpcChannel, Refused, Unknown
+from adapters.live.rpc_link import RpcLink
 from adapters.live.session import LiveSession
 from adapters.live.tracker import OrderTracker
 from adapters.live.venue import LiveVenue
 from adapters.ratelimit import RateLimiter
-from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
+from adapters.ws import CloseReason, ReconnectingWebSocket, WsConfig
 from engine.config import ConfigError, ConfigProblem
 from engine.config.secrets import Secret
-from engine.model import VenueProtocolError, split_instrument_id
+from engine.model import VenueProtocolError
 
 __all__ = ["DeriveParams", "DeriveVenue"]
 
@@ -86,7 +89,7 @@ class DeriveVenue(LiveVenue):
         tracker = OrderTracker()
         signer = _signer(p, env)
         streams = DeriveStreams(session, DeriveCodec(), RateLimiter(p.limits()), p, signer)
-        orders = DeriveOrders(session, streams, tracker, p, signer)
+        orders = DeriveOrders(session, streams.link, tracker, p, signer, streams.assets)
         streams.attach_orders(orders)
         super().__init__(session=session, streams=streams, orders=orders, tracker=tracker)
         self.codec = streams.codec
@@ -94,7 +97,7 @@ class DeriveVenue(LiveVenue):
 
     @property
     def logged_in(self) -> bool:
-        return self._derive.logged_in
+        return self._derive.link.authenticated
 
     @property
     def margin(self) -> pv.Margin | None:
@@ -114,8 +117,6 @@ class DeriveStreams:
         self.assets: dict[str, DeriveAsset] = {}
         """Symbol -> the on-chain asset an order signature names."""
         self.margin: pv.Margin | None = None
-        self.logged_in = False
-        self.connection_number = 0
         self._session = session
         self._orders: DeriveOrders | None = None
         self.channel = JsonRpcChannel(limiter, request_timeout_s=params.request_timeout_s,
@@ -123,10 +124,15 @@ class DeriveStreams:
                                       on_rate_limited=self._rate_limited)
         self.rpc = self.channel.call
         """One request and its outcome (``JsonRpcChannel.call``)."""
+        self.link = RpcLink(
+            session, self.channel, log=_log, log_name="derive", login_ok="logins",
+            login_failed="login_failed",
+            private_subscribe=lambda: self._subscribe_frames(self._private_channels()),
+            cancel_on_disconnect=("private/set_cancel_on_disconnect",
+                                  lambda: {"wallet": params.wallet, "enabled": True}),
+            cod_armed=params.cancel_on_disconnect and params.trading,
+            resync=lambda: self.orders.desk.resync_orders())
         self._seen_errors = 0
-        self._offset_ms = 0
-        self._cod_armed = params.cancel_on_disconnect and params.trading
-        self._ws: ReconnectingWebSocket | None = None
 
     def attach_orders(self, orders: DeriveOrders) -> None:
         """The order API that private updates go to (built after this connection)."""
@@ -138,41 +144,28 @@ class DeriveStreams:
             raise RuntimeError("DeriveStreams used before attach_orders")
         return self._orders
 
-    @property
-    def authenticated(self) -> bool:
-        return self.logged_in
-
-    def arm_cancel_on_disconnect(self) -> None:
-        self._cod_armed = True
-        if self.logged_in:
-            self._session.spawn(self._arm_cod())
-
     # ------------------------------------------------------------------ lifecycle
     async def connect(self) -> None:
         """Connect, list instruments, log in, subscribe; wait for every book's first message."""
         p = self.params
         self._session.expect_snapshots(list(p.instruments) if "book" in p.channels else [])
         hb = p.heartbeat_interval_s
-        self._ws = ReconnectingWebSocket(
+        ws = self.link.ws = self.channel.ws = ReconnectingWebSocket(
             p.constants.ws_url, on_frame=self._on_frame, on_open=self._on_open,
-            on_close=self._on_close, make_heartbeat=self._heartbeat,
+            on_close=self._on_close, make_heartbeat=self.link.time_frame,
             config=WsConfig(heartbeat_interval_s=hb, ping_interval_s=p.ping_interval_s,
                             ping_timeout_s=p.ping_timeout_s, stale_after_s=p.stale_after_s,
                             backoff_base_s=p.backoff_base_s, backoff_cap_s=p.backoff_cap_s,
                             open_timeout_s=min(10.0, p.start_timeout_s)),
             name=f"{p.venue}:ws")
-        self.channel.ws = self._ws
-        self._ws.start()
+        ws.start()
         async with asyncio.timeout(p.start_timeout_s):
-            await self._ws.wait_open()
+            await ws.wait_open()
             await self._load_instruments()
-            self._send(self._subscribe_frames(self._public_channels()))
+            self.link.send(self._subscribe_frames(self._public_channels()))
             await asyncio.gather(*self._session.first_snapshots.values())
             if p.trading:
-                while not self.logged_in:
-                    if self._session.stats["login_failed"]:
-                        raise RuntimeError(f"{p.venue}: login refused (wallet {p.wallet})")
-                    await asyncio.sleep(0.01)
+                await self.link.wait_login(f"{p.venue}: login refused (wallet {p.wallet})")
                 await self.refresh_margin()
         _log.info("derive.started", venue=p.venue, network=p.network,
                   instruments=len(self._session.instruments), trading=p.trading)
@@ -196,15 +189,12 @@ class DeriveStreams:
         """Cancel everything explicitly (cancel-on-disconnect is for a lost link, and a graceful
         close must not leave orders working)."""
         p = self.params
-        if p.trading and p.cancel_all_on_stop and self.logged_in:
-            try:
-                await self.rpc("private/cancel_all", {"subaccount_id": p.subaccount_id},
-                               timeout=p.ack_timeout_s)
-            except (Unknown, Refused) as exc:
-                _log.warning("derive.cancel_all_on_stop_failed", venue=p.venue, error=str(exc))
+        if p.trading and p.cancel_all_on_stop:
+            await self.link.cancel_all_on_stop({"subaccount_id": p.subaccount_id},
+                                               p.ack_timeout_s)
 
     def websockets(self) -> list[ReconnectingWebSocket | None]:
-        return [self._ws]
+        return [self.link.ws]
 
     async def after_streams_closed(self) -> None:
         """Nothing to release."""
@@ -226,35 +216,11 @@ class DeriveStreams:
 
     # ------------------------------------------------------------------ requests
     def _rate_limited(self, method: str) -> None:
-        self._session.stats["rate_limited"] += 1
-        self._session.status("rate_limited", f"rate limit exceeded on {method}")
-
-    def _send(self, frames: list[str]) -> None:
-        ws = self._ws
-        if ws is None:
-            return
-        for f in frames:
-            try:
-                ws.send_nowait(f)
-            except NotConnected:
-                return  # the next connection subscribes afresh
+        self.link.rate_limited(f"rate limit exceeded on {method}")
 
     def _subscribe_frames(self, channels: list[str], method: str = "subscribe") -> list[str]:
         ch = self.channel
         return [ch.frame(ch.next_id(), method, {"channels": channels})] if channels else []
-
-    def _heartbeat(self) -> str:
-        rid = self.channel.next_id()
-        sent_ms = time.time_ns() // 1_000_000
-        self.channel.expect(rid).add_done_callback(lambda f: self._on_time(f, sent_ms))
-        return self.channel.frame(rid, "public/get_time", {})
-
-    def _on_time(self, fut: asyncio.Future[dict[str, Any]], sent_ms: int) -> None:
-        if fut.cancelled() or fut.exception() is not None:
-            return
-        server = fut.result().get("result")
-        if isinstance(server, int):
-            self._offset_ms = server - (sent_ms + time.time_ns() // 1_000_000) // 2
 
     # ------------------------------------------------------------------ connection
     def _public_channels(self) -> list[str]:
@@ -274,53 +240,19 @@ class DeriveStreams:
 
     def _on_open(self, url: str) -> list[str]:
         self.codec.on_open(url)
-        self.logged_in = False
-        self._session.resub_forget_all()
-        self.connection_number += 1
-        self._session.stream_opened("connects", "websocket")
+        self.link.opened()
         frames: list[str] = []
         if self.signer is not None:
-            ts = time.time_ns() // 1_000_000 + self._offset_ms
-            rid = self.channel.next_id()
-            self.channel.expect(rid).add_done_callback(self._on_login_answer)
-            frames.append(self.channel.frame(rid, "public/login", {
+            ts = time.time_ns() // 1_000_000 + self.link.offset_ms
+            frames.append(self.link.login_frame("public/login", {
                 "wallet": self.params.wallet, "timestamp": str(ts),
                 "signature": self.signer.login(ts)}))
         if self._session.instruments:  # a reconnect: the first connect subscribes after listing
             frames += self._subscribe_frames(self._public_channels())
         return frames
 
-    def _on_login_answer(self, fut: asyncio.Future[dict[str, Any]]) -> None:
-        if fut.cancelled() or fut.exception() is not None:
-            return
-        msg = fut.result()
-        stats = self._session.stats
-        if "error" in msg:
-            stats["login_failed"] += 1
-            err = msg["error"] if isinstance(msg["error"], dict) else {}
-            _log.error("derive.login_failed", venue=self.params.venue, code=err.get("code"),
-                       message=err.get("message"))
-            return
-        self.logged_in = True
-        stats["logins"] += 1
-        self._send(self._subscribe_frames(self._private_channels()))
-        if self._cod_armed:
-            self._session.spawn(self._arm_cod())
-        if stats["logins"] > 1:
-            self._session.spawn(self.orders.desk.resync_orders())
-
-    async def _arm_cod(self) -> None:
-        try:
-            await self.rpc("private/set_cancel_on_disconnect",
-                           {"wallet": self.params.wallet, "enabled": True})
-        except (Unknown, Refused) as exc:
-            _log.error("derive.cancel_on_disconnect_failed", venue=self.params.venue,
-                       error=str(exc))
-
     def _on_close(self, reason: CloseReason) -> None:
-        self.logged_in = False
-        self.channel.connection_lost(reason.value)
-        self._session.stream_closed(reason, "websocket")
+        self.link.closed(reason)
 
     # ------------------------------------------------------------------ frames
     def _on_frame(self, data: str | bytes, ts_recv: int) -> None:
@@ -360,16 +292,10 @@ class DeriveStreams:
     # ------------------------------------------------------------------ books
     def request_resync(self, instrument_id: str) -> None:
         """Resubscribe the book channel: its next message is a whole book again."""
-        stats = self._session.stats
-        stats["resync_requests"] += 1
-        symbol = split_instrument_id(instrument_id)[1]
-        ws = self._ws
-        if symbol not in self.params.instruments or ws is None or not ws.is_open:
+        symbol = self.link.resync_target(instrument_id, self.params.instruments)
+        if symbol is None:
             return
-        if self._session.resub_pending(symbol):
-            return
-        self._session.resub_started(symbol)
         self.codec.forget(symbol)
         channel = self.codec.book_channel(symbol, self.params.book_group, self.params.book_depth)
-        self._send(self._subscribe_frames([channel], "unsubscribe") +
+        self.link.send(self._subscribe_frames([channel], "unsubscribe") +
                    self._subscribe_frames([channel]))

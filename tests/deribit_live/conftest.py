@@ -46,7 +46,7 @@ class Live(LiveHarness):
         return int(self.fake.books[SYM].change_id)
 
     def md_ws(self) -> Any:
-        return self.adapter.streams._ws  # one websocket for everything
+        return self.adapter.streams.link.ws  # one websocket for everything
 
 
 @pytest.fixture

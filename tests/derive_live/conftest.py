@@ -50,7 +50,7 @@ class Live(LiveHarness):
         return int(self.fake.publish_id)
 
     def md_ws(self) -> Any:
-        return self.adapter.streams._ws
+        return self.adapter.streams.link.ws
 
 
 @pytest.fixture
