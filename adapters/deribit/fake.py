@@ -1,6 +1,7 @@
 """A local fake Deribit venue: JSON-RPC 2.0 over one websocket on 127.0.0.1, with faults.
 
-Theory of operation. ``DeribitFake`` is a ``FakeHandler`` on ``adapters.fakes.FakeWsServer``
+Theory of operation. ``DeribitFake`` is a ``JsonRpcFake`` (``adapters.fakes.jsonrpc``: the request
+loop and order faults it shares with the Derive fake) on ``adapters.fakes.FakeWsServer``
 (``self.ws``: transport faults ``disconnect``, ``stall``, ``reject_connections``,
 ``delay_replies``). It implements the subset of the API the session uses, with Deribit's
 shapes (``adapters/deribit/fake_market.py`` keeps the books):
@@ -46,26 +47,20 @@ import orjson
 from adapters.deribit.fake_market import FakeBook, Spec, spec_for
 from adapters.deribit.private import sign
 from adapters.fakes import FakeConnection
-from adapters.fakes.venue import STANDALONE_LIFETIME_S, FakeVenue, serve_standalone, standalone_parser
+from adapters.fakes.jsonrpc import JsonRpcFake, RpcError
+from adapters.fakes.venue import STANDALONE_LIFETIME_S, serve_standalone, standalone_parser
 from adapters.fakes.venue import now_ms as _ms
 
-_MATCHING = frozenset({"private/buy", "private/sell", "private/edit", "private/cancel",
-                       "private/cancel_all"})
-_ORDER_METHODS = frozenset({"private/buy", "private/sell", "private/edit"})
-_NEW_ORDER_METHODS = frozenset({"private/buy", "private/sell"})
-
-
-class RpcError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class DeribitFake(FakeVenue):
+class DeribitFake(JsonRpcFake):
     """See the module docstring. ``async with DeribitFake(("BTC-PERPETUAL",)) as fake``."""
 
-    serves_rest = False  # JSON-RPC over the websocket only
+    MATCHING = frozenset({"private/buy", "private/sell", "private/edit", "private/cancel",
+                          "private/cancel_all"})
+    NEW_ORDERS = frozenset({"private/buy", "private/sell"})
+    LOSABLE = frozenset({"private/buy", "private/sell", "private/edit"})
+    RATE_LIMITED = (10028, "too_many_requests")
+    UNAUTHORIZED = (13009, "unauthorized")
+    PARSE_ERROR = {"jsonrpc": "2.0", "error": {"code": -32700, "message": "parse error"}}
 
     def __init__(self, symbols: tuple[str, ...] = ("BTC-PERPETUAL",), *, seed: int = 7,
                  step_s: float = 0.01, client_id: str = "fake-id",
@@ -86,12 +81,10 @@ class DeribitFake(FakeVenue):
         self.trades: list[dict[str, Any]] = []
         self.positions: dict[str, list[float]] = {}  # symbol -> [signed size, avg price]
         self.balance: dict[str, float] = {s.currency: 10.0 for s in self.specs.values()}
-        self.requests: list[tuple[str, dict[str, Any]]] = []  # (method, params) in order
         self.cod_fired = 0
         self._skip: set[str] = set()
         self._ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
-        self._conns: dict[int, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -136,57 +129,18 @@ class DeribitFake(FakeVenue):
             for o in self.open_orders():
                 self._cancel(o, "cancel_on_disconnect")
 
-    async def on_message(self, conn: FakeConnection, data: str | bytes) -> None:
-        try:
-            msg = orjson.loads(data)
-            rid, method = msg.get("id"), msg["method"]
-            params = msg.get("params") or {}
-        except Exception:
-            conn.send(orjson.dumps({"jsonrpc": "2.0", "error": {"code": -32700,
-                                                               "message": "parse error"}}))
-            return
-        self.requests.append((method, params))
-        st = self._conns.get(conn.id)
-        if st is None:
-            return
-        lose = False
-        try:
-            if method in _MATCHING and self._rate_limit > 0:
-                self._rate_limit -= 1
-                raise RpcError(10028, "too_many_requests")
-            if method.startswith("private/") and not st["auth"]:
-                raise RpcError(13009, "unauthorized")
-            if method in _NEW_ORDER_METHODS and self._drop > 0:
-                self._drop -= 1
-                return  # lost on its way: never executed, never answered
-            if method in _ORDER_METHODS and self._lose > 0:
-                self._lose -= 1
-                lose = True
-            result = self._dispatch(conn, st, method, params, quiet=lose)
-        except RpcError as e:
-            reply = {"jsonrpc": "2.0", "id": rid, "error": {"code": e.code, "message": e.message}}
-        except (KeyError, TypeError, ValueError) as e:
-            reply = {"jsonrpc": "2.0", "id": rid,
-                     "error": {"code": -32602, "message": f"Invalid params: {e}"}}
-        else:
-            reply = {"jsonrpc": "2.0", "id": rid, "result": result, "usIn": _ms() * 1000,
-                     "usOut": _ms() * 1000, "testnet": True}
-        if lose:
-            return
-        frame = orjson.dumps(reply)
-        if self.ack_delay_s and method in _MATCHING:
-            async def later() -> None:
-                await asyncio.sleep(self.ack_delay_s)
-                conn.send(frame)
-            conn.spawn(later())
-        else:
-            conn.send(frame)
-        if method.endswith("subscribe") and not method.endswith("unsubscribe") and "error" not in reply:
+    def result_reply(self, rid: Any, result: Any) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": rid, "result": result, "usIn": _ms() * 1000,
+                "usOut": _ms() * 1000, "testnet": True}
+
+    def answered(self, conn: FakeConnection, method: str, params: dict[str, Any],
+                 ok: bool) -> None:
+        if ok and method.endswith("subscribe") and not method.endswith("unsubscribe"):
             for ch in params["channels"]:
                 self._on_subscribed(conn, ch)
 
-    def _dispatch(self, conn: FakeConnection, st: dict[str, Any], method: str,
-                  p: dict[str, Any], quiet: bool) -> Any:
+    def dispatch(self, conn: FakeConnection, st: dict[str, Any], method: str,
+                 p: dict[str, Any], quiet: bool) -> Any:
         if method == "public/test":
             st["test_due"] = None
             return {"version": "1.2.26"}

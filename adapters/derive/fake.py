@@ -1,7 +1,8 @@
 """A local fake Derive venue: JSON-RPC 2.0 over one websocket on 127.0.0.1, with faults.
 
-Theory of operation. ``DeriveFake`` is a ``FakeVenue`` (``adapters.fakes``: the websocket
-server with its transport faults, the market clock, the order faults) over the shared
+Theory of operation. ``DeriveFake`` is a ``JsonRpcFake`` (``adapters.fakes``: the websocket
+server with its transport faults, the market clock, the order faults, the JSON-RPC request
+loop it shares with the Deribit fake) over the shared
 tick-grid market (``FakeBook``/``FakeMatcher``). It speaks the subset of Derive's API the
 session uses, in Derive's shapes:
 
@@ -30,7 +31,6 @@ Run standalone: ``python -m adapters.derive.fake --port 8767`` (public test key 
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import itertools
 import math
@@ -47,7 +47,8 @@ from adapters.derive.signing import recover_action_signer, recover_login_signer
 from adapters.fakes import FakeConnection
 from adapters.fakes.account import FakeLinearAccount
 from adapters.fakes.market import BUY, SELL, FakeBook, FakeMatcher, FakeOrder
-from adapters.fakes.venue import STANDALONE_LIFETIME_S, FakeVenue, serve_standalone, standalone_parser
+from adapters.fakes.jsonrpc import JsonRpcFake, RpcError
+from adapters.fakes.venue import STANDALONE_LIFETIME_S, serve_standalone, standalone_parser
 from adapters.fakes.venue import now_ms as _ms
 from engine.pricing import black76_price_scalar
 
@@ -62,16 +63,7 @@ DEFAULT_INSTRUMENTS = ("ETH-PERP",) + tuple(
     f"ETH-{e}-{k}-{c}" for e in ("20270625", "20270924") for k in (2400, 2700, 3000, 3300, 3600)
     for c in "CP")
 """What ``python -m adapters.derive.fake`` lists (``config/fake-derive.toml`` trades them)."""
-_MATCHING = frozenset({"private/order", "private/replace", "private/cancel", "private/cancel_all"})
-_NEW = frozenset({"private/order", "private/replace"})
 _FEE_RATE = (0.0001, 0.0003)  # maker, taker: of notional (USDC)
-
-
-class RpcError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 SPOT = {"ETH": 3000.0, "BTC": 60_000.0}
@@ -100,10 +92,14 @@ def _spec(symbol: str) -> dict[str, Any]:
             "vol": vol}
 
 
-class DeriveFake(FakeVenue):
+class DeriveFake(JsonRpcFake):
     """See the module docstring. ``async with DeriveFake(("ETH-PERP",)) as fake``."""
 
-    serves_rest = False
+    MATCHING = frozenset({"private/order", "private/replace", "private/cancel",
+                          "private/cancel_all"})
+    NEW_ORDERS = LOSABLE = frozenset({"private/order", "private/replace"})
+    RATE_LIMITED = (-32000, "Rate limit exceeded")
+    UNAUTHORIZED = (14014, "Session key or wallet not authenticated")
 
     def __init__(self, symbols: tuple[str, ...] = ("ETH-PERP",), *, seed: int = 7,
                  step_s: float = 0.02, port: int = 0, wallet: str = FAKE_WALLET,
@@ -120,7 +116,6 @@ class DeriveFake(FakeVenue):
         self.wallet = wallet
         self.subaccount_id = subaccount_id
         self.signers = {a.lower() for a in signers}
-        self.requests: list[tuple[str, dict[str, Any]]] = []
         self.labels: dict[str, str] = {}  # order id -> label
         self.nonces: set[int] = set()
         self.cod_fired = 0
@@ -129,7 +124,6 @@ class DeriveFake(FakeVenue):
         self._skip = 0
         self._stale = 0
         self._last_books: dict[str, bytes] = {}
-        self._conns: dict[int, dict[str, Any]] = {}
         self._oids = itertools.count(1)
         self.account = FakeLinearAccount(self.matcher, self.books, deposit=100_000.0, leverage=10.0,
                                          maintenance_rate=0.05)
@@ -180,55 +174,9 @@ class DeriveFake(FakeVenue):
                     self._notify(o, [])
                     o.status = "cancelled"
 
-    async def on_message(self, conn: FakeConnection, data: str | bytes) -> None:
-        try:
-            msg = orjson.loads(data)
-            rid, method = msg.get("id"), msg["method"]
-            params = msg.get("params") or {}
-        except Exception:
-            conn.send(orjson.dumps({"jsonrpc": "2.0", "id": None,
-                                    "error": {"code": -32700, "message": "Parse error"}}))
-            return
-        self.requests.append((method, params))
-        st = self._conns.get(conn.id)
-        if st is None:
-            return
-        lose = False
-        try:
-            if method in _MATCHING and self._rate_limit > 0:
-                self._rate_limit -= 1
-                raise RpcError(-32000, "Rate limit exceeded")
-            if method.startswith("private/") and not st["auth"]:
-                raise RpcError(14014, "Session key or wallet not authenticated")
-            if method in _NEW and self._drop > 0:
-                self._drop -= 1
-                return
-            if method in _NEW and self._lose > 0:
-                self._lose -= 1
-                lose = True
-            result = self._dispatch(conn, st, method, params)
-        except RpcError as e:
-            reply: dict[str, Any] = {"jsonrpc": "2.0", "id": rid,
-                                     "error": {"code": e.code, "message": e.message}}
-        except (KeyError, TypeError, ValueError) as e:
-            reply = {"jsonrpc": "2.0", "id": rid,
-                     "error": {"code": -32602, "message": f"Invalid params: {e}"}}
-        else:
-            reply = {"jsonrpc": "2.0", "id": rid, "result": result}
-        if lose:
-            return
-        frame = orjson.dumps(reply)
-        if self.ack_delay_s and method in _MATCHING:
-            async def later() -> None:
-                await asyncio.sleep(self.ack_delay_s)
-                conn.send(frame)
-            conn.spawn(later())
-        else:
-            conn.send(frame)
-
     # ------------------------------------------------------------------ API
-    def _dispatch(self, conn: FakeConnection, st: dict[str, Any], method: str,
-                  p: dict[str, Any]) -> Any:
+    def dispatch(self, conn: FakeConnection, st: dict[str, Any], method: str,
+                 p: dict[str, Any], quiet: bool) -> Any:
         if method == "public/get_time":
             return _ms()
         if method == "public/get_instruments":
