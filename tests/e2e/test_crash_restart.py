@@ -20,39 +20,7 @@ import pytest
 
 from adapters.sim.state import SimAccount
 from engine.journal import Journal
-from engine.model import OrderFilled, Side
-
-CONFIG = """
-[deployment]
-name = "crash-test"
-mode = "paper"
-journal = "{journal}"
-status_interval_s = 1.0
-
-[logging]
-format = "json"
-
-[venues.sim]
-adapter = "adapters.sim:SimVenue"
-[venues.sim.params]
-seed = 5
-state_path = "{state}"
-cancel_on_disconnect = false   # orders survive the crash: reconciliation must find them
-
-[risk]
-max_position_qty = 1.0
-
-[[strategies]]
-id = "mm-1"
-class = "strategies.examples.mm:Quoter"
-venue = "sim"
-[strategies.params]
-instrument = "BTC-PERP"
-size = 0.01
-half_spread_bps = 0.5
-requote_bps = 1.0
-max_position = 0.05
-"""
+from tests.crash_harness import assert_fills_once, assert_positions_agree, crash_config, fills_qty
 
 
 def _start(cfg: Path, journal: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -73,7 +41,11 @@ def _fills_in(state: Path) -> int:
 def test_sigkill_mid_run_then_restart_loses_and_doubles_nothing(tmp_path: Path) -> None:
     journal, state = tmp_path / "journal.sqlite", tmp_path / "sim.state"
     cfg = tmp_path / "crash.toml"
-    cfg.write_text(CONFIG.format(journal=journal, state=state))
+    cfg.write_text(crash_config(
+        "crash-test", journal, state,
+        deployment='status_interval_s = 1.0\n\n[logging]\nformat = "json"\n',
+        venue="cancel_on_disconnect = false   # orders survive the crash: reconciliation "
+              "must find them\n"))
 
     proc = _start(cfg, journal)
     try:
@@ -96,16 +68,8 @@ def test_sigkill_mid_run_then_restart_loses_and_doubles_nothing(tmp_path: Path) 
 
     venue = SimAccount(str(state))
     j = Journal(journal)
-    fills = [obj for *_, obj in j.records() if isinstance(obj, OrderFilled)]
-    trade_ids = [f.trade_id for f in fills]
-    assert len(trade_ids) == len(set(trade_ids)), "a fill was journaled twice"
-    assert set(trade_ids) == {f.trade_id for f in venue.fills}, "journal and venue fills differ"
-    engine_pos: dict[str, float] = {}
-    for f in fills:
-        engine_pos[f.instrument_id] = engine_pos.get(f.instrument_id, 0.0) + (
-            f.quantity if f.side is Side.BUY else -f.quantity)
-    for iid, (qty, _avg) in venue.positions.items():
-        assert engine_pos.get(iid, 0.0) == pytest.approx(qty, abs=1e-9)
+    fills = assert_fills_once(journal, venue)
+    assert_positions_agree(venue, fills_qty(fills))
     assert venue.open_orders() == [], "shutdown cancels every order, including the restored ones"
     types = [r[3] for r in j.records()]
     assert types.count("ReconciliationCompleted") == 2

@@ -32,42 +32,23 @@ from engine.clock import NS_PER_S, VirtualClock
 from engine.config import load_config_text
 from engine.journal import Journal
 from engine.runtime import build_node
+from tests.crash_harness import (
+    START_NS as START,
+    assert_fills_once,
+    assert_positions_agree,
+    crash_config,
+    drive,
+    kernel_qty,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-START = 1_767_225_600 * NS_PER_S
-
-CONFIG = """
-[deployment]
-name = "crash-points"
-mode = "paper"
-journal = "{journal}"
-
-[venues.sim]
-adapter = "adapters.sim:SimVenue"
-[venues.sim.params]
-seed = 5
-state_path = "{state}"
-
-[risk]
-max_position_qty = 1.0
-
-[[strategies]]
-id = "mm-1"
-class = "strategies.examples.mm:Quoter"
-venue = "sim"
-[strategies.params]
-instrument = "BTC-PERP"
-size = 0.01
-half_spread_bps = 0.5
-requote_bps = 1.0
-max_position = 0.05
-"""
 
 CHILD = textwrap.dedent("""
     import asyncio, os, signal, sys
-    from engine.clock import NS_PER_S, VirtualClock
+    from engine.clock import VirtualClock
     from engine.config import load_config_text
     from engine.runtime import build_node
+    from tests.crash_harness import drive
 
     text, step, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])
     start = {start}
@@ -100,16 +81,7 @@ CHILD = textwrap.dedent("""
     j.commit = commit
     venue.submit = submit
 
-    async def drive():
-        await node.start()
-        t = start
-        for _ in range(400):
-            t += NS_PER_S // 10
-            clock.advance_to(t)
-            await asyncio.sleep(0)
-        await node.stop()
-
-    asyncio.run(drive())
+    asyncio.run(drive(node, clock, start, 40))
     print("finished without reaching the crash point", flush=True)
     sys.exit(3)
 """).format(start=START)
@@ -132,7 +104,7 @@ def _received(state: Path) -> list[str]:
 def test_sigkill_between_commit_and_send_loses_nothing_and_sends_nothing_twice(
         tmp_path: Path, step: str) -> None:
     journal, state = tmp_path / "j.sqlite", tmp_path / "sim.state"
-    text = CONFIG.format(journal=journal, state=state)
+    text = crash_config("crash-points", journal, state)
     child = subprocess.run([sys.executable, "-c", CHILD, text, step, "6"], cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
     assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr[-2000:]
@@ -149,17 +121,7 @@ def test_sigkill_between_commit_and_send_loses_nothing_and_sends_nothing_twice(
     # restart on the same journal and venue state: recover, trade, stop
     clock = VirtualClock(START + 45 * NS_PER_S)
     node = build_node(load_config_text(text), clock)
-
-    async def drive() -> None:
-        await node.start()
-        t = START + 45 * NS_PER_S
-        for _ in range(100):
-            t += NS_PER_S // 10
-            clock.advance_to(t)
-            await asyncio.sleep(0)
-        await node.stop()
-
-    asyncio.run(drive())
+    asyncio.run(drive(node, clock, START + 45 * NS_PER_S, 10))
     k = node.kernel
     acc = k.adapters["sim"].account
     records = list(Journal(journal, read_only=True).records())
@@ -173,9 +135,6 @@ def test_sigkill_between_commit_and_send_loses_nothing_and_sends_nothing_twice(
     for coid in set(crashed) - set(received):
         o = k.orders.get(coid)
         assert o is not None and not o.is_open
-    engine_fills = [r[4].trade_id for r in records if r[3] == "OrderFilled"]
-    assert sorted(set(engine_fills)) == sorted(f.trade_id for f in acc.fills)
-    for iid, (qty, _avg) in acc.positions.items():
-        pos = k.portfolio.position(iid)
-        assert (pos.qty if pos else 0.0) == pytest.approx(qty, abs=1e-9)
+    assert_fills_once(journal, acc)
+    assert_positions_agree(acc, kernel_qty(k))
     assert acc.open_orders() == [] and k.orders.open_orders() == []

@@ -22,6 +22,14 @@ from engine.model import (
 )
 from engine.reconcile import apply_reconciliation, rebuild
 from engine.runtime import build_node
+from tests.crash_harness import (
+    START_NS,
+    assert_fills_once,
+    assert_positions_agree,
+    crash_config,
+    drive,
+    kernel_qty,
+)
 from tests.risk.helpers import CALL, PERP, fill, make, order
 
 
@@ -99,63 +107,28 @@ def test_reconciliation_leaves_an_order_sent_within_the_ack_timeout_alone() -> N
     assert k.orders.get(young.client_order_id).status is OrderStatus.CANCELLED
 
 
-CONFIG = """
-[deployment]
-name = "crash"
-mode = "paper"
-journal = "{journal}"
-
-[venues.sim]
-adapter = "adapters.sim:SimVenue"
-[venues.sim.params]
-seed = 11
-state_path = "{state}"
-cancel_on_disconnect = {cod}
-
-[risk]
-max_position_qty = 1.0
-
-[[strategies]]
-id = "mm-1"
-class = "strategies.examples.mm:Quoter"
-venue = "sim"
-[strategies.params]
-instrument = "BTC-PERP"
-size = 0.01
-half_spread_bps = 0.5
-requote_bps = 1.0
-max_position = 0.05
-"""
-
-
 def _run(cfg, journal: Path, seconds: int, start_ns: int, crash: bool):
     clock = VirtualClock(start_ns)
     node = build_node(cfg, clock, journal)
 
-    async def drive() -> None:
-        await node.start()
-        t = start_ns
-        for _ in range(seconds * 10):
-            t += NS_PER_S // 10
-            clock.advance_to(t)
-            await asyncio.sleep(0)
+    async def run() -> None:
+        await drive(node, clock, start_ns, seconds, stop=not crash)
         if crash:
             # SIGKILL in-process: no stop, no flush; uncommitted journal events are lost
             node.kernel.journal.abandon()
             adapter = node.kernel.adapters["sim"]
             os.close(adapter.account._fd)
-        else:
-            await node.stop()
 
-    asyncio.run(drive())
+    asyncio.run(run())
     return node
 
 
 @pytest.mark.parametrize("cod", ["false", "true"])
 def test_in_process_crash_loses_nothing(tmp_path: Path, cod: str) -> None:
     journal, state = tmp_path / "j.sqlite", tmp_path / "sim.state"
-    cfg = load_config_text(CONFIG.format(journal=journal, state=state, cod=cod))
-    start = 1_767_225_600 * NS_PER_S
+    cfg = load_config_text(crash_config("crash", journal, state, seed=11,
+                                        venue=f"cancel_on_disconnect = {cod}"))
+    start = START_NS
     first = _run(cfg, journal, 40, start, crash=True)
     fills_before = first.kernel.counters["fills"]
     assert fills_before > 0
@@ -164,14 +137,8 @@ def test_in_process_crash_loses_nothing(tmp_path: Path, cod: str) -> None:
     venue = k.adapters["sim"]
     acc = venue.account
     # every fill the venue made is in the engine exactly once, and positions agree
-    engine_fills = {r[4].trade_id for r in Journal(journal, read_only=True).records()
-                    if r[3] == "OrderFilled"}
-    venue_fills = {f.trade_id for f in acc.fills}
-    assert venue_fills == engine_fills
-    assert len(venue_fills) >= fills_before
-    for iid, (qty, _avg) in acc.positions.items():
-        pos = k.portfolio.position(iid)
-        assert (pos.qty if pos else 0.0) == pytest.approx(qty, abs=1e-9)
+    assert len(assert_fills_once(journal, acc)) >= fills_before
+    assert_positions_agree(acc, kernel_qty(k))
     # shutdown cancelled everything, at the venue too
     assert acc.open_orders() == [] and k.orders.open_orders() == []
     recs = [r[4] for r in Journal(journal, read_only=True).records() if isinstance(r[4], ReconciliationCompleted)]
