@@ -1,13 +1,18 @@
 """Shared by the live-account tests (``tests/<venue>_live/test_*_accounts.py``): a whole live
-node (``engine.runtime.build_node``, mode = "live") on a fake venue, and an order through it."""
+node (``engine.runtime.build_node``, mode = "live") on a fake venue, an order through it, and the
+steps every venue's account test takes (the first account read, a margin denial, waiting for the
+venue's next account report). Each venue's test keeps its own expected margin, computed there
+from the venue's documented rule: that is the first-principles check."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from engine.clock import LiveClock
 from engine.config import load_config_text
@@ -61,3 +66,29 @@ def account(node: Node, venue: str, ccy: str) -> dict[str, Any]:
     """One account as the status event shows it."""
     from engine.status import status_fields
     return dict(status_fields(node.kernel)["accounts"][venue]["accounts"][ccy])
+
+
+def assert_first_read(node: Node, venue: str, ccy: str, source: str, deposit: float) -> None:
+    """The account read at start: from ``source``, holding ``deposit`` and no margin in use."""
+    acc = account(node, venue, ccy)
+    assert acc["source"] == source
+    assert (acc["balance"], acc["equity"], acc["initial_margin"]) == (deposit, deposit, 0.0)
+
+
+def assert_margin_denied(node: Node, iid: str, coid: str, side: Side, qty: float, price: float,
+                         *, margin: float, limit: float, rel: float = 1e-12) -> Any:
+    """The order is denied INSUFFICIENT_MARGIN by the gate, needing ``margin`` against
+    ``limit`` (the caller's hand-computed figures); the denial."""
+    denial = submit(node, iid, coid, side, qty, price)
+    assert denial is not None and denial.reason == "INSUFFICIENT_MARGIN", denial
+    assert denial.value == pytest.approx(margin, rel=rel) and denial.limit == limit
+    return denial
+
+
+async def until_account(node: Node, venue: str, ccy: str, ready: Callable[[dict[str, Any]], bool],
+                        timeout: float = 5.0) -> dict[str, Any]:
+    """Wait until the account (as ``account`` shows it) is ``ready``; the account."""
+    async with asyncio.timeout(timeout):
+        while not ready(acc := account(node, venue, ccy)):
+            await asyncio.sleep(0.02)
+    return acc

@@ -5,7 +5,6 @@ here from the documented linear rule (IM = notional / leverage, default leverage
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,8 @@ import pytest
 from adapters.binance import private as pv
 from adapters.binance.fake import BinanceFake
 from engine.model import OrderStatus, Side, VenueProtocolError
-from tests.live_accounts import account, live_config, live_node, submit, until_status
+from tests.live_accounts import assert_first_read, assert_margin_denied, until_account
+from tests.live_accounts import live_config, live_node, submit, until_status
 
 SYM = "BTCUSDT"
 IID = f"binance:{SYM}"
@@ -74,22 +74,17 @@ async def test_small_usdt_balance_denies_the_order_insufficient_margin(tmp_path:
     async with BinanceFake((SYM,), seed=3, step_s=0.01) as fake:
         fake.account.deposit = 100.0
         async with live_node(tmp_path, _config(fake), IID) as node:
-            acc = account(node, "binance", "USD")
-            assert acc["source"] == "/fapi/v2/account"
-            assert (acc["balance"], acc["equity"], acc["initial_margin"]) == (100.0, 100.0, 0.0)
+            assert_first_read(node, "binance", "USD", "/fapi/v2/account", 100.0)
             price = round(fake.books[SYM].center * 0.1 - 50.0, 1)
             im = 0.1 * price / 20.0  # 0.1 BTC at ~60,000 USDT, leverage 20: ~300 USDT
-            denial = submit(node, IID, "big-1", Side.BUY, 0.1, price)
-            assert denial is not None and denial.reason == "INSUFFICIENT_MARGIN", denial
-            assert denial.value == pytest.approx(im, rel=1e-12) and denial.limit == 100.0
+            assert_margin_denied(node, IID, "big-1", Side.BUY, 0.1, price, margin=im, limit=100.0)
             assert not fake.matcher.orders  # nothing reached the venue
             assert submit(node, IID, "small-1", Side.BUY, 0.001, price) is None  # ~3 USDT
             await until_status(node, "small-1", OrderStatus.ACCEPTED)
             # the venue now counts the working order's margin: the next read shows it
             want = 0.001 * price / 20.0
-            async with asyncio.timeout(5):
-                while account(node, "binance", "USD")["initial_margin"] != pytest.approx(want, abs=1e-8):
-                    await asyncio.sleep(0.02)
+            await until_account(node, "binance", "USD",
+                                lambda a: a["initial_margin"] == pytest.approx(want, abs=1e-8))
 
 
 async def test_a_fill_re_reads_the_account_with_fee_and_margin(tmp_path: Path) -> None:
@@ -103,10 +98,9 @@ async def test_a_fill_re_reads_the_account_with_fee_and_margin(tmp_path: Path) -
             fills = fake.matcher.orders["take-1"].fills
             fee = sum(f.fee for f in fills)
             assert fee > 0
-            async with asyncio.timeout(5):  # ACCOUNT_UPDATE -> a re-read of /fapi/v2/account
-                while account(node, "binance", "USD")["balance"] != pytest.approx(10_000.0 - fee, abs=1e-8):
-                    await asyncio.sleep(0.02)
-            acc = account(node, "binance", "USD")
+            # ACCOUNT_UPDATE -> a re-read of /fapi/v2/account
+            acc = await until_account(node, "binance", "USD", lambda a: a["balance"] ==
+                                      pytest.approx(10_000.0 - fee, abs=1e-8))
             assert acc["initial_margin"] > 0 and acc["maintenance_margin"] > 0
             entry = fake.matcher.entry[SYM]
             assert acc["initial_margin"] == pytest.approx(0.01 * entry / 20.0, rel=0.01)  # marks move

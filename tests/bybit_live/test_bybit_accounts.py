@@ -5,7 +5,6 @@ The expected margin is written here from the documented linear rule (notional / 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
@@ -14,7 +13,8 @@ import pytest
 from adapters.bybit import private as pv
 from adapters.bybit.fake import BybitFake
 from engine.model import AccountReported, OrderStatus, Side, VenueProtocolError
-from tests.live_accounts import account, live_config, live_node, submit, until_status
+from tests.live_accounts import assert_first_read, assert_margin_denied, until_account
+from tests.live_accounts import live_config, live_node, submit, until_status
 
 SYM = "BTCUSDT"
 IID = f"bybit:{SYM}"
@@ -75,30 +75,24 @@ async def test_small_unified_wallet_denies_the_order_then_a_fill_updates_it(tmp_
     async with BybitFake((SYM,), seed=3, step_s=0.01) as fake:
         fake.account.deposit = 100.0
         async with live_node(tmp_path, _config(fake), IID) as node:
-            acc = account(node, "bybit", "USD")
-            assert acc["source"] == "/v5/account/wallet-balance"
-            assert (acc["balance"], acc["equity"], acc["initial_margin"]) == (100.0, 100.0, 0.0)
+            assert_first_read(node, "bybit", "USD", "/v5/account/wallet-balance", 100.0)
             ask = fake.books[SYM].best_ask() * 0.1
             price = round(ask + 10.0, 1)
-            denial = submit(node, IID, "big-1", Side.BUY, 0.1, price)
-            assert denial is not None and denial.reason == "INSUFFICIENT_MARGIN", denial
-            assert denial.value == pytest.approx(0.1 * price / 20.0, rel=1e-12)  # ~300 USD > 100
-            assert denial.limit == 100.0 and not fake.matcher.orders
+            assert_margin_denied(node, IID, "big-1", Side.BUY, 0.1, price,
+                                 margin=0.1 * price / 20.0, limit=100.0)  # ~300 USD > 100
+            assert not fake.matcher.orders
             assert submit(node, IID, "take-1", Side.BUY, 0.01, price) is None  # ~30 USD: fits
             await until_status(node, "take-1", OrderStatus.FILLED)
             fee = sum(f.fee for f in fake.matcher.orders["take-1"].fills)
-            async with asyncio.timeout(5):  # the wallet topic after the fill
-                while account(node, "bybit", "USD")["source"] != "wallet":
-                    await asyncio.sleep(0.02)
-            acc = account(node, "bybit", "USD")
+            # the wallet topic after the fill
+            acc = await until_account(node, "bybit", "USD", lambda a: a["source"] == "wallet")
             assert acc["balance"] == pytest.approx(100.0 - fee, abs=1e-8)
             assert acc["initial_margin"] == pytest.approx(0.01 * fake.matcher.entry[SYM] / 20.0, rel=0.01)
             # more on top of the venue's margin: the venue's IM + the order's, at the position's
             # mark (engine/margin.py's linear rule), against the venue's equity
-            denial = submit(node, IID, "big-2", Side.BUY, 0.03, price)
-            assert denial is not None and denial.reason == "INSUFFICIENT_MARGIN", denial
             pos = node.kernel.portfolio.position(IID)
             mark = pos.mark if pos.mark == pos.mark else pos.avg_price
             st = node.kernel.gate.accounts.state("bybit", "USD")
-            assert denial.value == pytest.approx(st.initial_margin + 0.03 * mark / 20.0, rel=1e-9)
-            assert denial.limit == st.equity
+            assert_margin_denied(node, IID, "big-2", Side.BUY, 0.03, price,
+                                 margin=st.initial_margin + 0.03 * mark / 20.0, limit=st.equity,
+                                 rel=1e-9)

@@ -17,6 +17,7 @@ from adapters.deribit import private as pv
 from adapters.deribit.fake import DeribitFake
 from engine.model import OrderDenied, OrderStatus, Side, VenueProtocolError
 from engine.status import status_fields
+from tests.live_accounts import assert_first_read, assert_margin_denied
 from tests.live_accounts import live_config, live_node, submit, until_status
 from tests.live_common import needs_samples, samples_dir
 
@@ -70,18 +71,14 @@ async def test_small_venue_balance_denies_the_order_insufficient_margin(tmp_path
     async with DeribitFake((SYM,), seed=11, step_s=0.005) as fake:
         fake.balance["BTC"] = 0.001
         async with live_node(tmp_path, CONFIG.replace("{url}", fake.url), IID) as node:
-            acc = status_fields(node.kernel)["accounts"]["deribit"]["accounts"]["BTC"]
-            assert acc["source"] == "private/get_account_summary"
-            assert (acc["balance"], acc["equity"], acc["initial_margin"]) == (0.001, 0.001, 0.0)
+            assert_first_read(node, "deribit", "BTC", "private/get_account_summary", 0.001)
             price = fake.books[SYM].best_bid() - 500.0
             usd = 5000.0
             assert _coin_im(usd, price) > 0.001  # the order needs more than the account holds
             denied: list[OrderDenied] = []
             node.kernel.bus.subscribe(OrderDenied, denied.append)
-            denial = submit(node, IID, "big-1", Side.BUY, usd, price)
-            assert denial is not None and denial.reason == "INSUFFICIENT_MARGIN", denial
-            assert denial.value == pytest.approx(_coin_im(usd, price), rel=1e-12)
-            assert denial.limit == 0.001
+            assert_margin_denied(node, IID, "big-1", Side.BUY, usd, price,
+                                 margin=_coin_im(usd, price), limit=0.001)
             assert [d.reason for d in denied] == ["INSUFFICIENT_MARGIN"]
             assert not fake.orders  # nothing reached the venue
             small = 20.0  # 20 USD: IM ~ 1.3e-5 BTC fits

@@ -6,7 +6,6 @@ here from the documented linear rule (notional / 20)."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import pytest
 from adapters.derive import private as pv
 from adapters.derive.fake import FAKE_SESSION_KEY, FAKE_SUBACCOUNT, FAKE_WALLET, DeriveFake
 from engine.model import OrderStatus, Side, VenueProtocolError
-from tests.live_accounts import account, live_config, live_node, submit, until_status
+from tests.live_accounts import assert_first_read, assert_margin_denied, until_account
+from tests.live_accounts import live_config, live_node, submit, until_status
 
 PERP = "ETH-PERP"
 IID = f"derive:{PERP}"
@@ -51,22 +51,17 @@ signer_env = "DERIVE_SESSION_KEY"
 instruments = ["{PERP}"]
 channels = ["book", "trades", "ticker"]""")
         async with live_node(tmp_path, cfg, IID) as node:
-            acc = account(node, "derive", "USD")
-            assert acc["source"] == "private/get_subaccount"
-            assert (acc["balance"], acc["equity"], acc["initial_margin"]) == (100.0, 100.0, 0.0)
+            assert_first_read(node, "derive", "USD", "private/get_subaccount", 100.0)
             book = fake.books[PERP]
             price = round((book.best_ask() + 20) * book.tick, 1)
-            denial = submit(node, IID, "big-1", Side.BUY, 1.0, price)  # ~3,000 USDC: 150 IM
-            assert denial is not None and denial.reason == "INSUFFICIENT_MARGIN", denial
-            assert denial.value == pytest.approx(price / 20.0, rel=1e-12) and denial.limit == 100.0
+            assert_margin_denied(node, IID, "big-1", Side.BUY, 1.0, price,  # ~3,000 USDC: 150 IM
+                                 margin=price / 20.0, limit=100.0)
             assert not fake.matcher.orders
             assert submit(node, IID, "take-1", Side.BUY, 0.1, price) is None  # 15 USDC fits
             await until_status(node, "take-1", OrderStatus.FILLED)
             fee = sum(f.fee for f in fake.matcher.orders["take-1"].fills)
-            async with asyncio.timeout(5):  # balances push -> private/get_subaccount again
-                while not math.isclose(account(node, "derive", "USD")["balance"], 100.0 - fee,
-                                       abs_tol=1e-6):
-                    await asyncio.sleep(0.02)
-            acc = account(node, "derive", "USD")
+            # balances push -> private/get_subaccount again
+            acc = await until_account(node, "derive", "USD", lambda a: math.isclose(
+                a["balance"], 100.0 - fee, abs_tol=1e-6))
             # the fake's 10 % IM on the position, as a requirement (Derive sends the headroom)
             assert acc["initial_margin"] == pytest.approx(0.1 * fake.matcher.entry[PERP] / 10.0, rel=0.01)

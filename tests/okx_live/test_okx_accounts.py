@@ -7,7 +7,6 @@ coin of the position's coin value, contracts x 100 USD / price)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
@@ -16,7 +15,8 @@ import pytest
 from adapters.okx import private as pv
 from adapters.okx.fake import OkxFake
 from engine.model import OrderStatus, Side, VenueProtocolError
-from tests.live_accounts import account, live_config, live_node, submit, until_status
+from tests.live_accounts import assert_first_read, assert_margin_denied, until_account
+from tests.live_accounts import live_config, live_node, submit, until_status
 
 INST = "BTC-USD-SWAP"
 IID = f"okx:{INST}"
@@ -73,22 +73,18 @@ async def test_small_btc_account_denies_the_order_then_the_account_channel_follo
     async with OkxFake((INST,), seed=5, step_s=0.01) as fake:
         fake.deposit["BTC"] = 0.0002
         async with live_node(tmp_path, _config(fake), IID) as node:
-            acc = account(node, "okx", "BTC")
-            assert acc["source"] == "/api/v5/account/balance"
-            assert (acc["balance"], acc["equity"], acc["initial_margin"]) == (0.0002, 0.0002, 0.0)
+            assert_first_read(node, "okx", "BTC", "/api/v5/account/balance", 0.0002)
             book = fake.books[INST]
             price = round(book.best_ask() * book.spec.tick + 20.0, 1)
-            denial = submit(node, IID, "big-1", Side.BUY, 10, price)  # 1,000 USD: ~0.00033 BTC IM
-            assert denial is not None and denial.reason == "INSUFFICIENT_MARGIN", denial
-            assert denial.value == pytest.approx(_coin_im(10, price), rel=1e-12)
-            assert denial.limit == 0.0002 and not fake.orders
+            # 1,000 USD: ~0.00033 BTC IM
+            assert_margin_denied(node, IID, "big-1", Side.BUY, 10, price,
+                                 margin=_coin_im(10, price), limit=0.0002)
+            assert not fake.orders
             assert submit(node, IID, "take-1", Side.BUY, 1, price) is None  # 100 USD fits
             await until_status(node, "take-1", OrderStatus.FILLED)
             fee = -sum(float(f["fee"]) for f in fake.fills)
-            async with asyncio.timeout(5):  # the account push after the fill
-                while account(node, "okx", "BTC")["source"] != "account":
-                    await asyncio.sleep(0.02)
-            acc = account(node, "okx", "BTC")
+            # the account push after the fill
+            acc = await until_account(node, "okx", "BTC", lambda a: a["source"] == "account")
             assert acc["balance"] == pytest.approx(0.0002 - fee, abs=1e-12)
             entry = fake.positions[INST][1]
             assert acc["initial_margin"] == pytest.approx(0.02 * 100.0 / entry, rel=0.01)  # the fake's 2 %
