@@ -9,7 +9,6 @@ differences (a small table of class attributes plus ``fake_seq``) and builds its
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from engine.model import BookStatus, OrderStatus, Side, SubmitOrder
 from engine.risk import RiskLimits
 from engine.runtime import build_node
 from engine.venue import VenueAdapter
+from tests.marketdata import marketdata_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,9 +33,7 @@ _H = TypeVar("_H", bound="LiveHarness")
 def samples_dir(venue: str) -> Path:
     """Where a venue's recorded private-stream samples are (``$VOLTA_MARKETDATA`` or the
     shared market-data checkout next to this repository)."""
-    env = os.environ.get("VOLTA_MARKETDATA")
-    root = Path(env) if env else ROOT / ".." / "shared" / "marketdata"
-    return root / "samples" / venue
+    return marketdata_dir() / "samples" / venue
 
 
 def needs_samples(samples: Path) -> pytest.MarkDecorator:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 from pathlib import Path
 
 import orjson
@@ -26,13 +25,13 @@ from engine.model import (
     Trade,
     VenueProtocolError,
 )
+from tests.marketdata import marketdata_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def marketdata() -> Path:
-    env = os.environ.get("VOLTA_MARKETDATA")
-    path = Path(env) if env else ROOT / ".." / "shared" / "marketdata"
+    path = marketdata_dir()
     if not path.is_dir():
         pytest.skip(f"real market data not found at {path} (set VOLTA_MARKETDATA)")
     return path

@@ -7,23 +7,15 @@ events; private topics are not parsed yet (a later issue) and must decode to ``[
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from adapters.bybit import BybitCodec
 from engine.model import BookDelta, BookSnapshot, FundingRate, MarkPrice, Quote, Side, Trade
+from tests.marketdata import marketdata_dir
 
 
-def _marketdata() -> Path:
-    env = os.environ.get("VOLTA_MARKETDATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "marketdata"
-
-
-SAMPLES = _marketdata() / "samples" / "bybit"
+SAMPLES = marketdata_dir() / "samples" / "bybit"
 WS_LINEAR = "wss://stream.bybit.com/v5/public/linear"
 REST_BOOK = "https://api.bybit.com/v5/market/orderbook?category=linear&symbol=BTCUSDT&limit=3"
 

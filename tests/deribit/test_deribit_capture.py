@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
-import os
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,26 +24,11 @@ from engine.model import (
     Side,
     Trade,
 )
+from tests.marketdata import marketdata_dir, read_jsonl_gz, read_sample
 
 MS = 1_000_000
-
-
-def _marketdata() -> Path:
-    env = os.environ.get("VOLTA_MARKETDATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "marketdata"
-
-
-CAPTURE = _marketdata() / "deribit" / "deribit-options-2021-07-22.jsonl.gz"
-SAMPLES = _marketdata() / "samples" / "deribit"
-
-
-def _records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        pytest.skip(f"real market data not available: {path} (set VOLTA_MARKETDATA)")
-    with gzip.open(path, "rt") as f:
-        return [json.loads(line) for line in f]
+CAPTURE = marketdata_dir() / "deribit" / "deribit-options-2021-07-22.jsonl.gz"
+SAMPLES = marketdata_dir() / "samples" / "deribit"
 
 
 def _replay(records: list[dict[str, Any]]) -> tuple[DeribitCodec, list[Any]]:
@@ -65,7 +47,7 @@ def _replay(records: list[dict[str, Any]]) -> tuple[DeribitCodec, list[Any]]:
 
 @pytest.fixture(scope="module")
 def records() -> list[dict[str, Any]]:
-    return _records(CAPTURE)
+    return read_jsonl_gz(CAPTURE)
 
 
 @pytest.fixture(scope="module")
@@ -220,10 +202,7 @@ def test_known_instruments_by_hand(replay: tuple[DeribitCodec, list[Any]]) -> No
 
 # -- single-message samples ----------------------------------------------------------------
 def _sample(name: str) -> str:
-    path = SAMPLES / name
-    if not path.exists():
-        pytest.skip(f"real market data not available: {path} (set VOLTA_MARKETDATA)")
-    return path.read_text()
+    return read_sample(SAMPLES / name)
 
 
 def test_sample_ticker_perpetual() -> None:

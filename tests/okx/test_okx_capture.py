@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
 import zlib
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,27 +21,12 @@ from engine.model import (
     Side,
     Trade,
 )
+from tests.marketdata import marketdata_dir, read_jsonl_gz, read_sample
 
 MS = 1_000_000
-
-
-def _marketdata() -> Path:
-    env = os.environ.get("VOLTA_MARKETDATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "marketdata"
-
-
-BOOKS = _marketdata() / "okx" / "okx-books-2022-05-13.jsonl.gz"
-INSTRUMENTS = _marketdata() / "okx" / "okx-instruments-2022-05-13.jsonl.gz"
-SAMPLES = _marketdata() / "samples" / "okx"
-
-
-def _records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        pytest.skip(f"real market data not available: {path} (set VOLTA_MARKETDATA)")
-    with gzip.open(path, "rt") as f:
-        return [json.loads(line) for line in f]
+BOOKS = marketdata_dir() / "okx" / "okx-books-2022-05-13.jsonl.gz"
+INSTRUMENTS = marketdata_dir() / "okx" / "okx-instruments-2022-05-13.jsonl.gz"
+SAMPLES = marketdata_dir() / "samples" / "okx"
 
 
 def _decode_all(records: list[dict[str, Any]]) -> list[Any]:
@@ -95,7 +77,7 @@ class NaiveBook:
 
 @pytest.fixture(scope="module")
 def book_records() -> list[dict[str, Any]]:
-    return _records(BOOKS)
+    return read_jsonl_gz(BOOKS)
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +193,7 @@ def test_trades_and_tickers(book_events: list[Any]) -> None:
 # -- instruments ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def instruments() -> dict[str, Instrument]:
-    events = _decode_all(_records(INSTRUMENTS))
+    events = _decode_all(read_jsonl_gz(INSTRUMENTS))
     assert all(isinstance(e, Instrument) for e in events)
     by = {e.symbol: e for e in events}
     assert len(by) == 513 + 166 + 104 + 346 + 350
@@ -257,7 +239,7 @@ def test_instruments_by_hand(instruments: dict[str, Instrument]) -> None:
 
 
 def test_instruments_match_raw_json(instruments: dict[str, Instrument]) -> None:
-    for r in _records(INSTRUMENTS)[:5]:
+    for r in read_jsonl_gz(INSTRUMENTS)[:5]:
         for d in json.loads(r["data"])["data"]:
             inst = instruments[d["instId"]]
             assert inst.id == f"okx:{d['instId']}"
@@ -273,10 +255,7 @@ def test_instruments_match_raw_json(instruments: dict[str, Instrument]) -> None:
 
 # -- single-message samples ----------------------------------------------------------------
 def _sample(name: str) -> str:
-    path = SAMPLES / name
-    if not path.exists():
-        pytest.skip(f"real market data not available: {path} (set VOLTA_MARKETDATA)")
-    return path.read_text()
+    return read_sample(SAMPLES / name)
 
 
 def test_sample_books() -> None:
