@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 
-from adapters.live.decimals import amount
+from adapters.live.decimals import amount, decimal_or_zero, fill_number
 
 from engine.model import (
     AccountReported,
@@ -160,24 +159,6 @@ def error_of(msg: Any) -> tuple[int, str] | None:
     return None
 
 
-def _f(value: Any) -> float:
-    if value is None or value == "":
-        return 0.0
-    return float(value)
-
-
-def _fill_num(value: Any, field: str) -> float:
-    """A fill's price or quantity: a decimal string (or number) that is finite and positive;
-    anything else (``false``, ``"NaN"``, ``"1e400"``, ``"0"``) is a malformed frame, never a
-    fill of nothing at no price. Raises ``ValueError`` (turned into the protocol error)."""
-    if value.__class__ not in (str, int, float):
-        raise ValueError(f"{field} is not a decimal: {value!r}")
-    x = float(value)
-    if not (math.isfinite(x) and x > 0.0):
-        raise ValueError(f"{field} must be a positive finite number, got {value!r}")
-    return x
-
-
 def order_report(row: Mapping[str, Any], iid_of: Callable[[str], str], ts_recv: int,
                  venue: str) -> OrderStatusReport:
     """A REST order row (``GET /fapi/v1/order``, ``openOrders``, order responses)."""
@@ -186,14 +167,14 @@ def order_report(row: Mapping[str, Any], iid_of: Callable[[str], str], ts_recv: 
         if status is None:
             raise ValueError(f"unknown order status {row['status']!r}")
         side = _SIDES[row["side"]]
-        price = _f(row.get("price"))
+        price = decimal_or_zero(row.get("price"))
         ms = row.get("updateTime") or row.get("time") or 0
         return OrderStatusReport(
             client_order_id=str(row.get("clientOrderId") or ""),
             venue_order_id=str(row["orderId"]), instrument_id=iid_of(row["symbol"]), side=side,
             status=str(status), price=price if price > 0 else None,
-            quantity=_f(row["origQty"]), filled=_f(row.get("executedQty")),
-            avg_fill_price=_f(row.get("avgPrice")), ts_event=int(ms) * _NS_PER_MS,
+            quantity=decimal_or_zero(row["origQty"]), filled=decimal_or_zero(row.get("executedQty")),
+            avg_fill_price=decimal_or_zero(row.get("avgPrice")), ts_event=int(ms) * _NS_PER_MS,
             ts_recv=ts_recv)
     except _ERRORS as exc:
         raise bad(f"malformed order row: {exc!r}", venue) from exc
@@ -208,7 +189,8 @@ def user_trade(row: Mapping[str, Any], client_order_id: str, iid_of: Callable[[s
             instrument_id=iid_of(row["symbol"]), trade_id=str(row["id"]),
             side=_SIDES[row["side"]], price=float(row["price"]), quantity=float(row["qty"]),
             remaining=remaining, liquidity=Liquidity.MAKER if row.get("maker") else Liquidity.TAKER,
-            fee=_f(row.get("commission")), fee_currency=str(row.get("commissionAsset") or ""),
+            fee=decimal_or_zero(row.get("commission")),
+            fee_currency=str(row.get("commissionAsset") or ""),
             ts_event=int(row["time"]) * _NS_PER_MS, ts_recv=ts_recv)
     except _ERRORS as exc:
         raise bad(f"malformed userTrades row: {exc!r}", venue) from exc
@@ -223,7 +205,7 @@ def positions(rows: Any, iid_of: Callable[[str], str], ts_recv: int,
             ms = int(row.get("updateTime") or 0)
             out.append(PositionReport(instrument_id=iid_of(row["symbol"]),
                                       quantity=float(row["positionAmt"]),
-                                      avg_price=_f(row.get("entryPrice")),
+                                      avg_price=decimal_or_zero(row.get("entryPrice")),
                                       ts_event=ms * _NS_PER_MS, ts_recv=ts_recv))
         return out
     except _ERRORS as exc:
@@ -307,11 +289,11 @@ class UserStreamDecoder:
                                   instrument_id=iid, ts_event=ts, ts_recv=ts_recv)]
         if x == "TRADE":
             qty = float(o["q"])
-            fee = _f(o.get("n"))
+            fee = decimal_or_zero(o.get("n"))
             fill = OrderFilled(
                 client_order_id=coid, venue_order_id=str(o["i"]), instrument_id=iid,
-                trade_id=str(o["t"]), side=_SIDES[o["S"]], price=_fill_num(o["L"], "L"),
-                quantity=_fill_num(o["l"], "l"), remaining=max(qty - float(o["z"]), 0.0),
+                trade_id=str(o["t"]), side=_SIDES[o["S"]], price=fill_number(o["L"], "L"),
+                quantity=fill_number(o["l"], "l"), remaining=max(qty - float(o["z"]), 0.0),
                 liquidity=Liquidity.MAKER if o.get("m") else Liquidity.TAKER, fee=fee,
                 fee_currency=str(o.get("N") or ""), ts_event=ts, ts_recv=ts_recv)
             return [fill]
@@ -337,5 +319,5 @@ class UserStreamDecoder:
         for b in a.get("B", ()):
             self.balances[str(b["a"])] = float(b["wb"])
         return [PositionReport(instrument_id=self.iid_of(p["s"]), quantity=float(p["pa"]),
-                               avg_price=_f(p.get("ep")), ts_event=ts, ts_recv=ts_recv)
+                               avg_price=decimal_or_zero(p.get("ep")), ts_event=ts, ts_recv=ts_recv)
                 for p in a.get("P", ()) if p.get("ps", "BOTH") == "BOTH"]

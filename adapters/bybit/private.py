@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
-from adapters.live.decimals import amount
+from adapters.live.decimals import amount, decimal_or_zero, fill_number
 from engine.model import (
     AccountReported,
     AmendOrder,
@@ -156,24 +155,6 @@ def loads(body: bytes | str, venue: str) -> Any:
         raise bad(f"invalid JSON: {exc}", venue) from exc
 
 
-def _f(value: Any) -> float:
-    if value is None or value == "":
-        return 0.0
-    return float(value)
-
-
-def _fill_num(value: Any, field: str) -> float:
-    """A fill's price or quantity: a decimal string (or number) that is finite and positive;
-    anything else (``false``, ``"NaN"``, ``"1e400"``, ``"0"``) is a malformed frame, never a
-    fill of nothing at no price. Raises ``ValueError`` (turned into the protocol error)."""
-    if value.__class__ not in (str, int, float):
-        raise ValueError(f"{field} is not a decimal: {value!r}")
-    x = float(value)
-    if not (math.isfinite(x) and x > 0.0):
-        raise ValueError(f"{field} must be a positive finite number, got {value!r}")
-    return x
-
-
 def order_report(row: Mapping[str, Any], iid_of: Callable[[str], str], ts_recv: int,
                  venue: str) -> OrderStatusReport:
     """An ``order`` topic row or a ``/v5/order/realtime`` row."""
@@ -181,12 +162,13 @@ def order_report(row: Mapping[str, Any], iid_of: Callable[[str], str], ts_recv: 
         status = STATUS.get(row["orderStatus"])
         if status is None:
             raise ValueError(f"unknown orderStatus {row['orderStatus']!r}")
-        price = _f(row.get("price"))
+        price = decimal_or_zero(row.get("price"))
         return OrderStatusReport(
             client_order_id=str(row.get("orderLinkId") or ""), venue_order_id=str(row["orderId"]),
             instrument_id=iid_of(row["symbol"]), side=_SIDES[row["side"]], status=str(status),
             price=price if price > 0 else None, quantity=float(row["qty"]),
-            filled=_f(row.get("cumExecQty")), avg_fill_price=_f(row.get("avgPrice")),
+            filled=decimal_or_zero(row.get("cumExecQty")),
+            avg_fill_price=decimal_or_zero(row.get("avgPrice")),
             ts_event=int(row.get("updatedTime") or row.get("createdTime") or 0) * _NS_PER_MS,
             ts_recv=ts_recv)
     except _ERRORS as exc:
@@ -202,11 +184,11 @@ def execution(row: Mapping[str, Any], iid_of: Callable[[str], str], fee_ccy: str
         return OrderFilled(
             client_order_id=str(row.get("orderLinkId") or ""), venue_order_id=str(row["orderId"]),
             instrument_id=iid_of(row["symbol"]), trade_id=str(row["execId"]),
-            side=_SIDES[row["side"]], price=_fill_num(row["execPrice"], "execPrice"),
-            quantity=_fill_num(row["execQty"], "execQty"),
-            remaining=_f(row.get("leavesQty")),
+            side=_SIDES[row["side"]], price=fill_number(row["execPrice"], "execPrice"),
+            quantity=fill_number(row["execQty"], "execQty"),
+            remaining=decimal_or_zero(row.get("leavesQty")),
             liquidity=Liquidity.MAKER if row.get("isMaker") else Liquidity.TAKER,
-            fee=_f(row.get("execFee")), fee_currency=str(row.get("feeCurrency") or fee_ccy),
+            fee=decimal_or_zero(row.get("execFee")), fee_currency=str(row.get("feeCurrency") or fee_ccy),
             ts_event=int(row["execTime"]) * _NS_PER_MS, ts_recv=ts_recv)
     except _ERRORS as exc:
         raise bad(f"malformed execution row: {exc!r}", venue) from exc
@@ -216,10 +198,10 @@ def position(row: Mapping[str, Any], iid_of: Callable[[str], str], ts_recv: int,
              venue: str) -> PositionReport:
     """A ``position`` row or a ``/v5/position/list`` row (one-way mode: side sets the sign)."""
     try:
-        size = _f(row.get("size"))
+        size = decimal_or_zero(row.get("size"))
         sign = -1.0 if row.get("side") == "Sell" else 1.0
         return PositionReport(instrument_id=iid_of(row["symbol"]), quantity=sign * size,
-                              avg_price=_f(row.get("avgPrice") or row.get("entryPrice")),
+                              avg_price=decimal_or_zero(row.get("avgPrice") or row.get("entryPrice")),
                               ts_event=int(row.get("updatedTime") or 0) * _NS_PER_MS,
                               ts_recv=ts_recv)
     except _ERRORS as exc:
@@ -312,7 +294,7 @@ class PrivateDecoder:
             if head == "wallet":
                 for acct in rows:
                     for c in acct.get("coin", ()):
-                        self.balances[str(c["coin"])] = _f(c.get("walletBalance"))
+                        self.balances[str(c["coin"])] = decimal_or_zero(c.get("walletBalance"))
                 return wallet_reports(rows, self.venue, ts_recv, "wallet")
             return []
         except VenueProtocolError:
