@@ -55,9 +55,10 @@ max_position = 0.05
 """
 
 
-def crash_config(name: str, journal: Path, state: Path, *, seed: int = 5,
+def crash_config(name: str, journal: Path | str, state: Path | str, *, seed: int = 5,
                  deployment: str = "", venue: str = "") -> str:
-    """The deployment's TOML: ``deployment``/``venue`` are extra lines for those tables."""
+    """The deployment's TOML: ``deployment``/``venue`` are extra lines for those tables (a
+    ``"{journal}"`` passed as the path leaves a template to ``format`` later)."""
     return _CONFIG.format(name=name, journal=journal, state=state, seed=seed,
                           deployment=deployment, venue=venue)
 

@@ -107,6 +107,12 @@ def test_reconciliation_leaves_an_order_sent_within_the_ack_timeout_alone() -> N
     assert k.orders.get(young.client_order_id).status is OrderStatus.CANCELLED
 
 
+CONFIG = crash_config("crash", "{journal}", "{state}", seed=11,
+                      venue="cancel_on_disconnect = {cod}")
+"""The in-process crash deployment; ``format(journal=, state=, cod=)`` (also used by
+``tests/risk/test_snapshots.py``)."""
+
+
 def _run(cfg, journal: Path, seconds: int, start_ns: int, crash: bool):
     clock = VirtualClock(start_ns)
     node = build_node(cfg, clock, journal)
@@ -126,8 +132,7 @@ def _run(cfg, journal: Path, seconds: int, start_ns: int, crash: bool):
 @pytest.mark.parametrize("cod", ["false", "true"])
 def test_in_process_crash_loses_nothing(tmp_path: Path, cod: str) -> None:
     journal, state = tmp_path / "j.sqlite", tmp_path / "sim.state"
-    cfg = load_config_text(crash_config("crash", journal, state, seed=11,
-                                        venue=f"cancel_on_disconnect = {cod}"))
+    cfg = load_config_text(CONFIG.format(journal=journal, state=state, cod=cod))
     start = START_NS
     first = _run(cfg, journal, 40, start, crash=True)
     fills_before = first.kernel.counters["fills"]
