@@ -161,9 +161,7 @@ class DeribitOrders:
 
     async def _query(self, coid: str, iid: str) -> OrderStatusReport | None:
         """Ask the venue about one order; publish what its answer proves, then the report."""
-        self._session.stats["queries"] += 1
-        self.desk.withdraw_unsent(coid)
-        t = self.tracker.get(coid)
+        t = self.flow.query_started(coid)
         try:
             if t is not None and t.venue_order_id:
                 order = await self._conn.rpc("private/get_order_state", {"order_id": t.venue_order_id})

@@ -206,9 +206,7 @@ class DeriveOrders:
 
     async def _query(self, coid: str, iid: str) -> OrderStatusReport | None:
         """Ask the venue about one order; publish what its answer proves, then the report."""
-        self._session.stats["queries"] += 1
-        self.desk.withdraw_unsent(coid)
-        t = self.tracker.get(coid)
+        t = self.flow.query_started(coid)
         sub = self.params.subaccount_id
         try:
             if t is not None and t.venue_order_id:

@@ -272,6 +272,13 @@ class RpcOrderFlow:
         self.desk.emit(fill(t))
         self.desk.fill_seen(t)
 
+    def query_started(self, coid: str) -> Tracked | None:
+        """A status query of ``coid`` begins: counted, and a new order still held by our rate
+        limiter is withdrawn first (the venue cannot know it); the tracked order, if any."""
+        self.session.stats["queries"] += 1
+        self.desk.withdraw_unsent(coid)
+        return self.tracker.get(coid)
+
     def not_found(self, t: Tracked | None, coid: str) -> OrderStatusReport | None:
         """The venue lists no such order: if the connection that carried its request is gone,
         it was never placed and can no longer be (REJECTED); otherwise nothing is proven."""
