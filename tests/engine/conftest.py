@@ -26,16 +26,17 @@ CALL = Instrument(venue="fake", symbol="BTC-1JAN27-60000-C", kind=InstrumentKind
 
 
 class RecordingVenue(VenueAdapter):
-    """A venue that records what it is asked to do; tests publish its answers."""
+    """A venue that records what it is asked to do (``sent``, ``resyncs``); tests publish its
+    answers. Named ``venue`` and listing ``instruments`` (the perpetual and the call here)."""
 
-    venue = "fake"
-
-    def __init__(self) -> None:
+    def __init__(self, venue: str = "fake", instruments: list[Instrument] | None = None) -> None:
+        self.venue = venue
+        self._instruments = list(instruments) if instruments is not None else [PERP, CALL]
         self.sent: list[Any] = []
         self.resyncs: list[str] = []
 
     def instruments(self) -> list[Instrument]:
-        return [PERP, CALL]
+        return list(self._instruments)
 
     async def start(self) -> None:
         pass

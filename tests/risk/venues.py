@@ -12,18 +12,8 @@ from tests.engine.conftest import RecordingVenue
 _ids = itertools.count(1)
 
 
-class NamedVenue(RecordingVenue):
-    def __init__(self, name: str, insts: list[Instrument]) -> None:
-        super().__init__()
-        self.venue = name
-        self._insts = insts
-
-    def instruments(self) -> list[Instrument]:
-        return list(self._insts)
-
-
 def add_venue(k: Kernel, name: str, insts: list[Instrument]) -> None:
-    v = NamedVenue(name, insts)
+    v = RecordingVenue(name, insts)
     k.add_adapter(v)
     k.add_instruments(v.instruments())
 

@@ -10,51 +10,22 @@ import pytest
 
 from engine.clock import VirtualClock
 from engine.kernel import Kernel
-from engine.model import (
-    AmendOrder,
-    BookSnapshot,
-    CancelOrder,
-    Instrument,
-    InstrumentKind,
-    SubmitOrder,
-)
+from engine.model import BookSnapshot, Instrument, InstrumentKind
 from engine.risk import RiskLimits
 from engine.strategy import Strategy, StrategyContext
-from engine.venue import VenueAdapter
+from tests.engine.conftest import RecordingVenue as EngineRecordingVenue
 
 PERP = Instrument(venue="fake", symbol="BTC-PERP", kind=InstrumentKind.PERPETUAL, base="BTC",
                   quote="USD", settle="USD", tick_size=0.5, lot_size=0.001, min_size=0.001,
                   underlying="BTC", taker_fee=0.0005)
 
 
-class RecordingVenue(VenueAdapter):
-    """Records commands; tests publish the venue's answers themselves."""
+class RecordingVenue(EngineRecordingVenue):
+    """Records commands; tests publish the venue's answers themselves. Lists the SDK tests'
+    perpetual unless told otherwise."""
 
     def __init__(self, venue: str = "fake", instruments: list[Instrument] | None = None) -> None:
-        self.venue = venue
-        self._instruments = instruments or [PERP]
-        self.sent: list[Any] = []
-
-    def instruments(self) -> list[Instrument]:
-        return self._instruments
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
-
-    def submit(self, cmd: SubmitOrder) -> None:
-        self.sent.append(cmd)
-
-    def cancel(self, cmd: CancelOrder) -> None:
-        self.sent.append(cmd)
-
-    def amend(self, cmd: AmendOrder) -> None:
-        self.sent.append(cmd)
-
-    def request_resync(self, instrument_id: str) -> None:
-        pass
+        super().__init__(venue, instruments if instruments is not None else [PERP])
 
 
 def make_kernel(limits: RiskLimits | None = None,
