@@ -5,25 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
-import structlog
 
 from engine.config import Secret, load_config_text
 from engine.logging import configure_logging, get_logger
+from tests.logging_state import _restore_logging  # noqa: F401 -- autouse
 
 SECRET = "s3cr3t-Value-42"
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 @pytest.fixture
