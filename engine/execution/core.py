@@ -200,6 +200,10 @@ class ExecutionCore:
         """Request an amend after re-checking the order as it would become."""
         if not order.is_open or order.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_AMEND):
             return Denial(Reason.ORDER_NOT_OPEN, f"order {order.client_order_id} is {order.status}")
+        venue = order.instrument_id.partition(":")[0]
+        halted = self._venue_halt(venue)
+        if halted:  # (a venue's own halt: its streams are down or it is being reconciled)
+            return Denial(Reason.TRADING_HALTED, f"{venue} halted: {halted}")
         new_qty = quantity if quantity is not None else order.quantity
         if new_qty <= order.filled:
             return Denial(Reason.INVALID_QUANTITY,
