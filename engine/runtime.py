@@ -211,7 +211,9 @@ class Node:
             if not k.journal.memory:  # recovery in time independent of history
                 ks = k.killswitch
                 self.snapshotter = Snapshotter(k.journal, k.orders, k.portfolio,
-                                               lambda: ks.durable, k.execution.checkpoint)
+                                               lambda: ks.durable, k.execution.checkpoint,
+                                               execution=k.execution.snapshot,
+                                               throttle=k.gate.snapshot)
                 self.timers.append(self.clock.every(NS_PER_S, self.snapshotter.tick))
         self.started = True
         log.info("node_started", deployment=self.config.deployment.name,

@@ -48,6 +48,7 @@ import structlog
 from engine.clock import NS_PER_S, Clock
 from engine.consolidated import ConsolidatedBook
 from engine.execution.latency import ExecutionLatency
+from engine.execution.state import ExecutionState
 from engine.journal import Journal, JournalError
 from engine.model import (
     AmendOrder,
@@ -562,6 +563,16 @@ class ExecutionCore:
 
     def order(self, client_order_id: str) -> Order | None:
         return self.orders.get(client_order_id)
+
+    # -- snapshots (engine/execution/snapshot.py) -------------------------------------------
+    def snapshot(self) -> ExecutionState:
+        """What a journal replay rebuilds here besides orders: the fill counter, recent fills."""
+        return ExecutionState(fills=self.counters.get("fills", 0), recent_fills=list(self._recent_fills))
+
+    def restore(self, state: ExecutionState) -> None:
+        self.counters["fills"] = state.fills
+        self._recent_fills.clear()
+        self._recent_fills.extend(state.recent_fills)
 
     def recent_fills(self, limit: int = 100, strategy_id: str | None = None) -> list[OrderFilled]:
         """The newest fills applied to our orders (newest last; at most ``RECENT_FILLS`` kept)."""

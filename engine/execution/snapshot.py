@@ -30,13 +30,17 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
+from engine.execution.state import ExecutionState
 from engine.journal import Journal, JournalError
 from engine.orders import OrderBookkeeper, OrderState
 from engine.portfolio import Portfolio, PortfolioState
+from engine.risk.throttle import ThrottleState
 
 log = structlog.get_logger("volta.snapshot")
 
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)
+"""Versions ``load`` accepts (a version-1 snapshot lacks the execution and throttle parts)."""
 KEEP_ENDED = 5_000
 """Ended orders kept (the newest): late venue answers about them are still recognised."""
 KEEP_TRADES = 20_000
@@ -52,6 +56,10 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     orders: list[OrderState]
     portfolio: PortfolioState
     kill: tuple[int, str, str]
+    execution: ExecutionState | None = None
+    """The execution core's fill counter and recent fills (None in a version-1 snapshot)."""
+    throttle: ThrottleState | None = None
+    """The gate's pacing state (None in a version-1 snapshot)."""
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -60,11 +68,13 @@ _DECODER = msgspec.msgpack.Decoder(Snapshot)
 
 def capture(seq: int, ts: int, orders: OrderBookkeeper, portfolio: Portfolio,
             kill: tuple[int, str, str], keep_ended: int = KEEP_ENDED,
-            keep_trades: int = KEEP_TRADES) -> bytes:
+            keep_trades: int = KEEP_TRADES, execution: ExecutionState | None = None,
+            throttle: ThrottleState | None = None) -> bytes:
     """Encode the state after record ``seq``."""
     return _ENCODER.encode(Snapshot(version=VERSION, seq=seq, ts=ts,
                                     orders=orders.snapshot(keep_ended),
-                                    portfolio=portfolio.snapshot(keep_trades), kill=kill))
+                                    portfolio=portfolio.snapshot(keep_trades), kill=kill,
+                                    execution=execution, throttle=throttle))
 
 
 def load(journal: Journal) -> Snapshot | None:
@@ -75,7 +85,7 @@ def load(journal: Journal) -> Snapshot | None:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.error("snapshot_unreadable", journal=str(journal.path), seq=seq, error=str(exc))
             continue
-        if snap.version != VERSION or snap.seq != seq:
+        if snap.version not in READABLE or snap.seq != seq:
             log.error("snapshot_unreadable", journal=str(journal.path), seq=seq,
                       error=f"version {snap.version}, seq {snap.seq}")
             continue
@@ -89,8 +99,12 @@ class Snapshotter:
     def __init__(self, journal: Journal, orders: OrderBookkeeper, portfolio: Portfolio,
                  kill: Callable[[], tuple[int, str, str]], commit: Callable[[], None],
                  every_records: int = EVERY_RECORDS, every_ns: int = EVERY_NS,
-                 keep_ended: int = KEEP_ENDED, keep_trades: int = KEEP_TRADES) -> None:
+                 keep_ended: int = KEEP_ENDED, keep_trades: int = KEEP_TRADES, *,
+                 execution: Callable[[], ExecutionState] | None = None,
+                 throttle: Callable[[], ThrottleState] | None = None) -> None:
         self.journal = journal
+        self.execution = execution  # the execution core's snapshot()
+        self.throttle = throttle  # the risk gate's snapshot()
         self.orders = orders
         self.portfolio = portfolio
         self.kill = kill
@@ -127,7 +141,9 @@ class Snapshotter:
             return seq
         t0 = time.perf_counter()
         payload = capture(seq, now_ns, self.orders, self.portfolio, self.kill(),
-                          self.keep_ended, self.keep_trades)
+                          self.keep_ended, self.keep_trades,
+                          self.execution() if self.execution is not None else None,
+                          self.throttle() if self.throttle is not None else None)
         try:
             j.save_snapshot(now_ns, payload)
         except JournalError as exc:

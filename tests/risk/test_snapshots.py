@@ -42,7 +42,8 @@ def _fill(k: Kernel, cmd: SubmitOrder, qty: float, price: float, fee: float, tra
 
 def _snapshotter(k: Kernel) -> Snapshotter:
     ks = k.killswitch
-    return Snapshotter(k.journal, k.orders, k.portfolio, lambda: ks.durable, k.execution.checkpoint)
+    return Snapshotter(k.journal, k.orders, k.portfolio, lambda: ks.durable, k.execution.checkpoint,
+                       execution=k.execution.snapshot, throttle=k.gate.snapshot)
 
 
 def _history(k: Kernel) -> list[int]:
@@ -95,7 +96,9 @@ def _state(k: Kernel) -> tuple[Any, ...]:
     return (_orders(k), _positions(k), pf.fills, pf.has_trade(PERP.id, "t3"),
             (k.killswitch.level, k.killswitch.reason, k.killswitch.source),
             k.orders.open_count(), k.orders.working_qty(PERP.id, Side.SELL),
-            k.orders.working_qty(PERP.id, Side.BUY), str(k.gate.state))
+            k.orders.working_qty(PERP.id, Side.BUY), str(k.gate.state),
+            k.counters.get("fills", 0), [f.trade_id for f in k.execution.recent_fills(1_000)],
+            k.gate.snapshot().fills, k.gate.disabled_strategies)
 
 
 def _restart(jp: Path, use_snapshot: bool) -> tuple[Kernel, dict[str, int]]:
