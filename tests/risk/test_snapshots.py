@@ -63,6 +63,7 @@ def _history(k: Kernel) -> list[int]:
     k.killswitch.trip(1, "lunch")
     k.killswitch.clear()
     first = snaps.take(k.clock.now_ns())
+    assert k.journal.drain(30)  # (stored by the journal's writer thread before the crash)
     # the tail after the first snapshot
     d = order(side=Side.SELL, qty=0.005, price=60_008.0, coid="d")
     e = order(qty=0.01, price=59_980.0, coid="e")
@@ -74,6 +75,7 @@ def _history(k: Kernel) -> list[int]:
     k.killswitch.trip(1, "overnight")  # an operator's: restored
     k.killswitch.trip(2, "disk full", "journal")  # the journal's own: not restored (as a replay)
     second = snaps.take(k.clock.now_ns())
+    assert k.journal.drain(30)
     _fill(k, d, 0.001, 60_008.0, 0.005, "t5", 0.002)  # the tail after the second
     k.journal.commit()
     return [first, second]
