@@ -73,7 +73,14 @@ import msgspec
 import structlog
 
 from engine.journal_writer import Batch as _Batch
-from engine.journal_writer import StoreWriter, rotate, save_state_row, store_snapshot
+from engine.journal_writer import (
+    StoreWriter,
+    old_logs,
+    rotate,
+    save_state_row,
+    set_log_aside,
+    store_snapshot,
+)
 from engine.journal_writer import describe as _describe
 from engine.model import orders as _orders
 
@@ -246,17 +253,7 @@ class Journal:
 
     # -- the write-ahead log ----------------------------------------------------------------
     def _old_logs(self) -> list[Path]:
-        """Log files set aside by a snapshot (``<journal>.wal.<last seq>``) whose records the
-        store writer has not confirmed yet, oldest first."""
-        if self.memory:
-            return []
-        prefix = self.wal_path.name + "."
-        try:
-            names = os.listdir(self.wal_path.parent)
-        except OSError:
-            return []
-        return [self.wal_path.parent / n for n in sorted(names)
-                if n.startswith(prefix) and n[len(prefix):].isdigit()]
+        return [] if self.memory else old_logs(self.wal_path)
 
     def _read_logs(self) -> list[tuple[int, int, str, str, bytes]]:
         """The records of the old logs and the log, in seq order, each once."""
@@ -414,16 +411,8 @@ class Journal:
 
     def _set_log_aside(self) -> Path:
         """Rename the log to ``<journal>.wal.<last seq>`` and continue in a fresh one."""
-        old = Path(f"{self.wal_path}.{self.seq:012d}")
         try:
-            os.rename(self.wal_path, old)
-            fd = os.open(self.wal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-            if self._sync:  # (FULL: the new name survives a power loss before the next commit)
-                dfd = os.open(self.wal_path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
+            old, fd = set_log_aside(self.wal_path, self.seq, self._sync)
         except OSError as exc:
             self._fail(exc)
         os.close(self._wal_fd)

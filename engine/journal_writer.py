@@ -137,6 +137,33 @@ class StoreWriter:
                     db.close()
 
 
+def old_logs(wal_path: Path) -> list[Path]:
+    """Log files a snapshot set aside (``<journal>.wal.<last seq>``) and the writer has not
+    deleted yet (their records maybe not stored), oldest first."""
+    prefix = wal_path.name + "."
+    try:
+        names = os.listdir(wal_path.parent)
+    except OSError:
+        return []
+    return [wal_path.parent / n for n in sorted(names)
+            if n.startswith(prefix) and n[len(prefix):].isdigit()]
+
+
+def set_log_aside(wal_path: Path, seq: int, sync: bool) -> tuple[Path, int]:
+    """Rename the log to ``<log>.<seq>`` and open a fresh one; (old path, new descriptor).
+    ``sync`` (FULL): the directory is flushed, so the new name survives a power loss."""
+    old = Path(f"{wal_path}.{seq:012d}")
+    os.rename(wal_path, old)
+    fd = os.open(wal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    if sync:
+        dfd = os.open(wal_path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return old, fd
+
+
 def describe(exc: BaseException) -> str:
     import errno
 
