@@ -601,8 +601,12 @@ class Journal:
         then what is committed but not yet checkpointed (a live reader sees every committed
         record; uncommitted appends are not records yet). Each seq once, in order.
         """
-        # The store first, then the segments below it: a rotation by the writer between the
-        # two moves records this reader already holds (never one it has not read yet).
+        # The records not in the store yet first (log files, or the ones handed to the store
+        # writer): one the writer stores after this point is in the store when it is read
+        # below, and a log file is deleted only after its records are stored. Then the store,
+        # then the segments below it: a rotation by the writer between the two moves records
+        # this reader already holds (never one it has not read yet).
+        tail = self._read_logs() if self.read_only else self._unstored()
         rows = self._db.execute(
             "SELECT seq, ts, direction, type, payload FROM journal WHERE seq > ? ORDER BY seq",
             (after_seq,)).fetchall()
@@ -625,7 +629,6 @@ class Journal:
             yield from self._decode(old)
             if old:
                 seen = old[-1][0]
-        tail = self._read_logs() if self.read_only else self._unstored()
         after = max(seen, rows[-1][0] if rows else 0)  # (log records already stored: once)
         yield from self._decode(rows + [r for r in tail if r[0] > after])
 
@@ -647,8 +650,9 @@ class Journal:
         return best
 
     def _unstored(self) -> list[tuple[int, int, str, str, bytes]]:
-        """Committed records maybe not in the store yet (with the writer's, in seq order)."""
-        rows = [r for b in self._inflight if not b.done for r in b.rows]
+        """Committed records maybe not in the store yet (those handed to the writer included,
+        stored or not: a batch leaves ``_inflight`` only on this thread), in seq order."""
+        rows = [r for b in self._inflight for r in b.rows]
         return rows + self._rows if rows else list(self._rows)
 
     @property
