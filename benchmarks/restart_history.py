@@ -14,7 +14,8 @@ Measured, each ``REPEATS`` times, median and spread: ``restart_s``, a fresh kern
 the journal and rebuilding from the newest snapshot plus the tail; ``full_replay_s`` (the
 same-run baseline), the same journal rebuilt from every record (``use_snapshot=False``).
 ``longest_snapshot_ms``: the longest time a snapshot held the writing loop (with the
-journal's store writer: the state capture and the hand-over only).
+journal's store writer: the state capture and the hand-over only; a garbage collection over
+the live kernel's whole in-memory history may fall in it, see docs/risk.md).
 
 ``loop_stall`` (``stall_figures``): the longest event-loop stall during one snapshot that
 also rotates 100,000+ records into a segment, *before* (``background=False``: capture,
