@@ -171,9 +171,11 @@ class Node:
         if k.journal is not None:
             rebuild(k, k.journal)
             k.killswitch.restore_losses()
-        # A venue that does not start is held HALTED and retried (engine/startup.py).
-        self.starter = VenueStarter(lambda src, why: k.trading.hold(src, TradingState.HALTED, why),
-                                    k.trading.release, self._venue_up)
+        # A venue that does not start is halted (that venue only: the others trade) and
+        # retried (engine/startup.py); its hold is ``venue_start:<venue>``.
+        self.starter = VenueStarter(
+            lambda src, why: k.trading.hold_venue(src.partition(":")[2], src, why),
+            lambda src: k.trading.release_venue(src.partition(":")[2], src), self._venue_up)
         up = await self.starter.start_all(list(k.adapters.values()), self.fail_fast)
         for adapter in up:
             self._register_venue(adapter)

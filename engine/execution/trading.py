@@ -4,12 +4,13 @@ Theory of operation: every reason not to trade is a *hold* (a source, a state, a
 Two scopes:
 
 * **Global holds** (the config's base state, the kill switch, reconciliation at start, loss
-  limits, shutdown, a journal failure, a venue that could not start) are kept in the risk
+  limits, shutdown, a journal failure) are kept in the risk
   gate, which reads the effective state (the worst hold) on every order. After each change
   this owner publishes ``TradingStateChanged`` when the effective state moved, so
   strategies, status and the operator hear at once (no polling).
 * **Venue holds** halt one venue only: one per venue while any of its streams is down or
-  its reconciliation is pending, plus any ``hold_venue`` a caller puts. They never reach
+  its reconciliation is pending, plus any ``hold_venue`` a caller puts (the runtime's for a
+  venue whose start failed and is retried, ``venue_start:<venue>``). They never reach
   the gate's global state: the execution core asks ``venue_halt(venue)`` before every new
   order and amend (one dict lookup) and denies ``TRADING_HALTED`` naming the venue, while
   the other venues keep trading. A venue's change is published as ``VenueTradingChanged``
