@@ -11,8 +11,7 @@ Theory of operation: two files, one owner process.
 * The **indexed store** (the SQLite file at ``<journal>``, WAL mode, table ``journal(seq, ts,
   direction, type, payload)``) is what ``records()``, audits and restarts read. ``checkpoint``
   (a timer, shutdown, and at open) hands the log's committed records to the **store writer**
-  (``engine/journal_writer.py``: one thread, its own connection, the store's only writer;
-  jobs in submission order), which moves them into the store in one transaction. A snapshot
+  (``engine/journal_writer.py``: one thread, its own connection; jobs in submission order), which moves them into the store in one transaction. A snapshot
   sets the log aside (renamed ``<journal>.wal.<last seq>``, a fresh log continues) and the
   writer deletes it once its records are stored. A crash anywhere loses nothing: at open the
   records of the set-aside logs and the log with a ``seq`` the store lacks are moved first
@@ -77,7 +76,6 @@ from engine.journal_writer import (
     StoreWriter,
     old_logs,
     rotate,
-    save_state_row,
     set_log_aside,
     store_snapshot,
 )
@@ -192,7 +190,6 @@ class Journal:
         # on the caller's thread (in-memory and read-only journals, ``background=False``).
         self._writer: StoreWriter | None = None
         self._inflight: list[_Batch] = []  # handed to the writer, maybe not stored yet
-        self._states: dict[str, bytes] = {}  # strategy state saved through the writer
         if not self.memory and not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock()
@@ -476,10 +473,9 @@ class Journal:
     def save_state(self, strategy_id: str, ts: int, payload: bytes) -> None:
         if self.failed:
             raise JournalError(self.failed)
-        if self._writer is not None:
-            self._states[strategy_id] = payload
-            self._submit(functools.partial(save_state_row, strategy_id, ts, payload))
-            return
+        # On this thread, durable when it returns (a strategy's or the loss limits' state is
+        # not in the log): with a store writer it may wait for the writer's current short
+        # transaction (a batch of records, a snapshot, one slice of a rotation's deletes).
         try:
             self._db.execute(
                 "INSERT OR REPLACE INTO strategy_state (strategy_id, ts, payload) VALUES (?, ?, ?)",
@@ -488,8 +484,6 @@ class Journal:
             self._fail(exc)
 
     def load_state(self, strategy_id: str) -> bytes | None:
-        if strategy_id in self._states:  # (saved through the writer: maybe not stored yet)
-            return self._states[strategy_id]
         row = self._db.execute("SELECT payload FROM strategy_state WHERE strategy_id = ?",
                                (strategy_id,)).fetchone()
         return None if row is None else bytes(row[0])

@@ -1,10 +1,11 @@
-"""The journal's store writer: one thread that owns every write to the SQLite store.
+"""The journal's store writer: one thread for the SQLite store's bulk writes.
 
 Theory of operation: the event loop appends and commits journal records to the write-ahead
 log (``engine.journal``: one ``write`` per batch, the order path's only journal cost). Moving
-committed records into the indexed store, storing a snapshot, rotating old records into a
-segment file and saving strategy state are *jobs* handed to this writer, run one at a time in
-submission order (FIFO) on the writer's own SQLite connection. SQLite releases the GIL while a
+committed records into the indexed store, storing a snapshot and rotating old records into a
+segment file are *jobs* handed to this writer, run one at a time in submission order (FIFO)
+on the writer's own SQLite connection (a strategy's saved state, one small row that must be
+durable when ``save_state`` returns, is the only store write left on the caller's thread). SQLite releases the GIL while a
 statement runs, so the inserts, the segment copy (one ``INSERT ... SELECT`` into an attached
 file) and the deletes run beside the event loop instead of pausing it; what holds the GIL (a
 snapshot's encoding) is cut into slices by the job itself.
@@ -239,8 +240,3 @@ def store_snapshot(db: sqlite3.Connection, seq: int, ts: int, payload: bytes, ke
                "ORDER BY seq DESC LIMIT ?)", (keep,))
     db.execute("COMMIT")
 
-
-def save_state_row(strategy_id: str, ts: int, payload: bytes, db: sqlite3.Connection) -> None:
-    """(writer thread) A strategy's saved state."""
-    db.execute("INSERT OR REPLACE INTO strategy_state (strategy_id, ts, payload) VALUES (?, ?, ?)",
-               (strategy_id, ts, payload))
