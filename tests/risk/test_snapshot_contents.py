@@ -185,3 +185,24 @@ def test_a_version_1_snapshot_still_restores(tmp_path: Path) -> None:
     assert counts["snapshot_seq"] > 0 and r.orders.get("a") is not None
     assert r.portfolio.position(PERP.id).qty == 0.01
     r.journal.close()
+
+
+def test_an_enable_through_the_control_file_is_journaled_and_survives_a_restart(tmp_path: Path) -> None:
+    """``volta kill --enable-strategy`` (the control file) after the snapshot that still shows
+    the strategy disabled: the enable is journaled, so the snapshot + tail and a full replay
+    both come back with the strategy enabled (and its fill window empty)."""
+    from engine.control import ControlWatcher
+
+    jp = tmp_path / "j.sqlite"
+    k = _kernel(jp)
+    _trip_s1(k)
+    assert _snapshotter(k).take(k.clock.now_ns()) is not None and k.journal.drain(30)
+    answer = ControlWatcher(k, jp).apply({"cmd": "enable_strategy", "strategy": "s1"})
+    assert answer["disabled_strategies"] == {}
+    k.journal.abandon()
+    for use_snapshot in (True, False):
+        r, counts = _restart(jp, use_snapshot)
+        assert counts.get("OperatorAction") == 1
+        assert r.gate.disabled_strategies == {} and "s1" not in r.gate.snapshot().fills
+        assert r.router.submit(order(strategy="s1", price=59_500.0)) is None  # (a new order)
+        r.journal.close()
