@@ -13,13 +13,25 @@ node does; segments rotate by the journal's rule. Then the "process" dies (``aba
 Measured, each ``REPEATS`` times, median and spread: ``restart_s``, a fresh kernel opening
 the journal and rebuilding from the newest snapshot plus the tail; ``full_replay_s`` (the
 same-run baseline), the same journal rebuilt from every record (``use_snapshot=False``).
-``longest_snapshot_ms``: the longest snapshot while writing (encode, store, rotation
-included), i.e. the event-loop stall a snapshot costs a node.
+``longest_snapshot_ms``: the longest time a snapshot held the writing loop (with the
+journal's store writer: the state capture and the hand-over only; a garbage collection over
+the live kernel's whole in-memory history may fall in it, see docs/risk.md).
+
+``loop_stall`` (``stall_figures``): the longest event-loop stall during one snapshot that
+also rotates 100,000+ records into a segment, *before* (``background=False``: capture,
+encode, store and rotation on the loop, as until now) and *after* (the store writer thread
+does all but the capture), from one run on copies of the same journal and the same restored
+state (the node's full snapshot caps: 5,000 ended orders, 20,000 trade ids). Measured by a
+heartbeat task on an asyncio loop (a 0.5 ms sleep in a loop; its lateness is the time the
+loop could not run), with the heartbeat's own lateness over an idle stretch of the same
+length as the noise floor (a loaded 2-core VM schedules late on its own).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -27,7 +39,7 @@ from typing import Any
 
 from engine.clock import NS_PER_S, VirtualClock
 from engine.execution.snapshot import KEEP_ENDED, KEEP_TRADES, Snapshotter
-from engine.journal import Journal
+from engine.journal import ROTATE_RECORDS, Journal
 from engine.kernel import Kernel
 from engine.model import (
     CancelOrder,
@@ -91,13 +103,19 @@ def _flow(n: int, ts: int) -> list[Any]:
     return out
 
 
-def write_history(path: Path, seconds: int, rate: float = RATE) -> dict[str, Any]:
-    """``seconds`` of simulated trading into the journal at ``path``; then a crash."""
+def write_history(path: Path, seconds: int, rate: float = RATE, *, full_caps: bool = False,
+                  snapshots: bool = True) -> dict[str, Any]:
+    """``seconds`` of simulated trading into the journal at ``path``; then a crash.
+    ``full_caps``: the node's snapshot caps (not scaled by ``rate``); ``snapshots=False``:
+    none on the way (one at the end)."""
     j = Journal(path, "NORMAL")
     live = _kernel(j)
+    scale = 1.0 if full_caps else rate / MM_RATE
     snaps = Snapshotter(j, live.orders, live.portfolio, lambda: live.killswitch.durable,
-                        j.checkpoint, keep_ended=max(1, int(KEEP_ENDED * rate / MM_RATE)),
-                        keep_trades=max(1, int(KEEP_TRADES * rate / MM_RATE)))
+                        j.checkpoint, keep_ended=max(1, int(KEEP_ENDED * scale)),
+                        keep_trades=max(1, int(KEEP_TRADES * scale)),
+                        every_records=1 << 62 if not snapshots else 50_000,
+                        every_ns=1 << 62 if not snapshots else 60 * NS_PER_S)
     n = 0
     owed = 0.0
     counts: dict[str, int] = {}
@@ -114,6 +132,9 @@ def write_history(path: Path, seconds: int, rate: float = RATE) -> dict[str, Any
         replay(live, rows, counts)
         j.checkpoint()
         snaps.tick(now)
+    if not snapshots:
+        snaps.take(now)
+    j.drain()
     records = j.seq
     j.abandon()  # SIGKILL: no final snapshot, the tail since the last one is replayed
     return {"records": records, "snapshots": snaps.taken,
@@ -156,8 +177,90 @@ def restart_figures(tmp: Path, hours: tuple[float, float] = (1.0, 24.0)) -> dict
         hist["write_s"] = round(time.perf_counter() - t, 1)
         out[label] = {"history": hist, "restart": _measure(path, True, REPEATS),
                       "full_replay_baseline": _measure(path, False, BASELINE_REPEATS)}
+    out["loop_stall"] = stall_figures(tmp)
     hr, dy = out["hour"]["restart"], out["day"]["restart"]
     out["day_over_hour_restart"] = round(dy["median_s"] / hr["median_s"], 3)
     out["day_over_hour_full_replay"] = round(
         out["day"]["full_replay_baseline"]["median_s"] / out["hour"]["full_replay_baseline"]["median_s"], 3)
+    return out
+
+
+def _copy_journal(src: Path, dst: Path) -> None:
+    for f in src.parent.glob(src.name + "*"):
+        target = dst.parent / (dst.name + f.name[len(src.name):])
+        if f.is_dir():
+            shutil.copytree(f, target)
+        elif not f.name.endswith(".lock"):
+            shutil.copy2(f, target)
+
+
+async def _heartbeat_max(stop: asyncio.Event, period_s: float = 0.0005) -> list[float]:
+    late = []
+    while not stop.is_set():
+        t = time.perf_counter()
+        await asyncio.sleep(period_s)
+        late.append(time.perf_counter() - t - period_s)
+    return late
+
+
+async def _one_stall(path: Path, background: bool) -> dict[str, Any]:
+    """Restore the journal at ``path`` into a kernel, then take one snapshot on the loop
+    (with a rotation due) while a heartbeat measures how long the loop could not run."""
+    j = Journal(path, "NORMAL", background=background)
+    k = _kernel(j)
+    rebuild(k, j)
+    snaps = Snapshotter(j, k.orders, k.portfolio, lambda: k.killswitch.durable, j.checkpoint,
+                        execution=k.execution.snapshot, throttle=k.gate.snapshot)
+    segments_before = len(j.segments())
+    stop = asyncio.Event()
+    beat = asyncio.ensure_future(_heartbeat_max(stop))
+    await asyncio.sleep(0.05)  # (the heartbeat running)
+    t0 = time.perf_counter()
+    snaps.take(T0 + 10**6 * NS_PER_S)
+    take_s = time.perf_counter() - t0
+    while not j.writer_idle:
+        await asyncio.sleep(0.001)
+    total_s = time.perf_counter() - t0
+    await asyncio.sleep(0.02)
+    stop.set()
+    busy = await beat
+    # the noise floor: the same heartbeat over an idle stretch as long as the snapshot took
+    stop = asyncio.Event()
+    idle = asyncio.ensure_future(_heartbeat_max(stop))
+    await asyncio.sleep(max(total_s, 0.05))
+    stop.set()
+    noise = await idle
+    rotated = len(j.segments()) - segments_before
+    j.close()
+    return {"longest_loop_stall_ms": round(max(busy) * 1e3, 2),
+            "snapshot_on_loop_ms": round(take_s * 1e3, 2),
+            "snapshot_total_ms": round(total_s * 1e3, 1),
+            "store_ms": round(snaps.longest_store_s * 1e3, 1),
+            "segments_rotated": rotated,
+            "noise_floor_ms": round(max(noise) * 1e3, 2)}
+
+
+def stall_figures(tmp: Path, rate: float = MM_RATE) -> dict[str, Any]:
+    """The loop stall of one snapshot with a rotation, before (all on the loop) and after
+    (the store writer), on copies of one journal."""
+    base = tmp / "stall.sqlite"
+    seconds = int(ROTATE_RECORDS * 1.05 / rate) + 1
+    write_history(base, seconds, rate, full_caps=True, snapshots=False)  # ends with one snapshot
+    # a little more after it: the measured snapshot rotates everything the first one covers
+    j = Journal(base, "NORMAL")
+    k = _kernel(j)
+    rebuild(k, j)
+    n0 = 10_000_000
+    for i in range(200):
+        for direction, obj in _flow(n0 + i, T0 + seconds * NS_PER_S):
+            j.append(T0 + seconds * NS_PER_S, direction, obj)
+    j.commit()
+    j.close()
+    out: dict[str, Any] = {"rate_records_per_s": rate, "records": j.seq}
+    for label, background in (("before_on_loop", False), ("after_store_writer", True)):
+        copy = tmp / f"stall-{label}.sqlite"
+        _copy_journal(base, copy)
+        out[label] = asyncio.run(_one_stall(copy, background))
+    b, a = out["before_on_loop"], out["after_store_writer"]
+    out["stall_before_over_after"] = round(b["longest_loop_stall_ms"] / max(a["longest_loop_stall_ms"], 1e-3), 1)
     return out

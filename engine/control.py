@@ -115,14 +115,28 @@ class ControlWatcher:
             ks.clear_loss()
         elif what == "enable_strategy":
             sid = str(cmd["strategy"])
-            if not k.gate.enable_strategy(sid):
+            if sid not in k.gate.disabled_strategies:
                 raise ValueError(f"strategy {sid} was not disabled")
+            self._journal_enable(sid)
+            k.gate.enable_strategy(sid)
         elif what != "status":
             raise ValueError(f"unknown command {what!r}")
         self.applied += 1
         return {"level": ks.level, "state": str(k.gate.state),
                 "holds": {s: str(v) for s, v in k.gate.holds.items()},
                 "disabled_strategies": dict(k.gate.disabled_strategies)}
+
+    def _journal_enable(self, strategy_id: str) -> None:
+        """Journaled like the operator API's (``OperatorAction``): a restart that replays the
+        fills which disabled the strategy replays the enable too."""
+        from engine.operator.actions import OperatorAction  # (the daemon's, not volta kill's)
+
+        j = self.k.journal
+        if j is not None and not j.closed and not j.failed:
+            now = self.k.clock.now_ns()
+            j.write_command(now, OperatorAction(action="enable_strategy",
+                                                args={"strategy_id": strategy_id},
+                                                origin="control file", ts=now))
 
     def _answer(self, result: dict[str, Any]) -> None:
         with open(self.ack, "a", encoding="utf-8") as fh:

@@ -10,9 +10,14 @@ Theory of operation: two files, one owner process.
   order at a venue that the journal does not know.
 * The **indexed store** (the SQLite file at ``<journal>``, WAL mode, table ``journal(seq, ts,
   direction, type, payload)``) is what ``records()``, audits and restarts read. ``checkpoint``
-  (a timer, shutdown, and at open) moves the log's records into it in one transaction and then
-  empties the log. A crash between the two loses nothing: at open the log's records with a
-  ``seq`` the store lacks are moved first (a torn last line, never committed, is dropped).
+  (a timer, shutdown, and at open) hands the log's committed records to the **store writer**
+  (``engine/journal_writer.py``: one thread, its own connection; jobs in submission order), which moves them into the store in one transaction. A snapshot
+  sets the log aside (renamed ``<journal>.wal.<last seq>``, a fresh log continues) and the
+  writer deletes it once its records are stored. A crash anywhere loses nothing: at open the
+  records of the set-aside logs and the log with a ``seq`` the store lacks are moved first
+  (a torn last line, never committed, is dropped). ``records()`` on a live journal adds the
+  records handed over but not yet stored. In-memory journals and ``background=False`` write
+  the store on the caller's thread.
 
 Durability (config ``risk.journal_synchronous``):
 
@@ -29,7 +34,9 @@ reads the store plus the log's committed tail (audits while a node runs).
 A write that fails (disk full, I/O error, file removed) raises ``JournalError`` naming the
 journal and the cause, and the journal stays failed (every later commit raises the same
 error): the execution core halts trading on it instead of sending anything unjournaled.
-Snapshots and segments (recovery in time independent of history): ``save_snapshot`` stores
+Snapshots and segments (recovery in time independent of history): ``submit_snapshot`` (the
+node's path) hands the writer a snapshot to encode and store, so the event loop pays only for
+the state capture; ``save_snapshot`` does it all on the caller's thread. Either stores
 a checkpoint of the engine's state (``engine.execution.snapshot``) together with the ``seq``
 of the last record it covers, in one SQLite transaction with a SHA-256 of the payload, so a
 crash while writing one leaves either the whole snapshot or none, and a damaged one is
@@ -51,18 +58,28 @@ Engine records that are not domain events (``KillSwitchTripped``, ``PositionAdju
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
 import fcntl
+import functools
+import hashlib
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import structlog
 
+from engine.journal_writer import Batch as _Batch
+from engine.journal_writer import (
+    StoreWriter,
+    old_logs,
+    rotate,
+    set_log_aside,
+    store_snapshot,
+)
+from engine.journal_writer import describe as _describe
 from engine.model import orders as _orders
 
 _ENCODER = msgspec.json.Encoder()
@@ -145,17 +162,11 @@ ROTATE_RECORDS = 100_000
 _INSERT = "INSERT OR IGNORE INTO journal (seq, ts, direction, type, payload) VALUES (?, ?, ?, ?, ?)"
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"{os.strerror(exc.errno)} ({errno.errorcode.get(exc.errno, exc.errno)})"
-    return str(exc) or type(exc).__name__
-
-
 class Journal:
     """Append-only record of commands (``out``) and venue events (``in``)."""
 
     def __init__(self, path: str | Path, synchronous: str = "NORMAL", *,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, background: bool = True) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"invalid synchronous mode {synchronous!r}")
         self.path = Path(path)
@@ -175,6 +186,10 @@ class Journal:
         self._log_bytes = 0
         self.wal_path = Path(f"{path}.wal")
         self.lock_path = Path(f"{path}.lock")
+        # The store's writer thread (engine/journal_writer.py); None: the store is written
+        # on the caller's thread (in-memory and read-only journals, ``background=False``).
+        self._writer: StoreWriter | None = None
+        self._inflight: list[_Batch] = []  # handed to the writer, maybe not stored yet
         if not self.memory and not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock()
@@ -193,9 +208,11 @@ class Journal:
                                 max((last for _f, last, _p in self.segments()), default=0))
             if not self.memory:
                 self._recover_log()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             self._unlock()
             raise JournalError(f"journal {self.path}: cannot open: {_describe(exc)}") from None
+        if background and not self.memory and not read_only:
+            self._writer = StoreWriter(self.path, self.synchronous, self._store_failed)
 
     # -- one process ------------------------------------------------------------------------
     def _lock(self) -> None:
@@ -232,9 +249,19 @@ class Journal:
             return None
 
     # -- the write-ahead log ----------------------------------------------------------------
-    def _read_log(self) -> list[tuple[int, int, str, str, bytes]]:
+    def _old_logs(self) -> list[Path]:
+        return [] if self.memory else old_logs(self.wal_path)
+
+    def _read_logs(self) -> list[tuple[int, int, str, str, bytes]]:
+        """The records of the old logs and the log, in seq order, each once."""
+        rows: list[tuple[int, int, str, str, bytes]] = []
+        for path in [*self._old_logs(), self.wal_path]:
+            rows += [r for r in self._read_log(path) if not rows or r[0] > rows[-1][0]]
+        return rows
+
+    def _read_log(self, path: Path | None = None) -> list[tuple[int, int, str, str, bytes]]:
         try:
-            data = self.wal_path.read_bytes()
+            data = (path or self.wal_path).read_bytes()
         except FileNotFoundError:
             return []
         rows = []
@@ -249,7 +276,8 @@ class Journal:
         return rows
 
     def _recover_log(self) -> None:
-        rows = [r for r in self._read_log() if r[0] > self.seq]
+        old = self._old_logs()
+        rows = [r for r in self._read_logs() if r[0] > self.seq]
         if self.read_only:
             self._rows = rows
             if rows:
@@ -260,6 +288,8 @@ class Journal:
             self._db.executemany(_INSERT, rows)
             self._db.execute("COMMIT")
             self.seq = rows[-1][0]
+        for path in old:  # (their records are in the store now)
+            path.unlink()
         self._wal_fd = os.open(self.wal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
                                0o644)
 
@@ -316,10 +346,22 @@ class Journal:
         self.failed = f"journal {self.path}: cannot write: {_describe(exc)}"
         raise JournalError(self.failed) from None
 
-    def checkpoint(self) -> None:
-        """Commit, then move the committed records into the indexed store and empty the log."""
+    def checkpoint(self, *, set_log_aside: bool = False) -> None:
+        """Commit, then move the committed records into the indexed store (with a store
+        writer: hand them to it, off this thread) and now and then empty the log.
+
+        ``set_log_aside`` (a snapshot): start a fresh log file; the current one is deleted
+        once its records are in the store, so the next open reads only what came after.
+        """
         self.commit()
-        if not self._rows or self.read_only:
+        if self.read_only:
+            return
+        if self._writer is not None:
+            self._hand_over(set_log_aside or self._log_bytes > LOG_TRUNCATE_BYTES)
+            return
+        if not self._rows:
+            if set_log_aside:
+                self._truncate_log()
             return
         try:
             self._db.execute("BEGIN")
@@ -331,15 +373,87 @@ class Journal:
                     self._db.execute("ROLLBACK")
             self._fail(exc)
         self._rows.clear()
-        if self._wal_fd >= 0 and self._log_bytes > LOG_TRUNCATE_BYTES:
+        if set_log_aside or self._log_bytes > LOG_TRUNCATE_BYTES:
             # Emptied only now and then: writing into freshly freed blocks costs ~10x more
             # than appending to a file that keeps its blocks (records already in the store
             # are skipped at recovery by their seq).
+            self._truncate_log()
+
+    def _truncate_log(self) -> None:
+        if self._wal_fd >= 0 and self._log_bytes:
             try:
                 os.ftruncate(self._wal_fd, 0)
             except OSError as exc:
                 self._fail(exc)
             self._log_bytes = 0
+
+    # -- the store writer (engine/journal_writer.py) -------------------------------------------
+    @property
+    def background(self) -> bool:
+        """The store is written by the writer thread (snapshots are saved off this thread)."""
+        return self._writer is not None
+
+    def _hand_over(self, set_log_aside: bool) -> None:
+        """Give the committed records to the store writer (and the log file, if set aside,
+        to delete once they are stored). Cheap: a list swap and, with a set-aside, a rename
+        and an open."""
+        self._inflight = [b for b in self._inflight if not b.done]
+        old = self._set_log_aside() if set_log_aside and self._log_bytes else None
+        if not self._rows and old is None:
+            return
+        batch = _Batch(self._rows)
+        self._rows = []
+        self._inflight.append(batch)
+        self._submit(functools.partial(self._store_rows, batch, old))
+
+    def _set_log_aside(self) -> Path:
+        """Rename the log to ``<journal>.wal.<last seq>`` and continue in a fresh one."""
+        try:
+            old, fd = set_log_aside(self.wal_path, self.seq, self._sync)
+        except OSError as exc:
+            self._fail(exc)
+        os.close(self._wal_fd)
+        self._wal_fd = fd
+        self._log_bytes = 0
+        return old
+
+    def _store_rows(self, batch: _Batch, old_log: Path | None, db: sqlite3.Connection) -> None:
+        """(writer thread) Records into the store in one transaction; then the log file
+        that held them, if it was set aside, is deleted."""
+        if batch.rows:
+            db.execute("BEGIN")
+            db.executemany(_INSERT, batch.rows)
+            db.execute("COMMIT")
+        batch.done = True
+        if old_log is not None:
+            old_log.unlink()
+
+    def _submit(self, job: Callable[[sqlite3.Connection], None]) -> None:
+        assert self._writer is not None
+        try:
+            self._writer.submit(job)
+        except RuntimeError as exc:  # (closed underneath: nothing more can be stored)
+            self._fail(exc)
+
+    def _store_failed(self, cause: str) -> None:
+        """(writer thread) The store cannot be written: the journal fails like a log write
+        (the event loop's next commit raises it and the execution core halts)."""
+        self.failed = self.failed or f"journal {self.path}: cannot write: {cause}"
+        structlog.get_logger("volta.journal").error("journal_store_failed", journal=str(self.path),
+                                                    error=cause)
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until the store writer has done everything handed to it (tests, audits,
+        close); True when it has (at once without a writer)."""
+        if self._writer is None:
+            return True
+        done = self._writer.drain(timeout)
+        self._inflight = [b for b in self._inflight if not b.done]
+        return done
+
+    @property
+    def writer_idle(self) -> bool:
+        return self._writer is None or self._writer.idle
 
     # -- the former API (kept for callers outside the execution core) ------------------------
     def write_command(self, ts: int, command: Any) -> int:
@@ -359,6 +473,9 @@ class Journal:
     def save_state(self, strategy_id: str, ts: int, payload: bytes) -> None:
         if self.failed:
             raise JournalError(self.failed)
+        # On this thread, durable when it returns (a strategy's or the loss limits' state is
+        # not in the log): with a store writer it may wait for the writer's current short
+        # transaction (a batch of records, a snapshot, one slice of a rotation's deletes).
         try:
             self._db.execute(
                 "INSERT OR REPLACE INTO strategy_state (strategy_id, ts, payload) VALUES (?, ?, ?)",
@@ -394,37 +511,59 @@ class Journal:
 
     def save_snapshot(self, ts: int, payload: bytes) -> int:
         """Checkpoint, then store ``payload`` as the state after every record so far (one
-        transaction); older snapshots beyond ``KEEP_SNAPSHOTS`` are dropped and the records
-        the previous snapshot covers rotated (see the module's rotation rule). Returns the
-        snapshot's seq. Raises ``JournalError`` (and the journal stays failed) on a write error.
+        transaction, on this thread: the store writer, if any, is drained first); older
+        snapshots beyond ``KEEP_SNAPSHOTS`` are dropped and the records the previous snapshot
+        covers rotated (see the module's rotation rule). Returns the snapshot's seq. Raises
+        ``JournalError`` (and the journal stays failed) on a write error.
         """
         if self.read_only:
             raise JournalError(f"journal {self.path}: read-only")
-        self.checkpoint()
-        if self._wal_fd >= 0 and self._log_bytes:
-            # Every record is in the store now: empty the log, so that the next open decodes
-            # at most the records since this snapshot (not up to LOG_TRUNCATE_BYTES of them).
-            try:
-                os.ftruncate(self._wal_fd, 0)
-            except OSError as exc:
-                self._fail(exc)
-            self._log_bytes = 0
+        self.checkpoint(set_log_aside=True)
+        self.drain()
+        if self.failed:
+            raise JournalError(self.failed)
         seq = self.seq
-        digest = hashlib.sha256(payload).hexdigest()
         try:
-            self._db.execute("BEGIN")
-            self._db.execute("INSERT OR REPLACE INTO snapshot (seq, ts, digest, payload) "
-                             "VALUES (?, ?, ?, ?)", (seq, ts, digest, payload))
-            self._db.execute("DELETE FROM snapshot WHERE seq NOT IN (SELECT seq FROM snapshot "
-                             "ORDER BY seq DESC LIMIT ?)", (KEEP_SNAPSHOTS,))
-            self._db.execute("COMMIT")
+            store_snapshot(self._db, seq, ts, payload, KEEP_SNAPSHOTS)
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
             self._fail(exc)
-        self._rotate()
+        if not self.memory:
+            rotate(self._db, self.path, self.segments_dir, ROTATE_RECORDS)
         return seq
+
+    def submit_snapshot(self, seq: int, ts: int, encode: Callable[[], bytes],
+                        done: Callable[[int, int, float], None] | None = None) -> None:
+        """Store a snapshot of the state after record ``seq`` (the last appended) off this
+        thread: the committed records and the log are handed to the store writer now, then
+        the writer encodes (``encode()``), stores and rotates, and calls ``done(seq, bytes,
+        seconds)`` (in the writer thread). Without a writer it is ``save_snapshot``."""
+        if seq != self.seq:
+            raise ValueError(f"snapshot seq {seq} is not the journal's last record {self.seq}")
+        if self._writer is None:
+            t0 = time.perf_counter()
+            payload = encode()
+            self.save_snapshot(ts, payload)
+            if done is not None:
+                done(seq, len(payload), time.perf_counter() - t0)
+            return
+        if self.failed:
+            raise JournalError(self.failed)
+        self.checkpoint(set_log_aside=True)
+        self._submit(functools.partial(self._snapshot_job, seq, ts, encode, done))
+
+    def _snapshot_job(self, seq: int, ts: int, encode: Callable[[], bytes],
+                      done: Callable[[int, int, float], None] | None,
+                      db: sqlite3.Connection) -> None:
+        """(writer thread) Encode, store in one transaction, rotate."""
+        t0 = time.perf_counter()
+        payload = encode()
+        store_snapshot(db, seq, ts, payload, KEEP_SNAPSHOTS)
+        rotate(db, self.path, self.segments_dir, ROTATE_RECORDS)
+        if done is not None:
+            done(seq, len(payload), time.perf_counter() - t0)
 
     def store_range(self) -> tuple[int | None, int | None, int]:
         """(first seq, last seq, records) of the live store (None, None, 0 when empty)."""
@@ -449,48 +588,6 @@ class Journal:
             if hashlib.sha256(data).hexdigest() == digest:
                 yield seq, ts, data
 
-    def _rotate(self) -> None:
-        """Move the records at or below the previous snapshot's seq into a segment file."""
-        if self.memory:
-            return
-        row = self._db.execute("SELECT seq FROM snapshot ORDER BY seq DESC LIMIT 1 OFFSET 1").fetchone()
-        if row is None:
-            return
-        upto = row[0]
-        first, last, count = self._db.execute(
-            "SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal WHERE seq <= ?", (upto,)).fetchone()
-        if count < ROTATE_RECORDS:
-            return
-        seg_dir = self.segments_dir
-        final = seg_dir / f"{first:012d}-{last:012d}.sqlite"
-        tmp = seg_dir / f"{first:012d}-{last:012d}.tmp"
-        try:
-            seg_dir.mkdir(exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()  # (a rotation a crash interrupted: done again)
-            seg = sqlite3.connect(tmp, isolation_level=None)
-            try:
-                seg.execute("PRAGMA journal_mode=DELETE")
-                seg.executescript(_SCHEMA)
-                seg.execute("BEGIN")
-                rows = self._db.execute("SELECT seq, ts, direction, type, payload FROM journal "
-                                        "WHERE seq <= ? ORDER BY seq", (upto,))
-                seg.executemany(_INSERT, rows)
-                seg.execute("COMMIT")
-            finally:
-                seg.close()
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, final)
-            self._db.execute("DELETE FROM journal WHERE seq <= ?", (upto,))
-        except (OSError, sqlite3.Error) as exc:
-            # The records stay in the store (nothing lost); the next snapshot tries again.
-            structlog.get_logger("volta.journal").error(
-                "journal_rotation_failed", journal=str(self.path), error=_describe(exc))
-
     def records(self, after_seq: int = 0) -> Iterator[tuple[int, int, str, str, Any]]:
         """Every journaled record, decoded: ``(seq, ts, direction, type, object)``.
 
@@ -498,8 +595,12 @@ class Journal:
         then what is committed but not yet checkpointed (a live reader sees every committed
         record; uncommitted appends are not records yet). Each seq once, in order.
         """
-        # The store first, then the segments below it: a rotation by the writer between the
-        # two moves records this reader already holds (never one it has not read yet).
+        # The records not in the store yet first (log files, or the ones handed to the store
+        # writer): one the writer stores after this point is in the store when it is read
+        # below, and a log file is deleted only after its records are stored. Then the store,
+        # then the segments below it: a rotation by the writer between the two moves records
+        # this reader already holds (never one it has not read yet).
+        tail = self._read_logs() if self.read_only else self._unstored()
         rows = self._db.execute(
             "SELECT seq, ts, direction, type, payload FROM journal WHERE seq > ? ORDER BY seq",
             (after_seq,)).fetchall()
@@ -522,7 +623,6 @@ class Journal:
             yield from self._decode(old)
             if old:
                 seen = old[-1][0]
-        tail = self._read_log() if self.read_only else list(self._rows)
         after = max(seen, rows[-1][0] if rows else 0)  # (log records already stored: once)
         yield from self._decode(rows + [r for r in tail if r[0] > after])
 
@@ -538,10 +638,16 @@ class Journal:
         row = self._db.execute("SELECT COALESCE(MAX(ts), 0) FROM journal WHERE type = ?",
                                (type_name,)).fetchone()
         best = int(row[0])
-        for _seq, ts, _d, t, _p in self._rows:
+        for _seq, ts, _d, t, _p in self._unstored():
             if t == type_name and ts > best:
                 best = ts
         return best
+
+    def _unstored(self) -> list[tuple[int, int, str, str, bytes]]:
+        """Committed records maybe not in the store yet (those handed to the writer included,
+        stored or not: a batch leaves ``_inflight`` only on this thread), in seq order."""
+        rows = [r for b in self._inflight for r in b.rows]
+        return rows + self._rows if rows else list(self._rows)
 
     @property
     def closed(self) -> bool:
@@ -555,6 +661,8 @@ class Journal:
             if not self.failed and not self.read_only:
                 self.checkpoint()
         finally:
+            if self._writer is not None:
+                self._writer.stop(drain=True)  # (everything handed over is stored first)
             self._release()
 
     def abandon(self) -> None:
@@ -563,6 +671,8 @@ class Journal:
         self._buf.clear()
         self._pending.clear()
         self._rows.clear()
+        if self._writer is not None:
+            self._writer.stop(drain=False)  # (the job running now completes; the rest never runs)
         self._release()
 
     def _release(self) -> None:
@@ -574,3 +684,4 @@ class Journal:
                 os.close(self._wal_fd)
             self._wal_fd = -1
         self._unlock()
+

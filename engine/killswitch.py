@@ -146,7 +146,8 @@ class KillSwitch:
             else:
                 self._journal(0, f"loss limit: {breach} -> reducing", "loss_limit")
         j = k.journal
-        if loss.changed and j is not None and not j.closed:
+        if loss.changed and j is not None and not j.closed and not j.failed:
+            # (a failed journal was reported and halted trading when it failed)
             j.save_state("__risk_loss__", now, loss.dump())
         return breach
 

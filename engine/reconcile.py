@@ -99,6 +99,8 @@ def replay(kernel: Kernel, records: Iterable[tuple[int, int, str, str, Any]],
                 kernel.portfolio.adjust_position(obj.instrument_id, obj.quantity, obj.avg_price)
         elif isinstance(obj, KillSwitchTripped):
             _restore_kill(kernel, obj)
+        elif type_name == "OperatorAction" and isinstance(obj, dict):
+            _replay_operator_action(kernel, obj)
         elif hasattr(obj, "client_order_id") and type_name != "OrderStatusReport":
             order = ob.get(obj.client_order_id)
             try:
@@ -106,11 +108,26 @@ def replay(kernel: Kernel, records: Iterable[tuple[int, int, str, str, Any]],
                     if isinstance(obj, OrderFilled):
                         _apply_orphan_fill(kernel, obj)
                     continue
-                kernel.apply_order_event(order, obj)
+                if kernel.apply_order_event(order, obj) and isinstance(obj, OrderFilled):
+                    # the repeated-execution window counts it, as it did live (same clock time)
+                    kernel.gate.on_fill(order.strategy_id, _ts)
             except KeyError as exc:
                 # An instrument no venue lists any more: reconciliation's positions decide.
                 counts["unreplayable"] = counts.get("unreplayable", 0) + 1
                 log.error("journal_record_not_replayable", type=type_name, error=str(exc))
+
+
+def _replay_operator_action(kernel: Kernel, rec: dict[str, Any]) -> None:
+    """An operator's strategy enable/disable (journaled by engine/operator/actions.py) holds
+    after a restart, like the throttle's own disabling replayed from the fills."""
+    args = rec.get("args") or {}
+    sid = args.get("strategy_id")
+    if not sid:
+        return
+    if rec.get("action") == "enable_strategy":
+        kernel.gate.enable_strategy(sid)
+    elif rec.get("action") == "disable_strategy":
+        kernel.gate.disable_strategy(sid, f"disabled by operator ({args.get('reason', 'operator')})")
 
 
 def _restore_snapshot(kernel: Kernel, journal: Journal) -> int:
@@ -124,6 +141,10 @@ def _restore_snapshot(kernel: Kernel, journal: Journal) -> int:
         log.error("snapshot_position_not_restorable", instrument=iid)
     if snap.kill[0] or snap.kill[2]:
         kernel.killswitch.restore(*snap.kill)
+    if snap.execution is not None:
+        kernel.execution.restore(snap.execution)
+    if snap.throttle is not None:
+        kernel.gate.restore(snap.throttle)
     return snap.seq
 
 

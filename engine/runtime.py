@@ -171,9 +171,11 @@ class Node:
         if k.journal is not None:
             rebuild(k, k.journal)
             k.killswitch.restore_losses()
-        # A venue that does not start is held HALTED and retried (engine/startup.py).
-        self.starter = VenueStarter(lambda src, why: k.trading.hold(src, TradingState.HALTED, why),
-                                    k.trading.release, self._venue_up)
+        # A venue that does not start is halted (that venue only: the others trade) and
+        # retried (engine/startup.py); its hold is ``venue_start:<venue>``.
+        self.starter = VenueStarter(
+            lambda src, why: k.trading.hold_venue(src.partition(":")[2], src, why),
+            lambda src: k.trading.release_venue(src.partition(":")[2], src), self._venue_up)
         up = await self.starter.start_all(list(k.adapters.values()), self.fail_fast)
         for adapter in up:
             self._register_venue(adapter)
@@ -211,7 +213,9 @@ class Node:
             if not k.journal.memory:  # recovery in time independent of history
                 ks = k.killswitch
                 self.snapshotter = Snapshotter(k.journal, k.orders, k.portfolio,
-                                               lambda: ks.durable, k.execution.checkpoint)
+                                               lambda: ks.durable, k.execution.checkpoint,
+                                               execution=k.execution.snapshot,
+                                               throttle=k.gate.snapshot)
                 self.timers.append(self.clock.every(NS_PER_S, self.snapshotter.tick))
         self.started = True
         log.info("node_started", deployment=self.config.deployment.name,

@@ -4,8 +4,8 @@ start does not end the run.
 Theory of operation. ``VenueStarter.start_all`` starts every venue concurrently, each attempt
 bounded by the venue's own ``start_timeout_s``. A venue whose first attempt fails is reported
 in exactly one log line (``venue_unavailable``: the venue, what went wrong in words, when the
-next attempt is) and the risk gate gets a ``venue_start:<name>`` hold, so trading stays HALTED. A
-background task then retries the start with exponential backoff (``backoff_base_s`` doubling up
+next attempt is) and the venue gets a ``venue_start:<name>`` hold, so it stays HALTED (that
+venue only: the others trade). A background task then retries the start with exponential backoff (``backoff_base_s`` doubling up
 to ``backoff_cap_s``); when an attempt succeeds the venue's instruments are registered, the
 venue is reconciled (fills first, like any reconnection) and only then is its hold released.
 With ``fail_fast`` the first failures raise ``VenueStartFailed`` instead (one line per venue),

@@ -60,6 +60,8 @@ def status_line(fields: dict[str, Any]) -> str:
         parts[0] += f" kill {fields['kill_level']}"
     if fields.get("holds"):
         parts[0] += " (" + ", ".join(sorted(fields["holds"])) + ")"
+    if fields.get("venues_halted"):
+        parts[0] += " | " + ", ".join(f"{v} halted" for v in sorted(fields["venues_halted"]))
     parts.append(f"PnL {fields['pnl_usd']:+,.2f} USD")
     parts.append(fields["positions"] if len(fields["positions"]) <= 48 else fields["positions"][:45] + "...")
     parts.append(f"{fields['working']} working, {fields['fills']} fills, {fields['denied']} denied")
@@ -98,6 +100,9 @@ def _risk_fields(kernel: Kernel) -> dict[str, Any]:
     }
     if gate.holds:
         out["holds"] = {k: str(v) for k, v in gate.holds.items()}
+    halted = kernel.trading.halted_venues()
+    if halted:  # venues halted on their own (their streams, their reconciliation)
+        out["venues_halted"] = halted
     if gate.disabled_strategies:
         out["disabled_strategies"] = dict(gate.disabled_strategies)
     loss = kernel.killswitch.loss

@@ -48,6 +48,7 @@ import structlog
 from engine.clock import NS_PER_S, Clock
 from engine.consolidated import ConsolidatedBook
 from engine.execution.latency import ExecutionLatency
+from engine.execution.state import ExecutionState
 from engine.journal import Journal, JournalError
 from engine.model import (
     AmendOrder,
@@ -200,6 +201,10 @@ class ExecutionCore:
         """Request an amend after re-checking the order as it would become."""
         if not order.is_open or order.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_AMEND):
             return Denial(Reason.ORDER_NOT_OPEN, f"order {order.client_order_id} is {order.status}")
+        venue = order.instrument_id.partition(":")[0]
+        halted = self._venue_halt(venue)
+        if halted:  # (a venue's own halt: its streams are down or it is being reconciled)
+            return Denial(Reason.TRADING_HALTED, f"{venue} halted: {halted}")
         new_qty = quantity if quantity is not None else order.quantity
         if new_qty <= order.filled:
             return Denial(Reason.INVALID_QUANTITY,
@@ -558,6 +563,16 @@ class ExecutionCore:
 
     def order(self, client_order_id: str) -> Order | None:
         return self.orders.get(client_order_id)
+
+    # -- snapshots (engine/execution/snapshot.py) -------------------------------------------
+    def snapshot(self) -> ExecutionState:
+        """What a journal replay rebuilds here besides orders: the fill counter, recent fills."""
+        return ExecutionState(fills=self.counters.get("fills", 0), recent_fills=list(self._recent_fills))
+
+    def restore(self, state: ExecutionState) -> None:
+        self.counters["fills"] = state.fills
+        self._recent_fills.clear()
+        self._recent_fills.extend(state.recent_fills)
 
     def recent_fills(self, limit: int = 100, strategy_id: str | None = None) -> list[OrderFilled]:
         """The newest fills applied to our orders (newest last; at most ``RECENT_FILLS`` kept)."""

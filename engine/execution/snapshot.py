@@ -24,19 +24,24 @@ replay).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
 import msgspec
 import structlog
 
+from engine.execution.state import ExecutionState
 from engine.journal import Journal, JournalError
 from engine.orders import OrderBookkeeper, OrderState
 from engine.portfolio import Portfolio, PortfolioState
+from engine.risk.throttle import ThrottleState
 
 log = structlog.get_logger("volta.snapshot")
 
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)
+"""Versions ``load`` accepts (a version-1 snapshot lacks the execution and throttle parts)."""
 KEEP_ENDED = 5_000
 """Ended orders kept (the newest): late venue answers about them are still recognised."""
 KEEP_TRADES = 20_000
@@ -49,22 +54,59 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     seq: int
     ts: int
-    orders: list[OrderState]
     portfolio: PortfolioState
     kill: tuple[int, str, str]
+    execution: ExecutionState | None = None
+    """The execution core's fill counter and recent fills (None in a version-1 snapshot)."""
+    throttle: ThrottleState | None = None
+    """The gate's pacing state (None in a version-1 snapshot)."""
+    orders: list[OrderState]
+    """Last, so that ``encode`` can write it a slice at a time (the field order of the
+    msgpack map; decoding goes by name)."""
 
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(Snapshot)
 
 
+SLICE = 256
+"""Orders encoded per slice by ``encode`` (about a quarter of a millisecond of GIL each)."""
+
+
 def capture(seq: int, ts: int, orders: OrderBookkeeper, portfolio: Portfolio,
             kill: tuple[int, str, str], keep_ended: int = KEEP_ENDED,
-            keep_trades: int = KEEP_TRADES) -> bytes:
-    """Encode the state after record ``seq``."""
-    return _ENCODER.encode(Snapshot(version=VERSION, seq=seq, ts=ts,
-                                    orders=orders.snapshot(keep_ended),
-                                    portfolio=portfolio.snapshot(keep_trades), kill=kill))
+            keep_trades: int = KEEP_TRADES, execution: ExecutionState | None = None,
+            throttle: ThrottleState | None = None) -> Snapshot:
+    """The state after record ``seq``, as immutable data (taken on the event loop, between
+    events: nothing changes while it is read)."""
+    return Snapshot(version=VERSION, seq=seq, ts=ts, orders=orders.snapshot(keep_ended),
+                    portfolio=portfolio.snapshot(keep_trades), kill=kill,
+                    execution=execution, throttle=throttle)
+
+
+def _array_header(n: int) -> bytes:
+    """The msgpack array header for ``n`` items (the smallest form, as msgpack prescribes)."""
+    if n <= 15:
+        return bytes((0x90 | n,))
+    if n <= 0xFFFF:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def encode(snap: Snapshot, pause: Callable[[float], None] = time.sleep) -> bytes:
+    """The msgpack encoding of ``snap`` (byte for byte ``msgspec.msgpack.encode(snap)``),
+    the orders a ``SLICE`` at a time with ``pause(0)`` between slices: in the store
+    writer's thread that releases the GIL, so the event loop waits for a slice at most,
+    never for the whole encoding."""
+    head = _ENCODER.encode(msgspec.structs.replace(snap, orders=[]))
+    assert head[-1] == 0x90  # the empty orders array, last
+    orders = snap.orders
+    parts = [head[:-1], _array_header(len(orders))]
+    for i in range(0, len(orders), SLICE):
+        part = orders[i:i + SLICE]
+        parts.append(_ENCODER.encode(part)[len(_array_header(len(part))):])
+        pause(0)
+    return b"".join(parts)
 
 
 def load(journal: Journal) -> Snapshot | None:
@@ -75,7 +117,7 @@ def load(journal: Journal) -> Snapshot | None:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.error("snapshot_unreadable", journal=str(journal.path), seq=seq, error=str(exc))
             continue
-        if snap.version != VERSION or snap.seq != seq:
+        if snap.version not in READABLE or snap.seq != seq:
             log.error("snapshot_unreadable", journal=str(journal.path), seq=seq,
                       error=f"version {snap.version}, seq {snap.seq}")
             continue
@@ -89,8 +131,12 @@ class Snapshotter:
     def __init__(self, journal: Journal, orders: OrderBookkeeper, portfolio: Portfolio,
                  kill: Callable[[], tuple[int, str, str]], commit: Callable[[], None],
                  every_records: int = EVERY_RECORDS, every_ns: int = EVERY_NS,
-                 keep_ended: int = KEEP_ENDED, keep_trades: int = KEEP_TRADES) -> None:
+                 keep_ended: int = KEEP_ENDED, keep_trades: int = KEEP_TRADES, *,
+                 execution: Callable[[], ExecutionState] | None = None,
+                 throttle: Callable[[], ThrottleState] | None = None) -> None:
         self.journal = journal
+        self.execution = execution  # the execution core's snapshot()
+        self.throttle = throttle  # the risk gate's snapshot()
         self.orders = orders
         self.portfolio = portfolio
         self.kill = kill
@@ -103,7 +149,11 @@ class Snapshotter:
             if not journal.closed else 0
         self.last_ns = 0
         self.taken = 0
-        self.longest_s = 0.0  # the longest snapshot (encode, store, rotate): an event-loop stall
+        self.longest_s = 0.0
+        """The longest time a snapshot held the event loop (the capture and hand-over; without
+        a store writer also the encoding, the store and the rotation)."""
+        self.longest_store_s = 0.0
+        """The longest encode + store + rotation (in the store writer when there is one)."""
 
     def tick(self, now_ns: int) -> None:
         """Timer: a snapshot when enough records or time have passed since the last."""
@@ -115,26 +165,34 @@ class Snapshotter:
             self.take(now_ns)
 
     def take(self, now_ns: int) -> int | None:
-        """Save a snapshot of the state now; its seq, or None (journal closed or failed)."""
+        """Snapshot the state now; its seq, or None (journal closed or failed). On the event
+        loop only the capture (immutable data at the journal's last seq) and the hand-over;
+        the journal's store writer encodes, stores and rotates (``Journal.submit_snapshot``)."""
         j = self.journal
         if j.closed or j.failed or j.memory:
             return None
-        self.commit()  # every record the state reflects is committed and stored first
+        self.commit()  # every record the state reflects is committed (and handed over) first
         if j.failed:
             return None
         seq = j.seq
         if seq == self.last_seq:
             return seq
         t0 = time.perf_counter()
-        payload = capture(seq, now_ns, self.orders, self.portfolio, self.kill(),
-                          self.keep_ended, self.keep_trades)
+        snap = capture(seq, now_ns, self.orders, self.portfolio, self.kill(),
+                       self.keep_ended, self.keep_trades,
+                       self.execution() if self.execution is not None else None,
+                       self.throttle() if self.throttle is not None else None)
         try:
-            j.save_snapshot(now_ns, payload)
+            j.submit_snapshot(seq, now_ns, functools.partial(encode, snap), self._saved)
         except JournalError as exc:
             log.error("snapshot_failed", journal=str(j.path), error=str(exc))
             return None
         self.longest_s = max(self.longest_s, time.perf_counter() - t0)
         self.last_seq, self.last_ns = seq, now_ns
-        self.taken += 1
-        log.info("snapshot_saved", seq=seq, bytes=len(payload), orders=self.orders.open_count())
         return seq
+
+    def _saved(self, seq: int, size: int, seconds: float) -> None:
+        """A snapshot is stored (called by the store writer's thread, or inline without one)."""
+        self.taken += 1
+        self.longest_store_s = max(self.longest_store_s, seconds)
+        log.info("snapshot_saved", seq=seq, bytes=size, store_ms=round(seconds * 1e3, 1))

@@ -1,11 +1,20 @@
-"""Trading state: one owner, derived per venue from each of its streams, published as events.
+"""Trading state: one owner, global holds plus a state per venue, published as events.
 
-Theory of operation: every reason not to trade is a *hold* (a source, a state, a reason): the
-config's base state, the kill switch, reconciliation, loss limits, shutdown, a journal failure,
-and one per venue while any of its streams is down. The holds are kept in the risk gate (which
-reads the effective state on every order); only this owner puts or releases them, and after
-each change it publishes ``TradingStateChanged`` when the effective state moved, so strategies,
-status and the operator hear at once (no polling).
+Theory of operation: every reason not to trade is a *hold* (a source, a state, a reason).
+Two scopes:
+
+* **Global holds** (the config's base state, the kill switch, reconciliation at start, loss
+  limits, shutdown, a journal failure) are kept in the risk
+  gate, which reads the effective state (the worst hold) on every order. After each change
+  this owner publishes ``TradingStateChanged`` when the effective state moved, so
+  strategies, status and the operator hear at once (no polling).
+* **Venue holds** halt one venue only: one per venue while any of its streams is down or
+  its reconciliation is pending, plus any ``hold_venue`` a caller puts (the runtime's for a
+  venue whose start failed and is retried, ``venue_start:<venue>``). They never reach
+  the gate's global state: the execution core asks ``venue_halt(venue)`` before every new
+  order and amend (one dict lookup) and denies ``TRADING_HALTED`` naming the venue, while
+  the other venues keep trading. A venue's change is published as ``VenueTradingChanged``
+  (the venue, halted or not, its streams that are down, why).
 
 A venue's streams are tracked one by one from ``VenueStatusChanged``: ``stream`` names the
 connection (``"market_data"``, ``"private"`` for orders and fills, ``"order_entry"``, or ``""``
@@ -16,11 +25,14 @@ reconnect never resumes trading while the order stream is still down.
 
 | event                                   | venue state                              |
 | --------------------------------------- | ---------------------------------------- |
-| a stream disconnected / reconnecting    | HALTED (hold ``venue:<v>``), stream down |
+| a stream disconnected / reconnecting    | venue HALTED, stream down                |
 | a stream connected, others still down   | still HALTED                             |
 | the last down stream connected          | still HALTED, reconciliation requested   |
-| reconciled, all streams up              | hold released                            |
+| reconciled, all streams up              | venue trades again (no other venue hold) |
 | reconciled, a stream went down again    | still HALTED (waits for the next round)  |
+
+With ``risk.halt_on_disconnect = false`` streams are still tracked (and reconciled) but do
+not halt the venue.
 """
 
 from __future__ import annotations
@@ -70,28 +82,36 @@ class TradingStateOwner:
         self.awaiting_reconcile: set[str] = set()
         self.reconcile_hook: Callable[[str], None] | None = None
         self.halt_on_disconnect = gate.limits.halt_on_disconnect
+        self._venue_holds: dict[str, dict[str, str]] = {}  # venue -> source -> reason
+        self._halted: dict[str, str] = {}  # venue -> why it may not trade (read per order)
 
     # -- queries ----------------------------------------------------------------------------
     @property
     def state(self) -> TradingState:
+        """The global state (the venues' own states: ``venue_halt`` / ``venues``)."""
         return self._gate.state
 
     def holds(self) -> dict[str, str]:
         return dict(self._gate.hold_reasons)
 
     def venue_halt(self, venue: str) -> str:
-        """Why ``venue`` may not trade now ("" when it may)."""
-        if not self.halt_on_disconnect:
-            return ""
-        down = self.down.get(venue)
-        if down:
-            return "; ".join(f"{s if s != WHOLE_VENUE else 'connection'} down: {r}"
-                             for s, r in down.items())
-        if venue in self.awaiting_reconcile:
-            return "waiting for reconciliation"
-        return ""
+        """Why ``venue`` may not trade now ("" when it may); the global state aside."""
+        return self._halted.get(venue, "")
 
-    # -- commands ---------------------------------------------------------------------------
+    def halted_venues(self) -> dict[str, str]:
+        """Venue -> why, for every venue halted on its own now."""
+        return dict(self._halted)
+
+    def venues(self) -> dict[str, dict[str, Any]]:
+        """Every venue this owner has heard of: its state, why, and its streams that are down."""
+        names = set(self.down) | set(self._venue_holds) | set(self._halted) | self.awaiting_reconcile
+        return {v: {"state": str(TradingState.HALTED if v in self._halted else TradingState.ACTIVE),
+                    "reason": self._halted.get(v, ""),
+                    "down": sorted(s if s != WHOLE_VENUE else "connection" for s in self.down.get(v, ())),
+                    "awaiting_reconcile": v in self.awaiting_reconcile}
+                for v in sorted(names)}
+
+    # -- commands: global holds -------------------------------------------------------------
     def hold(self, source: str, state: TradingState, reason: str = "") -> TradingState:
         self._gate.hold(source, state, reason)
         self._changed(reason)
@@ -118,6 +138,47 @@ class TradingStateOwner:
         self._publish(TradingStateChanged(state=state, previous=previous, reason=reason,
                                           holds=dict(self._gate.hold_reasons), ts=self._now()))
 
+    # -- commands: venue holds --------------------------------------------------------------
+    def hold_venue(self, venue: str, source: str, reason: str) -> None:
+        """Halt ``venue`` only (until ``release_venue(venue, source)``)."""
+        self._venue_holds.setdefault(venue, {})[source] = reason or source
+        self._venue_state(venue)
+
+    def release_venue(self, venue: str, source: str) -> None:
+        holds = self._venue_holds.get(venue)
+        if holds is not None and holds.pop(source, None) is not None:
+            if not holds:
+                del self._venue_holds[venue]
+            self._venue_state(venue)
+
+    def _why(self, venue: str) -> str:
+        parts = []
+        if self.halt_on_disconnect:
+            down = self.down.get(venue)
+            if down:
+                parts.append("; ".join(f"{s if s != WHOLE_VENUE else 'connection'} down: {r}"
+                                       for s, r in down.items()))
+            elif venue in self.awaiting_reconcile:
+                parts.append("waiting for reconciliation")
+        parts.extend(self._venue_holds.get(venue, {}).values())
+        return "; ".join(parts)
+
+    def _venue_state(self, venue: str) -> None:
+        """Recompute ``venue``'s state; publish ``VenueTradingChanged`` when it halted or resumed."""
+        why = self._why(venue)
+        was = venue in self._halted
+        if why:
+            self._halted[venue] = why
+        else:
+            self._halted.pop(venue, None)
+        if bool(why) == was:
+            return
+        down = tuple(s if s != WHOLE_VENUE else "connection" for s in self.down.get(venue, ()))
+        reason = why or "all streams up and reconciled"
+        log.warning("venue_trading_state", venue=venue, halted=bool(why), reason=reason)
+        self._publish(VenueTradingChanged(venue=venue, halted=bool(why), down=down, reason=reason,
+                                          ts=self._now()))
+
     # -- venues -----------------------------------------------------------------------------
     def on_venue_status(self, ev: VenueStatusChanged) -> None:
         venue, stream = ev.venue, ev.stream or WHOLE_VENUE
@@ -127,7 +188,7 @@ class TradingStateOwner:
             down[stream] = f"{ev.status}: {ev.reason}" if ev.reason else ev.status
             if first:
                 log.warning("venue_connectivity_lost", venue=venue, stream=stream, reason=ev.reason)
-                self._venue(venue, True)
+            self._venue_state(venue)
         elif ev.status == "connected":
             if stream == WHOLE_VENUE:
                 was = bool(down)
@@ -141,6 +202,7 @@ class TradingStateOwner:
             if was and not down:
                 # every stream is back: reconcile before anything is sent
                 self.awaiting_reconcile.add(venue)
+                self._venue_state(venue)
                 if self.reconcile_hook is not None:
                     self.reconcile_hook(venue)
 
@@ -149,16 +211,4 @@ class TradingStateOwner:
         if self.down.get(venue):
             return
         self.awaiting_reconcile.discard(venue)
-        if f"venue:{venue}" in self._gate.hold_reasons:
-            self._venue(venue, False)
-
-    def _venue(self, venue: str, halted: bool) -> None:
-        down = tuple(self.down.get(venue, ()))
-        reason = self.venue_halt(venue) if halted else "all streams up and reconciled"
-        if self.halt_on_disconnect or not halted:
-            if halted:
-                self.hold(f"venue:{venue}", TradingState.HALTED, f"{venue} {reason}")
-            else:
-                self.release(f"venue:{venue}", f"{venue} reconciled")
-        self._publish(VenueTradingChanged(venue=venue, halted=halted, down=down, reason=reason,
-                                          ts=self._now()))
+        self._venue_state(venue)

@@ -142,6 +142,9 @@ def render_status(s: dict[str, Any]) -> str:
            f"dashboard {st.get('url', '')}"]
     for src, h in st.get("holds", {}).items():
         out.append(f"  hold {src}: {h['state']} ({h['reason']})")
+    for venue, v in st.get("venues", {}).items():
+        if v["state"] != "active":
+            out.append(f"  venue {venue}: {v['state']} ({v['reason']})")
     text = "\n".join(out) + "\n\n"
     text += _table("positions", ["instrument", "qty", "avg", "mark", "unrealized", "ccy"],
                    [[p["instrument_id"], f"{p['qty']:+g}", _num(p["avg_price"]),

@@ -144,6 +144,12 @@ class KernelCollector(Collector):
         for s in TradingState:
             st.add_metric([str(s)], 1.0 if g.state is s else 0.0)
         yield st
+        vh = GaugeMetricFamily("volta_venue_halted", "1 while the venue is halted on its own "
+                               "(a stream down, reconciliation pending)", labels=["venue"])
+        halted = k.trading.halted_venues()
+        for venue in sorted(set(k.adapters) | set(halted)):
+            vh.add_metric([venue], 1.0 if venue in halted else 0.0)
+        yield vh
         # -- strategies -----------------------------------------------------------------------
         cb = SummaryMetricFamily("volta_strategy_callback_seconds", "time in each strategy's callbacks",
                                  labels=["strategy"])

@@ -210,7 +210,8 @@ class Operator:
         whoever changed them (API, ``volta kill``, a signal, loss limits, a venue)."""
         k = self.k
         key = (k.gate.state, k.killswitch.level, tuple(sorted(k.gate.holds)),
-               tuple(sorted(k.gate.disabled_strategies)))
+               tuple(sorted(k.gate.disabled_strategies)),
+               tuple(sorted(k.trading.halted_venues().items())))
         if key != self._last_state:
             self._last_state = key
             self.tape.publish({"type": "state", **views.state_view(k)})

@@ -36,6 +36,8 @@ def state_view(k: Kernel) -> dict[str, Any]:
         "kill_reason": ks.reason,
         "holds": {src: {"state": str(st), "reason": gate.hold_reasons.get(src, "")}
                   for src, st in gate.holds.items()},
+        # each venue's own state (a venue halted by its streams halts no other venue)
+        "venues": k.trading.venues(),
         "disabled_strategies": dict(gate.disabled_strategies),
         "now_ns": k.clock.now_ns(),
         "open_orders": k.orders.open_count(),

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.book import OrderBook
-from engine.model import Instrument, OrderType, SubmitOrder, TradingState
+from engine.model import Instrument, OrderType, Side, SubmitOrder, TradingState
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk.exposure import WorkingExposure
 from engine.risk.limits import Denial, RateLimit, Reason, RiskLimits, UnderlyingLimits
-from engine.risk.throttle import DuplicateFilter, TokenBucket, WindowCounter
+from engine.risk.throttle import DuplicateFilter, ThrottleState, TokenBucket, WindowCounter
 
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 PRIVILEGED_STRATEGY = "killswitch"
@@ -82,6 +82,7 @@ class RiskGate:
         self.global_bucket = self._bucket(limits.global_rate)
         self.venue_buckets: dict[str, TokenBucket] = {
             v: b for v, r in limits.venue_rates.items() if (b := self._bucket(r)) is not None}
+        self._restored_buckets: dict[str, tuple[float, int]] = {}
 
     def _bucket(self, rate: RateLimit | None) -> TokenBucket | None:
         return None if rate is None else TokenBucket(rate.rate, rate.burst, self.now_ns())
@@ -134,7 +135,10 @@ class RiskGate:
     def set_venue_rate(self, venue: str, rate: float, burst: float) -> None:
         """Pace orders to ``venue`` (from the venue's documented limits, via its adapter)."""
         if venue not in self.venue_buckets:
-            self.venue_buckets[venue] = TokenBucket(rate, burst, self.now_ns())
+            bucket = self.venue_buckets[venue] = TokenBucket(rate, burst, self.now_ns())
+            restored = self._restored_buckets.pop(venue, None)
+            if restored is not None:  # (a snapshot restored before the venue registered)
+                bucket.restore(*restored)
 
     # -- strategies -------------------------------------------------------------------------
     def on_fill(self, strategy_id: str, now_ns: int) -> bool:
@@ -161,6 +165,35 @@ class RiskGate:
         if counter is not None:
             counter.clear()
         return self.disabled_strategies.pop(strategy_id, None) is not None
+
+    # -- snapshots (engine/execution/snapshot.py) ---------------------------------------------
+    def snapshot(self) -> ThrottleState:
+        """The pacing state a restart keeps: fill windows and disabled strategies, the
+        duplicate filter, the rate buckets. (Holds are not here: their owners put them back.)"""
+        buckets = {venue: b.snapshot() for venue, b in self.venue_buckets.items()}
+        if self.global_bucket is not None:
+            buckets[""] = self.global_bucket.snapshot()
+        return ThrottleState(
+            fills={sid: t for sid, c in self._fills.items() if (t := c.snapshot())},
+            disabled=dict(self.disabled_strategies),
+            duplicates=[(ts, *key) for ts, key in self._dups.snapshot()],
+            buckets=buckets)
+
+    def restore(self, state: ThrottleState) -> None:
+        """Put back a snapshot's pacing state (buckets only for rates still configured)."""
+        window = int(self.limits.fills_window_s * 1e9)
+        self._fills = {sid: WindowCounter(window) for sid in state.fills}
+        for sid, times in state.fills.items():
+            self._fills[sid].restore(times)
+        self.disabled_strategies = dict(state.disabled)
+        self._dups.restore((ts, (sid, iid, Side(side), price, qty))
+                           for ts, sid, iid, side, price, qty in state.duplicates)
+        for venue, (tokens, last_ns) in state.buckets.items():
+            bucket = self.global_bucket if venue == "" else self.venue_buckets.get(venue)
+            if bucket is not None:
+                bucket.restore(tokens, last_ns)
+            elif venue:
+                self._restored_buckets[venue] = (tokens, last_ns)  # its adapter sets the rate later
 
     # -- the check --------------------------------------------------------------------------
     def check(self, cmd: SubmitOrder) -> Denial | None:

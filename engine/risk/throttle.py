@@ -11,7 +11,9 @@ numbers through the config (``[risk.venue_rates.<venue>]``) or the adapter's
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
+
+import msgspec
 
 
 class TokenBucket:
@@ -47,6 +49,14 @@ class TokenBucket:
         """Return a token taken for an order a later check refused."""
         self.tokens = min(self.burst, self.tokens + cost)
 
+    def snapshot(self) -> tuple[float, int]:
+        """(tokens, last refill time): the bucket goes on refilling from there after a restore."""
+        return self.tokens, self.last_ns
+
+    def restore(self, tokens: float, last_ns: int) -> None:
+        self.tokens = min(self.burst, float(tokens))
+        self.last_ns = last_ns
+
 
 class WindowCounter:
     """How many events happened in the last ``window_ns`` (timestamps kept in a deque)."""
@@ -69,6 +79,13 @@ class WindowCounter:
 
     def clear(self) -> None:
         self._times.clear()
+
+    def snapshot(self) -> list[int]:
+        """The event times still kept (oldest first)."""
+        return list(self._times)
+
+    def restore(self, times: Iterable[int]) -> None:
+        self._times = deque(sorted(times))
 
 
 class DuplicateFilter:
@@ -97,3 +114,28 @@ class DuplicateFilter:
     def remember(self, key: Hashable, now_ns: int) -> None:
         self._last[key] = now_ns
         self._order.append((now_ns, key))
+
+    def snapshot(self) -> list[tuple[int, Hashable]]:
+        """``(time, key)`` of every key remembered and not superseded, oldest first (expired
+        ones included until the next ``seen`` drops them)."""
+        last = self._last
+        return [(ts, key) for ts, key in self._order if last.get(key) == ts]
+
+    def restore(self, entries: Iterable[tuple[int, Hashable]]) -> None:
+        self._last.clear()
+        self._order.clear()
+        for ts, key in sorted(entries, key=lambda e: e[0]):
+            self.remember(key, ts)
+
+
+class ThrottleState(msgspec.Struct, frozen=True, kw_only=True):
+    """The gate's pacing state in a snapshot (``RiskGate.snapshot``); times in engine-clock ns."""
+
+    fills: dict[str, list[int]]
+    """Strategy -> its fill times inside the repeated-execution window."""
+    disabled: dict[str, str]
+    """Strategy -> why it is disabled (until an operator enables it)."""
+    duplicates: list[tuple[int, str, str, str, float | None, float]]
+    """(time, strategy, instrument, side, price, quantity) of orders in the duplicate window."""
+    buckets: dict[str, tuple[float, int]]
+    """Rate buckets: ``""`` the global one, else a venue -> (tokens, last refill time)."""

@@ -94,8 +94,10 @@ async def test_refused_credentials_stay_halted_retry_and_exit_0(tmp_path: Path) 
     retries = [e for e in events if e["event"] == "venue_start_retry_failed"]
     assert len(retries) >= 1  # retried after 1 s, then 2 s: backoff
     statuses = [e for e in events if e["event"] == "status"]
-    assert statuses and all(s["state"] == "halted" for s in statuses)
-    assert all("venue_start:deribit" in s["holds"] for s in statuses)
+    assert statuses and all(s["state"] == "halted" for s in statuses)  # (kill_switch = true)
+    # the venue is halted on its own (a second venue would trade on)
+    assert all(s["venues_halted"]["deribit"] == "deribit unavailable: authentication refused"
+               for s in statuses)
     assert elapsed < 6 + 8.0
 
 
@@ -155,6 +157,7 @@ async def test_venue_that_comes_up_later_is_released(tmp_path: Path) -> None:
     assert "venue_reconciled" in names[:up]  # reconciled before its hold is released
     after = [e for e in events[up:] if e["event"] == "status"]
     assert after and after[0]["state"] == "active" and "holds" not in after[0]  # no hold left
+    assert "venues_halted" not in after[0]  # nor a venue's own
 
 
 async def test_fail_fast_when_the_run_ends_while_connecting(tmp_path: Path) -> None:

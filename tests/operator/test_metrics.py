@@ -49,6 +49,7 @@ async def test_metrics_parse_and_agree_with_the_api(tmp_path: Path, monkeypatch:
         assert m[("volta_trading_state", (("state", "halted"),))] == 1.0
         assert m[("volta_trading_state", (("state", "active"),))] == 0.0
         assert m[("volta_venue_connected", (("venue", "sim"),))] == 1.0
+        assert m[("volta_venue_halted", (("venue", "sim"),))] == 0.0  # (the global kill halts it)
         live = snap["venues"]["sim"]["books"]["live"]
         assert m[("volta_books", (("status", "live"), ("venue", "sim")))] == live
         assert m[("volta_fills_total", ())] >= snap["state"]["fills"] >= 1

@@ -85,12 +85,13 @@ def test_clear_releases_only_the_kill_hold() -> None:
 def test_lost_connectivity_halts_until_reconnected_and_reconciled() -> None:
     k, _ = make()
     k.bus.publish(VenueStatusChanged("fake", "disconnected", "ws closed", 0))
-    assert k.gate.state is TradingState.HALTED
+    assert k.trading.venue_halt("fake")  # the venue's own halt (the global state stays)
     assert reason(k, order()) == Reason.TRADING_HALTED
     k.bus.publish(VenueStatusChanged("fake", "connected", "", 0))
-    assert k.gate.state is TradingState.HALTED and k.reconcile_requests == ["fake"]
+    assert k.trading.venue_halt("fake") and k.reconcile_requests == ["fake"]
+    assert reason(k, order()) == Reason.TRADING_HALTED
     apply_reconciliation(k, VenueReconciliation(venue="fake", open_orders=(), fills=(), positions=(), ts=0))
-    assert k.gate.state is TradingState.ACTIVE
+    assert k.trading.venue_halt("fake") == "" and k.gate.state is TradingState.ACTIVE
 
 
 def test_daily_loss_switches_to_reducing_and_survives_a_restart(tmp_path: Path) -> None:

@@ -42,7 +42,8 @@ def _fill(k: Kernel, cmd: SubmitOrder, qty: float, price: float, fee: float, tra
 
 def _snapshotter(k: Kernel) -> Snapshotter:
     ks = k.killswitch
-    return Snapshotter(k.journal, k.orders, k.portfolio, lambda: ks.durable, k.execution.checkpoint)
+    return Snapshotter(k.journal, k.orders, k.portfolio, lambda: ks.durable, k.execution.checkpoint,
+                       execution=k.execution.snapshot, throttle=k.gate.snapshot)
 
 
 def _history(k: Kernel) -> list[int]:
@@ -62,6 +63,7 @@ def _history(k: Kernel) -> list[int]:
     k.killswitch.trip(1, "lunch")
     k.killswitch.clear()
     first = snaps.take(k.clock.now_ns())
+    assert k.journal.drain(30)  # (stored by the journal's writer thread before the crash)
     # the tail after the first snapshot
     d = order(side=Side.SELL, qty=0.005, price=60_008.0, coid="d")
     e = order(qty=0.01, price=59_980.0, coid="e")
@@ -73,6 +75,7 @@ def _history(k: Kernel) -> list[int]:
     k.killswitch.trip(1, "overnight")  # an operator's: restored
     k.killswitch.trip(2, "disk full", "journal")  # the journal's own: not restored (as a replay)
     second = snaps.take(k.clock.now_ns())
+    assert k.journal.drain(30)
     _fill(k, d, 0.001, 60_008.0, 0.005, "t5", 0.002)  # the tail after the second
     k.journal.commit()
     return [first, second]
@@ -95,7 +98,9 @@ def _state(k: Kernel) -> tuple[Any, ...]:
     return (_orders(k), _positions(k), pf.fills, pf.has_trade(PERP.id, "t3"),
             (k.killswitch.level, k.killswitch.reason, k.killswitch.source),
             k.orders.open_count(), k.orders.working_qty(PERP.id, Side.SELL),
-            k.orders.working_qty(PERP.id, Side.BUY), str(k.gate.state))
+            k.orders.working_qty(PERP.id, Side.BUY), str(k.gate.state),
+            k.counters.get("fills", 0), [f.trade_id for f in k.execution.recent_fills(1_000)],
+            k.gate.snapshot().fills, k.gate.disabled_strategies)
 
 
 def _restart(jp: Path, use_snapshot: bool) -> tuple[Kernel, dict[str, int]]:
