@@ -308,10 +308,8 @@ class ReplayExchange(VenueAdapter):
                 else:  # ``_on_trade`` without the inference, and no list unless we may fill
                     sell = aggr is SELL
                     px = ev.price
-                    if (q.top_bid < px) if sell else (q.top_ask > px):
-                        traded = q.traded_bid if sell else q.traded_ask
-                        traded[px] = traded.get(px, 0.0) + ev.size  # (all ``on_trade`` does)
-                    else:
+                    if not ((q.top_bid < px) if sell else (q.top_ask > px)):
+                        # (else no order of ours at or through the price: nothing to do)
                         fills: list[MakerFill] = []
                         q.on_trade(px, ev.size, sell, fills)
                         if fills:

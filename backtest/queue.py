@@ -109,7 +109,13 @@ class InstrumentQueues:
         o.ahead = o.ahead0 = shown
         o.rest_ns = now
         o.resting = True
-        side.setdefault(o.price, []).append(o)
+        level = side.get(o.price)
+        if level is None:
+            side[o.price] = [o]
+            # a new price of ours: trades there before it count for nobody
+            (self.traded_bid if o.is_buy else self.traded_ask).pop(o.price, None)
+        else:
+            level.append(o)
         self._tops()
 
     def remove(self, o: SimOrder) -> None:
@@ -191,7 +197,8 @@ class InstrumentQueues:
                  fills: list[MakerFill]) -> None:
         """A public trade; client orders on the passive side it reaches fill as makers."""
         own, traded = (self.bids, self.traded_bid) if sell_aggressor else (self.asks, self.traded_ask)
-        traded[price] = traded.get(price, 0.0) + size
+        if price in own:  # (what traded at a price of ours explains part of its next decrease)
+            traded[price] = traded.get(price, 0.0) + size
         if (self.top_bid < price) if sell_aggressor else (self.top_ask > price):
             return  # no order of ours on the passive side at or through the trade's price
         left = size
@@ -244,16 +251,8 @@ class InstrumentQueues:
         for p in hit:
             avail = sum(s for q, s in opposite.items() if (q <= p if is_buy else q >= p))
             orders = own[p]
-            for o in list(orders):
-                x = self._lots(min(avail, o.remaining))
-                if x <= _EPS:
-                    break
-                o.filled += x
-                avail -= x
-                fills.append((o, x, p))
-                if o.remaining <= 0.0:
-                    orders.remove(o)
-                    o.resting = False
+            # (the opposite side at or through the price trades with the orders, not ahead)
+            fill_queue(orders, p, avail, True, fills, self._lots if self.lot > 0.0 else None)
             if not orders:
                 del own[p]
                 self._tops()

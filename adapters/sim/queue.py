@@ -19,8 +19,6 @@ sequence stays contiguous and deltas stay small.
 
 from __future__ import annotations
 
-from typing import Any
-
 from adapters.sim.core import Execution
 from adapters.sim.core import Order as RestingOrder
 from adapters.sim.queue_model import QueueShare, WorstQueue, fill_queue, shrink_queue
@@ -192,22 +190,21 @@ class SimBook:
         (self._tb if order.is_buy else self._ta).add(order.price)
 
     def sweep_crossed(self, fills: list[Fill]) -> None:
-        """Client orders the synthetic market has moved through fill in full at their limit."""
+        """Client orders the synthetic market has moved through fill in full at their limit.
+
+        (In full, unlike the replay exchange's crossing up to the size shown there: the
+        published book holds our orders, so one left resting would show it crossed.)"""
         if self.own_bids and self.asks:
             best = min(self.asks)
             for p in [p for p in self.own_bids if p >= best]:
-                for o in self.own_bids.pop(p):
-                    fills.append((o, o.remaining, p))
-                    o.filled = o.qty
-                    o.resting = False
+                orders = self.own_bids.pop(p)
+                fill_queue(orders, p, sum(o.remaining for o in orders), True, fills)
                 self._tb.add(p)
         if self.own_asks and self.bids:
             best = max(self.bids)
             for p in [p for p in self.own_asks if p <= best]:
-                for o in self.own_asks.pop(p):
-                    fills.append((o, o.remaining, p))
-                    o.filled = o.qty
-                    o.resting = False
+                orders = self.own_asks.pop(p)
+                fill_queue(orders, p, sum(o.remaining for o in orders), True, fills)
                 self._ta.add(p)
 
     # -- executions ------------------------------------------------------------------------

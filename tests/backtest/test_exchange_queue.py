@@ -114,6 +114,22 @@ def test_trades_explain_depth_decreases_so_they_are_not_counted_twice() -> None:
     assert filled_qty(out, "b1") == 0.5
 
 
+def test_trades_before_we_rest_at_a_price_do_not_hide_later_cancels() -> None:
+    """A print at 100.0 while our only bid is at 99.5 explains that moment's decrease, nothing
+    later: after b1 rests at 100.0 (behind 6), 12 join behind and 6 are cancelled, so the
+    proportional model moves b1 up by 6 * 6/18 = 2 (ahead 4); a 4.5 sell then fills 0.5."""
+    ex, clock, out = make_exchange(queue="proportional")
+    ex.on_market(snapshot([(100.0, 10.0), (99.5, 3.0)], [(101.0, 5.0)], T0))
+    ex.submit(order("b0", Side.BUY, 1.0, 99.5, post_only=True))
+    ex.on_market(trade(100.0, 4.0, Side.SELL, T0 + MS))
+    ex.on_market(delta([(100.0, 6.0)], [], 2, T0 + 2 * MS))
+    ex.submit(order("b1", Side.BUY, 1.0, 100.0, post_only=True))
+    ex.on_market(delta([(100.0, 18.0)], [], 3, T0 + 3 * MS))  # 12 join behind b1
+    ex.on_market(delta([(100.0, 12.0)], [], 4, T0 + 4 * MS))  # 6 cancelled, no trade
+    ex.on_market(trade(100.0, 4.5, Side.SELL, T0 + 5 * MS))
+    assert filled_qty(out, "b1") == 0.5 and fills(out, "b0") == []
+
+
 def test_taker_walks_the_book_and_leaves_impact() -> None:
     ex, clock, out = make_exchange()
     ex.on_market(snapshot([(100.0, 5.0)], [(101.0, 1.0), (102.0, 1.0), (103.0, 5.0)], T0))
