@@ -91,12 +91,32 @@ class InstrumentQueues:
     def crosses(self, buy: bool, price: float) -> bool:
         """A limit at ``price`` would trade against the recorded book or our own opposite
         orders (which a real venue's book holds too)."""
+        if price >= self.top_ask if buy else price <= self.top_bid:
+            return True
+        return self._shows(buy, price)
+
+    def _shows(self, is_buy: bool, limit: float) -> bool:
+        """The recorded opposite side has size not consumed by our takers at or better than
+        ``limit`` (what the book looks like to us after our own market impact)."""
         book = self.book
-        if buy:
-            best = book.best_ask_price()
-            return price >= self.top_ask or (best == best and price >= best)
-        best = book.best_bid_price()
-        return price <= self.top_bid or (best == best and price <= best)
+        best = book.best_ask_price() if is_buy else book.best_bid_price()
+        if best != best or (best > limit if is_buy else best < limit):
+            return False
+        consumed = self.consumed_ask if is_buy else self.consumed_bid
+        if not consumed or best not in consumed:
+            return True
+        depth, seen = 16, 0
+        while True:
+            levels = book.depth_asks(depth) if is_buy else book.depth_bids(depth)
+            for p, s in levels[seen:]:
+                if p > limit if is_buy else p < limit:
+                    return False
+                if s - consumed.get(p, 0.0) > _EPS:
+                    return True
+            if len(levels) < depth:
+                return False
+            seen = depth
+            depth *= 4
 
     def touch(self, o: SimOrder) -> None:
         """A size reduction in place: nothing to republish (the recording never shows ours)."""
@@ -248,8 +268,10 @@ class InstrumentQueues:
         if not hit:
             return
         hit.sort(reverse=is_buy)
+        consumed = self.consumed_ask if is_buy else self.consumed_bid  # (our takers had it)
         for p in hit:
-            avail = sum(s for q, s in opposite.items() if (q <= p if is_buy else q >= p))
+            avail = sum(s - consumed.get(q, 0.0) for q, s in opposite.items()
+                        if (q <= p if is_buy else q >= p))
             orders = own[p]
             # (the opposite side at or through the price trades with the orders, not ahead)
             fill_queue(orders, p, avail, True, fills, self._lots if self.lot > 0.0 else None)

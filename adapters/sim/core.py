@@ -90,7 +90,7 @@ class Order:
     @property
     def remaining(self) -> Any:
         r = self.qty - self.filled
-        return r if r > EPS else r * 0
+        return r if r > EPS else r - r  # (0 or +0.0, never -0.0: the market's unit type)
 
 
 Execution = tuple[Any, Any]

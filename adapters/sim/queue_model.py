@@ -142,7 +142,7 @@ def shrink_queue(orders: list[Order], before: Any, now: Any, cancelled: Any, sha
         if o.ahead > now:
             o.ahead = now
         if o.ahead < _EPS:
-            o.ahead = now * 0
+            o.ahead -= o.ahead  # (0 or +0.0: the caller's unit type)
 
 
 def fill_queue(orders: list[Order], price: Any, left: Any, through: bool,

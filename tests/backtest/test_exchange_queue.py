@@ -130,6 +130,23 @@ def test_trades_before_we_rest_at_a_price_do_not_hide_later_cancels() -> None:
     assert filled_qty(out, "b1") == 0.5 and fills(out, "b0") == []
 
 
+def test_liquidity_our_taker_took_is_gone_for_our_maker_orders_too() -> None:
+    """A market buy of 1 takes the whole 1 at 101; a post-only bid at 101 then rests (nothing
+    shown there any more) and is not filled by the 1 it took itself when another level
+    changes; when the recording next shows 2 at 101, the ask meets it: 1 filled at 101."""
+    ex, clock, out = make_exchange()
+    ex.on_market(snapshot([(100.0, 5.0)], [(101.0, 1.0), (102.0, 1.0)], T0))
+    ex.submit(order("m1", Side.BUY, 1.0, None))
+    assert [(f.price, f.quantity) for f in fills(out, "m1")] == [(101.0, 1.0)]
+    ex.submit(order("b1", Side.BUY, 1.0, 101.0, post_only=True))
+    assert not [e for e in out if isinstance(e, OrderRejected)]
+    ex.on_market(delta([(100.0, 6.0)], [], 2, T0 + MS))  # the bids change, not 101
+    assert fills(out, "b1") == []
+    ex.on_market(delta([], [(101.0, 2.0)], 3, T0 + 2 * MS))
+    (f,) = fills(out, "b1")
+    assert (f.price, f.quantity, f.liquidity) == (101.0, 1.0, Liquidity.MAKER)
+
+
 def test_taker_walks_the_book_and_leaves_impact() -> None:
     ex, clock, out = make_exchange()
     ex.on_market(snapshot([(100.0, 5.0)], [(101.0, 1.0), (102.0, 1.0), (103.0, 5.0)], T0))

@@ -12,9 +12,12 @@ removes the level it emptied). Every expected fill below is worked out by hand f
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from adapters.sim.rules import Ended, Reject
 from backtest.exchange import ReplayExchange
@@ -198,3 +201,57 @@ def test_unknown_amend_and_invalid_amends_answer_alike() -> None:
         ("amended", "b1", 60010.0, 1.0),
         ("filled", "b1", Side.BUY, 60010.0, 1.0, 0.0, Liquidity.TAKER,
          round(TAKER * 1.0 * 60010.0, 10))]
+
+
+_PRICES = [59985.0, 59989.5, 59990.0, 59995.0, 60000.0, 60005.0, 60010.0, 60010.5, 60011.0,
+           60015.0]
+_QTYS = [0.001, 0.3, 0.5, 1.0, 1.7, 2.5, 7.0]
+
+
+@st.composite
+def _commands(draw: Any) -> list[tuple[Any, ...]]:
+    """A random sequence of submits (every type and time in force), amends and cancels."""
+    out: list[tuple[Any, ...]] = []
+    for k in range(draw(st.integers(1, 14))):
+        kind = draw(st.sampled_from(["limit", "limit", "limit", "market", "amend", "cancel"]))
+        target = f"c{draw(st.integers(0, max(k - 1, 0)))}"  # an earlier order (maybe done)
+        if kind == "amend":
+            out.append(("amend", target, draw(st.sampled_from([None, *_PRICES])),
+                        draw(st.sampled_from([None, *_QTYS]))))
+        elif kind == "cancel":
+            out.append(("cancel", target))
+        else:
+            tif = draw(st.sampled_from(list(TimeInForce)))
+            out.append((kind, f"c{k}", draw(st.sampled_from(list(Side))), draw(st.sampled_from(_QTYS)),
+                        draw(st.sampled_from(_PRICES)), tif, draw(st.booleans())))
+    return out
+
+
+@settings(max_examples=int(os.environ.get("VOLTA_CORE_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_commands())
+def test_random_command_sequences_answer_alike(cmds: list[tuple[Any, ...]]) -> None:
+    """Whatever the sequence, both simulators answer every command with the same events."""
+    sim = Sim()
+    rep = Replay(sim)
+    perp = sim.perp
+    for c in cmds:
+        cmd: Any
+        if c[0] == "amend":
+            if c[2] is None and c[3] is None:
+                continue
+            cmd = AmendOrder(client_order_id=c[1], strategy_id="s", instrument_id=perp,
+                             price=c[2], quantity=c[3])
+            sim.venue.amend(cmd)
+            rep.ex.amend(cmd)
+        elif c[0] == "cancel":
+            cmd = CancelOrder(client_order_id=c[1], strategy_id="s", instrument_id=perp)
+            sim.venue.cancel(cmd)
+            rep.ex.cancel(cmd)
+        else:
+            _, coid, side, qty, price, tif, post_only = c
+            cmd = _limit(perp, coid, side, qty, price if c[0] == "limit" else None,
+                         time_in_force=tif, post_only=post_only)
+            sim.venue.submit(cmd)
+            rep.ex.submit(cmd)
+        assert _answers(sim.new()) == _answers(rep.new()), cmd
+    assert sorted(sim.venue.open_orders()) == sorted(rep.ex.orders)
