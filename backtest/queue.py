@@ -123,9 +123,13 @@ class InstrumentQueues:
 
     # -- resting orders -------------------------------------------------------------------
     def add(self, o: SimOrder, now: int) -> None:
-        """Rest ``o`` behind everything displayed at its price."""
+        """Rest ``o`` behind everything displayed at its price (less what our own takers took
+        there: that size is gone)."""
         side = self.bids if o.is_buy else self.asks
         shown = (self.book.bids if o.is_buy else self.book.asks).get(o.price, 0.0)
+        consumed = self.consumed_bid if o.is_buy else self.consumed_ask
+        if consumed:
+            shown = max(shown - consumed.get(o.price, 0.0), 0.0)
         o.ahead = o.ahead0 = shown
         o.rest_ns = now
         o.resting = True

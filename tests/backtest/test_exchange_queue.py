@@ -147,6 +147,18 @@ def test_liquidity_our_taker_took_is_gone_for_our_maker_orders_too() -> None:
     assert (f.price, f.quantity, f.liquidity) == (101.0, 1.0, Liquidity.MAKER)
 
 
+def test_an_order_joins_behind_what_is_left_after_our_own_taker() -> None:
+    """We bought 0.4 of the 1.0 at 101, then rest an ask at 101: 0.6 is ahead of it, so a
+    buyer's print of 0.8 there fills 0.2 of ours."""
+    ex, clock, out = make_exchange()
+    ex.on_market(snapshot([(100.0, 5.0)], [(101.0, 1.0), (102.0, 1.0)], T0))
+    ex.submit(order("m1", Side.BUY, 0.4, None))
+    ex.submit(order("a1", Side.SELL, 1.0, 101.0))
+    ex.on_market(trade(101.0, 0.8, Side.BUY, T0 + MS))
+    (f,) = fills(out, "a1")
+    assert (f.price, f.quantity, f.remaining) == (101.0, 0.2, 0.8)
+
+
 def test_taker_walks_the_book_and_leaves_impact() -> None:
     ex, clock, out = make_exchange()
     ex.on_market(snapshot([(100.0, 5.0)], [(101.0, 1.0), (102.0, 1.0), (103.0, 5.0)], T0))
