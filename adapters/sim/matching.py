@@ -50,9 +50,10 @@ class MatchingEngine:
         self.orders: dict[str, Order] = self.core.orders
         self.depleted: set[str] = set()
         """Books whose synthetic liquidity was consumed; the market refills them next tick."""
-        self.submit = self.core.submit
-        self.cancel = self.core.cancel
-        self.amend = self.core.amend
+        # the commands are the core's (bound once: the adapter calls them per command)
+        self.submit: Callable[[SubmitOrder], None] = self.core.submit
+        self.cancel: Callable[[CancelOrder], None] = self.core.cancel
+        self.amend: Callable[[AmendOrder], None] = self.core.amend
 
     # -- the core's Host -----------------------------------------------------------------------
     def now_ns(self) -> int:
