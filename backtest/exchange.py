@@ -6,73 +6,59 @@ of the market (a ``BookKeeper`` fed the same events: the truth at exchange time)
 client's resting orders against it (``backtest.queue``: queue position, trades, cancels, the
 market moving through), and then passes the event on to the engine, at once or after the
 market-data latency (the driver drains ``md_queue`` in time order). Order commands from the
-router arrive after the order-entry latency (a clock timer), are validated with the venue's
-rules (tick, lot, minimum size, post-only, time in force), acknowledged, executed against the
-replayed book (taker fills walk it, leaving market impact) and rested; answers go back after the
-response latency. Each latency channel is seeded and FIFO. With market-data latency the venue
+router arrive after the order-entry latency (a clock timer) and are handled by the matching core
+the simulated venue uses too (``adapters.sim.core.MatchingCore``: the shared rules and reject
+codes, acknowledgement, taking, resting, amend priority, cancel, self-trade prevention); here
+its market is the replayed book with our orders as an overlay (``backtest.queue``: taker fills
+walk the book, leaving market impact), and its answers go back after the response latency.
+Each latency channel is seeded and FIFO. With market-data latency the venue
 keeps its own books; those of instruments without orders of ours are brought up to date only
 when read (an order arriving, ``book``): nothing else looks at them, and applying the same
 events later, in order, gives the same book.
 
 Options and futures: at each listed expiry resting orders expire and open positions settle at
-the delivery price (the venue's time-weighted index average before expiry, ``engine.settlement``):
-futures at that price, coin-premium options (Deribit, OKX) pay the intrinsic value in coin (intrinsic / delivery price),
-USD/USDC-premium options (Bybit, the simulated venue) in USD. Settlements go to ``on_settlement``.
-Fees: ``rate * notional`` (negative = rebate); for options the notional is the underlying's, capped
-at ``option_fee_cap`` of the premium.
+the venue's delivery price (``backtest.settlement``); settlements go to ``on_settlement``.
+Fees: ``rate * notional`` (negative = rebate); for options the notional is the underlying's (the
+replayed index), capped at ``option_fee_cap`` of the premium.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import math
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import structlog
 
-from adapters.sim import rules
+from adapters.sim.core import Ids, MatchingCore
 from adapters.sim.latency import LatencyChannel
 from adapters.sim.queue_model import make_uniform
-from adapters.sim.rules import Ended, Reject
 from backtest.queue import InstrumentQueues, MakerFill, SimOrder
 from backtest.schema import ExchangeParams, InstrumentSpec
+from backtest.settlement import ExpirySettlement
 from engine.book import OrderBook
 from engine.clock import NS_PER_S, Clock
 from engine.integrity import BookKeeper
 from engine.model import (
-    canonical_asset,
     AmendOrder,
     BookDelta,
     BookSnapshot,
     CancelOrder,
     Instrument,
     InstrumentKind,
-    Liquidity,
     MarkPrice,
     OptionSummary,
     OptionType,
-    OrderAccepted,
-    OrderAmended,
-    OrderCancelled,
-    OrderExpired,
     OrderFilled,
-    OrderRejected,
-    OrderType,
     Quote,
     Side,
     SubmitOrder,
-    TimeInForce,
     Trade,
+    canonical_asset,
 )
-from engine.settlement import IndexHistory, settlement_rule
 from engine.venue import Publish, VenueAdapter
-
-log = structlog.get_logger("volta.backtest.exchange")
-_EPS = 1e-12
 
 
 def instrument_from_spec(venue: str, s: InstrumentSpec) -> Instrument:
@@ -122,7 +108,9 @@ class ReplayExchange(VenueAdapter):
         self.params = params if params is not None else ExchangeParams(venue="replay")
         p = self.params
         self.venue = p.venue or "replay"
-        self._insts: dict[str, Instrument] = {}
+        self.core = MatchingCore({}, self, Ids(self.venue, "bo", "bt"), p.option_fee_cap)
+        """The order flow, shared with the simulated venue (this exchange is its ``Host``)."""
+        self._insts: dict[str, Instrument] = self.core.instruments
         for spec in p.instruments:
             inst = instrument_from_spec(self.venue, spec)
             self._insts[inst.id] = self._with_fees(inst)
@@ -132,8 +120,9 @@ class ReplayExchange(VenueAdapter):
         order of ours is on an instrument nothing reads its book, so they are applied (in
         order) only when something does (``book``, ``_queue``). Pointers to the data's events."""
         self.queues: dict[str, InstrumentQueues] = {}
-        self.orders: dict[str, SimOrder] = {}
-        self.positions: dict[str, float] = {}
+        self.orders: dict[str, SimOrder] = self.core.orders
+        self.settlement = ExpirySettlement(self.venue)
+        self.positions: dict[str, float] = self.settlement.positions
         self.md_queue: deque[tuple[int, Any]] = deque()
         seeds = [p.seed * 1_000 + k for k in range(4)]
         self._order_ch = LatencyChannel(p.order_latency, seeds[0])
@@ -145,10 +134,6 @@ class ReplayExchange(VenueAdapter):
         self._md_handlers: dict[str, dict[type, Callable[[Any], None]]] = {}
         # quote and trade handlers held back until the instrument's order queue exists
         self._matching_handlers: dict[str, tuple[Callable[[Any], None], Callable[[Any], None]]] = {}
-        self._void = itertools.count(1)
-        self._tid = itertools.count(1)
-        self._index: dict[str, IndexHistory] = {}
-        self.settlement_rule = settlement_rule(self.venue)
         self._expiry_timers: list[Any] = []
         self._in_flight: dict[int, tuple[int, Callable[[int], None], Any]] = {}
         """Commands and answers on their way (latency timers): key -> (due, callback, timer)."""
@@ -156,8 +141,8 @@ class ReplayExchange(VenueAdapter):
         self.on_settlement: Callable[[OrderFilled, float], None] = lambda fill, price: None
         self.fill_meta: dict[str, tuple[float, float]] = {}
         """trade id -> (queue wait in seconds, size ahead when the order rested); maker fills."""
-        self.stats = {"submits": 0, "rejects": 0, "cancels": 0, "maker_fills": 0,
-                      "taker_fills": 0, "settlements": 0, "resync_requests": 0}
+        self.stats = self.core.stats
+        self.stats.update(settlements=0, resync_requests=0)
 
     # -- set-up ---------------------------------------------------------------------------
     def _with_fees(self, inst: Instrument) -> Instrument:
@@ -291,7 +276,7 @@ class ReplayExchange(VenueAdapter):
         # ``q``: this instrument's order queues once they exist (never replaced), shared by the
         # handlers below; looked up per event only until then
         pending = self._pending
-        maker_fills = self._maker_fills
+        maker_fills = self.core.maker_fills
         pass_quote, pass_trade = out(Quote), out(Trade)
         SELL = Side.SELL  # noqa: N806
 
@@ -307,7 +292,7 @@ class ReplayExchange(VenueAdapter):
                     fills: list[MakerFill] = []
                     q.cross_quote(ev.bid_price, ev.bid_size, ev.ask_price, ev.ask_size, fills)
                     if fills:
-                        maker_fills(fills)
+                        maker_fills(q, fills)
             pass_quote(ev)
 
         def on_trade(ev: Trade) -> None:
@@ -323,14 +308,12 @@ class ReplayExchange(VenueAdapter):
                 else:  # ``_on_trade`` without the inference, and no list unless we may fill
                     sell = aggr is SELL
                     px = ev.price
-                    if (q.top_bid < px) if sell else (q.top_ask > px):
-                        traded = q.traded_bid if sell else q.traded_ask
-                        traded[px] = traded.get(px, 0.0) + ev.size  # (all ``on_trade`` does)
-                    else:
+                    if not ((q.top_bid < px) if sell else (q.top_ask > px)):
+                        # (else no order of ours at or through the price: nothing to do)
                         fills: list[MakerFill] = []
                         q.on_trade(px, ev.size, sell, fills)
                         if fills:
-                            maker_fills(fills)
+                            maker_fills(q, fills)
             pass_trade(ev)
 
         def depth(pass_on: Callable[[Any], None], apply: Callable[[Any], Any]) -> Callable[[Any], None]:
@@ -363,17 +346,17 @@ class ReplayExchange(VenueAdapter):
                 fills: list[MakerFill] = []
                 q.after_depth(old, ev.bids, ev.asks, fills)  # type: ignore[union-attr]
                 if fills:
-                    maker_fills(fills)
+                    maker_fills(q, fills)  # type: ignore[arg-type]
                 if not self.shared:
                     pass_on(ev)
             return on_depth
 
         def index(field: str, cls: type) -> Callable[[Any], None]:
             pass_on = out(cls)
-            obs = self._index_obs
+            obs, insts = self.settlement.observe_instrument, self._insts
 
             def on_index(ev: Any) -> None:
-                obs(iid, getattr(ev, field), ev.ts_recv)
+                obs(insts.get(iid), iid, getattr(ev, field), ev.ts_recv)
                 pass_on(ev)
             return on_index
 
@@ -411,30 +394,16 @@ class ReplayExchange(VenueAdapter):
         fills: list[MakerFill] = []
         q.on_trade(ev.price, ev.size, aggr is Side.SELL, fills)
         if fills:
-            self._maker_fills(fills)
-
-    def _index_obs(self, iid: str, px: float, ts: int) -> None:
-        if not (px == px and px > 0):
-            return
-        inst = self._insts.get(iid)
-        und = inst.asset if inst is not None else canonical_asset(iid.partition(":")[2])
-        hist = self._index.get(und)
-        if hist is None:
-            hist = self._index[und] = IndexHistory()
-        hist.add(ts, px)
+            self.core.maker_fills(q, fills)
 
     def index_price(self, underlying: str) -> float:
         """Latest index (or forward) price seen for ``underlying`` (NaN if none)."""
-        hist = self._index.get(underlying)
-        return hist.latest() if hist is not None else math.nan
+        return self.settlement.index_price(underlying)
 
     def delivery_price(self, underlying: str, expiry_ns: int = 0) -> float:
         """The venue's delivery price: time-weighted index over its settlement window
-        before ``expiry_ns`` (``engine.settlement``)."""
-        hist = self._index.get(underlying)
-        if hist is None:
-            return math.nan
-        return hist.delivery_price(self.settlement_rule, expiry_ns, self.clock.now_ns())
+        before ``expiry_ns`` (``backtest.settlement``)."""
+        return self.settlement.delivery_price(underlying, expiry_ns, self.clock.now_ns())
 
     # -- commands (arrive after the order-entry latency) --------------------------------------
     def _later(self, due: int, run: Callable[[], None]) -> None:
@@ -455,39 +424,18 @@ class ReplayExchange(VenueAdapter):
             self._later(self._order_ch.due(self.clock.now_ns()), lambda: handler(cmd))
 
     def submit(self, cmd: SubmitOrder) -> None:
-        self._send(self._on_submit, cmd)
+        self._send(self.core.submit, cmd)
 
     def cancel(self, cmd: CancelOrder) -> None:
-        self._send(self._on_cancel, cmd)
+        self._send(self.core.cancel, cmd)
 
     def amend(self, cmd: AmendOrder) -> None:
-        self._send(self._on_amend, cmd)
+        self._send(self.core.amend, cmd)
 
     def cancel_all_orders(self) -> None:
         for o in list(self.orders.values()):
-            self._send(self._on_cancel, CancelOrder(client_order_id=o.client_order_id,
-                                                   strategy_id="", instrument_id=o.instrument_id))
-
-    def _emit(self, make: Callable[[int, int], Any]) -> None:
-        """Send an order event back: built with (exchange time, arrival time)."""
-        now = self.clock.now_ns()
-        if self._resp_ch.is_zero:
-            self.publish(make(now, now))
-            return
-        due = self._resp_ch.due(now)
-        ev = make(now, due)
-        self._later(due, lambda: self.publish(ev))
-
-    def _reject(self, coid: str, iid: str, reason: str) -> None:
-        self.stats["rejects"] += 1
-        self._emit(lambda t, r: OrderRejected(client_order_id=coid, instrument_id=iid,
-                                              reason=reason, ts_event=t, ts_recv=r))
-
-    def _cancelled(self, o: SimOrder, reason: str) -> None:
-        self.orders.pop(o.client_order_id, None)
-        self._emit(lambda t, r: OrderCancelled(client_order_id=o.client_order_id,
-                                               instrument_id=o.instrument_id, reason=reason,
-                                               ts_event=t, ts_recv=r))
+            self._send(self.core.cancel, CancelOrder(client_order_id=o.client_order_id,
+                                                     strategy_id="", instrument_id=o.instrument_id))
 
     def _queue(self, iid: str) -> InstrumentQueues | None:
         """The order queues of ``iid``; None while the recording has shown no book for it."""
@@ -507,155 +455,50 @@ class ReplayExchange(VenueAdapter):
                 h[Quote], h[Trade] = matching
         return q
 
-    @staticmethod
-    def _validate(inst: Instrument, qty: float | None, price: float | None,
-                  needs_price: bool) -> str | None:
-        problem = rules.check_quantity(inst, qty)
-        if problem is None and needs_price:
-            problem = rules.check_price(inst, price)
-        return problem
+    # -- the matching core's Host (adapters.sim.core) ---------------------------------------
+    def now_ns(self) -> int:
+        return self.clock.now_ns()
 
-    def _on_submit(self, cmd: SubmitOrder) -> None:
-        self.stats["submits"] += 1
-        coid, iid = cmd.client_order_id, cmd.instrument_id
-        inst = self._insts.get(iid)
-        problem = rules.check_instrument(inst)
-        if problem is not None:
-            return self._reject(coid, iid, problem)
-        assert inst is not None
-        if coid in self.orders:
-            return self._reject(coid, iid, Reject.DUPLICATE_CLIENT_ORDER_ID)
-        is_limit = cmd.order_type is OrderType.LIMIT
-        problem = self._validate(inst, cmd.quantity, cmd.price, is_limit)
-        if problem is None and cmd.post_only:
-            problem = rules.check_post_only(cmd.order_type, cmd.time_in_force)
-        if problem is not None:
-            return self._reject(coid, iid, problem)
-        q = self._queue(iid)
-        if q is None or not q.book.is_live:
-            return self._reject(coid, iid, Reject.MARKET_CLOSED)  # no trustworthy book yet
-        book = q.book
-        buy = cmd.side is Side.BUY
-        limit = cmd.price if is_limit else None
-        if cmd.post_only and rules.would_cross(
-                buy, limit, book.best_ask_price() if buy else book.best_bid_price()):  # type: ignore[arg-type]
-            return self._reject(coid, iid, Reject.POST_ONLY_WOULD_CROSS)
-        o = SimOrder(coid, f"{self.venue}-bo{next(self._void)}", iid, cmd.side,
-                     limit if limit is not None else 0.0, cmd.quantity, cmd.post_only,
-                     cmd.time_in_force)
-        self.orders[coid] = o
-        self._emit(lambda t, r: OrderAccepted(client_order_id=coid, venue_order_id=o.venue_order_id,
-                                              instrument_id=iid, ts_event=t, ts_recv=r))
-        if cmd.time_in_force is TimeInForce.FOK and q.available(buy, limit) < o.qty - _EPS:
-            return self._cancelled(o, Ended.FOK_UNFILLED)
-        self._take(q, o, inst, limit)
-        if o.remaining > 0:
-            if not is_limit or cmd.time_in_force is not TimeInForce.GTC:
-                self._cancelled(o, Ended.IOC_UNFILLED)
-            else:
-                q.add(o, self.clock.now_ns())
+    def market(self, instrument_id: str) -> InstrumentQueues | None:
+        """The instrument's order queues over the venue's book (brought up to date)."""
+        return self._queue(instrument_id)
 
-    def _take(self, q: InstrumentQueues, o: SimOrder, inst: Instrument, limit: float | None) -> None:
-        for px, x in q.take(o.is_buy, o.remaining, limit):
-            o.filled += x
-            self._fill(o, inst, x, px, False)
+    def underlying(self, inst: Instrument) -> float:
+        return self.index_price(inst.asset)
 
-    def _on_cancel(self, cmd: CancelOrder) -> None:
-        self.stats["cancels"] += 1
-        o = self.orders.get(cmd.client_order_id)
-        if o is None or o.instrument_id != cmd.instrument_id:
-            return self._reject(cmd.client_order_id, cmd.instrument_id, Reject.UNKNOWN_ORDER)
-        self.queues[o.instrument_id].remove(o)
-        self._cancelled(o, Ended.CANCELLED)
+    def send(self, make: Callable[[int, int], Any]) -> None:
+        """Send an order event back: built with (exchange time, arrival time)."""
+        now = self.clock.now_ns()
+        if self._resp_ch.is_zero:
+            self.publish(make(now, now))
+            return
+        due = self._resp_ch.due(now)
+        ev = make(now, due)
+        self._later(due, lambda: self.publish(ev))
 
-    def _on_amend(self, cmd: AmendOrder) -> None:
-        coid, iid = cmd.client_order_id, cmd.instrument_id
-        o = self.orders.get(coid)
-        if o is None or o.instrument_id != iid:
-            return self._reject(coid, iid, Reject.UNKNOWN_ORDER)
-        inst = self._insts[iid]
-        qty = o.qty if cmd.quantity is None else cmd.quantity
-        price = o.price if cmd.price is None else cmd.price
-        problem = self._validate(inst, qty, price, True)
-        if problem is not None:
-            return self._reject(coid, iid, problem)
-        if qty <= o.filled + _EPS:
-            return self._reject(coid, iid, Reject.QUANTITY_BELOW_FILLED)
-        q = self._queue(iid)  # (exists: the order is ours; brings its book up to date)
-        assert q is not None
-        if price == o.price and qty <= o.qty:
-            o.qty = qty  # a pure size reduction keeps the queue position
-        else:
-            best = q.book.best_ask_price() if o.is_buy else q.book.best_bid_price()
-            if o.post_only and rules.would_cross(o.is_buy, price, best):  # type: ignore[arg-type]
-                return self._reject(coid, iid, Reject.POST_ONLY_WOULD_CROSS)
-            q.remove(o)
-            o.price, o.qty = price, qty
-        self._emit(lambda t, r: OrderAmended(client_order_id=coid, instrument_id=iid, price=price,
-                                             quantity=qty, ts_event=t, ts_recv=r))
-        if not o.resting:
-            self._take(q, o, inst, o.price)
-            if o.remaining > 0:
-                q.add(o, self.clock.now_ns())
+    def filled(self, order: SimOrder, qty: float, price: float, maker: bool, trade_id: str) -> None:
+        """Positions for settlement; queue wait and size ahead of maker fills for the report."""
+        self.settlement.on_fill(order.instrument_id, order.side.sign * qty)
+        if maker:
+            self.fill_meta[trade_id] = ((self.clock.now_ns() - order.rest_ns) / NS_PER_S,
+                                        order.ahead0)
 
-    # -- fills ----------------------------------------------------------------------------
+    def taken(self, market: InstrumentQueues, order: SimOrder,
+              execs: list[tuple[Any, Any, str]]) -> None:
+        pass  # (the recording shows the market's trades; the impact stays in ``consumed``)
+
+    def done(self, market: InstrumentQueues) -> None:
+        pass  # (the recording never shows our orders: nothing to publish)
+
     def fee(self, inst: Instrument, price: float, qty: float, maker: bool) -> float:
         """Fee in the settlement currency (negative = rebate; ``rules.fee``)."""
-        und = self.index_price(inst.asset) if inst.is_option else math.nan
-        return rules.fee(inst, price, qty, maker, und, self.params.option_fee_cap)
-
-    def _fill(self, o: SimOrder, inst: Instrument, qty: float, price: float, maker: bool) -> None:
-        qty = round(qty, 12)
-        tid = f"{self.venue}-bt{next(self._tid)}"
-        remaining = round(o.remaining, 12)
-        fee = self.fee(inst, price, qty, maker)
-        self.positions[o.instrument_id] = self.positions.get(o.instrument_id, 0.0) + o.side.sign * qty
-        if maker:
-            self.stats["maker_fills"] += 1
-            self.fill_meta[tid] = ((self.clock.now_ns() - o.rest_ns) / NS_PER_S, o.ahead0)
-        else:
-            self.stats["taker_fills"] += 1
-        if remaining <= 0:
-            self.orders.pop(o.client_order_id, None)
-        self._emit(lambda t, r: OrderFilled(
-            client_order_id=o.client_order_id, venue_order_id=o.venue_order_id,
-            instrument_id=o.instrument_id, trade_id=tid, side=o.side, price=price, quantity=qty,
-            remaining=remaining, liquidity=Liquidity.MAKER if maker else Liquidity.TAKER, fee=fee,
-            fee_currency=inst.settle, ts_event=t, ts_recv=r))
-
-    def _maker_fills(self, fills: list[MakerFill]) -> None:
-        for o, x, px in fills:
-            self._fill(o, self._insts[o.instrument_id], x, px, True)
+        return self.core.fee(inst, price, qty, maker)
 
     # -- expiry and settlement ------------------------------------------------------------
     def _expire(self, iid: str, now: int) -> None:
-        inst = self._insts[iid]
-        self._insts[iid] = msgspec.structs.replace(inst, active=False)
-        q = self.queues.get(iid)
-        for o in [o for o in self.orders.values() if o.instrument_id == iid]:
-            if q is not None:
-                q.remove(o)
-            self.orders.pop(o.client_order_id, None)
-            self._emit(lambda t, r, o=o: OrderExpired(client_order_id=o.client_order_id,
-                                                      instrument_id=iid, ts_event=t, ts_recv=r))
-        pos = self.positions.get(iid, 0.0)
-        if abs(pos) <= _EPS:
-            return
-        und = inst.asset
-        s = self.delivery_price(und, inst.expiry_ns)
-        if not s == s:
-            log.error("settlement_without_index", instrument=iid, position=pos)
-            return
-        if inst.kind is InstrumentKind.FUTURE:
-            price = s  # a future delivers at the delivery price (inverse: coin PnL follows)
-        else:
-            intrinsic = max(s - inst.strike, 0.0) if inst.is_call else max(inst.strike - s, 0.0)
-            price = intrinsic / s if inst.premium_in_coin else intrinsic
-        self.positions[iid] = 0.0
-        self.stats["settlements"] += 1
-        fill = OrderFilled(client_order_id="", venue_order_id="", instrument_id=iid,
-                           trade_id=f"{self.venue}-settle-{inst.symbol}",
-                           side=Side.SELL if pos > 0 else Side.BUY, price=price,
-                           quantity=round(abs(pos), 12), remaining=0.0, liquidity=Liquidity.TAKER,
-                           fee=0.0, fee_currency=inst.settle, ts_event=now, ts_recv=now)
-        self.on_settlement(fill, s)
+        """Expiry: working orders end ``OrderExpired`` (the core), the position settles."""
+        self.core.expire(iid)
+        settled = self.settlement.settle(self._insts[iid], now)
+        if settled is not None:
+            self.stats["settlements"] += 1
+            self.on_settlement(*settled)

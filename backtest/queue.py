@@ -15,7 +15,8 @@ front of it at its price. It joins behind everything displayed at that price. Th
 
 All client fills here are maker fills at the order's limit price. Taker executions walk the
 replayed book and leave a ``consumed`` overlay per level (market impact) that lasts until the
-recording next updates that level.
+recording next updates that level. ``InstrumentQueues`` is the matching core's ``Market`` port
+(``adapters.sim.core``) for a recorded book: the order flow itself is the core's.
 """
 
 from __future__ import annotations
@@ -23,41 +24,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from adapters.sim.queue_model import QueueModel, make_queue_share
+from adapters.sim.core import EPS as _EPS
+from adapters.sim.core import Execution
+from adapters.sim.core import Order as SimOrder
+from adapters.sim.queue_model import QueueModel, fill_queue, make_queue_share, shrink_queue
 from engine.book import OrderBook
-from engine.model import Side, TimeInForce
 
-_EPS = 1e-12
+__all__ = ["InstrumentQueues", "MakerFill", "SimOrder"]
 _NONE: list = []  # type: ignore[type-arg]  # shared empty result (never mutated)
-
-
-class SimOrder:
-    """One client order at the replay exchange (quantities in contracts)."""
-
-    __slots__ = ("client_order_id", "venue_order_id", "instrument_id", "side", "is_buy", "price",
-                 "qty", "filled", "ahead", "post_only", "tif", "rest_ns", "resting", "ahead0")
-
-    def __init__(self, client_order_id: str, venue_order_id: str, instrument_id: str, side: Side,
-                 price: float, qty: float, post_only: bool, tif: TimeInForce) -> None:
-        self.client_order_id = client_order_id
-        self.venue_order_id = venue_order_id
-        self.instrument_id = instrument_id
-        self.side = side
-        self.is_buy = side is Side.BUY
-        self.price = price
-        self.qty = qty
-        self.filled = 0.0
-        self.ahead = 0.0
-        self.ahead0 = 0.0
-        self.post_only = post_only
-        self.tif = tif
-        self.rest_ns = 0
-        self.resting = False
-
-    @property
-    def remaining(self) -> float:
-        r = self.qty - self.filled
-        return r if r > _EPS else 0.0
 
 
 MakerFill = tuple[SimOrder, float, float]
@@ -92,15 +66,80 @@ class InstrumentQueues:
     def active(self) -> bool:
         return bool(self.bids or self.asks or self.consumed_bid or self.consumed_ask)
 
+    # -- the matching core's Market port (adapters.sim.core) ------------------------------
+    @property
+    def is_open(self) -> bool:
+        """Orders are taken only on a trustworthy (LIVE) book."""
+        return self.book.is_live
+
+    @staticmethod
+    def qty(quantity: float) -> float:
+        return quantity
+
+    @staticmethod
+    def price(price: float) -> float:
+        return price
+
+    @staticmethod
+    def px(price: float) -> float:
+        return price
+
+    @staticmethod
+    def sz(qty: float) -> float:
+        return round(qty, 12)
+
+    def crosses(self, buy: bool, price: float) -> bool:
+        """A limit at ``price`` would trade against the recorded book or our own opposite
+        orders (which a real venue's book holds too)."""
+        if price >= self.top_ask if buy else price <= self.top_bid:
+            return True
+        return self._shows(buy, price)
+
+    def _shows(self, is_buy: bool, limit: float) -> bool:
+        """The recorded opposite side has size not consumed by our takers at or better than
+        ``limit`` (what the book looks like to us after our own market impact)."""
+        book = self.book
+        best = book.best_ask_price() if is_buy else book.best_bid_price()
+        if best != best or (best > limit if is_buy else best < limit):
+            return False
+        consumed = self.consumed_ask if is_buy else self.consumed_bid
+        if not consumed or best not in consumed:
+            return True
+        depth, seen = 16, 0
+        while True:
+            levels = book.depth_asks(depth) if is_buy else book.depth_bids(depth)
+            for p, s in levels[seen:]:
+                if p > limit if is_buy else p < limit:
+                    return False
+                if s - consumed.get(p, 0.0) > _EPS:
+                    return True
+            if len(levels) < depth:
+                return False
+            seen = depth
+            depth *= 4
+
+    def touch(self, o: SimOrder) -> None:
+        """A size reduction in place: nothing to republish (the recording never shows ours)."""
+
     # -- resting orders -------------------------------------------------------------------
     def add(self, o: SimOrder, now: int) -> None:
-        """Rest ``o`` behind everything displayed at its price."""
+        """Rest ``o`` behind everything displayed at its price (less what our own takers took
+        there: that size is gone)."""
         side = self.bids if o.is_buy else self.asks
         shown = (self.book.bids if o.is_buy else self.book.asks).get(o.price, 0.0)
+        consumed = self.consumed_bid if o.is_buy else self.consumed_ask
+        if consumed:
+            shown = max(shown - consumed.get(o.price, 0.0), 0.0)
         o.ahead = o.ahead0 = shown
         o.rest_ns = now
         o.resting = True
-        side.setdefault(o.price, []).append(o)
+        level = side.get(o.price)
+        if level is None:
+            side[o.price] = [o]
+            # a new price of ours: trades there before it count for nobody
+            (self.traded_bid if o.is_buy else self.traded_ask).pop(o.price, None)
+        else:
+            level.append(o)
         self._tops()
 
     def remove(self, o: SimOrder) -> None:
@@ -176,22 +215,14 @@ class InstrumentQueues:
                 was_traded: float) -> None:
         """A level of ours shrank from ``before`` to ``now`` (``was_traded`` of it by trades)."""
         orders = [o for o in orders if o.resting]  # joined before the update, still there
-        cancelled = (before - now) - was_traded
-        share = self._share
-        if cancelled > _EPS and share.advances:
-            for o in orders:
-                o.ahead -= share(o.ahead, before, cancelled)
-        for o in orders:
-            if o.ahead > now:
-                o.ahead = now
-            if o.ahead < _EPS:
-                o.ahead = 0.0
+        shrink_queue(orders, before, now, (before - now) - was_traded, self._share, False)
 
     def on_trade(self, price: float, size: float, sell_aggressor: bool,
                  fills: list[MakerFill]) -> None:
         """A public trade; client orders on the passive side it reaches fill as makers."""
         own, traded = (self.bids, self.traded_bid) if sell_aggressor else (self.asks, self.traded_ask)
-        traded[price] = traded.get(price, 0.0) + size
+        if price in own:  # (what traded at a price of ours explains part of its next decrease)
+            traded[price] = traded.get(price, 0.0) + size
         if (self.top_bid < price) if sell_aggressor else (self.top_ask > price):
             return  # no order of ours on the passive side at or through the trade's price
         left = size
@@ -202,29 +233,9 @@ class InstrumentQueues:
             if (p < price) if sell_aggressor else (p > price):
                 break  # the trade did not reach this level
             orders = own[p]
-            through = p != price  # the trade printed worse than this level: it was swept
-            eaten = 0.0
-            for o in list(orders):
-                if not through:
-                    gap = o.ahead - eaten
-                    if gap > 0:
-                        x = min(left, gap)
-                        eaten += x
-                        left -= x
-                        if left <= _EPS:
-                            break
-                x = self._lots(min(left, o.remaining))
-                if x > _EPS:
-                    o.filled += x
-                    left -= x
-                    fills.append((o, x, p))
-                if o.remaining <= 0.0:
-                    orders.remove(o)
-                    o.resting = False
-                if left <= _EPS:
-                    break
-            for o in orders:
-                o.ahead = o.ahead - eaten if o.ahead > eaten else 0.0
+            # through: the trade printed worse than this level, so it was swept
+            left, _ = fill_queue(orders, p, left, p != price, fills,
+                                 self._lots if self.lot > 0.0 else None)
             if not orders:
                 del own[p]
                 self._tops()
@@ -261,25 +272,45 @@ class InstrumentQueues:
         if not hit:
             return
         hit.sort(reverse=is_buy)
+        consumed = self.consumed_ask if is_buy else self.consumed_bid  # (our takers had it)
         for p in hit:
-            avail = sum(s for q, s in opposite.items() if (q <= p if is_buy else q >= p))
+            avail = sum(s - consumed.get(q, 0.0) for q, s in opposite.items()
+                        if (q <= p if is_buy else q >= p))
             orders = own[p]
-            for o in list(orders):
-                x = self._lots(min(avail, o.remaining))
-                if x <= _EPS:
-                    break
-                o.filled += x
-                avail -= x
-                fills.append((o, x, p))
-                if o.remaining <= 0.0:
-                    orders.remove(o)
-                    o.resting = False
+            # (the opposite side at or through the price trades with the orders, not ahead)
+            fill_queue(orders, p, avail, True, fills, self._lots if self.lot > 0.0 else None)
             if not orders:
                 del own[p]
                 self._tops()
 
     # -- taking liquidity -----------------------------------------------------------------
-    def take(self, is_buy: bool, qty: float, limit: float | None) -> list[tuple[float, float]]:
+    def take(self, is_buy: bool, qty: float, limit: float | None
+             ) -> tuple[list[Execution], list[SimOrder]]:
+        """A client taker: the executions against the replayed book up to ``limit`` and our own
+        opposite orders it reached, removed (self-trade prevention, as the simulated venue).
+
+        An own order is reached when it is no further than the last level the taker traded at,
+        or within ``limit`` when the taker was not filled in full (what walking one book that
+        held both the recording and our orders would have met).
+        """
+        execs = self._walk(is_buy, qty, limit)
+        own = self.asks if is_buy else self.bids
+        if not own:
+            return execs, []
+        bound = limit  # (None: any price)
+        if execs and sum(x for _, x in execs) >= qty - _EPS:
+            bound = execs[-1][0]  # filled in full: it went no further than its last level
+        hit = [p for p in own if bound is None or (p <= bound if is_buy else p >= bound)]
+        stp: list[SimOrder] = []
+        for p in sorted(hit, reverse=not is_buy):
+            for o in own.pop(p):
+                o.resting = False
+                stp.append(o)
+        if hit:
+            self._tops()
+        return execs, stp
+
+    def _walk(self, is_buy: bool, qty: float, limit: float | None) -> list[Execution]:
         """Walk the replayed opposite side up to ``limit``; returns (price, qty) per level.
 
         What is taken stays consumed (invisible to later client orders) until the recording

@@ -26,7 +26,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import numpy as np
 from numpy.random import PCG64, Generator, SeedSequence
 
@@ -352,9 +351,7 @@ class SyntheticMarket:
         for j in np.flatnonzero(self.expiry == exp).tolist():
             i = j + 1
             self.active[i] = False
-            iid = self.iids[i]
-            self.engine.instruments[iid] = msgspec.structs.replace(self.insts[i], active=False)
-            self.engine.expire(iid, now)
+            self.engine.expire(self.iids[i], now)  # (delists it: inactive from now on)
 
     # -- test hooks / accessors --------------------------------------------------------------
     def fair_vol(self, strike: float, t: float) -> float:

@@ -19,35 +19,13 @@ sequence stays contiguous and deltas stay small.
 
 from __future__ import annotations
 
-from adapters.sim.queue_model import QueueShare, WorstQueue
-from engine.model import BookDelta, BookSnapshot, Level, Side, TimeInForce
+from adapters.sim.core import Execution
+from adapters.sim.core import Order as RestingOrder
+from adapters.sim.queue_model import QueueShare, WorstQueue, fill_queue, shrink_queue
+from engine.model import BookDelta, BookSnapshot, Level
 
 
-class RestingOrder:
-    """A client order working on the simulated venue (quantities in integer lots)."""
-
-    __slots__ = ("client_order_id", "venue_order_id", "instrument_id", "side", "is_buy", "price",
-                 "qty", "filled", "ahead", "post_only", "tif", "resting")
-
-    def __init__(self, client_order_id: str, venue_order_id: str, instrument_id: str, side: Side,
-                 price: int, qty: int, post_only: bool, tif: TimeInForce) -> None:
-        self.client_order_id = client_order_id
-        self.venue_order_id = venue_order_id
-        self.instrument_id = instrument_id
-        self.side = side
-        self.is_buy = side is Side.BUY
-        self.price = price
-        self.qty = qty
-        self.filled = 0
-        self.ahead = 0
-        self.post_only = post_only
-        self.tif = tif
-        self.resting = False
-
-    @property
-    def remaining(self) -> int:
-        return self.qty - self.filled
-
+__all__ = ["Fill", "RestingOrder", "SimBook"]
 
 Fill = tuple[RestingOrder, int, int]
 """A maker fill of a client order: (order, lots, price in ticks)."""
@@ -91,6 +69,23 @@ class SimBook:
         self._tb: set[int] = set()
         self._ta: set[int] = set()
         self.seq = 0
+
+    # -- the matching core's Market port (adapters.sim.core) ----------------------------------
+    is_open = True
+    """The synthetic market always has a book."""
+
+    def qty(self, quantity: float) -> int:
+        """A validated quantity in lots."""
+        return round(quantity / self.lot)
+
+    def price(self, price: float) -> int:
+        """A validated price in ticks."""
+        return round(price / self.tick)
+
+    def crosses(self, buy: bool, price: int) -> bool:
+        """A limit at ``price`` ticks would trade against the published book."""
+        best = self.best_ask() if buy else self.best_bid()
+        return best is not None and (price >= best if buy else price <= best)
 
     # -- conversions -------------------------------------------------------------------------
     def px(self, ticks: int) -> float:
@@ -148,15 +143,7 @@ class SimBook:
         """Synthetic size at the orders' price went from ``before`` to ``now`` lots without
         trading (cancels, re-quotes): the queue model moves them up by whole lots; the size
         ahead never exceeds what is displayed."""
-        share = self.share
-        if now < before and share.advances:
-            for o in orders:
-                o.ahead -= int(share(float(o.ahead), float(before), float(before - now)))
-        for o in orders:
-            if o.ahead > now:
-                o.ahead = now
-            elif o.ahead < 0:
-                o.ahead = 0
+        shrink_queue(orders, before, now, before - now, self.share, True)
 
     def best_bid(self) -> int | None:
         """Best published bid in ticks (synthetic or client), None if the side is empty."""
@@ -174,8 +161,9 @@ class SimBook:
         return a
 
     # -- client orders ---------------------------------------------------------------------
-    def add(self, order: RestingOrder) -> None:
-        """Rest ``order`` at the back of the queue at its price."""
+    def add(self, order: RestingOrder, now: int = 0) -> None:
+        """Rest ``order`` at the back of the queue at its price (``now``: when it rested)."""
+        order.rest_ns = now
         if order.is_buy:
             order.ahead = self.bids.get(order.price, 0)
             self.own_bids.setdefault(order.price, []).append(order)
@@ -184,6 +172,7 @@ class SimBook:
             order.ahead = self.asks.get(order.price, 0)
             self.own_asks.setdefault(order.price, []).append(order)
             self._ta.add(order.price)
+        order.ahead0 = order.ahead
         order.resting = True
 
     def remove(self, order: RestingOrder) -> None:
@@ -201,22 +190,21 @@ class SimBook:
         (self._tb if order.is_buy else self._ta).add(order.price)
 
     def sweep_crossed(self, fills: list[Fill]) -> None:
-        """Client orders the synthetic market has moved through fill in full at their limit."""
+        """Client orders the synthetic market has moved through fill in full at their limit.
+
+        (In full, unlike the replay exchange's crossing up to the size shown there: the
+        published book holds our orders, so one left resting would show it crossed.)"""
         if self.own_bids and self.asks:
             best = min(self.asks)
             for p in [p for p in self.own_bids if p >= best]:
-                for o in self.own_bids.pop(p):
-                    fills.append((o, o.remaining, p))
-                    o.filled = o.qty
-                    o.resting = False
+                orders = self.own_bids.pop(p)
+                fill_queue(orders, p, sum(o.remaining for o in orders), True, fills)
                 self._tb.add(p)
         if self.own_asks and self.bids:
             best = max(self.bids)
             for p in [p for p in self.own_asks if p <= best]:
-                for o in self.own_asks.pop(p):
-                    fills.append((o, o.remaining, p))
-                    o.filled = o.qty
-                    o.resting = False
+                orders = self.own_asks.pop(p)
+                fill_queue(orders, p, sum(o.remaining for o in orders), True, fills)
                 self._ta.add(p)
 
     # -- executions ------------------------------------------------------------------------
@@ -251,25 +239,8 @@ class SimBook:
         done = 0
         eaten = 0  # synthetic lots consumed at this level
         if orders:
-            for o in list(orders):
-                gap = o.ahead - eaten
-                if gap > 0:
-                    x = min(lots - done, gap)
-                    eaten += x
-                    done += x
-                    if done == lots:
-                        break
-                x = min(lots - done, o.remaining)
-                o.filled += x
-                done += x
-                fills.append((o, x, p))
-                if o.remaining == 0:
-                    orders.remove(o)
-                    o.resting = False
-                if done == lots:
-                    break
-            for o in orders:
-                o.ahead = o.ahead - eaten if o.ahead > eaten else 0
+            left, eaten = fill_queue(orders, p, lots, False, fills)
+            done = lots - left
             if not orders:
                 del own[p]
         s = syn.get(p, 0)
@@ -285,7 +256,7 @@ class SimBook:
         return done
 
     def take(self, buy: bool, lots: int, limit: int | None
-             ) -> tuple[list[tuple[int, int]], list[RestingOrder]]:
+             ) -> tuple[list[Execution], list[RestingOrder]]:
         """A client order taking displayed synthetic liquidity up to ``limit`` (None: any price).
 
         The client's own orders on the other side at prices it reaches are removed and returned

@@ -1,22 +1,29 @@
-"""Queue models shared by the simulated venue and the replay exchange: how much of a displayed
-size that was cancelled stood in front of a resting client order.
+"""Queue position, shared by the simulated venue and the replay exchange: how trades and
+cancels at a price move the client orders resting there.
 
-A resting order tracks ``ahead``, the displayed size in front of it at its price. Trades eat
-``ahead`` first (both simulators do that themselves); when displayed size shrinks without
-trading (cancels by the rest of the market), a ``QueueShare`` decides how much of the cancelled
-size was ahead. Every model keeps ``ahead`` within [0, displayed size] and never lets it grow.
-``QueueModel`` (a config struct: ``queue = { model = "power", exponent = 2.0 }``) names the
-model; ``make_queue_share`` builds it. The random model draws from a seeded source.
+A resting order tracks ``ahead``, the displayed size in front of it at its price. A trade at
+that price eats ``ahead`` first, then the orders in time priority (``fill_queue``, one rule
+for both simulators); when displayed size shrinks without trading (cancels by the rest of the
+market), a ``QueueShare`` decides how much of the cancelled size was ahead
+(``shrink_queue``). Every model keeps ``ahead`` within [0, displayed size] and never lets it
+grow. ``QueueModel`` (a config struct: ``queue = { model = "power", exponent = 2.0 }``) names
+the model; ``make_queue_share`` builds it. The random model draws from a seeded source. The
+functions work in the caller's units: integer lots (``whole``: shares truncate to whole lots)
+on the simulated venue, contracts on the replay exchange.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import msgspec
 import numpy as np
 
+if TYPE_CHECKING:
+    from adapters.sim.core import Order
+
+_EPS = 1e-12  # (adapters.sim.core.EPS: zero for float quantities; integer lots compare exactly)
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 
 
@@ -120,3 +127,59 @@ def make_uniform(seed: int) -> Callable[[], float]:
         return buf.pop()
 
     return draw
+
+
+def shrink_queue(orders: list[Order], before: Any, now: Any, cancelled: Any, share: QueueShare,
+                 whole: bool) -> None:
+    """The displayed size at the orders' price went from ``before`` to ``now`` and ``cancelled``
+    of that was cancels (not trades): the queue model moves each order up (by whole lots when
+    ``whole``), then ``ahead`` is clamped to [0, ``now``]."""
+    if cancelled > _EPS and share.advances:
+        for o in orders:
+            x = share(o.ahead, before, cancelled)
+            o.ahead -= int(x) if whole else x
+    for o in orders:
+        if o.ahead > now:
+            o.ahead = now
+        if o.ahead < _EPS:
+            o.ahead -= o.ahead  # (0 or +0.0: the caller's unit type)
+
+
+def fill_queue(orders: list[Order], price: Any, left: Any, through: bool,
+               fills: list[tuple[Order, Any, Any]],
+               lots: Callable[[Any], Any] | None = None) -> tuple[Any, Any]:
+    """A trade of ``left`` reaches the client ``orders`` resting at ``price`` (time priority).
+
+    At the order's price the size displayed ahead of each order trades first, then the order
+    (a maker fill at ``price``, appended to ``fills``; ``lots`` rounds it down to what can
+    fill); a trade that printed ``through`` the level (at a worse price) swept it, so the orders
+    fill first. Filled orders leave ``orders``; the rest move up by what traded ahead.
+    Returns (what is left of the trade, displayed size it ate ahead of the orders).
+    """
+    eaten = left * 0
+    for o in orders[:]:
+        if not through:
+            gap = o.ahead - eaten
+            if gap > 0:
+                x = left if left < gap else gap
+                eaten += x
+                left -= x
+                if left <= _EPS:
+                    break
+        r = o.remaining
+        x = left if left < r else r
+        if lots is not None:
+            x = lots(x)
+        if x > _EPS:
+            o.filled += x
+            left -= x
+            fills.append((o, x, price))
+        if o.remaining <= 0:
+            orders.remove(o)
+            o.resting = False
+        if left <= _EPS:
+            break
+    if eaten:
+        for o in orders:
+            o.ahead = o.ahead - eaten if o.ahead > eaten else eaten * 0
+    return left, eaten

@@ -114,6 +114,51 @@ def test_trades_explain_depth_decreases_so_they_are_not_counted_twice() -> None:
     assert filled_qty(out, "b1") == 0.5
 
 
+def test_trades_before_we_rest_at_a_price_do_not_hide_later_cancels() -> None:
+    """A print at 100.0 while our only bid is at 99.5 explains that moment's decrease, nothing
+    later: after b1 rests at 100.0 (behind 6), 12 join behind and 6 are cancelled, so the
+    proportional model moves b1 up by 6 * 6/18 = 2 (ahead 4); a 4.5 sell then fills 0.5."""
+    ex, clock, out = make_exchange(queue="proportional")
+    ex.on_market(snapshot([(100.0, 10.0), (99.5, 3.0)], [(101.0, 5.0)], T0))
+    ex.submit(order("b0", Side.BUY, 1.0, 99.5, post_only=True))
+    ex.on_market(trade(100.0, 4.0, Side.SELL, T0 + MS))
+    ex.on_market(delta([(100.0, 6.0)], [], 2, T0 + 2 * MS))
+    ex.submit(order("b1", Side.BUY, 1.0, 100.0, post_only=True))
+    ex.on_market(delta([(100.0, 18.0)], [], 3, T0 + 3 * MS))  # 12 join behind b1
+    ex.on_market(delta([(100.0, 12.0)], [], 4, T0 + 4 * MS))  # 6 cancelled, no trade
+    ex.on_market(trade(100.0, 4.5, Side.SELL, T0 + 5 * MS))
+    assert filled_qty(out, "b1") == 0.5 and fills(out, "b0") == []
+
+
+def test_liquidity_our_taker_took_is_gone_for_our_maker_orders_too() -> None:
+    """A market buy of 1 takes the whole 1 at 101; a post-only bid at 101 then rests (nothing
+    shown there any more) and is not filled by the 1 it took itself when another level
+    changes; when the recording next shows 2 at 101, the ask meets it: 1 filled at 101."""
+    ex, clock, out = make_exchange()
+    ex.on_market(snapshot([(100.0, 5.0)], [(101.0, 1.0), (102.0, 1.0)], T0))
+    ex.submit(order("m1", Side.BUY, 1.0, None))
+    assert [(f.price, f.quantity) for f in fills(out, "m1")] == [(101.0, 1.0)]
+    ex.submit(order("b1", Side.BUY, 1.0, 101.0, post_only=True))
+    assert not [e for e in out if isinstance(e, OrderRejected)]
+    ex.on_market(delta([(100.0, 6.0)], [], 2, T0 + MS))  # the bids change, not 101
+    assert fills(out, "b1") == []
+    ex.on_market(delta([], [(101.0, 2.0)], 3, T0 + 2 * MS))
+    (f,) = fills(out, "b1")
+    assert (f.price, f.quantity, f.liquidity) == (101.0, 1.0, Liquidity.MAKER)
+
+
+def test_an_order_joins_behind_what_is_left_after_our_own_taker() -> None:
+    """We bought 0.4 of the 1.0 at 101, then rest an ask at 101: 0.6 is ahead of it, so a
+    buyer's print of 0.8 there fills 0.2 of ours."""
+    ex, clock, out = make_exchange()
+    ex.on_market(snapshot([(100.0, 5.0)], [(101.0, 1.0), (102.0, 1.0)], T0))
+    ex.submit(order("m1", Side.BUY, 0.4, None))
+    ex.submit(order("a1", Side.SELL, 1.0, 101.0))
+    ex.on_market(trade(101.0, 0.8, Side.BUY, T0 + MS))
+    (f,) = fills(out, "a1")
+    assert (f.price, f.quantity, f.remaining) == (101.0, 0.2, 0.8)
+
+
 def test_taker_walks_the_book_and_leaves_impact() -> None:
     ex, clock, out = make_exchange()
     ex.on_market(snapshot([(100.0, 5.0)], [(101.0, 1.0), (102.0, 1.0), (103.0, 5.0)], T0))

@@ -1,0 +1,66 @@
+"""``backtest.settlement.ExpirySettlement`` on its own: positions, delivery price, settlement
+fills (first-principles figures), and no guessed price without an index."""
+
+from __future__ import annotations
+
+import pytest
+
+from backtest.settlement import ExpirySettlement
+from engine.clock import NS_PER_S
+from engine.model import Instrument, InstrumentKind, Liquidity, OptionType, Side
+
+EXPIRY = 1_800_000_000 * NS_PER_S
+MIN = 60 * NS_PER_S
+
+
+def _inst(kind: InstrumentKind, **kw: object) -> Instrument:
+    base = dict(venue="deribit", symbol="BTC-X", kind=kind, base="BTC", quote="USD",
+                settle="BTC", contract_size=1.0, tick_size=0.0001, lot_size=0.1, min_size=0.1,
+                underlying="BTC", expiry_ns=EXPIRY)
+    base.update(kw)
+    return Instrument(**base)  # type: ignore[arg-type]
+
+
+def _observed(s: ExpirySettlement) -> None:
+    """Index 60,000 from 40 min before expiry, 62,000 from 15 min before: the 30-minute
+    window (Deribit) holds 15 min of each, so the delivery price is 61,000."""
+    s.observe("BTC", 60_000.0, EXPIRY - 40 * MIN)
+    s.observe("BTC", 62_000.0, EXPIRY - 15 * MIN)
+    s.observe("BTC", float("nan"), EXPIRY - 5 * MIN)  # not a price: ignored
+    s.observe("BTC", -1.0, EXPIRY - 4 * MIN)
+
+
+def test_a_short_coin_put_pays_its_intrinsic_value_in_coin() -> None:
+    s = ExpirySettlement("deribit")
+    _observed(s)
+    put = _inst(InstrumentKind.OPTION, symbol="BTC-X-64000-P", strike=64_000.0,
+                option_type=OptionType.PUT, premium_in_coin=True)
+    s.on_fill(put.id, -2.0)
+    s.on_fill(put.id, 0.5)
+    assert s.delivery_price("BTC", EXPIRY, EXPIRY) == pytest.approx(61_000.0, rel=1e-12)
+    fill, delivery = s.settle(put, EXPIRY)  # type: ignore[misc]
+    assert delivery == pytest.approx(61_000.0, rel=1e-12)
+    # short 1.5 puts closed by buying them back at (64,000 - 61,000) / 61,000 BTC each
+    assert (fill.side, fill.quantity, fill.fee, fill.liquidity) == (Side.BUY, 1.5, 0.0, Liquidity.TAKER)
+    assert fill.price == pytest.approx(3_000.0 / 61_000.0, rel=1e-12)
+    assert fill.trade_id == "deribit-settle-BTC-X-64000-P" and s.positions[put.id] == 0.0
+    assert s.settle(put, EXPIRY) is None  # flat now: nothing more to settle
+
+
+def test_a_future_delivers_at_the_delivery_price() -> None:
+    s = ExpirySettlement("deribit")
+    _observed(s)
+    fut = _inst(InstrumentKind.FUTURE, inverse=True, contract_size=10.0)
+    s.on_fill(fut.id, 30.0)
+    fill, _ = s.settle(fut, EXPIRY)  # type: ignore[misc]
+    assert (fill.side, fill.quantity) == (Side.SELL, 30.0)
+    assert fill.price == pytest.approx(61_000.0, rel=1e-12)
+
+
+def test_no_index_seen_means_no_settlement_price_not_a_guess() -> None:
+    s = ExpirySettlement("deribit")
+    fut = _inst(InstrumentKind.FUTURE)
+    s.on_fill(fut.id, 1.0)
+    assert s.settle(fut, EXPIRY) is None
+    assert s.positions[fut.id] == 1.0  # still open: the report shows it unsettled
+    assert s.index_price("BTC") != s.index_price("BTC")  # NaN: unknown
