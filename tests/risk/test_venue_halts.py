@@ -25,7 +25,9 @@ PERP2 = Instrument(venue="other", symbol="BTC-PERP", kind=InstrumentKind.PERPETU
 
 
 class OtherVenue(Venue):
-    venue = "other"
+    def __init__(self) -> None:
+        super().__init__()
+        self.venue = "other"
 
     def instruments(self) -> list[Instrument]:
         return [PERP2]
