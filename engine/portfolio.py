@@ -220,6 +220,10 @@ class Portfolio:
         self._clean: dict[str, tuple[float, float, float, float]] = {}
         self._totals: dict[str, list[float]] = {}  # underlying -> [delta, gamma, vega, theta]
         self._vega_expiry: dict[tuple[str, int], float] = {}
+        # read-only live views of the totals for the risk gate (no copy per order): by
+        # canonical underlying, and vega by (underlying, expiry)
+        self.greek_totals: Mapping[str, list[float]] = MappingProxyType(self._totals)
+        self.expiry_vegas: Mapping[tuple[str, int], float] = MappingProxyType(self._vega_expiry)
         self._und: dict[str, str] = {}
         for i in instruments:
             self.add_instrument(i)

@@ -37,10 +37,14 @@ class TokenBucket:
         return self.tokens
 
     def try_take(self, now_ns: int, cost: float = 1.0) -> bool:
-        self._refill(now_ns)
-        if self.tokens >= cost:
-            self.tokens -= cost
+        tokens = self.tokens
+        if now_ns > self.last_ns:  # (``_refill`` inline: this runs on every order)
+            tokens = min(self.burst, tokens + (now_ns - self.last_ns) * self.rate_per_ns)
+            self.last_ns = now_ns
+        if tokens >= cost:
+            self.tokens = tokens - cost
             return True
+        self.tokens = tokens
         return False
 
     def give_back(self, cost: float = 1.0) -> None:
@@ -91,7 +95,9 @@ class DuplicateFilter:
 
     def seen(self, key: Hashable, now_ns: int) -> int | None:
         """When ``key`` was last remembered within the window, else None."""
-        self._expire(now_ns)
+        order = self._order
+        if order and order[0][0] <= now_ns - self.window_ns:
+            self._expire(now_ns)
         return self._last.get(key)
 
     def remember(self, key: Hashable, now_ns: int) -> None:
