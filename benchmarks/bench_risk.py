@@ -10,6 +10,14 @@ Theory of operation: three measurements, each with a baseline taken in the same 
   ``perf_counter_ns`` (timer overhead subtracted), orders cycle over options and the perp;
   p50/p99 against the 20 µs p99 target. Baseline: summing the Greeks of the 500 positions
   naively once (what every order would cost without the incremental totals).
+* ``gate_with_accounts``: the same decisions with a paper account book (500 positions on the
+  venue, refreshed by a 1 s timer as the runtime runs it), timed the same way, in wall time
+  and in this thread's CPU time (``thread_time_ns``: what a shared, loaded host cannot
+  inflate by descheduling us). Target: p99 <= 20 µs.
+* ``per_check_us``: what each group of checks costs, as the p50 of the full gate minus the
+  p50 of the same gate without that group, each variant on its own kernel with the same
+  orders, interleaved batch by batch in one run (so load drift hits all alike); ``floor`` is
+  the gate with every optional check off (identity, size, price, state, book, caps).
 * ``journal``: ``Journal.write_command`` (insert + commit before send) per order with
   ``synchronous=NORMAL`` and ``FULL``; baseline ``write_event`` (insert, no commit).
 * ``tick_to_order``: the paper deployment (simulated venue + example quoter) on a virtual
@@ -23,6 +31,7 @@ Run: ``python -m benchmarks.bench_risk [OUTPUT.json]`` (default ``benchmarks/res
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import platform
 import statistics
@@ -36,6 +45,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from engine.accounts import AccountBook, AccountSpec
 from engine.clock import NS_PER_S, VirtualClock
 from engine.journal import Journal
 from engine.kernel import Kernel
@@ -87,7 +97,8 @@ def _options(n_expiries: int = 10, n_strikes: int = 25) -> list[Instrument]:
     return out
 
 
-def _gate_kernel() -> tuple[Kernel, list[Instrument], Instrument]:
+def _gate_kernel(**overrides: Any) -> tuple[Kernel, list[Instrument], Instrument]:
+    """The benchmark kernel; ``overrides`` replace fields of its ``RiskLimits``."""
     perp = Instrument(venue="bench", symbol="BTC-PERP", kind=InstrumentKind.PERPETUAL, base="BTC",
                       quote="USD", settle="USD", tick_size=0.5, lot_size=0.001, min_size=0.001)
     opts = _options()
@@ -100,6 +111,7 @@ def _gate_kernel() -> tuple[Kernel, list[Instrument], Instrument]:
                                              max_vega_per_expiry_usd=1e12)},
         global_rate=RateLimit(1e12, 1e12), venue_rates={"bench": RateLimit(1e12, 1e12)},
         max_fills=10**9)
+    limits = dataclasses.replace(limits, **overrides)
     k = Kernel(VirtualClock(1_700_000_000 * NS_PER_S), limits)
     k.add_instruments([perp, *opts])
     k.bus.publish(BookSnapshot(perp.id, ((59_990.0, 5.0),), ((60_010.0, 5.0),), 1, 0, 0))
@@ -171,6 +183,97 @@ def bench_gate(n: int = 30_000) -> dict[str, Any]:
         "target_p99_us": GATE_P99_TARGET_US, "met": p99 <= GATE_P99_TARGET_US,
         "timer_overhead_ns": overhead,
     }
+
+
+def _orders(opts: list[Instrument], perp: Instrument, n: int, tag: str) -> list[SubmitOrder]:
+    cmds = []
+    for i in range(n):
+        inst = perp if i % 4 == 0 else opts[i % len(opts)]
+        price = 60_000.0 + (i % 9) if inst is perp else 1_040.0 + (i % 20)
+        cmds.append(SubmitOrder(client_order_id=f"{tag}{i}", strategy_id="s", instrument_id=inst.id,
+                                side=Side.BUY if i % 2 else Side.SELL, quantity=0.01 * (1 + i % 7),
+                                price=price))
+    return cmds
+
+
+def _with_accounts(k: Kernel) -> None:
+    """A paper account at the benchmark venue, refreshed by a 1 s timer (as the runtime does)."""
+    book = AccountBook(k.portfolio, {"bench": AccountSpec("bench", {"USD": 1e12})}, 10.0, k.clock.now_ns)
+    k.gate.accounts = book
+    k.clock.every(NS_PER_S, lambda _: book.refresh())
+
+
+# (name, RiskLimits overrides, with accounts): each drops one group of checks from "all"
+_VARIANTS: tuple[tuple[str, dict[str, Any], bool], ...] = (
+    ("all", {}, True),
+    ("accounts", {}, False),
+    ("greeks", {"underlyings": {}}, True),
+    ("option_model_collar", {"option_collar_vega_k": None, "option_price_band_pct": 1e9,
+                             "price_band_pct": 1e9}, True),
+    ("duplicate_window", {"duplicate_window_ms": 0.0}, True),
+    ("rate_limits", {"global_rate": None, "venue_rates": {}}, True),
+    ("open_order_caps", {"max_open_orders_per_instrument": None,
+                         "max_open_orders_per_strategy": None}, True),
+    ("floor", {"underlyings": {}, "option_collar_vega_k": None, "option_price_band_pct": 1e9,
+               "price_band_pct": 1e9, "duplicate_window_ms": 0.0, "global_rate": None,
+               "venue_rates": {}, "max_open_orders_per_instrument": None,
+               "max_open_orders_per_strategy": None}, False),
+)
+
+
+def bench_gate_checks(n: int = 12_000, batch: int = 200) -> dict[str, Any]:
+    """``gate_with_accounts`` and ``per_check_us`` (module docstring), from one interleaved run."""
+    runs = []
+    for name, overrides, accounts in _VARIANTS:
+        k, opts, perp = _gate_kernel(**overrides)
+        if accounts:
+            _with_accounts(k)
+        runs.append((name, k, _orders(opts, perp, n, name)))
+    overhead = _timer_overhead()
+    pc, cpu = time.perf_counter_ns, time.thread_time_ns
+    cpu_overhead = statistics.median(-(cpu() - cpu()) for _ in range(2_000))
+    wall: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+    cpus: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+    denied = dict.fromkeys(wall, 0)
+    gc.disable()
+    try:
+        for start in range(0, n, batch):
+            for name, k, cmds in runs:
+                clock = k.clock
+                assert isinstance(clock, VirtualClock)
+                check = k.gate.check
+                t = clock.now_ns()
+                w, c = wall[name], cpus[name]
+                for cmd in cmds[start:start + batch]:
+                    t += 2_000_000  # 2 ms apart: outside the duplicate window
+                    clock.advance_to(t)
+                    t0, c0 = pc(), cpu()
+                    d = check(cmd)
+                    c1, t1 = cpu(), pc()
+                    w.append(max(t1 - t0 - overhead, 0) / 1000.0)
+                    c.append(max(c1 - c0 - cpu_overhead, 0) / 1000.0)
+                    denied[name] += d is not None
+    finally:
+        gc.enable()
+    full, full_cpu = wall["all"], cpus["all"]
+    p99 = _pct(full, 0.99)
+    out: dict[str, Any] = {"gate_with_accounts": {
+        "orders": n, "positions": len(runs[0][1].portfolio.positions()), "denied": denied["all"],
+        "p50_us": round(_pct(full, 0.5), 2), "p99_us": round(p99, 2),
+        "p999_us": round(_pct(full, 0.999), 2), "mean_us": round(statistics.fmean(full), 2),
+        "cpu_p50_us": round(_pct(full_cpu, 0.5), 2), "cpu_p99_us": round(_pct(full_cpu, 0.99), 2),
+        "baseline_no_accounts_p50_us": round(_pct(wall["accounts"], 0.5), 2),
+        "baseline_no_accounts_p99_us": round(_pct(wall["accounts"], 0.99), 2),
+        "target_p99_us": GATE_P99_TARGET_US, "met": p99 <= GATE_P99_TARGET_US,
+        "met_cpu": _pct(full_cpu, 0.99) <= GATE_P99_TARGET_US}}
+    base = _pct(full_cpu, 0.5)
+    out["per_check_us"] = {
+        "clock": "CPU time p50 of the full gate minus that of the gate without the group",
+        "full_gate_p50_us": round(base, 2),
+        "floor_p50_us": round(_pct(cpus["floor"], 0.5), 2),
+        **{name: round(base - _pct(cpus[name], 0.5), 2) for name, _, _ in runs[1:-1]},
+        "denied_per_variant": denied}
+    return out
 
 
 def bench_journal(tmp: Path) -> dict[str, Any]:
@@ -261,6 +364,7 @@ def run(output_path: str | Path | None = DEFAULT_OUTPUT) -> dict[str, Any]:
     _quiet_logs()
     results: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
     results["gate"] = bench_gate()
+    results.update(bench_gate_checks())
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         results["journal"] = bench_journal(tmp)
