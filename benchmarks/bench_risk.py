@@ -137,13 +137,7 @@ def bench_gate(n: int = 30_000) -> dict[str, Any]:
     gate = k.gate
     clock = k.clock
     assert isinstance(clock, VirtualClock)
-    cmds = []
-    for i in range(n):
-        inst = perp if i % 4 == 0 else opts[i % len(opts)]
-        price = 60_000.0 + (i % 9) if inst is perp else 1_040.0 + (i % 20)
-        cmds.append(SubmitOrder(client_order_id=f"b{i}", strategy_id="s", instrument_id=inst.id,
-                                side=Side.BUY if i % 2 else Side.SELL, quantity=0.01 * (1 + i % 7),
-                                price=price))
+    cmds = _orders(opts, perp, n, "b")
     overhead = _timer_overhead()
     pc = time.perf_counter_ns
     lat: list[float] = []
