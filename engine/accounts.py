@@ -15,10 +15,18 @@ denied with ``INSUFFICIENT_MARGIN`` when the account's initial margin after the 
 premium of a bought option) exceeds its equity, and with ``NEAR_MAINTENANCE`` when equity
 would be within ``margin_buffer_pct`` of the maintenance margin after the fill. An order that
 does not raise the margin (a reducing order) always passes. Working orders do not reserve
-margin here (venues differ in how they reserve; a documented simplification). The account's
-totals are cached: refreshed by a 1 s timer (``refresh``), recomputed on the next check after
-a fill, or when older than ``max_age_ns``; a check between refreshes is O(1) (equity may lag
-the marks by up to a second); a recompute is proportional to the positions of that account.
+margin here (venues differ in how they reserve; a documented simplification).
+
+What a check costs: O(1), whatever the number of positions. Each position contributes one
+*part* to the account it is margined in (its PnL and fees when in that currency, its IM and
+MM at its mark), and the account keeps the sums of those parts. A 1 s timer (``refresh``)
+rebuilds every part at the current marks, off the order path; between rebuilds, a fill changes
+only the filled position, so the first check after fills replaces just those parts (the
+portfolio says which through ``filled_since``); anything else that moves positions (a
+reconciliation adjustment, a restore) or a part that is unknown (NaN) rebuilds. Equity may lag
+the marks by up to a second (``max_age_ns``: a check also rebuilds when the timer has not
+run for that long). The margin rule of each instrument is resolved once
+(``engine.margin.MarginModel``), so the check pays only its arithmetic.
 
 Live deployments (the live feed): each venue adapter reads its accounts from the venue's
 private API and publishes ``AccountReported`` (engine.model); ``on_report`` keeps the last
@@ -82,8 +90,8 @@ class AccountState:
 class _Facts:
     """What the account book needs about one instrument, resolved once (see ``_facts``)."""
 
-    __slots__ = ("inst", "iid", "spec", "key", "pool", "pnl_pool", "fee_pool", "asset", "margin",
-                 "is_option", "premium_times_und")
+    __slots__ = ("inst", "iid", "spec", "key", "pool", "pnl_pool", "fee_pool", "own_pnl",
+                 "own_fees", "asset", "margin", "is_option", "premium_times_und")
 
     def __init__(self, inst: Instrument, spec: AccountSpec | None) -> None:
         pos = Position(inst)
@@ -94,6 +102,10 @@ class _Facts:
         self.key = (inst.venue, self.pool)
         self.pnl_pool = collateral(pos.pnl_currency)
         self.fee_pool = collateral(pos.fee_currency)
+        # its PnL and fees count toward the account it is margined in only when they are in
+        # that account's currency (the others belong to no account of the model)
+        self.own_pnl = self.pnl_pool == self.pool
+        self.own_fees = self.fee_pool == self.pool
         self.asset = inst.asset
         self.margin = MarginModel(inst, spec.terms if spec is not None else LinearTerms()).margin
         self.is_option = inst.kind is InstrumentKind.OPTION
@@ -170,13 +182,15 @@ class AccountBook:
     def _part(self, pos: Position, f: _Facts) -> tuple[float, float, float]:
         """(PnL part of equity, IM, MM) one position brings to the account it is margined in."""
         eq = 0.0
-        if f.pnl_pool == f.pool:
+        if f.own_pnl:
             eq += pos.realized + pos.unrealized()
-        if f.fee_pool == f.pool:
+        if f.own_fees:
             eq += pos.funding - pos.fees
-        if pos.qty == 0.0:
+        qty = pos.qty
+        if qty == 0.0:
             return eq, 0.0, 0.0
-        im, mm = f.margin(pos.qty, self._mark(pos), self._und_px.get(f.asset, math.nan))
+        mark = pos.mark if pos.mark == pos.mark else pos.avg_price
+        im, mm = f.margin(qty, mark, self._und_px.get(f.asset, _NAN))
         return eq, im, mm
 
     # -- live feed --------------------------------------------------------------------------
