@@ -250,23 +250,42 @@ class OrderBookkeeper:
             iid, sid = cmd.instrument_id, cmd.strategy_id
             self.open_by_instrument[iid] = self.open_by_instrument.get(iid, 0) + step
             self.open_by_strategy[sid] = self.open_by_strategy.get(sid, 0) + step
+        # The exact (Decimal) change of the working quantity, and its float for the float
+        # views. Converting a Decimal to a float is the costly step (several additions'
+        # worth), so the common moves (an order starts working with nothing filled, or stops
+        # working) take the float the command was written with: exact(q) round-trips to q.
+        q_exact = order.quantity_exact
+        counted = _ZERO
         if now_open:
-            counted = order.quantity_exact - order.filled_exact
-            if counted < 0:
+            filled = order.filled_exact
+            counted = q_exact - filled if filled else q_exact
+            if counted < _ZERO:
                 counted = _ZERO
+        old = order.counted
+        if counted is old or counted == old:
+            return
+        if not old:
+            change = counted
+            fchange = order.quantity if counted is q_exact else float(counted)
+        elif not counted:
+            change = -old
+            fchange = -order.quantity if old is q_exact else -float(old)
         else:
-            counted = _ZERO
-        change = counted - order.counted
-        if change:
-            cmd = order.command
-            key = (cmd.instrument_id, cmd.side)
-            total = self._working_exact.get(key, _ZERO) + change
-            self._working_exact[key] = total
-            self._working[key] = float(total)
-            order.counted = counted
+            change = counted - old
             fchange = float(change)
-            for listener in self.listeners:
-                listener(order, fchange)
+        cmd = order.command
+        key = (cmd.instrument_id, cmd.side)
+        before = self._working_exact.get(key)
+        if before:
+            total = before + change
+            self._working[key] = float(total) if total else 0.0
+        else:
+            total = change
+            self._working[key] = fchange
+        self._working_exact[key] = total
+        order.counted = counted
+        for listener in self.listeners:
+            listener(order, fchange)
 
     def __contains__(self, client_order_id: str) -> bool:
         return client_order_id in self._orders
@@ -329,7 +348,7 @@ class OrderBookkeeper:
             final = exact(remaining) <= 0
         self.transition(order, "fill_final" if final else "fill")
         order.trade_ids.add(trade_id)
-        self._add_fill(order, qty, price, fee)
+        self._add_fill(order, qty, float(quantity), price, fee)
         self._reindex(order, order.status in OPEN)
         return True
 
@@ -342,18 +361,22 @@ class OrderBookkeeper:
         if trade_id in order.trade_ids:
             return False
         order.trade_ids.add(trade_id)
-        self._add_fill(order, exact(quantity), price, fee)
+        self._add_fill(order, exact(quantity), float(quantity), price, fee)
         self.late_fills += 1
         if order.filled_exact >= order.quantity_exact and order.status is not S.FILLED:
             order.status = S.FILLED
         return True
 
-    def _add_fill(self, order: Order, qty: Decimal, price: float, fee: float) -> None:
-        """Filled quantity summed exactly (decimal), never as a float running sum."""
+    def _add_fill(self, order: Order, qty: Decimal, q: float, price: float, fee: float) -> None:
+        """Filled quantity summed exactly (decimal), never as a float running sum; ``q`` is
+        the fill's float (``qty`` is its exact decimal)."""
         before = order.filled
-        order.filled_exact += qty
-        order.filled = float(order.filled_exact)
-        q = float(qty)
+        if order.filled_exact:
+            order.filled_exact += qty
+            order.filled = float(order.filled_exact)
+        else:  # the first fill: its own float (exact() round-trips), no conversion
+            order.filled_exact = qty
+            order.filled = q
         order.avg_fill_price = (order.avg_fill_price * before + price * q) / (before + q)
         order.fees += fee
 
