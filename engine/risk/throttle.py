@@ -85,20 +85,16 @@ class DuplicateFilter:
         self._last: dict[Hashable, int] = {}
         self._order: deque[tuple[int, Hashable]] = deque()
 
-    def _expire(self, now_ns: int) -> None:
-        edge = now_ns - self.window_ns
-        order, last = self._order, self._last
-        while order and order[0][0] <= edge:
-            ts, key = order.popleft()
-            if last.get(key) == ts:
-                del last[key]
-
     def seen(self, key: Hashable, now_ns: int) -> int | None:
         """When ``key`` was last remembered within the window, else None."""
-        order = self._order
-        if order and order[0][0] <= now_ns - self.window_ns:
-            self._expire(now_ns)
-        return self._last.get(key)
+        order, last = self._order, self._last
+        if order:  # forget what left the window (amortized O(1))
+            edge = now_ns - self.window_ns
+            while order and order[0][0] <= edge:
+                ts, old = order.popleft()
+                if last.get(old) == ts:
+                    del last[old]
+        return last.get(key)
 
     def remember(self, key: Hashable, now_ns: int) -> None:
         self._last[key] = now_ns
