@@ -21,9 +21,11 @@ What a check costs: O(1), whatever the number of positions. Each position contri
 *part* to the account it is margined in (its PnL and fees when in that currency, its IM and
 MM at its mark), and the account keeps the sums of those parts. A 1 s timer (``refresh``)
 rebuilds every part at the current marks, off the order path; between rebuilds, a fill changes
-only the filled position, so the first check after fills replaces just those parts (the
-portfolio says which through ``filled_since``); anything else that moves positions (a
-reconciliation adjustment, a restore) or a part that is unknown (NaN) rebuilds. Equity may lag
+only the filled position, so its part alone is replaced as the fill is handled (the gate's
+``on_fill`` calls ``on_fill`` here; a check catches up itself for fills that reached the
+portfolio another way, the portfolio saying which through ``filled_since``); anything else
+that moves positions (a reconciliation adjustment, a restore) or a part that is unknown (NaN)
+rebuilds. Equity may lag
 the marks by up to a second (``max_age_ns``: a check also rebuilds when the timer has not
 run for that long). The margin rule of each instrument is resolved once
 (``engine.margin.MarginModel``), so the check pays only its arithmetic.
@@ -288,6 +290,13 @@ class AccountBook:
             s[2] += mm - old[3]
             parts[iid] = (f.key, eq, im, mm)
         self._fills = p.fills
+
+    def on_fill(self) -> None:
+        """A fill was applied to the portfolio (the gate calls this from the fill's handling):
+        patch the filled position's part now, so that the next order's check only reads."""
+        p = self.portfolio
+        if not self.live and (p.fills != self._fills or p.adjustments != self._adjustments):
+            self._catch_up()
 
     def _paper_figures(self, key: tuple[str, str]) -> tuple[float, float, float]:
         """(equity, IM, MM) of one account as of the last fill, marks at most ``max_age_ns``

@@ -54,6 +54,8 @@ class MarginCheck(Protocol):
 
     def refresh(self) -> None: ...
 
+    def on_fill(self) -> None: ...
+
 
 class RiskGate:
     """Synchronous pre-trade checks over the engine's live state."""
@@ -180,7 +182,12 @@ class RiskGate:
 
     # -- strategies -------------------------------------------------------------------------
     def on_fill(self, strategy_id: str, now_ns: int) -> bool:
-        """Count a fill; True when it just tripped the repeated-execution throttle."""
+        """Count a fill; True when it just tripped the repeated-execution throttle. (The
+        fill is in the portfolio by now: the account book catches up here, so that the next
+        order's margin check only reads.)"""
+        acc = self.accounts
+        if acc is not None:
+            acc.on_fill()
         lim = self.limits.max_fills
         if lim is None or strategy_id in self.disabled_strategies:
             return False
