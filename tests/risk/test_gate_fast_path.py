@@ -172,6 +172,12 @@ def test_account_check_walks_no_positions_after_a_fill() -> None:
     for _ in range(3):
         assert submit(k, USDM, Side.BUY, 0.01, 30_000.0, fill=True) is None
     assert walks == []
+    # the fills were taken in as they were handled: an order's check now only reads
+    asked = []
+    real_since = k.portfolio.filled_since
+    k.portfolio.filled_since = lambda n: asked.append(n) or real_since(n)  # type: ignore[method-assign]
+    assert submit(k, USDM, Side.BUY, 0.01, 30_000.0) is None
+    assert asked == [] and walks == []
     # the sums equal a recount from scratch: 300 x 100 / 20 + 0.03 x 30,000 / 20
     _, im, mm = acc._paper_figures(("binance-usdm", "USD"))
     assert im == pytest.approx(300 * 100.0 / 20.0 + 0.03 * 30_000.0 / 20.0)
