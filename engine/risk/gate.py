@@ -6,7 +6,10 @@ code and the numbers behind it (``None`` means approved). Every check reads O(1)
 open-order counts and working quantities are indexed by the order bookkeeper, Greek totals
 by the portfolio and the working-order exposure, rates by token buckets; nothing sums over
 orders or positions per order. Working orders count toward limits from the moment they are
-approved. Cancels are never checked: reducing risk is always allowed. The gate is not
+approved. What a check needs about an instrument (grids, caps, notional kind, band, bucket,
+Greek limits) is resolved once (``engine.risk.facts``) and dropped when a limit changes; live
+state is read through the owners' read-only views; an approval builds nothing (no ``Denial``,
+no text). Cancels are never checked: reducing risk is always allowed. The gate is not
 bypassable: strategies only ever reach the router, and the router only sends what passed.
 
 The trading state is the most restrictive of several *holds* (the configured start state,
@@ -68,7 +71,6 @@ class RiskGate:
                  marks: dict[str, float] | None = None,
                  last_trades: dict[str, float] | None = None) -> None:
         self._facts: dict[str, InstrumentFacts] = {}
-        self._greek_limits: dict[str, UnderlyingLimits] = {}
         self.limits = limits  # (the setter resolves what the check reads per order)
         self.instruments = instruments
         self.books = books
