@@ -1,6 +1,6 @@
-"""Risk benchmarks: gate decision latency, journal write cost, in-process tick-to-order latency.
+"""Risk benchmarks: gate decision latency (per check, with and without accounts), journal write cost.
 
-Theory of operation: three measurements, each with a baseline taken in the same run.
+Theory of operation: each measurement has a baseline taken in the same run.
 
 * ``gate``: ``RiskGate.check`` on a kernel holding 500 option positions (10 expiries x 25
   strikes x call/put) plus a perpetual, with every check enabled (instrument, lot/tick/min,
@@ -20,17 +20,14 @@ Theory of operation: three measurements, each with a baseline taken in the same 
   the gate with every optional check off (identity, size, price, state, book, caps).
 * ``journal``: ``Journal.write_command`` (insert + commit before send) per order with
   ``synchronous=NORMAL`` and ``FULL``; baseline ``write_event`` (insert, no commit).
-* ``tick_to_order``: the paper deployment (simulated venue + example quoter) on a virtual
-  clock; a harness wraps the venue's publish to stamp each market-data event as it arrives
-  and the router's ``on_sent`` hook to stamp the order leaving; only orders caused directly
-  by a market-data event count. Baseline: the same run with the gate replaced by a no-op.
+* tick-to-order, with the gate timed inside the paper deployment (``gate_in_run``), is
+  ``bench_execution``'s (its harness stamps the adapter's publish and submit).
 
 Run: ``python -m benchmarks.bench_risk [OUTPUT.json]`` (default ``benchmarks/results/risk.json``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import gc
 import platform
@@ -50,7 +47,6 @@ from engine.clock import NS_PER_S, VirtualClock
 from engine.journal import Journal
 from engine.kernel import Kernel
 from engine.model import (
-    BookDelta,
     BookSnapshot,
     Instrument,
     InstrumentKind,
@@ -298,53 +294,6 @@ def bench_journal(tmp: Path) -> dict[str, Any]:
     return out
 
 
-def _tick_to_order(journal: Path, no_gate: bool, seconds: int = 300) -> dict[str, Any]:
-    from engine.config import default_config_path, load_config
-    from engine.runtime import build_node
-
-    cfg = load_config(default_config_path())
-    start = 1_767_225_600 * NS_PER_S
-    clock = VirtualClock(start)
-    node = build_node(cfg, clock, journal)
-    k = node.kernel
-    if no_gate:
-        k.gate.check = lambda cmd: None  # type: ignore[method-assign]
-    pc = time.perf_counter_ns
-    stamp = [0, False]
-    lat: list[float] = []
-    bus = k.bus
-
-    def md_in(_ev: Any) -> None:  # first handler of a market-data event: it has arrived
-        stamp[0], stamp[1] = pc(), True
-
-    def md_done(_ev: Any) -> None:  # last handler: orders after this were not caused by it
-        stamp[1] = False
-
-    for t in (BookDelta, BookSnapshot):
-        bus._handlers.setdefault(t, []).insert(0, md_in)
-        bus.subscribe(t, md_done)
-
-    def on_sent(_cmd: SubmitOrder) -> None:
-        if stamp[1]:
-            lat.append((pc() - stamp[0]) / 1000.0)
-
-    k.router.on_sent = on_sent
-
-    async def drive() -> None:
-        await node.start()
-        t = start
-        for _ in range(seconds * 10):
-            t += NS_PER_S // 10
-            clock.advance_to(t)
-            await asyncio.sleep(0)
-        await node.stop()
-
-    asyncio.run(drive())
-    if not lat:
-        return {"orders": 0}
-    return {"orders": len(lat), "p50_us": round(_pct(lat, 0.5), 1), "p99_us": round(_pct(lat, 0.99), 1)}
-
-
 def _quiet_logs() -> None:
     import logging
 
@@ -362,8 +311,6 @@ def run(output_path: str | Path | None = DEFAULT_OUTPUT) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         results["journal"] = bench_journal(tmp)
-        results["tick_to_order"] = _tick_to_order(tmp / "t1.sqlite", no_gate=False)
-        results["tick_to_order_baseline_no_gate"] = _tick_to_order(tmp / "t2.sqlite", no_gate=True)
     if output_path is not None:
         out = Path(output_path)
         out.parent.mkdir(parents=True, exist_ok=True)
