@@ -72,7 +72,7 @@ class InstrumentFacts:
     __slots__ = ("inst", "iid", "venue", "asset", "is_option", "lot", "tick", "min_size",
                  "max_qty", "max_pos", "open_cap", "notional", "contract_size", "quote_key",
                  "band", "model_collar", "bucket", "greek_checks", "vega_expiry_limit",
-                 "expiry_ns", "expiry_key", "buy_key", "sell_key")
+                 "expiry_ns", "expiry_key", "buy_key", "sell_key", "fixed_greeks")
 
     def __init__(self, inst: Instrument, limits: RiskLimits, greeks: UnderlyingLimits | None,
                  venue_bucket: TokenBucket | None) -> None:
@@ -110,6 +110,10 @@ class InstrumentFacts:
             self.vega_expiry_limit = greeks.max_vega_per_expiry_usd
         self.expiry_ns = inst.expiry_ns
         self.expiry_key = (self.asset, inst.expiry_ns)
+        # Greeks per contract that never change (a linear future or perpetual: its delta is
+        # its contract size; the gate sets it when the portfolio knows the instrument), else
+        # None: read from the portfolio per order
+        self.fixed_greeks: tuple[float, float, float, float] | None = None
         # the working-quantity index keys of each side, built once (no tuple per order)
         self.buy_key: tuple[str, Any] = (iid, Side.BUY)
         self.sell_key: tuple[str, Any] = (iid, Side.SELL)

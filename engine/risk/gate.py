@@ -125,6 +125,9 @@ class RiskGate:
     def _facts_of(self, iid: str, inst: Instrument) -> InstrumentFacts:
         f = self._facts[iid] = InstrumentFacts(inst, self._limits, self._greek_limits.get(inst.asset),
                                                self.venue_buckets.get(inst.venue))
+        known = self.portfolio.instrument(iid)
+        if known is not None and not known.is_option and not known.inverse:
+            f.fixed_greeks = self.portfolio.greeks_per_contract(iid)  # (contract size, 0, 0, 0)
         return f
 
     def _bucket(self, rate: RateLimit | None) -> TokenBucket | None:
@@ -419,7 +422,7 @@ class RiskGate:
         same-signed working order. An order that lowers the absolute Greek always passes (it
         reduces risk)."""
         iid, und = f.iid, f.asset
-        g = self.portfolio.greeks_per_contract(iid)
+        g = f.fixed_greeks or self.portfolio.greeks_per_contract(iid)
         if g is None:
             return Denial(Reason.NO_GREEKS, f"no Greeks yet for {iid}: cannot check {und} limits")
         tot = self._greek_totals.get(und) or _ZEROS
