@@ -118,9 +118,11 @@ class RiskGate:
     def limits(self, limits: RiskLimits) -> None:
         self._limits = limits
         self._facts.clear()
-        self._dups = DuplicateFilter(int(limits.duplicate_window_ms * 1e6))
+        # (read by name: whatever holds the limits is read as the limits, as the SDK reads them)
+        self._dups = DuplicateFilter(int(getattr(limits, "duplicate_window_ms", 0.0) * 1e6))
         # the collar's reference: None for the mid, else "mark" or "last" (from those maps)
-        self._collar_ref = limits.collar_reference if limits.collar_reference in ("mark", "last") else None
+        ref = getattr(limits, "collar_reference", "mid")
+        self._collar_ref = ref if ref in ("mark", "last") else None
 
     def _facts_of(self, iid: str, inst: Instrument) -> InstrumentFacts:
         f = self._facts[iid] = InstrumentFacts(inst, self._limits, self._greek_limits.get(inst.asset),
