@@ -266,10 +266,10 @@ class OrderBookkeeper:
             return
         if not old:
             change = counted
-            fchange = order.quantity if counted is q_exact else float(counted)
+            fchange = float(order.quantity) if counted is q_exact else float(counted)
         elif not counted:
             change = -old
-            fchange = -order.quantity if old is q_exact else -float(old)
+            fchange = -float(order.quantity) if old is q_exact else -float(old)
         else:
             change = counted - old
             fchange = float(change)
