@@ -19,7 +19,17 @@ from engine.accounts import AccountBook, AccountSpec
 from engine.clock import VirtualClock
 from engine.kernel import Kernel
 from engine.margin import LinearTerms, position_margin
-from engine.model import BookSnapshot, Instrument, InstrumentKind, OptionType, OrderStatus, Side, SubmitOrder
+from engine.model import (
+    BookSnapshot,
+    Instrument,
+    InstrumentKind,
+    Liquidity,
+    OptionType,
+    OrderFilled,
+    OrderStatus,
+    Side,
+    SubmitOrder,
+)
 from engine.orders import RESTORE, TRANSITIONS, IllegalTransition, OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk import RateLimit, Reason, RiskLimits, UnderlyingLimits
@@ -185,8 +195,6 @@ def test_account_check_walks_no_positions_after_a_fill() -> None:
 
 
 def test_filled_since_lists_the_newest_fills() -> None:
-    from engine.model import Liquidity, OrderFilled
-
     p = Portfolio([USDM, ETHM])
 
     def fill(iid: str, tid: str) -> bool:
@@ -313,3 +321,33 @@ def test_working_greek_sums_equal_a_recount() -> None:
             elif v < 0:
                 want[2 * i + 1] += v
     assert k.gate.exposure.working("BTC") == pytest.approx(want, abs=1e-12)
+
+
+# -- the read-only views stay live across restores ----------------------------------------------
+def test_views_see_restored_orders_and_positions() -> None:
+    """The gate reads the bookkeeper's and the portfolio's state through live views: after a
+    restore from a snapshot they show the restored orders and positions (a view of a replaced
+    dict would show nothing, and the gate would miss a reused id or a position)."""
+    k, _ = make(max_position_qty=1.0, per_instrument={})
+    a = order(qty=0.4)
+    assert reason(k, a) is None
+    k.portfolio.on_fill(_orphan_fill())  # a position of 0.5
+    orders_state = k.orders.snapshot(keep_ended=10)
+    pf_state = k.portfolio.snapshot(keep_trades=10)
+
+    k2, _ = make(max_position_qty=1.0, per_instrument={})
+    k2.orders.restore(orders_state)
+    k2.portfolio.restore(pf_state)
+    assert a.client_order_id in k2.orders.ids and len(k2.orders.open_ids) == 1
+    assert k2.portfolio.by_instrument[PERP.id].qty == 0.5
+    assert k2.orders.working[(PERP.id, Side.BUY)] == 0.4
+    assert reason(k2, a) == Reason.DUPLICATE_ORDER_ID
+    # 0.5 held + 0.4 working + 0.2 = 1.1 > 1.0: both restored figures count
+    assert reason(k2, order(qty=0.2)) == Reason.MAX_POSITION
+    assert reason(k2, order(qty=0.1)) is None
+
+
+def _orphan_fill() -> OrderFilled:
+    return OrderFilled(client_order_id="x", venue_order_id="v", instrument_id=PERP.id, trade_id="p1",
+                       side=Side.BUY, price=60_000.0, quantity=0.5, remaining=0.0,
+                       liquidity=Liquidity.TAKER, fee=0.0, fee_currency="USD", ts_event=0, ts_recv=0)
