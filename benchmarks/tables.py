@@ -163,7 +163,8 @@ def risk(d: dict[str, Any]) -> list[str]:
         if key in d:
             out.append(f"| {label} | {d[key]['p50_us']:.0f} µs | {d[key]['p99_us']:.0f} µs |")
     if g:
-        out += ["", f"Target gate p99 ≤ {g['target_p99_us']:.0f} µs: {_met(g['met'])}; journal p50 ≤ "
+        with_acc = f" (with accounts: {_met(ga['met'])})" if ga else ""
+        out += ["", f"Target gate p99 ≤ {g['target_p99_us']:.0f} µs: {_met(g['met'])}{with_acc}; journal p50 ≤ "
                 f"{j.get('target_us', 50):.0f} µs: {_met(j.get('met'))}."]
     return out
 
