@@ -1,6 +1,6 @@
-"""Risk benchmarks: gate decision latency, journal write cost, in-process tick-to-order latency.
+"""Risk benchmarks: gate decision latency (per check, with and without accounts), journal write cost.
 
-Theory of operation: three measurements, each with a baseline taken in the same run.
+Theory of operation: each measurement has a baseline taken in the same run.
 
 * ``gate``: ``RiskGate.check`` on a kernel holding 500 option positions (10 expiries x 25
   strikes x call/put) plus a perpetual, with every check enabled (instrument, lot/tick/min,
@@ -10,19 +10,25 @@ Theory of operation: three measurements, each with a baseline taken in the same 
   ``perf_counter_ns`` (timer overhead subtracted), orders cycle over options and the perp;
   p50/p99 against the 20 µs p99 target. Baseline: summing the Greeks of the 500 positions
   naively once (what every order would cost without the incremental totals).
+* ``gate_with_accounts``: the same decisions with a paper account book (500 positions on the
+  venue, refreshed by a 1 s timer as the runtime runs it), timed the same way; baseline: the
+  ``gate`` figures of the same run. Both also in this thread's CPU time (``thread_time_ns``:
+  what a shared, loaded host cannot inflate by descheduling us). Target: p99 <= 20 µs.
+* ``per_check_us``: what each group of checks costs, as the p50 of the full gate minus the
+  p50 of the same gate without that group, each variant on its own kernel with the same
+  orders, interleaved batch by batch in one run (so load drift hits all alike); ``floor`` is
+  the gate with every optional check off (identity, size, price, state, book, caps).
 * ``journal``: ``Journal.write_command`` (insert + commit before send) per order with
   ``synchronous=NORMAL`` and ``FULL``; baseline ``write_event`` (insert, no commit).
-* ``tick_to_order``: the paper deployment (simulated venue + example quoter) on a virtual
-  clock; a harness wraps the venue's publish to stamp each market-data event as it arrives
-  and the router's ``on_sent`` hook to stamp the order leaving; only orders caused directly
-  by a market-data event count. Baseline: the same run with the gate replaced by a no-op.
+* tick-to-order, with the gate timed inside the paper deployment (``gate_in_run``), is
+  ``bench_execution``'s (its harness stamps the adapter's publish and submit).
 
 Run: ``python -m benchmarks.bench_risk [OUTPUT.json]`` (default ``benchmarks/results/risk.json``).
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import gc
 import platform
 import statistics
@@ -36,11 +42,11 @@ from typing import Any
 import numpy as np
 import orjson
 
+from engine.accounts import AccountBook, AccountSpec
 from engine.clock import NS_PER_S, VirtualClock
 from engine.journal import Journal
 from engine.kernel import Kernel
 from engine.model import (
-    BookDelta,
     BookSnapshot,
     Instrument,
     InstrumentKind,
@@ -87,7 +93,8 @@ def _options(n_expiries: int = 10, n_strikes: int = 25) -> list[Instrument]:
     return out
 
 
-def _gate_kernel() -> tuple[Kernel, list[Instrument], Instrument]:
+def _gate_kernel(**overrides: Any) -> tuple[Kernel, list[Instrument], Instrument]:
+    """The benchmark kernel; ``overrides`` replace fields of its ``RiskLimits``."""
     perp = Instrument(venue="bench", symbol="BTC-PERP", kind=InstrumentKind.PERPETUAL, base="BTC",
                       quote="USD", settle="USD", tick_size=0.5, lot_size=0.001, min_size=0.001)
     opts = _options()
@@ -100,6 +107,7 @@ def _gate_kernel() -> tuple[Kernel, list[Instrument], Instrument]:
                                              max_vega_per_expiry_usd=1e12)},
         global_rate=RateLimit(1e12, 1e12), venue_rates={"bench": RateLimit(1e12, 1e12)},
         max_fills=10**9)
+    limits = dataclasses.replace(limits, **overrides)
     k = Kernel(VirtualClock(1_700_000_000 * NS_PER_S), limits)
     k.add_instruments([perp, *opts])
     k.bus.publish(BookSnapshot(perp.id, ((59_990.0, 5.0),), ((60_010.0, 5.0),), 1, 0, 0))
@@ -120,21 +128,21 @@ def _gate_kernel() -> tuple[Kernel, list[Instrument], Instrument]:
     return k, opts, perp
 
 
-def bench_gate(n: int = 30_000) -> dict[str, Any]:
+def bench_gate(n: int = 30_000, accounts: bool = False) -> dict[str, Any]:
+    """The gate alone on its kernel, decision by decision (``accounts``: with a paper account
+    book); wall time and this thread's CPU time per decision."""
     k, opts, perp = _gate_kernel()
+    if accounts:
+        _with_accounts(k)
     gate = k.gate
     clock = k.clock
     assert isinstance(clock, VirtualClock)
-    cmds = []
-    for i in range(n):
-        inst = perp if i % 4 == 0 else opts[i % len(opts)]
-        price = 60_000.0 + (i % 9) if inst is perp else 1_040.0 + (i % 20)
-        cmds.append(SubmitOrder(client_order_id=f"b{i}", strategy_id="s", instrument_id=inst.id,
-                                side=Side.BUY if i % 2 else Side.SELL, quantity=0.01 * (1 + i % 7),
-                                price=price))
+    cmds = _orders(opts, perp, n, "b")
     overhead = _timer_overhead()
-    pc = time.perf_counter_ns
+    pc, cpu = time.perf_counter_ns, time.thread_time_ns
+    cpu_overhead = statistics.median(-(cpu() - cpu()) for _ in range(2_000))
     lat: list[float] = []
+    lat_cpu: list[float] = []
     denied = 0
     gc.disable()
     try:
@@ -142,14 +150,31 @@ def bench_gate(n: int = 30_000) -> dict[str, Any]:
         for cmd in cmds:
             t += 2_000_000  # 2 ms apart: outside the duplicate window
             clock.advance_to(t)
-            t0 = pc()
+            t0, c0 = pc(), cpu()
             d = gate.check(cmd)
-            dt = pc() - t0 - overhead
-            lat.append(max(dt, 0) / 1000.0)
+            c1, t1 = cpu(), pc()
+            lat.append(max(t1 - t0 - overhead, 0) / 1000.0)
+            lat_cpu.append(max(c1 - c0 - cpu_overhead, 0) / 1000.0)
             denied += d is not None
     finally:
         gc.enable()
-    # Baseline: what one naive portfolio-Greek sum over every position costs.
+    p99 = _pct(lat, 0.99)
+    out: dict[str, Any] = {
+        "orders": n, "positions": len(k.portfolio.positions()), "denied": denied,
+        "p50_us": round(_pct(lat, 0.50), 2), "p99_us": round(p99, 2),
+        "p999_us": round(_pct(lat, 0.999), 2), "mean_us": round(statistics.fmean(lat), 2),
+        "cpu_p50_us": round(_pct(lat_cpu, 0.5), 2), "cpu_p99_us": round(_pct(lat_cpu, 0.99), 2),
+        "target_p99_us": GATE_P99_TARGET_US, "met": p99 <= GATE_P99_TARGET_US,
+        "met_cpu": _pct(lat_cpu, 0.99) <= GATE_P99_TARGET_US, "timer_overhead_ns": overhead,
+    }
+    if not accounts:
+        out["baseline_naive_greek_sum_p50_us"] = round(_naive_greek_sum(k, overhead), 2)
+    return out
+
+
+def _naive_greek_sum(k: Kernel, overhead: int) -> float:
+    """Baseline: what one naive portfolio-Greek sum over every position costs (p50, µs)."""
+    pc = time.perf_counter_ns
     positions = k.portfolio.positions()
     naive: list[float] = []
     for _ in range(2_000):
@@ -162,15 +187,87 @@ def bench_gate(n: int = 30_000) -> dict[str, Any]:
                 g += p.qty * gpc[1]
                 v += p.qty * gpc[2]
         naive.append((pc() - t0 - overhead) / 1000.0)
-    p99 = _pct(lat, 0.99)
+    return _pct(naive, 0.5)
+
+
+def _orders(opts: list[Instrument], perp: Instrument, n: int, tag: str) -> list[SubmitOrder]:
+    cmds = []
+    for i in range(n):
+        inst = perp if i % 4 == 0 else opts[i % len(opts)]
+        price = 60_000.0 + (i % 9) if inst is perp else 1_040.0 + (i % 20)
+        cmds.append(SubmitOrder(client_order_id=f"{tag}{i}", strategy_id="s", instrument_id=inst.id,
+                                side=Side.BUY if i % 2 else Side.SELL, quantity=0.01 * (1 + i % 7),
+                                price=price))
+    return cmds
+
+
+def _with_accounts(k: Kernel) -> None:
+    """A paper account at the benchmark venue, refreshed by a 1 s timer (as the runtime does)."""
+    book = AccountBook(k.portfolio, {"bench": AccountSpec("bench", {"USD": 1e12})}, 10.0, k.clock.now_ns)
+    k.gate.accounts = book
+    k.clock.every(NS_PER_S, lambda _: book.refresh())
+
+
+# (name, RiskLimits overrides, with accounts): each drops one group of checks from "all"
+_VARIANTS: tuple[tuple[str, dict[str, Any], bool], ...] = (
+    ("all", {}, True),
+    ("accounts", {}, False),
+    ("greeks", {"underlyings": {}}, True),
+    ("option_model_collar", {"option_collar_vega_k": None, "option_price_band_pct": 1e9,
+                             "price_band_pct": 1e9}, True),
+    ("duplicate_window", {"duplicate_window_ms": 0.0}, True),
+    ("rate_limits", {"global_rate": None, "venue_rates": {}}, True),
+    ("open_order_caps", {"max_open_orders_per_instrument": None,
+                         "max_open_orders_per_strategy": None}, True),
+    ("floor", {"underlyings": {}, "option_collar_vega_k": None, "option_price_band_pct": 1e9,
+               "price_band_pct": 1e9, "duplicate_window_ms": 0.0, "global_rate": None,
+               "venue_rates": {}, "max_open_orders_per_instrument": None,
+               "max_open_orders_per_strategy": None}, False),
+)
+
+
+def bench_gate_checks(n: int = 12_000, batch: int = 200) -> dict[str, Any]:
+    """``per_check_us`` (module docstring), from one interleaved run."""
+    runs = []
+    for name, overrides, accounts in _VARIANTS:
+        k, opts, perp = _gate_kernel(**overrides)
+        if accounts:
+            _with_accounts(k)
+        runs.append((name, k, _orders(opts, perp, n, name)))
+    overhead = _timer_overhead()
+    pc, cpu = time.perf_counter_ns, time.thread_time_ns
+    cpu_overhead = statistics.median(-(cpu() - cpu()) for _ in range(2_000))
+    wall: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+    cpus: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+    denied = dict.fromkeys(wall, 0)
+    gc.disable()
+    try:
+        for start in range(0, n, batch):
+            for name, k, cmds in runs:
+                clock = k.clock
+                assert isinstance(clock, VirtualClock)
+                check = k.gate.check
+                t = clock.now_ns()
+                w, c = wall[name], cpus[name]
+                for cmd in cmds[start:start + batch]:
+                    t += 2_000_000  # 2 ms apart: outside the duplicate window
+                    clock.advance_to(t)
+                    t0, c0 = pc(), cpu()
+                    d = check(cmd)
+                    c1, t1 = cpu(), pc()
+                    w.append(max(t1 - t0 - overhead, 0) / 1000.0)
+                    c.append(max(c1 - c0 - cpu_overhead, 0) / 1000.0)
+                    denied[name] += d is not None
+    finally:
+        gc.enable()
+    base = _pct(cpus["all"], 0.5)
     return {
-        "orders": n, "positions": len(positions), "denied": denied,
-        "p50_us": round(_pct(lat, 0.50), 2), "p99_us": round(p99, 2),
-        "p999_us": round(_pct(lat, 0.999), 2), "mean_us": round(statistics.fmean(lat), 2),
-        "baseline_naive_greek_sum_p50_us": round(_pct(naive, 0.5), 2),
-        "target_p99_us": GATE_P99_TARGET_US, "met": p99 <= GATE_P99_TARGET_US,
-        "timer_overhead_ns": overhead,
-    }
+        "clock": "CPU time p50 of the full gate minus that of the gate without the group",
+        "full_gate_p50_us": round(base, 2),
+        "floor_p50_us": round(_pct(cpus["floor"], 0.5), 2),
+        **{name: round(base - _pct(cpus[name], 0.5), 2) for name, _, _ in runs[1:-1]},
+        "full_gate_wall_p50_us": round(_pct(wall["all"], 0.5), 2),
+        "denied_per_variant": denied}
 
 
 def bench_journal(tmp: Path) -> dict[str, Any]:
@@ -201,53 +298,6 @@ def bench_journal(tmp: Path) -> dict[str, Any]:
     return out
 
 
-def _tick_to_order(journal: Path, no_gate: bool, seconds: int = 300) -> dict[str, Any]:
-    from engine.config import default_config_path, load_config
-    from engine.runtime import build_node
-
-    cfg = load_config(default_config_path())
-    start = 1_767_225_600 * NS_PER_S
-    clock = VirtualClock(start)
-    node = build_node(cfg, clock, journal)
-    k = node.kernel
-    if no_gate:
-        k.gate.check = lambda cmd: None  # type: ignore[method-assign]
-    pc = time.perf_counter_ns
-    stamp = [0, False]
-    lat: list[float] = []
-    bus = k.bus
-
-    def md_in(_ev: Any) -> None:  # first handler of a market-data event: it has arrived
-        stamp[0], stamp[1] = pc(), True
-
-    def md_done(_ev: Any) -> None:  # last handler: orders after this were not caused by it
-        stamp[1] = False
-
-    for t in (BookDelta, BookSnapshot):
-        bus._handlers.setdefault(t, []).insert(0, md_in)
-        bus.subscribe(t, md_done)
-
-    def on_sent(_cmd: SubmitOrder) -> None:
-        if stamp[1]:
-            lat.append((pc() - stamp[0]) / 1000.0)
-
-    k.router.on_sent = on_sent
-
-    async def drive() -> None:
-        await node.start()
-        t = start
-        for _ in range(seconds * 10):
-            t += NS_PER_S // 10
-            clock.advance_to(t)
-            await asyncio.sleep(0)
-        await node.stop()
-
-    asyncio.run(drive())
-    if not lat:
-        return {"orders": 0}
-    return {"orders": len(lat), "p50_us": round(_pct(lat, 0.5), 1), "p99_us": round(_pct(lat, 0.99), 1)}
-
-
 def _quiet_logs() -> None:
     import logging
 
@@ -261,11 +311,13 @@ def run(output_path: str | Path | None = DEFAULT_OUTPUT) -> dict[str, Any]:
     _quiet_logs()
     results: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
     results["gate"] = bench_gate()
+    results["gate_with_accounts"] = ga = bench_gate(accounts=True)
+    ga["baseline_no_accounts_p50_us"] = results["gate"]["p50_us"]
+    ga["baseline_no_accounts_p99_us"] = results["gate"]["p99_us"]
+    results["per_check_us"] = bench_gate_checks()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         results["journal"] = bench_journal(tmp)
-        results["tick_to_order"] = _tick_to_order(tmp / "t1.sqlite", no_gate=False)
-        results["tick_to_order_baseline_no_gate"] = _tick_to_order(tmp / "t2.sqlite", no_gate=True)
     if output_path is not None:
         out = Path(output_path)
         out.parent.mkdir(parents=True, exist_ok=True)

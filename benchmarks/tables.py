@@ -143,6 +143,17 @@ def risk(d: dict[str, Any]) -> list[str]:
                    f"{g['p50_us']:.1f} µs | {g['p99_us']:.1f} µs |")
         out.append(f"| baseline: one naive Greek sum over the same positions | "
                    f"{g['baseline_naive_greek_sum_p50_us']:.0f} µs | – |")
+    ga = d.get("gate_with_accounts")
+    if ga:
+        out.append(f"| gate decision with a paper account book (margin check), same positions | "
+                   f"{ga['p50_us']:.1f} µs ({ga['cpu_p50_us']:.1f} CPU) | "
+                   f"{ga['p99_us']:.1f} µs ({ga['cpu_p99_us']:.1f} CPU) |")
+    pc = d.get("per_check_us")
+    if pc:
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f}" for k, v in pc.items()
+                          if isinstance(v, float) and not k.endswith("_p50_us"))
+        out.append(f"| per check (CPU p50, full gate minus the gate without it): {parts}; "
+                   f"floor {pc['floor_p50_us']:.1f} | {pc['full_gate_p50_us']:.1f} µs | – |")
     for key, label in (("normal", "journal command, `synchronous=NORMAL` (crash-safe)"),
                        ("full", "journal command, `synchronous=FULL` (power-loss safe)")):
         if key in j:
@@ -152,7 +163,8 @@ def risk(d: dict[str, Any]) -> list[str]:
         if key in d:
             out.append(f"| {label} | {d[key]['p50_us']:.0f} µs | {d[key]['p99_us']:.0f} µs |")
     if g:
-        out += ["", f"Target gate p99 ≤ {g['target_p99_us']:.0f} µs: {_met(g['met'])}; journal p50 ≤ "
+        with_acc = f" (with accounts: {_met(ga['met'])})" if ga else ""
+        out += ["", f"Target gate p99 ≤ {g['target_p99_us']:.0f} µs: {_met(g['met'])}{with_acc}; journal p50 ≤ "
                 f"{j.get('target_us', 50):.0f} µs: {_met(j.get('met'))}."]
     return out
 

@@ -15,10 +15,20 @@ denied with ``INSUFFICIENT_MARGIN`` when the account's initial margin after the 
 premium of a bought option) exceeds its equity, and with ``NEAR_MAINTENANCE`` when equity
 would be within ``margin_buffer_pct`` of the maintenance margin after the fill. An order that
 does not raise the margin (a reducing order) always passes. Working orders do not reserve
-margin here (venues differ in how they reserve; a documented simplification). The account's
-totals are cached: refreshed by a 1 s timer (``refresh``), recomputed on the next check after
-a fill, or when older than ``max_age_ns``; a check between refreshes is O(1) (equity may lag
-the marks by up to a second); a recompute is proportional to the positions of that account.
+margin here (venues differ in how they reserve; a documented simplification).
+
+What a check costs: O(1), whatever the number of positions. Each position contributes one
+*part* to the account it is margined in (its PnL and fees when in that currency, its IM and
+MM at its mark), and the account keeps the sums of those parts. A 1 s timer (``refresh``)
+rebuilds every part at the current marks, off the order path; between rebuilds, a fill changes
+only the filled position, so its part alone is replaced as the fill is handled (the gate's
+``on_fill`` calls ``on_fill`` here; a check catches up itself for fills that reached the
+portfolio another way, the portfolio saying which through ``filled_since``); anything else
+that moves positions (a reconciliation adjustment, a restore) or a part that is unknown (NaN)
+rebuilds. Equity may lag
+the marks by up to a second (``max_age_ns``: a check also rebuilds when the timer has not
+run for that long). The margin rule of each instrument is resolved once
+(``engine.margin.MarginModel``), so the check pays only its arithmetic.
 
 Live deployments (the live feed): each venue adapter reads its accounts from the venue's
 private API and publishes ``AccountReported`` (engine.model); ``on_report`` keeps the last
@@ -42,7 +52,7 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any
 
-from engine.margin import LinearTerms, position_margin
+from engine.margin import LinearTerms, MarginModel
 from engine.model import AccountReported, Instrument, InstrumentKind, is_usd
 from engine.portfolio import Portfolio, Position
 from engine.risk.limits import Denial, Reason
@@ -79,6 +89,33 @@ class AccountState:
         return self.equity - self.initial_margin
 
 
+class _Facts:
+    """What the account book needs about one instrument, resolved once (see ``_facts``)."""
+
+    __slots__ = ("inst", "iid", "spec", "key", "pool", "pnl_pool", "fee_pool", "own_pnl",
+                 "own_fees", "asset", "margin", "is_option", "premium_times_und")
+
+    def __init__(self, inst: Instrument, spec: AccountSpec | None) -> None:
+        pos = Position(inst)
+        self.inst = inst
+        self.iid = inst.id
+        self.spec = spec
+        self.pool = collateral(inst.settle)  # the account it is margined in
+        self.key = (inst.venue, self.pool)
+        self.pnl_pool = collateral(pos.pnl_currency)
+        self.fee_pool = collateral(pos.fee_currency)
+        # its PnL and fees count toward the account it is margined in only when they are in
+        # that account's currency (the others belong to no account of the model)
+        self.own_pnl = self.pnl_pool == self.pool
+        self.own_fees = self.fee_pool == self.pool
+        self.asset = inst.asset
+        self.margin = MarginModel(inst, spec.terms if spec is not None else LinearTerms()).margin
+        self.is_option = inst.kind is InstrumentKind.OPTION
+        # a bought option's premium is paid in its premium currency: USD premiums of a coin
+        # account are converted at the underlying
+        self.premium_times_und = not inst.premium_in_coin and self.pool != "USD"
+
+
 class AccountBook:
     """The configured venue accounts over the portfolio (module docstring)."""
 
@@ -92,36 +129,71 @@ class AccountBook:
         """Live: the last report per (venue, venue currency); see ``on_report``."""
         self._reported_pools: set[tuple[str, str]] = set()  # (venue, pool): O(1) in ``check``
         self.specs = specs
+        self._buffer: float | None = None
         self.margin_buffer_pct = margin_buffer_pct
         self.now_ns = now_ns
         self.max_age_ns = max_age_ns
-        self._cache: dict[tuple[str, str], tuple[int, int, AccountState]] = {}
-        self._pool_of: dict[str, tuple[str, str, str, str]] = {}
+        self._facts: dict[int, _Facts] = {}  # id(instrument) -> facts (the entry keeps it alive)
+        self._positions_of = portfolio.by_instrument
+        self._und_px = portfolio.underlying_prices
+        # Paper: each position's part of its account, and the account sums of those parts
+        # (module docstring, "Pre-trade"); live: the reported figures per pool.
+        self._parts: dict[str, tuple[tuple[str, str], float, float, float]] = {}
+        self._sums: dict[tuple[str, str], list[float]] = {}  # key -> [PnL part, IM, MM]
+        self._fills = -1  # the portfolio's counters when the sums were last brought up to date
+        self._adjustments = -1
+        self._built_ns = 0
+        self._live_cache: dict[tuple[str, str], AccountState] = {}
         self.balances: dict[tuple[str, str], float] = {}
         for venue, spec in specs.items():
             for ccy, amount in spec.balances.items():
                 key = (venue, collateral(ccy))
                 self.balances[key] = self.balances.get(key, 0.0) + amount
 
+    @property
+    def margin_buffer_pct(self) -> float | None:
+        return self._buffer_pct
+
+    @margin_buffer_pct.setter
+    def margin_buffer_pct(self, pct: float | None) -> None:
+        self._buffer_pct = pct
+        self._buffer = None if pct is None else 1.0 + pct / 100.0  # (as a factor on MM)
+
     # -- state ----------------------------------------------------------------------------
+    def _facts_of(self, inst: Instrument) -> _Facts:
+        f = self._facts.get(id(inst))
+        if f is None or f.inst is not inst:
+            f = self._facts[id(inst)] = _Facts(inst, self.specs.get(inst.venue))
+        return f
+
     def _pools(self, inst: Instrument) -> tuple[str, str, str, str]:
         """(margin pool, PnL pool, fee pool, asset) of an instrument, computed once."""
-        hit = self._pool_of.get(inst.id)
-        if hit is None:
-            pos = Position(inst)
-            hit = self._pool_of[inst.id] = (collateral(inst.settle), collateral(pos.pnl_currency),
-                                            collateral(pos.fee_currency), inst.asset)
-        return hit
+        f = self._facts_of(inst)
+        return f.pool, f.pnl_pool, f.fee_pool, f.asset
 
     def _positions(self, venue: str, ccy: str) -> list[Position]:
         return [p for p in self.portfolio.positions()
-                if p.instrument.venue == venue and self._pools(p.instrument)[0] == ccy]
+                if p.instrument.venue == venue and self._facts_of(p.instrument).pool == ccy]
 
     def _mark(self, pos: Position) -> float:
         return pos.mark if pos.mark == pos.mark else pos.avg_price
 
     def _und(self, inst: Instrument) -> float:
-        return self.portfolio.underlying_prices.get(inst.asset, math.nan)
+        return self._und_px.get(inst.asset, math.nan)
+
+    def _part(self, pos: Position, f: _Facts) -> tuple[float, float, float]:
+        """(PnL part of equity, IM, MM) one position brings to the account it is margined in."""
+        eq = 0.0
+        if f.own_pnl:
+            eq += pos.realized + pos.unrealized()
+        if f.own_fees:
+            eq += pos.funding - pos.fees
+        qty = pos.qty
+        if qty == 0.0:
+            return eq, 0.0, 0.0
+        mark = pos.mark if pos.mark == pos.mark else pos.avg_price
+        im, mm = f.margin(qty, mark, self._und_px.get(f.asset, _NAN))
+        return eq, im, mm
 
     # -- live feed --------------------------------------------------------------------------
     def on_report(self, ev: AccountReported) -> None:
@@ -131,7 +203,7 @@ class AccountBook:
         self.reported[(ev.venue, ev.currency.upper())] = ev
         pool = (ev.venue, collateral(ev.currency))
         self._reported_pools.add(pool)
-        self._cache.pop(pool, None)
+        self._live_cache.pop(pool, None)
 
     def _reported_state(self, venue: str, ccy: str) -> AccountState:
         reps = [r for (v, c), r in self.reported.items() if v == venue and collateral(c) == ccy]
@@ -144,46 +216,107 @@ class AccountBook:
                             ", ".join(sorted({r.source for r in reps})))
 
     def state(self, venue: str, ccy: str) -> AccountState:
+        """One account computed afresh from the positions (reports; the check reads sums)."""
         if self.live:
             return self._reported_state(venue, ccy)
-        spec = self.specs[venue]
-        terms = spec.terms
-        und_px = self.portfolio.underlying_prices
         balance = self.balances.get((venue, ccy), 0.0)
         equity = balance
         im = mm = 0.0
         for pos in self._positions(venue, ccy):
-            inst = pos.instrument
-            _, pnl_pool, fee_pool, asset = self._pools(inst)
-            if pnl_pool == ccy:
-                equity += pos.realized + pos.unrealized()
-            if fee_pool == ccy:
-                equity += pos.funding - pos.fees
-            if pos.qty != 0.0:
-                i, m = position_margin(inst, pos.qty, self._mark(pos), und_px.get(asset, math.nan), terms)
-                im += i
-                mm += m
+            eq, i, m = self._part(pos, self._facts_of(pos.instrument))
+            equity += eq
+            im += i
+            mm += m
         return AccountState(venue, ccy, balance, equity, im, mm)
 
     def refresh(self) -> None:
-        """Recompute every account (a 1 s timer calls it, so that order checks between fills
-        only read the cache)."""
-        now = self.now_ns() if self.now_ns is not None else 0
-        fills = self.portfolio.fills + self.portfolio.adjustments
-        for st in self.accounts():
-            self._cache[(st.venue, st.currency)] = (fills, now, st)
+        """Bring every account up to the current marks (a 1 s timer calls it, so that order
+        checks between fills only read sums)."""
+        if self.live:
+            self._live_cache.clear()
+        else:
+            self._rebuild()
 
-    def _cached_state(self, venue: str, ccy: str) -> AccountState:
-        """The account as of the last fill, at most ``max_age_ns`` old (marks move equity
-        between fills): what keeps the per-order check O(1) between refreshes."""
-        now = self.now_ns() if self.now_ns is not None else 0
-        fills = self.portfolio.fills + self.portfolio.adjustments
-        hit = self._cache.get((venue, ccy))
-        if hit is not None and hit[0] == fills and (self.now_ns is None or now - hit[1] < self.max_age_ns):
-            return hit[2]
-        st = self.state(venue, ccy)
-        self._cache[(venue, ccy)] = (fills, now, st)
-        return st
+    def _rebuild(self) -> None:
+        """Every position's part afresh, and the sums from them (O(positions), off the order
+        path: the timer, or a check when the timer has not run for ``max_age_ns``)."""
+        p = self.portfolio
+        self._parts.clear()
+        sums = self._sums
+        sums.clear()
+        for pos in p.positions():
+            f = self._facts_of(pos.instrument)
+            if f.spec is None:
+                continue
+            eq, im, mm = self._part(pos, f)
+            self._parts[f.iid] = (f.key, eq, im, mm)
+            s = sums.get(f.key)
+            if s is None:
+                sums[f.key] = [eq, im, mm]
+            else:
+                s[0] += eq
+                s[1] += im
+                s[2] += mm
+        self._fills, self._adjustments = p.fills, p.adjustments
+        self._built_ns = self.now_ns() if self.now_ns is not None else 0
+
+    def _catch_up(self) -> None:
+        """Fills since the sums were built change only the filled positions: replace their
+        parts (O(1) per fill). Anything else (a reconciliation adjustment, a restore, a part
+        that is unknown, NaN) rebuilds."""
+        p = self.portfolio
+        changed = p.filled_since(self._fills) if p.adjustments == self._adjustments else None
+        if changed is None or len(changed) > 64:
+            self._rebuild()
+            return
+        parts, sums = self._parts, self._sums
+        for iid in changed:
+            pos = self._positions_of.get(iid)
+            if pos is None:
+                continue
+            f = self._facts_of(pos.instrument)
+            if f.spec is None:
+                continue
+            eq, im, mm = self._part(pos, f)
+            old = parts.get(iid)
+            s = sums.get(f.key)
+            if old is None or s is None:
+                old, s = (f.key, 0.0, 0.0, 0.0), sums.setdefault(f.key, [0.0, 0.0, 0.0])
+            if not _finite(eq + im + mm + old[1] + old[2] + old[3] + s[0] + s[1] + s[2]):
+                self._rebuild()  # NaN cannot be taken out of a sum again: start over
+                return
+            s[0] += eq - old[1]
+            s[1] += im - old[2]
+            s[2] += mm - old[3]
+            parts[iid] = (f.key, eq, im, mm)
+        self._fills = p.fills
+
+    def on_fill(self) -> None:
+        """A fill was applied to the portfolio (the gate calls this from the fill's handling):
+        patch the filled position's part now, so that the next order's check only reads."""
+        p = self.portfolio
+        if not self.live and (p.fills != self._fills or p.adjustments != self._adjustments):
+            self._catch_up()
+
+    def _paper_figures(self, key: tuple[str, str]) -> tuple[float, float, float]:
+        """(equity, IM, MM) of one account as of the last fill, marks at most ``max_age_ns``
+        old: what keeps the per-order check O(1)."""
+        p = self.portfolio
+        if p.fills != self._fills or p.adjustments != self._adjustments:
+            self._catch_up()
+        if self.now_ns is not None and self.now_ns() - self._built_ns >= self.max_age_ns:
+            self._rebuild()
+        s = self._sums.get(key)
+        balance = self.balances.get(key, 0.0)
+        if s is None:
+            return balance, 0.0, 0.0
+        return balance + s[0], s[1], s[2]
+
+    def _live_figures(self, key: tuple[str, str]) -> tuple[float, float, float]:
+        st = self._live_cache.get(key)
+        if st is None:
+            st = self._live_cache[key] = self._reported_state(*key)
+        return st.equity, st.initial_margin, st.maintenance_margin
 
     def accounts(self) -> list[AccountState]:
         keys = set(self.balances)
@@ -196,41 +329,48 @@ class AccountBook:
     # -- pre-trade --------------------------------------------------------------------------
     def check(self, inst: Instrument, signed_qty: float, price: float) -> Denial | None:
         """INSUFFICIENT_MARGIN / NEAR_MAINTENANCE / UNPRICED for an order as if filled."""
-        spec = self.specs.get(inst.venue)
-        if spec is None:
+        f = self._facts.get(id(inst))
+        if f is None or f.inst is not inst:
+            f = self._facts_of(inst)
+        if f.spec is None:
             return None
-        ccy = collateral(inst.settle)
-        if self.live and (inst.venue, ccy) not in self._reported_pools:
+        key = f.key
+        if self.live and key not in self._reported_pools:
             return None  # not reported yet: the venue's own check applies (module docstring)
-        pos = self.portfolio.position(inst.id)
-        now_qty = pos.qty if pos is not None else 0.0
-        mark = self._mark(pos) if pos is not None and pos.qty != 0.0 else price
-        und = self._und(inst)
-        if inst.kind is InstrumentKind.OPTION and not und == und:
+        pos = self._positions_of.get(f.iid)
+        if pos is not None and pos.qty != 0.0:
+            now_qty = pos.qty
+            mark = pos.mark if pos.mark == pos.mark else pos.avg_price
+        else:
+            now_qty, mark = 0.0, price
+        und = self._und_px.get(f.asset, _NAN)
+        if f.is_option and und != und:
             return Denial(Reason.UNPRICED, f"no {inst.asset} price: margin of {inst.id} unknown")
-        before = position_margin(inst, now_qty, mark, und, spec.terms)
-        after = position_margin(inst, now_qty + signed_qty, mark, und, spec.terms)
+        margin = f.margin
+        im0, mm0 = margin(now_qty, mark, und)
+        im1, mm1 = margin(now_qty + signed_qty, mark, und)
         premium = 0.0
-        if inst.kind is InstrumentKind.OPTION and signed_qty > 0:
+        if f.is_option and signed_qty > 0:
             premium = signed_qty * inst.contract_size * price  # paid up front, in the premium ccy
-            if not inst.premium_in_coin and ccy != "USD":
+            if f.premium_times_und:
                 premium *= und
-        if after[0] + premium <= before[0] and after[1] <= before[1]:
+        if im1 + premium <= im0 and mm1 <= mm0:
             return None  # the order does not add margin
-        st = self._cached_state(inst.venue, ccy)
-        im = st.initial_margin - before[0] + after[0] + premium
-        mm = st.maintenance_margin - before[1] + after[1]
+        equity, im, mm = self._live_figures(key) if self.live else self._paper_figures(key)
+        im = im - im0 + im1 + premium
+        mm = mm - mm0 + mm1
         if im != im or mm != mm:
             return Denial(Reason.UNPRICED, f"margin of {inst.id} unknown (no mark)")
-        if im > st.equity:
+        if im > equity:
+            ccy = f.pool
             return Denial(Reason.INSUFFICIENT_MARGIN,
                           f"{inst.venue} {ccy} initial margin after the fill {im:.8g} > equity "
-                          f"{st.equity:.8g} ({ccy})", im, st.equity)
-        buf = self.margin_buffer_pct
-        if buf is not None and mm > 0 and st.equity < mm * (1.0 + buf / 100.0):
+                          f"{equity:.8g} ({ccy})", im, equity)
+        buf = self._buffer
+        if buf is not None and mm > 0 and equity < mm * buf:
             return Denial(Reason.NEAR_MAINTENANCE,
-                          f"{inst.venue} {ccy} equity {st.equity:.8g} within {buf:g}% of maintenance "
-                          f"margin {mm:.8g} after the fill", st.equity, mm * (1.0 + buf / 100.0))
+                          f"{inst.venue} {f.pool} equity {equity:.8g} within {self.margin_buffer_pct:g}% "
+                          f"of maintenance margin {mm:.8g} after the fill", equity, mm * buf)
         return None
 
     # -- reports ----------------------------------------------------------------------------
@@ -262,6 +402,13 @@ class AccountBook:
                 out.setdefault(venue, {"accounts": {}, "exposure_usd": None, "exposure": {},
                                        "unpriced": [], "source": "not reported"})
         return out
+
+
+_NAN = math.nan
+
+
+def _finite(x: float) -> bool:
+    return x - x == 0.0  # False for NaN and for +-inf
 
 
 def _r(x: float) -> float | None:

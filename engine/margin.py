@@ -22,6 +22,7 @@ margined in (the instrument's settlement currency). Theory and sources:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.model import Instrument, InstrumentKind
@@ -46,32 +47,71 @@ def position_margin(inst: Instrument, qty: float, mark: float, underlying: float
                     terms: LinearTerms) -> tuple[float, float]:
     """(IM, MM) of ``qty`` contracts (signed) in the settlement currency; NaN when a price the
     model needs is missing (the caller reports it unpriced, never 0)."""
-    if qty == 0.0 or inst.kind is InstrumentKind.SPOT:
-        return 0.0, 0.0
-    q = abs(qty)
-    if inst.kind is InstrumentKind.OPTION:
-        if qty > 0:
-            return 0.0, 0.0
-        return _short_option(inst, q, mark, underlying)
-    if inst.inverse:
-        coins = q * inst.contract_size / mark  # USD face -> coin at the contract's mark
+    return MarginModel(inst, terms).margin(qty, mark, underlying)
+
+
+class MarginModel:
+    """The margin rule of one instrument under one venue's terms, resolved once.
+
+    ``margin(qty, mark, underlying)`` is ``position_margin`` without re-deciding, on every
+    call, which rule applies and where its constants live: the account book keeps one per
+    instrument, so the pre-trade check pays only the arithmetic (the same operations in the
+    same order as the documented rules above, so both give identical floats)."""
+
+    __slots__ = ("margin", "contract_size", "leverage", "maintenance_rate", "strike", "is_call",
+                 "premium_in_coin")
+
+    def __init__(self, inst: Instrument, terms: LinearTerms) -> None:
+        self.contract_size = inst.contract_size
+        self.leverage = terms.leverage
+        self.maintenance_rate = terms.maintenance_rate
+        self.strike = inst.strike
+        self.is_call = inst.is_call
+        self.premium_in_coin = inst.premium_in_coin
+        self.margin: Callable[[float, float, float], tuple[float, float]]
+        if inst.kind is InstrumentKind.SPOT:
+            self.margin = _none
+        elif inst.kind is InstrumentKind.OPTION:
+            self.margin = self._option
+        elif inst.inverse:
+            self.margin = self._inverse
+        else:
+            self.margin = self._linear
+
+    def _linear(self, qty: float, mark: float, underlying: float) -> tuple[float, float]:
+        if qty == 0.0:
+            return _ZEROS
+        notional = abs(qty) * self.contract_size * mark
+        return notional / self.leverage, notional * self.maintenance_rate
+
+    def _inverse(self, qty: float, mark: float, underlying: float) -> tuple[float, float]:
+        if qty == 0.0:
+            return _ZEROS
+        coins = abs(qty) * self.contract_size / mark  # USD face -> coin at the contract's mark
         step = DERIBIT_FUT_STEP * coins
         return coins * (DERIBIT_FUT_IM + step), coins * (DERIBIT_FUT_MM + step)
-    notional = q * inst.contract_size * mark
-    return notional / terms.leverage, notional * terms.maintenance_rate
+
+    def _option(self, qty: float, mark: float, und: float) -> tuple[float, float]:
+        if qty >= 0.0:
+            return _ZEROS  # long options: none (the premium is paid up front)
+        size = -qty * self.contract_size  # coins of underlying
+        k = self.strike
+        otm = max(k - und, 0.0) if self.is_call else max(und - k, 0.0)
+        # option mark in coin per coin for coin-premium options, else convert the USD mark
+        m_coin = mark if self.premium_in_coin else mark / und
+        base = max(OPT_IM_BASE - otm / und, OPT_IM_FLOOR)
+        if self.is_call:
+            mm = OPT_MM + m_coin
+            im = base + m_coin
+        else:
+            mm = max(OPT_MM, OPT_MM * m_coin) + m_coin
+            im = max(base + m_coin, mm)
+        scale = size if self.premium_in_coin else size * und  # coin-settled in coin, else in USD
+        return im * scale, mm * scale
 
 
-def _short_option(inst: Instrument, q: float, mark: float, und: float) -> tuple[float, float]:
-    size = q * inst.contract_size  # coins of underlying
-    otm = max(inst.strike - und, 0.0) if inst.is_call else max(und - inst.strike, 0.0)
-    # option mark in coin per coin for coin-premium options, else convert the USD mark
-    m_coin = mark if inst.premium_in_coin else mark / und
-    base = max(OPT_IM_BASE - otm / und, OPT_IM_FLOOR)
-    if inst.is_call:
-        mm = OPT_MM + m_coin
-        im = base + m_coin
-    else:
-        mm = max(OPT_MM, OPT_MM * m_coin) + m_coin
-        im = max(base + m_coin, mm)
-    scale = size if inst.premium_in_coin else size * und  # coin-settled in coin, else in USD
-    return im * scale, mm * scale
+_ZEROS = (0.0, 0.0)
+
+
+def _none(qty: float, mark: float, underlying: float) -> tuple[float, float]:
+    return _ZEROS

@@ -23,20 +23,18 @@ Every change to an order goes through a method here so the indexes stay exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, KeysView, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
 
 import msgspec
 
 from engine.model import OrderStatus, Side, SubmitOrder
+from engine.portfolio import exact  # (memoised: order sizes repeat)
 
 _ZERO = Decimal(0)
-
-
-def exact(quantity: float) -> Decimal:
-    """A venue quantity as the exact decimal it was written as (``repr``: 0.1 is 0.1)."""
-    return Decimal(repr(quantity))
 
 
 S = OrderStatus
@@ -88,6 +86,30 @@ TRANSITIONS: dict[OrderStatus, dict[str, OrderStatus | str]] = {
 }
 TERMINAL = frozenset(s for s, t in TRANSITIONS.items() if not t)
 OPEN = frozenset({S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL, S.PENDING_AMEND})
+_PENDING = frozenset({S.PENDING_CANCEL, S.PENDING_AMEND})
+
+# What ``transition`` does, worked out once from ``TRANSITIONS``: per (state, trigger), the
+# target, whether the move opens or closes the order (the only moves that touch the indexes:
+# a move between two open states leaves the remaining quantity as it was), and which of the
+# three special cases applies. One dict lookup per call, nothing built per call.
+_PLAIN, _SAVE, _RESTORE, _ACCEPT_PENDING = 0, 1, 2, 3
+
+
+def _move(state: OrderStatus, trigger: str, target: OrderStatus | str) -> tuple[Any, bool, bool, int]:
+    was_open = state in OPEN
+    if target == RESTORE:
+        return None, was_open, True, _RESTORE  # back to an open state (the one before pending)
+    kind = _PLAIN
+    if target in _PENDING and state not in _PENDING:
+        kind = _SAVE  # remember the state to restore if the venue refuses the cancel/amend
+    elif trigger == "accept" and state in _PENDING:
+        kind = _ACCEPT_PENDING  # the acknowledgement of an order with a cancel/amend in flight
+    return target, was_open, target in OPEN, kind
+
+
+_MOVES: dict[OrderStatus, dict[str, tuple[Any, bool, bool, int]]] = {
+    state: {trigger: _move(state, trigger, target) for trigger, target in row.items()}
+    for state, row in TRANSITIONS.items()}
 # A venue status report names a state; this is the trigger that moves an order there.
 _SETTLE_TRIGGER: dict[OrderStatus, str] = {
     S.ACCEPTED: "accept", S.PARTIALLY_FILLED: "accept", S.CANCELLED: "cancelled",
@@ -108,7 +130,7 @@ class Order:
 
     __slots__ = ("command", "status", "price", "quantity", "filled", "avg_fill_price",
                  "venue_order_id", "fees", "trade_ids", "_before_pending", "reject_reason",
-                 "close_reason", "in_doubt", "sent_ns", "queries", "_counted", "quantity_exact",
+                 "close_reason", "in_doubt", "sent_ns", "queries", "counted", "quantity_exact",
                  "filled_exact", "added")
 
     def __init__(self, command: SubmitOrder) -> None:
@@ -129,7 +151,7 @@ class Order:
         self.in_doubt = False  # fate unknown: waiting for a status report or reconciliation
         self.sent_ns = 0  # when the last command for it left (ack-timeout clock)
         self.queries = 0  # status queries sent while in doubt
-        self._counted = _ZERO  # remaining quantity currently in the working-quantity index
+        self.counted = _ZERO  # remaining quantity in the working-quantity index (read-only)
         self.added = 0  # its place among the bookkeeper's orders (snapshots keep the order)
 
     @property
@@ -200,7 +222,13 @@ class OrderBookkeeper:
         self._working_exact: dict[tuple[str, Side], Decimal] = {}
         self._newest_of: dict[str, Order] = {}  # strategy -> its newest order (snapshots)
         self.listeners: list[Callable[[Order, float], None]] = []
-        """Called with (order, change in working quantity) whenever it changes (risk Greeks)."""
+        """Called with (order, change in working quantity) whenever it changes (the risk
+        gate's Greeks of working orders); ``order.counted`` is what is left working."""
+        # Read-only live views for the gate, which reads them on every order (a dict lookup,
+        # not a method call): client order ids, ids of the open orders, working quantities.
+        self.ids: KeysView[str] = self._orders.keys()
+        self.open_ids: KeysView[str] = self._open.keys()
+        self.working: Mapping[tuple[str, Side], float] = MappingProxyType(self._working)
 
     def working_qty(self, instrument_id: str, side: Side) -> float:
         """Remaining quantity of open orders on ``instrument_id`` and ``side`` (O(1))."""
@@ -218,19 +246,46 @@ class OrderBookkeeper:
         now_open = order.status in OPEN
         if was_open != now_open:
             step = 1 if now_open else -1
-            iid, sid = order.instrument_id, order.strategy_id
+            cmd = order.command
+            iid, sid = cmd.instrument_id, cmd.strategy_id
             self.open_by_instrument[iid] = self.open_by_instrument.get(iid, 0) + step
             self.open_by_strategy[sid] = self.open_by_strategy.get(sid, 0) + step
-        counted = order.remaining_exact if now_open else _ZERO
-        change = counted - order._counted
-        if change:
-            key = (order.instrument_id, order.side)
-            total = self._working_exact.get(key, _ZERO) + change
-            self._working_exact[key] = total
-            self._working[key] = float(total)
-            order._counted = counted
-            for listener in self.listeners:
-                listener(order, float(change))
+        # The exact (Decimal) change of the working quantity, and its float for the float
+        # views. Converting a Decimal to a float is the costly step (several additions'
+        # worth), so the common moves (an order starts working with nothing filled, or stops
+        # working) take the float the command was written with: exact(q) round-trips to q.
+        q_exact = order.quantity_exact
+        counted = _ZERO
+        if now_open:
+            filled = order.filled_exact
+            counted = q_exact - filled if filled else q_exact
+            if counted < _ZERO:
+                counted = _ZERO
+        old = order.counted
+        if counted is old or counted == old:
+            return
+        if not old:
+            change = counted
+            fchange = float(order.quantity) if counted is q_exact else float(counted)
+        elif not counted:
+            change = -old
+            fchange = -float(order.quantity) if old is q_exact else -float(old)
+        else:
+            change = counted - old
+            fchange = float(change)
+        cmd = order.command
+        key = (cmd.instrument_id, cmd.side)
+        before = self._working_exact.get(key)
+        if before:
+            total = before + change
+            self._working[key] = float(total) if total else 0.0
+        else:
+            total = change
+            self._working[key] = fchange
+        self._working_exact[key] = total
+        order.counted = counted
+        for listener in self.listeners:
+            listener(order, fchange)
 
     def __contains__(self, client_order_id: str) -> bool:
         return client_order_id in self._orders
@@ -252,32 +307,33 @@ class OrderBookkeeper:
 
     def transition(self, order: Order, trigger: str) -> OrderStatus:
         """Apply ``trigger``; raises ``IllegalTransition`` (state unchanged) if not allowed."""
-        target = TRANSITIONS[order.status].get(trigger)
-        if target is None:
+        move = _MOVES[order.status].get(trigger)
+        if move is None:
             self.illegal_transitions += 1
             raise IllegalTransition(order.client_order_id, order.status, trigger)
-        if trigger == "accept" and order._before_pending is S.SUBMITTED:
-            # the acknowledgement of an order with a cancel/amend in flight: a refused
-            # cancel/amend now restores it to ACCEPTED, not to SUBMITTED
-            order._before_pending = S.ACCEPTED
-        if target == RESTORE:
-            restored = order._before_pending or S.ACCEPTED
-            if restored is S.ACCEPTED and order.filled > 0:
-                restored = S.PARTIALLY_FILLED
-            order._before_pending = None
-            target = restored
-        elif target in (S.PENDING_CANCEL, S.PENDING_AMEND) and order.status not in (
-                S.PENDING_CANCEL, S.PENDING_AMEND):
-            order._before_pending = order.status
-        was_open = order.status in OPEN
-        order.status = target  # type: ignore[assignment]
-        if target in OPEN:
-            self._open[order.client_order_id] = order
-        else:
-            self._open.pop(order.client_order_id, None)
+        target, was_open, now_open, kind = move
+        if kind:
+            if kind == _SAVE:
+                order._before_pending = order.status
+            elif kind == _RESTORE:
+                target = order._before_pending or S.ACCEPTED
+                if target is S.ACCEPTED and order.filled > 0:
+                    target = S.PARTIALLY_FILLED
+                order._before_pending = None
+            elif order._before_pending is S.SUBMITTED:  # _ACCEPT_PENDING
+                # a refused cancel/amend now restores it to ACCEPTED, not to SUBMITTED
+                order._before_pending = S.ACCEPTED
+        order.status = target
+        if was_open != now_open:  # opened or ended: the only moves that change the indexes
+            if now_open:
+                self._open[order.command.client_order_id] = order
+            else:
+                self._open.pop(order.command.client_order_id, None)
+                order.in_doubt = False
+            self._reindex(order, was_open)
+        elif not now_open:
             order.in_doubt = False
-        self._reindex(order, was_open)
-        return order.status
+        return target
 
     def apply_fill(self, order: Order, trade_id: str, price: float, quantity: float, fee: float,
                    remaining: float | None = None) -> bool:
@@ -292,7 +348,7 @@ class OrderBookkeeper:
             final = exact(remaining) <= 0
         self.transition(order, "fill_final" if final else "fill")
         order.trade_ids.add(trade_id)
-        self._add_fill(order, qty, price, fee)
+        self._add_fill(order, qty, float(quantity), price, fee)
         self._reindex(order, order.status in OPEN)
         return True
 
@@ -305,18 +361,22 @@ class OrderBookkeeper:
         if trade_id in order.trade_ids:
             return False
         order.trade_ids.add(trade_id)
-        self._add_fill(order, exact(quantity), price, fee)
+        self._add_fill(order, exact(quantity), float(quantity), price, fee)
         self.late_fills += 1
         if order.filled_exact >= order.quantity_exact and order.status is not S.FILLED:
             order.status = S.FILLED
         return True
 
-    def _add_fill(self, order: Order, qty: Decimal, price: float, fee: float) -> None:
-        """Filled quantity summed exactly (decimal), never as a float running sum."""
+    def _add_fill(self, order: Order, qty: Decimal, q: float, price: float, fee: float) -> None:
+        """Filled quantity summed exactly (decimal), never as a float running sum; ``q`` is
+        the fill's float (``qty`` is its exact decimal)."""
         before = order.filled
-        order.filled_exact += qty
-        order.filled = float(order.filled_exact)
-        q = float(qty)
+        if order.filled_exact:
+            order.filled_exact += qty
+            order.filled = float(order.filled_exact)
+        else:  # the first fill: its own float (exact() round-trips), no conversion
+            order.filled_exact = qty
+            order.filled = q
         order.avg_fill_price = (order.avg_fill_price * before + price * q) / (before + q)
         order.fees += fee
 
@@ -326,7 +386,7 @@ class OrderBookkeeper:
         (the gate checks an amend as the order it would become, not on top of itself)."""
         key = (order.instrument_id, order.side)
         total = self._working_exact.get(key, _ZERO)
-        self._working[key] = float(max(total - order._counted, _ZERO))
+        self._working[key] = float(max(total - order.counted, _ZERO))
         try:
             yield
         finally:

@@ -22,8 +22,9 @@ vega in USD per 1 vol point (0.01); theta in USD per calendar day.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import islice
+from types import MappingProxyType
 from decimal import Decimal
 from typing import Any
 
@@ -205,6 +206,8 @@ class Portfolio:
 
     def __init__(self, instruments: Iterable[Instrument] = ()) -> None:
         self._positions: dict[str, Position] = {}
+        self.by_instrument: Mapping[str, Position] = MappingProxyType(self._positions)
+        """Positions by instrument id, read-only and live (what the risk gate reads per order)."""
         self._instruments: dict[str, Instrument] = {}
         self.underlying_prices: dict[str, float] = {}
         self.fills = 0
@@ -217,6 +220,10 @@ class Portfolio:
         self._clean: dict[str, tuple[float, float, float, float]] = {}
         self._totals: dict[str, list[float]] = {}  # underlying -> [delta, gamma, vega, theta]
         self._vega_expiry: dict[tuple[str, int], float] = {}
+        # read-only live views of the totals for the risk gate (no copy per order): by
+        # canonical underlying, and vega by (underlying, expiry)
+        self.greek_totals: Mapping[str, list[float]] = MappingProxyType(self._totals)
+        self.expiry_vegas: Mapping[tuple[str, int], float] = MappingProxyType(self._vega_expiry)
         self._und: dict[str, str] = {}
         for i in instruments:
             self.add_instrument(i)
@@ -242,6 +249,16 @@ class Portfolio:
                 raise KeyError(f"fill for unknown instrument {instrument_id}")
             pos = self._positions[instrument_id] = Position(instrument)
         return pos
+
+    def filled_since(self, fills: int) -> list[str] | None:
+        """Instrument ids of the fills applied after the first ``fills`` (newest first), or
+        None when they are not known any more (a restore in between, or older than the trade
+        ids kept). Every applied fill adds exactly one trade id, newest last, and counts one
+        in ``fills``: that is what lets a reader catch up without walking every position."""
+        n = self.fills - fills
+        if n < 0 or n > len(self._seen_trades):
+            return None
+        return [iid for iid, _ in islice(reversed(self._seen_trades), n)]
 
     def has_trade(self, instrument_id: str, trade_id: str) -> bool:
         return (instrument_id, trade_id) in self._seen_trades

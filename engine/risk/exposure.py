@@ -15,11 +15,12 @@ order's own size and keeps the gate's work per order constant.
 
 from __future__ import annotations
 
+from engine.model import Side
 from engine.orders import Order
 from engine.portfolio import Portfolio
 
-_NONE = (0.0, 0.0, 0.0)
-_ZEROS = [0.0] * 6  # read-only default
+_ZEROS = (0.0,) * 6  # read-only default
+_ZEROS2 = (0.0, 0.0)
 
 
 class WorkingExposure:
@@ -27,39 +28,53 @@ class WorkingExposure:
 
     def __init__(self, portfolio: Portfolio) -> None:
         self.portfolio = portfolio
-        self._vec: dict[str, tuple[float, float, float]] = {}
+        # per working order, worked out when it starts working: the slots of the sums its
+        # Greeks go to and the amounts per contract, [(list, index, amount), ...], so that
+        # each later change is a few multiply-adds (no lookups, nothing built)
+        self._terms: dict[str, list[tuple[list[float], int, float]]] = {}
         self.sums: dict[str, list[float]] = {}
         self.expiry: dict[tuple[str, int], list[float]] = {}
 
     def on_working_change(self, order: Order, change: float) -> None:
-        coid = order.client_order_id
-        vec = self._vec.get(coid)
-        if vec is None:
-            g = self.portfolio.greeks_per_contract(order.instrument_id)
-            sign = order.side.sign
-            vec = _NONE if g is None else (sign * g[0], sign * g[1], sign * g[2])
-            self._vec[coid] = vec
-        und = self.portfolio.underlying_of(order.instrument_id)
-        if und is None:
-            return
+        """The bookkeeper's listener: ``order``'s working quantity changed by ``change``
+        contracts (``order.counted`` is what is left)."""
+        cmd = order.command
+        coid = cmd.client_order_id
+        terms = self._terms.get(coid)
+        if terms is None:
+            terms = self._terms_of(cmd.instrument_id, 1.0 if cmd.side is Side.BUY else -1.0)
+            if order.counted:
+                self._terms[coid] = terms
+        for acc, i, amount in terms:
+            acc[i] += amount * change
+        if not order.counted:
+            self._terms.pop(coid, None)
+
+    def _terms_of(self, iid: str, sign: float) -> list[tuple[list[float], int, float]]:
+        pf = self.portfolio
+        und = pf.underlying_of(iid)
+        g = pf.greeks_per_contract(iid)
+        if und is None or g is None:
+            return []  # no Greeks when it started working: it adds none (module docstring)
         s = self.sums.get(und)
         if s is None:
             s = self.sums[und] = [0.0] * 6
+        terms = []
         for i in range(3):
-            v = vec[i] * change
-            if vec[i] > 0:
-                s[2 * i] += v
-            elif vec[i] < 0:
-                s[2 * i + 1] += v
-        inst = self.portfolio.instrument(order.instrument_id)
-        if inst is not None and inst.expiry_ns > 0 and vec[2] != 0.0:
+            v = sign * g[i]
+            if v > 0:
+                terms.append((s, 2 * i, v))
+            elif v < 0:
+                terms.append((s, 2 * i + 1, v))
+        inst = pf.instrument(iid)
+        v = sign * g[2]
+        if inst is not None and inst.expiry_ns > 0 and v != 0.0:
             e = self.expiry.setdefault((und, inst.expiry_ns), [0.0, 0.0])
-            e[0 if vec[2] > 0 else 1] += vec[2] * change
-        if order._counted <= 0.0:
-            self._vec.pop(coid, None)
+            terms.append((e, 0 if v > 0 else 1, v))
+        return terms
 
-    def working(self, underlying: str) -> list[float]:
+    def working(self, underlying: str) -> list[float] | tuple[float, ...]:
         return self.sums.get(underlying) or _ZEROS
 
-    def working_expiry(self, underlying: str, expiry_ns: int) -> list[float]:
-        return self.expiry.get((underlying, expiry_ns)) or [0.0, 0.0]
+    def working_expiry(self, underlying: str, expiry_ns: int) -> list[float] | tuple[float, float]:
+        return self.expiry.get((underlying, expiry_ns)) or _ZEROS2

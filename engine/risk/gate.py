@@ -6,7 +6,10 @@ code and the numbers behind it (``None`` means approved). Every check reads O(1)
 open-order counts and working quantities are indexed by the order bookkeeper, Greek totals
 by the portfolio and the working-order exposure, rates by token buckets; nothing sums over
 orders or positions per order. Working orders count toward limits from the moment they are
-approved. Cancels are never checked: reducing risk is always allowed. The gate is not
+approved. What a check needs about an instrument (grids, caps, notional kind, band, bucket,
+Greek limits) is resolved once (``engine.risk.facts``) and dropped when a limit changes; live
+state is read through the owners' read-only views; an approval builds nothing (no ``Denial``,
+no text). Cancels are never checked: reducing risk is always allowed. The gate is not
 bypassable: strategies only ever reach the router, and the router only sends what passed.
 
 The trading state is the most restrictive of several *holds* (the configured start state,
@@ -23,13 +26,23 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.book import OrderBook
-from engine.model import Instrument, OrderType, Side, SubmitOrder, TradingState
+from engine.model import BookStatus, Instrument, OrderType, Side, SubmitOrder, TradingState
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk.exposure import WorkingExposure
+from engine.risk.facts import LINEAR as _LINEAR
+from engine.risk.facts import OPTION as _OPTION
+from engine.risk.facts import InstrumentFacts
 from engine.risk.limits import Denial, RateLimit, Reason, RiskLimits, UnderlyingLimits
 from engine.risk.throttle import DuplicateFilter, ThrottleState, TokenBucket, WindowCounter
 
+_INF = math.inf
+_NAN = math.nan
+_ZEROS = (0.0,) * 6
+_BUY = Side.BUY
+_LIMIT = OrderType.LIMIT
+_LIVE = BookStatus.LIVE
+_ACTIVE, _REDUCING, _HALTED = TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 PRIVILEGED_STRATEGY = "killswitch"
 """Strategy id of the engine's own flattening orders (allowed while HALTED if they reduce)."""
@@ -44,6 +57,8 @@ class MarginCheck(Protocol):
 
     def refresh(self) -> None: ...
 
+    def on_fill(self) -> None: ...
+
 
 class RiskGate:
     """Synchronous pre-trade checks over the engine's live state."""
@@ -55,7 +70,8 @@ class RiskGate:
                  chain_of: Callable[[str], Any] | None = None,
                  marks: dict[str, float] | None = None,
                  last_trades: dict[str, float] | None = None) -> None:
-        self.limits = limits
+        self._facts: dict[str, InstrumentFacts] = {}
+        self.limits = limits  # (the setter resolves what the check reads per order)
         self.instruments = instruments
         self.books = books
         self.orders = orders
@@ -77,12 +93,45 @@ class RiskGate:
         """Balances and margin per venue (paper/backtest: set by the runtime when configured)."""
         self._greek_limits = {u: ul for u, ul in limits.underlyings.items() if ul.any}
         orders.listeners.append(self.exposure.on_working_change)
-        self._dups = DuplicateFilter(int(limits.duplicate_window_ms * 1e6))
+        # live state read on every order, through read-only views (no method call each)
+        self._order_ids = orders.ids
+        self._open_ids = orders.open_ids
+        self._open_by_instrument = orders.open_by_instrument
+        self._open_by_strategy = orders.open_by_strategy
+        self._working = orders.working
+        self._positions = portfolio.by_instrument
+        self._und_prices = portfolio.underlying_prices
+        self._greek_totals = portfolio.greek_totals
+        self._expiry_vegas = portfolio.expiry_vegas
+        self._working_greeks = self.exposure.sums
+        self._working_expiry = self.exposure.expiry
         self._fills: dict[str, WindowCounter] = {}
         self.global_bucket = self._bucket(limits.global_rate)
         self.venue_buckets: dict[str, TokenBucket] = {
             v: b for v, r in limits.venue_rates.items() if (b := self._bucket(r)) is not None}
         self._restored_buckets: dict[str, tuple[float, int]] = {}
+
+    @property
+    def limits(self) -> RiskLimits:
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: RiskLimits) -> None:
+        self._limits = limits
+        self._facts.clear()
+        # (read by name: whatever holds the limits is read as the limits, as the SDK reads them)
+        self._dups = DuplicateFilter(int(getattr(limits, "duplicate_window_ms", 0.0) * 1e6))
+        # the collar's reference: None for the mid, else "mark" or "last" (from those maps)
+        ref = getattr(limits, "collar_reference", "mid")
+        self._collar_ref = ref if ref in ("mark", "last") else None
+
+    def _facts_of(self, iid: str, inst: Instrument) -> InstrumentFacts:
+        f = self._facts[iid] = InstrumentFacts(inst, self._limits, self._greek_limits.get(inst.asset),
+                                               self.venue_buckets.get(inst.venue))
+        known = self.portfolio.instrument(iid)
+        if known is not None and not known.is_option and not known.inverse:
+            f.fixed_greeks = self.portfolio.greeks_per_contract(iid)  # (contract size, 0, 0, 0)
+        return f
 
     def _bucket(self, rate: RateLimit | None) -> TokenBucket | None:
         return None if rate is None else TokenBucket(rate.rate, rate.burst, self.now_ns())
@@ -131,6 +180,7 @@ class RiskGate:
             self._greek_limits[underlying] = merged
         else:
             self._greek_limits.pop(underlying, None)
+        self._facts.clear()
 
     def set_venue_rate(self, venue: str, rate: float, burst: float) -> None:
         """Pace orders to ``venue`` (from the venue's documented limits, via its adapter)."""
@@ -139,10 +189,16 @@ class RiskGate:
             restored = self._restored_buckets.pop(venue, None)
             if restored is not None:  # (a snapshot restored before the venue registered)
                 bucket.restore(*restored)
+            self._facts.clear()
 
     # -- strategies -------------------------------------------------------------------------
     def on_fill(self, strategy_id: str, now_ns: int) -> bool:
-        """Count a fill; True when it just tripped the repeated-execution throttle."""
+        """Count a fill; True when it just tripped the repeated-execution throttle. (The
+        fill is in the portfolio by now: the account book catches up here, so that the next
+        order's margin check only reads.)"""
+        acc = self.accounts
+        if acc is not None:
+            acc.on_fill()
         lim = self.limits.max_fills
         if lim is None or strategy_id in self.disabled_strategies:
             return False
@@ -206,113 +262,121 @@ class RiskGate:
         return denial
 
     def _check(self, cmd: SubmitOrder) -> Denial | None:  # noqa: C901 - one check per block
-        lim = self.limits
-        iid = cmd.instrument_id
-        state = self.state
-        if cmd.strategy_id in self.disabled_strategies:
+        # Approving builds nothing: denials (and their text) are made only when one is due.
+        sid = cmd.strategy_id
+        if sid in self.disabled_strategies:
             return Denial(Reason.STRATEGY_DISABLED,
-                          f"strategy {cmd.strategy_id} disabled: {self.disabled_strategies[cmd.strategy_id]}")
-        if cmd.client_order_id in self.orders:
+                          f"strategy {sid} disabled: {self.disabled_strategies[sid]}")
+        if cmd.client_order_id in self._order_ids:
             return Denial(Reason.DUPLICATE_ORDER_ID, f"client order id {cmd.client_order_id} reused")
+        iid = cmd.instrument_id
         inst = self.instruments.get(iid)
-        if inst is None:
-            return Denial(Reason.UNKNOWN_INSTRUMENT, f"{iid} is not a known instrument")
-        if not inst.active:
-            return Denial(Reason.INSTRUMENT_INACTIVE, f"{iid} is not tradable")
+        f = self._facts.get(iid)
+        if f is None or f.inst is not inst:
+            if inst is None:
+                return Denial(Reason.UNKNOWN_INSTRUMENT, f"{iid} is not a known instrument")
+            if not inst.active:
+                return Denial(Reason.INSTRUMENT_INACTIVE, f"{iid} is not tradable")
+            f = self._facts_of(iid, inst)
         qty = cmd.quantity
-        if not (qty > 0 and math.isfinite(qty)):
+        if not 0.0 < qty < _INF:
             return Denial(Reason.INVALID_QUANTITY, f"quantity {qty} must be positive", qty, 0.0)
-        if not inst.is_on_lot(qty):
+        if not f.lot.contains(qty):
             return Denial(Reason.OFF_LOT, f"quantity {qty} is not a multiple of lot {inst.lot_size}",
                           qty, inst.lot_size)
-        if qty < inst.min_size:
+        if qty < f.min_size:
             return Denial(Reason.BELOW_MIN_SIZE, f"quantity {qty} < min size {inst.min_size}",
                           qty, inst.min_size)
         price = cmd.price
-        if cmd.order_type is OrderType.LIMIT:
-            if price is None or not (price > 0 and math.isfinite(price)):
+        if cmd.order_type is _LIMIT:
+            if price is None or not 0.0 < price < _INF:
                 return Denial(Reason.INVALID_PRICE, f"limit price {price} must be positive")
-            if not inst.is_on_tick(price):
+            if not f.tick.contains(price):
                 return Denial(Reason.OFF_TICK, f"price {price} is not a multiple of tick {inst.tick_size}",
                               price, inst.tick_size)
 
-        pos = self.portfolio.position(iid)
+        pos = self._positions.get(iid)
         pos_qty = pos.qty if pos is not None else 0.0
-        sign = cmd.side.sign
+        buy = cmd.side is _BUY
+        sign = 1.0 if buy else -1.0
         # Reduces only if, together with the working orders on the same side, it cannot flip.
-        same_side = self.orders.working_qty(iid, cmd.side)
-        reduces = (pos_qty != 0.0 and (pos_qty > 0) != (sign > 0)
+        same_side = self._working.get(f.buy_key if buy else f.sell_key, 0.0)
+        reduces = (pos_qty != 0.0 and (pos_qty > 0) != buy
                    and qty + same_side <= abs(pos_qty) + 1e-12)
-        if state is TradingState.HALTED and (not reduces or cmd.strategy_id != PRIVILEGED_STRATEGY):
-            why = "; ".join(f"{k}: {v}" for k, v in self.hold_reasons.items() if v) or "halted"
-            return Denial(Reason.TRADING_HALTED, f"trading is halted ({why})")
-        if state is TradingState.REDUCING and not reduces:
-            return Denial(Reason.REDUCE_ONLY, f"reduce-only: position {pos_qty}, order {sign * qty:+}",
-                          sign * qty, pos_qty)
+        state = self.state
+        if state is not _ACTIVE:
+            if state is _HALTED and (not reduces or sid != PRIVILEGED_STRATEGY):
+                why = "; ".join(f"{k}: {v}" for k, v in self.hold_reasons.items() if v) or "halted"
+                return Denial(Reason.TRADING_HALTED, f"trading is halted ({why})")
+            if state is _REDUCING and not reduces:
+                return Denial(Reason.REDUCE_ONLY, f"reduce-only: position {pos_qty}, order {sign * qty:+}",
+                              sign * qty, pos_qty)
         if cmd.reduce_only and not reduces:
             return Denial(Reason.REDUCE_ONLY, f"reduce-only order would not reduce position {pos_qty}",
                           sign * qty, pos_qty)
 
         book = self.books(iid)
-        if book is None or not book.is_live:
+        if book is None or book.status is not _LIVE:
             status = "missing" if book is None else str(book.status)
             return Denial(Reason.BOOK_NOT_LIVE, f"book of {iid} is {status}")
 
-        per = lim.per_instrument.get(iid)
-        max_qty = per.max_order_qty if per and per.max_order_qty is not None else lim.max_order_qty
-        if qty > max_qty:
-            return Denial(Reason.MAX_ORDER_QTY, f"quantity {qty} > max {max_qty}", qty, max_qty)
+        if qty > f.max_qty:
+            return Denial(Reason.MAX_ORDER_QTY, f"quantity {qty} > max {f.max_qty}", qty, f.max_qty)
 
-        mid = book.mid()
-        reference = mid if mid == mid else (book.best_ask_price() if sign > 0 else book.best_bid_price())
-        if math.isnan(reference):
-            return Denial(Reason.NO_REFERENCE_PRICE, f"book of {iid} has no prices")
-        und = inst.asset
-        und_px = self.portfolio.underlying_prices.get(und, math.nan)
+        bid = book.best_bid_price()
+        ask = book.best_ask_price()
+        reference = 0.5 * (bid + ask)  # the mid; NaN when a side is empty
+        if reference != reference:
+            reference = ask if buy else bid
+            if reference != reference:
+                return Denial(Reason.NO_REFERENCE_PRICE, f"book of {iid} has no prices")
         px = price if price is not None else reference
-        if inst.is_option or inst.inverse:
-            notional = inst.notional_usd(qty, px, und_px)  # options: on the underlying (USD)
-        else:
-            notional = inst.notional_usd(qty, px, und_px) * self.portfolio.price_usd(inst.quote)
+        kind = f.notional
+        if kind == _LINEAR:
+            notional = qty * f.contract_size * px
+            if f.quote_key is not None:
+                notional *= self._und_prices.get(f.quote_key, _NAN)
+        elif kind == _OPTION:  # on the underlying it delivers (USD)
+            notional = qty * f.contract_size * self._und_prices.get(f.asset, _NAN)
+        else:  # inverse futures and perpetuals: contracts x USD face
+            notional = qty * f.contract_size
+        lim = self._limits
         if notional != notional:
             return Denial(Reason.UNPRICED,
-                          f"no USD price for {und if inst.is_option else inst.quote} yet: "
+                          f"no USD price for {f.asset if f.is_option else inst.quote} yet: "
                           f"the notional of {iid} is unknown")
         if notional > lim.max_order_notional_usd:
             return Denial(Reason.MAX_ORDER_NOTIONAL,
                           f"notional {notional:,.0f} USD > max {lim.max_order_notional_usd:,.0f}",
                           notional, lim.max_order_notional_usd)
 
-        max_pos = per.max_position_qty if per and per.max_position_qty is not None else lim.max_position_qty
         worst = abs(pos_qty + sign * (same_side + qty))
-        if worst > max_pos + 1e-12 and not reduces:
+        if worst > f.max_pos + 1e-12 and not reduces:
             return Denial(Reason.MAX_POSITION,
-                          f"position could reach {worst:g} (now {pos_qty:g}, working {same_side:g}) > max {max_pos:g}",
-                          worst, max_pos)
+                          f"position could reach {worst:g} (now {pos_qty:g}, working {same_side:g}) > max {f.max_pos:g}",
+                          worst, f.max_pos)
 
         if price is not None:
-            denial = self._collar(inst, iid, price, reference)
+            denial = self._collar(f, price, reference)
             if denial is not None:
                 return denial
 
         # Open-order caps hold for reducing orders too: they mirror the venues' own caps.
-        n = self.orders.open_count()
+        n = len(self._open_ids)
         if n >= lim.max_open_orders:
             return Denial(Reason.MAX_OPEN_ORDERS, f"{n} open orders >= max {lim.max_open_orders}",
                           n, lim.max_open_orders)
-        cap = per.max_open_orders if per and per.max_open_orders is not None else \
-            lim.max_open_orders_per_instrument
-        if cap is not None and (n := self.orders.open_count(instrument_id=iid)) >= cap:
+        cap = f.open_cap
+        if cap is not None and (n := self._open_by_instrument.get(iid, 0)) >= cap:
             return Denial(Reason.MAX_OPEN_ORDERS, f"{n} open orders on {iid} >= max {cap}", n, cap)
         cap = lim.max_open_orders_per_strategy
-        if cap is not None and (n := self.orders.open_count(strategy_id=cmd.strategy_id)) >= cap:
-            return Denial(Reason.MAX_OPEN_ORDERS,
-                          f"{n} open orders of {cmd.strategy_id} >= max {cap}", n, cap)
+        if cap is not None and (n := self._open_by_strategy.get(sid, 0)) >= cap:
+            return Denial(Reason.MAX_OPEN_ORDERS, f"{n} open orders of {sid} >= max {cap}", n, cap)
 
         now = self.now_ns()
         dup_key = None
         if lim.duplicate_window_ms > 0:
-            dup_key = (cmd.strategy_id, iid, cmd.side, price, qty)
+            dup_key = (sid, iid, cmd.side, price, qty)
             seen = self._dups.seen(dup_key, now)
             if seen is not None:
                 ago = (now - seen) / 1e6
@@ -320,15 +384,14 @@ class RiskGate:
                               f"same {cmd.side} {qty:g}@{price} on {iid} {ago:.0f} ms ago "
                               f"(window {lim.duplicate_window_ms:g} ms)", ago, lim.duplicate_window_ms)
 
-        ul = self._greek_limits.get(und)
-        if ul is not None and not reduces:
-            denial = self._greeks(inst, iid, und, sign * qty, ul)
+        if f.greek_checks is not None and not reduces:
+            denial = self._greeks(f, sign * qty)
             if denial is not None:
                 return denial
 
         acc = self.accounts
         if acc is not None and not reduces:
-            denial = acc.check(inst, sign * qty, price if price is not None else reference)
+            denial = acc.check(inst, sign * qty, px)
             if denial is not None:
                 return denial
 
@@ -336,7 +399,7 @@ class RiskGate:
         if gb is not None and not gb.try_take(now):
             return Denial(Reason.RATE_LIMIT_GLOBAL, f"global order rate above {lim.global_rate}",
                           0.0, gb.burst)
-        vb = self.venue_buckets.get(inst.venue)
+        vb = f.bucket
         if vb is not None and not vb.try_take(now):
             if gb is not None:
                 gb.give_back()
@@ -346,21 +409,19 @@ class RiskGate:
             self._dups.remember(dup_key, now)
         return None
 
-    def _collar(self, inst: Instrument, iid: str, price: float, reference: float) -> Denial | None:
-        lim = self.limits
-        if inst.is_option and lim.option_collar_vega_k is not None:
-            checked, denial = self._model_collar(inst, iid, price)
+    def _collar(self, f: InstrumentFacts, price: float, reference: float) -> Denial | None:
+        if f.model_collar:
+            checked, denial = self._model_collar(f.inst, f.iid, price)
             if checked:
                 return denial
         ref = reference
-        kind = "mid"
-        if lim.collar_reference == "mark":
-            ref, kind = self.marks.get(iid, reference), "mark"
-        elif lim.collar_reference == "last":
-            ref, kind = self.last_trades.get(iid, reference), "last"
-        band = lim.option_price_band_pct if inst.is_option else lim.price_band_pct
+        kind = self._collar_ref
+        if kind is not None:
+            ref = (self.marks if kind == "mark" else self.last_trades).get(f.iid, reference)
+        band = f.band
         deviation = abs(price - ref) / ref * 100.0
         if deviation > band:
+            kind = kind or "mid"
             return Denial(Reason.PRICE_BAND,
                           f"price {price} is {deviation:.2f}% from {kind} {ref} (band {band}%)",
                           deviation, band)
@@ -391,45 +452,32 @@ class RiskGate:
                                 f"(allowed {k:g} vol pts x vega {vega:.4g} = {allowed:.4g})", dev, allowed)
         return True, None  # the model collar replaces the (blunt) percentage band
 
-    def _greeks(self, inst: Instrument, iid: str, und: str, signed_qty: float, ul: Any) -> Denial | None:
-        g = self.portfolio.greeks_per_contract(iid)
+    def _greeks(self, f: InstrumentFacts, signed_qty: float) -> Denial | None:
+        """Portfolio Greeks of ``f``'s underlying after the order, worst case with every
+        same-signed working order. An order that lowers the absolute Greek always passes (it
+        reduces risk)."""
+        iid, und = f.iid, f.asset
+        g = f.fixed_greeks or self.portfolio.greeks_per_contract(iid)
         if g is None:
             return Denial(Reason.NO_GREEKS, f"no Greeks yet for {iid}: cannot check {und} limits")
-        tot = self.portfolio.greeks(und)
-        w = self.exposure.working(und)
-        if ul.max_delta is not None:
-            d = self._greek_breach(0, signed_qty * g[0], tot[0], w, ul.max_delta, Reason.MAX_DELTA, und)
-            if d is not None:
-                return d
-        if ul.max_gamma is not None:
-            d = self._greek_breach(1, signed_qty * g[1], tot[1], w, ul.max_gamma, Reason.MAX_GAMMA, und)
-            if d is not None:
-                return d
-        if ul.max_vega_usd is not None:
-            d = self._greek_breach(2, signed_qty * g[2], tot[2], w, ul.max_vega_usd, Reason.MAX_VEGA, und)
-            if d is not None:
-                return d
-        if ul.max_vega_per_expiry_usd is not None and inst.expiry_ns > 0 and g[2] != 0.0:
-            now_v = self.portfolio.expiry_vega(und, inst.expiry_ns)
-            we = self.exposure.working_expiry(und, inst.expiry_ns)
+        tot = self._greek_totals.get(und) or _ZEROS
+        w = self._working_greeks.get(und) or _ZEROS
+        for i, limit, code, name in f.greek_checks or ():
+            now = tot[i]
+            add = signed_qty * g[i]
+            cand = now + add
+            worst = max(abs(cand + w[2 * i]), abs(cand + w[2 * i + 1]))
+            if worst > limit and abs(cand) >= abs(now):
+                return Denial(code, f"{und} {name} would reach {worst:.6g} (now {now:.6g}, "
+                                    f"order {add:+.6g}) > max {limit:g}", worst, limit)
+        cap = f.vega_expiry_limit
+        if cap is not None and f.expiry_ns > 0 and g[2] != 0.0:
+            now_v = self._expiry_vegas.get(f.expiry_key, 0.0)
+            we = self._working_expiry.get(f.expiry_key) or _ZEROS
             cand = now_v + signed_qty * g[2]
             worst = max(abs(cand + we[0]), abs(cand + we[1]))
-            if worst > ul.max_vega_per_expiry_usd and abs(cand) >= abs(now_v):
+            if worst > cap and abs(cand) >= abs(now_v):
                 return Denial(Reason.MAX_VEGA_EXPIRY,
-                              f"{und} vega of expiry {inst.expiry_ns} would reach {worst:.6g} "
-                              f"> max {ul.max_vega_per_expiry_usd:g}", worst, ul.max_vega_per_expiry_usd)
+                              f"{und} vega of expiry {f.expiry_ns} would reach {worst:.6g} "
+                              f"> max {cap:g}", worst, cap)
         return None
-
-    @staticmethod
-    def _greek_breach(i: int, add: float, now: float, w: list[float], limit: float, code: str,
-                      und: str) -> Denial | None:
-        """Worst case after the order: the candidate plus every same-signed working order.
-        An order that lowers the absolute Greek always passes (it reduces risk)."""
-        cand = now + add
-        worst = max(abs(cand + w[2 * i]), abs(cand + w[2 * i + 1]))
-        if worst > limit and abs(cand) >= abs(now):
-            name = ("delta", "gamma", "vega")[i]
-            return Denial(code, f"{und} {name} would reach {worst:.6g} (now {now:.6g}, "
-                                f"order {add:+.6g}) > max {limit:g}", worst, limit)
-        return None
-

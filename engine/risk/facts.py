@@ -1,0 +1,119 @@
+"""What the gate knows about one instrument before any order arrives, worked out once.
+
+Theory of operation: most of what the gate checks per order depends only on the instrument
+and the configured limits: its lot and tick grids, its size caps, how its notional is
+measured, its collar band, its venue's token bucket, the Greek limits of its underlying.
+``InstrumentFacts`` resolves all of it the first time an instrument is checked, so the check
+itself is arithmetic on local values and a few O(1) lookups of live state (position, working
+quantity, book, totals). The gate drops every entry when a limit changes (``limits``,
+``set_budget``, ``set_venue_rate``) and rebuilds one when its instrument object is replaced
+(a new definition from the venue), so facts are never staler than the state they summarize.
+
+``Grid`` is the exact form of "a multiple of the tick/lot": the step's decimal (``repr``, as
+the venue wrote it) is ``units * 10**-places``; a value is on the grid when ``value *
+10**places`` is within a millionth of a step of an integer that ``units`` divides. That is
+the tolerance the gate always had (it absorbs the float noise of computed prices, e.g.
+``0.1 + 0.2``), while the divisibility is decided on integers: no float division by a step
+that binary floating point cannot hold exactly (0.1, 0.0005).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from engine.model import Instrument, Side, canonical_asset, is_usd
+from engine.risk.limits import Reason, RiskLimits, UnderlyingLimits
+from engine.risk.throttle import TokenBucket
+
+TOLERANCE = 1e-6
+"""How far from a grid point a value may be, in steps (float noise, not a venue rule)."""
+
+INVERSE, OPTION, LINEAR = 0, 1, 2
+"""How an instrument's notional is measured (``InstrumentFacts.notional``)."""
+
+
+class Grid:
+    """Multiples of one step (a tick or a lot); see the module docstring."""
+
+    __slots__ = ("step", "scale", "units", "tol")
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.scale = 0.0  # 0: no integer form (no step, or an unusual one): see ``contains``
+        self.units = 1
+        self.tol = 0.0
+        if step > 0 and step == step and step != float("inf"):
+            d = Decimal(repr(step)).normalize()
+            places = max(0, -int(d.as_tuple().exponent))
+            units = int(d.scaleb(places))
+            if places <= 15 and units * TOLERANCE < 0.25:  # (else: float steps, below)
+                self.scale = float(10 ** places)
+                self.units = units
+                self.tol = units * TOLERANCE
+
+    def contains(self, value: float) -> bool:
+        """True when ``value`` (finite) is a multiple of the step."""
+        scale = self.scale
+        if scale:
+            x = value * scale
+            k = round(x)
+            return abs(x - k) < self.tol and k % self.units == 0
+        step = self.step
+        if step <= 0:
+            return True  # no step: every value is on it
+        q = value / step
+        return abs(q - round(q)) < TOLERANCE
+
+
+class InstrumentFacts:
+    """One instrument as the gate checks it (module docstring)."""
+
+    __slots__ = ("inst", "iid", "venue", "asset", "is_option", "lot", "tick", "min_size",
+                 "max_qty", "max_pos", "open_cap", "notional", "contract_size", "quote_key",
+                 "band", "model_collar", "bucket", "greek_checks", "vega_expiry_limit",
+                 "expiry_ns", "expiry_key", "buy_key", "sell_key", "fixed_greeks")
+
+    def __init__(self, inst: Instrument, limits: RiskLimits, greeks: UnderlyingLimits | None,
+                 venue_bucket: TokenBucket | None) -> None:
+        iid = inst.id
+        self.inst = inst
+        self.iid = iid
+        self.venue = inst.venue
+        self.asset = inst.asset
+        self.is_option = inst.is_option
+        self.lot = Grid(inst.lot_size)
+        self.tick = Grid(inst.tick_size)
+        self.min_size = inst.min_size
+        per = limits.per_instrument.get(iid)
+        self.max_qty = per.max_order_qty if per and per.max_order_qty is not None else limits.max_order_qty
+        self.max_pos = (per.max_position_qty if per and per.max_position_qty is not None
+                        else limits.max_position_qty)
+        self.open_cap = (per.max_open_orders if per and per.max_open_orders is not None
+                         else limits.max_open_orders_per_instrument)
+        self.notional = OPTION if inst.is_option else INVERSE if inst.inverse else LINEAR
+        self.contract_size = inst.contract_size
+        # USD price of the quote currency: None for USD and stablecoins (1, at par)
+        self.quote_key = None if is_usd(inst.quote) else canonical_asset(inst.quote)
+        self.band = limits.option_price_band_pct if inst.is_option else limits.price_band_pct
+        self.model_collar = inst.is_option and limits.option_collar_vega_k is not None
+        self.bucket = venue_bucket
+        # (index in (delta, gamma, vega), limit, reason code, name) per configured Greek limit
+        self.greek_checks: tuple[tuple[int, float, str, str], ...] | None = None
+        self.vega_expiry_limit: float | None = None
+        if greeks is not None:
+            self.greek_checks = tuple(
+                (i, lim, code, name) for i, lim, code, name in (
+                    (0, greeks.max_delta, Reason.MAX_DELTA, "delta"),
+                    (1, greeks.max_gamma, Reason.MAX_GAMMA, "gamma"),
+                    (2, greeks.max_vega_usd, Reason.MAX_VEGA, "vega")) if lim is not None)
+            self.vega_expiry_limit = greeks.max_vega_per_expiry_usd
+        self.expiry_ns = inst.expiry_ns
+        self.expiry_key = (self.asset, inst.expiry_ns)
+        # Greeks per contract that never change (a linear future or perpetual: its delta is
+        # its contract size; the gate sets it when the portfolio knows the instrument), else
+        # None: read from the portfolio per order
+        self.fixed_greeks: tuple[float, float, float, float] | None = None
+        # the working-quantity index keys of each side, built once (no tuple per order)
+        self.buy_key: tuple[str, Any] = (iid, Side.BUY)
+        self.sell_key: tuple[str, Any] = (iid, Side.SELL)
