@@ -117,6 +117,17 @@ _TYPES: dict[str, type] = {
 }
 _TYPES.update({c.__name__: c for c in (KillSwitchTripped, PositionAdjusted, ReconciliationCompleted)})
 
+_HEADS: dict[tuple[str, type], tuple[bytes, str]] = {}
+"""Per (direction, record type): the encoded middle of its log line and the type's name
+(built once, not per record)."""
+
+
+def _head(direction: str, cls: type) -> tuple[bytes, str]:
+    name = cls.__name__
+    head = _HEADS[(direction, cls)] = (b'"%s","%s",' % (direction.encode(), name.encode()), name)
+    return head
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY,
@@ -266,10 +277,13 @@ class Journal:
     def append(self, ts: int, direction: str, obj: Any) -> int:
         """Add a record to the next commit (nothing is written yet); returns its seq."""
         self.seq = seq = self.seq + 1
-        name = type(obj).__name__
+        kind = (direction, type(obj))
+        head = _HEADS.get(kind)
+        if head is None:
+            head = _head(direction, type(obj))
         payload = _ENCODER.encode(obj)
-        self._buf += b'[%d,%d,"%s","%s",%s]\n' % (seq, ts, direction.encode(), name.encode(), payload)
-        self._pending.append((seq, ts, direction, name, payload))
+        self._buf += b"[%d,%d,%s%s]\n" % (seq, ts, head[0], payload)
+        self._pending.append((seq, ts, direction, head[1], payload))
         self.written += 1
         return seq
 

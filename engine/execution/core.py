@@ -118,6 +118,7 @@ class ExecutionCore:
         self._awaiting: dict[str, Order] = {}
         self._recent_fills: deque[OrderFilled] = deque(maxlen=RECENT_FILLS)
         self._outbox: list[tuple[int, Order, Any]] = []
+        self._venue_of: dict[str, str] = {}  # instrument id -> venue (no split per order)
         self._flushing = False
         self.journal_failure = ""
         self._failure_reported = False
@@ -143,7 +144,7 @@ class ExecutionCore:
         """Check and queue ``cmd``; returns the denial, or None when it will be sent."""
         now = self.clock.now_ns()
         iid = cmd.instrument_id
-        venue = iid.partition(":")[0]
+        venue = self._venue_of.get(iid) or self._learn_venue(iid)
         halted = self._venue_halt(venue)
         denial = Denial(Reason.TRADING_HALTED, f"{venue} halted: {halted}") if halted else None
         if denial is None:
@@ -164,6 +165,11 @@ class ExecutionCore:
         if not self._in_dispatch():
             self.flush()
         return None
+
+    def _learn_venue(self, instrument_id: str) -> str:
+        """The venue of an instrument id (``venue:symbol``), looked up once per instrument."""
+        venue = self._venue_of[instrument_id] = instrument_id.partition(":")[0]
+        return venue
 
     def _deny(self, cmd: SubmitOrder, denial: Denial, now: int) -> None:
         if cmd.client_order_id not in self.orders:
@@ -300,7 +306,8 @@ class ExecutionCore:
         now = self.clock.now_ns()
         ring = self.latency.tick_to_order
         for kind, order, cmd in batch:
-            adapter = adapters.get(order.instrument_id.partition(":")[0])
+            iid = order.instrument_id
+            adapter = adapters.get(self._venue_of.get(iid) or self._learn_venue(iid))
             order.sent_ns = now
             self._awaiting[order.client_order_id] = order
             if adapter is None:
