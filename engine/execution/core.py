@@ -381,9 +381,10 @@ class ExecutionCore:
             self.on_journal_failure(cause)
 
     def checkpoint(self, now_ns: int | None = None) -> None:
-        """Timer (every 200 ms): commit what reports left in the journal; every
-        ``STORE_INTERVAL_NS`` (or past ``STORE_ROWS`` records, or when called without a time)
-        also move the committed records into the indexed store (off the order path)."""
+        """Timer (every 200 ms): commit what reports left in the journal and prepare the
+        log's next pages; every ``STORE_INTERVAL_NS`` (or past ``STORE_ROWS`` records, or when
+        called without a time) also move the committed records into the indexed store (off
+        the order path)."""
         j = self.journal
         if j is None or j.closed or self.journal_failure:
             return
@@ -394,6 +395,7 @@ class ExecutionCore:
                 self._stored_ns = now_ns if now_ns is not None else self.clock.now_ns()
             else:
                 j.commit()
+            j.prepare_log()  # the log's next pages faulted in here, not by an order's commit
         except JournalError as exc:
             self._journal_failed(str(exc))
 
