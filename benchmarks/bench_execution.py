@@ -17,8 +17,11 @@ Theory of operation: every figure comes with a baseline measured in the same run
   in the journal / orders sent), split into the write-ahead part (appends of commands and
   venue events, group commits, the 200 ms commit timer) and the background move of committed
   records into the SQLite store; and the part on the order path alone (journal time inside
-  the book events that caused orders / those orders: the commands' appends and their group
-  commit), next to the cost of one insert + commit per order (the former way).
+  the book events that caused orders, up to the first adapter call, / those orders: the
+  commands' appends and their group commit), next to the cost of one insert + commit per
+  order (the former way). ``journal_in_event_per_order_us`` also counts what follows the sends
+  inside the same event: the simulated venue answers at once, and its answers are journaled
+  as they arrive (a real venue's answers come in later events).
 * Each latency also in this thread's CPU time (``thread_time_ns``): on a shared, overloaded
   host the wall clock mostly measures time spent descheduled; CPU time does not.
 * ``restart``: see ``benchmarks/restart_history.py`` (after one simulated hour vs one simulated
@@ -138,8 +141,9 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
     adapter.submit = submit  # type: ignore[method-assign]
     adapter.cancel = cancel  # type: ignore[method-assign]
     # total, nesting depth, of which moving records to the SQLite store, of which on the
-    # order path (inside the book event that caused the orders: command appends, group commit)
-    journal_ns = [0, 0, 0, 0]
+    # order path (inside the book event that caused the orders, before its first adapter call:
+    # command appends, group commit), of which anywhere inside such an event
+    journal_ns = [0, 0, 0, 0, 0]
     j = k.journal
     if j is not None:
         for name in ("append", "commit", "checkpoint", "write_command", "write_event", "flush"):
@@ -163,7 +167,9 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
                         if name == "checkpoint":
                             journal_ns[2] += dt
                         if state["live"]:
-                            journal_ns[3] += dt
+                            journal_ns[4] += dt
+                            if not state["first"]:
+                                journal_ns[3] += dt
 
             setattr(j, name, timed)
 
@@ -223,6 +229,7 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
     out["journal_store_per_order_us"] = round(journal_ns[2] / sent / 1000.0, 2)
     out["journal_write_ahead_per_order_us"] = round((journal_ns[0] - journal_ns[2]) / sent / 1000.0, 2)
     out["journal_order_path_per_order_us"] = round(journal_ns[3] / max(len(lat), 1) / 1000.0, 2)
+    out["journal_in_event_per_order_us"] = round(journal_ns[4] / max(len(lat), 1) / 1000.0, 2)
     return out
 
 
