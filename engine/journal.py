@@ -171,6 +171,19 @@ ROTATE_RECORDS = 100_000
 _INSERT = "INSERT OR IGNORE INTO journal (seq, ts, direction, type, payload) VALUES (?, ?, ?, ?, ?)"
 
 
+def _reserve(fd: int, size: int) -> None:
+    """Allocate the file's first ``size`` bytes on the device (zeros where nothing was written),
+    so that a copy into its map never needs space the device may not have."""
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is not None:
+        allocate(fd, 0, size)
+        return
+    have = os.fstat(fd).st_size  # (no posix_fallocate, e.g. macOS: write the zeros)
+    zeros = bytes(1 << 16)
+    while have < size:
+        have += os.pwrite(fd, zeros[:size - have], have)
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno is not None:
         return f"{os.strerror(exc.errno)} ({errno.errorcode.get(exc.errno, exc.errno)})"
@@ -307,7 +320,7 @@ class Journal:
             self._log = None
         fd = self._log_fd
         os.ftruncate(fd, 0)
-        os.posix_fallocate(fd, 0, LOG_MAP_BYTES)
+        _reserve(fd, LOG_MAP_BYTES)
         self._log = mmap.mmap(fd, LOG_MAP_BYTES)
         self._log_size = LOG_MAP_BYTES
         self._log_bytes = 0
@@ -352,7 +365,7 @@ class Journal:
         size = self._log_size
         while size < end + LOG_PREPARE_BYTES:
             size *= 2
-        os.posix_fallocate(self._log_fd, 0, size)
+        _reserve(self._log_fd, size)
         assert self._log is not None
         self._log.resize(size)
         self._log_size = size

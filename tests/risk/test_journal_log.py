@@ -134,3 +134,17 @@ def test_full_durability_commits_to_the_device(tmp_path: Path) -> None:
         j.commit()  # copy + msync of the pages it touched
     j.abandon()
     assert [r[4] for r in Journal(jp, "FULL").records()] == [_cmd(i) for i in range(1, 6)]
+
+
+def test_without_posix_fallocate_the_space_is_reserved_by_writing_zeros(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "posix_fallocate", raising=False)  # (macOS has none)
+    monkeypatch.setattr(ej, "LOG_MAP_BYTES", 1 << 17)
+    jp = tmp_path / "j.sqlite"
+    j = Journal(jp)
+    assert os.path.getsize(j.wal_path) == 1 << 17
+    assert os.stat(j.wal_path).st_blocks * 512 >= 1 << 17  # allocated, not a sparse hole
+    j.append(1, "out", _cmd(1))
+    j.commit()
+    j.abandon()
+    assert [r[4] for r in Journal(jp).records()] == [_cmd(1)]
