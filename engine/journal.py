@@ -384,7 +384,7 @@ class Journal:
         return seq
 
     def commit(self) -> None:
-        """Write every appended record (one ``write``; ``fdatasync`` in FULL mode).
+        """Commit every appended record: one copy into the mapped log (``msync`` in FULL mode).
 
         Raises ``JournalError`` (and stays failed) when the log cannot be written.
         """
