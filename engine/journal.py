@@ -8,14 +8,11 @@ Theory of operation: two files, one owner process.
   handled, plus the venue events received before them, at once). The execution core commits
   before it hands any of those commands to a venue, so a crash can never leave an order at a
   venue that the journal does not know.
-* The log is a **shared memory map** of a preallocated file: a commit is a copy into the page
-  cache, what ``write`` does, without the system call (a cold ``write`` costs 20-40 µs on the
-  order path; the copy a few). Its space is reserved up front (``posix_fallocate`` at open, and
-  when it grows), so a full disk fails an open, a growth or a store checkpoint with a
-  ``JournalError``, never a copy; ``prepare_log`` (the core's 200 ms timer) touches the pages
-  ahead of the write position so that no commit pays their first fault, and empties the log
-  once every record in it is in the store. The unwritten rest of the file is zeros: a reader
-  stops at the first NUL byte or the first line that does not decode (a torn copy).
+* The log is a preallocated file mapped into memory (``engine.journal_log``): a commit is a
+  copy into the page cache, what ``write`` does, without the system call; its space is
+  reserved up front, so a full disk fails an open, a growth or a store checkpoint with a
+  ``JournalError``, never a copy. ``prepare_log`` (the core's 200 ms timer) faults in the
+  pages ahead of the write position and empties the log once every record in it is stored.
 * The **indexed store** (the SQLite file at ``<journal>``, WAL mode, table ``journal(seq, ts,
   direction, type, payload)``) is what ``records()``, audits and restarts read. ``checkpoint``
   (a timer, shutdown, and at open) moves the log's records into it in one transaction and then
@@ -62,7 +59,6 @@ import contextlib
 import errno
 import hashlib
 import fcntl
-import mmap
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -72,6 +68,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from engine.journal_log import MappedLog, read_log
 from engine.model import orders as _orders
 
 _ENCODER = msgspec.json.Encoder()
@@ -159,29 +156,11 @@ CREATE TABLE IF NOT EXISTS strategy_state (
 """
 LOG_TRUNCATE_BYTES = 8 << 20
 """The log is emptied by ``prepare_log`` once it holds this much and every record is stored."""
-LOG_MAP_BYTES = 16 << 20
-"""Size of the log file reserved at open (it grows, doubling, if a burst outruns the timer)."""
-LOG_PREPARE_BYTES = 256 << 10
-"""How far ahead of the write position ``prepare_log`` keeps the log's pages faulted in."""
-_PAGE = mmap.PAGESIZE
 KEEP_SNAPSHOTS = 2
 """Snapshots kept in the store (the newest, and one to fall back on if it does not verify)."""
 ROTATE_RECORDS = 100_000
 """Records older than the previous snapshot are moved to a segment once there are this many."""
 _INSERT = "INSERT OR IGNORE INTO journal (seq, ts, direction, type, payload) VALUES (?, ?, ?, ?, ?)"
-
-
-def _reserve(fd: int, size: int) -> None:
-    """Allocate the file's first ``size`` bytes on the device (zeros where nothing was written),
-    so that a copy into its map never needs space the device may not have."""
-    allocate = getattr(os, "posix_fallocate", None)
-    if allocate is not None:
-        allocate(fd, 0, size)
-        return
-    have = os.fstat(fd).st_size  # (no posix_fallocate, e.g. macOS: write the zeros)
-    zeros = bytes(1 << 16)
-    while have < size:
-        have += os.pwrite(fd, zeros[:size - have], have)
 
 
 def _describe(exc: BaseException) -> str:
@@ -210,11 +189,7 @@ class Journal:
         self.commits = 0
         self._closed = False
         self._lock_fd = -1
-        self._log_fd = -1
-        self._log: mmap.mmap | None = None  # the mapped log (None: memory or read-only)
-        self._log_bytes = 0  # write position: bytes committed since the log was last emptied
-        self._log_size = 0
-        self._prepared = 0  # pages below this offset are faulted in
+        self._log: MappedLog | None = None  # (None: in memory, read-only, or released)
         self.wal_path = Path(f"{path}.wal")
         self.lock_path = Path(f"{path}.lock")
         if not self.memory and not read_only:
@@ -275,13 +250,7 @@ class Journal:
 
     # -- the write-ahead log ----------------------------------------------------------------
     def _read_log(self) -> list[tuple[int, int, str, str, bytes]]:
-        try:
-            data = self.wal_path.read_bytes()
-        except FileNotFoundError:
-            return []
-        end = data.find(b"\0")  # (the reserved, never written rest of the log)
-        if end >= 0:
-            data = data[:end]
+        data = read_log(self.wal_path)
         rows = []
         for line in data.split(b"\n"):
             if not line:
@@ -306,69 +275,37 @@ class Journal:
             self._db.execute("COMMIT")
             self.seq = rows[-1][0]
         try:
-            self._log_fd = os.open(self.wal_path, os.O_RDWR | os.O_CREAT, 0o644)
-            self._map_log()
+            self._log = MappedLog(self.wal_path)  # (empty: its records are in the store now)
         except OSError as exc:
             raise JournalError(f"journal {self.path}: cannot open {self.wal_path}: "
                                f"{_describe(exc)}") from None
 
-    def _map_log(self) -> None:
-        """Start the log empty (every record in it is in the store): zeros, its space
-        reserved, mapped, the first pages faulted in."""
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        fd = self._log_fd
-        os.ftruncate(fd, 0)
-        _reserve(fd, LOG_MAP_BYTES)
-        self._log = mmap.mmap(fd, LOG_MAP_BYTES)
-        self._log_size = LOG_MAP_BYTES
-        self._log_bytes = 0
-        self._prepared = 0
-        self._fault_ahead()
-
-    def _fault_ahead(self) -> None:
-        """Touch the pages after the write position (a zero written over a zero): their first
-        fault is paid here, off the order path, not by a commit."""
-        log = self._log
-        if log is None:
-            return
-        start = max(self._prepared, -(-self._log_bytes // _PAGE) * _PAGE)  # (never the page in use)
-        end = min(self._log_bytes + LOG_PREPARE_BYTES, self._log_size)
-        for offset in range(start, end, _PAGE):
-            log[offset] = 0
-        self._prepared = max(self._prepared, end)
+    @property
+    def _log_bytes(self) -> int:
+        """Bytes committed to the log since it was last emptied."""
+        return self._log.written if self._log is not None else 0
 
     def prepare_log(self) -> None:
         """Off the order path (a timer): fault in the log's next pages, and empty the log once
         it holds ``LOG_TRUNCATE_BYTES`` and every record in it is in the store."""
-        if self._log is None or self.failed:
+        log = self._log
+        if log is None or self.failed:
             return
         try:
-            if self._log_bytes > LOG_TRUNCATE_BYTES and not self._rows and not self._buf:
-                self._map_log()
+            if log.written > LOG_TRUNCATE_BYTES and not self._rows and not self._buf:
+                log.reset()
             else:
-                self._fault_ahead()
+                log.prepare()
         except (OSError, ValueError) as exc:
             self._fail(exc)
 
     def _empty_log(self) -> None:
         """Every committed record is in the store: start the log over (at a checkpoint)."""
-        if self._log is not None and self._log_bytes and not self._buf:
+        if self._log is not None and self._log.written and not self._buf:
             try:
-                self._map_log()
+                self._log.reset()
             except (OSError, ValueError) as exc:
                 self._fail(exc)
-
-    def _grow_log(self, end: int) -> None:
-        """A burst outran the timer: reserve and map more of the log (doubling)."""
-        size = self._log_size
-        while size < end + LOG_PREPARE_BYTES:
-            size *= 2
-        _reserve(self._log_fd, size)
-        assert self._log is not None
-        self._log.resize(size)
-        self._log_size = size
 
     def append(self, ts: int, direction: str, obj: Any) -> int:
         """Add a record to the next commit (nothing is written yet); returns its seq."""
@@ -399,16 +336,7 @@ class Journal:
             self._keep()
             return
         try:
-            data = self._buf
-            start = self._log_bytes
-            end = start + len(data)
-            if end > self._log_size:
-                self._grow_log(end)
-            log[start:end] = data
-            self._log_bytes = end
-            if self._sync:
-                page = start - start % _PAGE
-                log.flush(page, end - page)  # msync(MS_SYNC): on the device
+            log.copy(self._buf, self._sync)
         except (OSError, ValueError) as exc:
             self._fail(exc)
         self._keep()
@@ -675,11 +603,6 @@ class Journal:
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         if self._log is not None:
-            with contextlib.suppress(OSError, ValueError, BufferError):
-                self._log.close()
+            self._log.close()
             self._log = None
-        if self._log_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._log_fd)
-            self._log_fd = -1
         self._unlock()

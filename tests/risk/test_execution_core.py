@@ -141,12 +141,12 @@ def test_reconciliation_plan_is_pure() -> None:
 
 def test_journal_failure_halts_cancels_and_sends_nothing_unjournaled(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.journal as ej
+    import engine.journal_log as jl
     from engine.journal import KillSwitchTripped
 
     # a small reserved log, so that the batch below has to grow it, on a disk that is full
-    monkeypatch.setattr(ej, "LOG_MAP_BYTES", 8192)
-    monkeypatch.setattr(ej, "LOG_PREPARE_BYTES", 4096)
+    monkeypatch.setattr(jl, "LOG_MAP_BYTES", 8192)
+    monkeypatch.setattr(jl, "LOG_PREPARE_BYTES", 4096)
     k, venue = make(journal=Journal(tmp_path / "j.sqlite"))
     working = order(price=59_000.0)
     k.router.submit(working)
@@ -156,7 +156,7 @@ def test_journal_failure_halts_cancels_and_sends_nothing_unjournaled(
     def no_space(*_a: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ej.os, "posix_fallocate", no_space)
+    monkeypatch.setattr(jl.os, "posix_fallocate", no_space)
     # a record waiting for the next commit that does not fit in what is left of the log
     j.append(0, "in", KillSwitchTripped(level=0, reason="x" * 9000, source="test", ts=0))
     fresh = order(price=59_010.0)

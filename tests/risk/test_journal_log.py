@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import engine.journal as ej
+import engine.journal_log as jl
 from engine.journal import Journal, KillSwitchTripped
 from engine.model import CancelOrder, Side, SubmitOrder
 
@@ -37,7 +38,7 @@ def test_committed_records_are_readable_at_once_and_uncommitted_ones_are_not(tmp
     # the reserved rest of the file is zeros, and the log's size does not change per commit
     size = os.path.getsize(j.wal_path)
     j.commit()
-    assert os.path.getsize(j.wal_path) == size == ej.LOG_MAP_BYTES
+    assert os.path.getsize(j.wal_path) == size == jl.LOG_MAP_BYTES
     j.close()
 
 
@@ -111,8 +112,8 @@ def test_the_log_is_emptied_off_the_order_path_once_every_record_is_stored(
 
 def test_a_burst_larger_than_the_reserved_log_grows_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ej, "LOG_MAP_BYTES", 8192)
-    monkeypatch.setattr(ej, "LOG_PREPARE_BYTES", 4096)
+    monkeypatch.setattr(jl, "LOG_MAP_BYTES", 8192)
+    monkeypatch.setattr(jl, "LOG_PREPARE_BYTES", 4096)
     jp = tmp_path / "j.sqlite"
     j = Journal(jp)
     for i in range(1, 101):  # ~25 KB in one batch
@@ -139,7 +140,7 @@ def test_full_durability_commits_to_the_device(tmp_path: Path) -> None:
 def test_without_posix_fallocate_the_space_is_reserved_by_writing_zeros(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(os, "posix_fallocate", raising=False)  # (macOS has none)
-    monkeypatch.setattr(ej, "LOG_MAP_BYTES", 1 << 17)
+    monkeypatch.setattr(jl, "LOG_MAP_BYTES", 1 << 17)
     jp = tmp_path / "j.sqlite"
     j = Journal(jp)
     assert os.path.getsize(j.wal_path) == 1 << 17
