@@ -315,7 +315,10 @@ class ExecutionCore:
                 continue
             if adapter not in held:
                 held.append(adapter)
-                adapter.hold_commands()
+                try:
+                    adapter.hold_commands()
+                except Exception as exc:  # noqa: BLE001 - then it sends each command at once
+                    log.error("venue_hold_failed", venue=adapter.venue, error=repr(exc))
             if kind == _SUBMIT:
                 if tick:
                     ring.add(_pc() - tick)

@@ -100,3 +100,18 @@ def test_the_simulated_venue_matches_held_commands_only_when_released() -> None:
     s.venue.submit(SubmitOrder(client_order_id="t3", strategy_id="s", instrument_id=s.perp,
                                side=Side.BUY, quantity=0.5, price=60_010.5))
     assert [f.client_order_id for f in of(s.new(), OrderFilled)] == ["t3"]
+
+
+def test_a_hold_that_fails_still_sends_the_batch(tmp_path: Path) -> None:
+    k, _ = make(journal=Journal(tmp_path / "j.sqlite"))
+    venue = HoldingVenue()
+    k.add_adapter(venue)
+
+    def broken() -> None:
+        raise RuntimeError("adapter bug")
+
+    venue.hold_commands = broken  # type: ignore[method-assign]
+    a = order(price=59_000.0)
+    k.router.submit(a)
+    assert venue.calls == [f"submit {a.client_order_id}", "release"]
+    assert k.orders.get(a.client_order_id).venue_order_id == "v-" + a.client_order_id
