@@ -69,7 +69,8 @@ def test_a_batch_is_handed_over_whole_before_the_venue_acts(tmp_path: Path) -> N
     assert k.orders.get(c.client_order_id).venue_order_id == "v-" + c.client_order_id
 
 
-def test_a_release_that_fails_is_logged_and_the_orders_wait_for_an_answer(tmp_path: Path) -> None:
+def _with_broken(tmp_path: Path, hook: str) -> tuple[Any, HoldingVenue]:
+    """A kernel on a ``HoldingVenue`` whose ``hook`` raises."""
     k, _ = make(journal=Journal(tmp_path / "j.sqlite"))
     venue = HoldingVenue()
     k.add_adapter(venue)
@@ -77,7 +78,12 @@ def test_a_release_that_fails_is_logged_and_the_orders_wait_for_an_answer(tmp_pa
     def broken() -> None:
         raise ConnectionError("socket closed")
 
-    venue.release_commands = broken  # type: ignore[method-assign]
+    setattr(venue, hook, broken)
+    return k, venue
+
+
+def test_a_release_that_fails_is_logged_and_the_orders_wait_for_an_answer(tmp_path: Path) -> None:
+    k, _venue = _with_broken(tmp_path, "release_commands")
     a = order(price=59_000.0)
     k.router.submit(a)  # no exception reaches the caller
     assert k.router.send_errors == 1
@@ -103,14 +109,7 @@ def test_the_simulated_venue_matches_held_commands_only_when_released() -> None:
 
 
 def test_a_hold_that_fails_still_sends_the_batch(tmp_path: Path) -> None:
-    k, _ = make(journal=Journal(tmp_path / "j.sqlite"))
-    venue = HoldingVenue()
-    k.add_adapter(venue)
-
-    def broken() -> None:
-        raise RuntimeError("adapter bug")
-
-    venue.hold_commands = broken  # type: ignore[method-assign]
+    k, venue = _with_broken(tmp_path, "hold_commands")
     a = order(price=59_000.0)
     k.router.submit(a)
     assert venue.calls == [f"submit {a.client_order_id}", "release"]
