@@ -198,6 +198,12 @@ def execution(d: dict[str, Any]) -> list[str]:
     if "journal_order_path_per_order_us" in t:
         out.append(f"| journal per order on the order path (command appends + group commit) | "
                    f"{t['journal_order_path_per_order_us']:.1f} µs | – |")
+    if "journal_order_path_per_order_p50_us" in t:
+        out.append(f"| journal per order on the order path, p50 over the order-causing events | "
+                   f"{t['journal_order_path_per_order_p50_us']:.1f} µs | – |")
+    if "journal_in_event_per_order_us" in t:
+        out.append(f"| journal per order inside the order's event (also the simulated venue's "
+                   f"answers, journaled as they arrive) | {t['journal_in_event_per_order_us']:.1f} µs | – |")
     if "journal_write_ahead_per_order_us" in t:
         out.append(f"| journal per order, amortized: write-ahead (appends + group commits) | "
                    f"{t['journal_write_ahead_per_order_us']:.1f} µs | – |")

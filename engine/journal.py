@@ -3,11 +3,16 @@
 Theory of operation: two files, one owner process.
 
 * The **write-ahead log** (``<journal>.wal``, JSON Lines: ``[seq, ts, direction, type, obj]``)
-  is the hot path. ``append`` encodes a record into an in-memory buffer; ``commit`` writes the
-  whole buffer with one ``os.write`` (a *group commit*: every command produced while one event
-  was handled, plus the venue events received before them, in one write). The execution core
-  commits before it hands any of those commands to a venue, so a crash can never leave an
-  order at a venue that the journal does not know.
+  is the hot path. ``append`` encodes a record into an in-memory buffer; ``commit`` copies the
+  whole buffer into the log (a *group commit*: every command produced while one event was
+  handled, plus the venue events received before them, at once). The execution core commits
+  before it hands any of those commands to a venue, so a crash can never leave an order at a
+  venue that the journal does not know.
+* The log is a preallocated file mapped into memory (``engine.journal_log``): a commit is a
+  copy into the page cache, what ``write`` does, without the system call; its space is
+  reserved up front, so a full disk fails an open, a growth or a store checkpoint with a
+  ``JournalError``, never a copy. ``prepare_log`` (the core's 200 ms timer) faults in the
+  pages ahead of the write position and empties the log once every record in it is stored.
 * The **indexed store** (the SQLite file at ``<journal>``, WAL mode, table ``journal(seq, ts,
   direction, type, payload)``) is what ``records()``, audits and restarts read. ``checkpoint``
   (a timer, shutdown, and at open) hands the log's committed records to the **store writer**
@@ -23,8 +28,8 @@ Durability (config ``risk.journal_synchronous``):
 
 | mode     | a commit is ...                               | survives               | cost per commit |
 | -------- | --------------------------------------------- | ---------------------- | --------------- |
-| ``NORMAL`` | in the OS page cache (``write``)            | process crash, SIGKILL | a few µs        |
-| ``FULL``   | on the device (``write`` + ``fdatasync``)   | also power loss, panic | one device flush (0.1-10 ms) |
+| ``NORMAL`` | in the OS page cache (copied into the map)  | process crash, SIGKILL | a few µs        |
+| ``FULL``   | on the device (copy + ``msync``)            | also power loss, panic | one device flush (0.1-10 ms) |
 
 One journal, one process: the journal takes an exclusive ``flock`` on ``<journal>.lock`` (with
 its pid written in it) for its lifetime; a second writer is refused with ``JournalLocked``
@@ -80,6 +85,7 @@ from engine.journal_writer import (
     store_snapshot,
 )
 from engine.journal_writer import describe as _describe
+from engine.journal_log import MappedLog, read_log
 from engine.model import orders as _orders
 
 _ENCODER = msgspec.json.Encoder()
@@ -134,6 +140,17 @@ _TYPES: dict[str, type] = {
 }
 _TYPES.update({c.__name__: c for c in (KillSwitchTripped, PositionAdjusted, ReconciliationCompleted)})
 
+_HEADS: dict[tuple[str, type], tuple[bytes, str]] = {}
+"""Per (direction, record type): the encoded middle of its log line and the type's name
+(built once, not per record)."""
+
+
+def _head(direction: str, cls: type) -> tuple[bytes, str]:
+    name = cls.__name__
+    head = _HEADS[(direction, cls)] = (b'"%s","%s",' % (direction.encode(), name.encode()), name)
+    return head
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY,
@@ -155,6 +172,7 @@ CREATE TABLE IF NOT EXISTS strategy_state (
 );
 """
 LOG_TRUNCATE_BYTES = 8 << 20
+"""The log is emptied by ``prepare_log`` once it holds this much and every record is stored."""
 KEEP_SNAPSHOTS = 2
 """Snapshots kept in the store (the newest, and one to fall back on if it does not verify)."""
 ROTATE_RECORDS = 100_000
@@ -182,8 +200,7 @@ class Journal:
         self.commits = 0
         self._closed = False
         self._lock_fd = -1
-        self._wal_fd = -1
-        self._log_bytes = 0
+        self._log: MappedLog | None = None  # (None: in memory, read-only, or released)
         self.wal_path = Path(f"{path}.wal")
         self.lock_path = Path(f"{path}.lock")
         # The store's writer thread (engine/journal_writer.py); None: the store is written
@@ -260,10 +277,7 @@ class Journal:
         return rows
 
     def _read_log(self, path: Path | None = None) -> list[tuple[int, int, str, str, bytes]]:
-        try:
-            data = (path or self.wal_path).read_bytes()
-        except FileNotFoundError:
-            return []
+        data = read_log(path or self.wal_path)
         rows = []
         for line in data.split(b"\n"):
             if not line:
@@ -290,21 +304,57 @@ class Journal:
             self.seq = rows[-1][0]
         for path in old:  # (their records are in the store now)
             path.unlink()
-        self._wal_fd = os.open(self.wal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
-                               0o644)
+        try:
+            self._log = MappedLog(self.wal_path)  # (empty: its records are in the store now)
+        except OSError as exc:
+            raise JournalError(f"journal {self.path}: cannot open {self.wal_path}: "
+                               f"{_describe(exc)}") from None
+
+    @property
+    def _log_bytes(self) -> int:
+        """Bytes committed to the log since it was last emptied."""
+        return self._log.written if self._log is not None else 0
+
+    def prepare_log(self) -> None:
+        """Off the order path (a timer): fault in the log's next pages, and empty the log once
+        it holds ``LOG_TRUNCATE_BYTES`` and every record in it is in the store."""
+        log = self._log
+        if log is None or self.failed:
+            return
+        try:
+            # (with a store writer the log is set aside by the hand-over instead: records
+            # handed over but not yet stored must stay in a file)
+            if (log.written > LOG_TRUNCATE_BYTES and self._writer is None and not self._rows
+                    and not self._buf):
+                log.reset()
+            else:
+                log.prepare()
+        except (OSError, ValueError) as exc:
+            self._fail(exc)
+
+    def _empty_log(self) -> None:
+        """Every committed record is in the store: start the log over (at a checkpoint)."""
+        if self._log is not None and self._log.written and not self._buf:
+            try:
+                self._log.reset()
+            except (OSError, ValueError) as exc:
+                self._fail(exc)
 
     def append(self, ts: int, direction: str, obj: Any) -> int:
         """Add a record to the next commit (nothing is written yet); returns its seq."""
         self.seq = seq = self.seq + 1
-        name = type(obj).__name__
+        kind = (direction, type(obj))
+        head = _HEADS.get(kind)
+        if head is None:
+            head = _head(direction, type(obj))
         payload = _ENCODER.encode(obj)
-        self._buf += b'[%d,%d,"%s","%s",%s]\n' % (seq, ts, direction.encode(), name.encode(), payload)
-        self._pending.append((seq, ts, direction, name, payload))
+        self._buf += b"[%d,%d,%s%s]\n" % (seq, ts, head[0], payload)
+        self._pending.append((seq, ts, direction, head[1], payload))
         self.written += 1
         return seq
 
     def commit(self) -> None:
-        """Write every appended record (one ``write``; ``fdatasync`` in FULL mode).
+        """Commit every appended record: one copy into the mapped log (``msync`` in FULL mode).
 
         Raises ``JournalError`` (and stays failed) when the log cannot be written.
         """
@@ -312,18 +362,14 @@ class Journal:
             raise JournalError(self.failed)
         if not self._buf:
             return
-        if self.memory:
+        log = self._log
+        if log is None:
+            if not self.memory:  # (closed)
+                self._fail(ValueError("closed"))
             self._keep()
             return
         try:
-            data = bytes(self._buf)
-            self._log_bytes += len(data)
-            n = os.write(self._wal_fd, data)
-            while n < len(data):  # (a short write: rare, only on a nearly full device)
-                data = data[n:]
-                n = os.write(self._wal_fd, data)
-            if self._sync:
-                os.fdatasync(self._wal_fd)
+            log.copy(self._buf, self._sync)
         except (OSError, ValueError) as exc:
             self._fail(exc)
         self._keep()
@@ -361,7 +407,7 @@ class Journal:
             return
         if not self._rows:
             if set_log_aside:
-                self._truncate_log()
+                self._empty_log()
             return
         try:
             self._db.execute("BEGIN")
@@ -377,15 +423,7 @@ class Journal:
             # Emptied only now and then: writing into freshly freed blocks costs ~10x more
             # than appending to a file that keeps its blocks (records already in the store
             # are skipped at recovery by their seq).
-            self._truncate_log()
-
-    def _truncate_log(self) -> None:
-        if self._wal_fd >= 0 and self._log_bytes:
-            try:
-                os.ftruncate(self._wal_fd, 0)
-            except OSError as exc:
-                self._fail(exc)
-            self._log_bytes = 0
+            self._empty_log()
 
     # -- the store writer (engine/journal_writer.py) -------------------------------------------
     @property
@@ -408,13 +446,14 @@ class Journal:
 
     def _set_log_aside(self) -> Path:
         """Rename the log to ``<journal>.wal.<last seq>`` and continue in a fresh one."""
+        if self._log is not None:  # (unmapped first: the file is renamed under no map)
+            self._log.close()
+            self._log = None
         try:
-            old, fd = set_log_aside(self.wal_path, self.seq, self._sync)
+            old = set_log_aside(self.wal_path, self.seq, self._sync)
+            self._log = MappedLog(self.wal_path)
         except OSError as exc:
             self._fail(exc)
-        os.close(self._wal_fd)
-        self._wal_fd = fd
-        self._log_bytes = 0
         return old
 
     def _store_rows(self, batch: _Batch, old_log: Path | None, db: sqlite3.Connection) -> None:
@@ -679,9 +718,8 @@ class Journal:
         self._closed = True
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
-        if self._wal_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._wal_fd)
-            self._wal_fd = -1
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         self._unlock()
 

@@ -150,19 +150,18 @@ def old_logs(wal_path: Path) -> list[Path]:
             if n.startswith(prefix) and n[len(prefix):].isdigit()]
 
 
-def set_log_aside(wal_path: Path, seq: int, sync: bool) -> tuple[Path, int]:
-    """Rename the log to ``<log>.<seq>`` and open a fresh one; (old path, new descriptor).
+def set_log_aside(wal_path: Path, seq: int, sync: bool) -> Path:
+    """Rename the log to ``<log>.<seq>`` (the caller opens a fresh one); the old path.
     ``sync`` (FULL): the directory is flushed, so the new name survives a power loss."""
     old = Path(f"{wal_path}.{seq:012d}")
     os.rename(wal_path, old)
-    fd = os.open(wal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
     if sync:
         dfd = os.open(wal_path.parent, os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-    return old, fd
+    return old
 
 
 def describe(exc: BaseException) -> str:

@@ -414,11 +414,12 @@ class StrategyContext:
     def _submit(self, instrument_id: str, side: Side, quantity: float, price: float | None,
                 order_type: OrderType, tif: TimeInForce, post_only: bool,
                 reduce_only: bool) -> tuple[str, Denial | None]:
-        coid = self.new_client_order_id()
+        self._next_id = n = self._next_id + 1  # (new_client_order_id, inline: the order path)
+        coid = f"{self._prefix}-{n}"
         cmd = SubmitOrder(client_order_id=coid, strategy_id=self.strategy_id,
                           instrument_id=instrument_id, side=side, quantity=quantity,
                           order_type=order_type, price=price, time_in_force=tif,
-                          post_only=post_only, reduce_only=reduce_only, ts=self.now_ns())
+                          post_only=post_only, reduce_only=reduce_only, ts=self._p.now_ns())
         return coid, self._orders.submit(cmd)
 
     def route_option(self, key: OptionKey, side: Side, quantity: float, *,

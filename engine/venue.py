@@ -53,6 +53,16 @@ class VenueAdapter(ABC):
     def submit(self, cmd: SubmitOrder) -> None:
         """Send a new order (non-blocking)."""
 
+    def hold_commands(self) -> None:
+        """The execution core is about to hand over a batch of commands (one group commit).
+
+        With ``release_commands``, the seam of a corked socket: an adapter may hold the
+        commands that follow and act on them all at ``release_commands`` (the simulated venue
+        matches them only then). The default sends each at once."""
+
+    def release_commands(self) -> None:
+        """Every command of the batch was handed over (see ``hold_commands``)."""
+
     @abstractmethod
     def cancel(self, cmd: CancelOrder) -> None:
         """Cancel an order (non-blocking)."""

@@ -8,7 +8,9 @@ of every book and then registers one ``clock.every(tick_ms)`` timer; nothing her
 the system time, so the venue runs unchanged under the live clock (paper trading) and the
 virtual clock (backtests), and a given seed and command sequence always yield the same events.
 
-Order commands never block: they are handled at once, or after the order-entry latency
+Order commands never block: they are handled at once (or, inside a batch the execution core
+opened with ``hold_commands``, when it is released: after every command of the batch was
+handed over, as a real adapter's corked socket write), or after the order-entry latency
 (``latency_ms``, or an ``order_latency`` model: the replay exchange's seeded FIFO channels,
 ``adapters.sim.latency``) through ``clock.call_at``. Client orders resting in the synthetic
 books move up their queues by the configured queue model (``adapters.sim.queue_model``, the
@@ -25,6 +27,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from typing import Any
+
+import structlog
 
 from adapters.sim.chain import build_instruments
 from adapters.sim.latency import LatencyChannel, LatencyModel
@@ -52,6 +56,8 @@ from engine.venue import Publish, VenueAdapter
 
 __all__ = ["SimVenue", "SimVenueParams"]
 
+_log = structlog.get_logger("volta.sim")
+
 
 class SimVenue(VenueAdapter):
     """A deterministic simulated venue; see the module docstring."""
@@ -69,6 +75,8 @@ class SimVenue(VenueAdapter):
         self._next_pending = 0
         self._order_ch = LatencyChannel(LatencyModel(), 0)
         self.account: SimAccount | None = None
+        self._held: list[tuple[Callable[[Any], None], Any]] | None = None
+        """Commands handed over between ``hold_commands`` and ``release_commands``."""
 
     def bind(self, publish: Publish, clock: Clock) -> None:
         """Attach to the runtime; builds the listing from the clock's current time."""
@@ -132,23 +140,53 @@ class SimVenue(VenueAdapter):
 
     def submit(self, cmd: SubmitOrder) -> None:
         """Submit an order; the answer comes back as order events."""
+        self._hand_over(self._submit_now, cmd)
+
+    def _submit_now(self, cmd: SubmitOrder) -> None:
         engine = self._need_engine()
-        account = self.account
-
-        def handle(c: SubmitOrder) -> None:
-            if account is not None:
-                account.submitted(c)
-            engine.submit(c)
-
-        self._dispatch(handle, cmd)
+        if self.account is not None:
+            self.account.submitted(cmd)
+        engine.submit(cmd)
 
     def cancel(self, cmd: CancelOrder) -> None:
         """Cancel an order; unknown/finished orders give ``OrderRejected("unknown_order")``."""
-        self._dispatch(self._need_engine().cancel, cmd)
+        self._hand_over(self._cancel_now, cmd)
+
+    def _cancel_now(self, cmd: CancelOrder) -> None:
+        self._need_engine().cancel(cmd)
 
     def amend(self, cmd: AmendOrder) -> None:
         """Amend price and/or total quantity (queue kept only for a same-price size reduction)."""
-        self._dispatch(self._need_engine().amend, cmd)
+        self._hand_over(self._amend_now, cmd)
+
+    def _amend_now(self, cmd: AmendOrder) -> None:
+        self._need_engine().amend(cmd)
+
+    def _hand_over(self, run: Callable[[Any], None], cmd: Any) -> None:
+        if self._held is not None:
+            self._held.append((run, cmd))
+        else:
+            self._dispatch(run, cmd)
+
+    def hold_commands(self) -> None:
+        """A batch of commands follows: keep them, in order, until ``release_commands`` (a
+        real venue adapter's socket write only queues bytes; the matching happens after)."""
+        if self._held is None:
+            self._held = []
+
+    def release_commands(self) -> None:
+        """Run the held commands in the order they were handed over (each after the
+        order-entry latency, as any command). A command that fails is logged and the next
+        one runs: its order gets no answer and the engine's status query settles it."""
+        held, self._held = self._held, None
+        if not held:
+            return
+        for run, cmd in held:
+            try:
+                self._dispatch(run, cmd)
+            except Exception as exc:  # noqa: BLE001 - the other commands of the batch still run
+                _log.error("sim_command_failed", client_order_id=cmd.client_order_id,
+                           command=type(cmd).__name__, error=repr(exc))
 
     def request_resync(self, instrument_id: str) -> None:
         """Publish a fresh snapshot of one book (later deltas continue from it)."""

@@ -18,8 +18,11 @@ Theory of operation: two entries, nothing else writes order state.
 **Group commit.** The outbox is flushed when the event being handled is done (the bus calls
 ``flush`` when it goes idle; a command issued outside any dispatch flushes at once): one
 journal commit for every command of the batch (and every report journaled before them),
-then each command is handed to its venue adapter, in the order it was issued, and
-``OrderSubmitted`` is published. Nothing is sent before its commit. A command issued while
+then each command is handed to its venue adapter, in the order it was issued, between the
+adapter's ``hold_commands`` and ``release_commands`` (a corked socket: the simulated venue
+matches only at the release, so no order of the batch waits for the venue's work on the one
+before), ``OrderSubmitted`` is published for the batch's orders, and the adapters are
+released. Nothing is sent before its commit. A command issued while
 the outbox is being sent (a synchronous venue answering inside ``submit``) joins the next
 batch of the same flush.
 
@@ -116,6 +119,7 @@ class ExecutionCore:
         self._awaiting: dict[str, Order] = {}
         self._recent_fills: deque[OrderFilled] = deque(maxlen=RECENT_FILLS)
         self._outbox: list[tuple[int, Order, Any]] = []
+        self._venue_of: dict[str, str] = {}  # instrument id -> venue (no split per order)
         self._flushing = False
         self.journal_failure = ""
         self._failure_reported = False
@@ -141,7 +145,7 @@ class ExecutionCore:
         """Check and queue ``cmd``; returns the denial, or None when it will be sent."""
         now = self.clock.now_ns()
         iid = cmd.instrument_id
-        venue = iid.partition(":")[0]
+        venue = self._venue_of.get(iid) or self._learn_venue(iid)
         halted = self._venue_halt(venue)
         denial = Denial(Reason.TRADING_HALTED, f"{venue} halted: {halted}") if halted else None
         if denial is None:
@@ -162,6 +166,11 @@ class ExecutionCore:
         if not self._in_dispatch():
             self.flush()
         return None
+
+    def _learn_venue(self, instrument_id: str) -> str:
+        """The venue of an instrument id (``venue:symbol``), looked up once per instrument."""
+        venue = self._venue_of[instrument_id] = instrument_id.partition(":")[0]
+        return venue
 
     def _deny(self, cmd: SubmitOrder, denial: Denial, now: int) -> None:
         if cmd.client_order_id not in self.orders:
@@ -280,45 +289,85 @@ class ExecutionCore:
                         failure = str(exc)
                         self.journal_failure = self.journal_failure or failure
                     self.latency.journal.add(_pc() - t0)
-                for kind, order, cmd in batch:
-                    if not failure or kind == _CANCEL:
-                        if tick and kind == _SUBMIT:
-                            self.latency.tick_to_order.add(_pc() - tick)
-                        self._send(kind, order, cmd)
-                    else:
-                        self._refuse_unjournaled(kind, order, cmd)
                 if failure:
-                    # (after the refusals: the kill switch's cancels skip orders never sent)
-                    self._journal_failed(failure)
+                    self._send_after_failure(batch, failure)
+                else:
+                    self._send_batch(batch, tick)
         finally:
             self._flushing = False
 
-    def _send(self, kind: int, order: Order, cmd: Any) -> None:
-        adapter = self.adapters.get(order.instrument_id.partition(":")[0])
+    def _send_batch(self, batch: list[tuple[int, Order, Any]], tick: int) -> None:
+        """Hand every command of a committed batch to its adapter, in order, then publish
+        ``OrderSubmitted`` for its new orders and let the adapters act on what they held.
+
+        Each adapter is told a batch is coming (``hold_commands``) before its first command
+        and that it is complete (``release_commands``) after the last: a venue that corks its
+        writes (the simulated venue matches only then, as a socket sends a corked write)
+        does its work after every command of the batch was handed over, not between them.
+        """
+        held: list[VenueAdapter] = []
+        submitted: list[tuple[Order, Any]] = []
+        adapters = self.adapters
         now = self.clock.now_ns()
-        order.sent_ns = now
-        self._awaiting[order.client_order_id] = order
-        if adapter is None:
-            order.in_doubt = True
-            return
-        if kind == _SUBMIT:
-            if self.on_sent is not None:
-                self.on_sent(cmd)
-            fn = adapter.submit
-        else:
-            fn = adapter.cancel if kind == _CANCEL else adapter.amend
-        try:
-            fn(cmd)
-        except Exception as exc:  # noqa: BLE001 - the fate of the command is now unknown
-            self.send_errors += 1
-            order.in_doubt = True
-            log.error("send_failed_order_in_doubt", client_order_id=order.client_order_id,
-                      command=type(cmd).__name__, error=repr(exc))
-        if kind == _SUBMIT:
-            self.sent += 1
-            self.publish(OrderSubmitted(client_order_id=cmd.client_order_id,
-                                        strategy_id=cmd.strategy_id,
-                                        instrument_id=cmd.instrument_id, ts=now))
+        ring = self.latency.tick_to_order
+        for kind, order, cmd in batch:
+            iid = order.instrument_id
+            adapter = adapters.get(self._venue_of.get(iid) or self._learn_venue(iid))
+            order.sent_ns = now
+            self._awaiting[order.client_order_id] = order
+            if adapter is None:
+                order.in_doubt = True
+                continue
+            if adapter not in held:
+                held.append(adapter)
+                try:
+                    adapter.hold_commands()
+                except Exception as exc:  # noqa: BLE001 - then it sends each command at once
+                    log.error("venue_hold_failed", venue=adapter.venue, error=repr(exc))
+            if kind == _SUBMIT:
+                if tick:
+                    ring.add(_pc() - tick)
+                if self.on_sent is not None:
+                    self.on_sent(cmd)
+                fn = adapter.submit
+                submitted.append((order, cmd))
+            else:
+                fn = adapter.cancel if kind == _CANCEL else adapter.amend
+            try:
+                fn(cmd)
+            except Exception as exc:  # noqa: BLE001 - the fate of the command is now unknown
+                self._send_failed(order, cmd, exc)
+        if submitted:
+            self.sent += len(submitted)
+            publish = self.publish
+            for order, cmd in submitted:
+                publish(OrderSubmitted(client_order_id=order.client_order_id,
+                                       strategy_id=order.strategy_id,
+                                       instrument_id=order.instrument_id, ts=now))
+        for adapter in held:
+            try:
+                adapter.release_commands()
+            except Exception as exc:  # noqa: BLE001 - its commands' answers are now unknown
+                self.send_errors += 1
+                log.error("venue_release_failed", venue=adapter.venue, error=repr(exc))
+
+    def _send_after_failure(self, batch: list[tuple[int, Order, Any]], failure: str) -> None:
+        """The journal could not record the batch: its cancels go out anyway (they only
+        reduce risk; reconciliation at restart settles them), the rest is refused."""
+        cancels = [item for item in batch if item[0] == _CANCEL]
+        if cancels:
+            self._send_batch(cancels, 0)
+        for kind, order, cmd in batch:
+            if kind != _CANCEL:
+                self._refuse_unjournaled(kind, order, cmd)
+        # (after the refusals: the kill switch's cancels skip orders never sent)
+        self._journal_failed(failure)
+
+    def _send_failed(self, order: Order, cmd: Any, exc: BaseException) -> None:
+        self.send_errors += 1
+        order.in_doubt = True
+        log.error("send_failed_order_in_doubt", client_order_id=order.client_order_id,
+                  command=type(cmd).__name__, error=repr(exc))
 
     def _refuse_unjournaled(self, kind: int, order: Order, cmd: Any) -> None:
         """The journal could not record ``cmd``: it never leaves; its order says why."""
@@ -340,9 +389,10 @@ class ExecutionCore:
             self.on_journal_failure(cause)
 
     def checkpoint(self, now_ns: int | None = None) -> None:
-        """Timer (every 200 ms): commit what reports left in the journal; every
-        ``STORE_INTERVAL_NS`` (or past ``STORE_ROWS`` records, or when called without a time)
-        also move the committed records into the indexed store (off the order path)."""
+        """Timer (every 200 ms): commit what reports left in the journal and prepare the
+        log's next pages; every ``STORE_INTERVAL_NS`` (or past ``STORE_ROWS`` records, or when
+        called without a time) also move the committed records into the indexed store (off
+        the order path)."""
         j = self.journal
         if j is None or j.closed or self.journal_failure:
             return
@@ -353,6 +403,7 @@ class ExecutionCore:
                 self._stored_ns = now_ns if now_ns is not None else self.clock.now_ns()
             else:
                 j.commit()
+            j.prepare_log()  # the log's next pages faulted in here, not by an order's commit
         except JournalError as exc:
             self._journal_failed(str(exc))
 

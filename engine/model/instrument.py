@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import msgspec
@@ -113,6 +114,7 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         return abs(size) * self.contract_size * ref
 
 
+@functools.cache  # (a handful of tick and lot sizes; repr + split per call cost ~1 us per order)
 def _decimals(step: float) -> int:
     text = repr(step)
     if "e-" in text:

@@ -138,53 +138,85 @@ def test_reconciliation_plan_is_pure() -> None:
     assert k.orders.get(a.client_order_id).status is OrderStatus.SUBMITTED  # nothing changed
 
 
-def test_journal_failure_halts_cancels_and_sends_nothing_unjournaled(tmp_path: Path) -> None:
+def test_journal_failure_halts_cancels_and_sends_nothing_unjournaled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.journal_log as jl
+    from engine.journal import KillSwitchTripped
+
+    # a small reserved log, so that the batch below has to grow it, on a disk that is full
+    monkeypatch.setattr(jl, "LOG_MAP_BYTES", 8192)
+    monkeypatch.setattr(jl, "LOG_PREPARE_BYTES", 4096)
     k, venue = make(journal=Journal(tmp_path / "j.sqlite"))
     working = order(price=59_000.0)
     k.router.submit(working)
     sent_before = len(venue.sent)
+    j = k.journal
 
-    def broken_write(*_a: Any) -> int:
+    def no_space(*_a: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    j = k.journal
-    real_write = os.write
-    import engine.journal as ej
-
-    ej.os.write = broken_write  # type: ignore[attr-defined]
-    try:
-        fresh = order(price=59_010.0)
-        assert reason(k, fresh) is None  # approved by the gate ...
-        # ... but never sent: the journal could not record it
-        assert all(c.client_order_id != fresh.client_order_id for c in venue.sent[sent_before:])
-        assert k.orders.get(fresh.client_order_id).status is OrderStatus.REJECTED
-        assert "No space left on device" in k.orders.get(fresh.client_order_id).close_reason
-        assert j.failed and "j.sqlite" in j.failed
-        # halted at the kill level that cancels: the working order's cancel went out anyway
-        assert k.killswitch.level == 2 and k.gate.state is TradingState.HALTED
-        assert any(type(c).__name__ == "CancelOrder" and c.client_order_id == working.client_order_id
-                   for c in venue.sent)
-        assert venue.cancel_alls == 1
-        assert reason(k, order(price=59_020.0)) == Reason.TRADING_HALTED
-        k.execution.checkpoint()  # the timer goes on without raising
-    finally:
-        ej.os.write = real_write  # type: ignore[attr-defined]
+    monkeypatch.setattr(jl.os, "posix_fallocate", no_space)
+    # a record waiting for the next commit that does not fit in what is left of the log
+    j.append(0, "in", KillSwitchTripped(level=0, reason="x" * 9000, source="test", ts=0))
+    fresh = order(price=59_010.0)
+    assert reason(k, fresh) is None  # approved by the gate ...
+    # ... but never sent: the journal could not record it
+    assert all(c.client_order_id != fresh.client_order_id for c in venue.sent[sent_before:])
+    assert k.orders.get(fresh.client_order_id).status is OrderStatus.REJECTED
+    assert "No space left on device" in k.orders.get(fresh.client_order_id).close_reason
+    assert j.failed and "j.sqlite" in j.failed
+    # halted at the kill level that cancels: the working order's cancel went out anyway
+    assert k.killswitch.level == 2 and k.gate.state is TradingState.HALTED
+    assert any(type(c).__name__ == "CancelOrder" and c.client_order_id == working.client_order_id
+               for c in venue.sent)
+    assert venue.cancel_alls == 1
+    assert reason(k, order(price=59_020.0)) == Reason.TRADING_HALTED
+    k.execution.checkpoint()  # the timer goes on without raising
 
 
-def test_a_small_filesystem_halts_the_node_without_a_traceback(tmp_path: Path) -> None:
-    """The journal on a real full device (``/dev/full``: every write fails with ENOSPC)."""
-    if not os.path.exists("/dev/full"):
-        pytest.skip("no /dev/full on this system")
+_FULL_DISK = """
+import json, resource, signal, sys
+from pathlib import Path
+from engine.journal import Journal
+from tests.risk.helpers import make, order, reason
+jp = Path(sys.argv[1])
+k, venue = make(journal=Journal(jp))
+working = order(price=59_000.0)
+k.router.submit(working)
+k.execution.checkpoint()  # in the store
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (the limit answers EFBIG instead of a signal)
+log = Path(f"{jp}.wal")  # (its space is reserved: its commits grow no file)
+size = max(p.stat().st_size for p in jp.parent.iterdir() if p != log)
+resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))  # no file may grow any more
+fresh = order(price=59_010.0)
+out = {"fresh": reason(k, fresh)}  # its commit only copies into the reserved log: it goes out
+for _ in range(100):  # orders until the store checkpoint needs room the device does not have
+    reason(k, order(price=58_000.0))
+    k.execution.checkpoint()
+    if k.journal.failed:
+        break
+out.update(failed=k.journal.failed, level=k.killswitch.level, state=str(k.gate.state),
+           cancelled=any(type(c).__name__ == "CancelOrder" and c.client_order_id == working.client_order_id
+                         for c in venue.sent),
+           after=reason(k, order(price=59_020.0)))
+print(json.dumps(out))
+"""
+
+
+def test_a_full_device_halts_the_node_without_a_traceback(tmp_path: Path) -> None:
+    """The journal with no room left on its device (the kernel's file size limit: every write
+    that would grow a file fails with EFBIG), in a process of its own."""
     jp = tmp_path / "j.sqlite"
-    k, venue = make(journal=Journal(jp))
-    j = k.journal
-    full = os.open("/dev/full", os.O_WRONLY)
-    os.dup2(full, j._wal_fd)  # the log's descriptor now points at a full device
-    os.close(full)
-    a = order()
-    assert reason(k, a) is None
-    assert not any(c.client_order_id == a.client_order_id for c in venue.sent)
-    assert "No space left on device" in j.failed and k.killswitch.level == 2
+    run = subprocess.run([sys.executable, "-c", _FULL_DISK, str(jp)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    import json
+
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["fresh"] is None
+    assert "j.sqlite" in out["failed"] and "cannot write" in out["failed"]  # (SQLite: "disk I/O error")
+    assert out["level"] == 2 and out["state"] == "halted" and out["cancelled"]
+    assert out["after"] == Reason.TRADING_HALTED
 
 
 def test_the_lock_names_the_holder(tmp_path: Path) -> None:

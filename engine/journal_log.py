@@ -1,0 +1,139 @@
+"""The journal's write-ahead log file: preallocated, memory-mapped, appended by copying.
+
+Theory of operation. A group commit must be in the page cache before any command of its batch
+leaves (that is what survives a process crash or SIGKILL), and nothing more in ``NORMAL``
+durability. ``write`` does exactly that, but on the order path a cold system call costs
+20-40 µs; a copy into a shared memory map of the same file puts the bytes in the same page
+cache in a few. So the log is a file whose space is reserved up front (``posix_fallocate``,
+or zeros written where it does not exist) and mapped whole:
+
+* ``copy`` appends a batch at the write position (``msync`` of the pages it touched in
+  ``FULL`` durability: on the device before anything is sent). A batch larger than what is
+  left grows the file (reserved first, doubling) and the map.
+* ``prepare`` (off the order path: the execution core's 200 ms timer) writes a zero over the
+  zero at the start of each page ahead of the write position, so that the page's first fault
+  is paid there, not by a commit.
+* ``reset`` starts the log over, empty (the journal calls it once every record in the log is
+  in its indexed store): truncated, reserved again, remapped.
+
+Because the space is reserved, a full device fails an open, a growth or a reset with an
+``OSError`` (the journal turns it into a ``JournalError`` and halts trading), never a copy
+into the map. The unwritten rest of the file is zeros: ``read_log`` returns the bytes before
+the first NUL (JSON text never holds a raw NUL), and a torn last copy is a line that does not
+decode, which the journal drops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+from pathlib import Path
+
+LOG_MAP_BYTES = 16 << 20
+"""Size of the log file reserved when it is (re)started."""
+LOG_PREPARE_BYTES = 256 << 10
+"""How far ahead of the write position ``prepare`` keeps the log's pages faulted in."""
+_PAGE = mmap.PAGESIZE
+
+
+def reserve(fd: int, size: int) -> None:
+    """Allocate the file's first ``size`` bytes on the device (zeros where nothing was written),
+    so that a copy into its map never needs space the device may not have."""
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is not None:
+        allocate(fd, 0, size)
+        return
+    have = os.fstat(fd).st_size  # (no posix_fallocate, e.g. macOS: write the zeros)
+    zeros = bytes(1 << 16)
+    while have < size:
+        have += os.pwrite(fd, zeros[:size - have], have)
+
+
+def read_log(path: Path) -> bytes:
+    """The log's written bytes (empty when there is no log)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    end = data.find(b"\0")  # (the reserved, never written rest)
+    return data if end < 0 else data[:end]
+
+
+class MappedLog:
+    """One log file, opened empty (its previous records must have been moved elsewhere)."""
+
+    __slots__ = ("path", "_fd", "_map", "size", "written", "_prepared")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._map: mmap.mmap | None = None
+        self.size = 0
+        self.written = 0
+        """Bytes copied in since the log was last started over (the write position)."""
+        self._prepared = 0  # pages below this offset are faulted in
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.reset()
+        except BaseException:
+            self.close()
+            raise
+
+    def reset(self) -> None:
+        """Start over, empty: zeros, space reserved, mapped, the first pages faulted in."""
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        os.ftruncate(self._fd, 0)
+        reserve(self._fd, LOG_MAP_BYTES)
+        self._map = mmap.mmap(self._fd, LOG_MAP_BYTES)
+        self.size = LOG_MAP_BYTES
+        self.written = 0
+        self._prepared = 0
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Fault in the pages after the write position (a zero written over a zero)."""
+        m = self._map
+        if m is None:
+            return
+        start = max(self._prepared, -(-self.written // _PAGE) * _PAGE)  # (never the page in use)
+        end = min(self.written + LOG_PREPARE_BYTES, self.size)
+        for offset in range(start, end, _PAGE):
+            m[offset] = 0
+        self._prepared = max(self._prepared, end)
+
+    def copy(self, data: bytes | bytearray, sync: bool) -> None:
+        """Append ``data`` (one group commit); with ``sync``, on the device on return."""
+        m = self._map
+        if m is None:
+            raise ValueError("closed")
+        start = self.written
+        end = start + len(data)
+        if end > self.size:
+            self._grow(end)
+        m[start:end] = data
+        self.written = end
+        if sync:
+            page = start - start % _PAGE
+            m.flush(page, end - page)  # msync(MS_SYNC)
+
+    def _grow(self, end: int) -> None:
+        """A batch outran the reserved space: reserve and map more (doubling)."""
+        size = self.size
+        while size < end + LOG_PREPARE_BYTES:
+            size *= 2
+        reserve(self._fd, size)
+        assert self._map is not None
+        self._map.resize(size)
+        self.size = size
+
+    def close(self) -> None:
+        if self._map is not None:
+            with contextlib.suppress(OSError, ValueError, BufferError):
+                self._map.close()
+            self._map = None
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
