@@ -193,8 +193,10 @@ out = {"fresh": reason(k, fresh)}  # its commit only copies into the reserved lo
 for _ in range(100):  # orders until the store checkpoint needs room the device does not have
     reason(k, order(price=58_000.0))
     k.execution.checkpoint()
+    k.journal.drain(5)  # (the store writer thread moves the records)
     if k.journal.failed:
         break
+reason(k, order(price=58_500.0))  # the next commit learns of the store's failure and halts
 out.update(failed=k.journal.failed, level=k.killswitch.level, state=str(k.gate.state),
            cancelled=any(type(c).__name__ == "CancelOrder" and c.client_order_id == working.client_order_id
                          for c in venue.sent),
