@@ -34,9 +34,7 @@ continuity, checksums, crossing, staleness) is the integrity layer's job
 
 from __future__ import annotations
 
-from heapq import heapify, heappop, heappush
-
-import numpy as np
+from heapq import heapify, heappop, heappush, nlargest, nsmallest
 
 from engine.model import BookDelta, BookSnapshot, BookStatus, Level, RawLevel
 
@@ -97,30 +95,25 @@ class OrderBook:
 
     def _rebuild_bids(self) -> None:
         bids = self.bids
-        n = len(bids)
-        if n > 2 * _TRACKED:  # (numpy: a deep side's scan and selection without a Python loop)
-            neg = -np.fromiter(bids, np.float64, n)
-            fence = np.partition(neg, _TRACKED - 1)[_TRACKED - 1]  # minus the fence level
-            self._bfence = -float(fence)
-            bh = neg[neg <= fence].tolist()
+        if len(bids) > 2 * _TRACKED:  # (a deep side: its best levels selected in C, no sort)
+            top = nlargest(_TRACKED, bids)
+            self._bfence = top[-1]
+            bh = [-p for p in top]  # (descending: already a valid min-heap of negated prices)
         else:
             self._bfence = -_INF
             bh = [-p for p in bids]
-        heapify(bh)
+            heapify(bh)
         self._bh = bh
 
     def _rebuild_asks(self) -> None:
         asks = self.asks
-        n = len(asks)
-        if n > 2 * _TRACKED:
-            prices = np.fromiter(asks, np.float64, n)
-            fence = np.partition(prices, _TRACKED - 1)[_TRACKED - 1]
-            self._afence = float(fence)
-            ah = prices[prices <= fence].tolist()
+        if len(asks) > 2 * _TRACKED:
+            ah = nsmallest(_TRACKED, asks)  # (ascending: already a valid heap)
+            self._afence = ah[-1]
         else:
             self._afence = _INF
             ah = list(asks)
-        heapify(ah)
+            heapify(ah)
         self._ah = ah
 
     def apply_snapshot(self, snap: BookSnapshot) -> None:
