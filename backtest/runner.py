@@ -215,29 +215,32 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
         ts = runs.ts
         quiet = kernel.quiet_market
         absorb = kernel.absorb_quiet
-        queues_of = {v: ex.queues for v, ex in exchanges.items()}
+        queues_of: dict[str, Any] = {}  # instrument -> its venue's order queues (None: no venue)
     i = 0
     while i < total:
         ev = events[i]
         t = ev.ts_recv
         if runs is not None and run_end[i] > i + 1:
             # a run of quotes/trades: the part before the next due timer, in one step if quiet
-            due = heap[0][0] if heap else _NEVER
-            if due > t:
-                iid = ev.instrument_id
-                queues = queues_of.get(iid.partition(":")[0])
-                if queues is not None and quiet(iid):
-                    q = queues.get(iid)
-                    if q is None:
-                        end = run_end[i]
-                    elif (qrun_end[i] > i + 1 and q.top_bid < qmin_ask[i]
-                          and q.top_ask > qmax_bid[i]):
-                        end = qrun_end[i]  # quotes that cannot reach an order of ours
-                    else:
-                        end = i
-                    if end > i and ts[end - 1] >= due:
+            iid = ev.instrument_id
+            queues = queues_of.get(iid, route)
+            if queues is route:
+                ex = exchanges.get(iid.partition(":")[0])
+                queues = queues_of[iid] = ex.queues if ex is not None else None
+            if queues is not None:
+                q = queues.get(iid)
+                if q is None:
+                    end = run_end[i]
+                elif (qrun_end[i] > i + 1 and q.top_bid < qmin_ask[i]
+                      and q.top_ask > qmax_bid[i]):
+                    end = qrun_end[i]  # quotes that cannot reach an order of ours
+                else:
+                    end = i
+                if end > i + 1:
+                    due = heap[0][0] if heap else _NEVER
+                    if ts[end - 1] >= due:
                         end = bisect_left(ts, due, i, end)
-                    if end > i + 1:
+                    if end > i + 1 and quiet(iid):
                         k = last_trade[end - 1]
                         absorb(iid, end - i, cum_quotes[end] - cum_quotes[i],
                                events[k].price if k >= i else None)

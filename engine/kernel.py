@@ -175,6 +175,8 @@ class Kernel:
         self._quote_handler = self._on_quote
         sub(Trade, self._trade_handler)
         sub(Quote, self._quote_handler)
+        self._quote_subscribers = self.bus.handlers_of(Quote)  # (live lists: quiet_market)
+        self._trade_subscribers = self.bus.handlers_of(Trade)
         sub(MarkPrice, self._on_mark)
         sub(OptionSummary, self._on_option_summary)
         sub(BookStatusChanged, self._on_book_status)
@@ -240,8 +242,8 @@ class Kernel:
             return False
         if self._ticker_subs.get(instrument_id) or self._trade_subs.get(instrument_id):
             return False
-        quotes = bus.handlers_of(Quote)
-        trades = bus.handlers_of(Trade)
+        quotes = self._quote_subscribers
+        trades = self._trade_subscribers
         return (len(quotes) == 1 and quotes[0] is self._quote_handler
                 and len(trades) == 1 and trades[0] is self._trade_handler)
 
