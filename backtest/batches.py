@@ -13,22 +13,19 @@ due inside the run) sends the driver back to the per-event path, from the first 
 concerned. The runs are found with numpy over the store's columns (``EventStore.columns``:
 ``kind``, ``ts``, ``inst`` and each quote's bid and ask) in a few milliseconds per run of the loop.
 
-Per event ``i`` (lists, for the loop's cheap indexing):
-
-* ``run_end[i]``: end (exclusive) of the run of quotes and trades of one instrument holding
-  ``i``; ``i`` for any other event;
-* ``qrun_end[i]``, ``qrun_min_ask[i]``, ``qrun_max_bid[i]``: the same for runs of quotes only,
-  with the lowest ask and highest bid of the whole run (a bound for any part of it; NaN
-  prices make the bound NaN, which no order can be proven to miss);
-* ``cum_quotes[i]``: quotes before ``i``; ``last_trade[i]``: the index of the latest trade at or
-  before ``i`` (-1: none); ``ts[i]``: its receive time.
+``QuietRuns.starts`` maps the index of each event where a run begins (of quotes and trades,
+or of quotes only, of one instrument) to ``(end, last_ts, quotes, last_trade, qend, qlast_ts,
+min_ask, max_bid)``: the end (exclusive) of the run of quotes and trades holding it, the
+receive time of its last event, how many quotes it holds from here, the index of its latest
+trade (-1: none); the end of the run of quotes only from here and its last receive time, and
+the lowest ask and highest bid of the whole quote run (a bound for any part of it; a NaN
+price makes the bound NaN, which no order can be proven to miss). A run cut short by a due
+timer is counted from ``cum_quotes``/``last_trade``/``ts`` (numpy, read once per cut).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from backtest.store import QUOTE as QUOTE_KIND
@@ -37,13 +34,10 @@ from backtest.store import TRADE as TRADE_KIND
 
 @dataclass(frozen=True)
 class QuietRuns:
-    run_end: list[int]
-    qrun_end: list[int]
-    qrun_min_ask: list[float]
-    qrun_max_bid: list[float]
-    cum_quotes: list[int]
-    last_trade: list[int]
-    ts: list[int]
+    starts: dict[int, tuple[int, int, int, int, int, int, float, float]]
+    ts: np.ndarray  # receive time per event
+    cum_quotes: np.ndarray  # quotes before each event (one more entry than events)
+    last_trade: np.ndarray  # index of the latest trade at or before each event (-1: none)
 
 
 def _runs(mask: np.ndarray, inst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,23 +61,29 @@ def _runs(mask: np.ndarray, inst: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 
 def quiet_runs(cols: dict[str, np.ndarray]) -> QuietRuns:
-    kind, inst = cols["kind"], cols["inst"]
+    kind, inst, ts = cols["kind"], cols["inst"], cols["ts"]
     n = len(kind)
     is_quote = kind == QUOTE_KIND
     is_trade = kind == TRADE_KIND
-    run_end, _, _ = _runs(is_quote | is_trade, inst)
+    run_end, _, start = _runs(is_quote | is_trade, inst)
     qrun_end, qseg, qstart = _runs(is_quote, inst)
-    qmin = np.full(n, np.nan)
-    qmax = np.full(n, np.nan)
-    members = np.flatnonzero(is_quote)
-    if len(members):
-        firsts = np.flatnonzero(qstart[members])  # run starts among the quotes
-        mins = np.minimum.reduceat(cols["quote_ask"][members], firsts)
-        maxs = np.maximum.reduceat(cols["quote_bid"][members], firsts)
-        qmin[members] = mins[qseg[members]]
-        qmax[members] = maxs[qseg[members]]
     cum = np.zeros(n + 1, np.int64)
     np.cumsum(is_quote, out=cum[1:])
     last = np.maximum.accumulate(np.where(is_trade, np.arange(n), -1)) if n else np.zeros(0, int)
-    return QuietRuns(run_end.tolist(), qrun_end.tolist(), qmin.tolist(), qmax.tolist(),
-                     cum.tolist(), last.tolist(), cols["ts"].tolist())
+    nxt = np.arange(1, n + 1)
+    keys = np.flatnonzero((start & (run_end > nxt)) | (qstart & (qrun_end > nxt)))
+    if not len(keys):
+        return QuietRuns({}, ts, cum, last)
+    qmin = np.full(n, np.nan)
+    qmax = np.full(n, np.nan)
+    members = np.flatnonzero(is_quote)
+    firsts = np.flatnonzero(qstart[members])  # run starts among the quotes
+    qmin[members] = np.minimum.reduceat(cols["quote_ask"][members], firsts)[qseg[members]]
+    qmax[members] = np.maximum.reduceat(cols["quote_bid"][members], firsts)[qseg[members]]
+    end = run_end[keys]
+    qend = qrun_end[keys]
+    values = zip(end.tolist(), ts[np.maximum(end - 1, 0)].tolist(),
+                 (cum[end] - cum[keys]).tolist(), last[np.maximum(end - 1, 0)].tolist(),
+                 qend.tolist(), ts[np.maximum(qend - 1, 0)].tolist(),
+                 qmin[keys].tolist(), qmax[keys].tolist())
+    return QuietRuns(dict(zip(keys.tolist(), values)), ts, cum, last)

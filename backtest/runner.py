@@ -208,11 +208,8 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
     check_every = _CHECK_EVERY if progress is not None else -1  # -1: never (n & -1 == n > 0)
     total = len(events)
     runs = None if delayed else _quiet_runs(data)
+    starts: dict[int, Any] = runs.starts if runs is not None else {}
     if runs is not None:
-        run_end, qrun_end = runs.run_end, runs.qrun_end
-        qmin_ask, qmax_bid = runs.qrun_min_ask, runs.qrun_max_bid
-        cum_quotes, last_trade = runs.cum_quotes, runs.last_trade
-        ts = runs.ts
         quiet = kernel.quiet_market
         absorb = kernel.absorb_quiet
         queues_of: dict[str, Any] = {}  # instrument -> its venue's order queues (None: no venue)
@@ -220,7 +217,8 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
     while i < total:
         ev = events[i]
         t = ev.ts_recv
-        if runs is not None and run_end[i] > i + 1:
+        run = starts.get(i) if starts else None
+        if run is not None:
             # a run of quotes/trades: the part before the next due timer, in one step if quiet
             iid = ev.instrument_id
             queues = queues_of.get(iid, route)
@@ -230,21 +228,23 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
             if queues is not None:
                 q = queues.get(iid)
                 if q is None:
-                    end = run_end[i]
-                elif (qrun_end[i] > i + 1 and q.top_bid < qmin_ask[i]
-                      and q.top_ask > qmax_bid[i]):
-                    end = qrun_end[i]  # quotes that cannot reach an order of ours
+                    end, last, quotes, trade = run[0], run[1], run[2], run[3]
+                elif run[4] > i + 1 and q.top_bid < run[6] and q.top_ask > run[7]:
+                    # quotes that cannot reach an order of ours
+                    end, last, trade = run[4], run[5], -1
+                    quotes = end - i
                 else:
                     end = i
                 if end > i + 1:
                     due = heap[0][0] if heap else _NEVER
-                    if ts[end - 1] >= due:
-                        end = bisect_left(ts, due, i, end)
+                    if last >= due:  # cut at the timer (rare: counted from the columns)
+                        end = bisect_left(runs.ts, due, i, end)  # type: ignore[union-attr]
+                        if end > i + 1:
+                            last = int(runs.ts[end - 1])  # type: ignore[union-attr]
+                            quotes = int(runs.cum_quotes[end] - runs.cum_quotes[i])  # type: ignore[union-attr]
+                            trade = int(runs.last_trade[end - 1]) if q is None else -1  # type: ignore[union-attr]
                     if end > i + 1 and quiet(iid):
-                        k = last_trade[end - 1]
-                        absorb(iid, end - i, cum_quotes[end] - cum_quotes[i],
-                               events[k].price if k >= i else None)
-                        last = ts[end - 1]
+                        absorb(iid, end - i, quotes, events[trade].price if trade >= i else None)
                         if last > clock._now:
                             clock._now = last
                         if progress is not None and (i ^ (end - 1)) & ~check_every:

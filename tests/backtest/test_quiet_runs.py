@@ -39,16 +39,31 @@ def test_runs_found_by_hand() -> None:
             "ts": np.arange(9, dtype=np.int64) * 10,
             "quote_bid": np.array(bid), "quote_ask": np.array(ask)}
     r = quiet_runs(cols)
-    assert r.run_end == [0, 5, 5, 5, 5, 5, 7, 9, 9]
-    assert r.qrun_end == [0, 3, 3, 3, 5, 5, 7, 9, 9]
-    # quote runs [1, 3): asks 10.5, 11.5 / bids 10, 11; [4, 5); [6, 7); [7, 9) on instrument 1
-    assert r.qrun_min_ask[1] == r.qrun_min_ask[2] == 10.5 and r.qrun_max_bid[2] == 11.0
-    assert r.qrun_min_ask[4] == 9.5 and r.qrun_max_bid[6] == 12.0
-    assert r.qrun_min_ask[8] == 51.0 and r.qrun_max_bid[7] == 50.0
-    assert math.isnan(r.qrun_min_ask[0]) and math.isnan(r.qrun_min_ask[3])
-    assert r.cum_quotes == [0, 0, 1, 2, 2, 3, 3, 4, 5, 6]
-    assert r.last_trade == [-1, -1, -1, 3, 3, 3, 3, 3, 3]
-    assert r.ts == [0, 10, 20, 30, 40, 50, 60, 70, 80]
+    # runs of quotes and trades: [1, 5) and [7, 9); of quotes only: [1, 3), [7, 9) (length 1:
+    # no entry); bounds: asks 10.5/11.5 and bids 10/11 on [1, 3), asks 51/52, bids 50/49
+    assert set(r.starts) == {1, 7}
+    end, last_ts, quotes, trade, qend, qlast_ts, min_ask, max_bid = r.starts[1]
+    assert (end, last_ts, quotes, trade, qend, qlast_ts) == (5, 40, 3, 3, 3, 20)
+    assert (min_ask, max_bid) == (10.5, 11.0)
+    end, last_ts, quotes, trade, qend, qlast_ts, min_ask, max_bid = r.starts[7]
+    assert (end, last_ts, quotes, trade, qend, qlast_ts) == (9, 80, 2, 3, 9, 80)
+    assert (min_ask, max_bid) == (51.0, 50.0)
+    assert r.cum_quotes.tolist() == [0, 0, 1, 2, 2, 3, 3, 4, 5, 6]
+    assert r.last_trade.tolist() == [-1, -1, -1, 3, 3, 3, 3, 3, 3]
+    assert r.ts.tolist() == [0, 10, 20, 30, 40, 50, 60, 70, 80]
+
+
+def test_a_quote_run_after_a_trade_starts_its_own_entry() -> None:
+    kind = [Q, T, Q, Q, D]
+    cols = {"kind": np.array(kind, np.int8), "inst": np.zeros(5, np.int32),
+            "ts": np.arange(5, dtype=np.int64), "quote_bid": np.array([1.0, NAN, 2.0, NAN, NAN]),
+            "quote_ask": np.array([1.5, NAN, 2.5, NAN, NAN])}
+    cols["quote_bid"][3], cols["quote_ask"][3] = 3.0, NAN  # a NaN ask: no bound
+    r = quiet_runs(cols)
+    assert set(r.starts) == {0, 2}
+    assert r.starts[0][:5] == (4, 3, 3, 1, 1)
+    end, last_ts, quotes, trade, qend, qlast_ts, min_ask, max_bid = r.starts[2]
+    assert (end, quotes, trade, qend) == (4, 2, 1, 4) and max_bid == 3.0 and math.isnan(min_ask)
 
 
 def test_columns_from_events_match_the_stored_columns(tmp_path: Path) -> None:
@@ -89,9 +104,7 @@ def test_kernel_is_quiet_only_without_listeners() -> None:
 
 
 def _per_event(data: stores.EventStore) -> QuietRuns:
-    n = len(data.events)
-    return QuietRuns(list(range(n)), list(range(n)), [NAN] * n, [NAN] * n, [0] * (n + 1),
-                     [-1] * n, [ev.ts_recv for ev in data.events])
+    return QuietRuns({}, np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64))
 
 
 @pytest.mark.skipif(not USDM.is_file(), reason=f"recorded data not found: {USDM}")
