@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from bisect import bisect_left
+from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,11 +214,12 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
         quiet = kernel.quiet_market
         absorb = kernel.absorb_quiet
         queues_of: dict[str, Any] = {}  # instrument -> its venue's order queues (None: no venue)
-    i = 0
-    while i < total:
-        ev = events[i]
+    starts_get = starts.get if starts else None
+    numbered = enumerate(events, 1)
+    for n, ev in numbered:
         t = ev.ts_recv
-        run = starts.get(i) if starts else None
+        i = n - 1
+        run = starts_get(i) if starts_get is not None else None
         if run is not None:
             # a run of quotes/trades: the part before the next due timer, in one step if quiet
             iid = ev.instrument_id
@@ -252,9 +254,8 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
                             if now - last_report >= every:
                                 last_report = now
                                 progress(end, last, now - t_wall)
-                        i = end
+                        next(islice(numbered, end - n, end - n), None)  # (skip the run, in C)
                         continue
-        i += 1
         if delayed:  # market data whose latency has elapsed goes first
             if single is not None:
                 if single and single[0][0] <= t:  # the common one-venue case, without a call
@@ -278,11 +279,11 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
             except KeyError:  # a type the exchange passes on as it is
                 handle = handlers[object]
             handle(ev)
-        if not i & check_every:
+        if not n & check_every:
             now = time.perf_counter()
             if now - last_report >= every:
                 last_report = now
-                progress(i, t, now - t_wall)  # type: ignore[misc]
+                progress(n, t, now - t_wall)  # type: ignore[misc]
     n = total
     if delayed:
         _deliver(delayed, clock, 1 << 62)
