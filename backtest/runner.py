@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from bisect import bisect_left
 from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -240,7 +239,7 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
                 if end > i + 1:
                     due = heap[0][0] if heap else _NEVER
                     if last >= due:  # cut at the timer (rare: counted from the columns)
-                        end = bisect_left(runs.ts, due, i, end)  # type: ignore[union-attr]
+                        end = min(max(int(runs.ts.searchsorted(due)), i), end)  # type: ignore[union-attr]
                         if end > i + 1:
                             last = int(runs.ts[end - 1])  # type: ignore[union-attr]
                             quotes = int(runs.cum_quotes[end] - runs.cum_quotes[i])  # type: ignore[union-attr]
