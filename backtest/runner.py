@@ -294,7 +294,8 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
 def _quiet_runs(data: EventStore) -> QuietRuns:
     cols = data.columns
     if cols is None or len(cols["kind"]) != len(data.events):
-        cols = stores.columns_of(data.events)
+        # (a store built elsewhere, e.g. from a catalog: its columns, once for every run)
+        cols = data.columns = stores.columns_of(data.events)
     return quiet_runs(cols)
 
 
