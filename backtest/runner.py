@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ import numba
 import structlog
 
 from backtest import store as stores
+from backtest.batches import QuietRuns, quiet_runs
 from backtest.exchange import ReplayExchange
 from backtest.ledger import Ledger
 from backtest.metrics import summarize
@@ -49,6 +51,7 @@ Progress = Callable[[int, int, float], None]
 """Called with (events processed, simulated time ns, wall seconds elapsed)."""
 
 _CHECK_EVERY = 0x3FFF  # events between wall-clock reads for the progress line
+_NEVER = 1 << 62
 
 
 @dataclass
@@ -158,8 +161,7 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
         interval = int(spec.report.sample_interval_s * NS_PER_S)
         sampler = clock.every(interval, ledger.sample, start_ns=start + interval)
         if replay:
-            events = data.events  # type: ignore[union-attr]
-            counted[0] = _replay(events, exchanges, clock, progress, every, t_wall, k)
+            counted[0] = _replay(data, exchanges, clock, progress, every, t_wall, k)
         else:
             counted[0] = _advance(k, clock, start, spec.data.duration_s, progress, every, t_wall)
         sampler.cancel()
@@ -184,14 +186,17 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
     return BacktestResult(summary, ledger, node, counted[0], wall, exchanges)
 
 
-def _replay(events: list[Any], exchanges: dict[str, ReplayExchange], clock: VirtualClock,
+def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: VirtualClock,
             progress: Progress | None, every: float, t_wall: float, kernel: Kernel) -> int:
     """The replay loop (the hot path: one clock move and one exchange call per event).
 
     Each event goes straight to its exchange's handler for its type (``market_handlers``).
     The clock is only asked to run timers when one is due by the event's time; otherwise the
-    loop just moves its time (what ``advance_to`` does when nothing is due).
+    loop just moves its time (what ``advance_to`` does when nothing is due). A run of quotes
+    and trades nobody acts on before the next due timer is applied in one step
+    (``backtest.batches``; not with market-data latency, whose queue orders every event).
     """
+    events = data.events
     route: dict[str, Any] = {}
     last_iid: str | None = None
     handlers: dict[type, Callable[[Any], None]] | None = None
@@ -201,8 +206,55 @@ def _replay(events: list[Any], exchanges: dict[str, ReplayExchange], clock: Virt
     last_report = t_wall
     single = delayed[0].md_queue if len(delayed) == 1 else None
     check_every = _CHECK_EVERY if progress is not None else -1  # -1: never (n & -1 == n > 0)
-    for n, ev in enumerate(events, 1):
+    total = len(events)
+    runs = None if delayed else _quiet_runs(data)
+    starts: dict[int, Any] = runs.starts if runs is not None else {}
+    if runs is not None:
+        quiet = kernel.quiet_market
+        absorb = kernel.absorb_quiet
+        queues_of: dict[str, Any] = {}  # instrument -> its venue's order queues (None: no venue)
+    starts_get = starts.get if starts else None
+    numbered = enumerate(events, 1)
+    for n, ev in numbered:
         t = ev.ts_recv
+        i = n - 1
+        run = starts_get(i) if starts_get is not None else None
+        if run is not None:
+            # a run of quotes/trades: the part before the next due timer, in one step if quiet
+            iid = ev.instrument_id
+            queues = queues_of.get(iid, route)
+            if queues is route:
+                ex = exchanges.get(iid.partition(":")[0])
+                queues = queues_of[iid] = ex.queues if ex is not None else None
+            if queues is not None:
+                q = queues.get(iid)
+                if q is None:
+                    end, last, quotes, trade = run[0], run[1], run[2], run[3]
+                elif run[4] > i + 1 and q.top_bid < run[6] and q.top_ask > run[7]:
+                    # quotes that cannot reach an order of ours
+                    end, last, trade = run[4], run[5], -1
+                    quotes = end - i
+                else:
+                    end = i
+                if end > i + 1:
+                    due = heap[0][0] if heap else _NEVER
+                    if last >= due:  # cut at the timer (rare: counted from the columns)
+                        end = min(max(int(runs.ts.searchsorted(due)), i), end)  # type: ignore[union-attr]
+                        if end > i + 1:
+                            last = int(runs.ts[end - 1])  # type: ignore[union-attr]
+                            quotes = int(runs.cum_quotes[end] - runs.cum_quotes[i])  # type: ignore[union-attr]
+                            trade = int(runs.last_trade[end - 1]) if q is None else -1  # type: ignore[union-attr]
+                    if end > i + 1 and quiet(iid):
+                        absorb(iid, end - i, quotes, events[trade].price if trade >= i else None)
+                        if last > clock._now:
+                            clock._now = last
+                        if progress is not None and (i ^ (end - 1)) & ~check_every:
+                            now = time.perf_counter()
+                            if now - last_report >= every:
+                                last_report = now
+                                progress(end, last, now - t_wall)
+                        next(islice(numbered, end - n, end - n), None)  # (skip the run, in C)
+                        continue
         if delayed:  # market data whose latency has elapsed goes first
             if single is not None:
                 if single and single[0][0] <= t:  # the common one-venue case, without a call
@@ -231,12 +283,20 @@ def _replay(events: list[Any], exchanges: dict[str, ReplayExchange], clock: Virt
             if now - last_report >= every:
                 last_report = now
                 progress(n, t, now - t_wall)  # type: ignore[misc]
-    n = len(events)
+    n = total
     if delayed:
         _deliver(delayed, clock, 1 << 62)
     if progress is not None:
         progress(n, clock.now_ns(), time.perf_counter() - t_wall)
     return n
+
+
+def _quiet_runs(data: EventStore) -> QuietRuns:
+    cols = data.columns
+    if cols is None or len(cols["kind"]) != len(data.events):
+        # (a store built elsewhere, e.g. from a catalog: its columns, once for every run)
+        cols = data.columns = stores.columns_of(data.events)
+    return quiet_runs(cols)
 
 
 def _handlers(ex: ReplayExchange, kernel: Kernel, iid: str) -> dict[type, Callable[[Any], None]]:

@@ -64,6 +64,8 @@ class EventStore(msgspec.Struct):
     events: list[Any]
     instruments: list[Instrument]
     meta: dict[str, Any]
+    columns: dict[str, Any] | None = None
+    """Per-event columns of ``events`` (``columns_of``), None until someone builds them."""
 
     @property
     def start_ns(self) -> int:
@@ -124,7 +126,7 @@ def from_captures(files: Sequence[str | Path]) -> EventStore:
                 events.append(ev)
     meta = {"source": "capture", "files": [str(f) for f in files], "malformed": malformed,
             "integrity": keeper.stats.as_dict()}
-    return EventStore(events, list(instruments.values()), meta)
+    return EventStore(events, list(instruments.values()), meta, columns_of(events))
 
 
 def synthetic(params: dict[str, Any], venue: str, start_ns: int, duration_s: float) -> EventStore:
@@ -142,10 +144,41 @@ def synthetic(params: dict[str, Any], venue: str, start_ns: int, duration_s: flo
     events = [e for e in events if type(e) in _KIND]
     meta = {"source": "synthetic", "params": msgspec.to_builtins(p), "start_ns": start_ns,
             "duration_s": duration_s}
-    return EventStore(events, insts, meta)
+    return EventStore(events, insts, meta, columns_of(events))
 
 
 # ------------------------------------------------------------------------------ columnar I/O
+
+
+def columns_of(events: list[Any]) -> dict[str, np.ndarray]:
+    """The per-event columns a replay reads (``backtest.batches``): ``kind`` (the codes above;
+    -1 for a type the store does not keep), ``inst`` (instruments numbered in order of
+    appearance), ``ts`` (receive time) and each quote's bid and ask price (NaN for other
+    events)."""
+    kinds: list[int] = []
+    ts: list[int] = []
+    insts: list[int] = []
+    bids: list[float] = []
+    asks: list[float] = []
+    ids: dict[str, int] = {}
+    nan = float("nan")
+    for ev in events:
+        cls = type(ev)
+        k = ids.get(ev.instrument_id)
+        if k is None:
+            k = ids[ev.instrument_id] = len(ids)
+        insts.append(k)
+        ts.append(ev.ts_recv)
+        kinds.append(_KIND.get(cls, -1))
+        if cls is Quote:
+            bids.append(ev.bid_price)
+            asks.append(ev.ask_price)
+        else:
+            bids.append(nan)
+            asks.append(nan)
+    return {"kind": np.array(kinds, np.int8), "ts": np.array(ts, np.int64),
+            "inst": np.array(insts, np.int32),
+            "quote_bid": np.array(bids, np.float64), "quote_ask": np.array(asks, np.float64)}
 
 
 def save(store: EventStore, path: str | Path) -> Path:
@@ -227,7 +260,18 @@ def load(path: str | Path) -> EventStore:
         raise StoreError(f"{root}: not a readable event store: {exc}") from exc
     if meta.get("format") != FORMAT:
         raise StoreError(f"{root}: store format {meta.get('format')!r}, expected {FORMAT}")
-    return EventStore(_rebuild(a, meta["instrument_ids"]), insts, meta)
+    return EventStore(_rebuild(a, meta["instrument_ids"]), insts, meta, _columns(a))
+
+
+def _columns(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``columns_of`` from the stored arrays (no pass over the events)."""
+    kind = a["kind"]
+    quotes = kind == QUOTE
+    bid = np.full(len(kind), np.nan)
+    ask = np.full(len(kind), np.nan)
+    bid[quotes] = a["q_bp"]
+    ask[quotes] = a["q_ap"]
+    return {"kind": kind, "ts": a["ts"], "inst": a["inst"], "quote_bid": bid, "quote_ask": ask}
 
 
 def _rebuild(a: dict[str, np.ndarray], ids: list[str]) -> list[Any]:

@@ -175,6 +175,8 @@ class Kernel:
         self._quote_handler = self._on_quote
         sub(Trade, self._trade_handler)
         sub(Quote, self._quote_handler)
+        self._quote_subscribers = self.bus.handlers_of(Quote)  # (live lists: quiet_market)
+        self._trade_subscribers = self.bus.handlers_of(Trade)
         sub(MarkPrice, self._on_mark)
         sub(OptionSummary, self._on_option_summary)
         sub(BookStatusChanged, self._on_book_status)
@@ -229,6 +231,32 @@ class Kernel:
 
             return publish_trade
         return dispatch
+
+    def quiet_market(self, instrument_id: str) -> bool:
+        """True while a quote or trade of ``instrument_id`` would only be counted by the kernel
+        (the quote counter, the last trade price): no strategy listens to its quotes or trades,
+        the kernel's own handlers are the only subscribers and the bus is idle. A replay driver
+        may then hand over a run of them in one ``absorb_quiet`` call."""
+        bus = self.bus
+        if bus.dispatching or bus.pending:
+            return False
+        if self._ticker_subs.get(instrument_id) or self._trade_subs.get(instrument_id):
+            return False
+        quotes = self._quote_subscribers
+        trades = self._trade_subscribers
+        return (len(quotes) == 1 and quotes[0] is self._quote_handler
+                and len(trades) == 1 and trades[0] is self._trade_handler)
+
+    def absorb_quiet(self, instrument_id: str, events: int, quotes: int,
+                     last_trade_price: float | None) -> None:
+        """The effects of ``events`` quotes and trades of ``instrument_id`` (``quotes`` of them
+        quotes; the price of the latest trade, or None) published while ``quiet_market``:
+        exactly what publishing them one by one does (``market_publisher``)."""
+        self.bus.published += events
+        if quotes:
+            self.counters["quotes"] += quotes
+        if last_trade_price is not None:
+            self.last_trade[instrument_id] = last_trade_price
 
     def add_adapter(self, adapter: VenueAdapter) -> None:
         self.adapters[adapter.venue] = adapter

@@ -116,8 +116,10 @@ def test_keeper_never_exposes_a_crossed_book_as_live(operations) -> None:
 
 
 def test_long_churn_with_lazy_deletion_and_compaction_matches_the_model() -> None:
-    """Thousands of inserts/deletes near the top (stale heap entries pile up and are compacted,
+    """Thousands of inserts/deletes near the top (stale candidates pile up and are compacted,
     levels come back after being removed): best prices, depth and volume stay the model's."""
+    from engine.book import _COMPACT_AT
+
     import random
 
     rng = random.Random(7)
@@ -138,15 +140,15 @@ def test_long_churn_with_lazy_deletion_and_compaction_matches_the_model() -> Non
             _check(book, model)
             assert book.volume_to(True, 99.0) == sum(s for p, s in model.bids.items() if p >= 99.0)
             assert book.volume_to(False, 101.0) == sum(s for p, s in model.asks.items() if p <= 101.0)
-        # compaction bounds the heaps by the live levels (at most 81 prices on this grid)
-        assert len(book._bh) <= 2 * 81 + 64 + 3 and len(book._ah) <= 2 * 81 + 64 + 3
+        # compaction bounds the candidate lists (dead and repeated prices are dropped)
+        assert len(book._bc) <= _COMPACT_AT + 3 and len(book._ac) <= _COMPACT_AT + 3
     _check(book, model)
 
 
 def test_deep_book_with_a_fenced_heap_keeps_the_models_best_prices() -> None:
     """A side deeper than the heap tracks (thousands of levels, as Binance's): the best prices
-    stay the model's through drifts that delete every tracked level (the heap runs dry and is
-    rebuilt further down), new levels beyond the fence, set_level and the raw-string path."""
+    stay the model's through drifts that delete every tracked level (the candidates run dry and
+    the side is rescanned further down), new levels beyond the fence, set_level and the raw-string path."""
     import random
 
     from engine.book import _TRACKED
@@ -157,7 +159,7 @@ def test_deep_book_with_a_fenced_heap_keeps_the_models_best_prices() -> None:
     start_asks = [(1000 + i / 4, 1.0) for i in range(1, 1200)]
     book.apply_snapshot(BookSnapshot(IID, tuple(start_bids), tuple(start_asks), 1, 0, 0))
     model.snapshot(start_bids, start_asks, 0)
-    assert len(book._bh) <= _TRACKED + 1 and len(book._ah) <= _TRACKED + 1  # fenced
+    assert len(book._bc) == _TRACKED and len(book._ac) == _TRACKED  # fenced
     mid = 1000.0
     for step in range(3000):
         mid += rng.choice((-1, 1)) * rng.randint(0, 40) / 4  # drifts of up to 40 ticks

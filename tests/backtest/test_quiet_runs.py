@@ -1,0 +1,133 @@
+"""Quiet runs of a replay (``backtest.batches``): found right, and applying them in one step
+changes nothing a per-event replay would show (summary, fills, counters, bus count, last trade)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from backtest import runner
+from backtest import store as stores
+from backtest.batches import QuietRuns, quiet_runs
+from backtest.runner import run_backtest
+from backtest.sweep import load_with_overrides
+from engine.clock import VirtualClock
+from engine.kernel import Kernel
+from engine.model import Quote
+from engine.risk import RiskLimits
+from engine.strategy import Strategy
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKETDATA = Path(os.environ.get("VOLTA_MARKETDATA", ROOT / ".." / "shared" / "marketdata"))
+USDM = MARKETDATA / "binance-usdm" / "binance-usdm-btcusdt-2024-08-08.jsonl.gz"
+D, T, Q = stores.DELTA, stores.TRADE, stores.QUOTE
+NAN = math.nan
+
+
+def test_runs_found_by_hand() -> None:
+    # events:   0  1  2  3  4  5  6  7  8     (instrument 1 at 7: a run ends there)
+    kind = [D, Q, Q, T, Q, D, Q, Q, Q]
+    inst = [0, 0, 0, 0, 0, 0, 0, 1, 1]
+    bid = [NAN, 10.0, 11.0, NAN, 9.0, NAN, 12.0, 50.0, 49.0]
+    ask = [NAN, 10.5, 11.5, NAN, 9.5, NAN, 12.5, 51.0, 52.0]
+    cols = {"kind": np.array(kind, np.int8), "inst": np.array(inst, np.int32),
+            "ts": np.arange(9, dtype=np.int64) * 10,
+            "quote_bid": np.array(bid), "quote_ask": np.array(ask)}
+    r = quiet_runs(cols)
+    # runs of quotes and trades: [1, 5) and [7, 9); of quotes only: [1, 3), [7, 9) (length 1:
+    # no entry); bounds: asks 10.5/11.5 and bids 10/11 on [1, 3), asks 51/52, bids 50/49
+    assert set(r.starts) == {1, 7}
+    end, last_ts, quotes, trade, qend, qlast_ts, min_ask, max_bid = r.starts[1]
+    assert (end, last_ts, quotes, trade, qend, qlast_ts) == (5, 40, 3, 3, 3, 20)
+    assert (min_ask, max_bid) == (10.5, 11.0)
+    end, last_ts, quotes, trade, qend, qlast_ts, min_ask, max_bid = r.starts[7]
+    assert (end, last_ts, quotes, trade, qend, qlast_ts) == (9, 80, 2, 3, 9, 80)
+    assert (min_ask, max_bid) == (51.0, 50.0)
+    assert r.cum_quotes.tolist() == [0, 0, 1, 2, 2, 3, 3, 4, 5, 6]
+    assert r.last_trade.tolist() == [-1, -1, -1, 3, 3, 3, 3, 3, 3]
+    assert r.ts.tolist() == [0, 10, 20, 30, 40, 50, 60, 70, 80]
+
+
+def test_a_quote_run_after_a_trade_starts_its_own_entry() -> None:
+    kind = [Q, T, Q, Q, D]
+    cols = {"kind": np.array(kind, np.int8), "inst": np.zeros(5, np.int32),
+            "ts": np.arange(5, dtype=np.int64), "quote_bid": np.array([1.0, NAN, 2.0, NAN, NAN]),
+            "quote_ask": np.array([1.5, NAN, 2.5, NAN, NAN])}
+    cols["quote_bid"][3], cols["quote_ask"][3] = 3.0, NAN  # a NaN ask: no bound
+    r = quiet_runs(cols)
+    assert set(r.starts) == {0, 2}
+    assert r.starts[0][:5] == (4, 3, 3, 1, 1)
+    end, last_ts, quotes, trade, qend, qlast_ts, min_ask, max_bid = r.starts[2]
+    assert (end, quotes, trade, qend) == (4, 2, 1, 4) and max_bid == 3.0 and math.isnan(min_ask)
+
+
+def test_columns_from_events_match_the_stored_columns(tmp_path: Path) -> None:
+    data = stores.synthetic({"seed": 3, "expiries_days": [7.0], "strikes_per_expiry": 2},
+                            "sim", 1_767_225_600_000_000_000, 5.0)
+    stores.save(data, tmp_path / "s")
+    loaded = stores.load(tmp_path / "s")
+    built = stores.columns_of(loaded.events)
+    assert loaded.columns is not None
+    for k in ("kind", "ts", "inst"):
+        assert np.array_equal(built[k], loaded.columns[k]), k
+    for k in ("quote_bid", "quote_ask"):
+        assert np.array_equal(built[k], loaded.columns[k], equal_nan=True), k
+
+
+class _Listener(Strategy[msgspec.Struct]):
+    Config = msgspec.Struct
+
+    def on_start(self) -> None:
+        self.quotes = 0
+
+    def on_ticker(self, event: object) -> None:
+        self.quotes += 1
+
+
+def test_kernel_is_quiet_only_without_listeners() -> None:
+    k = Kernel(VirtualClock(0), RiskLimits())
+    assert k.quiet_market("v:X")
+    k.absorb_quiet("v:X", 3, 2, 101.5)
+    assert k.bus.published == 3 and k.counters["quotes"] == 2 and k.last_trade["v:X"] == 101.5
+    k.absorb_quiet("v:X", 1, 0, None)
+    assert k.bus.published == 4 and k.counters["quotes"] == 2 and k.last_trade["v:X"] == 101.5
+    k.add_strategy("s", _Listener(None, msgspec.Struct()))  # type: ignore[arg-type]
+    k.subscribe("s", "v:X", ticker=True)
+    assert not k.quiet_market("v:X") and k.quiet_market("v:Y")
+    k.bus.subscribe(Quote, lambda ev: None)
+    assert not k.quiet_market("v:Y")  # someone else hears quotes
+
+
+def _per_event(data: stores.EventStore) -> QuietRuns:
+    return QuietRuns({}, np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64))
+
+
+@pytest.mark.skipif(not USDM.is_file(), reason=f"recorded data not found: {USDM}")
+@pytest.mark.parametrize("strategy", [True, False], ids=["quoter", "no-strategy"])
+def test_batched_replay_equals_the_per_event_replay(strategy: bool, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    config, _ = load_with_overrides(ROOT / "config" / "backtest-binance.toml",
+                                    [("backtest.data.files", [str(USDM)])])
+    if not strategy:
+        config = msgspec.structs.replace(config, strategies=[])
+    full = stores.from_captures([USDM])
+    part = stores.EventStore(full.events[:30_000], full.instruments, full.meta)  # no columns
+    stores.save(part, tmp_path / "s")
+    data = stores.load(tmp_path / "s")
+    batched = run_backtest(config, data=data, progress_every_s=0.0)
+    monkeypatch.setattr(runner, "_quiet_runs", _per_event)
+    single = run_backtest(config, data=data, progress_every_s=0.0)
+    for r in (batched, single):
+        r.summary.pop("wall_s", None)
+    assert batched.summary == single.summary
+    kb, ks = batched.node.kernel, single.node.kernel
+    assert kb.bus.published == ks.bus.published
+    assert dict(kb.counters) == dict(ks.counters) and kb.counters["quotes"] > 10_000
+    assert kb.last_trade == ks.last_trade and kb.clock.now_ns() == ks.clock.now_ns()
+    if strategy:
+        assert batched.summary["fills"]["count"] > 0
