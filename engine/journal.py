@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
