@@ -20,9 +20,12 @@ Theory of operation: two files, one owner process.
   sets the log aside (renamed ``<journal>.wal.<last seq>``, a fresh log continues) and the
   writer deletes it once its records are stored. A crash anywhere loses nothing: at open the
   records of the set-aside logs and the log with a ``seq`` the store lacks are moved first
-  (a torn last line, never committed, is dropped). ``records()`` on a live journal adds the
-  records handed over but not yet stored. In-memory journals and ``background=False`` write
-  the store on the caller's thread.
+  (a torn last line, never committed, is dropped). In-memory journals and
+  ``background=False`` write the store on the caller's thread.
+* The **read/audit side** (``engine/journal_read.py``: ``records()``, ``segments()``,
+  ``snapshots()``, ``last_ts``, read-only mode, ``volta journal``) merges the segments, the
+  store and the records not stored yet, each ``seq`` once, in order. What a record is (its
+  types and the errors) is ``engine/journal_records.py``.
 
 Durability (config ``risk.journal_synchronous``):
 
@@ -31,9 +34,9 @@ Durability (config ``risk.journal_synchronous``):
 | ``NORMAL`` | in the OS page cache (copied into the map)  | process crash, SIGKILL | a few µs        |
 | ``FULL``   | on the device (copy + ``msync``)            | also power loss, panic | one device flush (0.1-10 ms) |
 
-One journal, one process: the journal takes an exclusive ``flock`` on ``<journal>.lock`` (with
-its pid written in it) for its lifetime; a second writer is refused with ``JournalLocked``
-naming the journal and the holder's pid. ``Journal(path, read_only=True)`` takes no lock and
+One journal, one process (``engine/journal_lock.py``): the journal takes an exclusive
+``flock`` on ``<journal>.lock`` (with its pid written in it) for its lifetime; a second writer
+is refused with ``JournalLocked`` naming the journal and the holder's pid. ``Journal(path, read_only=True)`` takes no lock and
 reads the store plus the log's committed tail (audits while a node runs).
 
 A write that fails (disk full, I/O error, file removed) raises ``JournalError`` naming the
@@ -57,16 +60,13 @@ and the log's committed tail in ``seq`` order: audits see the whole history; a r
 for ``records(after_seq=...)`` and never opens a segment its snapshot covers.
 
 Engine records that are not domain events (``KillSwitchTripped``, ``PositionAdjusted``,
-``ReconciliationCompleted``) live here.
+``ReconciliationCompleted``) are defined in ``engine.journal_records`` and exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
-import hashlib
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -76,6 +76,25 @@ from typing import Any
 import msgspec
 import structlog
 
+from engine import journal_lock
+from engine.journal_log import MappedLog
+from engine.journal_read import (
+    list_segments,
+    max_snapshot_seq,
+    read_logs,
+    read_records,
+    verified_snapshots,
+)
+from engine.journal_read import last_ts as _last_ts
+from engine.journal_read import store_range as _store_range
+from engine.journal_records import (
+    JournalError,
+    JournalLocked,
+    KillSwitchTripped,
+    PositionAdjusted,
+    ReconciliationCompleted,
+    Row,
+)
 from engine.journal_writer import Batch as _Batch
 from engine.journal_writer import (
     StoreWriter,
@@ -85,60 +104,11 @@ from engine.journal_writer import (
     store_snapshot,
 )
 from engine.journal_writer import describe as _describe
-from engine.journal_log import MappedLog, read_log
-from engine.model import orders as _orders
+
+__all__ = ["KEEP_SNAPSHOTS", "LOG_TRUNCATE_BYTES", "ROTATE_RECORDS", "Journal", "JournalError",
+           "JournalLocked", "KillSwitchTripped", "PositionAdjusted", "ReconciliationCompleted"]
 
 _ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(tuple[int, int, str, str, msgspec.Raw])
-
-
-class JournalError(RuntimeError):
-    """The journal cannot write; the message names the journal and the cause."""
-
-
-class JournalLocked(JournalError):
-    """Another process holds the journal."""
-
-    def __init__(self, path: Path, pid: int | None) -> None:
-        who = f"pid {pid}" if pid else "another process"
-        super().__init__(f"journal {path} is in use by {who}; stop it or use another journal")
-        self.path = path
-        self.pid = pid
-
-
-class KillSwitchTripped(msgspec.Struct, frozen=True, kw_only=True):
-    """The kill switch changed level (0 = cleared) and why; journaled for the audit trail."""
-
-    level: int
-    reason: str
-    source: str
-    ts: int
-
-
-class PositionAdjusted(msgspec.Struct, frozen=True, kw_only=True):
-    """Reconciliation set a position to the venue's view (the venue wins)."""
-
-    instrument_id: str
-    quantity: float
-    avg_price: float
-    previous: float
-    reason: str
-    ts: int
-
-
-class ReconciliationCompleted(msgspec.Struct, frozen=True, kw_only=True):
-    """One venue was reconciled; ``differences`` counts what was found and resolved."""
-
-    venue: str
-    differences: int
-    ts: int
-
-
-_TYPES: dict[str, type] = {
-    name: obj for name, obj in vars(_orders).items()
-    if isinstance(obj, type) and issubclass(obj, msgspec.Struct)
-}
-_TYPES.update({c.__name__: c for c in (KillSwitchTripped, PositionAdjusted, ReconciliationCompleted)})
 
 _HEADS: dict[tuple[str, type], tuple[bytes, str]] = {}
 """Per (direction, record type): the encoded middle of its log line and the type's name
@@ -193,8 +163,8 @@ class Journal:
         self.synchronous = synchronous.upper()
         self._sync = self.synchronous in ("FULL", "EXTRA")
         self._buf = bytearray()  # appended, not yet committed (log lines)
-        self._pending: list[tuple[int, int, str, str, bytes]] = []  # the same, as store rows
-        self._rows: list[tuple[int, int, str, str, bytes]] = []  # committed, not yet in the store
+        self._pending: list[Row] = []  # the same, as store rows
+        self._rows: list[Row] = []  # committed, not yet in the store
         self.failed: str = ""
         self.written = 0
         self.commits = 0
@@ -221,7 +191,7 @@ class Journal:
             row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
             # (after a rotation the store may hold no record: the snapshots and the segments
             # still say how far the numbering went)
-            self.seq: int = max(row[0], self._max_snapshot_seq(),
+            self.seq: int = max(row[0], max_snapshot_seq(self._db),
                                 max((last for _f, last, _p in self.segments()), default=0))
             if not self.memory:
                 self._recover_log()
@@ -233,64 +203,24 @@ class Journal:
 
     # -- one process ------------------------------------------------------------------------
     def _lock(self) -> None:
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise JournalError(f"journal {self.path}: cannot create {self.lock_path}: "
-                               f"{_describe(exc)}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                pid = int(os.pread(fd, 32, 0).decode().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            os.close(fd)
-            raise JournalLocked(self.path, pid or None) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = journal_lock.acquire(self.lock_path, self.path)
 
     def _unlock(self) -> None:
         if self._lock_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._lock_fd, 0)
-                os.close(self._lock_fd)  # (closing the descriptor releases the flock)
+            journal_lock.release(self._lock_fd)
             self._lock_fd = -1
 
     def holder_pid(self) -> int | None:
         """The pid written in the lock file (this process's when it holds the journal)."""
-        try:
-            return int(self.lock_path.read_text().strip() or 0) or None
-        except (OSError, ValueError):
-            return None
+        return journal_lock.holder_pid(self.lock_path)
 
     # -- the write-ahead log ----------------------------------------------------------------
-    def _old_logs(self) -> list[Path]:
-        return [] if self.memory else old_logs(self.wal_path)
-
-    def _read_logs(self) -> list[tuple[int, int, str, str, bytes]]:
-        """The records of the old logs and the log, in seq order, each once."""
-        rows: list[tuple[int, int, str, str, bytes]] = []
-        for path in [*self._old_logs(), self.wal_path]:
-            rows += [r for r in self._read_log(path) if not rows or r[0] > rows[-1][0]]
-        return rows
-
-    def _read_log(self, path: Path | None = None) -> list[tuple[int, int, str, str, bytes]]:
-        data = read_log(path or self.wal_path)
-        rows = []
-        for line in data.split(b"\n"):
-            if not line:
-                continue
-            try:
-                seq, ts, direction, type_name, raw = _DECODER.decode(line)
-            except msgspec.DecodeError:
-                break  # a torn last write: never committed, so never acted on
-            rows.append((seq, ts, direction, type_name, bytes(raw)))
-        return rows
+    def _read_logs(self) -> list[Row]:
+        """The records of the set-aside logs and the log, in seq order, each once."""
+        return [] if self.memory else read_logs(self.wal_path)
 
     def _recover_log(self) -> None:
-        old = self._old_logs()
+        old = old_logs(self.wal_path)
         rows = [r for r in self._read_logs() if r[0] > self.seq]
         if self.read_only:
             self._rows = rows
@@ -534,19 +464,7 @@ class Journal:
 
     def segments(self) -> list[tuple[int, int, Path]]:
         """Archived segments as ``(first seq, last seq, path)``, oldest first."""
-        if self.memory:
-            return []
-        out = []
-        try:
-            names = os.listdir(self.segments_dir)
-        except OSError:
-            return []
-        for name in names:
-            stem, dot, ext = name.partition(".")
-            first, dash, last = stem.partition("-")
-            if ext == "sqlite" and dash and first.isdigit() and last.isdigit():
-                out.append((int(first), int(last), self.segments_dir / name))
-        return sorted(out)
+        return [] if self.memory else list_segments(self.segments_dir)
 
     def save_snapshot(self, ts: int, payload: bytes) -> int:
         """Checkpoint, then store ``payload`` as the state after every record so far (one
@@ -604,85 +522,30 @@ class Journal:
         if done is not None:
             done(seq, len(payload), time.perf_counter() - t0)
 
+    # -- the read/audit side (engine/journal_read.py) -------------------------------------
     def store_range(self) -> tuple[int | None, int | None, int]:
         """(first seq, last seq, records) of the live store (None, None, 0 when empty)."""
-        lo, hi, n = self._db.execute("SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal").fetchone()
-        return lo, hi, int(n)
-
-    def _max_snapshot_seq(self) -> int:
-        try:
-            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM snapshot").fetchone()[0])
-        except sqlite3.OperationalError:  # (a read-only journal written before snapshots)
-            return 0
+        return _store_range(self._db)
 
     def snapshots(self) -> Iterator[tuple[int, int, bytes]]:
         """Stored snapshots that verify, newest first: ``(seq, ts, payload)``."""
-        try:
-            rows = self._db.execute("SELECT seq, ts, digest, payload FROM snapshot "
-                                    "ORDER BY seq DESC").fetchall()
-        except sqlite3.OperationalError:  # (a read-only journal written before snapshots)
-            return
-        for seq, ts, digest, payload in rows:
-            data = bytes(payload)
-            if hashlib.sha256(data).hexdigest() == digest:
-                yield seq, ts, data
+        return verified_snapshots(self._db)
 
     def records(self, after_seq: int = 0) -> Iterator[tuple[int, int, str, str, Any]]:
-        """Every journaled record, decoded: ``(seq, ts, direction, type, object)``.
-
-        The archived segments (only those holding records after ``after_seq``), the store,
-        then what is committed but not yet checkpointed (a live reader sees every committed
-        record; uncommitted appends are not records yet). Each seq once, in order.
-        """
-        # The records not in the store yet first (log files, or the ones handed to the store
-        # writer): one the writer stores after this point is in the store when it is read
-        # below, and a log file is deleted only after its records are stored. Then the store,
-        # then the segments below it: a rotation by the writer between the two moves records
-        # this reader already holds (never one it has not read yet).
+        """Every journaled record, decoded: ``(seq, ts, direction, type, object)``: the
+        archived segments (only those holding records after ``after_seq``), the store, then
+        what is committed but not yet stored (a live reader sees every committed record;
+        uncommitted appends are not records yet). Each seq once, in order."""
+        # (the records not stored yet are taken before the store is read: engine.journal_read)
         tail = self._read_logs() if self.read_only else self._unstored()
-        rows = self._db.execute(
-            "SELECT seq, ts, direction, type, payload FROM journal WHERE seq > ? ORDER BY seq",
-            (after_seq,)).fetchall()
-        below = rows[0][0] if rows else None
-        seen = after_seq
-        for _first, last, path in self.segments():
-            if last <= seen or (below is not None and _first >= below):
-                continue
-            try:
-                seg = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-                try:
-                    old = seg.execute("SELECT seq, ts, direction, type, payload FROM journal "
-                                      "WHERE seq > ? AND seq < ? ORDER BY seq",
-                                      (seen, below if below is not None else 1 << 62)).fetchall()
-                finally:
-                    seg.close()
-            except sqlite3.Error as exc:
-                raise JournalError(f"journal {self.path}: cannot read segment {path}: "
-                                   f"{_describe(exc)}") from None
-            yield from self._decode(old)
-            if old:
-                seen = old[-1][0]
-        after = max(seen, rows[-1][0] if rows else 0)  # (log records already stored: once)
-        yield from self._decode(rows + [r for r in tail if r[0] > after])
-
-    @staticmethod
-    def _decode(rows: list[Any]) -> Iterator[tuple[int, int, str, str, Any]]:
-        for seq, ts, direction, type_name, payload in rows:
-            cls = _TYPES.get(type_name)
-            obj = msgspec.json.decode(payload, type=cls) if cls else msgspec.json.decode(payload)
-            yield seq, ts, direction, type_name, obj
+        yield from read_records(self._db, self.path, None if self.memory else self.segments_dir,
+                                tail, after_seq)
 
     def last_ts(self, type_name: str) -> int:
         """Timestamp of the newest record of ``type_name`` (0 if none)."""
-        row = self._db.execute("SELECT COALESCE(MAX(ts), 0) FROM journal WHERE type = ?",
-                               (type_name,)).fetchone()
-        best = int(row[0])
-        for _seq, ts, _d, t, _p in self._unstored():
-            if t == type_name and ts > best:
-                best = ts
-        return best
+        return _last_ts(self._db, type_name, self._unstored())
 
-    def _unstored(self) -> list[tuple[int, int, str, str, bytes]]:
+    def _unstored(self) -> list[Row]:
         """Committed records maybe not in the store yet (those handed to the writer included,
         stored or not: a batch leaves ``_inflight`` only on this thread), in seq order."""
         rows = [r for b in self._inflight for r in b.rows]

@@ -18,6 +18,7 @@ from pathlib import Path
 import msgspec
 
 from engine.journal import Journal, JournalError
+from engine.journal_read import segment_records
 
 _ENC = msgspec.json.Encoder()
 
@@ -39,11 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 def _ls(j: Journal) -> None:
     print(f"journal {j.path}")
     for first, last, path in j.segments():
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            n = db.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
-        finally:
-            db.close()
+        n = segment_records(path)
         print(f"segment  seq {first}-{last}  {n} records  {path.stat().st_size} bytes  {path}")
     lo, hi, n = j.store_range()
     print(f"store    seq {lo or '-'}-{hi or '-'}  {n} records")

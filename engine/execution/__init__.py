@@ -2,6 +2,9 @@
 
 * ``core.ExecutionCore``: commands in (submit, amend, cancel, cancel-all), venue reports in,
   orders, pending acknowledgements and the journal owned here; group commit before send.
+* ``inflight``: the decisions on orders in flight (overdue, what a status report means),
+  applied by the core; ``commands``: ``CancelAll`` and the commands the core derives (an
+  amend's risk probe, a smart order's IOC children).
 * ``trading.TradingStateOwner``: every hold on trading, per-venue stream state,
   ``TradingStateChanged`` / ``VenueTradingChanged`` events.
 * ``reconcile.plan``: reconciliation as a pure function (venue report + engine state ->
@@ -10,7 +13,8 @@
   operator (order entry, market view, portfolio view, trading-state control).
 """
 
-from engine.execution.core import CancelAll, ExecutionCore
+from engine.execution.commands import CancelAll
+from engine.execution.core import ExecutionCore
 from engine.execution.trading import TradingStateChanged, TradingStateOwner, VenueTradingChanged
 
 __all__ = ["CancelAll", "ExecutionCore", "TradingStateChanged", "TradingStateOwner",

@@ -32,10 +32,10 @@ anyway (they only reduce risk; reconciliation at restart settles them). ``on_jou
 is called once: the runtime trips the kill switch to CANCEL_ALL and trading stays HALTED until
 the operator acts. Nothing is raised into a strategy or the event loop.
 
-Unknown stays unknown: a command the adapter could not hand over (it raised) or that gets no
-answer within ``ack_timeout_s`` leaves its order in flight, flagged ``in_doubt``; the core asks
-the venue (``query_order``) instead of resending, and after ``max_status_queries`` unanswered
-queries asks the runtime to reconcile the venue (``reconcile_hook``).
+Unknown stays unknown (``engine/execution/inflight.py``): an order whose command could not
+be handed over or got no answer within ``ack_timeout_s`` is flagged ``in_doubt`` and queried,
+never resent; that module decides (overdue orders, what a status report means), this core
+applies its decisions: nothing else writes order state.
 """
 
 from __future__ import annotations
@@ -45,11 +45,13 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import structlog
 
 from engine.clock import NS_PER_S, Clock
 from engine.consolidated import ConsolidatedBook
+from engine.execution.commands import CancelAll, amend_probe, sweep_children
+from engine.execution.inflight import AWAITING as _AWAITING
+from engine.execution.inflight import awaited, overdue, read_status_report
 from engine.execution.latency import ExecutionLatency
 from engine.execution.state import ExecutionState
 from engine.journal import Journal, JournalError
@@ -68,7 +70,6 @@ from engine.model import (
     OrderSubmitted,
     Side,
     SubmitOrder,
-    TimeInForce,
 )
 from engine.orders import TERMINAL, IllegalTransition, Order, OrderBookkeeper
 from engine.repeats import RepeatAggregator
@@ -77,19 +78,11 @@ from engine.venue import VenueAdapter
 
 log = structlog.get_logger("volta.execution")
 _pc = time.perf_counter_ns
-_AWAITING = (OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_AMEND)
 _TERMINAL_EVENTS = (OrderCancelled, OrderExpired, OrderRejected)
 _SUBMIT, _CANCEL, _AMEND = 0, 1, 2
 RECENT_FILLS = 1_000
 STORE_INTERVAL_NS = 5_000_000_000  # journal log -> SQLite store, at most this far behind
 STORE_ROWS = 20_000
-
-
-class CancelAll(msgspec.Struct, frozen=True, kw_only=True):
-    """Command: cancel every open order (of one instrument and/or strategy when given)."""
-
-    instrument_id: str | None = None
-    strategy_id: str | None = None
 
 
 class ExecutionCore:
@@ -220,11 +213,7 @@ class ExecutionCore:
                           f"new quantity {new_qty} <= already filled {order.filled}")
         # The amended order is checked as a new order for what it would leave working, with
         # its own working quantity set aside while the gate looks.
-        probe = SubmitOrder(client_order_id=order.client_order_id + "~amend",
-                            strategy_id=order.strategy_id, instrument_id=order.instrument_id,
-                            side=order.side, quantity=max(new_qty - order.filled, 0.0),
-                            price=price if price is not None else order.price,
-                            reduce_only=order.command.reduce_only)
+        probe = amend_probe(order, price, new_qty)
         with self.orders.set_aside(order):
             denial = self.gate.check(probe)
         if denial is not None:
@@ -259,15 +248,9 @@ class ExecutionCore:
                      new_id: Callable[[], str], net_of_fees: bool = True) -> list[tuple[str, Denial | None]]:
         """Split a parent of ``size_base`` underlying units across venues; IOC children at
         each venue's worst level reached. Returns ``(client_order_id, denial)`` per child."""
-        out: list[tuple[str, Denial | None]] = []
-        now = self.clock.now_ns()
-        for child in book.sweep(side, size_base, net_of_fees):
-            coid = new_id()
-            cmd = SubmitOrder(client_order_id=coid, strategy_id=strategy_id,
-                              instrument_id=child.instrument_id, side=side, quantity=child.contracts,
-                              price=child.price, time_in_force=TimeInForce.IOC, ts=now)
-            out.append((coid, self.submit(cmd)))
-        return out
+        children = sweep_children(book, strategy_id, side, size_base, new_id,
+                                  self.clock.now_ns(), net_of_fees)
+        return [(cmd.client_order_id, self.submit(cmd)) for cmd in children]
 
     # -- group commit -----------------------------------------------------------------------
     def flush(self) -> None:
@@ -509,10 +492,10 @@ class ExecutionCore:
     # -- acknowledgements -------------------------------------------------------------------
     def on_order_update(self, order: Order) -> None:
         """A venue event was applied to ``order``: an answer arrived."""
-        if order.status not in _AWAITING and not (order.in_doubt and order.is_open):
+        if not awaited(order):
             self._awaiting.pop(order.client_order_id, None)
-        elif order.status in _AWAITING:
-            order.sent_ns = self.clock.now_ns() if not order.in_doubt else order.sent_ns
+        elif order.status in _AWAITING and not order.in_doubt:
+            order.sent_ns = self.clock.now_ns()
 
     def awaiting(self) -> list[Order]:
         """Orders with a command in flight or whose fate is unknown (read-only)."""
@@ -520,16 +503,14 @@ class ExecutionCore:
 
     def check_timeouts(self, now_ns: int) -> int:
         """Timer: query orders without an answer for ``ack_timeout_s``; returns how many."""
-        timeout = int(self.gate.limits.ack_timeout_s * 1e9)
+        answered, late = overdue(self._awaiting, now_ns, int(self.gate.limits.ack_timeout_s * 1e9))
+        for coid in answered:
+            del self._awaiting[coid]
         max_q = self.gate.limits.max_status_queries
         asked = 0
         reconcile: set[str] = set()
-        for coid, order in list(self._awaiting.items()):
-            if order.status not in _AWAITING and not (order.in_doubt and order.is_open):
-                del self._awaiting[coid]
-                continue
-            if now_ns - order.sent_ns < timeout:
-                continue
+        for order in late:
+            coid = order.client_order_id
             if not order.in_doubt:
                 self.timeouts += 1
                 order.in_doubt = True
@@ -557,33 +538,18 @@ class ExecutionCore:
         return asked
 
     def on_status_report(self, report: OrderStatusReport) -> None:
-        """A venue's answer to a query (or an unsolicited report) settles an order."""
+        """A venue's answer to a query (or an unsolicited report) settles an order
+        (``engine.execution.inflight.read_status_report`` says how)."""
         order = self.orders.get(report.client_order_id)
-        venue = report.instrument_id.partition(":")[0]
+        settle_to, reconcile = read_status_report(order, report)
         if order is None:
-            log.warning("status_report_for_unknown_order", client_order_id=report.client_order_id,
-                        venue_order_id=report.venue_order_id, status=report.status)
             return
         if report.venue_order_id:
             order.venue_order_id = report.venue_order_id
-        try:
-            status = OrderStatus(report.status)
-        except ValueError:
-            log.error("status_report_bad_status", client_order_id=order.client_order_id,
-                      status=report.status)
-            return
-        if report.filled > order.filled + 1e-12:
-            # Fills we have not seen: only reconciliation brings them with their trade ids.
-            log.warning("status_report_shows_unseen_fills", client_order_id=order.client_order_id,
-                        venue_filled=report.filled, known_filled=order.filled)
-            if status is not OrderStatus.FILLED:
-                self.settle(order, status)
-            if self.reconcile_hook is not None:
-                self.reconcile_hook(venue)
-            return
-        if status is OrderStatus.FILLED:
-            return  # the fills themselves will settle it
-        self.settle(order, status)
+        if settle_to is not None:
+            self.settle(order, settle_to)
+        if reconcile and self.reconcile_hook is not None:
+            self.reconcile_hook(report.instrument_id.partition(":")[0])
 
     def settle(self, order: Order, status: OrderStatus) -> None:
         """Move ``order`` to the state the venue reports (a status report, reconciliation)."""
