@@ -54,7 +54,7 @@ from engine.model import (
     TradingState,
     VenueStatusChanged,
 )
-from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner
+from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner, VenueTradingChanged
 from engine.execution.ports import KillSwitchPorts, StrategyPorts
 from engine.killswitch import KillSwitch
 from engine.option_routing import OptionRouter
@@ -125,6 +125,10 @@ class Kernel:
         self._slow_warned_at: dict[str, int] = {}
         self._ticker_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._told_state: TradingState | None = None
+        # Who trades on which venue (told of its own halts): venue -> strategies, and the
+        # instruments already accounted for per strategy (one set lookup per order event).
+        self._venue_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
+        self._counted_iids: dict[str, set[str]] = defaultdict(set)
         self._chain_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self.underlying_of: dict[str, str] = {}
         self.chains: dict[str, ChainView] = {}
@@ -185,6 +189,7 @@ class Kernel:
         sub(OrderStatusReport, self.execution.on_report)
         sub(VenueStatusChanged, self._on_venue_status)
         sub(TradingStateChanged, self._on_trading_state)
+        sub(VenueTradingChanged, self._on_venue_trading)
 
     def _dispatching(self) -> bool:
         return self.bus.dispatching
@@ -316,6 +321,9 @@ class Kernel:
         if strategy_id in self.strategies:
             raise ValueError(f"duplicate strategy id {strategy_id}")
         self.strategies[strategy_id] = strategy
+        home = strategy.ctx.venue
+        if home:
+            self._trades_on(strategy, home)
 
     def book(self, instrument_id: str) -> OrderBook | None:
         return self.books.get(instrument_id)
@@ -323,6 +331,7 @@ class Kernel:
     def subscribe(self, strategy_id: str, instrument_id: str, *, books: bool = False,
                   trades: bool = False, ticker: bool = False) -> None:
         strategy = self.strategies[strategy_id]
+        self._trades_on_instrument(strategy, instrument_id)
         if books and strategy not in self._book_subs[instrument_id]:
             self._book_subs[instrument_id].append(strategy)
         if trades and strategy not in self._trade_subs[instrument_id]:
@@ -333,8 +342,39 @@ class Kernel:
     def subscribe_chain(self, strategy_id: str, chain_key: str) -> None:
         """``on_chain`` after each refit of the chain ``"venue:underlying"``."""
         strategy = self.strategies[strategy_id]
+        self._trades_on_instrument(strategy, chain_key)  # ("venue:underlying")
         if strategy not in self._chain_subs[chain_key]:
             self._chain_subs[chain_key].append(strategy)
+
+    # -- venues a strategy trades on ---------------------------------------------------------
+    # The rule (docs/strategies.md, "Venue halts"): a strategy trades on its own venue (the
+    # ``venue`` it was configured with), on every venue of an instrument or chain it
+    # subscribed to, and on every venue it has sent an order to (denied ones included). It
+    # hears ``on_venue_halt``/``on_venue_resume`` for those venues only, from the moment it
+    # trades on them; never forgotten while the process runs.
+    def _trades_on_instrument(self, strategy: Strategy[Any], instrument_id: str) -> None:
+        counted = self._counted_iids[strategy.ctx.strategy_id]
+        if instrument_id not in counted:
+            counted.add(instrument_id)
+            self._trades_on(strategy, instrument_id.partition(":")[0])
+
+    def _trades_on(self, strategy: Strategy[Any], venue: str) -> None:
+        subs = self._venue_subs[venue]
+        if strategy not in subs:
+            subs.append(strategy)
+
+    def strategy_venues(self, strategy_id: str) -> list[str]:
+        """The venues ``strategy_id`` trades on now (whose halts it hears), sorted."""
+        return sorted(v for v, subs in self._venue_subs.items()
+                      if any(s.ctx.strategy_id == strategy_id for s in subs))
+
+    def _on_venue_trading(self, ev: VenueTradingChanged) -> None:
+        """One venue halted or resumed on its own: tell the strategies that trade on it."""
+        for strategy in list(self._venue_subs.get(ev.venue, ())):
+            if ev.halted:
+                self._call(strategy, strategy.on_venue_halt, ev.venue, ev.reason)
+            else:
+                self._call(strategy, strategy.on_venue_resume, ev.venue, ev.reason)
 
     def set_strategy_timer(self, strategy_id: str, name: str, interval_ns: int,
                            repeat: bool = True) -> TimerHandle:
@@ -523,6 +563,8 @@ class Kernel:
             return
         strategy = self.strategies.get(order.strategy_id)
         if strategy is not None:
+            if order.instrument_id not in self._counted_iids[order.strategy_id]:
+                self._trades_on_instrument(strategy, order.instrument_id)  # its first order there
             self._call(strategy, strategy.handle_order_event, ev)
 
     def apply_order_event(self, order: Any, ev: Any) -> bool:
@@ -545,8 +587,12 @@ class Kernel:
     def _on_venue_status(self, ev: VenueStatusChanged) -> None:
         if ev.status in ("disconnected", "reconnecting") and ev.stream != "private":
             # the books of a lost connection froze at an unknown point: SYNCING until the
-            # session's re-snapshot, so neither strategies nor the gate trade on them
+            # session's re-snapshot, so neither strategies nor the gate trade on them.
+            # The venue's halt first: its ``VenueTradingChanged`` is queued ahead of the books'
+            # status events, so a strategy hears ``on_venue_halt`` before anything else.
+            self.trading.on_venue_status(ev)
             self.book_keeper.reset_venue(ev.venue, "disconnected", ev.ts)
+            return
         self.trading.on_venue_status(ev)
 
     def request_reconcile(self, venue: str) -> None:
