@@ -8,7 +8,10 @@ not called with that event again, and the engine goes on. The kernel owns no ord
 state: orders belong to the ``ExecutionCore`` (commands and venue reports; group commit when
 the bus goes idle), trading state to the ``TradingStateOwner``; strategies and the kill switch
 reach them only through the narrow ports the kernel builds (``strategy_ports``,
-``killswitch_ports``). Nothing here awaits.
+``killswitch_ports``). Trading state reaches strategies from the owner's events at once:
+``TradingStateChanged`` -> every strategy's ``on_halt``/``on_resume``; ``VenueTradingChanged``
+-> ``on_venue_halt``/``on_venue_resume`` of the strategies trading on that venue
+(``VenueAudience``). Nothing here awaits.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
 from engine.strategy import Strategy
 from engine.venue import VenueAdapter
+from engine.venue_audience import VenueAudience
 
 _perf_ns = time.perf_counter_ns
 
@@ -125,10 +129,7 @@ class Kernel:
         self._slow_warned_at: dict[str, int] = {}
         self._ticker_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._told_state: TradingState | None = None
-        # Who trades on which venue (told of its own halts): venue -> strategies, and the
-        # instruments already accounted for per strategy (one set lookup per order event).
-        self._venue_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
-        self._counted_iids: dict[str, set[str]] = defaultdict(set)
+        self.venue_audience = VenueAudience()  # who hears which venue's own halts
         self._chain_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self.underlying_of: dict[str, str] = {}
         self.chains: dict[str, ChainView] = {}
@@ -321,9 +322,8 @@ class Kernel:
         if strategy_id in self.strategies:
             raise ValueError(f"duplicate strategy id {strategy_id}")
         self.strategies[strategy_id] = strategy
-        home = strategy.ctx.venue
-        if home:
-            self._trades_on(strategy, home)
+        if strategy.ctx.venue:
+            self.venue_audience.joins(strategy_id, strategy, strategy.ctx.venue)
 
     def book(self, instrument_id: str) -> OrderBook | None:
         return self.books.get(instrument_id)
@@ -331,7 +331,7 @@ class Kernel:
     def subscribe(self, strategy_id: str, instrument_id: str, *, books: bool = False,
                   trades: bool = False, ticker: bool = False) -> None:
         strategy = self.strategies[strategy_id]
-        self._trades_on_instrument(strategy, instrument_id)
+        self.venue_audience.joins_instrument(strategy_id, strategy, instrument_id)
         if books and strategy not in self._book_subs[instrument_id]:
             self._book_subs[instrument_id].append(strategy)
         if trades and strategy not in self._trade_subs[instrument_id]:
@@ -342,35 +342,17 @@ class Kernel:
     def subscribe_chain(self, strategy_id: str, chain_key: str) -> None:
         """``on_chain`` after each refit of the chain ``"venue:underlying"``."""
         strategy = self.strategies[strategy_id]
-        self._trades_on_instrument(strategy, chain_key)  # ("venue:underlying")
+        self.venue_audience.joins_instrument(strategy_id, strategy, chain_key)  # venue:underlying
         if strategy not in self._chain_subs[chain_key]:
             self._chain_subs[chain_key].append(strategy)
 
-    # -- venues a strategy trades on ---------------------------------------------------------
-    # The rule (docs/strategies.md, "Venue halts"): a strategy trades on its own venue (the
-    # ``venue`` it was configured with), on every venue of an instrument or chain it
-    # subscribed to, and on every venue it has sent an order to (denied ones included). It
-    # hears ``on_venue_halt``/``on_venue_resume`` for those venues only, from the moment it
-    # trades on them; never forgotten while the process runs.
-    def _trades_on_instrument(self, strategy: Strategy[Any], instrument_id: str) -> None:
-        counted = self._counted_iids[strategy.ctx.strategy_id]
-        if instrument_id not in counted:
-            counted.add(instrument_id)
-            self._trades_on(strategy, instrument_id.partition(":")[0])
-
-    def _trades_on(self, strategy: Strategy[Any], venue: str) -> None:
-        subs = self._venue_subs[venue]
-        if strategy not in subs:
-            subs.append(strategy)
-
     def strategy_venues(self, strategy_id: str) -> list[str]:
-        """The venues ``strategy_id`` trades on now (whose halts it hears), sorted."""
-        return sorted(v for v, subs in self._venue_subs.items()
-                      if any(s.ctx.strategy_id == strategy_id for s in subs))
+        """The venues ``strategy_id`` trades on (whose own halts it hears; ``VenueAudience``)."""
+        return self.venue_audience.venues_of(strategy_id)
 
     def _on_venue_trading(self, ev: VenueTradingChanged) -> None:
         """One venue halted or resumed on its own: tell the strategies that trade on it."""
-        for strategy in list(self._venue_subs.get(ev.venue, ())):
+        for strategy in self.venue_audience.of(ev.venue):
             if ev.halted:
                 self._call(strategy, strategy.on_venue_halt, ev.venue, ev.reason)
             else:
@@ -563,8 +545,9 @@ class Kernel:
             return
         strategy = self.strategies.get(order.strategy_id)
         if strategy is not None:
-            if order.instrument_id not in self._counted_iids[order.strategy_id]:
-                self._trades_on_instrument(strategy, order.instrument_id)  # its first order there
+            if order.instrument_id not in self.venue_audience.counted[order.strategy_id]:
+                # its first order there: it trades on that venue from now on
+                self.venue_audience.joins_instrument(order.strategy_id, strategy, order.instrument_id)
             self._call(strategy, strategy.handle_order_event, ev)
 
     def apply_order_event(self, order: Any, ev: Any) -> bool:
