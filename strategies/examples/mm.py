@@ -10,8 +10,9 @@ logged and the next re-quote tries again.
 While its venue is halted on its own (``on_venue_halt``: a stream of the venue down, or
 reconciliation pending) it pulls both quotes (quotes left working while the engine is blind to
 the venue are a risk; what the venue did meanwhile is reconciled) and sends nothing there,
-rather than collecting ``TRADING_HALTED`` denials; on ``on_venue_resume`` it quotes again at
-once off the book if that is LIVE, else at the next book update.
+rather than collecting ``TRADING_HALTED`` denials. On ``on_venue_resume`` it cancels whatever
+of its orders is still working there (a cancel the venue could not take while it was down) and
+quotes afresh at once off the book if that is LIVE, else at the next book update.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class Quoter(Strategy[QuoterConfig]):
         if venue != self.venue:
             return
         self.halted = ""
+        # a quote whose cancel could not reach the venue while it was halted (refused
+        # NOT_CONNECTED) is still working at its old price: cancel it before quoting afresh
+        for order in self.ctx.open_orders(self.iid):
+            self.ctx.cancel(order.client_order_id)
         book = self.ctx.book(self.iid)
         if book is not None and book.status is BookStatus.LIVE:
             self.on_book(book)

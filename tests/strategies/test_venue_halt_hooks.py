@@ -12,6 +12,9 @@ from engine.model import (
     CancelOrder,
     Instrument,
     InstrumentKind,
+    OrderAccepted,
+    OrderRejected,
+    OrderStatusReport,
     Side,
     SubmitOrder,
     TradingState,
@@ -223,3 +226,36 @@ def test_the_quoter_started_while_its_venue_is_halted_waits_for_the_resume() -> 
     assert _submits(fake) == [] and q.denials == {}
     k.trading.release_venue("fake", "venue_start:fake")
     assert len(_submits(fake)) == 2
+
+
+def test_a_quote_whose_cancel_could_not_reach_the_venue_is_cancelled_at_the_resume() -> None:
+    k, fake, _other = _kernel()
+    q = _quoter(k)
+    _book(k, 59_990.0, 60_010.0, 2)
+    first = _submits(fake)
+    for n, cmd in enumerate(first):
+        k.bus.publish(OrderAccepted(client_order_id=cmd.client_order_id, venue_order_id=f"v{n}",
+                                    instrument_id=PERP.id, ts_event=0, ts_recv=0))
+    k.bus.publish(VenueStatusChanged("fake", "disconnected", "user stream closed", 0, "private"))
+    # the venue's session refuses both cancels: the quotes are still working at the venue
+    for cmd in first:
+        k.bus.publish(OrderRejected(client_order_id=cmd.client_order_id, instrument_id=PERP.id,
+                                    reason="NOT_CONNECTED: private stream down (never sent)",
+                                    ts_event=0, ts_recv=0))
+    assert sorted(o.client_order_id for o in k.orders.open_orders(PERP.id)) == \
+        sorted(c.client_order_id for c in first)
+    k.bus.publish(VenueStatusChanged("fake", "connected", "", 0, "private"))
+    # reconciliation: the venue still has both open
+    apply_reconciliation(k, VenueReconciliation(venue="fake", open_orders=tuple(
+        OrderStatusReport(client_order_id=c.client_order_id, venue_order_id=f"v{n}",
+                          instrument_id=PERP.id, side=c.side, status="open", price=c.price,
+                          quantity=c.quantity, filled=0.0, avg_fill_price=0.0, ts_event=0,
+                          ts_recv=0)
+        for n, c in enumerate(first)), fills=(), positions=(), ts=0))
+    after = fake.sent[len(first) + 2:]  # (the two refused cancels at the halt)
+    cancelled = [c.client_order_id for c in after if isinstance(c, CancelOrder)]
+    assert sorted(cancelled) == sorted(c.client_order_id for c in first)
+    fresh = [c for c in after if isinstance(c, SubmitOrder)]
+    assert [c.side for c in fresh] == [Side.BUY, Side.SELL]
+    assert {q.bid_id, q.ask_id} == {c.client_order_id for c in fresh}
+    assert q.denials == {} and k.strategy_errors == {}
