@@ -322,8 +322,9 @@ class Kernel:
         if strategy_id in self.strategies:
             raise ValueError(f"duplicate strategy id {strategy_id}")
         self.strategies[strategy_id] = strategy
-        if strategy.ctx.venue:
-            self.venue_audience.joins(strategy_id, strategy, strategy.ctx.venue)
+        home = getattr(strategy.ctx, "venue", None)  # (a bare test listener has no context)
+        if home:
+            self.venue_audience.joins(strategy_id, strategy, home)
 
     def book(self, instrument_id: str) -> OrderBook | None:
         return self.books.get(instrument_id)
