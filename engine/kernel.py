@@ -8,7 +8,10 @@ not called with that event again, and the engine goes on. The kernel owns no ord
 state: orders belong to the ``ExecutionCore`` (commands and venue reports; group commit when
 the bus goes idle), trading state to the ``TradingStateOwner``; strategies and the kill switch
 reach them only through the narrow ports the kernel builds (``strategy_ports``,
-``killswitch_ports``). Nothing here awaits.
+``killswitch_ports``). Trading state reaches strategies from the owner's events at once:
+``TradingStateChanged`` -> every strategy's ``on_halt``/``on_resume``; ``VenueTradingChanged``
+-> ``on_venue_halt``/``on_venue_resume`` of the strategies trading on that venue
+(``VenueAudience``). Nothing here awaits.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from engine.model import (
     TradingState,
     VenueStatusChanged,
 )
-from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner
+from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner, VenueTradingChanged
 from engine.execution.ports import KillSwitchPorts, StrategyPorts
 from engine.killswitch import KillSwitch
 from engine.option_routing import OptionRouter
@@ -63,6 +66,7 @@ from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
 from engine.strategy import Strategy
 from engine.venue import VenueAdapter
+from engine.venue_audience import VenueAudience
 
 _perf_ns = time.perf_counter_ns
 
@@ -125,6 +129,7 @@ class Kernel:
         self._slow_warned_at: dict[str, int] = {}
         self._ticker_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._told_state: TradingState | None = None
+        self.venue_audience = VenueAudience()  # who hears which venue's own halts
         self._chain_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self.underlying_of: dict[str, str] = {}
         self.chains: dict[str, ChainView] = {}
@@ -185,6 +190,7 @@ class Kernel:
         sub(OrderStatusReport, self.execution.on_report)
         sub(VenueStatusChanged, self._on_venue_status)
         sub(TradingStateChanged, self._on_trading_state)
+        sub(VenueTradingChanged, self._on_venue_trading)
 
     def _dispatching(self) -> bool:
         return self.bus.dispatching
@@ -316,6 +322,9 @@ class Kernel:
         if strategy_id in self.strategies:
             raise ValueError(f"duplicate strategy id {strategy_id}")
         self.strategies[strategy_id] = strategy
+        home = getattr(strategy.ctx, "venue", None)  # (a bare test listener has no context)
+        if home:
+            self.venue_audience.joins(strategy_id, strategy, home)
 
     def book(self, instrument_id: str) -> OrderBook | None:
         return self.books.get(instrument_id)
@@ -323,6 +332,7 @@ class Kernel:
     def subscribe(self, strategy_id: str, instrument_id: str, *, books: bool = False,
                   trades: bool = False, ticker: bool = False) -> None:
         strategy = self.strategies[strategy_id]
+        self.venue_audience.joins_instrument(strategy_id, strategy, instrument_id)
         if books and strategy not in self._book_subs[instrument_id]:
             self._book_subs[instrument_id].append(strategy)
         if trades and strategy not in self._trade_subs[instrument_id]:
@@ -333,8 +343,21 @@ class Kernel:
     def subscribe_chain(self, strategy_id: str, chain_key: str) -> None:
         """``on_chain`` after each refit of the chain ``"venue:underlying"``."""
         strategy = self.strategies[strategy_id]
+        self.venue_audience.joins_instrument(strategy_id, strategy, chain_key)  # venue:underlying
         if strategy not in self._chain_subs[chain_key]:
             self._chain_subs[chain_key].append(strategy)
+
+    def strategy_venues(self, strategy_id: str) -> list[str]:
+        """The venues ``strategy_id`` trades on (whose own halts it hears; ``VenueAudience``)."""
+        return self.venue_audience.venues_of(strategy_id)
+
+    def _on_venue_trading(self, ev: VenueTradingChanged) -> None:
+        """One venue halted or resumed on its own: tell the strategies that trade on it."""
+        for strategy in self.venue_audience.of(ev.venue):
+            if ev.halted:
+                self._call(strategy, strategy.on_venue_halt, ev.venue, ev.reason)
+            else:
+                self._call(strategy, strategy.on_venue_resume, ev.venue, ev.reason)
 
     def set_strategy_timer(self, strategy_id: str, name: str, interval_ns: int,
                            repeat: bool = True) -> TimerHandle:
@@ -523,6 +546,9 @@ class Kernel:
             return
         strategy = self.strategies.get(order.strategy_id)
         if strategy is not None:
+            if order.instrument_id not in self.venue_audience.counted[order.strategy_id]:
+                # its first order there: it trades on that venue from now on
+                self.venue_audience.joins_instrument(order.strategy_id, strategy, order.instrument_id)
             self._call(strategy, strategy.handle_order_event, ev)
 
     def apply_order_event(self, order: Any, ev: Any) -> bool:
@@ -545,8 +571,12 @@ class Kernel:
     def _on_venue_status(self, ev: VenueStatusChanged) -> None:
         if ev.status in ("disconnected", "reconnecting") and ev.stream != "private":
             # the books of a lost connection froze at an unknown point: SYNCING until the
-            # session's re-snapshot, so neither strategies nor the gate trade on them
+            # session's re-snapshot, so neither strategies nor the gate trade on them.
+            # The venue's halt first: its ``VenueTradingChanged`` is queued ahead of the books'
+            # status events, so a strategy hears ``on_venue_halt`` before anything else.
+            self.trading.on_venue_status(ev)
             self.book_keeper.reset_venue(ev.venue, "disconnected", ev.ts)
+            return
         self.trading.on_venue_status(ev)
 
     def request_reconcile(self, venue: str) -> None:

@@ -138,6 +138,16 @@ class Strategy(Generic[C]):
     def on_resume(self, reason: str) -> None:
         """The risk gate is ACTIVE again: re-quote whatever you pulled."""
 
+    def on_venue_halt(self, venue: str, reason: str) -> None:
+        """``venue``, one you trade on, halted on its own (a stream down, reconciliation
+        pending, its start being retried): new orders and amends there are denied
+        ``TRADING_HALTED`` until ``on_venue_resume``; cancels are still sent; other venues
+        trade on. A strategy trades on its own venue, the venues of the instruments and chains
+        it subscribed to, and those it has sent orders to."""
+
+    def on_venue_resume(self, venue: str, reason: str) -> None:
+        """``venue`` trades again (every stream up and reconciled): re-quote what you pulled."""
+
     # -- market data ------------------------------------------------------------------------
     def on_book(self, book: OrderBook) -> None:
         """A subscribed book changed (read-only: never mutate it)."""
@@ -341,6 +351,12 @@ class StrategyContext:
     def trading_state(self) -> TradingState:
         """The risk gate's state: ACTIVE, REDUCING (only reducing orders pass) or HALTED."""
         return self._p.trading.state
+
+    def venue_halted(self, venue: str | None = None) -> str:
+        """Why ``venue`` (default: this strategy's) is halted on its own now, "" when it may
+        trade; a global halt is ``trading_state``. Read it in ``on_start``: the hooks report
+        changes only."""
+        return self._p.trading.venue_halt(venue or self.venue)
 
     @property
     def limits(self) -> Any:

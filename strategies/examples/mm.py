@@ -6,6 +6,13 @@ side that would push the position past ``max_position``. It re-quotes only when 
 moved by more than ``requote_bps`` or a quote was filled or cancelled, which keeps the message
 rate (and the venue's rate limits) sane. Every order goes through the risk gate; a denial is
 logged and the next re-quote tries again.
+
+While its venue is halted on its own (``on_venue_halt``: a stream of the venue down, or
+reconciliation pending) it pulls both quotes (quotes left working while the engine is blind to
+the venue are a risk; what the venue did meanwhile is reconciled) and sends nothing there,
+rather than collecting ``TRADING_HALTED`` denials. On ``on_venue_resume`` it cancels whatever
+of its orders is still working there (a cancel the venue could not take while it was down) and
+quotes afresh at once off the book if that is LIVE, else at the next book update.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import math
 
 import msgspec
 
-from engine import OrderBook, OrderDenied, OrderFilled, Side, Strategy
+from engine import BookStatus, OrderBook, OrderDenied, OrderFilled, Side, Strategy
 
 
 class QuoterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -40,10 +47,37 @@ class Quoter(Strategy[QuoterConfig]):
         self.ask_id: str | None = None
         self.quoted_mid = math.nan
         self.denials: dict[str, int] = {}
+        self.venue = self.inst.venue
+        self.halted = self.ctx.venue_halted(self.venue)  # the hooks report changes only
         self.ctx.subscribe_book(self.iid)
         self.ctx.log.info("quoter_started", instrument=self.iid, size=self.config.size)
 
+    def on_venue_halt(self, venue: str, reason: str) -> None:
+        if venue != self.venue:
+            return
+        self.halted = reason
+        for coid in (self.bid_id, self.ask_id):
+            if coid is not None:
+                self.ctx.cancel(coid)
+        self.bid_id = self.ask_id = None
+        self.quoted_mid = math.nan
+        self.ctx.log.info("quotes_pulled_venue_halted", venue=venue, reason=reason)
+
+    def on_venue_resume(self, venue: str, reason: str) -> None:
+        if venue != self.venue:
+            return
+        self.halted = ""
+        # a quote whose cancel could not reach the venue while it was halted (refused
+        # NOT_CONNECTED) is still working at its old price: cancel it before quoting afresh
+        for order in self.ctx.open_orders(self.iid):
+            self.ctx.cancel(order.client_order_id)
+        book = self.ctx.book(self.iid)
+        if book is not None and book.status is BookStatus.LIVE:
+            self.on_book(book)
+
     def on_book(self, book: OrderBook) -> None:
+        if self.halted:
+            return  # nothing is sent to a halted venue (on_venue_resume quotes again)
         mid = book.mid()
         if math.isnan(mid):
             return
