@@ -4,7 +4,8 @@ answers) between the engine and a simulator, shared by ``SimVenue`` and ``Replay
 Theory of operation. A command handed to a simulator is either
 
 * *held*: between the execution core's ``hold_commands`` and ``release_commands`` (one
-  committed batch) it is only queued, as a real adapter's corked socket write only queues
+  committed batch) with zero order-entry latency it is only queued (with latency it is sent
+  at once: it arrives through a timer, after the batch anyway), as a real adapter's corked socket write only queues
   bytes; at the release every held command is sent, in the order handed over, so a venue
   never matches the first command of a batch before the engine finished handing it over
   (and published its ``OrderSubmitted`` events). Both simulators hold the same way, so a
@@ -119,8 +120,10 @@ class InFlight:
             self.later(self.channel.due(self.clock.now_ns()), lambda: handle(cmd))
 
     def hold(self) -> None:
-        """A batch follows: keep its commands, in order, until ``release``."""
-        if self._held is None:
+        """A batch follows: keep its commands, in order, until ``release``. With order-entry
+        latency there is nothing to keep: every command arrives through a timer, after the
+        whole batch was handed over, at the time (and in the order) it would at the release."""
+        if self._held is None and self._zero:
             self._held = []
 
     def release(self) -> None:
