@@ -6,7 +6,9 @@ of the market (a ``BookKeeper`` fed the same events: the truth at exchange time)
 client's resting orders against it (``backtest.queue``: queue position, trades, cancels, the
 market moving through), and then passes the event on to the engine, at once or after the
 market-data latency (the driver drains ``md_queue`` in time order). Order commands from the
-router arrive after the order-entry latency (a clock timer) and are handled by the matching core
+router take the simulated venue's in-flight path (``adapters.sim.inflight``: a batch is sent
+whole at ``release_commands``; each command arrives after the order-entry latency through a
+clock timer; what is in flight at ``stop`` is handled then) and are handled by the matching core
 the simulated venue uses too (``adapters.sim.core.MatchingCore``: the shared rules and reject
 codes, acknowledgement, taking, resting, amend priority, cancel, self-trade prevention); here
 its market is the replayed book with our orders as an overlay (``backtest.queue``: taker fills
