@@ -6,7 +6,9 @@ of the market (a ``BookKeeper`` fed the same events: the truth at exchange time)
 client's resting orders against it (``backtest.queue``: queue position, trades, cancels, the
 market moving through), and then passes the event on to the engine, at once or after the
 market-data latency (the driver drains ``md_queue`` in time order). Order commands from the
-router arrive after the order-entry latency (a clock timer) and are handled by the matching core
+router take the simulated venue's in-flight path (``adapters.sim.inflight``: a batch is sent
+whole at ``release_commands``; each command arrives after the order-entry latency through a
+clock timer; what is in flight at ``stop`` is handled then) and are handled by the matching core
 the simulated venue uses too (``adapters.sim.core.MatchingCore``: the shared rules and reject
 codes, acknowledgement, taking, resting, amend priority, cancel, self-trade prevention); here
 its market is the replayed book with our orders as an overlay (``backtest.queue``: taker fills
@@ -24,8 +26,6 @@ replayed index), capped at ``option_fee_cap`` of the premium.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 
 from adapters.sim.core import Ids, MatchingCore
+from adapters.sim.inflight import InFlight, Unbound
 from adapters.sim.latency import LatencyChannel
 from adapters.sim.queue_model import make_uniform
 from backtest.queue import InstrumentQueues, MakerFill, SimOrder
@@ -72,33 +73,6 @@ def instrument_from_spec(venue: str, s: InstrumentSpec) -> Instrument:
         taker_fee=s.taker_fee or 0.0)
 
 
-class _DrainClock:
-    """The exchange's own timeline after the engine's clock has stopped (``ReplayExchange.stop``):
-    what was in flight runs in due order, each at its due time, and what it sends joins in."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[int, int, Callable[[int], None]]] = []
-        self._seq = itertools.count()
-        self._now = 0
-
-    def now_ns(self) -> int:
-        return self._now
-
-    def call_at(self, due: int, callback: Callable[[int], None]) -> _DrainClock:
-        heapq.heappush(self._heap, (max(due, self._now), next(self._seq), callback))
-        return self
-
-    def cancel(self) -> None:  # (the handle ``call_at`` returns: nothing is cancelled in a drain)
-        pass
-
-    def run(self) -> None:
-        heap = self._heap
-        while heap:
-            due, _, callback = heapq.heappop(heap)
-            self._now = due
-            callback(due)
-
-
 class ReplayExchange(VenueAdapter):
     """Matching engine of one venue against its replayed L2 book and trades."""
 
@@ -135,9 +109,9 @@ class ReplayExchange(VenueAdapter):
         # quote and trade handlers held back until the instrument's order queue exists
         self._matching_handlers: dict[str, tuple[Callable[[Any], None], Callable[[Any], None]]] = {}
         self._expiry_timers: list[Any] = []
-        self._in_flight: dict[int, tuple[int, Callable[[int], None], Any]] = {}
-        """Commands and answers on their way (latency timers): key -> (due, callback, timer)."""
-        self._flight_ids = itertools.count()
+        self._flight = InFlight(Unbound(), self._order_ch)
+        """Commands held (a batch) or on their way, and answers on their way back: the
+        simulated venue's in-flight path (``adapters.sim.inflight``)."""
         self.on_settlement: Callable[[OrderFilled, float], None] = lambda fill, price: None
         self.fill_meta: dict[str, tuple[float, float]] = {}
         """trade id -> (queue wait in seconds, size ahead when the order rested); maker fills."""
@@ -162,6 +136,7 @@ class ReplayExchange(VenueAdapter):
 
     def bind(self, publish: Publish, clock: Clock) -> None:
         super().bind(publish, clock)
+        self._flight.clock = clock
         self._md_handlers = {}
         self._matching_handlers = {}
 
@@ -209,22 +184,16 @@ class ReplayExchange(VenueAdapter):
         The engine cancels its open orders just before it stops its venues: those cancels
         (and any submit or amend sent before them) reached the wire, so the venue handles
         them and its answers reach the engine now, in the order they were due, instead of
-        being dropped with the clock's timers (which left orders pending for ever).
+        being dropped with the clock's timers (which left orders pending for ever). The
+        exchange reads the drain's time meanwhile (answers join the same timeline).
         """
         for h in self._expiry_timers:
             h.cancel()
         self._expiry_timers.clear()
-        if not self._in_flight:
-            return
-        drain = _DrainClock()
-        for due, fire, handle in self._in_flight.values():
-            handle.cancel()
-            drain.call_at(due, fire)
-        clock, self.clock = self.clock, drain  # type: ignore[assignment]
-        try:
-            drain.run()  # (answers of these commands join the same timeline, by their due time)
-        finally:
-            self.clock = clock
+        self._flight.drain(self._use_clock)
+
+    def _use_clock(self, clock: Any) -> None:
+        self.clock = clock
 
     def request_resync(self, instrument_id: str) -> None:
         """A recording cannot be re-snapshotted: counted; the book recovers at its next snapshot."""
@@ -405,36 +374,29 @@ class ReplayExchange(VenueAdapter):
         before ``expiry_ns`` (``backtest.settlement``)."""
         return self.settlement.delivery_price(underlying, expiry_ns, self.clock.now_ns())
 
-    # -- commands (arrive after the order-entry latency) --------------------------------------
-    def _later(self, due: int, run: Callable[[], None]) -> None:
-        """Run ``run`` at ``due`` on the clock; kept in ``_in_flight`` until it has run."""
-        key = next(self._flight_ids)
-        flight = self._in_flight
-
-        def fire(_t: int) -> None:
-            del flight[key]
-            run()
-
-        flight[key] = (due, fire, self.clock.call_at(due, fire))
-
-    def _send(self, handler: Callable[[Any], None], cmd: Any) -> None:
-        if self._order_ch.is_zero:
-            handler(cmd)
-        else:
-            self._later(self._order_ch.due(self.clock.now_ns()), lambda: handler(cmd))
-
+    # -- commands (arrive after the order-entry latency; ``adapters.sim.inflight``) ----------
     def submit(self, cmd: SubmitOrder) -> None:
-        self._send(self.core.submit, cmd)
+        self._flight.send(self.core.submit, cmd)
 
     def cancel(self, cmd: CancelOrder) -> None:
-        self._send(self.core.cancel, cmd)
+        self._flight.send(self.core.cancel, cmd)
 
     def amend(self, cmd: AmendOrder) -> None:
-        self._send(self.core.amend, cmd)
+        self._flight.send(self.core.amend, cmd)
+
+    def hold_commands(self) -> None:
+        """A batch follows: its commands leave at ``release_commands``, as on the simulated
+        venue (with zero order latency the venue would otherwise match the first command
+        before the engine has handed over the rest and published their ``OrderSubmitted``)."""
+        self._flight.hold()
+
+    def release_commands(self) -> None:
+        """Send the batch's commands, in order (each after the order-entry latency)."""
+        self._flight.release()
 
     def cancel_all_orders(self) -> None:
         for o in list(self.orders.values()):
-            self._send(self.core.cancel, CancelOrder(client_order_id=o.client_order_id,
+            self._flight.send(self.core.cancel, CancelOrder(client_order_id=o.client_order_id,
                                                      strategy_id="", instrument_id=o.instrument_id))
 
     def _queue(self, iid: str) -> InstrumentQueues | None:
@@ -474,7 +436,7 @@ class ReplayExchange(VenueAdapter):
             return
         due = self._resp_ch.due(now)
         ev = make(now, due)
-        self._later(due, lambda: self.publish(ev))
+        self._flight.later(due, lambda: self.publish(ev))
 
     def filled(self, order: SimOrder, qty: float, price: float, maker: bool, trade_id: str) -> None:
         """Positions for settlement; queue wait and size ahead of maker fills for the report."""

@@ -8,11 +8,12 @@ of every book and then registers one ``clock.every(tick_ms)`` timer; nothing her
 the system time, so the venue runs unchanged under the live clock (paper trading) and the
 virtual clock (backtests), and a given seed and command sequence always yield the same events.
 
-Order commands never block: they are handled at once (or, inside a batch the execution core
-opened with ``hold_commands``, when it is released: after every command of the batch was
-handed over, as a real adapter's corked socket write), or after the order-entry latency
-(``latency_ms``, or an ``order_latency`` model: the replay exchange's seeded FIFO channels,
-``adapters.sim.latency``) through ``clock.call_at``. Client orders resting in the synthetic
+Order commands never block: they take the replay exchange's in-flight path
+(``adapters.sim.inflight``): handled at once (or, inside a batch the execution core opened with
+``hold_commands``, when it is released: after every command of the batch was handed over, as a
+real adapter's corked socket write), or after the order-entry latency (``latency_ms``, or an
+``order_latency`` model: the seeded FIFO channels of ``adapters.sim.latency``) through
+``clock.call_at``; at ``stop`` what is still in flight is handled, in the order sent. Client orders resting in the synthetic
 books move up their queues by the configured queue model (``adapters.sim.queue_model``, the
 replay exchange's too), and both simulators validate orders with one set of rules and reject
 codes (``adapters.sim.rules``). The account (``state.SimAccount``) sees every client order event before it
@@ -28,9 +29,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from adapters.sim.chain import build_instruments
+from adapters.sim.inflight import InFlight, Unbound
 from adapters.sim.latency import LatencyChannel, LatencyModel
 from adapters.sim.market import SyntheticMarket
 from adapters.sim.matching import Ids, MatchingEngine
@@ -56,9 +56,6 @@ from engine.venue import Publish, VenueAdapter
 
 __all__ = ["SimVenue", "SimVenueParams"]
 
-_log = structlog.get_logger("volta.sim")
-
-
 class SimVenue(VenueAdapter):
     """A deterministic simulated venue; see the module docstring."""
 
@@ -70,13 +67,9 @@ class SimVenue(VenueAdapter):
         self._engine: MatchingEngine | None = None
         self._market: SyntheticMarket | None = None
         self._timer: TimerHandle | None = None
-        self._pending: dict[int, tuple[TimerHandle, Callable[[int], None]]] = {}
-        """Commands in flight (order-entry latency), in the order sent: handle and its run."""
-        self._next_pending = 0
-        self._order_ch = LatencyChannel(LatencyModel(), 0)
+        self._flight = InFlight(Unbound(), LatencyChannel(LatencyModel(), 0))
+        """Commands held (a batch) or in flight (order-entry latency): ``adapters.sim.inflight``."""
         self.account: SimAccount | None = None
-        self._held: list[tuple[Callable[[Any], None], Any]] | None = None
-        """Commands handed over between ``hold_commands`` and ``release_commands``."""
 
     def bind(self, publish: Publish, clock: Clock) -> None:
         """Attach to the runtime; builds the listing from the clock's current time."""
@@ -86,9 +79,9 @@ class SimVenue(VenueAdapter):
         insts = build_instruments(p, now)
         share = make_queue_share(p.queue, make_uniform(p.seed * 1_000 + 3))
         books = {i.id: SimBook(i.id, i.tick_size, i.lot_size, share) for i in insts}
-        self._order_ch = LatencyChannel(
+        self._flight = InFlight(clock, LatencyChannel(
             p.order_latency if p.order_latency is not None else LatencyModel(ms=p.latency_ms),
-            p.seed * 1_000)
+            p.seed * 1_000))
         ids = Ids(p.venue)
         if self.account is None:
             self.account = SimAccount(p.state_path)
@@ -121,7 +114,7 @@ class SimVenue(VenueAdapter):
         self._timer = self.clock.every(self.params.tick_ms * 1_000_000, market.on_tick)
 
     async def stop(self) -> None:
-        """Stop the market timer and answer the commands still in flight.
+        """Stop the market timer and answer the commands still held or in flight.
 
         The engine cancels its open orders just before it stops its venues; a venue that
         dropped those cancels would leave them pending forever. They reached the wire before
@@ -130,11 +123,9 @@ class SimVenue(VenueAdapter):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        while self._pending:
-            key = next(iter(self._pending))
-            handle, run = self._pending.pop(key)
-            handle.cancel()
-            run(self.clock.now_ns())
+        # (in due order = the order sent: the channel is FIFO; the matching engine keeps the
+        # engine's clock, so the answers are stamped now)
+        self._flight.drain()
         if self.account is not None:
             self.account.close()
 
@@ -163,30 +154,18 @@ class SimVenue(VenueAdapter):
         self._need_engine().amend(cmd)
 
     def _hand_over(self, run: Callable[[Any], None], cmd: Any) -> None:
-        if self._held is not None:
-            self._held.append((run, cmd))
-        else:
-            self._dispatch(run, cmd)
+        self._flight.send(run, cmd)
 
     def hold_commands(self) -> None:
         """A batch of commands follows: keep them, in order, until ``release_commands`` (a
         real venue adapter's socket write only queues bytes; the matching happens after)."""
-        if self._held is None:
-            self._held = []
+        self._flight.hold()
 
     def release_commands(self) -> None:
-        """Run the held commands in the order they were handed over (each after the
+        """Send the held commands in the order they were handed over (each after the
         order-entry latency, as any command). A command that fails is logged and the next
         one runs: its order gets no answer and the engine's status query settles it."""
-        held, self._held = self._held, None
-        if not held:
-            return
-        for run, cmd in held:
-            try:
-                self._dispatch(run, cmd)
-            except Exception as exc:  # noqa: BLE001 - the other commands of the batch still run
-                _log.error("sim_command_failed", client_order_id=cmd.client_order_id,
-                           command=type(cmd).__name__, error=repr(exc))
+        self._flight.release()
 
     def request_resync(self, instrument_id: str) -> None:
         """Publish a fresh snapshot of one book (later deltas continue from it)."""
@@ -265,20 +244,6 @@ class SimVenue(VenueAdapter):
         if self.account is None:
             raise RuntimeError("SimVenue used before bind()")
         return self.account
-
-    def _dispatch(self, handler: Any, cmd: Any) -> None:
-        ch = self._order_ch
-        if ch.is_zero:
-            handler(cmd)
-            return
-        key = self._next_pending
-        self._next_pending += 1
-
-        def run(_now: int) -> None:
-            self._pending.pop(key, None)
-            handler(cmd)
-
-        self._pending[key] = (self.clock.call_at(ch.due(self.clock.now_ns()), run), run)
 
     # -- read-only accessors ---------------------------------------------------------------
     def underlying_price(self) -> float:
