@@ -155,11 +155,11 @@ def tick_to_order(journal: Path, seconds: int = 300) -> dict[str, Any]:
             if fn is None:
                 continue
 
-            def timed(*a: Any, _fn: Any = fn, name: str = name) -> Any:
+            def timed(*a: Any, _fn: Any = fn, name: str = name, **kw: Any) -> Any:
                 journal_ns[1] += 1
                 t = pc()
                 try:
-                    return _fn(*a)
+                    return _fn(*a, **kw)
                 finally:
                     journal_ns[1] -= 1
                     if not journal_ns[1]:
