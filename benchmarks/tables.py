@@ -158,10 +158,6 @@ def risk(d: dict[str, Any]) -> list[str]:
                        ("full", "journal command, `synchronous=FULL` (power-loss safe)")):
         if key in j:
             out.append(f"| {label} | {j[key]['p50_us']:.1f} µs | {j[key]['p99_us']:.1f} µs |")
-    for key, label in (("tick_to_order", "tick-to-order in the paper deployment"),
-                       ("tick_to_order_baseline_no_gate", "same, gate replaced by a no-op (baseline)")):
-        if key in d:
-            out.append(f"| {label} | {d[key]['p50_us']:.0f} µs | {d[key]['p99_us']:.0f} µs |")
     if g:
         with_acc = f" (with accounts: {_met(ga['met'])})" if ga else ""
         out += ["", f"Target gate p99 ≤ {g['target_p99_us']:.0f} µs: {_met(g['met'])}{with_acc}; journal p50 ≤ "
@@ -195,20 +191,15 @@ def execution(d: dict[str, Any]) -> list[str]:
     if gi:
         out.append(f"| gate decision inside the run (cold caches between ticks; {gi['n']} checks) | "
                    f"{gi['p50_us']:.1f} µs | {gi['p99_us']:.1f} µs |")
-    if "journal_order_path_per_order_us" in t:
-        out.append(f"| journal per order on the order path (command appends + group commit) | "
-                   f"{t['journal_order_path_per_order_us']:.1f} µs | – |")
-    if "journal_order_path_per_order_p50_us" in t:
-        out.append(f"| journal per order on the order path, p50 over the order-causing events | "
-                   f"{t['journal_order_path_per_order_p50_us']:.1f} µs | – |")
-    if "journal_in_event_per_order_us" in t:
-        out.append(f"| journal per order inside the order's event (also the simulated venue's "
-                   f"answers, journaled as they arrive) | {t['journal_in_event_per_order_us']:.1f} µs | – |")
-    if "journal_write_ahead_per_order_us" in t:
-        out.append(f"| journal per order, amortized: write-ahead (appends + group commits) | "
-                   f"{t['journal_write_ahead_per_order_us']:.1f} µs | – |")
-        out.append(f"| journal per order, amortized: moving records into the SQLite store | "
-                   f"{t['journal_store_per_order_us']:.1f} µs | – |")
+    for key, label in (
+            ("journal_order_path_per_order_us", "journal per order on the order path (command appends + group commit)"),
+            ("journal_order_path_per_order_p50_us", "journal per order on the order path, p50 over the order-causing events"),
+            ("journal_in_event_per_order_us", "journal per order inside the order's event (also the simulated "
+                                              "venue's answers, journaled as they arrive)"),
+            ("journal_write_ahead_per_order_us", "journal per order, amortized: write-ahead (appends + group commits)"),
+            ("journal_store_per_order_us", "journal per order, amortized: moving records into the SQLite store")):
+        if key in t:
+            out.append(f"| {label} | {t[key]:.1f} µs | – |")
     j = d.get("journal", {})
     if "commit_per_order_us" in j:
         out.append(f"| baseline: one insert + commit per order (the former journal) | "
