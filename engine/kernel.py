@@ -546,9 +546,8 @@ class Kernel:
             return
         strategy = self.strategies.get(order.strategy_id)
         if strategy is not None:
-            if order.instrument_id not in self.venue_audience.counted[order.strategy_id]:
-                # its first order there: it trades on that venue from now on
-                self.venue_audience.joins_instrument(order.strategy_id, strategy, order.instrument_id)
+            # (its first order there: it trades on that venue from now on)
+            self.venue_audience.joins_instrument(order.strategy_id, strategy, order.instrument_id)
             self._call(strategy, strategy.handle_order_event, ev)
 
     def apply_order_event(self, order: Any, ev: Any) -> bool:
