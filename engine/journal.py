@@ -12,7 +12,7 @@ Theory of operation: two files, one owner process.
   copy into the page cache, what ``write`` does, without the system call; its space is
   reserved up front, so a full disk fails an open, a growth or a store checkpoint with a
   ``JournalError``, never a copy. ``prepare_log`` (the core's 200 ms timer) faults in the
-  pages ahead of the write position and empties the log once every record in it is stored.
+  pages ahead of the write position.
 * The **indexed store** (the SQLite file at ``<journal>``, WAL mode, table ``journal(seq, ts,
   direction, type, payload)``) is what ``records()``, audits and restarts read. ``checkpoint``
   (a timer, shutdown, and at open) hands the log's committed records to the **store writer**
@@ -142,7 +142,8 @@ CREATE TABLE IF NOT EXISTS strategy_state (
 );
 """
 LOG_TRUNCATE_BYTES = 8 << 20
-"""The log is emptied by ``prepare_log`` once it holds this much and every record is stored."""
+"""Past this much, ``checkpoint`` empties the log once its records are stored (with a store
+writer: sets it aside, deleted once they are stored)."""
 KEEP_SNAPSHOTS = 2
 """Snapshots kept in the store (the newest, and one to fall back on if it does not verify)."""
 ROTATE_RECORDS = 100_000
@@ -246,19 +247,13 @@ class Journal:
         return self._log.written if self._log is not None else 0
 
     def prepare_log(self) -> None:
-        """Off the order path (a timer): fault in the log's next pages, and empty the log once
-        it holds ``LOG_TRUNCATE_BYTES`` and every record in it is in the store."""
+        """Off the order path (a timer): fault in the log's next pages. (The log is emptied by
+        ``checkpoint`` once its records are stored, or set aside with a store writer.)"""
         log = self._log
         if log is None or self.failed:
             return
         try:
-            # (with a store writer the log is set aside by the hand-over instead: records
-            # handed over but not yet stored must stay in a file)
-            if (log.written > LOG_TRUNCATE_BYTES and self._writer is None and not self._rows
-                    and not self._buf):
-                log.reset()
-            else:
-                log.prepare()
+            log.prepare()
         except (OSError, ValueError) as exc:
             self._fail(exc)
 
