@@ -21,6 +21,15 @@ nearest the money (standardized moneyness ``|ln(K/F)| / (atm vol * sqrt(T))`` up
 of expiries at least ``min_days`` away, re-chosen every ``reselect_s``. Quotes are post-only and
 kept inside the current book so they never take; a side that is denied by the gate pulls the
 whole quote (``ctx.quote``) and the option rests for ``denial_backoff_s``.
+
+Venue halts: every quote is on the chain's venue. When that venue halts on its own
+(``on_venue_halt``: one of its streams down, reconciliation pending, its start retried) every
+quote is pulled at once (quotes left working while the engine is blind to the venue are the
+risk; the cancels are sent, a refused one leaves its order working), and nothing is sent there
+until ``on_venue_resume``: no refits are quoted meanwhile, so no ``TRADING_HALTED`` denials. At
+the resume the strategy does not assume its cancels got out: it cancels whatever of its orders
+reconciliation found still working there, forgets its last quotes, and quotes afresh off the
+current surface (an option whose book is not LIVE again yet waits for the next refit).
 """
 
 from __future__ import annotations
@@ -89,10 +98,12 @@ class OptionsMarketMaker(Strategy[OptionsMMConfig]):
         self.backoff: dict[str, int] = {}
         self.denials: dict[str, int] = {}
         self.fills = 0
+        self.venue = self.ctx.venue  # the chain's venue: every quote goes there
+        self.halted = self.ctx.venue_halted(self.venue)  # the hooks report changes only
 
     # -- market data ------------------------------------------------------------------------
     def on_chain(self, chain: ChainView) -> None:
-        if self.ctx.trading_state is not TradingState.ACTIVE:
+        if self.halted or self.ctx.trading_state is not TradingState.ACTIVE:
             return
         if chain.surface is None or not chain.fit_error() <= self.config.max_fit_rmse_vol_pts:
             self._pull_all()
@@ -113,7 +124,8 @@ class OptionsMarketMaker(Strategy[OptionsMMConfig]):
         self.ctx.log.info("option_fill", instrument=event.instrument_id, side=str(event.side),
                           qty=event.quantity, price=event.price)
         self.last.clear()  # inventory and Greeks changed: every quote is re-priced now
-        if self.chain_view is not None and self.chain_view.surface is not None:
+        if (not self.halted and self.ctx.trading_state is TradingState.ACTIVE
+                and self.chain_view is not None and self.chain_view.surface is not None):
             self._requote(self.chain_view)
 
     def on_order_denied(self, event: OrderDenied) -> None:
@@ -131,6 +143,29 @@ class OptionsMarketMaker(Strategy[OptionsMMConfig]):
 
     def on_resume(self, reason: str) -> None:
         self.last.clear()
+
+    def on_venue_halt(self, venue: str, reason: str) -> None:
+        if venue != self.venue:
+            return
+        self.halted = reason
+        self._pull_all()
+        self.ctx.log.warning("quotes_pulled_venue_halted", venue=venue, reason=reason)
+
+    def on_venue_resume(self, venue: str, reason: str) -> None:
+        if venue != self.venue:
+            return
+        self.halted = ""
+        # A cancel the venue could not take while it was down (refused NOT_CONNECTED) left its
+        # order working at a stale price, out of the quote slots: cancel what is left first.
+        for order in self.ctx.open_orders():
+            self.ctx.cancel(order.client_order_id)
+        self.last.clear()
+        chain = self.chain_view
+        if (self.ctx.trading_state is TradingState.ACTIVE and chain is not None
+                and chain.surface is not None and chain.fit_error() <= self.config.max_fit_rmse_vol_pts):
+            if self.selected_at < 0:
+                self._select(chain, self.ctx.now_ns())
+            self._requote(chain)
 
     # -- quoting ----------------------------------------------------------------------------
     def _select(self, chain: ChainView, now: int) -> None:
