@@ -11,6 +11,17 @@ beyond the venue price of the worst level it needs, so it can never chase the bo
 hedge is working nothing else is sent, and ``cooldown_s`` after it completes lets fills and
 Greeks settle before the next look. Every hedge decision (venue, price, size, the delta that
 caused it) is kept in ``self.hedges`` and logged.
+
+Venue halts: the hedger trades on every venue whose perpetual it may use. While one of them is
+halted on its own (``on_venue_halt``: a stream down, reconciliation pending, its start retried)
+the hedge goes to the venues that trade; nothing is sent to the halted one, and when every
+allowed venue is halted nothing is sent at all (logged). A hedge working on a venue when it
+halts has an unknown fate (the IOC may have filled; its cancel, sent at once, may be refused):
+it is never assumed cancelled. Until the engine hears how it ended, its unfilled quantity is
+counted as if it had filled, so the delta is not hedged a second time elsewhere (the cost: the
+book may stay under-hedged by that much while the venue is down, never doubly hedged). At the
+resume (every stream up, the venue reconciled, its fills applied) whatever of the hedger's
+orders is still open there is cancelled and the delta is checked again at once.
 """
 
 from __future__ import annotations
@@ -19,7 +30,16 @@ import math
 
 import msgspec
 
-from engine import OrderBook, OrderDenied, OrderFilled, Side, Strategy, SweepChild, TradingState
+from engine import (
+    ConsolidatedBook,
+    OrderBook,
+    OrderDenied,
+    OrderFilled,
+    Side,
+    Strategy,
+    SweepChild,
+    TradingState,
+)
 
 
 class DeltaHedgerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -65,6 +85,13 @@ class DeltaHedger(Strategy[DeltaHedgerConfig]):
         for iid in self.book.instrument_ids:
             self.ctx.subscribe_book(iid)
         self.working: set[str] = set()
+        self.venues = sorted({inst.venue for iid in self.book.instrument_ids
+                              if (inst := self.ctx.instrument(iid)) is not None})
+        self.halted: dict[str, str] = {v: r for v in self.venues if (r := self.ctx.venue_halted(v))}
+        self.stranded: dict[str, float] = {}
+        """Hedges working on a venue when it halted: client order id -> signed base units
+        per contract (what their unfilled quantity does to the delta if they fill)."""
+        self.base_per_contract: dict[str, float] = {}
         self.hedges: list[HedgeDecision] = []
         self.next_ok_ns = 0
         self.last_warn_ns = -(10**18)
@@ -84,9 +111,11 @@ class DeltaHedger(Strategy[DeltaHedgerConfig]):
 
     def on_order_event(self, event: object) -> None:
         super().on_order_event(event)  # typed callbacks first
-        name = type(event).__name__
-        if name in ("OrderCancelled", "OrderRejected", "OrderExpired", "OrderDenied"):
-            self._done(event.client_order_id)  # type: ignore[attr-defined]
+        coid: str = event.client_order_id  # type: ignore[attr-defined]
+        order = self.ctx.order(coid)
+        # ended, whatever the event (a refused cancel, say, leaves the order working)
+        if order is None or not order.is_open:
+            self._done(coid)
 
     def on_order_denied(self, event: OrderDenied) -> None:
         self.ctx.log.warning("hedge_denied", reason=event.reason, detail=event.detail)
@@ -94,7 +123,49 @@ class DeltaHedger(Strategy[DeltaHedgerConfig]):
     def on_halt(self, state: TradingState, reason: str) -> None:
         self.ctx.log.warning("hedger_paused", state=str(state), reason=reason)
 
-    def _single_venue(self, side: Side, size: float) -> list[SweepChild]:
+    def on_venue_halt(self, venue: str, reason: str) -> None:
+        if venue not in self.venues:
+            return
+        self.halted[venue] = reason
+        for coid in [c for c in self.working if self._venue_of(c) == venue]:
+            self.working.discard(coid)  # not blocking hedges on the venues that trade
+            self.stranded[coid] = self.base_per_contract.get(coid, 0.0)
+            self.ctx.cancel(coid)  # may be refused while the venue is down: never assumed out
+        self.ctx.log.warning("hedge_venue_halted", venue=venue, reason=reason,
+                             in_doubt=len(self.stranded))
+
+    def on_venue_resume(self, venue: str, reason: str) -> None:
+        if self.halted.pop(venue, None) is None:
+            return
+        for order in self.ctx.open_orders():
+            if self._venue_of(order.client_order_id) == venue:
+                self.ctx.cancel(order.client_order_id)  # still open after reconciliation
+        self._check()
+
+    def _venue_of(self, client_order_id: str) -> str:
+        order = self.ctx.order(client_order_id)
+        inst = self.ctx.instrument(order.instrument_id) if order is not None else None
+        return inst.venue if inst is not None else ""
+
+    def _hedge_book(self) -> ConsolidatedBook | None:
+        """The consolidated book over the venues that trade now (None: every one is halted)."""
+        if not self.halted:
+            return self.book
+        trading = tuple(v for v in self.venues if v not in self.halted)
+        if not trading:
+            return None
+        return self.ctx.consolidated(self.config.underlying, venues=trading)
+
+    def _in_doubt_delta(self) -> float:
+        """The delta the hedges of unknown fate add if they fill (their unfilled part)."""
+        total = 0.0
+        for coid, per_contract in self.stranded.items():
+            order = self.ctx.order(coid)
+            if order is not None and order.is_open:
+                total += order.remaining * per_contract
+        return total
+
+    def _single_venue(self, book: ConsolidatedBook, side: Side, size: float) -> list[SweepChild]:
         """The whole hedge on one venue when the best-ranked venue's top level can take it.
 
         Ranked by top-of-book price net of taker fee, improved by ``reduce_bonus_bps`` where the
@@ -103,7 +174,7 @@ class DeltaHedger(Strategy[DeltaHedgerConfig]):
         best: tuple[float, SweepChild] | None = None
         seen: set[str] = set()
         sign = 1.0 if side is Side.BUY else -1.0  # a buyer ranks low prices first
-        for net, base, iid, venue_px, contracts, _ in self.book.iter_levels(side.opposite, True):
+        for net, base, iid, venue_px, contracts, _ in book.iter_levels(side.opposite, True):
             if iid in seen:
                 continue
             seen.add(iid)
@@ -119,11 +190,13 @@ class DeltaHedger(Strategy[DeltaHedgerConfig]):
             score = sign * net - bonus
             if best is None or score < best[0]:
                 best = (score, SweepChild(iid, venue_px, min(need, abs(pos)) if bonus and need > abs(pos) else need))
-            if len(seen) == len(self.book.instrument_ids):
+            if len(seen) == len(book.instrument_ids):
                 break
         return [best[1]] if best is not None else []
 
     def _done(self, client_order_id: str) -> None:
+        self.stranded.pop(client_order_id, None)
+        self.base_per_contract.pop(client_order_id, None)
         if client_order_id in self.working:
             self.working.discard(client_order_id)
             if not self.working:
@@ -136,17 +209,20 @@ class DeltaHedger(Strategy[DeltaHedgerConfig]):
         now = ctx.now_ns()
         if now < self.next_ok_ns:
             return
-        delta = ctx.delta(cfg.underlying)
+        delta = ctx.delta(cfg.underlying) + self._in_doubt_delta()
         off = delta - cfg.target
         if abs(off) <= cfg.band:
             return
         size = min(abs(off) - cfg.rehedge_to * cfg.band, cfg.max_order_base)
         side = Side.SELL if off > 0 else Side.BUY
-        children = self._single_venue(side, size) or self.book.sweep(side, size, net_of_fees=True)
+        book = self._hedge_book()
+        children = ((self._single_venue(book, side, size) or book.sweep(side, size, net_of_fees=True))
+                    if book is not None else [])
         if not children:
             if now - self.last_warn_ns > 10 * 10**9:
                 self.last_warn_ns = now
-                ctx.log.warning("hedge_impossible", delta=delta, excluded=self.book.excluded)
+                ctx.log.warning("hedge_impossible", delta=delta, halted=dict(self.halted),
+                                excluded=book.excluded if book is not None else {})
             return
         self.next_ok_ns = now + int(cfg.cooldown_s * 1e9)  # also when the IOCs complete at once
         for child in children:
@@ -160,6 +236,8 @@ class DeltaHedger(Strategy[DeltaHedgerConfig]):
             coid = ctx.submit_ioc(child.instrument_id, side, child.contracts, price)
             if ctx.order(coid) is not None and ctx.order(coid).is_open:  # type: ignore[union-attr]
                 self.working.add(coid)
+                unit = inst.contract_size / child.price if inst.inverse else inst.contract_size
+                self.base_per_contract[coid] = unit if side is Side.BUY else -unit
             fee = inst.taker_fee
             net = child.price * (1 + fee if side is Side.BUY else 1 - fee)
             self.hedges.append(HedgeDecision(now, delta, str(side), child.instrument_id, price,
