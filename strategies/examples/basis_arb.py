@@ -15,6 +15,20 @@ same callback. Nothing else is sent while either leg is working. If the legs do 
 alike, the net position across legs (``imbalance``) is repaired first, with an IOC on the
 venue with the best net price, before any new spread is taken: the strategy is flat in the
 underlying except for the moment between two legs.
+
+Venue halts: the strategy trades on every leg's venue. While one is halted on its own
+(``on_venue_halt``: a stream down, reconciliation pending, its start retried) nothing is sent
+there and no spread is opened or closed that needs it (with two legs: none at all); spreads
+already held stay as they are, hedged (a position at a halted venue does not go away). A leg
+working there when it halts has an unknown fate: its cancel is sent at once (it may be
+refused) and it is never assumed cancelled. The legs are IOCs at the touch, so until the engine
+hears how it ended its unfilled quantity counts as filled in the imbalance: repairing on the
+assumption that it missed would, in the likely case, itself leave the one-legged position the
+repair is meant to remove. Any other imbalance (a leg heard to have filled alone, a partial
+fill) is repaired at once on the best venue that trades. At the resume (every stream up, the
+venue reconciled, its fills applied) whatever is still open there is cancelled, the imbalance
+is recomputed from the reconciled positions and repaired first, and only then are new spreads
+taken. While every leg's venue is halted nothing is sent.
 """
 
 from __future__ import annotations
@@ -61,6 +75,16 @@ class BasisArb(Strategy[BasisArbConfig]):
         for iid in self.book.instrument_ids:
             self.ctx.subscribe_book(iid)
         self.working: set[str] = set()
+        self.venue_of: dict[str, str] = {}
+        for iid in self.book.instrument_ids:
+            inst = self.ctx.instrument(iid)
+            self.venue_of[iid] = inst.venue if inst is not None else iid.partition(":")[0]
+        self.halted: dict[str, str] = {v: r for v in set(self.venue_of.values())
+                                       if (r := self.ctx.venue_halted(v))}
+        self.stranded: dict[str, float] = {}
+        """Legs working on a venue when it halted: client order id -> signed base units per
+        contract (what their unfilled quantity does to the imbalance if they fill)."""
+        self.base_per_contract: dict[str, float] = {}
         self.next_ok_ns = 0
         self.spreads = 0
         self.repairs = 0
@@ -72,13 +96,41 @@ class BasisArb(Strategy[BasisArbConfig]):
     def on_fill(self, event: OrderFilled) -> None:
         self.ctx.log.info("leg_fill", instrument=event.instrument_id, side=str(event.side),
                           qty=event.quantity, price=event.price)
-        if event.is_final:
-            self.working.discard(event.client_order_id)
 
     def on_order_event(self, event: object) -> None:
         super().on_order_event(event)
-        if type(event).__name__ in ("OrderCancelled", "OrderRejected", "OrderExpired", "OrderDenied"):
-            self.working.discard(event.client_order_id)  # type: ignore[attr-defined]
+        coid: str = event.client_order_id  # type: ignore[attr-defined]
+        order = self.ctx.order(coid)
+        # ended, whatever the event (a refused cancel, say, leaves the order working)
+        if order is None or not order.is_open:
+            self.working.discard(coid)
+            self.stranded.pop(coid, None)
+            self.base_per_contract.pop(coid, None)
+
+    def on_venue_halt(self, venue: str, reason: str) -> None:
+        if venue not in self.venue_of.values():
+            return
+        self.halted[venue] = reason
+        for coid in [c for c in self.working if self._venue_of_order(c) == venue]:
+            self.working.discard(coid)  # not blocking a repair on the venues that trade
+            self.stranded[coid] = self.base_per_contract.get(coid, 0.0)
+            self.ctx.cancel(coid)  # may be refused while the venue is down: never assumed out
+        self.ctx.log.warning("basis_venue_halted", venue=venue, reason=reason,
+                             in_doubt=len(self.stranded))
+        self._evaluate()  # a known imbalance is repaired on a venue that trades, now
+
+    def on_venue_resume(self, venue: str, reason: str) -> None:
+        if self.halted.pop(venue, None) is None:
+            return
+        for order in self.ctx.open_orders():
+            if self._venue_of_order(order.client_order_id) == venue:
+                self.ctx.cancel(order.client_order_id)  # still open after reconciliation
+        self.next_ok_ns = 0
+        self._evaluate()  # the reconciled imbalance first, then spreads
+
+    def _venue_of_order(self, client_order_id: str) -> str:
+        order = self.ctx.order(client_order_id)
+        return self.venue_of.get(order.instrument_id, "") if order is not None else ""
 
     def on_order_denied(self, event: OrderDenied) -> None:
         self.ctx.log.warning("leg_denied", instrument=event.instrument_id, reason=event.reason,
@@ -94,6 +146,16 @@ class BasisArb(Strategy[BasisArbConfig]):
                 total += self._base(iid, pos.qty)
         return total
 
+    def in_doubt(self) -> float:
+        """What the legs of unknown fate (working on a venue when it halted) add to the
+        imbalance if they fill, in underlying units."""
+        total = 0.0
+        for coid, per_contract in self.stranded.items():
+            order = self.ctx.order(coid)
+            if order is not None and order.is_open:
+                total += order.remaining * per_contract
+        return total
+
     def _base(self, iid: str, contracts: float) -> float:
         inst = self.ctx.instrument(iid)
         if inst is None:
@@ -105,12 +167,18 @@ class BasisArb(Strategy[BasisArbConfig]):
         return contracts * inst.contract_size
 
     def _tops(self, side: Side) -> dict[str, Top]:
-        """First level of each live leg on one side (BUY = bids), net of fees."""
+        """First level of each live leg on a venue that trades, on one side (BUY = bids), net
+        of fees."""
         out: dict[str, Top] = {}
+        legs = len(self.book.instrument_ids)
+        if self.halted:
+            legs = sum(1 for v in self.venue_of.values() if v not in self.halted)
+            if not legs:
+                return out
         for net, base, iid, price, contracts, _ in self.book.iter_levels(side, True):
-            if iid not in out:
+            if iid not in out and (not self.halted or self.venue_of[iid] not in self.halted):
                 out[iid] = Top(net, price, base, contracts / base)
-                if len(out) == len(self.book.instrument_ids):
+                if len(out) == legs:
                     break
         return out
 
@@ -124,7 +192,7 @@ class BasisArb(Strategy[BasisArbConfig]):
         bids, asks = self._tops(Side.BUY), self._tops(Side.SELL)
         if not bids or not asks:
             return
-        imb = self.imbalance()
+        imb = self.imbalance() + self.in_doubt()
         if self._repair(imb, bids, asks):
             return
         best: tuple[float, str, str, float, float] | None = None
@@ -151,14 +219,18 @@ class BasisArb(Strategy[BasisArbConfig]):
             return
         # both legs in the same callback: nothing else runs between the two submits
         for iid, side, qty, top in ((x, Side.BUY, qx, asks[x]), (y, Side.SELL, qy, bids[y])):
-            coid = ctx.submit_ioc(iid, side, qty, top.price)
-            order = ctx.order(coid)
-            if order is not None and order.is_open:
-                self.working.add(coid)
+            self._track(ctx.submit_ioc(iid, side, qty, top.price), side, top)
         self.spreads += 1
         self.edges.append(edge)
         self.next_ok_ns = now + int(cfg.cooldown_s * 1e9)
         ctx.log.info("spread", buy=x, sell=y, base=size, edge_bps=round(edge, 2))
+
+    def _track(self, coid: str, side: Side, top: Top) -> None:
+        """Wait for a leg sent (nothing new meanwhile) unless it was denied at once."""
+        order = self.ctx.order(coid)
+        if order is not None and order.is_open:
+            self.working.add(coid)
+            self.base_per_contract[coid] = side.sign / top.per_base
 
     def _contracts(self, iid: str, base: float, top: Top) -> float:
         inst = self.ctx.instrument(iid)
@@ -175,10 +247,7 @@ class BasisArb(Strategy[BasisArbConfig]):
             qty = self._contracts(iid, min(abs(imb), top.base), top)
             if qty <= 0:
                 continue
-            coid = self.ctx.submit_ioc(iid, side, qty, top.price)
-            order = self.ctx.order(coid)
-            if order is not None and order.is_open:
-                self.working.add(coid)
+            self._track(self.ctx.submit_ioc(iid, side, qty, top.price), side, top)
             self.repairs += 1
             self.ctx.log.warning("leg_repair", instrument=iid, side=str(side), contracts=qty, imbalance=imb)
             return True
