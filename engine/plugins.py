@@ -292,6 +292,7 @@ class {{Class}}(Strategy[{{Class}}Config]):
         self.state = self.ctx.load_state({{Class}}State) or {{Class}}State()
         self.last_ns = 0
         self.denials: dict[str, int] = {}
+        self.halted = self.ctx.venue_halted()  # "" unless the venue is halted already
         self.ctx.subscribe_book(self.iid)  # -> on_book / on_book_status
 
     def on_book(self, book: OrderBook) -> None:
@@ -307,8 +308,8 @@ class {{Class}}(Strategy[{{Class}}Config]):
             alpha = 1.0 - math.exp(-(now - self.last_ns) / 1e9 / self.config.ema_s)
             st.ema += alpha * (mid - st.ema)
         self.last_ns = now
-        if self.ctx.trading_state is not TradingState.ACTIVE:
-            return
+        if self.halted or self.ctx.trading_state is not TradingState.ACTIVE:
+            return  # nothing new may leave: no denials collected by trying
         cfg, inst = self.config, self.inst
         pos = self.ctx.position_qty(self.iid)
         edge = st.ema * cfg.edge_bps / 1e4
@@ -330,6 +331,22 @@ class {{Class}}(Strategy[{{Class}}Config]):
 
     def on_halt(self, state: TradingState, reason: str) -> None:
         self.ctx.cancel_quote(self.iid)  # nothing new may leave anyway; cancels always may
+
+    def on_venue_halt(self, venue: str, reason: str) -> None:
+        # This venue alone is halted (a stream down, reconciliation pending): the engine is
+        # blind to it, so pull the quote. A cancel may be refused while the venue is
+        # unreachable: the order is then still working there (see on_venue_resume).
+        if venue == self.ctx.venue:
+            self.halted = reason
+            self.ctx.cancel_quote(self.iid)
+
+    def on_venue_resume(self, venue: str, reason: str) -> None:
+        # Back and reconciled: cancel what is still working (a cancel that never got out),
+        # then quote afresh at the next book update.
+        if venue == self.ctx.venue:
+            self.halted = ""
+            for order in self.ctx.open_orders(self.iid):
+                self.ctx.cancel(order.client_order_id)
 
     def on_stop(self) -> None:
         self.ctx.save_state(self.state)
