@@ -53,7 +53,7 @@ from engine.execution.commands import CancelAll, amend_probe, sweep_children
 from engine.execution.inflight import AWAITING as _AWAITING
 from engine.execution.inflight import awaited, overdue, read_status_report
 from engine.execution.latency import ExecutionLatency
-from engine.execution.state import ExecutionState
+from engine.execution.state import REPLAYED_COUNTERS, ExecutionState
 from engine.journal import Journal, JournalError
 from engine.model import (
     AmendOrder,
@@ -583,11 +583,17 @@ class ExecutionCore:
 
     # -- snapshots (engine/execution/snapshot.py) -------------------------------------------
     def snapshot(self) -> ExecutionState:
-        """What a journal replay rebuilds here besides orders: the fill counter, recent fills."""
-        return ExecutionState(fills=self.counters.get("fills", 0), recent_fills=list(self._recent_fills))
+        """What a journal replay rebuilds here besides orders: the fill counter, the counters
+        of applied reports (``REPLAYED_COUNTERS``), recent fills."""
+        c = self.counters
+        return ExecutionState(fills=c.get("fills", 0), recent_fills=list(self._recent_fills),
+                              counters={k: c[k] for k in REPLAYED_COUNTERS if c.get(k)})
 
     def restore(self, state: ExecutionState) -> None:
         self.counters["fills"] = state.fills
+        for key, n in state.counters.items():
+            if key in REPLAYED_COUNTERS:
+                self.counters[key] = n
         self._recent_fills.clear()
         self._recent_fills.extend(state.recent_fills)
 
