@@ -5,7 +5,10 @@ Theory of operation. A snapshot holds what a full journal replay would rebuild: 
 strategy's newest), the positions with their exact quantities, realized PnL, fees and
 funding, the newest ``KEEP_TRADES`` trade ids (``Portfolio.snapshot``: what de-duplicates a
 fill a venue reports again), and the kill-switch level a replay would restore
-(``KillSwitch.durable``). It is encoded with msgpack (floats and NaN exact, quantities as
+(``KillSwitch.durable``), the execution core's counters a replay rebuilds (fills, venue
+rejects, late rejects, duplicate terminal events) with its newest fills, and the gate's pacing
+state. Counters of what one process did (orders approved and sent, denials) are not in it: a
+full replay does not rebuild them either (docs/risk.md). It is encoded with msgpack (floats and NaN exact, quantities as
 decimal strings) and stored by ``Journal.save_snapshot`` together with the seq of the last
 record it covers, in one transaction with a digest.
 
@@ -57,7 +60,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     portfolio: PortfolioState
     kill: tuple[int, str, str]
     execution: ExecutionState | None = None
-    """The execution core's fill counter and recent fills (None in a version-1 snapshot)."""
+    """The execution core's replayed counters and recent fills (None in a version-1 snapshot;
+    without ``counters`` in one written before they were kept)."""
     throttle: ThrottleState | None = None
     """The gate's pacing state (None in a version-1 snapshot)."""
     orders: list[OrderState]
