@@ -4,12 +4,12 @@ Theory of operation. A snapshot holds what a full journal replay would rebuild: 
 (``OrderBookkeeper.snapshot``: every open one, the newest ``KEEP_ENDED`` ended ones and each
 strategy's newest), the positions with their exact quantities, realized PnL, fees and
 funding, the newest ``KEEP_TRADES`` trade ids (``Portfolio.snapshot``: what de-duplicates a
-fill a venue reports again), and the kill-switch level a replay would restore
+fill a venue reports again), the kill-switch level a replay would restore
 (``KillSwitch.durable``), the execution core's counters a replay rebuilds (fills, venue
 rejects, late rejects, duplicate terminal events) with its newest fills, and the gate's pacing
 state. Counters of what one process did (orders approved and sent, denials) are not in it: a
-full replay does not rebuild them either (docs/risk.md). It is encoded with msgpack (floats and NaN exact, quantities as
-decimal strings) and stored by ``Journal.save_snapshot`` together with the seq of the last
+full replay does not rebuild them either (docs/risk.md). It is encoded with msgpack (floats
+and NaN exact, quantities as decimal strings) and stored by ``Journal.save_snapshot`` together with the seq of the last
 record it covers, in one transaction with a digest.
 
 ``Snapshotter.tick`` (a 1 s timer) saves one when ``EVERY_RECORDS`` records or
