@@ -161,3 +161,22 @@ def test_with_both_venues_halted_nothing_is_sent_and_the_first_back_repairs() ->
     (fix,) = n.submits(n.a)
     assert (fix.side, fix.quantity, str(fix.time_in_force)) == (Side.SELL, 0.02, "ioc")
     assert n.b.sent == [] and n.arb.spreads == 0 and n.arb.halted.keys() == {"b"}
+
+
+def test_with_three_legs_spreads_go_on_between_the_two_that_trade() -> None:
+    a, b, c = (RecordingVenue(v, [_perp(v)]) for v in ("a", "b", "c"))
+    k, _ = make_kernel(venues=[a, b, c])
+    arb = add_strategy(k, BasisArb, "arb", "a", BasisArbConfig(
+        instruments=["a:BTC-PERP", "b:BTC-PERP", "c:BTC-PERP"], entry_bps=4.0, clip_base=0.02))
+    k.start_strategies()
+    k.bus.publish(VenueStatusChanged("c", "disconnected", "user stream closed", 0, "private"))
+    # c is the richest (bid 60 300 USD: ~40 bp net over a), b is ~10 bp net over a
+    for seq, (iid, bid, ask) in enumerate((("c:BTC-PERP", 60_300.0, 60_301.0),
+                                           ("a:BTC-PERP", 59_999.0, 60_000.0),
+                                           ("b:BTC-PERP", 60_120.0, 60_121.0)), start=20):
+        k.bus.publish(BookSnapshot(iid, ((bid, 1.0),), ((ask, 1.0),), seq, 0, 0))
+    assert c.sent == [], "the richest leg's venue is halted: nothing there"
+    (buy,), (sell,) = [x for x in a.sent if isinstance(x, SubmitOrder)], \
+        [x for x in b.sent if isinstance(x, SubmitOrder)]
+    assert (buy.side, buy.price, sell.side, sell.price) == (Side.BUY, 60_000.0, Side.SELL, 60_120.0)
+    assert arb.spreads == 1 and sum(k.gate.denied.values()) == 0
