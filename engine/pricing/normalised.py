@@ -114,6 +114,31 @@ def normalised_black_otm(x: float, s: float) -> float:
 
 
 @njit(cache=True, fastmath=False)
+def normalised_black_otm_and_vega(x: float, s: float) -> tuple[float, float]:
+    """(b(x, s), db/ds) for x <= 0, s > 0: :func:`normalised_black_otm` and
+    :func:`normalised_vega` with their common factor exp(-(h^2 + t^2)/2) computed once (the
+    implied-vol iteration needs both at every step). Same branches, same values."""
+    h = x / s
+    t = 0.5 * s
+    e = math.exp(-0.5 * (h * h + t * t))
+    vega = INV_SQRT_2PI * e
+    if x == 0.0:
+        return math.erf(0.25 * SQRT2 * s), vega
+    ah = -h
+    if t - ah > 8.0:
+        return math.exp(0.5 * x) * norm_cdf(h + t) - math.exp(-0.5 * x) * norm_cdf(h - t), vega
+    pref = 0.5 * e
+    if pref == 0.0:
+        return 0.0, vega
+    y1 = (ah - t) / SQRT2
+    if y1 >= _CF_MIN_ARG and ah > _SMALL_T_RATIO * t:
+        return pref * _erfcx_diff_cf(y1, SQRT2 * t), vega
+    if t < _TAYLOR_MAX_T or ah > _SMALL_T_RATIO * t:
+        return pref * _erfcx_diff_taylor(ah / SQRT2, t / SQRT2), vega
+    return pref * (erfcx(y1) - erfcx((ah + t) / SQRT2)), vega
+
+
+@njit(cache=True, fastmath=False)
 def log_moneyness(F: float, K: float) -> float:
     """ln(F/K) corrected for the rounding of F/K.
 

@@ -126,3 +126,32 @@ def test_round_trip_on_the_benchmark_mix() -> None:
     well = (g.vega * v / g.price > 1e-5) & (g.price > 0)
     assert well.sum() > 0.95 * n
     assert float(np.max(np.abs(iv[well] / v[well] - 1))) < 1e-10
+
+
+def test_iv_is_the_root_of_the_80_digit_price(black_ref) -> None:
+    """The iteration stops after a small Householder step (quartic convergence, the step
+    estimates the error before it). What it returns must be the exact implied vol of the given
+    double price to ~1e-14 relative: the 80-digit price at the returned vol differs from the
+    input price by no more than that vol error times vega, plus the price's own rounding."""
+    rng = np.random.default_rng(23)
+    n = 400
+    F = np.full(n, 60000.0)
+    T = np.exp(rng.uniform(np.log(1 / 365), np.log(1.0), n))
+    v = rng.uniform(0.3, 1.5, n)
+    K = F * np.exp(rng.normal(0, 1.0, n) * v * np.sqrt(T))
+    c = rng.integers(0, 2, n).astype(bool)
+    r = np.full(n, 0.03)
+    p = black76_price(c, F, K, T, v, r)
+    iv = implied_vol(p, c, F, K, T, r)
+    checked = 0
+    for i in range(n):
+        # vega at the returned vol from first principles: e^{-rT} F phi(d1) sqrt(T)
+        s = iv[i] * math.sqrt(T[i])
+        d1 = math.log(F[i] / K[i]) / s + 0.5 * s
+        vega = math.exp(-r[i] * T[i]) * F[i] * math.exp(-0.5 * d1 * d1) / math.sqrt(2 * math.pi) * math.sqrt(T[i])
+        if vega * iv[i] < 1e-6 * p[i]:
+            continue  # ill-conditioned: the price barely moves with the vol
+        resid = abs(black_ref(bool(c[i]), F[i], K[i], T[i], iv[i], r[i]) - p[i])
+        assert resid <= 1e-14 * vega * iv[i] + 2.0 * math.ulp(p[i]), (i, resid, vega * iv[i])
+        checked += 1
+    assert checked > 0.95 * n
