@@ -31,6 +31,17 @@ def _random_cases(n: int, seed: int):
     return c, F, K, T, v, r
 
 
+def _bench_mix(n: int, seed: int):
+    """The input mix of benchmarks/bench_pricing.py: 1 day to 1 year, strikes one standard
+    deviation around the forward, vols 0.3 to 1.5."""
+    rng = np.random.default_rng(seed)
+    F = np.full(n, 60000.0)
+    T = np.exp(rng.uniform(np.log(1 / 365), np.log(1.0), n))
+    v = rng.uniform(0.3, 1.5, n)
+    K = F * np.exp(rng.normal(0, 1.0, n) * v * np.sqrt(T))
+    return rng.integers(0, 2, n).astype(bool), F, K, T, v, np.full(n, 0.03)
+
+
 def test_round_trip_thousands() -> None:
     c, F, K, T, v, r = _random_cases(20000, 11)
     g = black76_greeks(c, F, K, T, v, r)
@@ -113,14 +124,8 @@ def test_round_trip_on_the_benchmark_mix() -> None:
     standard deviation around the forward, vols 0.3 to 1.5): every well-conditioned option
     round-trips within 1e-10 (the Halley iteration converges cubically; nothing is traded for
     the speed)."""
-    rng = np.random.default_rng(17)
     n = 100_000
-    F = np.full(n, 60000.0)
-    T = np.exp(rng.uniform(np.log(1 / 365), np.log(1.0), n))
-    v = rng.uniform(0.3, 1.5, n)
-    K = F * np.exp(rng.normal(0, 1.0, n) * v * np.sqrt(T))
-    c = rng.integers(0, 2, n).astype(bool)
-    r = np.full(n, 0.03)
+    c, F, K, T, v, r = _bench_mix(n, 17)
     g = black76_greeks(c, F, K, T, v, r)
     iv = implied_vol(g.price, c, F, K, T, r)
     well = (g.vega * v / g.price > 1e-5) & (g.price > 0)
@@ -133,14 +138,8 @@ def test_iv_is_the_root_of_the_80_digit_price(black_ref) -> None:
     estimates the error before it). What it returns must be the exact implied vol of the given
     double price to ~1e-14 relative: the 80-digit price at the returned vol differs from the
     input price by no more than that vol error times vega, plus the price's own rounding."""
-    rng = np.random.default_rng(23)
     n = 400
-    F = np.full(n, 60000.0)
-    T = np.exp(rng.uniform(np.log(1 / 365), np.log(1.0), n))
-    v = rng.uniform(0.3, 1.5, n)
-    K = F * np.exp(rng.normal(0, 1.0, n) * v * np.sqrt(T))
-    c = rng.integers(0, 2, n).astype(bool)
-    r = np.full(n, 0.03)
+    c, F, K, T, v, r = _bench_mix(n, 23)
     p = black76_price(c, F, K, T, v, r)
     iv = implied_vol(p, c, F, K, T, r)
     checked = 0
