@@ -9,8 +9,10 @@ Method (after Jäckel, "Let's Be Rational", Wilmott 2015, sections 2-4, but not 
   part) the iteration runs on ln b(s) - ln beta, which is almost linear in 1/s^2 even when beta
   is 1e-300; above it (concave part) on ln(e^{x/2} - b(s)) - ln(e^{x/2} - beta), whose argument is
   summed from positive terms and which is almost quadratic in s near the upper bound;
-* initial guesses: the low-vol asymptotic b ~ s^3/(x^2 sqrt(2 pi)) exp(-x^2/(2 s^2) - s^2/8)
-  (three fixed-point steps), and the high-vol form e^{x/2} - b ~ 2 cosh(x/2) N(-s/2) inverted with
+* initial guesses: below s_c, Corrado-Miller's quadratic approximation where it lands in
+  |x| < s < s_c (near the money relative to the vol: error ~1e-3 to 5e-2), else the low-vol
+  asymptotic b ~ s^3/(x^2 sqrt(2 pi)) exp(-x^2/(2 s^2) - s^2/8) (three fixed-point steps);
+  above s_c the high-vol form e^{x/2} - b ~ 2 cosh(x/2) N(-s/2) inverted with
   Abramowitz-Stegun 26.2.23;
 * Householder third-order steps (quartic convergence, Jäckel eq. 4.6 form:
   s += n (1 + n h2/2) / (1 + n (h2 + n h3/6)) with the Newton step n = -f/f', h2 = f''/f',
@@ -63,6 +65,19 @@ def _lower_guess(ln_beta: float, x: float, s_c: float) -> float:
 
 
 @njit(cache=True, fastmath=False)
+def _near_money_guess(beta: float, x: float, b_max: float, b_max_inv: float) -> float:
+    """Corrado-Miller (1996) quadratic approximation in normalised units (F = e^{x/2},
+    K = e^{-x/2}, price beta): relative error below ~5e-2 while |x| < s (|h| < 1), where the
+    low-vol asymptotic does poorly; NaN when its discriminant is negative."""
+    half_diff = 0.5 * (b_max - b_max_inv)
+    a = beta - half_diff
+    disc = a * a - 4.0 * half_diff * half_diff / math.pi
+    if disc < 0.0:
+        return NAN
+    return 2.5066282746310002 / (b_max + b_max_inv) * (a + math.sqrt(disc))
+
+
+@njit(cache=True, fastmath=False)
 def normalised_implied_s(beta: float, x: float) -> float:
     """Total implied std-dev s with b(x, s) = beta for x <= 0 and 0 < beta < e^{x/2}."""
     b_max = math.exp(0.5 * x)
@@ -74,7 +89,9 @@ def normalised_implied_s(beta: float, x: float) -> float:
         lo = 0.0
         hi = s_c
         target = math.log(beta)
-        s = _lower_guess(target, x, s_c)
+        s = _near_money_guess(beta, x, b_max, b_max_inv)
+        if not (s < s_c and -x < s):  # NaN too: outside |x| < s < s_c use the low-vol form
+            s = _lower_guess(target, x, s_c)
     else:
         lo = s_c
         hi = math.inf
