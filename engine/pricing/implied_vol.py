@@ -46,6 +46,7 @@ from engine.pricing.normalised import (
 
 NAN = math.nan
 _MAX_ITER = 40
+_BC_ROUNDING = 16.0 * 2.220446049250313e-16  # > the few-ulp error of each term of b_c
 _STOP_REL_STEP = 1e-4  # a Householder step this small leaves an error of order (1e-4)^4
 
 
@@ -83,7 +84,13 @@ def normalised_implied_s(beta: float, x: float) -> float:
     b_max = math.exp(0.5 * x)
     b_max_inv = 1.0 / b_max
     s_c = math.sqrt(-2.0 * x)
-    b_c = normalised_black_otm(x, s_c) if s_c > 0.0 else 0.0
+    # b at the inflection point, where h = x/s_c = -s_c/2 = -t: e^{x/2} N(0) - e^{-x/2} N(-s_c),
+    # one erfc. It only picks the branch; within a generous bound of its rounding error from
+    # beta (the two terms cancel as s_c -> 0) the ulp-accurate function picks instead.
+    n_c = norm_cdf(-s_c)
+    b_c = 0.5 * b_max - b_max_inv * n_c
+    if abs(beta - b_c) <= _BC_ROUNDING * (0.5 * b_max + b_max_inv * n_c * (1.0 + s_c * s_c)):
+        b_c = normalised_black_otm(x, s_c) if s_c > 0.0 else 0.0
     lower = beta < b_c
     if lower:
         lo = 0.0
@@ -150,8 +157,9 @@ def normalised_implied_s(beta: float, x: float) -> float:
             step = newton * num / den if num > 0.0 and den > 0.0 else newton
         s_new = s + step
         if abs(step) <= _STOP_REL_STEP * s:
-            # converged: a step this small that leaves the bracket is rounding noise at the root
-            return s_new if lo < s_new < hi else s
+            # converged. A step this small that leaves the bracket says the root is at the
+            # bound it crosses (s_c when the price is b(x, s_c) itself): return that bound
+            return min(max(s_new, lo), hi)
         if not (s_new > lo and s_new < hi):
             if hi - lo <= 1e-15 * hi:
                 # the bracket is down to rounding: the step's f is noise (a step out of a

@@ -154,3 +154,24 @@ def test_iv_is_the_root_of_the_80_digit_price(black_ref) -> None:
         assert resid <= 1e-14 * vega * iv[i] + 2.0 * math.ulp(p[i]), (i, resid, vega * iv[i])
         checked += 1
     assert checked > 0.95 * n
+
+
+def test_roots_at_the_inflection_point() -> None:
+    """The branch (below or above s_c = sqrt(2|x|)) is picked from a one-erfc value of b at
+    s_c, whose terms cancel as s_c -> 0; a converged step that crosses s_c returns s_c. Prices a
+    few ulp either side of b(x, s_c) must invert to their own vol, near the money and far from
+    it. (Below |x| ~ 1e-8, s_c ~ 1e-4, the concave branch's objective ln(e^{x/2} - beta) holds
+    beta ~ 0.4 s_c only to eps/beta: 2e-11 at x = -1e-10, 2e-10 at x = -1e-12.)"""
+    from engine.pricing.implied_vol import normalised_implied_s
+    from engine.pricing.normalised import normalised_black_otm
+
+    for x in (-1e-8, -1e-6, -1e-3, -0.02, -0.5, -3.0, -20.0):
+        s_c = math.sqrt(-2.0 * x)
+        for k in range(-6, 7):
+            s = s_c * (1.0 + k * 1e-13)
+            beta = normalised_black_otm(x, s)
+            assert abs(normalised_implied_s(beta, x) / s - 1.0) < 1e-11, (x, k)
+        # and the price of the inflection point itself, ulp by ulp
+        beta_c = normalised_black_otm(x, s_c)
+        for beta in (beta_c, math.nextafter(beta_c, 0.0), math.nextafter(beta_c, 1.0)):
+            assert abs(normalised_implied_s(beta, x) / s_c - 1.0) < 1e-11, x
