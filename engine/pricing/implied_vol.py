@@ -9,20 +9,22 @@ Method (after Jäckel, "Let's Be Rational", Wilmott 2015, sections 2-4, but not 
   part) the iteration runs on ln b(s) - ln beta, which is almost linear in 1/s^2 even when beta
   is 1e-300; above it (concave part) on ln(e^{x/2} - b(s)) - ln(e^{x/2} - beta), whose argument is
   summed from positive terms and which is almost quadratic in s near the upper bound;
-* initial guesses: below s_c, the Bachelier limit b ~ s (phi(a) - a N(-a)), a = |x|/s, inverted
-  by a fitted polynomial for 0.5 <= a <= 6 (median error 8e-4 on the benchmark mix, 5e-2 at
-  worst); for a < 0.5 Corrado-Miller's quadratic approximation where it lands in
-  |x| < s < s_c; else the low-vol asymptotic b ~ s^3/(x^2 sqrt(2 pi)) exp(-x^2/(2 s^2) - s^2/8) (three fixed-point steps);
-  above s_c the high-vol form e^{x/2} - b ~ 2 cosh(x/2) N(-s/2) inverted with
-  Abramowitz-Stegun 26.2.23;
+* initial guesses: below s_c, the Bachelier limit b ~ s (phi(a) - a N(-a)), a = |x|/s,
+  inverted by a fitted polynomial for 0.5 <= a <= 6 (median error 8e-4 on the benchmark mix,
+  5e-2 at worst); for a < 0.5 Corrado-Miller's quadratic approximation where it lands in
+  |x| < s < s_c; else the low-vol asymptotic b ~ s^3/(x^2 sqrt(2 pi)) exp(-x^2/(2 s^2) - s^2/8)
+  (three fixed-point steps). Above s_c the high-vol form e^{x/2} - b ~ 2 cosh(x/2) N(-s/2)
+  inverted with Abramowitz-Stegun 26.2.23;
 * Householder third-order steps (quartic convergence, Jäckel eq. 4.6 form:
   s += n (1 + n h2/2) / (1 + n (h2 + n h3/6)) with the Newton step n = -f/f', h2 = f''/f',
   h3 = f'''/f', all exact in closed form from w = b''/b' = x^2/s^3 - s/4) inside a bracket that
   every evaluation tightens; a step that leaves the bracket is replaced by bisection, so the
-  iteration cannot diverge; about 2 evaluations per option. A step below 1e-4 relative ends it: the step estimates the error
+  iteration cannot diverge. A step below 1e-4 relative ends it: the step estimates the error
   before it, so the error after it is of order (1e-4)^4, far below the double rounding of the
-  price (tests/pricing/test_implied_vol.py checks the root against the 80-digit price). b and its
-  vega share one exponential per evaluation, e^{+-x/2} one per option.
+  price (tests/pricing/test_implied_vol.py checks the root against the 80-digit price). About
+  2 evaluations per option on the benchmark mix (3.3 with the earlier Halley iteration); b and
+  its vega share one exponential per evaluation, e^{+-x/2} is computed once per option, and b at
+  s_c (which picks the branch) in closed form.
 
 Returns NaN (never raises) when no volatility reproduces the price: price below intrinsic,
 at/above the upper bound (F e^{-rT} for a call, K e^{-rT} for a put), T <= 0, non-positive or
