@@ -49,6 +49,7 @@ from engine.pricing.normalised import (
 
 NAN = math.nan
 _MAX_ITER = 40
+_ROUGH_MAX_AMPLIFICATION = 4e6  # eps * 4e6 < 1e-9: the two-term b is good enough for a first step
 _BC_ROUNDING = 16.0 * 2.220446049250313e-16  # > the few-ulp error of each term of b_c
 _STOP_REL_STEP = 1e-4  # a Householder step this small leaves an error of order (1e-4)^4
 
@@ -112,6 +113,28 @@ def _near_money_guess(beta: float, x: float, b_max: float, b_max_inv: float) -> 
 
 
 @njit(cache=True, fastmath=False)
+def _householder_step(s: float, f: float, g: float, x2: float) -> float:
+    """Householder's third-order step for f = ln y - ln y* (y = b below s_c, e^{x/2} - b
+    above) from f and g = f' = y'/y at s: quartic convergence, Newton where its correction
+    factor is not positive (far from the root; the caller's bracket guards), NaN if g is.
+
+    With w = b''/b' = x^2/s^3 - s/4 and its derivative w', exactly (the same for both y):
+    f''/f' = w - g and f'''/f' = w^2 + w' - 3 g w + 2 g^2.
+    """
+    if g == 0.0 or not math.isfinite(g):
+        return math.nan
+    s2 = s * s
+    w = x2 / (s2 * s) - 0.25 * s
+    dw = -3.0 * x2 / (s2 * s2) - 0.25
+    h2 = w - g
+    h3 = w * w + dw - 3.0 * g * w + 2.0 * g * g
+    newton = -f / g
+    num = 1.0 + 0.5 * h2 * newton
+    den = 1.0 + newton * (h2 + h3 * newton / 6.0)
+    return newton * num / den if num > 0.0 and den > 0.0 else newton
+
+
+@njit(cache=True, fastmath=False)
 def normalised_implied_s(beta: float, x: float) -> float:
     """Total implied std-dev s with b(x, s) = beta for x <= 0 and 0 < beta < e^{x/2}."""
     b_max = math.exp(0.5 * x)
@@ -144,8 +167,25 @@ def normalised_implied_s(beta: float, x: float) -> float:
         if not s > s_c:
             s = s_c * 1.5 if s_c > 0.0 else 1e-3
     x2 = x * x
+    rough = lower  # the first step below s_c may come from the two-term formula (see below)
     for _ in range(_MAX_ITER):
         if lower:
+            if rough:
+                # First step only: b = e^{x/2} N(h+t) - e^{-x/2} N(h-t), two erfc, relative error
+                # ~eps (1+h^2)(1+|h|)/t < 1e-9 where used (the ulp-accurate b costs twice as
+                # much here). Its step only has to land near the root; it moves no bracket and
+                # ends nothing: the accurate b always makes the last step.
+                rough = False
+                h = x / s
+                t = 0.5 * s
+                if (1.0 + h * h) * (1.0 - h) <= _ROUGH_MAX_AMPLIFICATION * t:
+                    b = b_max * norm_cdf(h + t) - b_max_inv * norm_cdf(h - t)
+                    if b > 0.0:
+                        g = INV_SQRT_2PI * math.exp(-0.5 * (h * h + t * t)) / b
+                        s_new = s + _householder_step(s, math.log(b) - target, g, x2)
+                        if lo < s_new < hi:
+                            s = s_new
+                        continue
             b, vega = normalised_black_otm_and_vega(x, s)
             if b <= 0.0:
                 lo = s
@@ -173,23 +213,7 @@ def normalised_implied_s(beta: float, x: float) -> float:
             else:
                 hi = s
             g = -INV_SQRT_2PI * math.exp(-0.5 * (h * h + t * t)) / c
-        # f = ln y - ln y* with y = b (lower) or e^{x/2} - b (upper), g = f' = y'/y. With
-        # w = b''/b' = x^2/s^3 - s/4 and its derivative w', exactly:
-        # f''/f' = w - g and f'''/f' = w^2 + w' - 3 g w + 2 g^2 (the same for both branches).
-        s2 = s * s
-        w = x2 / (s2 * s) - 0.25 * s
-        dw = -3.0 * x2 / (s2 * s2) - 0.25
-        h2 = w - g
-        h3 = w * w + dw - 3.0 * g * w + 2.0 * g * g
-        if g == 0.0 or not math.isfinite(g):
-            step = math.nan
-        else:
-            newton = -f / g
-            # Householder's third-order step (quartic convergence), Newton where its
-            # correction factor is not positive (far from the root; the bracket guards)
-            num = 1.0 + 0.5 * h2 * newton
-            den = 1.0 + newton * (h2 + h3 * newton / 6.0)
-            step = newton * num / den if num > 0.0 and den > 0.0 else newton
+        step = _householder_step(s, f, g, x2)
         s_new = s + step
         if abs(step) <= _STOP_REL_STEP * s:
             # converged. A step this small that leaves the bracket says the root is at the
