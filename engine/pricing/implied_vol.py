@@ -22,9 +22,10 @@ Method (after Jäckel, "Let's Be Rational", Wilmott 2015, sections 2-4, but not 
   iteration cannot diverge. A step below 1e-4 relative ends it: the step estimates the error
   before it, so the error after it is of order (1e-4)^4, far below the double rounding of the
   price (tests/pricing/test_implied_vol.py checks the root against the 80-digit price). About
-  2 evaluations per option on the benchmark mix (3.3 with the earlier Halley iteration); b and
-  its vega share one exponential per evaluation, e^{+-x/2} is computed once per option, and b at
-  s_c (which picks the branch) in closed form.
+  2 evaluations per option on the benchmark mix (3.3 with the earlier Halley iteration), the
+  first of them below s_c with the two-term formula when its rounding is below 1e-9 (it moves no
+  bracket and ends nothing); b and its vega share one exponential per evaluation, e^{+-x/2} is
+  computed once per option, and b at s_c (which picks the branch) in closed form.
 
 Returns NaN (never raises) when no volatility reproduces the price: price below intrinsic,
 at/above the upper bound (F e^{-rT} for a call, K e^{-rT} for a put), T <= 0, non-positive or
