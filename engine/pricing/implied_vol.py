@@ -138,7 +138,12 @@ def _householder_step(s: float, f: float, g: float, x2: float) -> float:
 @njit(cache=True, fastmath=False)
 def normalised_implied_s(beta: float, x: float) -> float:
     """Total implied std-dev s with b(x, s) = beta for x <= 0 and 0 < beta < e^{x/2}."""
-    b_max = math.exp(0.5 * x)
+    return _implied_s(beta, x, math.exp(0.5 * x))
+
+
+@njit(cache=True, fastmath=False)
+def _implied_s(beta: float, x: float, b_max: float) -> float:
+    """:func:`normalised_implied_s` given b_max = e^{x/2} (the caller has it already)."""
     b_max_inv = 1.0 / b_max
     s_c = math.sqrt(-2.0 * x)
     # b at the inflection point, where h = x/s_c = -s_c/2 = -t: e^{x/2} N(0) - e^{-x/2} N(-s_c),
@@ -258,9 +263,10 @@ def implied_vol_scalar(price: float, is_call: bool, F: float, K: float, T: float
         return NAN
     if beta == 0.0:
         return 0.0
-    if beta >= math.exp(0.5 * x):
+    b_max = math.exp(0.5 * x)
+    if beta >= b_max:
         return NAN
-    return normalised_implied_s(beta, x) / math.sqrt(T)
+    return _implied_s(beta, x, b_max) / math.sqrt(T)
 
 
 @njit(parallel=True, cache=True, fastmath=False)
