@@ -80,7 +80,7 @@ def erfcx(y: float) -> float:
 def norm_ppf_approx(p: float) -> float:
     """Rough inverse normal CDF (Abramowitz & Stegun 26.2.23, |error| < 4.5e-4).
 
-    Only used to seed Newton/Halley iterations; never as a final answer.
+    Only used to seed Newton/Householder iterations; never as a final answer.
     """
     if p <= 0.0:
         return -math.inf

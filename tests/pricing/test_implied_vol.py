@@ -122,7 +122,7 @@ def test_iv_inverts_price(is_call: bool, z: float, T: float, v: float) -> None:
 def test_round_trip_on_the_benchmark_mix() -> None:
     """The realistic mix ``benchmarks/bench_pricing.py`` times (1 day to 1 year, strikes one
     standard deviation around the forward, vols 0.3 to 1.5): every well-conditioned option
-    round-trips within 1e-10 (the Halley iteration converges cubically; nothing is traded for
+    round-trips within 1e-10 (the Householder iteration converges quartically; nothing is traded for
     the speed)."""
     n = 100_000
     c, F, K, T, v, r = _bench_mix(n, 17)
