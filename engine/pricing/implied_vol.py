@@ -206,8 +206,9 @@ def _implied_s(beta: float, x: float, b_max: float) -> float:
         else:
             h = x / s
             t = 0.5 * s
-            # e^{x/2} - b = e^{x/2} N(-(h+t)) + e^{-x/2} N(h-t): positive terms (as in
-            # normalised_black_otm_complement), with e^{+-x/2} fixed for the whole iteration
+            # e^{x/2} - b = e^{x/2} N(-(h+t)) + e^{-x/2} N(h-t): the distance to the upper bound
+            # summed from positive terms, so it stays accurate as s -> inf; e^{+-x/2} fixed for
+            # the whole iteration
             c = b_max * norm_cdf(-(h + t)) + b_max_inv * norm_cdf(h - t)
             if c <= 0.0:
                 hi = s
