@@ -78,3 +78,8 @@ __all__ = [
     "theta_per_day",
     "vega_per_point",
 ]
+
+# Before any kernel runs: a cache written by other pricing sources is dropped (see cache_guard).
+from engine.pricing.cache_guard import flush_if_sources_changed  # noqa: E402
+
+flush_if_sources_changed()

@@ -66,25 +66,28 @@ _TEXTBOOK_MAX_AMPLIFICATION: float = 1000.0
 
 
 @njit(cache=True, fastmath=False)
-def _undiscounted_and_cdf(cp: float, F: float, K: float, x: float, s: float) -> tuple[float, float]:
-    """(undiscounted Black price, N(cp*d1)) for s > 0; in the money = exact intrinsic F - K
+def _undiscounted_and_cdf(
+    cp: float, F: float, K: float, x: float, s: float
+) -> tuple[float, float, float]:
+    """(undiscounted Black price, N(cp*d1), d1) for s > 0; in the money = exact intrinsic F - K
     (Sterbenz) plus the out-of-the-money counterpart's value, so nothing cancels."""
     t = 0.5 * s
     ax = abs(x)
-    d1 = x / s + t
+    inv_s = 1.0 / s  # one division for d1 and h (divisions dominate this kernel's arithmetic)
+    d1 = x * inv_s + t
     itm = cp * x > 0.0
     phi = -cp if itm else cp  # type of the out-of-the-money option on the same strike
     intrinsic = cp * (F - K) if itm else 0.0
-    h = ax / s
+    h = ax * inv_s
     if (1.0 + h * h) * (1.0 + h) <= _TEXTBOOK_MAX_AMPLIFICATION * t:
         n1 = norm_cdf(phi * d1)
         n2 = norm_cdf(phi * (d1 - s))
         otm = phi * (F * n1 - K * n2)
         if otm < 0.0:
             otm = 0.0
-        return intrinsic + otm, (1.0 - n1) if itm else n1
+        return intrinsic + otm, (1.0 - n1) if itm else n1, d1
     otm = math.sqrt(F * K) * normalised_black_otm(-ax, s)
-    return intrinsic + otm, norm_cdf(cp * d1)
+    return intrinsic + otm, norm_cdf(cp * d1), d1
 
 
 @njit(cache=True, fastmath=False)
@@ -129,18 +132,18 @@ def black76_greeks_scalar(
             delta = 0.0
         return (price, delta, 0.0, 0.0, r * price, -T * price, 0.0, 0.0)
     x = log_moneyness(F, K)
-    und, cdf1 = _undiscounted_and_cdf(cp, F, K, x, s)
+    und, cdf1, d1 = _undiscounted_and_cdf(cp, F, K, x, s)
     price = df * und
-    d1 = x / s + 0.5 * s
     d2 = d1 - s
     n1 = norm_pdf(d1)
+    inv_sigma = 1.0 / sigma
     delta = cp * df * cdf1  # N(-d1) for puts: accurate right tail by symmetry
     gamma = df * n1 / (F * s)
     vega = df * F * n1 * sqrt_t
     theta = r * price - df * F * n1 * sigma / (2.0 * sqrt_t)
     rho = -T * price
-    vanna = -df * n1 * d2 / sigma
-    volga = vega * d1 * d2 / sigma
+    vanna = -df * n1 * d2 * inv_sigma
+    volga = vega * d1 * d2 * inv_sigma
     return (price, delta, gamma, vega, theta, rho, vanna, volga)
 
 

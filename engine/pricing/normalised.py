@@ -92,25 +92,35 @@ def normalised_black_otm(x: float, s: float) -> float:
     """b(x, s) for x <= 0 (out-of-the-money call), s = sigma*sqrt(T) >= 0."""
     if s <= 0.0:
         return 0.0
-    if x == 0.0:
-        return math.erf(0.25 * SQRT2 * s)  # 2N(s/2) - 1 without cancellation
+    return normalised_black_otm_and_vega(x, s)[0]
+
+
+@njit(cache=True, fastmath=False)
+def normalised_black_otm_and_vega(x: float, s: float) -> tuple[float, float]:
+    """(b(x, s), db/ds) for x <= 0, s > 0, sharing their factor exp(-(h^2 + t^2)/2): the vega
+    db/ds = phi(x/s + s/2) e^{x/2} = exp(-(h^2 + t^2)/2)/sqrt(2 pi), the same for calls and puts
+    (the implied-vol iteration needs both at every step)."""
     h = x / s
     t = 0.5 * s
+    e = math.exp(-0.5 * (h * h + t * t))
+    vega = INV_SQRT_2PI * e
+    if x == 0.0:
+        return math.erf(0.25 * SQRT2 * s), vega  # 2N(s/2) - 1 without cancellation
     ah = -h
     if t - ah > 8.0:
         # Deep in the high-vol regime erfcx of a very negative argument would overflow; here the
         # second term is < 1e-15 of the first, so the plain formula is exact.
-        return math.exp(0.5 * x) * norm_cdf(h + t) - math.exp(-0.5 * x) * norm_cdf(h - t)
-    pref = 0.5 * math.exp(-0.5 * (h * h + t * t))
+        return math.exp(0.5 * x) * norm_cdf(h + t) - math.exp(-0.5 * x) * norm_cdf(h - t), vega
+    pref = 0.5 * e
     if pref == 0.0:
-        return 0.0
+        return 0.0, vega
     y1 = (ah - t) / SQRT2
     if y1 >= _CF_MIN_ARG and ah > _SMALL_T_RATIO * t:
-        return pref * _erfcx_diff_cf(y1, SQRT2 * t)
+        return pref * _erfcx_diff_cf(y1, SQRT2 * t), vega
     if t < _TAYLOR_MAX_T or ah > _SMALL_T_RATIO * t:
         # Near the money with small s the bracket also cancels (relative error ~eps/(1.6 t)).
-        return pref * _erfcx_diff_taylor(ah / SQRT2, t / SQRT2)
-    return pref * (erfcx(y1) - erfcx((ah + t) / SQRT2))
+        return pref * _erfcx_diff_taylor(ah / SQRT2, t / SQRT2), vega
+    return pref * (erfcx(y1) - erfcx((ah + t) / SQRT2)), vega
 
 
 @njit(cache=True, fastmath=False)
@@ -148,24 +158,3 @@ def normalised_black(x: float, s: float, theta: float) -> float:
     if xe > 0.0:
         return normalised_intrinsic(xe) + normalised_black_otm(-xe, s)
     return normalised_black_otm(xe, s)
-
-
-@njit(cache=True, fastmath=False)
-def normalised_vega(x: float, s: float) -> float:
-    """db/ds = phi(x/s + s/2) e^{x/2} = exp(-(h^2 + t^2)/2)/sqrt(2 pi); same for calls and puts."""
-    if s <= 0.0:
-        return 0.0
-    h = x / s
-    t = 0.5 * s
-    return INV_SQRT_2PI * math.exp(-0.5 * (h * h + t * t))
-
-
-@njit(cache=True, fastmath=False)
-def normalised_black_otm_complement(x: float, s: float) -> float:
-    """e^{x/2} - b(x, s) for x <= 0 = e^{x/2} N(-(h+t)) + e^{-x/2} N(h-t): distance to the
-    upper price bound, summed from positive terms so it stays accurate as s -> inf."""
-    if s <= 0.0:
-        return math.exp(0.5 * x)
-    h = x / s
-    t = 0.5 * s
-    return math.exp(0.5 * x) * norm_cdf(-(h + t)) + math.exp(-0.5 * x) * norm_cdf(h - t)

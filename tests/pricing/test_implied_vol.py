@@ -31,6 +31,17 @@ def _random_cases(n: int, seed: int):
     return c, F, K, T, v, r
 
 
+def _bench_mix(n: int, seed: int):
+    """The input mix of benchmarks/bench_pricing.py: 1 day to 1 year, strikes one standard
+    deviation around the forward, vols 0.3 to 1.5."""
+    rng = np.random.default_rng(seed)
+    F = np.full(n, 60000.0)
+    T = np.exp(rng.uniform(np.log(1 / 365), np.log(1.0), n))
+    v = rng.uniform(0.3, 1.5, n)
+    K = F * np.exp(rng.normal(0, 1.0, n) * v * np.sqrt(T))
+    return rng.integers(0, 2, n).astype(bool), F, K, T, v, np.full(n, 0.03)
+
+
 def test_round_trip_thousands() -> None:
     c, F, K, T, v, r = _random_cases(20000, 11)
     g = black76_greeks(c, F, K, T, v, r)
@@ -111,18 +122,73 @@ def test_iv_inverts_price(is_call: bool, z: float, T: float, v: float) -> None:
 def test_round_trip_on_the_benchmark_mix() -> None:
     """The realistic mix ``benchmarks/bench_pricing.py`` times (1 day to 1 year, strikes one
     standard deviation around the forward, vols 0.3 to 1.5): every well-conditioned option
-    round-trips within 1e-10 (the Halley iteration converges cubically; nothing is traded for
+    round-trips within 1e-10 (the Householder iteration converges quartically; nothing is traded for
     the speed)."""
-    rng = np.random.default_rng(17)
     n = 100_000
-    F = np.full(n, 60000.0)
-    T = np.exp(rng.uniform(np.log(1 / 365), np.log(1.0), n))
-    v = rng.uniform(0.3, 1.5, n)
-    K = F * np.exp(rng.normal(0, 1.0, n) * v * np.sqrt(T))
-    c = rng.integers(0, 2, n).astype(bool)
-    r = np.full(n, 0.03)
+    c, F, K, T, v, r = _bench_mix(n, 17)
     g = black76_greeks(c, F, K, T, v, r)
     iv = implied_vol(g.price, c, F, K, T, r)
     well = (g.vega * v / g.price > 1e-5) & (g.price > 0)
     assert well.sum() > 0.95 * n
     assert float(np.max(np.abs(iv[well] / v[well] - 1))) < 1e-10
+
+
+def test_iv_is_the_root_of_the_80_digit_price(black_ref) -> None:
+    """The iteration stops after a small Householder step (quartic convergence, the step
+    estimates the error before it). What it returns must be the exact implied vol of the given
+    double price to ~1e-14 relative: the 80-digit price at the returned vol differs from the
+    input price by no more than that vol error times vega, plus the price's own rounding."""
+    n = 400
+    c, F, K, T, v, r = _bench_mix(n, 23)
+    p = black76_price(c, F, K, T, v, r)
+    iv = implied_vol(p, c, F, K, T, r)
+    checked = 0
+    for i in range(n):
+        # vega at the returned vol from first principles: e^{-rT} F phi(d1) sqrt(T)
+        s = iv[i] * math.sqrt(T[i])
+        d1 = math.log(F[i] / K[i]) / s + 0.5 * s
+        vega = math.exp(-r[i] * T[i]) * F[i] * math.exp(-0.5 * d1 * d1) / math.sqrt(2 * math.pi) * math.sqrt(T[i])
+        if vega * iv[i] < 1e-6 * p[i]:
+            continue  # ill-conditioned: the price barely moves with the vol
+        resid = abs(black_ref(bool(c[i]), F[i], K[i], T[i], iv[i], r[i]) - p[i])
+        assert resid <= 1e-14 * vega * iv[i] + 2.0 * math.ulp(p[i]), (i, resid, vega * iv[i])
+        checked += 1
+    assert checked > 0.95 * n
+
+
+def test_roots_at_the_inflection_point() -> None:
+    """The branch (below or above s_c = sqrt(2|x|)) is picked from a one-erfc value of b at
+    s_c, whose terms cancel as s_c -> 0; a converged step that crosses s_c returns s_c. Prices a
+    few ulp either side of b(x, s_c) must invert to their own vol, near the money and far from
+    it. (Below |x| ~ 1e-8, s_c ~ 1e-4, the concave branch's objective ln(e^{x/2} - beta) holds
+    beta ~ 0.4 s_c only to eps/beta: 2e-11 at x = -1e-10, 2e-10 at x = -1e-12.)"""
+    from engine.pricing.implied_vol import normalised_implied_s
+    from engine.pricing.normalised import normalised_black_otm
+
+    for x in (-1e-8, -1e-6, -1e-3, -0.02, -0.5, -3.0, -20.0):
+        s_c = math.sqrt(-2.0 * x)
+        for k in range(-6, 7):
+            s = s_c * (1.0 + k * 1e-13)
+            beta = normalised_black_otm(x, s)
+            assert abs(normalised_implied_s(beta, x) / s - 1.0) < 1e-11, (x, k)
+        # and the price of the inflection point itself, ulp by ulp
+        beta_c = normalised_black_otm(x, s_c)
+        for beta in (beta_c, math.nextafter(beta_c, 0.0), math.nextafter(beta_c, 1.0)):
+            assert abs(normalised_implied_s(beta, x) / s_c - 1.0) < 1e-11, x
+
+
+def test_bachelier_guess_inverts_psi() -> None:
+    """The below-s_c initial guess inverts psi(a) = phi(a)/a - N(-a) (the Bachelier limit of
+    b/|x| with a = |x|/s) through a fitted polynomial: within 6e-4 of the exact a on [0.5, 6],
+    NaN outside (the other guesses take over)."""
+    from engine.pricing.implied_vol import _bachelier_guess
+
+    x = -0.3
+    for a in np.linspace(0.501, 5.999, 997):
+        a = float(a)
+        psi = math.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi) / a - 0.5 * math.erfc(a / math.sqrt(2.0))
+        s = _bachelier_guess(psi * -x, x)
+        assert abs((-x / s) / a - 1.0) < 6e-4, a
+    for a in (0.3, 7.0):
+        psi = math.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi) / a - 0.5 * math.erfc(a / math.sqrt(2.0))
+        assert math.isnan(_bachelier_guess(psi * -x, x))
