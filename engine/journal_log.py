@@ -118,6 +118,11 @@ class MappedLog:
             page = start - start % _PAGE
             m.flush(page, end - page)  # msync(MS_SYNC)
 
+    def read(self, start: int, end: int) -> bytes:
+        """A copy of the bytes at ``[start, end)`` (records committed but not yet stored)."""
+        m = self._map
+        return b"" if m is None or end <= start else m[start:end]
+
     def _grow(self, end: int) -> None:
         """A batch outran the reserved space: reserve and map more (doubling)."""
         size = self.size

@@ -32,7 +32,10 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import structlog
+
+from engine.journal_records import RawRow, decode_lines
 
 log = structlog.get_logger("volta.journal")
 Job = Callable[[sqlite3.Connection], None]
@@ -220,13 +223,32 @@ def rotate(db: sqlite3.Connection, journal: Path, segments_dir: Path, rotate_rec
 
 
 class Batch:
-    """Committed records handed to the store writer; ``done`` once they are in the store."""
+    """Committed records handed to the store writer, as the log lines that hold them;
+    ``done`` once they are in the store."""
 
-    __slots__ = ("rows", "done")
+    __slots__ = ("data", "count", "done")
 
-    def __init__(self, rows: list[tuple[int, int, str, str, bytes]]) -> None:
-        self.rows = rows
+    def __init__(self, data: bytes, count: int) -> None:
+        self.data = data
+        self.count = count
         self.done = False
+
+    def store_rows(self) -> list[RawRow]:
+        """The records, decoded (the store writer: once, in one call). Raises ``ValueError``
+        unless exactly ``count`` decode (never for lines the journal wrote: the writer fails
+        rather than store part of a batch)."""
+        try:
+            rows = decode_lines(self.data) if self.count else []
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"a batch of {self.count} records does not decode: {exc}") from None
+        if len(rows) != self.count:
+            raise ValueError(f"a batch of {self.count} records decodes to {len(rows)}")
+        return rows
+
+    @property
+    def rows(self) -> list[tuple[int, int, str, str, bytes]]:
+        """The records as store rows (readers: decoded on each call)."""
+        return [(seq, ts, d, t, bytes(raw)) for seq, ts, d, t, raw in self.store_rows()]
 
 
 def store_snapshot(db: sqlite3.Connection, seq: int, ts: int, payload: bytes, keep: int = 2) -> None:
