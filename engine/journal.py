@@ -3,11 +3,14 @@
 Theory of operation: two files, one owner process.
 
 * The **write-ahead log** (``<journal>.wal``, JSON Lines: ``[seq, ts, direction, type, obj]``)
-  is the hot path. ``append`` encodes a record into an in-memory buffer; ``commit`` copies the
-  whole buffer into the log (a *group commit*: every command produced while one event was
-  handled, plus the venue events received before them, at once). The execution core commits
-  before it hands any of those commands to a venue, so a crash can never leave an order at a
-  venue that the journal does not know.
+  is the hot path. ``append`` encodes a record's whole line in one call onto the end of a
+  reused buffer (nothing else: no row, payload or line object is kept per record, no clock
+  read, no system call); ``commit`` copies the whole buffer into the log once (a *group
+  commit*: every command produced while one event was handled, plus the venue events
+  received before them, at once). The execution core commits before it hands any of those
+  commands to a venue, so a crash can never leave an order at a venue that the journal does
+  not know. No other copy of a committed record is kept: the store hand-over reads the
+  committed lines back from the log and the store writer decodes them.
 * The log is a preallocated file mapped into memory (``engine.journal_log``): a commit is a
   copy into the page cache, what ``write`` does, without the system call; its space is
   reserved up front, so a full disk fails an open, a growth or a store checkpoint with a

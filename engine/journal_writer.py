@@ -1,8 +1,9 @@
 """The journal's store writer: one thread for the SQLite store's bulk writes.
 
 Theory of operation: the event loop appends and commits journal records to the write-ahead
-log (``engine.journal``: one ``write`` per batch, the order path's only journal cost). Moving
-committed records into the indexed store, storing a snapshot and rotating old records into a
+log (``engine.journal``: one copy into the mapped log per batch, the order path's only
+journal cost). Moving committed records into the indexed store (handed over as the log lines
+that hold them, decoded here in one call), storing a snapshot and rotating old records into a
 segment file are *jobs* handed to this writer, run one at a time in submission order (FIFO)
 on the writer's own SQLite connection (a strategy's saved state, one small row that must be
 durable when ``save_state`` returns, is the only store write left on the caller's thread). SQLite releases the GIL while a
