@@ -178,3 +178,32 @@ def test_a_failed_commit_keeps_nothing_and_stays_failed(tmp_path: Path) -> None:
     assert j.uncommitted() == []
     with pytest.raises(JournalError):
         j.commit()
+
+
+def test_one_copy_per_commit_synced_only_in_full_mode(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.journal_log import MappedLog
+
+    copies: list[tuple[bytes, bool]] = []
+    real_copy = MappedLog.copy
+
+    def copy(self: MappedLog, data: bytes | bytearray, sync: bool) -> None:
+        copies.append((bytes(data), sync))
+        real_copy(self, data, sync)
+
+    monkeypatch.setattr(MappedLog, "copy", copy)
+    for mode, synced in (("NORMAL", False), ("FULL", True)):
+        copies.clear()
+        j = Journal(tmp_path / f"{mode}.sqlite", mode, background=False)
+        try:
+            j.append(TS, "out", _cancel(1))
+            j.append(TS + 1, "out", _submit(2))
+            j.commit()
+            j.commit()  # (nothing new: no copy)
+            j.append(TS + 2, "out", _submit(3))
+            j.commit()
+        finally:
+            j.close()
+        assert copies == [
+            (_old_line(1, TS, "out", _cancel(1)) + _old_line(2, TS + 1, "out", _submit(2)), synced),
+            (_old_line(3, TS + 2, "out", _submit(3)), synced)]
