@@ -407,9 +407,13 @@ class Journal:
         """(writer thread) Records into the store in one transaction; then the log file
         that held them, if it was set aside, is deleted."""
         if batch.count:
-            rows = batch.store_rows()  # (decoded here, off the event loop)
             db.execute("BEGIN")
-            db.executemany(_INSERT, rows)
+            try:
+                for rows in batch.chunks():  # (decoded here, off the event loop, in slices)
+                    db.executemany(_INSERT, rows)
+            except BaseException:
+                db.execute("ROLLBACK")  # (none of a batch that does not decode is stored)
+                raise
             db.execute("COMMIT")
         batch.done = True
         if old_log is not None:

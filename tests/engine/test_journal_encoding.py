@@ -207,3 +207,59 @@ def test_one_copy_per_commit_synced_only_in_full_mode(tmp_path: Path,
         assert copies == [
             (_old_line(1, TS, "out", _cancel(1)) + _old_line(2, TS + 1, "out", _submit(2)), synced),
             (_old_line(3, TS + 2, "out", _submit(3)), synced)]
+
+
+def test_a_large_batch_is_decoded_and_stored_in_slices(tmp_path: Path) -> None:
+    from engine.journal_writer import CHUNK_BYTES
+
+    j = Journal(tmp_path / "j.sqlite")
+    try:
+        n = 0
+        for group in range(400):
+            for _ in range(5):
+                n += 1
+                j.append(TS + n, "out", _submit(n))
+            j.commit()
+        lines = read_log(j.wal_path)
+        assert len(lines) > 8 * CHUNK_BYTES
+        chunks = list(Batch(lines, n).chunks())
+        assert len(chunks) > 8 and sum(len(c) for c in chunks) == n
+        assert [r[0] for c in chunks for r in c] == list(range(1, n + 1))
+        j.checkpoint()
+        assert j.drain(30) and not j.failed
+        assert j.store_range() == (1, n, n)
+        got = list(j.records())
+        assert len(got) == n and got[-1][4] == _submit(n) and got[0][4] == _submit(1)
+    finally:
+        j.close()
+
+
+def test_a_batch_that_fails_mid_way_stores_none_of_it(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    real_chunks = Batch.chunks
+
+    def chunks(self: Batch):  # type: ignore[no-untyped-def]
+        yield from real_chunks(self)
+        raise ValueError("a batch of 3 records decodes to 2")
+
+    j = Journal(tmp_path / "j.sqlite")
+    try:
+        for i in range(1, 4):
+            j.append(TS + i, "out", _submit(i))
+        j.commit()
+        monkeypatch.setattr(Batch, "chunks", chunks)
+        j.checkpoint()
+        j.drain(30)
+        assert "decodes to 2" in j.failed
+        assert j.store_range() == (None, None, 0)
+        with pytest.raises(JournalError, match="decodes to 2"):
+            j.commit()
+    finally:
+        j.close()
+    monkeypatch.undo()
+    j = Journal(tmp_path / "j.sqlite")  # the log still holds them: moved at the next open
+    try:
+        assert [r[0] for r in j.records()] == [1, 2, 3]
+        assert j.store_range() == (1, 3, 3)
+    finally:
+        j.close()
