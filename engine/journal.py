@@ -321,11 +321,19 @@ class Journal:
 
     def _take_committed(self) -> _Batch | None:
         """The committed records not yet handed to the store, as a batch; from now on they are
-        the store's (or the store writer's) to write."""
+        the store's (or the store writer's) to write. For the store writer, the batch is where
+        its lines are in the log file (the writer reads them: no copy on the event loop)."""
         count = self._committed_seq - self._handed_seq
         if not count:
             return None
-        batch = _Batch(self._committed_lines(), count)
+        log = self._log
+        if self._writer is not None and log is not None:
+            try:
+                batch = _Batch(log.reader(self._handed_at, log.written), count)
+            except OSError as exc:
+                self._fail(exc)
+        else:
+            batch = _Batch(self._committed_lines(), count)
         self._handed_seq = self._committed_seq
         self._handed_at = self._log_bytes
         self._done.clear()
@@ -380,7 +388,7 @@ class Journal:
         """Give the committed records to the store writer (and the log file, if set aside,
         to delete once they are stored). Cheap: a list swap and, with a set-aside, a rename
         and an open."""
-        self._inflight = [b for b in self._inflight if not b.done]
+        self._prune_inflight()
         batch = self._take_committed()  # (before a set-aside: its lines are in this log)
         old = self._set_log_aside() if set_log_aside and self._log_bytes else None
         if batch is None:
@@ -402,6 +410,17 @@ class Journal:
         except OSError as exc:
             self._fail(exc)
         return old
+
+    def _prune_inflight(self) -> None:
+        """Forget the batches the writer has stored (this thread only: a reader may still be
+        reading one it took from ``_inflight``, on this thread, until now)."""
+        keep = []
+        for b in self._inflight:
+            if b.done:
+                b.close()
+            else:
+                keep.append(b)
+        self._inflight = keep
 
     def _store_rows(self, batch: _Batch, old_log: Path | None, db: sqlite3.Connection) -> None:
         """(writer thread) Records into the store in one transaction; then the log file
@@ -439,7 +458,7 @@ class Journal:
         if self._writer is None:
             return True
         done = self._writer.drain(timeout)
-        self._inflight = [b for b in self._inflight if not b.done]
+        self._prune_inflight()
         return done
 
     @property
@@ -602,6 +621,9 @@ class Journal:
 
     def _release(self) -> None:
         self._closed = True
+        for batch in self._inflight:  # (the writer has stopped: nothing reads them any more)
+            batch.close()
+        self._inflight = []
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         if self._log is not None:

@@ -36,6 +36,7 @@ from pathlib import Path
 import msgspec
 import structlog
 
+from engine.journal_log import LogRange
 from engine.journal_records import RawRow, decode_lines
 
 log = structlog.get_logger("volta.journal")
@@ -230,12 +231,23 @@ class Batch:
     """Committed records handed to the store writer, as the log lines that hold them;
     ``done`` once they are in the store."""
 
-    __slots__ = ("data", "count", "done")
+    __slots__ = ("_source", "count", "done")
 
-    def __init__(self, data: bytes, count: int) -> None:
-        self.data = data
+    def __init__(self, source: bytes | LogRange, count: int) -> None:
+        self._source = source  # the lines, or where in the log file they are
         self.count = count
         self.done = False
+
+    @property
+    def data(self) -> bytes:
+        """The batch's log lines (read from the log file when handed over as a range)."""
+        source = self._source
+        return source if isinstance(source, bytes) else source.read()
+
+    def close(self) -> None:
+        """Release the log file's descriptor (the owner: once no thread reads the batch)."""
+        if isinstance(self._source, LogRange):
+            self._source.close()
 
     def chunks(self) -> Iterator[list[RawRow]]:
         """The records, decoded a slice of about ``CHUNK_BYTES`` of lines at a time: each

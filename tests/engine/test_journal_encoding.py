@@ -263,3 +263,55 @@ def test_a_batch_that_fails_mid_way_stores_none_of_it(tmp_path: Path,
         assert j.store_range() == (1, 3, 3)
     finally:
         j.close()
+
+
+def test_the_writer_reads_handed_lines_from_a_log_renamed_since(tmp_path: Path) -> None:
+    import threading
+
+    gate = threading.Event()
+
+    def encode() -> bytes:  # (holds the store writer until the logs have been set aside)
+        assert gate.wait(30)
+        return b"state"
+
+    j = Journal(tmp_path / "j.sqlite")
+    try:
+        j.append(TS, "out", _submit(1))
+        j.commit()
+        j.submit_snapshot(1, TS, encode)
+        for i in range(2, 6):  # each handed over as a range of a log that is then renamed
+            j.append(TS + i, "out", _submit(i))
+            j.commit()
+            j.checkpoint(set_log_aside=True)
+        assert [r[0] for r in j.records()] == [1, 2, 3, 4, 5]  # (not stored yet: read too)
+        gate.set()
+        assert j.drain(30) and not j.failed
+        assert j.store_range() == (1, 5, 5)
+        assert [r[4] for r in j.records()] == [_submit(i) for i in range(1, 6)]
+    finally:
+        gate.set()
+        j.close()
+
+
+def test_hand_overs_leave_no_open_descriptors(tmp_path: Path) -> None:
+    import os
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    if not Path("/proc/self/fd").exists():
+        pytest.skip("no /proc/self/fd to count descriptors")
+    j = Journal(tmp_path / "j.sqlite")
+    try:
+        j.append(TS, "out", _submit(0))
+        j.checkpoint()
+        j.drain(30)
+        before = open_fds()
+        for i in range(1, 60):
+            j.append(TS + i, "out", _submit(i))
+            j.checkpoint(set_log_aside=i % 10 == 0)
+        j.drain(30)
+        assert open_fds() <= before + 1  # (at most the batch handed over last)
+        assert j.store_range() == (1, 60, 60)
+    finally:
+        j.close()
