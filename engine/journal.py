@@ -9,8 +9,8 @@ Theory of operation: two files, one owner process.
   commit*: every command produced while one event was handled, plus the venue events
   received before them, at once). The execution core commits before it hands any of those
   commands to a venue, so a crash can never leave an order at a venue that the journal does
-  not know. No other copy of a committed record is kept: the store hand-over reads the
-  committed lines back from the log and the store writer decodes them.
+  not know. No other copy of a committed record is kept: the store hand-over gives the
+  writer where the committed lines are in the log file, and the writer reads and decodes them.
 * The log is a preallocated file mapped into memory (``engine.journal_log``): a commit is a
   copy into the page cache, what ``write`` does, without the system call; its space is
   reserved up front, so a full disk fails an open, a growth or a store checkpoint with a
