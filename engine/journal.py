@@ -3,11 +3,14 @@
 Theory of operation: two files, one owner process.
 
 * The **write-ahead log** (``<journal>.wal``, JSON Lines: ``[seq, ts, direction, type, obj]``)
-  is the hot path. ``append`` encodes a record into an in-memory buffer; ``commit`` copies the
-  whole buffer into the log (a *group commit*: every command produced while one event was
-  handled, plus the venue events received before them, at once). The execution core commits
-  before it hands any of those commands to a venue, so a crash can never leave an order at a
-  venue that the journal does not know.
+  is the hot path. ``append`` encodes a record's whole line in one call onto the end of a
+  reused buffer (nothing else: no row, payload or line object is kept per record, no clock
+  read, no system call); ``commit`` copies the whole buffer into the log once (a *group
+  commit*: every command produced while one event was handled, plus the venue events
+  received before them, at once). The execution core commits before it hands any of those
+  commands to a venue, so a crash can never leave an order at a venue that the journal does
+  not know. No other copy of a committed record is kept: the store hand-over gives the
+  writer where the committed lines are in the log file, and the writer reads and decodes them.
 * The log is a preallocated file mapped into memory (``engine.journal_log``): a commit is a
   copy into the page cache, what ``write`` does, without the system call; its space is
   reserved up front, so a full disk fails an open, a growth or a store checkpoint with a
@@ -73,7 +76,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import structlog
 
 from engine import journal_lock
@@ -94,7 +96,9 @@ from engine.journal_records import (
     PositionAdjusted,
     ReconciliationCompleted,
     Row,
+    parse_lines,
 )
+from engine.journal_records import encode_line as _encode_line
 from engine.journal_writer import Batch as _Batch
 from engine.journal_writer import (
     StoreWriter,
@@ -107,19 +111,6 @@ from engine.journal_writer import describe as _describe
 
 __all__ = ["KEEP_SNAPSHOTS", "LOG_TRUNCATE_BYTES", "ROTATE_RECORDS", "Journal", "JournalError",
            "JournalLocked", "KillSwitchTripped", "PositionAdjusted", "ReconciliationCompleted"]
-
-_ENCODER = msgspec.json.Encoder()
-
-_HEADS: dict[tuple[str, type], tuple[bytes, str]] = {}
-"""Per (direction, record type): the encoded middle of its log line and the type's name
-(built once, not per record)."""
-
-
-def _head(direction: str, cls: type) -> tuple[bytes, str]:
-    name = cls.__name__
-    head = _HEADS[(direction, cls)] = (b'"%s","%s",' % (direction.encode(), name.encode()), name)
-    return head
-
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -164,8 +155,12 @@ class Journal:
         self.synchronous = synchronous.upper()
         self._sync = self.synchronous in ("FULL", "EXTRA")
         self._buf = bytearray()  # appended, not yet committed (log lines)
-        self._pending: list[Row] = []  # the same, as store rows
-        self._rows: list[Row] = []  # committed, not yet in the store
+        # Committed records not yet handed to the store are the log's bytes from
+        # ``_handed_at`` to its write position (no copy of them is kept; without a log file,
+        # in memory, ``_done`` holds them), the seqs ``_handed_seq`` < seq <= ``_committed_seq``.
+        self._done = bytearray()
+        self._handed_at = 0
+        self._ro_rows: list[Row] = []  # a read-only journal: the log's records at open
         self.failed: str = ""
         self.written = 0
         self.commits = 0
@@ -196,6 +191,7 @@ class Journal:
                                 max((last for _f, last, _p in self.segments()), default=0))
             if not self.memory:
                 self._recover_log()
+            self._committed_seq = self._handed_seq = self.seq
         except (sqlite3.Error, OSError) as exc:
             self._unlock()
             raise JournalError(f"journal {self.path}: cannot open: {_describe(exc)}") from None
@@ -224,7 +220,7 @@ class Journal:
         old = old_logs(self.wal_path)
         rows = [r for r in self._read_logs() if r[0] > self.seq]
         if self.read_only:
-            self._rows = rows
+            self._ro_rows = rows
             if rows:
                 self.seq = rows[-1][0]
             return
@@ -261,20 +257,27 @@ class Journal:
         """Every committed record is in the store: start the log over (at a checkpoint)."""
         if self._log is not None and self._log.written and not self._buf:
             try:
+                self._handed_at = 0
                 self._log.reset()
             except (OSError, ValueError) as exc:
                 self._fail(exc)
 
     def append(self, ts: int, direction: str, obj: Any) -> int:
-        """Add a record to the next commit (nothing is written yet); returns its seq."""
+        """Add a record to the next commit (nothing is written yet); returns its seq.
+
+        The order path's cost: the line is encoded in one call straight onto the end of the
+        commit's buffer (no payload, row or line object is made; a log line holds all the
+        store needs)."""
         self.seq = seq = self.seq + 1
-        kind = (direction, type(obj))
-        head = _HEADS.get(kind)
-        if head is None:
-            head = _head(direction, type(obj))
-        payload = _ENCODER.encode(obj)
-        self._buf += b"[%d,%d,%s%s]\n" % (seq, ts, head[0], payload)
-        self._pending.append((seq, ts, direction, head[1], payload))
+        buf = self._buf
+        end = len(buf)
+        try:
+            _encode_line((seq, ts, direction, type(obj).__name__, obj), buf, -1)
+        except BaseException:  # (an object that does not encode: nothing of it is kept)
+            del buf[end:]
+            self.seq = seq - 1
+            raise
+        buf.append(10)  # b"\n"
         self.written += 1
         return seq
 
@@ -285,35 +288,59 @@ class Journal:
         """
         if self.failed:
             raise JournalError(self.failed)
-        if not self._buf:
+        buf = self._buf
+        if not buf:
             return
         log = self._log
         if log is None:
             if not self.memory:  # (closed)
                 self._fail(ValueError("closed"))
-            self._keep()
-            return
-        try:
-            log.copy(self._buf, self._sync)
-        except (OSError, ValueError) as exc:
-            self._fail(exc)
-        self._keep()
-        self.commits += 1
+            self._done += buf
+        else:
+            try:
+                log.copy(buf, self._sync)
+            except (OSError, ValueError) as exc:
+                self._fail(exc)
+            self.commits += 1
+        buf.clear()
+        self._committed_seq = self.seq
 
     @property
     def uncheckpointed(self) -> int:
         """Committed records not yet in the indexed store."""
-        return len(self._rows)
+        return self._committed_seq - self._handed_seq
 
-    def _keep(self) -> None:
-        """Committed records wait in ``_rows`` for ``checkpoint`` to move them into the store."""
-        self._buf.clear()
-        self._rows += self._pending
-        self._pending.clear()
+    def uncommitted(self) -> list[Row]:
+        """The records appended since the last commit (crash tests, diagnostics)."""
+        return parse_lines(bytes(self._buf))
+
+    def _committed_lines(self) -> bytes:
+        """The log lines of the committed records not yet handed to the store."""
+        log = self._log
+        return bytes(self._done) if log is None else log.read(self._handed_at, log.written)
+
+    def _take_committed(self) -> _Batch | None:
+        """The committed records not yet handed to the store, as a batch; from now on they are
+        the store's (or the store writer's) to write. For the store writer, the batch is where
+        its lines are in the log file (the writer reads them: no copy on the event loop)."""
+        count = self._committed_seq - self._handed_seq
+        if not count:
+            return None
+        log = self._log
+        if self._writer is not None and log is not None:
+            try:
+                batch = _Batch(log.reader(self._handed_at, log.written), count)
+            except OSError as exc:
+                self._fail(exc)
+        else:
+            batch = _Batch(self._committed_lines(), count)
+        self._handed_seq = self._committed_seq
+        self._handed_at = self._log_bytes
+        self._done.clear()
+        return batch
 
     def _fail(self, exc: BaseException) -> None:
         self._buf.clear()  # never committed: the caller sends none of it
-        self._pending.clear()
         self.failed = f"journal {self.path}: cannot write: {_describe(exc)}"
         raise JournalError(self.failed) from None
 
@@ -330,20 +357,21 @@ class Journal:
         if self._writer is not None:
             self._hand_over(set_log_aside or self._log_bytes > LOG_TRUNCATE_BYTES)
             return
-        if not self._rows:
+        batch = self._take_committed()
+        if batch is None:
             if set_log_aside:
                 self._empty_log()
             return
         try:
+            rows = batch.store_rows()
             self._db.execute("BEGIN")
-            self._db.executemany(_INSERT, self._rows)
+            self._db.executemany(_INSERT, rows)
             self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:
             with contextlib.suppress(sqlite3.Error):
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
             self._fail(exc)
-        self._rows.clear()
         if set_log_aside or self._log_bytes > LOG_TRUNCATE_BYTES:
             # Emptied only now and then: writing into freshly freed blocks costs ~10x more
             # than appending to a file that keeps its blocks (records already in the store
@@ -360,12 +388,13 @@ class Journal:
         """Give the committed records to the store writer (and the log file, if set aside,
         to delete once they are stored). Cheap: a list swap and, with a set-aside, a rename
         and an open."""
-        self._inflight = [b for b in self._inflight if not b.done]
+        self._prune_inflight()
+        batch = self._take_committed()  # (before a set-aside: its lines are in this log)
         old = self._set_log_aside() if set_log_aside and self._log_bytes else None
-        if not self._rows and old is None:
-            return
-        batch = _Batch(self._rows)
-        self._rows = []
+        if batch is None:
+            if old is None:
+                return
+            batch = _Batch(b"", 0)
         self._inflight.append(batch)
         self._submit(functools.partial(self._store_rows, batch, old))
 
@@ -376,17 +405,34 @@ class Journal:
             self._log = None
         try:
             old = set_log_aside(self.wal_path, self.seq, self._sync)
+            self._handed_at = 0
             self._log = MappedLog(self.wal_path)
         except OSError as exc:
             self._fail(exc)
         return old
 
+    def _prune_inflight(self) -> None:
+        """Forget the batches the writer has stored (this thread only: a reader may still be
+        reading one it took from ``_inflight``, on this thread, until now)."""
+        keep = []
+        for b in self._inflight:
+            if b.done:
+                b.close()
+            else:
+                keep.append(b)
+        self._inflight = keep
+
     def _store_rows(self, batch: _Batch, old_log: Path | None, db: sqlite3.Connection) -> None:
         """(writer thread) Records into the store in one transaction; then the log file
         that held them, if it was set aside, is deleted."""
-        if batch.rows:
+        if batch.count:
             db.execute("BEGIN")
-            db.executemany(_INSERT, batch.rows)
+            try:
+                for rows in batch.chunks():  # (decoded here, off the event loop, in slices)
+                    db.executemany(_INSERT, rows)
+            except BaseException:
+                db.execute("ROLLBACK")  # (none of a batch that does not decode is stored)
+                raise
             db.execute("COMMIT")
         batch.done = True
         if old_log is not None:
@@ -412,7 +458,7 @@ class Journal:
         if self._writer is None:
             return True
         done = self._writer.drain(timeout)
-        self._inflight = [b for b in self._inflight if not b.done]
+        self._prune_inflight()
         return done
 
     @property
@@ -543,8 +589,10 @@ class Journal:
     def _unstored(self) -> list[Row]:
         """Committed records maybe not in the store yet (those handed to the writer included,
         stored or not: a batch leaves ``_inflight`` only on this thread), in seq order."""
+        if self.read_only:
+            return list(self._ro_rows)
         rows = [r for b in self._inflight for r in b.rows]
-        return rows + self._rows if rows else list(self._rows)
+        return rows + parse_lines(self._committed_lines())
 
     @property
     def closed(self) -> bool:
@@ -566,14 +614,16 @@ class Journal:
         """Drop everything uncommitted and release the files without a checkpoint: what a
         SIGKILL leaves behind (in-process crash tests)."""
         self._buf.clear()
-        self._pending.clear()
-        self._rows.clear()
+        self._done.clear()
         if self._writer is not None:
             self._writer.stop(drain=False)  # (the job running now completes; the rest never runs)
         self._release()
 
     def _release(self) -> None:
         self._closed = True
+        for batch in self._inflight:  # (the writer has stopped: nothing reads them any more)
+            batch.close()
+        self._inflight = []
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         if self._log is not None:

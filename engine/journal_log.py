@@ -118,6 +118,15 @@ class MappedLog:
             page = start - start % _PAGE
             m.flush(page, end - page)  # msync(MS_SYNC)
 
+    def reader(self, start: int, end: int) -> LogRange:
+        """The bytes at ``[start, end)`` to read later, from any thread (see ``LogRange``)."""
+        return LogRange(os.dup(self._fd), start, end)
+
+    def read(self, start: int, end: int) -> bytes:
+        """A copy of the bytes at ``[start, end)`` (records committed but not yet stored)."""
+        m = self._map
+        return b"" if m is None or end <= start else m[start:end]
+
     def _grow(self, end: int) -> None:
         """A batch outran the reserved space: reserve and map more (doubling)."""
         size = self.size
@@ -133,6 +142,38 @@ class MappedLog:
             with contextlib.suppress(OSError, ValueError, BufferError):
                 self._map.close()
             self._map = None
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+
+
+class LogRange:
+    """Bytes ``[start, end)`` of a log file, read when needed through a descriptor of its own:
+    the store writer reads what it was handed (``pread``, which releases the interpreter's
+    lock) instead of the event loop copying it at the hand-over, and a rename of the file
+    (set aside) or the close of its map changes nothing. The owner closes it (once no thread
+    can read it any more)."""
+
+    __slots__ = ("_fd", "start", "end")
+
+    def __init__(self, fd: int, start: int, end: int) -> None:
+        self._fd = fd
+        self.start = start
+        self.end = end
+
+    def read(self) -> bytes:
+        chunks = []
+        at, end = self.start, self.end
+        while at < end:
+            chunk = os.pread(self._fd, end - at, at)
+            if not chunk:
+                raise OSError(f"log ends at {at}, {end - at} bytes short")
+            chunks.append(chunk)
+            at += len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
         if self._fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._fd)

@@ -30,27 +30,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from engine.journal_log import read_log
-from engine.journal_records import JournalError, Row, decode_rows
+from engine.journal_records import JournalError, Row, decode_rows, parse_lines
 from engine.journal_writer import describe, old_logs
-
-_DECODER = msgspec.json.Decoder(tuple[int, int, str, str, msgspec.Raw])
 
 
 def parse_log(path: Path) -> list[Row]:
     """The committed records of one log file (none when it does not exist)."""
-    rows: list[Row] = []
-    for line in read_log(path).split(b"\n"):
-        if not line:
-            continue
-        try:
-            seq, ts, direction, type_name, raw = _DECODER.decode(line)
-        except msgspec.DecodeError:
-            break  # a torn last write: never committed, so never acted on
-        rows.append((seq, ts, direction, type_name, bytes(raw)))
-    return rows
+    return parse_lines(read_log(path))
 
 
 def read_logs(wal_path: Path) -> list[Row]:

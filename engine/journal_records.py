@@ -7,6 +7,11 @@ not domain events, kept for the audit trail and the restart); ``RECORD_TYPES`` m
 name back to its class, so a reader decodes a payload to the type it was written as (an
 unknown name decodes to plain JSON, never an error). Both the writer (``engine.journal``) and
 the read/audit side (``engine.journal_read``) use this module; it depends on the model only.
+
+In a log a record is one line of JSON, ``[seq,ts,"direction","Type",{object}]`` and a newline
+(``LOG_FORMAT`` 1, the only format written so far): the journal encodes the whole line in one
+call (``encode_line``); ``parse_lines`` turns lines back into store rows, keeping each
+object's JSON exactly as written.
 """
 
 from __future__ import annotations
@@ -21,6 +26,44 @@ from engine.model import orders as _orders
 
 Row = tuple[int, int, str, str, bytes]
 """A stored record: ``(seq, ts, direction, type name, JSON payload)``."""
+
+LOG_FORMAT = 1
+"""The log line's layout (above). A change of layout gets a new number and a parser that
+still reads the old lines."""
+
+encode_line = msgspec.json.Encoder().encode_into
+"""``encode_line((seq, ts, direction, type name, object), buffer, -1)``: a log line without
+its newline, appended to ``buffer`` (a JSON array of the five, byte for byte what
+``parse_lines`` reads)."""
+_LINE = msgspec.json.Decoder(tuple[int, int, str, str, msgspec.Raw])
+
+
+RawRow = tuple[int, int, str, str, msgspec.Raw]
+"""A record as decoded from complete log lines: the object's JSON left undecoded (SQLite
+stores it as a BLOB, ``decode_rows`` decodes it) and sharing the lines' memory."""
+_LINES = msgspec.json.Decoder(list[RawRow])
+
+
+def decode_lines(data: bytes) -> list[RawRow]:
+    """Complete log lines (as committed) → rows, in one call (a batch's decoding holds the
+    interpreter's lock once, briefly, instead of once per line). ``msgspec.DecodeError`` if
+    a line does not decode."""
+    return _LINES.decode(b"[%s]" % data.rstrip(b"\n").replace(b"\n", b","))
+
+
+def parse_lines(data: bytes) -> list[Row]:
+    """Log lines → store rows, up to the first line that does not decode (a torn last write:
+    never committed, so never acted on)."""
+    rows: list[Row] = []
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        try:
+            seq, ts, direction, type_name, raw = _LINE.decode(line)
+        except msgspec.DecodeError:
+            break
+        rows.append((seq, ts, direction, type_name, bytes(raw)))
+    return rows
 
 
 class JournalError(RuntimeError):

@@ -63,7 +63,7 @@ CHILD = textwrap.dedent("""
         os.kill(os.getpid(), signal.SIGKILL)
 
     def commit():
-        if any(r[3] == "SubmitOrder" for r in j._pending):  # a batch with new orders
+        if any(r[3] == "SubmitOrder" for r in j.uncommitted()):  # a batch with new orders
             batches[0] += 1
             if batches[0] == nth and step == "before_commit":
                 die()
