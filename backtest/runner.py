@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import time
 from bisect import bisect_left
-from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,13 +212,14 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
     r_end, r_lo, r_hi = runs.end, runs.lo, runs.hi
     r_qend, r_qlo, r_qhi = runs.qend, runs.qlo, runs.qhi
     r_ts, r_cum, r_last = runs.ts, runs.cum_quotes, runs.last_trade
-    quiet = kernel.quiet_market
-    absorb = kernel.absorb_quiet
+    absorb = kernel.absorb_if_quiet
     queues_of: dict[str, Any] = {}  # instrument -> its venue's order queues (None: no venue)
-    numbered = enumerate(events, 1)
-    for n, ev in numbered:
-        i = n - 1
+    numbered = iter(range(total))
+    skip_to = numbered.__setstate__  # (a range iterator moves to any index in one call)
+    for i in numbered:
+        ev = events[i]
         end = r_end[i]
+        n = i + 1
         if end > n:
             # a run of quotes/trades: the part before the next due timer, in one step if quiet
             iid = ev.instrument_id
@@ -239,10 +239,9 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
                     if heap and last >= heap[0][0]:  # cut at the timer (its events go after it)
                         end = bisect_left(r_ts, heap[0][0], i, end)
                         last = r_ts[end - 1]
-                    if end > n and quiet(iid):
-                        trade = r_last[end - 1]
-                        absorb(iid, end - i, r_cum[end] - r_cum[i],
-                               events[trade].price if trade >= i else None)
+                    trade = r_last[end - 1]
+                    if end > n and absorb(iid, end - i, r_cum[end] - r_cum[i],
+                                          events[trade].price if trade >= i else None):
                         if last > clock._now:
                             clock._now = last
                         if progress is not None and (i ^ (end - 1)) & ~check_every:
@@ -250,7 +249,7 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
                             if now - last_report >= every:
                                 last_report = now
                                 progress(end, last, now - t_wall)
-                        next(islice(numbered, end - n, end - n), None)  # (skip the run, in C)
+                        skip_to(end)
                         continue
         t = ev.ts_recv
         if delayed:  # market data whose latency has elapsed goes first

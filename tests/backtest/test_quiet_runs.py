@@ -110,8 +110,13 @@ def test_kernel_is_quiet_only_without_listeners() -> None:
     k.add_strategy("s", _Listener(None, msgspec.Struct()))  # type: ignore[arg-type]
     k.subscribe("s", "v:X", ticker=True)
     assert not k.quiet_market("v:X") and k.quiet_market("v:Y")
+    assert not k.absorb_if_quiet("v:X", 5, 5, 99.0)  # refused: nothing changes
+    assert k.bus.published == 4 and k.counters["quotes"] == 2 and k.last_trade["v:X"] == 101.5
+    assert k.absorb_if_quiet("v:Y", 2, 1, 7.0)
+    assert k.bus.published == 6 and k.counters["quotes"] == 3 and k.last_trade["v:Y"] == 7.0
     k.bus.subscribe(Quote, lambda ev: None)
     assert not k.quiet_market("v:Y")  # someone else hears quotes
+    assert not k.absorb_if_quiet("v:Y", 2, 1, 8.0) and k.last_trade["v:Y"] == 7.0
 
 
 def _per_event(data: stores.EventStore) -> QuietRuns:
