@@ -86,17 +86,19 @@ def _runs(mask: np.ndarray, inst: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return end, np.where(mask, seg, -1), start
 
 
-def _bound(values: np.ndarray, mask: np.ndarray, start: np.ndarray, seg: np.ndarray,
-           low: bool) -> np.ndarray:
-    """Per event of a ``mask`` run: the min (``low``) or max of ``values`` over its whole run
-    (NaN outside runs; a NaN inside a run makes its bound NaN)."""
-    out = np.full(len(mask), np.nan)
+def _bounds(low: np.ndarray, high: np.ndarray, mask: np.ndarray, start: np.ndarray,
+            seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per event of a ``mask`` run: the min of ``low`` and the max of ``high`` over its whole
+    run (NaN outside runs; a NaN inside a run makes its bound NaN)."""
+    lo = np.full(len(mask), np.nan)
+    hi = np.full(len(mask), np.nan)
     members = np.flatnonzero(mask)
     if len(members):
         firsts = np.flatnonzero(start[members])  # run starts among the members
-        red = np.minimum.reduceat if low else np.maximum.reduceat
-        out[members] = red(values[members], firsts)[seg[members]]
-    return out
+        runs = seg[members]
+        lo[members] = np.minimum.reduceat(low[members], firsts)[runs]
+        hi[members] = np.maximum.reduceat(high[members], firsts)[runs]
+    return lo, hi
 
 
 def trade_prices(events: Sequence[Any], is_trade: np.ndarray) -> np.ndarray:
@@ -129,11 +131,8 @@ def quiet_runs(cols: dict[str, np.ndarray], events: Sequence[Any]) -> QuietRuns:
     last = np.maximum.accumulate(np.where(is_trade, np.arange(n), -1)) if n else np.zeros(0, int)
     bid, ask = cols["quote_bid"], cols["quote_ask"]
     tpx = trade_prices(events, is_trade)
-    lo_src = np.where(is_quote, ask, tpx)
-    hi_src = np.where(is_quote, bid, tpx)
-    return QuietRuns(
-        _ints(end), _floats(_bound(lo_src, mixed, start, seg, True)),
-        _floats(_bound(hi_src, mixed, start, seg, False)),
-        _ints(qend), _floats(_bound(ask, is_quote, qstart, qseg, True)),
-        _floats(_bound(bid, is_quote, qstart, qseg, False)),
-        _ints(ts), _ints(cum), _ints(last))
+    lo, hi = _bounds(np.where(is_quote, ask, tpx), np.where(is_quote, bid, tpx), mixed, start,
+                     seg)
+    qlo, qhi = _bounds(ask, bid, is_quote, qstart, qseg)
+    return QuietRuns(_ints(end), _floats(lo), _floats(hi), _ints(qend), _floats(qlo),
+                     _floats(qhi), _ints(ts), _ints(cum), _ints(last))
