@@ -223,9 +223,10 @@ class Ledger:
         delta = gamma = vega = theta = 0.0
         und_px = self._und_px(self.underlying) if self.underlying else _NAN
         native: dict[str, list[float]] = {}  # currency -> [realized, unrealized, fees, funding]
+        mids: dict[str, float] = {}  # (read once per sample: the series below use them too)
         for iid, pos in self.positions.items():
             inst = pos.instrument
-            mark = self._mid(iid)
+            mark = mids[iid] = self._mid(iid)
             if mark == mark:
                 pos.mark = mark
             n = native.setdefault(pos.pnl_currency, [0.0, 0.0, 0.0, 0.0])
@@ -278,6 +279,7 @@ class Ledger:
         s["theta_day"].append(theta)
         s["underlying"].append(und_px)
         for iid in self.traded:
-            self.mids[iid].append(self._mid(iid))
+            mid = mids.get(iid)
+            self.mids[iid].append(self._mid(iid) if mid is None else mid)
             pos = self.positions.get(iid)
             self.pos_series[iid].append(pos.qty if pos is not None else 0.0)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from itertools import islice
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ import structlog
 
 from backtest import store as stores
 from backtest.batches import QuietRuns, quiet_runs
+from backtest.batches import none as quiet_none
 from backtest.exchange import ReplayExchange
 from backtest.ledger import Ledger
 from backtest.metrics import summarize
@@ -207,19 +208,19 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
     single = delayed[0].md_queue if len(delayed) == 1 else None
     check_every = _CHECK_EVERY if progress is not None else -1  # -1: never (n & -1 == n > 0)
     total = len(events)
-    runs = None if delayed else _quiet_runs(data)
-    starts: dict[int, Any] = runs.starts if runs is not None else {}
-    if runs is not None:
-        quiet = kernel.quiet_market
-        absorb = kernel.absorb_quiet
-        queues_of: dict[str, Any] = {}  # instrument -> its venue's order queues (None: no venue)
-    starts_get = starts.get if starts else None
-    numbered = enumerate(events, 1)
-    for n, ev in numbered:
-        t = ev.ts_recv
-        i = n - 1
-        run = starts_get(i) if starts_get is not None else None
-        if run is not None:
+    runs = quiet_none(total) if delayed else _quiet_runs(data)
+    r_end, r_lo, r_hi = runs.end, runs.lo, runs.hi
+    r_qend, r_qlo, r_qhi = runs.qend, runs.qlo, runs.qhi
+    r_ts, r_cum, r_last = runs.ts, runs.cum_quotes, runs.last_trade
+    absorb = kernel.absorb_if_quiet
+    queues_of: dict[str, Any] = {}  # instrument -> its venue's order queues (None: no venue)
+    numbered = iter(range(total))
+    skip_to = numbered.__setstate__  # (a range iterator moves to any index in one call)
+    for i in numbered:
+        ev = events[i]
+        end = r_end[i]
+        n = i + 1
+        if end > n:
             # a run of quotes/trades: the part before the next due timer, in one step if quiet
             iid = ev.instrument_id
             queues = queues_of.get(iid, route)
@@ -228,24 +229,19 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
                 queues = queues_of[iid] = ex.queues if ex is not None else None
             if queues is not None:
                 q = queues.get(iid)
-                if q is None:
-                    end, last, quotes, trade = run[0], run[1], run[2], run[3]
-                elif run[4] > i + 1 and q.top_bid < run[6] and q.top_ask > run[7]:
-                    # quotes that cannot reach an order of ours
-                    end, last, trade = run[4], run[5], -1
-                    quotes = end - i
-                else:
-                    end = i
-                if end > i + 1:
-                    due = heap[0][0] if heap else _NEVER
-                    if last >= due:  # cut at the timer (rare: counted from the columns)
-                        end = min(max(int(runs.ts.searchsorted(due)), i), end)  # type: ignore[union-attr]
-                        if end > i + 1:
-                            last = int(runs.ts[end - 1])  # type: ignore[union-attr]
-                            quotes = int(runs.cum_quotes[end] - runs.cum_quotes[i])  # type: ignore[union-attr]
-                            trade = int(runs.last_trade[end - 1]) if q is None else -1  # type: ignore[union-attr]
-                    if end > i + 1 and quiet(iid):
-                        absorb(iid, end - i, quotes, events[trade].price if trade >= i else None)
+                if q is not None and not (q.top_bid < r_lo[i] and q.top_ask > r_hi[i]):
+                    # an order of ours within reach of the run: its quotes alone, if they miss
+                    end = r_qend[i]
+                    if not (end > n and q.top_bid < r_qlo[i] and q.top_ask > r_qhi[i]):
+                        end = i
+                if end > n:
+                    last = r_ts[end - 1]
+                    if heap and last >= heap[0][0]:  # cut at the timer (its events go after it)
+                        end = bisect_left(r_ts, heap[0][0], i, end)
+                        last = r_ts[end - 1]
+                    trade = r_last[end - 1]
+                    if end > n and absorb(iid, end - i, r_cum[end] - r_cum[i],
+                                          events[trade].price if trade >= i else None):
                         if last > clock._now:
                             clock._now = last
                         if progress is not None and (i ^ (end - 1)) & ~check_every:
@@ -253,8 +249,9 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
                             if now - last_report >= every:
                                 last_report = now
                                 progress(end, last, now - t_wall)
-                        next(islice(numbered, end - n, end - n), None)  # (skip the run, in C)
+                        skip_to(end)
                         continue
+        t = ev.ts_recv
         if delayed:  # market data whose latency has elapsed goes first
             if single is not None:
                 if single and single[0][0] <= t:  # the common one-venue case, without a call
@@ -296,7 +293,7 @@ def _quiet_runs(data: EventStore) -> QuietRuns:
     if cols is None or len(cols["kind"]) != len(data.events):
         # (a store built elsewhere, e.g. from a catalog: its columns, once for every run)
         cols = data.columns = stores.columns_of(data.events)
-    return quiet_runs(cols)
+    return quiet_runs(cols, data.events)
 
 
 def _handlers(ex: ReplayExchange, kernel: Kernel, iid: str) -> dict[type, Callable[[Any], None]]:

@@ -113,7 +113,13 @@ class MessageBus:
                         handler(event)
                     except Exception as exc:  # noqa: BLE001 - isolate handlers from each other
                         failed(event, handler, exc)
-                settle()
+                on_idle = self.on_idle
+                if queue or on_idle is None:
+                    settle()
+                else:  # ``_settle`` when nothing was queued (the common case), one call less
+                    on_idle()
+                    if queue:
+                        settle()
             finally:
                 self.dispatching = False
 

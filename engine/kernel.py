@@ -264,6 +264,25 @@ class Kernel:
         if last_trade_price is not None:
             self.last_trade[instrument_id] = last_trade_price
 
+    def absorb_if_quiet(self, instrument_id: str, events: int, quotes: int,
+                        last_trade_price: float | None) -> bool:
+        """``absorb_quiet`` if ``quiet_market``, in one call (a replay driver's, once per run);
+        returns whether the run was absorbed."""
+        bus = self.bus
+        if (bus.dispatching or bus.pending or self._ticker_subs.get(instrument_id)
+                or self._trade_subs.get(instrument_id)):
+            return False
+        quotes_to, trades_to = self._quote_subscribers, self._trade_subscribers
+        if not (len(quotes_to) == 1 and quotes_to[0] is self._quote_handler
+                and len(trades_to) == 1 and trades_to[0] is self._trade_handler):
+            return False
+        bus.published += events
+        if quotes:
+            self.counters["quotes"] += quotes
+        if last_trade_price is not None:
+            self.last_trade[instrument_id] = last_trade_price
+        return True
+
     def add_adapter(self, adapter: VenueAdapter) -> None:
         self.adapters[adapter.venue] = adapter
         if adapter.checksum_fn is not None:

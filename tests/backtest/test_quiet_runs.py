@@ -14,11 +14,12 @@ import pytest
 from backtest import runner
 from backtest import store as stores
 from backtest.batches import QuietRuns, quiet_runs
+from backtest.batches import none as no_runs
 from backtest.runner import run_backtest
 from backtest.sweep import load_with_overrides
 from engine.clock import VirtualClock
 from engine.kernel import Kernel
-from engine.model import Quote
+from engine.model import Quote, Trade
 from engine.risk import RiskLimits
 from engine.strategy import Strategy
 
@@ -29,41 +30,51 @@ D, T, Q = stores.DELTA, stores.TRADE, stores.QUOTE
 NAN = math.nan
 
 
+def _events(kind: list[int], price: list[float]) -> list[object]:
+    """Stand-ins for the events (``quiet_runs`` reads a trade's price only)."""
+    return [Trade("v:X", p, 1.0, None, "", 0, 0) if k == T else None
+            for k, p in zip(kind, price)]
+
+
 def test_runs_found_by_hand() -> None:
     # events:   0  1  2  3  4  5  6  7  8     (instrument 1 at 7: a run ends there)
     kind = [D, Q, Q, T, Q, D, Q, Q, Q]
     inst = [0, 0, 0, 0, 0, 0, 0, 1, 1]
     bid = [NAN, 10.0, 11.0, NAN, 9.0, NAN, 12.0, 50.0, 49.0]
     ask = [NAN, 10.5, 11.5, NAN, 9.5, NAN, 12.5, 51.0, 52.0]
+    tpx = [NAN, NAN, NAN, 10.2, NAN, NAN, NAN, NAN, NAN]
     cols = {"kind": np.array(kind, np.int8), "inst": np.array(inst, np.int32),
             "ts": np.arange(9, dtype=np.int64) * 10,
             "quote_bid": np.array(bid), "quote_ask": np.array(ask)}
-    r = quiet_runs(cols)
-    # runs of quotes and trades: [1, 5) and [7, 9); of quotes only: [1, 3), [7, 9) (length 1:
-    # no entry); bounds: asks 10.5/11.5 and bids 10/11 on [1, 3), asks 51/52, bids 50/49
-    assert set(r.starts) == {1, 7}
-    end, last_ts, quotes, trade, qend, qlast_ts, min_ask, max_bid = r.starts[1]
-    assert (end, last_ts, quotes, trade, qend, qlast_ts) == (5, 40, 3, 3, 3, 20)
-    assert (min_ask, max_bid) == (10.5, 11.0)
-    end, last_ts, quotes, trade, qend, qlast_ts, min_ask, max_bid = r.starts[7]
-    assert (end, last_ts, quotes, trade, qend, qlast_ts) == (9, 80, 2, 3, 9, 80)
-    assert (min_ask, max_bid) == (51.0, 50.0)
-    assert r.cum_quotes.tolist() == [0, 0, 1, 2, 2, 3, 3, 4, 5, 6]
-    assert r.last_trade.tolist() == [-1, -1, -1, 3, 3, 3, 3, 3, 3]
-    assert r.ts.tolist() == [0, 10, 20, 30, 40, 50, 60, 70, 80]
+    r = quiet_runs(cols, _events(kind, tpx))
+    # runs of quotes and trades: [1, 5) and [7, 9); of quotes only: [1, 3), [4, 5), [6, 7),
+    # [7, 9); every event of a run gets the run's end and the bounds of the whole run: lowest
+    # ask or trade price (9.5), highest bid or trade price (11.0) on [1, 5); asks 10.5/11.5 and
+    # bids 10/11 on the quotes [1, 3); asks 51/52, bids 50/49 on [7, 9)
+    assert list(r.end) == [0, 5, 5, 5, 5, 5, 7, 9, 9]
+    assert list(r.lo)[1:5] == [9.5] * 4 and list(r.hi)[1:5] == [11.0] * 4
+    assert list(r.qend) == [0, 3, 3, 3, 5, 5, 7, 9, 9]
+    assert list(r.qlo)[1:3] == [10.5, 10.5] and list(r.qhi)[1:3] == [11.0, 11.0]
+    assert (r.qlo[4], r.qhi[4]) == (9.5, 9.0) and (r.qlo[6], r.qhi[6]) == (12.5, 12.0)
+    assert list(r.lo)[7:] == [51.0, 51.0] and list(r.hi)[7:] == [50.0, 50.0]
+    assert math.isnan(r.lo[0]) and math.isnan(r.hi[5]) and math.isnan(r.qlo[3])
+    assert list(r.cum_quotes) == [0, 0, 1, 2, 2, 3, 3, 4, 5, 6]
+    assert list(r.last_trade) == [-1, -1, -1, 3, 3, 3, 3, 3, 3]
+    assert list(r.ts) == [0, 10, 20, 30, 40, 50, 60, 70, 80]
 
 
-def test_a_quote_run_after_a_trade_starts_its_own_entry() -> None:
+def test_a_nan_price_leaves_its_run_unbounded() -> None:
     kind = [Q, T, Q, Q, D]
+    tpx = [NAN, 1.7, NAN, NAN, NAN]
     cols = {"kind": np.array(kind, np.int8), "inst": np.zeros(5, np.int32),
             "ts": np.arange(5, dtype=np.int64), "quote_bid": np.array([1.0, NAN, 2.0, NAN, NAN]),
             "quote_ask": np.array([1.5, NAN, 2.5, NAN, NAN])}
     cols["quote_bid"][3], cols["quote_ask"][3] = 3.0, NAN  # a NaN ask: no bound
-    r = quiet_runs(cols)
-    assert set(r.starts) == {0, 2}
-    assert r.starts[0][:5] == (4, 3, 3, 1, 1)
-    end, last_ts, quotes, trade, qend, qlast_ts, min_ask, max_bid = r.starts[2]
-    assert (end, quotes, trade, qend) == (4, 2, 1, 4) and max_bid == 3.0 and math.isnan(min_ask)
+    r = quiet_runs(cols, _events(kind, tpx))
+    assert list(r.end) == [4, 4, 4, 4, 4] and list(r.qend) == [1, 1, 4, 4, 4]
+    assert all(math.isnan(r.lo[i]) for i in range(4)) and r.hi[0] == 3.0
+    assert (r.qlo[0], r.qhi[0]) == (1.5, 1.0)
+    assert math.isnan(r.qlo[2]) and r.qhi[2] == 3.0
 
 
 def test_columns_from_events_match_the_stored_columns(tmp_path: Path) -> None:
@@ -99,12 +110,17 @@ def test_kernel_is_quiet_only_without_listeners() -> None:
     k.add_strategy("s", _Listener(None, msgspec.Struct()))  # type: ignore[arg-type]
     k.subscribe("s", "v:X", ticker=True)
     assert not k.quiet_market("v:X") and k.quiet_market("v:Y")
+    assert not k.absorb_if_quiet("v:X", 5, 5, 99.0)  # refused: nothing changes
+    assert k.bus.published == 4 and k.counters["quotes"] == 2 and k.last_trade["v:X"] == 101.5
+    assert k.absorb_if_quiet("v:Y", 2, 1, 7.0)
+    assert k.bus.published == 6 and k.counters["quotes"] == 3 and k.last_trade["v:Y"] == 7.0
     k.bus.subscribe(Quote, lambda ev: None)
     assert not k.quiet_market("v:Y")  # someone else hears quotes
+    assert not k.absorb_if_quiet("v:Y", 2, 1, 8.0) and k.last_trade["v:Y"] == 7.0
 
 
 def _per_event(data: stores.EventStore) -> QuietRuns:
-    return QuietRuns({}, np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64))
+    return no_runs(len(data.events))
 
 
 @pytest.mark.skipif(not USDM.is_file(), reason=f"recorded data not found: {USDM}")
