@@ -111,7 +111,8 @@ class ExecutionCore:
         self.counters: dict[str, int] = counters if counters is not None else defaultdict(int)
         self._awaiting: dict[str, Order] = {}
         self._recent_fills: deque[OrderFilled] = deque(maxlen=RECENT_FILLS)
-        self._outbox: list[tuple[int, Order, Any]] = []
+        # (kind, order, command, its venue's adapter or None), in the order issued
+        self._outbox: list[tuple[int, Order, Any, VenueAdapter | None]] = []
         self._venue_of: dict[str, str] = {}  # instrument id -> venue (no split per order)
         self._flushing = False
         self.journal_failure = ""
@@ -126,6 +127,8 @@ class ExecutionCore:
         self.tick_ns = 0
         """perf_counter_ns when the book event being handled arrived (0: none); read and
         cleared by ``flush`` to time tick-to-order (``engine.execution.latency``)."""
+        self.order: Callable[[str], Order | None] = orders.get
+        """The order of a client order id, or None (read-only; the bookkeeper's lookup)."""
         self._execute = {SubmitOrder: self.submit, CancelOrder: self._cancel_cmd,
                          AmendOrder: self._amend_cmd, CancelAll: self._cancel_all_cmd}
 
@@ -135,30 +138,35 @@ class ExecutionCore:
         return self._execute[type(command)](command)
 
     def submit(self, cmd: SubmitOrder) -> Denial | None:
-        """Check and queue ``cmd``; returns the denial, or None when it will be sent."""
-        now = self.clock.now_ns()
+        """Check and queue ``cmd``; returns the denial, or None when it will be sent.
+
+        Before the send only what the write-ahead rule and the next command's gate need: the
+        venue's state and the gate, the order record (indexed: the gate reads the working
+        quantities and counts of the orders before it; a venue answer arriving during the
+        send finds it), the journal append. The in-flight bookkeeping and ``OrderSubmitted``
+        follow the hand-over (``_send_batch``)."""
         iid = cmd.instrument_id
         venue = self._venue_of.get(iid) or self._learn_venue(iid)
         halted = self._venue_halt(venue)
-        denial = Denial(Reason.TRADING_HALTED, f"{venue} halted: {halted}") if halted else None
-        if denial is None:
+        if halted:
+            denial: Denial | None = Denial(Reason.TRADING_HALTED, f"{venue} halted: {halted}")
+        else:
             t0 = _pc()
             denial = self.gate.check(cmd)
             self.latency.gate.add(_pc() - t0)
-        adapter = self.adapters.get(venue) if denial is None else None
-        if denial is None and adapter is None:
-            denial = Denial(Reason.NO_VENUE, f"no venue adapter for {iid}")
-        if denial is not None:
-            self._deny(cmd, denial, now)
-            return denial
-        order = self.orders.add(cmd)
-        self.orders.transition(order, "submit")
-        if self.journal is not None:
-            self.journal.append(now, "out", cmd)
-        self._outbox.append((_SUBMIT, order, cmd))
-        if not self._in_dispatch():
-            self.flush()
-        return None
+            if denial is None:
+                adapter = self.adapters.get(venue)
+                if adapter is not None:
+                    order = self.orders.add_submitted(cmd)
+                    if self.journal is not None:
+                        self.journal.append(self.clock.now_ns(), "out", cmd)
+                    self._outbox.append((_SUBMIT, order, cmd, adapter))
+                    if not self._in_dispatch():
+                        self.flush()
+                    return None
+                denial = Denial(Reason.NO_VENUE, f"no venue adapter for {iid}")
+        self._deny(cmd, denial, self.clock.now_ns())
+        return denial
 
     def _learn_venue(self, instrument_id: str) -> str:
         """The venue of an instrument id (``venue:symbol``), looked up once per instrument."""
@@ -186,11 +194,13 @@ class ExecutionCore:
             self.orders.transition(order, "cancel_request")
         except IllegalTransition:
             return False
+        iid = order.instrument_id
         cmd = CancelOrder(client_order_id=order.client_order_id, strategy_id=order.strategy_id,
-                          instrument_id=order.instrument_id, ts=self.clock.now_ns())
+                          instrument_id=iid, ts=self.clock.now_ns())
         if self.journal is not None:
             self.journal.append(cmd.ts, "out", cmd)
-        self._outbox.append((_CANCEL, order, cmd))
+        self._outbox.append((_CANCEL, order, cmd,
+                             self.adapters.get(self._venue_of.get(iid) or self._learn_venue(iid))))
         if not self._in_dispatch():
             self.flush()
         return True
@@ -227,7 +237,7 @@ class ExecutionCore:
             return Denial(Reason.ORDER_NOT_OPEN, str(exc))
         if self.journal is not None:
             self.journal.append(cmd.ts, "out", cmd)
-        self._outbox.append((_AMEND, order, cmd))
+        self._outbox.append((_AMEND, order, cmd, self.adapters.get(venue)))
         if not self._in_dispatch():
             self.flush()
         return None
@@ -279,54 +289,67 @@ class ExecutionCore:
         finally:
             self._flushing = False
 
-    def _send_batch(self, batch: list[tuple[int, Order, Any]], tick: int) -> None:
-        """Hand every command of a committed batch to its adapter, in order, then publish
-        ``OrderSubmitted`` for its new orders and let the adapters act on what they held.
+    def _send_batch(self, batch: list[tuple[int, Order, Any, VenueAdapter | None]], tick: int) -> None:
+        """Hand every command of a committed batch to its adapter, in order, then note what
+        is in flight, publish ``OrderSubmitted`` for its new orders and let the adapters act
+        on what they held.
 
         Each adapter is told a batch is coming (``hold_commands``) before its first command
         and that it is complete (``release_commands``) after the last: a venue that corks its
         writes (the simulated venue matches only then, as a socket sends a corked write)
         does its work after every command of the batch was handed over, not between them.
-        """
+
+        The hand-over loop does nothing a send does not need; the in-flight bookkeeping
+        (``sent_ns``, the awaited orders) comes after it. Nothing can run in between but the
+        adapters' own calls (one thread, one event loop): an answer an adapter publishes
+        during its ``submit`` finds the order (recorded before the commit), and while the bus
+        is dispatching it is queued until the batch is out anyway; an order already answered
+        when it is noted as in flight is dropped from the awaited ones by the next timeout
+        check (``inflight.overdue``: an answered order is not awaited)."""
         held: list[VenueAdapter] = []
-        submitted: list[tuple[Order, Any]] = []
-        adapters = self.adapters
-        now = self.clock.now_ns()
+        last: VenueAdapter | None = None
         ring = self.latency.tick_to_order
-        for kind, order, cmd in batch:
-            iid = order.instrument_id
-            adapter = adapters.get(self._venue_of.get(iid) or self._learn_venue(iid))
-            order.sent_ns = now
-            self._awaiting[order.client_order_id] = order
+        on_sent = self.on_sent
+        new_orders = 0
+        for kind, order, cmd, adapter in batch:
             if adapter is None:
-                order.in_doubt = True
                 continue
-            if adapter not in held:
-                held.append(adapter)
-                try:
-                    adapter.hold_commands()
-                except Exception as exc:  # noqa: BLE001 - then it sends each command at once
-                    log.error("venue_hold_failed", venue=adapter.venue, error=repr(exc))
-            if kind == _SUBMIT:
-                if tick:
-                    ring.add(_pc() - tick)
-                if self.on_sent is not None:
-                    self.on_sent(cmd)
-                fn = adapter.submit
-                submitted.append((order, cmd))
-            else:
-                fn = adapter.cancel if kind == _CANCEL else adapter.amend
+            if adapter is not last:
+                last = adapter
+                if adapter not in held:
+                    held.append(adapter)
+                    try:
+                        adapter.hold_commands()
+                    except Exception as exc:  # noqa: BLE001 - then it sends each command at once
+                        log.error("venue_hold_failed", venue=adapter.venue, error=repr(exc))
             try:
-                fn(cmd)
+                if kind == _SUBMIT:
+                    new_orders += 1
+                    if tick:
+                        ring.add(_pc() - tick)
+                    if on_sent is not None:
+                        on_sent(cmd)
+                    adapter.submit(cmd)
+                elif kind == _CANCEL:
+                    adapter.cancel(cmd)
+                else:
+                    adapter.amend(cmd)
             except Exception as exc:  # noqa: BLE001 - the fate of the command is now unknown
                 self._send_failed(order, cmd, exc)
-        if submitted:
-            self.sent += len(submitted)
-            publish = self.publish
-            for order, cmd in submitted:
+        # -- after the hand-over: what is in flight, what was submitted ----------------------
+        now = self.clock.now_ns()
+        awaiting = self._awaiting
+        publish = self.publish
+        for kind, order, cmd, adapter in batch:
+            order.sent_ns = now
+            awaiting[order.client_order_id] = order
+            if adapter is None:
+                order.in_doubt = True  # (no adapter for its venue: never handed over)
+            elif kind == _SUBMIT:
                 publish(OrderSubmitted(client_order_id=order.client_order_id,
                                        strategy_id=order.strategy_id,
                                        instrument_id=order.instrument_id, ts=now))
+        self.sent += new_orders
         for adapter in held:
             try:
                 adapter.release_commands()
@@ -334,13 +357,14 @@ class ExecutionCore:
                 self.send_errors += 1
                 log.error("venue_release_failed", venue=adapter.venue, error=repr(exc))
 
-    def _send_after_failure(self, batch: list[tuple[int, Order, Any]], failure: str) -> None:
+    def _send_after_failure(self, batch: list[tuple[int, Order, Any, VenueAdapter | None]],
+                            failure: str) -> None:
         """The journal could not record the batch: its cancels go out anyway (they only
         reduce risk; reconciliation at restart settles them), the rest is refused."""
         cancels = [item for item in batch if item[0] == _CANCEL]
         if cancels:
             self._send_batch(cancels, 0)
-        for kind, order, cmd in batch:
+        for kind, order, cmd, _adapter in batch:
             if kind != _CANCEL:
                 self._refuse_unjournaled(kind, order, cmd)
         # (after the refusals: the kill switch's cancels skip orders never sent)
@@ -578,8 +602,6 @@ class ExecutionCore:
                     strategy_id: str | None = None) -> list[Order]:
         return self.orders.open_orders(instrument_id, strategy_id)
 
-    def order(self, client_order_id: str) -> Order | None:
-        return self.orders.get(client_order_id)
 
     # -- snapshots (engine/execution/snapshot.py) -------------------------------------------
     def snapshot(self) -> ExecutionState:
