@@ -272,8 +272,8 @@ class ExecutionCore:
         try:
             while self._outbox:
                 batch, self._outbox = self._outbox, []
-                self.counters["batches"] += 1
                 failure = ""
+                commit_ns = -1
                 if self.journal is not None:
                     t0 = _pc()
                     try:
@@ -281,11 +281,14 @@ class ExecutionCore:
                     except JournalError as exc:
                         failure = str(exc)
                         self.journal_failure = self.journal_failure or failure
-                    self.latency.journal.add(_pc() - t0)
+                    commit_ns = _pc() - t0
                 if failure:
                     self._send_after_failure(batch, failure)
                 else:
                     self._send_batch(batch, tick)
+                self.counters["batches"] += 1  # (counted once the batch is out)
+                if commit_ns >= 0:
+                    self.latency.journal.add(commit_ns)
         finally:
             self._flushing = False
 
@@ -308,8 +311,8 @@ class ExecutionCore:
         check (``inflight.overdue``: an answered order is not awaited)."""
         held: list[VenueAdapter] = []
         last: VenueAdapter | None = None
-        ring = self.latency.tick_to_order
         on_sent = self.on_sent
+        stamps: list[int] = []  # when each new order was handed over (tick-to-order)
         new_orders = 0
         for kind, order, cmd, adapter in batch:
             if adapter is None:
@@ -326,7 +329,7 @@ class ExecutionCore:
                 if kind == _SUBMIT:
                     new_orders += 1
                     if tick:
-                        ring.add(_pc() - tick)
+                        stamps.append(_pc())
                     if on_sent is not None:
                         on_sent(cmd)
                     adapter.submit(cmd)
@@ -350,6 +353,10 @@ class ExecutionCore:
                                        strategy_id=order.strategy_id,
                                        instrument_id=order.instrument_id, ts=now))
         self.sent += new_orders
+        if stamps:
+            ring = self.latency.tick_to_order
+            for stamp in stamps:
+                ring.add(stamp - tick)
         for adapter in held:
             try:
                 adapter.release_commands()
