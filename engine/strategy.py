@@ -219,6 +219,7 @@ class StrategyContext:
         self._orders = ports.orders
         # the order path's calls, bound once: one call each into the core's port
         self._order_of = ports.orders.order
+        self._submit_cmd = ports.orders.submit
         self._now = ports.now_ns
         self._market = ports.market
         self._portfolio = ports.portfolio
@@ -411,8 +412,14 @@ class StrategyContext:
                      post_only: bool = False, tif: TimeInForce = TimeInForce.GTC,
                      reduce_only: bool = False) -> str:
         """Send a limit order through the risk gate; returns its client order id at once."""
-        return self._submit(instrument_id, side, quantity, price, OrderType.LIMIT, tif,
-                            post_only, reduce_only)[0]
+        # (``_submit`` inline: the order path of every quoter)
+        self._next_id = n = self._next_id + 1
+        coid = f"{self._prefix}-{n}"
+        self._submit_cmd(SubmitOrder(
+            client_order_id=coid, strategy_id=self.strategy_id, instrument_id=instrument_id,
+            side=side, quantity=quantity, order_type=OrderType.LIMIT, price=price,
+            time_in_force=tif, post_only=post_only, reduce_only=reduce_only, ts=self._now()))
+        return coid
 
     def submit_post_only(self, instrument_id: str, side: Side, quantity: float, price: float) -> str:
         """A GTC limit order the venue rejects rather than let it take liquidity."""

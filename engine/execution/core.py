@@ -21,8 +21,11 @@ journal commit for every command of the batch (and every report journaled before
 then each command is handed to its venue adapter, in the order it was issued, between the
 adapter's ``hold_commands`` and ``release_commands`` (a corked socket: the simulated venue
 matches only at the release, so no order of the batch waits for the venue's work on the one
-before), ``OrderSubmitted`` is published for the batch's orders, and the adapters are
-released. Nothing is sent before its commit. A command issued while
+before); then the in-flight bookkeeping (which orders await an answer, since when), the
+latency samples and ``OrderSubmitted`` for the batch's orders, and the adapters are released.
+Before the send a command costs only what the write-ahead rule and the next command's gate
+need: the gate, the order record with its indexes, the journal append, the commit. Nothing
+is sent before its commit. A command issued while
 the outbox is being sent (a synchronous venue answering inside ``submit``) joins the next
 batch of the same flush.
 
@@ -71,7 +74,7 @@ from engine.model import (
     Side,
     SubmitOrder,
 )
-from engine.orders import TERMINAL, IllegalTransition, Order, OrderBookkeeper
+from engine.orders import OPEN, TERMINAL, IllegalTransition, Order, OrderBookkeeper
 from engine.repeats import RepeatAggregator
 from engine.risk import Denial, Reason, RiskGate
 from engine.venue import VenueAdapter
@@ -111,10 +114,14 @@ class ExecutionCore:
         self.counters: dict[str, int] = counters if counters is not None else defaultdict(int)
         self._awaiting: dict[str, Order] = {}
         self._recent_fills: deque[OrderFilled] = deque(maxlen=RECENT_FILLS)
-        # (kind, order, command, its venue's adapter or None), in the order issued
+        # (kind, order, command, its venue's adapter or None), in the order issued.
+        # _queued: only a batch's first command asks whether an event is being dispatched;
+        # outside one each command is flushed as it comes, so a non-empty outbox means a
+        # dispatch (or a flush) is under way and will send what is added to it.
         self._outbox: list[tuple[int, Order, Any, VenueAdapter | None]] = []
         self._venue_of: dict[str, str] = {}  # instrument id -> venue (no split per order)
         self._flushing = False
+        self._gate_ns: list[int] = []  # gate times of queued orders, not yet in their ring
         self.journal_failure = ""
         self._failure_reported = False
         self._stored_ns = 0
@@ -153,18 +160,22 @@ class ExecutionCore:
         else:
             t0 = _pc()
             denial = self.gate.check(cmd)
-            self.latency.gate.add(_pc() - t0)
+            gate_ns = _pc() - t0
             if denial is None:
+                self._gate_ns.append(gate_ns)  # (into its ring after the send)
                 adapter = self.adapters.get(venue)
                 if adapter is not None:
                     order = self.orders.add_submitted(cmd)
                     if self.journal is not None:
                         self.journal.append(self.clock.now_ns(), "out", cmd)
-                    self._outbox.append((_SUBMIT, order, cmd, adapter))
-                    if not self._in_dispatch():
+                    outbox = self._outbox
+                    outbox.append((_SUBMIT, order, cmd, adapter))
+                    if len(outbox) == 1 and not self._in_dispatch():  # (see _queued)
                         self.flush()
                     return None
                 denial = Denial(Reason.NO_VENUE, f"no venue adapter for {iid}")
+            else:
+                self.latency.gate.add(gate_ns)
         self._deny(cmd, denial, self.clock.now_ns())
         return denial
 
@@ -188,7 +199,7 @@ class ExecutionCore:
 
     def cancel(self, order: Order) -> bool:
         """Request a cancel; False if the order is not open (nothing is sent)."""
-        if not order.is_open:
+        if order.status not in OPEN:
             return False
         try:
             self.orders.transition(order, "cancel_request")
@@ -199,9 +210,10 @@ class ExecutionCore:
                           instrument_id=iid, ts=self.clock.now_ns())
         if self.journal is not None:
             self.journal.append(cmd.ts, "out", cmd)
-        self._outbox.append((_CANCEL, order, cmd,
-                             self.adapters.get(self._venue_of.get(iid) or self._learn_venue(iid))))
-        if not self._in_dispatch():
+        outbox = self._outbox
+        outbox.append((_CANCEL, order, cmd,
+                       self.adapters.get(self._venue_of.get(iid) or self._learn_venue(iid))))
+        if len(outbox) == 1 and not self._in_dispatch():  # (see _queued)
             self.flush()
         return True
 
@@ -237,8 +249,9 @@ class ExecutionCore:
             return Denial(Reason.ORDER_NOT_OPEN, str(exc))
         if self.journal is not None:
             self.journal.append(cmd.ts, "out", cmd)
-        self._outbox.append((_AMEND, order, cmd, self.adapters.get(venue)))
-        if not self._in_dispatch():
+        outbox = self._outbox
+        outbox.append((_AMEND, order, cmd, self.adapters.get(venue)))
+        if len(outbox) == 1 and not self._in_dispatch():  # (see _queued)
             self.flush()
         return None
 
@@ -289,6 +302,12 @@ class ExecutionCore:
                 self.counters["batches"] += 1  # (counted once the batch is out)
                 if commit_ns >= 0:
                     self.latency.journal.add(commit_ns)
+                gate_ns = self._gate_ns
+                if gate_ns:
+                    ring = self.latency.gate
+                    for ns in gate_ns:
+                        ring.add(ns)
+                    gate_ns.clear()
         finally:
             self._flushing = False
 
