@@ -268,8 +268,13 @@ class OrderBookkeeper:
         else:
             change = counted - old
             fchange = float(change)
-        cmd = order.command
-        key = (cmd.instrument_id, cmd.side)
+        order.counted = counted
+        self._add_working(order, change, fchange)
+
+    def _add_working(self, order: Order, change: Decimal, fchange: float) -> None:
+        """Add ``change`` (exact; ``fchange`` its float) to the working quantity of ``order``'s
+        instrument and side, and tell the listeners (``order.counted`` already updated)."""
+        key = (order.instrument_id, order.side)
         before = self._working_exact.get(key)
         if before:
             total = before + change
@@ -278,7 +283,6 @@ class OrderBookkeeper:
             total = change
             self._working[key] = fchange
         self._working_exact[key] = total
-        order.counted = counted
         for listener in self.listeners:
             listener(order, fchange)
 
@@ -310,7 +314,17 @@ class OrderBookkeeper:
         orders[coid] = order
         self._newest_of[order.strategy_id] = order
         self._open[coid] = order
-        self._reindex(order, False)
+        # (``_reindex`` of an order opening with nothing filled, worked out: it now counts as
+        # open, and its whole quantity is working)
+        iid = order.instrument_id
+        by_instrument = self.open_by_instrument
+        by_instrument[iid] = by_instrument.get(iid, 0) + 1
+        by_strategy = self.open_by_strategy
+        by_strategy[order.strategy_id] = by_strategy.get(order.strategy_id, 0) + 1
+        q_exact = order.quantity_exact
+        if q_exact > _ZERO:
+            order.counted = q_exact
+            self._add_working(order, q_exact, float(order.quantity))
         return order
 
     def transition(self, order: Order, trigger: str) -> OrderStatus:
