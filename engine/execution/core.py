@@ -145,13 +145,8 @@ class ExecutionCore:
         return self._execute[type(command)](command)
 
     def submit(self, cmd: SubmitOrder) -> Denial | None:
-        """Check and queue ``cmd``; returns the denial, or None when it will be sent.
-
-        Before the send only what the write-ahead rule and the next command's gate need: the
-        venue's state and the gate, the order record (indexed: the gate reads the working
-        quantities and counts of the orders before it; a venue answer arriving during the
-        send finds it), the journal append. The in-flight bookkeeping and ``OrderSubmitted``
-        follow the hand-over (``_send_batch``)."""
+        """Check and queue ``cmd``; returns the denial, or None when it will be sent. (The
+        order record is indexed here: the next command's gate reads it.)"""
         iid = cmd.instrument_id
         venue = self._venue_of.get(iid) or self._learn_venue(iid)
         halted = self._venue_halt(venue)
@@ -316,18 +311,12 @@ class ExecutionCore:
         is in flight, publish ``OrderSubmitted`` for its new orders and let the adapters act
         on what they held.
 
-        Each adapter is told a batch is coming (``hold_commands``) before its first command
-        and that it is complete (``release_commands``) after the last: a venue that corks its
-        writes (the simulated venue matches only then, as a socket sends a corked write)
-        does its work after every command of the batch was handed over, not between them.
-
-        The hand-over loop does nothing a send does not need; the in-flight bookkeeping
-        (``sent_ns``, the awaited orders) comes after it. Nothing can run in between but the
-        adapters' own calls (one thread, one event loop): an answer an adapter publishes
-        during its ``submit`` finds the order (recorded before the commit), and while the bus
-        is dispatching it is queued until the batch is out anyway; an order already answered
-        when it is noted as in flight is dropped from the awaited ones by the next timeout
-        check (``inflight.overdue``: an answered order is not awaited)."""
+        Adapters hear ``hold_commands`` before their first command and ``release_commands``
+        after the batch (module docstring). The in-flight bookkeeping follows the hand-over;
+        nothing runs in between but the adapters' own calls (one thread): an answer published
+        inside ``submit`` finds its order (recorded before the commit; while the bus
+        dispatches it is queued anyway), and an order already answered when noted as in
+        flight is dropped by the next timeout check (``inflight.overdue``)."""
         held: list[VenueAdapter] = []
         last: VenueAdapter | None = None
         on_sent = self.on_sent
