@@ -126,15 +126,23 @@ class IllegalTransition(Exception):
 
 
 class Order:
-    """The engine's view of one order (mutable; only ``OrderBookkeeper`` changes it)."""
+    """The engine's view of one order (mutable; only ``OrderBookkeeper`` changes it).
 
-    __slots__ = ("command", "status", "price", "quantity", "filled", "avg_fill_price",
+    One flat record: the command's identity (ids, side) is copied into plain slots, because the
+    order path, the gate and the kernel read them on every event (a slot read, not a property
+    call through the command)."""
+
+    __slots__ = ("command", "client_order_id", "instrument_id", "strategy_id", "side", "status", "price", "quantity", "filled", "avg_fill_price",
                  "venue_order_id", "fees", "trade_ids", "_before_pending", "reject_reason",
                  "close_reason", "in_doubt", "sent_ns", "queries", "counted", "quantity_exact",
                  "filled_exact", "added")
 
     def __init__(self, command: SubmitOrder) -> None:
         self.command = command
+        self.client_order_id = command.client_order_id
+        self.instrument_id = command.instrument_id
+        self.strategy_id = command.strategy_id
+        self.side = command.side
         self.status = S.INITIALIZED
         self.price = command.price
         self.quantity = command.quantity
@@ -153,22 +161,6 @@ class Order:
         self.queries = 0  # status queries sent while in doubt
         self.counted = _ZERO  # remaining quantity in the working-quantity index (read-only)
         self.added = 0  # its place among the bookkeeper's orders (snapshots keep the order)
-
-    @property
-    def client_order_id(self) -> str:
-        return self.command.client_order_id
-
-    @property
-    def instrument_id(self) -> str:
-        return self.command.instrument_id
-
-    @property
-    def strategy_id(self) -> str:
-        return self.command.strategy_id
-
-    @property
-    def side(self) -> Side:
-        return self.command.side
 
     @property
     def remaining(self) -> float:
@@ -229,6 +221,9 @@ class OrderBookkeeper:
         self.ids: KeysView[str] = self._orders.keys()
         self.open_ids: KeysView[str] = self._open.keys()
         self.working: Mapping[tuple[str, Side], float] = MappingProxyType(self._working)
+        self.get: Callable[[str], Order | None] = self._orders.get
+        """The order of a client order id, or None (the dict's own lookup: no Python frame
+        on the order path, where strategies and the core look orders up per command)."""
 
     def working_qty(self, instrument_id: str, side: Side) -> float:
         """Remaining quantity of open orders on ``instrument_id`` and ``side`` (O(1))."""
@@ -273,8 +268,13 @@ class OrderBookkeeper:
         else:
             change = counted - old
             fchange = float(change)
-        cmd = order.command
-        key = (cmd.instrument_id, cmd.side)
+        order.counted = counted
+        self._add_working(order, change, fchange)
+
+    def _add_working(self, order: Order, change: Decimal, fchange: float) -> None:
+        """Add ``change`` (exact; ``fchange`` its float) to the working quantity of ``order``'s
+        instrument and side, and tell the listeners (``order.counted`` already updated)."""
+        key = (order.instrument_id, order.side)
         before = self._working_exact.get(key)
         if before:
             total = before + change
@@ -283,7 +283,6 @@ class OrderBookkeeper:
             total = change
             self._working[key] = fchange
         self._working_exact[key] = total
-        order.counted = counted
         for listener in self.listeners:
             listener(order, fchange)
 
@@ -293,9 +292,6 @@ class OrderBookkeeper:
     def __len__(self) -> int:
         return len(self._orders)
 
-    def get(self, client_order_id: str) -> Order | None:
-        return self._orders.get(client_order_id)
-
     def add(self, command: SubmitOrder) -> Order:
         if command.client_order_id in self._orders:
             raise ValueError(f"duplicate client order id {command.client_order_id}")
@@ -303,6 +299,32 @@ class OrderBookkeeper:
         order.added = len(self._orders)
         self._orders[command.client_order_id] = order
         self._newest_of[command.strategy_id] = order
+        return order
+
+    def add_submitted(self, command: SubmitOrder) -> Order:
+        """A new order the risk gate passed, straight to SUBMITTED and indexed: what ``add``
+        followed by ``transition(order, "submit")`` does, in one step (the order path)."""
+        coid = command.client_order_id
+        orders = self._orders
+        if coid in orders:
+            raise ValueError(f"duplicate client order id {coid}")
+        order = Order(command)
+        order.added = len(orders)
+        order.status = S.SUBMITTED
+        orders[coid] = order
+        self._newest_of[order.strategy_id] = order
+        self._open[coid] = order
+        # (``_reindex`` of an order opening with nothing filled, worked out: it now counts as
+        # open, and its whole quantity is working)
+        iid = order.instrument_id
+        by_instrument = self.open_by_instrument
+        by_instrument[iid] = by_instrument.get(iid, 0) + 1
+        by_strategy = self.open_by_strategy
+        by_strategy[order.strategy_id] = by_strategy.get(order.strategy_id, 0) + 1
+        q_exact = order.quantity_exact
+        if q_exact > _ZERO:
+            order.counted = q_exact
+            self._add_working(order, q_exact, float(order.quantity))
         return order
 
     def transition(self, order: Order, trigger: str) -> OrderStatus:

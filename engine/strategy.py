@@ -217,6 +217,10 @@ class StrategyContext:
             ports = ports.strategy_ports()  # (a runtime handing its kernel: build the ports)
         self._p = ports
         self._orders = ports.orders
+        # the order path's calls, bound once: one call each into the core's port
+        self._order_of = ports.orders.order
+        self._submit_cmd = ports.orders.submit
+        self._now = ports.now_ns
         self._market = ports.market
         self._portfolio = ports.portfolio
         self.strategy_id = strategy_id
@@ -397,7 +401,7 @@ class StrategyContext:
         return self._orders.open_orders(instrument_id, self.strategy_id)
 
     def order(self, client_order_id: str) -> Order | None:
-        return self._orders.order(client_order_id)
+        return self._order_of(client_order_id)
 
     def new_client_order_id(self) -> str:
         """Unique, deterministic (given the start time), and tagged with the strategy id."""
@@ -408,8 +412,14 @@ class StrategyContext:
                      post_only: bool = False, tif: TimeInForce = TimeInForce.GTC,
                      reduce_only: bool = False) -> str:
         """Send a limit order through the risk gate; returns its client order id at once."""
-        return self._submit(instrument_id, side, quantity, price, OrderType.LIMIT, tif,
-                            post_only, reduce_only)[0]
+        # (``_submit`` inline: the order path of every quoter)
+        self._next_id = n = self._next_id + 1
+        coid = f"{self._prefix}-{n}"
+        self._submit_cmd(SubmitOrder(
+            client_order_id=coid, strategy_id=self.strategy_id, instrument_id=instrument_id,
+            side=side, quantity=quantity, order_type=OrderType.LIMIT, price=price,
+            time_in_force=tif, post_only=post_only, reduce_only=reduce_only, ts=self._now()))
+        return coid
 
     def submit_post_only(self, instrument_id: str, side: Side, quantity: float, price: float) -> str:
         """A GTC limit order the venue rejects rather than let it take liquidity."""
@@ -435,7 +445,7 @@ class StrategyContext:
         cmd = SubmitOrder(client_order_id=coid, strategy_id=self.strategy_id,
                           instrument_id=instrument_id, side=side, quantity=quantity,
                           order_type=order_type, price=price, time_in_force=tif,
-                          post_only=post_only, reduce_only=reduce_only, ts=self._p.now_ns())
+                          post_only=post_only, reduce_only=reduce_only, ts=self._now())
         return coid, self._orders.submit(cmd)
 
     def route_option(self, key: OptionKey, side: Side, quantity: float, *,
@@ -449,7 +459,7 @@ class StrategyContext:
 
     def cancel(self, client_order_id: str) -> bool:
         """Request a cancel; False if the order is not yours or not open. Never blocked."""
-        order = self._orders.order(client_order_id)
+        order = self._order_of(client_order_id)
         if order is None or order.strategy_id != self.strategy_id:
             return False
         return self._orders.cancel(order)

@@ -21,8 +21,11 @@ journal commit for every command of the batch (and every report journaled before
 then each command is handed to its venue adapter, in the order it was issued, between the
 adapter's ``hold_commands`` and ``release_commands`` (a corked socket: the simulated venue
 matches only at the release, so no order of the batch waits for the venue's work on the one
-before), ``OrderSubmitted`` is published for the batch's orders, and the adapters are
-released. Nothing is sent before its commit. A command issued while
+before); then the in-flight bookkeeping (which orders await an answer, since when), the
+latency samples and ``OrderSubmitted`` for the batch's orders, and the adapters are released.
+Before the send a command costs only what the write-ahead rule and the next command's gate
+need: the gate, the order record with its indexes, the journal append, the commit. Nothing
+is sent before its commit. A command issued while
 the outbox is being sent (a synchronous venue answering inside ``submit``) joins the next
 batch of the same flush.
 
@@ -71,7 +74,7 @@ from engine.model import (
     Side,
     SubmitOrder,
 )
-from engine.orders import TERMINAL, IllegalTransition, Order, OrderBookkeeper
+from engine.orders import OPEN, TERMINAL, IllegalTransition, Order, OrderBookkeeper
 from engine.repeats import RepeatAggregator
 from engine.risk import Denial, Reason, RiskGate
 from engine.venue import VenueAdapter
@@ -111,9 +114,14 @@ class ExecutionCore:
         self.counters: dict[str, int] = counters if counters is not None else defaultdict(int)
         self._awaiting: dict[str, Order] = {}
         self._recent_fills: deque[OrderFilled] = deque(maxlen=RECENT_FILLS)
-        self._outbox: list[tuple[int, Order, Any]] = []
+        # (kind, order, command, its venue's adapter or None), in the order issued.
+        # _queued: only a batch's first command asks whether an event is being dispatched;
+        # outside one each command is flushed as it comes, so a non-empty outbox means a
+        # dispatch (or a flush) is under way and will send what is added to it.
+        self._outbox: list[tuple[int, Order, Any, VenueAdapter | None]] = []
         self._venue_of: dict[str, str] = {}  # instrument id -> venue (no split per order)
         self._flushing = False
+        self._gate_ns: list[int] = []  # gate times of queued orders, not yet in their ring
         self.journal_failure = ""
         self._failure_reported = False
         self._stored_ns = 0
@@ -126,6 +134,8 @@ class ExecutionCore:
         self.tick_ns = 0
         """perf_counter_ns when the book event being handled arrived (0: none); read and
         cleared by ``flush`` to time tick-to-order (``engine.execution.latency``)."""
+        self.order: Callable[[str], Order | None] = orders.get
+        """The order of a client order id, or None (read-only; the bookkeeper's lookup)."""
         self._execute = {SubmitOrder: self.submit, CancelOrder: self._cancel_cmd,
                          AmendOrder: self._amend_cmd, CancelAll: self._cancel_all_cmd}
 
@@ -135,30 +145,34 @@ class ExecutionCore:
         return self._execute[type(command)](command)
 
     def submit(self, cmd: SubmitOrder) -> Denial | None:
-        """Check and queue ``cmd``; returns the denial, or None when it will be sent."""
-        now = self.clock.now_ns()
+        """Check and queue ``cmd``; returns the denial, or None when it will be sent. (The
+        order record is indexed here: the next command's gate reads it.)"""
         iid = cmd.instrument_id
         venue = self._venue_of.get(iid) or self._learn_venue(iid)
         halted = self._venue_halt(venue)
-        denial = Denial(Reason.TRADING_HALTED, f"{venue} halted: {halted}") if halted else None
-        if denial is None:
+        if halted:
+            denial: Denial | None = Denial(Reason.TRADING_HALTED, f"{venue} halted: {halted}")
+        else:
             t0 = _pc()
             denial = self.gate.check(cmd)
-            self.latency.gate.add(_pc() - t0)
-        adapter = self.adapters.get(venue) if denial is None else None
-        if denial is None and adapter is None:
-            denial = Denial(Reason.NO_VENUE, f"no venue adapter for {iid}")
-        if denial is not None:
-            self._deny(cmd, denial, now)
-            return denial
-        order = self.orders.add(cmd)
-        self.orders.transition(order, "submit")
-        if self.journal is not None:
-            self.journal.append(now, "out", cmd)
-        self._outbox.append((_SUBMIT, order, cmd))
-        if not self._in_dispatch():
-            self.flush()
-        return None
+            gate_ns = _pc() - t0
+            if denial is None:
+                self._gate_ns.append(gate_ns)  # (into its ring after the send)
+                adapter = self.adapters.get(venue)
+                if adapter is not None:
+                    order = self.orders.add_submitted(cmd)
+                    if self.journal is not None:
+                        self.journal.append(self.clock.now_ns(), "out", cmd)
+                    outbox = self._outbox
+                    outbox.append((_SUBMIT, order, cmd, adapter))
+                    if len(outbox) == 1 and not self._in_dispatch():  # (see _queued)
+                        self.flush()
+                    return None
+                denial = Denial(Reason.NO_VENUE, f"no venue adapter for {iid}")
+            else:
+                self.latency.gate.add(gate_ns)
+        self._deny(cmd, denial, self.clock.now_ns())
+        return denial
 
     def _learn_venue(self, instrument_id: str) -> str:
         """The venue of an instrument id (``venue:symbol``), looked up once per instrument."""
@@ -180,18 +194,21 @@ class ExecutionCore:
 
     def cancel(self, order: Order) -> bool:
         """Request a cancel; False if the order is not open (nothing is sent)."""
-        if not order.is_open:
+        if order.status not in OPEN:
             return False
         try:
             self.orders.transition(order, "cancel_request")
         except IllegalTransition:
             return False
+        iid = order.instrument_id
         cmd = CancelOrder(client_order_id=order.client_order_id, strategy_id=order.strategy_id,
-                          instrument_id=order.instrument_id, ts=self.clock.now_ns())
+                          instrument_id=iid, ts=self.clock.now_ns())
         if self.journal is not None:
             self.journal.append(cmd.ts, "out", cmd)
-        self._outbox.append((_CANCEL, order, cmd))
-        if not self._in_dispatch():
+        outbox = self._outbox
+        outbox.append((_CANCEL, order, cmd,
+                       self.adapters.get(self._venue_of.get(iid) or self._learn_venue(iid))))
+        if len(outbox) == 1 and not self._in_dispatch():  # (see _queued)
             self.flush()
         return True
 
@@ -227,8 +244,9 @@ class ExecutionCore:
             return Denial(Reason.ORDER_NOT_OPEN, str(exc))
         if self.journal is not None:
             self.journal.append(cmd.ts, "out", cmd)
-        self._outbox.append((_AMEND, order, cmd))
-        if not self._in_dispatch():
+        outbox = self._outbox
+        outbox.append((_AMEND, order, cmd, self.adapters.get(venue)))
+        if len(outbox) == 1 and not self._in_dispatch():  # (see _queued)
             self.flush()
         return None
 
@@ -262,8 +280,8 @@ class ExecutionCore:
         try:
             while self._outbox:
                 batch, self._outbox = self._outbox, []
-                self.counters["batches"] += 1
                 failure = ""
+                commit_ns = -1
                 if self.journal is not None:
                     t0 = _pc()
                     try:
@@ -271,62 +289,82 @@ class ExecutionCore:
                     except JournalError as exc:
                         failure = str(exc)
                         self.journal_failure = self.journal_failure or failure
-                    self.latency.journal.add(_pc() - t0)
+                    commit_ns = _pc() - t0
                 if failure:
                     self._send_after_failure(batch, failure)
                 else:
                     self._send_batch(batch, tick)
+                self.counters["batches"] += 1  # (counted once the batch is out)
+                if commit_ns >= 0:
+                    self.latency.journal.add(commit_ns)
+                gate_ns = self._gate_ns
+                if gate_ns:
+                    ring = self.latency.gate
+                    for ns in gate_ns:
+                        ring.add(ns)
+                    gate_ns.clear()
         finally:
             self._flushing = False
 
-    def _send_batch(self, batch: list[tuple[int, Order, Any]], tick: int) -> None:
-        """Hand every command of a committed batch to its adapter, in order, then publish
-        ``OrderSubmitted`` for its new orders and let the adapters act on what they held.
+    def _send_batch(self, batch: list[tuple[int, Order, Any, VenueAdapter | None]], tick: int) -> None:
+        """Hand every command of a committed batch to its adapter, in order, then note what
+        is in flight, publish ``OrderSubmitted`` for its new orders and let the adapters act
+        on what they held.
 
-        Each adapter is told a batch is coming (``hold_commands``) before its first command
-        and that it is complete (``release_commands``) after the last: a venue that corks its
-        writes (the simulated venue matches only then, as a socket sends a corked write)
-        does its work after every command of the batch was handed over, not between them.
-        """
+        Adapters hear ``hold_commands`` before their first command and ``release_commands``
+        after the batch (module docstring). The in-flight bookkeeping follows the hand-over;
+        nothing runs in between but the adapters' own calls (one thread): an answer published
+        inside ``submit`` finds its order (recorded before the commit; while the bus
+        dispatches it is queued anyway), and an order already answered when noted as in
+        flight is dropped by the next timeout check (``inflight.overdue``)."""
         held: list[VenueAdapter] = []
-        submitted: list[tuple[Order, Any]] = []
-        adapters = self.adapters
-        now = self.clock.now_ns()
-        ring = self.latency.tick_to_order
-        for kind, order, cmd in batch:
-            iid = order.instrument_id
-            adapter = adapters.get(self._venue_of.get(iid) or self._learn_venue(iid))
-            order.sent_ns = now
-            self._awaiting[order.client_order_id] = order
+        last: VenueAdapter | None = None
+        on_sent = self.on_sent
+        stamps: list[int] = []  # when each new order was handed over (tick-to-order)
+        new_orders = 0
+        for kind, order, cmd, adapter in batch:
             if adapter is None:
-                order.in_doubt = True
                 continue
-            if adapter not in held:
-                held.append(adapter)
-                try:
-                    adapter.hold_commands()
-                except Exception as exc:  # noqa: BLE001 - then it sends each command at once
-                    log.error("venue_hold_failed", venue=adapter.venue, error=repr(exc))
-            if kind == _SUBMIT:
-                if tick:
-                    ring.add(_pc() - tick)
-                if self.on_sent is not None:
-                    self.on_sent(cmd)
-                fn = adapter.submit
-                submitted.append((order, cmd))
-            else:
-                fn = adapter.cancel if kind == _CANCEL else adapter.amend
+            if adapter is not last:
+                last = adapter
+                if adapter not in held:
+                    held.append(adapter)
+                    try:
+                        adapter.hold_commands()
+                    except Exception as exc:  # noqa: BLE001 - then it sends each command at once
+                        log.error("venue_hold_failed", venue=adapter.venue, error=repr(exc))
             try:
-                fn(cmd)
+                if kind == _SUBMIT:
+                    new_orders += 1
+                    if tick:
+                        stamps.append(_pc())
+                    if on_sent is not None:
+                        on_sent(cmd)
+                    adapter.submit(cmd)
+                elif kind == _CANCEL:
+                    adapter.cancel(cmd)
+                else:
+                    adapter.amend(cmd)
             except Exception as exc:  # noqa: BLE001 - the fate of the command is now unknown
                 self._send_failed(order, cmd, exc)
-        if submitted:
-            self.sent += len(submitted)
-            publish = self.publish
-            for order, cmd in submitted:
+        # -- after the hand-over: what is in flight, what was submitted ----------------------
+        now = self.clock.now_ns()
+        awaiting = self._awaiting
+        publish = self.publish
+        for kind, order, cmd, adapter in batch:
+            order.sent_ns = now
+            awaiting[order.client_order_id] = order
+            if adapter is None:
+                order.in_doubt = True  # (no adapter for its venue: never handed over)
+            elif kind == _SUBMIT:
                 publish(OrderSubmitted(client_order_id=order.client_order_id,
                                        strategy_id=order.strategy_id,
                                        instrument_id=order.instrument_id, ts=now))
+        self.sent += new_orders
+        if stamps:
+            ring = self.latency.tick_to_order
+            for stamp in stamps:
+                ring.add(stamp - tick)
         for adapter in held:
             try:
                 adapter.release_commands()
@@ -334,13 +372,14 @@ class ExecutionCore:
                 self.send_errors += 1
                 log.error("venue_release_failed", venue=adapter.venue, error=repr(exc))
 
-    def _send_after_failure(self, batch: list[tuple[int, Order, Any]], failure: str) -> None:
+    def _send_after_failure(self, batch: list[tuple[int, Order, Any, VenueAdapter | None]],
+                            failure: str) -> None:
         """The journal could not record the batch: its cancels go out anyway (they only
         reduce risk; reconciliation at restart settles them), the rest is refused."""
         cancels = [item for item in batch if item[0] == _CANCEL]
         if cancels:
             self._send_batch(cancels, 0)
-        for kind, order, cmd in batch:
+        for kind, order, cmd, _adapter in batch:
             if kind != _CANCEL:
                 self._refuse_unjournaled(kind, order, cmd)
         # (after the refusals: the kill switch's cancels skip orders never sent)
@@ -578,8 +617,6 @@ class ExecutionCore:
                     strategy_id: str | None = None) -> list[Order]:
         return self.orders.open_orders(instrument_id, strategy_id)
 
-    def order(self, client_order_id: str) -> Order | None:
-        return self.orders.get(client_order_id)
 
     # -- snapshots (engine/execution/snapshot.py) -------------------------------------------
     def snapshot(self) -> ExecutionState:
