@@ -445,7 +445,8 @@ class ExecutionCore:
                         event_type=type(ev).__name__)
             if type(ev) is OrderFilled and self.journal is not None:
                 self.journal.append(self.clock.now_ns(), "in", ev)  # a fact, kept for audit
-                self._on_fill(ev)
+                if self._on_fill(ev):  # counted as a replay of the journal counts it
+                    self.counters["fills"] += 1
             return None
         if self.journal is not None and type(ev) is not OrderDenied and type(ev) is not OrderSubmitted:
             self.journal.append(self.clock.now_ns(), "in", ev)

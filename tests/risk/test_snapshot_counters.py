@@ -146,8 +146,6 @@ def test_a_snapshot_without_the_counters_still_restores_them_from_the_tail(tmp_p
     r.journal.close()
 
 
-@pytest.mark.xfail(strict=True, reason="ExecutionCore.on_report applies a fill of an unknown order "
-                   "without counting it; a replay counts it (engine/reconcile.py _apply_orphan_fill)")
 def test_a_fill_of_an_order_placed_elsewhere_counts_alike_live_and_after_a_restart(tmp_path: Path) -> None:
     jp = tmp_path / "j.sqlite"
     k = _kernel(jp)
