@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.margin import LinearTerms, MarginModel
@@ -298,14 +298,18 @@ class AccountBook:
         if not self.live and (p.fills != self._fills or p.adjustments != self._adjustments):
             self._catch_up()
 
-    def _paper_figures(self, key: tuple[str, str]) -> tuple[float, float, float]:
+    def _paper_figures(self, key: tuple[str, str], now_ns: int | None = None) -> tuple[float, float, float]:
         """(equity, IM, MM) of one account as of the last fill, marks at most ``max_age_ns``
         old: what keeps the per-order check O(1)."""
         p = self.portfolio
         if p.fills != self._fills or p.adjustments != self._adjustments:
             self._catch_up()
-        if self.now_ns is not None and self.now_ns() - self._built_ns >= self.max_age_ns:
-            self._rebuild()
+        clock = self.now_ns
+        if clock is not None:
+            if now_ns is None:
+                now_ns = clock()
+            if now_ns - self._built_ns >= self.max_age_ns:
+                self._rebuild()
         s = self._sums.get(key)
         balance = self.balances.get(key, 0.0)
         if s is None:
@@ -327,8 +331,16 @@ class AccountBook:
         return [self.state(v, c) for v, c in sorted(keys)]
 
     # -- pre-trade --------------------------------------------------------------------------
-    def check(self, inst: Instrument, signed_qty: float, price: float) -> Denial | None:
-        """INSUFFICIENT_MARGIN / NEAR_MAINTENANCE / UNPRICED for an order as if filled."""
+    def prepare(self, instruments: Iterable[Instrument]) -> None:
+        """Resolve each instrument's account and margin rule now (the gate calls this as
+        instruments are registered), not on its first order."""
+        for inst in instruments:
+            self._facts_of(inst)
+
+    def check(self, inst: Instrument, signed_qty: float, price: float,
+              now_ns: int | None = None) -> Denial | None:
+        """INSUFFICIENT_MARGIN / NEAR_MAINTENANCE / UNPRICED for an order as if filled
+        (``now_ns``: the engine clock's time, when the caller has read it already)."""
         f = self._facts.get(id(inst))
         if f is None or f.inst is not inst:
             f = self._facts_of(inst)
@@ -356,7 +368,7 @@ class AccountBook:
                 premium *= und
         if im1 + premium <= im0 and mm1 <= mm0:
             return None  # the order does not add margin
-        equity, im, mm = self._live_figures(key) if self.live else self._paper_figures(key)
+        equity, im, mm = self._live_figures(key) if self.live else self._paper_figures(key, now_ns)
         im = im - im0 + im1 + premium
         mm = mm - mm0 + mm1
         if im != im or mm != mm:
