@@ -35,6 +35,7 @@ from engine.risk.throttle import TokenBucket
 TOLERANCE = 1e-6
 """How far from a grid point a value may be, in steps (float noise, not a venue rule)."""
 
+_INF = float("inf")
 INVERSE, OPTION, LINEAR = 0, 1, 2
 """How an instrument's notional is measured (``InstrumentFacts.notional``)."""
 
@@ -90,7 +91,7 @@ class InstrumentFacts:
 
     __slots__ = ("inst", "iid", "venue", "asset", "is_option", "lot", "tick", "min_size", "max_qty", "max_pos", "open_cap", "notional", "contract_size", "quote_key",
                  "band", "model_collar", "collar_k", "min_collar", "bucket", "greek_checks",
-                 "vega_expiry_limit", "expiry_ns", "expiry_key", "buy_key", "sell_key",
+                 "greek_bounds", "vega_expiry_limit", "vega_expiry_bound", "expiry_ns", "expiry_key", "buy_key", "sell_key",
                  "fixed_greeks")
 
     def __init__(self, inst: Instrument, limits: RiskLimits, greeks: UnderlyingLimits | None,
@@ -121,7 +122,9 @@ class InstrumentFacts:
         self.min_collar = 2.0 * inst.tick_size
         self.bucket = venue_bucket
         self.greek_checks: tuple[tuple[int, float, str, str], ...] | None = None
+        self.greek_bounds: tuple[float, float, float] = (_INF, _INF, _INF)
         self.vega_expiry_limit: float | None = None
+        self.vega_expiry_bound = _INF
         self.set_greek_limits(greeks)
         self.expiry_ns = inst.expiry_ns
         self.expiry_key = (self.asset, inst.expiry_ns)
@@ -145,3 +148,9 @@ class InstrumentFacts:
                     (1, greeks.max_gamma, Reason.MAX_GAMMA, "gamma"),
                     (2, greeks.max_vega_usd, Reason.MAX_VEGA, "vega")) if lim is not None)
             self.vega_expiry_limit = greeks.max_vega_per_expiry_usd
+        # the same limits for the gate's fast test (every Greek at once; inf: no limit)
+        lims = dict.fromkeys(range(3), _INF)
+        lims.update((i, lim) for i, lim, _, _ in self.greek_checks or ())
+        self.greek_bounds = (lims[0], lims[1], lims[2])
+        cap = self.vega_expiry_limit
+        self.vega_expiry_bound = _INF if cap is None else cap

@@ -10,6 +10,8 @@ import dataclasses
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import engine.accounts as accounts_module
 import engine.risk.gate as gate_module
@@ -17,7 +19,7 @@ from engine.accounts import AccountBook, AccountSpec
 from engine.model import BookSnapshot, Instrument, InstrumentKind, Side
 from engine.risk import Reason, UnderlyingLimits
 from engine.risk.facts import InstrumentFacts
-from tests.risk.helpers import ALL, CALL, CALL2, PERP, PUT, make, order, reason
+from tests.risk.helpers import ALL, CALL, CALL2, PERP, PUT, make, order, position, reason
 
 
 @pytest.fixture
@@ -144,3 +146,40 @@ def test_account_rules_are_resolved_when_the_book_is_attached(monkeypatch: pytes
                      quote="USD", settle="USD", tick_size=0.05, lot_size=0.01, min_size=0.01)
     k.add_instruments([eth])
     assert made == [eth.id]
+
+
+@settings(max_examples=150, deadline=None)
+@given(limit=st.integers(1, 300), held=st.integers(-200, 200),
+       orders=st.lists(st.tuples(st.booleans(), st.integers(1, 150)), min_size=1, max_size=12))
+def test_delta_decisions_match_the_worst_case_rule(limit: int, held: int,
+                                                   orders: list[tuple[bool, int]]) -> None:
+    """Every decision of the delta limit, fast test or not, is the rule worked out here: the
+    candidate total with the working orders of either sign, against the limit, unless the
+    order lowers |delta| (or reduces the position). Quantities in hundredths, so that
+    candidates often land exactly on the limit."""
+    lim = limit / 100.0
+    k, _ = make(underlyings={"BTC": UnderlyingLimits(max_delta=lim)}, max_position_qty=1e9,
+                max_order_notional_usd=1e12, max_order_qty=1e9, duplicate_window_ms=0.0)
+    pos = held / 100.0
+    if held:
+        position(k, PERP, pos, 60_000.0)
+    now = pos * 1.0  # the perpetual's delta: its contract size, 1 BTC
+    wp = wn = 0.0  # working delta of buys / sells, summed in the gate's order
+    buys = sells = 0.0
+    for i, (buy, hundredths) in enumerate(orders):
+        qty = hundredths / 100.0
+        same = buys if buy else sells
+        reduces = pos != 0.0 and (pos > 0) != buy and qty + same <= abs(pos) + 1e-12
+        cand = now + (1.0 if buy else -1.0) * qty * 1.0
+        worst = max(abs(cand + wp), abs(cand + wn))
+        expected = (Reason.MAX_DELTA if not reduces and worst > lim and abs(cand) >= abs(now)
+                    else None)
+        got = reason(k, order(side=Side.BUY if buy else Side.SELL, qty=qty, price=60_000.0 + 0.5 * i))
+        assert got == expected, (i, cand, wp, wn, worst, lim)
+        if got is None:
+            if buy:
+                wp += 1.0 * qty
+                buys += qty
+            else:
+                wn += -1.0 * qty
+                sells += qty
