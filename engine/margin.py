@@ -72,7 +72,6 @@ class MarginModel:
         # ``change(q0, q1, mark, underlying)``: (IM, MM) at q0 and at q1 in one call, the
         # same floats as two ``margin`` calls (what a pre-trade check asks)
         self.change: Callable[[float, float, float, float], tuple[float, float, float, float]]
-        self.change = self._pair
         if inst.kind is InstrumentKind.SPOT:
             self.margin = _none
             self.change = _none_pair
@@ -81,12 +80,33 @@ class MarginModel:
             self.change = self._option_pair
         elif inst.inverse:
             self.margin = self._inverse
+            self.change = self._inverse_pair
         else:
             self.margin = self._linear
+            self.change = self._linear_pair
 
-    def _pair(self, q0: float, q1: float, mark: float, und: float) -> tuple[float, float, float, float]:
-        im0, mm0 = self.margin(q0, mark, und)
-        im1, mm1 = self.margin(q1, mark, und)
+    def _linear_pair(self, q0: float, q1: float, mark: float, und: float) -> tuple[float, float, float, float]:
+        cs, lev, rate = self.contract_size, self.leverage, self.maintenance_rate
+        im0 = mm0 = im1 = mm1 = 0.0
+        if q0 != 0.0:
+            n = abs(q0) * cs * mark
+            im0, mm0 = n / lev, n * rate
+        if q1 != 0.0:
+            n = abs(q1) * cs * mark
+            im1, mm1 = n / lev, n * rate
+        return im0, mm0, im1, mm1
+
+    def _inverse_pair(self, q0: float, q1: float, mark: float, und: float) -> tuple[float, float, float, float]:
+        cs = self.contract_size
+        im0 = mm0 = im1 = mm1 = 0.0
+        if q0 != 0.0:
+            c = abs(q0) * cs / mark
+            step = DERIBIT_FUT_STEP * c
+            im0, mm0 = c * (DERIBIT_FUT_IM + step), c * (DERIBIT_FUT_MM + step)
+        if q1 != 0.0:
+            c = abs(q1) * cs / mark
+            step = DERIBIT_FUT_STEP * c
+            im1, mm1 = c * (DERIBIT_FUT_IM + step), c * (DERIBIT_FUT_MM + step)
         return im0, mm0, im1, mm1
 
     def _linear(self, qty: float, mark: float, underlying: float) -> tuple[float, float]:
