@@ -3,17 +3,16 @@
 Theory of operation: most of what the gate checks per order depends only on the instrument
 and the configured limits: its lot and tick grids, its size caps, how its notional is
 measured, its collar band, its venue's token bucket, the Greek limits of its underlying.
-``InstrumentFacts`` resolves all of it the first time an instrument is checked, so the check
-itself is arithmetic on local values and a few O(1) lookups of live state (position, working
-quantity, book, totals). The gate drops every entry when a limit changes (``limits``,
-``set_budget``, ``set_venue_rate``) and rebuilds one when its instrument object is replaced
-(a new definition from the venue), so facts are never staler than the state they summarize.
-The gate resolves them when instruments are registered (``RiskGate.prepare``), not on an
-instrument's first order, and patches them in place when a rate or a Greek budget changes:
-a renewed cluster budget or a venue's rate does not make the next orders pay for them.
-Everything a check reads is a flat attribute here (no ``facts.grid.step`` chains): in a
-live process the gate runs between other work, with cold caches, and every object touched
-is a likely miss.
+``InstrumentFacts`` resolves all of it once, so the check itself is arithmetic on local
+values and a few O(1) lookups of live state (position, working quantity, book, totals). The
+gate resolves them when instruments are registered (``RiskGate.prepare``), not on an
+instrument's first order; rebuilds them all at once when the limits are replaced; patches
+them in place when a venue rate or a Greek budget changes (``set_venue_rate``,
+``set_budget``: a cluster budget renewed unchanged costs nothing); and rebuilds one when its
+instrument object is replaced (a new definition from the venue), so facts are never staler
+than the state they summarize. What a check reads is a flat attribute here (caps, the
+collar's k and floor, the Greek bounds): in a live process the gate runs between other work,
+with cold caches, and every object touched is a likely miss.
 
 ``Grid`` is the exact form of "a multiple of the tick/lot": the step's decimal (``repr``, as
 the venue wrote it) is ``units * 10**-places``; a value is on the grid when ``value *

@@ -7,9 +7,9 @@ open-order counts and working quantities are indexed by the order bookkeeper, Gr
 by the portfolio and the working-order exposure, rates by token buckets; nothing sums over
 orders or positions per order. Working orders count toward limits from the moment they are
 approved. What a check needs about an instrument (grids, caps, notional kind, band, bucket,
-Greek limits) is resolved once (``engine.risk.facts``) and dropped when a limit changes; live
-state is read through the owners' read-only views; an approval builds nothing (no ``Denial``,
-no text). Cancels are never checked: reducing risk is always allowed. The gate is not
+Greek limits) is resolved when the instrument is registered (``prepare``; ``engine.risk.facts``)
+and kept in step with the limits; live state is read through the owners' read-only views; an
+approval builds nothing (no ``Denial``, no text). Cancels are never checked: reducing risk is always allowed. The gate is not
 bypassable: strategies only ever reach the router, and the router only sends what passed.
 
 The trading state is the most restrictive of several *holds* (the configured start state,
