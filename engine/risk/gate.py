@@ -74,7 +74,6 @@ class RiskGate:
                  marks: dict[str, float] | None = None,
                  last_trades: dict[str, float] | None = None) -> None:
         self._facts: dict[str, InstrumentFacts] = {}
-        self._prepared = False  # (set at the end: the limits setter resolves facts from then)
         self.limits = limits  # (the setter resolves what the check reads per order)
         self.instruments = instruments
         self.books = books
@@ -114,7 +113,6 @@ class RiskGate:
         self.venue_buckets: dict[str, TokenBucket] = {
             v: b for v, r in limits.venue_rates.items() if (b := self._bucket(r)) is not None}
         self._restored_buckets: dict[str, tuple[float, int]] = {}
-        self._prepared = True
         self.prepare(instruments.values())
 
     @property
@@ -126,18 +124,17 @@ class RiskGate:
         self._limits = limits
         # (read by name: whatever holds the limits is read as the limits, as the SDK reads them)
         self._dups = DuplicateFilter(int(getattr(limits, "duplicate_window_ms", 0.0) * 1e6))
-        self._dups_on = self._dups if limits.duplicate_window_ms > 0 else None
         # the collar's reference: None for the mid, else "mark" or "last" (from those maps)
         ref = getattr(limits, "collar_reference", "mid")
         self._collar_ref = ref if ref in ("mark", "last") else None
+        self._dups_on = self._dups if self._dups.window_ns > 0 else None
         # the global caps, flat (read on every order)
-        self._max_notional = limits.max_order_notional_usd
-        self._max_open = limits.max_open_orders
-        self._max_open_per_strategy = limits.max_open_orders_per_strategy
-        # every instrument's facts again, now (off the order path)
+        self._max_notional = getattr(limits, "max_order_notional_usd", _INF)
+        self._max_open = getattr(limits, "max_open_orders", _INF)
+        self._max_open_per_strategy = getattr(limits, "max_open_orders_per_strategy", None)
+        # (facts are built again as instruments are next checked: replacing the limits is an
+        # operator's act, not the trading path's)
         self._facts.clear()
-        if self._prepared:
-            self.prepare(self.instruments.values())
 
     @property
     def accounts(self) -> MarginCheck | None:

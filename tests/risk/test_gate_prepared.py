@@ -69,15 +69,16 @@ def test_inactive_instruments_are_not_prepared_and_are_refused(built: list[str])
     assert reason(k, order()) == Reason.INSTRUMENT_INACTIVE
 
 
-def test_new_limits_are_resolved_when_set(built: list[str]) -> None:
+def test_new_limits_apply_to_the_next_order() -> None:
     k, _ = make()
-    built.clear()
     k.gate.limits = dataclasses.replace(k.gate.limits, per_instrument={}, max_order_qty=0.2)
-    assert sorted(built) == sorted(i.id for i in ALL)  # all at once, off the order path
-    built.clear()
     assert reason(k, order(qty=0.3)) == Reason.MAX_ORDER_QTY  # 0.3 > 0.2
     assert reason(k, order(qty=0.2)) is None
-    assert built == []
+    k.gate.limits = dataclasses.replace(k.gate.limits, max_order_notional_usd=7_000.0)
+    assert reason(k, order(qty=0.1, price=60_000.5)) is None  # 0.1 x 60,000.5 = 6,000.05 USD
+    d = k.router.submit(order(qty=0.2, price=60_001.0))  # 0.2 x 60,001 = 12,000.2 USD > 7,000
+    assert d is not None and d.reason == Reason.MAX_ORDER_NOTIONAL
+    assert d.value == pytest.approx(12_000.2) and d.limit == 7_000.0
 
 
 def test_budget_changes_patch_facts_in_place_and_a_renewal_is_free(built: list[str]) -> None:
