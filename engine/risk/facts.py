@@ -6,7 +6,8 @@ measured, its collar band, its venue's token bucket, the Greek limits of its und
 ``InstrumentFacts`` resolves all of it once, so the check itself is arithmetic on local
 values and a few O(1) lookups of live state (position, working quantity, book, totals). The
 gate resolves them when instruments are registered (``RiskGate.prepare``), not on an
-instrument's first order; rebuilds them all at once when the limits are replaced; patches
+instrument's first order; drops them when the limits are replaced (an operator's act: each
+is rebuilt as its instrument is next checked); patches
 them in place when a venue rate or a Greek budget changes (``set_venue_rate``,
 ``set_budget``: a cluster budget renewed unchanged costs nothing); and rebuilds one when its
 instrument object is replaced (a new definition from the venue), so facts are never staler
