@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.margin import LinearTerms, MarginModel
@@ -93,7 +93,8 @@ class _Facts:
     """What the account book needs about one instrument, resolved once (see ``_facts``)."""
 
     __slots__ = ("inst", "iid", "spec", "key", "pool", "pnl_pool", "fee_pool", "own_pnl",
-                 "own_fees", "asset", "margin", "is_option", "premium_times_und")
+                 "own_fees", "asset", "margin", "change", "is_option", "premium_times_und",
+                 "contract_size")
 
     def __init__(self, inst: Instrument, spec: AccountSpec | None) -> None:
         pos = Position(inst)
@@ -109,7 +110,10 @@ class _Facts:
         self.own_pnl = self.pnl_pool == self.pool
         self.own_fees = self.fee_pool == self.pool
         self.asset = inst.asset
-        self.margin = MarginModel(inst, spec.terms if spec is not None else LinearTerms()).margin
+        model = MarginModel(inst, spec.terms if spec is not None else LinearTerms())
+        self.margin = model.margin
+        self.change = model.change
+        self.contract_size = inst.contract_size
         self.is_option = inst.kind is InstrumentKind.OPTION
         # a bought option's premium is paid in its premium currency: USD premiums of a coin
         # account are converted at the underlying
@@ -298,14 +302,18 @@ class AccountBook:
         if not self.live and (p.fills != self._fills or p.adjustments != self._adjustments):
             self._catch_up()
 
-    def _paper_figures(self, key: tuple[str, str]) -> tuple[float, float, float]:
+    def _paper_figures(self, key: tuple[str, str], now_ns: int | None = None) -> tuple[float, float, float]:
         """(equity, IM, MM) of one account as of the last fill, marks at most ``max_age_ns``
         old: what keeps the per-order check O(1)."""
         p = self.portfolio
         if p.fills != self._fills or p.adjustments != self._adjustments:
             self._catch_up()
-        if self.now_ns is not None and self.now_ns() - self._built_ns >= self.max_age_ns:
-            self._rebuild()
+        clock = self.now_ns
+        if clock is not None:
+            if now_ns is None:
+                now_ns = clock()
+            if now_ns - self._built_ns >= self.max_age_ns:
+                self._rebuild()
         s = self._sums.get(key)
         balance = self.balances.get(key, 0.0)
         if s is None:
@@ -327,8 +335,16 @@ class AccountBook:
         return [self.state(v, c) for v, c in sorted(keys)]
 
     # -- pre-trade --------------------------------------------------------------------------
-    def check(self, inst: Instrument, signed_qty: float, price: float) -> Denial | None:
-        """INSUFFICIENT_MARGIN / NEAR_MAINTENANCE / UNPRICED for an order as if filled."""
+    def prepare(self, instruments: Iterable[Instrument]) -> None:
+        """Resolve each instrument's account and margin rule now (the gate calls this as
+        instruments are registered), not on its first order."""
+        for inst in instruments:
+            self._facts_of(inst)
+
+    def check(self, inst: Instrument, signed_qty: float, price: float,
+              now_ns: int | None = None) -> Denial | None:
+        """INSUFFICIENT_MARGIN / NEAR_MAINTENANCE / UNPRICED for an order as if filled
+        (``now_ns``: the engine clock's time, when the caller has read it already)."""
         f = self._facts.get(id(inst))
         if f is None or f.inst is not inst:
             f = self._facts_of(inst)
@@ -346,17 +362,29 @@ class AccountBook:
         und = self._und_px.get(f.asset, _NAN)
         if f.is_option and und != und:
             return Denial(Reason.UNPRICED, f"no {inst.asset} price: margin of {inst.id} unknown")
-        margin = f.margin
-        im0, mm0 = margin(now_qty, mark, und)
-        im1, mm1 = margin(now_qty + signed_qty, mark, und)
+        im0, mm0, im1, mm1 = f.change(now_qty, now_qty + signed_qty, mark, und)
         premium = 0.0
         if f.is_option and signed_qty > 0:
-            premium = signed_qty * inst.contract_size * price  # paid up front, in the premium ccy
+            premium = signed_qty * f.contract_size * price  # paid up front, in the premium ccy
             if f.premium_times_und:
                 premium *= und
         if im1 + premium <= im0 and mm1 <= mm0:
             return None  # the order does not add margin
-        equity, im, mm = self._live_figures(key) if self.live else self._paper_figures(key)
+        if self.live:
+            equity, im, mm = self._live_figures(key)
+        else:  # (``_paper_figures`` inline when the sums are current: what nearly every order sees)
+            p = self.portfolio
+            if (p.fills != self._fills or p.adjustments != self._adjustments or self.now_ns is not None
+                    and (now_ns if now_ns is not None else self.now_ns()) - self._built_ns >= self.max_age_ns):
+                equity, im, mm = self._paper_figures(key, now_ns)
+            else:
+                s = self._sums.get(key)
+                equity = self.balances.get(key, 0.0)
+                if s is None:
+                    im = mm = 0.0
+                else:
+                    equity += s[0]
+                    im, mm = s[1], s[2]
         im = im - im0 + im1 + premium
         mm = mm - mm0 + mm1
         if im != im or mm != mm:

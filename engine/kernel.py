@@ -295,6 +295,7 @@ class Kernel:
             self.portfolio.add_instrument(inst)
             self.underlying_of[inst.id] = inst.asset
         self._build_chains()
+        self.gate.prepare(instruments)  # (the gate's per-instrument facts: not on a first order)
 
     def _index_usd(self, asset: str) -> float:
         """The latest index price of a canonical coin (``BTC``) from any venue: the portfolio

@@ -58,8 +58,8 @@ class MarginModel:
     instrument, so the pre-trade check pays only the arithmetic (the same operations in the
     same order as the documented rules above, so both give identical floats)."""
 
-    __slots__ = ("margin", "contract_size", "leverage", "maintenance_rate", "strike", "is_call",
-                 "premium_in_coin")
+    __slots__ = ("margin", "change", "contract_size", "leverage", "maintenance_rate", "strike",
+                 "is_call", "premium_in_coin")
 
     def __init__(self, inst: Instrument, terms: LinearTerms) -> None:
         self.contract_size = inst.contract_size
@@ -69,14 +69,45 @@ class MarginModel:
         self.is_call = inst.is_call
         self.premium_in_coin = inst.premium_in_coin
         self.margin: Callable[[float, float, float], tuple[float, float]]
+        # ``change(q0, q1, mark, underlying)``: (IM, MM) at q0 and at q1 in one call, the
+        # same floats as two ``margin`` calls (what a pre-trade check asks)
+        self.change: Callable[[float, float, float, float], tuple[float, float, float, float]]
         if inst.kind is InstrumentKind.SPOT:
             self.margin = _none
+            self.change = _none_pair
         elif inst.kind is InstrumentKind.OPTION:
             self.margin = self._option
+            self.change = self._option_pair
         elif inst.inverse:
             self.margin = self._inverse
+            self.change = self._inverse_pair
         else:
             self.margin = self._linear
+            self.change = self._linear_pair
+
+    def _linear_pair(self, q0: float, q1: float, mark: float, und: float) -> tuple[float, float, float, float]:
+        cs, lev, rate = self.contract_size, self.leverage, self.maintenance_rate
+        im0 = mm0 = im1 = mm1 = 0.0
+        if q0 != 0.0:
+            n = abs(q0) * cs * mark
+            im0, mm0 = n / lev, n * rate
+        if q1 != 0.0:
+            n = abs(q1) * cs * mark
+            im1, mm1 = n / lev, n * rate
+        return im0, mm0, im1, mm1
+
+    def _inverse_pair(self, q0: float, q1: float, mark: float, und: float) -> tuple[float, float, float, float]:
+        cs = self.contract_size
+        im0 = mm0 = im1 = mm1 = 0.0
+        if q0 != 0.0:
+            c = abs(q0) * cs / mark
+            step = DERIBIT_FUT_STEP * c
+            im0, mm0 = c * (DERIBIT_FUT_IM + step), c * (DERIBIT_FUT_MM + step)
+        if q1 != 0.0:
+            c = abs(q1) * cs / mark
+            step = DERIBIT_FUT_STEP * c
+            im1, mm1 = c * (DERIBIT_FUT_IM + step), c * (DERIBIT_FUT_MM + step)
+        return im0, mm0, im1, mm1
 
     def _linear(self, qty: float, mark: float, underlying: float) -> tuple[float, float]:
         if qty == 0.0:
@@ -94,7 +125,29 @@ class MarginModel:
     def _option(self, qty: float, mark: float, und: float) -> tuple[float, float]:
         if qty >= 0.0:
             return _ZEROS  # long options: none (the premium is paid up front)
+        im, mm = self._option_per_coin(mark, und)
         size = -qty * self.contract_size  # coins of underlying
+        scale = size if self.premium_in_coin else size * und  # coin-settled in coin, else in USD
+        return im * scale, mm * scale
+
+    def _option_pair(self, q0: float, q1: float, mark: float, und: float) -> tuple[float, float, float, float]:
+        if q0 >= 0.0 and q1 >= 0.0:
+            return _ZEROS4  # long before and after: none
+        im, mm = self._option_per_coin(mark, und)  # (the same for both sizes: worked out once)
+        cs, coin = self.contract_size, self.premium_in_coin
+        im0 = mm0 = im1 = mm1 = 0.0
+        if q0 < 0.0:
+            size = -q0 * cs
+            scale = size if coin else size * und
+            im0, mm0 = im * scale, mm * scale
+        if q1 < 0.0:
+            size = -q1 * cs
+            scale = size if coin else size * und
+            im1, mm1 = im * scale, mm * scale
+        return im0, mm0, im1, mm1
+
+    def _option_per_coin(self, mark: float, und: float) -> tuple[float, float]:
+        """(IM, MM) of a short option per coin of underlying (Deribit's rule, module docstring)."""
         k = self.strike
         otm = max(k - und, 0.0) if self.is_call else max(und - k, 0.0)
         # option mark in coin per coin for coin-premium options, else convert the USD mark
@@ -106,11 +159,15 @@ class MarginModel:
         else:
             mm = max(OPT_MM, OPT_MM * m_coin) + m_coin
             im = max(base + m_coin, mm)
-        scale = size if self.premium_in_coin else size * und  # coin-settled in coin, else in USD
-        return im * scale, mm * scale
+        return im, mm
 
 
 _ZEROS = (0.0, 0.0)
+_ZEROS4 = (0.0, 0.0, 0.0, 0.0)
+
+
+def _none_pair(q0: float, q1: float, mark: float, und: float) -> tuple[float, float, float, float]:
+    return _ZEROS4
 
 
 def _none(qty: float, mark: float, underlying: float) -> tuple[float, float]:

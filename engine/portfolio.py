@@ -224,6 +224,9 @@ class Portfolio:
         # canonical underlying, and vega by (underlying, expiry)
         self.greek_totals: Mapping[str, list[float]] = MappingProxyType(self._totals)
         self.expiry_vegas: Mapping[tuple[str, int], float] = MappingProxyType(self._vega_expiry)
+        self.option_greeks: Mapping[str, tuple[float, float, float, float]] = MappingProxyType(self._clean)
+        """Per-contract Greeks of options (delta NaN: not known yet; the others 0 when
+        unknown), read-only and live: ``greeks_per_contract`` without its call, for the gate."""
         self._und: dict[str, str] = {}
         for i in instruments:
             self.add_instrument(i)

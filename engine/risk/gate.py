@@ -7,9 +7,9 @@ open-order counts and working quantities are indexed by the order bookkeeper, Gr
 by the portfolio and the working-order exposure, rates by token buckets; nothing sums over
 orders or positions per order. Working orders count toward limits from the moment they are
 approved. What a check needs about an instrument (grids, caps, notional kind, band, bucket,
-Greek limits) is resolved once (``engine.risk.facts``) and dropped when a limit changes; live
-state is read through the owners' read-only views; an approval builds nothing (no ``Denial``,
-no text). Cancels are never checked: reducing risk is always allowed. The gate is not
+Greek limits) is resolved when the instrument is registered (``prepare``; ``engine.risk.facts``)
+and kept in step with the limits; live state is read through the owners' read-only views; an
+approval builds nothing (no ``Denial``, no text). Cancels are never checked: reducing risk is always allowed. The gate is not
 bypassable: strategies only ever reach the router, and the router only sends what passed.
 
 The trading state is the most restrictive of several *holds* (the configured start state,
@@ -22,7 +22,7 @@ throttle) until an operator enables it again.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from engine.book import OrderBook
@@ -51,7 +51,10 @@ PRIVILEGED_STRATEGY = "killswitch"
 class MarginCheck(Protocol):
     """Account-level pre-trade check (``engine.accounts.AccountBook``): the order as if filled."""
 
-    def check(self, inst: Instrument, signed_qty: float, price: float) -> Denial | None: ...
+    def check(self, inst: Instrument, signed_qty: float, price: float,
+              now_ns: int | None = None) -> Denial | None: ...
+
+    def prepare(self, instruments: Iterable[Instrument]) -> None: ...
 
     def summary(self) -> dict[str, Any]: ...
 
@@ -89,8 +92,7 @@ class RiskGate:
         self.last_denial: tuple[str, str] | None = None
         self.disabled_strategies: dict[str, str] = {}
         self.exposure = WorkingExposure(portfolio)
-        self.accounts: MarginCheck | None = None
-        """Balances and margin per venue (paper/backtest: set by the runtime when configured)."""
+        self._accounts: MarginCheck | None = None
         self._greek_limits = {u: ul for u, ul in limits.underlyings.items() if ul.any}
         orders.listeners.append(self.exposure.on_working_change)
         # live state read on every order, through read-only views (no method call each)
@@ -102,6 +104,7 @@ class RiskGate:
         self._positions = portfolio.by_instrument
         self._und_prices = portfolio.underlying_prices
         self._greek_totals = portfolio.greek_totals
+        self._option_greeks = portfolio.option_greeks
         self._expiry_vegas = portfolio.expiry_vegas
         self._working_greeks = self.exposure.sums
         self._working_expiry = self.exposure.expiry
@@ -110,6 +113,7 @@ class RiskGate:
         self.venue_buckets: dict[str, TokenBucket] = {
             v: b for v, r in limits.venue_rates.items() if (b := self._bucket(r)) is not None}
         self._restored_buckets: dict[str, tuple[float, int]] = {}
+        self.prepare(instruments.values())
 
     @property
     def limits(self) -> RiskLimits:
@@ -118,12 +122,47 @@ class RiskGate:
     @limits.setter
     def limits(self, limits: RiskLimits) -> None:
         self._limits = limits
-        self._facts.clear()
         # (read by name: whatever holds the limits is read as the limits, as the SDK reads them)
         self._dups = DuplicateFilter(int(getattr(limits, "duplicate_window_ms", 0.0) * 1e6))
         # the collar's reference: None for the mid, else "mark" or "last" (from those maps)
         ref = getattr(limits, "collar_reference", "mid")
         self._collar_ref = ref if ref in ("mark", "last") else None
+        self._dups_on = self._dups if self._dups.window_ns > 0 else None
+        # the global caps, flat (read on every order)
+        self._max_notional = getattr(limits, "max_order_notional_usd", _INF)
+        self._max_open = getattr(limits, "max_open_orders", _INF)
+        self._max_open_per_strategy = getattr(limits, "max_open_orders_per_strategy", None)
+        # (facts are built again as instruments are next checked: replacing the limits is an
+        # operator's act, not the trading path's)
+        self._facts.clear()
+
+    @property
+    def accounts(self) -> MarginCheck | None:
+        """Balances and margin per venue (paper/backtest: set by the runtime when configured)."""
+        return self._accounts
+
+    @accounts.setter
+    def accounts(self, book: MarginCheck | None) -> None:
+        self._accounts = book
+        if book is not None:  # (what it needs about each instrument, resolved now)
+            book.prepare([f.inst for f in self._facts.values()])
+
+    def prepare(self, instruments: Iterable[Instrument]) -> None:
+        """Resolve what the checks need about ``instruments`` now (the kernel calls this as it
+        registers them), so that no order pays for its instrument's first check; the account
+        book's per-instrument rules too. Inactive instruments are left out (their orders are
+        refused before facts are read)."""
+        facts = self._facts
+        ready = []
+        for inst in instruments:
+            if not inst.active:
+                continue
+            f = facts.get(inst.id)
+            if f is None or f.inst is not inst:
+                self._facts_of(inst.id, inst)
+            ready.append(inst)
+        if self._accounts is not None:
+            self._accounts.prepare(ready)
 
     def _facts_of(self, iid: str, inst: Instrument) -> InstrumentFacts:
         f = self._facts[iid] = InstrumentFacts(inst, self._limits, self._greek_limits.get(inst.asset),
@@ -176,11 +215,17 @@ class RiskGate:
                                       tighter(own.max_gamma, budget.max_gamma),
                                       tighter(own.max_vega_usd, budget.max_vega_usd),
                                       tighter(own.max_vega_per_expiry_usd, budget.max_vega_per_expiry_usd))
-        if merged is not None and merged.any:
+        if merged is None or not merged.any:
+            merged = None
+        if self._greek_limits.get(underlying) == merged:
+            return  # (a renewal of the same budget: nothing to redo)
+        if merged is not None:
             self._greek_limits[underlying] = merged
         else:
             self._greek_limits.pop(underlying, None)
-        self._facts.clear()
+        for f in self._facts.values():  # in place: the next order checks the new limits
+            if f.asset == underlying:
+                f.set_greek_limits(merged)
 
     def set_venue_rate(self, venue: str, rate: float, burst: float) -> None:
         """Pace orders to ``venue`` (from the venue's documented limits, via its adapter)."""
@@ -189,7 +234,9 @@ class RiskGate:
             restored = self._restored_buckets.pop(venue, None)
             if restored is not None:  # (a snapshot restored before the venue registered)
                 bucket.restore(*restored)
-            self._facts.clear()
+            for f in self._facts.values():  # in place: the next order to the venue is paced
+                if f.venue == venue:
+                    f.bucket = bucket
 
     # -- strategies -------------------------------------------------------------------------
     def on_fill(self, strategy_id: str, now_ns: int) -> bool:
@@ -252,48 +299,48 @@ class RiskGate:
                 self._restored_buckets[venue] = (tokens, last_ns)  # its adapter sets the rate later
 
     # -- the check --------------------------------------------------------------------------
-    def check(self, cmd: SubmitOrder) -> Denial | None:
-        denial = self._check(cmd)
-        if denial is None:
-            self.approved += 1
-        else:
-            self.denied[denial.reason] = self.denied.get(denial.reason, 0) + 1
-            self.last_denial = (denial.reason, denial.detail)
+    def _deny(self, denial: Denial) -> Denial:
+        self.denied[denial.reason] = self.denied.get(denial.reason, 0) + 1
+        self.last_denial = (denial.reason, denial.detail)
         return denial
 
-    def _check(self, cmd: SubmitOrder) -> Denial | None:  # noqa: C901 - one check per block
+    def check(self, cmd: SubmitOrder) -> Denial | None:  # noqa: C901 - one check per block
+        """None when ``cmd`` may be sent, else the first failed check as a ``Denial``."""
         # Approving builds nothing: denials (and their text) are made only when one is due.
+        # Everything an approval reads is a local, a flat attribute of the instrument's facts
+        # or one O(1) lookup of live state (module docstring of engine.risk.facts).
         sid = cmd.strategy_id
         if sid in self.disabled_strategies:
-            return Denial(Reason.STRATEGY_DISABLED,
-                          f"strategy {sid} disabled: {self.disabled_strategies[sid]}")
+            return self._deny(Denial(Reason.STRATEGY_DISABLED,
+                                     f"strategy {sid} disabled: {self.disabled_strategies[sid]}"))
         if cmd.client_order_id in self._order_ids:
-            return Denial(Reason.DUPLICATE_ORDER_ID, f"client order id {cmd.client_order_id} reused")
+            return self._deny(Denial(Reason.DUPLICATE_ORDER_ID,
+                                     f"client order id {cmd.client_order_id} reused"))
         iid = cmd.instrument_id
         inst = self.instruments.get(iid)
         f = self._facts.get(iid)
         if f is None or f.inst is not inst:
             if inst is None:
-                return Denial(Reason.UNKNOWN_INSTRUMENT, f"{iid} is not a known instrument")
+                return self._deny(Denial(Reason.UNKNOWN_INSTRUMENT, f"{iid} is not a known instrument"))
             if not inst.active:
-                return Denial(Reason.INSTRUMENT_INACTIVE, f"{iid} is not tradable")
+                return self._deny(Denial(Reason.INSTRUMENT_INACTIVE, f"{iid} is not tradable"))
             f = self._facts_of(iid, inst)
         qty = cmd.quantity
         if not 0.0 < qty < _INF:
-            return Denial(Reason.INVALID_QUANTITY, f"quantity {qty} must be positive", qty, 0.0)
+            return self._deny(Denial(Reason.INVALID_QUANTITY, f"quantity {qty} must be positive", qty, 0.0))
         if not f.lot.contains(qty):
-            return Denial(Reason.OFF_LOT, f"quantity {qty} is not a multiple of lot {inst.lot_size}",
-                          qty, inst.lot_size)
+            return self._deny(Denial(Reason.OFF_LOT, f"quantity {qty} is not a multiple of lot {inst.lot_size}",
+                                     qty, inst.lot_size))
         if qty < f.min_size:
-            return Denial(Reason.BELOW_MIN_SIZE, f"quantity {qty} < min size {inst.min_size}",
-                          qty, inst.min_size)
+            return self._deny(Denial(Reason.BELOW_MIN_SIZE, f"quantity {qty} < min size {inst.min_size}",
+                                     qty, inst.min_size))
         price = cmd.price
         if cmd.order_type is _LIMIT:
             if price is None or not 0.0 < price < _INF:
-                return Denial(Reason.INVALID_PRICE, f"limit price {price} must be positive")
+                return self._deny(Denial(Reason.INVALID_PRICE, f"limit price {price} must be positive"))
             if not f.tick.contains(price):
-                return Denial(Reason.OFF_TICK, f"price {price} is not a multiple of tick {inst.tick_size}",
-                              price, inst.tick_size)
+                return self._deny(Denial(Reason.OFF_TICK, f"price {price} is not a multiple of tick {inst.tick_size}",
+                                         price, inst.tick_size))
 
         pos = self._positions.get(iid)
         pos_qty = pos.qty if pos is not None else 0.0
@@ -307,21 +354,23 @@ class RiskGate:
         if state is not _ACTIVE:
             if state is _HALTED and (not reduces or sid != PRIVILEGED_STRATEGY):
                 why = "; ".join(f"{k}: {v}" for k, v in self.hold_reasons.items() if v) or "halted"
-                return Denial(Reason.TRADING_HALTED, f"trading is halted ({why})")
+                return self._deny(Denial(Reason.TRADING_HALTED, f"trading is halted ({why})"))
             if state is _REDUCING and not reduces:
-                return Denial(Reason.REDUCE_ONLY, f"reduce-only: position {pos_qty}, order {sign * qty:+}",
-                              sign * qty, pos_qty)
+                return self._deny(Denial(Reason.REDUCE_ONLY,
+                                         f"reduce-only: position {pos_qty}, order {sign * qty:+}",
+                                         sign * qty, pos_qty))
         if cmd.reduce_only and not reduces:
-            return Denial(Reason.REDUCE_ONLY, f"reduce-only order would not reduce position {pos_qty}",
-                          sign * qty, pos_qty)
+            return self._deny(Denial(Reason.REDUCE_ONLY,
+                                     f"reduce-only order would not reduce position {pos_qty}",
+                                     sign * qty, pos_qty))
 
         book = self.books(iid)
         if book is None or book.status is not _LIVE:
             status = "missing" if book is None else str(book.status)
-            return Denial(Reason.BOOK_NOT_LIVE, f"book of {iid} is {status}")
+            return self._deny(Denial(Reason.BOOK_NOT_LIVE, f"book of {iid} is {status}"))
 
         if qty > f.max_qty:
-            return Denial(Reason.MAX_ORDER_QTY, f"quantity {qty} > max {f.max_qty}", qty, f.max_qty)
+            return self._deny(Denial(Reason.MAX_ORDER_QTY, f"quantity {qty} > max {f.max_qty}", qty, f.max_qty))
 
         bid = book.best_bid_price()
         ask = book.best_ask_price()
@@ -329,7 +378,7 @@ class RiskGate:
         if reference != reference:
             reference = ask if buy else bid
             if reference != reference:
-                return Denial(Reason.NO_REFERENCE_PRICE, f"book of {iid} has no prices")
+                return self._deny(Denial(Reason.NO_REFERENCE_PRICE, f"book of {iid} has no prices"))
         px = price if price is not None else reference
         kind = f.notional
         if kind == _LINEAR:
@@ -340,80 +389,105 @@ class RiskGate:
             notional = qty * f.contract_size * self._und_prices.get(f.asset, _NAN)
         else:  # inverse futures and perpetuals: contracts x USD face
             notional = qty * f.contract_size
-        lim = self._limits
         if notional != notional:
-            return Denial(Reason.UNPRICED,
-                          f"no USD price for {f.asset if f.is_option else inst.quote} yet: "
-                          f"the notional of {iid} is unknown")
-        if notional > lim.max_order_notional_usd:
-            return Denial(Reason.MAX_ORDER_NOTIONAL,
-                          f"notional {notional:,.0f} USD > max {lim.max_order_notional_usd:,.0f}",
-                          notional, lim.max_order_notional_usd)
+            return self._deny(Denial(Reason.UNPRICED,
+                                     f"no USD price for {f.asset if f.is_option else inst.quote} yet: "
+                                     f"the notional of {iid} is unknown"))
+        if notional > self._max_notional:
+            lim = self._limits
+            return self._deny(Denial(Reason.MAX_ORDER_NOTIONAL,
+                                     f"notional {notional:,.0f} USD > max {lim.max_order_notional_usd:,.0f}",
+                                     notional, lim.max_order_notional_usd))
 
         worst = abs(pos_qty + sign * (same_side + qty))
         if worst > f.max_pos + 1e-12 and not reduces:
-            return Denial(Reason.MAX_POSITION,
-                          f"position could reach {worst:g} (now {pos_qty:g}, working {same_side:g}) > max {f.max_pos:g}",
-                          worst, f.max_pos)
+            return self._deny(Denial(
+                Reason.MAX_POSITION,
+                f"position could reach {worst:g} (now {pos_qty:g}, working {same_side:g}) > max {f.max_pos:g}",
+                worst, f.max_pos))
 
         if price is not None:
             denial = self._collar(f, price, reference)
             if denial is not None:
-                return denial
+                return self._deny(denial)
 
         # Open-order caps hold for reducing orders too: they mirror the venues' own caps.
-        n = len(self._open_ids)
-        if n >= lim.max_open_orders:
-            return Denial(Reason.MAX_OPEN_ORDERS, f"{n} open orders >= max {lim.max_open_orders}",
-                          n, lim.max_open_orders)
+        n_open = len(self._open_ids)
+        if n_open >= self._max_open:
+            return self._deny(Denial(Reason.MAX_OPEN_ORDERS, f"{n_open} open orders >= max {self._max_open}",
+                                     n_open, self._max_open))
         cap = f.open_cap
-        if cap is not None and (n := self._open_by_instrument.get(iid, 0)) >= cap:
-            return Denial(Reason.MAX_OPEN_ORDERS, f"{n} open orders on {iid} >= max {cap}", n, cap)
-        cap = lim.max_open_orders_per_strategy
-        if cap is not None and (n := self._open_by_strategy.get(sid, 0)) >= cap:
-            return Denial(Reason.MAX_OPEN_ORDERS, f"{n} open orders of {sid} >= max {cap}", n, cap)
+        if cap is not None and (n_open := self._open_by_instrument.get(iid, 0)) >= cap:
+            return self._deny(Denial(Reason.MAX_OPEN_ORDERS, f"{n_open} open orders on {iid} >= max {cap}",
+                                     n_open, cap))
+        cap = self._max_open_per_strategy
+        if cap is not None and (n_open := self._open_by_strategy.get(sid, 0)) >= cap:
+            return self._deny(Denial(Reason.MAX_OPEN_ORDERS, f"{n_open} open orders of {sid} >= max {cap}",
+                                     n_open, cap))
 
         now = self.now_ns()
+        dups = self._dups_on
         dup_key = None
-        if lim.duplicate_window_ms > 0:
+        if dups is not None:
             dup_key = (sid, iid, cmd.side, price, qty)
-            seen = self._dups.seen(dup_key, now)
+            seen = dups.seen(dup_key, now)
             if seen is not None:
                 ago = (now - seen) / 1e6
-                return Denial(Reason.DUPLICATE_ORDER,
-                              f"same {cmd.side} {qty:g}@{price} on {iid} {ago:.0f} ms ago "
-                              f"(window {lim.duplicate_window_ms:g} ms)", ago, lim.duplicate_window_ms)
+                window = self._limits.duplicate_window_ms
+                return self._deny(Denial(Reason.DUPLICATE_ORDER,
+                                         f"same {cmd.side} {qty:g}@{price} on {iid} {ago:.0f} ms ago "
+                                         f"(window {window:g} ms)", ago, window))
 
-        if f.greek_checks is not None and not reduces:
-            denial = self._greeks(f, sign * qty)
-            if denial is not None:
-                return denial
-
-        acc = self.accounts
-        if acc is not None and not reduces:
-            denial = acc.check(inst, sign * qty, px)
-            if denial is not None:
-                return denial
+        if not reduces:
+            if f.greek_checks is not None:
+                denial = self._greeks(f, sign * qty)
+                if denial is not None:
+                    return self._deny(denial)
+            acc = self._accounts
+            if acc is not None:
+                denial = acc.check(inst, sign * qty, px, now)
+                if denial is not None:
+                    return self._deny(denial)
 
         gb = self.global_bucket
         if gb is not None and not gb.try_take(now):
-            return Denial(Reason.RATE_LIMIT_GLOBAL, f"global order rate above {lim.global_rate}",
-                          0.0, gb.burst)
+            return self._deny(Denial(Reason.RATE_LIMIT_GLOBAL,
+                                     f"global order rate above {self._limits.global_rate}", 0.0, gb.burst))
         vb = f.bucket
         if vb is not None and not vb.try_take(now):
             if gb is not None:
                 gb.give_back()
-            return Denial(Reason.RATE_LIMIT_VENUE, f"order rate to {inst.venue} above its limit",
-                          0.0, vb.burst)
+            return self._deny(Denial(Reason.RATE_LIMIT_VENUE, f"order rate to {inst.venue} above its limit",
+                                     0.0, vb.burst))
         if dup_key is not None:
-            self._dups.remember(dup_key, now)
+            dups.remember(dup_key, now)
+        self.approved += 1
         return None
 
     def _collar(self, f: InstrumentFacts, price: float, reference: float) -> Denial | None:
+        """Options with a chain model price: model price ± k·vega (k in vol points; it replaces
+        the blunt percentage band); else the percentage band around the reference (the mid,
+        or the mark or the last trade when configured so)."""
         if f.model_collar:
-            checked, denial = self._model_collar(f.inst, f.iid, price)
-            if checked:
-                return denial
+            chain = self.chain_of(f.iid)
+            if chain is not None and chain.surface is not None:
+                n = chain.index.get(f.iid)
+                model = chain.model_price.item(n)
+                vega = chain.vega.item(n) / 100.0  # per vol point
+                # (not checked when the chain has no model price yet: the band applies instead)
+                if model == model and vega == vega:
+                    if f.inst.premium_in_coin:
+                        fwd = chain.forward.item(n)
+                        model, vega = model / fwd, vega / fwd
+                    k = f.collar_k
+                    allowed = max(k * vega, f.min_collar)
+                    dev = abs(price - model)
+                    if dev > allowed:
+                        return Denial(Reason.PRICE_BAND,
+                                      f"price {price} is {dev:.4g} from model {model:.4g} "
+                                      f"(allowed {k:g} vol pts x vega {vega:.4g} = {allowed:.4g})",
+                                      dev, allowed)
+                    return None
         ref = reference
         kind = self._collar_ref
         if kind is not None:
@@ -427,41 +501,52 @@ class RiskGate:
                           deviation, band)
         return None
 
-    def _model_collar(self, inst: Instrument, iid: str, price: float) -> tuple[bool, Denial | None]:
-        """Options: model price ± k·vega (k in vol points) from the chain view.
-
-        Returns (checked, denial); not checked when the chain has no model price yet, and
-        the percentage band applies instead."""
-        chain = self.chain_of(iid)
-        if chain is None or chain.surface is None:
-            return False, None
-        n = chain.index.get(iid)
-        model = chain.model_price.item(n)
-        vega = chain.vega.item(n) / 100.0  # per vol point
-        if not (model == model and vega == vega):
-            return False, None
-        if inst.premium_in_coin:
-            fwd = chain.forward.item(n)
-            model, vega = model / fwd, vega / fwd
-        k = self.limits.option_collar_vega_k or 0.0
-        allowed = max(k * vega, 2.0 * inst.tick_size)
-        dev = abs(price - model)
-        if dev > allowed:
-            return True, Denial(Reason.PRICE_BAND,
-                                f"price {price} is {dev:.4g} from model {model:.4g} "
-                                f"(allowed {k:g} vol pts x vega {vega:.4g} = {allowed:.4g})", dev, allowed)
-        return True, None  # the model collar replaces the (blunt) percentage band
-
     def _greeks(self, f: InstrumentFacts, signed_qty: float) -> Denial | None:
         """Portfolio Greeks of ``f``'s underlying after the order, worst case with every
         same-signed working order. An order that lowers the absolute Greek always passes (it
-        reduces risk)."""
-        iid, und = f.iid, f.asset
-        g = f.fixed_greeks or self.portfolio.greeks_per_contract(iid)
+        reduces risk).
+
+        First one test of every Greek at once: with each candidate total plus either working
+        sum inside [-limit, limit], no limit can be exceeded, and the order passes. Only an
+        order near (or over) a limit goes on to the exact per-Greek decision, which also
+        says which limit and by how much (``_greek_denial``)."""
+        iid = f.iid
+        g = f.fixed_greeks
         if g is None:
-            return Denial(Reason.NO_GREEKS, f"no Greeks yet for {iid}: cannot check {und} limits")
+            if f.is_option:  # (the portfolio's per-contract option Greeks, read directly)
+                g = self._option_greeks.get(iid)
+                if g is not None and g[0] != g[0]:
+                    g = None
+            else:  # an inverse contract's delta moves with its price
+                g = self.portfolio.greeks_per_contract(iid)
+            if g is None:
+                return Denial(Reason.NO_GREEKS, f"no Greeks yet for {iid}: cannot check {f.asset} limits")
+        und = f.asset
         tot = self._greek_totals.get(und) or _ZEROS
         w = self._working_greeks.get(und) or _ZEROS
+        d = tot[0] + signed_qty * g[0]
+        gm = tot[1] + signed_qty * g[1]
+        v = tot[2] + signed_qty * g[2]
+        b0, b1, b2 = f.greek_bounds
+        if not (-b0 <= d + w[0] <= b0 and -b0 <= d + w[1] <= b0
+                and -b1 <= gm + w[2] <= b1 and -b1 <= gm + w[3] <= b1
+                and -b2 <= v + w[4] <= b2 and -b2 <= v + w[5] <= b2):
+            denial = self._greek_denial(f, signed_qty, g, tot, w)
+            if denial is not None:
+                return denial
+        if f.vega_expiry_limit is not None and f.expiry_ns > 0 and g[2] != 0.0:
+            key = f.expiry_key
+            we = self._working_expiry.get(key) or _ZEROS
+            cand = self._expiry_vegas.get(key, 0.0) + signed_qty * g[2]
+            cap = f.vega_expiry_bound
+            if not (-cap <= cand + we[0] <= cap and -cap <= cand + we[1] <= cap):
+                return self._vega_expiry_denial(f, signed_qty, g)
+        return None
+
+    def _greek_denial(self, f: InstrumentFacts, signed_qty: float, g: tuple[float, ...],
+                      tot: Any, w: Any) -> Denial | None:
+        """The exact per-Greek decision (``_greeks``'s fast test failed for one at least)."""
+        und = f.asset
         for i, limit, code, name in f.greek_checks or ():
             now = tot[i]
             add = signed_qty * g[i]
@@ -470,8 +555,13 @@ class RiskGate:
             if worst > limit and abs(cand) >= abs(now):
                 return Denial(code, f"{und} {name} would reach {worst:.6g} (now {now:.6g}, "
                                     f"order {add:+.6g}) > max {limit:g}", worst, limit)
-        cap = f.vega_expiry_limit
-        if cap is not None and f.expiry_ns > 0 and g[2] != 0.0:
+        return None
+
+    def _vega_expiry_denial(self, f: InstrumentFacts, signed_qty: float,
+                            g: tuple[float, ...]) -> Denial | None:
+        """The exact decision on the vega of the order's expiry."""
+        und, cap = f.asset, f.vega_expiry_limit
+        if cap is not None:
             now_v = self._expiry_vegas.get(f.expiry_key, 0.0)
             we = self._working_expiry.get(f.expiry_key) or _ZEROS
             cand = now_v + signed_qty * g[2]

@@ -93,41 +93,64 @@ class WindowCounter:
 
 
 class DuplicateFilter:
-    """Remembers keys for ``window_ns``; ``seen`` says whether a key came in that window."""
+    """Remembers keys for ``window_ns``; ``seen`` says whether a key came in that window.
 
-    __slots__ = ("window_ns", "_last", "_order")
+    Two generations of keys (key -> last time): the current one, started at ``_start``, and
+    the one before. When the current generation is a window old it becomes the previous one
+    and the previous one is dropped whole: every time in it is outside the window by then (a
+    key enters the current generation less than a window after its start). So a call does a
+    comparison and one or two dict lookups: nothing is trimmed per order, nothing allocated
+    per key but its dict entry, and memory stays within two windows of keys."""
+
+    __slots__ = ("window_ns", "_cur", "_prev", "_start", "_now")
 
     def __init__(self, window_ns: int) -> None:
         self.window_ns = window_ns
-        self._last: dict[Hashable, int] = {}
-        self._order: deque[tuple[int, Hashable]] = deque()
+        self._cur: dict[Hashable, int] = {}
+        self._prev: dict[Hashable, int] = {}
+        self._start = 0  # when the current generation began
+        self._now = 0  # the latest time seen (what a snapshot's window ends at)
+
+    def _turn(self, now_ns: int) -> None:
+        self._prev = self._cur
+        self._cur = {}
+        self._start = now_ns
 
     def seen(self, key: Hashable, now_ns: int) -> int | None:
         """When ``key`` was last remembered within the window, else None."""
-        order, last = self._order, self._last
-        if order:  # forget what left the window (amortized O(1))
-            edge = now_ns - self.window_ns
-            while order and order[0][0] <= edge:
-                ts, old = order.popleft()
-                if last.get(old) == ts:
-                    del last[old]
-        return last.get(key)
+        if now_ns - self._start >= self.window_ns:
+            self._turn(now_ns)
+        if now_ns > self._now:
+            self._now = now_ns
+        ts = self._cur.get(key)
+        if ts is None:
+            ts = self._prev.get(key)
+        return ts if ts is not None and ts > now_ns - self.window_ns else None
 
     def remember(self, key: Hashable, now_ns: int) -> None:
-        self._last[key] = now_ns
-        self._order.append((now_ns, key))
+        if now_ns - self._start >= self.window_ns:
+            self._turn(now_ns)
+        if now_ns > self._now:
+            self._now = now_ns
+        self._cur[key] = now_ns
 
     def snapshot(self) -> list[tuple[int, Hashable]]:
-        """``(time, key)`` of every key remembered and not superseded, oldest first (expired
-        ones included until the next ``seen`` drops them)."""
-        last = self._last
-        return [(ts, key) for ts, key in self._order if last.get(key) == ts]
+        """``(time, key)`` of every key remembered within the window that ends at the latest
+        time seen, and not superseded, oldest first."""
+        edge, cur = self._now - self.window_ns, self._cur
+        out = [(ts, key) for key, ts in self._prev.items() if ts > edge and key not in cur]
+        out += [(ts, key) for key, ts in cur.items() if ts > edge]
+        out.sort(key=_first)
+        return out
 
     def restore(self, entries: Iterable[tuple[int, Hashable]]) -> None:
-        self._last.clear()
-        self._order.clear()
-        for ts, key in sorted(entries, key=lambda e: e[0]):
+        self._cur, self._prev, self._start, self._now = {}, {}, 0, 0
+        for ts, key in sorted(entries, key=_first):
             self.remember(key, ts)
+
+
+def _first(entry: tuple[int, Hashable]) -> int:
+    return entry[0]
 
 
 class ThrottleState(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,50 @@
+"""The duplicate filter (engine.risk.throttle.DuplicateFilter) against a naive model written
+here: every remembered (time, key) kept in a list, "seen" = the latest time of the key that
+is still inside the window. Times are small integers so that ties and exact window edges
+(a time exactly ``window`` ago is outside) come up often."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.risk.throttle import DuplicateFilter
+
+WINDOW = 5
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from("abc"), st.booleans()), max_size=60))
+def test_filter_agrees_with_the_naive_model(steps: list[tuple[int, str, bool]]) -> None:
+    f = DuplicateFilter(WINDOW)
+    kept: list[tuple[int, str]] = []  # everything remembered, in order
+    now = 1_000
+    for dt, key, remember in steps:
+        now += dt
+        inside = [t for t, k in kept if k == key and t > now - WINDOW]
+        assert f.seen(key, now) == (max(inside) if inside else None)
+        if remember and not inside:  # (the gate remembers only what it approves)
+            f.remember(key, now)
+            kept.append((now, key))
+        # a snapshot: the latest time of each key inside the window ending now, oldest first
+        # (equal times in the order they were remembered)
+        latest = {k: (t, i) for i, (t, k) in enumerate(kept)}
+        expected = [(t, k) for k, (t, _) in sorted(latest.items(), key=lambda e: e[1])
+                    if t > now - WINDOW]
+        assert f.snapshot() == expected
+        g = DuplicateFilter(WINDOW)  # and a restore gives the same filter back
+        g.restore(f.snapshot())
+        assert g.snapshot() == expected
+        for k in "abc":
+            assert g.seen(k, now) == f.seen(k, now)
+
+
+def test_a_key_exactly_one_window_old_is_not_a_duplicate() -> None:
+    f = DuplicateFilter(1_000_000)  # 1 ms
+    f.remember("k", 10_000_000)
+    assert f.seen("k", 10_999_999) == 10_000_000
+    assert f.seen("k", 11_000_000) is None
+    # and long after, nothing is kept: two generations at most
+    for t in range(20_000_000, 30_000_000, 100_000):
+        f.remember(("o", t), t)
+    assert len(f.snapshot()) == 10  # the last 1 ms: 10 orders 0.1 ms apart
