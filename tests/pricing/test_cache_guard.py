@@ -126,3 +126,17 @@ def test_the_dependent_guard_skips_what_it_cannot_check() -> None:
 
     assert flush_if_pricing_changed("no.such.module") is False
     assert flush_if_pricing_changed("math") is False  # no source file, no kernels
+
+
+def test_every_cached_kernel_outside_the_package_that_uses_pricing_calls_the_guard() -> None:
+    """A new cached kernel that calls pricing code from another package needs the guard too."""
+    unguarded = []
+    for pkg in ("engine", "adapters", "strategies", "backtest", "cluster"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            if (ROOT / "engine" / "pricing") in path.parents:
+                continue
+            src = path.read_text()
+            if ("cache=True" in src and "engine.pricing" in src
+                    and "flush_if_pricing_changed(__name__)" not in src):
+                unguarded.append(str(path.relative_to(ROOT)))
+    assert not unguarded, f"cached kernels using engine.pricing without the cache guard: {unguarded}"
