@@ -19,7 +19,8 @@ Theory of operation: two files, one owner process.
 * The **indexed store** (the SQLite file at ``<journal>``, WAL mode, table ``journal(seq, ts,
   direction, type, payload)``) is what ``records()``, audits and restarts read. ``checkpoint``
   (a timer, shutdown, and at open) hands the log's committed records to the **store writer**
-  (``engine/journal_writer.py``: one thread, its own connection; jobs in submission order), which moves them into the store in one transaction. A snapshot
+  (``engine/journal_writer.py``: one thread, its own connection; jobs in submission order),
+  which moves them into the store in one transaction (``engine/journal_store.py``). A snapshot
   sets the log aside (renamed ``<journal>.wal.<last seq>``, a fresh log continues) and the
   writer deletes it once its records are stored. A crash anywhere loses nothing: at open the
   records of the set-aside logs and the log with a ``seq`` the store lacks are moved first
@@ -45,22 +46,9 @@ reads the store plus the log's committed tail (audits while a node runs).
 A write that fails (disk full, I/O error, file removed) raises ``JournalError`` naming the
 journal and the cause, and the journal stays failed (every later commit raises the same
 error): the execution core halts trading on it instead of sending anything unjournaled.
-Snapshots and segments (recovery in time independent of history): ``submit_snapshot`` (the
-node's path) hands the writer a snapshot to encode and store, so the event loop pays only for
-the state capture; ``save_snapshot`` does it all on the caller's thread. Either stores
-a checkpoint of the engine's state (``engine.execution.snapshot``) together with the ``seq``
-of the last record it covers, in one SQLite transaction with a SHA-256 of the payload, so a
-crash while writing one leaves either the whole snapshot or none, and a damaged one is
-skipped at load (``snapshots`` yields the newest first; the restart falls back to the
-previous one, or to a full replay). A restart reads the newest verified snapshot and replays
-only the records after its ``seq``. **Rotation rule**: when a snapshot is saved, the records
-covered by the *previous* snapshot (``seq`` at or below it) are moved out of the live store
-into a read-only segment file ``<journal>.segments/<first seq>-<last seq>.sqlite`` (same
-table) once there are at least ``ROTATE_RECORDS`` of them; the segment is written to a
-temporary name, flushed and renamed before the records leave the store, so a crash in between
-leaves them in both places (read once, by seq). ``records()`` reads the segments, the store
-and the log's committed tail in ``seq`` order: audits see the whole history; a restart asks
-for ``records(after_seq=...)`` and never opens a segment its snapshot covers.
+Snapshots and segments (``save_snapshot``, ``submit_snapshot``; the rotation rule and
+``ROTATE_RECORDS``): the store's schema and what each write to it is, snapshots included, are
+``engine/journal_store.py``.
 
 Engine records that are not domain events (``KillSwitchTripped``, ``PositionAdjusted``,
 ``ReconciliationCompleted``) are defined in ``engine.journal_records`` and exported here.
@@ -99,39 +87,21 @@ from engine.journal_records import (
     parse_lines,
 )
 from engine.journal_records import encode_line as _encode_line
-from engine.journal_writer import Batch as _Batch
-from engine.journal_writer import (
-    StoreWriter,
-    old_logs,
-    rotate,
-    set_log_aside,
-    store_snapshot,
+from engine.journal_store import (
+    SnapshotDone,
+    insert_rows,
+    open_store,
+    snapshot_job,
+    store_batch,
 )
+from engine.journal_store import save_snapshot as _store_snapshot
+from engine.journal_writer import Batch as _Batch
+from engine.journal_writer import StoreWriter, old_logs, rotate, set_log_aside
 from engine.journal_writer import describe as _describe
 
 __all__ = ["KEEP_SNAPSHOTS", "LOG_TRUNCATE_BYTES", "ROTATE_RECORDS", "Journal", "JournalError",
            "JournalLocked", "KillSwitchTripped", "PositionAdjusted", "ReconciliationCompleted"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS journal (
-    seq INTEGER PRIMARY KEY,
-    ts INTEGER NOT NULL,
-    direction TEXT NOT NULL,
-    type TEXT NOT NULL,
-    payload BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS snapshot (
-    seq INTEGER PRIMARY KEY,
-    ts INTEGER NOT NULL,
-    digest TEXT NOT NULL,
-    payload BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS strategy_state (
-    strategy_id TEXT PRIMARY KEY,
-    ts INTEGER NOT NULL,
-    payload BLOB NOT NULL
-);
-"""
 LOG_TRUNCATE_BYTES = 8 << 20
 """Past this much, ``checkpoint`` empties the log once its records are stored (with a store
 writer: sets it aside, deleted once they are stored)."""
@@ -139,7 +109,6 @@ KEEP_SNAPSHOTS = 2
 """Snapshots kept in the store (the newest, and one to fall back on if it does not verify)."""
 ROTATE_RECORDS = 100_000
 """Records older than the previous snapshot are moved to a segment once there are this many."""
-_INSERT = "INSERT OR IGNORE INTO journal (seq, ts, direction, type, payload) VALUES (?, ?, ?, ?, ?)"
 
 
 class Journal:
@@ -177,13 +146,7 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock()
         try:
-            uri = f"file:{self.path}?mode=ro" if read_only else str(path)
-            self._db = sqlite3.connect(uri, isolation_level=None, check_same_thread=False,
-                                       uri=read_only)
-            if not read_only:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute(f"PRAGMA synchronous={self.synchronous}")
-                self._db.executescript(_SCHEMA)
+            self._db = open_store(path, self.synchronous, read_only)
             row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
             # (after a rotation the store may hold no record: the snapshots and the segments
             # still say how far the numbering went)
@@ -225,9 +188,7 @@ class Journal:
                 self.seq = rows[-1][0]
             return
         if rows:
-            self._db.execute("BEGIN")
-            self._db.executemany(_INSERT, rows)
-            self._db.execute("COMMIT")
+            insert_rows(self._db, rows)
             self.seq = rows[-1][0]
         for path in old:  # (their records are in the store now)
             path.unlink()
@@ -363,14 +324,8 @@ class Journal:
                 self._empty_log()
             return
         try:
-            rows = batch.store_rows()
-            self._db.execute("BEGIN")
-            self._db.executemany(_INSERT, rows)
-            self._db.execute("COMMIT")
+            insert_rows(self._db, batch.store_rows())
         except (sqlite3.Error, ValueError) as exc:
-            with contextlib.suppress(sqlite3.Error):
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
             self._fail(exc)
         if set_log_aside or self._log_bytes > LOG_TRUNCATE_BYTES:
             # Emptied only now and then: writing into freshly freed blocks costs ~10x more
@@ -396,7 +351,7 @@ class Journal:
                 return
             batch = _Batch(b"", 0)
         self._inflight.append(batch)
-        self._submit(functools.partial(self._store_rows, batch, old))
+        self._submit(functools.partial(store_batch, batch, old))
 
     def _set_log_aside(self) -> Path:
         """Rename the log to ``<journal>.wal.<last seq>`` and continue in a fresh one."""
@@ -421,22 +376,6 @@ class Journal:
             else:
                 keep.append(b)
         self._inflight = keep
-
-    def _store_rows(self, batch: _Batch, old_log: Path | None, db: sqlite3.Connection) -> None:
-        """(writer thread) Records into the store in one transaction; then the log file
-        that held them, if it was set aside, is deleted."""
-        if batch.count:
-            db.execute("BEGIN")
-            try:
-                for rows in batch.chunks():  # (decoded here, off the event loop, in slices)
-                    db.executemany(_INSERT, rows)
-            except BaseException:
-                db.execute("ROLLBACK")  # (none of a batch that does not decode is stored)
-                raise
-            db.execute("COMMIT")
-        batch.done = True
-        if old_log is not None:
-            old_log.unlink()
 
     def _submit(self, job: Callable[[sqlite3.Connection], None]) -> None:
         assert self._writer is not None
@@ -522,18 +461,15 @@ class Journal:
             raise JournalError(self.failed)
         seq = self.seq
         try:
-            store_snapshot(self._db, seq, ts, payload, KEEP_SNAPSHOTS)
+            _store_snapshot(self._db, seq, ts, payload, KEEP_SNAPSHOTS)
         except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
             self._fail(exc)
         if not self.memory:
             rotate(self._db, self.path, self.segments_dir, ROTATE_RECORDS)
         return seq
 
     def submit_snapshot(self, seq: int, ts: int, encode: Callable[[], bytes],
-                        done: Callable[[int, int, float], None] | None = None) -> None:
+                        done: SnapshotDone | None = None) -> None:
         """Store a snapshot of the state after record ``seq`` (the last appended) off this
         thread: the committed records and the log are handed to the store writer now, then
         the writer encodes (``encode()``), stores and rotates, and calls ``done(seq, bytes,
@@ -550,18 +486,9 @@ class Journal:
         if self.failed:
             raise JournalError(self.failed)
         self.checkpoint(set_log_aside=True)
-        self._submit(functools.partial(self._snapshot_job, seq, ts, encode, done))
-
-    def _snapshot_job(self, seq: int, ts: int, encode: Callable[[], bytes],
-                      done: Callable[[int, int, float], None] | None,
-                      db: sqlite3.Connection) -> None:
-        """(writer thread) Encode, store in one transaction, rotate."""
-        t0 = time.perf_counter()
-        payload = encode()
-        store_snapshot(db, seq, ts, payload, KEEP_SNAPSHOTS)
-        rotate(db, self.path, self.segments_dir, ROTATE_RECORDS)
-        if done is not None:
-            done(seq, len(payload), time.perf_counter() - t0)
+        # (the rotation threshold is read now: tests lower it on this module)
+        self._submit(functools.partial(snapshot_job, self.path, self.segments_dir,
+                                       KEEP_SNAPSHOTS, ROTATE_RECORDS, seq, ts, encode, done))
 
     # -- the read/audit side (engine/journal_read.py) -------------------------------------
     def store_range(self) -> tuple[int | None, int | None, int]:

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from adapters.sim.params import SimVenueParams
 from engine.model import NS_PER_YEAR, Instrument, InstrumentKind, OptionType
 from engine.pricing import black76_greeks_scalar
+from engine.pricing.cache_guard import flush_if_pricing_changed
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -142,3 +143,8 @@ def chain_greeks(is_call: NDArray[np.bool_], f: NDArray[np.float64], k: NDArray[
         out[2, i] = g[2]
         out[3, i] = g[3]
         out[4, i] = g[4]
+
+
+# After the kernel is defined: its cache inlines engine.pricing's code, which Numba does not
+# track; a cache written against other pricing sources is dropped (see the guard).
+flush_if_pricing_changed(__name__)
