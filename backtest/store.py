@@ -7,6 +7,10 @@ definitions, source files, counts, the integrity stats seen while decoding) and 
 list); each kind has its own columns indexed by its running row count, and book levels of all
 snapshots and deltas sit in one flat ``lv_px``/``lv_sz`` pair (bids then asks per event, counts
 in ``nb``/``na``). ``load`` rebuilds the frozen ``engine.model`` events in file order in one pass.
+Depth diffs of instruments with deep diffs (``COLUMNAR_MIN_LEVELS`` levels per diff on average,
+every price on the instrument's tick grid) also get ``columns``: their place in one ``(3, N)``
+array of tick index, price and size, which the books apply in one compiled call
+(``engine.book_array``).
 
 Sources: captures decoded by the real codecs (``adapters.registry``; records in receive order
 as ``volta replay`` does; a frame a codec rejects is counted and skipped) and the seeded
@@ -30,10 +34,12 @@ from adapters.capture import CaptureFormatError, load_records
 from adapters.sim import SimVenue, SimVenueParams
 from engine.config import decode_params
 from engine.clock import NS_PER_S, VirtualClock
+from engine.book_array import register_levels
 from engine.integrity import BookKeeper
 from engine.model import (
     BookDelta,
     BookSnapshot,
+    DeltaColumns,
     FundingRate,
     Instrument,
     MarkPrice,
@@ -45,6 +51,7 @@ from engine.model import (
 )
 
 FORMAT = 1
+COLUMNAR_MIN_LEVELS = 8  # levels per diff (mean) from which a compiled diff beats the dict loop
 SNAP, DELTA, TRADE, QUOTE, MARK, FUND, OSUM = range(7)
 _KIND = {BookSnapshot: SNAP, BookDelta: DELTA, Trade: TRADE, Quote: QUOTE, MarkPrice: MARK,
          FundingRate: FUND, OptionSummary: OSUM}
@@ -66,6 +73,9 @@ class EventStore(msgspec.Struct):
     meta: dict[str, Any]
     columns: dict[str, Any] | None = None
     """Per-event columns of ``events`` (``columns_of``), None until someone builds them."""
+    levels: Any = None
+    """The ``(3, N)`` level array the diffs' ``columns`` point into (``load`` sets it; the
+    store owns it: books find it by the id the diffs carry, ``engine.book_array``)."""
 
     @property
     def start_ns(self) -> int:
@@ -260,7 +270,42 @@ def load(path: str | Path) -> EventStore:
         raise StoreError(f"{root}: not a readable event store: {exc}") from exc
     if meta.get("format") != FORMAT:
         raise StoreError(f"{root}: store format {meta.get('format')!r}, expected {FORMAT}")
-    return EventStore(_rebuild(a, meta["instrument_ids"]), insts, meta, _columns(a))
+    ids = meta["instrument_ids"]
+    ticks = {i.id: i.tick_size for i in insts}
+    levels, col_tick = _level_columns(a, [ticks.get(i, 0.0) for i in ids])
+    block = register_levels(levels)
+    return EventStore(_rebuild(a, ids, (block, col_tick)), insts, meta, _columns(a), levels)
+
+
+def _level_columns(a: dict[str, np.ndarray], ticks: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(3, N)`` tick index / price / size array of every stored level, and per instrument
+    the tick its diffs are applied with in columnar form (0: not columnar)."""
+    kind = a["kind"]
+    px, sz = a["lv_px"], a["lv_sz"]
+    n_inst = len(ticks)
+    book_inst = a["inst"][kind <= DELTA].astype(np.int64)
+    nb, na = a["nb"].astype(np.int64), a["na"].astype(np.int64)
+    lv_inst = np.repeat(book_inst, nb + na)
+    # the instrument's tick where the store knows it and every price is on it, else the
+    # prices' own decimal step (captures carry no definitions; any grid will do as an index)
+    tick = np.zeros(n_inst)
+    for i, t in enumerate(ticks):
+        p = px[lv_inst == i]
+        for grid in ([t] if t > 0.0 else []) + [10.0 ** -k for k in range(0, 11)]:
+            if _on_grid(p, grid):
+                tick[i] = grid
+                break
+    lv_tick = tick[lv_inst] if len(lv_inst) else np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(lv_tick > 0.0, px / np.where(lv_tick > 0.0, lv_tick, 1.0), 0.0)
+    idx = np.rint(q)
+    off_grid = np.abs(q - idx) > 1e-6 * np.maximum(1.0, np.abs(q))
+    bad = np.bincount(lv_inst[off_grid], minlength=n_inst) if n_inst else np.zeros(0)
+    deltas = kind[kind <= DELTA] == DELTA
+    n_levels = np.bincount(book_inst[deltas], weights=(nb + na)[deltas], minlength=n_inst)
+    n_diffs = np.bincount(book_inst[deltas], minlength=n_inst)
+    ok = (tick > 0.0) & (bad == 0) & (n_levels >= COLUMNAR_MIN_LEVELS * np.maximum(n_diffs, 1))
+    return np.ascontiguousarray(np.vstack([idx, px, sz])), np.where(ok, tick, 0.0)
 
 
 def _columns(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -274,8 +319,15 @@ def _columns(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"kind": kind, "ts": a["ts"], "inst": a["inst"], "quote_bid": bid, "quote_ask": ask}
 
 
-def _rebuild(a: dict[str, np.ndarray], ids: list[str]) -> list[Any]:
-    """Events from the columns (one pass, per-kind cursors)."""
+def _on_grid(prices: np.ndarray, grid: float) -> bool:
+    q = prices / grid
+    return bool(np.all(np.abs(q - np.rint(q)) <= 1e-6 * np.maximum(1.0, np.abs(q))))
+
+
+def _rebuild(a: dict[str, np.ndarray], ids: list[str],
+             level_cols: tuple[int, np.ndarray] | None = None) -> list[Any]:
+    """Events from the columns (one pass, per-kind cursors); diffs of the instruments
+    ``level_cols`` gives a tick also carry their ``DeltaColumns``."""
     kinds = a["kind"].tolist()
     ts, tse, inst = a["ts"].tolist(), a["ts_event"].tolist(), a["inst"].tolist()
     seq, prev, first = a["seq"].tolist(), a["prev_seq"].tolist(), a["first_seq"].tolist()
@@ -288,6 +340,8 @@ def _rebuild(a: dict[str, np.ndarray], ids: list[str]) -> list[Any]:
     marks = zip(a["m_mark"].tolist(), a["m_index"].tolist())
     funds = zip(a["f_rate"].tolist(), a["f_next"].tolist())
     osums = iter(a["o_vals"].tolist())
+    block, col_tick = level_cols if level_cols is not None else (0, None)
+    ticks = col_tick.tolist() if col_tick is not None else [0.0] * len(ids)
     out: list[Any] = []
     append = out.append
     b = lv = 0
@@ -297,9 +351,12 @@ def _rebuild(a: dict[str, np.ndarray], ids: list[str]) -> list[Any]:
             x, y = nb[b], na[b]
             bids = tuple(levels[lv:lv + x])
             asks = tuple(levels[lv + x:lv + x + y])
+            start = lv
             lv += x + y
             if k == DELTA:
-                append(BookDelta(iid, bids, asks, seq[b], prev[b], te, t, first[b]))
+                tk = ticks[i]
+                cols = DeltaColumns(block, start, x, y, tk) if tk > 0.0 else None
+                append(BookDelta(iid, bids, asks, seq[b], prev[b], te, t, first[b], columns=cols))
             else:
                 append(BookSnapshot(iid, bids, asks, seq[b], te, t))
             b += 1
