@@ -297,8 +297,7 @@ class OrderBook:
             return False
         if not core.apply_block(cols.block, cols.start, cols.nb, cols.na):
             return False
-        self._bb = core.best(BID)
-        self._ba = core.best(ASK)
+        self._bb, self._ba = core.res.tolist()
         self._bsorted = self._asorted = None
         return True
 

@@ -31,6 +31,7 @@ The kernel is ``cache=True``, ``fastmath=False`` and compiled at install time by
 from __future__ import annotations
 
 import itertools
+from functools import partial
 import sys
 import time
 import weakref
@@ -44,6 +45,8 @@ MAX_WINDOW = 1 << 15  # tick slots per side (0.1 USD ticks: 3,276.8 USD around t
 MIN_WINDOW = 1 << 8  # (a thin option book: 4 KiB a side)
 BASE, BEST, COUNT, VERSION, USED, DEEP = range(6)  # per-side state slots (``state[side, k]``)
 BID, ASK = 0, 1
+RECENTRE_BID = 1 << 40  # (flags in ``apply_columns``'s result, above any level count)
+RECENTRE_ASK = 1 << 41
 EMPTY = np.int64(-(1 << 63))  # overflow table keys: a never-used slot ...
 TOMB = np.int64(-(1 << 63) + 1)  # ... and a deleted one (probing continues past it)
 _MIX = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15: Fibonacci hashing of tick indices
@@ -70,14 +73,21 @@ def _probe(keys: np.ndarray, side: int, idx: np.int64) -> tuple[int, bool]:
 @njit(cache=True, fastmath=False, nogil=True)
 def apply_columns(px: np.ndarray, sz: np.ndarray, state: np.ndarray, keys: np.ndarray,
                   opx: np.ndarray, osz: np.ndarray, lv: np.ndarray, start: int, nb: int,
-                  na: int, out: np.ndarray) -> int:
+                  na: int, out: np.ndarray, res: np.ndarray) -> int:
     """Apply ``nb`` bid then ``na`` ask levels of ``lv[:, start:]``.
 
     ``px``/``sz``: the (2, W) windows; ``state``: (2, 6) int64; ``keys``/``opx``/``osz``:
-    the (2, H) overflow tables (open addressing, linear probing, H a power of two kept at most
-    3/4 full by the caller). ``out`` receives the ``lv`` column of every new level beyond its
-    window's better edge (the caller recentres); returns how many."""
+    the (2, H) overflow tables (open addressing, linear probing, H a power of two, at most 3/4
+    full). ``out`` receives the ``lv`` column of every new level beyond its window's better
+    edge; ``res`` the best bid and ask prices (NaN: none). Returns 0 when nothing more is to
+    be done, -1 when a table must grow first (nothing applied), else how many levels are in
+    ``out`` plus ``RECENTRE_BID``/``RECENTRE_ASK`` for a side whose best drifted into its
+    window's worse quarter or left the window (the caller recentres)."""
     w = px.shape[1]
+    cap = 3 * keys.shape[1]
+    if 4 * (state[0, 4] + nb) > cap or 4 * (state[1, 4] + na) > cap:
+        return -1
+    q = w // 4
     n_out = 0
     for side in range(2):
         lo = start if side == 0 else start + nb
@@ -145,7 +155,16 @@ def apply_columns(px: np.ndarray, sz: np.ndarray, state: np.ndarray, keys: np.nd
         state[side, 1] = best
         state[side, 2] = count
         state[side, 3] += 1
-    return n_out
+    flags = 0
+    for side in range(2):
+        best = state[side, 1]
+        res[side] = px[side, best] if best >= 0 else np.nan
+        if side == 0:
+            if best < q and (best >= 0 or state[0, 5] > 0):
+                flags += RECENTRE_BID
+        elif best >= w - q or (best < 0 and state[1, 5] > 0):
+            flags += RECENTRE_ASK
+    return n_out + flags
 
 
 @njit(cache=True, fastmath=False, nogil=True)
@@ -193,8 +212,8 @@ def levels_block(block: int) -> np.ndarray | None:
 class ArraySides:
     """Both sides of one book as tick windows plus overflow tables (see the module docstring)."""
 
-    __slots__ = ("tick", "window", "quarter", "px", "sz", "state", "keys", "opx", "osz", "_out", "_cache", "_block",
-                 "_levels_of_block")
+    __slots__ = ("tick", "window", "quarter", "px", "sz", "state", "keys", "opx", "osz", "res",
+                 "bases", "px_of", "sz_of", "_out", "_cache", "_block", "_levels_of_block")
 
     def __init__(self, tick: float, bids: Mapping[float, float], asks: Mapping[float, float]) -> None:
         self.tick = tick
@@ -204,6 +223,10 @@ class ArraySides:
         self.quarter = w // 4
         self.px = np.zeros((2, w))
         self.sz = np.zeros((2, w))
+        self.px_of = (self.px[BID], self.px[ASK])  # (row views: one-index reads)
+        self.sz_of = (self.sz[BID], self.sz[ASK])
+        self.bases = [0, 0]  # ``state[:, BASE]`` as Python ints, for readers
+        self.res = np.full(2, np.nan)  # best bid, best ask after the last diff
         self.state = np.zeros((2, 6), np.int64)
         self._tables(1 << 10)
         self._out = np.zeros(64, np.int64)
@@ -253,7 +276,7 @@ class ArraySides:
         inside = (g >= 0) & (g < self.window)
         self.px[side][g[inside]] = px[inside]
         self.sz[side][g[inside]] = sz[inside]
-        st[BASE] = base
+        st[BASE] = self.bases[side] = base
         st[COUNT] = int(inside.sum())
         st[BEST] = int(idx[b]) - base if b >= 0 else -1
         st[VERSION] += 1
@@ -303,31 +326,31 @@ class ArraySides:
         return True
 
     def apply(self, lv: np.ndarray, start: int, nb: int, na: int) -> None:
-        """Apply one diff's columnar levels."""
+        """Apply one diff's columnar levels (``res`` then holds the best prices)."""
         out = self._out
         if out.shape[0] < nb + na:
             out = self._out = np.zeros(2 * (nb + na), np.int64)
+        r = apply_columns(self.px, self.sz, self.state, self.keys, self.opx, self.osz, lv, start,
+                          nb, na, out, self.res)
+        if r:
+            self._settle(r, lv, start, nb, na)
+
+    def _settle(self, r: int, lv: np.ndarray, start: int, nb: int, na: int) -> None:
+        """What the kernel left to do: grow the tables, recentre (both rare)."""
         st = self.state
-        if 4 * (max(st.item(BID, USED), st.item(ASK, USED)) + nb + na) > 3 * self.keys.shape[1]:
+        if r < 0:
             self._grow(2 * (max(st.item(BID, DEEP), st.item(ASK, DEEP)) + nb + na))
-        n = apply_columns(self.px, self.sz, st, self.keys, self.opx, self.osz, lv, start, nb,
-                          na, out)
-        if n:
-            pending: tuple[dict[float, float], dict[float, float]] = ({}, {})
-            first_ask = start + nb
-            for k in out[:n].tolist():
-                pending[BID if k < first_ask else ASK][lv.item(1, k)] = lv.item(2, k)
-            for side in (BID, ASK):
-                if pending[side]:
-                    self._recentre(side, pending[side])
-        # keep the best a quarter of the window from the inner edge (or find it again)
-        g = st.item(BID, BEST)
-        q = self.quarter
-        if g < q and (g >= 0 or st.item(BID, DEEP)):
-            self._recentre(BID, {})
-        g = st.item(ASK, BEST)
-        if g >= self.window - q or (g < 0 and st.item(ASK, DEEP)):
-            self._recentre(ASK, {})
+            self.apply(lv, start, nb, na)
+            return
+        n = r & (RECENTRE_BID - 1)
+        pending: tuple[dict[float, float], dict[float, float]] = ({}, {})
+        first_ask = start + nb
+        for k in self._out[:n].tolist():
+            pending[BID if k < first_ask else ASK][lv.item(1, k)] = lv.item(2, k)
+        for side, flag in ((BID, RECENTRE_BID), (ASK, RECENTRE_ASK)):
+            if pending[side] or r & flag:
+                self._recentre(side, pending[side])
+        self.res[:] = (self.best(BID), self.best(ASK))
 
     # -- reads --------------------------------------------------------------------------------
     def best(self, side: int) -> float:
@@ -335,12 +358,16 @@ class ArraySides:
         g = self.state.item(side, BEST)
         return self.px.item(side, g) if g >= 0 else float("nan")
 
-    def size_at(self, side: int, price: float, default: float = 0.0) -> float:
-        idx = int(round(price / self.tick))
-        g = idx - self.state.item(side, BASE)
+    def size_at(self, side: int, price: float, default: Any = None) -> Any:
+        """The size at ``price`` (``default``: no such level)."""
+        try:
+            idx = round(price / self.tick)
+        except (ValueError, OverflowError, TypeError):  # NaN, inf, not a number: no level
+            return default
+        g = idx - self.bases[side]
         if 0 <= g < self.window:
-            if self.px.item(side, g) == price:
-                s = self.sz.item(side, g)
+            if self.px_of[side].item(g) == price:
+                s = self.sz_of[side].item(g)
                 if s > 0.0:
                     return s
             return default
@@ -385,14 +412,13 @@ class ArraySides:
 class SideView(Mapping[float, float]):
     """Read-only ``price -> size`` mapping over one side of an ``ArraySides``."""
 
-    __slots__ = ("_core", "_side")
+    __slots__ = ("_core", "_side", "get")
 
     def __init__(self, core: ArraySides, side: int) -> None:
         self._core = core
         self._side = side
-
-    def get(self, price: float, default: Any = None) -> Any:  # type: ignore[override]
-        return self._core.size_at(self._side, price, default)
+        # ``get(price, default=None)``, one C-level call away from the lookup (the hot read)
+        self.get = partial(core.size_at, side)  # type: ignore[misc]
 
     def __getitem__(self, price: float) -> float:
         s = self._core.size_at(self._side, price, -1.0)
