@@ -50,6 +50,8 @@ RECENTRE_ASK = 1 << 41
 EMPTY = np.int64(-(1 << 63))  # overflow table keys: a never-used slot ...
 TOMB = np.int64(-(1 << 63) + 1)  # ... and a deleted one (probing continues past it)
 _MIX = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15: Fibonacci hashing of tick indices
+_USED, _DEEP = USED, DEEP
+_I_W, _I_H, _I_OUT, _I_KEYS = 12, 13, 14, 16  # ``i`` buffer: window, table, out sizes; keys
 
 
 @njit(cache=True, fastmath=False, nogil=True, inline="always")
@@ -71,98 +73,124 @@ def _probe(keys: np.ndarray, side: int, idx: np.int64) -> tuple[int, bool]:
 
 
 @njit(cache=True, fastmath=False, nogil=True)
-def apply_columns(px: np.ndarray, sz: np.ndarray, state: np.ndarray, keys: np.ndarray,
-                  opx: np.ndarray, osz: np.ndarray, lv: np.ndarray, start: int, nb: int,
-                  na: int, out: np.ndarray, res: np.ndarray) -> int:
-    """Apply ``nb`` bid then ``na`` ask levels of ``lv[:, start:]``.
+def apply_columns(f: np.ndarray, i: np.ndarray, lv: np.ndarray, start: int, nb: int,
+                  na: int) -> int:
+    """Apply ``nb`` bid then ``na`` ask levels of ``lv[:, start:]`` to a book's buffers.
 
-    ``px``/``sz``: the (2, W) windows; ``state``: (2, 6) int64; ``keys``/``opx``/``osz``:
-    the (2, H) overflow tables (open addressing, linear probing, H a power of two, at most 3/4
-    full). ``out`` receives the ``lv`` column of every new level beyond its window's better
-    edge; ``res`` the best bid and ask prices (NaN: none). Returns 0 when nothing more is to
-    be done, -1 when a table must grow first (nothing applied), else how many levels are in
-    ``out`` plus ``RECENTRE_BID``/``RECENTRE_ASK`` for a side whose best drifted into its
+    Everything sits in two flat buffers (few arguments: a call costs per argument), laid out
+    as ``ArraySides._buffers`` describes: ``i`` (int64) the per-side state, window and table
+    sizes, the overflow keys and the ``out`` list; ``f`` (float64) the windows' prices and
+    sizes, the overflow prices and sizes and the best prices. Overflow tables: open
+    addressing, linear probing, a power of two, at most 3/4 full. ``out`` receives the ``lv``
+    column of every new level beyond its window's better edge. Returns 0 when nothing more is
+    to be done, -1 when a table must grow first (nothing applied), else how many levels are
+    in ``out`` plus ``RECENTRE_BID``/``RECENTRE_ASK`` for a side whose best drifted into its
     window's worse quarter or left the window (the caller recentres)."""
-    w = px.shape[1]
-    cap = 3 * keys.shape[1]
-    if 4 * (state[0, 4] + nb) > cap or 4 * (state[1, 4] + na) > cap:
+    w = i[_I_W]
+    hs = i[_I_H]
+    if 4 * (i[_USED] + nb) > 3 * hs or 4 * (i[6 + _USED] + na) > 3 * hs:
         return -1
-    q = w // 4
+    mask = hs - 1
+    sz_at = 2 * w
+    opx_at = 4 * w
+    osz_at = opx_at + 2 * hs
+    res_at = osz_at + 2 * hs
+    out_at = _I_KEYS + 2 * hs
     n_out = 0
     for side in range(2):
         lo = start if side == 0 else start + nb
         hi = lo + (nb if side == 0 else na)
-        if lo == hi:
-            continue
-        base = state[side, 0]
-        best = state[side, 1]
-        count = state[side, 2]
-        lost = False
-        for k in range(lo, hi):
-            idx = np.int64(lv[0, k])
-            g = idx - base
-            s = lv[2, k]
-            if g < 0 or g >= w:
-                if (g >= w) if side == 0 else (g < 0):
-                    # better than every level held: new ones recentre the window, deletes
-                    # are of levels that do not exist
-                    if s > 0.0:
-                        out[n_out] = k
-                        n_out += 1
+        so = 6 * side
+        if lo < hi:
+            base = i[so]
+            best = i[so + 1]
+            count = i[so + 2]
+            pw = side * w
+            ko = _I_KEYS + side * hs
+            oo = side * hs
+            lost = False
+            for k in range(lo, hi):
+                idx = np.int64(lv[0, k])
+                g = idx - base
+                s = lv[2, k]
+                if g < 0 or g >= w:
+                    if (g >= w) if side == 0 else (g < 0):
+                        # better than every level held: new ones recentre the window,
+                        # deletes are of levels that do not exist
+                        if s > 0.0:
+                            i[out_at + n_out] = k
+                            n_out += 1
+                        continue
+                    h = ((idx * _MIX) >> 20) & mask
+                    free = -1
+                    found = False
+                    while True:
+                        key = i[ko + h]
+                        if key == EMPTY:
+                            if free >= 0:
+                                h = free
+                            break
+                        if key == TOMB:
+                            if free < 0:
+                                free = h
+                        elif key == idx:
+                            found = True
+                            break
+                        h = (h + 1) & mask
+                    if found:
+                        if s > 0.0:
+                            f[opx_at + oo + h] = lv[1, k]
+                            f[osz_at + oo + h] = s
+                        else:
+                            i[ko + h] = TOMB
+                            i[so + _DEEP] -= 1
+                    elif s > 0.0:
+                        if i[ko + h] == EMPTY:
+                            i[so + _USED] += 1
+                        i[ko + h] = idx
+                        f[opx_at + oo + h] = lv[1, k]
+                        f[osz_at + oo + h] = s
+                        i[so + _DEEP] += 1
                     continue
-                h, found = _probe(keys, side, idx)
-                if found:
-                    if s > 0.0:
-                        opx[side, h] = lv[1, k]
-                        osz[side, h] = s
+                j = pw + g
+                if s > 0.0:
+                    if f[sz_at + j] <= 0.0:
+                        count += 1
+                        if best < 0 or (g > best if side == 0 else g < best):
+                            best = g
+                    f[j] = lv[1, k]
+                    f[sz_at + j] = s
+                elif f[sz_at + j] > 0.0:
+                    count -= 1
+                    f[sz_at + j] = 0.0
+                    if g == best:
+                        lost = True
+            if lost:
+                nxt = -1
+                if count > 0:
+                    if side == 0:
+                        for g in range(best, -1, -1):  # (from best: re-added later in the diff)
+                            if f[sz_at + pw + g] > 0.0:
+                                nxt = g
+                                break
                     else:
-                        keys[side, h] = TOMB
-                        state[side, 5] -= 1
-                elif s > 0.0:
-                    if keys[side, h] == EMPTY:
-                        state[side, 4] += 1
-                    keys[side, h] = idx
-                    opx[side, h] = lv[1, k]
-                    osz[side, h] = s
-                    state[side, 5] += 1
-                continue
-            if s > 0.0:
-                if sz[side, g] <= 0.0:
-                    count += 1
-                    if best < 0 or (g > best if side == 0 else g < best):
-                        best = g
-                px[side, g] = lv[1, k]
-                sz[side, g] = s
-            elif sz[side, g] > 0.0:
-                count -= 1
-                sz[side, g] = 0.0
-                if g == best:
-                    lost = True
-        if lost:
-            nxt = -1
-            if count > 0:
-                if side == 0:
-                    for g in range(best, -1, -1):  # (from best: re-added later in the diff)
-                        if sz[side, g] > 0.0:
-                            nxt = g
-                            break
-                else:
-                    for g in range(best, w):
-                        if sz[side, g] > 0.0:
-                            nxt = g
-                            break
-            best = nxt
-        state[side, 1] = best
-        state[side, 2] = count
-        state[side, 3] += 1
+                        for g in range(best, w):
+                            if f[sz_at + pw + g] > 0.0:
+                                nxt = g
+                                break
+                best = nxt
+            i[so + 1] = best
+            i[so + 2] = count
+            i[so + 3] += 1
     flags = 0
+    q = w // 4
     for side in range(2):
-        best = state[side, 1]
-        res[side] = px[side, best] if best >= 0 else np.nan
+        best = i[6 * side + 1]
+        f[res_at + side] = f[side * w + best] if best >= 0 else np.nan
         if side == 0:
-            if best < q and (best >= 0 or state[0, 5] > 0):
+            if best < q and (best >= 0 or i[_DEEP] > 0):
                 flags += RECENTRE_BID
-        elif best >= w - q or (best < 0 and state[1, 5] > 0):
+        elif best >= w - q or (best < 0 and i[6 + _DEEP] > 0):
             flags += RECENTRE_ASK
     return n_out + flags
 
@@ -213,7 +241,8 @@ class ArraySides:
     """Both sides of one book as tick windows plus overflow tables (see the module docstring)."""
 
     __slots__ = ("tick", "window", "quarter", "px", "sz", "state", "keys", "opx", "osz", "res",
-                 "bases", "px_of", "sz_of", "_out", "_cache", "_block", "_levels_of_block")
+                 "bases", "px_of", "sz_of", "_i", "_f", "_out", "_out_cap", "_cache", "_block",
+                 "_levels_of_block")
 
     def __init__(self, tick: float, bids: Mapping[float, float], asks: Mapping[float, float]) -> None:
         self.tick = tick
@@ -221,15 +250,8 @@ class ArraySides:
                    default=1)
         self.window = w = min(MAX_WINDOW, max(MIN_WINDOW, 1 << (8 * span - 1).bit_length()))
         self.quarter = w // 4
-        self.px = np.zeros((2, w))
-        self.sz = np.zeros((2, w))
-        self.px_of = (self.px[BID], self.px[ASK])  # (row views: one-index reads)
-        self.sz_of = (self.sz[BID], self.sz[ASK])
         self.bases = [0, 0]  # ``state[:, BASE]`` as Python ints, for readers
-        self.res = np.full(2, np.nan)  # best bid, best ask after the last diff
-        self.state = np.zeros((2, 6), np.int64)
-        self._tables(1 << 10)
-        self._out = np.zeros(64, np.int64)
+        self._buffers(w, 1 << 10, 256)
         self._cache: list[tuple[int, dict[float, float]] | None] = [None, None]
         self._block = 0  # the level array last applied from (kept alive while in use)
         self._levels_of_block: np.ndarray | None = None
@@ -238,12 +260,36 @@ class ArraySides:
             self._place(side, np.rint(p / tick).astype(np.int64), p,
                         np.fromiter(levels.values(), np.float64, len(levels)))
 
-    def _tables(self, size: int) -> None:
-        self.keys = np.full((2, size), EMPTY, np.int64)
-        self.opx = np.zeros((2, size))
-        self.osz = np.zeros((2, size))
+    def _buffers(self, w: int, table: int, out: int) -> None:
+        """(Re)allocate the two flat buffers the kernel takes, keeping the windows and the
+        state (the overflow tables start empty: ``_grow`` re-inserts their entries), and the
+        named views every other method reads.
+
+        ``i`` (int64): ``[0:12]`` state (2 x 6), ``[12]`` window, ``[13]`` table size H,
+        ``[14]`` out capacity, ``[16:16+2H]`` overflow keys (2 x H), then ``out``.
+        ``f`` (float64): window prices (2 x W), window sizes (2 x W), overflow prices
+        (2 x H), overflow sizes (2 x H), best bid and ask."""
+        i = np.zeros(_I_KEYS + 2 * table + out, np.int64)
+        f = np.zeros(4 * w + 4 * table + 2)
+        old = getattr(self, "_i", None)
+        if old is not None:
+            i[:12] = old[:12]
+            f[:4 * w] = self._f[:4 * w]
+        i[_I_W], i[_I_H], i[_I_OUT] = w, table, out
+        self._i, self._f, self._out_cap = i, f, out
+        self.state = i[:12].reshape(2, 6)
         self.state[:, USED] = 0
         self.state[:, DEEP] = 0
+        self.keys = i[_I_KEYS:_I_KEYS + 2 * table].reshape(2, table)
+        self.keys[:] = EMPTY
+        self._out = i[_I_KEYS + 2 * table:]
+        self.px = f[:2 * w].reshape(2, w)
+        self.sz = f[2 * w:4 * w].reshape(2, w)
+        self.px_of = (self.px[BID], self.px[ASK])  # (row views: one-index reads)
+        self.sz_of = (self.sz[BID], self.sz[ASK])
+        self.opx = f[4 * w:4 * w + 2 * table].reshape(2, table)
+        self.osz = f[4 * w + 2 * table:4 * w + 4 * table].reshape(2, table)
+        self.res = f[4 * w + 4 * table:]  # best bid, best ask after the last diff
 
     @staticmethod
     def on_grid(prices: Any, tick: float) -> bool:
@@ -292,13 +338,14 @@ class ArraySides:
         overflow_insert(self.keys, self.opx, self.osz, self.state, side, idx[rest], px[rest],
                         sz[rest])
 
-    def _grow(self, need: int, skip: int = -1) -> None:
-        """New tables of at least ``need`` slots (a power of two), live entries re-inserted
-        (those of ``skip``, being re-laid out, are dropped)."""
+    def _grow(self, need: int, skip: int = -1, out: int = 0) -> None:
+        """New tables of at least ``need`` slots (a power of two) and room for ``out`` levels
+        beyond the windows, live entries re-inserted (those of ``skip``, being re-laid out,
+        are dropped)."""
         keep = [(side, self.keys[side] > TOMB) for side in (BID, ASK) if side != skip]
         old = [(side, self.keys[side][m], self.opx[side][m], self.osz[side][m]) for side, m in keep]
         size = 1 << max(10, (need - 1).bit_length())
-        self._tables(size)
+        self._buffers(self.window, size, max(out, self._out_cap))
         for side, k, p, s in old:
             overflow_insert(self.keys, self.opx, self.osz, self.state, side, k, p, s)
 
@@ -327,11 +374,9 @@ class ArraySides:
 
     def apply(self, lv: np.ndarray, start: int, nb: int, na: int) -> None:
         """Apply one diff's columnar levels (``res`` then holds the best prices)."""
-        out = self._out
-        if out.shape[0] < nb + na:
-            out = self._out = np.zeros(2 * (nb + na), np.int64)
-        r = apply_columns(self.px, self.sz, self.state, self.keys, self.opx, self.osz, lv, start,
-                          nb, na, out, self.res)
+        if nb + na > self._out_cap:
+            self._grow(self.keys.shape[1], out=2 * (nb + na))
+        r = apply_columns(self._f, self._i, lv, start, nb, na)
         if r:
             self._settle(r, lv, start, nb, na)
 
