@@ -59,6 +59,17 @@ _TRACKED = 128  # levels per side a rescan tracks (beyond twice that: a fence)
 _COMPACT_AT = 4 * _TRACKED + 64  # candidates kept before a compaction
 
 
+class _NoCore:
+    """Stands in for the columnar core where a book cannot take it."""
+
+    @staticmethod
+    def apply_diff(cols: DeltaColumns) -> bool:
+        return False
+
+
+_NO_CORE = _NoCore()
+
+
 class OrderBook:
     """Price levels, best prices and depth for one instrument.
 
@@ -202,7 +213,11 @@ class OrderBook:
         """Apply absolute level sizes (0 removes a level; removing an unknown level is a no-op,
         as Binance's local-book procedure states)."""
         cols = delta.columns
-        if cols is not None and self._apply_columns(cols):
+        if cols is not None and (self._core or self._enter_columnar(cols)).apply_diff(cols):
+            core = self._core
+            assert core is not None
+            self._bb, self._ba = core.res.tolist()
+            self._bsorted = self._asorted = None
             self.seq = delta.seq
             self.ts_event = delta.ts_event
             self.ts_recv = delta.ts_recv
@@ -272,34 +287,26 @@ class OrderBook:
         if self.max_depth:
             self._truncate()
 
-    def _apply_columns(self, cols: DeltaColumns) -> bool:
-        """Apply a diff's columnar levels in the compiled core; False: not possible here
-        (checksummed or depth-limited book, or levels off the tick grid): use the dicts."""
-        core = self._core
-        if core is None:
-            if self.raw_bids is not None or self.max_depth or self._core_refused:
-                return False
-            # (imported here: numba loads only in processes that replay columnar stores)
-            from engine.book_array import ArraySides, SideView, levels_block
+    def _enter_columnar(self, cols: DeltaColumns) -> ArraySides | _NoCore:
+        """The columnar core for this book's levels, or a stand-in that refuses every diff
+        (checksummed or depth-limited book, levels off the tick grid, store gone)."""
+        if self.raw_bids is not None or self.max_depth or self._core_refused:
+            return _NO_CORE
+        # (imported here: numba loads only in processes that replay columnar stores)
+        from engine.book_array import ArraySides, SideView, levels_block
 
-            if levels_block(cols.block) is None:
-                return False
-            tick = cols.tick
-            bids, asks = self.bids, self.asks
-            if not (tick > 0.0 and ArraySides.on_grid(list(bids), tick)
-                    and ArraySides.on_grid(list(asks), tick)):
-                self._core_refused = True
-                return False
-            core = self._core = ArraySides(tick, bids, asks)
-            self.bids = SideView(core, BID)  # type: ignore[assignment]
-            self.asks = SideView(core, ASK)  # type: ignore[assignment]
-        elif cols.tick != core.tick:
-            return False
-        if not core.apply_block(cols.block, cols.start, cols.nb, cols.na):
-            return False
-        self._bb, self._ba = core.res.tolist()
-        self._bsorted = self._asorted = None
-        return True
+        if levels_block(cols.block) is None:
+            return _NO_CORE
+        tick = cols.tick
+        bids, asks = self.bids, self.asks
+        if not (tick > 0.0 and ArraySides.on_grid(list(bids), tick)
+                and ArraySides.on_grid(list(asks), tick)):
+            self._core_refused = True
+            return _NO_CORE
+        core = self._core = ArraySides(tick, bids, asks)
+        self.bids = SideView(core, BID)  # type: ignore[assignment]
+        self.asks = SideView(core, ASK)  # type: ignore[assignment]
+        return core
 
     def _leave_columnar(self) -> None:
         """Back to plain dicts (a mutation the columnar core does not take)."""

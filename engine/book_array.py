@@ -31,15 +31,17 @@ The kernel is ``cache=True``, ``fastmath=False`` and compiled at install time by
 from __future__ import annotations
 
 import itertools
-from functools import partial
 import sys
 import time
 import weakref
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
 from numba import njit
+
+from engine.model import DeltaColumns
 
 MAX_WINDOW = 1 << 15  # tick slots per side (0.1 USD ticks: 3,276.8 USD around the touch)
 MIN_WINDOW = 1 << 8  # (a thin option book: 4 KiB a side)
@@ -241,7 +243,7 @@ class ArraySides:
     """Both sides of one book as tick windows plus overflow tables (see the module docstring)."""
 
     __slots__ = ("tick", "window", "quarter", "px", "sz", "state", "keys", "opx", "osz", "res",
-                 "bases", "px_of", "sz_of", "_i", "_f", "_out", "_out_cap", "_cache", "_block",
+                 "bases", "px_of", "sz_of", "counts", "_i", "_f", "_out", "_out_cap", "_cache", "_block",
                  "_levels_of_block")
 
     def __init__(self, tick: float, bids: Mapping[float, float], asks: Mapping[float, float]) -> None:
@@ -285,8 +287,11 @@ class ArraySides:
         self._out = i[_I_KEYS + 2 * table:]
         self.px = f[:2 * w].reshape(2, w)
         self.sz = f[2 * w:4 * w].reshape(2, w)
-        self.px_of = (self.px[BID], self.px[ASK])  # (row views: one-index reads)
-        self.sz_of = (self.sz[BID], self.sz[ASK])
+        # memoryviews for the readers: indexing one returns a Python float / int (no numpy
+        # scalar, no method call)
+        self.px_of = (memoryview(self.px[BID]), memoryview(self.px[ASK]))
+        self.sz_of = (memoryview(self.sz[BID]), memoryview(self.sz[ASK]))
+        self.counts = memoryview(i[:12])  # (``state`` flat: side * 6 + slot)
         self.opx = f[4 * w:4 * w + 2 * table].reshape(2, table)
         self.osz = f[4 * w + 2 * table:4 * w + 4 * table].reshape(2, table)
         self.res = f[4 * w + 4 * table:]  # best bid, best ask after the last diff
@@ -360,16 +365,21 @@ class ArraySides:
         self._place(side, idx, px, sz)
 
     # -- updates ------------------------------------------------------------------------------
-    def apply_block(self, block: int, start: int, nb: int, na: int) -> bool:
-        """Apply one diff's levels from a registered array; False if it is gone."""
-        if block != self._block:
-            lv = levels_block(block)
-            if lv is None:
-                return False
-            self._block, self._levels_of_block = block, lv
+    def apply_diff(self, cols: DeltaColumns) -> bool:
+        """Apply one diff's levels from the registered array ``cols`` points into (``res``
+        then holds the best prices); False if that array is gone or uses another tick."""
         lv = self._levels_of_block
-        assert lv is not None
-        self.apply(lv, start, nb, na)
+        if cols.block != self._block or lv is None:
+            lv = levels_block(cols.block)
+            if lv is None or cols.tick != self.tick:
+                return False
+            self._block, self._levels_of_block = cols.block, lv
+        nb, na = cols.nb, cols.na
+        if nb + na > self._out_cap:
+            self._grow(self.keys.shape[1], out=2 * (nb + na))
+        r = apply_columns(self._f, self._i, lv, cols.start, nb, na)
+        if r:
+            self._settle(r, lv, cols.start, nb, na)
         return True
 
     def apply(self, lv: np.ndarray, start: int, nb: int, na: int) -> None:
@@ -411,8 +421,8 @@ class ArraySides:
             return default
         g = idx - self.bases[side]
         if 0 <= g < self.window:
-            if self.px_of[side].item(g) == price:
-                s = self.sz_of[side].item(g)
+            if self.px_of[side][g] == price:
+                s = self.sz_of[side][g]
                 if s > 0.0:
                     return s
             return default
@@ -422,7 +432,8 @@ class ArraySides:
         return s if s > 0.0 else default
 
     def count(self, side: int) -> int:
-        return self.state.item(side, COUNT) + self.state.item(side, DEEP)
+        c = self.counts
+        return c[6 * side + COUNT] + c[6 * side + DEEP]
 
     def side_dict(self, side: int) -> dict[float, float]:
         """Every level of the side as a dict (cached until the side changes: do not mutate)."""
@@ -475,7 +486,9 @@ class SideView(Mapping[float, float]):
         return isinstance(price, float | int) and self._core.size_at(self._side, float(price), -1.0) >= 0.0
 
     def __bool__(self) -> bool:
-        return self._core.count(self._side) > 0
+        c = self._core.counts
+        o = 6 * self._side
+        return c[o + COUNT] + c[o + DEEP] > 0
 
     def __len__(self) -> int:
         return self._core.count(self._side)
