@@ -136,7 +136,9 @@ def from_captures(files: Sequence[str | Path]) -> EventStore:
                 events.append(ev)
     meta = {"source": "capture", "files": [str(f) for f in files], "malformed": malformed,
             "integrity": keeper.stats.as_dict()}
-    return EventStore(events, list(instruments.values()), meta, columns_of(events))
+    insts = list(instruments.values())
+    events, levels = _with_level_columns(events, insts)
+    return EventStore(events, insts, meta, columns_of(events), levels)
 
 
 def synthetic(params: dict[str, Any], venue: str, start_ns: int, duration_s: float) -> EventStore:
@@ -154,7 +156,8 @@ def synthetic(params: dict[str, Any], venue: str, start_ns: int, duration_s: flo
     events = [e for e in events if type(e) in _KIND]
     meta = {"source": "synthetic", "params": msgspec.to_builtins(p), "start_ns": start_ns,
             "duration_s": duration_s}
-    return EventStore(events, insts, meta, columns_of(events))
+    events, levels = _with_level_columns(events, insts)
+    return EventStore(events, insts, meta, columns_of(events), levels)
 
 
 # ------------------------------------------------------------------------------ columnar I/O
@@ -195,12 +198,23 @@ def save(store: EventStore, path: str | Path) -> Path:
     """Write ``store`` as ``path/meta.json`` + ``path/events.npz``; returns the directory."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
+    arrays, ids = _arrays(store.events)
+    np.savez(root / "events.npz", **arrays)
+    meta = {"format": FORMAT, "instrument_ids": ids, "events": len(store.events),
+            **store.meta}
+    (root / "meta.json").write_bytes(msgspec.json.format(msgspec.json.encode(meta)))
+    (root / "instruments.json").write_bytes(msgspec.json.encode(store.instruments))
+    return root
+
+
+def _arrays(events: list[Any]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The store's columns of ``events`` and the instrument ids they number."""
     ids: dict[str, int] = {}
     cols: dict[str, list[Any]] = {k: [] for k in (
         "kind", "ts", "ts_event", "inst", "seq", "prev_seq", "first_seq", "nb", "na", "lv_px",
         "lv_sz", "t_px", "t_sz", "t_aggr", "t_id", "q_bp", "q_bs", "q_ap", "q_as", "q_seq",
         "m_mark", "m_index", "f_rate", "f_next", "o_vals")}
-    for ev in store.events:
+    for ev in events:
         kind = _KIND[type(ev)]
         iid = ev.instrument_id
         n = ids.get(iid)
@@ -250,12 +264,7 @@ def save(store: EventStore, path: str | Path) -> Path:
             arrays[k] = np.array(v, dtype=np.float64).reshape(-1, len(_OSUM_FIELDS))
         else:
             arrays[k] = np.array(v, dtype=ints.get(k, np.float64))
-    np.savez(root / "events.npz", **arrays)
-    meta = {"format": FORMAT, "instrument_ids": list(ids), "events": len(store.events),
-            **store.meta}
-    (root / "meta.json").write_bytes(msgspec.json.format(msgspec.json.encode(meta)))
-    (root / "instruments.json").write_bytes(msgspec.json.encode(store.instruments))
-    return root
+    return arrays, list(ids)
 
 
 def load(path: str | Path) -> EventStore:
@@ -286,26 +295,55 @@ def _level_columns(a: dict[str, np.ndarray], ticks: list[float]) -> tuple[np.nda
     book_inst = a["inst"][kind <= DELTA].astype(np.int64)
     nb, na = a["nb"].astype(np.int64), a["na"].astype(np.int64)
     lv_inst = np.repeat(book_inst, nb + na)
-    # the instrument's tick where the store knows it and every price is on it, else the
-    # prices' own decimal step (captures carry no definitions; any grid will do as an index)
-    tick = np.zeros(n_inst)
-    for i, t in enumerate(ticks):
-        p = px[lv_inst == i]
-        for grid in ([t] if t > 0.0 else []) + [10.0 ** -k for k in range(0, 11)]:
-            if _on_grid(p, grid):
-                tick[i] = grid
-                break
-    lv_tick = tick[lv_inst] if len(lv_inst) else np.zeros(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.where(lv_tick > 0.0, px / np.where(lv_tick > 0.0, lv_tick, 1.0), 0.0)
-    idx = np.rint(q)
-    off_grid = np.abs(q - idx) > 1e-6 * np.maximum(1.0, np.abs(q))
-    bad = np.bincount(lv_inst[off_grid], minlength=n_inst) if n_inst else np.zeros(0)
     deltas = kind[kind <= DELTA] == DELTA
     n_levels = np.bincount(book_inst[deltas], weights=(nb + na)[deltas], minlength=n_inst)
     n_diffs = np.bincount(book_inst[deltas], minlength=n_inst)
-    ok = (tick > 0.0) & (bad == 0) & (n_levels >= COLUMNAR_MIN_LEVELS * np.maximum(n_diffs, 1))
-    return np.ascontiguousarray(np.vstack([idx, px, sz])), np.where(ok, tick, 0.0)
+    deep = (n_diffs > 0) & (n_levels >= COLUMNAR_MIN_LEVELS * np.maximum(n_diffs, 1))
+    # the instrument's tick where the store knows it and every price is on it, else the
+    # prices' own decimal step (captures carry no definitions; any grid will do as an index)
+    tick = np.zeros(n_inst)
+    known = np.asarray(ticks, dtype=np.float64).reshape(n_inst)
+    for grid in [known] + [np.full(n_inst, 10.0 ** -k) for k in range(0, 11)]:
+        todo = deep & (tick == 0.0) & (grid > 0.0)
+        if not todo.any():
+            continue
+        sel = todo[lv_inst]
+        g = grid[lv_inst[sel]]
+        q = px[sel] / g
+        off = np.abs(q - np.rint(q)) > 1e-6 * np.maximum(1.0, np.abs(q))
+        bad = np.bincount(lv_inst[sel][off], minlength=n_inst)
+        fits = todo & (bad == 0)
+        tick[fits] = grid[fits]
+    lv_tick = tick[lv_inst]
+    idx = np.rint(px / np.where(lv_tick > 0.0, lv_tick, 1.0))
+    return np.ascontiguousarray(np.vstack([idx, px, sz])), tick
+
+
+def _with_level_columns(events: list[Any], instruments: list[Instrument]
+                        ) -> tuple[list[Any], np.ndarray | None]:
+    """``events`` with ``DeltaColumns`` on the diffs ``load`` would give them (the level array,
+    registered, is the store's to keep), for stores built in memory. Diffs carrying venue
+    strings or a checksum keep the dict path (the integrity layer reads those)."""
+    a, ids = _arrays(events)
+    ticks = {i.id: i.tick_size for i in instruments}
+    levels, col_tick = _level_columns(a, [ticks.get(i, 0.0) for i in ids])
+    if not col_tick.any():
+        return events, None
+    block = register_levels(levels)
+    tick_of = dict(zip(ids, col_tick.tolist()))
+    out: list[Any] = []
+    lv = 0
+    for ev in events:
+        cls = type(ev)
+        if cls is BookDelta or cls is BookSnapshot:
+            x, y = len(ev.bids), len(ev.asks)
+            tk = tick_of[ev.instrument_id]
+            if (cls is BookDelta and tk > 0.0 and ev.raw_bids is None and ev.raw_asks is None
+                    and ev.checksum is None):
+                ev = msgspec.structs.replace(ev, columns=DeltaColumns(block, lv, x, y, tk))
+            lv += x + y
+        out.append(ev)
+    return out, levels
 
 
 def _columns(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -317,11 +355,6 @@ def _columns(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     bid[quotes] = a["q_bp"]
     ask[quotes] = a["q_ap"]
     return {"kind": kind, "ts": a["ts"], "inst": a["inst"], "quote_bid": bid, "quote_ask": ask}
-
-
-def _on_grid(prices: np.ndarray, grid: float) -> bool:
-    q = prices / grid
-    return bool(np.all(np.abs(q - np.rint(q)) <= 1e-6 * np.maximum(1.0, np.abs(q))))
 
 
 def _rebuild(a: dict[str, np.ndarray], ids: list[str],
