@@ -324,7 +324,29 @@ def _with_level_columns(events: list[Any], instruments: list[Instrument]
     """``events`` with ``DeltaColumns`` on the diffs ``load`` would give them (the level array,
     registered, is the store's to keep), for stores built in memory. Diffs carrying venue
     strings or a checksum keep the dict path (the integrity layer reads those)."""
-    a, ids = _arrays(events)
+    # the columns ``_level_columns`` reads, for the book events only (one pass, levels in bulk)
+    ids: dict[str, int] = {}
+    kinds: list[int] = []
+    insts: list[int] = []
+    counts: list[int] = []
+    levels_of: list[tuple[float, float]] = []
+    for ev in events:
+        cls = type(ev)
+        if cls is BookDelta or cls is BookSnapshot:
+            n = ids.get(ev.instrument_id)
+            if n is None:
+                n = ids[ev.instrument_id] = len(ids)
+            kinds.append(DELTA if cls is BookDelta else SNAP)
+            insts.append(n)
+            counts += (len(ev.bids), len(ev.asks))
+            levels_of += ev.bids
+            levels_of += ev.asks
+    if not levels_of:
+        return events, None
+    nbna = np.array(counts, np.int64).reshape(-1, 2)
+    lv_arr = np.array(levels_of, np.float64).reshape(-1, 2)
+    a = {"kind": np.array(kinds, np.int8), "inst": np.array(insts, np.int32), "nb": nbna[:, 0],
+         "na": nbna[:, 1], "lv_px": lv_arr[:, 0].copy(), "lv_sz": lv_arr[:, 1].copy()}
     ticks = {i.id: i.tick_size for i in instruments}
     levels, col_tick = _level_columns(a, [ticks.get(i, 0.0) for i in ids])
     if not col_tick.any():
