@@ -411,7 +411,8 @@ def _rebuild(a: dict[str, np.ndarray], ids: list[str],
             if k == DELTA:
                 tk = ticks[i]
                 cols = DeltaColumns(block, start, x, y, tk) if tk > 0.0 else None
-                append(BookDelta(iid, bids, asks, seq[b], prev[b], te, t, first[b], columns=cols))
+                append(BookDelta(iid, bids, asks, seq[b], prev[b], te, t, first[b], None, None, None,
+                                 cols))
             else:
                 append(BookSnapshot(iid, bids, asks, seq[b], te, t))
             b += 1
