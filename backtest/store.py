@@ -310,7 +310,10 @@ def _level_columns(a: dict[str, np.ndarray], ticks: list[float]) -> tuple[np.nda
         sel = todo[lv_inst]
         g = grid[lv_inst[sel]]
         q = px[sel] / g
-        off = np.abs(q - np.rint(q)) > 1e-6 * np.maximum(1.0, np.abs(q))
+        # (written so that NaN and infinite prices count as off the grid, and so do indices
+        # beyond float64's exact integers)
+        off = ~((np.abs(q - np.rint(q)) <= 1e-6 * np.maximum(1.0, np.abs(q)))
+                & (np.abs(q) < 2.0 ** 52))
         bad = np.bincount(lv_inst[sel][off], minlength=n_inst)
         fits = todo & (bad == 0)
         tick[fits] = grid[fits]

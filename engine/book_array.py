@@ -300,7 +300,8 @@ class ArraySides:
     def on_grid(prices: Any, tick: float) -> bool:
         """True if every price is a whole number of ticks (else the core cannot index it)."""
         q = np.asarray(prices, dtype=np.float64) / tick
-        return bool(np.all(np.abs(q - np.rint(q)) <= 1e-6 * np.maximum(1.0, np.abs(q))))
+        return bool(np.all((np.abs(q - np.rint(q)) <= 1e-6 * np.maximum(1.0, np.abs(q)))
+                           & (np.abs(q) < 2.0 ** 52)))  # (NaN, inf: False)
 
     # -- placement ----------------------------------------------------------------------------
     def _levels(self, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -171,3 +171,15 @@ def test_diffs_outliving_their_store_apply_through_the_dicts(tmp_path: Path) -> 
         book.apply_snapshot(ev) if type(ev) is BookSnapshot else book.apply_delta(ev)
     assert type(book.bids) is dict and book.best_bid_price() == 1000.0
     assert book.bids[1000.0] == 7.0 and book.bids[999.9] == 1.0 and len(book.bids) == 21
+
+
+def test_a_store_with_a_nan_price_keeps_that_instrument_on_dicts(tmp_path: Path) -> None:
+    bids = tuple((100.0 - i, 1.0) for i in range(1, 11))
+    asks = tuple((100.0 + i, 1.0) for i in range(1, 11))
+    events = [BookSnapshot("v:N", bids, asks, 1, 1, 1),
+              BookDelta("v:N", bids[:9] + ((math.nan, 1.0),), asks, 2, 1, 2, 2),
+              BookDelta("v:N", bids, asks, 3, 2, 3, 3)]
+    store = stores.EventStore(events, [], {"source": "test"})
+    stores.save(store, tmp_path / "s")
+    loaded = stores.load(tmp_path / "s")
+    assert all(e.columns is None for e in loaded.events if type(e) is BookDelta)
