@@ -375,12 +375,7 @@ class ArraySides:
             if lv is None or cols.tick != self.tick:
                 return False
             self._block, self._levels_of_block = cols.block, lv
-        nb, na = cols.nb, cols.na
-        if nb + na > self._out_cap:
-            self._grow(self.keys.shape[1], out=2 * (nb + na))
-        r = apply_columns(self._f, self._i, lv, cols.start, nb, na)
-        if r:
-            self._settle(r, lv, cols.start, nb, na)
+        self.apply(lv, cols.start, cols.nb, cols.na)
         return True
 
     def apply(self, lv: np.ndarray, start: int, nb: int, na: int) -> None:
