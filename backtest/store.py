@@ -137,7 +137,7 @@ def from_captures(files: Sequence[str | Path]) -> EventStore:
     meta = {"source": "capture", "files": [str(f) for f in files], "malformed": malformed,
             "integrity": keeper.stats.as_dict()}
     insts = list(instruments.values())
-    events, levels = _with_level_columns(events, insts)
+    events, levels = with_level_columns(events, insts)
     return EventStore(events, insts, meta, columns_of(events), levels)
 
 
@@ -156,7 +156,7 @@ def synthetic(params: dict[str, Any], venue: str, start_ns: int, duration_s: flo
     events = [e for e in events if type(e) in _KIND]
     meta = {"source": "synthetic", "params": msgspec.to_builtins(p), "start_ns": start_ns,
             "duration_s": duration_s}
-    events, levels = _with_level_columns(events, insts)
+    events, levels = with_level_columns(events, insts)
     return EventStore(events, insts, meta, columns_of(events), levels)
 
 
@@ -322,10 +322,11 @@ def _level_columns(a: dict[str, np.ndarray], ticks: list[float]) -> tuple[np.nda
     return np.ascontiguousarray(np.vstack([idx, px, sz])), tick
 
 
-def _with_level_columns(events: list[Any], instruments: list[Instrument]
+def with_level_columns(events: list[Any], instruments: list[Instrument]
                         ) -> tuple[list[Any], np.ndarray | None]:
-    """``events`` with ``DeltaColumns`` on the diffs ``load`` would give them (the level array,
-    registered, is the store's to keep), for stores built in memory. Diffs carrying venue
+    """``events`` with ``DeltaColumns`` on the diffs ``load`` would give them, and the level
+    array they point into (registered; the caller's ``EventStore.levels`` must keep it), for
+    stores built in memory (captures, synthetic; a catalog's ``load_store`` can do the same). Diffs carrying venue
     strings or a checksum keep the dict path (the integrity layer reads those)."""
     # the columns ``_level_columns`` reads, for the book events only (one pass, levels in bulk)
     ids: dict[str, int] = {}
