@@ -111,6 +111,7 @@ class Replayer:
         instruments = self.instruments
         handle = self._handle
         on_quote = self._on_quote
+        bbo = self._bbo
         per_venue: dict[str, dict[str, int]] = {}  # venue -> codec channel -> frames
         frames = 0
         venue: str | None = None
@@ -141,9 +142,14 @@ class Replayer:
                     ev = events[0]
                     cls = type(ev)
                     if cls is Quote:
-                        instruments.add(ev.instrument_id)
+                        iid = ev.instrument_id
+                        instruments.add(iid)
                         if ev.seq:
-                            on_quote(ev)
+                            chk = bbo.get(iid)
+                            if chk is not None and not chk.states:
+                                chk.last = ev  # no book state waits for a quote: nothing to judge
+                            else:
+                                on_quote(ev)
                         continue
                     if cls is Trade:
                         instruments.add(ev.instrument_id)
