@@ -36,7 +36,15 @@ import orjson
 from adapters import registry
 from adapters.capture import CaptureFormatError, CaptureRecord, load_records
 from engine.integrity import BookKeeper
-from engine.model import BookDelta, BookSnapshot, BookStatusChanged, Instrument, Quote, VenueProtocolError
+from engine.model import (
+    BookDelta,
+    BookSnapshot,
+    BookStatusChanged,
+    Instrument,
+    Quote,
+    Trade,
+    VenueProtocolError,
+)
 
 FAILURE_KEYS = ("gaps", "checksum_mismatches", "crossed", "malformed")
 _MAX_DETAILS = 20
@@ -93,32 +101,66 @@ class Replayer:
     # -- driving ----------------------------------------------------------------------------
     def run(self, records: Iterable[CaptureRecord]) -> None:
         """``feed`` every record; websocket frames (nearly all of them) on an inlined path
-        with the same effects: no call or string built per frame beyond the codec's."""
+        with the same effects: no call or string built per frame beyond the codec's.
+
+        Per frame this path keeps its counts in locals (frames, and per venue the codec's
+        ``last_channel`` -> frames) and folds them into ``messages``/``by_channel`` when the
+        run ends (or stops on an error); a frame that is one quote or one trade (most of a
+        book stream) is handled here rather than by ``_handle``, with the same effects."""
         codecs = self.codecs
-        by_channel = self.by_channel
-        keys: dict[tuple[str, str], str] = {}  # (venue, channel) -> the by_channel key
+        instruments = self.instruments
         handle = self._handle
-        for record in records:
-            if record.kind != "ws":
-                self.feed(record)
-                continue
-            venue = record.venue
-            codec = codecs.get(venue)
-            if codec is None:
-                raise ReplayError(f"no codec for venue {venue!r}")
-            self.messages += 1
-            try:
-                events = codec.decode(record.data, record.ts, record.url)
-            except VenueProtocolError as exc:
-                self._malformed(venue, codec, exc, record.ts)
-                continue
-            channel = getattr(codec, "last_channel", "") or "unknown"
-            key = keys.get((venue, channel))
-            if key is None:
-                key = keys[(venue, channel)] = f"{venue}:{channel}"
-            by_channel[key] += 1
-            if events:
+        on_quote = self._on_quote
+        bbo = self._bbo
+        per_venue: dict[str, dict[str, int]] = {}  # venue -> codec channel -> frames
+        frames = 0
+        venue: str | None = None
+        codec: Any = None
+        counts: dict[str, int] = {}
+        try:
+            for record in records:
+                if record.kind != "ws":
+                    self.feed(record)
+                    continue
+                if record.venue != venue:
+                    venue = record.venue
+                    codec = codecs.get(venue)
+                    if codec is None:
+                        raise ReplayError(f"no codec for venue {venue!r}")
+                    counts = per_venue.setdefault(venue, {})
+                frames += 1
+                try:
+                    events = codec.decode(record.data, record.ts, record.url)
+                except VenueProtocolError as exc:
+                    self._malformed(venue, codec, exc, record.ts)
+                    continue
+                channel = getattr(codec, "last_channel", "")
+                counts[channel] = counts.get(channel, 0) + 1
+                if not events:
+                    continue
+                if len(events) == 1:
+                    ev = events[0]
+                    cls = type(ev)
+                    if cls is Quote:
+                        iid = ev.instrument_id
+                        instruments.add(iid)
+                        if ev.seq:
+                            chk = bbo.get(iid)
+                            if chk is not None and not chk.states:
+                                chk.last = ev  # no book state waits for a quote: nothing to judge
+                            else:
+                                on_quote(ev)
+                        continue
+                    if cls is Trade:
+                        instruments.add(ev.instrument_id)
+                        continue
                 handle(events, record.url)
+        finally:
+            self.messages += frames
+            by_channel = self.by_channel
+            for name, chans in per_venue.items():
+                for channel, n in chans.items():
+                    by_channel[f"{name}:{channel or 'unknown'}"] += n
 
     def feed(self, record: CaptureRecord) -> None:
         """Replay one capture record."""

@@ -17,13 +17,10 @@ over the built-in table; two installed distributions claiming one name is an err
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
-import importlib.metadata
 import keyword
 import re
 import shlex
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,6 +73,10 @@ def strategy_registry() -> dict[str, tuple[str, str]]:
     """Short name -> (import path, where it comes from: a distribution name or ``builtin``)."""
     out = {name: (path, "builtin") for name, path in BUILTIN_STRATEGIES.items()}
     claimed: dict[str, tuple[str, str]] = {}
+    # (imported here: importlib.metadata costs ~20 ms, paid by every ``volta`` subcommand
+    # that goes through ``load_object`` otherwise, e.g. a replay)
+    import importlib.metadata
+
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "?"
         prior = claimed.get(ep.name)
@@ -97,6 +98,8 @@ def resolve_strategy(name: str) -> type:
         registry = strategy_registry()
         entry = registry.get(name)
         if entry is None:
+            import difflib
+
             close = difflib.get_close_matches(name, registry, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise PluginError(f"no strategy named {name!r}{hint}; installed: "
@@ -222,6 +225,8 @@ def new_strategy_main(argv: list[str]) -> int:
 
 def _volta_command() -> str:
     """How to run this installation's ``volta`` from a shell, as short as is still right."""
+    import shutil
+
     script = Path(sys.executable).parent / "volta"
     found = shutil.which("volta")
     if script.is_file():
