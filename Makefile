@@ -12,6 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	$(PY) -m engine.pricing.warm    # Numba cache built now: no compile at first run
 	$(PY) -m adapters.sim.warm
+	$(PY) -m engine.book_array     # the columnar book kernel
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml

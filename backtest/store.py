@@ -7,6 +7,10 @@ definitions, source files, counts, the integrity stats seen while decoding) and 
 list); each kind has its own columns indexed by its running row count, and book levels of all
 snapshots and deltas sit in one flat ``lv_px``/``lv_sz`` pair (bids then asks per event, counts
 in ``nb``/``na``). ``load`` rebuilds the frozen ``engine.model`` events in file order in one pass.
+Depth diffs of instruments with deep diffs (``COLUMNAR_MIN_LEVELS`` levels per diff on average,
+every price on the instrument's tick grid) also get ``columns``: their place in one ``(3, N)``
+array of tick index, price and size, which the books apply in one compiled call
+(``engine.book_array``).
 
 Sources: captures decoded by the real codecs (``adapters.registry``; records in receive order
 as ``volta replay`` does; a frame a codec rejects is counted and skipped) and the seeded
@@ -30,10 +34,12 @@ from adapters.capture import CaptureFormatError, load_records
 from adapters.sim import SimVenue, SimVenueParams
 from engine.config import decode_params
 from engine.clock import NS_PER_S, VirtualClock
+from engine.book_array import register_levels
 from engine.integrity import BookKeeper
 from engine.model import (
     BookDelta,
     BookSnapshot,
+    DeltaColumns,
     FundingRate,
     Instrument,
     MarkPrice,
@@ -45,6 +51,7 @@ from engine.model import (
 )
 
 FORMAT = 1
+COLUMNAR_MIN_LEVELS = 8  # levels per diff (mean) from which a compiled diff beats the dict loop
 SNAP, DELTA, TRADE, QUOTE, MARK, FUND, OSUM = range(7)
 _KIND = {BookSnapshot: SNAP, BookDelta: DELTA, Trade: TRADE, Quote: QUOTE, MarkPrice: MARK,
          FundingRate: FUND, OptionSummary: OSUM}
@@ -66,6 +73,9 @@ class EventStore(msgspec.Struct):
     meta: dict[str, Any]
     columns: dict[str, Any] | None = None
     """Per-event columns of ``events`` (``columns_of``), None until someone builds them."""
+    levels: Any = None
+    """The ``(3, N)`` level array the diffs' ``columns`` point into (``load`` sets it; the
+    store owns it: books find it by the id the diffs carry, ``engine.book_array``)."""
 
     @property
     def start_ns(self) -> int:
@@ -126,7 +136,9 @@ def from_captures(files: Sequence[str | Path]) -> EventStore:
                 events.append(ev)
     meta = {"source": "capture", "files": [str(f) for f in files], "malformed": malformed,
             "integrity": keeper.stats.as_dict()}
-    return EventStore(events, list(instruments.values()), meta, columns_of(events))
+    insts = list(instruments.values())
+    events, levels = with_level_columns(events, insts)
+    return EventStore(events, insts, meta, columns_of(events), levels)
 
 
 def synthetic(params: dict[str, Any], venue: str, start_ns: int, duration_s: float) -> EventStore:
@@ -144,7 +156,8 @@ def synthetic(params: dict[str, Any], venue: str, start_ns: int, duration_s: flo
     events = [e for e in events if type(e) in _KIND]
     meta = {"source": "synthetic", "params": msgspec.to_builtins(p), "start_ns": start_ns,
             "duration_s": duration_s}
-    return EventStore(events, insts, meta, columns_of(events))
+    events, levels = with_level_columns(events, insts)
+    return EventStore(events, insts, meta, columns_of(events), levels)
 
 
 # ------------------------------------------------------------------------------ columnar I/O
@@ -185,12 +198,23 @@ def save(store: EventStore, path: str | Path) -> Path:
     """Write ``store`` as ``path/meta.json`` + ``path/events.npz``; returns the directory."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
+    arrays, ids = _arrays(store.events)
+    np.savez(root / "events.npz", **arrays)
+    meta = {"format": FORMAT, "instrument_ids": ids, "events": len(store.events),
+            **store.meta}
+    (root / "meta.json").write_bytes(msgspec.json.format(msgspec.json.encode(meta)))
+    (root / "instruments.json").write_bytes(msgspec.json.encode(store.instruments))
+    return root
+
+
+def _arrays(events: list[Any]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The store's columns of ``events`` and the instrument ids they number."""
     ids: dict[str, int] = {}
     cols: dict[str, list[Any]] = {k: [] for k in (
         "kind", "ts", "ts_event", "inst", "seq", "prev_seq", "first_seq", "nb", "na", "lv_px",
         "lv_sz", "t_px", "t_sz", "t_aggr", "t_id", "q_bp", "q_bs", "q_ap", "q_as", "q_seq",
         "m_mark", "m_index", "f_rate", "f_next", "o_vals")}
-    for ev in store.events:
+    for ev in events:
         kind = _KIND[type(ev)]
         iid = ev.instrument_id
         n = ids.get(iid)
@@ -240,12 +264,7 @@ def save(store: EventStore, path: str | Path) -> Path:
             arrays[k] = np.array(v, dtype=np.float64).reshape(-1, len(_OSUM_FIELDS))
         else:
             arrays[k] = np.array(v, dtype=ints.get(k, np.float64))
-    np.savez(root / "events.npz", **arrays)
-    meta = {"format": FORMAT, "instrument_ids": list(ids), "events": len(store.events),
-            **store.meta}
-    (root / "meta.json").write_bytes(msgspec.json.format(msgspec.json.encode(meta)))
-    (root / "instruments.json").write_bytes(msgspec.json.encode(store.instruments))
-    return root
+    return arrays, list(ids)
 
 
 def load(path: str | Path) -> EventStore:
@@ -260,7 +279,97 @@ def load(path: str | Path) -> EventStore:
         raise StoreError(f"{root}: not a readable event store: {exc}") from exc
     if meta.get("format") != FORMAT:
         raise StoreError(f"{root}: store format {meta.get('format')!r}, expected {FORMAT}")
-    return EventStore(_rebuild(a, meta["instrument_ids"]), insts, meta, _columns(a))
+    ids = meta["instrument_ids"]
+    ticks = {i.id: i.tick_size for i in insts}
+    levels, col_tick = _level_columns(a, [ticks.get(i, 0.0) for i in ids])
+    block = register_levels(levels)
+    return EventStore(_rebuild(a, ids, (block, col_tick)), insts, meta, _columns(a), levels)
+
+
+def _level_columns(a: dict[str, np.ndarray], ticks: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(3, N)`` tick index / price / size array of every stored level, and per instrument
+    the tick its diffs are applied with in columnar form (0: not columnar)."""
+    kind = a["kind"]
+    px, sz = a["lv_px"], a["lv_sz"]
+    n_inst = len(ticks)
+    book_inst = a["inst"][kind <= DELTA].astype(np.int64)
+    nb, na = a["nb"].astype(np.int64), a["na"].astype(np.int64)
+    lv_inst = np.repeat(book_inst, nb + na)
+    deltas = kind[kind <= DELTA] == DELTA
+    n_levels = np.bincount(book_inst[deltas], weights=(nb + na)[deltas], minlength=n_inst)
+    n_diffs = np.bincount(book_inst[deltas], minlength=n_inst)
+    deep = (n_diffs > 0) & (n_levels >= COLUMNAR_MIN_LEVELS * np.maximum(n_diffs, 1))
+    # the instrument's tick where the store knows it and every price is on it, else the
+    # prices' own decimal step (captures carry no definitions; any grid will do as an index)
+    tick = np.zeros(n_inst)
+    known = np.asarray(ticks, dtype=np.float64).reshape(n_inst)
+    for grid in [known] + [np.full(n_inst, 10.0 ** -k) for k in range(0, 11)]:
+        todo = deep & (tick == 0.0) & (grid > 0.0)
+        if not todo.any():
+            continue
+        sel = todo[lv_inst]
+        g = grid[lv_inst[sel]]
+        q = px[sel] / g
+        # (written so that NaN and infinite prices count as off the grid, and so do indices
+        # beyond float64's exact integers)
+        off = ~((np.abs(q - np.rint(q)) <= 1e-6 * np.maximum(1.0, np.abs(q)))
+                & (np.abs(q) < 2.0 ** 52))
+        bad = np.bincount(lv_inst[sel][off], minlength=n_inst)
+        fits = todo & (bad == 0)
+        tick[fits] = grid[fits]
+    lv_tick = tick[lv_inst]
+    idx = np.rint(px / np.where(lv_tick > 0.0, lv_tick, 1.0))
+    return np.ascontiguousarray(np.vstack([idx, px, sz])), tick
+
+
+def with_level_columns(events: list[Any], instruments: list[Instrument]
+                        ) -> tuple[list[Any], np.ndarray | None]:
+    """``events`` with ``DeltaColumns`` on the diffs ``load`` would give them, and the level
+    array they point into (registered; the caller's ``EventStore.levels`` must keep it), for
+    stores built in memory (captures, synthetic; a catalog's ``load_store`` can do the same). Diffs carrying venue
+    strings or a checksum keep the dict path (the integrity layer reads those)."""
+    # the columns ``_level_columns`` reads, for the book events only (one pass, levels in bulk)
+    ids: dict[str, int] = {}
+    kinds: list[int] = []
+    insts: list[int] = []
+    counts: list[int] = []
+    levels_of: list[tuple[float, float]] = []
+    for ev in events:
+        cls = type(ev)
+        if cls is BookDelta or cls is BookSnapshot:
+            n = ids.get(ev.instrument_id)
+            if n is None:
+                n = ids[ev.instrument_id] = len(ids)
+            kinds.append(DELTA if cls is BookDelta else SNAP)
+            insts.append(n)
+            counts += (len(ev.bids), len(ev.asks))
+            levels_of += ev.bids
+            levels_of += ev.asks
+    if not levels_of:
+        return events, None
+    nbna = np.array(counts, np.int64).reshape(-1, 2)
+    lv_arr = np.array(levels_of, np.float64).reshape(-1, 2)
+    a = {"kind": np.array(kinds, np.int8), "inst": np.array(insts, np.int32), "nb": nbna[:, 0],
+         "na": nbna[:, 1], "lv_px": lv_arr[:, 0].copy(), "lv_sz": lv_arr[:, 1].copy()}
+    ticks = {i.id: i.tick_size for i in instruments}
+    levels, col_tick = _level_columns(a, [ticks.get(i, 0.0) for i in ids])
+    if not col_tick.any():
+        return events, None
+    block = register_levels(levels)
+    tick_of = dict(zip(ids, col_tick.tolist()))
+    out: list[Any] = []
+    lv = 0
+    for ev in events:
+        cls = type(ev)
+        if cls is BookDelta or cls is BookSnapshot:
+            x, y = len(ev.bids), len(ev.asks)
+            tk = tick_of[ev.instrument_id]
+            if (cls is BookDelta and tk > 0.0 and ev.raw_bids is None and ev.raw_asks is None
+                    and ev.checksum is None):
+                ev = msgspec.structs.replace(ev, columns=DeltaColumns(block, lv, x, y, tk))
+            lv += x + y
+        out.append(ev)
+    return out, levels
 
 
 def _columns(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -274,8 +383,10 @@ def _columns(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"kind": kind, "ts": a["ts"], "inst": a["inst"], "quote_bid": bid, "quote_ask": ask}
 
 
-def _rebuild(a: dict[str, np.ndarray], ids: list[str]) -> list[Any]:
-    """Events from the columns (one pass, per-kind cursors)."""
+def _rebuild(a: dict[str, np.ndarray], ids: list[str],
+             level_cols: tuple[int, np.ndarray] | None = None) -> list[Any]:
+    """Events from the columns (one pass, per-kind cursors); diffs of the instruments
+    ``level_cols`` gives a tick also carry their ``DeltaColumns``."""
     kinds = a["kind"].tolist()
     ts, tse, inst = a["ts"].tolist(), a["ts_event"].tolist(), a["inst"].tolist()
     seq, prev, first = a["seq"].tolist(), a["prev_seq"].tolist(), a["first_seq"].tolist()
@@ -288,6 +399,8 @@ def _rebuild(a: dict[str, np.ndarray], ids: list[str]) -> list[Any]:
     marks = zip(a["m_mark"].tolist(), a["m_index"].tolist())
     funds = zip(a["f_rate"].tolist(), a["f_next"].tolist())
     osums = iter(a["o_vals"].tolist())
+    block, col_tick = level_cols if level_cols is not None else (0, None)
+    ticks = col_tick.tolist() if col_tick is not None else [0.0] * len(ids)
     out: list[Any] = []
     append = out.append
     b = lv = 0
@@ -297,9 +410,13 @@ def _rebuild(a: dict[str, np.ndarray], ids: list[str]) -> list[Any]:
             x, y = nb[b], na[b]
             bids = tuple(levels[lv:lv + x])
             asks = tuple(levels[lv + x:lv + x + y])
+            start = lv
             lv += x + y
             if k == DELTA:
-                append(BookDelta(iid, bids, asks, seq[b], prev[b], te, t, first[b]))
+                tk = ticks[i]
+                cols = DeltaColumns(block, start, x, y, tk) if tk > 0.0 else None
+                append(BookDelta(iid, bids, asks, seq[b], prev[b], te, t, first[b], None, None, None,
+                                 cols))
             else:
                 append(BookSnapshot(iid, bids, asks, seq[b], te, t))
             b += 1

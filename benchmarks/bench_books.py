@@ -8,7 +8,10 @@ and keeper; the per-channel split times each frame with ``perf_counter_ns`` (tim
 measured and subtracted). The level benchmark replays the exact level-update sequence of the
 Binance USD-M BTCUSDT capture (REST snapshot levels first) into the C book
 (``cbook.bids[price] = size`` / ``del``), into ``OrderBook.set_level``, through
-``OrderBook.apply_delta`` / ``BookKeeper.on_delta`` on pre-decoded deltas, and through the codec.
+``OrderBook.apply_delta`` / ``BookKeeper.on_delta`` on pre-decoded deltas, and through the codec;
+also ``apply_delta`` on the same diffs as the event store loads them (``backtest.store``: each
+carries its levels' place in a columnar array, applied by the compiled core of
+``engine.book_array``: what a backtest feeds its books).
 
 Timings are process CPU time (``time.process_time``), best of N runs, garbage collector off
 during the timed loop. Run: ``python -m benchmarks.bench_books [OUTPUT.json]`` (default ``benchmarks/results/books.json``).
@@ -21,6 +24,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -210,14 +214,25 @@ def bench_levels(path: Path, repeat: int = 5) -> dict[str, Any]:
             set_(is_bid, p, s)
         return _clock() - t0
 
-    def apply_delta() -> float:
-        book = OrderBook("bench")
-        book.apply_snapshot(snap)
-        apply = book.apply_delta
-        t0 = _clock()
-        for d in deltas:
-            apply(d)
-        return _clock() - t0
+    def applier(diffs: list[BookDelta]) -> Callable[[], float]:
+        def apply_delta() -> float:
+            book = OrderBook("bench")
+            book.apply_snapshot(snap)
+            apply = book.apply_delta
+            t0 = _clock()
+            for d in diffs:
+                apply(d)
+            return _clock() - t0
+        return apply_delta
+
+    from backtest import store as stores
+
+    with tempfile.TemporaryDirectory() as tmp:  # the diffs as ``volta backtest`` loads them
+        stores.save(stores.from_captures([path]), Path(tmp) / "s")
+        loaded = stores.load(Path(tmp) / "s")
+    columnar = [e for e in loaded.events if type(e) is BookDelta and e.seq > snap.seq]
+    assert [d.bids for d in columnar] == [d.bids for d in deltas]
+    assert all(d.columns is not None for d in columnar)
 
     def keeper_delta() -> float:
         keeper = BookKeeper(stale_after_ns=0)
@@ -244,12 +259,14 @@ def bench_levels(path: Path, repeat: int = 5) -> dict[str, Any]:
 
     out: dict[str, Any] = {"level_updates": n, "depth_messages": len(deltas)}
     for name, fn in (("c_order_book", c_book), ("volta_set_level", set_level),
-                     ("volta_apply_delta", apply_delta), ("volta_keeper", keeper_delta),
+                     ("volta_apply_delta", applier(deltas)),
+                     ("volta_apply_delta_columnar", applier(columnar)), ("volta_keeper", keeper_delta),
                      ("volta_codec_and_keeper", with_codec)):
         secs = _best(fn, repeat)
         out[name] = {"ns_per_level": round(secs / n * 1e9, 1)}
     base = out["c_order_book"]["ns_per_level"]
-    for name in ("volta_set_level", "volta_apply_delta", "volta_keeper", "volta_codec_and_keeper"):
+    for name in ("volta_set_level", "volta_apply_delta", "volta_apply_delta_columnar",
+                 "volta_keeper", "volta_codec_and_keeper"):
         out[name]["x_c_library"] = round(out[name]["ns_per_level"] / base, 2)
     return out
 

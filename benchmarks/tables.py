@@ -78,6 +78,7 @@ def books(d: dict[str, Any]) -> list[str]:
         out += ["", "| per level update (same run) | ns/level | × C `order-book` |", "| --- | ---: | ---: |",
                 f"| C `order-book` (cryptofeed's book), baseline | {lv['c_order_book']['ns_per_level']:.0f} | 1.00 |"]
         for key, label in (("volta_apply_delta", "Volta `OrderBook.apply_delta`"),
+                           ("volta_apply_delta_columnar", "Volta `OrderBook.apply_delta`, diffs from the event store (compiled core)"),
                            ("volta_keeper", "Volta `BookKeeper` (with integrity checks)"),
                            ("volta_codec_and_keeper", "Volta codec + keeper (incl. JSON parse)")):
             if key in lv:

@@ -29,6 +29,13 @@ same double and no arithmetic ever produces a key. Books fed events carrying ``r
 exact ``(price, size)`` strings per level in ``raw_bids``/``raw_asks`` dicts; every other book
 keeps those attributes ``None`` and pays nothing.
 
+Columnar mode: a diff carrying ``columns`` (set by the event store only) switches the book to
+the compiled tick-window core of ``engine.book_array`` (one call per diff instead of one dict
+operation per level); ``bids``/``asks`` then become read-only ``SideView`` mappings over it
+(``get``, ``in``, ``[]`` look one slot up; iteration reads a dict built once per change). Any
+other mutation (a snapshot, a diff without columns, ``set_level``, ``clear``) returns the book
+to plain dicts first, so live books never enter this mode.
+
 The book applies what it is given; deciding whether an update may be applied (sequence
 continuity, checksums, crossing, staleness) is the integrity layer's job
 (``engine.integrity.BookKeeper``), which owns the book's ``status``.
@@ -37,14 +44,30 @@ continuity, checksums, crossing, staleness) is the integrity layer's job
 from __future__ import annotations
 
 from heapq import nlargest, nsmallest
+from typing import TYPE_CHECKING
 
-from engine.model import BookDelta, BookSnapshot, BookStatus, Level, RawLevel
+from engine.model import BookDelta, BookSnapshot, BookStatus, DeltaColumns, Level, RawLevel
+
+if TYPE_CHECKING:
+    from engine.book_array import ArraySides
 
 _NAN = float("nan")
+BID, ASK = 0, 1  # side numbers of the columnar core (``engine.book_array``)
 _INF = float("inf")
 _NINF = -_INF
 _TRACKED = 128  # levels per side a rescan tracks (beyond twice that: a fence)
 _COMPACT_AT = 4 * _TRACKED + 64  # candidates kept before a compaction
+
+
+class _NoCore:
+    """Stands in for the columnar core where a book cannot take it."""
+
+    @staticmethod
+    def apply_diff(cols: DeltaColumns) -> bool:
+        return False
+
+
+_NO_CORE = _NoCore()
 
 
 class OrderBook:
@@ -56,12 +79,15 @@ class OrderBook:
 
     __slots__ = ("instrument_id", "bids", "asks", "_bb", "_ba", "_bc", "_ac", "_bsorted",
                  "_asorted", "raw_bids", "raw_asks", "seq", "ts_event", "ts_recv", "status",
-                 "updates", "max_depth", "_bfence", "_afence")
+                 "updates", "max_depth", "_bfence", "_afence", "_core", "_core_refused")
 
     def __init__(self, instrument_id: str, max_depth: int = 0) -> None:
         self.instrument_id = instrument_id
+        # (a read-only ``SideView`` mapping in columnar mode)
         self.bids: dict[float, float] = {}
         self.asks: dict[float, float] = {}
+        self._core: ArraySides | None = None  # the columnar core (None: plain dicts)
+        self._core_refused = False  # levels off the diff's tick grid: stay on dicts
         self._bb = _NAN  # best bid (NaN: no bids)
         self._ba = _NAN  # best ask (NaN: no asks)
         self._bc: list[float] = []  # holds every live bid >= _bfence (and dead entries)
@@ -82,6 +108,8 @@ class OrderBook:
     # -- mutation ---------------------------------------------------------------------------
     def clear(self) -> None:
         """Forget every level and the sequence (the status is the integrity layer's)."""
+        self._core = None
+        self._core_refused = False
         self.bids = {}
         self.asks = {}
         self._rescan()
@@ -159,6 +187,8 @@ class OrderBook:
 
     def apply_snapshot(self, snap: BookSnapshot) -> None:
         """Replace the whole book with ``snap`` (levels with size <= 0 are ignored)."""
+        self._core = None
+        self._core_refused = False
         self.bids = {p: s for p, s in snap.bids if s > 0.0}
         self.asks = {p: s for p, s in snap.asks if s > 0.0}
         self._rescan()
@@ -182,6 +212,19 @@ class OrderBook:
     def apply_delta(self, delta: BookDelta) -> None:
         """Apply absolute level sizes (0 removes a level; removing an unknown level is a no-op,
         as Binance's local-book procedure states)."""
+        cols = delta.columns
+        if cols is not None and (self._core or self._enter_columnar(cols)).apply_diff(cols):
+            core = self._core
+            assert core is not None
+            self._bb, self._ba = core.res.tolist()
+            self._bsorted = self._asorted = None
+            self.seq = delta.seq
+            self.ts_event = delta.ts_event
+            self.ts_recv = delta.ts_recv
+            self.updates += 1
+            return
+        if self._core is not None:
+            self._leave_columnar()
         if self.raw_bids is None and delta.raw_bids is None and delta.raw_asks is None:
             levels = delta.bids
             if levels:
@@ -244,8 +287,40 @@ class OrderBook:
         if self.max_depth:
             self._truncate()
 
+    def _enter_columnar(self, cols: DeltaColumns) -> ArraySides | _NoCore:
+        """The columnar core for this book's levels, or a stand-in that refuses every diff
+        (checksummed or depth-limited book, levels off the tick grid, store gone)."""
+        if self.raw_bids is not None or self.max_depth or self._core_refused:
+            return _NO_CORE
+        # (imported here: numba loads only in processes that replay columnar stores)
+        from engine.book_array import ArraySides, SideView, levels_block
+
+        if levels_block(cols.block) is None:
+            return _NO_CORE
+        tick = cols.tick
+        bids, asks = self.bids, self.asks
+        if not (tick > 0.0 and ArraySides.on_grid(list(bids), tick)
+                and ArraySides.on_grid(list(asks), tick)):
+            self._core_refused = True
+            return _NO_CORE
+        core = self._core = ArraySides(tick, bids, asks)
+        self.bids = SideView(core, BID)  # type: ignore[assignment]
+        self.asks = SideView(core, ASK)  # type: ignore[assignment]
+        return core
+
+    def _leave_columnar(self) -> None:
+        """Back to plain dicts (a mutation the columnar core does not take)."""
+        core = self._core
+        assert core is not None
+        self._core = None
+        self.bids = dict(core.side_dict(BID))
+        self.asks = dict(core.side_dict(ASK))
+        self._rescan()
+
     def set_level(self, is_bid: bool, price: float, size: float) -> None:
         """Set one level's absolute size (0 deletes): the unit the level benchmark measures."""
+        if self._core is not None:
+            self._leave_columnar()
         if is_bid:
             bids = self.bids
             if size > 0.0:
@@ -368,6 +443,8 @@ class OrderBook:
         """Best ``levels`` bids, best first."""
         if levels <= 0:
             return []
+        if self._core is not None:
+            return self._core.depth(BID, levels)
         bids = self.bids
         return [(p, bids[p]) for p in self._bid_order()[:levels]]
 
@@ -375,6 +452,8 @@ class OrderBook:
         """Best ``levels`` asks, best first."""
         if levels <= 0:
             return []
+        if self._core is not None:
+            return self._core.depth(ASK, levels)
         asks = self.asks
         return [(p, asks[p]) for p in self._ask_order()[:levels]]
 

@@ -167,7 +167,7 @@ class Catalog:
     def load_store(self, datasets: Iterable[str] | None = None, **filters: Any) -> Any:
         """The selected files' replayable events as an ``EventStore`` in replay order, with the
         stored instrument definitions of their venues."""
-        from backtest.store import EventStore
+        from backtest.store import EventStore, with_level_columns
 
         files = [f for f in self.files(dataset=datasets, **filters) if f.kind in REPLAYED]
         if not files:
@@ -209,7 +209,8 @@ class Catalog:
         meta = {"source": "catalog", "catalog": str(self.root),
                 "datasets": sorted({f.dataset for f in files}),
                 "days": sorted({f.day for f in files}), "files": len(files)}
-        return EventStore(events, insts, meta)
+        events, levels = with_level_columns(events, insts)  # (deep diffs: the compiled book)
+        return EventStore(events, insts, meta, None, levels)
 
 
 def _read(path: Path) -> pa.Table:

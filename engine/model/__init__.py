@@ -30,6 +30,7 @@ from engine.model.market import (
     BookDelta,
     BookSnapshot,
     BookStatusChanged,
+    DeltaColumns,
     FundingRate,
     Level,
     MarketEvent,
@@ -61,7 +62,7 @@ from engine.model.orders import (
 
 __all__ = [
     "AccountReported",
-    "AmendOrder", "BookDelta", "Codec", "VenueProtocolError", "BookSnapshot", "BookStatus", "BookStatusChanged", "CancelOrder",
+    "AmendOrder", "BookDelta", "Codec", "VenueProtocolError", "BookSnapshot", "BookStatus", "DeltaColumns", "BookStatusChanged", "CancelOrder",
     "ClientOrderId", "FundingRate", "Instrument", "InstrumentId", "InstrumentKind", "Level",
     "Liquidity", "MarkPrice", "MarketEvent", "NS_PER_YEAR", "OptionSummary", "OptionType",
     "OrderAccepted", "OrderAmended", "OrderCancelled", "OrderCommand", "OrderDenied",

@@ -36,6 +36,20 @@ class BookSnapshot(msgspec.Struct, frozen=True, gc=False):
     """Levels the venue maintains (0: unlimited); deeper levels are truncated locally."""
 
 
+class DeltaColumns(msgspec.Struct, frozen=True, gc=False):
+    """Where one diff's levels sit in a columnar store (``backtest.store``), so a book can apply
+    them in one compiled call (``engine.book_array``): ``block`` names a ``(3, N)`` float64
+    array registered there by the store (rows: ``rint(price / tick)``, the parsed price, the
+    size); the diff's ``nb`` bids then ``na`` asks start at column ``start``. The same levels
+    are in the diff's ``bids``/``asks`` tuples (what every other reader uses)."""
+
+    block: int
+    start: int
+    nb: int
+    na: int
+    tick: float
+
+
 class BookDelta(msgspec.Struct, frozen=True, gc=False):
     instrument_id: str
     bids: tuple[Level, ...]
@@ -48,6 +62,8 @@ class BookDelta(msgspec.Struct, frozen=True, gc=False):
     checksum: int | None = None
     raw_bids: tuple[RawLevel, ...] | None = None
     raw_asks: tuple[RawLevel, ...] | None = None
+    columns: DeltaColumns | None = None
+    """Set only by the event store: the same levels, columnar (live codecs leave it None)."""
 
 
 class Trade(msgspec.Struct, frozen=True, gc=False):
