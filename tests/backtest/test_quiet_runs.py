@@ -3,6 +3,7 @@ changes nothing a per-event replay would show (summary, fills, counters, bus cou
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -86,8 +87,19 @@ def test_columns_from_events_match_the_stored_columns(tmp_path: Path) -> None:
     assert loaded.columns is not None
     for k in ("kind", "ts", "inst"):
         assert np.array_equal(built[k], loaded.columns[k]), k
-    for k in ("quote_bid", "quote_ask"):
+    for k in ("quote_bid", "quote_ask", "trade_px"):
         assert np.array_equal(built[k], loaded.columns[k], equal_nan=True), k
+    trades = [i for i, ev in enumerate(loaded.events) if isinstance(ev, Trade)]
+    assert trades and [built["trade_px"][i] for i in trades] == [loaded.events[i].price
+                                                                 for i in trades]
+    assert np.isnan(np.delete(built["trade_px"], trades)).all()
+    # the runs from the stored trade prices are those from the events' own prices
+    with_col = quiet_runs(loaded.columns, loaded.events)
+    without = quiet_runs({k: v for k, v in loaded.columns.items() if k != "trade_px"},
+                         loaded.events)
+    for name in (f.name for f in dataclasses.fields(QuietRuns)):
+        assert np.array_equal(np.asarray(getattr(with_col, name)),
+                              np.asarray(getattr(without, name)), equal_nan=True), name
 
 
 class _Listener(Strategy[msgspec.Struct]):
