@@ -198,12 +198,14 @@ class InstrumentQueues:
         if self.consumed_ask:
             for p, _ in ev.asks:
                 self.consumed_ask.pop(p, None)
-        # ``cross``, with its cheap pre-checks inlined (the common case: nothing crossed)
-        if self.bids and book.asks:
+        # ``cross``, with its cheap pre-checks inlined (the common case: nothing crossed); an
+        # empty side's best price is NaN, which no comparison passes (no side is asked whether
+        # it is empty: a columnar side answers that through a Python call)
+        if self.bids:
             best = book.best_ask_price()
             if self.top_bid >= best:
                 self._cross_side(self.bids, True, best, book.asks, fills)
-        if self.asks and book.bids:
+        if self.asks:
             best = book.best_bid_price()
             if self.top_ask <= best:
                 self._cross_side(self.asks, False, best, book.bids, fills)
