@@ -221,7 +221,11 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
         end = r_end[i]
         n = i + 1
         if end > n:
-            # a run of quotes/trades: the part before the next due timer, in one step if quiet
+            # a run of quotes/trades: the part before the next due timer, in one step if quiet.
+            # Timers due by its first event fire first (they would before that event anyway):
+            # a run cut by a timer resumes in one step after it, from the event at the cut.
+            if heap and heap[0][0] <= r_ts[i]:
+                advance(r_ts[i])
             iid = ev.instrument_id
             queues = queues_of.get(iid, route)
             if queues is route:
