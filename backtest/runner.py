@@ -297,7 +297,12 @@ def _quiet_runs(data: EventStore) -> QuietRuns:
     if cols is None or len(cols["kind"]) != len(data.events):
         # (a store built elsewhere, e.g. from a catalog: its columns, once for every run)
         cols = data.columns = stores.columns_of(data.events)
-    return quiet_runs(cols, data.events)
+    cached = data.runs
+    if cached is not None and cached[0] is cols:
+        return cached[1]  # (runs depend on the data alone: a sweep or a re-run reuses them)
+    runs = quiet_runs(cols, data.events)
+    data.runs = (cols, runs)
+    return runs
 
 
 def _handlers(ex: ReplayExchange, kernel: Kernel, iid: str) -> dict[type, Callable[[Any], None]]:

@@ -76,6 +76,10 @@ class EventStore(msgspec.Struct):
     levels: Any = None
     """The ``(3, N)`` level array the diffs' ``columns`` point into (``load`` sets it; the
     store owns it: books find it by the id the diffs carry, ``engine.book_array``)."""
+    runs: Any = None
+    """``(columns, backtest.batches.QuietRuns)``: the replay's quiet runs of these events, found
+    from those columns by the first replay (a property of the data, like the columns; every
+    later replay of the store reuses it while the columns are the same object)."""
 
     @property
     def start_ns(self) -> int:

@@ -159,3 +159,24 @@ def test_batched_replay_equals_the_per_event_replay(strategy: bool, tmp_path: Pa
     assert kb.last_trade == ks.last_trade and kb.clock.now_ns() == ks.clock.now_ns()
     if strategy:
         assert batched.summary["fills"]["count"] > 0
+
+
+def test_runs_are_found_once_per_store_and_again_for_new_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = stores.synthetic({"seed": 3, "expiries_days": [7.0], "strikes_per_expiry": 2},
+                            "sim", 1_767_225_600_000_000_000, 5.0)
+    data.columns = stores.columns_of(data.events)
+    found: list[int] = []
+    real = runner.quiet_runs
+
+    def counted(cols: dict[str, np.ndarray], events: list[object]) -> QuietRuns:
+        found.append(len(events))
+        return real(cols, events)
+
+    monkeypatch.setattr(runner, "quiet_runs", counted)
+    first = runner._quiet_runs(data)
+    assert runner._quiet_runs(data) is first and found == [len(data.events)]
+    # fewer events: the columns no longer match, so they and the runs are built again
+    data.events = data.events[:-3]
+    again = runner._quiet_runs(data)
+    assert again is not first and found == [len(data.events) + 3, len(data.events)]
+    assert len(again.end) == len(data.events)
