@@ -16,7 +16,7 @@ due inside the run) sends the driver back to the per-event path, from the first 
 concerned; the next event looks up its own run again (a run cut by a timer resumes after it).
 
 The runs are found with numpy over the store's columns (``EventStore.columns``: ``kind``,
-``ts``, ``inst`` and each quote's bid and ask) and the trades' prices, in a few milliseconds per
+``ts``, ``inst``, each quote's bid and ask and each trade's price), in a few milliseconds per
 run of the loop, and handed to the driver as flat arrays indexed by event (``array.array``: an
 index costs what a list's does, and no object per entry is built). For each event of a run of
 quotes and trades of one instrument: ``end`` (exclusive) of that run, and the bounds
@@ -130,7 +130,9 @@ def quiet_runs(cols: dict[str, np.ndarray], events: Sequence[Any]) -> QuietRuns:
     np.cumsum(is_quote, out=cum[1:])
     last = np.maximum.accumulate(np.where(is_trade, np.arange(n), -1)) if n else np.zeros(0, int)
     bid, ask = cols["quote_bid"], cols["quote_ask"]
-    tpx = trade_prices(events, is_trade)
+    tpx = cols.get("trade_px")  # (a store's column; columns built elsewhere may lack it)
+    if tpx is None:
+        tpx = trade_prices(events, is_trade)
     lo, hi = _bounds(np.where(is_quote, ask, tpx), np.where(is_quote, bid, tpx), mixed, start,
                      seg)
     qlo, qhi = _bounds(ask, bid, is_quote, qstart, qseg)

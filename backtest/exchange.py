@@ -297,13 +297,14 @@ class ReplayExchange(VenueAdapter):
                     if not active:
                         pass_on(ev)
                         return
-                    old = q.before_depth()  # type: ignore[union-attr]
-                    pass_on(ev)
-                elif active:
+                    fills: list[MakerFill] = []
+                    q.depth_update(pass_on, ev, fills)  # type: ignore[union-attr]
+                    if fills:
+                        maker_fills(q, fills)  # type: ignore[arg-type]
+                    return
+                if active:
                     if pending and iid in pending:  # (caught up when it activated)
                         self._catch_up(iid)
-                    old = q.before_depth()  # type: ignore[union-attr]
-                    apply(ev)
                 else:  # nothing reads this book until an order of ours comes: apply it then
                     later = pending.get(iid)
                     if later is None:
@@ -312,12 +313,11 @@ class ReplayExchange(VenueAdapter):
                         later.append(ev)
                     pass_on(ev)
                     return
-                fills: list[MakerFill] = []
-                q.after_depth(old, ev.bids, ev.asks, fills)  # type: ignore[union-attr]
+                fills = []
+                q.depth_update(apply, ev, fills)  # type: ignore[union-attr]
                 if fills:
                     maker_fills(q, fills)  # type: ignore[arg-type]
-                if not self.shared:
-                    pass_on(ev)
+                pass_on(ev)
             return on_depth
 
         def index(field: str, cls: type) -> Callable[[Any], None]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from adapters.sim.core import EPS as _EPS
 from adapters.sim.core import Execution
@@ -158,55 +159,53 @@ class InstrumentQueues:
         self.top_ask = min(self.asks) if self.asks else math.inf
 
     # -- market events --------------------------------------------------------------------
-    def before_depth(self) -> tuple[list[tuple[float, float, list[SimOrder]]], ...]:
-        """Displayed sizes at the client's prices (and who rests there) before a depth update:
-        ``(price, displayed size, orders)`` per price of ours, bids then asks."""
-        # (loops, not comprehensions: usually one price a side, and a comprehension is a call)
+    def depth_update(self, apply: Callable[[Any], Any], ev: Any, fills: list[MakerFill]) -> None:
+        """``apply(ev)`` (a depth update reaching the book) with the queue model around it: the
+        displayed sizes at the client's prices (and who rests there) before, the levels that
+        shrank after (what was traded there explains part of it), stale overlays dropped,
+        crossing checked. One pass each side (usually one price of ours a side)."""
+        book = self.book
         ob = oa = _NONE
+        # (loops, not comprehensions: a comprehension is a call)
         if self.bids:
-            b = self.book.bids
+            get = book.bids.get
             ob = []
             for p, v in self.bids.items():
-                ob.append((p, b.get(p, 0.0), v[:]))
+                ob.append((p, get(p, 0.0), v[:]))
         if self.asks:
-            a = self.book.asks
+            get = book.asks.get
             oa = []
             for p, v in self.asks.items():
-                oa.append((p, a.get(p, 0.0), v[:]))
-        return ob, oa
-
-    def after_depth(self, old: tuple[list[tuple[float, float, list[SimOrder]]], ...],
-                    touched_bids: tuple[tuple[float, float], ...],
-                    touched_asks: tuple[tuple[float, float], ...], fills: list[MakerFill]) -> None:
-        """Apply the queue model to the levels that shrank, drop stale overlays, check crossing."""
-        book = self.book
-        ob, oa = old
-        if ob:
-            shown, traded = book.bids, self.traded_bid
+                oa.append((p, get(p, 0.0), v[:]))
+        apply(ev)
+        if ob:  # (the sides are read again: applying may switch a side's mapping)
+            get, traded = book.bids.get, self.traded_bid
             for p, before, orders in ob:
-                now = shown.get(p, 0.0)
+                now = get(p, 0.0)
                 was_traded = traded.pop(p, 0.0)
                 if not now >= before:  # (as written: a NaN size counts as shrunk)
                     self._shrink(orders, before, now, was_traded)
         if oa:
-            shown, traded = book.asks, self.traded_ask
+            get, traded = book.asks.get, self.traded_ask
             for p, before, orders in oa:
-                now = shown.get(p, 0.0)
+                now = get(p, 0.0)
                 was_traded = traded.pop(p, 0.0)
                 if not now >= before:  # (as written: a NaN size counts as shrunk)
                     self._shrink(orders, before, now, was_traded)
         if self.consumed_bid:
-            for p, _ in touched_bids:
+            for p, _ in ev.bids:
                 self.consumed_bid.pop(p, None)
         if self.consumed_ask:
-            for p, _ in touched_asks:
+            for p, _ in ev.asks:
                 self.consumed_ask.pop(p, None)
-        # ``cross``, with its cheap pre-checks inlined (the common case: nothing crossed)
-        if self.bids and book.asks:
+        # ``cross``, with its cheap pre-checks inlined (the common case: nothing crossed); an
+        # empty side's best price is NaN, which no comparison passes (no side is asked whether
+        # it is empty: a columnar side answers that through a Python call)
+        if self.bids:
             best = book.best_ask_price()
             if self.top_bid >= best:
                 self._cross_side(self.bids, True, best, book.asks, fills)
-        if self.asks and book.bids:
+        if self.asks:
             best = book.best_bid_price()
             if self.top_ask <= best:
                 self._cross_side(self.asks, False, best, book.bids, fills)

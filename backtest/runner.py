@@ -221,7 +221,11 @@ def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: Virtu
         end = r_end[i]
         n = i + 1
         if end > n:
-            # a run of quotes/trades: the part before the next due timer, in one step if quiet
+            # a run of quotes/trades: the part before the next due timer, in one step if quiet.
+            # Timers due by its first event fire first (they would before that event anyway):
+            # a run cut by a timer resumes in one step after it, from the event at the cut.
+            if heap and heap[0][0] <= r_ts[i]:
+                advance(r_ts[i])
             iid = ev.instrument_id
             queues = queues_of.get(iid, route)
             if queues is route:
@@ -293,7 +297,12 @@ def _quiet_runs(data: EventStore) -> QuietRuns:
     if cols is None or len(cols["kind"]) != len(data.events):
         # (a store built elsewhere, e.g. from a catalog: its columns, once for every run)
         cols = data.columns = stores.columns_of(data.events)
-    return quiet_runs(cols, data.events)
+    cached = data.runs
+    if cached is not None and cached[0] is cols:
+        return cached[1]  # (runs depend on the data alone: a sweep or a re-run reuses them)
+    runs = quiet_runs(cols, data.events)
+    data.runs = (cols, runs)
+    return runs
 
 
 def _handlers(ex: ReplayExchange, kernel: Kernel, iid: str) -> dict[type, Callable[[Any], None]]:

@@ -76,6 +76,10 @@ class EventStore(msgspec.Struct):
     levels: Any = None
     """The ``(3, N)`` level array the diffs' ``columns`` point into (``load`` sets it; the
     store owns it: books find it by the id the diffs carry, ``engine.book_array``)."""
+    runs: Any = None
+    """``(columns, backtest.batches.QuietRuns)``: the replay's quiet runs of these events, found
+    from those columns by the first replay (a property of the data, like the columns; every
+    later replay of the store reuses it while the columns are the same object)."""
 
     @property
     def start_ns(self) -> int:
@@ -166,13 +170,14 @@ def synthetic(params: dict[str, Any], venue: str, start_ns: int, duration_s: flo
 def columns_of(events: list[Any]) -> dict[str, np.ndarray]:
     """The per-event columns a replay reads (``backtest.batches``): ``kind`` (the codes above;
     -1 for a type the store does not keep), ``inst`` (instruments numbered in order of
-    appearance), ``ts`` (receive time) and each quote's bid and ask price (NaN for other
-    events)."""
+    appearance), ``ts`` (receive time), each quote's bid and ask price and each trade's price
+    (``trade_px``; NaN for other events)."""
     kinds: list[int] = []
     ts: list[int] = []
     insts: list[int] = []
     bids: list[float] = []
     asks: list[float] = []
+    tpx: list[float] = []
     ids: dict[str, int] = {}
     nan = float("nan")
     for ev in events:
@@ -186,12 +191,15 @@ def columns_of(events: list[Any]) -> dict[str, np.ndarray]:
         if cls is Quote:
             bids.append(ev.bid_price)
             asks.append(ev.ask_price)
+            tpx.append(nan)
         else:
             bids.append(nan)
             asks.append(nan)
+            tpx.append(ev.price if cls is Trade else nan)
     return {"kind": np.array(kinds, np.int8), "ts": np.array(ts, np.int64),
             "inst": np.array(insts, np.int32),
-            "quote_bid": np.array(bids, np.float64), "quote_ask": np.array(asks, np.float64)}
+            "quote_bid": np.array(bids, np.float64), "quote_ask": np.array(asks, np.float64),
+            "trade_px": np.array(tpx, np.float64)}
 
 
 def save(store: EventStore, path: str | Path) -> Path:
@@ -380,7 +388,10 @@ def _columns(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     ask = np.full(len(kind), np.nan)
     bid[quotes] = a["q_bp"]
     ask[quotes] = a["q_ap"]
-    return {"kind": kind, "ts": a["ts"], "inst": a["inst"], "quote_bid": bid, "quote_ask": ask}
+    tpx = np.full(len(kind), np.nan)
+    tpx[kind == TRADE] = a["t_px"]  # (the trades' columns hold the trades in event order)
+    return {"kind": kind, "ts": a["ts"], "inst": a["inst"], "quote_bid": bid, "quote_ask": ask,
+            "trade_px": tpx}
 
 
 def _rebuild(a: dict[str, np.ndarray], ids: list[str],

@@ -126,6 +126,9 @@ def bench_vs_hftbacktest(md: Path) -> dict[str, Any]:
     an ``@njit`` strategy in hftbacktest). Volta keeps its full fidelity: the live strategy code,
     the integrity layer, the risk gate, the journal (in memory), queue position and latency.
     Messages are the capture's records (what both read), per second of process CPU time.
+    The store's quiet-run index (``backtest.batches``, a property of the data) is found by the
+    first of the ``REPEAT`` runs (a few ms) and reused by the others, as a sweep reuses it;
+    hftbacktest's own data conversion is outside its timing too.
     """
     from benchmarks import hftbacktest_baseline as hft
 

@@ -425,19 +425,26 @@ class Kernel:
         try:
             fn(*args)
         except Exception:  # noqa: BLE001 - a strategy bug must not stop the engine
-            sid = strategy.ctx.strategy_id
-            self.strategy_errors[sid] += 1
-            self.log.exception("strategy_callback_failed", strategy=sid, callback=fn.__name__)
+            self._callback_failed(strategy, fn)
         finally:
-            dt = _perf_ns() - t0
-            sid = strategy.ctx.strategy_id
-            st = self._cb_stats[sid]
-            st[0] += dt
-            st[1] += 1
-            if dt > st[2]:
-                st[2] = dt
-            if dt > self.slow_callback_ns > 0:
-                self._slow_callback(sid, fn, dt)
+            self._account(strategy, fn, _perf_ns() - t0)
+
+    def _account(self, strategy: Strategy[Any], fn: Callable[..., None], dt: int) -> None:
+        """A strategy callback took ``dt`` ns: its totals, and a warning when it was slow."""
+        sid = strategy.ctx.strategy_id
+        st = self._cb_stats[sid]
+        st[0] += dt
+        st[1] += 1
+        if dt > st[2]:
+            st[2] = dt
+        if dt > self.slow_callback_ns > 0:
+            self._slow_callback(sid, fn, dt)
+
+    def _callback_failed(self, strategy: Strategy[Any], fn: Callable[..., None]) -> None:
+        """Inside the ``except`` of a strategy callback: count it, log it with its traceback."""
+        sid = strategy.ctx.strategy_id
+        self.strategy_errors[sid] += 1
+        self.log.exception("strategy_callback_failed", strategy=sid, callback=fn.__name__)
 
     @property
     def callback_ns(self) -> dict[str, int]:
@@ -508,8 +515,18 @@ class Kernel:
             self.portfolio.set_mark(iid, mid)
         subs = self._book_subs.get(iid)
         if subs:
+            # ``_call(strategy, strategy.on_book, book)`` inlined: this runs for every depth
+            # update a strategy follows (the same guard, timing and accounting)
             for strategy in subs:
-                self._call(strategy, strategy.on_book, book)
+                if not self.strategies_running:
+                    return  # (stopped by a callback: the others hear nothing, as in ``_call``)
+                t0 = _perf_ns()
+                try:
+                    strategy.on_book(book)
+                except Exception:  # noqa: BLE001 - a strategy bug must not stop the engine
+                    self._callback_failed(strategy, strategy.on_book)
+                finally:
+                    self._account(strategy, strategy.on_book, _perf_ns() - t0)
 
     def _on_trade(self, trade: Trade) -> None:
         self.last_trade[trade.instrument_id] = trade.price

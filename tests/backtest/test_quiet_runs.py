@@ -3,6 +3,7 @@ changes nothing a per-event replay would show (summary, fills, counters, bus cou
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -86,8 +87,19 @@ def test_columns_from_events_match_the_stored_columns(tmp_path: Path) -> None:
     assert loaded.columns is not None
     for k in ("kind", "ts", "inst"):
         assert np.array_equal(built[k], loaded.columns[k]), k
-    for k in ("quote_bid", "quote_ask"):
+    for k in ("quote_bid", "quote_ask", "trade_px"):
         assert np.array_equal(built[k], loaded.columns[k], equal_nan=True), k
+    trades = [i for i, ev in enumerate(loaded.events) if isinstance(ev, Trade)]
+    assert trades and [built["trade_px"][i] for i in trades] == [loaded.events[i].price
+                                                                 for i in trades]
+    assert np.isnan(np.delete(built["trade_px"], trades)).all()
+    # the runs from the stored trade prices are those from the events' own prices
+    with_col = quiet_runs(loaded.columns, loaded.events)
+    without = quiet_runs({k: v for k, v in loaded.columns.items() if k != "trade_px"},
+                         loaded.events)
+    for name in (f.name for f in dataclasses.fields(QuietRuns)):
+        assert np.array_equal(np.asarray(getattr(with_col, name)),
+                              np.asarray(getattr(without, name)), equal_nan=True), name
 
 
 class _Listener(Strategy[msgspec.Struct]):
@@ -147,3 +159,24 @@ def test_batched_replay_equals_the_per_event_replay(strategy: bool, tmp_path: Pa
     assert kb.last_trade == ks.last_trade and kb.clock.now_ns() == ks.clock.now_ns()
     if strategy:
         assert batched.summary["fills"]["count"] > 0
+
+
+def test_runs_are_found_once_per_store_and_again_for_new_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = stores.synthetic({"seed": 3, "expiries_days": [7.0], "strikes_per_expiry": 2},
+                            "sim", 1_767_225_600_000_000_000, 5.0)
+    data.columns = stores.columns_of(data.events)
+    found: list[int] = []
+    real = runner.quiet_runs
+
+    def counted(cols: dict[str, np.ndarray], events: list[object]) -> QuietRuns:
+        found.append(len(events))
+        return real(cols, events)
+
+    monkeypatch.setattr(runner, "quiet_runs", counted)
+    first = runner._quiet_runs(data)
+    assert runner._quiet_runs(data) is first and found == [len(data.events)]
+    # fewer events: the columns no longer match, so they and the runs are built again
+    data.events = data.events[:-3]
+    again = runner._quiet_runs(data)
+    assert again is not first and found == [len(data.events) + 3, len(data.events)]
+    assert len(again.end) == len(data.events)
