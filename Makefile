@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m engine.pricing.warm    # Numba cache built now: no compile at first run
 	$(PY) -m adapters.sim.warm
 	$(PY) -m engine.book_array     # the columnar book kernel
+	$(PY) -m compileall -q engine adapters backtest strategies cluster >/dev/null  # bytecode now, as a wheel install does: no compile at each start
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
