@@ -87,6 +87,8 @@ class Quoter(Strategy[QuoterConfig]):
 
     def _side_missing(self) -> bool:
         """A side we are allowed to quote has no order (filled, cancelled or denied)."""
+        if self.bid_id is not None and self.ask_id is not None:
+            return False  # both sides quoted: none missing, whatever the position allows
         qty = self._position()
         want_bid = qty + self.config.size <= self.config.max_position + 1e-12
         want_ask = qty - self.config.size >= -self.config.max_position - 1e-12
