@@ -33,6 +33,8 @@ from engine.book import OrderBook
 
 __all__ = ["InstrumentQueues", "MakerFill", "SimOrder"]
 _NONE: list = []  # type: ignore[type-arg]  # shared empty result (never mutated)
+_EMPTY: dict[float, float] = {}  # shared empty mapping (never mutated)
+_UNSEEN = object()  # no size known at a price
 
 
 MakerFill = tuple[SimOrder, float, float]
@@ -43,7 +45,8 @@ class InstrumentQueues:
     """The client's resting orders on one instrument, by side and price, in time priority."""
 
     __slots__ = ("book", "bids", "asks", "traded_bid", "traded_ask", "consumed_bid",
-                 "consumed_ask", "model", "_share", "lot", "top_bid", "top_ask")
+                 "consumed_ask", "model", "_share", "lot", "top_bid", "top_ask", "_shown_bid",
+                 "_shown_ask", "_shown_at")
 
     def __init__(self, book: OrderBook, model: QueueModel, rand: Callable[[], float],
                  lot: float = 0.0) -> None:
@@ -62,6 +65,11 @@ class InstrumentQueues:
         self.consumed_ask: dict[float, float] = {}
         self.model = model.model
         self._share = make_queue_share(model, rand)
+        # the displayed sizes at our prices as the last depth update left them, valid while
+        # the book's change counter is still ``_shown_at`` (the next update's "before" sizes)
+        self._shown_bid: dict[float, float] = {}
+        self._shown_ask: dict[float, float] = {}
+        self._shown_at = -1
 
     @property
     def active(self) -> bool:
@@ -166,29 +174,42 @@ class InstrumentQueues:
         crossing checked. One pass each side (usually one price of ours a side)."""
         book = self.book
         ob = oa = _NONE
+        # "before" sizes: what the last update left at a price (unless the book changed
+        # since, or the price is new to us), else read from the book
+        shown_b, shown_a = self._shown_bid, self._shown_ask
+        if self._shown_at != book.changes:
+            shown_b = shown_a = _EMPTY
         # (loops, not comprehensions: a comprehension is a call)
         if self.bids:
             get = book.bids.get
             ob = []
             for p, v in self.bids.items():
-                ob.append((p, get(p, 0.0), v[:]))
+                before = shown_b.get(p, _UNSEEN)
+                ob.append((p, get(p, 0.0) if before is _UNSEEN else before, v[:]))
         if self.asks:
             get = book.asks.get
             oa = []
             for p, v in self.asks.items():
-                oa.append((p, get(p, 0.0), v[:]))
+                before = shown_a.get(p, _UNSEEN)
+                oa.append((p, get(p, 0.0) if before is _UNSEEN else before, v[:]))
         apply(ev)
+        self._shown_at = book.changes  # (the sizes read below are the book's at this count)
+        shown_b, shown_a = self._shown_bid, self._shown_ask
+        if shown_b:
+            shown_b.clear()
+        if shown_a:
+            shown_a.clear()
         if ob:  # (the sides are read again: applying may switch a side's mapping)
             get, traded = book.bids.get, self.traded_bid
             for p, before, orders in ob:
-                now = get(p, 0.0)
+                now = shown_b[p] = get(p, 0.0)
                 was_traded = traded.pop(p, 0.0)
                 if not now >= before:  # (as written: a NaN size counts as shrunk)
                     self._shrink(orders, before, now, was_traded)
         if oa:
             get, traded = book.asks.get, self.traded_ask
             for p, before, orders in oa:
-                now = get(p, 0.0)
+                now = shown_a[p] = get(p, 0.0)
                 was_traded = traded.pop(p, 0.0)
                 if not now >= before:  # (as written: a NaN size counts as shrunk)
                     self._shrink(orders, before, now, was_traded)

@@ -79,7 +79,7 @@ class OrderBook:
 
     __slots__ = ("instrument_id", "bids", "asks", "_bb", "_ba", "_bc", "_ac", "_bsorted",
                  "_asorted", "raw_bids", "raw_asks", "seq", "ts_event", "ts_recv", "status",
-                 "updates", "max_depth", "_bfence", "_afence", "_core", "_core_refused")
+                 "updates", "changes", "max_depth", "_bfence", "_afence", "_core", "_core_refused")
 
     def __init__(self, instrument_id: str, max_depth: int = 0) -> None:
         self.instrument_id = instrument_id
@@ -103,11 +103,15 @@ class OrderBook:
         self.ts_recv = 0
         self.status = BookStatus.SYNCING
         self.updates = 0
+        # bumped by every mutation (clear, snapshot, delta, set_level): a reader that saw a
+        # level's size when this was ``n`` still knows it while this is ``n``
+        self.changes = 0
         self.max_depth = max_depth
 
     # -- mutation ---------------------------------------------------------------------------
     def clear(self) -> None:
         """Forget every level and the sequence (the status is the integrity layer's)."""
+        self.changes += 1
         self._core = None
         self._core_refused = False
         self.bids = {}
@@ -187,6 +191,7 @@ class OrderBook:
 
     def apply_snapshot(self, snap: BookSnapshot) -> None:
         """Replace the whole book with ``snap`` (levels with size <= 0 are ignored)."""
+        self.changes += 1
         self._core = None
         self._core_refused = False
         self.bids = {p: s for p, s in snap.bids if s > 0.0}
@@ -212,6 +217,7 @@ class OrderBook:
     def apply_delta(self, delta: BookDelta) -> None:
         """Apply absolute level sizes (0 removes a level; removing an unknown level is a no-op,
         as Binance's local-book procedure states)."""
+        self.changes += 1
         cols = delta.columns
         if cols is not None and (self._core or self._enter_columnar(cols)).apply_diff(cols):
             core = self._core
@@ -319,6 +325,7 @@ class OrderBook:
 
     def set_level(self, is_bid: bool, price: float, size: float) -> None:
         """Set one level's absolute size (0 deletes): the unit the level benchmark measures."""
+        self.changes += 1
         if self._core is not None:
             self._leave_columnar()
         if is_bid:
