@@ -65,6 +65,8 @@ from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
 from engine.strategy import Strategy
+from engine.strategy_profile import CallbackProfile
+from engine.quiet_feed import QuietMarketFeed
 from engine.venue import VenueAdapter
 from engine.venue_audience import VenueAudience
 
@@ -118,15 +120,13 @@ class Kernel:
         self._trade_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._timers: list[TimerHandle] = []
         self.strategies_running = False
-        self.strategy_errors: dict[str, int] = defaultdict(int)
-        # Per-strategy callback profile (``volta`` status line) and the slow-callback warning:
-        # a callback longer than ``slow_callback_ns`` (0: off) is counted and logged, at most
-        # once per strategy per ``slow_warn_interval_ns`` of clock time (the rest are counted).
-        self._cb_stats: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # total, calls, max
-        self.slow_callbacks: dict[str, int] = defaultdict(int)
-        self.slow_callback_ns = 10_000_000
-        self.slow_warn_interval_ns = 10_000_000_000
-        self._slow_warned_at: dict[str, int] = {}
+        # Per-strategy callback profile (``volta`` status line), failures and the slow-callback
+        # warning (``slow_callback_ns``); the guard's two hooks are its bound methods (one call)
+        self.callbacks = CallbackProfile(clock.now_ns, self.log)
+        self._account = self.callbacks.account
+        self._callback_failed = self.callbacks.failed
+        self.strategy_errors: dict[str, int] = self.callbacks.errors
+        self.slow_callbacks: dict[str, int] = self.callbacks.slow
         self._ticker_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._told_state: TradingState | None = None
         self.venue_audience = VenueAudience()  # who hears which venue's own halts
@@ -180,8 +180,6 @@ class Kernel:
         self._quote_handler = self._on_quote
         sub(Trade, self._trade_handler)
         sub(Quote, self._quote_handler)
-        self._quote_subscribers = self.bus.handlers_of(Quote)  # (live lists: quiet_market)
-        self._trade_subscribers = self.bus.handlers_of(Trade)
         sub(MarkPrice, self._on_mark)
         sub(OptionSummary, self._on_option_summary)
         sub(BookStatusChanged, self._on_book_status)
@@ -191,97 +189,17 @@ class Kernel:
         sub(VenueStatusChanged, self._on_venue_status)
         sub(TradingStateChanged, self._on_trading_state)
         sub(VenueTradingChanged, self._on_venue_trading)
+        # the replay driver's shortcuts past the bus (the same effects): bound methods of the
+        # feed, so a driver's call is one call
+        feed = QuietMarketFeed(self.bus, self._quote_handler, self._trade_handler,
+                               self._ticker_subs, self._trade_subs, self.counters, self.last_trade)
+        self.market_publisher = feed.market_publisher
+        self.quiet_market = feed.quiet_market
+        self.absorb_quiet = feed.absorb_quiet
+        self.absorb_if_quiet = feed.absorb_if_quiet
 
     def _dispatching(self) -> bool:
         return self.bus.dispatching
-
-    def market_publisher(self, event_type: type, instrument_id: str) -> Callable[[Any], None]:
-        """``bus.publish`` for the market events of one type and instrument, for a driver that
-        is outside any handler (the backtest's replay loop, once per recorded event): the same
-        effects, cheaper.
-
-        A quote or trade of an instrument no strategy listens to only updates the kernel (the
-        quote counter; the last trade price). While the kernel's handler is the type's only
-        subscriber and the bus is idle, such an event can neither publish nor fail, so it is
-        applied here, without the bus's dispatch (and counted in ``bus.published``), exactly as
-        ``_on_quote``/``_on_trade`` would. Anything else goes through the bus.
-        """
-        bus = self.bus
-        dispatch = bus.dispatcher(event_type)
-        handlers = bus.handlers_of(event_type)
-        pending = bus.pending
-        if event_type is Quote:
-            own, counters = self._quote_handler, self.counters
-            listeners = self._ticker_subs[instrument_id]  # the live list ``subscribe`` extends
-
-            def publish_quote(ev: Quote) -> None:
-                if (listeners or bus.dispatching or pending or len(handlers) != 1
-                        or handlers[0] is not own):
-                    dispatch(ev)
-                    return
-                bus.published += 1
-                counters["quotes"] += 1  # = _on_quote without listeners
-
-            return publish_quote
-        if event_type is Trade:
-            own, last = self._trade_handler, self.last_trade
-            listeners = self._trade_subs[instrument_id]
-
-            def publish_trade(ev: Trade) -> None:
-                if (listeners or bus.dispatching or pending or len(handlers) != 1
-                        or handlers[0] is not own):
-                    dispatch(ev)
-                    return
-                bus.published += 1
-                last[instrument_id] = ev.price  # = _on_trade without listeners
-
-            return publish_trade
-        return dispatch
-
-    def quiet_market(self, instrument_id: str) -> bool:
-        """True while a quote or trade of ``instrument_id`` would only be counted by the kernel
-        (the quote counter, the last trade price): no strategy listens to its quotes or trades,
-        the kernel's own handlers are the only subscribers and the bus is idle. A replay driver
-        may then hand over a run of them in one ``absorb_quiet`` call."""
-        bus = self.bus
-        if bus.dispatching or bus.pending:
-            return False
-        if self._ticker_subs.get(instrument_id) or self._trade_subs.get(instrument_id):
-            return False
-        quotes = self._quote_subscribers
-        trades = self._trade_subscribers
-        return (len(quotes) == 1 and quotes[0] is self._quote_handler
-                and len(trades) == 1 and trades[0] is self._trade_handler)
-
-    def absorb_quiet(self, instrument_id: str, events: int, quotes: int,
-                     last_trade_price: float | None) -> None:
-        """The effects of ``events`` quotes and trades of ``instrument_id`` (``quotes`` of them
-        quotes; the price of the latest trade, or None) published while ``quiet_market``:
-        exactly what publishing them one by one does (``market_publisher``)."""
-        self.bus.published += events
-        if quotes:
-            self.counters["quotes"] += quotes
-        if last_trade_price is not None:
-            self.last_trade[instrument_id] = last_trade_price
-
-    def absorb_if_quiet(self, instrument_id: str, events: int, quotes: int,
-                        last_trade_price: float | None) -> bool:
-        """``absorb_quiet`` if ``quiet_market``, in one call (a replay driver's, once per run);
-        returns whether the run was absorbed."""
-        bus = self.bus
-        if (bus.dispatching or bus.pending or self._ticker_subs.get(instrument_id)
-                or self._trade_subs.get(instrument_id)):
-            return False
-        quotes_to, trades_to = self._quote_subscribers, self._trade_subscribers
-        if not (len(quotes_to) == 1 and quotes_to[0] is self._quote_handler
-                and len(trades_to) == 1 and trades_to[0] is self._trade_handler):
-            return False
-        bus.published += events
-        if quotes:
-            self.counters["quotes"] += quotes
-        if last_trade_price is not None:
-            self.last_trade[instrument_id] = last_trade_price
-        return True
 
     def add_adapter(self, adapter: VenueAdapter) -> None:
         self.adapters[adapter.venue] = adapter
@@ -429,50 +347,32 @@ class Kernel:
         finally:
             self._account(strategy, fn, _perf_ns() - t0)
 
-    def _account(self, strategy: Strategy[Any], fn: Callable[..., None], dt: int) -> None:
-        """A strategy callback took ``dt`` ns: its totals, and a warning when it was slow."""
-        sid = strategy.ctx.strategy_id
-        st = self._cb_stats[sid]
-        st[0] += dt
-        st[1] += 1
-        if dt > st[2]:
-            st[2] = dt
-        if dt > self.slow_callback_ns > 0:
-            self._slow_callback(sid, fn, dt)
+    @property
+    def slow_callback_ns(self) -> int:
+        """A strategy callback longer than this (ns; 0: off) is counted and logged as slow."""
+        return self.callbacks.slow_ns
 
-    def _callback_failed(self, strategy: Strategy[Any], fn: Callable[..., None]) -> None:
-        """Inside the ``except`` of a strategy callback: count it, log it with its traceback."""
-        sid = strategy.ctx.strategy_id
-        self.strategy_errors[sid] += 1
-        self.log.exception("strategy_callback_failed", strategy=sid, callback=fn.__name__)
+    @slow_callback_ns.setter
+    def slow_callback_ns(self, ns: int) -> None:
+        self.callbacks.slow_ns = ns
+
+    @property
+    def slow_warn_interval_ns(self) -> int:
+        """At most one slow-callback warning per strategy per this much clock time (ns)."""
+        return self.callbacks.warn_interval_ns
+
+    @slow_warn_interval_ns.setter
+    def slow_warn_interval_ns(self, ns: int) -> None:
+        self.callbacks.warn_interval_ns = ns
 
     @property
     def callback_ns(self) -> dict[str, int]:
         """Total time spent in each strategy's callbacks (ns)."""
-        return {sid: st[0] for sid, st in self._cb_stats.items()}
-
-    def _slow_callback(self, sid: str, fn: Callable[..., None], dt_ns: int) -> None:
-        self.slow_callbacks[sid] += 1
-        now = self.clock.now_ns()
-        last = self._slow_warned_at.get(sid)
-        if last is None or now - last >= self.slow_warn_interval_ns:
-            self._slow_warned_at[sid] = now
-            self.log.warning("slow_strategy_callback", strategy=sid,
-                             callback=getattr(fn, "__name__", repr(fn)), ms=round(dt_ns / 1e6, 3),
-                             threshold_ms=self.slow_callback_ns / 1e6,
-                             slow_total=self.slow_callbacks[sid])
+        return self.callbacks.callback_ns
 
     def strategy_timing(self) -> dict[str, dict[str, float]]:
         """Per strategy: callbacks, total/avg/max time, slow callbacks and errors (status line)."""
-        out: dict[str, dict[str, float]] = {}
-        for sid in self.strategies:
-            total, calls, max_ns = self._cb_stats.get(sid, (0, 0, 0))
-            out[sid] = {"calls": calls, "total_ms": round(total / 1e6, 1),
-                        "avg_us": round(total / calls / 1e3, 1) if calls else 0.0,
-                        "max_ms": round(max_ns / 1e6, 2),
-                        "slow": self.slow_callbacks.get(sid, 0),
-                        "errors": self.strategy_errors.get(sid, 0)}
-        return out
+        return self.callbacks.timing(self.strategies)
 
     def _on_handler_error(self, event: Any, handler: Any, exc: BaseException) -> None:
         self.counters["handler_errors"] += 1
