@@ -413,14 +413,17 @@ class ExecutionCore:
     def checkpoint(self, now_ns: int | None = None) -> None:
         """Timer (every 200 ms): commit what reports left in the journal and prepare the
         log's next pages; every ``STORE_INTERVAL_NS`` (or past ``STORE_ROWS`` records, or when
-        called without a time) also move the committed records into the indexed store (off
-        the order path)."""
+        called without a time; an in-memory journal only in the last two cases) also move the
+        committed records into the indexed store (off the order path)."""
         j = self.journal
         if j is None or j.closed or self.journal_failure:
             return
         try:
-            if (now_ns is None or now_ns - self._stored_ns >= STORE_INTERVAL_NS
-                    or j.uncheckpointed > STORE_ROWS):
+            # (an in-memory journal, a backtest's, moves records into its store only when
+            # asked or past STORE_ROWS: its timed move bounds nothing a crash could lose, and
+            # unstored committed records are read like stored ones)
+            if (now_ns is None or j.uncheckpointed > STORE_ROWS
+                    or (not j.memory and now_ns - self._stored_ns >= STORE_INTERVAL_NS)):
                 j.checkpoint()
                 self._stored_ns = now_ns if now_ns is not None else self.clock.now_ns()
             else:
