@@ -252,7 +252,10 @@ def test_a_node_snapshots_on_its_timer_and_at_stop(tmp_path: Path) -> None:
     cfg = load_config_text(CONFIG.format(journal=journal, state=state, cod="false"))
     start = 1_767_225_600 * NS_PER_S
     first = _run(cfg, journal, 90, start, crash=True)
-    assert first.snapshotter is not None and first.snapshotter.taken >= 2  # at 0 s and 60 s
+    sn = first.snapshotter
+    # snapshots were taken at 0 s and 60 s; the store writer thread stores them, and the
+    # in-process SIGKILL may come before it stored the second (a real crash would too)
+    assert sn is not None and sn.taken >= 1 and sn.last_ns >= start + 60 * NS_PER_S
 
     def restart(use_snapshot: bool) -> tuple[Kernel, dict[str, int]]:
         node = build_node(cfg, VirtualClock(start), journal)
