@@ -108,6 +108,7 @@ writer: sets it aside, deleted once they are stored)."""
 KEEP_SNAPSHOTS = 2
 """Snapshots kept in the store (the newest, and one to fall back on if it does not verify)."""
 ROTATE_RECORDS = 100_000
+MAX_RANGES = 32  # batches in flight that read their lines from the log file (a descriptor each)
 """Records older than the previous snapshot are moved to a segment once there are this many."""
 
 
@@ -288,7 +289,11 @@ class Journal:
         if not count:
             return None
         log = self._log
-        if self._writer is not None and log is not None:
+        # A range holds a descriptor until the writer has stored it: while the writer is far
+        # behind (a virtual-time run hands over faster than SQLite stores), further batches
+        # are copied instead, so descriptors stay bounded (the copy is what the hand-over
+        # cost before ranges).
+        if self._writer is not None and log is not None and len(self._inflight) < MAX_RANGES:
             try:
                 batch = _Batch(log.reader(self._handed_at, log.written), count)
             except OSError as exc:

@@ -315,3 +315,40 @@ def test_hand_overs_leave_no_open_descriptors(tmp_path: Path) -> None:
         assert j.store_range() == (1, 60, 60)
     finally:
         j.close()
+
+
+def test_a_writer_far_behind_holds_a_bounded_number_of_descriptors(tmp_path: Path) -> None:
+    """A virtual-time run hands batches over faster than SQLite stores them: past MAX_RANGES
+    batches in flight the lines are copied, not read later through a descriptor of their own
+    (a simulated day once ran out of descriptors)."""
+    import os
+    import threading
+
+    from engine.journal import MAX_RANGES
+
+    if not Path("/proc/self/fd").exists():
+        pytest.skip("no /proc/self/fd to count descriptors")
+    gate = threading.Event()
+
+    def encode() -> bytes:  # (holds the store writer)
+        assert gate.wait(30)
+        return b"state"
+
+    j = Journal(tmp_path / "j.sqlite")
+    try:
+        j.append(TS, "out", _submit(0))
+        j.commit()
+        before = len(os.listdir("/proc/self/fd"))
+        j.submit_snapshot(1, TS, encode)
+        n = 4 * MAX_RANGES
+        for i in range(1, n + 1):
+            j.append(TS + i, "out", _submit(i))
+            j.checkpoint()
+        assert len(os.listdir("/proc/self/fd")) <= before + MAX_RANGES + 4  # (+ the writer's own)
+        assert [r[0] for r in j.records()] == list(range(1, n + 2))  # every record, in order
+        gate.set()
+        assert j.drain(30) and not j.failed
+        assert j.store_range() == (1, n + 1, n + 1)
+    finally:
+        gate.set()
+        j.close()
