@@ -304,16 +304,9 @@ class OrderBookkeeper:
     def add_submitted(self, command: SubmitOrder) -> Order:
         """A new order the risk gate passed, straight to SUBMITTED and indexed: what ``add``
         followed by ``transition(order, "submit")`` does, in one step (the order path)."""
-        coid = command.client_order_id
-        orders = self._orders
-        if coid in orders:
-            raise ValueError(f"duplicate client order id {coid}")
-        order = Order(command)
-        order.added = len(orders)
+        order = self.add(command)
         order.status = S.SUBMITTED
-        orders[coid] = order
-        self._newest_of[order.strategy_id] = order
-        self._open[coid] = order
+        self._open[command.client_order_id] = order
         # (``_reindex`` of an order opening with nothing filled, worked out: it now counts as
         # open, and its whole quantity is working)
         iid = order.instrument_id
