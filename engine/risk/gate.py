@@ -452,9 +452,45 @@ class RiskGate:
 
         if not reduces:
             if f.greek_checks is not None:
-                denial = self._greeks(f, sign * qty)
-                if denial is not None:
-                    return self._deny(denial)
+                # Portfolio Greeks of the underlying after the order, worst case with every
+                # same-signed working order (an order that lowers the absolute Greek always
+                # passes). First one test of every Greek at once: each candidate total plus
+                # either working sum inside [-limit, limit] passes; only an order near (or
+                # over) a limit goes on to the exact per-Greek decision, which also says which
+                # limit and by how much (``_greek_denial``). Inline: one call less per order.
+                sq = sign * qty
+                g = f.fixed_greeks
+                if g is None:
+                    if f.is_option:  # (the portfolio's per-contract option Greeks, read directly)
+                        g = self._option_greeks.get(iid)
+                        if g is not None and g[0] != g[0]:
+                            g = None
+                    else:  # an inverse contract's delta moves with its price
+                        g = self.portfolio.greeks_per_contract(iid)
+                    if g is None:
+                        return self._deny(Denial(Reason.NO_GREEKS,
+                                                 f"no Greeks yet for {iid}: cannot check {f.asset} limits"))
+                tot = self._greek_totals.get(f.asset) or _ZEROS
+                w = self._working_greeks.get(f.asset) or _ZEROS
+                d = tot[0] + sq * g[0]
+                gm = tot[1] + sq * g[1]
+                v = tot[2] + sq * g[2]
+                b0, b1, b2 = f.greek_bounds
+                if not (-b0 <= d + w[0] <= b0 and -b0 <= d + w[1] <= b0
+                        and -b1 <= gm + w[2] <= b1 and -b1 <= gm + w[3] <= b1
+                        and -b2 <= v + w[4] <= b2 and -b2 <= v + w[5] <= b2):
+                    denial = self._greek_denial(f, sq, g, tot, w)
+                    if denial is not None:
+                        return self._deny(denial)
+                if f.vega_expiry_limit is not None and f.expiry_ns > 0 and g[2] != 0.0:
+                    key = f.expiry_key
+                    we = self._working_expiry.get(key) or _ZEROS
+                    v = self._expiry_vegas.get(key, 0.0) + sq * g[2]
+                    cap = f.vega_expiry_bound
+                    if not (-cap <= v + we[0] <= cap and -cap <= v + we[1] <= cap):
+                        denial = self._vega_expiry_denial(f, sq, g)
+                        if denial is not None:
+                            return self._deny(denial)
             acc = self._accounts
             if acc is not None:
                 denial = acc.check(inst, sign * qty, px, now)
@@ -509,51 +545,9 @@ class RiskGate:
             return _band_denial(price, deviation, kind, ref, f.band)
         return None
 
-    def _greeks(self, f: InstrumentFacts, signed_qty: float) -> Denial | None:
-        """Portfolio Greeks of ``f``'s underlying after the order, worst case with every
-        same-signed working order. An order that lowers the absolute Greek always passes (it
-        reduces risk).
-
-        First one test of every Greek at once: with each candidate total plus either working
-        sum inside [-limit, limit], no limit can be exceeded, and the order passes. Only an
-        order near (or over) a limit goes on to the exact per-Greek decision, which also
-        says which limit and by how much (``_greek_denial``)."""
-        iid = f.iid
-        g = f.fixed_greeks
-        if g is None:
-            if f.is_option:  # (the portfolio's per-contract option Greeks, read directly)
-                g = self._option_greeks.get(iid)
-                if g is not None and g[0] != g[0]:
-                    g = None
-            else:  # an inverse contract's delta moves with its price
-                g = self.portfolio.greeks_per_contract(iid)
-            if g is None:
-                return Denial(Reason.NO_GREEKS, f"no Greeks yet for {iid}: cannot check {f.asset} limits")
-        und = f.asset
-        tot = self._greek_totals.get(und) or _ZEROS
-        w = self._working_greeks.get(und) or _ZEROS
-        d = tot[0] + signed_qty * g[0]
-        gm = tot[1] + signed_qty * g[1]
-        v = tot[2] + signed_qty * g[2]
-        b0, b1, b2 = f.greek_bounds
-        if not (-b0 <= d + w[0] <= b0 and -b0 <= d + w[1] <= b0
-                and -b1 <= gm + w[2] <= b1 and -b1 <= gm + w[3] <= b1
-                and -b2 <= v + w[4] <= b2 and -b2 <= v + w[5] <= b2):
-            denial = self._greek_denial(f, signed_qty, g, tot, w)
-            if denial is not None:
-                return denial
-        if f.vega_expiry_limit is not None and f.expiry_ns > 0 and g[2] != 0.0:
-            key = f.expiry_key
-            we = self._working_expiry.get(key) or _ZEROS
-            cand = self._expiry_vegas.get(key, 0.0) + signed_qty * g[2]
-            cap = f.vega_expiry_bound
-            if not (-cap <= cand + we[0] <= cap and -cap <= cand + we[1] <= cap):
-                return self._vega_expiry_denial(f, signed_qty, g)
-        return None
-
     def _greek_denial(self, f: InstrumentFacts, signed_qty: float, g: tuple[float, ...],
                       tot: Any, w: Any) -> Denial | None:
-        """The exact per-Greek decision (``_greeks``'s fast test failed for one at least)."""
+        """The exact per-Greek decision (``check``'s fast Greek test failed for one at least)."""
         und = f.asset
         for i, limit, code, name in f.greek_checks or ():
             now = tot[i]

@@ -40,8 +40,10 @@ class TokenBucket:
 
     def try_take(self, now_ns: int, cost: float = 1.0) -> bool:
         tokens = self.tokens
-        if now_ns > self.last_ns:  # (``_refill`` inline: this runs on every order)
-            tokens = min(self.burst, tokens + (now_ns - self.last_ns) * self.rate_per_ns)
+        if now_ns > self.last_ns:  # (``_refill`` inline, ``min`` as a comparison: every order)
+            tokens += (now_ns - self.last_ns) * self.rate_per_ns
+            if not tokens < self.burst:  # (what min(burst, tokens) returns, NaN included)
+                tokens = self.burst
             self.last_ns = now_ns
         if tokens >= cost:
             self.tokens = tokens - cost
