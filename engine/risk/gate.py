@@ -498,9 +498,19 @@ class RiskGate:
                     return self._deny(denial)
 
         gb = self.global_bucket
-        if gb is not None and not gb.try_take(now):
-            return self._deny(Denial(Reason.RATE_LIMIT_GLOBAL,
-                                     f"global order rate above {self._limits.global_rate}", 0.0, gb.burst))
+        if gb is not None:  # (``TokenBucket.try_take`` inline, the same arithmetic: on every order)
+            tokens = gb.tokens
+            if now > gb.last_ns:
+                tokens += (now - gb.last_ns) * gb.rate_per_ns
+                if not tokens < gb.burst:
+                    tokens = gb.burst
+                gb.last_ns = now
+            if tokens >= 1.0:
+                gb.tokens = tokens - 1.0
+            else:
+                gb.tokens = tokens
+                return self._deny(Denial(Reason.RATE_LIMIT_GLOBAL,
+                                         f"global order rate above {self._limits.global_rate}", 0.0, gb.burst))
         vb = f.bucket
         if vb is not None and not vb.try_take(now):
             if gb is not None:
