@@ -304,6 +304,13 @@ class RiskGate:
         self.last_denial = (denial.reason, denial.detail)
         return denial
 
+    def _deny_late(self, denial: Denial) -> Denial:
+        """A refusal after the duplicate filter admitted (remembered) the order: forget it."""
+        dups = self._dups_on
+        if dups is not None:
+            dups.forget()
+        return self._deny(denial)
+
     def check(self, cmd: SubmitOrder) -> Denial | None:  # noqa: C901 - one check per block
         """None when ``cmd`` may be sent, else the first failed check as a ``Denial``."""
         # Approving builds nothing: denials (and their text) are made only when one is due.
@@ -442,7 +449,7 @@ class RiskGate:
         dup_key = None
         if dups is not None:
             dup_key = (sid, iid, cmd.side, price, qty)
-            seen = dups.seen(dup_key, now)
+            seen = dups.admit(dup_key, now)  # (remembered now: a later refusal forgets it)
             if seen is not None:
                 ago = (now - seen) / 1e6
                 window = self._limits.duplicate_window_ms
@@ -468,8 +475,8 @@ class RiskGate:
                     else:  # an inverse contract's delta moves with its price
                         g = self.portfolio.greeks_per_contract(iid)
                     if g is None:
-                        return self._deny(Denial(Reason.NO_GREEKS,
-                                                 f"no Greeks yet for {iid}: cannot check {f.asset} limits"))
+                        return self._deny_late(Denial(Reason.NO_GREEKS,
+                                                      f"no Greeks yet for {iid}: cannot check {f.asset} limits"))
                 tot = self._greek_totals.get(f.asset) or _ZEROS
                 w = self._working_greeks.get(f.asset) or _ZEROS
                 d = tot[0] + sq * g[0]
@@ -481,7 +488,7 @@ class RiskGate:
                         and -b2 <= v + w[4] <= b2 and -b2 <= v + w[5] <= b2):
                     denial = self._greek_denial(f, sq, g, tot, w)
                     if denial is not None:
-                        return self._deny(denial)
+                        return self._deny_late(denial)
                 if f.vega_expiry_limit is not None and f.expiry_ns > 0 and g[2] != 0.0:
                     key = f.expiry_key
                     we = self._working_expiry.get(key) or _ZEROS
@@ -490,12 +497,12 @@ class RiskGate:
                     if not (-cap <= v + we[0] <= cap and -cap <= v + we[1] <= cap):
                         denial = self._vega_expiry_denial(f, sq, g)
                         if denial is not None:
-                            return self._deny(denial)
+                            return self._deny_late(denial)
             acc = self._accounts
             if acc is not None:
                 denial = acc.check(inst, sign * qty, px, now)
                 if denial is not None:
-                    return self._deny(denial)
+                    return self._deny_late(denial)
 
         gb = self.global_bucket
         if gb is not None:  # (``TokenBucket.try_take`` inline, the same arithmetic: on every order)
@@ -509,16 +516,14 @@ class RiskGate:
                 gb.tokens = tokens - 1.0
             else:
                 gb.tokens = tokens
-                return self._deny(Denial(Reason.RATE_LIMIT_GLOBAL,
-                                         f"global order rate above {self._limits.global_rate}", 0.0, gb.burst))
+                return self._deny_late(Denial(Reason.RATE_LIMIT_GLOBAL,
+                                              f"global order rate above {self._limits.global_rate}", 0.0, gb.burst))
         vb = f.bucket
         if vb is not None and not vb.try_take(now):
             if gb is not None:
                 gb.give_back()
-            return self._deny(Denial(Reason.RATE_LIMIT_VENUE, f"order rate to {inst.venue} above its limit",
-                                     0.0, vb.burst))
-        if dup_key is not None:
-            dups.remember(dup_key, now)
+            return self._deny_late(Denial(Reason.RATE_LIMIT_VENUE,
+                                          f"order rate to {inst.venue} above its limit", 0.0, vb.burst))
         self.approved += 1
         return None
 

@@ -65,3 +65,20 @@ def test_global_bucket_matches_a_written_out_token_bucket() -> None:
         assert (d is None) is ok
         assert d is None or d.reason == Reason.RATE_LIMIT_GLOBAL
         assert gb.snapshot() == (tokens, last)
+
+
+def test_an_order_refused_after_the_duplicate_filter_is_not_remembered() -> None:
+    k, _ = make(duplicate_window_ms=500.0, global_rate=RateLimit(rate=1.0, burst=1.0))
+    first, again = order(price=60_000.0), order(price=60_000.0)
+    assert k.gate.check(first) is None
+    d = k.gate.check(again)  # the same order: a duplicate (checked before the rate)
+    assert d is not None and d.reason == Reason.DUPLICATE_ORDER
+    other = order(price=60_000.5)
+    d = k.gate.check(other)  # refused by the rate limit after the duplicate filter admitted it
+    assert d is not None and d.reason == Reason.RATE_LIMIT_GLOBAL
+    k.clock.advance_to(k.clock.now_ns() + 100_000_000)  # 0.1 s: inside the window, bucket empty
+    assert k.gate.check(order(price=60_000.5)).reason == Reason.RATE_LIMIT_GLOBAL  # type: ignore[union-attr]
+    k.clock.advance_to(k.clock.now_ns() + 1_000_000_000)  # a token again; 60 000.5 never approved
+    assert k.gate.check(order(price=60_000.5)) is None
+    snap = k.gate.snapshot().duplicates
+    assert [(p, q) for _, _, _, _, p, q in snap] == [(60_000.5, 0.01)]
