@@ -94,7 +94,7 @@ class _Facts:
 
     __slots__ = ("inst", "iid", "spec", "key", "pool", "pnl_pool", "fee_pool", "own_pnl",
                  "own_fees", "asset", "margin", "change", "is_option", "premium_times_und",
-                 "contract_size", "linear", "leverage", "maintenance_rate")
+                 "contract_size", "linear", "leverage", "maintenance_rate", "figures")
 
     def __init__(self, inst: Instrument, spec: AccountSpec | None) -> None:
         pos = Position(inst)
@@ -118,11 +118,23 @@ class _Facts:
         self.linear = model.is_linear
         self.leverage = model.leverage
         self.maintenance_rate = model.maintenance_rate
+        self.figures = _Figures()  # its account's current figures (the book shares its own)
         self.contract_size = inst.contract_size
         self.is_option = inst.kind is InstrumentKind.OPTION
         # a bought option's premium is paid in its premium currency: USD premiums of a coin
         # account are converted at the underlying
         self.premium_times_und = not inst.premium_in_coin and self.pool != "USD"
+
+
+class _Figures:
+    """One paper account's (equity, IM, MM) as of its sums, worked out whenever the sums change
+    (a rebuild, a fill caught up), so that an order's check reads three numbers off the
+    instrument's facts instead of looking the account up (the same floats: balance + PnL part)."""
+
+    __slots__ = ("equity", "im", "mm")
+
+    def __init__(self) -> None:
+        self.equity = self.im = self.mm = 0.0
 
 
 class AccountBook:
@@ -149,6 +161,7 @@ class AccountBook:
         # (module docstring, "Pre-trade"); live: the reported figures per pool.
         self._parts: dict[str, tuple[tuple[str, str], float, float, float]] = {}
         self._sums: dict[tuple[str, str], list[float]] = {}  # key -> [PnL part, IM, MM]
+        self._figures: dict[tuple[str, str], _Figures] = {}  # key -> its figures (from the sums)
         self._fills = -1  # the portfolio's counters when the sums were last brought up to date
         self._adjustments = -1
         self._built_ns = 0
@@ -173,7 +186,23 @@ class AccountBook:
         f = self._facts.get(id(inst))
         if f is None or f.inst is not inst:
             f = self._facts[id(inst)] = _Facts(inst, self.specs.get(inst.venue))
+            if f.spec is not None:
+                fig = self._figures.get(f.key)
+                if fig is None:
+                    fig = self._figures[f.key] = _Figures()
+                    self._refigure(f.key, fig)
+                f.figures = fig
         return f
+
+    def _refigure(self, key: tuple[str, str], fig: _Figures) -> None:
+        """An account's figures from its sums (as ``_paper_figures`` works them out)."""
+        s = self._sums.get(key)
+        equity = self.balances.get(key, 0.0)
+        if s is None:
+            fig.equity, fig.im, fig.mm = equity, 0.0, 0.0
+        else:
+            equity += s[0]
+            fig.equity, fig.im, fig.mm = equity, s[1], s[2]
 
     def _pools(self, inst: Instrument) -> tuple[str, str, str, str]:
         """(margin pool, PnL pool, fee pool, asset) of an instrument, computed once."""
@@ -268,6 +297,8 @@ class AccountBook:
                 s[2] += mm
         self._fills, self._adjustments = p.fills, p.adjustments
         self._built_ns = self.now_ns() if self.now_ns is not None else 0
+        for key, fig in self._figures.items():
+            self._refigure(key, fig)
 
     def _catch_up(self) -> None:
         """Fills since the sums were built change only the filled positions: replace their
@@ -298,6 +329,7 @@ class AccountBook:
             s[1] += im - old[2]
             s[2] += mm - old[3]
             parts[iid] = (f.key, eq, im, mm)
+            self._refigure(f.key, f.figures)
         self._fills = p.fills
 
     def on_fill(self) -> None:
@@ -394,14 +426,9 @@ class AccountBook:
             if (p.fills != self._fills or p.adjustments != self._adjustments or self.now_ns is not None
                     and (now_ns if now_ns is not None else self.now_ns()) - self._built_ns >= self.max_age_ns):
                 equity, im, mm = self._paper_figures(key, now_ns)
-            else:
-                s = self._sums.get(key)
-                equity = self.balances.get(key, 0.0)
-                if s is None:
-                    im = mm = 0.0
-                else:
-                    equity += s[0]
-                    im, mm = s[1], s[2]
+            else:  # (worked out as the sums last changed: ``_refigure``)
+                fig = f.figures
+                equity, im, mm = fig.equity, fig.im, fig.mm
         im = im - im0 + im1 + premium
         mm = mm - mm0 + mm1
         if im != im or mm != mm:
