@@ -94,7 +94,7 @@ class _Facts:
 
     __slots__ = ("inst", "iid", "spec", "key", "pool", "pnl_pool", "fee_pool", "own_pnl",
                  "own_fees", "asset", "margin", "change", "is_option", "premium_times_und",
-                 "contract_size")
+                 "contract_size", "linear", "leverage", "maintenance_rate", "figures")
 
     def __init__(self, inst: Instrument, spec: AccountSpec | None) -> None:
         pos = Position(inst)
@@ -113,11 +113,28 @@ class _Facts:
         model = MarginModel(inst, spec.terms if spec is not None else LinearTerms())
         self.margin = model.margin
         self.change = model.change
+        # a linear future or perpetual: ``check`` works out its margin inline (the same
+        # arithmetic as ``MarginModel``'s linear rule, without the call: it is the common case)
+        self.linear = model.is_linear
+        self.leverage = model.leverage
+        self.maintenance_rate = model.maintenance_rate
+        self.figures = _Figures()  # its account's current figures (the book shares its own)
         self.contract_size = inst.contract_size
         self.is_option = inst.kind is InstrumentKind.OPTION
         # a bought option's premium is paid in its premium currency: USD premiums of a coin
         # account are converted at the underlying
         self.premium_times_und = not inst.premium_in_coin and self.pool != "USD"
+
+
+class _Figures:
+    """One paper account's (equity, IM, MM) as of its sums, worked out whenever the sums change
+    (a rebuild, a fill caught up), so that an order's check reads three numbers off the
+    instrument's facts instead of looking the account up (the same floats: balance + PnL part)."""
+
+    __slots__ = ("equity", "im", "mm")
+
+    def __init__(self) -> None:
+        self.equity = self.im = self.mm = 0.0
 
 
 class AccountBook:
@@ -144,6 +161,7 @@ class AccountBook:
         # (module docstring, "Pre-trade"); live: the reported figures per pool.
         self._parts: dict[str, tuple[tuple[str, str], float, float, float]] = {}
         self._sums: dict[tuple[str, str], list[float]] = {}  # key -> [PnL part, IM, MM]
+        self._figures: dict[tuple[str, str], _Figures] = {}  # key -> its figures (from the sums)
         self._fills = -1  # the portfolio's counters when the sums were last brought up to date
         self._adjustments = -1
         self._built_ns = 0
@@ -168,7 +186,23 @@ class AccountBook:
         f = self._facts.get(id(inst))
         if f is None or f.inst is not inst:
             f = self._facts[id(inst)] = _Facts(inst, self.specs.get(inst.venue))
+            if f.spec is not None:
+                fig = self._figures.get(f.key)
+                if fig is None:
+                    fig = self._figures[f.key] = _Figures()
+                    self._refigure(f.key, fig)
+                f.figures = fig
         return f
+
+    def _refigure(self, key: tuple[str, str], fig: _Figures) -> None:
+        """An account's figures from its sums (as ``_paper_figures`` works them out)."""
+        s = self._sums.get(key)
+        equity = self.balances.get(key, 0.0)
+        if s is None:
+            fig.equity, fig.im, fig.mm = equity, 0.0, 0.0
+        else:
+            equity += s[0]
+            fig.equity, fig.im, fig.mm = equity, s[1], s[2]
 
     def _pools(self, inst: Instrument) -> tuple[str, str, str, str]:
         """(margin pool, PnL pool, fee pool, asset) of an instrument, computed once."""
@@ -263,6 +297,8 @@ class AccountBook:
                 s[2] += mm
         self._fills, self._adjustments = p.fills, p.adjustments
         self._built_ns = self.now_ns() if self.now_ns is not None else 0
+        for key, fig in self._figures.items():
+            self._refigure(key, fig)
 
     def _catch_up(self) -> None:
         """Fills since the sums were built change only the filled positions: replace their
@@ -293,6 +329,7 @@ class AccountBook:
             s[1] += im - old[2]
             s[2] += mm - old[3]
             parts[iid] = (f.key, eq, im, mm)
+            self._refigure(f.key, f.figures)
         self._fills = p.fills
 
     def on_fill(self) -> None:
@@ -354,20 +391,32 @@ class AccountBook:
         if self.live and key not in self._reported_pools:
             return None  # not reported yet: the venue's own check applies (module docstring)
         pos = self._positions_of.get(f.iid)
-        if pos is not None and pos.qty != 0.0:
-            now_qty = pos.qty
-            mark = pos.mark if pos.mark == pos.mark else pos.avg_price
+        now_qty = 0.0 if pos is None else pos.qty
+        if now_qty != 0.0:
+            mark = pos.mark
+            if mark != mark:
+                mark = pos.avg_price
         else:
             now_qty, mark = 0.0, price
-        und = self._und_px.get(f.asset, _NAN)
-        if f.is_option and und != und:
-            return Denial(Reason.UNPRICED, f"no {inst.asset} price: margin of {inst.id} unknown")
-        im0, mm0, im1, mm1 = f.change(now_qty, now_qty + signed_qty, mark, und)
         premium = 0.0
-        if f.is_option and signed_qty > 0:
-            premium = signed_qty * f.contract_size * price  # paid up front, in the premium ccy
-            if f.premium_times_und:
-                premium *= und
+        if f.linear:  # (``MarginModel``'s linear rule inline, the same operations: the common case)
+            q1 = now_qty + signed_qty
+            im0 = mm0 = im1 = mm1 = 0.0
+            if now_qty != 0.0:
+                n = abs(now_qty) * f.contract_size * mark
+                im0, mm0 = n / f.leverage, n * f.maintenance_rate
+            if q1 != 0.0:
+                n = abs(q1) * f.contract_size * mark
+                im1, mm1 = n / f.leverage, n * f.maintenance_rate
+        else:
+            und = self._und_px.get(f.asset, _NAN)
+            if f.is_option and und != und:
+                return Denial(Reason.UNPRICED, f"no {inst.asset} price: margin of {inst.id} unknown")
+            im0, mm0, im1, mm1 = f.change(now_qty, now_qty + signed_qty, mark, und)
+            if f.is_option and signed_qty > 0:
+                premium = signed_qty * f.contract_size * price  # paid up front, in the premium ccy
+                if f.premium_times_und:
+                    premium *= und
         if im1 + premium <= im0 and mm1 <= mm0:
             return None  # the order does not add margin
         if self.live:
@@ -377,14 +426,9 @@ class AccountBook:
             if (p.fills != self._fills or p.adjustments != self._adjustments or self.now_ns is not None
                     and (now_ns if now_ns is not None else self.now_ns()) - self._built_ns >= self.max_age_ns):
                 equity, im, mm = self._paper_figures(key, now_ns)
-            else:
-                s = self._sums.get(key)
-                equity = self.balances.get(key, 0.0)
-                if s is None:
-                    im = mm = 0.0
-                else:
-                    equity += s[0]
-                    im, mm = s[1], s[2]
+            else:  # (worked out as the sums last changed: ``_refigure``)
+                fig = f.figures
+                equity, im, mm = fig.equity, fig.im, fig.mm
         im = im - im0 + im1 + premium
         mm = mm - mm0 + mm1
         if im != im or mm != mm:

@@ -304,6 +304,13 @@ class RiskGate:
         self.last_denial = (denial.reason, denial.detail)
         return denial
 
+    def _deny_late(self, denial: Denial) -> Denial:
+        """A refusal after the duplicate filter admitted (remembered) the order: forget it."""
+        dups = self._dups_on
+        if dups is not None:
+            dups.forget()
+        return self._deny(denial)
+
     def check(self, cmd: SubmitOrder) -> Denial | None:  # noqa: C901 - one check per block
         """None when ``cmd`` may be sent, else the first failed check as a ``Denial``."""
         # Approving builds nothing: denials (and their text) are made only when one is due.
@@ -328,9 +335,11 @@ class RiskGate:
         qty = cmd.quantity
         if not 0.0 < qty < _INF:
             return self._deny(Denial(Reason.INVALID_QUANTITY, f"quantity {qty} must be positive", qty, 0.0))
-        if not f.lot.contains(qty):
-            return self._deny(Denial(Reason.OFF_LOT, f"quantity {qty} is not a multiple of lot {inst.lot_size}",
-                                     qty, inst.lot_size))
+        if qty != f.lot_ok:  # (the size last found on the lot grid needs no test: facts.py)
+            if not f.lot.contains(qty):
+                return self._deny(Denial(Reason.OFF_LOT, f"quantity {qty} is not a multiple of lot {inst.lot_size}",
+                                         qty, inst.lot_size))
+            f.lot_ok = qty
         if qty < f.min_size:
             return self._deny(Denial(Reason.BELOW_MIN_SIZE, f"quantity {qty} < min size {inst.min_size}",
                                      qty, inst.min_size))
@@ -338,7 +347,14 @@ class RiskGate:
         if cmd.order_type is _LIMIT:
             if price is None or not 0.0 < price < _INF:
                 return self._deny(Denial(Reason.INVALID_PRICE, f"limit price {price} must be positive"))
-            if not f.tick.contains(price):
+            scale = f.tick_scale
+            if scale:  # (``Grid.contains`` inline, the same arithmetic: one call less per order)
+                x = price * scale
+                k = round(x)
+                on_tick = abs(x - k) < f.tick_tol and k % f.tick_units == 0
+            else:
+                on_tick = f.tick.contains(price)
+            if not on_tick:
                 return self._deny(Denial(Reason.OFF_TICK, f"price {price} is not a multiple of tick {inst.tick_size}",
                                          price, inst.tick_size))
 
@@ -407,9 +423,12 @@ class RiskGate:
                 worst, f.max_pos))
 
         if price is not None:
-            denial = self._collar(f, price, reference)
-            if denial is not None:
-                return self._deny(denial)
+            if f.model_collar or self._collar_ref is not None:
+                denial = self._collar(f, price, reference)
+                if denial is not None:
+                    return self._deny(denial)
+            elif (dev := abs(price - reference) / reference * 100.0) > f.band:  # (``_collar``'s band, inline)
+                return self._deny(_band_denial(price, dev, None, reference, f.band))
 
         # Open-order caps hold for reducing orders too: they mirror the venues' own caps.
         n_open = len(self._open_ids)
@@ -430,7 +449,7 @@ class RiskGate:
         dup_key = None
         if dups is not None:
             dup_key = (sid, iid, cmd.side, price, qty)
-            seen = dups.seen(dup_key, now)
+            seen = dups.admit(dup_key, now)  # (remembered now: a later refusal forgets it)
             if seen is not None:
                 ago = (now - seen) / 1e6
                 window = self._limits.duplicate_window_ms
@@ -440,27 +459,71 @@ class RiskGate:
 
         if not reduces:
             if f.greek_checks is not None:
-                denial = self._greeks(f, sign * qty)
-                if denial is not None:
-                    return self._deny(denial)
+                # Portfolio Greeks of the underlying after the order, worst case with every
+                # same-signed working order (an order that lowers the absolute Greek always
+                # passes). First one test of every Greek at once: each candidate total plus
+                # either working sum inside [-limit, limit] passes; only an order near (or
+                # over) a limit goes on to the exact per-Greek decision, which also says which
+                # limit and by how much (``_greek_denial``). Inline: one call less per order.
+                sq = sign * qty
+                g = f.fixed_greeks
+                if g is None:
+                    if f.is_option:  # (the portfolio's per-contract option Greeks, read directly)
+                        g = self._option_greeks.get(iid)
+                        if g is not None and g[0] != g[0]:
+                            g = None
+                    else:  # an inverse contract's delta moves with its price
+                        g = self.portfolio.greeks_per_contract(iid)
+                    if g is None:
+                        return self._deny_late(Denial(Reason.NO_GREEKS,
+                                                      f"no Greeks yet for {iid}: cannot check {f.asset} limits"))
+                tot = self._greek_totals.get(f.asset) or _ZEROS
+                w = self._working_greeks.get(f.asset) or _ZEROS
+                d = tot[0] + sq * g[0]
+                gm = tot[1] + sq * g[1]
+                v = tot[2] + sq * g[2]
+                b0, b1, b2 = f.greek_bounds
+                if not (-b0 <= d + w[0] <= b0 and -b0 <= d + w[1] <= b0
+                        and -b1 <= gm + w[2] <= b1 and -b1 <= gm + w[3] <= b1
+                        and -b2 <= v + w[4] <= b2 and -b2 <= v + w[5] <= b2):
+                    denial = self._greek_denial(f, sq, g, tot, w)
+                    if denial is not None:
+                        return self._deny_late(denial)
+                if f.vega_expiry_limit is not None and f.expiry_ns > 0 and g[2] != 0.0:
+                    key = f.expiry_key
+                    we = self._working_expiry.get(key) or _ZEROS
+                    v = self._expiry_vegas.get(key, 0.0) + sq * g[2]
+                    cap = f.vega_expiry_bound
+                    if not (-cap <= v + we[0] <= cap and -cap <= v + we[1] <= cap):
+                        denial = self._vega_expiry_denial(f, sq, g)
+                        if denial is not None:
+                            return self._deny_late(denial)
             acc = self._accounts
             if acc is not None:
                 denial = acc.check(inst, sign * qty, px, now)
                 if denial is not None:
-                    return self._deny(denial)
+                    return self._deny_late(denial)
 
         gb = self.global_bucket
-        if gb is not None and not gb.try_take(now):
-            return self._deny(Denial(Reason.RATE_LIMIT_GLOBAL,
-                                     f"global order rate above {self._limits.global_rate}", 0.0, gb.burst))
+        if gb is not None:  # (``TokenBucket.try_take`` inline, the same arithmetic: on every order)
+            tokens = gb.tokens
+            if now > gb.last_ns:
+                tokens += (now - gb.last_ns) * gb.rate_per_ns
+                if not tokens < gb.burst:
+                    tokens = gb.burst
+                gb.last_ns = now
+            if tokens >= 1.0:
+                gb.tokens = tokens - 1.0
+            else:
+                gb.tokens = tokens
+                return self._deny_late(Denial(Reason.RATE_LIMIT_GLOBAL,
+                                              f"global order rate above {self._limits.global_rate}", 0.0, gb.burst))
         vb = f.bucket
         if vb is not None and not vb.try_take(now):
             if gb is not None:
                 gb.give_back()
-            return self._deny(Denial(Reason.RATE_LIMIT_VENUE, f"order rate to {inst.venue} above its limit",
-                                     0.0, vb.burst))
-        if dup_key is not None:
-            dups.remember(dup_key, now)
+            return self._deny_late(Denial(Reason.RATE_LIMIT_VENUE,
+                                          f"order rate to {inst.venue} above its limit", 0.0, vb.burst))
         self.approved += 1
         return None
 
@@ -492,60 +555,14 @@ class RiskGate:
         kind = self._collar_ref
         if kind is not None:
             ref = (self.marks if kind == "mark" else self.last_trades).get(f.iid, reference)
-        band = f.band
         deviation = abs(price - ref) / ref * 100.0
-        if deviation > band:
-            kind = kind or "mid"
-            return Denial(Reason.PRICE_BAND,
-                          f"price {price} is {deviation:.2f}% from {kind} {ref} (band {band}%)",
-                          deviation, band)
-        return None
-
-    def _greeks(self, f: InstrumentFacts, signed_qty: float) -> Denial | None:
-        """Portfolio Greeks of ``f``'s underlying after the order, worst case with every
-        same-signed working order. An order that lowers the absolute Greek always passes (it
-        reduces risk).
-
-        First one test of every Greek at once: with each candidate total plus either working
-        sum inside [-limit, limit], no limit can be exceeded, and the order passes. Only an
-        order near (or over) a limit goes on to the exact per-Greek decision, which also
-        says which limit and by how much (``_greek_denial``)."""
-        iid = f.iid
-        g = f.fixed_greeks
-        if g is None:
-            if f.is_option:  # (the portfolio's per-contract option Greeks, read directly)
-                g = self._option_greeks.get(iid)
-                if g is not None and g[0] != g[0]:
-                    g = None
-            else:  # an inverse contract's delta moves with its price
-                g = self.portfolio.greeks_per_contract(iid)
-            if g is None:
-                return Denial(Reason.NO_GREEKS, f"no Greeks yet for {iid}: cannot check {f.asset} limits")
-        und = f.asset
-        tot = self._greek_totals.get(und) or _ZEROS
-        w = self._working_greeks.get(und) or _ZEROS
-        d = tot[0] + signed_qty * g[0]
-        gm = tot[1] + signed_qty * g[1]
-        v = tot[2] + signed_qty * g[2]
-        b0, b1, b2 = f.greek_bounds
-        if not (-b0 <= d + w[0] <= b0 and -b0 <= d + w[1] <= b0
-                and -b1 <= gm + w[2] <= b1 and -b1 <= gm + w[3] <= b1
-                and -b2 <= v + w[4] <= b2 and -b2 <= v + w[5] <= b2):
-            denial = self._greek_denial(f, signed_qty, g, tot, w)
-            if denial is not None:
-                return denial
-        if f.vega_expiry_limit is not None and f.expiry_ns > 0 and g[2] != 0.0:
-            key = f.expiry_key
-            we = self._working_expiry.get(key) or _ZEROS
-            cand = self._expiry_vegas.get(key, 0.0) + signed_qty * g[2]
-            cap = f.vega_expiry_bound
-            if not (-cap <= cand + we[0] <= cap and -cap <= cand + we[1] <= cap):
-                return self._vega_expiry_denial(f, signed_qty, g)
+        if deviation > f.band:
+            return _band_denial(price, deviation, kind, ref, f.band)
         return None
 
     def _greek_denial(self, f: InstrumentFacts, signed_qty: float, g: tuple[float, ...],
                       tot: Any, w: Any) -> Denial | None:
-        """The exact per-Greek decision (``_greeks``'s fast test failed for one at least)."""
+        """The exact per-Greek decision (``check``'s fast Greek test failed for one at least)."""
         und = f.asset
         for i, limit, code, name in f.greek_checks or ():
             now = tot[i]
@@ -571,3 +588,10 @@ class RiskGate:
                               f"{und} vega of expiry {f.expiry_ns} would reach {worst:.6g} "
                               f"> max {cap:g}", worst, cap)
         return None
+
+
+def _band_denial(price: float, deviation: float, kind: str | None, ref: float, band: float) -> Denial:
+    """The percentage band's denial (``kind``: the collar reference, None for the mid)."""
+    return Denial(Reason.PRICE_BAND,
+                  f"price {price} is {deviation:.2f}% from {kind or 'mid'} {ref} (band {band}%)",
+                  deviation, band)

@@ -40,8 +40,10 @@ class TokenBucket:
 
     def try_take(self, now_ns: int, cost: float = 1.0) -> bool:
         tokens = self.tokens
-        if now_ns > self.last_ns:  # (``_refill`` inline: this runs on every order)
-            tokens = min(self.burst, tokens + (now_ns - self.last_ns) * self.rate_per_ns)
+        if now_ns > self.last_ns:  # (``_refill`` inline, ``min`` as a comparison: every order)
+            tokens += (now_ns - self.last_ns) * self.rate_per_ns
+            if not tokens < self.burst:  # (what min(burst, tokens) returns, NaN included)
+                tokens = self.burst
             self.last_ns = now_ns
         if tokens >= cost:
             self.tokens = tokens - cost
@@ -102,7 +104,7 @@ class DuplicateFilter:
     comparison and one or two dict lookups: nothing is trimmed per order, nothing allocated
     per key but its dict entry, and memory stays within two windows of keys."""
 
-    __slots__ = ("window_ns", "_cur", "_prev", "_start", "_now")
+    __slots__ = ("window_ns", "_cur", "_prev", "_start", "_now", "_undo_key", "_undo_ts")
 
     def __init__(self, window_ns: int) -> None:
         self.window_ns = window_ns
@@ -110,11 +112,14 @@ class DuplicateFilter:
         self._prev: dict[Hashable, int] = {}
         self._start = 0  # when the current generation began
         self._now = 0  # the latest time seen (what a snapshot's window ends at)
+        self._undo_key: Hashable = _NOTHING  # what ``forget`` takes back (the last ``admit``)
+        self._undo_ts: int | None = None
 
     def _turn(self, now_ns: int) -> None:
         self._prev = self._cur
         self._cur = {}
         self._start = now_ns
+        self._undo_key = _NOTHING  # (an undo belongs to the generation it was made in)
 
     def seen(self, key: Hashable, now_ns: int) -> int | None:
         """When ``key`` was last remembered within the window, else None."""
@@ -126,6 +131,35 @@ class DuplicateFilter:
         if ts is None:
             ts = self._prev.get(key)
         return ts if ts is not None and ts > now_ns - self.window_ns else None
+
+    def admit(self, key: Hashable, now_ns: int) -> int | None:
+        """``seen``; when not seen, ``remember`` too, in the same call (the gate's one call per
+        order: most orders are approved). ``forget`` takes it back when the order is refused
+        after all, leaving the filter as if only ``seen`` had been asked."""
+        if now_ns - self._start >= self.window_ns:
+            self._turn(now_ns)
+        if now_ns > self._now:
+            self._now = now_ns
+        cur = self._cur
+        old = cur.get(key)
+        ts = old if old is not None else self._prev.get(key)
+        if ts is not None and ts > now_ns - self.window_ns:
+            return ts
+        cur[key] = now_ns
+        self._undo_key = key
+        self._undo_ts = old  # (the key's older time in this generation, if any: put back)
+        return None
+
+    def forget(self) -> None:
+        """Undo the last ``admit`` that remembered its key (the order was refused later on)."""
+        key = self._undo_key
+        if key is _NOTHING:
+            return
+        self._undo_key = _NOTHING
+        if self._undo_ts is None:
+            del self._cur[key]
+        else:
+            self._cur[key] = self._undo_ts
 
     def remember(self, key: Hashable, now_ns: int) -> None:
         if now_ns - self._start >= self.window_ns:
@@ -145,8 +179,13 @@ class DuplicateFilter:
 
     def restore(self, entries: Iterable[tuple[int, Hashable]]) -> None:
         self._cur, self._prev, self._start, self._now = {}, {}, 0, 0
+        self._undo_key = _NOTHING
         for ts, key in sorted(entries, key=_first):
             self.remember(key, ts)
+
+
+_NOTHING: Hashable = object()
+"""``DuplicateFilter``'s undo key when there is nothing to undo."""
 
 
 def _first(entry: tuple[int, Hashable]) -> int:

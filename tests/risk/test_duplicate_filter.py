@@ -48,3 +48,45 @@ def test_a_key_exactly_one_window_old_is_not_a_duplicate() -> None:
     for t in range(20_000_000, 30_000_000, 100_000):
         f.remember(("o", t), t)
     assert len(f.snapshot()) == 10  # the last 1 ms: 10 orders 0.1 ms apart
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from("abc"),
+                          st.sampled_from(["seen", "admit", "admit+forget", "remember"])), max_size=60))
+def test_admit_and_forget_are_seen_then_remember_or_nothing(steps: list[tuple[int, str, str]]) -> None:
+    """``admit`` = ``seen`` and, when not seen, ``remember``; ``forget`` right after takes the
+    remembering back: the filter then answers exactly as if only ``seen`` had been asked."""
+    f, ref = DuplicateFilter(WINDOW), DuplicateFilter(WINDOW)
+    now = 1_000
+    for dt, key, action in steps:
+        now += dt
+        want = ref.seen(key, now)
+        if action == "seen":
+            assert f.seen(key, now) == want
+        elif action == "remember":
+            f.remember(key, now)
+            ref.remember(key, now)
+        else:
+            assert f.admit(key, now) == want
+            if want is None:
+                if action == "admit":
+                    ref.remember(key, now)
+                else:
+                    f.forget()
+        assert f.snapshot() == ref.snapshot()
+        for k in "abc":
+            assert f.seen(k, now) == ref.seen(k, now)
+
+
+def test_forget_restores_an_older_time_of_the_key() -> None:
+    f = DuplicateFilter(10)
+    f.remember("k", 100)  # generation starts at 100
+    f.remember("j", 101)
+    assert f.admit("k", 109) == 100  # seen: nothing remembered, nothing to forget
+    f.forget()
+    assert f.snapshot() == [(100, "k"), (101, "j")]
+    assert f.admit("j", 111) is None  # 10 after 101 is outside: a new generation holds j
+    f.forget()
+    assert f.snapshot() == [] and f.seen("j", 111) is None
+    assert f.admit("k", 112) is None
+    assert f.seen("k", 113) == 112

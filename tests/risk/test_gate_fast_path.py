@@ -351,3 +351,33 @@ def _orphan_fill() -> OrderFilled:
     return OrderFilled(client_order_id="x", venue_order_id="v", instrument_id=PERP.id, trade_id="p1",
                        side=Side.BUY, price=60_000.0, quantity=0.5, remaining=0.0,
                        liquidity=Liquidity.TAKER, fee=0.0, fee_currency="USD", ts_event=0, ts_recv=0)
+
+
+def test_account_figures_the_check_reads_equal_the_sums() -> None:
+    """The check reads each account's (equity, IM, MM) worked out as the sums last changed:
+    after fills caught up, refreshes and rebuilds they equal ``_paper_figures`` (the sums
+    themselves) exactly, as a refused order's numbers show."""
+    k = _usdm_kernel(5_000.0)
+    acc = k.gate.accounts
+    assert isinstance(acc, AccountBook)
+    key = ("binance-usdm", "USD")
+    rng = random.Random(3)
+    for step in range(60):
+        inst = USDM if step % 3 else ETHM
+        px = 30_000.0 if inst is USDM else 2_000.0
+        side = Side.BUY if rng.random() < 0.6 else Side.SELL
+        submit(k, inst, side, rng.choice([0.01, 0.05, 0.1]), px, fill=True)
+        if step % 7 == 0:
+            k.portfolio.set_underlying_price("BTC", 30_000.0 + rng.choice([-50.0, 0.0, 50.0]))
+            acc.refresh()
+        if step % 11 == 0:
+            k.clock.advance_to(k.clock.now_ns() + 2_000_000_000)  # stale: the next check rebuilds
+        d = k.gate.check(order(USDM, qty=1_000.0, price=30_000.0, strategy="big"))
+        assert d is not None and d.reason == Reason.INSUFFICIENT_MARGIN
+        equity, im, _ = acc._paper_figures(key)
+        assert d.limit == equity
+        pos = k.portfolio.by_instrument.get(USDM.id)
+        q0 = pos.qty if pos is not None else 0.0
+        mark = (pos.mark if pos.mark == pos.mark else pos.avg_price) if q0 else 30_000.0
+        im0 = abs(q0) * mark / 20.0 if q0 else 0.0
+        assert d.value == im - im0 + abs(q0 + 1_000.0) * mark / 20.0 + 0.0

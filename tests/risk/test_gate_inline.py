@@ -1,0 +1,84 @@
+"""The gate's inlined per-order arithmetic against the reference it replaces (issue 13): the
+lot test skipped for the size last found on the grid, the tick test and the plain percentage
+collar worked out inline, the global token bucket refilled inline. Expected decisions come
+from ``Grid.contains`` (tested against Decimal arithmetic in test_gate_fast_path.py) and from
+a token bucket written out here with ``min``, never from the gate's own code."""
+
+from __future__ import annotations
+
+import random
+
+from engine.model import Side
+from engine.risk import RateLimit, Reason
+from engine.risk.facts import Grid
+from tests.risk.helpers import PERP, make, order
+
+
+def test_lot_and_tick_decisions_agree_with_the_grid() -> None:
+    k, _ = make()
+    lot, tick = Grid(PERP.lot_size), Grid(PERP.tick_size)
+    rng = random.Random(5)
+    sizes = [0.01, 0.0015, 0.001, 0.0105, 0.002, 0.1 + 0.2, 0.0009, 0.01]
+    for i in range(400):
+        qty = rng.choice(sizes) if i % 3 else sizes[i % len(sizes)]  # the same size again and again
+        price = 60_000.0 + rng.choice([0.0, 0.5, 0.25, 1.0, 0.1 + 0.2, -3.5, 2.75])
+        if not lot.contains(qty):
+            want: str | None = Reason.OFF_LOT
+        elif qty < PERP.min_size:
+            want = Reason.BELOW_MIN_SIZE
+        elif not tick.contains(price):
+            want = Reason.OFF_TICK
+        else:
+            want = None
+        d = k.gate.check(order(qty=qty, price=price, side=Side.BUY if i % 2 else Side.SELL))
+        assert (None if d is None else d.reason) == want, (qty, price)
+
+
+def test_inline_band_gives_the_collar_denial() -> None:
+    k, _ = make()  # band 5 % around the mid 60 000
+    assert k.gate.check(order(price=63_000.0)) is None
+    d = k.gate.check(order(price=63_000.5))
+    assert d is not None and d.reason == Reason.PRICE_BAND
+    assert d.detail == "price 63000.5 is 5.00% from mid 60000.0 (band 5.0%)"
+    assert d.value == abs(63_000.5 - 60_000.0) / 60_000.0 * 100.0 and d.limit == 5.0
+    d = k.gate.check(order(price=56_999.5, side=Side.SELL))
+    assert d is not None and d.reason == Reason.PRICE_BAND
+
+
+def test_global_bucket_matches_a_written_out_token_bucket() -> None:
+    rate, burst = 3.0, 2.0
+    k, _ = make(global_rate=RateLimit(rate=rate, burst=burst))
+    gb = k.gate.global_bucket
+    assert gb is not None
+    tokens, last = burst, k.clock.now_ns()  # the reference: min(burst, tokens + dt * rate)
+    rng = random.Random(11)
+    for i in range(600):
+        now = k.clock.now_ns() + rng.choice([0, 0, 1, 1_000, 100_000_000, 333_333_333, 2_000_000_000])
+        k.clock.advance_to(now)
+        if now > last:
+            tokens = min(burst, tokens + (now - last) * (rate / 1e9))
+            last = now
+        ok = tokens >= 1.0
+        if ok:
+            tokens -= 1.0
+        d = k.gate.check(order(price=60_000.0 + 0.5 * (i % 7)))
+        assert (d is None) is ok
+        assert d is None or d.reason == Reason.RATE_LIMIT_GLOBAL
+        assert gb.snapshot() == (tokens, last)
+
+
+def test_an_order_refused_after_the_duplicate_filter_is_not_remembered() -> None:
+    k, _ = make(duplicate_window_ms=500.0, global_rate=RateLimit(rate=1.0, burst=1.0))
+    first, again = order(price=60_000.0), order(price=60_000.0)
+    assert k.gate.check(first) is None
+    d = k.gate.check(again)  # the same order: a duplicate (checked before the rate)
+    assert d is not None and d.reason == Reason.DUPLICATE_ORDER
+    other = order(price=60_000.5)
+    d = k.gate.check(other)  # refused by the rate limit after the duplicate filter admitted it
+    assert d is not None and d.reason == Reason.RATE_LIMIT_GLOBAL
+    k.clock.advance_to(k.clock.now_ns() + 100_000_000)  # 0.1 s: inside the window, bucket empty
+    assert k.gate.check(order(price=60_000.5)).reason == Reason.RATE_LIMIT_GLOBAL  # type: ignore[union-attr]
+    k.clock.advance_to(k.clock.now_ns() + 1_000_000_000)  # a token again; 60 000.5 never approved
+    assert k.gate.check(order(price=60_000.5)) is None
+    snap = k.gate.snapshot().duplicates
+    assert [(p, q) for _, _, _, _, p, q in snap] == [(60_000.5, 0.01)]
