@@ -88,6 +88,7 @@ class MappedLog:
         if self._map is not None:
             self._map.close()
             self._map = None
+            self.write = _closed
         os.ftruncate(self._fd, 0)
         reserve(self._fd, LOG_MAP_BYTES)
         self._map = mmap.mmap(self._fd, LOG_MAP_BYTES)
