@@ -132,7 +132,6 @@ class Journal:
         self._handed_at = 0
         self._ro_rows: list[Row] = []  # a read-only journal: the log's records at open
         self.failed: str = ""
-        self.written = 0
         self.commits = 0
         self._closed = False
         self._lock_fd = -1
@@ -155,7 +154,7 @@ class Journal:
                                 max((last for _f, last, _p in self.segments()), default=0))
             if not self.memory:
                 self._recover_log()
-            self._committed_seq = self._handed_seq = self.seq
+            self._committed_seq = self._handed_seq = self._opened_seq = self.seq
         except (sqlite3.Error, OSError) as exc:
             self._unlock()
             raise JournalError(f"journal {self.path}: cannot open: {_describe(exc)}") from None
@@ -232,15 +231,13 @@ class Journal:
         store needs)."""
         self.seq = seq = self.seq + 1
         buf = self._buf
-        end = len(buf)
         try:
             _encode_line((seq, ts, direction, type(obj).__name__, obj), buf, -1)
         except BaseException:  # (an object that does not encode: nothing of it is kept)
-            del buf[end:]
+            del buf[buf.rfind(10) + 1:]  # (its part line: JSON never holds a raw newline)
             self.seq = seq - 1
             raise
         buf.append(10)  # b"\n"
-        self.written += 1
         return seq
 
     def commit(self) -> None:
@@ -260,12 +257,23 @@ class Journal:
             self._done += buf
         else:
             try:
-                log.copy(buf, self._sync)
+                if self._sync:
+                    log.copy(buf, True)
+                else:
+                    try:  # (one C call, no Python frame: the order path's copy)
+                        log.write(buf)
+                    except ValueError:  # (no room: ``copy`` grows the file; or closed)
+                        log.copy(buf, False)
             except (OSError, ValueError) as exc:
                 self._fail(exc)
             self.commits += 1
         buf.clear()
         self._committed_seq = self.seq
+
+    @property
+    def written(self) -> int:
+        """Records appended since the journal was opened."""
+        return self.seq - self._opened_seq
 
     @property
     def uncheckpointed(self) -> int:

@@ -7,9 +7,11 @@ durability. ``write`` does exactly that, but on the order path a cold system cal
 cache in a few. So the log is a file whose space is reserved up front (``posix_fallocate``,
 or zeros written where it does not exist) and mapped whole:
 
-* ``copy`` appends a batch at the write position (``msync`` of the pages it touched in
-  ``FULL`` durability: on the device before anything is sent). A batch larger than what is
-  left grows the file (reserved first, doubling) and the map.
+* ``write`` appends a batch at the write position in one C call (the map's own ``write``,
+  which keeps the position: no Python frame on the order path) or raises ``ValueError`` when
+  it does not fit; ``copy`` is the whole step (``msync`` of the pages it touched in ``FULL``
+  durability: on the device before anything is sent; a batch larger than what is left grows
+  the file, reserved first, doubling, and the map).
 * ``prepare`` (off the order path: the execution core's 200 ms timer) writes a zero over the
   zero at the start of each page ahead of the write position, so that the page's first fault
   is paid there, not by a commit.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 LOG_MAP_BYTES = 16 << 20
@@ -63,14 +66,15 @@ def read_log(path: Path) -> bytes:
 class MappedLog:
     """One log file, opened empty (its previous records must have been moved elsewhere)."""
 
-    __slots__ = ("path", "_fd", "_map", "size", "written", "_prepared")
+    __slots__ = ("path", "_fd", "_map", "size", "write", "_prepared")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._map: mmap.mmap | None = None
         self.size = 0
-        self.written = 0
-        """Bytes copied in since the log was last started over (the write position)."""
+        self.write: Callable[[bytes | bytearray], int] = _closed
+        """``write(data)``: append ``data`` at the write position if it fits in the reserved
+        space (else ``ValueError``, nothing written: ``copy`` grows the file); no sync."""
         self._prepared = 0  # pages below this offset are faulted in
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -84,21 +88,29 @@ class MappedLog:
         if self._map is not None:
             self._map.close()
             self._map = None
+            self.write = _closed
         os.ftruncate(self._fd, 0)
         reserve(self._fd, LOG_MAP_BYTES)
         self._map = mmap.mmap(self._fd, LOG_MAP_BYTES)
+        self.write = self._map.write  # (the map keeps the write position: ``written``)
         self.size = LOG_MAP_BYTES
-        self.written = 0
         self._prepared = 0
         self.prepare()
+
+    @property
+    def written(self) -> int:
+        """Bytes copied in since the log was last started over (the write position)."""
+        m = self._map
+        return 0 if m is None else m.tell()
 
     def prepare(self) -> None:
         """Fault in the pages after the write position (a zero written over a zero)."""
         m = self._map
         if m is None:
             return
-        start = max(self._prepared, -(-self.written // _PAGE) * _PAGE)  # (never the page in use)
-        end = min(self.written + LOG_PREPARE_BYTES, self.size)
+        written = m.tell()
+        start = max(self._prepared, -(-written // _PAGE) * _PAGE)  # (never the page in use)
+        end = min(written + LOG_PREPARE_BYTES, self.size)
         for offset in range(start, end, _PAGE):
             m[offset] = 0
         self._prepared = max(self._prepared, end)
@@ -108,12 +120,11 @@ class MappedLog:
         m = self._map
         if m is None:
             raise ValueError("closed")
-        start = self.written
+        start = m.tell()
         end = start + len(data)
         if end > self.size:
             self._grow(end)
-        m[start:end] = data
-        self.written = end
+        m.write(data)
         if sync:
             page = start - start % _PAGE
             m.flush(page, end - page)  # msync(MS_SYNC)
@@ -142,10 +153,15 @@ class MappedLog:
             with contextlib.suppress(OSError, ValueError, BufferError):
                 self._map.close()
             self._map = None
+        self.write = _closed
         if self._fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = -1
+
+
+def _closed(data: bytes | bytearray) -> int:
+    raise ValueError("closed")
 
 
 class LogRange:

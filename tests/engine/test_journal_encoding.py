@@ -184,14 +184,26 @@ def test_one_copy_per_commit_synced_only_in_full_mode(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.journal_log import MappedLog
 
+    # (a commit copies through ``write``, the map's own, or ``copy``: growth, FULL's msync)
     copies: list[tuple[bytes, bool]] = []
-    real_copy = MappedLog.copy
+    real_copy, real_reset = MappedLog.copy, MappedLog.reset
 
     def copy(self: MappedLog, data: bytes | bytearray, sync: bool) -> None:
         copies.append((bytes(data), sync))
         real_copy(self, data, sync)
 
+    def reset(self: MappedLog) -> None:
+        real_reset(self)
+        write = self.write
+
+        def spy(data: bytes | bytearray) -> int:
+            copies.append((bytes(data), False))
+            return write(data)
+
+        self.write = spy
+
     monkeypatch.setattr(MappedLog, "copy", copy)
+    monkeypatch.setattr(MappedLog, "reset", reset)
     for mode, synced in (("NORMAL", False), ("FULL", True)):
         copies.clear()
         j = Journal(tmp_path / f"{mode}.sqlite", mode, background=False)

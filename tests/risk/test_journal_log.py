@@ -121,10 +121,14 @@ def test_a_burst_larger_than_the_reserved_log_grows_it(
     j.append(101, "in", KillSwitchTripped(level=1, reason="é" * 5000, source="test", ts=101))
     j.commit()
     assert os.path.getsize(j.wal_path) >= 8192 * 4
+    for i in range(102, 104):  # (the commits after a growth go on at the write position)
+        j.append(i, "out", _cmd(i))
+        j.commit()
     j.abandon()
     records = list(Journal(jp).records())
-    assert [r[0] for r in records] == list(range(1, 102))
-    assert records[-1][4].reason == "é" * 5000
+    assert [r[0] for r in records] == list(range(1, 104))
+    assert records[100][4].reason == "é" * 5000
+    assert [r[4] for r in records[101:]] == [_cmd(102), _cmd(103)]
 
 
 def test_full_durability_commits_to_the_device(tmp_path: Path) -> None:
