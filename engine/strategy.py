@@ -79,6 +79,9 @@ _ORDER_CALLBACKS: dict[type, str] = {
 }
 
 
+_LIMIT = OrderType.LIMIT  # (a global, not an enum attribute lookup per order)
+
+
 class QuoteIds(NamedTuple):
     """Client order ids of the two sides of a quote (None: that side is not working)."""
 
@@ -220,6 +223,7 @@ class StrategyContext:
         # the order path's calls, bound once: one call each into the core's port
         self._order_of = ports.orders.order
         self._submit_cmd = ports.orders.submit
+        self._cancel_order = ports.orders.cancel
         self._now = ports.now_ns
         self._market = ports.market
         self._portfolio = ports.portfolio
@@ -412,13 +416,11 @@ class StrategyContext:
                      post_only: bool = False, tif: TimeInForce = TimeInForce.GTC,
                      reduce_only: bool = False) -> str:
         """Send a limit order through the risk gate; returns its client order id at once."""
-        # (``_submit`` inline: the order path of every quoter)
+        # (``_submit`` inline, the command built positionally: the order path of every quoter)
         self._next_id = n = self._next_id + 1
         coid = f"{self._prefix}-{n}"
-        self._submit_cmd(SubmitOrder(
-            client_order_id=coid, strategy_id=self.strategy_id, instrument_id=instrument_id,
-            side=side, quantity=quantity, order_type=OrderType.LIMIT, price=price,
-            time_in_force=tif, post_only=post_only, reduce_only=reduce_only, ts=self._now()))
+        self._submit_cmd(SubmitOrder(coid, self.strategy_id, instrument_id, side, quantity,
+                                     _LIMIT, price, tif, post_only, reduce_only, self._now()))
         return coid
 
     def submit_post_only(self, instrument_id: str, side: Side, quantity: float, price: float) -> str:
@@ -442,11 +444,9 @@ class StrategyContext:
                 reduce_only: bool) -> tuple[str, Denial | None]:
         self._next_id = n = self._next_id + 1  # (new_client_order_id, inline: the order path)
         coid = f"{self._prefix}-{n}"
-        cmd = SubmitOrder(client_order_id=coid, strategy_id=self.strategy_id,
-                          instrument_id=instrument_id, side=side, quantity=quantity,
-                          order_type=order_type, price=price, time_in_force=tif,
-                          post_only=post_only, reduce_only=reduce_only, ts=self._now())
-        return coid, self._orders.submit(cmd)
+        cmd = SubmitOrder(coid, self.strategy_id, instrument_id, side, quantity, order_type,
+                          price, tif, post_only, reduce_only, self._now())
+        return coid, self._submit_cmd(cmd)
 
     def route_option(self, key: OptionKey, side: Side, quantity: float, *,
                      limit_usd: float | None = None) -> RoutedOrder:
@@ -462,7 +462,7 @@ class StrategyContext:
         order = self._order_of(client_order_id)
         if order is None or order.strategy_id != self.strategy_id:
             return False
-        return self._orders.cancel(order)
+        return self._cancel_order(order)
 
     def cancel_all(self, instrument_id: str | None = None) -> int:
         """Cancel every open order of this strategy (on one instrument); returns how many."""
