@@ -211,12 +211,17 @@ class StrategyContext:
         self._p = ports
         self._orders = ports.orders
         # the order path's calls, bound once: one call each into the core's port
-        self._order_of = ports.orders.order
         self._submit_cmd = ports.orders.submit
         self._cancel_order = ports.orders.cancel
         self._now = ports.now_ns
         self._market = ports.market
         self._portfolio = ports.portfolio
+        # the two lookups of every quoter, bound once as attributes: the port's own call, with
+        # no call of ours around it (as ``ExecutionCore.order``)
+        self.order: Callable[[str], Order | None] = ports.orders.order
+        """``order(client_order_id)``: the order (any strategy's, read-only), or None."""
+        self.position: Callable[[str], Position | None] = ports.portfolio.position
+        """``position(instrument_id)``: the position in it (read-only), or None."""
         self.strategy_id = strategy_id
         self.venue = venue
         self._next_id = 0
@@ -319,9 +324,6 @@ class StrategyContext:
         return cb
 
     # -- portfolio and risk -----------------------------------------------------------------
-    def position(self, instrument_id: str) -> Position | None:
-        return self._portfolio.position(instrument_id)
-
     def position_qty(self, instrument_id: str) -> float:
         """Signed position in contracts (0.0 when there is none)."""
         pos = self._portfolio.position(instrument_id)
@@ -394,9 +396,6 @@ class StrategyContext:
     def open_orders(self, instrument_id: str | None = None) -> list[Order]:
         return self._orders.open_orders(instrument_id, self.strategy_id)
 
-    def order(self, client_order_id: str) -> Order | None:
-        return self._order_of(client_order_id)
-
     def new_client_order_id(self) -> str:
         """Unique, deterministic (given the start time), and tagged with the strategy id."""
         self._next_id += 1
@@ -449,7 +448,7 @@ class StrategyContext:
 
     def cancel(self, client_order_id: str) -> bool:
         """Request a cancel; False if the order is not yours or not open. Never blocked."""
-        order = self._order_of(client_order_id)
+        order = self.order(client_order_id)
         if order is None or order.strategy_id != self.strategy_id:
             return False
         return self._cancel_order(order)
@@ -466,7 +465,7 @@ class StrategyContext:
         False if the order is unknown, not yours, not open, or the gate denied the change (an
         ``OrderDenied`` event follows; the order keeps working unchanged).
         """
-        order = self._orders.order(client_order_id)
+        order = self.order(client_order_id)
         if order is None or order.strategy_id != self.strategy_id:
             return False
         return self._amend(order, price, quantity)
