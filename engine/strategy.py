@@ -9,12 +9,8 @@ dispatched from ``on_order_event`` to the typed ``on_order_*``/``on_fill`` callb
 an ``OrderDenied`` event carrying the gate's reason code; it may arrive *during* the submit call
 (the gate is synchronous), so a strategy must not assume an id it has not stored yet is unknown.
 
-A quote (``ctx.quote``) is a bid/ask pair managed as one unit: each call amends the working
-orders in place (or cancels and replaces them when an amend is impossible), and if either side
-cannot be placed (denied by the gate, or later rejected by the venue, including a rejected
-amend that would leave an order at its old price) both sides are pulled. So a quote is either
-two-sided at the latest prices, one-sided because the strategy asked for it (or one side
-filled), or gone: never one fresh side next to a stale one.
+A quote (``ctx.quote``) is a bid/ask pair managed as one unit: two-sided at the latest prices,
+one-sided on purpose, or gone (``engine.strategy_quotes``).
 
 Strategies are named in config by import path or by short name (the ``volta.strategies``
 entry-point group, see ``engine.plugins``); their parameters are decoded into their own typed
@@ -24,6 +20,7 @@ entry-point group, see ``engine.plugins``); their parameters are decoded into th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar, get_args, get_origin
 
 import msgspec
@@ -42,7 +39,6 @@ from engine.model import (
     OrderExpired,
     OrderFilled,
     OrderRejected,
-    OrderStatus,
     OrderSubmitted,
     OrderType,
     Quote,
@@ -54,6 +50,7 @@ from engine.model import (
 )
 
 from engine.execution.ports import StrategyPorts
+from engine.strategy_quotes import QuoteBook, QuoteIds  # (QuoteIds: public here too)
 
 if TYPE_CHECKING:
     from engine.book import OrderBook
@@ -79,11 +76,7 @@ _ORDER_CALLBACKS: dict[type, str] = {
 }
 
 
-class QuoteIds(NamedTuple):
-    """Client order ids of the two sides of a quote (None: that side is not working)."""
-
-    bid: str | None
-    ask: str | None
+_LIMIT = OrderType.LIMIT  # (a global, not an enum attribute lookup per order)
 
 
 class Greeks(NamedTuple):
@@ -218,19 +211,25 @@ class StrategyContext:
         self._p = ports
         self._orders = ports.orders
         # the order path's calls, bound once: one call each into the core's port
-        self._order_of = ports.orders.order
         self._submit_cmd = ports.orders.submit
+        self._cancel_order = ports.orders.cancel
         self._now = ports.now_ns
         self._market = ports.market
         self._portfolio = ports.portfolio
+        # the two lookups of every quoter, bound once as attributes: the port's own call, with
+        # no call of ours around it (as ``ExecutionCore.order``)
+        self.order: Callable[[str], Order | None] = ports.orders.order
+        """``order(client_order_id)``: the order (any strategy's, read-only), or None."""
+        self.position: Callable[[str], Position | None] = ports.portfolio.position
+        """``position(instrument_id)``: the position in it (read-only), or None."""
         self.strategy_id = strategy_id
         self.venue = venue
         self._next_id = 0
         self._prefix = f"{strategy_id}-{_base36(ports.now_ns() // 1_000_000)}"
         self.log = ports.log.bind(strategy=strategy_id)
         self._timers: dict[str, Any] = {}
-        self._quotes: dict[str, list[str | None]] = {}
-        self._quote_of: dict[str, tuple[str, int]] = {}
+        self._quotes = QuoteBook(ports.orders, self._submit, self._amend, self.cancel)
+        self._track: Callable[[Any], None] = self._quotes.track  # (every order event, first)
         self._consolidated: dict[tuple[Any, ...], ConsolidatedBook] = {}
         self._state: bytes | None = None
 
@@ -325,9 +324,6 @@ class StrategyContext:
         return cb
 
     # -- portfolio and risk -----------------------------------------------------------------
-    def position(self, instrument_id: str) -> Position | None:
-        return self._portfolio.position(instrument_id)
-
     def position_qty(self, instrument_id: str) -> float:
         """Signed position in contracts (0.0 when there is none)."""
         pos = self._portfolio.position(instrument_id)
@@ -400,9 +396,6 @@ class StrategyContext:
     def open_orders(self, instrument_id: str | None = None) -> list[Order]:
         return self._orders.open_orders(instrument_id, self.strategy_id)
 
-    def order(self, client_order_id: str) -> Order | None:
-        return self._order_of(client_order_id)
-
     def new_client_order_id(self) -> str:
         """Unique, deterministic (given the start time), and tagged with the strategy id."""
         self._next_id += 1
@@ -412,13 +405,11 @@ class StrategyContext:
                      post_only: bool = False, tif: TimeInForce = TimeInForce.GTC,
                      reduce_only: bool = False) -> str:
         """Send a limit order through the risk gate; returns its client order id at once."""
-        # (``_submit`` inline: the order path of every quoter)
+        # (``_submit`` inline, the command built positionally: the order path of every quoter)
         self._next_id = n = self._next_id + 1
         coid = f"{self._prefix}-{n}"
-        self._submit_cmd(SubmitOrder(
-            client_order_id=coid, strategy_id=self.strategy_id, instrument_id=instrument_id,
-            side=side, quantity=quantity, order_type=OrderType.LIMIT, price=price,
-            time_in_force=tif, post_only=post_only, reduce_only=reduce_only, ts=self._now()))
+        self._submit_cmd(SubmitOrder(coid, self.strategy_id, instrument_id, side, quantity,
+                                     _LIMIT, price, tif, post_only, reduce_only, self._now()))
         return coid
 
     def submit_post_only(self, instrument_id: str, side: Side, quantity: float, price: float) -> str:
@@ -442,11 +433,9 @@ class StrategyContext:
                 reduce_only: bool) -> tuple[str, Denial | None]:
         self._next_id = n = self._next_id + 1  # (new_client_order_id, inline: the order path)
         coid = f"{self._prefix}-{n}"
-        cmd = SubmitOrder(client_order_id=coid, strategy_id=self.strategy_id,
-                          instrument_id=instrument_id, side=side, quantity=quantity,
-                          order_type=order_type, price=price, time_in_force=tif,
-                          post_only=post_only, reduce_only=reduce_only, ts=self._now())
-        return coid, self._orders.submit(cmd)
+        cmd = SubmitOrder(coid, self.strategy_id, instrument_id, side, quantity, order_type,
+                          price, tif, post_only, reduce_only, self._now())
+        return coid, self._submit_cmd(cmd)
 
     def route_option(self, key: OptionKey, side: Side, quantity: float, *,
                      limit_usd: float | None = None) -> RoutedOrder:
@@ -459,15 +448,14 @@ class StrategyContext:
 
     def cancel(self, client_order_id: str) -> bool:
         """Request a cancel; False if the order is not yours or not open. Never blocked."""
-        order = self._order_of(client_order_id)
+        order = self.order(client_order_id)
         if order is None or order.strategy_id != self.strategy_id:
             return False
-        return self._orders.cancel(order)
+        return self._cancel_order(order)
 
     def cancel_all(self, instrument_id: str | None = None) -> int:
         """Cancel every open order of this strategy (on one instrument); returns how many."""
-        for iid in [iid for iid in self._quotes if instrument_id in (None, iid)]:
-            self._quotes[iid] = [None, None]
+        self._quotes.forget(instrument_id)
         return self._orders.cancel_all(instrument_id, self.strategy_id)
 
     def amend(self, client_order_id: str, *, price: float | None = None,
@@ -477,7 +465,7 @@ class StrategyContext:
         False if the order is unknown, not yours, not open, or the gate denied the change (an
         ``OrderDenied`` event follows; the order keeps working unchanged).
         """
-        order = self._orders.order(client_order_id)
+        order = self.order(client_order_id)
         if order is None or order.strategy_id != self.strategy_id:
             return False
         return self._amend(order, price, quantity)
@@ -496,77 +484,21 @@ class StrategyContext:
     # -- quotes -----------------------------------------------------------------------------
     def quote(self, instrument_id: str, bid_px: float, bid_qty: float, ask_px: float,
               ask_qty: float, *, post_only: bool = True) -> QuoteIds:
-        """Make the two-sided quote on ``instrument_id`` exactly this (see the module docstring).
+        """Make the two-sided quote on ``instrument_id`` exactly this (``engine.strategy_quotes``).
 
         A quantity of 0 pulls that side. Unchanged sides are left alone (queue priority kept);
         changed ones are amended, or cancelled and replaced when an amend is in flight. If a
-        side is denied both sides are pulled and ``QuoteIds(None, None)`` is returned.
+        side is denied both sides are pulled and ``QuoteIds(None, None)`` is returned. A
+        crossed quote (both sides, ``bid_px >= ask_px``) raises ``ValueError``.
         """
-        if bid_qty > 0 and ask_qty > 0 and not bid_px < ask_px:
-            raise ValueError(f"crossed quote on {instrument_id}: bid {bid_px} >= ask {ask_px}")
-        slots = self._quotes.setdefault(instrument_id, [None, None])
-        ok = True
-        for i, (side, px, qty) in enumerate(((Side.BUY, bid_px, bid_qty), (Side.SELL, ask_px, ask_qty))):
-            if ok:
-                coid, ok = self._quote_side(instrument_id, slots[i], side, px, qty, post_only)
-                slots[i] = coid
-                if coid is not None:
-                    self._quote_of[coid] = (instrument_id, i)
-        if not ok:
-            self.cancel_quote(instrument_id)
-        return QuoteIds(slots[0], slots[1])
+        return self._quotes.quote(instrument_id, bid_px, bid_qty, ask_px, ask_qty, post_only)
 
     def quote_ids(self, instrument_id: str) -> QuoteIds:
-        slots = self._quotes.get(instrument_id, (None, None))
-        return QuoteIds(slots[0], slots[1])
+        return self._quotes.ids(instrument_id)
 
     def cancel_quote(self, instrument_id: str) -> None:
         """Pull both sides of the quote on ``instrument_id``."""
-        slots = self._quotes.get(instrument_id)
-        if slots is None:
-            return
-        for coid in slots:
-            if coid is not None:
-                self.cancel(coid)
-        slots[0] = slots[1] = None
-
-    def _quote_side(self, iid: str, current: str | None, side: Side, px: float, qty: float,
-                    post_only: bool) -> tuple[str | None, bool]:
-        order = self._orders.order(current) if current is not None else None
-        if order is not None and (not order.is_open or order.status is OrderStatus.PENDING_CANCEL):
-            order = None
-        if not qty > 0:
-            if order is not None:
-                self._orders.cancel(order)
-            return None, True
-        if order is not None:
-            if order.price == px and abs(order.remaining - qty) < 1e-12:
-                return order.client_order_id, True
-            if order.status is not OrderStatus.PENDING_AMEND:
-                if self._amend(order, px, order.filled + qty):
-                    return order.client_order_id, True
-                self._orders.cancel(order)
-                return None, False
-            self._orders.cancel(order)  # an amend is in flight: cancel/replace
-        coid, denial = self._submit(iid, side, qty, px, OrderType.LIMIT, TimeInForce.GTC,
-                                    post_only, False)
-        return (None, False) if denial is not None else (coid, True)
-
-    def _track(self, event: Any) -> None:
-        """Keep quote slots in step with order events (called before the strategy hears them)."""
-        where = self._quote_of.get(event.client_order_id)
-        if where is None:
-            return
-        iid, i = where
-        slots = self._quotes[iid]
-        order = self._orders.order(event.client_order_id)
-        if isinstance(event, OrderRejected) and slots[i] == event.client_order_id:
-            # a refused submit leaves one side missing, a refused amend leaves it stale
-            self.cancel_quote(iid)
-        if order is None or not order.is_open:
-            self._quote_of.pop(event.client_order_id, None)
-            if slots[i] == event.client_order_id:
-                slots[i] = None
+        self._quotes.cancel(instrument_id)
 
     # -- persistent state -------------------------------------------------------------------
     def save_state(self, state: Any) -> None:

@@ -132,7 +132,7 @@ class Quoter(Strategy[QuoterConfig]):
     def _replace(self, current: str | None, side: Side, price: float, allowed: bool) -> str | None:
         if current is not None:
             order = self.ctx.order(current)
-            if order is not None and order.is_open and order.price == price and allowed:
+            if allowed and order is not None and order.price == price and order.is_open:
                 return current
             self.ctx.cancel(current)
         if not allowed:

@@ -92,6 +92,30 @@ def test_a_denial_arrives_as_an_event_with_the_reason_during_the_submit() -> Non
     assert venue.sent == []
 
 
+def test_submits_carry_every_field_of_the_command() -> None:
+    # the SDK builds SubmitOrder positionally: each field must land where its name says
+    kernel, venue, s = _started()
+    now = kernel.clock.now_ns()
+    lim = s.ctx.submit_limit(PERP.id, Side.SELL, 0.02, 60_100.0, post_only=True, reduce_only=False)
+    ioc = s.ctx.submit_ioc(PERP.id, Side.BUY, 0.01, 60_010.0, reduce_only=True)
+    mkt = s.ctx.submit_market(PERP.id, Side.BUY, 0.01)
+    # (the reduce-only IOC is denied flat: its command is the order record's)
+    assert s.ctx.order(ioc).command == SubmitOrder(
+        client_order_id=ioc, strategy_id="s1", instrument_id=PERP.id, side=Side.BUY, quantity=0.01,
+        order_type=OrderType.LIMIT, price=60_010.0, time_in_force=TimeInForce.IOC,
+        post_only=False, reduce_only=True, ts=now)
+    assert venue.sent == [
+        SubmitOrder(client_order_id=lim, strategy_id="s1", instrument_id=PERP.id, side=Side.SELL,
+                    quantity=0.02, order_type=OrderType.LIMIT, price=60_100.0,
+                    time_in_force=TimeInForce.GTC, post_only=True, reduce_only=False, ts=now),
+        SubmitOrder(client_order_id=mkt, strategy_id="s1", instrument_id=PERP.id, side=Side.BUY,
+                    quantity=0.01, order_type=OrderType.MARKET, price=None,
+                    time_in_force=TimeInForce.IOC, post_only=False, reduce_only=False, ts=now)]
+    assert [lim, ioc, mkt] == [f"{lim[:-2]}-{n}" for n in (1, 2, 3)]
+    assert s.ctx.order(lim).price == 60_100.0 and s.ctx.order("nope") is None
+    assert s.ctx.position(PERP.id) is None
+
+
 def test_order_helpers_send_the_right_commands() -> None:
     kernel, venue, s = _started()
     s.ctx.submit_post_only(PERP.id, Side.BUY, 0.01, 59_000.0)
