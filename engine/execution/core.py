@@ -299,9 +299,7 @@ class ExecutionCore:
                     self.latency.journal.add(commit_ns)
                 gate_ns = self._gate_ns
                 if gate_ns:
-                    ring = self.latency.gate
-                    for ns in gate_ns:
-                        ring.add(ns)
+                    self.latency.gate.add_all(gate_ns)
                     gate_ns.clear()
         finally:
             self._flushing = False
@@ -321,7 +319,6 @@ class ExecutionCore:
         last: VenueAdapter | None = None
         on_sent = self.on_sent
         stamps: list[int] = []  # when each new order was handed over (tick-to-order)
-        new_orders = 0
         for kind, order, cmd, adapter in batch:
             if adapter is None:
                 continue
@@ -335,7 +332,6 @@ class ExecutionCore:
                         log.error("venue_hold_failed", venue=adapter.venue, error=repr(exc))
             try:
                 if kind == _SUBMIT:
-                    new_orders += 1
                     if tick:
                         stamps.append(_pc())
                     if on_sent is not None:
@@ -351,20 +347,20 @@ class ExecutionCore:
         now = self.clock.now_ns()
         awaiting = self._awaiting
         publish = self.publish
+        new_orders = 0
         for kind, order, cmd, adapter in batch:
             order.sent_ns = now
             awaiting[order.client_order_id] = order
             if adapter is None:
                 order.in_doubt = True  # (no adapter for its venue: never handed over)
             elif kind == _SUBMIT:
+                new_orders += 1
                 publish(OrderSubmitted(client_order_id=order.client_order_id,
                                        strategy_id=order.strategy_id,
                                        instrument_id=order.instrument_id, ts=now))
         self.sent += new_orders
         if stamps:
-            ring = self.latency.tick_to_order
-            for stamp in stamps:
-                ring.add(stamp - tick)
+            self.latency.tick_to_order.add_all(stamps, tick)
         for adapter in held:
             try:
                 adapter.release_commands()
