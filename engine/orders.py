@@ -255,8 +255,7 @@ class OrderBookkeeper:
         now_open = order.status in OPEN
         if was_open != now_open:
             step = 1 if now_open else -1
-            cmd = order.command
-            iid, sid = cmd.instrument_id, cmd.strategy_id
+            iid, sid = order.instrument_id, order.strategy_id
             self.open_by_instrument[iid] = self.open_by_instrument.get(iid, 0) + step
             self.open_by_strategy[sid] = self.open_by_strategy.get(sid, 0) + step
         # The exact (Decimal) change of the working quantity, and its float for the float
@@ -364,9 +363,9 @@ class OrderBookkeeper:
         order.status = target
         if was_open != now_open:  # opened or ended: the only moves that change the indexes
             if now_open:
-                self._open[order.command.client_order_id] = order
+                self._open[order.client_order_id] = order
             else:
-                self._open.pop(order.command.client_order_id, None)
+                self._open.pop(order.client_order_id, None)
                 order.in_doubt = False
             self._reindex(order, was_open)
         elif not now_open:

@@ -74,7 +74,8 @@ class VenueReports:
     def on_report(self, ev: Any) -> Order | None:
         """Journal and apply one venue report; the order to tell its strategy about, or None
         (unknown order, a status report, a duplicate absorbed)."""
-        if type(ev) is OrderStatusReport:
+        t = type(ev)
+        if t is OrderStatusReport:
             if self.journal is not None:
                 self.journal.append(self.clock.now_ns(), "in", ev)
             self.on_status_report(ev)
@@ -84,16 +85,16 @@ class VenueReports:
             self.counters["events_for_unknown_orders"] += 1
             log.warning("event_for_unknown_order", client_order_id=ev.client_order_id,
                         event_type=type(ev).__name__)
-            if type(ev) is OrderFilled and self.journal is not None:
+            if t is OrderFilled and self.journal is not None:
                 self.journal.append(self.clock.now_ns(), "in", ev)  # a fact, kept for audit
                 if self._on_fill(ev):  # counted as a replay of the journal counts it
                     self.counters["fills"] += 1
             return None
-        if self.journal is not None and type(ev) is not OrderDenied and type(ev) is not OrderSubmitted:
+        if self.journal is not None and t is not OrderDenied and t is not OrderSubmitted:
             self.journal.append(self.clock.now_ns(), "in", ev)
         if not self.apply(order, ev):
             return None
-        if type(ev) is OrderFilled and self.gate.on_fill(order.strategy_id, self.clock.now_ns()):
+        if t is OrderFilled and self.gate.on_fill(order.strategy_id, self.clock.now_ns()):
             reason = self.gate.disabled_strategies.get(order.strategy_id, "")
             log.error("strategy_disabled", strategy=order.strategy_id, reason=reason,
                       check="repeated_execution")

@@ -50,15 +50,16 @@ class WorkingExposure:
         """The bookkeeper's listener: ``order``'s working quantity changed by ``change``
         contracts (``order.counted`` is what is left)."""
         coid = order.client_order_id
-        terms = self._terms.get(coid)
-        if terms is None:
-            terms = self._start(order.instrument_id, order.side is Side.BUY)
-            if order.counted:
-                self._terms[coid] = terms
+        if order.counted:  # still working: its terms kept (made when it starts)
+            terms = self._terms.get(coid)
+            if terms is None:
+                terms = self._terms[coid] = self._start(order.instrument_id, order.side is Side.BUY)
+        else:  # no longer working: its terms go with this last change
+            terms = self._terms.pop(coid, None)
+            if terms is None:
+                terms = self._start(order.instrument_id, order.side is Side.BUY)
         for acc, i, amount in terms:
             acc[i] += amount * change
-        if not order.counted:
-            self._terms.pop(coid, None)
 
     def _start(self, iid: str, buy: bool) -> list[tuple[list[float], int, float]]:
         """The terms of an order on ``iid`` starting to work now (module docstring)."""
