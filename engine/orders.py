@@ -23,7 +23,7 @@ Every change to an order goes through a method here so the indexes stay exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, KeysView, Mapping
+from collections.abc import Callable, Iterator, KeysView, Mapping, Set as AbstractSet
 from contextlib import contextmanager
 from decimal import Decimal
 from types import MappingProxyType
@@ -35,6 +35,7 @@ from engine.model import OrderStatus, Side, SubmitOrder
 from engine.portfolio import exact  # (memoised: order sizes repeat)
 
 _ZERO = Decimal(0)
+_NO_TRADES: frozenset[str] = frozenset()
 
 
 S = OrderStatus
@@ -85,6 +86,7 @@ TRANSITIONS: dict[OrderStatus, dict[str, OrderStatus | str]] = {
     S.EXPIRED: {},
 }
 TERMINAL = frozenset(s for s, t in TRANSITIONS.items() if not t)
+_SUBMITTED = S.SUBMITTED
 OPEN = frozenset({S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL, S.PENDING_AMEND})
 _PENDING = frozenset({S.PENDING_CANCEL, S.PENDING_AMEND})
 
@@ -117,6 +119,21 @@ _SETTLE_TRIGGER: dict[OrderStatus, str] = {
 }
 
 
+_FLOATS: dict[float, Decimal] = {}  # float(d) -> d, for working totals seen (bounded)
+
+
+def _float_of(total: Decimal, guess: float) -> float:
+    """``float(total)``, without the conversion (it goes through a string, ~0.25 us) when
+    ``guess`` (the float sum) was already seen as the float of a decimal equal to ``total``:
+    equal decimals have the same float. Working totals repeat (a requote's two orders, one)."""
+    if _FLOATS.get(guess) == total:
+        return guess
+    f = float(total)
+    if len(_FLOATS) < 4096:
+        _FLOATS[f] = total
+    return f
+
+
 class IllegalTransition(Exception):
     def __init__(self, client_order_id: str, state: OrderStatus, trigger: str) -> None:
         super().__init__(f"order {client_order_id}: '{trigger}' is not allowed in state {state}")
@@ -137,13 +154,14 @@ class Order:
                  "close_reason", "in_doubt", "sent_ns", "queries", "counted", "quantity_exact",
                  "filled_exact", "added")
 
-    def __init__(self, command: SubmitOrder) -> None:
+    def __init__(self, command: SubmitOrder, status: OrderStatus = S.INITIALIZED,
+                 added: int = 0) -> None:
         self.command = command
         self.client_order_id = command.client_order_id
         self.instrument_id = command.instrument_id
         self.strategy_id = command.strategy_id
         self.side = command.side
-        self.status = S.INITIALIZED
+        self.status = status
         self.price = command.price
         self.quantity = command.quantity
         self.quantity_exact = exact(command.quantity)
@@ -152,7 +170,9 @@ class Order:
         self.avg_fill_price = 0.0
         self.venue_order_id = ""
         self.fees = 0.0
-        self.trade_ids: set[str] = set()
+        # the venue's trade ids of its fills; a shared empty set until the first fill (most
+        # orders never fill: no set made per order)
+        self.trade_ids: AbstractSet[str] = _NO_TRADES
         self._before_pending: OrderStatus | None = None
         self.reject_reason = ""
         self.close_reason = ""  # why it ended (the venue's word once it has spoken)
@@ -160,7 +180,7 @@ class Order:
         self.sent_ns = 0  # when the last command for it left (ack-timeout clock)
         self.queries = 0  # status queries sent while in doubt
         self.counted = _ZERO  # remaining quantity in the working-quantity index (read-only)
-        self.added = 0  # its place among the bookkeeper's orders (snapshots keep the order)
+        self.added = added  # its place among the bookkeeper's orders (snapshots keep the order)
 
     @property
     def remaining(self) -> float:
@@ -180,6 +200,15 @@ class Order:
     def __repr__(self) -> str:
         return (f"Order({self.client_order_id} {self.side} {self.quantity}@{self.price} "
                 f"{self.instrument_id} {self.status} filled={self.filled})")
+
+
+def _note_trade(order: Order, trade_id: str) -> None:
+    """Remember a trade id applied to ``order`` (its own set made at its first fill)."""
+    ids = order.trade_ids
+    if isinstance(ids, set):
+        ids.add(trade_id)
+    else:
+        order.trade_ids = {trade_id}
 
 
 class OrderState(msgspec.Struct, frozen=True, kw_only=True):
@@ -241,8 +270,7 @@ class OrderBookkeeper:
         now_open = order.status in OPEN
         if was_open != now_open:
             step = 1 if now_open else -1
-            cmd = order.command
-            iid, sid = cmd.instrument_id, cmd.strategy_id
+            iid, sid = order.instrument_id, order.strategy_id
             self.open_by_instrument[iid] = self.open_by_instrument.get(iid, 0) + step
             self.open_by_strategy[sid] = self.open_by_strategy.get(sid, 0) + step
         # The exact (Decimal) change of the working quantity, and its float for the float
@@ -278,7 +306,10 @@ class OrderBookkeeper:
         before = self._working_exact.get(key)
         if before:
             total = before + change
-            self._working[key] = float(total) if total else 0.0
+            if total:
+                self._working[key] = _float_of(total, self._working[key] + fchange)
+            else:
+                self._working[key] = 0.0
         else:
             total = change
             self._working[key] = fchange
@@ -293,29 +324,32 @@ class OrderBookkeeper:
         return len(self._orders)
 
     def add(self, command: SubmitOrder) -> Order:
-        if command.client_order_id in self._orders:
-            raise ValueError(f"duplicate client order id {command.client_order_id}")
-        order = Order(command)
-        order.added = len(self._orders)
-        self._orders[command.client_order_id] = order
+        return self._new(command, S.INITIALIZED)
+
+    def _new(self, command: SubmitOrder, status: OrderStatus) -> Order:
+        coid = command.client_order_id
+        orders = self._orders
+        if coid in orders:
+            raise ValueError(f"duplicate client order id {coid}")
+        order = orders[coid] = Order(command, status, len(orders))
         self._newest_of[command.strategy_id] = order
         return order
 
     def add_submitted(self, command: SubmitOrder) -> Order:
         """A new order the risk gate passed, straight to SUBMITTED and indexed: what ``add``
         followed by ``transition(order, "submit")`` does, in one step (the order path)."""
-        order = self.add(command)
-        order.status = S.SUBMITTED
-        self._open[command.client_order_id] = order
+        order = self._new(command, _SUBMITTED)
+        self._open[order.client_order_id] = order
         # (``_reindex`` of an order opening with nothing filled, worked out: it now counts as
         # open, and its whole quantity is working)
         iid = order.instrument_id
         by_instrument = self.open_by_instrument
         by_instrument[iid] = by_instrument.get(iid, 0) + 1
+        sid = order.strategy_id
         by_strategy = self.open_by_strategy
-        by_strategy[order.strategy_id] = by_strategy.get(order.strategy_id, 0) + 1
+        by_strategy[sid] = by_strategy.get(sid, 0) + 1
         q_exact = order.quantity_exact
-        if q_exact > _ZERO:
+        if order.quantity > 0.0:  # (= q_exact > 0: exact() keeps the float's value and sign)
             order.counted = q_exact
             self._add_working(order, q_exact, float(order.quantity))
         return order
@@ -341,9 +375,9 @@ class OrderBookkeeper:
         order.status = target
         if was_open != now_open:  # opened or ended: the only moves that change the indexes
             if now_open:
-                self._open[order.command.client_order_id] = order
+                self._open[order.client_order_id] = order
             else:
-                self._open.pop(order.command.client_order_id, None)
+                self._open.pop(order.client_order_id, None)
                 order.in_doubt = False
             self._reindex(order, was_open)
         elif not now_open:
@@ -362,7 +396,7 @@ class OrderBookkeeper:
         else:
             final = exact(remaining) <= 0
         self.transition(order, "fill_final" if final else "fill")
-        order.trade_ids.add(trade_id)
+        _note_trade(order, trade_id)
         self._add_fill(order, qty, float(quantity), price, fee)
         self._reindex(order, order.status in OPEN)
         return True
@@ -375,7 +409,7 @@ class OrderBookkeeper:
         to FILLED (the one move outside the table, counted in ``late_fills``)."""
         if trade_id in order.trade_ids:
             return False
-        order.trade_ids.add(trade_id)
+        _note_trade(order, trade_id)
         self._add_fill(order, exact(quantity), float(quantity), price, fee)
         self.late_fills += 1
         if order.filled_exact >= order.quantity_exact and order.status is not S.FILLED:
@@ -474,9 +508,7 @@ class OrderBookkeeper:
         if self._orders:
             raise ValueError("restore into a bookkeeper that already holds orders")
         for st in states:
-            order = Order(st.command)
-            order.added = len(self._orders)
-            order.status = st.status
+            order = Order(st.command, st.status, len(self._orders))
             order.price = st.price
             order.quantity_exact = st.quantity
             order.quantity = float(st.quantity)

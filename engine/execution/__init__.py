@@ -2,6 +2,8 @@
 
 * ``core.ExecutionCore``: commands in (submit, amend, cancel, cancel-all), venue reports in,
   orders, pending acknowledgements and the journal owned here; group commit before send.
+  ``reports.VenueReports``, its base class, is the venue-report half (order events, status
+  reports, ack timeouts) of the same object.
 * ``inflight``: the decisions on orders in flight (overdue, what a status report means),
   applied by the core; ``commands``: ``CancelAll`` and the commands the core derives (an
   amend's risk probe, a smart order's IOC children).

@@ -10,10 +10,9 @@ Theory of operation: two entries, nothing else writes order state.
   ever reduces risk); an amend is re-checked as the order it would become.
 * **Venue reports** (``on_report``: order events and ``OrderStatusReport``): journaled, then
   applied through the order state machine; fills reach the portfolio through the fill port.
-  Reports are idempotent: a fill is counted once per trade id, and a second terminal event
-  for an order that already ended (a venue's after the engine's, e.g. a reconciliation's
-  cancel followed by the session's status answer) is absorbed: counted, the venue's reason
-  kept on the order, never an error. Reconciliation's corrections come in here too.
+  Reconciliation's corrections come in here too. That half of the core, with the
+  acknowledgements (ack timeouts, status queries), is its base class
+  ``engine.execution.reports.VenueReports``: the same object, one owner of order state.
 
 **Group commit.** The outbox is flushed when the event being handled is done (the bus calls
 ``flush`` when it goes idle; a command issued outside any dispatch flushes at once): one
@@ -53,42 +52,35 @@ import structlog
 from engine.clock import NS_PER_S, Clock
 from engine.consolidated import ConsolidatedBook
 from engine.execution.commands import CancelAll, amend_probe, sweep_children
-from engine.execution.inflight import AWAITING as _AWAITING
-from engine.execution.inflight import awaited, overdue, read_status_report
 from engine.execution.latency import ExecutionLatency
+from engine.execution.reports import VenueReports
 from engine.execution.state import REPLAYED_COUNTERS, ExecutionState
 from engine.journal import Journal, JournalError
 from engine.model import (
     AmendOrder,
     CancelOrder,
-    OrderAccepted,
-    OrderAmended,
-    OrderCancelled,
     OrderDenied,
-    OrderExpired,
     OrderFilled,
     OrderRejected,
     OrderStatus,
-    OrderStatusReport,
     OrderSubmitted,
     Side,
     SubmitOrder,
 )
-from engine.orders import OPEN, TERMINAL, IllegalTransition, Order, OrderBookkeeper
+from engine.orders import OPEN, IllegalTransition, Order, OrderBookkeeper
 from engine.repeats import RepeatAggregator
 from engine.risk import Denial, Reason, RiskGate
 from engine.venue import VenueAdapter
 
 log = structlog.get_logger("volta.execution")
 _pc = time.perf_counter_ns
-_TERMINAL_EVENTS = (OrderCancelled, OrderExpired, OrderRejected)
 _SUBMIT, _CANCEL, _AMEND = 0, 1, 2
 RECENT_FILLS = 1_000
 STORE_INTERVAL_NS = 5_000_000_000  # journal log -> SQLite store, at most this far behind
 STORE_ROWS = 20_000
 
 
-class ExecutionCore:
+class ExecutionCore(VenueReports):
     def __init__(self, adapters: dict[str, VenueAdapter], gate: RiskGate, orders: OrderBookkeeper,
                  journal: Journal | None, clock: Clock, publish: Callable[[Any], None],
                  in_dispatch: Callable[[], bool] = lambda: False,
@@ -299,9 +291,7 @@ class ExecutionCore:
                     self.latency.journal.add(commit_ns)
                 gate_ns = self._gate_ns
                 if gate_ns:
-                    ring = self.latency.gate
-                    for ns in gate_ns:
-                        ring.add(ns)
+                    self.latency.gate.add_all(gate_ns)
                     gate_ns.clear()
         finally:
             self._flushing = False
@@ -321,7 +311,6 @@ class ExecutionCore:
         last: VenueAdapter | None = None
         on_sent = self.on_sent
         stamps: list[int] = []  # when each new order was handed over (tick-to-order)
-        new_orders = 0
         for kind, order, cmd, adapter in batch:
             if adapter is None:
                 continue
@@ -335,7 +324,6 @@ class ExecutionCore:
                         log.error("venue_hold_failed", venue=adapter.venue, error=repr(exc))
             try:
                 if kind == _SUBMIT:
-                    new_orders += 1
                     if tick:
                         stamps.append(_pc())
                     if on_sent is not None:
@@ -351,20 +339,20 @@ class ExecutionCore:
         now = self.clock.now_ns()
         awaiting = self._awaiting
         publish = self.publish
+        new_orders = 0
         for kind, order, cmd, adapter in batch:
             order.sent_ns = now
             awaiting[order.client_order_id] = order
             if adapter is None:
                 order.in_doubt = True  # (no adapter for its venue: never handed over)
             elif kind == _SUBMIT:
+                new_orders += 1
                 publish(OrderSubmitted(client_order_id=order.client_order_id,
                                        strategy_id=order.strategy_id,
                                        instrument_id=order.instrument_id, ts=now))
         self.sent += new_orders
         if stamps:
-            ring = self.latency.tick_to_order
-            for stamp in stamps:
-                ring.add(stamp - tick)
+            self.latency.tick_to_order.add_all(stamps, tick)
         for adapter in held:
             try:
                 adapter.release_commands()
@@ -431,190 +419,6 @@ class ExecutionCore:
             j.prepare_log()  # the log's next pages faulted in here, not by an order's commit
         except JournalError as exc:
             self._journal_failed(str(exc))
-
-    # -- the venue-report entry -------------------------------------------------------------
-    def on_report(self, ev: Any) -> Order | None:
-        """Journal and apply one venue report; the order to tell its strategy about, or None
-        (unknown order, a status report, a duplicate absorbed)."""
-        if type(ev) is OrderStatusReport:
-            if self.journal is not None:
-                self.journal.append(self.clock.now_ns(), "in", ev)
-            self.on_status_report(ev)
-            return None
-        order = self.orders.get(ev.client_order_id)
-        if order is None:
-            self.counters["events_for_unknown_orders"] += 1
-            log.warning("event_for_unknown_order", client_order_id=ev.client_order_id,
-                        event_type=type(ev).__name__)
-            if type(ev) is OrderFilled and self.journal is not None:
-                self.journal.append(self.clock.now_ns(), "in", ev)  # a fact, kept for audit
-                if self._on_fill(ev):  # counted as a replay of the journal counts it
-                    self.counters["fills"] += 1
-            return None
-        if self.journal is not None and type(ev) is not OrderDenied and type(ev) is not OrderSubmitted:
-            self.journal.append(self.clock.now_ns(), "in", ev)
-        if not self.apply(order, ev):
-            return None
-        if type(ev) is OrderFilled and self.gate.on_fill(order.strategy_id, self.clock.now_ns()):
-            reason = self.gate.disabled_strategies.get(order.strategy_id, "")
-            log.error("strategy_disabled", strategy=order.strategy_id, reason=reason,
-                      check="repeated_execution")
-            self.cancel_all(strategy_id=order.strategy_id)
-        return order
-
-    def apply(self, order: Order, ev: Any) -> bool:
-        """Apply a venue event to an order (also replays the journal at start);
-        False if absorbed or illegal (reported, not applied; a fill still counts)."""
-        if order.status in TERMINAL and isinstance(ev, _TERMINAL_EVENTS):
-            # A second ending (the venue's after the engine's, or a replayed one): absorbed,
-            # the venue's reason kept. A late answer to a cancel of a filled order is the
-            # same race.
-            self.counters["late_rejects" if type(ev) is OrderRejected else "duplicate_terminal"] += 1
-            reason = getattr(ev, "reason", "")
-            if reason and order.close_reason.startswith("reconciled"):
-                order.close_reason = reason
-            log.debug("duplicate_terminal_event_absorbed", client_order_id=order.client_order_id,
-                      state=str(order.status), event_type=type(ev).__name__, reason=reason)
-            return False
-        try:
-            self._apply(order, ev)
-        except IllegalTransition as exc:
-            log.error("illegal_order_transition", client_order_id=order.client_order_id,
-                      state=str(exc.state), trigger=exc.trigger)
-            if type(ev) is not OrderFilled:
-                return False
-            # A fill is a fact even if it arrives in an unexpected state: never drop it.
-            if order.status in TERMINAL:
-                self.orders.record_late_fill(order, ev.trade_id, ev.price, ev.quantity, ev.fee)
-            if self._on_fill(ev):
-                self.counters["fills"] += 1
-        self.on_order_update(order)
-        return True
-
-    def _apply(self, order: Order, ev: Any) -> None:
-        ob = self.orders
-        t = type(ev)
-        if t is OrderFilled:
-            if ob.apply_fill(order, ev.trade_id, ev.price, ev.quantity, ev.fee, ev.remaining):
-                self._on_fill(ev)
-                self.counters["fills"] += 1
-                self._recent_fills.append(ev)
-            if ev.venue_order_id:
-                order.venue_order_id = ev.venue_order_id
-        elif t is OrderAccepted:
-            order.venue_order_id = ev.venue_order_id
-            ob.transition(order, "accept")
-        elif t is OrderRejected:
-            order.reject_reason = ev.reason
-            trigger = {"pending_cancel": "cancel_rejected", "pending_amend": "amend_rejected"}
-            was_cancel = order.status is OrderStatus.PENDING_CANCEL
-            ob.transition(order, trigger.get(str(order.status), "reject"))
-            if order.status in TERMINAL:
-                order.close_reason = ev.reason
-            self.counters["rejects"] += 1
-            if was_cancel and order.is_open:
-                # The venue refused the cancel (often "unknown order": it filled or ended and
-                # we have not heard yet): its fate is unknown until a status query settles it.
-                order.in_doubt = True
-                order.sent_ns = 0
-                self._awaiting[order.client_order_id] = order
-        elif t is OrderCancelled:
-            ob.transition(order, "cancelled")
-            order.close_reason = ev.reason
-        elif t is OrderAmended:
-            ob.apply_amend(order, ev.price, ev.quantity)
-            ob.transition(order, "amended")
-        elif t is OrderExpired:
-            ob.transition(order, "expire")
-            order.close_reason = "expired"
-        elif t is OrderDenied:
-            # first denial per reason and interval in full, the rest counted (engine/repeats.py)
-            self.denial_log.record(ev.reason, self.clock.now_ns(),
-                                   client_order_id=ev.client_order_id, detail=ev.detail)
-
-    # -- acknowledgements -------------------------------------------------------------------
-    def on_order_update(self, order: Order) -> None:
-        """A venue event was applied to ``order``: an answer arrived."""
-        if not awaited(order):
-            self._awaiting.pop(order.client_order_id, None)
-        elif order.status in _AWAITING and not order.in_doubt:
-            order.sent_ns = self.clock.now_ns()
-
-    def awaiting(self) -> list[Order]:
-        """Orders with a command in flight or whose fate is unknown (read-only)."""
-        return list(self._awaiting.values())
-
-    def check_timeouts(self, now_ns: int) -> int:
-        """Timer: query orders without an answer for ``ack_timeout_s``; returns how many."""
-        answered, late = overdue(self._awaiting, now_ns, int(self.gate.limits.ack_timeout_s * 1e9))
-        for coid in answered:
-            del self._awaiting[coid]
-        max_q = self.gate.limits.max_status_queries
-        asked = 0
-        reconcile: set[str] = set()
-        for order in late:
-            coid = order.client_order_id
-            if not order.in_doubt:
-                self.timeouts += 1
-                order.in_doubt = True
-                log.warning("ack_timeout_order_in_doubt", client_order_id=coid,
-                            status=str(order.status), waited_s=(now_ns - order.sent_ns) / 1e9)
-            order.sent_ns = now_ns
-            order.queries += 1
-            venue = order.instrument_id.partition(":")[0]
-            if order.queries > max_q:
-                reconcile.add(venue)
-                order.queries = 0
-                continue
-            adapter = self.adapters.get(venue)
-            if adapter is not None:
-                try:
-                    adapter.query_order(coid, order.instrument_id)
-                    self.queries += 1
-                    asked += 1
-                except Exception as exc:  # noqa: BLE001 - try again next timeout
-                    log.error("query_order_failed", client_order_id=coid, error=repr(exc))
-        for venue in reconcile:
-            log.warning("orders_still_in_doubt_reconciling", venue=venue)
-            if self.reconcile_hook is not None:
-                self.reconcile_hook(venue)
-        return asked
-
-    def on_status_report(self, report: OrderStatusReport) -> None:
-        """A venue's answer to a query (or an unsolicited report) settles an order
-        (``engine.execution.inflight.read_status_report`` says how)."""
-        order = self.orders.get(report.client_order_id)
-        settle_to, reconcile = read_status_report(order, report)
-        if order is None:
-            return
-        if report.venue_order_id:
-            order.venue_order_id = report.venue_order_id
-        if settle_to is not None:
-            self.settle(order, settle_to)
-        if reconcile and self.reconcile_hook is not None:
-            self.reconcile_hook(report.instrument_id.partition(":")[0])
-
-    def settle(self, order: Order, status: OrderStatus) -> None:
-        """Move ``order`` to the state the venue reports (a status report, reconciliation)."""
-        before = order.status
-        if before in TERMINAL and status in TERMINAL:
-            self.counters["duplicate_terminal"] += 1  # (already ended: the venue agrees)
-            order.in_doubt = False
-            return
-        try:
-            self.orders.settle(order, status)
-        except IllegalTransition as exc:
-            log.error("status_report_illegal", client_order_id=order.client_order_id,
-                      state=str(exc.state), reported=str(status))
-            return
-        if order.status is not before:
-            log.info("order_settled", client_order_id=order.client_order_id,
-                     before=str(before), after=str(order.status))
-        self.on_order_update(order)
-
-    def sync_quantity(self, order: Order, price: float | None, quantity: float) -> None:
-        """Reconciliation: the venue works ``order`` at another size; the venue wins."""
-        self.orders.apply_amend(order, price, quantity)
 
     # -- queries (operator API, status) -----------------------------------------------------
     def open_orders(self, instrument_id: str | None = None,

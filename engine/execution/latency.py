@@ -42,6 +42,15 @@ class LatencyRing:
         self._buf[n & self._mask] = ns
         self.count = n + 1
 
+    def add_all(self, samples: list[int], since: int = 0) -> None:
+        """``add(t - since)`` for each ``t`` of ``samples``, in one call (a batch's samples)."""
+        buf, mask = self._buf, self._mask
+        n = self.count
+        for t in samples:
+            buf[n & mask] = t - since
+            n += 1
+        self.count = n
+
     def drain(self, observe: Callable[[float], None]) -> int:
         """Pass every sample recorded since the last drain to ``observe`` (in seconds);
         returns how many."""

@@ -11,9 +11,17 @@ an order is then the candidate total plus the same-signed working sum, read in O
 Pricing an order once (not re-pricing at every chain refresh) is a deliberate trade: the
 working sums can drift from fresh Greeks until the order ends, which is bounded by the
 order's own size and keeps the gate's work per order constant.
+
+The terms an order starts with depend only on its instrument, its side and the instrument's
+Greeks per contract at that moment, so they are kept per instrument with the Greeks they
+were worked out from and reused while the instrument's Greeks are the same (a requote's new
+order on an unchanged instrument: one comparison, not the whole working-out); an order keeps
+the terms it started with either way.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from engine.model import Side
 from engine.orders import Order
@@ -32,30 +40,51 @@ class WorkingExposure:
         # Greeks go to and the amounts per contract, [(list, index, amount), ...], so that
         # each later change is a few multiply-adds (no lookups, nothing built)
         self._terms: dict[str, list[tuple[list[float], int, float]]] = {}
+        # per instrument: [the Greeks per contract the terms were worked out from, the terms
+        # of a buy, of a sell (None: not worked out yet)]; valid while its Greeks compare equal
+        self._latest: dict[str, list[Any]] = {}
         self.sums: dict[str, list[float]] = {}
         self.expiry: dict[tuple[str, int], list[float]] = {}
 
     def on_working_change(self, order: Order, change: float) -> None:
         """The bookkeeper's listener: ``order``'s working quantity changed by ``change``
         contracts (``order.counted`` is what is left)."""
-        cmd = order.command
-        coid = cmd.client_order_id
-        terms = self._terms.get(coid)
-        if terms is None:
-            terms = self._terms_of(cmd.instrument_id, 1.0 if cmd.side is Side.BUY else -1.0)
-            if order.counted:
-                self._terms[coid] = terms
+        coid = order.client_order_id
+        if order.counted:  # still working: its terms kept (made when it starts)
+            terms = self._terms.get(coid)
+            if terms is None:
+                terms = self._terms[coid] = self._start(order.instrument_id, order.side is Side.BUY)
+        else:  # no longer working: its terms go with this last change
+            terms = self._terms.pop(coid, None)
+            if terms is None:
+                terms = self._start(order.instrument_id, order.side is Side.BUY)
         for acc, i, amount in terms:
             acc[i] += amount * change
-        if not order.counted:
-            self._terms.pop(coid, None)
 
-    def _terms_of(self, iid: str, sign: float) -> list[tuple[list[float], int, float]]:
+    def _start(self, iid: str, buy: bool) -> list[tuple[list[float], int, float]]:
+        """The terms of an order on ``iid`` starting to work now (module docstring)."""
+        g = self.portfolio.greeks_per_contract(iid)
+        if g is None:
+            return []  # no Greeks when it started working: it adds none (module docstring)
+        latest = self._latest.get(iid)
+        if latest is None or latest[0] != g:
+            latest = [g, None, None]
+        side = 1 if buy else 2
+        terms = latest[side]
+        if terms is None:
+            terms = self._terms_of(iid, 1.0 if buy else -1.0, g)
+            if terms is None:
+                return []  # (no underlying known yet: nothing kept, asked again next order)
+            latest[side] = terms
+            self._latest[iid] = latest
+        return terms
+
+    def _terms_of(self, iid: str, sign: float, g: tuple[float, ...]
+                  ) -> list[tuple[list[float], int, float]] | None:
         pf = self.portfolio
         und = pf.underlying_of(iid)
-        g = pf.greeks_per_contract(iid)
-        if und is None or g is None:
-            return []  # no Greeks when it started working: it adds none (module docstring)
+        if und is None:
+            return None
         s = self.sums.get(und)
         if s is None:
             s = self.sums[und] = [0.0] * 6

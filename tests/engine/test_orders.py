@@ -155,3 +155,45 @@ def test_any_sequence_never_leaves_the_table(triggers: list[str]) -> None:
         except IllegalTransition:
             pass
         assert order.status in TRANSITIONS
+
+
+def test_working_quantity_is_the_float_of_the_exact_total() -> None:
+    """Orders opened, partly filled and ended in random order, with sizes whose float sums
+    drift (0.1 + 0.2 != 0.3): after every step the float working view of each instrument and
+    side is exactly ``float`` of the decimal sum of what the open orders have left, recounted
+    here from their sizes and fills."""
+    import random
+    from decimal import Decimal
+
+    rng = random.Random(11)
+    sizes = [0.1, 0.2, 0.3, 0.7, 0.01, 0.02, 1e-8, 3.3, 0.15]
+    ob = OrderBookkeeper()
+    live: list = []
+    filled: dict[str, Decimal] = {}
+    for n in range(600):
+        roll = rng.random()
+        if roll < 0.5 or not live:
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            iid = rng.choice(["sim:X", "sim:Y"])
+            cmd = SubmitOrder(client_order_id=f"w{n}", strategy_id="s", instrument_id=iid,
+                              side=side, quantity=rng.choice(sizes), price=100.0)
+            live.append(ob.add_submitted(cmd))
+            filled[cmd.client_order_id] = Decimal(0)
+        elif roll < 0.75:
+            o = live.pop(rng.randrange(len(live)))
+            ob.transition(o, "cancelled")
+        else:
+            o = rng.choice(live)
+            left = Decimal(repr(o.quantity)) - filled[o.client_order_id]
+            part = Decimal(repr(rng.choice(sizes)))
+            qty = min(part, left)
+            filled[o.client_order_id] += qty
+            ob.apply_fill(o, f"t{n}", 100.0, float(qty), 0.0)
+            if not o.is_open:
+                live.remove(o)
+        for iid in ("sim:X", "sim:Y"):
+            for side in (Side.BUY, Side.SELL):
+                want = sum((Decimal(repr(o.quantity)) - filled[o.client_order_id]
+                            for o in live if o.instrument_id == iid and o.side is side),
+                           Decimal(0))
+                assert ob.working_qty(iid, side) == float(want), (n, iid, side)

@@ -45,6 +45,20 @@ def test_ring_drains_every_sample_once_and_counts_what_it_lost() -> None:
         LatencyRing(100)
 
 
+def test_ring_takes_a_batch_of_samples_as_one_at_a_time() -> None:
+    """``add_all(stamps, since)`` records ``stamp - since`` per stamp, in order, wrapping
+    and counting losses as ``add`` does."""
+    ring = LatencyRing(4)
+    ring.add(9)
+    ring.add_all([105, 107, 110], 100)
+    got: list[float] = []
+    assert ring.drain(got.append) == 4 and got == [9e-9, 5e-9, 7e-9, 10e-9]
+    ring.add_all([1, 2, 3, 4, 5, 6])  # 6 into 4 slots: the 2 oldest lost, and counted
+    got.clear()
+    assert ring.drain(got.append) == 4 and got == [3e-9, 4e-9, 5e-9, 6e-9]
+    assert ring.dropped == 2 and ring.count == 10
+
+
 def _node(tmp_path: Path) -> tuple[Kernel, NodeMetrics, list[str]]:
     journal = Journal(tmp_path / "j.sqlite")
     k = Kernel(VirtualClock(1_000_000_000), RiskLimits(), journal)

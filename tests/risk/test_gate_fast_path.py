@@ -323,6 +323,40 @@ def test_working_greek_sums_equal_a_recount() -> None:
     assert k.gate.exposure.working("BTC") == pytest.approx(want, abs=1e-12)
 
 
+def test_working_greeks_follow_a_change_of_the_instruments_greeks() -> None:
+    """Each order keeps the Greeks its instrument had when it started working; an order
+    started after the instrument's Greeks changed takes the new ones (the terms kept per
+    instrument are not reused past a change), and each order takes back out exactly what
+    it put in."""
+    k, _ = make(max_position_qty=1e6, max_order_qty=1e6, per_instrument={},
+                max_order_notional_usd=1e12, max_open_orders=10_000, option_price_band_pct=1e9)
+    k.portfolio.set_underlying_price("BTC", 60_000.0)
+    exp = k.gate.exposure
+
+    def submit_call(coid: str, side: Side, qty: float) -> None:
+        cmd = SubmitOrder(client_order_id=coid, strategy_id="s", instrument_id=CALL.id,
+                          side=side, quantity=qty, price=1_050.0)
+        assert k.router.submit(cmd) is None
+
+    k.portfolio.set_greeks(CALL.id, 0.5, 2e-5, 3.0, -1.0, raw=False)
+    submit_call("a", Side.BUY, 0.2)                      # delta +0.1, gamma +4e-6, vega +0.6
+    k.portfolio.set_greeks(CALL.id, 0.25, 1e-5, 2.0, -1.0, raw=False)
+    submit_call("b", Side.BUY, 0.4)                      # delta +0.1, gamma +4e-6, vega +0.8
+    submit_call("c", Side.SELL, 0.4)                     # delta -0.1, gamma -4e-6, vega -0.8
+    assert exp.working("BTC") == pytest.approx([0.2, -0.1, 8e-6, -4e-6, 1.4, -0.8], abs=1e-12)
+    assert exp.working_expiry("BTC", CALL.expiry_ns) == pytest.approx([1.4, -0.8], abs=1e-12)
+    k.orders.transition(k.orders.get("a"), "cancelled")  # out with the Greeks it came in with
+    assert exp.working("BTC") == pytest.approx([0.1, -0.1, 4e-6, -4e-6, 0.8, -0.8], abs=1e-12)
+    k.portfolio.set_greeks(CALL.id, 0.5, 2e-5, 3.0, -1.0, raw=False)  # back to the first ones
+    submit_call("d", Side.BUY, 0.2)
+    k.orders.transition(k.orders.get("b"), "cancelled")
+    k.orders.transition(k.orders.get("c"), "cancelled")
+    assert exp.working("BTC") == pytest.approx([0.1, 0.0, 4e-6, 0.0, 0.6, 0.0], abs=1e-12)
+    k.orders.transition(k.orders.get("d"), "cancelled")
+    assert exp.working("BTC") == pytest.approx([0.0] * 6, abs=1e-12)
+    assert exp.working_expiry("BTC", CALL.expiry_ns) == pytest.approx([0.0, 0.0], abs=1e-12)
+
+
 # -- the read-only views stay live across restores ----------------------------------------------
 def test_views_see_restored_orders_and_positions() -> None:
     """The gate reads the bookkeeper's and the portfolio's state through live views: after a
