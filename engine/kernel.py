@@ -416,17 +416,19 @@ class Kernel:
         subs = self._book_subs.get(iid)
         if subs:
             # ``_call(strategy, strategy.on_book, book)`` inlined: this runs for every depth
-            # update a strategy follows (the same guard, timing and accounting)
+            # update a strategy follows (the same guard, timing and accounting; the callback
+            # looked up once, as ``_call`` is handed it)
             for strategy in subs:
                 if not self.strategies_running:
                     return  # (stopped by a callback: the others hear nothing, as in ``_call``)
+                on_book = strategy.on_book
                 t0 = _perf_ns()
                 try:
-                    strategy.on_book(book)
+                    on_book(book)
                 except Exception:  # noqa: BLE001 - a strategy bug must not stop the engine
-                    self._callback_failed(strategy, strategy.on_book)
+                    self._callback_failed(strategy, on_book)
                 finally:
-                    self._account(strategy, strategy.on_book, _perf_ns() - t0)
+                    self._account(strategy, on_book, _perf_ns() - t0)
 
     def _on_trade(self, trade: Trade) -> None:
         self.last_trade[trade.instrument_id] = trade.price
