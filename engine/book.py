@@ -144,7 +144,7 @@ class OrderBook:
         else:  # untracked
             self._bfence = _NINF
             self._bc = []
-            best = max(bids, default=_NINF)
+            best = max(bids) if bids else _NINF  # (``default=`` takes max's slow path)
         self._bb = best if bids else _NAN
         return best
 
@@ -159,7 +159,7 @@ class OrderBook:
         else:
             self._afence = _INF
             self._ac = []
-            best = min(asks, default=_INF)
+            best = min(asks) if asks else _INF
         self._ba = best if asks else _NAN
         return best
 
@@ -167,7 +167,9 @@ class OrderBook:
         """The best bid after the best one was deleted (-inf: none left)."""
         bids = self.bids
         if self._bfence == _NINF:  # untracked
-            return max(bids, default=_NINF) if len(bids) <= _SCAN_MAX else self._rescan_bids()
+            if len(bids) > _SCAN_MAX:
+                return self._rescan_bids()
+            return max(bids) if bids else _NINF
         live = [p for p in self._bc if p in bids]
         if not live:
             return self._rescan_bids()
@@ -178,7 +180,9 @@ class OrderBook:
         """The best ask after the best one was deleted (inf: none left)."""
         asks = self.asks
         if self._afence == _INF:
-            return min(asks, default=_INF) if len(asks) <= _SCAN_MAX else self._rescan_asks()
+            if len(asks) > _SCAN_MAX:
+                return self._rescan_asks()
+            return min(asks) if asks else _INF
         live = [p for p in self._ac if p in asks]
         if not live:
             return self._rescan_asks()
@@ -260,7 +264,12 @@ class OrderBook:
                         else:
                             bids.pop(price, None)
                     if best not in bids:  # (deleted, or the side is empty)
-                        best = max(bids, default=_NINF) if len(bids) <= _SCAN_MAX else self._rescan_bids()
+                        if len(bids) > _SCAN_MAX:
+                            best = self._rescan_bids()
+                        elif bids:
+                            best = max(bids)
+                        else:
+                            best = _NINF
                 else:
                     cands = self._bc
                     lost = False
@@ -296,7 +305,12 @@ class OrderBook:
                         else:
                             asks.pop(price, None)
                     if best not in asks:
-                        best = min(asks, default=_INF) if len(asks) <= _SCAN_MAX else self._rescan_asks()
+                        if len(asks) > _SCAN_MAX:
+                            best = self._rescan_asks()
+                        elif asks:
+                            best = min(asks)
+                        else:
+                            best = _INF
                 else:
                     cands = self._ac
                     lost = False
