@@ -6,16 +6,19 @@ best price of each side is kept in an attribute (``_bb``/``_ba``, NaN for an emp
 level is the dict update plus, for levels near the top, one membership test and a compare:
 
 * a new level better than the best becomes the best (one float compare);
-* deleting the best level marks it lost; the next best is then found among the side's
-  *candidates* (``_bc``/``_ac``): a list holding every live level at or better than the side's
-  *fence* (``_bfence``/``_afence``), plus dead or repeated prices (lazy deletion). New levels
-  at or better than the fence are appended; levels beyond it are only a dict insert. The best
-  live candidate is the best of the side, because every level beyond the fence is worse than
-  any live candidate. When no candidate is alive (the price ran through all of them), the side
-  is rescanned in C (``heapq.nlargest``/``nsmallest``): the candidates become its ``_TRACKED``
-  best levels and the fence the last of them (sides of at most ``2 * _TRACKED`` levels track
-  everything: fence at infinity). Candidates are compacted (deduplicated, dead ones dropped,
-  the fence moved up to the ``_TRACKED``-th best) when their list grows past a bound.
+* deleting the best level marks it lost. A side of at most ``_SCAN_MAX`` levels is *untracked*
+  (fence at infinity): its next best is ``max``/``min`` over the dict keys, in C, with nothing
+  kept per insert (the short books of the simulated venue and of most option books). A deeper
+  side is *tracked*: the next best is found among the side's *candidates* (``_bc``/``_ac``), a
+  list holding every live level at or better than the side's *fence* (``_bfence``/``_afence``),
+  plus dead or repeated prices (lazy deletion). New levels at or better than the fence are
+  appended; levels beyond it are only a dict insert. The best live candidate is the best of the
+  side, because every level beyond the fence is worse than any live candidate. When no
+  candidate is alive (the price ran through all of them), or an untracked side has grown past
+  ``_SCAN_MAX``, the side is rescanned in C (``heapq.nlargest``/``nsmallest``): the candidates
+  become its ``_TRACKED`` best levels and the fence the last of them (a side of at most
+  ``_SCAN_MAX`` levels becomes untracked). Candidates are compacted (deduplicated, dead ones
+  dropped, the fence moved up to the ``_TRACKED``-th best) when their list grows past a bound.
 
 On the Binance USD-M BTCUSDT stream (443,000 level updates, 55 % within the top 128 levels,
 the best bid or ask deleted about once per 14 depth events) this costs about a third less than
@@ -56,6 +59,7 @@ BID, ASK = 0, 1  # side numbers of the columnar core (``engine.book_array``)
 _INF = float("inf")
 _NINF = -_INF
 _TRACKED = 128  # levels per side a rescan tracks (beyond twice that: a fence)
+_SCAN_MAX = 2 * _TRACKED  # sides up to this deep are untracked: ``max``/``min`` over the keys
 _COMPACT_AT = 4 * _TRACKED + 64  # candidates kept before a compaction
 
 
@@ -90,8 +94,10 @@ class OrderBook:
         self._core_refused = False  # levels off the diff's tick grid: stay on dicts
         self._bb = _NAN  # best bid (NaN: no bids)
         self._ba = _NAN  # best ask (NaN: no asks)
-        self._bc: list[float] = []  # holds every live bid >= _bfence (and dead entries)
-        self._ac: list[float] = []  # holds every live ask <= _afence (and dead entries)
+        # a tracked side's candidates: every live bid >= _bfence (and dead entries); an
+        # untracked side (fence at -inf / inf) keeps none
+        self._bc: list[float] = []
+        self._ac: list[float] = []
         self._bfence = _NINF
         self._afence = _INF
         self._bsorted: list[float] | None = None  # bid prices best first, until a level changes
@@ -130,34 +136,40 @@ class OrderBook:
     def _rescan_bids(self) -> float:
         """Track the best bids anew; returns the best bid (-inf: none)."""
         bids = self.bids
-        if len(bids) > 2 * _TRACKED:  # (a deep side: its best levels selected in C, no sort)
+        if len(bids) > _SCAN_MAX:  # (a deep side: its best levels selected in C, no sort)
             top = nlargest(_TRACKED, bids)
             self._bfence = top[-1]
-        else:
-            top = list(bids)
+            self._bc = top
+            best = top[0]
+        else:  # untracked
             self._bfence = _NINF
-        self._bc = top
-        best = max(top) if top else _NINF
-        self._bb = best if top else _NAN
+            self._bc = []
+            best = max(bids) if bids else _NINF  # (``default=`` takes max's slow path)
+        self._bb = best if bids else _NAN
         return best
 
     def _rescan_asks(self) -> float:
         """Track the best asks anew; returns the best ask (inf: none)."""
         asks = self.asks
-        if len(asks) > 2 * _TRACKED:
+        if len(asks) > _SCAN_MAX:
             top = nsmallest(_TRACKED, asks)
             self._afence = top[-1]
+            self._ac = top
+            best = top[0]
         else:
-            top = list(asks)
             self._afence = _INF
-        self._ac = top
-        best = min(top) if top else _INF
-        self._ba = best if top else _NAN
+            self._ac = []
+            best = min(asks) if asks else _INF
+        self._ba = best if asks else _NAN
         return best
 
     def _next_bid(self) -> float:
         """The best bid after the best one was deleted (-inf: none left)."""
         bids = self.bids
+        if self._bfence == _NINF:  # untracked
+            if len(bids) > _SCAN_MAX:
+                return self._rescan_bids()
+            return max(bids) if bids else _NINF
         live = [p for p in self._bc if p in bids]
         if not live:
             return self._rescan_bids()
@@ -167,6 +179,10 @@ class OrderBook:
     def _next_ask(self) -> float:
         """The best ask after the best one was deleted (inf: none left)."""
         asks = self.asks
+        if self._afence == _INF:
+            if len(asks) > _SCAN_MAX:
+                return self._rescan_asks()
+            return min(asks) if asks else _INF
         live = [p for p in self._ac if p in asks]
         if not live:
             return self._rescan_asks()
@@ -235,53 +251,85 @@ class OrderBook:
             levels = delta.bids
             if levels:
                 bids = self.bids
-                cands = self._bc
                 fence = self._bfence
                 best = self._bb
                 if best != best:
                     best = _NINF
-                lost = False
-                for price, size in levels:
-                    if size > 0.0:
-                        if price >= fence and price not in bids:
-                            cands.append(price)
+                if fence == _NINF:  # untracked: nothing kept per insert, a lost best is ``max`` in C
+                    for price, size in levels:
+                        if size > 0.0:
+                            bids[price] = size
                             if price > best:
                                 best = price
-                        bids[price] = size
-                    else:
-                        bids.pop(price, None)
-                        if price == best:
-                            lost = True
-                if lost and best not in bids:
-                    best = self._next_bid()
+                        else:
+                            bids.pop(price, None)
+                    if best not in bids:  # (deleted, or the side is empty)
+                        if len(bids) > _SCAN_MAX:
+                            best = self._rescan_bids()
+                        elif bids:
+                            best = max(bids)
+                        else:
+                            best = _NINF
+                else:
+                    cands = self._bc
+                    lost = False
+                    for price, size in levels:
+                        if size > 0.0:
+                            if price >= fence and price not in bids:
+                                cands.append(price)
+                                if price > best:
+                                    best = price
+                            bids[price] = size
+                        else:
+                            bids.pop(price, None)
+                            if price == best:
+                                lost = True
+                    if lost and best not in bids:
+                        best = self._next_bid()
+                    if len(self._bc) > _COMPACT_AT:
+                        self._compact_bids()
                 self._bb = best if best != _NINF else _NAN
-                if len(self._bc) > _COMPACT_AT:
-                    self._compact_bids()
             levels = delta.asks
             if levels:
                 asks = self.asks
-                cands = self._ac
                 fence = self._afence
                 best = self._ba
                 if best != best:
                     best = _INF
-                lost = False
-                for price, size in levels:
-                    if size > 0.0:
-                        if price <= fence and price not in asks:
-                            cands.append(price)
+                if fence == _INF:
+                    for price, size in levels:
+                        if size > 0.0:
+                            asks[price] = size
                             if price < best:
                                 best = price
-                        asks[price] = size
-                    else:
-                        asks.pop(price, None)
-                        if price == best:
-                            lost = True
-                if lost and best not in asks:
-                    best = self._next_ask()
+                        else:
+                            asks.pop(price, None)
+                    if best not in asks:
+                        if len(asks) > _SCAN_MAX:
+                            best = self._rescan_asks()
+                        elif asks:
+                            best = min(asks)
+                        else:
+                            best = _INF
+                else:
+                    cands = self._ac
+                    lost = False
+                    for price, size in levels:
+                        if size > 0.0:
+                            if price <= fence and price not in asks:
+                                cands.append(price)
+                                if price < best:
+                                    best = price
+                            asks[price] = size
+                        else:
+                            asks.pop(price, None)
+                            if price == best:
+                                lost = True
+                    if lost and best not in asks:
+                        best = self._next_ask()
+                    if len(self._ac) > _COMPACT_AT:
+                        self._compact_asks()
                 self._ba = best if best != _INF else _NAN
-                if len(self._ac) > _COMPACT_AT:
-                    self._compact_asks()
             # any level added or removed invalidates the cached order (sizes alone do not)
             self._bsorted = self._asorted = None
         else:
@@ -333,13 +381,15 @@ class OrderBook:
             if size > 0.0:
                 if price not in bids:
                     self._bsorted = None
-                    if price >= self._bfence:
-                        self._bc.append(price)
+                    fence = self._bfence
+                    if price >= fence:
                         if not price <= self._bb:  # (NaN: the side was empty)
                             self._bb = price
-                        if len(self._bc) > _COMPACT_AT:
-                            bids[price] = size  # (before the compaction, which reads the dict)
-                            self._compact_bids()
+                        if fence != _NINF:  # a tracked side's candidate
+                            self._bc.append(price)
+                            if len(self._bc) > _COMPACT_AT:
+                                bids[price] = size  # (before the compaction, which reads the dict)
+                                self._compact_bids()
                 bids[price] = size
             elif bids.pop(price, None) is not None:
                 self._bsorted = None
@@ -351,13 +401,15 @@ class OrderBook:
             if size > 0.0:
                 if price not in asks:
                     self._asorted = None
-                    if price <= self._afence:
-                        self._ac.append(price)
+                    fence = self._afence
+                    if price <= fence:
                         if not price >= self._ba:
                             self._ba = price
-                        if len(self._ac) > _COMPACT_AT:
-                            asks[price] = size
-                            self._compact_asks()
+                        if fence != _INF:
+                            self._ac.append(price)
+                            if len(self._ac) > _COMPACT_AT:
+                                asks[price] = size
+                                self._compact_asks()
                 asks[price] = size
             elif asks.pop(price, None) is not None:
                 self._asorted = None

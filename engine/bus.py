@@ -69,7 +69,14 @@ class MessageBus:
                             handler(event)
                         except Exception as exc:  # noqa: BLE001 - isolate handlers from each other
                             self._failed(event, handler, exc)
-            self._settle()
+            queue = self.pending
+            on_idle = self.on_idle
+            if queue or on_idle is None:
+                self._settle()
+            else:  # ``_settle`` when nothing was queued (the common case), one call less
+                on_idle()
+                if queue:
+                    self._settle()
         finally:
             self.dispatching = False
 

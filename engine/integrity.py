@@ -163,17 +163,16 @@ class BookKeeper:
         if track is None:
             track = self._track(delta.instrument_id)
         track.last_recv = delta.ts_recv
-        if track.book.status is not _LIVE:
+        book = track.book
+        if book.status is not _LIVE:
             buf = track.buffer
             if len(buf) == buf.maxlen:
                 self.stats.buffer_overflows += 1
             buf.append(delta)
             self.stats.buffered += 1
             return False
-        return self._apply_live(track, delta)
-
-    def _apply_live(self, track: _Track, delta: BookDelta) -> bool:
-        book = track.book
+        # LIVE (also the snapshot's replay of the buffer): continuity, apply, checks; inline,
+        # as this runs for every depth update
         bseq = book.seq
         prev = delta.prev_seq
         if prev != -1 and prev != bseq:
@@ -197,14 +196,11 @@ class BookKeeper:
         track.bridged = True
         stats = self.stats
         stats.updates_applied += 1
-        if self.check_crossed:
-            bid = book.best_bid_price()
-            ask = book.best_ask_price()
-            if bid >= ask:  # (False when a side is empty: NaN)
-                self._fail(track, CROSSED, f"best bid {bid} >= best ask {ask} after "
-                           f"seq {delta.seq}", delta.ts_recv)
-                stats.crossed += 1
-                return True
+        if self.check_crossed and book.is_crossed():  # (False when a side is empty)
+            self._fail(track, CROSSED, f"best bid {book.best_bid_price()} >= best ask "
+                       f"{book.best_ask_price()} after seq {delta.seq}", delta.ts_recv)
+            stats.crossed += 1
+            return True
         if delta.checksum is not None and track.checksum_fn is not None:
             return self._verify_checksum(track, delta.checksum, delta.seq, delta.ts_recv)
         return True
@@ -246,9 +242,11 @@ class BookKeeper:
             if book.status is not _LIVE:
                 return True
         buf = track.buffer
+        on_delta = self.on_delta
         while buf and book.status is _LIVE:
-            self._apply_live(track, buf.popleft())
+            on_delta(buf.popleft())
         buf.clear()
+        track.last_recv = snap.ts_recv  # (the replay set it to the buffered deltas' times)
         if book.status is _LIVE:
             track.ever_live = True
             if was is not _LIVE:

@@ -174,8 +174,8 @@ class Kernel:
     # -- wiring -----------------------------------------------------------------------------
     def _wire(self) -> None:
         sub = self.bus.subscribe
-        sub(BookSnapshot, self._on_snapshot)
-        sub(BookDelta, self._on_delta)
+        sub(BookSnapshot, self._on_book_event)
+        sub(BookDelta, self._on_book_event)
         self._trade_handler = self._on_trade  # (the very objects subscribed: market_publisher)
         self._quote_handler = self._on_quote
         sub(Trade, self._trade_handler)
@@ -380,19 +380,41 @@ class Kernel:
                        handler=getattr(handler, "__name__", repr(handler)), error=repr(exc))
 
     # -- market data ------------------------------------------------------------------------
-    def _on_snapshot(self, snap: BookSnapshot) -> None:
+    def _on_book_event(self, ev: BookDelta | BookSnapshot) -> None:
+        """A depth update or snapshot: the book (through the integrity layer), then its chain's
+        dirty flag, the portfolio's mark and the strategies following the book (one handler
+        for both types, the rest inline: this runs for every depth update)."""
         ex = self.execution
         if not ex.tick_ns:  # tick-to-order starts at the first book event of a dispatch
             ex.tick_ns = _perf_ns()
-        if self.book_keeper.on_snapshot(snap):
-            self._after_book(self.books[snap.instrument_id])
-
-    def _on_delta(self, delta: BookDelta) -> None:
-        ex = self.execution
-        if not ex.tick_ns:
-            ex.tick_ns = _perf_ns()
-        if self.book_keeper.on_delta(delta):
-            self._after_book(self.books[delta.instrument_id])
+        if type(ev) is BookDelta:
+            if not self.book_keeper.on_delta(ev):
+                return
+        elif not self.book_keeper.on_snapshot(ev):
+            return
+        iid = ev.instrument_id
+        book = self.books[iid]
+        chain = self._chain_of.get(iid)
+        if chain is not None:
+            chain.dirty = True
+        mid = book.mid()
+        if mid == mid:  # not NaN
+            self.portfolio.set_mark(iid, mid)
+        subs = self._book_subs.get(iid)
+        if subs:
+            # ``_call(strategy, strategy.on_book, book)`` inlined (the same guard, timing and
+            # accounting; the callback looked up once, as ``_call`` is handed it)
+            for strategy in subs:
+                if not self.strategies_running:
+                    return  # (stopped by a callback: the others hear nothing, as in ``_call``)
+                on_book = strategy.on_book
+                t0 = _perf_ns()
+                try:
+                    on_book(book)
+                except Exception:  # noqa: BLE001 - a strategy bug must not stop the engine
+                    self._callback_failed(strategy, on_book)
+                finally:
+                    self._account(strategy, on_book, _perf_ns() - t0)
 
     def _request_resync(self, instrument_id: str) -> None:
         """The integrity layer found a book it cannot trust: ask its venue for a snapshot."""
@@ -404,29 +426,6 @@ class Kernel:
     def check_stale_books(self, now_ns: int) -> None:
         self.book_keeper.check_stale(now_ns)
         self.sync_trading_state()
-
-    def _after_book(self, book: OrderBook) -> None:
-        iid = book.instrument_id
-        chain = self._chain_of.get(iid)
-        if chain is not None:
-            chain.dirty = True
-        mid = book.mid()
-        if mid == mid:  # not NaN
-            self.portfolio.set_mark(iid, mid)
-        subs = self._book_subs.get(iid)
-        if subs:
-            # ``_call(strategy, strategy.on_book, book)`` inlined: this runs for every depth
-            # update a strategy follows (the same guard, timing and accounting)
-            for strategy in subs:
-                if not self.strategies_running:
-                    return  # (stopped by a callback: the others hear nothing, as in ``_call``)
-                t0 = _perf_ns()
-                try:
-                    strategy.on_book(book)
-                except Exception:  # noqa: BLE001 - a strategy bug must not stop the engine
-                    self._callback_failed(strategy, strategy.on_book)
-                finally:
-                    self._account(strategy, strategy.on_book, _perf_ns() - t0)
 
     def _on_trade(self, trade: Trade) -> None:
         self.last_trade[trade.instrument_id] = trade.price

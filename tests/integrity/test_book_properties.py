@@ -191,3 +191,48 @@ def test_deep_book_with_a_fenced_heap_keeps_the_models_best_prices() -> None:
         if step % 250 == 0:
             _check(book, model)
     _check(book, model)
+
+
+def test_a_side_grown_by_deltas_past_the_scan_bound_becomes_tracked_and_back() -> None:
+    """A short side keeps no candidates (its next best is the dict's max); grown by deltas and
+    set_level past ``_SCAN_MAX`` it turns tracked at its first lost best, and drained it turns
+    untracked again: the best prices stay the model's all the way."""
+    import random
+
+    from engine.book import _SCAN_MAX, _TRACKED
+
+    rng = random.Random(5)
+    book, model = OrderBook(IID), Model()
+    book.apply_snapshot(BookSnapshot(IID, ((99.0, 1.0),), ((101.0, 1.0),), 1, 0, 0))
+    model.snapshot([(99.0, 1.0)], [(101.0, 1.0)], 0)
+    assert book._bc == [] and book._ac == []  # untracked
+    seq = 1
+    for step in range(2 * _SCAN_MAX):  # grow both sides one level at a time, away from the top
+        bids, asks = [(99.0 - (step + 1) / 4, 1.0)], [(101.0 + (step + 1) / 4, 1.0)]
+        if step % 2:
+            book.set_level(True, *bids[0])
+            book.set_level(False, *asks[0])
+        else:
+            seq += 1
+            book.apply_delta(BookDelta(IID, tuple(bids), tuple(asks), seq, seq - 1, 0, 0))
+        model.delta(bids, asks)
+    assert book._bc == [] and book._ac == []  # nothing kept per insert, even this deep
+    for step in range(3 * _SCAN_MAX):  # eat into the top, with some churn behind it
+        top_b, top_a = model.top(1)
+        bids = [(top_b[0][0], 0.0)] if top_b else []
+        asks = [(top_a[0][0], 0.0)] if top_a else []
+        if rng.random() < 0.3:
+            bids.append((99.0 - rng.randint(1, 600) / 4, float(rng.choice((0, 1)))))
+            asks.append((101.0 + rng.randint(1, 600) / 4, float(rng.choice((0, 1)))))
+        seq += 1
+        book.apply_delta(BookDelta(IID, tuple(bids), tuple(asks), seq, seq - 1, 0, 0))
+        model.delta(bids, asks)
+        if step == 0:
+            assert len(book._bc) == _TRACKED and len(book._ac) == _TRACKED  # tracked now
+        top_b, top_a = model.top(1)
+        assert book.best_bid() == (top_b[0] if top_b else None)
+        assert book.best_ask() == (top_a[0] if top_a else None)
+        if step % 100 == 0:
+            _check(book, model)
+    assert len(model.bids) <= _SCAN_MAX and book._bc == [] and book._ac == []  # untracked again
+    _check(book, model)
