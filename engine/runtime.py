@@ -192,7 +192,7 @@ class Node:
         k.on_reconcile_request = self._reconcile_later
         for sid, cls, params, venue in self.strategy_specs:
             ctx = StrategyContext(k.strategy_ports(), sid, venue)
-            _seed_order_ids(ctx, k)
+            ctx.continue_ids_after(o.client_order_id for o in k.orders)
             strategy: Strategy[Any] = cls(ctx, params)
             k.add_strategy(sid, strategy)
         if self.recovered:
@@ -357,19 +357,6 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
     if accounts is not None and accounts.live:  # the venues' account reports feed the book
         kernel.bus.subscribe(AccountReported, accounts.on_report)
     return Node(config, kernel, specs, journal_path=str(path), funding=funding)
-
-
-def _seed_order_ids(ctx: StrategyContext, kernel: Kernel) -> None:
-    """Client order ids stay unique across restarts: continue after the highest one the
-    journal already holds for this strategy's prefix (same start millisecond, virtual clocks)."""
-    highest = 0
-    lead = ctx._prefix + "-"
-    for order in kernel.orders:
-        coid = order.client_order_id
-        if coid.startswith(lead) and coid[len(lead):].isdigit():
-            highest = max(highest, int(coid[len(lead):]))
-    if highest:
-        ctx._next_id = max(ctx._next_id, highest)
 
 
 async def _serve(node: Node, duration_s: float | None) -> None:

@@ -20,7 +20,7 @@ entry-point group, see ``engine.plugins``); their parameters are decoded into th
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar, get_args, get_origin
 
 import msgspec
@@ -400,6 +400,17 @@ class StrategyContext:
         """Unique, deterministic (given the start time), and tagged with the strategy id."""
         self._next_id += 1
         return f"{self._prefix}-{self._next_id}"
+
+    def continue_ids_after(self, client_order_ids: Iterable[str]) -> None:
+        """Number this context's next orders after the highest of ``client_order_ids`` that
+        carries its prefix (the runtime passes the journal's orders at start: ids stay unique
+        across restarts within the same start millisecond, as on virtual clocks)."""
+        lead = self._prefix + "-"
+        cut = len(lead)
+        highest = max((int(c[cut:]) for c in client_order_ids
+                       if c.startswith(lead) and c[cut:].isdigit()), default=0)
+        if highest > self._next_id:
+            self._next_id = highest
 
     def submit_limit(self, instrument_id: str, side: Side, quantity: float, price: float, *,
                      post_only: bool = False, tif: TimeInForce = TimeInForce.GTC,

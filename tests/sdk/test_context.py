@@ -348,3 +348,20 @@ def test_holds_put_on_the_gate_directly_reach_strategies_too() -> None:
         kernel.gate.release("kill")
     kernel.refresh_chains(kernel.clock.now_ns())
     assert s.names() == ["halt", "denied", "resume"]
+
+
+def test_order_ids_continue_after_the_highest_id_of_the_context_prefix() -> None:
+    from engine import StrategyContext
+    # A restart within the same start millisecond (virtual clocks) makes the same prefix: the
+    # runtime passes the journal's order ids and the next id must follow the highest of ours.
+    kernel, _ = make_kernel()
+    ctx = StrategyContext(kernel, "s1", "fake")
+    first = ctx.new_client_order_id()  # "<prefix>-1"
+    prefix = first.rsplit("-", 1)[0]
+    again = StrategyContext(kernel, "s1", "fake")  # same clock: same prefix
+    again.continue_ids_after([first, f"{prefix}-7", f"{prefix}-12", f"{prefix}-x9",
+                              "other-99", f"{prefix}9-50"])
+    assert again.new_client_order_id() == f"{prefix}-13"
+    untouched = StrategyContext(kernel, "s1", "fake")
+    untouched.continue_ids_after(["other-5"])
+    assert untouched.new_client_order_id() == f"{prefix}-1"
