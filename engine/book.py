@@ -264,12 +264,7 @@ class OrderBook:
                         else:
                             bids.pop(price, None)
                     if best not in bids:  # (deleted, or the side is empty)
-                        if len(bids) > _SCAN_MAX:
-                            best = self._rescan_bids()
-                        elif bids:
-                            best = max(bids)
-                        else:
-                            best = _NINF
+                        best = self._next_bid()
                 else:
                     cands = self._bc
                     lost = False
@@ -305,12 +300,7 @@ class OrderBook:
                         else:
                             asks.pop(price, None)
                     if best not in asks:
-                        if len(asks) > _SCAN_MAX:
-                            best = self._rescan_asks()
-                        elif asks:
-                            best = min(asks)
-                        else:
-                            best = _INF
+                        best = self._next_ask()
                 else:
                     cands = self._ac
                     lost = False

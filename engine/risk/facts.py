@@ -89,8 +89,8 @@ def grid(step: float) -> Grid:
 class InstrumentFacts:
     """One instrument as the gate checks it (module docstring)."""
 
-    __slots__ = ("inst", "iid", "venue", "asset", "is_option", "lot", "lot_ok", "tick", "tick_scale",
-                 "tick_units", "tick_tol", "min_size", "max_qty", "max_pos", "open_cap", "notional",
+    __slots__ = ("inst", "iid", "venue", "asset", "is_option", "lot", "lot_ok", "tick",
+                 "min_size", "max_qty", "max_pos", "open_cap", "notional",
                  "contract_size", "quote_key", "band", "model_collar", "collar_k", "min_collar",
                  "bucket", "greek_checks", "greek_bounds", "vega_expiry_limit", "vega_expiry_bound",
                  "expiry_ns", "expiry_key", "buy_key", "sell_key", "fixed_greeks")
@@ -107,9 +107,7 @@ class InstrumentFacts:
         # the last quantity found on the lot grid (a strategy sends the same size again and
         # again: ``contains`` is a pure function of the value, so an equal one needs no test)
         self.lot_ok = float("nan")
-        tick = self.tick = grid(inst.tick_size)
-        # ``tick.contains``'s integer form, flat: the gate tests the price inline (no call)
-        self.tick_scale, self.tick_units, self.tick_tol = tick.scale, tick.units, tick.tol
+        self.tick = grid(inst.tick_size)
         self.min_size = inst.min_size
         per = limits.per_instrument.get(iid)
         self.max_qty = per.max_order_qty if per and per.max_order_qty is not None else limits.max_order_qty

@@ -1,6 +1,6 @@
-"""The gate's inlined per-order arithmetic against the reference it replaces (issue 13): the
-lot test skipped for the size last found on the grid, the tick test and the plain percentage
-collar worked out inline, the global token bucket refilled inline. Expected decisions come
+"""The gate's per-order shortcuts against the reference they stand for (issue 13): the lot
+test skipped for the size last found on the grid, the plain percentage collar worked out
+inline; with them the tick test and the global token bucket's decisions. Expected decisions come
 from ``Grid.contains`` (tested against Decimal arithmetic in test_gate_fast_path.py) and from
 a token bucket written out here with ``min``, never from the gate's own code."""
 
