@@ -416,12 +416,8 @@ class StrategyContext:
                      post_only: bool = False, tif: TimeInForce = TimeInForce.GTC,
                      reduce_only: bool = False) -> str:
         """Send a limit order through the risk gate; returns its client order id at once."""
-        # (``_submit`` inline, the command built positionally: the order path of every quoter)
-        self._next_id = n = self._next_id + 1
-        coid = f"{self._prefix}-{n}"
-        self._submit_cmd(SubmitOrder(coid, self.strategy_id, instrument_id, side, quantity,
-                                     _LIMIT, price, tif, post_only, reduce_only, self._now()))
-        return coid
+        return self._submit(instrument_id, side, quantity, price, _LIMIT, tif, post_only,
+                            reduce_only)[0]
 
     def submit_post_only(self, instrument_id: str, side: Side, quantity: float, price: float) -> str:
         """A GTC limit order the venue rejects rather than let it take liquidity."""
@@ -442,11 +438,14 @@ class StrategyContext:
     def _submit(self, instrument_id: str, side: Side, quantity: float, price: float | None,
                 order_type: OrderType, tif: TimeInForce, post_only: bool,
                 reduce_only: bool) -> tuple[str, Denial | None]:
-        self._next_id = n = self._next_id + 1  # (new_client_order_id, inline: the order path)
+        """Every order of the SDK (``submit_*``, quotes): a new client order id, the command,
+        the order-entry port; returns the id and the gate's denial (None: it will be sent)."""
+        # (the order path of every quoter: new_client_order_id inline, the command positional)
+        self._next_id = n = self._next_id + 1
         coid = f"{self._prefix}-{n}"
-        cmd = SubmitOrder(coid, self.strategy_id, instrument_id, side, quantity, order_type,
-                          price, tif, post_only, reduce_only, self._now())
-        return coid, self._submit_cmd(cmd)
+        return coid, self._submit_cmd(SubmitOrder(
+            coid, self.strategy_id, instrument_id, side, quantity, order_type, price, tif,
+            post_only, reduce_only, self._now()))
 
     def route_option(self, key: OptionKey, side: Side, quantity: float, *,
                      limit_usd: float | None = None) -> RoutedOrder:

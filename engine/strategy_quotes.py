@@ -32,6 +32,11 @@ AmendFn = Callable[["Order", "float | None", "float | None"], bool]
 """The context's amend of an order: False when the gate denied it (the denial is published)."""
 
 
+_BUY, _SELL, _LIMIT, _GTC = Side.BUY, Side.SELL, OrderType.LIMIT, TimeInForce.GTC
+_PENDING_CANCEL, _PENDING_AMEND = OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_AMEND
+"""(module globals: no enum attribute lookups per quote)"""
+
+
 class QuoteIds(NamedTuple):
     """Client order ids of the two sides of a quote (None: that side is not working)."""
 
@@ -56,14 +61,20 @@ class QuoteBook:
         """Make the quote on ``instrument_id`` exactly this (``StrategyContext.quote``)."""
         if bid_qty > 0 and ask_qty > 0 and not bid_px < ask_px:
             raise ValueError(f"crossed quote on {instrument_id}: bid {bid_px} >= ask {ask_px}")
-        slots = self._slots.setdefault(instrument_id, [None, None])
-        ok = True
-        for i, (side, px, qty) in enumerate(((Side.BUY, bid_px, bid_qty), (Side.SELL, ask_px, ask_qty))):
-            if ok:
-                coid, ok = self._side(instrument_id, slots[i], side, px, qty, post_only)
-                slots[i] = coid
-                if coid is not None:
-                    self._quote_of[coid] = (instrument_id, i)
+        slots = self._slots.get(instrument_id)
+        if slots is None:
+            slots = self._slots[instrument_id] = [None, None]
+        # the two sides written out (no per-call tuples of sides): the bid first, the ask only
+        # if the bid could be placed; an id is indexed when it is new (a kept one already is)
+        bid, ok = self._side(instrument_id, slots[0], _BUY, bid_px, bid_qty, post_only)
+        if bid is not None and bid != slots[0]:
+            self._quote_of[bid] = (instrument_id, 0)
+        slots[0] = bid
+        if ok:
+            ask, ok = self._side(instrument_id, slots[1], _SELL, ask_px, ask_qty, post_only)
+            if ask is not None and ask != slots[1]:
+                self._quote_of[ask] = (instrument_id, 1)
+            slots[1] = ask
         if not ok:
             self.cancel(instrument_id)
         return QuoteIds(slots[0], slots[1])
@@ -91,7 +102,7 @@ class QuoteBook:
     def _side(self, iid: str, current: str | None, side: Side, px: float, qty: float,
               post_only: bool) -> tuple[str | None, bool]:
         order = self._orders.order(current) if current is not None else None
-        if order is not None and (not order.is_open or order.status is OrderStatus.PENDING_CANCEL):
+        if order is not None and (not order.is_open or order.status is _PENDING_CANCEL):
             order = None
         if not qty > 0:
             if order is not None:
@@ -100,14 +111,13 @@ class QuoteBook:
         if order is not None:
             if order.price == px and abs(order.remaining - qty) < 1e-12:
                 return order.client_order_id, True
-            if order.status is not OrderStatus.PENDING_AMEND:
+            if order.status is not _PENDING_AMEND:
                 if self._amend(order, px, order.filled + qty):
                     return order.client_order_id, True
                 self._orders.cancel(order)
                 return None, False
             self._orders.cancel(order)  # an amend is in flight: cancel/replace
-        coid, denial = self._submit(iid, side, qty, px, OrderType.LIMIT, TimeInForce.GTC,
-                                    post_only, False)
+        coid, denial = self._submit(iid, side, qty, px, _LIMIT, _GTC, post_only, False)
         return (None, False) if denial is not None else (coid, True)
 
     def track(self, event: Any) -> None:

@@ -25,7 +25,7 @@ from engine.model.identifiers import (
     instrument_id,
     split_instrument_id,
 )
-from engine.model.instrument import NS_PER_YEAR, Instrument
+from engine.model.instrument import NS_PER_YEAR, Instrument, step_fraction
 from engine.model.market import (
     BookDelta,
     BookSnapshot,
@@ -70,5 +70,5 @@ __all__ = [
     "OrderSubmitted", "OrderType", "Quote", "RawLevel", "Side", "StrategyId", "SubmitOrder",
     "TimeInForce", "Trade", "TradingState", "Venue", "VenueStatusChanged", "OrderStatusReport",
     "PositionReport", "VenueReconciliation", "instrument_id", "split_instrument_id",
-    "MarginType", "canonical_asset", "is_usd",
+    "MarginType", "canonical_asset", "is_usd", "step_fraction",
 ]

@@ -122,13 +122,21 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
         return abs(size) * self.contract_size * ref
 
 
-@functools.cache  # (a handful of tick and lot sizes; repr + split per call cost ~1 us per order)
-def _decimals(step: float) -> int:
-    text = repr(step)
-    if "e-" in text:
-        mant, exp = text.split("e-")
-        return int(exp) + (len(mant.split(".")[1]) if "." in mant else 0)
-    return len(text.split(".")[1]) if "." in text else 0
+@functools.cache  # (a handful of tick and lot sizes: the decimal work is done once each)
+def step_fraction(step: float) -> tuple[int, int] | None:
+    """A tick or lot size as the exact decimal the venue wrote: ``(units, places)`` with
+    ``step``'s shortest ``repr`` equal to ``units * 10**-places``, ``places`` as small as it
+    can be (0.25 -> (25, 2), 1e-08 -> (1, 8), 10.0 -> (10, 0), 2e+16 -> (2 * 10**16, 0)); None
+    for a step that is not a positive finite number (it has no decimal grid).
+
+    The one derivation of a step's decimal grid: ``Instrument.round_price`` rounds on it, the
+    risk gate's grid checks test divisibility by ``units`` at scale ``10**places``.
+    """
+    if not (step > 0 and math.isfinite(step)):
+        return None
+    d = decimal.Decimal(repr(step)).normalize()
+    places = max(0, -int(d.as_tuple().exponent))
+    return int(d.scaleb(places)), places
 
 
 _GRID: dict[float, tuple[int, int]] = {}
@@ -136,19 +144,18 @@ _GRID: dict[float, tuple[int, int]] = {}
 
 
 def _grid(tick: float) -> tuple[int, int]:
-    """The tick's decimal (its repr: the shortest that reads back as it) as ``units / scale``
-    (0.25 -> 25 / 100), learnt once per tick size; a scale of 0 for a tick that is not a
-    positive finite number."""
-    entry = (0, 0)
-    if tick > 0 and math.isfinite(tick):
-        decimals = _decimals(tick)
-        entry = (int(decimal.Decimal(repr(tick)).scaleb(decimals)), 10**decimals)
+    """``step_fraction`` of the tick as ``units / scale`` (0.25 -> 25 / 100), learnt once per
+    tick size; a scale of 0 for a tick that is not a positive finite number."""
+    frac = step_fraction(tick)
+    entry = (0, 0) if frac is None else (frac[0], 10 ** frac[1])
     _GRID[tick] = entry
     return entry
 
 
 def _clean(value: float, step: float) -> float:
-    return round(value, _decimals(step) + 1) if step > 0 else value
+    """``value`` rounded one decimal past the step's (the float noise of a product of steps)."""
+    frac = step_fraction(step)
+    return value if frac is None else round(value, frac[1] + 1)
 
 
 def _is_multiple(value: float, step: float) -> bool:

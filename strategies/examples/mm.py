@@ -21,7 +21,17 @@ import math
 
 import msgspec
 
-from engine import BookStatus, OrderBook, OrderDenied, OrderFilled, Side, Strategy
+from engine import (
+    BookStatus,
+    OrderBook,
+    OrderCancelled,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    Side,
+    Strategy,
+)
 
 
 class QuoterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -109,8 +119,8 @@ class Quoter(Strategy[QuoterConfig]):
             # the engine logs denials, aggregated per reason: no line per denial here
             self.denials[event.reason] = self.denials.get(event.reason, 0) + 1
             self._forget(event.client_order_id)
-        elif type(event).__name__ in ("OrderCancelled", "OrderRejected", "OrderExpired"):
-            self._forget(event.client_order_id)  # type: ignore[attr-defined]
+        elif isinstance(event, (OrderCancelled, OrderRejected, OrderExpired)):
+            self._forget(event.client_order_id)
 
     def _forget(self, client_order_id: str) -> None:
         if client_order_id == self.bid_id:
@@ -121,10 +131,12 @@ class Quoter(Strategy[QuoterConfig]):
     def _requote(self, mid: float) -> None:
         cfg, inst = self.config, self.inst
         assert inst is not None
-        qty = self._position()
+        pos = self.ctx.position(self.iid)  # (not _position(): one call less on the order path)
+        qty = pos.qty if pos is not None else 0.0
         skew = -qty * cfg.skew_bps_per_unit
-        bid_px = inst.round_price(mid * (1 - (cfg.half_spread_bps - skew) / 1e4) - inst.tick_size / 2)
-        ask_px = inst.round_price(mid * (1 + (cfg.half_spread_bps + skew) / 1e4) + inst.tick_size / 2)
+        half_tick = inst.tick_size / 2
+        bid_px = inst.round_price(mid * (1 - (cfg.half_spread_bps - skew) / 1e4) - half_tick)
+        ask_px = inst.round_price(mid * (1 + (cfg.half_spread_bps + skew) / 1e4) + half_tick)
         self.quoted_mid = mid
         self.bid_id = self._replace(self.bid_id, Side.BUY, bid_px, qty + cfg.size <= cfg.max_position + 1e-12)
         self.ask_id = self._replace(self.ask_id, Side.SELL, ask_px, qty - cfg.size >= -cfg.max_position - 1e-12)

@@ -10,8 +10,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 
-from engine.model import Instrument, InstrumentKind
-from engine.model.instrument import _decimals
+from engine.model import Instrument, InstrumentKind, step_fraction
 
 EXACT_UNITS = 2**47  # below: the product is within 1/32 unit of the grid value
 
@@ -22,6 +21,15 @@ TICKS = (0.5, 0.1, 0.01, 0.05, 0.25, 0.0001, 0.0005, 2.5e-07, 1e-08, 5e-05, 1.0,
 def _inst(tick: float) -> Instrument:
     return Instrument(venue="v", symbol="X", kind=InstrumentKind.PERPETUAL, base="BTC",
                       quote="USD", settle="USD", tick_size=tick, lot_size=1.0)
+
+
+def _decimals(step: float) -> int:
+    """Decimals of the step's repr, as the former rounding counted them (10.0 -> 1)."""
+    text = repr(step)
+    if "e-" in text:
+        mant, exp = text.split("e-")
+        return int(exp) + (len(mant.split(".")[1]) if "." in mant else 0)
+    return len(text.split(".")[1]) if "." in text else 0
 
 
 def _product_rounded(price: float, tick: float) -> float:
@@ -110,3 +118,19 @@ def test_round_price_refuses_what_it_cannot_round() -> None:
         _inst(0.5).round_price(math.inf)
     with pytest.raises(ZeroDivisionError):
         _inst(0.0).round_price(1.0)
+
+
+@pytest.mark.parametrize("step", TICKS + (10.0, 1e16, 2.5e22, 1.5e-05, 0.1 + 0.2, 1 / 3, 5e-324))
+def test_step_fraction_is_the_exact_decimal_of_the_steps_repr(step: float) -> None:
+    frac = step_fraction(step)
+    assert frac is not None
+    units, places = frac
+    assert places >= 0 and Decimal(units).scaleb(-places) == Decimal(repr(step))
+    assert places == 0 or units % 10 != 0  # the shortest form: no trailing zero
+    assert units / 10**places == step  # (int / int: correctly rounded, reads back the step)
+
+
+def test_step_fraction_of_a_step_with_no_decimal_grid_is_none() -> None:
+    assert [step_fraction(s) for s in (0.0, -0.5, math.inf, -math.inf, math.nan)] == [None] * 5
+    assert step_fraction(0.25) == (25, 2) and step_fraction(10.0) == (10, 0)
+    assert step_fraction(1e-08) == (1, 8) and step_fraction(2e16) == (2 * 10**16, 0)

@@ -138,6 +138,19 @@ def test_amend_denied_by_the_gate_is_reported_as_an_event_and_the_order_keeps_wo
     assert s.ctx.order(coid).is_open and s.ctx.order(coid).price == 59_000.0
 
 
+def _accept(kernel: Any, ids: Any) -> None:
+    for coid in ids:
+        kernel.bus.publish(OrderAccepted(client_order_id=coid, venue_order_id=coid, instrument_id=PERP.id,
+                                         ts_event=1, ts_recv=1))
+
+
+def _filled(coid: str, side: Side, price: float) -> OrderFilled:
+    """The whole 0.01 of a quote side, filled as maker."""
+    return OrderFilled(client_order_id=coid, venue_order_id="v", instrument_id=PERP.id, trade_id="t",
+                       side=side, price=price, quantity=0.01, remaining=0.0,
+                       liquidity=Liquidity.MAKER, fee=0.0, fee_currency="USD", ts_event=2, ts_recv=2)
+
+
 class TestQuotes:
     def test_first_quote_places_two_post_only_orders(self) -> None:
         kernel, venue, s = _started()
@@ -179,9 +192,7 @@ class TestQuotes:
     def test_a_rejected_amend_cancels_both_sides_instead_of_leaving_one_stale(self) -> None:
         kernel, venue, s = _started()
         ids = s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_100.0, 0.01)
-        for coid in ids:
-            kernel.bus.publish(OrderAccepted(client_order_id=coid, venue_order_id=coid, instrument_id=PERP.id,
-                                             ts_event=1, ts_recv=1))
+        _accept(kernel, ids)
         s.ctx.quote(PERP.id, 59_950.0, 0.01, 60_050.0, 0.01)
         kernel.bus.publish(OrderRejected(client_order_id=ids.bid, instrument_id=PERP.id,
                                          reason="post_only_would_cross", ts_event=2, ts_recv=2))
@@ -201,13 +212,26 @@ class TestQuotes:
     def test_a_filled_side_is_forgotten_and_requoted(self) -> None:
         kernel, venue, s = _started()
         ids = s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_100.0, 0.01)
-        kernel.bus.publish(OrderFilled(client_order_id=ids.bid, venue_order_id="v", instrument_id=PERP.id,
-                                       trade_id="t", side=Side.BUY, price=59_900.0, quantity=0.01,
-                                       remaining=0.0, liquidity=Liquidity.MAKER, fee=0.0,
-                                       fee_currency="USD", ts_event=2, ts_recv=2))
+        kernel.bus.publish(_filled(ids.bid, Side.BUY, 59_900.0))
         assert s.ctx.quote_ids(PERP.id) == (None, ids.ask)
         again = s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_100.0, 0.01)
         assert again.bid not in (None, ids.bid) and again.ask == ids.ask
+
+    def test_kept_and_amended_sides_are_still_tracked(self) -> None:
+        # a side kept (same order) or amended in place keeps its tracking: its fill empties
+        # exactly that slot, and the next quote replaces only it
+        kernel, venue, s = _started()
+        ids = s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_100.0, 0.01)
+        _accept(kernel, ids)
+        assert s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_100.0, 0.01) == ids  # both kept
+        assert s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_050.0, 0.01) == ids  # ask amended
+        kernel.bus.publish(_filled(ids.ask, Side.SELL, 60_050.0))
+        assert s.ctx.quote_ids(PERP.id) == (ids.bid, None)
+        again = s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_100.0, 0.01)
+        assert again.bid == ids.bid and again.ask not in (None, ids.ask)
+        kernel.bus.publish(OrderRejected(client_order_id=again.ask, instrument_id=PERP.id,
+                                         reason="post_only_would_cross", ts_event=3, ts_recv=3))
+        assert s.ctx.quote_ids(PERP.id) == (None, None)  # a refused new side pulls the kept one
 
 
 def test_halt_and_resume_follow_the_trading_state() -> None:
