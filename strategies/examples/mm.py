@@ -131,8 +131,7 @@ class Quoter(Strategy[QuoterConfig]):
     def _requote(self, mid: float) -> None:
         cfg, inst = self.config, self.inst
         assert inst is not None
-        pos = self.ctx.position(self.iid)  # (not _position(): one call less on the order path)
-        qty = pos.qty if pos is not None else 0.0
+        qty = self._position()
         skew = -qty * cfg.skew_bps_per_unit
         half_tick = inst.tick_size / 2
         bid_px = inst.round_price(mid * (1 - (cfg.half_spread_bps - skew) / 1e4) - half_tick)
