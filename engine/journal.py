@@ -5,9 +5,10 @@ Theory of operation: two files, one owner process.
 * The **write-ahead log** (``<journal>.wal``, JSON Lines: ``[seq, ts, direction, type, obj]``)
   is the hot path. ``append`` encodes a record's whole line in one call onto the end of a
   reused buffer (nothing else: no row, payload or line object is kept per record, no clock
-  read, no system call); ``commit`` copies the whole buffer into the log once (a *group
-  commit*: every command produced while one event was handled, plus the venue events
-  received before them, at once). The execution core commits before it hands any of those
+  read, no system call; the buffer keeps its memory across commits, the first line after a
+  commit written over the committed ones); ``commit`` copies the whole buffer into the log
+  once (a *group commit*: every command produced while one event was handled, plus the venue
+  events received before them, at once). The execution core commits before it hands any of those
   commands to a venue, so a crash can never leave an order at a venue that the journal does
   not know. No other copy of a committed record is kept: the store hand-over gives the
   writer where the committed lines are in the log file, and the writer reads and decodes them.
