@@ -124,14 +124,12 @@ class Journal:
         # so ``append`` and ``commit`` read one or two cache lines of them, not four.
         self.seq: int = 0
         self._buf = bytearray()  # appended, not yet committed (log lines)
-        # Where the next append encodes: 0 when nothing is uncommitted (the buffer's bytes
-        # are then a committed batch's, overwritten in place: the buffer keeps its memory
-        # instead of being freed at each commit and grown again, ten reallocations per
-        # line, by the next), -1 (at its end) once something is.
+        # Where the next append encodes: 0 when nothing is uncommitted (the bytes there are a
+        # committed batch's, overwritten: no freeing at each commit and ~10 reallocations to
+        # grow the buffer again), -1 (its end) once something is.
         self._at = 0
         self.failed: str = ""
-        # ``commit``'s copy (the log map's own ``write``) in NORMAL mode while a log is open;
-        # None: the full step (FULL's msync, in memory, closed). See ``_attach``.
+        # ``commit``'s copy, the log map's ``write`` (NORMAL, a log open; else None). ``_attach``
         self._write: Callable[[bytearray], int] | None = None
         self.commits = 0
         self._committed_seq = 0
@@ -164,7 +162,7 @@ class Journal:
             # (after a rotation the store may hold no record: the snapshots and the segments
             # still say how far the numbering went)
             self.seq = max(row[0], max_snapshot_seq(self._db),
-                                max((last for _f, last, _p in self.segments()), default=0))
+                           max((last for _f, last, _p in self.segments()), default=0))
             if not self.memory:
                 self._recover_log()
             self._committed_seq = self._handed_seq = self._opened_seq = self.seq
@@ -212,8 +210,7 @@ class Journal:
                                f"{_describe(exc)}") from None
 
     def _attach(self, log: MappedLog | None) -> None:
-        """Make ``log`` the journal's log (None: none) and ``commit``'s copy its map's
-        ``write``, which changes whenever the log is (re)mapped or closed."""
+        """``log`` (or None) is the journal's log now; ``commit`` copies through its map."""
         self._log = log
         self._write = None if log is None or self._sync else log.write
 
@@ -283,7 +280,7 @@ class Journal:
             except ValueError:  # (no room: ``copy`` grows the file)
                 self._copy(buf)
             self.commits += 1
-        elif self._log is not None:
+        elif self._log is not None:  # (FULL: msync)
             self._copy(buf)
             self.commits += 1
         else:
@@ -295,9 +292,8 @@ class Journal:
 
     def _copy(self, buf: bytearray) -> None:
         """The whole copy step: the file grown if the batch does not fit, ``msync`` in FULL."""
-        assert self._log is not None
         try:
-            self._log.copy(buf, self._sync)
+            self._log.copy(buf, self._sync)  # type: ignore[union-attr]
         except (OSError, ValueError) as exc:
             self._fail(exc)
 
