@@ -5,9 +5,10 @@ Theory of operation: two files, one owner process.
 * The **write-ahead log** (``<journal>.wal``, JSON Lines: ``[seq, ts, direction, type, obj]``)
   is the hot path. ``append`` encodes a record's whole line in one call onto the end of a
   reused buffer (nothing else: no row, payload or line object is kept per record, no clock
-  read, no system call); ``commit`` copies the whole buffer into the log once (a *group
-  commit*: every command produced while one event was handled, plus the venue events
-  received before them, at once). The execution core commits before it hands any of those
+  read, no system call; the buffer keeps its memory across commits, the first line after a
+  commit written over the committed ones); ``commit`` copies the whole buffer into the log
+  once (a *group commit*: every command produced while one event was handled, plus the venue
+  events received before them, at once). The execution core commits before it hands any of those
   commands to a venue, so a crash can never leave an order at a venue that the journal does
   not know. No other copy of a committed record is kept: the store hand-over gives the
   writer where the committed lines are in the log file, and the writer reads and decodes them.
@@ -119,20 +120,30 @@ class Journal:
                  read_only: bool = False, background: bool = True) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"invalid synchronous mode {synchronous!r}")
+        # The order path's attributes first: an instance's values are stored in this order,
+        # so ``append`` and ``commit`` read one or two cache lines of them, not four.
+        self.seq: int = 0
+        self._buf = bytearray()  # appended, not yet committed (log lines)
+        # Where the next append encodes: 0 when nothing is uncommitted (the bytes there are a
+        # committed batch's, overwritten: no freeing at each commit and ~10 reallocations to
+        # grow the buffer again), -1 (its end) once something is.
+        self._at = 0
+        self.failed: str = ""
+        # ``commit``'s copy, the log map's ``write`` (NORMAL, a log open; else None). ``_attach``
+        self._write: Callable[[bytearray], int] | None = None
+        self.commits = 0
+        self._committed_seq = 0
         self.path = Path(path)
         self.memory = str(path) == ":memory:"
         self.read_only = read_only
         self.synchronous = synchronous.upper()
         self._sync = self.synchronous in ("FULL", "EXTRA")
-        self._buf = bytearray()  # appended, not yet committed (log lines)
         # Committed records not yet handed to the store are the log's bytes from
         # ``_handed_at`` to its write position (no copy of them is kept; without a log file,
         # in memory, ``_done`` holds them), the seqs ``_handed_seq`` < seq <= ``_committed_seq``.
         self._done = bytearray()
         self._handed_at = 0
         self._ro_rows: list[Row] = []  # a read-only journal: the log's records at open
-        self.failed: str = ""
-        self.commits = 0
         self._closed = False
         self._lock_fd = -1
         self._log: MappedLog | None = None  # (None: in memory, read-only, or released)
@@ -150,8 +161,8 @@ class Journal:
             row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
             # (after a rotation the store may hold no record: the snapshots and the segments
             # still say how far the numbering went)
-            self.seq: int = max(row[0], max_snapshot_seq(self._db),
-                                max((last for _f, last, _p in self.segments()), default=0))
+            self.seq = max(row[0], max_snapshot_seq(self._db),
+                           max((last for _f, last, _p in self.segments()), default=0))
             if not self.memory:
                 self._recover_log()
             self._committed_seq = self._handed_seq = self._opened_seq = self.seq
@@ -193,10 +204,15 @@ class Journal:
         for path in old:  # (their records are in the store now)
             path.unlink()
         try:
-            self._log = MappedLog(self.wal_path)  # (empty: its records are in the store now)
+            self._attach(MappedLog(self.wal_path))  # (empty: its records are in the store now)
         except OSError as exc:
             raise JournalError(f"journal {self.path}: cannot open {self.wal_path}: "
                                f"{_describe(exc)}") from None
+
+    def _attach(self, log: MappedLog | None) -> None:
+        """``log`` (or None) is the journal's log now; ``commit`` copies through its map."""
+        self._log = log
+        self._write = None if log is None or self._sync else log.write
 
     @property
     def _log_bytes(self) -> int:
@@ -216,12 +232,15 @@ class Journal:
 
     def _empty_log(self) -> None:
         """Every committed record is in the store: start the log over (at a checkpoint)."""
-        if self._log is not None and self._log.written and not self._buf:
+        log = self._log
+        if log is not None and log.written and not self._at:
             try:
                 self._handed_at = 0
-                self._log.reset()
+                self._write = None  # (unmapped while it is reset)
+                log.reset()
             except (OSError, ValueError) as exc:
                 self._fail(exc)
+            self._attach(log)
 
     def append(self, ts: int, direction: str, obj: Any) -> int:
         """Add a record to the next commit (nothing is written yet); returns its seq.
@@ -232,12 +251,16 @@ class Journal:
         self.seq = seq = self.seq + 1
         buf = self._buf
         try:
-            _encode_line((seq, ts, direction, type(obj).__name__, obj), buf, -1)
+            _encode_line((seq, ts, direction, type(obj).__name__, obj), buf, self._at)
         except BaseException:  # (an object that does not encode: nothing of it is kept)
-            del buf[buf.rfind(10) + 1:]  # (its part line: JSON never holds a raw newline)
+            if self._at:
+                del buf[buf.rfind(10) + 1:]  # (its part line: JSON never holds a raw newline)
+            else:
+                buf.clear()
             self.seq = seq - 1
             raise
         buf.append(10)  # b"\n"
+        self._at = -1
         return seq
 
     def commit(self) -> None:
@@ -247,28 +270,32 @@ class Journal:
         """
         if self.failed:
             raise JournalError(self.failed)
-        buf = self._buf
-        if not buf:
+        if not self._at:  # (nothing appended since the last commit)
             return
-        log = self._log
-        if log is None:
+        buf = self._buf
+        write = self._write
+        if write is not None:
+            try:  # (one C call, no Python frame: the order path's copy)
+                write(buf)
+            except ValueError:  # (no room: ``copy`` grows the file)
+                self._copy(buf)
+            self.commits += 1
+        elif self._log is not None:  # (FULL: msync)
+            self._copy(buf)
+            self.commits += 1
+        else:
             if not self.memory:  # (closed)
                 self._fail(ValueError("closed"))
             self._done += buf
-        else:
-            try:
-                if self._sync:
-                    log.copy(buf, True)
-                else:
-                    try:  # (one C call, no Python frame: the order path's copy)
-                        log.write(buf)
-                    except ValueError:  # (no room: ``copy`` grows the file; or closed)
-                        log.copy(buf, False)
-            except (OSError, ValueError) as exc:
-                self._fail(exc)
-            self.commits += 1
-        buf.clear()
+        self._at = 0  # (the buffer is reused: see ``_at``)
         self._committed_seq = self.seq
+
+    def _copy(self, buf: bytearray) -> None:
+        """The whole copy step: the file grown if the batch does not fit, ``msync`` in FULL."""
+        try:
+            self._log.copy(buf, self._sync)  # type: ignore[union-attr]
+        except (OSError, ValueError) as exc:
+            self._fail(exc)
 
     @property
     def written(self) -> int:
@@ -282,7 +309,7 @@ class Journal:
 
     def uncommitted(self) -> list[Row]:
         """The records appended since the last commit (crash tests, diagnostics)."""
-        return parse_lines(bytes(self._buf))
+        return parse_lines(bytes(self._buf)) if self._at else []
 
     def _committed_lines(self) -> bytes:
         """The log lines of the committed records not yet handed to the store."""
@@ -315,6 +342,7 @@ class Journal:
 
     def _fail(self, exc: BaseException) -> None:
         self._buf.clear()  # never committed: the caller sends none of it
+        self._at = 0
         self.failed = f"journal {self.path}: cannot write: {_describe(exc)}"
         raise JournalError(self.failed) from None
 
@@ -370,11 +398,11 @@ class Journal:
         """Rename the log to ``<journal>.wal.<last seq>`` and continue in a fresh one."""
         if self._log is not None:  # (unmapped first: the file is renamed under no map)
             self._log.close()
-            self._log = None
+            self._attach(None)
         try:
             old = set_log_aside(self.wal_path, self.seq, self._sync)
             self._handed_at = 0
-            self._log = MappedLog(self.wal_path)
+            self._attach(MappedLog(self.wal_path))
         except OSError as exc:
             self._fail(exc)
         return old
@@ -554,6 +582,7 @@ class Journal:
         """Drop everything uncommitted and release the files without a checkpoint: what a
         SIGKILL leaves behind (in-process crash tests)."""
         self._buf.clear()
+        self._at = 0
         self._done.clear()
         if self._writer is not None:
             self._writer.stop(drain=False)  # (the job running now completes; the rest never runs)
@@ -568,6 +597,6 @@ class Journal:
             self._db.close()
         if self._log is not None:
             self._log.close()
-            self._log = None
+            self._attach(None)
         self._unlock()
 

@@ -102,6 +102,50 @@ def test_an_object_that_does_not_encode_leaves_nothing(tmp_path: Path) -> None:
         j.close()
 
 
+def test_the_commit_buffer_is_reused_without_carrying_bytes_over(tmp_path: Path) -> None:
+    # (the buffer keeps its memory across commits: a short batch after a long one must be
+    # exactly its own lines, and a commit with nothing appended writes nothing)
+    j = Journal(tmp_path / "j.sqlite", background=False)
+    try:
+        objs = [("out", _submit(i)) for i in range(1, 6)]
+        for n, (d, o) in enumerate(objs):
+            j.append(TS + n, d, o)
+        j.commit()
+        commits, log = j.commits, read_log(j.wal_path)
+        j.commit()  # (nothing appended since)
+        assert (j.commits, read_log(j.wal_path)) == (commits, log)
+        assert j.uncommitted() == []
+        j.append(TS + 5, "out", _cancel(1))
+        assert [r[0] for r in j.uncommitted()] == [6]
+        j.commit()
+        objs.append(("out", _cancel(1)))
+        assert read_log(j.wal_path) == b"".join(
+            _old_line(n + 1, TS + n, d, o) for n, (d, o) in enumerate(objs))
+        assert [r[4] for r in j.records()] == [o for _d, o in objs]
+    finally:
+        j.close()
+
+
+@pytest.mark.parametrize("where", ["memory", "file"])
+def test_an_object_that_does_not_encode_first_after_a_commit_leaves_nothing(
+        tmp_path: Path, where: str) -> None:
+    j = Journal(":memory:" if where == "memory" else tmp_path / "j.sqlite", background=False)
+    try:
+        j.append(TS, "out", _submit(1))
+        j.commit()
+        commits = j.commits
+        with pytest.raises(TypeError):
+            j.append(TS + 1, "out", object())
+        assert j.seq == 1 and j.uncommitted() == []
+        j.commit()  # (nothing to commit: the failed line is not a record)
+        assert j.commits == commits
+        j.append(TS + 2, "out", _submit(2))
+        j.commit()
+        assert [(r[0], r[4]) for r in j.records()] == [(1, _submit(1)), (2, _submit(2))]
+    finally:
+        j.close()
+
+
 @pytest.mark.parametrize("where", ["memory", "no_writer", "writer"])
 def test_committed_records_are_readable_before_and_after_the_store(tmp_path: Path,
                                                                   where: str) -> None:

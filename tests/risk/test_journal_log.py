@@ -110,6 +110,31 @@ def test_the_log_is_emptied_off_the_order_path_once_every_record_is_stored(
     assert [r[4] for r in Journal(jp).records()] == [_cmd(i) for i in range(1, 71)]
 
 
+@pytest.mark.parametrize("end", ["mid", "near_the_end"])
+def test_preparing_the_log_writes_nothing_a_reader_could_take_for_a_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, end: str) -> None:
+    # (prepare warms the bytes after the write position: zeros over zeros, the log's end and
+    # the next commit's place unchanged, also when the reserved space ends within reach)
+    if end == "near_the_end":
+        monkeypatch.setattr(jl, "LOG_MAP_BYTES", 4096)
+        monkeypatch.setattr(jl, "LOG_PREPARE_BYTES", 1024)
+    jp = tmp_path / "j.sqlite"
+    j = Journal(jp)
+    for i in range(1, 12):
+        j.append(i, "out", _cmd(i))
+    j.commit()
+    before = jl.read_log(j.wal_path)
+    j.prepare_log()
+    raw = j.wal_path.read_bytes()
+    assert raw.startswith(before) and raw[len(before):] == bytes(len(raw) - len(before))
+    j.append(12, "out", _cmd(12))
+    j.commit()  # (right after the last record: no gap the reader would stop at)
+    j.prepare_log()
+    assert [r[0] for r in Journal(jp, read_only=True).records()] == list(range(1, 13))
+    j.abandon()
+    assert [r[4] for r in Journal(jp).records()] == [_cmd(i) for i in range(1, 13)]
+
+
 def test_a_burst_larger_than_the_reserved_log_grows_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jl, "LOG_MAP_BYTES", 8192)
