@@ -392,11 +392,9 @@ class RiskGate:
         if qty > f.max_qty:
             return self._deny(no.max_order_qty(qty, f.max_qty))
 
-        bid = book.best_bid_price()
-        ask = book.best_ask_price()
-        reference = 0.5 * (bid + ask)  # the mid; NaN when a side is empty
+        reference = book.mid()  # NaN when a side is empty: then the side the order takes
         if reference != reference:
-            reference = ask if buy else bid
+            reference = book.best_ask_price() if buy else book.best_bid_price()
             if reference != reference:
                 return self._deny(no.no_reference_price(iid))
         px = price if price is not None else reference
