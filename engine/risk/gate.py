@@ -32,12 +32,12 @@ from engine.book import OrderBook
 from engine.model import BookStatus, Instrument, OrderType, Side, SubmitOrder, TradingState
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
+from engine.risk import refusals as no  # (what a failed test gives: ``no.<reason>(...)``)
 from engine.risk.exposure import WorkingExposure
 from engine.risk.facts import LINEAR as _LINEAR
 from engine.risk.facts import OPTION as _OPTION
 from engine.risk.facts import InstrumentFacts
 from engine.risk.limits import Denial, RateLimit, RiskLimits, UnderlyingLimits
-from engine.risk import refusals as no  # (what a failed test gives: ``no.<reason>(...)``)
 from engine.risk.throttle import DuplicateFilter, ThrottleState, TokenBucket, WindowCounter
 
 _INF = math.inf
