@@ -385,7 +385,8 @@ class RiskGate:
         if cmd.reduce_only and not reduces:
             return self._deny(no.reduce_only_order(sign * qty, pos_qty))
 
-        book = self.books(iid)
+        books = self.books  # (a slot read, then the call: ``self.books(iid)`` would compile
+        book = books(iid)  # to a method load that cannot specialize on a slot: a generic lookup)
         if book is None or book.status is not _LIVE:
             return self._deny(no.book_not_live(iid, book))
 
@@ -420,7 +421,8 @@ class RiskGate:
             # Options with a chain model price: model price ± k·vega (``refusals.model_collar``);
             # else (or when the model has no price yet) the percentage band around the
             # reference: the mid, or the mark or the last trade when configured so.
-            if f.model_collar and (denial := no.model_collar(f, price, self.chain_of(iid))) is not no.BAND:
+            chain_of = self.chain_of  # (a slot read, then the call: as ``books`` above)
+            if f.model_collar and (denial := no.model_collar(f, price, chain_of(iid))) is not no.BAND:
                 if denial is not None:
                     return self._deny(denial)
             else:
@@ -442,7 +444,8 @@ class RiskGate:
         if cap is not None and (n_open := self._open_by_strategy.get(sid, 0)) >= cap:
             return self._deny(no.open_orders(n_open, cap, f" of {sid}"))
 
-        now = self.now_ns()
+        clock = self.now_ns  # (as ``books`` above)
+        now = clock()
         dups = self._dups_on
         if dups is not None:
             seen = dups.admit((sid, iid, cmd.side, price, qty), now)  # (a later refusal forgets it)
