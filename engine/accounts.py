@@ -378,13 +378,24 @@ class AccountBook:
         for inst in instruments:
             self._facts_of(inst)
 
+    def rules(self, inst: Instrument) -> _Facts:
+        """What the book resolved about ``inst`` (its account, its margin rule): the handle
+        ``check_with`` takes. The gate keeps it in its own facts of the instrument, so that an
+        order's check does not look it up again (valid while ``inst`` is the same object)."""
+        f = self._facts.get(id(inst))
+        if f is None or f.inst is not inst:
+            f = self._facts_of(inst)
+        return f
+
     def check(self, inst: Instrument, signed_qty: float, price: float,
               now_ns: int | None = None) -> Denial | None:
         """INSUFFICIENT_MARGIN / NEAR_MAINTENANCE / UNPRICED for an order as if filled
         (``now_ns``: the engine clock's time, when the caller has read it already)."""
-        f = self._facts.get(id(inst))
-        if f is None or f.inst is not inst:
-            f = self._facts_of(inst)
+        return self.check_with(self.rules(inst), signed_qty, price, now_ns)
+
+    def check_with(self, f: _Facts, signed_qty: float, price: float,
+                   now_ns: int | None = None) -> Denial | None:
+        """``check`` of the instrument ``f = rules(inst)`` stands for (the gate's call)."""
         if f.spec is None:
             return None
         key = f.key
@@ -411,7 +422,7 @@ class AccountBook:
         else:
             und = self._und_px.get(f.asset, _NAN)
             if f.is_option and und != und:
-                return Denial(Reason.UNPRICED, f"no {inst.asset} price: margin of {inst.id} unknown")
+                return Denial(Reason.UNPRICED, f"no {f.asset} price: margin of {f.iid} unknown")
             im0, mm0, im1, mm1 = f.change(now_qty, now_qty + signed_qty, mark, und)
             if f.is_option and signed_qty > 0:
                 premium = signed_qty * f.contract_size * price  # paid up front, in the premium ccy
@@ -432,16 +443,16 @@ class AccountBook:
         im = im - im0 + im1 + premium
         mm = mm - mm0 + mm1
         if im != im or mm != mm:
-            return Denial(Reason.UNPRICED, f"margin of {inst.id} unknown (no mark)")
+            return Denial(Reason.UNPRICED, f"margin of {f.iid} unknown (no mark)")
         if im > equity:
             ccy = f.pool
             return Denial(Reason.INSUFFICIENT_MARGIN,
-                          f"{inst.venue} {ccy} initial margin after the fill {im:.8g} > equity "
+                          f"{f.inst.venue} {ccy} initial margin after the fill {im:.8g} > equity "
                           f"{equity:.8g} ({ccy})", im, equity)
         buf = self._buffer
         if buf is not None and mm > 0 and equity < mm * buf:
             return Denial(Reason.NEAR_MAINTENANCE,
-                          f"{inst.venue} {f.pool} equity {equity:.8g} within {self.margin_buffer_pct:g}% "
+                          f"{f.inst.venue} {f.pool} equity {equity:.8g} within {self.margin_buffer_pct:g}% "
                           f"of maintenance margin {mm:.8g} after the fill", equity, mm * buf)
         return None
 

@@ -9,8 +9,11 @@ orders or positions per order. Working orders count toward limits from the momen
 approved. What a check needs about an instrument (grids, caps, notional kind, band, bucket,
 Greek limits) is resolved when the instrument is registered (``prepare``; ``engine.risk.facts``)
 and kept in step with the limits; live state is read through the owners' read-only views; an
-approval builds nothing (no ``Denial``, no text). Cancels are never checked: reducing risk is always allowed. The gate is not
-bypassable: strategies only ever reach the router, and the router only sends what passed.
+approval builds nothing (no ``Denial``, no text): a failed test asks ``engine.risk.refusals``
+for its denial (and the exact Greek, vega-per-expiry and model-collar decisions live there),
+so that this code is the approval path alone. Cancels are never checked: reducing risk is
+always allowed. The gate is not bypassable: strategies only ever reach the router, and the
+router only sends what passed.
 
 The trading state is the most restrictive of several *holds* (the configured start state,
 the kill switch, the loss limits, reconciliation, shutdown): ACTIVE trades; REDUCING allows
@@ -29,11 +32,12 @@ from engine.book import OrderBook
 from engine.model import BookStatus, Instrument, OrderType, Side, SubmitOrder, TradingState
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
+from engine.risk import refusals as no  # (what a failed test gives: ``no.<reason>(...)``)
 from engine.risk.exposure import WorkingExposure
 from engine.risk.facts import LINEAR as _LINEAR
 from engine.risk.facts import OPTION as _OPTION
 from engine.risk.facts import InstrumentFacts
-from engine.risk.limits import Denial, RateLimit, Reason, RiskLimits, UnderlyingLimits
+from engine.risk.limits import Denial, RateLimit, RiskLimits, UnderlyingLimits
 from engine.risk.throttle import DuplicateFilter, ThrottleState, TokenBucket, WindowCounter
 
 _INF = math.inf
@@ -54,7 +58,12 @@ class MarginCheck(Protocol):
     def check(self, inst: Instrument, signed_qty: float, price: float,
               now_ns: int | None = None) -> Denial | None: ...
 
-    def prepare(self, instruments: Iterable[Instrument]) -> None: ...
+    def rules(self, inst: Instrument) -> Any:
+        """Its handle of ``inst`` (what it resolved about it), for ``check_with``."""
+
+    def check_with(self, rules: Any, signed_qty: float, price: float,
+                   now_ns: int | None = None) -> Denial | None:
+        """``check`` of the instrument of ``rules`` (the gate's call: no lookup per order)."""
 
     def summary(self) -> dict[str, Any]: ...
 
@@ -65,6 +74,20 @@ class MarginCheck(Protocol):
 
 class RiskGate:
     """Synchronous pre-trade checks over the engine's live state."""
+
+    # Slots, in the order ``check`` reads them: an approval's attribute reads then fall in a
+    # few adjacent cache lines of the gate itself, not spread over a 42-entry instance dict
+    # (more than CPython shares keys for). ``__dict__``: tests and the benchmark's breakdown
+    # may still wrap ``check`` on an instance.
+    __slots__ = ("disabled_strategies", "_order_ids", "instruments", "_facts", "_positions",
+                 "_working", "state", "books", "_und_prices", "_max_notional", "_collar_ref",
+                 "chain_of", "marks", "last_trades", "_open_ids", "_max_open",
+                 "_open_by_instrument", "_max_open_per_strategy", "_open_by_strategy", "now_ns",
+                 "_dups_on", "_greek_totals", "_working_greeks", "_option_greeks",
+                 "_expiry_vegas", "_working_expiry", "_accounts", "global_bucket", "approved",
+                 "portfolio", "_limits", "_dups", "orders", "holds", "hold_reasons", "denied",
+                 "last_denial", "exposure", "_greek_limits", "_fills", "venue_buckets",
+                 "_restored_buckets", "__dict__")
 
     def __init__(self, limits: RiskLimits, instruments: dict[str, Instrument],
                  books: Callable[[str], OrderBook | None], orders: OrderBookkeeper,
@@ -144,29 +167,27 @@ class RiskGate:
     @accounts.setter
     def accounts(self, book: MarginCheck | None) -> None:
         self._accounts = book
-        if book is not None:  # (what it needs about each instrument, resolved now)
-            book.prepare([f.inst for f in self._facts.values()])
+        for f in self._facts.values():  # (what it needs about each instrument, resolved now)
+            f.margin = None if book is None else book.rules(f.inst)
 
     def prepare(self, instruments: Iterable[Instrument]) -> None:
         """Resolve what the checks need about ``instruments`` now (the kernel calls this as it
         registers them), so that no order pays for its instrument's first check; the account
-        book's per-instrument rules too. Inactive instruments are left out (their orders are
-        refused before facts are read)."""
+        book's per-instrument rules too (``_facts_of``). Inactive instruments are left out
+        (their orders are refused before facts are read)."""
         facts = self._facts
-        ready = []
         for inst in instruments:
             if not inst.active:
                 continue
             f = facts.get(inst.id)
             if f is None or f.inst is not inst:
                 self._facts_of(inst.id, inst)
-            ready.append(inst)
-        if self._accounts is not None:
-            self._accounts.prepare(ready)
 
     def _facts_of(self, iid: str, inst: Instrument) -> InstrumentFacts:
         f = self._facts[iid] = InstrumentFacts(inst, self._limits, self._greek_limits.get(inst.asset),
                                                self.venue_buckets.get(inst.venue))
+        if self._accounts is not None:
+            f.margin = self._accounts.rules(inst)
         known = self.portfolio.instrument(iid)
         if known is not None and not known.is_option and not known.inverse:
             f.fixed_greeks = self.portfolio.greeks_per_contract(iid)  # (contract size, 0, 0, 0)
@@ -313,43 +334,39 @@ class RiskGate:
 
     def check(self, cmd: SubmitOrder) -> Denial | None:  # noqa: C901 - one check per block
         """None when ``cmd`` may be sent, else the first failed check as a ``Denial``."""
-        # Approving builds nothing: denials (and their text) are made only when one is due.
+        # Approving builds nothing: a failed test calls ``engine.risk.refusals`` for its denial,
+        # so this code is the approval path alone (compact: cold caches in a live process).
         # Everything an approval reads is a local, a flat attribute of the instrument's facts
         # or one O(1) lookup of live state (module docstring of engine.risk.facts).
         sid = cmd.strategy_id
         if sid in self.disabled_strategies:
-            return self._deny(Denial(Reason.STRATEGY_DISABLED,
-                                     f"strategy {sid} disabled: {self.disabled_strategies[sid]}"))
+            return self._deny(no.strategy_disabled(sid, self.disabled_strategies[sid]))
         if cmd.client_order_id in self._order_ids:
-            return self._deny(Denial(Reason.DUPLICATE_ORDER_ID,
-                                     f"client order id {cmd.client_order_id} reused"))
+            return self._deny(no.order_id_reused(cmd.client_order_id))
         iid = cmd.instrument_id
         inst = self.instruments.get(iid)
         f = self._facts.get(iid)
         if f is None or f.inst is not inst:
             if inst is None:
-                return self._deny(Denial(Reason.UNKNOWN_INSTRUMENT, f"{iid} is not a known instrument"))
+                return self._deny(no.unknown_instrument(iid))
             if not inst.active:
-                return self._deny(Denial(Reason.INSTRUMENT_INACTIVE, f"{iid} is not tradable"))
+                return self._deny(no.inactive(iid))
             f = self._facts_of(iid, inst)
         qty = cmd.quantity
         if not 0.0 < qty < _INF:
-            return self._deny(Denial(Reason.INVALID_QUANTITY, f"quantity {qty} must be positive", qty, 0.0))
+            return self._deny(no.invalid_quantity(qty))
         if qty != f.lot_ok:  # (the size last found on the lot grid needs no test: facts.py)
             if not f.lot.contains(qty):
-                return self._deny(Denial(Reason.OFF_LOT, f"quantity {qty} is not a multiple of lot {inst.lot_size}",
-                                         qty, inst.lot_size))
+                return self._deny(no.off_lot(qty, inst.lot_size))
             f.lot_ok = qty
         if qty < f.min_size:
-            return self._deny(Denial(Reason.BELOW_MIN_SIZE, f"quantity {qty} < min size {inst.min_size}",
-                                     qty, inst.min_size))
+            return self._deny(no.below_min_size(qty, inst.min_size))
         price = cmd.price
         if cmd.order_type is _LIMIT:
             if price is None or not 0.0 < price < _INF:
-                return self._deny(Denial(Reason.INVALID_PRICE, f"limit price {price} must be positive"))
+                return self._deny(no.invalid_price(price))
             if not f.tick.contains(price):
-                return self._deny(Denial(Reason.OFF_TICK, f"price {price} is not a multiple of tick {inst.tick_size}",
-                                         price, inst.tick_size))
+                return self._deny(no.off_tick(price, inst.tick_size))
 
         pos = self._positions.get(iid)
         pos_qty = pos.qty if pos is not None else 0.0
@@ -362,32 +379,25 @@ class RiskGate:
         state = self.state
         if state is not _ACTIVE:
             if state is _HALTED and (not reduces or sid != PRIVILEGED_STRATEGY):
-                why = "; ".join(f"{k}: {v}" for k, v in self.hold_reasons.items() if v) or "halted"
-                return self._deny(Denial(Reason.TRADING_HALTED, f"trading is halted ({why})"))
+                return self._deny(no.halted(self.hold_reasons))
             if state is _REDUCING and not reduces:
-                return self._deny(Denial(Reason.REDUCE_ONLY,
-                                         f"reduce-only: position {pos_qty}, order {sign * qty:+}",
-                                         sign * qty, pos_qty))
+                return self._deny(no.reduce_only_state(sign * qty, pos_qty))
         if cmd.reduce_only and not reduces:
-            return self._deny(Denial(Reason.REDUCE_ONLY,
-                                     f"reduce-only order would not reduce position {pos_qty}",
-                                     sign * qty, pos_qty))
+            return self._deny(no.reduce_only_order(sign * qty, pos_qty))
 
-        book = self.books(iid)
+        books = self.books  # (a slot read, then the call: ``self.books(iid)`` would compile
+        book = books(iid)  # to a method load that cannot specialize on a slot: a generic lookup)
         if book is None or book.status is not _LIVE:
-            status = "missing" if book is None else str(book.status)
-            return self._deny(Denial(Reason.BOOK_NOT_LIVE, f"book of {iid} is {status}"))
+            return self._deny(no.book_not_live(iid, book))
 
         if qty > f.max_qty:
-            return self._deny(Denial(Reason.MAX_ORDER_QTY, f"quantity {qty} > max {f.max_qty}", qty, f.max_qty))
+            return self._deny(no.max_order_qty(qty, f.max_qty))
 
-        bid = book.best_bid_price()
-        ask = book.best_ask_price()
-        reference = 0.5 * (bid + ask)  # the mid; NaN when a side is empty
+        reference = book.mid()  # NaN when a side is empty: then the side the order takes
         if reference != reference:
-            reference = ask if buy else bid
+            reference = book.best_ask_price() if buy else book.best_bid_price()
             if reference != reference:
-                return self._deny(Denial(Reason.NO_REFERENCE_PRICE, f"book of {iid} has no prices"))
+                return self._deny(no.no_reference_price(iid))
         px = price if price is not None else reference
         kind = f.notional
         if kind == _LINEAR:
@@ -399,56 +409,49 @@ class RiskGate:
         else:  # inverse futures and perpetuals: contracts x USD face
             notional = qty * f.contract_size
         if notional != notional:
-            return self._deny(Denial(Reason.UNPRICED,
-                                     f"no USD price for {f.asset if f.is_option else inst.quote} yet: "
-                                     f"the notional of {iid} is unknown"))
+            return self._deny(no.unpriced(f))
         if notional > self._max_notional:
-            lim = self._limits
-            return self._deny(Denial(Reason.MAX_ORDER_NOTIONAL,
-                                     f"notional {notional:,.0f} USD > max {lim.max_order_notional_usd:,.0f}",
-                                     notional, lim.max_order_notional_usd))
+            return self._deny(no.max_notional(notional, self._max_notional))
 
         worst = abs(pos_qty + sign * (same_side + qty))
         if worst > f.max_pos + 1e-12 and not reduces:
-            return self._deny(Denial(
-                Reason.MAX_POSITION,
-                f"position could reach {worst:g} (now {pos_qty:g}, working {same_side:g}) > max {f.max_pos:g}",
-                worst, f.max_pos))
+            return self._deny(no.max_position(worst, pos_qty, same_side, f.max_pos))
 
         if price is not None:
-            if f.model_collar or self._collar_ref is not None:
-                denial = self._collar(f, price, reference)
+            # Options with a chain model price: model price ± k·vega (``refusals.model_collar``);
+            # else (or when the model has no price yet) the percentage band around the
+            # reference: the mid, or the mark or the last trade when configured so.
+            chain_of = self.chain_of  # (a slot read, then the call: as ``books`` above)
+            if f.model_collar and (denial := no.model_collar(f, price, chain_of(iid))) is not no.BAND:
                 if denial is not None:
                     return self._deny(denial)
-            elif (dev := abs(price - reference) / reference * 100.0) > f.band:  # (``_collar``'s band, inline)
-                return self._deny(_band_denial(price, dev, None, reference, f.band))
+            else:
+                ref = reference
+                ref_kind = self._collar_ref
+                if ref_kind is not None:
+                    ref = (self.marks if ref_kind == "mark" else self.last_trades).get(iid, reference)
+                if (dev := abs(price - ref) / ref * 100.0) > f.band:
+                    return self._deny(no.band(price, dev, ref_kind, ref, f.band))
 
         # Open-order caps hold for reducing orders too: they mirror the venues' own caps.
         n_open = len(self._open_ids)
         if n_open >= self._max_open:
-            return self._deny(Denial(Reason.MAX_OPEN_ORDERS, f"{n_open} open orders >= max {self._max_open}",
-                                     n_open, self._max_open))
+            return self._deny(no.open_orders(n_open, self._max_open))
         cap = f.open_cap
         if cap is not None and (n_open := self._open_by_instrument.get(iid, 0)) >= cap:
-            return self._deny(Denial(Reason.MAX_OPEN_ORDERS, f"{n_open} open orders on {iid} >= max {cap}",
-                                     n_open, cap))
+            return self._deny(no.open_orders(n_open, cap, f" on {iid}"))
         cap = self._max_open_per_strategy
         if cap is not None and (n_open := self._open_by_strategy.get(sid, 0)) >= cap:
-            return self._deny(Denial(Reason.MAX_OPEN_ORDERS, f"{n_open} open orders of {sid} >= max {cap}",
-                                     n_open, cap))
+            return self._deny(no.open_orders(n_open, cap, f" of {sid}"))
 
-        now = self.now_ns()
+        clock = self.now_ns  # (as ``books`` above)
+        now = clock()
         dups = self._dups_on
-        dup_key = None
         if dups is not None:
-            dup_key = (sid, iid, cmd.side, price, qty)
-            seen = dups.admit(dup_key, now)  # (remembered now: a later refusal forgets it)
+            seen = dups.admit((sid, iid, cmd.side, price, qty), now)  # (a later refusal forgets it)
             if seen is not None:
-                ago = (now - seen) / 1e6
-                window = self._limits.duplicate_window_ms
-                return self._deny(Denial(Reason.DUPLICATE_ORDER,
-                                         f"same {cmd.side} {qty:g}@{price} on {iid} {ago:.0f} ms ago "
-                                         f"(window {window:g} ms)", ago, window))
+                return self._deny(no.duplicate_order(cmd.side, qty, price, iid, (now - seen) / 1e6,
+                                                     self._limits.duplicate_window_ms))
 
         if not reduces:
             if f.greek_checks is not None:
@@ -457,7 +460,7 @@ class RiskGate:
                 # passes). First one test of every Greek at once: each candidate total plus
                 # either working sum inside [-limit, limit] passes; only an order near (or
                 # over) a limit goes on to the exact per-Greek decision, which also says which
-                # limit and by how much (``_greek_denial``). Inline: one call less per order.
+                # limit and by how much (``refusals.greek_limits``). Inline: one call less.
                 sq = sign * qty
                 g = f.fixed_greeks
                 if g is None:
@@ -468,8 +471,7 @@ class RiskGate:
                     else:  # an inverse contract's delta moves with its price
                         g = self.portfolio.greeks_per_contract(iid)
                     if g is None:
-                        return self._deny_late(Denial(Reason.NO_GREEKS,
-                                                      f"no Greeks yet for {iid}: cannot check {f.asset} limits"))
+                        return self._deny_late(no.no_greeks(f))
                 tot = self._greek_totals.get(f.asset) or _ZEROS
                 w = self._working_greeks.get(f.asset) or _ZEROS
                 d = tot[0] + sq * g[0]
@@ -479,102 +481,32 @@ class RiskGate:
                 if not (-b0 <= d + w[0] <= b0 and -b0 <= d + w[1] <= b0
                         and -b1 <= gm + w[2] <= b1 and -b1 <= gm + w[3] <= b1
                         and -b2 <= v + w[4] <= b2 and -b2 <= v + w[5] <= b2):
-                    denial = self._greek_denial(f, sq, g, tot, w)
+                    denial = no.greek_limits(f, sq, g, tot, w)
                     if denial is not None:
                         return self._deny_late(denial)
                 if f.vega_expiry_limit is not None and f.expiry_ns > 0 and g[2] != 0.0:
                     key = f.expiry_key
+                    now_v = self._expiry_vegas.get(key, 0.0)
                     we = self._working_expiry.get(key) or _ZEROS
-                    v = self._expiry_vegas.get(key, 0.0) + sq * g[2]
+                    v = now_v + sq * g[2]
                     cap = f.vega_expiry_bound
                     if not (-cap <= v + we[0] <= cap and -cap <= v + we[1] <= cap):
-                        denial = self._vega_expiry_denial(f, sq, g)
+                        denial = no.vega_expiry(f, sq, g, now_v, we)
                         if denial is not None:
                             return self._deny_late(denial)
             acc = self._accounts
             if acc is not None:
-                denial = acc.check(inst, sign * qty, px, now)
+                denial = acc.check_with(f.margin, sign * qty, px, now)
                 if denial is not None:
                     return self._deny_late(denial)
 
         gb = self.global_bucket
         if gb is not None and not gb.try_take(now):
-            return self._deny_late(Denial(Reason.RATE_LIMIT_GLOBAL,
-                                          f"global order rate above {self._limits.global_rate}", 0.0, gb.burst))
+            return self._deny_late(no.global_rate(self._limits.global_rate, gb.burst))
         vb = f.bucket
         if vb is not None and not vb.try_take(now):
             if gb is not None:
                 gb.give_back()
-            return self._deny_late(Denial(Reason.RATE_LIMIT_VENUE,
-                                          f"order rate to {inst.venue} above its limit", 0.0, vb.burst))
+            return self._deny_late(no.venue_rate(inst.venue, vb.burst))
         self.approved += 1
         return None
-
-    def _collar(self, f: InstrumentFacts, price: float, reference: float) -> Denial | None:
-        """Options with a chain model price: model price ± k·vega (k in vol points; it replaces
-        the blunt percentage band); else the percentage band around the reference (the mid,
-        or the mark or the last trade when configured so)."""
-        if f.model_collar:
-            chain = self.chain_of(f.iid)
-            if chain is not None and chain.surface is not None:
-                n = chain.index.get(f.iid)
-                model = chain.model_price.item(n)
-                vega = chain.vega.item(n) / 100.0  # per vol point
-                # (not checked when the chain has no model price yet: the band applies instead)
-                if model == model and vega == vega:
-                    if f.inst.premium_in_coin:
-                        fwd = chain.forward.item(n)
-                        model, vega = model / fwd, vega / fwd
-                    k = f.collar_k
-                    allowed = max(k * vega, f.min_collar)
-                    dev = abs(price - model)
-                    if dev > allowed:
-                        return Denial(Reason.PRICE_BAND,
-                                      f"price {price} is {dev:.4g} from model {model:.4g} "
-                                      f"(allowed {k:g} vol pts x vega {vega:.4g} = {allowed:.4g})",
-                                      dev, allowed)
-                    return None
-        ref = reference
-        kind = self._collar_ref
-        if kind is not None:
-            ref = (self.marks if kind == "mark" else self.last_trades).get(f.iid, reference)
-        deviation = abs(price - ref) / ref * 100.0
-        if deviation > f.band:
-            return _band_denial(price, deviation, kind, ref, f.band)
-        return None
-
-    def _greek_denial(self, f: InstrumentFacts, signed_qty: float, g: tuple[float, ...],
-                      tot: Any, w: Any) -> Denial | None:
-        """The exact per-Greek decision (``check``'s fast Greek test failed for one at least)."""
-        und = f.asset
-        for i, limit, code, name in f.greek_checks or ():
-            now = tot[i]
-            add = signed_qty * g[i]
-            cand = now + add
-            worst = max(abs(cand + w[2 * i]), abs(cand + w[2 * i + 1]))
-            if worst > limit and abs(cand) >= abs(now):
-                return Denial(code, f"{und} {name} would reach {worst:.6g} (now {now:.6g}, "
-                                    f"order {add:+.6g}) > max {limit:g}", worst, limit)
-        return None
-
-    def _vega_expiry_denial(self, f: InstrumentFacts, signed_qty: float,
-                            g: tuple[float, ...]) -> Denial | None:
-        """The exact decision on the vega of the order's expiry."""
-        und, cap = f.asset, f.vega_expiry_limit
-        if cap is not None:
-            now_v = self._expiry_vegas.get(f.expiry_key, 0.0)
-            we = self._working_expiry.get(f.expiry_key) or _ZEROS
-            cand = now_v + signed_qty * g[2]
-            worst = max(abs(cand + we[0]), abs(cand + we[1]))
-            if worst > cap and abs(cand) >= abs(now_v):
-                return Denial(Reason.MAX_VEGA_EXPIRY,
-                              f"{und} vega of expiry {f.expiry_ns} would reach {worst:.6g} "
-                              f"> max {cap:g}", worst, cap)
-        return None
-
-
-def _band_denial(price: float, deviation: float, kind: str | None, ref: float, band: float) -> Denial:
-    """The percentage band's denial (``kind``: the collar reference, None for the mid)."""
-    return Denial(Reason.PRICE_BAND,
-                  f"price {price} is {deviation:.2f}% from {kind or 'mid'} {ref} (band {band}%)",
-                  deviation, band)

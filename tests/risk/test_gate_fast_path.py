@@ -103,18 +103,19 @@ def test_budget_change_applies_to_the_next_order() -> None:
 
 
 def test_approval_builds_no_denial(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Denials (and their text) are made only when an order is refused."""
-    import engine.risk.gate as gate_module
+    """Denials (and their text) are made only when an order is refused (the gate's
+    refusals module builds every one of them)."""
+    import engine.risk.refusals as refusals_module
 
     k, _ = make(global_rate=RateLimit(1e9, 1e9))
     made: list[object] = []
-    real = gate_module.Denial
+    real = refusals_module.Denial
 
     def spy(*a: object, **kw: object) -> object:
         made.append(a)
         return real(*a, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(gate_module, "Denial", spy)
+    monkeypatch.setattr(refusals_module, "Denial", spy)
     for i in range(5):
         assert reason(k, order(qty=0.1, price=60_000.0 + i)) is None
     assert made == []

@@ -82,3 +82,43 @@ def test_an_order_refused_after_the_duplicate_filter_is_not_remembered() -> None
     assert k.gate.check(order(price=60_000.5)) is None
     snap = k.gate.snapshot().duplicates
     assert [(p, q) for _, _, _, _, p, q in snap] == [(60_000.5, 0.01)]
+
+
+def test_band_after_a_model_without_price_reads_the_configured_reference() -> None:
+    """The model collar hands over to the percentage band (``refusals.BAND``) when its chain has
+    no model price: the band then measures from the configured reference (the mark here), with
+    the reference named in the text; an option without a chain likewise."""
+    import math
+    import types
+
+    import numpy as np
+
+    from tests.engine.conftest import CALL
+    from tests.risk.helpers import PUT
+
+    k, _ = make(option_collar_vega_k=2.0, option_price_band_pct=1.0, collar_reference="mark")
+    k._chain_of[CALL.id] = types.SimpleNamespace(  # type: ignore[assignment]
+        surface=object(), index={CALL.id: 0}, model_price=np.array([math.nan]),
+        vega=np.array([2_000.0]), forward=np.array([60_000.0]))
+    k.marks[CALL.id] = k.marks[PUT.id] = 1_000.0
+    assert k.gate.check(order(CALL, price=1_010.0)) is None  # 1 % from the mark (the mid is 1 050)
+    for inst in (CALL, PUT):
+        d = k.gate.check(order(inst, price=1_050.0))
+        assert d is not None and d.reason == Reason.PRICE_BAND
+        assert d.detail == "price 1050.0 is 5.00% from mark 1000.0 (band 1.0%)"
+        assert (d.value, d.limit) == (5.0, 1.0)
+
+
+def test_open_order_cap_texts_name_the_scope() -> None:
+    from tests.engine.conftest import CALL
+
+    k, _ = make(max_open_orders=3, max_open_orders_per_instrument=1, max_open_orders_per_strategy=1)
+    assert k.router.submit(order(strategy="a")) is None
+    d = k.gate.check(order(strategy="b", price=59_990.0))
+    assert d is not None and d.detail == f"1 open orders on {PERP.id} >= max 1" and (d.value, d.limit) == (1, 1)
+    d = k.gate.check(order(CALL, strategy="a", price=1_050.0))
+    assert d is not None and d.detail == "1 open orders of a >= max 1"
+    k2, _ = make(max_open_orders=1)
+    assert k2.router.submit(order(strategy="a")) is None
+    d = k2.gate.check(order(CALL, strategy="b", price=1_050.0))
+    assert d is not None and d.detail == "1 open orders >= max 1"
