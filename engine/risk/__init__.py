@@ -2,8 +2,9 @@
 
 ``from engine.risk import RiskGate, RiskLimits, Reason, Denial, InstrumentLimits`` is the
 stable import; the modules are ``limits`` (numbers and reason codes), ``throttle`` (token
-bucket, windows), ``exposure`` (working orders' Greeks), ``gate`` (the checks) and ``loss``
-(daily loss and drawdown).
+bucket, windows), ``exposure`` (working orders' Greeks), ``facts`` (what the gate resolves once
+per instrument), ``gate`` (the checks), ``refusals`` (the denials, their texts and the tail
+checks' exact decisions) and ``loss`` (daily loss and drawdown).
 """
 
 from engine.risk.gate import PRIVILEGED_STRATEGY, RiskGate

@@ -25,10 +25,9 @@ that binary floating point cannot hold exactly (0.1, 0.0005).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from engine.model import Instrument, Side, canonical_asset, is_usd
+from engine.model import Instrument, Side, canonical_asset, is_usd, step_fraction
 from engine.risk.limits import Reason, RiskLimits, UnderlyingLimits
 from engine.risk.throttle import TokenBucket
 
@@ -50,10 +49,9 @@ class Grid:
         self.scale = 0.0  # 0: no integer form (no step, or an unusual one): see ``contains``
         self.units = 1
         self.tol = 0.0
-        if step > 0 and step == step and step != float("inf"):
-            d = Decimal(repr(step)).normalize()
-            places = max(0, -int(d.as_tuple().exponent))
-            units = int(d.scaleb(places))
+        frac = step_fraction(step)  # (None: not a positive finite step)
+        if frac is not None:
+            units, places = frac
             if places <= 15 and units * TOLERANCE < 0.25:  # (else: float steps, below)
                 self.scale = float(10 ** places)
                 self.units = units
