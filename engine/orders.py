@@ -241,7 +241,10 @@ class OrderBookkeeper:
         self.open_by_strategy: dict[str, int] = {}
         self._working: dict[tuple[str, Side], float] = {}  # (read by the gate on every order)
         self._working_exact: dict[tuple[str, Side], Decimal] = {}
-        self._newest_of: dict[str, Order] = {}  # strategy -> its newest order (snapshots)
+        # strategy -> its newest order (snapshots), up to the first ``_newest_seen`` orders
+        # added (the rest read when asked: no write per order on the order path)
+        self._newest_of: dict[str, Order] = {}
+        self._newest_seen = 0
         self.listeners: list[Callable[[Order, float], None]] = []
         """Called with (order, change in working quantity) whenever it changes (the risk
         gate's Greeks of working orders); ``order.counted`` is what is left working."""
@@ -332,26 +335,30 @@ class OrderBookkeeper:
         if coid in orders:
             raise ValueError(f"duplicate client order id {coid}")
         order = orders[coid] = Order(command, status, len(orders))
-        self._newest_of[command.strategy_id] = order
         return order
 
     def add_submitted(self, command: SubmitOrder) -> Order:
         """A new order the risk gate passed, straight to SUBMITTED and indexed: what ``add``
         followed by ``transition(order, "submit")`` does, in one step (the order path)."""
-        order = self._new(command, _SUBMITTED)
-        self._open[order.client_order_id] = order
+        # (``_new`` inline: one frame less on the order path)
+        coid = command.client_order_id
+        orders = self._orders
+        if coid in orders:
+            raise ValueError(f"duplicate client order id {coid}")
+        order = orders[coid] = Order(command, _SUBMITTED, len(orders))
+        self._open[coid] = order
         # (``_reindex`` of an order opening with nothing filled, worked out: it now counts as
         # open, and its whole quantity is working)
-        iid = order.instrument_id
+        iid = command.instrument_id
         by_instrument = self.open_by_instrument
         by_instrument[iid] = by_instrument.get(iid, 0) + 1
-        sid = order.strategy_id
+        sid = command.strategy_id
         by_strategy = self.open_by_strategy
         by_strategy[sid] = by_strategy.get(sid, 0) + 1
-        q_exact = order.quantity_exact
-        if order.quantity > 0.0:  # (= q_exact > 0: exact() keeps the float's value and sign)
-            order.counted = q_exact
-            self._add_working(order, q_exact, float(order.quantity))
+        q = command.quantity
+        if q > 0.0:  # (= q_exact > 0: exact() keeps the float's value and sign)
+            q_exact = order.counted = order.quantity_exact
+            self._add_working(order, q_exact, float(q))
         return order
 
     def transition(self, order: Order, trigger: str) -> OrderStatus:
@@ -478,6 +485,20 @@ class OrderBookkeeper:
         return iter(self._orders.values())
 
     # -- snapshots (engine/execution/snapshot.py) ---------------------------------------------
+    def newest_of_each_strategy(self) -> list[Order]:
+        """The newest order of each strategy. Worked out here, off the order path: the orders
+        added since the last call are read newest first (O(orders since then), not O(all))."""
+        fresh: dict[str, Order] = {}
+        seen = self._newest_seen
+        for o in reversed(self._orders.values()):
+            if o.added < seen:
+                break
+            if o.strategy_id not in fresh:
+                fresh[o.strategy_id] = o
+        self._newest_seen = len(self._orders)
+        self._newest_of.update(fresh)
+        return list(self._newest_of.values())
+
     def snapshot(self, keep_ended: int) -> list[OrderState]:
         """Every open order, the newest ``keep_ended`` ended ones, and the newest order of each
         strategy (its id numbering continues after a restart), in the order they were added.
@@ -492,7 +513,7 @@ class OrderBookkeeper:
             if o.status not in OPEN:
                 keep[o.client_order_id] = o
                 ended += 1
-        for o in self._newest_of.values():
+        for o in self.newest_of_each_strategy():
             keep[o.client_order_id] = o
         order_of = sorted(keep.values(), key=lambda o: o.added)  # (restored in that order)
         return [OrderState(command=o.command, status=o.status, price=o.price,
@@ -523,7 +544,6 @@ class OrderBookkeeper:
             order.close_reason = st.close_reason
             order.in_doubt = st.in_doubt
             self._orders[order.client_order_id] = order
-            self._newest_of[order.strategy_id] = order
             if order.status in OPEN:
                 self._open[order.client_order_id] = order
             self._reindex(order, False)
