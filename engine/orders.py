@@ -240,7 +240,10 @@ class OrderBookkeeper:
         self.open_by_instrument: dict[str, int] = {}
         self.open_by_strategy: dict[str, int] = {}
         self._working: dict[tuple[str, Side], float] = {}  # (read by the gate on every order)
-        self._working_exact: dict[tuple[str, Side], Decimal] = {}
+        # per (instrument, side): [exact total, its float, the exact total before, its float]
+        # (one record read per change; the totals of a requote alternate, and a total equal
+        # to the one before takes that one's float: no conversion, no other table)
+        self._totals: dict[tuple[str, Side], list[Any]] = {}
         # strategy -> its newest order (snapshots), up to the first ``_newest_seen`` orders
         # added (the rest read when asked: no write per order on the order path)
         self._newest_of: dict[str, Order] = {}
@@ -306,17 +309,24 @@ class OrderBookkeeper:
         """Add ``change`` (exact; ``fchange`` its float) to the working quantity of ``order``'s
         instrument and side, and tell the listeners (``order.counted`` already updated)."""
         key = (order.instrument_id, order.side)
-        before = self._working_exact.get(key)
-        if before:
-            total = before + change
-            if total:
-                self._working[key] = _float_of(total, self._working[key] + fchange)
-            else:
-                self._working[key] = 0.0
-        else:
-            total = change
+        rec = self._totals.get(key)
+        if rec is None:
+            self._totals[key] = [change, fchange, _ZERO, 0.0]
             self._working[key] = fchange
-        self._working_exact[key] = total
+        else:
+            before, fbefore = rec[0], rec[1]
+            if not before:
+                total, f = change, fchange
+            else:
+                total = before + change
+                if not total:
+                    f = 0.0
+                elif total == rec[2]:
+                    f = rec[3]
+                else:
+                    f = _float_of(total, fbefore + fchange)
+            rec[0], rec[1], rec[2], rec[3] = total, f, before, fbefore
+            self._working[key] = f
         for listener in self.listeners:
             listener(order, fchange)
 
@@ -441,7 +451,8 @@ class OrderBookkeeper:
         """Leave ``order``'s remaining quantity out of the working index while the block runs
         (the gate checks an amend as the order it would become, not on top of itself)."""
         key = (order.instrument_id, order.side)
-        total = self._working_exact.get(key, _ZERO)
+        rec = self._totals.get(key)
+        total = rec[0] if rec is not None else _ZERO
         self._working[key] = float(max(total - order.counted, _ZERO))
         try:
             yield

@@ -29,6 +29,7 @@ from engine.portfolio import Portfolio
 
 _ZEROS = (0.0,) * 6  # read-only default
 _ZEROS2 = (0.0, 0.0)
+_BUY = Side.BUY  # (a module global: ``Side.BUY`` is a class attribute lookup through the enum's metaclass)
 
 
 class WorkingExposure:
@@ -53,11 +54,11 @@ class WorkingExposure:
         if order.counted:  # still working: its terms kept (made when it starts)
             terms = self._terms.get(coid)
             if terms is None:
-                terms = self._terms[coid] = self._start(order.instrument_id, order.side is Side.BUY)
+                terms = self._terms[coid] = self._start(order.instrument_id, order.side is _BUY)
         else:  # no longer working: its terms go with this last change
             terms = self._terms.pop(coid, None)
             if terms is None:
-                terms = self._start(order.instrument_id, order.side is Side.BUY)
+                terms = self._start(order.instrument_id, order.side is _BUY)
         for acc, i, amount in terms:
             acc[i] += amount * change
 
