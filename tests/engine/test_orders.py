@@ -221,3 +221,13 @@ def test_snapshots_keep_the_newest_order_of_each_strategy_across_calls() -> None
     restored = OrderBookkeeper()
     restored.restore(ob.snapshot(keep_ended=10))
     assert [st.command.client_order_id for st in restored.snapshot(keep_ended=0)] == ["b-2", "a-3"]
+
+
+def test_orders_compare_and_hash_by_identity() -> None:
+    """Two orders are the same order only if they are the same object (sets and dict keys of
+    orders, ``in`` over lists of them), whatever their fields."""
+    from engine.orders import order_of
+
+    a, b = order_of(_cmd("s-1")), order_of(_cmd("s-1"))
+    assert a == a and a != b and len({a, b}) == 2
+    assert {a: 1}.get(b) is None
