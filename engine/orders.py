@@ -163,6 +163,7 @@ class Order(msgspec.Struct, gc=False, eq=False):
     quantity: float
     quantity_exact: Decimal
     added: int = 0  # its place among the bookkeeper's orders (snapshots keep the order)
+    counted: Decimal = _ZERO  # remaining quantity in the working-quantity index (read-only)
     filled: float = 0.0
     filled_exact: Decimal = _ZERO
     avg_fill_price: float = 0.0
@@ -177,7 +178,6 @@ class Order(msgspec.Struct, gc=False, eq=False):
     in_doubt: bool = False  # fate unknown: waiting for a status report or reconciliation
     sent_ns: int = 0  # when the last command for it left (ack-timeout clock)
     queries: int = 0  # status queries sent while in doubt
-    counted: Decimal = _ZERO  # remaining quantity in the working-quantity index (read-only)
 
     @property
     def remaining(self) -> float:
@@ -360,8 +360,12 @@ class OrderBookkeeper:
         if coid in orders:
             raise ValueError(f"duplicate client order id {coid}")
         iid, sid, q = command.instrument_id, command.strategy_id, command.quantity
+        # (``counted`` given here, not stored after: a struct's field store is not
+        # specialised by the interpreter, its construction is one C call)
+        q_exact = exact(q)
         order = orders[coid] = Order(command, coid, iid, sid, command.side, _SUBMITTED,
-                                     command.price, q, exact(q), len(orders))
+                                     command.price, q, q_exact, len(orders),
+                                     q_exact if q > 0.0 else _ZERO)
         self._open[coid] = order
         # (``_reindex`` of an order opening with nothing filled, worked out: it now counts as
         # open, and its whole quantity is working)
@@ -370,7 +374,6 @@ class OrderBookkeeper:
         by_strategy = self.open_by_strategy
         by_strategy[sid] = by_strategy.get(sid, 0) + 1
         if q > 0.0:  # (= q_exact > 0: exact() keeps the float's value and sign)
-            q_exact = order.counted = order.quantity_exact
             self._add_working(order, q_exact, float(q))
         return order
 
