@@ -37,6 +37,7 @@ not halt the venue.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -83,7 +84,13 @@ class TradingStateOwner:
         self.reconcile_hook: Callable[[str], None] | None = None
         self.halt_on_disconnect = gate.limits.halt_on_disconnect
         self._venue_holds: dict[str, dict[str, str]] = {}  # venue -> source -> reason
-        self._halted: dict[str, str] = {}  # venue -> why it may not trade (read per order)
+        self._halted: dict[str, str] = {}  # venue -> why it may not trade
+        # venue -> why ("" while it may trade), for every venue asked about or halted: read
+        # per order through ``venue_halt``, the dict's own lookup (no Python frame); a venue
+        # asked about for the first time gets its "" (defaultdict)
+        self._halt_of: defaultdict[str, str] = defaultdict(str)
+        self.venue_halt: Callable[[str], str] = self._halt_of.__getitem__
+        """Why ``venue`` may not trade now ("" when it may); the global state aside."""
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -93,10 +100,6 @@ class TradingStateOwner:
 
     def holds(self) -> dict[str, str]:
         return dict(self._gate.hold_reasons)
-
-    def venue_halt(self, venue: str) -> str:
-        """Why ``venue`` may not trade now ("" when it may); the global state aside."""
-        return self._halted.get(venue, "")
 
     def halted_venues(self) -> dict[str, str]:
         """Venue -> why, for every venue halted on its own now."""
@@ -171,6 +174,7 @@ class TradingStateOwner:
             self._halted[venue] = why
         else:
             self._halted.pop(venue, None)
+        self._halt_of[venue] = why
         if bool(why) == was:
             return
         down = tuple(s if s != WHOLE_VENUE else "connection" for s in self.down.get(venue, ()))

@@ -29,6 +29,7 @@ from engine.portfolio import Portfolio
 
 _ZEROS = (0.0,) * 6  # read-only default
 _ZEROS2 = (0.0, 0.0)
+_BUY = Side.BUY  # (a module global: ``Side.BUY`` is a class attribute lookup through the enum's metaclass)
 
 
 class WorkingExposure:
@@ -50,33 +51,39 @@ class WorkingExposure:
         """The bookkeeper's listener: ``order``'s working quantity changed by ``change``
         contracts (``order.counted`` is what is left)."""
         coid = order.client_order_id
-        if order.counted:  # still working: its terms kept (made when it starts)
-            terms = self._terms.get(coid)
-            if terms is None:
-                terms = self._terms[coid] = self._start(order.instrument_id, order.side is Side.BUY)
-        else:  # no longer working: its terms go with this last change
-            terms = self._terms.pop(coid, None)
-            if terms is None:
-                terms = self._start(order.instrument_id, order.side is Side.BUY)
+        counted = order.counted
+        # still working: its terms kept (made when it starts); no longer working: its terms
+        # go with this last change
+        terms = self._terms.get(coid) if counted else self._terms.pop(coid, None)
+        if terms is None:  # it starts working now (``_start`` inline: the order path)
+            iid = order.instrument_id
+            g = self.portfolio.greeks_per_contract(iid)
+            if g is None:
+                terms = []  # no Greeks when it started working: it adds none (module docstring)
+            else:
+                side = 1 if order.side is _BUY else 2
+                latest = self._latest.get(iid)
+                if latest is None or latest[0] != g or latest[side] is None:
+                    terms = self._start(iid, side, g, latest)
+                else:
+                    terms = latest[side]
+            if counted:
+                self._terms[coid] = terms
         for acc, i, amount in terms:
             acc[i] += amount * change
 
-    def _start(self, iid: str, buy: bool) -> list[tuple[list[float], int, float]]:
-        """The terms of an order on ``iid`` starting to work now (module docstring)."""
-        g = self.portfolio.greeks_per_contract(iid)
-        if g is None:
-            return []  # no Greeks when it started working: it adds none (module docstring)
-        latest = self._latest.get(iid)
+    def _start(self, iid: str, side: int, g: tuple[float, ...], latest: list[Any] | None
+               ) -> list[tuple[list[float], int, float]]:
+        """The terms of an order on ``iid`` (``side`` 1: buy, 2: sell) starting to work now
+        with the Greeks per contract ``g``, when ``latest`` (the instrument's kept terms)
+        has none for them (module docstring)."""
         if latest is None or latest[0] != g:
             latest = [g, None, None]
-        side = 1 if buy else 2
-        terms = latest[side]
+        terms = self._terms_of(iid, 1.0 if side == 1 else -1.0, g)
         if terms is None:
-            terms = self._terms_of(iid, 1.0 if buy else -1.0, g)
-            if terms is None:
-                return []  # (no underlying known yet: nothing kept, asked again next order)
-            latest[side] = terms
-            self._latest[iid] = latest
+            return []  # (no underlying known yet: nothing kept, asked again next order)
+        latest[side] = terms
+        self._latest[iid] = latest
         return terms
 
     def _terms_of(self, iid: str, sign: float, g: tuple[float, ...]

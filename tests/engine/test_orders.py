@@ -197,3 +197,37 @@ def test_working_quantity_is_the_float_of_the_exact_total() -> None:
                             for o in live if o.instrument_id == iid and o.side is side),
                            Decimal(0))
                 assert ob.working_qty(iid, side) == float(want), (n, iid, side)
+
+
+def test_snapshots_keep_the_newest_order_of_each_strategy_across_calls() -> None:
+    """The newest order per strategy is worked out when a snapshot asks (not per order):
+    orders added between two snapshots, and orders restored, are all seen."""
+    ob = OrderBookkeeper()
+
+    def add(coid: str, sid: str) -> None:
+        order = ob.add(SubmitOrder(client_order_id=coid, strategy_id=sid, instrument_id="sim:X",
+                                   side=Side.BUY, quantity=1.0, price=100.0))
+        ob.transition(order, "deny")  # ended at once: only "newest of its strategy" keeps it
+
+    add("a-1", "a")
+    add("a-2", "a")
+    assert [st.command.client_order_id for st in ob.snapshot(keep_ended=0)] == ["a-2"]
+    add("b-1", "b")
+    add("b-2", "b")
+    assert [st.command.client_order_id for st in ob.snapshot(keep_ended=0)] == ["a-2", "b-2"]
+    add("a-3", "a")
+    states = ob.snapshot(keep_ended=0)
+    assert [st.command.client_order_id for st in states] == ["b-2", "a-3"]
+    restored = OrderBookkeeper()
+    restored.restore(ob.snapshot(keep_ended=10))
+    assert [st.command.client_order_id for st in restored.snapshot(keep_ended=0)] == ["b-2", "a-3"]
+
+
+def test_orders_compare_and_hash_by_identity() -> None:
+    """Two orders are the same order only if they are the same object (sets and dict keys of
+    orders, ``in`` over lists of them), whatever their fields."""
+    from engine.orders import order_of
+
+    a, b = order_of(_cmd("s-1")), order_of(_cmd("s-1"))
+    assert a == a and a != b and len({a, b}) == 2
+    assert {a: 1}.get(b) is None
