@@ -117,6 +117,9 @@ class Kernel:
         self.execution.on_journal_failure = self._journal_failed
         self.strategies: dict[str, Strategy[Any]] = {}
         self._book_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
+        # per instrument with book events: its book, chain view and ``_book_subs`` list (the
+        # same live list), for the book handler; dropped when the chains are rebuilt
+        self._routes: dict[str, _BookRoute] = {}
         self._trade_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._timers: list[TimerHandle] = []
         self.strategies_running = False
@@ -233,6 +236,7 @@ class Kernel:
             self.chains[key] = chain
             for iid in chain.ids:
                 self._chain_of[iid] = chain
+            self._routes.clear()  # (their chains: built again on the next book event)
 
     def refresh_chains(self, now_ns: int) -> None:
         """Refit every chain whose books changed; feed model deltas to the portfolio."""
@@ -393,14 +397,19 @@ class Kernel:
         elif not self.book_keeper.on_snapshot(ev):
             return
         iid = ev.instrument_id
-        book = self.books[iid]
-        chain = self._chain_of.get(iid)
+        # (one record per instrument instead of three tables: fewer distinct objects touched
+        # per event, and between events the rest of the process evicts the caches)
+        route = self._routes.get(iid)
+        if route is None:
+            route = self._route(iid)
+        book = route.book
+        chain = route.chain
         if chain is not None:
             chain.dirty = True
         mid = book.mid()
         if mid == mid:  # not NaN
             self.portfolio.set_mark(iid, mid)
-        subs = self._book_subs.get(iid)
+        subs = route.subs
         if subs:
             # ``_call(strategy, strategy.on_book, book)`` inlined (the same guard, timing and
             # accounting; the callback looked up once, as ``_call`` is handed it)
@@ -415,6 +424,14 @@ class Kernel:
                     self._callback_failed(strategy, on_book)
                 finally:
                     self._account(strategy, on_book, _perf_ns() - t0)
+
+    def _route(self, instrument_id: str) -> _BookRoute:
+        """The book handler's record of ``instrument_id`` (its book exists: the integrity
+        layer has just applied an event to it)."""
+        route = self._routes[instrument_id] = _BookRoute(
+            self.books[instrument_id], self._chain_of.get(instrument_id),
+            self._book_subs[instrument_id])
+        return route
 
     def _request_resync(self, instrument_id: str) -> None:
         """The integrity layer found a book it cannot trust: ask its venue for a snapshot."""
@@ -541,6 +558,18 @@ class Kernel:
             self._call(strategy, strategy.on_stop)
         self.strategies_running = False
         gc.unfreeze()
+
+
+class _BookRoute:
+    """One instrument's book, chain view (None: not an option of a chain) and the live list of
+    the strategies following its book: what the book handler reads per event, in one record."""
+
+    __slots__ = ("book", "chain", "subs")
+
+    def __init__(self, book: OrderBook, chain: ChainView | None, subs: list[Strategy[Any]]) -> None:
+        self.book = book
+        self.chain = chain
+        self.subs = subs
 
 
 @dataclass(frozen=True)
