@@ -236,13 +236,21 @@ class OrderBook:
         (best bid >= best ask; False when a side is empty): the integrity layer's check, read
         without a second call.
 
-        The common case (plain dicts, no venue strings, an untracked side) is written out here
-        and the rest kept in other methods, so the bytecode a live update runs is short and
-        contiguous: between two updates the rest of the process evicts the caches, and each
+        Written out here: a columnar diff (a backtest's) and the common live case (plain
+        dicts, no venue strings, an untracked side); the rest (leaving the columnar core,
+        venue strings, tracked sides) is in other methods, so the bytecode a live update runs
+        is short: between two updates the rest of the process evicts the caches, and each
         line of code or data touched costs a miss."""
         self.changes += 1
-        if (delta.columns is None and self._core is None and self.raw_bids is None
-                and delta.raw_bids is None and delta.raw_asks is None) or not self._apply_special(delta):
+        cols = delta.columns
+        if cols is not None and (self._core or self._enter_columnar(cols)).apply_diff(cols):
+            core = self._core
+            assert core is not None
+            self._bb, self._ba = core.res.tolist()
+            self._bsorted = self._asorted = None
+            # (a columnar book has no depth limit: the truncation below does nothing)
+        elif (self._core is None and self.raw_bids is None and delta.raw_bids is None
+                and delta.raw_asks is None) or not self._apply_special(delta):
             levels = delta.bids
             if levels:
                 if self._bfence == _NINF:  # untracked: nothing kept per insert, a lost best is ``max`` in C
@@ -299,17 +307,10 @@ class OrderBook:
         return self._bb >= self._ba
 
     def _apply_special(self, delta: BookDelta) -> bool:
-        """``apply_delta``'s levels off its common path: a columnar diff (the event store's),
-        or a book keeping the venue's strings. False: plain levels after all (a diff the
-        columnar core refused, or the book just left the core), for ``apply_delta`` to apply.
-        (A columnar book has no depth limit: ``apply_delta``'s truncation does nothing then.)"""
-        cols = delta.columns
-        if cols is not None and (self._core or self._enter_columnar(cols)).apply_diff(cols):
-            core = self._core
-            assert core is not None
-            self._bb, self._ba = core.res.tolist()
-            self._bsorted = self._asorted = None
-            return True
+        """``apply_delta``'s levels off its common path, for a diff that is not columnar (or
+        that the columnar core refused): back to plain dicts first if the book was columnar;
+        a book keeping the venue's strings applies them here (True). False: plain levels, for
+        ``apply_delta`` to apply."""
         if self._core is not None:
             self._leave_columnar()
         if self.raw_bids is None and delta.raw_bids is None and delta.raw_asks is None:
