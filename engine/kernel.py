@@ -77,6 +77,19 @@ ORDER_EVENTS = (OrderDenied, OrderSubmitted, OrderAccepted, OrderRejected, Order
 
 
 class Kernel:
+    # Slots, the book handler's first (one or two cache lines for all it reads of the kernel;
+    # an instance dict keeps its values in a separate array, in assignment order)
+    __slots__ = ("execution", "book_keeper", "_routes", "portfolio", "strategies_running",
+                 "_account", "_callback_failed",
+                 "_book_subs", "_chain_of", "_chain_subs", "_model_greeks", "_quote_handler",
+                 "_ticker_subs", "_timers", "_told_state", "_trade_handler", "_trade_subs",
+                 "absorb_if_quiet", "absorb_quiet", "adapters", "books", "bus", "callbacks",
+                 "chains", "clock", "counters", "gate", "instruments", "journal", "killswitch",
+                 "last_trade", "log", "market_publisher", "marks", "on_reconcile_request",
+                 "option_router", "orders", "pricing_rate", "quiet_market", "reconcile_requests",
+                 "router", "slow_callbacks", "strategies", "strategy_errors", "trading",
+                 "underlying_of", "venue_audience")
+
     def __init__(self, clock: Clock, limits: RiskLimits, journal: Journal | None = None,
                  trading_state: TradingState = TradingState.ACTIVE) -> None:
         self.clock = clock
