@@ -79,16 +79,15 @@ ORDER_EVENTS = (OrderDenied, OrderSubmitted, OrderAccepted, OrderRejected, Order
 class Kernel:
     # Slots, the book handler's first (one or two cache lines for all it reads of the kernel;
     # an instance dict keeps its values in a separate array, in assignment order)
-    __slots__ = ("execution", "book_keeper", "_routes", "portfolio", "strategies_running",
-                 "_account", "_callback_failed",
-                 "_book_subs", "_chain_of", "_chain_subs", "_model_greeks", "_quote_handler",
-                 "_ticker_subs", "_timers", "_told_state", "_trade_handler", "_trade_subs",
-                 "absorb_if_quiet", "absorb_quiet", "adapters", "books", "bus", "callbacks",
-                 "chains", "clock", "counters", "gate", "instruments", "journal", "killswitch",
-                 "last_trade", "log", "market_publisher", "marks", "on_reconcile_request",
-                 "option_router", "orders", "pricing_rate", "quiet_market", "reconcile_requests",
-                 "router", "slow_callbacks", "strategies", "strategy_errors", "trading",
-                 "underlying_of", "venue_audience")
+    __slots__ = ("execution", "book_keeper", "_routes", "portfolio", "strategies_running", "_account",
+                 "_callback_failed", "_book_subs", "_chain_of", "_chain_subs", "_model_greeks",
+                 "_quote_handler", "_ticker_subs", "_timers", "_told_state", "_trade_handler",
+                 "_trade_subs", "absorb_if_quiet", "absorb_quiet", "adapters", "books", "bus",
+                 "callbacks", "chains", "clock", "counters", "gate", "instruments", "journal",
+                 "killswitch", "last_trade", "log", "market_publisher", "marks", "on_reconcile_request",
+                 "option_router", "orders", "pricing_rate", "quiet_market", "reconcile_requests", "router",
+                 "slow_callbacks", "strategies", "strategy_errors", "trading", "underlying_of",
+                 "venue_audience")
 
     def __init__(self, clock: Clock, limits: RiskLimits, journal: Journal | None = None,
                  trading_state: TradingState = TradingState.ACTIVE) -> None:
@@ -130,8 +129,7 @@ class Kernel:
         self.execution.on_journal_failure = self._journal_failed
         self.strategies: dict[str, Strategy[Any]] = {}
         self._book_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
-        # per instrument with book events: its book, chain view and ``_book_subs`` list (the
-        # same live list), for the book handler; dropped when the chains are rebuilt
+        # the book handler's record per instrument (dropped when the chains are rebuilt)
         self._routes: dict[str, _BookRoute] = {}
         self._trade_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._timers: list[TimerHandle] = []
@@ -439,11 +437,9 @@ class Kernel:
                     self._account(strategy, on_book, _perf_ns() - t0)
 
     def _route(self, instrument_id: str) -> _BookRoute:
-        """The book handler's record of ``instrument_id`` (its book exists: the integrity
-        layer has just applied an event to it)."""
+        """The book handler's record of ``instrument_id`` (the integrity layer made its book)."""
         route = self._routes[instrument_id] = _BookRoute(
-            self.books[instrument_id], self._chain_of.get(instrument_id),
-            self._book_subs[instrument_id])
+            self.books[instrument_id], self._chain_of.get(instrument_id), self._book_subs[instrument_id])
         return route
 
     def _request_resync(self, instrument_id: str) -> None:
