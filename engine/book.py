@@ -230,9 +230,17 @@ class OrderBook:
         if self.max_depth:
             self._truncate()
 
-    def apply_delta(self, delta: BookDelta) -> None:
+    def apply_delta(self, delta: BookDelta) -> bool:
         """Apply absolute level sizes (0 removes a level; removing an unknown level is a no-op,
-        as Binance's local-book procedure states)."""
+        as Binance's local-book procedure states). Returns whether the book is crossed after it
+        (best bid >= best ask; False when a side is empty): the integrity layer's check, read
+        without a second call.
+
+        Written out here: a columnar diff (a backtest's) and the common live case (plain
+        dicts, no venue strings, an untracked side); the rest (leaving the columnar core,
+        venue strings, tracked sides) is in other methods, so the bytecode a live update runs
+        is short: between two updates the rest of the process evicts the caches, and each
+        line of code or data touched costs a miss."""
         self.changes += 1
         cols = delta.columns
         if cols is not None and (self._core or self._enter_columnar(cols)).apply_diff(cols):
@@ -240,22 +248,17 @@ class OrderBook:
             assert core is not None
             self._bb, self._ba = core.res.tolist()
             self._bsorted = self._asorted = None
-            self.seq = delta.seq
-            self.ts_event = delta.ts_event
-            self.ts_recv = delta.ts_recv
-            self.updates += 1
-            return
-        if self._core is not None:
-            self._leave_columnar()
-        if self.raw_bids is None and delta.raw_bids is None and delta.raw_asks is None:
+            # (a columnar book has no depth limit: the truncation below does nothing)
+        elif (self._core is None and self.raw_bids is None and delta.raw_bids is None
+                and delta.raw_asks is None) or not self._apply_special(delta):
             levels = delta.bids
             if levels:
-                bids = self.bids
-                fence = self._bfence
-                best = self._bb
-                if best != best:
-                    best = _NINF
-                if fence == _NINF:  # untracked: nothing kept per insert, a lost best is ``max`` in C
+                if self._bfence == _NINF:  # untracked: nothing kept per insert, a lost best is ``max`` in C
+                    bids = self.bids
+                    best = self._bb
+                    if best != best:
+                        best = _NINF
+                    lost = False
                     for price, size in levels:
                         if size > 0.0:
                             bids[price] = size
@@ -263,35 +266,22 @@ class OrderBook:
                                 best = price
                         else:
                             bids.pop(price, None)
-                    if best not in bids:  # (deleted, or the side is empty)
-                        best = self._next_bid()
-                else:
-                    cands = self._bc
-                    lost = False
-                    for price, size in levels:
-                        if size > 0.0:
-                            if price >= fence and price not in bids:
-                                cands.append(price)
-                                if price > best:
-                                    best = price
-                            bids[price] = size
-                        else:
-                            bids.pop(price, None)
                             if price == best:
                                 lost = True
-                    if lost and best not in bids:
+                    # (the best deleted, or the side empty; no second lookup after mere updates)
+                    if best == _NINF or (lost and best not in bids):
                         best = self._next_bid()
-                    if len(self._bc) > _COMPACT_AT:
-                        self._compact_bids()
-                self._bb = best if best != _NINF else _NAN
+                    self._bb = best if best != _NINF else _NAN
+                else:
+                    self._apply_tracked_bids(levels)
             levels = delta.asks
             if levels:
-                asks = self.asks
-                fence = self._afence
-                best = self._ba
-                if best != best:
-                    best = _INF
-                if fence == _INF:
+                if self._afence == _INF:
+                    asks = self.asks
+                    best = self._ba
+                    if best != best:
+                        best = _INF
+                    lost = False
                     for price, size in levels:
                         if size > 0.0:
                             asks[price] = size
@@ -299,37 +289,86 @@ class OrderBook:
                                 best = price
                         else:
                             asks.pop(price, None)
-                    if best not in asks:
-                        best = self._next_ask()
-                else:
-                    cands = self._ac
-                    lost = False
-                    for price, size in levels:
-                        if size > 0.0:
-                            if price <= fence and price not in asks:
-                                cands.append(price)
-                                if price < best:
-                                    best = price
-                            asks[price] = size
-                        else:
-                            asks.pop(price, None)
                             if price == best:
                                 lost = True
-                    if lost and best not in asks:
+                    if best == _INF or (lost and best not in asks):
                         best = self._next_ask()
-                    if len(self._ac) > _COMPACT_AT:
-                        self._compact_asks()
-                self._ba = best if best != _INF else _NAN
+                    self._ba = best if best != _INF else _NAN
+                else:
+                    self._apply_tracked_asks(levels)
             # any level added or removed invalidates the cached order (sizes alone do not)
             self._bsorted = self._asorted = None
-        else:
-            self._apply_raw(delta)
         self.seq = delta.seq
         self.ts_event = delta.ts_event
         self.ts_recv = delta.ts_recv
         self.updates += 1
         if self.max_depth:
             self._truncate()
+        return self._bb >= self._ba
+
+    def _apply_special(self, delta: BookDelta) -> bool:
+        """``apply_delta``'s levels off its common path, for a diff that is not columnar (or
+        that the columnar core refused): back to plain dicts first if the book was columnar;
+        a book keeping the venue's strings applies them here (True). False: plain levels, for
+        ``apply_delta`` to apply."""
+        if self._core is not None:
+            self._leave_columnar()
+        if self.raw_bids is None and delta.raw_bids is None and delta.raw_asks is None:
+            return False
+        self._apply_raw(delta)
+        return True
+
+    def _apply_tracked_bids(self, levels: tuple[Level, ...]) -> None:
+        """A delta's bids on a tracked side (candidates above the fence, see the module doc)."""
+        bids = self.bids
+        fence = self._bfence
+        best = self._bb
+        if best != best:
+            best = _NINF
+        cands = self._bc
+        lost = False
+        for price, size in levels:
+            if size > 0.0:
+                if price >= fence and price not in bids:
+                    cands.append(price)
+                    if price > best:
+                        best = price
+                bids[price] = size
+            else:
+                bids.pop(price, None)
+                if price == best:
+                    lost = True
+        if lost and best not in bids:
+            best = self._next_bid()
+        if len(self._bc) > _COMPACT_AT:
+            self._compact_bids()
+        self._bb = best if best != _NINF else _NAN
+
+    def _apply_tracked_asks(self, levels: tuple[Level, ...]) -> None:
+        """A delta's asks on a tracked side."""
+        asks = self.asks
+        fence = self._afence
+        best = self._ba
+        if best != best:
+            best = _INF
+        cands = self._ac
+        lost = False
+        for price, size in levels:
+            if size > 0.0:
+                if price <= fence and price not in asks:
+                    cands.append(price)
+                    if price < best:
+                        best = price
+                asks[price] = size
+            else:
+                asks.pop(price, None)
+                if price == best:
+                    lost = True
+        if lost and best not in asks:
+            best = self._next_ask()
+        if len(self._ac) > _COMPACT_AT:
+            self._compact_asks()
+        self._ba = best if best != _INF else _NAN
 
     def _enter_columnar(self, cols: DeltaColumns) -> ArraySides | _NoCore:
         """The columnar core for this book's levels, or a stand-in that refuses every diff

@@ -56,8 +56,9 @@ class MessageBus:
             return
         self.dispatching = True
         try:
-            if self.pending:  # left over by a dispatch that was aborted (BaseException): keep order
-                self.pending.append(event)
+            queue = self.pending
+            if queue:  # left over by a dispatch that was aborted (BaseException): keep order
+                queue.append(event)
             else:
                 # Not dispatching and nothing queued: dispatch at once, without the round
                 # trip through the queue (the common case: one event from an adapter).
@@ -69,68 +70,31 @@ class MessageBus:
                             handler(event)
                         except Exception as exc:  # noqa: BLE001 - isolate handlers from each other
                             self._failed(event, handler, exc)
-            queue = self.pending
-            on_idle = self.on_idle
-            if queue or on_idle is None:
-                self._settle()
-            else:  # ``_settle`` when nothing was queued (the common case), one call less
-                on_idle()
+            # Settle: drain the queue, then run ``on_idle`` (the group commit and send) while
+            # the bus still counts as dispatching: what the venues answer while the batch is
+            # being sent is queued and handled after the whole batch is out (as a real venue's
+            # answers arrive after the sends), then ``on_idle`` again for what those handlers
+            # produced. (Written here, the only copy: no call of its own per event.)
+            while True:
                 if queue:
-                    self._settle()
+                    self._drain()
+                on_idle = self.on_idle
+                if on_idle is None:
+                    break
+                on_idle()
+                if not queue:
+                    break
         finally:
             self.dispatching = False
-
-    def _settle(self) -> None:
-        """Drain the queue, then run ``on_idle`` (the group commit and send) while the bus
-        still counts as dispatching: what the venues answer while the batch is being sent
-        is queued and handled after the whole batch is out (as a real venue's answers
-        arrive after the sends), then ``on_idle`` again for what those handlers produced."""
-        queue = self.pending
-        while True:
-            if queue:
-                self._drain()
-            on_idle = self.on_idle
-            if on_idle is None:
-                return
-            on_idle()
-            if not queue:
-                return
 
     def dispatcher(self, event_type: type) -> Handler:
         """``publish`` for events of exactly ``event_type`` (a hot-path publisher of one type).
 
-        Same semantics as ``publish`` (queued while another event is being dispatched, every
-        current subscriber called in order, errors isolated), minus the lookup by type: the
-        returned function reads the live subscriber list, so later (un)subscriptions count.
+        ``publish`` itself: its lookup by type is one dict read, less than a second copy of
+        the dispatch rules would be worth (queued while another event is being dispatched,
+        every current subscriber called in order, errors isolated, then the settling).
         """
-        handlers = self.handlers_of(event_type)
-        queue = self.pending
-        failed = self._failed
-        settle = self._settle
-
-        def dispatch(event: Any) -> None:
-            if self.dispatching or queue:
-                self.publish(event)
-                return
-            self.dispatching = True
-            try:
-                self.published += 1
-                for handler in handlers:
-                    try:
-                        handler(event)
-                    except Exception as exc:  # noqa: BLE001 - isolate handlers from each other
-                        failed(event, handler, exc)
-                on_idle = self.on_idle
-                if queue or on_idle is None:
-                    settle()
-                else:  # ``_settle`` when nothing was queued (the common case), one call less
-                    on_idle()
-                    if queue:
-                        settle()
-            finally:
-                self.dispatching = False
-
-        return dispatch
+        return self.publish
 
     def _failed(self, event: Any, handler: Handler, exc: BaseException) -> None:
         self.errors += 1

@@ -103,6 +103,10 @@ class BookKeeper:
     per book while it waits for a snapshot.
     """
 
+    # (slots: an attribute read is one offset into the object, no separate values array)
+    __slots__ = ("publish", "request_resync", "checksum_fns", "stale_after_ns", "max_buffer",
+                 "check_crossed", "stats", "books", "_tracks")
+
     def __init__(self, publish: Callable[[BookStatusChanged], None] | None = None,
                  request_resync: Callable[[str], None] | None = None,
                  checksum_fns: Mapping[str, ChecksumFn] | None = None,
@@ -158,52 +162,70 @@ class BookKeeper:
         return False
 
     def on_delta(self, delta: BookDelta) -> bool:
-        """Apply ``delta`` if it continues the book; True if the book changed."""
+        """Apply ``delta`` if it continues the book; True if the book changed.
+
+        The common case (a LIVE book, a delta that continues it, no failure) is the only code
+        here; buffering, the continuity decisions of a delta that does not continue exactly
+        and the failures are other methods: between two updates the rest of the process evicts
+        the caches, and each line of code touched costs a miss."""
         track = self._tracks.get(delta.instrument_id)
         if track is None:
             track = self._track(delta.instrument_id)
         track.last_recv = delta.ts_recv
         book = track.book
         if book.status is not _LIVE:
-            buf = track.buffer
-            if len(buf) == buf.maxlen:
-                self.stats.buffer_overflows += 1
-            buf.append(delta)
-            self.stats.buffered += 1
+            self._buffer(track, delta)
             return False
-        # LIVE (also the snapshot's replay of the buffer): continuity, apply, checks; inline,
-        # as this runs for every depth update
-        bseq = book.seq
+        # LIVE (also the snapshot's replay of the buffer): continuity, apply, checks
         prev = delta.prev_seq
-        if prev != -1 and prev != bseq:
-            if delta.seq <= bseq:
-                # Already covered (by the snapshot, or a duplicate): applying it would move
-                # levels back to older sizes.
-                self.stats.dropped += 1
-                return False
-            if track.bridged:
-                self._fail(track, GAP, f"prev_seq {prev} != book seq {bseq} (seq {delta.seq})",
-                           delta.ts_recv)
-                return False
-            first = delta.first_seq
-            if first < 0:
-                first = delta.seq
-            if first > bseq + 1:
-                self._fail(track, GAP, f"first delta does not bridge the snapshot: first_seq "
-                           f"{first} > snapshot seq {bseq} + 1", delta.ts_recv)
-                return False
-        book.apply_delta(delta)
+        if prev != -1 and prev != book.seq and not self._bridges(track, delta):
+            return False
+        crossed = book.apply_delta(delta)  # (the crossed check, from the same call)
         track.bridged = True
-        stats = self.stats
-        stats.updates_applied += 1
-        if self.check_crossed and book.is_crossed():  # (False when a side is empty)
-            self._fail(track, CROSSED, f"best bid {book.best_bid_price()} >= best ask "
-                       f"{book.best_ask_price()} after seq {delta.seq}", delta.ts_recv)
-            stats.crossed += 1
+        self.stats.updates_applied += 1
+        if crossed and self.check_crossed:
+            self._crossed(track, delta)
             return True
         if delta.checksum is not None and track.checksum_fn is not None:
             return self._verify_checksum(track, delta.checksum, delta.seq, delta.ts_recv)
         return True
+
+    def _buffer(self, track: _Track, delta: BookDelta) -> None:
+        """Keep a delta of a book that is not LIVE for the snapshot's replay (oldest dropped)."""
+        buf = track.buffer
+        if len(buf) == buf.maxlen:
+            self.stats.buffer_overflows += 1
+        buf.append(delta)
+        self.stats.buffered += 1
+
+    def _bridges(self, track: _Track, delta: BookDelta) -> bool:
+        """A delta of a LIVE book whose ``prev_seq`` is not the book's ``seq``: True if it may
+        be applied all the same (the first delta after a snapshot, straddling it); else it is
+        dropped (already covered) or the book fails (a gap); False."""
+        bseq = track.book.seq
+        if delta.seq <= bseq:
+            # Already covered (by the snapshot, or a duplicate): applying it would move
+            # levels back to older sizes.
+            self.stats.dropped += 1
+            return False
+        if track.bridged:
+            self._fail(track, GAP, f"prev_seq {delta.prev_seq} != book seq {bseq} (seq {delta.seq})",
+                       delta.ts_recv)
+            return False
+        first = delta.first_seq
+        if first < 0:
+            first = delta.seq
+        if first > bseq + 1:
+            self._fail(track, GAP, f"first delta does not bridge the snapshot: first_seq "
+                       f"{first} > snapshot seq {bseq} + 1", delta.ts_recv)
+            return False
+        return True
+
+    def _crossed(self, track: _Track, delta: BookDelta) -> None:
+        book = track.book
+        self._fail(track, CROSSED, f"best bid {book.best_bid_price()} >= best ask "
+                   f"{book.best_ask_price()} after seq {delta.seq}", delta.ts_recv)
+        self.stats.crossed += 1
 
     def _verify_checksum(self, track: _Track, expected: int, seq: int, ts: int) -> bool:
         assert track.checksum_fn is not None

@@ -77,6 +77,18 @@ ORDER_EVENTS = (OrderDenied, OrderSubmitted, OrderAccepted, OrderRejected, Order
 
 
 class Kernel:
+    # Slots, the book handler's first (one or two cache lines for all it reads of the kernel;
+    # an instance dict keeps its values in a separate array, in assignment order)
+    __slots__ = ("execution", "book_keeper", "_routes", "portfolio", "strategies_running", "_account",
+                 "_callback_failed", "_book_subs", "_chain_of", "_chain_subs", "_model_greeks",
+                 "_quote_handler", "_ticker_subs", "_timers", "_told_state", "_trade_handler",
+                 "_trade_subs", "absorb_if_quiet", "absorb_quiet", "adapters", "books", "bus",
+                 "callbacks", "chains", "clock", "counters", "gate", "instruments", "journal",
+                 "killswitch", "last_trade", "log", "market_publisher", "marks", "on_reconcile_request",
+                 "option_router", "orders", "pricing_rate", "quiet_market", "reconcile_requests", "router",
+                 "slow_callbacks", "strategies", "strategy_errors", "trading", "underlying_of",
+                 "venue_audience")
+
     def __init__(self, clock: Clock, limits: RiskLimits, journal: Journal | None = None,
                  trading_state: TradingState = TradingState.ACTIVE) -> None:
         self.clock = clock
@@ -117,6 +129,8 @@ class Kernel:
         self.execution.on_journal_failure = self._journal_failed
         self.strategies: dict[str, Strategy[Any]] = {}
         self._book_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
+        # the book handler's record per instrument (dropped when the chains are rebuilt)
+        self._routes: dict[str, _BookRoute] = {}
         self._trade_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self._timers: list[TimerHandle] = []
         self.strategies_running = False
@@ -233,6 +247,7 @@ class Kernel:
             self.chains[key] = chain
             for iid in chain.ids:
                 self._chain_of[iid] = chain
+            self._routes.clear()  # (their chains: built again on the next book event)
 
     def refresh_chains(self, now_ns: int) -> None:
         """Refit every chain whose books changed; feed model deltas to the portfolio."""
@@ -393,14 +408,19 @@ class Kernel:
         elif not self.book_keeper.on_snapshot(ev):
             return
         iid = ev.instrument_id
-        book = self.books[iid]
-        chain = self._chain_of.get(iid)
+        # (one record per instrument instead of three tables: fewer distinct objects touched
+        # per event, and between events the rest of the process evicts the caches)
+        route = self._routes.get(iid)
+        if route is None:
+            route = self._route(iid)
+        book = route.book
+        chain = route.chain
         if chain is not None:
             chain.dirty = True
         mid = book.mid()
         if mid == mid:  # not NaN
             self.portfolio.set_mark(iid, mid)
-        subs = self._book_subs.get(iid)
+        subs = route.subs
         if subs:
             # ``_call(strategy, strategy.on_book, book)`` inlined (the same guard, timing and
             # accounting; the callback looked up once, as ``_call`` is handed it)
@@ -415,6 +435,12 @@ class Kernel:
                     self._callback_failed(strategy, on_book)
                 finally:
                     self._account(strategy, on_book, _perf_ns() - t0)
+
+    def _route(self, instrument_id: str) -> _BookRoute:
+        """The book handler's record of ``instrument_id`` (the integrity layer made its book)."""
+        route = self._routes[instrument_id] = _BookRoute(
+            self.books[instrument_id], self._chain_of.get(instrument_id), self._book_subs[instrument_id])
+        return route
 
     def _request_resync(self, instrument_id: str) -> None:
         """The integrity layer found a book it cannot trust: ask its venue for a snapshot."""
@@ -541,6 +567,18 @@ class Kernel:
             self._call(strategy, strategy.on_stop)
         self.strategies_running = False
         gc.unfreeze()
+
+
+class _BookRoute:
+    """One instrument's book, chain view (None: not an option of a chain) and the live list of
+    the strategies following its book: what the book handler reads per event, in one record."""
+
+    __slots__ = ("book", "chain", "subs")
+
+    def __init__(self, book: OrderBook, chain: ChainView | None, subs: list[Strategy[Any]]) -> None:
+        self.book = book
+        self.chain = chain
+        self.subs = subs
 
 
 @dataclass(frozen=True)

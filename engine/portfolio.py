@@ -75,10 +75,12 @@ class Position:
     flat position reads exactly 0.0."""
 
     __slots__ = ("instrument", "qty", "exact_qty", "avg_price", "realized", "fees", "traded_qty",
-                 "fills", "mark", "delta_per_contract", "contrib", "funding")
+                 "fills", "mark", "delta_per_contract", "contrib", "funding", "inverse_linear")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
+        # (= is_inverse_linear_priced; the instrument is immutable: read once, not per mark)
+        self.inverse_linear = instrument.inverse and instrument.kind is not InstrumentKind.OPTION
         self.exact_qty = _DZERO
         self.qty = 0.0
         self.avg_price = 0.0
@@ -94,8 +96,7 @@ class Position:
     @property
     def is_inverse_linear_priced(self) -> bool:
         """True for inverse futures/perps, whose PnL is in coin and nonlinear in price."""
-        i = self.instrument
-        return i.inverse and i.kind is not InstrumentKind.OPTION
+        return self.inverse_linear
 
     @property
     def pnl_currency(self) -> str:
@@ -340,7 +341,7 @@ class Portfolio:
         pos = self._positions.get(instrument_id)
         if pos is not None and price == price:
             pos.mark = price
-            if pos.instrument.inverse and pos.qty != 0.0 and pos.instrument.kind is not InstrumentKind.OPTION:
+            if pos.inverse_linear and pos.qty != 0.0:
                 self._recontrib(pos)  # inverse delta in coin moves with the price
 
     def set_option_delta(self, instrument_id: str, delta: float) -> None:
