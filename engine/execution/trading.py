@@ -84,10 +84,10 @@ class TradingStateOwner:
         self.reconcile_hook: Callable[[str], None] | None = None
         self.halt_on_disconnect = gate.limits.halt_on_disconnect
         self._venue_holds: dict[str, dict[str, str]] = {}  # venue -> source -> reason
-        self._halted: dict[str, str] = {}  # venue -> why it may not trade
-        # venue -> why ("" while it may trade), for every venue asked about or halted: read
-        # per order through ``venue_halt``, the dict's own lookup (no Python frame); a venue
-        # asked about for the first time gets its "" (defaultdict)
+        # venue -> why it may not trade ("" while it may), for every venue asked about or
+        # halted (the one record of venue halts): read per order through ``venue_halt``, the
+        # dict's own lookup (no Python frame); a venue asked about for the first time gets
+        # its "" (defaultdict)
         self._halt_of: defaultdict[str, str] = defaultdict(str)
         self.venue_halt: Callable[[str], str] = self._halt_of.__getitem__
         """Why ``venue`` may not trade now ("" when it may); the global state aside."""
@@ -103,13 +103,14 @@ class TradingStateOwner:
 
     def halted_venues(self) -> dict[str, str]:
         """Venue -> why, for every venue halted on its own now."""
-        return dict(self._halted)
+        return {v: why for v, why in self._halt_of.items() if why}
 
     def venues(self) -> dict[str, dict[str, Any]]:
         """Every venue this owner has heard of: its state, why, and its streams that are down."""
-        names = set(self.down) | set(self._venue_holds) | set(self._halted) | self.awaiting_reconcile
-        return {v: {"state": str(TradingState.HALTED if v in self._halted else TradingState.ACTIVE),
-                    "reason": self._halted.get(v, ""),
+        halted = self.halted_venues()
+        names = set(self.down) | set(self._venue_holds) | set(halted) | self.awaiting_reconcile
+        return {v: {"state": str(TradingState.HALTED if v in halted else TradingState.ACTIVE),
+                    "reason": halted.get(v, ""),
                     "down": sorted(s if s != WHOLE_VENUE else "connection" for s in self.down.get(v, ())),
                     "awaiting_reconcile": v in self.awaiting_reconcile}
                 for v in sorted(names)}
@@ -169,11 +170,7 @@ class TradingStateOwner:
     def _venue_state(self, venue: str) -> None:
         """Recompute ``venue``'s state; publish ``VenueTradingChanged`` when it halted or resumed."""
         why = self._why(venue)
-        was = venue in self._halted
-        if why:
-            self._halted[venue] = why
-        else:
-            self._halted.pop(venue, None)
+        was = bool(self._halt_of.get(venue))
         self._halt_of[venue] = why
         if bool(why) == was:
             return
