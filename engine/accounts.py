@@ -94,7 +94,7 @@ class _Facts:
 
     __slots__ = ("inst", "iid", "spec", "key", "pool", "pnl_pool", "fee_pool", "own_pnl",
                  "own_fees", "asset", "margin", "change", "is_option", "premium_times_und",
-                 "contract_size", "linear", "leverage", "maintenance_rate", "figures")
+                 "contract_size", "figures")
 
     def __init__(self, inst: Instrument, spec: AccountSpec | None) -> None:
         pos = Position(inst)
@@ -113,11 +113,6 @@ class _Facts:
         model = MarginModel(inst, spec.terms if spec is not None else LinearTerms())
         self.margin = model.margin
         self.change = model.change
-        # a linear future or perpetual: ``check`` works out its margin inline (the same
-        # arithmetic as ``MarginModel``'s linear rule, without the call: it is the common case)
-        self.linear = model.is_linear
-        self.leverage = model.leverage
-        self.maintenance_rate = model.maintenance_rate
         self.figures = _Figures()  # its account's current figures (the book shares its own)
         self.contract_size = inst.contract_size
         self.is_option = inst.kind is InstrumentKind.OPTION
@@ -409,25 +404,15 @@ class AccountBook:
                 mark = pos.avg_price
         else:
             now_qty, mark = 0.0, price
+        und = self._und_px.get(f.asset, _NAN)
+        if f.is_option and und != und:
+            return Denial(Reason.UNPRICED, f"no {f.asset} price: margin of {f.iid} unknown")
+        im0, mm0, im1, mm1 = f.change(now_qty, now_qty + signed_qty, mark, und)
         premium = 0.0
-        if f.linear:  # (``MarginModel``'s linear rule inline, the same operations: the common case)
-            q1 = now_qty + signed_qty
-            im0 = mm0 = im1 = mm1 = 0.0
-            if now_qty != 0.0:
-                n = abs(now_qty) * f.contract_size * mark
-                im0, mm0 = n / f.leverage, n * f.maintenance_rate
-            if q1 != 0.0:
-                n = abs(q1) * f.contract_size * mark
-                im1, mm1 = n / f.leverage, n * f.maintenance_rate
-        else:
-            und = self._und_px.get(f.asset, _NAN)
-            if f.is_option and und != und:
-                return Denial(Reason.UNPRICED, f"no {f.asset} price: margin of {f.iid} unknown")
-            im0, mm0, im1, mm1 = f.change(now_qty, now_qty + signed_qty, mark, und)
-            if f.is_option and signed_qty > 0:
-                premium = signed_qty * f.contract_size * price  # paid up front, in the premium ccy
-                if f.premium_times_und:
-                    premium *= und
+        if f.is_option and signed_qty > 0:
+            premium = signed_qty * f.contract_size * price  # paid up front, in the premium ccy
+            if f.premium_times_und:
+                premium *= und
         if im1 + premium <= im0 and mm1 <= mm0:
             return None  # the order does not add margin
         if self.live:

@@ -59,7 +59,7 @@ class MarginModel:
     same order as the documented rules above, so both give identical floats)."""
 
     __slots__ = ("margin", "change", "contract_size", "leverage", "maintenance_rate", "strike",
-                 "is_call", "premium_in_coin", "is_linear")
+                 "is_call", "premium_in_coin")
 
     def __init__(self, inst: Instrument, terms: LinearTerms) -> None:
         self.contract_size = inst.contract_size
@@ -68,7 +68,6 @@ class MarginModel:
         self.strike = inst.strike
         self.is_call = inst.is_call
         self.premium_in_coin = inst.premium_in_coin
-        self.is_linear = False  # the linear rule (notional / leverage, notional x rate)
         self.margin: Callable[[float, float, float], tuple[float, float]]
         # ``change(q0, q1, mark, underlying)``: (IM, MM) at q0 and at q1 in one call, the
         # same floats as two ``margin`` calls (what a pre-trade check asks)
@@ -85,7 +84,6 @@ class MarginModel:
         else:
             self.margin = self._linear
             self.change = self._linear_pair
-            self.is_linear = True
 
     def _linear_pair(self, q0: float, q1: float, mark: float, und: float) -> tuple[float, float, float, float]:
         cs, lev, rate = self.contract_size, self.leverage, self.maintenance_rate
