@@ -129,8 +129,6 @@ class Journal:
         # grow the buffer again), -1 (its end) once something is.
         self._at = 0
         self.failed: str = ""
-        # ``commit``'s copy, the log map's ``write`` (NORMAL, a log open; else None). ``_attach``
-        self._write: Callable[[bytearray], int] | None = None
         self.commits = 0
         self._committed_seq = 0
         self.path = Path(path)
@@ -204,15 +202,10 @@ class Journal:
         for path in old:  # (their records are in the store now)
             path.unlink()
         try:
-            self._attach(MappedLog(self.wal_path))  # (empty: its records are in the store now)
+            self._log = MappedLog(self.wal_path)  # (empty: its records are in the store now)
         except OSError as exc:
             raise JournalError(f"journal {self.path}: cannot open {self.wal_path}: "
                                f"{_describe(exc)}") from None
-
-    def _attach(self, log: MappedLog | None) -> None:
-        """``log`` (or None) is the journal's log now; ``commit`` copies through its map."""
-        self._log = log
-        self._write = None if log is None or self._sync else log.write
 
     @property
     def _log_bytes(self) -> int:
@@ -236,11 +229,9 @@ class Journal:
         if log is not None and log.written and not self._at:
             try:
                 self._handed_at = 0
-                self._write = None  # (unmapped while it is reset)
                 log.reset()
             except (OSError, ValueError) as exc:
                 self._fail(exc)
-            self._attach(log)
 
     def append(self, ts: int, direction: str, obj: Any) -> int:
         """Add a record to the next commit (nothing is written yet); returns its seq.
@@ -273,20 +264,20 @@ class Journal:
         if not self._at:  # (nothing appended since the last commit)
             return
         buf = self._buf
-        write = self._write
-        if write is not None:
-            try:  # (one C call, no Python frame: the order path's copy)
-                write(buf)
-            except ValueError:  # (no room: ``copy`` grows the file)
-                self._copy(buf)
-            self.commits += 1
-        elif self._log is not None:  # (FULL: msync)
-            self._copy(buf)
-            self.commits += 1
-        else:
+        log = self._log
+        if log is None:
             if not self.memory:  # (closed)
                 self._fail(ValueError("closed"))
             self._done += buf
+        else:
+            if self._sync:  # (FULL: msync)
+                self._copy(buf)
+            else:
+                try:  # (the map's own write, one C call: the order path's copy)
+                    log.write(buf)
+                except ValueError:  # (no room: ``copy`` grows the file; or closed)
+                    self._copy(buf)
+            self.commits += 1
         self._at = 0  # (the buffer is reused: see ``_at``)
         self._committed_seq = self.seq
 
@@ -398,11 +389,11 @@ class Journal:
         """Rename the log to ``<journal>.wal.<last seq>`` and continue in a fresh one."""
         if self._log is not None:  # (unmapped first: the file is renamed under no map)
             self._log.close()
-            self._attach(None)
+            self._log = None
         try:
             old = set_log_aside(self.wal_path, self.seq, self._sync)
             self._handed_at = 0
-            self._attach(MappedLog(self.wal_path))
+            self._log = MappedLog(self.wal_path)
         except OSError as exc:
             self._fail(exc)
         return old
@@ -597,6 +588,6 @@ class Journal:
             self._db.close()
         if self._log is not None:
             self._log.close()
-            self._attach(None)
+            self._log = None
         self._unlock()
 
