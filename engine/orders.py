@@ -147,9 +147,9 @@ class Order(msgspec.Struct, gc=False, eq=False):
 
     One flat record: the command's identity (ids, side) is copied into plain fields, because
     the order path, the gate and the kernel read them on every event (a field read, not a
-    property call through the command). Built by ``order_of`` (or positionally on the order
-    path). A msgspec struct, not a Python class with ``__init__``: made in C with its
-    defaults (no Python frame, a third of the cost per order), and not tracked by the cycle
+    property call through the command). Built by ``order_of``. A msgspec struct, not a Python
+    class with ``__init__``: made in C with its defaults (no Python frame, a third of the cost
+    per order), and not tracked by the cycle
     collector (an order refers to no order; every order the process saw stays in memory,
     where each collection would walk them). Compared and hashed by identity (``eq=False``)."""
 
@@ -199,11 +199,15 @@ class Order(msgspec.Struct, gc=False, eq=False):
                 f"{self.instrument_id} {self.status} filled={self.filled})")
 
 
-def order_of(command: SubmitOrder, status: OrderStatus = S.INITIALIZED, added: int = 0) -> Order:
-    """A new ``Order`` for ``command`` in ``status`` (nothing filled)."""
+def order_of(command: SubmitOrder, status: OrderStatus = S.INITIALIZED, added: int = 0,
+             working: bool = False) -> Order:
+    """A new ``Order`` for ``command`` in ``status`` (nothing filled; ``working``: its whole
+    quantity counted in the working index, ``counted``, set here: a struct is built in one C
+    call, a field stored after is a generic attribute store)."""
+    q_exact = exact(command.quantity)
     return Order(command, command.client_order_id, command.instrument_id, command.strategy_id,
-                 command.side, status, command.price, command.quantity, exact(command.quantity),
-                 added)
+                 command.side, status, command.price, command.quantity, q_exact, added,
+                 q_exact if working else _ZERO)
 
 
 def _note_trade(order: Order, trade_id: str) -> None:
@@ -244,9 +248,8 @@ class OrderBookkeeper:
         self.open_by_instrument: dict[str, int] = {}
         self.open_by_strategy: dict[str, int] = {}
         self._working: dict[tuple[str, Side], float] = {}  # (read by the gate on every order)
-        # per (instrument, side): [exact total, its float, the exact total before, its float]
-        # (one record read per change; the totals of a requote alternate, and a total equal
-        # to the one before takes that one's float: no conversion, no other table)
+        # per (instrument, side): [exact total, its float] (one record read per change; the
+        # float of a total seen before comes from ``_float_of``, no conversion)
         self._totals: dict[tuple[str, Side], list[Any]] = {}
         # strategy -> its newest order (snapshots), up to the first ``_newest_seen`` orders
         # added (the rest read when asked: no write per order on the order path)
@@ -315,21 +318,16 @@ class OrderBookkeeper:
         key = (order.instrument_id, order.side)
         rec = self._totals.get(key)
         if rec is None:
-            self._totals[key] = [change, fchange, _ZERO, 0.0]
+            self._totals[key] = [change, fchange]
             self._working[key] = fchange
         else:
-            before, fbefore = rec[0], rec[1]
+            before = rec[0]
             if not before:
                 total, f = change, fchange
             else:
                 total = before + change
-                if not total:
-                    f = 0.0
-                elif total == rec[2]:
-                    f = rec[3]
-                else:
-                    f = _float_of(total, fbefore + fchange)
-            rec[0], rec[1], rec[2], rec[3] = total, f, before, fbefore
+                f = _float_of(total, rec[1] + fchange) if total else 0.0
+            rec[0], rec[1] = total, f
             self._working[key] = f
         for listener in self.listeners:
             listener(order, fchange)
@@ -343,38 +341,31 @@ class OrderBookkeeper:
     def add(self, command: SubmitOrder) -> Order:
         return self._new(command, S.INITIALIZED)
 
-    def _new(self, command: SubmitOrder, status: OrderStatus) -> Order:
+    def _new(self, command: SubmitOrder, status: OrderStatus, working: bool = False) -> Order:
+        """A new order of ``command`` in ``status``, indexed by its id (``working``: its whole
+        quantity counted as working from the start)."""
         coid = command.client_order_id
         orders = self._orders
         if coid in orders:
             raise ValueError(f"duplicate client order id {coid}")
-        order = orders[coid] = order_of(command, status, len(orders))
+        order = orders[coid] = order_of(command, status, len(orders), working)
         return order
 
     def add_submitted(self, command: SubmitOrder) -> Order:
         """A new order the risk gate passed, straight to SUBMITTED and indexed: what ``add``
         followed by ``transition(order, "submit")`` does, in one step (the order path)."""
-        # (``_new`` inline: one frame less on the order path)
-        coid = command.client_order_id
-        orders = self._orders
-        if coid in orders:
-            raise ValueError(f"duplicate client order id {coid}")
-        iid, sid, q = command.instrument_id, command.strategy_id, command.quantity
-        # (``counted`` given here, not stored after: a struct's field store is not
-        # specialised by the interpreter, its construction is one C call)
-        q_exact = exact(q)
-        order = orders[coid] = Order(command, coid, iid, sid, command.side, _SUBMITTED,
-                                     command.price, q, q_exact, len(orders),
-                                     q_exact if q > 0.0 else _ZERO)
-        self._open[coid] = order
+        q = command.quantity
+        order = self._new(command, _SUBMITTED, q > 0.0)
+        iid, sid = order.instrument_id, order.strategy_id
+        self._open[order.client_order_id] = order
         # (``_reindex`` of an order opening with nothing filled, worked out: it now counts as
         # open, and its whole quantity is working)
         by_instrument = self.open_by_instrument
         by_instrument[iid] = by_instrument.get(iid, 0) + 1
         by_strategy = self.open_by_strategy
         by_strategy[sid] = by_strategy.get(sid, 0) + 1
-        if q > 0.0:  # (= q_exact > 0: exact() keeps the float's value and sign)
-            self._add_working(order, q_exact, float(q))
+        if q > 0.0:  # (= quantity_exact > 0: exact() keeps the float's value and sign)
+            self._add_working(order, order.quantity_exact, float(q))
         return order
 
     def transition(self, order: Order, trigger: str) -> OrderStatus:
@@ -532,14 +523,14 @@ class OrderBookkeeper:
                 ended += 1
         for o in self.newest_of_each_strategy():
             keep[o.client_order_id] = o
-        order_of = sorted(keep.values(), key=lambda o: o.added)  # (restored in that order)
+        in_order = sorted(keep.values(), key=lambda o: o.added)  # (restored in that order)
         return [OrderState(command=o.command, status=o.status, price=o.price,
                            quantity=o.quantity_exact, filled=o.filled_exact,
                            avg_fill_price=o.avg_fill_price, venue_order_id=o.venue_order_id,
                            fees=o.fees, trade_ids=sorted(o.trade_ids),
                            before_pending=o._before_pending, reject_reason=o.reject_reason,
                            close_reason=o.close_reason, in_doubt=o.in_doubt)
-                for o in order_of]
+                for o in in_order]
 
     def restore(self, states: list[OrderState]) -> None:
         """Put back the orders of a snapshot (into an empty bookkeeper), indexes included."""
