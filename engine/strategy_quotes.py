@@ -64,17 +64,16 @@ class QuoteBook:
         slots = self._slots.get(instrument_id)
         if slots is None:
             slots = self._slots[instrument_id] = [None, None]
-        # the two sides written out (no per-call tuples of sides): the bid first, the ask only
-        # if the bid could be placed; an id is indexed when it is new (a kept one already is)
-        bid, ok = self._side(instrument_id, slots[0], _BUY, bid_px, bid_qty, post_only)
-        if bid is not None and bid != slots[0]:
-            self._quote_of[bid] = (instrument_id, 0)
-        slots[0] = bid
-        if ok:
-            ask, ok = self._side(instrument_id, slots[1], _SELL, ask_px, ask_qty, post_only)
-            if ask is not None and ask != slots[1]:
-                self._quote_of[ask] = (instrument_id, 1)
-            slots[1] = ask
+        # the bid first, the ask only if the bid could be placed; an id is indexed when it is
+        # new (a kept or amended one already is)
+        ok = True
+        for i, side, px, qty in ((0, _BUY, bid_px, bid_qty), (1, _SELL, ask_px, ask_qty)):
+            coid, ok = self._side(instrument_id, slots[i], side, px, qty, post_only)
+            if coid is not None and coid != slots[i]:
+                self._quote_of[coid] = (instrument_id, i)
+            slots[i] = coid
+            if not ok:
+                break
         if not ok:
             self.cancel(instrument_id)
         return QuoteIds(slots[0], slots[1])
