@@ -107,6 +107,50 @@ def _cold_start_seconds() -> dict[str, float]:
     return out
 
 
+_THREADS_SNIPPET = r"""
+import json, os, resource, sys, time
+import numpy as np
+if sys.argv[1] == "node":
+    from engine.warmup import sleeping_kernel_threads
+    sleeping_kernel_threads()          # what the node does before its first kernel call
+from engine.pricing import implied_vol
+n = 40
+args = (np.full(n, 5.0), np.ones(n, bool), np.full(n, 100.0), np.linspace(80.0, 120.0, n),
+        np.full(n, 0.5), np.zeros(n))
+implied_vol(*args)
+cpu = lambda r: r.ru_utime + r.ru_stime
+walls = []
+p0, t0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_THREAD)
+for _ in range(200):
+    t = time.perf_counter()
+    implied_vol(*args)
+    walls.append(time.perf_counter() - t)
+    time.sleep(0.002)                  # the event loop's other work between two chain calls
+p1, t1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_THREAD)
+walls.sort()
+print(json.dumps({"policy": os.environ.get("OMP_WAIT_POLICY") or "unset (OpenMP default)",
+                  "call_p50_us": round(walls[100] * 1e6, 1), "call_p99_us": round(walls[198] * 1e6, 1),
+                  "main_thread_cpu_s": round(cpu(t1) - cpu(t0), 3),
+                  "other_threads_cpu_s": round((cpu(p1) - cpu(p0)) - (cpu(t1) - cpu(t0)), 3)}))
+"""
+
+
+def _kernel_threads() -> dict[str, Any]:
+    """A 40-option implied-vol call every 2 ms, as a node's chain refits call the kernels
+    between book events, in two fresh processes (the wait policy is read once, when the
+    thread pool starts): the node's (workers sleep between calls) and OpenMP's default
+    (workers spin after each call): each call's wall time and the CPU the threads burn."""
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out: dict[str, Any] = {}
+    for label in ("node", "openmp_default"):
+        res = subprocess.run([sys.executable, "-c", _THREADS_SNIPPET, label], cwd=root, env=env,
+                             capture_output=True, text=True, timeout=600)
+        out[label] = json.loads(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 \
+            else {"error": res.stderr.strip().splitlines()[-1:]}
+    return out
+
+
 def _nautilus_rows() -> list[dict[str, Any]]:
     """NautilusTrader's black_scholes_greeks / imply_vol_and_greeks, from an interpreter that
     has it (``VOLTA_NAUTILUS_PYTHON``; see benchmarks/nautilus_baseline.py)."""
@@ -200,6 +244,7 @@ def run(output_path: str | Path = DEFAULT_OUTPUT) -> dict[str, Any]:
     results["chain_200_warm_refit_ms"] = 1e3 * _best(chain_warm, 20)
     results["throughput"] = rows
     results["first_call"] = _cold_start_seconds()
+    results["kernel_threads"] = _kernel_threads()
     results["targets"] = {"greeks_per_s_1thr": 1e7, "iv_per_s_1thr": 1e6, "chain_ms": 1.0,
                           "greeks_x_numpy_scipy": 1.0, "iv_per_s_1thr_issue16": 2e6}
     path = Path(output_path)
@@ -218,6 +263,8 @@ def _print(results: dict[str, Any]) -> None:
     fc = results["first_call"]
     print(f"{'first call, empty numba cache s':48s} {fc['cold_cache_s']:14.2f}")
     print(f"{'first call, warm numba cache s':48s} {fc['warm_cache_s']:14.2f}")
+    for label, kt in results["kernel_threads"].items():
+        print(f"kernel threads, {label}: {kt}")
 
 
 def main(argv: list[str] | None = None) -> None:

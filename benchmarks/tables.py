@@ -53,6 +53,15 @@ def pricing(d: dict[str, Any]) -> list[str]:
             f"{_n(d.get('chain_200_cold_fit_ms'), 2)} ms cold fit (target < 1 ms). "
             f"First call in a new process: {_n(d.get('first_call', {}).get('warm_cache_s'), 1)} s "
             f"with the Numba cache, {_n(d.get('first_call', {}).get('cold_cache_s'), 1)} s without."]
+    kt = d.get("kernel_threads") or {}
+    node, omp = kt.get("node") or {}, kt.get("openmp_default") or {}
+    if "call_p50_us" in node and "call_p50_us" in omp:
+        out += ["", f"Kernel threads between calls (a 40-option implied-vol call every 2 ms, as a "
+                f"node's chain refits make them; two fresh processes, same run): the node's "
+                f"sleeping workers {node['call_p50_us']:.0f} µs per call (p99 "
+                f"{node['call_p99_us']:.0f}), {node['other_threads_cpu_s']:.2f} s CPU in the "
+                f"workers; OpenMP's default spinning workers {omp['call_p50_us']:.0f} µs "
+                f"(p99 {omp['call_p99_us']:.0f}), {omp['other_threads_cpu_s']:.2f} s."]
     x = d.get("greeks_1thr_x_numpy_scipy_same_outputs")
     if x is not None:
         iv = d.get("iv_1thr_per_s") or 0.0
