@@ -151,8 +151,8 @@ class Order(msgspec.Struct, gc=False, eq=False):
     property call through the command). Built by ``order_of``. A msgspec struct, not a Python
     class with ``__init__``: made in C with its defaults (no Python frame, a third of the cost
     per order), and not tracked by the cycle
-    collector (an order refers to no order; every order the process saw stays in memory,
-    where each collection would walk them). Compared and hashed by identity (``eq=False``)."""
+    collector (an order refers to no order; thousands stay in memory, where each collection
+    would walk them). Compared and hashed by identity (``eq=False``)."""
 
     command: SubmitOrder
     client_order_id: str
@@ -239,7 +239,8 @@ class OrderState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OrderBookkeeper:
-    """All orders of this process, by client order id, with their state machine applied."""
+    """The orders of this process, by client order id, with their state machine applied:
+    all of them until ``retire`` drops the ended ones the retention rule leaves out."""
 
     def __init__(self) -> None:
         self._orders: dict[str, Order] = {}

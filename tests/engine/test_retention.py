@@ -281,3 +281,30 @@ def test_retire_never_drops_open_or_newest() -> None:
     assert "b-0" in ob and len(ob) == 5 + 100 + 1
     added = [o.added for o in ob]
     assert added == sorted(set(added)) and added[-1] == 1_305
+
+
+def test_a_routed_parent_keeps_counting_its_dropped_children() -> None:
+    """``RoutedOrder`` reads its children's records; an ended child the rule drops still
+    counts in the parent's fills (its record is held by the parent from its submission)."""
+    from engine.model import SubmitOrder
+    from engine.option_routing import RoutedOrder, option_key
+    from tests.risk.helpers import CALL
+
+    ob = OrderBookkeeper()
+    parent = RoutedOrder("p-1", option_key(CALL), Side.BUY, 0.3, ob.get, {CALL.id: 1.0},
+                         {CALL.id: 1.0})
+    for n in range(3):
+        order = ob.add_submitted(SubmitOrder(client_order_id=f"c-{n}", strategy_id="r",
+                                             instrument_id=CALL.id, side=Side.BUY, quantity=0.1,
+                                             price=1_000.0))
+        parent.children.append(order.client_order_id)
+        parent.child(order.client_order_id)
+        ob.apply_fill(order, f"t-{n}", 1_000.0 + n, 0.1, 0.0)
+    for n in range(50):  # later orders of another strategy push the children out
+        ob.transition(ob.add(SubmitOrder(client_order_id=f"o-{n}", strategy_id="o",
+                                         instrument_id=CALL.id, side=Side.BUY, quantity=1.0,
+                                         price=1_000.0)), "deny")
+    assert ob.retire(10) == 42  # 53 ended, 10 kept, c-2 kept as r's newest
+    assert "c-0" not in ob and "c-1" not in ob and "c-2" in ob
+    assert abs(parent.filled - 0.3) < 1e-12 and parent.state == "filled"
+    assert [f.price_usd for f in parent.fills] == [1_000.0, 1_001.0, 1_002.0]
