@@ -308,3 +308,53 @@ def test_a_routed_parent_keeps_counting_its_dropped_children() -> None:
     assert "c-0" not in ob and "c-1" not in ob and "c-2" in ob
     assert abs(parent.filled - 0.3) < 1e-12 and parent.state == "filled"
     assert [f.price_usd for f in parent.fills] == [1_000.0, 1_001.0, 1_002.0]
+
+
+def test_the_paper_node_applies_the_rule_on_its_snapshot_timer(tmp_path: Path, monkeypatch: Any) -> None:
+    """The paper deployment (simulated venue, the example quoter, the runtime's timers) with
+    small caps handed to the node's own snapshotter: its record stays bounded while the
+    journal holds the whole run, and positions are every journaled fill, exactly."""
+    import asyncio
+
+    from engine.clock import NS_PER_S, VirtualClock
+    from engine.config import default_config_path, load_config
+    from engine.runtime import build_node
+
+    start = 1_767_225_600 * NS_PER_S
+    clock = VirtualClock(start)
+    journal = tmp_path / "paper.sqlite"
+    node = build_node(load_config(default_config_path()), clock, journal)
+    k = node.kernel
+    held: list[tuple[int, int]] = []  # (orders held, open) right after each of the timer's calls
+    tick = Snapshotter.tick
+
+    def observed(self: Snapshotter, now_ns: int) -> None:  # (the node's own timer, watched)
+        tick(self, now_ns)
+        held.append((len(k.orders), k.orders.open_count()))
+
+    monkeypatch.setattr(Snapshotter, "tick", observed)
+
+    async def drive() -> None:
+        await node.start()
+        snaps = node.snapshotter
+        assert snaps is not None and snaps.retain
+        snaps.keep_ended, snaps.keep_trades = 16, 16  # (a slack of 2 each)
+        for s in range(1, 121):
+            clock.advance_to(start + s * NS_PER_S)
+            await asyncio.sleep(0)
+        await node.stop()
+
+    asyncio.run(drive())
+    records = [obj for *_, obj in Journal(journal).records()]
+    made = {r.client_order_id for r in records if type(r).__name__ == "SubmitOrder"}
+    assert len(made) > 10 * (16 + 2)  # a long run for these caps
+    strategies = len(k.strategies)
+    assert len(held) >= 100 and max(h - o for h, o in held) <= 16 + strategies + 2
+    assert node.snapshotter is not None and node.snapshotter.retired_orders > len(made) // 2
+    want: dict[str, Decimal] = {}
+    for r in records:
+        if isinstance(r, OrderFilled):
+            want[r.instrument_id] = want.get(r.instrument_id, Decimal(0)) + \
+                Decimal(repr(r.quantity)) * r.side.sign
+    assert want and {iid: k.portfolio.position(iid).exact_qty  # type: ignore[union-attr]
+                     for iid in want} == want
