@@ -18,7 +18,9 @@ caps) and is never resent; a venue status report (``settle``) or reconciliation 
 
 The bookkeeper keeps O(1) indexes the risk gate reads on every order: open-order counts per
 instrument and per strategy, and the remaining working quantity per (instrument, side).
-Every change to an order goes through a method here so the indexes stay exact.
+Every change to an order goes through a method here so the indexes stay exact. Ended orders
+beyond the snapshot's retention rule are dropped by ``retire`` (only ended ones: no index
+counts them), so the live record stays as bounded as a restarted one.
 """
 
 from __future__ import annotations
