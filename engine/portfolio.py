@@ -286,7 +286,7 @@ class Portfolio:
         """Forget the oldest (instrument, trade id) pairs beyond the newest ``keep_trades``
         (what a snapshot keeps, ``snapshot``), once more than ``slack`` have gathered; returns
         how many. O(forgotten): the oldest are first. A venue reporting one of them again is
-        then a new fill, as after a restart (reconciliation's position check corrects it)."""
+        then a new fill, as after a restart (a reconciliation's position check corrects it)."""
         seen = self._seen_trades
         excess = len(seen) - max(keep_trades, 0)
         if excess <= slack:
