@@ -30,6 +30,11 @@ Theory of operation: every figure comes with a baseline measured in the same run
   shared, overloaded host the wall clock mostly measures time spent descheduled; CPU time does
   not. (Not read in the headline run: the read is a syscall, about 0.6 µs here, and the one
   taken at an order's adapter call would sit on the clock of the event's next order.)
+* ``retention``: orders and trade ids held and the process's RSS after a long run
+  (``RETENTION_ORDERS`` orders through the execution core, the journal on disk, the node's
+  snapshot timer at the node's caps) with the retention rule and, the baseline, the same run
+  with it off, each in a process of its own; and the rule's cost per call (p50/max, wall
+  and CPU time, calls that dropped something and calls with nothing to drop).
 * ``restart``: see ``benchmarks/restart_history.py`` (after one simulated hour vs one simulated
   day, each with the full replay as baseline).
 
@@ -320,6 +325,121 @@ def journal_commit_per_order(tmp: Path, n: int = 2_000) -> dict[str, Any]:
     return {"commit_per_order_us": round(per, 1), "n": n}
 
 
+RETENTION_ORDERS = 100_000
+
+
+def retention_run(journal: Path, n_orders: int, retain: bool) -> dict[str, Any]:
+    """One long run (a process of its own: ``retention``) of a market maker's flow through
+    the kernel's execution core, the journal on disk and the runtime's ``Snapshotter`` at
+    the node's caps, ticking every simulated second as in a node: per order a post-only
+    quote submitted, accepted by the venue at once, then cancelled (two in three) or filled
+    (alternately bought and sold); ten orders per simulated second. ``retain`` False: the
+    same run with the retention rule off (the baseline). Memory and the rule's calls."""
+    import resource
+
+    from engine.execution.snapshot import KEEP_ENDED, KEEP_TRADES, Snapshotter
+    from engine.journal import Journal
+    from engine.kernel import Kernel
+    from engine.model import (CancelOrder, Instrument, InstrumentKind, Liquidity, OrderAccepted,
+                              OrderCancelled, OrderFilled, Side, SubmitOrder)
+    from engine.risk import RiskLimits
+    from engine.venue import VenueAdapter
+
+    inst = Instrument(venue="sim", symbol="BTC-PERP", kind=InstrumentKind.PERPETUAL, base="BTC",
+                      quote="USD", settle="USD", tick_size=0.5, lot_size=0.001, min_size=0.001)
+
+    class Venue(VenueAdapter):  # answers nothing by itself: the run publishes its answers
+        venue = "sim"
+
+        def instruments(self) -> list[Instrument]:
+            return [inst]
+
+        async def start(self) -> None: ...
+        async def stop(self) -> None: ...
+        def submit(self, cmd: SubmitOrder) -> None: ...
+        def cancel(self, cmd: CancelOrder) -> None: ...
+        def amend(self, cmd: Any) -> None: ...
+
+    clock = VirtualClock(1_767_225_600 * NS_PER_S)
+    k = Kernel(clock, RiskLimits(max_position_qty=1e9), Journal(journal))
+    k.add_adapter(Venue())
+    k.add_instruments([inst])
+    pub = k.bus.publish
+    pub(BookSnapshot(inst.id, ((59_990.0, 1.0),), ((60_010.0, 1.0),), 1, 0, 0))
+    ks = k.killswitch
+    snaps = Snapshotter(k.journal, k.orders, k.portfolio, lambda: ks.durable, k.execution.checkpoint,
+                        execution=k.execution.snapshot, throttle=k.gate.snapshot, retain=retain)
+    work: list[float] = []  # the rule's calls that dropped something, us
+    work_cpu: list[float] = []  # the same calls in this thread's CPU time (not descheduled time)
+    idle: list[float] = []
+    pc, cpu = time.perf_counter_ns, time.thread_time_ns
+    for n in range(n_orders):
+        side = Side.BUY if n % 2 else Side.SELL
+        coid = f"mm-{n}"
+        cmd = SubmitOrder(coid, "mm", inst.id, side, 0.01, price=59_990.0 if n % 2 else 60_010.0,
+                          post_only=True, ts=clock.now_ns())
+        if k.execution.submit(cmd) is not None:
+            raise RuntimeError(f"order {coid} denied")
+        pub(OrderAccepted(client_order_id=coid, venue_order_id="v" + coid, instrument_id=inst.id,
+                          ts_event=0, ts_recv=0))
+        if n % 3:
+            pub(OrderCancelled(client_order_id=coid, instrument_id=inst.id, reason="user",
+                               ts_event=0, ts_recv=0))
+        else:
+            pub(OrderFilled(client_order_id=coid, venue_order_id="v" + coid, instrument_id=inst.id,
+                            trade_id=f"t{n}", side=side, price=cmd.price or 0.0, quantity=0.01,
+                            remaining=0.0, liquidity=Liquidity.MAKER, fee=0.0, fee_currency="USD",
+                            ts_event=0, ts_recv=0))
+        if n % 10 == 9:  # a simulated second: the node's timers
+            now = clock.advance_to(clock.now_ns() + NS_PER_S)
+            k.execution.checkpoint(now)
+            if retain:
+                t0, c0 = pc(), cpu()
+                gone = snaps.retire()
+                t1, c1 = pc(), cpu()
+                if gone[0] or gone[1]:
+                    work.append((t1 - t0) / 1000.0)
+                    work_cpu.append((c1 - c0) / 1000.0)
+                else:
+                    idle.append((t1 - t0) / 1000.0)
+            snaps.retain = False  # (the tick's own call is the one timed above)
+            snaps.tick(now)
+            snaps.retain = retain
+    gc.collect()
+    statm = Path("/proc/self/statm")
+    page = resource.getpagesize()
+    rss = int(statm.read_text().split()[1]) * page / 2**20 if statm.exists() else float("nan")
+    k.journal.close()
+    return {"orders_made": n_orders, "orders_held": len(k.orders),
+            "trade_ids_held": len(k.portfolio.snapshot(10**9).trades),
+            "keep": [KEEP_ENDED, KEEP_TRADES], "rss_mb": round(rss, 1),
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "retire_calls_working": len(work), "retire_calls_idle": len(idle),
+            "retire_working_p50_us": round(_pct(work, 0.5), 1),
+            "retire_working_max_us": round(max(work), 1) if work else float("nan"),
+            "retire_working_cpu_p50_us": round(_pct(work_cpu, 0.5), 1),
+            "retire_working_cpu_max_us": round(max(work_cpu), 1) if work else float("nan"),
+            "retire_idle_p50_us": round(_pct(idle, 0.5), 2),
+            "orders_dropped": snaps.retired_orders, "trade_ids_dropped": snaps.retired_trades}
+
+
+def retention(tmp: Path, n_orders: int = RETENTION_ORDERS) -> dict[str, Any]:
+    """Memory after a long run with the retention rule and without it (the same run, the rule
+    off: the baseline), each in a fresh process (its RSS is the run's alone)."""
+    import subprocess
+
+    out: dict[str, Any] = {}
+    for name, retain in (("without_rule", False), ("with_rule", True)):
+        code = ("import sys, orjson; from pathlib import Path; "
+                "from benchmarks.bench_execution import _quiet_logs, retention_run; _quiet_logs(); "
+                f"sys.stdout.buffer.write(orjson.dumps(retention_run(Path(sys.argv[1]), {n_orders}, "
+                f"{retain})))")
+        res = subprocess.run([sys.executable, "-c", code, str(tmp / f"retention-{name}.sqlite")],
+                             cwd=ROOT, capture_output=True, check=True)
+        out[name] = orjson.loads(res.stdout)
+    return out
+
+
 def run(output_path: str | Path | None = DEFAULT_OUTPUT) -> dict[str, Any]:
     _quiet_logs()
     results: dict[str, Any] = {"python": sys.version.split()[0]}
@@ -338,6 +458,7 @@ def run(output_path: str | Path | None = DEFAULT_OUTPUT) -> dict[str, Any]:
         t2o["breakdown_run"] = {k_: bd.get(k_) for k_ in ("p50_us", "p99_us", "requote", "cpu")}
         results["tick_to_order"] = t2o
         results["journal"] = journal_commit_per_order(tmp)
+        results["retention"] = retention(tmp)
         results["targets"] = {"p50_us": P50_TARGET_US, "p99_us": P99_TARGET_US,
                               "journal_per_order_us": JOURNAL_TARGET_US}
         results["met"] = {

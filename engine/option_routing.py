@@ -22,7 +22,9 @@ gets whole lots (``round_size``, at least ``min_size``) and one IOC child at the
 price it reaches. Every child passes the risk gate on its own (``ExecutionRouter.submit``).
 
 ``RoutedOrder`` is the parent: its children (client order ids), state and fills are read from
-the engine's own order records, so they are never a second copy of the truth: ``filled``
+the engine's own order records (each child's record held by its parent from its submission:
+an ended child the bookkeeper's retention rule drops still counts), so they are never a second
+copy of the truth: ``filled``
 (coins), ``avg_price_usd`` (per coin), ``fills`` (per trade), ``state`` (``working``,
 ``filled``, ``partially_filled``, ``unfilled``, ``denied``).
 """
@@ -100,18 +102,25 @@ class RoutedOrder:
         self.excluded: dict[str, str] = {}
         """Instrument id -> why it was left out (book not live, unpriced)."""
         self._orders = orders
+        self._kids: dict[str, Order] = {}
         self._usd = usd_per_unit
         self._coins = coins_per_contract
 
-    def _child(self, coid: str) -> Order | None:
-        return self._orders(coid)
+    def child(self, coid: str) -> Order | None:
+        """The order record of child ``coid`` (None: never made)."""
+        order = self._kids.get(coid)
+        if order is None:
+            order = self._orders(coid)
+            if order is not None:  # (the same record: kept if the bookkeeper drops it)
+                self._kids[coid] = order
+        return order
 
     @property
     def filled(self) -> float:
         """Coins filled across every child."""
         total = 0.0
         for coid in self.children:
-            o = self._child(coid)
+            o = self.child(coid)
             if o is not None:
                 total += o.filled * self._coins[o.instrument_id]
         return total
@@ -120,7 +129,7 @@ class RoutedOrder:
     def fills(self) -> list[RoutedFill]:
         out = []
         for coid in self.children:
-            o = self._child(coid)
+            o = self.child(coid)
             if o is not None and o.filled > 0:
                 out.append(RoutedFill(coid, o.instrument_id, o.filled * self._coins[o.instrument_id],
                                       o.avg_fill_price * self._usd[o.instrument_id]))
@@ -135,7 +144,7 @@ class RoutedOrder:
 
     @property
     def state(self) -> str:
-        kids = [self._child(c) for c in self.children]
+        kids = [self.child(c) for c in self.children]
         if not self.children:
             return "denied" if self.denials else "unfilled"
         if any(o is not None and o.is_open for o in kids):
@@ -228,6 +237,7 @@ class OptionRouter:
                 quantity=contracts, price=price, time_in_force=TimeInForce.IOC, ts=now))
             if denial is None:
                 parent.children.append(coid)
+                parent.child(coid)  # (its record held from now on)
             else:
                 parent.denials[coid] = denial
         return parent
@@ -235,6 +245,6 @@ class OptionRouter:
     def terminal(self, parent_id: str) -> bool:
         """Every child of the parent has ended (filled, cancelled, expired, rejected)."""
         p = self.parents[parent_id]
-        return all((o := self._orders(c)) is None or o.status in (
+        return all((o := p.child(c)) is None or o.status in (
             OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
             for c in p.children)

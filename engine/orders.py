@@ -18,7 +18,9 @@ caps) and is never resent; a venue status report (``settle``) or reconciliation 
 
 The bookkeeper keeps O(1) indexes the risk gate reads on every order: open-order counts per
 instrument and per strategy, and the remaining working quantity per (instrument, side).
-Every change to an order goes through a method here so the indexes stay exact.
+Every change to an order goes through a method here so the indexes stay exact. Ended orders
+beyond the snapshot's retention rule are dropped by ``retire`` (only ended ones: no index
+counts them), so the live record stays as bounded as a restarted one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, KeysView, Mapping, Set as AbstractSet
 from contextlib import contextmanager
 from decimal import Decimal
+from itertools import count
 from types import MappingProxyType
 from typing import Any
 
@@ -150,8 +153,8 @@ class Order(msgspec.Struct, gc=False, eq=False):
     property call through the command). Built by ``order_of``. A msgspec struct, not a Python
     class with ``__init__``: made in C with its defaults (no Python frame, a third of the cost
     per order), and not tracked by the cycle
-    collector (an order refers to no order; every order the process saw stays in memory,
-    where each collection would walk them). Compared and hashed by identity (``eq=False``)."""
+    collector (an order refers to no order; thousands stay in memory, where each collection
+    would walk them). Compared and hashed by identity (``eq=False``)."""
 
     command: SubmitOrder
     client_order_id: str
@@ -162,7 +165,7 @@ class Order(msgspec.Struct, gc=False, eq=False):
     price: float | None
     quantity: float
     quantity_exact: Decimal
-    added: int = 0  # its place among the bookkeeper's orders (snapshots keep the order)
+    added: int = 0  # its place in the bookkeeper's sequence (strictly increasing, never reused)
     counted: Decimal = _ZERO  # remaining quantity in the working-quantity index (read-only)
     filled: float = 0.0
     filled_exact: Decimal = _ZERO
@@ -238,7 +241,8 @@ class OrderState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OrderBookkeeper:
-    """All orders of this process, by client order id, with their state machine applied."""
+    """The orders of this process, by client order id, with their state machine applied:
+    all of them until ``retire`` drops the ended ones the retention rule leaves out."""
 
     def __init__(self) -> None:
         self._orders: dict[str, Order] = {}
@@ -251,10 +255,13 @@ class OrderBookkeeper:
         # per (instrument, side): [exact total, its float] (one record read per change; the
         # float of a total seen before comes from ``_float_of``, no conversion)
         self._totals: dict[tuple[str, Side], list[Any]] = {}
-        # strategy -> its newest order (snapshots), up to the first ``_newest_seen`` orders
-        # added (the rest read when asked: no write per order on the order path)
+        # strategy -> its newest order (snapshots), among the orders added before number
+        # ``_newest_seen`` (the rest read when asked: no write per order on the order path)
         self._newest_of: dict[str, Order] = {}
         self._newest_seen = 0
+        # ``Order.added``: a sequence, not ``len(_orders)``, which repeats once orders retire
+        self._added = count()
+        self._retired_kept = 0  # ended orders a strategy's newest kept beyond the last retire
         self.listeners: list[Callable[[Order, float], None]] = []
         """Called with (order, change in working quantity) whenever it changes (the risk
         gate's Greeks of working orders); ``order.counted`` is what is left working."""
@@ -348,7 +355,7 @@ class OrderBookkeeper:
         orders = self._orders
         if coid in orders:
             raise ValueError(f"duplicate client order id {coid}")
-        order = orders[coid] = order_of(command, status, len(orders), working)
+        order = orders[coid] = order_of(command, status, next(self._added), working)
         return order
 
     def add_submitted(self, command: SubmitOrder) -> Order:
@@ -501,43 +508,72 @@ class OrderBookkeeper:
         for o in reversed(self._orders.values()):
             if o.added < seen:
                 break
+            if not fresh:
+                self._newest_seen = o.added + 1
             if o.strategy_id not in fresh:
                 fresh[o.strategy_id] = o
-        self._newest_seen = len(self._orders)
         self._newest_of.update(fresh)
         return list(self._newest_of.values())
 
+    def _beyond(self, keep_ended: int) -> Iterator[Order]:
+        """The retention rule, the one definition of what the live process (``retire``) and
+        its snapshots keep: every open order, the newest ``keep_ended`` ended ones and each
+        strategy's newest order (its id numbering continues after a restart). Yields the
+        others (ended, older than the newest ``keep_ended`` ended ones), oldest first, read
+        from the front up to the last of them: O(those + the open and strategy-newest orders
+        passed on the way), not O(all orders)."""
+        excess = len(self._orders) - len(self._open) - keep_ended  # (ended = not open)
+        if excess <= 0:
+            return
+        self.newest_of_each_strategy()
+        newest = self._newest_of
+        for o in self._orders.values():
+            if o.status in OPEN:
+                continue
+            if newest.get(o.strategy_id) is not o:
+                yield o
+            excess -= 1
+            if not excess:
+                return
+
+    def retire(self, keep_ended: int, slack: int = 0) -> int:
+        """Drop the orders the retention rule leaves out (``_beyond``), once more than
+        ``slack`` of them have gathered (a call between events, off the order path, does
+        work only now and then; the open orders it passes are never more than the gate's
+        open-order cap, so a slack above that keeps a working call O(orders dropped)).
+        Returns how many were dropped. A later venue report about a dropped order is one
+        about an unknown order, as after a restart (``VenueReports.on_report``)."""
+        orders = self._orders
+        if len(orders) - len(self._open) - keep_ended - self._retired_kept <= slack:
+            return 0
+        gone = list(self._beyond(keep_ended))
+        for o in gone:
+            del orders[o.client_order_id]
+        # ended orders left beyond the cap (strategies' newest): not counted as work next time
+        self._retired_kept = max(len(orders) - len(self._open) - keep_ended, 0)
+        return len(gone)
+
     def snapshot(self, keep_ended: int) -> list[OrderState]:
-        """Every open order, the newest ``keep_ended`` ended ones, and the newest order of each
-        strategy (its id numbering continues after a restart), in the order they were added.
+        """The orders the retention rule keeps (``_beyond``), in the order they were added.
         Older ended orders stay in the journal's history only: the snapshot's size does not
-        grow with it."""
-        # newest first, stopping at the cap: a minute's snapshot costs the same after a week
-        keep: dict[str, Order] = dict(self._open)
-        ended = 0
-        for o in reversed(self._orders.values()):
-            if ended >= keep_ended:
-                break
-            if o.status not in OPEN:
-                keep[o.client_order_id] = o
-                ended += 1
-        for o in self.newest_of_each_strategy():
-            keep[o.client_order_id] = o
-        in_order = sorted(keep.values(), key=lambda o: o.added)  # (restored in that order)
+        grow with it (the live process keeps the same set, ``retire``: then this reads
+        the kept orders and at most the slack of ``retire``)."""
+        drop = set(self._beyond(keep_ended))
         return [OrderState(command=o.command, status=o.status, price=o.price,
                            quantity=o.quantity_exact, filled=o.filled_exact,
                            avg_fill_price=o.avg_fill_price, venue_order_id=o.venue_order_id,
                            fees=o.fees, trade_ids=sorted(o.trade_ids),
                            before_pending=o._before_pending, reject_reason=o.reject_reason,
                            close_reason=o.close_reason, in_doubt=o.in_doubt)
-                for o in in_order]
+                for o in self._orders.values() if o not in drop]
 
     def restore(self, states: list[OrderState]) -> None:
-        """Put back the orders of a snapshot (into an empty bookkeeper), indexes included."""
+        """Put back the orders of a snapshot (into an empty bookkeeper), indexes included;
+        numbered in the snapshot's order, and the orders added next after them."""
         if self._orders:
             raise ValueError("restore into a bookkeeper that already holds orders")
         for st in states:
-            order = order_of(st.command, st.status, len(self._orders))
+            order = order_of(st.command, st.status, next(self._added))
             order.price = st.price
             order.quantity_exact = st.quantity
             order.quantity = float(st.quantity)

@@ -282,6 +282,19 @@ class Portfolio:
         self._recontrib(pos)
         return True
 
+    def retire_trades(self, keep_trades: int, slack: int = 0) -> int:
+        """Forget the oldest (instrument, trade id) pairs beyond the newest ``keep_trades``
+        (what a snapshot keeps, ``snapshot``), once more than ``slack`` have gathered; returns
+        how many. O(forgotten): the oldest are first. A venue reporting one of them again is
+        then a new fill, as after a restart (a reconciliation's position check corrects it)."""
+        seen = self._seen_trades
+        excess = len(seen) - max(keep_trades, 0)
+        if excess <= slack:
+            return 0
+        for key in list(islice(seen, excess)):
+            del seen[key]
+        return excess
+
     def snapshot(self, keep_trades: int) -> PortfolioState:
         """Positions (exact quantities, average price, realized PnL, fees, funding, mark),
         the counters, and the newest ``keep_trades`` (instrument, trade id) pairs: what

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from engine.execution.reconcile import plan
+from engine.execution.snapshot import KEEP_ENDED, KEEP_TRADES, retain
 from engine.execution.snapshot import load as load_snapshot
 from engine.journal import Journal, KillSwitchTripped, PositionAdjusted, ReconciliationCompleted
 from engine.killswitch import replayed
@@ -48,17 +49,22 @@ if TYPE_CHECKING:
     from engine.venue import VenueAdapter
 
 log = structlog.get_logger("volta.reconcile")
+RETAIN_EVERY = 1024
+"""Replayed records between two applications of the retention rule (``replay``)."""
 
 
-def rebuild(kernel: Kernel, journal: Journal, *, use_snapshot: bool = True) -> dict[str, int]:
+def rebuild(kernel: Kernel, journal: Journal, *, use_snapshot: bool = True,
+            keep: tuple[int, int] | None = (KEEP_ENDED, KEEP_TRADES)) -> dict[str, int]:
     """Restore the newest snapshot (``use_snapshot``), then replay the journal records after
     it into ``kernel`` (orders, positions, PnL, kill switch); counts by record type (and
-    ``snapshot_seq``: the seq the snapshot covered, 0 for a full replay)."""
+    ``snapshot_seq``: the seq the snapshot covered, 0 for a full replay). ``keep``: the
+    retention rule's caps (ended orders, trade ids) applied as the replay goes, as the live
+    process applies them (None: keep everything)."""
     counts: dict[str, int] = {}
     ob = kernel.orders
     after = _restore_snapshot(kernel, journal) if use_snapshot else 0
     counts["snapshot_seq"] = after
-    replay(kernel, journal.records(after_seq=after), counts)
+    replay(kernel, journal.records(after_seq=after), counts, keep)
     # Everything still open after the replay waits for the venue's word (never resent).
     for order in ob.open_orders():
         order.in_doubt = True
@@ -70,12 +76,18 @@ def rebuild(kernel: Kernel, journal: Journal, *, use_snapshot: bool = True) -> d
 
 
 def replay(kernel: Kernel, records: Iterable[tuple[int, int, str, str, Any]],
-           counts: dict[str, int]) -> None:
+           counts: dict[str, int], keep: tuple[int, int] | None = None) -> None:
     """Apply journal records to ``kernel`` as they were applied live (nothing sent, no
-    strategy called); ``counts`` collects the records by type."""
+    strategy called); ``counts`` collects the records by type. ``keep`` (ended orders, trade
+    ids): the live process's retention rule, every ``RETAIN_EVERY`` records, so a full
+    replay of a long journal holds what the live process held, not its whole history."""
     ob = kernel.orders
+    n = 0
     for _seq, _ts, _direction, type_name, obj in records:
         counts[type_name] = counts.get(type_name, 0) + 1
+        n += 1
+        if keep is not None and not n % RETAIN_EVERY:
+            retain(ob, kernel.portfolio, *keep)
         if isinstance(obj, SubmitOrder):
             if obj.client_order_id not in ob:
                 order = ob.add(obj)
@@ -115,6 +127,8 @@ def replay(kernel: Kernel, records: Iterable[tuple[int, int, str, str, Any]],
                 # An instrument no venue lists any more: reconciliation's positions decide.
                 counts["unreplayable"] = counts.get("unreplayable", 0) + 1
                 log.error("journal_record_not_replayable", type=type_name, error=str(exc))
+    if keep is not None:
+        retain(ob, kernel.portfolio, *keep)
 
 
 def _replay_operator_action(kernel: Kernel, rec: dict[str, Any]) -> None:

@@ -219,7 +219,10 @@ class StrategyContext:
         # the two lookups of every quoter, bound once as attributes: the port's own call, with
         # no call of ours around it (as ``ExecutionCore.order``)
         self.order: Callable[[str], Order | None] = ports.orders.order
-        """``order(client_order_id)``: the order (any strategy's, read-only), or None."""
+        """``order(client_order_id)``: the order (any strategy's, read-only), or None: also
+        for an order that ended long ago, beyond the newest 5,000 ended ones the process keeps
+        (each strategy's newest is always kept), as after a restart (docs/risk.md,
+        "Retention"). Keep what you need of an ended order yourself."""
         self.position: Callable[[str], Position | None] = ports.portfolio.position
         """``position(instrument_id)``: the position in it (read-only), or None."""
         self.strategy_id = strategy_id

@@ -12,6 +12,13 @@ full replay does not rebuild them either (docs/risk.md). It is encoded with msgp
 and NaN exact, quantities as decimal strings) and stored by ``Journal.save_snapshot`` together with the seq of the last
 record it covers, in one transaction with a digest.
 
+Retention: the live process keeps what a restarted one would, the same rule
+(``OrderBookkeeper.retire``, ``Portfolio.retire_trades``): ``Snapshotter.tick`` applies it
+every second, between events, before a snapshot is due, once an eighth of the cap has
+gathered beyond it (so its memory does not grow with the history either). An order
+dropped is unknown to a later venue report, as after a restart: a fill is journaled and
+applied to the position (de-duplicated by trade id), anything else counted and logged.
+
 ``Snapshotter.tick`` (a 1 s timer) saves one when ``EVERY_RECORDS`` records or
 ``EVERY_NS`` of clock (and at least one record) have passed since the last, and
 ``Snapshotter.take`` at a clean stop. Both run between events, after the execution core's
@@ -129,6 +136,16 @@ def load(journal: Journal) -> Snapshot | None:
     return None
 
 
+def retain(orders: OrderBookkeeper, portfolio: Portfolio, keep_ended: int = KEEP_ENDED,
+           keep_trades: int = KEEP_TRADES) -> tuple[int, int]:
+    """Drop the orders and trade ids a snapshot leaves out, once more than an eighth of each
+    cap has gathered beyond it (the slack: most calls do nothing, a working one drops at
+    least that many); how many of each. The live process (``Snapshotter.tick``) and the
+    journal's replay at start (``engine.reconcile.replay``) both apply it."""
+    return (orders.retire(keep_ended, keep_ended // 8),
+            portfolio.retire_trades(keep_trades, keep_trades // 8))
+
+
 class Snapshotter:
     """Saves snapshots on a timer and at stop (one owner: the runtime builds it)."""
 
@@ -137,7 +154,8 @@ class Snapshotter:
                  every_records: int = EVERY_RECORDS, every_ns: int = EVERY_NS,
                  keep_ended: int = KEEP_ENDED, keep_trades: int = KEEP_TRADES, *,
                  execution: Callable[[], ExecutionState] | None = None,
-                 throttle: Callable[[], ThrottleState] | None = None) -> None:
+                 throttle: Callable[[], ThrottleState] | None = None,
+                 retain: bool = True) -> None:
         self.journal = journal
         self.execution = execution  # the execution core's snapshot()
         self.throttle = throttle  # the risk gate's snapshot()
@@ -149,6 +167,11 @@ class Snapshotter:
         self.every_ns = every_ns
         self.keep_ended = keep_ended
         self.keep_trades = keep_trades
+        self.retain = retain
+        """Apply the retention rule to the live orders and trade ids (False: keep everything,
+        a benchmark's baseline)."""
+        self.retired_orders = 0
+        self.retired_trades = 0
         self.last_seq = max((s for s, _t, _p in journal.snapshots()), default=0) \
             if not journal.closed else 0
         self.last_ns = 0
@@ -160,13 +183,24 @@ class Snapshotter:
         """The longest encode + store + rotation (in the store writer when there is one)."""
 
     def tick(self, now_ns: int) -> None:
-        """Timer: a snapshot when enough records or time have passed since the last."""
+        """Timer: the retention rule, then a snapshot when enough records or time have
+        passed since the last."""
+        if self.retain:
+            self.retire()
         j = self.journal
         if j.closed or j.failed:
             return
         new = j.seq - self.last_seq
         if new >= self.every_records or (new > 0 and now_ns - self.last_ns >= self.every_ns):
             self.take(now_ns)
+
+    def retire(self) -> tuple[int, int]:
+        """The retention rule on the live state (``retain``); how many orders and trade ids
+        it dropped."""
+        gone = retain(self.orders, self.portfolio, self.keep_ended, self.keep_trades)
+        self.retired_orders += gone[0]
+        self.retired_trades += gone[1]
+        return gone
 
     def take(self, now_ns: int) -> int | None:
         """Snapshot the state now; its seq, or None (journal closed or failed). On the event
