@@ -39,7 +39,6 @@ from engine.model import (
     BookStatus,
     BookStatusChanged,
     Instrument,
-    InstrumentKind,
     MarkPrice,
     OptionSummary,
     OrderAccepted,
@@ -60,6 +59,7 @@ from engine.model import (
 from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner, VenueTradingChanged
 from engine.execution.ports import KillSwitchPorts, StrategyPorts
 from engine.killswitch import KillSwitch
+from engine.option_chains import OptionChains
 from engine.option_routing import OptionRouter
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
@@ -80,12 +80,11 @@ class Kernel:
     # Slots, the book handler's first (one or two cache lines for all it reads of the kernel;
     # an instance dict keeps its values in a separate array, in assignment order)
     __slots__ = ("execution", "book_keeper", "_routes", "portfolio", "strategies_running", "_account",
-                 "_callback_failed", "_book_subs", "_chain_of", "_chain_subs", "_model_greeks",
-                 "_quote_handler", "_ticker_subs", "_timers", "_told_state", "_trade_handler",
+                 "_callback_failed", "_book_subs", "_chain_subs", "_quote_handler", "_ticker_subs", "_timers", "_told_state", "_trade_handler",
                  "_trade_subs", "absorb_if_quiet", "absorb_quiet", "adapters", "books", "bus",
                  "callbacks", "chains", "clock", "counters", "gate", "instruments", "journal",
                  "killswitch", "last_trade", "log", "market_publisher", "marks", "on_reconcile_request",
-                 "option_router", "orders", "pricing_rate", "quiet_market", "reconcile_requests", "router",
+                 "option_chains", "option_router", "orders", "quiet_market", "reconcile_requests", "router",
                  "slow_callbacks", "strategies", "strategy_errors", "trading", "underlying_of",
                  "venue_audience")
 
@@ -103,10 +102,12 @@ class Kernel:
         self.adapters: dict[str, VenueAdapter] = {}
         self.last_trade: dict[str, float] = {}
         self.marks: dict[str, float] = {}
-        self._chain_of: dict[str, ChainView] = {}
+        # the chain views, refit on the chain timer (``refresh_chains``); ``chains`` is theirs
+        self.option_chains = OptionChains(self.portfolio, self.books.get, self._chain_refitted)
+        self.chains: dict[str, ChainView] = self.option_chains.chains
         self.gate = RiskGate(limits, self.instruments, self.books.get, self.orders,
                              self.portfolio, trading_state, now_ns=clock.now_ns,
-                             chain_of=self._chain_of.get, marks=self.marks,
+                             chain_of=self.option_chains.chain_of.get, marks=self.marks,
                              last_trades=self.last_trade)
         self.counters: dict[str, int] = defaultdict(int)
         # One owner of trading state, one of orders: everything else goes through them.
@@ -120,7 +121,7 @@ class Kernel:
         # Routed option orders (one option on several venues, best net of fees; issue 17).
         self.option_router = OptionRouter(
             self.instruments, self.books.get, self.execution.submit, self.orders.get,
-            self._index_usd, clock.now_ns)
+            self.option_chains.index_usd, clock.now_ns)
         self.killswitch = KillSwitch(self.killswitch_ports())
         self.reconcile_requests: list[str] = []
         self.on_reconcile_request: Callable[[str], None] | None = None
@@ -146,9 +147,6 @@ class Kernel:
         self.venue_audience = VenueAudience()  # who hears which venue's own halts
         self._chain_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self.underlying_of: dict[str, str] = {}
-        self.chains: dict[str, ChainView] = {}
-        self.pricing_rate = 0.0
-        self._model_greeks: set[str] = set()
         self._wire()
 
     # -- ports ------------------------------------------------------------------------------
@@ -226,50 +224,20 @@ class Kernel:
             self.instruments[inst.id] = inst
             self.portfolio.add_instrument(inst)
             self.underlying_of[inst.id] = inst.asset
-        self._build_chains()
+        if self.option_chains.build(self.instruments.values()):
+            self._routes.clear()  # (their chains: built again on the next book event)
         self.gate.prepare(instruments)  # (the gate's per-instrument facts: not on a first order)
 
-    def _index_usd(self, asset: str) -> float:
-        """The latest index price of a canonical coin (``BTC``) from any venue: the portfolio
-        keys its prices by ``canonical_asset`` (NaN: unknown)."""
-        return self.portfolio.underlying_prices.get(canonical_asset(asset), math.nan)
-
-    def _build_chains(self) -> None:
-        """One chain view per (venue, underlying) with listed options."""
-        groups: dict[str, list[Instrument]] = defaultdict(list)
-        for inst in self.instruments.values():
-            if inst.kind is InstrumentKind.OPTION and inst.expiry_ns > 0:
-                groups[f"{inst.venue}:{inst.asset}"].append(inst)
-        for key, options in groups.items():
-            if key in self.chains and len(self.chains[key].ids) == len(options):
-                continue
-            chain = ChainView(key.partition(":")[2], options, self.pricing_rate)
-            self.chains[key] = chain
-            for iid in chain.ids:
-                self._chain_of[iid] = chain
-            self._routes.clear()  # (their chains: built again on the next book event)
-
     def refresh_chains(self, now_ns: int) -> None:
-        """Refit every chain whose books changed; feed model deltas to the portfolio."""
+        """Refit every chain whose books changed (``OptionChains.refresh``: model Greeks to the
+        portfolio, then ``_chain_refitted``)."""
         self.sync_trading_state()
-        for chain in self.chains.values():
-            if not chain.dirty:
-                continue
-            index = self.portfolio.underlying_prices.get(chain.underlying, math.nan)
-            if not chain.refresh(now_ns, self.books.get, index):
-                continue
-            self.counters["chain_refreshes"] += 1
-            # Model Greeks for every option (the gate prices orders on flat instruments too).
-            pf = self.portfolio
-            for n, iid in enumerate(chain.ids):
-                d = chain.position_delta(iid)
-                if d == d:
-                    pf.set_greeks(iid, d, float(chain.gamma[n]), float(chain.vega[n]),
-                                  float(chain.theta[n]))
-                    self._model_greeks.add(iid)
-            pf.resum()
-            for strategy in self._chain_subs.get(f"{chain.instruments[0].venue}:{chain.underlying}", ()):
-                self._call(strategy, strategy.on_chain, chain)
+        self.option_chains.refresh(now_ns)
+
+    def _chain_refitted(self, key: str, chain: ChainView) -> None:
+        self.counters["chain_refreshes"] += 1
+        for strategy in self._chain_subs.get(key, ()):
+            self._call(strategy, strategy.on_chain, chain)
 
     def add_strategy(self, strategy_id: str, strategy: Strategy[Any]) -> None:
         if strategy_id in self.strategies:
@@ -439,7 +407,8 @@ class Kernel:
     def _route(self, instrument_id: str) -> _BookRoute:
         """The book handler's record of ``instrument_id`` (the integrity layer made its book)."""
         route = self._routes[instrument_id] = _BookRoute(
-            self.books[instrument_id], self._chain_of.get(instrument_id), self._book_subs[instrument_id])
+            self.books[instrument_id], self.option_chains.chain_of.get(instrument_id),
+            self._book_subs[instrument_id])
         return route
 
     def _request_resync(self, instrument_id: str) -> None:
@@ -482,14 +451,7 @@ class Kernel:
                 self._call(strategy, strategy.on_ticker, ev)
 
     def _on_option_summary(self, ev: OptionSummary) -> None:
-        chain = self._chain_of.get(ev.instrument_id)
-        if chain is not None:
-            chain.set_expiry_forward(ev.instrument_id, ev.underlying_price)
-            chain.set_venue_mark_iv(ev.instrument_id, ev.mark_iv)
-        if ev.instrument_id not in self._model_greeks:
-            # the venue's Greeks (premium-adjusted delta for coin options) until the chain
-            # view has model Greeks for this option
-            self.portfolio.on_option_summary(ev, self.clock.now_ns())
+        self.option_chains.on_option_summary(ev, self.clock.now_ns())
         und = self.underlying_of.get(ev.instrument_id)
         if und is not None and ev.underlying_price == ev.underlying_price:
             self.portfolio.underlying_prices.setdefault(und, ev.underlying_price)
