@@ -136,7 +136,7 @@ class Kernel:
         self._timers: list[TimerHandle] = []
         self.strategies_running = False
         # Per-strategy callback profile (``volta`` status line), failures and the slow-callback
-        # warning (``slow_callback_ns``); the guard's two hooks are its bound methods (one call)
+        # warning (``callbacks.slow_ns``); the guard's two hooks are its bound methods (one call)
         self.callbacks = CallbackProfile(clock.now_ns, self.log)
         self._account = self.callbacks.account
         self._callback_failed = self.callbacks.failed
@@ -329,29 +329,6 @@ class Kernel:
             self._callback_failed(strategy, fn)
         finally:
             self._account(strategy, fn, _perf_ns() - t0)
-
-    @property
-    def slow_callback_ns(self) -> int:
-        """A strategy callback longer than this (ns; 0: off) is counted and logged as slow."""
-        return self.callbacks.slow_ns
-
-    @slow_callback_ns.setter
-    def slow_callback_ns(self, ns: int) -> None:
-        self.callbacks.slow_ns = ns
-
-    @property
-    def slow_warn_interval_ns(self) -> int:
-        """At most one slow-callback warning per strategy per this much clock time (ns)."""
-        return self.callbacks.warn_interval_ns
-
-    @slow_warn_interval_ns.setter
-    def slow_warn_interval_ns(self, ns: int) -> None:
-        self.callbacks.warn_interval_ns = ns
-
-    @property
-    def callback_ns(self) -> dict[str, int]:
-        """Total time spent in each strategy's callbacks (ns)."""
-        return self.callbacks.callback_ns
 
     def strategy_timing(self) -> dict[str, dict[str, float]]:
         """Per strategy: callbacks, total/avg/max time, slow callbacks and errors (status line)."""
