@@ -8,10 +8,10 @@ not called with that event again, and the engine goes on. The kernel owns no ord
 state: orders belong to the ``ExecutionCore`` (commands and venue reports; group commit when
 the bus goes idle), trading state to the ``TradingStateOwner``; strategies and the kill switch
 reach them only through the narrow ports the kernel builds (``strategy_ports``,
-``killswitch_ports``). Trading state reaches strategies from the owner's events at once:
-``TradingStateChanged`` -> every strategy's ``on_halt``/``on_resume``; ``VenueTradingChanged``
--> ``on_venue_halt``/``on_venue_resume`` of the strategies trading on that venue
-(``VenueAudience``). Nothing here awaits.
+``killswitch_ports``). Trading state reaches strategies from the owner's events at once
+(``TradingNotices``): ``TradingStateChanged`` -> every strategy's ``on_halt``/``on_resume``;
+``VenueTradingChanged`` -> ``on_venue_halt``/``on_venue_resume`` of the strategies trading on
+that venue (``VenueAudience``). The option chains are ``OptionChains``'. Nothing here awaits.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
 from engine.strategy import Strategy
 from engine.strategy_profile import CallbackProfile
+from engine.trading_notices import TradingNotices
 from engine.quiet_feed import QuietMarketFeed
 from engine.venue import VenueAdapter
 from engine.venue_audience import VenueAudience
@@ -80,10 +81,10 @@ class Kernel:
     # Slots, the book handler's first (one or two cache lines for all it reads of the kernel;
     # an instance dict keeps its values in a separate array, in assignment order)
     __slots__ = ("execution", "book_keeper", "_routes", "portfolio", "strategies_running", "_account",
-                 "_callback_failed", "_book_subs", "_chain_subs", "_quote_handler", "_ticker_subs", "_timers", "_told_state", "_trade_handler",
+                 "_callback_failed", "_book_subs", "_chain_subs", "_quote_handler", "_ticker_subs", "_timers", "_trade_handler",
                  "_trade_subs", "absorb_if_quiet", "absorb_quiet", "adapters", "books", "bus",
                  "callbacks", "chains", "clock", "counters", "gate", "instruments", "journal",
-                 "killswitch", "last_trade", "log", "market_publisher", "marks", "on_reconcile_request",
+                 "killswitch", "last_trade", "log", "market_publisher", "marks", "notices", "on_reconcile_request",
                  "option_chains", "option_router", "orders", "quiet_market", "reconcile_requests", "router",
                  "slow_callbacks", "strategies", "strategy_errors", "trading", "underlying_of",
                  "venue_audience")
@@ -143,8 +144,9 @@ class Kernel:
         self.strategy_errors: dict[str, int] = self.callbacks.errors
         self.slow_callbacks: dict[str, int] = self.callbacks.slow
         self._ticker_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
-        self._told_state: TradingState | None = None
         self.venue_audience = VenueAudience()  # who hears which venue's own halts
+        # what the strategies are told of trading state (the gate's, a venue's own halts)
+        self.notices = TradingNotices(self.gate, self.strategies, self.venue_audience, self._call)
         self._chain_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self.underlying_of: dict[str, str] = {}
         self._wire()
@@ -199,8 +201,8 @@ class Kernel:
             sub(cls, self._on_order_event)
         sub(OrderStatusReport, self.execution.on_report)
         sub(VenueStatusChanged, self._on_venue_status)
-        sub(TradingStateChanged, self._on_trading_state)
-        sub(VenueTradingChanged, self._on_venue_trading)
+        sub(TradingStateChanged, self.notices.on_trading_state)
+        sub(VenueTradingChanged, self.notices.on_venue_trading)
         # the replay driver's shortcuts past the bus (the same effects): bound methods of the
         # feed, so a driver's call is one call
         feed = QuietMarketFeed(self.bus, self._quote_handler, self._trade_handler,
@@ -272,14 +274,6 @@ class Kernel:
         """The venues ``strategy_id`` trades on (whose own halts it hears; ``VenueAudience``)."""
         return self.venue_audience.venues_of(strategy_id)
 
-    def _on_venue_trading(self, ev: VenueTradingChanged) -> None:
-        """One venue halted or resumed on its own: tell the strategies that trade on it."""
-        for strategy in self.venue_audience.of(ev.venue):
-            if ev.halted:
-                self._call(strategy, strategy.on_venue_halt, ev.venue, ev.reason)
-            else:
-                self._call(strategy, strategy.on_venue_resume, ev.venue, ev.reason)
-
     def set_strategy_timer(self, strategy_id: str, name: str, interval_ns: int,
                            repeat: bool = True) -> TimerHandle:
         strategy = self.strategies[strategy_id]
@@ -294,29 +288,12 @@ class Kernel:
     def set_trading_state(self, state: TradingState, reason: str) -> None:
         """Set the base state (through the trading-state owner, which publishes the change)."""
         self.trading.set_base(state, reason)
-        self.sync_trading_state(reason)
-
-    def _on_trading_state(self, ev: TradingStateChanged) -> None:
-        self.sync_trading_state(ev.reason)
+        self.notices.sync(reason)
 
     def sync_trading_state(self, reason: str = "") -> None:
-        """Tell strategies the gate's effective state changed, whoever changed it.
-
-        ``on_halt`` on leaving ACTIVE (or moving between HALTED and REDUCING), ``on_resume``
-        when ACTIVE again. Called on every ``TradingStateChanged`` (at once); the chain and
-        staleness timers call it too, for a hold someone put on the gate itself.
-        """
-        state = self.gate.state
-        if state is self._told_state:
-            return
-        self._told_state = state
-        if not reason:
-            reason = "; ".join(self.gate.hold_reasons.values()) or "risk gate"
-        for strategy in list(self.strategies.values()):
-            if state is TradingState.ACTIVE:
-                self._call(strategy, strategy.on_resume, reason)
-            else:
-                self._call(strategy, strategy.on_halt, state, reason)
+        """Tell strategies the gate's effective state changed, whoever changed it (the chain and
+        staleness timers call it too, for a hold someone put on the gate itself)."""
+        self.notices.sync(reason)
 
     # -- strategy guard ---------------------------------------------------------------------
     def _call(self, strategy: Strategy[Any], fn: Callable[..., None], *args: Any) -> None:
@@ -494,7 +471,7 @@ class Kernel:
         # path no longer walks it (tens of ms with an option chain). Undone at stop.
         gc.freeze()
         self.strategies_running = True
-        self._told_state = self.gate.state  # on_start reads ctx.trading_state; changes follow
+        self.notices.started()  # on_start reads ctx.trading_state; changes follow
         for strategy in self.strategies.values():
             self._call(strategy, strategy.on_start)
 
