@@ -11,7 +11,8 @@ reach them only through the narrow ports the kernel builds (``strategy_ports``,
 ``killswitch_ports``). Trading state reaches strategies from the owner's events at once
 (``TradingNotices``): ``TradingStateChanged`` -> every strategy's ``on_halt``/``on_resume``;
 ``VenueTradingChanged`` -> ``on_venue_halt``/``on_venue_resume`` of the strategies trading on
-that venue (``VenueAudience``). The option chains are ``OptionChains``'. Nothing here awaits.
+that venue (``VenueAudience``). The chain views and their refits belong to ``OptionChains``.
+Nothing here awaits.
 """
 
 from __future__ import annotations
@@ -81,13 +82,13 @@ class Kernel:
     # Slots, the book handler's first (one or two cache lines for all it reads of the kernel;
     # an instance dict keeps its values in a separate array, in assignment order)
     __slots__ = ("execution", "book_keeper", "_routes", "portfolio", "strategies_running", "_account",
-                 "_callback_failed", "_book_subs", "_chain_subs", "_quote_handler", "_ticker_subs", "_timers", "_trade_handler",
-                 "_trade_subs", "absorb_if_quiet", "absorb_quiet", "adapters", "books", "bus",
-                 "callbacks", "chains", "clock", "counters", "gate", "instruments", "journal",
-                 "killswitch", "last_trade", "log", "market_publisher", "marks", "notices", "on_reconcile_request",
-                 "option_chains", "option_router", "orders", "quiet_market", "reconcile_requests", "router",
-                 "slow_callbacks", "strategies", "strategy_errors", "trading", "underlying_of",
-                 "venue_audience")
+                 "_callback_failed", "_book_subs", "_chain_of", "_chain_subs", "_quote_handler",
+                 "_ticker_subs", "_timers", "_trade_handler", "_trade_subs", "absorb_if_quiet",
+                 "absorb_quiet", "adapters", "books", "bus", "callbacks", "chains", "clock", "counters",
+                 "gate", "instruments", "journal", "killswitch", "last_trade", "log", "market_publisher",
+                 "marks", "notices", "on_reconcile_request", "option_chains", "option_router", "orders",
+                 "quiet_market", "reconcile_requests", "router", "slow_callbacks", "strategies",
+                 "strategy_errors", "trading", "underlying_of", "venue_audience")
 
     def __init__(self, clock: Clock, limits: RiskLimits, journal: Journal | None = None,
                  trading_state: TradingState = TradingState.ACTIVE) -> None:
@@ -103,12 +104,14 @@ class Kernel:
         self.adapters: dict[str, VenueAdapter] = {}
         self.last_trade: dict[str, float] = {}
         self.marks: dict[str, float] = {}
-        # the chain views, refit on the chain timer (``refresh_chains``); ``chains`` is theirs
+        # the chain views, refit on the chain timer (``refresh_chains``); ``chains`` and the
+        # option -> chain table (read where a book route is made) are theirs
         self.option_chains = OptionChains(self.portfolio, self.books.get, self._chain_refitted)
         self.chains: dict[str, ChainView] = self.option_chains.chains
+        self._chain_of: dict[str, ChainView] = self.option_chains.chain_of
         self.gate = RiskGate(limits, self.instruments, self.books.get, self.orders,
                              self.portfolio, trading_state, now_ns=clock.now_ns,
-                             chain_of=self.option_chains.chain_of.get, marks=self.marks,
+                             chain_of=self._chain_of.get, marks=self.marks,
                              last_trades=self.last_trade)
         self.counters: dict[str, int] = defaultdict(int)
         # One owner of trading state, one of orders: everything else goes through them.
@@ -361,8 +364,7 @@ class Kernel:
     def _route(self, instrument_id: str) -> _BookRoute:
         """The book handler's record of ``instrument_id`` (the integrity layer made its book)."""
         route = self._routes[instrument_id] = _BookRoute(
-            self.books[instrument_id], self.option_chains.chain_of.get(instrument_id),
-            self._book_subs[instrument_id])
+            self.books[instrument_id], self._chain_of.get(instrument_id), self._book_subs[instrument_id])
         return route
 
     def _request_resync(self, instrument_id: str) -> None:
