@@ -118,7 +118,7 @@ def _gate_kernel(**overrides: Any) -> tuple[Kernel, list[Instrument], Instrument
     k.portfolio.set_underlying_price("BTC", 60_000.0)
     for i, o in enumerate(opts):
         k.bus.publish(BookSnapshot(o.id, ((1_000.0, 50.0),), ((1_100.0, 50.0),), 1, 0, 0))
-        k._chain_of[o.id] = chain  # type: ignore[assignment]
+        k.option_chains.chain_of[o.id] = chain  # type: ignore[assignment]
         sign = 1.0 if o.option_type is OptionType.CALL else -1.0
         k.portfolio.set_greeks(o.id, sign * 0.5, 2e-5, 5_000.0, -30.0)
         k.portfolio.on_fill(OrderFilled(

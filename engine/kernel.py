@@ -8,10 +8,11 @@ not called with that event again, and the engine goes on. The kernel owns no ord
 state: orders belong to the ``ExecutionCore`` (commands and venue reports; group commit when
 the bus goes idle), trading state to the ``TradingStateOwner``; strategies and the kill switch
 reach them only through the narrow ports the kernel builds (``strategy_ports``,
-``killswitch_ports``). Trading state reaches strategies from the owner's events at once:
-``TradingStateChanged`` -> every strategy's ``on_halt``/``on_resume``; ``VenueTradingChanged``
--> ``on_venue_halt``/``on_venue_resume`` of the strategies trading on that venue
-(``VenueAudience``). Nothing here awaits.
+``killswitch_ports``). Trading state reaches strategies from the owner's events at once
+(``TradingNotices``): ``TradingStateChanged`` -> every strategy's ``on_halt``/``on_resume``;
+``VenueTradingChanged`` -> ``on_venue_halt``/``on_venue_resume`` of the strategies trading on
+that venue (``VenueAudience``). The chain views and their refits belong to ``OptionChains``.
+Nothing here awaits.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from engine.model import (
     BookStatus,
     BookStatusChanged,
     Instrument,
-    InstrumentKind,
     MarkPrice,
     OptionSummary,
     OrderAccepted,
@@ -60,12 +60,14 @@ from engine.model import (
 from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner, VenueTradingChanged
 from engine.execution.ports import KillSwitchPorts, StrategyPorts
 from engine.killswitch import KillSwitch
+from engine.option_chains import OptionChains
 from engine.option_routing import OptionRouter
 from engine.orders import OrderBookkeeper
 from engine.portfolio import Portfolio
 from engine.risk import RiskGate, RiskLimits
 from engine.strategy import Strategy
 from engine.strategy_profile import CallbackProfile
+from engine.trading_notices import TradingNotices
 from engine.quiet_feed import QuietMarketFeed
 from engine.venue import VenueAdapter
 from engine.venue_audience import VenueAudience
@@ -80,14 +82,13 @@ class Kernel:
     # Slots, the book handler's first (one or two cache lines for all it reads of the kernel;
     # an instance dict keeps its values in a separate array, in assignment order)
     __slots__ = ("execution", "book_keeper", "_routes", "portfolio", "strategies_running", "_account",
-                 "_callback_failed", "_book_subs", "_chain_of", "_chain_subs", "_model_greeks",
-                 "_quote_handler", "_ticker_subs", "_timers", "_told_state", "_trade_handler",
-                 "_trade_subs", "absorb_if_quiet", "absorb_quiet", "adapters", "books", "bus",
-                 "callbacks", "chains", "clock", "counters", "gate", "instruments", "journal",
-                 "killswitch", "last_trade", "log", "market_publisher", "marks", "on_reconcile_request",
-                 "option_router", "orders", "pricing_rate", "quiet_market", "reconcile_requests", "router",
-                 "slow_callbacks", "strategies", "strategy_errors", "trading", "underlying_of",
-                 "venue_audience")
+                 "_callback_failed", "_book_subs", "_chain_of", "_chain_subs", "_quote_handler",
+                 "_ticker_subs", "_timers", "_trade_handler", "_trade_subs", "absorb_if_quiet",
+                 "absorb_quiet", "adapters", "books", "bus", "callbacks", "chains", "clock", "counters",
+                 "gate", "instruments", "journal", "killswitch", "last_trade", "log", "market_publisher",
+                 "marks", "notices", "on_reconcile_request", "option_chains", "option_router", "orders",
+                 "quiet_market", "reconcile_requests", "router", "slow_callbacks", "strategies",
+                 "strategy_errors", "trading", "underlying_of", "venue_audience")
 
     def __init__(self, clock: Clock, limits: RiskLimits, journal: Journal | None = None,
                  trading_state: TradingState = TradingState.ACTIVE) -> None:
@@ -103,7 +104,11 @@ class Kernel:
         self.adapters: dict[str, VenueAdapter] = {}
         self.last_trade: dict[str, float] = {}
         self.marks: dict[str, float] = {}
-        self._chain_of: dict[str, ChainView] = {}
+        # the chain views, refit on the chain timer (``refresh_chains``); ``chains`` and the
+        # option -> chain table (read where a book route is made) are theirs
+        self.option_chains = OptionChains(self.portfolio, self.books.get, self._chain_refitted)
+        self.chains: dict[str, ChainView] = self.option_chains.chains
+        self._chain_of: dict[str, ChainView] = self.option_chains.chain_of
         self.gate = RiskGate(limits, self.instruments, self.books.get, self.orders,
                              self.portfolio, trading_state, now_ns=clock.now_ns,
                              chain_of=self._chain_of.get, marks=self.marks,
@@ -120,7 +125,7 @@ class Kernel:
         # Routed option orders (one option on several venues, best net of fees; issue 17).
         self.option_router = OptionRouter(
             self.instruments, self.books.get, self.execution.submit, self.orders.get,
-            self._index_usd, clock.now_ns)
+            self.option_chains.index_usd, clock.now_ns)
         self.killswitch = KillSwitch(self.killswitch_ports())
         self.reconcile_requests: list[str] = []
         self.on_reconcile_request: Callable[[str], None] | None = None
@@ -135,20 +140,18 @@ class Kernel:
         self._timers: list[TimerHandle] = []
         self.strategies_running = False
         # Per-strategy callback profile (``volta`` status line), failures and the slow-callback
-        # warning (``slow_callback_ns``); the guard's two hooks are its bound methods (one call)
+        # warning (``callbacks.slow_ns``); the guard's two hooks are its bound methods (one call)
         self.callbacks = CallbackProfile(clock.now_ns, self.log)
         self._account = self.callbacks.account
         self._callback_failed = self.callbacks.failed
         self.strategy_errors: dict[str, int] = self.callbacks.errors
         self.slow_callbacks: dict[str, int] = self.callbacks.slow
         self._ticker_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
-        self._told_state: TradingState | None = None
         self.venue_audience = VenueAudience()  # who hears which venue's own halts
+        # what the strategies are told of trading state (the gate's, a venue's own halts)
+        self.notices = TradingNotices(self.gate, self.strategies, self.venue_audience, self._call)
         self._chain_subs: dict[str, list[Strategy[Any]]] = defaultdict(list)
         self.underlying_of: dict[str, str] = {}
-        self.chains: dict[str, ChainView] = {}
-        self.pricing_rate = 0.0
-        self._model_greeks: set[str] = set()
         self._wire()
 
     # -- ports ------------------------------------------------------------------------------
@@ -201,8 +204,8 @@ class Kernel:
             sub(cls, self._on_order_event)
         sub(OrderStatusReport, self.execution.on_report)
         sub(VenueStatusChanged, self._on_venue_status)
-        sub(TradingStateChanged, self._on_trading_state)
-        sub(VenueTradingChanged, self._on_venue_trading)
+        sub(TradingStateChanged, self.notices.on_trading_state)
+        sub(VenueTradingChanged, self.notices.on_venue_trading)
         # the replay driver's shortcuts past the bus (the same effects): bound methods of the
         # feed, so a driver's call is one call
         feed = QuietMarketFeed(self.bus, self._quote_handler, self._trade_handler,
@@ -226,50 +229,20 @@ class Kernel:
             self.instruments[inst.id] = inst
             self.portfolio.add_instrument(inst)
             self.underlying_of[inst.id] = inst.asset
-        self._build_chains()
+        if self.option_chains.build(self.instruments.values()):
+            self._routes.clear()  # (their chains: built again on the next book event)
         self.gate.prepare(instruments)  # (the gate's per-instrument facts: not on a first order)
 
-    def _index_usd(self, asset: str) -> float:
-        """The latest index price of a canonical coin (``BTC``) from any venue: the portfolio
-        keys its prices by ``canonical_asset`` (NaN: unknown)."""
-        return self.portfolio.underlying_prices.get(canonical_asset(asset), math.nan)
-
-    def _build_chains(self) -> None:
-        """One chain view per (venue, underlying) with listed options."""
-        groups: dict[str, list[Instrument]] = defaultdict(list)
-        for inst in self.instruments.values():
-            if inst.kind is InstrumentKind.OPTION and inst.expiry_ns > 0:
-                groups[f"{inst.venue}:{inst.asset}"].append(inst)
-        for key, options in groups.items():
-            if key in self.chains and len(self.chains[key].ids) == len(options):
-                continue
-            chain = ChainView(key.partition(":")[2], options, self.pricing_rate)
-            self.chains[key] = chain
-            for iid in chain.ids:
-                self._chain_of[iid] = chain
-            self._routes.clear()  # (their chains: built again on the next book event)
-
     def refresh_chains(self, now_ns: int) -> None:
-        """Refit every chain whose books changed; feed model deltas to the portfolio."""
+        """Refit every chain whose books changed (``OptionChains.refresh``: model Greeks to the
+        portfolio, then ``_chain_refitted``)."""
         self.sync_trading_state()
-        for chain in self.chains.values():
-            if not chain.dirty:
-                continue
-            index = self.portfolio.underlying_prices.get(chain.underlying, math.nan)
-            if not chain.refresh(now_ns, self.books.get, index):
-                continue
-            self.counters["chain_refreshes"] += 1
-            # Model Greeks for every option (the gate prices orders on flat instruments too).
-            pf = self.portfolio
-            for n, iid in enumerate(chain.ids):
-                d = chain.position_delta(iid)
-                if d == d:
-                    pf.set_greeks(iid, d, float(chain.gamma[n]), float(chain.vega[n]),
-                                  float(chain.theta[n]))
-                    self._model_greeks.add(iid)
-            pf.resum()
-            for strategy in self._chain_subs.get(f"{chain.instruments[0].venue}:{chain.underlying}", ()):
-                self._call(strategy, strategy.on_chain, chain)
+        self.option_chains.refresh(now_ns)
+
+    def _chain_refitted(self, key: str, chain: ChainView) -> None:
+        self.counters["chain_refreshes"] += 1
+        for strategy in self._chain_subs.get(key, ()):
+            self._call(strategy, strategy.on_chain, chain)
 
     def add_strategy(self, strategy_id: str, strategy: Strategy[Any]) -> None:
         if strategy_id in self.strategies:
@@ -304,14 +277,6 @@ class Kernel:
         """The venues ``strategy_id`` trades on (whose own halts it hears; ``VenueAudience``)."""
         return self.venue_audience.venues_of(strategy_id)
 
-    def _on_venue_trading(self, ev: VenueTradingChanged) -> None:
-        """One venue halted or resumed on its own: tell the strategies that trade on it."""
-        for strategy in self.venue_audience.of(ev.venue):
-            if ev.halted:
-                self._call(strategy, strategy.on_venue_halt, ev.venue, ev.reason)
-            else:
-                self._call(strategy, strategy.on_venue_resume, ev.venue, ev.reason)
-
     def set_strategy_timer(self, strategy_id: str, name: str, interval_ns: int,
                            repeat: bool = True) -> TimerHandle:
         strategy = self.strategies[strategy_id]
@@ -326,29 +291,12 @@ class Kernel:
     def set_trading_state(self, state: TradingState, reason: str) -> None:
         """Set the base state (through the trading-state owner, which publishes the change)."""
         self.trading.set_base(state, reason)
-        self.sync_trading_state(reason)
-
-    def _on_trading_state(self, ev: TradingStateChanged) -> None:
-        self.sync_trading_state(ev.reason)
+        self.notices.sync(reason)
 
     def sync_trading_state(self, reason: str = "") -> None:
-        """Tell strategies the gate's effective state changed, whoever changed it.
-
-        ``on_halt`` on leaving ACTIVE (or moving between HALTED and REDUCING), ``on_resume``
-        when ACTIVE again. Called on every ``TradingStateChanged`` (at once); the chain and
-        staleness timers call it too, for a hold someone put on the gate itself.
-        """
-        state = self.gate.state
-        if state is self._told_state:
-            return
-        self._told_state = state
-        if not reason:
-            reason = "; ".join(self.gate.hold_reasons.values()) or "risk gate"
-        for strategy in list(self.strategies.values()):
-            if state is TradingState.ACTIVE:
-                self._call(strategy, strategy.on_resume, reason)
-            else:
-                self._call(strategy, strategy.on_halt, state, reason)
+        """Tell strategies the gate's effective state changed, whoever changed it (the chain and
+        staleness timers call it too, for a hold someone put on the gate itself)."""
+        self.notices.sync(reason)
 
     # -- strategy guard ---------------------------------------------------------------------
     def _call(self, strategy: Strategy[Any], fn: Callable[..., None], *args: Any) -> None:
@@ -361,29 +309,6 @@ class Kernel:
             self._callback_failed(strategy, fn)
         finally:
             self._account(strategy, fn, _perf_ns() - t0)
-
-    @property
-    def slow_callback_ns(self) -> int:
-        """A strategy callback longer than this (ns; 0: off) is counted and logged as slow."""
-        return self.callbacks.slow_ns
-
-    @slow_callback_ns.setter
-    def slow_callback_ns(self, ns: int) -> None:
-        self.callbacks.slow_ns = ns
-
-    @property
-    def slow_warn_interval_ns(self) -> int:
-        """At most one slow-callback warning per strategy per this much clock time (ns)."""
-        return self.callbacks.warn_interval_ns
-
-    @slow_warn_interval_ns.setter
-    def slow_warn_interval_ns(self, ns: int) -> None:
-        self.callbacks.warn_interval_ns = ns
-
-    @property
-    def callback_ns(self) -> dict[str, int]:
-        """Total time spent in each strategy's callbacks (ns)."""
-        return self.callbacks.callback_ns
 
     def strategy_timing(self) -> dict[str, dict[str, float]]:
         """Per strategy: callbacks, total/avg/max time, slow callbacks and errors (status line)."""
@@ -482,14 +407,7 @@ class Kernel:
                 self._call(strategy, strategy.on_ticker, ev)
 
     def _on_option_summary(self, ev: OptionSummary) -> None:
-        chain = self._chain_of.get(ev.instrument_id)
-        if chain is not None:
-            chain.set_expiry_forward(ev.instrument_id, ev.underlying_price)
-            chain.set_venue_mark_iv(ev.instrument_id, ev.mark_iv)
-        if ev.instrument_id not in self._model_greeks:
-            # the venue's Greeks (premium-adjusted delta for coin options) until the chain
-            # view has model Greeks for this option
-            self.portfolio.on_option_summary(ev, self.clock.now_ns())
+        self.option_chains.on_option_summary(ev, self.clock.now_ns())
         und = self.underlying_of.get(ev.instrument_id)
         if und is not None and ev.underlying_price == ev.underlying_price:
             self.portfolio.underlying_prices.setdefault(und, ev.underlying_price)
@@ -555,7 +473,7 @@ class Kernel:
         # path no longer walks it (tens of ms with an option chain). Undone at stop.
         gc.freeze()
         self.strategies_running = True
-        self._told_state = self.gate.state  # on_start reads ctx.trading_state; changes follow
+        self.notices.started()  # on_start reads ctx.trading_state; changes follow
         for strategy in self.strategies.values():
             self._call(strategy, strategy.on_start)
 

@@ -342,9 +342,9 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
     journal = Journal(path, config.risk.journal_synchronous)
     state = TradingState.HALTED if config.risk.kill_switch else TradingState.ACTIVE
     kernel = Kernel(clock, risk_limits(config), journal, state)
-    kernel.pricing_rate = config.pricing.rate
+    kernel.option_chains.rate = config.pricing.rate
     kernel.book_keeper.stale_after_ns = int(config.books.stale_after_s * NS_PER_S)
-    kernel.slow_callback_ns = int(config.deployment.slow_callback_ms * 1_000_000)
+    kernel.callbacks.slow_ns = int(config.deployment.slow_callback_ms * 1_000_000)
     for name, vc in config.enabled_venues().items():
         kernel.add_adapter(_make_adapter(name, vc.adapter, dict(vc.params)))
     specs = []

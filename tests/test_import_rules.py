@@ -187,6 +187,8 @@ def test_every_package_follows_the_dependency_rules() -> None:
     ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from engine.kernel import Kernel\n",
      "engine/strategy.py", "only the wiring may import the kernel"),
     ("from engine.kernel import Kernel\n", "engine/killswitch.py", "only the wiring"),
+    ("from engine.kernel import Kernel\n", "engine/option_chains.py", "only the wiring"),
+    ("from engine.kernel import Kernel\n", "engine/trading_notices.py", "only the wiring"),
 ])
 def test_the_rule_checker_catches_violations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              source: str, module: str, expected: str) -> None:

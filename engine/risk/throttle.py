@@ -121,17 +121,6 @@ class DuplicateFilter:
         self._start = now_ns
         self._undo_key = _NOTHING  # (an undo belongs to the generation it was made in)
 
-    def seen(self, key: Hashable, now_ns: int) -> int | None:
-        """When ``key`` was last remembered within the window, else None."""
-        if now_ns - self._start >= self.window_ns:
-            self._turn(now_ns)
-        if now_ns > self._now:
-            self._now = now_ns
-        ts = self._cur.get(key)
-        if ts is None:
-            ts = self._prev.get(key)
-        return ts if ts is not None and ts > now_ns - self.window_ns else None
-
     def admit(self, key: Hashable, now_ns: int) -> int | None:
         """``seen``; when not seen, ``remember`` too, in the same call (the gate's one call per
         order: most orders are approved). ``forget`` takes it back when the order is refused
@@ -151,7 +140,8 @@ class DuplicateFilter:
         return None
 
     def forget(self) -> None:
-        """Undo the last ``admit`` that remembered its key (the order was refused later on)."""
+        """Undo the last ``admit`` that remembered its key (the order was refused later on); a
+        ``seen`` or ``remember`` since leaves nothing to undo."""
         key = self._undo_key
         if key is _NOTHING:
             return
@@ -161,12 +151,22 @@ class DuplicateFilter:
         else:
             self._cur[key] = self._undo_ts
 
+    # ``seen`` and ``remember`` are ``admit`` and a step after it: one copy of the window
+    # logic, written out in ``admit`` (the gate's call per order: no helper frame)
+    def seen(self, key: Hashable, now_ns: int) -> int | None:
+        """When ``key`` was last remembered within the window, else None: an ``admit`` taken
+        back at once (nothing new is remembered)."""
+        ts = self.admit(key, now_ns)
+        if ts is None:
+            self.forget()
+        self._undo_key = _NOTHING  # (and an earlier admit is no longer the last call)
+        return ts
+
     def remember(self, key: Hashable, now_ns: int) -> None:
-        if now_ns - self._start >= self.window_ns:
-            self._turn(now_ns)
-        if now_ns > self._now:
-            self._now = now_ns
-        self._cur[key] = now_ns
+        """Remember ``key`` at ``now_ns``, whether or not it came within the window."""
+        if self.admit(key, now_ns) is not None:
+            self._cur[key] = now_ns  # (seen: ``admit`` kept its older time)
+        self._undo_key = _NOTHING  # (not for ``forget`` to take back)
 
     def snapshot(self) -> list[tuple[int, Hashable]]:
         """``(time, key)`` of every key remembered within the window that ends at the latest

@@ -60,11 +60,11 @@ def test_a_raising_on_book_is_counted_and_logged_and_the_next_strategy_still_hea
 
 def test_on_book_time_is_counted_and_a_slow_one_is_reported() -> None:
     k, a, b = _kernel()
-    k.slow_callback_ns = 1  # every callback is slow
-    calls, total = k.strategy_timing()["a"]["calls"], k.callback_ns["a"]
+    k.callbacks.slow_ns = 1  # every callback is slow
+    calls, total = k.strategy_timing()["a"]["calls"], k.callbacks.callback_ns["a"]
     k.bus.publish(BookDelta(IID, ((100.5, 2.0),), (), 2, 1, 2, 2))
     timing = k.strategy_timing()
-    assert timing["a"]["calls"] == calls + 1 and k.callback_ns["a"] > total
+    assert timing["a"]["calls"] == calls + 1 and k.callbacks.callback_ns["a"] > total
     assert timing["a"]["slow"] == 1 and timing["b"]["slow"] == 1
 
 

@@ -90,3 +90,15 @@ def test_forget_restores_an_older_time_of_the_key() -> None:
     assert f.snapshot() == [] and f.seen("j", 111) is None
     assert f.admit("k", 112) is None
     assert f.seen("k", 113) == 112
+
+
+def test_a_seen_or_remember_after_an_admit_leaves_nothing_to_forget() -> None:
+    # (``forget`` takes back the admit of an order refused later in the same check; asking or
+    # remembering in between makes that admit no longer the last word on the filter)
+    for between in ("seen", "remember"):
+        f = DuplicateFilter(10)
+        assert f.admit("k", 100) is None
+        getattr(f, between)("j", 101)
+        f.forget()
+        assert f.seen("k", 102) == 100
+        assert f.snapshot() == ([(100, "k")] if between == "seen" else [(100, "k"), (101, "j")])

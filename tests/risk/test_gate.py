@@ -88,7 +88,7 @@ def test_option_collar_model_price_plus_minus_k_vega() -> None:
     k, _ = make(option_collar_vega_k=2.0, option_price_band_pct=1.0)
     chain = types.SimpleNamespace(surface=object(), index={CALL.id: 0}, model_price=np.array([1_050.0]),
                                   vega=np.array([2_000.0]), forward=np.array([60_000.0]))
-    k._chain_of[CALL.id] = chain  # vega 20 USD per vol point: allowed 40 USD from 1050
+    k.option_chains.chain_of[CALL.id] = chain  # vega 20 USD per vol point: allowed 40 USD from 1050
     assert reason(k, order(CALL, price=1_080.0)) is None  # 3% from mid: the pct band would deny
     d = k.router.submit(order(CALL, price=1_100.0))
     assert d is not None and d.reason == Reason.PRICE_BAND and "model" in d.detail

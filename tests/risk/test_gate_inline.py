@@ -97,7 +97,7 @@ def test_band_after_a_model_without_price_reads_the_configured_reference() -> No
     from tests.risk.helpers import PUT
 
     k, _ = make(option_collar_vega_k=2.0, option_price_band_pct=1.0, collar_reference="mark")
-    k._chain_of[CALL.id] = types.SimpleNamespace(  # type: ignore[assignment]
+    k.option_chains.chain_of[CALL.id] = types.SimpleNamespace(  # type: ignore[assignment]
         surface=object(), index={CALL.id: 0}, model_price=np.array([math.nan]),
         vega=np.array([2_000.0]), forward=np.array([60_000.0]))
     k.marks[CALL.id] = k.marks[PUT.id] = 1_000.0

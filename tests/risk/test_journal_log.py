@@ -25,6 +25,19 @@ def _cmd(i: int) -> SubmitOrder:
                        side=Side.BUY, quantity=0.01 * (i % 7 + 1), price=60_000.0 + i / 2, ts=i)
 
 
+def _journal_with_log_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
+                            map_bytes: int | None = None, prepare_bytes: int | None = None,
+                            truncate_bytes: int | None = None) -> tuple[Path, Journal]:
+    """A new journal (its path, the journal) whose log is reserved ``map_bytes``, prepared
+    ``prepare_bytes`` ahead and emptied past ``truncate_bytes`` (each: the default if None)."""
+    for module, name, value in ((jl, "LOG_MAP_BYTES", map_bytes), (jl, "LOG_PREPARE_BYTES", prepare_bytes),
+                                (ej, "LOG_TRUNCATE_BYTES", truncate_bytes)):
+        if value is not None:
+            monkeypatch.setattr(module, name, value)
+    jp = tmp_path / "j.sqlite"
+    return jp, Journal(jp)
+
+
 def test_committed_records_are_readable_at_once_and_uncommitted_ones_are_not(tmp_path: Path) -> None:
     jp = tmp_path / "j.sqlite"
     j = Journal(jp)
@@ -91,9 +104,7 @@ def test_a_torn_last_copy_is_dropped_at_recovery(tmp_path: Path) -> None:
 
 def test_the_log_is_emptied_off_the_order_path_once_every_record_is_stored(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ej, "LOG_TRUNCATE_BYTES", 4096)
-    jp = tmp_path / "j.sqlite"
-    j = Journal(jp)
+    jp, j = _journal_with_log_sizes(tmp_path, monkeypatch, truncate_bytes=4096)
     for i in range(1, 61):
         j.append(i, "out", _cmd(i))
         j.commit()
@@ -110,16 +121,13 @@ def test_the_log_is_emptied_off_the_order_path_once_every_record_is_stored(
     assert [r[4] for r in Journal(jp).records()] == [_cmd(i) for i in range(1, 71)]
 
 
-@pytest.mark.parametrize("end", ["mid", "near_the_end"])
+@pytest.mark.parametrize("sizes", [{}, {"map_bytes": 4096, "prepare_bytes": 1024}],
+                         ids=["mid", "near_the_end"])
 def test_preparing_the_log_writes_nothing_a_reader_could_take_for_a_record(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, end: str) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sizes: dict[str, int]) -> None:
     # (prepare warms the bytes after the write position: zeros over zeros, the log's end and
     # the next commit's place unchanged, also when the reserved space ends within reach)
-    if end == "near_the_end":
-        monkeypatch.setattr(jl, "LOG_MAP_BYTES", 4096)
-        monkeypatch.setattr(jl, "LOG_PREPARE_BYTES", 1024)
-    jp = tmp_path / "j.sqlite"
-    j = Journal(jp)
+    jp, j = _journal_with_log_sizes(tmp_path, monkeypatch, **sizes)
     for i in range(1, 12):
         j.append(i, "out", _cmd(i))
     j.commit()
@@ -137,10 +145,7 @@ def test_preparing_the_log_writes_nothing_a_reader_could_take_for_a_record(
 
 def test_a_burst_larger_than_the_reserved_log_grows_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jl, "LOG_MAP_BYTES", 8192)
-    monkeypatch.setattr(jl, "LOG_PREPARE_BYTES", 4096)
-    jp = tmp_path / "j.sqlite"
-    j = Journal(jp)
+    jp, j = _journal_with_log_sizes(tmp_path, monkeypatch, map_bytes=8192, prepare_bytes=4096)
     for i in range(1, 101):  # ~25 KB in one batch
         j.append(i, "out", _cmd(i))
     j.append(101, "in", KillSwitchTripped(level=1, reason="é" * 5000, source="test", ts=101))
@@ -169,9 +174,7 @@ def test_full_durability_commits_to_the_device(tmp_path: Path) -> None:
 def test_without_posix_fallocate_the_space_is_reserved_by_writing_zeros(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(os, "posix_fallocate", raising=False)  # (macOS has none)
-    monkeypatch.setattr(jl, "LOG_MAP_BYTES", 1 << 17)
-    jp = tmp_path / "j.sqlite"
-    j = Journal(jp)
+    jp, j = _journal_with_log_sizes(tmp_path, monkeypatch, map_bytes=1 << 17)
     assert os.path.getsize(j.wal_path) == 1 << 17
     assert os.stat(j.wal_path).st_blocks * 512 >= 1 << 17  # allocated, not a sparse hole
     j.append(1, "out", _cmd(1))

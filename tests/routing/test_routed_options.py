@@ -75,7 +75,7 @@ async def test_a_routed_option_buy_splits_across_two_venues_best_net_first(
             d_id, v_id = f"deribit:{DERIBIT_OPT}", f"derive:{DERIVE_OPT}"
             async with asyncio.timeout(10):
                 while not (k.books[d_id].is_live and k.books[v_id].is_live
-                           and k._index_usd("BTC") == 60_000.0):
+                           and k.option_chains.index_usd("BTC") == 60_000.0):
                     await asyncio.sleep(0.02)
             dv.paused = True
             await asyncio.sleep(0.2)

@@ -322,7 +322,7 @@ def test_slow_callbacks_are_counted_warned_and_timed() -> None:
 
     kernel, _ = make_kernel()
     s = add_strategy(kernel, Slow, "slow")
-    kernel.slow_callback_ns = 1_000_000
+    kernel.callbacks.slow_ns = 1_000_000
     kernel.start_strategies()
     s.ctx.set_timer("t", 1.0)
     with capture_logs() as logs:
