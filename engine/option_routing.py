@@ -54,6 +54,7 @@ __all__ = ["OptionKey", "OptionRouter", "RoutedFill", "RoutedOrder", "option_key
 
 _DAY_NS = 86_400 * 1_000_000_000
 _EPS = 1e-12
+_ENDED = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
 
 
 class OptionKey(NamedTuple):
@@ -143,6 +144,11 @@ class RoutedOrder:
         return sum(f.coins * f.price_usd for f in fills) / coins if coins > 0 else math.nan
 
     @property
+    def ended(self) -> bool:
+        """Every child has ended (filled, cancelled, expired, rejected; True with none)."""
+        return all((o := self.child(c)) is None or o.status in _ENDED for c in self.children)
+
+    @property
     def state(self) -> str:
         kids = [self.child(c) for c in self.children]
         if not self.children:
@@ -169,7 +175,6 @@ class OptionRouter:
         self._orders = orders
         self._index = index_usd
         self._now = now_ns
-        self.parents: dict[str, RoutedOrder] = {}
 
     def listings(self, key: OptionKey) -> list[Instrument]:
         """Every instrument of ``key`` the engine knows, in id order (ties keep this order)."""
@@ -192,8 +197,9 @@ class OptionRouter:
         worse than ``limit_usd`` (net premium per coin); IOC children through the gate."""
         usd: dict[str, float] = {}
         coins: dict[str, float] = {}
+        # (the strategy holds the parent it is given; the router keeps none: no table that
+        # grows with every routed order of the process's life)
         parent = RoutedOrder(parent_id, key, side, quantity, self._orders, usd, coins)
-        self.parents[parent_id] = parent
         streams = []
         for inst in self.listings(key):
             book = self._books(inst.id)
@@ -241,10 +247,3 @@ class OptionRouter:
             else:
                 parent.denials[coid] = denial
         return parent
-
-    def terminal(self, parent_id: str) -> bool:
-        """Every child of the parent has ended (filled, cancelled, expired, rejected)."""
-        p = self.parents[parent_id]
-        return all((o := p.child(c)) is None or o.status in (
-            OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
-            for c in p.children)

@@ -96,10 +96,12 @@ async def test_a_routed_option_buy_splits_across_two_venues_best_net_first(
                                            limit_usd=v_net + 5.0)  # Derive's first level or two
             venues = {k.orders.get(c).instrument_id for c in parent.children}
             assert venues == {d_id, v_id}, (parent.children, parent.denials, parent.excluded)
+            assert not parent.ended  # IOC children just sent: none has ended yet
             async with asyncio.timeout(10):
                 while parent.state == "working":
                     await asyncio.sleep(0.02)
             assert parent.state in ("filled", "partially_filled")
+            assert parent.ended
             assert parent.filled == pytest.approx(sum(f.coins for f in parent.fills))
             by_venue = {f.instrument_id: f for f in parent.fills}
             assert by_venue[d_id].coins == pytest.approx(d_size)
@@ -134,6 +136,8 @@ def test_an_unpriced_coin_premium_venue_is_left_out_not_priced_at_zero() -> None
     p = r.route("p", "t", option_key(inst), Side.BUY, 1.0, lambda: "c")  # type: ignore[arg-type]
     assert p.children == [] and p.unplaced == 1.0 and "unpriced" in p.excluded[inst.id]
     assert p.state == "unfilled" and math.isnan(p.avg_price_usd)
+    assert p.ended  # (no child to wait for)
+    assert not hasattr(r, "parents")  # the strategy holds its parents; the router keeps none
 
 
 def test_contract_sizes_and_premium_currencies_are_normalised_per_coin() -> None:
