@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 
 from benchmarks import bench_execution, bench_operator
+from tests.logging_state import _restore_logging  # noqa: F401 -- autouse: _quiet_logs is undone
 
 
 def test_tick_to_order_harness_counts_orders_and_journal_time(tmp_path: Path) -> None:
