@@ -110,9 +110,8 @@ def _cold_start_seconds() -> dict[str, float]:
 _THREADS_SNIPPET = r"""
 import json, os, resource, sys, time
 import numpy as np
-if sys.argv[1] == "node":
-    from engine.warmup import sleeping_kernel_threads
-    sleeping_kernel_threads()          # what the node does before its first kernel call
+if sys.argv[1] == "passive":
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"   # read when the first parallel call starts the pool
 from engine.pricing import implied_vol
 n = 40
 args = (np.full(n, 5.0), np.ones(n, bool), np.full(n, 100.0), np.linspace(80.0, 120.0, n),
@@ -137,13 +136,14 @@ print(json.dumps({"policy": os.environ.get("OMP_WAIT_POLICY") or "unset (OpenMP 
 
 def _kernel_threads() -> dict[str, Any]:
     """A 40-option implied-vol call every 2 ms, as a node's chain refits call the kernels
-    between book events, in two fresh processes (the wait policy is read once, when the
-    thread pool starts): the node's (workers sleep between calls) and OpenMP's default
-    (workers spin after each call): each call's wall time and the CPU the threads burn."""
+    between book events on a virtual clock, in two fresh processes (the wait policy is read
+    once, when the thread pool starts): OpenMP's default, which the node keeps (workers spin
+    for a while after each call), and ``OMP_WAIT_POLICY=PASSIVE`` (they sleep): each call's
+    wall time and the CPU the threads burn (the trade-off in docs/architecture.md)."""
     root = Path(__file__).resolve().parent.parent
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     out: dict[str, Any] = {}
-    for label in ("node", "openmp_default"):
+    for label in ("openmp_default", "passive"):
         res = subprocess.run([sys.executable, "-c", _THREADS_SNIPPET, label], cwd=root, env=env,
                              capture_output=True, text=True, timeout=600)
         out[label] = json.loads(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 \

@@ -54,14 +54,13 @@ def pricing(d: dict[str, Any]) -> list[str]:
             f"First call in a new process: {_n(d.get('first_call', {}).get('warm_cache_s'), 1)} s "
             f"with the Numba cache, {_n(d.get('first_call', {}).get('cold_cache_s'), 1)} s without."]
     kt = d.get("kernel_threads") or {}
-    node, omp = kt.get("node") or {}, kt.get("openmp_default") or {}
-    if "call_p50_us" in node and "call_p50_us" in omp:
-        out += ["", f"Kernel threads between calls (a 40-option implied-vol call every 2 ms, as a "
-                f"node's chain refits make them; two fresh processes, same run): the node's "
-                f"sleeping workers {node['call_p50_us']:.0f} µs per call (p99 "
-                f"{node['call_p99_us']:.0f}), {node['other_threads_cpu_s']:.2f} s CPU in the "
-                f"workers; OpenMP's default spinning workers {omp['call_p50_us']:.0f} µs "
-                f"(p99 {omp['call_p99_us']:.0f}), {omp['other_threads_cpu_s']:.2f} s."]
+    omp, passive = kt.get("openmp_default") or {}, kt.get("passive") or {}
+    if "call_p50_us" in omp and "call_p50_us" in passive:
+        out += ["", f"Kernel threads between calls (a 40-option implied-vol call every 2 ms; two "
+                f"fresh processes, same run): OpenMP's default (the node's) {omp['call_p50_us']:.0f} µs "
+                f"per call (p99 {omp['call_p99_us']:.0f}), {omp['other_threads_cpu_s']:.2f} s CPU "
+                f"spinning in the workers; `OMP_WAIT_POLICY=PASSIVE` {passive['call_p50_us']:.0f} µs "
+                f"(p99 {passive['call_p99_us']:.0f}), {passive['other_threads_cpu_s']:.2f} s."]
     x = d.get("greeks_1thr_x_numpy_scipy_same_outputs")
     if x is not None:
         iv = d.get("iv_1thr_per_s") or 0.0
@@ -236,19 +235,6 @@ def execution(d: dict[str, Any]) -> list[str]:
                        f"(store-writer thread) | {ls['after_store_writer']['longest_loop_stall_ms']:.1f} ms | – |")
             out.append(f"| baseline: the same snapshot and rotation on the event loop (same run) "
                        f"| {ls['before_on_loop']['longest_loop_stall_ms']:.1f} ms | – |")
-    rt = d.get("retention")
-    if rt and "with_rule" in rt and "without_rule" in rt:
-        w, b = rt["with_rule"], rt["without_rule"]
-        out += ["", f"Memory after {w['orders_made']:,} orders (`retention`: the execution core, the "
-                f"journal on disk, the node's snapshot timer; each run in its own process): with the "
-                f"retention rule {w['orders_held']:,} orders and {w['trade_ids_held']:,} trade ids held, "
-                f"RSS {w['rss_mb']:.0f} MB; baseline, the same run with the rule off: "
-                f"{b['orders_held']:,} orders, {b['trade_ids_held']:,} trade ids, RSS {b['rss_mb']:.0f} MB. "
-                f"A call of the rule that drops something ({w['retire_calls_working']} calls, "
-                f"{w['orders_dropped']:,} orders dropped in all): p50 {w['retire_working_p50_us']:.0f} µs, "
-                f"max {w['retire_working_max_us']:.0f} µs (CPU time p50 {w['retire_working_cpu_p50_us']:.0f}, "
-                f"max {w['retire_working_cpu_max_us']:.0f} µs); one with nothing to drop "
-                f"{w['retire_idle_p50_us']:.1f} µs."]
     st = t.get("stages_p50_us")
     if st:
         out += ["", f"Where a tick-to-order goes (breakdown run, p50 from the book event): the strategy is called "

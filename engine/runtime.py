@@ -40,7 +40,7 @@ from engine.startup import STILL_CONNECTING, VenueStarter, VenueStartFailed
 from engine.status import status_fields, status_line
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
-from engine.warmup import sleeping_kernel_threads, warm_kernels
+from engine.warmup import warm_kernels
 
 log = structlog.get_logger("volta.runtime")
 
@@ -159,8 +159,7 @@ class Node:
             return
         seconds = warm_kernels(self.clock.now_ns(), self.config.pricing.rate)
         self.warmed = True
-        log.info("kernels_ready", seconds=round(seconds, 3), cached_in_process=seconds == 0.0,
-                 thread_wait=sleeping_kernel_threads())
+        log.info("kernels_ready", seconds=round(seconds, 3), cached_in_process=seconds == 0.0)
 
     async def start(self) -> None:
         k = self.kernel

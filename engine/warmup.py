@@ -13,7 +13,6 @@ the scalar Greeks the simulated venue uses. It returns how long that took; the n
 
 from __future__ import annotations
 
-import os
 import time
 
 from engine.chains import ChainView
@@ -38,22 +37,6 @@ def _options(now_ns: int) -> list[Instrument]:
     return out
 
 
-KERNEL_THREAD_WAIT = "PASSIVE"
-"""How the parallel kernels' worker threads wait between calls, unless ``OMP_WAIT_POLICY`` is
-set: asleep (woken by the next call), not spinning. With OpenMP's default a worker kept
-spinning about 8 ms after every kernel call here: about 1 % of a core per chain refit in real
-time, but on a virtual clock (``--virtual``, the paper benchmarks) 1.4 s of CPU in a 3.5 s run,
-and on a busy host the spinning threads compete with the event loop and the journal's store
-writer for the cores (``python -m benchmarks pricing``, "kernel threads")."""
-
-
-def sleeping_kernel_threads() -> str:
-    """Make the parallel kernels' worker threads sleep between calls (``KERNEL_THREAD_WAIT``)
-    unless the environment says otherwise; returns the policy in force. OpenMP reads it when
-    its thread pool starts (the first parallel kernel call of the process): call this before."""
-    return os.environ.setdefault("OMP_WAIT_POLICY", KERNEL_THREAD_WAIT)
-
-
 _warmed = False
 
 
@@ -61,7 +44,6 @@ def warm_kernels(now_ns: int, rate: float = 0.0) -> float:
     """Compile or load every kernel on the node's paths; returns the seconds it took (0.0
     when this process already did: compiled code stays with the dispatchers)."""
     global _warmed
-    sleeping_kernel_threads()  # (before the first parallel kernel starts the thread pool)
     if _warmed:
         return 0.0
     t0 = time.perf_counter()
