@@ -235,6 +235,19 @@ def execution(d: dict[str, Any]) -> list[str]:
                        f"(store-writer thread) | {ls['after_store_writer']['longest_loop_stall_ms']:.1f} ms | – |")
             out.append(f"| baseline: the same snapshot and rotation on the event loop (same run) "
                        f"| {ls['before_on_loop']['longest_loop_stall_ms']:.1f} ms | – |")
+    rt = d.get("retention")
+    if rt and "with_rule" in rt and "without_rule" in rt:
+        w, b = rt["with_rule"], rt["without_rule"]
+        out += ["", f"Memory after {w['orders_made']:,} orders (`retention`: the execution core, the "
+                f"journal on disk, the node's snapshot timer; each run in its own process): with the "
+                f"retention rule {w['orders_held']:,} orders and {w['trade_ids_held']:,} trade ids held, "
+                f"RSS {w['rss_mb']:.0f} MB; baseline, the same run with the rule off: "
+                f"{b['orders_held']:,} orders, {b['trade_ids_held']:,} trade ids, RSS {b['rss_mb']:.0f} MB. "
+                f"A call of the rule that drops something ({w['retire_calls_working']} calls, "
+                f"{w['orders_dropped']:,} orders dropped in all): p50 {w['retire_working_p50_us']:.0f} µs, "
+                f"max {w['retire_working_max_us']:.0f} µs (CPU time p50 {w['retire_working_cpu_p50_us']:.0f}, "
+                f"max {w['retire_working_cpu_max_us']:.0f} µs); one with nothing to drop "
+                f"{w['retire_idle_p50_us']:.1f} µs."]
     st = t.get("stages_p50_us")
     if st:
         out += ["", f"Where a tick-to-order goes (breakdown run, p50 from the book event): the strategy is called "
