@@ -11,6 +11,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import structlog
+
 _BESIDE = Path(__file__).resolve().parents[1].parent / "shared" / "marketdata"
 if "VOLTA_MARKETDATA" not in os.environ and _BESIDE.is_dir():
     os.environ["VOLTA_MARKETDATA"] = str(_BESIDE)
+
+# Loggers are not cached in tests. ``engine.logging.configure_logging`` (called in-process by the
+# CLI tests) caches each logger on first use with the processor list of that moment; once a
+# later reset replaces the list, ``structlog.testing.capture_logs`` (which edits the current
+# list) no longer reaches that logger, and a test capturing its lines sees none, depending on
+# which tests ran before it.
+_configure = structlog.configure
+
+
+def _configure_uncached(*args: object, **kwargs: object) -> None:
+    kwargs["cache_logger_on_first_use"] = False
+    _configure(*args, **kwargs)  # type: ignore[arg-type]
+
+
+structlog.configure = _configure_uncached  # type: ignore[assignment]
+

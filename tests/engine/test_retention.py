@@ -14,8 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-import structlog
 import structlog.testing
 
 from engine.execution.snapshot import Snapshotter
@@ -161,22 +159,7 @@ def test_a_long_run_holds_what_a_restart_would(tmp_path: Path) -> None:
     assert k.portfolio.fills == CYCLES // 3
 
 
-@pytest.fixture
-def execution_logs(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The execution core's log lines, whatever an earlier test left configured: a logger
-    another test used under ``cache_logger_on_first_use`` keeps that configuration's
-    processors, which ``capture_logs`` cannot replace, so the modules get fresh ones."""
-    import engine.execution.core as core
-    import engine.execution.reports as reports
-
-    structlog.reset_defaults()
-    for module in (core, reports):
-        monkeypatch.setattr(module, "log", structlog.get_logger("volta.execution"))
-    yield structlog.testing.capture_logs
-    structlog.reset_defaults()
-
-
-def test_late_reports_about_dropped_orders(tmp_path: Path, execution_logs: Any) -> None:
+def test_late_reports_about_dropped_orders(tmp_path: Path) -> None:
     r = Run(tmp_path)
     r.run(600)
     k = r.k
@@ -187,7 +170,7 @@ def test_late_reports_about_dropped_orders(tmp_path: Path, execution_logs: Any) 
     before = k.portfolio.position(PERP.id).exact_qty  # type: ignore[union-attr]
     fills = k.portfolio.fills
     unknown = k.counters.get("events_for_unknown_orders", 0)
-    with execution_logs() as logs:
+    with structlog.testing.capture_logs() as logs:
         r.fill(gone, side, "late-1", 0.02)  # a late fill: moves the position once
         r.fill(gone, side, "late-1", 0.02)  # the venue repeating it: absorbed
         r.cancel(r.made[12])  # a late cancel of another dropped order: counted, logged
