@@ -47,14 +47,13 @@ from engine.model import (
     SubmitOrder,
     TimeInForce,
 )
-from engine.orders import Order
+from engine.orders import TERMINAL, Order
 from engine.risk import Denial
 
 __all__ = ["OptionKey", "OptionRouter", "RoutedFill", "RoutedOrder", "option_key"]
 
 _DAY_NS = 86_400 * 1_000_000_000
 _EPS = 1e-12
-_ENDED = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
 
 
 class OptionKey(NamedTuple):
@@ -145,8 +144,8 @@ class RoutedOrder:
 
     @property
     def ended(self) -> bool:
-        """Every child has ended (filled, cancelled, expired, rejected; True with none)."""
-        return all((o := self.child(c)) is None or o.status in _ENDED for c in self.children)
+        """Every child has ended (a final state of the order machine; True with none)."""
+        return all((o := self.child(c)) is None or o.status in TERMINAL for c in self.children)
 
     @property
     def state(self) -> str:
