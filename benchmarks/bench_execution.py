@@ -107,7 +107,6 @@ def tick_to_order(journal: Path, seconds: int = 300, breakdown: bool = True) -> 
     requotes_cpu: list[float] = []
     journal_events: list[float] = []  # per order-causing event: order-path journal time / orders
     bus_publish = k.bus.publish
-    timed = breakdown  # CPU-time reads (syscalls) only in the breakdown run
 
     def publish(ev: Any) -> None:  # what the adapter calls: the clock starts here
         # (a book event the venue publishes while handling our order is part of the outer one)
@@ -116,7 +115,7 @@ def tick_to_order(journal: Path, seconds: int = 300, breakdown: bool = True) -> 
             state["submits"] = state["cancels"] = 0
             state["strategy"] = state["commit0"] = state["commit1"] = state["first"] = 0
             state["journal"] = 0
-            if timed:
+            if breakdown:
                 state["c0"] = cpu()
             state["t0"] = pc()
             try:
@@ -133,7 +132,7 @@ def tick_to_order(journal: Path, seconds: int = 300, breakdown: bool = True) -> 
                 journal_events.append(state["journal"] / state["submits"] / 1000.0)
             if state["cancels"] >= 1 and state["submits"] >= 2:
                 requotes.append((state["last"] - state["t0"]) / 1000.0)
-                if timed:
+                if breakdown:
                     requotes_cpu.append((state["clast"] - state["c0"]) / 1000.0)
         else:
             bus_publish(ev)
@@ -145,7 +144,7 @@ def tick_to_order(journal: Path, seconds: int = 300, breakdown: bool = True) -> 
         if state["live"]:
             now = pc()
             lat.append((now - state["t0"]) / 1000.0)
-            if timed:  # (a syscall: it would sit on the next order's clock in the headline run)
+            if breakdown:  # (CPU time, a syscall: on the next order's clock in the headline run)
                 state["clast"] = c = cpu()
                 lat_cpu.append((c - state["c0"]) / 1000.0)
             state["submits"] += 1
