@@ -244,9 +244,12 @@ def execution(d: dict[str, Any]) -> list[str]:
                 f"RSS {w['rss_mb']:.0f} MB; baseline, the same run with the rule off: "
                 f"{b['orders_held']:,} orders, {b['trade_ids_held']:,} trade ids, RSS {b['rss_mb']:.0f} MB. "
                 f"A call of the rule that drops something ({w['retire_calls_working']} calls, "
-                f"{w['orders_dropped']:,} orders dropped in all): p50 {w['retire_working_p50_us']:.0f} µs, "
+                f"{w['orders_dropped']:,} orders dropped in all; a slice per second): p50 "
+                f"{w['retire_working_p50_us']:.0f} µs, p99 {w.get('retire_working_p99_us', float('nan')):.0f} µs, "
                 f"max {w['retire_working_max_us']:.0f} µs (CPU time p50 {w['retire_working_cpu_p50_us']:.0f}, "
-                f"max {w['retire_working_cpu_max_us']:.0f} µs); one with nothing to drop "
+                f"p99 {w.get('retire_working_cpu_p99_us', float('nan')):.0f}, "
+                f"max {w['retire_working_cpu_max_us']:.0f} µs: the slowest calls are the ones a "
+                f"garbage collection or the host's scheduler landed in); one with nothing to drop "
                 f"{w['retire_idle_p50_us']:.1f} µs."]
     st = t.get("stages_p50_us")
     if st:

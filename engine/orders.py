@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, KeysView, Mapping, Set as AbstractSet
 from contextlib import contextmanager
 from decimal import Decimal
-from itertools import count
+from itertools import count, islice
 from types import MappingProxyType
 from typing import Any
 
@@ -536,28 +536,34 @@ class OrderBookkeeper:
             if not excess:
                 return
 
-    def retire(self, keep_ended: int, slack: int = 0) -> int:
-        """Drop the orders the retention rule leaves out (``_beyond``), once more than
-        ``slack`` of them have gathered (a call between events, off the order path, does
-        work only now and then; the open orders it passes are never more than the gate's
-        open-order cap, so a slack above that keeps a working call O(orders dropped)).
-        Returns how many were dropped. A later venue report about a dropped order is one
-        about an unknown order, as after a restart (``VenueReports.on_report``)."""
-        orders = self._orders
-        if len(orders) - len(self._open) - keep_ended - self._retired_kept <= slack:
+    def excess_ended(self, keep_ended: int) -> int:
+        """Ended orders beyond the newest ``keep_ended``, less those the last complete
+        ``retire`` found kept anyway (strategies' newest): O(1), what a call could drop."""
+        return len(self._orders) - len(self._open) - keep_ended - self._retired_kept
+
+    def retire(self, keep_ended: int, limit: int | None = None) -> int:
+        """Drop the orders the retention rule leaves out (``_beyond``), oldest first, at most
+        ``limit`` of them (None: all). O(orders dropped + the open and strategy-newest ones
+        passed at the front, which the gate's open-order cap bounds). Returns how many were
+        dropped. A later venue report about a dropped order is one about an unknown order,
+        as after a restart (``VenueReports.on_report``)."""
+        if self.excess_ended(keep_ended) <= 0:
             return 0
-        gone = list(self._beyond(keep_ended))
+        orders = self._orders
+        gone = list(islice(self._beyond(keep_ended), limit))
         for o in gone:
             del orders[o.client_order_id]
-        # ended orders left beyond the cap (strategies' newest): not counted as work next time
-        self._retired_kept = max(len(orders) - len(self._open) - keep_ended, 0)
+        # ended orders left beyond the cap when the rule was applied whole: strategies'
+        # newest (not counted as work next time); after a cut-short call, not known yet
+        complete = limit is None or len(gone) < limit
+        self._retired_kept = max(len(orders) - len(self._open) - keep_ended, 0) if complete else 0
         return len(gone)
 
     def snapshot(self, keep_ended: int) -> list[OrderState]:
         """The orders the retention rule keeps (``_beyond``), in the order they were added.
         Older ended orders stay in the journal's history only: the snapshot's size does not
         grow with it (the live process keeps the same set, ``retire``: then this reads
-        the kept orders and at most the slack of ``retire``)."""
+        the kept orders and what gathered since its last call)."""
         drop = set(self._beyond(keep_ended))
         return [OrderState(command=o.command, status=o.status, price=o.price,
                            quantity=o.quantity_exact, filled=o.filled_exact,

@@ -282,18 +282,23 @@ class Portfolio:
         self._recontrib(pos)
         return True
 
-    def retire_trades(self, keep_trades: int, slack: int = 0) -> int:
+    def excess_trades(self, keep_trades: int) -> int:
+        """(instrument, trade id) pairs beyond the newest ``keep_trades`` (O(1))."""
+        return len(self._seen_trades) - max(keep_trades, 0)
+
+    def retire_trades(self, keep_trades: int, limit: int | None = None) -> int:
         """Forget the oldest (instrument, trade id) pairs beyond the newest ``keep_trades``
-        (what a snapshot keeps, ``snapshot``), once more than ``slack`` have gathered; returns
+        (what a snapshot keeps, ``snapshot``), at most ``limit`` of them (None: all); returns
         how many. O(forgotten): the oldest are first. A venue reporting one of them again is
         then a new fill, as after a restart (a reconciliation's position check corrects it)."""
         seen = self._seen_trades
-        excess = len(seen) - max(keep_trades, 0)
-        if excess <= slack:
+        excess = self.excess_trades(keep_trades)
+        if excess <= 0:
             return 0
-        for key in list(islice(seen, excess)):
+        n = excess if limit is None else min(excess, limit)
+        for key in list(islice(seen, n)):
             del seen[key]
-        return excess
+        return n
 
     def snapshot(self, keep_trades: int) -> PortfolioState:
         """Positions (exact quantities, average price, realized PnL, fees, funding, mark),

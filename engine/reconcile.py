@@ -87,7 +87,7 @@ def replay(kernel: Kernel, records: Iterable[tuple[int, int, str, str, Any]],
         counts[type_name] = counts.get(type_name, 0) + 1
         n += 1
         if keep is not None and not n % RETAIN_EVERY:
-            retain(ob, kernel.portfolio, *keep)
+            retain(ob, kernel.portfolio, *keep, sliced=False)
         if isinstance(obj, SubmitOrder):
             if obj.client_order_id not in ob:
                 order = ob.add(obj)
@@ -128,7 +128,7 @@ def replay(kernel: Kernel, records: Iterable[tuple[int, int, str, str, Any]],
                 counts["unreplayable"] = counts.get("unreplayable", 0) + 1
                 log.error("journal_record_not_replayable", type=type_name, error=str(exc))
     if keep is not None:
-        retain(ob, kernel.portfolio, *keep)
+        retain(ob, kernel.portfolio, *keep, sliced=False)
 
 
 def _replay_operator_action(kernel: Kernel, rec: dict[str, Any]) -> None:

@@ -14,8 +14,8 @@ record it covers, in one transaction with a digest.
 
 Retention: the live process keeps what a restarted one would, the same rule
 (``OrderBookkeeper.retire``, ``Portfolio.retire_trades``): ``Snapshotter.tick`` applies it
-every second, between events, before a snapshot is due, once an eighth of the cap has
-gathered beyond it (so its memory does not grow with the history either). An order
+every second, between events, before a snapshot is due (so its memory does not grow with the
+history either), a slice at a time (``retain``: no call holds the loop for long). An order
 dropped is unknown to a later venue report, as after a restart: a fill is journaled and
 applied to the position (de-duplicated by trade id), anything else counted and logged.
 
@@ -56,6 +56,11 @@ KEEP_ENDED = 5_000
 """Ended orders kept (the newest): late venue answers about them are still recognised."""
 KEEP_TRADES = 20_000
 """Trade ids kept (the newest) for de-duplicating fills a venue reports again."""
+SLICE_ORDERS = 64
+SLICE_TRADES = 256
+"""What a timer call of the retention rule drops at most while less than an eighth of a cap
+has gathered beyond it (``retain``): a market maker within venue rate limits ends fewer
+orders than that in a second, so each call drops what the last second left, in microseconds."""
 EVERY_RECORDS = 50_000
 EVERY_NS = 60 * 1_000_000_000
 
@@ -137,13 +142,21 @@ def load(journal: Journal) -> Snapshot | None:
 
 
 def retain(orders: OrderBookkeeper, portfolio: Portfolio, keep_ended: int = KEEP_ENDED,
-           keep_trades: int = KEEP_TRADES) -> tuple[int, int]:
-    """Drop the orders and trade ids a snapshot leaves out, once more than an eighth of each
-    cap has gathered beyond it (the slack: most calls do nothing, a working one drops at
-    least that many); how many of each. The live process (``Snapshotter.tick``) and the
-    journal's replay at start (``engine.reconcile.replay``) both apply it."""
-    return (orders.retire(keep_ended, keep_ended // 8),
-            portfolio.retire_trades(keep_trades, keep_trades // 8))
+           keep_trades: int = KEEP_TRADES, *, sliced: bool = True) -> tuple[int, int]:
+    """Drop the orders and trade ids a snapshot leaves out; how many of each. The live
+    process's timer (``Snapshotter.tick``, ``sliced``) drops at most a slice per call
+    (``SLICE_ORDERS``, ``SLICE_TRADES``) until more than an eighth of a cap has gathered
+    beyond the rule, then down to that eighth: no call holds the event loop for more than a
+    slice's work at the rates a slice covers, and the memory bound (the caps plus an eighth
+    plus a second's orders) holds at any rate. The journal's replay at start
+    (``engine.reconcile.replay``, not ``sliced``) drops everything beyond the rule."""
+    if not sliced:
+        return orders.retire(keep_ended), portfolio.retire_trades(keep_trades)
+    n = orders.excess_ended(keep_ended)
+    m = portfolio.excess_trades(keep_trades)
+    return (orders.retire(keep_ended, max(SLICE_ORDERS, n - keep_ended // 8)) if n > 0 else 0,
+            portfolio.retire_trades(keep_trades, max(SLICE_TRADES, m - keep_trades // 8))
+            if m > 0 else 0)
 
 
 class Snapshotter:

@@ -3,7 +3,7 @@
 Thousands of orders go through the real execution core (a kernel on a recording venue, the
 journal on disk, the runtime's ``Snapshotter`` ticking every simulated second with small caps
 passed in): every open order, the newest ``KEEP`` ended ones and each strategy's newest are
-held, plus at most the rule's slack; late venue reports about dropped orders behave as after
+held (the timer drops what each second left, a slice at a time); late venue reports about dropped orders behave as after
 a restart. Every expected figure is worked out here from the orders the test made, not read
 from the code under test.
 """
@@ -33,7 +33,7 @@ from tests.risk.helpers import PERP, make
 
 KEEP = 40  # ended orders kept
 KEEP_TRADES = 60
-SLACK = KEEP // 8  # the rule's hysteresis (engine.execution.snapshot.retain)
+SLACK = KEEP // 8  # what a full replay may leave between its passes (engine.reconcile)
 TRADE_SLACK = KEEP_TRADES // 8
 CYCLES = 3_000
 STRATEGIES = ("s1", "s2", "s3")
@@ -92,9 +92,10 @@ class Run:
         self.max_trades = max(self.max_trades, trades)
         if not self.snaps.retain:
             return
-        # right after the timer: at most the slack beyond the rule (my count of what is open)
-        assert held <= len(self.open) + KEEP + len(self.ctx) + SLACK, (held, len(self.open))
-        assert trades <= KEEP_TRADES + TRADE_SLACK, trades
+        # right after the timer: nothing beyond the rule (7 orders a second, within a slice;
+        # my count of what is open)
+        assert held <= len(self.open) + KEEP + len(self.ctx), (held, len(self.open))
+        assert trades <= KEEP_TRADES, trades
 
     def run(self, cycles: int = CYCLES) -> None:
         # old orders that stay open the whole run, at the front of the record
@@ -135,11 +136,12 @@ def test_a_long_run_holds_what_a_restart_would(tmp_path: Path) -> None:
     k = r.k
     made = len(r.made)
     assert made == CYCLES + 4
-    # bounded: 3,004 orders made, at most 3 open + 40 ended + 4 strategies' newest + 5 slack
-    assert r.max_held <= 3 + KEEP + 4 + SLACK < 100
-    assert r.max_trades <= KEEP_TRADES + TRADE_SLACK
+    # bounded: 3,004 orders made, at most 3 open + 40 ended + 4 strategies' newest + the 7
+    # orders of the second before a tick
+    assert r.max_held <= 3 + KEEP + 4 + 7 < 100
+    assert r.max_trades <= KEEP_TRADES + 3
     assert r.snaps.retired_orders >= made - r.max_held
-    assert r.snaps.retired_trades >= CYCLES // 3 - KEEP_TRADES - TRADE_SLACK
+    assert r.snaps.retired_trades == CYCLES // 3 - KEEP_TRADES
     # the open ones are untouched, indexes and all
     assert sorted(o.client_order_id for o in k.orders.open_orders()) == sorted(r.open)
     assert k.orders.open_count() == 3 and k.orders.open_count(strategy_id="s1") == 3
@@ -254,7 +256,7 @@ def test_a_full_replay_applies_the_same_rule(tmp_path: Path) -> None:
 
 def test_retire_never_drops_open_or_newest() -> None:
     """The bookkeeper alone: open orders at the front are passed, never dropped, indexes
-    untouched; an idle strategy's newest order is kept however old; the slack."""
+    untouched; an idle strategy's newest order is kept however old; a limited call."""
     from engine.model import SubmitOrder
 
     ob = OrderBookkeeper()
@@ -267,8 +269,10 @@ def test_retire_never_drops_open_or_newest() -> None:
     front = [new(n) for n in range(5)]  # open all along
     for n in range(5, 1_005):
         ob.transition(new(n), "cancelled")
-    assert ob.retire(100, slack=1_000) == 0  # within the slack: nothing done
-    assert ob.retire(100, slack=10) == 900
+    assert ob.retire(100, limit=0) == 0
+    assert ob.retire(100, limit=10) == 10  # the oldest ten
+    assert "a-5" not in ob and "a-14" not in ob and "a-15" in ob
+    assert ob.retire(100) == 890
     assert [o.client_order_id for o in ob] == [o.client_order_id for o in front] + \
         [f"a-{n}" for n in range(905, 1_005)]
     assert ob.open_count() == 5 and ob.working_qty("sim:X", Side.BUY) == 5.0
@@ -358,3 +362,55 @@ def test_the_paper_node_applies_the_rule_on_its_snapshot_timer(tmp_path: Path, m
                 Decimal(repr(r.quantity)) * r.side.sign
     assert want and {iid: k.portfolio.position(iid).exact_qty  # type: ignore[union-attr]
                      for iid in want} == want
+
+
+def test_the_timer_drops_a_slice_per_call_until_a_backlog_passes_an_eighth() -> None:
+    """``retain`` as the timer calls it: at most a slice per call while less than an eighth of
+    the cap has gathered beyond the rule (no long stall of the loop); past that, down to the
+    eighth at once (memory bounded at any rate); the replay's call drops everything."""
+    from engine.execution.snapshot import SLICE_ORDERS, SLICE_TRADES, retain
+    from engine.model import SubmitOrder
+    from engine.portfolio import Portfolio
+
+    keep, keep_trades = 800, 4_000  # eighths: 100 orders, 500 trade ids
+    ob = OrderBookkeeper()
+    pf = Portfolio([PERP])
+    for n in range(5):  # open at the front, passed, never dropped
+        ob.add_submitted(SubmitOrder(client_order_id=f"o-{n}", strategy_id="s",
+                                     instrument_id=PERP.id, side=Side.BUY, quantity=0.01, price=1.0))
+
+    def end(n: int) -> None:
+        ob.transition(ob.add_submitted(SubmitOrder(client_order_id=f"e-{n}", strategy_id="s",
+                                                   instrument_id=PERP.id, side=Side.BUY,
+                                                   quantity=0.01, price=1.0)), "cancelled")
+
+    def trade(n: int) -> None:
+        side = Side.BUY if n % 2 else Side.SELL
+        assert pf.on_fill(OrderFilled(client_order_id="x", venue_order_id="v", instrument_id=PERP.id,
+                                      trade_id=f"t{n}", side=side, price=60_000.0, quantity=0.01,
+                                      remaining=0.0, liquidity=Liquidity.MAKER, fee=0.0,
+                                      fee_currency="USD", ts_event=0, ts_recv=0))
+
+    for n in range(1_000):  # 200 beyond the cap (the newest, e-999, is s's newest: kept)
+        end(n)
+    for n in range(4_900):  # 900 beyond
+        trade(n)
+    assert (SLICE_ORDERS, SLICE_TRADES) == (64, 256)
+    # backlog 200 > an eighth (100): down to 100 at once; trades 900 -> 500
+    assert retain(ob, pf, keep, keep_trades) == (100, 400)
+    # then a slice per call
+    assert retain(ob, pf, keep, keep_trades) == (64, 256)
+    assert retain(ob, pf, keep, keep_trades) == (36, 244)
+    assert retain(ob, pf, keep, keep_trades) == (0, 0)
+    assert len(ob) == 5 + keep and "e-199" not in ob and "e-200" in ob
+    assert len(pf.snapshot(10**9).trades) == keep_trades
+    assert pf.snapshot(10**9).trades[0][1] == "t900"
+    # what one second of a market maker leaves: gone in one call
+    for n in range(1_000, 1_010):
+        end(n)
+    assert retain(ob, pf, keep, keep_trades) == (10, 0)
+    # the replay's call: everything beyond, whatever the backlog
+    for n in range(1_010, 1_310):
+        end(n)
+    assert retain(ob, pf, keep, keep_trades, sliced=False) == (300, 0)
+    assert [o.client_order_id for o in ob][5] == "e-510"
