@@ -187,6 +187,11 @@ def execution(d: dict[str, Any]) -> list[str]:
     if rq:
         out.append(f"| requote: cancel + two orders, to the last adapter call ({rq['n']}) | "
                    f"{rq['p50_us']:.1f} µs | {rq['p99_us']:.1f} µs |")
+    lv = d.get("live")
+    if lv and lv.get("orders"):
+        out.append(f"| tick-to-order, the paper daemon on the wall clock (as `volta run` runs it; "
+                   f"{lv['seconds']:.0f} s, {lv['orders']} orders; p90 {lv['p90_us']:.1f} µs; the loop "
+                   f"sleeps between events: colder caches) | {lv['p50_us']:.1f} µs | {lv['p99_us']:.1f} µs |")
     if b:
         out.append(f"| baseline: book event to a no-op handler's submit (same run) | "
                    f"{b['p50_us']:.2f} µs | {b['p99_us']:.2f} µs |")
