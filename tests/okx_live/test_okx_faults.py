@@ -72,3 +72,26 @@ async def test_refused_handshakes_back_off_and_connect_later(live: Live) -> None
     await live.until(lambda: live.adapter.stats["md_connects"] >= 2
                      and live.adapter.stats["logins"] >= 2, timeout=8)
     await live.assert_book_matches()
+
+
+
+async def test_a_start_retried_after_a_refused_login_logs_in_once_the_key_works(fake) -> None:  # type: ignore[no-untyped-def]
+    """The venue refuses the key at first (not active yet, IP not yet allowed): the start fails
+    with 'login refused'. The runtime retries the start on the same session: once the venue
+    accepts the key, that start must succeed, not fail on the earlier refusal."""
+    import pytest
+
+    from adapters.okx.session import OkxVenue
+    from tests.okx_live.conftest import params
+
+    fake.secret = "not-active-yet"
+    lv = Live(fake, OkxVenue(params(fake, start_timeout_s=3.0)))
+    with pytest.raises(RuntimeError, match="login refused"):
+        await lv.adapter.start()
+    fake.secret = "fake-secret"
+    await lv.adapter.start()
+    try:
+        assert lv.adapter.streams.logged_in
+    finally:
+        await lv.adapter.stop()
+
