@@ -33,7 +33,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import random
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +45,7 @@ from urllib.parse import urlsplit
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus, InvalidURI
 
 from adapters.ratelimit import parse_retry_after
 
@@ -344,7 +346,7 @@ class ReconnectingWebSocket:
             return None
         except Exception as exc:  # OSError, TimeoutError, InvalidHandshake ...: all transient
             self.stats.handshake_failures += 1
-            self._record_error("connect failed", exc)
+            self._record_error("connect failed", exc, cause=_connect_cause(exc, cfg.open_timeout_s))
             return None
         try:
             frames = list(self._on_open(self.url)) if self._on_open is not None else []
@@ -490,7 +492,22 @@ class ReconnectingWebSocket:
             self._log.warning("ws.on_frame_error", error=type(exc).__name__, count=n,
                               total=self.stats.callback_errors)
 
-    def _record_error(self, what: str, exc: BaseException, level: str = "warning") -> None:
+    def _record_error(self, what: str, exc: BaseException, level: str = "warning",
+                      **cause: str) -> None:
         self.stats.last_error = f"{what}: {type(exc).__name__}: {exc}"[:300]
-        getattr(self._log, level)("ws.error", what=what, error=type(exc).__name__)
+        getattr(self._log, level)("ws.error", what=what, error=type(exc).__name__, **cause)
 
+
+def _connect_cause(exc: BaseException, open_timeout_s: float) -> str:
+    """Why a connection attempt failed, in words (the log line's ``cause``)."""
+    if isinstance(exc, InvalidMessage):
+        if isinstance(exc.__cause__, EOFError):
+            return "the server closed the connection during the handshake"
+        return "the server's answer to the handshake is not HTTP"
+    if isinstance(exc, TimeoutError):
+        return f"no answer to the handshake within {open_timeout_s:g} s"
+    if isinstance(exc, socket.gaierror):
+        return f"host name not resolved ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    return type(exc).__name__

@@ -30,8 +30,6 @@ number and as a dict key).
 
 from __future__ import annotations
 
-from itertools import chain
-from math import isfinite as _isfinite
 from typing import Annotated, Any, Union
 from urllib.parse import parse_qs, urlsplit
 
@@ -58,14 +56,15 @@ _NS_PER_MS = 1_000_000
 _NAN = float("nan")
 _SELL = Side.SELL
 _BUY = Side.BUY
-_chain = chain.from_iterable
 _ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError)
 
 # -- fast path: typed msgspec decoding of the hot payloads --------------------------------------
 _MAX_FLOAT = 1.7976931348623157e308
 # A finite float: a JSON number or (lax mode) a decimal string; NaN/inf fail the bounds.
 _Fin = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]
-_Levels = tuple[tuple[_Fin, _Fin], ...]
+# A size: finite and not negative (a negative one is malformed, not a delete).
+_Qty = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX_FLOAT)]
+_Levels = tuple[tuple[_Fin, _Qty], ...]
 # orjson keeps integers in [-2**63, 2**64 - 1] as int (others become float, which the generic
 # path rejects); msgspec's ``Any`` keeps every integer: the fast path checks this range.
 _INT_MIN = -(1 << 63)
@@ -88,9 +87,9 @@ class _FastBookTicker(msgspec.Struct, tag_field="e", tag="bookTicker", gc=False)
     s: Any
     u: Any
     b: _Fin
-    B: _Fin
+    B: _Qty
     a: _Fin
-    A: _Fin
+    A: _Qty
     T: Any = None
     E: Any = None
     data: Any = None
@@ -102,9 +101,9 @@ class _FastSpotBookTicker(msgspec.Struct, gc=False):
     s: Any
     u: Any
     b: _Fin
-    B: _Fin
+    B: _Qty
     a: _Fin
-    A: _Fin
+    A: _Qty
     e: Any = None
     T: Any = None
     E: Any = None
@@ -117,7 +116,7 @@ class _FastTrade(msgspec.Struct, tag_field="e", tag="trade", gc=False):
     T: Any
     m: Any
     p: _Fin
-    q: _Fin
+    q: _Qty
     data: Any = None
 
 
@@ -127,7 +126,7 @@ class _FastAggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", gc=False):
     T: Any
     m: Any
     p: _Fin
-    q: _Fin
+    q: _Qty
     data: Any = None
 
 
@@ -269,8 +268,8 @@ class BinanceCodec:
                                 sym = payload["s"]
                                 iid = self._ids.get(sym) or self.instrument_id(sym)
                                 self.last_channel = "bookTicker"
-                                return [Quote(iid, float(payload["b"]), float(payload["B"]),
-                                              float(payload["a"]), float(payload["A"]),
+                                return [Quote(iid, _num(payload["b"]), _qty(payload["B"]),
+                                              _num(payload["a"]), _qty(payload["A"]),
                                               ms * _NS_PER_MS, ts_recv, seq)]
                         elif e == "trade":
                             self.last_channel = "trade"
@@ -434,7 +433,7 @@ class BinanceCodec:
         else:
             raise VenueProtocolError("bookTicker time is not an integer", venue=self.venue)
         iid = self._ids.get(d["s"]) or self.instrument_id(d["s"])
-        return [Quote(iid, float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]),
+        return [Quote(iid, _num(d["b"]), _qty(d["B"]), _num(d["a"]), _qty(d["A"]),
                       ts_event, ts_recv, seq)]
 
     def _trade(self, d: dict[str, Any], stream: Any, ts_recv: int, url: str) -> list[Any]:
@@ -452,7 +451,7 @@ class BinanceCodec:
             raise VenueProtocolError("trade fields are ill-typed", venue=self.venue)
         iid = self._ids.get(d["s"]) or self.instrument_id(d["s"])
         # "m": the buyer is the maker, so the seller took liquidity.
-        return Trade(iid, float(d["p"]), float(d["q"]), _SELL if maker else _BUY, str(trade_id),
+        return Trade(iid, _num(d["p"]), _qty(d["q"]), _SELL if maker else _BUY, str(trade_id),
                      ms * _NS_PER_MS, ts_recv)
 
     def _mark_price(self, d: dict[str, Any], stream: Any, ts_recv: int, url: str) -> list[Any]:
@@ -462,14 +461,14 @@ class BinanceCodec:
             raise VenueProtocolError("markPriceUpdate E is not an integer", venue=self.venue)
         iid = self.instrument_id(d["s"])
         index = d.get("i")
-        out: list[Any] = [MarkPrice(iid, float(d["p"]), float(index) if index else _NAN,
+        out: list[Any] = [MarkPrice(iid, _num(d["p"]), _num(index) if index else _NAN,
                                     ms * _NS_PER_MS, ts_recv)]
         rate = d.get("r")
         if rate:  # "" on delivery contracts (COIN-M): no funding
             next_ms = d["T"]
             if type(next_ms) is not int:
                 raise VenueProtocolError("markPriceUpdate T is not an integer", venue=self.venue)
-            out.append(FundingRate(iid, float(rate), next_ms * _NS_PER_MS, ms * _NS_PER_MS,
+            out.append(FundingRate(iid, _num(rate), next_ms * _NS_PER_MS, ms * _NS_PER_MS,
                                    ts_recv))
         return out
 
@@ -514,13 +513,29 @@ class BinanceCodec:
 
 
 def _levels(raw: Any) -> tuple[tuple[float, float], ...]:
-    """``[["px","qty"],...]`` -> ``((px, qty), ...)`` with ``float()`` (the generic path).
+    """``[["px","qty"],...]`` -> ``((px, qty), ...)`` (the generic path).
 
-    ``float()`` accepts "nan" and "inf", which would break the book's ordering: rejected."""
-    levels = tuple([(float(p), float(q)) for p, q in raw])
-    if not all(map(_isfinite, _chain(levels))):
-        raise ValueError("non-finite price or size")
-    return levels
+    ``float()`` accepts "nan" and "inf", which would break the book's ordering, and a JSON
+    ``true`` (as 1.0); a negative size would reach the book as a delete: all rejected."""
+    return tuple([(_num(p), _qty(q)) for p, q in raw])
+
+
+def _num(v: Any) -> float:
+    """A finite number from a decimal string or a JSON number (never a bool)."""
+    if v.__class__ is bool:
+        raise TypeError(f"a boolean where a number belongs: {v!r}")
+    f = float(v)
+    if f - f:  # NaN for NaN and the infinities, 0.0 for every finite number
+        raise ValueError(f"non-finite number {v!r}")
+    return f
+
+
+def _qty(v: Any) -> float:
+    """A size: a finite number, not negative."""
+    f = _num(v)
+    if f < 0.0:
+        raise ValueError(f"negative size {v!r}")
+    return f
 
 
 def _partial_levels(name: str, at: int) -> int:

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 
 from adapters.binance.private import TIMESTAMP_OUTSIDE_RECV_WINDOW, error_of, loads, signed_query
-from adapters.live.rest import NotSent, Reply, SyncedRestClient, Unknown
+from adapters.live.rest import NotSent, Reply, SyncedRestClient, Unknown, no_answer
 from adapters.ratelimit import RateLimiter, parse_rate_limit_headers
 
 __all__ = ["BinanceRest", "NotSent", "Reply", "Unknown"]
@@ -74,7 +74,7 @@ class BinanceRest(SyncedRestClient):
                 status = resp.status
                 update = parse_rate_limit_headers("binance_usdm", resp.headers, endpoint)
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise Unknown(f"{endpoint}: {type(exc).__name__}") from exc
+            raise Unknown(f"{endpoint}: {no_answer(exc, timeout_s or self.timeout_s)}") from exc
         self.limiter.apply(update, endpoint)
         self.used_weight = update.used.get("weight_1m", self.used_weight)
         if status in (429, 418):

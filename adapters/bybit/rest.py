@@ -28,7 +28,7 @@ import aiohttp
 import orjson
 
 from adapters.bybit.private import RATE_LIMITED, TIMESTAMP_ERROR, loads, rest_headers
-from adapters.live.rest import NotSent, Reply, SyncedRestClient, Unknown
+from adapters.live.rest import NotSent, Reply, SyncedRestClient, Unknown, no_answer
 from adapters.ratelimit import RateLimitUpdate, parse_rate_limit_headers
 
 __all__ = ["BybitReply", "BybitRest", "NotSent", "Reply", "Unknown"]
@@ -92,7 +92,7 @@ class BybitRest(SyncedRestClient):
                 update = parse_rate_limit_headers("bybit", resp.headers, endpoint)
                 reset = resp.headers.get("X-Bapi-Limit-Reset-Timestamp")
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise Unknown(f"{endpoint}: {type(exc).__name__}") from exc
+            raise Unknown(f"{endpoint}: {no_answer(exc, timeout_s or self.timeout_s)}") from exc
         self.limiter.apply(update, endpoint)
         if status >= 500:
             raise Unknown(f"{endpoint}: HTTP {status}")

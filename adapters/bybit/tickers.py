@@ -59,6 +59,8 @@ def _has_all(state: dict[str, Any], keys: tuple[str, ...]) -> bool:
 
 def _size(value: Any, name: str) -> float:
     f = opt_num(value, name)
+    if f < 0.0:
+        raise bad(f"{name}: negative size {value!r}")
     return 0.0 if f != f else f
 
 

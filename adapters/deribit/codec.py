@@ -329,6 +329,8 @@ class DeribitCodec:
                       g("best_ask_amount"), g("index_price"), d["mark_price"])]
         if mark != mark:
             raise _bad("ticker without mark_price")
+        if bid_size < 0.0 or ask_size < 0.0:  # NaN (no side) compares False: unknown stays
+            raise _bad(f"ticker with a negative size: {bid_size} x {ask_size}")
         out: list[Any] = [
             Quote(instrument_id=iid, bid_price=bid, bid_size=bid_size, ask_price=ask,
                   ask_size=ask_size, ts_event=ts_event, ts_recv=ts_recv),

@@ -7,6 +7,8 @@ order protocol; what does not depend on the protocol is here, once:
 * ``emit``: every order event goes through the session's ``OrderTracker`` first, which
   swallows what was already published (one answer often arrives twice: reply and stream);
 * ``reject``: an ``OrderRejected`` decided by the session itself (not trading, throttled ...);
+  the first of each reason (its code, the text before ``:``) is also one warning line, so a
+  session that refuses every order (no credentials) does not do it in silence;
 * ``unknown_orders``/``resync_orders``: orders whose fate is unknown, and the status queries
   that settle them after a stream gap (the venue's word, never a resend);
 * ``withdraw_unsent``/``still_wanted`` (the websocket venues, whose requests may wait in our
@@ -64,6 +66,8 @@ class OrderDesk:
         self._sent_on: dict[str, int] = {}
         self._held: dict[str, tuple[OrderCancelled | OrderExpired | OrderRejected, float]] = {}
         """The venue's status query takes the instrument id (Deribit, OKX), not the symbol."""
+        self._refusals_logged: set[str] = set()
+        """Reason codes of ``reject`` already logged (each once per session)."""
 
     def emit(self, ev: Any) -> None:
         """Publish ``ev`` unless the tracker has already seen it."""
@@ -71,7 +75,15 @@ class OrderDesk:
             self.session.publish(ev)
 
     def reject(self, client_order_id: str, instrument_id: str, reason: str) -> None:
-        """Reject one of our orders for a reason the session itself decided."""
+        """Reject one of our orders for a reason the session itself decided; the first of
+        each reason code is logged (a warning), the others are the events only."""
+        code = reason.partition(":")[0]
+        if code not in self._refusals_logged:
+            self._refusals_logged.add(code)
+            s = self.session
+            s.log.warning(f"{s.log_name}.order_refused", venue=s.venue, reason=reason,
+                          client_order_id=client_order_id,
+                          note="first refusal for this reason; later ones are not logged")
         now = self.session.clock.now_ns()
         self.emit(OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
                                 reason=reason, ts_event=now, ts_recv=now))

@@ -17,6 +17,8 @@ that signed requests add to the local clock so the venue's receive window accept
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,7 @@ import aiohttp
 
 from adapters.ratelimit import RateLimiter
 
-__all__ = ["NotSent", "Reply", "SyncedRestClient", "Unknown"]
+__all__ = ["NotSent", "Reply", "SyncedRestClient", "Unknown", "no_answer"]
 
 
 class NotSent(Exception):
@@ -34,6 +36,23 @@ class NotSent(Exception):
 
 class Unknown(Exception):
     """The request's fate is unknown (timeout, connection loss, 5xx, a venue's server error)."""
+
+
+def no_answer(exc: BaseException, timeout_s: float) -> str:
+    """Why a request got no answer, in words (``cannot connect to HOST:PORT (Connection
+    refused)``, ``no answer within 10 s``) for an ``Unknown``'s message: the host and the
+    cause, never the URL's query (a signed request carries its signature there)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        errno = getattr(getattr(exc, "os_error", None), "errno", None)
+        why = os.strerror(errno) if errno else type(exc).__name__
+        return f"cannot connect to {exc.host}:{exc.port} ({why})"
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return f"no answer within {timeout_s:g} s"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without an answer"
+    if isinstance(exc, OSError) and exc.errno:
+        return f"connection error ({os.strerror(exc.errno)})"
+    return type(exc).__name__
 
 
 @dataclass(slots=True)

@@ -66,6 +66,8 @@ class RpcLink:
         self.ws: ReconnectingWebSocket | None = None
         self.authenticated = False
         self.connection_number = 0
+        self._refusals_before = 0
+        """``stats[login_failed]`` when the last login was sent: a refusal is one above it."""
         self.offset_ms = 0
         """Venue clock minus ours, in ms, from the last ``public/get_time`` answer."""
 
@@ -107,6 +109,7 @@ class RpcLink:
 
     def login_frame(self, method: str, params: dict[str, Any]) -> str:
         """The venue's login request; its answer logs the link in (module doc)."""
+        self._refusals_before = self.session.stats[self.login_failed]
         ch = self.channel
         rid = ch.next_id()
         ch.expect(rid).add_done_callback(self._on_login_answer)
@@ -132,9 +135,10 @@ class RpcLink:
             self.session.spawn(self.resync())
 
     async def wait_login(self, refused: str) -> None:
-        """Until the link is logged in; ``RuntimeError(refused)`` once the venue refused."""
+        """Until the link is logged in; ``RuntimeError(refused)`` once the venue refused the
+        last login sent (not an earlier one: a retried start may log in with the same key)."""
         while not self.authenticated:
-            if self.session.stats[self.login_failed]:
+            if self.session.stats[self.login_failed] > self._refusals_before:
                 raise RuntimeError(refused)
             await asyncio.sleep(0.01)
 

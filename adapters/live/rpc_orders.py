@@ -237,30 +237,29 @@ class RpcOrderFlow:
                       ts_event: int, ts_recv: int, trades: Iterable[Trade],
                       on_trade: Callable[[Trade, int], None]) -> None:
         """An order this process did not send (an earlier run of it, the venue's web UI): what
-        it proves passes through under its label; the engine knows the order or counts it."""
+        it proves passes through under its label; the engine knows the order or counts it.
+        Without a label (the web UI) there is no life cycle to tell, but its trades still go
+        on: a fill is a fact (the engine counts it and the portfolio applies it once)."""
         self.session.stats["foreign_orders"] += 1
-        if not label:
-            return
         publish = self.session.publish
-        if status != "rejected":
+        if label and status != "rejected":
             publish(OrderAccepted(client_order_id=label, venue_order_id=venue_order_id,
                                   instrument_id=iid, ts_event=ts_event, ts_recv=ts_recv))
         for tr in trades:
             on_trade(tr, ts_recv)
-        if status in ("cancelled", "expired"):
+        if label and status in ("cancelled", "expired"):
             publish(OrderCancelled(client_order_id=label, instrument_id=iid,
                                    reason=reason or status, ts_event=ts_event, ts_recv=ts_recv))
 
     def trade_seen(self, label: str, venue_order_id: str, trade_id: str, ts_event: int,
                    ts_recv: int, fill: Callable[[Tracked | None], OrderFilled]) -> None:
         """A trade (answer or stream): ``fill(t)`` builds its ``OrderFilled`` for our order
-        ``t`` (None: another process's order, published if it has a label: a fill is a
-        fact). Ours once per trade id, after an ``OrderAccepted`` unless the order ended."""
+        ``t`` (None: another process's order, published with or without a label: a fill is
+        a fact). Ours once per trade id, after an ``OrderAccepted`` unless the order ended."""
         t = self.tracked(label, venue_order_id)
         if t is None:
             self.session.stats["foreign_orders"] += 1
-            if label:
-                self.session.publish(fill(None))
+            self.session.publish(fill(None))
             return
         if trade_id in t.trade_ids:
             return

@@ -6,7 +6,10 @@ the venue), but the frame around it is the same for every venue and lives here, 
 each venue builds with an explicit constructor:
 
 * lifecycle: ``start(hooks)`` runs the venue's ``connect`` and, if anything in it fails,
-  ``stop``s what was half started (nothing survives a failed start); ``run`` waits until
+  ``stop``s what was half started (nothing survives a failed start) and reports each market
+  data stream it had opened ``disconnected`` (a book it published froze: the kernel makes it
+  SYNCING until a later start re-snapshots it, whose ``connected`` pairs with it; a private
+  stream carries no book); ``run`` waits until
   ``stop``; ``stop(hooks)`` runs the venue's ``before_stop`` (disarm a dead-man switch, cancel
   orders), gives requests in flight their answer (bounded by ``params.ack_timeout_s``), closes
   the venue's ``websockets()``, runs ``after_streams_closed`` (release a listen key), cancels
@@ -106,6 +109,8 @@ class LiveSession:
         self._order_tasks: set[asyncio.Task[Any]] = set()
         self._resub_at: dict[str, float] = {}
         self._stopped: asyncio.Event | None = None
+        self._opened: dict[str, str] = {}
+        """Market-data streams opened during the current ``start`` (stream -> label)."""
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -116,11 +121,17 @@ class LiveSession:
     async def start(self, hooks: SessionHooks) -> None:
         """Connect and wait until the session is usable (see the venue's ``connect``)."""
         self._stopped = asyncio.Event()
+        self._opened.clear()
         try:
             await hooks.connect()
-        except BaseException:
+        except BaseException as exc:
             await self.stop(hooks)  # nothing half-started survives a failed start
+            if not isinstance(exc, asyncio.CancelledError):  # (not when the run is ending)
+                for stream, label in self._opened.items():
+                    self.status("disconnected", f"{label}: start failed", stream)
             raise
+        finally:
+            self._opened.clear()
 
     async def run(self) -> None:
         """Wait until the session is stopped."""
@@ -178,6 +189,8 @@ class LiveSession:
         """Count a connection of a stream (``stats[counter]``); a reconnection is published as
         ``connected`` (the first connection is part of ``start``). True on a reconnection."""
         self.stats[counter] += 1
+        if stream != "private" and self._stopped is not None and not self._stopped.is_set():
+            self._opened[stream] = label
         if self.stats[counter] > 1:
             self.status("connected", f"{label} reconnected", stream)
             return True

@@ -113,6 +113,14 @@ def _opt(v: Any) -> float:
     return _px(v)
 
 
+def _opt_size(v: Any) -> float:
+    """An optional size: NaN when absent, never below zero."""
+    x = _opt(v)
+    if x < 0.0:
+        raise _bad(f"negative size {v!r}")
+    return x
+
+
 def _vol(v: Any) -> float:
     """An IV fraction; ``""`` or ``"0"`` (no quote on that side) -> NaN."""
     x = _opt(v)
@@ -330,8 +338,8 @@ class OkxCodec:
 
     def _tickers(self, msg: dict, arg: dict, data: list, ts_recv: int) -> list[Any]:
         return [Quote(instrument_id=self._iid(d.get("instId") or arg["instId"]),
-                      bid_price=_opt(d["bidPx"]), bid_size=_opt(d["bidSz"]),
-                      ask_price=_opt(d["askPx"]), ask_size=_opt(d["askSz"]),
+                      bid_price=_opt(d["bidPx"]), bid_size=_opt_size(d["bidSz"]),
+                      ask_price=_opt(d["askPx"]), ask_size=_opt_size(d["askSz"]),
                       ts_event=_ms(d["ts"]), ts_recv=ts_recv)
                 for d in data]
 

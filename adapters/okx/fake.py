@@ -113,6 +113,16 @@ class OkxFake(FakeVenue):
     def open_orders(self) -> list[dict[str, Any]]:
         return [o for o in self.orders.values() if o["state"] in ("live", "partially_filled")]
 
+    def place_elsewhere(self, inst_id: str, side: str, sz: int,
+                        px: float | None = None) -> dict[str, Any]:
+        """An order another client of the account placed (the web UI: no ``clOrdId``), at
+        ``px`` or at the market; its pushes go to our private stream like any order's."""
+        a = {"instId": inst_id, "side": side, "sz": str(sz),
+             "ordType": "market" if px is None else "limit"}
+        if px is not None:
+            a["px"] = str(px)
+        return self.orders[self._place(a, quiet=False)["ordId"]]
+
     def fill_resting(self, ord_id: str, size: int | None = None) -> None:
         o = self.orders[ord_id]
         left = int(float(o["sz"]) - float(o["accFillSz"]))

@@ -215,20 +215,22 @@ class OkxOrders:
     def _untracked_order(self, o: pv.OkxOrder, ts_recv: int) -> None:
         """An order this process did not send (an earlier run, the web UI): what it proves
         passes through under its ``clOrdId`` (the engine knows the order or counts it). A
-        hashed ``clOrdId`` of an earlier run cannot be mapped back: reconciliation settles it."""
+        hashed ``clOrdId`` of an earlier run cannot be mapped back: reconciliation settles it.
+        Without a ``clOrdId`` (the web UI) only its fills go on: a fill is a fact (the engine
+        counts it and the portfolio applies it once)."""
         self._session.stats["foreign_orders"] += 1
         coid, iid = o.cl_ord_id, o.instrument_id
-        if not coid:
-            return
-        self._session.publish(OrderAccepted(client_order_id=coid, venue_order_id=o.venue_order_id,
-                                   instrument_id=iid, ts_event=o.ts_event, ts_recv=ts_recv))
+        if coid:
+            self._session.publish(OrderAccepted(
+                client_order_id=coid, venue_order_id=o.venue_order_id, instrument_id=iid,
+                ts_event=o.ts_event, ts_recv=ts_recv))
         if o.trade_id and o.fill_size > 0:
             self._session.publish(OrderFilled(
                 client_order_id=coid, venue_order_id=o.venue_order_id, instrument_id=iid,
                 trade_id=o.trade_id, side=o.side, price=o.fill_price, quantity=o.fill_size,
                 remaining=max(o.size - o.filled, 0.0), liquidity=o.liquidity, fee=o.fee,
                 fee_currency=o.fee_currency, ts_event=o.ts_event, ts_recv=ts_recv))
-        if o.state in pv.TERMINAL_STATES:
+        if coid and o.state in pv.TERMINAL_STATES:
             self._session.publish(OrderCancelled(client_order_id=coid, instrument_id=iid,
                                         reason=f"cancelSource {o.cancel_source}",
                                         ts_event=o.ts_event, ts_recv=ts_recv))

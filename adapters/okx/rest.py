@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 
+from adapters.live.rest import no_answer
 from adapters.okx import private as pv
 from adapters.ratelimit import RateLimiter
 
@@ -79,7 +80,7 @@ class OkxRest:
                 raw = await resp.text()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unknown(f"{method} {path}: {type(exc).__name__}") from exc
+            raise Unknown(f"{method} {path}: {no_answer(exc, timeout_s or self.timeout_s)}") from exc
         if self.on_body is not None:
             self.on_body(self.base + full, raw)
         if status >= 500:

@@ -120,6 +120,8 @@ class OkxStreams:
         self.positions: dict[str, PositionReport] = {}
         self.logged_in = False
         self.connection_number = 0
+        self._refusals_before = 0
+        """``stats["login_failed"]`` when the last login was sent: a refusal is one above it."""
         self._session = session
         self._orders: OkxOrders | None = None
         self._seen_errors = 0
@@ -169,14 +171,15 @@ class OkxStreams:
             await self._md.wait_open()
             await asyncio.gather(*self._session.first_snapshots.values())
             if p.trading:
+                self._refusals_before = self._session.stats["login_failed"]
                 self._priv = ReconnectingWebSocket(
                     self.private_url, on_frame=self._on_private_frame,
                     on_open=self._on_private_open, on_close=self._on_private_close,
                     make_heartbeat=lambda: "ping", config=self._ws_config(p.private_stale_after_s),
                     name=f"{self._session.venue}:private")
                 self._priv.start()
-                while not self.logged_in:
-                    if self._session.stats["login_failed"]:
+                while not self.logged_in:  # (refused: the last login, not an earlier start's)
+                    if self._session.stats["login_failed"] > self._refusals_before:
                         raise RuntimeError(f"{self._session.venue}: login refused")
                     await asyncio.sleep(0.01)
                 await self.accounts.start()
@@ -271,6 +274,7 @@ class OkxStreams:
         self._session.stream_opened("private_connects", "private stream", "private")
         p = self.params
         assert p.api_key is not None and p.api_secret is not None and p.passphrase is not None
+        self._refusals_before = self._session.stats["login_failed"]
         return [pv.login_frame(p.api_key.reveal(), p.api_secret.reveal(), p.passphrase.reveal(),
                                self.rest.now_ms() // 1000)]
 

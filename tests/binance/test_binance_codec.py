@@ -500,3 +500,46 @@ def test_level_strings_cannot_restructure_the_levels() -> None:
              '"u":2,"pu":0,"b":[["1.0,2.0],[3.0","4.0"]],"a":[]}}')
     with pytest.raises(VenueProtocolError):
         BinanceCodec("usdm").decode(frame, 0)
+
+
+@pytest.mark.parametrize("frame", [
+    # a negative size would delete the level in the book (size <= 0 is a delete): rejected
+    '{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,"pu":0,"b":[["1.5","-1"]],"a":[]}',
+    '{"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,'
+    '"pu":0,"b":[],"a":[["1.5","-0.5"]]}}',
+    '{"stream":"x@depth5@100ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,'
+    '"pu":0,"b":[["1.5","-2"]],"a":[]}}',
+    # a quote or a trade with an infinite or negative number
+    '{"e":"bookTicker","u":1,"s":"X","b":"Infinity","B":"1","a":"2","A":"1","T":1,"E":1}',
+    '{"stream":"x@bookTicker","data":{"e":"bookTicker","u":1,"s":"X","b":"1","B":"1e400",'
+    '"a":"2","A":"1","T":1,"E":1}}',
+    '{"stream":"x@bookTicker","data":{"u":1,"s":"X","b":"1","B":"1","a":"2","A":"-3"}}',
+    '{"stream":"x@bookTicker","data":{"u":1,"s":"X","b":"nan","B":"1","a":"2","A":"3"}}',
+    '{"e":"trade","E":1,"s":"X","t":1,"p":"inf","q":"1","T":1,"m":true}',
+    '{"stream":"x@trade","data":{"e":"trade","E":1,"s":"X","t":1,"p":"1","q":"-1","T":1,'
+    '"m":true}}',
+    '{"stream":"x@aggTrade","data":{"e":"aggTrade","E":1,"s":"X","a":1,"p":"NaN","q":"1",'
+    '"T":1,"m":false}}',
+    # a JSON true where a number belongs is not 1.0
+    '{"e":"trade","E":1,"s":"X","t":1,"p":true,"q":"1","T":1,"m":true}',
+    '{"e":"depthUpdate","E":1,"T":1,"s":"X","U":1,"u":2,"pu":0,"b":[[true,"1"]],"a":[]}',
+    '{"e":"markPriceUpdate","E":1,"s":"X","p":"Infinity","i":"1","r":"0.1","T":1}',
+    '{"e":"markPriceUpdate","E":1,"s":"X","p":"1","i":"1","r":"nan","T":1}',
+])
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_non_finite_or_negative_numbers_are_rejected(frame: str, market: str,
+                                                     as_bytes: bool) -> None:
+    """A size below zero or a price/size that is not a finite number is a malformed frame
+    (counted and skipped), on the fast path and the generic one alike, never a book level,
+    a quote or a trade."""
+    codec = BinanceCodec(market)
+    with pytest.raises(VenueProtocolError):
+        codec.decode(frame.encode() if as_bytes else frame, 0)
+
+
+def test_rest_snapshot_with_a_negative_size_is_rejected() -> None:
+    codec = BinanceCodec("usdm")
+    body = '{"lastUpdateId":5,"E":1,"T":1,"bids":[["1.5","-1"]],"asks":[["2","1"]]}'
+    with pytest.raises(VenueProtocolError):
+        codec.decode_rest("https://fapi.binance.com/fapi/v1/depth?symbol=X&limit=5", body, 0)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 
 import orjson
+import pytest
 
 from adapters.bybit import BybitCodec
-from engine.model import FundingRate, MarkPrice, OptionSummary, Quote
+from engine.model import FundingRate, MarkPrice, OptionSummary, Quote, VenueProtocolError
 
 LINEAR = "wss://stream.bybit.com/v5/public/linear"
 OPTION = "wss://stream.bybit.com/v5/public/option"
@@ -167,3 +168,13 @@ def test_rest_tickers() -> None:
     quote, mark, summary = codec.decode_rest(url, orjson.dumps(body), 3)
     assert quote.ask_price == 435.0
     assert summary.mark_iv == 0.7567 and summary.ask_iv == 5.0
+
+
+@pytest.mark.parametrize("field", ["bid1Size", "ask1Size"])
+def test_ticker_with_a_negative_size_is_malformed(field: str) -> None:
+    """A quote size below zero is no quote: the frame is rejected, not passed on."""
+    codec = BybitCodec()
+    codec.on_open(LINEAR)
+    snap = {**SNAPSHOT, "data": {**SNAPSHOT["data"], field: "-1"}}
+    with pytest.raises(VenueProtocolError, match="negative"):
+        codec.decode(_frame(snap), 1)

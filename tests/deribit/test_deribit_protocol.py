@@ -306,3 +306,14 @@ def test_fuzz_corrupted_real_bytes(frame: Any, pos: int, junk: bytes) -> None:
     raw = orjson.dumps(frame)
     pos %= len(raw)
     _check(DeribitCodec(), raw[:pos] + junk + raw[pos + 1:])
+
+
+@pytest.mark.parametrize("field", ["best_bid_amount", "best_ask_amount"])
+def test_ticker_with_a_negative_size_is_malformed(field: str) -> None:
+    """A quote size below zero is no quote: the frame is rejected, not passed on."""
+    data = {"timestamp": 1, "instrument_name": "BTC-24SEP21-8000-P", "mark_price": 0.0009,
+            "index_price": 32201.67, "best_bid_price": 0.0005, "best_bid_amount": 3.0,
+            "best_ask_price": 0.0015, "best_ask_amount": 94.7}
+    data[field] = -1.0
+    with pytest.raises(VenueProtocolError, match="negative"):
+        DeribitCodec().decode(_note("ticker.BTC-24SEP21-8000-P.raw", data), 1)

@@ -271,3 +271,20 @@ async def test_orders_of_an_earlier_run_still_report_their_fills(fake: DeribitFa
         assert [(f.client_order_id, f.remaining) for f in rec.fills] == [("old-1", 0.0)]
     finally:
         await second.adapter.stop()
+
+
+async def test_a_start_retried_after_refused_authentication_succeeds_once_the_key_works(
+        fake: DeribitFake) -> None:
+    """The venue refuses the key at first; the runtime retries the start on the same session:
+    once the venue accepts the key, that start must succeed, not fail on the earlier refusal."""
+    fake.client_secret = "rotated-later"
+    venue = DeribitVenue(params(fake, start_timeout_s=3.0))
+    Live(fake, venue)
+    with pytest.raises(RuntimeError, match="authentication refused"):
+        await venue.start()
+    fake.client_secret = "fake-secret"
+    await venue.start()
+    try:
+        assert venue.authenticated
+    finally:
+        await venue.stop()

@@ -95,9 +95,11 @@ async def test_refused_credentials_stay_halted_retry_and_exit_0(tmp_path: Path) 
     assert len(retries) >= 1  # retried after 1 s, then 2 s: backoff
     statuses = [e for e in events if e["event"] == "status"]
     assert statuses and all(s["state"] == "halted" for s in statuses)  # (kill_switch = true)
-    # the venue is halted on its own (a second venue would trade on)
-    assert all(s["venues_halted"]["deribit"] == "deribit unavailable: authentication refused"
+    # the venue is halted on its own (a second venue would trade on); its books (the failed
+    # start's snapshot) are not left LIVE: its connection is reported down too
+    assert all("deribit unavailable: authentication refused" in s["venues_halted"]["deribit"]
                for s in statuses)
+    assert all(s["books_live"] == "0/1" for s in statuses)
     assert elapsed < 6 + 8.0
 
 

@@ -374,3 +374,37 @@ def test_config_rejects_nonsense() -> None:
         WsConfig(stale_after_s=0)
     with pytest.raises(ValueError):
         WsConfig(backoff_base_s=-1)
+
+
+async def _connect_failures(url: str) -> list[dict]:
+    from structlog.testing import capture_logs
+
+    ws = ReconnectingWebSocket(url, on_frame=lambda d, t: None, config=fast(), rng=random.Random(3))
+    with capture_logs() as logs:
+        async with ws:
+            with pytest.raises(TimeoutError):
+                await ws.wait_open(timeout=0.3)
+    return [e for e in logs if e["event"] == "ws.error"]
+
+
+async def test_a_connect_failure_says_its_cause_in_words() -> None:
+    """Nothing listening: 'Connection refused'; a server that accepts and closes before
+    answering the handshake: said so, not only the exception's class name."""
+    async with FakeWsServer() as srv:
+        url = srv.url
+    errors = await _connect_failures(url)
+    assert errors and errors[0]["what"] == "connect failed"
+    assert errors[0]["cause"] == "Connection refused", errors[0]
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        errors = await _connect_failures(f"ws://127.0.0.1:{port}/ws")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert errors and errors[0]["error"] == "InvalidMessage"
+    assert errors[0]["cause"] == "the server closed the connection during the handshake", errors[0]

@@ -296,3 +296,14 @@ def test_fuzz_rest_instruments(path: list[int], replacement: Any) -> None:
     except VenueProtocolError:
         return
     assert all(isinstance(e, (Instrument, BookSnapshot)) for e in out)
+
+
+@pytest.mark.parametrize("field", ["bidSz", "askSz"])
+def test_ticker_with_a_negative_size_is_malformed(field: str) -> None:
+    """A quote size below zero is no quote: the frame is rejected, not passed on."""
+    frame = {"arg": {"channel": "tickers", "instId": "BTC-USDT"},
+             "data": [{"instType": "SPOT", "instId": "BTC-USDT", "askPx": "30220.1", "askSz": "3",
+                       "bidPx": "30210.4", "bidSz": "4", "ts": "1652459223003"}]}
+    frame["data"][0][field] = "-1"
+    with pytest.raises(VenueProtocolError, match="negative"):
+        OkxCodec().decode(orjson.dumps(frame), 1)

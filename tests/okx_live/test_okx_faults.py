@@ -72,3 +72,57 @@ async def test_refused_handshakes_back_off_and_connect_later(live: Live) -> None
     await live.until(lambda: live.adapter.stats["md_connects"] >= 2
                      and live.adapter.stats["logins"] >= 2, timeout=8)
     await live.assert_book_matches()
+
+
+
+async def test_a_start_retried_after_a_refused_login_logs_in_once_the_key_works(fake) -> None:  # type: ignore[no-untyped-def]
+    """The venue refuses the key at first (not active yet, IP not yet allowed): the start fails
+    with 'login refused'. The runtime retries the start on the same session: once the venue
+    accepts the key, that start must succeed, not fail on the earlier refusal."""
+    import pytest
+
+    from adapters.okx.session import OkxVenue
+    from tests.okx_live.conftest import params
+
+    fake.secret = "not-active-yet"
+    lv = Live(fake, OkxVenue(params(fake, start_timeout_s=3.0)))
+    with pytest.raises(RuntimeError, match="login refused"):
+        await lv.adapter.start()
+    fake.secret = "fake-secret"
+    await lv.adapter.start()
+    try:
+        assert lv.adapter.streams.logged_in
+    finally:
+        await lv.adapter.stop()
+
+
+async def test_a_failed_start_leaves_no_live_book_and_a_later_start_trades_again(fake) -> None:  # type: ignore[no-untyped-def]
+    """The public stream delivers the book's snapshot, then the login is refused: the start
+    fails and the session closes its streams. The book it published must not stay LIVE (it no
+    longer moves: SYNCING, the venue's streams reported down); once the key works the retried
+    start re-snapshots it, and after reconciliation the venue trades again."""
+    import pytest
+
+    from adapters.okx.session import OkxVenue
+    from engine.reconcile import reconcile
+    from tests.okx_live.conftest import params
+
+    fake.secret = "not-active-yet"  # the venue refuses the key at first
+    lv = Live(fake, OkxVenue(params(fake, start_timeout_s=3.0)))
+    with pytest.raises(RuntimeError, match="login refused"):
+        await lv.adapter.start()
+    assert IID in lv.kernel.books  # the snapshot did arrive before the login was refused
+    assert lv.book.status is BookStatus.SYNCING
+    assert lv.kernel.trading.venue_halt("okx")
+    fake.secret = "fake-secret"
+    await lv.adapter.start()
+    try:
+        lv.kernel.add_instruments(lv.adapter.instruments())
+        await lv.until(lambda: lv.book.status is BookStatus.LIVE)
+        await reconcile(lv.kernel, lv.adapter)
+        assert lv.kernel.trading.venue_halt("okx") == ""
+        assert lv.kernel.router.submit(SubmitOrder(
+            client_order_id="after", strategy_id="t", instrument_id=IID, side=Side.BUY,
+            quantity=1.0, price=lv.best(bid=True) - 5.0)) is None
+    finally:
+        await lv.adapter.stop()

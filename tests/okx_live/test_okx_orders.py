@@ -244,3 +244,39 @@ async def test_idle_cutoff_never_hits_a_pinging_session() -> None:
             assert lv.adapter.stats["md_connects"] == 1 and lv.adapter.stats["private_connects"] == 1
         finally:
             await lv.adapter.stop()
+
+
+async def test_a_fill_of_an_order_placed_in_the_web_ui_reaches_the_engine(live: Live) -> None:
+    """An order without a clOrdId (placed from OKX's web UI) is not ours, but its fill moved the
+    account: it is published (under no client id) for the engine to count and apply, never
+    dropped; its life cycle (no id to tell it under) is not."""
+    before = len(live.of(OrderFilled))
+    o = live.fake.place_elsewhere(INST, "buy", 3)
+    await live.until(lambda: any(f.venue_order_id == o["ordId"] for f in live.of(OrderFilled)))
+    fills = live.of(OrderFilled)[before:]
+    assert [(f.client_order_id, f.venue_order_id, f.side, f.quantity) for f in fills] == [
+        ("", o["ordId"], Side.BUY, 3.0)]
+    assert [f.trade_id for f in fills] == [t["tradeId"] for t in live.fake.fills]
+    assert live.kernel.counters["events_for_unknown_orders"] == 1  # counted by the engine
+    assert not [e for e in live.of(OrderAccepted) if e.venue_order_id == o["ordId"]]
+
+
+async def test_orders_refused_for_want_of_credentials_say_so_once_in_the_log(fake: OkxFake) -> None:
+    """A session without keys refuses every order (NOT_TRADING): the first refusal is one
+    warning naming the venue and the reason, so a strategy started on it is not refused in
+    silence; the rest are OrderRejected events only (a quoter's retries flood nothing)."""
+    from structlog.testing import capture_logs
+
+    lv = Live(fake, OkxVenue(params(fake, api_key=None, api_secret=None, passphrase=None)))
+    await lv.adapter.start()
+    lv.kernel.add_instruments(lv.adapter.instruments())
+    try:
+        with capture_logs() as logs:
+            for n in range(3):
+                lv.submit(f"nk{n}", Side.BUY, 5.0, lv.best(bid=True) - 3.0)
+            await lv.until(lambda: len(lv.of(OrderRejected)) == 3)
+    finally:
+        await lv.adapter.stop()
+    refused = [e for e in logs if e["event"] == "okx.order_refused"]
+    assert [(e["log_level"], e["venue"], e["reason"], e["client_order_id"]) for e in refused] == [
+        ("warning", "okx", "NOT_TRADING: no credentials", "nk0")]
