@@ -32,6 +32,15 @@ class Progress:
         self.rows = 0
         self.t0 = time.perf_counter()
         self._last = 0.0
+        self._line: Any = None  # the csv reader of the file being read (its line_num)
+
+    def reading(self, reader: Any) -> None:
+        """The csv reader of the file now read: an error asks it for its line, no per-row cost."""
+        self._line = reader
+
+    def line(self) -> int:
+        """The line of the file read last (the row being imported), 0 before the first."""
+        return self._line.line_num if self._line is not None else 0
 
     def start(self, name: str, size: int, pos: Any) -> None:
         self.name, self.size, self.pos = name, max(size, 1), pos
@@ -100,6 +109,7 @@ def rows(path: Path, progress: Progress) -> Iterator[tuple[int, list[str]]]:
 def _csv(binary: IO[bytes], path: Path, progress: Progress) -> Iterator[tuple[int, list[str]]]:
     text = io.TextIOWrapper(binary, encoding="utf-8", newline="")  # type: ignore[arg-type]
     reader = csv.reader(text)
+    progress.reading(reader)
     n = 0
     for n, fields in enumerate(reader, 1):
         if not fields:

@@ -335,3 +335,48 @@ def test_binance_futures_book_snapshot_5_rows_as_tardis_publishes_them(tmp_path:
     assert s1.asks[0] == (11657.08, 1.714) and s2.asks[0] == (11657.08, 1.476)
     assert (s1.ts_event, s1.ts_recv) == (1598918403696000000, 1598918403810979000)
     assert s2.seq == s1.seq + 1
+
+
+def test_an_error_names_the_line_of_the_bad_row(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The line in the message is the offending row's own line of the file (the header is line
+    1), also when it is the first row, when the symbol is unknown, and for a book update whose
+    time is malformed (read as one message with the rows of the same time)."""
+    trades = f"{H},id,side,price,amount"
+    l2 = f"{H},is_snapshot,side,price,amount"
+    cases = [
+        (_gz(tmp_path / "deribit_trades_2020-04-01_BTC-PERPETUAL.csv.gz",
+             [trades, "deribit,BTC-PERPETUAL,3,4,b,buy,abc,10"]), ":2: ", "'abc'"),
+        (_gz(tmp_path / "deribit_trades_2020-04-02_BTC-PERPETUAL.csv.gz",
+             [trades, "deribit,BTC-PERPETUAL,3,4,b,buy,6400,10",
+              "deribit,XRP-PERPETUAL,5,6,c,buy,0.2,10"]), ":3: ", "unknown symbol 'XRP-PERPETUAL'"),
+        (_gz(tmp_path / "deribit_incremental_book_L2_2020-04-03_BTC-PERPETUAL.csv.gz",
+             [l2, "deribit,BTC-PERPETUAL,1,2,true,bid,6400,10",
+              "deribit,BTC-PERPETUAL,1,2,true,ask,6401,10",
+              "deribit,BTC-PERPETUAL,x3,4,false,bid,6400,0",
+              "deribit,BTC-PERPETUAL,x3,4,false,bid,6399,5",
+              "deribit,BTC-PERPETUAL,5,6,false,ask,6401,7"]), ":4: ", "'x3'"),
+        (_gz(tmp_path / "deribit_incremental_book_L2_2020-04-04_BTC-PERPETUAL.csv.gz",
+             [l2, "deribit,BTC-PERPETUAL,1,2,true,bid,6400,10",
+              "deribit,BTC-PERPETUAL,1,2,true,ask,6401,10",
+              "deribit,BTC-PERPETUAL,3,4,false,bid,6400,0",
+              "deribit,BTC-PERPETUAL,3,4,false,middle,6399,5"]), ":5: ", "'middle'"),
+    ]
+    for f, where, what in cases:
+        assert data_cli.main(["import", "tardis", str(f), "--to", str(tmp_path / "cat"),
+                              "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"{f}{where}" in err and what in err and len(err.splitlines()) == 1, err
+
+
+def test_a_truncated_download_is_named_as_such_not_as_a_malformed_row(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    full = write_deribit_day(tmp_path / "day", minutes=5)["trades"]
+    cut = tmp_path / full.name
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    assert data_cli.main(["import", "tardis", str(cut), "--to", str(tmp_path / "cat"),
+                          "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"volta data: {cut}: unreadable: ") and "malformed" not in err, err
+    assert err.count(str(cut)) == 1 and "ended before the end-of-stream" in err, err
+    assert not (tmp_path / "cat").exists() or not list((tmp_path / "cat").rglob("*.parquet"))
