@@ -124,6 +124,8 @@ class BinanceImporter:
                 for ev in handler(iid, r, aux, interval):
                     self.checks.on_event(ev)
                     sink(ev)
+        except DataImportError:
+            raise  # the file itself (a truncated or corrupt download), already named
         except (ValueError, IndexError) as exc:
             raise DataImportError(f"{path}:{line}: malformed {ds} row: {exc}") from None
         self.progress.done()

@@ -165,3 +165,16 @@ def test_plain_csv_and_progress_line(tmp_path: Path) -> None:
     p.tick(5000)
     p.done()
     assert "100%" in err.getvalue() and "rows/s" in err.getvalue()
+
+
+def test_a_truncated_download_is_named_as_such_not_as_a_malformed_row(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    full = _zip(tmp_path / "full" / "BTCUSDT-trades-2024-08-08.zip",
+                [f"{i},6{i % 1000:03d}0.1,0.01,{i},{1723075200000 + i},true" for i in range(20000)])
+    cut = tmp_path / full.name
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    rc = data_cli.main(["import", "binance", str(cut), "--venue", "binance-usdm", "--to",
+                        str(tmp_path / "cat"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith(f"volta data: {cut}: unreadable: "), err
+    assert "malformed" not in err and err.count(str(cut)) == 1, err
