@@ -127,6 +127,10 @@ def _describe(summary: dict[str, Any]) -> str:
     src = d.get("source", "?")
     if src == "capture":
         what = "captures " + ", ".join(Path(f).name for f in d.get("files", []))
+    elif src == "catalog":
+        days = d.get("days") or ["no day"]
+        what = (f"catalog {d.get('catalog')} ({', '.join(d.get('datasets', []))}; "
+                f"{days[0] if len(days) == 1 else f'{days[0]}..{days[-1]}, {len(days)} days'})")
     elif src == "synthetic":
         p = d.get("params", {})
         what = (f"synthetic generator (seed {p.get('seed')}, vol {p.get('annual_vol')}, "
