@@ -72,7 +72,7 @@ def _time_chart(title: str, ts: Sequence[int], series: list[dict[str, Any]], max
 
 
 def _fills_chart(iid: str, ts: Sequence[int], mids: Sequence[float], fills: list[dict[str, Any]],
-                 max_points: int) -> dict[str, Any]:
+                 max_points: int, unit: str) -> dict[str, Any]:
     idx = _indices(len(ts), [mids], max_points)
     points: dict[float, list[float | None]] = {t: [_r(mids[i]), None, None]
                                                 for i, t in ((i, ts[i] / 1e9) for i in idx)}
@@ -81,7 +81,7 @@ def _fills_chart(iid: str, ts: Sequence[int], mids: Sequence[float], fills: list
         row = points.setdefault(t, [None, None, None])
         row[1 if f["side"] == "buy" else 2] = _r(f["price"])
     xs = sorted(points)
-    return {"title": f"Fills on the price: {iid}", "x": xs, "series": [
+    return {"title": f"Fills on the price: {iid}", "x": xs, "unit": unit, "series": [
         {"label": "mid", "data": [points[t][0] for t in xs], "spanGaps": True},
         {"label": "buy fills", "data": [points[t][1] for t in xs], "points": "buy"},
         {"label": "sell fills", "data": [points[t][2] for t in xs], "points": "sell"}]}
@@ -147,6 +147,14 @@ def _strategy_of(ledger: Any, coid: str) -> str:
     return order.strategy_id if order is not None else "?"
 
 
+def _price_currency(ledger: Any, iid: str) -> str:
+    """The currency an instrument's price is in: the coin for coin-premium options."""
+    inst = ledger.k.instruments.get(iid)
+    if inst is None:
+        return "?"
+    return inst.settle if inst.premium_in_coin else inst.quote
+
+
 def strategy_breakdown(ledger: Any, markout_keys: Sequence[str]) -> list[list[Any]]:
     """Per strategy: fills, maker/taker, contracts, notional, fees and markouts (USD)."""
     agg: dict[str, dict[str, Any]] = {}
@@ -199,7 +207,8 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     ]
     for iid in list(ledger.traded)[:4]:
         charts.append(_fills_chart(iid, ts, ledger.mids[iid],
-                                   [f for f in ledger.fills if f["instrument"] == iid], max_points))
+                                   [f for f in ledger.fills if f["instrument"] == iid], max_points,
+                                   _price_currency(ledger, iid)))
     traded_options = any(getattr(ledger.k.instruments.get(iid), "is_option", False) for iid in ledger.traded)
     if traded_options:
         charts += [
@@ -239,11 +248,12 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
                           strategy_breakdown(ledger, markout_keys))
     fills = ledger.fills
     fill_rows = [[_fmt_t(f["ts_event"]), _strategy_of(ledger, f["client_order_id"]), f["instrument"], f["side"],
-                  f["price"], f["quantity"], f["liquidity"], f["fee_usd"], f["notional_usd"]]
+                  f["price"], _price_currency(ledger, f["instrument"]), f["quantity"], f["liquidity"],
+                  f["fee_usd"], f["notional_usd"]]
                  for f in fills[:MAX_FILL_ROWS]]
     more = (f"<p>First {MAX_FILL_ROWS} of {len(fills)} fills; all of them are in fills.csv.</p>"
             if len(fills) > MAX_FILL_ROWS else "")
-    fills_table = _table(["time (UTC)", "strategy", "instrument", "side", "price", "qty", "liquidity",
+    fills_table = _table(["time (UTC)", "strategy", "instrument", "side", "price", "price in", "qty", "liquidity",
                           "fee (USD)", "notional (USD)"], fill_rows, "fills")
     data = json.dumps({"charts": charts}, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     divs = "".join(f'<div class="chart" data-i="{i}" data-title="{html.escape(c["title"])}"></div>'

@@ -241,10 +241,11 @@ def test_three_commands_from_a_tardis_day_to_an_options_mm_report(
     assert summary["data"]["source"] == "catalog"
     assert summary["fills"]["count"] > 0 and summary["engine"]["counters"]["chain_refreshes"] > 10
     assert (report / "report.html").stat().st_size > 10_000
-    # the report says where the data came from
+    # the report says where the data came from, and the option premiums' currency (coin)
     page = (report / "report.html").read_text()
     assert f"Data: catalog {cat} (incremental_book_L2, options_chain, trades; 2020-04-01)" \
         in page and "venue-generated" not in page
+    assert "<th>price in</th>" in page and "<td>BTC</td>" in page and '"unit":"BTC"' in page
     # re-importing the day replaces it: the same rows, the same result
     rows = [r["rows"] for r in open_catalog(cat).summary()]
     assert data_cli.main(["import", "tardis", *map(str, files.values()), "--to", str(cat),
