@@ -182,3 +182,33 @@ def test_volta_data_import_capture_and_ls(tmp_path: Path, capsys: pytest.Capture
                          if type(e) in (BookSnapshot, BookDelta))
     assert volta(["data", "ls", str(tmp_path / "nothing")]) == 2
     assert "no such catalog folder" in capsys.readouterr().err
+
+
+def test_an_empty_selection_says_which_filter_found_nothing_and_what_there_is(
+        tmp_path: Path) -> None:
+    """A selection that matches nothing names the filter that emptied it and what the catalog
+    holds there, so the user can correct the config (not just 'no replayable data')."""
+    cat = tmp_path / "cat"
+    write_events(cat, "trades", [Trade("deribit:BTC-PERPETUAL", 1.0, 2.0, Side.BUY, "a", T0, T0 + 1),
+                                 Trade("deribit:ETH-PERPETUAL", 1.0, 2.0, Side.BUY, "b", T0, T0 + 2)])
+    c = open_catalog(cat)
+    day = c.files()[0].day
+    for kw, why in (
+            ({"venue": "okx"}, "no data of venue okx; the catalog has venue deribit"),
+            ({"instrument": ["SOL-PERPETUAL"]}, "no data of instrument SOL-PERPETUAL; the catalog "
+                                                "has instruments BTC-PERPETUAL, ETH-PERPETUAL"),
+            ({"venue": "deribit", "start": "2024-08-01"}, f"no data of day 2024-08-01..; the "
+                                                          f"catalog has day {day}"),
+            ({"start": "2024-08-02", "end": "2024-08-01"}, "start 2024-08-02 is after end 2024-08-01"),
+            ({"datasets": ["book_snapshot_25"]}, "no data of dataset book_snapshot_25; the catalog "
+                                                 "has dataset trades")):
+        with pytest.raises(CatalogError) as exc:
+            c.load_store(**kw)
+        assert str(exc.value) == f"{cat}: no replayable data matches the selection: {why}", kw
+    aux = tmp_path / "aux"
+    w = CatalogWriter(aux, "liquidations")
+    w.add_aux("liquidation", "deribit", "BTC-PERPETUAL", T0, T0, (6400.0, 10.0, "buy", "x"))
+    w.commit()
+    with pytest.raises(CatalogError, match="no replayable data matches the selection: the "
+                                           "catalog holds no replayable data"):
+        open_catalog(aux).load_store()
