@@ -212,3 +212,31 @@ def test_an_empty_selection_says_which_filter_found_nothing_and_what_there_is(
     with pytest.raises(CatalogError, match="no replayable data matches the selection: the "
                                            "catalog holds no replayable data"):
         open_catalog(aux).load_store()
+
+
+def test_ctrl_c_during_a_commit_moves_every_partition_or_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that lands while a commit moves its partitions into place is acted on once
+    they all are: the import is whole (never half of a file's days and instruments)."""
+    import signal
+
+    from backtest.catalog import writer as writer_mod
+
+    real = writer_mod.os.replace
+    calls: list[int] = []
+
+    def replace_then_ctrl_c(src: object, dst: object) -> None:
+        real(src, dst)
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(writer_mod.os, "replace", replace_then_ctrl_c)
+    events = [Trade(f"deribit:{s}", 1.0, 2.0, Side.BUY, s, T0 + d * 86_400 * 10**9, T0 + d * 86_400 * 10**9)
+              for s in ("BTC-PERPETUAL", "ETH-PERPETUAL") for d in range(3)]
+    with pytest.raises(KeyboardInterrupt):
+        write_events(tmp_path / "cat", "trades", events)
+    monkeypatch.setattr(writer_mod.os, "replace", real)
+    assert len(open_catalog(tmp_path / "cat").files()) == 6
+    assert not [p for p in (tmp_path / "cat").iterdir() if p.name.startswith(".staging-")]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
