@@ -385,3 +385,49 @@ def test_a_truncated_download_is_named_as_such_not_as_a_malformed_row(
     assert err.startswith(f"volta data: {cut}: unreadable: ") and "malformed" not in err, err
     assert err.count(str(cut)) == 1 and "ended before the end-of-stream" in err, err
     assert not (tmp_path / "cat").exists() or not list((tmp_path / "cat").rglob("*.parquet"))
+
+
+def test_ctrl_c_says_which_files_were_imported_and_which_was_not(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the second file is read: the first (committed) is listed as imported, the
+    message names the second as not imported; Ctrl-C during the first file's moves into place:
+    the first is whole and listed, not called 'not written'."""
+    import signal
+
+    from backtest.catalog import writer as writer_mod
+    from backtest.importers.tardis import TardisImporter
+
+    files = write_deribit_day(tmp_path / "download", minutes=2)
+    first, second = str(files["trades"]), str(files["l2"])
+    real_read = TardisImporter.read
+
+    def read_then_ctrl_c(self: TardisImporter, path: Path, sink: object, aux: object) -> str:
+        if path.name == files["l2"].name:
+            raise KeyboardInterrupt
+        return real_read(self, path, sink, aux)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TardisImporter, "read", read_then_ctrl_c)
+    cat = tmp_path / "cat"
+    assert data_cli.main(["import", "tardis", first, second, "--to", str(cat), "--quiet"]) == 130
+    io = capsys.readouterr()
+    assert f"{first}: trades, 158 rows" in io.out and second not in io.out
+    assert io.err.strip() == (f"volta data: interrupted: {second} was not imported (the catalog "
+                              "keeps what it had); the 1 file listed above was"), io.err
+    assert {f.dataset for f in open_catalog(cat).files()} == {"trades"}
+
+    monkeypatch.setattr(TardisImporter, "read", real_read)
+    real_replace = writer_mod.os.replace
+    fired: list[int] = []
+
+    def replace_then_ctrl_c(src: object, dst: object) -> None:
+        real_replace(src, dst)
+        if not fired:
+            fired.append(1)
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(writer_mod.os, "replace", replace_then_ctrl_c)
+    cat2 = tmp_path / "cat2"
+    assert data_cli.main(["import", "tardis", first, second, "--to", str(cat2), "--quiet"]) == 130
+    io = capsys.readouterr()
+    assert f"{first}: trades, 158 rows" in io.out and f"{second} was not imported" in io.err, io
+    assert {f.dataset for f in open_catalog(cat2).files()} == {"trades"}
