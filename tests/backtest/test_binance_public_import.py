@@ -164,7 +164,12 @@ def test_plain_csv_and_progress_line(tmp_path: Path) -> None:
     p.start("x", 1, lambda: 1)
     p.tick(5000)
     p.done()
-    assert "100%" in err.getvalue() and "rows/s" in err.getvalue()
+    assert "100%" in err.getvalue() and "5,000 lines" in err.getvalue() and "lines/s" in err.getvalue()
+    p.start("y", 1, lambda: 1)  # the next file's line counts its own lines (not 5,010)
+    p.tick(10)
+    p.done()
+    last = err.getvalue().rstrip("\n").split("\r")[-1].split()
+    assert last[:5] == ["import", "y", "100%", "10", "lines"], last
 
 
 def test_a_truncated_download_is_named_as_such_not_as_a_malformed_row(
