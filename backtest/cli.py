@@ -3,7 +3,8 @@
 One run writes ``summary.json``, ``fills.csv``, ``orders.csv``, ``report.html`` (and ``perf.json``)
 to the output folder (default ``var/backtest/<deployment name>``) and shows progress on stderr.
 With ``--sweep`` the grid runs in parallel processes, one sub-folder per point, and a comparison
-table is printed and written to ``sweep.csv``. Exit codes: 0 done, 2 config or data problems.
+table is printed and written to ``sweep.csv``. Exit codes: 0 done, 1 a strategy raised (the results
+are written; the exceptions are in the log), 2 config or data problems.
 """
 
 from __future__ import annotations
@@ -102,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"PnL {s['pnl']['total_usd']} USD (fees {s['pnl']['fees_usd']}), fills {s['fills']['count']}, "
           f"Sharpe {_sharpe(s['risk'])}, max drawdown {s['risk']['max_drawdown_usd']} USD")
     print(f"report: {out / 'report.html'}")
-    return 0
+    errors = {sid: n for sid, n in s["engine"].get("strategy_errors", {}).items() if n}
+    for sid, n in errors.items():
+        print(f"volta backtest: strategy {sid} raised {n} time{'s' if n > 1 else ''} (the "
+              "exceptions are in the log above): these results are not the strategy's own",
+              file=sys.stderr)
+    return 1 if errors else 0
 
 
 def _sweep_progress(done: int, total: int, label: str, wall_s: float) -> None:

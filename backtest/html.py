@@ -241,6 +241,10 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     for h, m in summary["adverse_selection"].items():
         rows.append((f"markout {h} (USD total / bps mean)", f"{_cell(m['total_usd'])} / {_cell(m['mean_bps'])}"))
     rows.append(("events replayed", summary.get("events")))
+    errors = {k: v for k, v in summary.get("engine", {}).get("strategy_errors", {}).items() if v}
+    if errors:
+        rows.append(("strategy errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()),
+                     "raised: see the log; these results are not the strategy's own"))
     markout_keys = sorted({k for f in ledger.fills for k in f if k.startswith("markout_") and k.endswith("s_usd")},
                           key=lambda k: float(k[8:].split("s_")[0]))
     per_strategy = _table(["strategy", "fills", "maker", "taker", "contracts", "notional (USD)", "fees (USD)",

@@ -162,3 +162,25 @@ def test_sweep_values_are_validated_before_anything_runs(tmp_path: Path,
     assert code == 2
     err = capsys.readouterr().err
     assert "venues.sim.params.queue.model" in err and not (tmp_path / "o").exists()
+
+
+def test_a_strategy_that_raises_is_said_and_the_exit_code_is_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A backtest whose strategy raised is not a clean result: the results are written, the
+    last lines name the strategy and how often it raised, and the exit code is 1 (0 would let
+    a script or CI take a crashed strategy's flat PnL for its performance)."""
+    (tmp_path / "boom_strategy.py").write_text(
+        "from strategies.examples.mm import Quoter\n\n\n"
+        "class BoomAtStart(Quoter):\n"
+        "    def on_start(self) -> None:\n"
+        "        raise RuntimeError('boom')\n")
+    cfg = _short(tmp_path, 20.0)
+    cfg.write_text(cfg.read_text().replace('class = "strategies.examples.mm:Quoter"',
+                                           'class = "boom_strategy:BoomAtStart"', 1))
+    out = tmp_path / "out"
+    assert main([str(cfg), "--output", str(out), "--quiet"]) == 1
+    io = capsys.readouterr()
+    assert json.loads((out / "summary.json").read_text())["engine"]["strategy_errors"] == {"perp-mm": 1}
+    assert (out / "report.html").is_file()
+    assert "volta backtest: strategy perp-mm raised 1 time" in io.err, io.err
+    assert "strategy errors: perp-mm 1" in (out / "report.html").read_text()
