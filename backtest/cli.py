@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     s = result.summary
     print(f"events {result.events:,} in {result.wall_s:.1f} s ({result.events_per_s:,.0f} events/s), "
           f"simulated {s['span']['simulated_s']:,.0f} s")
-    print(f"PnL {s['pnl']['total_usd']} USD (fees {s['pnl']['fees_usd']}), fills {s['fills']['count']}, "
-          f"Sharpe {_sharpe(s['risk'])}, max drawdown {s['risk']['max_drawdown_usd']} USD")
+    for line in result_lines(s):
+        print(line)
     print(f"report: {out / 'report.html'}")
     errors = {sid: n for sid, n in s["engine"].get("strategy_errors", {}).items() if n}
     for sid, n in errors.items():
@@ -141,4 +141,22 @@ if __name__ == "__main__":
 def _sharpe(risk: dict[str, Any]) -> str:
     if risk.get("sharpe") is not None:
         return f"{risk['sharpe']} (annualised)"
+    if risk.get("sharpe_per_interval") is None:  # fewer than 3 samples, or a flat PnL
+        few = risk.get("max_drawdown_usd") is None
+        return f"n/a ({risk.get('annualisation_note') if few else 'the PnL never varied'})"
     return f"{risk.get('sharpe_per_interval')} per {risk.get('interval_s')} s interval (not annualised)"
+
+
+def result_lines(s: dict[str, Any]) -> list[str]:
+    """The summary's headline: an unpriced PnL or an undefined ratio in words, never 'None'."""
+    pnl, risk = s["pnl"], s["risk"]
+    if pnl["total_usd"] is None:
+        amounts = ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("unpriced", {}).items())
+        total = (f"PnL unknown: {amounts} without a USD price (priced part "
+                 f"{pnl.get('priced_total_usd')} USD);")
+    else:
+        total = f"PnL {pnl['total_usd']} USD"
+    dd = risk.get("max_drawdown_usd")
+    fees = f"fees {pnl['fees_usd']} USD" if total.endswith(";") else f"(fees {pnl['fees_usd']})"
+    return [f"{total} {fees}, fills {s['fills']['count']}, Sharpe {_sharpe(risk)}, max drawdown "
+            f"{'n/a' if dd is None else f'{dd} USD'}"]

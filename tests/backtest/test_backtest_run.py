@@ -184,3 +184,21 @@ def test_a_strategy_that_raises_is_said_and_the_exit_code_is_1(
     assert (out / "report.html").is_file()
     assert "volta backtest: strategy perp-mm raised 1 time" in io.err, io.err
     assert "strategy errors: perp-mm 1" in (out / "report.html").read_text()
+
+
+def test_result_lines_say_unknown_never_none() -> None:
+    """An unpriced PnL (total_usd null: a currency without a USD price) and a Sharpe that
+    cannot be computed (a flat PnL) are said in words, not printed as 'None USD'."""
+    from backtest.cli import result_lines
+
+    s = {"events": 10, "span": {"simulated_s": 30.0},
+         "pnl": {"total_usd": None, "priced_total_usd": -1.25, "fees_usd": 0.5,
+                 "unpriced": {"LRC": 12.5, "BTC": -0.0001}},
+         "fills": {"count": 3},
+         "risk": {"sharpe": None, "sharpe_per_interval": None, "interval_s": 1.0,
+                  "annualisation_note": "", "max_drawdown_usd": None}}
+    line = result_lines(s)[0]
+    assert "None" not in line, line
+    assert line.startswith("PnL unknown: +12.5 LRC, -0.0001 BTC without a USD price "
+                           "(priced part -1.25 USD); fees 0.5 USD, fills 3, Sharpe n/a"), line
+    assert "max drawdown n/a" in line, line
