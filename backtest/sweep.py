@@ -34,6 +34,7 @@ from engine.runtime import resolve_plugins
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 SWEEP_COLUMNS = ("pnl.total_usd", "pnl.fees_usd", "risk.sharpe", "risk.sortino",
+                 "risk.sharpe_per_interval", "risk.sortino_per_interval",  # (runs under a day)
                  "risk.max_drawdown_usd", "turnover_usd", "fills.count", "orders.fill_ratio_qty",
                  "queue.avg_wait_s", "adverse_selection.1s.total_usd",
                  "adverse_selection.10s.total_usd", "greeks.delta.abs_mean")

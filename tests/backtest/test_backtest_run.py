@@ -153,6 +153,12 @@ def test_sweep_runs_the_grid_in_processes(tmp_path: Path, capsys: pytest.Capture
     assert (out / "run-000" / "report.html").is_file() and (out / "run-001" / "summary.json").is_file()
     assert rows[0]["fills.count"] != rows[1]["fills.count"]
     assert "half_spread_bps" in capsys.readouterr().out
+    # a run shorter than a day has no annualised ratio: the table still ranks by the
+    # per-interval ones (a column of '-' for every run compares nothing)
+    for r, n in zip(rows, ("000", "001"), strict=True):
+        risk = json.loads((out / f"run-{n}" / "summary.json").read_text())["risk"]
+        assert r["risk.sharpe"] == "" and float(r["risk.sharpe_per_interval"]) == risk["sharpe_per_interval"]
+        assert float(r["risk.sortino_per_interval"]) == risk["sortino_per_interval"]
 
 
 def test_sweep_values_are_validated_before_anything_runs(tmp_path: Path,
