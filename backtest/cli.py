@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -103,9 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     for line in result_lines(s):
         print(line)
     print(f"report: {out / 'report.html'}")
-    errors = {sid: n for sid, n in s["engine"].get("strategy_errors", {}).items() if n}
+    return _strategy_errors(s, "")
+
+
+def _strategy_errors(summary: dict[str, Any], run: str) -> int:
+    """Each strategy that raised, on stderr; 1 if any did (the results are not its own)."""
+    errors = {sid: n for sid, n in summary["engine"].get("strategy_errors", {}).items() if n}
     for sid, n in errors.items():
-        print(f"volta backtest: strategy {sid} raised {n} time{'s' if n > 1 else ''} (the "
+        print(f"volta backtest: {run}strategy {sid} raised {n} time{'s' if n > 1 else ''} (the "
               "exceptions are in the log above): these results are not the strategy's own",
               file=sys.stderr)
     return 1 if errors else 0
@@ -131,7 +137,12 @@ def _sweep(args: argparse.Namespace, config: object, spec: object, sweeps: list,
     (out / "sweep.csv").write_text(table_csv(rows), encoding="utf-8")
     print(table_text(rows))
     print(f"sweep: {len(rows)} runs, table {out / 'sweep.csv'}")
-    return 0
+    code = 0
+    for row in rows:
+        if row["strategy_errors"]:
+            summary = json.loads((out / row["run"] / "summary.json").read_text(encoding="utf-8"))
+            code = max(code, _strategy_errors(summary, f"{row['run']}: "))
+    return code
 
 
 if __name__ == "__main__":

@@ -234,6 +234,7 @@ def run_sweep(points: list[tuple[str, str, list[tuple[str, Any]]]], out: Path, s
             row: dict[str, Any] = {"run": Path(o).name}
             row.update({k: v for k, v in overrides})
             row.update({c: _get(summary, c) for c in SWEEP_COLUMNS})
+            row["strategy_errors"] = sum(summary["engine"].get("strategy_errors", {}).values())
             rows.append(row)
     return rows
 

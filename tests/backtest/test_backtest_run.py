@@ -208,3 +208,24 @@ def test_result_lines_say_unknown_never_none() -> None:
     assert line.startswith("PnL unknown: +12.5 LRC, -0.0001 BTC without a USD price "
                            "(priced part -1.25 USD); fees 0.5 USD, fills 3, Sharpe n/a"), line
     assert "max drawdown n/a" in line, line
+
+
+def test_a_sweep_point_whose_strategy_raised_is_said_and_the_exit_code_is_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "boom_sweep_strategy.py").write_text(
+        "from strategies.examples.mm import Quoter\n\n\n"
+        "class BoomWide(Quoter):\n"
+        "    def on_start(self) -> None:\n"
+        "        if self.config.half_spread_bps > 5.0:\n"
+        "            raise RuntimeError('boom')\n"
+        "        super().on_start()\n")
+    cfg = _short(tmp_path, 20.0)
+    cfg.write_text(cfg.read_text().replace('class = "strategies.examples.mm:Quoter"',
+                                           'class = "boom_sweep_strategy:BoomWide"', 1))
+    out = tmp_path / "sweep"
+    code = main([str(cfg), "--output", str(out), "--quiet", "--workers", "1",
+                 "--sweep", "strategies[0].params.half_spread_bps=1.5,6.0"])
+    io = capsys.readouterr()
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [r["strategy_errors"] for r in rows] == ["0", "1"]
+    assert code == 1 and "volta backtest: run-001: strategy perp-mm raised 1 time" in io.err, io.err
