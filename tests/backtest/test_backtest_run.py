@@ -170,19 +170,25 @@ def test_sweep_values_are_validated_before_anything_runs(tmp_path: Path,
     assert "venues.sim.params.queue.model" in err and not (tmp_path / "o").exists()
 
 
+def _raising_quoter(tmp_path: Path, module: str, on_start: str) -> Path:
+    """A short config whose first strategy is the quoter with ``on_start`` replaced (next to
+    the config, where the CLI finds strategies)."""
+    (tmp_path / f"{module}.py").write_text(
+        "from strategies.examples.mm import Quoter\n\n\n"
+        "class Boom(Quoter):\n"
+        "    def on_start(self) -> None:\n" + on_start)
+    cfg = _short(tmp_path, 20.0)
+    cfg.write_text(cfg.read_text().replace('class = "strategies.examples.mm:Quoter"',
+                                           f'class = "{module}:Boom"', 1))
+    return cfg
+
+
 def test_a_strategy_that_raises_is_said_and_the_exit_code_is_1(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A backtest whose strategy raised is not a clean result: the results are written, the
     last lines name the strategy and how often it raised, and the exit code is 1 (0 would let
     a script or CI take a crashed strategy's flat PnL for its performance)."""
-    (tmp_path / "boom_strategy.py").write_text(
-        "from strategies.examples.mm import Quoter\n\n\n"
-        "class BoomAtStart(Quoter):\n"
-        "    def on_start(self) -> None:\n"
-        "        raise RuntimeError('boom')\n")
-    cfg = _short(tmp_path, 20.0)
-    cfg.write_text(cfg.read_text().replace('class = "strategies.examples.mm:Quoter"',
-                                           'class = "boom_strategy:BoomAtStart"', 1))
+    cfg = _raising_quoter(tmp_path, "boom_strategy", "        raise RuntimeError('boom')\n")
     out = tmp_path / "out"
     assert main([str(cfg), "--output", str(out), "--quiet"]) == 1
     io = capsys.readouterr()
@@ -212,16 +218,10 @@ def test_result_lines_say_unknown_never_none() -> None:
 
 def test_a_sweep_point_whose_strategy_raised_is_said_and_the_exit_code_is_1(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "boom_sweep_strategy.py").write_text(
-        "from strategies.examples.mm import Quoter\n\n\n"
-        "class BoomWide(Quoter):\n"
-        "    def on_start(self) -> None:\n"
-        "        if self.config.half_spread_bps > 5.0:\n"
-        "            raise RuntimeError('boom')\n"
-        "        super().on_start()\n")
-    cfg = _short(tmp_path, 20.0)
-    cfg.write_text(cfg.read_text().replace('class = "strategies.examples.mm:Quoter"',
-                                           'class = "boom_sweep_strategy:BoomWide"', 1))
+    cfg = _raising_quoter(tmp_path, "boom_sweep_strategy",  # (a module name of its own)
+                          "        if self.config.half_spread_bps > 5.0:\n"
+                          "            raise RuntimeError('boom')\n"
+                          "        super().on_start()\n")
     out = tmp_path / "sweep"
     code = main([str(cfg), "--output", str(out), "--quiet", "--workers", "1",
                  "--sweep", "strategies[0].params.half_spread_bps=1.5,6.0"])
