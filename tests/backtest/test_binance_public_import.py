@@ -183,3 +183,92 @@ def test_a_truncated_download_is_named_as_such_not_as_a_malformed_row(
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith(f"volta data: {cut}: unreadable: "), err
     assert "malformed" not in err and err.count(str(cut)) == 1, err
+
+
+BUY_ONCE = '''
+import msgspec
+from engine import Quote, Side, Strategy
+
+
+class Cfg(msgspec.Struct, kw_only=True, frozen=True):
+    instrument: str
+
+
+class BuyOnce(Strategy[Cfg]):
+    Config = Cfg
+
+    def on_start(self) -> None:
+        self.iid = self.ctx.instrument_id(self.config.instrument)
+        self.done = False
+        self.ctx.subscribe_ticker(self.iid)
+
+    def on_ticker(self, ev: object) -> None:
+        if not self.done and isinstance(ev, Quote) and ev.ask_price == ev.ask_price:
+            self.done = True
+            self.ctx.submit_limit(self.iid, Side.BUY, 0.01, ev.ask_price)
+'''
+
+BUY_ONCE_CONFIG = '''
+[deployment]
+name = "buy-once"
+mode = "paper"
+journal = "var/j.sqlite"
+[logging]
+level = "warning"
+[venues.binance-usdm]
+adapter = "backtest.exchange:ReplayExchange"
+[venues.binance-usdm.params]
+order_latency = { kind = "constant", ms = 1.0 }
+response_latency = { kind = "constant", ms = 1.0 }
+maker_fee = 0.0
+taker_fee = 0.0004
+[risk]
+max_order_qty = 1.0
+max_position_qty = 1.0
+[books]
+stale_after_s = 0.0
+[[strategies]]
+id = "buy"
+class = "buy_once_strategy:BuyOnce"
+venue = "binance-usdm"
+[strategies.params]
+instrument = "BTCUSDT"
+[backtest]
+seed = 1
+[backtest.data]
+catalog = "cat"
+[backtest.report]
+sample_interval_s = 60.0
+'''
+
+
+def _buy_once_backtest(tmp_path: Path, files: list[Path]) -> dict:
+    """The files imported into tmp_path/cat, then a backtest that buys 0.01 BTCUSDT at the
+    first quote's ask and holds it; returns summary.json."""
+    from backtest import cli as backtest_cli
+
+    import_files("binance", files, tmp_path / "cat", venue="binance-usdm", progress=False)
+    (tmp_path / "buy_once_strategy.py").write_text(BUY_ONCE)
+    (tmp_path / "bt.toml").write_text(BUY_ONCE_CONFIG)
+    assert backtest_cli.main([str(tmp_path / "bt.toml"), "--output", str(tmp_path / "out"),
+                              "--quiet"]) == 0
+    return json.loads((tmp_path / "out" / "summary.json").read_text())
+
+
+def test_a_backtest_trades_on_binance_book_ticker_data(tmp_path: Path) -> None:
+    """bookTicker is the only book Binance public data has: a strategy can trade on it (the
+    best bid and ask are the book, as the options chain's top of book is), not be denied
+    BOOK_NOT_LIVE for every order."""
+    t0 = 1722470400000  # 2024-08-01T00:00:00Z, ms
+    book = _zip(tmp_path / "BTCUSDT-bookTicker-2024-08-01.zip",
+                ["update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,"
+                 "transaction_time,event_time"]
+                + [f"{i + 1},60000.0,1.0,60000.1,1.0,{t0 + i * 60_000},{t0 + i * 60_000}"
+                   for i in range(30)])
+    s = _buy_once_backtest(tmp_path, [book])
+    assert s["orders"]["by_status"] == {"filled": 1}, s["orders"]
+    assert s["fills"] == {"count": 1, "maker": 0, "taker": 1, "quantity": 0.01}
+    # 0.01 BTC taken at 60,000.1, marked at the mid 60,000.05; taker fee 4 bps of 600.001 USD
+    assert s["pnl"]["fees_usd"] == pytest.approx(0.01 * 60000.1 * 0.0004, abs=1e-4)
+    assert s["pnl"]["total_usd"] == pytest.approx(0.01 * (60000.05 - 60000.1)
+                                                  - 0.01 * 60000.1 * 0.0004, abs=1e-4)
