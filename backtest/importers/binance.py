@@ -14,7 +14,8 @@ told apart by magnitude). The files have no receive time: ``ts_recv = ts_event``
 * ``bookTicker`` -> ``Quote`` and a one-level ``BookSnapshot`` (the top of book is the only
   book the files have; ``update_id`` kept as the ``seq``; time = transaction time, the event
   time as ``ts_recv``);
-* ``fundingRate`` -> ``FundingRate`` (rate at ``calc_time``; the next funding is one interval on);
+* ``fundingRate`` -> ``FundingRate`` (the rate settled at ``calc_time``, announced for that
+  funding: ``next_funding_ns`` = ``calc_time``);
 * ``klines`` (``<interval>`` in the name), ``bookDepth`` (cumulative depth and notional within
   +-1..5 % of the mid: not a book, so not replayed) and ``metrics`` (open interest, long/short
   ratios) -> the auxiliary ``kline``, ``book_depth`` and ``metrics`` tables.
@@ -156,9 +157,10 @@ class BinanceImporter:
         yield Quote(iid, bp, bs, ap, as_, te, tr, seq)
 
     def _fundingRate(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
+        # the rate settled at calc_time: the funding it announces is at calc_time itself (one
+        # interval on, each payment took the previous interval's rate and the first was lost)
         t = _ts(r[0])
-        hours = int(r[1]) if r[1] else 8
-        yield FundingRate(iid, float(r[2]), t + hours * 3_600_000_000_000, t, t)
+        yield FundingRate(iid, float(r[2]), t, t, t)
 
     def _klines(self, iid: str, r: list[str], aux: Any, interval: str) -> Iterator[Any]:
         venue, _, sym = iid.partition(":")

@@ -72,7 +72,7 @@ def test_spot_and_futures_trades_aggtrades_bookticker_funding(tmp_path: Path) ->
         61010.0, 1.234, 61010.1, 0.567, 4900000001)
     assert (q.ts_event, q.ts_recv) == (1723075200400 * MS, 1723075200401 * MS)
     f = next(e for e in evs if type(e) is FundingRate)
-    assert f.rate == 0.0001 and f.next_funding_ns == 1723075200000 * MS + 8 * 3600 * 10**9
+    assert f.rate == 0.0001 and f.next_funding_ns == f.ts_recv == 1723075200000 * MS
 
 
 def test_klines_bookdepth_metrics_are_notebook_tables(tmp_path: Path) -> None:
@@ -272,3 +272,25 @@ def test_a_backtest_trades_on_binance_book_ticker_data(tmp_path: Path) -> None:
     assert s["pnl"]["fees_usd"] == pytest.approx(0.01 * 60000.1 * 0.0004, abs=1e-4)
     assert s["pnl"]["total_usd"] == pytest.approx(0.01 * (60000.05 - 60000.1)
                                                   - 0.01 * 60000.1 * 0.0004, abs=1e-4)
+
+
+def test_funding_from_the_funding_rate_file_is_paid_at_each_calc_time_at_its_rate(
+        tmp_path: Path) -> None:
+    """A fundingRate row is the rate settled at its calc_time: a long 0.01 BTC held from
+    23:00 pays rate x mark x 0.01 at 00:00, 08:00 and 16:00 with 1, 2 and 3 bp (by hand:
+    0.06, 0.12 and 0.18 USDT at a mark of 60,000.05), not the previous interval's rate one
+    interval late."""
+    t0 = 1722470400000  # 2024-08-01T00:00:00Z, ms
+    book = _zip(tmp_path / "BTCUSDT-bookTicker-2024-08-01.zip",
+                [f"{i + 1},60000.0,1.0,60000.1,1.0,{t0 + (i - 60) * 60_000},"
+                 f"{t0 + (i - 60) * 60_000}" for i in range(20 * 60)])
+    rates = _zip(tmp_path / "BTCUSDT-fundingRate-2024-08.zip",
+                 ["calc_time,funding_interval_hours,last_funding_rate"]
+                 + [f"{t0 + k * 8 * 3_600_000},8,{r}" for k, r in enumerate(("0.0001", "0.0002",
+                                                                           "0.0003"))])
+    s = _buy_once_backtest(tmp_path, [book, rates])
+    paid = [(e["ts"] // MS, e["rate"], round(e["amount"], 8)) for e in s["funding"]["events"]]
+    mark = 60000.05
+    assert paid == [(t0 + k * 8 * 3_600_000, r, round(-0.01 * mark * r, 8))
+                    for k, r in enumerate((0.0001, 0.0002, 0.0003))], paid
+    assert s["pnl"]["funding_usd"] == pytest.approx(-0.01 * mark * 0.0006, abs=1e-4)
