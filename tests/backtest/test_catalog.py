@@ -240,3 +240,28 @@ def test_ctrl_c_during_a_commit_moves_every_partition_or_none(
     assert len(open_catalog(tmp_path / "cat").files()) == 6
     assert not [p for p in (tmp_path / "cat").iterdir() if p.name.startswith(".staging-")]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_empty_or_cut_capture_is_one_line_naming_it_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty capture is refused as volta replay refuses it (not imported as '0 rows', exit
+    0), and a cut one is named once, with its line."""
+    import gzip
+
+    from backtest import data_cli
+
+    empty = tmp_path / "empty.jsonl.gz"
+    with gzip.open(empty, "wb"):
+        pass
+    cut = tmp_path / "cut.jsonl.gz"
+    with gzip.open(cut, "wt") as f:
+        for i in range(2000):
+            f.write(f'{{"ts":{T0 + i},"venue":"okx","kind":"ws","url":"u","data":"{i}"}}\n')
+    cut.write_bytes(cut.read_bytes()[:-100])
+    for f, what in ((empty, f"{empty}: empty capture (no records)"),
+                    (cut, f"{cut}:")):
+        assert data_cli.main(["import", "capture", str(f), "--to", str(tmp_path / "cat"),
+                              "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"volta data: {what}") and err.count(str(f)) == 1, err
+    assert not list((tmp_path / "cat").rglob("*.parquet"))
