@@ -195,6 +195,14 @@ def test_a_strategy_that_raises_is_said_and_the_exit_code_is_1(
     assert json.loads((out / "summary.json").read_text())["engine"]["strategy_errors"] == {"perp-mm": 1}
     assert (out / "report.html").is_file()
     assert "volta backtest: strategy perp-mm raised 1 time" in io.err, io.err
+    # its log line is stamped with the simulated time it happened at, not the wall clock
+    failed = json.loads(next(line for line in io.err.splitlines()
+                             if "strategy_callback_failed" in line))
+    start_ns = json.loads((out / "summary.json").read_text())["span"]["start_ns"]
+    import datetime as dt
+
+    assert failed["timestamp"] == dt.datetime.fromtimestamp(
+        start_ns / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), failed
     assert "strategy errors: perp-mm 1" in (out / "report.html").read_text()
 
 
