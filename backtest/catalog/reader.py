@@ -254,6 +254,9 @@ def _read(path: Path) -> pa.Table:
 def open_catalog(path: str | Path) -> Catalog:
     """Open a catalog folder (``CatalogError`` if it is missing or not a catalog)."""
     root = Path(path).expanduser()
+    if root.exists() and not root.is_dir():
+        raise CatalogError(f"{root}: not a folder: a catalog is a folder (volta data import "
+                           "--to creates it)")
     if not root.is_dir():
         raise CatalogError(f"{root}: no such catalog folder")
     if not any(root.glob("venue=*")) and any(p for p in root.iterdir()

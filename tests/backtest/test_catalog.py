@@ -111,6 +111,9 @@ def test_notebook_one_liner_and_clear_errors(tmp_path: Path) -> None:
         assert open_catalog(tmp_path / "cat").to_polars("trade").height == 1
     with pytest.raises(CatalogError, match="no such catalog folder"):
         open_catalog(tmp_path / "nope")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(CatalogError, match="a-file: not a folder: a catalog is a folder"):
+        open_catalog(tmp_path / "a-file")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x.txt").write_text("x")
     with pytest.raises(CatalogError, match="not a catalog"):
