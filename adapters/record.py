@@ -35,7 +35,7 @@ import structlog
 
 from adapters import ws as ws_mod
 from adapters.capture import CaptureWriter
-from engine.config import ConfigError, load_config
+from engine.config import ConfigError, ConfigProblem, load_config
 from engine.config.secrets import known_secret_values
 from engine.clock import LiveClock
 from engine.outputs import OutputPathError, check_output_file
@@ -124,9 +124,19 @@ class Tap:
 
 
 def _make_adapters(config: Any) -> list[Any]:
+    from engine.plugins import PluginError
     from engine.runtime import _make_adapter  # the runtime's own construction rules
-    return [_make_adapter(name, vc.adapter, dict(vc.params))
-            for name, vc in config.venues.items() if vc.enabled]
+
+    adapters, problems = [], []
+    for name, vc in config.venues.items():
+        if vc.enabled:
+            try:
+                adapters.append(_make_adapter(name, vc.adapter, dict(vc.params)))
+            except PluginError as exc:  # an import path that does not resolve: a config error
+                problems.append(ConfigProblem(f"venues.{name}.adapter", str(exc)))
+    if problems:
+        raise ConfigError(problems)
+    return adapters
 
 
 class NothingRecorded(Exception):

@@ -3,13 +3,15 @@
 One run writes ``summary.json``, ``fills.csv``, ``orders.csv``, ``report.html`` (and ``perf.json``)
 to the output folder (default ``var/backtest/<deployment name>``) and shows progress on stderr.
 With ``--sweep`` the grid runs in parallel processes, one sub-folder per point, and a comparison
-table is printed and written to ``sweep.csv``. Exit codes: 0 done, 2 config or data problems.
+table is printed and written to ``sweep.csv``. Exit codes: 0 done, 1 a strategy raised (the results
+are written; the exceptions are in the log), 2 config or data problems.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -99,10 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     s = result.summary
     print(f"events {result.events:,} in {result.wall_s:.1f} s ({result.events_per_s:,.0f} events/s), "
           f"simulated {s['span']['simulated_s']:,.0f} s")
-    print(f"PnL {s['pnl']['total_usd']} USD (fees {s['pnl']['fees_usd']}), fills {s['fills']['count']}, "
-          f"Sharpe {_sharpe(s['risk'])}, max drawdown {s['risk']['max_drawdown_usd']} USD")
+    for line in result_lines(s):
+        print(line)
     print(f"report: {out / 'report.html'}")
-    return 0
+    return _strategy_errors(s, "")
+
+
+def _strategy_errors(summary: dict[str, Any], run: str) -> int:
+    """Each strategy that raised, on stderr; 1 if any did (the results are not its own)."""
+    errors = {sid: n for sid, n in summary["engine"].get("strategy_errors", {}).items() if n}
+    for sid, n in errors.items():
+        print(f"volta backtest: {run}strategy {sid} raised {n} time{'s' if n > 1 else ''} (the "
+              "exceptions are in the log above): these results are not the strategy's own",
+              file=sys.stderr)
+    return 1 if errors else 0
 
 
 def _sweep_progress(done: int, total: int, label: str, wall_s: float) -> None:
@@ -125,7 +137,12 @@ def _sweep(args: argparse.Namespace, config: object, spec: object, sweeps: list,
     (out / "sweep.csv").write_text(table_csv(rows), encoding="utf-8")
     print(table_text(rows))
     print(f"sweep: {len(rows)} runs, table {out / 'sweep.csv'}")
-    return 0
+    code = 0
+    for row in rows:
+        if row["strategy_errors"]:
+            summary = json.loads((out / row["run"] / "summary.json").read_text(encoding="utf-8"))
+            code = max(code, _strategy_errors(summary, f"{row['run']}: "))
+    return code
 
 
 if __name__ == "__main__":
@@ -135,4 +152,22 @@ if __name__ == "__main__":
 def _sharpe(risk: dict[str, Any]) -> str:
     if risk.get("sharpe") is not None:
         return f"{risk['sharpe']} (annualised)"
+    if risk.get("sharpe_per_interval") is None:  # fewer than 3 samples, or a flat PnL
+        few = risk.get("max_drawdown_usd") is None
+        return f"n/a ({risk.get('annualisation_note') if few else 'the PnL never varied'})"
     return f"{risk.get('sharpe_per_interval')} per {risk.get('interval_s')} s interval (not annualised)"
+
+
+def result_lines(s: dict[str, Any]) -> list[str]:
+    """The summary's headline: an unpriced PnL or an undefined ratio in words, never 'None'."""
+    pnl, risk = s["pnl"], s["risk"]
+    if pnl["total_usd"] is None:
+        amounts = ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("unpriced", {}).items())
+        total = (f"PnL unknown: {amounts} without a USD price (priced part "
+                 f"{pnl.get('priced_total_usd')} USD);")
+    else:
+        total = f"PnL {pnl['total_usd']} USD"
+    dd = risk.get("max_drawdown_usd")
+    fees = f"fees {pnl['fees_usd']} USD" if total.endswith(";") else f"(fees {pnl['fees_usd']})"
+    return [f"{total} {fees}, fills {s['fills']['count']}, Sharpe {_sharpe(risk)}, max drawdown "
+            f"{'n/a' if dd is None else f'{dd} USD'}"]

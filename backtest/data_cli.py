@@ -79,19 +79,27 @@ def _ls(path: str) -> int:
     return 0
 
 
-def _import(args: argparse.Namespace) -> int:
+def _imported(f: dict[str, Any]) -> None:
+    """The lines of one file, printed as soon as it is in the catalog."""
+    lines = f" from {f['lines']:,} lines" if f.get("lines") else ""
+    print(f"{f['file']}: {f['dataset']}, {f.get('rows', 0):,} rows{lines}", flush=True)
+    skipped = f.get("skipped_symbols")
+    if skipped:
+        top = ", ".join(f"{k} ({v:,})" for k, v in list(skipped.items())[:5])
+        print(f"  skipped {sum(skipped.values()):,} rows of {len(skipped)} unknown symbols: "
+              f"{top}{' ...' if len(skipped) > 5 else ''}")
+    _checks(f.get("integrity"))
+
+
+def _import(args: argparse.Namespace, done: list[dict[str, Any]]) -> int:
+    def imported(f: dict[str, Any]) -> None:
+        done.append(f)
+        _imported(f)
+
     res = import_files(args.source, args.files, args.to, venue=args.venue,
                        instruments=args.instruments, progress=not args.quiet,
-                       stale_after_s=args.stale_after, skip_unknown=args.skip_unknown)
-    for f in res.files:
-        lines = f" from {f['lines']:,} lines" if f.get("lines") else ""
-        print(f"{f['file']}: {f['dataset']}, {f.get('rows', 0):,} rows{lines}")
-        skipped = f.get("skipped_symbols")
-        if skipped:
-            top = ", ".join(f"{k} ({v:,})" for k, v in list(skipped.items())[:5])
-            print(f"  skipped {sum(skipped.values()):,} rows of {len(skipped)} unknown symbols: "
-                  f"{top}{' ...' if len(skipped) > 5 else ''}")
-        _checks(f.get("integrity"))
+                       stale_after_s=args.stale_after, skip_unknown=args.skip_unknown,
+                       on_file=imported)
     rate = f"{res.lines / res.wall_s:,.0f} lines/s" if res.lines and res.wall_s > 0 else \
         f"{res.rows_per_s:,.0f} rows/s"
     print(f"imported {res.rows:,} rows in {res.wall_s:.1f} s ({rate}) into {args.to}")
@@ -112,16 +120,28 @@ def main(argv: list[str] | None = None) -> int:
         args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
+    done: list[dict[str, Any]] = []
     try:
-        return _import(args) if args.command == "import" else _ls(args.catalog)
+        return _import(args, done) if args.command == "import" else _ls(args.catalog)
     except (DataImportError, CatalogError) as exc:
         print(f"\nvolta data: {exc}" if not getattr(args, "quiet", True) else
               f"volta data: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nvolta data: interrupted (the file being imported was not written)",
-              file=sys.stderr)
+        print(f"\nvolta data: {_interrupted(args, done)}", file=sys.stderr)
         return 130
+
+
+def _interrupted(args: argparse.Namespace, done: list[dict[str, Any]]) -> str:
+    """What a Ctrl-C left: the file being imported is not in the catalog, those before are."""
+    files = getattr(args, "files", None)
+    if not files:
+        return "interrupted"
+    if len(done) >= len(files):
+        return "interrupted after every file was imported"
+    was = ("" if not done else f"; the {len(done)} file{'s' if len(done) > 1 else ''} listed "
+           f"above {'were' if len(done) > 1 else 'was'}")
+    return f"interrupted: {files[len(done)]} was not imported (the catalog keeps what it had){was}"
 
 
 if __name__ == "__main__":

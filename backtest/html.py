@@ -72,7 +72,7 @@ def _time_chart(title: str, ts: Sequence[int], series: list[dict[str, Any]], max
 
 
 def _fills_chart(iid: str, ts: Sequence[int], mids: Sequence[float], fills: list[dict[str, Any]],
-                 max_points: int) -> dict[str, Any]:
+                 max_points: int, unit: str) -> dict[str, Any]:
     idx = _indices(len(ts), [mids], max_points)
     points: dict[float, list[float | None]] = {t: [_r(mids[i]), None, None]
                                                 for i, t in ((i, ts[i] / 1e9) for i in idx)}
@@ -81,7 +81,7 @@ def _fills_chart(iid: str, ts: Sequence[int], mids: Sequence[float], fills: list
         row = points.setdefault(t, [None, None, None])
         row[1 if f["side"] == "buy" else 2] = _r(f["price"])
     xs = sorted(points)
-    return {"title": f"Fills on the price: {iid}", "x": xs, "series": [
+    return {"title": f"Fills on the price: {iid}", "x": xs, "unit": unit, "series": [
         {"label": "mid", "data": [points[t][0] for t in xs], "spanGaps": True},
         {"label": "buy fills", "data": [points[t][1] for t in xs], "points": "buy"},
         {"label": "sell fills", "data": [points[t][2] for t in xs], "points": "sell"}]}
@@ -127,6 +127,10 @@ def _describe(summary: dict[str, Any]) -> str:
     src = d.get("source", "?")
     if src == "capture":
         what = "captures " + ", ".join(Path(f).name for f in d.get("files", []))
+    elif src == "catalog":
+        days = d.get("days") or ["no day"]
+        what = (f"catalog {d.get('catalog')} ({', '.join(d.get('datasets', []))}; "
+                f"{days[0] if len(days) == 1 else f'{days[0]}..{days[-1]}, {len(days)} days'})")
     elif src == "synthetic":
         p = d.get("params", {})
         what = (f"synthetic generator (seed {p.get('seed')}, vol {p.get('annual_vol')}, "
@@ -141,6 +145,14 @@ def _describe(summary: dict[str, Any]) -> str:
 def _strategy_of(ledger: Any, coid: str) -> str:
     order = ledger.k.orders.get(coid)
     return order.strategy_id if order is not None else "?"
+
+
+def _price_currency(ledger: Any, iid: str) -> str:
+    """The currency an instrument's price is in: the coin for coin-premium options."""
+    inst = ledger.k.instruments.get(iid)
+    if inst is None:
+        return "?"
+    return inst.settle if inst.premium_in_coin else inst.quote
 
 
 def strategy_breakdown(ledger: Any, markout_keys: Sequence[str]) -> list[list[Any]]:
@@ -195,7 +207,8 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     ]
     for iid in list(ledger.traded)[:4]:
         charts.append(_fills_chart(iid, ts, ledger.mids[iid],
-                                   [f for f in ledger.fills if f["instrument"] == iid], max_points))
+                                   [f for f in ledger.fills if f["instrument"] == iid], max_points,
+                                   _price_currency(ledger, iid)))
     traded_options = any(getattr(ledger.k.instruments.get(iid), "is_option", False) for iid in ledger.traded)
     if traded_options:
         charts += [
@@ -228,6 +241,10 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     for h, m in summary["adverse_selection"].items():
         rows.append((f"markout {h} (USD total / bps mean)", f"{_cell(m['total_usd'])} / {_cell(m['mean_bps'])}"))
     rows.append(("events replayed", summary.get("events")))
+    errors = {k: v for k, v in summary.get("engine", {}).get("strategy_errors", {}).items() if v}
+    if errors:
+        rows.append(("strategy errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()),
+                     "raised: see the log; these results are not the strategy's own"))
     markout_keys = sorted({k for f in ledger.fills for k in f if k.startswith("markout_") and k.endswith("s_usd")},
                           key=lambda k: float(k[8:].split("s_")[0]))
     per_strategy = _table(["strategy", "fills", "maker", "taker", "contracts", "notional (USD)", "fees (USD)",
@@ -235,11 +252,12 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
                           strategy_breakdown(ledger, markout_keys))
     fills = ledger.fills
     fill_rows = [[_fmt_t(f["ts_event"]), _strategy_of(ledger, f["client_order_id"]), f["instrument"], f["side"],
-                  f["price"], f["quantity"], f["liquidity"], f["fee_usd"], f["notional_usd"]]
+                  f["price"], _price_currency(ledger, f["instrument"]), f["quantity"], f["liquidity"],
+                  f["fee_usd"], f["notional_usd"]]
                  for f in fills[:MAX_FILL_ROWS]]
     more = (f"<p>First {MAX_FILL_ROWS} of {len(fills)} fills; all of them are in fills.csv.</p>"
             if len(fills) > MAX_FILL_ROWS else "")
-    fills_table = _table(["time (UTC)", "strategy", "instrument", "side", "price", "qty", "liquidity",
+    fills_table = _table(["time (UTC)", "strategy", "instrument", "side", "price", "price in", "qty", "liquidity",
                           "fee (USD)", "notional (USD)"], fill_rows, "fills")
     data = json.dumps({"charts": charts}, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     divs = "".join(f'<div class="chart" data-i="{i}" data-title="{html.escape(c["title"])}"></div>'

@@ -43,6 +43,7 @@ from engine.config import ConfigError, ConfigProblem, VoltaConfig
 from engine.book import OrderBook
 from engine.clock import NS_PER_S, VirtualClock
 from engine.kernel import Kernel
+from engine.logging import log_clock
 from engine.model import BookDelta, BookSnapshot, MarkPrice, OptionSummary, Quote, Trade
 from engine.runtime import Node, build_node
 
@@ -169,7 +170,8 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
         ledger.sample(clock.now_ns())
         await node.stop()
 
-    asyncio.run(drive())
+    with log_clock(clock.now_ns):  # log lines carry simulated time, not the wall clock
+        asyncio.run(drive())
     wall = time.perf_counter() - t_wall
     meta = dict(data.meta) if replay else {"source": "venue", "venues": sorted(k.adapters)}  # type: ignore[union-attr]
     extra = {

@@ -163,7 +163,10 @@ def missing_data(spec: BacktestSpec) -> list[ConfigProblem]:
     need = f" (needs: {d.requires})" if d.requires else ""
     out: list[ConfigProblem] = []
     if uses_catalog(d):
-        if not Path(d.catalog).is_dir():
+        if Path(d.catalog).exists() and not Path(d.catalog).is_dir():
+            out.append(ConfigProblem("backtest.data.catalog", f"not a folder (a catalog is a "
+                                     f"folder): {d.catalog}{need}"))
+        elif not Path(d.catalog).is_dir():
             out.append(ConfigProblem("backtest.data.catalog", f"no such catalog folder: "
                                      f"{d.catalog}{need or ' (create it with `volta data import`)'}"))
     elif d.source == "capture":

@@ -98,9 +98,14 @@ def from_captures(files: Sequence[str | Path]) -> EventStore:
     records = []
     for f in files:
         try:
-            records.extend(load_records(f))
-        except (CaptureFormatError, OSError) as exc:
+            got = load_records(f)
+        except CaptureFormatError as exc:  # (its message names the file and line)
+            raise StoreError(str(exc)) from exc
+        except OSError as exc:
             raise StoreError(f"{f}: {exc}") from exc
+        if not got:
+            raise StoreError(f"{f}: empty capture (no records)")
+        records.extend(got)
     records.sort(key=lambda r: r.ts)
     codecs: dict[str, Any] = {}
     keeper_fns: dict[str, Any] = {}

@@ -34,6 +34,7 @@ from engine.runtime import resolve_plugins
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 SWEEP_COLUMNS = ("pnl.total_usd", "pnl.fees_usd", "risk.sharpe", "risk.sortino",
+                 "risk.sharpe_per_interval", "risk.sortino_per_interval",  # (runs under a day)
                  "risk.max_drawdown_usd", "turnover_usd", "fills.count", "orders.fill_ratio_qty",
                  "queue.avg_wait_s", "adverse_selection.1s.total_usd",
                  "adverse_selection.10s.total_usd", "greeks.delta.abs_mean")
@@ -233,6 +234,7 @@ def run_sweep(points: list[tuple[str, str, list[tuple[str, Any]]]], out: Path, s
             row: dict[str, Any] = {"run": Path(o).name}
             row.update({k: v for k, v in overrides})
             row.update({c: _get(summary, c) for c in SWEEP_COLUMNS})
+            row["strategy_errors"] = sum(summary["engine"].get("strategy_errors", {}).values())
             rows.append(row)
     return rows
 

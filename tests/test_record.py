@@ -174,3 +174,15 @@ def test_record_output_checked_first(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main([str(_unreachable_config(tmp_path)), "--output", str(blocker / "c.jsonl"),
                  "--duration", "30"]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_an_adapter_path_that_does_not_resolve_is_one_line_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "rec.toml"
+    cfg.write_text('[deployment]\nname = "rec"\nmode = "paper"\njournal = "j"\n'
+                   '[venues.deribit]\nadapter = "adapters.deribit:NoSuchVenue"\n')
+    assert main([str(cfg), "--duration", "0.1", "--output", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"{cfg}: venues.deribit.adapter: module 'adapters.deribit' has no attribute "
+                   "'NoSuchVenue'\n"), err
+    assert not (tmp_path / "o.jsonl").exists()

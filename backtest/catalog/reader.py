@@ -163,6 +163,36 @@ class Catalog:
         return [{**r, "days": sorted(r["days"]), "datasets": sorted(r["datasets"])}
                 for _, r in sorted(rows.items())]
 
+    def _why_none(self, datasets: Iterable[str] | None, filters: dict[str, Any]) -> str:
+        """Which filter of an empty selection found nothing, and what the catalog has there."""
+        start, end = _day(filters.get("start")), _day(filters.get("end"))
+        if start is not None and end is not None and start > end:
+            return f"start {start} is after end {end}"
+        chosen: dict[str, Any] = {}
+        before = [f for f in self.files() if f.kind in REPLAYED]
+        if not before:
+            return ("the catalog holds no replayable data (only analysis tables): import "
+                    "trades, books, quotes or the options chain with `volta data import`")
+        for name, keys, asked, of in (
+                ("venue", ("venue",), filters.get("venue"), lambda f: f.venue),
+                ("instrument", ("instrument",), filters.get("instrument"), lambda f: f.symbol),
+                ("day", ("start", "end"), None if start is None and end is None else
+                 [f"{start or ''}..{end or ''}"], lambda f: f.day),
+                ("dataset", ("dataset",), datasets, lambda f: f.dataset)):
+            if asked is None:
+                continue
+            chosen.update({k: filters.get(k) for k in keys} if name != "dataset"
+                          else {"dataset": datasets})
+            now = [f for f in self.files(**chosen) if f.kind in REPLAYED]
+            if not now:
+                have = sorted({of(f) for f in before})
+                listed = ", ".join(have[:8]) + (f", ... ({len(have)})" if len(have) > 8 else "")
+                wanted = ", ".join(sorted(_as_set(asked) or ()))
+                return (f"no data of {name} {wanted}; the catalog has "
+                        f"{name}{'s' if len(have) > 1 else ''} {listed}")
+            before = now
+        return "no replayable kind in the selected files"
+
     # -- replay ------------------------------------------------------------------------------
     def load_store(self, datasets: Iterable[str] | None = None, **filters: Any) -> Any:
         """The selected files' replayable events as an ``EventStore`` in replay order, with the
@@ -171,7 +201,8 @@ class Catalog:
 
         files = [f for f in self.files(dataset=datasets, **filters) if f.kind in REPLAYED]
         if not files:
-            raise CatalogError(f"{self.root}: no replayable data matches the selection")
+            raise CatalogError(f"{self.root}: no replayable data matches the selection: "
+                               f"{self._why_none(datasets, filters)}")
         gens: list[Any] = []
         keys_ts: list[np.ndarray] = []
         keys_ord: list[np.ndarray] = []
@@ -223,6 +254,9 @@ def _read(path: Path) -> pa.Table:
 def open_catalog(path: str | Path) -> Catalog:
     """Open a catalog folder (``CatalogError`` if it is missing or not a catalog)."""
     root = Path(path).expanduser()
+    if root.exists() and not root.is_dir():
+        raise CatalogError(f"{root}: not a folder: a catalog is a folder (volta data import "
+                           "--to creates it)")
     if not root.is_dir():
         raise CatalogError(f"{root}: no such catalog folder")
     if not any(root.glob("venue=*")) and any(p for p in root.iterdir()

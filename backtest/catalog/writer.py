@@ -7,9 +7,10 @@ UTC day of the receive time) and kind. Rows are buffered per (partition, kind); 
 ``chunk_rows`` rows, or all buffers once ``max_buffered_rows`` are held, are written as part
 files into a staging folder inside the catalog, so memory stays bounded whatever the size of
 the input. ``commit`` merges each partition's parts (streaming, one part in memory at a time)
-into ``<kind>.<dataset>.parquet`` and moves it into place with ``os.replace``: importing the same
-day of the same dataset again replaces the file, and an import that fails before ``commit``
-(``abort``) leaves the catalog as it was. Instrument definitions go to
+into ``<kind>.<dataset>.parquet`` in the staging folder, then moves every file into place with
+``os.replace`` (a Ctrl-C during the moves takes effect after the last one): importing the same
+day of the same dataset again replaces the file, and an import that fails or is interrupted
+before the moves (``abort``) leaves the catalog as it was. Instrument definitions go to
 ``venue=<v>/instrument=<symbol>/instrument.json`` (the last definition wins).
 """
 
@@ -18,7 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +51,27 @@ def symbol_dir(symbol: str) -> str:
 def day_of(ts_ns: int) -> str:
     return dt.datetime.fromtimestamp(ts_ns // NS_PER_DAY * 86_400, tz=dt.timezone.utc
                                      ).strftime("%Y-%m-%d")
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM received inside the block take effect at its end, so what it
+    does is done whole. Only the main thread can set signal handlers; elsewhere it does nothing.
+    Nested blocks pass a deferred signal on to the enclosing one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    before = {sig: signal.signal(sig, lambda n, _f: got.append(n))
+              for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            if handler is not None:  # (None: a handler set outside Python, cannot be restored)
+                signal.signal(sig, handler)
+        for sig in dict.fromkeys(got):
+            signal.raise_signal(sig)  # now, under the handler it would have met
 
 
 class CatalogWriter:
@@ -133,27 +159,31 @@ class CatalogWriter:
         for key in list(self._buffers):
             self._spill(key)
         written: list[Path] = []
+        moves: list[tuple[Path, Path]] = []  # (staged file, its place in the catalog)
         try:
+            # everything slow first, in the staging folder (an interrupt here changes nothing)
             for (venue, symbol, day, kind), parts in sorted(self._parts.items()):
                 part_dir = self.root / f"venue={venue}" / symbol_dir(symbol) / f"date={day}"
-                part_dir.mkdir(parents=True, exist_ok=True)
                 final = part_dir / f"{kind}.{self.dataset}.parquet"
                 if len(parts) == 1:
-                    os.replace(parts[0], final)
+                    moves.append((parts[0], final))
                 else:
                     merged = self._staging / f"merged-{uuid.uuid4().hex[:8]}.parquet"
                     with pq.ParquetWriter(merged, SCHEMAS[kind]) as w:
                         for p in parts:
                             w.write_table(pq.read_table(p))
                             p.unlink()
-                    os.replace(merged, final)
+                    moves.append((merged, final))
                 written.append(final)
             for inst in self._instruments.values():
-                d = self.root / f"venue={inst.venue}" / symbol_dir(inst.symbol)
-                d.mkdir(parents=True, exist_ok=True)
-                tmp = d / f".instrument.json.{uuid.uuid4().hex[:6]}"
+                tmp = self._staging / f"instrument-{uuid.uuid4().hex[:8]}.json"
                 tmp.write_bytes(msgspec.json.encode(inst))
-                os.replace(tmp, d / "instrument.json")
+                moves.append((tmp, self.root / f"venue={inst.venue}" / symbol_dir(inst.symbol)
+                              / "instrument.json"))
+            with interrupts_deferred():  # then only renames: all of them, or none
+                for src, dst in moves:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(src, dst)
         except (OSError, pa.ArrowException) as exc:
             raise CatalogError(f"{self.root}: cannot commit the import: {exc}") from exc
         finally:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backtest.catalog import CatalogError, CatalogWriter
+from backtest.catalog.writer import interrupts_deferred
 from backtest.importers.binance import BinanceImporter
 from backtest.importers.binance import parse_name as binance_name
 from backtest.importers.checks import ImportChecks
@@ -47,8 +48,10 @@ class ImportResult:
 def import_files(source: str, files: Sequence[str | Path], catalog: str | Path, *,
                  venue: str | None = None, instruments: str | Path | None = None,
                  progress: bool = True, stale_after_s: float = 60.0,
-                 chunk_rows: int = 65_536, skip_unknown: bool = False) -> ImportResult:
-    """Import ``files`` of ``source`` into the catalog at ``catalog`` (see the module doc)."""
+                 chunk_rows: int = 65_536, skip_unknown: bool = False,
+                 on_file: Callable[[dict[str, Any]], None] | None = None) -> ImportResult:
+    """Import ``files`` of ``source`` into the catalog at ``catalog`` (see the module doc);
+    ``on_file(record)`` as each file is in place (a Ctrl-C then still finds it reported)."""
     if source not in SOURCES:
         raise DataImportError(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
     paths = [Path(f) for f in files]
@@ -67,29 +70,39 @@ def import_files(source: str, files: Sequence[str | Path], catalog: str | Path, 
     prog = Progress(progress)
     result = ImportResult()
     t0 = time.perf_counter()
+    def done(rec: dict[str, Any]) -> None:
+        result.files.append(rec)
+        result.rows += rec["rows"]
+        result.lines += rec.get("lines", 0)
+        if on_file is not None:
+            on_file(rec)
+
     if source == "capture":
-        _captures(paths, catalog, result)
+        _captures(paths, catalog, result, done)
     else:
         reader: Any = (TardisImporter(resolver, ImportChecks(), prog, skip_unknown)
                        if source == "tardis" else BinanceImporter(resolver, ImportChecks(), prog,
                                                                    venue))
         for p in paths:
             lines = prog.rows
-            result.files.append(_one(reader, p, catalog, resolver, chunk_rows, stale_after_s))
-            result.files[-1]["lines"] = prog.rows - lines
-            result.rows += result.files[-1]["rows"]
-            result.lines += result.files[-1]["lines"]
-            skipped = getattr(reader, "skipped", {})
-            if skipped:
-                result.files[-1]["skipped_symbols"] = dict(sorted(skipped.items()))
-                skipped.clear()
+
+            def read(rec: dict[str, Any], lines: int = lines) -> None:
+                rec["lines"] = prog.rows - lines
+                skipped = getattr(reader, "skipped", {})
+                if skipped:
+                    rec["skipped_symbols"] = dict(sorted(skipped.items()))
+                    skipped.clear()
+                done(rec)
+
+            _one(reader, p, catalog, resolver, chunk_rows, stale_after_s, read)
     result.wall_s = time.perf_counter() - t0
     return result
 
 
 def _one(reader: Any, path: Path, catalog: str | Path, resolver: SymbolResolver,
-         chunk_rows: int, stale_after_s: float) -> dict[str, Any]:
-    """One file into one writer of its dataset, committed only if the whole file was read."""
+         chunk_rows: int, stale_after_s: float, done: Callable[[dict[str, Any]], None]) -> None:
+    """One file into one writer of its dataset, committed only if the whole file was read;
+    ``done(record)`` once it is in place (with a Ctrl-C during the commit deferred past it)."""
     if isinstance(reader, TardisImporter):
         header = next((r for _, r in rows(path, Progress(False))), None)
         if header is None:
@@ -105,12 +118,13 @@ def _one(reader: Any, path: Path, catalog: str | Path, resolver: SymbolResolver,
         for inst in resolver.resolved():
             w.add_instrument(inst)
         n = w.rows
-        w.commit()
+        with interrupts_deferred():
+            w.commit()
+            done({"file": str(path), "dataset": dataset, "rows": n,
+                  "integrity": reader.checks.report()})
     except BaseException:
         w.abort()
         raise
-    return {"file": str(path), "dataset": dataset, "rows": n,
-            "integrity": reader.checks.report()}
 
 
 def capture_dataset(path: Path) -> str:
@@ -119,7 +133,8 @@ def capture_dataset(path: Path) -> str:
     return "capture_" + re.sub(r"[^A-Za-z0-9_-]", "_", stem)
 
 
-def _captures(paths: list[Path], catalog: str | Path, result: ImportResult) -> None:
+def _captures(paths: list[Path], catalog: str | Path, result: ImportResult,
+              done: Callable[[dict[str, Any]], None]) -> None:
     """Each capture decoded by the real codecs (as ``volta backtest`` does), one dataset each."""
     from backtest import store as stores
 
@@ -135,13 +150,13 @@ def _captures(paths: list[Path], catalog: str | Path, result: ImportResult) -> N
                 w.add_instrument(inst)
             for ev in data.events:
                 w.add(ev)
-            w.commit()
+            with interrupts_deferred():
+                w.commit()
+                done({"file": str(p), "dataset": capture_dataset(p), "rows": len(data.events),
+                      "malformed": data.meta["malformed"]})
         except BaseException:
             w.abort()
             raise
-        result.rows += len(data.events)
-        result.files.append({"file": str(p), "dataset": capture_dataset(p),
-                             "rows": len(data.events), "malformed": data.meta["malformed"]})
         for k, v in data.meta.get("integrity", {}).items():
             integrity[k] = integrity.get(k, 0) + v
     result.integrity = integrity

@@ -11,9 +11,11 @@ told apart by magnitude). The files have no receive time: ``ts_recv = ts_event``
 
 * ``trades`` -> ``Trade`` (``isBuyerMaker`` true: the seller was the aggressor);
 * ``aggTrades`` -> ``Trade`` (id = aggregate trade id);
-* ``bookTicker`` -> ``Quote`` (``update_id`` kept as the quote's ``seq``; time = transaction
-  time, the event time as ``ts_recv``);
-* ``fundingRate`` -> ``FundingRate`` (rate at ``calc_time``; the next funding is one interval on);
+* ``bookTicker`` -> ``Quote`` and a one-level ``BookSnapshot`` (the top of book is the only
+  book the files have; ``update_id`` kept as the ``seq``; time = transaction time, the event
+  time as ``ts_recv``);
+* ``fundingRate`` -> ``FundingRate`` (the rate settled at ``calc_time``, announced for that
+  funding: ``next_funding_ns`` = ``calc_time``);
 * ``klines`` (``<interval>`` in the name), ``bookDepth`` (cumulative depth and notional within
   +-1..5 % of the mid: not a book, so not replayed) and ``metrics`` (open interest, long/short
   ratios) -> the auxiliary ``kline``, ``book_depth`` and ``metrics`` tables.
@@ -30,7 +32,7 @@ from typing import Any
 from backtest.importers.checks import ImportChecks
 from backtest.importers.stream import DataImportError, Progress, rows
 from backtest.importers.symbols import SymbolResolver, UnknownSymbol
-from engine.model import FundingRate, Quote, Side, Trade
+from engine.model import BookSnapshot, FundingRate, Quote, Side, Trade
 
 DATASETS = ("trades", "aggTrades", "bookTicker", "bookDepth", "klines", "fundingRate", "metrics")
 _NAME = re.compile(r"^(?P<sym>[A-Z0-9_-]+?)-(?P<ds>trades|aggTrades|bookTicker|bookDepth|"
@@ -124,6 +126,8 @@ class BinanceImporter:
                 for ev in handler(iid, r, aux, interval):
                     self.checks.on_event(ev)
                     sink(ev)
+        except DataImportError:
+            raise  # the file itself (a truncated or corrupt download), already named
         except (ValueError, IndexError) as exc:
             raise DataImportError(f"{path}:{line}: malformed {ds} row: {exc}") from None
         self.progress.done()
@@ -143,13 +147,20 @@ class BinanceImporter:
 
     def _bookTicker(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
         te = _ts(r[5])
-        tr = _ts(r[6]) if len(r) > 6 and r[6] else te
-        yield Quote(iid, _f(r[1]), _f(r[2]), _f(r[3]), _f(r[4]), te, max(tr, te), int(r[0]))
+        tr = max(_ts(r[6]) if len(r) > 6 and r[6] else te, te)
+        bp, bs, ap, as_ = _f(r[1]), _f(r[2]), _f(r[3]), _f(r[4])
+        seq = int(r[0])
+        # the only book Binance public data has: its top, as a one-level book (orders need a
+        # LIVE book; the options chain's top of book is imported the same way)
+        yield BookSnapshot(iid, ((bp, bs),) if bp == bp and bs > 0 else (),
+                           ((ap, as_),) if ap == ap and as_ > 0 else (), seq, te, tr)
+        yield Quote(iid, bp, bs, ap, as_, te, tr, seq)
 
     def _fundingRate(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
+        # the rate settled at calc_time: the funding it announces is at calc_time itself (one
+        # interval on, each payment took the previous interval's rate and the first was lost)
         t = _ts(r[0])
-        hours = int(r[1]) if r[1] else 8
-        yield FundingRate(iid, float(r[2]), t + hours * 3_600_000_000_000, t, t)
+        yield FundingRate(iid, float(r[2]), t, t, t)
 
     def _klines(self, iid: str, r: list[str], aux: Any, interval: str) -> Iterator[Any]:
         venue, _, sym = iid.partition(":")

@@ -2,8 +2,8 @@
 
 Files are read row by row through ``csv.reader`` over a text wrapper of the (decompressing)
 binary stream: memory stays flat whatever the file size. Progress is the share of the file's
-*on-disk* bytes consumed (the compressed position for gzip and zip), the rows read and the rate,
-written to stderr at most twice a second.
+*on-disk* bytes consumed (the compressed position for gzip and zip), the file's lines read and
+their rate, written to stderr at most twice a second.
 """
 
 from __future__ import annotations
@@ -24,20 +24,33 @@ class DataImportError(ValueError):
 
 
 class Progress:
-    """``\\rimport NAME  42%  1,234,567 rows  812,345 rows/s`` on stderr (if enabled)."""
+    """``\\rimport NAME  42%  1,234,567 lines  812,345 lines/s`` on stderr (if enabled): the
+    file being read; ``rows`` counts the lines of every file."""
 
     def __init__(self, enabled: bool = True, stream: Any = None) -> None:
         self.enabled = enabled
         self.stream = stream
         self.rows = 0
         self.t0 = time.perf_counter()
+        self.file_lines, self.file_t0 = 0, self.t0
         self._last = 0.0
+        self._line: Any = None  # the csv reader of the file being read (its line_num)
+
+    def reading(self, reader: Any) -> None:
+        """The csv reader of the file now read: an error asks it for its line, no per-row cost."""
+        self._line = reader
+
+    def line(self) -> int:
+        """The line of the file read last (the row being imported), 0 before the first."""
+        return self._line.line_num if self._line is not None else 0
 
     def start(self, name: str, size: int, pos: Any) -> None:
         self.name, self.size, self.pos = name, max(size, 1), pos
+        self.file_lines, self.file_t0 = 0, time.perf_counter()
 
     def tick(self, rows: int) -> None:
         self.rows += rows
+        self.file_lines += rows
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -46,13 +59,14 @@ class Progress:
             self._print(now)
 
     def _print(self, now: float) -> None:
-        rate = self.rows / max(now - self.t0, 1e-9)
+        rate = self.file_lines / max(now - self.file_t0, 1e-9)
         try:
             pct = min(100.0, 100.0 * self.pos() / self.size)
         except (ValueError, OSError):  # the file is closed: it was read to the end
             pct = 100.0
         out = self.stream or sys.stderr
-        print(f"\rimport {self.name}  {pct:3.0f}%  {self.rows:>12,} rows  {rate:>10,.0f} rows/s",
+        print(f"\rimport {self.name}  {pct:3.0f}%  {self.file_lines:>12,} lines  "
+              f"{rate:>10,.0f} lines/s",
               end="", file=out, flush=True)
 
     def done(self) -> None:
@@ -100,6 +114,7 @@ def rows(path: Path, progress: Progress) -> Iterator[tuple[int, list[str]]]:
 def _csv(binary: IO[bytes], path: Path, progress: Progress) -> Iterator[tuple[int, list[str]]]:
     text = io.TextIOWrapper(binary, encoding="utf-8", newline="")  # type: ignore[arg-type]
     reader = csv.reader(text)
+    progress.reading(reader)
     n = 0
     for n, fields in enumerate(reader, 1):
         if not fields:

@@ -150,15 +150,17 @@ class TardisImporter:
         }.get(ds, self._snapshots)
         if self.skip_unknown:
             it = self._known_only(it)
-        line = 0
         try:
-            for line, ev in handler(it, header, aux):
+            for _, ev in handler(it, header, aux):
                 self.checks.on_event(ev)
                 sink(ev)
+        except DataImportError:
+            raise  # the file itself (a truncated or corrupt download), already named
         except UnknownSymbol as exc:
-            raise DataImportError(f"{path}:{line}: {exc}") from None
-        except (ValueError, IndexError, KeyError) as exc:
-            raise DataImportError(f"{path}: malformed row near line {line}: {exc}") from None
+            raise DataImportError(f"{path}:{self.progress.line()}: {exc}") from None
+        except (ValueError, IndexError, KeyError) as exc:  # the row just read is the bad one
+            raise DataImportError(f"{path}:{self.progress.line()}: malformed {ds} row: "
+                                  f"{exc}") from None
         self.progress.done()
         return ds
 
@@ -189,19 +191,19 @@ class TardisImporter:
         line0 = 0
         has_snapshot: set[str] = set()
 
+        iid, te, tr, snap = "", 0, 0, False
+
         def flush() -> Any:
-            ex, sym, ts, lts, snap = key  # type: ignore[misc]
-            iid = self._iid(ex, sym)
             seq = self._next_seq(iid)
             b = tuple(sorted(bids, reverse=True))
             a = tuple(sorted(asks))
-            if snap == "true":
+            if snap:
                 has_snapshot.add(iid)
-                return BookSnapshot(iid, b, a, seq, int(ts) * US, int(lts) * US)
+                return BookSnapshot(iid, b, a, seq, te, tr)
             if iid not in has_snapshot:
                 self.checks.orphan_deltas += 1
                 return None
-            return BookDelta(iid, b, a, seq, -1, int(ts) * US, int(lts) * US, seq)
+            return BookDelta(iid, b, a, seq, -1, te, tr, seq)
 
         for n, r in it:
             k = (r[0], r[1], r[2], r[3], r[4])
@@ -212,6 +214,9 @@ class TardisImporter:
                         yield line0, ev
                 key, line0 = k, n
                 bids, asks = [], []
+                # the message's symbol and times parsed at its first row: a bad one is this line
+                iid, te, tr, snap = self._iid(r[0], r[1]), int(r[2]) * US, int(r[3]) * US, \
+                    r[4] == "true"
             side = r[5]
             lvl = (float(r[6]), float(r[7]))
             if side == "bid":
@@ -219,7 +224,7 @@ class TardisImporter:
             elif side == "ask":
                 asks.append(lvl)
             else:
-                raise ValueError(f"side {side!r} (line {n})")
+                raise ValueError(f"side {side!r}")
         if key is not None:
             ev = flush()
             if ev is not None:
@@ -269,7 +274,7 @@ class TardisImporter:
         for n, r in it:
             iid = self._iid(r[0], r[1])
             if iid not in checked:
-                self._check_option(self.resolver.resolve(venue_of(r[0]), r[1]), r, n)
+                self._check_option(self.resolver.resolve(venue_of(r[0]), r[1]), r)
                 checked.add(iid)
             te, tr = int(r[2]) * US, int(r[3]) * US
             mark = _f(r[15])
@@ -287,12 +292,12 @@ class TardisImporter:
                                    _f(r[19]), _f(r[20]), _f(r[21]), _f(r[22]), _f(r[7]), te, tr)
 
     @staticmethod
-    def _check_option(inst: Instrument, r: list[str], line: int) -> None:
+    def _check_option(inst: Instrument, r: list[str]) -> None:
         want_type = OptionType.CALL if r[4] == "call" else OptionType.PUT
         if not inst.is_option or inst.option_type is not want_type \
                 or abs(inst.strike - float(r[5])) > 1e-9 * max(1.0, inst.strike) \
                 or inst.expiry_ns != int(r[6]) * US:
-            raise ValueError(f"line {line}: {r[1]}: the row's {r[4]} {r[5]} expiring "
+            raise ValueError(f"{r[1]}: the row's {r[4]} {r[5]} expiring "
                              f"{r[6]} µs does not match the instrument ({inst.option_type} "
                              f"{inst.strike} expiring {inst.expiry_ns // US} µs)")
 

@@ -153,6 +153,12 @@ def test_sweep_runs_the_grid_in_processes(tmp_path: Path, capsys: pytest.Capture
     assert (out / "run-000" / "report.html").is_file() and (out / "run-001" / "summary.json").is_file()
     assert rows[0]["fills.count"] != rows[1]["fills.count"]
     assert "half_spread_bps" in capsys.readouterr().out
+    # a run shorter than a day has no annualised ratio: the table still ranks by the
+    # per-interval ones (a column of '-' for every run compares nothing)
+    for r, n in zip(rows, ("000", "001"), strict=True):
+        risk = json.loads((out / f"run-{n}" / "summary.json").read_text())["risk"]
+        assert r["risk.sharpe"] == "" and float(r["risk.sharpe_per_interval"]) == risk["sharpe_per_interval"]
+        assert float(r["risk.sortino_per_interval"]) == risk["sortino_per_interval"]
 
 
 def test_sweep_values_are_validated_before_anything_runs(tmp_path: Path,
@@ -162,3 +168,72 @@ def test_sweep_values_are_validated_before_anything_runs(tmp_path: Path,
     assert code == 2
     err = capsys.readouterr().err
     assert "venues.sim.params.queue.model" in err and not (tmp_path / "o").exists()
+
+
+def _raising_quoter(tmp_path: Path, module: str, on_start: str) -> Path:
+    """A short config whose first strategy is the quoter with ``on_start`` replaced (next to
+    the config, where the CLI finds strategies)."""
+    (tmp_path / f"{module}.py").write_text(
+        "from strategies.examples.mm import Quoter\n\n\n"
+        "class Boom(Quoter):\n"
+        "    def on_start(self) -> None:\n" + on_start)
+    cfg = _short(tmp_path, 20.0)
+    cfg.write_text(cfg.read_text().replace('class = "strategies.examples.mm:Quoter"',
+                                           f'class = "{module}:Boom"', 1))
+    return cfg
+
+
+def test_a_strategy_that_raises_is_said_and_the_exit_code_is_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A backtest whose strategy raised is not a clean result: the results are written, the
+    last lines name the strategy and how often it raised, and the exit code is 1 (0 would let
+    a script or CI take a crashed strategy's flat PnL for its performance)."""
+    cfg = _raising_quoter(tmp_path, "boom_strategy", "        raise RuntimeError('boom')\n")
+    out = tmp_path / "out"
+    assert main([str(cfg), "--output", str(out), "--quiet"]) == 1
+    io = capsys.readouterr()
+    assert json.loads((out / "summary.json").read_text())["engine"]["strategy_errors"] == {"perp-mm": 1}
+    assert (out / "report.html").is_file()
+    assert "volta backtest: strategy perp-mm raised 1 time" in io.err, io.err
+    # its log line is stamped with the simulated time it happened at, not the wall clock
+    failed = json.loads(next(line for line in io.err.splitlines()
+                             if "strategy_callback_failed" in line))
+    start_ns = json.loads((out / "summary.json").read_text())["span"]["start_ns"]
+    import datetime as dt
+
+    assert failed["timestamp"] == dt.datetime.fromtimestamp(
+        start_ns / 1e9, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), failed
+    assert "strategy errors: perp-mm 1" in (out / "report.html").read_text()
+
+
+def test_result_lines_say_unknown_never_none() -> None:
+    """An unpriced PnL (total_usd null: a currency without a USD price) and a Sharpe that
+    cannot be computed (a flat PnL) are said in words, not printed as 'None USD'."""
+    from backtest.cli import result_lines
+
+    s = {"events": 10, "span": {"simulated_s": 30.0},
+         "pnl": {"total_usd": None, "priced_total_usd": -1.25, "fees_usd": 0.5,
+                 "unpriced": {"LRC": 12.5, "BTC": -0.0001}},
+         "fills": {"count": 3},
+         "risk": {"sharpe": None, "sharpe_per_interval": None, "interval_s": 1.0,
+                  "annualisation_note": "", "max_drawdown_usd": None}}
+    line = result_lines(s)[0]
+    assert "None" not in line, line
+    assert line.startswith("PnL unknown: +12.5 LRC, -0.0001 BTC without a USD price "
+                           "(priced part -1.25 USD); fees 0.5 USD, fills 3, Sharpe n/a"), line
+    assert "max drawdown n/a" in line, line
+
+
+def test_a_sweep_point_whose_strategy_raised_is_said_and_the_exit_code_is_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _raising_quoter(tmp_path, "boom_sweep_strategy",  # (a module name of its own)
+                          "        if self.config.half_spread_bps > 5.0:\n"
+                          "            raise RuntimeError('boom')\n"
+                          "        super().on_start()\n")
+    out = tmp_path / "sweep"
+    code = main([str(cfg), "--output", str(out), "--quiet", "--workers", "1",
+                 "--sweep", "strategies[0].params.half_spread_bps=1.5,6.0"])
+    io = capsys.readouterr()
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [r["strategy_errors"] for r in rows] == ["0", "1"]
+    assert code == 1 and "volta backtest: run-001: strategy perp-mm raised 1 time" in io.err, io.err

@@ -72,7 +72,7 @@ def test_spot_and_futures_trades_aggtrades_bookticker_funding(tmp_path: Path) ->
         61010.0, 1.234, 61010.1, 0.567, 4900000001)
     assert (q.ts_event, q.ts_recv) == (1723075200400 * MS, 1723075200401 * MS)
     f = next(e for e in evs if type(e) is FundingRate)
-    assert f.rate == 0.0001 and f.next_funding_ns == 1723075200000 * MS + 8 * 3600 * 10**9
+    assert f.rate == 0.0001 and f.next_funding_ns == f.ts_recv == 1723075200000 * MS
 
 
 def test_klines_bookdepth_metrics_are_notebook_tables(tmp_path: Path) -> None:
@@ -164,4 +164,133 @@ def test_plain_csv_and_progress_line(tmp_path: Path) -> None:
     p.start("x", 1, lambda: 1)
     p.tick(5000)
     p.done()
-    assert "100%" in err.getvalue() and "rows/s" in err.getvalue()
+    assert "100%" in err.getvalue() and "5,000 lines" in err.getvalue() and "lines/s" in err.getvalue()
+    p.start("y", 1, lambda: 1)  # the next file's line counts its own lines (not 5,010)
+    p.tick(10)
+    p.done()
+    last = err.getvalue().rstrip("\n").split("\r")[-1].split()
+    assert last[:5] == ["import", "y", "100%", "10", "lines"], last
+
+
+def test_a_truncated_download_is_named_as_such_not_as_a_malformed_row(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    full = _zip(tmp_path / "full" / "BTCUSDT-trades-2024-08-08.zip",
+                [f"{i},6{i % 1000:03d}0.1,0.01,{i},{1723075200000 + i},true" for i in range(20000)])
+    cut = tmp_path / full.name
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    rc = data_cli.main(["import", "binance", str(cut), "--venue", "binance-usdm", "--to",
+                        str(tmp_path / "cat"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith(f"volta data: {cut}: unreadable: "), err
+    assert "malformed" not in err and err.count(str(cut)) == 1, err
+
+
+BUY_ONCE = '''
+import msgspec
+from engine import Quote, Side, Strategy
+
+
+class Cfg(msgspec.Struct, kw_only=True, frozen=True):
+    instrument: str
+
+
+class BuyOnce(Strategy[Cfg]):
+    Config = Cfg
+
+    def on_start(self) -> None:
+        self.iid = self.ctx.instrument_id(self.config.instrument)
+        self.done = False
+        self.ctx.subscribe_ticker(self.iid)
+
+    def on_ticker(self, ev: object) -> None:
+        if not self.done and isinstance(ev, Quote) and ev.ask_price == ev.ask_price:
+            self.done = True
+            self.ctx.submit_limit(self.iid, Side.BUY, 0.01, ev.ask_price)
+'''
+
+BUY_ONCE_CONFIG = '''
+[deployment]
+name = "buy-once"
+mode = "paper"
+journal = "var/j.sqlite"
+[logging]
+level = "warning"
+[venues.binance-usdm]
+adapter = "backtest.exchange:ReplayExchange"
+[venues.binance-usdm.params]
+order_latency = { kind = "constant", ms = 1.0 }
+response_latency = { kind = "constant", ms = 1.0 }
+maker_fee = 0.0
+taker_fee = 0.0004
+[risk]
+max_order_qty = 1.0
+max_position_qty = 1.0
+[books]
+stale_after_s = 0.0
+[[strategies]]
+id = "buy"
+class = "buy_once_strategy:BuyOnce"
+venue = "binance-usdm"
+[strategies.params]
+instrument = "BTCUSDT"
+[backtest]
+seed = 1
+[backtest.data]
+catalog = "cat"
+[backtest.report]
+sample_interval_s = 60.0
+'''
+
+
+def _buy_once_backtest(tmp_path: Path, files: list[Path]) -> dict:
+    """The files imported into tmp_path/cat, then a backtest that buys 0.01 BTCUSDT at the
+    first quote's ask and holds it; returns summary.json."""
+    from backtest import cli as backtest_cli
+
+    import_files("binance", files, tmp_path / "cat", venue="binance-usdm", progress=False)
+    (tmp_path / "buy_once_strategy.py").write_text(BUY_ONCE)
+    (tmp_path / "bt.toml").write_text(BUY_ONCE_CONFIG)
+    assert backtest_cli.main([str(tmp_path / "bt.toml"), "--output", str(tmp_path / "out"),
+                              "--quiet"]) == 0
+    return json.loads((tmp_path / "out" / "summary.json").read_text())
+
+
+def test_a_backtest_trades_on_binance_book_ticker_data(tmp_path: Path) -> None:
+    """bookTicker is the only book Binance public data has: a strategy can trade on it (the
+    best bid and ask are the book, as the options chain's top of book is), not be denied
+    BOOK_NOT_LIVE for every order."""
+    t0 = 1722470400000  # 2024-08-01T00:00:00Z, ms
+    book = _zip(tmp_path / "BTCUSDT-bookTicker-2024-08-01.zip",
+                ["update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,"
+                 "transaction_time,event_time"]
+                + [f"{i + 1},60000.0,1.0,60000.1,1.0,{t0 + i * 60_000},{t0 + i * 60_000}"
+                   for i in range(30)])
+    s = _buy_once_backtest(tmp_path, [book])
+    assert s["orders"]["by_status"] == {"filled": 1}, s["orders"]
+    assert s["fills"] == {"count": 1, "maker": 0, "taker": 1, "quantity": 0.01}
+    # 0.01 BTC taken at 60,000.1, marked at the mid 60,000.05; taker fee 4 bps of 600.001 USD
+    assert s["pnl"]["fees_usd"] == pytest.approx(0.01 * 60000.1 * 0.0004, abs=1e-4)
+    assert s["pnl"]["total_usd"] == pytest.approx(0.01 * (60000.05 - 60000.1)
+                                                  - 0.01 * 60000.1 * 0.0004, abs=1e-4)
+
+
+def test_funding_from_the_funding_rate_file_is_paid_at_each_calc_time_at_its_rate(
+        tmp_path: Path) -> None:
+    """A fundingRate row is the rate settled at its calc_time: a long 0.01 BTC held from
+    23:00 pays rate x mark x 0.01 at 00:00, 08:00 and 16:00 with 1, 2 and 3 bp (by hand:
+    0.06, 0.12 and 0.18 USDT at a mark of 60,000.05), not the previous interval's rate one
+    interval late."""
+    t0 = 1722470400000  # 2024-08-01T00:00:00Z, ms
+    book = _zip(tmp_path / "BTCUSDT-bookTicker-2024-08-01.zip",
+                [f"{i + 1},60000.0,1.0,60000.1,1.0,{t0 + (i - 60) * 60_000},"
+                 f"{t0 + (i - 60) * 60_000}" for i in range(20 * 60)])
+    rates = _zip(tmp_path / "BTCUSDT-fundingRate-2024-08.zip",
+                 ["calc_time,funding_interval_hours,last_funding_rate"]
+                 + [f"{t0 + k * 8 * 3_600_000},8,{r}" for k, r in enumerate(("0.0001", "0.0002",
+                                                                           "0.0003"))])
+    s = _buy_once_backtest(tmp_path, [book, rates])
+    paid = [(e["ts"] // MS, e["rate"], round(e["amount"], 8)) for e in s["funding"]["events"]]
+    mark = 60000.05
+    assert paid == [(t0 + k * 8 * 3_600_000, r, round(-0.01 * mark * r, 8))
+                    for k, r in enumerate((0.0001, 0.0002, 0.0003))], paid
+    assert s["pnl"]["funding_usd"] == pytest.approx(-0.01 * mark * 0.0006, abs=1e-4)

@@ -111,6 +111,9 @@ def test_notebook_one_liner_and_clear_errors(tmp_path: Path) -> None:
         assert open_catalog(tmp_path / "cat").to_polars("trade").height == 1
     with pytest.raises(CatalogError, match="no such catalog folder"):
         open_catalog(tmp_path / "nope")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(CatalogError, match="a-file: not a folder: a catalog is a folder"):
+        open_catalog(tmp_path / "a-file")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x.txt").write_text("x")
     with pytest.raises(CatalogError, match="not a catalog"):
@@ -182,3 +185,86 @@ def test_volta_data_import_capture_and_ls(tmp_path: Path, capsys: pytest.Capture
                          if type(e) in (BookSnapshot, BookDelta))
     assert volta(["data", "ls", str(tmp_path / "nothing")]) == 2
     assert "no such catalog folder" in capsys.readouterr().err
+
+
+def test_an_empty_selection_says_which_filter_found_nothing_and_what_there_is(
+        tmp_path: Path) -> None:
+    """A selection that matches nothing names the filter that emptied it and what the catalog
+    holds there, so the user can correct the config (not just 'no replayable data')."""
+    cat = tmp_path / "cat"
+    write_events(cat, "trades", [Trade("deribit:BTC-PERPETUAL", 1.0, 2.0, Side.BUY, "a", T0, T0 + 1),
+                                 Trade("deribit:ETH-PERPETUAL", 1.0, 2.0, Side.BUY, "b", T0, T0 + 2)])
+    c = open_catalog(cat)
+    day = c.files()[0].day
+    for kw, why in (
+            ({"venue": "okx"}, "no data of venue okx; the catalog has venue deribit"),
+            ({"instrument": ["SOL-PERPETUAL"]}, "no data of instrument SOL-PERPETUAL; the catalog "
+                                                "has instruments BTC-PERPETUAL, ETH-PERPETUAL"),
+            ({"venue": "deribit", "start": "2024-08-01"}, f"no data of day 2024-08-01..; the "
+                                                          f"catalog has day {day}"),
+            ({"start": "2024-08-02", "end": "2024-08-01"}, "start 2024-08-02 is after end 2024-08-01"),
+            ({"datasets": ["book_snapshot_25"]}, "no data of dataset book_snapshot_25; the catalog "
+                                                 "has dataset trades")):
+        with pytest.raises(CatalogError) as exc:
+            c.load_store(**kw)
+        assert str(exc.value) == f"{cat}: no replayable data matches the selection: {why}", kw
+    aux = tmp_path / "aux"
+    w = CatalogWriter(aux, "liquidations")
+    w.add_aux("liquidation", "deribit", "BTC-PERPETUAL", T0, T0, (6400.0, 10.0, "buy", "x"))
+    w.commit()
+    with pytest.raises(CatalogError, match="no replayable data matches the selection: the "
+                                           "catalog holds no replayable data"):
+        open_catalog(aux).load_store()
+
+
+def test_ctrl_c_during_a_commit_moves_every_partition_or_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that lands while a commit moves its partitions into place is acted on once
+    they all are: the import is whole (never half of a file's days and instruments)."""
+    import signal
+
+    from backtest.catalog import writer as writer_mod
+
+    real = writer_mod.os.replace
+    calls: list[int] = []
+
+    def replace_then_ctrl_c(src: object, dst: object) -> None:
+        real(src, dst)
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(writer_mod.os, "replace", replace_then_ctrl_c)
+    events = [Trade(f"deribit:{s}", 1.0, 2.0, Side.BUY, s, T0 + d * 86_400 * 10**9, T0 + d * 86_400 * 10**9)
+              for s in ("BTC-PERPETUAL", "ETH-PERPETUAL") for d in range(3)]
+    with pytest.raises(KeyboardInterrupt):
+        write_events(tmp_path / "cat", "trades", events)
+    monkeypatch.setattr(writer_mod.os, "replace", real)
+    assert len(open_catalog(tmp_path / "cat").files()) == 6
+    assert not [p for p in (tmp_path / "cat").iterdir() if p.name.startswith(".staging-")]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_empty_or_cut_capture_is_one_line_naming_it_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty capture is refused as volta replay refuses it (not imported as '0 rows', exit
+    0), and a cut one is named once, with its line."""
+    import gzip
+
+    from backtest import data_cli
+
+    empty = tmp_path / "empty.jsonl.gz"
+    with gzip.open(empty, "wb"):
+        pass
+    cut = tmp_path / "cut.jsonl.gz"
+    with gzip.open(cut, "wt") as f:
+        for i in range(2000):
+            f.write(f'{{"ts":{T0 + i},"venue":"okx","kind":"ws","url":"u","data":"{i}"}}\n')
+    cut.write_bytes(cut.read_bytes()[:-100])
+    for f, what in ((empty, f"{empty}: empty capture (no records)"),
+                    (cut, f"{cut}:")):
+        assert data_cli.main(["import", "capture", str(f), "--to", str(tmp_path / "cat"),
+                              "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"volta data: {what}") and err.count(str(f)) == 1, err
+    assert not list((tmp_path / "cat").rglob("*.parquet"))

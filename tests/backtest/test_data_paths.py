@@ -72,6 +72,7 @@ def test_volta_marketdata_is_expanded_and_an_unset_variable_is_named(
 @pytest.mark.parametrize("data, key", [
     ('source = "capture"\nfiles = ["missing.jsonl.gz"]', "backtest.data.files: no such file"),
     ('catalog = "no-catalog-here"', "backtest.data.catalog: no such catalog folder"),
+    ('catalog = "bt.toml"', "backtest.data.catalog: not a folder (a catalog is a folder): "),
     ('source = "store"\nstore = "no-store"', "backtest.data.store: no event store"),
     ('catalog = "."\nstart = "2026-13-01"', "backtest.data.start: '2026-13-01' is not a"),
 ])

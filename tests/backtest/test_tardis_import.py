@@ -241,6 +241,11 @@ def test_three_commands_from_a_tardis_day_to_an_options_mm_report(
     assert summary["data"]["source"] == "catalog"
     assert summary["fills"]["count"] > 0 and summary["engine"]["counters"]["chain_refreshes"] > 10
     assert (report / "report.html").stat().st_size > 10_000
+    # the report says where the data came from, and the option premiums' currency (coin)
+    page = (report / "report.html").read_text()
+    assert f"Data: catalog {cat} (incremental_book_L2, options_chain, trades; 2020-04-01)" \
+        in page and "venue-generated" not in page
+    assert "<th>price in</th>" in page and "<td>BTC</td>" in page and '"unit":"BTC"' in page
     # re-importing the day replaces it: the same rows, the same result
     rows = [r["rows"] for r in open_catalog(cat).summary()]
     assert data_cli.main(["import", "tardis", *map(str, files.values()), "--to", str(cat),
@@ -335,3 +340,94 @@ def test_binance_futures_book_snapshot_5_rows_as_tardis_publishes_them(tmp_path:
     assert s1.asks[0] == (11657.08, 1.714) and s2.asks[0] == (11657.08, 1.476)
     assert (s1.ts_event, s1.ts_recv) == (1598918403696000000, 1598918403810979000)
     assert s2.seq == s1.seq + 1
+
+
+def test_an_error_names_the_line_of_the_bad_row(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The line in the message is the offending row's own line of the file (the header is line
+    1), also when it is the first row, when the symbol is unknown, and for a book update whose
+    time is malformed (read as one message with the rows of the same time)."""
+    trades = f"{H},id,side,price,amount"
+    l2 = f"{H},is_snapshot,side,price,amount"
+    cases = [
+        (_gz(tmp_path / "deribit_trades_2020-04-01_BTC-PERPETUAL.csv.gz",
+             [trades, "deribit,BTC-PERPETUAL,3,4,b,buy,abc,10"]), ":2: ", "'abc'"),
+        (_gz(tmp_path / "deribit_trades_2020-04-02_BTC-PERPETUAL.csv.gz",
+             [trades, "deribit,BTC-PERPETUAL,3,4,b,buy,6400,10",
+              "deribit,XRP-PERPETUAL,5,6,c,buy,0.2,10"]), ":3: ", "unknown symbol 'XRP-PERPETUAL'"),
+        (_gz(tmp_path / "deribit_incremental_book_L2_2020-04-03_BTC-PERPETUAL.csv.gz",
+             [l2, "deribit,BTC-PERPETUAL,1,2,true,bid,6400,10",
+              "deribit,BTC-PERPETUAL,1,2,true,ask,6401,10",
+              "deribit,BTC-PERPETUAL,x3,4,false,bid,6400,0",
+              "deribit,BTC-PERPETUAL,x3,4,false,bid,6399,5",
+              "deribit,BTC-PERPETUAL,5,6,false,ask,6401,7"]), ":4: ", "'x3'"),
+        (_gz(tmp_path / "deribit_incremental_book_L2_2020-04-04_BTC-PERPETUAL.csv.gz",
+             [l2, "deribit,BTC-PERPETUAL,1,2,true,bid,6400,10",
+              "deribit,BTC-PERPETUAL,1,2,true,ask,6401,10",
+              "deribit,BTC-PERPETUAL,3,4,false,bid,6400,0",
+              "deribit,BTC-PERPETUAL,3,4,false,middle,6399,5"]), ":5: ", "'middle'"),
+    ]
+    for f, where, what in cases:
+        assert data_cli.main(["import", "tardis", str(f), "--to", str(tmp_path / "cat"),
+                              "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"{f}{where}" in err and what in err and len(err.splitlines()) == 1, err
+
+
+def test_a_truncated_download_is_named_as_such_not_as_a_malformed_row(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    full = write_deribit_day(tmp_path / "day", minutes=5)["trades"]
+    cut = tmp_path / full.name
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    assert data_cli.main(["import", "tardis", str(cut), "--to", str(tmp_path / "cat"),
+                          "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"volta data: {cut}: unreadable: ") and "malformed" not in err, err
+    assert err.count(str(cut)) == 1 and "ended before the end-of-stream" in err, err
+    assert not (tmp_path / "cat").exists() or not list((tmp_path / "cat").rglob("*.parquet"))
+
+
+def test_ctrl_c_says_which_files_were_imported_and_which_was_not(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the second file is read: the first (committed) is listed as imported, the
+    message names the second as not imported; Ctrl-C during the first file's moves into place:
+    the first is whole and listed, not called 'not written'."""
+    import signal
+
+    from backtest.catalog import writer as writer_mod
+    from backtest.importers.tardis import TardisImporter
+
+    files = write_deribit_day(tmp_path / "download", minutes=2)
+    first, second = str(files["trades"]), str(files["l2"])
+    real_read = TardisImporter.read
+
+    def read_then_ctrl_c(self: TardisImporter, path: Path, sink: object, aux: object) -> str:
+        if path.name == files["l2"].name:
+            raise KeyboardInterrupt
+        return real_read(self, path, sink, aux)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TardisImporter, "read", read_then_ctrl_c)
+    cat = tmp_path / "cat"
+    assert data_cli.main(["import", "tardis", first, second, "--to", str(cat), "--quiet"]) == 130
+    io = capsys.readouterr()
+    assert f"{first}: trades, 158 rows" in io.out and second not in io.out
+    assert io.err.strip() == (f"volta data: interrupted: {second} was not imported (the catalog "
+                              "keeps what it had); the 1 file listed above was"), io.err
+    assert {f.dataset for f in open_catalog(cat).files()} == {"trades"}
+
+    monkeypatch.setattr(TardisImporter, "read", real_read)
+    real_replace = writer_mod.os.replace
+    fired: list[int] = []
+
+    def replace_then_ctrl_c(src: object, dst: object) -> None:
+        real_replace(src, dst)
+        if not fired:
+            fired.append(1)
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(writer_mod.os, "replace", replace_then_ctrl_c)
+    cat2 = tmp_path / "cat2"
+    assert data_cli.main(["import", "tardis", first, second, "--to", str(cat2), "--quiet"]) == 130
+    io = capsys.readouterr()
+    assert f"{first}: trades, 158 rows" in io.out and f"{second} was not imported" in io.err, io
+    assert {f.dataset for f in open_catalog(cat2).files()} == {"trades"}
