@@ -159,7 +159,7 @@ class Aggregator:
         except msgspec.DecodeError:
             log.warning("malformed_report", bytes=len(data))
             return False
-        applied = self.firm.apply(report, time.monotonic())
+        applied = self.firm.apply(report, time.monotonic(), baseline=rebuilding)
         if rebuilding and applied:
             self.rebuilt_reports += 1
         return applied

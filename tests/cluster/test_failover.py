@@ -133,6 +133,8 @@ async def test_aggregator_kill9_restart_rebuilds_the_same_view_and_nodes_fail_cl
     after = await again.get()
     assert after is not None and after["aggregator"]["rebuilt_reports"] >= 2
     assert after["greeks"] == before["greeks"]  # the same firm view, from the stream alone
+    # every report the first life applied was received: none counts as missing after it
+    assert [after["nodes"][n]["reports_missing"] for n in ("n1", "n2")] == [0, 0]
     for n in ("n1", "n2"):  # (marks move on; the positions are what they were)
         def held(view: dict[str, Any], n: str = n) -> list[tuple[str, float]]:
             return [(p["instrument_id"], p["qty"]) for p in view["nodes"][n]["report"]["positions"]]
