@@ -78,16 +78,20 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         next_print = 0.0
         gone: set[str] = set()
+        # nats-server too: restarted by hand, it must get the same store (-sd) back, or the
+        # stream and the lease bucket are gone and the aggregator never leads again
+        watched = [("nats-server", server.proc), *procs] if server.proc is not None else procs
         while not stop["now"] and (args.duration is None or time.monotonic() - t0 < args.duration):
             # a service that dies is the drill the banner suggests, not the end of the demo:
             # say so once (with how to start it again) and keep the others running
-            for name, p in procs:
+            for name, p in watched:
                 if name not in gone and p.poll() is not None:
                     gone.add(name)
-                    print(f"cluster-demo: {name} exited ({p.returncode}); see {work}/{name}.log; "
-                          f"the others keep running. Start it again with: {shlex.join(p.args)} >> {work}/{name}.log 2>&1",
+                    log = server.log_path if name == "nats-server" else work / f"{name}.log"
+                    print(f"cluster-demo: {name} exited ({p.returncode}); see {log}; the others keep "
+                          f"running. Start it again with: {shlex.join(p.args)} >> {log} 2>&1",
                           file=sys.stderr, flush=True)
-            if len(gone) == len(procs):
+            if len(gone) == len(watched):
                 print("cluster-demo: every service has exited", file=sys.stderr)
                 return 1
             if time.monotonic() >= next_print:

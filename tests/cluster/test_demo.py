@@ -19,29 +19,37 @@ import pytest
 
 import cluster.demo as demo
 
+_POPEN = subprocess.Popen  # (the test replaces subprocess.Popen for the demo's services)
+
 
 class _FakeServer:
     url = "nats://127.0.0.1:14222"
+    instances: list[_FakeServer] = []
 
     def __init__(self, store_dir: Path, *_a: Any, **_k: Any) -> None:
         self.log_path = Path(store_dir) / "nats.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        _FakeServer.instances.append(self)
 
     def start(self) -> _FakeServer:
+        self.proc = _POPEN(["sleep", "60"])
+        self.proc.args = ["nats-server", "-js", "-sd", "STORE"]
         return self
 
     def stop(self) -> None:
-        pass
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def test_a_killed_service_leaves_the_others_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     started: dict[str, subprocess.Popen[bytes]] = {}
-    real_popen = subprocess.Popen
 
     def popen(cmd: list[str], **kw: Any) -> subprocess.Popen[bytes]:
-        p = real_popen(["sleep", "60"], **kw)
+        p = _POPEN(["sleep", "60"], **kw)
         p.args = cmd  # what the demo would have run, for its restart hint
-        started[cmd[3] if cmd[1] == "-m" and cmd[2] == "engine" else cmd[2]] = p
+        started[Path(kw["stdout"].name).stem] = p  # the demo's name (its log file)
         return p
 
     monkeypatch.setattr(demo, "NatsServer", _FakeServer)
@@ -53,18 +61,21 @@ def test_a_killed_service_leaves_the_others_running(tmp_path: Path, monkeypatch:
         ["--duration", "4", "--dir", str(tmp_path)])))
     t.start()
     deadline = time.monotonic() + 10
-    while "run" not in started and time.monotonic() < deadline:
+    while "node-sim" not in started and time.monotonic() < deadline:
         time.sleep(0.05)
-    nodes = [p for p in started.values() if "run" in p.args]
-    assert nodes, started
-    victim = nodes[0]
+    victim_name = "node-sim"
+    victim = started[victim_name]
     victim.kill()  # kill -9 of a node, as the banner suggests
+    nats = _FakeServer.instances[-1].proc
+    assert nats is not None
+    nats.kill()
     time.sleep(1.0)
     others = [p for p in started.values() if p is not victim]
     assert all(p.poll() is None for p in others), "the demo stopped the other services"
     t.join(20)
     assert result.get("rc") == 0
     err = capsys.readouterr().err
-    assert err.count("exited (-9)") == 1, err  # said once, not every 0.2 s
+    assert err.count(f"{victim_name} exited (-9)") == 1, err  # said once, not every 0.2 s
     assert "the others keep running" in err and shlex.join(victim.args) in err
+    assert "nats-server exited (-9)" in err and "nats-server -js -sd STORE" in err  # its store
     assert all(p.poll() is not None for p in started.values())  # all stopped at the end
