@@ -270,6 +270,15 @@ def _send_signal(journal: Path, level: int) -> int:
     except (OSError, ValueError) as exc:
         print(f"volta kill: no daemon pid file for {journal}: {exc}", file=sys.stderr)
         return 1
-    os.kill(pid, signal.SIGUSR1 if level == 1 else signal.SIGUSR2)
+    try:
+        os.kill(pid, signal.SIGUSR1 if level == 1 else signal.SIGUSR2)
+    except ProcessLookupError:  # a stale pid file: the daemon was killed hard
+        print(f"volta kill: no daemon is running with journal {journal} (pid {pid} in "
+              f"{pid_path(journal)} is gone); nothing was sent", file=sys.stderr)
+        return 1
+    except PermissionError:
+        print(f"volta kill: pid {pid} (from {pid_path(journal)}) belongs to another user; "
+              f"nothing was sent", file=sys.stderr)
+        return 1
     print(f"volta kill: sent {'SIGUSR1' if level == 1 else 'SIGUSR2'} to {pid}")
     return 0

@@ -58,6 +58,23 @@ def test_status_without_a_daemon_is_one_clear_line(tmp_path: Path, capsys: pytes
     assert "is not running (stale" in capsys.readouterr().err
 
 
+def test_kill_signal_with_a_stale_pid_file_is_one_clear_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    from engine.control import pid_path
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # the daemon was killed hard: its pid file names a process that is gone
+    journal = tmp_path / "j.sqlite"
+    pid_path(journal).write_text(f"{dead.pid}\n")
+    assert main(["kill", "--signal", "--journal", str(journal)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"volta kill: no daemon is running with journal {journal} (pid {dead.pid} in "
+                   f"{pid_path(journal)} is gone); nothing was sent"]
+
+
 def test_status_line_is_short_and_human(tmp_path: Path) -> None:
     from engine.runtime import run_virtual
     from engine.config import load_config_text
