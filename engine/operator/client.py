@@ -262,8 +262,19 @@ def status_main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"volta status: the daemon at {url} does not answer: {getattr(exc, 'reason', exc)}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # a malformed URL, or a server whose answer is not JSON
+        print(f"volta status: {url} is not a Volta operator API ({exc}); give the URL a daemon "
+              "prints at start (volta: dashboard http://...) or an aggregator's api_host:api_port",
+              file=sys.stderr)
+        return 1
     if code != 200:
-        print(f"volta status: {url} answered {code}: {snap.get('error', '')}", file=sys.stderr)
+        print(f"volta status: {url} answered {code}: {snap.get('error', '') if isinstance(snap, dict) else ''}",
+              file=sys.stderr)
+        return 1
+    if not isinstance(snap, dict) or not ("state" in snap or snap.get("kind") == "firm"):
+        print(f"volta status: {url} answered, but not with a Volta snapshot; give the URL a "
+              "daemon prints at start (volta: dashboard http://...) or an aggregator's "
+              "api_host:api_port", file=sys.stderr)
         return 1
     render = render_firm if snap.get("kind") == "firm" else render_status  # an aggregator
     print(json.dumps(snap, indent=2) if args.json else render(snap), end="" if not args.json else "\n")

@@ -58,6 +58,38 @@ def test_status_without_a_daemon_is_one_clear_line(tmp_path: Path, capsys: pytes
     assert "is not running (stale" in capsys.readouterr().err
 
 
+def test_status_of_a_url_that_is_not_volta_is_one_clear_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A wrong --url (another service's port, a typo) gives one line and exit 1, no traceback."""
+    import http.server
+    import threading
+
+    bodies = {"/api/snapshot": b"<html>grafana</html>", "/json/api/snapshot": b'{"status": "ok"}'}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = bodies.get(self.path, b"")
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_a: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        for url in (base, base + "json/", "http://[::1"):
+            assert main(["status", "--url", url]) == 1, url
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith("volta status: ") and "Traceback" not in err[0], err
+            assert "not a Volta" in err[0] or "not with a Volta snapshot" in err[0], err
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_kill_signal_with_a_stale_pid_file_is_one_clear_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import subprocess
