@@ -87,6 +87,9 @@ async def test_control_needs_the_token_and_is_journaled(tmp_path: Path, monkeypa
         assert status == 403 and k.killswitch.level == 0
         status, body = await r.post("api/control/kill", {"level": 7})
         assert status == 400 and "level" in body["error"]
+        for bad in (1.9, 2.5, True, "3.0", None):  # not a level: refused, not truncated to one
+            status, body = await r.post("api/control/kill", {"level": bad})
+            assert (status, k.killswitch.level) == (400, 0), bad
         status, body = await r.post("api/control/kill", {"level": 1, "reason": "drill"})
         assert status == 200 and body["kill_level"] == 1 and body["state"] == "halted"
         assert (await r.get("api/state"))["state"] == "halted"
