@@ -135,9 +135,12 @@ def _table(title: str, head: list[str], rows: list[list[str]]) -> str:
 def render_status(s: dict[str, Any]) -> str:
     st = s["state"]
     pnl = st["pnl_usd"]
+    # amounts in a currency with no USD price yet are not in the USD figures: shown beside them
+    unpriced = "".join(f" {v:+.8g} {c}" for c, v in (pnl.get("unpriced") or {}).items())
     out = [f"{st.get('deployment', '?')} ({st.get('mode', '?')})  state {st['state'].upper()}  "
            f"kill level {st['kill_level']}  PnL {_num(pnl['total'])} USD "
-           f"(realized {_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])})  "
+           f"(realized {_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])})"
+           f"{f' and unpriced{unpriced} (no USD price yet)' if unpriced else ''}  "
            f"open orders {st['open_orders']}  fills {st['fills']}  denied {st['denied']}",
            f"dashboard {st.get('url', '')}"]
     for src, h in st.get("holds", {}).items():

@@ -107,6 +107,27 @@ def test_kill_signal_with_a_stale_pid_file_is_one_clear_line(
                    f"{pid_path(journal)} is gone); nothing was sent"]
 
 
+def test_status_shows_pnl_that_has_no_usd_price_as_unpriced(tmp_path: Path) -> None:
+    """The USD total covers priced currencies only: an amount in a coin with no USD price yet
+    (a coin-settled position before its index arrives) is shown beside it, never dropped."""
+    from engine.config import load_config_text
+    from engine.operator import make_operator
+    from engine.operator.client import render_status
+    from engine.runtime import run_virtual
+    from tests.operator.conftest import paper_config_text
+
+    config = load_config_text(paper_config_text(tmp_path / "j.sqlite"))
+    node = run_virtual(config, 10.0)
+    op = make_operator(node.kernel, config, node.journal_path)
+    assert op is not None
+    snap = {n: op.view(n) for n in ("state", "positions", "orders", "risk", "surface", "venues",
+                                    "strategies", "alerts")}
+    assert "unpriced" not in render_status(snap).splitlines()[0]
+    snap["state"]["pnl_usd"]["unpriced"] = {"BTC": 0.0012}  # as Portfolio.pnl_usd reports one
+    head = render_status(snap).splitlines()[0]
+    assert "unpriced +0.0012 BTC (no USD price yet)" in head, head
+
+
 def test_status_line_is_short_and_human(tmp_path: Path) -> None:
     from engine.runtime import run_virtual
     from engine.config import load_config_text
