@@ -307,7 +307,11 @@ class Operator:
                 top = max(1, min(int(q.get("top", self.s.book_levels)), 100))
             except ValueError:
                 raise ActionError("top must be an integer") from None
-            return views.books_view(k, top, q.get("instrument"))
+            instrument = q.get("instrument")
+            if instrument is not None and instrument not in k.books:
+                example = next(iter(k.books), "venue:SYMBOL")
+                raise ActionError(f"no book {instrument!r} (ids are venue:symbol, e.g. {example})", 404)
+            return views.books_view(k, top, instrument)
         if name == "venues":
             return self._venues()
         if name == "risk":

@@ -70,6 +70,10 @@ async def test_views_follow_the_running_node(tmp_path: Path, monkeypatch: pytest
         assert strategies["mm-1"]["callbacks"]["calls"] > 0
         async with r.session.get(r.url + "api/books?top=x") as resp:
             assert resp.status == 400 and "top" in (await resp.json())["error"]
+        # a typo in the instrument is a 404 naming it, not an empty answer that looks like no book
+        async with r.session.get(r.url + "api/books?instrument=BTC-PERP") as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"] == "no book 'BTC-PERP' (ids are venue:symbol, e.g. sim:BTC-PERP)"
         async with r.session.get(r.url + "api/nothing") as resp:
             assert resp.status == 404
 
