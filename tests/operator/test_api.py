@@ -34,7 +34,10 @@ async def test_views_follow_the_running_node(tmp_path: Path, monkeypatch: pytest
         fees = sum(f["fee"] for f in fills)
         assert perp["fees"] == pytest.approx(fees, rel=1e-9)
         # linear USD perp: unrealized = qty x (mark - average price)
-        assert perp["unrealized"] == pytest.approx(perp["qty"] * (perp["mark"] - perp["avg_price"]), abs=1e-9)
+        if perp["qty"]:
+            assert perp["unrealized"] == pytest.approx(perp["qty"] * (perp["mark"] - perp["avg_price"]), abs=1e-9)
+        else:  # flat: no entry price, nothing unrealized
+            assert perp["avg_price"] is None and perp["unrealized"] == 0.0
         greeks = snap["greeks"]
         assert greeks["BTC"]["delta"] == pytest.approx(perp["qty"], abs=1e-12)  # contract size 1 BTC
         assert greeks["BTC"]["limits"]["delta"]["limit"] == 0.5

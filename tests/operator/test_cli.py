@@ -128,6 +128,27 @@ def test_status_shows_pnl_that_has_no_usd_price_as_unpriced(tmp_path: Path) -> N
     assert "unpriced +0.0012 BTC (no USD price yet)" in head, head
 
 
+def test_a_flat_position_has_no_average_price(tmp_path: Path) -> None:
+    """A position closed to 0 has no entry price: shown as unknown ("-"), never as 0.00."""
+    from engine.config import load_config_text
+    from engine.operator.views import positions_view
+    from engine.runtime import run_virtual
+    from tests.operator.conftest import paper_config_text
+
+    node = run_virtual(load_config_text(paper_config_text(tmp_path / "j.sqlite")), 5.0)
+    pos = node.kernel.portfolio.position("sim:BTC-PERP")
+    assert pos is not None
+    pos.apply_fill(1, 0.01, 60_000.0, 0.0)
+    pos.apply_fill(-1, 0.01, 60_010.0, 0.0)  # (on top of whatever the quoter held)
+    if pos.qty:
+        pos.apply_fill(-1 if pos.qty > 0 else 1, abs(pos.qty), 60_010.0, 0.0)
+    row = next(p for p in positions_view(node.kernel) if p["instrument_id"] == "sim:BTC-PERP")
+    assert row["qty"] == 0.0 and row["avg_price"] is None
+    pos.apply_fill(1, 0.02, 60_000.0, 0.0)
+    row = next(p for p in positions_view(node.kernel) if p["instrument_id"] == "sim:BTC-PERP")
+    assert row["avg_price"] == 60_000.0
+
+
 def test_status_line_is_short_and_human(tmp_path: Path) -> None:
     from engine.runtime import run_virtual
     from engine.config import load_config_text
