@@ -218,12 +218,18 @@ def kill_main(argv: list[str]) -> int:
         print(f"volta kill: command written to {path}")
         return 0
     deadline = time.monotonic() + args.wait
-    while time.monotonic() < deadline:
-        answer = _find_ack(ack, start, cid)
-        if answer is not None:
-            print(json.dumps(answer))
-            return 0 if answer.get("ok") else 1
-        time.sleep(0.05)
+    try:
+        while time.monotonic() < deadline:
+            answer = _find_ack(ack, start, cid)
+            if answer is not None:
+                print(json.dumps(answer))
+                return 0 if answer.get("ok") else 1
+            time.sleep(0.05)
+    except KeyboardInterrupt:  # Ctrl-C stops the waiting, not the command: say which
+        print(f"volta kill: interrupted while waiting; the command was written to {path} and "
+              f"the daemon applies it when it reads it (volta kill --status shows the state)",
+              file=sys.stderr)
+        return 130
     print(f"volta kill: no answer from the daemon within {args.wait:g}s "
           f"(is it running with journal {journal}?); the command stays queued in {path}",
           file=sys.stderr)

@@ -149,6 +149,38 @@ def test_a_flat_position_has_no_average_price(tmp_path: Path) -> None:
     assert row["avg_price"] == 60_000.0
 
 
+def test_ctrl_c_while_volta_kill_waits_says_the_command_is_queued(tmp_path: Path) -> None:
+    """Ctrl-C while ``volta kill`` waits for a busy daemon's answer: one line saying the
+    command is written (it will apply), exit 130, no traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from engine.control import control_path, pid_path
+    from tests.operator.conftest import ROOT
+
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # alive, silent
+    journal = tmp_path / "j.sqlite"
+    pid_path(journal).write_text(f"{busy.pid}\n")
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "engine", "kill", "--journal", str(journal),
+                              "--wait", "30"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        deadline = time.monotonic() + 30
+        while not (control_path(journal).exists() and control_path(journal).stat().st_size):
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == 130, (out, err)
+        assert "Traceback" not in err and err.strip().count("\n") == 0, err
+        assert "interrupted while waiting; the command was written to" in err
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 def test_status_line_is_short_and_human(tmp_path: Path) -> None:
     from engine.runtime import run_virtual
     from engine.config import load_config_text
