@@ -16,6 +16,7 @@ control (``POST /api/control/<action>``) always needs ``Authorization: Bearer <t
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import secrets
@@ -135,10 +136,11 @@ class Operator:
             site = web.TCPSite(self._runner, self.s.host, self.s.port, reuse_address=True)
             await site.start()
         except OSError as exc:
-            if self.s.mode != "paper" or self.s.port == 0:
+            taken = exc.errno == errno.EADDRINUSE  # else the host itself (not here, a typo)
+            if self.s.mode != "paper" or self.s.port == 0 or not taken:
                 await self._runner.cleanup()
-                raise ConfigError([ConfigProblem("operator.port", (
-                    f"cannot listen on {self.s.host}:{self.s.port}: {exc.strerror}"))]) from None
+                raise ConfigError([ConfigProblem("operator.port" if taken else "operator.host", (
+                    f"cannot listen on {self.s.host}:{self.s.port}: {exc.strerror or exc}"))]) from None
             log.warning("operator_port_taken", port=self.s.port, fallback="a free port")
             site = web.TCPSite(self._runner, self.s.host, 0)
             await site.start()

@@ -339,5 +339,13 @@ async def test_a_taken_port_falls_back_for_paper_and_is_a_config_error_live(
         assert op is not None
         with pytest.raises(ConfigError, match=rf"operator.port: cannot listen on 127.0.0.1:{port}: "):
             await op.start()
+        # an address this machine does not have (or a typo) is no taken port: no fallback,
+        # the host is named (a paper daemon too)
+        for host in ("192.0.2.1", "no-such-host.invalid"):
+            odd = text.replace(f"port = {port}", f'port = {port}\nhost = "{host}"')
+            op = make_operator(k, load_config_text(odd))
+            assert op is not None
+            with pytest.raises(ConfigError, match=rf"operator.host: cannot listen on {host}:{port}: "):
+                await op.start()
     finally:
         blocker.close()
