@@ -109,6 +109,10 @@ def kill_via_api(journal: Path, cmd: dict[str, Any]) -> int | None:
         status, result = call(url, f"api/control/{action}", body, token_for(journal))
     except OSError:
         return None  # not answering: the control file still works
+    if status == 503:  # a live daemon without a token: its API is read-only, its file is not
+        print(f"volta kill: the daemon's API has control disabled ($VOLTA_OPERATOR_TOKEN unset "
+              f"there); using its control file", file=sys.stderr)
+        return None
     if status != 200:
         print(f"volta kill: the daemon refused: {result.get('error', status)}", file=sys.stderr)
         return 1

@@ -181,6 +181,47 @@ def test_ctrl_c_while_volta_kill_waits_says_the_command_is_queued(tmp_path: Path
         busy.wait()
 
 
+def test_kill_reaches_a_live_daemon_whose_api_has_control_disabled(tmp_path: Path) -> None:
+    """A live daemon started without $VOLTA_OPERATOR_TOKEN serves a read-only API (control
+    503) but still watches its control file: ``volta kill`` must get through that way."""
+    import json as _json
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.operator.conftest import ROOT, paper_config_text
+
+    journal = tmp_path / "j.sqlite"
+    text = paper_config_text(journal, "enabled = true\n").replace('mode = "paper"', 'mode = "live"')
+    text = re.sub(r"margin_buffer_pct = .*\n", "", text)
+    text = re.sub(r"\[risk\.accounts\.sim\][^\[]*", "", text)  # live balances come from the venue
+    cfg = tmp_path / "live.toml"
+    cfg.write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "VOLTA_OPERATOR_TOKEN"}
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as fh:
+        daemon = subprocess.Popen([sys.executable, "-m", "engine", "run", str(cfg), "--duration", "60",
+                                   "--log-format", "json"], cwd=tmp_path, env=env, stdout=fh,
+                                  stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "every venue reconciled" not in log.read_text():
+            assert daemon.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.1)
+        kill = subprocess.run([sys.executable, "-m", "engine", "kill", "--journal", str(journal),
+                               "--reason", "drill"], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert kill.returncode == 0, (kill.stdout, kill.stderr)
+        assert _json.loads(kill.stdout.strip().splitlines()[-1])["level"] == 1
+        assert "control file" in kill.stderr  # says which way it went
+    finally:
+        daemon.send_signal(signal.SIGINT)
+        daemon.wait(30)
+
+
 def test_status_line_is_short_and_human(tmp_path: Path) -> None:
     from engine.runtime import run_virtual
     from engine.config import load_config_text
