@@ -149,9 +149,20 @@ class Aggregator:
         config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=2.0, max_ack_pending=10_000,
                                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                                 opt_start_seq=after_stream_seq + 1)
-        await self._js.subscribe(f"{self.cfg.subject_prefix}.risk.*.report",
-                                 durable=f"agg-{self.id}", stream=self.cfg.reports_stream,
-                                 config=config, manual_ack=True, cb=self._on_report)
+        from nats.js.errors import Error as JetStreamError
+
+        try:
+            await self._js.subscribe(f"{self.cfg.subject_prefix}.risk.*.report",
+                                     durable=f"agg-{self.id}", stream=self.cfg.reports_stream,
+                                     config=config, manual_ack=True, cb=self._on_report)
+        except JetStreamError as exc:
+            if "already bound" not in str(exc):
+                raise
+            # the durable consumer is this node_id's: a live aggregator holds it
+            raise NatsUnavailable(
+                f"another aggregator with node_id {self.id!r} is running (it holds the durable "
+                f"consumer agg-{self.id}); a standby needs its own cluster.node_id and "
+                "api_port") from None
 
     def _apply(self, data: bytes, rebuilding: bool = False) -> bool:
         try:
@@ -159,7 +170,7 @@ class Aggregator:
         except msgspec.DecodeError:
             log.warning("malformed_report", bytes=len(data))
             return False
-        applied = self.firm.apply(report, time.monotonic())
+        applied = self.firm.apply(report, time.monotonic(), baseline=rebuilding)
         if rebuilding and applied:
             self.rebuilt_reports += 1
         return applied

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -76,12 +77,23 @@ def main(argv: list[str] | None = None) -> int:
 """, flush=True)
         t0 = time.monotonic()
         next_print = 0.0
+        gone: set[str] = set()
+        # nats-server too: restarted by hand, it must get the same store (-sd) back, or the
+        # stream and the lease bucket are gone and the aggregator never leads again
+        watched = [("nats-server", server.proc), *procs] if server.proc is not None else procs
         while not stop["now"] and (args.duration is None or time.monotonic() - t0 < args.duration):
-            for name, p in procs:
-                if p.poll() is not None:
-                    print(f"cluster-demo: {name} exited ({p.returncode}); see {work}/{name}.log",
-                          file=sys.stderr)
-                    return 1
+            # a service that dies is the drill the banner suggests, not the end of the demo:
+            # say so once (with how to start it again) and keep the others running
+            for name, p in watched:
+                if name not in gone and p.poll() is not None:
+                    gone.add(name)
+                    log = server.log_path if name == "nats-server" else work / f"{name}.log"
+                    print(f"cluster-demo: {name} exited ({p.returncode}); see {log}; the others keep "
+                          f"running. Start it again with: {shlex.join(p.args)} >> {log} 2>&1",
+                          file=sys.stderr, flush=True)
+            if len(gone) == len(watched):
+                print("cluster-demo: every service has exited", file=sys.stderr)
+                return 1
             if time.monotonic() >= next_print:
                 print(_summary(), flush=True)
                 next_print = time.monotonic() + 5.0
@@ -105,7 +117,7 @@ def _summary() -> str:
         with urllib.request.urlopen(f"{API}/firm", timeout=1) as r:
             view = json.loads(r.read())
     except OSError:
-        return "  firm view: aggregator not answering yet"
+        return f"  firm view: the aggregator at {API} does not answer"
     greeks = ", ".join(f"{u} delta {g['delta']:+.6f}" for u, g in view["greeks"].items()) or "flat"
     nodes = ", ".join(f"{n}:{'STALE' if s['stale'] else (s['report'] or {}).get('trading_state', '?')}"
                       f"/{s['reports_applied']} reports" for n, s in view["nodes"].items())

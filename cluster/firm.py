@@ -6,7 +6,10 @@ Pure state (no I/O), owned by the aggregator and fed in stream order.
   duplicate and ignored. A report newer than the node's current one becomes the node's state;
   an older one arriving late (JetStream redelivers a message lost in flight after its ack
   wait, so it can come after its successors) fills its gap but does not roll the state back.
-  ``missing`` is the number of seqs of the current incarnation not received yet.
+  ``missing`` is the number of seqs of the current incarnation not received yet. A report
+  applied as a ``baseline`` (an aggregator rebuilding from the stream's latest report per
+  node) stands for the seqs before it too: an earlier life of the aggregator took those, so
+  they are not counted missing.
 * A node is *stale* when nothing (report or heartbeat) came for ``stale_after_s``; its last
   exposure still counts in every firm figure (the positions did not go away because the node
   went quiet).
@@ -44,10 +47,11 @@ class NodeState:
     _seen: set[int] = field(default_factory=set)  # seqs of the current incarnation
     _incarnation: int = 0
     _max_seq: int = 0
+    _base: int = 0  # seqs up to this one were received before a rebuild (see ``baseline``)
 
     @property
     def missing(self) -> int:
-        return self._max_seq - len(self._seen)
+        return self._max_seq - self._base - len(self._seen)
     budget_ack_revision: int = 0
     kill_acks: dict[str, int] = field(default_factory=dict)
 
@@ -66,7 +70,7 @@ class FirmView:
         return st
 
     # -- input ----------------------------------------------------------------------------
-    def apply(self, report: ExposureReport, now: float) -> bool:
+    def apply(self, report: ExposureReport, now: float, baseline: bool = False) -> bool:
         st = self.node(report.node_id)
         st.last_seen = max(st.last_seen, now)
         inc, seq = report.incarnation, report.seq
@@ -74,11 +78,13 @@ class FirmView:
             st.duplicates += 1  # a previous life of the node: superseded
             return False
         if inc > st._incarnation:
-            st._incarnation, st._max_seq = inc, 0
+            st._incarnation, st._max_seq, st._base = inc, 0, 0
             st._seen = set()
-        if seq in st._seen:
+        if seq <= st._base or seq in st._seen:
             st.duplicates += 1
             return False
+        if baseline:
+            st._base = max(st._base, seq - 1)
         st._seen.add(seq)
         st._max_seq = max(st._max_seq, seq)
         if self.record_seqs:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+
 KEY = "aggregator"
+log = structlog.get_logger("volta.aggregator")
 
 
 class LeaderLease:
@@ -20,6 +23,7 @@ class LeaderLease:
         self.holder = holder
         self.revision = 0
         self.leader = False
+        self.problem = ""  # why the lease cannot be taken when nobody holds it ("" = none)
 
     async def tick(self) -> bool:
         """Renew (leader) or try to take (standby); returns whether this holder leads now."""
@@ -32,9 +36,24 @@ class LeaderLease:
             try:
                 self.revision = await self.kv.create(KEY, self.holder.encode())
                 self.leader = True
-            except Exception:  # noqa: BLE001 - somebody else holds it
+                self.problem = ""
+            except Exception as exc:  # noqa: BLE001 - somebody else holds it, or JetStream fails
                 self.leader = False
+                self._note(exc)
         return self.leader
+
+    def _note(self, exc: Exception) -> None:
+        """Another holder is the normal standby case; anything else (the bucket gone with a
+        nats-server restarted without its store, JetStream down) would keep every aggregator
+        standby and every node reduce-only without a word: logged once per kind of failure."""
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        problem = "" if isinstance(exc, KeyWrongLastSequenceError) else type(exc).__name__
+        if problem and problem != self.problem:
+            log.error("lease_unavailable", holder=self.holder, error=problem,
+                      detail=f"JetStream cannot take the leader lease ({exc}); this aggregator "
+                             "stays standby: check that nats-server runs with its JetStream store")
+        self.problem = problem
 
     async def current(self) -> str | None:
         try:

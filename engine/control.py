@@ -218,12 +218,18 @@ def kill_main(argv: list[str]) -> int:
         print(f"volta kill: command written to {path}")
         return 0
     deadline = time.monotonic() + args.wait
-    while time.monotonic() < deadline:
-        answer = _find_ack(ack, start, cid)
-        if answer is not None:
-            print(json.dumps(answer))
-            return 0 if answer.get("ok") else 1
-        time.sleep(0.05)
+    try:
+        while time.monotonic() < deadline:
+            answer = _find_ack(ack, start, cid)
+            if answer is not None:
+                print(json.dumps(answer))
+                return 0 if answer.get("ok") else 1
+            time.sleep(0.05)
+    except KeyboardInterrupt:  # Ctrl-C stops the waiting, not the command: say which
+        print(f"volta kill: interrupted while waiting; the command was written to {path} and "
+              f"the daemon applies it when it reads it (volta kill --status shows the state)",
+              file=sys.stderr)
+        return 130
     print(f"volta kill: no answer from the daemon within {args.wait:g}s "
           f"(is it running with journal {journal}?); the command stays queued in {path}",
           file=sys.stderr)
@@ -270,6 +276,15 @@ def _send_signal(journal: Path, level: int) -> int:
     except (OSError, ValueError) as exc:
         print(f"volta kill: no daemon pid file for {journal}: {exc}", file=sys.stderr)
         return 1
-    os.kill(pid, signal.SIGUSR1 if level == 1 else signal.SIGUSR2)
+    try:
+        os.kill(pid, signal.SIGUSR1 if level == 1 else signal.SIGUSR2)
+    except ProcessLookupError:  # a stale pid file: the daemon was killed hard
+        print(f"volta kill: no daemon is running with journal {journal} (pid {pid} in "
+              f"{pid_path(journal)} is gone); nothing was sent", file=sys.stderr)
+        return 1
+    except PermissionError:
+        print(f"volta kill: pid {pid} (from {pid_path(journal)}) belongs to another user; "
+              f"nothing was sent", file=sys.stderr)
+        return 1
     print(f"volta kill: sent {'SIGUSR1' if level == 1 else 'SIGUSR2'} to {pid}")
     return 0

@@ -85,10 +85,10 @@ class OperatorActions:
         k = self.k
         reason = str(args.get("reason") or "operator")[:200]
         if action == "kill":
-            try:
-                level = int(args.get("level", 1))
-            except (TypeError, ValueError):
-                raise ActionError("level must be 1 (halt), 2 (cancel all) or 3 (flatten)") from None
+            # exactly 1, 2 or 3 (a JSON number or its text): int() would make 2.9 a 2 and
+            # true a 1, acting on a level nobody asked for
+            raw = args.get("level", 1)
+            level = raw if type(raw) is int else int(raw) if isinstance(raw, str) and raw.strip().isdigit() else 0
             if level not in (1, 2, 3):
                 raise ActionError("level must be 1 (halt), 2 (cancel all) or 3 (flatten)")
             return {"level": str(level), "reason": reason}

@@ -8,7 +8,8 @@ has a key (``kill``, ``venue:deribit``, ``book:sim:BTC-PERP`` ...). ``Notifier.r
 deduplicates on that key (the same key is not sent again within ``dedup_s``) and rate-limits
 the whole stream (at most ``max_per_minute``; the excess is counted and summarised in the
 next alert that goes out). Delivery is an aiohttp POST per sink in a background task with a
-timeout; a failed delivery is logged once per sink and counted, never retried in a loop.
+timeout; a failed delivery is counted, never retried in a loop, and logged once per outage
+of its sink (the first failure, then the recovery with the number of alerts lost).
 Sink URLs and the Telegram bot token are secrets: they never appear in a log line.
 """
 
@@ -80,7 +81,7 @@ class Notifier:
     _window: deque[float] = field(default_factory=deque)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _session: Any = None
-    _warned: set[str] = field(default_factory=set)
+    _outage: dict[str, int] = field(default_factory=dict)  # sink kind -> deliveries lost in it
 
     def raise_alert(self, key: str, severity: str, title: str, detail: str, ts_ns: int,
                     now: float | None = None) -> Alert | None:
@@ -118,16 +119,25 @@ class Notifier:
 
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+        error = ""
         try:
             async with self._session.post(sink.url, json=body) as resp:
                 if resp.status >= 300:
-                    raise RuntimeError(f"HTTP {resp.status}")
-            self.sent += 1
+                    error = f"HTTP {resp.status}"
         except Exception as exc:  # noqa: BLE001 - an alert sink must never take the daemon down
-            self.failed += 1
-            if sink.kind not in self._warned:  # once per sink; the URL (a secret) is not logged
-                self._warned.add(sink.kind)
-                log.error("alert_delivery_failed", sink=sink.kind, error=type(exc).__name__)
+            error = type(exc).__name__  # (not str(exc): it may hold the URL, a secret)
+        if not error:
+            self.sent += 1
+            lost = self._outage.pop(sink.kind, 0)
+            if lost:  # the end of an outage, with what it cost
+                log.warning("alert_delivery_recovered", sink=sink.kind, alerts_lost=lost)
+            return
+        self.failed += 1
+        lost = self._outage.get(sink.kind, 0)
+        self._outage[sink.kind] = lost + 1
+        if not lost:  # once per outage, not per alert; the URL (a secret) is not logged
+            log.error("alert_delivery_failed", sink=sink.kind, error=error,
+                      then="further failures to this sink are counted until a delivery succeeds")
 
     async def drain(self, timeout: float = 2.0) -> None:
         """Wait for deliveries in flight (shutdown, tests)."""

@@ -109,6 +109,10 @@ def kill_via_api(journal: Path, cmd: dict[str, Any]) -> int | None:
         status, result = call(url, f"api/control/{action}", body, token_for(journal))
     except OSError:
         return None  # not answering: the control file still works
+    if status == 503:  # a live daemon without a token: its API is read-only, its file is not
+        print(f"volta kill: the daemon's API has control disabled ($VOLTA_OPERATOR_TOKEN unset "
+              f"there); using its control file", file=sys.stderr)
+        return None
     if status != 200:
         print(f"volta kill: the daemon refused: {result.get('error', status)}", file=sys.stderr)
         return 1
@@ -135,9 +139,12 @@ def _table(title: str, head: list[str], rows: list[list[str]]) -> str:
 def render_status(s: dict[str, Any]) -> str:
     st = s["state"]
     pnl = st["pnl_usd"]
+    # amounts in a currency with no USD price yet are not in the USD figures: shown beside them
+    unpriced = "".join(f" {v:+.8g} {c}" for c, v in (pnl.get("unpriced") or {}).items())
     out = [f"{st.get('deployment', '?')} ({st.get('mode', '?')})  state {st['state'].upper()}  "
            f"kill level {st['kill_level']}  PnL {_num(pnl['total'])} USD "
-           f"(realized {_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])})  "
+           f"(realized {_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])})"
+           f"{f' and unpriced{unpriced} (no USD price yet)' if unpriced else ''}  "
            f"open orders {st['open_orders']}  fills {st['fills']}  denied {st['denied']}",
            f"dashboard {st.get('url', '')}"]
     for src, h in st.get("holds", {}).items():
@@ -262,8 +269,19 @@ def status_main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"volta status: the daemon at {url} does not answer: {getattr(exc, 'reason', exc)}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # a malformed URL, or a server whose answer is not JSON
+        print(f"volta status: {url} is not a Volta operator API ({exc}); give the URL a daemon "
+              "prints at start (volta: dashboard http://...) or an aggregator's api_host:api_port",
+              file=sys.stderr)
+        return 1
     if code != 200:
-        print(f"volta status: {url} answered {code}: {snap.get('error', '')}", file=sys.stderr)
+        print(f"volta status: {url} answered {code}: {snap.get('error', '') if isinstance(snap, dict) else ''}",
+              file=sys.stderr)
+        return 1
+    if not isinstance(snap, dict) or not ("state" in snap or snap.get("kind") == "firm"):
+        print(f"volta status: {url} answered, but not with a Volta snapshot; give the URL a "
+              "daemon prints at start (volta: dashboard http://...) or an aggregator's "
+              "api_host:api_port", file=sys.stderr)
         return 1
     render = render_firm if snap.get("kind") == "firm" else render_status  # an aggregator
     print(json.dumps(snap, indent=2) if args.json else render(snap), end="" if not args.json else "\n")

@@ -171,7 +171,7 @@ class NodeMetrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(KernelCollector(kernel, tape))
         self.loop_lag = Histogram("volta_event_loop_lag_seconds",
-                                  "how late the event loop ran a 100 ms timer", buckets=LAG_BUCKETS,
+                                  "how late the event loop ran a 250 ms timer", buckets=LAG_BUCKETS,
                                   registry=self.registry)
         self.ack_latency = Histogram("volta_order_ack_latency_seconds",
                                      "order submitted to the venue's acknowledgement (accept or reject) received",

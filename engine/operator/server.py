@@ -16,6 +16,7 @@ control (``POST /api/control/<action>``) always needs ``Authorization: Bearer <t
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import secrets
@@ -135,10 +136,11 @@ class Operator:
             site = web.TCPSite(self._runner, self.s.host, self.s.port, reuse_address=True)
             await site.start()
         except OSError as exc:
-            if self.s.mode != "paper" or self.s.port == 0:
+            taken = exc.errno == errno.EADDRINUSE  # else the host itself (not here, a typo)
+            if self.s.mode != "paper" or self.s.port == 0 or not taken:
                 await self._runner.cleanup()
-                raise ConfigError([ConfigProblem("operator.port", (
-                    f"cannot listen on {self.s.host}:{self.s.port}: {exc.strerror}"))]) from None
+                raise ConfigError([ConfigProblem("operator.port" if taken else "operator.host", (
+                    f"cannot listen on {self.s.host}:{self.s.port}: {exc.strerror or exc}"))]) from None
             log.warning("operator_port_taken", port=self.s.port, fallback="a free port")
             site = web.TCPSite(self._runner, self.s.host, 0)
             await site.start()
@@ -307,7 +309,11 @@ class Operator:
                 top = max(1, min(int(q.get("top", self.s.book_levels)), 100))
             except ValueError:
                 raise ActionError("top must be an integer") from None
-            return views.books_view(k, top, q.get("instrument"))
+            instrument = q.get("instrument")
+            if instrument is not None and instrument not in k.books:
+                example = next(iter(k.books), "venue:SYMBOL")
+                raise ActionError(f"no book {instrument!r} (ids are venue:symbol, e.g. {example})", 404)
+            return views.books_view(k, top, instrument)
         if name == "venues":
             return self._venues()
         if name == "risk":

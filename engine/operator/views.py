@@ -58,7 +58,8 @@ def positions_view(k: Kernel) -> list[dict[str, Any]]:
         mark = pos.mark if math.isfinite(pos.mark) else None
         out.append({
             "instrument_id": inst.id, "kind": str(inst.kind), "qty": pos.qty,
-            "avg_price": num(pos.avg_price), "mark": mark,
+            # flat: no entry price (the portfolio keeps 0.0 there), unknown rather than 0
+            "avg_price": num(pos.avg_price) if pos.qty else None, "mark": mark,
             "unrealized": num(pos.unrealized()) if mark is not None else None,
             "realized": num(pos.realized), "fees": num(pos.fees),
             "pnl_currency": pos.pnl_currency, "fills": pos.fills,

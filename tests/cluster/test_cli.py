@@ -43,3 +43,30 @@ def test_unreachable_nats_is_one_line_and_no_traceback(tmp_path: Path, command: 
     assert r.returncode == 1, (r.stdout[-2000:], r.stderr[-2000:])
     assert "cannot reach NATS at " + url in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_a_second_aggregator_with_the_same_node_id_is_one_line(tmp_path: Path, nats_server) -> None:  # type: ignore[no-untyped-def]
+    """A standby started from a copy of the leader's file without its own node_id (or the same
+    aggregator started twice) meets the first one's durable consumer: one line saying so."""
+    import time
+
+    cfg = tmp_path / "agg.toml"
+    cfg.write_text(DEPLOY.format(name="a") + cluster_table([nats_server.url], "agg-1", "aggregator",
+                                                           api_port=0))
+    out = tmp_path / "first.log"
+    with open(out, "wb") as fh:
+        first = subprocess.Popen([sys.executable, "-m", "engine", "aggregator", str(cfg), "--duration", "60"],
+                                 cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "leads" not in out.read_text():  # (DEPLOY logs warnings only: the lease alert)
+            assert first.poll() is None and time.monotonic() < deadline, out.read_text()[-2000:]
+            time.sleep(0.1)
+        r = _volta("aggregator", str(cfg), "--duration", "5")
+        assert r.returncode == 1, (r.stdout[-2000:], r.stderr[-2000:])
+        assert "Traceback" not in r.stderr + r.stdout, r.stderr[-2000:]
+        assert "another aggregator with node_id 'agg-1' is running" in r.stderr, r.stderr
+        assert first.poll() is None  # the first one is not disturbed
+    finally:
+        first.terminate()
+        first.wait(20)

@@ -133,6 +133,8 @@ async def test_aggregator_kill9_restart_rebuilds_the_same_view_and_nodes_fail_cl
     after = await again.get()
     assert after is not None and after["aggregator"]["rebuilt_reports"] >= 2
     assert after["greeks"] == before["greeks"]  # the same firm view, from the stream alone
+    # every report the first life applied was received: none counts as missing after it
+    assert [after["nodes"][n]["reports_missing"] for n in ("n1", "n2")] == [0, 0]
     for n in ("n1", "n2"):  # (marks move on; the positions are what they were)
         def held(view: dict[str, Any], n: str = n) -> list[tuple[str, float]]:
             return [(p["instrument_id"], p["qty"]) for p in view["nodes"][n]["report"]["positions"]]
@@ -276,3 +278,30 @@ async def test_a_node_killed_with_sigkill_is_stale_alerted_and_still_counted(
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+async def test_a_lease_bucket_gone_is_said_not_silent(nats_server) -> None:  # type: ignore[no-untyped-def]
+    """Standby because another aggregator leads: normal, quiet. Standby because the lease
+    bucket is gone (nats-server restarted without its JetStream store): logged, once."""
+    import nats
+    from structlog.testing import capture_logs
+
+    from cluster.connection import ensure_bucket
+    from cluster.lease import LeaderLease
+
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        kv = await ensure_bucket(js, "lease_test", 1, ttl_s=5.0)
+        with capture_logs() as logs:
+            assert await LeaderLease(kv, "a").tick()
+            standby = LeaderLease(kv, "b")
+            assert not await standby.tick()
+            assert [e for e in logs if e["event"] == "lease_unavailable"] == []
+            await js.delete_key_value("lease_test")
+            for _ in range(3):
+                assert not await standby.tick()
+        said = [e for e in logs if e["event"] == "lease_unavailable"]
+        assert len(said) == 1 and said[0]["holder"] == "b" and "JetStream store" in said[0]["detail"], said
+    finally:
+        await nc.close()

@@ -57,6 +57,23 @@ def test_reports_apply_once_in_order_and_gaps_are_counted() -> None:
     assert view.greeks()["BTC"]["delta"] == 0.5
 
 
+def test_a_rebuilt_view_counts_no_report_of_an_earlier_life_as_missing() -> None:
+    """An aggregator restarted after node a's report 40 rebuilds from the stream's latest
+    report per node: 1..39 were taken by its previous life, not lost."""
+    view = FirmView(_cfg())
+    assert view.apply(_report("a", 40, 4.0), 0.0, baseline=True)
+    st = view.nodes["a"]
+    assert st.missing == 0
+    assert not view.apply(_report("a", 38, 3.8), 0.0)  # the durable consumer's redelivery
+    assert view.apply(_report("a", 43, 4.3), 0.0)      # 41 and 42 not (yet) here: a real gap
+    assert (st.missing, st.applied) == (2, 2)
+    assert not view.apply(_report("a", 41, 4.1), 0.0)
+    assert st.missing == 1
+    assert view.apply(_report("a", 1, 0.1, inc=2), 0.0)  # the node restarts: counted afresh
+    assert view.apply(_report("a", 3, 0.3, inc=2), 0.0)
+    assert st.missing == 1
+
+
 def test_staleness_keeps_the_last_exposure() -> None:
     view = FirmView(_cfg(node_stale_after_s=3.0, nodes=["a"]))
     view.apply(_report("a", 1, 1.5), 10.0)

@@ -84,6 +84,32 @@ async def test_failed_delivery_is_counted_not_raised(receiver: Receiver) -> None
     assert n.failed == 2 and n.sent == 0
 
 
+async def test_every_outage_of_a_sink_is_logged_with_what_it_lost(receiver: Receiver) -> None:
+    """A receiver down (HTTP 500), back, then down again: each outage is logged once when it
+    starts (with the status) and once when it ends (with the alerts lost), never silently."""
+    from structlog.testing import capture_logs
+
+    n = Notifier([Sink("webhook", receiver.url + "/fail")], "paper", dedup_s=0.0, max_per_minute=100)
+    with capture_logs() as logs:
+        for i in range(3):
+            n.raise_alert(f"a{i}", "warning", "A", "x", i)
+            await n.drain()
+        n.sinks[0] = Sink("webhook", receiver.url + "/hook")  # the receiver is fixed
+        n.raise_alert("b", "warning", "B", "x", 10)
+        await n.drain()
+        n.sinks[0] = Sink("webhook", receiver.url + "/fail")  # ... and fails again next week
+        n.raise_alert("c", "warning", "C", "x", 20)
+        await n.drain()
+    await n.close()
+    events = [(e["event"], e.get("error"), e.get("alerts_lost")) for e in logs
+              if e["event"].startswith("alert_delivery")]
+    assert events == [("alert_delivery_failed", "HTTP 500", None),
+                      ("alert_delivery_recovered", None, 3),
+                      ("alert_delivery_failed", "HTTP 500", None)]
+    assert (n.failed, n.sent) == (4, 1)
+    assert receiver.url not in json.dumps(logs)
+
+
 async def test_daemon_alerts_on_kill_venue_book_loss_and_strategy(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receiver: Receiver) -> None:
     extra = (f'[operator.alerts]\nwebhook_url = "{receiver.url}/hook"\nstale_book_s = 1.0\n'

@@ -34,7 +34,10 @@ async def test_views_follow_the_running_node(tmp_path: Path, monkeypatch: pytest
         fees = sum(f["fee"] for f in fills)
         assert perp["fees"] == pytest.approx(fees, rel=1e-9)
         # linear USD perp: unrealized = qty x (mark - average price)
-        assert perp["unrealized"] == pytest.approx(perp["qty"] * (perp["mark"] - perp["avg_price"]), abs=1e-9)
+        if perp["qty"]:
+            assert perp["unrealized"] == pytest.approx(perp["qty"] * (perp["mark"] - perp["avg_price"]), abs=1e-9)
+        else:  # flat: no entry price, nothing unrealized
+            assert perp["avg_price"] is None and perp["unrealized"] == 0.0
         greeks = snap["greeks"]
         assert greeks["BTC"]["delta"] == pytest.approx(perp["qty"], abs=1e-12)  # contract size 1 BTC
         assert greeks["BTC"]["limits"]["delta"]["limit"] == 0.5
@@ -70,6 +73,10 @@ async def test_views_follow_the_running_node(tmp_path: Path, monkeypatch: pytest
         assert strategies["mm-1"]["callbacks"]["calls"] > 0
         async with r.session.get(r.url + "api/books?top=x") as resp:
             assert resp.status == 400 and "top" in (await resp.json())["error"]
+        # a typo in the instrument is a 404 naming it, not an empty answer that looks like no book
+        async with r.session.get(r.url + "api/books?instrument=BTC-PERP") as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"] == "no book 'BTC-PERP' (ids are venue:symbol, e.g. sim:BTC-PERP)"
         async with r.session.get(r.url + "api/nothing") as resp:
             assert resp.status == 404
 
@@ -87,6 +94,9 @@ async def test_control_needs_the_token_and_is_journaled(tmp_path: Path, monkeypa
         assert status == 403 and k.killswitch.level == 0
         status, body = await r.post("api/control/kill", {"level": 7})
         assert status == 400 and "level" in body["error"]
+        for bad in (1.9, 2.5, True, "3.0", None):  # not a level: refused, not truncated to one
+            status, body = await r.post("api/control/kill", {"level": bad})
+            assert (status, k.killswitch.level) == (400, 0), bad
         status, body = await r.post("api/control/kill", {"level": 1, "reason": "drill"})
         assert status == 200 and body["kill_level"] == 1 and body["state"] == "halted"
         assert (await r.get("api/state"))["state"] == "halted"
@@ -329,5 +339,13 @@ async def test_a_taken_port_falls_back_for_paper_and_is_a_config_error_live(
         assert op is not None
         with pytest.raises(ConfigError, match=rf"operator.port: cannot listen on 127.0.0.1:{port}: "):
             await op.start()
+        # an address this machine does not have (or a typo) is no taken port: no fallback,
+        # the host is named (a paper daemon too)
+        for host in ("192.0.2.1", "no-such-host.invalid"):
+            odd = text.replace(f"port = {port}", f'port = {port}\nhost = "{host}"')
+            op = make_operator(k, load_config_text(odd))
+            assert op is not None
+            with pytest.raises(ConfigError, match=rf"operator.host: cannot listen on {host}:{port}: "):
+                await op.start()
     finally:
         blocker.close()

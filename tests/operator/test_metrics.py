@@ -135,3 +135,36 @@ async def test_a_stream_client_that_cannot_keep_up_is_dropped_not_buffered() -> 
     ok.put({"type": "tick"})
     ok.close()
     assert [ok.queue.get_nowait() for _ in range(3)] == [{"type": "tick"}, {"type": "bye"}, None]
+
+
+def test_every_exported_metric_is_documented_with_its_labels(tmp_path: Path) -> None:
+    """docs/operator.md's metrics table is what a user builds dashboards and alerts from: every
+    family /metrics exports is in it, and each help text says what the figure is."""
+    import re
+
+    from engine.clock import LiveClock
+    from engine.config import load_config_text
+    from engine.operator import make_operator
+    from engine.operator.server import SAMPLE_S
+    from engine.runtime import build_node
+    from tests.operator.conftest import ROOT, paper_config_text
+
+    config = load_config_text(paper_config_text(tmp_path / "j.sqlite"))
+    node = build_node(config, LiveClock())
+    op = make_operator(node.kernel, config, node.journal_path)
+    assert op is not None
+    try:
+        text = op.metrics.render().decode()
+    finally:
+        node.kernel.journal.close()
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    doc = (ROOT / "docs" / "operator.md").read_text()
+    table = doc[doc.index("## Metrics"):doc.index("## Alerts")]
+    documented = {n.removesuffix("_total") for n in re.findall(r"`(volta_[a-z_]+)`", table)}
+    exported = {n for n in fams if not n.endswith("_created")}  # (prometheus_client's own)
+    assert exported - documented == set()
+    components = {s.labels["component"] for s in fams["volta_pnl_usd"].samples}
+    row = next(line for line in table.splitlines() if "`volta_pnl_usd`" in line)
+    assert all(c in row for c in components), (components, row)
+    # the lag histogram's help names the timer the operator really runs
+    assert f"ran a {SAMPLE_S * 1000:g} ms timer" in fams["volta_event_loop_lag_seconds"].documentation

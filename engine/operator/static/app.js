@@ -19,6 +19,9 @@ function renderState(s) {
   $("#state").textContent = s.state; $("#state").className = "badge " + s.state;
   $("#kill-level").textContent = s.kill_level;
   $("#pnl-total").innerHTML = money(s.pnl_usd.total);
+  // amounts in a currency with no USD price yet are not in the USD total: shown beside it
+  const unp = Object.entries(s.pnl_usd.unpriced || {}).map(([c, v]) => `${v >= 0 ? "+" : ""}${fmt(v, 6)} ${c}`);
+  $("#pnl-unpriced").textContent = unp.length ? `and ${unp.join(", ")} unpriced (no USD price yet)` : "";
   $("#open-orders").textContent = s.open_orders;
   $("#fills-count").textContent = s.fills;
   const holds = Object.entries(s.holds || {}).map(([k, v]) => `${esc(k)}: ${esc(v.state)} (${esc(v.reason)})`);
