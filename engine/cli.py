@@ -64,6 +64,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C before the command handles it itself (its imports take ~0.5 s): one line, no
+        # traceback. A run that has not started has sent nothing; its documented status is 0.
+        if argv[:1] == ["run"]:
+            print("volta run: interrupted before the node started (nothing was sent)",
+                  file=sys.stderr)
+            return 0
+        command = f"volta {argv[0]}" if argv else "volta"
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in EXTERNAL_COMMANDS:
         from engine.plugins import PluginError, load_object
 
