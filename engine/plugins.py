@@ -47,6 +47,12 @@ def load_object(path: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PluginError(f"cannot import module {module_name!r} (from {path!r}): {exc}") from None
+    except SyntaxError as exc:  # a user's module next to the deployment: say where, in one line
+        raise PluginError(f"cannot import module {module_name!r} (from {path!r}): {exc.msg} "
+                          f"({exc.filename}, line {exc.lineno})") from None
+    except Exception as exc:  # raised by the module's own top-level code
+        raise PluginError(f"cannot import module {module_name!r} (from {path!r}): "
+                          f"{type(exc).__name__}: {exc}{_where(exc)}") from None
     obj: Any = module
     for part in attr.split("."):
         try:
@@ -54,6 +60,15 @@ def load_object(path: str) -> Any:
         except AttributeError:
             raise PluginError(f"module {module_name!r} has no attribute {attr!r}") from None
     return obj
+
+
+def _where(exc: BaseException) -> str:
+    """`` (file, line N)`` of the innermost Python frame that raised ``exc`` ("" if none)."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<frozen ")]
+    return f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
 
 
 def add_module_folder(folder: str | Path) -> None:
