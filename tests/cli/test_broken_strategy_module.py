@@ -42,25 +42,22 @@ def _write(tmp_path: Path, module: str, source: str) -> Path:
     return path
 
 
+CASES = [  # module name, source, what the line must say (after "... (from ...): ")
+    ("qa_syntax_mod", "x = 1\ndef broken(:\n    pass\n", "invalid syntax ({py}, line 2)"),
+    ("qa_raising_mod", "import math\n\nLIMIT = math.sqrt(-1)\n",
+     "ValueError: math domain error ({py}, line 3)"),
+]
+
+
+@pytest.mark.parametrize("module,source,expected", CASES)
 @pytest.mark.parametrize("command", [["check-config"], ["run", "--virtual", "--duration", "1"]])
-def test_syntax_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                      capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+def test_module_that_does_not_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str], command: list[str],
+                                     module: str, source: str, expected: str) -> None:
     monkeypatch.chdir(tmp_path)
-    path = _write(tmp_path, "qa_syntax_mod", "x = 1\ndef broken(:\n    pass\n")
+    path = _write(tmp_path, module, source)
     assert main([command[0], str(path), *command[1:]]) == 2
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert "strategies[0].class" in err and "qa_syntax_mod" in err
-    assert f"invalid syntax ({tmp_path / 'qa_syntax_mod.py'}, line 2)" in err
-
-
-@pytest.mark.parametrize("command", [["check-config"], ["run", "--virtual", "--duration", "1"]])
-def test_exception_at_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                             capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
-    monkeypatch.chdir(tmp_path)
-    path = _write(tmp_path, "qa_raising_mod", "import math\n\nLIMIT = math.sqrt(-1)\n")
-    assert main([command[0], str(path), *command[1:]]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert "qa_raising_mod" in err and "ValueError: math domain error" in err
-    assert f"{tmp_path / 'qa_raising_mod.py'}, line 3" in err
+    assert err == (f"{path}: strategies[0].class: cannot import module {module!r} "
+                   f"(from '{module}:Mine'): " + expected.format(py=tmp_path / f"{module}.py"))
