@@ -8,6 +8,7 @@ resolved by import path, like adapters and strategies, so ``engine`` never impor
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,17 @@ EXTERNAL_COMMANDS = {
 }
 
 
+def _seconds(text: str) -> float:
+    """A duration in seconds: finite and > 0 (NaN or 0 would stop at once or never)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="volta", description="Volta trading engine",
@@ -36,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a deployment (default: the built-in paper deployment)")
     run.add_argument("config", nargs="?", help="deployment TOML (default: config/paper.toml)")
-    run.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+    run.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
                      help="stop by itself after this many seconds")
     run.add_argument("--virtual", action="store_true",
                      help="run on a virtual clock as fast as possible (needs --duration); logs "
