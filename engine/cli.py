@@ -12,6 +12,10 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.config import ConfigError
 
 EXTERNAL_COMMANDS = {
     "replay": ("adapters.replay:main", "replay captures through the codecs and books"),
@@ -126,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"{path}: invalid configuration:\n{exc}", file=sys.stderr)
+        _print_problems(path, exc)
         return 2
     from engine.outputs import OutputPathError, check_output_file
 
@@ -154,7 +158,10 @@ def _run(args: argparse.Namespace) -> int:
                 config = msgspec.structs.replace(
                     config, deployment=msgspec.structs.replace(config.deployment, journal=args.journal))
             runtime.run_live(config, args.duration, fail_fast=args.fail_fast)
-    except (ConfigError, PluginError) as exc:
+    except ConfigError as exc:  # found once the venues are up (e.g. an unknown underlying)
+        _print_problems(path, exc)
+        return 2
+    except PluginError as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 2
     except JournalError as exc:  # e.g. another process holds the journal
@@ -170,6 +177,12 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def _print_problems(path: Path, exc: ConfigError) -> None:
+    """One line per problem, ``FILE: key.path: reason``, as ``volta check-config`` prints them."""
+    for problem in exc.problems:
+        print(f"{path}: {problem}", file=sys.stderr)
 
 
 if __name__ == "__main__":
