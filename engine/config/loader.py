@@ -343,7 +343,10 @@ def check_config(path: str | os.PathLike[str],
     except ConfigError as err:
         problems = err.problems
         if resolve is not None:  # broken keys elsewhere must not hide plugin problems
-            problems += [p for p in _resolve_salvaged(source, resolve) if p not in problems]
+            # (a key already reported, e.g. a malformed import path, is not reported again
+            # in the resolver's words)
+            reported = {p.path for p in problems}
+            problems += [p for p in _resolve_salvaged(source, resolve) if p.path not in reported]
     else:
         if resolve is not None:
             try:

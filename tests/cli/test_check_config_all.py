@@ -43,3 +43,14 @@ def test_strategy_index_kept_when_an_earlier_strategy_is_broken(
     problems = _problems(tmp_path, bad, capsys)
     n = GOOD.count("[[strategies]]")
     assert any(p.startswith(f"strategies[{n}].params") and "half_sprd_bps" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("old,new,path", [
+    ('adapter = "adapters.sim:SimVenue"', 'adapter = "sim"', "venues.sim.adapter"),
+    ('class = "strategies.examples.mm:Quoter"', 'class = "mm:Quoter:x"', "strategies[0].class"),
+])
+def test_a_malformed_import_path_is_reported_once(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  old: str, new: str, path: str) -> None:
+    assert old in GOOD
+    problems = _problems(tmp_path, GOOD.replace(old, new), capsys)
+    assert [p for p in problems if p.startswith(path + ":")] == problems and len(problems) == 1, problems
