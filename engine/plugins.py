@@ -218,6 +218,19 @@ def new_strategy_main(argv: list[str]) -> int:
         print(f"volta new-strategy: {name!r} is not a valid snake_case module name", file=sys.stderr)
         return 2
     out = Path(args.dir)
+    taken = _module_elsewhere(name, out)
+    if taken:
+        # the deployment's folder is searched after everything else (add_module_folder)
+        print(f"volta new-strategy: a module named {name!r} already exists ({taken}): your "
+              "module would never be imported under that name; pick another", file=sys.stderr)
+        return 2
+    from engine.outputs import OutputPathError, check_output_dir
+
+    try:
+        check_output_dir(out, "--dir")
+    except OutputPathError as exc:
+        print(f"volta new-strategy: {exc}", file=sys.stderr)
+        return 2
     files = render_templates(name)
     existing = [out / f for f in files if (out / f).exists()]
     if existing and not args.force:
@@ -236,6 +249,24 @@ def new_strategy_main(argv: list[str]) -> int:
     print(f"next: {cd}{python} test_{name}.py && "
           f"{volta} run {name}.paper.toml --virtual --duration 300")
     return 0
+
+
+def _module_elsewhere(name: str, folder: Path) -> str:
+    """Where a top-level module ``name`` other than ``folder/name.py`` is found ("": none)."""
+    import importlib.util
+
+    if name in sys.builtin_module_names:
+        return "built into Python"
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return ""
+    if spec is None:
+        return ""
+    origin = spec.origin or next(iter(spec.submodule_search_locations or ()), "") or name
+    if Path(origin).resolve() == (folder / f"{name}.py").resolve():
+        return ""  # this strategy itself, written before (--force)
+    return origin
 
 
 def _volta_command() -> str:
