@@ -305,22 +305,30 @@ Guide:    docs/strategies.md (every callback and context method, timing, risk de
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import msgspec
 
 from engine import OrderBook, OrderDenied, OrderFilled, Strategy, TradingState
+
+# Constraints are checked when the config is decoded: `size = -1` or `ema_s = 0` is a config
+# error naming the key (volta check-config too), never a denial storm or a division by zero.
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class {{Class}}Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Parameters, decoded from ``[strategies.params]``; a typo there is a config error."""
 
     instrument: str = "BTC-PERP"
-    size: float = 0.01
-    edge_bps: float = 2.0
+    size: Positive = 0.01
+    """Quantity of each quote, in contracts of the instrument."""
+    edge_bps: NonNegative = 2.0
     """Distance of each quote from the EMA, in basis points."""
-    ema_s: float = 30.0
+    ema_s: Positive = 30.0
     """EMA time constant in seconds (clock time: virtual in backtests)."""
-    max_position: float = 0.05
+    max_position: Positive = 0.05
+    """Largest position either way, in contracts."""
 
 
 class {{Class}}State(msgspec.Struct):
