@@ -10,15 +10,17 @@ while a node runs (they read what is committed).
 from __future__ import annotations
 
 import argparse
+import difflib
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
 
 from engine.journal import Journal, JournalError
 from engine.journal_read import segment_records
+from engine.journal_records import RECORD_TYPES
 
 _ENC = msgspec.json.Encoder()
 
@@ -30,11 +32,37 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("journal", metavar="PATH")
     show = sub.add_parser("show", help="records as JSON lines (segments included)")
     show.add_argument("journal", metavar="PATH")
-    show.add_argument("--after", type=int, default=0, metavar="SEQ", help="records after SEQ")
-    show.add_argument("--until", type=int, default=None, metavar="SEQ", help="up to SEQ")
-    show.add_argument("--type", default=None, metavar="NAME", help="only this record type")
-    show.add_argument("--limit", type=int, default=None, metavar="N", help="at most N records")
+    show.add_argument("--after", type=_at_least(0), default=0, metavar="SEQ",
+                      help="records after SEQ")
+    show.add_argument("--until", type=_at_least(0), default=None, metavar="SEQ", help="up to SEQ")
+    show.add_argument("--type", default=None, metavar="NAME",
+                      help="only this record type (e.g. SubmitOrder, OrderFilled)")
+    show.add_argument("--limit", type=_at_least(1), default=None, metavar="N",
+                      help="at most N records")
     return p
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
+        return value
+    return parse
+
+
+def _no_record(path: Path, wanted: str, present: set[str]) -> int:
+    """Nothing of type ``wanted``: say so (stderr); a name that is no record type is an error."""
+    known = wanted in RECORD_TYPES
+    close = [] if known else difflib.get_close_matches(
+        wanted, sorted(present | set(RECORD_TYPES)), n=1, cutoff=0.4)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    print(f"volta journal: no record of type {wanted!r} in {path}{hint}; types in it: "
+          f"{', '.join(sorted(present)) or 'none'}", file=sys.stderr)
+    return 0 if known else 2
 
 
 def _ls(j: Journal) -> None:
@@ -66,16 +94,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         out = sys.stdout
         shown = 0
+        present: set[str] = set()
         for seq, ts, direction, type_name, obj in j.records(after_seq=args.after):
             if args.until is not None and seq > args.until:
                 break
             if args.type is not None and type_name != args.type:
+                present.add(type_name)
                 continue
             out.write(f'{{"seq":{seq},"ts":{ts},"direction":"{direction}","type":"{type_name}",'
                       f'"record":{_ENC.encode(obj).decode()}}}\n')
             shown += 1
             if args.limit is not None and shown >= args.limit:
                 break
+        if args.type is not None and not shown:
+            return _no_record(path, args.type, present)
         return 0
     except (JournalError, sqlite3.Error) as exc:
         print(f"volta journal: {path}: {exc}", file=sys.stderr)
