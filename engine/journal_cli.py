@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 
 from engine.journal import Journal, JournalError
-from engine.journal_read import segment_records
+from engine.journal_read import missing_ranges, segment_records
 from engine.journal_records import RECORD_TYPES
 
 _ENC = msgspec.json.Encoder()
@@ -67,14 +67,63 @@ def _no_record(path: Path, wanted: str, present: set[str]) -> int:
 
 def _ls(j: Journal) -> None:
     print(f"journal {j.path}")
-    for first, last, path in j.segments():
-        n = segment_records(path)
-        print(f"segment  seq {first}-{last}  {n} records  {path.stat().st_size} bytes  {path}")
+    segments = j.segments()
     lo, hi, n = j.store_range()
+    # the history is seq 1 to j.seq: the segments, the store, then the log's tail after them
+    parts = [(first, last) for first, last, _p in segments]
+    if lo is not None and hi is not None:
+        parts.append((lo, hi))
+    tail_from = max([hi or 0] + [last for _f, last in parts]) + 1
+    if j.seq >= tail_from:
+        parts.append((tail_from, j.seq))
+    lines: list[tuple[int, str]] = []
+    for first, last, path in segments:
+        lines.append((first, f"segment  seq {first}-{last}  {segment_records(path)} records  "
+                             f"{path.stat().st_size} bytes  {path}"))
+    for first, last in missing_ranges(parts, j.seq):
+        lines.append((first, f"missing  seq {first}-{last}  {last - first + 1} records in no "
+                             "segment, store or log (archived or deleted?)"))
+    for _first, text in sorted(lines, key=lambda item: item[0]):
+        print(text)
     print(f"store    seq {lo or '-'}-{hi or '-'}  {n} records")
     print(f"log tail up to seq {j.seq} (not yet in the store: {max(0, j.seq - (hi or 0))})")
     for seq, ts, payload in j.snapshots():
         print(f"snapshot seq {seq}  ts {ts}  {len(payload)} bytes  verified")
+
+
+def _show(j: Journal, args: argparse.Namespace) -> int:
+    out = sys.stdout
+    shown = 0
+    present: set[str] = set()
+    expected = args.after + 1  # the next seq of a history without holes
+    ended = False  # stopped by --until or --limit, not by the end of the history
+    for seq, ts, direction, type_name, obj in j.records(after_seq=args.after):
+        if args.until is not None and seq > args.until:
+            ended = True
+            break
+        if seq > expected:
+            _missing(j.path, expected, seq - 1)
+        expected = seq + 1
+        if args.type is not None and type_name != args.type:
+            present.add(type_name)
+            continue
+        out.write(f'{{"seq":{seq},"ts":{ts},"direction":"{direction}","type":"{type_name}",'
+                  f'"record":{_ENC.encode(obj).decode()}}}\n')
+        shown += 1
+        if args.limit is not None and shown >= args.limit:
+            ended = True
+            break
+    last = j.seq if args.until is None else min(j.seq, args.until)
+    if not ended and expected <= last:
+        _missing(j.path, expected, last)
+    if args.type is not None and not shown:
+        return _no_record(j.path, args.type, present)
+    return 0
+
+
+def _missing(path: Path, first: int, last: int) -> None:
+    print(f"volta journal: seq {first}-{last} ({last - first + 1} records) not in {path} "
+          "(archived or deleted?)", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,23 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.action == "ls":
             _ls(j)
             return 0
-        out = sys.stdout
-        shown = 0
-        present: set[str] = set()
-        for seq, ts, direction, type_name, obj in j.records(after_seq=args.after):
-            if args.until is not None and seq > args.until:
-                break
-            if args.type is not None and type_name != args.type:
-                present.add(type_name)
-                continue
-            out.write(f'{{"seq":{seq},"ts":{ts},"direction":"{direction}","type":"{type_name}",'
-                      f'"record":{_ENC.encode(obj).decode()}}}\n')
-            shown += 1
-            if args.limit is not None and shown >= args.limit:
-                break
-        if args.type is not None and not shown:
-            return _no_record(path, args.type, present)
-        return 0
+        return _show(j, args)
     except (JournalError, sqlite3.Error) as exc:
         print(f"volta journal: {path}: {exc}", file=sys.stderr)
         return 2

@@ -106,6 +106,20 @@ def read_records(db: sqlite3.Connection, journal: Path, segments_dir: Path | Non
     yield from decode_rows(rows + [r for r in tail if r[0] > after])
 
 
+def missing_ranges(parts: list[tuple[int, int]], last: int) -> list[tuple[int, int]]:
+    """The seq ranges of 1..``last`` that no ``(first, last)`` of ``parts`` covers, in order
+    (a segment archived or deleted leaves one: ``volta journal`` names it)."""
+    holes: list[tuple[int, int]] = []
+    expected = 1
+    for first, end in sorted(parts):
+        if first > expected:
+            holes.append((expected, first - 1))
+        expected = max(expected, end + 1)
+    if last >= expected:
+        holes.append((expected, last))
+    return holes
+
+
 def store_range(db: sqlite3.Connection) -> tuple[int | None, int | None, int]:
     """(first seq, last seq, records) of the live store (None, None, 0 when empty)."""
     lo, hi, n = db.execute("SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal").fetchone()

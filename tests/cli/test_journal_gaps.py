@@ -1,0 +1,69 @@
+"""``volta journal`` on a history with a hole: the docs allow archiving or deleting a segment
+(docs/risk.md, rotation rule). ``ls`` listed the remaining parts as if they were the whole
+history and ``show`` skipped the missing records without a word (status 0); both now name the
+missing seq range."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import engine.journal as journal_mod
+from engine.cli import main
+from engine.journal import Journal
+from engine.model import SubmitOrder
+
+
+@pytest.fixture
+def rotated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Records 1-20 in four rounds of five, a snapshot after each: segments 1-5, 6-10, 11-15."""
+    monkeypatch.setattr(journal_mod, "ROTATE_RECORDS", 5)
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    for seq in range(1, 21):
+        j.append(seq, "out", SubmitOrder(client_order_id=f"c{seq}", strategy_id="s",
+                                         instrument_id="sim:BTC-PERP", side="buy",
+                                         quantity=1.0, price=1.0, ts=seq))
+        if seq % 5 == 0:
+            j.commit()
+            j.save_snapshot(seq, b"state")
+    j.close()
+    assert [(f, last) for f, last, _p in Journal(path, read_only=True).segments()] == \
+        [(1, 5), (6, 10), (11, 15)]
+    return path
+
+
+def test_a_deleted_segment_is_named_by_ls_and_show(rotated: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    segments = Journal(rotated, read_only=True).segments()
+    segments[1][2].unlink()  # seq 6-10 archived elsewhere
+    assert main(["journal", "ls", str(rotated)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "missing  seq 6-10  5 records in no segment, store or log (archived or deleted?)" in out
+    assert out.index("missing  seq 6-10  5 records in no segment, store or log (archived or deleted?)") \
+        == 2  # between the segments 1-5 and 11-15
+    assert main(["journal", "show", str(rotated)]) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(x)["seq"] for x in out.splitlines()] == [*range(1, 6), *range(11, 21)]
+    assert err == f"volta journal: seq 6-10 (5 records) not in {rotated} (archived or deleted?)\n"
+
+
+def test_the_oldest_segment_deleted(rotated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Journal(rotated, read_only=True).segments()[0][2].unlink()
+    assert main(["journal", "ls", str(rotated)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "missing  seq 1-5  5 records in no segment, store or log (archived or deleted?)"
+    assert main(["journal", "show", str(rotated), "--after", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.splitlines()[0])["seq"] == 6
+    assert err == f"volta journal: seq 4-5 (2 records) not in {rotated} (archived or deleted?)\n"
+
+
+def test_a_whole_history_has_no_missing_line(rotated: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["journal", "ls", str(rotated)]) == 0
+    assert "missing" not in capsys.readouterr().out
+    assert main(["journal", "show", str(rotated)]) == 0
+    assert capsys.readouterr().err == ""
