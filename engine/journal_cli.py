@@ -21,6 +21,7 @@ import msgspec
 from engine.journal import Journal, JournalError
 from engine.journal_read import missing_ranges, segment_records
 from engine.journal_records import RECORD_TYPES
+from engine.journal_writer import describe
 
 _ENC = msgspec.json.Encoder()
 
@@ -65,7 +66,7 @@ def _no_record(path: Path, wanted: str, present: set[str]) -> int:
     return 0 if known else 2
 
 
-def _ls(j: Journal) -> None:
+def _ls(j: Journal) -> int:
     print(f"journal {j.path}")
     segments = j.segments()
     lo, hi, n = j.store_range()
@@ -77,9 +78,14 @@ def _ls(j: Journal) -> None:
     if j.seq >= tail_from:
         parts.append((tail_from, j.seq))
     lines: list[tuple[int, str]] = []
+    unreadable: list[Path] = []
     for first, last, path in segments:
-        lines.append((first, f"segment  seq {first}-{last}  {segment_records(path)} records  "
-                             f"{path.stat().st_size} bytes  {path}"))
+        try:
+            count = f"{segment_records(path)} records  {path.stat().st_size} bytes"
+        except (sqlite3.Error, OSError) as exc:  # listed as such; the rest is still listed
+            count = f"UNREADABLE ({describe(exc)})"
+            unreadable.append(path)
+        lines.append((first, f"segment  seq {first}-{last}  {count}  {path}"))
     for first, last in missing_ranges(parts, j.seq):
         lines.append((first, f"missing  seq {first}-{last}  {last - first + 1} records in no "
                              "segment, store or log (archived or deleted?)"))
@@ -89,6 +95,9 @@ def _ls(j: Journal) -> None:
     print(f"log tail up to seq {j.seq} (not yet in the store: {max(0, j.seq - (hi or 0))})")
     for seq, ts, payload in j.snapshots():
         print(f"snapshot seq {seq}  ts {ts}  {len(payload)} bytes  verified")
+    for path in unreadable:
+        print(f"volta journal: {j.path}: segment {path} is unreadable", file=sys.stderr)
+    return 2 if unreadable else 0
 
 
 def _show(j: Journal, args: argparse.Namespace) -> int:
@@ -139,11 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.action == "ls":
-            _ls(j)
-            return 0
+            return _ls(j)
         return _show(j, args)
-    except (JournalError, sqlite3.Error) as exc:
-        print(f"volta journal: {path}: {exc}", file=sys.stderr)
+    except JournalError as exc:  # (its message names the journal)
+        print(f"volta journal: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        print(f"volta journal: {path}: {describe(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # (piped into head)
         return 0

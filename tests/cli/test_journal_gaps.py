@@ -67,3 +67,20 @@ def test_a_whole_history_has_no_missing_line(rotated: Path,
     assert "missing" not in capsys.readouterr().out
     assert main(["journal", "show", str(rotated)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_an_unreadable_segment_is_named_and_the_listing_goes_on(
+        rotated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = Journal(rotated, read_only=True).segments()[1][2]
+    broken.write_bytes(b"not a database, " * 64)
+    assert main(["journal", "ls", str(rotated)]) == 2  # the history is damaged
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[2] == f"segment  seq 6-10  UNREADABLE (file is not a database)  {broken}"
+    assert lines[3].startswith("segment  seq 11-15  5 records")
+    assert any(x.startswith("store ") for x in lines) and any(x.startswith("snapshot ") for x in lines)
+    assert err == f"volta journal: {rotated}: segment {broken} is unreadable\n"
+    assert main(["journal", "show", str(rotated)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"volta journal: journal {rotated}: cannot read segment {broken}: "
+                   "file is not a database\n")
