@@ -2,7 +2,7 @@
 
 ``volta journal ls PATH`` lists where the history is: the archived segments
 (``<journal>.segments/``), the live store, the log's committed tail and the snapshots (seq,
-time, size, verified). ``volta journal show PATH`` prints records as JSON lines, oldest
+UTC time, size, verified). ``volta journal show PATH`` prints records as JSON lines, oldest
 first, segments included (``--after``/``--until`` seq, ``--type``, ``--limit``). Both work
 while a node runs (they read what is committed).
 """
@@ -14,6 +14,7 @@ import difflib
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 import msgspec
@@ -94,7 +95,7 @@ def _ls(j: Journal) -> int:
     print(f"store    seq {lo or '-'}-{hi or '-'}  {n} records")
     print(f"log tail up to seq {j.seq} (not yet in the store: {max(0, j.seq - (hi or 0))})")
     for seq, ts, payload in j.snapshots():
-        print(f"snapshot seq {seq}  ts {ts}  {len(payload)} bytes  verified")
+        print(f"snapshot seq {seq}  at {_utc(ts)}  {len(payload)} bytes  verified")
     for path in unreadable:
         print(f"volta journal: {j.path}: segment {path} is unreadable", file=sys.stderr)
     return 2 if unreadable else 0
@@ -133,6 +134,12 @@ def _show(j: Journal, args: argparse.Namespace) -> int:
 def _missing(path: Path, first: int, last: int) -> None:
     print(f"volta journal: seq {first}-{last} ({last - first + 1} records) not in {path} "
           "(archived or deleted?)", file=sys.stderr)
+
+
+def _utc(ts_ns: int) -> str:
+    """A journal time (ns since the epoch) as UTC ISO 8601, every nanosecond kept."""
+    seconds, ns = divmod(ts_ns, 1_000_000_000)
+    return f"{datetime.fromtimestamp(seconds, timezone.utc):%Y-%m-%dT%H:%M:%S}.{ns:09d}Z"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

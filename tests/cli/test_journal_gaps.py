@@ -84,3 +84,17 @@ def test_an_unreadable_segment_is_named_and_the_listing_goes_on(
     err = capsys.readouterr().err
     assert err == (f"volta journal: journal {rotated}: cannot read segment {broken}: "
                    "file is not a database\n")
+
+
+def test_snapshot_times_are_utc_times_not_bare_nanoseconds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    j.append(1, "out", SubmitOrder(client_order_id="c", strategy_id="s", instrument_id="sim:X",
+                                   side="buy", quantity=1.0, price=1.0, ts=1))
+    j.commit()
+    j.save_snapshot(1_796_648_052_594_190_860, b"state")
+    j.close()
+    assert main(["journal", "ls", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "snapshot seq 1  at 2026-12-07T12:54:12.594190860Z  5 bytes  verified"
