@@ -20,8 +20,9 @@ from pathlib import Path
 import msgspec
 
 from engine.journal import Journal, JournalError
-from engine.journal_read import missing_ranges, segment_records
+from engine.journal_read import missing_ranges, segment_records, stored_snapshots
 from engine.journal_records import RECORD_TYPES
+from engine.journal_store import open_store
 from engine.journal_writer import describe
 
 _ENC = msgspec.json.Encoder()
@@ -94,8 +95,15 @@ def _ls(j: Journal) -> int:
         print(text)
     print(f"store    seq {lo or '-'}-{hi or '-'}  {n} records")
     print(f"log tail up to seq {j.seq} (not yet in the store: {max(0, j.seq - (hi or 0))})")
-    for seq, ts, payload in j.snapshots():
-        print(f"snapshot seq {seq}  at {_utc(ts)}  {len(payload)} bytes  verified")
+    # every stored snapshot, the ones a restart skips too (Journal.snapshots() has only those
+    # that verify)
+    store = open_store(j.path, j.synchronous, read_only=True)
+    try:
+        for seq, ts, payload, verifies in stored_snapshots(store):
+            print(f"snapshot seq {seq}  at {_utc(ts)}  {len(payload)} bytes  " + (
+                "verified" if verifies else "NOT VERIFIED (SHA-256 mismatch: a restart skips it)"))
+    finally:
+        store.close()
     for path in unreadable:
         print(f"volta journal: {j.path}: segment {path} is unreadable", file=sys.stderr)
     return 2 if unreadable else 0

@@ -145,8 +145,8 @@ def max_snapshot_seq(db: sqlite3.Connection) -> int:
         return 0
 
 
-def verified_snapshots(db: sqlite3.Connection) -> Iterator[tuple[int, int, bytes]]:
-    """Stored snapshots that verify, newest first: ``(seq, ts, payload)``."""
+def stored_snapshots(db: sqlite3.Connection) -> Iterator[tuple[int, int, bytes, bool]]:
+    """Every stored snapshot, newest first: ``(seq, ts, payload, verifies)``."""
     try:
         rows = db.execute("SELECT seq, ts, digest, payload FROM snapshot "
                           "ORDER BY seq DESC").fetchall()
@@ -154,5 +154,11 @@ def verified_snapshots(db: sqlite3.Connection) -> Iterator[tuple[int, int, bytes
         return
     for seq, ts, digest, payload in rows:
         data = bytes(payload)
-        if hashlib.sha256(data).hexdigest() == digest:
+        yield seq, ts, data, hashlib.sha256(data).hexdigest() == digest
+
+
+def verified_snapshots(db: sqlite3.Connection) -> Iterator[tuple[int, int, bytes]]:
+    """Stored snapshots that verify, newest first: ``(seq, ts, payload)``."""
+    for seq, ts, data, verifies in stored_snapshots(db):
+        if verifies:
             yield seq, ts, data

@@ -98,3 +98,19 @@ def test_snapshot_times_are_utc_times_not_bare_nanoseconds(
     assert main(["journal", "ls", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "snapshot seq 1  at 2026-12-07T12:54:12.594190860Z  5 bytes  verified"
+
+
+def test_a_snapshot_that_does_not_verify_is_listed_as_such(
+        rotated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(rotated)
+    db.execute("UPDATE snapshot SET payload = ? WHERE seq = 20", (b"tampered",))
+    db.commit()
+    db.close()
+    assert main(["journal", "ls", str(rotated)]) == 0  # a restart falls back to seq 15
+    snaps = [x for x in capsys.readouterr().out.splitlines() if x.startswith("snapshot ")]
+    assert len(snaps) == 2, snaps
+    assert snaps[0].startswith("snapshot seq 20  at ") and snaps[0].endswith(
+        "  8 bytes  NOT VERIFIED (SHA-256 mismatch: a restart skips it)")
+    assert snaps[1].startswith("snapshot seq 15  at ") and snaps[1].endswith("  5 bytes  verified")
