@@ -29,7 +29,10 @@ _ENC = msgspec.json.Encoder()
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="volta journal", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="volta journal",
+        description="Audit a journal without touching it (read-only, no lock; also while the "
+                    "daemon runs): where its history is, and its records as JSON lines.")
     sub = p.add_subparsers(dest="action", required=True)
     ls = sub.add_parser("ls", help="segments, store, log tail and snapshots of a journal")
     ls.add_argument("journal", metavar="PATH")

@@ -156,7 +156,10 @@ def _type_name(tp: Any) -> str:
 
 def strategies_main(argv: list[str]) -> int:
     """``volta strategies [NAME] [--json]``: installed strategies with their config fields."""
-    p = argparse.ArgumentParser(prog="volta strategies", description=strategies_main.__doc__)
+    p = argparse.ArgumentParser(
+        prog="volta strategies",
+        description="List the installed strategies (the volta.strategies entry points and "
+                    "Volta's examples) with the fields of their config and their defaults.")
     p.add_argument("name", nargs="?", help="show only this short name")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     args = p.parse_args(argv)
@@ -208,8 +211,12 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 
 def new_strategy_main(argv: list[str]) -> int:
     """``volta new-strategy NAME [--dir DIR] [--force]``: a commented strategy, test and configs."""
-    p = argparse.ArgumentParser(prog="volta new-strategy", description=new_strategy_main.__doc__)
-    p.add_argument("name", help="module name in snake_case, e.g. my_dipper")
+    p = argparse.ArgumentParser(
+        prog="volta new-strategy",
+        description="Write a commented strategy module, its test, a paper deployment and a "
+                    "backtest deployment, and print the commands that run them.")
+    p.add_argument("name", help="module name in snake_case, not the name of another module "
+                                "(engine, json, ...), e.g. my_dipper")
     p.add_argument("--dir", default=".", help="where to write the files (default: .)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     args = p.parse_args(argv)
