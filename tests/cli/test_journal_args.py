@@ -56,3 +56,12 @@ def test_negative_numbers_are_refused(journal: Path, capsys: pytest.CaptureFixtu
         main(["journal", "show", str(journal), option, value])
     assert exit_.value.code == 2
     assert f"argument {option}: " in capsys.readouterr().err
+
+
+def test_a_folder_is_not_called_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["journal", "ls", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"volta journal: {tmp_path}: is a folder, not a journal "
+                                       "(give the deployment's journal file, e.g. "
+                                       "var/paper.journal.sqlite)\n")
+    assert main(["journal", "ls", str(tmp_path / "nope.sqlite")]) == 2
+    assert capsys.readouterr().err == f"volta journal: {tmp_path / 'nope.sqlite'}: no such journal\n"
