@@ -147,6 +147,14 @@ def config_fields(config_type: type) -> list[tuple[str, str, str]]:
 
 
 def _type_name(tp: Any) -> str:
+    import typing
+
+    if typing.get_origin(tp) is typing.Annotated:  # a constrained field: "float > 0"
+        base, *extras = typing.get_args(tp)
+        rules = [f"{op} {getattr(meta, attr):g}" for meta in extras
+                 for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+                 if getattr(meta, attr, None) is not None]
+        return " ".join([_type_name(base), ", ".join(rules)]).strip()
     text = tp.__name__ if isinstance(tp, type) else repr(tp)
     return re.sub(r"\b(typing|builtins|engine\.model\.enums)\.", "", text)
 
