@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,9 +80,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    entry_point = argv is None  # this process is the command (not a caller's library use)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _main(argv)
+        status = _main(argv)
+        if entry_point and argv[:1] == ["run"]:
+            # The node stopped and its journal is closed; a second Ctrl-C during the
+            # interpreter's teardown (~0.5 s) must not end a clean run by SIGINT (status 130).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return status
     except KeyboardInterrupt:
         # Ctrl-C before the command handles it itself (its imports take ~0.5 s): one line, no
         # traceback. A run that has not started has sent nothing; its documented status is 0.
