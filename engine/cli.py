@@ -8,9 +8,15 @@ resolved by import path, like adapters and strategies, so ``engine`` never impor
 from __future__ import annotations
 
 import argparse
+import math
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.config import ConfigError
 
 EXTERNAL_COMMANDS = {
     "replay": ("adapters.replay:main", "replay captures through the codecs and books"),
@@ -27,6 +33,17 @@ EXTERNAL_COMMANDS = {
 }
 
 
+def _seconds(text: str) -> float:
+    """A duration in seconds: finite and > 0 (NaN or 0 would stop at once or never)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="volta", description="Volta trading engine",
@@ -36,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a deployment (default: the built-in paper deployment)")
     run.add_argument("config", nargs="?", help="deployment TOML (default: config/paper.toml)")
-    run.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+    run.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
                      help="stop by itself after this many seconds")
     run.add_argument("--virtual", action="store_true",
                      help="run on a virtual clock as fast as possible (needs --duration); logs "
@@ -63,7 +80,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    entry_point = argv is None  # this process is the command (not a caller's library use)
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        status = _main(argv)
+        if entry_point and argv[:1] == ["run"]:
+            # The node stopped and its journal is closed; a second Ctrl-C during the
+            # interpreter's teardown (~0.5 s) must not end a clean run by SIGINT (status 130).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return status
+    except KeyboardInterrupt:
+        # Ctrl-C before the command handles it itself (its imports take ~0.5 s): one line, no
+        # traceback. A run that has not started has sent nothing; its documented status is 0.
+        if argv[:1] == ["run"]:
+            print("volta run: interrupted before the node started (nothing was sent)",
+                  file=sys.stderr)
+            return 0
+        command = f"volta {argv[0]}" if argv else "volta"
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in EXTERNAL_COMMANDS:
         from engine.plugins import PluginError, load_object
 
@@ -99,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"{path}: invalid configuration:\n{exc}", file=sys.stderr)
+        _print_problems(path, exc)
         return 2
     from engine.outputs import OutputPathError, check_output_file
 
@@ -127,7 +165,10 @@ def _run(args: argparse.Namespace) -> int:
                 config = msgspec.structs.replace(
                     config, deployment=msgspec.structs.replace(config.deployment, journal=args.journal))
             runtime.run_live(config, args.duration, fail_fast=args.fail_fast)
-    except (ConfigError, PluginError) as exc:
+    except ConfigError as exc:  # found once the venues are up (e.g. an unknown underlying)
+        _print_problems(path, exc)
+        return 2
+    except PluginError as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return 2
     except JournalError as exc:  # e.g. another process holds the journal
@@ -143,6 +184,12 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def _print_problems(path: Path, exc: ConfigError) -> None:
+    """One line per problem, ``FILE: key.path: reason``, as ``volta check-config`` prints them."""
+    for problem in exc.problems:
+        print(f"{path}: {problem}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,20 @@ def read_records(db: sqlite3.Connection, journal: Path, segments_dir: Path | Non
     yield from decode_rows(rows + [r for r in tail if r[0] > after])
 
 
+def missing_ranges(parts: list[tuple[int, int]], last: int) -> list[tuple[int, int]]:
+    """The seq ranges of 1..``last`` that no ``(first, last)`` of ``parts`` covers, in order
+    (a segment archived or deleted leaves one: ``volta journal`` names it)."""
+    holes: list[tuple[int, int]] = []
+    expected = 1
+    for first, end in sorted(parts):
+        if first > expected:
+            holes.append((expected, first - 1))
+        expected = max(expected, end + 1)
+    if last >= expected:
+        holes.append((expected, last))
+    return holes
+
+
 def store_range(db: sqlite3.Connection) -> tuple[int | None, int | None, int]:
     """(first seq, last seq, records) of the live store (None, None, 0 when empty)."""
     lo, hi, n = db.execute("SELECT MIN(seq), MAX(seq), COUNT(*) FROM journal").fetchone()
@@ -131,8 +145,8 @@ def max_snapshot_seq(db: sqlite3.Connection) -> int:
         return 0
 
 
-def verified_snapshots(db: sqlite3.Connection) -> Iterator[tuple[int, int, bytes]]:
-    """Stored snapshots that verify, newest first: ``(seq, ts, payload)``."""
+def stored_snapshots(db: sqlite3.Connection) -> Iterator[tuple[int, int, bytes, bool]]:
+    """Every stored snapshot, newest first: ``(seq, ts, payload, verifies)``."""
     try:
         rows = db.execute("SELECT seq, ts, digest, payload FROM snapshot "
                           "ORDER BY seq DESC").fetchall()
@@ -140,5 +154,11 @@ def verified_snapshots(db: sqlite3.Connection) -> Iterator[tuple[int, int, bytes
         return
     for seq, ts, digest, payload in rows:
         data = bytes(payload)
-        if hashlib.sha256(data).hexdigest() == digest:
+        yield seq, ts, data, hashlib.sha256(data).hexdigest() == digest
+
+
+def verified_snapshots(db: sqlite3.Connection) -> Iterator[tuple[int, int, bytes]]:
+    """Stored snapshots that verify, newest first: ``(seq, ts, payload)``."""
+    for seq, ts, data, verifies in stored_snapshots(db):
+        if verifies:
             yield seq, ts, data

@@ -47,6 +47,12 @@ def load_object(path: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PluginError(f"cannot import module {module_name!r} (from {path!r}): {exc}") from None
+    except SyntaxError as exc:  # a user's module next to the deployment: say where, in one line
+        raise PluginError(f"cannot import module {module_name!r} (from {path!r}): {exc.msg} "
+                          f"({exc.filename}, line {exc.lineno})") from None
+    except Exception as exc:  # raised by the module's own top-level code
+        raise PluginError(f"cannot import module {module_name!r} (from {path!r}): "
+                          f"{type(exc).__name__}: {exc}{_where(exc)}") from None
     obj: Any = module
     for part in attr.split("."):
         try:
@@ -54,6 +60,15 @@ def load_object(path: str) -> Any:
         except AttributeError:
             raise PluginError(f"module {module_name!r} has no attribute {attr!r}") from None
     return obj
+
+
+def _where(exc: BaseException) -> str:
+    """`` (file, line N)`` of the innermost Python frame that raised ``exc`` ("" if none)."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<frozen ")]
+    return f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
 
 
 def add_module_folder(folder: str | Path) -> None:
@@ -132,6 +147,14 @@ def config_fields(config_type: type) -> list[tuple[str, str, str]]:
 
 
 def _type_name(tp: Any) -> str:
+    import typing
+
+    if typing.get_origin(tp) is typing.Annotated:  # a constrained field: "float > 0"
+        base, *extras = typing.get_args(tp)
+        rules = [f"{op} {getattr(meta, attr):g}" for meta in extras
+                 for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+                 if getattr(meta, attr, None) is not None]
+        return " ".join([_type_name(base), ", ".join(rules)]).strip()
     text = tp.__name__ if isinstance(tp, type) else repr(tp)
     return re.sub(r"\b(typing|builtins|engine\.model\.enums)\.", "", text)
 
@@ -141,7 +164,10 @@ def _type_name(tp: Any) -> str:
 
 def strategies_main(argv: list[str]) -> int:
     """``volta strategies [NAME] [--json]``: installed strategies with their config fields."""
-    p = argparse.ArgumentParser(prog="volta strategies", description=strategies_main.__doc__)
+    p = argparse.ArgumentParser(
+        prog="volta strategies",
+        description="List the installed strategies (the volta.strategies entry points and "
+                    "Volta's examples) with the fields of their config and their defaults.")
     p.add_argument("name", nargs="?", help="show only this short name")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     args = p.parse_args(argv)
@@ -193,8 +219,12 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 
 def new_strategy_main(argv: list[str]) -> int:
     """``volta new-strategy NAME [--dir DIR] [--force]``: a commented strategy, test and configs."""
-    p = argparse.ArgumentParser(prog="volta new-strategy", description=new_strategy_main.__doc__)
-    p.add_argument("name", help="module name in snake_case, e.g. my_dipper")
+    p = argparse.ArgumentParser(
+        prog="volta new-strategy",
+        description="Write a commented strategy module, its test, a paper deployment and a "
+                    "backtest deployment, and print the commands that run them.")
+    p.add_argument("name", help="module name in snake_case, not the name of another module "
+                                "(engine, json, ...), e.g. my_dipper")
     p.add_argument("--dir", default=".", help="where to write the files (default: .)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     args = p.parse_args(argv)
@@ -203,6 +233,19 @@ def new_strategy_main(argv: list[str]) -> int:
         print(f"volta new-strategy: {name!r} is not a valid snake_case module name", file=sys.stderr)
         return 2
     out = Path(args.dir)
+    taken = _module_elsewhere(name, out)
+    if taken:
+        # the deployment's folder is searched after everything else (add_module_folder)
+        print(f"volta new-strategy: a module named {name!r} already exists ({taken}): your "
+              "module would never be imported under that name; pick another", file=sys.stderr)
+        return 2
+    from engine.outputs import OutputPathError, check_output_dir
+
+    try:
+        check_output_dir(out, "--dir")
+    except OutputPathError as exc:
+        print(f"volta new-strategy: {exc}", file=sys.stderr)
+        return 2
     files = render_templates(name)
     existing = [out / f for f in files if (out / f).exists()]
     if existing and not args.force:
@@ -221,6 +264,24 @@ def new_strategy_main(argv: list[str]) -> int:
     print(f"next: {cd}{python} test_{name}.py && "
           f"{volta} run {name}.paper.toml --virtual --duration 300")
     return 0
+
+
+def _module_elsewhere(name: str, folder: Path) -> str:
+    """Where a top-level module ``name`` other than ``folder/name.py`` is found ("": none)."""
+    import importlib.util
+
+    if name in sys.builtin_module_names:
+        return "built into Python"
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return ""
+    if spec is None:
+        return ""
+    origin = spec.origin or next(iter(spec.submodule_search_locations or ()), "") or name
+    if Path(origin).resolve() == (folder / f"{name}.py").resolve():
+        return ""  # this strategy itself, written before (--force)
+    return origin
 
 
 def _volta_command() -> str:
@@ -259,22 +320,30 @@ Guide:    docs/strategies.md (every callback and context method, timing, risk de
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import msgspec
 
 from engine import OrderBook, OrderDenied, OrderFilled, Strategy, TradingState
+
+# Constraints are checked when the config is decoded: `size = -1` or `ema_s = 0` is a config
+# error naming the key (volta check-config too), never a denial storm or a division by zero.
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class {{Class}}Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Parameters, decoded from ``[strategies.params]``; a typo there is a config error."""
 
     instrument: str = "BTC-PERP"
-    size: float = 0.01
-    edge_bps: float = 2.0
+    size: Positive = 0.01
+    """Quantity of each quote, in contracts of the instrument."""
+    edge_bps: NonNegative = 2.0
     """Distance of each quote from the EMA, in basis points."""
-    ema_s: float = 30.0
+    ema_s: Positive = 30.0
     """EMA time constant in seconds (clock time: virtual in backtests)."""
-    max_position: float = 0.05
+    max_position: Positive = 0.05
+    """Largest position either way, in contracts."""
 
 
 class {{Class}}State(msgspec.Struct):

@@ -28,7 +28,9 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
     positions = []
     for pos in kernel.portfolio.positions():
         if pos.qty != 0.0:
-            positions.append(f"{pos.instrument.symbol} {pos.qty:+g}@{_fmt(pos.avg_price)}")
+            inst = pos.instrument  # quantity in contracts; the price in its own currency
+            ccy = inst.settle if inst.premium_in_coin else inst.quote
+            positions.append(f"{inst.symbol} {pos.qty:+g}@{_fmt(pos.avg_price)} {ccy}")
     pnl = kernel.portfolio.pnl_usd()
     deltas = {u: round(kernel.portfolio.delta(u), 4) for u in kernel.portfolio.underlyings()}
     return {
@@ -62,13 +64,16 @@ def status_line(fields: dict[str, Any]) -> str:
         parts[0] += " (" + ", ".join(sorted(fields["holds"])) + ")"
     if fields.get("venues_halted"):
         parts[0] += " | " + ", ".join(f"{v} halted" for v in sorted(fields["venues_halted"]))
-    parts.append(f"PnL {fields['pnl_usd']:+,.2f} USD")
+    pnl = f"PnL {fields['pnl_usd']:+,.2f} USD"
+    if fields.get("unpriced"):  # (not in the USD figure: say so, never let it read as 0)
+        pnl += f" (unpriced: {', '.join(fields['unpriced'].values())})"
+    parts.append(pnl)
     parts.append(fields["positions"] if len(fields["positions"]) <= 48 else fields["positions"][:45] + "...")
     parts.append(f"{fields['working']} working, {fields['fills']} fills, {fields['denied']} denied")
     parts.append(f"books {fields['books_live']} live")
     for key, val in fields.items():
         if key.startswith("chain_") and isinstance(val, dict) and val.get("atm_vol") == val.get("atm_vol"):
-            parts.append(f"{key[6:]} ATM {val['atm_vol']:.1f}")
+            parts.append(f"{key[6:]} ATM vol {val['atm_vol']:.1f}%")
     worst = max(((und, k, v) for und, g in fields.get("greeks", {}).items()
                  for k, v in g.get("used_pct", {}).items()), key=lambda t: t[2], default=None)
     if worst is not None:

@@ -343,7 +343,10 @@ def check_config(path: str | os.PathLike[str],
     except ConfigError as err:
         problems = err.problems
         if resolve is not None:  # broken keys elsewhere must not hide plugin problems
-            problems += [p for p in _resolve_salvaged(source, resolve) if p not in problems]
+            # (a key already reported, e.g. a malformed import path, is not reported again
+            # in the resolver's words)
+            reported = {p.path for p in problems}
+            problems += [p for p in _resolve_salvaged(source, resolve) if p.path not in reported]
     else:
         if resolve is not None:
             try:
@@ -373,6 +376,7 @@ def _resolve_salvaged(source: str, resolve: Callable[[VoltaConfig], list[ConfigP
         return []  # already reported by the load
     scratch: list[ConfigProblem] = []
     doc = expand_env_document(doc, os.environ, scratch)
+    unset = [p.path for p in scratch]  # ${VAR}s not set (reported by the load), "" in their place
     base = VoltaConfig(deployment=Deployment(name="check-config", mode="paper", journal=":memory:"))
     found: list[ConfigProblem] = []
     venues = doc.get("venues")
@@ -393,7 +397,10 @@ def _resolve_salvaged(source: str, resolve: Callable[[VoltaConfig], list[ConfigP
             if p.path.startswith("strategies[0]"):
                 p = msgspec.structs.replace(p, path=index_path("strategies", i) + p.path[len("strategies[0]"):])
             found.append(p)
-    return found
+    # (a verdict on an unset variable's "" placeholder, or on the table holding it, repeats
+    # the unset variable in other words: "subaccount_id must be a non-negative integer, got ''")
+    return [p for p in found
+            if not any(u == p.path or u.startswith((p.path + ".", p.path + "[")) for u in unset)]
 
 
 def deployments_dir() -> Path:

@@ -34,10 +34,17 @@ taken. While every leg's venue is halted nothing is sent.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import msgspec
 
 from engine import OrderBook, OrderDenied, OrderFilled, Side, Strategy, TradingState
+
+
+# Constraints checked when [strategies.params] is decoded: an impossible value is a config error
+# naming the key (volta check-config too), not a stream of denials or a division by zero.
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class BasisArbConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -48,10 +55,10 @@ class BasisArbConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Net edge after both taker fees needed to open or extend a spread."""
     exit_bps: float = 2.0
     """Largest net cost after fees accepted to close a spread."""
-    clip_base: float = 0.02
-    max_position_base: float = 0.1
+    clip_base: Positive = 0.02
+    max_position_base: Positive = 0.1
     """Per leg, absolute, in underlying units."""
-    cooldown_s: float = 0.2
+    cooldown_s: NonNegative = 0.2
 
 
 class Top(msgspec.Struct):

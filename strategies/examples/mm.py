@@ -18,6 +18,7 @@ quotes afresh at once off the book if that is LIVE, else at the next book update
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import msgspec
 
@@ -34,13 +35,19 @@ from engine import (
 )
 
 
+# Constraints checked when [strategies.params] is decoded: an impossible value is a config error
+# naming the key (volta check-config too), not a stream of denials or a division by zero.
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
 class QuoterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     instrument: str
     """Symbol on the strategy's venue, e.g. ``"BTC-PERP"``."""
-    size: float = 0.01
-    half_spread_bps: float = 1.0
-    requote_bps: float = 0.5
-    max_position: float = 0.05
+    size: Positive = 0.01
+    half_spread_bps: NonNegative = 1.0
+    requote_bps: NonNegative = 0.5
+    max_position: Positive = 0.05
     skew_bps_per_unit: float = 20.0
     """Quote shift (bps of mid) per unit of position, against the position."""
 

@@ -43,3 +43,30 @@ def test_strategy_index_kept_when_an_earlier_strategy_is_broken(
     problems = _problems(tmp_path, bad, capsys)
     n = GOOD.count("[[strategies]]")
     assert any(p.startswith(f"strategies[{n}].params") and "half_sprd_bps" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("old,new,path", [
+    ('adapter = "adapters.sim:SimVenue"', 'adapter = "sim"', "venues.sim.adapter"),
+    ('class = "strategies.examples.mm:Quoter"', 'class = "mm:Quoter:x"', "strategies[0].class"),
+])
+def test_a_malformed_import_path_is_reported_once(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  old: str, new: str, path: str) -> None:
+    assert old in GOOD
+    problems = _problems(tmp_path, GOOD.replace(old, new), capsys)
+    assert [p for p in problems if p.startswith(path + ":")] == problems and len(problems) == 1, problems
+
+
+def test_an_unset_variable_is_not_reported_again_as_a_bad_value(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """config/live-derive.toml without its variables: each unset variable once, not also the
+    adapter's verdict on the empty string left in its place ("subaccount_id must be a
+    non-negative integer, got ''")."""
+    for name in ("DERIVE_WALLET", "DERIVE_SUBACCOUNT_ID", "DERIVE_SESSION_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    path = default_config_path().with_name("live-derive.toml")
+    assert main(["check-config", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"{path}: venues.derive.params.wallet: environment variable 'DERIVE_WALLET' "
+                     "is not set",
+                     f"{path}: venues.derive.params.subaccount_id: environment variable "
+                     "'DERIVE_SUBACCOUNT_ID' is not set"], lines

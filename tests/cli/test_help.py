@@ -31,3 +31,15 @@ def test_kill_level_and_reason(capsys: pytest.CaptureFixture[str]) -> None:
     text = " ".join(capsys.readouterr().out.split())
     assert "--level {1,2,3} 1 halt new orders" in text
     assert "--reason TEXT why, in words" in text
+
+
+@pytest.mark.parametrize("argv", [["strategies"], ["new-strategy"], ["journal"]])
+def test_descriptions_are_plain_text(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """Help printed reST markup of docstrings ("``volta strategies [NAME] [--json]``: ...")."""
+    text = _help(capsys, *argv)
+    assert "``" not in text, text
+
+
+def test_new_strategy_says_which_names_work(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(capsys, "new-strategy")
+    assert "name module name in snake_case, not the name of another module" in text

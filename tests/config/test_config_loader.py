@@ -351,7 +351,15 @@ def test_example_toml_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "example-secret-456" not in repr(cfg)
     # Every schema field appears in the example (it documents them all).
     text = default_config_path().with_name("example.toml").read_text()
-    for section in (cfg.deployment, cfg.logging, cfg.risk, cfg.venues["sim"], cfg.strategies[0]):
+    # (README: "shows every section and key"; [pricing], [books] and [operator] were missing
+    # from this check and [pricing], [books] and alerts' telegram_api from the file)
+    for section in (cfg.deployment, cfg.logging, cfg.risk, cfg.venues["sim"], cfg.strategies[0],
+                    cfg.pricing, cfg.books, cfg.operator, cfg.operator.alerts,
+                    cfg.risk.accounts["sim"], cfg.risk.underlyings["BTC"],
+                    cfg.risk.venue_rates["sim"], cfg.risk.instruments["sim:BTC-PERP"]):
         for field in msgspec.structs.fields(section):
             name = field.encode_name
-            assert re.search(rf"^{name} = |^\[[\w.]*\.{name}[.\]]", text, re.M), name
+            assert re.search(rf"^(# )?{name} = |^\[[\w.]*\.?{name}[.\]]", text, re.M), name
+    for section in ("deployment", "logging", "venues", "risk", "pricing", "books", "operator",
+                    "strategies", "cluster", "backtest"):
+        assert re.search(rf"^#? ?\[+{section}[.\]]", text, re.M), section

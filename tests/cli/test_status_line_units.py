@@ -1,0 +1,39 @@
+"""The 5-second status line says the unit of every figure and never hides an unpriced amount:
+PnL used to read 'PnL -1.23 USD' while part of it had no USD price (listed only in the JSON
+log's ``unpriced``), an average price gave no currency (USD for the perpetual, the coin for an
+inverse option's premium) and 'sim:BTC ATM 57.3' no unit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.status import status_line
+
+
+def _fields(**extra: object) -> dict[str, object]:
+    return {"state": "active", "pnl_usd": -1.23, "positions": "flat", "working": 0, "fills": 0,
+            "denied": 0, "books_live": "1/1", **extra}
+
+
+def test_unpriced_amounts_are_on_the_line() -> None:
+    line = status_line(_fields(unpriced={"BTC": "+0.0012 BTC", "ETH": "-0.5 ETH"}))
+    assert "PnL -1.23 USD (unpriced: +0.0012 BTC, -0.5 ETH) |" in line
+    assert "unpriced" not in status_line(_fields())
+
+
+def test_atm_vol_has_its_unit() -> None:
+    line = status_line(_fields(**{"chain_sim:BTC": {"atm_vol": 57.34}}))
+    assert line.endswith("| sim:BTC ATM vol 57.3%")
+
+
+def test_positions_carry_the_price_currency(tmp_path: Path) -> None:
+    from engine.config import load_config_text
+    from engine.runtime import run_virtual
+    from tests.operator.conftest import paper_config_text
+
+    node = run_virtual(load_config_text(paper_config_text(tmp_path / "j.sqlite")), 30.0)
+    positions = [f["positions"] for f in node.status_log if f["positions"] != "flat"]
+    assert positions, "the quoter should have held a position at some status line"
+    for text in positions:
+        for one in text.split(", "):
+            assert one.startswith("BTC-PERP ") and one.endswith(" USD"), text
