@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="volta", description="Volta trading engine",
         epilog="exit status: 0 done, 2 bad configuration or arguments, "
-               "3 a venue did not start and --fail-fast was given")
+               "3 a venue did not start and --fail-fast was given, "
+               "4 a strategy failed to start (its on_start raised)")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a deployment (default: the built-in paper deployment)")
@@ -130,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
     from engine.journal import JournalError
     from engine.logging import configure_logging
     from engine.plugins import PluginError, add_module_folder
-    from engine.startup import VenueStartFailed
+    from engine.startup import StrategyStartFailed, VenueStartFailed
 
     path = Path(args.config) if args.config else default_config_path()
     add_module_folder(path.parent)  # strategies next to the deployment file
@@ -181,6 +182,10 @@ def _run(args: argparse.Namespace) -> int:
         for venue, why in exc.failures.items():
             print(f"volta run: venue {venue} did not start: {why}", file=sys.stderr)
         return 3
+    except StrategyStartFailed as exc:
+        for sid, why in exc.failures.items():
+            print(f"volta run: strategy {sid} failed to start: {why}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         return 0
     return 0

@@ -467,15 +467,26 @@ class Kernel:
             self.reconcile_requests.append(venue)
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start_strategies(self) -> None:
+    def start_strategies(self) -> dict[str, BaseException]:
+        """``on_start`` of every strategy; the ones that raised, by strategy id (counted as
+        callback errors; the runtime stops the node: ``engine.startup.StrategyStartFailed``)."""
         # What exists now (instruments, books, chains, pricing tables, adapters) lives as long
         # as the node: out of the collector's generations, a full collection on the trading
         # path no longer walks it (tens of ms with an option chain). Undone at stop.
         gc.freeze()
         self.strategies_running = True
         self.notices.started()  # on_start reads ctx.trading_state; changes follow
-        for strategy in self.strategies.values():
-            self._call(strategy, strategy.on_start)
+        failed: dict[str, BaseException] = {}
+        for sid, strategy in self.strategies.items():
+            t0 = _perf_ns()
+            try:
+                strategy.on_start()
+            except Exception as exc:  # noqa: BLE001 - reported to the runtime, which stops
+                self.strategy_errors[sid] += 1
+                failed[sid] = exc
+            finally:
+                self._account(strategy, strategy.on_start, _perf_ns() - t0)
+        return failed
 
     def stop_strategies(self) -> None:
         for handle in self._timers:

@@ -17,6 +17,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -36,7 +37,13 @@ from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimit
 from engine.accounts import account_book
 from engine.funding import FundingEngine
 from engine.risk.underlyings import canonical_keys, check_known
-from engine.startup import STILL_CONNECTING, VenueStarter, VenueStartFailed
+from engine.startup import (
+    STILL_CONNECTING,
+    StrategyStartFailed,
+    VenueStarter,
+    VenueStartFailed,
+    describe_strategy_failure,
+)
 from engine.status import status_fields, status_line
 from engine.strategy import Strategy, StrategyContext
 from engine.venue import VenueAdapter
@@ -146,6 +153,11 @@ class Node:
     _tasks: set[Any] = field(default_factory=set)
     _reconciling: set[str] = field(default_factory=set)
     cluster_service: Any = None  # cluster.node:NodeService when [cluster] deploys a node
+    start_failure: StrategyStartFailed | None = None
+    """Strategies whose ``on_start`` raised when they started after a late reconciliation
+    (``volta run`` stops and raises it; at start ``start`` raises it itself)."""
+    request_stop: Callable[[], None] | None = None
+    """Ends the run (``volta run`` sets it): a strategy that failed to start late."""
 
     @property
     def clock(self) -> Clock:
@@ -196,7 +208,7 @@ class Node:
             strategy: Strategy[Any] = cls(ctx, params)
             k.add_strategy(sid, strategy)
         if self.recovered:
-            k.start_strategies()
+            self._strategies_started(k.start_strategies())
         else:
             log.error("reconciliation_failed_trading_halted", holds=dict(k.gate.hold_reasons))
             self._reconcile_later("*")
@@ -266,7 +278,12 @@ class Node:
                     if venue == "*":
                         if await recover(k):
                             self.recovered = True
-                            k.start_strategies()
+                            try:
+                                self._strategies_started(k.start_strategies())
+                            except StrategyStartFailed as exc:
+                                self.start_failure = exc  # (a task: the run ends on it)
+                                if self.request_stop is not None:
+                                    self.request_stop()
                             return
                     else:
                         adapter = k.adapters.get(venue)
@@ -288,6 +305,17 @@ class Node:
             return
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _strategies_started(self, failed: dict[str, BaseException]) -> None:
+        """One error line per strategy whose ``on_start`` raised, then ``StrategyStartFailed``:
+        the node does not trade a deployment with a strategy that never started (the caller's
+        ``stop`` then stops the others and cancels what they placed)."""
+        if not failed:
+            return
+        why = {sid: describe_strategy_failure(exc) for sid, exc in failed.items()}
+        for sid, text in why.items():
+            log.error("strategy_start_failed", strategy=sid, error=text, action="stopping the node")
+        raise StrategyStartFailed(why)
 
     def _status(self, _now: int) -> None:
         fields = status_fields(self.kernel)
@@ -371,6 +399,7 @@ async def _serve(node: Node, duration_s: float | None) -> None:
             loop.add_signal_handler(sig, fn)
         except (NotImplementedError, RuntimeError):  # not the main thread / platform
             pass
+    node.request_stop = stop.set  # (a strategy that fails to start late ends the run)
     pid_file = pid_path(node.journal_path) if node.journal_path not in ("", ":memory:") else None
     if pid_file is not None:
         pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -398,20 +427,24 @@ async def _serve(node: Node, duration_s: float | None) -> None:
             if node.fail_fast and node.starter is not None and node.starter.pending:
                 raise VenueStartFailed({v: STILL_CONNECTING for v in sorted(node.starter.pending)})
             return
-        starting.result()  # VenueStartFailed (fail fast) ends the run here
+        starting.result()  # VenueStartFailed (fail fast), StrategyStartFailed end the run here
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(a.run(), name=f"venue-{a.venue}")
                      for a in node.kernel.adapters.values()]
             remaining = None if deadline is None else max(0.0, deadline - loop.time())
             done, _ = await asyncio.wait({stopping}, timeout=remaining)
             stopping.cancel()
-            if done:
+            if node.start_failure is not None:
+                log.info("stop_requested", reason="strategy_start_failed")
+            elif done:
                 log.info("stop_requested", reason="signal")
             else:
                 log.info("stop_requested", reason="duration", seconds=duration_s)
             await node.stop()
             for task in tasks:
                 task.cancel()
+        if node.start_failure is not None:
+            raise node.start_failure
     finally:
         await node.stop()
         if node.operator is not None:
@@ -443,7 +476,11 @@ def run_virtual(config: VoltaConfig, duration_s: float, start_ns: int = 1_767_22
     node = build_node(config, clock, journal_path)
 
     async def drive() -> None:
-        await node.start()
+        try:
+            await node.start()
+        except StrategyStartFailed:
+            await node.stop()  # (the strategies that did start: their orders cancelled)
+            raise
         end = start_ns + int(duration_s * NS_PER_S)
         t = start_ns
         while t < end:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -27,7 +28,8 @@ from engine.venue import VenueAdapter
 
 log = structlog.get_logger("volta.startup")
 
-__all__ = ["VenueStartFailed", "VenueStarter", "describe_start_failure"]
+__all__ = ["StrategyStartFailed", "VenueStartFailed", "VenueStarter", "describe_start_failure",
+           "describe_strategy_failure"]
 
 
 STILL_CONNECTING = "not connected yet when the run ended (still trying)"
@@ -39,6 +41,32 @@ class VenueStartFailed(Exception):
     def __init__(self, failures: dict[str, str]) -> None:
         self.failures = failures
         super().__init__("; ".join(f"{v}: {msg}" for v, msg in failures.items()))
+
+
+class StrategyStartFailed(Exception):
+    """A strategy's ``on_start`` raised: the node does not run a deployment with a strategy
+    that never started (a typo'd instrument, a parameter it refuses); one line per strategy."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(f"{sid}: {msg}" for sid, msg in failures.items()))
+
+
+def describe_strategy_failure(exc: BaseException) -> str:
+    """One line for an exception a strategy raised: its type, its message and where it was
+    raised: the innermost line outside the engine (the strategy's own call, also when the SDK
+    raised for it), else the innermost."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    engine_dir = str(Path(__file__).resolve().parent)
+    tb, inner, outside = exc.__traceback__, None, None
+    while tb is not None:
+        inner = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        if not inner[0].startswith(engine_dir):
+            outside = inner
+        tb = tb.tb_next
+    at = outside or inner
+    where = f" (at {at[0]}:{at[1]})" if at is not None else ""
+    return f"{type(exc).__name__}{': ' + text if text else ''}{where}"
 
 
 def describe_start_failure(adapter: VenueAdapter, exc: BaseException) -> str:
