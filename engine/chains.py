@@ -159,8 +159,10 @@ class ChainView:
         self.model_vol[:] = vol
         g = black76_greeks(self.is_call, F, self.strike, Tc, vol, self.rate)
         # A model mark outside the live market is not a mark: clamp into [bid, ask] (each side
-        # where it exists), in USD premium.
-        self.model_price[:] = np.fmin(np.fmax(g.price, bid_usd), ask_usd)
+        # where it exists), in USD premium. No model vol (no slice, no mark IV, no mid IV, or
+        # expired) is no model price: NaN, not the bid or ask fmax/fmin would put in its place.
+        self.model_price[:] = np.where(np.isnan(g.price), _NAN,
+                                       np.fmin(np.fmax(g.price, bid_usd), ask_usd))
         self.delta[:] = g.delta
         self.gamma[:] = g.gamma
         self.vega[:] = g.vega
