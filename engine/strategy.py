@@ -516,7 +516,9 @@ class StrategyContext:
     # -- persistent state -------------------------------------------------------------------
     def save_state(self, state: Any) -> None:
         """Persist ``state`` (any msgspec-encodable value) in the journal, committed at once."""
-        payload = msgspec.json.encode(state)
+        # MessagePack, not JSON: JSON has no NaN or infinity (msgspec writes them as null, which
+        # then no longer decodes as a float), and a state's "not yet known" is often NaN.
+        payload = _MSGPACK_STATE + msgspec.msgpack.encode(state)
         journal = self._p.state
         if journal is None:
             self._state = payload  # no journal (unit tests): kept for this process only
@@ -534,10 +536,17 @@ class StrategyContext:
         if payload is None:
             return None
         try:
-            return msgspec.json.decode(payload, type=type_)
+            if payload[:1] == _MSGPACK_STATE:
+                return msgspec.msgpack.decode(payload[1:], type=type_)
+            return msgspec.json.decode(payload, type=type_)  # saved by an earlier version
         except msgspec.ValidationError as exc:
             raise ValueError(f"saved state of strategy {self.strategy_id!r} does not decode "
                              f"as {getattr(type_, '__name__', type_)}: {exc}") from None
+
+
+_MSGPACK_STATE = b"\xc1"
+"""First byte of a state saved as MessagePack: 0xC1 is never used by MessagePack and never
+starts JSON, so states saved as JSON by earlier versions are told apart and still load."""
 
 
 def _field_values(obj: Any) -> list[Any]:
