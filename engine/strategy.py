@@ -311,6 +311,7 @@ class StrategyContext:
         By default every perpetual on any venue; narrow it with ``venues``/``kinds`` or name the
         legs with ``instrument_ids``. Prices in USD, net of each leg's taker fee on request.
         """
+        underlying = canonical_asset(underlying)  # any venue's spelling, as everywhere else
         key = (underlying, venues, kinds, instrument_ids)
         cb = self._consolidated.get(key)
         if cb is None:
@@ -321,7 +322,7 @@ class StrategyContext:
                 insts = [self._market.instruments[i] for i in instrument_ids]
             else:
                 insts = [i for i in self._market.instruments.values()
-                         if i.base == underlying and i.kind in kinds
+                         if i.asset == underlying and i.kind in kinds
                          and (venues is None or i.venue in venues)]
             cb = self._consolidated[key] = ConsolidatedBook(underlying, insts, self._market.books)
         return cb
