@@ -242,11 +242,18 @@ class StrategyContext:
 
     def set_timer(self, name: str, interval_s: float) -> None:
         """Call ``on_timer(name, now)`` every ``interval_s`` seconds (replaces a timer of that name)."""
+        interval_ns = int(interval_s * 1e9) if 0.0 < interval_s < math.inf else 0
+        if interval_ns < 1:
+            raise ValueError(f"timer {name!r}: interval {interval_s!r} s must be a positive, "
+                             f"finite number of seconds (1 ns at least)")
         self.cancel_timer(name)
-        self._timers[name] = self._p.host.set_strategy_timer(self.strategy_id, name, int(interval_s * 1e9))
+        self._timers[name] = self._p.host.set_strategy_timer(self.strategy_id, name, interval_ns)
 
     def set_alarm(self, name: str, delay_s: float) -> None:
         """Call ``on_timer(name, now)`` once, ``delay_s`` seconds from now."""
+        if not 0.0 <= delay_s < math.inf:
+            raise ValueError(f"alarm {name!r}: delay {delay_s!r} s must be a finite number of "
+                             f"seconds, 0 or more")
         self.cancel_timer(name)
         self._timers[name] = self._p.host.set_strategy_timer(self.strategy_id, name,
                                                         max(int(delay_s * 1e9), 1), repeat=False)

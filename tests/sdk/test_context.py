@@ -389,3 +389,23 @@ def test_order_ids_continue_after_the_highest_id_of_the_context_prefix() -> None
     untouched = StrategyContext(kernel, "s1", "fake")
     untouched.continue_ids_after(["other-5"])
     assert untouched.new_client_order_id() == f"{prefix}-1"
+
+
+@pytest.mark.parametrize("interval", [0.0, -1.0, float("nan"), float("inf"), 1e-12])
+def test_a_bad_timer_interval_is_a_clear_error_naming_the_timer(interval: float) -> None:
+    kernel, venue, s = _started()
+    s.ctx.set_timer("tick", 1.0)
+    with pytest.raises(ValueError, match=r"timer 'tick': interval .* s must be"):
+        s.ctx.set_timer("tick", interval)
+    kernel.clock.advance_to(kernel.clock.now_ns() + 2_100_000_000)
+    assert s.names().count("timer") == 2  # the working timer was kept, not cancelled
+
+
+@pytest.mark.parametrize("delay", [-1.0, float("nan"), float("inf")])
+def test_a_bad_alarm_delay_is_a_clear_error_naming_the_alarm(delay: float) -> None:
+    kernel, venue, s = _started()
+    with pytest.raises(ValueError, match=r"alarm 'once': delay .* s must be"):
+        s.ctx.set_alarm("once", delay)
+    s.ctx.set_alarm("now", 0.0)  # (0: at once, on the next clock step)
+    kernel.clock.advance_to(kernel.clock.now_ns() + 1)
+    assert s.names().count("timer") == 1
