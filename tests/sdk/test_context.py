@@ -209,6 +209,16 @@ class TestQuotes:
         with pytest.raises(ValueError, match="crossed"):
             s.ctx.quote(PERP.id, 60_000.0, 0.01, 60_000.0, 0.01)
 
+    def test_a_quote_without_a_price_is_denied_not_called_crossed(self) -> None:
+        kernel, venue, s = _started()
+        ids = s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_100.0, 0.01)
+        # a NaN price (a missing fair value) is the gate's INVALID_PRICE, and pulls both sides
+        assert s.ctx.quote(PERP.id, float("nan"), 0.01, 60_100.0, 0.01) == (None, None)
+        denied = [e for n, e in s.seen if n == "denied"]
+        assert [e.reason for e in denied] == ["INVALID_PRICE"] and "nan" in denied[0].detail
+        cancels = {c.client_order_id for c in venue.sent if isinstance(c, CancelOrder)}
+        assert cancels == {ids.bid, ids.ask}
+
     def test_a_filled_side_is_forgotten_and_requoted(self) -> None:
         kernel, venue, s = _started()
         ids = s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_100.0, 0.01)
