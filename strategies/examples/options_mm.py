@@ -17,10 +17,11 @@ richens puts, and quotes widen as the option's inventory or the portfolio's Gree
 their limits. At a limit the side that would add to it is not quoted at all. The limits come
 from the risk gate (``max_vega_usd``/``max_delta`` of the underlying) when it has them, else
 from this strategy's config. The selection is the ``max_options`` out-of-the-money options
-nearest the money (standardized moneyness ``|ln(K/F)| / (atm vol * sqrt(T))`` up to ``max_abs_z``)
-of expiries at least ``min_days`` away, re-chosen every ``reselect_s``. Quotes are post-only and
-kept inside the current book so they never take; a side that is denied by the gate pulls the
-whole quote (``ctx.quote``) and the option rests for ``denial_backoff_s``.
+nearest the money (standardized moneyness ``|ln(K/F)| / (vol * sqrt(T))`` up to ``max_abs_z``,
+vol the option's own surface vol) of expiries at least ``min_days`` away, re-chosen every
+``reselect_s``. Quotes are post-only and kept inside the current book so they never take; a
+side that is denied by the gate pulls the whole quote (``ctx.quote``) and the option rests for
+``denial_backoff_s``.
 
 Venue halts: every quote is on the chain's venue. When that venue halts on its own
 (``on_venue_halt``: one of its streams down, reconciliation pending, its start retried) every
@@ -59,7 +60,7 @@ class OptionsMMConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, k
     min_days: float = 2.0
     """Skip expiries sooner than this (gamma and pin risk)."""
     max_abs_z: float = 1.5
-    """Standardized moneyness cut-off |ln(K/F)| / (atm vol * sqrt(T))."""
+    """Standardized moneyness cut-off |ln(K/F)| / (vol * sqrt(T)), vol the option's model vol."""
     size: float = 0.1
     """Contracts per side."""
     half_spread_vol: float = 0.006
