@@ -36,6 +36,7 @@ current surface (an option whose book is not LIVE again yet waits for the next r
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import msgspec
 
@@ -61,13 +62,13 @@ class OptionsMMConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, k
     """Skip expiries sooner than this (gamma and pin risk)."""
     max_abs_z: float = 1.5
     """Standardized moneyness cut-off |ln(K/F)| / (vol * sqrt(T)), vol the option's model vol."""
-    size: float = 0.1
+    size: Annotated[float, msgspec.Meta(gt=0)] = 0.1
     """Contracts per side."""
     half_spread_vol: float = 0.006
     """Half spread in vol (0.006 = 0.6 vol points), converted to price with the option's vega."""
     min_edge_ticks: float = 1.0
-    max_position: float = 1.0
-    """Contracts per option, absolute."""
+    max_position: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    """Contracts per option, absolute (> 0: the inventory lean is the position over it)."""
     inventory_widen: float = 1.0
     greeks_widen: float = 2.0
     vega_skew_vol: float = 0.01

@@ -41,3 +41,16 @@ def test_the_backtest_deployment_runs_on_virtual_time(name: str, tmp_path: Path)
     k = node.kernel
     assert k.strategies and not any(k.strategy_errors.values())
     assert k.router.sent > 0
+
+
+@pytest.mark.parametrize("key, value", [("max_position", "0.0"), ("size", "0.0"), ("size", "-0.1")])
+def test_options_mm_sizes_must_be_positive_before_anything_runs(key: str, value: str,
+                                                                 tmp_path: Path) -> None:
+    # max_position 0 passed check-config and then raised "float division by zero" on every
+    # refit (the inventory lean is position / max_position); a size of 0 never quoted
+    text = (ROOT / "config/options-mm.toml").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"{key} = "))
+    path = tmp_path / "omm.toml"
+    path.write_text(text.replace(line, f"{key} = {value}"))
+    errors = resolve_plugins(load_config(path))
+    assert any(f"strategies[0].params.{key}: must be > 0" in str(e) for e in errors), errors
