@@ -34,6 +34,7 @@ taken. While every leg's venue is halted nothing is sent.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import msgspec
 
@@ -48,8 +49,8 @@ class BasisArbConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Net edge after both taker fees needed to open or extend a spread."""
     exit_bps: float = 2.0
     """Largest net cost after fees accepted to close a spread."""
-    clip_base: float = 0.02
-    max_position_base: float = 0.1
+    clip_base: Annotated[float, msgspec.Meta(gt=0)] = 0.02
+    max_position_base: Annotated[float, msgspec.Meta(gt=0)] = 0.1
     """Per leg, absolute, in underlying units."""
     cooldown_s: float = 0.2
 

@@ -27,6 +27,7 @@ orders is still open there is cancelled and the delta is checked again at once.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import msgspec
 
@@ -44,14 +45,14 @@ from engine import (
 
 class DeltaHedgerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     underlying: str = "BTC"
-    band: float = 0.05
+    band: Annotated[float, msgspec.Meta(ge=0)] = 0.05
     """Allowed |delta - target|, in underlying units."""
     target: float = 0.0
     rehedge_to: float = 0.0
     """Fraction of the band left after a hedge (0: hedge all the way to the target)."""
     venues: list[str] = []
     """Venues whose perpetuals may be traded (empty: every venue)."""
-    max_order_base: float = 1.0
+    max_order_base: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     """Largest hedge at once, in underlying units."""
     slippage_bps: float = 5.0
     reduce_bonus_bps: float = 2.0

@@ -18,6 +18,7 @@ quotes afresh at once off the book if that is LIVE, else at the next book update
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import msgspec
 
@@ -37,10 +38,10 @@ from engine import (
 class QuoterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     instrument: str
     """Symbol on the strategy's venue, e.g. ``"BTC-PERP"``."""
-    size: float = 0.01
+    size: Annotated[float, msgspec.Meta(gt=0)] = 0.01
     half_spread_bps: float = 1.0
     requote_bps: float = 0.5
-    max_position: float = 0.05
+    max_position: Annotated[float, msgspec.Meta(ge=0)] = 0.05
     skew_bps_per_unit: float = 20.0
     """Quote shift (bps of mid) per unit of position, against the position."""
 

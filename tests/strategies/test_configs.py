@@ -54,3 +54,25 @@ def test_options_mm_sizes_must_be_positive_before_anything_runs(key: str, value:
     path.write_text(text.replace(line, f"{key} = {value}"))
     errors = resolve_plugins(load_config(path))
     assert any(f"strategies[0].params.{key}: must be > 0" in str(e) for e in errors), errors
+
+
+@pytest.mark.parametrize("name, index, key, value, why", [
+    ("paper", 0, "size", "0.0", "must be > 0"),
+    ("paper", 0, "max_position", "-0.05", "must be >= 0"),
+    ("delta-hedger", 1, "band", "-0.05", "must be >= 0"),
+    ("delta-hedger", 1, "max_order_base", "0.0", "must be > 0"),
+    ("basis-arb", 0, "clip_base", "0.0", "must be > 0"),
+    ("basis-arb", 0, "max_position_base", "-0.1", "must be > 0"),
+])
+def test_example_sizes_are_checked_before_anything_runs(name: str, index: int, key: str, value: str,
+                                                        why: str, tmp_path: Path) -> None:
+    # a size of 0 never traded (the hedger never hedged, the delta ran away), a negative band
+    # hedged at every check, a quoter of size 0 collected an INVALID_QUANTITY denial per book
+    lines = (ROOT / f"config/{name}.toml").read_text().splitlines()
+    lines = [ln for ln in lines if not ln.startswith(f"{key} = ")]
+    at = [i for i, ln in enumerate(lines) if ln.strip() == "[strategies.params]"][index]
+    lines.insert(at + 1, f"{key} = {value}")
+    path = tmp_path / "c.toml"
+    path.write_text("\n".join(lines))
+    errors = [str(e) for e in resolve_plugins(load_config(path))]
+    assert any(f"strategies[{index}].params.{key}: {why}" in e for e in errors), errors
