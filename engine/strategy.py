@@ -388,11 +388,17 @@ class StrategyContext:
             if value is not None:
                 return float(value)
         if key is not None:
+            # per-underlying tables are keyed by canonical asset: "btc_usd" finds "BTC"
+            keys = (key, canonical_asset(key))
             for table in _field_values(lim):
-                if isinstance(table, dict) and key in table:
-                    value = getattr(table[key], name, None)
-                    if value is not None:
-                        return float(value)
+                if not isinstance(table, dict):
+                    continue
+                for k in keys:
+                    if k in table:
+                        value = getattr(table[k], name, None)
+                        if value is not None:
+                            return float(value)
+                        break
         value = getattr(lim, name, None)
         return default if value is None or isinstance(value, dict) else float(value)
 

@@ -299,6 +299,9 @@ def test_limits_are_read_generically() -> None:
     assert ctx.limit("max_vega_usd", key="BTC") == 500.0
     assert ctx.limit("max_vega_usd", key="ETH", default=1.5) == 1.5
     assert ctx.limit("no_such_limit") == float("inf")
+    # the gate's tables are keyed by canonical asset; a strategy may spell it as a venue does
+    for spelling in ("btc", "btc_usd", "BTC-USD", "XBT"):
+        assert ctx.limit("max_vega_usd", key=spelling, default=1.5) == 500.0
 
 
 def test_position_headroom_counts_working_orders() -> None:
