@@ -36,6 +36,7 @@ from engine.pricing import (
 )
 
 _NAN = math.nan
+_MIN_FIT_QUOTES = 5  # the fewest quotes chain_kernel fits a slice to (NaN parameters below)
 
 
 class ChainView:
@@ -186,12 +187,18 @@ class ChainView:
             otm = np.where(self.is_call[sl], self.strike[sl] >= fwd_e[e], self.strike[sl] < fwd_e[e])
             iv = np.where(otm, self.mid_iv[sl], _NAN)
             p = SviParams(*self._params[e])
-            problem = slice_problem(p, k, iv, float(exp_T[e]), self.max_rmse_vol)
-            if not problem:
-                self._accepted[e] = self._params[e]
-                self.slice_status[e] = "fitted"
-                continue
-            self.rejected_fits += 1
+            quotes = int(np.count_nonzero(np.isfinite(iv)))
+            if quotes < _MIN_FIT_QUOTES and not np.all(np.isfinite(self._params[e])):
+                # no fit was tried (chain_kernel needs as many): say so, count no rejection
+                problem = (f"{quotes} out-of-the-money quotes with a mid IV "
+                           f"(a fit needs {_MIN_FIT_QUOTES})")
+            else:
+                problem = slice_problem(p, k, iv, float(exp_T[e]), self.max_rmse_vol)
+                if not problem:
+                    self._accepted[e] = self._params[e]
+                    self.slice_status[e] = "fitted"
+                    continue
+                self.rejected_fits += 1
             prev = self._accepted[e]
             # the previous slice only has to be sound itself: the new quotes are what failed
             if np.all(np.isfinite(prev)) and not slice_problem(SviParams(*prev), k, iv, float(exp_T[e]),

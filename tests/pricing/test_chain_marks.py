@@ -48,3 +48,14 @@ def test_an_expired_option_has_no_model_price() -> None:
     assert chain.refresh(EXPIRY_NS + 1, keeper.book, F)
     assert chain.slice_status[0] == "expired"
     assert np.isnan(chain.model_price).all()
+
+
+def test_an_expiry_with_too_few_quotes_says_so_and_is_no_rejected_fit() -> None:
+    # no fit was tried (a slice needs 5 out-of-the-money mids): "non-finite parameters" and a
+    # rejected fit counted at every refit told the user nothing about the cause
+    chain, keeper = _bid_only_chain()
+    assert chain.refresh(NOW, keeper.book, F)
+    assert chain.slice_status[0] == ("market marks: 0 out-of-the-money quotes with a mid IV "
+                                     "(a fit needs 5)")
+    assert chain.rejected_fits == 0
+    assert chain.summary()["slices_not_fitted"] == 1
