@@ -365,6 +365,30 @@ def test_a_raising_callback_is_counted_and_the_engine_goes_on() -> None:
     assert kernel.strategy_timing()["bad"]["errors"] == 2
 
 
+def test_a_callback_failing_on_every_update_does_not_flood_the_log() -> None:
+    # one traceback per callback and exception type per 10 s of clock time, the rest counted:
+    # a bug in on_ticker at a busy venue's update rate wrote a traceback per update
+    class Bad(Strategy):
+        def on_ticker(self, event: Any) -> None:
+            raise RuntimeError("boom") if event.bid_price < 5.0 else KeyError("other")
+
+    kernel, _ = make_kernel()
+    s = add_strategy(kernel, Bad, "bad")
+    kernel.start_strategies()
+    s.ctx.subscribe_ticker(PERP.id)
+    with capture_logs() as logs:
+        for _ in range(100):
+            kernel.bus.publish(Quote(PERP.id, 1.0, 1.0, 2.0, 1.0, 0, 0))
+        kernel.bus.publish(Quote(PERP.id, 9.0, 1.0, 10.0, 1.0, 0, 0))  # another exception
+        kernel.clock.advance_to(kernel.clock.now_ns() + 10_000_000_000)
+        kernel.bus.publish(Quote(PERP.id, 1.0, 1.0, 2.0, 1.0, 0, 0))
+    failed = [e for e in logs if e["event"] == "strategy_callback_failed"]
+    assert [(e["callback"], e["error"]) for e in failed] == [
+        ("on_ticker", "RuntimeError"), ("on_ticker", "KeyError"), ("on_ticker", "RuntimeError")]
+    assert failed[2]["not_logged"] == 99 and failed[2]["errors_total"] == 102
+    assert kernel.strategy_errors["bad"] == 102
+
+
 def test_holds_put_on_the_gate_directly_reach_strategies_too() -> None:
     kernel, venue, s = _started()
     hold = getattr(kernel.gate, "hold", None)
