@@ -162,9 +162,14 @@ class BasisArb(Strategy[BasisArbConfig]):
         if inst is None:
             return 0.0
         if inst.inverse:
+            # USD face -> coin at the mid; a halted venue's book is cleared but its position
+            # stays: then at the position's last mark, else its entry price (never as 0 coin)
             book = self.ctx.book(iid)
-            mid = book.mid() if book is not None else math.nan
-            return contracts * inst.contract_size / mid if mid > 0 else 0.0
+            px = book.mid() if book is not None else math.nan
+            pos = self.ctx.position(iid)
+            if not px > 0 and pos is not None:
+                px = pos.mark if pos.mark > 0 else pos.avg_price
+            return contracts * inst.contract_size / px if px > 0 else 0.0
         return contracts * inst.contract_size
 
     def _tops(self, side: Side) -> dict[str, Top]:
