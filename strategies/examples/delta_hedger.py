@@ -48,7 +48,7 @@ class DeltaHedgerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True,
     band: Annotated[float, msgspec.Meta(ge=0)] = 0.05
     """Allowed |delta - target|, in underlying units."""
     target: float = 0.0
-    rehedge_to: float = 0.0
+    rehedge_to: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
     """Fraction of the band left after a hedge (0: hedge all the way to the target)."""
     venues: list[str] = []
     """Venues whose perpetuals may be traded (empty: every venue)."""

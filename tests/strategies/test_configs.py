@@ -61,6 +61,8 @@ def test_options_mm_sizes_must_be_positive_before_anything_runs(key: str, value:
     ("paper", 0, "max_position", "-0.05", "must be >= 0"),
     ("delta-hedger", 1, "band", "-0.05", "must be >= 0"),
     ("delta-hedger", 1, "max_order_base", "0.0", "must be > 0"),
+    ("delta-hedger", 1, "rehedge_to", "1.5", "must be <= 1"),
+    ("delta-hedger", 1, "rehedge_to", "-0.5", "must be >= 0"),
     ("basis-arb", 0, "clip_base", "0.0", "must be > 0"),
     ("basis-arb", 0, "max_position_base", "-0.1", "must be > 0"),
 ])
