@@ -93,6 +93,12 @@ class ChainView:
         self.refreshes = 0
         self.last_refresh_ns = 0
 
+    def relist(self, options: Iterable[Instrument], rate: float) -> None:
+        """The venue listed more options: every array rebuilt over them, the fit started
+        afresh, in this same object, so whoever holds the view (a strategy's
+        ``subscribe_chain``) keeps the live one rather than a copy nothing refits any more."""
+        self.__init__(self.underlying, options, rate)  # type: ignore[misc]
+
     # -- inputs -----------------------------------------------------------------------------
     def set_expiry_forward(self, instrument_id: str, forward: float) -> None:
         """The venue's underlying/forward price for this option's expiry."""
