@@ -109,6 +109,13 @@ class Strategy(Generic[C]):
                 args = get_args(base)
                 if args and isinstance(args[0], type) and issubclass(args[0], msgspec.Struct):
                     cls.Config = args[0]
+                elif args and isinstance(args[0], type) and args[0] is not Any:
+                    # (ignored, every parameter would be an "unknown key" of the empty default)
+                    raise TypeError(
+                        f"{cls.__name__}: its config type {args[0].__name__} (Strategy"
+                        f"[{args[0].__name__}]) is not a msgspec.Struct; declare it as "
+                        f"class {args[0].__name__}(msgspec.Struct, forbid_unknown_fields=True, "
+                        f"frozen=True, kw_only=True)")
 
     def __init__(self, ctx: StrategyContext, config: C) -> None:
         self.ctx = ctx

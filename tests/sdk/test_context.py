@@ -446,3 +446,22 @@ def test_a_bad_alarm_delay_is_a_clear_error_naming_the_alarm(delay: float) -> No
     s.ctx.set_alarm("now", 0.0)  # (0: at once, on the next clock step)
     kernel.clock.advance_to(kernel.clock.now_ns() + 1)
     assert s.names().count("timer") == 1
+
+
+def test_a_config_type_that_is_not_a_struct_is_refused_where_the_class_is_defined() -> None:
+    # a dataclass config was silently ignored: every parameter was then an "unknown key
+    # (expected one of: )" of the empty default config
+    from dataclasses import dataclass
+
+    @dataclass
+    class DcConfig:
+        size: float = 0.01
+
+    with pytest.raises(TypeError, match=r"DcConfig .* not a msgspec.Struct"):
+        class Dc(Strategy[DcConfig]):  # noqa: F841 - defining it is the test
+            pass
+
+    class Loose(Strategy[Any]):  # (no config type named: the default, as before)
+        pass
+
+    assert Loose.Config is Strategy.Config
