@@ -36,6 +36,7 @@ from engine.pricing import (
 )
 
 _NAN = math.nan
+_MIN_FIT_QUOTES = 5  # the fewest quotes chain_kernel fits a slice to (NaN parameters below)
 
 
 class ChainView:
@@ -91,6 +92,12 @@ class ChainView:
         self.dirty = True
         self.refreshes = 0
         self.last_refresh_ns = 0
+
+    def relist(self, options: Iterable[Instrument], rate: float) -> None:
+        """The venue listed more options: every array rebuilt over them, the fit started
+        afresh, in this same object, so whoever holds the view (a strategy's
+        ``subscribe_chain``) keeps the live one rather than a copy nothing refits any more."""
+        self.__init__(self.underlying, options, rate)  # type: ignore[misc]
 
     # -- inputs -----------------------------------------------------------------------------
     def set_expiry_forward(self, instrument_id: str, forward: float) -> None:
@@ -159,8 +166,10 @@ class ChainView:
         self.model_vol[:] = vol
         g = black76_greeks(self.is_call, F, self.strike, Tc, vol, self.rate)
         # A model mark outside the live market is not a mark: clamp into [bid, ask] (each side
-        # where it exists), in USD premium.
-        self.model_price[:] = np.fmin(np.fmax(g.price, bid_usd), ask_usd)
+        # where it exists), in USD premium. No model vol (no slice, no mark IV, no mid IV, or
+        # expired) is no model price: NaN, not the bid or ask fmax/fmin would put in its place.
+        self.model_price[:] = np.where(np.isnan(g.price), _NAN,
+                                       np.fmin(np.fmax(g.price, bid_usd), ask_usd))
         self.delta[:] = g.delta
         self.gamma[:] = g.gamma
         self.vega[:] = g.vega
@@ -184,12 +193,18 @@ class ChainView:
             otm = np.where(self.is_call[sl], self.strike[sl] >= fwd_e[e], self.strike[sl] < fwd_e[e])
             iv = np.where(otm, self.mid_iv[sl], _NAN)
             p = SviParams(*self._params[e])
-            problem = slice_problem(p, k, iv, float(exp_T[e]), self.max_rmse_vol)
-            if not problem:
-                self._accepted[e] = self._params[e]
-                self.slice_status[e] = "fitted"
-                continue
-            self.rejected_fits += 1
+            quotes = int(np.count_nonzero(np.isfinite(iv)))
+            if quotes < _MIN_FIT_QUOTES and not np.all(np.isfinite(self._params[e])):
+                # no fit was tried (chain_kernel needs as many): say so, count no rejection
+                problem = (f"{quotes} out-of-the-money quotes with a mid IV "
+                           f"(a fit needs {_MIN_FIT_QUOTES})")
+            else:
+                problem = slice_problem(p, k, iv, float(exp_T[e]), self.max_rmse_vol)
+                if not problem:
+                    self._accepted[e] = self._params[e]
+                    self.slice_status[e] = "fitted"
+                    continue
+                self.rejected_fits += 1
             prev = self._accepted[e]
             # the previous slice only has to be sound itself: the new quotes are what failed
             if np.all(np.isfinite(prev)) and not slice_problem(SviParams(*prev), k, iv, float(exp_T[e]),

@@ -40,7 +40,7 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from engine.book import OrderBook
-from engine.model import BookStatus, Instrument, InstrumentKind, Side
+from engine.model import BookStatus, Instrument, InstrumentKind, Side, canonical_asset
 
 _STABLE_FAMILY = ("USD", "USDT", "USDC")
 _EPS = 1e-12
@@ -123,6 +123,7 @@ class ConsolidatedBook:
                  books: Mapping[str, OrderBook], quote: str = "USD",
                  fx: Mapping[str, float] | None = None, fees: Mapping[str, float] | None = None,
                  size_unit: Mapping[str, float] | None = None) -> None:
+        underlying = canonical_asset(underlying)  # any venue's spelling: btc_usd is BTC
         self.underlying = underlying
         self.quote = quote
         self.books = books
@@ -138,8 +139,8 @@ class ConsolidatedBook:
         for inst in instruments:
             if inst.kind is InstrumentKind.OPTION:
                 raise ValueError(f"{inst.id}: options have no place in a consolidated book")
-            if inst.base != underlying:
-                raise ValueError(f"{inst.id}: base {inst.base} is not {underlying}")
+            if inst.asset != underlying:
+                raise ValueError(f"{inst.id}: underlying {inst.asset} is not {underlying}")
             rate = self._rate(inst.quote)
             unit = size_unit.get(inst.id, inst.contract_size)
             self._legs.append(_Leg(inst, unit, rate, fees.get(inst.id, inst.taker_fee)))

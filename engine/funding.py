@@ -14,9 +14,11 @@ Bybit, the simulated venue) are settled at that time with the last rate received
 the mark at that moment. Deribit funds continuously (its ``funding_8h`` is the rate over eight
 hours): each rate update settles the interval since the previous one at the previous rate,
 pro rata of eight hours, so a position pays exactly for the time it was open to within one
-update interval. A perpetual with neither gets no funding and is counted in ``unfunded`` so
-the report can say so. Payments go to the portfolio (``Portfolio.apply_funding``) and are
-published as ``FundingApplied`` events (the backtest ledger books them too).
+update interval. A perpetual that never receives a rate (a capture recorded without its
+funding stream) gets no funding; ``summary()`` lists the ones holding a position as
+``unfunded`` (its ``funding_usd`` of 0 is then unknown, not zero). Payments go to the portfolio
+(``Portfolio.apply_funding``) and are published as ``FundingApplied`` events (the backtest
+ledger books them too).
 
 Live trading reads realised funding from the venue's account instead; this engine runs only
 where the venue is simulated (``paper``/backtest): ``live`` deployments do not build it.
@@ -132,7 +134,15 @@ class FundingEngine:
         self.payments += 1
         self.bus.publish(FundingApplied(iid, pos.qty, rate, mark, amount, inst.settle, now))
 
+    def unfunded(self) -> list[str]:
+        """Perpetuals holding a position that no funding rate has reached: their funding is
+        unknown (the venue's stream is missing), not zero."""
+        return sorted(p.instrument.id for p in self.portfolio.positions()
+                      if p.qty != 0.0 and p.instrument.kind is InstrumentKind.PERPETUAL
+                      and p.instrument.id not in self.rates)
+
     def summary(self) -> dict[str, object]:
-        """Funding so far per instrument (settlement currency) and payment count."""
+        """Funding so far per instrument (settlement currency), payment count, payments missed
+        for want of a mark, and the ``unfunded`` perpetuals."""
         return {"payments": self.payments, "by_instrument": dict(sorted(self.applied.items())),
-                "missed_no_mark": self.missed_no_mark}
+                "missed_no_mark": self.missed_no_mark, "unfunded": self.unfunded()}

@@ -2,7 +2,7 @@
 
 Theory of operation: the kernel hands over its instruments as they are registered
 (``build``); each group of options of one venue and underlying becomes a chain view, rebuilt
-only when the group grew. Book events mark a chain dirty (the kernel's book handler reaches
+in place only when the group grew (the same object: a strategy's reference stays live). Book events mark a chain dirty (the kernel's book handler reaches
 the view through ``chain_of``); the chain timer calls ``refresh``, which refits every dirty
 chain against its underlying's index, feeds the model Greeks of every option to the
 portfolio and then reports the refit (``refitted``: the kernel tells the chain's followers).
@@ -40,17 +40,21 @@ class OptionChains:
 
     def build(self, instruments: Iterable[Instrument]) -> bool:
         """One chain view per (venue, underlying) with listed options; True when one was built
-        (or rebuilt: its options grew), so any view of the old chains is out of date."""
+        (or rebuilt in place: its options grew), so anything derived from the old listing (the
+        kernel's option routes) is out of date."""
         groups: dict[str, list[Instrument]] = defaultdict(list)
         for inst in instruments:
             if inst.kind is InstrumentKind.OPTION and inst.expiry_ns > 0:
                 groups[f"{inst.venue}:{inst.asset}"].append(inst)
         built = False
         for key, options in groups.items():
-            if key in self.chains and len(self.chains[key].ids) == len(options):
+            chain = self.chains.get(key)
+            if chain is not None and len(chain.ids) == len(options):
                 continue
-            chain = ChainView(key.partition(":")[2], options, self.rate)
-            self.chains[key] = chain
+            if chain is None:
+                chain = self.chains[key] = ChainView(key.partition(":")[2], options, self.rate)
+            else:
+                chain.relist(options, self.rate)  # (the same object: held views stay live)
             for iid in chain.ids:
                 self.chain_of[iid] = chain
             built = True

@@ -23,7 +23,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 ENTRY_POINT_GROUP = "volta.strategies"
 BUILTIN_STRATEGIES = {
@@ -146,15 +146,15 @@ def config_fields(config_type: type) -> list[tuple[str, str, str]]:
     return out
 
 
-def _type_name(tp: Any) -> str:
-    import typing
+_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
 
-    if typing.get_origin(tp) is typing.Annotated:  # a constrained field: "float > 0"
-        base, *extras = typing.get_args(tp)
-        rules = [f"{op} {getattr(meta, attr):g}" for meta in extras
-                 for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
-                 if getattr(meta, attr, None) is not None]
-        return " ".join([_type_name(base), ", ".join(rules)]).strip()
+
+def _type_name(tp: Any) -> str:
+    if get_origin(tp) is Annotated:  # a bounded field (msgspec.Meta): "float (> 0)"
+        base, *meta = get_args(tp)
+        bounds = [f"{op} {getattr(m, key)}" for m in meta for key, op in _BOUNDS
+                  if getattr(m, key, None) is not None]
+        return _type_name(base) + (f" ({', '.join(bounds)})" if bounds else "")
     text = tp.__name__ if isinstance(tp, type) else repr(tp)
     return re.sub(r"\b(typing|builtins|engine\.model\.enums)\.", "", text)
 

@@ -109,6 +109,13 @@ class Strategy(Generic[C]):
                 args = get_args(base)
                 if args and isinstance(args[0], type) and issubclass(args[0], msgspec.Struct):
                     cls.Config = args[0]
+                elif args and isinstance(args[0], type) and args[0] is not Any:
+                    # (ignored, every parameter would be an "unknown key" of the empty default)
+                    raise TypeError(
+                        f"{cls.__name__}: its config type {args[0].__name__} (Strategy"
+                        f"[{args[0].__name__}]) is not a msgspec.Struct; declare it as "
+                        f"class {args[0].__name__}(msgspec.Struct, forbid_unknown_fields=True, "
+                        f"frozen=True, kw_only=True)")
 
     def __init__(self, ctx: StrategyContext, config: C) -> None:
         self.ctx = ctx
@@ -242,11 +249,18 @@ class StrategyContext:
 
     def set_timer(self, name: str, interval_s: float) -> None:
         """Call ``on_timer(name, now)`` every ``interval_s`` seconds (replaces a timer of that name)."""
+        interval_ns = int(interval_s * 1e9) if 0.0 < interval_s < math.inf else 0
+        if interval_ns < 1:
+            raise ValueError(f"timer {name!r}: interval {interval_s!r} s must be a positive, "
+                             f"finite number of seconds (1 ns at least)")
         self.cancel_timer(name)
-        self._timers[name] = self._p.host.set_strategy_timer(self.strategy_id, name, int(interval_s * 1e9))
+        self._timers[name] = self._p.host.set_strategy_timer(self.strategy_id, name, interval_ns)
 
     def set_alarm(self, name: str, delay_s: float) -> None:
         """Call ``on_timer(name, now)`` once, ``delay_s`` seconds from now."""
+        if not 0.0 <= delay_s < math.inf:
+            raise ValueError(f"alarm {name!r}: delay {delay_s!r} s must be a finite number of "
+                             f"seconds, 0 or more")
         self.cancel_timer(name)
         self._timers[name] = self._p.host.set_strategy_timer(self.strategy_id, name,
                                                         max(int(delay_s * 1e9), 1), repeat=False)
@@ -311,6 +325,7 @@ class StrategyContext:
         By default every perpetual on any venue; narrow it with ``venues``/``kinds`` or name the
         legs with ``instrument_ids``. Prices in USD, net of each leg's taker fee on request.
         """
+        underlying = canonical_asset(underlying)  # any venue's spelling, as everywhere else
         key = (underlying, venues, kinds, instrument_ids)
         cb = self._consolidated.get(key)
         if cb is None:
@@ -321,7 +336,7 @@ class StrategyContext:
                 insts = [self._market.instruments[i] for i in instrument_ids]
             else:
                 insts = [i for i in self._market.instruments.values()
-                         if i.base == underlying and i.kind in kinds
+                         if i.asset == underlying and i.kind in kinds
                          and (venues is None or i.venue in venues)]
             cb = self._consolidated[key] = ConsolidatedBook(underlying, insts, self._market.books)
         return cb
@@ -380,11 +395,17 @@ class StrategyContext:
             if value is not None:
                 return float(value)
         if key is not None:
+            # per-underlying tables are keyed by canonical asset: "btc_usd" finds "BTC"
+            keys = (key, canonical_asset(key))
             for table in _field_values(lim):
-                if isinstance(table, dict) and key in table:
-                    value = getattr(table[key], name, None)
-                    if value is not None:
-                        return float(value)
+                if not isinstance(table, dict):
+                    continue
+                for k in keys:
+                    if k in table:
+                        value = getattr(table[k], name, None)
+                        if value is not None:
+                            return float(value)
+                        break
         value = getattr(lim, name, None)
         return default if value is None or isinstance(value, dict) else float(value)
 
@@ -516,7 +537,9 @@ class StrategyContext:
     # -- persistent state -------------------------------------------------------------------
     def save_state(self, state: Any) -> None:
         """Persist ``state`` (any msgspec-encodable value) in the journal, committed at once."""
-        payload = msgspec.json.encode(state)
+        # MessagePack, not JSON: JSON has no NaN or infinity (msgspec writes them as null, which
+        # then no longer decodes as a float), and a state's "not yet known" is often NaN.
+        payload = _MSGPACK_STATE + msgspec.msgpack.encode(state)
         journal = self._p.state
         if journal is None:
             self._state = payload  # no journal (unit tests): kept for this process only
@@ -534,10 +557,17 @@ class StrategyContext:
         if payload is None:
             return None
         try:
-            return msgspec.json.decode(payload, type=type_)
+            if payload[:1] == _MSGPACK_STATE:
+                return msgspec.msgpack.decode(payload[1:], type=type_)
+            return msgspec.json.decode(payload, type=type_)  # saved by an earlier version
         except msgspec.ValidationError as exc:
             raise ValueError(f"saved state of strategy {self.strategy_id!r} does not decode "
                              f"as {getattr(type_, '__name__', type_)}: {exc}") from None
+
+
+_MSGPACK_STATE = b"\xc1"
+"""First byte of a state saved as MessagePack: 0xC1 is never used by MessagePack and never
+starts JSON, so states saved as JSON by earlier versions are told apart and still load."""
 
 
 def _field_values(obj: Any) -> list[Any]:

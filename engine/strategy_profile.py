@@ -6,11 +6,16 @@ a raising callback to ``failed`` (inside its ``except``, so the traceback is log
 object owns the figures: per strategy the total time, number of calls and longest call (the
 ``volta`` status line, ``timing``), the failures, and the slow callbacks: one longer than
 ``slow_ns`` (0: off) is counted and logged, at most once per strategy per
-``warn_interval_ns`` of clock time (the rest are only counted). It never calls a strategy.
+``warn_interval_ns`` of clock time (the rest are only counted). Failures likewise: each is
+counted, and the first of each (strategy, callback, exception type) per ``warn_interval_ns``
+is logged with its traceback and how many like it were not logged since (a callback failing on
+every book update of a busy venue would otherwise write a traceback per update). It never
+calls a strategy.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -28,6 +33,8 @@ class CallbackProfile:
         self.slow_ns = 10_000_000
         self.warn_interval_ns = 10_000_000_000
         self._warned_at: dict[str, int] = {}
+        self._failed_at: dict[tuple[str, str, str], int] = {}
+        self._not_logged: dict[tuple[str, str, str], int] = defaultdict(int)
 
     def account(self, strategy: Strategy[Any], fn: Callable[..., None], dt: int) -> None:
         """A strategy callback took ``dt`` ns: its totals, and a warning when it was slow."""
@@ -41,10 +48,20 @@ class CallbackProfile:
             self._slow(sid, fn, dt)
 
     def failed(self, strategy: Strategy[Any], fn: Callable[..., None]) -> None:
-        """Inside the ``except`` of a strategy callback: count it, log it with its traceback."""
+        """Inside the ``except`` of a strategy callback: count it; log it with its traceback
+        unless one like it was logged within ``warn_interval_ns`` (module docstring)."""
         sid = strategy.ctx.strategy_id
         self.errors[sid] += 1
-        self._log.exception("strategy_callback_failed", strategy=sid, callback=fn.__name__)
+        name = getattr(fn, "__name__", repr(fn))
+        key = (sid, name, type(sys.exc_info()[1]).__name__)
+        now = self._now_ns()
+        last = self._failed_at.get(key)
+        if last is not None and now - last < self.warn_interval_ns:
+            self._not_logged[key] += 1
+            return
+        self._failed_at[key] = now
+        self._log.exception("strategy_callback_failed", strategy=sid, callback=name, error=key[2],
+                            errors_total=self.errors[sid], not_logged=self._not_logged.pop(key, 0))
 
     def _slow(self, sid: str, fn: Callable[..., None], dt_ns: int) -> None:
         self.slow[sid] += 1

@@ -59,7 +59,8 @@ class QuoteBook:
     def quote(self, instrument_id: str, bid_px: float, bid_qty: float, ask_px: float,
               ask_qty: float, post_only: bool) -> QuoteIds:
         """Make the quote on ``instrument_id`` exactly this (``StrategyContext.quote``)."""
-        if bid_qty > 0 and ask_qty > 0 and not bid_px < ask_px:
+        # (a NaN price is not crossed: it goes to the gate, whose INVALID_PRICE pulls the quote)
+        if bid_qty > 0 and ask_qty > 0 and bid_px >= ask_px:
             raise ValueError(f"crossed quote on {instrument_id}: bid {bid_px} >= ask {ask_px}")
         slots = self._slots.get(instrument_id)
         if slots is None:

@@ -41,12 +41,6 @@ import msgspec
 from engine import OrderBook, OrderDenied, OrderFilled, Side, Strategy, TradingState
 
 
-# Constraints checked when [strategies.params] is decoded: an impossible value is a config error
-# naming the key (volta check-config too), not a stream of denials or a division by zero.
-Positive = Annotated[float, msgspec.Meta(gt=0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
-
-
 class BasisArbConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     underlying: str = "BTC"
     instruments: list[str] = []
@@ -55,10 +49,10 @@ class BasisArbConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Net edge after both taker fees needed to open or extend a spread."""
     exit_bps: float = 2.0
     """Largest net cost after fees accepted to close a spread."""
-    clip_base: Positive = 0.02
-    max_position_base: Positive = 0.1
+    clip_base: Annotated[float, msgspec.Meta(gt=0)] = 0.02
+    max_position_base: Annotated[float, msgspec.Meta(gt=0)] = 0.1
     """Per leg, absolute, in underlying units."""
-    cooldown_s: NonNegative = 0.2
+    cooldown_s: float = 0.2
 
 
 class Top(msgspec.Struct):
@@ -168,9 +162,14 @@ class BasisArb(Strategy[BasisArbConfig]):
         if inst is None:
             return 0.0
         if inst.inverse:
+            # USD face -> coin at the mid; a halted venue's book is cleared but its position
+            # stays: then at the position's last mark, else its entry price (never as 0 coin)
             book = self.ctx.book(iid)
-            mid = book.mid() if book is not None else math.nan
-            return contracts * inst.contract_size / mid if mid > 0 else 0.0
+            px = book.mid() if book is not None else math.nan
+            pos = self.ctx.position(iid)
+            if not px > 0 and pos is not None:
+                px = pos.mark if pos.mark > 0 else pos.avg_price
+            return contracts * inst.contract_size / px if px > 0 else 0.0
         return contracts * inst.contract_size
 
     def _tops(self, side: Side) -> dict[str, Top]:

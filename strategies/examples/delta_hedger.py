@@ -43,30 +43,24 @@ from engine import (
 )
 
 
-# Constraints checked when [strategies.params] is decoded: an impossible value is a config error
-# naming the key (volta check-config too), not a stream of denials or a division by zero.
-Positive = Annotated[float, msgspec.Meta(gt=0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
-
-
 class DeltaHedgerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     underlying: str = "BTC"
-    band: Positive = 0.05
+    band: Annotated[float, msgspec.Meta(gt=0)] = 0.05
     """Allowed |delta - target|, in underlying units."""
     target: float = 0.0
-    rehedge_to: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
+    rehedge_to: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
     """Fraction of the band left after a hedge (0: hedge all the way to the target)."""
     venues: list[str] = []
     """Venues whose perpetuals may be traded (empty: every venue)."""
-    max_order_base: Positive = 1.0
+    max_order_base: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     """Largest hedge at once, in underlying units."""
-    slippage_bps: NonNegative = 5.0
+    slippage_bps: float = 5.0
     reduce_bonus_bps: float = 2.0
     """Prefer a venue where the hedge shrinks an existing perp position unless another venue is
     better by more than this, net of fees (offsetting positions on two venues tie up margin
     and pay funding twice)."""
-    check_interval_s: Positive = 0.5
-    cooldown_s: NonNegative = 0.5
+    check_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    cooldown_s: float = 0.5
 
 
 class HedgeDecision(msgspec.Struct, frozen=True):

@@ -35,19 +35,13 @@ from engine import (
 )
 
 
-# Constraints checked when [strategies.params] is decoded: an impossible value is a config error
-# naming the key (volta check-config too), not a stream of denials or a division by zero.
-Positive = Annotated[float, msgspec.Meta(gt=0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
-
-
 class QuoterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     instrument: str
     """Symbol on the strategy's venue, e.g. ``"BTC-PERP"``."""
-    size: Positive = 0.01
-    half_spread_bps: NonNegative = 1.0
-    requote_bps: NonNegative = 0.5
-    max_position: Positive = 0.05
+    size: Annotated[float, msgspec.Meta(gt=0)] = 0.01
+    half_spread_bps: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    requote_bps: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    max_position: Annotated[float, msgspec.Meta(gt=0)] = 0.05
     skew_bps_per_unit: float = 20.0
     """Quote shift (bps of mid) per unit of position, against the position."""
 

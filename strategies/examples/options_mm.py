@@ -17,10 +17,11 @@ richens puts, and quotes widen as the option's inventory or the portfolio's Gree
 their limits. At a limit the side that would add to it is not quoted at all. The limits come
 from the risk gate (``max_vega_usd``/``max_delta`` of the underlying) when it has them, else
 from this strategy's config. The selection is the ``max_options`` out-of-the-money options
-nearest the money (standardized moneyness ``|ln(K/F)| / (atm vol * sqrt(T))`` up to ``max_abs_z``)
-of expiries at least ``min_days`` away, re-chosen every ``reselect_s``. Quotes are post-only and
-kept inside the current book so they never take; a side that is denied by the gate pulls the
-whole quote (``ctx.quote``) and the option rests for ``denial_backoff_s``.
+nearest the money (standardized moneyness ``|ln(K/F)| / (vol * sqrt(T))`` up to ``max_abs_z``,
+vol the option's own surface vol) of expiries at least ``min_days`` away, re-chosen every
+``reselect_s``. Quotes are post-only and kept inside the current book so they never take; a
+side that is denied by the gate pulls the whole quote (``ctx.quote``) and the option rests for
+``denial_backoff_s``.
 
 Venue halts: every quote is on the chain's venue. When that venue halts on its own
 (``on_venue_halt``: one of its streams down, reconciliation pending, its start retried) every
@@ -53,43 +54,37 @@ from engine import (
 _NS_PER_DAY = 86_400 * 10**9
 
 
-# Constraints checked when [strategies.params] is decoded: an impossible value is a config error
-# naming the key (volta check-config too), not a stream of denials or a division by zero.
-Positive = Annotated[float, msgspec.Meta(gt=0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
-
-
 class OptionsMMConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     underlying: str = "BTC"
-    max_options: Annotated[int, msgspec.Meta(gt=0)] = 12
+    max_options: Annotated[int, msgspec.Meta(ge=1)] = 12
     """How many options to quote (out of the money, nearest the money first)."""
-    min_days: NonNegative = 2.0
+    min_days: float = 2.0
     """Skip expiries sooner than this (gamma and pin risk)."""
     max_abs_z: float = 1.5
-    """Standardized moneyness cut-off |ln(K/F)| / (atm vol * sqrt(T))."""
-    size: Positive = 0.1
+    """Standardized moneyness cut-off |ln(K/F)| / (vol * sqrt(T)), vol the option's model vol."""
+    size: Annotated[float, msgspec.Meta(gt=0)] = 0.1
     """Contracts per side."""
-    half_spread_vol: NonNegative = 0.006
+    half_spread_vol: float = 0.006
     """Half spread in vol (0.006 = 0.6 vol points), converted to price with the option's vega."""
     min_edge_ticks: float = 1.0
-    max_position: Positive = 1.0
-    """Contracts per option, absolute."""
+    max_position: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    """Contracts per option, absolute (> 0: the inventory lean is the position over it)."""
     inventory_widen: float = 1.0
     greeks_widen: float = 2.0
     vega_skew_vol: float = 0.01
     """Vol shift of both quotes at full vega utilization (against the portfolio's vega)."""
     delta_skew_bps: float = 10.0
     """Underlying move (bps of F) priced into quotes at full delta utilization."""
-    vega_limit_usd: Positive = 300.0
+    vega_limit_usd: float = 300.0
     """Portfolio vega limit (USD per vol point) when the gate has no ``max_vega_usd``."""
-    delta_limit: Positive = 1.0
+    delta_limit: float = 1.0
     """Portfolio delta limit (underlying units) when the gate has no ``max_delta``."""
     requote_ticks: float = 1.0
     """Leave a quote alone until one of its prices would move by at least this many ticks."""
-    max_fit_rmse_vol_pts: Positive = 2.0
+    max_fit_rmse_vol_pts: float = 2.0
     """Pull every quote while the surface fit is worse than this."""
-    reselect_s: Positive = 600.0
-    denial_backoff_s: NonNegative = 5.0
+    reselect_s: float = 600.0
+    denial_backoff_s: float = 5.0
 
 
 class OptionsMarketMaker(Strategy[OptionsMMConfig]):

@@ -47,6 +47,6 @@ def test_volta_strategies_shows_the_constraints_in_words(capsys: pytest.CaptureF
 
     assert main(["strategies", "quoter"]) == 0
     out = capsys.readouterr().out
-    assert "    size: float > 0 = 0.01\n" in out and "    half_spread_bps: float >= 0 = 1.0\n" in out
+    assert "    size: float (> 0) = 0.01\n" in out and "    half_spread_bps: float (>= 0) = 1.0\n" in out
     assert main(["strategies", "delta_hedger"]) == 0
-    assert "    rehedge_to: float >= 0, < 1 = 0.0\n" in capsys.readouterr().out
+    assert "    rehedge_to: float (>= 0, <= 1) = 0.0\n" in capsys.readouterr().out

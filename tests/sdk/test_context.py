@@ -209,6 +209,16 @@ class TestQuotes:
         with pytest.raises(ValueError, match="crossed"):
             s.ctx.quote(PERP.id, 60_000.0, 0.01, 60_000.0, 0.01)
 
+    def test_a_quote_without_a_price_is_denied_not_called_crossed(self) -> None:
+        kernel, venue, s = _started()
+        ids = s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_100.0, 0.01)
+        # a NaN price (a missing fair value) is the gate's INVALID_PRICE, and pulls both sides
+        assert s.ctx.quote(PERP.id, float("nan"), 0.01, 60_100.0, 0.01) == (None, None)
+        denied = [e for n, e in s.seen if n == "denied"]
+        assert [e.reason for e in denied] == ["INVALID_PRICE"] and "nan" in denied[0].detail
+        cancels = {c.client_order_id for c in venue.sent if isinstance(c, CancelOrder)}
+        assert cancels == {ids.bid, ids.ask}
+
     def test_a_filled_side_is_forgotten_and_requoted(self) -> None:
         kernel, venue, s = _started()
         ids = s.ctx.quote(PERP.id, 59_900.0, 0.01, 60_100.0, 0.01)
@@ -289,6 +299,9 @@ def test_limits_are_read_generically() -> None:
     assert ctx.limit("max_vega_usd", key="BTC") == 500.0
     assert ctx.limit("max_vega_usd", key="ETH", default=1.5) == 1.5
     assert ctx.limit("no_such_limit") == float("inf")
+    # the gate's tables are keyed by canonical asset; a strategy may spell it as a venue does
+    for spelling in ("btc", "btc_usd", "BTC-USD", "XBT"):
+        assert ctx.limit("max_vega_usd", key=spelling, default=1.5) == 500.0
 
 
 def test_position_headroom_counts_working_orders() -> None:
@@ -352,6 +365,30 @@ def test_a_raising_callback_is_counted_and_the_engine_goes_on() -> None:
     assert kernel.strategy_timing()["bad"]["errors"] == 2
 
 
+def test_a_callback_failing_on_every_update_does_not_flood_the_log() -> None:
+    # one traceback per callback and exception type per 10 s of clock time, the rest counted:
+    # a bug in on_ticker at a busy venue's update rate wrote a traceback per update
+    class Bad(Strategy):
+        def on_ticker(self, event: Any) -> None:
+            raise RuntimeError("boom") if event.bid_price < 5.0 else KeyError("other")
+
+    kernel, _ = make_kernel()
+    s = add_strategy(kernel, Bad, "bad")
+    kernel.start_strategies()
+    s.ctx.subscribe_ticker(PERP.id)
+    with capture_logs() as logs:
+        for _ in range(100):
+            kernel.bus.publish(Quote(PERP.id, 1.0, 1.0, 2.0, 1.0, 0, 0))
+        kernel.bus.publish(Quote(PERP.id, 9.0, 1.0, 10.0, 1.0, 0, 0))  # another exception
+        kernel.clock.advance_to(kernel.clock.now_ns() + 10_000_000_000)
+        kernel.bus.publish(Quote(PERP.id, 1.0, 1.0, 2.0, 1.0, 0, 0))
+    failed = [e for e in logs if e["event"] == "strategy_callback_failed"]
+    assert [(e["callback"], e["error"]) for e in failed] == [
+        ("on_ticker", "RuntimeError"), ("on_ticker", "KeyError"), ("on_ticker", "RuntimeError")]
+    assert failed[2]["not_logged"] == 99 and failed[2]["errors_total"] == 102
+    assert kernel.strategy_errors["bad"] == 102
+
+
 def test_holds_put_on_the_gate_directly_reach_strategies_too() -> None:
     kernel, venue, s = _started()
     hold = getattr(kernel.gate, "hold", None)
@@ -389,3 +426,42 @@ def test_order_ids_continue_after_the_highest_id_of_the_context_prefix() -> None
     untouched = StrategyContext(kernel, "s1", "fake")
     untouched.continue_ids_after(["other-5"])
     assert untouched.new_client_order_id() == f"{prefix}-1"
+
+
+@pytest.mark.parametrize("interval", [0.0, -1.0, float("nan"), float("inf"), 1e-12])
+def test_a_bad_timer_interval_is_a_clear_error_naming_the_timer(interval: float) -> None:
+    kernel, venue, s = _started()
+    s.ctx.set_timer("tick", 1.0)
+    with pytest.raises(ValueError, match=r"timer 'tick': interval .* s must be"):
+        s.ctx.set_timer("tick", interval)
+    kernel.clock.advance_to(kernel.clock.now_ns() + 2_100_000_000)
+    assert s.names().count("timer") == 2  # the working timer was kept, not cancelled
+
+
+@pytest.mark.parametrize("delay", [-1.0, float("nan"), float("inf")])
+def test_a_bad_alarm_delay_is_a_clear_error_naming_the_alarm(delay: float) -> None:
+    kernel, venue, s = _started()
+    with pytest.raises(ValueError, match=r"alarm 'once': delay .* s must be"):
+        s.ctx.set_alarm("once", delay)
+    s.ctx.set_alarm("now", 0.0)  # (0: at once, on the next clock step)
+    kernel.clock.advance_to(kernel.clock.now_ns() + 1)
+    assert s.names().count("timer") == 1
+
+
+def test_a_config_type_that_is_not_a_struct_is_refused_where_the_class_is_defined() -> None:
+    # a dataclass config was silently ignored: every parameter was then an "unknown key
+    # (expected one of: )" of the empty default config
+    from dataclasses import dataclass
+
+    @dataclass
+    class DcConfig:
+        size: float = 0.01
+
+    with pytest.raises(TypeError, match=r"DcConfig .* not a msgspec.Struct"):
+        class Dc(Strategy[DcConfig]):  # noqa: F841 - defining it is the test
+            pass
+
+    class Loose(Strategy[Any]):  # (no config type named: the default, as before)
+        pass
+
+    assert Loose.Config is Strategy.Config

@@ -102,7 +102,7 @@ def test_volta_strategies_lists_names_paths_and_config_fields(capsys: pytest.Cap
     out = capsys.readouterr().out
     for name, path in BUILTIN_STRATEGIES.items():
         assert f"{name}  {path}" in out
-    assert "band: float > 0 = 0.05" in out  # delta_hedger's config, with type and default
+    assert "band: float (> 0) = 0.05" in out  # delta_hedger's config: type, bounds, default
     assert "instrument: str = (required)" in out  # the quoter's required field
     assert strategies_main(["basis_arb", "--json"]) == 0
     rows = orjson.loads(capsys.readouterr().out)
