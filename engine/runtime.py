@@ -158,6 +158,10 @@ class Node:
     (``volta run`` stops and raises it; at start ``start`` raises it itself)."""
     request_stop: Callable[[], None] | None = None
     """Ends the run (``volta run`` sets it): a strategy that failed to start late."""
+    strategy_start_failure_stops: bool = True
+    """A strategy whose ``on_start`` raises stops the node (``StrategyStartFailed``). False (a
+    backtest: its result says a strategy raised, and exits 1): logged with its traceback as a
+    failed callback, and the run goes on."""
 
     @property
     def clock(self) -> Clock:
@@ -311,6 +315,10 @@ class Node:
         the node does not trade a deployment with a strategy that never started (the caller's
         ``stop`` then stops the others and cancels what they placed)."""
         if not failed:
+            return
+        if not self.strategy_start_failure_stops:
+            for sid, exc in failed.items():
+                log.error("strategy_callback_failed", strategy=sid, callback="on_start", exc_info=exc)
             return
         why = {sid: describe_strategy_failure(exc) for sid, exc in failed.items()}
         for sid, text in why.items():

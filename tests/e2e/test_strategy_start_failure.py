@@ -135,3 +135,32 @@ def test_a_strategy_failing_after_a_late_reconciliation_ends_the_run(
     assert isinstance(failure, StrategyStartFailed) and list(failure.failures) == ["mm-typo"]
     assert failure.failures["mm-typo"].startswith("ValueError: unknown instrument sim:BTC-PRP (at ")
     assert node.kernel.strategy_errors["mm-typo"] == 1
+
+
+def test_a_backtest_node_logs_the_failure_and_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``strategy_start_failure_stops`` False (what the backtester sets: its result then says a
+    strategy raised): the failure is a failed callback with its traceback, the node starts."""
+    import asyncio
+
+    import structlog.testing
+
+    import engine.runtime as runtime
+    from engine.clock import NS_PER_S, VirtualClock
+    from engine.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    node = runtime.build_node(load_config(_deployment(tmp_path)), VirtualClock(1_767_225_600 * NS_PER_S),
+                              ":memory:")
+    node.strategy_start_failure_stops = False
+
+    async def drive() -> None:
+        await node.start()
+        await node.stop()
+
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(drive())
+    failed = [ln for ln in logs if ln["event"] == "strategy_callback_failed"]
+    assert [(ln["strategy"], ln["callback"]) for ln in failed] == [("mm-typo", "on_start")]
+    assert isinstance(failed[0]["exc_info"], ValueError)
+    assert node.start_failure is None and node.kernel.strategy_errors["mm-typo"] == 1
+    assert not any(ln["event"] == "strategy_start_failed" for ln in logs)
