@@ -120,6 +120,7 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
     start = data.start_ns if replay else spec.data.start_ns  # type: ignore[union-attr]
     clock = VirtualClock(start)
     node = build_node(config, clock, ":memory:")
+    node.strategy_start_failure_stops = False  # (a failed on_start: the result says so, exit 1)
     k = node.kernel
     exchanges = {v: a for v, a in k.adapters.items() if isinstance(a, ReplayExchange)}
     if replay:
