@@ -91,10 +91,19 @@ class NatsMarketData(VenueAdapter):
         except NatsUnavailable as exc:
             raise ConnectionError(f"venue {p.venue}: {exc}") from None
         js = self._nc.jetstream()
-        listing = await self._instrument_list(js)
+        try:
+            listing = await self._instrument_list(js)
+        except ConnectionError:
+            await self.stop()  # the start is retried: no connection left behind per attempt
+            raise
         wanted = set(p.symbols)
         self._instruments = [i for i in listing.instruments if not wanted or i.symbol in wanted]
         missing = wanted - {i.symbol for i in self._instruments}
+        if wanted and not self._instruments:  # every one a typo or another venue's: no data at all
+            await self.stop()
+            listed = ", ".join(sorted(i.symbol for i in listing.instruments)[:5]) or "nothing"
+            raise ConnectionError(f"venue {p.venue}: the gateway lists none of {', '.join(sorted(missing))} "
+                                  f"(it lists {listed}{' ...' if len(listing.instruments) > 5 else ''})")
         if missing:
             log.error("gateway_lacks_symbols", venue=p.venue, symbols=sorted(missing))
         self._wanted = {i.id for i in self._instruments}

@@ -84,3 +84,18 @@ def _gateway():
 
 def _gateway_kernel():
     return _gateway().kernel
+
+
+async def test_symbols_the_gateway_does_not_list_are_a_start_failure(nats_server, running) -> None:  # type: ignore[no-untyped-def]
+    """A typo in params.symbols ("BTC-PREP") left the node running with no market data for the
+    venue and one log line; none of the symbols published is a failed start naming them."""
+    from adapters.nats.adapter import NatsMarketData, NatsMarketDataParams
+
+    urls = [nats_server.url]
+    await running.gateway(urls, tick_ms=50)
+    adapter = NatsMarketData(NatsMarketDataParams(venue="gw", servers=tuple(urls), symbols=["BTC-PREP"]))
+    try:
+        with pytest.raises(ConnectionError, match=r"venue gw: the gateway lists none of BTC-PREP \(it lists "):
+            await adapter.start()
+    finally:
+        await adapter.stop()
