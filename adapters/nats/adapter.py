@@ -169,7 +169,10 @@ class NatsMarketData(VenueAdapter):
             return  # already seen (covered by a snapshot)
         if last and m.seq > last + 1 and kind not in ("book", "delta"):
             self.counters["gaps"] += 1  # book gaps are the integrity layer's (prev_seq)
-        self._last_seq[iid] = max(last, m.seq)
+        # a whole book starts the instrument's sequence over: what came before is superseded,
+        # also when a restarted gateway numbers from 1 again (max() would then drop every
+        # later message as already seen, up to the old gateway's high-water mark)
+        self._last_seq[iid] = m.seq if kind == "book" else max(last, m.seq)
         self.publish(m.event)
         if kind == "delta" or kind == "book":
             lat = time.time_ns() - m.ts_pub
@@ -193,12 +196,13 @@ class NatsMarketData(VenueAdapter):
         p = self.params
         try:
             data: bytes | None = None
+            current = False  # the gateway's answer (its current book) rather than the bucket's copy
             for _ in range(3):
                 try:
                     reply = await self._nc.request(snapshot_request_subject(p.subject_prefix, instrument_id),
                                                    b"", timeout=p.snapshot_timeout_s)
                     if reply.data:
-                        data = reply.data
+                        data, current = reply.data, True
                         break
                 except Exception:  # noqa: BLE001 - no responder / timeout: try again, then the bucket
                     await asyncio.sleep(0.05)
@@ -213,7 +217,10 @@ class NatsMarketData(VenueAdapter):
                 return
             m = _book_decoder.decode(data)
             self.counters["snapshots"] += 1
-            self._last_seq[instrument_id] = max(self._last_seq.get(instrument_id, 0), m.seq)
+            last = self._last_seq.get(instrument_id, 0)
+            # the gateway's current book sets the sequence (a restarted gateway's is lower);
+            # the bucket's copy may be older than what already arrived: never moves it back
+            self._last_seq[instrument_id] = m.seq if current else max(last, m.seq)
             self.publish(m.event)
         except msgspec.DecodeError:
             self.counters["malformed"] += 1

@@ -99,3 +99,26 @@ async def test_symbols_the_gateway_does_not_list_are_a_start_failure(nats_server
             await adapter.start()
     finally:
         await adapter.stop()
+
+
+async def test_the_node_follows_a_restarted_gateway(nats_server, running) -> None:  # type: ignore[no-untyped-def]
+    """A restarted gateway numbers each instrument from 1 again. The node's adapter dropped
+    every delta as 'already seen' up to its old high-water mark: its book stayed LIVE but
+    frozen. After the restart the book must move again within seconds."""
+    from tests.cluster.conftest import _cancel
+
+    urls = [nats_server.url]
+    first = await running.gateway(urls, tick_ms=20)
+    cfg = load_config_text('[deployment]\nname="md"\nmode="paper"\njournal=":memory:"\n'
+                           '[logging]\nlevel="warning"\n' + md_venue(urls, ["BTC-PERP"]))
+    node = await running.node(cfg)
+    k = node.kernel
+    await wait_for(lambda: k.books.get(IID) is not None and k.books[IID].status is BookStatus.LIVE
+                   and k.books[IID].seq > 200, 20, "the node's book LIVE, well into the sequence")
+    await _cancel(first)  # the gateway stops; a new one starts (its sequence starts over)
+    await running.gateway(urls, tick_ms=20)
+    await wait_for(lambda: _gateway_kernel().books.get(IID) is not None
+                   and _gateway_kernel().books[IID].seq > 5, 10, "the new gateway publishing")
+    updates = k.books[IID].updates
+    await wait_for(lambda: k.books[IID].updates > updates + 20 and k.books[IID].status is BookStatus.LIVE,
+                   5, "the node's book moving again after the gateway restart")
