@@ -69,6 +69,7 @@ class NatsMarketData(VenueAdapter):
         self._kv: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._resyncing: set[str] = set()
+        self._unavailable: set[str] = set()  # instruments whose resync found no usable book
         self.counters: dict[str, int] = {"messages": 0, "gaps": 0, "malformed": 0,
                                          "snapshots": 0, "snapshot_failures": 0}
         self.received: dict[str, int] = dict.fromkeys(DECODERS, 0)  # messages per kind
@@ -173,6 +174,8 @@ class NatsMarketData(VenueAdapter):
         # also when a restarted gateway numbers from 1 again (max() would then drop every
         # later message as already seen, up to the old gateway's high-water mark)
         self._last_seq[iid] = m.seq if kind == "book" else max(last, m.seq)
+        if kind == "book":
+            self._unavailable.discard(iid)  # whole again: no resync retry needed
         self.publish(m.event)
         if kind == "delta" or kind == "book":
             lat = time.time_ns() - m.ts_pub
@@ -211,13 +214,22 @@ class NatsMarketData(VenueAdapter):
                     data = (await self._kv.get(kv_key(instrument_id))).value
                 except Exception:  # noqa: BLE001 - no copy either
                     data = None
-            if not data:
-                self.counters["snapshot_failures"] += 1
-                log.warning("snapshot_unavailable", instrument=instrument_id)
-                return
-            m = _book_decoder.decode(data)
-            self.counters["snapshots"] += 1
+            m = _book_decoder.decode(data) if data else None
             last = self._last_seq.get(instrument_id, 0)
+            if m is None or (not current and m.seq <= last):
+                # no book, or the bucket's copy is the book already held or older (the gateway
+                # is gone): applying that would make a stale book LIVE with data that old.
+                # Ask again shortly (the book stays STALE meanwhile), said once per outage.
+                self.counters["snapshot_failures"] += 1
+                if instrument_id not in self._unavailable:
+                    self._unavailable.add(instrument_id)
+                    log.warning("snapshot_unavailable", instrument=instrument_id,
+                                reason="the gateway does not answer and it has no newer stored copy; "
+                                       "retrying every second")
+                asyncio.get_running_loop().call_later(1.0, self._retry_resync, instrument_id)
+                return
+            self._unavailable.discard(instrument_id)
+            self.counters["snapshots"] += 1
             # the gateway's current book sets the sequence (a restarted gateway's is lower);
             # the bucket's copy may be older than what already arrived: never moves it back
             self._last_seq[instrument_id] = m.seq if current else max(last, m.seq)
@@ -226,6 +238,10 @@ class NatsMarketData(VenueAdapter):
             self.counters["malformed"] += 1
         finally:
             self._resyncing.discard(instrument_id)
+
+    def _retry_resync(self, instrument_id: str) -> None:
+        if instrument_id in self._unavailable:  # (a whole book may have come meanwhile)
+            self.request_resync(instrument_id)
 
     # -- orders: none here ----------------------------------------------------------------------
     def _reject(self, coid: str, iid: str) -> None:
