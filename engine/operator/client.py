@@ -114,10 +114,19 @@ def kill_via_api(journal: Path, cmd: dict[str, Any]) -> int | None:
               f"there); using its control file", file=sys.stderr)
         return None
     if status != 200:
-        print(f"volta kill: the daemon refused: {result.get('error', status)}", file=sys.stderr)
+        hint = f"; {token_hint(journal)}" if status in (401, 403) else ""
+        print(f"volta kill: the daemon refused: {result.get('error', status)}{hint}", file=sys.stderr)
         return 1
     print(json.dumps(result))
     return 0
+
+
+def token_hint(journal: Path | None) -> str:
+    """What to do about a refused token: where the one sent came from."""
+    if os.environ.get(TOKEN_ENV, "").strip():
+        alt = f" (or unset it to use {token_path(journal)})" if journal and token_path(journal).exists() else ""
+        return f"the token sent is ${TOKEN_ENV}'s: set it to the daemon's token{alt}"
+    return f"set ${TOKEN_ENV} to the daemon's token (printed at its start)"
 
 
 # -- volta status --------------------------------------------------------------------------
@@ -275,8 +284,9 @@ def status_main(argv: list[str]) -> int:
               file=sys.stderr)
         return 1
     if code != 200:
-        print(f"volta status: {url} answered {code}: {snap.get('error', '') if isinstance(snap, dict) else ''}",
-              file=sys.stderr)
+        hint = f"; {token_hint(None)}" if code in (401, 403) else ""
+        print(f"volta status: {url} answered {code}: {snap.get('error', '') if isinstance(snap, dict) else ''}"
+              f"{hint}", file=sys.stderr)
         return 1
     if not isinstance(snap, dict) or not ("state" in snap or snap.get("kind") == "firm"):
         print(f"volta status: {url} answered, but not with a Volta snapshot; give the URL a "
