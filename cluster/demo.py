@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                     gone.add(name)
                     log = server.log_path if name == "nats-server" else work / f"{name}.log"
                     print(f"cluster-demo: {name} exited ({p.returncode}); see {log}; the others keep "
-                          f"running. Start it again with: {shlex.join(p.args)} >> {log} 2>&1",
+                          f"running. Start it again with: {shlex.join(p.args)} >> {log} 2>&1 "
+                          "(from another shell: the demo's Ctrl-C will not stop it)",
                           file=sys.stderr, flush=True)
             if len(gone) == len(watched):
                 print("cluster-demo: every service has exited", file=sys.stderr)
