@@ -121,6 +121,11 @@ async def test_control_needs_the_token_and_is_journaled(tmp_path: Path, monkeypa
         assert status == 409
         status, body = await r.post("api/control/cancel_all", {})
         assert status == 200 and body["cancels_sent"] >= 0
+        # a typo in the filter is refused, not an 'ok, 0 cancels sent' that looks done
+        status, body = await r.post("api/control/cancel_all", {"instrument_id": "BTC-PERP"})
+        assert status == 404 and body["error"].startswith("no instrument 'BTC-PERP'"), body
+        status, body = await r.post("api/control/cancel_all", {"strategy_id": "mm-2"})
+        assert status == 404 and body["error"] == "no strategy 'mm-2' (running: mm-1)", body
         status, body = await r.post("api/control/reboot", {})
         assert status == 404
         async with r.session.post(r.url + "api/control/kill", data=b"[1",
