@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
   gateway       market data on volta.md.feed.<symbol>.<kind>      log {work}/gateway.log
   nodes         node-sim (simulated venue), node-deribit (fake Deribit on :{DERIBIT_PORT})
                 logs {work}/node-sim.log, {work}/node-deribit.log
+                status: volta status --journal {work}/node-sim.journal.sqlite (or node-deribit's:
+                the journals are here, not where the shipped files' deployment.journal says)
   aggregator    firm view  {API}/firm   alerts {API}/alerts       log {work}/aggregator.log
+                status: volta status --url {API.removesuffix("api")}
   try: kill -9 a node's process -> stale + alert; kill the aggregator -> nodes reduce-only
 """, flush=True)
         t0 = time.monotonic()
