@@ -202,9 +202,13 @@ def render_firm(snap: dict[str, Any]) -> str:
     f = snap["firm"]
     agg, pnl = f.get("aggregator", {}), f["pnl_usd"]
     role = "leader" if agg.get("leader") else "standby"
+    # funding is in the total; amounts with no USD price yet are not: both shown
+    funding = f", funding {_num(pnl['funding'])}" if pnl.get("funding") else ""
+    unpriced = "".join(f" {v:+.8g} {c}" for c, v in (f.get("pnl_unpriced") or {}).items())
     out = [f"firm view  aggregator {agg.get('id', '?')} ({role})  budget revision "
            f"{agg.get('budget_revision', 0)}  PnL {_num(pnl['total'])} USD (realized "
-           f"{_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])})"]
+           f"{_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])}"
+           f"{funding})" + (f" and unpriced{unpriced} (no USD price yet)" if unpriced else "")]
     breached = f.get("breached") or {}
     out.append("firm limits breached: " + "; ".join(f"{u} {', '.join(g)}" for u, g in breached.items())
                if breached else "firm limits: none breached")
