@@ -121,7 +121,7 @@ def _summary() -> str:
         with urllib.request.urlopen(f"{API}/firm", timeout=1) as r:
             view = json.loads(r.read())
     except OSError:
-        return f"  firm view: the aggregator at {API} does not answer"
+        return f"  firm view: no answer from the aggregator at {API} (still starting, or down: see its log)"
     greeks = ", ".join(f"{u} delta {g['delta']:+.6f}" for u, g in view["greeks"].items()) or "flat"
     nodes = ", ".join(f"{n}:{'STALE' if s['stale'] else (s['report'] or {}).get('trading_state', '?')}"
                       f"/{s['reports_applied']} reports" for n, s in view["nodes"].items())
