@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
   gateway       market data on volta.md.feed.<symbol>.<kind>      log {work}/gateway.log
   nodes         node-sim (simulated venue), node-deribit (fake Deribit on :{DERIBIT_PORT})
                 logs {work}/node-sim.log, {work}/node-deribit.log
+                status: volta status --journal {work}/node-sim.journal.sqlite (or node-deribit's:
+                the journals are here, not where the shipped files' deployment.journal says)
   aggregator    firm view  {API}/firm   alerts {API}/alerts       log {work}/aggregator.log
+                status: volta status --url {API.removesuffix("api")}
   try: kill -9 a node's process -> stale + alert; kill the aggregator -> nodes reduce-only
 """, flush=True)
         t0 = time.monotonic()
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                     gone.add(name)
                     log = server.log_path if name == "nats-server" else work / f"{name}.log"
                     print(f"cluster-demo: {name} exited ({p.returncode}); see {log}; the others keep "
-                          f"running. Start it again with: {shlex.join(p.args)} >> {log} 2>&1",
+                          f"running. Start it again with: {shlex.join(p.args)} >> {log} 2>&1 "
+                          "(from another shell: the demo's Ctrl-C will not stop it)",
                           file=sys.stderr, flush=True)
             if len(gone) == len(watched):
                 print("cluster-demo: every service has exited", file=sys.stderr)
@@ -117,7 +121,7 @@ def _summary() -> str:
         with urllib.request.urlopen(f"{API}/firm", timeout=1) as r:
             view = json.loads(r.read())
     except OSError:
-        return f"  firm view: the aggregator at {API} does not answer"
+        return f"  firm view: no answer from the aggregator at {API} (still starting, or down: see its log)"
     greeks = ", ".join(f"{u} delta {g['delta']:+.6f}" for u, g in view["greeks"].items()) or "flat"
     nodes = ", ".join(f"{n}:{'STALE' if s['stale'] else (s['report'] or {}).get('trading_state', '?')}"
                       f"/{s['reports_applied']} reports" for n, s in view["nodes"].items())

@@ -94,7 +94,8 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
         budget_revision=budget_revision, totals=totals,
         greeks=[GreekBucket(u, e, b[0], b[1], b[2], b[3]) for (u, e), b in sorted(buckets.items())],
         positions=positions, open_orders=open_rows, venues=venue_rows,
-        pnl_usd=PnlUsd(pnl["realized"], pnl["unrealized"], pnl["fees"], pnl["total"]))
+        pnl_usd=PnlUsd(pnl["realized"], pnl["unrealized"], pnl["fees"], pnl["total"],
+                       pnl["funding"], dict(pnl["unpriced"])))
 
 
 def _usd_price(kernel: Kernel, ccy: str) -> float | None:

@@ -159,12 +159,21 @@ class FirmView:
         return out
 
     def pnl_usd(self) -> dict[str, float]:
-        tot = {"realized": 0.0, "unrealized": 0.0, "fees": 0.0, "total": 0.0}
+        tot = {"realized": 0.0, "unrealized": 0.0, "fees": 0.0, "funding": 0.0, "total": 0.0}
         for st in self.nodes.values():
             if st.report is not None:
                 for k in tot:
                     tot[k] += getattr(st.report.pnl_usd, k)
         return tot
+
+    def pnl_unpriced(self) -> dict[str, float]:
+        """Per currency, the nodes' PnL with no USD price yet (not in ``pnl_usd``)."""
+        out: dict[str, float] = {}
+        for st in self.nodes.values():
+            if st.report is not None:
+                for ccy, amount in st.report.pnl_usd.unpriced.items():
+                    out[ccy] = out.get(ccy, 0.0) + amount
+        return out
 
     # -- limits and budgets -----------------------------------------------------------------------
     def breaches(self) -> dict[str, list[str]]:
@@ -213,6 +222,7 @@ class FirmView:
             "greeks_by_expiry": {u: {str(e): g for e, g in sorted(per.items())}
                                  for u, per in self.greeks_by_expiry().items()},
             "pnl_usd": self.pnl_usd(),
+            "pnl_unpriced": self.pnl_unpriced(),
             "venues": self.venues(),
             "firm_limits": {u: msgspec.to_builtins(lim) for u, lim in self.cfg.firm.items()},
             "breached": self.breached,

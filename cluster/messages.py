@@ -73,6 +73,10 @@ class PnlUsd(msgspec.Struct, frozen=True):
     unrealized: float
     fees: float
     total: float
+    """realized + unrealized - fees + funding, of the currencies that have a USD price"""
+    funding: float = 0.0
+    unpriced: dict[str, float] = {}
+    """Amounts per currency with no USD price yet (not in the USD figures, never 0)."""
 
 
 class ExposureReport(msgspec.Struct, frozen=True):

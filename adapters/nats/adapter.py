@@ -69,6 +69,7 @@ class NatsMarketData(VenueAdapter):
         self._kv: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._resyncing: set[str] = set()
+        self._unavailable: set[str] = set()  # instruments whose resync found no usable book
         self.counters: dict[str, int] = {"messages": 0, "gaps": 0, "malformed": 0,
                                          "snapshots": 0, "snapshot_failures": 0}
         self.received: dict[str, int] = dict.fromkeys(DECODERS, 0)  # messages per kind
@@ -91,10 +92,19 @@ class NatsMarketData(VenueAdapter):
         except NatsUnavailable as exc:
             raise ConnectionError(f"venue {p.venue}: {exc}") from None
         js = self._nc.jetstream()
-        listing = await self._instrument_list(js)
+        try:
+            listing = await self._instrument_list(js)
+        except ConnectionError:
+            await self.stop()  # the start is retried: no connection left behind per attempt
+            raise
         wanted = set(p.symbols)
         self._instruments = [i for i in listing.instruments if not wanted or i.symbol in wanted]
         missing = wanted - {i.symbol for i in self._instruments}
+        if wanted and not self._instruments:  # every one a typo or another venue's: no data at all
+            await self.stop()
+            listed = ", ".join(sorted(i.symbol for i in listing.instruments)[:5]) or "nothing"
+            raise ConnectionError(f"venue {p.venue}: the gateway lists none of {', '.join(sorted(missing))} "
+                                  f"(it lists {listed}{' ...' if len(listing.instruments) > 5 else ''})")
         if missing:
             log.error("gateway_lacks_symbols", venue=p.venue, symbols=sorted(missing))
         self._wanted = {i.id for i in self._instruments}
@@ -160,7 +170,12 @@ class NatsMarketData(VenueAdapter):
             return  # already seen (covered by a snapshot)
         if last and m.seq > last + 1 and kind not in ("book", "delta"):
             self.counters["gaps"] += 1  # book gaps are the integrity layer's (prev_seq)
-        self._last_seq[iid] = max(last, m.seq)
+        # a whole book starts the instrument's sequence over: what came before is superseded,
+        # also when a restarted gateway numbers from 1 again (max() would then drop every
+        # later message as already seen, up to the old gateway's high-water mark)
+        self._last_seq[iid] = m.seq if kind == "book" else max(last, m.seq)
+        if kind == "book":
+            self._unavailable.discard(iid)  # whole again: no resync retry needed
         self.publish(m.event)
         if kind == "delta" or kind == "book":
             lat = time.time_ns() - m.ts_pub
@@ -184,12 +199,13 @@ class NatsMarketData(VenueAdapter):
         p = self.params
         try:
             data: bytes | None = None
+            current = False  # the gateway's answer (its current book) rather than the bucket's copy
             for _ in range(3):
                 try:
                     reply = await self._nc.request(snapshot_request_subject(p.subject_prefix, instrument_id),
                                                    b"", timeout=p.snapshot_timeout_s)
                     if reply.data:
-                        data = reply.data
+                        data, current = reply.data, True
                         break
                 except Exception:  # noqa: BLE001 - no responder / timeout: try again, then the bucket
                     await asyncio.sleep(0.05)
@@ -198,18 +214,34 @@ class NatsMarketData(VenueAdapter):
                     data = (await self._kv.get(kv_key(instrument_id))).value
                 except Exception:  # noqa: BLE001 - no copy either
                     data = None
-            if not data:
+            m = _book_decoder.decode(data) if data else None
+            last = self._last_seq.get(instrument_id, 0)
+            if m is None or (not current and m.seq <= last):
+                # no book, or the bucket's copy is the book already held or older (the gateway
+                # is gone): applying that would make a stale book LIVE with data that old.
+                # Ask again shortly (the book stays STALE meanwhile), said once per outage.
                 self.counters["snapshot_failures"] += 1
-                log.warning("snapshot_unavailable", instrument=instrument_id)
+                if instrument_id not in self._unavailable:
+                    self._unavailable.add(instrument_id)
+                    log.warning("snapshot_unavailable", instrument=instrument_id,
+                                reason="the gateway does not answer and it has no newer stored copy; "
+                                       "retrying every second")
+                asyncio.get_running_loop().call_later(1.0, self._retry_resync, instrument_id)
                 return
-            m = _book_decoder.decode(data)
+            self._unavailable.discard(instrument_id)
             self.counters["snapshots"] += 1
-            self._last_seq[instrument_id] = max(self._last_seq.get(instrument_id, 0), m.seq)
+            # the gateway's current book sets the sequence (a restarted gateway's is lower);
+            # the bucket's copy may be older than what already arrived: never moves it back
+            self._last_seq[instrument_id] = m.seq if current else max(last, m.seq)
             self.publish(m.event)
         except msgspec.DecodeError:
             self.counters["malformed"] += 1
         finally:
             self._resyncing.discard(instrument_id)
+
+    def _retry_resync(self, instrument_id: str) -> None:
+        if instrument_id in self._unavailable:  # (a whole book may have come meanwhile)
+            self.request_resync(instrument_id)
 
     # -- orders: none here ----------------------------------------------------------------------
     def _reject(self, coid: str, iid: str) -> None:

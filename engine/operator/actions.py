@@ -107,10 +107,20 @@ class OperatorActions:
             for key in ("instrument_id", "strategy_id"):
                 if args.get(key):
                     out[key] = str(args[key])
+            # a filter naming nothing would cancel nothing and still answer ok: refused
+            iid = out.get("instrument_id")
+            if iid is not None and iid not in k.instruments:
+                raise ActionError(f"no instrument {iid!r} (ids are venue:symbol, e.g. "
+                                  f"{next(iter(k.instruments), 'sim:BTC-PERP')})", 404)
+            if "strategy_id" in out:
+                self._strategy(out["strategy_id"])
             return out
-        sid = str(args.get("strategy_id") or "")
-        if sid not in k.strategies:
-            raise ActionError(f"no strategy {sid!r} (running: {', '.join(k.strategies) or 'none'})", 404)
+        sid = self._strategy(str(args.get("strategy_id") or ""))
         if action == "enable_strategy" and sid not in k.gate.disabled_strategies:
             raise ActionError(f"strategy {sid} is not disabled", 409)
         return {"strategy_id": sid, "reason": reason}
+
+    def _strategy(self, sid: str) -> str:
+        if sid not in self.k.strategies:
+            raise ActionError(f"no strategy {sid!r} (running: {', '.join(self.k.strategies) or 'none'})", 404)
+        return sid

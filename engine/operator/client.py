@@ -114,10 +114,19 @@ def kill_via_api(journal: Path, cmd: dict[str, Any]) -> int | None:
               f"there); using its control file", file=sys.stderr)
         return None
     if status != 200:
-        print(f"volta kill: the daemon refused: {result.get('error', status)}", file=sys.stderr)
+        hint = f"; {token_hint(journal)}" if status in (401, 403) else ""
+        print(f"volta kill: the daemon refused: {result.get('error', status)}{hint}", file=sys.stderr)
         return 1
     print(json.dumps(result))
     return 0
+
+
+def token_hint(journal: Path | None) -> str:
+    """What to do about a refused token: where the one sent came from."""
+    if os.environ.get(TOKEN_ENV, "").strip():
+        alt = f" (or unset it to use {token_path(journal)})" if journal and token_path(journal).exists() else ""
+        return f"the token sent is ${TOKEN_ENV}'s: set it to the daemon's token{alt}"
+    return f"set ${TOKEN_ENV} to the daemon's token (printed at its start)"
 
 
 # -- volta status --------------------------------------------------------------------------
@@ -193,9 +202,13 @@ def render_firm(snap: dict[str, Any]) -> str:
     f = snap["firm"]
     agg, pnl = f.get("aggregator", {}), f["pnl_usd"]
     role = "leader" if agg.get("leader") else "standby"
+    # funding is in the total; amounts with no USD price yet are not: both shown
+    funding = f", funding {_num(pnl['funding'])}" if pnl.get("funding") else ""
+    unpriced = "".join(f" {v:+.8g} {c}" for c, v in (f.get("pnl_unpriced") or {}).items())
     out = [f"firm view  aggregator {agg.get('id', '?')} ({role})  budget revision "
            f"{agg.get('budget_revision', 0)}  PnL {_num(pnl['total'])} USD (realized "
-           f"{_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])})"]
+           f"{_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])}"
+           f"{funding})" + (f" and unpriced{unpriced} (no USD price yet)" if unpriced else "")]
     breached = f.get("breached") or {}
     out.append("firm limits breached: " + "; ".join(f"{u} {', '.join(g)}" for u, g in breached.items())
                if breached else "firm limits: none breached")
@@ -275,8 +288,9 @@ def status_main(argv: list[str]) -> int:
               file=sys.stderr)
         return 1
     if code != 200:
-        print(f"volta status: {url} answered {code}: {snap.get('error', '') if isinstance(snap, dict) else ''}",
-              file=sys.stderr)
+        hint = f"; {token_hint(None)}" if code in (401, 403) else ""
+        print(f"volta status: {url} answered {code}: {snap.get('error', '') if isinstance(snap, dict) else ''}"
+              f"{hint}", file=sys.stderr)
         return 1
     if not isinstance(snap, dict) or not ("state" in snap or snap.get("kind") == "firm"):
         print(f"volta status: {url} answered, but not with a Volta snapshot; give the URL a "

@@ -105,12 +105,14 @@ def greeks_view(k: Kernel) -> dict[str, Any]:
                                     "used_pct": num(100.0 * abs(val) / cap, 1)}
         by_expiry: dict[str, dict[str, float]] = {}
         by_strike: list[dict[str, Any]] = []
+        unpriced: list[str] = []  # positions with no Greeks yet: not in any figure above
         for pos in pf.positions():
             inst = pos.instrument
             if inst.asset != und or pos.qty == 0.0:
                 continue
             gpc = pf.greeks_per_contract(inst.id)
             if gpc is None:
+                unpriced.append(inst.id)
                 continue
             row = {name: pos.qty * x for name, x in zip(("delta", "gamma", "vega_usd", "theta_usd_day"), gpc)}
             key = _expiry_label(inst.expiry_ns) if inst.expiry_ns else "perpetual"
@@ -125,7 +127,7 @@ def greeks_view(k: Kernel) -> dict[str, Any]:
         out[und] = {"delta": num(d), "delta_usd": num(d * px), "gamma": num(g), "vega_usd": num(v),
                     "theta_usd_day": num(t), "underlying_price": num(px), "limits": limits,
                     "by_expiry": {e: {n: num(x) for n, x in r.items()} for e, r in by_expiry.items()},
-                    "by_strike": by_strike}
+                    "by_strike": by_strike, "unpriced_positions": unpriced}
     return out
 
 

@@ -74,7 +74,10 @@ def test_a_killed_service_leaves_the_others_running(tmp_path: Path, monkeypatch:
     assert all(p.poll() is None for p in others), "the demo stopped the other services"
     t.join(20)
     assert result.get("rc") == 0
-    err = capsys.readouterr().err
+    out, err = (captured := capsys.readouterr()).out, captured.err
+    # how to look at each service, with the paths the demo really uses
+    assert f"volta status --journal {tmp_path}/node-sim.journal.sqlite" in out
+    assert "volta status --url http://127.0.0.1:18787/" in out
     assert err.count(f"{victim_name} exited (-9)") == 1, err  # said once, not every 0.2 s
     assert "the others keep running" in err and shlex.join(victim.args) in err
     assert "nats-server exited (-9)" in err and "nats-server -js -sd STORE" in err  # its store

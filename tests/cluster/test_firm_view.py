@@ -125,3 +125,28 @@ def test_venue_collateral_and_margin_from_the_adapters_account_view() -> None:
     assert rows["acct"].collateral_usd == 2.5 * 60_000.0 + 1000.0
     assert rows["acct"].margin_used_usd == 0.1 * 60_000.0
     assert "plain" not in rows  # no positions, no orders, no account view: nothing to say
+
+
+def test_firm_pnl_carries_funding_and_what_has_no_usd_price() -> None:
+    """A node's PnL in a coin with no USD price yet is not in its USD figures; the firm view
+    must carry it (and funding, which the total includes) instead of dropping it."""
+    from cluster.exposure import build_report
+    from cluster.messages import decoder, encode
+    from engine.operator.client import render_firm
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel()
+    real = k.portfolio.pnl_usd
+    k.portfolio.pnl_usd = lambda: {**real(), "funding": 1.5, "total": real()["total"] + 1.5,  # type: ignore[method-assign]
+                                   "unpriced": {"ETH": -0.25}}
+    report = decoder(ExposureReport).decode(encode(build_report(k, "a", 1, 1, 0, 0)))
+    view = FirmView(_cfg())
+    view.apply(report, 0.0)
+    other = _report("b", 1, 0.0)  # a node that reports no funding and nothing unpriced
+    view.apply(other, 0.0)
+    assert view.pnl_usd()["funding"] == 1.5
+    assert view.pnl_unpriced() == {"ETH": -0.25}
+    snap = {"kind": "firm", "firm": {**view.view(0.0), "aggregator": {"id": "x", "leader": True}},
+            "alerts": []}
+    head = render_firm(snap).splitlines()[0]
+    assert "funding 1.50" in head and "unpriced -0.25 ETH" in head, head

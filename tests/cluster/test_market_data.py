@@ -84,3 +84,68 @@ def _gateway():
 
 def _gateway_kernel():
     return _gateway().kernel
+
+
+async def test_symbols_the_gateway_does_not_list_are_a_start_failure(nats_server, running) -> None:  # type: ignore[no-untyped-def]
+    """A typo in params.symbols ("BTC-PREP") left the node running with no market data for the
+    venue and one log line; none of the symbols published is a failed start naming them."""
+    from adapters.nats.adapter import NatsMarketData, NatsMarketDataParams
+
+    urls = [nats_server.url]
+    await running.gateway(urls, tick_ms=50)
+    adapter = NatsMarketData(NatsMarketDataParams(venue="gw", servers=tuple(urls), symbols=["BTC-PREP"]))
+    try:
+        with pytest.raises(ConnectionError, match=r"venue gw: the gateway lists none of BTC-PREP \(it lists "):
+            await adapter.start()
+    finally:
+        await adapter.stop()
+
+
+async def test_the_node_follows_a_restarted_gateway(nats_server, running) -> None:  # type: ignore[no-untyped-def]
+    """A restarted gateway numbers each instrument from 1 again. The node's adapter dropped
+    every delta as 'already seen' up to its old high-water mark: its book stayed LIVE but
+    frozen. After the restart the book must move again within seconds."""
+    from tests.cluster.conftest import _cancel
+
+    urls = [nats_server.url]
+    first = await running.gateway(urls, tick_ms=20)
+    cfg = load_config_text('[deployment]\nname="md"\nmode="paper"\njournal=":memory:"\n'
+                           '[logging]\nlevel="warning"\n' + md_venue(urls, ["BTC-PERP"]))
+    node = await running.node(cfg)
+    k = node.kernel
+    await wait_for(lambda: k.books.get(IID) is not None and k.books[IID].status is BookStatus.LIVE
+                   and k.books[IID].seq > 200, 20, "the node's book LIVE, well into the sequence")
+    await _cancel(first)  # the gateway stops; a new one starts (its sequence starts over)
+    await running.gateway(urls, tick_ms=20)
+    await wait_for(lambda: _gateway_kernel().books.get(IID) is not None
+                   and _gateway_kernel().books[IID].seq > 5, 10, "the new gateway publishing")
+    updates = k.books[IID].updates
+    await wait_for(lambda: k.books[IID].updates > updates + 20 and k.books[IID].status is BookStatus.LIVE,
+                   5, "the node's book moving again after the gateway restart")
+
+
+async def test_a_dead_gateways_last_snapshot_does_not_make_the_book_live(nats_server, running) -> None:  # type: ignore[no-untyped-def]
+    """The gateway dies: the node's book goes STALE and its resync finds only the bucket's
+    copy, which is the book it already has (or older). Applying it made the book LIVE again
+    with data as old as the gateway's death, every second, until the gateway came back."""
+    from tests.cluster.conftest import _cancel
+
+    urls = [nats_server.url]
+    gw = await running.gateway(urls, tick_ms=20)
+    cfg = load_config_text('[deployment]\nname="md"\nmode="paper"\njournal=":memory:"\n'
+                           '[logging]\nlevel="warning"\n[books]\nstale_after_s = 1.0\n'
+                           + md_venue(urls, ["BTC-PERP"]))
+    node = await running.node(cfg)
+    k = node.kernel
+    await wait_for(lambda: k.books.get(IID) is not None and k.books[IID].status is BookStatus.LIVE,
+                   20, "the node's book LIVE")
+    await asyncio.sleep(1.5)  # the bucket holds a recent copy (written at most once a second)
+    await _cancel(gw)
+    await wait_for(lambda: k.books[IID].status is not BookStatus.LIVE, 10, "STALE without the gateway")
+    statuses: list[BookStatusChanged] = []
+    k.bus.subscribe(BookStatusChanged, statuses.append)
+    await asyncio.sleep(4.0)  # several staleness checks and resync attempts
+    assert k.books[IID].status is not BookStatus.LIVE
+    assert not [s for s in statuses if s.status is BookStatus.LIVE], statuses
+    await running.gateway(urls, tick_ms=20)  # back: LIVE again with its fresh books
+    await wait_for(lambda: k.books[IID].status is BookStatus.LIVE, 10, "LIVE once the gateway is back")

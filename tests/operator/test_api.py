@@ -121,6 +121,11 @@ async def test_control_needs_the_token_and_is_journaled(tmp_path: Path, monkeypa
         assert status == 409
         status, body = await r.post("api/control/cancel_all", {})
         assert status == 200 and body["cancels_sent"] >= 0
+        # a typo in the filter is refused, not an 'ok, 0 cancels sent' that looks done
+        status, body = await r.post("api/control/cancel_all", {"instrument_id": "BTC-PERP"})
+        assert status == 404 and body["error"].startswith("no instrument 'BTC-PERP'"), body
+        status, body = await r.post("api/control/cancel_all", {"strategy_id": "mm-2"})
+        assert status == 404 and body["error"] == "no strategy 'mm-2' (running: mm-1)", body
         status, body = await r.post("api/control/reboot", {})
         assert status == 404
         async with r.session.post(r.url + "api/control/kill", data=b"[1",
@@ -276,6 +281,29 @@ def test_surface_view_matches_slices_and_arbitrage_flags_to_their_expiry() -> No
     assert e1["atm_vol_pts"] == pytest.approx(100 * (w0 / float(T[0])) ** 0.5, abs=1e-3)
     assert e1["fit_rmse_vol_pts"] == 0.1 and e2["fit_rmse_vol_pts"] is None  # unknown, not 0
     assert e1["bid_iv"] == [None, None]
+
+
+def test_greeks_view_names_positions_left_out_of_the_totals() -> None:
+    """An option without Greeks yet (no fit, no venue summary) adds nothing to the portfolio's
+    totals: the view must say which positions the figures leave out, never show them as 0."""
+    from engine.model import Liquidity, OrderFilled, Side
+    from engine.operator.views import greeks_view
+    from engine.risk import RiskLimits, UnderlyingLimits
+    from tests.engine.conftest import CALL, PERP, make_kernel
+
+    k, _venue = make_kernel(RiskLimits(underlyings={"BTC": UnderlyingLimits(2.0, 0.01, 500.0, 100.0)}))
+    pf = k.portfolio
+    pf.set_underlying_price("BTC", 60000.0)
+    for iid, side, qty, tid in ((PERP.id, Side.SELL, 0.3, "t1"), (CALL.id, Side.BUY, 2.0, "t2")):
+        pf.on_fill(OrderFilled(client_order_id=tid, venue_order_id="v", instrument_id=iid, trade_id=tid,
+                               side=side, price=1500.0, quantity=qty, remaining=0.0,
+                               liquidity=Liquidity.MAKER, fee=0.0, fee_currency="USD", ts_event=0, ts_recv=0))
+    g = greeks_view(k)["BTC"]
+    assert g["delta"] == pytest.approx(-0.3)  # the perpetual only
+    assert g["unpriced_positions"] == [CALL.id]
+    pf.set_greeks(CALL.id, 0.5, 2e-5, 60.0, -30.0, raw=False)
+    g = greeks_view(k)["BTC"]
+    assert g["unpriced_positions"] == [] and g["delta"] == pytest.approx(0.7)
 
 
 def test_greeks_view_by_expiry_and_strike_from_first_principles() -> None:

@@ -45,7 +45,9 @@ async def test_status_and_kill_through_the_api(tmp_path: Path, monkeypatch: pyte
         monkeypatch.setenv("VOLTA_OPERATOR_TOKEN", "x" * 20)
         capsys.readouterr()
         assert await _cli("kill", "--journal", journal) == 1
-        assert capsys.readouterr().err.strip() == "volta kill: the daemon refused: wrong operator token"
+        assert capsys.readouterr().err.strip() == (
+            "volta kill: the daemon refused: wrong operator token; the token sent is "
+            f"$VOLTA_OPERATOR_TOKEN's: set it to the daemon's token (or unset it to use {journal}.operator-token)")
         assert k.killswitch.level == 0
 
 
@@ -257,4 +259,6 @@ async def test_status_of_a_daemon_bound_off_loopback_sends_the_token(
         monkeypatch.delenv("VOLTA_OPERATOR_TOKEN")
         assert await _cli("status", "--url", url) == 1
         err = capsys.readouterr().err.strip()
-        assert err == f"volta status: {url} answered 401: this request needs the operator token (Authorization: Bearer <token>)"
+        assert err == (f"volta status: {url} answered 401: this request needs the operator token "
+                       "(Authorization: Bearer <token>); set $VOLTA_OPERATOR_TOKEN to the daemon's token "
+                       "(printed at its start)")
