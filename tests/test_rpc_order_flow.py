@@ -226,3 +226,31 @@ def test_cancel_all_failure_is_logged_not_raised() -> None:
     flow, rpc, _ = _flow(Refused(13009, "unauthorized"))
     asyncio.run(flow.cancel_all({}))
     assert rpc.calls == [("private/cancel_all", {})]
+
+
+async def test_a_query_cut_off_by_our_own_stop_is_not_a_warning() -> None:
+    """A status query still waiting when the session stops fails with the connection we
+    closed: expected at a stop (info), a warning only while the session runs."""
+    from structlog.testing import capture_logs
+
+    flow, _, _ = _flow()
+
+    class Hooks:
+        async def connect(self) -> None:
+            pass
+
+        async def before_stop(self) -> None:
+            flow.query_failed("c2", Unknown("connection lost (local_close)"))
+
+        def websockets(self) -> list[Any]:
+            return []
+
+        async def after_streams_closed(self) -> None:
+            pass
+
+    with capture_logs() as logs:
+        await flow.session.start(Hooks())  # type: ignore[arg-type]
+        flow.query_failed("c1", Unknown("no answer"))
+        await flow.session.stop(Hooks())  # type: ignore[arg-type]
+    assert [(e["client_order_id"], e["log_level"]) for e in logs if e["event"] == "t.query_failed"] \
+        == [("c1", "warning"), ("c2", "info")]

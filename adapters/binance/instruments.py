@@ -39,9 +39,9 @@ def _instrument(sym: dict[str, Any], market: str, venue: str) -> Instrument:
     filters = _filters(sym)
     price_filter = filters.get("PRICE_FILTER", {})
     lot = filters.get("LOT_SIZE", {})
-    tick = float(price_filter.get("tickSize", 0.0))
-    step = float(lot.get("stepSize", 0.0))
-    min_qty = float(lot.get("minQty", 0.0))
+    tick = _size(price_filter.get("tickSize", 0.0), "tickSize")  # (0: no filter, no step)
+    step = _size(lot.get("stepSize", 0.0), "stepSize")
+    min_qty = _size(lot.get("minQty", 0.0), "minQty")
     status = sym.get("status", sym.get("contractStatus", "TRADING"))
     base = str(sym["baseAsset"])
     quote = str(sym["quoteAsset"])
@@ -58,8 +58,20 @@ def _instrument(sym: dict[str, Any], market: str, venue: str) -> Instrument:
     return Instrument(
         venue=venue, symbol=str(sym["symbol"]), kind=kind, base=base, quote=quote,
         settle=str(sym.get("marginAsset") or (base if inverse else quote)), inverse=inverse,
-        contract_size=float(sym.get("contractSize", 1.0)) if inverse else 1.0,
+        contract_size=_size(sym.get("contractSize", 1.0), "contractSize", positive=True)
+        if inverse else 1.0,
         tick_size=tick, lot_size=step, min_size=min_qty,
         underlying=canonical_asset(str(sym.get("pair") or base)),
         venue_underlying=str(sym.get("pair") or ""), expiry_ns=expiry,
         active=status == "TRADING" and bool(ctype))
+
+
+def _size(value: Any, name: str, positive: bool = False) -> float:
+    """A size of the symbol: finite, not negative (``positive``: above zero); else ValueError
+    (a malformed exchangeInfo: a negative contract size would turn notionals around)."""
+    if value.__class__ is bool:
+        raise ValueError(f"{name} is a boolean: {value!r}")
+    f = float(value)
+    if f - f or f < 0.0 or (positive and f == 0.0):  # (f - f: NaN for NaN and infinities)
+        raise ValueError(f"{name} {value!r} is not a {'positive' if positive else 'non-negative'} number")
+    return f

@@ -67,7 +67,8 @@ class BinanceParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     def __post_init__(self) -> None:
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.symbols,
                      markets_field="symbols", market_word="symbol",
-                     credentials={"api_key": self.api_key, "api_secret": self.api_secret})
+                     credentials={"api_key": self.api_key, "api_secret": self.api_secret},
+                     ws_urls={"ws_url": self.ws_url}, http_urls={"rest_url": self.rest_url})
         if len(self.symbols) * len(self.channels) > 1024:
             raise ValueError("Binance allows 1024 streams per connection: "
                              f"{len(self.symbols)} symbols x {len(self.channels)} channels is too many")

@@ -63,7 +63,8 @@ class BybitParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     def __post_init__(self) -> None:
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.symbols,
                      markets_field="symbols", market_word="symbol",
-                     credentials={"api_key": self.api_key, "api_secret": self.api_secret})
+                     credentials={"api_key": self.api_key, "api_secret": self.api_secret},
+                     ws_urls={"ws_url": self.ws_url}, http_urls={"rest_url": self.rest_url})
         if self.stale_after_s is not None and self.stale_after_s <= self.heartbeat_interval_s:
             raise ValueError("stale_after_s must exceed heartbeat_interval_s (pongs keep it alive)")
 

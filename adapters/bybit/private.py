@@ -166,7 +166,7 @@ def order_report(row: Mapping[str, Any], iid_of: Callable[[str], str], ts_recv: 
         return OrderStatusReport(
             client_order_id=str(row.get("orderLinkId") or ""), venue_order_id=str(row["orderId"]),
             instrument_id=iid_of(row["symbol"]), side=_SIDES[row["side"]], status=str(status),
-            price=price if price > 0 else None, quantity=float(row["qty"]),
+            price=price if price > 0 else None, quantity=amount(row, "qty"),
             filled=decimal_or_zero(row.get("cumExecQty")),
             avg_fill_price=decimal_or_zero(row.get("avgPrice")),
             ts_event=int(row.get("updatedTime") or row.get("createdTime") or 0) * _NS_PER_MS,

@@ -50,6 +50,15 @@ def _num(x: Any, field: str) -> float:
     raise VenueProtocolError(f"deribit instrument: {field} is not a number: {x!r}", venue=VENUE)
 
 
+def _positive(x: Any, field: str) -> float:
+    """A size that must be above zero (a negative contract size would turn notionals around)."""
+    f = _num(x, field)
+    if f <= 0.0:
+        raise VenueProtocolError(f"deribit instrument: {field} is not positive: {x!r}",
+                                 venue=VENUE)
+    return f
+
+
 def _str(x: Any, field: str) -> str:
     if x.__class__ is not str or not x:
         raise VenueProtocolError(f"deribit instrument: {field} is not a string: {x!r}",
@@ -115,10 +124,10 @@ def parse_instrument(d: Any) -> tuple[Instrument, TickSteps] | None:
         option_type = _OPTION_TYPES.get(d["option_type"])
         if option_type is None:
             raise VenueProtocolError(f"deribit instrument {symbol}: bad option_type", venue=VENUE)
-    min_amount = _num(d["min_trade_amount"], "min_trade_amount")
+    min_amount = _positive(d["min_trade_amount"], "min_trade_amount")
     steps_raw = d.get("tick_size_steps") or ()
-    steps = tuple(sorted((_num(s["above_price"], "above_price"), _num(s["tick_size"], "tick_size"))
-                         for s in steps_raw))
+    steps = tuple(sorted((_num(s["above_price"], "above_price"),
+                          _positive(s["tick_size"], "tick_size")) for s in steps_raw))
     index = d.get("price_index")
     underlying = index if index.__class__ is str and index else f"{base.lower()}_{quote.lower()}"
     inst = Instrument(
@@ -130,8 +139,8 @@ def parse_instrument(d: Any) -> tuple[Instrument, TickSteps] | None:
         settle=settle,
         inverse=inverse,
         contract_size=(1.0 if inverse and kind is not InstrumentKind.OPTION
-                       else _num(d["contract_size"], "contract_size")),
-        tick_size=_num(d["tick_size"], "tick_size"),
+                       else _positive(d["contract_size"], "contract_size")),
+        tick_size=_positive(d["tick_size"], "tick_size"),
         lot_size=min_amount,
         min_size=min_amount,
         underlying=canonical_asset(underlying),

@@ -65,7 +65,8 @@ class DeribitParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
                              f"table [venues.deribit] (got {self.venue!r})")
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.instruments,
                      markets_field="instruments", market_word="instrument",
-                     credentials={"client_id": self.client_id, "client_secret": self.client_secret})
+                     credentials={"client_id": self.client_id, "client_secret": self.client_secret},
+                     ws_urls={"ws_url": self.ws_url})
 
     @property
     def url(self) -> str:

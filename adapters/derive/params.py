@@ -111,7 +111,8 @@ class DeriveParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
             raise ValueError(f"signing_key must not be in a config file: put the key in the "
                              f"environment variable {self.signer_env} (signer_env)")
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.instruments,
-                     markets_field="instruments", market_word="instrument", credentials={})
+                     markets_field="instruments", market_word="instrument", credentials={},
+                     ws_urls={"ws_url": self.ws_url})
         if self.wallet and (not self.wallet.startswith("0x") or len(self.wallet) != 42):
             raise ValueError(f"wallet must be a 0x-prefixed 20-byte address, got {self.wallet!r}")
         if self.wallet and not self.subaccount_id:

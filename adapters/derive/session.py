@@ -211,7 +211,9 @@ class DeriveStreams:
                                                     "private/get_subaccount", time.time_ns()))
         except (Unknown, Refused, VenueProtocolError) as exc:
             self._session.stats["account_read_failed"] = self._session.stats.get("account_read_failed", 0) + 1
-            _log.warning("derive.margin_query_failed", venue=self.params.venue, error=str(exc))
+            # (one the session's own stop cut off is expected: not a warning)
+            log = _log.info if self._session.stopping else _log.warning
+            log("derive.margin_query_failed", venue=self.params.venue, error=str(exc))
         return self.margin
 
     # ------------------------------------------------------------------ requests

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, TypeVar
@@ -221,7 +222,8 @@ def standalone_parser(venue: str, description: str, *, port: int, rest_port: int
 
 
 def serve_standalone(make: Callable[[], _F], banner: Callable[[_F], str]) -> int:
-    """Run ``make()`` until Ctrl-C, printing ``banner(fake)`` once it listens; exit code 0."""
+    """Run ``make()`` until Ctrl-C, printing ``banner(fake)`` once it listens; exit code 0.
+    A port it cannot listen on (another process holds it) is one line and exit code 2."""
     async def serve_forever() -> None:
         async with make() as fake:
             print(banner(fake), flush=True)
@@ -231,4 +233,8 @@ def serve_standalone(make: Callable[[], _F], banner: Callable[[_F], str]) -> int
         asyncio.run(serve_forever())
     except KeyboardInterrupt:
         pass
+    except OSError as exc:
+        print(f"fake venue: cannot listen: {exc.strerror or exc} (another process holds the "
+              "port? choose a free one with --port / --rest-port)", file=sys.stderr)
+        return 2
     return 0

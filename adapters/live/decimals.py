@@ -24,10 +24,17 @@ def amount(row: Mapping[str, Any], field: str) -> float:
 def decimal_or_zero(value: Any) -> float:
     """An optional decimal field of an order or position row (a price or fee a venue sends as
     ``""`` or omits when there is none yet): 0.0 then; the caller decides what 0 means
-    (``price > 0`` or None)."""
+    (``price > 0`` or None). Anything else that is not a finite decimal (``"NaN"``,
+    ``"1e400"``, ``true``, which ``float()`` reads as 1.0) raises ``ValueError``: a fee or a
+    price is exact or the body is malformed."""
     if value is None or value == "":
         return 0.0
-    return float(value)
+    if value.__class__ not in (str, int, float):
+        raise ValueError(f"not a decimal: {value!r}")
+    x = float(value)
+    if x - x:  # NaN for NaN and the infinities, 0.0 for every finite number
+        raise ValueError(f"not a finite number: {value!r}")
+    return x
 
 
 def fill_number(value: Any, field: str) -> float:

@@ -286,5 +286,7 @@ class RpcOrderFlow:
         return None
 
     def query_failed(self, coid: str, exc: Exception) -> None:
-        self.log.warning(f"{self.log_name}.query_failed", venue=self.session.venue,
-                         client_order_id=coid, error=str(exc))
+        # (a query the session's own stop cut off is expected: not a warning)
+        log = self.log.info if self.session.stopping else self.log.warning
+        log(f"{self.log_name}.query_failed", venue=self.session.venue, client_order_id=coid,
+            error=str(exc))

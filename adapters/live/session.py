@@ -111,6 +111,7 @@ class LiveSession:
         self._stopped: asyncio.Event | None = None
         self._opened: dict[str, str] = {}
         """Market-data streams opened during the current ``start`` (stream -> label)."""
+        self._stopping = False
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -118,9 +119,15 @@ class LiveSession:
         """Started and not stopped."""
         return self._stopped is not None and not self._stopped.is_set()
 
+    @property
+    def stopping(self) -> bool:
+        """``stop`` has begun: requests cut off by the streams it closes are expected."""
+        return self._stopping
+
     async def start(self, hooks: SessionHooks) -> None:
         """Connect and wait until the session is usable (see the venue's ``connect``)."""
         self._stopped = asyncio.Event()
+        self._stopping = False
         self._opened.clear()
         try:
             await hooks.connect()
@@ -142,6 +149,7 @@ class LiveSession:
         """The venue's shutdown steps, answers in flight, streams, tasks, REST client; once."""
         if self._stopped is None or self._stopped.is_set():
             return
+        self._stopping = True
         await hooks.before_stop()
         if self._order_tasks:  # requests in flight (the shutdown's cancels) get their answer
             await asyncio.wait(set(self._order_tasks), timeout=self.params.ack_timeout_s)

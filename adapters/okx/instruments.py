@@ -56,6 +56,20 @@ def _f(d: dict, key: str) -> float:
     return x
 
 
+def _positive(d: dict, key: str) -> float:
+    x = _f(d, key)
+    if x <= 0.0:
+        raise _bad(f"{key} is not positive: {x!r}")
+    return x
+
+
+def _not_negative(d: dict, key: str) -> float:
+    x = _f(d, key)
+    if x < 0.0:
+        raise _bad(f"{key} is negative: {x!r}")
+    return x
+
+
 def _dec(v: str, key: str) -> Decimal:
     try:
         x = Decimal(v)
@@ -95,6 +109,8 @@ def parse_instrument(d: Any) -> Instrument | None:
         settle = _s(d, "settleCcy") or quote
         ct_val, ct_mult = _s(d, "ctVal"), _s(d, "ctMult") or "1"
         contract_size = float(_dec(ct_val, "ctVal") * _dec(ct_mult, "ctMult")) if ct_val else 1.0
+        if contract_size <= 0.0:  # a negative one would turn every notional and PnL around
+            raise _bad(f"{symbol}: contract size ctVal x ctMult is not positive: {ct_val} x {ct_mult}")
         ct_type = _s(d, "ctType")
         inverse = ct_type == "inverse" if ct_type else settle == base
         if kind is not InstrumentKind.PERPETUAL:
@@ -118,9 +134,9 @@ def parse_instrument(d: Any) -> Instrument | None:
         settle=settle,
         inverse=inverse,
         contract_size=contract_size,
-        tick_size=_f(d, "tickSz"),
-        lot_size=_f(d, "lotSz"),
-        min_size=_f(d, "minSz") if _s(d, "minSz") else 0.0,
+        tick_size=_positive(d, "tickSz"),
+        lot_size=_positive(d, "lotSz"),
+        min_size=_not_negative(d, "minSz") if _s(d, "minSz") else 0.0,
         underlying=canonical_asset(underlying or base),
         venue_underlying=underlying,
         expiry_ns=expiry_ns,

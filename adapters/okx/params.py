@@ -71,7 +71,9 @@ class OkxParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen
         check_common(channels=self.channels, known_channels=CHANNELS, markets=self.inst_ids,
                      markets_field="inst_ids", market_word="instrument",
                      credentials={"api_key": self.api_key, "api_secret": self.api_secret,
-                                  "passphrase": self.passphrase})
+                                  "passphrase": self.passphrase},
+                     ws_urls={"public_url": self.public_url, "private_url": self.private_url},
+                     http_urls={"rest_url": self.rest_url})
 
     def endpoints(self) -> tuple[str, str, str]:
         pub, priv, rest = ENDPOINTS[self.network]

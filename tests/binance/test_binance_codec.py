@@ -543,3 +543,26 @@ def test_rest_snapshot_with_a_negative_size_is_rejected() -> None:
     body = '{"lastUpdateId":5,"E":1,"T":1,"bids":[["1.5","-1"]],"asks":[["2","1"]]}'
     with pytest.raises(VenueProtocolError):
         codec.decode_rest("https://fapi.binance.com/fapi/v1/depth?symbol=X&limit=5", body, 0)
+
+
+@pytest.mark.parametrize("where, value", [
+    ("contractSize", 0), ("contractSize", -100), ("tickSize", "-0.1"), ("tickSize", "NaN"),
+    ("stepSize", "-1"), ("minQty", "inf"),
+])
+def test_exchange_info_with_a_nonsense_size_is_malformed(where: str, value: object) -> None:
+    """A contract size that is not positive (a negative one would turn every notional and PnL
+    around), or a tick/step/minimum that is negative or not a number, is no instrument."""
+    sym = {"symbol": "BTCUSD_PERP", "pair": "BTCUSD", "contractType": "PERPETUAL",
+           "contractStatus": "TRADING", "contractSize": 100, "marginAsset": "BTC",
+           "baseAsset": "BTC", "quoteAsset": "USD",
+           "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.1"},
+                       {"filterType": "LOT_SIZE", "stepSize": "1", "minQty": "1"}]}
+    if where == "contractSize":
+        sym["contractSize"] = value
+    else:
+        for f in sym["filters"]:
+            if where in f:
+                f[where] = value
+    with pytest.raises(VenueProtocolError):
+        BinanceCodec("coinm").decode_rest("https://dapi.binance.com/dapi/v1/exchangeInfo",
+                                          json.dumps({"symbols": [sym]}), 0)

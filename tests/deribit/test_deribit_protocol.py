@@ -317,3 +317,22 @@ def test_ticker_with_a_negative_size_is_malformed(field: str) -> None:
     data[field] = -1.0
     with pytest.raises(VenueProtocolError, match="negative"):
         DeribitCodec().decode(_note("ticker.BTC-24SEP21-8000-P.raw", data), 1)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("contract_size", 0.0), ("contract_size", -1.0), ("tick_size", 0.0), ("tick_size", -0.5),
+    ("min_trade_amount", -0.1), ("min_trade_amount", 0.0),
+])
+def test_instrument_with_a_nonsense_size_is_malformed(field: str, value: float) -> None:
+    """A contract size, tick or minimum amount that is not positive is no instrument (a
+    negative contract size would turn every notional and PnL around)."""
+    from adapters.deribit.instruments import parse_instrument
+
+    row = {"kind": "option", "instrument_name": "BTC-27DEC24-100000-C", "base_currency": "BTC",
+           "quote_currency": "BTC", "counter_currency": "USD", "settlement_currency": "BTC",
+           "instrument_type": "reversed", "expiration_timestamp": 1735300800000,
+           "strike": 100000.0, "option_type": "call", "min_trade_amount": 0.1,
+           "contract_size": 1.0, "tick_size": 0.0001, "price_index": "btc_usd"}
+    row[field] = value
+    with pytest.raises(VenueProtocolError):
+        parse_instrument(row)

@@ -123,3 +123,49 @@ def test_mutated_private_messages_raise_only_protocol_errors(venue: str, data: s
     except VenueProtocolError:
         return
     _check(result)
+
+
+@pytest.mark.parametrize("venue, path", [
+    ("binance-usdm", ("o", "n")),          # the fill's commission
+    ("bybit", (0, "execFee")),             # an execution's fee
+])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400", True])
+def test_a_fee_that_is_not_a_number_is_malformed(venue: str, path: tuple[Any, ...],
+                                                 value: Any) -> None:
+    """A fill's fee of "NaN" or "Infinity" (or a JSON true, which float() reads as 1.0) is a
+    malformed message, never a fill whose fee would make every PnL figure NaN."""
+    decode = DECODERS[venue][0]
+    for text in _samples(venue):
+        doc = json.loads(text)
+        node = doc.get("data")
+        try:
+            for key in path[:-1]:
+                node = node[key]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if not isinstance(node, dict) or path[-1] not in node:
+            continue
+        genuine = decode(json.dumps(doc))
+        if not any(isinstance(e, OrderFilled) for e in genuine):
+            continue
+        node[path[-1]] = value
+        with pytest.raises(VenueProtocolError):
+            decode(json.dumps(doc))
+        return
+    pytest.skip(f"no {venue} sample with a fill")
+
+
+@pytest.mark.parametrize("field", ["price", "qty", "cumExecQty", "avgPrice"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", True])
+def test_an_order_row_number_that_is_not_a_number_is_malformed(field: str, value: Any) -> None:
+    """An order report (status queries, reconciliation) with a price or quantity that is not
+    a finite number is malformed, never an order of NaN contracts at an infinite price."""
+    from adapters.bybit.private import order_report
+
+    row = {"orderId": "1", "orderLinkId": "c1", "symbol": "BTCUSDT", "side": "Buy",
+           "orderStatus": "New", "price": "60000", "qty": "0.01", "cumExecQty": "0",
+           "avgPrice": "", "updatedTime": "1700000000000"}
+    order_report(dict(row), lambda s: f"bybit:{s}", 1, "bybit")
+    row[field] = value
+    with pytest.raises(VenueProtocolError):
+        order_report(row, lambda s: f"bybit:{s}", 1, "bybit")

@@ -154,3 +154,22 @@ async def test_periodic_stream_stops_with_the_connection() -> None:
             assert [await ws.recv() for _ in range(3)] == ["0", "1", "2"]
         await srv.wait_until(lambda: not srv.connections)
     assert set(asyncio.all_tasks()) - baseline == set()
+
+
+def test_a_standalone_fake_on_a_taken_port_says_so_in_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    """``python -m adapters.<venue>.fake --port N`` with N already taken: one line naming the
+    address and what to do, exit code 2, no traceback."""
+    import socket
+
+    from adapters.fakes.venue import serve_standalone
+    from adapters.okx.fake import OkxFake
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        rc = serve_standalone(lambda: OkxFake(port=port), lambda f: "listening")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and str(port) in err[0] and "--port" in err[0], err
+    assert "Traceback" not in err[0]

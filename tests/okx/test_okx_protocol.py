@@ -307,3 +307,19 @@ def test_ticker_with_a_negative_size_is_malformed(field: str) -> None:
     frame["data"][0][field] = "-1"
     with pytest.raises(VenueProtocolError, match="negative"):
         OkxCodec().decode(orjson.dumps(frame), 1)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("ctVal", "0"), ("ctVal", "-100"), ("ctMult", "-1"), ("tickSz", "0"), ("tickSz", "-0.1"),
+    ("lotSz", "-1"), ("minSz", "-1"),
+])
+def test_instrument_with_a_nonsense_size_is_malformed(field: str, value: str) -> None:
+    """A contract size that is not positive (a negative one would turn every notional and PnL
+    around), a tick or lot that is not positive or a negative minimum is no instrument."""
+    row = {"instType": "SWAP", "instId": "BTC-USD-SWAP", "uly": "BTC-USD", "settleCcy": "BTC",
+           "ctVal": "100", "ctMult": "1", "ctType": "inverse", "tickSz": "0.1", "lotSz": "1",
+           "minSz": "1", "state": "live"}
+    row[field] = value
+    with pytest.raises(VenueProtocolError):
+        OkxCodec().decode_rest("https://www.okx.com/api/v5/public/instruments?instType=SWAP",
+                               orjson.dumps({"code": "0", "msg": "", "data": [row]}), 1)
