@@ -141,6 +141,13 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     from engine.outputs import OutputPathError, check_output_file
 
+    if args.virtual and args.journal and config.deployment.journal != ":memory:" and \
+            Path(args.journal).resolve() == Path(config.deployment.journal).resolve():
+        print(f"volta run: --journal {args.journal} is the deployment's own journal "
+              "(deployment.journal); a virtual run's simulated orders must not join its "
+              "history: give another path, or none to keep the journal in memory",
+              file=sys.stderr)
+        return 2
     journal = args.journal or (":memory:" if args.virtual else config.deployment.journal)
     if journal != ":memory:":
         try:

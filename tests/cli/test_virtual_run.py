@@ -28,3 +28,17 @@ def test_virtual_run_with_an_explicit_journal(tmp_path: Path, monkeypatch: pytes
     assert main(["run", "--virtual", "--duration", "5", "--journal", "sim.sqlite",
                  "--log-format", "json"]) == 0
     assert (tmp_path / "sim.sqlite").is_file() and not (tmp_path / "var").exists()
+
+
+def test_virtual_run_refuses_the_deployments_own_journal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """--journal naming the deployment's journal used to append simulated orders (stamped
+    2026-01-01 by the virtual clock) to the real history; the README and --help say never."""
+    monkeypatch.chdir(tmp_path)
+    for given in ("var/paper.journal.sqlite", str(tmp_path / "var" / "x" / ".." / "paper.journal.sqlite")):
+        assert main(["run", "--virtual", "--duration", "5", "--journal", given]) == 2
+        assert capsys.readouterr().err == (
+            f"volta run: --journal {given} is the deployment's own journal (deployment.journal); "
+            "a virtual run's simulated orders must not join its history: give another path, or "
+            "none to keep the journal in memory\n")
+    assert not (tmp_path / "var").exists()
