@@ -141,6 +141,11 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     from engine.outputs import OutputPathError, check_output_file
 
+    if config.cluster is not None and config.cluster.role != "node":
+        role = config.cluster.role
+        print(f"volta run: {path} deploys the cluster's {role} (cluster.role), not a node: "
+              f"run it with volta {role} {path}", file=sys.stderr)
+        return 2
     if args.virtual and args.journal and config.deployment.journal != ":memory:" and \
             Path(args.journal).resolve() == Path(config.deployment.journal).resolve():
         print(f"volta run: --journal {args.journal} is the deployment's own journal "
