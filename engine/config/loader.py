@@ -308,7 +308,7 @@ def load_config(path: str | os.PathLike[str],
         raise ConfigError([ConfigProblem("", f"cannot read file: {err.strerror or err}")],
                           source) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # (a byte order mark, as Windows editors write, is no TOML)
     except UnicodeDecodeError as err:
         raise ConfigError([ConfigProblem("", f"not UTF-8 text: {err}")], source) from None
     return load_config_text(text, source=source, env=env)
@@ -371,7 +371,7 @@ def _resolve_salvaged(source: str, resolve: Callable[[VoltaConfig], list[ConfigP
     themselves were already reported by the load; the ones found here are added.
     """
     try:
-        doc = tomllib.loads(Path(source).read_bytes().decode("utf-8"))
+        doc = tomllib.loads(Path(source).read_bytes().decode("utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return []  # already reported by the load
     scratch: list[ConfigProblem] = []
