@@ -5,7 +5,7 @@ by import path, decodes their typed parameters (errors name the key path), and w
 into one ``Kernel``. A ``Node`` starts in a fixed order (journal, venues, instruments,
 strategies, timers) and stops in the reverse one: strategies stop, every open order is
 cancelled, venues close, the journal is flushed. ``run_live`` drives it on uvloop with the
-wall clock, with SIGINT/SIGTERM (and an optional duration) ending the run; ``run_virtual``
+wall clock, with SIGINT/SIGTERM/SIGHUP (and an optional duration) ending the run; ``run_virtual``
 drives the same node on a ``VirtualClock`` as fast as the CPU allows, which is how tests and
 backtests run whole trading sessions in seconds.
 """
@@ -363,7 +363,9 @@ async def _serve(node: Node, duration_s: float | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     ks = node.kernel.killswitch
-    handlers = {signal.SIGINT: stop.set, signal.SIGTERM: stop.set,
+    # (SIGHUP: the terminal or SSH session that started the daemon went away: a clean stop,
+    # not a death that leaves orders working at the venues)
+    handlers = {signal.SIGINT: stop.set, signal.SIGTERM: stop.set, signal.SIGHUP: stop.set,
                 signal.SIGUSR1: lambda: ks.trip(1, "SIGUSR1", "signal"),
                 signal.SIGUSR2: lambda: ks.trip(2, "SIGUSR2", "signal")}
     for sig, fn in handlers.items():
