@@ -252,11 +252,7 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
         venue = strat.get("venue")
         if isinstance(venue, str) and venue:
             if venue not in venues:
-                msg = f"unknown venue {venue!r}"
-                close = difflib.get_close_matches(venue, list(venues), n=1, cutoff=0.6)
-                msg += f" (did you mean {close[0]!r}?)" if close else \
-                    f" (configured: {', '.join(map(repr, venues)) or 'none'})"
-                problems.append(ConfigProblem(key_path(spath, "venue"), msg))
+                problems.append(ConfigProblem(key_path(spath, "venue"), _unknown_venue(venue, venues)))
             elif venue not in enabled:
                 problems.append(ConfigProblem(
                     key_path(spath, "venue"), f"venue {venue!r} is disabled (venues.{venue}.enabled)"))
@@ -270,6 +266,20 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
             problems.append(ConfigProblem(ipath, "expected an instrument id '<venue>:<symbol>'"))
         elif venue not in venues:
             problems.append(ConfigProblem(ipath, f"unknown venue {venue!r}"))
+    # per-venue risk tables: a misspelt venue would leave its limits applied nowhere
+    for table in ("accounts", "venue_rates"):
+        entries = risk.get(table) if isinstance(risk, dict) else None
+        for venue in entries if isinstance(entries, dict) else {}:
+            if venue not in venues:
+                problems.append(ConfigProblem(key_path(f"risk.{table}", venue),
+                                              _unknown_venue(venue, venues)))
+
+
+def _unknown_venue(name: str, venues: dict[str, Any]) -> str:
+    msg = f"unknown venue {name!r}"
+    close = difflib.get_close_matches(name, list(venues), n=1, cutoff=0.6)
+    return msg + (f" (did you mean {close[0]!r}?)" if close else
+                  f" (configured: {', '.join(map(repr, venues)) or 'none'})")
 
 
 # ---------------------------------------------------------------------------- public API
