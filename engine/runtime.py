@@ -188,6 +188,7 @@ class Node:
             self._register_venue(adapter)
         if len(up) == len(k.adapters):  # a venue still down has not listed its instruments
             check_known(self.config.risk.underlyings, k.instruments.values())
+            _check_instrument_keys(self.config.risk.instruments, k.instruments)
         self.recovered = await recover(k, venues=up)
         k.on_reconcile_request = self._reconcile_later
         for sid, cls, params, venue in self.strategy_specs:
@@ -357,6 +358,27 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
     if accounts is not None and accounts.live:  # the venues' account reports feed the book
         kernel.bus.subscribe(AccountReported, accounts.on_report)
     return Node(config, kernel, specs, journal_path=str(path), funding=funding)
+
+
+def _check_instrument_keys(overrides: dict[str, Any], instruments: dict[str, Any]) -> None:
+    """ConfigError for a ``[risk.instruments."venue:SYMBOL"]`` no venue lists: a misspelt
+    symbol would leave its limits applied to nothing."""
+    import difflib
+
+    from engine.config.schema import key_path
+
+    problems = []
+    for iid in overrides:
+        if iid in instruments:
+            continue
+        venue, _, symbol = iid.partition(":")
+        listed = [i.partition(":")[2] for i in instruments if i.partition(":")[0] == venue]
+        close = difflib.get_close_matches(symbol, listed, n=1)
+        problems.append(ConfigProblem(key_path("risk.instruments", iid),
+                                      f"no instrument {symbol} at venue {venue}"
+                                      + (f" (did you mean {close[0]!r}?)" if close else "")))
+    if problems:
+        raise ConfigError(problems)
 
 
 async def _serve(node: Node, duration_s: float | None) -> None:
