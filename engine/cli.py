@@ -134,6 +134,8 @@ def _run(args: argparse.Namespace) -> int:
     from engine.plugins import PluginError, add_module_folder
     from engine.startup import VenueStartFailed
 
+    if args.journal:
+        args.journal = os.path.expanduser(args.journal)  # (quoted, the shell left "~" as is)
     if args.virtual:
         # No result of a virtual run depends on wall-clock latency, and the pricing kernels'
         # OpenMP workers spinning after each call cost a busy 2-core host 6x the wall time and

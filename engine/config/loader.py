@@ -301,6 +301,10 @@ def load_config_text(text: str, source: str = "<string>",
     _check_semantics(doc, problems)
     if problems:
         raise ConfigError(problems, source)
+    journal = config.deployment.journal
+    if journal.startswith("~"):  # the home folder, as in a shell (not a folder named "~")
+        config = msgspec.structs.replace(config, deployment=msgspec.structs.replace(
+            config.deployment, journal=os.path.expanduser(journal)))
     return typing.cast(VoltaConfig, config)
 
 

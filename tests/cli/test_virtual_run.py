@@ -59,3 +59,13 @@ def test_virtual_run_lets_kernel_threads_sleep(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert main(["run", "--virtual", "--duration", "1", "--log-format", "json"]) == 0
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_a_quoted_tilde_journal_is_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    assert main(["run", "--virtual", "--duration", "1", "--journal", "~/j.sqlite",
+                 "--log-format", "json"]) == 0
+    assert (home / "j.sqlite").is_file() and not (work / "~").exists()

@@ -371,3 +371,12 @@ def test_a_byte_order_mark_is_not_a_syntax_error(tmp_path: Path) -> None:
     path = tmp_path / "bom.toml"
     path.write_bytes(b"\xef\xbb\xbf" + default_config_path().read_bytes())
     assert load_config(path) == load_config(default_config_path())
+
+
+def test_journal_under_the_home_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """journal = "~/volta/paper.sqlite" created a folder literally named '~' in the working
+    directory (a trap: 'rm -rf ~' to clean it up); ~ is the home folder, as in a shell."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    text = default_config_path().read_text().replace(
+        'journal = "var/paper.journal.sqlite"', 'journal = "~/volta/paper.sqlite"')
+    assert load_config_text(text).deployment.journal == str(tmp_path / "volta" / "paper.sqlite")
