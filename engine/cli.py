@@ -48,8 +48,10 @@ def _seconds(text: str) -> float:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="volta", description="Volta trading engine",
-        epilog="exit status: 0 done, 2 bad configuration or arguments, "
-               "3 a venue did not start and --fail-fast was given")
+        epilog="exit status: 0 done (also a run stopped by Ctrl-C, SIGTERM or SIGHUP), "
+               "1 nothing to talk to (kill/status without a daemon, a cluster service without "
+               "NATS), 2 bad configuration or arguments, 3 a venue did not start and "
+               "--fail-fast was given, 130 another command interrupted by Ctrl-C")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a deployment (default: the built-in paper deployment)")
