@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.config import ConfigError
+    from engine.config import ConfigError, ConfigProblem, VoltaConfig
 
 EXTERNAL_COMMANDS = {
     "replay": ("adapters.replay:main", "replay captures through the codecs and books"),
@@ -119,11 +119,10 @@ def _main(argv: list[str]) -> int:
     if args.command == "check-config":
         from engine.config import check_config
         from engine.plugins import add_module_folder
-        from engine.runtime import resolve_plugins
 
         add_module_folder(Path(args.config).parent)  # strategies next to the deployment file
 
-        return check_config(args.config, resolve=resolve_plugins)
+        return check_config(args.config, resolve=_resolve_all)
     if args.command == "run":
         return _run(args)
     return 2
@@ -208,6 +207,22 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def _resolve_all(config: VoltaConfig) -> list[ConfigProblem]:
+    """What check-config checks beyond the file itself: adapters, strategies and their
+    parameters, and a ``[backtest]`` table as ``volta backtest`` decodes it."""
+    from engine.plugins import PluginError, load_object
+    from engine.runtime import resolve_plugins
+
+    problems = resolve_plugins(config)
+    if config.backtest:
+        try:  # (by import path, like the external commands: engine never imports backtest)
+            check_backtest = load_object("backtest.schema:check_backtest")
+        except PluginError:
+            return problems
+        problems += check_backtest(config)
+    return problems
 
 
 def _print_problems(path: Path, exc: ConfigError) -> None:

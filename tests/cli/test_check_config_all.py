@@ -84,3 +84,11 @@ def test_a_risk_table_for_a_venue_that_is_not_configured(
     text = GOOD + f"\n[risk.{table}.deribit]\n" + ("rate = 5.0\n" if table == "venue_rates" else "")
     assert _problems(tmp_path, text, capsys) == [
         f"risk.{table}.deribit: unknown venue 'deribit' (configured: 'sim')"]
+
+
+def test_the_backtest_section_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check-config said 'ok' for a [backtest] table volta backtest then refused."""
+    text = default_config_path().with_name("backtest.toml").read_text()
+    assert "duration_s = " in text
+    assert _problems(tmp_path, text.replace("duration_s = ", "duraton_s = ", 1), capsys) == [
+        "backtest.data.duraton_s: unknown key 'duraton_s' (did you mean 'duration_s'?)"]
