@@ -472,6 +472,9 @@ def test_{{name}}_trades_in_the_paper_deployment(tmp_path: Path) -> None:
 if __name__ == "__main__":  # runs without pytest too: python test_{{name}}.py
     import tempfile
 
+    from engine.logging import configure_logging
+
+    configure_logging("error", "console")  # the verdict below, and what went wrong, if anything
     with tempfile.TemporaryDirectory() as tmp:
         test_{{name}}_trades_in_the_paper_deployment(Path(tmp))
     print("ok: test_{{name}}_trades_in_the_paper_deployment")
