@@ -155,7 +155,7 @@ def _utc(ts_ns: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    path = Path(args.journal)
+    path = Path(args.journal).expanduser()
     if path.is_dir():
         print(f"volta journal: {path}: is a folder, not a journal (give the deployment's journal "
               "file, e.g. var/paper.journal.sqlite)", file=sys.stderr)

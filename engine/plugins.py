@@ -112,6 +112,8 @@ def resolve_strategy(name: str) -> type:
     else:
         registry = strategy_registry()
         entry = registry.get(name)
+        if entry is None and (hint := _module_without_class(name, Strategy)):
+            raise PluginError(hint)
         if entry is None:
             import difflib
 
@@ -128,6 +130,22 @@ def resolve_strategy(name: str) -> type:
     if not (isinstance(config, type) and hasattr(config, "__struct_fields__")):
         raise PluginError(f"{name!r}: Config must be a msgspec Struct type, got {config!r}")
     return cls
+
+
+def _module_without_class(name: str, base: type) -> str:
+    """The hint for a strategy named by its module alone ("" if ``name`` is no module)."""
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec(name) is None:
+            return ""
+        module = importlib.import_module(name)
+    except Exception:  # not a module, or one that does not import: the usual message
+        return ""
+    classes = [n for n, obj in vars(module).items() if isinstance(obj, type)
+               and issubclass(obj, base) and obj is not base and obj.__module__ == name]
+    return (f"{name!r} is a module, not a strategy: name the class in it, e.g. "
+            f"'{name}:{classes[0] if classes else 'ClassName'}'")
 
 
 def config_fields(config_type: type) -> list[tuple[str, str, str]]:
@@ -454,6 +472,9 @@ def test_{{name}}_trades_in_the_paper_deployment(tmp_path: Path) -> None:
 if __name__ == "__main__":  # runs without pytest too: python test_{{name}}.py
     import tempfile
 
+    from engine.logging import configure_logging
+
+    configure_logging("error", "console")  # the verdict below, and what went wrong, if anything
     with tempfile.TemporaryDirectory() as tmp:
         test_{{name}}_trades_in_the_paper_deployment(Path(tmp))
     print("ok: test_{{name}}_trades_in_the_paper_deployment")

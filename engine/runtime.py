@@ -5,7 +5,7 @@ by import path, decodes their typed parameters (errors name the key path), and w
 into one ``Kernel``. A ``Node`` starts in a fixed order (journal, venues, instruments,
 strategies, timers) and stops in the reverse one: strategies stop, every open order is
 cancelled, venues close, the journal is flushed. ``run_live`` drives it on uvloop with the
-wall clock, with SIGINT/SIGTERM (and an optional duration) ending the run; ``run_virtual``
+wall clock, with SIGINT/SIGTERM/SIGHUP (and an optional duration) ending the run; ``run_virtual``
 drives the same node on a ``VirtualClock`` as fast as the CPU allows, which is how tests and
 backtests run whole trading sessions in seconds.
 """
@@ -204,6 +204,7 @@ class Node:
             self._register_venue(adapter)
         if len(up) == len(k.adapters):  # a venue still down has not listed its instruments
             check_known(self.config.risk.underlyings, k.instruments.values())
+            _check_instrument_keys(self.config.risk.instruments, k.instruments)
         self.recovered = await recover(k, venues=up)
         k.on_reconcile_request = self._reconcile_later
         for sid, cls, params, venue in self.strategy_specs:
@@ -395,11 +396,34 @@ def build_node(config: VoltaConfig, clock: Clock, journal_path: str | Path | Non
     return Node(config, kernel, specs, journal_path=str(path), funding=funding)
 
 
+def _check_instrument_keys(overrides: dict[str, Any], instruments: dict[str, Any]) -> None:
+    """ConfigError for a ``[risk.instruments."venue:SYMBOL"]`` no venue lists: a misspelt
+    symbol would leave its limits applied to nothing."""
+    import difflib
+
+    from engine.config.schema import key_path
+
+    problems = []
+    for iid in overrides:
+        if iid in instruments:
+            continue
+        venue, _, symbol = iid.partition(":")
+        listed = [i.partition(":")[2] for i in instruments if i.partition(":")[0] == venue]
+        close = difflib.get_close_matches(symbol, listed, n=1)
+        problems.append(ConfigProblem(key_path("risk.instruments", iid),
+                                      f"no instrument {symbol} at venue {venue}"
+                                      + (f" (did you mean {close[0]!r}?)" if close else "")))
+    if problems:
+        raise ConfigError(problems)
+
+
 async def _serve(node: Node, duration_s: float | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     ks = node.kernel.killswitch
-    handlers = {signal.SIGINT: stop.set, signal.SIGTERM: stop.set,
+    # (SIGHUP: the terminal or SSH session that started the daemon went away: a clean stop,
+    # not a death that leaves orders working at the venues)
+    handlers = {signal.SIGINT: stop.set, signal.SIGTERM: stop.set, signal.SIGHUP: stop.set,
                 signal.SIGUSR1: lambda: ks.trip(1, "SIGUSR1", "signal"),
                 signal.SIGUSR2: lambda: ks.trip(2, "SIGUSR2", "signal")}
     for sig, fn in handlers.items():

@@ -74,6 +74,10 @@ def status_line(fields: dict[str, Any]) -> str:
     for key, val in fields.items():
         if key.startswith("chain_") and isinstance(val, dict) and val.get("atm_vol") == val.get("atm_vol"):
             parts.append(f"{key[6:]} ATM vol {val['atm_vol']:.1f}%")
+    failing = [f"{sid} {t['errors']:g}" for sid, t in sorted(fields.get("strategies", {}).items())
+               if t.get("errors")]
+    if failing:  # callbacks that raised: the engine goes on, the line must not look healthy
+        parts.append("strategy errors: " + ", ".join(failing))
     worst = max(((und, k, v) for und, g in fields.get("greeks", {}).items()
                  for k, v in g.get("used_pct", {}).items()), key=lambda t: t[2], default=None)
     if worst is not None:

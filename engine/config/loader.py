@@ -252,11 +252,7 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
         venue = strat.get("venue")
         if isinstance(venue, str) and venue:
             if venue not in venues:
-                msg = f"unknown venue {venue!r}"
-                close = difflib.get_close_matches(venue, list(venues), n=1, cutoff=0.6)
-                msg += f" (did you mean {close[0]!r}?)" if close else \
-                    f" (configured: {', '.join(map(repr, venues)) or 'none'})"
-                problems.append(ConfigProblem(key_path(spath, "venue"), msg))
+                problems.append(ConfigProblem(key_path(spath, "venue"), _unknown_venue(venue, venues)))
             elif venue not in enabled:
                 problems.append(ConfigProblem(
                     key_path(spath, "venue"), f"venue {venue!r} is disabled (venues.{venue}.enabled)"))
@@ -270,6 +266,20 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
             problems.append(ConfigProblem(ipath, "expected an instrument id '<venue>:<symbol>'"))
         elif venue not in venues:
             problems.append(ConfigProblem(ipath, f"unknown venue {venue!r}"))
+    # per-venue risk tables: a misspelt venue would leave its limits applied nowhere
+    for table in ("accounts", "venue_rates"):
+        entries = risk.get(table) if isinstance(risk, dict) else None
+        for venue in entries if isinstance(entries, dict) else {}:
+            if venue not in venues:
+                problems.append(ConfigProblem(key_path(f"risk.{table}", venue),
+                                              _unknown_venue(venue, venues)))
+
+
+def _unknown_venue(name: str, venues: dict[str, Any]) -> str:
+    msg = f"unknown venue {name!r}"
+    close = difflib.get_close_matches(name, list(venues), n=1, cutoff=0.6)
+    return msg + (f" (did you mean {close[0]!r}?)" if close else
+                  f" (configured: {', '.join(map(repr, venues)) or 'none'})")
 
 
 # ---------------------------------------------------------------------------- public API
@@ -291,6 +301,10 @@ def load_config_text(text: str, source: str = "<string>",
     _check_semantics(doc, problems)
     if problems:
         raise ConfigError(problems, source)
+    journal = config.deployment.journal
+    if journal.startswith("~"):  # the home folder, as in a shell (not a folder named "~")
+        config = msgspec.structs.replace(config, deployment=msgspec.structs.replace(
+            config.deployment, journal=os.path.expanduser(journal)))
     return typing.cast(VoltaConfig, config)
 
 
@@ -308,7 +322,7 @@ def load_config(path: str | os.PathLike[str],
         raise ConfigError([ConfigProblem("", f"cannot read file: {err.strerror or err}")],
                           source) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # (a byte order mark, as Windows editors write, is no TOML)
     except UnicodeDecodeError as err:
         raise ConfigError([ConfigProblem("", f"not UTF-8 text: {err}")], source) from None
     return load_config_text(text, source=source, env=env)
@@ -371,7 +385,7 @@ def _resolve_salvaged(source: str, resolve: Callable[[VoltaConfig], list[ConfigP
     themselves were already reported by the load; the ones found here are added.
     """
     try:
-        doc = tomllib.loads(Path(source).read_bytes().decode("utf-8"))
+        doc = tomllib.loads(Path(source).read_bytes().decode("utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return []  # already reported by the load
     scratch: list[ConfigProblem] = []

@@ -70,3 +70,25 @@ def test_an_unset_variable_is_not_reported_again_as_a_bad_value(
                      "is not set",
                      f"{path}: venues.derive.params.subaccount_id: environment variable "
                      "'DERIVE_SUBACCOUNT_ID' is not set"], lines
+
+
+@pytest.mark.parametrize("table", ["accounts", "venue_rates"])
+def test_a_risk_table_for_a_venue_that_is_not_configured(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str) -> None:
+    """[risk.venue_rates.deribt] (a typo) was accepted by check-config and run alike, so the
+    rate limit meant for a venue never applied; [risk.accounts.simm] passed check-config and
+    failed only at run."""
+    text = GOOD + f"\n[risk.{table}.simm]\n" + ("rate = 5.0\n" if table == "venue_rates" else "")
+    assert _problems(tmp_path, text, capsys) == [
+        f"risk.{table}.simm: unknown venue 'simm' (did you mean 'sim'?)"]
+    text = GOOD + f"\n[risk.{table}.deribit]\n" + ("rate = 5.0\n" if table == "venue_rates" else "")
+    assert _problems(tmp_path, text, capsys) == [
+        f"risk.{table}.deribit: unknown venue 'deribit' (configured: 'sim')"]
+
+
+def test_the_backtest_section_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check-config said 'ok' for a [backtest] table volta backtest then refused."""
+    text = default_config_path().with_name("backtest.toml").read_text()
+    assert "duration_s = " in text
+    assert _problems(tmp_path, text.replace("duration_s = ", "duraton_s = ", 1), capsys) == [
+        "backtest.data.duraton_s: unknown key 'duraton_s' (did you mean 'duration_s'?)"]

@@ -43,3 +43,11 @@ def test_descriptions_are_plain_text(capsys: pytest.CaptureFixture[str], argv: l
 def test_new_strategy_says_which_names_work(capsys: pytest.CaptureFixture[str]) -> None:
     text = _help(capsys, "new-strategy")
     assert "name module name in snake_case, not the name of another module" in text
+
+
+def test_exit_statuses_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    """The top-level help listed 0, 2 and 3 only; 1 and 130 are returned too."""
+    text = _help(capsys)
+    for status in ("0 done", "1 nothing to talk to", "2 bad configuration", "3 a venue",
+                   "130 another command interrupted"):
+        assert status in text, status

@@ -65,3 +65,11 @@ def test_a_folder_is_not_called_missing(tmp_path: Path, capsys: pytest.CaptureFi
                                        "var/paper.journal.sqlite)\n")
     assert main(["journal", "ls", str(tmp_path / "nope.sqlite")]) == 2
     assert capsys.readouterr().err == f"volta journal: {tmp_path / 'nope.sqlite'}: no such journal\n"
+
+
+def test_a_quoted_tilde_is_the_home_folder(journal: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """As deployment.journal and run --journal: '~/...' (quoted, the shell left it) is home."""
+    monkeypatch.setenv("HOME", str(journal.parent))
+    assert main(["journal", "show", f"~/{journal.name}", "--limit", "1"]) == 0
+    assert '"seq":1' in capsys.readouterr().out

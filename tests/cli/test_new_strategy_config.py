@@ -32,3 +32,19 @@ def test_template_parameters_are_checked_when_decoded(
         "strategies[0].params.edge_bps: must be >= 0.0, got -1.0",
         "strategies[0].params.max_position: must be > 0.0, got 0",
     ])
+
+
+def test_template_test_run_as_a_script_prints_its_verdict_not_the_log(tmp_path: Path) -> None:
+    """`python test_<name>.py` (the printed next step) printed ~60 lines of unconfigured
+    structlog output (every status event as key=value dumps) around its one 'ok' line; it now
+    shows errors only, then the verdict."""
+    import os
+    import subprocess
+
+    assert main(["new-strategy", "qa_quiet", "--dir", str(tmp_path)]) == 0
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    ran = subprocess.run([sys.executable, "test_qa_quiet.py"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip() == "ok: test_qa_quiet_trades_in_the_paper_deployment"
+    assert ran.stderr == ""

@@ -37,3 +37,12 @@ def test_positions_carry_the_price_currency(tmp_path: Path) -> None:
     for text in positions:
         for one in text.split(", "):
             assert one.startswith("BTC-PERP ") and one.endswith(" USD"), text
+
+
+def test_strategy_errors_show_on_the_line() -> None:
+    """docs/strategies.md: a callback that raises is 'counted (errors in the status line)'; the
+    count was only in the JSON event, so a strategy failing on every book looked healthy."""
+    ok = {"calls": 10, "errors": 0}
+    line = status_line(_fields(strategies={"mm-1": {"calls": 10, "errors": 7}, "mm-2": ok}))
+    assert "| strategy errors: mm-1 7 |" in line or line.endswith("| strategy errors: mm-1 7")
+    assert "errors" not in status_line(_fields(strategies={"mm-2": ok}))

@@ -363,3 +363,20 @@ def test_example_toml_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     for section in ("deployment", "logging", "venues", "risk", "pricing", "books", "operator",
                     "strategies", "cluster", "backtest"):
         assert re.search(rf"^#? ?\[+{section}[.\]]", text, re.M), section
+
+
+def test_a_byte_order_mark_is_not_a_syntax_error(tmp_path: Path) -> None:
+    """Editors on Windows save UTF-8 with a byte order mark; it used to read as 'line 1,
+    column 1: invalid TOML: Invalid statement'."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + default_config_path().read_bytes())
+    assert load_config(path) == load_config(default_config_path())
+
+
+def test_journal_under_the_home_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """journal = "~/volta/paper.sqlite" created a folder literally named '~' in the working
+    directory (a trap: 'rm -rf ~' to clean it up); ~ is the home folder, as in a shell."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    text = default_config_path().read_text().replace(
+        'journal = "var/paper.journal.sqlite"', 'journal = "~/volta/paper.sqlite"')
+    assert load_config_text(text).deployment.journal == str(tmp_path / "volta" / "paper.sqlite")

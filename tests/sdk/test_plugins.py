@@ -130,3 +130,14 @@ def test_new_strategy_writes_a_template_that_loads_runs_and_passes_its_own_test(
     spec.loader.exec_module(module)
     module.test_my_fader_trades_in_the_paper_deployment(tmp_path)
     sys.modules.pop("my_fader", None)
+
+
+def test_a_module_named_without_its_class_gets_a_hint() -> None:
+    """class = "strategies.examples.mm" (the module, no ':Class') said only that no strategy
+    has that short name; it now says to name the class in the module."""
+    from engine.plugins import PluginError, resolve_strategy
+
+    with pytest.raises(PluginError) as err:
+        resolve_strategy("strategies.examples.mm")
+    assert str(err.value) == ("'strategies.examples.mm' is a module, not a strategy: name the "
+                              "class in it, e.g. 'strategies.examples.mm:Quoter'")
