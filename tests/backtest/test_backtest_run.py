@@ -168,6 +168,8 @@ def test_sweep_values_are_validated_before_anything_runs(tmp_path: Path,
     assert code == 2
     err = capsys.readouterr().err
     assert "venues.sim.params.queue.model" in err and not (tmp_path / "o").exists()
+    # the point is named as it was written on the command line, not as a Python list repr
+    assert "[venues.sim.params.queue.model='fifo']: venues.sim.params.queue.model" in err, err
 
 
 def _raising_quoter(tmp_path: Path, module: str, on_start: str) -> Path:
