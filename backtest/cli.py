@@ -4,7 +4,7 @@ One run writes ``summary.json``, ``fills.csv``, ``orders.csv``, ``report.html`` 
 to the output folder (default ``var/backtest/<deployment name>``) and shows progress on stderr.
 With ``--sweep`` the grid runs in parallel processes, one sub-folder per point, and a comparison
 table is printed and written to ``sweep.csv``. Exit codes: 0 done, 1 a strategy raised (the results
-are written; the exceptions are in the log), 2 config or data problems.
+are written; the exceptions are in the log), 2 config or data problems, 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     from engine.plugins import add_module_folder
 
     add_module_folder(Path(args.config).parent)  # strategies next to the deployment file
+    out: Path | None = None
+    writing = False  # (what an interrupt leaves: nothing, or an incomplete result folder)
     try:
         sweeps = parse_sweeps(args.sweep)
         config, _ = load_with_overrides(args.config, [], args.seed)
@@ -88,16 +90,24 @@ def main(argv: list[str] | None = None) -> int:
 
         configure_logging(config.logging.level, config.logging.format, stream=_Stderr())  # type: ignore[arg-type]
         if sweeps:
+            writing = True
             return _sweep(args, config, spec, sweeps, out)
         data = load_data(config, spec)
         result = run_backtest(config, data=data, spec=spec,
                               progress=None if args.quiet else _progress)
         if not args.quiet:
             print(file=sys.stderr)
+        writing = True
         write_outputs(result, out, f"Backtest: {config.deployment.name}")
     except (ConfigError, OverrideError, StoreError, OutputPathError) as exc:
         print(f"volta backtest: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        left = ("nothing written" if out is None else
+                f"the results in {out} are incomplete" if writing and out.exists() else
+                f"nothing written to {out}")
+        print(f"{'' if args.quiet else chr(10)}volta backtest: interrupted: {left}", file=sys.stderr)
+        return 130
     s = result.summary
     print(f"events {result.events:,} in {result.wall_s:.1f} s ({result.events_per_s:,.0f} events/s), "
           f"simulated {s['span']['simulated_s']:,.0f} s")

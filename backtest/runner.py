@@ -20,9 +20,12 @@ quote or trade nobody but the kernel listens to skips the dispatch bookkeeping).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,10 +165,12 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
         await node.start()
         interval = int(spec.report.sample_interval_s * NS_PER_S)
         sampler = clock.every(interval, ledger.sample, start_ns=start + interval)
-        if replay:
-            counted[0] = _replay(data, exchanges, clock, progress, every, t_wall, k)
-        else:
-            counted[0] = _advance(k, clock, start, spec.data.duration_s, progress, every, t_wall)
+        with _interruptible():
+            if replay:
+                counted[0] = _replay(data, exchanges, clock, progress, every, t_wall, k)
+            else:
+                counted[0] = _advance(k, clock, start, spec.data.duration_s, progress, every,
+                                      t_wall)
         sampler.cancel()
         ledger.sample(clock.now_ns())
         await node.stop()
@@ -187,6 +192,22 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
     }
     summary = summarize(ledger, list(k.orders), extra)
     return BacktestResult(summary, ledger, node, counted[0], wall, exchanges)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt inside the block. The replay is one synchronous call in
+    the event loop, and asyncio's own SIGINT handler only cancels the task at its next await:
+    the run would go on to its end first. (Main thread only: elsewhere nothing to change.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
 
 
 def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: VirtualClock,

@@ -239,3 +239,38 @@ def test_a_sweep_point_whose_strategy_raised_is_said_and_the_exit_code_is_1(
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert [r["strategy_errors"] for r in rows] == ["0", "1"]
     assert code == 1 and "volta backtest: run-001: strategy perp-mm raised 1 time" in io.err, io.err
+
+
+def test_ctrl_c_during_a_backtest_is_one_line_and_exit_130(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from backtest import cli
+
+    def interrupted(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_backtest", interrupted)
+    out = tmp_path / "out"
+    assert main([str(_short(tmp_path, 20.0)), "--output", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == f"volta backtest: interrupted: nothing written to {out}", err
+    assert not out.exists()
+
+
+def test_ctrl_c_stops_the_replay_loop_at_once(tmp_path: Path) -> None:
+    """The replay is one synchronous call inside the event loop, where asyncio's own Ctrl-C
+    handler only cancels the task at its next await: the whole run went on to its end before
+    the interrupt (and its results were then discarded). It stops at the next event now."""
+    import signal
+
+    config, _ = load_with_overrides(_short(tmp_path, 120.0), [])
+    calls: list[int] = []
+
+    def ctrl_c_once(events: int, sim_ns: int, wall_s: float) -> None:
+        calls.append(events)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_backtest(config, progress=ctrl_c_once, progress_every_s=0.0)
+    assert len(calls) == 1, calls  # no progress after the interrupt: the loop stopped there
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
