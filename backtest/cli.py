@@ -36,10 +36,24 @@ from engine.outputs import OutputPathError, check_output_dir
 from engine.runtime import resolve_plugins
 
 
+_open_line = [False]
+"""A progress line is on stderr without its newline (it is rewritten in place)."""
+
+
+def _end_line() -> None:
+    """End the progress line, if one is open, so the next text starts a line of its own."""
+    if _open_line[0]:
+        _open_line[0] = False
+        sys.stderr.write("\n")
+
+
 class _Stderr:
-    """Whatever ``sys.stderr`` is at each write (a test harness may swap and close it)."""
+    """Whatever ``sys.stderr`` is at each write (a test harness may swap and close it); a log
+    line never continues the progress line."""
 
     def write(self, text: str) -> int:
+        if text:
+            _end_line()
         return sys.stderr.write(text)
 
     def flush(self) -> None:
@@ -54,6 +68,7 @@ def _progress(events: int, sim_ns: int, wall_s: float) -> None:
     rate = events / wall_s if wall_s > 0 else 0.0
     print(f"\rbacktest: {events:>10,} events  sim {t}  {rate:>9,.0f} events/s  {wall_s:7.1f} s",
           end="", file=sys.stderr, flush=True)
+    _open_line[0] = True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,18 +110,19 @@ def main(argv: list[str] | None = None) -> int:
         data = load_data(config, spec)
         result = run_backtest(config, data=data, spec=spec,
                               progress=None if args.quiet else _progress)
-        if not args.quiet:
-            print(file=sys.stderr)
+        _end_line()
         writing = True
         write_outputs(result, out, f"Backtest: {config.deployment.name}")
     except (ConfigError, OverrideError, StoreError, OutputPathError) as exc:
+        _end_line()
         print(f"volta backtest: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         left = ("nothing written" if out is None else
                 f"the results in {out} are incomplete" if writing and out.exists() else
                 f"nothing written to {out}")
-        print(f"{'' if args.quiet else chr(10)}volta backtest: interrupted: {left}", file=sys.stderr)
+        _end_line()
+        print(f"volta backtest: interrupted: {left}", file=sys.stderr)
         return 130
     s = result.summary
     print(f"events {result.events:,} in {result.wall_s:.1f} s ({result.events_per_s:,.0f} events/s), "

@@ -274,3 +274,14 @@ def test_ctrl_c_stops_the_replay_loop_at_once(tmp_path: Path) -> None:
         run_backtest(config, progress=ctrl_c_once, progress_every_s=0.0)
     assert len(calls) == 1, calls  # no progress after the interrupt: the loop stopped there
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_log_lines_never_share_a_line_with_the_progress_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The progress line is rewritten in place (no newline); a log line written meanwhile
+    (here the shutdown's trading_state warning) starts on a line of its own."""
+    assert main([str(_short(tmp_path, 20.0)), "--output", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().err.split("\n")
+    glued = [line for line in lines if "backtest:" in line and "{" in line]
+    assert not glued, glued
+    assert any('"trading_state"' in line for line in lines)
