@@ -155,8 +155,9 @@ def _sweep(args: argparse.Namespace, config: object, spec: object, sweeps: list,
         if data_spec.source != "venue":
             # decode or generate once; every worker loads the same columnar store
             store_dir = data_spec.store or str(Path(tmp) / "store")
-            if not (Path(store_dir) / "meta.json").is_file():
-                stores.save(load_data(config, spec), store_dir)  # type: ignore[arg-type]
+            data = load_data(config, spec)  # (a [backtest.data] store: reused only if it holds
+            if not data_spec.store:         # this data, else rebuilt there)
+                stores.save(data, store_dir)  # type: ignore[arg-type]
         rows = run_sweep(points, out, store_dir, args.workers,
                          progress=None if args.quiet else _sweep_progress)
     out.mkdir(parents=True, exist_ok=True)

@@ -80,8 +80,13 @@ def load_data(config: VoltaConfig, spec: BacktestSpec) -> EventStore | None:
         return None
     if uses_catalog(d):
         return load_catalog(d)
+    if d.source == "store" and (Path(d.store) / "meta.json").is_file():
+        return stores.load(d.store)  # the store the user named is the data
     if d.store and (Path(d.store) / "meta.json").is_file():
-        return stores.load(d.store)
+        cached = stores.load(d.store)  # a cache: only of this very data (else rebuilt below)
+        if stores.made_from(cached.meta, d.source, d.files, d.synthetic, d.synthetic_venue,
+                            d.start_ns, d.duration_s):
+            return cached
     if d.source == "store":
         raise ConfigError([ConfigProblem("backtest.data.store", f"no event store at {d.store!r}")])
     if d.source == "capture":
