@@ -147,6 +147,11 @@ def _strategy_of(ledger: Any, coid: str) -> str:
     return order.strategy_id if order is not None else "?"
 
 
+def _usd(v: float) -> float | str:
+    """A USD figure, or "unpriced" when it has no USD price (NaN): never shown as 0 or blank."""
+    return "unpriced" if v != v else v
+
+
 def _price_currency(ledger: Any, iid: str) -> str:
     """The currency an instrument's price is in: the coin for coin-premium options."""
     inst = ledger.k.instruments.get(iid)
@@ -166,8 +171,8 @@ def strategy_breakdown(ledger: Any, markout_keys: Sequence[str]) -> list[list[An
         a["fills"] += 1
         a["maker" if f["liquidity"] == "maker" else "taker"] += 1
         a["qty"] += f["quantity"]
-        a["notional"] += f["notional_usd"] if f["notional_usd"] == f["notional_usd"] else 0.0
-        a["fees"] += f["fee_usd"] if f["fee_usd"] == f["fee_usd"] else 0.0
+        a["notional"] += f["notional_usd"]  # (NaN, no USD price: the total is unpriced too)
+        a["fees"] += f["fee_usd"]
         a["instruments"].add(f["instrument"])
         for k in markout_keys:
             v = f.get(k, math.nan)
@@ -177,8 +182,9 @@ def strategy_breakdown(ledger: Any, markout_keys: Sequence[str]) -> list[list[An
     rows = []
     for sid in sorted(agg):
         a = agg[sid]
-        rows.append([sid, a["fills"], a["maker"], a["taker"], a["qty"], a["notional"], a["fees"],
-                     len(a["instruments"])] + [a[k] if a[k + "#"] else None for k in markout_keys])
+        rows.append([sid, a["fills"], a["maker"], a["taker"], a["qty"], _usd(a["notional"]),
+                     _usd(a["fees"]), len(a["instruments"])]
+                    + [a[k] if a[k + "#"] else None for k in markout_keys])
     return rows
 
 
@@ -253,7 +259,7 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     fills = ledger.fills
     fill_rows = [[_fmt_t(f["ts_event"]), _strategy_of(ledger, f["client_order_id"]), f["instrument"], f["side"],
                   f["price"], _price_currency(ledger, f["instrument"]), f["quantity"], f["liquidity"],
-                  f["fee_usd"], f["notional_usd"]]
+                  _usd(f["fee_usd"]), _usd(f["notional_usd"])]
                  for f in fills[:MAX_FILL_ROWS]]
     more = (f"<p>First {MAX_FILL_ROWS} of {len(fills)} fills; all of them are in fills.csv.</p>"
             if len(fills) > MAX_FILL_ROWS else "")

@@ -285,3 +285,21 @@ def test_log_lines_never_share_a_line_with_the_progress_line(
     glued = [line for line in lines if "backtest:" in line and "{" in line]
     assert not glued, glued
     assert any('"trading_state"' in line for line in lines)
+
+
+def test_report_shows_an_unpriced_fee_or_notional_as_unpriced_never_as_0() -> None:
+    """A fill whose fee or notional has no USD price (NaN in the ledger) makes its strategy's
+    total unpriced in the report, instead of being left out of the sum (which showed the
+    other fills' total, or 0, as if it were the whole)."""
+    from types import SimpleNamespace
+
+    from backtest.html import strategy_breakdown
+
+    order = SimpleNamespace(strategy_id="alt-mm")
+    ledger = SimpleNamespace(k=SimpleNamespace(orders={"o1": order, "o2": order}), fills=[
+        {"client_order_id": "o1", "liquidity": "maker", "quantity": 1.0, "notional_usd": 10.0,
+         "fee_usd": 0.01, "instrument": "x:LRCBTC"},
+        {"client_order_id": "o2", "liquidity": "taker", "quantity": 1.0,
+         "notional_usd": math.nan, "fee_usd": math.nan, "instrument": "x:LRCBTC"}])
+    row = strategy_breakdown(ledger, [])[0]
+    assert row[:4] == ["alt-mm", 2, 1, 1] and row[5] == "unpriced" and row[6] == "unpriced", row
