@@ -40,7 +40,8 @@ class ExpirySettlement:
         self._index: dict[str, IndexHistory] = {}
         self._forward: dict[tuple[str, int], IndexHistory] = {}
         """Forwards per (asset, expiry) from option summaries: each expiry its own (basis)."""
-        self._last_forward: dict[str, float] = {}
+        self._seen_until: dict[str, int] = {}
+        """Latest forward observation time per asset (which expiries are over)."""
 
     def observe(self, asset: str, price: float, ts: int) -> None:
         """An index or forward price of ``asset`` seen at ``ts`` (not a positive number: ignored)."""
@@ -62,7 +63,8 @@ class ExpirySettlement:
         if hist is None:
             hist = self._forward[key] = IndexHistory()
         hist.add(ts, price)
-        self._last_forward[inst.asset] = price
+        if ts > self._seen_until.get(inst.asset, 0):
+            self._seen_until[inst.asset] = ts
 
     def observe_instrument(self, inst: Instrument | None, instrument_id: str, price: float,
                            ts: int) -> None:
@@ -75,9 +77,17 @@ class ExpirySettlement:
         self.positions[instrument_id] = self.positions.get(instrument_id, 0.0) + signed_qty
 
     def index_price(self, asset: str) -> float:
-        """Latest index price seen for ``asset``, else the latest forward (NaN if none)."""
+        """Latest index price seen for ``asset``, else the latest forward of its nearest expiry
+        not yet over (the smallest basis), else NaN."""
         hist = self._index.get(asset)
-        return hist.latest() if hist is not None else self._last_forward.get(asset, math.nan)
+        if hist is not None:
+            return hist.latest()
+        until = self._seen_until.get(asset)
+        if until is None:
+            return math.nan
+        live = [e for a, e in self._forward if a == asset and e > until]
+        key = (asset, min(live) if live else max(e for a, e in self._forward if a == asset))
+        return self._forward[key].latest()
 
     def delivery_price(self, asset: str, expiry_ns: int, now_ns: int) -> float:
         """The venue's delivery price: time-weighted index over its settlement window before

@@ -88,3 +88,19 @@ def test_an_option_settles_at_its_own_expiry_forward_not_the_other_expiries() ->
     s.on_fill(near.id, 1.0)
     _, delivery = s.settle(near, EXPIRY)  # type: ignore[misc]
     assert delivery == 60_500.0
+
+
+def test_without_an_index_the_coin_price_is_the_nearest_live_expirys_forward() -> None:
+    """The USD price of the coin (conversions, equity) without index data: the forward of the
+    nearest expiry not yet expired (the smallest basis), not whichever expiry's summary came
+    last (which made the USD equity jump by the basis between expiries row by row)."""
+    s = ExpirySettlement("deribit")
+    near = _inst(InstrumentKind.OPTION, symbol="BTC-N-60000-C", strike=60_000.0,
+                 option_type=OptionType.CALL, premium_in_coin=True)
+    far = _inst(InstrumentKind.OPTION, symbol="BTC-F-60000-C", strike=60_000.0,
+                option_type=OptionType.CALL, premium_in_coin=True, expiry_ns=EXPIRY + 30 * 1440 * MIN)
+    s.observe_forward(near, 61_000.0, EXPIRY - 2 * MIN)
+    s.observe_forward(far, 64_050.0, EXPIRY - MIN)
+    assert s.index_price("BTC") == 61_000.0
+    s.observe_forward(far, 64_100.0, EXPIRY + MIN)  # the near expiry is over
+    assert s.index_price("BTC") == 64_100.0
