@@ -63,6 +63,17 @@ class _Stderr:
         return sys.stderr.isatty()
 
 
+def _seed(text: str) -> int:
+    """A non-negative integer (argparse names the option in its error)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return v
+
+
 def _progress(events: int, sim_ns: int, wall_s: float) -> None:
     t = dt.datetime.fromtimestamp(sim_ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     rate = events / wall_s if wall_s > 0 else 0.0
@@ -78,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", "-o", help="result folder (default var/backtest/<name>)")
     ap.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
                     help="sweep a config key path over values (repeatable: a grid)")
-    ap.add_argument("--seed", type=int, help="override every seed (data generator, latency, queue)")
+    ap.add_argument("--seed", type=_seed, help="override every seed (data generator, latency, "
+                    "queue; a non-negative integer)")
     ap.add_argument("--workers", type=int, help="sweep processes (default: CPU count)")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
     try:

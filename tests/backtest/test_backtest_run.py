@@ -303,3 +303,25 @@ def test_report_shows_an_unpriced_fee_or_notional_as_unpriced_never_as_0() -> No
          "notional_usd": math.nan, "fee_usd": math.nan, "instrument": "x:LRCBTC"}])
     row = strategy_breakdown(ledger, [])[0]
     assert row[:4] == ["alt-mm", 2, 1, 1] and row[5] == "unpriced" and row[6] == "unpriced", row
+
+
+@pytest.mark.parametrize("nth, key", [
+    (0, "venues.sim.params.seed"), (1, "backtest.seed"), (2, "backtest.data.synthetic.seed"),
+    (None, "--seed"),
+])
+def test_a_negative_seed_is_a_config_error_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], nth: int | None, key: str) -> None:
+    """config/backtest.toml's three seeds, in file order, and the --seed option."""
+    cfg = _short(tmp_path, 20.0)
+    parts = cfg.read_text().split("\nseed = 11\n")
+    assert len(parts) == 4
+    if nth is not None:
+        cfg.write_text("".join(p + ("" if n == 3 else "\nseed = -1\n" if n == nth else "\nseed = 11\n")
+                               for n, p in enumerate(parts)))
+    args = ["--seed", "-1"] if nth is None else []
+    assert main([str(cfg), "--output", str(tmp_path / "o"), "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # (argparse shows its usage lines above its error)
+    assert key in last and "-1" in last and "Traceback" not in err, err
+    assert nth is None or len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
