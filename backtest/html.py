@@ -228,10 +228,11 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     pnl, risk = summary["pnl"], summary["risk"]
     unpriced = ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("unpriced", {}).items())
     iv = risk.get("interval_s")
+    usd = "USD, priced currencies only" if unpriced else "USD"  # (the parts leave those out)
     rows = [("total PnL (USD)", pnl["total_usd"] if not unpriced else f"unknown: {unpriced} unpriced"),
-            ("realized (USD)", pnl["realized_usd"]),
-            ("unrealized (USD)", pnl["unrealized_usd"]), ("fees (USD)", pnl["fees_usd"]),
-            ("funding (USD, + received)", pnl.get("funding_usd")),
+            (f"realized ({usd})", pnl["realized_usd"]),
+            (f"unrealized ({usd})", pnl["unrealized_usd"]), (f"fees ({usd})", pnl["fees_usd"]),
+            (f"funding ({usd}, + received)", pnl.get("funding_usd")),
             ("PnL per currency", ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("by_currency", {}).items())),
             (f"Sharpe per {iv:g} s interval" if iv else "Sharpe per interval", risk.get("sharpe_per_interval")),
             (f"Sortino per {iv:g} s interval" if iv else "Sortino per interval", risk.get("sortino_per_interval")),
@@ -239,7 +240,7 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
              else f"n/a ({risk.get('annualisation_note') or 'not enough data'})"),
             ("Sortino (annualised)", risk["sortino"] if risk["sortino"] is not None
              else f"n/a ({risk.get('annualisation_note') or 'not enough data'})"),
-            ("max drawdown (USD)", risk["max_drawdown_usd"]),
+            (f"max drawdown ({usd})", risk["max_drawdown_usd"]),
             ("turnover (USD)", summary["turnover_usd"]), ("fills", summary["fills"]["count"]),
             ("maker / taker", f"{summary['fills']['maker']} / {summary['fills']['taker']}"),
             ("fill ratio (qty)", summary["orders"]["fill_ratio_qty"]),

@@ -325,3 +325,22 @@ def test_a_negative_seed_is_a_config_error_not_a_traceback(
     assert key in last and "-1" in last and "Traceback" not in err, err
     assert nth is None or len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
+
+
+def test_report_labels_usd_parts_as_priced_only_when_some_pnl_is_unpriced() -> None:
+    """With an unpriced currency the total is 'unknown', and the USD parts (realized,
+    unrealized, fees, funding, drawdown) cover only the priced currencies: the report says so
+    instead of showing them as the run's figures."""
+    import re
+
+    from backtest.html import render
+    from tests.operator.test_report_html import SUMMARY, _fake_ledger
+
+    unpriced = {**SUMMARY, "pnl": {**SUMMARY["pnl"], "total_usd": None, "unpriced": {"LRC": 12.5}}}
+    text = render("unpriced", unpriced, _fake_ledger(), max_points=200)
+    labels = re.findall(r"<tr><td>([^<]*)</td><td>", text)
+    assert "total PnL (USD)" in labels and "unknown: +12.5 LRC unpriced" in text
+    for part in ("realized", "unrealized", "fees", "max drawdown"):
+        assert f"{part} (USD, priced currencies only)" in labels, labels
+    priced = render("priced", SUMMARY, _fake_ledger(), max_points=200)
+    assert "priced currencies only" not in priced and "realized (USD)" in priced
