@@ -233,7 +233,7 @@ def main(argv: list[str]) -> int:
                                  description="Record the configured venues' traffic to a capture.")
     ap.add_argument("config", help="deployment TOML (its [venues] are recorded)")
     ap.add_argument("--output", default="", help="capture file (.gz compresses); default "
-                    "captures/<name>-<UTC time>.jsonl.gz")
+                    "captures/record-<UTC time>.jsonl.gz")
     ap.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
     args = ap.parse_args(argv)
     output = args.output or time.strftime("captures/record-%Y%m%dT%H%M%SZ.jsonl.gz", time.gmtime())

@@ -4,7 +4,7 @@ One run writes ``summary.json``, ``fills.csv``, ``orders.csv``, ``report.html`` 
 to the output folder (default ``var/backtest/<deployment name>``) and shows progress on stderr.
 With ``--sweep`` the grid runs in parallel processes, one sub-folder per point, and a comparison
 table is printed and written to ``sweep.csv``. Exit codes: 0 done, 1 a strategy raised (the results
-are written; the exceptions are in the log), 2 config or data problems.
+are written; the exceptions are in the log), 2 config or data problems, 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -36,10 +36,24 @@ from engine.outputs import OutputPathError, check_output_dir
 from engine.runtime import resolve_plugins
 
 
+_open_line = [False]
+"""A progress line is on stderr without its newline (it is rewritten in place)."""
+
+
+def _end_line() -> None:
+    """End the progress line, if one is open, so the next text starts a line of its own."""
+    if _open_line[0]:
+        _open_line[0] = False
+        sys.stderr.write("\n")
+
+
 class _Stderr:
-    """Whatever ``sys.stderr`` is at each write (a test harness may swap and close it)."""
+    """Whatever ``sys.stderr`` is at each write (a test harness may swap and close it); a log
+    line never continues the progress line."""
 
     def write(self, text: str) -> int:
+        if text:
+            _end_line()
         return sys.stderr.write(text)
 
     def flush(self) -> None:
@@ -49,11 +63,23 @@ class _Stderr:
         return sys.stderr.isatty()
 
 
+def _seed(text: str) -> int:
+    """A non-negative integer (argparse names the option in its error)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return v
+
+
 def _progress(events: int, sim_ns: int, wall_s: float) -> None:
     t = dt.datetime.fromtimestamp(sim_ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     rate = events / wall_s if wall_s > 0 else 0.0
     print(f"\rbacktest: {events:>10,} events  sim {t}  {rate:>9,.0f} events/s  {wall_s:7.1f} s",
           end="", file=sys.stderr, flush=True)
+    _open_line[0] = True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", "-o", help="result folder (default var/backtest/<name>)")
     ap.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
                     help="sweep a config key path over values (repeatable: a grid)")
-    ap.add_argument("--seed", type=int, help="override every seed (data generator, latency, queue)")
+    ap.add_argument("--seed", type=_seed, help="override every seed (data generator, latency, "
+                    "queue; a non-negative integer)")
     ap.add_argument("--workers", type=int, help="sweep processes (default: CPU count)")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
     try:
@@ -73,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     from engine.plugins import add_module_folder
 
     add_module_folder(Path(args.config).parent)  # strategies next to the deployment file
+    out: Path | None = None
+    writing = False  # (what an interrupt leaves: nothing, or an incomplete result folder)
     try:
         sweeps = parse_sweeps(args.sweep)
         config, _ = load_with_overrides(args.config, [], args.seed)
@@ -88,16 +117,25 @@ def main(argv: list[str] | None = None) -> int:
 
         configure_logging(config.logging.level, config.logging.format, stream=_Stderr())  # type: ignore[arg-type]
         if sweeps:
+            writing = True
             return _sweep(args, config, spec, sweeps, out)
         data = load_data(config, spec)
         result = run_backtest(config, data=data, spec=spec,
                               progress=None if args.quiet else _progress)
-        if not args.quiet:
-            print(file=sys.stderr)
+        _end_line()
+        writing = True
         write_outputs(result, out, f"Backtest: {config.deployment.name}")
     except (ConfigError, OverrideError, StoreError, OutputPathError) as exc:
+        _end_line()
         print(f"volta backtest: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        left = ("nothing written" if out is None else
+                f"the results in {out} are incomplete" if writing and out.exists() else
+                f"nothing written to {out}")
+        _end_line()
+        print(f"volta backtest: interrupted: {left}", file=sys.stderr)
+        return 130
     s = result.summary
     print(f"events {result.events:,} in {result.wall_s:.1f} s ({result.events_per_s:,.0f} events/s), "
           f"simulated {s['span']['simulated_s']:,.0f} s")
@@ -129,8 +167,9 @@ def _sweep(args: argparse.Namespace, config: object, spec: object, sweeps: list,
         if data_spec.source != "venue":
             # decode or generate once; every worker loads the same columnar store
             store_dir = data_spec.store or str(Path(tmp) / "store")
-            if not (Path(store_dir) / "meta.json").is_file():
-                stores.save(load_data(config, spec), store_dir)  # type: ignore[arg-type]
+            data = load_data(config, spec)  # (a [backtest.data] store: reused only if it holds
+            if not data_spec.store:         # this data, else rebuilt there)
+                stores.save(data, store_dir)  # type: ignore[arg-type]
         rows = run_sweep(points, out, store_dir, args.workers,
                          progress=None if args.quiet else _sweep_progress)
     out.mkdir(parents=True, exist_ok=True)

@@ -329,6 +329,16 @@ class ReplayExchange(VenueAdapter):
                 pass_on(ev)
             return on_index
 
+        def forward(pass_on: Callable[[Any], None]) -> Callable[[Any], None]:
+            obs, insts = self.settlement.observe_forward, self._insts
+
+            def on_forward(ev: OptionSummary) -> None:  # (per expiry: a forward has its basis)
+                inst = insts.get(iid)
+                if inst is not None and inst.expiry_ns:
+                    obs(inst, ev.underlying_price, ev.ts_recv)
+                pass_on(ev)
+            return on_forward
+
         h = self._md_handlers[iid] = {object: delay if delayed else self.publish}
         if q is None:
             # No order queue yet: a quote or trade cannot reach an order of ours, so it goes
@@ -344,7 +354,7 @@ class ReplayExchange(VenueAdapter):
         h[BookDelta] = depth(out(BookDelta), self.keeper.on_delta)
         h[BookSnapshot] = depth(out(BookSnapshot), self.keeper.on_snapshot)
         h[MarkPrice] = index("index_price", MarkPrice)
-        h[OptionSummary] = index("underlying_price", OptionSummary)
+        h[OptionSummary] = forward(out(OptionSummary))
         return h
 
     def _delay(self, ev: Any) -> None:

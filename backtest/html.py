@@ -147,6 +147,11 @@ def _strategy_of(ledger: Any, coid: str) -> str:
     return order.strategy_id if order is not None else "?"
 
 
+def _usd(v: float) -> float | str:
+    """A USD figure, or "unpriced" when it has no USD price (NaN): never shown as 0 or blank."""
+    return "unpriced" if v != v else v
+
+
 def _price_currency(ledger: Any, iid: str) -> str:
     """The currency an instrument's price is in: the coin for coin-premium options."""
     inst = ledger.k.instruments.get(iid)
@@ -166,8 +171,8 @@ def strategy_breakdown(ledger: Any, markout_keys: Sequence[str]) -> list[list[An
         a["fills"] += 1
         a["maker" if f["liquidity"] == "maker" else "taker"] += 1
         a["qty"] += f["quantity"]
-        a["notional"] += f["notional_usd"] if f["notional_usd"] == f["notional_usd"] else 0.0
-        a["fees"] += f["fee_usd"] if f["fee_usd"] == f["fee_usd"] else 0.0
+        a["notional"] += f["notional_usd"]  # (NaN, no USD price: the total is unpriced too)
+        a["fees"] += f["fee_usd"]
         a["instruments"].add(f["instrument"])
         for k in markout_keys:
             v = f.get(k, math.nan)
@@ -177,8 +182,9 @@ def strategy_breakdown(ledger: Any, markout_keys: Sequence[str]) -> list[list[An
     rows = []
     for sid in sorted(agg):
         a = agg[sid]
-        rows.append([sid, a["fills"], a["maker"], a["taker"], a["qty"], a["notional"], a["fees"],
-                     len(a["instruments"])] + [a[k] if a[k + "#"] else None for k in markout_keys])
+        rows.append([sid, a["fills"], a["maker"], a["taker"], a["qty"], _usd(a["notional"]),
+                     _usd(a["fees"]), len(a["instruments"])]
+                    + [a[k] if a[k + "#"] else None for k in markout_keys])
     return rows
 
 
@@ -222,10 +228,11 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     pnl, risk = summary["pnl"], summary["risk"]
     unpriced = ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("unpriced", {}).items())
     iv = risk.get("interval_s")
+    usd = "USD, priced currencies only" if unpriced else "USD"  # (the parts leave those out)
     rows = [("total PnL (USD)", pnl["total_usd"] if not unpriced else f"unknown: {unpriced} unpriced"),
-            ("realized (USD)", pnl["realized_usd"]),
-            ("unrealized (USD)", pnl["unrealized_usd"]), ("fees (USD)", pnl["fees_usd"]),
-            ("funding (USD, + received)", pnl.get("funding_usd")),
+            (f"realized ({usd})", pnl["realized_usd"]),
+            (f"unrealized ({usd})", pnl["unrealized_usd"]), (f"fees ({usd})", pnl["fees_usd"]),
+            (f"funding ({usd}, + received)", pnl.get("funding_usd")),
             ("PnL per currency", ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("by_currency", {}).items())),
             (f"Sharpe per {iv:g} s interval" if iv else "Sharpe per interval", risk.get("sharpe_per_interval")),
             (f"Sortino per {iv:g} s interval" if iv else "Sortino per interval", risk.get("sortino_per_interval")),
@@ -233,7 +240,7 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
              else f"n/a ({risk.get('annualisation_note') or 'not enough data'})"),
             ("Sortino (annualised)", risk["sortino"] if risk["sortino"] is not None
              else f"n/a ({risk.get('annualisation_note') or 'not enough data'})"),
-            ("max drawdown (USD)", risk["max_drawdown_usd"]),
+            (f"max drawdown ({usd})", risk["max_drawdown_usd"]),
             ("turnover (USD)", summary["turnover_usd"]), ("fills", summary["fills"]["count"]),
             ("maker / taker", f"{summary['fills']['maker']} / {summary['fills']['taker']}"),
             ("fill ratio (qty)", summary["orders"]["fill_ratio_qty"]),
@@ -253,7 +260,7 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
     fills = ledger.fills
     fill_rows = [[_fmt_t(f["ts_event"]), _strategy_of(ledger, f["client_order_id"]), f["instrument"], f["side"],
                   f["price"], _price_currency(ledger, f["instrument"]), f["quantity"], f["liquidity"],
-                  f["fee_usd"], f["notional_usd"]]
+                  _usd(f["fee_usd"]), _usd(f["notional_usd"])]
                  for f in fills[:MAX_FILL_ROWS]]
     more = (f"<p>First {MAX_FILL_ROWS} of {len(fills)} fills; all of them are in fills.csv.</p>"
             if len(fills) > MAX_FILL_ROWS else "")

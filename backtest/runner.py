@@ -20,9 +20,12 @@ quote or trade nobody but the kernel listens to skips the dispatch bookkeeping).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,8 +80,13 @@ def load_data(config: VoltaConfig, spec: BacktestSpec) -> EventStore | None:
         return None
     if uses_catalog(d):
         return load_catalog(d)
+    if d.source == "store" and (Path(d.store) / "meta.json").is_file():
+        return stores.load(d.store)  # the store the user named is the data
     if d.store and (Path(d.store) / "meta.json").is_file():
-        return stores.load(d.store)
+        cached = stores.load(d.store)  # a cache: only of this very data (else rebuilt below)
+        if stores.made_from(cached.meta, d.source, d.files, d.synthetic, d.synthetic_venue,
+                            d.start_ns, d.duration_s):
+            return cached
     if d.source == "store":
         raise ConfigError([ConfigProblem("backtest.data.store", f"no event store at {d.store!r}")])
     if d.source == "capture":
@@ -163,10 +171,12 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
         await node.start()
         interval = int(spec.report.sample_interval_s * NS_PER_S)
         sampler = clock.every(interval, ledger.sample, start_ns=start + interval)
-        if replay:
-            counted[0] = _replay(data, exchanges, clock, progress, every, t_wall, k)
-        else:
-            counted[0] = _advance(k, clock, start, spec.data.duration_s, progress, every, t_wall)
+        with _interruptible():
+            if replay:
+                counted[0] = _replay(data, exchanges, clock, progress, every, t_wall, k)
+            else:
+                counted[0] = _advance(k, clock, start, spec.data.duration_s, progress, every,
+                                      t_wall)
         sampler.cancel()
         ledger.sample(clock.now_ns())
         await node.stop()
@@ -188,6 +198,22 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
     }
     summary = summarize(ledger, list(k.orders), extra)
     return BacktestResult(summary, ledger, node, counted[0], wall, exchanges)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt inside the block. The replay is one synchronous call in
+    the event loop, and asyncio's own SIGINT handler only cancels the task at its next await:
+    the run would go on to its end first. (Main thread only: elsewhere nothing to change.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
 
 
 def _replay(data: EventStore, exchanges: dict[str, ReplayExchange], clock: VirtualClock,

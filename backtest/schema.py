@@ -22,6 +22,8 @@ from adapters.sim.queue_model import QueueModel
 from engine.config import ConfigError, ConfigProblem, VoltaConfig, decode_params
 
 NonNeg = Annotated[float, msgspec.Meta(ge=0)]
+Seed = Annotated[int, msgspec.Meta(ge=0)]
+"""A seed of the random streams (numpy seeds are non-negative)."""
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 
 
@@ -68,7 +70,7 @@ class ExchangeParams(_S):
     option_fee_cap: NonNeg = 0.125
     """Cap of an option fee as a fraction of the premium (Deribit/OKX/Bybit convention)."""
     instruments: list[InstrumentSpec] = []
-    seed: int = 1
+    seed: Seed = 1
 
 
 class DataConfig(_S):
@@ -118,7 +120,7 @@ class ReportConfig(_S):
 class BacktestSpec(_S):
     data: DataConfig = DataConfig()
     report: ReportConfig = ReportConfig()
-    seed: int = 1
+    seed: Seed = 1
     numba_threads: Annotated[int, msgspec.Meta(ge=1)] = 1
     """Threads for the engine's Numba kernels in this run (1: one core per backtest)."""
     progress_interval_s: NonNeg = 1.0
@@ -144,6 +146,10 @@ def check_backtest(config: VoltaConfig) -> list[ConfigProblem]:
         problems.append(ConfigProblem("backtest.data.store", "source 'store' needs a store path"))
     if d.source == "catalog" and not d.catalog:
         problems.append(ConfigProblem("backtest.data.catalog", "source 'catalog' needs a catalog"))
+    seed = d.synthetic.get("seed")  # (the generator's own params decode it later)
+    if isinstance(seed, int) and seed < 0:
+        problems.append(ConfigProblem("backtest.data.synthetic.seed",
+                                      f"must be >= 0, got {seed}"))
     for key in ("start", "end"):
         v = getattr(d, key)
         if v and not _is_day(v):

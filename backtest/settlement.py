@@ -1,16 +1,18 @@
 """Expiry settlement at the replay exchange: the venue's index history, the client's open
 positions, and the settlement fill of each position when its option or future expires.
 
-Theory of operation: the exchange feeds every index (``MarkPrice.index_price``) and forward
-(``OptionSummary.underlying_price``) it replays into ``observe``, and every client fill into
+Theory of operation: the exchange feeds every index (``MarkPrice.index_price``) it replays into
+``observe``, every forward (``OptionSummary.underlying_price``) into ``observe_forward`` (per
+expiry), and every client fill into
 ``on_fill``. When a listed option or future expires, ``settle`` closes the open position at the
 venue's delivery price (its time-weighted index average over the settlement window before
 expiry, ``engine.settlement``): futures at that price (inverse contracts: the coin PnL follows
 from it), coin-premium options (Deribit, OKX) pay their intrinsic value in coin
 (intrinsic / delivery price), USD/USDC-premium options (Bybit, the simulated venue) in USD. The
 result is one synthetic ``OrderFilled`` (no fee, trade id ``<venue>-settle-<symbol>``) and the
-delivery price; with no index seen there is no price to settle at, which is logged, never
-guessed. Funding of perpetuals is not the venue's: ``engine.funding`` applies it from the
+delivery price. Without index prices in the data (Tardis options_chain has none) the forward of
+the expiring instrument's own expiry stands in for the index (never another expiry's, whose
+basis differs); with neither there is no price to settle at, which is logged, never guessed. Funding of perpetuals is not the venue's: ``engine.funding`` applies it from the
 replayed funding rates, as in paper trading.
 """
 
@@ -36,6 +38,10 @@ class ExpirySettlement:
         self.positions: dict[str, float] = {}
         """Net client position per instrument, contracts (+ long)."""
         self._index: dict[str, IndexHistory] = {}
+        self._forward: dict[tuple[str, int], IndexHistory] = {}
+        """Forwards per (asset, expiry) from option summaries: each expiry its own (basis)."""
+        self._seen_until: dict[str, int] = {}
+        """Latest forward observation time per asset (which expiries are over)."""
 
     def observe(self, asset: str, price: float, ts: int) -> None:
         """An index or forward price of ``asset`` seen at ``ts`` (not a positive number: ignored)."""
@@ -45,6 +51,20 @@ class ExpirySettlement:
         if hist is None:
             hist = self._index[asset] = IndexHistory()
         hist.add(ts, price)
+
+    def observe_forward(self, inst: Instrument, price: float, ts: int) -> None:
+        """The forward of ``inst``'s expiry (an option summary's underlying price) at ``ts``:
+        it converges to the index at that expiry, so it stands in for the index of that
+        expiry's settlement when the data has no index (Tardis options_chain)."""
+        if not (price == price and price > 0):
+            return
+        key = (inst.asset, inst.expiry_ns)
+        hist = self._forward.get(key)
+        if hist is None:
+            hist = self._forward[key] = IndexHistory()
+        hist.add(ts, price)
+        if ts > self._seen_until.get(inst.asset, 0):
+            self._seen_until[inst.asset] = ts
 
     def observe_instrument(self, inst: Instrument | None, instrument_id: str, price: float,
                            ts: int) -> None:
@@ -57,14 +77,23 @@ class ExpirySettlement:
         self.positions[instrument_id] = self.positions.get(instrument_id, 0.0) + signed_qty
 
     def index_price(self, asset: str) -> float:
-        """Latest index (or forward) price seen for ``asset`` (NaN if none)."""
+        """Latest index price seen for ``asset``, else the latest forward of its nearest expiry
+        not yet over (the smallest basis), else NaN."""
         hist = self._index.get(asset)
-        return hist.latest() if hist is not None else math.nan
+        if hist is not None:
+            return hist.latest()
+        until = self._seen_until.get(asset)
+        if until is None:
+            return math.nan
+        live = [e for a, e in self._forward if a == asset and e > until]
+        key = (asset, min(live) if live else max(e for a, e in self._forward if a == asset))
+        return self._forward[key].latest()
 
     def delivery_price(self, asset: str, expiry_ns: int, now_ns: int) -> float:
         """The venue's delivery price: time-weighted index over its settlement window before
-        ``expiry_ns`` (NaN if no index was seen)."""
-        hist = self._index.get(asset)
+        ``expiry_ns``; without an index, the time-weighted forward of that very expiry (NaN if
+        neither was seen)."""
+        hist = self._index.get(asset) or self._forward.get((asset, expiry_ns))
         if hist is None:
             return math.nan
         return hist.delivery_price(self.rule, expiry_ns, now_ns)

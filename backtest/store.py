@@ -150,10 +150,27 @@ def from_captures(files: Sequence[str | Path]) -> EventStore:
     return EventStore(events, insts, meta, columns_of(events), levels)
 
 
+def synthetic_params(params: dict[str, Any], venue: str) -> SimVenueParams:
+    """The generator's parameters as ``synthetic`` runs it (defaults filled in)."""
+    return decode_params({"venue": venue, **params}, SimVenueParams, "backtest.data.synthetic")
+
+
+def made_from(meta: dict[str, Any], source: str, files: Sequence[str | Path] = (),
+              params: dict[str, Any] | None = None, venue: str = "", start_ns: int = 0,
+              duration_s: float = 0.0) -> bool:
+    """Whether a store's ``meta`` says it holds this data: the same capture files, or the
+    generator run with the same parameters, start and duration (else it must be rebuilt)."""
+    if meta.get("source") != source:
+        return False
+    if source == "capture":
+        return meta.get("files") == [str(f) for f in files]
+    return (meta.get("start_ns") == start_ns and meta.get("duration_s") == duration_s
+            and meta.get("params") == msgspec.to_builtins(synthetic_params(params or {}, venue)))
+
+
 def synthetic(params: dict[str, Any], venue: str, start_ns: int, duration_s: float) -> EventStore:
     """Run the seeded synthetic market (no client) for ``duration_s`` and keep what it publishes."""
-    p: SimVenueParams = decode_params({"venue": venue, **params}, SimVenueParams,
-                                      "backtest.data.synthetic")
+    p = synthetic_params(params, venue)
     sim = SimVenue(p)
     clock = VirtualClock(start_ns)
     events: list[Any] = []

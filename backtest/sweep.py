@@ -203,11 +203,12 @@ def prepare(path: str | Path, sweeps: list[tuple[str, list[Any]]], seed: int | N
     """Every grid point as (TOML text, label, overrides), all validated before anything runs."""
     points = []
     for overrides in grid(sweeps):
+        label = ", ".join(f"{k}={v!r}" for k, v in overrides)
         config, text = load_with_overrides(path, overrides, seed)
         problems = resolve_plugins(config) + check_backtest(config)
         if problems:
-            raise ConfigError(problems, f"{path} [{overrides}]")
-        points.append((text, ", ".join(f"{k}={v!r}" for k, v in overrides), overrides))
+            raise ConfigError(problems, f"{path} [{label}]")
+        points.append((text, label, overrides))
     return points
 
 

@@ -186,3 +186,11 @@ def test_an_adapter_path_that_does_not_resolve_is_one_line_not_a_traceback(
     assert err == (f"{cfg}: venues.deribit.adapter: module 'adapters.deribit' has no attribute "
                    "'NoSuchVenue'\n"), err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_help_names_the_default_capture_file_the_command_writes(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default captures/record-<UTC time>.jsonl.gz" in text, text

@@ -29,6 +29,10 @@ from backtest.catalog.writer import STAGING_PREFIX, CatalogError, NS_PER_DAY
 from engine.model import Instrument
 
 
+_ONE_SOURCE = frozenset(("book", "trade", "quote"))
+"""Kinds an instrument gets from one dataset at a time (two would replay every event twice)."""
+
+
 @dataclass(frozen=True)
 class CatalogFile:
     venue: str
@@ -193,6 +197,20 @@ class Catalog:
             before = now
         return "no replayable kind in the selected files"
 
+    def _one_source_each(self, spans: dict[tuple[str, str, str], list[tuple[int, int, str]]]
+                         ) -> None:
+        """Refuse two datasets giving one instrument's book, trades or quotes over the same
+        time (e.g. Binance trades and aggTrades): the replay would see each one twice."""
+        for (iid, day, kind), got in spans.items():
+            got.sort()
+            for (_, hi, a), (lo, _, b) in zip(got, got[1:]):
+                if lo <= hi:
+                    x, y = sorted((a, b))
+                    raise CatalogError(
+                        f"{self.root}: {iid} {day}: {kind} rows of datasets {x} and {y} overlap "
+                        "in time: the backtest would replay both; select one with "
+                        "[backtest.data] datasets")
+
     # -- replay ------------------------------------------------------------------------------
     def load_store(self, datasets: Iterable[str] | None = None, **filters: Any) -> Any:
         """The selected files' replayable events as an ``EventStore`` in replay order, with the
@@ -209,6 +227,7 @@ class Catalog:
         keys_file: list[np.ndarray] = []
         in_order = True
         ids: dict[str, str] = {}
+        spans: dict[tuple[str, str, str], list[tuple[int, int, str]]] = {}
         for n, f in enumerate(files):
             t = _read(f.path)
             iid = ids.setdefault(f.instrument_id, f.instrument_id)  # one string per instrument
@@ -223,6 +242,10 @@ class Catalog:
             keys_ts.append(ts)
             keys_ord.append(od)
             keys_file.append(np.full(ts.size, n, dtype=np.int32))
+            if f.kind in _ONE_SOURCE and ts.size:
+                spans.setdefault((iid, f.day, f.kind), []).append(
+                    (int(ts.min()), int(ts.max()), f.dataset))
+        self._one_source_each(spans)
         file_of = np.concatenate(keys_file)
         order = np.lexsort((file_of, np.concatenate(keys_ord), np.concatenate(keys_ts)))
         if in_order:

@@ -41,6 +41,7 @@ _NAME = re.compile(r"^(?P<sym>[A-Z0-9_-]+?)-(?P<ds>trades|aggTrades|bookTicker|b
 _INTERVAL = re.compile(r"^\d+(?:s|m|h|d|w|mo)$")
 _PATH_VENUES = (("/spot/", "binance-spot"), ("/futures/um/", "binance-usdm"),
                 ("/futures/cm/", "binance-coinm"), ("/option/", "binance-options"))
+_LAYOUT = re.compile(r"/data/(spot|futures/um|futures/cm|option)/(?:daily|monthly)/")
 _NAN = float("nan")
 
 
@@ -105,6 +106,11 @@ class BinanceImporter:
 
     def read(self, path: Path, sink: Callable[[Any], None], aux: Callable[..., None]) -> str:
         symbol, ds, interval = parse_name(path)
+        laid_out = _LAYOUT.search("/" + path.resolve().as_posix())  # data.binance.vision's tree
+        on_path = dict(_PATH_VENUES).get(f"/{laid_out.group(1)}/") if laid_out else None
+        if self.venue and on_path and self.venue != on_path:
+            raise DataImportError(f"{path}: its path is {on_path} data, --venue says "
+                                  f"{self.venue}: drop --venue or fix it")
         venue = self.venue or venue_from_path(path)
         if venue is None:
             raise DataImportError(f"{path}: which Binance market? the path does not say (spot, "

@@ -168,6 +168,8 @@ def test_sweep_values_are_validated_before_anything_runs(tmp_path: Path,
     assert code == 2
     err = capsys.readouterr().err
     assert "venues.sim.params.queue.model" in err and not (tmp_path / "o").exists()
+    # the point is named as it was written on the command line, not as a Python list repr
+    assert "[venues.sim.params.queue.model='fifo']: venues.sim.params.queue.model" in err, err
 
 
 def _raising_quoter(tmp_path: Path, module: str, on_start: str) -> Path:
@@ -237,3 +239,108 @@ def test_a_sweep_point_whose_strategy_raised_is_said_and_the_exit_code_is_1(
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert [r["strategy_errors"] for r in rows] == ["0", "1"]
     assert code == 1 and "volta backtest: run-001: strategy perp-mm raised 1 time" in io.err, io.err
+
+
+def test_ctrl_c_during_a_backtest_is_one_line_and_exit_130(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from backtest import cli
+
+    def interrupted(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_backtest", interrupted)
+    out = tmp_path / "out"
+    assert main([str(_short(tmp_path, 20.0)), "--output", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == f"volta backtest: interrupted: nothing written to {out}", err
+    assert not out.exists()
+
+
+def test_ctrl_c_stops_the_replay_loop_at_once(tmp_path: Path) -> None:
+    """The replay is one synchronous call inside the event loop, where asyncio's own Ctrl-C
+    handler only cancels the task at its next await: the whole run went on to its end before
+    the interrupt (and its results were then discarded). It stops at the next event now."""
+    import signal
+
+    config, _ = load_with_overrides(_short(tmp_path, 120.0), [])
+    calls: list[int] = []
+
+    def ctrl_c_once(events: int, sim_ns: int, wall_s: float) -> None:
+        calls.append(events)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_backtest(config, progress=ctrl_c_once, progress_every_s=0.0)
+    assert len(calls) == 1, calls  # no progress after the interrupt: the loop stopped there
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_log_lines_never_share_a_line_with_the_progress_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The progress line is rewritten in place (no newline); a log line written meanwhile
+    (here the shutdown's trading_state warning) starts on a line of its own."""
+    assert main([str(_short(tmp_path, 20.0)), "--output", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().err.split("\n")
+    glued = [line for line in lines if "backtest:" in line and "{" in line]
+    assert not glued, glued
+    assert any('"trading_state"' in line for line in lines)
+
+
+def test_report_shows_an_unpriced_fee_or_notional_as_unpriced_never_as_0() -> None:
+    """A fill whose fee or notional has no USD price (NaN in the ledger) makes its strategy's
+    total unpriced in the report, instead of being left out of the sum (which showed the
+    other fills' total, or 0, as if it were the whole)."""
+    from types import SimpleNamespace
+
+    from backtest.html import strategy_breakdown
+
+    order = SimpleNamespace(strategy_id="alt-mm")
+    ledger = SimpleNamespace(k=SimpleNamespace(orders={"o1": order, "o2": order}), fills=[
+        {"client_order_id": "o1", "liquidity": "maker", "quantity": 1.0, "notional_usd": 10.0,
+         "fee_usd": 0.01, "instrument": "x:LRCBTC"},
+        {"client_order_id": "o2", "liquidity": "taker", "quantity": 1.0,
+         "notional_usd": math.nan, "fee_usd": math.nan, "instrument": "x:LRCBTC"}])
+    row = strategy_breakdown(ledger, [])[0]
+    assert row[:4] == ["alt-mm", 2, 1, 1] and row[5] == "unpriced" and row[6] == "unpriced", row
+
+
+@pytest.mark.parametrize("nth, key", [
+    (0, "venues.sim.params.seed"), (1, "backtest.seed"), (2, "backtest.data.synthetic.seed"),
+    (None, "--seed"),
+])
+def test_a_negative_seed_is_a_config_error_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], nth: int | None, key: str) -> None:
+    """config/backtest.toml's three seeds, in file order, and the --seed option."""
+    cfg = _short(tmp_path, 20.0)
+    parts = cfg.read_text().split("\nseed = 11\n")
+    assert len(parts) == 4
+    if nth is not None:
+        cfg.write_text("".join(p + ("" if n == 3 else "\nseed = -1\n" if n == nth else "\nseed = 11\n")
+                               for n, p in enumerate(parts)))
+    args = ["--seed", "-1"] if nth is None else []
+    assert main([str(cfg), "--output", str(tmp_path / "o"), "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # (argparse shows its usage lines above its error)
+    assert key in last and "-1" in last and "Traceback" not in err, err
+    assert nth is None or len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_report_labels_usd_parts_as_priced_only_when_some_pnl_is_unpriced() -> None:
+    """With an unpriced currency the total is 'unknown', and the USD parts (realized,
+    unrealized, fees, funding, drawdown) cover only the priced currencies: the report says so
+    instead of showing them as the run's figures."""
+    import re
+
+    from backtest.html import render
+    from tests.operator.test_report_html import SUMMARY, _fake_ledger
+
+    unpriced = {**SUMMARY, "pnl": {**SUMMARY["pnl"], "total_usd": None, "unpriced": {"LRC": 12.5}}}
+    text = render("unpriced", unpriced, _fake_ledger(), max_points=200)
+    labels = re.findall(r"<tr><td>([^<]*)</td><td>", text)
+    assert "total PnL (USD)" in labels and "unknown: +12.5 LRC unpriced" in text
+    for part in ("realized", "unrealized", "fees", "max drawdown"):
+        assert f"{part} (USD, priced currencies only)" in labels, labels
+    priced = render("priced", SUMMARY, _fake_ledger(), max_points=200)
+    assert "priced currencies only" not in priced and "realized (USD)" in priced

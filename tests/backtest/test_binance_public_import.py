@@ -294,3 +294,19 @@ def test_funding_from_the_funding_rate_file_is_paid_at_each_calc_time_at_its_rat
     assert paid == [(t0 + k * 8 * 3_600_000, r, round(-0.01 * mark * r, 8))
                     for k, r in enumerate((0.0001, 0.0002, 0.0003))], paid
     assert s["pnl"]["funding_usd"] == pytest.approx(-0.01 * mark * 0.0006, abs=1e-4)
+
+
+def test_venue_contradicting_the_download_path_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A spot file (data/spot/... in its path) imported with --venue binance-usdm would become
+    USD-M trades; the two disagree, so the import stops and says so."""
+    f = _zip(tmp_path / "data" / "spot" / "daily" / "trades" / "BTCUSDT" /
+             "BTCUSDT-trades-2024-08-08.zip", ["1,61000.0,0.1,6100.0,1723075200123,True,True"])
+    rc = data_cli.main(["import", "binance", str(f), "--venue", "binance-usdm", "--to",
+                        str(tmp_path / "cat"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == (f"volta data: {f}: its path is binance-spot data, --venue says "
+                               "binance-usdm: drop --venue or fix it"), err
+    assert not (tmp_path / "cat").exists() or not list((tmp_path / "cat").rglob("*.parquet"))
+    assert data_cli.main(["import", "binance", str(f), "--venue", "binance-spot", "--to",
+                          str(tmp_path / "cat"), "--quiet"]) == 0

@@ -268,3 +268,26 @@ def test_an_empty_or_cut_capture_is_one_line_naming_it_once(
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"volta data: {what}") and err.count(str(f)) == 1, err
     assert not list((tmp_path / "cat").rglob("*.parquet"))
+
+
+def test_two_datasets_of_one_book_or_trade_stream_overlapping_in_time_are_refused(
+        tmp_path: Path) -> None:
+    """Binance trades and aggTrades of one symbol and day (or two books of one instrument) in
+    one selection would replay every trade (every book) twice: refused, naming them and the
+    key that selects one. Two captures of one day at different times replay together."""
+    cat = tmp_path / "cat"
+    iid = "binance-usdm:BTCUSDT"
+    write_events(cat, "trades", [Trade(iid, 6e4, 0.1, Side.BUY, "1", T0, T0),
+                                 Trade(iid, 6e4, 0.2, Side.BUY, "2", T0 + 10, T0 + 10)])
+    write_events(cat, "aggTrades", [Trade(iid, 6e4, 0.3, Side.BUY, "a", T0 + 5, T0 + 5)])
+    with pytest.raises(CatalogError) as exc:
+        open_catalog(cat).load_store()
+    day = open_catalog(cat).files()[0].day
+    assert str(exc.value) == (
+        f"{cat}: {iid} {day}: trade rows of datasets aggTrades and trades overlap in time: the "
+        "backtest would replay both; select one with [backtest.data] datasets")
+    assert len(open_catalog(cat).load_store(datasets=["trades"]).events) == 2
+    later = tmp_path / "later"
+    write_events(later, "capture_a", [Trade(iid, 6e4, 0.1, Side.BUY, "1", T0, T0)])
+    write_events(later, "capture_b", [Trade(iid, 6e4, 0.1, Side.BUY, "2", T0 + 60, T0 + 60)])
+    assert len(open_catalog(later).load_store().events) == 2

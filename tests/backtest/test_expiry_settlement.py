@@ -64,3 +64,43 @@ def test_no_index_seen_means_no_settlement_price_not_a_guess() -> None:
     assert s.settle(fut, EXPIRY) is None
     assert s.positions[fut.id] == 1.0  # still open: the report shows it unsettled
     assert s.index_price("BTC") != s.index_price("BTC")  # NaN: unknown
+
+
+def test_an_option_settles_at_its_own_expiry_forward_not_the_other_expiries() -> None:
+    """Without index prices (Tardis options_chain has none) the delivery price comes from the
+    forwards the option summaries carry: those of the expiring option's own expiry, which
+    converge to the index, never mixed with a later expiry's forward (its basis, here 5 %)."""
+    s = ExpirySettlement("deribit")
+    near = _inst(InstrumentKind.OPTION, symbol="BTC-N-60000-C", strike=60_000.0,
+                 option_type=OptionType.CALL, premium_in_coin=True)
+    far = _inst(InstrumentKind.OPTION, symbol="BTC-F-60000-C", strike=60_000.0,
+                option_type=OptionType.CALL, premium_in_coin=True, expiry_ns=EXPIRY + 30 * 1440 * MIN)
+    for k in range(40):  # every minute: the near forward at 61,000, the far one at 64,050
+        t = EXPIRY - (40 - k) * MIN
+        s.observe_forward(near, 61_000.0, t)
+        s.observe_forward(far, 64_050.0, t + 1)
+    s.on_fill(near.id, 1.0)
+    fill, delivery = s.settle(near, EXPIRY)  # type: ignore[misc]
+    assert delivery == 61_000.0
+    assert fill.price == pytest.approx(1_000.0 / 61_000.0, rel=1e-12)
+    # an index, when the data has one, is the venue's rule and wins over forwards
+    s.observe("BTC", 60_500.0, EXPIRY - 40 * MIN)
+    s.on_fill(near.id, 1.0)
+    _, delivery = s.settle(near, EXPIRY)  # type: ignore[misc]
+    assert delivery == 60_500.0
+
+
+def test_without_an_index_the_coin_price_is_the_nearest_live_expirys_forward() -> None:
+    """The USD price of the coin (conversions, equity) without index data: the forward of the
+    nearest expiry not yet expired (the smallest basis), not whichever expiry's summary came
+    last (which made the USD equity jump by the basis between expiries row by row)."""
+    s = ExpirySettlement("deribit")
+    near = _inst(InstrumentKind.OPTION, symbol="BTC-N-60000-C", strike=60_000.0,
+                 option_type=OptionType.CALL, premium_in_coin=True)
+    far = _inst(InstrumentKind.OPTION, symbol="BTC-F-60000-C", strike=60_000.0,
+                option_type=OptionType.CALL, premium_in_coin=True, expiry_ns=EXPIRY + 30 * 1440 * MIN)
+    s.observe_forward(near, 61_000.0, EXPIRY - 2 * MIN)
+    s.observe_forward(far, 64_050.0, EXPIRY - MIN)
+    assert s.index_price("BTC") == 61_000.0
+    s.observe_forward(far, 64_100.0, EXPIRY + MIN)  # the near expiry is over
+    assert s.index_price("BTC") == 64_100.0

@@ -67,3 +67,26 @@ def test_option_fee_is_on_the_underlying_and_capped_by_the_premium() -> None:
     ex.submit(order("dear", Side.BUY, 1.0, 1_000.0, iid=iid))
     (g,) = fills(out, "dear")
     assert g.fee == pytest.approx(0.001 * 60_000.0)  # 60 USD < 12.5 % of 1000
+
+
+def test_without_an_index_the_expiring_options_forward_settles_it_not_a_later_expirys() -> None:
+    """The replayed option summaries of two expiries carry different forwards (a later expiry's
+    basis); the expiring option settles at the time-weighted forward of its own expiry."""
+    near = _option(True)
+    far = InstrumentSpec(symbol="BTC-Y-60000-C", kind="option", base="BTC", quote="BTC",
+                         settle="BTC", tick_size=0.0001, lot_size=0.1, min_size=0.1,
+                         underlying="BTC", expiry_ns=EXPIRY + 30 * 86_400 * NS_PER_S,
+                         strike=60_000.0, option_type="call", premium_in_coin=True)
+    ex, clock, out = make_exchange(instruments=[near, far])
+    iid, fid = (i.id for i in ex.instruments())
+    ex.on_market(snapshot([(0.01, 5.0)], [(0.02, 5.0)], T0, iid=iid))
+    for k in range(10):
+        ex.on_market(_summary(iid, 61_000.0, T0 + k * NS_PER_S))
+        ex.on_market(_summary(fid, 64_050.0, T0 + k * NS_PER_S + 1))
+    ex.submit(order("buy", Side.BUY, 1.0, None, iid=iid))
+    settled: list = []
+    ex.on_settlement = lambda fill, px: settled.append((fill, px))
+    clock.advance_to(EXPIRY + 1)
+    ((fill, delivery),) = settled
+    assert delivery == 61_000.0
+    assert fill.price == pytest.approx(1_000.0 / 61_000.0, rel=1e-12)

@@ -118,3 +118,30 @@ def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
     assert cfg.backtest["data"]["synthetic"]["seed"] == 9 and cfg.venues["sim"].params["seed"] == 9
     with pytest.raises(ConfigError, match="risk: unknown key 'max_ordr_qty'|max_ordr_qty"):
         load_with_overrides(ROOT / "config" / "backtest.toml", [("risk.max_ordr_qty", 1.0)])
+
+
+def test_a_store_of_other_data_is_not_reused(tmp_path: Path) -> None:
+    """``store`` caches the decoded data: a store made from other data (another seed or
+    duration of the generator, other capture files) is rebuilt, never replayed in its place."""
+    from backtest.runner import load_data
+    from backtest.schema import backtest_spec
+
+    text = (ROOT / "config" / "backtest.toml").read_text().replace(
+        "duration_s = 900.0", "duration_s = 10.0").replace('store = ""', 'store = "cache"')
+    cfg = tmp_path / "bt.toml"
+    cfg.write_text(text)
+
+    def data(seed: int | None) -> stores.EventStore:
+        config, _ = load_with_overrides(cfg, [], seed)
+        return load_data(config, backtest_spec(config))
+
+    def same(a: stores.EventStore, b: stores.EventStore) -> bool:  # (NaN fields: by encoding)
+        return msgspec.json.encode(_events(a.events)) == msgspec.json.encode(_events(b.events))
+
+    first = data(None)
+    assert (tmp_path / "cache" / "meta.json").is_file()
+    assert same(data(None), first)  # the same data: reused
+    other = data(7)
+    fresh = stores.synthetic({**first.meta["params"], "seed": 7}, "sim", first.meta["start_ns"],
+                             first.meta["duration_s"])
+    assert other.meta["params"]["seed"] == 7 and same(other, fresh) and not same(other, first)

@@ -431,3 +431,15 @@ def test_ctrl_c_says_which_files_were_imported_and_which_was_not(
     io = capsys.readouterr()
     assert f"{first}: trades, 158 rows" in io.out and f"{second} was not imported" in io.err, io
     assert {f.dataset for f in open_catalog(cat2).files()} == {"trades"}
+
+
+def test_stale_after_must_be_a_positive_number_of_seconds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _gz(tmp_path / "deribit_trades_2020-04-01_BTC-PERPETUAL.csv.gz",
+            [f"{H},id,side,price,amount", "deribit,BTC-PERPETUAL,1,2,a,buy,6400,10"])
+    for bad in ("-5", "0", "nan", "x"):
+        assert data_cli.main(["import", "tardis", str(f), "--to", str(tmp_path / "cat"),
+                              "--stale-after", bad, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "--stale-after" in err and "positive number of seconds" in err, (bad, err)
+    assert not (tmp_path / "cat").exists()
