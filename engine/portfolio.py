@@ -14,7 +14,11 @@ running totals: every position caches its own contribution and a change (a fill,
 Greek from the chain, a new mark of an inverse contract) replaces only that contribution,
 so reading a total is O(1) however many positions there are. That is what lets the risk
 gate check portfolio Greeks on every order. ``resum`` rebuilds the totals from scratch (after
-each chain refresh) so float error cannot accumulate. Units, per contract and in totals:
+each chain refresh) so float error cannot accumulate. A Greek the portfolio cannot count (an
+option with no delta yet: no chain fit, no venue Greeks; an inverse future or perpetual with
+no price at all; an option whose venue gave no gamma, vega or theta) is not a 0: the totals
+leave that position out and say so, kept in step in the same places (``greeks_uncounted``,
+``uncounted``), so a total is never read as complete when it is not. Units, per contract and in totals:
 delta in underlying units; gamma in underlying units per 1 USD move of the underlying;
 vega in USD per 1 vol point (0.01); theta in USD per calendar day.
 """
@@ -75,7 +79,8 @@ class Position:
     flat position reads exactly 0.0."""
 
     __slots__ = ("instrument", "qty", "exact_qty", "avg_price", "realized", "fees", "traded_qty",
-                 "fills", "mark", "delta_per_contract", "contrib", "funding", "inverse_linear")
+                 "fills", "mark", "delta_per_contract", "contrib", "funding", "inverse_linear",
+                 "uncounted")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
@@ -92,6 +97,7 @@ class Position:
         self.mark = math.nan
         self.delta_per_contract = math.nan  # option delta from Greeks, per contract
         self.contrib = (0.0, 0.0, 0.0, 0.0)  # (delta, gamma, vega, theta) now in the totals
+        self.uncounted = 0  # bit i set: GREEKS[i] of this open position is left out of the totals
 
     @property
     def is_inverse_linear_priced(self) -> bool:
@@ -161,16 +167,16 @@ class Position:
         return self.qty * cs * (self.mark - self.avg_price)
 
     def delta_base(self, underlying_price: float) -> float:
-        """Delta in units of the underlying (e.g. BTC)."""
+        """Delta in units of the underlying (e.g. BTC); NaN (unknown, never 0) for an option
+        with no delta yet or an inverse contract with neither a mark nor ``underlying_price``."""
         i = self.instrument
         if self.qty == 0.0:
             return 0.0
         if i.kind is InstrumentKind.OPTION:
-            d = self.delta_per_contract
-            return 0.0 if math.isnan(d) else self.qty * i.contract_size * d
+            return self.qty * i.contract_size * self.delta_per_contract  # NaN propagates
         if i.inverse:
             px = self.mark if not math.isnan(self.mark) else underlying_price
-            return self.qty * i.contract_size / px if px > 0 else 0.0
+            return self.qty * i.contract_size / px if px > 0 else math.nan
         return self.qty * i.contract_size
 
 
@@ -200,6 +206,7 @@ class PortfolioState(msgspec.Struct, frozen=True, kw_only=True):
 
 GREEKS = ("delta", "gamma", "vega", "theta")
 _ZERO = (0.0, 0.0, 0.0, 0.0)
+_ALL_UNCOUNTED = 0b1111  # no Greek of the position can be counted (see Position.uncounted)
 
 
 class Portfolio:
@@ -228,6 +235,14 @@ class Portfolio:
         self.option_greeks: Mapping[str, tuple[float, float, float, float]] = MappingProxyType(self._clean)
         """Per-contract Greeks of options (delta NaN: not known yet; the others 0 when
         unknown), read-only and live: ``greeks_per_contract`` without its call, for the gate."""
+        # underlying -> {instrument id: Position.uncounted} of the open positions the totals
+        # leave out (kept by _recontrib, with the totals); its size per underlying, read-only
+        self._uncounted: dict[str, dict[str, int]] = {}
+        self._n_uncounted: dict[str, int] = {}
+        self.greeks_uncounted: Mapping[str, int] = MappingProxyType(self._n_uncounted)
+        """How many open positions of each canonical underlying have a Greek the totals could
+        not count (absent: the totals are complete), read-only and live; ``uncounted`` names
+        them."""
         self._und: dict[str, str] = {}
         for i in instruments:
             self.add_instrument(i)
@@ -416,7 +431,14 @@ class Portfolio:
 
     def set_underlying_price(self, underlying: str, price: float) -> None:
         if price == price and price > 0:
-            self.underlying_prices[canonical_asset(underlying)] = price
+            und = canonical_asset(underlying)
+            self.underlying_prices[und] = price
+            left_out = self._uncounted.get(und)
+            if left_out:  # an inverse contract with no mark is priced at the underlying now
+                for iid in list(left_out):
+                    pos = self._positions[iid]
+                    if pos.inverse_linear:
+                        self._recontrib(pos)
 
     def on_option_summary(self, ev: OptionSummary, now_ns: int) -> None:
         """The venue's option analytics, used until the chain view has model Greeks.
@@ -441,11 +463,23 @@ class Portfolio:
     # -- Greek totals -----------------------------------------------------------------------
     def _recontrib(self, pos: Position) -> None:
         inst = pos.instrument
+        missing = 0
         if pos.qty == 0.0:
             new = _ZERO
         else:
             g = self.greeks_per_contract(inst.id)
-            new = _ZERO if g is None else (pos.qty * g[0], pos.qty * g[1], pos.qty * g[2], pos.qty * g[3])
+            if g is None:
+                new = _ZERO
+                # an inverse contract without a price: only its delta is unknown (it has none
+                # of the others); an option without a delta: every Greek of it
+                missing = 1 if inst.kind is not InstrumentKind.OPTION else _ALL_UNCOUNTED
+            else:
+                new = (pos.qty * g[0], pos.qty * g[1], pos.qty * g[2], pos.qty * g[3])
+                if inst.kind is InstrumentKind.OPTION:
+                    raw = self._greeks[inst.id]  # NaN: the venue gave no such Greek
+                    missing = ((raw[1] != raw[1]) << 1) | ((raw[2] != raw[2]) << 2) | ((raw[3] != raw[3]) << 3)
+        if missing != pos.uncounted:
+            self._set_uncounted(pos, missing)
         old = pos.contrib
         if new == old:
             return
@@ -462,6 +496,24 @@ class Portfolio:
             self._vega_expiry[key] = self._vega_expiry.get(key, 0.0) + new[2] - old[2]
         pos.contrib = new
 
+    def _set_uncounted(self, pos: Position, missing: int) -> None:
+        """Keep ``pos`` in (or out of) its underlying's positions left out of the totals."""
+        iid = pos.instrument.id
+        und = self._und[iid]
+        left_out = self._uncounted.get(und)
+        if missing:
+            if left_out is None:
+                left_out = self._uncounted[und] = {}
+            left_out[iid] = missing
+            self._n_uncounted[und] = len(left_out)
+        elif left_out is not None:
+            left_out.pop(iid, None)
+            if left_out:
+                self._n_uncounted[und] = len(left_out)
+            else:
+                del self._uncounted[und], self._n_uncounted[und]
+        pos.uncounted = missing
+
     def resum(self) -> None:
         """Rebuild every total from the positions (clears accumulated float error)."""
         self._totals.clear()
@@ -469,6 +521,18 @@ class Portfolio:
         for pos in self._positions.values():
             pos.contrib = _ZERO
             self._recontrib(pos)
+
+    def uncounted(self, underlying: str, greek: str = "delta") -> list[str]:
+        """Instrument ids (sorted) of the open positions on ``underlying`` whose ``greek``
+        (one of ``GREEKS``) the totals leave out, because it is not known: an option with no
+        delta yet (none of its Greeks), an inverse future or perpetual with no price (its
+        delta), an option the venue gave no gamma, vega or theta for. Empty: that total is
+        complete. O(positions left out)."""
+        bit = 1 << GREEKS.index(greek)
+        left_out = self._uncounted.get(underlying)
+        if left_out is None:
+            left_out = self._uncounted.get(canonical_asset(underlying))
+        return sorted(iid for iid, m in left_out.items() if m & bit) if left_out else []
 
     def greeks(self, underlying: str) -> tuple[float, float, float, float]:
         """(delta, gamma, vega, theta) totals of ``underlying`` across venues (O(1)); the
@@ -578,12 +642,19 @@ class Portfolio:
         """Net delta of every position on ``underlying``, in underlying units (O(1))."""
         return self.greeks(underlying)[0]
 
-    def greeks_summary(self, underlying: str) -> dict[str, float]:
-        """Greek totals for the status line; delta also in USD."""
+    def greeks_summary(self, underlying: str) -> dict[str, Any]:
+        """Greek totals for the status line; delta also in USD. A total that leaves positions
+        out (``uncounted``) comes with ``<greek>_incomplete``: the instrument ids left out."""
         d, g, v, t = self.greeks(underlying)
         px = self.underlying_prices.get(canonical_asset(underlying), math.nan)
-        return {"delta": d, "delta_usd": d * px if px == px else math.nan, "gamma": g,
-                "vega_usd": v, "theta_usd_day": t}
+        out: dict[str, Any] = {"delta": d, "delta_usd": d * px if px == px else math.nan,
+                               "gamma": g, "vega_usd": v, "theta_usd_day": t}
+        if self.greeks_uncounted.get(canonical_asset(underlying)):
+            for greek in GREEKS:
+                left_out = self.uncounted(underlying, greek)
+                if left_out:
+                    out[f"{greek}_incomplete"] = left_out
+        return out
 
     def underlyings(self) -> list[str]:
         return sorted({self._underlying_of(p) for p in self._positions.values()})
