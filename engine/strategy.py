@@ -20,7 +20,8 @@ entry-point group, see ``engine.plugins``); their parameters are decoded into th
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar, get_args, get_origin
 
 import msgspec
@@ -79,17 +80,36 @@ _ORDER_CALLBACKS: dict[type, str] = {
 _LIMIT = OrderType.LIMIT  # (a global, not an enum attribute lookup per order)
 
 
-class Greeks(NamedTuple):
-    """Portfolio Greeks of one underlying in desk units.
-
-    ``delta`` in underlying units (BTC), ``gamma`` in underlying units per 1 USD move,
-    ``vega`` in USD per vol point, ``theta`` in USD per calendar day.
-    """
-
+class _GreekTotals(NamedTuple):
     delta: float
     gamma: float
     vega: float
     theta: float
+
+
+class Greeks(_GreekTotals):
+    """Portfolio Greeks of one underlying in desk units (still a 4-tuple: ``d, g, v, t = ...``).
+
+    ``delta`` in underlying units (BTC), ``gamma`` in underlying units per 1 USD move,
+    ``vega`` in USD per vol point, ``theta`` in USD per calendar day. ``uncounted``: per Greek
+    name, the open positions (instrument ids) that total leaves out because their Greek is not
+    known (an option before any chain fit or venue Greeks, an inverse perpetual with no price);
+    empty when every total is complete (``complete``). Never act on an incomplete total.
+    """
+
+    uncounted: Mapping[str, tuple[str, ...]] = MappingProxyType({})  # the complete case
+
+    def __new__(cls, delta: float, gamma: float, vega: float, theta: float,
+                uncounted: Mapping[str, tuple[str, ...]] | None = None) -> Greeks:
+        self = super().__new__(cls, delta, gamma, vega, theta)
+        if uncounted:
+            self.uncounted = uncounted
+        return self
+
+    @property
+    def complete(self) -> bool:
+        """True when no position is left out of any of the four totals."""
+        return not self.uncounted
 
 
 class Strategy(Generic[C]):
@@ -353,12 +373,19 @@ class StrategyContext:
             underlying is None or p.instrument.asset == canonical_asset(underlying))]
 
     def delta(self, underlying: str) -> float:
-        """Portfolio delta of ``underlying`` in underlying units, across every venue."""
+        """Portfolio delta of ``underlying`` in underlying units, across every venue, of the
+        positions whose delta is known: ``greeks(underlying).uncounted`` names any left out."""
         return self._portfolio.delta(underlying)
 
     def greeks(self, underlying: str) -> Greeks:
-        """Portfolio Greeks of ``underlying`` across venues (options at the chains' model Greeks)."""
-        return Greeks(*self._portfolio.greeks(underlying))  # running totals, O(1)
+        """Portfolio Greeks of ``underlying`` across venues (options at the chains' model
+        Greeks); ``uncounted`` names the positions a total leaves out (``Greeks``)."""
+        pf = self._portfolio
+        d, g, v, t = pf.greeks(underlying)  # running totals, O(1)
+        if not pf.greeks_uncounted.get(canonical_asset(underlying)):  # O(1): complete
+            return Greeks(d, g, v, t)
+        return Greeks(d, g, v, t, {name: tuple(ids) for name in ("delta", "gamma", "vega", "theta")
+                                   if (ids := pf.uncounted(underlying, name))})
 
     def pnl_usd(self) -> dict[str, Any]:
         """Realized, unrealized, fees, funding and total PnL of the whole process, in USD;
