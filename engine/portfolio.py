@@ -14,11 +14,9 @@ running totals: every position caches its own contribution and a change (a fill,
 Greek from the chain, a new mark of an inverse contract) replaces only that contribution,
 so reading a total is O(1) however many positions there are. That is what lets the risk
 gate check portfolio Greeks on every order. ``resum`` rebuilds the totals from scratch (after
-each chain refresh) so float error cannot accumulate. A Greek the portfolio cannot count (an
-option with no delta yet: no chain fit, no venue Greeks; an inverse future or perpetual with
-no price at all; an option whose venue gave no gamma, vega or theta) is not a 0: the totals
-leave that position out and say so, kept in step in the same places (``greeks_uncounted``,
-``uncounted``), so a total is never read as complete when it is not. Units, per contract and in totals:
+each chain refresh) so float error cannot accumulate. A Greek not known (an option with no
+delta yet, an inverse contract with no price) is not a 0: the totals leave the position out
+and name it (``greeks_uncounted``, ``uncounted``), kept in step with the totals. Units, per contract and in totals:
 delta in underlying units; gamma in underlying units per 1 USD move of the underlying;
 vega in USD per 1 vol point (0.01); theta in USD per calendar day.
 """
@@ -42,6 +40,7 @@ from engine.model import (
     canonical_asset,
     is_usd,
 )
+from engine.greeks import ALL_UNKNOWN, GREEKS, GreekGaps
 from engine.pricing.inverse import inverse_greeks_scalar
 
 _DZERO = Decimal(0)
@@ -204,9 +203,7 @@ class PortfolioState(msgspec.Struct, frozen=True, kw_only=True):
     adjustments: int
 
 
-GREEKS = ("delta", "gamma", "vega", "theta")
 _ZERO = (0.0, 0.0, 0.0, 0.0)
-_ALL_UNCOUNTED = 0b1111  # no Greek of the position can be counted (see Position.uncounted)
 
 
 class Portfolio:
@@ -235,14 +232,10 @@ class Portfolio:
         self.option_greeks: Mapping[str, tuple[float, float, float, float]] = MappingProxyType(self._clean)
         """Per-contract Greeks of options (delta NaN: not known yet; the others 0 when
         unknown), read-only and live: ``greeks_per_contract`` without its call, for the gate."""
-        # underlying -> {instrument id: Position.uncounted} of the open positions the totals
-        # leave out (kept by _recontrib, with the totals); its size per underlying, read-only
-        self._uncounted: dict[str, dict[str, int]] = {}
-        self._n_uncounted: dict[str, int] = {}
-        self.greeks_uncounted: Mapping[str, int] = MappingProxyType(self._n_uncounted)
-        """How many open positions of each canonical underlying have a Greek the totals could
-        not count (absent: the totals are complete), read-only and live; ``uncounted`` names
-        them."""
+        self._gaps = GreekGaps()  # the open positions the totals leave out, kept with them
+        self.greeks_uncounted: Mapping[str, int] = self._gaps.counts
+        """Per canonical underlying, how many open positions have a Greek left out of the totals
+        (absent: complete); read-only and live. ``uncounted`` names them."""
         self._und: dict[str, str] = {}
         for i in instruments:
             self.add_instrument(i)
@@ -433,12 +426,10 @@ class Portfolio:
         if price == price and price > 0:
             und = canonical_asset(underlying)
             self.underlying_prices[und] = price
-            left_out = self._uncounted.get(und)
-            if left_out:  # an inverse contract with no mark is priced at the underlying now
-                for iid in list(left_out):
-                    pos = self._positions[iid]
-                    if pos.inverse_linear:
-                        self._recontrib(pos)
+            if self._gaps.counts.get(und):  # an inverse contract with no mark is priced now
+                for iid in self._gaps.instruments(und, "delta"):
+                    if self._positions[iid].inverse_linear:
+                        self._recontrib(self._positions[iid])
 
     def on_option_summary(self, ev: OptionSummary, now_ns: int) -> None:
         """The venue's option analytics, used until the chain view has model Greeks.
@@ -468,18 +459,17 @@ class Portfolio:
             new = _ZERO
         else:
             g = self.greeks_per_contract(inst.id)
-            if g is None:
+            if g is None:  # an option without a delta: every Greek; an unpriced inverse: delta
                 new = _ZERO
-                # an inverse contract without a price: only its delta is unknown (it has none
-                # of the others); an option without a delta: every Greek of it
-                missing = 1 if inst.kind is not InstrumentKind.OPTION else _ALL_UNCOUNTED
+                missing = 1 if inst.kind is not InstrumentKind.OPTION else ALL_UNKNOWN
             else:
                 new = (pos.qty * g[0], pos.qty * g[1], pos.qty * g[2], pos.qty * g[3])
                 if inst.kind is InstrumentKind.OPTION:
                     raw = self._greeks[inst.id]  # NaN: the venue gave no such Greek
                     missing = ((raw[1] != raw[1]) << 1) | ((raw[2] != raw[2]) << 2) | ((raw[3] != raw[3]) << 3)
         if missing != pos.uncounted:
-            self._set_uncounted(pos, missing)
+            self._gaps.set(self._und[inst.id], inst.id, missing)
+            pos.uncounted = missing
         old = pos.contrib
         if new == old:
             return
@@ -496,43 +486,20 @@ class Portfolio:
             self._vega_expiry[key] = self._vega_expiry.get(key, 0.0) + new[2] - old[2]
         pos.contrib = new
 
-    def _set_uncounted(self, pos: Position, missing: int) -> None:
-        """Keep ``pos`` in (or out of) its underlying's positions left out of the totals."""
-        iid = pos.instrument.id
-        und = self._und[iid]
-        left_out = self._uncounted.get(und)
-        if missing:
-            if left_out is None:
-                left_out = self._uncounted[und] = {}
-            left_out[iid] = missing
-            self._n_uncounted[und] = len(left_out)
-        elif left_out is not None:
-            left_out.pop(iid, None)
-            if left_out:
-                self._n_uncounted[und] = len(left_out)
-            else:
-                del self._uncounted[und], self._n_uncounted[und]
-        pos.uncounted = missing
-
     def resum(self) -> None:
         """Rebuild every total from the positions (clears accumulated float error)."""
         self._totals.clear()
         self._vega_expiry.clear()
+        self._gaps.clear()
         for pos in self._positions.values():
             pos.contrib = _ZERO
+            pos.uncounted = 0
             self._recontrib(pos)
 
     def uncounted(self, underlying: str, greek: str = "delta") -> list[str]:
-        """Instrument ids (sorted) of the open positions on ``underlying`` whose ``greek``
-        (one of ``GREEKS``) the totals leave out, because it is not known: an option with no
-        delta yet (none of its Greeks), an inverse future or perpetual with no price (its
-        delta), an option the venue gave no gamma, vega or theta for. Empty: that total is
-        complete. O(positions left out)."""
-        bit = 1 << GREEKS.index(greek)
-        left_out = self._uncounted.get(underlying)
-        if left_out is None:
-            left_out = self._uncounted.get(canonical_asset(underlying))
-        return sorted(iid for iid, m in left_out.items() if m & bit) if left_out else []
+        """Instrument ids (sorted) of the open positions on ``underlying`` whose ``greek`` (of
+        ``GREEKS``) is not known, so left out of its total; empty: that total is complete."""
+        return self._gaps.instruments(canonical_asset(underlying), greek)
 
     def greeks(self, underlying: str) -> tuple[float, float, float, float]:
         """(delta, gamma, vega, theta) totals of ``underlying`` across venues (O(1)); the

@@ -20,13 +20,13 @@ entry-point group, see ``engine.plugins``); their parameters are decoded into th
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar, get_args, get_origin
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 import msgspec
 
 from engine.consolidated import ConsolidatedBook
+from engine.greeks import GREEKS, Greeks
 from engine.model import (
     BookStatusChanged,
     canonical_asset,
@@ -78,38 +78,6 @@ _ORDER_CALLBACKS: dict[type, str] = {
 
 
 _LIMIT = OrderType.LIMIT  # (a global, not an enum attribute lookup per order)
-
-
-class _GreekTotals(NamedTuple):
-    delta: float
-    gamma: float
-    vega: float
-    theta: float
-
-
-class Greeks(_GreekTotals):
-    """Portfolio Greeks of one underlying in desk units (still a 4-tuple: ``d, g, v, t = ...``).
-
-    ``delta`` in underlying units (BTC), ``gamma`` in underlying units per 1 USD move,
-    ``vega`` in USD per vol point, ``theta`` in USD per calendar day. ``uncounted``: per Greek
-    name, the open positions (instrument ids) that total leaves out because their Greek is not
-    known (an option before any chain fit or venue Greeks, an inverse perpetual with no price);
-    empty when every total is complete (``complete``). Never act on an incomplete total.
-    """
-
-    uncounted: Mapping[str, tuple[str, ...]] = MappingProxyType({})  # the complete case
-
-    def __new__(cls, delta: float, gamma: float, vega: float, theta: float,
-                uncounted: Mapping[str, tuple[str, ...]] | None = None) -> Greeks:
-        self = super().__new__(cls, delta, gamma, vega, theta)
-        if uncounted:
-            self.uncounted = uncounted
-        return self
-
-    @property
-    def complete(self) -> bool:
-        """True when no position is left out of any of the four totals."""
-        return not self.uncounted
 
 
 class Strategy(Generic[C]):
@@ -384,7 +352,7 @@ class StrategyContext:
         d, g, v, t = pf.greeks(underlying)  # running totals, O(1)
         if not pf.greeks_uncounted.get(canonical_asset(underlying)):  # O(1): complete
             return Greeks(d, g, v, t)
-        return Greeks(d, g, v, t, {name: tuple(ids) for name in ("delta", "gamma", "vega", "theta")
+        return Greeks(d, g, v, t, {name: tuple(ids) for name in GREEKS
                                    if (ids := pf.uncounted(underlying, name))})
 
     def pnl_usd(self) -> dict[str, Any]:
