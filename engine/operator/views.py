@@ -14,6 +14,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from engine.model import BookStatus, InstrumentKind, NS_PER_YEAR
+from engine.greeks import GREEKS
 
 if TYPE_CHECKING:
     from engine.kernel import Kernel
@@ -125,6 +126,8 @@ def greeks_view(k: Kernel) -> dict[str, Any]:
                     "theta_usd_day": num(t), "underlying_price": num(px), "limits": limits,
                     "by_expiry": {e: {n: num(x) for n, x in r.items()} for e, r in by_expiry.items()},
                     "by_strike": by_strike}
+        # positions a total leaves out (their Greek unknown): named, never a silent 0
+        out[und].update({f"{n}_incomplete": ids for n in GREEKS if (ids := pf.uncounted(und, n))})
     return out
 
 
