@@ -233,6 +233,7 @@ class Portfolio:
         """Per-contract Greeks of options (delta NaN: not known yet; the others 0 when
         unknown), read-only and live: ``greeks_per_contract`` without its call, for the gate."""
         self._gaps = GreekGaps()  # the open positions the totals leave out, kept with them
+        self._partial: dict[str, int] = {}  # option -> GREEKS bits its Greeks lack (delta known)
         self.greeks_uncounted: Mapping[str, int] = self._gaps.counts
         """Per canonical underlying, how many open positions have a Greek left out of the totals
         (absent: complete); read-only and live. ``uncounted`` names them."""
@@ -386,6 +387,11 @@ class Portfolio:
         # what the gate reads on every order: unknown Greeks other than delta count as 0
         self._clean[instrument_id] = (g[0], g[1] if g[1] == g[1] else 0.0,
                                       g[2] if g[2] == g[2] else 0.0, g[3] if g[3] == g[3] else 0.0)
+        rest = ((g[1] != g[1]) << 1) | ((g[2] != g[2]) << 2) | ((g[3] != g[3]) << 3)
+        if rest:  # (rare: a venue delta without the others; _recontrib reads it per change)
+            self._partial[instrument_id] = rest
+        elif self._partial:
+            self._partial.pop(instrument_id, None)
         pos = self._positions.get(instrument_id)
         if pos is not None:
             pos.delta_per_contract = delta if raw else delta / inst.contract_size
@@ -454,22 +460,19 @@ class Portfolio:
     # -- Greek totals -----------------------------------------------------------------------
     def _recontrib(self, pos: Position) -> None:
         inst = pos.instrument
-        missing = 0
         if pos.qty == 0.0:
             new = _ZERO
+            if pos.uncounted:
+                self._set_gap(pos, 0)
         else:
             g = self.greeks_per_contract(inst.id)
             if g is None:  # an option without a delta: every Greek; an unpriced inverse: delta
                 new = _ZERO
-                missing = 1 if inst.kind is not InstrumentKind.OPTION else ALL_UNKNOWN
+                self._set_gap(pos, 1 if inst.kind is not InstrumentKind.OPTION else ALL_UNKNOWN)
             else:
                 new = (pos.qty * g[0], pos.qty * g[1], pos.qty * g[2], pos.qty * g[3])
-                if inst.kind is InstrumentKind.OPTION:
-                    raw = self._greeks[inst.id]  # NaN: the venue gave no such Greek
-                    missing = ((raw[1] != raw[1]) << 1) | ((raw[2] != raw[2]) << 2) | ((raw[3] != raw[3]) << 3)
-        if missing != pos.uncounted:
-            self._gaps.set(self._und[inst.id], inst.id, missing)
-            pos.uncounted = missing
+                if self._partial or pos.uncounted:  # (the common case: neither, two loads)
+                    self._set_gap(pos, self._partial.get(inst.id, 0))
         old = pos.contrib
         if new == old:
             return
@@ -485,6 +488,11 @@ class Portfolio:
             key = (und, inst.expiry_ns)
             self._vega_expiry[key] = self._vega_expiry.get(key, 0.0) + new[2] - old[2]
         pos.contrib = new
+
+    def _set_gap(self, pos: Position, unknown: int) -> None:
+        if unknown != pos.uncounted:
+            self._gaps.set(self._und[pos.instrument.id], pos.instrument.id, unknown)
+            pos.uncounted = unknown
 
     def resum(self) -> None:
         """Rebuild every total from the positions (clears accumulated float error)."""
