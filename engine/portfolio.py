@@ -369,7 +369,9 @@ class Portfolio:
     def set_option_delta(self, instrument_id: str, delta: float) -> None:
         """A delta only (venue Greeks without the others); keeps any other Greek known."""
         g = self._greeks.get(instrument_id, (math.nan, math.nan, math.nan, math.nan))
-        self.set_greeks(instrument_id, delta, g[1], g[2], g[3], raw=True)
+        inst = self._instruments.get(instrument_id)  # (the kept ones are per contract already)
+        if inst is not None:
+            self.set_greeks(instrument_id, inst.contract_size * delta, g[1], g[2], g[3], raw=False)
 
     def set_greeks(self, instrument_id: str, delta: float, gamma: float, vega: float,
                    theta: float, raw: bool = True) -> None:

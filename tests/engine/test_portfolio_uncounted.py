@@ -97,3 +97,12 @@ def test_status_line_and_fields_name_the_positions_left_out() -> None:
     assert fields["greeks"]["BTC"]["delta"] == pytest.approx(0.81)
     assert not any(key.endswith("_incomplete") for key in fields["greeks"]["BTC"])
     assert "without a delta" not in status_line(fields)
+
+
+def test_a_venue_delta_update_keeps_the_other_greeks_as_they_were() -> None:
+    pf = Portfolio([OPT])
+    pf.on_fill(_fill(OPT, Side.BUY, 2.0, 1_000.0, "1"))
+    pf.set_greeks(OPT.id, 0.25, 2e-5, 30.0, -73.0)  # vega 0.30 USD/vol pt, theta -0.2 USD/day
+    pf.set_option_delta(OPT.id, 0.4)  # a new delta alone
+    assert pf.greeks_per_contract(OPT.id) == pytest.approx((0.4, 2e-5, 0.30, -0.2))
+    assert pf.greeks("BTC") == pytest.approx((0.8, 4e-5, 0.60, -0.4))
