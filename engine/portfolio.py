@@ -14,7 +14,9 @@ running totals: every position caches its own contribution and a change (a fill,
 Greek from the chain, a new mark of an inverse contract) replaces only that contribution,
 so reading a total is O(1) however many positions there are. That is what lets the risk
 gate check portfolio Greeks on every order. ``resum`` rebuilds the totals from scratch (after
-each chain refresh) so float error cannot accumulate. Units, per contract and in totals:
+each chain refresh) so float error cannot accumulate. A Greek not known (an option with no
+delta yet, an inverse contract with no price) is not a 0: the totals leave the position out
+and name it (``greeks_uncounted``, ``uncounted``), kept in step with the totals. Units, per contract and in totals:
 delta in underlying units; gamma in underlying units per 1 USD move of the underlying;
 vega in USD per 1 vol point (0.01); theta in USD per calendar day.
 """
@@ -38,6 +40,7 @@ from engine.model import (
     canonical_asset,
     is_usd,
 )
+from engine.greeks import ALL_UNKNOWN, GREEKS, GreekGaps
 from engine.pricing.inverse import inverse_greeks_scalar
 
 _DZERO = Decimal(0)
@@ -75,7 +78,8 @@ class Position:
     flat position reads exactly 0.0."""
 
     __slots__ = ("instrument", "qty", "exact_qty", "avg_price", "realized", "fees", "traded_qty",
-                 "fills", "mark", "delta_per_contract", "contrib", "funding", "inverse_linear")
+                 "fills", "mark", "delta_per_contract", "contrib", "funding", "inverse_linear",
+                 "uncounted")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
@@ -92,6 +96,7 @@ class Position:
         self.mark = math.nan
         self.delta_per_contract = math.nan  # option delta from Greeks, per contract
         self.contrib = (0.0, 0.0, 0.0, 0.0)  # (delta, gamma, vega, theta) now in the totals
+        self.uncounted = 0  # bit i set: GREEKS[i] of this open position is left out of the totals
 
     @property
     def is_inverse_linear_priced(self) -> bool:
@@ -161,16 +166,16 @@ class Position:
         return self.qty * cs * (self.mark - self.avg_price)
 
     def delta_base(self, underlying_price: float) -> float:
-        """Delta in units of the underlying (e.g. BTC)."""
+        """Delta in units of the underlying (e.g. BTC); NaN (unknown, never 0) for an option
+        with no delta yet or an inverse contract with neither a mark nor ``underlying_price``."""
         i = self.instrument
         if self.qty == 0.0:
             return 0.0
         if i.kind is InstrumentKind.OPTION:
-            d = self.delta_per_contract
-            return 0.0 if math.isnan(d) else self.qty * i.contract_size * d
+            return self.qty * i.contract_size * self.delta_per_contract  # NaN propagates
         if i.inverse:
             px = self.mark if not math.isnan(self.mark) else underlying_price
-            return self.qty * i.contract_size / px if px > 0 else 0.0
+            return self.qty * i.contract_size / px if px > 0 else math.nan
         return self.qty * i.contract_size
 
 
@@ -198,7 +203,6 @@ class PortfolioState(msgspec.Struct, frozen=True, kw_only=True):
     adjustments: int
 
 
-GREEKS = ("delta", "gamma", "vega", "theta")
 _ZERO = (0.0, 0.0, 0.0, 0.0)
 
 
@@ -228,6 +232,11 @@ class Portfolio:
         self.option_greeks: Mapping[str, tuple[float, float, float, float]] = MappingProxyType(self._clean)
         """Per-contract Greeks of options (delta NaN: not known yet; the others 0 when
         unknown), read-only and live: ``greeks_per_contract`` without its call, for the gate."""
+        self._gaps = GreekGaps()  # the open positions the totals leave out, kept with them
+        self._partial: dict[str, int] = {}  # option -> GREEKS bits its Greeks lack (delta known)
+        self.greeks_uncounted: Mapping[str, int] = self._gaps.counts
+        """Per canonical underlying, how many open positions have a Greek left out of the totals
+        (absent: complete); read-only and live. ``uncounted`` names them."""
         self._und: dict[str, str] = {}
         for i in instruments:
             self.add_instrument(i)
@@ -365,7 +374,9 @@ class Portfolio:
     def set_option_delta(self, instrument_id: str, delta: float) -> None:
         """A delta only (venue Greeks without the others); keeps any other Greek known."""
         g = self._greeks.get(instrument_id, (math.nan, math.nan, math.nan, math.nan))
-        self.set_greeks(instrument_id, delta, g[1], g[2], g[3], raw=True)
+        inst = self._instruments.get(instrument_id)  # (the kept ones are per contract already)
+        if inst is not None:
+            self.set_greeks(instrument_id, inst.contract_size * delta, g[1], g[2], g[3], raw=False)
 
     def set_greeks(self, instrument_id: str, delta: float, gamma: float, vega: float,
                    theta: float, raw: bool = True) -> None:
@@ -383,6 +394,11 @@ class Portfolio:
         # what the gate reads on every order: unknown Greeks other than delta count as 0
         self._clean[instrument_id] = (g[0], g[1] if g[1] == g[1] else 0.0,
                                       g[2] if g[2] == g[2] else 0.0, g[3] if g[3] == g[3] else 0.0)
+        rest = ((g[1] != g[1]) << 1) | ((g[2] != g[2]) << 2) | ((g[3] != g[3]) << 3)
+        if rest:  # (rare: a venue delta without the others; _recontrib reads it per change)
+            self._partial[instrument_id] = rest
+        elif self._partial:
+            self._partial.pop(instrument_id, None)
         pos = self._positions.get(instrument_id)
         if pos is not None:
             pos.delta_per_contract = delta if raw else delta / inst.contract_size
@@ -421,7 +437,12 @@ class Portfolio:
 
     def set_underlying_price(self, underlying: str, price: float) -> None:
         if price == price and price > 0:
-            self.underlying_prices[canonical_asset(underlying)] = price
+            und = canonical_asset(underlying)
+            self.underlying_prices[und] = price
+            if self._gaps.counts.get(und):  # an inverse contract with no mark is priced now
+                for iid in self._gaps.instruments(und, "delta"):
+                    if self._positions[iid].inverse_linear:
+                        self._recontrib(self._positions[iid])
 
     def on_option_summary(self, ev: OptionSummary, now_ns: int) -> None:
         """The venue's option analytics, used until the chain view has model Greeks.
@@ -448,9 +469,17 @@ class Portfolio:
         inst = pos.instrument
         if pos.qty == 0.0:
             new = _ZERO
+            if pos.uncounted:
+                self._set_gap(pos, 0)
         else:
             g = self.greeks_per_contract(inst.id)
-            new = _ZERO if g is None else (pos.qty * g[0], pos.qty * g[1], pos.qty * g[2], pos.qty * g[3])
+            if g is None:  # an option without a delta: every Greek; an unpriced inverse: delta
+                new = _ZERO
+                self._set_gap(pos, 1 if inst.kind is not InstrumentKind.OPTION else ALL_UNKNOWN)
+            else:
+                new = (pos.qty * g[0], pos.qty * g[1], pos.qty * g[2], pos.qty * g[3])
+                if self._partial or pos.uncounted:  # (the common case: neither, two loads)
+                    self._set_gap(pos, self._partial.get(inst.id, 0))
         old = pos.contrib
         if new == old:
             return
@@ -467,13 +496,25 @@ class Portfolio:
             self._vega_expiry[key] = self._vega_expiry.get(key, 0.0) + new[2] - old[2]
         pos.contrib = new
 
+    def _set_gap(self, pos: Position, unknown: int) -> None:
+        if unknown != pos.uncounted:
+            self._gaps.set(self._und[pos.instrument.id], pos.instrument.id, unknown)
+            pos.uncounted = unknown
+
     def resum(self) -> None:
         """Rebuild every total from the positions (clears accumulated float error)."""
         self._totals.clear()
         self._vega_expiry.clear()
+        self._gaps.clear()
         for pos in self._positions.values():
             pos.contrib = _ZERO
+            pos.uncounted = 0
             self._recontrib(pos)
+
+    def uncounted(self, underlying: str, greek: str = "delta") -> list[str]:
+        """Instrument ids (sorted) of the open positions on ``underlying`` whose ``greek`` (of
+        ``GREEKS``) is not known, so left out of its total; empty: that total is complete."""
+        return self._gaps.instruments(canonical_asset(underlying), greek)
 
     def greeks(self, underlying: str) -> tuple[float, float, float, float]:
         """(delta, gamma, vega, theta) totals of ``underlying`` across venues (O(1)); the
@@ -583,12 +624,19 @@ class Portfolio:
         """Net delta of every position on ``underlying``, in underlying units (O(1))."""
         return self.greeks(underlying)[0]
 
-    def greeks_summary(self, underlying: str) -> dict[str, float]:
-        """Greek totals for the status line; delta also in USD."""
+    def greeks_summary(self, underlying: str) -> dict[str, Any]:
+        """Greek totals for the status line; delta also in USD. A total that leaves positions
+        out (``uncounted``) comes with ``<greek>_incomplete``: the instrument ids left out."""
         d, g, v, t = self.greeks(underlying)
         px = self.underlying_prices.get(canonical_asset(underlying), math.nan)
-        return {"delta": d, "delta_usd": d * px if px == px else math.nan, "gamma": g,
-                "vega_usd": v, "theta_usd_day": t}
+        out: dict[str, Any] = {"delta": d, "delta_usd": d * px if px == px else math.nan,
+                               "gamma": g, "vega_usd": v, "theta_usd_day": t}
+        if self.greeks_uncounted.get(canonical_asset(underlying)):
+            for greek in GREEKS:
+                left_out = self.uncounted(underlying, greek)
+                if left_out:
+                    out[f"{greek}_incomplete"] = left_out
+        return out
 
     def underlyings(self) -> list[str]:
         return sorted({self._underlying_of(p) for p in self._positions.values()})

@@ -82,6 +82,12 @@ def status_line(fields: dict[str, Any]) -> str:
                  for k, v in g.get("used_pct", {}).items()), key=lambda t: t[2], default=None)
     if worst is not None:
         parts.append(f"max use {worst[0]} {worst[1]} {worst[2]:.0f}%")
+    for und, g in sorted(fields.get("greeks", {}).items()):
+        left_out = g.get("delta_incomplete")
+        if left_out:  # a delta that leaves positions out is never shown as if complete
+            n = len(left_out)
+            parts.append(f"delta {g.get('delta', 0.0):+.4f} {und} (+{n} position{'s' if n > 1 else ''} "
+                         f"without a delta)")
     return " | ".join(parts)
 
 
@@ -91,7 +97,9 @@ def _risk_fields(kernel: Kernel) -> dict[str, Any]:
     lim = gate.limits
     greeks: dict[str, Any] = {}
     for und in sorted(set(pf.underlyings()) | set(lim.underlyings)):
-        g = {k: round(v, 6) for k, v in pf.greeks_summary(und).items() if v == v}
+        # numbers rounded (NaN, unknown, left out); "<greek>_incomplete": positions left out
+        g = {k: v if isinstance(v, list) else round(v, 6)
+             for k, v in pf.greeks_summary(und).items() if v == v}
         by_venue = pf.delta_by_venue(und)
         if len(by_venue) > 1:  # the per-venue breakdown of the canonical underlying's delta
             g["delta_by_venue"] = {v: round(d, 6) for v, d in sorted(by_venue.items())}

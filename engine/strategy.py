@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 import msgspec
 
 from engine.consolidated import ConsolidatedBook
+from engine.greeks import GREEKS, Greeks
 from engine.model import (
     BookStatusChanged,
     canonical_asset,
@@ -77,19 +78,6 @@ _ORDER_CALLBACKS: dict[type, str] = {
 
 
 _LIMIT = OrderType.LIMIT  # (a global, not an enum attribute lookup per order)
-
-
-class Greeks(NamedTuple):
-    """Portfolio Greeks of one underlying in desk units.
-
-    ``delta`` in underlying units (BTC), ``gamma`` in underlying units per 1 USD move,
-    ``vega`` in USD per vol point, ``theta`` in USD per calendar day.
-    """
-
-    delta: float
-    gamma: float
-    vega: float
-    theta: float
 
 
 class Strategy(Generic[C]):
@@ -353,12 +341,19 @@ class StrategyContext:
             underlying is None or p.instrument.asset == canonical_asset(underlying))]
 
     def delta(self, underlying: str) -> float:
-        """Portfolio delta of ``underlying`` in underlying units, across every venue."""
+        """Portfolio delta of ``underlying`` in underlying units, across every venue, of the
+        positions whose delta is known: ``greeks(underlying).uncounted`` names any left out."""
         return self._portfolio.delta(underlying)
 
     def greeks(self, underlying: str) -> Greeks:
-        """Portfolio Greeks of ``underlying`` across venues (options at the chains' model Greeks)."""
-        return Greeks(*self._portfolio.greeks(underlying))  # running totals, O(1)
+        """Portfolio Greeks of ``underlying`` across venues (options at the chains' model
+        Greeks); ``uncounted`` names the positions a total leaves out (``Greeks``)."""
+        pf = self._portfolio
+        d, g, v, t = pf.greeks(underlying)  # running totals, O(1)
+        if not pf.greeks_uncounted.get(canonical_asset(underlying)):  # O(1): complete
+            return Greeks(d, g, v, t)
+        return Greeks(d, g, v, t, {name: tuple(ids) for name in GREEKS
+                                   if (ids := pf.uncounted(underlying, name))})
 
     def pnl_usd(self) -> dict[str, Any]:
         """Realized, unrealized, fees, funding and total PnL of the whole process, in USD;

@@ -161,6 +161,10 @@ def render_status(s: dict[str, Any]) -> str:
     for venue, v in st.get("venues", {}).items():
         if v["state"] != "active":
             out.append(f"  venue {venue}: {v['state']} ({v['reason']})")
+    for und, g in s.get("greeks", {}).items():
+        if g.get("delta_incomplete"):  # the delta shown leaves these positions out
+            out.append(f"  {und} delta {_num(g['delta'], 4)} {und} leaves out {len(g['delta_incomplete'])} "
+                       f"position(s) without a delta: {', '.join(g['delta_incomplete'])}")
     text = "\n".join(out) + "\n\n"
     text += _table("positions", ["instrument", "qty", "avg", "mark", "unrealized", "ccy"],
                    [[p["instrument_id"], f"{p['qty']:+g}", _num(p["avg_price"]),

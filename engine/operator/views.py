@@ -14,6 +14,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from engine.model import BookStatus, InstrumentKind, NS_PER_YEAR
+from engine.greeks import GREEKS
 
 if TYPE_CHECKING:
     from engine.kernel import Kernel
@@ -105,14 +106,12 @@ def greeks_view(k: Kernel) -> dict[str, Any]:
                                     "used_pct": num(100.0 * abs(val) / cap, 1)}
         by_expiry: dict[str, dict[str, float]] = {}
         by_strike: list[dict[str, Any]] = []
-        unpriced: list[str] = []  # positions with no Greeks yet: not in any figure above
         for pos in pf.positions():
             inst = pos.instrument
             if inst.asset != und or pos.qty == 0.0:
                 continue
             gpc = pf.greeks_per_contract(inst.id)
-            if gpc is None:
-                unpriced.append(inst.id)
+            if gpc is None:  # (no Greeks yet: named below, in no figure)
                 continue
             row = {name: pos.qty * x for name, x in zip(("delta", "gamma", "vega_usd", "theta_usd_day"), gpc)}
             key = _expiry_label(inst.expiry_ns) if inst.expiry_ns else "perpetual"
@@ -127,7 +126,10 @@ def greeks_view(k: Kernel) -> dict[str, Any]:
         out[und] = {"delta": num(d), "delta_usd": num(d * px), "gamma": num(g), "vega_usd": num(v),
                     "theta_usd_day": num(t), "underlying_price": num(px), "limits": limits,
                     "by_expiry": {e: {n: num(x) for n, x in r.items()} for e, r in by_expiry.items()},
-                    "by_strike": by_strike, "unpriced_positions": unpriced}
+                    "by_strike": by_strike}
+        # positions a total leaves out (their Greek unknown): named, never a silent 0
+        out[und].update({f"{n}_incomplete": ids for n in GREEKS if (ids := pf.uncounted(und, n))})
+        out[und]["unpriced_positions"] = out[und].get("delta_incomplete", [])  # (the dashboard's)
     return out
 
 

@@ -12,6 +12,12 @@ hedge is working nothing else is sent, and ``cooldown_s`` after it completes let
 Greeks settle before the next look. Every hedge decision (venue, price, size, the delta that
 caused it) is kept in ``self.hedges`` and logged.
 
+An incomplete delta is never hedged: while a position of the underlying has no delta the
+portfolio can count (an option before its first chain fit or venue Greeks, an inverse contract
+with no price), the total leaves it out, so hedging it would hedge the wrong amount. The hedger
+holds (``hedge_held`` logged once, naming the positions) and hedges again as soon as every
+delta is known (``hedge_resumed``).
+
 Venue halts: the hedger trades on every venue whose perpetual it may use. While one of them is
 halted on its own (``on_venue_halt``: a stream down, reconciliation pending, its start retried)
 the hedge goes to the venues that trade; nothing is sent to the halted one, and when every
@@ -96,6 +102,8 @@ class DeltaHedger(Strategy[DeltaHedgerConfig]):
         self.hedges: list[HedgeDecision] = []
         self.next_ok_ns = 0
         self.last_warn_ns = -(10**18)
+        self.held_for: tuple[str, ...] = ()
+        """Positions whose delta is unknown, while that holds the hedge (empty: hedging)."""
         self.ctx.set_timer("check", cfg.check_interval_s)
 
     def on_timer(self, name: str, now_ns: int) -> None:
@@ -203,6 +211,17 @@ class DeltaHedger(Strategy[DeltaHedgerConfig]):
             if not self.working:
                 self.next_ok_ns = self.ctx.now_ns() + int(self.config.cooldown_s * 1e9)
 
+    def _held(self, unknown: tuple[str, ...]) -> bool:
+        """Whether positions without a delta hold the hedge now; logs each change only."""
+        if unknown != self.held_for:
+            if unknown:
+                self.ctx.log.warning("hedge_held", reason="positions without a delta: the portfolio "
+                                     "delta is incomplete", positions=list(unknown))
+            else:
+                self.ctx.log.info("hedge_resumed", reason="every position's delta is known")
+            self.held_for = unknown
+        return bool(unknown)
+
     def _check(self) -> None:
         cfg, ctx = self.config, self.ctx
         if self.working or ctx.trading_state is not TradingState.ACTIVE:
@@ -210,7 +229,10 @@ class DeltaHedger(Strategy[DeltaHedgerConfig]):
         now = ctx.now_ns()
         if now < self.next_ok_ns:
             return
-        delta = ctx.delta(cfg.underlying) + self._in_doubt_delta()
+        greeks = ctx.greeks(cfg.underlying)
+        if self._held(greeks.uncounted.get("delta", ())):
+            return
+        delta = greeks.delta + self._in_doubt_delta()
         off = delta - cfg.target
         if abs(off) <= cfg.band:
             return

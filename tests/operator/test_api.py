@@ -377,3 +377,28 @@ async def test_a_taken_port_falls_back_for_paper_and_is_a_config_error_live(
                 await op.start()
     finally:
         blocker.close()
+
+
+def test_greeks_view_and_volta_status_name_a_position_without_a_delta() -> None:
+    from engine.model import Liquidity, OrderFilled, Side
+    from engine.operator import views
+    from engine.operator.client import render_status
+    from tests.engine.conftest import CALL, PERP, make_kernel
+
+    k, _venue = make_kernel()
+    pf = k.portfolio
+    for iid, qty, price, tid in ((PERP.id, 0.3, 60000.0, "t1"), (CALL.id, 2.0, 1500.0, "t2")):
+        pf.on_fill(OrderFilled(client_order_id=tid, venue_order_id="v", instrument_id=iid, trade_id=tid,
+                               side=Side.BUY, price=price, quantity=qty, remaining=0.0,
+                               liquidity=Liquidity.MAKER, fee=0.0, fee_currency="USD", ts_event=0, ts_recv=0))
+    g = views.greeks_view(k)["BTC"]  # the call has no Greeks yet: left out, and named
+    assert g["delta"] == pytest.approx(0.3) and g["delta_incomplete"] == [CALL.id] == g["vega_incomplete"]
+    snap = {"state": views.state_view(k), "positions": views.positions_view(k), "orders": {"open": []},
+            "risk": views.risk_view(k), "surface": {}, "venues": {}, "strategies": {},
+            "greeks": views.greeks_view(k)}
+    assert f"BTC delta 0.3000 BTC leaves out 1 position(s) without a delta: {CALL.id}" in render_status(snap)
+    pf.set_greeks(CALL.id, 0.5, 2e-5, 60.0, -30.0, raw=False)  # 0.3 + 2 x 0.5
+    g = views.greeks_view(k)["BTC"]
+    assert g["delta"] == pytest.approx(1.3) and not any(key.endswith("_incomplete") for key in g)
+    snap["greeks"] = views.greeks_view(k)
+    assert "without a delta" not in render_status(snap)

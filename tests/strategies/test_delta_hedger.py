@@ -106,3 +106,29 @@ def test_the_hedges_went_to_both_venues_as_prices_and_fees_dictated(run) -> None
     venues = {h.instrument_id.partition(":")[0] for h in hedger.hedges}
     assert venues <= {"sim", "sim2"} and "sim2" in venues  # sim2's lower fee wins at times
     assert sum(run.kernel.gate.denied.values()) == 0
+
+
+def test_an_incomplete_delta_holds_the_hedge_says_so_once_and_resumes() -> None:
+    from structlog.testing import capture_logs
+
+    from tests.risk.helpers import CALL
+
+    v = RecordingVenue("fake", [_perp("fake", 0.0005), CALL])
+    kernel, _ = make_kernel(venues=[v])
+    _long_on(kernel, "fake:BTC-PERP", 0.3)
+    _long_on(kernel, CALL.id, 2.0)  # an option with no chain fit and no venue Greeks yet
+    h = add_strategy(kernel, DeltaHedger, "hedger", "fake", DeltaHedgerConfig(band=0.05))
+    with capture_logs() as logs:
+        kernel.start_strategies()
+        kernel.clock.advance_to(kernel.clock.now_ns() + 3_000_000_000)  # 6 checks
+        # the known part (0.3) is outside the band, but the call's delta is missing: no hedge
+        assert v.sent == [] and h.held_for == (CALL.id,)
+        kernel.portfolio.set_greeks(CALL.id, -0.1, 1e-5, 40.0, -36.5)  # 0.3 + 2 x -0.1 = 0.1
+        kernel.clock.advance_to(kernel.clock.now_ns() + 600_000_000)
+    held = [e for e in logs if e["event"] == "hedge_held"]
+    assert len(held) == 1 and held[0]["positions"] == [CALL.id]  # once, not per check
+    assert [e["event"] for e in logs if e["event"] in ("hedge_held", "hedge_resumed")] == \
+        ["hedge_held", "hedge_resumed"]
+    assert len(v.sent) == 1 and v.sent[0].side is Side.SELL
+    assert v.sent[0].quantity == pytest.approx(0.1)  # the whole delta, not the perp's 0.3
+    assert h.hedges[0].delta_before == pytest.approx(0.1)
