@@ -32,3 +32,9 @@ def _configure_uncached(*args: object, **kwargs: object) -> None:
 
 structlog.configure = _configure_uncached  # type: ignore[assignment]
 
+
+# Every test leaves logging as it found it (root handlers and level, structlog's configuration):
+# a test that configures logging as the CLI does, or a benchmark helper that filters below
+# ERROR, must not decide what a later test's ``capture_logs`` sees (an info line of the delta
+# hedger went missing in the whole suite after such a test, while the file passed alone).
+from tests.logging_state import _restore_logging  # noqa: E402,F401 -- autouse, suite-wide
