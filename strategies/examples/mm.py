@@ -12,7 +12,9 @@ reconciliation pending) it pulls both quotes (quotes left working while the engi
 the venue are a risk; what the venue did meanwhile is reconciled) and sends nothing there,
 rather than collecting ``TRADING_HALTED`` denials. On ``on_venue_resume`` it cancels whatever
 of its orders is still working there (a cancel the venue could not take while it was down) and
-quotes afresh at once off the book if that is LIVE, else at the next book update.
+quotes afresh at once off the book if that is LIVE, else at the next book update. The same
+when the engine stops trading (``on_halt``: the kill switch, the loss limits, a journal
+failure; HALTED or REDUCING): both quotes pulled, nothing sent until ``on_resume``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from engine import (
     OrderRejected,
     Side,
     Strategy,
+    TradingState,
 )
 
 
@@ -59,25 +62,50 @@ class Quoter(Strategy[QuoterConfig]):
         self.quoted_mid = math.nan
         self.denials: dict[str, int] = {}
         self.venue = self.inst.venue
-        self.halted = self.ctx.venue_halted(self.venue)  # the hooks report changes only
+        # why nothing is quoted now ("": quoting): the venue's own halt, or the engine's
+        # trading state (kill switch, loss limits, a journal failure); the hooks report changes
+        self.venue_halt = self.ctx.venue_halted(self.venue)
+        state = self.ctx.trading_state
+        self.engine_halt = "" if state is TradingState.ACTIVE else str(state)
+        self.halted = self.venue_halt or self.engine_halt
         self.ctx.subscribe_book(self.iid)
         self.ctx.log.info("quoter_started", instrument=self.iid, size=self.config.size)
 
     def on_venue_halt(self, venue: str, reason: str) -> None:
         if venue != self.venue:
             return
-        self.halted = reason
+        self.venue_halt = reason
+        self._pull("quotes_pulled_venue_halted", venue=venue, reason=reason)
+
+    def on_venue_resume(self, venue: str, reason: str) -> None:
+        if venue != self.venue:
+            return
+        self.venue_halt = ""
+        self._resume()
+
+    def on_halt(self, state: TradingState, reason: str) -> None:
+        # HALTED or REDUCING (kill switch, loss limits, a journal failure): new quotes would
+        # only be denied, and quotes left working cannot follow the market: pull both
+        self.engine_halt = f"{state}: {reason}"
+        self._pull("quotes_pulled_trading_halted", state=str(state), reason=reason)
+
+    def on_resume(self, reason: str) -> None:
+        self.engine_halt = ""
+        self._resume()
+
+    def _pull(self, event: str, **why: str) -> None:
+        self.halted = self.venue_halt or self.engine_halt
         for coid in (self.bid_id, self.ask_id):
             if coid is not None:
                 self.ctx.cancel(coid)
         self.bid_id = self.ask_id = None
         self.quoted_mid = math.nan
-        self.ctx.log.info("quotes_pulled_venue_halted", venue=venue, reason=reason)
+        self.ctx.log.info(event, **why)
 
-    def on_venue_resume(self, venue: str, reason: str) -> None:
-        if venue != self.venue:
-            return
-        self.halted = ""
+    def _resume(self) -> None:
+        self.halted = self.venue_halt or self.engine_halt
+        if self.halted:
+            return  # (the other reason still holds)
         # a quote whose cancel could not reach the venue while it was halted (refused
         # NOT_CONNECTED) is still working at its old price: cancel it before quoting afresh
         for order in self.ctx.open_orders(self.iid):
@@ -88,7 +116,7 @@ class Quoter(Strategy[QuoterConfig]):
 
     def on_book(self, book: OrderBook) -> None:
         if self.halted:
-            return  # nothing is sent to a halted venue (on_venue_resume quotes again)
+            return  # nothing is sent while halted (on_venue_resume/on_resume quote again)
         mid = book.mid()
         if math.isnan(mid):
             return

@@ -259,3 +259,45 @@ def test_a_quote_whose_cancel_could_not_reach_the_venue_is_cancelled_at_the_resu
     assert [c.side for c in fresh] == [Side.BUY, Side.SELL]
     assert {q.bid_id, q.ask_id} == {c.client_order_id for c in fresh}
     assert q.denials == {} and k.strategy_errors == {}
+
+
+def test_the_quoter_pulls_its_quotes_while_the_engine_is_halted_and_quotes_after_the_clear() -> None:
+    """A global halt (kill switch level 1: no new orders, working ones left to the strategy):
+    the quoter pulls both quotes at once and sends nothing, instead of collecting a
+    TRADING_HALTED denial per book update; after the clear it quotes again off the live book."""
+    k, fake, _other = _kernel()
+    q = _quoter(k)
+    _book(k, 59_990.0, 60_010.0, 2)
+    first = _submits(fake)
+    assert [c.side for c in first] == [Side.BUY, Side.SELL]
+    k.killswitch.trip(1, "drill")
+    assert k.trading.state is TradingState.HALTED
+    cancels = [c.client_order_id for c in fake.sent if isinstance(c, CancelOrder)]
+    assert sorted(cancels) == sorted(c.client_order_id for c in first)  # pulled at once
+    assert q.bid_id is None and q.ask_id is None and q.halted.startswith("halted: ")
+    sent_before = len(fake.sent)
+    for seq, (bid, ask) in enumerate(((59_900.0, 59_920.0), (60_100.0, 60_120.0)), start=3):
+        _book(k, bid, ask, seq)
+    assert len(fake.sent) == sent_before and q.denials == {}  # nothing sent, nothing denied
+    # a venue halt and back while the engine is halted: still nothing (the other reason holds)
+    k.bus.publish(VenueStatusChanged("fake", "disconnected", "user stream closed", 0, "private"))
+    k.bus.publish(VenueStatusChanged("fake", "connected", "", 0, "private"))
+    _reconciled(k, "fake")
+    assert len(_submits(fake)) == 2 and q.halted.startswith("halted: ")
+    k.killswitch.clear()
+    again = _submits(fake)[2:]
+    assert [c.side for c in again] == [Side.BUY, Side.SELL]  # quoted again at once
+    mid = (60_100.0 + 60_120.0) / 2
+    assert again[0].price < mid < again[1].price
+    assert q.denials == {} and k.strategy_errors == {}
+
+
+def test_the_quoter_started_while_the_engine_is_halted_waits_for_the_resume() -> None:
+    k, fake, _other = _kernel()
+    k.killswitch.trip(1, "started halted")
+    q = _quoter(k)
+    assert q.halted == "halted"
+    _book(k, 59_990.0, 60_010.0, 2)
+    assert _submits(fake) == [] and q.denials == {}
+    k.killswitch.clear()
+    assert len(_submits(fake)) == 2
