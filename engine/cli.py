@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
                "1 nothing to talk to (kill/status without a daemon, a cluster service without "
                "NATS), 2 bad configuration or arguments, 3 a venue did not start and "
                "--fail-fast was given, 4 a strategy failed to start (its on_start raised), "
+               "5 the run was stopped after its journal failed (trading had been halted), "
                "130 another command interrupted by Ctrl-C")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -181,14 +182,14 @@ def _run(args: argparse.Namespace) -> int:
                 print("--virtual needs --duration", file=sys.stderr)
                 return 2
             # never the deployment's journal: simulated orders must not join a real history
-            runtime.run_virtual(config, args.duration, journal_path=args.journal or ":memory:")
+            node = runtime.run_virtual(config, args.duration, journal_path=args.journal or ":memory:")
         else:
             if args.journal:
                 import msgspec
 
                 config = msgspec.structs.replace(
                     config, deployment=msgspec.structs.replace(config.deployment, journal=args.journal))
-            runtime.run_live(config, args.duration, fail_fast=args.fail_fast)
+            node = runtime.run_live(config, args.duration, fail_fast=args.fail_fast)
     except ConfigError as exc:  # found once the venues are up (e.g. an unknown underlying)
         _print_problems(path, exc)
         return 2
@@ -211,6 +212,11 @@ def _run(args: argparse.Namespace) -> int:
         return 4
     except KeyboardInterrupt:
         return 0
+    failure = node.journal_failure
+    if failure:  # the node ran on HALTED until stopped: not a clean run for a supervisor
+        print(f"volta run: stopped after a journal failure ({node.journal_path}): {failure}; "
+              "trading was halted from then on and nothing unjournaled was sent", file=sys.stderr)
+        return 5
     return 0
 
 

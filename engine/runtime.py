@@ -167,6 +167,11 @@ class Node:
     def clock(self) -> Clock:
         return self.kernel.clock
 
+    @property
+    def journal_failure(self) -> str:
+        """Why the journal failed during the run ("": it did not): trading was halted then."""
+        return self.kernel.execution.journal_failure
+
     def warm(self) -> None:
         """Compile or load every Numba kernel the node uses (engine/warmup.py): nothing may
         compile once a venue is LIVE. Done once; ``volta run`` does it before its duration
