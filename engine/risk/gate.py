@@ -83,7 +83,7 @@ class RiskGate:
                  "_working", "state", "books", "_und_prices", "_max_notional", "_collar_ref",
                  "chain_of", "marks", "last_trades", "_open_ids", "_max_open",
                  "_open_by_instrument", "_max_open_per_strategy", "_open_by_strategy", "now_ns",
-                 "_dups_on", "_greek_totals", "_working_greeks", "_option_greeks",
+                 "_dups_on", "_greeks_uncounted", "_greek_totals", "_working_greeks", "_option_greeks",
                  "_expiry_vegas", "_working_expiry", "_accounts", "global_bucket", "approved",
                  "portfolio", "_limits", "_dups", "orders", "holds", "hold_reasons", "denied",
                  "last_denial", "exposure", "_greek_limits", "_fills", "venue_buckets",
@@ -127,6 +127,7 @@ class RiskGate:
         self._positions = portfolio.by_instrument
         self._und_prices = portfolio.underlying_prices
         self._greek_totals = portfolio.greek_totals
+        self._greeks_uncounted = portfolio.greeks_uncounted
         self._option_greeks = portfolio.option_greeks
         self._expiry_vegas = portfolio.expiry_vegas
         self._working_greeks = self.exposure.sums
@@ -461,6 +462,10 @@ class RiskGate:
                 # either working sum inside [-limit, limit] passes; only an order near (or
                 # over) a limit goes on to the exact per-Greek decision, which also says which
                 # limit and by how much (``refusals.greek_limits``). Inline: one call less.
+                if self._greeks_uncounted.get(f.asset):  # (a total leaves positions out)
+                    denial = no.greeks_incomplete(f, self.portfolio.uncounted)
+                    if denial is not None:
+                        return self._deny_late(denial)
                 sq = sign * qty
                 g = f.fixed_greeks
                 if g is None:

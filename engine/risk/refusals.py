@@ -16,7 +16,7 @@ expiry (``vega_expiry``). Nothing here holds state: each function reads what it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.risk.facts import InstrumentFacts
@@ -166,6 +166,22 @@ def venue_rate(venue: str, burst: float) -> Denial:
 # -- Greeks -----------------------------------------------------------------------------------
 def no_greeks(f: InstrumentFacts) -> Denial:
     return Denial(Reason.NO_GREEKS, f"no Greeks yet for {f.iid}: cannot check {f.asset} limits")
+
+
+def greeks_incomplete(f: InstrumentFacts, uncounted: Callable[[str, str], list[str]]) -> Denial | None:
+    """A limited Greek whose portfolio total leaves positions out (their Greek not known yet:
+    no fit, no venue Greeks, no price): an order adding risk cannot be checked against that
+    limit. None when every limited Greek's total is complete."""
+    names = [name for _i, _lim, _code, name in f.greek_checks or ()]
+    if f.vega_expiry_limit is not None and "vega" not in names:
+        names.append("vega")
+    for name in names:
+        ids = uncounted(f.asset, name)
+        if ids:
+            shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+            return Denial(Reason.NO_GREEKS, f"{f.asset} {name} not known for {shown}: cannot "
+                                            f"check the {f.asset} {name} limit")
+    return None
 
 
 def greek_limits(f: InstrumentFacts, signed_qty: float, g: tuple[float, ...], tot: Any,
