@@ -21,7 +21,7 @@ kernel <-> strategy/killswitch cycle is forbidden by tests/test_import_rules.py)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -63,7 +63,12 @@ class PortfolioView(Protocol):
     def positions(self) -> list[Position]: ...
     def delta(self, underlying: str) -> float: ...
     def greeks(self, underlying: str) -> tuple[float, float, float, float]: ...
+    def uncounted(self, underlying: str, greek: str = "delta") -> list[str]: ...
     def pnl_usd(self) -> dict[str, float]: ...
+
+    @property
+    def greeks_uncounted(self) -> Mapping[str, int]:
+        """Per underlying, how many positions its Greek totals leave out (absent: none)."""
 
 
 class TradingControl(Protocol):
