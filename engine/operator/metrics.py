@@ -120,11 +120,16 @@ class KernelCollector(Collector):
                                    "theta: USD/day)", labels=["underlying", "greek"])
         use = GaugeMetricFamily("volta_greek_limit_use_ratio", "portfolio Greek / its limit",
                                 labels=["underlying", "greek"])
+        left_out = GaugeMetricFamily("volta_portfolio_greek_uncounted_positions",
+                                     "open positions left out of volta_portfolio_greek (their "
+                                     "Greek not known yet): 0 when the total is complete",
+                                     labels=["underlying", "greek"])
         lim = g.limits
         for und in sorted(set(k.portfolio.underlyings()) | set(lim.underlyings)):
             d, gm, vg, th = k.portfolio.greeks(und)
             for name, val in (("delta", d), ("gamma", gm), ("vega_usd", vg), ("theta_usd_day", th)):
                 greeks.add_metric([und, name], _f(val))
+                left_out.add_metric([und, name], float(len(k.portfolio.uncounted(und, name.split("_")[0]))))
             ul = lim.underlyings.get(und)
             if ul is not None:
                 for name, val, cap in (("delta", d, ul.max_delta), ("gamma", gm, ul.max_gamma),
@@ -133,6 +138,7 @@ class KernelCollector(Collector):
                         use.add_metric([und, name], abs(val) / cap)
         yield greeks
         yield use
+        yield left_out
         lu = loss_use_pct(k)
         if lu is not None:
             yield GaugeMetricFamily("volta_loss_limit_use_ratio", "daily loss / drawdown use (larger)",

@@ -25,6 +25,13 @@ async def test_metrics_parse_and_agree_with_the_api(tmp_path: Path, monkeypatch:
         await r.wait_for(lambda: r.op.metrics.loop_lag._sum.get() >= 0 and r.op.tape.rates, 5, "a rate sample")
         status, _ = await r.post("api/control/kill", {"level": 1})
         assert status == 200
+        # the quoter pulls its quotes while halted and sends nothing: an order of our own is
+        # denied TRADING_HALTED (a denial by reason to check the counter against)
+        from engine.model import Side, SubmitOrder
+
+        k.execution.submit(SubmitOrder(client_order_id="probe-1", strategy_id="probe",
+                                       instrument_id="sim:BTC-PERP", side=Side.BUY, quantity=0.01,
+                                       price=50_000.0))
         await r.wait_for(lambda: sum(k.gate.denied.values()) > 0, 10, "a denial while halted")
         async with r.session.get(r.url + "metrics") as resp:
             assert resp.status == 200
@@ -168,3 +175,32 @@ def test_every_exported_metric_is_documented_with_its_labels(tmp_path: Path) -> 
     assert all(c in row for c in components), (components, row)
     # the lag histogram's help names the timer the operator really runs
     assert f"ran a {SAMPLE_S * 1000:g} ms timer" in fams["volta_event_loop_lag_seconds"].documentation
+
+
+def test_positions_left_out_of_a_greek_total_are_a_metric() -> None:
+    """A call with no Greeks yet is in no Greek total: /metrics says how many positions each
+    total leaves out, so an alert can fire on an incomplete delta (0 once it is known)."""
+    from engine.model import Liquidity, OrderFilled, Side
+    from engine.operator.metrics import NodeMetrics
+    from engine.operator.tape import Tape
+    from tests.engine.conftest import CALL, PERP, make_kernel
+
+    k, _venue = make_kernel()
+    pf = k.portfolio
+    pf.set_underlying_price("BTC", 60_000.0)
+    for inst, qty, tid in ((PERP, 0.3, "t1"), (CALL, 2.0, "t2")):
+        pf.on_fill(OrderFilled(client_order_id=tid, venue_order_id="v", instrument_id=inst.id,
+                               trade_id=tid, side=Side.BUY, price=1_500.0, quantity=qty,
+                               remaining=0.0, liquidity=Liquidity.MAKER, fee=0.0,
+                               fee_currency="USD", ts_event=0, ts_recv=0))
+    metrics = NodeMetrics(k, Tape(k))
+    m = _samples(metrics.render().decode())
+    key = "volta_portfolio_greek_uncounted_positions"
+    assert {g: m[(key, (("greek", g), ("underlying", "BTC")))]
+            for g in ("delta", "gamma", "vega_usd", "theta_usd_day")} == dict.fromkeys(
+        ("delta", "gamma", "vega_usd", "theta_usd_day"), 1.0)
+    assert m[("volta_portfolio_greek", (("greek", "delta"), ("underlying", "BTC")))] == pytest.approx(0.3)
+    pf.set_greeks(CALL.id, 0.5, 2e-5, 60.0, -30.0, raw=True)
+    m = _samples(metrics.render().decode())
+    assert m[(key, (("greek", "delta"), ("underlying", "BTC")))] == 0.0
+    assert m[("volta_portfolio_greek", (("greek", "delta"), ("underlying", "BTC")))] == pytest.approx(1.3)
