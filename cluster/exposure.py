@@ -77,7 +77,9 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
         # The portfolio keys totals and prices by the canonical asset already: one lookup.
         d, g, v, t = pf.greeks(und)
         px = pf.underlying_prices.get(und, math.nan)
-        totals.append(UnderlyingTotals(und, d, g, v, t, _num(d * px)))
+        left_out = {name: ids for name in ("delta", "gamma", "vega", "theta")
+                    if (ids := pf.uncounted(und, name))}  # (named, never a silent 0)
+        totals.append(UnderlyingTotals(und, d, g, v, t, _num(d * px), left_out))
     venue_rows = []
     accounts = {name: acct for name, adapter in kernel.adapters.items()
                 if (acct := _account(adapter, kernel)) is not None}

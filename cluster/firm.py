@@ -127,6 +127,17 @@ class FirmView:
                 g["theta_usd_day"] += t.theta_usd_day
         return out
 
+    def greeks_incomplete(self) -> dict[str, dict[str, list[str]]]:
+        """Underlying -> Greek -> the positions (``node: instrument``) the firm total of that
+        Greek leaves out, their Greek not known yet at their node (absent: complete)."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for st in self.nodes.values():
+            for t in st.report.totals if st.report else ():
+                for name, ids in t.uncounted.items():
+                    out.setdefault(t.underlying, {}).setdefault(name, []).extend(
+                        f"{st.node_id}: {iid}" for iid in ids)
+        return out
+
     def greeks_by_expiry(self) -> dict[str, dict[int, dict[str, float]]]:
         out: dict[str, dict[int, dict[str, float]]] = {}
         for st in self.nodes.values():
@@ -219,6 +230,7 @@ class FirmView:
             }
         return {
             "greeks": self.greeks(),
+            "greeks_incomplete": self.greeks_incomplete(),
             "greeks_by_expiry": {u: {str(e): g for e, g in sorted(per.items())}
                                  for u, per in self.greeks_by_expiry().items()},
             "pnl_usd": self.pnl_usd(),

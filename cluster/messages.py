@@ -38,6 +38,9 @@ class UnderlyingTotals(msgspec.Struct, frozen=True):
     theta_usd_day: float
     delta_usd: float | None
     """``None`` when the underlying has no price yet (unpriced)."""
+    uncounted: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    """Per Greek (``delta``, ``gamma``, ``vega``, ``theta``), the node's open positions the
+    totals above leave out, their Greek not known yet (absent: complete; older reports)."""
 
 
 class PositionRow(msgspec.Struct, frozen=True):

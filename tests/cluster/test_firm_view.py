@@ -150,3 +150,29 @@ def test_firm_pnl_carries_funding_and_what_has_no_usd_price() -> None:
             "alerts": []}
     head = render_firm(snap).splitlines()[0]
     assert "funding 1.50" in head and "unpriced -0.25 ETH" in head, head
+
+
+def test_the_firm_view_names_positions_a_nodes_greek_totals_leave_out() -> None:
+    """A node holding a call with no Greeks yet reports totals without it: the report carries
+    which positions are left out, and the firm view names them (node and instrument) next to
+    the firm totals, instead of a silently incomplete delta."""
+    from cluster.exposure import build_report
+    from cluster.messages import decoder, encode
+    from engine.model import Liquidity, OrderFilled, Side
+    from tests.engine.conftest import CALL, PERP, make_kernel
+
+    k, _venue = make_kernel()
+    for inst, qty, tid in ((PERP, 0.3, "t1"), (CALL, 2.0, "t2")):
+        k.portfolio.on_fill(OrderFilled(client_order_id=tid, venue_order_id="v", instrument_id=inst.id,
+                                        trade_id=tid, side=Side.BUY, price=1_500.0, quantity=qty,
+                                        remaining=0.0, liquidity=Liquidity.MAKER, fee=0.0,
+                                        fee_currency="USD", ts_event=0, ts_recv=0))
+    report = decoder(ExposureReport).decode(encode(build_report(k, "a", 1, 1, 0, 0)))
+    btc = next(t for t in report.totals if t.underlying == "BTC")
+    assert btc.delta == 0.3 and btc.uncounted["delta"] == [CALL.id]
+    view = FirmView(_cfg())
+    view.apply(report, 0.0)
+    view.apply(_report("b", 1, 0.5), 0.0)  # an older node's report: nothing left out
+    assert view.greeks()["BTC"]["delta"] == 0.8
+    out = view.view(0.0)["greeks_incomplete"]
+    assert out == {"BTC": {g: [f"a: {CALL.id}"] for g in ("delta", "gamma", "vega", "theta")}}
