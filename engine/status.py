@@ -39,6 +39,7 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
         "working": len(kernel.orders.open_orders()),
         "fills": kernel.counters.get("fills", 0),
         "denied": sum(kernel.gate.denied.values()),
+        "rejected": kernel.counters.get("rejects", 0),  # by the venues (denied: by the gate)
         "positions": ", ".join(positions) or "flat",
         "pnl_usd": round(pnl["total"], 2),
         "realized_usd": round(pnl["realized"], 2),
@@ -69,7 +70,8 @@ def status_line(fields: dict[str, Any]) -> str:
         pnl += f" (unpriced: {', '.join(fields['unpriced'].values())})"
     parts.append(pnl)
     parts.append(fields["positions"] if len(fields["positions"]) <= 48 else fields["positions"][:45] + "...")
-    parts.append(f"{fields['working']} working, {fields['fills']} fills, {fields['denied']} denied")
+    parts.append(f"{fields['working']} working, {fields['fills']} fills, {fields['denied']} denied, "
+                 f"{fields.get('rejected', 0)} rejected by venue")
     parts.append(f"books {fields['books_live']} live")
     for key, val in fields.items():
         if key.startswith("chain_") and isinstance(val, dict) and val.get("atm_vol") == val.get("atm_vol"):
@@ -113,6 +115,7 @@ def _risk_fields(kernel: Kernel) -> dict[str, Any]:
         "greeks": greeks,
         "open_orders_used": f"{kernel.orders.open_count()}/{lim.max_open_orders}",
         "denials": dict(gate.denied),
+        "rejects_by_reason": {k[8:]: n for k, n in sorted(kernel.counters.items()) if k.startswith("rejects:")},
         "kill_level": kernel.killswitch.level,
     }
     if gate.holds:
