@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 from engine.kernel import Kernel
@@ -26,11 +27,14 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
         tops.append(f"{book.instrument_id.partition(':')[2]} "
                     f"{_fmt(bid[0]) if bid else '-'}/{_fmt(ask[0]) if ask else '-'}")
     positions = []
-    for pos in kernel.portfolio.positions():
-        if pos.qty != 0.0:
-            inst = pos.instrument  # quantity in contracts; the price in its own currency
-            ccy = inst.settle if inst.premium_in_coin else inst.quote
-            positions.append(f"{inst.symbol} {pos.qty:+g}@{_fmt(pos.avg_price)} {ccy}")
+    held = [pos for pos in kernel.portfolio.positions() if pos.qty != 0.0]
+    held_on = Counter(p.instrument.symbol for p in held)
+    twice = {sym for sym, n in held_on.items() if n > 1}
+    for pos in held:
+        inst = pos.instrument  # quantity in contracts; the price in its own currency
+        ccy = inst.settle if inst.premium_in_coin else inst.quote
+        name = inst.id if inst.symbol in twice else inst.symbol  # (venue:symbol when ambiguous)
+        positions.append(f"{name} {pos.qty:+g}@{_fmt(pos.avg_price)} {ccy}")
     pnl = kernel.portfolio.pnl_usd()
     deltas = {u: round(kernel.portfolio.delta(u), 4) for u in kernel.portfolio.underlyings()}
     return {
