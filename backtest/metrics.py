@@ -77,7 +77,8 @@ def risk_stats(ts: list[int], equity: list[float], interval_s: float) -> dict[st
 
 def _by_venue(pnl: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The engine's PnL per venue (USD; unpriced amounts per currency)."""
-    return {v: {k: (_r(x, 4) if k != "unpriced" else {c: _r(a, 10) for c, a in x.items()})
+    return {v: {k: ({c: _r(a, 10) for c, a in x.items()} if k == "unpriced"
+                    else x if isinstance(x, (bool, list)) else _r(x, 4))  # (partial, unmarked)
                 for k, x in d.items()} for v, d in pnl.items()}
 
 

@@ -45,13 +45,17 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
         "denied": sum(kernel.gate.denied.values()),
         "rejected": kernel.counters.get("rejects", 0),  # by the venues (denied: by the gate)
         "positions": ", ".join(positions) or "flat",
-        "pnl_usd": round(pnl["total"], 2),
-        "realized_usd": round(pnl["realized"], 2),
-        "unrealized_usd": round(pnl["unrealized"], 2),
-        "fees_usd": round(pnl["fees"], 2),
-        "funding_usd": round(pnl["funding"], 4),
+        # USD figures; None: nothing of it has a USD price (never 0); pnl_partial: the total
+        # leaves out the amounts under unpriced (in their own currency) and unmarked
+        "pnl_usd": _usd(pnl["total"], 2),
+        "realized_usd": _usd(pnl["realized"], 2),
+        "unrealized_usd": _usd(pnl["unrealized"], 2),
+        "fees_usd": _usd(pnl["fees"], 2),
+        "funding_usd": _usd(pnl["funding"], 4),
+        **({"pnl_partial": True} if pnl["partial"] else {}),
         **({"unpriced": {c: f"{v:+.8g} {c}" for c, v in pnl["unpriced"].items()}}
            if pnl["unpriced"] else {}),
+        **({"unmarked": pnl["unmarked"]} if pnl["unmarked"] else {}),
         "delta": deltas,
         "state": str(kernel.gate.state),
         **_risk_fields(kernel),
@@ -69,10 +73,7 @@ def status_line(fields: dict[str, Any]) -> str:
         parts[0] += " (" + ", ".join(sorted(fields["holds"])) + ")"
     if fields.get("venues_halted"):
         parts[0] += " | " + ", ".join(f"{v} halted" for v in sorted(fields["venues_halted"]))
-    pnl = f"PnL {fields['pnl_usd']:+,.2f} USD"
-    if fields.get("unpriced"):  # (not in the USD figure: say so, never let it read as 0)
-        pnl += f" (unpriced: {', '.join(fields['unpriced'].values())})"
-    parts.append(pnl)
+    parts.append(_pnl_text(fields))
     parts.append(fields["positions"] if len(fields["positions"]) <= 48 else fields["positions"][:45] + "...")
     parts.append(f"{fields['working']} working, {fields['fills']} fills, {fields['denied']} denied, "
                  f"{fields.get('rejected', 0)} rejected by venue")
@@ -95,6 +96,27 @@ def status_line(fields: dict[str, Any]) -> str:
             parts.append(f"delta {g.get('delta', 0.0):+.4f} {und} (+{n} position{'s' if n > 1 else ''} "
                          f"without a delta)")
     return " | ".join(parts)
+
+
+def _usd(x: float, digits: int) -> float | None:
+    """A USD figure for the JSON event: None when unknown (JSON has no NaN; never 0)."""
+    return round(x, digits) if x == x else None
+
+
+def _pnl_text(fields: dict[str, Any]) -> str:
+    """'PnL +1.23 USD', 'PnL +1.23 USD partial (unpriced: +0.001 BTC)' or 'PnL unpriced
+    (+0.001 BTC)': what the USD figure leaves out is said, an unknown never reads as 0."""
+    left_out = list(fields.get("unpriced", {}).values())
+    n = len(fields.get("unmarked", ()))
+    if n:
+        left_out.append(f"{n} position{'s' if n > 1 else ''} without a mark")
+    total = fields["pnl_usd"]
+    if total is None:
+        return "PnL unpriced" + (f" ({', '.join(left_out)})" if left_out else "")
+    text = f"PnL {total:+,.2f} USD"
+    if left_out:
+        text += f" partial ({'unpriced: ' if fields.get('unpriced') else ''}{', '.join(left_out)})"
+    return text
 
 
 def _risk_fields(kernel: Kernel) -> dict[str, Any]:

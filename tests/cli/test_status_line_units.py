@@ -17,7 +17,7 @@ def _fields(**extra: object) -> dict[str, object]:
 
 def test_unpriced_amounts_are_on_the_line() -> None:
     line = status_line(_fields(unpriced={"BTC": "+0.0012 BTC", "ETH": "-0.5 ETH"}))
-    assert "PnL -1.23 USD (unpriced: +0.0012 BTC, -0.5 ETH) |" in line
+    assert "PnL -1.23 USD partial (unpriced: +0.0012 BTC, -0.5 ETH) |" in line
     assert "unpriced" not in status_line(_fields())
 
 
