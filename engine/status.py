@@ -79,8 +79,8 @@ def status_line(fields: dict[str, Any]) -> str:
                  f"{fields.get('rejected', 0)} rejected by venue")
     parts.append(f"books {fields['books_live']} live")
     for key, val in fields.items():
-        if key.startswith("chain_") and isinstance(val, dict) and val.get("atm_vol") == val.get("atm_vol"):
-            parts.append(f"{key[6:]} ATM vol {val['atm_vol']:.1f}%")
+        if key.startswith("chain_") and isinstance(val, dict):
+            parts.append(_chain_text(key[6:], val))
     failing = [f"{sid} {t['errors']:g}" for sid, t in sorted(fields.get("strategies", {}).items())
                if t.get("errors")]
     if failing:  # callbacks that raised: the engine goes on, the line must not look healthy
@@ -164,12 +164,23 @@ def _risk_fields(kernel: Kernel) -> dict[str, Any]:
 
 
 def _chain_fields(kernel: Kernel) -> dict[str, Any]:
-    """ATM vol, 25-delta risk reversal and fit error of each live chain (vol points)."""
-    out: dict[str, Any] = {}
-    for key, chain in kernel.chains.items():
-        if chain.surface is not None:
-            out[f"chain_{key}"] = chain.summary()
-    return out
+    """ATM vol, 25-delta risk reversal and fit error of every chain (vol points; None: no
+    surface), with or without a surface: when no expiry fits, ``slices`` says why."""
+    return {f"chain_{key}": {k: (None if isinstance(v, float) and v != v else v)  # (JSON: no NaN)
+                             for k, v in chain.summary().items()}
+            for key, chain in kernel.chains.items()}
+
+
+def _chain_text(name: str, chain: dict[str, Any]) -> str:
+    """'sim:BTC ATM vol 57.3%', with the expiries left unfitted and, with no surface at all,
+    the first reason (the JSON event's ``slices`` has each expiry's)."""
+    n = chain.get("slices_not_fitted", 0)
+    unfitted = f"{n} expir{'y' if n == 1 else 'ies'} not fitted"
+    atm = chain.get("atm_vol_pts")
+    if atm is not None:
+        return f"{name} ATM vol {atm:.1f}%" + (f" (+{unfitted})" if n else "")
+    why = next(iter(chain.get("slices", {}).values()), "")
+    return f"{name} no vol surface" + (f" ({unfitted}: {why})" if why else "")
 
 
 def _display_rank(kernel: Kernel, instrument_id: str) -> tuple[int, int, float, str]:

@@ -22,7 +22,7 @@ def test_unpriced_amounts_are_on_the_line() -> None:
 
 
 def test_atm_vol_has_its_unit() -> None:
-    line = status_line(_fields(**{"chain_sim:BTC": {"atm_vol": 57.34}}))
+    line = status_line(_fields(**{"chain_sim:BTC": {"atm_vol_pts": 57.34}}))
     assert line.endswith("| sim:BTC ATM vol 57.3%")
 
 
