@@ -101,3 +101,20 @@ def test_the_operator_api_says_null_and_partial_never_0() -> None:
     pnl = state_view(k)["pnl_usd"]
     assert pnl["total"] is None and pnl["fees"] is None and pnl["partial"] is False
     assert pnl["unpriced"] == {"BTC": pytest.approx(-0.0001)} and pnl["priced_total"] == 0.0
+
+
+def test_volta_status_writes_unpriced_and_partial_never_0() -> None:
+    from engine.operator.client import render_status
+    from engine.operator.views import state_view
+
+    k = _kernel()
+    _fill(k, INV, Side.BUY, 100.0, 60_000.0, 0.0001)
+    snap = {"state": state_view(k), "positions": [], "orders": {"open": []}, "risk": {"limits": []},
+            "surface": {}, "venues": {}, "strategies": {}}
+    head = render_status(snap).splitlines()[0]
+    assert "PnL unpriced (realized 0.00 USD, unrealized 0.00 USD, fees unpriced)" in head, head  # (0: none)
+    assert "unpriced -0.0001 BTC (no USD price yet)" in head
+    _fill(k, PERP, Side.BUY, 1.0, 60_000.0, 0.0)
+    _fill(k, PERP, Side.SELL, 1.0, 60_012.5, 0.0)
+    snap["state"] = state_view(k)
+    assert "PnL 12.50 USD partial (realized 12.50 USD" in render_status(snap).splitlines()[0]
