@@ -22,9 +22,12 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
     # Perpetuals and futures first, then the at-the-money options of the nearest expiry:
     # what a desk looks at first.
     ordered = sorted(books.values(), key=lambda b: _display_rank(kernel, b.instrument_id))
-    for book in ordered[:max_tops]:
+    shown = ordered[:max_tops]
+    on_venues = Counter(b.instrument_id.partition(":")[2] for b in shown)
+    for book in shown:
         bid, ask = book.best_bid(), book.best_ask()
-        tops.append(f"{book.instrument_id.partition(':')[2]} "
+        sym = book.instrument_id.partition(":")[2]  # (venue:symbol when on more than one venue)
+        tops.append(f"{book.instrument_id if on_venues[sym] > 1 else sym} "
                     f"{_fmt(bid[0]) if bid else '-'}/{_fmt(ask[0]) if ask else '-'}")
     positions = []
     held = [pos for pos in kernel.portfolio.positions() if pos.qty != 0.0]

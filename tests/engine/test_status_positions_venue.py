@@ -27,3 +27,13 @@ def test_a_symbol_on_one_venue_stays_short() -> None:
     k, _venue = make()
     position(k, PERP, 0.5, 60_000.0)
     assert status_fields(k)["positions"] == "BTC-PERP +0.5@60,000.00 USD"
+
+
+def test_book_tops_of_one_symbol_on_two_venues_name_the_venue() -> None:
+    from engine.model import BookSnapshot
+
+    k, _venue = make()
+    k.add_instruments([OTHER])
+    k.bus.publish(BookSnapshot(OTHER.id, ((60_000.0, 1.0),), ((60_030.0, 1.0),), 1, 0, 0))
+    tops = status_fields(k)["tops"].split(" | ")
+    assert "fake:BTC-PERP 59,990.00/60,010.00" in tops and "other:BTC-PERP 60,000.00/60,030.00" in tops
