@@ -84,6 +84,10 @@ def status_line(fields: dict[str, Any]) -> str:
     for key, val in fields.items():
         if key.startswith("chain_") and isinstance(val, dict):
             parts.append(_chain_text(key[6:], val))
+    unfunded = fields.get("funding", {}).get("unfunded")
+    if unfunded:  # funding_usd leaves them out: their funding is unknown, not 0
+        n = len(unfunded)
+        parts.append(f"funding unknown for {n} perp{'s' if n > 1 else ''} (no funding rate)")
     failing = [f"{sid} {t['errors']:g}" for sid, t in sorted(fields.get("strategies", {}).items())
                if t.get("errors")]
     if failing:  # callbacks that raised: the engine goes on, the line must not look healthy

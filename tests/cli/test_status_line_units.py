@@ -46,3 +46,20 @@ def test_strategy_errors_show_on_the_line() -> None:
     line = status_line(_fields(strategies={"mm-1": {"calls": 10, "errors": 7}, "mm-2": ok}))
     assert "| strategy errors: mm-1 7 |" in line or line.endswith("| strategy errors: mm-1 7")
     assert "errors" not in status_line(_fields(strategies={"mm-2": ok}))
+
+
+def test_perps_without_a_funding_rate_are_on_the_line() -> None:
+    """funding_usd leaves out the perpetuals no funding rate reached: the line says so."""
+    line = status_line(_fields(funding={"payments": 0, "unfunded": ["sim:BTC-PERP"]}))
+    assert "| funding unknown for 1 perp (no funding rate)" in line
+    assert "funding" not in status_line(_fields(funding={"payments": 3, "unfunded": []}))
+
+
+def test_the_status_event_carries_the_funding_summary(tmp_path: Path) -> None:
+    from engine.config import load_config_text
+    from engine.runtime import run_virtual
+    from tests.operator.conftest import paper_config_text
+
+    node = run_virtual(load_config_text(paper_config_text(tmp_path / "j.sqlite")), 10.0)
+    assert node.status_log and all(f["funding"]["unfunded"] == [] for f in node.status_log)
+    assert all("payments" in f["funding"] for f in node.status_log)
