@@ -118,3 +118,15 @@ def test_volta_status_writes_unpriced_and_partial_never_0() -> None:
     _fill(k, PERP, Side.SELL, 1.0, 60_012.5, 0.0)
     snap["state"] = state_view(k)
     assert "PnL 12.50 USD partial (realized 12.50 USD" in render_status(snap).splitlines()[0]
+
+
+def test_the_firm_report_keeps_sending_the_priced_part_with_the_unpriced_beside() -> None:
+    """The node's exposure report sums into the firm's PnL: a NaN there would make the whole
+    firm's figure NaN, so it sends the priced part (0 here) and the unpriced amounts apart."""
+    from cluster.exposure import build_report
+
+    k = _kernel()
+    _fill(k, INV, Side.BUY, 100.0, 60_000.0, 0.0001)
+    pnl = build_report(k, "n", 1, 1, 0, 0).pnl_usd
+    assert (pnl.realized, pnl.unrealized, pnl.fees, pnl.total, pnl.funding) == (0.0, 0.0, 0.0, 0.0, 0.0)
+    assert pnl.unpriced == {"BTC": pytest.approx(-0.0001)}
