@@ -77,7 +77,7 @@ def status_line(fields: dict[str, Any]) -> str:
     if fields.get("venues_halted"):
         parts[0] += " | " + ", ".join(f"{v} halted" for v in sorted(fields["venues_halted"]))
     parts.append(_pnl_text(fields))
-    parts.append(fields["positions"] if len(fields["positions"]) <= 48 else fields["positions"][:45] + "...")
+    parts.append(_positions_text(fields["positions"]))
     parts.append(f"{fields['working']} working, {fields['fills']} fills, {fields['denied']} denied, "
                  f"{fields.get('rejected', 0)} rejected by venue")
     parts.append(f"books {fields['books_live']} live")
@@ -103,6 +103,20 @@ def status_line(fields: dict[str, Any]) -> str:
             parts.append(f"delta {g.get('delta', 0.0):+.4f} {und} (+{n} position{'s' if n > 1 else ''} "
                          f"without a delta)")
     return " | ".join(parts)
+
+
+def _positions_text(held: str, width: int = 48) -> str:
+    """The positions that fit in ``width`` characters, whole, and how many more there are
+    (a cut '...' hid how many positions the line left out)."""
+    if len(held) <= width:
+        return held
+    items = held.split(", ")
+    shown = [items[0]]
+    for item in items[1:]:
+        if len(", ".join(shown)) + 2 + len(item) > width:
+            break
+        shown.append(item)
+    return ", ".join(shown) + f" (+{len(items) - len(shown)} more)"
 
 
 def _usd(x: float, digits: int) -> float | None:

@@ -63,3 +63,12 @@ def test_the_status_event_carries_the_funding_summary(tmp_path: Path) -> None:
     node = run_virtual(load_config_text(paper_config_text(tmp_path / "j.sqlite")), 10.0)
     assert node.status_log and all(f["funding"]["unfunded"] == [] for f in node.status_log)
     assert all("payments" in f["funding"] for f in node.status_log)
+
+
+def test_a_long_position_list_says_how_many_it_leaves_out() -> None:
+    """The positions part was cut at 45 characters with '...': a desk with 12 option positions
+    saw one and a half of them and no count."""
+    held = ", ".join(f"BTC-31JAN26-{k}-P -0.1@1,799.00 USD" for k in range(50_000, 62_000, 1_000))
+    line = status_line(_fields(positions=held))
+    assert "| BTC-31JAN26-50000-P -0.1@1,799.00 USD (+11 more) |" in line, line
+    assert "| BTC-PERP +0.5@60,000.00 USD |" in status_line(_fields(positions="BTC-PERP +0.5@60,000.00 USD"))
