@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.model import OrderStatus
+from engine.model import InstrumentKind, OrderStatus
 
 YEAR_S = 365 * 86_400
 DAY_S = 86_400
@@ -77,7 +77,8 @@ def risk_stats(ts: list[int], equity: list[float], interval_s: float) -> dict[st
 
 def _by_venue(pnl: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The engine's PnL per venue (USD; unpriced amounts per currency)."""
-    return {v: {k: (_r(x, 4) if k != "unpriced" else {c: _r(a, 10) for c, a in x.items()})
+    return {v: {k: ({c: _r(a, 10) for c, a in x.items()} if k == "unpriced"
+                    else x if isinstance(x, (bool, list)) else _r(x, 4))  # (partial, unmarked)
                 for k, x in d.items()} for v, d in pnl.items()}
 
 
@@ -108,8 +109,20 @@ def order_stats(orders: list[Any]) -> dict[str, Any]:
             "fill_ratio_orders": _r(with_fill / sent if sent else math.nan)}
 
 
-def summarize(ledger: Any, orders: list[Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """The ``summary.json`` document (deterministic: no wall-clock values)."""
+def unfunded(ledger: Any, funding: Any) -> list[str]:
+    """Perpetuals held at some time in the run that no funding rate reached (``funding``: the
+    node's ``FundingEngine``, None when it has none): their funding is unknown, not the 0 the
+    figures show. Held during the run, not only at its end: a position closed before the end
+    missed its funding as well."""
+    rates = funding.rates if funding is not None else {}
+    return sorted(iid for iid, pos in ledger.positions.items()
+                  if pos.fills and pos.instrument.kind is InstrumentKind.PERPETUAL and iid not in rates)
+
+
+def summarize(ledger: Any, orders: list[Any], extra: dict[str, Any],
+              funding: Any = None) -> dict[str, Any]:
+    """The ``summary.json`` document (deterministic: no wall-clock values); ``funding``: the
+    node's ``FundingEngine`` (for ``funding.unfunded``)."""
     s = ledger.samples
     fills = ledger.fills
     final = {k: (s[k][-1] if s[k] else 0.0) for k in ("equity", "realized", "unrealized", "fees",
@@ -157,6 +170,7 @@ def summarize(ledger: Any, orders: list[Any], extra: dict[str, Any]) -> dict[str
         "settlements": ledger.settlements,
         "funding": {"payments": len(getattr(ledger, "funding", [])),
                     "total_usd": _r(sum(f["amount_usd"] for f in getattr(ledger, "funding", [])), 6),
+                    "unfunded": unfunded(ledger, funding),
                     "events": getattr(ledger, "funding", [])},
         "instruments": per_inst,
         "samples": len(s["ts"]),

@@ -196,7 +196,7 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
         "engine": {"counters": dict(sorted(k.counters.items())),
                    "strategy_errors": dict(sorted(k.strategy_errors.items()))},
     }
-    summary = summarize(ledger, list(k.orders), extra)
+    summary = summarize(ledger, list(k.orders), extra, node.funding)
     return BacktestResult(summary, ledger, node, counted[0], wall, exchanges)
 
 

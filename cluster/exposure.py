@@ -96,8 +96,10 @@ def build_report(kernel: Kernel, node_id: str, incarnation: int, seq: int, ts: i
         budget_revision=budget_revision, totals=totals,
         greeks=[GreekBucket(u, e, b[0], b[1], b[2], b[3]) for (u, e), b in sorted(buckets.items())],
         positions=positions, open_orders=open_rows, venues=venue_rows,
-        pnl_usd=PnlUsd(pnl["realized"], pnl["unrealized"], pnl["fees"], pnl["total"],
-                       pnl["funding"], dict(pnl["unpriced"])))
+        # the priced parts (a figure with nothing priced is NaN there): unpriced goes beside
+        pnl_usd=PnlUsd(*(x if x == x else 0.0 for x in (pnl["realized"], pnl["unrealized"], pnl["fees"])),
+                       pnl["priced_total"], pnl["funding"] if pnl["funding"] == pnl["funding"] else 0.0,
+                       dict(pnl["unpriced"])))
 
 
 def _usd_price(kernel: Kernel, ccy: str) -> float | None:

@@ -275,7 +275,9 @@ class ChainView:
         return float(vals.max()) if vals.size else _NAN
 
     def summary(self) -> dict[str, Any]:
-        return {"atm_vol": round(self.atm_vol() * 100, 2), "rr25": round(self.risk_reversal_25d() * 100, 2),
+        """The status event's chain part; vol figures in vol points (NaN: no surface)."""
+        return {"atm_vol_pts": round(self.atm_vol() * 100, 2),
+                "rr25_vol_pts": round(self.risk_reversal_25d() * 100, 2),
                 "fit_rmse_vol_pts": round(self.fit_error(), 3),
                 "expiries": int(0 if self.surface is None else len(self.surface.expiries)),
                 "arb_butterfly": 0 if self.arbitrage is None else len(self.arbitrage.butterfly),

@@ -135,7 +135,7 @@ class KillSwitch:
         if not loss.enabled:
             return None
         k = self.k
-        breach = loss.evaluate(now, k.portfolio.pnl_usd()["total"])
+        breach = loss.evaluate(now, k.portfolio.pnl_usd()["priced_total"])  # (a number: unpriced left out)
         if loss.s.breached:
             k.trading.hold("loss", TradingState.REDUCING, loss.s.breached)
         if breach is not None:
@@ -160,7 +160,7 @@ class KillSwitch:
                 self.k.trading.hold("loss", TradingState.REDUCING, self.loss.s.breached + " (restored)")
 
     def clear_loss(self) -> None:
-        self.loss.clear(self.k.portfolio.pnl_usd()["total"])
+        self.loss.clear(self.k.portfolio.pnl_usd()["priced_total"])
         self.k.trading.release("loss", "loss limit cleared")
 
     def restore(self, level: int, reason: str, source: str) -> None:

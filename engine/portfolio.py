@@ -40,6 +40,7 @@ from engine.model import (
     canonical_asset,
     is_usd,
 )
+from engine import pnl
 from engine.greeks import ALL_UNKNOWN, GREEKS, GreekGaps
 from engine.pricing.inverse import inverse_greeks_scalar
 
@@ -542,59 +543,22 @@ class Portfolio:
             return 1.0
         return self.underlying_prices.get(canonical_asset(currency), math.nan)
 
-    def _to_usd(self, amount: float, currency: str) -> float:
-        if amount == 0.0:
-            return 0.0
-        return amount * self.price_usd(currency)
-
     def _underlying_of(self, pos: Position) -> str:
         return pos.instrument.asset
 
-    def _pnl_parts(self, positions: Iterable[Position]) -> dict[str, dict[str, float]]:
-        """Per currency: realized, unrealized, fees and funding (native units)."""
-        out: dict[str, dict[str, float]] = {}
-        for pos in positions:
-            ccy = pos.pnl_currency
-            d = out.setdefault(ccy, {"realized": 0.0, "unrealized": 0.0, "fees": 0.0, "funding": 0.0})
-            d["realized"] += pos.realized
-            d["unrealized"] += pos.unrealized()
-            f = out.setdefault(pos.fee_currency, {"realized": 0.0, "unrealized": 0.0, "fees": 0.0,
-                                                  "funding": 0.0})
-            f["fees"] += pos.fees
-            f["funding"] += pos.funding
-        return out
-
-    def _pnl_usd_of(self, positions: Iterable[Position]) -> dict[str, Any]:
-        realized = unrealized = fees = funding = 0.0
-        unpriced: dict[str, float] = {}
-        for ccy, d in self._pnl_parts(positions).items():
-            px = self.price_usd(ccy)
-            net = d["realized"] + d["unrealized"] - d["fees"] + d["funding"]
-            if px != px or d["unrealized"] != d["unrealized"]:
-                if net != 0.0 or d["unrealized"] != d["unrealized"]:
-                    unpriced[ccy] = net
-                continue
-            realized += d["realized"] * px
-            unrealized += d["unrealized"] * px
-            fees += d["fees"] * px
-            funding += d["funding"] * px
-        return {"realized": realized, "unrealized": unrealized, "fees": fees, "funding": funding,
-                "total": realized + unrealized - fees + funding, "unpriced": unpriced}
-
     def pnl_usd(self) -> dict[str, Any]:
-        """Realized, unrealized, fees, funding and total PnL in USD across all positions.
-
-        Coin amounts are converted at ``price_usd``. A currency with no price yet is left
-        out of the USD figures and listed under ``unpriced`` with its net amount in that
-        currency (never converted at 0); ``total`` then covers the priced part only."""
-        return self._pnl_usd_of(self._positions.values())
+        """Realized, unrealized, fees, funding and total PnL in USD across all positions
+        (``engine.pnl.pnl_usd``): coin amounts converted at ``price_usd``; a figure with
+        nothing converted is NaN (unknown), never 0; ``partial``: the total leaves amounts
+        out, listed under ``unpriced`` (per currency, in that currency) and ``unmarked``."""
+        return pnl.pnl_usd(self._positions.values(), self.price_usd)
 
     def pnl_usd_by_venue(self) -> dict[str, dict[str, Any]]:
         """``pnl_usd`` per venue (the per-venue breakdown of the firm's PnL)."""
         venues: dict[str, list[Position]] = {}
         for pos in self._positions.values():
             venues.setdefault(pos.instrument.venue, []).append(pos)
-        return {v: self._pnl_usd_of(ps) for v, ps in sorted(venues.items())}
+        return {v: pnl.pnl_usd(ps, self.price_usd) for v, ps in sorted(venues.items())}
 
     def unpriced(self) -> dict[str, float]:
         """Currencies with a non-zero amount but no USD price (net amount per currency)."""
@@ -603,7 +567,7 @@ class Portfolio:
     def pnl_coin(self) -> dict[str, float]:
         """Realized + unrealized - fees + funding per currency (coin for inverse products)."""
         return {ccy: d["realized"] + d["unrealized"] - d["fees"] + d["funding"]
-                for ccy, d in self._pnl_parts(self._positions.values()).items()}
+                for ccy, d in pnl.pnl_parts(self._positions.values()).items()}
 
     def apply_funding(self, instrument_id: str, amount: float) -> None:
         """Book a funding payment (settlement currency; + received, - paid) on a position."""

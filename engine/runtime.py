@@ -334,6 +334,8 @@ class Node:
     def _status(self, _now: int) -> None:
         fields = status_fields(self.kernel)
         fields["strategies"] = self.kernel.strategy_timing()
+        if self.funding is not None:  # (payments, and the perps no funding rate reached)
+            fields["funding"] = self.funding.summary()
         self.status_log.append(fields)
         log.info("status", console_line=status_line(fields), **fields)
 

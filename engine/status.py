@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 from engine.kernel import Kernel
@@ -21,16 +22,22 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
     # Perpetuals and futures first, then the at-the-money options of the nearest expiry:
     # what a desk looks at first.
     ordered = sorted(books.values(), key=lambda b: _display_rank(kernel, b.instrument_id))
-    for book in ordered[:max_tops]:
+    shown = ordered[:max_tops]
+    on_venues = Counter(b.instrument_id.partition(":")[2] for b in shown)
+    for book in shown:
         bid, ask = book.best_bid(), book.best_ask()
-        tops.append(f"{book.instrument_id.partition(':')[2]} "
+        sym = book.instrument_id.partition(":")[2]  # (venue:symbol when on more than one venue)
+        tops.append(f"{book.instrument_id if on_venues[sym] > 1 else sym} "
                     f"{_fmt(bid[0]) if bid else '-'}/{_fmt(ask[0]) if ask else '-'}")
     positions = []
-    for pos in kernel.portfolio.positions():
-        if pos.qty != 0.0:
-            inst = pos.instrument  # quantity in contracts; the price in its own currency
-            ccy = inst.settle if inst.premium_in_coin else inst.quote
-            positions.append(f"{inst.symbol} {pos.qty:+g}@{_fmt(pos.avg_price)} {ccy}")
+    held = [pos for pos in kernel.portfolio.positions() if pos.qty != 0.0]
+    held_on = Counter(p.instrument.symbol for p in held)
+    twice = {sym for sym, n in held_on.items() if n > 1}
+    for pos in held:
+        inst = pos.instrument  # quantity in contracts; the price in its own currency
+        ccy = inst.settle if inst.premium_in_coin else inst.quote
+        name = inst.id if inst.symbol in twice else inst.symbol  # (venue:symbol when ambiguous)
+        positions.append(f"{name} {pos.qty:+g}@{_fmt(pos.avg_price)} {ccy}")
     pnl = kernel.portfolio.pnl_usd()
     deltas = {u: round(kernel.portfolio.delta(u), 4) for u in kernel.portfolio.underlyings()}
     return {
@@ -39,14 +46,19 @@ def status_fields(kernel: Kernel, max_tops: int = 3) -> dict[str, Any]:
         "working": len(kernel.orders.open_orders()),
         "fills": kernel.counters.get("fills", 0),
         "denied": sum(kernel.gate.denied.values()),
+        "rejected": kernel.counters.get("rejects", 0),  # by the venues (denied: by the gate)
         "positions": ", ".join(positions) or "flat",
-        "pnl_usd": round(pnl["total"], 2),
-        "realized_usd": round(pnl["realized"], 2),
-        "unrealized_usd": round(pnl["unrealized"], 2),
-        "fees_usd": round(pnl["fees"], 2),
-        "funding_usd": round(pnl["funding"], 4),
+        # USD figures; None: nothing of it has a USD price (never 0); pnl_partial: the total
+        # leaves out the amounts under unpriced (in their own currency) and unmarked
+        "pnl_usd": _usd(pnl["total"], 2),
+        "realized_usd": _usd(pnl["realized"], 2),
+        "unrealized_usd": _usd(pnl["unrealized"], 2),
+        "fees_usd": _usd(pnl["fees"], 2),
+        "funding_usd": _usd(pnl["funding"], 4),
+        **({"pnl_partial": True} if pnl["partial"] else {}),
         **({"unpriced": {c: f"{v:+.8g} {c}" for c, v in pnl["unpriced"].items()}}
            if pnl["unpriced"] else {}),
+        **({"unmarked": pnl["unmarked"]} if pnl["unmarked"] else {}),
         "delta": deltas,
         "state": str(kernel.gate.state),
         **_risk_fields(kernel),
@@ -64,16 +76,18 @@ def status_line(fields: dict[str, Any]) -> str:
         parts[0] += " (" + ", ".join(sorted(fields["holds"])) + ")"
     if fields.get("venues_halted"):
         parts[0] += " | " + ", ".join(f"{v} halted" for v in sorted(fields["venues_halted"]))
-    pnl = f"PnL {fields['pnl_usd']:+,.2f} USD"
-    if fields.get("unpriced"):  # (not in the USD figure: say so, never let it read as 0)
-        pnl += f" (unpriced: {', '.join(fields['unpriced'].values())})"
-    parts.append(pnl)
-    parts.append(fields["positions"] if len(fields["positions"]) <= 48 else fields["positions"][:45] + "...")
-    parts.append(f"{fields['working']} working, {fields['fills']} fills, {fields['denied']} denied")
+    parts.append(_pnl_text(fields))
+    parts.append(_positions_text(fields["positions"]))
+    parts.append(f"{fields['working']} working, {fields['fills']} fills, {fields['denied']} denied, "
+                 f"{fields.get('rejected', 0)} rejected by venue")
     parts.append(f"books {fields['books_live']} live")
     for key, val in fields.items():
-        if key.startswith("chain_") and isinstance(val, dict) and val.get("atm_vol") == val.get("atm_vol"):
-            parts.append(f"{key[6:]} ATM vol {val['atm_vol']:.1f}%")
+        if key.startswith("chain_") and isinstance(val, dict):
+            parts.append(_chain_text(key[6:], val))
+    unfunded = fields.get("funding", {}).get("unfunded")
+    if unfunded:  # funding_usd leaves them out: their funding is unknown, not 0
+        n = len(unfunded)
+        parts.append(f"funding unknown for {n} perp{'s' if n > 1 else ''} (no funding rate)")
     failing = [f"{sid} {t['errors']:g}" for sid, t in sorted(fields.get("strategies", {}).items())
                if t.get("errors")]
     if failing:  # callbacks that raised: the engine goes on, the line must not look healthy
@@ -89,6 +103,41 @@ def status_line(fields: dict[str, Any]) -> str:
             parts.append(f"delta {g.get('delta', 0.0):+.4f} {und} (+{n} position{'s' if n > 1 else ''} "
                          f"without a delta)")
     return " | ".join(parts)
+
+
+def _positions_text(held: str, width: int = 48) -> str:
+    """The positions that fit in ``width`` characters, whole, and how many more there are
+    (a cut '...' hid how many positions the line left out)."""
+    if len(held) <= width:
+        return held
+    items = held.split(", ")
+    shown = [items[0]]
+    for item in items[1:]:
+        if len(", ".join(shown)) + 2 + len(item) > width:
+            break
+        shown.append(item)
+    return ", ".join(shown) + f" (+{len(items) - len(shown)} more)"
+
+
+def _usd(x: float, digits: int) -> float | None:
+    """A USD figure for the JSON event: None when unknown (JSON has no NaN; never 0)."""
+    return round(x, digits) if x == x else None
+
+
+def _pnl_text(fields: dict[str, Any]) -> str:
+    """'PnL +1.23 USD', 'PnL +1.23 USD partial (unpriced: +0.001 BTC)' or 'PnL unpriced
+    (+0.001 BTC)': what the USD figure leaves out is said, an unknown never reads as 0."""
+    left_out = list(fields.get("unpriced", {}).values())
+    n = len(fields.get("unmarked", ()))
+    if n:
+        left_out.append(f"{n} position{'s' if n > 1 else ''} without a mark")
+    total = fields["pnl_usd"]
+    if total is None:
+        return "PnL unpriced" + (f" ({', '.join(left_out)})" if left_out else "")
+    text = f"PnL {total:+,.2f} USD"
+    if left_out:
+        text += f" partial ({'unpriced: ' if fields.get('unpriced') else ''}{', '.join(left_out)})"
+    return text
 
 
 def _risk_fields(kernel: Kernel) -> dict[str, Any]:
@@ -113,6 +162,7 @@ def _risk_fields(kernel: Kernel) -> dict[str, Any]:
         "greeks": greeks,
         "open_orders_used": f"{kernel.orders.open_count()}/{lim.max_open_orders}",
         "denials": dict(gate.denied),
+        "rejects_by_reason": {k[8:]: n for k, n in sorted(kernel.counters.items()) if k.startswith("rejects:")},
         "kill_level": kernel.killswitch.level,
     }
     if gate.holds:
@@ -135,12 +185,23 @@ def _risk_fields(kernel: Kernel) -> dict[str, Any]:
 
 
 def _chain_fields(kernel: Kernel) -> dict[str, Any]:
-    """ATM vol, 25-delta risk reversal and fit error of each live chain (vol points)."""
-    out: dict[str, Any] = {}
-    for key, chain in kernel.chains.items():
-        if chain.surface is not None:
-            out[f"chain_{key}"] = chain.summary()
-    return out
+    """ATM vol, 25-delta risk reversal and fit error of every chain (vol points; None: no
+    surface), with or without a surface: when no expiry fits, ``slices`` says why."""
+    return {f"chain_{key}": {k: (None if isinstance(v, float) and v != v else v)  # (JSON: no NaN)
+                             for k, v in chain.summary().items()}
+            for key, chain in kernel.chains.items()}
+
+
+def _chain_text(name: str, chain: dict[str, Any]) -> str:
+    """'sim:BTC ATM vol 57.3%', with the expiries left unfitted and, with no surface at all,
+    the first reason (the JSON event's ``slices`` has each expiry's)."""
+    n = chain.get("slices_not_fitted", 0)
+    unfitted = f"{n} expir{'y' if n == 1 else 'ies'} not fitted"
+    atm = chain.get("atm_vol_pts")
+    if atm is not None:
+        return f"{name} ATM vol {atm:.1f}%" + (f" (+{unfitted})" if n else "")
+    why = next(iter(chain.get("slices", {}).values()), "")
+    return f"{name} no vol surface" + (f" ({unfitted}: {why})" if why else "")
 
 
 def _display_rank(kernel: Kernel, instrument_id: str) -> tuple[int, int, float, str]:

@@ -356,8 +356,9 @@ class StrategyContext:
                                    if (ids := pf.uncounted(underlying, name))})
 
     def pnl_usd(self) -> dict[str, Any]:
-        """Realized, unrealized, fees, funding and total PnL of the whole process, in USD;
-        ``unpriced``: amounts per currency with no USD price yet (left out of the total)."""
+        """Realized, unrealized, fees, funding and total PnL of the whole process, in USD (NaN:
+        nothing of it has a USD price, never 0); ``partial``: the total leaves out ``unpriced``
+        (amounts per currency with no USD price yet) and ``unmarked`` (positions with no mark)."""
         return self._portfolio.pnl_usd()
 
     @property

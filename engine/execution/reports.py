@@ -151,6 +151,7 @@ class VenueReports:
             if order.status in TERMINAL:
                 order.close_reason = ev.reason
             self.counters["rejects"] += 1
+            _count_reason(self.counters, ev.reason)  # (a venue reject: off the order path)
             if was_cancel and order.is_open:
                 # The venue refused the cancel (often "unknown order": it filled or ended and
                 # we have not heard yet): its fate is unknown until a status query settles it.
@@ -254,3 +255,19 @@ class VenueReports:
     def sync_quantity(self, order: Order, price: float | None, quantity: float) -> None:
         """Reconciliation: the venue works ``order`` at another size; the venue wins."""
         self.orders.apply_amend(order, price, quantity)
+
+
+REJECT_REASONS = 32
+"""Distinct venue reject reasons counted one by one (``rejects:<reason>``); any further one
+counts under ``rejects:other``: a reason that quotes an order id must not grow the counters."""
+
+
+def _count_reason(counters: dict[str, int], reason: str) -> None:
+    """Count one venue reject under its reason (the status event's ``rejects_by_reason``)."""
+    key = "rejects:" + (reason[:80] or "no reason given")
+    if key not in counters:
+        if counters.get("reject_reasons", 0) >= REJECT_REASONS:
+            key = "rejects:other"
+        else:
+            counters["reject_reasons"] = counters.get("reject_reasons", 0) + 1
+    counters[key] = counters.get(key, 0) + 1

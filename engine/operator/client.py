@@ -150,10 +150,15 @@ def render_status(s: dict[str, Any]) -> str:
     pnl = st["pnl_usd"]
     # amounts in a currency with no USD price yet are not in the USD figures: shown beside them
     unpriced = "".join(f" {v:+.8g} {c}" for c, v in (pnl.get("unpriced") or {}).items())
+    n = len(pnl.get("unmarked") or ())  # (positions with no mark: their unrealized is unknown)
+    unmarked = f" and {n} position{'s' if n > 1 else ''} without a mark" if n else ""
+
+    def usd(x: Any) -> str:  # null: nothing of that figure has a USD price, never 0
+        return "unpriced" if x is None else f"{_num(x)} USD"
     out = [f"{st.get('deployment', '?')} ({st.get('mode', '?')})  state {st['state'].upper()}  "
-           f"kill level {st['kill_level']}  PnL {_num(pnl['total'])} USD "
-           f"(realized {_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])})"
-           f"{f' and unpriced{unpriced} (no USD price yet)' if unpriced else ''}  "
+           f"kill level {st['kill_level']}  PnL {usd(pnl['total'])}{' partial' if pnl.get('partial') else ''} "
+           f"(realized {usd(pnl['realized'])}, unrealized {usd(pnl['unrealized'])}, fees {usd(pnl['fees'])})"
+           f"{f' and unpriced{unpriced} (no USD price yet)' if unpriced else ''}{unmarked}  "
            f"open orders {st['open_orders']}  fills {st['fills']}  denied {st['denied']}",
            f"dashboard {st.get('url', '')}"]
     for src, h in st.get("holds", {}).items():

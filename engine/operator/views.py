@@ -45,8 +45,9 @@ def state_view(k: Kernel) -> dict[str, Any]:
         "fills": k.counters.get("fills", 0),
         "denied": sum(gate.denied.values()),
         "approved": gate.approved,
-        # USD figures; ``unpriced``: amounts per currency with no USD price yet (not in total)
-        "pnl_usd": {key: (v if isinstance(v, dict) else num(v, 2)) for key, v in pnl.items()},
+        # USD figures (null: nothing of it priced); ``partial``: the total leaves out ``unpriced``
+        # (amounts per currency with no USD price yet) and ``unmarked`` (positions with no mark)
+        "pnl_usd": {key: (v if isinstance(v, (dict, list, bool)) else num(v, 2)) for key, v in pnl.items()},
     }
 
 

@@ -48,8 +48,8 @@ def test_positions_and_pnl_reflect_the_fills(paper_run) -> None:
     for iid, qty in by_instrument.items():
         assert k.portfolio.position(iid).qty == pytest.approx(qty, abs=1e-9)
     pnl = k.portfolio.pnl_usd()
-    assert pnl["unpriced"] == {}
-    assert all(math.isfinite(v) for key, v in pnl.items() if key != "unpriced")
+    assert pnl["unpriced"] == {} and pnl["unmarked"] == [] and not pnl["partial"]
+    assert all(math.isfinite(pnl[key]) for key in ("realized", "unrealized", "fees", "funding", "total"))
     assert pnl["fees"] != 0.0, "fills pay (or earn) fees"
 
 
