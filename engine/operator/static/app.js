@@ -1,4 +1,6 @@
-// Volta operator dashboard: one snapshot on load, then live from the SSE stream (/api/stream).
+// Volta operator dashboard: a snapshot (/api/snapshot) each time the SSE stream (/api/stream)
+// opens, then live from the stream. The daemon drops a client that cannot keep up and forgets
+// what it missed, so every (re)connect reloads the snapshot: nothing made during a drop is lost.
 // Everything comes from this daemon (no CDN); charts are uPlot (vendored, MIT).
 "use strict";
 
@@ -286,6 +288,7 @@ async function load() {
   renderState(s.state); renderPositions(s.positions); renderOrders(s.orders.open); renderFills(s.fills);
   renderGreeks(s.greeks); renderVenues(s.venues); renderRisk(s.risk); renderStrategies(s.strategies);
   renderLatency(s.latency);
+  $("#alerts").replaceChildren();  // rebuilt from the snapshot, not appended to (no doubles)
   state.pnlData = [[], [], [], []];
   s.pnl.points.forEach(pushPnl); renderPnl();
   if (Object.keys(s.surface).length) renderSurface(s.surface);
@@ -297,14 +300,21 @@ async function load() {
 
 function connect() {
   const es = new EventSource("/api/stream");
-  es.onopen = () => { $("#conn").textContent = "live"; $("#conn").className = "badge live"; };
+  es.onopen = () => {
+    $("#conn").textContent = "live"; $("#conn").className = "badge live";
+    // the stream only carries what happens from now on: what happened while this page was not
+    // connected (before its first open, during a drop or a daemon restart) is in the snapshot
+    load().catch((e) => { $("#conn").textContent = "error"; console.warn(e); });
+  };
   es.onerror = () => { $("#conn").textContent = "reconnecting"; $("#conn").className = "badge down"; };
   const on = (type, fn) => es.addEventListener(type, (m) => fn(JSON.parse(m.data)));
   on("tick", applyTick);
   on("surface", (m) => renderSurface(m.surface));
   on("state", renderState);
   on("order", (m) => {
-    if (m.event === "OrderFilled") { state.fills.unshift(m); state.fills.length = Math.min(state.fills.length, 200); renderFills(state.fills); }
+    // a fill made while the snapshot was being read arrives in both: keep it once
+    const dup = (f) => f.trade_id === m.trade_id && f.instrument_id === m.instrument_id;
+    if (m.event === "OrderFilled" && !state.fills.some(dup)) { state.fills.unshift(m); state.fills.length = Math.min(state.fills.length, 200); renderFills(state.fills); }
     if (m.event === "OrderDenied") logLine("warning", `denied ${m.client_order_id}: ${m.reason} ${m.detail}`);
   });
   on("alert", (a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
