@@ -1,4 +1,5 @@
-"""A venue host name that does not resolve fails the start attempt at once, in words.
+"""A venue host name that does not resolve fails the start attempt at once, in words, for every
+venue (the websocket-first ones, Deribit and Derive, and the REST-first ones).
 
 ``volta run --fail-fast`` against a URL whose host does not resolve (a typo, no DNS) used to
 wait the venue's whole ``start_timeout_s`` (30 s) - the websocket client kept retrying inside
@@ -77,7 +78,7 @@ def _starter() -> VenueStarter:
                         backoff_base_s=0.05, backoff_cap_s=0.1)
 
 
-@pytest.mark.parametrize("venue", ["deribit", "derive"])
+@pytest.mark.parametrize("venue", ["deribit", "derive", "binance", "bybit", "okx"])
 async def test_fail_fast_start_ends_at_once_with_the_cause(
         venue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DERIVE_SESSION_KEY", DERIVE_KEY)
