@@ -306,7 +306,12 @@ function connect() {
     // connected (before its first open, during a drop or a daemon restart) is in the snapshot
     load().catch((e) => { $("#conn").textContent = "error"; console.warn(e); });
   };
-  es.onerror = () => { $("#conn").textContent = "reconnecting"; $("#conn").className = "badge down"; };
+  es.onerror = () => {
+    $("#conn").textContent = "reconnecting"; $("#conn").className = "badge down";
+    // EventSource retries a lost connection itself, but gives up for good on an answer that is
+    // not a stream (a proxy's 502 while the daemon restarts, a 401 once it forgot the session)
+    if (es.readyState === EventSource.CLOSED) setTimeout(reconnect, 2000);
+  };
   const on = (type, fn) => es.addEventListener(type, (m) => fn(JSON.parse(m.data)));
   on("tick", applyTick);
   on("surface", (m) => renderSurface(m.surface));
@@ -320,6 +325,11 @@ function connect() {
   on("alert", (a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
   on("action", (a) => logLine("info", `${utc(a.ts)} operator ${a.action} from ${a.origin}`));
   on("venue", (v) => logLine(v.status === "connected" ? "info" : "critical", `venue ${v.venue} ${v.status} ${v.reason || ""}`));
+}
+
+// a new stream once the daemon answers again (load() asks for the token if it needs one)
+function reconnect() {
+  load().then((ok) => { if (ok) connect(); }).catch(() => setTimeout(reconnect, 2000));
 }
 
 load().then((ok) => { if (ok) connect(); }).catch((e) => { $("#conn").textContent = "error"; console.warn(e); });
