@@ -96,6 +96,17 @@ function logLine(cls, text) {
   while ($("#alerts").children.length > 100) $("#alerts").lastChild.remove();
 }
 
+// An alert comes in the snapshot and, if raised while the stream is open, in the stream too:
+// each snapshot (one per (re)connect) adds only those not shown yet, keeping the stream's lines.
+const shownAlerts = new Set();
+function logAlert(a) {
+  const key = `${a.ts_ns} ${a.title} ${a.detail}`;
+  if (shownAlerts.has(key)) return;
+  shownAlerts.add(key);
+  if (shownAlerts.size > 2000) shownAlerts.delete(shownAlerts.values().next().value);  // bounded
+  logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`);
+}
+
 // -- charts --------------------------------------------------------------------------------
 function whiskers(u) {  // bid/ask IV as vertical whiskers (series 1 = bid, 2 = ask)
   const ctx = u.ctx, [xs, bid, ask] = [u.data[0], u.data[1], u.data[2]];
@@ -288,12 +299,11 @@ async function load() {
   renderState(s.state); renderPositions(s.positions); renderOrders(s.orders.open); renderFills(s.fills);
   renderGreeks(s.greeks); renderVenues(s.venues); renderRisk(s.risk); renderStrategies(s.strategies);
   renderLatency(s.latency);
-  $("#alerts").replaceChildren();  // rebuilt from the snapshot, not appended to (no doubles)
   state.pnlData = [[], [], [], []];
   s.pnl.points.forEach(pushPnl); renderPnl();
   if (Object.keys(s.surface).length) renderSurface(s.surface);
   else $("#smiles").innerHTML = '<small id="no-chain">no option chain on this deployment (yet): the smile appears after the first fit</small>';
-  s.alerts.slice().reverse().forEach((a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
+  s.alerts.slice().reverse().forEach(logAlert);
   state.fills = s.fills;
   return true;
 }
@@ -322,7 +332,7 @@ function connect() {
     if (m.event === "OrderFilled" && !state.fills.some(dup)) { state.fills.unshift(m); state.fills.length = Math.min(state.fills.length, 200); renderFills(state.fills); }
     if (m.event === "OrderDenied") logLine("warning", `denied ${m.client_order_id}: ${m.reason} ${m.detail}`);
   });
-  on("alert", (a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
+  on("alert", logAlert);
   on("action", (a) => logLine("info", `${utc(a.ts)} operator ${a.action} from ${a.origin}`));
   on("venue", (v) => logLine(v.status === "connected" ? "info" : "critical", `venue ${v.venue} ${v.status} ${v.reason || ""}`));
 }
