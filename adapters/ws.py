@@ -15,6 +15,11 @@ that changes ``state``; every transition is checked against ``_TRANSITIONS``:
     BACKING_OFF  jittered delay elapsed                          CONNECTING
     any          close()                                         CLOSED       (terminal)
 
+A host name that does not resolve is retried like any failed attempt, but ``wait_open`` raises
+``NotConnected`` ("host X not resolved (...)") at once instead of waiting for a connection
+no retry within a start timeout can be expected to bring (a typo'd URL, no DNS): the caller's
+start attempt fails with the cause in words, and its own retry policy decides what follows.
+
 While OPEN the supervisor runs the read loop itself: each frame gets one ``time.time_ns()``
 and goes synchronously to ``on_frame``; an exception there is counted, never fatal (a bad
 frame must not cost us the connection and every book on it). Two helper tasks live exactly as
@@ -199,6 +204,8 @@ class ReconnectingWebSocket:
         self._stopping = asyncio.Event()
         self._closing = False
         self._fatal: BaseException | None = None
+        self._unresolved = ""  # why the last attempt failed to resolve the host; "" otherwise
+        self._unresolved_set = asyncio.Event()
         self._drop_reason: CloseReason | None = None
         self._retry_after_s = 0.0
         self._last_rx = 0.0
@@ -223,20 +230,23 @@ class ReconnectingWebSocket:
         self._task = asyncio.get_running_loop().create_task(self._supervise(), name=f"ws:{self.name}")
 
     async def wait_open(self, timeout: float | None = None) -> None:
-        """Wait until the connection is OPEN; ``TimeoutError`` after ``timeout`` seconds."""
+        """Wait until the connection is OPEN; ``TimeoutError`` after ``timeout`` seconds,
+        ``NotConnected`` at once when the last attempt could not resolve the host name."""
         async with asyncio.timeout(timeout):
             while not self._opened.is_set():
                 if self._fatal is not None:
                     raise NotConnected(f"{self.name}: {self._fatal}") from self._fatal
                 if self._closing:
                     raise NotConnected(f"{self.name}: closed")
-                waiter = asyncio.ensure_future(self._opened.wait())
-                stopper = asyncio.ensure_future(self._stopping.wait())
+                if self._unresolved:
+                    raise NotConnected(self._unresolved)
+                waiters = [asyncio.ensure_future(e.wait())
+                           for e in (self._opened, self._stopping, self._unresolved_set)]
                 try:
-                    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    waiter.cancel()
-                    stopper.cancel()
+                    for waiter in waiters:
+                        waiter.cancel()
 
     async def send(self, data: Frame) -> None:
         """Write one frame now. Raises ``NotConnected`` when not OPEN (unless queueing)."""
@@ -346,8 +356,14 @@ class ReconnectingWebSocket:
             return None
         except Exception as exc:  # OSError, TimeoutError, InvalidHandshake ...: all transient
             self.stats.handshake_failures += 1
-            self._record_error("connect failed", exc, cause=_connect_cause(exc, cfg.open_timeout_s))
+            cause = _connect_cause(exc, cfg.open_timeout_s)
+            self._record_error("connect failed", exc, cause=cause)
+            if isinstance(exc, socket.gaierror):
+                self._unresolved = f"host {urlsplit(self.url).hostname} not resolved ({exc.strerror})"
+                self._unresolved_set.set()
             return None
+        self._unresolved = ""
+        self._unresolved_set.clear()
         try:
             frames = list(self._on_open(self.url)) if self._on_open is not None else []
             async with asyncio.timeout(cfg.open_timeout_s):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -40,9 +41,12 @@ class Unknown(Exception):
 
 def no_answer(exc: BaseException, timeout_s: float) -> str:
     """Why a request got no answer, in words (``cannot connect to HOST:PORT (Connection
-    refused)``, ``no answer within 10 s``) for an ``Unknown``'s message: the host and the
-    cause, never the URL's query (a signed request carries its signature there)."""
+    refused)``, ``host X not resolved (...)``, ``no answer within 10 s``) for an ``Unknown``'s
+    message: the host and the cause, never the URL's query (a signed request carries its
+    signature there)."""
     if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, socket.gaierror):  # its errno is an EAI_* code, not errno's
+            return f"host {exc.host} not resolved ({exc.os_error.strerror})"
         errno = getattr(getattr(exc, "os_error", None), "errno", None)
         why = os.strerror(errno) if errno else type(exc).__name__
         return f"cannot connect to {exc.host}:{exc.port} ({why})"

@@ -1,4 +1,6 @@
-// Volta operator dashboard: one snapshot on load, then live from the SSE stream (/api/stream).
+// Volta operator dashboard: a snapshot (/api/snapshot) each time the SSE stream (/api/stream)
+// opens, then live from the stream. The daemon drops a client that cannot keep up and forgets
+// what it missed, so every (re)connect reloads the snapshot: nothing made during a drop is lost.
 // Everything comes from this daemon (no CDN); charts are uPlot (vendored, MIT).
 "use strict";
 
@@ -92,6 +94,17 @@ function logLine(cls, text) {
   li.className = cls; li.textContent = text;
   $("#alerts").prepend(li);
   while ($("#alerts").children.length > 100) $("#alerts").lastChild.remove();
+}
+
+// An alert comes in the snapshot and, if raised while the stream is open, in the stream too:
+// each snapshot (one per (re)connect) adds only those not shown yet, keeping the stream's lines.
+const shownAlerts = new Set();
+function logAlert(a) {
+  const key = `${a.ts_ns} ${a.title} ${a.detail}`;
+  if (shownAlerts.has(key)) return;
+  shownAlerts.add(key);
+  if (shownAlerts.size > 2000) shownAlerts.delete(shownAlerts.values().next().value);  // bounded
+  logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`);
 }
 
 // -- charts --------------------------------------------------------------------------------
@@ -290,26 +303,43 @@ async function load() {
   s.pnl.points.forEach(pushPnl); renderPnl();
   if (Object.keys(s.surface).length) renderSurface(s.surface);
   else $("#smiles").innerHTML = '<small id="no-chain">no option chain on this deployment (yet): the smile appears after the first fit</small>';
-  s.alerts.slice().reverse().forEach((a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
+  s.alerts.slice().reverse().forEach(logAlert);
   state.fills = s.fills;
   return true;
 }
 
 function connect() {
   const es = new EventSource("/api/stream");
-  es.onopen = () => { $("#conn").textContent = "live"; $("#conn").className = "badge live"; };
-  es.onerror = () => { $("#conn").textContent = "reconnecting"; $("#conn").className = "badge down"; };
+  es.onopen = () => {
+    $("#conn").textContent = "live"; $("#conn").className = "badge live";
+    // the stream only carries what happens from now on: what happened while this page was not
+    // connected (before its first open, during a drop or a daemon restart) is in the snapshot
+    load().catch((e) => { $("#conn").textContent = "error"; console.warn(e); });
+  };
+  es.onerror = () => {
+    $("#conn").textContent = "reconnecting"; $("#conn").className = "badge down";
+    // EventSource retries a lost connection itself, but gives up for good on an answer that is
+    // not a stream (a proxy's 502 while the daemon restarts, a 401 once it forgot the session)
+    if (es.readyState === EventSource.CLOSED) setTimeout(reconnect, 2000);
+  };
   const on = (type, fn) => es.addEventListener(type, (m) => fn(JSON.parse(m.data)));
   on("tick", applyTick);
   on("surface", (m) => renderSurface(m.surface));
   on("state", renderState);
   on("order", (m) => {
-    if (m.event === "OrderFilled") { state.fills.unshift(m); state.fills.length = Math.min(state.fills.length, 200); renderFills(state.fills); }
+    // a fill made while the snapshot was being read arrives in both: keep it once
+    const dup = (f) => f.trade_id === m.trade_id && f.instrument_id === m.instrument_id;
+    if (m.event === "OrderFilled" && !state.fills.some(dup)) { state.fills.unshift(m); state.fills.length = Math.min(state.fills.length, 200); renderFills(state.fills); }
     if (m.event === "OrderDenied") logLine("warning", `denied ${m.client_order_id}: ${m.reason} ${m.detail}`);
   });
-  on("alert", (a) => logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`));
+  on("alert", logAlert);
   on("action", (a) => logLine("info", `${utc(a.ts)} operator ${a.action} from ${a.origin}`));
   on("venue", (v) => logLine(v.status === "connected" ? "info" : "critical", `venue ${v.venue} ${v.status} ${v.reason || ""}`));
+}
+
+// a new stream once the daemon answers again (load() asks for the token if it needs one)
+function reconnect() {
+  load().then((ok) => { if (ok) connect(); }).catch(() => setTimeout(reconnect, 2000));
 }
 
 load().then((ok) => { if (ok) connect(); }).catch((e) => { $("#conn").textContent = "error"; console.warn(e); });
