@@ -15,6 +15,7 @@ import sys
 import tomllib
 import types
 import typing
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,30 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
             if venue not in venues:
                 problems.append(ConfigProblem(key_path(f"risk.{table}", venue),
                                               _unknown_venue(venue, venues)))
+    operator = doc.get("operator")
+    alerts = operator.get("alerts") if isinstance(operator, dict) else None
+    for key in _ALERT_URL_KEYS:
+        value = _unwrap(alerts.get(key)) if isinstance(alerts, dict) else None
+        if value and not (isinstance(value, str) and _is_http_url(value)):
+            # (the URL itself is not echoed: a webhook URL carries its secret in the path)
+            problems.append(ConfigProblem(key_path("operator.alerts", key),
+                                          "not an http:// or https:// URL with a host"))
+
+
+# [operator.alerts] keys the alert sinks POST to ("" or absent: that sink is off)
+_ALERT_URL_KEYS = ("webhook_url", "slack_webhook_url", "telegram_api")
+
+
+def _is_http_url(text: str) -> bool:
+    """``http(s)://host...``, with nothing a client would refuse (spaces, a bad port)."""
+    if any(c.isspace() for c in text):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # (raises for a port that is not a number in 0-65535)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _unknown_venue(name: str, venues: dict[str, Any]) -> str:
