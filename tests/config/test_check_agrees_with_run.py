@@ -83,3 +83,39 @@ def test_http_alert_urls_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                     'slack_webhook_url = "https://hooks.slack.com/services/T0/B0/x"\n'
                     'telegram_api = "https://api.telegram.org"\n')
     assert main(["check-config", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_an_empty_variable_for_a_credential_or_url_is_a_config_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_CLIENT_ID", "")
+    monkeypatch.setenv("T_CLIENT_SECRET", "")
+    monkeypatch.setenv("T_HOOK", "")
+    monkeypatch.setenv("T_JOURNAL_NOTE", "")
+    path = tmp_path / "empty.toml"
+    path.write_text(LIVE.replace("balances = { USDC = 1000.0 }\n", "") + '''
+[venues.sim.params]
+client_id = "${T_CLIENT_ID}"
+client_secret = "${T_CLIENT_SECRET}"
+label = "${T_JOURNAL_NOTE}"
+
+[operator.alerts]
+webhook_url = "${T_HOOK}"
+''')
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    why = "is set but empty, and this key cannot be empty: give it a value"
+    assert f"{path}: venues.sim.params.client_id: environment variable 'T_CLIENT_ID' {why}" in err
+    assert f"{path}: venues.sim.params.client_secret: environment variable 'T_CLIENT_SECRET' {why}" in err
+    assert f"{path}: operator.alerts.webhook_url: environment variable 'T_HOOK' {why}" in err
+    assert not [line for line in err if "T_JOURNAL_NOTE" in line]  # "" may be meant there
+
+
+def test_needs_value_by_key() -> None:
+    from engine.config.secrets import needs_value
+
+    for key in ("api_key", "api_secret", "client_id", "client_secret", "passphrase", "password",
+                "token", "wallet", "subaccount_id", "webhook_url", "slack_webhook_url",
+                "telegram_bot_token", "telegram_chat_id", "user", "ws_url"):
+        assert needs_value(key), key
+    for key in ("label", "name", "journal", "files", "sigma", "channels", "network"):
+        assert not needs_value(key), key
