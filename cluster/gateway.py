@@ -284,13 +284,15 @@ async def serve_gateway(config: VoltaConfig, duration_s: float | None = None,
 
 
 def load_role_config(path: str, role: str, prog: str) -> VoltaConfig | int:
-    """The config of a cluster service, or an exit code after a one-line error."""
-    from engine.config import ConfigError, load_config
+    """The config of a cluster service, or an exit code after its problems, one line each
+    as ``volta check-config`` prints them (``FILE: key.path: reason``); what it refers to
+    (adapters and their params) is checked too, as build_node would, before anything starts."""
+    from engine.config import find_problems, print_problems
+    from engine.runtime import resolve_plugins
 
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(f"{path}: invalid configuration:\n{exc}", file=sys.stderr)
+    config, problems = find_problems(path, resolve_plugins)
+    if problems or config is None:
+        print_problems(path, problems)
         return 2
     if config.cluster is None:
         print(f"{prog}: {path} has no [cluster] section", file=sys.stderr)

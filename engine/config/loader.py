@@ -40,8 +40,10 @@ __all__ = [
     "check_config",
     "decode_params",
     "default_config_path",
+    "find_problems",
     "load_config",
     "load_config_text",
+    "print_problems",
 ]
 
 
@@ -376,6 +378,20 @@ def check_config(path: str | os.PathLike[str],
     returns more problems. Problems go to stderr, one per line: ``FILE: key.path: message``.
     """
     source = os.fspath(path)
+    _, problems = find_problems(source, resolve)
+    if problems:
+        print_problems(source, problems)
+        return 2
+    print(f"ok: {source}")
+    return 0
+
+
+def find_problems(path: str | os.PathLike[str],
+                  resolve: Callable[[VoltaConfig], list[ConfigProblem]] | None = None
+                  ) -> tuple[VoltaConfig | None, list[ConfigProblem]]:
+    """The deployment and its problems as ``volta check-config`` finds them: the config is
+    None unless it loaded; the problems are empty only if ``resolve`` found none either."""
+    source = os.fspath(path)
     problems: list[ConfigProblem] = []
     try:
         config = load_config(source)
@@ -386,18 +402,19 @@ def check_config(path: str | os.PathLike[str],
             # in the resolver's words)
             reported = {p.path for p in problems}
             problems += [p for p in _resolve_salvaged(source, resolve) if p.path not in reported]
-    else:
-        if resolve is not None:
-            try:
-                problems = list(resolve(config))
-            except ConfigError as err:
-                problems = err.problems
-    if problems:
-        for problem in problems:
-            print(f"{source}: {problem}", file=sys.stderr)
-        return 2
-    print(f"ok: {source}")
-    return 0
+        return None, problems
+    if resolve is not None:
+        try:
+            problems = list(resolve(config))
+        except ConfigError as err:
+            problems = err.problems
+    return config, problems
+
+
+def print_problems(source: str | os.PathLike[str], problems: list[ConfigProblem]) -> None:
+    """To stderr, one line per problem: ``FILE: key.path: reason`` (check-config's form)."""
+    for problem in problems:
+        print(f"{os.fspath(source)}: {problem}", file=sys.stderr)
 
 
 def _resolve_salvaged(source: str, resolve: Callable[[VoltaConfig], list[ConfigProblem]]

@@ -1,0 +1,47 @@
+"""``volta gateway`` / ``volta aggregator`` refuse a broken deployment file the way
+``volta check-config`` reports it: one line per problem, ``FILE: key.path: reason``, exit 2,
+before anything starts (no NATS needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cluster.aggregator import main as aggregator_main
+from cluster.gateway import main as gateway_main
+from engine.cli import main as volta_main
+
+GATEWAY = (Path(__file__).parents[2] / "config" / "cluster-gateway.toml").read_text()
+
+
+@pytest.mark.parametrize("edit", [
+    ("seed = 11", 'seed = "x"'),                                   # an adapter param's type
+    ("tick_ms = 100", "tick_ms = 100\nbogus = 1"),                  # an adapter's unknown key
+    ('role = "gateway"', 'role = "gateway"\nbad_key = 1'),          # a schema key ...
+])
+def test_gateway_prints_check_configs_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            edit: tuple[str, str]) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(GATEWAY.replace(*edit))
+    assert volta_main(["check-config", str(path)]) == 2
+    expected = capsys.readouterr().err
+    assert expected.startswith(f"{path}: ") and "invalid configuration" not in expected
+    assert gateway_main([str(path)]) == 2
+    assert capsys.readouterr().err == expected
+
+
+def test_both_kinds_of_problem_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(GATEWAY.replace("tick_ms = 100", "tick_ms = 100\nbogus = 1")
+                    .replace('role = "gateway"', 'role = "gateway"\nbad_key = 1'))
+    assert gateway_main([str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["cluster.bad_key", "venues.feed.params.bogus"]
+
+
+def test_aggregator_prints_check_configs_lines(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "missing.toml"
+    assert aggregator_main([str(path)]) == 2
+    assert capsys.readouterr().err == f"{path}: cannot read file: No such file or directory\n"
