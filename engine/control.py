@@ -167,7 +167,9 @@ def kill_main(argv: list[str]) -> int:
     p.add_argument("--reason", default="operator", metavar="TEXT",
                    help="why, in words: written to the journal and the logs (default 'operator')")
     p.add_argument("--clear", action="store_true", help="lift the kill switch and loss-limit holds")
-    p.add_argument("--enable-strategy", metavar="ID")
+    p.add_argument("--enable-strategy", metavar="ID",
+                   help="let strategy ID (its [[strategies]] id) trade again after the "
+                        "repeated-execution throttle or the operator disabled it")
     p.add_argument("--status", action="store_true", help="only report the daemon's state")
     p.add_argument("--journal", help="the daemon's journal path (default: from the config)")
     p.add_argument("--config", help="deployment file to read the journal path from")
