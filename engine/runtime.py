@@ -119,6 +119,10 @@ def resolve_plugins(config: VoltaConfig) -> list[ConfigProblem]:
         except ConfigError as exc:
             problems.extend(exc.problems)
     problems += account_problems(config)  # what build_node's account_book would refuse
+    try:
+        canonical_keys(config.risk.underlyings)  # what build_node's risk_limits would refuse
+    except ConfigError as exc:
+        problems.extend(exc.problems)
     return problems
 
 

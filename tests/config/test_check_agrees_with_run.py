@@ -119,3 +119,21 @@ def test_needs_value_by_key() -> None:
         assert needs_value(key), key
     for key in ("label", "name", "journal", "files", "sigma", "channels", "network"):
         assert not needs_value(key), key
+
+
+def test_two_spellings_of_one_underlying_are_refused_by_check_config(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "underlyings.toml"
+    path.write_text(PAPER.replace("[operator.alerts]\n", "") + '''
+[risk.underlyings.BTC]
+max_delta = 1.0
+
+[risk.underlyings.XBT]
+max_delta = 2.0
+''')
+    assert main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}: risk.underlyings.XBT: names the same underlying BTC as risk.underlyings.BTC\n")
+    assert main(["run", str(path), "--virtual", "--duration", "1"]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}: risk.underlyings.XBT: names the same underlying BTC as risk.underlyings.BTC\n")
