@@ -221,6 +221,13 @@ def _resolve_all(config: VoltaConfig) -> list[ConfigProblem]:
     from engine.runtime import resolve_plugins
 
     problems = resolve_plugins(config)
+    from engine.config import ConfigError
+    from engine.operator import operator_settings
+
+    try:  # what the run's operator surface refuses at start (in this environment)
+        operator_settings(config)
+    except ConfigError as exc:
+        problems += exc.problems
     if config.backtest:
         try:  # (by import path, like the external commands: engine never imports backtest)
             check_backtest = load_object("backtest.schema:check_backtest")

@@ -137,3 +137,22 @@ max_delta = 2.0
     assert main(["run", str(path), "--virtual", "--duration", "1"]) == 2
     assert capsys.readouterr().err == (
         f"{path}: risk.underlyings.XBT: names the same underlying BTC as risk.underlyings.BTC\n")
+
+
+@pytest.mark.parametrize("token", [None, "short"])
+def test_an_operator_bind_the_run_refuses_is_refused_by_check_config(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        token: str | None) -> None:
+    if token is None:
+        monkeypatch.delenv("VOLTA_OPERATOR_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("VOLTA_OPERATOR_TOKEN", token)
+    path = tmp_path / "operator.toml"
+    path.write_text(PAPER.replace("[operator.alerts]\n", '[operator]\nhost = "0.0.0.0"\n'))
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"{path}: operator.host: binding 0.0.0.0 (not loopback) needs a control "
+                   "token: set $VOLTA_OPERATOR_TOKEN\n" if token is None else
+                   f"{path}: operator: $VOLTA_OPERATOR_TOKEN is too short (at least 16 characters)\n")
+    monkeypatch.setenv("VOLTA_OPERATOR_TOKEN", "a-long-enough-token-1234")
+    assert main(["check-config", str(path)]) == 0
