@@ -298,7 +298,10 @@ def load_role_config(path: str, role: str, prog: str) -> VoltaConfig | int:
         print(f"{prog}: {path} has no [cluster] section", file=sys.stderr)
         return 2
     if config.cluster.role != role:
-        print(f"{prog}: {path} deploys a {config.cluster.role}, not a {role} (cluster.role)",
+        article = {"aggregator": "an"}  # (the roles: node, gateway, aggregator)
+        print(f"{prog}: {path} deploys {article.get(config.cluster.role, 'a')} "
+              f"{config.cluster.role}, not {article.get(role, 'a')} {role} (cluster.role): "
+              f"run it with volta {'run' if config.cluster.role == 'node' else config.cluster.role}",
               file=sys.stderr)
         return 2
     return config

@@ -4,6 +4,7 @@ before anything starts (no NATS needed)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,17 @@ def test_aggregator_prints_check_configs_lines(tmp_path: Path,
     path = tmp_path / "missing.toml"
     assert aggregator_main([str(path)]) == 2
     assert capsys.readouterr().err == f"{path}: cannot read file: No such file or directory\n"
+
+
+@pytest.mark.parametrize(("command", "role", "said"), [
+    (aggregator_main, "gateway", "deploys a gateway, not an aggregator (cluster.role): "
+                                 "run it with volta gateway"),
+    (gateway_main, "node", "deploys a node, not a gateway (cluster.role): run it with volta run"),
+])
+def test_a_file_of_another_role_names_the_command_to_run_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        command: Callable[[list[str]], int], role: str, said: str) -> None:
+    path = tmp_path / "other.toml"
+    path.write_text(GATEWAY.replace('role = "gateway"', f'role = "{role}"'))
+    assert command([str(path)]) == 2
+    assert said in capsys.readouterr().err
