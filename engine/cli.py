@@ -228,6 +228,15 @@ def _resolve_all(config: VoltaConfig) -> list[ConfigProblem]:
         operator_settings(config)
     except ConfigError as exc:
         problems += exc.problems
+    from engine.config.schema import ConfigProblem
+    from engine.outputs import OutputPathError, check_output_file
+
+    journal = config.deployment.journal
+    if journal != ":memory:":
+        try:  # what volta run refuses before it starts (on this machine)
+            check_output_file(journal, "journal")
+        except OutputPathError as exc:
+            problems.append(ConfigProblem("deployment.journal", str(exc)))
     if config.backtest:
         try:  # (by import path, like the external commands: engine never imports backtest)
             check_backtest = load_object("backtest.schema:check_backtest")

@@ -156,3 +156,16 @@ def test_an_operator_bind_the_run_refuses_is_refused_by_check_config(
                    f"{path}: operator: $VOLTA_OPERATOR_TOKEN is too short (at least 16 characters)\n")
     monkeypatch.setenv("VOLTA_OPERATOR_TOKEN", "a-long-enough-token-1234")
     assert main(["check-config", str(path)]) == 0
+
+
+def test_a_journal_path_the_run_cannot_create_is_refused_by_check_config(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("")
+    journal = tmp_path / "afile" / "j.sqlite"
+    path = tmp_path / "journal.toml"
+    path.write_text(PAPER.replace('":memory:"', f'"{journal}"'))
+    assert main(["check-config", str(path)]) == 2
+    said = f"{path}: deployment.journal: journal {journal}: {tmp_path / 'afile'} is a file, not a folder\n"
+    assert capsys.readouterr().err == said
+    assert main(["run", str(path), "--duration", "1"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
