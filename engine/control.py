@@ -178,8 +178,15 @@ def kill_main(argv: list[str]) -> int:
     p.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
                    help="how long to wait for the daemon's answer (0: do not wait)")
     args = p.parse_args(argv)
+    from engine.config import ConfigError
+
     try:
         journal = _journal_of(args)
+    except ConfigError as exc:
+        from engine.operator.client import report_config_error
+
+        report_config_error("volta kill", exc)
+        return 2
     except Exception as exc:  # noqa: BLE001 - config problems are reported, not raised
         print(f"volta kill: cannot find the journal: {exc}", file=sys.stderr)
         return 2

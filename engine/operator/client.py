@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from engine.config import ConfigError
 from engine.operator.auth import TOKEN_ENV, discovery_path, token_path
 
 
@@ -34,6 +35,17 @@ def journal_of(journal: str | None, config: str | None) -> Path:
     from engine.config import default_config_path, load_config
 
     return Path(load_config(Path(config) if config else default_config_path()).deployment.journal)
+
+
+def report_config_error(prog: str, exc: ConfigError) -> None:
+    """A deployment file that does not load, as ``volta check-config`` prints it (one
+    ``FILE: key.path: reason`` line per problem), and what to do instead."""
+    from engine.config import print_problems
+
+    source = exc.source or "config"
+    print_problems(source, exc.problems)
+    print(f"{prog}: the journal path comes from {source}, which does not load: fix it, or "
+          "give --journal PATH", file=sys.stderr)
 
 
 def find_daemon(journal: Path) -> str:
@@ -278,6 +290,9 @@ def status_main(argv: list[str]) -> int:
     except DaemonNotFound as exc:
         print(f"volta status: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:
+        report_config_error("volta status", exc)
+        return 2
     except Exception as exc:  # noqa: BLE001 - config problems are reported, not raised
         print(f"volta status: cannot find the daemon: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,29 @@
+"""``volta kill`` / ``volta status`` with a deployment file that does not load print its
+problems as ``volta check-config`` does, then what to do, and exit 2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.control import kill_main
+from engine.operator.client import status_main
+
+
+@pytest.mark.parametrize(("command", "prog"), [(kill_main, "volta kill"),
+                                               (status_main, "volta status")])
+def test_a_broken_config_is_reported_line_by_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        command: Callable[[list[str]], int], prog: str) -> None:
+    path = tmp_path / "half.toml"
+    path.write_text('[deployment]\nname = "x"\nmode = "paper"\n[books]\nstale_after_s = -1\n')
+    assert command(["--config", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}: deployment.journal: missing required key",
+        f"{path}: books.stale_after_s: must be >= 0.0, got -1",
+        f"{path}: venues: no enabled venue: add a [venues.<name>] table",
+        f"{prog}: the journal path comes from {path}, which does not load: fix it, or give "
+        "--journal PATH",
+    ]
