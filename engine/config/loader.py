@@ -284,6 +284,15 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
             # (the URL itself is not echoed: a webhook URL carries its secret in the path)
             problems.append(ConfigProblem(key_path("operator.alerts", key),
                                           "not an http:// or https:// URL with a host"))
+    if isinstance(alerts, dict):  # the Telegram sink needs both, else it is silently off
+        token, chat = _unwrap(alerts.get("telegram_bot_token")), alerts.get("telegram_chat_id")
+        given, missing = ("telegram_bot_token", "telegram_chat_id") if token else \
+            ("telegram_chat_id", "telegram_bot_token")
+        reported = {p.path for p in problems}  # (an unset ${VAR} there is reported already)
+        if bool(token) != bool(chat) and key_path("operator.alerts", missing) not in reported:
+            problems.append(ConfigProblem(key_path("operator.alerts", missing),
+                                          f"missing: the Telegram sink needs it with {given} "
+                                          "(set both, or neither)"))
 
 
 # [operator.alerts] keys the alert sinks POST to ("" or absent: that sink is off)

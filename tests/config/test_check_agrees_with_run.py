@@ -169,3 +169,28 @@ def test_a_journal_path_the_run_cannot_create_is_refused_by_check_config(
     assert capsys.readouterr().err == said
     assert main(["run", str(path), "--duration", "1"]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("given", "missing"), [
+    ('telegram_bot_token = "123456:abcdef"', "telegram_chat_id"),
+    ('telegram_chat_id = "-100123"', "telegram_bot_token"),
+])
+def test_a_telegram_sink_half_configured_is_a_config_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, missing: str) -> None:
+    path = tmp_path / "telegram.toml"
+    path.write_text(PAPER + given + "\n")
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}: operator.alerts.{missing}: missing: the Telegram sink needs it")
+    path.write_text(PAPER + 'telegram_bot_token = "123456:abcdef"\ntelegram_chat_id = "-100123"\n')
+    assert main(["check-config", str(path)]) == 0
+
+
+def test_an_unset_telegram_token_is_reported_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("T_UNSET_TOKEN", raising=False)
+    path = tmp_path / "telegram.toml"
+    path.write_text(PAPER + 'telegram_bot_token = "${T_UNSET_TOKEN}"\ntelegram_chat_id = "-1"\n')
+    assert main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err == (f"{path}: operator.alerts.telegram_bot_token: environment "
+                                       "variable 'T_UNSET_TOKEN' is not set\n")
