@@ -308,10 +308,13 @@ def load_role_config(path: str, role: str, prog: str) -> VoltaConfig | int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from engine.cli import seconds
+
     ap = argparse.ArgumentParser(prog="volta gateway",
                                  description="publish venue market data on NATS (docs/cluster.md)")
-    ap.add_argument("config")
-    ap.add_argument("--duration", type=float, default=None, metavar="SECONDS")
+    ap.add_argument("config", help="the gateway's deployment TOML ([cluster] role = \"gateway\")")
+    ap.add_argument("--duration", type=seconds, default=None, metavar="SECONDS",
+                    help="stop by itself after this many seconds (default: until Ctrl-C)")
     args = ap.parse_args(argv)
     config = load_role_config(args.config, "gateway", "volta gateway")
     if isinstance(config, int):

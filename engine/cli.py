@@ -34,7 +34,7 @@ EXTERNAL_COMMANDS = {
 }
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
     """A duration in seconds: finite and > 0 (NaN or 0 would stop at once or never)."""
     try:
         value = float(text)
@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a deployment (default: the built-in paper deployment)")
     run.add_argument("config", nargs="?", help="deployment TOML (default: config/paper.toml)")
-    run.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
+    run.add_argument("--duration", type=seconds, default=None, metavar="SECONDS",
                      help="stop by itself after this many seconds")
     run.add_argument("--virtual", action="store_true",
                      help="run on a virtual clock as fast as possible (needs --duration); logs "

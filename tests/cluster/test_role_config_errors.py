@@ -60,3 +60,27 @@ def test_a_file_of_another_role_names_the_command_to_run_it(
     path.write_text(GATEWAY.replace('role = "gateway"', f'role = "{role}"'))
     assert command([str(path)]) == 2
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("command", "argv", "said"), [
+    (gateway_main, ["--duration", "-1"], "argument --duration: expected a number of seconds > 0"),
+    (aggregator_main, ["--duration", "0"], "argument --duration: expected a number of seconds > 0"),
+    (aggregator_main, ["--port", "99999"], "--port: expected 0-65535, got 99999"),
+])
+def test_bad_arguments_are_refused_before_anything_starts(
+        capsys: pytest.CaptureFixture[str], command: Callable[[list[str]], int],
+        argv: list[str], said: str) -> None:
+    path = Path(__file__).parents[2] / "config" / "cluster-aggregator.toml"
+    with pytest.raises(SystemExit) as exc:
+        command([str(path), *argv])
+    assert exc.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [gateway_main, aggregator_main])
+def test_every_argument_has_help(capsys: pytest.CaptureFixture[str],
+                                 command: Callable[[list[str]], int]) -> None:
+    with pytest.raises(SystemExit):
+        command(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "config the " in text and "--duration SECONDS stop by itself" in text
