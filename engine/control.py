@@ -161,7 +161,7 @@ def kill_main(argv: list[str]) -> int:
         epilog="Commands go to a running daemon only: with no daemon running on the journal, "
                "nothing is queued and the exit status is 1 (start a deployment halted with "
                "risk.kill_switch = true instead).")
-    p.add_argument("--level", type=int, choices=(1, 2, 3), default=1,
+    p.add_argument("--level", type=int, choices=(1, 2, 3), default=None,
                    help="1 halt new orders, 2 also cancel every open order, 3 also flatten "
                         "every position (default 1)")
     p.add_argument("--reason", default="operator", metavar="TEXT",
@@ -178,6 +178,16 @@ def kill_main(argv: list[str]) -> int:
     p.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
                    help="how long to wait for the daemon's answer (0: do not wait)")
     args = p.parse_args(argv)
+    # One command per call: "--clear --signal" would otherwise trip level 1, and
+    # "--level 3 --clear" clear without a word about the level asked for.
+    others = [o for o, given in (("--clear", args.clear), ("--enable-strategy", args.enable_strategy),
+                                 ("--status", args.status)) if given]
+    trip = [o for o, given in (("--level", args.level is not None), ("--signal", args.signal))
+            if given]
+    if len(others) > 1 or (others and trip):
+        p.error(f"{' and '.join((others + trip)[:2])} are different commands: give one")
+    if args.level is None:
+        args.level = 1
     from engine.config import ConfigError
 
     try:
