@@ -278,9 +278,11 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
                                               _unknown_venue(venue, venues)))
     operator = doc.get("operator")
     alerts = operator.get("alerts") if isinstance(operator, dict) else None
+    reported = {p.path for p in problems}  # (e.g. a blank ${VAR}: said once)
     for key in _ALERT_URL_KEYS:
         value = _unwrap(alerts.get(key)) if isinstance(alerts, dict) else None
-        if value and not (isinstance(value, str) and _is_http_url(value)):
+        if value and not (isinstance(value, str) and _is_http_url(value)) and \
+                key_path("operator.alerts", key) not in reported:
             # (the URL itself is not echoed: a webhook URL carries its secret in the path)
             problems.append(ConfigProblem(key_path("operator.alerts", key),
                                           "not an http:// or https:// URL with a host"))
@@ -288,7 +290,7 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
         token, chat = _unwrap(alerts.get("telegram_bot_token")), alerts.get("telegram_chat_id")
         given, missing = ("telegram_bot_token", "telegram_chat_id") if token else \
             ("telegram_chat_id", "telegram_bot_token")
-        reported = {p.path for p in problems}  # (an unset ${VAR} there is reported already)
+        # (an unset ${VAR} there is reported already)
         if bool(token) != bool(chat) and key_path("operator.alerts", missing) not in reported:
             problems.append(ConfigProblem(key_path("operator.alerts", missing),
                                           f"missing: the Telegram sink needs it with {given} "

@@ -201,14 +201,15 @@ def _expand_str(text: str, path: str, env: typing.Mapping[str, str],
         if value is None:
             problems.append(ConfigProblem(path, f"environment variable {name!r} is not set"))
             return ""
-        if not value:
+        if not value.strip():
             empty.append(name)
         return value
 
     out = _REF.sub(sub, text)
-    if needs and empty and not out:
+    if needs and empty and not out.strip():
         names = ", ".join(repr(n) for n in empty)
-        problems.append(ConfigProblem(path, f"environment variable {names} is set but empty, "
+        what = "empty" if not out else "blank (white space only)"
+        problems.append(ConfigProblem(path, f"environment variable {names} is set but {what}, "
                                       "and this key cannot be empty: give it a value"))
     return out, had_ref
 

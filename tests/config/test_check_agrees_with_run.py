@@ -194,3 +194,14 @@ def test_an_unset_telegram_token_is_reported_once(
     assert main(["check-config", str(path)]) == 2
     assert capsys.readouterr().err == (f"{path}: operator.alerts.telegram_bot_token: environment "
                                        "variable 'T_UNSET_TOKEN' is not set\n")
+
+
+def test_a_blank_variable_for_a_secret_is_a_config_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_BLANK_HOOK", "  \n")
+    path = tmp_path / "blank.toml"
+    path.write_text(PAPER + 'webhook_url = "${T_BLANK_HOOK}"\n')
+    assert main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}: operator.alerts.webhook_url: environment variable 'T_BLANK_HOOK' is set but "
+        "blank (white space only), and this key cannot be empty: give it a value"]
