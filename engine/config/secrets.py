@@ -215,24 +215,27 @@ def _expand_str(text: str, path: str, env: typing.Mapping[str, str],
 
 
 def _expand(value: Any, path: str, env: typing.Mapping[str, str], problems: list[ConfigProblem],
-            *, wrap: bool, secret: bool = False, needs: bool = False) -> Any:
+            *, wrap: bool, secret: bool = False, needs: bool = False,
+            unused: bool = False) -> Any:
     """Substitute env references in a TOML subtree.
 
     With ``wrap`` (free-form ``params`` tables), a string that came from ``${...}`` or sits
     under a secret-looking key becomes a ``Secret``. Typed schema fields (journal, adapter, ...)
     get plain strings: they are not secrets, and registering e.g. "paper" as one would make the
-    log redactor erase that word everywhere.
+    log redactor erase that word everywhere. ``unused`` (a disabled venue): "" may stand
+    anywhere, as nothing of it runs (an unset variable is still reported).
     """
     if isinstance(value, str):
         text, had_ref = _expand_str(value, path, env, problems, needs)
         return Secret(text) if wrap and (had_ref or secret) else text
     if isinstance(value, dict):
         return {k: _expand(v, key_path(path, k), env, problems, wrap=wrap,
-                           secret=secret or is_secret_key(k), needs=needs_value(k))
+                           secret=secret or is_secret_key(k),
+                           needs=needs_value(k) and not unused, unused=unused)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [_expand(v, index_path(path, i), env, problems, wrap=wrap, secret=secret,
-                        needs=needs) for i, v in enumerate(value)]
+                        needs=needs, unused=unused) for i, v in enumerate(value)]
     return value
 
 
@@ -245,8 +248,10 @@ def expand_env_document(doc: dict[str, Any], env: typing.Mapping[str, str],
     def entry(item: Any, path: str) -> Any:
         if not isinstance(item, dict):
             return _expand(item, path, env, problems, wrap=False)
+        unused = item.get("enabled") is False  # a disabled venue
         return {k: _expand(v, key_path(path, k), env, problems, wrap=(k == "params"),
-                           needs=needs_value(k)) for k, v in item.items()}
+                           needs=needs_value(k) and not unused, unused=unused)
+                for k, v in item.items()}
 
     out: dict[str, Any] = {}
     for key, value in doc.items():

@@ -205,3 +205,26 @@ def test_a_blank_variable_for_a_secret_is_a_config_error(
     assert capsys.readouterr().err.splitlines() == [
         f"{path}: operator.alerts.webhook_url: environment variable 'T_BLANK_HOOK' is set but "
         "blank (white space only), and this key cannot be empty: give it a value"]
+
+
+def test_an_empty_variable_in_a_disabled_venue_is_accepted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing of a disabled venue runs: "" may stand in for its keys (unset is still an error,
+    config/example.toml)."""
+    monkeypatch.setenv("T_OFF_KEY", "")
+    monkeypatch.delenv("T_OFF_UNSET", raising=False)
+    path = tmp_path / "off.toml"
+    off = '''
+[venues.off]
+adapter = "adapters.sim:SimVenue"
+enabled = false
+
+[venues.off.params]
+api_key = "${T_OFF_KEY}"
+'''
+    path.write_text(PAPER.replace("[operator.alerts]\n", "") + off)
+    assert main(["check-config", str(path)]) == 0, capsys.readouterr().err
+    path.write_text(PAPER.replace("[operator.alerts]\n", "") + off + 'api_secret = "${T_OFF_UNSET}"\n')
+    assert main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err == (f"{path}: venues.off.params.api_secret: environment "
+                                       "variable 'T_OFF_UNSET' is not set\n")
