@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -153,6 +154,17 @@ def _journal_of(args: argparse.Namespace) -> Path:
     return Path(cfg.deployment.journal)
 
 
+def _wait_seconds(text: str) -> float:
+    """``--wait``: a number of seconds >= 0 (NaN wrote the command, then gave up at once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
 def kill_main(argv: list[str]) -> int:
     """``volta kill [--level N] [--reason TEXT] [--clear] [--enable-strategy ID] [--journal PATH]``."""
     p = argparse.ArgumentParser(prog="volta kill", description=(
@@ -175,7 +187,7 @@ def kill_main(argv: list[str]) -> int:
     p.add_argument("--config", help="deployment file to read the journal path from")
     p.add_argument("--signal", action="store_true",
                    help="send SIGUSR1 (level 1) / SIGUSR2 (level 2) to the daemon's pid instead")
-    p.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
+    p.add_argument("--wait", type=_wait_seconds, default=5.0, metavar="SECONDS",
                    help="how long to wait for the daemon's answer (0: do not wait)")
     args = p.parse_args(argv)
     # One command per call: "--clear --signal" would otherwise trip level 1, and

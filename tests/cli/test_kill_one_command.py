@@ -53,3 +53,15 @@ def test_level_with_signal_is_one_command(tmp_path: Path, capsys: pytest.Capture
     finally:
         signal.signal(signal.SIGUSR1, old)
     assert received == [signal.SIGUSR1]
+
+
+@pytest.mark.parametrize("wait", ["-5", "nan", "inf", "soon"])
+def test_a_wait_that_is_no_number_of_seconds_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], wait: str) -> None:
+    journal = tmp_path / "j.sqlite"
+    pid_path(journal).write_text(f"{os.getpid()}\n")  # a "daemon" that would get the command
+    with pytest.raises(SystemExit) as exc:
+        kill_main(["--journal", str(journal), "--wait", wait])
+    assert exc.value.code == 2
+    assert "argument --wait: expected a number of seconds >= 0" in capsys.readouterr().err
+    assert not control_path(journal).exists()
