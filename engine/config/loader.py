@@ -237,6 +237,14 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
     aggregator = isinstance(cluster, dict) and cluster.get("role") == "aggregator"
     if not enabled and isinstance(doc.get("deployment"), dict) and not aggregator:
         problems.append(ConfigProblem("venues", "no enabled venue: add a [venues.<name>] table"))
+    # what a cluster service would leave unused without a word (docs/cluster.md)
+    role = cluster.get("role") if isinstance(cluster, dict) else None
+    if role in ("gateway", "aggregator") and doc.get("strategies"):
+        problems.append(ConfigProblem("strategies", f"a {role} runs no strategies (cluster.role): "
+                                      "put them in a node's file"))
+    if aggregator and venues:
+        problems.append(ConfigProblem("venues", "an aggregator connects to no venue (cluster.role): "
+                                      "put them in the gateway's or a node's file"))
 
     strategies = doc.get("strategies")
     seen_ids: dict[str, str] = {}

@@ -84,3 +84,29 @@ def test_every_argument_has_help(capsys: pytest.CaptureFixture[str],
         command(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "config the " in text and "--duration SECONDS stop by itself" in text
+
+
+def test_what_a_service_would_leave_unused_is_a_config_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    strategy = '''
+[[strategies]]
+id = "mm"
+class = "strategies.examples.mm:Quoter"
+venue = "feed"
+[strategies.params]
+instrument = "BTC-PERP"
+size = 0.01
+'''
+    path = tmp_path / "gw.toml"
+    path.write_text(GATEWAY + strategy)
+    assert volta_main(["check-config", str(path)]) == 2
+    said = f"{path}: strategies: a gateway runs no strategies (cluster.role): put them in a node's file\n"
+    assert capsys.readouterr().err == said
+    assert gateway_main([str(path)]) == 2
+    assert capsys.readouterr().err == said
+    aggregator = (Path(__file__).parents[2] / "config" / "cluster-aggregator.toml").read_text()
+    path.write_text(aggregator + '\n[venues.sim]\nadapter = "adapters.sim:SimVenue"\n')
+    assert aggregator_main([str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}: venues: an aggregator connects to no venue (cluster.role): put them in the "
+        "gateway's or a node's file\n")
