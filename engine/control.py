@@ -146,12 +146,9 @@ class ControlWatcher:
 
 # -- volta kill ---------------------------------------------------------------------------
 def _journal_of(args: argparse.Namespace) -> Path:
-    if args.journal:
-        return Path(args.journal)
-    from engine.config import default_config_path, load_config
+    from engine.operator.client import journal_of  # (one rule for volta kill and volta status)
 
-    cfg = load_config(Path(args.config) if args.config else default_config_path())
-    return Path(cfg.deployment.journal)
+    return journal_of(args.journal, args.config)
 
 
 def _wait_seconds(text: str) -> float:

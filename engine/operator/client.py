@@ -34,7 +34,17 @@ def journal_of(journal: str | None, config: str | None) -> Path:
         return Path(journal)
     from engine.config import default_config_path, load_config
 
-    return Path(load_config(Path(config) if config else default_config_path()).deployment.journal)
+    source = Path(config) if config else default_config_path()
+    cfg = load_config(source)
+    if cfg.deployment.journal == ":memory:":  # (no file next to it names a running daemon)
+        cluster = cfg.cluster
+        hint = (f"it deploys an aggregator, whose firm view is volta status --url "
+                f"http://{cluster.api_host}:{cluster.api_port}"
+                if cluster is not None and cluster.role == "aggregator"
+                else "give the running daemon's own journal with --journal PATH")
+        raise ValueError(f"{source} keeps its journal in memory (deployment.journal = "
+                         f"\":memory:\"), so no running daemon is found through it; {hint}")
+    return Path(cfg.deployment.journal)
 
 
 def report_config_error(prog: str, exc: ConfigError) -> None:

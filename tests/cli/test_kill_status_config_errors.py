@@ -27,3 +27,25 @@ def test_a_broken_config_is_reported_line_by_line(
         f"{prog}: the journal path comes from {path}, which does not load: fix it, or give "
         "--journal PATH",
     ]
+
+
+CONFIG = Path(__file__).parents[2] / "config"
+
+
+@pytest.mark.parametrize(("command", "prog", "lead"), [(kill_main, "volta kill", "cannot find the journal"),
+                                                       (status_main, "volta status", "cannot find the daemon")])
+def test_a_config_with_its_journal_in_memory_says_how_to_reach_the_daemon(
+        capsys: pytest.CaptureFixture[str], command: Callable[[list[str]], int],
+        prog: str, lead: str) -> None:
+    path = CONFIG / "cluster-gateway.toml"
+    assert command(["--config", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f'{prog}: {lead}: {path} keeps its journal in memory (deployment.journal = ":memory:"), '
+        "so no running daemon is found through it; give the running daemon's own journal with "
+        "--journal PATH\n")
+
+
+def test_an_aggregator_config_points_at_its_firm_view(capsys: pytest.CaptureFixture[str]) -> None:
+    assert status_main(["--config", str(CONFIG / "cluster-aggregator.toml")]) == 2
+    assert capsys.readouterr().err.endswith(
+        "it deploys an aggregator, whose firm view is volta status --url http://127.0.0.1:18787\n")
