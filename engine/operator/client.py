@@ -30,8 +30,8 @@ class DaemonNotFound(Exception):
 
 
 def journal_of(journal: str | None, config: str | None) -> Path:
-    if journal:
-        return Path(journal)
+    if journal:  # (quoted, the shell left "~" as is: the home folder, as for volta run)
+        return Path(journal).expanduser()
     from engine.config import default_config_path, load_config
 
     source = Path(config) if config else default_config_path()

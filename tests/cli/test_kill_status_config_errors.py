@@ -49,3 +49,14 @@ def test_an_aggregator_config_points_at_its_firm_view(capsys: pytest.CaptureFixt
     assert status_main(["--config", str(CONFIG / "cluster-aggregator.toml")]) == 2
     assert capsys.readouterr().err.endswith(
         "it deploys an aggregator, whose firm view is volta status --url http://127.0.0.1:18787\n")
+
+
+@pytest.mark.parametrize("command", [kill_main, status_main])
+def test_a_quoted_tilde_journal_is_under_the_home_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        command: Callable[[list[str]], int]) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert command(["--journal", "~/j.sqlite", "--wait", "0"] if command is kill_main
+                   else ["--journal", "~/j.sqlite"]) == 1  # no daemon there
+    err = capsys.readouterr().err
+    assert str(tmp_path / "j.sqlite") in err and "~" not in err
