@@ -138,10 +138,14 @@ def _convert(value: Any, tp: Any, path: str, problems: list[ConfigProblem]) -> A
         items = [_convert(v, args[0], index_path(path, i), problems) for i, v in enumerate(value)]
         return _INVALID if any(v is _INVALID for v in items) else items
     try:
-        return msgspec.convert(_unwrap(value), tp, dec_hook=_dec_hook)
+        out = msgspec.convert(_unwrap(value), tp, dec_hook=_dec_hook)
     except msgspec.ValidationError as err:
         problems.append(_translate(err, value, path))
         return _INVALID
+    if isinstance(out, float) and out != out:  # TOML's nan: every comparison with it is false
+        problems.append(ConfigProblem(path, "expected a number, got nan"))
+        return _INVALID
+    return out
 
 
 def _convert_literal(value: Any, choices: tuple[Any, ...], path: str,

@@ -228,3 +228,33 @@ api_key = "${T_OFF_KEY}"
     assert main(["check-config", str(path)]) == 2
     assert capsys.readouterr().err == (f"{path}: venues.off.params.api_secret: environment "
                                        "variable 'T_OFF_UNSET' is not set\n")
+
+
+def test_nan_is_no_number_anywhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """TOML allows nan; a limit, a balance or a rate of nan would pass every check
+    (every comparison with it is false) and make every figure from it nan."""
+    path = tmp_path / "nan.toml"
+    path.write_text(PAPER.replace("[operator.alerts]\n", "") + '''
+[pricing]
+rate = nan
+
+[risk]
+margin_buffer_pct = nan
+
+[risk.accounts.sim]
+balances = { USDC = nan, BTC = 1.0 }
+
+[[strategies]]
+id = "mm"
+class = "strategies.examples.mm:Quoter"
+venue = "sim"
+[strategies.params]
+instrument = "BTC-PERP"
+size = 0.01
+half_spread_bps = nan
+''')
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    for key in ("pricing.rate", "risk.margin_buffer_pct", "risk.accounts.sim.balances.USDC",
+                "strategies[0].params.half_spread_bps"):
+        assert any(line.startswith(f"{path}: {key}: ") and "nan" in line for line in err), (key, err)
