@@ -379,12 +379,19 @@ async def serve_aggregator(config: VoltaConfig, duration_s: float | None = None,
 def main(argv: Sequence[str] | None = None) -> int:
     from cluster.gateway import load_role_config, run_service
 
+    from engine.cli import seconds
+
     ap = argparse.ArgumentParser(prog="volta aggregator",
                                  description="the cluster's central risk service (docs/cluster.md)")
-    ap.add_argument("config")
-    ap.add_argument("--duration", type=float, default=None, metavar="SECONDS")
-    ap.add_argument("--port", type=int, default=None, help="override cluster.api_port")
+    ap.add_argument("config",
+                    help="the aggregator's deployment TOML ([cluster] role = \"aggregator\")")
+    ap.add_argument("--duration", type=seconds, default=None, metavar="SECONDS",
+                    help="stop by itself after this many seconds (default: until Ctrl-C)")
+    ap.add_argument("--port", type=int, default=None,
+                    help="serve the firm API on this port instead of cluster.api_port (0: any free one)")
     args = ap.parse_args(argv)
+    if args.port is not None and not 0 <= args.port <= 65535:
+        ap.error(f"--port: expected 0-65535, got {args.port}")
     config = load_role_config(args.config, "aggregator", "volta aggregator")
     if isinstance(config, int):
         return config

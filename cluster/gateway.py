@@ -284,29 +284,37 @@ async def serve_gateway(config: VoltaConfig, duration_s: float | None = None,
 
 
 def load_role_config(path: str, role: str, prog: str) -> VoltaConfig | int:
-    """The config of a cluster service, or an exit code after a one-line error."""
-    from engine.config import ConfigError, load_config
+    """The config of a cluster service, or an exit code after its problems, one line each
+    as ``volta check-config`` prints them (``FILE: key.path: reason``); what it refers to
+    (adapters and their params) is checked too, as build_node would, before anything starts."""
+    from engine.config import find_problems, print_problems
+    from engine.runtime import resolve_plugins
 
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(f"{path}: invalid configuration:\n{exc}", file=sys.stderr)
+    config, problems = find_problems(path, resolve_plugins)
+    if problems or config is None:
+        print_problems(path, problems)
         return 2
     if config.cluster is None:
         print(f"{prog}: {path} has no [cluster] section", file=sys.stderr)
         return 2
     if config.cluster.role != role:
-        print(f"{prog}: {path} deploys a {config.cluster.role}, not a {role} (cluster.role)",
+        article = {"aggregator": "an"}  # (the roles: node, gateway, aggregator)
+        print(f"{prog}: {path} deploys {article.get(config.cluster.role, 'a')} "
+              f"{config.cluster.role}, not {article.get(role, 'a')} {role} (cluster.role): "
+              f"run it with volta {'run' if config.cluster.role == 'node' else config.cluster.role}",
               file=sys.stderr)
         return 2
     return config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from engine.cli import seconds
+
     ap = argparse.ArgumentParser(prog="volta gateway",
                                  description="publish venue market data on NATS (docs/cluster.md)")
-    ap.add_argument("config")
-    ap.add_argument("--duration", type=float, default=None, metavar="SECONDS")
+    ap.add_argument("config", help="the gateway's deployment TOML ([cluster] role = \"gateway\")")
+    ap.add_argument("--duration", type=seconds, default=None, metavar="SECONDS",
+                    help="stop by itself after this many seconds (default: until Ctrl-C)")
     args = ap.parse_args(argv)
     config = load_role_config(args.config, "gateway", "volta gateway")
     if isinstance(config, int):

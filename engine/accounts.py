@@ -50,12 +50,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.margin import LinearTerms, MarginModel
 from engine.model import AccountReported, Instrument, InstrumentKind, is_usd
 from engine.portfolio import Portfolio, Position
 from engine.risk.limits import Denial, Reason
+
+if TYPE_CHECKING:
+    from engine.config.schema import ConfigProblem
 
 
 def collateral(currency: str) -> str:
@@ -489,21 +492,15 @@ def account_book(config: Any, portfolio: Portfolio,
     none is configured); live, one over every enabled venue, fed by the venues' reports
     (``on_report``), with each venue's ``leverage``/``maintenance_rate`` for the margin an
     order adds. An account for a venue the deployment does not list is a config error, and so
-    is a live balance (live balances come from the venue)."""
+    is a live balance (live balances come from the venue): ``account_problems``."""
     from engine.config import ConfigError
-    from engine.config.schema import ConfigProblem
 
     r = config.risk
     live = config.deployment.mode == "live"
     if not live and not r.accounts:
         return None
     venues = sorted(config.enabled_venues())
-    problems = [ConfigProblem(f"risk.accounts.{v}", f"no venue {v!r}; venues: {', '.join(venues)}")
-                for v in r.accounts if v not in venues]
-    if live:
-        problems += [ConfigProblem(f"risk.accounts.{v}.balances",
-                                   "live balances come from the venue's private API; remove them")
-                     for v, a in r.accounts.items() if a.balances]
+    problems = account_problems(config)
     if problems:
         raise ConfigError(problems)
     specs = {v: AccountSpec(v, dict(a.balances), LinearTerms(a.leverage, a.maintenance_rate))
@@ -512,3 +509,20 @@ def account_book(config: Any, portfolio: Portfolio,
         for v in venues:
             specs.setdefault(v, AccountSpec(v))
     return AccountBook(portfolio, specs, r.margin_buffer_pct, now_ns, live=live)
+
+
+def account_problems(config: Any) -> list[ConfigProblem]:
+    """What ``account_book`` refuses in ``[risk.accounts]``, as config problems: an account
+    for a venue the deployment does not enable, a balance in a live deployment. One rule for
+    ``volta run`` and ``volta check-config`` (engine.runtime.resolve_plugins)."""
+    from engine.config.schema import ConfigProblem
+
+    r = config.risk
+    venues = sorted(config.enabled_venues())
+    problems = [ConfigProblem(f"risk.accounts.{v}", f"no venue {v!r}; venues: {', '.join(venues)}")
+                for v in r.accounts if v not in venues]
+    if config.deployment.mode == "live":
+        problems += [ConfigProblem(f"risk.accounts.{v}.balances",
+                                   "live balances come from the venue's private API; remove them")
+                     for v, a in r.accounts.items() if a.balances]
+    return problems

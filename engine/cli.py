@@ -34,7 +34,7 @@ EXTERNAL_COMMANDS = {
 }
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
     """A duration in seconds: finite and > 0 (NaN or 0 would stop at once or never)."""
     try:
         value = float(text)
@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a deployment (default: the built-in paper deployment)")
     run.add_argument("config", nargs="?", help="deployment TOML (default: config/paper.toml)")
-    run.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
+    run.add_argument("--duration", type=seconds, default=None, metavar="SECONDS",
                      help="stop by itself after this many seconds")
     run.add_argument("--virtual", action="store_true",
                      help="run on a virtual clock as fast as possible (needs --duration); logs "
@@ -227,6 +227,22 @@ def _resolve_all(config: VoltaConfig) -> list[ConfigProblem]:
     from engine.runtime import resolve_plugins
 
     problems = resolve_plugins(config)
+    from engine.config import ConfigError
+    from engine.operator import operator_settings
+
+    try:  # what the run's operator surface refuses at start (in this environment)
+        operator_settings(config)
+    except ConfigError as exc:
+        problems += exc.problems
+    from engine.config.schema import ConfigProblem
+    from engine.outputs import OutputPathError, check_output_file
+
+    journal = config.deployment.journal
+    if journal != ":memory:":
+        try:  # what volta run refuses before it starts (on this machine)
+            check_output_file(journal, "journal")
+        except OutputPathError as exc:
+            problems.append(ConfigProblem("deployment.journal", str(exc)))
     if config.backtest:
         try:  # (by import path, like the external commands: engine never imports backtest)
             check_backtest = load_object("backtest.schema:check_backtest")

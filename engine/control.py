@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -145,12 +146,20 @@ class ControlWatcher:
 
 # -- volta kill ---------------------------------------------------------------------------
 def _journal_of(args: argparse.Namespace) -> Path:
-    if args.journal:
-        return Path(args.journal)
-    from engine.config import default_config_path, load_config
+    from engine.operator.client import journal_of  # (one rule for volta kill and volta status)
 
-    cfg = load_config(Path(args.config) if args.config else default_config_path())
-    return Path(cfg.deployment.journal)
+    return journal_of(args.journal, args.config)
+
+
+def _wait_seconds(text: str) -> float:
+    """``--wait``: a number of seconds >= 0 (NaN wrote the command, then gave up at once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def kill_main(argv: list[str]) -> int:
@@ -161,23 +170,42 @@ def kill_main(argv: list[str]) -> int:
         epilog="Commands go to a running daemon only: with no daemon running on the journal, "
                "nothing is queued and the exit status is 1 (start a deployment halted with "
                "risk.kill_switch = true instead).")
-    p.add_argument("--level", type=int, choices=(1, 2, 3), default=1,
+    p.add_argument("--level", type=int, choices=(1, 2, 3), default=None,
                    help="1 halt new orders, 2 also cancel every open order, 3 also flatten "
                         "every position (default 1)")
     p.add_argument("--reason", default="operator", metavar="TEXT",
                    help="why, in words: written to the journal and the logs (default 'operator')")
     p.add_argument("--clear", action="store_true", help="lift the kill switch and loss-limit holds")
-    p.add_argument("--enable-strategy", metavar="ID")
+    p.add_argument("--enable-strategy", metavar="ID",
+                   help="let strategy ID (its [[strategies]] id) trade again after the "
+                        "repeated-execution throttle or the operator disabled it")
     p.add_argument("--status", action="store_true", help="only report the daemon's state")
     p.add_argument("--journal", help="the daemon's journal path (default: from the config)")
     p.add_argument("--config", help="deployment file to read the journal path from")
     p.add_argument("--signal", action="store_true",
                    help="send SIGUSR1 (level 1) / SIGUSR2 (level 2) to the daemon's pid instead")
-    p.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
+    p.add_argument("--wait", type=_wait_seconds, default=5.0, metavar="SECONDS",
                    help="how long to wait for the daemon's answer (0: do not wait)")
     args = p.parse_args(argv)
+    # One command per call: "--clear --signal" would otherwise trip level 1, and
+    # "--level 3 --clear" clear without a word about the level asked for.
+    others = [o for o, given in (("--clear", args.clear), ("--enable-strategy", args.enable_strategy),
+                                 ("--status", args.status)) if given]
+    trip = [o for o, given in (("--level", args.level is not None), ("--signal", args.signal))
+            if given]
+    if len(others) > 1 or (others and trip):
+        p.error(f"{' and '.join((others + trip)[:2])} are different commands: give one")
+    if args.level is None:
+        args.level = 1
+    from engine.config import ConfigError
+
     try:
         journal = _journal_of(args)
+    except ConfigError as exc:
+        from engine.operator.client import report_config_error
+
+        report_config_error("volta kill", exc)
+        return 2
     except Exception as exc:  # noqa: BLE001 - config problems are reported, not raised
         print(f"volta kill: cannot find the journal: {exc}", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ from engine.model import AccountReported, TradingState
 from engine.reconcile import rebuild, reconcile, recover
 from engine.plugins import PluginError, load_object, resolve_strategy
 from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
-from engine.accounts import account_book
+from engine.accounts import account_book, account_problems
 from engine.funding import FundingEngine
 from engine.risk.underlyings import canonical_keys, check_known
 from engine.startup import (
@@ -118,6 +118,11 @@ def resolve_plugins(config: VoltaConfig) -> list[ConfigProblem]:
             problems.append(ConfigProblem(f"strategies[{i}].class", str(exc)))
         except ConfigError as exc:
             problems.extend(exc.problems)
+    problems += account_problems(config)  # what build_node's account_book would refuse
+    try:
+        canonical_keys(config.risk.underlyings)  # what build_node's risk_limits would refuse
+    except ConfigError as exc:
+        problems.extend(exc.problems)
     return problems
 
 

@@ -9,8 +9,10 @@ from engine.config.loader import (
     check_config,
     decode_params,
     default_config_path,
+    find_problems,
     load_config,
     load_config_text,
+    print_problems,
 )
 from engine.config.schema import (
     Deployment,
@@ -43,10 +45,12 @@ __all__ = [
     "check_config",
     "decode_params",
     "default_config_path",
+    "find_problems",
     "is_secret_key",
     "known_secret_values",
     "load_config",
     "load_config_text",
+    "print_problems",
     "register_secret",
     "secret_enc_hook",
 ]

@@ -15,6 +15,7 @@ import sys
 import tomllib
 import types
 import typing
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,10 @@ __all__ = [
     "check_config",
     "decode_params",
     "default_config_path",
+    "find_problems",
     "load_config",
     "load_config_text",
+    "print_problems",
 ]
 
 
@@ -135,10 +138,14 @@ def _convert(value: Any, tp: Any, path: str, problems: list[ConfigProblem]) -> A
         items = [_convert(v, args[0], index_path(path, i), problems) for i, v in enumerate(value)]
         return _INVALID if any(v is _INVALID for v in items) else items
     try:
-        return msgspec.convert(_unwrap(value), tp, dec_hook=_dec_hook)
+        out = msgspec.convert(_unwrap(value), tp, dec_hook=_dec_hook)
     except msgspec.ValidationError as err:
         problems.append(_translate(err, value, path))
         return _INVALID
+    if isinstance(out, float) and out != out:  # TOML's nan: every comparison with it is false
+        problems.append(ConfigProblem(path, "expected a number, got nan"))
+        return _INVALID
+    return out
 
 
 def _convert_literal(value: Any, choices: tuple[Any, ...], path: str,
@@ -234,6 +241,14 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
     aggregator = isinstance(cluster, dict) and cluster.get("role") == "aggregator"
     if not enabled and isinstance(doc.get("deployment"), dict) and not aggregator:
         problems.append(ConfigProblem("venues", "no enabled venue: add a [venues.<name>] table"))
+    # what a cluster service would leave unused without a word (docs/cluster.md)
+    role = cluster.get("role") if isinstance(cluster, dict) else None
+    if role in ("gateway", "aggregator") and doc.get("strategies"):
+        problems.append(ConfigProblem("strategies", f"a {role} runs no strategies (cluster.role): "
+                                      "put them in a node's file"))
+    if aggregator and venues:
+        problems.append(ConfigProblem("venues", "an aggregator connects to no venue (cluster.role): "
+                                      "put them in the gateway's or a node's file"))
 
     strategies = doc.get("strategies")
     seen_ids: dict[str, str] = {}
@@ -273,6 +288,41 @@ def _check_semantics(doc: dict[str, Any], problems: list[ConfigProblem]) -> None
             if venue not in venues:
                 problems.append(ConfigProblem(key_path(f"risk.{table}", venue),
                                               _unknown_venue(venue, venues)))
+    operator = doc.get("operator")
+    alerts = operator.get("alerts") if isinstance(operator, dict) else None
+    reported = {p.path for p in problems}  # (e.g. a blank ${VAR}: said once)
+    for key in _ALERT_URL_KEYS:
+        value = _unwrap(alerts.get(key)) if isinstance(alerts, dict) else None
+        if value and not (isinstance(value, str) and _is_http_url(value)) and \
+                key_path("operator.alerts", key) not in reported:
+            # (the URL itself is not echoed: a webhook URL carries its secret in the path)
+            problems.append(ConfigProblem(key_path("operator.alerts", key),
+                                          "not an http:// or https:// URL with a host"))
+    if isinstance(alerts, dict):  # the Telegram sink needs both, else it is silently off
+        token, chat = _unwrap(alerts.get("telegram_bot_token")), alerts.get("telegram_chat_id")
+        given, missing = ("telegram_bot_token", "telegram_chat_id") if token else \
+            ("telegram_chat_id", "telegram_bot_token")
+        # (an unset ${VAR} there is reported already)
+        if bool(token) != bool(chat) and key_path("operator.alerts", missing) not in reported:
+            problems.append(ConfigProblem(key_path("operator.alerts", missing),
+                                          f"missing: the Telegram sink needs it with {given} "
+                                          "(set both, or neither)"))
+
+
+# [operator.alerts] keys the alert sinks POST to ("" or absent: that sink is off)
+_ALERT_URL_KEYS = ("webhook_url", "slack_webhook_url", "telegram_api")
+
+
+def _is_http_url(text: str) -> bool:
+    """``http(s)://host...``, with nothing a client would refuse (spaces, a bad port)."""
+    if any(c.isspace() for c in text):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # (raises for a port that is not a number in 0-65535)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _unknown_venue(name: str, venues: dict[str, Any]) -> str:
@@ -351,6 +401,20 @@ def check_config(path: str | os.PathLike[str],
     returns more problems. Problems go to stderr, one per line: ``FILE: key.path: message``.
     """
     source = os.fspath(path)
+    _, problems = find_problems(source, resolve)
+    if problems:
+        print_problems(source, problems)
+        return 2
+    print(f"ok: {source}")
+    return 0
+
+
+def find_problems(path: str | os.PathLike[str],
+                  resolve: Callable[[VoltaConfig], list[ConfigProblem]] | None = None
+                  ) -> tuple[VoltaConfig | None, list[ConfigProblem]]:
+    """The deployment and its problems as ``volta check-config`` finds them: the config is
+    None unless it loaded; the problems are empty only if ``resolve`` found none either."""
+    source = os.fspath(path)
     problems: list[ConfigProblem] = []
     try:
         config = load_config(source)
@@ -361,18 +425,19 @@ def check_config(path: str | os.PathLike[str],
             # in the resolver's words)
             reported = {p.path for p in problems}
             problems += [p for p in _resolve_salvaged(source, resolve) if p.path not in reported]
-    else:
-        if resolve is not None:
-            try:
-                problems = list(resolve(config))
-            except ConfigError as err:
-                problems = err.problems
-    if problems:
-        for problem in problems:
-            print(f"{source}: {problem}", file=sys.stderr)
-        return 2
-    print(f"ok: {source}")
-    return 0
+        return None, problems
+    if resolve is not None:
+        try:
+            problems = list(resolve(config))
+        except ConfigError as err:
+            problems = err.problems
+    return config, problems
+
+
+def print_problems(source: str | os.PathLike[str], problems: list[ConfigProblem]) -> None:
+    """To stderr, one line per problem: ``FILE: key.path: reason`` (check-config's form)."""
+    for problem in problems:
+        print(f"{os.fspath(source)}: {problem}", file=sys.stderr)
 
 
 def _resolve_salvaged(source: str, resolve: Callable[[VoltaConfig], list[ConfigProblem]]

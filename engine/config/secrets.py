@@ -162,12 +162,30 @@ _REF = re.compile(r"\$\$\{|\$\{([^}]*)(\}?)")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+# Words of a key whose value cannot be empty besides the secret ones (``is_secret_key``):
+# URLs and the identities credentials go with ("client_id", "wallet", "user", "chat_id").
+_NEEDS_VALUE_WORDS = frozenset({"url", "uri", "client", "wallet", "user", "username",
+                                "subaccount", "chat"})
+
+
+def needs_value(name: object) -> bool:
+    """True if a key named ``name`` cannot work empty: a secret, a URL, a credential's id."""
+    if not isinstance(name, str):
+        return False
+    return is_secret_key(name) or any(w.lower() in _NEEDS_VALUE_WORDS for w in _WORD_SPLIT.split(name))
+
+
 def _expand_str(text: str, path: str, env: typing.Mapping[str, str],
-                problems: list[ConfigProblem]) -> tuple[str, bool]:
-    """Substitute ``${NAME}`` references in one string; return (result, had_reference)."""
+                problems: list[ConfigProblem], needs: bool = False) -> tuple[str, bool]:
+    """Substitute ``${NAME}`` references in one string; return (result, had_reference).
+
+    With ``needs`` (the key cannot work empty, ``needs_value``), references that leave the
+    value empty are a problem naming them: a variable set to "" is a mistake there, never a
+    choice (a live venue would run without its credentials, an alert sink post nowhere)."""
     if "$" not in text:
         return text, False
     had_ref = False
+    empty: list[str] = []
 
     def sub(m: re.Match[str]) -> str:
         nonlocal had_ref
@@ -183,29 +201,41 @@ def _expand_str(text: str, path: str, env: typing.Mapping[str, str],
         if value is None:
             problems.append(ConfigProblem(path, f"environment variable {name!r} is not set"))
             return ""
+        if not value.strip():
+            empty.append(name)
         return value
 
-    return _REF.sub(sub, text), had_ref
+    out = _REF.sub(sub, text)
+    if needs and empty and not out.strip():
+        names = ", ".join(repr(n) for n in empty)
+        what = "empty" if not out else "blank (white space only)"
+        problems.append(ConfigProblem(path, f"environment variable {names} is set but {what}, "
+                                      "and this key cannot be empty: give it a value"))
+    return out, had_ref
 
 
 def _expand(value: Any, path: str, env: typing.Mapping[str, str], problems: list[ConfigProblem],
-            *, wrap: bool, secret: bool = False) -> Any:
+            *, wrap: bool, secret: bool = False, needs: bool = False,
+            unused: bool = False) -> Any:
     """Substitute env references in a TOML subtree.
 
     With ``wrap`` (free-form ``params`` tables), a string that came from ``${...}`` or sits
     under a secret-looking key becomes a ``Secret``. Typed schema fields (journal, adapter, ...)
     get plain strings: they are not secrets, and registering e.g. "paper" as one would make the
-    log redactor erase that word everywhere.
+    log redactor erase that word everywhere. ``unused`` (a disabled venue): "" may stand
+    anywhere, as nothing of it runs (an unset variable is still reported).
     """
     if isinstance(value, str):
-        text, had_ref = _expand_str(value, path, env, problems)
+        text, had_ref = _expand_str(value, path, env, problems, needs)
         return Secret(text) if wrap and (had_ref or secret) else text
     if isinstance(value, dict):
         return {k: _expand(v, key_path(path, k), env, problems, wrap=wrap,
-                           secret=secret or is_secret_key(k)) for k, v in value.items()}
+                           secret=secret or is_secret_key(k),
+                           needs=needs_value(k) and not unused, unused=unused)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, index_path(path, i), env, problems, wrap=wrap, secret=secret)
-                for i, v in enumerate(value)]
+        return [_expand(v, index_path(path, i), env, problems, wrap=wrap, secret=secret,
+                        needs=needs, unused=unused) for i, v in enumerate(value)]
     return value
 
 
@@ -218,7 +248,9 @@ def expand_env_document(doc: dict[str, Any], env: typing.Mapping[str, str],
     def entry(item: Any, path: str) -> Any:
         if not isinstance(item, dict):
             return _expand(item, path, env, problems, wrap=False)
-        return {k: _expand(v, key_path(path, k), env, problems, wrap=(k == "params"))
+        unused = item.get("enabled") is False  # a disabled venue
+        return {k: _expand(v, key_path(path, k), env, problems, wrap=(k == "params"),
+                           needs=needs_value(k) and not unused, unused=unused)
                 for k, v in item.items()}
 
     out: dict[str, Any] = {}

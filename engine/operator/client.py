@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from engine.config import ConfigError
 from engine.operator.auth import TOKEN_ENV, discovery_path, token_path
 
 
@@ -29,11 +30,32 @@ class DaemonNotFound(Exception):
 
 
 def journal_of(journal: str | None, config: str | None) -> Path:
-    if journal:
-        return Path(journal)
+    if journal:  # (quoted, the shell left "~" as is: the home folder, as for volta run)
+        return Path(journal).expanduser()
     from engine.config import default_config_path, load_config
 
-    return Path(load_config(Path(config) if config else default_config_path()).deployment.journal)
+    source = Path(config) if config else default_config_path()
+    cfg = load_config(source)
+    if cfg.deployment.journal == ":memory:":  # (no file next to it names a running daemon)
+        cluster = cfg.cluster
+        hint = (f"it deploys an aggregator, whose firm view is volta status --url "
+                f"http://{cluster.api_host}:{cluster.api_port}"
+                if cluster is not None and cluster.role == "aggregator"
+                else "give the running daemon's own journal with --journal PATH")
+        raise ValueError(f"{source} keeps its journal in memory (deployment.journal = "
+                         f"\":memory:\"), so no running daemon is found through it; {hint}")
+    return Path(cfg.deployment.journal)
+
+
+def report_config_error(prog: str, exc: ConfigError) -> None:
+    """A deployment file that does not load, as ``volta check-config`` prints it (one
+    ``FILE: key.path: reason`` line per problem), and what to do instead."""
+    from engine.config import print_problems
+
+    source = exc.source or "config"
+    print_problems(source, exc.problems)
+    print(f"{prog}: the journal path comes from {source}, which does not load: fix it, or "
+          "give --journal PATH", file=sys.stderr)
 
 
 def find_daemon(journal: Path) -> str:
@@ -283,6 +305,9 @@ def status_main(argv: list[str]) -> int:
     except DaemonNotFound as exc:
         print(f"volta status: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:
+        report_config_error("volta status", exc)
+        return 2
     except Exception as exc:  # noqa: BLE001 - config problems are reported, not raised
         print(f"volta status: cannot find the daemon: {exc}", file=sys.stderr)
         return 2

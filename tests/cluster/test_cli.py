@@ -23,7 +23,7 @@ def test_a_service_refuses_a_file_of_another_role(tmp_path: Path) -> None:
     cfg = tmp_path / "agg.toml"
     cfg.write_text(DEPLOY.format(name="a") + cluster_table(["nats://127.0.0.1:1"], "a", "aggregator"))
     r = _volta("gateway", str(cfg))
-    assert r.returncode == 2 and "deploys a aggregator, not a gateway" in r.stderr
+    assert r.returncode == 2 and "deploys an aggregator, not a gateway (cluster.role): run it with volta aggregator" in r.stderr
     plain = tmp_path / "plain.toml"
     plain.write_text(DEPLOY.format(name="p") + '[venues.sim]\nadapter = "adapters.sim:SimVenue"\n')
     r = _volta("aggregator", str(plain))
