@@ -152,7 +152,11 @@ class Journal:
         self._writer: StoreWriter | None = None
         self._inflight: list[_Batch] = []  # handed to the writer, maybe not stored yet
         if not self.memory and not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # (a parent that is a file, a read-only or virtual file system)
+                raise JournalError(f"journal {path}: cannot create its folder: "
+                                   f"{exc.strerror or exc}") from None
             self._lock()
         try:
             self._db = open_store(path, self.synchronous, read_only)
