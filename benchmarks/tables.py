@@ -253,8 +253,8 @@ def execution(d: dict[str, Any]) -> list[str]:
                 f"{w['retire_working_p50_us']:.0f} µs, p99 {w.get('retire_working_p99_us', float('nan')):.0f} µs, "
                 f"max {w['retire_working_max_us']:.0f} µs (CPU time p50 {w['retire_working_cpu_p50_us']:.0f}, "
                 f"p99 {w.get('retire_working_cpu_p99_us', float('nan')):.0f}, "
-                f"max {w['retire_working_cpu_max_us']:.0f} µs: the slowest calls are the ones a "
-                f"garbage collection or the host's scheduler landed in); one with nothing to drop "
+                f"max {w['retire_working_cpu_max_us']:.0f} µs: most of the millisecond calls checked had "
+                f"a garbage collection of the whole process inside them); one with nothing to drop "
                 f"{w['retire_idle_p50_us']:.1f} µs."]
     st = t.get("stages_p50_us")
     if st:
