@@ -12,12 +12,12 @@ catalog is left as it was for the file that failed).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
 from backtest.catalog import CatalogError, open_catalog
 from backtest.importers import SOURCES, DataImportError, import_files
+from engine.cli import seconds
 
 _VENUES = ("deribit", "okx", "bybit", "binance-spot", "binance-usdm", "binance-coinm",
            "binance-options")
@@ -39,23 +39,12 @@ def _parser() -> argparse.ArgumentParser:
                      "returns it, or a JSON list of Volta instruments")
     imp.add_argument("--skip-unknown", action="store_true", help="skip (and count) rows of "
                      "symbols without instrument rules instead of stopping (Tardis)")
-    imp.add_argument("--stale-after", type=_seconds, default=60.0, metavar="SECONDS",
+    imp.add_argument("--stale-after", type=seconds, default=60.0, metavar="SECONDS",
                      help="report book silences longer than this (default 60)")
     imp.add_argument("--quiet", action="store_true", help="no progress line")
     ls = sub.add_parser("ls", help="venues, instruments, days, rows and size in a catalog")
     ls.add_argument("catalog", help="catalog folder")
     return ap
-
-
-def _seconds(text: str) -> float:
-    """A positive, finite number of seconds (argparse names the option in its error)."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = math.nan
-    if not (0 < v < math.inf):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return v
 
 
 def _size(n: float) -> str:

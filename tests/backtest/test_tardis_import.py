@@ -441,5 +441,5 @@ def test_stale_after_must_be_a_positive_number_of_seconds(
         assert data_cli.main(["import", "tardis", str(f), "--to", str(tmp_path / "cat"),
                               "--stale-after", bad, "--quiet"]) == 2
         err = capsys.readouterr().err
-        assert "--stale-after" in err and "positive number of seconds" in err, (bad, err)
+        assert "--stale-after" in err and "expected a number of seconds > 0" in err, (bad, err)
     assert not (tmp_path / "cat").exists()
