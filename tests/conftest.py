@@ -9,6 +9,7 @@ the data skip with a reason when it is absent.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import structlog
@@ -16,6 +17,13 @@ import structlog
 _BESIDE = Path(__file__).resolve().parents[1].parent / "shared" / "marketdata"
 if "VOLTA_MARKETDATA" not in os.environ and _BESIDE.is_dir():
     os.environ["VOLTA_MARKETDATA"] = str(_BESIDE)
+
+# A test process started with SIGINT ignored (a background job of a non-interactive shell, which
+# is how some CI runners start it) would keep it ignored: Python maps SIGINT to KeyboardInterrupt
+# only when it is not ignored at start. The Ctrl-C tests (and the children they start, which
+# inherit the disposition) need what a user's terminal gives.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Loggers are not cached in tests. ``engine.logging.configure_logging`` (called in-process by the
 # CLI tests) caches each logger on first use with the processor list of that moment; once a
