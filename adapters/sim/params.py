@@ -8,6 +8,8 @@ fully determines a run.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from adapters.sim.latency import LatencyModel
@@ -18,7 +20,8 @@ class SimVenueParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     """Parameters of :class:`adapters.sim.SimVenue` (all times in clock time)."""
 
     venue: str = "sim"
-    seed: int = 7
+    seed: Annotated[int, msgspec.Meta(ge=0)] = 7
+    """Seed of every random stream (numpy's generators take no negative seed)."""
     tick_ms: int = 100
     """Market step: the underlying moves and books re-quote every ``tick_ms``."""
     summary_ms: int = 1000
