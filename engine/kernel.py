@@ -467,9 +467,11 @@ class Kernel:
             self.reconcile_requests.append(venue)
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start_strategies(self) -> dict[str, BaseException]:
+    def start_strategies(self, fatal: bool = True) -> dict[str, BaseException]:
         """``on_start`` of every strategy; the ones that raised, by strategy id (counted as
-        callback errors; the runtime stops the node: ``engine.startup.StrategyStartFailed``)."""
+        callback errors; the runtime stops the node: ``engine.startup.StrategyStartFailed``).
+        ``fatal`` False: a raise is a failed callback like any other (``_call``: counted and
+        logged with its traceback) and nothing is returned (a backtest goes on)."""
         # What exists now (instruments, books, chains, pricing tables, adapters) lives as long
         # as the node: out of the collector's generations, a full collection on the trading
         # path no longer walks it (tens of ms with an option chain). Undone at stop.
@@ -478,6 +480,9 @@ class Kernel:
         self.notices.started()  # on_start reads ctx.trading_state; changes follow
         failed: dict[str, BaseException] = {}
         for sid, strategy in self.strategies.items():
+            if not fatal:
+                self._call(strategy, strategy.on_start)
+                continue
             t0 = _perf_ns()
             try:
                 strategy.on_start()

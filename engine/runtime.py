@@ -165,8 +165,8 @@ class Node:
     """Ends the run (``volta run`` sets it): a strategy that failed to start late."""
     strategy_start_failure_stops: bool = True
     """A strategy whose ``on_start`` raises stops the node (``StrategyStartFailed``). False (a
-    backtest: its result says a strategy raised, and exits 1): logged with its traceback as a
-    failed callback, and the run goes on."""
+    backtest: its result says a strategy raised, and exits 1): a failed callback like any
+    other (``Kernel.start_strategies``), and the run goes on."""
 
     @property
     def clock(self) -> Clock:
@@ -223,7 +223,7 @@ class Node:
             strategy: Strategy[Any] = cls(ctx, params)
             k.add_strategy(sid, strategy)
         if self.recovered:
-            self._strategies_started(k.start_strategies())
+            self._strategies_started(k.start_strategies(self.strategy_start_failure_stops))
         else:
             log.error("reconciliation_failed_trading_halted", holds=dict(k.gate.hold_reasons))
             self._reconcile_later("*")
@@ -294,7 +294,8 @@ class Node:
                         if await recover(k):
                             self.recovered = True
                             try:
-                                self._strategies_started(k.start_strategies())
+                                self._strategies_started(
+                                    k.start_strategies(self.strategy_start_failure_stops))
                             except StrategyStartFailed as exc:
                                 self.start_failure = exc  # (a task: the run ends on it)
                                 if self.request_stop is not None:
@@ -326,10 +327,6 @@ class Node:
         the node does not trade a deployment with a strategy that never started (the caller's
         ``stop`` then stops the others and cancels what they placed)."""
         if not failed:
-            return
-        if not self.strategy_start_failure_stops:
-            for sid, exc in failed.items():
-                log.error("strategy_callback_failed", strategy=sid, callback="on_start", exc_info=exc)
             return
         why = {sid: describe_strategy_failure(exc) for sid, exc in failed.items()}
         for sid, text in why.items():
