@@ -83,8 +83,12 @@ class FirmView:
         if seq <= st._base or seq in st._seen:
             st.duplicates += 1
             return False
-        if baseline:
-            st._base = max(st._base, seq - 1)
+        if baseline and seq - 1 > st._base:
+            # the seqs under the new base are an earlier life's: the ones already seen
+            # leave the count too (the rebuild's consumer goes on delivering live reports as
+            # baselines, each raising the base past the one before)
+            st._base = seq - 1
+            st._seen = {s for s in st._seen if s > st._base}
         st._seen.add(seq)
         st._max_seq = max(st._max_seq, seq)
         if self.record_seqs:

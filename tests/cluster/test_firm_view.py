@@ -74,6 +74,21 @@ def test_a_rebuilt_view_counts_no_report_of_an_earlier_life_as_missing() -> None
     assert st.missing == 1
 
 
+def test_successive_baselines_never_count_a_negative_gap() -> None:
+    """The rebuild's ordered consumer delivers the latest report per node, then goes on with
+    the reports the nodes publish meanwhile, each applied as a baseline: 50 then 51 leave no
+    gap (the failover test saw reports_missing -1 here)."""
+    view = FirmView(_cfg())
+    st = view.nodes["a"]
+    assert view.apply(_report("a", 50, 5.0), 0.0, baseline=True)
+    assert view.apply(_report("a", 51, 5.1), 0.0, baseline=True)
+    assert st.missing == 0  # 1..50 an earlier life's, 51 here
+    assert view.apply(_report("a", 54, 5.4), 0.0)  # after the rebuild: 52 and 53 not here
+    assert st.missing == 2
+    assert view.apply(_report("a", 60, 6.0), 0.0, baseline=True)  # a later rebuild's baseline
+    assert st.missing == 0
+
+
 def test_staleness_keeps_the_last_exposure() -> None:
     view = FirmView(_cfg(node_stale_after_s=3.0, nodes=["a"]))
     view.apply(_report("a", 1, 1.5), 10.0)
