@@ -9,16 +9,9 @@ USD at the latest underlying price, so positions on several venues add up. Marks
 the book mid, else the venue's mark price. Option delta uses the latest Greeks available
 (model Greeks from the chain view when wired, otherwise the venue's published Greeks).
 
-Greeks per underlying (delta in underlying units and USD, gamma, vega, theta) are kept as
-running totals: every position caches its own contribution and a change (a fill, a new
-Greek from the chain, a new mark of an inverse contract) replaces only that contribution,
-so reading a total is O(1) however many positions there are. That is what lets the risk
-gate check portfolio Greeks on every order. ``resum`` rebuilds the totals from scratch (after
-each chain refresh) so float error cannot accumulate. A Greek not known (an option with no
-delta yet, an inverse contract with no price) is not a 0: the totals leave the position out
-and name it (``greeks_uncounted``, ``uncounted``), kept in step with the totals. Units, per contract and in totals:
-delta in underlying units; gamma in underlying units per 1 USD move of the underlying;
-vega in USD per 1 vol point (0.01); theta in USD per calendar day.
+Greeks per underlying are running totals (``engine.greek_totals``: O(1) to read, a change
+replaces one position's contribution; a Greek not known leaves the position out, named in
+``greeks_uncounted`` / ``uncounted``). This module decides what each position contributes.
 """
 
 from __future__ import annotations
@@ -41,7 +34,8 @@ from engine.model import (
     is_usd,
 )
 from engine import pnl
-from engine.greeks import ALL_UNKNOWN, GREEKS, GreekGaps
+from engine.greek_totals import ZERO as _ZERO, GreekTotals
+from engine.greeks import ALL_UNKNOWN
 from engine.pricing.inverse import inverse_greeks_scalar
 
 _DZERO = Decimal(0)
@@ -204,8 +198,6 @@ class PortfolioState(msgspec.Struct, frozen=True, kw_only=True):
     adjustments: int
 
 
-_ZERO = (0.0, 0.0, 0.0, 0.0)
-
 
 class Portfolio:
     """All positions of this process, with PnL in USD and Greek totals per underlying."""
@@ -224,18 +216,16 @@ class Portfolio:
         self._seen_trades: dict[tuple[str, str], None] = {}
         self._greeks: dict[str, tuple[float, float, float, float]] = {}  # option, per contract
         self._clean: dict[str, tuple[float, float, float, float]] = {}
-        self._totals: dict[str, list[float]] = {}  # underlying -> [delta, gamma, vega, theta]
-        self._vega_expiry: dict[tuple[str, int], float] = {}
+        self._sums = GreekTotals()
         # read-only live views of the totals for the risk gate (no copy per order): by
         # canonical underlying, and vega by (underlying, expiry)
-        self.greek_totals: Mapping[str, list[float]] = MappingProxyType(self._totals)
-        self.expiry_vegas: Mapping[tuple[str, int], float] = MappingProxyType(self._vega_expiry)
+        self.greek_totals: Mapping[str, list[float]] = self._sums.totals
+        self.expiry_vegas: Mapping[tuple[str, int], float] = self._sums.expiry_vegas
         self.option_greeks: Mapping[str, tuple[float, float, float, float]] = MappingProxyType(self._clean)
         """Per-contract Greeks of options (delta NaN: not known yet; the others 0 when
         unknown), read-only and live: ``greeks_per_contract`` without its call, for the gate."""
-        self._gaps = GreekGaps()  # the open positions the totals leave out, kept with them
         self._partial: dict[str, int] = {}  # option -> GREEKS bits its Greeks lack (delta known)
-        self.greeks_uncounted: Mapping[str, int] = self._gaps.counts
+        self.greeks_uncounted: Mapping[str, int] = self._sums.uncounted_counts
         """Per canonical underlying, how many open positions have a Greek left out of the totals
         (absent: complete); read-only and live. ``uncounted`` names them."""
         self._und: dict[str, str] = {}
@@ -440,8 +430,8 @@ class Portfolio:
         if price == price and price > 0:
             und = canonical_asset(underlying)
             self.underlying_prices[und] = price
-            if self._gaps.counts.get(und):  # an inverse contract with no mark is priced now
-                for iid in self._gaps.instruments(und, "delta"):
+            if self.greeks_uncounted.get(und):  # an inverse contract with no mark is priced now
+                for iid in self._sums.uncounted(und, "delta"):
                     if self._positions[iid].inverse_linear:
                         self._recontrib(self._positions[iid])
 
@@ -465,71 +455,47 @@ class Portfolio:
             return
         self.set_venue_greeks(ev.instrument_id, delta, ev.gamma, ev.vega, ev.theta)
 
-    # -- Greek totals -----------------------------------------------------------------------
+    # -- Greek totals (engine.greek_totals) --------------------------------------------------
     def _recontrib(self, pos: Position) -> None:
+        """Put what ``pos`` contributes now into the totals (replacing its old contribution)."""
         inst = pos.instrument
         if pos.qty == 0.0:
-            new = _ZERO
-            if pos.uncounted:
-                self._set_gap(pos, 0)
+            new, unknown = _ZERO, 0
         else:
             g = self.greeks_per_contract(inst.id)
             if g is None:  # an option without a delta: every Greek; an unpriced inverse: delta
                 new = _ZERO
-                self._set_gap(pos, 1 if inst.kind is not InstrumentKind.OPTION else ALL_UNKNOWN)
+                unknown = 1 if inst.kind is not InstrumentKind.OPTION else ALL_UNKNOWN
             else:
                 new = (pos.qty * g[0], pos.qty * g[1], pos.qty * g[2], pos.qty * g[3])
-                if self._partial or pos.uncounted:  # (the common case: neither, two loads)
-                    self._set_gap(pos, self._partial.get(inst.id, 0))
-        old = pos.contrib
-        if new == old:
-            return
-        und = self._und[inst.id]
-        tot = self._totals.get(und)
-        if tot is None:
-            tot = self._totals[und] = [0.0, 0.0, 0.0, 0.0]
-        tot[0] += new[0] - old[0]
-        tot[1] += new[1] - old[1]
-        tot[2] += new[2] - old[2]
-        tot[3] += new[3] - old[3]
-        if inst.kind is InstrumentKind.OPTION:
-            key = (und, inst.expiry_ns)
-            self._vega_expiry[key] = self._vega_expiry.get(key, 0.0) + new[2] - old[2]
-        pos.contrib = new
-
-    def _set_gap(self, pos: Position, unknown: int) -> None:
-        if unknown != pos.uncounted:
-            self._gaps.set(self._und[pos.instrument.id], pos.instrument.id, unknown)
-            pos.uncounted = unknown
+                unknown = self._partial.get(inst.id, 0) if self._partial else 0
+        if new != pos.contrib or unknown != pos.uncounted:
+            self._sums.put(self._und[inst.id], pos, new, unknown)
 
     def resum(self) -> None:
         """Rebuild every total from the positions (clears accumulated float error)."""
-        self._totals.clear()
-        self._vega_expiry.clear()
-        self._gaps.clear()
+        self._sums.clear(self._positions)
         for pos in self._positions.values():
-            pos.contrib = _ZERO
-            pos.uncounted = 0
             self._recontrib(pos)
 
     def uncounted(self, underlying: str, greek: str = "delta") -> list[str]:
         """Instrument ids (sorted) of the open positions on ``underlying`` whose ``greek`` (of
         ``GREEKS``) is not known, so left out of its total; empty: that total is complete."""
-        return self._gaps.instruments(canonical_asset(underlying), greek)
+        return self._sums.uncounted(canonical_asset(underlying), greek)
 
     def greeks(self, underlying: str) -> tuple[float, float, float, float]:
         """(delta, gamma, vega, theta) totals of ``underlying`` across venues (O(1)); the
         underlying may be spelt as any venue does (``btc_usd`` is ``BTC``)."""
-        t = self._totals.get(underlying)
+        t = self._sums.get(underlying)
         if t is None:
-            t = self._totals.get(canonical_asset(underlying))
-        return _ZERO if t is None else (t[0], t[1], t[2], t[3])
+            t = self._sums.get(canonical_asset(underlying))
+        return _ZERO if t is None else t
 
     def vega_by_expiry(self, underlying: str) -> dict[int, float]:
-        return {e: v for (u, e), v in self._vega_expiry.items() if u == underlying}
+        return self._sums.vega_by_expiry(underlying)
 
     def expiry_vega(self, underlying: str, expiry_ns: int) -> float:
-        return self._vega_expiry.get((underlying, expiry_ns), 0.0)
+        return self._sums.expiry_vega(underlying, expiry_ns)
 
     def underlying_of(self, instrument_id: str) -> str | None:
         return self._und.get(instrument_id)
@@ -591,16 +557,9 @@ class Portfolio:
     def greeks_summary(self, underlying: str) -> dict[str, Any]:
         """Greek totals for the status line; delta also in USD. A total that leaves positions
         out (``uncounted``) comes with ``<greek>_incomplete``: the instrument ids left out."""
-        d, g, v, t = self.greeks(underlying)
-        px = self.underlying_prices.get(canonical_asset(underlying), math.nan)
-        out: dict[str, Any] = {"delta": d, "delta_usd": d * px if px == px else math.nan,
-                               "gamma": g, "vega_usd": v, "theta_usd_day": t}
-        if self.greeks_uncounted.get(canonical_asset(underlying)):
-            for greek in GREEKS:
-                left_out = self.uncounted(underlying, greek)
-                if left_out:
-                    out[f"{greek}_incomplete"] = left_out
-        return out
+        und = canonical_asset(underlying)
+        return self._sums.summary(und, self.greeks(underlying),
+                                  self.underlying_prices.get(und, math.nan))
 
     def underlyings(self) -> list[str]:
         return sorted({self._underlying_of(p) for p in self._positions.values()})
