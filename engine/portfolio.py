@@ -74,7 +74,7 @@ class Position:
 
     __slots__ = ("instrument", "qty", "exact_qty", "avg_price", "realized", "fees", "traded_qty",
                  "fills", "mark", "delta_per_contract", "contrib", "funding", "inverse_linear",
-                 "uncounted")
+                 "uncounted", "fee_ccy", "other_fees")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
@@ -84,7 +84,11 @@ class Position:
         self.qty = 0.0
         self.avg_price = 0.0
         self.realized = 0.0  # in pnl_currency
-        self.fees = 0.0  # in the fee currency of the fills (quote or settle)
+        self.fees = 0.0  # in ``fee_currency`` (+ paid, - rebate received)
+        self.fee_ccy = self.fee_currency  # (read once: compared on every fill)
+        # fees charged in another currency (a spot buy's fee in the coin bought, a BNB fee),
+        # per currency; None while there is none (the usual case)
+        self.other_fees: dict[str, float] | None = None
         self.funding = 0.0  # funding received (+) or paid (-), in the settlement currency
         self.traded_qty = _DZERO
         self.fills = 0
@@ -107,23 +111,36 @@ class Position:
 
     @property
     def fee_currency(self) -> str:
+        """The currency of ``fees``; a fill's fee in another currency goes to ``other_fees``."""
         i = self.instrument
         return i.settle if i.inverse or i.kind is InstrumentKind.OPTION else i.quote
+
+    def add_fee(self, fee: float, currency: str = "") -> None:
+        """Book ``fee`` (+ paid, - rebate) in ``currency`` ("": ``fee_currency``)."""
+        if not currency or currency == self.fee_ccy or currency.upper() == self.fee_ccy.upper():
+            self.fees += fee
+        elif fee:
+            ccy = currency.upper()
+            other = self.other_fees
+            if other is None:
+                other = self.other_fees = {}
+            other[ccy] = other.get(ccy, 0.0) + fee
 
     def _set_qty(self, q: Decimal) -> None:
         self.exact_qty = q
         self.qty = float(q)
 
-    def apply_fill(self, side_sign: int, qty: float, price: float, fee: float) -> float:
-        """Apply a fill; returns the PnL it realized (pnl_currency). The position is summed
-        exactly (Decimal); prices and PnL are floats (they are products, never re-summed
-        into a quantity)."""
+    def apply_fill(self, side_sign: int, qty: float, price: float, fee: float,
+                   fee_currency: str = "") -> float:
+        """Apply a fill (its fee in ``fee_currency``, "": the position's); returns the PnL it
+        realized (pnl_currency). The position is summed exactly (Decimal); prices and PnL
+        are floats (they are products, never re-summed into a quantity)."""
         cs = self.instrument.contract_size
         q = exact(qty)
         cur = self.qty  # float view: exact sign, exactly 0.0 when flat
         self.fills += 1
         self.traded_qty += q
-        self.fees += fee
+        self.add_fee(fee, fee_currency)
         if cur == 0.0 or (cur > 0.0) == (side_sign > 0):
             old_abs = abs(cur)
             if self.is_inverse_linear_priced:
@@ -186,6 +203,8 @@ class PositionState(msgspec.Struct, frozen=True, kw_only=True):
     traded: Decimal
     fills: int
     mark: float
+    other_fees: dict[str, float] = {}
+    """Fees charged in currencies other than the position's (``Position.other_fees``)."""
 
 
 class PortfolioState(msgspec.Struct, frozen=True, kw_only=True):
@@ -275,7 +294,7 @@ class Portfolio:
             return False
         pos = self._get(fill.instrument_id)
         self._seen_trades[key] = None
-        pos.apply_fill(fill.side.sign, fill.quantity, fill.price, fill.fee)
+        pos.apply_fill(fill.side.sign, fill.quantity, fill.price, fill.fee, fill.fee_currency)
         if math.isnan(pos.mark):
             pos.mark = fill.price
         self.fills += 1
@@ -312,7 +331,8 @@ class Portfolio:
             positions=[PositionState(instrument_id=p.instrument.id, quantity=p.exact_qty,
                                      avg_price=p.avg_price, realized=p.realized, fees=p.fees,
                                      funding=p.funding, traded=p.traded_qty, fills=p.fills,
-                                     mark=p.mark) for p in self._positions.values()],
+                                     mark=p.mark, other_fees=dict(p.other_fees or {}))
+                       for p in self._positions.values()],
             trades=trades,
             fills=self.fills, duplicate_fills=self.duplicate_fills, adjustments=self.adjustments)
 
@@ -333,6 +353,7 @@ class Portfolio:
             pos.realized = ps.realized
             pos.fees = ps.fees
             pos.funding = ps.funding
+            pos.other_fees = dict(ps.other_fees) or None
             pos.traded_qty = ps.traded
             pos.fills = ps.fills
             pos.mark = ps.mark
