@@ -141,6 +141,8 @@ class Position:
         self.fills += 1
         self.traded_qty += q
         self.add_fee(fee, fee_currency)
+        if self.avg_price != self.avg_price:  # taken over with no entry: enters here
+            self.avg_price = price
         if cur == 0.0 or (cur > 0.0) == (side_sign > 0):
             old_abs = abs(cur)
             if self.is_inverse_linear_priced:
@@ -365,13 +367,20 @@ class Portfolio:
         return unknown
 
     def adjust_position(self, instrument_id: str, qty: float, avg_price: float) -> float:
-        """Set a position to the venue's view (reconciliation); returns the change in qty."""
+        """Set a position to the venue's view (reconciliation); returns the change in qty.
+        Without an average price (not > 0) the position enters at its mark, else at the
+        first mark or fill price after (``avg_price`` NaN until then: unrealized unknown)."""
         pos = self._get(instrument_id)
         change = qty - pos.qty
         pos._set_qty(exact(qty))
-        pos.avg_price = avg_price if qty != 0.0 else 0.0
-        if math.isnan(pos.mark) and avg_price > 0:
-            pos.mark = avg_price
+        if qty == 0.0:
+            pos.avg_price = 0.0
+        elif avg_price > 0:
+            pos.avg_price = avg_price
+            if math.isnan(pos.mark):
+                pos.mark = avg_price
+        else:
+            pos.avg_price = pos.mark  # (NaN without a mark: set by the next price seen)
         self.adjustments += 1
         self._recontrib(pos)
         return change
@@ -380,6 +389,8 @@ class Portfolio:
         pos = self._positions.get(instrument_id)
         if pos is not None and price == price:
             pos.mark = price
+            if pos.avg_price != pos.avg_price and pos.qty != 0.0:
+                pos.avg_price = price  # taken over with no entry (adjust_position): enters here
             if pos.inverse_linear and pos.qty != 0.0:
                 self._recontrib(pos)  # inverse delta in coin moves with the price
 

@@ -1,0 +1,64 @@
+"""A position the engine takes over from the venue without an entry price (reconciliation:
+the venue reports the quantity, its average price is missing) has no entry to measure PnL
+from. It is entered at the first price the engine sees for it (its mark then, else the next
+mark or fill): never at 0, which booked the whole notional as profit (linear) or divided by
+zero on the next fill (inverse). Expected figures by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from engine.model import Instrument, InstrumentKind, Liquidity, OrderFilled, Side
+from engine.portfolio import Portfolio
+
+LIN = Instrument(venue="binance", symbol="BTCUSDT", kind=InstrumentKind.PERPETUAL, base="BTC",
+                 quote="USDT", settle="USDT", tick_size=0.1, lot_size=0.001)
+INV = Instrument(venue="deribit", symbol="BTC-PERPETUAL", kind=InstrumentKind.PERPETUAL,
+                 base="BTC", quote="USD", settle="BTC", inverse=True, contract_size=1.0,
+                 tick_size=0.5, lot_size=10.0)
+
+
+def _fill(inst: Instrument, side: Side, qty: float, px: float, tid: str) -> OrderFilled:
+    return OrderFilled(client_order_id="c", venue_order_id="v", instrument_id=inst.id,
+                       trade_id=tid, side=side, price=px, quantity=qty, remaining=0.0,
+                       liquidity=Liquidity.TAKER, fee=0.0, fee_currency=inst.settle,
+                       ts_event=0, ts_recv=0)
+
+
+def test_a_linear_position_taken_over_without_entry_is_not_all_profit() -> None:
+    pf = Portfolio([LIN])
+    pf.set_underlying_price("BTC", 50_000.0)
+    pf.adjust_position(LIN.id, 1.0, 0.0)  # 1 BTC long, the venue gave no average price
+    pnl = pf.pnl_usd()
+    assert math.isnan(pnl["unrealized"]) and pnl["unmarked"] == [LIN.id]  # unknown, not 0
+    pf.set_mark(LIN.id, 50_000.0)  # first price seen: the entry
+    pos = pf.position(LIN.id)
+    assert pos.avg_price == 50_000.0 and pos.unrealized() == 0.0
+    pf.set_mark(LIN.id, 51_000.0)
+    assert pos.unrealized() == pytest.approx(1.0 * (51_000.0 - 50_000.0))  # +1,000 USDT
+    pf.on_fill(_fill(LIN, Side.SELL, 1.0, 52_000.0, "1"))
+    assert pos.realized == pytest.approx(2_000.0) and pos.qty == 0.0
+
+
+def test_an_inverse_position_taken_over_without_entry_takes_its_next_fill() -> None:
+    pf = Portfolio([INV])
+    pf.adjust_position(INV.id, 1_000.0, 0.0)  # 1,000 USD long, no average price, no mark
+    pf.on_fill(_fill(INV, Side.BUY, 100.0, 50_000.0, "1"))  # enters at 50,000, adds at 50,000
+    pos = pf.position(INV.id)
+    assert pos.qty == 1_100.0 and pos.avg_price == pytest.approx(50_000.0)
+    pf.on_fill(_fill(INV, Side.SELL, 1_100.0, 55_000.0, "2"))
+    assert pos.realized == pytest.approx(1_100.0 * (1 / 50_000.0 - 1 / 55_000.0))  # in BTC
+
+
+def test_a_takeover_with_a_mark_enters_at_that_mark() -> None:
+    pf = Portfolio([LIN])
+    pf.on_fill(_fill(LIN, Side.BUY, 0.5, 40_000.0, "1"))
+    pf.set_mark(LIN.id, 42_000.0)
+    pf.on_fill(_fill(LIN, Side.SELL, 0.5, 42_000.0, "2"))  # flat: realized 1,000
+    pf.set_mark(LIN.id, 43_000.0)
+    pf.adjust_position(LIN.id, -2.0, math.nan)  # the venue says 2 short, no average
+    pos = pf.position(LIN.id)
+    assert pos.avg_price == 43_000.0 and pos.unrealized() == 0.0
+    assert pos.realized == pytest.approx(0.5 * 2_000.0)
