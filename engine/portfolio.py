@@ -524,10 +524,11 @@ class Portfolio:
         return _ZERO if t is None else t
 
     def vega_by_expiry(self, underlying: str) -> dict[int, float]:
-        return self._sums.vega_by_expiry(underlying)
+        """Vega (USD per vol point) per expiry of ``underlying`` (any venue's spelling)."""
+        return self._sums.vega_by_expiry(canonical_asset(underlying))
 
     def expiry_vega(self, underlying: str, expiry_ns: int) -> float:
-        return self._sums.expiry_vega(underlying, expiry_ns)
+        return self._sums.expiry_vega(canonical_asset(underlying), expiry_ns)
 
     def underlying_of(self, instrument_id: str) -> str | None:
         return self._und.get(instrument_id)
