@@ -204,7 +204,11 @@ class _KernelView:
         if pf.instrument(instrument_id) is None:
             return None
         pos = pf.position(instrument_id)
-        return (pos.qty, pos.avg_price) if pos is not None else (0.0, 0.0)
+        if pos is None:
+            return (0.0, 0.0)
+        # an entry not known yet (a takeover with no price: NaN) is 0, the journal's word for it
+        # (a JSON record cannot carry NaN; ``Portfolio.adjust_position`` reads 0 as unknown)
+        return (pos.qty, pos.avg_price if pos.avg_price == pos.avg_price else 0.0)
 
     def venue_positions(self, venue: str) -> list[str]:
         return [p.instrument.id for p in self._k.portfolio.positions()

@@ -62,3 +62,34 @@ def test_a_takeover_with_a_mark_enters_at_that_mark() -> None:
     pos = pf.position(LIN.id)
     assert pos.avg_price == 43_000.0 and pos.unrealized() == 0.0
     assert pos.realized == pytest.approx(0.5 * 2_000.0)
+
+
+def test_a_takeover_with_no_entry_and_no_price_yet_journals_a_readable_record(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two reconciliations with no average price and no price between them: the second one's
+    record carried the unknown entry as NaN, which the JSON journal writes as null and a
+    rebuild could not read back (the restart failed). The journal's word for it is 0."""
+    from engine.journal import Journal, PositionAdjusted
+    from engine.model import PositionReport, VenueReconciliation
+    from engine.reconcile import apply_reconciliation, rebuild
+    from tests.risk.helpers import PERP, make
+
+    jp = tmp_path / "j.sqlite"
+    k, _ = make(journal=Journal(jp))
+
+    def report(qty: float) -> VenueReconciliation:
+        return VenueReconciliation(venue=PERP.venue, open_orders=(), fills=(), positions=(
+            PositionReport(instrument_id=PERP.id, quantity=qty, avg_price=math.nan,
+                           ts_event=0, ts_recv=0),), ts=0)
+
+    apply_reconciliation(k, report(0.3))
+    apply_reconciliation(k, report(0.5))
+    assert math.isnan(k.portfolio.position(PERP.id).avg_price)  # no price seen yet: unknown
+    k.journal.flush()
+    k.journal.close()
+    records = [r[4] for r in Journal(jp, read_only=True).records()]
+    adjusted = [r for r in records if isinstance(r, PositionAdjusted)]
+    assert [(r.quantity, r.avg_price) for r in adjusted] == [(0.3, 0.0), (0.5, 0.0)]
+    k2, _ = make(journal=Journal(jp))
+    rebuild(k2, k2.journal)
+    pos = k2.portfolio.position(PERP.id)
+    assert pos.qty == 0.5 and math.isnan(pos.avg_price)
