@@ -23,7 +23,6 @@ from types import MappingProxyType
 from decimal import Decimal
 from typing import Any
 
-import msgspec
 
 from engine.model import (
     Instrument,
@@ -34,6 +33,7 @@ from engine.model import (
     is_usd,
 )
 from engine import pnl
+from engine.portfolio_state import PortfolioState, PositionState
 from engine.greek_totals import ZERO as _ZERO, GreekTotals
 from engine.greeks import ALL_UNKNOWN
 from engine.pricing.inverse import inverse_greeks_scalar
@@ -155,10 +155,7 @@ class Position:
             return 0.0
         closing = qty if qty < abs(cur) else abs(cur)
         direction = 1.0 if cur > 0.0 else -1.0
-        if self.is_inverse_linear_priced:
-            realized = direction * closing * cs * (1.0 / self.avg_price - 1.0 / price)
-        else:
-            realized = direction * closing * cs * (price - self.avg_price)
+        realized = self.closed_pnl(direction * closing, price)
         self.realized += realized
         self._set_qty(self.exact_qty + q if side_sign > 0 else self.exact_qty - q)
         new = self.qty
@@ -167,6 +164,14 @@ class Position:
         elif (new > 0.0) != (direction > 0):
             self.avg_price = price  # flipped: the remainder opened at this price
         return realized
+
+    def closed_pnl(self, signed_qty: float, price: float) -> float:
+        """PnL (pnl_currency) of closing ``signed_qty`` of this position (+: of a long) at
+        ``price`` against the average entry."""
+        cs = self.instrument.contract_size
+        if self.is_inverse_linear_priced:
+            return signed_qty * cs * (1.0 / self.avg_price - 1.0 / price)
+        return signed_qty * cs * (price - self.avg_price)
 
     def unrealized(self) -> float:
         """Unrealized PnL at ``mark`` in ``pnl_currency``; NaN (unknown) without a mark."""
@@ -191,33 +196,6 @@ class Position:
             px = self.mark if not math.isnan(self.mark) else underlying_price
             return self.qty * i.contract_size / px if px > 0 else math.nan
         return self.qty * i.contract_size
-
-
-class PositionState(msgspec.Struct, frozen=True, kw_only=True):
-    """One position as a snapshot keeps it: the exact quantity, and every PnL part."""
-
-    instrument_id: str
-    quantity: Decimal
-    avg_price: float
-    realized: float
-    fees: float
-    funding: float
-    traded: Decimal
-    fills: int
-    mark: float
-    other_fees: dict[str, float] = {}
-    """Fees charged in currencies other than the position's (``Position.other_fees``)."""
-
-
-class PortfolioState(msgspec.Struct, frozen=True, kw_only=True):
-    """``Portfolio.snapshot``: positions, counters and the newest trade ids seen."""
-
-    positions: list[PositionState]
-    trades: list[tuple[str, str]]
-    fills: int
-    duplicate_fills: int
-    adjustments: int
-
 
 
 class Portfolio:
@@ -366,12 +344,20 @@ class Portfolio:
         self.adjustments = state.adjustments
         return unknown
 
-    def adjust_position(self, instrument_id: str, qty: float, avg_price: float) -> float:
+    def adjust_position(self, instrument_id: str, qty: float, avg_price: float,
+                        close_price: float = 0.0) -> float:
         """Set a position to the venue's view (reconciliation); returns the change in qty.
-        Without an average price (not > 0) the position enters at its mark, else at the
-        first mark or fill price after (``avg_price`` NaN until then: unrealized unknown)."""
+        The part that went away (shrunk, closed or flipped) is realized at ``close_price``
+        (the mark; not > 0: none known, nothing realized). Without an average price (not > 0)
+        the position enters at its mark, else at the first mark or fill price after
+        (``avg_price`` NaN until then: unrealized unknown)."""
         pos = self._get(instrument_id)
-        change = qty - pos.qty
+        cur = pos.qty
+        change = qty - cur
+        if cur != 0.0 and close_price > 0 and pos.avg_price > 0 and (
+                qty == 0.0 or (qty > 0.0) != (cur > 0.0) or abs(qty) < abs(cur)):
+            gone = cur if qty == 0.0 or (qty > 0.0) != (cur > 0.0) else cur - qty
+            pos.realized += pos.closed_pnl(gone, close_price)
         pos._set_qty(exact(qty))
         if qty == 0.0:
             pos.avg_price = 0.0

@@ -11,7 +11,8 @@ import pytest
 
 from engine.accounts import AccountBook, AccountSpec
 from engine.model import Instrument, InstrumentKind, Liquidity, OrderFilled, Side
-from engine.portfolio import Portfolio, PortfolioState
+from engine.portfolio import Portfolio
+from engine.portfolio_state import PortfolioState
 
 SPOT = Instrument(venue="bybit", symbol="BTCUSDT", kind=InstrumentKind.SPOT, base="BTC",
                   quote="USDT", settle="USDT", tick_size=0.1, lot_size=0.000001)

@@ -93,3 +93,50 @@ def test_a_takeover_with_no_entry_and_no_price_yet_journals_a_readable_record(tm
     rebuild(k2, k2.journal)
     pos = k2.portfolio.position(PERP.id)
     assert pos.qty == 0.5 and math.isnan(pos.avg_price)
+
+
+def test_a_reconciliation_that_shrinks_a_position_realizes_the_gone_part_at_its_mark(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The venue says 0.2 where the engine holds 0.5 (fills it never reported; or an expiry the
+    venue settled): the 0.3 that went away was closed somewhere, not at the entry. Its PnL
+    is realized at the position's mark, which is journaled, so a rebuild books the same:
+    before, the adjustment dropped that part's unrealized PnL from every total."""
+    from engine.journal import Journal, PositionAdjusted
+    from engine.model import PositionReport, VenueReconciliation
+    from engine.reconcile import apply_reconciliation, rebuild
+    from tests.risk.helpers import PERP, fill, make, order
+
+    jp = tmp_path / "j.sqlite"
+    k, _ = make(journal=Journal(jp))
+    buy = order(PERP, qty=0.5, price=60_000.0)
+    assert k.router.submit(buy) is None
+    fill(k, buy)  # journaled: a rebuild has the position before the adjustment
+    k.portfolio.set_mark(PERP.id, 61_000.0)
+    before = k.portfolio.pnl_usd()["total"]
+    assert before == pytest.approx(0.5 * 1_000.0)  # unrealized 500 USD
+    apply_reconciliation(k, VenueReconciliation(venue=PERP.venue, open_orders=(), fills=(), positions=(
+        PositionReport(instrument_id=PERP.id, quantity=0.2, avg_price=60_000.0, ts_event=0,
+                       ts_recv=0),), ts=0))
+    pos = k.portfolio.position(PERP.id)
+    assert pos.qty == pytest.approx(0.2) and pos.realized == pytest.approx(0.3 * 1_000.0)
+    assert k.portfolio.pnl_usd()["total"] == pytest.approx(before)  # no jump: 300 + 200
+    k.journal.flush()
+    k.journal.close()
+    adjusted = [r[4] for r in Journal(jp, read_only=True).records() if isinstance(r[4], PositionAdjusted)]
+    assert [a.close_price for a in adjusted] == [61_000.0]
+    k2, _ = make(journal=Journal(jp))
+    rebuild(k2, k2.journal)
+    assert k2.portfolio.position(PERP.id).realized == pytest.approx(0.3 * 1_000.0)
+
+
+def test_an_inverse_position_zeroed_by_the_venue_realizes_in_coin_at_its_mark() -> None:
+    # live expiry of an inverse future the venue settled: 2,000 USD long from 40,000, last
+    # mark 44,000: 2,000 x (1/40,000 - 1/44,000) BTC realized; 0 mark known: nothing realized
+    pf = Portfolio([INV])
+    pf.on_fill(_fill(INV, Side.BUY, 2_000.0, 40_000.0, "1"))
+    pf.set_mark(INV.id, 44_000.0)
+    pf.adjust_position(INV.id, 0.0, 0.0, 44_000.0)
+    pos = pf.position(INV.id)
+    assert pos.qty == 0.0 and pos.realized == pytest.approx(2_000.0 * (1 / 40_000 - 1 / 44_000))
+    pf.on_fill(_fill(INV, Side.SELL, 1_000.0, 40_000.0, "2"))
+    pf.adjust_position(INV.id, 0.0, 0.0)  # no price known: the PnL of the gone part is not guessed
+    assert pos.realized == pytest.approx(2_000.0 * (1 / 40_000 - 1 / 44_000))
