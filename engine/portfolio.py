@@ -23,7 +23,6 @@ from types import MappingProxyType
 from decimal import Decimal
 from typing import Any
 
-
 from engine.model import (
     Instrument,
     InstrumentKind,
@@ -33,9 +32,9 @@ from engine.model import (
     is_usd,
 )
 from engine import pnl
-from engine.portfolio_state import PortfolioState, PositionState
 from engine.greek_totals import ZERO as _ZERO, GreekTotals
 from engine.greeks import ALL_UNKNOWN
+from engine.portfolio_state import PortfolioState, PositionState
 from engine.pricing.inverse import inverse_greeks_scalar
 
 _DZERO = Decimal(0)
@@ -135,7 +134,6 @@ class Position:
         """Apply a fill (its fee in ``fee_currency``, "": the position's); returns the PnL it
         realized (pnl_currency). The position is summed exactly (Decimal); prices and PnL
         are floats (they are products, never re-summed into a quantity)."""
-        cs = self.instrument.contract_size
         q = exact(qty)
         cur = self.qty  # float view: exact sign, exactly 0.0 when flat
         self.fills += 1
@@ -179,10 +177,7 @@ class Position:
             return 0.0
         if math.isnan(self.mark):
             return math.nan
-        cs = self.instrument.contract_size
-        if self.is_inverse_linear_priced:
-            return self.qty * cs * (1.0 / self.avg_price - 1.0 / self.mark)
-        return self.qty * cs * (self.mark - self.avg_price)
+        return self.closed_pnl(self.qty, self.mark)
 
     def delta_base(self, underlying_price: float) -> float:
         """Delta in units of the underlying (e.g. BTC); NaN (unknown, never 0) for an option
@@ -329,7 +324,9 @@ class Portfolio:
                 continue
             pos = self._positions[ps.instrument_id] = Position(inst)
             pos._set_qty(ps.quantity)
-            pos.avg_price = ps.avg_price
+            # (an entry of 0 on an open position: taken over without one before 0 meant
+            # unknown; NaN now, entered at the next price as ``adjust_position`` does)
+            pos.avg_price = ps.avg_price if ps.avg_price > 0 or not ps.quantity else math.nan
             pos.realized = ps.realized
             pos.fees = ps.fees
             pos.funding = ps.funding

@@ -140,3 +140,23 @@ def test_an_inverse_position_zeroed_by_the_venue_realizes_in_coin_at_its_mark() 
     pf.on_fill(_fill(INV, Side.SELL, 1_000.0, 40_000.0, "2"))
     pf.adjust_position(INV.id, 0.0, 0.0)  # no price known: the PnL of the gone part is not guessed
     assert pos.realized == pytest.approx(2_000.0 * (1 / 40_000 - 1 / 44_000))
+
+
+def test_a_snapshot_of_a_takeover_with_entry_0_restores_as_unknown_entry() -> None:
+    """A snapshot written before the fix kept such a position with an entry of 0: restored,
+    an inverse one raised ZeroDivisionError on every PnL read; now it is an unknown entry."""
+    from decimal import Decimal
+
+    from engine.portfolio_state import PortfolioState, PositionState
+
+    state = PortfolioState(positions=[PositionState(
+        instrument_id=INV.id, quantity=Decimal("1000"), avg_price=0.0, realized=0.0, fees=0.0,
+        funding=0.0, traded=Decimal("0"), fills=0, mark=math.nan)], trades=[], fills=0,
+        duplicate_fills=0, adjustments=1)
+    pf = Portfolio([INV])
+    pf.restore(state)
+    pf.set_underlying_price("BTC", 50_000.0)
+    assert pf.pnl_usd()["unmarked"] == [INV.id]
+    pf.set_mark(INV.id, 50_000.0)  # entered here
+    pf.set_mark(INV.id, 40_000.0)
+    assert pf.position(INV.id).unrealized() == pytest.approx(1_000.0 * (1 / 50_000 - 1 / 40_000))
