@@ -176,3 +176,22 @@ def test_quantities_do_not_drift_after_many_partial_fills() -> None:
     cost = sum(0.001 * (50_000.0 + (i % 7)) for i in range(10_000)) + 0.7 * 50_000.0
     assert pos.realized == pytest.approx(10.7 * 50_010.0 - cost, abs=1e-6)
     assert pos.unrealized() == 0.0 and not math.isnan(pf.pnl_usd()["total"])
+
+
+def test_a_coin_account_equity_in_coin_and_usd() -> None:
+    # Deribit BTC account, 2 BTC: long 10,000 USD of perpetual from 50,000, marked 40,000
+    # (unrealized 10,000 x (1/50,000 - 1/40,000) = -0.05 BTC), 0.0002 BTC fee, funding
+    # -0.0001 BTC; equity 2 - 0.05 - 0.0002 - 0.0001 = 1.9497 BTC = 77,988 USD at 40,000
+    pf = Portfolio(ALL)
+    book = AccountBook(pf, {"deribit": AccountSpec("deribit", {"BTC": 2.0})})
+    pf.set_underlying_price("BTC", 40_000.0)
+    pf.on_fill(_fill(DPERP, Side.BUY, 10_000.0, 50_000.0, fee=0.0002))
+    pf.set_mark(DPERP.id, 40_000.0)
+    pf.apply_funding(DPERP.id, -0.0001)
+    st = book.state("deribit", "BTC")
+    assert st.equity == pytest.approx(1.9497)
+    # IM: 10,000 / 40,000 = 0.25 BTC x (2 % + 0.005 % x 0.25)
+    assert st.initial_margin == pytest.approx(0.25 * (0.02 + 0.00005 * 0.25))
+    acct = book.summary()["deribit"]["accounts"]["BTC"]
+    assert acct["equity_usd"] == pytest.approx(1.9497 * 40_000.0)
+    assert acct["available"] == pytest.approx(1.9497 - 0.25 * (0.02 + 0.00005 * 0.25))
