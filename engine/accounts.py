@@ -224,6 +224,10 @@ class AccountBook:
             eq += pos.realized + pos.unrealized()
         if f.own_fees:
             eq += pos.funding - pos.fees
+        if pos.other_fees:  # a fee in another currency of this account's pool (USDC in USD)
+            for ccy, fee in pos.other_fees.items():
+                if collateral(ccy) == f.pool:
+                    eq -= fee
         qty = pos.qty
         if qty == 0.0:
             return eq, 0.0, 0.0

@@ -20,8 +20,10 @@ funding stream) gets no funding; ``summary()`` lists the ones holding a position
 (``Portfolio.apply_funding``) and are published as ``FundingApplied`` events (the backtest
 ledger books them too).
 
-Live trading reads realised funding from the venue's account instead; this engine runs only
-where the venue is simulated (``paper``/backtest): ``live`` deployments do not build it.
+This engine runs only where the venue is simulated (``paper``/backtest): ``live`` deployments
+do not build it and book no funding on positions; the venue's own account figures include it
+(its equity, ``AccountReported``). There ``unbooked`` names the perpetual positions whose
+funding the engine's PnL leaves out, so that a ``funding_usd`` of 0 is never read as paid none.
 """
 
 from __future__ import annotations
@@ -137,12 +139,22 @@ class FundingEngine:
     def unfunded(self) -> list[str]:
         """Perpetuals holding a position that no funding rate has reached: their funding is
         unknown (the venue's stream is missing), not zero."""
-        return sorted(p.instrument.id for p in self.portfolio.positions()
-                      if p.qty != 0.0 and p.instrument.kind is InstrumentKind.PERPETUAL
-                      and p.instrument.id not in self.rates)
+        return [iid for iid in open_perpetuals(self.portfolio) if iid not in self.rates]
 
     def summary(self) -> dict[str, object]:
         """Funding so far per instrument (settlement currency), payment count, payments missed
         for want of a mark, and the ``unfunded`` perpetuals."""
         return {"payments": self.payments, "by_instrument": dict(sorted(self.applied.items())),
                 "missed_no_mark": self.missed_no_mark, "unfunded": self.unfunded()}
+
+
+def open_perpetuals(portfolio: Portfolio) -> list[str]:
+    """Instrument ids (sorted) of the perpetuals the portfolio holds a position in."""
+    return sorted(p.instrument.id for p in portfolio.positions()
+                  if p.qty != 0.0 and p.instrument.kind is InstrumentKind.PERPETUAL)
+
+
+def unbooked(portfolio: Portfolio) -> dict[str, object]:
+    """The funding summary of a live node, which books no funding (module docstring): the
+    perpetual positions whose funding the PnL leaves out (``unfunded``), ``booked`` False."""
+    return {"booked": False, "unfunded": open_perpetuals(portfolio)}

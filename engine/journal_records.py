@@ -98,6 +98,8 @@ class PositionAdjusted(msgspec.Struct, frozen=True, kw_only=True):
     previous: float
     reason: str
     ts: int
+    close_price: float = 0.0
+    """The price the part that went away was realized at (the position's mark; 0: none)."""
 
 
 class ReconciliationCompleted(msgspec.Struct, frozen=True, kw_only=True):

@@ -40,6 +40,9 @@ def pnl_parts(positions: Iterable[Position]) -> dict[str, dict[str, float]]:
         f = out.setdefault(pos.fee_currency, dict.fromkeys(FIGURES, 0.0))
         f["fees"] += pos.fees
         f["funding"] += pos.funding
+        if pos.other_fees:  # fees charged in another currency: in that currency
+            for ccy, fee in pos.other_fees.items():
+                out.setdefault(ccy, dict.fromkeys(FIGURES, 0.0))["fees"] += fee
     return out
 
 
@@ -67,6 +70,12 @@ def pnl_usd(positions: Iterable[Position], price_usd: Callable[[str], float]) ->
             f = sums[ccy] = [0.0, 0.0, 0.0, 0.0]
         f[2] += pos.fees
         f[3] += pos.funding
+        if pos.other_fees:  # fees charged in another currency: in that currency
+            for ccy, fee in pos.other_fees.items():
+                o = sums.get(ccy)
+                if o is None:
+                    o = sums[ccy] = [0.0, 0.0, 0.0, 0.0]
+                o[2] += fee
     usd = [0.0, 0.0, 0.0, 0.0]
     converted = [False, False, False, False]  # a figure has a converted amount
     left_out = [False, False, False, False]  # a figure has an amount left out

@@ -9,16 +9,9 @@ USD at the latest underlying price, so positions on several venues add up. Marks
 the book mid, else the venue's mark price. Option delta uses the latest Greeks available
 (model Greeks from the chain view when wired, otherwise the venue's published Greeks).
 
-Greeks per underlying (delta in underlying units and USD, gamma, vega, theta) are kept as
-running totals: every position caches its own contribution and a change (a fill, a new
-Greek from the chain, a new mark of an inverse contract) replaces only that contribution,
-so reading a total is O(1) however many positions there are. That is what lets the risk
-gate check portfolio Greeks on every order. ``resum`` rebuilds the totals from scratch (after
-each chain refresh) so float error cannot accumulate. A Greek not known (an option with no
-delta yet, an inverse contract with no price) is not a 0: the totals leave the position out
-and name it (``greeks_uncounted``, ``uncounted``), kept in step with the totals. Units, per contract and in totals:
-delta in underlying units; gamma in underlying units per 1 USD move of the underlying;
-vega in USD per 1 vol point (0.01); theta in USD per calendar day.
+Greeks per underlying are running totals (``engine.greek_totals``: O(1) to read, a change
+replaces one position's contribution; a Greek not known leaves the position out, named in
+``greeks_uncounted`` / ``uncounted``). This module decides what each position contributes.
 """
 
 from __future__ import annotations
@@ -30,8 +23,6 @@ from types import MappingProxyType
 from decimal import Decimal
 from typing import Any
 
-import msgspec
-
 from engine.model import (
     Instrument,
     InstrumentKind,
@@ -41,7 +32,9 @@ from engine.model import (
     is_usd,
 )
 from engine import pnl
-from engine.greeks import ALL_UNKNOWN, GREEKS, GreekGaps
+from engine.greek_totals import ZERO as _ZERO, GreekTotals
+from engine.greeks import ALL_UNKNOWN
+from engine.portfolio_state import PortfolioState, PositionState
 from engine.pricing.inverse import inverse_greeks_scalar
 
 _DZERO = Decimal(0)
@@ -80,7 +73,7 @@ class Position:
 
     __slots__ = ("instrument", "qty", "exact_qty", "avg_price", "realized", "fees", "traded_qty",
                  "fills", "mark", "delta_per_contract", "contrib", "funding", "inverse_linear",
-                 "uncounted")
+                 "uncounted", "fee_ccy", "other_fees")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
@@ -90,7 +83,11 @@ class Position:
         self.qty = 0.0
         self.avg_price = 0.0
         self.realized = 0.0  # in pnl_currency
-        self.fees = 0.0  # in the fee currency of the fills (quote or settle)
+        self.fees = 0.0  # in ``fee_currency`` (+ paid, - rebate received)
+        self.fee_ccy = self.fee_currency  # (read once: compared on every fill)
+        # fees charged in another currency (a spot buy's fee in the coin bought, a BNB fee),
+        # per currency; None while there is none (the usual case)
+        self.other_fees: dict[str, float] | None = None
         self.funding = 0.0  # funding received (+) or paid (-), in the settlement currency
         self.traded_qty = _DZERO
         self.fills = 0
@@ -113,23 +110,37 @@ class Position:
 
     @property
     def fee_currency(self) -> str:
+        """The currency of ``fees``; a fill's fee in another currency goes to ``other_fees``."""
         i = self.instrument
         return i.settle if i.inverse or i.kind is InstrumentKind.OPTION else i.quote
+
+    def add_fee(self, fee: float, currency: str = "") -> None:
+        """Book ``fee`` (+ paid, - rebate) in ``currency`` ("": ``fee_currency``)."""
+        if not currency or currency == self.fee_ccy or currency.upper() == self.fee_ccy.upper():
+            self.fees += fee
+        elif fee:
+            ccy = currency.upper()
+            other = self.other_fees
+            if other is None:
+                other = self.other_fees = {}
+            other[ccy] = other.get(ccy, 0.0) + fee
 
     def _set_qty(self, q: Decimal) -> None:
         self.exact_qty = q
         self.qty = float(q)
 
-    def apply_fill(self, side_sign: int, qty: float, price: float, fee: float) -> float:
-        """Apply a fill; returns the PnL it realized (pnl_currency). The position is summed
-        exactly (Decimal); prices and PnL are floats (they are products, never re-summed
-        into a quantity)."""
-        cs = self.instrument.contract_size
+    def apply_fill(self, side_sign: int, qty: float, price: float, fee: float,
+                   fee_currency: str = "") -> float:
+        """Apply a fill (its fee in ``fee_currency``, "": the position's); returns the PnL it
+        realized (pnl_currency). The position is summed exactly (Decimal); prices and PnL
+        are floats (they are products, never re-summed into a quantity)."""
         q = exact(qty)
         cur = self.qty  # float view: exact sign, exactly 0.0 when flat
         self.fills += 1
         self.traded_qty += q
-        self.fees += fee
+        self.add_fee(fee, fee_currency)
+        if self.avg_price != self.avg_price:  # taken over with no entry: enters here
+            self.avg_price = price
         if cur == 0.0 or (cur > 0.0) == (side_sign > 0):
             old_abs = abs(cur)
             if self.is_inverse_linear_priced:
@@ -142,10 +153,7 @@ class Position:
             return 0.0
         closing = qty if qty < abs(cur) else abs(cur)
         direction = 1.0 if cur > 0.0 else -1.0
-        if self.is_inverse_linear_priced:
-            realized = direction * closing * cs * (1.0 / self.avg_price - 1.0 / price)
-        else:
-            realized = direction * closing * cs * (price - self.avg_price)
+        realized = self.closed_pnl(direction * closing, price)
         self.realized += realized
         self._set_qty(self.exact_qty + q if side_sign > 0 else self.exact_qty - q)
         new = self.qty
@@ -155,16 +163,21 @@ class Position:
             self.avg_price = price  # flipped: the remainder opened at this price
         return realized
 
+    def closed_pnl(self, signed_qty: float, price: float) -> float:
+        """PnL (pnl_currency) of closing ``signed_qty`` of this position (+: of a long) at
+        ``price`` against the average entry."""
+        cs = self.instrument.contract_size
+        if self.is_inverse_linear_priced:
+            return signed_qty * cs * (1.0 / self.avg_price - 1.0 / price)
+        return signed_qty * cs * (price - self.avg_price)
+
     def unrealized(self) -> float:
         """Unrealized PnL at ``mark`` in ``pnl_currency``; NaN (unknown) without a mark."""
         if self.qty == 0.0:
             return 0.0
         if math.isnan(self.mark):
             return math.nan
-        cs = self.instrument.contract_size
-        if self.is_inverse_linear_priced:
-            return self.qty * cs * (1.0 / self.avg_price - 1.0 / self.mark)
-        return self.qty * cs * (self.mark - self.avg_price)
+        return self.closed_pnl(self.qty, self.mark)
 
     def delta_base(self, underlying_price: float) -> float:
         """Delta in units of the underlying (e.g. BTC); NaN (unknown, never 0) for an option
@@ -178,33 +191,6 @@ class Position:
             px = self.mark if not math.isnan(self.mark) else underlying_price
             return self.qty * i.contract_size / px if px > 0 else math.nan
         return self.qty * i.contract_size
-
-
-class PositionState(msgspec.Struct, frozen=True, kw_only=True):
-    """One position as a snapshot keeps it: the exact quantity, and every PnL part."""
-
-    instrument_id: str
-    quantity: Decimal
-    avg_price: float
-    realized: float
-    fees: float
-    funding: float
-    traded: Decimal
-    fills: int
-    mark: float
-
-
-class PortfolioState(msgspec.Struct, frozen=True, kw_only=True):
-    """``Portfolio.snapshot``: positions, counters and the newest trade ids seen."""
-
-    positions: list[PositionState]
-    trades: list[tuple[str, str]]
-    fills: int
-    duplicate_fills: int
-    adjustments: int
-
-
-_ZERO = (0.0, 0.0, 0.0, 0.0)
 
 
 class Portfolio:
@@ -224,18 +210,16 @@ class Portfolio:
         self._seen_trades: dict[tuple[str, str], None] = {}
         self._greeks: dict[str, tuple[float, float, float, float]] = {}  # option, per contract
         self._clean: dict[str, tuple[float, float, float, float]] = {}
-        self._totals: dict[str, list[float]] = {}  # underlying -> [delta, gamma, vega, theta]
-        self._vega_expiry: dict[tuple[str, int], float] = {}
+        self._sums = GreekTotals()
         # read-only live views of the totals for the risk gate (no copy per order): by
         # canonical underlying, and vega by (underlying, expiry)
-        self.greek_totals: Mapping[str, list[float]] = MappingProxyType(self._totals)
-        self.expiry_vegas: Mapping[tuple[str, int], float] = MappingProxyType(self._vega_expiry)
+        self.greek_totals: Mapping[str, list[float]] = self._sums.totals
+        self.expiry_vegas: Mapping[tuple[str, int], float] = self._sums.expiry_vegas
         self.option_greeks: Mapping[str, tuple[float, float, float, float]] = MappingProxyType(self._clean)
         """Per-contract Greeks of options (delta NaN: not known yet; the others 0 when
         unknown), read-only and live: ``greeks_per_contract`` without its call, for the gate."""
-        self._gaps = GreekGaps()  # the open positions the totals leave out, kept with them
         self._partial: dict[str, int] = {}  # option -> GREEKS bits its Greeks lack (delta known)
-        self.greeks_uncounted: Mapping[str, int] = self._gaps.counts
+        self.greeks_uncounted: Mapping[str, int] = self._sums.uncounted_counts
         """Per canonical underlying, how many open positions have a Greek left out of the totals
         (absent: complete); read-only and live. ``uncounted`` names them."""
         self._und: dict[str, str] = {}
@@ -285,7 +269,7 @@ class Portfolio:
             return False
         pos = self._get(fill.instrument_id)
         self._seen_trades[key] = None
-        pos.apply_fill(fill.side.sign, fill.quantity, fill.price, fill.fee)
+        pos.apply_fill(fill.side.sign, fill.quantity, fill.price, fill.fee, fill.fee_currency)
         if math.isnan(pos.mark):
             pos.mark = fill.price
         self.fills += 1
@@ -322,7 +306,8 @@ class Portfolio:
             positions=[PositionState(instrument_id=p.instrument.id, quantity=p.exact_qty,
                                      avg_price=p.avg_price, realized=p.realized, fees=p.fees,
                                      funding=p.funding, traded=p.traded_qty, fills=p.fills,
-                                     mark=p.mark) for p in self._positions.values()],
+                                     mark=p.mark, other_fees=dict(p.other_fees or {}))
+                       for p in self._positions.values()],
             trades=trades,
             fills=self.fills, duplicate_fills=self.duplicate_fills, adjustments=self.adjustments)
 
@@ -339,10 +324,13 @@ class Portfolio:
                 continue
             pos = self._positions[ps.instrument_id] = Position(inst)
             pos._set_qty(ps.quantity)
-            pos.avg_price = ps.avg_price
+            # (an entry of 0 on an open position: taken over without one before 0 meant
+            # unknown; NaN now, entered at the next price as ``adjust_position`` does)
+            pos.avg_price = ps.avg_price if ps.avg_price > 0 or not ps.quantity else math.nan
             pos.realized = ps.realized
             pos.fees = ps.fees
             pos.funding = ps.funding
+            pos.other_fees = dict(ps.other_fees) or None
             pos.traded_qty = ps.traded
             pos.fills = ps.fills
             pos.mark = ps.mark
@@ -353,14 +341,29 @@ class Portfolio:
         self.adjustments = state.adjustments
         return unknown
 
-    def adjust_position(self, instrument_id: str, qty: float, avg_price: float) -> float:
-        """Set a position to the venue's view (reconciliation); returns the change in qty."""
+    def adjust_position(self, instrument_id: str, qty: float, avg_price: float,
+                        close_price: float = 0.0) -> float:
+        """Set a position to the venue's view (reconciliation); returns the change in qty.
+        The part that went away (shrunk, closed or flipped) is realized at ``close_price``
+        (the mark; not > 0: none known, nothing realized). Without an average price (not > 0)
+        the position enters at its mark, else at the first mark or fill price after
+        (``avg_price`` NaN until then: unrealized unknown)."""
         pos = self._get(instrument_id)
-        change = qty - pos.qty
+        cur = pos.qty
+        change = qty - cur
+        if cur != 0.0 and close_price > 0 and pos.avg_price > 0 and (
+                qty == 0.0 or (qty > 0.0) != (cur > 0.0) or abs(qty) < abs(cur)):
+            gone = cur if qty == 0.0 or (qty > 0.0) != (cur > 0.0) else cur - qty
+            pos.realized += pos.closed_pnl(gone, close_price)
         pos._set_qty(exact(qty))
-        pos.avg_price = avg_price if qty != 0.0 else 0.0
-        if math.isnan(pos.mark) and avg_price > 0:
-            pos.mark = avg_price
+        if qty == 0.0:
+            pos.avg_price = 0.0
+        elif avg_price > 0:
+            pos.avg_price = avg_price
+            if math.isnan(pos.mark):
+                pos.mark = avg_price
+        else:
+            pos.avg_price = pos.mark  # (NaN without a mark: set by the next price seen)
         self.adjustments += 1
         self._recontrib(pos)
         return change
@@ -369,6 +372,8 @@ class Portfolio:
         pos = self._positions.get(instrument_id)
         if pos is not None and price == price:
             pos.mark = price
+            if pos.avg_price != pos.avg_price and pos.qty != 0.0:
+                pos.avg_price = price  # taken over with no entry (adjust_position): enters here
             if pos.inverse_linear and pos.qty != 0.0:
                 self._recontrib(pos)  # inverse delta in coin moves with the price
 
@@ -440,8 +445,8 @@ class Portfolio:
         if price == price and price > 0:
             und = canonical_asset(underlying)
             self.underlying_prices[und] = price
-            if self._gaps.counts.get(und):  # an inverse contract with no mark is priced now
-                for iid in self._gaps.instruments(und, "delta"):
+            if self.greeks_uncounted.get(und):  # an inverse contract with no mark is priced now
+                for iid in self._sums.uncounted(und, "delta"):
                     if self._positions[iid].inverse_linear:
                         self._recontrib(self._positions[iid])
 
@@ -465,71 +470,48 @@ class Portfolio:
             return
         self.set_venue_greeks(ev.instrument_id, delta, ev.gamma, ev.vega, ev.theta)
 
-    # -- Greek totals -----------------------------------------------------------------------
+    # -- Greek totals (engine.greek_totals) --------------------------------------------------
     def _recontrib(self, pos: Position) -> None:
+        """Put what ``pos`` contributes now into the totals (replacing its old contribution)."""
         inst = pos.instrument
         if pos.qty == 0.0:
-            new = _ZERO
-            if pos.uncounted:
-                self._set_gap(pos, 0)
+            new, unknown = _ZERO, 0
         else:
             g = self.greeks_per_contract(inst.id)
             if g is None:  # an option without a delta: every Greek; an unpriced inverse: delta
                 new = _ZERO
-                self._set_gap(pos, 1 if inst.kind is not InstrumentKind.OPTION else ALL_UNKNOWN)
+                unknown = 1 if inst.kind is not InstrumentKind.OPTION else ALL_UNKNOWN
             else:
                 new = (pos.qty * g[0], pos.qty * g[1], pos.qty * g[2], pos.qty * g[3])
-                if self._partial or pos.uncounted:  # (the common case: neither, two loads)
-                    self._set_gap(pos, self._partial.get(inst.id, 0))
-        old = pos.contrib
-        if new == old:
-            return
-        und = self._und[inst.id]
-        tot = self._totals.get(und)
-        if tot is None:
-            tot = self._totals[und] = [0.0, 0.0, 0.0, 0.0]
-        tot[0] += new[0] - old[0]
-        tot[1] += new[1] - old[1]
-        tot[2] += new[2] - old[2]
-        tot[3] += new[3] - old[3]
-        if inst.kind is InstrumentKind.OPTION:
-            key = (und, inst.expiry_ns)
-            self._vega_expiry[key] = self._vega_expiry.get(key, 0.0) + new[2] - old[2]
-        pos.contrib = new
-
-    def _set_gap(self, pos: Position, unknown: int) -> None:
-        if unknown != pos.uncounted:
-            self._gaps.set(self._und[pos.instrument.id], pos.instrument.id, unknown)
-            pos.uncounted = unknown
+                unknown = self._partial.get(inst.id, 0) if self._partial else 0
+        if new != pos.contrib or unknown != pos.uncounted:
+            self._sums.put(self._und[inst.id], pos, new, unknown)
 
     def resum(self) -> None:
         """Rebuild every total from the positions (clears accumulated float error)."""
-        self._totals.clear()
-        self._vega_expiry.clear()
-        self._gaps.clear()
+        self._sums.clear(self._positions)
         for pos in self._positions.values():
-            pos.contrib = _ZERO
-            pos.uncounted = 0
             self._recontrib(pos)
 
     def uncounted(self, underlying: str, greek: str = "delta") -> list[str]:
         """Instrument ids (sorted) of the open positions on ``underlying`` whose ``greek`` (of
         ``GREEKS``) is not known, so left out of its total; empty: that total is complete."""
-        return self._gaps.instruments(canonical_asset(underlying), greek)
+        return self._sums.uncounted(canonical_asset(underlying), greek)
 
     def greeks(self, underlying: str) -> tuple[float, float, float, float]:
         """(delta, gamma, vega, theta) totals of ``underlying`` across venues (O(1)); the
         underlying may be spelt as any venue does (``btc_usd`` is ``BTC``)."""
-        t = self._totals.get(underlying)
+        t = self._sums.get(underlying)
         if t is None:
-            t = self._totals.get(canonical_asset(underlying))
-        return _ZERO if t is None else (t[0], t[1], t[2], t[3])
+            t = self._sums.get(canonical_asset(underlying))
+        return _ZERO if t is None else t
 
     def vega_by_expiry(self, underlying: str) -> dict[int, float]:
-        return {e: v for (u, e), v in self._vega_expiry.items() if u == underlying}
+        """Vega (USD per vol point) per expiry of ``underlying`` (any venue's spelling)."""
+        return self._sums.vega_by_expiry(canonical_asset(underlying))
 
     def expiry_vega(self, underlying: str, expiry_ns: int) -> float:
-        return self._vega_expiry.get((underlying, expiry_ns), 0.0)
+        return self._sums.expiry_vega(canonical_asset(underlying), expiry_ns)
 
     def underlying_of(self, instrument_id: str) -> str | None:
         return self._und.get(instrument_id)
@@ -591,16 +573,9 @@ class Portfolio:
     def greeks_summary(self, underlying: str) -> dict[str, Any]:
         """Greek totals for the status line; delta also in USD. A total that leaves positions
         out (``uncounted``) comes with ``<greek>_incomplete``: the instrument ids left out."""
-        d, g, v, t = self.greeks(underlying)
-        px = self.underlying_prices.get(canonical_asset(underlying), math.nan)
-        out: dict[str, Any] = {"delta": d, "delta_usd": d * px if px == px else math.nan,
-                               "gamma": g, "vega_usd": v, "theta_usd_day": t}
-        if self.greeks_uncounted.get(canonical_asset(underlying)):
-            for greek in GREEKS:
-                left_out = self.uncounted(underlying, greek)
-                if left_out:
-                    out[f"{greek}_incomplete"] = left_out
-        return out
+        und = canonical_asset(underlying)
+        return self._sums.summary(und, self.greeks(underlying),
+                                  self.underlying_prices.get(und, math.nan))
 
     def underlyings(self) -> list[str]:
         return sorted({self._underlying_of(p) for p in self._positions.values()})

@@ -108,7 +108,8 @@ def replay(kernel: Kernel, records: Iterable[tuple[int, int, str, str, Any]],
                     pass  # the answer had already arrived when the request left
         elif isinstance(obj, PositionAdjusted):
             if kernel.portfolio.instrument(obj.instrument_id) is not None:
-                kernel.portfolio.adjust_position(obj.instrument_id, obj.quantity, obj.avg_price)
+                kernel.portfolio.adjust_position(obj.instrument_id, obj.quantity, obj.avg_price,
+                                                 obj.close_price)
         elif isinstance(obj, KillSwitchTripped):
             _restore_kill(kernel, obj)
         elif type_name == "OperatorAction" and isinstance(obj, dict):
@@ -204,7 +205,11 @@ class _KernelView:
         if pf.instrument(instrument_id) is None:
             return None
         pos = pf.position(instrument_id)
-        return (pos.qty, pos.avg_price) if pos is not None else (0.0, 0.0)
+        if pos is None:
+            return (0.0, 0.0)
+        # an entry not known yet (a takeover with no price: NaN) is 0, the journal's word for it
+        # (a JSON record cannot carry NaN; ``Portfolio.adjust_position`` reads 0 as unknown)
+        return (pos.qty, pos.avg_price if pos.avg_price == pos.avg_price else 0.0)
 
     def venue_positions(self, venue: str) -> list[str]:
         return [p.instrument.id for p in self._k.portfolio.positions()
@@ -237,12 +242,15 @@ def apply_reconciliation(kernel: Kernel, report: VenueReconciliation) -> int:
         for cmd in p.cancels:
             adapter.cancel(cmd)
     for fix in p.positions:
+        held = kernel.portfolio.position(fix.instrument_id)
+        mark = held.mark if held is not None and held.mark > 0 else 0.0  # (NaN: none, 0)
         rec = PositionAdjusted(instrument_id=fix.instrument_id, quantity=fix.quantity,
                                avg_price=fix.avg_price, previous=fix.previous,
-                               reason="reconciliation: venue position wins", ts=now)
+                               reason="reconciliation: venue position wins", ts=now,
+                               close_price=mark)
         if journal is not None and not journal.closed:
             journal.append(now, "out", rec)
-        kernel.portfolio.adjust_position(fix.instrument_id, fix.quantity, fix.avg_price)
+        kernel.portfolio.adjust_position(fix.instrument_id, fix.quantity, fix.avg_price, mark)
     if journal is not None and not journal.closed:
         journal.append(now, "out", ReconciliationCompleted(venue=venue, differences=p.differences,
                                                            ts=now))

@@ -35,7 +35,7 @@ from engine.reconcile import rebuild, reconcile, recover
 from engine.plugins import PluginError, load_object, resolve_strategy
 from engine.risk import InstrumentLimits, RateLimit, RiskLimits, UnderlyingLimits
 from engine.accounts import account_book, account_problems
-from engine.funding import FundingEngine
+from engine.funding import FundingEngine, unbooked
 from engine.risk.underlyings import canonical_keys, check_known
 from engine.startup import (
     STILL_CONNECTING,
@@ -338,6 +338,10 @@ class Node:
         fields["strategies"] = self.kernel.strategy_timing()
         if self.funding is not None:  # (payments, and the perps no funding rate reached)
             fields["funding"] = self.funding.summary()
+        else:  # live: funding is the venue's, in its account; the PnL leaves it out
+            fields["funding"] = unbooked(self.kernel.portfolio)
+            if fields["funding"]["unfunded"]:
+                fields["funding_usd"] = None  # unknown here, not 0
         self.status_log.append(fields)
         log.info("status", console_line=status_line(fields), **fields)
 

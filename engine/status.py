@@ -87,7 +87,9 @@ def status_line(fields: dict[str, Any]) -> str:
     unfunded = fields.get("funding", {}).get("unfunded")
     if unfunded:  # funding_usd leaves them out: their funding is unknown, not 0
         n = len(unfunded)
-        parts.append(f"funding unknown for {n} perp{'s' if n > 1 else ''} (no funding rate)")
+        why = ("not booked live: in the venue's account" if fields["funding"].get("booked") is False
+               else "no funding rate")
+        parts.append(f"funding unknown for {n} perp{'s' if n > 1 else ''} ({why})")
     failing = [f"{sid} {t['errors']:g}" for sid, t in sorted(fields.get("strategies", {}).items())
                if t.get("errors")]
     if failing:  # callbacks that raised: the engine goes on, the line must not look healthy

@@ -44,7 +44,8 @@ import structlog
 from engine.execution.state import ExecutionState
 from engine.journal import Journal, JournalError
 from engine.orders import OrderBookkeeper, OrderState
-from engine.portfolio import Portfolio, PortfolioState
+from engine.portfolio import Portfolio
+from engine.portfolio_state import PortfolioState
 from engine.risk.throttle import ThrottleState
 
 log = structlog.get_logger("volta.snapshot")
