@@ -88,10 +88,8 @@ class BinanceOrders:
                                             pv.new_order_params(cmd, symbol), signed=True,
                                             timeout_s=self.params.ack_timeout_s,
                                             on_send=lambda: self.desk.admit_to_wire(cmd.client_order_id))
-        except NotSent:
-            self._session.stats["throttled"] = self._session.stats.get("throttled", 0) + 1
-            self.desk.reject(cmd.client_order_id, cmd.instrument_id,
-                         "THROTTLED: held by the rate limiter past the ack timeout; never sent")
+        except NotSent as exc:
+            self.desk.not_sent(cmd.client_order_id, cmd.instrument_id, exc)
             return
         except (Unknown, VenueProtocolError) as exc:
             self._ack_lost(cmd.client_order_id, exc)
@@ -129,6 +127,9 @@ class BinanceOrders:
             reply = await self.rest.request("DELETE", f"{self._api}/order",
                                             pv.order_ref_params(cmd.client_order_id, symbol),
                                             signed=True, timeout_s=self.params.ack_timeout_s)
+        except NotSent as exc:
+            self.desk.request_not_sent(cmd.client_order_id, cmd.instrument_id, "cancel", exc)
+            return
         except (Unknown, VenueProtocolError) as exc:
             _log.warning("binance.cancel_fate_unknown", venue=self._session.venue,
                          client_order_id=cmd.client_order_id, error=str(exc))
@@ -167,6 +168,9 @@ class BinanceOrders:
                 "PUT", f"{self._api}/order",
                 pv.amend_params(cmd, t.symbol, t.cmd.side, price or 0.0, qty), signed=True,
                 timeout_s=self.params.ack_timeout_s)
+        except NotSent as exc:
+            self.desk.request_not_sent(cmd.client_order_id, cmd.instrument_id, "amend", exc)
+            return
         except (Unknown, VenueProtocolError) as exc:
             _log.warning("binance.amend_fate_unknown", venue=self._session.venue,
                          client_order_id=cmd.client_order_id, error=str(exc))
@@ -198,7 +202,7 @@ class BinanceOrders:
             reply = await self.rest.request("GET", f"{self._api}/order",
                                             pv.order_ref_params(client_order_id, symbol),
                                             signed=True)
-        except (Unknown, VenueProtocolError) as exc:
+        except (Unknown, NotSent, VenueProtocolError) as exc:
             _log.warning("binance.query_failed", venue=self._session.venue,
                          client_order_id=client_order_id, error=str(exc))
             return None

@@ -28,7 +28,8 @@ from typing import Any
 import aiohttp
 
 from adapters.binance.private import TIMESTAMP_OUTSIDE_RECV_WINDOW, error_of, loads, signed_query
-from adapters.live.rest import NotSent, Reply, SyncedRestClient, Unknown, no_answer
+from adapters.live.rest import NotSent, Reply, SendMark, SyncedRestClient, Unknown
+from adapters.live.rest import transport_failure
 from adapters.ratelimit import RateLimiter, parse_rate_limit_headers
 
 __all__ = ["BinanceRest", "NotSent", "Reply", "Unknown"]
@@ -66,15 +67,18 @@ class BinanceRest(SyncedRestClient):
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         if on_send is not None and not on_send():  # past the limiter: last chance to drop it
             raise NotSent(f"{endpoint}: declined before sending")
+        mark = SendMark()
         try:
             async with self._http.request(
                     method, url, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)) as resp:
+                    timeout=aiohttp.ClientTimeout(total=timeout_s or self.timeout_s),
+                    trace_request_ctx=mark) as resp:
                 raw = await resp.read()
                 status = resp.status
                 update = parse_rate_limit_headers("binance_usdm", resp.headers, endpoint)
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise Unknown(f"{endpoint}: {no_answer(exc, timeout_s or self.timeout_s)}") from exc
+            raise transport_failure(exc, endpoint, self.venue, timeout_s or self.timeout_s,
+                                    mark) from exc
         self.limiter.apply(update, endpoint)
         self.used_weight = update.used.get("weight_1m", self.used_weight)
         if status in (429, 418):

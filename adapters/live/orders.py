@@ -31,6 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from adapters.live.rest import NotSent, Unreachable
 from adapters.live.session import LiveSession
 from adapters.live.tracker import SENDING, UNKNOWN, OrderTracker, Tracked
 from engine.model import (
@@ -87,6 +88,21 @@ class OrderDesk:
         now = self.session.clock.now_ns()
         self.emit(OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
                                 reason=reason, ts_event=now, ts_recv=now))
+
+    def not_sent(self, client_order_id: str, instrument_id: str, exc: NotSent) -> None:
+        """A new order whose request never left this machine: rejected at once with why
+        (``VENUE_UNREACHABLE: ...`` naming the venue and the cause, or ``THROTTLED``), since
+        the venue cannot have it and no status query can tell more."""
+        stats = self.session.stats
+        key = "unreachable" if isinstance(exc, Unreachable) else "throttled"
+        stats[key] = stats.get(key, 0) + 1
+        self.reject(client_order_id, instrument_id, exc.reason)
+
+    def request_not_sent(self, client_order_id: str, instrument_id: str, what: str,
+                         exc: NotSent) -> None:
+        """A cancel/amend (``what``) whose request never left this machine: refused at once,
+        so the engine restores the order as it was (the venue never saw the request)."""
+        self.refuse_request(client_order_id, instrument_id, f"{what} not sent: {exc.reason}")
 
     def unknown_orders(self) -> list[str]:
         """Client ids whose acknowledgement never came (settle them with ``query_order``)."""

@@ -33,7 +33,7 @@ from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, OrderTracker, Tracked
 from adapters.okx import private as pv
 from adapters.okx.params import OkxParams
-from adapters.okx.rest import OkxRest, Unknown
+from adapters.okx.rest import OkxRest, Unknown, Unreachable
 from adapters.ratelimit import RateLimiter
 from adapters.ws import NotConnected, ReconnectingWebSocket
 from engine.model import (
@@ -266,7 +266,7 @@ class OkxOrders:
             body = await self.rest.request("GET", "/api/v5/trade/order",
                                            {"instId": inst, "clOrdId": pv.cl_ord_id(coid)},
                                            signed=True)
-        except Unknown as exc:
+        except (Unknown, Unreachable) as exc:
             _log.warning("okx.query_failed", venue=self._session.venue, client_order_id=coid, error=str(exc))
             return None
         now = self._session.clock.now_ns()
