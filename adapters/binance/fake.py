@@ -80,6 +80,10 @@ class BinanceFake(GridMarketFake):
         self.account = FakeLinearAccount(self.matcher, self.books)
         """The USDT account ``GET /fapi/v2/account`` reports (``account.deposit`` sets it)."""
 
+    @property
+    def order_create(self) -> tuple[str, str]:
+        return ("POST", f"{self.api}/order")
+
     def _publish_fill(self, o: FakeOrder) -> None:
         self._order_update(o, "TRADE", _ms())
 

@@ -29,7 +29,7 @@ import aiohttp
 
 from adapters.binance.private import TIMESTAMP_OUTSIDE_RECV_WINDOW, error_of, loads, signed_query
 from adapters.live.rest import NotSent, Reply, SendMark, SyncedRestClient, Unknown
-from adapters.live.rest import transport_failure
+from adapters.live.rest import decode_body, transport_failure
 from adapters.ratelimit import RateLimiter, parse_rate_limit_headers
 
 __all__ = ["BinanceRest", "NotSent", "Reply", "Unknown"]
@@ -87,7 +87,7 @@ class BinanceRest(SyncedRestClient):
             self.rate_limited_until = time.monotonic() + retry
         if status >= 500:
             raise Unknown(f"{endpoint}: HTTP {status}")
-        body = loads(raw, self.venue) if raw else None
+        body = decode_body(raw, status, loads, self.venue)
         err = error_of(body)
         if err is None and not 200 <= status < 300:
             err = (status, f"HTTP {status}")

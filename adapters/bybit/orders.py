@@ -24,6 +24,7 @@ from adapters.bybit.codec import BybitCodec
 from adapters.bybit.params import BybitParams
 from adapters.bybit.rest import BybitReply, BybitRest, NotSent, Unknown
 from adapters.live.orders import OrderDesk
+from adapters.live.rest import answer_field
 from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
@@ -141,14 +142,17 @@ class BybitOrders:
                                  self.params.ack_timeout_s, lambda: self.desk.admit_to_wire(coid),
                                  lambda exc: self.desk.not_sent(coid, iid, exc))
         if reply is None:
-            if self.tracker.mark_lost(cmd.client_order_id):  # not if rejected as never sent
-                self._session.stats["acks_unknown"] += 1
+            self.desk.ack_lost(coid)  # logged by _call; none if rejected as never sent
             return
         if reply.ok:
+            try:  # an acceptance that does not name the order: placed or not, nobody can tell
+                vid = answer_field(reply.result, "orderId", self._session.venue, "new order")
+            except VenueProtocolError as exc:
+                self.desk.ack_lost(coid, str(exc))
+                return
             now = time.time_ns()
-            self.desk.emit(OrderAccepted(client_order_id=cmd.client_order_id,
-                                     venue_order_id=str(reply.result["orderId"]),
-                                     instrument_id=cmd.instrument_id, ts_event=now, ts_recv=now))
+            self.desk.emit(OrderAccepted(client_order_id=coid, venue_order_id=vid,
+                                     instrument_id=iid, ts_event=now, ts_recv=now))
             return
         self._refused(reply)
         self.desk.reject(cmd.client_order_id, cmd.instrument_id, f"{reply.code}: {reply.message}")

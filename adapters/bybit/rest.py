@@ -29,7 +29,7 @@ import orjson
 
 from adapters.bybit.private import RATE_LIMITED, TIMESTAMP_ERROR, loads, rest_headers
 from adapters.live.rest import NotSent, Reply, SendMark, SyncedRestClient, Unknown
-from adapters.live.rest import transport_failure
+from adapters.live.rest import decode_body, transport_failure
 from adapters.ratelimit import RateLimitUpdate, parse_rate_limit_headers
 
 __all__ = ["BybitReply", "BybitRest", "NotSent", "Reply", "Unknown"]
@@ -100,7 +100,7 @@ class BybitRest(SyncedRestClient):
         self.limiter.apply(update, endpoint)
         if status >= 500:
             raise Unknown(f"{endpoint}: HTTP {status}")
-        body = loads(raw, self.venue) if raw else {}
+        body = decode_body(raw, status, loads, self.venue)
         code = body.get("retCode", 0) if isinstance(body, dict) else 0
         message = str(body.get("retMsg", "")) if isinstance(body, dict) else ""
         if code == SERVER_ERROR:

@@ -98,6 +98,17 @@ class OrderDesk:
         stats[key] = stats.get(key, 0) + 1
         self.reject(client_order_id, instrument_id, exc.reason)
 
+    def ack_lost(self, client_order_id: str, error: str = "") -> None:
+        """No answer we can trust to a new order (timeout, 5xx, an answer that does not name
+        the order): its fate is UNKNOWN until the venue's word settles it (counted; logged
+        with ``error`` unless the caller already logged it)."""
+        if self.tracker.mark_lost(client_order_id):
+            s = self.session
+            s.stats["acks_unknown"] += 1
+            if error:
+                s.log.warning(f"{s.log_name}.order_fate_unknown", venue=s.venue,
+                              client_order_id=client_order_id, error=error)
+
     def request_not_sent(self, client_order_id: str, instrument_id: str, what: str,
                          exc: NotSent) -> None:
         """A cancel/amend (``what``) whose request never left this machine: refused at once,

@@ -33,14 +33,16 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from adapters.ratelimit import RateLimiter
+from engine.model import VenueProtocolError
 
 __all__ = ["NotSent", "Reply", "SendMark", "SyncedRestClient", "Unknown", "Unreachable",
-           "http_session", "no_answer", "transport_failure"]
+           "answer_field", "decode_body", "http_session", "no_answer", "transport_failure"]
 
 THROTTLED = "THROTTLED: held by the rate limiter past the ack timeout; never sent"
 
@@ -146,6 +148,35 @@ def transport_failure(exc: BaseException, endpoint: str, venue: str, timeout_s: 
             and not mark.headers_sent:
         return Unreachable(venue, endpoint, cause)
     return Unknown(f"{endpoint}: {cause}")
+
+
+def decode_body(raw: bytes, status: int, loads: Callable[[bytes, str], Any], venue: str) -> Any:
+    """The JSON body of an answer (None when empty). A refusal (not 2xx) whose body is not
+    JSON - the HTML page of the firewall in front of the venue: Binance's WAF 403, Bybit's IP
+    limit 403 - is still a refusal (its status says it): None, not ``VenueProtocolError``, which
+    would leave a refused order in doubt. A 2xx that is not JSON is the venue's error."""
+    if not raw:
+        return None
+    try:
+        return loads(raw, venue)
+    except VenueProtocolError:
+        if 200 <= status < 300:
+            raise
+        return None
+
+
+def answer_field(body: Any, key: str, venue: str, what: str,
+                 cast: Callable[[Any], Any] = str) -> Any:
+    """``cast(body[key])`` of an accepted answer. An answer without it (or not readable) is
+    the venue's protocol error: the request may have been executed, its fate is unknown."""
+    try:
+        value = body[key]
+        if value is None or value == "":
+            raise KeyError(key)
+        return cast(value)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise VenueProtocolError(f"{venue}: {what} answered without a valid {key}: "
+                                 f"{str(body)[:200]}", venue=venue) from exc
 
 
 @dataclass(slots=True)

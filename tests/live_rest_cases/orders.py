@@ -35,7 +35,9 @@ __all__ = [
     "test_order_to_an_unreachable_venue_is_rejected_at_once_naming_venue_and_cause",
     "test_order_to_an_unresolved_host_is_rejected_at_once",
     "test_cancel_and_amend_to_an_unreachable_venue_are_refused_and_the_order_stays",
-    "invalid_tld_unresolved",  # the fixture the case above uses
+    "test_firewall_refusal_with_an_html_page_rejects_the_order_with_the_status",
+    "test_accepted_answer_without_the_order_leaves_its_fate_unknown_until_the_query",
+    "invalid_tld_unresolved",  # the fixture a case above uses
 ]
 
 
@@ -226,3 +228,37 @@ async def test_cancel_and_amend_to_an_unreachable_venue_are_refused_and_the_orde
     live.adapter.rest.base_url = reachable  # the venue is back: the order is cancelled there
     live.kernel.router.cancel(live.kernel.orders.get("keep-1"))
     await live.until(lambda: live.kernel.orders.get("keep-1").status is OrderStatus.CANCELLED)
+
+
+async def test_firewall_refusal_with_an_html_page_rejects_the_order_with_the_status(
+        live: Live) -> None:
+    # Binance's WAF and Bybit's IP limit answer 403 with an HTML page, not the venue's JSON: the
+    # request was refused (not executed), so the order is rejected with the status, not left in
+    # doubt for a query the same firewall would refuse too.
+    await ready(live)
+    live.fake.firewall(1, status=403)
+    live.kernel.router.submit(order(live, "waf-1", Side.BUY, 0.01, far_bid(live)))
+    await live.until(lambda: live.kernel.orders.get("waf-1").status is OrderStatus.REJECTED,
+                     timeout=2)
+    (rej,) = [e for e in live.of(OrderRejected) if e.client_order_id == "waf-1"]
+    assert rej.reason == "403: HTTP 403", rej.reason
+    assert live.adapter.unknown_orders() == [] and live.adapter.stats["acks_unknown"] == 0
+    assert "waf-1" not in live.fake.matcher.orders
+
+
+async def test_accepted_answer_without_the_order_leaves_its_fate_unknown_until_the_query(
+        live: Live) -> None:
+    # A 200 whose body says nothing about the order: the venue may well have placed it, so it
+    # is in doubt (counted, listed by unknown_orders) and the venue's word settles it - not a
+    # crashed task that leaves the order "sending" for ever.
+    await ready(live)
+    live.fake.garble_acks(1)
+    live.fake.quiet_private = True  # only the status query can tell
+    live.kernel.router.submit(order(live, "garb-1", Side.BUY, 0.01, far_bid(live)))
+    await live.until(lambda: live.adapter.unknown_orders() == ["garb-1"], timeout=2)
+    assert live.adapter.stats["acks_unknown"] == 1
+    assert live.kernel.orders.get("garb-1").status is OrderStatus.SUBMITTED
+    live.fake.quiet_private = False
+    live.adapter.query_order("garb-1", live.IID)
+    await live.until(lambda: live.kernel.orders.get("garb-1").status is OrderStatus.ACCEPTED)
+    assert live.adapter.unknown_orders() == []
