@@ -134,16 +134,13 @@ class OkxOrders:
         if op == "order" and not self.desk.still_wanted(coid):
             return  # withdrawn (rejected) while the limiter held it: never sent
         priv = self._link.logged_in_socket()
-        if priv is None:
-            if op == "order":
-                self.desk.reject(coid, iid, "NOT_CONNECTED: private stream down (never sent)")
-            return
         op_id = f"{op[0]}{next(self._op_ids)}"
         try:
+            if priv is None:
+                raise NotConnected("private stream down")
             priv.send_nowait(pv.op_frame(op_id, op, [args]))
         except NotConnected:
-            if op == "order":
-                self.desk.reject(coid, iid, "NOT_CONNECTED: private stream down (never sent)")
+            self._never_sent(op, coid, iid, "NOT_CONNECTED: private stream down (never sent)")
             return
         self.pending[op_id] = (op, coid, iid)
         if op == "order":
@@ -152,6 +149,15 @@ class OkxOrders:
             if op_id in self.pending and self.tracker.mark_lost(coid):
                 self._session.stats["acks_unknown"] += 1
                 _log.warning("okx.order_fate_unknown", venue=self._session.venue, client_order_id=coid)
+
+    def _never_sent(self, op: str, coid: str, iid: str, reason: str) -> None:
+        """An operation that could not be sent: a new order is rejected, a cancel or amend
+        refused (the order stays as it was), at once: the strategy can act."""
+        if op == "order":
+            self.desk.reject(coid, iid, reason)
+        else:
+            self.desk.refuse_request(coid, iid, f"{op.partition('-')[0]} not sent: {reason}",
+                                     lambda: self._query(coid, iid))
 
     def connection_lost(self) -> None:
         for op, coid, _ in self.pending.values():

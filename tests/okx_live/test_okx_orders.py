@@ -280,3 +280,21 @@ async def test_orders_refused_for_want_of_credentials_say_so_once_in_the_log(fak
     refused = [e for e in logs if e["event"] == "okx.order_refused"]
     assert [(e["log_level"], e["venue"], e["reason"], e["client_order_id"]) for e in refused] == [
         ("warning", "okx", "NOT_TRADING: no credentials", "nk0")]
+
+
+async def test_cancel_while_the_private_stream_is_down_is_refused_at_once(live: Live) -> None:
+    # OKX orders go over the private websocket: while it is down a cancel (or an amend: the
+    # same path; the gate halts amends on a venue that is down) cannot be sent. It is refused
+    # at once (the strategy can act: retry, hedge elsewhere), not dropped in silence for the
+    # engine to find out an ack timeout later.
+    live.submit("nc1", Side.BUY, 5.0, live.best(bid=True) - 3.0)
+    await live.until(lambda: live.order("nc1").status is OrderStatus.ACCEPTED)
+    live.fake.ws.reject_connections(50, status=503)
+    await live.fake.ws.disconnect()
+    await live.until(lambda: live.adapter.orders._link.logged_in_socket() is None)
+    live.kernel.router.cancel(live.order("nc1"))
+    await live.until(lambda: len(live.of(OrderRejected)) == 1, timeout=0.3)  # < the ack timeout
+    assert live.of(OrderRejected)[0].reason == \
+        "cancel not sent: NOT_CONNECTED: private stream down (never sent)"
+    await live.until(lambda: live.order("nc1").status is OrderStatus.ACCEPTED)
+    assert live.fake.by_cl_ord_id("nc1")[0]["state"] == "live"
