@@ -9,8 +9,9 @@ three outcomes differently:
 * ``Reply`` with ``ok`` True: a 2xx and a JSON body.
 * ``Reply`` with ``ok`` False: the venue answered and refused (4xx with ``{"code","msg"}``,
   or 429/418 rate limited: Binance did not process the request). A definitive outcome.
-* ``Unknown``: no answer we can trust (timeout, connection lost, 5xx): the request may or may
-  not have been executed. The caller must not resend an order blindly.
+* ``Unknown``: no answer we can trust (timeout, connection lost, 5xx, and the answers Binance
+  documents as "execution status unknown": HTTP 408, codes ``-1006``/``-1007``): the request may
+  or may not have been executed. The caller must not resend an order blindly.
 
 Signed requests carry ``timestamp`` = local time + the offset measured against
 ``/fapi/v1/time`` (re-measured on ``-1021``), and ``recvWindow``. Nothing here logs a query
@@ -27,7 +28,13 @@ from typing import Any
 
 import aiohttp
 
-from adapters.binance.private import TIMESTAMP_OUTSIDE_RECV_WINDOW, error_of, loads, signed_query
+from adapters.binance.private import (
+    EXECUTION_UNKNOWN,
+    TIMESTAMP_OUTSIDE_RECV_WINDOW,
+    error_of,
+    loads,
+    signed_query,
+)
 from adapters.live.rest import NotSent, Reply, SendMark, SyncedRestClient, Unknown
 from adapters.live.rest import decode_body, transport_failure
 from adapters.ratelimit import RateLimiter, parse_rate_limit_headers
@@ -91,6 +98,8 @@ class BinanceRest(SyncedRestClient):
         err = error_of(body)
         if err is None and not 200 <= status < 300:
             err = (status, f"HTTP {status}")
+        if err is not None and (status == 408 or err[0] in EXECUTION_UNKNOWN):
+            raise Unknown(f"{endpoint}: HTTP {status} {err[0]}: {err[1]}")  # may have executed
         if err is not None:
             if err[0] == TIMESTAMP_OUTSIDE_RECV_WINDOW:
                 with contextlib.suppress(Exception):  # the next request retries the sync
