@@ -21,7 +21,7 @@ from adapters.binance import private as pv
 from adapters.binance.codec import BinanceCodec
 from adapters.binance.params import BinanceParams
 from adapters.binance.rest import BinanceRest, NotSent, Reply, Unknown
-from adapters.live.orders import OrderDesk
+from adapters.live.orders import NOT_OURS, OrderDesk
 from adapters.live.rest import answer_field
 from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, OrderTracker, Tracked
@@ -152,7 +152,7 @@ class BinanceOrders:
     def amend(self, cmd: AmendOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
         if t is None:
-            self.desk.reject(cmd.client_order_id, cmd.instrument_id, "amend: order not sent by this session")
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id, NOT_OURS)
             return
         self._session.spawn(self._send_amend(cmd, t), order=True)
 

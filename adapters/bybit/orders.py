@@ -23,7 +23,7 @@ from adapters.bybit import channels as ch
 from adapters.bybit.codec import BybitCodec
 from adapters.bybit.params import BybitParams
 from adapters.bybit.rest import BybitReply, BybitRest, NotSent, Unknown
-from adapters.live.orders import OrderDesk
+from adapters.live.orders import NOT_OURS, OrderDesk
 from adapters.live.rest import answer_field
 from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, OrderTracker, Tracked
@@ -186,7 +186,7 @@ class BybitOrders:
     def amend(self, cmd: AmendOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
         if t is None:
-            self.desk.reject(cmd.client_order_id, cmd.instrument_id, "amend: order not sent by this session")
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id, NOT_OURS)
             return
         self._session.spawn(self._send_amend(cmd, t), order=True)
 

@@ -42,11 +42,14 @@ from engine.model import (
     OrderStatusReport,
 )
 
-__all__ = ["WITHDRAWN", "OrderDesk", "StatusQuery"]
+__all__ = ["NOT_OURS", "WITHDRAWN", "OrderDesk", "StatusQuery"]
 
 _NS = 1_000_000_000
 
 WITHDRAWN = "WITHDRAWN: still held by the rate limiter when the engine asked; never sent"
+NOT_OURS = "amend: order not sent by this session"
+"""Why an amend of an order the session has no record of is refused (it cannot fill in what
+the venue's amend needs: the side, the other of price and quantity, the venue's order id)."""
 
 StatusQuery = Callable[[str, str], Awaitable[OrderStatusReport | None]]
 """``query(client_order_id, ref)``: ask the venue, publish and return its report (or None)."""

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from adapters.live.orders import OrderDesk
+from adapters.live.orders import NOT_OURS, OrderDesk
 from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, OrderTracker, Tracked
 from adapters.okx import private as pv
@@ -119,7 +119,8 @@ class OkxOrders:
 
     def amend(self, cmd: AmendOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
-        if t is None:
+        if t is None:  # (e.g. working since before a restart): refused, the engine restores it
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id, NOT_OURS)
             return
         args: dict[str, Any] = {"instId": t.symbol, "clOrdId": pv.cl_ord_id(cmd.client_order_id)}
         if cmd.price is not None:

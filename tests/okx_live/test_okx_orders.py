@@ -20,6 +20,7 @@ from engine.model import (
     OrderStatus,
     OrderStatusReport,
     Side,
+    SubmitOrder,
     TimeInForce,
     VenueStatusChanged,
 )
@@ -298,3 +299,28 @@ async def test_cancel_while_the_private_stream_is_down_is_refused_at_once(live: 
         "cancel not sent: NOT_CONNECTED: private stream down (never sent)"
     await live.until(lambda: live.order("nc1").status is OrderStatus.ACCEPTED)
     assert live.fake.by_cl_ord_id("nc1")[0]["state"] == "live"
+
+
+async def test_amend_of_an_order_this_session_did_not_send_is_refused_at_once(live: Live) -> None:
+    # A restarted process (its orders survived at the venue and were reconciled) cannot amend
+    # an order it has no record of: the amend is refused at once with why, as on Binance and
+    # Bybit, not dropped in silence (the order blocked PENDING_AMEND until the ack timeout).
+    px = live.best(bid=True) - 3.0
+    live.submit("old1", Side.BUY, 5.0, px)
+    await live.until(lambda: live.order("old1").status is OrderStatus.ACCEPTED)
+    other = Live(live.fake, OkxVenue(params(live.fake)))
+    await other.adapter.start()
+    other.kernel.add_instruments(other.adapter.instruments())
+    try:
+        await other.until(lambda: IID in other.kernel.books and other.book.is_live)
+        o = other.kernel.orders.add_submitted(SubmitOrder(
+            client_order_id="old1", strategy_id="t", instrument_id=IID, side=Side.BUY,
+            quantity=5.0, price=px))
+        other.kernel.orders.transition(o, "accept")
+        assert other.kernel.router.amend(o, round(px - 1.0, 1), 7.0) is None
+        await other.until(lambda: bool(other.of(OrderRejected)), timeout=0.3)  # < ack timeout
+        assert other.of(OrderRejected)[0].reason == "amend: order not sent by this session"
+        await other.until(lambda: o.status is OrderStatus.ACCEPTED)
+        assert live.fake.by_cl_ord_id("old1")[0]["sz"] == "5"
+    finally:
+        await other.adapter.stop()
