@@ -32,8 +32,8 @@ import asyncio
 import os
 import socket
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
