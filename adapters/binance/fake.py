@@ -78,7 +78,17 @@ class BinanceFake(GridMarketFake):
         self._user_conns: dict[int, FakeConnection] = {}
         self._keys = iter(range(1, 1 << 30))
         self.account = FakeLinearAccount(self.matcher, self.books)
+        self._backend_timeout = 0
         """The USDT account ``GET /fapi/v2/account`` reports (``account.deposit`` sets it)."""
+
+    def backend_timeouts(self, n: int = 1) -> None:
+        """The next ``n`` new orders are placed, but answered 408 ``-1007`` (Binance: "execution
+        status unknown")."""
+        self._backend_timeout += n
+
+    @property
+    def order_create(self) -> tuple[str, str]:
+        return ("POST", f"{self.api}/order")
 
     def _publish_fill(self, o: FakeOrder) -> None:
         self._order_update(o, "TRADE", _ms())
@@ -298,6 +308,10 @@ class BinanceFake(GridMarketFake):
         if self._lose:
             self._lose -= 1
             await self._hang()  # executed, but the answer is lost
+        if self._backend_timeout:
+            self._backend_timeout -= 1  # placed, but the gateway gave up waiting for it
+            return _err(-1007, "Timeout waiting for response from backend server. Send status "
+                        "unknown; execution status unknown.", 408)
         if self._fail:
             self._fail -= 1
             return _err(-1000, "An unknown error occured while processing the request.", 503)

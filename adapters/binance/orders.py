@@ -21,7 +21,8 @@ from adapters.binance import private as pv
 from adapters.binance.codec import BinanceCodec
 from adapters.binance.params import BinanceParams
 from adapters.binance.rest import BinanceRest, NotSent, Reply, Unknown
-from adapters.live.orders import OrderDesk
+from adapters.live.orders import NOT_OURS, OrderDesk
+from adapters.live.rest import answer_field
 from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
@@ -88,31 +89,24 @@ class BinanceOrders:
                                             pv.new_order_params(cmd, symbol), signed=True,
                                             timeout_s=self.params.ack_timeout_s,
                                             on_send=lambda: self.desk.admit_to_wire(cmd.client_order_id))
-        except NotSent:
-            self._session.stats["throttled"] = self._session.stats.get("throttled", 0) + 1
-            self.desk.reject(cmd.client_order_id, cmd.instrument_id,
-                         "THROTTLED: held by the rate limiter past the ack timeout; never sent")
+            # an acceptance that does not name the order: placed or not, nobody can tell yet
+            vid = answer_field(reply.body, "orderId", self._session.venue, "new order") \
+                if reply.ok else ""
+        except NotSent as exc:
+            self.desk.not_sent(cmd.client_order_id, cmd.instrument_id, exc)
             return
         except (Unknown, VenueProtocolError) as exc:
-            self._ack_lost(cmd.client_order_id, exc)
+            self.desk.ack_lost(cmd.client_order_id, str(exc))
             return
         now = time.time_ns()
         if reply.ok:
-            row = reply.body
             self.desk.emit(OrderAccepted(client_order_id=cmd.client_order_id,
-                                     venue_order_id=str(row["orderId"]),
-                                     instrument_id=cmd.instrument_id,
-                                     ts_event=int(row.get("updateTime") or 0) * 1_000_000,
+                                     venue_order_id=vid, instrument_id=cmd.instrument_id,
+                                     ts_event=int(reply.body.get("updateTime") or 0) * 1_000_000,
                                      ts_recv=now))
             return
         self._refused(reply)
         self.desk.reject(cmd.client_order_id, cmd.instrument_id, f"{reply.code}: {reply.message}")
-
-    def _ack_lost(self, client_order_id: str, exc: Exception) -> None:
-        if self.tracker.mark_lost(client_order_id):
-            self._session.stats["acks_unknown"] += 1
-            _log.warning("binance.order_fate_unknown", venue=self._session.venue,
-                         client_order_id=client_order_id, error=str(exc))
 
     def _refused(self, reply: Reply) -> None:
         if reply.rate_limited:
@@ -129,6 +123,9 @@ class BinanceOrders:
             reply = await self.rest.request("DELETE", f"{self._api}/order",
                                             pv.order_ref_params(cmd.client_order_id, symbol),
                                             signed=True, timeout_s=self.params.ack_timeout_s)
+        except NotSent as exc:
+            self.desk.request_not_sent(cmd.client_order_id, cmd.instrument_id, "cancel", exc)
+            return
         except (Unknown, VenueProtocolError) as exc:
             _log.warning("binance.cancel_fate_unknown", venue=self._session.venue,
                          client_order_id=cmd.client_order_id, error=str(exc))
@@ -155,7 +152,7 @@ class BinanceOrders:
     def amend(self, cmd: AmendOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
         if t is None:
-            self.desk.reject(cmd.client_order_id, cmd.instrument_id, "amend: order not sent by this session")
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id, NOT_OURS)
             return
         self._session.spawn(self._send_amend(cmd, t), order=True)
 
@@ -167,16 +164,22 @@ class BinanceOrders:
                 "PUT", f"{self._api}/order",
                 pv.amend_params(cmd, t.symbol, t.cmd.side, price or 0.0, qty), signed=True,
                 timeout_s=self.params.ack_timeout_s)
+            if reply.ok:
+                venue = self._session.venue
+                price = answer_field(reply.body, "price", venue, "amend", float)
+                qty = answer_field(reply.body, "origQty", venue, "amend", float)
+        except NotSent as exc:
+            self.desk.request_not_sent(cmd.client_order_id, cmd.instrument_id, "amend", exc)
+            return
         except (Unknown, VenueProtocolError) as exc:
             _log.warning("binance.amend_fate_unknown", venue=self._session.venue,
                          client_order_id=cmd.client_order_id, error=str(exc))
             return
         now = time.time_ns()
         if reply.ok:
-            row = reply.body
             self.desk.emit(OrderAmended(client_order_id=cmd.client_order_id,
-                                    instrument_id=cmd.instrument_id, price=float(row["price"]),
-                                    quantity=float(row["origQty"]), ts_event=now, ts_recv=now))
+                                    instrument_id=cmd.instrument_id, price=price,
+                                    quantity=qty, ts_event=now, ts_recv=now))
             return
         self._refused(reply)
         ev = OrderRejected(client_order_id=cmd.client_order_id, instrument_id=cmd.instrument_id,
@@ -198,7 +201,7 @@ class BinanceOrders:
             reply = await self.rest.request("GET", f"{self._api}/order",
                                             pv.order_ref_params(client_order_id, symbol),
                                             signed=True)
-        except (Unknown, VenueProtocolError) as exc:
+        except (Unknown, NotSent, VenueProtocolError) as exc:
             _log.warning("binance.query_failed", venue=self._session.venue,
                          client_order_id=client_order_id, error=str(exc))
             return None

@@ -77,6 +77,9 @@ STATUS: dict[str, OrderStatus] = {
 ORDER_NOT_FOUND = (-2011, -2013)
 """``Unknown order sent.`` (cancel/amend) and ``Order does not exist.`` (query)."""
 TIMESTAMP_OUTSIDE_RECV_WINDOW = -1021
+EXECUTION_UNKNOWN = frozenset({-1006, -1007})
+"""``UNEXPECTED_RESP`` and ``TIMEOUT``: an answer, but Binance says "execution status unknown"
+(HTTP 408 is the same: its gateway timed out waiting for the matching engine)."""
 
 
 def bad(message: str, venue: str) -> VenueProtocolError:

@@ -9,8 +9,9 @@ three outcomes differently:
 * ``Reply`` with ``ok`` True: a 2xx and a JSON body.
 * ``Reply`` with ``ok`` False: the venue answered and refused (4xx with ``{"code","msg"}``,
   or 429/418 rate limited: Binance did not process the request). A definitive outcome.
-* ``Unknown``: no answer we can trust (timeout, connection lost, 5xx): the request may or may
-  not have been executed. The caller must not resend an order blindly.
+* ``Unknown``: no answer we can trust (timeout, connection lost, 5xx, and the answers Binance
+  documents as "execution status unknown": HTTP 408, codes ``-1006``/``-1007``): the request may
+  or may not have been executed. The caller must not resend an order blindly.
 
 Signed requests carry ``timestamp`` = local time + the offset measured against
 ``/fapi/v1/time`` (re-measured on ``-1021``), and ``recvWindow``. Nothing here logs a query
@@ -27,8 +28,15 @@ from typing import Any
 
 import aiohttp
 
-from adapters.binance.private import TIMESTAMP_OUTSIDE_RECV_WINDOW, error_of, loads, signed_query
-from adapters.live.rest import NotSent, Reply, SyncedRestClient, Unknown, no_answer
+from adapters.binance.private import (
+    EXECUTION_UNKNOWN,
+    TIMESTAMP_OUTSIDE_RECV_WINDOW,
+    error_of,
+    loads,
+    signed_query,
+)
+from adapters.live.rest import NotSent, Reply, SendMark, SyncedRestClient, Unknown
+from adapters.live.rest import decode_body, transport_failure
 from adapters.ratelimit import RateLimiter, parse_rate_limit_headers
 
 __all__ = ["BinanceRest", "NotSent", "Reply", "Unknown"]
@@ -66,15 +74,18 @@ class BinanceRest(SyncedRestClient):
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         if on_send is not None and not on_send():  # past the limiter: last chance to drop it
             raise NotSent(f"{endpoint}: declined before sending")
+        mark = SendMark()
         try:
             async with self._http.request(
                     method, url, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)) as resp:
+                    timeout=aiohttp.ClientTimeout(total=timeout_s or self.timeout_s),
+                    trace_request_ctx=mark) as resp:
                 raw = await resp.read()
                 status = resp.status
                 update = parse_rate_limit_headers("binance_usdm", resp.headers, endpoint)
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise Unknown(f"{endpoint}: {no_answer(exc, timeout_s or self.timeout_s)}") from exc
+            raise transport_failure(exc, endpoint, self.venue, timeout_s or self.timeout_s,
+                                    mark) from exc
         self.limiter.apply(update, endpoint)
         self.used_weight = update.used.get("weight_1m", self.used_weight)
         if status in (429, 418):
@@ -83,10 +94,12 @@ class BinanceRest(SyncedRestClient):
             self.rate_limited_until = time.monotonic() + retry
         if status >= 500:
             raise Unknown(f"{endpoint}: HTTP {status}")
-        body = loads(raw, self.venue) if raw else None
+        body = decode_body(raw, status, loads, self.venue)
         err = error_of(body)
         if err is None and not 200 <= status < 300:
             err = (status, f"HTTP {status}")
+        if err is not None and (status == 408 or err[0] in EXECUTION_UNKNOWN):
+            raise Unknown(f"{endpoint}: HTTP {status} {err[0]}: {err[1]}")  # may have executed
         if err is not None:
             if err[0] == TIMESTAMP_OUTSIDE_RECV_WINDOW:
                 with contextlib.suppress(Exception):  # the next request retries the sync

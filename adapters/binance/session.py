@@ -38,7 +38,7 @@ from adapters.binance import private as pv
 from adapters.binance.codec import BinanceCodec
 from adapters.binance.orders import BinanceOrders
 from adapters.binance.params import BinanceParams
-from adapters.binance.rest import BinanceRest, Unknown
+from adapters.binance.rest import BinanceRest, NotSent, Unknown
 from adapters.live.accounts import AccountPoller, AccountReadFailed
 from adapters.live.session import LiveSession
 from adapters.live.venue import LiveVenue
@@ -78,7 +78,7 @@ class BinanceVenue(LiveVenue):
             ("malformed", "snapshots", "snapshot_failures", "resync_requests", "md_connects",
              "user_connects", "acks_unknown", "queries", "rate_limited", "user_malformed"), 0)
         session = LiveSession(venue=p.venue, params=p, stats=stats, log=_log, log_name="binance",
-                              quiet_errors=(Unknown, VenueProtocolError), rest=rest)
+                              quiet_errors=(Unknown, NotSent, VenueProtocolError), rest=rest)
         tracker = OrderTracker()
         orders = BinanceOrders(session, rest, codec, tracker, p, api)
         streams = BinanceStreams(session, rest, codec, orders, p, ws_base, api)
@@ -245,7 +245,7 @@ class BinanceStreams:
             if not reply.ok:
                 raise Unknown(f"depth refused: {reply.code} {reply.message}")
             events = self.codec.decode_rest(f"{path}?symbol={symbol}", reply.raw, time.time_ns())
-        except (Unknown, VenueProtocolError) as exc:
+        except (Unknown, NotSent, VenueProtocolError) as exc:
             self._session.stats["snapshot_failures"] += 1
             _log.warning("binance.snapshot_failed", venue=self._session.venue, symbol=symbol, error=str(exc))
             return False

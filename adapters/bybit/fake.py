@@ -240,6 +240,10 @@ class BybitFake(GridMarketFake):
                 "positionIdx": 0, "updatedTime": str(_ms())}])
 
     # ------------------------------------------------------------------ REST
+    @property
+    def order_create(self) -> tuple[str, str]:
+        return ("POST", "/v5/order/create")
+
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path, method = request.path, request.method
         self.requests.append((method, path))

@@ -13,6 +13,7 @@ missing fills from ``/v5/execution/list``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -22,7 +23,8 @@ from adapters.bybit import channels as ch
 from adapters.bybit.codec import BybitCodec
 from adapters.bybit.params import BybitParams
 from adapters.bybit.rest import BybitReply, BybitRest, NotSent, Unknown
-from adapters.live.orders import OrderDesk
+from adapters.live.orders import NOT_OURS, OrderDesk
+from adapters.live.rest import answer_field
 from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
@@ -102,14 +104,20 @@ class BybitOrders:
 
     async def _call(self, method: str, path: str, body: dict[str, Any], what: str,
                     client_order_id: str, timeout_s: float | None = None,
-                    on_send: Any = None) -> BybitReply | None:
+                    on_send: Any = None,
+                    not_sent: Callable[[NotSent], None] | None = None) -> BybitReply | None:
+        """The venue's reply, or None: no answer (logged), or never sent (``not_sent`` is
+        told why: an order entry settles its order with it; else it is logged)."""
         try:
             return await self.rest.request(method, path, body, signed=True, timeout_s=timeout_s,
                                            on_send=on_send)
-        except NotSent:
-            self._session.stats["throttled"] = self._session.stats.get("throttled", 0) + 1
-            return BybitReply(0, {}, b"", -1, "THROTTLED: held by the rate limiter past the ack "
-                         "timeout; never sent")
+        except NotSent as exc:
+            if not_sent is not None:
+                not_sent(exc)
+            else:
+                _log.warning("bybit.request_not_sent", venue=self._session.venue, what=what,
+                             client_order_id=client_order_id, error=str(exc))
+            return None
         except (Unknown, VenueProtocolError) as exc:
             _log.warning("bybit.request_fate_unknown", venue=self._session.venue, what=what,
                          client_order_id=client_order_id, error=str(exc))
@@ -129,17 +137,22 @@ class BybitOrders:
 
     async def _send_new(self, cmd: SubmitOrder, symbol: str) -> None:
         body = pv.create_body(cmd, self.params.category, symbol)
-        reply = await self._call("POST", "/v5/order/create", body, "create", cmd.client_order_id,
-                                 self.params.ack_timeout_s, lambda: self.desk.admit_to_wire(cmd.client_order_id))
+        coid, iid = cmd.client_order_id, cmd.instrument_id
+        reply = await self._call("POST", "/v5/order/create", body, "create", coid,
+                                 self.params.ack_timeout_s, lambda: self.desk.admit_to_wire(coid),
+                                 lambda exc: self.desk.not_sent(coid, iid, exc))
         if reply is None:
-            if self.tracker.mark_lost(cmd.client_order_id):
-                self._session.stats["acks_unknown"] += 1
+            self.desk.ack_lost(coid)  # logged by _call; none if rejected as never sent
             return
         if reply.ok:
+            try:  # an acceptance that does not name the order: placed or not, nobody can tell
+                vid = answer_field(reply.result, "orderId", self._session.venue, "new order")
+            except VenueProtocolError as exc:
+                self.desk.ack_lost(coid, str(exc))
+                return
             now = time.time_ns()
-            self.desk.emit(OrderAccepted(client_order_id=cmd.client_order_id,
-                                     venue_order_id=str(reply.result["orderId"]),
-                                     instrument_id=cmd.instrument_id, ts_event=now, ts_recv=now))
+            self.desk.emit(OrderAccepted(client_order_id=coid, venue_order_id=vid,
+                                     instrument_id=iid, ts_event=now, ts_recv=now))
             return
         self._refused(reply)
         self.desk.reject(cmd.client_order_id, cmd.instrument_id, f"{reply.code}: {reply.message}")
@@ -152,7 +165,9 @@ class BybitOrders:
     async def _send_cancel(self, cmd: CancelOrder, symbol: str, retry: bool = True) -> None:
         reply = await self._call("POST", "/v5/order/cancel",
                                  pv.cancel_body(cmd, self.params.category, symbol), "cancel",
-                                 cmd.client_order_id, self.params.ack_timeout_s)
+                                 cmd.client_order_id, self.params.ack_timeout_s,
+                                 not_sent=lambda exc: self.desk.request_not_sent(
+                                     cmd.client_order_id, cmd.instrument_id, "cancel", exc))
         if reply is None:
             return
         if reply.ok:
@@ -171,14 +186,16 @@ class BybitOrders:
     def amend(self, cmd: AmendOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
         if t is None:
-            self.desk.reject(cmd.client_order_id, cmd.instrument_id, "amend: order not sent by this session")
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id, NOT_OURS)
             return
         self._session.spawn(self._send_amend(cmd, t), order=True)
 
     async def _send_amend(self, cmd: AmendOrder, t: Tracked) -> None:
         reply = await self._call("POST", "/v5/order/amend",
                                  pv.amend_body(cmd, self.params.category, t.symbol), "amend",
-                                 cmd.client_order_id, self.params.ack_timeout_s)
+                                 cmd.client_order_id, self.params.ack_timeout_s,
+                                 not_sent=lambda exc: self.desk.request_not_sent(
+                                     cmd.client_order_id, cmd.instrument_id, "amend", exc))
         if reply is None:
             return
         if reply.ok:

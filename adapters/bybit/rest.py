@@ -28,7 +28,8 @@ import aiohttp
 import orjson
 
 from adapters.bybit.private import RATE_LIMITED, TIMESTAMP_ERROR, loads, rest_headers
-from adapters.live.rest import NotSent, Reply, SyncedRestClient, Unknown, no_answer
+from adapters.live.rest import NotSent, Reply, SendMark, SyncedRestClient, Unknown
+from adapters.live.rest import decode_body, transport_failure
 from adapters.ratelimit import RateLimitUpdate, parse_rate_limit_headers
 
 __all__ = ["BybitReply", "BybitRest", "NotSent", "Reply", "Unknown"]
@@ -83,20 +84,23 @@ class BybitRest(SyncedRestClient):
                                         self.recv_window_ms, payload))
         if on_send is not None and not on_send():  # past the limiter: last chance to drop it
             raise NotSent(f"{endpoint}: declined before sending")
+        mark = SendMark()
         try:
             async with self._http.request(
                     method, url, data=data, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)) as resp:
+                    timeout=aiohttp.ClientTimeout(total=timeout_s or self.timeout_s),
+                    trace_request_ctx=mark) as resp:
                 raw = await resp.read()
                 status = resp.status
                 update = parse_rate_limit_headers("bybit", resp.headers, endpoint)
                 reset = resp.headers.get("X-Bapi-Limit-Reset-Timestamp")
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise Unknown(f"{endpoint}: {no_answer(exc, timeout_s or self.timeout_s)}") from exc
+            raise transport_failure(exc, endpoint, self.venue, timeout_s or self.timeout_s,
+                                    mark) from exc
         self.limiter.apply(update, endpoint)
         if status >= 500:
             raise Unknown(f"{endpoint}: HTTP {status}")
-        body = loads(raw, self.venue) if raw else {}
+        body = decode_body(raw, status, loads, self.venue)
         code = body.get("retCode", 0) if isinstance(body, dict) else 0
         message = str(body.get("retMsg", "")) if isinstance(body, dict) else ""
         if code == SERVER_ERROR:

@@ -67,6 +67,8 @@ class FakeVenue(FakeHandler):
         self._drop = 0
         self._rate_limit = 0
         self._retry_after_s = 1.0
+        self._firewall: list[int] = []
+        self._garble = 0
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
@@ -87,7 +89,7 @@ class FakeVenue(FakeHandler):
         await self.ws.start()
         if self.serves_rest:
             app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._rest)
+            app.router.add_route("*", "/{tail:.*}", self._serve_rest)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", self.rest_port)
@@ -131,6 +133,24 @@ class FakeVenue(FakeHandler):
         """Serve one REST request (venues with ``serves_rest``)."""
         raise NotImplementedError
 
+    @property
+    def order_create(self) -> tuple[str, str]:
+        """The (method, path) of a new order (``garble_acks`` garbles its answers)."""
+        raise NotImplementedError
+
+    async def _serve_rest(self, request: web.Request) -> web.StreamResponse:
+        """The REST faults that sit outside the venue's own rules, around ``_rest``."""
+        if self._firewall:
+            status = self._firewall.pop(0)  # stopped in front of the venue: nothing executed
+            return web.Response(status=status, content_type="text/html",
+                                text=f"<html><body><h1>{status} Forbidden</h1></body></html>")
+        resp = await self._rest(request)
+        if self._garble and resp.status == 200 and \
+                (request.method, request.path) == self.order_create:
+            self._garble -= 1  # executed, but the answer cannot be read
+            return web.json_response({"unexpected": "answer"})
+        return resp
+
     async def _hang(self) -> None:
         """Never answer this request (until the fake stops): the client must time out."""
         await self._closing.wait()
@@ -144,6 +164,16 @@ class FakeVenue(FakeHandler):
     def drop_orders(self, n: int = 1) -> None:
         """The next ``n`` new orders are neither executed nor answered (lost on the way)."""
         self._drop += n
+
+    def firewall(self, n: int = 1, status: int = 403) -> None:
+        """The next ``n`` REST requests are stopped by the firewall in front of the venue
+        (Binance's WAF, Bybit's IP limit): ``status`` with an HTML page, nothing executed."""
+        self._firewall += [status] * n
+
+    def garble_acks(self, n: int = 1) -> None:
+        """The next ``n`` new orders are executed, but answered 200 with a JSON body that
+        says nothing about the order."""
+        self._garble += n
 
     def rate_limit(self, n: int = 1, retry_after_s: float = 1.0) -> None:
         """Answer the next ``n`` rate-limited requests (which ones is the venue's rule) with the

@@ -31,6 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from adapters.live.rest import NotSent, Unreachable
 from adapters.live.session import LiveSession
 from adapters.live.tracker import SENDING, UNKNOWN, OrderTracker, Tracked
 from engine.model import (
@@ -41,11 +42,14 @@ from engine.model import (
     OrderStatusReport,
 )
 
-__all__ = ["WITHDRAWN", "OrderDesk", "StatusQuery"]
+__all__ = ["NOT_OURS", "WITHDRAWN", "OrderDesk", "StatusQuery"]
 
 _NS = 1_000_000_000
 
 WITHDRAWN = "WITHDRAWN: still held by the rate limiter when the engine asked; never sent"
+NOT_OURS = "amend: order not sent by this session"
+"""Why an amend of an order the session has no record of is refused (it cannot fill in what
+the venue's amend needs: the side, the other of price and quantity, the venue's order id)."""
 
 StatusQuery = Callable[[str, str], Awaitable[OrderStatusReport | None]]
 """``query(client_order_id, ref)``: ask the venue, publish and return its report (or None)."""
@@ -87,6 +91,32 @@ class OrderDesk:
         now = self.session.clock.now_ns()
         self.emit(OrderRejected(client_order_id=client_order_id, instrument_id=instrument_id,
                                 reason=reason, ts_event=now, ts_recv=now))
+
+    def not_sent(self, client_order_id: str, instrument_id: str, exc: NotSent) -> None:
+        """A new order whose request never left this machine: rejected at once with why
+        (``VENUE_UNREACHABLE: ...`` naming the venue and the cause, or ``THROTTLED``), since
+        the venue cannot have it and no status query can tell more."""
+        stats = self.session.stats
+        key = "unreachable" if isinstance(exc, Unreachable) else "throttled"
+        stats[key] = stats.get(key, 0) + 1
+        self.reject(client_order_id, instrument_id, exc.reason)
+
+    def ack_lost(self, client_order_id: str, error: str = "") -> None:
+        """No answer we can trust to a new order (timeout, 5xx, an answer that does not name
+        the order): its fate is UNKNOWN until the venue's word settles it (counted; logged
+        with ``error`` unless the caller already logged it)."""
+        if self.tracker.mark_lost(client_order_id):
+            s = self.session
+            s.stats["acks_unknown"] += 1
+            if error:
+                s.log.warning(f"{s.log_name}.order_fate_unknown", venue=s.venue,
+                              client_order_id=client_order_id, error=error)
+
+    def request_not_sent(self, client_order_id: str, instrument_id: str, what: str,
+                         exc: NotSent) -> None:
+        """A cancel/amend (``what``) whose request never left this machine: refused at once,
+        so the engine restores the order as it was (the venue never saw the request)."""
+        self.refuse_request(client_order_id, instrument_id, f"{what} not sent: {exc.reason}")
 
     def unknown_orders(self) -> list[str]:
         """Client ids whose acknowledgement never came (settle them with ``query_order``)."""

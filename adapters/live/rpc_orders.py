@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from adapters.live.jsonrpc import Refused, Unknown, Withdrawn
-from adapters.live.orders import OrderDesk, StatusQuery
+from adapters.live.orders import NOT_OURS, OrderDesk, StatusQuery
 from adapters.live.session import LiveSession, Logger
 from adapters.live.tracker import DONE, OrderTracker, Tracked
 from engine.model import (
@@ -175,9 +175,12 @@ class RpcOrderFlow:
 
     def amendable(self, cmd: AmendOrder) -> Tracked | None:
         """The tracked order an amend names; None (and the amend refused) before the venue
-        acknowledged it."""
+        acknowledged it, or when this session has no record of it."""
         t = self.tracker.get(cmd.client_order_id)
-        if t is None or not t.venue_order_id:
+        if t is None:  # (e.g. working since before a restart): refused, the engine restores it
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id, NOT_OURS)
+            return None
+        if not t.venue_order_id:
             self.desk.refuse_request(cmd.client_order_id, cmd.instrument_id,
                                      "amend: order not acknowledged by the venue yet")
             return None

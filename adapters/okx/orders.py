@@ -28,12 +28,12 @@ from typing import Any, Protocol
 
 import structlog
 
-from adapters.live.orders import OrderDesk
+from adapters.live.orders import NOT_OURS, OrderDesk
 from adapters.live.session import LiveSession
 from adapters.live.tracker import DONE, OrderTracker, Tracked
 from adapters.okx import private as pv
 from adapters.okx.params import OkxParams
-from adapters.okx.rest import OkxRest, Unknown
+from adapters.okx.rest import OkxRest, Unknown, Unreachable
 from adapters.ratelimit import RateLimiter
 from adapters.ws import NotConnected, ReconnectingWebSocket
 from engine.model import (
@@ -119,7 +119,8 @@ class OkxOrders:
 
     def amend(self, cmd: AmendOrder) -> None:
         t = self.tracker.get(cmd.client_order_id)
-        if t is None:
+        if t is None:  # (e.g. working since before a restart): refused, the engine restores it
+            self.desk.reject(cmd.client_order_id, cmd.instrument_id, NOT_OURS)
             return
         args: dict[str, Any] = {"instId": t.symbol, "clOrdId": pv.cl_ord_id(cmd.client_order_id)}
         if cmd.price is not None:
@@ -134,16 +135,13 @@ class OkxOrders:
         if op == "order" and not self.desk.still_wanted(coid):
             return  # withdrawn (rejected) while the limiter held it: never sent
         priv = self._link.logged_in_socket()
-        if priv is None:
-            if op == "order":
-                self.desk.reject(coid, iid, "NOT_CONNECTED: private stream down (never sent)")
-            return
         op_id = f"{op[0]}{next(self._op_ids)}"
         try:
+            if priv is None:
+                raise NotConnected("private stream down")
             priv.send_nowait(pv.op_frame(op_id, op, [args]))
         except NotConnected:
-            if op == "order":
-                self.desk.reject(coid, iid, "NOT_CONNECTED: private stream down (never sent)")
+            self._never_sent(op, coid, iid, "NOT_CONNECTED: private stream down (never sent)")
             return
         self.pending[op_id] = (op, coid, iid)
         if op == "order":
@@ -152,6 +150,15 @@ class OkxOrders:
             if op_id in self.pending and self.tracker.mark_lost(coid):
                 self._session.stats["acks_unknown"] += 1
                 _log.warning("okx.order_fate_unknown", venue=self._session.venue, client_order_id=coid)
+
+    def _never_sent(self, op: str, coid: str, iid: str, reason: str) -> None:
+        """An operation that could not be sent: a new order is rejected, a cancel or amend
+        refused (the order stays as it was), at once: the strategy can act."""
+        if op == "order":
+            self.desk.reject(coid, iid, reason)
+        else:
+            self.desk.refuse_request(coid, iid, f"{op.partition('-')[0]} not sent: {reason}",
+                                     lambda: self._query(coid, iid))
 
     def connection_lost(self) -> None:
         for op, coid, _ in self.pending.values():
@@ -266,7 +273,7 @@ class OkxOrders:
             body = await self.rest.request("GET", "/api/v5/trade/order",
                                            {"instId": inst, "clOrdId": pv.cl_ord_id(coid)},
                                            signed=True)
-        except Unknown as exc:
+        except (Unknown, Unreachable) as exc:
             _log.warning("okx.query_failed", venue=self._session.venue, client_order_id=coid, error=str(exc))
             return None
         now = self._session.clock.now_ns()

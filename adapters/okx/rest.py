@@ -1,8 +1,9 @@
 """A small signed REST client for OKX v5 (aiohttp), paced by the venue's rate limits.
 
 Theory of operation: ``request`` returns the parsed ``{"code", "msg", "data"}`` body, raises
-``Unknown`` when no answer came (timeout, connection error, 5xx: the venue may have acted) and
-never raises for a venue error code (the caller reads ``code``). Signed requests carry
+``Unknown`` when no answer came (timeout, connection error, 5xx: the venue may have acted),
+``Unreachable`` when the request could not leave this machine (both ``adapters.live.rest``'s,
+classified there for every REST client) and never raises for a venue error code (the caller reads ``code``). Signed requests carry
 ``OK-ACCESS-*`` headers over timestamp + method + path(+query) + body with the server-time
 offset learnt from ``/api/v5/public/time``. Every request is paced by the ``RateLimiter``
 (endpoint ``"METHOD /path"``, keyed by ``instId`` where OKX counts per instrument); a 429 or
@@ -19,19 +20,19 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 
-from adapters.live.rest import no_answer
+from adapters.live.rest import SendMark, Unknown, Unreachable, http_session, transport_failure
 from adapters.okx import private as pv
 from adapters.ratelimit import RateLimiter
 
-
-class Unknown(Exception):
-    """No answer (timeout, transport error, 5xx): the outcome is unknown."""
+__all__ = ["OkxRest", "Unknown", "Unreachable"]
 
 
 class OkxRest:
     def __init__(self, base: str, limiter: RateLimiter, *, api_key: str = "", secret: str = "",
-                 passphrase: str = "", simulated: bool = False, timeout_s: float = 10.0) -> None:
+                 passphrase: str = "", simulated: bool = False, timeout_s: float = 10.0,
+                 venue: str = "okx") -> None:
         self.base = base
+        self.venue = venue
         self.limiter = limiter
         self._key, self._secret, self._passphrase = api_key, secret, passphrase
         self.simulated = simulated
@@ -43,7 +44,7 @@ class OkxRest:
 
     async def open(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = http_session()
 
     async def close(self) -> None:
         if self._session is not None:
@@ -73,14 +74,17 @@ class OkxRest:
                                       method, full, text, self.simulated)
         elif self.simulated:
             headers["x-simulated-trading"] = "1"
+        mark = SendMark()
         try:
             async with self._session.request(
                     method, self.base + full, data=text or None, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)) as resp:
+                    timeout=aiohttp.ClientTimeout(total=timeout_s or self.timeout_s),
+                    trace_request_ctx=mark) as resp:
                 raw = await resp.text()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unknown(f"{method} {path}: {no_answer(exc, timeout_s or self.timeout_s)}") from exc
+            raise transport_failure(exc, f"{method} {path}", self.venue,
+                                    timeout_s or self.timeout_s, mark) from exc
         if self.on_body is not None:
             self.on_body(self.base + full, raw)
         if status >= 500:

@@ -41,7 +41,7 @@ from adapters.okx.codec import OkxCodec
 from adapters.okx.instruments import parse_instruments
 from adapters.okx.orders import OkxOrders
 from adapters.okx.params import OkxParams
-from adapters.okx.rest import OkxRest, Unknown
+from adapters.okx.rest import OkxRest, Unknown, Unreachable
 from adapters.ratelimit import VENUE_LIMITS, RateLimiter
 from adapters.ws import CloseReason, NotConnected, ReconnectingWebSocket, WsConfig
 from engine.model import (
@@ -74,13 +74,13 @@ class OkxVenue(LiveVenue):
                        api_key=p.api_key.reveal() if p.api_key else "",
                        secret=p.api_secret.reveal() if p.api_secret else "",
                        passphrase=p.passphrase.reveal() if p.passphrase else "",
-                       simulated=p.network == "testnet", timeout_s=p.rest_timeout_s)
+                       simulated=p.network == "testnet", timeout_s=p.rest_timeout_s, venue=p.venue)
         stats: dict[str, int] = dict.fromkeys(
             ("md_connects", "private_connects", "malformed", "snapshots", "resync_requests",
              "resubscribes", "logins", "login_failed", "rate_limited", "acks_unknown", "queries",
              "private_malformed", "foreign_orders", "venue_errors", "dead_man_refreshes"), 0)
         session = LiveSession(venue=p.venue, params=p, stats=stats, log=_log, log_name="okx",
-                              quiet_errors=(Unknown, VenueProtocolError), rest=rest,
+                              quiet_errors=(Unknown, Unreachable, VenueProtocolError), rest=rest,
                               resubscribe_timeout_s=p.resubscribe_timeout_s)
         tracker = OrderTracker()
         streams = OkxStreams(session, OkxCodec(), rest, limiter, p, public_url, private_url)

@@ -53,3 +53,20 @@ async def test_a_bad_secret_is_refused_by_the_venue_and_never_logged(fake, capsy
         await lv.adapter.stop()
     out = capsys.readouterr()
     assert "wrong-secret-value" not in out.out + out.err
+
+
+async def test_backend_timeout_leaves_the_order_in_doubt_instead_of_rejecting_it(live: Live) -> None:
+    # Binance answers 408 / -1007 "execution status unknown" when its gateway gave up waiting
+    # for the matching engine: the order may be working. Rejecting it would leave an order at
+    # the venue that the engine believes dead; it is in doubt until the venue's word settles it.
+    await ready(live)
+    live.fake.backend_timeouts(1)
+    live.fake.quiet_private = True  # only the status query can tell
+    live.kernel.router.submit(order(live, "bt-1", Side.BUY, 0.01, far_bid(live)))
+    await live.until(lambda: live.adapter.unknown_orders() == ["bt-1"], timeout=2)
+    assert not [e for e in live.of(OrderRejected) if e.client_order_id == "bt-1"]
+    assert live.fake.matcher.orders["bt-1"].status == "new"  # working at the venue
+    live.fake.quiet_private = False
+    live.adapter.query_order("bt-1", live.IID)
+    await live.until(lambda: live.kernel.orders.get("bt-1").status is OrderStatus.ACCEPTED)
+    assert live.adapter.unknown_orders() == []

@@ -20,6 +20,7 @@ from engine.model import (
     OrderStatus,
     OrderStatusReport,
     Side,
+    SubmitOrder,
     VenueStatusChanged,
 )
 from engine.reconcile import reconcile
@@ -288,3 +289,18 @@ async def test_a_start_retried_after_refused_authentication_succeeds_once_the_ke
         assert venue.authenticated
     finally:
         await venue.stop()
+
+
+async def test_amend_of_an_order_this_session_did_not_send_is_refused_at_once(live: Live) -> None:
+    # An order the engine knows but this session has no record of (working since before a
+    # restart, reconciled): the amend is refused at once with why, not dropped in silence
+    # (the order blocked PENDING_AMEND until the ack timeout).
+    await live.until(lambda: IID in live.kernel.books and live.book.is_live)
+    o = live.kernel.orders.add_submitted(SubmitOrder(
+        client_order_id="old-1", strategy_id="t", instrument_id=IID, side=Side.BUY,
+        quantity=20.0, price=_bid_below(live)))
+    live.kernel.orders.transition(o, "accept")
+    assert live.kernel.router.amend(o, _bid_below(live, 30), 30.0) is None
+    await live.until(lambda: bool(live.of(OrderRejected)))  # none came before
+    assert live.of(OrderRejected)[0].reason == "amend: order not sent by this session"
+    await live.until(lambda: o.status is OrderStatus.ACCEPTED)

@@ -19,6 +19,7 @@ from engine.model import (
     Side,
 )
 from tests.live_common import running
+from tests.unreachable import closed_port, invalid_tld_unresolved
 from tests.live_rest_cases import Live, far_bid, order, ready, taker_buy_px
 
 __all__ = [
@@ -31,6 +32,12 @@ __all__ = [
     "test_fill_during_a_user_stream_outage_is_recovered_after_reconnect",
     "test_amend_changes_price_and_quantity_at_the_venue",
     "test_reconcile_reports_open_orders_fills_and_positions",
+    "test_order_to_an_unreachable_venue_is_rejected_at_once_naming_venue_and_cause",
+    "test_order_to_an_unresolved_host_is_rejected_at_once",
+    "test_cancel_and_amend_to_an_unreachable_venue_are_refused_and_the_order_stays",
+    "test_firewall_refusal_with_an_html_page_rejects_the_order_with_the_status",
+    "test_accepted_answer_without_the_order_leaves_its_fate_unknown_until_the_query",
+    "invalid_tld_unresolved",  # the fixture a case above uses
 ]
 
 
@@ -165,3 +172,93 @@ async def test_reconcile_reports_open_orders_fills_and_positions(live: Live) -> 
     assert rec.positions[0].quantity == pytest.approx(0.03)
     live.adapter.cancel_all_orders()
     await live.until(lambda: live.kernel.orders.get("rc-open").status is OrderStatus.CANCELLED)
+
+
+async def test_order_to_an_unreachable_venue_is_rejected_at_once_naming_venue_and_cause(
+        live: Live) -> None:
+    # The venue's REST port refuses connections: the order cannot have reached it, so it is
+    # rejected at once with why (not left in doubt for a status query that cannot tell more).
+    await ready(live)
+    sent_before = live.fake.requests.count(live.ORDER_ENDPOINT)
+    port = closed_port()
+    live.adapter.rest.base_url = f"http://127.0.0.1:{port}"
+    assert live.kernel.router.submit(order(live, "down-1", Side.BUY, 0.01, far_bid(live))) is None
+    await live.until(lambda: live.kernel.orders.get("down-1").status is OrderStatus.REJECTED,
+                     timeout=2)
+    (rej,) = [e for e in live.of(OrderRejected) if e.client_order_id == "down-1"]
+    assert rej.reason == (f"VENUE_UNREACHABLE: venue {live.adapter.venue} unreachable: cannot "
+                          f"connect to 127.0.0.1:{port} (Connection refused); never sent")
+    assert live.adapter.unknown_orders() == [] and live.adapter.stats["acks_unknown"] == 0
+    assert live.adapter.stats["unreachable"] == 1
+    assert live.fake.requests.count(live.ORDER_ENDPOINT) == sent_before
+
+
+@pytest.mark.usefixtures("invalid_tld_unresolved")
+async def test_order_to_an_unresolved_host_is_rejected_at_once(live: Live) -> None:
+    await ready(live)
+    live.adapter.rest.base_url = "https://api.venue.invalid"
+    live.kernel.router.submit(order(live, "down-2", Side.BUY, 0.01, far_bid(live)))
+    await live.until(lambda: live.kernel.orders.get("down-2").status is OrderStatus.REJECTED,
+                     timeout=2)
+    (rej,) = [e for e in live.of(OrderRejected) if e.client_order_id == "down-2"]
+    assert rej.reason.startswith(f"VENUE_UNREACHABLE: venue {live.adapter.venue} unreachable: "
+                                 "host api.venue.invalid not resolved"), rej.reason
+    assert live.adapter.unknown_orders() == []
+
+
+async def test_cancel_and_amend_to_an_unreachable_venue_are_refused_and_the_order_stays(
+        live: Live) -> None:
+    await ready(live)
+    px = far_bid(live)
+    live.kernel.router.submit(order(live, "keep-1", Side.BUY, 0.01, px))
+    await live.until(lambda: live.kernel.orders.get("keep-1").status is OrderStatus.ACCEPTED)
+    reachable = live.adapter.rest.base_url
+    live.adapter.rest.base_url = f"http://127.0.0.1:{closed_port()}"
+    live.kernel.router.cancel(live.kernel.orders.get("keep-1"))
+    await live.until(lambda: len(live.of(OrderRejected)) == 1, timeout=2)
+    assert live.of(OrderRejected)[0].reason.startswith(
+        f"cancel not sent: VENUE_UNREACHABLE: venue {live.adapter.venue} unreachable:")
+    await live.until(lambda: live.kernel.orders.get("keep-1").status is OrderStatus.ACCEPTED)
+    assert live.kernel.router.amend(live.kernel.orders.get("keep-1"), px - 1.0, 0.02) is None
+    await live.until(lambda: len(live.of(OrderRejected)) == 2, timeout=2)
+    assert live.of(OrderRejected)[1].reason.startswith("amend not sent: VENUE_UNREACHABLE:")
+    await live.until(lambda: live.kernel.orders.get("keep-1").status is OrderStatus.ACCEPTED)
+    assert live.kernel.orders.get("keep-1").quantity == 0.01
+    assert live.fake.matcher.orders["keep-1"].status == "new"
+    live.adapter.rest.base_url = reachable  # the venue is back: the order is cancelled there
+    live.kernel.router.cancel(live.kernel.orders.get("keep-1"))
+    await live.until(lambda: live.kernel.orders.get("keep-1").status is OrderStatus.CANCELLED)
+
+
+async def test_firewall_refusal_with_an_html_page_rejects_the_order_with_the_status(
+        live: Live) -> None:
+    # Binance's WAF and Bybit's IP limit answer 403 with an HTML page, not the venue's JSON: the
+    # request was refused (not executed), so the order is rejected with the status, not left in
+    # doubt for a query the same firewall would refuse too.
+    await ready(live)
+    live.fake.firewall(1, status=403)
+    live.kernel.router.submit(order(live, "waf-1", Side.BUY, 0.01, far_bid(live)))
+    await live.until(lambda: live.kernel.orders.get("waf-1").status is OrderStatus.REJECTED,
+                     timeout=2)
+    (rej,) = [e for e in live.of(OrderRejected) if e.client_order_id == "waf-1"]
+    assert rej.reason == "403: HTTP 403", rej.reason
+    assert live.adapter.unknown_orders() == [] and live.adapter.stats["acks_unknown"] == 0
+    assert "waf-1" not in live.fake.matcher.orders
+
+
+async def test_accepted_answer_without_the_order_leaves_its_fate_unknown_until_the_query(
+        live: Live) -> None:
+    # A 200 whose body says nothing about the order: the venue may well have placed it, so it
+    # is in doubt (counted, listed by unknown_orders) and the venue's word settles it - not a
+    # crashed task that leaves the order "sending" for ever.
+    await ready(live)
+    live.fake.garble_acks(1)
+    live.fake.quiet_private = True  # only the status query can tell
+    live.kernel.router.submit(order(live, "garb-1", Side.BUY, 0.01, far_bid(live)))
+    await live.until(lambda: live.adapter.unknown_orders() == ["garb-1"], timeout=2)
+    assert live.adapter.stats["acks_unknown"] == 1
+    assert live.kernel.orders.get("garb-1").status is OrderStatus.SUBMITTED
+    live.fake.quiet_private = False
+    live.adapter.query_order("garb-1", live.IID)
+    await live.until(lambda: live.kernel.orders.get("garb-1").status is OrderStatus.ACCEPTED)
+    assert live.adapter.unknown_orders() == []

@@ -7,15 +7,13 @@ the one start attempt - and then said only "no usable connection". Now the attem
 soon as the name does not resolve: ``host nowhere.invalid not resolved (...)``; without
 ``--fail-fast`` the runtime's own retry with back-off keeps going.
 
-The names are in the ``.invalid`` TLD (RFC 2606), which RFC 6761 says resolvers answer
-"no such name" without asking anyone; ``getaddrinfo`` is made to do exactly that for them here
-so that no query leaves this machine (the test machine's resolver is not on 127.0.0.1).
+The names are in the ``.invalid`` TLD (RFC 2606), answered "no such name" without a query
+leaving this machine (``tests.unreachable.invalid_tld_unresolved``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -27,23 +25,14 @@ from engine.clock import LiveClock
 from engine.config import load_config_text
 from engine.runtime import build_node
 from engine.startup import VenueStarter, VenueStartFailed
+from tests.unreachable import invalid_tld_unresolved  # noqa: F401 -- a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "nowhere.invalid"
 DERIVE_KEY = "0xf20701f7e29ce946e79a70cb53067f837950841f77edb3e685ce370db7ed7bdd"  # public test key
 
 
-@pytest.fixture(autouse=True)
-def invalid_tld_unresolved(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name.rstrip(".").endswith(".invalid"):
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return real(host, *args, **kw)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+pytestmark = pytest.mark.usefixtures("invalid_tld_unresolved")
 
 
 async def test_wait_open_raises_at_once_naming_the_host() -> None:

@@ -20,6 +20,7 @@ from engine.model import (
     OrderStatus,
     OrderStatusReport,
     Side,
+    SubmitOrder,
     TimeInForce,
     VenueStatusChanged,
 )
@@ -280,3 +281,46 @@ async def test_orders_refused_for_want_of_credentials_say_so_once_in_the_log(fak
     refused = [e for e in logs if e["event"] == "okx.order_refused"]
     assert [(e["log_level"], e["venue"], e["reason"], e["client_order_id"]) for e in refused] == [
         ("warning", "okx", "NOT_TRADING: no credentials", "nk0")]
+
+
+async def test_cancel_while_the_private_stream_is_down_is_refused_at_once(live: Live) -> None:
+    # OKX orders go over the private websocket: while it is down a cancel (or an amend: the
+    # same path; the gate halts amends on a venue that is down) cannot be sent. It is refused
+    # at once (the strategy can act: retry, hedge elsewhere), not dropped in silence for the
+    # engine to find out an ack timeout later.
+    live.submit("nc1", Side.BUY, 5.0, live.best(bid=True) - 3.0)
+    await live.until(lambda: live.order("nc1").status is OrderStatus.ACCEPTED)
+    live.fake.ws.reject_connections(50, status=503)
+    await live.fake.ws.disconnect()
+    await live.until(lambda: live.adapter.orders._link.logged_in_socket() is None)
+    live.kernel.router.cancel(live.order("nc1"))
+    await live.until(lambda: len(live.of(OrderRejected)) == 1)  # none came before
+    assert live.of(OrderRejected)[0].reason == \
+        "cancel not sent: NOT_CONNECTED: private stream down (never sent)"
+    await live.until(lambda: live.order("nc1").status is OrderStatus.ACCEPTED)
+    assert live.fake.by_cl_ord_id("nc1")[0]["state"] == "live"
+
+
+async def test_amend_of_an_order_this_session_did_not_send_is_refused_at_once(live: Live) -> None:
+    # A restarted process (its orders survived at the venue and were reconciled) cannot amend
+    # an order it has no record of: the amend is refused at once with why, as on Binance and
+    # Bybit, not dropped in silence (the order blocked PENDING_AMEND until the ack timeout).
+    px = live.best(bid=True) - 3.0
+    live.submit("old1", Side.BUY, 5.0, px)
+    await live.until(lambda: live.order("old1").status is OrderStatus.ACCEPTED)
+    other = Live(live.fake, OkxVenue(params(live.fake)))
+    await other.adapter.start()
+    other.kernel.add_instruments(other.adapter.instruments())
+    try:
+        await other.until(lambda: IID in other.kernel.books and other.book.is_live)
+        o = other.kernel.orders.add_submitted(SubmitOrder(
+            client_order_id="old1", strategy_id="t", instrument_id=IID, side=Side.BUY,
+            quantity=5.0, price=px))
+        other.kernel.orders.transition(o, "accept")
+        assert other.kernel.router.amend(o, round(px - 1.0, 1), 7.0) is None
+        await other.until(lambda: bool(other.of(OrderRejected)))  # none came before
+        assert other.of(OrderRejected)[0].reason == "amend: order not sent by this session"
+        await other.until(lambda: o.status is OrderStatus.ACCEPTED)
+        assert live.fake.by_cl_ord_id("old1")[0]["sz"] == "5"
+    finally:
+        await other.adapter.stop()
