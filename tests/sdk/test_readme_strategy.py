@@ -1,0 +1,76 @@
+"""The strategy of README.md's "Writing a strategy", exactly as written there (the code block is
+read from the README, so the page cannot drift from what runs), next to a deployment file as
+the README says: checked, run on the paper deployment's virtual clock and backtested."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def readme_strategy() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## Writing a strategy\n"):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def _deployment(base: str, params: str) -> str:
+    """``config/<base>`` with its strategies replaced by the README's Dipper."""
+    text = (ROOT / "config" / base).read_text()
+    start = text.index("\n[[strategies]]")
+    end = text.find("\n[backtest]\n", start)
+    strategies = ('\n[[strategies]]\nid = "dip"\nclass = "my_dipper:Dipper"\nvenue = "sim"\n\n'
+                  f"[strategies.params]\n{params}\n")
+    return text[:start] + strategies + (text[end:] if end > 0 else "")
+
+
+@pytest.fixture
+def desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "my_dipper.py").write_text(readme_strategy())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # (the CLI adds the file's folder)
+    yield tmp_path
+    sys.modules.pop("my_dipper", None)
+
+
+def test_the_readme_strategy_runs_on_the_paper_deployment(
+        desk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (desk / "dipper.toml").write_text(_deployment("paper.toml", 'instrument = "BTC-PERP"\nsize = 0.01'))
+    assert main(["check-config", "dipper.toml"]) == 0
+    assert main(["run", "dipper.toml", "--virtual", "--duration", "30", "--log-format", "json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    status = [ln for ln in lines if ln["event"] == "status" and ln["state"] == "active"]
+    assert status, "no status line while trading"
+    # one resting post-only buy below the mid (or filled since), no error, no denial
+    assert all(s["working"] + s["fills"] >= 1 and s["denied"] == 0 for s in status), status
+    assert all(s["strategies"]["dip"]["errors"] == 0 for s in status)
+
+
+def test_its_bound_is_checked_with_the_config(desk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/strategies.md, section 2: size = 0 is a config error before anything runs."""
+    (desk / "dipper.toml").write_text(_deployment("paper.toml", "size = 0.0"))
+    assert main(["check-config", "dipper.toml"]) == 2
+    assert "dipper.toml: strategies[0].params.size: must be > 0.0, got 0.0" in capsys.readouterr().err
+
+
+def test_the_readme_strategy_backtests(desk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = _deployment("backtest.toml", "size = 0.01").replace("duration_s = 900.0", "duration_s = 60.0")
+    (desk / "dipper.backtest.toml").write_text(text)
+    assert main(["backtest", "dipper.backtest.toml", "--quiet", "--output", "out"]) == 0
+    rows = list(csv.DictReader((desk / "out" / "orders.csv").open()))
+    assert rows, "no order in the backtest"
+    first = rows[0]
+    assert (first["strategy_id"], first["side"], first["post_only"]) == ("dip", "buy", "True")
+    # a bid 0.1 % under the mid of the generator's market, which starts at 60,000 USD
+    # (60,000 x 0.999 = 59,940), on the perpetual's 0.5 USD tick
+    price = float(first["price"])
+    assert abs(price - 59_940.0) < 60.0 and price % 0.5 == 0.0, price
