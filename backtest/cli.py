@@ -31,7 +31,7 @@ from backtest.sweep import (
     table_csv,
     table_text,
 )
-from engine.config import ConfigError
+from engine.config import ConfigError, ConfigProblem
 from engine.outputs import OutputPathError, check_output_dir
 from engine.runtime import resolve_plugins
 
@@ -91,6 +91,16 @@ def _progress(events: int, sim_ns: int, wall_s: float) -> None:
     print(f"\rbacktest: {events:>10,} events  sim {t}  {rate:>9,.0f} events/s  {wall_s:7.1f} s",
           end="", file=sys.stderr, flush=True)
     _open_line[0] = True
+
+
+def missing_data_of(path: str) -> list[ConfigProblem]:
+    """The data the backtest config at ``path`` names that is not there, in the words
+    ``volta backtest`` refuses it with (``volta check-config`` reports them too)."""
+    try:
+        config, _ = load_with_overrides(path, [])
+        return missing_data(backtest_spec(config))
+    except ConfigError as exc:
+        return exc.problems
 
 
 def main(argv: list[str] | None = None) -> int:
