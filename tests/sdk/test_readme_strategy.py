@@ -55,11 +55,35 @@ def test_the_readme_strategy_runs_on_the_paper_deployment(
     assert all(s["strategies"]["dip"]["errors"] == 0 for s in status)
 
 
-def test_its_bound_is_checked_with_the_config(desk: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """docs/strategies.md, section 2: size = 0 is a config error before anything runs."""
-    (desk / "dipper.toml").write_text(_deployment("paper.toml", "size = 0.0"))
+GUIDE = (ROOT / "docs" / "strategies.md").read_text()
+
+
+@pytest.mark.parametrize("params, quoted", [
+    ("size = 0.0", r"`(strategies\[0\]\.params\.size: must be > 0\.0, got 0\.0)`"),
+    ("sise = 0.01", r"\(`(strategies\[0\]\.params\.sise: unknown key .*?)`\)"),
+])
+def test_config_mistakes_read_as_the_guide_quotes_them(
+        desk: Path, capsys: pytest.CaptureFixture[str], params: str, quoted: str) -> None:
+    """docs/strategies.md, section 2: a typo or a bound is a config error naming the key path
+    before anything runs (the guide quoted the typo's message without its hint)."""
+    (desk / "dipper.toml").write_text(_deployment("paper.toml", params))
     assert main(["check-config", "dipper.toml"]) == 2
-    assert "dipper.toml: strategies[0].params.size: must be > 0.0, got 0.0" in capsys.readouterr().err
+    message = re.search(quoted, " ".join(GUIDE.split())).group(1)
+    assert capsys.readouterr().err == f"dipper.toml: {message}\n"
+
+
+def test_check_config_reports_an_unknown_short_name(
+        desk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/strategies.md said an unknown short name is reported "when the deployment is
+    built"; volta check-config reports it, with the installed names."""
+    assert "`volta check-config` accepts either form and reports an unknown short name" in \
+        " ".join(GUIDE.split())
+    text = _deployment("paper.toml", "size = 0.01").replace('"my_dipper:Dipper"', '"dipperx"')
+    (desk / "dipper.toml").write_text(text)
+    assert main(["check-config", "dipper.toml"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dipper.toml: strategies[0].class: no strategy named 'dipperx'; "
+                          "installed: ") and "quoter" in err
 
 
 def test_the_readme_strategy_backtests(desk: Path, capsys: pytest.CaptureFixture[str]) -> None:
