@@ -75,3 +75,16 @@ def test_bad_numbers_are_refused_before_any_work(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {argv[2]}: expected" in err and "Traceback" not in err
+
+
+def test_the_cluster_demo_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m cluster.demo --help` (what `make cluster-demo` runs) printed its module
+    docstring's reST, under a usage line of options that make does not take."""
+    from cluster.demo import main as demo_main
+
+    with pytest.raises(SystemExit) as exc:
+        demo_main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "``" not in text and _entries_without_help(text) == []
+    assert 'make cluster-demo DEMO_ARGS="--duration 60"' in text
