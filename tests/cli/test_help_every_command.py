@@ -8,6 +8,7 @@ A newcomer reads `volta <command> --help` before the docs: `volta backtest --hel
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,27 @@ def test_the_cluster_demo_help_is_plain_text(capsys: pytest.CaptureFixture[str])
     text = capsys.readouterr().out
     assert "``" not in text and _entries_without_help(text) == []
     assert 'make cluster-demo DEMO_ARGS="--duration 60"' in text
+
+
+def readme_usage() -> dict[str, str]:
+    """README's "The `volta` command" block: each command's lines (continuations included)."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = text.index("## The `volta` command")
+    block = re.search(r"```\n(.*?)```", text[start:], re.S).group(1)
+    usage: dict[str, str] = {}
+    command = ""
+    for line in block.splitlines():
+        if line.startswith("volta "):
+            command = line.split()[1]
+        usage[command] = usage.get(command, "") + " " + line.split("#")[0]
+    return usage
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=" ".join)
+def test_the_readme_lists_every_option(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """README's command list left out options a newcomer needs (volta kill --config/--journal/
+    --wait, volta journal show's filters, volta data import's --venue and --instruments,
+    volta strategies --json, volta new-strategy --force)."""
+    options = re.findall(r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", _help(capsys, argv), re.M)
+    line = readme_usage()[argv[0]]
+    assert [o for o in options if o != "--help" and o not in line] == []
