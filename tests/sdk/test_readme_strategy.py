@@ -1,6 +1,7 @@
 """The strategy of README.md's "Writing a strategy", exactly as written there (the code block is
 read from the README, so the page cannot drift from what runs), next to a deployment file as
-the README says: checked, run on the paper deployment's virtual clock and backtested."""
+the README says: checked, run on the paper deployment's virtual clock and backtested. The
+README named it `class = "my_dipper:MyDipper"`, a class its code does not define."""
 
 from __future__ import annotations
 
@@ -17,10 +18,17 @@ from engine.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def readme_strategy() -> str:
+def _section() -> str:
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("\n## Writing a strategy\n"):]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return text[text.index("\n## Writing a strategy\n"):]
+
+
+def readme_strategy() -> tuple[str, str, str]:
+    """The code, the module name the README saves it as, and the class path it gives."""
+    code = re.search(r"```python\n(.*?)```", _section(), re.S).group(1)
+    saved = re.search(r"this code saved as\s+`(\w+)\.py`", _section()).group(1)
+    path = re.search(r'`class =\s+"(\w+:\w+)"`\) wherever', _section()).group(1)
+    return code, saved, path
 
 
 def _deployment(base: str, params: str) -> str:
@@ -28,18 +36,19 @@ def _deployment(base: str, params: str) -> str:
     text = (ROOT / "config" / base).read_text()
     start = text.index("\n[[strategies]]")
     end = text.find("\n[backtest]\n", start)
-    strategies = ('\n[[strategies]]\nid = "dip"\nclass = "my_dipper:Dipper"\nvenue = "sim"\n\n'
+    strategies = (f'\n[[strategies]]\nid = "dip"\nclass = "{readme_strategy()[2]}"\nvenue = "sim"\n\n'
                   f"[strategies.params]\n{params}\n")
     return text[:start] + strategies + (text[end:] if end > 0 else "")
 
 
 @pytest.fixture
 def desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "my_dipper.py").write_text(readme_strategy())
+    code, module, _ = readme_strategy()
+    (tmp_path / f"{module}.py").write_text(code)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))  # (the CLI adds the file's folder)
     yield tmp_path
-    sys.modules.pop("my_dipper", None)
+    sys.modules.pop(module, None)
 
 
 def test_the_readme_strategy_runs_on_the_paper_deployment(
@@ -78,7 +87,7 @@ def test_check_config_reports_an_unknown_short_name(
     built"; volta check-config reports it, with the installed names."""
     assert "`volta check-config` accepts either form and reports an unknown short name" in \
         " ".join(GUIDE.split())
-    text = _deployment("paper.toml", "size = 0.01").replace('"my_dipper:Dipper"', '"dipperx"')
+    text = _deployment("paper.toml", "size = 0.01").replace(readme_strategy()[2], "dipperx")
     (desk / "dipper.toml").write_text(text)
     assert main(["check-config", "dipper.toml"]) == 2
     err = capsys.readouterr().err
