@@ -107,3 +107,13 @@ def test_the_readme_strategy_backtests(desk: Path, capsys: pytest.CaptureFixture
     # (60,000 x 0.999 = 59,940), on the perpetual's 0.5 USD tick
     price = float(first["price"])
     assert abs(price - 59_940.0) < 60.0 and price % 0.5 == 0.0, price
+
+
+def test_a_misspelt_instrument_stops_the_node(desk: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's strategy subscribed to whatever id its config spelt: with "BTC-PERPX" the
+    paper run went on for good with no order, no error and no word why. As written now it
+    raises in on_start, which the README says stops the node with exit code 4."""
+    (desk / "dipper.toml").write_text(_deployment("paper.toml", 'instrument = "BTC-PERPX"'))
+    assert main(["run", "dipper.toml", "--virtual", "--duration", "10", "--log-format", "json"]) == 4
+    err = capsys.readouterr().err
+    assert "volta run: strategy dip failed to start: ValueError: unknown instrument sim:BTC-PERPX" in err
