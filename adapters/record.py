@@ -37,6 +37,7 @@ from adapters import ws as ws_mod
 from adapters.capture import CaptureWriter
 from engine.config import ConfigError, ConfigProblem, load_config
 from engine.config.secrets import known_secret_values
+from engine.cli import seconds
 from engine.clock import LiveClock
 from engine.outputs import OutputPathError, check_output_file
 from engine.startup import describe_start_failure
@@ -232,9 +233,10 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="volta record",
                                  description="Record the configured venues' traffic to a capture.")
     ap.add_argument("config", help="deployment TOML (its [venues] are recorded)")
-    ap.add_argument("--output", default="", help="capture file (.gz compresses); default "
+    ap.add_argument("--output", default="", metavar="FILE", help="capture file (.gz compresses); default "
                     "captures/record-<UTC time>.jsonl.gz")
-    ap.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    ap.add_argument("--duration", type=seconds, default=None, metavar="SECONDS",
+                    help="stop by itself after this many seconds (default: until Ctrl-C)")
     args = ap.parse_args(argv)
     output = args.output or time.strftime("captures/record-%Y%m%dT%H%M%SZ.jsonl.gz", time.gmtime())
     try:

@@ -31,7 +31,7 @@ from backtest.sweep import (
     table_csv,
     table_text,
 )
-from engine.config import ConfigError
+from engine.config import ConfigError, ConfigProblem
 from engine.outputs import OutputPathError, check_output_dir
 from engine.runtime import resolve_plugins
 
@@ -74,6 +74,17 @@ def _seed(text: str) -> int:
     return v
 
 
+def _positive(text: str) -> int:
+    """An integer >= 1 (argparse names the option in its error)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return v
+
+
 def _progress(events: int, sim_ns: int, wall_s: float) -> None:
     t = dt.datetime.fromtimestamp(sim_ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     rate = events / wall_s if wall_s > 0 else 0.0
@@ -82,16 +93,29 @@ def _progress(events: int, sim_ns: int, wall_s: float) -> None:
     _open_line[0] = True
 
 
+def missing_data_of(path: str) -> list[ConfigProblem]:
+    """The data the backtest config at ``path`` names that is not there, in the words
+    ``volta backtest`` refuses it with (``volta check-config`` reports them too)."""
+    try:
+        config, _ = load_with_overrides(path, [])
+        return missing_data(backtest_spec(config))
+    except ConfigError as exc:
+        return exc.problems
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``volta backtest``; returns the exit code."""
-    ap = argparse.ArgumentParser(prog="volta backtest", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="volta backtest",
+        description="Backtest a deployment on recorded, imported or synthetic data: summary.json, fills.csv, orders.csv and report.html in the output folder; with --sweep a grid of runs in parallel processes and one comparison table (sweep.csv).",
+        epilog="exit status: 0 done, 1 a strategy raised (the results are written), 2 a config or data problem, 130 Ctrl-C")
     ap.add_argument("config", help="deployment TOML with a [backtest] section")
-    ap.add_argument("--output", "-o", help="result folder (default var/backtest/<name>)")
+    ap.add_argument("--output", "-o", metavar="DIR", help="result folder (default var/backtest/<name>)")
     ap.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
                     help="sweep a config key path over values (repeatable: a grid)")
-    ap.add_argument("--seed", type=_seed, help="override every seed (data generator, latency, "
+    ap.add_argument("--seed", type=_seed, metavar="N", help="override every seed (data generator, latency, "
                     "queue; a non-negative integer)")
-    ap.add_argument("--workers", type=int, help="sweep processes (default: CPU count)")
+    ap.add_argument("--workers", type=_positive, metavar="N", help="sweep processes (default: CPU count)")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
     try:
         args = ap.parse_args(sys.argv[1:] if argv is None else argv)

@@ -24,7 +24,10 @@ _VENUES = ("deribit", "okx", "bybit", "binance-spot", "binance-usdm", "binance-c
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="volta data", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="volta data",
+        description="Import market data into a Parquet catalog (Tardis.dev CSV, Binance public data, volta record captures) and list what a catalog holds (docs/data.md).",
+        epilog="exit status: 0 done, 2 bad arguments, an unreadable or malformed file or an unknown symbol (the catalog keeps what it had for that file), 130 Ctrl-C")
     sub = ap.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="import files into a catalog (each file wholly or not "
                          "at all; re-importing a day replaces it)")

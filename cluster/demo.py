@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from cluster.server import NatsServer, NatsServerError
+from engine.cli import seconds
 
 NATS_PORT = 14222
 DERIBIT_PORT = 18765
@@ -34,8 +35,11 @@ def _config_dir() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="make cluster-demo", description=__doc__)
-    ap.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    ap = argparse.ArgumentParser(
+        prog="python -m cluster.demo", description=__doc__.replace("``", ""),
+        epilog='from make: make cluster-demo DEMO_ARGS="--duration 60"')
+    ap.add_argument("--duration", type=seconds, default=None, metavar="SECONDS",
+                    help="stop after this many seconds (default: until Ctrl-C)")
     ap.add_argument("--dir", default="var/cluster-demo", help="logs and the JetStream store")
     args = ap.parse_args(argv)
     work = Path(args.dir)

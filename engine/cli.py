@@ -124,7 +124,7 @@ def _main(argv: list[str]) -> int:
 
         add_module_folder(Path(args.config).parent)  # strategies next to the deployment file
 
-        return check_config(args.config, resolve=_resolve_all)
+        return check_config(args.config, resolve=lambda config: _resolve_all(config, args.config))
     if args.command == "run":
         return _run(args)
     return 2
@@ -220,9 +220,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_all(config: VoltaConfig) -> list[ConfigProblem]:
+def _resolve_all(config: VoltaConfig, path: str) -> list[ConfigProblem]:
     """What check-config checks beyond the file itself: adapters, strategies and their
-    parameters, and a ``[backtest]`` table as ``volta backtest`` decodes it."""
+    parameters, and a ``[backtest]`` table as ``volta backtest`` decodes it, with the data
+    it names (``path``: the file, which the data paths are relative to)."""
     from engine.plugins import PluginError, load_object
     from engine.runtime import resolve_plugins
 
@@ -249,6 +250,8 @@ def _resolve_all(config: VoltaConfig) -> list[ConfigProblem]:
         except PluginError:
             return problems
         problems += check_backtest(config)
+        if not problems:  # what volta backtest refuses before any work: data that is not there
+            problems += load_object("backtest.cli:missing_data_of")(path)
     return problems
 
 

@@ -28,6 +28,9 @@ from engine.journal_writer import describe
 _ENC = msgspec.json.Encoder()
 
 
+_PATH_HELP = "the journal file (deployment.journal, e.g. var/paper.journal.sqlite)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="volta journal",
@@ -35,9 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                     "daemon runs): where its history is, and its records as JSON lines.")
     sub = p.add_subparsers(dest="action", required=True)
     ls = sub.add_parser("ls", help="segments, store, log tail and snapshots of a journal")
-    ls.add_argument("journal", metavar="PATH")
+    ls.add_argument("journal", metavar="PATH", help=_PATH_HELP)
     show = sub.add_parser("show", help="records as JSON lines (segments included)")
-    show.add_argument("journal", metavar="PATH")
+    show.add_argument("journal", metavar="PATH", help=_PATH_HELP)
     show.add_argument("--after", type=_at_least(0), default=0, metavar="SEQ",
                       help="records after SEQ")
     show.add_argument("--until", type=_at_least(0), default=None, metavar="SEQ", help="up to SEQ")

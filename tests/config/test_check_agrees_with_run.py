@@ -258,3 +258,24 @@ half_spread_bps = nan
     for key in ("pricing.rate", "risk.margin_buffer_pct", "risk.accounts.sim.balances.USDC",
                 "strategies[0].params.half_spread_bps"):
         assert any(line.startswith(f"{path}: {key}: ") and "nan" in line for line in err), (key, err)
+
+
+def test_check_config_refuses_the_missing_data_volta_backtest_refuses(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`volta check-config config/backtest-deribit-options-mm.toml` said "ok" in a fresh clone,
+    then `volta backtest` of the same file exited 2: its catalog is not imported yet. The
+    data paths are relative to the file, not to where the command runs."""
+    from backtest import cli as backtest_cli
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "config" / "bt.toml"
+    path.parent.mkdir()
+    path.write_text((root / "config" / "backtest-deribit-options-mm.toml").read_text())
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert backtest_cli.main([str(path), "--quiet", "--output", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"volta backtest: {err}"  # the same line
+    assert err.startswith(f"{path}: backtest.data.catalog: no such catalog folder: "
+                          f"{tmp_path / 'var' / 'catalog'} (needs: a Tardis.dev day")
+    (tmp_path / "var" / "catalog").mkdir(parents=True)
+    assert main(["check-config", str(path)]) == 0
