@@ -8,7 +8,7 @@ from typing import Any
 from adapters.nats.connect import NatsUnavailable, connect
 from engine.config.schema import ClusterConfig
 
-__all__ = ["NatsUnavailable", "cluster_connect", "ensure_bucket", "ensure_reports_stream"]
+__all__ = ["NatsUnavailable", "cluster_connect", "ensure_bucket", "ensure_reports_stream", "store_gone"]
 
 
 async def cluster_connect(cfg: ClusterConfig, name: str, **options: Any) -> Any:
@@ -28,18 +28,28 @@ async def _retrying(what: str, fn: Any, timeout_s: float = 15.0) -> Any:
             await asyncio.sleep(0.25)
 
 
-async def ensure_reports_stream(js: Any, cfg: ClusterConfig) -> None:
-    """The persisted stream of every node's exposure reports (file storage, replicated)."""
+def store_gone(exc: BaseException) -> bool:
+    """Whether a JetStream error says the stream or bucket is not there (a nats-server restarted
+    with a wiped store, a stream deleted by an operator), not that the server is unreachable:
+    a publish finds no stream to answer it, an info request finds none."""
+    from nats.js.errors import NoStreamResponseError, NotFoundError
+
+    return isinstance(exc, NoStreamResponseError | NotFoundError)
+
+
+async def ensure_reports_stream(js: Any, cfg: ClusterConfig, timeout_s: float = 15.0) -> bool:
+    """The persisted stream of every node's exposure reports (file storage, replicated);
+    returns whether this call created it."""
     from nats.js.api import StorageType, StreamConfig
 
     sc = StreamConfig(name=cfg.reports_stream, subjects=[f"{cfg.subject_prefix}.risk.>"],
                       storage=StorageType.FILE, num_replicas=cfg.replicas,
                       max_msgs_per_subject=100_000, duplicate_window=120.0)
 
-    async def add() -> None:
+    async def add() -> bool:
         try:
             await js.stream_info(cfg.reports_stream)
-            return  # exists (its configuration is the operator's)
+            return False  # exists (its configuration is the operator's)
         except Exception:  # noqa: BLE001 - not there yet
             pass
         try:
@@ -47,11 +57,14 @@ async def ensure_reports_stream(js: Any, cfg: ClusterConfig) -> None:
         except Exception as exc:  # noqa: BLE001 - another service created it meanwhile
             if "already in use" not in str(exc):
                 raise
+            return False
+        return True
 
-    await _retrying(f"the stream {cfg.reports_stream}", add)
+    return bool(await _retrying(f"the stream {cfg.reports_stream}", add, timeout_s))
 
 
-async def ensure_bucket(js: Any, bucket: str, replicas: int, ttl_s: float | None = None) -> Any:
+async def ensure_bucket(js: Any, bucket: str, replicas: int, ttl_s: float | None = None,
+                        timeout_s: float = 15.0) -> Any:
     from nats.js.api import KeyValueConfig, StorageType
 
     try:
@@ -67,4 +80,4 @@ async def ensure_bucket(js: Any, bucket: str, replicas: int, ttl_s: float | None
         except Exception:  # noqa: BLE001 - another service created it meanwhile?
             return await js.key_value(bucket)
 
-    return await _retrying(f"the key-value bucket {bucket}", create)
+    return await _retrying(f"the key-value bucket {bucket}", create, timeout_s)

@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         next_print = 0.0
         gone: set[str] = set()
-        # nats-server too: restarted by hand, it must get the same store (-sd) back, or the
-        # stream and the lease bucket are gone and the aggregator never leads again
+        # nats-server too: restarted by hand, it should get the same store (-sd) back; without
+        # it the services recreate the stream and buckets, but the reports stored are gone
         watched = [("nats-server", server.proc), *procs] if server.proc is not None else procs
         while not stop["now"] and (args.duration is None or time.monotonic() - t0 < args.duration):
             # a service that dies is the drill the banner suggests, not the end of the demo:
