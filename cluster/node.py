@@ -11,7 +11,10 @@ Theory of operation:
 * **Reports.** Every ``report_interval_s`` the node builds its exposure report
   (``cluster.exposure``) and publishes it to the JetStream reports stream only if it changed:
   on change, coalesced to at most one per interval. Each report carries (incarnation, seq) and
-  goes out with the JetStream message id ``<node>-<incarnation>-<seq>``; a publish that was not
+  goes out with the JetStream message id ``<node>-<incarnation>-<seq>``; the incarnation is
+  the wall clock at start, but always above the one of the node's last report in the stream
+  (a node restarted on a clock that is behind is still a newer life, not an older one whose
+  reports the aggregator drops); a publish that was not
   acknowledged is retried with the same id, so the stream stores it once. The current state
   is published again, changed or not, when the connection comes back and when the aggregator
   asks (``resend_subject``: it found the stream lost): a nats-server restarted with an empty
@@ -49,6 +52,7 @@ from cluster.exposure import build_report
 from cluster.messages import (
     BudgetAck,
     BudgetGrant,
+    ExposureReport,
     Heartbeat,
     KillAck,
     KillCommand,
@@ -68,6 +72,7 @@ HOLD = "cluster"
 _LOSS_STATE = {"reduce_only": TradingState.REDUCING, "halt": TradingState.HALTED}
 _grant_decoder = decoder(BudgetGrant)
 _kill_decoder = decoder(KillCommand)
+_report_decoder = decoder(ExposureReport)
 
 
 class NodeService:
@@ -105,6 +110,7 @@ class NodeService:
                                          reconnected_cb=self._on_reconnected)
         self._js = self._nc.jetstream()
         await ensure_reports_stream(self._js, cfg)
+        await self._continue_incarnation()
         p = cfg.subject_prefix
         await self._nc.subscribe(resend_subject(p), cb=self._on_resend)
         await self._nc.subscribe(control_subject(p, self.node_id, "budget"), cb=self._on_budget)
@@ -116,6 +122,20 @@ class NodeService:
                        loop.create_task(self._watchdog(), name="cluster-watchdog")]
         log.info("cluster_node_started", node=self.node_id, servers=list(cfg.servers),
                  on_aggregator_loss=cfg.on_aggregator_loss)
+
+    async def _continue_incarnation(self) -> None:
+        subject = report_subject(self.cfg.subject_prefix, self.node_id)
+        try:
+            last = _report_decoder.decode(
+                (await self._js.get_last_msg(self.cfg.reports_stream, subject)).data).incarnation
+        except Exception:  # noqa: BLE001 - no report of this node stored (first life, new stream)
+            return
+        if last >= self.incarnation:
+            log.warning("node_clock_behind", node=self.node_id,
+                        behind_s=round((last - self.incarnation) / 1e9, 3),
+                        detail="the wall clock is behind this node's previous life's: its "
+                               "incarnation continues from the stream's last report")
+            self.incarnation = last + 1
 
     async def stop(self) -> None:
         for t in self._tasks:
