@@ -15,9 +15,10 @@ the next ``book`` message (or go STALE on their own staleness timer). The handle
 messages go to an outbox that one task writes to the NATS connection (one wake-up per batch).
 Snapshot requests are answered from the kernel's book; the latest snapshot of each book is also
 written to the key-value bucket at most once per ``SNAPSHOT_KV_INTERVAL_S`` (late joiners and
-nodes that cannot reach the gateway read it). A write that finds no bucket (a nats-server
-restarted with an empty store, the bucket deleted) recreates it, then writes the instrument
-lists and every book again: nodes started later need them.
+nodes that cannot reach the gateway read it). A bucket found missing (checked every
+``SNAPSHOT_KV_INTERVAL_S`` and at every write: a nats-server restarted with an empty store, the
+bucket deleted; quiet books write nothing) is recreated, then the instrument lists and every
+book are written again: nodes started later need them.
 """
 
 from __future__ import annotations
@@ -214,6 +215,11 @@ class Gateway:
     async def _kv_writer(self) -> None:
         while True:
             await asyncio.sleep(SNAPSHOT_KV_INTERVAL_S)
+            try:
+                await self._kv_js.stream_info(f"KV_{self.cfg.snapshot_bucket}")
+            except Exception as exc:  # noqa: BLE001 - disconnected: the writes below say so
+                if store_gone(exc):
+                    await self._recreate_bucket()
             for iid, t in list(self._tracks.items()):
                 if not t.kv_dirty:
                     continue
