@@ -260,7 +260,7 @@ class Aggregator:
             if self.leader != was:
                 self._alert("leader", self.id, "leads" if self.leader else "stepped down")
                 if self.leader:
-                    self.revision = max(self.revision, time.time_ns())
+                    self.revision = max(self.revision, time.time_ns(), self._revision_floor() + 1)
                     await self._check_breaches()
                     next_grant = 0.0
             if self.leader and time.monotonic() >= next_grant:
@@ -289,7 +289,19 @@ class Aggregator:
             self.revision = max(self.revision + 1, time.time_ns())
         alloc = self.firm.allocate()
         results = await asyncio.gather(*(self._grant(n, b, reason) for n, b in alloc.items()))
+        if not all(results) and self._revision_floor() > self.revision:
+            # a node holds a newer revision than ours (a previous leader's clock was ahead of
+            # this one's) and ignores ours as older: go above it, or our budgets never bind
+            log.warning("budget_revision_raised", aggregator=self.id, was=self.revision,
+                        now=self._revision_floor() + 1)
+            self.revision = self._revision_floor() + 1
+            results = await asyncio.gather(*(self._grant(n, b, reason) for n, b in alloc.items()))
         return dict(zip(alloc, results, strict=True))
+
+    def _revision_floor(self) -> int:
+        """The highest budget revision a node is known to hold (its acks, its reports)."""
+        return max((max(st.budget_ack_revision, st.report.budget_revision if st.report else 0)
+                    for st in self.firm.nodes.values()), default=0)
 
     async def _grant(self, node_id: str, budgets: dict[str, Any], reason: str) -> bool:
         grant = BudgetGrant(self.id, self.revision, budgets, reason)
