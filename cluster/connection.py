@@ -24,8 +24,19 @@ async def _retrying(what: str, fn: Any, timeout_s: float = 15.0) -> Any:
             return await fn()
         except Exception as exc:  # noqa: BLE001 - nats raises assorted errors
             if asyncio.get_running_loop().time() > deadline:
-                raise NatsUnavailable(f"JetStream cannot provide {what}: {exc}") from None
+                raise NatsUnavailable(f"JetStream cannot provide {what}: {_why(exc)}") from None
             await asyncio.sleep(0.25)
+
+
+def _why(exc: BaseException) -> str:
+    from nats.js.errors import ServiceUnavailableError
+
+    # No responder to the JetStream API at all: the server runs without JetStream (a server
+    # still electing its JetStream leaders answers with an error code instead).
+    if isinstance(exc, ServiceUnavailableError) and exc.err_code is None:
+        return ("the NATS server runs without JetStream (start nats-server with -js, or a "
+                "jetstream block in its configuration)")
+    return str(exc)
 
 
 def store_gone(exc: BaseException) -> bool:

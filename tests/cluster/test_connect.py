@@ -26,3 +26,26 @@ async def test_no_server_listening_is_unreachable() -> None:
     url = f"nats://127.0.0.1:{free_port()}"
     with pytest.raises(NatsUnavailable, match=f"cannot reach NATS at {url}$"):
         await connect([url], name="t", connect_timeout_s=0.5)
+
+
+async def test_a_server_without_jetstream_is_said_so(tmp_path: Path) -> None:
+    """nats-server started without -js: the services' start says what to change, not
+    'ServiceUnavailableError: code=None err_code=None description=None'."""
+    from cluster.connection import ensure_bucket, ensure_reports_stream
+    from engine.config import load_config_text
+    from tests.cluster.conftest import DEPLOY, cluster_table
+
+    with NatsServer(tmp_path, jetstream=False) as server:
+        cfg = load_config_text(DEPLOY.format(name="a") + cluster_table([server.url], "a", "aggregator")).cluster
+        nc = await connect([server.url], name="t")
+        try:
+            js = nc.jetstream()
+            with pytest.raises(NatsUnavailable) as exc:
+                await ensure_reports_stream(js, cfg, timeout_s=0.5)
+            assert str(exc.value) == ("JetStream cannot provide the stream VOLTA_RISK: the NATS server "
+                                      "runs without JetStream (start nats-server with -js, or a "
+                                      "jetstream block in its configuration)")
+            with pytest.raises(NatsUnavailable, match="runs without JetStream"):
+                await ensure_bucket(js, "b", 1, timeout_s=0.5)
+        finally:
+            await nc.close()
