@@ -97,6 +97,7 @@ class Aggregator:
         self._stream_created: Any = None  # the stream's creation time: a recreated one starts over
         self._stream_seq = 0  # the last stream seq applied (where a recreated consumer resumes)
         self._registry: Any = None
+        self._store_lock = asyncio.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -211,6 +212,10 @@ class Aggregator:
 
     async def check_store(self) -> None:
         """Recreate what the server lost of the stream, the consumer and the lease bucket."""
+        async with self._store_lock:  # (one recreation at a time: one consumer subscription)
+            await self._check_store()
+
+    async def _check_store(self) -> None:
         lost = await missing_resources(self._js, self.cfg, f"agg-{self.id}", self._stream_created)
         if lost is None or (not lost and self.store.ok):
             return

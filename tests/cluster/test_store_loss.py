@@ -142,3 +142,34 @@ async def test_the_gateway_recreates_its_snapshot_bucket(nats_server, running, t
         assert await listed(), "the gateway did not recreate its bucket and instrument list"
     finally:
         await nc.close()
+
+
+async def test_health_and_metrics_show_the_store_lost_until_it_is_back(
+        nats_server, running, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import nats
+
+    from cluster.connection import NatsUnavailable
+
+    agg = await running.aggregator(aggregator_config([nats_server.url], nodes=["n1"]))
+    assert agg.health()["ok"] is True
+    nc = await nats.connect(nats_server.url)
+    try:
+        await nc.jetstream().delete_stream("VOLTA_RISK")
+    finally:
+        await nc.close()
+
+    async def refused(*_: Any, **__: Any) -> bool:
+        raise NatsUnavailable("JetStream cannot provide the stream VOLTA_RISK: test")
+    monkeypatch.setattr("cluster.aggregator.ensure_reports_stream", refused)  # cannot recreate yet
+    try:
+        await agg.check_store()
+    except NatsUnavailable:
+        pass
+    health = agg.health()
+    assert health["ok"] is False and health["store"]["ok"] is False
+    assert health["store"]["lost"] == ["stream VOLTA_RISK"] and health["store"]["losses"] == 1
+    assert "volta_firm_store_ok 0.0" in agg.metrics().decode()
+    assert agg.view()["aggregator"]["store"]["ok"] is False
+    monkeypatch.undo()
+    await agg.check_store()
+    assert agg.health()["ok"] is True and agg.store.losses == 1  # the same loss, not a second
