@@ -34,6 +34,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from adapters.nats.connect import shown
 from adapters.nats.wire import (
     INSTRUMENTS_KEY,
     BookMsg,
@@ -192,7 +193,7 @@ class Gateway:
         for iid, book in self.kernel.books.items():
             if book.status is BookStatus.LIVE and not self._track(iid).live:
                 self.on_snapshot(BookSnapshot(iid, (), (), book.seq, 0, 0))
-        log.info("gateway_started", venues=list(self.kernel.adapters), servers=list(self.cfg.servers),
+        log.info("gateway_started", venues=list(self.kernel.adapters), servers=shown(self.cfg.servers),
                  instruments=len(self.kernel.instruments))
 
     async def _publish_instruments(self) -> None:

@@ -47,6 +47,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from adapters.nats.connect import shown
 from cluster.connection import NatsUnavailable, cluster_connect, ensure_reports_stream, store_gone
 from cluster.exposure import build_report
 from cluster.messages import (
@@ -120,7 +121,7 @@ class NodeService:
         self._tasks = [loop.create_task(self._reporter(), name="cluster-reports"),
                        loop.create_task(self._heartbeats(), name="cluster-heartbeats"),
                        loop.create_task(self._watchdog(), name="cluster-watchdog")]
-        log.info("cluster_node_started", node=self.node_id, servers=list(cfg.servers),
+        log.info("cluster_node_started", node=self.node_id, servers=shown(cfg.servers),
                  on_aggregator_loss=cfg.on_aggregator_loss)
 
     async def _continue_incarnation(self) -> None:

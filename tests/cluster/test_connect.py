@@ -49,3 +49,14 @@ async def test_a_server_without_jetstream_is_said_so(tmp_path: Path) -> None:
                 await ensure_bucket(js, "b", 1, timeout_s=0.5)
         finally:
             await nc.close()
+
+
+async def test_a_password_in_a_server_url_is_never_printed() -> None:
+    """``nats://user:pass@host`` is valid NATS syntax: the error line names the server without
+    the password (the service prints it to stderr, outside the log redactor)."""
+    port = free_port()
+    with pytest.raises(NatsUnavailable) as exc:
+        await connect([f"nats://volta:pw-in-url-31@127.0.0.1:{port}", f"nats://tok-in-url-77@127.0.0.1:{port}"],
+                      name="t", connect_timeout_s=0.5)
+    assert str(exc.value) == (f"cannot reach NATS at nats://volta:***@127.0.0.1:{port}, "
+                              f"nats://***@127.0.0.1:{port}")
