@@ -201,12 +201,17 @@ class Aggregator:
 
     # -- the store (cluster.store) ----------------------------------------------------------
     async def _guard_store(self) -> None:
+        failures = 0  # recreations failed in a row (said once a minute or so, not every check)
         while True:
             await asyncio.sleep(CHECK_S)
             try:
                 await self.check_store()
+                failures = 0
             except NatsUnavailable as exc:  # JetStream not ready yet: the next check retries
-                log.warning("jetstream_store_not_restored", aggregator=self.id, error=str(exc))
+                failures += 1
+                if failures % 15 == 1:
+                    log.warning("jetstream_store_not_restored", aggregator=self.id, error=str(exc),
+                                attempts=failures)
             except Exception as exc:  # noqa: BLE001 - keep guarding
                 log.error("jetstream_store_check_failed", aggregator=self.id, error=repr(exc))
 

@@ -86,7 +86,8 @@ class PnlUsd(msgspec.Struct, frozen=True):
 class ExposureReport(msgspec.Struct, frozen=True):
     node_id: str
     incarnation: int
-    """Start time (ns) of the node process: a restarted node starts a new sequence."""
+    """Start time (ns) of the node process, above its previous life's whatever the clock
+    (``cluster.node``): a restarted node starts a new sequence."""
     seq: int
     ts: int
     trading_state: str
