@@ -257,7 +257,7 @@ class Aggregator:
             hb = _hb.decode(msg.data)
         except msgspec.DecodeError:
             return
-        self.firm.seen(hb.node_id, time.monotonic())
+        self.firm.seen(hb.node_id, time.monotonic(), hb.incarnation, hb.last_report_seq)
 
     # -- leadership, budgets, staleness -------------------------------------------------------
     async def _lead(self) -> None:
@@ -290,6 +290,15 @@ class Aggregator:
                                                  "its last exposure still counts")
             for n in back:
                 self._alert("node_back", n, "reporting again")
+            went, back = self.firm.update_lagging(time.monotonic())
+            for n in went:
+                st = self.firm.nodes[n]
+                self._alert("reports_lagging", n, f"alive, but its reports stopped arriving (its "
+                            f"heartbeats name report {st.announced[1]}, the firm view holds "
+                            f"{st.held[1]}): its exposure here is out of date; is JetStream "
+                            "refusing them (stream full, capped)?")
+            for n in back:
+                self._alert("reports_caught_up", n, "its latest report arrived")
             if self.leader:
                 await self._check_breaches()
 

@@ -79,6 +79,12 @@ class FirmCollector(Collector):
                 seen.add_metric([node], now - st.last_seen)
         yield stale
         yield seen
+        lag = GaugeMetricFamily("volta_firm_node_reports_lagging", "1 when the node's heartbeats "
+                                "name a report the firm view has not received for "
+                                "node_stale_after_s (its exposure here out of date)", labels=["node"])
+        for node, st in sorted(f.nodes.items()):
+            lag.add_metric([node], 1.0 if st.lagging else 0.0)
+        yield lag
         yield GaugeMetricFamily("volta_firm_aggregator_leader", "1 while this aggregator leads",
                                 value=1.0 if self.leader() else 0.0)
         if self.store is not None:

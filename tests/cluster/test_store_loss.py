@@ -29,6 +29,17 @@ max_position_qty = 1000.0
                     aggregator_timeout_s=2.0))
 
 
+async def _one_node_at_one_btc(running: Any, urls: list[str]) -> tuple[Any, Any, float]:
+    """An aggregator and node n1 holding 1 contract of the linear perp, in the firm view;
+    (aggregator, node, BTC per contract)."""
+    agg = await running.aggregator(aggregator_config(urls, nodes=["n1"]))
+    n1 = await running.node(_node(urls, "n1"))
+    cs = n1.kernel.instruments[SIM_PERP].contract_size
+    n1.kernel.portfolio.adjust_position(SIM_PERP, 1.0, 60_000.0)  # (sets the position)
+    await wait_for(lambda: math.isclose(agg.firm.greeks().get("BTC", {}).get("delta", 0.0), cs), 10, "delta")
+    return agg, n1, cs
+
+
 def _wipe_and_restart(server: Any) -> None:
     server.stop()
     shutil.rmtree(server.store_dir / server.name)  # the JetStream store: streams, buckets, consumers
@@ -98,12 +109,7 @@ async def test_a_wiped_store_is_recreated_and_the_firm_view_rebuilt(nats_server,
 async def test_a_stream_deleted_by_an_operator_is_recreated(nats_server, running) -> None:  # type: ignore[no-untyped-def]
     import nats
 
-    urls = [nats_server.url]
-    agg = await running.aggregator(aggregator_config(urls, nodes=["n1"]))
-    n1 = await running.node(_node(urls, "n1"))
-    cs = n1.kernel.instruments[SIM_PERP].contract_size
-    n1.kernel.portfolio.adjust_position(SIM_PERP, 1.0, 60_000.0)
-    await wait_for(lambda: math.isclose(agg.firm.greeks().get("BTC", {}).get("delta", 0.0), cs), 10, "delta")
+    agg, n1, cs = await _one_node_at_one_btc(running, [nats_server.url])
     nc = await nats.connect(nats_server.url)
     try:
         await nc.jetstream().delete_stream("VOLTA_RISK")
@@ -173,3 +179,36 @@ async def test_health_and_metrics_show_the_store_lost_until_it_is_back(
     monkeypatch.undo()
     await agg.check_store()
     assert agg.health()["ok"] is True and agg.store.losses == 1  # the same loss, not a second
+
+
+async def test_reports_the_stream_refuses_are_said_while_heartbeats_keep_the_node_fresh(
+        nats_server, running) -> None:  # type: ignore[no-untyped-def]
+    """The stream exists but stores nothing more (full: an operator's cap, a full disk): the
+    node's heartbeats keep it fresh, so its stale exposure must be named another way."""
+    import dataclasses
+
+    import nats
+    from nats.js.api import DiscardPolicy
+
+    agg, n1, cs = await _one_node_at_one_btc(running, [nats_server.url])
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("VOLTA_RISK")
+        full = dataclasses.replace(info.config, max_msgs=info.state.messages, discard=DiscardPolicy.NEW)
+        await js.update_stream(full)  # no room for one more report
+        n1.kernel.portfolio.adjust_position(SIM_PERP, 2.0, 60_000.0)
+        # node_stale_after_s = 1 in aggregator_config: said within that and a heartbeat or two
+        await wait_for(lambda: any(a.kind == "reports_lagging" and a.node_id == "n1" for a in agg.alerts),
+                       5, "a reports_lagging alert")
+        assert not agg.firm.nodes["n1"].stale  # (heartbeats: the node is alive)
+        row = agg.view()["nodes"]["n1"]
+        assert row["reports_lagging"] is True and row["reports_behind"] >= 1
+        assert "volta_firm_node_reports_lagging{node=\"n1\"} 1.0" in agg.metrics().decode()
+        assert math.isclose(agg.firm.greeks()["BTC"]["delta"], cs)  # what it holds: the old figure
+        await js.update_stream(dataclasses.replace(info.config))  # room again
+        await wait_for(lambda: math.isclose(agg.firm.greeks()["BTC"]["delta"], 2.0 * cs), 10, "caught up")
+        await wait_for(lambda: any(a.kind == "reports_caught_up" for a in agg.alerts), 5, "caught up alert")
+        assert agg.view()["nodes"]["n1"]["reports_lagging"] is False
+    finally:
+        await nc.close()
