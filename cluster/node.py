@@ -21,6 +21,7 @@ Theory of operation:
   store holds none of the reports, and a node whose state did not change would otherwise stay
   out of every firm view rebuilt from the stream. A publish that finds no stream recreates it
   (the configured settings), so the reports are kept even before an aggregator runs.
+  No report goes out before the node has recovered its state (journal, venue reconciliation).
 * **Heartbeats** (core NATS) every ``heartbeat_interval_s``.
 * **Budgets** arrive as ``BudgetGrant`` requests, are applied to the gate and acknowledged
   (``BudgetAck``). A grant is also the aggregator's lease on this node.
@@ -159,6 +160,11 @@ class NodeService:
             await asyncio.sleep(self.cfg.report_interval_s)
 
     async def _publish_report(self, force: bool = False) -> None:
+        if self._pending is None and not self.node.recovered:
+            # Started before the journal and the venues were read: a report now would say flat
+            # (or half-read) and replace the previous life's in the firm view. Nothing until
+            # reconciliation has run; the previous life's last report stands meanwhile.
+            return
         if self._pending is None:
             body = encode(build_report(self.kernel, self.node_id, self.incarnation, 0, 0,
                                        self.budget_revision))
