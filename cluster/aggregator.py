@@ -231,8 +231,9 @@ class Aggregator:
                                "or deleted): reports stopped reaching the firm view; recreating "
                                "them with the configured settings and asking every node to "
                                "report again")
-            self._alert("store_lost", "", f"JetStream lost {', '.join(lost)}; recreated, nodes "
-                                          "asked to report again (firm view held the last reports meanwhile)")
+            self._alert("store_lost", "", f"JetStream lost {', '.join(lost)}: recreating them and "
+                                          "asking the nodes to report again; the firm view holds "
+                                          "the last reports until they do")
         cfg = self.cfg
         if any(x.startswith(("stream", "consumer")) for x in lost):
             await ensure_reports_stream(self._js, cfg, timeout_s=CHECK_S * 3)
