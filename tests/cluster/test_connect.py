@@ -60,3 +60,31 @@ async def test_a_password_in_a_server_url_is_never_printed() -> None:
                       name="t", connect_timeout_s=0.5)
     assert str(exc.value) == (f"cannot reach NATS at nats://volta:***@127.0.0.1:{port}, "
                               f"nats://***@127.0.0.1:{port}")
+
+
+async def test_replicas_above_one_on_a_single_server_is_said_at_once(tmp_path: Path) -> None:
+    """replicas = 3 (the docs' example) against one nats-server: a configuration error that no
+    retry fixes. Said at once, naming the key, for the stream and for a bucket (whose error
+    was masked as 'BucketNotFoundError' by the fallback that reads a bucket created meanwhile)."""
+    import time
+
+    from cluster.connection import ensure_bucket, ensure_reports_stream
+    from engine.config import load_config_text
+    from tests.cluster.conftest import DEPLOY, cluster_table
+
+    with NatsServer(tmp_path) as server:
+        cfg = load_config_text(DEPLOY.format(name="a")
+                               + cluster_table([server.url], "a", "aggregator", replicas=3)).cluster
+        nc = await connect([server.url], name="t")
+        try:
+            js = nc.jetstream()
+            expected = ("cluster.replicas = 3 needs a JetStream cluster, and this nats-server runs "
+                        "alone: set replicas = 1, or run 3 servers with routes")
+            for make in (lambda: ensure_reports_stream(js, cfg), lambda: ensure_bucket(js, "b", 3)):
+                t0 = time.monotonic()
+                with pytest.raises(NatsUnavailable) as exc:
+                    await make()
+                assert time.monotonic() - t0 < 3.0  # not 15 s of retries
+                assert str(exc.value).endswith(expected), str(exc.value)
+        finally:
+            await nc.close()
