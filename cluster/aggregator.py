@@ -244,8 +244,8 @@ class Aggregator:
                     await self._sub.unsubscribe()
                 except Exception:  # noqa: BLE001 - the consumer is gone anyway
                     pass
+            self._stream_created, self._stream_seq = info.created, start  # (before: it delivers)
             await self._consume(start)
-            self._stream_created, self._stream_seq = info.created, start
         assert self._lease is not None
         self._lease.kv = await ensure_bucket(self._js, cfg.lease_bucket, cfg.replicas,
                                              ttl_s=cfg.lease_ttl_s, timeout_s=CHECK_S * 3)
