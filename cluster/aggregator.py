@@ -235,7 +235,7 @@ class Aggregator:
                                           "asking the nodes to report again; the firm view holds "
                                           "the last reports until they do")
         cfg = self.cfg
-        if any(x.startswith(("stream", "consumer")) for x in lost):
+        if any(x.startswith(("stream", "consumer", "JetStream")) for x in lost):
             await ensure_reports_stream(self._js, cfg, timeout_s=CHECK_S * 3)
             info = await self._js.stream_info(cfg.reports_stream)
             start = self._stream_seq if info.created == self._stream_created else 0

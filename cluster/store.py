@@ -22,6 +22,7 @@ from engine.config.schema import ClusterConfig
 CHECK_S = 1.0
 """How often the aggregator checks its resources (the detection bound of a loss)."""
 
+NO_JETSTREAM = "JetStream (the server runs without it)"
 _STREAM_NOT_FOUND = 10059  # JetStream's err_code (a consumer's own absence is 10014)
 
 
@@ -56,8 +57,9 @@ async def missing_resources(js: Any, cfg: ClusterConfig, durable: str,
     """What the server lacks of the stream, the durable consumer and the lease bucket ([]:
     nothing), or ``None`` when it cannot be asked (disconnected, not answering: that is not a
     loss, the client reconnects by itself). A stream created after ``stream_created`` (another
-    service recreated it first) is a lost stream: it holds none of the reports."""
-    from nats.js.errors import NotFoundError
+    service recreated it first) is a lost stream: it holds none of the reports. A server that
+    answers no JetStream request at all (restarted without -js) has lost everything."""
+    from nats.js.errors import NotFoundError, ServiceUnavailableError
 
     lost: list[str] = []
     try:
@@ -74,6 +76,8 @@ async def missing_resources(js: Any, cfg: ClusterConfig, durable: str,
             await js.stream_info(f"KV_{cfg.lease_bucket}")  # (a bucket is the stream KV_<name>)
         except NotFoundError:
             lost.append(f"bucket {cfg.lease_bucket}")
+    except ServiceUnavailableError as exc:
+        return [NO_JETSTREAM] if exc.err_code is None else None  # (no responder at all)
     except Exception:  # noqa: BLE001 - timeout, disconnected, deleted meanwhile: ask again later
         return None
     return lost

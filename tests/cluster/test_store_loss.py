@@ -212,3 +212,22 @@ async def test_reports_the_stream_refuses_are_said_while_heartbeats_keep_the_nod
         assert agg.view()["nodes"]["n1"]["reports_lagging"] is False
     finally:
         await nc.close()
+
+
+async def test_a_server_restarted_without_jetstream_is_a_lost_store(nats_server, running) -> None:  # type: ignore[no-untyped-def]
+    """nats-server restarted on the same port but without -js: every JetStream request goes
+    unanswered. That is not 'cannot ask right now': the health must say the store is lost."""
+    from cluster.server import NatsServer
+
+    agg = await running.aggregator(aggregator_config([nats_server.url], nodes=["n1"]))
+    nats_server.stop()
+    bare = NatsServer(nats_server.store_dir, nats_server.port, name="bare", jetstream=False).start()
+    try:
+        await wait_for(lambda: not agg.store.ok, 10, "the store reported lost")
+        assert agg.health()["ok"] is False
+        assert agg.store.lost == ["JetStream (the server runs without it)"]
+    finally:
+        bare.stop()
+    nats_server.start()  # with JetStream and its store again
+    await wait_for(lambda: agg.store.ok and agg.health()["ok"], 15, "the store back")
+    assert agg.store.losses == 1
