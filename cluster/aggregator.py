@@ -18,6 +18,11 @@ Theory of operation:
    ``breach_kill_level`` on every node (``KillCommand``, request-reply, retried up to
    ``command_retries`` times ``command_timeout_s``), alerting on each step. A node silent for
    ``node_stale_after_s`` is marked stale (alert); its last exposure still counts.
+6. **Store loss.** Every ``cluster.store.CHECK_S`` the aggregator checks that the server still
+   has the stream, its consumer and the lease bucket; if not (a nats-server restarted with a
+   wiped store, a stream deleted), one warning and a ``store_lost`` alert, the resources are
+   recreated with the configured settings, the consumer restarts on the new stream, and every
+   node is asked to report again (``resend_subject``): the firm view follows the nodes again.
 
 The firm view is served as JSON on ``api_host:api_port`` (``GET /api/firm``, ``/api/alerts``,
 ``/api/health``) and, in the operator surface's shape, as ``GET /api/snapshot`` (``{"kind":
@@ -56,7 +61,9 @@ from cluster.messages import (
     control_subject,
     decoder,
     encode,
+    resend_subject,
 )
+from cluster.store import CHECK_S, StoreHealth, missing_resources
 from engine.config.schema import ClusterConfig, VoltaConfig
 
 log = structlog.get_logger("volta.aggregator")
@@ -85,21 +92,30 @@ class Aggregator:
         self._granted: dict[str, dict[str, Any]] = {}
         self._api: Any = None
         self.api_port = 0
+        self.store = StoreHealth()
+        self._sub: Any = None  # the durable consumer's subscription
+        self._stream_created: Any = None  # the stream's creation time: a recreated one starts over
+        self._stream_seq = 0  # the last stream seq applied (where a recreated consumer resumes)
+        self._registry: Any = None
+        self._store_lock = asyncio.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.cfg
         self._nc = await cluster_connect(cfg, f"volta-aggregator-{self.id}")
         self._js = self._nc.jetstream()
-        await ensure_reports_stream(self._js, cfg)
+        created = await ensure_reports_stream(self._js, cfg)
         kv = await ensure_bucket(self._js, cfg.lease_bucket, cfg.replicas, ttl_s=cfg.lease_ttl_s)
         self._lease = LeaderLease(kv, self.id)
-        last_stream_seq = await self._rebuild()
-        await self._consume(last_stream_seq)
+        self._stream_seq = await self._rebuild()
+        await self._consume(self._stream_seq)
         await self._nc.subscribe(f"{cfg.subject_prefix}.hb.*", cb=self._on_heartbeat)
+        if created:  # an empty store: whatever the nodes hold now is not in it
+            await self._nc.publish(resend_subject(cfg.subject_prefix), b"")
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._lead(), name="aggregator-lease"),
-                       loop.create_task(self._watch(), name="aggregator-watch")]
+                       loop.create_task(self._watch(), name="aggregator-watch"),
+                       loop.create_task(self._guard_store(), name="aggregator-store")]
         await self._serve_api()
         log.info("aggregator_started", id=self.id, nodes=sorted(self.firm.nodes),
                  rebuilt_reports=self.rebuilt_reports, api=f"http://{cfg.api_host}:{self.api_port}/api/firm")
@@ -124,6 +140,7 @@ class Aggregator:
 
         subject = f"{self.cfg.subject_prefix}.risk.*.report"
         info = await self._js.stream_info(self.cfg.reports_stream)
+        self._stream_created = info.created
         if info.state.messages == 0:
             return info.state.last_seq
         sub = await self._js.subscribe(subject, ordered_consumer=True,
@@ -152,9 +169,9 @@ class Aggregator:
         from nats.js.errors import Error as JetStreamError
 
         try:
-            await self._js.subscribe(f"{self.cfg.subject_prefix}.risk.*.report",
-                                     durable=f"agg-{self.id}", stream=self.cfg.reports_stream,
-                                     config=config, manual_ack=True, cb=self._on_report)
+            self._sub = await self._js.subscribe(
+                f"{self.cfg.subject_prefix}.risk.*.report", durable=f"agg-{self.id}",
+                stream=self.cfg.reports_stream, config=config, manual_ack=True, cb=self._on_report)
         except JetStreamError as exc:
             if "already bound" not in str(exc):
                 raise
@@ -177,16 +194,71 @@ class Aggregator:
 
     async def _on_report(self, msg: Any) -> None:
         applied = self._apply(msg.data)
+        self._stream_seq = max(self._stream_seq, msg.metadata.sequence.stream)
         await msg.ack()
         if applied and self.leader:
             await self._check_breaches()
+
+    # -- the store (cluster.store) ----------------------------------------------------------
+    async def _guard_store(self) -> None:
+        failures = 0  # recreations failed in a row (said once a minute or so, not every check)
+        while True:
+            await asyncio.sleep(CHECK_S)
+            try:
+                await self.check_store()
+                failures = 0
+            except NatsUnavailable as exc:  # JetStream not ready yet: the next check retries
+                failures += 1
+                if failures % 15 == 1:
+                    log.warning("jetstream_store_not_restored", aggregator=self.id, error=str(exc),
+                                attempts=failures)
+            except Exception as exc:  # noqa: BLE001 - keep guarding
+                log.error("jetstream_store_check_failed", aggregator=self.id, error=repr(exc))
+
+    async def check_store(self) -> None:
+        """Recreate what the server lost of the stream, the consumer and the lease bucket."""
+        async with self._store_lock:  # (one recreation at a time: one consumer subscription)
+            await self._check_store()
+
+    async def _check_store(self) -> None:
+        lost = await missing_resources(self._js, self.cfg, f"agg-{self.id}", self._stream_created)
+        if lost is None or (not lost and self.store.ok):
+            return
+        if self.store.ok:  # one warning per loss, however many checks the recreation takes
+            self.store.note_lost(lost)
+            log.warning("jetstream_store_lost", aggregator=self.id, lost=lost,
+                        detail="nats-server no longer has them (restarted with an empty store, "
+                               "or deleted): reports stopped reaching the firm view; recreating "
+                               "them with the configured settings and asking every node to "
+                               "report again")
+            self._alert("store_lost", "", f"JetStream lost {', '.join(lost)}: recreating them and "
+                                          "asking the nodes to report again; the firm view holds "
+                                          "the last reports until they do")
+        cfg = self.cfg
+        if any(x.startswith(("stream", "consumer", "JetStream")) for x in lost):
+            await ensure_reports_stream(self._js, cfg, timeout_s=CHECK_S * 3)
+            info = await self._js.stream_info(cfg.reports_stream)
+            start = self._stream_seq if info.created == self._stream_created else 0
+            if self._sub is not None:
+                try:
+                    await self._sub.unsubscribe()
+                except Exception:  # noqa: BLE001 - the consumer is gone anyway
+                    pass
+            self._stream_created, self._stream_seq = info.created, start  # (before: it delivers)
+            await self._consume(start)
+        assert self._lease is not None
+        self._lease.kv = await ensure_bucket(self._js, cfg.lease_bucket, cfg.replicas,
+                                             ttl_s=cfg.lease_ttl_s, timeout_s=CHECK_S * 3)
+        await self._nc.publish(resend_subject(cfg.subject_prefix), b"")
+        self.store.note_recovered()
+        log.info("jetstream_store_recreated", aggregator=self.id, recreated=self.store.lost)
 
     async def _on_heartbeat(self, msg: Any) -> None:
         try:
             hb = _hb.decode(msg.data)
         except msgspec.DecodeError:
             return
-        self.firm.seen(hb.node_id, time.monotonic())
+        self.firm.seen(hb.node_id, time.monotonic(), hb.incarnation, hb.last_report_seq)
 
     # -- leadership, budgets, staleness -------------------------------------------------------
     async def _lead(self) -> None:
@@ -199,7 +271,7 @@ class Aggregator:
             if self.leader != was:
                 self._alert("leader", self.id, "leads" if self.leader else "stepped down")
                 if self.leader:
-                    self.revision = max(self.revision, time.time_ns())
+                    self.revision = max(self.revision, time.time_ns(), self._revision_floor() + 1)
                     await self._check_breaches()
                     next_grant = 0.0
             if self.leader and time.monotonic() >= next_grant:
@@ -219,6 +291,15 @@ class Aggregator:
                                                  "its last exposure still counts")
             for n in back:
                 self._alert("node_back", n, "reporting again")
+            went, back = self.firm.update_lagging(time.monotonic())
+            for n in went:
+                st = self.firm.nodes[n]
+                self._alert("reports_lagging", n, f"alive, but its reports stopped arriving (its "
+                            f"heartbeats name report {st.announced[1]}, the firm view holds "
+                            f"{st.held[1]}): its exposure here is out of date; is JetStream "
+                            "refusing them (stream full, capped)?")
+            for n in back:
+                self._alert("reports_caught_up", n, "its latest report arrived")
             if self.leader:
                 await self._check_breaches()
 
@@ -228,7 +309,19 @@ class Aggregator:
             self.revision = max(self.revision + 1, time.time_ns())
         alloc = self.firm.allocate()
         results = await asyncio.gather(*(self._grant(n, b, reason) for n, b in alloc.items()))
+        if not all(results) and self._revision_floor() > self.revision:
+            # a node holds a newer revision than ours (a previous leader's clock was ahead of
+            # this one's) and ignores ours as older: go above it, or our budgets never bind
+            log.warning("budget_revision_raised", aggregator=self.id, was=self.revision,
+                        now=self._revision_floor() + 1)
+            self.revision = self._revision_floor() + 1
+            results = await asyncio.gather(*(self._grant(n, b, reason) for n, b in alloc.items()))
         return dict(zip(alloc, results, strict=True))
+
+    def _revision_floor(self) -> int:
+        """The highest budget revision a node is known to hold (its acks, its reports)."""
+        return max((max(st.budget_ack_revision, st.report.budget_revision if st.report else 0)
+                    for st in self.firm.nodes.values()), default=0)
 
     async def _grant(self, node_id: str, budgets: dict[str, Any], reason: str) -> bool:
         grant = BudgetGrant(self.id, self.revision, budgets, reason)
@@ -305,8 +398,19 @@ class Aggregator:
     def view(self) -> dict[str, Any]:
         out = self.firm.view(time.monotonic())
         out["aggregator"] = {"id": self.id, "leader": self.leader, "budget_revision": self.revision,
-                             "rebuilt_reports": self.rebuilt_reports}
+                             "rebuilt_reports": self.rebuilt_reports, "store": self.store.view()}
         return out
+
+    def health(self) -> dict[str, Any]:
+        """``ok`` is false while the JetStream resources are lost (the firm view not following)."""
+        connected = self._nc is not None and self._nc.is_connected
+        return {"ok": self.store.ok and connected, "leader": self.leader, "id": self.id,
+                "nats_connected": connected, "store": self.store.view()}
+
+    def metrics(self) -> bytes:
+        if self._registry is None:
+            self._registry = firm_registry(self.firm, lambda: self.leader, self.store)
+        return render_metrics(self._registry)
 
     async def _serve_api(self) -> None:
         from aiohttp import web
@@ -323,12 +427,10 @@ class Aggregator:
             return json([msgspec.to_builtins(a) for a in self.alerts])
 
         async def health(_: Any) -> Any:
-            return json({"ok": True, "leader": self.leader, "id": self.id})
-
-        registry = firm_registry(self.firm, lambda: self.leader)
+            return json(self.health())
 
         async def metrics(_: Any) -> Any:
-            return web.Response(body=render_metrics(registry), headers={"Content-Type": CONTENT_TYPE})
+            return web.Response(body=self.metrics(), headers={"Content-Type": CONTENT_TYPE})
 
         async def snapshot(_: Any) -> Any:
             return json({"kind": "firm", "firm": self.view(),

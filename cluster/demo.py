@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         next_print = 0.0
         gone: set[str] = set()
-        # nats-server too: restarted by hand, it must get the same store (-sd) back, or the
-        # stream and the lease bucket are gone and the aggregator never leads again
+        # nats-server too: restarted by hand, it should get the same store (-sd) back; without
+        # it the services recreate the stream and buckets, but the reports stored are gone
         watched = [("nats-server", server.proc), *procs] if server.proc is not None else procs
         while not stop["now"] and (args.duration is None or time.monotonic() - t0 < args.duration):
             # a service that dies is the drill the banner suggests, not the end of the demo:
@@ -128,8 +128,13 @@ def _summary() -> str:
         return f"  firm view: no answer from the aggregator at {API} (still starting, or down: see its log)"
     greeks = ", ".join(f"{u} delta {g['delta']:+.6f}" for u, g in view["greeks"].items()) or "flat"
     nodes = ", ".join(f"{n}:{'STALE' if s['stale'] else (s['report'] or {}).get('trading_state', '?')}"
-                      f"/{s['reports_applied']} reports" for n, s in view["nodes"].items())
+                      f"/{s['reports_applied']} reports{' LAGGING' if s.get('reports_lagging') else ''}"
+                      for n, s in view["nodes"].items())
     lead = "leader" if view["aggregator"]["leader"] else "standby"
+    store = view["aggregator"].get("store") or {}
+    if store.get("losses"):  # (the drill: nats-server restarted without its store)
+        lead += (f", JetStream store LOST ({', '.join(store['lost'])}; {store['losses']} losses)"
+                 if not store["ok"] else f", JetStream store recreated after {store['losses']} losses")
     return f"  firm: {greeks} | pnl {view['pnl_usd']['total']:+.2f} USD | {nodes} | aggregator {lead}"
 
 

@@ -13,6 +13,10 @@ Pure state (no I/O), owned by the aggregator and fed in stream order.
 * A node is *stale* when nothing (report or heartbeat) came for ``stale_after_s``; its last
   exposure still counts in every firm figure (the positions did not go away because the node
   went quiet).
+* A node is *lagging* when its heartbeats name a report (incarnation, seq) newer than the one
+  the view holds and that report has not come for ``stale_after_s``: the node is alive but its
+  reports do not arrive (the stream refuses them: full, capped), so the exposure counted for
+  it is out of date. Heartbeats alone would show such a node as fresh.
 * Firm Greeks per underlying are the sum of the nodes' own totals; per (underlying, expiry)
   the sum of their buckets; credit risk per venue the sum of gross notionals.
 * ``allocate`` splits each firm limit among the nodes by weight (equal by default); a
@@ -22,6 +26,7 @@ Pure state (no I/O), owned by the aggregator and fed in stream order.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,10 +53,25 @@ class NodeState:
     _incarnation: int = 0
     _max_seq: int = 0
     _base: int = 0  # seqs up to this one were received before a rebuild (see ``baseline``)
+    lagging: bool = False
+    announced: tuple[int, int] = (0, 0)  # the newest (incarnation, report seq) heartbeats named
+    _behind_since: float = 0.0  # monotonic; when a heartbeat named a report not here yet (0: none)
 
     @property
     def missing(self) -> int:
         return self._max_seq - self._base - len(self._seen)
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """(incarnation, seq) of the report the view holds ((0, 0): none)."""
+        return (self.report.incarnation, self.report.seq) if self.report is not None else (0, 0)
+
+    @property
+    def behind(self) -> int | None:
+        """Reports the heartbeats named that the view does not hold (None: another life's)."""
+        if self.announced[0] != self.held[0]:
+            return None if self.announced > self.held else 0
+        return max(0, self.announced[1] - self.held[1])
     budget_ack_revision: int = 0
     kill_acks: dict[str, int] = field(default_factory=dict)
 
@@ -99,22 +119,39 @@ class FirmView:
             return False
         st.report = report
         st.applied += 1
+        if st._behind_since and st.held >= st.announced:
+            st._behind_since = 0.0
         return True
 
-    def seen(self, node_id: str, now: float) -> None:
+    def seen(self, node_id: str, now: float, incarnation: int = 0, report_seq: int = 0) -> None:
+        """A heartbeat: alive, and its latest report is (``incarnation``, ``report_seq``)."""
         st = self.node(node_id)
         st.last_seen = max(st.last_seen, now)
+        named = (incarnation, report_seq)
+        if report_seq and named > st.held:
+            st.announced = max(st.announced, named)
+            if not st._behind_since:
+                st._behind_since = now
+
+    def update_lagging(self, now: float) -> tuple[list[str], list[str]]:
+        """(nodes whose reports just fell behind their heartbeats, nodes just caught up)."""
+        limit = self.cfg.node_stale_after_s
+        return self._flip("lagging", lambda st: bool(st._behind_since) and now - st._behind_since > limit)
 
     def update_staleness(self, now: float) -> tuple[list[str], list[str]]:
         """(nodes that just went stale, nodes that just came back)."""
+        return self._flip("stale", lambda st: now - st.last_seen > self.cfg.node_stale_after_s)
+
+    def _flip(self, flag: str, on: Callable[[NodeState], bool]) -> tuple[list[str], list[str]]:
+        """Set every node's boolean ``flag`` to ``on``; (nodes turned on, nodes turned off)."""
         went, back = [], []
         for st in self.nodes.values():
-            stale = now - st.last_seen > self.cfg.node_stale_after_s
-            if stale and not st.stale:
+            now_on, was = on(st), getattr(st, flag)
+            if now_on and not was:
                 went.append(st.node_id)
-            elif st.stale and not stale:
+            elif was and not now_on:
                 back.append(st.node_id)
-            st.stale = stale
+            setattr(st, flag, now_on)
         return went, back
 
     # -- figures -----------------------------------------------------------------------------
@@ -229,6 +266,7 @@ class FirmView:
                 "last_seen_s_ago": round(now - st.last_seen, 3) if st.last_seen else None,
                 "reports_applied": st.applied, "reports_duplicate": st.duplicates,
                 "reports_missing": st.missing, "reports_late": st.late,
+                "reports_lagging": st.lagging, "reports_behind": st.behind,
                 "budget_ack_revision": st.budget_ack_revision,
                 "report": msgspec.to_builtins(r) if r is not None else None,
             }

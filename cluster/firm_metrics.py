@@ -2,7 +2,9 @@
 
 Read from the aggregator's ``FirmView`` at scrape time (a custom collector, as the node's
 ``engine.operator.metrics`` does): firm Greeks per canonical underlying, their use of the firm
-limits, firm PnL, per-venue gross notional, and each node's freshness. Names follow the
+limits, firm PnL, per-venue gross notional, each node's freshness, and the aggregator's own
+JetStream store (``cluster.store``: whether its stream, consumer and lease bucket are there,
+how often they were lost). Names follow the
 node's conventions (``volta_`` prefix, units in the name); a value nobody knows (a venue's
 collateral without an account view) is left out, never exported as 0.
 """
@@ -13,17 +15,18 @@ import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from cluster.firm import FirmView
+from cluster.store import StoreHealth
 
 _LIMITS = (("delta", "max_delta"), ("gamma", "max_gamma"), ("vega_usd", "max_vega_usd"))
 
 
 class FirmCollector(Collector):
-    def __init__(self, firm: FirmView, leader: Callable[[], bool]) -> None:
-        self.firm, self.leader = firm, leader
+    def __init__(self, firm: FirmView, leader: Callable[[], bool], store: StoreHealth | None) -> None:
+        self.firm, self.leader, self.store = firm, leader, store
 
     def collect(self) -> Iterator[Metric]:
         f = self.firm
@@ -76,13 +79,31 @@ class FirmCollector(Collector):
                 seen.add_metric([node], now - st.last_seen)
         yield stale
         yield seen
+        lag = GaugeMetricFamily("volta_firm_node_reports_lagging", "1 when the node's heartbeats "
+                                "name a report the firm view has not received for "
+                                "node_stale_after_s (its exposure here out of date)", labels=["node"])
+        for node, st in sorted(f.nodes.items()):
+            lag.add_metric([node], 1.0 if st.lagging else 0.0)
+        yield lag
         yield GaugeMetricFamily("volta_firm_aggregator_leader", "1 while this aggregator leads",
                                 value=1.0 if self.leader() else 0.0)
+        if self.store is not None:
+            st = self.store
+            yield GaugeMetricFamily("volta_firm_store_ok", "1 while the server has the aggregator's "
+                                    "reports stream, consumer and lease bucket (0: lost, the firm "
+                                    "view not following the nodes)", value=1.0 if st.ok else 0.0)
+            yield CounterMetricFamily("volta_firm_store_losses", "times the server lost them "
+                                      "(restarted with an empty store, deleted)", value=st.losses)
+            if st.lost_at_ns:
+                yield GaugeMetricFamily("volta_firm_store_last_loss_timestamp_seconds",
+                                        "wall-clock time the last loss was detected",
+                                        value=st.lost_at_ns / 1e9)
 
 
-def firm_registry(firm: FirmView, leader: Callable[[], bool]) -> CollectorRegistry:
+def firm_registry(firm: FirmView, leader: Callable[[], bool],
+                  store: StoreHealth | None = None) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(FirmCollector(firm, leader))
+    reg.register(FirmCollector(firm, leader, store))
     return reg
 
 

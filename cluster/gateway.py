@@ -15,7 +15,10 @@ the next ``book`` message (or go STALE on their own staleness timer). The handle
 messages go to an outbox that one task writes to the NATS connection (one wake-up per batch).
 Snapshot requests are answered from the kernel's book; the latest snapshot of each book is also
 written to the key-value bucket at most once per ``SNAPSHOT_KV_INTERVAL_S`` (late joiners and
-nodes that cannot reach the gateway read it).
+nodes that cannot reach the gateway read it). A bucket found missing (checked every
+``SNAPSHOT_KV_INTERVAL_S`` and at every write: a nats-server restarted with an empty store, the
+bucket deleted; quiet books write nothing) is recreated, then the instrument lists and every
+book are written again: nodes started later need them.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from adapters.nats.connect import shown
 from adapters.nats.wire import (
     INSTRUMENTS_KEY,
     BookMsg,
@@ -43,7 +47,7 @@ from adapters.nats.wire import (
     md_subject,
     untoken,
 )
-from cluster.connection import NatsUnavailable, cluster_connect, ensure_bucket
+from cluster.connection import NatsUnavailable, cluster_connect, ensure_bucket, store_gone
 from engine.clock import LiveClock
 from engine.config.schema import ClusterConfig, VoltaConfig
 from engine.model import BookDelta, BookSnapshot, BookStatus, MarkPrice, OptionSummary, Trade
@@ -87,6 +91,8 @@ class Gateway:
         self._wake = asyncio.Event()
         self._nc: Any = None
         self._kv: Any = None
+        self._kv_js: Any = None
+        self._kv_lost = False
         self._tasks: list[asyncio.Task[None]] = []
         self.published = 0
         self.snapshot_requests = 0
@@ -169,7 +175,7 @@ class Gateway:
     # -- NATS side ------------------------------------------------------------------------------
     async def start(self) -> None:
         self._nc = await cluster_connect(self.cfg, f"volta-gateway-{self.cfg.node_id}")
-        js = self._nc.jetstream()
+        self._kv_js = js = self._nc.jetstream()
         self._kv = await ensure_bucket(js, self.cfg.snapshot_bucket, self.cfg.replicas)
         sub = self.kernel.bus.subscribe
         sub(BookSnapshot, self.on_snapshot)
@@ -187,7 +193,7 @@ class Gateway:
         for iid, book in self.kernel.books.items():
             if book.status is BookStatus.LIVE and not self._track(iid).live:
                 self.on_snapshot(BookSnapshot(iid, (), (), book.seq, 0, 0))
-        log.info("gateway_started", venues=list(self.kernel.adapters), servers=list(self.cfg.servers),
+        log.info("gateway_started", venues=list(self.kernel.adapters), servers=shown(self.cfg.servers),
                  instruments=len(self.kernel.instruments))
 
     async def _publish_instruments(self) -> None:
@@ -210,6 +216,11 @@ class Gateway:
     async def _kv_writer(self) -> None:
         while True:
             await asyncio.sleep(SNAPSHOT_KV_INTERVAL_S)
+            try:
+                await self._kv_js.stream_info(f"KV_{self.cfg.snapshot_bucket}")
+            except Exception as exc:  # noqa: BLE001 - disconnected: the writes below say so
+                if store_gone(exc):
+                    await self._recreate_bucket()
             for iid, t in list(self._tracks.items()):
                 if not t.kv_dirty:
                     continue
@@ -220,9 +231,30 @@ class Gateway:
                 try:
                     await self._kv.put(t.key, _encode(msg))
                 except Exception as exc:  # noqa: BLE001 - JetStream unavailable: next round
-                    log.warning("snapshot_kv_failed", instrument=iid, error=type(exc).__name__)
                     t.kv_dirty = True
+                    if store_gone(exc):
+                        await self._recreate_bucket()
+                    else:
+                        log.warning("snapshot_kv_failed", instrument=iid, error=type(exc).__name__)
                     break
+
+    async def _recreate_bucket(self) -> None:
+        if not self._kv_lost:  # once per loss, however many rounds the recreation takes
+            log.warning("snapshot_bucket_lost", bucket=self.cfg.snapshot_bucket,
+                        detail="nats-server has no snapshot bucket (restarted with an empty store, "
+                               "or deleted): recreating it, then the instrument lists and every book")
+            self._kv_lost = True
+        try:
+            self._kv = await ensure_bucket(self._kv_js, self.cfg.snapshot_bucket, self.cfg.replicas,
+                                           timeout_s=SNAPSHOT_KV_INTERVAL_S)
+            await self._publish_instruments()
+        except Exception as exc:  # noqa: BLE001 - the next round retries
+            log.debug("snapshot_bucket_not_restored", error=repr(exc))
+            return
+        self._kv_lost = False
+        log.info("snapshot_bucket_recreated", bucket=self.cfg.snapshot_bucket)
+        for t in self._tracks.values():
+            t.kv_dirty = True
 
     async def _on_snapshot_request(self, msg: Any) -> None:
         self.snapshot_requests += 1

@@ -6,6 +6,7 @@ Subjects (``<p>`` is ``cluster.subject_prefix``)::
     <p>.hb.<node>             Heartbeat        core NATS (liveness only)
     <p>.ctl.<node>.budget     BudgetGrant  -> BudgetAck     request-reply
     <p>.ctl.<node>.kill       KillCommand  -> KillAck       request-reply
+    <p>.ctl.resend            (empty)          core NATS: every node reports its current state again
     <p>.alerts                Alert            core NATS
 
 Numbers carry their unit in the name; a value that cannot be priced is ``None`` ("unpriced"),
@@ -85,7 +86,8 @@ class PnlUsd(msgspec.Struct, frozen=True):
 class ExposureReport(msgspec.Struct, frozen=True):
     node_id: str
     incarnation: int
-    """Start time (ns) of the node process: a restarted node starts a new sequence."""
+    """Start time (ns) of the node process, above its previous life's whatever the clock
+    (``cluster.node``): a restarted node starts a new sequence."""
     seq: int
     ts: int
     trading_state: str
@@ -168,3 +170,9 @@ def heartbeat_subject(prefix: str, node_id: str) -> str:
 
 def control_subject(prefix: str, node_id: str, what: str) -> str:
     return f"{prefix}.ctl.{node_id}.{what}"
+
+
+def resend_subject(prefix: str) -> str:
+    """The aggregator asks every node to publish its current report again (the stream it was
+    in was lost); no payload."""
+    return f"{prefix}.ctl.resend"

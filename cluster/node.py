@@ -11,8 +11,17 @@ Theory of operation:
 * **Reports.** Every ``report_interval_s`` the node builds its exposure report
   (``cluster.exposure``) and publishes it to the JetStream reports stream only if it changed:
   on change, coalesced to at most one per interval. Each report carries (incarnation, seq) and
-  goes out with the JetStream message id ``<node>-<incarnation>-<seq>``; a publish that was not
-  acknowledged is retried with the same id, so the stream stores it once.
+  goes out with the JetStream message id ``<node>-<incarnation>-<seq>``; the incarnation is
+  the wall clock at start, but always above the one of the node's last report in the stream
+  (a node restarted on a clock that is behind is still a newer life, not an older one whose
+  reports the aggregator drops); a publish that was not
+  acknowledged is retried with the same id, so the stream stores it once. The current state
+  is published again, changed or not, when the connection comes back and when the aggregator
+  asks (``resend_subject``: it found the stream lost): a nats-server restarted with an empty
+  store holds none of the reports, and a node whose state did not change would otherwise stay
+  out of every firm view rebuilt from the stream. A publish that finds no stream recreates it
+  (the configured settings), so the reports are kept even before an aggregator runs.
+  No report goes out before the node has recovered its state (journal, venue reconciliation).
 * **Heartbeats** (core NATS) every ``heartbeat_interval_s``.
 * **Budgets** arrive as ``BudgetGrant`` requests, are applied to the gate and acknowledged
   (``BudgetAck``). A grant is also the aggregator's lease on this node.
@@ -39,11 +48,13 @@ from typing import Any
 import msgspec
 import structlog
 
-from cluster.connection import cluster_connect, ensure_reports_stream
+from adapters.nats.connect import shown
+from cluster.connection import NatsUnavailable, cluster_connect, ensure_reports_stream, store_gone
 from cluster.exposure import build_report
 from cluster.messages import (
     BudgetAck,
     BudgetGrant,
+    ExposureReport,
     Heartbeat,
     KillAck,
     KillCommand,
@@ -52,6 +63,7 @@ from cluster.messages import (
     encode,
     heartbeat_subject,
     report_subject,
+    resend_subject,
 )
 from engine.config.schema import ClusterConfig
 from engine.model import TradingState
@@ -62,6 +74,7 @@ HOLD = "cluster"
 _LOSS_STATE = {"reduce_only": TradingState.REDUCING, "halt": TradingState.HALTED}
 _grant_decoder = decoder(BudgetGrant)
 _kill_decoder = decoder(KillCommand)
+_report_decoder = decoder(ExposureReport)
 
 
 class NodeService:
@@ -83,6 +96,8 @@ class NodeService:
         self.budget_applied_at: dict[int, int] = {}  # revision -> perf_counter_ns (benchmarks)
         self._last_body: bytes = b""
         self._pending: tuple[int, bytes] | None = None
+        self._resend = False  # publish the current state on the next round, changed or not
+        self._stream_lost = False
         self._kills: dict[str, int] = {}
         self._nc: Any = None
         self._js: Any = None
@@ -93,10 +108,13 @@ class NodeService:
         cfg = self.cfg
         if cfg.on_aggregator_loss != "continue":
             self._hold("waiting for the aggregator's first budget")
-        self._nc = await cluster_connect(cfg, f"volta-node-{self.node_id}")
+        self._nc = await cluster_connect(cfg, f"volta-node-{self.node_id}",
+                                         reconnected_cb=self._on_reconnected)
         self._js = self._nc.jetstream()
         await ensure_reports_stream(self._js, cfg)
+        await self._continue_incarnation()
         p = cfg.subject_prefix
+        await self._nc.subscribe(resend_subject(p), cb=self._on_resend)
         await self._nc.subscribe(control_subject(p, self.node_id, "budget"), cb=self._on_budget)
         await self._nc.subscribe(control_subject(p, self.node_id, "kill"), cb=self._on_kill)
         await self._nc.flush()
@@ -104,8 +122,22 @@ class NodeService:
         self._tasks = [loop.create_task(self._reporter(), name="cluster-reports"),
                        loop.create_task(self._heartbeats(), name="cluster-heartbeats"),
                        loop.create_task(self._watchdog(), name="cluster-watchdog")]
-        log.info("cluster_node_started", node=self.node_id, servers=list(cfg.servers),
+        log.info("cluster_node_started", node=self.node_id, servers=shown(cfg.servers),
                  on_aggregator_loss=cfg.on_aggregator_loss)
+
+    async def _continue_incarnation(self) -> None:
+        subject = report_subject(self.cfg.subject_prefix, self.node_id)
+        try:
+            last = _report_decoder.decode(
+                (await self._js.get_last_msg(self.cfg.reports_stream, subject)).data).incarnation
+        except Exception:  # noqa: BLE001 - no report of this node stored (first life, new stream)
+            return
+        if last >= self.incarnation:
+            log.warning("node_clock_behind", node=self.node_id,
+                        behind_s=round((last - self.incarnation) / 1e9, 3),
+                        detail="the wall clock is behind this node's previous life's: its "
+                               "incarnation continues from the stream's last report")
+            self.incarnation = last + 1
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -128,12 +160,18 @@ class NodeService:
             await asyncio.sleep(self.cfg.report_interval_s)
 
     async def _publish_report(self, force: bool = False) -> None:
+        if self._pending is None and not self.node.recovered:
+            # Started before the journal and the venues were read: a report now would say flat
+            # (or half-read) and replace the previous life's in the firm view. Nothing until
+            # reconciliation has run; the previous life's last report stands meanwhile.
+            return
         if self._pending is None:
             body = encode(build_report(self.kernel, self.node_id, self.incarnation, 0, 0,
                                        self.budget_revision))
-            if body == self._last_body and not force:
+            if body == self._last_body and not force and not self._resend:
                 return
             self._last_body = body
+            self._resend = False
             self.seq += 1
             report = build_report(self.kernel, self.node_id, self.incarnation, self.seq,
                                   time.time_ns(), self.budget_revision)
@@ -147,9 +185,29 @@ class NodeService:
             self.publish_failures += 1
             if self.publish_failures % 20 == 1:
                 log.warning("report_not_acknowledged", seq=seq, error=type(exc).__name__)
+            if store_gone(exc):
+                await self._recreate_stream()
             return
         self._pending = None
+        self._stream_lost = False
         self.reports_published += 1
+
+    async def _recreate_stream(self) -> None:
+        if not self._stream_lost:
+            log.warning("reports_stream_lost", node=self.node_id, stream=self.cfg.reports_stream,
+                        detail="nats-server has no reports stream (restarted with an empty store, "
+                               "or deleted): recreating it with the configured settings")
+            self._stream_lost = True
+        try:
+            await ensure_reports_stream(self._js, self.cfg, timeout_s=self.cfg.report_interval_s)
+        except NatsUnavailable:
+            pass  # the next round retries
+
+    async def _on_reconnected(self) -> None:
+        self._resend = True
+
+    async def _on_resend(self, _msg: Any) -> None:
+        self._resend = True
 
     def in_sync(self) -> bool:
         """True when the last acknowledged report is the node's state right now."""

@@ -46,7 +46,7 @@ class NatsServer:
 
     def __init__(self, store_dir: str | Path, port: int = 0, *, name: str = "volta",
                  cluster_port: int = 0, routes: list[int] | None = None, cluster_name: str = "",
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, jetstream: bool = True) -> None:
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.name = name
@@ -54,6 +54,7 @@ class NatsServer:
         self.routes = routes or []
         self.cluster_name = cluster_name
         self.extra_args = extra_args or []  # e.g. ["--user", "u", "--pass", "p"]
+        self.jetstream = jetstream  # (False: a misdeployed server, for tests)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.store_dir / f"{name}.log"
 
@@ -63,8 +64,9 @@ class NatsServer:
 
     def start(self, wait_s: float = 10.0) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        args = [server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-                "-sd", str(self.store_dir / self.name), "-n", self.name]
+        args = [server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-n", self.name]
+        if self.jetstream:
+            args += ["-js", "-sd", str(self.store_dir / self.name)]
         if self.cluster_port:
             args += ["--cluster_name", self.cluster_name or "volta",
                      "--cluster", f"nats://127.0.0.1:{self.cluster_port}",

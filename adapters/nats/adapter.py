@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from adapters.nats.connect import NatsUnavailable, connect
+from adapters.nats.connect import NatsUnavailable, connect, shown
 from adapters.nats.wire import (
     DECODERS,
     INSTRUMENTS_KEY,
@@ -125,7 +125,7 @@ class NatsMarketData(VenueAdapter):
             except Exception as exc:  # noqa: BLE001 - bucket or key not there yet: the gateway starts
                 if time.monotonic() > deadline:
                     raise ConnectionError(f"venue {p.venue}: no gateway publishes it on "
-                                       f"{', '.join(p.servers)} ({type(exc).__name__})") from None
+                                       f"{shown(p.servers)} ({type(exc).__name__})") from None
                 await asyncio.sleep(0.2)
 
     async def stop(self) -> None:

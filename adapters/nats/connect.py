@@ -13,12 +13,26 @@ class NatsUnavailable(ConnectionError):
     """The NATS servers cannot be reached, or refused the credentials."""
 
 
+def shown(servers: list[str] | tuple[str, ...]) -> str:
+    """The servers as they may be printed and logged: a URL's password or token
+    (``nats://user:pass@host``, ``nats://token@host``, valid NATS syntax) as ``***``."""
+    out = []
+    for url in servers:
+        scheme, sep, rest = url.rpartition("://")
+        userinfo, at, host = rest.rpartition("@")
+        if at:
+            user, colon, _ = userinfo.partition(":")
+            rest = f"{user}:***@{host}" if colon else f"***@{host}"
+        out.append(f"{scheme}{sep}{rest}")
+    return ", ".join(out)
+
+
 async def connect(servers: list[str], *, name: str, user: str | None = None,
                   password: str | None = None, token: str | None = None,
                   connect_timeout_s: float = 2.0, **options: Any) -> Any:
     """A connected ``nats.aio.client.Client`` that reconnects forever once connected.
 
-    Raises ``NatsUnavailable`` (with the servers named, never a credential) when no server
+    Raises ``NatsUnavailable`` (with the servers named, never a credential: ``shown``) when no server
     answers at start or the credentials are refused.
     """
     try:
@@ -48,15 +62,15 @@ async def connect(servers: list[str], *, name: str, user: str | None = None,
         return await _connect_once(nats, servers, kwargs)
     except NoServersError:
         if any("authorization" in f for f in failures):
-            raise NatsUnavailable(f"NATS at {', '.join(servers)} refused the credentials") from None
-        raise NatsUnavailable(f"cannot reach NATS at {', '.join(servers)}") from None
+            raise NatsUnavailable(f"NATS at {shown(servers)} refused the credentials") from None
+        raise NatsUnavailable(f"cannot reach NATS at {shown(servers)}") from None
     except (OSError, TimeoutError) as exc:
-        raise NatsUnavailable(f"cannot reach NATS at {', '.join(servers)}: {exc}") from None
+        raise NatsUnavailable(f"cannot reach NATS at {shown(servers)}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - nats raises assorted errors (authorization ...)
         text = str(exc) or type(exc).__name__
         if "authorization" in text.lower():
-            raise NatsUnavailable(f"NATS at {', '.join(servers)} refused the credentials") from None
-        raise NatsUnavailable(f"cannot connect to NATS at {', '.join(servers)}: {text}") from None
+            raise NatsUnavailable(f"NATS at {shown(servers)} refused the credentials") from None
+        raise NatsUnavailable(f"cannot connect to NATS at {shown(servers)}: {text}") from None
 
 
 async def _connect_once(nats: Any, servers: list[str], kwargs: dict[str, Any]) -> Any:

@@ -82,3 +82,25 @@ def test_a_killed_service_leaves_the_others_running(tmp_path: Path, monkeypatch:
     assert "the others keep running" in err and shlex.join(victim.args) in err
     assert "nats-server exited (-9)" in err and "nats-server -js -sd STORE" in err  # its store
     assert all(p.poll() is not None for p in started.values())  # all stopped at the end
+
+
+def test_the_summary_names_a_lagging_node_and_a_lost_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drill 'restart nats-server without its store' (or a full stream) must show in the
+    demo's summary line, not only in the aggregator's log."""
+    import io
+    import json
+
+    def node(state: str, lagging: bool) -> dict[str, Any]:
+        return {"stale": False, "reports_applied": 7, "reports_lagging": lagging,
+                "report": {"trading_state": state}}
+    view = {"greeks": {}, "pnl_usd": {"total": 0.0},
+            "nodes": {"node-sim": node("active", True), "node-deribit": node("active", False)},
+            "aggregator": {"leader": True, "store": {"ok": False, "losses": 2,
+                                                     "lost": ["stream VOLTA_RISK"]}}}
+    monkeypatch.setattr(demo.urllib.request, "urlopen",
+                        lambda *_a, **_k: io.BytesIO(json.dumps(view).encode()))
+    line = demo._summary()
+    assert "node-sim:active/7 reports LAGGING, node-deribit:active/7 reports |" in line
+    assert line.endswith("aggregator leader, JetStream store LOST (stream VOLTA_RISK; 2 losses)"), line
+    view["aggregator"]["store"]["ok"] = True
+    assert demo._summary().endswith("aggregator leader, JetStream store recreated after 2 losses")

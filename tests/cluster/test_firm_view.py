@@ -191,3 +191,27 @@ def test_the_firm_view_names_positions_a_nodes_greek_totals_leave_out() -> None:
     assert view.greeks()["BTC"]["delta"] == 0.8
     out = view.view(0.0)["greeks_incomplete"]
     assert out == {"BTC": {g: [f"a: {CALL.id}"] for g in ("delta", "gamma", "vega", "theta")}}
+
+
+def test_a_node_whose_heartbeats_name_reports_that_do_not_come_is_lagging() -> None:
+    view = FirmView(_cfg(node_stale_after_s=3.0))
+    view.apply(_report("a", 4, 1.0), 0.0)
+    view.seen("a", 1.0, 1, 4)  # heartbeat: latest report 4, held: nothing behind
+    view.seen("a", 2.0, 1, 5)  # report 5 built: normally here within a report interval
+    assert view.update_lagging(4.0) == ([], []) and view.nodes["a"].behind == 1  # 2 s < 3 s
+    view.apply(_report("a", 5, 1.5), 4.5)
+    assert view.update_lagging(9.0) == ([], [])  # it came: never lagging
+    view.seen("a", 10.0, 1, 7)
+    view.seen("a", 11.0, 1, 9)  # 6..9 never come while the node lives
+    assert view.update_lagging(12.9) == ([], [])
+    assert view.update_lagging(13.1) == (["a"], [])  # 3 s after the first heartbeat naming one
+    assert view.nodes["a"].lagging and view.nodes["a"].behind == 4 and not view.nodes["a"].stale
+    assert view.view(13.1)["nodes"]["a"]["reports_lagging"] is True
+    view.apply(_report("a", 9, 2.0), 14.0)
+    assert view.update_lagging(14.0) == ([], ["a"]) and view.nodes["a"].behind == 0
+    # a restarted node: its new life's heartbeats before its first report
+    view.seen("a", 20.0, 2, 1)
+    assert view.nodes["a"].behind is None  # another life's: unknown how many
+    assert view.update_lagging(23.1) == (["a"], [])
+    view.apply(_report("a", 1, 0.0, inc=2), 23.5)
+    assert view.update_lagging(23.5) == ([], ["a"])
