@@ -28,6 +28,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from engine.model import BookStatus, TradingState
+from engine.operator.rejects import REJECT_CATEGORIES
 from engine.operator.views import loss_use_pct
 
 if TYPE_CHECKING:
@@ -100,8 +101,14 @@ class KernelCollector(Collector):
         for reason, n in sorted(g.denied.items()):
             den.add_metric([str(reason)], float(n))
         yield den
-        yield CounterMetricFamily("volta_order_rejects", "orders rejected by a venue",
-                                  value=float(tape.event_counts.get("OrderRejected", 0)))
+        rej = CounterMetricFamily("volta_order_rejects", "orders (and cancels/amends) a venue "
+                                  "refused, by reason category (engine.operator.rejects)",
+                                  labels=["venue", "reason"])
+        for v in sorted(set(k.adapters) | set(tape.rejects)):
+            counts = tape.rejects.get(v, {})
+            for why in REJECT_CATEGORIES:  # every category: a first reject is an increase
+                rej.add_metric([v, why], float(counts.get(why, 0)))
+        yield rej
         # -- positions, PnL, Greeks ------------------------------------------------------------
         pos = GaugeMetricFamily("volta_position_contracts", "position per instrument (contracts)",
                                 labels=["instrument"])

@@ -123,7 +123,8 @@ class Operator:
         r.add_get("/api/stream", self._stream)
         r.add_get("/api/snapshot", self._snapshot)
         for name in ("state", "positions", "orders", "fills", "greeks", "surface", "books",
-                     "venues", "risk", "strategies", "alerts", "pnl", "actions", "latency"):
+                     "venues", "risk", "strategies", "alerts", "pnl", "actions", "denials",
+                     "venue_events", "latency"):
             r.add_get(f"/api/{name}", self._view)
         r.add_post("/api/control/{action}", self._control)
         r.add_post("/api/session", self._session)
@@ -238,7 +239,8 @@ class Operator:
             self.tape.publish({"type": "surface", "surface": views.surface_view(k)})
 
     def _venues(self) -> dict[str, Any]:
-        return views.venues_view(self.k, self.tape.connection, self.tape.rates)
+        t = self.tape
+        return views.venues_view(self.k, t.connection, t.rates, t.rejects, t.last_reject)
 
     # -- middleware: Host check and read auth --------------------------------------------------
     @web.middleware
@@ -327,6 +329,10 @@ class Operator:
                     "points": [list(p) for p in self.tape.pnl]}
         if name == "actions":
             return list(reversed(self.tape.actions))
+        if name == "denials":  # the gate's, as the stream's OrderDenied carries them
+            return list(reversed(self.tape.denials))
+        if name == "venue_events":
+            return list(reversed(self.tape.venue_events))
         if name == "latency":
             self.metrics.drain_latency()
             return {"loop_lag": self.metrics.loop_lag_histogram(),
@@ -347,8 +353,10 @@ class Operator:
 
     async def _snapshot(self, _request: web.Request) -> web.Response:
         self.tape.drain()
+        # everything the dashboard shows, so a page that reloads it after a drop shows what a
+        # page that stayed connected shows (the log's actions, denials and venue changes too)
         names = ("state", "positions", "orders", "fills", "greeks", "surface", "venues", "risk",
-                 "strategies", "alerts", "pnl", "latency")
+                 "strategies", "alerts", "actions", "denials", "venue_events", "pnl", "latency")
         return _json({n: self.view(n) for n in names})
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:

@@ -204,16 +204,26 @@ def books_view(k: Kernel, top: int = 5, instrument: str | None = None) -> dict[s
     return out
 
 
-def venues_view(k: Kernel, connection: dict[str, str], rates: dict[str, float]) -> dict[str, Any]:
-    """Connection state (last ``VenueStatusChanged``), books by status, message rate (1/s)."""
+def venues_view(k: Kernel, connection: dict[str, str], rates: dict[str, float],
+                rejects: dict[str, dict[str, int]] | None = None,
+                last_reject: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Connection state (last ``VenueStatusChanged``), books by status, message rate (1/s),
+    and the orders each venue refused: ``rejects`` counts them by reason category (see
+    ``engine.operator.rejects``), ``last_reject`` is the latest with the venue's own words."""
+    rejects, last_reject = rejects or {}, last_reject or {}
     by_venue: dict[str, Counter[str]] = {v: Counter() for v in k.adapters}
     for iid, book in k.books.items():
         by_venue.setdefault(iid.partition(":")[0], Counter())[str(book.status)] += 1
+    for v in rejects:
+        by_venue.setdefault(v, Counter())
     return {v: {"connection": connection.get(v, "connected" if v in k.adapters else "unknown"),
                 "books": {s: c.get(s, 0) for s in (str(BookStatus.LIVE), str(BookStatus.SYNCING),
                                                    str(BookStatus.STALE))},
                 "messages_per_s": num(rates.get(v), 1),
-                "instruments": sum(1 for i in k.instruments.values() if i.venue == v)}
+                "instruments": sum(1 for i in k.instruments.values() if i.venue == v),
+                "rejects": dict(sorted(rejects.get(v, {}).items())),
+                "rejects_total": sum(rejects.get(v, {}).values()),
+                "last_reject": last_reject.get(v)}
             for v, c in by_venue.items()}
 
 

@@ -124,7 +124,7 @@ def test_ack_latency_is_submitted_to_accepted_on_the_same_clock() -> None:
     assert m[("volta_order_ack_latency_seconds_bucket", (("le", "0.005"),))] == 2
     assert m[("volta_order_ack_latency_seconds_bucket", (("le", "0.25"),))] == 3
     assert tape.event_counts["OrderRejected"] == 1
-    assert m[("volta_order_rejects_total", ())] == 1
+    assert m[("volta_order_rejects_total", (("reason", "other"), ("venue", "fake")))] == 1
     hist = metrics.histogram(metrics.ack_latency)
     assert sum(hist["count"]) == 3 and hist["le_ms"][-1] is None
 

@@ -56,8 +56,19 @@ function renderFills(fs) {
 }
 
 function renderVenues(vs) {
-  rows("#venues", Object.entries(vs), ([v, x]) => `<tr><td>${esc(v)}</td><td><span class="badge ${x.connection === "connected" ? "connected" : "down"}">${esc(x.connection)}</span></td>` +
-    `<td>${x.books.live}</td><td>${x.books.syncing}</td><td>${x.books.stale}</td><td>${fmt(x.messages_per_s, 1)}</td></tr>`);
+  const entries = Object.entries(vs);
+  if (!entries.length) { $("#venues tbody").innerHTML = '<tr><td colspan="7"><small>no venues configured</small></td></tr>'; return; }
+  rows("#venues", entries, ([v, x]) => `<tr><td>${esc(v)}</td><td><span class="badge ${x.connection === "connected" ? "connected" : "down"}">${esc(x.connection)}</span></td>` +
+    `<td>${x.books.live}</td><td>${x.books.syncing}</td><td>${x.books.stale}</td><td>${fmt(x.messages_per_s, 1)}</td><td class="rejects">${rejects(x)}</td></tr>`);
+}
+
+// orders the venue refused, by reason category, and the venue's own words for the last one
+function rejects(x) {
+  if (!x.rejects_total) return "0";
+  const by = Object.entries(x.rejects).map(([why, n]) => `${esc(why)} ${n}`).join(", ");
+  const last = x.last_reject;
+  const words = last ? `<br><small>last ${utc(last.ts_ns)}: ${esc(last.detail)} (${esc(last.client_order_id)})</small>` : "";
+  return `${x.rejects_total}: ${by}${words}`;
 }
 
 function renderRisk(r) {
@@ -89,23 +100,31 @@ function renderStrategies(ss) {
   });
 }
 
-function logLine(cls, text) {
-  const li = document.createElement("li");
-  li.className = cls; li.textContent = text;
-  $("#alerts").prepend(li);
-  while ($("#alerts").children.length > 100) $("#alerts").lastChild.remove();
+// The log of alerts, operator actions, gate denials and venue status changes, newest first. Its
+// lines come from the stream while it is open and from the snapshot at each (re)connect (the
+// daemon keeps the recent ones of each kind): keyed, so a line in both is shown once, and ordered
+// by time, so a page that reconnected shows exactly what a page that stayed connected shows.
+const LOG_LINES = 100;
+const logLines = new Map();  // key -> { ts, cls, text }
+function logLine(key, ts, cls, text) {
+  if (logLines.has(key)) return;
+  logLines.set(key, { ts, cls, text });
+  const newest = [...logLines.entries()].sort(([ka, a], [kb, b]) => (b.ts - a.ts) || (ka < kb ? 1 : ka > kb ? -1 : 0));
+  newest.slice(LOG_LINES).forEach(([k]) => logLines.delete(k));  // bounded
+  const ul = $("#alerts");
+  ul.replaceChildren(...newest.slice(0, LOG_LINES).map(([, l]) => {
+    const li = document.createElement("li");
+    li.className = l.cls; li.textContent = l.text;
+    return li;
+  }));
 }
 
-// An alert comes in the snapshot and, if raised while the stream is open, in the stream too:
-// each snapshot (one per (re)connect) adds only those not shown yet, keeping the stream's lines.
-const shownAlerts = new Set();
-function logAlert(a) {
-  const key = `${a.ts_ns} ${a.title} ${a.detail}`;
-  if (shownAlerts.has(key)) return;
-  shownAlerts.add(key);
-  if (shownAlerts.size > 2000) shownAlerts.delete(shownAlerts.values().next().value);  // bounded
-  logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`);
-}
+const logAlert = (a) => logLine(`alert ${a.ts_ns} ${a.key}`, a.ts_ns, a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`);
+const logAction = (a) => logLine(`action ${a.ts} ${a.action} ${a.origin}`, a.ts, "info", `${utc(a.ts)} operator ${a.action} from ${a.origin}`);
+const logDenial = (d) => logLine(`denial ${d.ts} ${d.client_order_id}`, d.ts, "warning",
+  `${utc(d.ts)} denied ${d.client_order_id}: ${d.reason} ${d.detail}`);
+const logVenue = (v) => logLine(`venue ${v.ts} ${v.venue} ${v.stream} ${v.status}`, v.ts, v.status === "connected" ? "info" : "critical",
+  `${utc(v.ts)} venue ${v.venue}${v.stream ? " " + v.stream : ""} ${v.status} ${v.reason || ""}`);
 
 // -- charts --------------------------------------------------------------------------------
 function whiskers(u) {  // bid/ask IV as vertical whiskers (series 1 = bid, 2 = ask)
@@ -303,7 +322,8 @@ async function load() {
   s.pnl.points.forEach(pushPnl); renderPnl();
   if (Object.keys(s.surface).length) renderSurface(s.surface);
   else $("#smiles").innerHTML = '<small id="no-chain">no option chain on this deployment (yet): the smile appears after the first fit</small>';
-  s.alerts.slice().reverse().forEach(logAlert);
+  s.alerts.forEach(logAlert); s.actions.forEach(logAction); s.denials.forEach(logDenial);
+  s.venue_events.forEach(logVenue);
   state.fills = s.fills;
   return true;
 }
@@ -330,11 +350,11 @@ function connect() {
     // a fill made while the snapshot was being read arrives in both: keep it once
     const dup = (f) => f.trade_id === m.trade_id && f.instrument_id === m.instrument_id;
     if (m.event === "OrderFilled" && !state.fills.some(dup)) { state.fills.unshift(m); state.fills.length = Math.min(state.fills.length, 200); renderFills(state.fills); }
-    if (m.event === "OrderDenied") logLine("warning", `denied ${m.client_order_id}: ${m.reason} ${m.detail}`);
+    if (m.event === "OrderDenied") logDenial(m);
   });
   on("alert", logAlert);
-  on("action", (a) => logLine("info", `${utc(a.ts)} operator ${a.action} from ${a.origin}`));
-  on("venue", (v) => logLine(v.status === "connected" ? "info" : "critical", `venue ${v.venue} ${v.status} ${v.reason || ""}`));
+  on("action", logAction);
+  on("venue", logVenue);
 }
 
 // a new stream once the daemon answers again (load() asks for the token if it needs one)
