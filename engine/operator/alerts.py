@@ -180,8 +180,11 @@ class AlertWatcher:
             if status in ("disconnected", "reconnecting"):
                 if venue not in self._down:
                     self._down.add(venue)
+                    down = [f"{s or 'venue'} {st}" for s, st in self.tape.streams.get(venue, {}).items()
+                            if st != "connected"]
                     self._raise(f"venue:{venue}", "critical", f"venue {venue} {status}",
-                                "market data and orders on this venue are interrupted")
+                                f"{', '.join(down) or status}: market data or orders on this venue "
+                                "are interrupted")
             else:
                 self._down.discard(venue)
         if self.stale_book_ns > 0:

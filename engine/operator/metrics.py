@@ -60,7 +60,8 @@ class KernelCollector(Collector):
     def collect(self) -> Iterator[Metric]:  # noqa: C901 - one block per family
         k, tape = self.k, self.tape
         venues = sorted(set(k.adapters) | set(tape.connection))
-        up = GaugeMetricFamily("volta_venue_connected", "1 when the venue's session is connected",
+        up = GaugeMetricFamily("volta_venue_connected", "1 when every stream of the venue's "
+                               "session is connected",
                                labels=["venue"])
         rate = GaugeMetricFamily("volta_venue_messages_per_second",
                                  "book updates received per second (last sample)", labels=["venue"])
@@ -81,6 +82,11 @@ class KernelCollector(Collector):
             for st in (BookStatus.LIVE, BookStatus.SYNCING, BookStatus.STALE):
                 books.add_metric([v, str(st)], float(by_status.get((v, str(st)), 0)))
         yield from (up, rate, msgs, books)
+        limited = CounterMetricFamily("volta_venue_rate_limited", "rate-limit answers from the venue",
+                                      labels=["venue"])
+        for v in sorted(per_venue_updates):
+            limited.add_metric([v], float(tape.rate_limited.get(v, 0)))
+        yield limited
         for name, reason, help_ in (("volta_book_gaps", "gap", "sequence gaps detected"),
                                     ("volta_book_checksum_failures", "checksum", "book checksum mismatches"),
                                     ("volta_book_crossed", "crossed", "crossed books detected")):

@@ -239,8 +239,7 @@ class Operator:
             self.tape.publish({"type": "surface", "surface": views.surface_view(k)})
 
     def _venues(self) -> dict[str, Any]:
-        t = self.tape
-        return views.venues_view(self.k, t.connection, t.rates, t.rejects, t.last_reject)
+        return views.venues_view(self.k, self.tape)
 
     # -- middleware: Host check and read auth --------------------------------------------------
     @web.middleware

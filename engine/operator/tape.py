@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 ORDER_EVENT_TYPES = (OrderDenied, OrderSubmitted, OrderAccepted, OrderRejected, OrderFilled,
                      OrderAmended, OrderCancelled, OrderExpired)
 CLIENT_QUEUE = 1000
+LINK_STATES = ("connected", "reconnecting", "disconnected")  # (worse to the right)
 
 
 def _event_dict(ev: Any) -> dict[str, Any]:
@@ -91,7 +92,9 @@ class Tape:
         self.rejects: dict[str, dict[str, int]] = {}
         self.last_reject: dict[str, dict[str, Any]] = {}
         self.pnl: deque[tuple[int, float | None, float | None, float | None, float | None]] = deque(maxlen=3600)
-        self.connection: dict[str, str] = {}
+        self.connection: dict[str, str] = {}  # venue -> the worst of its streams' states
+        self.streams: dict[str, dict[str, str]] = {}  # venue -> stream ("": the venue) -> state
+        self.rate_limited: dict[str, int] = {}  # venue -> rate-limit answers seen
         self.book_events: dict[str, dict[str, int]] = {}  # venue -> reason -> count
         self.not_live_since: dict[str, int] = {}  # instrument -> first non-LIVE ns (clock)
         self.rates: dict[str, float] = {}
@@ -126,7 +129,7 @@ class Tape:
 
     def _digest(self, ev: Any) -> None:
         if isinstance(ev, VenueStatusChanged):
-            self.connection[ev.venue] = ev.status
+            self._venue_status(ev)
             msg = {"type": "venue", **_event_dict(ev)}
             self.venue_events.append(msg)
             self.publish(msg)
@@ -163,6 +166,24 @@ class Tape:
         if order is not None:
             data["status"] = str(order.status)
         self.publish({"type": "order", "event": kind, **data})
+
+    def _venue_status(self, ev: VenueStatusChanged) -> None:
+        """A venue's connection is the worst state of its streams: its market-data stream
+        coming back says nothing of its private stream, still down. ``rate_limited`` is an
+        answer the venue gave, not a link state: counted, the links stay as they were."""
+        if ev.status not in LINK_STATES:
+            self.rate_limited[ev.venue] = self.rate_limited.get(ev.venue, 0) + 1
+            self.connection.setdefault(ev.venue, "connected")
+            return
+        streams = self.streams.setdefault(ev.venue, {})
+        if ev.stream:
+            streams.pop("", None)
+            streams[ev.stream] = ev.status
+        else:  # the whole venue (one socket, or all of its streams at once)
+            streams.clear()
+            streams[""] = ev.status
+        self.connection[ev.venue] = next((st for st in LINK_STATES[::-1] if st in streams.values()),
+                                         "connected")
 
     def _count_reject(self, ev: OrderRejected) -> None:
         venue = ev.instrument_id.partition(":")[0]

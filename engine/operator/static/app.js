@@ -58,8 +58,15 @@ function renderFills(fs) {
 function renderVenues(vs) {
   const entries = Object.entries(vs);
   if (!entries.length) { $("#venues tbody").innerHTML = '<tr><td colspan="7"><small>no venues configured</small></td></tr>'; return; }
-  rows("#venues", entries, ([v, x]) => `<tr><td>${esc(v)}</td><td><span class="badge ${x.connection === "connected" ? "connected" : "down"}">${esc(x.connection)}</span></td>` +
+  rows("#venues", entries, ([v, x]) => `<tr><td>${esc(v)}</td><td><span class="badge ${x.connection === "connected" ? "connected" : "down"}">${esc(x.connection)}</span>${links(x)}</td>` +
     `<td>${x.books.live}</td><td>${x.books.syncing}</td><td>${x.books.stale}</td><td>${fmt(x.messages_per_s, 1)}</td><td class="rejects">${rejects(x)}</td></tr>`);
+}
+
+// which stream is down (market data, private), and how often the venue said "rate limited"
+function links(x) {
+  const down = Object.entries(x.streams || {}).filter(([, st]) => st !== "connected").map(([s, st]) => `${esc(s)} ${esc(st)}`);
+  const parts = down.concat(x.rate_limited ? [`rate limited ${x.rate_limited}×`] : []);
+  return parts.length ? `<br><small class="links">${parts.join(", ")}</small>` : "";
 }
 
 // orders the venue refused, by reason category, and the venue's own words for the last one

@@ -1,0 +1,76 @@
+"""A venue's connection on the operator surface is the worst of its streams.
+
+Live sessions publish ``VenueStatusChanged`` per stream (``market_data``, ``private``) and a
+venue-wide ``rate_limited`` answer. The tape kept the last event per venue: the public stream
+coming back showed the venue "connected" (volta_venue_connected 1) while its private stream -
+fills, order answers - was still down, and one rate-limit answer showed it "rate_limited"
+(connected 0) until the next reconnect, which may never come.
+"""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from engine.model import VenueStatusChanged
+from engine.operator.alerts import AlertWatcher, Notifier
+from engine.operator.metrics import NodeMetrics
+from engine.operator.tape import Tape
+from engine.operator.views import venues_view
+from tests.engine.conftest import make_kernel
+
+
+def _gauge(metrics: NodeMetrics, name: str, venue: str) -> float:
+    for fam in text_string_to_metric_families(metrics.render().decode()):
+        for s in fam.samples:
+            if s.name == name and s.labels.get("venue") == venue:
+                return s.value
+    raise AssertionError(f"no {name} for {venue}")
+
+
+def test_one_stream_back_does_not_make_the_venue_connected() -> None:
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    metrics = NodeMetrics(k, tape)
+    watcher = AlertWatcher(k, tape, Notifier([], "paper", dedup_s=0.0))
+    pub = k.bus.publish
+    v = next(iter(k.adapters))
+    pub(VenueStatusChanged(v, "disconnected", "public stream: abnormal", 1, "market_data"))
+    pub(VenueStatusChanged(v, "disconnected", "private stream: abnormal", 2, "private"))
+    pub(VenueStatusChanged(v, "connected", "public stream reconnected", 3, "market_data"))
+    tape.drain()
+    view = venues_view(k, tape)[v]
+    assert view["connection"] == "disconnected"
+    assert view["streams"] == {"market_data": "connected", "private": "disconnected"}
+    assert _gauge(metrics, "volta_venue_connected", v) == 0.0
+    watcher.check(4)
+    (alert,) = tape.alerts
+    assert alert["detail"].startswith("private disconnected")
+    pub(VenueStatusChanged(v, "connected", "private stream reconnected", 5, "private"))
+    tape.drain()
+    assert venues_view(k, tape)[v]["connection"] == "connected"
+    assert _gauge(metrics, "volta_venue_connected", v) == 1.0
+
+
+def test_a_rate_limit_answer_is_counted_not_a_lost_connection() -> None:
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    metrics = NodeMetrics(k, tape)
+    v = next(iter(k.adapters))
+    k.bus.publish(VenueStatusChanged(v, "rate_limited", "50011: Too Many Requests", 1))
+    k.bus.publish(VenueStatusChanged(v, "rate_limited", "50011: Too Many Requests", 2))
+    tape.drain()
+    view = venues_view(k, tape)[v]
+    assert view["connection"] == "connected" and view["rate_limited"] == 2
+    assert _gauge(metrics, "volta_venue_connected", v) == 1.0
+    assert _gauge(metrics, "volta_venue_rate_limited_total", v) == 2.0
+
+
+def test_a_venue_wide_event_sets_every_stream() -> None:
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    v = next(iter(k.adapters))
+    k.bus.publish(VenueStatusChanged(v, "disconnected", "private stream: abnormal", 1, "private"))
+    k.bus.publish(VenueStatusChanged(v, "connected", "websocket reconnected", 2))
+    tape.drain()
+    assert venues_view(k, tape)[v]["streams"] == {"venue": "connected"}
+    assert tape.connection[v] == "connected"
