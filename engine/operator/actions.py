@@ -4,7 +4,9 @@ Theory of operation: every action the API accepts goes through ``OperatorActions
 which validates it, journals an ``OperatorAction`` record (time, action, arguments, origin:
 the client address and user agent, never the token) *before* acting, then acts through the
 kernel's public commands (kill switch, router, risk gate) and returns the resulting state.
-Invalid input raises ``ActionError`` with a one-line message; nothing is half-applied.
+Invalid input raises ``ActionError`` with a one-line message; nothing is half-applied. Refused
+too: a kill level below the one in force (the switch only goes up: clear first) and any action
+once the journal is closed (the daemon stopping), which the next start would not replay.
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ class OperatorActions:
             raise ActionError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})", 404)
         clean = self._validate(action, args)
         now = k.clock.now_ns()
-        if k.journal is not None and not k.journal.closed:
+        if k.journal is not None:
+            if k.journal.closed:  # an action not journaled would be undone by the next start
+                raise ActionError("the daemon is stopping (its journal is closed): nothing was done", 503)
             k.journal.write_command(now, OperatorAction(action=action, args=clean, origin=origin, ts=now))
         log.warning("operator_action", action=action, origin=origin, **clean)
         result: dict[str, Any] = {}
@@ -91,6 +95,9 @@ class OperatorActions:
             level = raw if type(raw) is int else int(raw) if isinstance(raw, str) and raw.strip().isdigit() else 0
             if level not in (1, 2, 3):
                 raise ActionError("level must be 1 (halt), 2 (cancel all) or 3 (flatten)")
+            if level < k.killswitch.level:  # the switch only goes up: an "ok" would be a lie
+                raise ActionError(f"the kill switch is at level {k.killswitch.level}: level {level} "
+                                  f"would not lower it (clear first, then kill {level})", 409)
             return {"level": str(level), "reason": reason}
         if action == "clear":
             return {"reason": reason}

@@ -1,0 +1,57 @@
+"""Control actions an operator takes at awkward moments get a true answer.
+
+Before: ``kill`` level 1 while the switch was at 2 answered ok (the switch only goes up: nothing
+changed), and every action after the node stopped answered ok although its journal was closed:
+a ``clear`` made then was not journaled, so the next start put the kill back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.journal import Journal
+from tests.operator.conftest import running_node
+
+
+async def test_a_lower_kill_level_is_refused_not_answered_ok(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        await r.wait_for(lambda: r.node.recovered, 10, "recovery")
+        status, body = await r.post("api/control/kill", {"level": 2})
+        assert status == 200 and body["kill_level"] == 2
+        status, body = await r.post("api/control/kill", {"level": 1})
+        assert status == 409, body
+        assert body["error"] == ("the kill switch is at level 2: level 1 would not lower it "
+                                 "(clear first, then kill 1)")
+        status, body = await r.post("api/control/kill", {"level": 2})  # the same level: idempotent
+        assert status == 200 and body["kill_level"] == 2
+        assert [a["action"] for a in await r.get("api/actions")] == ["kill", "kill"]
+        status, body = await r.post("api/control/clear", {})
+        assert status == 200 and body["kill_level"] == 0
+        status, body = await r.post("api/control/kill", {"level": 1})
+        assert status == 200 and body["kill_level"] == 1
+
+
+async def test_control_while_the_daemon_stops_is_refused_and_views_still_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        await r.wait_for(lambda: r.node.recovered, 10, "recovery")
+        status, _ = await r.post("api/control/kill", {"level": 1, "reason": "drill"})
+        assert status == 200
+        await r.node.stop()  # the runtime stops the node first, then the operator surface
+        status, body = await r.post("api/control/clear", {})
+        assert status == 503, body
+        assert body["error"] == "the daemon is stopping (its journal is closed): nothing was done"
+        assert r.node.kernel.killswitch.level == 1  # nothing was done
+        for name in ("state", "positions", "orders", "fills", "greeks", "surface", "books", "venues",
+                     "risk", "strategies", "alerts", "actions", "denials", "venue_events", "pnl",
+                     "latency", "snapshot"):
+            await r.get("api/" + name)  # (asserts 200)
+        async with r.session.get(r.url + "metrics") as resp:
+            assert resp.status == 200
+        journal = r.node.journal_path
+    j = Journal(journal)
+    actions = [obj["action"] for _s, _ts, _d, t, obj in j.records() if t == "OperatorAction"]
+    j.close()
+    assert actions == ["kill"]
