@@ -82,6 +82,7 @@ class Notifier:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _session: Any = None
     _outage: dict[str, int] = field(default_factory=dict)  # sink kind -> deliveries lost in it
+    _by_sink: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> sent/failed
 
     def raise_alert(self, key: str, severity: str, title: str, detail: str, ts_ns: int,
                     now: float | None = None) -> Alert | None:
@@ -126,18 +127,33 @@ class Notifier:
                     error = f"HTTP {resp.status}"
         except Exception as exc:  # noqa: BLE001 - an alert sink must never take the daemon down
             error = type(exc).__name__  # (not str(exc): it may hold the URL, a secret)
+        counts = self._by_sink.setdefault(sink.kind, {"sent": 0, "failed": 0})
         if not error:
             self.sent += 1
+            counts["sent"] += 1
             lost = self._outage.pop(sink.kind, 0)
             if lost:  # the end of an outage, with what it cost
                 log.warning("alert_delivery_recovered", sink=sink.kind, alerts_lost=lost)
             return
         self.failed += 1
+        counts["failed"] += 1
         lost = self._outage.get(sink.kind, 0)
         self._outage[sink.kind] = lost + 1
         if not lost:  # once per outage, not per alert; the URL (a secret) is not logged
             log.error("alert_delivery_failed", sink=sink.kind, error=error,
                       then="further failures to this sink are counted until a delivery succeeds")
+
+    def delivery(self) -> dict[str, dict[str, Any]]:
+        """Per configured sink: deliveries ``sent`` and ``failed``, ``down`` (its last delivery
+        failed) and ``lost`` (the alerts that outage cost so far): an operator must see that
+        the pager is broken somewhere other than the pager."""
+        out: dict[str, dict[str, Any]] = {}
+        for sink in self.sinks:
+            counts = self._by_sink.get(sink.kind, {})
+            lost = self._outage.get(sink.kind, 0)
+            out[sink.kind] = {"sent": counts.get("sent", 0), "failed": counts.get("failed", 0),
+                              "down": lost > 0, "lost": lost}
+        return out
 
     async def drain(self, timeout: float = 2.0) -> None:
         """Wait for deliveries in flight (shutdown, tests)."""

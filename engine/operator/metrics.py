@@ -34,6 +34,7 @@ from engine.operator.views import loss_use_pct
 if TYPE_CHECKING:
     from engine.execution.latency import ExecutionLatency
     from engine.kernel import Kernel
+    from engine.operator.alerts import Notifier
     from engine.operator.tape import Tape
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -252,3 +253,22 @@ class _DroppedCollector(Collector):
                            ("gate_check", self.latency.gate), ("journal_write", self.latency.journal)):
             fam.add_metric([name], float(ring.dropped))
         yield fam
+
+
+class AlertDeliveryCollector(Collector):
+    """Alert deliveries per sink: a sink that fails cannot report its own failure."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    def collect(self) -> Iterator[Metric]:
+        sent = CounterMetricFamily("volta_alert_deliveries", "alert deliveries per sink and "
+                                   "outcome (sent, failed)", labels=["sink", "outcome"])
+        down = GaugeMetricFamily("volta_alert_sink_down", "1 while the sink's last delivery "
+                                 "failed", labels=["sink"])
+        for kind, d in sorted(self.notifier.delivery().items()):
+            sent.add_metric([kind, "sent"], float(d["sent"]))
+            sent.add_metric([kind, "failed"], float(d["failed"]))
+            down.add_metric([kind], 1.0 if d["down"] else 0.0)
+        yield sent
+        yield down

@@ -41,7 +41,7 @@ from engine.operator.auth import (
     token_path,
     write_token_file,
 )
-from engine.operator.metrics import CONTENT_TYPE, NodeMetrics
+from engine.operator.metrics import CONTENT_TYPE, AlertDeliveryCollector, NodeMetrics
 from engine.operator.tape import Tape
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ class Operator:
         self.notifier = Notifier(_sinks(a), settings.deployment,
                                  dedup_s=a.dedup_s if a else 300.0,
                                  max_per_minute=a.max_per_minute if a else 10)
+        self.metrics.registry.register(AlertDeliveryCollector(self.notifier))
         self.watcher = AlertWatcher(kernel, self.tape, self.notifier,
                                     stale_book_s=a.stale_book_s if a else 30.0,
                                     loss_use_pct=a.loss_use_pct if a else 80.0)
@@ -123,8 +124,8 @@ class Operator:
         r.add_get("/api/stream", self._stream)
         r.add_get("/api/snapshot", self._snapshot)
         for name in ("state", "positions", "orders", "fills", "greeks", "surface", "books",
-                     "venues", "risk", "strategies", "alerts", "pnl", "actions", "denials",
-                     "venue_events", "latency"):
+                     "venues", "risk", "strategies", "alerts", "alert_delivery", "pnl", "actions",
+                     "denials", "venue_events", "latency"):
             r.add_get(f"/api/{name}", self._view)
         r.add_post("/api/control/{action}", self._control)
         r.add_post("/api/session", self._session)
@@ -231,7 +232,8 @@ class Operator:
                            "positions": views.positions_view(k), "greeks": views.greeks_view(k),
                            "venues": self._venues(), "strategies": views.strategies_view(k),
                            "orders": views.open_orders_view(k), "risk": views.risk_view(k),
-                           "latency": self.view("latency")})
+                           "latency": self.view("latency"),
+                           "alert_delivery": self.notifier.delivery()})
         changed = {key: ch.refreshes for key, ch in k.chains.items()
                    if ch.refreshes != self._surface_seen.get(key)}
         if changed:
@@ -323,6 +325,8 @@ class Operator:
             return views.strategies_view(k)
         if name == "alerts":
             return list(reversed(self.tape.alerts))
+        if name == "alert_delivery":
+            return self.notifier.delivery()
         if name == "pnl":
             return {"columns": ["ts_ns", "total_usd", "realized_usd", "unrealized_usd", "fees_usd"],
                     "points": [list(p) for p in self.tape.pnl]}
@@ -355,7 +359,8 @@ class Operator:
         # everything the dashboard shows, so a page that reloads it after a drop shows what a
         # page that stayed connected shows (the log's actions, denials and venue changes too)
         names = ("state", "positions", "orders", "fills", "greeks", "surface", "venues", "risk",
-                 "strategies", "alerts", "actions", "denials", "venue_events", "pnl", "latency")
+                 "strategies", "alerts", "alert_delivery", "actions", "denials", "venue_events",
+                 "pnl", "latency")
         return _json({n: self.view(n) for n in names})
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:

@@ -167,3 +167,72 @@ def test_loss_limit_use_alert_uses_the_larger_of_daily_loss_and_drawdown() -> No
     assert alert["detail"].startswith("85 % of the daily-loss/drawdown limit used")
     w.check(now)
     assert len(tape.alerts) == 1 and n.deduplicated == 1
+
+
+async def test_a_failing_sink_shows_in_the_metrics_the_snapshot_and_the_page(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real local receiver that answers 500, then recovers. Before, a failing pager showed
+    nowhere but one log line: /metrics had no delivery figure, the API and the page none."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.operator.test_dashboard_reconnect import LIVE, CHROMIUM, CHROMIUM_ARGS
+
+    healthy = False
+    got: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append(await request.json())
+        return web.json_response({"ok": True}) if healthy else web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+
+    async def figures(r: Any) -> dict[tuple[str, str], float]:
+        async with r.session.get(r.url + "metrics") as resp:
+            text = await resp.text()
+        return {(s.name, s.labels.get("outcome", "")): s.value for f in text_string_to_metric_families(text)
+                for s in f.samples if s.labels.get("sink") == "webhook"}
+
+    try:
+        async with running_node(tmp_path, extra=f'[operator.alerts]\nwebhook_url = "{url}"\n',
+                                monkeypatch=monkeypatch) as r:
+            await r.wait_for(lambda: r.node.recovered, 10, "recovery")
+            assert (await r.get("api/alert_delivery")) == {
+                "webhook": {"sent": 0, "failed": 0, "down": False, "lost": 0}}
+            status, _ = await r.post("api/control/kill", {"level": 1})
+            assert status == 200
+            await r.wait_for(lambda: r.op.notifier.failed == 1, 10, "the failed delivery")
+            snap = await r.get("api/snapshot")
+            assert snap["alert_delivery"] == {"webhook": {"sent": 0, "failed": 1, "down": True, "lost": 1}}
+            m = await figures(r)
+            assert m[("volta_alert_deliveries_total", "failed")] == 1
+            assert m[("volta_alert_deliveries_total", "sent")] == 0
+            assert m[("volta_alert_sink_down", "")] == 1
+            if CHROMIUM is not None:
+                playwright = pytest.importorskip("playwright.async_api")
+                async with playwright.async_playwright() as p:
+                    browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                    try:
+                        page = await (await browser.new_context(bypass_csp=True)).new_page()
+                        await page.goto(r.url)
+                        await page.wait_for_function(LIVE, timeout=15_000)
+                        text = await page.locator("#alert-delivery").inner_text()
+                        assert text == "webhook: delivery failing, 1 alert(s) not delivered", text
+                    finally:
+                        await browser.close()
+            healthy = True
+            status, _ = await r.post("api/control/kill", {"level": 2})  # a new alert: kill:2
+            assert status == 200
+            await r.wait_for(lambda: r.op.notifier.sent == 1, 10, "the delivery after the recovery")
+            assert (await r.get("api/alert_delivery")) == {
+                "webhook": {"sent": 1, "failed": 1, "down": False, "lost": 0}}
+            m = await figures(r)
+            assert m[("volta_alert_deliveries_total", "sent")] == 1
+            assert m[("volta_alert_sink_down", "")] == 0
+            assert [b["key"] for b in got] == ["kill:1", "kill:2"]
+    finally:
+        await runner.cleanup()

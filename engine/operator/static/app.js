@@ -266,10 +266,19 @@ function renderLatency(lat) {
   }
 }
 
+// where alerts go, and whether they get there: a broken pager cannot report itself
+function renderDelivery(d) {
+  const sinks = Object.entries(d || {});
+  $("#alert-delivery").innerHTML = sinks.length ? sinks.map(([kind, x]) => x.down
+    ? `<span class="critical">${esc(kind)}: delivery failing, ${x.lost} alert(s) not delivered</span>`
+    : `<span>${esc(kind)}: ok (${x.sent} sent${x.failed ? `, ${x.failed} failed before` : ""})</span>`).join(" · ")
+    : "<small>no alert destination configured: alerts are logged and shown here only</small>";
+}
+
 function applyTick(t) {
   renderState(t.state); renderPositions(t.positions); renderGreeks(t.greeks); renderVenues(t.venues);
   renderStrategies(t.strategies); renderOrders(t.orders); renderRisk(t.risk); renderLatency(t.latency);
-  pushPnl(t.pnl); renderPnl();
+  pushPnl(t.pnl); renderPnl(); renderDelivery(t.alert_delivery);
 }
 
 // -- control -------------------------------------------------------------------------------
@@ -324,7 +333,7 @@ async function load() {
   document.title = `Volta · ${s.state.deployment}`;
   renderState(s.state); renderPositions(s.positions); renderOrders(s.orders.open); renderFills(s.fills);
   renderGreeks(s.greeks); renderVenues(s.venues); renderRisk(s.risk); renderStrategies(s.strategies);
-  renderLatency(s.latency);
+  renderLatency(s.latency); renderDelivery(s.alert_delivery);
   state.pnlData = [[], [], [], []];
   s.pnl.points.forEach(pushPnl); renderPnl();
   if (Object.keys(s.surface).length) renderSurface(s.surface);
