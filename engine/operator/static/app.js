@@ -21,9 +21,13 @@ function renderState(s) {
   $("#state").textContent = s.state; $("#state").className = "badge " + s.state;
   $("#kill-level").textContent = s.kill_level;
   $("#pnl-total").innerHTML = money(s.pnl_usd.total);
-  // amounts in a currency with no USD price yet are not in the USD total: shown beside it
+  // what the USD total leaves out, beside it: amounts in a currency with no USD price yet, and
+  // positions with no mark (their unrealized PnL is unknown in any currency)
   const unp = Object.entries(s.pnl_usd.unpriced || {}).map(([c, v]) => `${v >= 0 ? "+" : ""}${fmt(v, 6)} ${c}`);
-  $("#pnl-unpriced").textContent = unp.length ? `and ${unp.join(", ")} unpriced (no USD price yet)` : "";
+  const unm = s.pnl_usd.unmarked || [];
+  const out = (unp.length ? [`${unp.join(", ")} unpriced (no USD price yet)`] : [])
+    .concat(unm.length ? [`the unrealized PnL of ${unm.join(", ")} (no mark)`] : []);
+  $("#pnl-unpriced").textContent = out.length ? `${s.pnl_usd.partial ? "partial: " : ""}leaves out ${out.join("; ")}` : "";
   $("#open-orders").textContent = s.open_orders;
   $("#fills-count").textContent = s.fills;
   const holds = Object.entries(s.holds || {}).map(([k, v]) => `${esc(k)}: ${esc(v.state)} (${esc(v.reason)})`);
