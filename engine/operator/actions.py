@@ -82,7 +82,7 @@ class OperatorActions:
             result["enabled"] = k.gate.enable_strategy(clean["strategy_id"])
         k.sync_trading_state()
         self.applied += 1
-        return {"ok": True, "action": action, **result, "state": str(k.gate.state),
+        return {"ok": True, "action": action, "args": clean, **result, "state": str(k.gate.state),
                 "kill_level": ks.level, "disabled_strategies": dict(k.gate.disabled_strategies)}
 
     def _validate(self, action: str, args: dict[str, Any]) -> dict[str, str]:

@@ -255,11 +255,12 @@ class _DroppedCollector(Collector):
         yield fam
 
 
-class AlertDeliveryCollector(Collector):
-    """Alert deliveries per sink: a sink that fails cannot report its own failure."""
+class OperatorCollector(Collector):
+    """The operator surface's own health: alert deliveries per sink (a sink that fails cannot
+    report its own failure) and requests refused for their token."""
 
-    def __init__(self, notifier: Notifier) -> None:
-        self.notifier = notifier
+    def __init__(self, notifier: Notifier, refused: dict[int, int]) -> None:
+        self.notifier, self.refused = notifier, refused
 
     def collect(self) -> Iterator[Metric]:
         sent = CounterMetricFamily("volta_alert_deliveries", "alert deliveries per sink and "
@@ -272,3 +273,8 @@ class AlertDeliveryCollector(Collector):
             down.add_metric([kind], 1.0 if d["down"] else 0.0)
         yield sent
         yield down
+        refused = CounterMetricFamily("volta_operator_refused", "operator API requests refused "
+                                      "for their token (401: none, 403: wrong)", labels=["status"])
+        for status in (401, 403):
+            refused.add_metric([str(status)], float(self.refused.get(status, 0)))
+        yield refused

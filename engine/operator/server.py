@@ -41,7 +41,7 @@ from engine.operator.auth import (
     token_path,
     write_token_file,
 )
-from engine.operator.metrics import CONTENT_TYPE, AlertDeliveryCollector, NodeMetrics
+from engine.operator.metrics import CONTENT_TYPE, NodeMetrics, OperatorCollector
 from engine.operator.tape import Tape
 
 if TYPE_CHECKING:
@@ -95,12 +95,13 @@ class Operator:
         self.journal_path = journal_path
         self.tape = Tape(kernel, settings.history)
         self.metrics = NodeMetrics(kernel, self.tape)
+        self.refused: dict[int, int] = {}  # requests refused for their token, by HTTP status
         self.actions = OperatorActions(kernel)
         a = settings.alerts
         self.notifier = Notifier(_sinks(a), settings.deployment,
                                  dedup_s=a.dedup_s if a else 300.0,
                                  max_per_minute=a.max_per_minute if a else 10)
-        self.metrics.registry.register(AlertDeliveryCollector(self.notifier))
+        self.metrics.registry.register(OperatorCollector(self.notifier, self.refused))
         self.watcher = AlertWatcher(kernel, self.tape, self.notifier,
                                     stale_book_s=a.stale_book_s if a else 30.0,
                                     loss_use_pct=a.loss_use_pct if a else 80.0)
@@ -257,14 +258,14 @@ class Operator:
             if not (cookie and cookie in self._sessions and not request.path.startswith("/api/control/")):
                 status = self.s.check(self._presented(request))
                 if status != 200:
-                    return _error(status, _AUTH_MESSAGES[status])
+                    return self._refused(request, status)
         return await handler(request)
 
     async def _session(self, request: web.Request) -> web.Response:
         """Exchange the token for an HttpOnly, SameSite=Strict session cookie (reads only)."""
         status = self.s.check(self._presented(request))
         if status != 200:
-            return _error(status, _AUTH_MESSAGES[status])
+            return self._refused(request, status)
         sid = secrets.token_urlsafe(32)
         if len(self._sessions) >= 1000:
             self._sessions.pop(next(iter(self._sessions)))
@@ -272,6 +273,16 @@ class Operator:
         resp = _json({"ok": True})
         resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Strict", path="/")
         return resp
+
+    def _refused(self, request: web.Request, status: int) -> web.Response:
+        """Refuse a request for its token, counted by status (``volta_operator_refused_total``);
+        a wrong token is logged with where it came from (never what was presented): the first,
+        then every 100th, so someone guessing leaves a trace but cannot flood the log."""
+        n = self.refused[status] = self.refused.get(status, 0) + 1
+        if status == 403 and (n == 1 or n % 100 == 0):
+            log.warning("operator_wrong_token", path=request.path, origin=_origin(request),
+                        wrong_tokens=n)
+        return _error(status, _AUTH_MESSAGES[status])
 
     @staticmethod
     def _presented(request: web.Request) -> str | None:
@@ -388,7 +399,7 @@ class Operator:
     async def _control(self, request: web.Request) -> web.Response:
         status = self.s.check(self._presented(request))
         if status != 200:
-            return _error(status, _AUTH_MESSAGES[status])
+            return self._refused(request, status)
         action = request.match_info["action"]
         try:
             body = await request.json() if request.can_read_body else {}
@@ -396,19 +407,24 @@ class Operator:
             return _error(400, "the body must be a JSON object")
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object")
-        peer = request.remote or "?"
-        agent = request.headers.get("User-Agent", "")[:60]
-        origin = f"{peer} {agent}".strip()
+        origin = _origin(request)
         try:
             result = self.actions.apply(action, body, origin)
         except ActionError as exc:
             return _error(exc.status, str(exc))
         record = {"type": "action", "action": action, "origin": origin, "ts": time.time_ns(),
-                  "result": {k: v for k, v in result.items() if k != "ok"}}
+                  "args": result.get("args", {}),
+                  "result": {k: v for k, v in result.items() if k not in ("ok", "args")}}
         self.tape.actions.append(record)
         self.tape.publish(record)
         self._state_changes()
         return _json(result)
+
+
+def _origin(request: web.Request) -> str:
+    """Who sent a request, as the journal and the logs name it: address and user agent."""
+    agent = request.headers.get("User-Agent", "")[:60]
+    return f"{request.remote or '?'} {agent}".strip()
 
 
 _AUTH_MESSAGES = {

@@ -55,3 +55,40 @@ async def test_control_while_the_daemon_stops_is_refused_and_views_still_answer(
     actions = [obj["action"] for _s, _ts, _d, t, obj in j.records() if t == "OperatorAction"]
     j.close()
     assert actions == ["kill"]
+
+
+async def test_wrong_tokens_are_counted_and_logged_without_the_token(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone guessing the token left no trace: no log line, no figure."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from structlog.testing import capture_logs
+
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        with capture_logs() as logs:
+            for i in range(3):
+                status, _ = await r.post("api/control/kill", {"level": 1}, token=f"guess-{i}")
+                assert status == 403
+            status, _ = await r.post("api/control/kill", {"level": 1}, token=None)
+            assert status == 401
+        assert r.node.kernel.killswitch.level == 0
+        wrong = [e for e in logs if e["event"] == "operator_wrong_token"]
+        assert len(wrong) == 1  # the first; then every 100th
+        assert wrong[0]["path"] == "/api/control/kill" and wrong[0]["origin"].startswith("127.0.0.1")
+        assert "guess-0" not in str(logs)
+        async with r.session.get(r.url + "metrics") as resp:
+            text = await resp.text()
+        refused = {s.labels["status"]: s.value for f in text_string_to_metric_families(text)
+                   for s in f.samples if s.name == "volta_operator_refused_total"}
+        assert refused == {"401": 1.0, "403": 3.0}
+
+
+async def test_the_action_log_says_what_was_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The action record (API, stream, dashboard log) carried the action's name only: 'operator
+    kill' without its level, 'operator cancel' without the order."""
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        await r.wait_for(lambda: r.node.recovered, 10, "recovery")
+        status, body = await r.post("api/control/kill", {"level": 2, "reason": "drill"})
+        assert status == 200 and body["args"] == {"level": "2", "reason": "drill"}
+        (action,) = await r.get("api/actions")
+        assert action["args"] == {"level": "2", "reason": "drill"}
+        assert "args" not in action["result"] and action["result"]["kill_level"] == 2

@@ -176,8 +176,8 @@ async def test_actions_and_denials_made_during_a_drop_show_as_on_a_page_that_sta
             assert asyncio.get_running_loop().time() < deadline, f"reconnected {a}\nstayed {s}"
             await asyncio.sleep(0.2)
         assert any("denied probe-halted: TRADING_HALTED" in t for t in a), a
-        assert sum("operator kill from 127.0.0.1" in t for t in a) == 1, a
-        assert sum("operator clear from 127.0.0.1" in t for t in a) == 1, a
+        assert sum("operator kill (level 1, reason drill) from 127.0.0.1" in t for t in a) == 1, a
+        assert sum("operator clear (reason operator) from 127.0.0.1" in t for t in a) == 1, a
         assert sum("kill switch level 1" in t and " denied " not in t for t in a) == 1, a
         # newest first: the clear came after the denial, which came after the kill
         order = [next(i for i, t in enumerate(a) if needle in t)

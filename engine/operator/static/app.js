@@ -131,7 +131,10 @@ function logLine(key, ts, cls, text) {
 }
 
 const logAlert = (a) => logLine(`alert ${a.ts_ns} ${a.key}`, a.ts_ns, a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`);
-const logAction = (a) => logLine(`action ${a.ts} ${a.action} ${a.origin}`, a.ts, "info", `${utc(a.ts)} operator ${a.action} from ${a.origin}`);
+const logAction = (a) => {
+  const args = Object.entries(a.args || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+  logLine(`action ${a.ts} ${a.action} ${a.origin}`, a.ts, "info", `${utc(a.ts)} operator ${a.action}${args ? ` (${args})` : ""} from ${a.origin}`);
+};
 const logDenial = (d) => logLine(`denial ${d.ts} ${d.client_order_id}`, d.ts, "warning",
   `${utc(d.ts)} denied ${d.client_order_id}: ${d.reason} ${d.detail}`);
 const logVenue = (v) => logLine(`venue ${v.ts} ${v.venue} ${v.stream} ${v.status}`, v.ts, v.status === "connected" ? "info" : "critical",
