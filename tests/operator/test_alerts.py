@@ -175,7 +175,8 @@ async def test_a_failing_sink_shows_in_the_metrics_the_snapshot_and_the_page(
     nowhere but one log line: /metrics had no delivery figure, the API and the page none."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from tests.operator.test_dashboard_reconnect import LIVE, CHROMIUM, CHROMIUM_ARGS
+    from engine.operator.client import render_status
+    from tests.operator.test_dashboard_reconnect import CHROMIUM, CHROMIUM_ARGS, LIVE
 
     healthy = False
     got: list[dict[str, Any]] = []
@@ -208,6 +209,7 @@ async def test_a_failing_sink_shows_in_the_metrics_the_snapshot_and_the_page(
             await r.wait_for(lambda: r.op.notifier.failed == 1, 10, "the failed delivery")
             snap = await r.get("api/snapshot")
             assert snap["alert_delivery"] == {"webhook": {"sent": 0, "failed": 1, "down": True, "lost": 1}}
+            assert "  alerts to webhook failing: 1 not delivered" in render_status(snap).splitlines()
             m = await figures(r)
             assert m[("volta_alert_deliveries_total", "failed")] == 1
             assert m[("volta_alert_deliveries_total", "sent")] == 0

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.model import Side, SubmitOrder, TimeInForce
+from engine.operator.client import render_status
 from engine.operator.rejects import REJECT_CATEGORIES, reject_category
 from tests.operator.conftest import Running, running_node
 from tests.operator.test_dashboard_reconnect import LIVE, live_page, needs_chromium
@@ -73,6 +74,9 @@ async def test_venue_rejects_by_reason_in_the_snapshot_and_the_metrics(
         assert sim["last_reject"]["detail"] == "post_only_requires_gtc_limit"  # the venue's own words
         assert sim["last_reject"]["client_order_id"] == "probe-ioc"
         assert (await r.get("api/venues"))["sim"]["rejects"] == sim["rejects"]
+        table = render_status(await r.get("api/snapshot"))  # volta status
+        row = next(line for line in table.splitlines() if line.strip().startswith("sim ") and "connected" in line)
+        assert row.rstrip().endswith("2 (post_only 2)"), row
         async with r.session.get(r.url + "metrics") as resp:
             samples = _reject_samples(await resp.text())
         assert samples[("sim", "post_only")] == 2
