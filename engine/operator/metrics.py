@@ -15,7 +15,7 @@ process, as in tests, never share series). Names follow the Prometheus conventio
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -259,8 +259,8 @@ class OperatorCollector(Collector):
     """The operator surface's own health: alert deliveries per sink (a sink that fails cannot
     report its own failure) and requests refused for their token."""
 
-    def __init__(self, notifier: Notifier, refused: dict[int, int]) -> None:
-        self.notifier, self.refused = notifier, refused
+    def __init__(self, notifier: Notifier, refused: dict[int, int], sample_errors: Callable[[], int]) -> None:
+        self.notifier, self.refused, self.sample_errors = notifier, refused, sample_errors
 
     def collect(self) -> Iterator[Metric]:
         sent = CounterMetricFamily("volta_alert_deliveries", "alert deliveries per sink and "
@@ -278,3 +278,6 @@ class OperatorCollector(Collector):
         for status in (401, 403):
             refused.add_metric([str(status)], float(self.refused.get(status, 0)))
         yield refused
+        yield CounterMetricFamily("volta_operator_sample_errors", "failures of the operator's 250 ms "
+                                  "sampler (views, alert checks; see operator_sample_failed)",
+                                  value=float(self.sample_errors()))

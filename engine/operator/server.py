@@ -4,8 +4,9 @@ Theory of operation: ``Operator`` runs an aiohttp server in the node's own event
 every handler reads the kernel between two bus handlers - consistent state, no locks. Reads
 are cheap snapshots on request; the trading path only feeds the tape's deques (see tape.py).
 One background task samples every 250 ms: drains the tape to the stream clients, and each
-second pushes a ``tick`` (state, PnL, positions, Greeks, venues, strategies), checks alerts
-and measures event-loop lag; the vol surface is pushed when a chain was refitted.
+second checks alerts and pushes a ``tick`` (state, PnL, positions, Greeks, venues,
+strategies), each step on its own so a view that raises cannot stop the alert checks, and
+measures event-loop lag; the vol surface is pushed when a chain was refitted.
 
 Security: reads need no token on a loopback bind (anything else needs it for every request);
 control (``POST /api/control/<action>``) always needs ``Authorization: Bearer <token>``:
@@ -21,6 +22,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,7 +103,9 @@ class Operator:
         self.notifier = Notifier(_sinks(a), settings.deployment,
                                  dedup_s=a.dedup_s if a else 300.0,
                                  max_per_minute=a.max_per_minute if a else 10)
-        self.metrics.registry.register(OperatorCollector(self.notifier, self.refused))
+        self.sample_errors = 0
+        self.metrics.registry.register(OperatorCollector(self.notifier, self.refused,
+                                                         lambda: self.sample_errors))
         self.watcher = AlertWatcher(kernel, self.tape, self.notifier,
                                     stale_book_s=a.stale_book_s if a else 30.0,
                                     loss_use_pct=a.loss_use_pct if a else 80.0)
@@ -110,9 +114,9 @@ class Operator:
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task[None] | None = None
         self._surface_seen: dict[str, int] = {}
+        self._pnl_point: tuple[int, float | None, float | None, float | None, float | None] | None = None
         self._last_state: tuple[Any, ...] = ()
         self._sessions: dict[str, None] = {}  # browser sessions (cookie values), insertion order
-        self.sample_errors = 0
         self._written: list[Path] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -198,17 +202,35 @@ class Operator:
             lag = loop.time() - expected
             self.metrics.loop_lag.observe(max(0.0, lag))
             expected = loop.time() + SAMPLE_S
-            try:
-                self.tape.drain()
-                self.metrics.drain_latency()
-                self._state_changes()
-                n += 1
-                if n % 4 == 0:
-                    self._each_second()
-            except Exception:  # noqa: BLE001 - the sampler must keep running
-                self.sample_errors += 1
-                if self.sample_errors == 1 or self.sample_errors % 1000 == 0:  # no log flood
-                    log.exception("operator_sample_failed", errors=self.sample_errors)
+            n += 1
+            # each step on its own: a view that raises must not stop the alert checks
+            self._guarded(self._drain)
+            if n % 4 == 0:
+                self._guarded(self._check_alerts)
+                self._guarded(self._sample)
+                self._guarded(self._each_second)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - the sampler must keep running
+            self.sample_errors += 1
+            if self.sample_errors == 1 or self.sample_errors % 1000 == 0:  # no log flood
+                log.exception("operator_sample_failed", step=step.__name__, errors=self.sample_errors)
+
+    def _drain(self) -> None:
+        self.tape.drain()
+        self.metrics.drain_latency()
+        self._state_changes()
+
+    def _check_alerts(self) -> None:
+        self.watcher.check(self.k.clock.now_ns())
+
+    def _sample(self) -> None:
+        """Once a second: message rates and the PnL point (the next tick carries it)."""
+        now = self.k.clock.now_ns()
+        self.tape.sample_rates(now)
+        self._pnl_point = self.tape.sample_pnl(now)
 
     def _state_changes(self) -> None:
         """Publish a ``state`` message whenever trading state, kill level or holds change,
@@ -222,14 +244,13 @@ class Operator:
             self.tape.publish({"type": "state", **views.state_view(k)})
 
     def _each_second(self) -> None:
-        now = self.k.clock.now_ns()
-        self.tape.sample_rates(now)
-        point = self.tape.sample_pnl(now)
-        self.watcher.check(now)
+        """Once a second, to the pages connected: a tick with every view they show."""
         if not self.tape.clients:
             return
         k = self.k
-        self.tape.publish({"type": "tick", "pnl": list(point), "state": views.state_view(k),
+        point, self._pnl_point = self._pnl_point, None  # (none: no new point this second)
+        self.tape.publish({"type": "tick", "pnl": list(point) if point else None,
+                           "state": views.state_view(k),
                            "positions": views.positions_view(k), "greeks": views.greeks_view(k),
                            "venues": self._venues(), "strategies": views.strategies_view(k),
                            "orders": views.open_orders_view(k), "risk": views.risk_view(k),
@@ -417,7 +438,7 @@ class Operator:
                   "result": {k: v for k, v in result.items() if k not in ("ok", "args")}}
         self.tape.actions.append(record)
         self.tape.publish(record)
-        self._state_changes()
+        self._guarded(self._state_changes)  # (done: a failing view must not make it look undone)
         return _json(result)
 
 
