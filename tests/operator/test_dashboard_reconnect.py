@@ -183,3 +183,32 @@ async def test_actions_and_denials_made_during_a_drop_show_as_on_a_page_that_sta
         order = [next(i for i, t in enumerate(a) if needle in t)
                  for needle in ("operator clear", "denied probe-halted", "operator kill")]
         assert order == sorted(order), a
+
+
+@needs_chromium
+async def test_a_flood_of_denials_does_not_push_the_alert_out_of_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A strategy hammering a halted gate: 150 denials after the kill. The log kept its newest
+    100 lines whatever they were, so the kill alert and the action that explain the denials
+    were gone; denials now keep their own share (50 lines)."""
+    from engine.model import Side, SubmitOrder
+
+    async with live_page(tmp_path, monkeypatch) as (r, page):
+        await page.goto(r.url)
+        await page.wait_for_function(LIVE, timeout=15_000)
+        status, _ = await r.post("api/control/kill", {"level": 1, "reason": "drill"})
+        assert status == 200
+        await page.wait_for_function("document.querySelector('#alerts').textContent.includes('kill switch level 1')",
+                                     timeout=10_000)
+        k = r.node.kernel
+        for i in range(150):
+            assert k.execution.submit(SubmitOrder(client_order_id=f"flood-{i}", strategy_id="probe",
+                                                  instrument_id="sim:BTC-PERP", side=Side.BUY,
+                                                  quantity=0.01, price=50_000.0 + i)) is not None
+        await page.wait_for_function("document.querySelector('#alerts').textContent.includes('denied flood-149:')",
+                                     timeout=10_000)
+        texts = await log_lines(page)
+        denied = [t for t in texts if " denied flood-" in t]
+        assert len(denied) == 50 and "denied flood-149:" in denied[0], texts[:3]
+        assert sum("kill switch level 1" in t and " denied " not in t for t in texts) == 1, texts
+        assert sum("operator kill (level 1, reason drill)" in t for t in texts) == 1, texts

@@ -115,15 +115,21 @@ function renderStrategies(ss) {
 // lines come from the stream while it is open and from the snapshot at each (re)connect (the
 // daemon keeps the recent ones of each kind): keyed, so a line in both is shown once, and ordered
 // by time, so a page that reconnected shows exactly what a page that stayed connected shows.
-const LOG_LINES = 100;
-const logLines = new Map();  // key -> { ts, cls, text }
-function logLine(key, ts, cls, text) {
+// Denials keep their own share of it: a strategy hammering a halted gate makes dozens a second,
+// which must not push the alert that says why out of sight.
+const LOG_KEEP = { denial: 50, other: 100 };
+const logLines = new Map();  // key -> { ts, cls, text, group }
+function logLine(key, ts, cls, text, group = "other") {
   if (logLines.has(key)) return;
-  logLines.set(key, { ts, cls, text });
+  logLines.set(key, { ts, cls, text, group });
   const newest = [...logLines.entries()].sort(([ka, a], [kb, b]) => (b.ts - a.ts) || (ka < kb ? 1 : ka > kb ? -1 : 0));
-  newest.slice(LOG_LINES).forEach(([k]) => logLines.delete(k));  // bounded
-  const ul = $("#alerts");
-  ul.replaceChildren(...newest.slice(0, LOG_LINES).map(([, l]) => {
+  const kept = { denial: 0, other: 0 };
+  const shown = newest.filter(([k, l]) => {
+    if (++kept[l.group] <= LOG_KEEP[l.group]) return true;
+    logLines.delete(k);  // bounded
+    return false;
+  });
+  $("#alerts").replaceChildren(...shown.map(([, l]) => {
     const li = document.createElement("li");
     li.className = l.cls; li.textContent = l.text;
     return li;
@@ -136,7 +142,7 @@ const logAction = (a) => {
   logLine(`action ${a.ts} ${a.action} ${a.origin}`, a.ts, "info", `${utc(a.ts)} operator ${a.action}${args ? ` (${args})` : ""} from ${a.origin}`);
 };
 const logDenial = (d) => logLine(`denial ${d.ts} ${d.client_order_id}`, d.ts, "warning",
-  `${utc(d.ts)} denied ${d.client_order_id}: ${d.reason} ${d.detail}`);
+  `${utc(d.ts)} denied ${d.client_order_id}: ${d.reason} ${d.detail}`, "denial");
 const logVenue = (v) => logLine(`venue ${v.ts} ${v.venue} ${v.stream} ${v.status}`, v.ts, v.status === "connected" ? "info" : "critical",
   `${utc(v.ts)} venue ${v.venue}${v.stream ? " " + v.stream : ""} ${v.status} ${v.reason || ""}`);
 
