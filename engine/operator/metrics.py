@@ -129,6 +129,9 @@ class KernelCollector(Collector):
             if comp in pnl:
                 fam.add_metric([comp], _f(pnl[comp]))
         yield fam
+        yield GaugeMetricFamily("volta_pnl_usd_partial", "1 when volta_pnl_usd total leaves out "
+                                "amounts with no USD price yet or positions with no mark",
+                                value=1.0 if pnl.get("partial") else 0.0)
         greeks = GaugeMetricFamily("volta_portfolio_greek", "portfolio Greeks per underlying "
                                    "(delta: underlying units, gamma: per USD, vega: USD/vol pt, "
                                    "theta: USD/day)", labels=["underlying", "greek"])
