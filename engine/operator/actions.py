@@ -5,7 +5,8 @@ which validates it, journals an ``OperatorAction`` record (time, action, argumen
 the client address and user agent, never the token) *before* acting, then acts through the
 kernel's public commands (kill switch, router, risk gate) and returns the resulting state.
 Invalid input raises ``ActionError`` with a one-line message; nothing is half-applied. Refused
-too: a kill level below the one in force (the switch only goes up: clear first) and any action
+too: a body field the action does not have (a typo must not act on a default), a kill level
+below the one in force (the switch only goes up: clear first) and any action
 once the journal is closed (the daemon stopping), which the next start would not replay.
 """
 
@@ -39,7 +40,12 @@ class ActionError(ValueError):
         self.status = status
 
 
-ACTIONS = ("kill", "clear", "cancel", "cancel_all", "disable_strategy", "enable_strategy")
+FIELDS: dict[str, tuple[str, ...]] = {
+    "kill": ("level", "reason"), "clear": ("reason",), "cancel": ("client_order_id", "reason"),
+    "cancel_all": ("instrument_id", "strategy_id", "reason"),
+    "disable_strategy": ("strategy_id", "reason"), "enable_strategy": ("strategy_id", "reason")}
+"""The body fields of each action: any other is refused (``{"levle": 3}`` must not halt at 1)."""
+ACTIONS = tuple(FIELDS)
 
 
 class OperatorActions:
@@ -55,7 +61,7 @@ class OperatorActions:
         now = k.clock.now_ns()
         if k.journal is not None:
             if k.journal.closed:  # an action not journaled would be undone by the next start
-                raise ActionError("the daemon is stopping (its journal is closed): nothing was done", 503)
+                raise ActionError("the daemon is stopping (its journal is closed): nothing was done", 409)
             k.journal.write_command(now, OperatorAction(action=action, args=clean, origin=origin, ts=now))
         log.warning("operator_action", action=action, origin=origin, **clean)
         result: dict[str, Any] = {}
@@ -87,6 +93,10 @@ class OperatorActions:
 
     def _validate(self, action: str, args: dict[str, Any]) -> dict[str, str]:
         k = self.k
+        unknown = sorted(set(args) - set(FIELDS[action]))
+        if unknown:
+            raise ActionError(f"unknown field {unknown[0]!r} for {action} "
+                              f"(its fields: {', '.join(FIELDS[action])})")
         reason = str(args.get("reason") or "operator")[:200]
         if action == "kill":
             # exactly 1, 2 or 3 (a JSON number or its text): int() would make 2.9 a 2 and

@@ -41,7 +41,7 @@ async def test_control_while_the_daemon_stops_is_refused_and_views_still_answer(
         assert status == 200
         await r.node.stop()  # the runtime stops the node first, then the operator surface
         status, body = await r.post("api/control/clear", {})
-        assert status == 503, body
+        assert status == 409, body
         assert body["error"] == "the daemon is stopping (its journal is closed): nothing was done"
         assert r.node.kernel.killswitch.level == 1  # nothing was done
         for name in ("state", "positions", "orders", "fills", "greeks", "surface", "books", "venues",
@@ -92,3 +92,20 @@ async def test_the_action_log_says_what_was_asked(tmp_path: Path, monkeypatch: p
         (action,) = await r.get("api/actions")
         assert action["args"] == {"level": "2", "reason": "drill"}
         assert "args" not in action["result"] and action["result"]["kill_level"] == 2
+
+
+async def test_a_misspelt_field_is_refused_not_replaced_by_its_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``{"levle": 3}`` (flatten, misspelt) halted at level 1 and answered ok."""
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        await r.wait_for(lambda: r.node.recovered, 10, "recovery")
+        status, body = await r.post("api/control/kill", {"levle": 3})
+        assert status == 400, body
+        assert body["error"] == "unknown field 'levle' for kill (its fields: level, reason)"
+        status, body = await r.post("api/control/cancel_all", {"instrument": "sim:BTC-PERP"})
+        assert status == 400, body
+        assert body["error"] == ("unknown field 'instrument' for cancel_all "
+                                 "(its fields: instrument_id, strategy_id, reason)")
+        assert r.node.kernel.killswitch.level == 0 and await r.get("api/actions") == []
+        status, body = await r.post("api/control/kill", {"level": 1, "reason": "drill"})
+        assert status == 200
