@@ -1,9 +1,10 @@
 """Alerts: conditions watched once a second, delivered to a JSON webhook, Slack and Telegram.
 
 Theory of operation: ``AlertWatcher.check`` (a 1 s timer on the loop, never on the trading
-path) compares what it sees with what it saw: a higher kill level, a venue that lost its
-connection, a book not LIVE for longer than ``stale_book_s``, loss-limit use above
-``loss_use_pct``, new reconciliation differences, new strategy exceptions. Each condition
+path) compares what it sees with what it saw: a higher kill level (or a trip already cleared
+when it looks), a venue that lost its connection, a book not LIVE for longer than
+``stale_book_s``, loss-limit use above ``loss_use_pct``, new reconciliation differences, new
+strategy exceptions. Each condition
 has a key (``kill``, ``venue:deribit``, ``book:sim:BTC-PERP`` ...). ``Notifier.raise_alert``
 deduplicates on that key (the same key is not sent again within ``dedup_s``) and rate-limits
 the whole stream (at most ``max_per_minute``; the excess is counted and summarised in the
@@ -176,6 +177,7 @@ class AlertWatcher:
         self.stale_book_ns = int(stale_book_s * 1e9)
         self.loss_threshold = loss_use_pct
         self._kill_level = kernel.killswitch.level
+        self._kill_trips = kernel.killswitch.trips
         self._reconcile_diffs = kernel.counters.get("reconcile_differences", 0)
         self._errors = dict(kernel.strategy_errors)
         self._down: set[str] = set()
@@ -191,7 +193,11 @@ class AlertWatcher:
         if ks.level > self._kill_level:
             self._raise(f"kill:{ks.level}", "critical", f"kill switch level {ks.level}",
                         f"{ks.reason or 'no reason'} (source: {ks.source}); trading {k.gate.state}")
-        self._kill_level = ks.level
+        elif ks.trips > self._kill_trips and ks.level == 0:  # tripped and cleared between checks
+            self._raise(f"kill:cleared:{ks.trips}", "critical", "kill switch tripped and cleared",
+                        f"{ks.trips - self._kill_trips} trip(s) since the last check, cleared by "
+                        f"{ks.source or '?'}; trading {k.gate.state}")
+        self._kill_level, self._kill_trips = ks.level, ks.trips
         for venue, status in self.tape.connection.items():
             if status in ("disconnected", "reconnecting"):
                 if venue not in self._down:

@@ -266,3 +266,29 @@ async def test_a_view_that_raises_does_not_stop_the_alerts(
         assert errors >= 1
         status, body = await r.post("api/control/clear", {})  # done, so answered ok
         assert status == 200 and r.node.kernel.killswitch.level == 0, body
+
+
+def test_a_kill_tripped_and_cleared_between_two_checks_still_alerts() -> None:
+    """The watcher compared kill levels once a second: a trip cleared before it looked (a
+    signal's kill, cleared by a script a moment later) raised nothing."""
+    from engine.operator.alerts import AlertWatcher
+    from engine.operator.tape import Tape
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    w = AlertWatcher(k, tape, Notifier([], "paper", dedup_s=600.0))
+    now = k.clock.now_ns()
+    w.check(now)
+    assert list(tape.alerts) == []
+    k.killswitch.trip(2, "drill", "signal")
+    k.killswitch.clear("operator:script")
+    w.check(now)
+    (alert,) = tape.alerts
+    assert alert["title"] == "kill switch tripped and cleared" and alert["severity"] == "critical"
+    assert alert["detail"].startswith("1 trip(s) since the last check, cleared by operator:script")
+    w.check(now)
+    assert len(tape.alerts) == 1  # once
+    k.killswitch.trip(1, "again", "signal")
+    w.check(now)
+    assert [a["key"] for a in tape.alerts] == ["kill:cleared:1", "kill:1"]
