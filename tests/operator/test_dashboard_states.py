@@ -1,9 +1,9 @@
 """The dashboard on states a paper run rarely reaches: a PnL total that leaves out positions with
-no mark (or is unknown altogether), and a deployment with no venue.
+no mark (or is unknown altogether), a delta with no USD price, and a deployment with no venue.
 
 Before: the header showed the priced part of a partial total as if it were the whole PnL (only
-amounts with no USD price were named beside it, never the positions with no mark), and an empty
-venues table said nothing. The page is a real chromium on a real node; its snapshot is the
+amounts with no USD price were named beside it, never the positions with no mark), a delta in
+USD with no underlying price read "(- USD)", and an empty venues table said nothing. The page is a real chromium on a real node; its snapshot is the
 node's own with those fields replaced (and its stream held off, so no tick overwrites them).
 """
 
@@ -61,10 +61,15 @@ async def test_an_unknown_total_reads_unpriced_and_says_why(tmp_path: Path, monk
     def change(snap: dict[str, Any]) -> None:
         snap["state"]["pnl_usd"].update(total=None, unrealized=None, partial=False, unpriced={},
                                         unmarked=[OPTION])
+        # no index price for the underlying yet: the delta in USD is unknown, not "-" or 0
+        snap["greeks"] = {"ETH": {"delta": 1.5, "delta_usd": None, "gamma": 0.0, "vega_usd": 0.0,
+                                  "theta_usd_day": 0.0, "underlying_price": None, "limits": {},
+                                  "by_expiry": {}, "by_strike": [], "unpriced_positions": []}}
 
     async with live_page(tmp_path, monkeypatch) as (r, page):
         errors = await show(page, r.url, change)
         assert await page.locator("#pnl-total").inner_text() == "unpriced"
         assert await page.locator("#pnl-unpriced").inner_text() == (
             f"leaves out the unrealized PnL of {OPTION} (no mark)")
+        assert "delta 1.5000 (unpriced) ·" in await page.locator("#greeks").inner_text()
         assert errors == []

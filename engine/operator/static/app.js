@@ -98,7 +98,7 @@ function renderGreeks(g) {
     const exp = Object.entries(x.by_expiry || {}).map(([e, r]) => `<tr><td>${esc(e)}</td><td>${fmt(r.delta, 4)}</td><td>${fmt(r.gamma, 6)}</td><td>${fmt(r.vega_usd, 2)}</td><td>${fmt(r.theta_usd_day, 2)}</td></tr>`).join("");
     const byExp = exp ? `<table class="by-expiry"><thead><tr><th>expiry</th><th>delta</th><th>gamma</th><th>vega USD/pt</th><th>theta USD/day</th></tr></thead><tbody>${exp}</tbody></table>` : "";
     const unp = (x.unpriced_positions || []).length ? `<div class="unpriced">not in these figures (no Greeks yet): ${x.unpriced_positions.map(esc).join(", ")}</div>` : "";
-    return `<div><b>${esc(und)}</b> <small>delta ${fmt(x.delta, 4)} (${fmt(x.delta_usd, 0)} USD) · gamma ${fmt(x.gamma, 6)} · vega ${fmt(x.vega_usd, 2)} USD/pt · theta ${fmt(x.theta_usd_day, 2)} USD/day</small>${unp}${lim}${byExp}</div>`;
+    return `<div><b>${esc(und)}</b> <small>delta ${fmt(x.delta, 4)} (${x.delta_usd === null ? '<span class="unpriced">unpriced</span>' : fmt(x.delta_usd, 0) + " USD"}) · gamma ${fmt(x.gamma, 6)} · vega ${fmt(x.vega_usd, 2)} USD/pt · theta ${fmt(x.theta_usd_day, 2)} USD/day</small>${unp}${lim}${byExp}</div>`;
   }).join("") || "<small>no underlyings</small>";
 }
 
