@@ -9,6 +9,9 @@ fills, order answers - was still down, and one rate-limit answer showed it "rate
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.model import VenueStatusChanged
@@ -17,6 +20,7 @@ from engine.operator.metrics import NodeMetrics
 from engine.operator.tape import Tape
 from engine.operator.views import venues_view
 from tests.engine.conftest import make_kernel
+from tests.operator.test_dashboard_reconnect import LIVE, live_page, needs_chromium
 
 
 def _gauge(metrics: NodeMetrics, name: str, venue: str) -> float:
@@ -74,3 +78,23 @@ def test_a_venue_wide_event_sets_every_stream() -> None:
     tape.drain()
     assert venues_view(k, tape)[v]["streams"] == {"venue": "connected"}
     assert tape.connection[v] == "connected"
+
+
+@needs_chromium
+async def test_the_page_logs_a_rate_limit_as_a_warning_and_a_lost_stream_as_critical(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every venue status that was not "connected" was a red critical line, a rate-limit answer
+    as loud as a lost connection."""
+    async with live_page(tmp_path, monkeypatch) as (r, page):
+        await page.goto(r.url)
+        await page.wait_for_function(LIVE, timeout=15_000)
+        k = r.node.kernel
+        now = k.clock.now_ns()
+        k.bus.publish(VenueStatusChanged("sim", "rate_limited", "429 Too Many Requests", now))
+        k.bus.publish(VenueStatusChanged("sim", "disconnected", "private stream: abnormal", now + 1, "private"))
+        await page.wait_for_function("document.querySelectorAll('#alerts li').length >= 2", timeout=10_000)
+        lines = {await li.inner_text(): await li.get_attribute("class")
+                 for li in await page.locator("#alerts li").all()}
+        (limited,) = [cls for text, cls in lines.items() if "rate_limited" in text]
+        (lost,) = [cls for text, cls in lines.items() if "sim private disconnected" in text]
+        assert (limited, lost) == ("warning", "critical"), lines

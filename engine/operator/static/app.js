@@ -143,7 +143,8 @@ const logAction = (a) => {
 };
 const logDenial = (d) => logLine(`denial ${d.ts} ${d.client_order_id}`, d.ts, "warning",
   `${utc(d.ts)} denied ${d.client_order_id}: ${d.reason} ${d.detail}`, "denial");
-const logVenue = (v) => logLine(`venue ${v.ts} ${v.venue} ${v.stream} ${v.status}`, v.ts, v.status === "connected" ? "info" : "critical",
+const VENUE_CLS = { connected: "info", rate_limited: "warning" };  // (a lost link: critical)
+const logVenue = (v) => logLine(`venue ${v.ts} ${v.venue} ${v.stream} ${v.status}`, v.ts, VENUE_CLS[v.status] || "critical",
   `${utc(v.ts)} venue ${v.venue}${v.stream ? " " + v.stream : ""} ${v.status} ${v.reason || ""}`);
 
 // -- charts --------------------------------------------------------------------------------
