@@ -219,7 +219,9 @@ class AlertWatcher:
                                 f"(threshold {self.stale_book_ns / 1e9:g} s)")
         use = loss_use_pct(k)
         if use is not None and use >= self.loss_threshold:
-            self._raise("loss", "warning" if use < 100 else "critical", "loss limit use high",
+            # one key per severity: a breach minutes after the warning is news, not a duplicate
+            severity = "warning" if use < 100 else "critical"
+            self._raise(f"loss:{severity}", severity, "loss limit use high",
                         f"{use:.0f} % of the daily-loss/drawdown limit used "
                         f"(threshold {self.loss_threshold:g} %)")
         diffs = k.counters.get("reconcile_differences", 0)

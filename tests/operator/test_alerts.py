@@ -163,7 +163,7 @@ def test_loss_limit_use_alert_uses_the_larger_of_daily_loss_and_drawdown() -> No
     loss.evaluate(now, -350.0)  # drawdown 850 of 1000: 85 %
     w.check(now)
     (alert,) = tape.alerts
-    assert alert["key"] == "loss" and alert["severity"] == "warning"
+    assert alert["key"] == "loss:warning" and alert["severity"] == "warning"
     assert alert["detail"].startswith("85 % of the daily-loss/drawdown limit used")
     w.check(now)
     assert len(tape.alerts) == 1 and n.deduplicated == 1
@@ -292,3 +292,27 @@ def test_a_kill_tripped_and_cleared_between_two_checks_still_alerts() -> None:
     k.killswitch.trip(1, "again", "signal")
     w.check(now)
     assert [a["key"] for a in tape.alerts] == ["kill:cleared:1", "kill:1"]
+
+
+
+def test_a_loss_limit_breach_right_after_the_warning_is_not_deduplicated() -> None:
+    """Warning at 85 % and critical at 100 % shared one dedup key: the breach, minutes after the
+    warning, was swallowed by the dedup window."""
+    from engine.operator.alerts import AlertWatcher
+    from engine.operator.tape import Tape
+    from engine.risk import RiskLimits
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel(RiskLimits(max_daily_loss_usd=1000.0))
+    tape = Tape(k)
+    w = AlertWatcher(k, tape, Notifier([], "paper", dedup_s=600.0), loss_use_pct=80.0)
+    loss = k.killswitch.loss
+    now = k.clock.now_ns()
+    loss.evaluate(now, 0.0)
+    loss.evaluate(now, -850.0)  # 850 of 1000: 85 %
+    w.check(now)
+    loss.evaluate(now, -1000.0)  # 1000 of 1000: 100 %, the limit reached
+    w.check(now)
+    assert [(a["key"], a["severity"]) for a in tape.alerts] == [("loss:warning", "warning"),
+                                                                ("loss:critical", "critical")]
+    assert tape.alerts[1]["detail"].startswith("100 % of the daily-loss/drawdown limit used")
