@@ -7,8 +7,8 @@ when it looks), a venue that lost its connection, a book not LIVE for longer tha
 strategy exceptions. Each condition
 has a key (``kill``, ``venue:deribit``, ``book:sim:BTC-PERP`` ...). ``Notifier.raise_alert``
 deduplicates on that key (the same key is not sent again within ``dedup_s``) and rate-limits
-the whole stream (at most ``max_per_minute``; the excess is counted and summarised in the
-next alert that goes out). Delivery is an aiohttp POST per sink in a background task with a
+the warnings (at most ``max_per_minute`` alerts a minute; the excess is counted and summarised
+in the next alert that goes out); a critical alert is never held back by the rate limit. Delivery is an aiohttp POST per sink in a background task with a
 timeout; a failed delivery is counted, never retried in a loop, and logged once per outage
 of its sink (the first failure, then the recovery with the number of alerts lost).
 Sink URLs and the Telegram bot token are secrets: they never appear in a log line.
@@ -95,7 +95,8 @@ class Notifier:
             return None
         while self._window and now - self._window[0] >= 60.0:
             self._window.popleft()
-        if len(self._window) >= self.max_per_minute:
+        if len(self._window) >= self.max_per_minute and severity != "critical":
+            # critical ones always go: sixty stale-book warnings must not mute the kill
             self.suppressed += 1
             return None
         self._window.append(now)

@@ -316,3 +316,16 @@ def test_a_loss_limit_breach_right_after_the_warning_is_not_deduplicated() -> No
     assert [(a["key"], a["severity"]) for a in tape.alerts] == [("loss:warning", "warning"),
                                                                 ("loss:critical", "critical")]
     assert tape.alerts[1]["detail"].startswith("100 % of the daily-loss/drawdown limit used")
+
+
+
+def test_the_rate_limit_never_holds_back_a_critical_alert() -> None:
+    """A venue lost: its books go stale one by one, a warning each, and use the minute's budget;
+    the kill that follows was suppressed with them."""
+    n = Notifier([], "paper", max_per_minute=3)
+    for i in range(5):
+        n.raise_alert(f"book:sim:X-{i}", "warning", "book not live", "stale", i, now=float(i))
+    assert n.suppressed == 2
+    kill = n.raise_alert("kill:1", "critical", "kill switch level 1", "loss", 10, now=10.0)
+    assert kill is not None and kill.severity == "critical"
+    assert n.raise_alert("book:sim:X-9", "warning", "book not live", "stale", 11, now=11.0) is None
