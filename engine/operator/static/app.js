@@ -78,7 +78,7 @@ function rejects(x) {
   if (!x.rejects_total) return "0";
   const by = Object.entries(x.rejects).map(([why, n]) => `${esc(why)} ${n}`).join(", ");
   const last = x.last_reject;
-  const words = last ? `<br><small>last ${utc(last.ts_ns)}: ${esc(last.detail)} (${esc(last.client_order_id)})</small>` : "";
+  const words = last ? `<br><small>last at ${utc(last.ts_ns).slice(11, 19)} UTC: ${esc(last.detail)} (${esc(last.client_order_id)})</small>` : "";
   return `${x.rejects_total}: ${by}${words}`;
 }
 
