@@ -4,7 +4,10 @@ Theory of operation: every action the API accepts goes through ``OperatorActions
 which validates it, journals an ``OperatorAction`` record (time, action, arguments, origin:
 the client address and user agent, never the token) *before* acting, then acts through the
 kernel's public commands (kill switch, router, risk gate) and returns the resulting state.
-Invalid input raises ``ActionError`` with a one-line message; nothing is half-applied.
+Invalid input raises ``ActionError`` with a one-line message; nothing is half-applied. Refused
+too: a body field the action does not have (a typo must not act on a default), a kill level
+below the one in force (the switch only goes up: clear first) and any action
+once the journal is closed (the daemon stopping), which the next start would not replay.
 """
 
 from __future__ import annotations
@@ -37,7 +40,12 @@ class ActionError(ValueError):
         self.status = status
 
 
-ACTIONS = ("kill", "clear", "cancel", "cancel_all", "disable_strategy", "enable_strategy")
+FIELDS: dict[str, tuple[str, ...]] = {
+    "kill": ("level", "reason"), "clear": ("reason",), "cancel": ("client_order_id", "reason"),
+    "cancel_all": ("instrument_id", "strategy_id", "reason"),
+    "disable_strategy": ("strategy_id", "reason"), "enable_strategy": ("strategy_id", "reason")}
+"""The body fields of each action: any other is refused (``{"levle": 3}`` must not halt at 1)."""
+ACTIONS = tuple(FIELDS)
 
 
 class OperatorActions:
@@ -51,7 +59,9 @@ class OperatorActions:
             raise ActionError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})", 404)
         clean = self._validate(action, args)
         now = k.clock.now_ns()
-        if k.journal is not None and not k.journal.closed:
+        if k.journal is not None:
+            if k.journal.closed:  # an action not journaled would be undone by the next start
+                raise ActionError("the daemon is stopping (its journal is closed): nothing was done", 409)
             k.journal.write_command(now, OperatorAction(action=action, args=clean, origin=origin, ts=now))
         log.warning("operator_action", action=action, origin=origin, **clean)
         result: dict[str, Any] = {}
@@ -78,11 +88,15 @@ class OperatorActions:
             result["enabled"] = k.gate.enable_strategy(clean["strategy_id"])
         k.sync_trading_state()
         self.applied += 1
-        return {"ok": True, "action": action, **result, "state": str(k.gate.state),
+        return {"ok": True, "action": action, "args": clean, **result, "state": str(k.gate.state),
                 "kill_level": ks.level, "disabled_strategies": dict(k.gate.disabled_strategies)}
 
     def _validate(self, action: str, args: dict[str, Any]) -> dict[str, str]:
         k = self.k
+        unknown = sorted(set(args) - set(FIELDS[action]))
+        if unknown:
+            raise ActionError(f"unknown field {unknown[0]!r} for {action} "
+                              f"(its fields: {', '.join(FIELDS[action])})")
         reason = str(args.get("reason") or "operator")[:200]
         if action == "kill":
             # exactly 1, 2 or 3 (a JSON number or its text): int() would make 2.9 a 2 and
@@ -91,6 +105,9 @@ class OperatorActions:
             level = raw if type(raw) is int else int(raw) if isinstance(raw, str) and raw.strip().isdigit() else 0
             if level not in (1, 2, 3):
                 raise ActionError("level must be 1 (halt), 2 (cancel all) or 3 (flatten)")
+            if level < k.killswitch.level:  # the switch only goes up: an "ok" would be a lie
+                raise ActionError(f"the kill switch is at level {k.killswitch.level}: level {level} "
+                                  f"would not lower it (clear first, then kill {level})", 409)
             return {"level": str(level), "reason": reason}
         if action == "clear":
             return {"reason": reason}

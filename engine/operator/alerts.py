@@ -1,13 +1,14 @@
 """Alerts: conditions watched once a second, delivered to a JSON webhook, Slack and Telegram.
 
 Theory of operation: ``AlertWatcher.check`` (a 1 s timer on the loop, never on the trading
-path) compares what it sees with what it saw: a higher kill level, a venue that lost its
-connection, a book not LIVE for longer than ``stale_book_s``, loss-limit use above
-``loss_use_pct``, new reconciliation differences, new strategy exceptions. Each condition
+path) compares what it sees with what it saw: a higher kill level (or a trip already cleared
+when it looks), a venue that lost its connection, a book not LIVE for longer than
+``stale_book_s``, loss-limit use above ``loss_use_pct``, new reconciliation differences, new
+strategy exceptions. Each condition
 has a key (``kill``, ``venue:deribit``, ``book:sim:BTC-PERP`` ...). ``Notifier.raise_alert``
 deduplicates on that key (the same key is not sent again within ``dedup_s``) and rate-limits
-the whole stream (at most ``max_per_minute``; the excess is counted and summarised in the
-next alert that goes out). Delivery is an aiohttp POST per sink in a background task with a
+the warnings (at most ``max_per_minute`` alerts a minute; the excess is counted and summarised
+in the next alert that goes out); a critical alert is never held back by the rate limit. Delivery is an aiohttp POST per sink in a background task with a
 timeout; a failed delivery is counted, never retried in a loop, and logged once per outage
 of its sink (the first failure, then the recovery with the number of alerts lost).
 Sink URLs and the Telegram bot token are secrets: they never appear in a log line.
@@ -82,6 +83,7 @@ class Notifier:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _session: Any = None
     _outage: dict[str, int] = field(default_factory=dict)  # sink kind -> deliveries lost in it
+    _by_sink: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> sent/failed
 
     def raise_alert(self, key: str, severity: str, title: str, detail: str, ts_ns: int,
                     now: float | None = None) -> Alert | None:
@@ -93,7 +95,8 @@ class Notifier:
             return None
         while self._window and now - self._window[0] >= 60.0:
             self._window.popleft()
-        if len(self._window) >= self.max_per_minute:
+        if len(self._window) >= self.max_per_minute and severity != "critical":
+            # critical ones always go: sixty stale-book warnings must not mute the kill
             self.suppressed += 1
             return None
         self._window.append(now)
@@ -126,18 +129,33 @@ class Notifier:
                     error = f"HTTP {resp.status}"
         except Exception as exc:  # noqa: BLE001 - an alert sink must never take the daemon down
             error = type(exc).__name__  # (not str(exc): it may hold the URL, a secret)
+        counts = self._by_sink.setdefault(sink.kind, {"sent": 0, "failed": 0})
         if not error:
             self.sent += 1
+            counts["sent"] += 1
             lost = self._outage.pop(sink.kind, 0)
             if lost:  # the end of an outage, with what it cost
                 log.warning("alert_delivery_recovered", sink=sink.kind, alerts_lost=lost)
             return
         self.failed += 1
+        counts["failed"] += 1
         lost = self._outage.get(sink.kind, 0)
         self._outage[sink.kind] = lost + 1
         if not lost:  # once per outage, not per alert; the URL (a secret) is not logged
             log.error("alert_delivery_failed", sink=sink.kind, error=error,
                       then="further failures to this sink are counted until a delivery succeeds")
+
+    def delivery(self) -> dict[str, dict[str, Any]]:
+        """Per configured sink: deliveries ``sent`` and ``failed``, ``down`` (its last delivery
+        failed) and ``lost`` (the alerts that outage cost so far): an operator must see that
+        the pager is broken somewhere other than the pager."""
+        out: dict[str, dict[str, Any]] = {}
+        for sink in self.sinks:
+            counts = self._by_sink.get(sink.kind, {})
+            lost = self._outage.get(sink.kind, 0)
+            out[sink.kind] = {"sent": counts.get("sent", 0), "failed": counts.get("failed", 0),
+                              "down": lost > 0, "lost": lost}
+        return out
 
     async def drain(self, timeout: float = 2.0) -> None:
         """Wait for deliveries in flight (shutdown, tests)."""
@@ -160,6 +178,7 @@ class AlertWatcher:
         self.stale_book_ns = int(stale_book_s * 1e9)
         self.loss_threshold = loss_use_pct
         self._kill_level = kernel.killswitch.level
+        self._kill_trips = kernel.killswitch.trips
         self._reconcile_diffs = kernel.counters.get("reconcile_differences", 0)
         self._errors = dict(kernel.strategy_errors)
         self._down: set[str] = set()
@@ -175,13 +194,20 @@ class AlertWatcher:
         if ks.level > self._kill_level:
             self._raise(f"kill:{ks.level}", "critical", f"kill switch level {ks.level}",
                         f"{ks.reason or 'no reason'} (source: {ks.source}); trading {k.gate.state}")
-        self._kill_level = ks.level
+        elif ks.trips > self._kill_trips and ks.level == 0:  # tripped and cleared between checks
+            self._raise(f"kill:cleared:{ks.trips}", "critical", "kill switch tripped and cleared",
+                        f"{ks.trips - self._kill_trips} trip(s) since the last check, cleared by "
+                        f"{ks.source or '?'}; trading {k.gate.state}")
+        self._kill_level, self._kill_trips = ks.level, ks.trips
         for venue, status in self.tape.connection.items():
             if status in ("disconnected", "reconnecting"):
                 if venue not in self._down:
                     self._down.add(venue)
+                    down = [f"{s or 'venue'} {st}" for s, st in self.tape.streams.get(venue, {}).items()
+                            if st != "connected"]
                     self._raise(f"venue:{venue}", "critical", f"venue {venue} {status}",
-                                "market data and orders on this venue are interrupted")
+                                f"{', '.join(down) or status}: market data or orders on this venue "
+                                "are interrupted")
             else:
                 self._down.discard(venue)
         if self.stale_book_ns > 0:
@@ -194,7 +220,9 @@ class AlertWatcher:
                                 f"(threshold {self.stale_book_ns / 1e9:g} s)")
         use = loss_use_pct(k)
         if use is not None and use >= self.loss_threshold:
-            self._raise("loss", "warning" if use < 100 else "critical", "loss limit use high",
+            # one key per severity: a breach minutes after the warning is news, not a duplicate
+            severity = "warning" if use < 100 else "critical"
+            self._raise(f"loss:{severity}", severity, "loss limit use high",
                         f"{use:.0f} % of the daily-loss/drawdown limit used "
                         f"(threshold {self.loss_threshold:g} %)")
         diffs = k.counters.get("reconcile_differences", 0)

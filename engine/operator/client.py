@@ -188,6 +188,9 @@ def render_status(s: dict[str, Any]) -> str:
     for venue, v in st.get("venues", {}).items():
         if v["state"] != "active":
             out.append(f"  venue {venue}: {v['state']} ({v['reason']})")
+    for kind, d in (s.get("alert_delivery") or {}).items():
+        if d["down"]:  # the pager itself is broken: said where the operator looks
+            out.append(f"  alerts to {kind} failing: {d['lost']} not delivered")
     for und, g in s.get("greeks", {}).items():
         if g.get("delta_incomplete"):  # the delta shown leaves these positions out
             out.append(f"  {und} delta {_num(g['delta'], 4)} {und} leaves out {len(g['delta_incomplete'])} "
@@ -210,9 +213,10 @@ def render_status(s: dict[str, Any]) -> str:
             rows.append([f"{key} {e['expiry']}", _num(e["forward"], 0), _num(e["atm_vol_pts"]),
                          _num(e["fit_rmse_vol_pts"], 3), str(e["arbitrage"]["butterfly"])])
     text += _table("vol surface", ["expiry", "forward", "ATM vol pts", "fit RMSE pts", "arb flags"], rows)
-    text += _table("venues", ["venue", "connection", "live", "syncing", "stale", "msg/s"],
+    text += _table("venues", ["venue", "connection", "live", "syncing", "stale", "msg/s", "rejected"],
                    [[v, x["connection"], str(x["books"]["live"]), str(x["books"]["syncing"]),
-                     str(x["books"]["stale"]), _num(x["messages_per_s"], 1)] for v, x in s["venues"].items()])
+                     str(x["books"]["stale"]), _num(x["messages_per_s"], 1), _rejects(x)]
+                    for v, x in s["venues"].items()])
     text += _table("strategies", ["strategy", "state", "calls", "avg us", "max ms", "errors"],
                    [[sid, x["state"], str(x["callbacks"].get("calls", 0)), _num(x["callbacks"].get("avg_us"), 1),
                      _num(x["callbacks"].get("max_ms")), str(x["callbacks"].get("errors", 0))]
@@ -221,6 +225,13 @@ def render_status(s: dict[str, Any]) -> str:
         text += "recent alerts:\n" + "".join(f"  [{a['severity']}] {a['title']}: {a['detail']}\n"
                                              for a in s["alerts"][:5])
     return text
+
+
+def _rejects(venue: dict[str, Any]) -> str:
+    """Orders the venue refused, by reason category: ``3 (post_only 2, other 1)``."""
+    n = venue.get("rejects_total", 0)  # (absent from an older daemon's snapshot)
+    by = ", ".join(f"{why} {c}" for why, c in (venue.get("rejects") or {}).items())
+    return f"{n} ({by})" if n else "0"
 
 
 def _use(value: float, limit: float | None) -> str:

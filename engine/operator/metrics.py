@@ -15,7 +15,7 @@ process, as in tests, never share series). Names follow the Prometheus conventio
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -28,11 +28,13 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from engine.model import BookStatus, TradingState
+from engine.operator.rejects import REJECT_CATEGORIES
 from engine.operator.views import loss_use_pct
 
 if TYPE_CHECKING:
     from engine.execution.latency import ExecutionLatency
     from engine.kernel import Kernel
+    from engine.operator.alerts import Notifier
     from engine.operator.tape import Tape
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -59,7 +61,8 @@ class KernelCollector(Collector):
     def collect(self) -> Iterator[Metric]:  # noqa: C901 - one block per family
         k, tape = self.k, self.tape
         venues = sorted(set(k.adapters) | set(tape.connection))
-        up = GaugeMetricFamily("volta_venue_connected", "1 when the venue's session is connected",
+        up = GaugeMetricFamily("volta_venue_connected", "1 when every stream of the venue's "
+                               "session is connected",
                                labels=["venue"])
         rate = GaugeMetricFamily("volta_venue_messages_per_second",
                                  "book updates received per second (last sample)", labels=["venue"])
@@ -80,6 +83,11 @@ class KernelCollector(Collector):
             for st in (BookStatus.LIVE, BookStatus.SYNCING, BookStatus.STALE):
                 books.add_metric([v, str(st)], float(by_status.get((v, str(st)), 0)))
         yield from (up, rate, msgs, books)
+        limited = CounterMetricFamily("volta_venue_rate_limited", "rate-limit answers from the venue",
+                                      labels=["venue"])
+        for v in sorted(per_venue_updates):
+            limited.add_metric([v], float(tape.rate_limited.get(v, 0)))
+        yield limited
         for name, reason, help_ in (("volta_book_gaps", "gap", "sequence gaps detected"),
                                     ("volta_book_checksum_failures", "checksum", "book checksum mismatches"),
                                     ("volta_book_crossed", "crossed", "crossed books detected")):
@@ -100,8 +108,14 @@ class KernelCollector(Collector):
         for reason, n in sorted(g.denied.items()):
             den.add_metric([str(reason)], float(n))
         yield den
-        yield CounterMetricFamily("volta_order_rejects", "orders rejected by a venue",
-                                  value=float(tape.event_counts.get("OrderRejected", 0)))
+        rej = CounterMetricFamily("volta_order_rejects", "orders (and cancels/amends) a venue "
+                                  "refused, by reason category (engine.operator.rejects)",
+                                  labels=["venue", "reason"])
+        for v in sorted(set(k.adapters) | set(tape.rejects)):
+            counts = tape.rejects.get(v, {})
+            for why in REJECT_CATEGORIES:  # every category: a first reject is an increase
+                rej.add_metric([v, why], float(counts.get(why, 0)))
+        yield rej
         # -- positions, PnL, Greeks ------------------------------------------------------------
         pos = GaugeMetricFamily("volta_position_contracts", "position per instrument (contracts)",
                                 labels=["instrument"])
@@ -115,6 +129,9 @@ class KernelCollector(Collector):
             if comp in pnl:
                 fam.add_metric([comp], _f(pnl[comp]))
         yield fam
+        yield GaugeMetricFamily("volta_pnl_usd_partial", "1 when volta_pnl_usd total leaves out "
+                                "amounts with no USD price yet or positions with no mark",
+                                value=1.0 if pnl.get("partial") else 0.0)
         greeks = GaugeMetricFamily("volta_portfolio_greek", "portfolio Greeks per underlying "
                                    "(delta: underlying units, gamma: per USD, vega: USD/vol pt, "
                                    "theta: USD/day)", labels=["underlying", "greek"])
@@ -239,3 +256,31 @@ class _DroppedCollector(Collector):
                            ("gate_check", self.latency.gate), ("journal_write", self.latency.journal)):
             fam.add_metric([name], float(ring.dropped))
         yield fam
+
+
+class OperatorCollector(Collector):
+    """The operator surface's own health: alert deliveries per sink (a sink that fails cannot
+    report its own failure) and requests refused for their token."""
+
+    def __init__(self, notifier: Notifier, refused: dict[int, int], sample_errors: Callable[[], int]) -> None:
+        self.notifier, self.refused, self.sample_errors = notifier, refused, sample_errors
+
+    def collect(self) -> Iterator[Metric]:
+        sent = CounterMetricFamily("volta_alert_deliveries", "alert deliveries per sink and "
+                                   "outcome (sent, failed)", labels=["sink", "outcome"])
+        down = GaugeMetricFamily("volta_alert_sink_down", "1 while the sink's last delivery "
+                                 "failed", labels=["sink"])
+        for kind, d in sorted(self.notifier.delivery().items()):
+            sent.add_metric([kind, "sent"], float(d["sent"]))
+            sent.add_metric([kind, "failed"], float(d["failed"]))
+            down.add_metric([kind], 1.0 if d["down"] else 0.0)
+        yield sent
+        yield down
+        refused = CounterMetricFamily("volta_operator_refused", "operator API requests refused "
+                                      "for their token (401: none, 403: wrong)", labels=["status"])
+        for status in (401, 403):
+            refused.add_metric([str(status)], float(self.refused.get(status, 0)))
+        yield refused
+        yield CounterMetricFamily("volta_operator_sample_errors", "failures of the operator's 250 ms "
+                                  "sampler (views, alert checks; see operator_sample_failed)",
+                                  value=float(self.sample_errors()))

@@ -4,8 +4,9 @@ Theory of operation: ``Operator`` runs an aiohttp server in the node's own event
 every handler reads the kernel between two bus handlers - consistent state, no locks. Reads
 are cheap snapshots on request; the trading path only feeds the tape's deques (see tape.py).
 One background task samples every 250 ms: drains the tape to the stream clients, and each
-second pushes a ``tick`` (state, PnL, positions, Greeks, venues, strategies), checks alerts
-and measures event-loop lag; the vol surface is pushed when a chain was refitted.
+second checks alerts and pushes a ``tick`` (state, PnL, positions, Greeks, venues,
+strategies), each step on its own so a view that raises cannot stop the alert checks, and
+measures event-loop lag; the vol surface is pushed when a chain was refitted.
 
 Security: reads need no token on a loopback bind (anything else needs it for every request);
 control (``POST /api/control/<action>``) always needs ``Authorization: Bearer <token>``:
@@ -21,6 +22,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +43,7 @@ from engine.operator.auth import (
     token_path,
     write_token_file,
 )
-from engine.operator.metrics import CONTENT_TYPE, NodeMetrics
+from engine.operator.metrics import CONTENT_TYPE, NodeMetrics, OperatorCollector
 from engine.operator.tape import Tape
 
 if TYPE_CHECKING:
@@ -95,11 +97,15 @@ class Operator:
         self.journal_path = journal_path
         self.tape = Tape(kernel, settings.history)
         self.metrics = NodeMetrics(kernel, self.tape)
+        self.refused: dict[int, int] = {}  # requests refused for their token, by HTTP status
         self.actions = OperatorActions(kernel)
         a = settings.alerts
         self.notifier = Notifier(_sinks(a), settings.deployment,
                                  dedup_s=a.dedup_s if a else 300.0,
                                  max_per_minute=a.max_per_minute if a else 10)
+        self.sample_errors = 0
+        self.metrics.registry.register(OperatorCollector(self.notifier, self.refused,
+                                                         lambda: self.sample_errors))
         self.watcher = AlertWatcher(kernel, self.tape, self.notifier,
                                     stale_book_s=a.stale_book_s if a else 30.0,
                                     loss_use_pct=a.loss_use_pct if a else 80.0)
@@ -108,9 +114,9 @@ class Operator:
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task[None] | None = None
         self._surface_seen: dict[str, int] = {}
+        self._pnl_point: tuple[int, float | None, float | None, float | None, float | None] | None = None
         self._last_state: tuple[Any, ...] = ()
         self._sessions: dict[str, None] = {}  # browser sessions (cookie values), insertion order
-        self.sample_errors = 0
         self._written: list[Path] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -123,7 +129,8 @@ class Operator:
         r.add_get("/api/stream", self._stream)
         r.add_get("/api/snapshot", self._snapshot)
         for name in ("state", "positions", "orders", "fills", "greeks", "surface", "books",
-                     "venues", "risk", "strategies", "alerts", "pnl", "actions", "latency"):
+                     "venues", "risk", "strategies", "alerts", "alert_delivery", "pnl", "actions",
+                     "denials", "venue_events", "latency"):
             r.add_get(f"/api/{name}", self._view)
         r.add_post("/api/control/{action}", self._control)
         r.add_post("/api/session", self._session)
@@ -195,17 +202,35 @@ class Operator:
             lag = loop.time() - expected
             self.metrics.loop_lag.observe(max(0.0, lag))
             expected = loop.time() + SAMPLE_S
-            try:
-                self.tape.drain()
-                self.metrics.drain_latency()
-                self._state_changes()
-                n += 1
-                if n % 4 == 0:
-                    self._each_second()
-            except Exception:  # noqa: BLE001 - the sampler must keep running
-                self.sample_errors += 1
-                if self.sample_errors == 1 or self.sample_errors % 1000 == 0:  # no log flood
-                    log.exception("operator_sample_failed", errors=self.sample_errors)
+            n += 1
+            # each step on its own: a view that raises must not stop the alert checks
+            self._guarded(self._drain)
+            if n % 4 == 0:
+                self._guarded(self._check_alerts)
+                self._guarded(self._sample)
+                self._guarded(self._each_second)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - the sampler must keep running
+            self.sample_errors += 1
+            if self.sample_errors == 1 or self.sample_errors % 1000 == 0:  # no log flood
+                log.exception("operator_sample_failed", step=step.__name__, errors=self.sample_errors)
+
+    def _drain(self) -> None:
+        self.tape.drain()
+        self.metrics.drain_latency()
+        self._state_changes()
+
+    def _check_alerts(self) -> None:
+        self.watcher.check(self.k.clock.now_ns())
+
+    def _sample(self) -> None:
+        """Once a second: message rates and the PnL point (the next tick carries it)."""
+        now = self.k.clock.now_ns()
+        self.tape.sample_rates(now)
+        self._pnl_point = self.tape.sample_pnl(now)
 
     def _state_changes(self) -> None:
         """Publish a ``state`` message whenever trading state, kill level or holds change,
@@ -219,18 +244,18 @@ class Operator:
             self.tape.publish({"type": "state", **views.state_view(k)})
 
     def _each_second(self) -> None:
-        now = self.k.clock.now_ns()
-        self.tape.sample_rates(now)
-        point = self.tape.sample_pnl(now)
-        self.watcher.check(now)
+        """Once a second, to the pages connected: a tick with every view they show."""
         if not self.tape.clients:
             return
         k = self.k
-        self.tape.publish({"type": "tick", "pnl": list(point), "state": views.state_view(k),
+        point, self._pnl_point = self._pnl_point, None  # (none: no new point this second)
+        self.tape.publish({"type": "tick", "pnl": list(point) if point else None,
+                           "state": views.state_view(k),
                            "positions": views.positions_view(k), "greeks": views.greeks_view(k),
                            "venues": self._venues(), "strategies": views.strategies_view(k),
                            "orders": views.open_orders_view(k), "risk": views.risk_view(k),
-                           "latency": self.view("latency")})
+                           "latency": self.view("latency"),
+                           "alert_delivery": self.notifier.delivery()})
         changed = {key: ch.refreshes for key, ch in k.chains.items()
                    if ch.refreshes != self._surface_seen.get(key)}
         if changed:
@@ -238,7 +263,7 @@ class Operator:
             self.tape.publish({"type": "surface", "surface": views.surface_view(k)})
 
     def _venues(self) -> dict[str, Any]:
-        return views.venues_view(self.k, self.tape.connection, self.tape.rates)
+        return views.venues_view(self.k, self.tape)
 
     # -- middleware: Host check and read auth --------------------------------------------------
     @web.middleware
@@ -254,14 +279,14 @@ class Operator:
             if not (cookie and cookie in self._sessions and not request.path.startswith("/api/control/")):
                 status = self.s.check(self._presented(request))
                 if status != 200:
-                    return _error(status, _AUTH_MESSAGES[status])
+                    return self._refused(request, status)
         return await handler(request)
 
     async def _session(self, request: web.Request) -> web.Response:
         """Exchange the token for an HttpOnly, SameSite=Strict session cookie (reads only)."""
         status = self.s.check(self._presented(request))
         if status != 200:
-            return _error(status, _AUTH_MESSAGES[status])
+            return self._refused(request, status)
         sid = secrets.token_urlsafe(32)
         if len(self._sessions) >= 1000:
             self._sessions.pop(next(iter(self._sessions)))
@@ -269,6 +294,16 @@ class Operator:
         resp = _json({"ok": True})
         resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Strict", path="/")
         return resp
+
+    def _refused(self, request: web.Request, status: int) -> web.Response:
+        """Refuse a request for its token, counted by status (``volta_operator_refused_total``);
+        a wrong token is logged with where it came from (never what was presented): the first,
+        then every 100th, so someone guessing leaves a trace but cannot flood the log."""
+        n = self.refused[status] = self.refused.get(status, 0) + 1
+        if status == 403 and (n == 1 or n % 100 == 0):
+            log.warning("operator_wrong_token", path=request.path, origin=_origin(request),
+                        wrong_tokens=n)
+        return _error(status, _AUTH_MESSAGES[status])
 
     @staticmethod
     def _presented(request: web.Request) -> str | None:
@@ -322,11 +357,17 @@ class Operator:
             return views.strategies_view(k)
         if name == "alerts":
             return list(reversed(self.tape.alerts))
+        if name == "alert_delivery":
+            return self.notifier.delivery()
         if name == "pnl":
             return {"columns": ["ts_ns", "total_usd", "realized_usd", "unrealized_usd", "fees_usd"],
                     "points": [list(p) for p in self.tape.pnl]}
         if name == "actions":
             return list(reversed(self.tape.actions))
+        if name == "denials":  # the gate's, as the stream's OrderDenied carries them
+            return list(reversed(self.tape.denials))
+        if name == "venue_events":
+            return list(reversed(self.tape.venue_events))
         if name == "latency":
             self.metrics.drain_latency()
             return {"loop_lag": self.metrics.loop_lag_histogram(),
@@ -347,8 +388,11 @@ class Operator:
 
     async def _snapshot(self, _request: web.Request) -> web.Response:
         self.tape.drain()
+        # everything the dashboard shows, so a page that reloads it after a drop shows what a
+        # page that stayed connected shows (the log's actions, denials and venue changes too)
         names = ("state", "positions", "orders", "fills", "greeks", "surface", "venues", "risk",
-                 "strategies", "alerts", "pnl", "latency")
+                 "strategies", "alerts", "alert_delivery", "actions", "denials", "venue_events",
+                 "pnl", "latency")
         return _json({n: self.view(n) for n in names})
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
@@ -376,7 +420,7 @@ class Operator:
     async def _control(self, request: web.Request) -> web.Response:
         status = self.s.check(self._presented(request))
         if status != 200:
-            return _error(status, _AUTH_MESSAGES[status])
+            return self._refused(request, status)
         action = request.match_info["action"]
         try:
             body = await request.json() if request.can_read_body else {}
@@ -384,19 +428,24 @@ class Operator:
             return _error(400, "the body must be a JSON object")
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object")
-        peer = request.remote or "?"
-        agent = request.headers.get("User-Agent", "")[:60]
-        origin = f"{peer} {agent}".strip()
+        origin = _origin(request)
         try:
             result = self.actions.apply(action, body, origin)
         except ActionError as exc:
             return _error(exc.status, str(exc))
         record = {"type": "action", "action": action, "origin": origin, "ts": time.time_ns(),
-                  "result": {k: v for k, v in result.items() if k != "ok"}}
+                  "args": result.get("args", {}),
+                  "result": {k: v for k, v in result.items() if k not in ("ok", "args")}}
         self.tape.actions.append(record)
         self.tape.publish(record)
-        self._state_changes()
+        self._guarded(self._state_changes)  # (done: a failing view must not make it look undone)
         return _json(result)
+
+
+def _origin(request: web.Request) -> str:
+    """Who sent a request, as the journal and the logs name it: address and user agent."""
+    agent = request.headers.get("User-Agent", "")[:60]
+    return f"{request.remote or '?'} {agent}".strip()
 
 
 _AUTH_MESSAGES = {

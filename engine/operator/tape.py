@@ -4,7 +4,8 @@ Theory of operation: ``Tape`` subscribes to the bus for order events, venue stat
 status only (never per-tick market data). Its handlers do one ``deque.append`` each - the
 trading path pays nothing else. A slow timer (``sample``, every 250 ms on the event loop)
 drains what was appended, turns it into JSON-ready dicts, keeps bounded histories (recent
-orders, fills, denials, alerts, PnL over time, message rates) and puts each item on every
+orders, fills, denials, alerts, operator actions, venue status changes, PnL over time, message
+rates; venue rejects counted per venue and reason category) and puts each item on every
 connected stream client's bounded queue. A client that cannot keep up is dropped (it
 reconnects and reloads a snapshot), so a slow browser can never grow memory or slow the core.
 """
@@ -32,6 +33,7 @@ from engine.model import (
     OrderSubmitted,
     VenueStatusChanged,
 )
+from engine.operator.rejects import reject_category
 
 if TYPE_CHECKING:
     from engine.kernel import Kernel
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 ORDER_EVENT_TYPES = (OrderDenied, OrderSubmitted, OrderAccepted, OrderRejected, OrderFilled,
                      OrderAmended, OrderCancelled, OrderExpired)
 CLIENT_QUEUE = 1000
+LINK_STATES = ("connected", "reconnecting", "disconnected")  # (worse to the right)
 
 
 def _event_dict(ev: Any) -> dict[str, Any]:
@@ -84,8 +87,14 @@ class Tape:
         self.denials: deque[dict[str, Any]] = deque(maxlen=history)
         self.alerts: deque[dict[str, Any]] = deque(maxlen=history)
         self.actions: deque[dict[str, Any]] = deque(maxlen=history)
+        self.venue_events: deque[dict[str, Any]] = deque(maxlen=history)
+        # venue -> reject category (engine.operator.rejects) -> count; venue -> the last one
+        self.rejects: dict[str, dict[str, int]] = {}
+        self.last_reject: dict[str, dict[str, Any]] = {}
         self.pnl: deque[tuple[int, float | None, float | None, float | None, float | None]] = deque(maxlen=3600)
-        self.connection: dict[str, str] = {}
+        self.connection: dict[str, str] = {}  # venue -> the worst of its streams' states
+        self.streams: dict[str, dict[str, str]] = {}  # venue -> stream ("": the venue) -> state
+        self.rate_limited: dict[str, int] = {}  # venue -> rate-limit answers seen
         self.book_events: dict[str, dict[str, int]] = {}  # venue -> reason -> count
         self.not_live_since: dict[str, int] = {}  # instrument -> first non-LIVE ns (clock)
         self.rates: dict[str, float] = {}
@@ -120,8 +129,10 @@ class Tape:
 
     def _digest(self, ev: Any) -> None:
         if isinstance(ev, VenueStatusChanged):
-            self.connection[ev.venue] = ev.status
-            self.publish({"type": "venue", **_event_dict(ev)})
+            self._venue_status(ev)
+            msg = {"type": "venue", **_event_dict(ev)}
+            self.venue_events.append(msg)
+            self.publish(msg)
             return
         if isinstance(ev, BookStatusChanged):
             venue = ev.instrument_id.partition(":")[0]
@@ -145,6 +156,8 @@ class Tape:
             self.fills.append(data)
         elif isinstance(ev, OrderDenied):
             self.denials.append(data)
+        elif isinstance(ev, OrderRejected):
+            self._count_reject(ev)
         coid = ev.client_order_id
         if coid in self.recent_orders:
             self.recent_orders.remove(coid)
@@ -153,6 +166,33 @@ class Tape:
         if order is not None:
             data["status"] = str(order.status)
         self.publish({"type": "order", "event": kind, **data})
+
+    def _venue_status(self, ev: VenueStatusChanged) -> None:
+        """A venue's connection is the worst state of its streams: its market-data stream
+        coming back says nothing of its private stream, still down. ``rate_limited`` is an
+        answer the venue gave, not a link state: counted, the links stay as they were."""
+        if ev.status not in LINK_STATES:
+            self.rate_limited[ev.venue] = self.rate_limited.get(ev.venue, 0) + 1
+            self.connection.setdefault(ev.venue, "connected")
+            return
+        streams = self.streams.setdefault(ev.venue, {})
+        if ev.stream:
+            streams.pop("", None)
+            streams[ev.stream] = ev.status
+        else:  # the whole venue (one socket, or all of its streams at once)
+            streams.clear()
+            streams[""] = ev.status
+        self.connection[ev.venue] = next((st for st in LINK_STATES[::-1] if st in streams.values()),
+                                         "connected")
+
+    def _count_reject(self, ev: OrderRejected) -> None:
+        venue = ev.instrument_id.partition(":")[0]
+        why = reject_category(ev.reason)
+        counts = self.rejects.setdefault(venue, {})
+        counts[why] = counts.get(why, 0) + 1
+        self.last_reject[venue] = {"reason": why, "detail": ev.reason[:200],
+                                   "client_order_id": ev.client_order_id,
+                                   "instrument_id": ev.instrument_id, "ts_ns": ev.ts_recv}
 
     def _ack_latency(self, ev: Any) -> None:
         """Pair an order's submission with its venue answer, in whichever order the bus

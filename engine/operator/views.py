@@ -18,6 +18,7 @@ from engine.greeks import GREEKS
 
 if TYPE_CHECKING:
     from engine.kernel import Kernel
+    from engine.operator.tape import Tape
     from engine.orders import Order
 
 
@@ -204,16 +205,26 @@ def books_view(k: Kernel, top: int = 5, instrument: str | None = None) -> dict[s
     return out
 
 
-def venues_view(k: Kernel, connection: dict[str, str], rates: dict[str, float]) -> dict[str, Any]:
-    """Connection state (last ``VenueStatusChanged``), books by status, message rate (1/s)."""
+def venues_view(k: Kernel, tape: Tape) -> dict[str, Any]:
+    """Per venue: connection (the worst of its streams, each in ``streams``; ``venue``: the
+    whole venue), ``rate_limited`` (rate-limit answers seen), books by status, message rate
+    (1/s), and the orders it refused: ``rejects`` by reason category (see
+    ``engine.operator.rejects``), ``last_reject`` the latest with the venue's own words."""
     by_venue: dict[str, Counter[str]] = {v: Counter() for v in k.adapters}
     for iid, book in k.books.items():
         by_venue.setdefault(iid.partition(":")[0], Counter())[str(book.status)] += 1
-    return {v: {"connection": connection.get(v, "connected" if v in k.adapters else "unknown"),
+    for v in (*tape.rejects, *tape.connection):
+        by_venue.setdefault(v, Counter())
+    return {v: {"connection": tape.connection.get(v, "connected" if v in k.adapters else "unknown"),
+                "streams": {s or "venue": st for s, st in sorted(tape.streams.get(v, {}).items())},
+                "rate_limited": tape.rate_limited.get(v, 0),
                 "books": {s: c.get(s, 0) for s in (str(BookStatus.LIVE), str(BookStatus.SYNCING),
                                                    str(BookStatus.STALE))},
-                "messages_per_s": num(rates.get(v), 1),
-                "instruments": sum(1 for i in k.instruments.values() if i.venue == v)}
+                "messages_per_s": num(tape.rates.get(v), 1),
+                "instruments": sum(1 for i in k.instruments.values() if i.venue == v),
+                "rejects": dict(sorted(tape.rejects.get(v, {}).items())),
+                "rejects_total": sum(tape.rejects.get(v, {}).values()),
+                "last_reject": tape.last_reject.get(v)}
             for v, c in by_venue.items()}
 
 

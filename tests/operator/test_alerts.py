@@ -163,7 +163,169 @@ def test_loss_limit_use_alert_uses_the_larger_of_daily_loss_and_drawdown() -> No
     loss.evaluate(now, -350.0)  # drawdown 850 of 1000: 85 %
     w.check(now)
     (alert,) = tape.alerts
-    assert alert["key"] == "loss" and alert["severity"] == "warning"
+    assert alert["key"] == "loss:warning" and alert["severity"] == "warning"
     assert alert["detail"].startswith("85 % of the daily-loss/drawdown limit used")
     w.check(now)
     assert len(tape.alerts) == 1 and n.deduplicated == 1
+
+
+async def test_a_failing_sink_shows_in_the_metrics_the_snapshot_and_the_page(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real local receiver that answers 500, then recovers. Before, a failing pager showed
+    nowhere but one log line: /metrics had no delivery figure, the API and the page none."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from engine.operator.client import render_status
+    from tests.operator.test_dashboard_reconnect import CHROMIUM, CHROMIUM_ARGS, LIVE
+
+    healthy = False
+    got: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append(await request.json())
+        return web.json_response({"ok": True}) if healthy else web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+
+    async def figures(r: Any) -> dict[tuple[str, str], float]:
+        async with r.session.get(r.url + "metrics") as resp:
+            text = await resp.text()
+        return {(s.name, s.labels.get("outcome", "")): s.value for f in text_string_to_metric_families(text)
+                for s in f.samples if s.labels.get("sink") == "webhook"}
+
+    try:
+        async with running_node(tmp_path, extra=f'[operator.alerts]\nwebhook_url = "{url}"\n',
+                                monkeypatch=monkeypatch) as r:
+            await r.wait_for(lambda: r.node.recovered, 10, "recovery")
+            assert (await r.get("api/alert_delivery")) == {
+                "webhook": {"sent": 0, "failed": 0, "down": False, "lost": 0}}
+            status, _ = await r.post("api/control/kill", {"level": 1})
+            assert status == 200
+            await r.wait_for(lambda: r.op.notifier.failed == 1, 10, "the failed delivery")
+            snap = await r.get("api/snapshot")
+            assert snap["alert_delivery"] == {"webhook": {"sent": 0, "failed": 1, "down": True, "lost": 1}}
+            assert "  alerts to webhook failing: 1 not delivered" in render_status(snap).splitlines()
+            m = await figures(r)
+            assert m[("volta_alert_deliveries_total", "failed")] == 1
+            assert m[("volta_alert_deliveries_total", "sent")] == 0
+            assert m[("volta_alert_sink_down", "")] == 1
+            if CHROMIUM is not None:
+                playwright = pytest.importorskip("playwright.async_api")
+                async with playwright.async_playwright() as p:
+                    browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                    try:
+                        page = await (await browser.new_context(bypass_csp=True)).new_page()
+                        await page.goto(r.url)
+                        await page.wait_for_function(LIVE, timeout=15_000)
+                        text = await page.locator("#alert-delivery").inner_text()
+                        assert text == "webhook: delivery failing, 1 alert(s) not delivered", text
+                    finally:
+                        await browser.close()
+            healthy = True
+            status, _ = await r.post("api/control/kill", {"level": 2})  # a new alert: kill:2
+            assert status == 200
+            await r.wait_for(lambda: r.op.notifier.sent == 1, 10, "the delivery after the recovery")
+            assert (await r.get("api/alert_delivery")) == {
+                "webhook": {"sent": 1, "failed": 1, "down": False, "lost": 0}}
+            m = await figures(r)
+            assert m[("volta_alert_deliveries_total", "sent")] == 1
+            assert m[("volta_alert_sink_down", "")] == 0
+            assert [b["key"] for b in got] == ["kill:1", "kill:2"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_view_that_raises_does_not_stop_the_alerts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's sampler ran the views and the alert checks in one try block: a view that
+    raised (a bug, a state nobody foresaw) stopped every alert for as long as it raised, with
+    one log line and no figure."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from engine.operator import views
+
+    async with running_node(tmp_path, monkeypatch=monkeypatch) as r:
+        await r.wait_for(lambda: r.node.recovered, 10, "recovery")
+
+        def broken(_k: Any) -> Any:
+            raise RuntimeError("a view bug")
+
+        monkeypatch.setattr(views, "state_view", broken)
+        r.node.kernel.killswitch.trip(1, "loss drill", "signal")  # not through the API: no view
+        await r.wait_for(lambda: any(a["key"] == "kill:1" for a in r.op.tape.alerts), 5,
+                         "the kill alert despite the broken view")
+        async with r.session.get(r.url + "metrics") as resp:
+            text = await resp.text()
+        (errors,) = [s.value for f in text_string_to_metric_families(text) for s in f.samples
+                     if s.name == "volta_operator_sample_errors_total"]
+        assert errors >= 1
+        status, body = await r.post("api/control/clear", {})  # done, so answered ok
+        assert status == 200 and r.node.kernel.killswitch.level == 0, body
+
+
+def test_a_kill_tripped_and_cleared_between_two_checks_still_alerts() -> None:
+    """The watcher compared kill levels once a second: a trip cleared before it looked (a
+    signal's kill, cleared by a script a moment later) raised nothing."""
+    from engine.operator.alerts import AlertWatcher
+    from engine.operator.tape import Tape
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    w = AlertWatcher(k, tape, Notifier([], "paper", dedup_s=600.0))
+    now = k.clock.now_ns()
+    w.check(now)
+    assert list(tape.alerts) == []
+    k.killswitch.trip(2, "drill", "signal")
+    k.killswitch.clear("operator:script")
+    w.check(now)
+    (alert,) = tape.alerts
+    assert alert["title"] == "kill switch tripped and cleared" and alert["severity"] == "critical"
+    assert alert["detail"].startswith("1 trip(s) since the last check, cleared by operator:script")
+    w.check(now)
+    assert len(tape.alerts) == 1  # once
+    k.killswitch.trip(1, "again", "signal")
+    w.check(now)
+    assert [a["key"] for a in tape.alerts] == ["kill:cleared:1", "kill:1"]
+
+
+
+def test_a_loss_limit_breach_right_after_the_warning_is_not_deduplicated() -> None:
+    """Warning at 85 % and critical at 100 % shared one dedup key: the breach, minutes after the
+    warning, was swallowed by the dedup window."""
+    from engine.operator.alerts import AlertWatcher
+    from engine.operator.tape import Tape
+    from engine.risk import RiskLimits
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel(RiskLimits(max_daily_loss_usd=1000.0))
+    tape = Tape(k)
+    w = AlertWatcher(k, tape, Notifier([], "paper", dedup_s=600.0), loss_use_pct=80.0)
+    loss = k.killswitch.loss
+    now = k.clock.now_ns()
+    loss.evaluate(now, 0.0)
+    loss.evaluate(now, -850.0)  # 850 of 1000: 85 %
+    w.check(now)
+    loss.evaluate(now, -1000.0)  # 1000 of 1000: 100 %, the limit reached
+    w.check(now)
+    assert [(a["key"], a["severity"]) for a in tape.alerts] == [("loss:warning", "warning"),
+                                                                ("loss:critical", "critical")]
+    assert tape.alerts[1]["detail"].startswith("100 % of the daily-loss/drawdown limit used")
+
+
+
+def test_the_rate_limit_never_holds_back_a_critical_alert() -> None:
+    """A venue lost: its books go stale one by one, a warning each, and use the minute's budget;
+    the kill that follows was suppressed with them."""
+    n = Notifier([], "paper", max_per_minute=3)
+    for i in range(5):
+        n.raise_alert(f"book:sim:X-{i}", "warning", "book not live", "stale", i, now=float(i))
+    assert n.suppressed == 2
+    kill = n.raise_alert("kill:1", "critical", "kill switch level 1", "loss", 10, now=10.0)
+    assert kill is not None and kill.severity == "critical"
+    assert n.raise_alert("book:sim:X-9", "warning", "book not live", "stale", 11, now=11.0) is None

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from engine.model import Side
+from engine.operator.metrics import NodeMetrics
 from tests.operator.conftest import running_node
 
 
@@ -124,7 +126,7 @@ def test_ack_latency_is_submitted_to_accepted_on_the_same_clock() -> None:
     assert m[("volta_order_ack_latency_seconds_bucket", (("le", "0.005"),))] == 2
     assert m[("volta_order_ack_latency_seconds_bucket", (("le", "0.25"),))] == 3
     assert tape.event_counts["OrderRejected"] == 1
-    assert m[("volta_order_rejects_total", ())] == 1
+    assert m[("volta_order_rejects_total", (("reason", "other"), ("venue", "fake")))] == 1
     hist = metrics.histogram(metrics.ack_latency)
     assert sum(hist["count"]) == 3 and hist["le_ms"][-1] is None
 
@@ -204,3 +206,22 @@ def test_positions_left_out_of_a_greek_total_are_a_metric() -> None:
     m = _samples(metrics.render().decode())
     assert m[(key, (("greek", "delta"), ("underlying", "BTC")))] == 0.0
     assert m[("volta_portfolio_greek", (("greek", "delta"), ("underlying", "BTC")))] == pytest.approx(1.3)
+
+
+def test_a_partial_pnl_total_is_flagged_in_the_metrics() -> None:
+    """volta_pnl_usd{component="total"} is the priced part when something has no USD price: a
+    number like any other. A loss alert built on it could not tell; the flag says so."""
+    from engine.operator.tape import Tape
+    from tests.engine.test_pnl_unpriced import INV, PERP, _fill, _kernel
+
+    k = _kernel()  # no index price for BTC yet
+    metrics = NodeMetrics(k, Tape(k))
+    _fill(k, PERP, Side.BUY, 1.0, 60_000.0, 0.0)
+    _fill(k, PERP, Side.SELL, 1.0, 60_100.0, 0.0)  # realized 100 USD
+    m = _samples(metrics.render().decode())
+    assert m[("volta_pnl_usd", (("component", "total"),))] == pytest.approx(100.0)
+    assert m[("volta_pnl_usd_partial", ())] == 0.0
+    _fill(k, INV, Side.BUY, 100.0, 60_000.0, 0.0001)  # a BTC fee, and BTC has no USD price
+    m = _samples(metrics.render().decode())
+    assert m[("volta_pnl_usd", (("component", "total"),))] == pytest.approx(100.0)  # the priced part
+    assert m[("volta_pnl_usd_partial", ())] == 1.0

@@ -21,9 +21,13 @@ function renderState(s) {
   $("#state").textContent = s.state; $("#state").className = "badge " + s.state;
   $("#kill-level").textContent = s.kill_level;
   $("#pnl-total").innerHTML = money(s.pnl_usd.total);
-  // amounts in a currency with no USD price yet are not in the USD total: shown beside it
+  // what the USD total leaves out, beside it: amounts in a currency with no USD price yet, and
+  // positions with no mark (their unrealized PnL is unknown in any currency)
   const unp = Object.entries(s.pnl_usd.unpriced || {}).map(([c, v]) => `${v >= 0 ? "+" : ""}${fmt(v, 6)} ${c}`);
-  $("#pnl-unpriced").textContent = unp.length ? `and ${unp.join(", ")} unpriced (no USD price yet)` : "";
+  const unm = s.pnl_usd.unmarked || [];
+  const out = (unp.length ? [`${unp.join(", ")} unpriced (no USD price yet)`] : [])
+    .concat(unm.length ? [`the unrealized PnL of ${unm.join(", ")} (no mark)`] : []);
+  $("#pnl-unpriced").textContent = out.length ? `${s.pnl_usd.partial ? "partial: " : ""}leaves out ${out.join("; ")}` : "";
   $("#open-orders").textContent = s.open_orders;
   $("#fills-count").textContent = s.fills;
   const holds = Object.entries(s.holds || {}).map(([k, v]) => `${esc(k)}: ${esc(v.state)} (${esc(v.reason)})`);
@@ -56,8 +60,26 @@ function renderFills(fs) {
 }
 
 function renderVenues(vs) {
-  rows("#venues", Object.entries(vs), ([v, x]) => `<tr><td>${esc(v)}</td><td><span class="badge ${x.connection === "connected" ? "connected" : "down"}">${esc(x.connection)}</span></td>` +
-    `<td>${x.books.live}</td><td>${x.books.syncing}</td><td>${x.books.stale}</td><td>${fmt(x.messages_per_s, 1)}</td></tr>`);
+  const entries = Object.entries(vs);
+  if (!entries.length) { $("#venues tbody").innerHTML = '<tr><td colspan="7"><small>no venues configured</small></td></tr>'; return; }
+  rows("#venues", entries, ([v, x]) => `<tr><td>${esc(v)}</td><td><span class="badge ${x.connection === "connected" ? "connected" : "down"}">${esc(x.connection)}</span>${links(x)}</td>` +
+    `<td>${x.books.live}</td><td>${x.books.syncing}</td><td>${x.books.stale}</td><td>${fmt(x.messages_per_s, 1)}</td><td class="rejects">${rejects(x)}</td></tr>`);
+}
+
+// which stream is down (market data, private), and how often the venue said "rate limited"
+function links(x) {
+  const down = Object.entries(x.streams || {}).filter(([, st]) => st !== "connected").map(([s, st]) => `${esc(s)} ${esc(st)}`);
+  const parts = down.concat(x.rate_limited ? [`rate limited ${x.rate_limited}×`] : []);
+  return parts.length ? `<br><small class="links">${parts.join(", ")}</small>` : "";
+}
+
+// orders the venue refused, by reason category, and the venue's own words for the last one
+function rejects(x) {
+  if (!x.rejects_total) return "0";
+  const by = Object.entries(x.rejects).map(([why, n]) => `${esc(why)} ${n}`).join(", ");
+  const last = x.last_reject;
+  const words = last ? `<br><small>last at ${utc(last.ts_ns).slice(11, 19)} UTC: ${esc(last.detail)} (${esc(last.client_order_id)})</small>` : "";
+  return `${x.rejects_total}: ${by}${words}`;
 }
 
 function renderRisk(r) {
@@ -76,7 +98,7 @@ function renderGreeks(g) {
     const exp = Object.entries(x.by_expiry || {}).map(([e, r]) => `<tr><td>${esc(e)}</td><td>${fmt(r.delta, 4)}</td><td>${fmt(r.gamma, 6)}</td><td>${fmt(r.vega_usd, 2)}</td><td>${fmt(r.theta_usd_day, 2)}</td></tr>`).join("");
     const byExp = exp ? `<table class="by-expiry"><thead><tr><th>expiry</th><th>delta</th><th>gamma</th><th>vega USD/pt</th><th>theta USD/day</th></tr></thead><tbody>${exp}</tbody></table>` : "";
     const unp = (x.unpriced_positions || []).length ? `<div class="unpriced">not in these figures (no Greeks yet): ${x.unpriced_positions.map(esc).join(", ")}</div>` : "";
-    return `<div><b>${esc(und)}</b> <small>delta ${fmt(x.delta, 4)} (${fmt(x.delta_usd, 0)} USD) · gamma ${fmt(x.gamma, 6)} · vega ${fmt(x.vega_usd, 2)} USD/pt · theta ${fmt(x.theta_usd_day, 2)} USD/day</small>${unp}${lim}${byExp}</div>`;
+    return `<div><b>${esc(und)}</b> <small>delta ${fmt(x.delta, 4)} (${x.delta_usd === null ? '<span class="unpriced">unpriced</span>' : fmt(x.delta_usd, 0) + " USD"}) · gamma ${fmt(x.gamma, 6)} · vega ${fmt(x.vega_usd, 2)} USD/pt · theta ${fmt(x.theta_usd_day, 2)} USD/day</small>${unp}${lim}${byExp}</div>`;
   }).join("") || "<small>no underlyings</small>";
 }
 
@@ -89,23 +111,41 @@ function renderStrategies(ss) {
   });
 }
 
-function logLine(cls, text) {
-  const li = document.createElement("li");
-  li.className = cls; li.textContent = text;
-  $("#alerts").prepend(li);
-  while ($("#alerts").children.length > 100) $("#alerts").lastChild.remove();
+// The log of alerts, operator actions, gate denials and venue status changes, newest first. Its
+// lines come from the stream while it is open and from the snapshot at each (re)connect (the
+// daemon keeps the recent ones of each kind): keyed, so a line in both is shown once, and ordered
+// by time, so a page that reconnected shows exactly what a page that stayed connected shows.
+// Denials keep their own share of it: a strategy hammering a halted gate makes dozens a second,
+// which must not push the alert that says why out of sight.
+const LOG_KEEP = { denial: 50, other: 100 };
+const logLines = new Map();  // key -> { ts, cls, text, group }
+function logLine(key, ts, cls, text, group = "other") {
+  if (logLines.has(key)) return;
+  logLines.set(key, { ts, cls, text, group });
+  const newest = [...logLines.entries()].sort(([ka, a], [kb, b]) => (b.ts - a.ts) || (ka < kb ? 1 : ka > kb ? -1 : 0));
+  const kept = { denial: 0, other: 0 };
+  const shown = newest.filter(([k, l]) => {
+    if (++kept[l.group] <= LOG_KEEP[l.group]) return true;
+    logLines.delete(k);  // bounded
+    return false;
+  });
+  $("#alerts").replaceChildren(...shown.map(([, l]) => {
+    const li = document.createElement("li");
+    li.className = l.cls; li.textContent = l.text;
+    return li;
+  }));
 }
 
-// An alert comes in the snapshot and, if raised while the stream is open, in the stream too:
-// each snapshot (one per (re)connect) adds only those not shown yet, keeping the stream's lines.
-const shownAlerts = new Set();
-function logAlert(a) {
-  const key = `${a.ts_ns} ${a.title} ${a.detail}`;
-  if (shownAlerts.has(key)) return;
-  shownAlerts.add(key);
-  if (shownAlerts.size > 2000) shownAlerts.delete(shownAlerts.values().next().value);  // bounded
-  logLine(a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`);
-}
+const logAlert = (a) => logLine(`alert ${a.ts_ns} ${a.key}`, a.ts_ns, a.severity, `${utc(a.ts_ns)} ${a.title}: ${a.detail}`);
+const logAction = (a) => {
+  const args = Object.entries(a.args || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+  logLine(`action ${a.ts} ${a.action} ${a.origin}`, a.ts, "info", `${utc(a.ts)} operator ${a.action}${args ? ` (${args})` : ""} from ${a.origin}`);
+};
+const logDenial = (d) => logLine(`denial ${d.ts} ${d.client_order_id}`, d.ts, "warning",
+  `${utc(d.ts)} denied ${d.client_order_id}: ${d.reason} ${d.detail}`, "denial");
+const VENUE_CLS = { connected: "info", rate_limited: "warning" };  // (a lost link: critical)
+const logVenue = (v) => logLine(`venue ${v.ts} ${v.venue} ${v.stream} ${v.status}`, v.ts, VENUE_CLS[v.status] || "critical",
+  `${utc(v.ts)} venue ${v.venue}${v.stream ? " " + v.stream : ""} ${v.status} ${v.reason || ""}`);
 
 // -- charts --------------------------------------------------------------------------------
 function whiskers(u) {  // bid/ask IV as vertical whiskers (series 1 = bid, 2 = ask)
@@ -240,10 +280,19 @@ function renderLatency(lat) {
   }
 }
 
+// where alerts go, and whether they get there: a broken pager cannot report itself
+function renderDelivery(d) {
+  const sinks = Object.entries(d || {});
+  $("#alert-delivery").innerHTML = sinks.length ? sinks.map(([kind, x]) => x.down
+    ? `<span class="critical">${esc(kind)}: delivery failing, ${x.lost} alert(s) not delivered</span>`
+    : `<span>${esc(kind)}: ok (${x.sent} sent${x.failed ? `, ${x.failed} failed before` : ""})</span>`).join(" · ")
+    : "<small>no alert destination configured: alerts are logged and shown here only</small>";
+}
+
 function applyTick(t) {
   renderState(t.state); renderPositions(t.positions); renderGreeks(t.greeks); renderVenues(t.venues);
   renderStrategies(t.strategies); renderOrders(t.orders); renderRisk(t.risk); renderLatency(t.latency);
-  pushPnl(t.pnl); renderPnl();
+  pushPnl(t.pnl); renderPnl(); renderDelivery(t.alert_delivery);
 }
 
 // -- control -------------------------------------------------------------------------------
@@ -298,12 +347,13 @@ async function load() {
   document.title = `Volta · ${s.state.deployment}`;
   renderState(s.state); renderPositions(s.positions); renderOrders(s.orders.open); renderFills(s.fills);
   renderGreeks(s.greeks); renderVenues(s.venues); renderRisk(s.risk); renderStrategies(s.strategies);
-  renderLatency(s.latency);
+  renderLatency(s.latency); renderDelivery(s.alert_delivery);
   state.pnlData = [[], [], [], []];
   s.pnl.points.forEach(pushPnl); renderPnl();
   if (Object.keys(s.surface).length) renderSurface(s.surface);
   else $("#smiles").innerHTML = '<small id="no-chain">no option chain on this deployment (yet): the smile appears after the first fit</small>';
-  s.alerts.slice().reverse().forEach(logAlert);
+  s.alerts.forEach(logAlert); s.actions.forEach(logAction); s.denials.forEach(logDenial);
+  s.venue_events.forEach(logVenue);
   state.fills = s.fills;
   return true;
 }
@@ -330,11 +380,11 @@ function connect() {
     // a fill made while the snapshot was being read arrives in both: keep it once
     const dup = (f) => f.trade_id === m.trade_id && f.instrument_id === m.instrument_id;
     if (m.event === "OrderFilled" && !state.fills.some(dup)) { state.fills.unshift(m); state.fills.length = Math.min(state.fills.length, 200); renderFills(state.fills); }
-    if (m.event === "OrderDenied") logLine("warning", `denied ${m.client_order_id}: ${m.reason} ${m.detail}`);
+    if (m.event === "OrderDenied") logDenial(m);
   });
   on("alert", logAlert);
-  on("action", (a) => logLine("info", `${utc(a.ts)} operator ${a.action} from ${a.origin}`));
-  on("venue", (v) => logLine(v.status === "connected" ? "info" : "critical", `venue ${v.venue} ${v.status} ${v.reason || ""}`));
+  on("action", logAction);
+  on("venue", logVenue);
 }
 
 // a new stream once the daemon answers again (load() asks for the token if it needs one)
