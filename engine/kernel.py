@@ -258,6 +258,8 @@ class Kernel:
     def subscribe(self, strategy_id: str, instrument_id: str, *, books: bool = False,
                   trades: bool = False, ticker: bool = False) -> None:
         strategy = self.strategies[strategy_id]
+        if instrument_id not in self.instruments:
+            self._warn_unlisted(strategy_id, instrument_id)
         self.venue_audience.joins_instrument(strategy_id, strategy, instrument_id)
         if books and strategy not in self._book_subs[instrument_id]:
             self._book_subs[instrument_id].append(strategy)
@@ -265,6 +267,19 @@ class Kernel:
             self._trade_subs[instrument_id].append(strategy)
         if ticker and strategy not in self._ticker_subs[instrument_id]:
             self._ticker_subs[instrument_id].append(strategy)
+
+    def _warn_unlisted(self, strategy_id: str, instrument_id: str) -> None:
+        """A subscription to an id no venue lists (a typo, a venue not configured, an option not
+        listed yet): it stays, since a later listing delivers to it, but a strategy waiting on it
+        would otherwise wait for ever without a word. Closest listed ids as a hint."""
+        import difflib
+
+        venue = instrument_id.split(":", 1)[0]
+        listed = [i for i in self.instruments if i.startswith(venue + ":")] or list(self.instruments)
+        close = difflib.get_close_matches(instrument_id, listed, n=3, cutoff=0.6)
+        self.log.warning("subscribed_unlisted_instrument", strategy=strategy_id,
+                         instrument=instrument_id, venues=sorted(self.adapters),
+                         closest=close or None, note="no venue lists it (ids are venue:SYMBOL)")
 
     def subscribe_chain(self, strategy_id: str, chain_key: str) -> None:
         """``on_chain`` after each refit of the chain ``"venue:underlying"``."""

@@ -465,3 +465,16 @@ def test_a_config_type_that_is_not_a_struct_is_refused_where_the_class_is_define
         pass
 
     assert Loose.Config is Strategy.Config
+
+
+def test_a_subscription_to_an_id_no_venue_lists_is_said_with_the_closest_ids() -> None:
+    """A misspelt id used to subscribe in silence: the strategy waited for ever for a book."""
+    kernel, _venue, s = _started()
+    typo = PERP.id.replace("PERP", "PREP")
+    with capture_logs() as logs:
+        s.ctx.subscribe_book(typo)
+        s.ctx.subscribe_book(PERP.id)  # a listed one: nothing said
+    said = [e for e in logs if e["event"] == "subscribed_unlisted_instrument"]
+    assert len(said) == 1 and said[0]["log_level"] == "warning"
+    assert said[0]["instrument"] == typo and said[0]["strategy"] == s.ctx.strategy_id
+    assert PERP.id in said[0]["closest"]
