@@ -21,6 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from backtest.metrics import coins
+
 MAX_FILL_ROWS = 1000
 
 
@@ -152,6 +154,16 @@ def _usd(v: float) -> float | str:
     return "unpriced" if v != v else v
 
 
+def _part(pnl: dict[str, Any], figure: str) -> Any:
+    """A PnL figure in USD with the amounts no USD price converted (``unpriced_parts``) beside
+    it in their own currencies: 'unpriced: +0.0012 BTC' when nothing of it has a price."""
+    usd = pnl.get(f"{figure}_usd")
+    left_out = pnl.get("unpriced_parts", {}).get(figure)
+    if not left_out:
+        return usd
+    return f"unpriced: {coins(left_out)}" if usd is None else f"{_cell(usd)} + {coins(left_out)} unpriced"
+
+
 def _price_currency(ledger: Any, iid: str) -> str:
     """The currency an instrument's price is in: the coin for coin-premium options."""
     inst = ledger.k.instruments.get(iid)
@@ -199,18 +211,23 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
         peak = max(peak, v) if v == v else peak
         dd.append(v - peak if v == v and peak > -math.inf else math.nan)
     und = ledger.underlying or "underlying"
+    complete = getattr(ledger, "complete", True)
     charts = [
-        _time_chart("Equity (USD)", ts, [{"label": "equity", "values": eq},
+        _time_chart("Equity (USD)" if complete else "Equity (USD, priced currencies only)", ts, [{"label": "equity", "values": eq},
                                          {"label": "realized", "values": s["realized"]},
                                          {"label": "fees (negative)", "values": [-f for f in s["fees"]]}],
                     max_points, {"unit": "USD"}),
-        _time_chart("Drawdown (USD)", ts, [{"label": "drawdown", "values": dd, "fill": True}],
+        _time_chart("Drawdown (USD)" if complete else "Drawdown (USD, priced currencies only)", ts, [{"label": "drawdown", "values": dd, "fill": True}],
                     max_points, {"unit": "USD"}),
         _time_chart("Position and delta", ts,
                     [{"label": f"net delta ({und})", "values": s["delta"]}]
                     + [{"label": f"pos {iid.partition(':')[2]}", "values": ledger.pos_series[iid]}
                        for iid in list(ledger.traded)[:4]], max_points, {"unit": "contracts / " + und}),
     ]
+    if not complete:  # (the USD chart leaves amounts out: each currency's own PnL)
+        charts[2:2] = [_time_chart(f"Equity ({c})", ts, [{"label": f"PnL in {c}", "values": v}],
+                                   max_points, {"unit": c})
+                       for c, v in sorted(getattr(ledger, "native_series", {}).items())]
     for iid in list(ledger.traded)[:4]:
         charts.append(_fills_chart(iid, ts, ledger.mids[iid],
                                    [f for f in ledger.fills if f["instrument"] == iid], max_points,
@@ -226,22 +243,33 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
                         max_points, {"unit": "USD/vol pt", "unit2": "USD/day"}),
         ]
     pnl, risk = summary["pnl"], summary["risk"]
-    unpriced = ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("unpriced", {}).items())
+    unpriced = coins(pnl.get("unpriced", {}))
+    if pnl.get("unmarked"):
+        unpriced += f"{', ' if unpriced else ''}no mark for {', '.join(pnl['unmarked'])}"
     iv = risk.get("interval_s")
     usd = "USD, priced currencies only" if unpriced else "USD"  # (the parts leave those out)
     rows = [("total PnL (USD)", pnl["total_usd"] if not unpriced else f"unknown: {unpriced} unpriced"),
-            (f"realized ({usd})", pnl["realized_usd"]),
-            (f"unrealized ({usd})", pnl["unrealized_usd"]), (f"fees ({usd})", pnl["fees_usd"]),
-            (f"funding ({usd}, + received)", pnl.get("funding_usd")),
-            ("PnL per currency", ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("by_currency", {}).items())),
+            (f"realized ({usd})", _part(pnl, "realized")),
+            (f"unrealized ({usd})", _part(pnl, "unrealized")), (f"fees ({usd})", _part(pnl, "fees")),
+            (f"funding ({usd}, + received)", _part(pnl, "funding")),
+            ("PnL per currency", coins(pnl.get("by_currency", {}))),
             (f"Sharpe per {iv:g} s interval" if iv else "Sharpe per interval", risk.get("sharpe_per_interval")),
             (f"Sortino per {iv:g} s interval" if iv else "Sortino per interval", risk.get("sortino_per_interval")),
             ("Sharpe (annualised)", risk["sharpe"] if risk["sharpe"] is not None
-             else f"n/a ({risk.get('annualisation_note') or 'not enough data'})"),
+             else f"n/a ({risk.get('unpriced_note') or risk.get('annualisation_note') or 'not enough data'})"),
             ("Sortino (annualised)", risk["sortino"] if risk["sortino"] is not None
-             else f"n/a ({risk.get('annualisation_note') or 'not enough data'})"),
-            (f"max drawdown ({usd})", risk["max_drawdown_usd"]),
-            ("turnover (USD)", summary["turnover_usd"]), ("fills", summary["fills"]["count"]),
+             else f"n/a ({risk.get('unpriced_note') or risk.get('annualisation_note') or 'not enough data'})"),
+            (f"max drawdown ({usd})", risk["max_drawdown_usd"] if "unpriced_note" not in risk
+             else f"n/a ({risk['unpriced_note']})")]
+    for c, r in risk.get("by_currency", {}).items():
+        rows += [(f"max drawdown ({c})", r["max_drawdown"]),
+                 (f"Sharpe per {iv:g} s interval ({c} PnL)", r["sharpe_per_interval"])]
+    turnover = summary["turnover_usd"]
+    if summary.get("turnover_unpriced"):
+        priced = summary.get("turnover_priced_usd")
+        turnover = f"unknown: {coins(summary['turnover_unpriced'])} unpriced" + (
+            f" (priced part {_cell(priced)} USD)" if priced else "")
+    rows += [("turnover (USD)", turnover), ("fills", summary["fills"]["count"]),
             ("maker / taker", f"{summary['fills']['maker']} / {summary['fills']['taker']}"),
             ("fill ratio (qty)", summary["orders"]["fill_ratio_qty"]),
             ("avg queue wait (s)", summary["queue"]["avg_wait_s"])]

@@ -23,6 +23,8 @@ from engine.clock import NS_PER_S
 from engine.funding import FundingApplied
 from engine.kernel import Kernel
 from engine.model import InstrumentKind, OrderAccepted, OrderFilled, canonical_asset, is_usd
+from engine.pnl import FIGURES, pnl_usd
+from engine.pnl import pnl_parts as parts_of
 from engine.portfolio import Position
 
 _NAN = math.nan
@@ -50,10 +52,19 @@ class Ledger:
         self.mids: dict[str, list[float]] = {}
         self.pos_series: dict[str, list[float]] = {}
         self.underlying = ""
+        self.pnl: dict[str, Any] = pnl_usd((), self.price_usd)
+        """``engine.pnl.pnl_usd`` of the positions at the last sample."""
         self.unpriced: dict[str, float] = {}
-        """Currencies with an amount but no USD price at the last sample (native amounts)."""
+        """Currencies with an amount but no USD price at the last sample (net, native amounts)."""
+        self.unpriced_parts: dict[str, dict[str, float]] = {f: {} for f in FIGURES}
+        """The same amounts per figure (realized, unrealized, fees, funding): currency -> amount."""
         self.native: dict[str, float] = {}
         """Net PnL per currency (realized + unrealized - fees + funding) at the last sample."""
+        self.native_series: dict[str, list[float]] = {}
+        """``native`` at every sample (aligned with ``samples["ts"]``)."""
+        self.complete = True
+        """Every sample's PnL had a USD price for all of its amounts (none unpriced or unmarked):
+        only then are the USD equity series' drawdown and ratios the run's own."""
         self.markout_ns = [int(h * NS_PER_S) for h in cfg.markout_s]
         self.funding: list[dict[str, Any]] = []
         kernel.bus.subscribe(FundingApplied, self._on_funding)
@@ -104,13 +115,15 @@ class Ledger:
         pos.apply_fill(ev.side.sign, ev.quantity, ev.price, ev.fee)
         inst = pos.instrument
         meta = self.fill_meta(ev.trade_id)
+        notional = self._notional(inst, ev.quantity, ev.price)
         row: dict[str, Any] = {
             "ts_event": ev.ts_event, "ts_recv": ev.ts_recv, "instrument": ev.instrument_id,
             "client_order_id": ev.client_order_id, "trade_id": ev.trade_id,
             "side": str(ev.side), "price": ev.price, "quantity": ev.quantity,
             "liquidity": str(ev.liquidity), "fee": ev.fee, "fee_currency": ev.fee_currency,
             "fee_usd": self._usd(ev.fee, ev.fee_currency),
-            "notional_usd": self._notional_usd(inst, ev.quantity, ev.price),
+            "notional_usd": self._usd(*notional),
+            "notional": notional[0], "notional_currency": notional[1],
             "queue_wait_s": meta[0] if meta else _NAN,
             "ahead_at_entry": meta[1] if meta else _NAN,
         }
@@ -181,13 +194,13 @@ class Ledger:
             return amount
         return amount * self.price_usd(ccy)
 
-    def _notional_usd(self, inst: Any, qty: float, price: float) -> float:
-        """Inverse futures/perps: contracts x USD face; options: the premium paid; else
-        contracts x size x price in the quote currency, converted."""
+    def _notional(self, inst: Any, qty: float, price: float) -> tuple[float, str]:
+        """(amount, currency) of a fill's notional: inverse futures/perps: contracts x face in
+        the quote (USD); options: the premium paid; else contracts x size x price in the quote."""
         if inst.inverse and inst.kind is not InstrumentKind.OPTION:
-            return abs(qty) * inst.contract_size * self.price_usd(inst.quote)
+            return abs(qty) * inst.contract_size, inst.quote
         ccy = self._pnl_ccy(inst) if inst.kind is InstrumentKind.OPTION else inst.quote
-        return self._usd(abs(qty) * inst.contract_size * price, ccy)
+        return abs(qty) * inst.contract_size * price, ccy
 
     def _und_px(self, und: str) -> float:
         px = self.index_price(und)
@@ -222,19 +235,12 @@ class Ledger:
         s = self.samples
         delta = gamma = vega = theta = 0.0
         und_px = self._und_px(self.underlying) if self.underlying else _NAN
-        native: dict[str, list[float]] = {}  # currency -> [realized, unrealized, fees, funding]
         mids: dict[str, float] = {}  # (read once per sample: the series below use them too)
         for iid, pos in self.positions.items():
             inst = pos.instrument
             mark = mids[iid] = self._mid(iid)
             if mark == mark:
                 pos.mark = mark
-            n = native.setdefault(pos.pnl_currency, [0.0, 0.0, 0.0, 0.0])
-            n[0] += pos.realized
-            n[1] += pos.unrealized()
-            f = native.setdefault(pos.fee_currency, [0.0, 0.0, 0.0, 0.0])
-            f[2] += pos.fees
-            f[3] += pos.funding
             if pos.qty == 0.0:
                 continue
             q = pos.qty * inst.contract_size
@@ -252,24 +258,28 @@ class Ledger:
                     theta += q * float(chain.theta[n_]) / 365.0
             else:
                 delta += pos.delta_base(und_px)
-        realized = unrealized = fees = funding = 0.0
-        unpriced: dict[str, float] = {}
-        for ccy, (r, u, fe, fu) in native.items():
-            px = self.price_usd(ccy)
-            if px != px or u != u:
-                net = r + u - fe + fu
-                if net != 0.0 or u != u:
-                    unpriced[ccy] = net
-                continue
-            realized += r * px
-            unrealized += u * px
-            fees += fe * px
-            funding += fu * px
-        self.unpriced = unpriced
-        self.native = {c: v[0] + v[1] - v[2] + v[3] for c, v in native.items()}
+        # PnL by the engine's rule (engine.pnl): a figure none of whose amounts has a USD
+        # price is NaN (unknown), never 0; the coin amounts left out are kept per figure
+        parts = parts_of(self.positions.values())
+        prices = {c: self.price_usd(c) for c in parts}
+        usd = pnl_usd(self.positions.values(), prices.__getitem__)
+        self.pnl = usd
+        self.unpriced = usd["unpriced"]
+        self.unpriced_parts = {fig: {c: p[fig] for c, p in sorted(parts.items())
+                                     if prices[c] != prices[c] and p[fig] != 0.0}
+                               for fig in FIGURES}
+        self.native = {c: (p["realized"] + p["unrealized"] - p["fees"] + p["funding"])
+                       for c, p in parts.items()}
+        self.complete = self.complete and not usd["unpriced"] and not usd["unmarked"]
+        for c, v in self.native.items():
+            series = self.native_series.get(c)
+            if series is None:  # (no position in it before: its PnL was 0)
+                series = self.native_series[c] = [0.0] * len(s["ts"])
+            series.append(v)
+        realized, unrealized, fees, funding = (usd[f] for f in FIGURES)
         s["funding"].append(funding)
         s["ts"].append(now)
-        s["equity"].append(realized + unrealized - fees + funding)
+        s["equity"].append(usd["priced_total"])
         s["realized"].append(realized)
         s["unrealized"].append(unrealized)
         s["fees"].append(fees)
