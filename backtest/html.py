@@ -221,6 +221,8 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
                     max_points, {"unit": "USD"}),
         _time_chart("Position and delta", ts,
                     [{"label": f"net delta ({und})", "values": s["delta"]}]
+                    + [{"label": f"net delta ({a})", "values": v}
+                       for a, v in sorted(getattr(ledger, "delta_other", {}).items())]
                     + [{"label": f"pos {iid.partition(':')[2]}", "values": ledger.pos_series[iid]}
                        for iid in list(ledger.traded)[:4]], max_points, {"unit": "contracts / " + und}),
     ]

@@ -52,6 +52,9 @@ class Ledger:
         self.mids: dict[str, list[float]] = {}
         self.pos_series: dict[str, list[float]] = {}
         self.underlying = ""
+        """The first traded instrument's asset: the delta and Greek series are in its units."""
+        self.delta_other: dict[str, list[float]] = {}
+        """Net delta of every other asset traded, in that asset's units (aligned with ``ts``)."""
         self.pnl: dict[str, Any] = pnl_usd((), self.price_usd)
         """``engine.pnl.pnl_usd`` of the positions at the last sample."""
         self.unpriced: dict[str, float] = {}
@@ -233,8 +236,10 @@ class Ledger:
     def sample(self, now: int) -> None:
         """One point of every time series (called on the virtual-time grid)."""
         s = self.samples
-        delta = gamma = vega = theta = 0.0
-        und_px = self._und_px(self.underlying) if self.underlying else _NAN
+        gamma = vega = theta = 0.0
+        deltas: dict[str, float] = {}  # per asset, in its units (BTC and ETH never summed)
+        und = self.underlying
+        und_px = self._und_px(und) if und else _NAN
         mids: dict[str, float] = {}  # (read once per sample: the series below use them too)
         for iid, pos in self.positions.items():
             inst = pos.instrument
@@ -243,21 +248,35 @@ class Ledger:
                 pos.mark = mark
             if pos.qty == 0.0:
                 continue
+            asset = inst.asset
+            if inst.kind is not InstrumentKind.OPTION:
+                px = und_px if asset == und else self._und_px(asset)
+                deltas[asset] = deltas.get(asset, 0.0) + pos.delta_base(px)  # (NaN: unknown)
+                continue
+            if not inst.active or now >= inst.expiry_ns:
+                continue  # expired: settled, no Greeks
             q = pos.qty * inst.contract_size
-            if inst.kind is InstrumentKind.OPTION:
-                slot = self._chain_slot(iid)
-                if slot is None or not inst.active or now >= inst.expiry_ns:
-                    continue
-                chain, n_ = slot
-                d = chain.position_delta(iid)
-                fwd = float(chain.forward[n_])
-                if d == d:
-                    delta += q * d
-                    gamma += q * float(chain.gamma[n_]) * fwd * 0.01
-                    vega += q * float(chain.vega[n_]) * 0.01
-                    theta += q * float(chain.theta[n_]) / 365.0
-            else:
-                delta += pos.delta_base(und_px)
+            slot = self._chain_slot(iid)
+            d = _NAN if slot is None else slot[0].position_delta(iid)
+            if d != d:  # no fit (yet) for a held option: its Greeks are unknown, not 0
+                deltas[asset] = vega = theta = _NAN
+                gamma = _NAN if asset == und else gamma
+                continue
+            chain, n_ = slot  # type: ignore[misc]
+            deltas[asset] = deltas.get(asset, 0.0) + q * d
+            if asset == und:  # (gamma is in the underlying's units; vega and theta in USD)
+                gamma += q * float(chain.gamma[n_]) * float(chain.forward[n_]) * 0.01
+            vega += q * float(chain.vega[n_]) * 0.01
+            theta += q * float(chain.theta[n_]) / 365.0
+        delta = deltas.pop(und, 0.0)
+        for asset, v in deltas.items():
+            series = self.delta_other.get(asset)
+            if series is None:
+                series = self.delta_other[asset] = [0.0] * len(s["ts"])
+            series.append(v)
+        for asset, series in self.delta_other.items():
+            if asset not in deltas:
+                series.append(0.0)
         # PnL by the engine's rule (engine.pnl): a figure none of whose amounts has a USD
         # price is NaN (unknown), never 0; the coin amounts left out are kept per figure
         parts = parts_of(self.positions.values())

@@ -126,11 +126,16 @@ def _by_venue(pnl: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _dist(values: list[float]) -> dict[str, Any]:
+    """Mean, |mean|, |max| and sd over the samples where the figure is known;
+    ``unknown_samples``: those where it was not (a position with no price or no Greeks)."""
     a = np.asarray([v for v in values if v == v], dtype=np.float64)
+    unknown = len(values) - int(a.size)
     if a.size == 0:
-        return {"mean": None, "abs_mean": None, "abs_max": None, "std": None}
+        return {"mean": None, "abs_mean": None, "abs_max": None, "std": None,
+                "unknown_samples": unknown}
     return {"mean": _r(float(a.mean())), "abs_mean": _r(float(np.abs(a).mean())),
-            "abs_max": _r(float(np.abs(a).max())), "std": _r(float(a.std()))}
+            "abs_max": _r(float(np.abs(a).max())), "std": _r(float(a.std())),
+            "unknown_samples": unknown}
 
 
 def order_stats(orders: list[Any]) -> dict[str, Any]:
@@ -223,8 +228,10 @@ def summarize(ledger: Any, orders: list[Any], extra: dict[str, Any],
                   "avg_wait_s": _r(float(np.mean(waits)) if waits else math.nan, 4),
                   "median_wait_s": _r(float(np.median(waits)) if waits else math.nan, 4)},
         "adverse_selection": markouts,
-        "greeks": {"delta": _dist(s["delta"]), "gamma_1pct": _dist(s["gamma_1pct"]),
-                   "vega_usd_per_vol_pt": _dist(s["vega"]), "theta_usd_per_day": _dist(s["theta_day"])},
+        "greeks": {"underlying": ledger.underlying, "delta": _dist(s["delta"]),
+                   "gamma_1pct": _dist(s["gamma_1pct"]),
+                   "vega_usd_per_vol_pt": _dist(s["vega"]), "theta_usd_per_day": _dist(s["theta_day"]),
+                   "delta_other_assets": {a: _dist(v) for a, v in sorted(ledger.delta_other.items())}},
         "pnl_by_venue": _by_venue(ledger.k.portfolio.pnl_usd_by_venue()),
         "accounts": ledger.k.gate.accounts.summary() if ledger.k.gate.accounts is not None else None,
         "settlements": ledger.settlements,

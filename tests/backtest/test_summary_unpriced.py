@@ -33,62 +33,27 @@ from backtest.cli import result_lines
 from backtest.html import render
 from backtest.ledger import Ledger
 from backtest.metrics import summarize
-from backtest.schema import ReportConfig
-from engine.clock import VirtualClock
-from engine.kernel import Kernel
-from engine.model import (
-    BookSnapshot,
-    Instrument,
-    InstrumentKind,
-    Liquidity,
-    OrderFilled,
-    OrderType,
-    Side,
-    SubmitOrder,
-    TimeInForce,
-)
-from engine.risk import RiskLimits
-from tests.engine.conftest import RecordingVenue
+from engine.model import Instrument, InstrumentKind, Side
+from tests.backtest.helpers import T0, LedgerRig
 
 ETHBTC = Instrument(venue="x", symbol="ETHBTC", kind=InstrumentKind.SPOT, base="ETH", quote="BTC",
                     settle="BTC", tick_size=0.00001, lot_size=0.001, min_size=0.001)
-T0 = 1_700_000_000 * 10**9
-S = 10**9
 
 
 def _run() -> tuple[dict, Ledger]:  # type: ignore[type-arg]
-    k = Kernel(VirtualClock(T0), RiskLimits(), None)
-    k.add_adapter(RecordingVenue("x", [ETHBTC]))
-    k.add_instruments([ETHBTC])
-    ledger = Ledger(k, ReportConfig(sample_interval_s=1.0, markout_s=[]), k.books.get,
-                    lambda _asset: math.nan, lambda _tid: None)
-
-    def book(mid: float, seq: int) -> None:
-        k.bus.publish(BookSnapshot(ETHBTC.id, ((mid - 0.0001, 5.0),), ((mid + 0.0001, 5.0),),
-                                   seq, T0, T0))
-
-    def fill(n: int, side: Side, qty: float, price: float, fee: float) -> None:
-        coid = f"o{n}"
-        k.orders.add_submitted(SubmitOrder(
-            client_order_id=coid, strategy_id="s", instrument_id=ETHBTC.id, side=side,
-            quantity=qty, order_type=OrderType.LIMIT, price=price, time_in_force=TimeInForce.GTC))
-        k.bus.publish(OrderFilled(
-            client_order_id=coid, venue_order_id=f"v{n}", instrument_id=ETHBTC.id, trade_id=f"t{n}",
-            side=side, price=price, quantity=qty, remaining=0.0, liquidity=Liquidity.TAKER, fee=fee,
-            fee_currency="BTC", ts_event=T0, ts_recv=T0))
-
-    book(0.05, 1)
-    fill(1, Side.BUY, 2.0, 0.05, 0.0001)
-    ledger.sample(T0 + 1 * S)
-    book(0.048, 2)
-    ledger.sample(T0 + 2 * S)
-    book(0.055, 3)
-    fill(2, Side.SELL, 1.0, 0.055, 0.000055)
-    ledger.sample(T0 + 3 * S)
-    book(0.06, 4)
-    ledger.sample(T0 + 4 * S)
+    rig = LedgerRig([ETHBTC])
+    rig.book(ETHBTC, 0.05, 0.0001)
+    rig.fill(ETHBTC, Side.BUY, 2.0, 0.05, 0.0001)
+    rig.sample(1)
+    rig.book(ETHBTC, 0.048, 0.0001)
+    rig.sample(2)
+    rig.book(ETHBTC, 0.055, 0.0001)
+    rig.fill(ETHBTC, Side.SELL, 1.0, 0.055, 0.000055)
+    rig.sample(3)
+    rig.book(ETHBTC, 0.06, 0.0001)
+    rig.sample(4)
     extra = {"events": 4, "span": {"simulated_s": 4.0, "start_ns": T0}}
-    return summarize(ledger, list(k.orders), extra), ledger
+    return summarize(rig.ledger, list(rig.k.orders), extra), rig.ledger
 
 
 def test_an_all_unpriced_run_says_unpriced_with_the_coin_amounts_never_0_usd() -> None:
