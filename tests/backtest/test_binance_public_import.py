@@ -121,6 +121,32 @@ def test_bad_binance_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
         assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.parametrize(("dataset", "row", "what"), [
+    ("trades", "2,nan,0.1,6000,1723075200001,true", "price 'nan' is not a finite number above 0"),
+    ("trades", "2,60000,-0.1,6000,1723075200001,true", "size '-0.1' is not a finite number above 0"),
+    ("trades", "2,0,0.1,0,1723075200001,true", "price '0' is not a finite number above 0"),
+    ("trades", "2,60000,0.1", "3 fields, too few for the format"),
+    ("aggTrades", "2,inf,0.1,1,1,1723075200001,true", "price 'inf' is not a finite number above 0"),
+    ("bookTicker", "2,60000.0,-1.0,60000.1,1.0,1723075200001,1723075200001",
+     "size '-1.0' is not a finite number >= 0"),
+])
+def test_a_trade_or_quote_no_venue_sends_is_a_malformed_row_not_data(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], dataset: str, row: str, what: str) -> None:
+    """A trade at a NaN, infinite or zero price or of a negative size (or a quote of a negative
+    size) was imported and replayed as if real; a short row said 'list index out of range'.
+    Each is now one line naming the file and the row's line, nothing written."""
+    first = {"trades": "1,60000,0.1,6000,1723075200000,true",
+             "aggTrades": "1,60000,0.1,1,1,1723075200000,true",
+             "bookTicker": "1,60000.0,1.0,60000.1,1.0,1723075200000,1723075200000"}[dataset]
+    f = _zip(tmp_path / f"BTCUSDT-{dataset}-2024-08-08.zip", [first, row])
+    cat = tmp_path / "cat"
+    rc = data_cli.main(["import", "binance", str(f), "--venue", "binance-usdm", "--to", str(cat),
+                        "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == f"volta data: {f}:2: malformed {dataset} row: {what}", err
+    assert not any(cat.rglob("*.parquet"))
+
+
 @pytest.mark.skipif(not OKX_INSTRUMENTS.is_file(), reason=f"real data not present: {OKX_INSTRUMENTS}")
 def test_instruments_from_the_venues_real_instrument_list(tmp_path: Path) -> None:
     """An OKX symbol the built-in rules do not know, resolved by the venue's own instrument list
