@@ -143,7 +143,19 @@ def main(argv: list[str] | None = None) -> int:
     for line in result_lines(s):
         print(line)
     print(f"report: {out / 'report.html'}")
+    for line in gap_lines(s):
+        print(f"volta backtest: warning: {line}", file=sys.stderr)
     return _strategy_errors(s, "")
+
+
+def gap_lines(summary: dict[str, Any]) -> list[str]:
+    """The catalog days of the run with no data for an instrument (``data.missing_days``)."""
+    out = []
+    for iid, days in summary.get("data", {}).get("missing_days", {}).items():
+        shown = ", ".join(days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
+        out.append(f"no data for {iid} on {shown}: the replay jumps that gap (its book stays "
+                   "as it was)")
+    return out
 
 
 def _strategy_errors(summary: dict[str, Any], run: str) -> int:

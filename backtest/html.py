@@ -140,6 +140,10 @@ def _describe(summary: dict[str, Any]) -> str:
     else:
         what = "venue-generated market (" + ", ".join(d.get("venues", [])) + ")"
     strategies = ", ".join(f"{s['id']} ({s['class']})" for s in summary.get("strategies", []))
+    gaps = d.get("missing_days") or {}
+    if gaps:
+        what += "; NO DATA for " + "; ".join(f"{iid} on {', '.join(days)}"
+                                             for iid, days in gaps.items())
     return (f"Data: {what}; {span.get('simulated_s')} s simulated from "
             f"{_fmt_t(span.get('start_ns', 0))} UTC. Strategies: {strategies}.")
 

@@ -322,6 +322,27 @@ def test_funding_from_the_funding_rate_file_is_paid_at_each_calc_time_at_its_rat
     assert s["pnl"]["funding_usd"] == pytest.approx(-0.01 * mark * 0.0006, abs=1e-4)
 
 
+def test_a_day_with_no_data_inside_the_run_is_said_not_jumped_in_silence(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """bookTicker files for 2024-08-01 and 08-03, none for 08-02: the replay went from the
+    first day's last quote to the third day's first as if the market had been quiet for a day.
+    The gap is in summary.json (data.missing_days), on stderr and in the report."""
+    files = []
+    for day in (1, 3):
+        t0 = 1722470400000 + (day - 1) * 86_400_000  # 2024-08-0<day>T00:00:00Z, ms
+        files.append(_zip(tmp_path / f"BTCUSDT-bookTicker-2024-08-0{day}.zip",
+                          [f"{i + 1},60000.0,1.0,60000.1,1.0,{t0 + i * 60_000},{t0 + i * 60_000}"
+                           for i in range(5)]))
+    s = _buy_once_backtest(tmp_path, files)
+    assert s["data"]["days"] == ["2024-08-01", "2024-08-03"]
+    assert s["data"]["missing_days"] == {"binance-usdm:BTCUSDT": ["2024-08-02"]}
+    err = capsys.readouterr().err
+    assert ("volta backtest: warning: no data for binance-usdm:BTCUSDT on 2024-08-02: the "
+            "replay jumps that gap") in err, err
+    assert "NO DATA for binance-usdm:BTCUSDT on 2024-08-02" in (
+        tmp_path / "out" / "report.html").read_text()
+
+
 def test_venue_contradicting_the_download_path_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A spot file (data/spot/... in its path) imported with --venue binance-usdm would become
