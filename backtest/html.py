@@ -195,12 +195,14 @@ def strategy_breakdown(ledger: Any, markout_keys: Sequence[str]) -> list[list[An
             if v == v:
                 a[k] += v
                 a[k + "#"] += 1
+            elif f.get(k[:-3] + "native", math.nan) == f.get(k[:-3] + "native", math.nan):
+                a[k] = math.nan  # measured, but no USD price: the total is unpriced
     rows = []
     for sid in sorted(agg):
         a = agg[sid]
         rows.append([sid, a["fills"], a["maker"], a["taker"], a["qty"], _usd(a["notional"]),
                      _usd(a["fees"]), len(a["instruments"])]
-                    + [a[k] if a[k + "#"] else None for k in markout_keys])
+                    + [_usd(a[k]) if a[k + "#"] or a[k] != a[k] else None for k in markout_keys])
     return rows
 
 
@@ -280,7 +282,8 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
             ("fill ratio (qty)", summary["orders"]["fill_ratio_qty"]),
             ("avg queue wait (s)", summary["queue"]["avg_wait_s"])]
     for h, m in summary["adverse_selection"].items():
-        rows.append((f"markout {h} (USD total / bps mean)", f"{_cell(m['total_usd'])} / {_cell(m['mean_bps'])}"))
+        total = _cell(m["total_usd"]) if not m.get("unpriced") else f"unpriced: {coins(m['unpriced'])}"
+        rows.append((f"markout {h} (USD total / bps mean)", f"{total} / {_cell(m['mean_bps'])}"))
     rows.append(("events replayed", summary.get("events")))
     errors = {k: v for k, v in summary.get("engine", {}).get("strategy_errors", {}).items() if v}
     if errors:

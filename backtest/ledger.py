@@ -132,6 +132,8 @@ class Ledger:
         }
         for h in self.cfg.markout_s:
             row[f"markout_{h:g}s_usd"] = _NAN
+            row[f"markout_{h:g}s_native"] = _NAN  # (in pnl_currency; NaN: not measured)
+        row["pnl_currency"] = self._pnl_ccy(inst)
         self.fills.append(row)
         for h, ns in zip(self.cfg.markout_s, self.markout_ns, strict=True):
             self.k.clock.call_at(ev.ts_event + ns, lambda _t, r=row, h=h: self._markout(r, h))
@@ -147,7 +149,8 @@ class Ledger:
             move = q * (1.0 / row["price"] - 1.0 / mid)  # coin PnL of an inverse contract
         else:
             move = q * (mid - row["price"])
-        row[f"markout_{h:g}s_usd"] = self._usd(move, self._pnl_ccy(inst))
+        row[f"markout_{h:g}s_native"] = move
+        row[f"markout_{h:g}s_usd"] = self._usd(move, row["pnl_currency"])
         row[f"markout_{h:g}s_bps"] = sign * (mid - row["price"]) / row["price"] * 1e4
 
     def on_settlement(self, fill: OrderFilled, delivery_price: float) -> None:

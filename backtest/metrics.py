@@ -157,6 +157,28 @@ def order_stats(orders: list[Any]) -> dict[str, Any]:
             "fill_ratio_orders": _r(with_fill / sent if sent else math.nan)}
 
 
+def markout_stats(fills: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """One markout horizon over the fills it measured (a mid existed then): the USD total
+    (None when nothing was measured, or some markout has no USD price: ``unpriced`` has
+    those per currency), the USD mean over the priced ones, and the mean in bps."""
+    measured = [f for f in fills if f[f"markout_{key}_native"] == f[f"markout_{key}_native"]]
+    usd: list[float] = []
+    unpriced: dict[str, float] = {}
+    for f in measured:
+        v = f[f"markout_{key}_usd"]
+        if v == v:
+            usd.append(v)
+        else:
+            c = f["pnl_currency"]
+            unpriced[c] = unpriced.get(c, 0.0) + f[f"markout_{key}_native"]
+    bps = [f[f"markout_{key}_bps"] for f in measured]
+    return {"fills_measured": len(measured),
+            "total_usd": _r(sum(usd), 4) if usd and not unpriced else None,
+            "mean_usd_per_fill": _r(sum(usd) / len(usd) if usd and not unpriced else math.nan),
+            "unpriced": {c: _r(v, 10) for c, v in sorted(unpriced.items())},
+            "mean_bps": _r(float(np.mean(bps)) if bps else math.nan, 4)}
+
+
 def unfunded(ledger: Any, funding: Any) -> list[str]:
     """Perpetuals held at some time in the run that no funding rate reached (``funding``: the
     node's ``FundingEngine``, None when it has none): their funding is unknown, not the 0 the
@@ -200,15 +222,7 @@ def summarize(ledger: Any, orders: list[Any], extra: dict[str, Any],
     fills = ledger.fills
     maker = [f for f in fills if f["liquidity"] == "maker"]
     waits = [f["queue_wait_s"] for f in maker if f["queue_wait_s"] == f["queue_wait_s"]]
-    markouts: dict[str, Any] = {}
-    for h in ledger.cfg.markout_s:
-        key = f"{h:g}s"
-        usd = [f[f"markout_{key}_usd"] for f in fills if f[f"markout_{key}_usd"] == f[f"markout_{key}_usd"]]
-        bps = [f.get(f"markout_{key}_bps", math.nan) for f in fills]
-        bps = [b for b in bps if b == b]
-        markouts[key] = {"fills_measured": len(usd), "total_usd": _r(sum(usd), 4),
-                         "mean_usd_per_fill": _r(sum(usd) / len(usd) if usd else math.nan),
-                         "mean_bps": _r(float(np.mean(bps)) if bps else math.nan, 4)}
+    markouts = {f"{h:g}s": markout_stats(fills, f"{h:g}s") for h in ledger.cfg.markout_s}
     per_inst: dict[str, Any] = {}
     for iid, pos in ledger.positions.items():
         per_inst[iid] = {"position": _r(pos.qty, 10), "position_exact": str(pos.exact_qty),

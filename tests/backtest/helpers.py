@@ -82,13 +82,13 @@ class LedgerRig:
     and fills as the replay exchange reports them (``fill``, booked without the risk gate,
     which would refuse an order whose notional has no USD price), sampled with ``sample``."""
 
-    def __init__(self, instruments: list[Instrument]) -> None:
+    def __init__(self, instruments: list[Instrument], markout_s: list[float] | None = None) -> None:
         from tests.engine.conftest import RecordingVenue
 
         self.k = k = Kernel(VirtualClock(T0), RiskLimits(), None)
         k.add_adapter(RecordingVenue(instruments[0].venue, instruments))
         k.add_instruments(instruments)
-        self.ledger = Ledger(k, ReportConfig(sample_interval_s=1.0, markout_s=[]), k.books.get,
+        self.ledger = Ledger(k, ReportConfig(sample_interval_s=1.0, markout_s=markout_s or []), k.books.get,
                              lambda _asset: float("nan"), lambda _tid: None)
         self._n = 0
 
@@ -109,4 +109,6 @@ class LedgerRig:
             liquidity=Liquidity.TAKER, fee=fee, fee_currency=inst.settle, ts_event=T0, ts_recv=T0))
 
     def sample(self, seconds: int) -> None:
+        """Move the clock there (the markout timers due fire) and sample."""
+        self.k.clock.advance_to(T0 + seconds * 1_000_000_000)
         self.ledger.sample(T0 + seconds * 1_000_000_000)

@@ -104,3 +104,17 @@ def test_result_line_and_report_show_the_coin_amounts() -> None:
     assert cells["max drawdown (USD, priced currencies only)"].startswith("n/a (no USD price for BTC")
     assert cells["max drawdown (BTC)"] == "0.004"
     assert "Equity (BTC)" in text and "Equity (USD, priced currencies only)" in text
+
+
+def test_a_markout_with_no_usd_price_is_unpriced_in_the_coin_never_0_usd() -> None:
+    """Buy 2 ETH/BTC at 0.05; 1 s later the mid is 0.052: the markout is 2 x 0.002 = 0.004 BTC
+    (400 bps), with no USD price. It read total 0.0 USD (the sum of no priced markout)."""
+    rig = LedgerRig([ETHBTC], markout_s=[1.0])
+    rig.book(ETHBTC, 0.05, 0.0001)
+    rig.fill(ETHBTC, Side.BUY, 2.0, 0.05, 0.0)
+    rig.book(ETHBTC, 0.052, 0.0001)
+    rig.sample(1)
+    m = summarize(rig.ledger, list(rig.k.orders), {})["adverse_selection"]["1s"]
+    assert m["fills_measured"] == 1 and m["total_usd"] is None and m["mean_usd_per_fill"] is None
+    assert m["unpriced"] == {"BTC": pytest.approx(0.004, abs=1e-12)}
+    assert m["mean_bps"] == pytest.approx(400.0, abs=1e-6)
