@@ -140,6 +140,9 @@ def _describe(summary: dict[str, Any]) -> str:
     else:
         what = "venue-generated market (" + ", ".join(d.get("venues", [])) + ")"
     strategies = ", ".join(f"{s['id']} ({s['class']})" for s in summary.get("strategies", []))
+    for key, iids in (d.get("not_replayed") or {}).items():
+        what += (f"; no definition (orders refused) for {', '.join(iids)}" if key == "undefined"
+                 else f"; {key} not replayed (no [venues] entry): {len(iids)} instruments skipped")
     gaps = d.get("missing_days") or {}
     if gaps:
         what += "; NO DATA for " + "; ".join(f"{iid} on {', '.join(days)}"

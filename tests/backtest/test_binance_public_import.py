@@ -343,6 +343,45 @@ def test_a_day_with_no_data_inside_the_run_is_said_not_jumped_in_silence(
         tmp_path / "out" / "report.html").read_text()
 
 
+def _book_ticker(path: Path, minutes: int = 5) -> Path:
+    t0 = 1722470400000  # 2024-08-01T00:00:00Z, ms
+    return _zip(path, [f"{i + 1},60000.0,1.0,60000.1,1.0,{t0 + i * 60_000},{t0 + i * 60_000}"
+                       for i in range(minutes)])
+
+
+def test_data_of_an_instrument_with_no_definition_is_a_config_error_not_a_silent_0(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With the catalog's instrument.json gone (and none in the config), the run replayed the
+    book, denied the strategy's every order (unknown instrument) and ended 'PnL 0.0 USD', exit 0.
+    When no instrument of the data has a definition it is a config error now, naming the
+    instrument and where a definition goes (some undefined: logged, listed in the summary)."""
+    from backtest import cli as backtest_cli
+
+    import_files("binance", [_book_ticker(tmp_path / "BTCUSDT-bookTicker-2024-08-01.zip")],
+                 tmp_path / "cat", venue="binance-usdm", progress=False)
+    (inst,) = (tmp_path / "cat").rglob("instrument.json")
+    inst.unlink()
+    (tmp_path / "buy_once_strategy.py").write_text(BUY_ONCE)
+    (tmp_path / "bt.toml").write_text(BUY_ONCE_CONFIG)
+    out = tmp_path / "out"
+    assert backtest_cli.main([str(tmp_path / "bt.toml"), "--output", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("volta backtest: venues.binance-usdm.params.instruments: no "
+                              "definition of binance-usdm:BTCUSDT: "), err
+    assert not out.exists()
+
+
+def test_data_of_a_venue_the_config_does_not_replay_is_listed_not_dropped_in_silence(
+        tmp_path: Path) -> None:
+    spot = tmp_path / "spot"
+    spot.mkdir()
+    import_files("binance", [_book_ticker(spot / "BTCUSDT-bookTicker-2024-08-01.zip")],
+                 tmp_path / "cat", venue="binance-spot", progress=False)
+    s = _buy_once_backtest(tmp_path, [_book_ticker(tmp_path / "BTCUSDT-bookTicker-2024-08-01.zip")])
+    assert s["data"]["not_replayed"] == {"venue binance-spot": ["binance-spot:BTCUSDT"]}
+    assert s["fills"]["count"] == 1  # the configured venue's data is replayed as before
+
+
 def test_venue_contradicting_the_download_path_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A spot file (data/spot/... in its path) imported with --venue binance-usdm would become
