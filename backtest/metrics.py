@@ -226,7 +226,8 @@ def summarize(ledger: Any, orders: list[Any], extra: dict[str, Any],
     per_inst: dict[str, Any] = {}
     for iid, pos in ledger.positions.items():
         per_inst[iid] = {"position": _r(pos.qty, 10), "position_exact": str(pos.exact_qty),
-                         "avg_price": _r(pos.avg_price, 8),
+                         # (flat: no entry price, not a price of 0)
+                         "avg_price": _r(pos.avg_price, 8) if pos.exact_qty != 0 else None,
                          "realized": _r(pos.realized, 8), "fees": _r(pos.fees, 8),
                          "funding": _r(pos.funding, 10),
                          "fills": pos.fills, "traded_qty": _r(float(pos.traded_qty), 10),

@@ -4,7 +4,8 @@ The ledger summed every linear position's delta into one 'net delta (BTC)' serie
 asset: long 1 BTC-PERP and long 10 ETH-PERP read delta 11 (BTC). And an option held with no
 fitted Greeks counted 0. Now the series is the first traded asset's (``greeks.underlying``),
 other assets have their own (``greeks.delta_other_assets``), and a held option with no delta
-makes that sample's delta unknown (``unknown_samples``), never 0."""
+makes that sample's delta unknown (``unknown_samples``), never 0. A flat position has no
+average price (None), not a price of 0."""
 
 from __future__ import annotations
 
@@ -44,3 +45,17 @@ def test_a_held_option_without_greeks_makes_the_delta_unknown_not_0() -> None:
     assert g["delta"] == {"mean": None, "abs_mean": None, "abs_max": None, "std": None,
                           "unknown_samples": 1}, g["delta"]
     assert g["vega_usd_per_vol_pt"]["unknown_samples"] == 1
+
+
+def test_a_flat_position_has_no_average_price_not_0() -> None:
+    """Bought and sold 1 BTC-PERP: flat, its summary avg_price read 0.0 (a price of 0)."""
+    rig = LedgerRig([BTC, ETH])
+    rig.book(BTC, 60_000.0, 0.5)
+    rig.fill(BTC, Side.BUY, 1.0, 60_000.5, 0.0)
+    rig.fill(BTC, Side.SELL, 1.0, 59_999.5, 0.0)
+    rig.fill(ETH, Side.BUY, 2.0, 3_000.0, 0.0)
+    rig.sample(1)
+    inst = summarize(rig.ledger, list(rig.k.orders), {})["instruments"]
+    assert inst[BTC.id]["position"] == 0.0 and inst[BTC.id]["avg_price"] is None
+    assert inst[BTC.id]["realized"] == -1.0  # 59,999.5 - 60,000.5
+    assert inst[ETH.id]["avg_price"] == 3_000.0
