@@ -118,3 +118,19 @@ def test_a_markout_with_no_usd_price_is_unpriced_in_the_coin_never_0_usd() -> No
     assert m["fills_measured"] == 1 and m["total_usd"] is None and m["mean_usd_per_fill"] is None
     assert m["unpriced"] == {"BTC": pytest.approx(0.004, abs=1e-12)}
     assert m["mean_bps"] == pytest.approx(400.0, abs=1e-6)
+
+
+def test_orders_csv_gives_each_orders_fees_their_currency() -> None:
+    """orders.csv had a fees column without a unit (here BTC, a coin-quoted pair's fees)."""
+    import csv
+    import io
+    from types import SimpleNamespace
+
+    from backtest.report import orders_csv
+
+    rig = LedgerRig([ETHBTC])
+    rig.book(ETHBTC, 0.05, 0.0001)
+    rig.fill(ETHBTC, Side.BUY, 2.0, 0.05, 0.0001)
+    rows = list(csv.DictReader(io.StringIO(orders_csv(
+        SimpleNamespace(node=SimpleNamespace(kernel=rig.k), ledger=rig.ledger)))))  # type: ignore[arg-type]
+    assert [(r["fees"], r["fee_currency"]) for r in rows] == [("0.0001", "BTC")], rows
