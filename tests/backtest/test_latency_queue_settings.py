@@ -55,3 +55,21 @@ def test_the_settings_each_model_reads_are_accepted(tmp_path: Path) -> None:
     LatencyModel(kind="exponential", ms=1.0, tail_ms=4.0)
     LatencyModel(kind="lognormal", ms=8.0, sigma=0.2)
     QueueModel(model="power", exponent=3.0)
+
+
+def test_an_option_listed_without_expiry_strike_or_type_is_a_config_error() -> None:
+    """[[venues.<v>.params.instruments]] kind = "option" without expiry_ns (0) was listed as an
+    option that never expires nor settles and has no model price or Greeks (the ledger left its
+    position out of the delta): a config error now, at the list item's key path."""
+    from backtest.schema import ExchangeParams
+    from engine.config import ConfigError, decode_params
+
+    item = {"symbol": "BTC-X-60000-C", "kind": "option", "tick_size": 1.0, "lot_size": 0.1,
+            "strike": 60_000.0}
+    with pytest.raises(ConfigError) as err:
+        decode_params({"instruments": [item]}, ExchangeParams, "venues.x.params")
+    assert str(err.value) == ("venues.x.params.instruments[0]: option 'BTC-X-60000-C' needs "
+                              "expiry_ns, option_type"), str(err.value)
+    ok = decode_params({"instruments": [{**item, "expiry_ns": 1, "option_type": "call"}]},
+                       ExchangeParams, "venues.x.params")
+    assert ok.instruments[0].expiry_ns == 1
