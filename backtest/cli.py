@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest import store as stores
+from backtest.metrics import coins
 from backtest.report import write_outputs
 from backtest.runner import load_data, run_backtest
 from backtest.schema import backtest_spec, check_backtest, missing_data
@@ -166,7 +167,19 @@ def main(argv: list[str] | None = None) -> int:
     for line in result_lines(s):
         print(line)
     print(f"report: {out / 'report.html'}")
+    for line in gap_lines(s):
+        print(f"volta backtest: warning: {line}", file=sys.stderr)
     return _strategy_errors(s, "")
+
+
+def gap_lines(summary: dict[str, Any]) -> list[str]:
+    """The catalog days of the run with no data for an instrument (``data.missing_days``)."""
+    out = []
+    for iid, days in summary.get("data", {}).get("missing_days", {}).items():
+        shown = ", ".join(days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
+        out.append(f"no data for {iid} on {shown}: the replay jumps that gap (its book stays "
+                   "as it was)")
+    return out
 
 
 def _strategy_errors(summary: dict[str, Any], run: str) -> int:
@@ -221,16 +234,39 @@ def _sharpe(risk: dict[str, Any]) -> str:
     return f"{risk.get('sharpe_per_interval')} per {risk.get('interval_s')} s interval (not annualised)"
 
 
+def _usd_part(pnl: dict[str, Any], figure: str) -> str:
+    """One PnL figure: USD, with the amounts no USD price converted beside it (never 0 USD)."""
+    usd = pnl.get(f"{figure}_usd")
+    left_out = pnl.get("unpriced_parts", {}).get(figure)
+    if not left_out:
+        return f"{usd} USD"
+    return (f"unpriced ({coins(left_out)})" if usd is None
+            else f"{usd} USD + {coins(left_out)} unpriced")
+
+
 def result_lines(s: dict[str, Any]) -> list[str]:
     """The summary's headline: an unpriced PnL or an undefined ratio in words, never 'None'."""
     pnl, risk = s["pnl"], s["risk"]
     if pnl["total_usd"] is None:
-        amounts = ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("unpriced", {}).items())
-        total = (f"PnL unknown: {amounts} without a USD price (priced part "
-                 f"{pnl.get('priced_total_usd')} USD);")
+        left_out = ([f"{coins(pnl['unpriced'])} without a USD price"] if pnl.get("unpriced") else [])
+        left_out += [f"no mark for {', '.join(pnl['unmarked'])}"] if pnl.get("unmarked") else []
+        priced = pnl.get("priced_total_usd")  # (nothing priced: no 'priced part 0.0 USD')
+        total = f"PnL unknown: {', '.join(left_out)}" + (
+            f" (priced part {priced} USD);" if priced else ";")
+        parts = ", ".join(f"{fig} {_usd_part(pnl, fig)}" for fig in ("realized", "fees")
+                          if fig == "fees" or pnl.get("unpriced_parts", {}).get(fig))
     else:
         total = f"PnL {pnl['total_usd']} USD"
-    dd = risk.get("max_drawdown_usd")
-    fees = f"fees {pnl['fees_usd']} USD" if total.endswith(";") else f"(fees {pnl['fees_usd']})"
-    return [f"{total} {fees}, fills {s['fills']['count']}, Sharpe {_sharpe(risk)}, max drawdown "
-            f"{'n/a' if dd is None else f'{dd} USD'}"]
+        parts = f"(fees {pnl['fees_usd']})"
+    line = f"{total} {parts}, fills {s['fills']['count']}, "
+    by_ccy = risk.get("by_currency")
+    if by_ccy is not None:  # (the USD equity leaves amounts out: each currency's own figures)
+        return [line + "; ".join(f"{c}: {_risk_text(r, 'max_drawdown', c)}"
+                                 for c, r in by_ccy.items())]
+    return [f"{line}{_risk_text(risk, 'max_drawdown_usd', 'USD')}"]
+
+
+def _risk_text(risk: dict[str, Any], dd_key: str, unit: str) -> str:
+    dd = risk.get(dd_key)
+    return (f"Sharpe {_sharpe({**risk, 'max_drawdown_usd': dd})}, max drawdown "
+            f"{'n/a' if dd is None else f'{dd} {unit}'}")

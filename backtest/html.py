@@ -21,6 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from backtest.metrics import coins
+
 MAX_FILL_ROWS = 1000
 
 
@@ -138,6 +140,13 @@ def _describe(summary: dict[str, Any]) -> str:
     else:
         what = "venue-generated market (" + ", ".join(d.get("venues", [])) + ")"
     strategies = ", ".join(f"{s['id']} ({s['class']})" for s in summary.get("strategies", []))
+    for key, iids in (d.get("not_replayed") or {}).items():
+        what += (f"; no definition (orders refused) for {', '.join(iids)}" if key == "undefined"
+                 else f"; {key} not replayed (no [venues] entry): {len(iids)} instruments skipped")
+    gaps = d.get("missing_days") or {}
+    if gaps:
+        what += "; NO DATA for " + "; ".join(f"{iid} on {', '.join(days)}"
+                                             for iid, days in gaps.items())
     return (f"Data: {what}; {span.get('simulated_s')} s simulated from "
             f"{_fmt_t(span.get('start_ns', 0))} UTC. Strategies: {strategies}.")
 
@@ -150,6 +159,16 @@ def _strategy_of(ledger: Any, coid: str) -> str:
 def _usd(v: float) -> float | str:
     """A USD figure, or "unpriced" when it has no USD price (NaN): never shown as 0 or blank."""
     return "unpriced" if v != v else v
+
+
+def _part(pnl: dict[str, Any], figure: str) -> Any:
+    """A PnL figure in USD with the amounts no USD price converted (``unpriced_parts``) beside
+    it in their own currencies: 'unpriced: +0.0012 BTC' when nothing of it has a price."""
+    usd = pnl.get(f"{figure}_usd")
+    left_out = pnl.get("unpriced_parts", {}).get(figure)
+    if not left_out:
+        return usd
+    return f"unpriced: {coins(left_out)}" if usd is None else f"{_cell(usd)} + {coins(left_out)} unpriced"
 
 
 def _price_currency(ledger: Any, iid: str) -> str:
@@ -179,12 +198,14 @@ def strategy_breakdown(ledger: Any, markout_keys: Sequence[str]) -> list[list[An
             if v == v:
                 a[k] += v
                 a[k + "#"] += 1
+            elif f.get(k[:-3] + "native", math.nan) == f.get(k[:-3] + "native", math.nan):
+                a[k] = math.nan  # measured, but no USD price: the total is unpriced
     rows = []
     for sid in sorted(agg):
         a = agg[sid]
         rows.append([sid, a["fills"], a["maker"], a["taker"], a["qty"], _usd(a["notional"]),
                      _usd(a["fees"]), len(a["instruments"])]
-                    + [a[k] if a[k + "#"] else None for k in markout_keys])
+                    + [_usd(a[k]) if a[k + "#"] or a[k] != a[k] else None for k in markout_keys])
     return rows
 
 
@@ -199,18 +220,25 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
         peak = max(peak, v) if v == v else peak
         dd.append(v - peak if v == v and peak > -math.inf else math.nan)
     und = ledger.underlying or "underlying"
+    complete = getattr(ledger, "complete", True)
     charts = [
-        _time_chart("Equity (USD)", ts, [{"label": "equity", "values": eq},
+        _time_chart("Equity (USD)" if complete else "Equity (USD, priced currencies only)", ts, [{"label": "equity", "values": eq},
                                          {"label": "realized", "values": s["realized"]},
                                          {"label": "fees (negative)", "values": [-f for f in s["fees"]]}],
                     max_points, {"unit": "USD"}),
-        _time_chart("Drawdown (USD)", ts, [{"label": "drawdown", "values": dd, "fill": True}],
+        _time_chart("Drawdown (USD)" if complete else "Drawdown (USD, priced currencies only)", ts, [{"label": "drawdown", "values": dd, "fill": True}],
                     max_points, {"unit": "USD"}),
         _time_chart("Position and delta", ts,
                     [{"label": f"net delta ({und})", "values": s["delta"]}]
+                    + [{"label": f"net delta ({a})", "values": v}
+                       for a, v in sorted(getattr(ledger, "delta_other", {}).items())]
                     + [{"label": f"pos {iid.partition(':')[2]}", "values": ledger.pos_series[iid]}
                        for iid in list(ledger.traded)[:4]], max_points, {"unit": "contracts / " + und}),
     ]
+    if not complete:  # (the USD chart leaves amounts out: each currency's own PnL)
+        charts[2:2] = [_time_chart(f"Equity ({c})", ts, [{"label": f"PnL in {c}", "values": v}],
+                                   max_points, {"unit": c})
+                       for c, v in sorted(getattr(ledger, "native_series", {}).items())]
     for iid in list(ledger.traded)[:4]:
         charts.append(_fills_chart(iid, ts, ledger.mids[iid],
                                    [f for f in ledger.fills if f["instrument"] == iid], max_points,
@@ -226,27 +254,39 @@ def render(title: str, summary: dict[str, Any], ledger: Any, max_points: int) ->
                         max_points, {"unit": "USD/vol pt", "unit2": "USD/day"}),
         ]
     pnl, risk = summary["pnl"], summary["risk"]
-    unpriced = ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("unpriced", {}).items())
+    unpriced = coins(pnl.get("unpriced", {}))
+    if pnl.get("unmarked"):
+        unpriced += f"{', ' if unpriced else ''}no mark for {', '.join(pnl['unmarked'])}"
     iv = risk.get("interval_s")
     usd = "USD, priced currencies only" if unpriced else "USD"  # (the parts leave those out)
     rows = [("total PnL (USD)", pnl["total_usd"] if not unpriced else f"unknown: {unpriced} unpriced"),
-            (f"realized ({usd})", pnl["realized_usd"]),
-            (f"unrealized ({usd})", pnl["unrealized_usd"]), (f"fees ({usd})", pnl["fees_usd"]),
-            (f"funding ({usd}, + received)", pnl.get("funding_usd")),
-            ("PnL per currency", ", ".join(f"{v:+.8g} {c}" for c, v in pnl.get("by_currency", {}).items())),
+            (f"realized ({usd})", _part(pnl, "realized")),
+            (f"unrealized ({usd})", _part(pnl, "unrealized")), (f"fees ({usd})", _part(pnl, "fees")),
+            (f"funding ({usd}, + received)", _part(pnl, "funding")),
+            ("PnL per currency", coins(pnl.get("by_currency", {}))),
             (f"Sharpe per {iv:g} s interval" if iv else "Sharpe per interval", risk.get("sharpe_per_interval")),
             (f"Sortino per {iv:g} s interval" if iv else "Sortino per interval", risk.get("sortino_per_interval")),
             ("Sharpe (annualised)", risk["sharpe"] if risk["sharpe"] is not None
-             else f"n/a ({risk.get('annualisation_note') or 'not enough data'})"),
+             else f"n/a ({risk.get('unpriced_note') or risk.get('annualisation_note') or 'not enough data'})"),
             ("Sortino (annualised)", risk["sortino"] if risk["sortino"] is not None
-             else f"n/a ({risk.get('annualisation_note') or 'not enough data'})"),
-            (f"max drawdown ({usd})", risk["max_drawdown_usd"]),
-            ("turnover (USD)", summary["turnover_usd"]), ("fills", summary["fills"]["count"]),
+             else f"n/a ({risk.get('unpriced_note') or risk.get('annualisation_note') or 'not enough data'})"),
+            (f"max drawdown ({usd})", risk["max_drawdown_usd"] if "unpriced_note" not in risk
+             else f"n/a ({risk['unpriced_note']})")]
+    for c, r in risk.get("by_currency", {}).items():
+        rows += [(f"max drawdown ({c})", r["max_drawdown"]),
+                 (f"Sharpe per {iv:g} s interval ({c} PnL)", r["sharpe_per_interval"])]
+    turnover = summary["turnover_usd"]
+    if summary.get("turnover_unpriced"):
+        priced = summary.get("turnover_priced_usd")
+        turnover = f"unknown: {coins(summary['turnover_unpriced'])} unpriced" + (
+            f" (priced part {_cell(priced)} USD)" if priced else "")
+    rows += [("turnover (USD)", turnover), ("fills", summary["fills"]["count"]),
             ("maker / taker", f"{summary['fills']['maker']} / {summary['fills']['taker']}"),
             ("fill ratio (qty)", summary["orders"]["fill_ratio_qty"]),
             ("avg queue wait (s)", summary["queue"]["avg_wait_s"])]
     for h, m in summary["adverse_selection"].items():
-        rows.append((f"markout {h} (USD total / bps mean)", f"{_cell(m['total_usd'])} / {_cell(m['mean_bps'])}"))
+        total = _cell(m["total_usd"]) if not m.get("unpriced") else f"unpriced: {coins(m['unpriced'])}"
+        rows.append((f"markout {h} (USD total / bps mean)", f"{total} / {_cell(m['mean_bps'])}"))
     rows.append(("events replayed", summary.get("events")))
     errors = {k: v for k, v in summary.get("engine", {}).get("strategy_errors", {}).items() if v}
     if errors:

@@ -23,6 +23,8 @@ from engine.clock import NS_PER_S
 from engine.funding import FundingApplied
 from engine.kernel import Kernel
 from engine.model import InstrumentKind, OrderAccepted, OrderFilled, canonical_asset, is_usd
+from engine.pnl import FIGURES, pnl_usd
+from engine.pnl import pnl_parts as parts_of
 from engine.portfolio import Position
 
 _NAN = math.nan
@@ -50,10 +52,22 @@ class Ledger:
         self.mids: dict[str, list[float]] = {}
         self.pos_series: dict[str, list[float]] = {}
         self.underlying = ""
+        """The first traded instrument's asset: the delta and Greek series are in its units."""
+        self.delta_other: dict[str, list[float]] = {}
+        """Net delta of every other asset traded, in that asset's units (aligned with ``ts``)."""
+        self.pnl: dict[str, Any] = pnl_usd((), self.price_usd)
+        """``engine.pnl.pnl_usd`` of the positions at the last sample."""
         self.unpriced: dict[str, float] = {}
-        """Currencies with an amount but no USD price at the last sample (native amounts)."""
+        """Currencies with an amount but no USD price at the last sample (net, native amounts)."""
+        self.unpriced_parts: dict[str, dict[str, float]] = {f: {} for f in FIGURES}
+        """The same amounts per figure (realized, unrealized, fees, funding): currency -> amount."""
         self.native: dict[str, float] = {}
         """Net PnL per currency (realized + unrealized - fees + funding) at the last sample."""
+        self.native_series: dict[str, list[float]] = {}
+        """``native`` at every sample (aligned with ``samples["ts"]``)."""
+        self.complete = True
+        """Every sample's PnL had a USD price for all of its amounts (none unpriced or unmarked):
+        only then are the USD equity series' drawdown and ratios the run's own."""
         self.markout_ns = [int(h * NS_PER_S) for h in cfg.markout_s]
         self.funding: list[dict[str, Any]] = []
         kernel.bus.subscribe(FundingApplied, self._on_funding)
@@ -104,18 +118,22 @@ class Ledger:
         pos.apply_fill(ev.side.sign, ev.quantity, ev.price, ev.fee)
         inst = pos.instrument
         meta = self.fill_meta(ev.trade_id)
+        notional = self._notional(inst, ev.quantity, ev.price)
         row: dict[str, Any] = {
             "ts_event": ev.ts_event, "ts_recv": ev.ts_recv, "instrument": ev.instrument_id,
             "client_order_id": ev.client_order_id, "trade_id": ev.trade_id,
             "side": str(ev.side), "price": ev.price, "quantity": ev.quantity,
             "liquidity": str(ev.liquidity), "fee": ev.fee, "fee_currency": ev.fee_currency,
             "fee_usd": self._usd(ev.fee, ev.fee_currency),
-            "notional_usd": self._notional_usd(inst, ev.quantity, ev.price),
+            "notional_usd": self._usd(*notional),
+            "notional": notional[0], "notional_currency": notional[1],
             "queue_wait_s": meta[0] if meta else _NAN,
             "ahead_at_entry": meta[1] if meta else _NAN,
         }
         for h in self.cfg.markout_s:
             row[f"markout_{h:g}s_usd"] = _NAN
+            row[f"markout_{h:g}s_native"] = _NAN  # (in pnl_currency; NaN: not measured)
+        row["pnl_currency"] = self._pnl_ccy(inst)
         self.fills.append(row)
         for h, ns in zip(self.cfg.markout_s, self.markout_ns, strict=True):
             self.k.clock.call_at(ev.ts_event + ns, lambda _t, r=row, h=h: self._markout(r, h))
@@ -131,7 +149,8 @@ class Ledger:
             move = q * (1.0 / row["price"] - 1.0 / mid)  # coin PnL of an inverse contract
         else:
             move = q * (mid - row["price"])
-        row[f"markout_{h:g}s_usd"] = self._usd(move, self._pnl_ccy(inst))
+        row[f"markout_{h:g}s_native"] = move
+        row[f"markout_{h:g}s_usd"] = self._usd(move, row["pnl_currency"])
         row[f"markout_{h:g}s_bps"] = sign * (mid - row["price"]) / row["price"] * 1e4
 
     def on_settlement(self, fill: OrderFilled, delivery_price: float) -> None:
@@ -181,13 +200,13 @@ class Ledger:
             return amount
         return amount * self.price_usd(ccy)
 
-    def _notional_usd(self, inst: Any, qty: float, price: float) -> float:
-        """Inverse futures/perps: contracts x USD face; options: the premium paid; else
-        contracts x size x price in the quote currency, converted."""
+    def _notional(self, inst: Any, qty: float, price: float) -> tuple[float, str]:
+        """(amount, currency) of a fill's notional: inverse futures/perps: contracts x face in
+        the quote (USD); options: the premium paid; else contracts x size x price in the quote."""
         if inst.inverse and inst.kind is not InstrumentKind.OPTION:
-            return abs(qty) * inst.contract_size * self.price_usd(inst.quote)
+            return abs(qty) * inst.contract_size, inst.quote
         ccy = self._pnl_ccy(inst) if inst.kind is InstrumentKind.OPTION else inst.quote
-        return self._usd(abs(qty) * inst.contract_size * price, ccy)
+        return abs(qty) * inst.contract_size * price, ccy
 
     def _und_px(self, und: str) -> float:
         px = self.index_price(und)
@@ -220,56 +239,69 @@ class Ledger:
     def sample(self, now: int) -> None:
         """One point of every time series (called on the virtual-time grid)."""
         s = self.samples
-        delta = gamma = vega = theta = 0.0
-        und_px = self._und_px(self.underlying) if self.underlying else _NAN
-        native: dict[str, list[float]] = {}  # currency -> [realized, unrealized, fees, funding]
+        gamma = vega = theta = 0.0
+        deltas: dict[str, float] = {}  # per asset, in its units (BTC and ETH never summed)
+        und = self.underlying
+        und_px = self._und_px(und) if und else _NAN
         mids: dict[str, float] = {}  # (read once per sample: the series below use them too)
         for iid, pos in self.positions.items():
             inst = pos.instrument
             mark = mids[iid] = self._mid(iid)
             if mark == mark:
                 pos.mark = mark
-            n = native.setdefault(pos.pnl_currency, [0.0, 0.0, 0.0, 0.0])
-            n[0] += pos.realized
-            n[1] += pos.unrealized()
-            f = native.setdefault(pos.fee_currency, [0.0, 0.0, 0.0, 0.0])
-            f[2] += pos.fees
-            f[3] += pos.funding
             if pos.qty == 0.0:
                 continue
-            q = pos.qty * inst.contract_size
-            if inst.kind is InstrumentKind.OPTION:
-                slot = self._chain_slot(iid)
-                if slot is None or not inst.active or now >= inst.expiry_ns:
-                    continue
-                chain, n_ = slot
-                d = chain.position_delta(iid)
-                fwd = float(chain.forward[n_])
-                if d == d:
-                    delta += q * d
-                    gamma += q * float(chain.gamma[n_]) * fwd * 0.01
-                    vega += q * float(chain.vega[n_]) * 0.01
-                    theta += q * float(chain.theta[n_]) / 365.0
-            else:
-                delta += pos.delta_base(und_px)
-        realized = unrealized = fees = funding = 0.0
-        unpriced: dict[str, float] = {}
-        for ccy, (r, u, fe, fu) in native.items():
-            px = self.price_usd(ccy)
-            if px != px or u != u:
-                net = r + u - fe + fu
-                if net != 0.0 or u != u:
-                    unpriced[ccy] = net
+            asset = inst.asset
+            if inst.kind is not InstrumentKind.OPTION:
+                px = und_px if asset == und else self._und_px(asset)
+                deltas[asset] = deltas.get(asset, 0.0) + pos.delta_base(px)  # (NaN: unknown)
                 continue
-            realized += r * px
-            unrealized += u * px
-            fees += fe * px
-            funding += fu * px
-        self.unpriced = unpriced
-        self.native = {c: v[0] + v[1] - v[2] + v[3] for c, v in native.items()}
+            if not inst.active or now >= inst.expiry_ns:
+                continue  # expired: settled, no Greeks
+            q = pos.qty * inst.contract_size
+            slot = self._chain_slot(iid)
+            d = _NAN if slot is None else slot[0].position_delta(iid)
+            if d != d:  # no fit (yet) for a held option: its Greeks are unknown, not 0
+                deltas[asset] = vega = theta = _NAN
+                gamma = _NAN if asset == und else gamma
+                continue
+            chain, n_ = slot  # type: ignore[misc]
+            deltas[asset] = deltas.get(asset, 0.0) + q * d
+            if asset == und:  # (gamma is in the underlying's units; vega and theta in USD)
+                gamma += q * float(chain.gamma[n_]) * float(chain.forward[n_]) * 0.01
+            vega += q * float(chain.vega[n_]) * 0.01
+            theta += q * float(chain.theta[n_]) / 365.0
+        delta = deltas.pop(und, 0.0)
+        for asset, v in deltas.items():
+            series = self.delta_other.get(asset)
+            if series is None:
+                series = self.delta_other[asset] = [0.0] * len(s["ts"])
+            series.append(v)
+        for asset, series in self.delta_other.items():
+            if asset not in deltas:
+                series.append(0.0)
+        # PnL by the engine's rule (engine.pnl): a figure none of whose amounts has a USD
+        # price is NaN (unknown), never 0; the coin amounts left out are kept per figure
+        parts = parts_of(self.positions.values())
+        prices = {c: self.price_usd(c) for c in parts}
+        usd = pnl_usd(self.positions.values(), prices.__getitem__)
+        self.pnl = usd
+        self.unpriced = usd["unpriced"]
+        self.unpriced_parts = {fig: {c: p[fig] for c, p in sorted(parts.items())
+                                     if prices[c] != prices[c] and p[fig] != 0.0}
+                               for fig in FIGURES}
+        self.native = {c: (p["realized"] + p["unrealized"] - p["fees"] + p["funding"])
+                       for c, p in parts.items()}
+        self.complete = self.complete and not usd["unpriced"] and not usd["unmarked"]
+        for c, v in self.native.items():
+            series = self.native_series.get(c)
+            if series is None:  # (no position in it before: its PnL was 0)
+                series = self.native_series[c] = [0.0] * len(s["ts"])
+            series.append(v)
+        realized, unrealized, fees, funding = (usd[f] for f in FIGURES)
         s["funding"].append(funding)
         s["ts"].append(now)
-        s["equity"].append(realized + unrealized - fees + funding)
+        s["equity"].append(usd["priced_total"])
         s["realized"].append(realized)
         s["unrealized"].append(unrealized)
         s["fees"].append(fees)

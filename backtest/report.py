@@ -21,7 +21,8 @@ from backtest.html import render
 from backtest.runner import BacktestResult
 
 ORDER_COLUMNS = ("client_order_id", "strategy_id", "instrument", "side", "type", "time_in_force",
-                 "post_only", "price", "quantity", "filled", "avg_fill_price", "fees", "status",
+                 "post_only", "price", "quantity", "filled", "avg_fill_price", "fees",
+                 "fee_currency", "status",
                  "reject_reason", "ts_submitted", "venue_order_id")
 
 
@@ -80,10 +81,12 @@ def fills_csv(result: BacktestResult) -> str:
 
 def orders_csv(result: BacktestResult) -> str:
     """One row per order; prices at the instrument's tick precision (an average fill price
-    with up to 4 more places), quantities at its lot precision, and the denial's reason code
-    in ``reject_reason`` for orders the risk gate denied."""
+    with up to 4 more places), quantities at its lot precision, fees with their currency, and
+    the denial's reason code in ``reject_reason`` for orders the risk gate denied."""
     rows = []
     instruments = result.node.kernel.instruments
+    # the unit of an order's fees: its fills' fee currency (an order never filled paid none)
+    fee_ccy = {f["client_order_id"]: f["fee_currency"] for f in result.ledger.fills}
     for o in result.node.kernel.orders:
         c = o.command
         inst = instruments.get(o.instrument_id)
@@ -96,7 +99,7 @@ def orders_csv(result: BacktestResult) -> str:
                      "quantity": _at(o.quantity, qty), "filled": _at(o.filled, qty),
                      # no fill, no average price: empty (unpriced), never 0
                      "avg_fill_price": _at(o.avg_fill_price, px, extra=4) if o.filled > 0 else "",
-                     "fees": o.fees,
+                     "fees": o.fees, "fee_currency": fee_ccy.get(o.client_order_id, ""),
                      "status": str(o.status), "reject_reason": o.reject_reason,
                      "ts_submitted": c.ts, "venue_order_id": o.venue_order_id})
     return _csv(rows, list(ORDER_COLUMNS))

@@ -141,6 +141,7 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
             ex.add_instruments(data.instruments)  # type: ignore[union-attr]
             if not ex.md_delayed:
                 ex.share_books(k.book_keeper)
+        not_replayed = _check_replayable(data, exchanges)  # type: ignore[arg-type]
 
     def true_book(iid: str) -> OrderBook | None:
         ex = exchanges.get(iid.partition(":")[0])
@@ -185,6 +186,8 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
         asyncio.run(drive())
     wall = time.perf_counter() - t_wall
     meta = dict(data.meta) if replay else {"source": "venue", "venues": sorted(k.adapters)}  # type: ignore[union-attr]
+    if replay and not_replayed:
+        meta["not_replayed"] = not_replayed
     extra = {
         "events": counted[0],
         "span": {"start_ns": start, "end_ns": clock.now_ns(),
@@ -198,6 +201,45 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
     }
     summary = summarize(ledger, list(k.orders), extra, node.funding)
     return BacktestResult(summary, ledger, node, counted[0], wall, exchanges)
+
+
+def _check_replayable(data: EventStore, exchanges: dict[str, ReplayExchange]
+                      ) -> dict[str, list[str]]:
+    """What of the data no order can trade on, said rather than replayed in silence: the
+    instruments with no definition at their venue's exchange (a ``ConfigError`` when that is
+    every instrument of the configured venues: the run could only end with nothing traded;
+    else logged, as a recording's untraded book may be) and the venues no ``[venues.<v>]``
+    replays (their events are skipped). Returns {"undefined" or "venue <v>": instrument ids}
+    for the summary's ``data.not_replayed``."""
+    out: dict[str, list[str]] = {}
+    known = {v: {i.id for i in ex.instruments()} for v, ex in exchanges.items()}
+    defined = 0
+    for iid in data.instrument_ids():
+        venue = iid.partition(":")[0]
+        if venue not in known:
+            out.setdefault(f"venue {venue}", []).append(iid)
+        elif iid not in known[venue]:
+            out.setdefault("undefined", []).append(iid)
+        else:
+            defined += 1
+    undefined = out.get("undefined", [])
+    if undefined and not defined:
+        raise ConfigError([ConfigProblem(
+            f"venues.{iid.partition(':')[0]}.params.instruments",
+            f"no definition of {iid}: the data has none (a catalog's instrument.json, a "
+            "capture's instrument list) and this list neither: add it here, or import the data "
+            "again with the venue's instrument list (volta data import --instruments)")
+            for iid in undefined])
+    if undefined:
+        log.warning("data_instruments_undefined", instruments=undefined,
+                    why="no definition in the data or the venue's params.instruments: their "
+                        "books replay, orders on them are refused")
+    for key, iids in out.items():
+        if key != "undefined":
+            log.warning("data_not_replayed", venue=key[6:], instruments=len(iids),
+                        why=f"no [venues.{key[6:]}] with adapter backtest.exchange:"
+                            "ReplayExchange: its events are skipped")
+    return out
 
 
 @contextlib.contextmanager

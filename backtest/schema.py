@@ -52,6 +52,16 @@ class InstrumentSpec(_S, kw_only=True):
     maker_fee: float | None = None
     taker_fee: float | None = None
 
+    def __post_init__(self) -> None:
+        # an option without them was listed as one: never expiring nor settling, no model
+        # price nor Greeks (its position left out of the delta), every figure quietly off
+        if self.kind == "option":
+            missing = [k for k, bad in (("expiry_ns", self.expiry_ns <= 0),
+                                        ("strike", self.strike <= 0),
+                                        ("option_type", self.option_type is None)) if bad]
+            if missing:
+                raise ValueError(f"option {self.symbol!r} needs {', '.join(missing)}")
+
 
 class ExchangeParams(_S):
     """``[venues.<name>.params]`` of ``backtest.exchange:ReplayExchange``."""

@@ -81,6 +81,14 @@ class EventStore(msgspec.Struct):
     from those columns by the first replay (a property of the data, like the columns; every
     later replay of the store reuses it while the columns are the same object)."""
 
+    iids: list[str] | None = None
+    """The instrument ids the events are of, sorted (``instrument_ids``, found once)."""
+
+    def instrument_ids(self) -> list[str]:
+        if self.iids is None:
+            self.iids = sorted({ev.instrument_id for ev in self.events})
+        return self.iids
+
     @property
     def start_ns(self) -> int:
         return self.events[0].ts_recv if self.events else 0

@@ -30,6 +30,24 @@ class LatencyModel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     sigma: NonNeg = 0.5
     tail_ms: NonNeg = 0.0
 
+    def __post_init__(self) -> None:
+        # A field the kind does not read would be ignored without a word: kind "uniform" with
+        # ms = 5 ran with no latency at all (low_ms = high_ms = 0).
+        used = _USES[self.kind]
+        ignored = [f"{f} = {getattr(self, f)!r}" for f, default in _DEFAULTS.items()
+                   if f not in used and getattr(self, f) != default]
+        if ignored:
+            raise ValueError(f"kind {self.kind!r} reads {' and '.join(used)} only: "
+                             f"{', '.join(ignored)} would be ignored")
+        if self.kind == "uniform" and self.low_ms > self.high_ms:
+            raise ValueError(f"low_ms {self.low_ms!r} is above high_ms {self.high_ms!r}")
+
+
+_USES = {"constant": ("ms",), "uniform": ("low_ms", "high_ms"), "lognormal": ("ms", "sigma"),
+         "exponential": ("ms", "tail_ms")}
+"""The fields each kind reads."""
+_DEFAULTS = {"ms": 0.0, "low_ms": 0.0, "high_ms": 0.0, "sigma": 0.5, "tail_ms": 0.0}
+
 
 _NS_PER_MS = 1_000_000
 
@@ -56,8 +74,7 @@ class LatencyChannel:
     def _refill(self) -> None:
         m, rng = self.model, self._rng
         if m.kind == "uniform":
-            lo, hi = min(m.low_ms, m.high_ms), max(m.low_ms, m.high_ms)
-            ms = rng.uniform(lo, hi, _BLOCK)
+            ms = rng.uniform(m.low_ms, m.high_ms, _BLOCK)
         elif m.kind == "lognormal":
             ms = m.ms * np.exp(m.sigma * rng.standard_normal(_BLOCK))
         else:  # exponential tail over a floor

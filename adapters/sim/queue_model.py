@@ -41,6 +41,12 @@ class QueueModel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     model: Literal["worst", "proportional", "power", "random"] = "proportional"
     exponent: Positive = 2.0
 
+    def __post_init__(self) -> None:
+        # (only "power" reads the exponent: any other model would ignore it without a word)
+        if self.model != "power" and self.exponent != 2.0:
+            raise ValueError(f"exponent = {self.exponent!r} is read by model 'power' only, "
+                             f"not {self.model!r}")
+
 
 class QueueShare(Protocol):
     """The part of a cancel of ``cancelled`` (out of a level of ``level``) that was in front of

@@ -262,9 +262,31 @@ class Catalog:
         insts = [i for i in self.instruments(venues) if i.id in wanted]
         meta = {"source": "catalog", "catalog": str(self.root),
                 "datasets": sorted({f.dataset for f in files}),
-                "days": sorted({f.day for f in files}), "files": len(files)}
+                "days": sorted({f.day for f in files}), "files": len(files),
+                "missing_days": _missing_days(files, _day(filters.get("start")),
+                                              _day(filters.get("end")))}
         events, levels = with_level_columns(events, insts)  # (deep diffs: the compiled book)
         return EventStore(events, insts, meta, None, levels)
+
+
+def _missing_days(files: list[CatalogFile], start: str | None, end: str | None
+                  ) -> dict[str, list[str]]:
+    """Per instrument, the days of the replayed range (``start``..``end``, else the first to
+    the last day selected) with none of its files: a hole the replay would jump without a word
+    (its books stay as they were at the hole's start)."""
+    days = sorted({f.day for f in files})
+    try:
+        lo = dt.date.fromisoformat(start or days[0])
+        hi = dt.date.fromisoformat(end or days[-1])
+    except ValueError as exc:  # (a day folder not written by the catalog)
+        raise CatalogError(f"{files[0].path.parents[3]}: a date= folder is not a YYYY-MM-DD "
+                           f"day: {exc}") from None
+    span = [(lo + dt.timedelta(days=i)).isoformat() for i in range((hi - lo).days + 1)]
+    have: dict[str, set[str]] = {}
+    for f in files:
+        have.setdefault(f.instrument_id, set()).add(f.day)
+    return {iid: gaps for iid, got in sorted(have.items())
+            if (gaps := [d for d in span if d not in got])}
 
 
 def _read(path: Path) -> pa.Table:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from backtest.importers.checks import ImportChecks
+from backtest.importers.checks import ImportChecks, price, price_or_none, size, size_or_none
 from backtest.importers.stream import DataImportError, Progress, rows
 from backtest.importers.symbols import SymbolResolver, UnknownSymbol
 from engine.model import BookSnapshot, FundingRate, Quote, Side, Trade
@@ -134,7 +134,10 @@ class BinanceImporter:
                     sink(ev)
         except DataImportError:
             raise  # the file itself (a truncated or corrupt download), already named
-        except (ValueError, IndexError) as exc:
+        except IndexError:  # (r: the row just read)
+            raise DataImportError(f"{path}:{line}: malformed {ds} row: {len(r)} fields, too "
+                                  "few for the format") from None
+        except ValueError as exc:
             raise DataImportError(f"{path}:{line}: malformed {ds} row: {exc}") from None
         self.progress.done()
         return ds
@@ -142,7 +145,7 @@ class BinanceImporter:
     @staticmethod
     def _trade(iid: str, r: list[str], id_col: int, t_col: int, maker_col: int) -> Trade:
         t = _ts(r[t_col])
-        return Trade(iid, float(r[1]), float(r[2]),
+        return Trade(iid, price(r[1]), size(r[2]),
                      Side.SELL if _bool(r[maker_col]) else Side.BUY, r[id_col], t, t)
 
     def _trades(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
@@ -154,7 +157,8 @@ class BinanceImporter:
     def _bookTicker(self, iid: str, r: list[str], aux: Any, _: str) -> Iterator[Any]:
         te = _ts(r[5])
         tr = max(_ts(r[6]) if len(r) > 6 and r[6] else te, te)
-        bp, bs, ap, as_ = _f(r[1]), _f(r[2]), _f(r[3]), _f(r[4])
+        bp, bs = price_or_none(r[1]), size_or_none(r[2])
+        ap, as_ = price_or_none(r[3]), size_or_none(r[4])
         seq = int(r[0])
         # the only book Binance public data has: its top, as a one-level book (orders need a
         # LIVE book; the options chain's top of book is imported the same way)

@@ -26,6 +26,39 @@ from engine.integrity import BookKeeper
 from engine.model import BookDelta, BookSnapshot, BookStatusChanged, Quote
 
 NS_PER_S = 1_000_000_000
+_NAN = float("nan")
+_INF = float("inf")
+
+
+# Numbers a venue never sends: a trade or a level at a NaN, infinite, zero or negative price,
+# or of a NaN, infinite or negative size, would enter the book and the matching as if real.
+# The row is malformed (the import stops naming its line); an empty field stays a missing
+# number (NaN) where the format allows one.
+
+def price(x: str) -> float:
+    """A price: a finite number above 0."""
+    v = float(x)
+    if not 0.0 < v < _INF:
+        raise ValueError(f"price {x!r} is not a finite number above 0")
+    return v
+
+
+def size(x: str, zero: bool = False) -> float:
+    """A size: a finite number above 0 (``zero``: or 0, a book level's deletion)."""
+    v = float(x)
+    if not (0.0 <= v < _INF if zero else 0.0 < v < _INF):
+        raise ValueError(f"size {x!r} is not a finite number {'>= 0' if zero else 'above 0'}")
+    return v
+
+
+def price_or_none(x: str) -> float:
+    """A quote's price: ``price``, or NaN for an empty field (that side has no price)."""
+    return price(x) if x else _NAN
+
+
+def size_or_none(x: str) -> float:
+    """A quote's size: ``size`` (0 allowed), or NaN for an empty field."""
+    return size(x, zero=True) if x else _NAN
 
 
 class ImportChecks:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from backtest.importers.checks import ImportChecks
+from backtest.importers.checks import ImportChecks, price, price_or_none, size, size_or_none
 from backtest.importers.stream import DataImportError, Progress, rows
 from backtest.importers.symbols import SymbolResolver, UnknownSymbol, venue_of
 from engine.model import (
@@ -158,7 +158,10 @@ class TardisImporter:
             raise  # the file itself (a truncated or corrupt download), already named
         except UnknownSymbol as exc:
             raise DataImportError(f"{path}:{self.progress.line()}: {exc}") from None
-        except (ValueError, IndexError, KeyError) as exc:  # the row just read is the bad one
+        except IndexError:  # the row just read is the bad one (so in the two below)
+            raise DataImportError(f"{path}:{self.progress.line()}: malformed {ds} row: fewer "
+                                  f"fields than the header's {len(header)}") from None
+        except (ValueError, KeyError) as exc:
             raise DataImportError(f"{path}:{self.progress.line()}: malformed {ds} row: "
                                   f"{exc}") from None
         self.progress.done()
@@ -218,7 +221,7 @@ class TardisImporter:
                 iid, te, tr, snap = self._iid(r[0], r[1]), int(r[2]) * US, int(r[3]) * US, \
                     r[4] == "true"
             side = r[5]
-            lvl = (float(r[6]), float(r[7]))
+            lvl = (price(r[6]), size(r[7], zero=True))  # (0: the level is deleted)
             if side == "bid":
                 bids.append(lvl)
             elif side == "ask":
@@ -238,21 +241,22 @@ class TardisImporter:
         bid_cols = [(cols[f"bids[{i}].price"], cols[f"bids[{i}].amount"]) for i in range(depth)]
         for n, r in it:
             iid = self._iid(r[0], r[1])
-            bids = tuple((float(r[p]), float(r[s])) for p, s in bid_cols if r[p] and r[s])
-            asks = tuple((float(r[p]), float(r[s])) for p, s in ask_cols if r[p] and r[s])
+            bids = tuple((price(r[p]), size(r[s], zero=True)) for p, s in bid_cols if r[p] and r[s])
+            asks = tuple((price(r[p]), size(r[s], zero=True)) for p, s in ask_cols if r[p] and r[s])
             yield n, BookSnapshot(iid, bids, asks, self._next_seq(iid), int(r[2]) * US,
                                   int(r[3]) * US)
 
     def _trades(self, it: Iterator[tuple[int, list[str]]], header: list[str], aux: Any
                 ) -> Iterator[tuple[int, Any]]:
         for n, r in it:
-            yield n, Trade(self._iid(r[0], r[1]), float(r[6]), float(r[7]), _SIDES[r[5]], r[4],
+            yield n, Trade(self._iid(r[0], r[1]), price(r[6]), size(r[7]), _SIDES[r[5]], r[4],
                            int(r[2]) * US, int(r[3]) * US)
 
     def _quotes(self, it: Iterator[tuple[int, list[str]]], header: list[str], aux: Any
                 ) -> Iterator[tuple[int, Any]]:
         for n, r in it:
-            yield n, Quote(self._iid(r[0], r[1]), _f(r[6]), _f(r[7]), _f(r[5]), _f(r[4]),
+            yield n, Quote(self._iid(r[0], r[1]), price_or_none(r[6]), size_or_none(r[7]),
+                           price_or_none(r[5]), size_or_none(r[4]),
                            int(r[2]) * US, int(r[3]) * US)
 
     def _ticker(self, it: Iterator[tuple[int, list[str]]], header: list[str], aux: Any

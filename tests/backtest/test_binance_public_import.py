@@ -121,6 +121,32 @@ def test_bad_binance_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
         assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.parametrize(("dataset", "row", "what"), [
+    ("trades", "2,nan,0.1,6000,1723075200001,true", "price 'nan' is not a finite number above 0"),
+    ("trades", "2,60000,-0.1,6000,1723075200001,true", "size '-0.1' is not a finite number above 0"),
+    ("trades", "2,0,0.1,0,1723075200001,true", "price '0' is not a finite number above 0"),
+    ("trades", "2,60000,0.1", "3 fields, too few for the format"),
+    ("aggTrades", "2,inf,0.1,1,1,1723075200001,true", "price 'inf' is not a finite number above 0"),
+    ("bookTicker", "2,60000.0,-1.0,60000.1,1.0,1723075200001,1723075200001",
+     "size '-1.0' is not a finite number >= 0"),
+])
+def test_a_trade_or_quote_no_venue_sends_is_a_malformed_row_not_data(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], dataset: str, row: str, what: str) -> None:
+    """A trade at a NaN, infinite or zero price or of a negative size (or a quote of a negative
+    size) was imported and replayed as if real; a short row said 'list index out of range'.
+    Each is now one line naming the file and the row's line, nothing written."""
+    first = {"trades": "1,60000,0.1,6000,1723075200000,true",
+             "aggTrades": "1,60000,0.1,1,1,1723075200000,true",
+             "bookTicker": "1,60000.0,1.0,60000.1,1.0,1723075200000,1723075200000"}[dataset]
+    f = _zip(tmp_path / f"BTCUSDT-{dataset}-2024-08-08.zip", [first, row])
+    cat = tmp_path / "cat"
+    rc = data_cli.main(["import", "binance", str(f), "--venue", "binance-usdm", "--to", str(cat),
+                        "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == f"volta data: {f}:2: malformed {dataset} row: {what}", err
+    assert not any(cat.rglob("*.parquet"))
+
+
 @pytest.mark.skipif(not OKX_INSTRUMENTS.is_file(), reason=f"real data not present: {OKX_INSTRUMENTS}")
 def test_instruments_from_the_venues_real_instrument_list(tmp_path: Path) -> None:
     """An OKX symbol the built-in rules do not know, resolved by the venue's own instrument list
@@ -294,6 +320,66 @@ def test_funding_from_the_funding_rate_file_is_paid_at_each_calc_time_at_its_rat
     assert paid == [(t0 + k * 8 * 3_600_000, r, round(-0.01 * mark * r, 8))
                     for k, r in enumerate((0.0001, 0.0002, 0.0003))], paid
     assert s["pnl"]["funding_usd"] == pytest.approx(-0.01 * mark * 0.0006, abs=1e-4)
+
+
+def test_a_day_with_no_data_inside_the_run_is_said_not_jumped_in_silence(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """bookTicker files for 2024-08-01 and 08-03, none for 08-02: the replay went from the
+    first day's last quote to the third day's first as if the market had been quiet for a day.
+    The gap is in summary.json (data.missing_days), on stderr and in the report."""
+    files = []
+    for day in (1, 3):
+        t0 = 1722470400000 + (day - 1) * 86_400_000  # 2024-08-0<day>T00:00:00Z, ms
+        files.append(_zip(tmp_path / f"BTCUSDT-bookTicker-2024-08-0{day}.zip",
+                          [f"{i + 1},60000.0,1.0,60000.1,1.0,{t0 + i * 60_000},{t0 + i * 60_000}"
+                           for i in range(5)]))
+    s = _buy_once_backtest(tmp_path, files)
+    assert s["data"]["days"] == ["2024-08-01", "2024-08-03"]
+    assert s["data"]["missing_days"] == {"binance-usdm:BTCUSDT": ["2024-08-02"]}
+    err = capsys.readouterr().err
+    assert ("volta backtest: warning: no data for binance-usdm:BTCUSDT on 2024-08-02: the "
+            "replay jumps that gap") in err, err
+    assert "NO DATA for binance-usdm:BTCUSDT on 2024-08-02" in (
+        tmp_path / "out" / "report.html").read_text()
+
+
+def _book_ticker(path: Path, minutes: int = 5) -> Path:
+    t0 = 1722470400000  # 2024-08-01T00:00:00Z, ms
+    return _zip(path, [f"{i + 1},60000.0,1.0,60000.1,1.0,{t0 + i * 60_000},{t0 + i * 60_000}"
+                       for i in range(minutes)])
+
+
+def test_data_of_an_instrument_with_no_definition_is_a_config_error_not_a_silent_0(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With the catalog's instrument.json gone (and none in the config), the run replayed the
+    book, denied the strategy's every order (unknown instrument) and ended 'PnL 0.0 USD', exit 0.
+    When no instrument of the data has a definition it is a config error now, naming the
+    instrument and where a definition goes (some undefined: logged, listed in the summary)."""
+    from backtest import cli as backtest_cli
+
+    import_files("binance", [_book_ticker(tmp_path / "BTCUSDT-bookTicker-2024-08-01.zip")],
+                 tmp_path / "cat", venue="binance-usdm", progress=False)
+    (inst,) = (tmp_path / "cat").rglob("instrument.json")
+    inst.unlink()
+    (tmp_path / "buy_once_strategy.py").write_text(BUY_ONCE)
+    (tmp_path / "bt.toml").write_text(BUY_ONCE_CONFIG)
+    out = tmp_path / "out"
+    assert backtest_cli.main([str(tmp_path / "bt.toml"), "--output", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("volta backtest: venues.binance-usdm.params.instruments: no "
+                              "definition of binance-usdm:BTCUSDT: "), err
+    assert not out.exists()
+
+
+def test_data_of_a_venue_the_config_does_not_replay_is_listed_not_dropped_in_silence(
+        tmp_path: Path) -> None:
+    spot = tmp_path / "spot"
+    spot.mkdir()
+    import_files("binance", [_book_ticker(spot / "BTCUSDT-bookTicker-2024-08-01.zip")],
+                 tmp_path / "cat", venue="binance-spot", progress=False)
+    s = _buy_once_backtest(tmp_path, [_book_ticker(tmp_path / "BTCUSDT-bookTicker-2024-08-01.zip")])
+    assert s["data"]["not_replayed"] == {"venue binance-spot": ["binance-spot:BTCUSDT"]}
+    assert s["fills"]["count"] == 1  # the configured venue's data is replayed as before
 
 
 def test_venue_contradicting_the_download_path_is_refused(

@@ -104,4 +104,6 @@ def test_okx_inverse_backtest_pnl_and_turnover_from_first_principles() -> None:
         total_usd += coin * mark
     assert s["pnl"]["unpriced"] == {}
     assert s["pnl"]["total_usd"] == pytest.approx(total_usd, abs=1e-3)
+    # the capture's BTC-USDT book has no definition (the config defines the two traded ones)
+    assert s["data"]["not_replayed"] == {"undefined": ["okx:BTC-USDT"]}
     assert s["pnl"]["total_usd"] != 0.0

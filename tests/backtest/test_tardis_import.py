@@ -374,6 +374,36 @@ def test_an_error_names_the_line_of_the_bad_row(tmp_path: Path,
         assert f"{f}{where}" in err and what in err and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.parametrize(("dataset", "row", "what"), [
+    ("trades", "deribit,BTC-PERPETUAL,3,4,b,buy,nan,10", "price 'nan' is not a finite number above 0"),
+    ("trades", "deribit,BTC-PERPETUAL,3,4,b,buy,6400,-10", "size '-10' is not a finite number above 0"),
+    ("trades", "deribit,BTC-PERPETUAL,3,4,b,buy,inf,10", "price 'inf' is not a finite number above 0"),
+    ("trades", "deribit,BTC-PERPETUAL,3,4,b,buy", "fewer fields than the header's 8"),
+    ("incremental_book_L2", "deribit,BTC-PERPETUAL,3,4,false,bid,6400,-5",
+     "size '-5' is not a finite number >= 0"),
+    ("incremental_book_L2", "deribit,BTC-PERPETUAL,3,4,false,ask,0,5",
+     "price '0' is not a finite number above 0"),
+    ("quotes", "deribit,BTC-PERPETUAL,3,4,10,6401,nan,10", "price 'nan' is not a finite number above 0"),
+])
+def test_a_trade_or_level_no_venue_sends_is_a_malformed_row_not_data(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], dataset: str, row: str, what: str) -> None:
+    """A trade or book level at a NaN, infinite, zero or negative price, or of a negative size,
+    was imported as it was and replayed into the book and the matching as if real. It is a
+    malformed row now: one line naming the file and line, nothing written."""
+    header = {"trades": f"{H},id,side,price,amount",
+              "incremental_book_L2": f"{H},is_snapshot,side,price,amount",
+              "quotes": f"{H},ask_amount,ask_price,bid_price,bid_amount"}[dataset]
+    first = {"trades": "deribit,BTC-PERPETUAL,1,2,a,buy,6400,10",
+             "incremental_book_L2": "deribit,BTC-PERPETUAL,1,2,true,bid,6400,10",
+             "quotes": "deribit,BTC-PERPETUAL,1,2,10,6401,6400,10"}[dataset]
+    f = _gz(tmp_path / f"deribit_{dataset}_2020-04-01_BTC-PERPETUAL.csv.gz", [header, first, row])
+    cat = tmp_path / "cat"
+    assert data_cli.main(["import", "tardis", str(f), "--to", str(cat), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"volta data: {f}:3: malformed {dataset} row: {what}", err
+    assert not any(cat.rglob("*.parquet"))
+
+
 def test_a_truncated_download_is_named_as_such_not_as_a_malformed_row(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     full = write_deribit_day(tmp_path / "day", minutes=5)["trades"]
