@@ -20,8 +20,8 @@ events later, in order, gives the same book.
 
 Options and futures: at each listed expiry resting orders expire and open positions settle at
 the venue's delivery price (``engine.settlement.ExpirySettlement``, the simulated venue's too):
-each ``PositionSettled`` is published to the engine (its portfolio closes the position,
-journaled, as in paper trading) and handed to ``on_settlement`` (the report's ledger).
+each ``PositionSettled`` is published to the engine (its execution core closes the position,
+journaled, as in paper trading; the report's ledger hears the same report).
 Fees: ``rate * notional`` (negative = rebate); for options the notional is the underlying's (the
 replayed index), capped at ``option_fee_cap`` of the premium.
 """
@@ -54,7 +54,6 @@ from engine.model import (
     MarkPrice,
     OptionSummary,
     OptionType,
-    PositionSettled,
     Quote,
     Side,
     SubmitOrder,
@@ -114,7 +113,6 @@ class ReplayExchange(VenueAdapter):
         self._flight = InFlight(Unbound(), self._order_ch)
         """Commands held (a batch) or on their way, and answers on their way back: the
         simulated venue's in-flight path (``adapters.sim.inflight``)."""
-        self.on_settlement: Callable[[PositionSettled], None] = lambda rep: None
         self.fill_meta: dict[str, tuple[float, float]] = {}
         """trade id -> (queue wait in seconds, size ahead when the order rested); maker fills."""
         self.stats = self.core.stats
@@ -471,10 +469,9 @@ class ReplayExchange(VenueAdapter):
     # -- expiry and settlement ------------------------------------------------------------
     def _expire(self, iid: str, now: int) -> None:
         """Expiry: working orders end ``OrderExpired`` (the core), the position settles: the
-        report goes to the engine (as a venue's, not delayed: no market data) and the ledger."""
+        report goes to the engine at once (a venue's report, not market data: no latency)."""
         self.core.expire(iid)
         settled = self.settlement.settle(self._insts[iid], now)
         if settled is not None:
             self.stats["settlements"] += 1
             self.publish(settled)
-            self.on_settlement(settled)

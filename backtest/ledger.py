@@ -2,10 +2,9 @@
 
 Theory of operation: the ledger listens on the kernel's bus (every ``OrderFilled`` and
 ``OrderAccepted`` that reaches the engine) and keeps its own positions (``engine.portfolio``
-accounting: average price, realized PnL, fees). Settlements at expiry come from the exchange
-(``on_settlement``) and close the ledger's position at the settlement price; the engine's
-portfolio hears the same ``PositionSettled`` from the exchange (the execution core applies
-it). On a fixed virtual-time grid it samples equity in USD, the position of each traded
+accounting: average price, realized PnL, fees). Settlements at expiry (``PositionSettled``,
+from the replay exchange or the simulated venue) close the ledger's position at the
+settlement price; the ledger hears them on the bus, as the engine's execution core does. On a fixed virtual-time grid it samples equity in USD, the position of each traded
 instrument, the net delta and the option Greeks. Marks are the true book mid at that time
 (the exchange's view), else the fitted surface's model price (``kernel.chains``) when an
 option's book is empty or one-sided, else the engine's last mark. For each fill, timers read the
@@ -66,6 +65,7 @@ class Ledger:
         self.funding: list[dict[str, Any]] = []
         kernel.bus.subscribe(FundingApplied, self._on_funding)
         kernel.bus.subscribe(OrderFilled, self._on_fill)
+        kernel.bus.subscribe(PositionSettled, self.on_settlement)
         kernel.bus.subscribe(OrderAccepted, self._on_accepted)
 
     # -- events ---------------------------------------------------------------------------
@@ -143,8 +143,10 @@ class Ledger:
         row[f"markout_{h:g}s_bps"] = sign * (mid - row["price"]) / row["price"] * 1e4
 
     def on_settlement(self, rep: PositionSettled) -> None:
-        """A position settled at expiry (exchange hook): closed at the settlement price, no fee."""
+        """A position settled at expiry (a venue's report): closed at the settlement price, no fee."""
         pos = self._position(rep.instrument_id)
+        if pos is not None and pos.qty == 0.0:
+            return  # (the same report again: the engine absorbs it too)
         if pos is not None:
             pos.apply_fill(-1 if rep.quantity > 0 else 1, abs(rep.quantity), rep.settlement_price,
                            0.0)

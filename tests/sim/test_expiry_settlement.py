@@ -14,6 +14,7 @@ arithmetic: the delivery price is the time-weighted index over the 30 minutes be
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ import structlog
 
 from adapters.sim.adapter import SimVenue
 from adapters.sim.params import SimVenueParams
+from backtest.ledger import Ledger
+from backtest.schema import ReportConfig
 from engine.clock import NS_PER_S, VirtualClock
 from engine.journal import Journal, PositionAdjusted
 from engine.kernel import Kernel
@@ -177,3 +180,30 @@ def test_paper_positions_settle_at_expiry_and_a_restart_rebuilds_the_same(tmp_pa
         assert pos.qty == 0.0 and pos.realized == pytest.approx(pnl, rel=1e-12, abs=1e-9)
     assert k2.portfolio.greeks("BTC") == pytest.approx((0.0, 0.0, 0.0, 0.0), abs=1e-9)
     k2.journal.close()
+
+
+def test_a_backtest_on_the_simulated_venue_reports_the_settlement_the_engine_booked(
+        tmp_path: Path) -> None:
+    """A backtest whose market is the simulated venue (``source = "venue"``): the report's
+    ledger hears the venue's settlements as the engine does (the bus), so both close the
+    options at the same price and realize the same."""
+    run = _Run(tmp_path / "j.sqlite")
+    k = run.k
+    ledger = Ledger(k, ReportConfig(), k.books.get, lambda und: math.nan, lambda tid: None)
+    call_px, put_px = run.trade()
+    run.run_to(EXPIRY + 2 * MIN)
+    s = _delivery_price(run.index)
+    pays = {run.call.id: max(s - run.strike, 0.0), run.put.id: max(run.strike - s, 0.0)}
+    assert [(r["instrument"], r["quantity"]) for r in ledger.settlements] == [
+        (run.call.id, CALL_QTY), (run.put.id, -PUT_QTY)]
+    for row in ledger.settlements:
+        assert row["settlement_price"] == pytest.approx(pays[row["instrument"]], rel=1e-12, abs=1e-9)
+    for iid, entry, qty in ((run.call.id, call_px, CALL_QTY), (run.put.id, put_px, -PUT_QTY)):
+        mine, engine = ledger.positions[iid], k.portfolio.position(iid)
+        assert mine.qty == engine.qty == 0.0
+        assert mine.realized == pytest.approx((pays[iid] - entry) * qty, rel=1e-12, abs=1e-9)
+        assert engine.realized == pytest.approx(mine.realized, rel=1e-12, abs=1e-9)
+    k.bus.publish(run.settled[0])  # the same report again: neither books it twice
+    assert len(ledger.settlements) == 2 and ledger.positions[run.call.id].qty == 0.0
+    asyncio.run(run.venue.stop())
+    k.journal.close()
