@@ -19,7 +19,9 @@ when read (an order arriving, ``book``): nothing else looks at them, and applyin
 events later, in order, gives the same book.
 
 Options and futures: at each listed expiry resting orders expire and open positions settle at
-the venue's delivery price (``backtest.settlement``); settlements go to ``on_settlement``.
+the venue's delivery price (``engine.settlement.ExpirySettlement``, the simulated venue's too):
+each ``PositionSettled`` is published to the engine (its execution core closes the position,
+journaled, as in paper trading; the report's ledger hears the same report).
 Fees: ``rate * notional`` (negative = rebate); for options the notional is the underlying's (the
 replayed index), capped at ``option_fee_cap`` of the premium.
 """
@@ -38,7 +40,7 @@ from adapters.sim.latency import LatencyChannel
 from adapters.sim.queue_model import make_uniform
 from backtest.queue import InstrumentQueues, MakerFill, SimOrder
 from backtest.schema import ExchangeParams, InstrumentSpec
-from backtest.settlement import ExpirySettlement
+from engine.settlement import ExpirySettlement
 from engine.book import OrderBook
 from engine.clock import NS_PER_S, Clock
 from engine.integrity import BookKeeper
@@ -52,7 +54,6 @@ from engine.model import (
     MarkPrice,
     OptionSummary,
     OptionType,
-    OrderFilled,
     Quote,
     Side,
     SubmitOrder,
@@ -112,7 +113,6 @@ class ReplayExchange(VenueAdapter):
         self._flight = InFlight(Unbound(), self._order_ch)
         """Commands held (a batch) or on their way, and answers on their way back: the
         simulated venue's in-flight path (``adapters.sim.inflight``)."""
-        self.on_settlement: Callable[[OrderFilled, float], None] = lambda fill, price: None
         self.fill_meta: dict[str, tuple[float, float]] = {}
         """trade id -> (queue wait in seconds, size ahead when the order rested); maker fills."""
         self.stats = self.core.stats
@@ -381,7 +381,7 @@ class ReplayExchange(VenueAdapter):
 
     def delivery_price(self, underlying: str, expiry_ns: int = 0) -> float:
         """The venue's delivery price: time-weighted index over its settlement window
-        before ``expiry_ns`` (``backtest.settlement``)."""
+        before ``expiry_ns`` (``engine.settlement``)."""
         return self.settlement.delivery_price(underlying, expiry_ns, self.clock.now_ns())
 
     # -- commands (arrive after the order-entry latency; ``adapters.sim.inflight``) ----------
@@ -468,9 +468,10 @@ class ReplayExchange(VenueAdapter):
 
     # -- expiry and settlement ------------------------------------------------------------
     def _expire(self, iid: str, now: int) -> None:
-        """Expiry: working orders end ``OrderExpired`` (the core), the position settles."""
+        """Expiry: working orders end ``OrderExpired`` (the core), the position settles: the
+        report goes to the engine at once (a venue's report, not market data: no latency)."""
         self.core.expire(iid)
         settled = self.settlement.settle(self._insts[iid], now)
         if settled is not None:
             self.stats["settlements"] += 1
-            self.on_settlement(*settled)
+            self.publish(settled)

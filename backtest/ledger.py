@@ -2,10 +2,10 @@
 
 Theory of operation: the ledger listens on the kernel's bus (every ``OrderFilled`` and
 ``OrderAccepted`` that reaches the engine) and keeps its own positions (``engine.portfolio``
-accounting: average price, realized PnL, fees). Option settlements from the exchange are applied
-both here and to the engine's portfolio (they have no order, so they never pass the order
-state machine). On a fixed virtual-time grid it samples equity in USD, the position of each
-traded instrument, the net delta and the option Greeks. Marks are the true book mid at that time
+accounting: average price, realized PnL, fees). Settlements at expiry (``PositionSettled``,
+from the replay exchange or the simulated venue) close the ledger's position at the
+settlement price; the ledger hears them on the bus, as the engine's execution core does. On a fixed virtual-time grid it samples equity in USD, the position of each traded
+instrument, the net delta and the option Greeks. Marks are the true book mid at that time
 (the exchange's view), else the fitted surface's model price (``kernel.chains``) when an
 option's book is empty or one-sided, else the engine's last mark. For each fill, timers read the
 mid ``markout_s`` later: the adverse-selection measure.
@@ -22,7 +22,14 @@ from engine.book import OrderBook
 from engine.clock import NS_PER_S
 from engine.funding import FundingApplied
 from engine.kernel import Kernel
-from engine.model import InstrumentKind, OrderAccepted, OrderFilled, canonical_asset, is_usd
+from engine.model import (
+    InstrumentKind,
+    OrderAccepted,
+    OrderFilled,
+    PositionSettled,
+    canonical_asset,
+    is_usd,
+)
 from engine.pnl import FIGURES, pnl_usd
 from engine.pnl import pnl_parts as parts_of
 from engine.portfolio import Position
@@ -72,6 +79,7 @@ class Ledger:
         self.funding: list[dict[str, Any]] = []
         kernel.bus.subscribe(FundingApplied, self._on_funding)
         kernel.bus.subscribe(OrderFilled, self._on_fill)
+        kernel.bus.subscribe(PositionSettled, self.on_settlement)
         kernel.bus.subscribe(OrderAccepted, self._on_accepted)
 
     # -- events ---------------------------------------------------------------------------
@@ -153,16 +161,19 @@ class Ledger:
         row[f"markout_{h:g}s_usd"] = self._usd(move, row["pnl_currency"])
         row[f"markout_{h:g}s_bps"] = sign * (mid - row["price"]) / row["price"] * 1e4
 
-    def on_settlement(self, fill: OrderFilled, delivery_price: float) -> None:
-        """An option position settled at expiry (exchange hook)."""
-        pos = self._position(fill.instrument_id)
+    def on_settlement(self, rep: PositionSettled) -> None:
+        """A position settled at expiry (a venue's report): closed at the settlement price, no fee."""
+        pos = self._position(rep.instrument_id)
+        if pos is not None and pos.qty == 0.0:
+            return  # (the same report again: the engine absorbs it too)
         if pos is not None:
-            pos.apply_fill(fill.side.sign, fill.quantity, fill.price, 0.0)
-            pos.mark = fill.price
-        self.k.portfolio.on_fill(fill)  # the engine's positions close too
-        self.settlements.append({"ts": fill.ts_event, "instrument": fill.instrument_id,
-                                 "quantity": fill.quantity * -fill.side.sign,
-                                 "settlement_price": fill.price, "delivery_price": delivery_price})
+            pos.apply_fill(-1 if rep.quantity > 0 else 1, abs(rep.quantity), rep.settlement_price,
+                           0.0)
+            pos.mark = rep.settlement_price
+        self.settlements.append({"ts": rep.ts_event, "instrument": rep.instrument_id,
+                                 "quantity": rep.quantity,
+                                 "settlement_price": rep.settlement_price,
+                                 "delivery_price": rep.delivery_price})
 
     # -- marks, Greeks and samples --------------------------------------------------------
     @staticmethod

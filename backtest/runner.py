@@ -162,8 +162,6 @@ def run_backtest(config: VoltaConfig, data: EventStore | None = None,
         return None
 
     ledger = Ledger(k, spec.report, true_book, index_price, fill_meta)
-    for ex in exchanges.values():
-        ex.on_settlement = ledger.on_settlement
     every = spec.progress_interval_s if progress_every_s is None else progress_every_s
     counted = [0]
     t_wall = time.perf_counter()

@@ -90,7 +90,8 @@ class KillSwitchTripped(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PositionAdjusted(msgspec.Struct, frozen=True, kw_only=True):
-    """Reconciliation set a position to the venue's view (the venue wins)."""
+    """Reconciliation set a position to the venue's view (the venue wins), or a venue settled
+    it at expiry (``settlement``)."""
 
     instrument_id: str
     quantity: float
@@ -100,6 +101,9 @@ class PositionAdjusted(msgspec.Struct, frozen=True, kw_only=True):
     ts: int
     close_price: float = 0.0
     """The price the part that went away was realized at (the position's mark; 0: none)."""
+    settlement: bool = False
+    """A venue's settlement at expiry (``PositionSettled``): ``close_price`` is the settlement
+    price even at 0 (an option that expired worthless: its premium is realized as lost)."""
 
 
 class ReconciliationCompleted(msgspec.Struct, frozen=True, kw_only=True):

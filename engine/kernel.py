@@ -32,7 +32,7 @@ from engine.chains import ChainView
 from engine.integrity import BookKeeper
 from engine.bus import MessageBus
 from engine.clock import NS_PER_S, Clock, TimerHandle
-from engine.journal import Journal
+from engine.journal import Journal, PositionAdjusted
 from engine.model import (
     canonical_asset,
     BookDelta,
@@ -52,6 +52,7 @@ from engine.model import (
     OrderStatus,
     OrderStatusReport,
     OrderSubmitted,
+    PositionSettled,
     Quote,
     Trade,
     TradingState,
@@ -118,7 +119,8 @@ class Kernel:
         self.trading = TradingStateOwner(self.gate, self.bus.publish, clock.now_ns)
         self.execution = ExecutionCore(self.adapters, self.gate, self.orders, journal, clock,
                                        self.bus.publish, in_dispatch=self._dispatching,
-                                       on_fill=self.apply_fill,
+                                       on_fill=self.apply_fill, held=self.held_position,
+                                       adjust=self.adjust_position,
                                        venue_halt=self.trading.venue_halt, counters=self.counters)
         self.router = self.execution  # (the former name)
         self.bus.on_idle = self.execution.flush  # group commit: after each event is handled
@@ -203,6 +205,7 @@ class Kernel:
         for cls in ORDER_EVENTS:
             sub(cls, self._on_order_event)
         sub(OrderStatusReport, self.execution.on_report)
+        sub(PositionSettled, self.execution.on_settlement)
         sub(VenueStatusChanged, self._on_venue_status)
         sub(TradingStateChanged, self.notices.on_trading_state)
         sub(VenueTradingChanged, self.notices.on_venue_trading)
@@ -456,6 +459,21 @@ class Kernel:
                            trade_id=fill.trade_id)
             return False
         return self.portfolio.on_fill(fill)
+
+    def held_position(self, instrument_id: str) -> float | None:
+        """The signed quantity held (contracts); None for an instrument not listed."""
+        pf = self.portfolio
+        if pf.instrument(instrument_id) is None:
+            return None
+        pos = pf.position(instrument_id)
+        return 0.0 if pos is None else pos.qty
+
+    def adjust_position(self, rec: PositionAdjusted) -> None:
+        """Apply a journaled position adjustment (reconciliation's, a settlement's; live and
+        replayed alike); an instrument no venue lists any more is left to reconciliation."""
+        if self.portfolio.instrument(rec.instrument_id) is not None:
+            self.portfolio.adjust_position(rec.instrument_id, rec.quantity, rec.avg_price,
+                                           rec.close_price, rec.settlement)
 
     def _journal_failed(self, cause: str) -> None:
         """The journal cannot write: stop new orders and cancel the open ones, stay HALTED."""

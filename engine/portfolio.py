@@ -342,16 +342,18 @@ class Portfolio:
         return unknown
 
     def adjust_position(self, instrument_id: str, qty: float, avg_price: float,
-                        close_price: float = 0.0) -> float:
-        """Set a position to the venue's view (reconciliation); returns the change in qty.
-        The part that went away (shrunk, closed or flipped) is realized at ``close_price``
-        (the mark; not > 0: none known, nothing realized). Without an average price (not > 0)
-        the position enters at its mark, else at the first mark or fill price after
+                        close_price: float = 0.0, settled: bool = False) -> float:
+        """Set a position to the venue's view (reconciliation, a settlement at expiry); returns
+        the change in qty. The part that went away (shrunk, closed or flipped) is realized at
+        ``close_price`` (the mark; not > 0: none known, nothing realized; ``settled``: the
+        venue's settlement price, 0 included). Without an average price (not > 0) the
+        position enters at its mark, else at the first mark or fill price after
         (``avg_price`` NaN until then: unrealized unknown)."""
         pos = self._get(instrument_id)
         cur = pos.qty
         change = qty - cur
-        if cur != 0.0 and close_price > 0 and pos.avg_price > 0 and (
+        known = close_price > 0 or (settled and close_price == 0.0)
+        if cur != 0.0 and known and pos.avg_price > 0 and (
                 qty == 0.0 or (qty > 0.0) != (cur > 0.0) or abs(qty) < abs(cur)):
             gone = cur if qty == 0.0 or (qty > 0.0) != (cur > 0.0) else cur - qty
             pos.realized += pos.closed_pnl(gone, close_price)

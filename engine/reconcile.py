@@ -107,9 +107,7 @@ def replay(kernel: Kernel, records: Iterable[tuple[int, int, str, str, Any]],
                 except IllegalTransition:
                     pass  # the answer had already arrived when the request left
         elif isinstance(obj, PositionAdjusted):
-            if kernel.portfolio.instrument(obj.instrument_id) is not None:
-                kernel.portfolio.adjust_position(obj.instrument_id, obj.quantity, obj.avg_price,
-                                                 obj.close_price)
+            kernel.adjust_position(obj)
         elif isinstance(obj, KillSwitchTripped):
             _restore_kill(kernel, obj)
         elif type_name == "OperatorAction" and isinstance(obj, dict):

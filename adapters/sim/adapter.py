@@ -20,7 +20,11 @@ codes (``adapters.sim.rules``). The account (``state.SimAccount``) sees every cl
 is published and, with ``state_path`` set, persists it, so open orders, fills, positions and id
 counters survive an engine crash; ``reconcile``, ``query_order`` and ``cancel_all_orders``
 answer from it. Expired options stop being listed by ``instruments()`` (their orders end
-with ``OrderExpired``); no new expiries are listed during a run and no settlement is emitted.
+with ``OrderExpired``) and the account's open positions in them settle as a real venue's do
+(``engine.settlement.ExpirySettlement``, over the generator's own index: intrinsic value in
+USD at the time-weighted index of the 30 minutes before expiry): one ``PositionSettled`` per
+position, recorded by the account (flat from then on, also for reconciliation) and then
+published. No new expiries are listed during a run.
 """
 
 from __future__ import annotations
@@ -46,12 +50,15 @@ from engine.model import (
     Level,
     OrderCancelled,
     OrderExpired,
+    OrderFilled,
     OrderStatusReport,
+    PositionSettled,
     Side,
     SubmitOrder,
     TimeInForce,
     VenueReconciliation,
 )
+from engine.settlement import ExpirySettlement
 from engine.venue import Publish, VenueAdapter
 
 __all__ = ["SimVenue", "SimVenueParams"]
@@ -90,13 +97,24 @@ class SimVenue(VenueAdapter):
             ids._orders = itertools.count(account.max_order_no + 1)
             ids._trades = itertools.count(account.max_trade_no + 1)
 
+        settlement = ExpirySettlement(p.venue)
+        for iid, (qty, _avg) in account.positions.items():  # (held before a restart)
+            settlement.on_fill(iid, qty)
+
         def publish_order_event(ev: Any) -> None:
             account.record(ev)  # persisted before anyone hears of it
+            if type(ev) is OrderFilled:
+                settlement.on_fill(ev.instrument_id, ev.side.sign * ev.quantity)
             publish(ev)
+
+        def publish_settlement(rep: PositionSettled) -> None:
+            account.record(rep)  # flat at the venue from now on (and after a restart)
+            publish(rep)
 
         self._engine = MatchingEngine({i.id: i for i in insts}, books, ids, publish_order_event,
                                       clock, self.underlying_price, p.option_fee_cap)
-        self._market = SyntheticMarket(p, insts, books, self._engine, publish, ids, now)
+        self._market = SyntheticMarket(p, insts, books, self._engine, publish, ids, now,
+                                       settlement, publish_settlement)
 
     # -- VenueAdapter ------------------------------------------------------------------------
     def instruments(self) -> list[Instrument]:

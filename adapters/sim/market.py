@@ -2,7 +2,9 @@
 
 Theory of operation, per tick (``tick_ms`` of clock time):
 
-1. Options whose expiry has come are delisted (resting client orders expire, the book empties).
+1. Options whose expiry has come are delisted (resting client orders expire, the book empties)
+   and the client's open positions in them settle (``settlement``: ``engine.settlement``'s
+   rule over this market's own index, observed every tick after it moves).
 2. The index moves: GBM at ``annual_vol * level`` plus compound-Poisson log jumps (martingale
    drift); the vol ``level`` and the perp premium are exact-discretized Ornstein-Uhlenbeck
    processes. Every draw comes from its own pre-drawn block of a seeded PCG64 stream, so the
@@ -40,9 +42,11 @@ from engine.model import (
     Level,
     MarkPrice,
     OptionSummary,
+    PositionSettled,
     Side,
     Trade,
 )
+from engine.settlement import ExpirySettlement
 
 _BLOCK = 4096
 _NAN = math.nan
@@ -82,8 +86,13 @@ class SyntheticMarket:
 
     def __init__(self, p: SimVenueParams, instruments: list[Instrument], books: dict[str, SimBook],
                  engine: MatchingEngine, publish: Callable[[Any], None], ids: Ids,
-                 start_ns: int) -> None:
+                 start_ns: int, settlement: ExpirySettlement | None = None,
+                 settled: Callable[[PositionSettled], None] = lambda rep: None) -> None:
         self.p = p
+        self.settlement = settlement
+        """The venue's index history and the client's positions (the adapter feeds the fills)."""
+        self.settled = settled
+        """Where a settlement goes (the adapter: the account, then the engine)."""
         self.engine = engine
         self.publish = publish
         self.ids = ids
@@ -158,6 +167,11 @@ class SyntheticMarket:
             self.fair[1:] = self.greeks[0]
             self.half[1:] = np.maximum(self.greeks[3] * (0.5 * p.option_spread_vol), self.tick[1:])
 
+    def _observe_index(self, now: int) -> None:
+        """The index as it stands now: an observation of the venue's delivery price."""
+        if self.settlement is not None:
+            self.settlement.observe(self.insts[0].asset, self.spot, now)
+
     def _targets(self) -> tuple[np.ndarray, np.ndarray]:
         bid = np.floor((self.fair - self.half) / self.tick + 1e-9).astype(np.int64)
         ask = np.ceil((self.fair + self.half) / self.tick - 1e-9).astype(np.int64)
@@ -224,6 +238,7 @@ class SyntheticMarket:
     # -- the tick --------------------------------------------------------------------------
     def start(self, now: int) -> list[Any]:
         """Initial quotes; returns the snapshots (and first summaries) to publish."""
+        self._observe_index(now)
         self._price(now)
         bid, ask = self._targets()
         h_ticks = (self.half / self.tick).tolist()
@@ -242,6 +257,7 @@ class SyntheticMarket:
         if self._expiries and now >= self._expiries[0]:
             self._expire(now)
         self._step_path()
+        self._observe_index(now)
         self._price(now)
         # Hysteresis: a book re-quotes once its fair (or half spread) has moved a tick, or a
         # fraction of its half spread for wide option quotes, since its last quote: a fair
@@ -352,6 +368,10 @@ class SyntheticMarket:
             i = j + 1
             self.active[i] = False
             self.engine.expire(self.iids[i], now)  # (delists it: inactive from now on)
+            if self.settlement is not None:
+                rep = self.settlement.settle(self.insts[i], now)
+                if rep is not None:
+                    self.settled(rep)
 
     # -- test hooks / accessors --------------------------------------------------------------
     def fair_vol(self, strike: float, t: float) -> float:

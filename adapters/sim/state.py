@@ -2,8 +2,8 @@
 
 Theory of operation: a real venue remembers your orders, fills and positions when your
 process dies; the simulated one does too when given ``SimVenueParams.state_path``. Every
-client order event the matching engine produces passes through ``SimAccount.record`` *before*
-it is published: the account updates its view (orders by client id, fills, positions, the
+client order event the matching engine produces (and every settlement at expiry) passes
+through ``SimAccount.record`` *before* it is published: the account updates its view (orders by client id, fills, positions, the
 highest order and trade numbers used) and, when persistent, appends one JSON line to the
 state file with a single ``os.write`` on an ``O_APPEND`` descriptor. A SIGKILL after that
 write loses nothing (the bytes are in the kernel's page cache); a SIGKILL before it means
@@ -28,6 +28,7 @@ from engine.model import (
     OrderRejected,
     OrderStatusReport,
     PositionReport,
+    PositionSettled,
     Side,
     SubmitOrder,
 )
@@ -51,7 +52,7 @@ class AccountOrder(msgspec.Struct, kw_only=True):
 
 
 _DEC = {c.__name__: c for c in (SubmitOrder, OrderAccepted, OrderAmended, OrderCancelled,
-                                OrderExpired, OrderFilled, OrderRejected)}
+                                OrderExpired, OrderFilled, OrderRejected, PositionSettled)}
 _OPEN = ("accepted", "partially_filled")
 
 
@@ -92,11 +93,14 @@ class SimAccount:
     def record(self, ev: Any) -> None:
         """Apply and persist one client order event (call before publishing it)."""
         if isinstance(ev, (OrderAccepted, OrderAmended, OrderCancelled, OrderExpired, OrderFilled,
-                           OrderRejected)):
+                           OrderRejected, PositionSettled)):
             self._apply(ev)
             self._write(ev)
 
     def _apply(self, ev: Any) -> None:
+        if isinstance(ev, PositionSettled):  # the instrument expired: nothing of it is held
+            self.positions.pop(ev.instrument_id, None)
+            return
         coid = ev.client_order_id
         o = self.orders.get(coid)
         if isinstance(ev, SubmitOrder):

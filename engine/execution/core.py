@@ -55,7 +55,7 @@ from engine.execution.commands import CancelAll, amend_probe, sweep_children
 from engine.execution.latency import ExecutionLatency
 from engine.execution.reports import VenueReports
 from engine.execution.state import REPLAYED_COUNTERS, ExecutionState
-from engine.journal import Journal, JournalError
+from engine.journal import Journal, JournalError, PositionAdjusted
 from engine.model import (
     AmendOrder,
     CancelOrder,
@@ -85,6 +85,8 @@ class ExecutionCore(VenueReports):
                  journal: Journal | None, clock: Clock, publish: Callable[[Any], None],
                  in_dispatch: Callable[[], bool] = lambda: False,
                  on_fill: Callable[[OrderFilled], bool] = lambda ev: True,
+                 held: Callable[[str], float | None] = lambda iid: None,
+                 adjust: Callable[[PositionAdjusted], None] = lambda rec: None,
                  venue_halt: Callable[[str], str] = lambda venue: "",
                  counters: dict[str, int] | None = None) -> None:
         self.adapters = adapters
@@ -98,6 +100,8 @@ class ExecutionCore(VenueReports):
         self.publish = publish
         self._in_dispatch = in_dispatch
         self._on_fill = on_fill
+        self._held = held
+        self._adjust = adjust
         self._venue_halt = venue_halt
         self.sent = 0
         self.send_errors = 0

@@ -12,6 +12,11 @@ command half, the group commit and the snapshots are in ``engine/execution/core.
   by the session's status answer) is absorbed: counted, the venue's reason kept on the
   order, never an error. Reconciliation's corrections come in here too (``apply``,
   ``settle``, ``sync_quantity``), as does the journal's replay at start (``apply``).
+* ``on_settlement`` (``PositionSettled``: a venue settled an expired option or future): the
+  venue's report is journaled, then the position closes at the settlement price as a
+  journaled ``PositionAdjusted`` (the record reconciliation writes, with ``settlement`` set),
+  so a restart's replay books the same. A settlement of a position already flat (the same
+  report again) is absorbed and counted.
 * Acknowledgements: which orders await an answer (``awaiting``), the ack-timeout timer
   (``check_timeouts``: query, then reconcile) and what a status report settles
   (``on_status_report``); ``engine/execution/inflight.py`` decides, this applies.
@@ -28,7 +33,7 @@ import structlog
 from engine.clock import Clock
 from engine.execution.inflight import AWAITING as _AWAITING
 from engine.execution.inflight import awaited, overdue, read_status_report
-from engine.journal import Journal
+from engine.journal import Journal, PositionAdjusted
 from engine.model import (
     OrderAccepted,
     OrderAmended,
@@ -40,6 +45,7 @@ from engine.model import (
     OrderStatus,
     OrderStatusReport,
     OrderSubmitted,
+    PositionSettled,
 )
 from engine.orders import TERMINAL, IllegalTransition, Order, OrderBookkeeper
 from engine.repeats import RepeatAggregator
@@ -67,6 +73,8 @@ class VenueReports:
     _awaiting: dict[str, Order]
     _recent_fills: deque[OrderFilled]
     _on_fill: Callable[[OrderFilled], bool]
+    _held: Callable[[str], float | None]
+    _adjust: Callable[[PositionAdjusted], None]
     if TYPE_CHECKING:
         def cancel_all(self, instrument_id: str | None = None,
                        strategy_id: str | None = None) -> int: ...
@@ -171,6 +179,38 @@ class VenueReports:
             # first denial per reason and interval in full, the rest counted (engine/repeats.py)
             self.denial_log.record(ev.reason, self.clock.now_ns(),
                                    client_order_id=ev.client_order_id, detail=ev.detail)
+
+    def on_settlement(self, ev: PositionSettled) -> bool:
+        """A venue settled an expired position (module docstring); False when absorbed (no
+        position: the same settlement again) or not applicable (an instrument not listed)."""
+        iid = ev.instrument_id
+        qty = self._held(iid)
+        if qty is None:
+            self.counters["settlements_unknown_instrument"] += 1
+            log.warning("settlement_for_unknown_instrument", venue=ev.venue, instrument=iid,
+                        quantity=ev.quantity)
+            return False
+        if qty == 0.0:
+            self.counters["duplicate_settlements"] += 1
+            log.debug("duplicate_settlement_absorbed", venue=ev.venue, instrument=iid)
+            return False
+        if abs(qty - ev.quantity) > 1e-9 * max(1.0, abs(qty)):
+            # (the expired instrument is gone at the venue whatever we held: all of it closes)
+            log.warning("settlement_quantity_differs", instrument=iid, engine=qty,
+                        venue=ev.quantity)
+        now = self.clock.now_ns()
+        rec = PositionAdjusted(instrument_id=iid, quantity=0.0, avg_price=0.0, previous=qty,
+                               reason=f"settlement: {ev.venue} delivery price "
+                                      f"{ev.delivery_price!r} USD",
+                               ts=now, close_price=ev.settlement_price, settlement=True)
+        if self.journal is not None:
+            self.journal.append(now, "in", ev)
+            self.journal.append(now, "out", rec)
+        self._adjust(rec)
+        self.counters["settlements"] += 1
+        log.info("position_settled", venue=ev.venue, instrument=iid, quantity=qty,
+                 settlement_price=ev.settlement_price, delivery_price_usd=ev.delivery_price)
+        return True
 
     # -- acknowledgements -------------------------------------------------------------------
     def on_order_update(self, order: Order) -> None:

@@ -56,6 +56,7 @@ from engine.model.orders import (
     OrderStatusReport,
     OrderSubmitted,
     PositionReport,
+    PositionSettled,
     SubmitOrder,
     VenueReconciliation,
 )
@@ -69,6 +70,6 @@ __all__ = [
     "OrderEvent", "OrderExpired", "OrderFilled", "OrderRejected", "OrderStatus",
     "OrderSubmitted", "OrderType", "Quote", "RawLevel", "Side", "StrategyId", "SubmitOrder",
     "TimeInForce", "Trade", "TradingState", "Venue", "VenueStatusChanged", "OrderStatusReport",
-    "PositionReport", "VenueReconciliation", "instrument_id", "split_instrument_id",
+    "PositionReport", "PositionSettled", "VenueReconciliation", "instrument_id", "split_instrument_id",
     "MarginType", "canonical_asset", "is_usd", "step_fraction",
 ]

@@ -177,6 +177,24 @@ class PositionReport(msgspec.Struct, frozen=True, kw_only=True):
     ts_recv: int
 
 
+class PositionSettled(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The venue settled an expired option or future: the position is gone, paid at
+    ``settlement_price``.
+
+    ``quantity``: the position settled, signed contracts (+ long). ``settlement_price``: in the
+    instrument's price unit (a coin-premium option's intrinsic / delivery price in coin, a
+    USD-premium option's intrinsic in USD, a future's delivery price). ``delivery_price``: the
+    venue's delivery (index) price in USD the settlement was computed from."""
+
+    venue: str
+    instrument_id: str
+    quantity: float
+    settlement_price: float
+    delivery_price: float
+    ts_event: int
+    ts_recv: int
+
+
 class VenueReconciliation(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a venue reports at start-up or after a reconnect, for reconciliation."""
 

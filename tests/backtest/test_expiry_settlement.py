@@ -1,13 +1,13 @@
-"""``backtest.settlement.ExpirySettlement`` on its own: positions, delivery price, settlement
-fills (first-principles figures), and no guessed price without an index."""
+"""``engine.settlement.ExpirySettlement`` on its own: positions, delivery price, settlement
+reports (first-principles figures), and no guessed price without an index."""
 
 from __future__ import annotations
 
 import pytest
 
-from backtest.settlement import ExpirySettlement
+from engine.settlement import ExpirySettlement
 from engine.clock import NS_PER_S
-from engine.model import Instrument, InstrumentKind, Liquidity, OptionType, Side
+from engine.model import Instrument, InstrumentKind, OptionType, PositionSettled
 
 EXPIRY = 1_800_000_000 * NS_PER_S
 MIN = 60 * NS_PER_S
@@ -38,12 +38,13 @@ def test_a_short_coin_put_pays_its_intrinsic_value_in_coin() -> None:
     s.on_fill(put.id, -2.0)
     s.on_fill(put.id, 0.5)
     assert s.delivery_price("BTC", EXPIRY, EXPIRY) == pytest.approx(61_000.0, rel=1e-12)
-    fill, delivery = s.settle(put, EXPIRY)  # type: ignore[misc]
-    assert delivery == pytest.approx(61_000.0, rel=1e-12)
-    # short 1.5 puts closed by buying them back at (64,000 - 61,000) / 61,000 BTC each
-    assert (fill.side, fill.quantity, fill.fee, fill.liquidity) == (Side.BUY, 1.5, 0.0, Liquidity.TAKER)
-    assert fill.price == pytest.approx(3_000.0 / 61_000.0, rel=1e-12)
-    assert fill.trade_id == "deribit-settle-BTC-X-64000-P" and s.positions[put.id] == 0.0
+    rep = s.settle(put, EXPIRY)
+    assert isinstance(rep, PositionSettled)
+    assert rep.delivery_price == pytest.approx(61_000.0, rel=1e-12)
+    # short 1.5 puts settled at (64,000 - 61,000) / 61,000 BTC each
+    assert (rep.venue, rep.instrument_id, rep.quantity, rep.ts_event) == ("deribit", put.id, -1.5, EXPIRY)
+    assert rep.settlement_price == pytest.approx(3_000.0 / 61_000.0, rel=1e-12)
+    assert s.positions[put.id] == 0.0
     assert s.settle(put, EXPIRY) is None  # flat now: nothing more to settle
 
 
@@ -52,9 +53,9 @@ def test_a_future_delivers_at_the_delivery_price() -> None:
     _observed(s)
     fut = _inst(InstrumentKind.FUTURE, inverse=True, contract_size=10.0)
     s.on_fill(fut.id, 30.0)
-    fill, _ = s.settle(fut, EXPIRY)  # type: ignore[misc]
-    assert (fill.side, fill.quantity) == (Side.SELL, 30.0)
-    assert fill.price == pytest.approx(61_000.0, rel=1e-12)
+    rep = s.settle(fut, EXPIRY)
+    assert rep is not None and rep.quantity == 30.0
+    assert rep.settlement_price == pytest.approx(61_000.0, rel=1e-12)
 
 
 def test_no_index_seen_means_no_settlement_price_not_a_guess() -> None:
@@ -80,14 +81,14 @@ def test_an_option_settles_at_its_own_expiry_forward_not_the_other_expiries() ->
         s.observe_forward(near, 61_000.0, t)
         s.observe_forward(far, 64_050.0, t + 1)
     s.on_fill(near.id, 1.0)
-    fill, delivery = s.settle(near, EXPIRY)  # type: ignore[misc]
-    assert delivery == 61_000.0
-    assert fill.price == pytest.approx(1_000.0 / 61_000.0, rel=1e-12)
+    rep = s.settle(near, EXPIRY)
+    assert rep is not None and rep.delivery_price == 61_000.0
+    assert rep.settlement_price == pytest.approx(1_000.0 / 61_000.0, rel=1e-12)
     # an index, when the data has one, is the venue's rule and wins over forwards
     s.observe("BTC", 60_500.0, EXPIRY - 40 * MIN)
     s.on_fill(near.id, 1.0)
-    _, delivery = s.settle(near, EXPIRY)  # type: ignore[misc]
-    assert delivery == 60_500.0
+    rep = s.settle(near, EXPIRY)
+    assert rep is not None and rep.delivery_price == 60_500.0
 
 
 def test_without_an_index_the_coin_price_is_the_nearest_live_expirys_forward() -> None:

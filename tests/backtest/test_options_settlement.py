@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+from pathlib import Path
 
 import pytest
 
-from backtest.schema import InstrumentSpec
-from engine.clock import NS_PER_S
-from engine.model import OptionSummary, OrderExpired, Side
+from backtest.exchange import ReplayExchange
+from backtest.ledger import Ledger
+from backtest.schema import ExchangeParams, InstrumentSpec, QueueModel, ReportConfig
+from engine.clock import NS_PER_S, VirtualClock
+from engine.journal import Journal
+from engine.kernel import Kernel
+from engine.reconcile import rebuild
+from engine.risk import RiskLimits
+from engine.model import OptionSummary, OrderExpired, PositionSettled, Side
 from tests.backtest.helpers import T0, fills, make_exchange, order, snapshot
 
 EXPIRY = T0 + 10 * NS_PER_S
@@ -42,13 +50,10 @@ def test_position_settles_at_expiry_against_the_delivery_price(coin: bool, call:
     ex.submit(order("buy", Side.BUY, 1.0, None, iid=iid))
     ex.submit(order("rest", Side.BUY, 0.5, ask / 2, post_only=False, iid=iid))
     ex.on_market(_summary(iid, 62_000.0, T0 + 5 * NS_PER_S))
-    settled: list = []
-    ex.on_settlement = lambda fill, px: settled.append((fill, px))
     clock.advance_to(EXPIRY + 1)
-    ((fill, delivery),) = settled
-    assert delivery == 61_000.0
-    assert fill.side is Side.SELL and fill.quantity == 1.0
-    assert fill.price == pytest.approx(expected, rel=1e-12)
+    (rep,) = [e for e in out if isinstance(e, PositionSettled)]
+    assert rep.delivery_price == 61_000.0 and rep.quantity == 1.0
+    assert rep.settlement_price == pytest.approx(expected, rel=1e-12)
     assert any(isinstance(e, OrderExpired) and e.client_order_id == "rest" for e in out)
     assert ex.positions[iid] == 0.0
     ex.submit(order("late", Side.BUY, 1.0, ask, iid=iid))
@@ -84,9 +89,47 @@ def test_without_an_index_the_expiring_options_forward_settles_it_not_a_later_ex
         ex.on_market(_summary(iid, 61_000.0, T0 + k * NS_PER_S))
         ex.on_market(_summary(fid, 64_050.0, T0 + k * NS_PER_S + 1))
     ex.submit(order("buy", Side.BUY, 1.0, None, iid=iid))
-    settled: list = []
-    ex.on_settlement = lambda fill, px: settled.append((fill, px))
     clock.advance_to(EXPIRY + 1)
-    ((fill, delivery),) = settled
-    assert delivery == 61_000.0
-    assert fill.price == pytest.approx(1_000.0 / 61_000.0, rel=1e-12)
+    (rep,) = [e for e in out if isinstance(e, PositionSettled)]
+    assert rep.delivery_price == 61_000.0
+    assert rep.settlement_price == pytest.approx(1_000.0 / 61_000.0, rel=1e-12)
+
+
+def test_the_engine_and_the_ledger_close_a_settled_position_alike_and_a_restart_agrees(
+        tmp_path: Path) -> None:
+    """The exchange publishes its settlement to the engine (the execution core closes the
+    position, journaled) and hands it to the report's ledger: both realize the same, and an
+    engine rebuilt from the journal too. A USD call bought at 900; the forward stands at
+    60,000 for the first 5 s of the (shorter than 30 min) window and 62,000 for the last 5 s:
+    delivery price 61,000, the call pays 1,000 USD: realized (1,000 - 900) x 1 = 100 USD."""
+    spec = _option(False)
+    params = ExchangeParams(venue="x", queue=QueueModel(model="worst"), instruments=[spec],
+                            maker_fee=0.0, taker_fee=0.0)
+    k = Kernel(VirtualClock(T0), RiskLimits(), journal=Journal(tmp_path / "j.sqlite"))
+    ex = ReplayExchange(params)
+    k.add_adapter(ex)
+    k.add_instruments(ex.instruments())
+    asyncio.run(ex.start())
+    ledger = Ledger(k, ReportConfig(), ex.book, ex.index_price, ex.fill_meta.get)
+    iid = ex.instruments()[0].id
+    ex.on_market(snapshot([(800.0, 5.0)], [(900.0, 5.0)], T0, iid=iid))
+    ex.on_market(_summary(iid, 60_000.0, T0))
+    assert k.router.submit(order("buy", Side.BUY, 1.0, 900.0, iid=iid)) is None
+    ex.on_market(_summary(iid, 62_000.0, T0 + 5 * NS_PER_S))
+    assert k.portfolio.position(iid).qty == 1.0
+    k.clock.advance_to(EXPIRY + 1)  # type: ignore[attr-defined]
+    assert ledger.settlements == [{"ts": EXPIRY, "instrument": iid, "quantity": 1.0,
+                                   "settlement_price": 1_000.0, "delivery_price": 61_000.0}]
+    engine, report = k.portfolio.position(iid), ledger.positions[iid]
+    assert engine.qty == report.qty == 0.0
+    assert engine.realized == pytest.approx(100.0, rel=1e-12)
+    assert report.realized == pytest.approx(100.0, rel=1e-12)
+    k.execution.checkpoint()
+    asyncio.run(ex.stop())
+    k.journal.close()
+    k2 = Kernel(VirtualClock(EXPIRY + 1), RiskLimits(), journal=Journal(tmp_path / "j.sqlite"))
+    k2.add_instruments(ex.instruments())  # (the expired option stays listed, inactive)
+    rebuild(k2, k2.journal, use_snapshot=False)
+    again = k2.portfolio.position(iid)
+    assert again.qty == 0.0 and again.realized == pytest.approx(100.0, rel=1e-12)
+    k2.journal.close()

@@ -61,7 +61,7 @@ def test_edges() -> None:
 
 def test_inverse_future_settles_at_the_time_weighted_delivery_price() -> None:
     from backtest.schema import InstrumentSpec
-    from engine.model import MarkPrice, Side
+    from engine.model import MarkPrice, PositionSettled, Side
     from engine.portfolio import Position
     from tests.backtest.helpers import T0, make_exchange, order, snapshot
 
@@ -79,14 +79,12 @@ def test_inverse_future_settles_at_the_time_weighted_delivery_price() -> None:
     ex.on_market(MarkPrice(idx, float("nan"), 31_000.0, expiry - 20 * MIN, expiry - 20 * MIN))
     clock.advance_to(expiry - 1 * MIN)
     ex.on_market(MarkPrice(idx, float("nan"), 40_000.0, expiry - 1 * MIN, expiry - 1 * MIN))
-    settled: list = []
-    ex.on_settlement = lambda fill, px: settled.append((fill, px))
     clock.advance_to(expiry + 1)
-    ((fill, delivery),) = settled
+    (rep,) = [e for e in out if isinstance(e, PositionSettled)]
     # 30,000 for 10 min, 31,000 for 19 min, 40,000 for 1 min of the 30-minute window
     expected = (30_000 * 10 + 31_000 * 19 + 40_000 * 1) / 30
-    assert delivery == pytest.approx(expected, rel=1e-12) and fill.price == delivery
-    assert fill.side is Side.SELL and fill.quantity == 10.0
+    assert rep.delivery_price == pytest.approx(expected, rel=1e-12)
+    assert rep.settlement_price == rep.delivery_price and rep.quantity == 10.0
     pos = Position(ex.instruments()[0])
     pos.apply_fill(+1, 10.0, 30_000.0, 0.0)
-    assert pos.apply_fill(-1, 10.0, fill.price, 0.0) == pytest.approx(10 * 100 * (1 / 30_000 - 1 / expected))
+    assert pos.apply_fill(-1, 10.0, rep.settlement_price, 0.0) == pytest.approx(10 * 100 * (1 / 30_000 - 1 / expected))

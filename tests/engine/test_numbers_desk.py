@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from backtest.settlement import ExpirySettlement
+from engine.settlement import ExpirySettlement
 from engine.accounts import AccountBook, AccountSpec
 from engine.model import Instrument, InstrumentKind, Liquidity, OptionType, OrderFilled, Side
 from engine.portfolio import Portfolio
@@ -90,11 +90,11 @@ def test_coin_option_pnl_and_expiry_cash_settled_in_coin_at_the_delivery_price()
     st.observe("BTC", 70_000.0, EXPIRY - 30 * 60 * NS)
     st.observe("BTC", 72_000.0, EXPIRY - 15 * 60 * NS)
     st.on_fill(CALL.id, 2.0)
-    fill, delivery = st.settle(CALL, EXPIRY)
-    assert delivery == pytest.approx(71_000.0)
+    rep = st.settle(CALL, EXPIRY)
+    assert rep.delivery_price == pytest.approx(71_000.0) and rep.quantity == 2.0
     # each call pays (71,000 - 60,000) / 71,000 BTC
-    assert fill.price == pytest.approx(11_000 / 71_000) and fill.side is Side.SELL
-    pf.on_fill(fill)
+    assert rep.settlement_price == pytest.approx(11_000 / 71_000)
+    pf.adjust_position(CALL.id, 0.0, 0.0, rep.settlement_price, settled=True)
     pos = pf.position(CALL.id)
     assert pos.qty == 0.0 and pos.exact_qty == 0
     assert pos.realized == pytest.approx(2 * (11_000 / 71_000 - 0.05))  # 0.2098... BTC
@@ -106,9 +106,9 @@ def test_coin_option_pnl_and_expiry_cash_settled_in_coin_at_the_delivery_price()
     # an out-of-the-money put settles at 0: the premium is lost
     pf.on_fill(_fill(PUT, Side.BUY, 1.0, 0.01))
     st.on_fill(PUT.id, 1.0)
-    fill, _ = st.settle(PUT, EXPIRY)
-    assert fill.price == 0.0
-    pf.on_fill(fill)
+    rep = st.settle(PUT, EXPIRY)
+    assert rep.settlement_price == 0.0
+    pf.adjust_position(PUT.id, 0.0, 0.0, rep.settlement_price, settled=True)
     assert pf.position(PUT.id).realized == pytest.approx(-0.01)
 
 
