@@ -60,6 +60,7 @@ from engine.model import (
 )
 from engine.execution import ExecutionCore, TradingStateChanged, TradingStateOwner, VenueTradingChanged
 from engine.execution.ports import KillSwitchPorts, StrategyPorts
+from engine.expiry_watch import ExpiryWatch
 from engine.killswitch import KillSwitch
 from engine.option_chains import OptionChains
 from engine.option_routing import OptionRouter
@@ -86,6 +87,7 @@ class Kernel:
                  "_callback_failed", "_book_subs", "_chain_of", "_chain_subs", "_quote_handler",
                  "_ticker_subs", "_timers", "_trade_handler", "_trade_subs", "absorb_if_quiet",
                  "absorb_quiet", "adapters", "books", "bus", "callbacks", "chains", "clock", "counters",
+                 "expiry_watch",
                  "gate", "instruments", "journal", "killswitch", "last_trade", "log", "market_publisher",
                  "marks", "notices", "on_reconcile_request", "option_chains", "option_router", "orders",
                  "quiet_market", "reconcile_requests", "router", "slow_callbacks", "strategies",
@@ -115,6 +117,8 @@ class Kernel:
                              chain_of=self._chain_of.get, marks=self.marks,
                              last_trades=self.last_trade)
         self.counters: dict[str, int] = defaultdict(int)
+        # an expired position at a venue that settles on its own books: reconciled after expiry
+        self.expiry_watch = ExpiryWatch(clock, self.held_position, self.request_reconcile)
         # One owner of trading state, one of orders: everything else goes through them.
         self.trading = TradingStateOwner(self.gate, self.bus.publish, clock.now_ns)
         self.execution = ExecutionCore(self.adapters, self.gate, self.orders, journal, clock,
@@ -235,6 +239,7 @@ class Kernel:
         if self.option_chains.build(self.instruments.values()):
             self._routes.clear()  # (their chains: built again on the next book event)
         self.gate.prepare(instruments)  # (the gate's per-instrument facts: not on a first order)
+        self.expiry_watch.arm(instruments)
 
     def refresh_chains(self, now_ns: int) -> None:
         """Refit every chain whose books changed (``OptionChains.refresh``: model Greeks to the
