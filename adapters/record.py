@@ -21,8 +21,9 @@ Only traffic is recorded: a simulated venue (``adapters.sim``) makes its market 
 process and exchanges nothing, so a deployment naming one is refused before any file is opened
 (exit 2, one line per such venue). A run in which no venue sent anything (no ``ws`` or ``rest``
 record: none started, or those that did stayed silent for the whole duration) removes the
-capture it created and exits 1 saying nothing was received; a file holding only our own
-subscriptions would look like a recording and replay as an empty market.
+capture it created (an existing one is cut back to its size before the run) and exits 1
+saying nothing was received: a file holding only our own subscriptions would look like a
+recording and replay as an empty market.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -214,6 +216,7 @@ async def record(config_path: str, output: str, duration_s: float | None,
     counts: dict[str, int] = {}
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     created = not Path(output).exists()
+    size_before = 0 if created else Path(output).stat().st_size
     try:
         with CaptureWriter(output) as writer, Tap(writer) as tap:
             for adapter in adapters:
@@ -257,6 +260,8 @@ async def record(config_path: str, output: str, duration_s: float | None,
     except NothingRecorded:
         if created:
             Path(output).unlink(missing_ok=True)  # a capture of nothing is not worth a file
+        else:  # an existing capture keeps what it held, without our unanswered frames
+            os.truncate(output, size_before)
         raise
     _log.info("record.done", output=output, records=counts["records"])
     return counts
