@@ -16,6 +16,14 @@ secret-looking JSON keys such as ``access_token``, ``client_secret``, ``sign``, 
 ``passphrase``, and every value registered by ``engine.config.secrets``) before it is written. The
 file is flushed every second, so a crash loses at most a second; Ctrl-C or SIGTERM stops
 cleanly (sessions stopped, file closed) and the exit code is 0; configuration problems exit 2.
+
+Only traffic is recorded: a simulated venue (``adapters.sim``) makes its market inside this
+process and exchanges nothing, so a deployment naming one is refused before any file is opened
+(exit 2, one line per such venue). A run in which no venue sent anything (no ``ws`` or ``rest``
+record: none started, or those that did stayed silent for the whole duration) removes the
+capture it created (an existing one is cut back to its size before the run) and exits 1
+saying nothing was received: a file holding only our own subscriptions would look like a
+recording and replay as an empty market.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -46,6 +55,7 @@ _log = structlog.get_logger("volta.record")
 
 _SECRET_KEYS = ("access_token", "refresh_token", "client_secret", "signature", "sign",
                 "apiKey", "api_key", "passphrase", "secret", "listenKey")
+_RECEIVED = ("ws", "rest")  # record kinds that came from the venue (not ws-open, ws-sent)
 _KEY_RE = re.compile(r'("(?:' + "|".join(_SECRET_KEYS) + r')"\s*:\s*)"[^"]*"')
 
 
@@ -64,8 +74,12 @@ class Tap:
     def __init__(self, writer: CaptureWriter) -> None:
         self.writer = writer
         self._saved: dict[str, Any] = {}
+        self.received: dict[str, int] = {}
+        """Records each venue sent us (``ws`` frames, ``rest`` bodies), by venue."""
 
     def write(self, venue: str, kind: str, url: str, data: str | bytes) -> None:
+        if kind in _RECEIVED:
+            self.received[venue] = self.received.get(venue, 0) + 1
         if isinstance(data, (bytes, bytearray)):
             data = bytes(data).decode("utf-8", errors="surrogateescape")
         self.writer.write(time.time_ns(), venue, kind, url, redact(data))
@@ -132,16 +146,31 @@ def _make_adapters(config: Any) -> list[Any]:
     for name, vc in config.venues.items():
         if vc.enabled:
             try:
-                adapters.append(_make_adapter(name, vc.adapter, dict(vc.params)))
+                adapter = _make_adapter(name, vc.adapter, dict(vc.params))
             except PluginError as exc:  # an import path that does not resolve: a config error
                 problems.append(ConfigProblem(f"venues.{name}.adapter", str(exc)))
+                continue
+            if _simulated(adapter):
+                problems.append(ConfigProblem(
+                    f"venues.{name}.adapter",
+                    f"venue {name} is simulated ({vc.adapter}): its market is made inside this "
+                    "process, there is no venue traffic to record (record a live venue)"))
+            adapters.append(adapter)
     if problems:
         raise ConfigError(problems)
     return adapters
 
 
+def _simulated(adapter: object) -> bool:
+    """True for the built-in simulated venue (or a subclass of it). By module name: this
+    shared module must not import a venue's package."""
+    return any(c.__module__ == "adapters.sim" or c.__module__.startswith("adapters.sim.")
+               for c in type(adapter).__mro__)
+
+
 class NothingRecorded(Exception):
-    """No venue started: ``failures`` says why, per venue (one line each)."""
+    """No venue sent anything: ``failures`` says why, per venue that did not start (one line
+    each); the venues that started stayed silent."""
 
     def __init__(self, failures: dict[str, str]) -> None:
         self.failures = failures
@@ -167,12 +196,14 @@ async def _start_all(adapters: list[Any], started: list[Any], failures: dict[str
 
 async def record(config_path: str, output: str, duration_s: float | None,
                  stop: asyncio.Event | None = None,
-                 failures: dict[str, str] | None = None) -> dict[str, int]:
+                 failures: dict[str, str] | None = None,
+                 silent: list[str] | None = None) -> dict[str, int]:
     """Record until ``duration_s`` passes or ``stop`` is set; return records written per kind.
 
     The duration counts from the call: connecting is part of it. A venue that does not start is
-    reported in ``failures`` (venue -> why) and the others record; when none started,
-    ``NothingRecorded`` is raised and a capture file this call created is removed."""
+    reported in ``failures`` (venue -> why) and the others record; when none started, or
+    none of those that did sent anything, ``NothingRecorded`` is raised and a capture file this
+    call created is removed. ``silent`` gets the venues that started but sent nothing."""
     deadline = None if duration_s is None else time.monotonic() + duration_s
     config = load_config(config_path)
     adapters = _make_adapters(config)
@@ -180,10 +211,12 @@ async def record(config_path: str, output: str, duration_s: float | None,
         raise ConfigError([])
     stop = stop if stop is not None else asyncio.Event()
     failures = failures if failures is not None else {}
+    silent = silent if silent is not None else []
     clock = LiveClock()
     counts: dict[str, int] = {}
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     created = not Path(output).exists()
+    size_before = 0 if created else Path(output).stat().st_size
     try:
         with CaptureWriter(output) as writer, Tap(writer) as tap:
             for adapter in adapters:
@@ -221,12 +254,23 @@ async def record(config_path: str, output: str, duration_s: float | None,
                         await adapter.stop()
                 writer.flush()
                 counts["records"] = writer.records
+            silent.extend(a.venue for a in started if a.venue not in tap.received)
+            if not tap.received:
+                raise NothingRecorded(failures)
     except NothingRecorded:
         if created:
             Path(output).unlink(missing_ok=True)  # a capture of nothing is not worth a file
+        else:  # an existing capture keeps what it held, without our unanswered frames
+            os.truncate(output, size_before)
         raise
     _log.info("record.done", output=output, records=counts["records"])
     return counts
+
+
+def _report_silent(silent: list[str]) -> None:
+    for venue in silent:
+        print(f"volta record: venue {venue} started but sent nothing during the recording",
+              file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:
@@ -245,6 +289,7 @@ def main(argv: list[str]) -> int:
         print(f"volta record: {exc}", file=sys.stderr)
         return 2
     failures: dict[str, str] = {}
+    silent: list[str] = []
 
     async def run() -> dict[str, int]:
         stop = asyncio.Event()
@@ -252,7 +297,7 @@ def main(argv: list[str]) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        return await record(args.config, output, args.duration, stop, failures)
+        return await record(args.config, output, args.duration, stop, failures, silent)
 
     try:
         counts = asyncio.run(run())
@@ -265,13 +310,16 @@ def main(argv: list[str]) -> int:
     except NothingRecorded as exc:
         for venue, why in exc.failures.items():
             print(f"volta record: venue {venue} did not start: {why}", file=sys.stderr)
-        print("volta record: nothing recorded", file=sys.stderr)
+        _report_silent(silent)
+        print("volta record: nothing was received from any venue; no capture written",
+              file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"volta record: {output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     for venue, why in failures.items():
         print(f"volta record: venue {venue} did not start (not recorded): {why}", file=sys.stderr)
+    _report_silent(silent)
     print(f"recorded {counts.get('records', 0)} records to {output}")
     return 0
 

@@ -52,7 +52,9 @@ class BinanceParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     listen_key_keepalive_s: Positive = 1800.0
     """User-stream listen key keepalive (Binance expires keys after 60 min without one)."""
     ping_interval_s: Positive | None = 20.0
+    """Websocket-level ping every this many seconds (docs/live-binance.md, "Keys and endpoints")."""
     ping_timeout_s: Positive | None = 20.0
+    """No pong within this many seconds: the connection is closed (``ping_timeout``) and redone."""
     stale_after_s: Positive | None = 30.0
     """Watchdog: no frame at all for this long and the connection is presumed dead."""
     max_lifetime_s: Positive | None = 23.5 * 3600
@@ -60,6 +62,8 @@ class BinanceParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     backoff_base_s: Positive = 0.5
     backoff_cap_s: Positive = 30.0
     start_timeout_s: Positive = 30.0
+    """The whole start (connect, instruments, first snapshots, login) within this, else the venue
+    did not start; each connection attempt gets min(10, this)."""
     account_poll_s: Positive | None = 5.0
     """Re-read ``/fapi/v2/account`` this often (marks move unrealized PnL and margin without a
     user-stream event); an ``ACCOUNT_UPDATE`` re-reads it at once. None: on events only."""

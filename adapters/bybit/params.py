@@ -45,15 +45,21 @@ class BybitParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     heartbeat_interval_s: Positive = 20.0
     """``{"op":"ping"}`` cadence (Bybit drops connections idle for more than about a minute)."""
     ping_interval_s: Positive | None = None
+    """Websocket-level ping every this many seconds; None (the default): only the ``op: ping``
+    heartbeat above (docs/live-bybit.md, "Keys and endpoints")."""
     ping_timeout_s: Positive | None = None
+    """No pong within this many seconds: the connection is closed (``ping_timeout``) and redone."""
     stale_after_s: Positive | None = 45.0
     """Watchdog: no frame (not even a pong) for this long and the connection is presumed dead."""
     max_lifetime_s: Positive | None = None
+    """Reconnect on purpose (with a full resync) after this long on one connection; None: never."""
     backoff_base_s: Positive = 0.5
     backoff_cap_s: Positive = 30.0
     resubscribe_timeout_s: Positive = 5.0
     """A resync (resubscribe) with no fresh snapshot after this is tried again."""
     start_timeout_s: Positive = 30.0
+    """The whole start (connect, instruments, first snapshots, login) within this, else the venue
+    did not start; each connection attempt gets min(10, this)."""
     account_type: Literal["UNIFIED", "CONTRACT"] = "UNIFIED"
     """The wallet ``/v5/account/wallet-balance`` reads (UTA: UNIFIED; classic: CONTRACT)."""
     account_poll_s: Positive | None = 5.0

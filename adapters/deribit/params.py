@@ -43,13 +43,18 @@ class DeribitParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fr
     """Watchdog: no frame at all for this long => reconnect. The session sends its own
     ``public/test`` every third of it, so a quiet market never trips it on a live link."""
     ping_interval_s: Positive | None = 20.0
+    """Websocket-level ping every this many seconds (docs/live-deribit.md, "Keys and endpoints")."""
     ping_timeout_s: Positive | None = 20.0
+    """No pong within this many seconds: the connection is closed (``ping_timeout``) and redone."""
     backoff_base_s: Positive = 0.5
     backoff_cap_s: Positive = 30.0
     ack_timeout_s: Positive = 5.0
     """No answer to an order request within this: its fate is unknown (never resent)."""
     request_timeout_s: Positive = 10.0
+    """Any other JSON-RPC request (instruments, queries) fails after this."""
     start_timeout_s: Positive = 30.0
+    """The whole start (connect, instruments, first snapshots, login) within this, else the venue
+    did not start; each connection attempt gets min(10, this)."""
     resubscribe_timeout_s: Positive = 5.0
     """A book resubscription not answered by a snapshot within this may be retried."""
     cancel_on_disconnect: bool = True

@@ -55,6 +55,8 @@ class OkxParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen
     """No answer to an order operation within this: its fate is unknown (never resent)."""
     rest_timeout_s: Positive = 10.0
     start_timeout_s: Positive = 30.0
+    """The whole start (connect, instruments, first snapshots, login) within this, else the venue
+    did not start; each connection attempt gets min(10, this)."""
     account_poll_s: Positive | None = 5.0
     """Re-read ``/api/v5/account/balance`` this often (marks move unrealized PnL and margin);
     the ``account`` channel updates it in between. None: the channel only."""
