@@ -35,3 +35,22 @@ def test_the_simulated_venue_refuses_a_negative_seed() -> None:
         decode_params({"seed": -1}, SimVenueParams, "venues.sim.params")
     assert [str(p) for p in err.value.problems] == ["venues.sim.params.seed: must be >= 0, got -1"]
     assert decode_params({"seed": 0}, SimVenueParams, "venues.sim.params").seed == 0
+
+
+@pytest.mark.parametrize(("key", "value", "said"), [
+    ("tick_ms", 0, "tick_ms: must be >= 1, got 0"),
+    ("spot", 0.0, "spot: must be > 0.0, got 0.0"),
+    ("svi_rho", -1.0, "svi_rho: must be > -1.0"),
+    ("expiries_days", [1.0, -2.0], "expiries_days[1]: expected 'float' > 0.0"),
+    ("perp_trade_rate", -1.0, "perp_trade_rate: must be >= 0.0, got -1.0"),
+])
+def test_the_simulated_venue_refuses_a_parameter_out_of_its_range(key: str, value: object,
+                                                                   said: str) -> None:
+    """``tick_ms = 0`` passed check-config; ``volta run`` then halted the venue at start
+    ('timer interval must be positive'), retried for ever and exited 0."""
+    from adapters.sim.params import SimVenueParams
+
+    with pytest.raises(ConfigError) as err:
+        decode_params({key: value}, SimVenueParams, "venues.sim.params")
+    problems = [str(p) for p in err.value.problems]
+    assert len(problems) == 1 and problems[0].startswith(f"venues.sim.params.{said}"), problems
