@@ -238,6 +238,17 @@ def _use(value: float, limit: float | None) -> str:
     return "-" if not limit else _num(abs(value) / limit * 100.0, 1)
 
 
+def _behind(node: dict[str, Any]) -> str:
+    """Reports the node's heartbeats named that the view does not hold, ``LAGGING`` once that
+    lasted (alive, but its reports stopped arriving: its exposure here is old); ``?`` when
+    they are another life's (how many is unknown); ``-`` from an aggregator without them."""
+    if "reports_behind" not in node:
+        return "-"
+    n = node["reports_behind"]
+    count = "?" if n is None else str(n)
+    return f"LAGGING {count}" if node.get("reports_lagging") else count
+
+
 def render_firm(snap: dict[str, Any]) -> str:
     """An aggregator's firm view (``GET /api/snapshot`` of ``volta aggregator``): every node's
     exposure summed per canonical underlying, against the firm limits."""
@@ -251,6 +262,11 @@ def render_firm(snap: dict[str, Any]) -> str:
            f"{agg.get('budget_revision', 0)}  PnL {_num(pnl['total'])} USD (realized "
            f"{_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])}"
            f"{funding})" + (f" and unpriced{unpriced} (no USD price yet)" if unpriced else "")]
+    store = agg.get("store") or {}
+    if store and not store.get("ok", True):  # reports no longer stored: the view is frozen
+        out.append(f"  JetStream store LOST ({', '.join(store.get('lost') or ()) or '?'}): the firm view "
+                   "holds the last reports it got until the aggregator has recreated the store and "
+                   "the nodes have reported again")
     breached = f.get("breached") or {}
     out.append("firm limits breached: " + "; ".join(f"{u} {', '.join(g)}" for u, g in breached.items())
                if breached else "firm limits: none breached")
@@ -279,10 +295,10 @@ def render_firm(snap: dict[str, Any]) -> str:
         seen = n["last_seen_s_ago"]
         rows.append([name, "STALE" if n["stale"] else r.get("trading_state", "no report"),
                      str(r.get("kill_level", "-")), "-" if seen is None else f"{seen:.1f}",
-                     str(n["reports_applied"]), str(n["reports_missing"]),
+                     str(n["reports_applied"]), str(n["reports_missing"]), _behind(n),
                      str(len(r.get("positions", ()))), str(len(r.get("open_orders", ()))),
                      deltas or "-"])
-    text += _table("nodes", ["node", "state", "kill", "seen s ago", "reports", "missing",
+    text += _table("nodes", ["node", "state", "kill", "seen s ago", "reports", "missing", "behind",
                              "positions", "open orders", "delta"], rows)
     text += _table("venues", ["venue", "gross notional USD", "unpriced positions", "open orders",
                               "collateral USD", "nodes"],
