@@ -192,9 +192,8 @@ def render_status(s: dict[str, Any]) -> str:
         if d["down"]:  # the pager itself is broken: said where the operator looks
             out.append(f"  alerts to {kind} failing: {d['lost']} not delivered")
     for und, g in s.get("greeks", {}).items():
-        if g.get("delta_incomplete"):  # the delta shown leaves these positions out
-            out.append(f"  {und} delta {_num(g['delta'], 4)} {und} leaves out {len(g['delta_incomplete'])} "
-                       f"position(s) without a delta: {', '.join(g['delta_incomplete'])}")
+        if g.get("delta_incomplete"):
+            out.append(_left_out(und, g["delta"], g["delta_incomplete"]))
     text = "\n".join(out) + "\n\n"
     text += _table("positions", ["instrument", "qty", "avg", "mark", "unrealized", "ccy"],
                    [[p["instrument_id"], f"{p['qty']:+g}", _num(p["avg_price"]),
@@ -225,6 +224,12 @@ def render_status(s: dict[str, Any]) -> str:
         text += "recent alerts:\n" + "".join(f"  [{a['severity']}] {a['title']}: {a['detail']}\n"
                                              for a in s["alerts"][:5])
     return text
+
+
+def _left_out(und: str, delta: float, positions: list[str]) -> str:
+    """The positions a delta total leaves out (no delta known yet for them): said next to it."""
+    return (f"  {und} delta {_num(delta, 4)} {und} leaves out {len(positions)} position(s) without "
+            f"a delta: {', '.join(positions)}")
 
 
 def _rejects(venue: dict[str, Any]) -> str:
@@ -267,6 +272,9 @@ def render_firm(snap: dict[str, Any]) -> str:
         out.append(f"  JetStream store LOST ({', '.join(store.get('lost') or ()) or '?'}): the firm view "
                    "holds the last reports it got until the aggregator has recreated the store and "
                    "the nodes have reported again")
+    for und, per in sorted((f.get("greeks_incomplete") or {}).items()):
+        if per.get("delta"):  # a node's report leaves these out of its totals: so does the firm
+            out.append(_left_out(und, f["greeks"].get(und, {}).get("delta", 0.0), per["delta"]))
     breached = f.get("breached") or {}
     out.append("firm limits breached: " + "; ".join(f"{u} {', '.join(g)}" for u, g in breached.items())
                if breached else "firm limits: none breached")
