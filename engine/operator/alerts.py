@@ -187,7 +187,7 @@ class AlertWatcher:
         self._reconcile_diffs = kernel.counters.get("reconcile_differences", 0)
         self._errors = dict(kernel.strategy_errors)
         self._down: set[str] = set()
-        # venue -> how many books its grouped stale-book alert (sent) named, until it recovers
+        # venue -> the most books stale at once since its grouped alert went out, until it recovers
         self._grouped: dict[str, int] = {}
 
     def _raise(self, key: str, severity: str, title: str, detail: str) -> Alert | None:
@@ -219,6 +219,8 @@ class AlertWatcher:
                                         f"{link}not live for more than {secs}: {examples}{more}")
                     if alert is not None:  # else tried again next second (rate limit, dedup)
                         self._grouped[venue] = len(stale)
+                else:  # more may cross the threshold after the alert: the recovery counts them
+                    self._grouped[venue] = max(self._grouped[venue], len(stale))
                 continue
             if venue in self._grouped:  # the venue is back and at most a few books still stale
                 still = f"; {len(stale)} still not live, alerted one by one" if stale else ", all live now"

@@ -419,3 +419,17 @@ def test_many_stale_books_on_a_connected_venue_are_grouped_too() -> None:
     (alert,) = tape.alerts
     assert alert["key"] == "books:okx" and alert["title"] == f"{MAX_SINGLE_BOOKS + 1} books on okx not live"
     assert alert["detail"].startswith("not live for more than 1 s: okx:X-0, okx:X-1, okx:X-2")
+    # two more go stale after the alert: no new alert, and the recovery counts all of them
+    for i in range(MAX_SINGLE_BOOKS + 1, MAX_SINGLE_BOOKS + 3):
+        k.bus.publish(BookStatusChanged(instrument_id=f"okx:X-{i}", status=BookStatus.STALE,
+                                        reason="stale_stream", ts=t0 + 2_000_000_000))
+    tape.drain()
+    w.check(t0 + 4_000_000_000)
+    assert len(tape.alerts) == 1
+    for i in range(MAX_SINGLE_BOOKS + 3):
+        k.bus.publish(BookStatusChanged(instrument_id=f"okx:X-{i}", status=BookStatus.LIVE,
+                                        reason="snapshot", ts=t0 + 5_000_000_000))
+    tape.drain()
+    w.check(t0 + 6_000_000_000)
+    assert [(a["key"], a["detail"]) for a in tape.alerts][1:] == [
+        ("books:okx:live", f"{MAX_SINGLE_BOOKS + 3} books were not live, all live now")]
