@@ -2,7 +2,7 @@
 
 Theory of operation: ``AlertWatcher.check`` (a 1 s timer on the loop, never on the trading
 path) compares what it sees with what it saw: a higher kill level (or a trip already cleared
-when it looks), a venue that lost its connection, a book not LIVE for longer than
+when it looks), a venue that lost its connection (and its return), a book not LIVE for longer than
 ``stale_book_s`` (grouped per venue when the venue is down or many are: ``_check_books``), loss-limit use above ``loss_use_pct``, new reconciliation differences, new
 strategy exceptions. Each condition
 has a key (``kill``, ``venue:deribit``, ``book:sim:BTC-PERP`` ...). ``Notifier.raise_alert``
@@ -186,9 +186,11 @@ class AlertWatcher:
         self._kill_trips = kernel.killswitch.trips
         self._reconcile_diffs = kernel.counters.get("reconcile_differences", 0)
         self._errors = dict(kernel.strategy_errors)
-        self._down: set[str] = set()
-        # venue -> the most books stale at once since its grouped alert went out, until it recovers
-        self._grouped: dict[str, int] = {}
+        # venue -> (when the check saw it down, ns; whether that alert went out)
+        self._down: dict[str, tuple[int, bool]] = {}
+        # venue -> (the most books stale at once since its grouped alert went out, when it went
+        # out, ns), until it recovers
+        self._grouped: dict[str, tuple[int, int]] = {}
 
     def _raise(self, key: str, severity: str, title: str, detail: str) -> Alert | None:
         alert = self.notifier.raise_alert(key, severity, title, detail, self.k.clock.now_ns())
@@ -218,14 +220,17 @@ class AlertWatcher:
                     alert = self._raise(f"books:{venue}", "warning", f"{len(stale)} books on {venue} not live",
                                         f"{link}not live for more than {secs}: {examples}{more}")
                     if alert is not None:  # else tried again next second (rate limit, dedup)
-                        self._grouped[venue] = len(stale)
+                        self._grouped[venue] = (len(stale), now_ns)
                 else:  # more may cross the threshold after the alert: the recovery counts them
-                    self._grouped[venue] = max(self._grouped[venue], len(stale))
+                    most, since = self._grouped[venue]
+                    self._grouped[venue] = (max(most, len(stale)), since)
                 continue
             if venue in self._grouped:  # the venue is back and at most a few books still stale
                 still = f"; {len(stale)} still not live, alerted one by one" if stale else ", all live now"
-                self._raise(f"books:{venue}:live", "info", f"books on {venue} live again",
-                            f"{self._grouped.pop(venue)} books were not live{still}")
+                most, since = self._grouped.pop(venue)
+                # (a key per episode: the last one's recovery must not deduplicate this one's)
+                self._raise(f"books:{venue}:live:{since}", "info", f"books on {venue} live again",
+                            f"{most} books were not live{still}")
             for iid, since in stale:
                 book = self.k.books.get(iid)
                 status = str(book.status) if book is not None else "gone"
@@ -246,14 +251,18 @@ class AlertWatcher:
         for venue, status in self.tape.connection.items():
             if status in ("disconnected", "reconnecting"):
                 if venue not in self._down:
-                    self._down.add(venue)
                     down = [f"{s or 'venue'} {st}" for s, st in self.tape.streams.get(venue, {}).items()
                             if st != "connected"]
-                    self._raise(f"venue:{venue}", "critical", f"venue {venue} {status}",
-                                f"{', '.join(down) or status}: market data or orders on this venue "
-                                "are interrupted")
-            else:
-                self._down.discard(venue)
+                    sent = self._raise(f"venue:{venue}", "critical", f"venue {venue} {status}",
+                                       f"{', '.join(down) or status}: market data or orders on this venue "
+                                       "are interrupted")
+                    self._down[venue] = (now_ns, sent is not None)
+            elif venue in self._down:
+                since, alerted = self._down.pop(venue)
+                if alerted:  # whoever was paged that it went down hears that it is back
+                    # (a key per outage: the last one's recovery must not deduplicate this one's)
+                    self._raise(f"venue:{venue}:back:{since}", "info", f"venue {venue} connected again",
+                                f"after {(now_ns - since) / 1e9:.0f} s down")
         if self.stale_book_ns > 0:
             self._check_books(now_ns)
         use = loss_use_pct(k)

@@ -394,11 +394,13 @@ async def test_stale_books_of_a_venue_are_one_alert_and_one_recovery(receiver: R
     w.check(t0 + 83 * s)
     await n.drain()
     await n.close()
-    got = sorted((b["key"], b["severity"], b["detail"]) for _p, b in receiver.got)
+    got = sorted((b["key"].rsplit(":", 1)[0] if b["severity"] == "info" else b["key"], b["severity"],
+                  b["detail"]) for _p, b in receiver.got)
     assert got == [("book:deribit:BTC-000", "warning", "gone for 42 s (threshold 30 s)"),
                    ("book:deribit:BTC-001", "warning", "gone for 42 s (threshold 30 s)"),
                    ("books:deribit:live", "info",
-                    "200 books were not live; 2 still not live, alerted one by one")]
+                    "200 books were not live; 2 still not live, alerted one by one"),
+                   ("venue:deribit:back", "info", f"after {82 - 41} s down")]  # seen down at 41
 
 
 def test_many_stale_books_on_a_connected_venue_are_grouped_too() -> None:
@@ -432,4 +434,41 @@ def test_many_stale_books_on_a_connected_venue_are_grouped_too() -> None:
     tape.drain()
     w.check(t0 + 6_000_000_000)
     assert [(a["key"], a["detail"]) for a in tape.alerts][1:] == [
-        ("books:okx:live", f"{MAX_SINGLE_BOOKS + 3} books were not live, all live now")]
+        (f"books:okx:live:{t0 + 2_000_000_000}", f"{MAX_SINGLE_BOOKS + 3} books were not live, all live now")]
+
+
+def test_a_venue_back_is_alerted_to_whoever_heard_it_went_down() -> None:
+    """A venue down was a critical alert and its return nothing: the operator paged at night
+    could not tell from the pager whether it was still down. Now an info alert when it is back
+    (once per outage alerted: a flap inside the dedup window, not alerted down, is not either)."""
+    import time
+
+    from engine.operator.alerts import AlertWatcher
+    from engine.operator.tape import Tape
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    w = AlertWatcher(k, tape, Notifier([], "paper", dedup_s=1.0), stale_book_s=0.0)
+    v = next(iter(k.adapters))
+    s = 1_000_000_000
+
+    def link(status: str, sec: int) -> None:
+        k.bus.publish(VenueStatusChanged(v, status, "test", sec * s))
+        tape.drain()
+        w.check(sec * s)
+
+    link("disconnected", 10)  # (the dedup window runs on the monotonic clock: real time here)
+    time.sleep(0.5)
+    link("connected", 25)
+    link("disconnected", 26)  # inside the 1 s dedup window: not alerted, so no recovery either
+    link("connected", 27)
+    assert [(a["title"], a["detail"]) for a in tape.alerts] == [
+        (f"venue {v} disconnected", "venue disconnected: market data or orders on this venue are interrupted"),
+        (f"venue {v} connected again", f"after {25 - 10} s down")]
+    time.sleep(0.6)  # the down's window is over (1.1 s), not the last recovery's (0.6 s): the
+    # next outage is alerted, and so is its end (a recovery is not deduplicated on another's)
+    link("disconnected", 100)
+    link("connected", 103)
+    assert [a["detail"] for a in tape.alerts][2:] == [
+        "venue disconnected: market data or orders on this venue are interrupted", f"after {103 - 100} s down"]
