@@ -101,6 +101,15 @@ class Aggregator:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
+        """Connect, rebuild, serve the API, then lead. A start that fails undoes what it did
+        (a failed start never holds the leader lease nor leaves a consumer bound)."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         cfg = self.cfg
         self._nc = await cluster_connect(cfg, f"volta-aggregator-{self.id}")
         self._js = self._nc.jetstream()
@@ -112,21 +121,25 @@ class Aggregator:
         await self._nc.subscribe(f"{cfg.subject_prefix}.hb.*", cb=self._on_heartbeat)
         if created:  # an empty store: whatever the nodes hold now is not in it
             await self._nc.publish(resend_subject(cfg.subject_prefix), b"")
+        # The API before the lease: its port taken used to fail the start after the lease task
+        # had taken the lease, and the real leader waited out lease_ttl_s for nobody.
+        await self._serve_api()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._lead(), name="aggregator-lease"),
                        loop.create_task(self._watch(), name="aggregator-watch"),
                        loop.create_task(self._guard_store(), name="aggregator-store")]
-        await self._serve_api()
         log.info("aggregator_started", id=self.id, nodes=sorted(self.firm.nodes),
                  rebuilt_reports=self.rebuilt_reports, api=f"http://{cfg.api_host}:{self.api_port}/api/firm")
 
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
+        self._tasks = []
         if self._lease is not None:
             await self._lease.release()
         if self._api is not None:
             await self._api.cleanup()
+            self._api = None
         if self._nc is not None:
             try:
                 await self._nc.drain()

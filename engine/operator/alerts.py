@@ -2,8 +2,8 @@
 
 Theory of operation: ``AlertWatcher.check`` (a 1 s timer on the loop, never on the trading
 path) compares what it sees with what it saw: a higher kill level (or a trip already cleared
-when it looks), a venue that lost its connection, a book not LIVE for longer than
-``stale_book_s``, loss-limit use above ``loss_use_pct``, new reconciliation differences, new
+when it looks), a venue that lost its connection (and its return), a book not LIVE for longer than
+``stale_book_s`` (grouped per venue when the venue is down or many are: ``_check_books``), loss-limit use above ``loss_use_pct``, new reconciliation differences, new
 strategy exceptions. Each condition
 has a key (``kill``, ``venue:deribit``, ``book:sim:BTC-PERP`` ...). ``Notifier.raise_alert``
 deduplicates on that key (the same key is not sent again within ``dedup_s``) and rate-limits
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from engine.operator.tape import Tape
 
 log = structlog.get_logger("volta.operator.alerts")
+
+# More stale books than this on one venue (or any while the venue is down) is one alert for
+# the venue, naming how many and the first BOOK_EXAMPLES, not one alert per book.
+MAX_SINGLE_BOOKS = 3
+BOOK_EXAMPLES = 3
 
 SEVERITY_ICON = {"critical": "\U0001F6A8", "warning": "\u26A0\uFE0F", "info": "\u2139\uFE0F"}
 
@@ -181,12 +186,56 @@ class AlertWatcher:
         self._kill_trips = kernel.killswitch.trips
         self._reconcile_diffs = kernel.counters.get("reconcile_differences", 0)
         self._errors = dict(kernel.strategy_errors)
-        self._down: set[str] = set()
+        # venue -> (when the check saw it down, ns; whether that alert went out)
+        self._down: dict[str, tuple[int, bool]] = {}
+        # venue -> (the most books stale at once since its grouped alert went out, when it went
+        # out, ns), until it recovers
+        self._grouped: dict[str, tuple[int, int]] = {}
 
-    def _raise(self, key: str, severity: str, title: str, detail: str) -> None:
+    def _raise(self, key: str, severity: str, title: str, detail: str) -> Alert | None:
         alert = self.notifier.raise_alert(key, severity, title, detail, self.k.clock.now_ns())
         if alert is not None:
             self.tape.add_alert({"type": "alert", **alert.as_dict()})
+        return alert
+
+    def _check_books(self, now_ns: int) -> None:
+        """Books not LIVE for longer than the threshold, grouped by venue. A venue that went
+        down takes all its books with it (67 on the simulated venue, hundreds on an options
+        venue): one alert per book flooded the receiver and spent the minute's budget on
+        noise. So a venue that is down, or has more than ``MAX_SINGLE_BOOKS`` stale books,
+        gets one alert naming how many and a few examples, and one recovery when it is over;
+        a few books stale on a venue that is fine alert one by one."""
+        by_venue: dict[str, list[tuple[str, int]]] = {}
+        for iid, since in self.tape.not_live_since.items():
+            if now_ns - since > self.stale_book_ns:
+                by_venue.setdefault(iid.partition(":")[0], []).append((iid, since))
+        secs = f"{self.stale_book_ns / 1e9:g} s"
+        for venue in sorted(set(by_venue) | set(self._grouped)):
+            stale = sorted(by_venue.get(venue, []))
+            if stale and (venue in self._down or len(stale) > MAX_SINGLE_BOOKS):
+                if venue not in self._grouped:
+                    examples = ", ".join(iid for iid, _ in stale[:BOOK_EXAMPLES])
+                    more = f" and {len(stale) - BOOK_EXAMPLES} more" if len(stale) > BOOK_EXAMPLES else ""
+                    link = f"venue {self.tape.connection.get(venue, '?')}; " if venue in self._down else ""
+                    alert = self._raise(f"books:{venue}", "warning", f"{len(stale)} books on {venue} not live",
+                                        f"{link}not live for more than {secs}: {examples}{more}")
+                    if alert is not None:  # else tried again next second (rate limit, dedup)
+                        self._grouped[venue] = (len(stale), now_ns)
+                else:  # more may cross the threshold after the alert: the recovery counts them
+                    most, since = self._grouped[venue]
+                    self._grouped[venue] = (max(most, len(stale)), since)
+                continue
+            if venue in self._grouped:  # the venue is back and at most a few books still stale
+                still = f"; {len(stale)} still not live, alerted one by one" if stale else ", all live now"
+                most, since = self._grouped.pop(venue)
+                # (a key per episode: the last one's recovery must not deduplicate this one's)
+                self._raise(f"books:{venue}:live:{since}", "info", f"books on {venue} live again",
+                            f"{most} books were not live{still}")
+            for iid, since in stale:
+                book = self.k.books.get(iid)
+                status = str(book.status) if book is not None else "gone"
+                self._raise(f"book:{iid}", "warning", f"book {iid} not live",
+                            f"{status} for {(now_ns - since) / 1e9:.0f} s (threshold {secs})")
 
     def check(self, now_ns: int) -> None:
         k = self.k
@@ -202,22 +251,20 @@ class AlertWatcher:
         for venue, status in self.tape.connection.items():
             if status in ("disconnected", "reconnecting"):
                 if venue not in self._down:
-                    self._down.add(venue)
                     down = [f"{s or 'venue'} {st}" for s, st in self.tape.streams.get(venue, {}).items()
                             if st != "connected"]
-                    self._raise(f"venue:{venue}", "critical", f"venue {venue} {status}",
-                                f"{', '.join(down) or status}: market data or orders on this venue "
-                                "are interrupted")
-            else:
-                self._down.discard(venue)
+                    sent = self._raise(f"venue:{venue}", "critical", f"venue {venue} {status}",
+                                       f"{', '.join(down) or status}: market data or orders on this venue "
+                                       "are interrupted")
+                    self._down[venue] = (now_ns, sent is not None)
+            elif venue in self._down:
+                since, alerted = self._down.pop(venue)
+                if alerted:  # whoever was paged that it went down hears that it is back
+                    # (a key per outage: the last one's recovery must not deduplicate this one's)
+                    self._raise(f"venue:{venue}:back:{since}", "info", f"venue {venue} connected again",
+                                f"after {(now_ns - since) / 1e9:.0f} s down")
         if self.stale_book_ns > 0:
-            for iid, since in list(self.tape.not_live_since.items()):
-                if now_ns - since > self.stale_book_ns:
-                    book = k.books.get(iid)
-                    status = str(book.status) if book is not None else "gone"
-                    self._raise(f"book:{iid}", "warning", f"book {iid} not live",
-                                f"{status} for {(now_ns - since) / 1e9:.0f} s "
-                                f"(threshold {self.stale_book_ns / 1e9:g} s)")
+            self._check_books(now_ns)
         use = loss_use_pct(k)
         if use is not None and use >= self.loss_threshold:
             # one key per severity: a breach minutes after the warning is news, not a duplicate

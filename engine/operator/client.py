@@ -192,9 +192,8 @@ def render_status(s: dict[str, Any]) -> str:
         if d["down"]:  # the pager itself is broken: said where the operator looks
             out.append(f"  alerts to {kind} failing: {d['lost']} not delivered")
     for und, g in s.get("greeks", {}).items():
-        if g.get("delta_incomplete"):  # the delta shown leaves these positions out
-            out.append(f"  {und} delta {_num(g['delta'], 4)} {und} leaves out {len(g['delta_incomplete'])} "
-                       f"position(s) without a delta: {', '.join(g['delta_incomplete'])}")
+        if g.get("delta_incomplete"):
+            out.append(_left_out(und, g["delta"], g["delta_incomplete"]))
     text = "\n".join(out) + "\n\n"
     text += _table("positions", ["instrument", "qty", "avg", "mark", "unrealized", "ccy"],
                    [[p["instrument_id"], f"{p['qty']:+g}", _num(p["avg_price"]),
@@ -227,6 +226,12 @@ def render_status(s: dict[str, Any]) -> str:
     return text
 
 
+def _left_out(und: str, delta: float, positions: list[str]) -> str:
+    """The positions a delta total leaves out (no delta known yet for them): said next to it."""
+    return (f"  {und} delta {_num(delta, 4)} {und} leaves out {len(positions)} position(s) without "
+            f"a delta: {', '.join(positions)}")
+
+
 def _rejects(venue: dict[str, Any]) -> str:
     """Orders the venue refused, by reason category: ``3 (post_only 2, other 1)``."""
     n = venue.get("rejects_total", 0)  # (absent from an older daemon's snapshot)
@@ -236,6 +241,17 @@ def _rejects(venue: dict[str, Any]) -> str:
 
 def _use(value: float, limit: float | None) -> str:
     return "-" if not limit else _num(abs(value) / limit * 100.0, 1)
+
+
+def _behind(node: dict[str, Any]) -> str:
+    """Reports the node's heartbeats named that the view does not hold, ``LAGGING`` once that
+    lasted (alive, but its reports stopped arriving: its exposure here is old); ``?`` when
+    they are another life's (how many is unknown); ``-`` from an aggregator without them."""
+    if "reports_behind" not in node:
+        return "-"
+    n = node["reports_behind"]
+    count = "?" if n is None else str(n)
+    return f"LAGGING {count}" if node.get("reports_lagging") else count
 
 
 def render_firm(snap: dict[str, Any]) -> str:
@@ -251,6 +267,14 @@ def render_firm(snap: dict[str, Any]) -> str:
            f"{agg.get('budget_revision', 0)}  PnL {_num(pnl['total'])} USD (realized "
            f"{_num(pnl['realized'])}, unrealized {_num(pnl['unrealized'])}, fees {_num(pnl['fees'])}"
            f"{funding})" + (f" and unpriced{unpriced} (no USD price yet)" if unpriced else "")]
+    store = agg.get("store") or {}
+    if store and not store.get("ok", True):  # reports no longer stored: the view is frozen
+        out.append(f"  JetStream store LOST ({', '.join(store.get('lost') or ()) or '?'}): the firm view "
+                   "holds the last reports it got until the aggregator has recreated the store and "
+                   "the nodes have reported again")
+    for und, per in sorted((f.get("greeks_incomplete") or {}).items()):
+        if per.get("delta"):  # a node's report leaves these out of its totals: so does the firm
+            out.append(_left_out(und, f["greeks"].get(und, {}).get("delta", 0.0), per["delta"]))
     breached = f.get("breached") or {}
     out.append("firm limits breached: " + "; ".join(f"{u} {', '.join(g)}" for u, g in breached.items())
                if breached else "firm limits: none breached")
@@ -279,10 +303,10 @@ def render_firm(snap: dict[str, Any]) -> str:
         seen = n["last_seen_s_ago"]
         rows.append([name, "STALE" if n["stale"] else r.get("trading_state", "no report"),
                      str(r.get("kill_level", "-")), "-" if seen is None else f"{seen:.1f}",
-                     str(n["reports_applied"]), str(n["reports_missing"]),
+                     str(n["reports_applied"]), str(n["reports_missing"]), _behind(n),
                      str(len(r.get("positions", ()))), str(len(r.get("open_orders", ()))),
                      deltas or "-"])
-    text += _table("nodes", ["node", "state", "kill", "seen s ago", "reports", "missing",
+    text += _table("nodes", ["node", "state", "kill", "seen s ago", "reports", "missing", "behind",
                              "positions", "open orders", "delta"], rows)
     text += _table("venues", ["venue", "gross notional USD", "unpriced positions", "open orders",
                               "collateral USD", "nodes"],

@@ -92,3 +92,40 @@ def test_volta_status_names_an_aggregator_that_does_not_answer() -> None:
     assert code == 1 and out == ""
     assert err.startswith(f"volta status: the daemon at http://127.0.0.1:{port}/ does not answer")
     assert len(err.strip().splitlines()) == 1
+
+
+async def test_volta_status_shows_a_lost_store_and_a_lagging_node() -> None:
+    """The aggregator's own API (served by the test, no NATS needed for what it shows) with its
+    JetStream store lost and a node whose reports stopped arriving: ``volta status`` showed
+    neither, so the operator read a frozen firm view as a current one."""
+    import time
+
+    from cluster.aggregator import Aggregator
+    from tests.cluster.test_firm_view import _cfg, _report
+
+    agg = Aggregator(_cfg(node_stale_after_s=3.0, api_port=0))
+    now = time.monotonic()
+    agg.firm.apply(_report("a", 4, 1.0), now)
+    agg.firm.seen("a", now, 1, 9)  # heartbeats name report 9; the view holds 4: 5 behind
+    agg.firm.apply(_report("b", 2, 0.5), now)
+    agg.firm.seen("b", now, 1, 2)  # b is current
+    agg.firm.update_lagging(now + 3.5)  # 3.5 s > node_stale_after_s without report 9: lagging
+    agg.store.note_lost(["stream VOLTA_RISK", "consumer agg-agg"])
+    await agg._serve_api()
+    try:
+        code, text, err = await asyncio.to_thread(_status, ["--url", f"http://127.0.0.1:{agg.api_port}/"])
+    finally:
+        await agg.stop()
+    assert code == 0, err
+    lines = text.splitlines()
+    assert ("  JetStream store LOST (stream VOLTA_RISK, consumer agg-agg): the firm view holds the last "
+            "reports it got until the aggregator has recreated the store and the nodes have reported "
+            "again") in lines
+    head = next(line.split() for line in lines if line.strip().startswith("node "))
+    assert head[:9] == ["node", "state", "kill", "seen", "s", "ago", "reports", "missing", "behind"]
+    a = next(line.split() for line in lines if line.strip().startswith("a "))
+    b = next(line.split() for line in lines if line.strip().startswith("b "))
+    col = 6  # node, state, kill, seen s ago, reports, missing, behind
+    # a: 9 - 4 = 5 reports named and not here, for longer than node_stale_after_s
+    assert a[col:col + 2] == ["LAGGING", str(9 - 4)]
+    assert b[col] == "0" and "LAGGING" not in b

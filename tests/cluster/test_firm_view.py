@@ -174,6 +174,7 @@ def test_the_firm_view_names_positions_a_nodes_greek_totals_leave_out() -> None:
     from cluster.exposure import build_report
     from cluster.messages import decoder, encode
     from engine.model import Liquidity, OrderFilled, Side
+    from engine.operator.client import render_firm
     from tests.engine.conftest import CALL, PERP, make_kernel
 
     k, _venue = make_kernel()
@@ -191,6 +192,11 @@ def test_the_firm_view_names_positions_a_nodes_greek_totals_leave_out() -> None:
     assert view.greeks()["BTC"]["delta"] == 0.8
     out = view.view(0.0)["greeks_incomplete"]
     assert out == {"BTC": {g: [f"a: {CALL.id}"] for g in ("delta", "gamma", "vega", "theta")}}
+    # volta status --url <aggregator> says so under its header (it showed 0.8 as the whole delta)
+    snap = {"kind": "firm", "firm": {**view.view(0.0), "aggregator": {"id": "x", "leader": True}},
+            "alerts": []}
+    lines = render_firm(snap).splitlines()
+    assert f"  BTC delta {0.3 + 0.5:.4f} BTC leaves out 1 position(s) without a delta: a: {CALL.id}" in lines
 
 
 def test_a_node_whose_heartbeats_name_reports_that_do_not_come_is_lagging() -> None:

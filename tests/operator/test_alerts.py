@@ -129,15 +129,21 @@ async def test_daemon_alerts_on_kill_venue_book_loss_and_strategy(
         def keys() -> set[str]:
             return {b["key"] for _p, b in receiver.got}
 
-        await r.wait_for(lambda: {"kill:1", "venue:sim", "book:sim:BTC-PERP", "strategy:mm-1"} <= keys()
+        await r.wait_for(lambda: {"kill:1", "venue:sim", "books:sim", "strategy:mm-1"} <= keys()
                          and any(key.startswith("reconcile:") for key in keys()), 10, "the five alerts")
         rec = next(b for _p, b in receiver.got if b["key"].startswith("reconcile:"))
         assert rec["detail"].startswith("2 difference(s)")
         alerts = await r.get("api/alerts")
         assert {"kill:1", "venue:sim"} <= {a["key"] for a in alerts}
-        # deduplicated: the stale book stays stale, yet is reported once
+        # the venue's books went SYNCING with it: one alert for all of them, not one per book
+        # (before: one per book, 67 here), and deduplicated: they stay stale, reported once
         await asyncio.sleep(1.5)
-        assert sum(1 for _p, b in receiver.got if b["key"] == "book:sim:BTC-PERP") == 1
+        sim_books = sum(1 for iid in k.books if iid.startswith("sim:"))
+        assert sim_books > 3
+        books = [b for _p, b in receiver.got if b["key"].startswith("book")]
+        assert [b["key"] for b in books] == ["books:sim"], [b["key"] for b in books]
+        assert books[0]["title"] == f"{sim_books} books on sim not live"
+        assert books[0]["detail"].startswith("venue disconnected; not live for more than 1 s: sim:")
         kill = next(b for _p, b in receiver.got if b["key"] == "kill:1")
         assert "drill" in kill["detail"] and kill["severity"] == "critical"
         assert json.dumps(receiver.got).count("test-operator-token") == 0
@@ -329,3 +335,140 @@ def test_the_rate_limit_never_holds_back_a_critical_alert() -> None:
     kill = n.raise_alert("kill:1", "critical", "kill switch level 1", "loss", 10, now=10.0)
     assert kill is not None and kill.severity == "critical"
     assert n.raise_alert("book:sim:X-9", "warning", "book not live", "stale", 11, now=11.0) is None
+
+
+async def test_stale_books_of_a_venue_are_one_alert_and_one_recovery(receiver: Receiver) -> None:
+    """A venue down took its books with it and raised one warning per book (67 on the simulated
+    venue, hundreds on an options venue): the receiver was flooded and the minute's budget spent
+    on noise. Now one alert per venue, with the count and a few examples, and one recovery; a
+    few books stale on a venue that is fine still alert one by one."""
+    from engine.operator.alerts import AlertWatcher
+    from engine.operator.tape import Tape
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    n = Notifier([Sink("webhook", receiver.url + "/hook")], "paper", dedup_s=600.0, max_per_minute=10)
+    w = AlertWatcher(k, tape, n, stale_book_s=30.0)
+    t0 = k.clock.now_ns()
+    s = 1_000_000_000
+
+    def book(iid: str, status: BookStatus, ts: int) -> None:
+        k.bus.publish(BookStatusChanged(instrument_id=iid, status=status, reason="test", ts=ts))
+
+    # two books stale on a venue that is fine: one alert each, after the 30 s threshold
+    book("deribit:A", BookStatus.STALE, t0)
+    book("deribit:B", BookStatus.STALE, t0)
+    tape.drain()
+    w.check(t0 + 30 * s)  # not longer than 30 s yet
+    w.check(t0 + 31 * s)
+    await n.drain()
+    assert sorted(b["key"] for _p, b in receiver.got) == ["book:deribit:A", "book:deribit:B"]
+    receiver.got.clear()
+    book("deribit:A", BookStatus.LIVE, t0 + 32 * s)
+    book("deribit:B", BookStatus.LIVE, t0 + 32 * s)
+    # the venue goes down: 200 books not live, from one moment
+    k.bus.publish(VenueStatusChanged(venue="deribit", status="disconnected", reason="test", ts=t0 + 40 * s))
+    names = [f"deribit:BTC-{i:03d}" for i in range(200)]
+    for iid in names:
+        book(iid, BookStatus.SYNCING, t0 + 40 * s)
+    tape.drain()
+    for sec in range(41, 80):  # 40 checks, a second apart, the books stale for 39 s at the end
+        w.check(t0 + sec * s)
+    await n.drain()
+    keys = [b["key"] for _p, b in receiver.got]
+    assert keys.count("venue:deribit") == 1 and keys.count("books:deribit") == 1, keys
+    assert not [key for key in keys if key.startswith("book:")], keys
+    grouped = next(b for _p, b in receiver.got if b["key"] == "books:deribit")
+    assert grouped["severity"] == "warning" and grouped["title"] == "200 books on deribit not live"
+    assert grouped["detail"] == ("venue disconnected; not live for more than 30 s: deribit:BTC-000, "
+                                 "deribit:BTC-001, deribit:BTC-002 and 197 more")
+    assert n.suppressed == 0  # the budget (10 a minute) was not spent on it
+    receiver.got.clear()
+    # back: all but two books LIVE again; the recovery, then the two one by one
+    k.bus.publish(VenueStatusChanged(venue="deribit", status="connected", reason="test", ts=t0 + 80 * s))
+    for iid in names[2:]:
+        book(iid, BookStatus.LIVE, t0 + 81 * s)
+    tape.drain()
+    w.check(t0 + 82 * s)
+    w.check(t0 + 83 * s)
+    await n.drain()
+    await n.close()
+    got = sorted((b["key"].rsplit(":", 1)[0] if b["severity"] == "info" else b["key"], b["severity"],
+                  b["detail"]) for _p, b in receiver.got)
+    assert got == [("book:deribit:BTC-000", "warning", "gone for 42 s (threshold 30 s)"),
+                   ("book:deribit:BTC-001", "warning", "gone for 42 s (threshold 30 s)"),
+                   ("books:deribit:live", "info",
+                    "200 books were not live; 2 still not live, alerted one by one"),
+                   ("venue:deribit:back", "info", f"after {82 - 41} s down")]  # seen down at 41
+
+
+def test_many_stale_books_on_a_connected_venue_are_grouped_too() -> None:
+    """Not down, yet more than a few books stale at once (a feed handler stuck): one alert."""
+    from engine.operator.alerts import MAX_SINGLE_BOOKS, AlertWatcher
+    from engine.operator.tape import Tape
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    w = AlertWatcher(k, tape, Notifier([], "paper", dedup_s=600.0), stale_book_s=1.0)
+    t0 = k.clock.now_ns()
+    for i in range(MAX_SINGLE_BOOKS + 1):
+        k.bus.publish(BookStatusChanged(instrument_id=f"okx:X-{i}", status=BookStatus.STALE,
+                                        reason="stale_stream", ts=t0))
+    tape.drain()
+    w.check(t0 + 2_000_000_000)
+    (alert,) = tape.alerts
+    assert alert["key"] == "books:okx" and alert["title"] == f"{MAX_SINGLE_BOOKS + 1} books on okx not live"
+    assert alert["detail"].startswith("not live for more than 1 s: okx:X-0, okx:X-1, okx:X-2")
+    # two more go stale after the alert: no new alert, and the recovery counts all of them
+    for i in range(MAX_SINGLE_BOOKS + 1, MAX_SINGLE_BOOKS + 3):
+        k.bus.publish(BookStatusChanged(instrument_id=f"okx:X-{i}", status=BookStatus.STALE,
+                                        reason="stale_stream", ts=t0 + 2_000_000_000))
+    tape.drain()
+    w.check(t0 + 4_000_000_000)
+    assert len(tape.alerts) == 1
+    for i in range(MAX_SINGLE_BOOKS + 3):
+        k.bus.publish(BookStatusChanged(instrument_id=f"okx:X-{i}", status=BookStatus.LIVE,
+                                        reason="snapshot", ts=t0 + 5_000_000_000))
+    tape.drain()
+    w.check(t0 + 6_000_000_000)
+    assert [(a["key"], a["detail"]) for a in tape.alerts][1:] == [
+        (f"books:okx:live:{t0 + 2_000_000_000}", f"{MAX_SINGLE_BOOKS + 3} books were not live, all live now")]
+
+
+def test_a_venue_back_is_alerted_to_whoever_heard_it_went_down() -> None:
+    """A venue down was a critical alert and its return nothing: the operator paged at night
+    could not tell from the pager whether it was still down. Now an info alert when it is back
+    (once per outage alerted: a flap inside the dedup window, not alerted down, is not either)."""
+    import time
+
+    from engine.operator.alerts import AlertWatcher
+    from engine.operator.tape import Tape
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    w = AlertWatcher(k, tape, Notifier([], "paper", dedup_s=1.0), stale_book_s=0.0)
+    v = next(iter(k.adapters))
+    s = 1_000_000_000
+
+    def link(status: str, sec: int) -> None:
+        k.bus.publish(VenueStatusChanged(v, status, "test", sec * s))
+        tape.drain()
+        w.check(sec * s)
+
+    link("disconnected", 10)  # (the dedup window runs on the monotonic clock: real time here)
+    time.sleep(0.5)
+    link("connected", 25)
+    link("disconnected", 26)  # inside the 1 s dedup window: not alerted, so no recovery either
+    link("connected", 27)
+    assert [(a["title"], a["detail"]) for a in tape.alerts] == [
+        (f"venue {v} disconnected", "venue disconnected: market data or orders on this venue are interrupted"),
+        (f"venue {v} connected again", f"after {25 - 10} s down")]
+    time.sleep(0.6)  # the down's window is over (1.1 s), not the last recovery's (0.6 s): the
+    # next outage is alerted, and so is its end (a recovery is not deduplicated on another's)
+    link("disconnected", 100)
+    link("connected", 103)
+    assert [a["detail"] for a in tape.alerts][2:] == [
+        "venue disconnected: market data or orders on this venue are interrupted", f"after {103 - 100} s down"]
