@@ -217,7 +217,7 @@ class AlertWatcher:
                     examples = ", ".join(iid for iid, _ in stale[:BOOK_EXAMPLES])
                     more = f" and {len(stale) - BOOK_EXAMPLES} more" if len(stale) > BOOK_EXAMPLES else ""
                     link = f"venue {self.tape.connection.get(venue, '?')}; " if venue in self._down else ""
-                    alert = self._raise(f"books:{venue}", "warning", f"{len(stale)} books on {venue} not live",
+                    alert = self._raise(f"books:{venue}", "warning", f"{_books(len(stale))} on {venue} not live",
                                         f"{link}not live for more than {secs}: {examples}{more}")
                     if alert is not None:  # else tried again next second (rate limit, dedup)
                         self._grouped[venue] = (len(stale), now_ns)
@@ -230,7 +230,7 @@ class AlertWatcher:
                 most, since = self._grouped.pop(venue)
                 # (a key per episode: the last one's recovery must not deduplicate this one's)
                 self._raise(f"books:{venue}:live:{since}", "info", f"books on {venue} live again",
-                            f"{most} books were not live{still}")
+                            f"{_books(most)} {'was' if most == 1 else 'were'} not live{still}")
             for iid, since in stale:
                 book = self.k.books.get(iid)
                 status = str(book.status) if book is not None else "gone"
@@ -284,3 +284,8 @@ class AlertWatcher:
                 self._raise(f"strategy:{sid}", "warning", f"strategy {sid} raised",
                             f"{n - before} exception(s) in callbacks ({n} in total); see the log")
             self._errors[sid] = n
+
+
+def _books(n: int) -> str:
+    """``1 book``, ``67 books``: an alert title reads as written."""
+    return f"{n} book" if n == 1 else f"{n} books"

@@ -472,3 +472,29 @@ def test_a_venue_back_is_alerted_to_whoever_heard_it_went_down() -> None:
     link("connected", 103)
     assert [a["detail"] for a in tape.alerts][2:] == [
         "venue disconnected: market data or orders on this venue are interrupted", f"after {103 - 100} s down"]
+
+
+def test_a_down_venue_with_one_book_reads_as_written() -> None:
+    """A venue with a single book going down read '1 books on bybit not live'."""
+    from engine.operator.alerts import AlertWatcher
+    from engine.operator.tape import Tape
+    from tests.engine.conftest import make_kernel
+
+    k, _venue = make_kernel()
+    tape = Tape(k)
+    w = AlertWatcher(k, tape, Notifier([], "paper", dedup_s=600.0), stale_book_s=1.0)
+    t0 = k.clock.now_ns()
+    k.bus.publish(VenueStatusChanged(venue="bybit", status="disconnected", reason="test", ts=t0))
+    k.bus.publish(BookStatusChanged(instrument_id="bybit:BTCUSDT", status=BookStatus.SYNCING,
+                                    reason="test", ts=t0))
+    tape.drain()
+    w.check(t0 + 2_000_000_000)
+    k.bus.publish(VenueStatusChanged(venue="bybit", status="connected", reason="test", ts=t0 + 3_000_000_000))
+    k.bus.publish(BookStatusChanged(instrument_id="bybit:BTCUSDT", status=BookStatus.LIVE,
+                                    reason="snapshot", ts=t0 + 3_000_000_000))
+    tape.drain()
+    w.check(t0 + 4_000_000_000)
+    said = [(a["severity"], a["title"], a["detail"]) for a in tape.alerts if a["key"].startswith("books:")]
+    assert [(sev, title) for sev, title, _ in said] == [("warning", "1 book on bybit not live"),
+                                                        ("info", "books on bybit live again")]
+    assert said[0][2].endswith("bybit:BTCUSDT") and said[1][2] == "1 book was not live, all live now"
