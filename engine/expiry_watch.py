@@ -40,8 +40,7 @@ class ExpiryWatch:
         self._clock = clock
         self._held = held
         self._request = request_reconcile
-        self._expiring: dict[tuple[str, int], list[str]] = {}  # (venue, expiry) -> instrument ids
-        self.requests = 0
+        self._expiring: dict[tuple[str, int], set[str]] = {}  # (venue, expiry) -> instrument ids
 
     def arm(self, instruments: Iterable[Instrument]) -> None:
         """Watch the expiries of ``instruments`` still to come (called as they are listed)."""
@@ -50,12 +49,10 @@ class ExpiryWatch:
             if inst.expiry_ns <= now:
                 continue  # (a perpetual's expiry is 0)
             key = (inst.venue, inst.expiry_ns)
-            ids = self._expiring.get(key)
-            if ids is None:
-                ids = self._expiring[key] = []
+            if key not in self._expiring:
+                self._expiring[key] = set()
                 self._schedule(key, 1, inst.expiry_ns + int(FOLLOW_UP_S * NS_PER_S))
-            if inst.id not in ids:
-                ids.append(inst.id)
+            self._expiring[key].add(inst.id)
 
     def _schedule(self, key: tuple[str, int], attempt: int, at_ns: int) -> None:
         self._clock.call_at(at_ns, lambda now: self._due(key, attempt, now))
@@ -73,7 +70,6 @@ class ExpiryWatch:
                            "volta kill or reconcile by hand")
             self._expiring.pop(key, None)
             return
-        self.requests += 1
         log.info("expiry_reconcile_requested", venue=venue, expiry_ns=expiry,
                  positions=len(still), attempt=attempt)
         self._request(venue)
